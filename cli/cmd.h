@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The ferry CLI: one file per subcommand (cli/cmd-<name>.c), listed in ferry.c. */
+#ifndef FERRY_CLI_CMD_H
+#define FERRY_CLI_CMD_H
+
+/* argv[0] is the subcommand name; returns the process exit status. */
+typedef int (*ferry_cmd_fn)(int argc, char **argv);
+
+
+
+/* Exit statuses shared by subcommands. */
+#define FERRY_EXIT_OK       0
+#define FERRY_EXIT_FAILURE  1
+#define FERRY_EXIT_USAGE    2
+
+#endif

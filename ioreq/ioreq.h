@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libferry-ioreq: the I/O-request model shared by the hypervisor core
+ * (the router, ferry-hv) and the device models (the servers, ferry-dm).
+ *
+ *   ioreq-abi.h   the Xen-compatible ioreq_t, shared page and buffered ring
+ *   range sets    who owns which ports, MMIO ranges and PCI functions
+ *   router        hypervisor side: registration socket, send-and-wait,
+ *                 posted writes, server failure handling
+ *   server        device-model side: fds for an external event loop and a
+ *                 dispatch call per fd
+ *
+ * Every call returns 0 or a negative errno unless it says otherwise; calls
+ * that return a pointer return NULL and set errno.  Nothing here prints:
+ * messages go to the log callback in the ops struct.
+ */
+#ifndef FERRY_IOREQ_H
+#define FERRY_IOREQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/ferry-log.h"
+#include "ioreq/ioreq-abi.h"
+
+/* ------------------------------------------------------------------ */
+/* Range sets                                                          */
+
+enum ioreq_range_type {
+    IOREQ_RANGE_PORT = 0,   /* 0 .. 0xffff */
+    IOREQ_RANGE_MMIO = 1,   /* guest-physical addresses */
+    IOREQ_RANGE_PCI = 2,    /* SBDF values (IOREQ_PCI_SBDF) */
+    IOREQ_RANGE_NR
+};
+
+struct ioreq_rangeset;
+
+/*
+ * A sorted set of disjoint inclusive ranges [start, end], each with an
+ * owner pointer.  Lookup is a binary search and allocates nothing; add and
+ * remove are O(n) and may allocate.  Not thread-safe: the router guards its
+ * sets with a read-write lock.
+ */
+struct ioreq_rangeset *ioreq_rangeset_new(void);
+void ioreq_rangeset_free(struct ioreq_rangeset *set);
+/* -EEXIST if any part of [start, end] is taken (*conflict_owner says by whom). */
+FERRY_MUST_CHECK int ioreq_rangeset_add(struct ioreq_rangeset *set, uint64_t start,
+                                        uint64_t end, void *owner,
+                                        void **conflict_owner);
+/* Removes exactly [start, end] owned by owner; -ENOENT if there is no such range. */
+int ioreq_rangeset_remove(struct ioreq_rangeset *set, uint64_t start, uint64_t end,
+                          void *owner);
+/* Removes every range of owner; returns how many. */
+size_t ioreq_rangeset_remove_owner(struct ioreq_rangeset *set, void *owner);
+/* The owner of addr, or NULL; start and end (may be NULL) get its range. */
+void *ioreq_rangeset_lookup(const struct ioreq_rangeset *set, uint64_t addr,
+                            uint64_t *start, uint64_t *end);
+size_t ioreq_rangeset_count(const struct ioreq_rangeset *set);
+/* Calls fn for each range in order; stops early when fn returns non-zero. */
+int ioreq_rangeset_foreach(const struct ioreq_rangeset *set,
+                           int (*fn)(void *arg, uint64_t start, uint64_t end, void *owner),
+                           void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Registration protocol (unix SOCK_SEQPACKET, fds by SCM_RIGHTS)      */
+
+#define IOREQ_PROTO_MAGIC       0x51494f46u   /* "FIOQ" little-endian */
+#define IOREQ_PROTO_VERSION     1
+#define IOREQ_MSG_MAX           4096          /* header + payload */
+#define IOREQ_MSG_MAX_FDS       16
+#define IOREQ_NAME_MAX          32
+#define IOREQ_MAX_VCPUS         1024
+
+enum ioreq_msg_type {
+    IOREQ_MSG_HELLO = 1,        /* s->r: name, flags; reply: layout + memfd + buf fd */
+    IOREQ_MSG_VCPU_FDS,         /* r->s after HELLO: first, count; 2*count eventfds */
+    IOREQ_MSG_CLAIM,            /* s->r: type, flags, start, end */
+    IOREQ_MSG_RELEASE,          /* s->r: type, start, end */
+    IOREQ_MSG_ENABLE,           /* s->r: start receiving ioreqs */
+    IOREQ_MSG_DISABLE,          /* s->r: stop receiving ioreqs */
+    IOREQ_MSG_IRQFD,            /* s->r: gsi, flags; fds: irq eventfd [, resample] */
+    IOREQ_MSG_IRQ_LINE,         /* s->r: gsi, level (for servers without irqfds) */
+    IOREQ_MSG_GET_MEMORY,       /* s->r; reply: guest RAM regions + memfd */
+    IOREQ_MSG_SHUTDOWN,         /* s->r: reason (poweroff, reboot, crash) */
+    IOREQ_MSG_DESTROY,          /* s->r: unregister */
+    IOREQ_MSG_REPLY = 0x100,    /* r->s: status, message */
+    IOREQ_MSG_TYPE_MAX
+};
+
+struct ioreq_msg_hdr {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;
+    uint32_t len;           /* payload bytes after this header */
+    uint32_t seq;           /* echoed in the reply */
+};
+
+#define IOREQ_HELLO_F_BUFFERED  (1u << 0)   /* server wants the buffered ring */
+
+struct ioreq_msg_hello {
+    uint32_t flags;
+    uint32_t reserved;
+    char name[IOREQ_NAME_MAX];              /* NUL-padded */
+};
+
+struct ioreq_msg_hello_reply {
+    int32_t status;
+    uint32_t server_id;
+    uint32_t nr_vcpus;
+    uint32_t shared_offset;     /* shared_iopage in the memfd */
+    uint32_t buffered_offset;   /* buffered_iopage in the memfd, if asked */
+    uint32_t map_size;
+};
+
+struct ioreq_msg_vcpu_fds {
+    uint32_t first;             /* fds: req0, resp0, req1, resp1, ... */
+    uint32_t count;             /* at most IOREQ_MSG_MAX_FDS / 2 */
+};
+
+#define IOREQ_CLAIM_F_BUFFERED  (1u << 0)   /* posted writes may use the ring */
+
+struct ioreq_msg_range {
+    uint32_t type;              /* enum ioreq_range_type */
+    uint32_t flags;
+    uint64_t start;
+    uint64_t end;               /* inclusive */
+};
+
+#define IOREQ_IRQFD_F_DEASSIGN  (1u << 0)
+#define IOREQ_IRQFD_F_RESAMPLE  (1u << 1)   /* level: second fd is the resample fd */
+
+struct ioreq_msg_irqfd {
+    uint32_t gsi;
+    uint32_t flags;
+};
+
+struct ioreq_msg_irq_line {
+    uint32_t gsi;
+    uint32_t level;
+};
+
+#define IOREQ_MEMORY_MAX_REGIONS 8
+
+struct ioreq_msg_memory_reply {
+    int32_t status;
+    uint32_t nr_regions;        /* all in the single memfd passed along */
+    struct {
+        uint64_t gpa;
+        uint64_t size;
+        uint64_t offset;        /* in the memfd */
+    } region[IOREQ_MEMORY_MAX_REGIONS];
+};
+
+enum ioreq_shutdown_reason {
+    IOREQ_SHUTDOWN_POWEROFF = 0,
+    IOREQ_SHUTDOWN_REBOOT = 1,
+    IOREQ_SHUTDOWN_CRASH = 2,
+};
+
+struct ioreq_msg_shutdown {
+    uint32_t reason;
+    uint32_t code;              /* exit status for a debug exit */
+};
+
+#define IOREQ_REPLY_MSG_MAX 200
+
+struct ioreq_msg_reply {
+    int32_t status;             /* 0 or -errno */
+    char message[IOREQ_REPLY_MSG_MAX];  /* NUL-terminated reason on error */
+};
+
+/*
+ * Checks one received message: header magic/version/type, that len equals
+ * the bytes received after the header, that the payload size and the
+ * number of fds fit the type.  Returns 0 or -EBADMSG / -EPROTO / -E2BIG and
+ * a reason in why.
+ */
+int ioreq_msg_validate(const void *buf, size_t n, unsigned nfds,
+                       char *why, size_t why_len);
+
+/* ------------------------------------------------------------------ */
+/* Router (hypervisor side)                                            */
+
+struct ioreq_router;
+struct ioreq_server_ref;
+
+struct ioreq_router_ops {
+    ferry_log_fn log;
+    /* Optional: wire an eventfd to a GSI (KVM_IRQFD). */
+    int (*irqfd)(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign);
+    /* Optional: raise or lower a GSI (KVM_IRQ_LINE). */
+    int (*irq_line)(void *opaque, uint32_t gsi, bool level);
+    /* Optional: guest RAM for DMA: fills regions, returns the memfd (not dup'ed). */
+    int (*memory)(void *opaque, struct ioreq_msg_memory_reply *regions);
+    /* Optional: a server asked for power-off, reboot or crash. */
+    void (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
+    /* Optional: a server went away (name, why). */
+    void (*server_gone)(void *opaque, const char *name, const char *why);
+};
+
+struct ioreq_router_config {
+    unsigned nr_vcpus;
+    unsigned timeout_ms;        /* a server silent this long is detached; 0 = 5000 */
+    unsigned spin_us;           /* spin before blocking for a reply; 0 = 20, -1u = never */
+    const struct ioreq_router_ops *ops;
+    void *opaque;
+};
+
+FERRY_MUST_CHECK int ioreq_router_create(const struct ioreq_router_config *cfg,
+                                         struct ioreq_router **out);
+void ioreq_router_destroy(struct ioreq_router *r);
+/* Listen for servers on a unix socket path (created, mode 0600). */
+FERRY_MUST_CHECK int ioreq_router_listen(struct ioreq_router *r, const char *path);
+/* Take a connected SOCK_SEQPACKET socket (e.g. one end of a socketpair). */
+FERRY_MUST_CHECK int ioreq_router_add_connection(struct ioreq_router *r, int fd);
+/* One fd for the caller's event loop; call dispatch when it is readable. */
+int ioreq_router_get_fd(const struct ioreq_router *r);
+int ioreq_router_dispatch(struct ioreq_router *r);
+
+enum ioreq_send_result {
+    IOREQ_SENT = 0,             /* a server answered; req->data holds read data */
+    IOREQ_UNCLAIMED = 1,        /* nobody owns it: reads all ones, write dropped */
+    IOREQ_SERVER_FAILED = 2,    /* owner died or timed out: same as unclaimed */
+    IOREQ_POSTED = 3,           /* buffered write queued */
+};
+
+/*
+ * Send one request from vCPU `vcpu` (thread-safe across vCPUs, one call at
+ * a time per vCPU) and wait for the answer.  req->type, addr, size, dir,
+ * data (writes) and count must be set; count > 1 is not supported (split
+ * string I/O).  Posted writes go through the buffered ring when the owning
+ * claim allows it and the ring has room; otherwise they are sent
+ * synchronously (back-pressure).
+ */
+int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req);
+
+struct ioreq_router_stats {
+    uint64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
+    unsigned servers;
+};
+void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Server (device-model side)                                          */
+
+struct ioreq_server;
+
+struct ioreq_server_ops {
+    ferry_log_fn log;
+    /*
+     * Emulate one access.  For reads store the result in req->data (the
+     * low req->size bytes count).  Called for synchronous requests and for
+     * posted writes from the buffered ring (vcpu = -1u then).
+     */
+    void (*handle)(void *opaque, unsigned vcpu, ioreq_t *req);
+};
+
+struct ioreq_server_config {
+    const char *name;
+    bool buffered;              /* ask for the buffered ring */
+    const struct ioreq_server_ops *ops;
+    void *opaque;
+};
+
+/* Register over a connected socket (takes ownership of fd) or a path. */
+FERRY_MUST_CHECK int ioreq_server_create(int fd, const struct ioreq_server_config *cfg,
+                                         struct ioreq_server **out);
+FERRY_MUST_CHECK int ioreq_server_connect(const char *path,
+                                          const struct ioreq_server_config *cfg,
+                                          struct ioreq_server **out);
+void ioreq_server_destroy(struct ioreq_server *s);
+
+unsigned ioreq_server_nr_vcpus(const struct ioreq_server *s);
+uint32_t ioreq_server_id(const struct ioreq_server *s);
+
+/*
+ * The fds to watch for reading: control socket (router gone when it hangs
+ * up), one doorbell per vCPU, and the buffered ring's doorbell (-1 when
+ * not asked for).
+ */
+int ioreq_server_control_fd(const struct ioreq_server *s);
+int ioreq_server_vcpu_fd(const struct ioreq_server *s, unsigned vcpu);
+int ioreq_server_buffered_fd(const struct ioreq_server *s);
+
+/* Handle what is pending on a vCPU's doorbell (drains the ring first). */
+int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu);
+/* Handle every posted write in the ring. */
+int ioreq_server_dispatch_buffered(struct ioreq_server *s);
+/* Check every vCPU slot for READY work (for a server polling without fds). */
+int ioreq_server_dispatch_all(struct ioreq_server *s);
+/* Returns -EPIPE once the router has gone; 0 while it is there. */
+int ioreq_server_check_control(struct ioreq_server *s);
+
+/* Requests to the router; each waits for its reply.  why gets the router's reason. */
+FERRY_MUST_CHECK int ioreq_server_claim_range(struct ioreq_server *s,
+                                              enum ioreq_range_type type,
+                                              uint64_t start, uint64_t end,
+                                              uint32_t flags);
+int ioreq_server_release_range(struct ioreq_server *s, enum ioreq_range_type type,
+                               uint64_t start, uint64_t end);
+FERRY_MUST_CHECK int ioreq_server_enable(struct ioreq_server *s, bool enable);
+FERRY_MUST_CHECK int ioreq_server_set_irqfd(struct ioreq_server *s, uint32_t gsi,
+                                            int fd, int resample_fd, bool assign);
+int ioreq_server_set_irq_line(struct ioreq_server *s, uint32_t gsi, bool level);
+/* Guest RAM: *memfd (caller closes) and the region table. */
+FERRY_MUST_CHECK int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
+                                             struct ioreq_msg_memory_reply *regions);
+int ioreq_server_shutdown(struct ioreq_server *s, enum ioreq_shutdown_reason reason,
+                          uint32_t code);
+/* The router's reason for the last failed request ("" if none). */
+const char *ioreq_server_last_error(const struct ioreq_server *s);
+
+#endif /* FERRY_IOREQ_H */

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef FERRY_TEST_IOREQ_H
+#define FERRY_TEST_IOREQ_H
+#include <check.h>
+TCase *ioreq_abi_tcase(void);
+TCase *ioreq_rangeset_tcase(void);
+#endif
