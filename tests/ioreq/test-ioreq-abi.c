@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ioreq/ioreq-abi.h"
-#include "tests/unit/test-ioreq.h"
+#include "tests/ioreq/test-ioreq.h"
 
 #if __has_include(<xen/hvm/ioreq.h>)
 #define HAVE_XEN_IOREQ 1

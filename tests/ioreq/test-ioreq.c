@@ -2,7 +2,7 @@
 /* The ioreq library's unit test binary: one suite, a test case per part. */
 #include <stdlib.h>
 
-#include "tests/unit/test-ioreq.h"
+#include "tests/ioreq/test-ioreq.h"
 
 int main(void)
 {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "ioreq/ioreq.h"
-#include "tests/unit/test-ioreq.h"
+#include "tests/ioreq/test-ioreq.h"
 
 static int A, B, C;   /* owners: only their addresses matter */
 
