@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Debug exit port for test guests (QEMU's isa-debug-exit idea), port 0x501
- * by default (QEMU's default iobase; ferry-hv keeps its own exit port
- * apart).  Writing v (1, 2 or 4 bytes) ends the guest: v = 0 is a clean
- * power-off with status 0, any other v is a crash with status v
- * (ioreq_server_shutdown(POWEROFF or CRASH, v)).  Reads return all ones.
+ * Debug exit port for test guests (QEMU's isa-debug-exit idea), port 0xf4
+ * by default (ferry-hv serves its own in-process exit port at 0x501).
+ * Writing v (1, 2 or 4 bytes) ends the guest with status v: it asks the
+ * hypervisor for ioreq_server_shutdown(POWEROFF, v), which ferry-hv turns
+ * into a power-off (v = 0) or its debug-exit status v (0..63).  Reads
+ * return all ones.  Unlike the in-process port, this one proves that the
+ * write travelled through ferry-dm.
  * The region is 4 ports wide so that a dword write at the port is one
  * access; writes starting at port+1..+3 are ignored.
  *
- * Options: port=0x501
+ * Options: port=0xf4
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,8 +32,7 @@ static void dx_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 
     dx->last = code;
     ferry_dm_dev_log(dx->dev, FERRY_LOG_INFO, "guest exits with status %u", code);
-    ferry_dm_request_shutdown(ferry_dm_device_dm(dx->dev),
-                              code ? IOREQ_SHUTDOWN_CRASH : IOREQ_SHUTDOWN_POWEROFF, code);
+    ferry_dm_request_shutdown(ferry_dm_device_dm(dx->dev), IOREQ_SHUTDOWN_POWEROFF, code);
 }
 
 static const struct ferry_dm_region_ops dx_ops = {
@@ -47,7 +48,7 @@ static int dx_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
     int rc;
 
     if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0x501, 0xfffc, &port) < 0)
+        ferry_dm_opts_get_u64(opts, "port", 0xf4, 0xfffc, &port) < 0)
         return -EINVAL;
     dx = calloc(1, sizeof(*dx));
     if (!dx)
@@ -78,7 +79,7 @@ static void dx_query(void *state, JsonBuilder *b)
 
 const struct ferry_dm_device_type debug_exit_device = {
     .name = "debug-exit",
-    .desc = "debug exit port for tests (port=0x501): write v, the guest exits with v",
+    .desc = "debug exit port for tests (port=0xf4): write v, the guest exits with v",
     .hotplug = true,
     .init = dx_init,
     .exit = dx_exit,
