@@ -5,6 +5,7 @@
  * See dm.h for the contract.
  */
 #include "devmodel/dm.h"
+#include "devmodel/dm-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +70,7 @@ struct ferry_dm_device {
     void *state;
     GPtrArray *regions;     /* struct ferry_dm_region * */
     GPtrArray *irqs;        /* struct ferry_dm_irq * */
+    GPtrArray *pcis;        /* struct ferry_dm_pci * */
     struct ferry_ratelimit rl;
 };
 
@@ -85,7 +87,8 @@ struct ferry_dm {
     ferry_log_fn log;
     void *log_opaque;
     enum ferry_dm_status status;
-    struct ioreq_rangeset *ranges[2];   /* port, mmio */
+    struct ioreq_rangeset *ranges[FERRY_DM_SPACE_NR];  /* port, mmio, pci */
+    struct ferry_pci_bus *pci_bus;
     GPtrArray *devices;
     GHashTable *gsis;                   /* gsi -> struct dm_gsi */
     unsigned next_auto_id;
@@ -207,11 +210,11 @@ int ferry_dm_create(const struct ferry_dm_config *cfg, struct ferry_dm **out)
     dm->log = cfg->log;
     dm->log_opaque = cfg->log_opaque;
     dm->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(5000, 10);
-    dm->ranges[0] = ioreq_rangeset_new();
-    dm->ranges[1] = ioreq_rangeset_new();
+    for (unsigned i = 0; i < FERRY_DM_SPACE_NR; i++)
+        dm->ranges[i] = ioreq_rangeset_new();
     dm->devices = g_ptr_array_new();
     dm->gsis = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dm_gsi_free);
-    if (!dm->ranges[0] || !dm->ranges[1]) {
+    if (!dm->ranges[0] || !dm->ranges[1] || !dm->ranges[2]) {
         ferry_dm_destroy(dm);
         return -ENOMEM;
     }
@@ -235,8 +238,8 @@ void ferry_dm_destroy(struct ferry_dm *dm)
     g_hash_table_destroy(dm->gsis);
     for (unsigned i = 0; i < dm->nr_mem; i++)
         munmap(dm->mem[i].hva, dm->mem[i].size);
-    ioreq_rangeset_free(dm->ranges[0]);
-    ioreq_rangeset_free(dm->ranges[1]);
+    for (unsigned i = 0; i < FERRY_DM_SPACE_NR; i++)
+        ioreq_rangeset_free(dm->ranges[i]);
     free(dm);
 }
 
@@ -340,6 +343,26 @@ int ferry_dm_powerdown(struct ferry_dm *dm)
     return rc;
 }
 
+static const char *space_name(enum ferry_dm_space space)
+{
+    switch (space) {
+    case FERRY_DM_SPACE_PORT: return "port";
+    case FERRY_DM_SPACE_MMIO: return "mmio";
+    case FERRY_DM_SPACE_PCI: return "pci";
+    default: return "?";
+    }
+}
+
+struct ferry_pci_bus *ferry_dm_pci_bus(struct ferry_dm *dm)
+{
+    return dm->pci_bus;
+}
+
+void ferry_dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus)
+{
+    dm->pci_bus = bus;
+}
+
 /* ------------------------------------------------------------------ */
 /* Claims                                                              */
 
@@ -356,7 +379,7 @@ static int region_claim(struct ferry_dm_region *r)
     if (rc < 0) {
         ferry_dm_dev_log(r->dev, FERRY_LOG_ERROR,
                          "cannot claim %s 0x%" PRIx64 "-0x%" PRIx64 ": %s",
-                         r->space == FERRY_DM_SPACE_PORT ? "ports" : "mmio", r->base,
+                         space_name(r->space), r->base,
                          r->base + r->len - 1, strerror(-rc));
         return rc;
     }
@@ -385,7 +408,10 @@ static bool range_ok(enum ferry_dm_space space, uint64_t base, uint64_t len)
         return false;
     if (space == FERRY_DM_SPACE_PORT && base + (len - 1) > 0xffff)
         return false;
-    return space == FERRY_DM_SPACE_PORT || space == FERRY_DM_SPACE_MMIO;
+    if (space == FERRY_DM_SPACE_PCI && base + (len - 1) > UINT32_MAX)
+        return false;
+    return space == FERRY_DM_SPACE_PORT || space == FERRY_DM_SPACE_MMIO ||
+           space == FERRY_DM_SPACE_PCI;
 }
 
 static int region_insert(struct ferry_dm_region *r)
@@ -400,7 +426,7 @@ static int region_insert(struct ferry_dm_region *r)
 
         ferry_dm_dev_log(r->dev, FERRY_LOG_WARNING,
                          "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%" PRIx64,
-                         r->space == FERRY_DM_SPACE_PORT ? "ports" : "mmio", r->base,
+                         space_name(r->space), r->base,
                          r->len, o->dev->type->name, o->dev->id, o->base);
     }
     if (rc < 0)
@@ -429,8 +455,9 @@ int ferry_dm_region_add(struct ferry_dm_device *dev, enum ferry_dm_space space,
     if (!r)
         return -ENOMEM;
     *r = (struct ferry_dm_region){ .dev = dev, .space = space, .base = base, .len = len,
-                                   .ops = ops, .opaque = opaque, .flags = flags };
-    rc = region_insert(r);
+                                   .ops = ops, .opaque = opaque,
+                                   .flags = flags & ~FERRY_DM_REGION_UNMAPPED };
+    rc = (flags & FERRY_DM_REGION_UNMAPPED) ? 0 : region_insert(r);
     if (rc < 0) {
         free(r);
         return rc;
@@ -526,7 +553,7 @@ static void dispatch(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t ad
     if (r)
         dm_guest_log(dm, "%s access size=%u at 0x%" PRIx64 " does not fit %s[%s] "
                      "(max %u, end 0x%" PRIx64 "): split into bytes",
-                     space == FERRY_DM_SPACE_PORT ? "port" : "mmio", size, addr,
+                     space_name(space), size, addr,
                      r->dev->type->name, r->dev->id, r->ops->max_size, end);
     uint64_t val = 0;
     for (unsigned i = 0; i < size; i++) {
@@ -891,7 +918,13 @@ static bool id_ok(const char *id)
 
 static void device_free(struct ferry_dm_device *dev)
 {
-    /* Stop decoding first, then let the device free its state. */
+    /* Unplug and stop decoding first, then let the device free its state. */
+    while (dev->pcis->len) {
+        struct ferry_dm_pci *p = g_ptr_array_index(dev->pcis, dev->pcis->len - 1);
+
+        g_ptr_array_remove_index(dev->pcis, dev->pcis->len - 1);
+        ferry_dm_pci_destroy(p);
+    }
     while (dev->regions->len)
         ferry_dm_region_del(g_ptr_array_index(dev->regions, dev->regions->len - 1));
     if (dev->state && dev->type->exit)
@@ -904,6 +937,7 @@ static void device_free(struct ferry_dm_device *dev)
     }
     g_ptr_array_free(dev->regions, TRUE);
     g_ptr_array_free(dev->irqs, TRUE);
+    g_ptr_array_free(dev->pcis, TRUE);
     free(dev);
 }
 
@@ -948,6 +982,7 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
     snprintf(dev->id, sizeof(dev->id), "%s", id);
     dev->regions = g_ptr_array_new();
     dev->irqs = g_ptr_array_new();
+    dev->pcis = g_ptr_array_new();
     dev->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(5000, 10);
     rc = type->init(dev, opts, &dev->state);
     if (rc < 0) {
@@ -992,6 +1027,11 @@ struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id
 size_t ferry_dm_device_count(const struct ferry_dm *dm)
 {
     return dm->devices->len;
+}
+
+void ferry_dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p)
+{
+    g_ptr_array_add(dev->pcis, p);
 }
 
 struct ferry_dm *ferry_dm_device_dm(struct ferry_dm_device *dev)
@@ -1103,7 +1143,7 @@ void ferry_dm_query_devices(struct ferry_dm *dm, JsonBuilder *b)
 
             json_builder_begin_object(b);
             json_builder_set_member_name(b, "space");
-            json_builder_add_string_value(b, r->space == FERRY_DM_SPACE_PORT ? "port" : "mmio");
+            json_builder_add_string_value(b, space_name(r->space));
             json_builder_set_member_name(b, "base");
             json_builder_add_int_value(b, (gint64)r->base);
             json_builder_set_member_name(b, "size");

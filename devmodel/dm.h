@@ -52,6 +52,9 @@ struct ferry_dm_opts;
 enum ferry_dm_space {
     FERRY_DM_SPACE_PORT = IOREQ_RANGE_PORT,
     FERRY_DM_SPACE_MMIO = IOREQ_RANGE_MMIO,
+    /* PCI functions by SBDF: claimed like the others; config accesses go to the PCI hook. */
+    FERRY_DM_SPACE_PCI = IOREQ_RANGE_PCI,
+    FERRY_DM_SPACE_NR
 };
 
 enum ferry_dm_status {
@@ -243,6 +246,7 @@ struct ferry_dm_region_ops {
 };
 
 #define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED  /* posted writes allowed */
+#define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */
 
 FERRY_MUST_CHECK int ferry_dm_region_add(struct ferry_dm_device *dev,
                                          enum ferry_dm_space space, uint64_t base,
@@ -261,6 +265,37 @@ int ferry_dm_region_map(struct ferry_dm_region *r);
 void ferry_dm_region_del(struct ferry_dm_region *r);
 uint64_t ferry_dm_region_base(const struct ferry_dm_region *r);
 bool ferry_dm_region_mapped(const struct ferry_dm_region *r);
+
+/* ------------------------------------------------------------------ */
+/* PCI                                                                 */
+
+struct ferry_pci_bus;
+struct ferry_pci_func;
+struct ferry_pci_func_info;
+struct ferry_dm_pci;
+
+/* The guest's PCI bus (set by the pci-host device), or NULL. */
+struct ferry_pci_bus *ferry_dm_pci_bus(struct ferry_dm *dm);
+void ferry_dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus);
+
+/*
+ * A device's PCI function (pci/'s model) whose BARs are framework regions:
+ * when the guest programs or disables a BAR, the region (and its claim)
+ * moves with it; a BAR that would overlap another region is not decoded.
+ * Create, declare BARs, plug; everything goes with the device.
+ */
+FERRY_MUST_CHECK int ferry_dm_pci_create(struct ferry_dm_device *dev,
+                                         const struct ferry_pci_func_info *info,
+                                         struct ferry_dm_pci **out);
+/* BAR bar (0..5) of kind FERRY_PCI_BAR_* and size, served by ops/opaque. */
+FERRY_MUST_CHECK int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind,
+                                      uint64_t size, const struct ferry_dm_region_ops *ops,
+                                      void *opaque);
+/* Put the function on the bus at devfn, or at the first free slot (device 1..31) if < 0. */
+FERRY_MUST_CHECK int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn);
+struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p);
+/* INTx of the function (level; the bus routes it to GSI 16..19). */
+void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level);
 
 /* ------------------------------------------------------------------ */
 /* Interrupt lines                                                     */

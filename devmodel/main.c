@@ -214,44 +214,57 @@ static int split_device(const char *spec, char **type, char **id, struct ferry_d
     return rc;
 }
 
-static int add_devices(struct dm_main *m, const struct dm_args *a)
+static int add_user_device(struct dm_main *m, const char *spec)
 {
-    GPtrArray *user_ids = g_ptr_array_new_with_free_func(g_free);
-    int rc = 0;
+    char *type = NULL, *id = NULL;
+    struct ferry_dm_opts *opts = NULL;
+    int rc = split_device(spec, &type, &id, &opts);
 
-    /* User devices first so that their ids can replace defaults. */
-    for (unsigned i = 0; a->devices && a->devices[i] && rc == 0; i++) {
-        char *type = NULL, *id = NULL;
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: --device %s: bad options\n", spec);
+        return rc;
+    }
+    rc = ferry_dm_device_add(m->dm, type, id, opts, NULL);
+    if (rc < 0)
+        fprintf(stderr, "ferry-dm: --device %s: %s\n", spec, strerror(-rc));
+    g_free(type);
+    g_free(id);
+    ferry_dm_opts_free(opts);
+    return rc;
+}
+
+static bool id_given(const struct dm_args *a, const char *id)
+{
+    bool found = false;
+
+    for (unsigned i = 0; a->devices && a->devices[i] && !found; i++) {
+        char *type = NULL, *uid = NULL;
         struct ferry_dm_opts *opts = NULL;
 
-        rc = split_device(a->devices[i], &type, &id, &opts);
-        if (rc < 0) {
-            fprintf(stderr, "ferry-dm: --device %s: bad options\n", a->devices[i]);
-        } else {
-            if (id)
-                g_ptr_array_add(user_ids, g_strdup(id));
-            rc = ferry_dm_device_add(m->dm, type, id, opts, NULL);
-            if (rc < 0)
-                fprintf(stderr, "ferry-dm: --device %s: %s\n", a->devices[i], strerror(-rc));
-        }
+        if (split_device(a->devices[i], &type, &uid, &opts) == 0)
+            found = uid && strcmp(uid, id) == 0;
         g_free(type);
-        g_free(id);
+        g_free(uid);
         ferry_dm_opts_free(opts);
     }
-    for (unsigned i = 0; !a->no_defaults && rc == 0 && i < G_N_ELEMENTS(default_devices); i++) {
-        struct ferry_dm_opts *opts = NULL;
-        bool taken = false;
+    return found;
+}
 
-        for (guint j = 0; j < user_ids->len; j++)
-            taken |= strcmp(g_ptr_array_index(user_ids, j), default_devices[i].id) == 0;
-        if (taken || !ferry_dm_device_type_find(default_devices[i].type))
-            continue;
+/* Defaults first (the PCI bus before its functions), then the user's devices. */
+static int add_devices(struct dm_main *m, const struct dm_args *a)
+{
+    int rc = 0;
+
+    for (unsigned i = 0; !a->no_defaults && rc == 0 && i < G_N_ELEMENTS(default_devices); i++) {
+        struct ferry_dm_opts *opts;
+
+        if (id_given(a, default_devices[i].id))
+            continue;       /* replaced by a --device with the same id */
         opts = ferry_dm_opts_new();
-        if (strcmp(default_devices[i].type, "uart") == 0) {
-            if (ferry_dm_opts_set(opts, "out", a->serial ? a->serial : "stdout") < 0 ||
-                ferry_dm_opts_set(opts, "in", a->serial_in ? a->serial_in : "none") < 0)
-                rc = -EINVAL;
-        }
+        if (strcmp(default_devices[i].type, "uart") == 0 &&
+            (ferry_dm_opts_set(opts, "out", a->serial ? a->serial : "stdout") < 0 ||
+             ferry_dm_opts_set(opts, "in", a->serial_in ? a->serial_in : "none") < 0))
+            rc = -EINVAL;
         if (rc == 0)
             rc = ferry_dm_device_add(m->dm, default_devices[i].type, default_devices[i].id,
                                      opts, NULL);
@@ -260,7 +273,8 @@ static int add_devices(struct dm_main *m, const struct dm_args *a)
                     default_devices[i].type, strerror(-rc));
         ferry_dm_opts_free(opts);
     }
-    g_ptr_array_free(user_ids, TRUE);
+    for (unsigned i = 0; a->devices && a->devices[i] && rc == 0; i++)
+        rc = add_user_device(m, a->devices[i]);
     return rc;
 }
 
