@@ -11,6 +11,7 @@ static const struct {
     const char *help;
 } commands[] = {
     { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
+    { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
 };
 
 static void usage(FILE *f)

@@ -166,7 +166,7 @@ static int open_socket(struct ferry_chardev *cd, const char *path, char *err, si
         snprintf(err, err_len, "socket path %.60s...: too long", path);
         return -ENAMETOOLONG;
     }
-    snprintf(cd->sock_path, sizeof(cd->sock_path), "%s", path);
+    memcpy(cd->sock_path, path, strlen(path) + 1);     /* length checked above */
     memcpy(sa.sun_path, path, strlen(path) + 1);
     cd->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (cd->listen_fd < 0)
