@@ -357,7 +357,8 @@ static void map_guest_memory(struct dm_main *m)
         close(memfd);
     }
     if (rc < 0)
-        ferry_log(FERRY_LOG_WARNING, NULL, "no guest memory for DMA: %s%s%s", strerror(-rc),
+        ferry_log(rc == -ENOSYS ? FERRY_LOG_INFO : FERRY_LOG_WARNING, NULL,
+                  "no guest memory for DMA: %s%s%s", strerror(-rc),
                   ioreq_server_last_error(m->srv)[0] ? ": " : "",
                   ioreq_server_last_error(m->srv));
 }
