@@ -145,6 +145,12 @@ def scenario_uart():
                     out, err = p.communicate()
                     fail("ferry-dm's COM1 socket never appeared", out, err)
                 time.sleep(0.02)
+        # Send once the guest has set up COM1 (its FIFO reset would drop earlier bytes).
+        ready = p.stdout.readline()
+        if "waiting for a line" not in ready:
+            p.kill()
+            out, err = p.communicate()
+            fail("the guest did not get ready", ready + out, err)
         s.sendall(b"ping\n")
         s.settimeout(60)
         got = b""
