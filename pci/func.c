@@ -322,7 +322,7 @@ static bool range_same(const struct ferry_pci_bar_range *a, const struct ferry_p
 }
 
 /* Brings every region's decoding in line with the registers. */
-static void bars_update(struct ferry_pci_func *fn)
+void pci_func_bars_update(struct ferry_pci_func *fn)
 {
     if (fn->in_update)
         return;
@@ -388,7 +388,7 @@ int pci_func_bar_lookup(const struct ferry_pci_func *fn, bool io, uint64_t addr,
 /* ------------------------------------------------------------------ */
 /* INTx                                                                */
 
-static void irq_update(struct ferry_pci_func *fn)
+void pci_func_irq_update(struct ferry_pci_func *fn)
 {
     uint16_t cmd = pci_get16(fn->cfg + FERRY_PCI_COMMAND);
     bool out = fn->irq_level && fn->intx_pin && !(cmd & FERRY_PCI_COMMAND_INTX_DISABLE);
@@ -409,7 +409,7 @@ void pci_func_set_irq(struct ferry_pci_func *fn, bool level)
     if (!fn->intx_pin)
         return;
     fn->irq_level = level;
-    irq_update(fn);
+    pci_func_irq_update(fn);
 }
 
 bool pci_func_irq_level(const struct ferry_pci_func *fn)
@@ -477,9 +477,9 @@ void pci_func_config_write(struct ferry_pci_func *fn, uint32_t reg, unsigned siz
     if (overlaps(reg, len, FERRY_PCI_COMMAND, 2) || overlaps(reg, len, FERRY_PCI_BAR0,
                                                              bars_end - FERRY_PCI_BAR0) ||
         overlaps(reg, len, rom, 4))
-        bars_update(fn);
+        pci_func_bars_update(fn);
     if (overlaps(reg, len, FERRY_PCI_COMMAND, 2))
-        irq_update(fn);
+        pci_func_irq_update(fn);
     pci_msi_config_written(fn, reg, len);
     if (len == size && fn->ops && fn->ops->config_write)
         fn->ops->config_write(fn->opaque, fn, reg, size, val);
@@ -521,8 +521,8 @@ void pci_func_reset(struct ferry_pci_func *fn)
         if (fn->wmask[i] | fn->w1cmask[i])
             fn->cfg[i] = fn->def[i];
     fn->irq_level = false;
-    bars_update(fn);
-    irq_update(fn);
+    pci_func_bars_update(fn);
+    pci_func_irq_update(fn);
     pci_msi_reset(fn);
 }
 

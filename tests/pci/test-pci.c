@@ -148,6 +148,7 @@ int main(void)
     suite_add_tcase(s, pci_func_tcase());
     suite_add_tcase(s, pci_msi_tcase());
     suite_add_tcase(s, pci_bus_tcase());
+    suite_add_tcase(s, pci_save_tcase());
     suite_add_tcase(s, pci_hostile_tcase());
 
     SRunner *sr = srunner_create(s);

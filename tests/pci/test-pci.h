@@ -52,5 +52,6 @@ TCase *pci_func_tcase(void);
 TCase *pci_msi_tcase(void);
 TCase *pci_bus_tcase(void);
 TCase *pci_hostile_tcase(void);
+TCase *pci_save_tcase(void);
 
 #endif
