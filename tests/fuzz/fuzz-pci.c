@@ -8,9 +8,10 @@
  * library breaks its remap contract: handing back a range other than the
  * one claimed, or asking for one that overlaps another claim.
  *
- * Built with clang -fsanitize=fuzzer when -Dfuzzing=enabled; the replay
- * driver (standalone-pci.c) runs the same function over files or random
- * inputs in ordinary builds.
+ * Built with clang -fsanitize=fuzzer when -Dfuzzing=enabled; in every
+ * build standalone.c replays tests/fuzz/corpus/pci (inputs libFuzzer found,
+ * merged to the largest 32) plus seeded variations as the unit test
+ * fuzz-corpus-pci.
  */
 #include <stddef.h>
 #include <stdint.h>
