@@ -393,6 +393,32 @@ FERRY_MUST_CHECK int pci_func_ext_cap_add(struct ferry_pci_func *fn, uint16_t id
                                           uint8_t version, unsigned len, unsigned offset);
 unsigned pci_func_ext_cap_find(const struct ferry_pci_func *fn, uint16_t id, unsigned prev);
 
+/* ---- PCI Express capability ---- */
+
+/* Device/port type field of the PCI Express capability. */
+enum ferry_pci_pcie_type {
+    FERRY_PCI_EXP_ENDPOINT = 0x0,
+    FERRY_PCI_EXP_LEGACY_ENDPOINT = 0x1,
+    FERRY_PCI_EXP_ROOT_PORT = 0x4,
+    FERRY_PCI_EXP_RC_ENDPOINT = 0x9,    /* root-complex integrated endpoint (no link) */
+};
+
+#define FERRY_PCI_EXP_CAP_LEN       0x3c    /* version 2 */
+
+/*
+ * Adds a PCI Express capability (version 2) of `type` and returns its
+ * offset, or -errno as pci_func_cap_add.  Guests look for it before they
+ * use the extended config space (Linux reads beyond 0x100 only on PCIe
+ * functions), so a function with extended capabilities wants one.  Device
+ * control is guest-writable (error reporting, relaxed ordering, payload and
+ * read request sizes, extended tags, no snoop; power-on 0x2810), device
+ * status errors are RW1C; links are x1 at 2.5 GT/s, except for
+ * root-complex integrated endpoints, which have none.  Root ports get root
+ * control (RW) and root status (PME status RW1C); no slot.  No FLR.
+ */
+FERRY_MUST_CHECK int pci_func_pcie_add(struct ferry_pci_func *fn, enum ferry_pci_pcie_type type,
+                                       unsigned offset);
+
 /* ---- MSI and MSI-X ---- */
 
 #define FERRY_PCI_MSI_64BIT         0x1u    /* 64-bit message address */

@@ -536,3 +536,62 @@ TCase *pci_func_tcase(void)
     tcase_add_test(tc, test_func_new_errors);
     return tc;
 }
+
+START_TEST(test_pcie_capability)
+{
+    struct rec *r = rec_new();
+    struct ferry_pci_func *fn = mkfunc(r, 0x1af4, 0x1041, FERRY_PCI_INTA);
+    struct ferry_pci_func *rp = mkbridge(r);
+    struct ferry_pci_func *rc = mkfunc(r, 0x8086, 0x10d3, 0);
+    uint8_t sta[2] = { 0x0f, 0x00 };
+    int off;
+
+    ck_assert_int_eq(pci_func_pcie_add(fn, (enum ferry_pci_pcie_type)3, 0), -EINVAL);
+    off = pci_func_pcie_add(fn, FERRY_PCI_EXP_ENDPOINT, 0);
+    ck_assert_int_eq(off, 0x40);
+    ck_assert_uint_eq(pci_func_cap_find(fn, FERRY_PCI_CAP_ID_EXP, 0), 0x40);
+    ck_assert_uint_eq(RD(fn, 0x40, 4), 0x00020010);
+    ck_assert_uint_eq(RD(fn, 0x44, 4), 0x00008000);
+    ck_assert_uint_eq(RD(fn, 0x48, 2), 0x2810);
+    WR(fn, 0x48, 2, 0xffff);
+    ck_assert_uint_eq(RD(fn, 0x48, 2), 0x79ff);
+    ck_assert_int_eq(pci_func_config_put(fn, 0x4a, sta, 2), 0);
+    WR(fn, 0x4a, 2, 0x0005);
+    ck_assert_uint_eq(RD(fn, 0x4a, 2), 0x000a);
+    ck_assert_uint_eq(RD(fn, 0x4c, 4), 0x11);
+    ck_assert_uint_eq(RD(fn, 0x52, 2), 0x11);
+    WR(fn, 0x50, 2, 0xffff);
+    ck_assert_uint_eq(RD(fn, 0x50, 2), 0x00cb);
+    pci_func_reset(fn);
+    ck_assert_uint_eq(RD(fn, 0x48, 2), 0x2810);
+    ck_assert_uint_eq(RD(fn, 0x50, 2), 0);
+    ck_assert_int_eq(pci_func_pcie_add(fn, FERRY_PCI_EXP_ENDPOINT, 0x40), -EBUSY);
+
+    /* Root port: root control and status. */
+    off = pci_func_pcie_add(rp, FERRY_PCI_EXP_ROOT_PORT, 0x60);
+    ck_assert_int_eq(off, 0x60);
+    ck_assert_uint_eq(RD(rp, 0x62, 2), 0x0042);
+    WR(rp, 0x7c, 2, 0xffff);
+    ck_assert_uint_eq(RD(rp, 0x7c, 2), 0x001f);
+
+    /* Root-complex integrated endpoint: no link registers. */
+    off = pci_func_pcie_add(rc, FERRY_PCI_EXP_RC_ENDPOINT, 0);
+    ck_assert_int_eq(off, 0x40);
+    ck_assert_uint_eq(RD(rc, 0x42, 2), 0x0092);
+    ck_assert_uint_eq(RD(rc, 0x4c, 4), 0);
+    WR(rc, 0x50, 2, 0xffff);
+    ck_assert_uint_eq(RD(rc, 0x50, 4), 0);
+    pci_func_free(fn);
+    pci_func_free(rp);
+    pci_func_free(rc);
+    free(r);
+}
+END_TEST
+
+TCase *pci_pcie_tcase(void)
+{
+    TCase *tc = tcase_create("pcie");
+
+    tcase_add_test(tc, test_pcie_capability);
+    return tc;
+}

@@ -49,6 +49,7 @@ struct ferry_pci_func *mkfunc(struct rec *r, uint16_t vendor, uint16_t device, u
 struct ferry_pci_func *mkbridge(struct rec *r);
 
 TCase *pci_func_tcase(void);
+TCase *pci_pcie_tcase(void);
 TCase *pci_msi_tcase(void);
 TCase *pci_bus_tcase(void);
 TCase *pci_hostile_tcase(void);
