@@ -322,7 +322,7 @@ static bool range_same(const struct ferry_pci_bar_range *a, const struct ferry_p
 }
 
 /* Brings every region's decoding in line with the registers. */
-static void bars_update(struct ferry_pci_func *fn)
+void pci_func_bars_update(struct ferry_pci_func *fn)
 {
     if (fn->in_update)
         return;
@@ -388,7 +388,7 @@ int pci_func_bar_lookup(const struct ferry_pci_func *fn, bool io, uint64_t addr,
 /* ------------------------------------------------------------------ */
 /* INTx                                                                */
 
-static void irq_update(struct ferry_pci_func *fn)
+void pci_func_irq_update(struct ferry_pci_func *fn)
 {
     uint16_t cmd = pci_get16(fn->cfg + FERRY_PCI_COMMAND);
     bool out = fn->irq_level && fn->intx_pin && !(cmd & FERRY_PCI_COMMAND_INTX_DISABLE);
@@ -409,7 +409,7 @@ void pci_func_set_irq(struct ferry_pci_func *fn, bool level)
     if (!fn->intx_pin)
         return;
     fn->irq_level = level;
-    irq_update(fn);
+    pci_func_irq_update(fn);
 }
 
 bool pci_func_irq_level(const struct ferry_pci_func *fn)
@@ -477,9 +477,9 @@ void pci_func_config_write(struct ferry_pci_func *fn, uint32_t reg, unsigned siz
     if (overlaps(reg, len, FERRY_PCI_COMMAND, 2) || overlaps(reg, len, FERRY_PCI_BAR0,
                                                              bars_end - FERRY_PCI_BAR0) ||
         overlaps(reg, len, rom, 4))
-        bars_update(fn);
+        pci_func_bars_update(fn);
     if (overlaps(reg, len, FERRY_PCI_COMMAND, 2))
-        irq_update(fn);
+        pci_func_irq_update(fn);
     pci_msi_config_written(fn, reg, len);
     if (len == size && fn->ops && fn->ops->config_write)
         fn->ops->config_write(fn->opaque, fn, reg, size, val);
@@ -521,8 +521,8 @@ void pci_func_reset(struct ferry_pci_func *fn)
         if (fn->wmask[i] | fn->w1cmask[i])
             fn->cfg[i] = fn->def[i];
     fn->irq_level = false;
-    bars_update(fn);
-    irq_update(fn);
+    pci_func_bars_update(fn);
+    pci_func_irq_update(fn);
     pci_msi_reset(fn);
 }
 
@@ -747,4 +747,46 @@ int pci_bridge_windows(const struct ferry_pci_func *fn, struct ferry_pci_bridge_
     w->pref_limit = limit;
     w->pref_enabled = base <= limit;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* PCI Express capability                                              */
+
+#define PCIE_DEVCAP_RBER        0x00008000u     /* role-based error reporting */
+#define PCIE_DEVCTL_WMASK       0x79ffu
+#define PCIE_DEVCTL_DEFAULT     0x2810u         /* MRRS 512, no snoop, relaxed ordering */
+#define PCIE_DEVSTA_W1C         0x000fu
+#define PCIE_LINK_X1_2_5GT      0x0011u         /* speed 1, width 1 */
+#define PCIE_LNKCTL_WMASK       0x00cbu         /* ASPM, RCB, common clock, ext. sync */
+#define PCIE_RTCTL_WMASK        0x001fu
+#define PCIE_RTSTA_PME          0x00010000u
+
+int pci_func_pcie_add(struct ferry_pci_func *fn, enum ferry_pci_pcie_type type, unsigned offset)
+{
+    bool link = type != FERRY_PCI_EXP_RC_ENDPOINT;
+    uint32_t off;
+    int rc;
+
+    if (type != FERRY_PCI_EXP_ENDPOINT && type != FERRY_PCI_EXP_LEGACY_ENDPOINT &&
+        type != FERRY_PCI_EXP_ROOT_PORT && type != FERRY_PCI_EXP_RC_ENDPOINT)
+        return -EINVAL;
+    rc = cap_place(fn, false, FERRY_PCI_CAP_ID_EXP, 0, FERRY_PCI_EXP_CAP_LEN, offset);
+    if (rc < 0)
+        return rc;
+    off = (uint32_t)rc;
+    pci_func_init_bytes(fn, off + 0x02, (uint32_t)type << 4 | 2, 2);
+    pci_func_init_bytes(fn, off + 0x04, PCIE_DEVCAP_RBER, 4);
+    pci_func_init_bytes(fn, off + 0x08, PCIE_DEVCTL_DEFAULT, 2);
+    pci_func_init_masks(fn, off + 0x08, PCIE_DEVCTL_WMASK, 0, 2);
+    pci_func_init_masks(fn, off + 0x0a, 0, PCIE_DEVSTA_W1C, 2);
+    if (link) {
+        pci_func_init_bytes(fn, off + 0x0c, PCIE_LINK_X1_2_5GT, 4);
+        pci_func_init_masks(fn, off + 0x10, PCIE_LNKCTL_WMASK, 0, 2);
+        pci_func_init_bytes(fn, off + 0x12, PCIE_LINK_X1_2_5GT, 2);
+    }
+    if (type == FERRY_PCI_EXP_ROOT_PORT) {
+        pci_func_init_masks(fn, off + 0x1c, PCIE_RTCTL_WMASK, 0, 2);
+        pci_func_init_masks(fn, off + 0x20, 0, PCIE_RTSTA_PME, 4);
+    }
+    return rc;
 }

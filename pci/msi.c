@@ -455,3 +455,32 @@ int pci_func_msi_notify(struct ferry_pci_func *fn, unsigned vector)
     }
     return -ENODEV;
 }
+
+void pci_msix_save(const struct ferry_pci_func *fn, uint8_t *table, uint8_t *pba)
+{
+    if (!fn->msix.off)
+        return;
+    memcpy(table, fn->msix.table, fn->msix.table_len);
+    memcpy(pba, fn->msix.pba, fn->msix.pba_len);
+}
+
+void pci_msix_restore(struct ferry_pci_func *fn, const uint8_t *table, const uint8_t *pba)
+{
+    if (!fn->msix.off)
+        return;
+    for (uint32_t t = 0; t < fn->msix.table_len; t++) {
+        uint8_t wm = msix_entry_wmask(t % MSIX_ENTRY_SIZE);
+
+        fn->msix.table[t] = (uint8_t)((fn->msix.table[t] & ~wm) | (table[t] & wm));
+    }
+    /* Pending bits only for vectors that exist. */
+    for (uint32_t i = 0; i < fn->msix.pba_len * 8; i++) {
+        uint8_t bit = (uint8_t)(1u << (i % 8));
+
+        if (i < fn->msix.nvec && (pba[i / 8] & bit))
+            fn->msix.pba[i / 8] |= bit;
+        else
+            fn->msix.pba[i / 8] &= (uint8_t)~bit;
+    }
+    msix_sync(fn, 0, fn->msix.nvec - 1);
+}

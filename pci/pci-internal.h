@@ -117,6 +117,14 @@ void pci_msi_config_written(struct ferry_pci_func *fn, uint32_t reg, unsigned le
 void pci_msi_reset(struct ferry_pci_func *fn);
 void pci_msi_free(struct ferry_pci_func *fn);
 
+/* msi.c: MSI-X table/PBA for save/restore (restore applies the masks). */
+void pci_msix_save(const struct ferry_pci_func *fn, uint8_t *table, uint8_t *pba);
+void pci_msix_restore(struct ferry_pci_func *fn, const uint8_t *table, const uint8_t *pba);
+
+/* func.c: side effects after config bytes changed behind the guest's back. */
+void pci_func_bars_update(struct ferry_pci_func *fn);
+void pci_func_irq_update(struct ferry_pci_func *fn);
+
 /* func.c: cap bookkeeping used by msi.c. */
 int pci_func_cap_alloc(struct ferry_pci_func *fn, uint8_t id, unsigned len, unsigned offset);
 

@@ -201,7 +201,8 @@ struct ferry_pci_bus;
  * Where a BAR decodes.  mapped is false when decoding is off (command
  * register, ROM enable bit), the BAR is unprogrammed (address 0), its range
  * does not fit its address space (a 32-bit BAR reaching 4 GiB - 1, a
- * 64-bit one wrapping, I/O above 0xffff: what a guest sees mid-sizing), or
+ * 64-bit one reaching 2^52 (beyond any x86 physical address width), I/O
+ * above 0xffff: what a guest sees mid-sizing), or
  * the bus refused it (overlap with another BAR or a reserved range).
  */
 struct ferry_pci_bar_range {
@@ -392,6 +393,32 @@ FERRY_MUST_CHECK int pci_func_ext_cap_add(struct ferry_pci_func *fn, uint16_t id
                                           uint8_t version, unsigned len, unsigned offset);
 unsigned pci_func_ext_cap_find(const struct ferry_pci_func *fn, uint16_t id, unsigned prev);
 
+/* ---- PCI Express capability ---- */
+
+/* Device/port type field of the PCI Express capability. */
+enum ferry_pci_pcie_type {
+    FERRY_PCI_EXP_ENDPOINT = 0x0,
+    FERRY_PCI_EXP_LEGACY_ENDPOINT = 0x1,
+    FERRY_PCI_EXP_ROOT_PORT = 0x4,
+    FERRY_PCI_EXP_RC_ENDPOINT = 0x9,    /* root-complex integrated endpoint (no link) */
+};
+
+#define FERRY_PCI_EXP_CAP_LEN       0x3c    /* version 2 */
+
+/*
+ * Adds a PCI Express capability (version 2) of `type` and returns its
+ * offset, or -errno as pci_func_cap_add.  Guests look for it before they
+ * use the extended config space (Linux reads beyond 0x100 only on PCIe
+ * functions), so a function with extended capabilities wants one.  Device
+ * control is guest-writable (error reporting, relaxed ordering, payload and
+ * read request sizes, extended tags, no snoop; power-on 0x2810), device
+ * status errors are RW1C; links are x1 at 2.5 GT/s, except for
+ * root-complex integrated endpoints, which have none.  Root ports get root
+ * control (RW) and root status (PME status RW1C); no slot.  No FLR.
+ */
+FERRY_MUST_CHECK int pci_func_pcie_add(struct ferry_pci_func *fn, enum ferry_pci_pcie_type type,
+                                       unsigned offset);
+
 /* ---- MSI and MSI-X ---- */
 
 #define FERRY_PCI_MSI_64BIT         0x1u    /* 64-bit message address */
@@ -466,6 +493,34 @@ struct ferry_pci_bridge_windows {
 };
 /* Decodes a bridge's bus numbers and windows; -EINVAL if fn is not type 1. */
 int pci_bridge_windows(const struct ferry_pci_func *fn, struct ferry_pci_bridge_windows *out);
+
+/* ---- save / restore ---- */
+
+/*
+ * A function's guest-visible state as a flat, versioned, little-endian
+ * blob: a header (magic "FPCS", version, length, vendor/device, MSI-X
+ * geometry), the 4 KiB config space, the MSI-X table and PBA, the INTx
+ * level.  Restore takes only what the guest could have written (bits under
+ * the write masks, the MSI-X table's writable bits, pending bits); the
+ * read-only parts come from the function as the device model declared it,
+ * so a blob from another build of the same device restores, and a forged
+ * one cannot change identity, BAR sizes or capability layout.  Restore
+ * then replays the side effects: bar_remap for every region whose decoding
+ * changes, INTx level, msi_config for changed vectors.
+ */
+#define FERRY_PCI_SAVE_MAGIC        0x53435046u     /* "FPCS" little-endian */
+#define FERRY_PCI_SAVE_VERSION      1u
+
+/* The blob size for fn. */
+size_t pci_func_save_size(const struct ferry_pci_func *fn);
+/* Writes the blob to buf; -ENOSPC if len < pci_func_save_size(fn). */
+FERRY_MUST_CHECK int pci_func_save(const struct ferry_pci_func *fn, void *buf, size_t len);
+/*
+ * -EINVAL for a bad magic, version or length, or a blob of another device
+ * (vendor/device, header type or MSI-X geometry differ); fn is unchanged
+ * then.
+ */
+FERRY_MUST_CHECK int pci_func_restore(struct ferry_pci_func *fn, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* The bus                                                             */
