@@ -11,12 +11,42 @@
 #include "devmodel/dm-internal.h"
 #include "pci/pci.h"
 
+/* A BAR region: MSI-X table/PBA accesses go to pci/, the rest to the device. */
+struct dm_pci_bar {
+    struct ferry_dm_pci *p;
+    unsigned bar;
+    const struct ferry_dm_region_ops *ops;
+    void *opaque;
+    struct ferry_dm_region_ops wrap;
+};
+
 struct ferry_dm_pci {
     struct ferry_dm_device *dev;
     struct ferry_pci_func *fn;
     struct ferry_dm_region *bar[FERRY_PCI_NUM_REGIONS];
+    struct dm_pci_bar bar_wrap[FERRY_PCI_NUM_BARS];
     struct ferry_pci_bus *bus;      /* set while plugged */
 };
+
+static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct dm_pci_bar *b = opaque;
+    uint64_t v;
+
+    if (pci_func_msix_mmio_read(b->p->fn, b->bar, off, size, &v))
+        return v;
+    return b->ops->read ? b->ops->read(b->opaque, off, size) : UINT64_MAX;
+}
+
+static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct dm_pci_bar *b = opaque;
+
+    if (pci_func_msix_mmio_write(b->p->fn, b->bar, off, size, val))
+        return;
+    if (b->ops->write)
+        b->ops->write(b->opaque, off, size, val);
+}
 
 static void pci_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -81,13 +111,19 @@ int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind, uint64
                                                           : FERRY_DM_SPACE_MMIO;
     int rc;
 
-    if (bar >= FERRY_PCI_NUM_BARS || p->bar[bar] || p->bus)
+    struct dm_pci_bar *b;
+
+    if (bar >= FERRY_PCI_NUM_BARS || p->bar[bar] || p->bus || !ops)
         return -EINVAL;
     rc = pci_func_bar_declare(p->fn, bar, kind, size);
     if (rc < 0)
         return rc;
+    b = &p->bar_wrap[bar];
+    *b = (struct dm_pci_bar){ .p = p, .bar = bar, .ops = ops, .opaque = opaque,
+                              .wrap = { .read = bar_read, .write = bar_write,
+                                        .max_size = ops->max_size } };
     /* Unmapped until the guest programs it; base 0 is a placeholder. */
-    return ferry_dm_region_add(p->dev, space, 0, size, ops, opaque, FERRY_DM_REGION_UNMAPPED,
+    return ferry_dm_region_add(p->dev, space, 0, size, &b->wrap, b, FERRY_DM_REGION_UNMAPPED,
                                &p->bar[bar]);
 }
 

@@ -165,6 +165,57 @@ static void test_reset(void *state)
     pci_func_reset(ferry_dm_pci_func(t->pci));
 }
 
+#define PCI_TEST_SAVE_VERSION 1
+
+struct pci_test_saved {
+    uint32_t scratch, mem_accesses;
+    uint8_t irq;
+    uint8_t mem[PCI_TEST_MEM_SIZE];
+};
+
+/* version, the device's registers, then pci/'s blob of the function. */
+static int test_save(void *state, GByteArray *out)
+{
+    struct pci_test *t = state;
+    struct ferry_pci_func *fn = ferry_dm_pci_func(t->pci);
+    struct pci_test_saved sv = { .scratch = t->scratch, .mem_accesses = t->mem_accesses,
+                                 .irq = t->irq };
+    uint8_t version = PCI_TEST_SAVE_VERSION;
+    size_t n = pci_func_save_size(fn);
+    guint old = out->len;
+    int rc;
+
+    memcpy(sv.mem, t->mem, sizeof(sv.mem));
+    g_byte_array_append(out, &version, 1);
+    g_byte_array_append(out, (const guint8 *)&sv, sizeof(sv));
+    g_byte_array_set_size(out, out->len + (guint)n);
+    rc = pci_func_save(fn, out->data + out->len - n, n);
+    if (rc < 0)
+        g_byte_array_set_size(out, old);
+    return rc;
+}
+
+static int test_restore(void *state, const uint8_t *buf, size_t len)
+{
+    struct pci_test *t = state;
+    struct pci_test_saved sv;
+    int rc;
+
+    if (len < 1 + sizeof(sv) || buf[0] != PCI_TEST_SAVE_VERSION)
+        return -EINVAL;
+    memcpy(&sv, buf + 1, sizeof(sv));
+    rc = pci_func_restore(ferry_dm_pci_func(t->pci), buf + 1 + sizeof(sv),
+                          len - 1 - sizeof(sv));
+    if (rc < 0)
+        return rc;
+    t->scratch = sv.scratch;
+    t->mem_accesses = sv.mem_accesses;
+    memcpy(t->mem, sv.mem, sizeof(t->mem));
+    t->irq = sv.irq & 1;
+    ferry_dm_pci_set_irq(t->pci, t->irq);
+    return 0;
+}
+
 static void test_query(void *state, JsonBuilder *b)
 {
     struct pci_test *t = state;
@@ -183,6 +234,8 @@ const struct ferry_dm_device_type pci_test_device = {
     .init = test_init,
     .exit = test_exit,
     .reset = test_reset,
+    .save = test_save,
+    .restore = test_restore,
     .query = test_query,
 };
 FERRY_DM_DEVICE_TYPE(pci_test_device)

@@ -118,6 +118,29 @@ START_TEST(test_pci_intx_and_hotplug)
 }
 END_TEST
 
+START_TEST(test_pci_save_restore)
+{
+    struct tb t;
+    GByteArray *img = g_byte_array_new();
+
+    pci_tb(&t);
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0001);
+    tb_out(&t, 0xc000, 4, 0x600dcafe);
+    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
+    /* Reset: the BAR stops decoding; restore brings back the BAR, its claim and the data. */
+    ferry_dm_reset(t.dm);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0xffffffff);
+    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0x600dcafe);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x10, 4), 0xc001);
+    g_byte_array_free(img, TRUE);
+    tb_fini(&t);
+}
+END_TEST
+
 TCase *dm_pci_tcase(void)
 {
     TCase *tc = tcase_create("pci");
@@ -125,5 +148,6 @@ TCase *dm_pci_tcase(void)
     tcase_add_test(tc, test_pci_enumeration);
     tcase_add_test(tc, test_pci_bar_programming);
     tcase_add_test(tc, test_pci_intx_and_hotplug);
+    tcase_add_test(tc, test_pci_save_restore);
     return tc;
 }
