@@ -652,7 +652,7 @@ void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
                          sbdf >> 16, (sbdf >> 8) & 0xff, (sbdf >> 3) & 0x1f, sbdf & 7, reg,
                          req->size);
             if (req->dir == IOREQ_READ)
-                req->data = UINT32_MAX;
+                req->data = req->size >= 1 && req->size <= 8 ? size_mask(req->size) : UINT64_MAX;
             return;
         }
         if (req->dir == IOREQ_READ)

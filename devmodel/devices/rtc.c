@@ -6,7 +6,8 @@
  * The clock is the host's real time plus an offset the guest sets by
  * writing the time registers (with REG_B SET, or one register at a time).
  * BCD or binary (REG_B DM) and 12 or 24 hours (REG_B 24/12) as the guest
- * chooses; the century lives in CMOS byte 0x32 (the FADT's CENTURY).
+ * chooses; the century lives in CMOS byte 0x32 (the FADT's CENTURY).  What
+ * the guest writes is clamped to valid fields and to the years 1900-2199.
  * Interrupts: periodic (REG_A rate, REG_B PIE), update-ended (UIE) and
  * alarm (AIE, with "don't care" values 0xc0-0xff); REG_C reports and
  * clears them.  UIP reads 1 in the 244 us before each second.
@@ -148,7 +149,8 @@ static void rtc_set_from_regs(struct rtc *s)
     tm.tm_hour = (int)clamp(dec_hour(s, s->r.cmos[RTC_HOUR]), 0, 23);
     tm.tm_mday = (int)clamp(dec(s, s->r.cmos[RTC_MDAY]), 1, 31);
     tm.tm_mon = (int)clamp(dec(s, s->r.cmos[RTC_MONTH]), 1, 12) - 1;
-    tm.tm_year = (int)(clamp(dec(s, s->r.cmos[RTC_CENTURY]), 19, 99) * 100 +
+    /* Years 1900-2199: the clock in ns stays far from int64 overflow. */
+    tm.tm_year = (int)(clamp(dec(s, s->r.cmos[RTC_CENTURY]), 19, 21) * 100 +
                        clamp(dec(s, s->r.cmos[RTC_YEAR]), 0, 99)) - 1900;
     t = timegm(&tm);
     /* Keep the sub-second phase of the host clock. */
