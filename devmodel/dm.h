@@ -145,8 +145,9 @@ void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn,
 
 /*
  * Guest RAM for DMA: memfd with the router's region table (ferry-dm passes
- * what ioreq_server_get_memory returned).  The framework maps it shared
- * and keeps its own dup of memfd.
+ * what ioreq_server_get_memory returned).  The framework maps each region
+ * shared (MAP_NORESERVE, so a huge guest costs nothing up front); the
+ * caller may close memfd afterwards.  -EINVAL for a malformed table.
  */
 FERRY_MUST_CHECK int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
                                                const struct ioreq_msg_memory_reply *regions);
