@@ -96,6 +96,8 @@ struct ferry_dm {
     void *pci_opaque;
     struct dm_memory mem[IOREQ_MEMORY_MAX_REGIONS];
     unsigned nr_mem;
+    int memfd;                          /* dup of the guest RAM memfd, or -1 */
+    struct ioreq_msg_memory_reply mem_table;
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
 };
@@ -210,6 +212,7 @@ int ferry_dm_create(const struct ferry_dm_config *cfg, struct ferry_dm **out)
     dm->log = cfg->log;
     dm->log_opaque = cfg->log_opaque;
     dm->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(5000, 10);
+    dm->memfd = -1;
     for (unsigned i = 0; i < FERRY_DM_SPACE_NR; i++)
         dm->ranges[i] = ioreq_rangeset_new();
     dm->devices = g_ptr_array_new();
@@ -238,6 +241,8 @@ void ferry_dm_destroy(struct ferry_dm *dm)
     g_hash_table_destroy(dm->gsis);
     for (unsigned i = 0; i < dm->nr_mem; i++)
         munmap(dm->mem[i].hva, dm->mem[i].size);
+    if (dm->memfd >= 0)
+        close(dm->memfd);
     for (unsigned i = 0; i < FERRY_DM_SPACE_NR; i++)
         ioreq_rangeset_free(dm->ranges[i]);
     free(dm);
@@ -1219,10 +1224,30 @@ int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
                                          .size = regions->region[i].size, .hva = p };
         dm->nr_mem++;
     }
+    dm->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+    dm->mem_table = *regions;
     return 0;
 bad:
     dm_log(dm, FERRY_LOG_ERROR, "guest memory table from the hypervisor is malformed");
     return -EINVAL;
+}
+
+int ferry_dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions)
+{
+    if (!dm->nr_mem || dm->memfd < 0)
+        return -ENODEV;
+    *regions = dm->mem_table;
+    return dm->memfd;
+}
+
+int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd, int resample_fd,
+                          bool assign)
+{
+    if (dm->status != FERRY_DM_RUNNING)
+        return -ENOTCONN;
+    if (!dm->ops || !dm->ops->irqfd)
+        return -ENOSYS;
+    return dm->ops->irqfd(dm->opaque, gsi, fd, resample_fd, assign);
 }
 
 static uint8_t *dma_ptr(struct ferry_dm *dm, uint64_t gpa, size_t len)

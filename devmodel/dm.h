@@ -146,8 +146,9 @@ void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn,
 /*
  * Guest RAM for DMA: memfd with the router's region table (ferry-dm passes
  * what ioreq_server_get_memory returned).  The framework maps each region
- * shared (MAP_NORESERVE, so a huge guest costs nothing up front); the
- * caller may close memfd afterwards.  -EINVAL for a malformed table.
+ * shared (MAP_NORESERVE, so a huge guest costs nothing up front) and keeps
+ * a dup of memfd for devices that share guest RAM with another process;
+ * the caller may close its memfd afterwards.  -EINVAL for a malformed table.
  */
 FERRY_MUST_CHECK int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
                                                const struct ioreq_msg_memory_reply *regions);
@@ -156,6 +157,12 @@ FERRY_MUST_CHECK int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
  * region: -EFAULT otherwise (nothing copied, rate-limited log), -ENODEV when
  * no guest memory was set.
  */
+/*
+ * For a device that hands guest RAM to another process (the QEMU-remote
+ * engine's SYNC_SYSMEM): the memfd (still the framework's: dup it to keep
+ * it) and the region table; -ENODEV when no guest memory was set.
+ */
+int ferry_dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions);
 FERRY_MUST_CHECK int ferry_dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf,
                                        size_t len);
 FERRY_MUST_CHECK int ferry_dm_dma_write(struct ferry_dm *dm, uint64_t gpa,
@@ -320,6 +327,16 @@ bool ferry_dm_irq_level(const struct ferry_dm_irq *irq);
 uint32_t ferry_dm_irq_gsi(const struct ferry_dm_irq *irq);
 /* Edges and assertions delivered on this line so far (tests, query). */
 uint64_t ferry_dm_irq_count(const struct ferry_dm_irq *irq);
+
+/*
+ * For a device whose interrupt eventfds come from elsewhere (e.g. a QEMU
+ * process signalling an irqfd itself): wire fd (and resample_fd, or -1)
+ * to gsi in the hypervisor directly.  -ENOTCONN before ferry_dm_start,
+ * -ENOSYS when the backend has no irqfds.  The caller owns the fds and
+ * deassigns (assign = false) before closing them.
+ */
+FERRY_MUST_CHECK int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd,
+                                           int resample_fd, bool assign);
 
 /* ------------------------------------------------------------------ */
 /* Options: "key=value,key=value" (QEMU -device style, ",," is a comma)  */

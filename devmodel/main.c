@@ -497,6 +497,12 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    /*
+     * Slot: the USB service (usb/, an object on an event_base) attaches
+     * here, on m.base, once it exists; devices reach the loop through
+     * ferry_dm_event_base().  The QEMU-remote engine (devmodel/qemu-remote.c)
+     * is a device type like the others (--device qemu-remote,...).
+     */
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)

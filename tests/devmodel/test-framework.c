@@ -319,6 +319,10 @@ START_TEST(test_irq_edge_irqfd)
     ck_assert_int_eq(ferry_dm_start(t.dm), 0);
     ck_assert_int_ge(t.irqfd_fd[5], 0);
     ck_assert_int_eq(t.resample_fd[5], -1);     /* edge: no resample */
+    /* A device with its own eventfd wires it straight through. */
+    ck_assert_int_eq(ferry_dm_irqfd_assign(t.dm, 11, 99, 98, true), 0);
+    ck_assert_int_eq(t.irqfd_fd[11], 99);
+    ck_assert_int_eq(ferry_dm_irqfd_assign(t.dm, 11, 99, 98, false), 0);
     ferry_dm_irq_set(a->irq, true);
     ferry_dm_irq_set(a->irq, true);             /* no new edge */
     ck_assert_uint_eq(tb_irqfd_count(&t, 5), 1);
@@ -422,8 +426,16 @@ START_TEST(test_dma_and_string_io)
     tb_add(&t, "probe", "a", "base=0x1000,len=1");
     struct probe *a = probe_of(&t, "a");
     ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0, buf, 4), -ENODEV);
+    ck_assert_int_eq(ferry_dm_guest_memory_fd(t.dm, &regions), -ENODEV);
     ck_assert_int_eq(ferry_dm_set_guest_memory(t.dm, fd, &regions), 0);
     close(fd);
+    struct ioreq_msg_memory_reply back;
+    int kept = ferry_dm_guest_memory_fd(t.dm, &back);
+    ck_assert_int_ge(kept, 0);
+    ck_assert_uint_eq(back.nr_regions, 2);
+    ck_assert_int_eq(pwrite(kept, "wxyz", 4, 0x1000 + 0xffc), 4);  /* the same RAM */
+    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x100ffc, buf, 4), 0);
+    ck_assert_int_eq(memcmp(buf, "wxyz", 4), 0);
     ck_assert_int_eq(ferry_dm_dma_write(t.dm, 0x100ffc, "abcd", 4), 0);
     ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x100ffc, buf, 4), 0);
     ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
