@@ -62,9 +62,21 @@ def hv_args(image, entry="pvh", dm_args=()):
     return args
 
 
+SANITIZER = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "exited with status",
+             "killed by signal")
+
+
+def check_log(out, err):
+    """ferry-dm shares ferry-hv's stderr: a sanitizer report or a bad exit shows there."""
+    for s in SANITIZER:
+        if s in err:
+            fail("ferry-dm log has %r" % s, out, err)
+
+
 def run(args, status, out_has=(), err_has=(), out_lacks=("FAIL",)):
     p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
                        text=True, errors="replace")
+    check_log(p.stdout, p.stderr)
     if p.returncode != status:
         fail("%s: exit status %d, expected %d" % (" ".join(args), p.returncode, status),
              p.stdout, p.stderr)
@@ -169,6 +181,7 @@ def scenario_uart():
             p.kill()
             out, err = p.communicate()
             fail("the guest did not finish", out, err)
+        check_log(out, err)
         if b"PONG ping\n" not in got:
             fail("no PONG from the guest over COM1 (got %r)" % got, out, err)
         if p.returncode != 0:
