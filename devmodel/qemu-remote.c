@@ -2,6 +2,7 @@
 /* QEMU remote device engine: see qemu-remote.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,8 @@ struct ferry_qemu_remote {
     uint8_t wval[4096];
     uint8_t wset[4096];             /* 1: guest wrote this byte (replayed on restart) */
 
-    struct ferry_ratelimit rl;
+    struct ferry_ratelimit rl;          /* refused guest accesses */
+    struct ferry_ratelimit err_rl;      /* the remote's stderr */
     struct qemu_remote_stats st;
 };
 
@@ -456,14 +458,33 @@ static void bar_reg_write(struct ferry_qemu_remote *r, unsigned idx, uint32_t va
 /* ------------------------------------------------------------------ */
 /* Process supervision                                                 */
 
+/*
+ * One line of the remote's stderr.  The remote exits with status 0 even
+ * when it quits over a message it refused, so its own words are the only
+ * record of why: keep the last line for the exit report.
+ */
 static void flush_err_line(struct ferry_qemu_remote *r)
 {
+    static const char *const protocol_errors[] = {
+        "invalid message", "Bad address", "Unknown command", "Invalid size",
+        "header corrupted", "Overflow error",
+    };
+    uint32_t supp = 0;
+    bool proto = false;
+
     if (!r->errlen)
         return;
     r->errbuf[r->errlen] = '\0';
     memcpy(r->lasterr, r->errbuf, r->errlen + 1);
-    qlog(r, FERRY_LOG_WARNING, "qemu pid=%d: %s", (int)r->pid, r->errbuf);
     r->errlen = 0;
+    for (size_t i = 0; i < sizeof(protocol_errors) / sizeof(protocol_errors[0]); i++)
+        proto |= strstr(r->lasterr, protocol_errors[i]) != NULL;
+    if (proto)
+        qlog(r, FERRY_LOG_ERROR, "remote refused a message pid=%d: %s", (int)r->pid,
+             r->lasterr);
+    else if (ferry_ratelimit_ok(&r->err_rl, &supp))
+        qlog(r, FERRY_LOG_WARNING, "qemu pid=%d: %s%s", (int)r->pid, r->lasterr,
+             supp ? " (earlier lines suppressed)" : "");
 }
 
 static void drain_stderr(struct ferry_qemu_remote *r)
@@ -520,7 +541,7 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
         if (w == r->pid) {
             if (WIFEXITED(status))
                 qlog(r, FERRY_LOG_WARNING, "exited pid=%d status=%d%s%s", (int)r->pid,
-                     WEXITSTATUS(status), r->lasterr[0] ? " last=" : "", r->lasterr);
+                     WEXITSTATUS(status), r->lasterr[0] ? " last: " : "", r->lasterr);
             else if (WIFSIGNALED(status))
                 qlog(r, FERRY_LOG_WARNING, "killed pid=%d signal=%d", (int)r->pid,
                      WTERMSIG(status));
@@ -669,6 +690,10 @@ static int spawn(struct ferry_qemu_remote *r)
     argv[a++] = "-nographic";
     argv[a] = NULL;
 
+    /*
+     * The stderr pipe is non-blocking at both ends: a remote that logs
+     * faster than the loop drains loses lines rather than stalling.
+     */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
         pipe2(ep, O_CLOEXEC | O_NONBLOCK) < 0 ||
         (nullfd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
@@ -836,6 +861,47 @@ static int replay_config(struct ferry_qemu_remote *r, unsigned t)
     return rc;
 }
 
+/*
+ * A starting remote serves the link from inside its machine-init-done
+ * notifier and resets the whole machine (PCI config included) the first
+ * time the link runs dry, so config written before then may be wiped.
+ * Its main loop runs only after that reset, and the main loop is what
+ * drains the resample eventfd handed over with SET_IRQFD: kick it, and
+ * once the kick has been consumed the remote is past its startup reset.
+ */
+static int wait_settled(struct ferry_qemu_remote *r, unsigned timeout_ms)
+{
+    uint64_t one = 1, start = ferry_monotonic_ms();
+
+    if (write(r->resample_fd, &one, sizeof(one)) != sizeof(one))
+        return -errno;
+    for (;;) {
+        struct pollfd p[2] = {
+            { .fd = r->resample_fd, .events = POLLIN },
+            { .fd = r->sock, .events = POLLIN },
+        };
+
+        if (poll(p, 2, 0) < 0 && errno != EINTR)
+            return -errno;
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            qlog(r, FERRY_LOG_ERROR, "remote pid=%d closed the link while starting",
+                 (int)r->pid);
+            return -ECONNRESET;
+        }
+        if (!(p[0].revents & POLLIN))
+            break;
+        if (ferry_monotonic_ms() - start >= timeout_ms) {
+            qlog(r, FERRY_LOG_ERROR, "remote pid=%d did not reach its main loop within %u ms",
+                 (int)r->pid, timeout_ms);
+            return -ETIMEDOUT;
+        }
+        usleep(1000);
+    }
+    qlog(r, FERRY_LOG_DEBUG, "remote pid=%d settled after %llu ms", (int)r->pid,
+         (unsigned long long)(ferry_monotonic_ms() - start));
+    return 0;
+}
+
 static int do_start(struct ferry_qemu_remote *r)
 {
     unsigned t = r->start_timeout_ms;
@@ -864,6 +930,9 @@ static int do_start(struct ferry_qemu_remote *r)
     }
     mpqemu_msg_set_irqfd(&m, r->irq_fd, r->resample_fd);
     rc = qr_call(r, &m, false, false, NULL, t);
+    if (rc < 0)
+        return rc;
+    rc = wait_settled(r, t);
     if (rc < 0)
         return rc;
     mpqemu_msg_device_reset(&m);
@@ -933,6 +1002,7 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     r->pid = 0;
     r->pidfd = r->sock = r->errfd = -1;
     r->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
+    r->err_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 20);
     r->irq_fd = cfg->irq_fd;
     r->resample_fd = cfg->resample_fd;
     if (r->irq_fd < 0 || r->resample_fd < 0) {

@@ -472,6 +472,25 @@ START_TEST(test_rtl8139_loopback)
 }
 END_TEST
 
+/*
+ * Regression: a starting remote resets its machine the first time the link
+ * runs dry, which used to wipe the BARs the engine had just programmed now
+ * and then (the guest then read all ones from its BAR).  Start several
+ * times and use the device at once.
+ */
+START_TEST(test_startup_settles)
+{
+    for (unsigned i = 0; i < 6; i++) {
+        struct guest g;
+
+        guest_init(&g, "rtl8139", NULL);
+        rtl_enumerate(&g);
+        rtl_check_mac(&g);
+        guest_fini(&g);
+    }
+}
+END_TEST
+
 /* Guest-requested function reset: DEVICE_RESET, then the guest starts over. */
 START_TEST(test_device_reset)
 {
@@ -539,6 +558,57 @@ START_TEST(test_pci_testdev_enumerate)
     ck_assert(!io);
     ck_assert_uint_eq(size_bar(&g, 1, &io), 0x100);
     ck_assert(io);
+    guest_fini(&g);
+}
+END_TEST
+
+/* A PCI Express function with a 64-bit BAR, placed above 4 GiB by the guest. */
+START_TEST(test_xhci_64bit_bar)
+{
+    struct guest g;
+    struct qemu_remote_bar_info bi;
+    const uint64_t bar = 0x2000000000ull;
+    uint32_t lo;
+
+    guest_init(&g, "qemu-xhci", NULL);
+    ck_assert_uint_eq(cfg_rd(&g, 0x00, 4), 0x000d1b36);
+    ck_assert_uint_eq(cfg_rd(&g, 0x08, 4) >> 8, 0x0c0330);   /* USB xHCI */
+    ck_assert_uint_eq(cfg_rd(&g, 0x3d, 1), 1);
+    ck_assert_int_eq(qemu_remote_bar_info(g.dev, 0, &bi), 0);
+    ck_assert(bi.present && bi.is64 && !bi.io);
+    /* Size both halves. */
+    cfg_wr(&g, 0x10, 4, 0xffffffff);
+    cfg_wr(&g, 0x14, 4, 0xffffffff);
+    lo = cfg_rd(&g, 0x10, 4);
+    ck_assert_uint_eq(lo & 0x6, 0x4);                        /* 64-bit type */
+    ck_assert_uint_eq(cfg_rd(&g, 0x14, 4), 0xffffffff);
+    ck_assert_uint_eq(((uint64_t)0xffffffff << 32 | (lo & ~0xfu)) ^ ~(bi.size - 1), 0);
+    cfg_wr(&g, 0x10, 4, (uint32_t)bar);
+    cfg_wr(&g, 0x14, 4, (uint32_t)(bar >> 32));
+    cfg_wr(&g, 0x04, 2, 0x0006);
+    ck_assert(g.maps[0].mapped);
+    ck_assert_uint_eq(g.maps[0].addr, bar);
+    ck_assert_uint_eq(g.maps[0].size, bi.size);
+    /* CAPLENGTH and HCIVERSION, then HCSPARAMS1 (max ports) read both ways. */
+    ck_assert_uint_eq(mm_rd(&g, bar, 1), 0x40);
+    ck_assert_uint_eq(mm_rd(&g, bar, 4), 0x01000040);
+    ck_assert_uint_eq(mm_rd(&g, bar, 8), mm_rd(&g, bar + 4, 4) << 32 | 0x01000040);
+    /* 4 KiB of config space: the PCIe capability is there, MSI/MSI-X are not. */
+    {
+        unsigned p = cfg_rd(&g, 0x34, 1), n = 0;
+        bool pcie = false;
+
+        while (p && n++ < 48) {
+            uint8_t id = (uint8_t)cfg_rd(&g, p, 1);
+
+            ck_assert_uint_ne(id, 0x05);
+            ck_assert_uint_ne(id, 0x11);
+            pcie |= id == 0x10;
+            p = cfg_rd(&g, p + 1, 1);
+        }
+        ck_assert(pcie);
+    }
+    ck_assert_uint_ne(cfg_rd(&g, 0x100, 4), 0xffffffff);
     guest_fini(&g);
 }
 END_TEST
@@ -710,6 +780,30 @@ START_TEST(test_supervision)
 }
 END_TEST
 
+/* A remote that hangs while idle is found by the liveness probe. */
+START_TEST(test_heartbeat)
+{
+    struct guest g;
+    struct ferry_qemu_remote_config cfg = {
+        .id = "dev0", .irq_fd = -1, .resample_fd = -1, .reply_timeout_ms = 1000,
+        .start_timeout_ms = 30000, .max_restarts = 1, .restart_delay_ms = 100,
+        .heartbeat_ms = 100,
+    };
+    pid_t pid;
+
+    guest_init(&g, "pci-testdev", &cfg);
+    pid = qemu_remote_pid(g.dev);
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    guest_wait_state(&g, QEMU_REMOTE_DOWN);
+    ck_assert(logged("hung: no reply to pci_cfgread"));
+    ck_assert_uint_eq(cfg_rd(&g, 0x00, 2), 0xffff);
+    guest_wait_state(&g, QEMU_REMOTE_RUNNING);
+    ck_assert_int_ne(qemu_remote_pid(g.dev), pid);
+    ck_assert_uint_eq(cfg_rd(&g, 0x00, 2), 0x1b36);
+    guest_fini(&g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("qemu-remote");
@@ -737,12 +831,15 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_messages);
     tcase_add_test(tc, test_rtl8139_loopback);
+    tcase_add_test(tc, test_startup_settles);
     tcase_add_test(tc, test_device_reset);
     tcase_add_test(tc, test_e1000_enumerate);
     tcase_add_test(tc, test_pci_testdev_enumerate);
+    tcase_add_test(tc, test_xhci_64bit_bar);
     tcase_add_test(tc, test_hostile);
     tcase_add_test(tc, test_access_min);
     tcase_add_test(tc, test_supervision);
+    tcase_add_test(tc, test_heartbeat);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
