@@ -59,6 +59,7 @@ struct ferry_qemu_remote {
     char qemu[4096];
     char device[QEMU_REMOTE_DEVICE_MAX];
     char id[QR_ID_MAX];
+    char *extra[QEMU_REMOTE_EXTRA_ARGS_MAX + 1];
     unsigned reply_timeout_ms, start_timeout_ms, heartbeat_ms;
     unsigned max_restarts, restart_delay_ms, access_min;
 
@@ -666,7 +667,7 @@ static int spawn(struct ferry_qemu_remote *r)
     char devarg[QEMU_REMOTE_DEVICE_MAX + QR_ID_MAX + 8];
     char objarg[QR_ID_MAX + 64];
     char prog[4096];
-    const char *argv[16];
+    const char *argv[16 + QEMU_REMOTE_EXTRA_ARGS_MAX];
     int sv[2] = { -1, -1 }, ep[2] = { -1, -1 }, nullfd = -1;
     unsigned a = 0;
     pid_t parent = getpid(), pid;
@@ -688,6 +689,8 @@ static int spawn(struct ferry_qemu_remote *r)
     argv[a++] = objarg;
     argv[a++] = "-nodefaults";
     argv[a++] = "-nographic";
+    for (unsigned i = 0; r->extra[i]; i++)
+        argv[a++] = r->extra[i];
     argv[a] = NULL;
 
     /*
@@ -987,6 +990,20 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
+    r->pidfd = r->sock = r->errfd = -1;
+    r->irq_fd = r->resample_fd = -1;
+    for (unsigned i = 0; cfg->extra_args && cfg->extra_args[i]; i++) {
+        if (i >= QEMU_REMOTE_EXTRA_ARGS_MAX ||
+            strlen(cfg->extra_args[i]) >= QEMU_REMOTE_DEVICE_MAX) {
+            qemu_remote_free(r);
+            return -E2BIG;
+        }
+        r->extra[i] = strdup(cfg->extra_args[i]);
+        if (!r->extra[i]) {
+            qemu_remote_free(r);
+            return -ENOMEM;
+        }
+    }
     r->base = base;
     r->ops = ops;
     r->opaque = opaque;
@@ -1068,6 +1085,8 @@ void qemu_remote_free(struct ferry_qemu_remote *r)
         return;
     reap_child(r, true);
     free_event(&r->ev_restart);
+    for (unsigned i = 0; r->extra[i]; i++)
+        free(r->extra[i]);
     for (unsigned i = 0; i < r->nram; i++)
         close(r->ram[i].fd);
     if (r->own_irq_fds) {

@@ -41,6 +41,7 @@ struct ferry_qemu_remote;
 #define QEMU_REMOTE_BARS            6
 #define QEMU_REMOTE_RAM_MAX         7       /* regions in one SYNC_SYSMEM */
 #define QEMU_REMOTE_DEVICE_MAX      1024    /* length of the -device string */
+#define QEMU_REMOTE_EXTRA_ARGS_MAX  32      /* backend options (-netdev, -blockdev ...) */
 
 enum qemu_remote_state {
     QEMU_REMOTE_STOPPED = 0,    /* not started yet */
@@ -53,6 +54,11 @@ struct ferry_qemu_remote_config {
     const char *qemu;           /* program path or name in PATH; NULL: qemu-system-x86_64 */
     const char *device;         /* a -device value without id=, e.g. "rtl8139" */
     const char *id;             /* device id and log instance; NULL: "qdev0" */
+    /*
+     * NULL-terminated extra QEMU arguments for the device's backends, e.g.
+     * { "-netdev", "user,id=n0", NULL } with device "e1000,netdev=n0"; copied.
+     */
+    const char *const *extra_args;
     unsigned reply_timeout_ms;  /* a reply later than this means hung; 0: 2000 */
     unsigned start_timeout_ms;  /* spawn to ready; 0: 10000 */
     unsigned heartbeat_ms;      /* idle liveness probe period; 0: none */

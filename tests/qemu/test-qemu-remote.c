@@ -545,6 +545,28 @@ START_TEST(test_e1000_enumerate)
 }
 END_TEST
 
+/* Backend options: a NIC with a network backend has a peer. */
+START_TEST(test_extra_args)
+{
+    struct guest g;
+    static const char *const extra[] = { "-netdev", "user,id=n0,restrict=on", NULL };
+    struct ferry_qemu_remote_config cfg = {
+        .id = "nic1", .irq_fd = -1, .resample_fd = -1, .reply_timeout_ms = 10000,
+        .start_timeout_ms = 30000, .extra_args = extra,
+    };
+
+    log_n = 0;
+    guest_init(&g, "e1000,netdev=n0,mac=52:54:00:ab:cd:ef", &cfg);
+    ck_assert(logged("spawned pid="));
+    ck_assert(!logged("has no peer"));
+    cfg_wr(&g, 0x10, 4, 0xfeb00000);
+    cfg_wr(&g, 0x04, 2, 0x0002);
+    /* Receive Address Low (0x5400) holds the MAC from the -device string. */
+    ck_assert_uint_eq(mm_rd(&g, 0xfeb00000 + 0x5400, 4), 0xab005452);
+    guest_fini(&g);
+}
+END_TEST
+
 START_TEST(test_pci_testdev_enumerate)
 {
     struct guest g;
@@ -834,6 +856,7 @@ int main(void)
     tcase_add_test(tc, test_startup_settles);
     tcase_add_test(tc, test_device_reset);
     tcase_add_test(tc, test_e1000_enumerate);
+    tcase_add_test(tc, test_extra_args);
     tcase_add_test(tc, test_pci_testdev_enumerate);
     tcase_add_test(tc, test_xhci_64bit_bar);
     tcase_add_test(tc, test_hostile);
