@@ -4,12 +4,10 @@
  * send.  The first input byte picks how many fds travel with the message
  * (0..8); the rest are the bytes on the stream.  Both the buffer decoder
  * and the socket receiver (partial reads, fds, end of stream) are fed.
- * Built with -DFERRY_FUZZ_STANDALONE it is a replay driver: it runs the
- * files named on its command line through the same function.
+ * standalone.c replays the corpus (corpus/mpqemu) through it in the unit
+ * suite.
  */
-#include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -94,25 +92,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(sv[1]);
     return 0;
 }
-
-#ifdef FERRY_FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-    static uint8_t buf[FUZZ_INPUT_MAX + 1];
-
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        size_t n;
-
-        if (!f) {
-            fprintf(stderr, "fuzz-mpqemu: cannot open %s: %s\n", argv[i], strerror(errno));
-            return 1;
-        }
-        n = fread(buf, 1, sizeof(buf), f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, n);
-        printf("fuzz-mpqemu: %s ok\n", argv[i]);
-    }
-    return 0;
-}
-#endif
