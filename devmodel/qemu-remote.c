@@ -65,6 +65,7 @@ struct ferry_qemu_remote {
 
     enum qemu_remote_state state;
     bool identified;
+    bool stopping;                  /* qemu_remote_free: its end is expected */
     pid_t pid;
     int pidfd, sock, errfd;
     struct event *ev_pid, *ev_err, *ev_sock, *ev_restart, *ev_heartbeat;
@@ -539,7 +540,9 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
         } while (w < 0 && errno == EINTR);
         drain_stderr(r);
         flush_err_line(r);
-        if (w == r->pid) {
+        if (w == r->pid && r->stopping) {
+            qlog(r, FERRY_LOG_INFO, "stopped pid=%d", (int)r->pid);
+        } else if (w == r->pid) {
             if (WIFEXITED(status))
                 qlog(r, FERRY_LOG_WARNING, "exited pid=%d status=%d%s%s", (int)r->pid,
                      WEXITSTATUS(status), r->lasterr[0] ? " last: " : "", r->lasterr);
@@ -1083,6 +1086,7 @@ void qemu_remote_free(struct ferry_qemu_remote *r)
 {
     if (!r)
         return;
+    r->stopping = true;
     reap_child(r, true);
     free_event(&r->ev_restart);
     for (unsigned i = 0; r->extra[i]; i++)
