@@ -566,6 +566,22 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
 
 static int do_start(struct ferry_qemu_remote *r);
 
+static void restart_or_fail(struct ferry_qemu_remote *r)
+{
+    struct timeval tv = { r->restart_delay_ms / 1000, (r->restart_delay_ms % 1000) * 1000 };
+
+    if (r->st.restarts >= r->max_restarts) {
+        qlog(r, FERRY_LOG_ERROR, "giving up after %u restarts: device reads all ones",
+             r->st.restarts);
+        set_state(r, QEMU_REMOTE_FAILED);
+        return;
+    }
+    set_state(r, QEMU_REMOTE_DOWN);
+    qlog(r, FERRY_LOG_INFO, "restart %u/%u in %u ms", r->st.restarts + 1, r->max_restarts,
+         r->restart_delay_ms);
+    evtimer_add(r->ev_restart, &tv);
+}
+
 static void on_restart(evutil_socket_t fd, short what, void *arg)
 {
     struct ferry_qemu_remote *r = arg;
@@ -580,8 +596,7 @@ static void on_restart(evutil_socket_t fd, short what, void *arg)
         qlog(r, FERRY_LOG_WARNING, "restart %u/%u failed: %s", r->st.restarts,
              r->max_restarts, strerror(-rc));
         reap_child(r, true);
-        r->state = QEMU_REMOTE_RUNNING;   /* so that qr_down schedules the next try */
-        qr_down(r, "restart failed");
+        restart_or_fail(r);
         return;
     }
     qlog(r, FERRY_LOG_INFO, "restarted pid=%d", (int)r->pid);
@@ -593,21 +608,7 @@ static void qr_down(struct ferry_qemu_remote *r, const char *why)
         return;
     qlog(r, FERRY_LOG_WARNING, "down pid=%d: %s", (int)r->pid, why);
     reap_child(r, true);
-    if (r->st.restarts >= r->max_restarts) {
-        qlog(r, FERRY_LOG_ERROR, "giving up after %u restarts: device reads all ones",
-             r->st.restarts);
-        set_state(r, QEMU_REMOTE_FAILED);
-        return;
-    }
-    set_state(r, QEMU_REMOTE_DOWN);
-    {
-        struct timeval tv = { r->restart_delay_ms / 1000,
-                              (r->restart_delay_ms % 1000) * 1000 };
-
-        qlog(r, FERRY_LOG_INFO, "restart %u/%u in %u ms", r->st.restarts + 1, r->max_restarts,
-             r->restart_delay_ms);
-        evtimer_add(r->ev_restart, &tv);
-    }
+    restart_or_fail(r);
 }
 
 static void on_pid(evutil_socket_t fd, short what, void *arg)

@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -802,6 +803,45 @@ START_TEST(test_supervision)
 }
 END_TEST
 
+/* A restart that fails counts, and is retried up to the limit. */
+START_TEST(test_restart_fails)
+{
+    struct guest g;
+    char dir[] = "/tmp/ferry-qemu-wrap-XXXXXX", wrapper[256], counter[256], cmd[1024];
+    struct ferry_qemu_remote_config cfg = {
+        .id = "dev0", .irq_fd = -1, .resample_fd = -1, .reply_timeout_ms = 10000,
+        .start_timeout_ms = 30000, .max_restarts = 2, .restart_delay_ms = 50,
+    };
+    const char *real = qemu_bin;
+    FILE *f;
+
+    /* A QEMU that starts once and then refuses to. */
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(wrapper, sizeof(wrapper), "%s/qemu", dir);
+    snprintf(counter, sizeof(counter), "%s/count", dir);
+    f = fopen(wrapper, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\nif [ -e '%s' ]; then echo 'wrapper: refusing to start' >&2; "
+               "exit 1; fi\n: > '%s'\nexec '%s' \"$@\"\n", counter, counter, real);
+    fclose(f);
+    ck_assert_int_eq(chmod(wrapper, 0700), 0);
+    qemu_bin = wrapper;
+    guest_init(&g, "pci-testdev", &cfg);
+    qemu_bin = real;
+    ck_assert_int_eq(kill(qemu_remote_pid(g.dev), SIGKILL), 0);
+    guest_wait_state(&g, QEMU_REMOTE_DOWN);
+    guest_wait_state(&g, QEMU_REMOTE_FAILED);
+    ck_assert(logged("restart 1/2 failed"));
+    ck_assert(logged("restart 2/2 failed"));
+    ck_assert(logged("wrapper: refusing to start"));
+    ck_assert(logged("giving up after 2 restarts"));
+    ck_assert_uint_eq(cfg_rd(&g, 0x00, 4), 0xffffffff);
+    guest_fini(&g);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* A remote that hangs while idle is found by the liveness probe. */
 START_TEST(test_heartbeat)
 {
@@ -863,6 +903,7 @@ int main(void)
     tcase_add_test(tc, test_access_min);
     tcase_add_test(tc, test_supervision);
     tcase_add_test(tc, test_heartbeat);
+    tcase_add_test(tc, test_restart_fails);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
