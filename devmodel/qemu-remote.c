@@ -62,6 +62,7 @@ struct ferry_qemu_remote {
     char *extra[QEMU_REMOTE_EXTRA_ARGS_MAX + 1];
     unsigned reply_timeout_ms, start_timeout_ms, heartbeat_ms;
     unsigned max_restarts, restart_delay_ms, access_min;
+    bool sandbox;
 
     enum qemu_remote_state state;
     bool identified;
@@ -693,6 +694,11 @@ static int spawn(struct ferry_qemu_remote *r)
     argv[a++] = objarg;
     argv[a++] = "-nodefaults";
     argv[a++] = "-nographic";
+    if (r->sandbox) {
+        /* QEMU's own seccomp filter: no exec, no setuid, no scheduler games. */
+        argv[a++] = "-sandbox";
+        argv[a++] = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+    }
     for (unsigned i = 0; r->extra[i]; i++)
         argv[a++] = r->extra[i];
     argv[a] = NULL;
@@ -754,7 +760,8 @@ static int spawn(struct ferry_qemu_remote *r)
     event_add(r->ev_sock, NULL);
     if (r->ev_pid)
         event_add(r->ev_pid, NULL);
-    qlog(r, FERRY_LOG_INFO, "spawned pid=%d device=%s", (int)pid, devarg);
+    qlog(r, FERRY_LOG_INFO, "spawned pid=%d device=%s sandbox=%s", (int)pid, devarg,
+         r->sandbox ? "on" : "off");
     return 0;
 fail:
     for (unsigned i = 0; i < 2; i++) {
@@ -1020,6 +1027,7 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     r->max_restarts = cfg->max_restarts;
     r->restart_delay_ms = cfg->restart_delay_ms ? cfg->restart_delay_ms : 100;
     r->access_min = cfg->bar_access_min ? cfg->bar_access_min : 1;
+    r->sandbox = !cfg->no_sandbox;
     r->pid = 0;
     r->pidfd = r->sock = r->errfd = -1;
     r->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);

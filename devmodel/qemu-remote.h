@@ -65,6 +65,7 @@ struct ferry_qemu_remote_config {
     unsigned max_restarts;      /* 0: never restart */
     unsigned restart_delay_ms;  /* 0: 100 */
     unsigned bar_access_min;    /* smallest access forwarded: 1 (0 means 1), 2 or 4 */
+    bool no_sandbox;            /* leave out QEMU's seccomp filter (-sandbox on,...) */
     int irq_fd;                 /* INTx eventfd, or -1: the engine makes one */
     int resample_fd;            /* resample eventfd, or -1: the engine makes one */
 };

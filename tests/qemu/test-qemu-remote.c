@@ -460,6 +460,21 @@ START_TEST(test_rtl8139_loopback)
     struct qemu_remote_stats st;
 
     guest_init(&g, "rtl8139", NULL);
+    /* The remote runs under QEMU's seccomp filter (mode 2) by default. */
+    {
+        char path[64], line[256];
+        FILE *f;
+        bool seccomp = false;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)qemu_remote_pid(g.dev));
+        f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f))
+            seccomp |= strncmp(line, "Seccomp:\t2", 10) == 0;
+        fclose(f);
+        ck_assert(seccomp);
+        ck_assert(logged("sandbox=on"));
+    }
     rtl_enumerate(&g);
     rtl_check_mac(&g);
     rtl_loopback(&g, 64, 1);
