@@ -694,6 +694,13 @@ static int spawn(struct ferry_qemu_remote *r)
     argv[a++] = objarg;
     argv[a++] = "-nodefaults";
     argv[a++] = "-nographic";
+    /*
+     * A reset request inside the remote (a device asking for a machine
+     * reset, e.g. a watchdog) would clear its config space under us and the
+     * next BAR access would end it; exiting instead lets supervision
+     * restart it cleanly.
+     */
+    argv[a++] = "-no-reboot";
     if (r->sandbox) {
         /* QEMU's own seccomp filter: no exec, no setuid, no scheduler games. */
         argv[a++] = "-sandbox";
