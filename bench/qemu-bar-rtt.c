@@ -6,7 +6,7 @@
  * read served in-process by a trivial local register file behind the same
  * kind of dispatch (bounds check, function pointer), in the same run.
  *
- *   build/bench/qemu-bar-rtt [seconds-per-figure]     (default 2)
+ *   build/bench/qemu-bar-rtt [seconds-per-figure [no-sandbox]]   (default 2)
  * Needs qemu-system-x86_64 in PATH (or FERRY_QEMU).
  */
 #include <errno.h>
@@ -130,6 +130,7 @@ int main(int argc, char **argv)
 
     if (secs <= 0)
         secs = 2.0;
+    cfg.no_sandbox = argc > 2 && !strcmp(argv[2], "no-sandbox");
     memfd = memfd_create("guest-ram", MFD_CLOEXEC);
     if (!base || memfd < 0 || ftruncate(memfd, 16 << 20) < 0) {
         perror("qemu-bar-rtt: setup");
@@ -151,8 +152,8 @@ int main(int argc, char **argv)
     memcpy(local.regs, "\x52\x54\x00\x12\x34\x56", 6);
 
     print_cpu();
-    printf("device: rtl8139 in qemu-system-x86_64 -machine x-remote, pid %d\n",
-           (int)qemu_remote_pid(dev));
+    printf("device: rtl8139 in qemu-system-x86_64 -machine x-remote, pid %d, sandbox %s\n",
+           (int)qemu_remote_pid(dev), cfg.no_sandbox ? "off" : "on");
     /* warm-up */
     measure(remote_bar_read, dev, true, IO_BAR, secs / 4, 0x12005452);
     measure(local_bar_read, &local, true, IO_BAR, secs / 4, 0x12005452);
