@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1064,6 +1065,7 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
 int qemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa, uint64_t size,
                         uint64_t offset)
 {
+    struct stat sb;
     int fd;
 
     if (r->state != QEMU_REMOTE_STOPPED)
@@ -1077,6 +1079,11 @@ int qemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa, ui
         if (overlaps(gpa, size, r->ram[i].gpa, r->ram[i].size))
             return -EEXIST;
     }
+    /* The remote ends itself if it cannot map a region: check it here. */
+    if (fstat(memfd, &sb) < 0)
+        return -errno;
+    if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < offset + size)
+        return -EINVAL;
     fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
         return -errno;

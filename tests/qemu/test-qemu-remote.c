@@ -125,7 +125,12 @@ static void guest_init(struct guest *g, const char *device,
     g->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->memfd, 0);
     ck_assert_ptr_ne(g->ram, MAP_FAILED);
     ck_assert_int_eq(qemu_remote_new(g->base, &cfg, &ops, g, &g->dev), 0);
+    /* Regions the remote could not map are refused before they can end it. */
+    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0, RAM_SIZE, 0x1000), -EINVAL);
+    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0, 2 * RAM_SIZE, 0), -EINVAL);
+    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0x800, 0x1000, 0), -EINVAL);
     ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0, RAM_SIZE, 0), 0);
+    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0x1000, 0x1000, 0), -EEXIST);
     ck_assert_int_eq(qemu_remote_start(g->dev), 0);
     ck_assert_int_eq(qemu_remote_state(g->dev), QEMU_REMOTE_RUNNING);
     ck_assert_int_gt(qemu_remote_pid(g->dev), 0);
