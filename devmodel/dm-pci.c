@@ -127,6 +127,11 @@ int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind, uint64
                                &p->bar[bar]);
 }
 
+bool ferry_dm_pci_bus_has(struct ferry_pci_bus *bus, unsigned devfn)
+{
+    return pci_bus_lookup(bus, FERRY_PCI_SBDF(0, devfn)) != NULL;
+}
+
 int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn)
 {
     struct ferry_pci_bus *bus = ferry_dm_pci_bus(ferry_dm_device_dm(p->dev));
@@ -140,13 +145,15 @@ int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn)
         return -EALREADY;
     if (devfn < 0) {
         for (unsigned d = 1; d < 32 && devfn < 0; d++)
-            if (!pci_bus_lookup(bus, FERRY_PCI_SBDF(0, FERRY_PCI_DEVFN(d, 0))))
+            if (!ferry_dm_pci_devfn_taken(ferry_dm_device_dm(p->dev), FERRY_PCI_DEVFN(d, 0)))
                 devfn = FERRY_PCI_DEVFN(d, 0);
         if (devfn < 0)
             return -ENOSPC;
     }
     if (devfn > 0xff)
         return -EINVAL;
+    if (ferry_dm_pci_devfn_taken(ferry_dm_device_dm(p->dev), (unsigned)devfn))
+        return -EBUSY;
     rc = pci_bus_add(bus, p->fn, (uint8_t)devfn);
     if (rc < 0)
         return rc;

@@ -94,6 +94,11 @@ struct ferry_dm {
     unsigned next_auto_id;
     ferry_dm_pci_config_fn pci_config;
     void *pci_opaque;
+    struct dm_pci_ext {
+        struct ferry_dm_device *dev;
+        const struct ferry_dm_pci_ext_ops *ops;
+        void *opaque;
+    } pci_ext[256];                     /* bus 0 functions outside pci/'s model */
     struct dm_memory mem[IOREQ_MEMORY_MAX_REGIONS];
     unsigned nr_mem;
     int memfd;                          /* dup of the guest RAM memfd, or -1 */
@@ -622,6 +627,28 @@ static void handle_rep(struct ferry_dm *dm, enum ferry_dm_space space, ioreq_t *
     }
 }
 
+/* An external function's config access: naturally aligned pieces only. */
+static void pci_ext_access(struct dm_pci_ext *e, uint32_t reg, unsigned size, bool is_write,
+                           uint64_t *data)
+{
+    if (reg % size == 0) {
+        if (is_write)
+            e->ops->write(e->opaque, reg, size, (uint32_t)*data);
+        else
+            *data = e->ops->read(e->opaque, reg, size);
+        return;
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++) {
+        if (is_write)
+            e->ops->write(e->opaque, reg + i, 1, (uint32_t)(*data >> (8 * i)) & 0xff);
+        else
+            v |= (uint64_t)(e->ops->read(e->opaque, reg + i, 1) & 0xff) << (8 * i);
+    }
+    if (!is_write)
+        *data = v;
+}
+
 void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
 {
     enum ferry_dm_space space = FERRY_DM_SPACE_PORT;
@@ -662,7 +689,10 @@ void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
         }
         if (req->dir == IOREQ_READ)
             req->data = size_mask(req->size);
-        if (dm->pci_config)
+        if (sbdf < 256 && dm->pci_ext[sbdf].ops) {
+            pci_ext_access(&dm->pci_ext[sbdf], reg, req->size, req->dir == IOREQ_WRITE,
+                           &req->data);
+        } else if (dm->pci_config)
             dm->pci_config(dm->pci_opaque, sbdf, reg, req->size, req->dir == IOREQ_WRITE,
                            &req->data);
         else
@@ -877,6 +907,17 @@ static void irq_free(struct ferry_dm_irq *irq)
 /* ------------------------------------------------------------------ */
 /* Start                                                               */
 
+static void device_start(struct ferry_dm_device *dev)
+{
+    int rc;
+
+    if (!dev->type->start)
+        return;
+    rc = dev->type->start(dev->state);
+    if (rc < 0)
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "cannot start: %s", strerror(-rc));
+}
+
 int ferry_dm_start(struct ferry_dm *dm)
 {
     GHashTableIter it;
@@ -903,6 +944,8 @@ int ferry_dm_start(struct ferry_dm *dm)
         if (!g->irqfd && g->kind == FERRY_DM_IRQ_LEVEL)
             gsi_deliver(g, false, g->asserted > 0);
     }
+    for (guint i = 0; i < dm->devices->len; i++)
+        device_start(g_ptr_array_index(dm->devices, i));
     return 0;
 }
 
@@ -930,6 +973,9 @@ static void device_free(struct ferry_dm_device *dev)
         g_ptr_array_remove_index(dev->pcis, dev->pcis->len - 1);
         ferry_dm_pci_destroy(p);
     }
+    for (unsigned i = 0; i < 256; i++)
+        if (dev->dm->pci_ext[i].dev == dev)
+            dev->dm->pci_ext[i] = (struct dm_pci_ext){ 0 };
     while (dev->regions->len)
         ferry_dm_region_del(g_ptr_array_index(dev->regions, dev->regions->len - 1));
     if (dev->state && dev->type->exit)
@@ -1000,6 +1046,8 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
     if (type->reset)
         type->reset(dev->state);
     g_ptr_array_add(dm->devices, dev);
+    if (dm->status == FERRY_DM_RUNNING)
+        device_start(dev);
     if (out)
         *out = dev;
     return 0;
@@ -1032,6 +1080,39 @@ struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id
 size_t ferry_dm_device_count(const struct ferry_dm *dm)
 {
     return dm->devices->len;
+}
+
+bool ferry_dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn)
+{
+    if (devfn > 0xff)
+        return true;
+    if (dm->pci_ext[devfn].ops)
+        return true;
+    return dm->pci_bus && ferry_dm_pci_bus_has(dm->pci_bus, devfn);
+}
+
+int ferry_dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
+                         const struct ferry_dm_pci_ext_ops *ops, void *opaque)
+{
+    struct ferry_dm *dm = dev->dm;
+
+    if (!ops || !ops->read || !ops->write || devfn > 0xff)
+        return -EINVAL;
+    if (!dm->pci_bus) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "no PCI bus: add a pci-host device first");
+        return -ENODEV;
+    }
+    if (devfn < 0) {
+        for (unsigned d = 1; d < 32 && devfn < 0; d++)
+            if (!ferry_dm_pci_devfn_taken(dm, d << 3))
+                devfn = (int)(d << 3);
+        if (devfn < 0)
+            return -ENOSPC;
+    }
+    if (devfn == 0 || ferry_dm_pci_devfn_taken(dm, (unsigned)devfn))
+        return -EBUSY;
+    dm->pci_ext[devfn] = (struct dm_pci_ext){ .dev = dev, .ops = ops, .opaque = opaque };
+    return devfn;
 }
 
 void ferry_dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p)

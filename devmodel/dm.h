@@ -185,6 +185,13 @@ struct ferry_dm_device_type {
     void (*exit)(void *state);              /* free what init allocated */
     void (*reset)(void *state);             /* power-on state */
     void (*powerdown)(void *state);         /* optional: the power button was pressed */
+    /*
+     * Optional: the device model is running (claims made, backend wired):
+     * for what needs the hypervisor, e.g. irqfds the device owns.  Called
+     * by ferry_dm_start, or right after init for a device added later.
+     * A failure is logged; the device stays.
+     */
+    int (*start)(void *state);
     /* Save/restore the guest-visible state; restore checks what it reads. */
     int (*save)(void *state, GByteArray *out);
     int (*restore)(void *state, const uint8_t *buf, size_t len);
@@ -304,6 +311,24 @@ FERRY_MUST_CHECK int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn);
 struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p);
 /* INTx of the function (level; the bus routes it to GSI 16..19). */
 void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level);
+
+/*
+ * A PCI function whose config space lives outside pci/'s model (the
+ * QEMU-remote engine): config ioreqs for bus 0, devfn go to read/write
+ * (reg < 4096, size 1, 2 or 4, naturally aligned: others are split into
+ * bytes first).  -EBUSY if devfn is taken by either kind of function.
+ * Released with the device.  devfn < 0 picks the first free slot
+ * (device 1..31, function 0); the chosen devfn is returned.
+ */
+struct ferry_dm_pci_ext_ops {
+    uint32_t (*read)(void *opaque, uint32_t reg, unsigned size);
+    void (*write)(void *opaque, uint32_t reg, unsigned size, uint32_t val);
+};
+FERRY_MUST_CHECK int ferry_dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
+                                          const struct ferry_dm_pci_ext_ops *ops,
+                                          void *opaque);
+/* True if bus 0 devfn has a function of either kind. */
+bool ferry_dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn);
 
 /* ------------------------------------------------------------------ */
 /* Interrupt lines                                                     */

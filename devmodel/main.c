@@ -472,14 +472,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-dm: cannot create the device model: %s\n", strerror(-rc));
         goto out;
     }
-    if (add_devices(&m, &a) < 0) {
-        m.status = DM_EXIT_USAGE;
-        goto out;
-    }
+    /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
     if (connect_router(&m, &a) < 0)
         goto out;
     if (watch_server(&m) < 0) {
         fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
+        goto out;
+    }
+    map_guest_memory(&m);
+    if (add_devices(&m, &a) < 0) {
+        m.status = DM_EXIT_USAGE;
         goto out;
     }
     rc = ferry_dm_start(m.dm);
@@ -488,7 +490,6 @@ int main(int argc, char **argv)
                 ioreq_server_last_error(m.srv)[0] ? ": " : "", ioreq_server_last_error(m.srv));
         goto out;
     }
-    map_guest_memory(&m);
     if (a.control) {
         rc = ferry_dm_control_open(m.dm, a.control, &control_ops, &m, &m.control);
         if (rc < 0) {

@@ -4,7 +4,7 @@
 
     run-dm-guest.py SCENARIO
 
-Scenarios: demo, uart, pci, rtc, s5, reset, exit, killed, cli-run.
+Scenarios: demo, uart, pci, rtc, s5, reset, exit, killed, cli-run, qemu.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -222,6 +222,15 @@ def scenario_killed():
     print("ok: ferry-hv reported the detach and the guest ran on")
 
 
+def scenario_qemu():
+    import shutil
+    if not shutil.which("qemu-system-x86_64"):
+        skip("qemu-system-x86_64 is not installed")
+    out, err = run(hv_args(guest("dm-qemu.elf"),
+                           dm_args=["--device=qemu,id=nic0,device=rtl8139,addr=6"]), 0,
+                   out_has=["rtl8139 (in its own QEMU) at 00:06", "mac 52:54:00:12:34:56"])
+
+
 def scenario_cli_run():
     run([CLI, "run", "--image", guest("demo.elf")], 0, out_has=["Ferry demo guest", "Bye!"])
 
@@ -229,7 +238,7 @@ def scenario_cli_run():
 SCENARIOS = {
     "demo": scenario_demo, "rtc": scenario_rtc, "s5": scenario_s5, "pci": scenario_pci,
     "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
-    "killed": scenario_killed, "cli-run": scenario_cli_run,
+    "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
 }
 
 if __name__ == "__main__":
