@@ -81,10 +81,13 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    if (!g_find_program_in_path("qemu-system-x86_64")) {
+    char *qemu = g_find_program_in_path("qemu-system-x86_64");
+
+    if (!qemu) {
         printf("SKIP: qemu-system-x86_64 is not installed\n");
         return 77;
     }
+    g_free(qemu);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_qemu_rtl8139);
     tcase_add_test(tc, test_qemu_bad_options);
