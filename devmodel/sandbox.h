@@ -124,6 +124,14 @@ struct ferry_sandbox_config {
  */
 FERRY_MUST_CHECK int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg);
 
+/*
+ * Ends a confined process at once (exit_group): no atexit handlers and no
+ * sanitizer leak check, which would need syscalls the filter forbids
+ * (LeakSanitizer ptraces the process from a clone()d tracer).  A confined
+ * ferry-dm frees what it wants and then leaves through here.
+ */
+_Noreturn void ferry_sandbox_exit(int code);
+
 /* Builds the filter without loading it: checks every name in the lists. */
 FERRY_MUST_CHECK int ferry_sandbox_validate(const struct ferry_sandbox_config *cfg);
 

@@ -102,9 +102,7 @@ static const struct ioreq_server_ops poke_ops = { .log = child_log, .handle = po
 /* Exit without atexit handlers or sanitizer leak checks (they need more syscalls). */
 static _Noreturn void child_exit(int code)
 {
-    syscall(SYS_exit_group, code);
-    for (;;)
-        ;
+    ferry_sandbox_exit(code);
 }
 
 static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx)
