@@ -277,16 +277,24 @@ static int write_file(const char *path, const char *text)
     return rc;
 }
 
-/* An unprivileged caller gets its namespaces inside a new user namespace. */
-static int unshare_as_user(int flags)
+/*
+ * An unprivileged caller gets its namespaces inside a new user namespace
+ * that maps only its own uid and gid.  Returns 1 when the kernel refuses
+ * the user namespace (nothing changed), 0 when in, -errno when the process
+ * is stuck in a namespace without a mapping (fatal).
+ */
+static int unshare_as_user(const struct ferry_sandbox_config *cfg, int flags)
 {
     char map[64];
     uid_t uid = geteuid();
     gid_t gid = getegid();
     int rc;
 
-    if (unshare(CLONE_NEWUSER | flags) < 0)
-        return -errno;
+    if (unshare(CLONE_NEWUSER) < 0) {
+        slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot create a user namespace: %s",
+             strerror(errno));
+        return 1;
+    }
     snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
     rc = write_file("/proc/self/uid_map", map);
     if (!rc)
@@ -294,7 +302,17 @@ static int unshare_as_user(int flags)
     snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
     if (!rc)
         rc = write_file("/proc/self/gid_map", map);
-    return rc;
+    if (rc) {
+        slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot map uid %u and gid %u into the new "
+             "user namespace: %s", (unsigned)uid, (unsigned)gid, strerror(-rc));
+        return rc;
+    }
+    if (unshare(flags) < 0) {
+        slog(cfg, FERRY_LOG_WARNING, "sandbox warning: in a user namespace, but cannot enter "
+             "new mount/ipc/net/uts namespaces: %s", strerror(errno));
+        return 1;
+    }
+    return 0;
 }
 
 /*
@@ -319,7 +337,8 @@ static int empty_root(void)
     return 0;
 }
 
-static void enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_userns)
+/* 0 also when the kernel refused (one warning); -errno only when stuck half-way. */
+static int enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_userns)
 {
     const int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS;
     int rc = 0;
@@ -328,14 +347,20 @@ static void enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_us
     if (unshare(flags) < 0) {
         rc = -errno;
         if (rc == -EPERM && !have_cap(CAP_SYS_ADMIN)) {
-            rc = unshare_as_user(flags);
-            *in_userns = rc == 0;
+            rc = unshare_as_user(cfg, flags);
+            if (rc < 0)
+                return rc;
+            *in_userns = true;      /* also when only the user namespace worked */
+            if (rc > 0) {
+                slog(cfg, FERRY_LOG_WARNING, "sandbox warning: continuing without new "
+                     "mount/ipc/net/uts namespaces");
+                return 0;
+            }
+        } else {
+            slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot enter new mount/ipc/net/uts "
+                 "namespaces: %s; continuing without them", strerror(-rc));
+            return 0;
         }
-    }
-    if (rc) {
-        slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot enter new mount/ipc/net/uts "
-             "namespaces: %s; continuing without them", strerror(-rc));
-        return;
     }
     (void)sethostname("ferry-dm", 8);
     rc = empty_root();
@@ -343,6 +368,7 @@ static void enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_us
         slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot switch to an empty root "
              "filesystem: %s; the host's files stay visible (seccomp still forbids opening them)",
              strerror(-rc));
+    return 0;
 }
 
 static int drop_bounding_set(const struct ferry_sandbox_config *cfg)
@@ -355,6 +381,12 @@ static int drop_bounding_set(const struct ferry_sandbox_config *cfg)
             break;      /* past CAP_LAST_CAP */
         if (in && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             int rc = -errno;
+            if (rc == -EPERM && !have_cap(CAP_SETPCAP)) {
+                slog(cfg, FERRY_LOG_WARNING, "sandbox warning: the capability bounding set "
+                     "stays as it is (no CAP_SETPCAP to empty it); with no_new_privs and no "
+                     "execve it grants nothing");
+                return 0;
+            }
             slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot drop capability %d from the "
                  "bounding set: %s", cap, strerror(-rc));
             return rc;
@@ -368,16 +400,32 @@ static int clear_caps(void)
     struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
     struct __user_cap_data_struct d[2] = { { 0 } };
 
+    if (syscall(SYS_capget, &h, d) == 0 && !d[0].effective && !d[0].permitted &&
+        !d[0].inheritable && !d[1].effective && !d[1].permitted && !d[1].inheritable)
+        return 0;   /* nothing to clear (and capset may be filtered) */
+    memset(d, 0, sizeof(d));
     return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
-static int switch_user(const struct ferry_sandbox_config *cfg, const struct passwd *pw,
-                       bool in_userns)
+static bool is_user(const struct passwd *pw)
 {
     uid_t ruid, euid, suid;
     gid_t rgid, egid, sgid;
 
-    if (!pw)
+    return getresuid(&ruid, &euid, &suid) == 0 && getresgid(&rgid, &egid, &sgid) == 0 &&
+           ruid == pw->pw_uid && euid == pw->pw_uid && suid == pw->pw_uid &&
+           rgid == pw->pw_gid && egid == pw->pw_gid && sgid == pw->pw_gid;
+}
+
+/*
+ * Already that user with no supplementary groups (systemd's User=): no
+ * change, and no set*id call either (a SystemCallFilter may forbid them).
+ */
+static int switch_user(const struct ferry_sandbox_config *cfg, const struct passwd *pw,
+                       bool in_userns, bool *switched)
+{
+    *switched = false;
+    if (!pw || (is_user(pw) && getgroups(0, NULL) == 0))
         return 0;
     if (!in_userns && setgroups(0, NULL) < 0 && (errno != EPERM || getgroups(0, NULL) != 0)) {
         int rc = -errno;
@@ -392,12 +440,11 @@ static int switch_user(const struct ferry_sandbox_config *cfg, const struct pass
              pw->pw_name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, strerror(-rc));
         return rc;
     }
-    if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0 ||
-        ruid != pw->pw_uid || euid != pw->pw_uid || suid != pw->pw_uid ||
-        rgid != pw->pw_gid || egid != pw->pw_gid || sgid != pw->pw_gid) {
+    if (!is_user(pw)) {
         slog(cfg, FERRY_LOG_ERROR, "sandbox error: user switch to %s did not take", pw->pw_name);
         return -EPERM;
     }
+    *switched = true;
     return 0;
 }
 
@@ -406,7 +453,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
     scmp_filter_ctx ctx = NULL;
     struct passwd pwd, *pw = NULL;
     char *pwbuf = NULL;
-    bool in_userns = false;
+    bool in_userns = false, switched = false;
     const char *user;
     int rc;
 
@@ -445,15 +492,16 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
     tzset();    /* localtime() must not want /etc/localtime later */
 
     /* 3. Namespaces, while CAP_SYS_ADMIN is still there. */
-    if (cfg->namespaces)
-        enter_namespaces(cfg, &in_userns);
-
-    /* 4. Bounding and ambient sets need CAP_SETPCAP: before the switch. */
-    if (geteuid() == 0 || in_userns || have_cap(CAP_SETPCAP)) {
-        rc = drop_bounding_set(cfg);
+    if (cfg->namespaces) {
+        rc = enter_namespaces(cfg, &in_userns);
         if (rc)
             goto out;
     }
+
+    /* 4. Bounding and ambient sets need CAP_SETPCAP: before the switch. */
+    rc = drop_bounding_set(cfg);
+    if (rc)
+        goto out;
 
     /* 5. Groups, gid, uid. */
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) {
@@ -461,7 +509,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
         slog(cfg, FERRY_LOG_ERROR, "sandbox error: PR_SET_KEEPCAPS: %s", strerror(-rc));
         goto out;
     }
-    rc = switch_user(cfg, pw, in_userns);
+    rc = switch_user(cfg, pw, in_userns, &switched);
     if (rc)
         goto out;
 
@@ -471,7 +519,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
         slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot clear capabilities: %s", strerror(-rc));
         goto out;
     }
-    if (pw && pw->pw_uid != 0 && !in_userns && setuid(0) == 0) {
+    if (switched && pw->pw_uid != 0 && !in_userns && setuid(0) == 0) {
         rc = -EPERM;
         slog(cfg, FERRY_LOG_ERROR, "sandbox error: uid 0 could be regained after the switch");
         goto out;

@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -105,12 +108,23 @@ static _Noreturn void child_exit(int code)
     ferry_sandbox_exit(code);
 }
 
-static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx)
+static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx,
+                                const char *pre_user)
 {
     struct poke p = { .result = 0 };
     struct ioreq_server_config cfg = { .name = "poke-dm", .ops = &poke_ops, .opaque = &p };
     struct ioreq_server *srv;
     int rc;
+
+    if (pre_user) {
+        struct passwd *pw = getpwnam(pre_user);
+        if (!pw || setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+            fprintf(stderr, "poke-dm: cannot become %s: %s\n", pre_user, strerror(errno));
+            child_exit(6);
+        }
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);     /* as after systemd's execve */
+    }
 
     /* Start-up order of ferry-dm: open and register, confine, then serve. */
     rc = ioreq_server_create(fd, &cfg, &srv);
@@ -195,6 +209,12 @@ int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *d
 
 int sandbox_rig_start(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg)
 {
+    return sandbox_rig_start_as(t, cfg, NULL);
+}
+
+int sandbox_rig_start_as(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
+                         const char *pre_user)
+{
     struct ioreq_router_config rcfg = { .nr_vcpus = 1, .timeout_ms = 20000, .ops = &router_ops };
     int sv[2], lp[2], rc;
 
@@ -222,7 +242,7 @@ int sandbox_rig_start(struct sandbox_rig *t, const struct ferry_sandbox_config *
     if (t->child == 0) {
         close(lp[0]);
         dup2(lp[1], STDERR_FILENO);
-        poke_main(sv[1], cfg);
+        poke_main(sv[1], cfg, pre_user);
     }
     close(sv[1]);
     close(lp[1]);

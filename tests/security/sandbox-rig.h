@@ -58,6 +58,12 @@ struct sandbox_rig {
  * child's output is in the log.
  */
 int sandbox_rig_start(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg);
+/*
+ * The same, but the child first becomes pre_user with no capabilities, as
+ * systemd's User= would start it (needs root).
+ */
+int sandbox_rig_start_as(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
+                         const char *pre_user);
 /* One port access from vCPU 0; returns the ioreq_router_send result. */
 int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *data);
 /* Wait for the child to end; its wait status. */

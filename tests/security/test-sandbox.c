@@ -136,6 +136,44 @@ START_TEST(test_status_after_startup)
 }
 END_TEST
 
+/*
+ * Started unprivileged as 'ferry' (systemd's User=ferry): no user switch,
+ * namespaces through a user namespace where the kernel allows it, the
+ * same filter.
+ */
+START_TEST(test_started_as_user)
+{
+    struct ferry_sandbox_config cfg = confined(FERRY_SECCOMP_KILL);
+    struct passwd *pw = getpwnam("ferry");
+    struct sandbox_rig t;
+    char v[256], want[64], log[4096];
+    uint32_t data = POKE_SOCKET_INET;
+
+    int rc = sandbox_rig_start_as(&t, &cfg, "ferry");
+    if (rc)
+        dump_log(&t, log, sizeof(log));
+    ck_assert_int_eq(rc, 0);
+    snprintf(want, sizeof(want), "%u %u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
+    ck_assert(status_field(t.child, "Uid", v, sizeof(v)));
+    ck_assert_str_eq(v, want);
+    static const char *const caps[] = { "CapInh", "CapPrm", "CapEff", "CapAmb" };
+    for (unsigned i = 0; i < 4; i++) {
+        ck_assert(status_field(t.child, caps[i], v, sizeof(v)));
+        ck_assert_msg(!strcmp(v, "0000000000000000"), "%s is %s", caps[i], v);
+    }
+    ck_assert(status_field(t.child, "NoNewPrivs", v, sizeof(v)));
+    ck_assert_str_eq(v, "1");
+    ck_assert(status_field(t.child, "Seccomp", v, sizeof(v)));
+    ck_assert_str_eq(v, "2");
+    ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_VIOLATE, true, &data), IOREQ_SERVER_FAILED);
+    int ws = sandbox_rig_wait(&t);
+    dump_log(&t, log, sizeof(log));
+    ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGSYS);
+    ck_assert(strstr(log, "forbidden syscall socket nr="));
+    sandbox_rig_stop(&t);
+}
+END_TEST
+
 /* _i runs over enum poke_violation. */
 START_TEST(test_violation_kills)
 {
@@ -244,6 +282,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_status_after_startup);
     tcase_add_loop_test(tc, test_violation_kills, POKE_OPEN_SHADOW, POKE_NR);
+    tcase_add_test(tc, test_started_as_user);
     tcase_add_test(tc, test_log_mode_survives);
     tcase_add_test(tc, test_unconfined_baseline);
     tcase_add_test(tc, test_unknown_user_fails);
