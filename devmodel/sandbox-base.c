@@ -30,7 +30,7 @@ FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
     FERRY_SC("pread64"), FERRY_SC("pwrite64"), FERRY_SC("lseek"),
     FERRY_SC("recvmsg"), FERRY_SC("sendmsg"), FERRY_SC("recvfrom"), FERRY_SC("sendto"),
     FERRY_SC("recvmmsg"), FERRY_SC("sendmmsg"),
-    FERRY_SC("close"), FERRY_SC("dup"), FERRY_SC("dup3"), FERRY_SC("fcntl"),
+    FERRY_SC("close"), FERRY_SC("dup"), FERRY_SC("dup2"), FERRY_SC("dup3"), FERRY_SC("fcntl"),
     FERRY_SC("fstat"), FERRY_SC("newfstatat"),  /* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH) */
     FERRY_SC("shutdown"), FERRY_SC("getsockname"), FERRY_SC("getpeername"),
     FERRY_SC("getsockopt"),

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "tests/security/sandbox-rig.h"
 
+#include "common/log-glib.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -149,6 +151,10 @@ static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx,
         fprintf(stderr, "poke-dm: claim/enable: %s\n", strerror(-rc));
         child_exit(4);
     }
+    /* ferry-dm's logging path (glib structured logging) works confined. */
+    ferry_log_init("poke-dm", 3);
+    ferry_log(FERRY_LOG_INFO, "0", "serving ports 0x%x-0x%x", POKE_PORT_REG, POKE_PORT_END);
+    ferry_log(FERRY_LOG_WARNING, "0", "confined=%s", sbx ? "yes" : "no");
     struct pollfd pfd[2] = {
         { .fd = ioreq_server_vcpu_fd(srv, 0), .events = POLLIN },
         { .fd = ioreq_server_control_fd(srv), .events = POLLIN },

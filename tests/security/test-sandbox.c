@@ -132,6 +132,11 @@ START_TEST(test_status_after_startup)
     ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_REG + 5, false, &data), IOREQ_SENT);
     ck_assert_uint_eq(data, 0xfeedf00d);
     ck_assert_int_eq(atomic_load(&t.gone), 0);
+    char log[4096];
+    kill(t.child, SIGKILL);
+    sandbox_rig_wait(&t);
+    sandbox_rig_read_log(&t, log, sizeof(log));
+    ck_assert_msg(strstr(log, "poke-dm[0] warning: confined=yes"), "no glib log line: %s", log);
     sandbox_rig_stop(&t);
 }
 END_TEST
