@@ -77,8 +77,15 @@ FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
     FERRY_SC("exit"), FERRY_SC("exit_group"));
 
 /*
- * What the ASan/UBSan runtime does during a normal run of a confined
- * process (measured, see tests/security): only in sanitizer builds.
+ * The ASan/UBSan runtime in a confined process: measured with the security
+ * suite under -Db_sanitize=address,undefined, its steady state needs
+ * nothing beyond the base list (allocator: mmap/munmap/madvise; threads:
+ * sched_yield; signals: sigaltstack).  They are repeated here so that a
+ * leaner base list cannot break sanitizer builds.  Two things it does need
+ * are not allowed, on purpose: LeakSanitizer's exit-time check (ptrace
+ * from a clone()d tracer; a confined process leaves through
+ * ferry_sandbox_exit) and a full error report (it opens /proc/self/maps;
+ * run with --seccomp=log when chasing one).
  */
 FERRY_SYSCALL_LIST(ferry_syscalls_sanitizer, "sanitizer",
     "AddressSanitizer/UBSan runtime (sanitizer builds only)",

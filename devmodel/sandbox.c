@@ -68,8 +68,10 @@ static size_t put_num(char *buf, size_t pos, size_t cap, uint64_t v, unsigned ba
 
 static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
 {
+#ifdef __x86_64__
     static const int regs[6] = { REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9 };
     const ucontext_t *uc = uctx;
+#endif
     int saved = errno;
     char buf[320];
     size_t pos = 0;
@@ -84,12 +86,14 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
         pos = put_str(buf, pos, sizeof(buf), "unknown");
     pos = put_str(buf, pos, sizeof(buf), " nr=");
     pos = put_num(buf, pos, sizeof(buf), (uint64_t)(int64_t)nr, 10);
+#ifdef __x86_64__
     pos = put_str(buf, pos, sizeof(buf), " args=");
     for (unsigned i = 0; i < 6; i++) {
         if (i)
             pos = put_str(buf, pos, sizeof(buf), ",");
         pos = put_num(buf, pos, sizeof(buf), (uint64_t)uc->uc_mcontext.gregs[regs[i]], 16);
     }
+#endif
     pos = put_str(buf, pos, sizeof(buf), " action=kill\n");
     (void)!write(reporter.fd, buf, pos);
     /*
