@@ -34,8 +34,12 @@
 
 #define slog(cfg, level, ...) ferry_logf((cfg)->log, (cfg)->opaque, level, __VA_ARGS__)
 
-/* The SIGSYS reporter's view: written before the filter loads, then read-only. */
+/*
+ * The SIGSYS reporter's view, written before the filter loads and then
+ * read-only, and whether this process is confined.
+ */
 static struct {
+    bool active;
     int fd;
     char names[SANDBOX_NR_MAX][SANDBOX_NAME_MAX];
 } reporter;
@@ -562,6 +566,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
             goto out;
         }
     }
+    reporter.active = true;
     slog(cfg, FERRY_LOG_INFO, "sandbox: confined user=%s uid=%u gid=%u namespaces=%s seccomp=%s",
          pw ? pw->pw_name : "(unchanged)", (unsigned)getuid(), (unsigned)getgid(),
          !cfg->namespaces ? "off" : in_userns ? "user" : "on",
@@ -670,6 +675,11 @@ int ferry_sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out
         print_list(out, cfg->lists[i], &rules);
     fprintf(out, "\n# %zu rules in %zu lists\n", rules, cfg->nr_lists + 1);
     return ferror(out) ? -EIO : 0;
+}
+
+bool ferry_sandbox_active(void)
+{
+    return reporter.active;
 }
 
 void ferry_sandbox_exit(int code)

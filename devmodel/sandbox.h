@@ -132,6 +132,15 @@ FERRY_MUST_CHECK int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
  */
 _Noreturn void ferry_sandbox_exit(int code);
 
+/*
+ * True once ferry_sandbox_enter() has succeeded in this process.  A
+ * confined ferry-dm asked to attach a device it holds no fd for must say
+ * so instead of trying to open the node (which the filter would punish):
+ * "usb 1-2: no fd for this device: a confined ferry-dm opens no device
+ * nodes; attach it with `ferry usb attach`, which hands the fd over".
+ */
+bool ferry_sandbox_active(void);
+
 /* Builds the filter without loading it: checks every name in the lists. */
 FERRY_MUST_CHECK int ferry_sandbox_validate(const struct ferry_sandbox_config *cfg);
 

@@ -94,6 +94,8 @@ static void poke_handle(void *opaque, unsigned vcpu, ioreq_t *req)
         p->result = poke_try(req->data);
     } else if (req->addr == POKE_PORT_RESULT && req->dir == IOREQ_READ) {
         req->data = (uint32_t)p->result;
+    } else if (req->addr == POKE_PORT_CONFINED && req->dir == IOREQ_READ) {
+        req->data = ferry_sandbox_active();
     }
 }
 

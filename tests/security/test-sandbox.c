@@ -131,6 +131,8 @@ START_TEST(test_status_after_startup)
     data = 0;
     ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_REG + 5, false, &data), IOREQ_SENT);
     ck_assert_uint_eq(data, 0xfeedf00d);
+    ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_CONFINED, false, &data), IOREQ_SENT);
+    ck_assert_uint_eq(data, 1);
     ck_assert_int_eq(atomic_load(&t.gone), 0);
     char log[4096];
     kill(t.child, SIGKILL);
@@ -250,6 +252,8 @@ START_TEST(test_unconfined_baseline)
     uint32_t data = POKE_SOCKET_INET, res = 1;
 
     ck_assert_int_eq(sandbox_rig_start(&t, NULL), 0);
+    ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_CONFINED, false, &res), IOREQ_SENT);
+    ck_assert_uint_eq(res, 0);
     ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_VIOLATE, true, &data), IOREQ_SENT);
     ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_RESULT, false, &res), IOREQ_SENT);
     ck_assert_int_eq((int32_t)res, 0);
