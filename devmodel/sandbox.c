@@ -287,22 +287,22 @@ static int write_file(const char *path, const char *text)
 
 /*
  * An unprivileged caller gets its namespaces inside a new user namespace
- * that maps only its own uid and gid.  Returns 1 when the kernel refuses
- * the user namespace (nothing changed), 0 when in, -errno when the process
- * is stuck in a namespace without a mapping (fatal).
+ * that maps only its own uid and gid.  Returns 0 when in all of them,
+ * -errno when the process is stuck in a user namespace without a mapping
+ * (fatal); otherwise a positive errno saying why not, with *in_userns
+ * telling whether at least the user namespace was entered.
  */
-static int unshare_as_user(const struct ferry_sandbox_config *cfg, int flags)
+static int unshare_as_user(const struct ferry_sandbox_config *cfg, int flags, bool *in_userns)
 {
     char map[64];
     uid_t uid = geteuid();
     gid_t gid = getegid();
     int rc;
 
-    if (unshare(CLONE_NEWUSER) < 0) {
-        slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot create a user namespace: %s",
-             strerror(errno));
-        return 1;
-    }
+    *in_userns = false;
+    if (unshare(CLONE_NEWUSER) < 0)
+        return errno;
+    *in_userns = true;
     snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
     rc = write_file("/proc/self/uid_map", map);
     if (!rc)
@@ -315,12 +315,7 @@ static int unshare_as_user(const struct ferry_sandbox_config *cfg, int flags)
              "user namespace: %s", (unsigned)uid, (unsigned)gid, strerror(-rc));
         return rc;
     }
-    if (unshare(flags) < 0) {
-        slog(cfg, FERRY_LOG_WARNING, "sandbox warning: in a user namespace, but cannot enter "
-             "new mount/ipc/net/uts namespaces: %s", strerror(errno));
-        return 1;
-    }
-    return 0;
+    return unshare(flags) < 0 ? errno : 0;
 }
 
 /*
@@ -353,20 +348,15 @@ static int enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_use
 
     *in_userns = false;
     if (unshare(flags) < 0) {
-        rc = -errno;
-        if (rc == -EPERM && !have_cap(CAP_SYS_ADMIN)) {
-            rc = unshare_as_user(cfg, flags);
-            if (rc < 0)
-                return rc;
-            *in_userns = true;      /* also when only the user namespace worked */
-            if (rc > 0) {
-                slog(cfg, FERRY_LOG_WARNING, "sandbox warning: continuing without new "
-                     "mount/ipc/net/uts namespaces");
-                return 0;
-            }
-        } else {
+        rc = errno;
+        if (rc == EPERM && !have_cap(CAP_SYS_ADMIN))
+            rc = unshare_as_user(cfg, flags, in_userns);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
             slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot enter new mount/ipc/net/uts "
-                 "namespaces: %s; continuing without them", strerror(-rc));
+                 "namespaces%s: %s; continuing without them",
+                 *in_userns ? " (inside a new user namespace)" : "", strerror(rc));
             return 0;
         }
     }

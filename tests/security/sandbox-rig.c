@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,21 +114,35 @@ static _Noreturn void child_exit(int code)
 }
 
 static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx,
-                                const char *pre_user)
+                                const struct sandbox_rig_opts *o)
 {
     struct poke p = { .result = 0 };
     struct ioreq_server_config cfg = { .name = "poke-dm", .ops = &poke_ops, .opaque = &p };
     struct ioreq_server *srv;
     int rc;
 
+    const char *pre_user = o ? o->pre_user : NULL;
     if (pre_user) {
         struct passwd *pw = getpwnam(pre_user);
+        /* CapabilityBoundingSet= (empty), then User= */
+        for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+            prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         if (!pw || setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
             setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
             fprintf(stderr, "poke-dm: cannot become %s: %s\n", pre_user, strerror(errno));
             child_exit(6);
         }
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);     /* as after systemd's execve */
+    }
+    if (o && o->deny_unshare) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 0) ||
+            seccomp_load(ctx)) {
+            fprintf(stderr, "poke-dm: cannot forbid unshare\n");
+            child_exit(7);
+        }
+        seccomp_release(ctx);
     }
 
     /* Start-up order of ferry-dm: open and register, confine, then serve. */
@@ -217,11 +232,11 @@ int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *d
 
 int sandbox_rig_start(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg)
 {
-    return sandbox_rig_start_as(t, cfg, NULL);
+    return sandbox_rig_start_opts(t, cfg, NULL);
 }
 
-int sandbox_rig_start_as(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
-                         const char *pre_user)
+int sandbox_rig_start_opts(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
+                           const struct sandbox_rig_opts *opts)
 {
     struct ioreq_router_config rcfg = { .nr_vcpus = 1, .timeout_ms = 20000, .ops = &router_ops };
     int sv[2], lp[2], rc;
@@ -250,7 +265,7 @@ int sandbox_rig_start_as(struct sandbox_rig *t, const struct ferry_sandbox_confi
     if (t->child == 0) {
         close(lp[0]);
         dup2(lp[1], STDERR_FILENO);
-        poke_main(sv[1], cfg, pre_user);
+        poke_main(sv[1], cfg, opts);
     }
     close(sv[1]);
     close(lp[1]);

@@ -59,12 +59,13 @@ struct sandbox_rig {
  * child's output is in the log.
  */
 int sandbox_rig_start(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg);
-/*
- * The same, but the child first becomes pre_user with no capabilities, as
- * systemd's User= would start it (needs root).
- */
-int sandbox_rig_start_as(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
-                         const char *pre_user);
+/* How the child is started before it confines itself. */
+struct sandbox_rig_opts {
+    const char *pre_user;   /* become this user first, as systemd's User= (needs root) */
+    bool deny_unshare;      /* unshare() fails with EPERM, as under RestrictNamespaces= */
+};
+int sandbox_rig_start_opts(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
+                           const struct sandbox_rig_opts *opts);
 /* One port access from vCPU 0; returns the ioreq_router_send result. */
 int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *data);
 /* Wait for the child to end; its wait status. */

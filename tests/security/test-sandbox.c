@@ -156,7 +156,8 @@ START_TEST(test_started_as_user)
     char v[256], want[64], log[4096];
     uint32_t data = POKE_SOCKET_INET;
 
-    int rc = sandbox_rig_start_as(&t, &cfg, "ferry");
+    struct sandbox_rig_opts o = { .pre_user = "ferry" };
+    int rc = sandbox_rig_start_opts(&t, &cfg, &o);
     if (rc)
         dump_log(&t, log, sizeof(log));
     ck_assert_int_eq(rc, 0);
@@ -177,6 +178,37 @@ START_TEST(test_started_as_user)
     dump_log(&t, log, sizeof(log));
     ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGSYS);
     ck_assert(strstr(log, "forbidden syscall socket nr="));
+    sandbox_rig_stop(&t);
+}
+END_TEST
+
+/*
+ * Where the kernel (or a service manager's RestrictNamespaces=) refuses
+ * namespaces: exactly one warning, and every other part of the
+ * confinement is still there.
+ */
+START_TEST(test_namespaces_refused_one_warning)
+{
+    struct ferry_sandbox_config cfg = confined(FERRY_SECCOMP_KILL);
+    struct sandbox_rig_opts o = { .pre_user = "ferry", .deny_unshare = true };
+    struct sandbox_rig t;
+    char v[256], log[4096];
+    uint32_t data = POKE_OPEN_SHADOW;
+
+    ck_assert_int_eq(sandbox_rig_start_opts(&t, &cfg, &o), 0);
+    ck_assert(status_field(t.child, "CapEff", v, sizeof(v)));
+    ck_assert_str_eq(v, "0000000000000000");
+    ck_assert(status_field(t.child, "NoNewPrivs", v, sizeof(v)));
+    ck_assert_str_eq(v, "1");
+    ck_assert(status_field(t.child, "Seccomp_filters", v, sizeof(v)));
+    ck_assert_str_eq(v, "2");   /* the service manager's and ours */
+    ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_VIOLATE, true, &data), IOREQ_SERVER_FAILED);
+    sandbox_rig_wait(&t);
+    dump_log(&t, log, sizeof(log));
+    const char *w = strstr(log, "sandbox warning");
+    ck_assert_msg(w && !strstr(w + 1, "sandbox warning"), "not exactly one warning");
+    ck_assert(strstr(w, "namespaces") && strstr(w, "continuing without them"));
+    ck_assert(strstr(log, "forbidden syscall openat nr="));
     sandbox_rig_stop(&t);
 }
 END_TEST
@@ -292,6 +324,7 @@ int main(void)
     tcase_add_test(tc, test_status_after_startup);
     tcase_add_loop_test(tc, test_violation_kills, POKE_OPEN_SHADOW, POKE_NR);
     tcase_add_test(tc, test_started_as_user);
+    tcase_add_test(tc, test_namespaces_refused_one_warning);
     tcase_add_test(tc, test_log_mode_survives);
     tcase_add_test(tc, test_unconfined_baseline);
     tcase_add_test(tc, test_unknown_user_fails);
