@@ -156,8 +156,28 @@ static int helper_serve_one(const struct ferry_launcher_config *cfg, char **argv
     return rc ? -EPIPE : 0;
 }
 
+/*
+ * ferry-dm's signal handlers (libevent's, glib's, a test framework's) must
+ * not run in the helper or reach the programs: every signal back to its
+ * default action and unblocked; SIGCHLD ignored so the kernel reaps.
+ */
+static void helper_reset_signals(void)
+{
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    sigset_t all;
+
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);     /* EINVAL for the few reserved ones */
+    signal(SIGCHLD, SIG_IGN);
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+}
+
 static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int sock)
 {
+    helper_reset_signals();
     /* Keep stdio and the request socket; ferry-dm's other fds are not ours. */
     if (sock != LAUNCHER_HELPER_FD) {
         if (dup2(sock, LAUNCHER_HELPER_FD) < 0)
@@ -170,7 +190,6 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
             close(fd);
     prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     prctl(PR_SET_NAME, "ferry-launcher", 0, 0, 0);
-    signal(SIGCHLD, SIG_IGN);       /* the kernel reaps the programs */
     if (cfg->sandbox) {
         struct ferry_sandbox_config s = *cfg->sandbox;
         s.mode = FERRY_SECCOMP_OFF;

@@ -3,7 +3,8 @@
  * A confined process (seccomp kill mode: no execve, no fork) restarts
  * programs through the launcher forked before its confinement:
  *   - a shell answering on its socket, twice (a restart), running as the
- *     user the launcher dropped to;
+ *     user the launcher dropped to, with no signal blocked or ignored
+ *     although the process that created the launcher had some;
  *   - an exec failure comes back as an error, not as a dead process;
  *   - a real `qemu-system-x86_64 -machine x-remote` answers an mpqemu
  *     config read of its RTL8139 (vendor 10ec, device 8139).
@@ -73,6 +74,12 @@ static ssize_t read_line(int fd, char *buf, size_t len)
     return (ssize_t)have;
 }
 
+static void on_term(int sig)
+{
+    (void)!write(STDERR_FILENO, "launcher-test: a handler of the device model ran\n", 49);
+    _exit(98);
+}
+
 /*
  * Runs body in a child that creates the launcher, confines itself and
  * then calls body; returns the child's wait status.
@@ -85,6 +92,13 @@ static int run_confined(const char *const *argv, int (*body)(struct ferry_launch
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
+        /* What a device model typically has: SIGPIPE ignored, a handler, a blocked signal. */
+        sigset_t set;
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGTERM, on_term);
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &set, NULL);
         struct ferry_sandbox_config sbx = confined();
         struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr };
         struct ferry_launcher *l;
@@ -117,7 +131,7 @@ static void assert_exit0(int st)
 static int echo_body(struct ferry_launcher *l)
 {
     struct passwd *pw = test_user()[0] ? getpwnam("ferry") : NULL;
-    char want[64], line[256];
+    char want[128], line[256];
 
     for (int round = 0; round < 2; round++) {
         int sock;
@@ -131,8 +145,8 @@ static int echo_body(struct ferry_launcher *l)
             fprintf(stderr, "launcher-test: no answer from the program\n");
             return 21;
         }
-        snprintf(want, sizeof(want), "got ping uid=%u\n", pw ? (unsigned)pw->pw_uid :
-                 (unsigned)getuid());
+        snprintf(want, sizeof(want), "got ping uid=%u SigBlk:%016xSigIgn:%016x\n",
+                 pw ? (unsigned)pw->pw_uid : (unsigned)getuid(), 0, 0);
         if (strcmp(line, want)) {
             fprintf(stderr, "launcher-test: program said '%s', not '%s'\n", line, want);
             return 22;
@@ -146,7 +160,9 @@ static int echo_body(struct ferry_launcher *l)
 START_TEST(test_restart_shell)
 {
     static const char *const argv[] = {
-        "/bin/sh", "-c", "read x <&{fd}; echo \"got $x uid=$(id -u)\" >&{fd}", NULL,
+        "/bin/sh", "-c",
+        "read x <&{fd}; echo \"got $x uid=$(id -u) $(grep -E '^Sig(Blk|Ign)' /proc/self/status"
+        " | tr -d ' \\t\\n')\" >&{fd}", NULL,
     };
     assert_exit0(run_confined(argv, echo_body));
 }
