@@ -31,6 +31,7 @@ const char *poke_violation_syscall(enum poke_violation v)
     case POKE_SOCKET_INET: return "socket";
     case POKE_PTRACE: return "ptrace";
     case POKE_MMAP_EXEC: return "mmap";
+    case POKE_THREAD_SOCKET: return "socket";
     default: return "?";
     }
 }
@@ -42,6 +43,33 @@ struct poke {
     uint32_t reg[64];
     int32_t result;
 };
+
+static void *thread_socket(void *arg)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static void *thread_nothing(void *arg)
+{
+    return arg;
+}
+
+static int32_t poke_thread(void *(*fn)(void *))
+{
+    pthread_t th;
+    void *ret;
+    int rc = pthread_create(&th, NULL, fn, (void *)(uintptr_t)7);
+
+    if (rc)
+        return -rc;
+    rc = pthread_join(th, &ret);
+    if (rc)
+        return -rc;
+    return (int32_t)(uintptr_t)ret;
+}
 
 static int32_t poke_try(uint64_t what)
 {
@@ -75,6 +103,10 @@ static int32_t poke_try(uint64_t what)
             return -errno;
         munmap(p, 4096);
         return 0;
+    case POKE_THREAD_SOCKET:
+        return poke_thread(thread_socket);
+    case POKE_THREAD_OK:
+        return poke_thread(thread_nothing);
     default:
         return -EINVAL;
     }

@@ -36,7 +36,9 @@ enum poke_violation {
     POKE_SOCKET_INET,       /* socket(AF_INET, SOCK_STREAM) */
     POKE_PTRACE,            /* ptrace(PTRACE_ATTACH, parent) */
     POKE_MMAP_EXEC,         /* mmap(PROT_READ | PROT_EXEC) */
-    POKE_NR
+    POKE_THREAD_SOCKET,     /* socket(AF_INET) from a second thread */
+    POKE_NR,
+    POKE_THREAD_OK = 100,   /* allowed: start and join a thread (clone3 -> clone) */
 };
 
 /* The syscall each violation must be reported as. */

@@ -5,7 +5,8 @@
  *   - /proc/PID/status shows user ferry, no capabilities, NoNewPrivs 1,
  *     Seccomp 2, and it has its own network namespace and an empty root;
  *   - each forbidden thing the device tries when poked (open /etc/shadow,
- *     execve, socket(AF_INET), ptrace, an executable mapping) kills it by
+ *     execve, socket(AF_INET), ptrace, an executable mapping, a socket
+ *     from a second thread) kills the whole process by
  *     SIGSYS, the log names the syscall, and the router carries on with
  *     the device detached: its ports read all ones;
  *   - in log mode the same calls run and the device survives.
@@ -133,6 +134,11 @@ START_TEST(test_status_after_startup)
     ck_assert_uint_eq(data, 0xfeedf00d);
     ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_CONFINED, false, &data), IOREQ_SENT);
     ck_assert_uint_eq(data, 1);
+    /* Threads are allowed (glib may start workers): clone3 fails, glibc falls back to clone. */
+    data = POKE_THREAD_OK;
+    ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_VIOLATE, true, &data), IOREQ_SENT);
+    ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_RESULT, false, &data), IOREQ_SENT);
+    ck_assert_int_eq((int32_t)data, 7);
     ck_assert_int_eq(atomic_load(&t.gone), 0);
     char log[4096];
     kill(t.child, SIGKILL);
