@@ -145,7 +145,7 @@ static int add_rule(const struct ferry_sandbox_config *cfg, scmp_filter_ctx ctx,
     int nr = seccomp_syscall_resolve_name(rule->syscall ? rule->syscall : "");
 
     if (nr == __NR_SCMP_ERROR) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: list %s: unknown syscall '%s'", list->name,
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: list %s: unknown syscall '%s'", list->name,
              rule->syscall ? rule->syscall : "(null)");
         return -EINVAL;
     }
@@ -154,7 +154,7 @@ static int add_rule(const struct ferry_sandbox_config *cfg, scmp_filter_ctx ctx,
         if (m->op == FERRY_ARG_NONE)
             continue;
         if (m->arg > 5) {
-            slog(cfg, FERRY_LOG_ERROR, "sandbox error: list %s: %s: argument %u out of range",
+            slog(cfg, FERRY_LOG_ERROR, "sandbox: list %s: %s: argument %u out of range",
                  list->name, rule->syscall, m->arg);
             return -EINVAL;
         }
@@ -165,7 +165,7 @@ static int add_rule(const struct ferry_sandbox_config *cfg, scmp_filter_ctx ctx,
         case FERRY_ARG_NE: cmp[n].op = SCMP_CMP_NE; cmp[n].datum_a = m->value; break;
         case FERRY_ARG_MASKED_EQ: cmp[n].op = SCMP_CMP_MASKED_EQ; cmp[n].datum_a = m->mask; break;
         default:
-            slog(cfg, FERRY_LOG_ERROR, "sandbox error: list %s: %s: bad comparison %u",
+            slog(cfg, FERRY_LOG_ERROR, "sandbox: list %s: %s: bad comparison %u",
                  list->name, rule->syscall, m->op);
             return -EINVAL;
         }
@@ -175,7 +175,7 @@ static int add_rule(const struct ferry_sandbox_config *cfg, scmp_filter_ctx ctx,
     if (rc == -EEXIST)
         rc = 0;     /* the same rule from another list */
     if (rc)
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: list %s: cannot add a rule for %s: %s",
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: list %s: cannot add a rule for %s: %s",
              list->name, rule->syscall, strerror(-rc));
     return rc;
 }
@@ -184,7 +184,7 @@ static int add_list(const struct ferry_sandbox_config *cfg, scmp_filter_ctx ctx,
                     const struct ferry_syscall_list *list)
 {
     if (!list || (!list->rules && list->n)) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: empty slot in the list of syscall lists");
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: empty slot in the list of syscall lists");
         return -EINVAL;
     }
     for (size_t i = 0; i < list->n; i++) {
@@ -204,7 +204,7 @@ static int build_filter(const struct ferry_sandbox_config *cfg, scmp_filter_ctx 
     internal_rules_init(&in);
     ctx = seccomp_init(cfg->mode == FERRY_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
     if (!ctx) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: seccomp_init failed");
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: seccomp_init failed");
         return -ENOMEM;
     }
     /* x32 and i386 entry points are another architecture: kill at once. */
@@ -217,7 +217,7 @@ static int build_filter(const struct ferry_sandbox_config *cfg, scmp_filter_ctx 
     if (!rc)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     if (rc) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: seccomp attributes: %s", strerror(-rc));
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: seccomp attributes: %s", strerror(-rc));
         goto fail;
     }
     rc = add_list(cfg, ctx, &in.list);
@@ -311,7 +311,7 @@ static int unshare_as_user(const struct ferry_sandbox_config *cfg, int flags, bo
     if (!rc)
         rc = write_file("/proc/self/gid_map", map);
     if (rc) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot map uid %u and gid %u into the new "
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot map uid %u and gid %u into the new "
              "user namespace: %s", (unsigned)uid, (unsigned)gid, strerror(-rc));
         return rc;
     }
@@ -354,7 +354,7 @@ static int enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_use
         if (rc < 0)
             return rc;
         if (rc > 0) {
-            slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot enter new mount/ipc/net/uts "
+            slog(cfg, FERRY_LOG_WARNING, "sandbox: cannot enter new mount/ipc/net/uts "
                  "namespaces%s: %s; continuing without them",
                  *in_userns ? " (inside a new user namespace)" : "", strerror(rc));
             return 0;
@@ -363,7 +363,7 @@ static int enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_use
     (void)sethostname("ferry-dm", 8);
     rc = empty_root();
     if (rc)
-        slog(cfg, FERRY_LOG_WARNING, "sandbox warning: cannot switch to an empty root "
+        slog(cfg, FERRY_LOG_WARNING, "sandbox: cannot switch to an empty root "
              "filesystem: %s; the host's files stay visible (seccomp still forbids opening them)",
              strerror(-rc));
     return 0;
@@ -380,12 +380,12 @@ static int drop_bounding_set(const struct ferry_sandbox_config *cfg)
         if (in && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             int rc = -errno;
             if (rc == -EPERM && !have_cap(CAP_SETPCAP)) {
-                slog(cfg, FERRY_LOG_WARNING, "sandbox warning: the capability bounding set "
+                slog(cfg, FERRY_LOG_WARNING, "sandbox: the capability bounding set "
                      "stays as it is (no CAP_SETPCAP to empty it); with no_new_privs and no "
                      "execve it grants nothing");
                 return 0;
             }
-            slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot drop capability %d from the "
+            slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot drop capability %d from the "
                  "bounding set: %s", cap, strerror(-rc));
             return rc;
         }
@@ -427,19 +427,19 @@ static int switch_user(const struct ferry_sandbox_config *cfg, const struct pass
         return 0;
     if (!in_userns && setgroups(0, NULL) < 0 && (errno != EPERM || getgroups(0, NULL) != 0)) {
         int rc = -errno;
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot clear supplementary groups: %s",
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot clear supplementary groups: %s",
              strerror(-rc));
         return rc;
     }
     if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
         setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
         int rc = -errno;
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot switch to user %s (uid %u gid %u): %s",
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot switch to user %s (uid %u gid %u): %s",
              pw->pw_name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, strerror(-rc));
         return rc;
     }
     if (!is_user(pw)) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: user switch to %s did not take", pw->pw_name);
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: user switch to %s did not take", pw->pw_name);
         return -EPERM;
     }
     *switched = true;
@@ -476,13 +476,13 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
         rc = getpwnam_r(user, &pwd, pwbuf, SANDBOX_PWBUF_MAX, &pw);
         if (!pw) {
             rc = rc ? -rc : -ENOENT;
-            slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot find user %s: %s (create it with "
+            slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot find user %s: %s (create it with "
                  "scripts/setup or choose another)", user, strerror(-rc));
             goto out;
         }
         if (geteuid() != 0 && geteuid() != pw->pw_uid) {
             rc = -EPERM;
-            slog(cfg, FERRY_LOG_ERROR, "sandbox error: switching to user %s needs root (running "
+            slog(cfg, FERRY_LOG_ERROR, "sandbox: switching to user %s needs root (running "
                  "as uid %u)", user, (unsigned)geteuid());
             goto out;
         }
@@ -504,7 +504,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
     /* 5. Groups, gid, uid. */
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) {
         rc = -errno;
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: PR_SET_KEEPCAPS: %s", strerror(-rc));
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: PR_SET_KEEPCAPS: %s", strerror(-rc));
         goto out;
     }
     rc = switch_user(cfg, pw, in_userns, &switched);
@@ -514,12 +514,12 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
     /* 6. Whatever capabilities are left, and proof that root is gone. */
     rc = clear_caps();
     if (rc) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot clear capabilities: %s", strerror(-rc));
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot clear capabilities: %s", strerror(-rc));
         goto out;
     }
     if (switched && pw->pw_uid != 0 && !in_userns && setuid(0) == 0) {
         rc = -EPERM;
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: uid 0 could be regained after the switch");
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: uid 0 could be regained after the switch");
         goto out;
     }
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -527,7 +527,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
     /* 7. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         rc = -errno;
-        slog(cfg, FERRY_LOG_ERROR, "sandbox error: PR_SET_NO_NEW_PRIVS: %s", strerror(-rc));
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(-rc));
         goto out;
     }
 
@@ -542,7 +542,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
             sigemptyset(&sa.sa_mask);
             if (sigaction(SIGSYS, &sa, NULL) < 0) {
                 rc = -errno;
-                slog(cfg, FERRY_LOG_ERROR, "sandbox error: SIGSYS handler: %s", strerror(-rc));
+                slog(cfg, FERRY_LOG_ERROR, "sandbox: SIGSYS handler: %s", strerror(-rc));
                 goto out;
             }
             sigemptyset(&set);
@@ -551,7 +551,7 @@ int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
         }
         rc = seccomp_load(ctx);
         if (rc) {
-            slog(cfg, FERRY_LOG_ERROR, "sandbox error: cannot load the seccomp filter: %s",
+            slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot load the seccomp filter: %s",
                  strerror(-rc));
             goto out;
         }

@@ -134,7 +134,8 @@ static void poke_handle(void *opaque, unsigned vcpu, ioreq_t *req)
 
 static void child_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
-    fprintf(stderr, "poke-dm: %s\n", msg);
+    static const char *const names[] = { "error", "warning", "info", "debug" };
+    fprintf(stderr, "poke-dm %s: %s\n", names[level <= FERRY_LOG_DEBUG ? level : 3], msg);
 }
 
 static const struct ioreq_server_ops poke_ops = { .log = child_log, .handle = poke_handle };

@@ -36,7 +36,9 @@ static const struct ferry_syscall_list *const lists_sanitized[] = {
 
 static void log_stderr(void *opaque, enum ferry_log_level level, const char *msg)
 {
-    fprintf(stderr, "launcher-test: %s\n", msg);
+    fprintf(stderr, "launcher-test[%d] %s: %s\n", (int)getpid(),
+            level == FERRY_LOG_ERROR ? "error" : level == FERRY_LOG_WARNING ? "warning" : "info",
+            msg);
 }
 
 static const char *test_user(void)

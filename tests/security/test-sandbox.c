@@ -211,8 +211,8 @@ START_TEST(test_namespaces_refused_one_warning)
     ck_assert_int_eq(sandbox_rig_io(&t, POKE_PORT_VIOLATE, true, &data), IOREQ_SERVER_FAILED);
     sandbox_rig_wait(&t);
     dump_log(&t, log, sizeof(log));
-    const char *w = strstr(log, "sandbox warning");
-    ck_assert_msg(w && !strstr(w + 1, "sandbox warning"), "not exactly one warning");
+    const char *w = strstr(log, "poke-dm warning: sandbox:");
+    ck_assert_msg(w && !strstr(w + 20, "warning: sandbox"), "not exactly one warning");
     ck_assert(strstr(w, "namespaces") && strstr(w, "continuing without them"));
     ck_assert(strstr(log, "forbidden syscall openat nr="));
     sandbox_rig_stop(&t);
@@ -309,7 +309,7 @@ START_TEST(test_unknown_user_fails)
     cfg.user = "ferry-no-such-user";
     ck_assert_int_eq(sandbox_rig_start(&t, &cfg), -ECHILD);
     sandbox_rig_read_log(&t, log, sizeof(log));
-    ck_assert_msg(strstr(log, "cannot find user ferry-no-such-user"), "log: %s", log);
+    ck_assert_msg(strstr(log, "poke-dm error: sandbox: cannot find user ferry-no-such-user"), "log: %s", log);
     sandbox_rig_stop(&t);
 }
 END_TEST
