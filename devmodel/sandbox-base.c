@@ -17,6 +17,7 @@
 #include <linux/prctl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -70,7 +71,10 @@ FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
       .name = "self" }, { .arg = 2, .op = FERRY_ARG_EQ, .value = 0, .name = "NULL (get only)" } } },
     FERRY_SC("getrusage"),
     /* signals: not SIGSYS (the violation reporter), only to itself (see sandbox.c) */
-    FERRY_SC_NE("rt_sigaction", 0, SIGSYS),
+    /* any signal but SIGSYS (31), exactly: 0..30, 32..63, 64; never a truncated SIGSYS */
+    FERRY_SC_LT("rt_sigaction", 0, SIGSYS),
+    FERRY_SC_MASKED("rt_sigaction", 0, ~(uint64_t)0x1f, 0x20),
+    FERRY_SC_EQ("rt_sigaction", 0, _NSIG - 1),
     FERRY_SC("rt_sigprocmask"), FERRY_SC("rt_sigreturn"), FERRY_SC("sigaltstack"),
     FERRY_SC("rt_sigtimedwait"), FERRY_SC("signalfd4"), FERRY_SC("restart_syscall"),
     /* the end */

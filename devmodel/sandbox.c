@@ -164,6 +164,9 @@ static int add_rule(const struct ferry_sandbox_config *cfg, scmp_filter_ctx ctx,
         case FERRY_ARG_EQ: cmp[n].op = SCMP_CMP_EQ; cmp[n].datum_a = m->value; break;
         case FERRY_ARG_NE: cmp[n].op = SCMP_CMP_NE; cmp[n].datum_a = m->value; break;
         case FERRY_ARG_MASKED_EQ: cmp[n].op = SCMP_CMP_MASKED_EQ; cmp[n].datum_a = m->mask; break;
+        case FERRY_ARG_LT: cmp[n].op = SCMP_CMP_LT; cmp[n].datum_a = m->value; break;
+        case FERRY_ARG_LE: cmp[n].op = SCMP_CMP_LE; cmp[n].datum_a = m->value; break;
+        case FERRY_ARG_GT: cmp[n].op = SCMP_CMP_GT; cmp[n].datum_a = m->value; break;
         default:
             slog(cfg, FERRY_LOG_ERROR, "sandbox: list %s: %s: bad comparison %u",
                  list->name, rule->syscall, m->op);
@@ -593,6 +596,13 @@ static void print_match(FILE *out, const struct ferry_syscall_rule *rule,
     case FERRY_ARG_MASKED_EQ:
         fprintf(out, " arg%u & %s (0x%llx) == 0x%llx", m->arg, name,
                 (unsigned long long)m->mask, (unsigned long long)m->value);
+        break;
+    case FERRY_ARG_LT:
+    case FERRY_ARG_LE:
+    case FERRY_ARG_GT:
+        fprintf(out, " arg%u %s %s (0x%llx)", m->arg,
+                m->op == FERRY_ARG_LT ? "<" : m->op == FERRY_ARG_LE ? "<=" : ">", name,
+                (unsigned long long)m->value);
         break;
     default:
         break;

@@ -43,11 +43,22 @@
 #define FERRY_SANDBOX_DEFAULT_USER "ferry"
 #define FERRY_SYSCALL_ARGS_MAX 2
 
+/*
+ * Comparisons are on the full 64-bit register, unsigned.  Mind that the
+ * kernel truncates int arguments to 32 bits: EQ, LT and LE against small
+ * values are exact for them (any upper bit makes the comparison fail),
+ * NE and GT are not (0x10000001f != 31 passes, and the kernel sees 31):
+ * write "not X" as several exact rules instead (see rt_sigaction in
+ * sandbox-base.c).  libseccomp takes one condition per argument per rule.
+ */
 enum ferry_arg_op {
     FERRY_ARG_NONE = 0,
     FERRY_ARG_EQ,           /* arg == value */
     FERRY_ARG_NE,           /* arg != value */
     FERRY_ARG_MASKED_EQ,    /* (arg & mask) == value */
+    FERRY_ARG_LT,           /* arg < value */
+    FERRY_ARG_LE,           /* arg <= value */
+    FERRY_ARG_GT,           /* arg > value */
 };
 
 struct ferry_arg_match {
@@ -82,6 +93,9 @@ struct ferry_syscall_list {
     { .syscall = (nm), .match = { { .arg = (a), .op = FERRY_ARG_EQ, .value = (v), .name = #v } } }
 #define FERRY_SC_NE(nm, a, v) \
     { .syscall = (nm), .match = { { .arg = (a), .op = FERRY_ARG_NE, .value = (v), .name = #v } } }
+#define FERRY_SC_LT(nm, a, v) \
+    { .syscall = (nm), .match = { { .arg = (a), .op = FERRY_ARG_LT, .value = (v), .name = #v } } }
+
 /* (arg & m) == v: "flag f must be clear" is FERRY_SC_MASKED(nm, a, f, 0). */
 #define FERRY_SC_MASKED(nm, a, m, v) \
     { .syscall = (nm), .match = { { .arg = (a), .op = FERRY_ARG_MASKED_EQ, .mask = (m), \

@@ -32,6 +32,8 @@ const char *poke_violation_syscall(enum poke_violation v)
     case POKE_PTRACE: return "ptrace";
     case POKE_MMAP_EXEC: return "mmap";
     case POKE_THREAD_SOCKET: return "socket";
+    case POKE_SIGACTION_SIGSYS: return "rt_sigaction";
+    case POKE_SIGACTION_WIDE: return "rt_sigaction";
     default: return "?";
     }
 }
@@ -107,6 +109,13 @@ static int32_t poke_try(uint64_t what)
         return poke_thread(thread_socket);
     case POKE_THREAD_OK:
         return poke_thread(thread_nothing);
+    case POKE_SIGACTION_SIGSYS:
+    case POKE_SIGACTION_WIDE: {
+        /* Only reads the old action: harmless even where it is allowed. */
+        uint64_t sig = what == POKE_SIGACTION_WIDE ? (1ull << 32) | SIGSYS : SIGSYS;
+        uint64_t old[4];
+        return syscall(SYS_rt_sigaction, sig, NULL, old, 8) < 0 ? -errno : 0;
+    }
     default:
         return -EINVAL;
     }

@@ -6,7 +6,9 @@
  *     Seccomp 2, and it has its own network namespace and an empty root;
  *   - each forbidden thing the device tries when poked (open /etc/shadow,
  *     execve, socket(AF_INET), ptrace, an executable mapping, a socket
- *     from a second thread) kills the whole process by
+ *     from a second thread, touching the SIGSYS handler, also with a
+ *     signal number only the kernel's truncation makes SIGSYS) kills the
+ *     whole process by
  *     SIGSYS, the log names the syscall, and the router carries on with
  *     the device detached: its ports read all ones;
  *   - in log mode the same calls run and the device survives.
