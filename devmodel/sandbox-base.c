@@ -14,6 +14,7 @@
  * /dev/kvm).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/prctl.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,7 +32,11 @@ FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
     FERRY_SC("pread64"), FERRY_SC("pwrite64"), FERRY_SC("lseek"),
     FERRY_SC("recvmsg"), FERRY_SC("sendmsg"), FERRY_SC("recvfrom"), FERRY_SC("sendto"),
     FERRY_SC("recvmmsg"), FERRY_SC("sendmmsg"),
-    FERRY_SC("close"), FERRY_SC("dup"), FERRY_SC("dup2"), FERRY_SC("dup3"), FERRY_SC("fcntl"),
+    FERRY_SC("close"), FERRY_SC("dup"), FERRY_SC("dup2"), FERRY_SC("dup3"),
+    /* fcntl: flags and close-on-exec only; never F_SETOWN/F_SETSIG (SIGIO to another process) */
+    FERRY_SC_EQ("fcntl", 1, F_GETFD), FERRY_SC_EQ("fcntl", 1, F_SETFD),
+    FERRY_SC_EQ("fcntl", 1, F_GETFL), FERRY_SC_EQ("fcntl", 1, F_SETFL),
+    FERRY_SC_EQ("fcntl", 1, F_DUPFD_CLOEXEC), FERRY_SC_EQ("fcntl", 1, F_GET_SEALS),
     FERRY_SC("fstat"), FERRY_SC("newfstatat"),  /* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH) */
     FERRY_SC("shutdown"), FERRY_SC("getsockname"), FERRY_SC("getpeername"),
     FERRY_SC("getsockopt"),

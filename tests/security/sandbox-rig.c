@@ -34,6 +34,7 @@ const char *poke_violation_syscall(enum poke_violation v)
     case POKE_THREAD_SOCKET: return "socket";
     case POKE_SIGACTION_SIGSYS: return "rt_sigaction";
     case POKE_SIGACTION_WIDE: return "rt_sigaction";
+    case POKE_FCNTL_SETOWN: return "fcntl";
     default: return "?";
     }
 }
@@ -109,6 +110,16 @@ static int32_t poke_try(uint64_t what)
         return poke_thread(thread_socket);
     case POKE_THREAD_OK:
         return poke_thread(thread_nothing);
+    case POKE_FCNTL_SETOWN: {
+        /* Owner of a fresh pipe's read end: the parent, which nothing will signal. */
+        int pp[2];
+        if (pipe2(pp, O_CLOEXEC) < 0)
+            return -errno;
+        int rc = fcntl(pp[0], F_SETOWN, getppid()) < 0 ? -errno : 0;
+        close(pp[0]);
+        close(pp[1]);
+        return rc;
+    }
     case POKE_SIGACTION_SIGSYS:
     case POKE_SIGACTION_WIDE: {
         /* Only reads the old action: harmless even where it is allowed. */

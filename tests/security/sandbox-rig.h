@@ -39,6 +39,7 @@ enum poke_violation {
     POKE_THREAD_SOCKET,     /* socket(AF_INET) from a second thread */
     POKE_SIGACTION_SIGSYS,  /* rt_sigaction(SIGSYS): silencing the reporter */
     POKE_SIGACTION_WIDE,    /* rt_sigaction(1 << 32 | SIGSYS): the kernel truncates to SIGSYS */
+    POKE_FCNTL_SETOWN,      /* fcntl(F_SETOWN): SIGIO to another process */
     POKE_NR,
     POKE_THREAD_OK = 100,   /* allowed: start and join a thread (clone3 -> clone) */
 };
