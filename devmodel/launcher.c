@@ -100,7 +100,6 @@ static _Noreturn void exec_program(char **argv, int fd, int err_fd)
     } else if (fcntl(fd, F_SETFD, 0) < 0) {
         goto fail;
     }
-    signal(SIGCHLD, SIG_DFL);
     execve(argv[0], argv, environ);
 fail:;
     int e = errno;
@@ -109,7 +108,8 @@ fail:;
 }
 
 /* One request: 0 to go on, <0 when ferry-dm went away. */
-static int helper_serve_one(const struct ferry_launcher_config *cfg, char **argv, int sock)
+static int helper_serve_one(const struct ferry_launcher_config *cfg, char **argv, int sock,
+                            unsigned *live)
 {
     struct launcher_msg req;
     ssize_t n = recv(sock, &req, sizeof(req), 0);
@@ -122,6 +122,10 @@ static int helper_serve_one(const struct ferry_launcher_config *cfg, char **argv
         return -EPIPE;
     if ((size_t)n != sizeof(req) || req.magic != LAUNCHER_REQ_MAGIC)
         return send_reply(sock, -EBADMSG, 0, -1) ? -EPIPE : 0;
+    while (*live && waitpid(-1, NULL, WNOHANG) > 0)
+        (*live)--;
+    if (*live >= (cfg->max_live ? cfg->max_live : FERRY_LAUNCHER_LIVE_DEFAULT))
+        return send_reply(sock, -EAGAIN, 0, -1) ? -EPIPE : 0;
     int type = cfg->sock_type ? cfg->sock_type : SOCK_STREAM;
     if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sp) < 0)
         return send_reply(sock, -errno, 0, -1) ? -EPIPE : 0;
@@ -140,6 +144,8 @@ static int helper_serve_one(const struct ferry_launcher_config *cfg, char **argv
         exec_program(argv, sp[1], ep[1]);
     }
     e = pid < 0 ? -errno : 0;
+    if (pid > 0)
+        (*live)++;
     close(sp[1]);
     close(ep[1]);
     if (pid > 0) {
@@ -159,7 +165,7 @@ static int helper_serve_one(const struct ferry_launcher_config *cfg, char **argv
 /*
  * ferry-dm's signal handlers (libevent's, glib's, a test framework's) must
  * not run in the helper or reach the programs: every signal back to its
- * default action and unblocked; SIGCHLD ignored so the kernel reaps.
+ * default action and unblocked.  Children are reaped before each request.
  */
 static void helper_reset_signals(void)
 {
@@ -170,7 +176,6 @@ static void helper_reset_signals(void)
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigaction(sig, &dfl, NULL);     /* EINVAL for the few reserved ones */
-    signal(SIGCHLD, SIG_IGN);
     sigfillset(&all);
     sigprocmask(SIG_UNBLOCK, &all, NULL);
 }
@@ -202,7 +207,8 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
     char **argv = build_argv(cfg);
     if (!argv)
         _exit(3);
-    while (helper_serve_one(cfg, argv, sock) == 0)
+    unsigned live = 0;
+    while (helper_serve_one(cfg, argv, sock, &live) == 0)
         ;
     _exit(0);
 }

@@ -7,14 +7,16 @@
  * confines itself.  The helper holds one fixed command line; it keeps
  * only its end of a socket pair (every other inherited fd is closed),
  * optionally confines itself without a seccomp filter (user switch, no
- * capabilities, no_new_privs: it must still exec), and ignores SIGCHLD so
- * that its children are reaped by the kernel.  ferry_launcher_start()
+ * capabilities, no_new_privs: it must still exec), and starts at most
+ * max_live instances alive at a time (a compromised ferry-dm cannot make
+ * it fork without bound).  ferry_launcher_start()
  * asks it for one more instance: the helper creates a fresh socket pair,
  * forks, puts one end on fd 3 in the child (PR_SET_PDEATHSIG: the program
  * dies with the helper, and the helper dies with ferry-dm), replaces every
  * "{fd}" in the arguments with 3, execs the program, and sends the other
  * end back with SCM_RIGHTS.  The request carries no data a compromised
- * ferry-dm could use to choose the program or its arguments.
+ * ferry-dm could use to choose the program or its arguments.  -EAGAIN
+ * means max_live instances are still running.
  *
  * Confined ferry-dm needs only sendmsg/recvmsg/poll/close (base list) for
  * ferry_launcher_start().  Supervise the program by its socket: it hangs
@@ -30,12 +32,14 @@
 
 #define FERRY_LAUNCHER_ARGS_MAX 64
 #define FERRY_LAUNCHER_FD 3
+#define FERRY_LAUNCHER_LIVE_DEFAULT 2   /* the running one and its replacement */
 
 struct ferry_launcher;
 
 struct ferry_launcher_config {
     const char *const *argv;    /* NULL-terminated, argv[0] an absolute path */
     int sock_type;              /* SOCK_STREAM or SOCK_SEQPACKET (0: SOCK_STREAM) */
+    unsigned max_live;          /* instances alive at once (0: FERRY_LAUNCHER_LIVE_DEFAULT) */
     /*
      * Optional: the helper's own confinement: user, no capabilities,
      * no_new_privs.  Its seccomp mode is forced to OFF and its namespaces

@@ -6,6 +6,7 @@
  *     user the launcher dropped to, with no signal blocked or ignored
  *     although the process that created the launcher had some;
  *   - an exec failure comes back as an error, not as a dead process;
+ *   - no more than max_live instances run at once;
  *   - a real `qemu-system-x86_64 -machine x-remote` answers an mpqemu
  *     config read of its RTL8139 (vendor 10ec, device 8139).
  * With root the process and the launcher run as 'ferry'; without, as the
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devmodel/launcher.h"
@@ -86,7 +88,8 @@ static void on_term(int sig)
  * Runs body in a child that creates the launcher, confines itself and
  * then calls body; returns the child's wait status.
  */
-static int run_confined(const char *const *argv, int (*body)(struct ferry_launcher *l))
+static int run_confined_max(const char *const *argv, int (*body)(struct ferry_launcher *l),
+                            unsigned max_live)
 {
     pid_t pid;
     int st;
@@ -102,7 +105,8 @@ static int run_confined(const char *const *argv, int (*body)(struct ferry_launch
         sigaddset(&set, SIGUSR2);
         sigprocmask(SIG_BLOCK, &set, NULL);
         struct ferry_sandbox_config sbx = confined();
-        struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr };
+        struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr,
+                                            .max_live = max_live };
         struct ferry_launcher *l;
         int rc = ferry_launcher_create(&lc, &l);
         if (rc) {
@@ -121,6 +125,16 @@ static int run_confined(const char *const *argv, int (*body)(struct ferry_launch
     ck_assert_int_gt(pid, 0);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     return st;
+}
+
+static int run_confined(const char *const *argv, int (*body)(struct ferry_launcher *l))
+{
+    return run_confined_max(argv, body, 0);
+}
+
+static int run_limited(const char *const *argv, int (*body)(struct ferry_launcher *l))
+{
+    return run_confined_max(argv, body, 1);
 }
 
 static void assert_exit0(int st)
@@ -176,6 +190,40 @@ static int enoent_body(struct ferry_launcher *l)
     int rc = ferry_launcher_start(l, &sock, NULL);
     return rc == -ENOENT ? 0 : 30;
 }
+
+/* At most max_live (1) alive: a second start waits until the first has gone. */
+static int limit_body(struct ferry_launcher *l)
+{
+    int a, b;
+    int rc = ferry_launcher_start(l, &a, NULL);
+
+    if (rc)
+        return 50;
+    rc = ferry_launcher_start(l, &b, NULL);
+    if (rc != -EAGAIN) {
+        fprintf(stderr, "launcher-test: second instance: %s, not EAGAIN\n", strerror(-rc));
+        return 51;
+    }
+    close(a);       /* the shell reads EOF and exits */
+    for (int i = 0; i < 10000; i++) {
+        rc = ferry_launcher_start(l, &b, NULL);
+        if (rc != -EAGAIN)
+            break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    if (rc)
+        return 52;
+    close(b);
+    return 0;
+}
+
+START_TEST(test_live_limit)
+{
+    static const char *const argv[] = { "/bin/sh", "-c", "read x <&{fd}", NULL };
+    assert_exit0(run_limited(argv, limit_body));
+}
+END_TEST
 
 START_TEST(test_exec_failure_reported)
 {
@@ -249,6 +297,7 @@ int main(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_restart_shell);
     tcase_add_test(tc, test_exec_failure_reported);
+    tcase_add_test(tc, test_live_limit);
     tcase_add_test(tc, test_restart_qemu_remote);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
