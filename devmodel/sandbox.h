@@ -29,6 +29,30 @@
  * SIGSYS disposition, so a compromised process cannot silence the report.
  * FERRY_SECCOMP_LOG lets the syscall run and has the kernel log it (audit
  * record type 1326, SECCOMP_RET_LOG): for developing lists.
+ *
+ * In ferry-dm's start-up:
+ *
+ *     const struct ferry_syscall_list *lists[8];
+ *     size_t n = 0;
+ *     lists[n++] = &ferry_syscalls_base;
+ *     if (ferry_sandbox_sanitized()) lists[n++] = &ferry_syscalls_sanitizer;
+ *     if (has_uart)    lists[n++] = &ferry_syscalls_serial;
+ *     if (has_usb)     lists[n++] = &ferry_syscalls_usbredir;
+ *     if (has_mpqemu)  lists[n++] = &ferry_syscalls_mpqemu;
+ *     struct ferry_sandbox_config sbx = {
+ *         .user = opt_user,                  // NULL: "ferry"
+ *         .mode = opt_seccomp,               // ferry_sandbox_parse_mode(--seccomp=)
+ *         .namespaces = true, .lists = lists, .nr_lists = n,
+ *         .log = ferry_log_glib, .opaque = NULL,
+ *     };
+ *     if (opt_print_policy)
+ *         exit(ferry_sandbox_print_policy(&sbx, stdout) ? 1 : 0);
+ *     ... launcher (ferry_launcher_create), libusb_init with
+ *     LIBUSB_OPTION_NO_DEVICE_DISCOVERY, event base, ioreq registration,
+ *     guest memory, control socket listening, pty ...
+ *     if (ferry_sandbox_enter(&sbx)) exit(1);
+ *     ... claim ranges, enable, irqfds, event loop ...
+ *     ferry_sandbox_exit(status);
  */
 #ifndef FERRY_DEVMODEL_SANDBOX_H
 #define FERRY_DEVMODEL_SANDBOX_H
