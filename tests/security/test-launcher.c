@@ -7,6 +7,8 @@
  *     although the process that created the launcher had some;
  *   - an exec failure comes back as an error, not as a dead process;
  *   - no more than max_live instances run at once;
+ *   - the program's stderr reaches the confined process, and a stop kills
+ *     and reaps it (the confined process may not signal it itself);
  *   - a real `qemu-system-x86_64 -machine x-remote` answers an mpqemu
  *     config read of its RTL8139 (vendor 10ec, device 8139).
  * With root the process and the launcher run as 'ferry'; without, as the
@@ -150,9 +152,10 @@ static int echo_body(struct ferry_launcher *l)
     char want[128], line[256];
 
     for (int round = 0; round < 2; round++) {
-        int sock;
-        pid_t pid;
-        int rc = ferry_launcher_start(l, &sock, &pid);
+        struct ferry_launcher_instance in;
+        int rc = ferry_launcher_start(l, &in);
+        int sock = in.sock;
+        pid_t pid = in.pid;
         if (rc) {
             fprintf(stderr, "launcher-test: start: %s\n", strerror(-rc));
             return 20;
@@ -169,6 +172,17 @@ static int echo_body(struct ferry_launcher *l)
         }
         fprintf(stderr, "launcher-test: round %d: pid %d said %s", round, (int)pid, line);
         close(sock);
+        close(in.errfd);
+        /* It has answered and exits on its own: stop reaps it and tells how it ended. */
+        int ws = -1;
+        rc = ferry_launcher_stop(l, pid, &ws);
+        if (rc || !((WIFEXITED(ws) && WEXITSTATUS(ws) == 0) ||
+                    (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL))) {
+            fprintf(stderr, "launcher-test: stop: %s, status 0x%x\n", strerror(-rc), ws);
+            return 23;
+        }
+        if (ferry_launcher_stop(l, pid, &ws) != -ESRCH)
+            return 24;      /* a second stop of the same pid */
     }
     return 0;
 }
@@ -186,27 +200,63 @@ END_TEST
 
 static int enoent_body(struct ferry_launcher *l)
 {
-    int sock;
-    int rc = ferry_launcher_start(l, &sock, NULL);
+    struct ferry_launcher_instance in;
+    int rc = ferry_launcher_start(l, &in);
     return rc == -ENOENT ? 0 : 30;
 }
+
+/* The program's stderr reaches ferry-dm; stop kills one that still runs. */
+static int stderr_body(struct ferry_launcher *l)
+{
+    struct ferry_launcher_instance in;
+    char line[128];
+    int ws = -1;
+
+    if (ferry_launcher_start(l, &in))
+        return 60;
+    if (read_line(in.errfd, line, sizeof(line)) <= 0 || strcmp(line, "hello from stderr\n")) {
+        fprintf(stderr, "launcher-test: stderr said '%s'\n", line);
+        return 61;
+    }
+    if (ferry_launcher_stop(l, in.pid, &ws) || !WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
+        fprintf(stderr, "launcher-test: stop status 0x%x\n", ws);
+        return 62;
+    }
+    /* Killed: its socket hangs up. */
+    char c;
+    if (read(in.sock, &c, 1) != 0)
+        return 63;
+    close(in.sock);
+    close(in.errfd);
+    return 0;
+}
+
+START_TEST(test_stderr_and_stop)
+{
+    static const char *const argv[] = {
+        "/bin/sh", "-c", "echo hello from stderr >&2; read x <&{fd}", NULL,
+    };
+    assert_exit0(run_confined(argv, stderr_body));
+}
+END_TEST
 
 /* At most max_live (1) alive: a second start waits until the first has gone. */
 static int limit_body(struct ferry_launcher *l)
 {
-    int a, b;
-    int rc = ferry_launcher_start(l, &a, NULL);
+    struct ferry_launcher_instance a, b;
+    int rc = ferry_launcher_start(l, &a);
 
     if (rc)
         return 50;
-    rc = ferry_launcher_start(l, &b, NULL);
+    rc = ferry_launcher_start(l, &b);
     if (rc != -EAGAIN) {
         fprintf(stderr, "launcher-test: second instance: %s, not EAGAIN\n", strerror(-rc));
         return 51;
     }
-    close(a);       /* the shell reads EOF and exits */
+    close(a.sock);  /* the shell reads EOF and exits */
+    close(a.errfd);
     for (int i = 0; i < 10000; i++) {
-        rc = ferry_launcher_start(l, &b, NULL);
+        rc = ferry_launcher_start(l, &b);
         if (rc != -EAGAIN)
             break;
         struct timespec ts = { 0, 1000000 };
@@ -214,7 +264,8 @@ static int limit_body(struct ferry_launcher *l)
     }
     if (rc)
         return 52;
-    close(b);
+    close(b.sock);
+    close(b.errfd);
     return 0;
 }
 
@@ -250,9 +301,10 @@ static int qemu_body(struct ferry_launcher *l)
         struct mpqemu_hdr h;
         uint64_t ret;
     } rep;
+    struct ferry_launcher_instance in;
     size_t have = 0;
-    int sock;
-    int rc = ferry_launcher_start(l, &sock, NULL);
+    int rc = ferry_launcher_start(l, &in);
+    int sock = in.sock;
 
     if (rc) {
         fprintf(stderr, "launcher-test: start qemu: %s\n", strerror(-rc));
@@ -271,7 +323,11 @@ static int qemu_body(struct ferry_launcher *l)
     }
     fprintf(stderr, "launcher-test: qemu x-remote: cmd %u size %llu vendor/device 0x%08llx\n",
             rep.h.cmd, (unsigned long long)rep.h.size, (unsigned long long)rep.ret);
+    int ws;
+    if (ferry_launcher_stop(l, in.pid, &ws))
+        return 45;
     close(sock);
+    close(in.errfd);
     return rep.h.cmd == 1 && rep.h.size == 8 && rep.ret == 0x813910ec ? 0 : 44;
 }
 
@@ -298,6 +354,7 @@ int main(void)
     tcase_add_test(tc, test_restart_shell);
     tcase_add_test(tc, test_exec_failure_reported);
     tcase_add_test(tc, test_live_limit);
+    tcase_add_test(tc, test_stderr_and_stop);
     tcase_add_test(tc, test_restart_qemu_remote);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
