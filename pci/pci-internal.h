@@ -9,6 +9,8 @@
 #define PCI_CAPS_MAX            64          /* conventional + extended */
 #define PCI_CAP_WALK_MAX        64          /* loop guard for list walks */
 #define PCI_NAME_MAX            32
+#define PCI_DEVFN_MAX           256
+#define PCI_BRIDGE_DEPTH_MAX    8           /* bridges behind bridges */
 
 /* Internal BAR kind of the upper half of a 64-bit BAR. */
 #define PCI_BAR_UPPER           0x100u
@@ -52,6 +54,8 @@ struct ferry_pci_func {
     const struct ferry_pci_func_ops *ops;
     void *opaque;
     struct ferry_pci_bus *bus;      /* NULL when unplugged */
+    struct ferry_pci_func *parent;  /* the bridge it sits behind, NULL on bus 0 */
+    struct ferry_pci_func **children;   /* type 1: PCI_DEVFN_MAX slots of its secondary bus */
     uint8_t devfn;
     uint8_t header_type;            /* 0 or 1 */
     uint8_t intx_pin;

@@ -295,11 +295,17 @@ struct ferry_pci_func_info {
 /* Creates a function in its power-on state: no BARs, no capabilities. */
 struct ferry_pci_func *pci_func_new(const struct ferry_pci_func_info *info,
                                     const struct ferry_pci_func_ops *ops, void *opaque);
-/* Frees fn; it must not be on a bus (pci_bus_remove first).  NULL is fine. */
+/*
+ * Frees fn; it must not be on a bus (pci_bus_remove or pci_bus_free first).
+ * NULL is fine.
+ */
 void pci_func_free(struct ferry_pci_func *fn);
 const char *pci_func_name(const struct ferry_pci_func *fn);
 void *pci_func_opaque(const struct ferry_pci_func *fn);
-/* The SBDF the function sits at, or -ENODEV if it is on no bus. */
+/*
+ * The SBDF the function sits at, -ENODEV if it is on no bus, -ENXIO if it
+ * sits behind a bridge the guest has not given a bus number yet.
+ */
 int64_t pci_func_sbdf(const struct ferry_pci_func *fn);
 
 /*
@@ -548,7 +554,10 @@ struct ferry_pci_bus_config {
 /* A bus with its host bridge at 00.0. */
 struct ferry_pci_bus *pci_bus_new(const struct ferry_pci_bus_config *cfg,
                                   const struct ferry_pci_bus_ops *ops, void *opaque);
-/* Frees the bus and its host bridge; the other functions stay the caller's. */
+/*
+ * Frees the bus and its host bridge; the other functions (on bus 0 and
+ * behind bridges) are unplugged without callbacks and stay the caller's.
+ */
 void pci_bus_free(struct ferry_pci_bus *bus);
 struct ferry_pci_func *pci_bus_host_bridge(struct ferry_pci_bus *bus);
 
@@ -560,9 +569,27 @@ struct ferry_pci_func *pci_bus_host_bridge(struct ferry_pci_bus *bus);
  */
 FERRY_MUST_CHECK int pci_bus_add(struct ferry_pci_bus *bus, struct ferry_pci_func *fn,
                                  uint8_t devfn);
-/* Unplugs fn: resets it (its BARs stop decoding, INTx drops), then removes it. */
+/*
+ * Puts fn at devfn on the secondary bus of `bridge` (a type 1 function
+ * already on the bus).  Config cycles reach it at the bus number the guest
+ * writes into the bridge's secondary bus register; deeper buses route
+ * through bridges whose secondary..subordinate range holds the number, as
+ * type 1 cycles do (at most 8 bridges deep, -ELOOP beyond).  Its INTx pin is
+ * swizzled at each bridge, pin = (pin + dev) % 4, then pci_intx_gsi of the
+ * bridge's slot on bus 0 (what an OS does without a _PRT for the bus).  The
+ * bridge's windows are decoded (pci_bridge_windows) but not enforced: BARs
+ * behind it decode like BARs on bus 0.  -EINVAL if bridge is not type 1,
+ * -ENODEV if it is on no bus, otherwise as pci_bus_add.
+ */
+FERRY_MUST_CHECK int pci_bridge_add(struct ferry_pci_func *bridge, struct ferry_pci_func *fn,
+                                    uint8_t devfn);
+/*
+ * Unplugs fn (on bus 0 or behind a bridge): resets it (its BARs stop
+ * decoding, INTx drops), then removes it.  -EBUSY for a bridge that still
+ * has functions behind it, -EPERM for the host bridge.
+ */
 int pci_bus_remove(struct ferry_pci_bus *bus, struct ferry_pci_func *fn);
-/* The function at sbdf as the guest would reach it, or NULL. */
+/* The function at sbdf as the guest would reach it (through bridges), or NULL. */
 struct ferry_pci_func *pci_bus_lookup(const struct ferry_pci_bus *bus, uint32_t sbdf);
 
 /*

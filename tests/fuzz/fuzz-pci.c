@@ -13,6 +13,7 @@
  * merged to the largest 32) plus seeded variations as the unit test
  * fuzz-corpus-pci.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NFUNCS 3
+#define NFUNCS 4     /* dev, dev1, bridge, child behind the bridge */
 
 struct fuzz_state {
     struct ferry_pci_func *fn[NFUNCS];
@@ -97,15 +98,18 @@ static int setup(struct fuzz_state *st, struct ferry_pci_bus **busp)
         .name = "fuzz-bridge", .vendor_id = 0x1b36, .device_id = 0x0001,
         .class_code = 0x060400, .header_type = 1, .intx_pin = FERRY_PCI_INTA,
     };
+    struct ferry_pci_func_info child = dev;
     struct ferry_pci_bus *bus = pci_bus_new(&cfg, &fuzz_bus_ops, st);
     int rc = 0;
 
     if (!bus)
         return -1;
     dev1.intx_pin = FERRY_PCI_INTB;
+    child.intx_pin = FERRY_PCI_INTC;
     st->fn[0] = pci_func_new(&dev, &fuzz_func_ops, st);
     st->fn[1] = pci_func_new(&dev1, &fuzz_func_ops, st);
     st->fn[2] = pci_func_new(&br, &fuzz_func_ops, st);
+    st->fn[3] = pci_func_new(&child, &fuzz_func_ops, st);
     for (unsigned i = 0; i < NFUNCS; i++)
         FUZZ_CHECK(st->fn[i]);
     rc |= pci_func_bar_declare(st->fn[0], 0, FERRY_PCI_BAR_IO, 64);
@@ -124,6 +128,8 @@ static int setup(struct fuzz_state *st, struct ferry_pci_bus **busp)
     rc |= pci_bus_add(bus, st->fn[0], FERRY_PCI_DEVFN(1, 0));
     rc |= pci_bus_add(bus, st->fn[1], FERRY_PCI_DEVFN(1, 1));
     rc |= pci_bus_add(bus, st->fn[2], FERRY_PCI_DEVFN(2, 0));
+    rc |= pci_func_bar_declare(st->fn[3], 0, FERRY_PCI_BAR_MEM32, 0x2000);
+    rc |= pci_bridge_add(st->fn[2], st->fn[3], 0);
     FUZZ_CHECK(rc == 0);
     *busp = bus;
     return 0;
@@ -131,7 +137,7 @@ static int setup(struct fuzz_state *st, struct ferry_pci_bus **busp)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const uint32_t sbdfs[8] = { 0x00, 0x08, 0x09, 0x10, 0x0a, 0x18, 0x108, 0x10008 };
+    static const uint32_t sbdfs[8] = { 0x00, 0x08, 0x09, 0x10, 0x100, 0x18, 0x200, 0x10008 };
     const uint8_t *p = data, *end = data + size;
     struct fuzz_state st;
     struct ferry_pci_bus *bus = NULL;
@@ -184,11 +190,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 11:
             /* Unplug and replug at the same place. */
-            if (reg % 16 == 0 && pci_func_sbdf(fn) >= 0) {
-                uint8_t devfn = (uint8_t)pci_func_sbdf(fn);
+            if (reg % 16 == 0 && fn == st.fn[2]) {
+                FUZZ_CHECK(pci_bus_remove(bus, fn) == -EBUSY);
+            } else if (reg % 16 == 0) {
+                int64_t at = pci_func_sbdf(fn);
 
+                FUZZ_CHECK(at >= 0 || (fn == st.fn[3] && at == -ENXIO));
                 FUZZ_CHECK(pci_bus_remove(bus, fn) == 0);
-                FUZZ_CHECK(pci_bus_add(bus, fn, devfn) == 0);
+                if (fn == st.fn[3])
+                    FUZZ_CHECK(pci_bridge_add(st.fn[2], fn, 0) == 0);
+                else
+                    FUZZ_CHECK(pci_bus_add(bus, fn, (uint8_t)at) == 0);
             }
             break;
         }
@@ -196,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Identity is read-only whatever happened. */
     FUZZ_CHECK(pci_bus_config_read(bus, 0x08, 0, 4) == 0x10411af4);
     FUZZ_CHECK(pci_bus_config_read(bus, 0, 0, 4) == 0x29c08086);
-    for (unsigned i = 0; i < NFUNCS; i++)
+    for (unsigned i = NFUNCS; i-- > 0;)
         FUZZ_CHECK(pci_bus_remove(bus, st.fn[i]) == 0);
     for (unsigned i = 0; i < NFUNCS; i++) {
         for (unsigned b = 0; b < FERRY_PCI_NUM_REGIONS; b++)

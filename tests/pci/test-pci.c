@@ -149,6 +149,7 @@ int main(void)
     suite_add_tcase(s, pci_pcie_tcase());
     suite_add_tcase(s, pci_msi_tcase());
     suite_add_tcase(s, pci_bus_tcase());
+    suite_add_tcase(s, pci_bridge_tcase());
     suite_add_tcase(s, pci_save_tcase());
     suite_add_tcase(s, pci_hostile_tcase());
 

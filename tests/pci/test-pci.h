@@ -52,6 +52,7 @@ TCase *pci_func_tcase(void);
 TCase *pci_pcie_tcase(void);
 TCase *pci_msi_tcase(void);
 TCase *pci_bus_tcase(void);
+TCase *pci_bridge_tcase(void);
 TCase *pci_hostile_tcase(void);
 TCase *pci_save_tcase(void);
 
