@@ -44,9 +44,11 @@ static FERRY_PRINTF(3, 4) void bus_log_rl(struct ferry_pci_bus *bus,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    ferry_logf(bus->ops->log, bus->opaque, level, "pci[%s] %s: %s%s", bus->name,
-               level == FERRY_LOG_DEBUG ? "debug" : "warning", msg,
-               suppressed ? " (earlier messages suppressed)" : "");
+    if (suppressed)
+        ferry_logf(bus->ops->log, bus->opaque, level, "pci[%s] %s: %u messages suppressed",
+                   bus->name, pci_log_level_name(level), suppressed);
+    ferry_logf(bus->ops->log, bus->opaque, level, "pci[%s] %s: %s", bus->name,
+               pci_log_level_name(level), msg);
 }
 
 ferry_log_fn pci_bus_log_fn(const struct ferry_pci_bus *bus, void **opaque)

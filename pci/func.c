@@ -16,7 +16,7 @@
 #define PCI_BRIDGE_CTL_WMASK    0x00ffu
 #define PCI_MEM64_END_MAX   ((1ull << 52) - 1)  /* beyond any x86 MAXPHYADDR */
 
-static const char *level_name(enum ferry_log_level level)
+const char *pci_log_level_name(enum ferry_log_level level)
 {
     switch (level) {
     case FERRY_LOG_ERROR: return "error";
@@ -52,7 +52,7 @@ static FERRY_PRINTF(3, 0) void func_vlog(struct ferry_pci_func *fn,
         return;
     pci_func_instance(fn, inst, sizeof(inst));
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    ferry_logf(log, opaque, level, "pci[%s] %s: %s dev=%s", inst, level_name(level), msg,
+    ferry_logf(log, opaque, level, "pci[%s] %s: %s dev=%s", inst, pci_log_level_name(level), msg,
                fn->name);
 }
 

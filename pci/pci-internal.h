@@ -107,6 +107,7 @@ void pci_func_init_bytes(struct ferry_pci_func *fn, uint32_t reg, uint32_t val, 
 void pci_func_init_masks(struct ferry_pci_func *fn, uint32_t reg, uint32_t wmask,
                          uint32_t w1cmask, unsigned len);
 
+const char *pci_log_level_name(enum ferry_log_level level);
 FERRY_PRINTF(3, 4)
 void pci_func_log(struct ferry_pci_func *fn, enum ferry_log_level level,
                   const char *fmt, ...);

@@ -8,8 +8,9 @@
  *              capability lists, BARs with sizing and remap callbacks,
  *              expansion ROM, INTx line/pin, MSI and MSI-X
  *   bus        host bridge at 00.0 (i440FX- or Q35-like), functions by devfn
- *              (multi-function), config mechanism #1 (CF8/CFC), ECAM,
- *              PCI_CONFIG ioreqs, INTx routing to GSIs
+ *              (multi-function) on bus 0 and behind bridges, config
+ *              mechanism #1 (CF8/CFC), ECAM, PCI_CONFIG ioreqs, INTx routing
+ *              to GSIs, BAR conflict checks; save/restore of a function
  *
  * Pure C: no I/O, no globals, no threads.  Nothing here prints; messages go
  * to the log callback of the ops structs, rate-limited when a guest can
