@@ -2,9 +2,10 @@
 /*
  * libFuzzer target for libferry-pci: the input is a stream of guest
  * accesses (config by SBDF, CF8/CFC, ECAM, MSI-X MMIO) and device events
- * (INTx, MSI, reset, unplug/replug) against a bus with a host bridge, a
- * device with every BAR kind, MSI, MSI-X and extended capabilities, a
- * second function and a bridge.  Besides memory errors it aborts when the
+ * (INTx, MSI, reset, save/restore of a tampered blob, unplug/replug)
+ * against a bus with a host bridge, a device with every BAR kind, MSI,
+ * MSI-X and extended capabilities, a second function, a bridge and a
+ * function behind it.  Besides memory errors it aborts when the
  * library breaks its remap contract: handing back a range other than the
  * one claimed, or asking for one that overlaps another claim.
  *
@@ -135,6 +136,31 @@ static int setup(struct fuzz_state *st, struct ferry_pci_bus **busp)
     return 0;
 }
 
+/*
+ * A migration stream is peer data too: save fn, overwrite a few bytes of
+ * the blob from the input (header fields included), restore it.
+ */
+static void save_mutate_restore(struct ferry_pci_func *fn, const uint8_t **p,
+                                const uint8_t *end)
+{
+    size_t n = pci_func_save_size(fn);
+    uint8_t *blob = malloc(n);
+    unsigned edits = (unsigned)take(p, end, 1) % 8;
+
+    if (!blob)
+        return;
+    FUZZ_CHECK(pci_func_save(fn, blob, n) == 0);
+    for (unsigned k = 0; k < edits; k++) {
+        size_t at = (size_t)take(p, end, 2) % n;
+
+        blob[at] = (uint8_t)take(p, end, 1);
+    }
+    /* Either it restores or it is refused as a whole. */
+    int rc = pci_func_restore(fn, blob, take(p, end, 1) == 0xff ? n - 1 : n);
+    FUZZ_CHECK(rc == 0 || rc == -EINVAL);
+    free(blob);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint32_t sbdfs[8] = { 0x00, 0x08, 0x09, 0x10, 0x100, 0x18, 0x200, 0x10008 };
@@ -187,6 +213,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 10:
             if (reg % 16 == 0)
                 pci_func_reset(fn);
+            else if (reg % 16 == 1)
+                save_mutate_restore(fn, &p, end);
             break;
         case 11:
             /* Unplug and replug at the same place. */
