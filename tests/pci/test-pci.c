@@ -147,6 +147,7 @@ int main(void)
     Suite *s = suite_create("pci");
     suite_add_tcase(s, pci_func_tcase());
     suite_add_tcase(s, pci_pcie_tcase());
+    suite_add_tcase(s, pci_edges_tcase());
     suite_add_tcase(s, pci_msi_tcase());
     suite_add_tcase(s, pci_bus_tcase());
     suite_add_tcase(s, pci_bridge_tcase());
