@@ -168,10 +168,11 @@ static const struct ferry_dm_control_ops control_ops = { .quit = control_quit };
 
 struct dm_args {
     int ioreq_fd;
-    char *connect, *name, *control, *serial, *serial_in;
+    char *connect, *name, *control, *serial, *serial_in, *config;
     char **devices;
     gboolean no_defaults, list;
     int verbose;
+    GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
 };
 
 /* The default machine: COM1, RTC, ACPI PM, 0xcf9 reset, POST, debug exit, PCI. */
@@ -250,6 +251,93 @@ static bool id_given(const struct dm_args *a, const char *id)
     return found;
 }
 
+/*
+ * The config file: a [dm] group with the command line's long options as
+ * keys (command-line values win; devices= is a ';' list added before the
+ * command line's), and one [qemu] or [qemu:ID] group per QEMU-hosted
+ * device with the qemu device's options as keys.
+ */
+static int read_config(struct dm_args *a)
+{
+    static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
+                                           "no-defaults", "devices", NULL };
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) err = NULL;
+    gchar **groups;
+
+    if (!g_key_file_load_from_file(kf, a->config, G_KEY_FILE_NONE, &err)) {
+        fprintf(stderr, "ferry-dm: %s: %s\n", a->config, err->message);
+        return -EINVAL;
+    }
+    groups = g_key_file_get_groups(kf, NULL);
+    for (gsize g = 0; groups[g]; g++) {
+        const char *grp = groups[g];
+        gchar **keys = g_key_file_get_keys(kf, grp, NULL, NULL);
+        bool is_qemu = !strcmp(grp, "qemu") || g_str_has_prefix(grp, "qemu:");
+        struct ferry_dm_opts *o = is_qemu ? ferry_dm_opts_new() : NULL;
+        int rc = 0;
+
+        if (strcmp(grp, "dm") != 0 && !is_qemu) {
+            fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID)\n",
+                    a->config, grp);
+            rc = -EINVAL;
+        }
+        for (gsize k = 0; keys && keys[k] && rc == 0; k++) {
+            g_autofree char *v = g_key_file_get_string(kf, grp, keys[k], NULL);
+
+            if (is_qemu) {
+                if (ferry_dm_opts_set(o, keys[k], v ? v : "") < 0)
+                    rc = -EINVAL;
+                continue;
+            }
+            if (!g_strv_contains(dm_keys, keys[k])) {
+                fprintf(stderr, "ferry-dm: %s: [dm] has no key '%s'\n", a->config, keys[k]);
+                rc = -EINVAL;
+            }
+        }
+        if (rc == 0 && is_qemu) {
+            if (grp[4] == ':' && !ferry_dm_opts_get(o, "id") &&
+                ferry_dm_opts_set(o, "id", grp + 5) < 0)
+                rc = -EINVAL;
+            if (rc == 0)
+                g_ptr_array_add(a->qemu, o);
+            o = NULL;
+        }
+        ferry_dm_opts_free(o);
+        g_strfreev(keys);
+        if (rc < 0) {
+            g_strfreev(groups);
+            return rc;
+        }
+    }
+    g_strfreev(groups);
+#define CFG_STR(field, key) \
+    if (!a->field) a->field = g_key_file_get_string(kf, "dm", key, NULL);
+    CFG_STR(name, "name")
+    CFG_STR(connect, "connect")
+    CFG_STR(control, "control")
+    CFG_STR(serial, "serial")
+    CFG_STR(serial_in, "serial-in")
+#undef CFG_STR
+    if (!a->no_defaults)
+        a->no_defaults = g_key_file_get_boolean(kf, "dm", "no-defaults", NULL);
+    gchar **devs = g_key_file_get_string_list(kf, "dm", "devices", NULL, NULL);
+    if (devs) {
+        GPtrArray *all = g_ptr_array_new();
+
+        for (gsize i = 0; devs[i]; i++)
+            if (*g_strstrip(devs[i]))
+                g_ptr_array_add(all, g_strdup(devs[i]));
+        for (gsize i = 0; a->devices && a->devices[i]; i++)
+            g_ptr_array_add(all, g_strdup(a->devices[i]));
+        g_ptr_array_add(all, NULL);
+        g_strfreev(a->devices);
+        a->devices = (char **)g_ptr_array_free(all, FALSE);
+        g_strfreev(devs);
+    }
+    return 0;
+}
+
 /* Defaults first (the PCI bus before its functions), then the user's devices. */
 static int add_devices(struct dm_main *m, const struct dm_args *a)
 {
@@ -275,6 +363,24 @@ static int add_devices(struct dm_main *m, const struct dm_args *a)
     }
     for (unsigned i = 0; a->devices && a->devices[i] && rc == 0; i++)
         rc = add_user_device(m, a->devices[i]);
+    for (guint i = 0; a->qemu && i < a->qemu->len && rc == 0; i++) {
+        struct ferry_dm_opts *o = g_ptr_array_index(a->qemu, i), *rest = ferry_dm_opts_new();
+
+        for (size_t k = 0; k < ferry_dm_opts_count(o); k++) {
+            const char *key = ferry_dm_opts_key(o, k);
+
+            if (strcmp(key, "id") != 0 && ferry_dm_opts_set(rest, key,
+                                                            ferry_dm_opts_get(o, key)) < 0)
+                rc = -E2BIG;
+        }
+        if (rc == 0)
+            rc = ferry_dm_device_add(m->dm, "qemu", ferry_dm_opts_get(o, "id"), rest, NULL);
+        if (rc < 0)
+            fprintf(stderr, "ferry-dm: %s: [qemu] device %s: %s\n", a->config,
+                    ferry_dm_opts_get(o, "device") ? ferry_dm_opts_get(o, "device") : "?",
+                    strerror(-rc));
+        ferry_dm_opts_free(rest);
+    }
     return rc;
 }
 
@@ -409,6 +515,8 @@ int main(int argc, char **argv)
           "COM1 output: stdout, stderr, file:PATH, pty, socket:PATH, null", "OUT" },
         { "serial-in", 0, 0, G_OPTION_ARG_STRING, &a.serial_in,
           "COM1 input: none, stdin, pty, socket:PATH", "IN" },
+        { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a.config,
+          "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a.list, "list device types and exit", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose_seen,
           "more log output (-vv for debug)", NULL },
@@ -447,9 +555,15 @@ int main(int argc, char **argv)
         list_devices();
         return DM_EXIT_OK;
     }
+    a.qemu = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_dm_opts_free);
+    if (a.config && read_config(&a) < 0) {
+        m.status = DM_EXIT_USAGE;
+        goto out_args;
+    }
     if ((a.ioreq_fd < 0) == !a.connect) {
         fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH\n");
-        return DM_EXIT_USAGE;
+        m.status = DM_EXIT_USAGE;
+        goto out_args;
     }
     ferry_log_init("ferry-dm", a.verbose);
     signal(SIGPIPE, SIG_IGN);
@@ -457,7 +571,7 @@ int main(int argc, char **argv)
     m.base = event_base_new();
     if (!m.base) {
         fprintf(stderr, "ferry-dm: cannot create the event loop\n");
-        return DM_EXIT_FAILURE;
+        goto out;
     }
     struct ferry_dm_config cfg = {
         .name = a.name ? a.name : "guest",
@@ -520,6 +634,9 @@ int main(int argc, char **argv)
     m.status = DM_EXIT_OK;
 out:
     teardown(&m);
+out_args:
+    g_ptr_array_free(a.qemu, TRUE);
+    g_free(a.config);
     g_free(a.connect);
     g_free(a.name);
     g_free(a.control);

@@ -9,7 +9,6 @@
 
 #include "pci/pci-internal.h"
 
-#define PCI_DEVFN_MAX       256
 #define PCI_WHAT_MAX        24
 
 struct pcim_reserved {
@@ -45,9 +44,11 @@ static FERRY_PRINTF(3, 4) void bus_log_rl(struct ferry_pci_bus *bus,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    ferry_logf(bus->ops->log, bus->opaque, level, "pci[%s] %s: %s%s", bus->name,
-               level == FERRY_LOG_DEBUG ? "debug" : "warning", msg,
-               suppressed ? " (earlier messages suppressed)" : "");
+    if (suppressed)
+        ferry_logf(bus->ops->log, bus->opaque, level, "pci[%s] %s: %u messages suppressed",
+                   bus->name, pci_log_level_name(level), suppressed);
+    ferry_logf(bus->ops->log, bus->opaque, level, "pci[%s] %s: %s", bus->name,
+               pci_log_level_name(level), msg);
 }
 
 ferry_log_fn pci_bus_log_fn(const struct ferry_pci_bus *bus, void **opaque)
@@ -132,13 +133,27 @@ fail:
     return NULL;
 }
 
+/* Unplugs a table's functions, and those behind its bridges, without callbacks. */
+static void detach_all(struct ferry_pci_func **table, unsigned depth)
+{
+    for (unsigned i = 0; i < PCI_DEVFN_MAX; i++) {
+        struct ferry_pci_func *fn = table[i];
+
+        if (!fn)
+            continue;
+        if (fn->children && depth < PCI_BRIDGE_DEPTH_MAX)
+            detach_all(fn->children, depth + 1);
+        fn->bus = NULL;
+        fn->parent = NULL;
+        table[i] = NULL;
+    }
+}
+
 void pci_bus_free(struct ferry_pci_bus *bus)
 {
     if (!bus)
         return;
-    for (unsigned i = 0; i < PCI_DEVFN_MAX; i++)
-        if (bus->slots[i])
-            bus->slots[i]->bus = NULL;
+    detach_all(bus->slots, 0);
     pci_func_free(bus->host);
     free(bus);
 }
@@ -149,15 +164,15 @@ struct ferry_pci_func *pci_bus_host_bridge(struct ferry_pci_bus *bus)
 }
 
 /* Function 0 of a device says whether functions 1..7 exist. */
-static void update_multi(struct ferry_pci_bus *bus, unsigned dev)
+static void update_multi(struct ferry_pci_func **table, unsigned dev)
 {
-    struct ferry_pci_func *f0 = bus->slots[dev << 3];
+    struct ferry_pci_func *f0 = table[dev << 3];
     bool multi = false;
 
     if (!f0)
         return;
     for (unsigned fnum = 1; fnum < 8; fnum++)
-        multi |= bus->slots[dev << 3 | fnum] != NULL;
+        multi |= table[dev << 3 | fnum] != NULL;
     if (multi) {
         f0->cfg[FERRY_PCI_HEADER_TYPE] |= FERRY_PCI_HEADER_TYPE_MULTI;
         f0->def[FERRY_PCI_HEADER_TYPE] |= FERRY_PCI_HEADER_TYPE_MULTI;
@@ -167,48 +182,136 @@ static void update_multi(struct ferry_pci_bus *bus, unsigned dev)
     }
 }
 
-int pci_bus_add(struct ferry_pci_bus *bus, struct ferry_pci_func *fn, uint8_t devfn)
+/*
+ * The GSI of a function's pin: swizzled through every bridge on the way
+ * ((pin + dev) % 4 at each, the PCI-to-PCI bridge rule), then the root
+ * bus formula.
+ */
+static uint32_t func_gsi(const struct ferry_pci_func *fn, struct ferry_pci_func *parent,
+                         uint8_t devfn)
+{
+    unsigned pin = fn->intx_pin - 1u, dev = devfn >> 3;
+
+    for (const struct ferry_pci_func *b = parent; b; b = b->parent) {
+        pin = (pin + dev) % 4;
+        dev = b->devfn >> 3;
+    }
+    return pci_intx_gsi(dev, pin);
+}
+
+static int attach(struct ferry_pci_bus *bus, struct ferry_pci_func *parent,
+                  struct ferry_pci_func **table, struct ferry_pci_func *fn, uint8_t devfn)
 {
     if (fn->bus)
         return -EALREADY;
-    if (bus->slots[devfn])
+    if (table[devfn])
         return -EBUSY;
-    bus->slots[devfn] = fn;
+    table[devfn] = fn;
     fn->bus = bus;
+    fn->parent = parent;
     fn->devfn = devfn;
-    fn->gsi = fn->intx_pin ? pci_intx_gsi(devfn >> 3, fn->intx_pin - 1u) : 0;
+    fn->gsi = fn->intx_pin ? func_gsi(fn, parent, devfn) : 0;
     pci_func_init_bytes(fn, FERRY_PCI_INTERRUPT_LINE, fn->intx_pin ? fn->gsi : 0, 1);
-    update_multi(bus, devfn >> 3);
+    update_multi(table, devfn >> 3);
     if (fn->irq_out)
         pci_bus_irq_change(bus, fn, true);
     return 0;
 }
 
+int pci_bus_add(struct ferry_pci_bus *bus, struct ferry_pci_func *fn, uint8_t devfn)
+{
+    return attach(bus, NULL, bus->slots, fn, devfn);
+}
+
+int pci_bridge_add(struct ferry_pci_func *bridge, struct ferry_pci_func *fn, uint8_t devfn)
+{
+    unsigned depth = 0;
+
+    if (bridge->header_type != 1 || !bridge->children || fn == bridge)
+        return -EINVAL;
+    if (!bridge->bus)
+        return -ENODEV;
+    for (const struct ferry_pci_func *b = bridge; b; b = b->parent)
+        depth++;
+    if (depth > PCI_BRIDGE_DEPTH_MAX)
+        return -ELOOP;
+    return attach(bridge->bus, bridge, bridge->children, fn, devfn);
+}
+
+static bool has_children(const struct ferry_pci_func *fn)
+{
+    if (!fn->children)
+        return false;
+    for (unsigned i = 0; i < PCI_DEVFN_MAX; i++)
+        if (fn->children[i])
+            return true;
+    return false;
+}
+
 int pci_bus_remove(struct ferry_pci_bus *bus, struct ferry_pci_func *fn)
 {
-    if (fn->bus != bus || bus->slots[fn->devfn] != fn)
+    struct ferry_pci_func **table = fn->parent ? fn->parent->children : bus->slots;
+
+    if (fn->bus != bus || table[fn->devfn] != fn)
         return -ENOENT;
     if (fn == bus->host)
         return -EPERM;
+    if (has_children(fn))
+        return -EBUSY;
     pci_func_reset(fn);
     if (fn->irq_out)
         pci_bus_irq_change(bus, fn, false);
-    bus->slots[fn->devfn] = NULL;
+    table[fn->devfn] = NULL;
     fn->bus = NULL;
-    update_multi(bus, fn->devfn >> 3);
+    fn->parent = NULL;
+    update_multi(table, fn->devfn >> 3);
     return 0;
+}
+
+/*
+ * The slots of bus number busno: bus 0, or the secondary bus of a bridge
+ * reached through the bridges' bus number registers, as a type 1 config
+ * cycle would travel.  First match wins when a guest gives two bridges
+ * overlapping bus ranges.
+ */
+static struct ferry_pci_func *const *route(struct ferry_pci_func *const *table, unsigned busno,
+                                            unsigned depth)
+{
+    if (depth > PCI_BRIDGE_DEPTH_MAX)
+        return NULL;
+    for (unsigned d = 0; d < PCI_DEVFN_MAX; d++) {
+        const struct ferry_pci_func *b = table[d];
+        unsigned sec, sub;
+
+        if (!b || !b->children || ((d & 7) && !table[d & ~7u]))
+            continue;
+        sec = b->cfg[FERRY_PCI_SECONDARY_BUS];
+        sub = b->cfg[FERRY_PCI_SUBORDINATE_BUS];
+        if (sec == 0)
+            continue;
+        if (busno == sec)
+            return b->children;
+        if (busno > sec && busno <= sub)
+            return route(b->children, busno, depth + 1);
+    }
+    return NULL;
 }
 
 struct ferry_pci_func *pci_bus_lookup(const struct ferry_pci_bus *bus, uint32_t sbdf)
 {
     unsigned devfn = FERRY_PCI_SBDF_DEVFN(sbdf);
+    struct ferry_pci_func *const *table = bus->slots;
 
-    if (FERRY_PCI_SBDF_SEG(sbdf) != 0 || FERRY_PCI_SBDF_BUS(sbdf) != 0)
+    if (FERRY_PCI_SBDF_SEG(sbdf) != 0)
+        return NULL;
+    if (FERRY_PCI_SBDF_BUS(sbdf) != 0)
+        table = route(bus->slots, FERRY_PCI_SBDF_BUS(sbdf), 0);
+    if (!table)
         return NULL;
     /* Functions 1..7 answer only when function 0 does. */
-    if ((devfn & 7) && !bus->slots[devfn & ~7u])
+    if ((devfn & 7) && !table[devfn & ~7u])
         return NULL;
-    return bus->slots[devfn];
+    return table[devfn];
 }
 
 int pci_bus_reserve(struct ferry_pci_bus *bus, bool io, uint64_t start, uint64_t size,
@@ -228,29 +331,22 @@ int pci_bus_reserve(struct ferry_pci_bus *bus, bool io, uint64_t start, uint64_t
     return 0;
 }
 
-int pci_bus_check_range(struct ferry_pci_bus *bus, struct ferry_pci_func *fn, unsigned bar,
-                        const struct ferry_pci_bar_range *r)
+/* -EADDRINUSE (logged) if r overlaps a decoding BAR in table or behind its bridges. */
+static int check_overlap(struct ferry_pci_func *const *table, unsigned depth,
+                         struct ferry_pci_func *fn, unsigned bar,
+                         const struct ferry_pci_bar_range *r)
 {
     uint64_t end = r->addr + (r->size - 1);
     char inst[PCI_NAME_MAX + 16];
 
-    for (unsigned i = 0; i < bus->nreserved; i++) {
-        const struct pcim_reserved *res = &bus->reserved[i];
-
-        if (res->io == r->io && r->addr <= res->end && res->start <= end) {
-            pci_func_log_rl(fn, FERRY_LOG_WARNING,
-                            "bar %u at 0x%llx size 0x%llx overlaps %s 0x%llx-0x%llx, "
-                            "not decoded", bar, (unsigned long long)r->addr,
-                            (unsigned long long)r->size, res->what,
-                            (unsigned long long)res->start, (unsigned long long)res->end);
-            return -EADDRINUSE;
-        }
-    }
     for (unsigned d = 0; d < PCI_DEVFN_MAX; d++) {
-        const struct ferry_pci_func *g = bus->slots[d];
+        const struct ferry_pci_func *g = table[d];
 
         if (!g)
             continue;
+        if (g->children && depth < PCI_BRIDGE_DEPTH_MAX &&
+            check_overlap(g->children, depth + 1, fn, bar, r) < 0)
+            return -EADDRINUSE;
         for (unsigned j = 0; j < FERRY_PCI_NUM_REGIONS; j++) {
             const struct ferry_pci_bar_range *o = &g->bars[j].cur;
 
@@ -269,6 +365,26 @@ int pci_bus_check_range(struct ferry_pci_bus *bus, struct ferry_pci_func *fn, un
         }
     }
     return 0;
+}
+
+int pci_bus_check_range(struct ferry_pci_bus *bus, struct ferry_pci_func *fn, unsigned bar,
+                        const struct ferry_pci_bar_range *r)
+{
+    uint64_t end = r->addr + (r->size - 1);
+
+    for (unsigned i = 0; i < bus->nreserved; i++) {
+        const struct pcim_reserved *res = &bus->reserved[i];
+
+        if (res->io == r->io && r->addr <= res->end && res->start <= end) {
+            pci_func_log_rl(fn, FERRY_LOG_WARNING,
+                            "bar %u at 0x%llx size 0x%llx overlaps %s 0x%llx-0x%llx, "
+                            "not decoded", bar, (unsigned long long)r->addr,
+                            (unsigned long long)r->size, res->what,
+                            (unsigned long long)res->start, (unsigned long long)res->end);
+            return -EADDRINUSE;
+        }
+    }
+    return check_overlap(bus->slots, 0, fn, bar, r);
 }
 
 void pci_bus_irq_change(struct ferry_pci_bus *bus, struct ferry_pci_func *fn, bool level)

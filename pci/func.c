@@ -16,7 +16,7 @@
 #define PCI_BRIDGE_CTL_WMASK    0x00ffu
 #define PCI_MEM64_END_MAX   ((1ull << 52) - 1)  /* beyond any x86 MAXPHYADDR */
 
-static const char *level_name(enum ferry_log_level level)
+const char *pci_log_level_name(enum ferry_log_level level)
 {
     switch (level) {
     case FERRY_LOG_ERROR: return "error";
@@ -28,8 +28,11 @@ static const char *level_name(enum ferry_log_level level)
 
 void pci_func_instance(const struct ferry_pci_func *fn, char *buf, size_t len)
 {
-    if (fn->bus)
-        snprintf(buf, len, "%02x:%02x.%x", 0, fn->devfn >> 3, fn->devfn & 7);
+    int64_t sbdf = pci_func_sbdf(fn);
+
+    if (sbdf >= 0)
+        snprintf(buf, len, "%02x:%02x.%x", (unsigned)FERRY_PCI_SBDF_BUS(sbdf),
+                 (unsigned)FERRY_PCI_SBDF_DEV(sbdf), (unsigned)FERRY_PCI_SBDF_FN(sbdf));
     else
         snprintf(buf, len, "%s", fn->name);
 }
@@ -49,7 +52,7 @@ static FERRY_PRINTF(3, 0) void func_vlog(struct ferry_pci_func *fn,
         return;
     pci_func_instance(fn, inst, sizeof(inst));
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    ferry_logf(log, opaque, level, "pci[%s] %s: %s dev=%s", inst, level_name(level), msg,
+    ferry_logf(log, opaque, level, "pci[%s] %s: %s dev=%s", inst, pci_log_level_name(level), msg,
                fn->name);
 }
 
@@ -152,6 +155,13 @@ struct ferry_pci_func *pci_func_new(const struct ferry_pci_func_info *info,
     fn->header_type = info->header_type;
     fn->intx_pin = info->intx_pin;
     fn->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(5000, 10);
+    if (fn->header_type == 1) {
+        fn->children = calloc(PCI_DEVFN_MAX, sizeof(*fn->children));
+        if (!fn->children) {
+            free(fn);
+            return NULL;
+        }
+    }
     init_header(fn, info);
     return fn;
 }
@@ -161,6 +171,7 @@ void pci_func_free(struct ferry_pci_func *fn)
     if (!fn)
         return;
     pci_msi_free(fn);
+    free(fn->children);
     free(fn);
 }
 
@@ -176,9 +187,18 @@ void *pci_func_opaque(const struct ferry_pci_func *fn)
 
 int64_t pci_func_sbdf(const struct ferry_pci_func *fn)
 {
+    uint8_t busno = 0;
+
     if (!fn->bus)
         return -ENODEV;
-    return FERRY_PCI_SBDF(0, fn->devfn);
+    if (fn->parent) {
+        busno = fn->parent->cfg[FERRY_PCI_SECONDARY_BUS];
+        /* Reachable only while every bridge on the way has a bus number. */
+        for (const struct ferry_pci_func *b = fn->parent; b; b = b->parent)
+            if (b->cfg[FERRY_PCI_SECONDARY_BUS] == 0)
+                return -ENXIO;
+    }
+    return FERRY_PCI_SBDF(busno, fn->devfn);
 }
 
 /* ------------------------------------------------------------------ */

@@ -9,6 +9,8 @@
 #define PCI_CAPS_MAX            64          /* conventional + extended */
 #define PCI_CAP_WALK_MAX        64          /* loop guard for list walks */
 #define PCI_NAME_MAX            32
+#define PCI_DEVFN_MAX           256
+#define PCI_BRIDGE_DEPTH_MAX    8           /* bridges behind bridges */
 
 /* Internal BAR kind of the upper half of a 64-bit BAR. */
 #define PCI_BAR_UPPER           0x100u
@@ -52,6 +54,8 @@ struct ferry_pci_func {
     const struct ferry_pci_func_ops *ops;
     void *opaque;
     struct ferry_pci_bus *bus;      /* NULL when unplugged */
+    struct ferry_pci_func *parent;  /* the bridge it sits behind, NULL on bus 0 */
+    struct ferry_pci_func **children;   /* type 1: PCI_DEVFN_MAX slots of its secondary bus */
     uint8_t devfn;
     uint8_t header_type;            /* 0 or 1 */
     uint8_t intx_pin;
@@ -103,6 +107,7 @@ void pci_func_init_bytes(struct ferry_pci_func *fn, uint32_t reg, uint32_t val, 
 void pci_func_init_masks(struct ferry_pci_func *fn, uint32_t reg, uint32_t wmask,
                          uint32_t w1cmask, unsigned len);
 
+const char *pci_log_level_name(enum ferry_log_level level);
 FERRY_PRINTF(3, 4)
 void pci_func_log(struct ferry_pci_func *fn, enum ferry_log_level level,
                   const char *fmt, ...);

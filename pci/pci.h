@@ -8,8 +8,9 @@
  *              capability lists, BARs with sizing and remap callbacks,
  *              expansion ROM, INTx line/pin, MSI and MSI-X
  *   bus        host bridge at 00.0 (i440FX- or Q35-like), functions by devfn
- *              (multi-function), config mechanism #1 (CF8/CFC), ECAM,
- *              PCI_CONFIG ioreqs, INTx routing to GSIs
+ *              (multi-function) on bus 0 and behind bridges, config
+ *              mechanism #1 (CF8/CFC), ECAM, PCI_CONFIG ioreqs, INTx routing
+ *              to GSIs, BAR conflict checks; save/restore of a function
  *
  * Pure C: no I/O, no globals, no threads.  Nothing here prints; messages go
  * to the log callback of the ops structs, rate-limited when a guest can
@@ -232,7 +233,10 @@ struct ferry_pci_msi_vector {
 };
 
 struct ferry_pci_func_ops {
-    /* Optional; when NULL, the log of the bus the function sits on. */
+    /*
+     * Optional, called with the function's opaque; when NULL, the bus's
+     * log (with the bus's opaque) while the function sits on one.
+     */
     ferry_log_fn log;
 
     /*
@@ -243,8 +247,10 @@ struct ferry_pci_func_ops {
      * Return 0 when new is claimed, or a negative errno when it could not
      * be (e.g. -EEXIST from the router): the library logs that, records
      * the BAR as not decoding, and passes old.mapped == false next time.
-     * Called with new->mapped == false and old unchanged if nothing is
-     * claimed.  Optional.
+     * Only called when something changes (never with both unmapped or
+     * with the same range twice); also from pci_func_reset,
+     * pci_bus_remove and pci_func_restore.  Must not write config space.
+     * Optional.
      */
     int (*bar_remap)(void *opaque, struct ferry_pci_func *fn, unsigned bar,
                      const struct ferry_pci_bar_range *old,
@@ -253,13 +259,14 @@ struct ferry_pci_func_ops {
     /*
      * A config write from the guest has been applied (after masks and
      * side effects); val is what the guest wrote.  For device-specific
-     * registers.  Optional.
+     * registers.  Only for accesses of size 1, 2 or 4 that lie wholly
+     * inside the 4 KiB.  Optional.
      */
     void (*config_write)(void *opaque, struct ferry_pci_func *fn, uint32_t reg,
                          unsigned size, uint32_t val);
     /*
      * A config read from the guest: *val holds the model's answer and may
-     * be replaced.  Optional.
+     * be replaced.  Same access rules as config_write.  Optional.
      */
     void (*config_read)(void *opaque, struct ferry_pci_func *fn, uint32_t reg,
                         unsigned size, uint32_t *val);
@@ -295,22 +302,29 @@ struct ferry_pci_func_info {
 /* Creates a function in its power-on state: no BARs, no capabilities. */
 struct ferry_pci_func *pci_func_new(const struct ferry_pci_func_info *info,
                                     const struct ferry_pci_func_ops *ops, void *opaque);
-/* Frees fn; it must not be on a bus (pci_bus_remove first).  NULL is fine. */
+/*
+ * Frees fn; it must not be on a bus (pci_bus_remove or pci_bus_free first).
+ * NULL is fine.
+ */
 void pci_func_free(struct ferry_pci_func *fn);
 const char *pci_func_name(const struct ferry_pci_func *fn);
 void *pci_func_opaque(const struct ferry_pci_func *fn);
-/* The SBDF the function sits at, or -ENODEV if it is on no bus. */
+/*
+ * The SBDF the function sits at, -ENODEV if it is on no bus, -ENXIO if it
+ * sits behind a bridge the guest has not given a bus number yet.
+ */
 int64_t pci_func_sbdf(const struct ferry_pci_func *fn);
 
 /*
  * Declares BAR idx (0..5 for type 0, 0..1 for type 1) of `kind`
- * (FERRY_PCI_BAR_*) and size (a power of two; I/O 4..256, memory >= 16).
- * A 64-bit BAR also takes idx + 1.  -EINVAL for a bad index, kind or size,
- * -EBUSY if the slot is taken.  Call before the function is on a bus.
+ * (FERRY_PCI_BAR_*) and size, a power of two: I/O 4..256, 32-bit memory
+ * 16 bytes..2 GiB, 64-bit memory 16 bytes..2^62.  A 64-bit BAR also takes
+ * idx + 1.  -EINVAL for a bad index, kind or size, -EBUSY if the slot is
+ * taken or the function is already on a bus (declare BARs first).
  */
 FERRY_MUST_CHECK int pci_func_bar_declare(struct ferry_pci_func *fn, unsigned idx,
                                           uint32_t kind, uint64_t size);
-/* Declares the expansion ROM (size a power of two >= 2 KiB, <= 2 GiB). */
+/* Declares the expansion ROM (a power of two, 2 KiB..2 GiB); -EBUSY as above. */
 FERRY_MUST_CHECK int pci_func_rom_declare(struct ferry_pci_func *fn, uint64_t size);
 /* Where BAR idx (0..6) decodes now.  -EINVAL if idx is not a declared BAR. */
 int pci_func_bar_get(const struct ferry_pci_func *fn, unsigned idx,
@@ -361,7 +375,8 @@ void pci_func_reset(struct ferry_pci_func *fn);
 
 /*
  * Adds a capability of `len` bytes (2..192) with ID `id` to the
- * conventional list and returns its offset (0x40..0xfc), or -ENOSPC.
+ * conventional list and returns its offset (0x40..0xfc), or -ENOSPC (no
+ * room, or 64 capabilities in all already).
  * offset 0 picks the lowest free dword-aligned place; otherwise the
  * capability goes exactly there (-EBUSY if taken, -EINVAL if unaligned or
  * outside 0x40..0xff).  It is linked at the end of the list.  Its body is
@@ -371,11 +386,14 @@ FERRY_MUST_CHECK int pci_func_cap_add(struct ferry_pci_func *fn, uint8_t id, uns
                                       unsigned offset);
 /*
  * Walks the guest-visible list: the offset of the capability after the
- * one at `prev` (prev 0: the first), or 0 at the end.  Hidden capabilities
- * are skipped; cycles and out-of-range pointers end the walk.
+ * one at `prev` (prev 0: the first), or 0 at the end or for a pointer
+ * below 0x40.  Hidden capabilities are not on the list.
  */
 unsigned pci_func_cap_next(const struct ferry_pci_func *fn, unsigned prev);
-/* The offset of the first visible capability with ID id after prev, or 0. */
+/*
+ * The offset of the first visible capability with ID id after prev, or 0;
+ * gives up after 64 steps (a list a device model corrupted by config_put).
+ */
 unsigned pci_func_cap_find(const struct ferry_pci_func *fn, uint8_t id, unsigned prev);
 /*
  * Unlinks the capability at offset from the guest-visible list (its bytes
@@ -387,7 +405,9 @@ int pci_func_cap_unhide(struct ferry_pci_func *fn, unsigned offset);
 
 /*
  * Extended capabilities (0x100..0xfff): header id (16 bits), version
- * (4 bits), next (12 bits).  Same rules as above, len 4..3840.
+ * (4 bits), next (12 bits).  Same rules as above, len 4..3840; the list
+ * starts at 0x100, with a null header there (id 0) pointing on when no
+ * visible capability sits at 0x100.  pci_func_cap_hide works on them too.
  */
 FERRY_MUST_CHECK int pci_func_ext_cap_add(struct ferry_pci_func *fn, uint16_t id,
                                           uint8_t version, unsigned len, unsigned offset);
@@ -428,7 +448,10 @@ FERRY_MUST_CHECK int pci_func_pcie_add(struct ferry_pci_func *fn, enum ferry_pci
 
 /*
  * Adds an MSI capability with nvectors (1, 2, 4, 8, 16 or 32) and
- * FERRY_PCI_MSI_* flags; returns its offset or -errno.
+ * FERRY_PCI_MSI_* flags; returns its offset, -EEXIST if there is one,
+ * or -errno as pci_func_cap_add.  A guest enabling more messages than
+ * offered gets the offered number; with n messages enabled, vector i sends
+ * the programmed data with its low log2(n) bits replaced by i.
  */
 FERRY_MUST_CHECK int pci_func_msi_add(struct ferry_pci_func *fn, unsigned nvectors,
                                       uint32_t flags, unsigned offset);
@@ -436,18 +459,21 @@ FERRY_MUST_CHECK int pci_func_msi_add(struct ferry_pci_func *fn, unsigned nvecto
  * Adds an MSI-X capability with nvectors (1..2048) whose table lives in
  * memory BAR table_bar at table_offset (8-byte aligned) and whose PBA lives
  * in pba_bar at pba_offset; both must fit their BAR and not overlap each
- * other.  Declare the BARs first.  Returns the capability offset or -errno.
+ * other.  Declare the BARs first.  Returns the capability offset; -EINVAL
+ * (bad count, not a memory BAR, misaligned, overlapping), -ERANGE (does
+ * not fit the BAR), -EEXIST (already has one), -ENOMEM.  Vectors start
+ * masked.
  */
 FERRY_MUST_CHECK int pci_func_msix_add(struct ferry_pci_func *fn, unsigned nvectors,
                                        unsigned table_bar, uint32_t table_offset,
                                        unsigned pba_bar, uint32_t pba_offset,
                                        unsigned offset);
 /*
- * MMIO access at `offset` into BAR bar: if it falls in the MSI-X table or
- * PBA, performs it (any size 1..8 and alignment is defined: byte by byte;
- * bytes outside the structure read as 0 and are not written) and returns
- * true; otherwise returns false and the device handles it.  Accesses that
- * straddle the table's edge are handled for the bytes inside.
+ * MMIO access at `offset` into BAR bar: if any byte falls in the MSI-X
+ * table or PBA, performs it byte by byte (any size 1..8, any alignment;
+ * bytes outside the structures read as 0 and are not written; the PBA and
+ * reserved bits are read-only) and returns true; otherwise, or for sizes 0
+ * and above 8, returns false and the device handles it.
  */
 bool pci_func_msix_mmio_read(struct ferry_pci_func *fn, unsigned bar, uint64_t offset,
                              unsigned size, uint64_t *val);
@@ -548,7 +574,10 @@ struct ferry_pci_bus_config {
 /* A bus with its host bridge at 00.0. */
 struct ferry_pci_bus *pci_bus_new(const struct ferry_pci_bus_config *cfg,
                                   const struct ferry_pci_bus_ops *ops, void *opaque);
-/* Frees the bus and its host bridge; the other functions stay the caller's. */
+/*
+ * Frees the bus and its host bridge; the other functions (on bus 0 and
+ * behind bridges) are unplugged without callbacks and stay the caller's.
+ */
 void pci_bus_free(struct ferry_pci_bus *bus);
 struct ferry_pci_func *pci_bus_host_bridge(struct ferry_pci_bus *bus);
 
@@ -560,9 +589,27 @@ struct ferry_pci_func *pci_bus_host_bridge(struct ferry_pci_bus *bus);
  */
 FERRY_MUST_CHECK int pci_bus_add(struct ferry_pci_bus *bus, struct ferry_pci_func *fn,
                                  uint8_t devfn);
-/* Unplugs fn: resets it (its BARs stop decoding, INTx drops), then removes it. */
+/*
+ * Puts fn at devfn on the secondary bus of `bridge` (a type 1 function
+ * already on the bus).  Config cycles reach it at the bus number the guest
+ * writes into the bridge's secondary bus register; deeper buses route
+ * through bridges whose secondary..subordinate range holds the number, as
+ * type 1 cycles do (at most 8 bridges deep, -ELOOP beyond).  Its INTx pin is
+ * swizzled at each bridge, pin = (pin + dev) % 4, then pci_intx_gsi of the
+ * bridge's slot on bus 0 (what an OS does without a _PRT for the bus).  The
+ * bridge's windows are decoded (pci_bridge_windows) but not enforced: BARs
+ * behind it decode like BARs on bus 0.  -EINVAL if bridge is not type 1,
+ * -ENODEV if it is on no bus, otherwise as pci_bus_add.
+ */
+FERRY_MUST_CHECK int pci_bridge_add(struct ferry_pci_func *bridge, struct ferry_pci_func *fn,
+                                    uint8_t devfn);
+/*
+ * Unplugs fn (on bus 0 or behind a bridge): resets it (its BARs stop
+ * decoding, INTx drops), then removes it.  -EBUSY for a bridge that still
+ * has functions behind it, -EPERM for the host bridge.
+ */
 int pci_bus_remove(struct ferry_pci_bus *bus, struct ferry_pci_func *fn);
-/* The function at sbdf as the guest would reach it, or NULL. */
+/* The function at sbdf as the guest would reach it (through bridges), or NULL. */
 struct ferry_pci_func *pci_bus_lookup(const struct ferry_pci_bus *bus, uint32_t sbdf);
 
 /*

@@ -312,6 +312,43 @@ START_TEST(test_process_killed)
 }
 END_TEST
 
+START_TEST(test_process_config_file)
+{
+    struct hv h;
+    int rc;
+    char *dir = g_dir_make_tmp("ferry-dm-conf-XXXXXX", NULL);
+    char *conf = g_build_filename(dir, "guest.conf", NULL);
+    char *arg = g_strdup_printf("--config=%s", conf);
+
+    ck_assert(g_file_set_contents(conf,
+        "[dm]\n"
+        "name=from-config\n"
+        "no-defaults=true\n"
+        "devices=post;debug-exit,port=0x600\n", -1, NULL));
+    hv_start(&h, arg, NULL);
+    pio(&h, 0x3f8, 1, false, 0, &rc);
+    ck_assert_int_eq(rc, IOREQ_UNCLAIMED);          /* no-defaults from the file */
+    pio(&h, 0x600, 1, true, 9, NULL);
+    ck_assert_uint_eq(atomic_load(&h.code), 9);
+    hv_stop(&h);
+
+    /* A bad file is a usage error (status 2), before anything is claimed. */
+    ck_assert(g_file_set_contents(conf, "[dm]\nfrobnicate=1\n", -1, NULL));
+    char *dm = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+    const char *argv[] = { dm, "--connect=/nonexistent", arg, NULL };
+    int status;
+    ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                           NULL, NULL, &status, NULL));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    g_free(dm);
+    unlink(conf);
+    rmdir(dir);
+    g_free(arg);
+    g_free(conf);
+    g_free(dir);
+}
+END_TEST
+
 START_TEST(test_process_router_gone)
 {
     struct hv h;
@@ -351,6 +388,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_process_devices);
     tcase_add_test(tc, test_process_killed);
+    tcase_add_test(tc, test_process_config_file);
     tcase_add_test(tc, test_process_router_gone);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

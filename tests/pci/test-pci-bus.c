@@ -478,3 +478,158 @@ TCase *pci_bus_tcase(void)
     tcase_add_test(tc, test_bar_conflicts);
     return tc;
 }
+
+START_TEST(test_bridge_routing)
+{
+    struct rec *r = rec_new();
+    struct ferry_pci_bus *bus = mkbus(r, FERRY_PCI_HOST_Q35);
+    struct ferry_pci_func *br1 = mkbridge(r), *br2 = mkbridge(r);
+    struct ferry_pci_func *child = mkfunc(r, 0x1af4, 0x1100, FERRY_PCI_INTA);
+    struct ferry_pci_func *child1 = mkfunc(r, 0x1af4, 0x1101, FERRY_PCI_INTB);
+    struct ferry_pci_func *child1f1 = mkfunc(r, 0x1af4, 0x1102, FERRY_PCI_INTA);
+    struct ferry_pci_func *grand = mkfunc(r, 0x1af4, 0x1200, FERRY_PCI_INTA);
+    struct ferry_pci_func *top = mkfunc(r, 0x1af4, 0x1300, 0);
+
+    r->check_claims = true;
+    ck_assert_int_eq(pci_bridge_add(br1, child, 0), -ENODEV);
+    ck_assert_int_eq(pci_bridge_add(child, grand, 0), -EINVAL);
+    ck_assert_int_eq(pci_bus_add(bus, br1, FERRY_PCI_DEVFN(2, 0)), 0);
+    ck_assert_int_eq(pci_bridge_add(br1, br1, 0), -EINVAL);
+    ck_assert_int_eq(pci_bridge_add(br1, child, FERRY_PCI_DEVFN(0, 0)), 0);
+    ck_assert_int_eq(pci_bridge_add(br1, child1, FERRY_PCI_DEVFN(1, 0)), 0);
+    ck_assert_int_eq(pci_bridge_add(br1, child1f1, FERRY_PCI_DEVFN(1, 1)), 0);
+    ck_assert_int_eq(pci_bridge_add(br1, br2, FERRY_PCI_DEVFN(3, 0)), 0);
+    ck_assert_int_eq(pci_bridge_add(br2, grand, FERRY_PCI_DEVFN(0, 0)), 0);
+    ck_assert_int_eq(pci_bridge_add(br1, grand, FERRY_PCI_DEVFN(5, 0)), -EALREADY);
+    ck_assert_int_eq(pci_bridge_add(br1, top, FERRY_PCI_DEVFN(0, 0)), -EBUSY);
+
+    /* Not reachable before the guest numbers the buses. */
+    ck_assert_int_eq(pci_func_sbdf(child), -ENXIO);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 0, 0, 0), 0, 4), 0xffffffff);
+    ck_assert_ptr_null(pci_bus_lookup(bus, FERRY_PCI_SBDF(1, 0)));
+
+    /* Bus numbers as firmware would assign them, through config cycles. */
+    cfg_wr(bus, CF8(0, 2, 0, FERRY_PCI_PRIMARY_BUS), 0, 4, 0x00020100);
+    cfg_wr(bus, CF8(1, 3, 0, FERRY_PCI_PRIMARY_BUS), 0, 4, 0x00020201);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 0, 0, 0), 0, 4), 0x11001af4);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 1, 1, 0), 0, 4), 0x11021af4);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 1, 0, 0xc), 2, 1), 0x80);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(2, 0, 0, 0), 0, 4), 0x12001af4);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(3, 0, 0, 0), 0, 4), 0xffffffff);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 2, 0, 0), 0, 4), 0xffffffff);
+    ck_assert_uint_eq(pci_bus_ecam_read(bus, 2ull << 20, 4), 0x12001af4);
+    ck_assert_int_eq(pci_func_sbdf(child), 0x100);
+    ck_assert_int_eq(pci_func_sbdf(child1f1), 0x109);
+    ck_assert_int_eq(pci_func_sbdf(grand), 0x200);
+    ck_assert_ptr_eq(pci_bus_lookup(bus, 0x200), grand);
+
+    /* Swizzled INTx: (pin + dev) % 4 at each bridge, then 16 + (2 + pin) % 4. */
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 0, 0, 0x3c), 0, 1), 18);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 1, 0, 0x3c), 0, 1), 16);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 1, 1, 0x3c), 0, 1), 19);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(2, 0, 0, 0x3c), 0, 1), 17);
+    pci_func_set_irq(grand, true);
+    ck_assert_uint_eq(r->nirq, 1);
+    ck_assert_uint_eq(r->irq[0].gsi, 17);
+
+    /* A narrower subordinate range cuts bus 2 off. */
+    cfg_wr(bus, CF8(0, 2, 0, FERRY_PCI_PRIMARY_BUS), 2, 1, 1);    /* subordinate */
+    ck_assert_uint_eq(cfg_rd(bus, CF8(2, 0, 0, 0), 0, 4), 0xffffffff);
+    cfg_wr(bus, CF8(0, 2, 0, FERRY_PCI_PRIMARY_BUS), 2, 1, 2);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(2, 0, 0, 0), 0, 4), 0x12001af4);
+
+    /* BAR conflicts are checked across the whole tree. */
+    ck_assert_int_eq(pci_func_bar_declare(top, 0, FERRY_PCI_BAR_MEM32, 4096), 0);
+    ck_assert_int_eq(pci_bus_add(bus, top, FERRY_PCI_DEVFN(4, 0)), 0);
+    cfg_wr(bus, CF8(0, 4, 0, 0x10), 0, 4, 0xfe000000);
+    cfg_wr(bus, CF8(0, 4, 0, 4), 0, 2, FERRY_PCI_COMMAND_MEMORY);
+    ck_assert_uint_eq(r->nremap, 1);
+    ck_assert_int_eq(pci_func_bar_declare(grand, 0, FERRY_PCI_BAR_MEM32, 4096), -EBUSY);
+    ck_assert_int_eq(pci_bus_remove(bus, grand), 0);
+    ck_assert_uint_eq(r->nirq, 2);
+    ck_assert(!r->irq[1].level);
+    ck_assert_int_eq(pci_func_bar_declare(grand, 0, FERRY_PCI_BAR_MEM32, 4096), 0);
+    ck_assert_int_eq(pci_bridge_add(br2, grand, FERRY_PCI_DEVFN(0, 0)), 0);
+    cfg_wr(bus, CF8(2, 0, 0, 0x10), 0, 4, 0xfe000000);
+    cfg_wr(bus, CF8(2, 0, 0, 4), 0, 2, FERRY_PCI_COMMAND_MEMORY);
+    ck_assert_uint_eq(r->nremap, 1);
+    ck_assert(strstr(r->lastlog, "overlaps bar 0 of 00:04.0") != NULL);
+    cfg_wr(bus, CF8(0, 4, 0, 0x10), 0, 4, 0xfd000000);
+    ck_assert_uint_eq(r->nremap, 2);       /* top moved away */
+    cfg_wr(bus, CF8(2, 0, 0, 0x10), 0, 4, 0xfe000000);
+    ck_assert_uint_eq(r->nremap, 3);
+    ck_assert_ptr_eq(r->remap[2].fn, grand);
+    /* top cannot come back over it. */
+    cfg_wr(bus, CF8(0, 4, 0, 0x10), 0, 4, 0xfe000000);
+    ck_assert(strstr(r->lastlog, "overlaps bar 0 of 02:00.0") != NULL);
+
+    /* Unplug order: a bridge goes only when empty. */
+    ck_assert_int_eq(pci_bus_remove(bus, br1), -EBUSY);
+    ck_assert_int_eq(pci_bus_remove(bus, br2), -EBUSY);
+    ck_assert_int_eq(pci_bus_remove(bus, grand), 0);
+    ck_assert_int_eq(pci_bus_remove(bus, br2), 0);
+    ck_assert_int_eq(pci_bus_remove(bus, child), 0);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(1, 0, 0, 0), 0, 4), 0xffffffff);
+    /* Freeing the bus unplugs what is left, bridges and all. */
+    pci_bus_free(bus);
+    ck_assert_int_eq(pci_func_sbdf(child1), -ENODEV);
+    pci_func_free(br1);
+    pci_func_free(br2);
+    pci_func_free(child);
+    pci_func_free(child1);
+    pci_func_free(child1f1);
+    pci_func_free(grand);
+    pci_func_free(top);
+    free(r);
+}
+END_TEST
+
+START_TEST(test_bridge_depth_limit)
+{
+    struct rec *r = rec_new();
+    struct ferry_pci_bus *bus = mkbus(r, FERRY_PCI_HOST_I440FX);
+    struct ferry_pci_func *chain[10];
+    unsigned n;
+    int rc = 0;
+
+    for (n = 0; n < 10; n++)
+        chain[n] = mkbridge(r);
+    ck_assert_int_eq(pci_bus_add(bus, chain[0], FERRY_PCI_DEVFN(1, 0)), 0);
+    for (n = 1; n < 10; n++) {
+        rc = pci_bridge_add(chain[n - 1], chain[n], 0);
+        if (rc < 0)
+            break;
+    }
+    ck_assert_int_eq(rc, -ELOOP);
+    ck_assert_uint_eq(n, 9);        /* chain[8] sits behind 8 bridges */
+    /* Number them all: bridge k sits on bus k, bus 9 is empty. */
+    for (unsigned k = 0; k < n; k++) {
+        uint32_t busno = k;     /* the bus the k-th bridge sits on */
+
+        cfg_wr(bus, CF8(busno, k ? 0 : 1, 0, FERRY_PCI_PRIMARY_BUS), 0, 4,
+               busno | (busno + 1) << 8 | 0xffu << 16);
+    }
+    ck_assert_uint_eq(cfg_rd(bus, CF8(8, 0, 0, 0), 0, 4), 0x00011b36);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(9, 0, 0, 0), 0, 4), 0xffffffff);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(200, 0, 0, 0), 0, 4), 0xffffffff);
+    ck_assert_int_eq(pci_func_sbdf(chain[8]), 0x800);
+    /* Routing only ever descends: a bridge given its own bus number cuts
+     * off what is below until the range fits again. */
+    cfg_wr(bus, CF8(1, 0, 0, FERRY_PCI_PRIMARY_BUS), 1, 1, 1);    /* secondary */
+    ck_assert_uint_eq(cfg_rd(bus, CF8(2, 0, 0, 0), 0, 4), 0xffffffff);
+    ck_assert_uint_eq(cfg_rd(bus, CF8(5, 0, 0, 0), 0, 4), 0x00011b36);
+    pci_bus_free(bus);
+    for (n = 0; n < 10; n++)
+        pci_func_free(chain[n]);
+    free(r);
+}
+END_TEST
+
+TCase *pci_bridge_tcase(void)
+{
+    TCase *tc = tcase_create("bridge");
+
+    tcase_add_test(tc, test_bridge_routing);
+    tcase_add_test(tc, test_bridge_depth_limit);
+    return tc;
+}

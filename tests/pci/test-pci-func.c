@@ -595,3 +595,78 @@ TCase *pci_pcie_tcase(void)
     tcase_add_test(tc, test_pcie_capability);
     return tc;
 }
+
+/* A device-specific register served by the config_read hook. */
+static void hook_read(void *opaque, struct ferry_pci_func *fn, uint32_t reg, unsigned size,
+                      uint32_t *val)
+{
+    if (reg == 0xa0 && size == 4)
+        *val = 0xfeedf00d;
+}
+
+static const struct ferry_pci_func_ops hook_ops = { .config_read = hook_read };
+
+START_TEST(test_edges_and_hooks)
+{
+    struct ferry_pci_func_info info = { .name = "hooked", .vendor_id = 1, .device_id = 2 };
+    struct ferry_pci_func *fn = pci_func_new(&info, &hook_ops, NULL);
+    struct rec *r = rec_new();
+    struct ferry_pci_func *g = mkfunc(r, 1, 2, 0);
+    int n = 0, rc;
+
+    ck_assert_ptr_nonnull(fn);
+    ck_assert_str_eq(pci_func_name(fn), "hooked");
+    ck_assert_ptr_null(pci_func_opaque(fn));
+    ck_assert_ptr_eq(pci_func_opaque(g), r);
+    ck_assert_uint_eq(RD(fn, 0xa0, 4), 0xfeedf00d);
+    ck_assert_uint_eq(RD(fn, 0xa0, 2), 0);
+    /* Direct accesses of bad sizes and beyond 4 KiB: ones, dropped, logged. */
+    ck_assert_uint_eq(RD(g, 0, 3), 0xffffffff);
+    ck_assert_uint_eq(RD(g, 0, 0), 0xffffffff);
+    ck_assert_uint_eq(RD(g, 0xffe, 4), 0xffff0000);
+    ck_assert_uint_eq(RD(g, 0xffffffff, 4), 0xffffffff);
+    WR(g, 0, 3, 0);
+    WR(g, 0x1000, 4, 0);
+    WR(g, 0xffffffff, 4, 0);
+    ck_assert_uint_eq(RD(g, 0, 4), 0x00020001);
+    ck_assert_uint_ge(r->nlog, 4);
+    ck_assert(strstr(r->lastlog, "pci[testdev] warning: config write beyond 4 KiB") != NULL);
+    /* Walks from nonsense positions end at once. */
+    ck_assert_uint_eq(pci_func_cap_next(g, 0x10), 0);
+    ck_assert_uint_eq(pci_func_cap_next(g, 0xff), 0);
+    ck_assert_uint_eq(pci_func_ext_cap_find(g, 1, 0x10), 0);
+    ck_assert_uint_eq(pci_func_ext_cap_find(g, 1, 0xffe), 0);
+    /* Size limits of BAR kinds. */
+    ck_assert_int_eq(pci_func_bar_declare(g, 0, FERRY_PCI_BAR_MEM64, 1ull << 63), -EINVAL);
+    ck_assert_int_eq(pci_func_bar_declare(g, 0, FERRY_PCI_BAR_MEM64, 1ull << 62), 0);
+    ck_assert_int_eq(pci_func_bar_declare(g, 2, FERRY_PCI_BAR_MEM32, 16), 0);
+    ck_assert_int_eq(pci_func_bar_declare(g, 3, FERRY_PCI_BAR_MEM32, 1ull << 31), 0);
+    for (uint32_t reg = 0x10; reg < 0x20; reg += 4)
+        WR(g, reg, 4, 0xffffffff);
+    ck_assert_uint_eq(RD(g, 0x10, 4), 0x4);
+    ck_assert_uint_eq(RD(g, 0x14, 4), 0xc0000000);
+    ck_assert_uint_eq(RD(g, 0x18, 4), 0xfffffff0);
+    ck_assert_uint_eq(RD(g, 0x1c, 4), 0x80000000);
+    /* Conventional space full of 4-byte capabilities, then the 64 in all. */
+    while ((rc = pci_func_cap_add(g, FERRY_PCI_CAP_ID_VNDR, 4, 0)) > 0)
+        n++;
+    ck_assert_int_eq(rc, -ENOSPC);
+    ck_assert_int_eq(n, 48);
+    ck_assert_int_eq(pci_func_msi_add(g, 1, 0, 0), -ENOSPC);
+    while ((rc = pci_func_ext_cap_add(g, 0x0b, 1, 4, 0)) > 0)
+        n++;
+    ck_assert_int_eq(rc, -ENOSPC);
+    ck_assert_int_eq(n, 64);
+    pci_func_free(fn);
+    pci_func_free(g);
+    free(r);
+}
+END_TEST
+
+TCase *pci_edges_tcase(void)
+{
+    TCase *tc = tcase_create("edges");
+
+    tcase_add_test(tc, test_edges_and_hooks);
+    return tc;
+}

@@ -6,6 +6,7 @@
  * back exactly what was claimed and never asks for an overlapping range;
  * ASan/UBSan catch any out-of-bounds access.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,8 @@ static uint64_t pick_val(uint64_t *s)
 
 static uint32_t pick_sbdf(uint64_t *s)
 {
-    static const uint32_t sbdfs[] = { 0x00, 0x08, 0x08, 0x08, 0x09, 0x10, 0x0a, 0x18, 0x108 };
+    static const uint32_t sbdfs[] = { 0x00, 0x08, 0x08, 0x08, 0x09, 0x10, 0x0a, 0x18, 0x108,
+                                      0x100, 0x100, 0x200 };
 
     return sbdfs[xorshift(s) % (sizeof(sbdfs) / sizeof(sbdfs[0]))];
 }
@@ -71,7 +73,7 @@ static uint32_t pick_sbdf(uint64_t *s)
 struct rig {
     struct rec *r;
     struct ferry_pci_bus *bus;
-    struct ferry_pci_func *dev, *dev1, *bridge;
+    struct ferry_pci_func *dev, *dev1, *bridge, *child;
 };
 
 static void rig_init(struct rig *g)
@@ -85,6 +87,7 @@ static void rig_init(struct rig *g)
     g->dev = mkfunc(g->r, 0x1af4, 0x1041, FERRY_PCI_INTA);
     g->dev1 = mkfunc(g->r, 0x1af4, 0x1042, FERRY_PCI_INTB);
     g->bridge = mkbridge(g->r);
+    g->child = mkfunc(g->r, 0x1af4, 0x1043, FERRY_PCI_INTC);
     ck_assert_int_eq(pci_func_bar_declare(g->dev, 0, FERRY_PCI_BAR_IO, 64), 0);
     ck_assert_int_eq(pci_func_bar_declare(g->dev, 1, FERRY_PCI_BAR_MEM32, 0x4000), 0);
     ck_assert_int_eq(pci_func_bar_declare(g->dev, 2, FERRY_PCI_BAR_MEM64 |
@@ -100,10 +103,13 @@ static void rig_init(struct rig *g)
     ck_assert_int_gt(pci_func_msi_add(g->dev1, 1, 0, 0), 0);
     ck_assert_int_eq(pci_func_bar_declare(g->dev1, 0, FERRY_PCI_BAR_MEM32, 0x1000), 0);
     ck_assert_int_eq(pci_func_bar_declare(g->bridge, 0, FERRY_PCI_BAR_MEM64, 0x1000), 0);
+    ck_assert_int_eq(pci_func_bar_declare(g->child, 0, FERRY_PCI_BAR_MEM32, 0x2000), 0);
+    ck_assert_int_eq(pci_func_bar_declare(g->child, 1, FERRY_PCI_BAR_IO, 0x10), 0);
     ck_assert_int_eq(pci_bus_reserve(g->bus, false, 0, 1ull << 30, "ram"), 0);
     ck_assert_int_eq(pci_bus_add(g->bus, g->dev, FERRY_PCI_DEVFN(1, 0)), 0);
     ck_assert_int_eq(pci_bus_add(g->bus, g->dev1, FERRY_PCI_DEVFN(1, 1)), 0);
     ck_assert_int_eq(pci_bus_add(g->bus, g->bridge, FERRY_PCI_DEVFN(2, 0)), 0);
+    ck_assert_int_eq(pci_bridge_add(g->bridge, g->child, 0), 0);
 }
 
 static void rig_check_and_free(struct rig *g)
@@ -122,6 +128,8 @@ static void rig_check_and_free(struct rig *g)
     ck_assert_uint_eq(pci_bus_config_read(g->bus, 0, 0, 4), 0x29c08086);
     ck_assert_uint_eq(pci_bus_config_read(g->bus, 0x18, 0, 4), 0xffffffff);
 
+    ck_assert_int_eq(pci_bus_remove(g->bus, g->bridge), -EBUSY);
+    ck_assert_int_eq(pci_bus_remove(g->bus, g->child), 0);
     ck_assert_int_eq(pci_bus_remove(g->bus, g->dev1), 0);
     ck_assert_int_eq(pci_bus_remove(g->bus, g->dev), 0);
     ck_assert_int_eq(pci_bus_remove(g->bus, g->bridge), 0);
@@ -137,6 +145,7 @@ static void rig_check_and_free(struct rig *g)
     pci_func_free(g->dev);
     pci_func_free(g->dev1);
     pci_func_free(g->bridge);
+    pci_func_free(g->child);
     free(g->r);
 }
 
@@ -169,15 +178,17 @@ START_TEST(test_every_offset_and_size_config)
 {
     struct rig g;
     uint64_t s = SEED;
-    const uint32_t sbdfs[] = { 0x00, 0x08, 0x09, 0x10, 0x0a, 0x18, 0x108, 0x10008 };
+    const uint32_t sbdfs[] = { 0x00, 0x08, 0x09, 0x10, 0x0a, 0x18, 0x108, 0x10008, 0x100 };
 
     rig_init(&g);
+    /* Bus 1 behind the bridge, until random writes renumber it. */
+    pci_bus_config_write(g.bus, 0x10, FERRY_PCI_PRIMARY_BUS, 4, 0x00010100);
     for (unsigned k = 0; k < sizeof(sbdfs) / sizeof(sbdfs[0]); k++) {
         for (uint32_t reg = 0; reg < 0x1010; reg++) {
             for (unsigned size = 0; size <= 9; size++) {
                 uint32_t v = pci_bus_config_read(g.bus, sbdfs[k], reg, size);
 
-                if (sbdfs[k] >= 0x18 || sbdfs[k] == 0x0a)
+                if (sbdfs[k] == 0x0a || sbdfs[k] == 0x18 || sbdfs[k] >= 0x108)
                     ck_assert_uint_eq(v, size == 1 ? 0xff : size == 2 ? 0xffff : 0xffffffff);
                 /* Bytes past 4 KiB read as ones. */
                 if (reg + size > 0x1000 && (size == 1 || size == 2 || size == 4)) {

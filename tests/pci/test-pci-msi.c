@@ -168,6 +168,13 @@ START_TEST(test_msix_program_and_mask)
     const struct ferry_pci_msi_vector *v;
     uint64_t val = 0;
 
+    struct ferry_pci_msi_vector got;
+
+    ck_assert_int_eq(pci_func_msi_get(fn, 8, &got), -EINVAL);
+    ck_assert_int_eq(pci_func_msi_get(fn, 7, &got), 0);
+    ck_assert(got.msix);
+    ck_assert(got.masked);
+    ck_assert(!got.enabled);
     ck_assert_uint_eq(RD(fn, 0x40, 4), 0x00070011);
     ck_assert_uint_eq(RD(fn, 0x44, 4), 0x00000000);
     ck_assert_uint_eq(RD(fn, 0x48, 4), 0x00002000);

@@ -193,6 +193,34 @@ START_TEST(test_restore_corrupted_blobs)
 }
 END_TEST
 
+START_TEST(test_save_restore_msi_unmaskable_pending)
+{
+    struct rec *ra = rec_new(), *rb = rec_new();
+    struct ferry_pci_func *a = mkfunc(ra, 1, 2, 0), *b = mkfunc(rb, 1, 2, 0);
+    uint8_t blob[32 + 4096];
+
+    ck_assert_int_eq(pci_func_msi_add(a, 2, 0, 0), 0x40);
+    ck_assert_int_eq(pci_func_msi_add(b, 2, 0, 0), 0x40);
+    ck_assert_uint_eq(pci_func_save_size(a), sizeof(blob));
+    WR(a, 0x44, 4, 0xfee00000);
+    WR(a, 0x48, 2, 0x40);
+    WR(a, 0x42, 2, 0x0011);
+    /* Bus mastering off: dropped, not pending; the restore carries no pending. */
+    ck_assert_int_eq(pci_func_msi_notify(a, 1), -EPERM);
+    ck_assert_int_eq(pci_func_save(a, blob, sizeof(blob)), 0);
+    ck_assert_int_eq(pci_func_restore(b, blob, sizeof(blob)), 0);
+    ck_assert_uint_eq(pci_func_msi_vectors(b), 2);
+    WR(b, FERRY_PCI_COMMAND, 2, FERRY_PCI_COMMAND_MASTER);
+    ck_assert_uint_eq(rb->nsend, 0);
+    ck_assert_int_eq(pci_func_msi_notify(b, 1), 1);
+    ck_assert_uint_eq(rb->send[0].msg.data, 0x41);
+    pci_func_free(a);
+    pci_func_free(b);
+    free(ra);
+    free(rb);
+}
+END_TEST
+
 TCase *pci_save_tcase(void)
 {
     TCase *tc = tcase_create("save");
@@ -200,5 +228,6 @@ TCase *pci_save_tcase(void)
     tcase_add_test(tc, test_save_restore_round_trip);
     tcase_add_test(tc, test_restore_rejects);
     tcase_add_test(tc, test_restore_corrupted_blobs);
+    tcase_add_test(tc, test_save_restore_msi_unmaskable_pending);
     return tc;
 }

@@ -147,8 +147,10 @@ int main(void)
     Suite *s = suite_create("pci");
     suite_add_tcase(s, pci_func_tcase());
     suite_add_tcase(s, pci_pcie_tcase());
+    suite_add_tcase(s, pci_edges_tcase());
     suite_add_tcase(s, pci_msi_tcase());
     suite_add_tcase(s, pci_bus_tcase());
+    suite_add_tcase(s, pci_bridge_tcase());
     suite_add_tcase(s, pci_save_tcase());
     suite_add_tcase(s, pci_hostile_tcase());
 

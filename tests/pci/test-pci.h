@@ -50,8 +50,10 @@ struct ferry_pci_func *mkbridge(struct rec *r);
 
 TCase *pci_func_tcase(void);
 TCase *pci_pcie_tcase(void);
+TCase *pci_edges_tcase(void);
 TCase *pci_msi_tcase(void);
 TCase *pci_bus_tcase(void);
+TCase *pci_bridge_tcase(void);
 TCase *pci_hostile_tcase(void);
 TCase *pci_save_tcase(void);
 
