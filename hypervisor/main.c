@@ -62,8 +62,17 @@ static void hv_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint
     }
 }
 
+static void hv_router_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    ferry_log_glib(NULL, level, msg);
+}
+
 static void hv_server_gone_op(void *opaque, const char *name, const char *why)
 {
+    struct ferry_vm *vm = opaque;
+
+    if (atomic_load(&vm->stopping))
+        return;                     /* teardown: every server goes */
     ferry_log(FERRY_LOG_WARNING, NULL, "ioreq server %s gone: %s; its ranges are unclaimed now, "
               "the guest keeps running", name, why);
 }
@@ -84,7 +93,7 @@ static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
 }
 
 static const struct ioreq_router_ops hv_router_ops = {
-    .log = ferry_log_glib,
+    .log = hv_router_log,
     .irqfd = hv_irqfd_op,
     .irq_line = hv_irq_line_op,
     .memory = hv_memory_op,

@@ -12,6 +12,11 @@
 #define ROUNDS 5
     .code64
 main64:
+    /* KVM leaves the boot vCPU's LINT0 in ExtINT mode: mask the PIC so the
+     * line reaches the guest through the IOAPIC only. */
+    mov $0xff, %al
+    out %al, $0x21
+    out %al, $0xa1
     lea irq_handler(%rip), %rax
     mov $TS_IRQ_VECTOR, %edi
     call set_gate

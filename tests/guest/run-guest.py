@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run one guest scenario under ferry-hv and check what it printed and how it ended.
+
+    run-guest.py SCENARIO
+
+The guests are in tests/guests/ (built by meson), the test ioreq server is
+tests/guest/test-server.  Exits 0 on success, 1 on failure, 77 (SKIP) when
+/dev/kvm cannot be used here.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
+SERVER = os.path.join(BUILD, "tests", "guest", "test-server")
+GUESTS = os.path.join(BUILD, "tests", "guests")
+TIMEOUT = 300
+
+EXIT_CRASH, EXIT_REBOOT, EXIT_STOPPED = 70, 71, 72
+EXIT_NO_KVM, EXIT_KVM_ACCESS, EXIT_KVM_CAP, EXIT_BAD_IMAGE = 73, 74, 75, 76
+
+
+def img(name):
+    return os.path.join(GUESTS, name)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+def fail(why, out="", err=""):
+    print("FAIL: " + why)
+    if out:
+        print("--- guest output (stdout) ---\n" + out)
+    if err:
+        print("--- ferry-hv log (stderr) ---\n" + err)
+    sys.exit(1)
+
+
+def kvm_usable():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        return "/dev/kvm: " + e.strerror
+    os.close(fd)
+    return None
+
+
+def run_hv(args, prefix=()):
+    p = subprocess.run(list(prefix) + [HV] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=TIMEOUT, text=True, errors="replace")
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(args, status, out_has=(), err_has=(), out_lacks=("FAIL",), prefix=()):
+    rc, out, err = run_hv(args, prefix)
+    if rc != status:
+        fail("ferry-hv %s: exit status %d, expected %d" % (" ".join(args), rc, status), out, err)
+    for s in out_has:
+        if s not in out:
+            fail("guest output lacks %r" % s, out, err)
+    for s in err_has:
+        if s not in err:
+            fail("ferry-hv log lacks %r" % s, out, err)
+    for s in out_lacks:
+        if s in out:
+            fail("guest output has %r" % s, out, err)
+    print("ok: exit status %d" % rc)
+    return out, err
+
+
+def memmap_line(addr, size, kind):
+    return "memmap %016x %016x %d" % (addr, size, kind)
+
+
+def low_map(low_end):
+    return [memmap_line(0, 0xa0000, 1), memmap_line(0xc0000, 0x20000, 2),
+            memmap_line(0xe0000, 0x10000, 3), memmap_line(0xf0000, 0x10000, 2),
+            memmap_line(0x100000, low_end - 0x100000, 1), memmap_line(0xe0000000, 0x10000000, 2),
+            memmap_line(0xfeffc000, 0x4000, 2)]
+
+
+def lazy_count(err):
+    key = "lazily registered memslots: "
+    for line in err.splitlines():
+        if key in line:
+            return int(line.split(key)[1].split()[0])
+    fail("no memslot count in the log", "", err)
+
+
+def dm():
+    return ["--dm", SERVER]
+
+
+# ---------------------------------------------------------------------------
+
+def t_hello_real():
+    expect(["-i", img("hello-real.img"), "-e", "real"], 7, ["hello from real mode\n"])
+
+
+def t_pvh_info():
+    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "6G", "--cmdline", "console=hvc0 ferry=1"],
+                    0, ["start info magic ok", "cmdline: console=hvc0 ferry=1\n", "rsdp "])
+    want = low_map(0xc0000000) + [memmap_line(0x100000000, 0xc0000000, 1)]
+    got = [l for l in out.splitlines() if l.startswith("memmap ")]
+    if got != want:
+        fail("memory map %r, expected %r" % (got, want), out)
+
+
+def t_pvh_info_small():
+    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "64M"], 0, ["start info magic ok"])
+    want = low_map(64 << 20)
+    got = [l for l in out.splitlines() if l.startswith("memmap ")]
+    if got != want:
+        fail("memory map %r, expected %r" % (got, want), out)
+
+
+IO64_CHECKS = ["pio-dword-0", "pio-unclaimed-dword", "string-outsb-insb", "string-outsw-insl",
+               "string-outsl-insw", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
+               "mmio-unclaimed-qword", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
+               "pci-cf8-nodev", "pci-ecam-id", "pci-cf8-sees-ecam-write", "pci-ecam-extended",
+               "pci-ecam-nodev", "io64: all checks passed"]
+
+
+def t_io64():
+    expect(["-i", img("io64.elf"), "-v"] + dm(), 42, IO64_CHECKS,
+           ["unclaimed port write at 0x700", "unclaimed mmio write at 0xd1000000",
+            "unclaimed pci read at 0x2000000000"],
+           out_lacks=("FAIL", "still running"))
+
+
+def t_io64_socket():
+    """The server connects to ferry-hv's socket instead of being started by it."""
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "ioreq.sock")
+        hv = subprocess.Popen([HV, "-i", img("io64.elf"), "--ioreq-socket", sock,
+                               "--wait-servers", "1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        for _ in range(1000):
+            if os.path.exists(sock) or hv.poll() is not None:
+                break
+            time.sleep(0.01)
+        srv = subprocess.Popen([SERVER, "--socket=" + sock])
+        out, err = hv.communicate(timeout=TIMEOUT)
+        srv.wait(timeout=TIMEOUT)
+        if hv.returncode != 42:
+            fail("exit status %d, expected 42" % hv.returncode, out, err)
+        for s in IO64_CHECKS:
+            if s not in out:
+                fail("guest output lacks %r" % s, out, err)
+        if srv.returncode != 0:
+            fail("test server exited with %d" % srv.returncode, out, err)
+    print("ok")
+
+
+def t_irq64():
+    out, _ = expect(["-i", img("irq64.elf")] + dm(), 0, ["ok irq-count"])
+    if out.count("interrupt ") != 5:
+        fail("expected 5 interrupts", out)
+
+
+def t_smp():
+    expect(["-i", img("smp.elf"), "-c", "4", "--cmdline", "4"] + dm(), 0,
+           ["smp: vcpus up: 00000004"])
+
+
+HIMEM = ["ok g1-first-load-zero", "ok g1-last-qword", "ok g2-rep-stosq-movsb", "ok g2-rep-movsq",
+         "ok g3-window-load", "ok g3-window-store", "ok g4-dma-qword-5", "ok g4-dma-sum",
+         "ok g5-dma-read-sum", "himem64: all checks passed"]
+
+
+def t_himem_1t():
+    _, err = expect(["-i", img("himem64.elf"), "-m", "1T", "-v"] + dm(), 0,
+                    ["top of ram 0000010040000000"] + HIMEM)
+    n = lazy_count(err)
+    if n < 5:
+        fail("only %d memslots registered on demand, expected at least 5" % n, "", err)
+
+
+def t_himem_8g():
+    _, err = expect(["-i", img("himem64.elf"), "-m", "8G", "-v"] + dm(), 0,
+                    ["top of ram 0000000240000000"] + HIMEM)
+    if lazy_count(err) < 5:
+        fail("expected memslots registered on demand", "", err)
+
+
+def t_himem_8g_eager():
+    _, err = expect(["-i", img("himem64.elf"), "-m", "8G", "-v", "--eager-memory"] + dm(), 0,
+                    HIMEM)
+    if lazy_count(err) != 0:
+        fail("--eager-memory registered memslots on demand", "", err)
+
+
+def t_vmcall():
+    hv = subprocess.Popen([HV, "-i", img("vmcall.img"), "-e", "real"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    seen = b""
+    while b"entering vmcall\n" not in seen:
+        b = hv.stdout.read(1)
+        if not b:
+            break
+        seen += b
+    if b"entering vmcall\n" not in seen:
+        hv.kill()
+        fail("guest never reached vmcall", seen.decode(errors="replace"))
+    hv.send_signal(signal.SIGTERM)
+    out, err = hv.communicate(timeout=TIMEOUT)
+    if hv.returncode != EXIT_STOPPED:
+        fail("exit status %d after SIGTERM, expected %d" % (hv.returncode, EXIT_STOPPED),
+             seen.decode(), err.decode(errors="replace"))
+    print("ok: stopped in vmcall, status %d" % hv.returncode)
+
+
+def t_triple_fault():
+    expect(["-i", img("triple-fault.elf")], EXIT_CRASH, err_has=["triple fault"])
+
+
+def t_dm_dies():
+    expect(["-i", img("dm-dies.img"), "-e", "real"] + dm(), 0,
+           ["still running after the server died"], ["ioreq server", "gone"])
+
+
+def t_bad_images():
+    with tempfile.TemporaryDirectory() as d:
+        with open(img("io64.elf"), "rb") as f:
+            elf = f.read()
+        trunc = os.path.join(d, "truncated.elf")
+        with open(trunc, "wb") as f:
+            f.write(elf[:200])
+        trunc2 = os.path.join(d, "truncated-body.elf")
+        with open(trunc2, "wb") as f:
+            f.write(elf[:0x1100])
+        notelf = os.path.join(d, "notelf.elf")
+        with open(notelf, "wb") as f:
+            f.write(b"MZ this is not an ELF file" * 10)
+        bigreal = os.path.join(d, "big.img")
+        with open(bigreal, "wb") as f:
+            f.write(b"\xf4" * (700 << 10))
+        cases = [
+            (["-i", trunc], "truncated"),
+            (["-i", trunc2], "truncated"),
+            (["-i", notelf], "not an ELF file"),
+            (["-i", img("bad-nonote.elf")], "no XEN_ELFNOTE_PHYS32_ENTRY note"),
+            (["-i", img("bad-low.elf")], "overlaps the boot info area"),
+            (["-i", img("bad-big.elf"), "-m", "32M"], "lies outside guest RAM"),
+            (["-i", bigreal, "-e", "real"], "is larger than"),
+            (["-i", os.path.join(d, "missing.elf")], "cannot open"),
+        ]
+        for args, why in cases:
+            rc, out, err = run_hv(args)
+            if rc != EXIT_BAD_IMAGE or why not in err:
+                fail("%s: status %d (want %d), log should say %r" % (" ".join(args), rc,
+                                                                    EXIT_BAD_IMAGE, why), out, err)
+            if len([l for l in err.splitlines() if "error" in l]) != 1:
+                fail("%s: want exactly one error line" % " ".join(args), out, err)
+            print("ok: %s: %s" % (os.path.basename(args[1]), err.strip()))
+
+
+def t_no_kvm():
+    """No /dev/kvm (a private /dev) and no permission (an unprivileged user)."""
+    if os.geteuid() != 0:
+        skip("needs root to hide /dev/kvm in a mount namespace")
+    for tool in ("unshare", "setpriv"):
+        if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
+            skip(tool + " is not installed")
+    probe = subprocess.run(["unshare", "-m", "true"], stderr=subprocess.DEVNULL)
+    if probe.returncode:
+        skip("cannot create a mount namespace here")
+    script = 'mount -t tmpfs tmpfs /dev && exec "$@"'
+    rc, out, err = run_hv(["-i", img("hello-real.img"), "-e", "real"],
+                          prefix=["unshare", "-m", "sh", "-c", script, "sh"])
+    if rc != EXIT_NO_KVM or "/dev/kvm" not in err:
+        fail("without /dev/kvm: status %d, expected %d" % (rc, EXIT_NO_KVM), out, err)
+    print("ok: no /dev/kvm: " + err.strip())
+    rc, out, err = run_hv(["-i", img("hello-real.img"), "-e", "real"],
+                          prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    if rc == 0:
+        skip("user 65534 can use /dev/kvm here; no permission case to test")
+    if rc != EXIT_KVM_ACCESS or "/dev/kvm" not in err:
+        fail("without permission: status %d, expected %d" % (rc, EXIT_KVM_ACCESS), out, err)
+    print("ok: no permission: " + err.strip())
+
+
+SCENARIOS = {
+    "hello-real": t_hello_real,
+    "pvh-info": t_pvh_info,
+    "pvh-info-small": t_pvh_info_small,
+    "io64": t_io64,
+    "io64-socket": t_io64_socket,
+    "irq64": t_irq64,
+    "smp": t_smp,
+    "himem-1t": t_himem_1t,
+    "himem-8g": t_himem_8g,
+    "himem-8g-eager": t_himem_8g_eager,
+    "vmcall": t_vmcall,
+    "triple-fault": t_triple_fault,
+    "dm-dies": t_dm_dies,
+    "bad-images": t_bad_images,
+    "no-kvm": t_no_kvm,
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        print("usage: run-guest.py " + "|".join(SCENARIOS), file=sys.stderr)
+        return 2
+    name = sys.argv[1]
+    if name != "no-kvm":
+        why = kvm_usable()
+        if why:
+            skip(why)
+    SCENARIOS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
