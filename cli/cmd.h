@@ -6,6 +6,7 @@
 /* argv[0] is the subcommand name; returns the process exit status. */
 typedef int (*ferry_cmd_fn)(int argc, char **argv);
 
+int ferry_cmd_run(int argc, char **argv);
 
 
 /* Exit statuses shared by subcommands. */

@@ -11,6 +11,7 @@ static const struct {
     const char *help;
 } commands[] = {
     { "version", NULL, "print the version" },
+    { "run", ferry_cmd_run, "run a guest under ferry-hv" },
 };
 
 static void usage(FILE *f)

@@ -287,7 +287,41 @@ def t_no_kvm():
     print("ok: no permission: " + err.strip())
 
 
+def t_cli_run():
+    """ferry run with a config file (paths relative to it) and with options."""
+    ferry = os.path.join(BUILD, "cli", "ferry")
+    with tempfile.TemporaryDirectory() as d:
+        os.symlink(img("hello-real.img"), os.path.join(d, "hello.img"))
+        conf = os.path.join(d, "guest.conf")
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=hello.img\nentry=real\nmemory=16M\nvcpus=1\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 7 or "hello from real mode" not in p.stdout:
+            fail("ferry run CONFIG: status %d, expected 7" % p.returncode, p.stdout, p.stderr)
+        p = subprocess.run([ferry, "run", "--image", img("io64.elf"), "--memory", "128M",
+                            "--dm", SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 42 or "io64: all checks passed" not in p.stdout:
+            fail("ferry run --image: status %d, expected 42" % p.returncode, p.stdout, p.stderr)
+        with open(conf, "a") as f:
+            f.write("colour=blue\n")
+        p = subprocess.run([ferry, "run", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "unknown key 'colour'" not in p.stderr:
+            fail("ferry run with a bad config: status %d, expected 2" % p.returncode,
+                 p.stdout, p.stderr)
+        p = subprocess.run([ferry, "run", "--image", img("hello-real.img"), "--memory", "12Q"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=TIMEOUT)
+        if p.returncode != 2 or "not a size" not in p.stderr:
+            fail("ferry run --memory 12Q: status %d, expected 2" % p.returncode, p.stdout,
+                 p.stderr)
+    print("ok")
+
+
 SCENARIOS = {
+    "cli-run": t_cli_run,
     "hello-real": t_hello_real,
     "pvh-info": t_pvh_info,
     "pvh-info-small": t_pvh_info_small,
