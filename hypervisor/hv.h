@@ -62,7 +62,10 @@ struct hv_slot {
     atomic_bool registered;
 };
 
-/* An in-process device: same ranges machinery as the ioreq servers. */
+/*
+ * An in-process device: same ranges machinery as the ioreq servers.
+ * Register them before the vCPUs start; lookups take no lock.
+ */
 struct hv_io_handler {
     const char *name;
     /* Emulate req (count is 1); reads store into req->data. */
@@ -92,6 +95,7 @@ struct ferry_vcpu {
     pthread_t thread;
     bool thread_started;
     uint64_t exits;
+    uint64_t fixup_rip;         /* rip of the last emulation failure fixed by registering */
 };
 
 struct ferry_vm {
@@ -145,6 +149,8 @@ void *hv_vm_gpa_ptr(struct ferry_vm *vm, uint64_t gpa, uint64_t len);
 /* The slot holding gpa, or NULL if gpa is not RAM. */
 struct hv_slot *hv_vm_find_slot(struct ferry_vm *vm, uint64_t gpa);
 int hv_vm_register_slot(struct ferry_vm *vm, struct hv_slot *slot);
+/* Registers every slot not registered yet; returns how many, or -errno. */
+int hv_vm_register_all(struct ferry_vm *vm);
 /* For the router's memory op: regions of guest RAM in the memfd. */
 int hv_vm_memory_regions(struct ferry_vm *vm, struct ioreq_msg_memory_reply *regions);
 /* Record the first end reason and wake the main loop; stops the vCPUs. */

@@ -439,6 +439,14 @@ ended:
               "lazily registered memslots: %u", hv_end_name(atomic_load(&m.vm->end)),
               atomic_load(&m.vm->end_code), status, atomic_load(&m.vm->lazy_registered));
     hv_io_log_unclaimed(m.vm);
+    if (m.router) {
+        struct ioreq_router_stats st;
+        ioreq_router_get_stats(m.router, &st);
+        ferry_log(FERRY_LOG_INFO, NULL, "ioreqs: sent=%llu posted=%llu unclaimed_reads=%llu "
+                  "unclaimed_writes=%llu failed=%llu", (unsigned long long)st.sent,
+                  (unsigned long long)st.posted, (unsigned long long)st.unclaimed_reads,
+                  (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed);
+    }
 out:
     if (m.vm)
         hv_vcpus_stop(m.vm);

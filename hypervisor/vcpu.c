@@ -178,6 +178,46 @@ static bool vcpu_lazy_ram(struct ferry_vcpu *v, uint64_t gpa, unsigned len,
     return true;
 }
 
+/*
+ * KVM cannot emulate everything against MMIO: an instruction fetch from a
+ * slot not registered yet, or an instruction its emulator lacks, ends in
+ * an emulation failure.  If RAM is still unregistered, register the slot
+ * holding the instruction (or, failing that, all of RAM) and run the
+ * instruction again; a second failure at the same place is real.
+ */
+static bool vcpu_fix_emulation(struct ferry_vcpu *v)
+{
+    struct ferry_vm *vm = v->vm;
+    struct kvm_sregs sregs;
+    struct kvm_regs regs;
+
+    if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+        return false;
+    if (v->fixup_rip == regs.rip + 1)
+        return false;
+    struct kvm_translation tr = { .linear_address = sregs.cs.base + regs.rip };
+    if (ioctl(v->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
+        struct hv_slot *slot = hv_vm_find_slot(vm, tr.physical_address);
+        if (slot && !atomic_load(&slot->registered) && hv_vm_register_slot(vm, slot) == 0) {
+            atomic_fetch_add(&vm->lazy_registered, 1);
+            vm_log(vm, FERRY_LOG_DEBUG, "vcpu %u: registered memslot %u for an instruction "
+                   "fetch at 0x%llx", v->index, slot->id,
+                   (unsigned long long)tr.physical_address);
+            v->fixup_rip = regs.rip + 1;
+            return true;
+        }
+    }
+    int n = hv_vm_register_all(vm);
+    if (n <= 0)
+        return false;
+    atomic_fetch_add(&vm->lazy_registered, (unsigned)n);
+    vm_log(vm, FERRY_LOG_INFO, "vcpu %u: emulation failure at rip 0x%llx while RAM is still "
+           "unregistered: registered the remaining %d memslots", v->index,
+           (unsigned long long)regs.rip, n);
+    v->fixup_rip = regs.rip + 1;
+    return true;
+}
+
 static void vcpu_crash(struct ferry_vcpu *v, const char *what, unsigned long long detail)
 {
     vm_log(v->vm, FERRY_LOG_ERROR, "vcpu %u: %s (0x%llx) at rip 0x%llx; stopping the guest",
@@ -207,6 +247,8 @@ static void *vcpu_thread(void *arg)
             break;
         }
         v->exits++;
+        if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
+            v->fixup_rip = 0;
         switch (run->exit_reason) {
         case KVM_EXIT_IO: {
             uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -238,6 +280,8 @@ static void *vcpu_thread(void *arg)
             vcpu_crash(v, "triple fault", 0);
             break;
         case KVM_EXIT_INTERNAL_ERROR:
+            if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && vcpu_fix_emulation(v))
+                break;
             vcpu_crash(v, "kvm internal error (emulation failure?)", run->internal.suberror);
             break;
         case KVM_EXIT_FAIL_ENTRY:

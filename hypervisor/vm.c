@@ -273,6 +273,21 @@ int hv_vm_commit_memory(struct ferry_vm *vm, uint64_t needed_end)
     return 0;
 }
 
+int hv_vm_register_all(struct ferry_vm *vm)
+{
+    int n = 0;
+
+    for (unsigned i = 0; i < vm->nr_slots; i++) {
+        if (atomic_load(&vm->slots[i].registered))
+            continue;
+        int rc = hv_vm_register_slot(vm, &vm->slots[i]);
+        if (rc)
+            return rc;
+        n++;
+    }
+    return n;
+}
+
 struct hv_slot *hv_vm_find_slot(struct ferry_vm *vm, uint64_t gpa)
 {
     unsigned lo = 0, hi = vm->nr_slots;

@@ -10,7 +10,7 @@
  *   TS_IRQ             write: signal the irqfd wired to GSI TS_IRQ_GSI
  *   TS_DIE             write: exit at once (a device model dying)
  *   TS_SHUTDOWN        write N: ask the router for a power-off with code N
- *   TS_DMA_*           fill or sum 4 KiB of guest RAM through the memfd
+ *   TS_DMA_*           fill, sum or copy 4 KiB of guest RAM through the memfd
  *   TS_MMIO            4 KiB of byte-addressed registers
  *   TS_BUF_MMIO        the same, claimed buffered (posted writes)
  *   PCI 00:TS_PCI_DEV.0  4 KiB of config space, ID TS_PCI_ID (read-only)
@@ -38,7 +38,7 @@ struct ts {
     uint8_t buf_mmio[TS_BUF_MMIO_SIZE];
     uint8_t pci[4096];
     int irq_fd;
-    uint64_t dma_addr;
+    uint64_t dma_addr, dma_src;
     uint8_t *ram;
     size_t ram_map_size;
     struct ioreq_msg_memory_reply mem;
@@ -135,6 +135,17 @@ static void ts_port(struct ts *t, ioreq_t *req)
         t->dma_addr = (t->dma_addr & 0xffffffffull) | (uint64_t)(uint32_t)req->data << 32;
     } else if (a == TS_DMA_CMD) {
         ts_dma(t, req);
+    } else if (a == TS_DMA_SRC_LO && req->dir == IOREQ_WRITE) {
+        t->dma_src = (t->dma_src & ~0xffffffffull) | (uint32_t)req->data;
+    } else if (a == TS_DMA_SRC_HI && req->dir == IOREQ_WRITE) {
+        t->dma_src = (t->dma_src & 0xffffffffull) | (uint64_t)(uint32_t)req->data << 32;
+    } else if (a == TS_DMA_COPY && req->dir == IOREQ_WRITE) {
+        uint8_t *src = ts_gpa(t, t->dma_src, 4096), *dst = ts_gpa(t, t->dma_addr, 4096);
+        if (src && dst)
+            memmove(dst, src, 4096);
+        else
+            fprintf(stderr, "test-server: DMA copy 0x%llx -> 0x%llx: not guest RAM\n",
+                    (unsigned long long)t->dma_src, (unsigned long long)t->dma_addr);
     } else if (req->dir == IOREQ_READ) {
         req->data = 0;
     }

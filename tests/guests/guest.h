@@ -22,7 +22,11 @@
 #define TS_DMA_CMD          0x65c       /* write S: fill 4 KiB at the DMA address with
                                            qword i = S * (i + 1); read: the sum of the
                                            4 KiB as qwords, low 32 bits */
-#define TS_PORT_END         0x65f
+#define TS_DMA_SRC_LO       0x660       /* copy source address, low 32 bits */
+#define TS_DMA_SRC_HI       0x664       /* copy source address, high 32 bits */
+#define TS_DMA_COPY         0x668       /* write: copy 4 KiB from the source to the
+                                           DMA address */
+#define TS_PORT_END         0x66f
 #define TS_UNCLAIMED_PORT   0x700
 #define TS_MMIO             0xd0000000  /* 4 KiB of byte-addressed registers */
 #define TS_MMIO_SIZE        0x1000

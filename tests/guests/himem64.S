@@ -9,6 +9,8 @@
  *   G4            first written by the test server (DMA through the memfd),
  *                 then read by the guest
  *   G5            written by the guest, summed by the test server
+ *   GiB 2         code copied there by the test server, first touched by
+ *                 the guest's instruction fetch when it calls it
  * Needs at least 5 GiB of RAM above 4 GiB.  Exits 0, or 1 on a mismatch.
  */
 #include "guest.h"
@@ -172,6 +174,25 @@ main64:
     in %dx, %eax
     CHECK g5-dma-read-sum, $(5 * 512 * 513 / 2)
 
+    /* GiB 2: code placed by the device model, first touch a fetch */
+    lea fetch_code(%rip), %rax
+    mov $TS_DMA_SRC_LO, %dx
+    out %eax, %dx
+    shr $32, %rax
+    mov $TS_DMA_SRC_HI, %dx
+    out %eax, %dx
+    mov $(2 * GIB + 0x7000), %eax
+    mov $TS_DMA_LO, %dx
+    out %eax, %dx
+    xor %eax, %eax
+    mov $TS_DMA_HI, %dx
+    out %eax, %dx
+    mov $TS_DMA_COPY, %dx
+    out %eax, %dx
+    mov $(2 * GIB + 0x7000), %eax
+    call *%rax
+    CHECK gib2-fetch-first-touch, $0x5eed
+
     lea s_done(%rip), %rsi
     call puts64
     xor %al, %al
@@ -182,6 +203,12 @@ main64:
 s_top:   .asciz "top of ram "
 s_small: .asciz "FAIL need 5 GiB of RAM above 4 GiB\n"
 s_done:  .asciz "himem64: all checks passed\n"
+    .data
+    .p2align 12
+fetch_code:
+    mov $0x5eed, %eax
+    ret
+    .p2align 12
     .bss
     .p2align 12
 lowbuf: .skip 4096
