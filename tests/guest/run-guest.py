@@ -325,7 +325,60 @@ def t_cli_run():
     print("ok")
 
 
+def extract_vmlinux(vmlinuz, out):
+    """The ELF kernel inside Debian's bzImage (an xz stream)."""
+    import lzma
+    with open(vmlinuz, "rb") as f:
+        data = f.read()
+    at = data.find(b"\xfd7zXZ\x00")
+    if at < 0:
+        skip("%s: no xz-compressed kernel inside" % vmlinuz)
+    elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[at:])
+    if elf[:4] != b"\x7fELF":
+        skip("%s: the payload is not an ELF kernel" % vmlinuz)
+    with open(out, "wb") as f:
+        f.write(elf)
+
+
+def t_linux_pvh():
+    """Debian's own Linux kernel through the PVH entry, its console on the test server's UART."""
+    src = os.environ.get("FERRY_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+    rig = subprocess.run(["sh", os.path.join(src, "tests", "rigs", "linux-kernel")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    if rig.returncode == 77:
+        skip(rig.stderr.strip().replace("SKIP: ", "") or "no Linux kernel")
+    if rig.returncode:
+        fail("tests/rigs/linux-kernel failed: " + rig.stderr)
+    with tempfile.TemporaryDirectory() as d:
+        vmlinux = os.path.join(d, "vmlinux")
+        extract_vmlinux(os.path.join(rig.stdout.strip(), "vmlinuz"), vmlinux)
+        hv = subprocess.Popen([HV, "-i", vmlinux, "-m", "512M", "--cmdline",
+                               "console=ttyS0 earlyprintk=serial,ttyS0 ferry-pvh-test"] + dm(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        marker = b"BIOS-e820: [mem 0x00000000feffc000-0x00000000feffffff] reserved"
+        seen = b""
+        while marker not in seen:
+            line = hv.stdout.readline()
+            if not line:
+                break
+            seen += line
+        hv.send_signal(signal.SIGTERM)
+        out, err = hv.communicate(timeout=TIMEOUT)
+        text = (seen + out).decode(errors="replace")
+        for want in ("Linux version ", "Command line: console=ttyS0 earlyprintk=serial,ttyS0 "
+                     "ferry-pvh-test", "BIOS-e820: [mem 0x00000000000e0000-0x00000000000effff] "
+                     "ACPI data", "BIOS-e820: [mem 0x0000000000100000-0x000000001fffffff] usable",
+                     marker.decode()):
+            if want not in text:
+                fail("the kernel did not print %r" % want, text, err.decode(errors="replace"))
+        if hv.returncode != EXIT_STOPPED:
+            fail("exit status %d after SIGTERM, expected %d" % (hv.returncode, EXIT_STOPPED),
+                 text, err.decode(errors="replace"))
+    print("ok: Linux entered through PVH and read the memory map")
+
+
 SCENARIOS = {
+    "linux-pvh": t_linux_pvh,
     "cli-run": t_cli_run,
     "hello-real": t_hello_real,
     "pvh-info": t_pvh_info,

@@ -14,6 +14,8 @@
  *   TS_MMIO            4 KiB of byte-addressed registers
  *   TS_BUF_MMIO        the same, claimed buffered (posted writes)
  *   PCI 00:TS_PCI_DEV.0  4 KiB of config space, ID TS_PCI_ID (read-only)
+ *   TS_UART..+7        a 16550 that only transmits: THR bytes go to stdout,
+ *                      LSR says "transmitter empty" (for Linux's earlyprintk)
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,6 +40,7 @@ struct ts {
     uint8_t buf_mmio[TS_BUF_MMIO_SIZE];
     uint8_t pci[4096];
     int irq_fd;
+    uint8_t uart_lcr;
     uint64_t dma_addr, dma_src;
     uint8_t *ram;
     size_t ram_map_size;
@@ -151,13 +154,31 @@ static void ts_port(struct ts *t, ioreq_t *req)
     }
 }
 
+static void ts_uart(struct ts *t, ioreq_t *req)
+{
+    unsigned reg = (unsigned)(req->addr - TS_UART);
+    uint8_t c = (uint8_t)req->data;
+
+    if (req->dir == IOREQ_WRITE) {
+        if (reg == 0 && !(t->uart_lcr & 0x80) && write(STDOUT_FILENO, &c, 1) < 0)
+            return;
+        if (reg == 3)
+            t->uart_lcr = c;
+        return;
+    }
+    req->data = reg == 5 ? 0x60 : reg == 3 ? t->uart_lcr : 0;
+}
+
 static void ts_handle(void *opaque, unsigned vcpu, ioreq_t *req)
 {
     struct ts *t = opaque;
 
     switch (req->type) {
     case IOREQ_TYPE_PIO:
-        ts_port(t, req);
+        if (req->addr >= TS_UART && req->addr < TS_UART + 8)
+            ts_uart(t, req);
+        else
+            ts_port(t, req);
         break;
     case IOREQ_TYPE_COPY:
         if (req->addr >= TS_MMIO && req->addr < TS_MMIO + TS_MMIO_SIZE)
@@ -187,6 +208,7 @@ static int ts_setup(struct ts *t)
 {
     static const struct { enum ioreq_range_type type; uint64_t start, end; uint32_t flags; } r[] = {
         { IOREQ_RANGE_PORT, TS_REGS, TS_PORT_END, 0 },
+        { IOREQ_RANGE_PORT, TS_UART, TS_UART + 7, 0 },
         { IOREQ_RANGE_MMIO, TS_MMIO, TS_MMIO + TS_MMIO_SIZE - 1, 0 },
         { IOREQ_RANGE_MMIO, TS_BUF_MMIO, TS_BUF_MMIO + TS_BUF_MMIO_SIZE - 1,
           IOREQ_CLAIM_F_BUFFERED },

@@ -28,6 +28,7 @@
                                            DMA address */
 #define TS_PORT_END         0x66f
 #define TS_UNCLAIMED_PORT   0x700
+#define TS_UART             0x3f8       /* a write-only 16550 stub: THR to stdout */
 #define TS_MMIO             0xd0000000  /* 4 KiB of byte-addressed registers */
 #define TS_MMIO_SIZE        0x1000
 #define TS_MMIO_UNCLAIMED   0xd1000000
