@@ -228,7 +228,7 @@ def t_triple_fault():
 
 def t_dm_dies():
     expect(["-i", img("dm-dies.img"), "-e", "real"] + dm(), 0,
-           ["still running after the server died"], ["ioreq server", "gone"])
+           ["still running after the server died"], ["(test-server) detached"])
 
 
 def t_bad_images():
