@@ -7,6 +7,7 @@
 typedef int (*ferry_cmd_fn)(int argc, char **argv);
 
 int ferry_cmd_run(int argc, char **argv);
+int cmd_selfcheck(int argc, char **argv);
 
 
 /* Exit statuses shared by subcommands. */

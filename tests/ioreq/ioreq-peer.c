@@ -12,11 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct peer {
-    struct ioreq_server *s;
-    uint64_t (*regs)[64];
-    uint64_t *hash;
-};
 
 static void peer_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -24,9 +19,15 @@ static void peer_log(void *opaque, enum ferry_log_level level, const char *msg)
         fprintf(stderr, "test-server: %s\n", msg);
 }
 
-static void peer_handle(void *opaque, unsigned vcpu, ioreq_t *req)
+void test_peer_init(struct test_peer *p, unsigned nr_vcpus)
 {
-    struct peer *p = opaque;
+    p->regs = calloc(nr_vcpus, sizeof(*p->regs));
+    p->hash = calloc(nr_vcpus, sizeof(*p->hash));
+}
+
+void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req)
+{
+    struct test_peer *p = opaque;
     uint64_t mask = req->size >= 8 ? ~0ull : (1ull << (req->size * 8)) - 1;
     uint64_t key = req->type == IOREQ_TYPE_PCI_CONFIG ? IOREQ_PCI_ADDR_REG(req->addr) : req->addr;
     /* Posted writes carry no vCPU: they count as vCPU 0's, in arrival order. */
@@ -55,7 +56,7 @@ static void peer_handle(void *opaque, unsigned vcpu, ioreq_t *req)
     }
 }
 
-static const struct ioreq_server_ops peer_ops = { .log = peer_log, .handle = peer_handle };
+static const struct ioreq_server_ops peer_ops = { .log = peer_log, .handle = test_peer_handle };
 
 static void claim_or_die(struct ioreq_server *s, enum ioreq_range_type t, uint64_t a,
                          uint64_t b, uint32_t flags)
@@ -72,42 +73,42 @@ static void claim_or_die(struct ioreq_server *s, enum ioreq_range_type t, uint64
 static void peer_main(int fd, const char *path, const char *name, bool buffered)
 {
     struct ioreq_server_config cfg = { .name = name, .buffered = buffered, .ops = &peer_ops };
-    struct peer p = { 0 };
+    struct test_peer p = { 0 };
+    struct ioreq_server *srv;
     int rc;
 
     cfg.opaque = &p;
-    rc = path ? ioreq_server_connect(path, &cfg, &p.s) : ioreq_server_create(fd, &cfg, &p.s);
+    rc = path ? ioreq_server_connect(path, &cfg, &srv) : ioreq_server_create(fd, &cfg, &srv);
     if (rc) {
         fprintf(stderr, "test-server: register: %s\n", strerror(-rc));
         _exit(2);
     }
-    unsigned n = ioreq_server_nr_vcpus(p.s);
-    p.regs = calloc(n, sizeof(*p.regs));
-    p.hash = calloc(n, sizeof(*p.hash));
-    claim_or_die(p.s, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_PAUSE, 0);
-    claim_or_die(p.s, IOREQ_RANGE_MMIO, TEST_MMIO_BASE, TEST_MMIO_END, 0);
-    claim_or_die(p.s, IOREQ_RANGE_MMIO, TEST_BUF_BASE, TEST_BUF_END, IOREQ_CLAIM_F_BUFFERED);
-    claim_or_die(p.s, IOREQ_RANGE_PCI, TEST_PCI_SBDF, TEST_PCI_SBDF, 0);
-    if (ioreq_server_enable(p.s, true))
+    unsigned n = ioreq_server_nr_vcpus(srv);
+    test_peer_init(&p, n);
+    claim_or_die(srv, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_PAUSE, 0);
+    claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_MMIO_BASE, TEST_MMIO_END, 0);
+    claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_BUF_BASE, TEST_BUF_END, IOREQ_CLAIM_F_BUFFERED);
+    claim_or_die(srv, IOREQ_RANGE_PCI, TEST_PCI_SBDF, TEST_PCI_SBDF, 0);
+    if (ioreq_server_enable(srv, true))
         _exit(4);
 
     struct pollfd *pfd = calloc(n + 2, sizeof(*pfd));
     for (unsigned i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){ .fd = ioreq_server_vcpu_fd(p.s, i), .events = POLLIN };
-    pfd[n] = (struct pollfd){ .fd = ioreq_server_control_fd(p.s), .events = POLLIN };
-    pfd[n + 1] = (struct pollfd){ .fd = ioreq_server_buffered_fd(p.s), .events = POLLIN };
+        pfd[i] = (struct pollfd){ .fd = ioreq_server_vcpu_fd(srv, i), .events = POLLIN };
+    pfd[n] = (struct pollfd){ .fd = ioreq_server_control_fd(srv), .events = POLLIN };
+    pfd[n + 1] = (struct pollfd){ .fd = ioreq_server_buffered_fd(srv), .events = POLLIN };
     for (;;) {
         if (poll(pfd, n + 2, -1) < 0 && errno != EINTR)
             _exit(5);
         for (unsigned i = 0; i < n; i++)
             if (pfd[i].revents)
-                ioreq_server_dispatch_vcpu(p.s, i);
+                ioreq_server_dispatch_vcpu(srv, i);
         if (pfd[n + 1].revents)
-            ioreq_server_dispatch_buffered(p.s);
-        if (pfd[n].revents && ioreq_server_check_control(p.s) < 0)
+            ioreq_server_dispatch_buffered(srv);
+        if (pfd[n].revents && ioreq_server_check_control(srv) < 0)
             break;
     }
-    ioreq_server_destroy(p.s);
+    ioreq_server_destroy(srv);
     free(pfd);
     free(p.regs);
     free(p.hash);

@@ -42,6 +42,14 @@ static inline uint64_t test_hash_step(uint64_t h, uint64_t addr, uint32_t size, 
     return (h ^ addr ^ ((uint64_t)size << 56) ^ data) * 0x100000001b3ull;
 }
 
+/* The device itself, usable in-process too (bench/ioreq-rtt's baseline). */
+struct test_peer {
+    uint64_t (*regs)[64];
+    uint64_t *hash;
+};
+void test_peer_init(struct test_peer *p, unsigned nr_vcpus);
+void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req);
+
 struct test_router {
     struct ioreq_router *r;
     pthread_t thread;
