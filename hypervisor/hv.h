@@ -130,6 +130,7 @@ struct ferry_vm {
     struct hv_unclaimed unclaimed[HV_UNCLAIMED_MAX];
     unsigned nr_unclaimed;
     uint64_t unclaimed_other;
+    struct ferry_ratelimit send_rl;         /* guarded by unclaimed_lock */
     struct hv_io_handler debug_console, debug_exit;
 
     /* Lifecycle. */

@@ -150,9 +150,16 @@ void hv_io_dispatch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req)
             req->data = ones(req->size);
             return;
         }
-        if (rc < 0)
-            vm_log(vm, FERRY_LOG_WARNING, "vcpu %u: ioreq send %s 0x%llx: %s", vcpu,
-                   range_names[type], (unsigned long long)req->addr, strerror(-rc));
+        if (rc < 0) {
+            uint32_t dropped = 0;
+            pthread_mutex_lock(&vm->unclaimed_lock);
+            bool ok = ferry_ratelimit_ok(&vm->send_rl, &dropped);
+            pthread_mutex_unlock(&vm->unclaimed_lock);
+            if (ok)
+                vm_log(vm, FERRY_LOG_WARNING, "vcpu %u: ioreq send %s 0x%llx size %u: %s "
+                       "(%u similar messages suppressed)", vcpu, range_names[type],
+                       (unsigned long long)req->addr, req->size, strerror(-rc), dropped);
+        }
     }
     io_unclaimed(vm, req);
     if (req->dir == IOREQ_READ)
@@ -241,6 +248,12 @@ void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
         return;
     }
 
+    if (len != 1 && len != 2 && len != 4 && len != 8) {
+        /* An unaligned access KVM cut at a page boundary: one byte at a time. */
+        for (unsigned i = 0; i < len; i++)
+            hv_io_mmio(vm, vcpu, gpa + i, 1, is_write, data + i);
+        return;
+    }
     ioreq_t req = {
         .addr = gpa,
         .size = len,

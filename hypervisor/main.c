@@ -41,6 +41,7 @@ struct hv_main {
     struct ferry_vm *vm;
     struct ioreq_router *router;
     pid_t dm_pid;
+    bool dm_spawned;
     int sigfd;
     int want_servers;               /* enabled servers needed before the guest starts */
 };
@@ -151,6 +152,7 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
     }
     close(sv[1]);
     m->dm_pid = pid;
+    m->dm_spawned = true;
     rc = ioreq_router_add_connection(m->router, sv[0]);
     if (rc < 0) {
         ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: cannot add its connection: %s",
@@ -212,6 +214,8 @@ static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
         };
         if (until && until(m))
             return 0;
+        if (until && m->dm_spawned && m->dm_pid < 0)
+            return -ECHILD;         /* the device model died before it was ready */
         if (atomic_load(&m->vm->stopping))
             return -ECANCELED;
         int wait = 1000;
@@ -420,6 +424,11 @@ int main(int argc, char **argv)
         if (rc == -ETIMEDOUT) {
             ferry_log(FERRY_LOG_ERROR, NULL, "waited %d ms for %d ioreq server(s) to enable; "
                       "giving up", o.wait_ms, m.want_servers);
+            goto out;
+        }
+        if (rc == -ECHILD) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "device model %s exited before its ioreq server "
+                      "was enabled", o.dm);
             goto out;
         }
         if (rc)

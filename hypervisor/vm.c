@@ -87,6 +87,7 @@ int hv_vm_create(const struct ferry_vm_config *cfg, struct ferry_vm **out)
         vm->vcpus[i].fd = -1;
     pthread_mutex_init(&vm->slot_lock, NULL);
     pthread_mutex_init(&vm->unclaimed_lock, NULL);
+    vm->send_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 5);
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {

@@ -123,7 +123,7 @@ def t_pvh_info_small():
 
 IO64_CHECKS = ["pio-dword-0", "pio-unclaimed-dword", "string-outsb-insb", "string-outsw-insl",
                "string-outsl-insw", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
-               "mmio-unclaimed-qword", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
+               "mmio-unclaimed-qword", "mmio-unaligned-page-cross", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
                "pci-cf8-nodev", "pci-ecam-id", "pci-cf8-sees-ecam-write", "pci-ecam-extended",
                "pci-ecam-nodev", "io64: all checks passed"]
 
@@ -229,6 +229,14 @@ def t_triple_fault():
 def t_dm_dies():
     expect(["-i", img("dm-dies.img"), "-e", "real"] + dm(), 0,
            ["still running after the server died"], ["(test-server) detached"])
+
+
+def t_dm_fails():
+    """A device model that cannot start: one error line, the guest never starts."""
+    rc, out, err = run_hv(["-i", img("hello-real.img"), "-e", "real", "--dm", "/bin/false"])
+    if rc != 1 or "exited before its ioreq server was enabled" not in err or out:
+        fail("--dm /bin/false: status %d, expected 1 and no guest output" % rc, out, err)
+    print("ok: " + err.strip().splitlines()[-1])
 
 
 def t_bad_images():
@@ -394,6 +402,7 @@ SCENARIOS = {
     "triple-fault": t_triple_fault,
     "dm-dies": t_dm_dies,
     "bad-images": t_bad_images,
+    "dm-fails": t_dm_fails,
     "no-kvm": t_no_kvm,
 }
 

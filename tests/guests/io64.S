@@ -113,6 +113,14 @@ main64:
     mov 12(%rbx), %eax
     CHECK mmio-dword-12, $0x11223344
 
+    /* An unaligned qword across the end of the claimed page: KVM cuts it
+     * into 3 + 5 bytes; the claimed 3 read back, the unclaimed 5 all ones. */
+    movabs $0x8877665544332211, %rax
+    mov %rax, 0xff8(%rbx)
+    mov 0xffd(%rbx), %rax
+    movabs $0xffffffffff887766, %rcx
+    CHECK mmio-unaligned-page-cross, %rcx
+
     /* MMIO to nobody: all ones, writes dropped */
     mov $TS_MMIO_UNCLAIMED, %ebx
     movq $0, (%rbx)
