@@ -113,8 +113,18 @@ def t_pvh_info():
         fail("memory map %r, expected %r" % (got, want), out)
 
 
+def t_pvh_info_module():
+    with tempfile.TemporaryDirectory() as d:
+        mod = os.path.join(d, "module")
+        with open(mod, "wb") as f:
+            f.write(b"ferry module text\n\0" + b"x" * 5000)
+        expect(["-i", img("pvh-info.elf"), "--module", mod], 0,
+               ["modules 00000001\n", "module: ferry module text\n"])
+
+
 def t_pvh_info_small():
-    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "64M"], 0, ["start info magic ok"])
+    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "64M"], 0,
+                    ["start info magic ok", "modules 00000000\n"])
     want = low_map(64 << 20)
     got = [l for l in out.splitlines() if l.startswith("memmap ")]
     if got != want:
@@ -391,6 +401,7 @@ SCENARIOS = {
     "hello-real": t_hello_real,
     "pvh-info": t_pvh_info,
     "pvh-info-small": t_pvh_info_small,
+    "pvh-info-module": t_pvh_info_module,
     "io64": t_io64,
     "io64-socket": t_io64_socket,
     "irq64": t_irq64,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * PVH (ELF32): check hvm_start_info (magic, version), then print the memory
- * map ("memmap ADDR SIZE TYPE"), the command line and rsdp_paddr.  Exit 0
+ * map ("memmap ADDR SIZE TYPE"), the command line, the module count and the
+ * first module's text, and rsdp_paddr.  Exit 0
  * if the magic and version are right, 1 otherwise.
  */
 #include "guest.h"
@@ -51,7 +52,21 @@ _start:
     call puts
 4:  mov $'\n', %al
     call putc
-    mov $s_rsdp, %esi
+    /* modules: count at +0x0c, list at +0x10; print the first one's text */
+    mov $s_modules, %esi
+    call puts
+    mov 0x0c(%ebx), %eax
+    call puthex32
+    mov $'\n', %al
+    call putc
+    cmpl $0, 0x0c(%ebx)
+    je 5f
+    mov 0x10(%ebx), %edi        /* hvm_modlist_entry: paddr, size, cmdline */
+    mov $s_module, %esi
+    call puts
+    mov (%edi), %esi
+    call puts                   /* the test's module is a NUL-terminated line */
+5:  mov $s_rsdp, %esi
     call puts
     mov 0x20(%ebx), %eax
     call puthex32
@@ -70,6 +85,8 @@ s_magic:   .asciz "start info magic ok\n"
 s_memmap:  .asciz "memmap "
 s_cmdline: .asciz "cmdline: "
 s_rsdp:    .asciz "rsdp "
+s_modules: .asciz "modules "
+s_module:  .asciz "module: "
 s_bad:     .asciz "FAIL bad hvm_start_info\n"
     .bss
     .p2align 4
