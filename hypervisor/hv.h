@@ -142,7 +142,10 @@ struct ferry_vm {
 
 /* vm.c */
 FERRY_MUST_CHECK int hv_vm_create(const struct ferry_vm_config *cfg, struct ferry_vm **out);
-/* Registers what the guest needs to boot (or everything, eager_memory). */
+/*
+ * Registers what the guest needs to boot (or everything, eager_memory),
+ * then creates the in-kernel irqchip and PIT.  Before hv_vcpus_create.
+ */
 FERRY_MUST_CHECK int hv_vm_commit_memory(struct ferry_vm *vm, uint64_t needed_end);
 void hv_vm_destroy(struct ferry_vm *vm);
 /* Host pointer for [gpa, gpa+len) if it lies in one RAM region, else NULL. */
