@@ -175,9 +175,11 @@ def t_io64_socket():
 
 
 def t_irq64():
-    out, _ = expect(["-i", img("irq64.elf")] + dm(), 0, ["ok irq-count"])
-    if out.count("interrupt ") != 5:
-        fail("expected 5 interrupts", out)
+    out, _ = expect(["-i", img("irq64.elf")] + dm(), 0, ["ok irq-count", "ok irq-line-count"])
+    if out.count("\ninterrupt ") + out.startswith("interrupt ") != 5:
+        fail("expected 5 irqfd interrupts", out)
+    if out.count("line interrupt ") != 2:
+        fail("expected 2 line interrupts", out)
 
 
 def t_smp():

@@ -8,6 +8,7 @@
  *   TS_REGS..+63       byte-addressed registers, any width
  *   TS_FIFO            a byte queue: writes append, reads take (0xee if empty)
  *   TS_IRQ             write: signal the irqfd wired to GSI TS_IRQ_GSI
+ *   TS_IRQ_LINE        write L: set GSI TS_IRQ_LINE_GSI to L through the router
  *   TS_DIE             write: exit at once (a device model dying)
  *   TS_SHUTDOWN        write N: ask the router for a power-off with code N
  *   TS_DMA_*           fill, sum or copy 4 KiB of guest RAM through the memfd
@@ -126,6 +127,10 @@ static void ts_port(struct ts *t, ioreq_t *req)
     } else if (a == TS_IRQ && req->dir == IOREQ_WRITE) {
         if (eventfd_write(t->irq_fd, 1) < 0)
             fprintf(stderr, "test-server: irqfd write: %s\n", strerror(errno));
+    } else if (a == TS_IRQ_LINE && req->dir == IOREQ_WRITE) {
+        int rc = ioreq_server_set_irq_line(t->srv, TS_IRQ_LINE_GSI, req->data & 1);
+        if (rc)
+            fprintf(stderr, "test-server: irq line %d: %s\n", TS_IRQ_LINE_GSI, strerror(-rc));
     } else if (a == TS_DIE && req->dir == IOREQ_WRITE) {
         _exit(3);
     } else if (a == TS_SHUTDOWN && req->dir == IOREQ_WRITE) {

@@ -16,6 +16,8 @@
 #define TS_FIFO             0x640       /* read: 1, 2, 3, ... (per access) */
 #define TS_IRQ              0x650       /* write: pulse the irqfd of TS_IRQ_GSI */
 #define TS_DIE              0x651       /* write: the server exits at once */
+#define TS_IRQ_LINE         0x653       /* write L: set GSI TS_IRQ_LINE_GSI to level L
+                                           (IRQ_LINE message, no irqfd) */
 #define TS_SHUTDOWN         0x652       /* write N: server asks for poweroff, code N */
 #define TS_DMA_LO           0x654       /* DMA address, low 32 bits */
 #define TS_DMA_HI           0x658       /* DMA address, high 32 bits */
@@ -39,6 +41,8 @@
 #define TS_PCI_NODEV        4           /* 00:04.0: nobody */
 #define TS_IRQ_GSI          5
 #define TS_IRQ_VECTOR       0x30
+#define TS_IRQ_LINE_GSI     6
+#define TS_IRQ_LINE_VECTOR  0x31
 
 #define ECAM_BASE           0xe0000000
 #define LAPIC_BASE          0xfee00000
