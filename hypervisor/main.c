@@ -143,6 +143,7 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);   /* ignored here; exec would pass that on */
         int fl = fcntl(sv[1], F_GETFD);
         if (fl >= 0)
             fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
