@@ -11,6 +11,7 @@ static const struct {
     const char *help;
 } commands[] = {
     { "version", NULL, "print the version" },
+    { "acpi", ferry_cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
 };
 
 static void usage(FILE *f)
