@@ -36,7 +36,7 @@ extern "C" {
 
 #define ACPI_VCPUS_MAX        512   /* vCPUs in one config */
 #define ACPI_XAPIC_ID_MAX     254   /* highest APIC id of the xAPIC MADT form */
-#define ACPI_MEM_RANGES_MAX   16    /* RAM ranges in one config */
+#define ACPI_MEM_RANGES_MAX   32    /* RAM ranges in one config */
 #define ACPI_NODES_MAX        16    /* NUMA proximity domains */
 #define ACPI_PCI_IO_WINDOWS_MAX 4   /* I/O windows of the PCI root bridge */
 #define ACPI_TABLES_MAX       16    /* tables in one set, RSDP included */

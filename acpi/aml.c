@@ -179,6 +179,8 @@ struct aml *aml_append(struct aml *parent, struct aml *child)
 
 static int pkglen_bytes(size_t content)
 {
+    if (content > AML_PKGLEN_MAX)
+        return -E2BIG;
     if (content + 1 <= 0x3f)
         return 1;
     if (content + 2 <= 0xfff)

@@ -136,7 +136,7 @@ static int fadt_check(struct walk *w, const struct acpi_header *h)
     if (!facs)
         BAD(w, "FACP.X_FIRMWARE_CTRL: 0x%llx does not point at the FACS",
             (unsigned long long)facs_gpa);
-    if (memcmp(facs->signature, "FACS", 4) || facs->length < sizeof(*facs))
+    if (memcmp(facs->signature, "FACS", 4) || facs->length != sizeof(*facs))
         BAD(w, "FACS at 0x%llx: signature '%.4s' length %u", (unsigned long long)facs_gpa,
             facs->signature, facs->length);
     if (facs_gpa & 63)
