@@ -26,7 +26,6 @@ static struct aml *pci_root(struct aml_ctx *b, const struct acpi_config *cfg)
     aml_append(dev, aml_name_decl(b, "_HID", aml_eisaid(b, pcie ? "PNP0A08" : "PNP0A03")));
     if (pcie)
         aml_append(dev, aml_name_decl(b, "_CID", aml_eisaid(b, "PNP0A03")));
-    aml_append(dev, aml_name_decl(b, "_ADR", aml_int(b, 0)));
     aml_append(dev, aml_name_decl(b, "_UID", aml_int(b, 0)));
     aml_append(dev, aml_name_decl(b, "_SEG", aml_int(b, 0)));
     aml_append(dev, aml_name_decl(b, "_BBN", aml_int(b, pci->bus_start)));
