@@ -176,7 +176,7 @@ static struct acpi_fadt *build_fadt(struct builder *bd, struct acpi_facs *facs,
         return NULL;
     header_init(bd, &f->h, "FACP", sizeof(*f), FADT_REVISION);
     f->minor_version = FADT_MINOR;
-    f->firmware_ctrl = gpa32(bd, facs, "FADT.FIRMWARE_CTRL");
+    /* ACPI 6.4 5.2.9: FIRMWARE_CTRL must be zero when X_FIRMWARE_CTRL is set. */
     f->x_firmware_ctrl = gpa_of(bd, facs);
     f->dsdt = gpa32(bd, dsdt, "FADT.DSDT");
     f->x_dsdt = gpa_of(bd, dsdt);
