@@ -145,6 +145,7 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
             fprintf(stderr, "ferry acpi: %s: [acpi] madt=%s: xapic or x2apic\n", file, s);
             return -EINVAL;
         }
+        g_clear_pointer(&s, g_free);
     }
     for (size_t i = 0; i < G_N_ELEMENTS(flags); i++)
         if (key_flag(kf, file, flags[i].key, flags[i].flag, &cfg->flags))

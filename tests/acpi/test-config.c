@@ -24,6 +24,7 @@ static void rejected(const char *field)
 {
     struct test_log log = { { 0 }, 0 };
 
+    test_set_free(&set);
     ck_assert_int_eq(acpi_config_check(&cfg, test_log_fn, &log), -EINVAL);
     ck_assert_msg(strstr(log.last, field) != NULL, "message '%s' does not name %s",
                   log.last, field);
