@@ -11,8 +11,9 @@
  *
  *     struct acpi_config cfg;
  *     acpi_config_init_default(&cfg, 4, 512 << 20);
- *     acpi_build_blob(&cfg, 0xf0000000, buf, ACPI_BLOB_BUF_SIZE, &used,
- *                     &rsdp_gpa, log, log_opaque);
+ *     acpi_build_blob(&cfg, ACPI_BLOB_BASE_DEFAULT, buf, ACPI_BLOB_BUF_SIZE,
+ *                     &used, &rsdp_gpa, log, log_opaque);
+ *     (copy buf[0..used) to guest RAM at the base; rsdp_paddr = rsdp_gpa)
  *
  * Every table is checked (length, checksum, pointer graph, duplicate
  * signatures) before a build returns success; an invalid config is
@@ -44,6 +45,12 @@ extern "C" {
 #define ACPI_SCRATCH_SIZE     (1u << 20)  /* AML builder working memory */
 /* Buffer acpi_build_blob() needs: the blob plus the builder's scratch. */
 #define ACPI_BLOB_BUF_SIZE    (ACPI_TABLES_SIZE_MAX + ACPI_SCRATCH_SIZE)
+/*
+ * Where Ferry's guests keep their tables unless told otherwise: the PC
+ * BIOS E-segment (0xe0000-0xfffff); the VMM marks the 64 KiB there as ACPI
+ * data (E820 type 3) and passes the base as the RSDP address.
+ */
+#define ACPI_BLOB_BASE_DEFAULT 0x000e0000ull
 
 /* Optional tables and devices (acpi_config.flags). */
 #define ACPI_HAS_COM1   (1u << 0)
@@ -216,8 +223,8 @@ int acpi_build_tables(const struct acpi_config *cfg, const struct acpi_ctx *ctx,
                       struct acpi_tables *out);
 
 /*
- * Lay the whole set out contiguously for guest-physical base_gpa (16-byte
- * aligned), RSDP first, in buf: the first *used bytes are the blob as it
+ * Lay the whole set out contiguously for guest-physical base_gpa (64-byte
+ * aligned, for the FACS), RSDP first, in buf: the first *used bytes are the blob as it
  * sits in guest memory, at most ACPI_TABLES_SIZE_MAX; the rest of buf is
  * used as scratch and left zeroed.  buf_len must be at least
  * ACPI_BLOB_BUF_SIZE.  *rsdp_gpa is base_gpa.  Errors as acpi_build_tables.

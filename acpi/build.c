@@ -98,7 +98,7 @@ static uint32_t gpa32(struct builder *bd, const void *p, const char *what)
 {
     uint64_t gpa = gpa_of(bd, p);
 
-    if (gpa > UINT32_MAX - 0xffffu) {
+    if (gpa > UINT32_MAX) {
         acpi_err(bd->ctx->log, bd->ctx->log_opaque,
                  "build %s: table at 0x%llx is above 4 GiB", what, (unsigned long long)gpa);
         if (!bd->err)

@@ -20,7 +20,6 @@
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 
-#define DEFAULT_BASE    0x000e0000ull   /* the PC BIOS area: 128 KiB */
 #define DEFAULT_VCPUS   1
 #define DEFAULT_MEMORY  (512ull << 20)
 
@@ -368,7 +367,7 @@ static int acpi_dump(int argc, char **argv)
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("[CONFIG] - write a guest's ACPI tables");
     struct acpi_config *cfg = NULL;
-    uint64_t base = DEFAULT_BASE;
+    uint64_t base = ACPI_BLOB_BASE_DEFAULT;
     GError *err = NULL;
     int rc = FERRY_EXIT_USAGE;
 
