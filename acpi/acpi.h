@@ -151,7 +151,7 @@ struct acpi_config {
  * MMIO 0xc0000000-0xdfffffff and a 64-bit window above RAM, INTx on GSIs
  * 16-19.  No NUMA.  Returns 0 or -EINVAL (message through log when given).
  */
-int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus,
+FERRY_MUST_CHECK int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus,
                              uint64_t mem_size);
 
 /*
@@ -159,20 +159,20 @@ int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus,
  * (vCPU i on node i * nr_nodes / nr_vcpus; RAM in address order, node
  * boundaries 2 MiB aligned), distances 10 local and 20 remote.
  */
-int acpi_config_set_numa(struct acpi_config *cfg, uint32_t nr_nodes);
+FERRY_MUST_CHECK int acpi_config_set_numa(struct acpi_config *cfg, uint32_t nr_nodes);
 
 /*
  * Set the PM register blocks and recompute the PCI root bridge's I/O
  * windows (0x1000-0xffff less the blocks, rounded out to 64 ports), so
  * that the two never overlap.  0 or -EINVAL.
  */
-int acpi_config_set_pm(struct acpi_config *cfg, const struct acpi_pm *pm);
+FERRY_MUST_CHECK int acpi_config_set_pm(struct acpi_config *cfg, const struct acpi_pm *pm);
 
 /*
  * Check a config; 0 or -EINVAL with a message naming the field logged at
  * error level.  acpi_build_tables() calls it too.
  */
-int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log,
+FERRY_MUST_CHECK int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log,
                       void *log_opaque);
 
 /*
@@ -219,7 +219,7 @@ struct acpi_tables {
  * -ENOMEM (alloc or scratch exhausted), -ERANGE (a table above 4 GiB
  * where a 32-bit pointer must reach it) or -EPROTO (validator failure).
  */
-int acpi_build_tables(const struct acpi_config *cfg, const struct acpi_ctx *ctx,
+FERRY_MUST_CHECK int acpi_build_tables(const struct acpi_config *cfg, const struct acpi_ctx *ctx,
                       struct acpi_tables *out);
 
 /*
@@ -229,7 +229,7 @@ int acpi_build_tables(const struct acpi_config *cfg, const struct acpi_ctx *ctx,
  * used as scratch and left zeroed.  buf_len must be at least
  * ACPI_BLOB_BUF_SIZE.  *rsdp_gpa is base_gpa.  Errors as acpi_build_tables.
  */
-int acpi_build_blob(const struct acpi_config *cfg, uint64_t base_gpa,
+FERRY_MUST_CHECK int acpi_build_blob(const struct acpi_config *cfg, uint64_t base_gpa,
                     void *buf, size_t buf_len, size_t *used,
                     uint64_t *rsdp_gpa, ferry_log_fn log, void *log_opaque);
 
@@ -239,9 +239,9 @@ int acpi_build_blob(const struct acpi_config *cfg, uint64_t base_gpa,
  * length, checksum, signature and pointer.  0 or -EPROTO with the reason
  * logged.
  */
-int acpi_tables_validate(const struct acpi_tables *t, ferry_log_fn log,
+FERRY_MUST_CHECK int acpi_tables_validate(const struct acpi_tables *t, ferry_log_fn log,
                          void *log_opaque);
-int acpi_blob_validate(const void *blob, size_t len, uint64_t base_gpa,
+FERRY_MUST_CHECK int acpi_blob_validate(const void *blob, size_t len, uint64_t base_gpa,
                        uint64_t rsdp_gpa, ferry_log_fn log, void *log_opaque);
 
 #pragma GCC visibility pop

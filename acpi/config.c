@@ -63,10 +63,8 @@ static void io_hole(struct acpi_config *cfg, uint64_t port, uint64_t len)
     windows_subtract(cfg->pci.io, &cfg->pci.nr_io, ACPI_PCI_IO_WINDOWS_MAX, lo, hi - 1);
 }
 
-int acpi_config_set_pm(struct acpi_config *cfg, const struct acpi_pm *pm)
+static void pm_apply(struct acpi_config *cfg, const struct acpi_pm *pm)
 {
-    if (!cfg || !pm)
-        return -EINVAL;
     cfg->pm = *pm;
     cfg->pci.nr_io = 1;
     cfg->pci.io[0] = (struct acpi_window){ PCI_IO_START, PCI_IO_END };
@@ -74,6 +72,13 @@ int acpi_config_set_pm(struct acpi_config *cfg, const struct acpi_pm *pm)
     io_hole(cfg, cfg->pm.pm1a_evt, cfg->pm.pm1_evt_len);
     io_hole(cfg, cfg->pm.pm1a_cnt, cfg->pm.pm1_cnt_len);
     io_hole(cfg, cfg->pm.pm_tmr, cfg->pm.pm_tmr_len);
+}
+
+int acpi_config_set_pm(struct acpi_config *cfg, const struct acpi_pm *pm)
+{
+    if (!cfg || !pm)
+        return -EINVAL;
+    pm_apply(cfg, pm);
     return 0;
 }
 
@@ -134,7 +139,7 @@ int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus, uint64_
     cfg->pci.bus_start = 0;
     cfg->pci.bus_end = 255;
     cfg->pci.ecam_base = DEFAULT_ECAM;
-    acpi_config_set_pm(cfg, &cfg->pm);
+    pm_apply(cfg, &cfg->pm);
     cfg->pci.mmio32 = (struct acpi_window){ DEFAULT_PCI_HOLE, DEFAULT_MMIO32_LIMIT };
     ram_end = ram_end < 4 * GiB ? 4 * GiB : (ram_end + GiB - 1) & ~(GiB - 1);
     cfg->pci.mmio64 = (struct acpi_window){ ram_end, ram_end + DEFAULT_MMIO64_SIZE - 1 };

@@ -161,8 +161,8 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
     PM_KEY("sci", sci_irq, 0xff);
     PM_KEY("s5-slp-typ", s5_slp_typ, 0xff);
 #undef PM_KEY
-    if (pm_changed)
-        acpi_config_set_pm(cfg, &pm);
+    if (pm_changed && acpi_config_set_pm(cfg, &pm))
+        return -EINVAL;
     if ((rc = key_u64(kf, file, "acpi", "ecam", UINT64_MAX, &v)) < 0)
         return rc;
     if (rc)
