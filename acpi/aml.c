@@ -66,6 +66,14 @@ struct aml_ctx {
 #define AML_RETURN_OP    0xa4
 #define AML_SIZEOF_OP    0x87
 #define AML_ONES_OP      0xff
+#define AML_STORE_OP     0x70
+#define AML_AND_OP       0x7b
+#define AML_OR_OP        0x7d
+#define AML_CREATE_DWORD_FIELD_OP 0x8a
+#define AML_LNOT_OP      0x92
+#define AML_LEQUAL_OP    0x93
+#define AML_IF_OP        0xa0
+#define AML_ELSE_OP      0xa1
 
 #define AML_NAMESEGS_MAX 255
 
@@ -688,6 +696,125 @@ struct aml *aml_local(struct aml_ctx *ctx, unsigned int n)
         return NULL;
     }
     return raw_new(ctx, &op, 1);
+}
+
+/* Opcode followed by its operands, each a term (NULL operand: an error). */
+static struct aml *opn(struct aml_ctx *ctx, uint8_t op, const char *what, int n, ...)
+{
+    struct aml *t;
+    va_list ap;
+
+    va_start(ap, n);
+    t = raw_new(ctx, &op, 1);
+    for (int i = 0; i < n; i++) {
+        struct aml *arg = va_arg(ap, struct aml *);
+
+        if (!arg) {
+            ctx_fail(ctx, -EINVAL, "aml: %s without operand %d", what, i + 1);
+            t = NULL;
+            break;
+        }
+        aml_append(t, arg);
+    }
+    va_end(ap);
+    return t;
+}
+
+struct aml *aml_store(struct aml_ctx *ctx, struct aml *value, struct aml *target)
+{
+    return opn(ctx, AML_STORE_OP, "Store", 2, value, target);
+}
+
+/* Target (20.2.5.4): SuperName or NullName. */
+static struct aml *target_or_null(struct aml_ctx *ctx, struct aml *target)
+{
+    static const uint8_t null_name = 0x00;
+
+    return target ? target : raw_new(ctx, &null_name, 1);
+}
+
+struct aml *aml_and(struct aml_ctx *ctx, struct aml *a, struct aml *b, struct aml *target)
+{
+    return opn(ctx, AML_AND_OP, "And", 3, a, b, target_or_null(ctx, target));
+}
+
+struct aml *aml_or(struct aml_ctx *ctx, struct aml *a, struct aml *b, struct aml *target)
+{
+    return opn(ctx, AML_OR_OP, "Or", 3, a, b, target_or_null(ctx, target));
+}
+
+struct aml *aml_equal(struct aml_ctx *ctx, struct aml *a, struct aml *b)
+{
+    return opn(ctx, AML_LEQUAL_OP, "LEqual", 2, a, b);
+}
+
+struct aml *aml_lnot(struct aml_ctx *ctx, struct aml *a)
+{
+    return opn(ctx, AML_LNOT_OP, "LNot", 1, a);
+}
+
+struct aml *aml_if(struct aml_ctx *ctx, struct aml *predicate)
+{
+    struct aml *t;
+
+    if (!predicate) {
+        ctx_fail(ctx, -EINVAL, "aml: If without a predicate");
+        return NULL;
+    }
+    t = node_new(ctx, AML_K_PKG, 1);
+    if (!t)
+        return NULL;
+    t->data[0] = AML_IF_OP;
+    t->nhead = 1;
+    return aml_append(t, predicate);
+}
+
+struct aml *aml_else(struct aml_ctx *ctx)
+{
+    struct aml *t = node_new(ctx, AML_K_PKG, 1);
+
+    if (t) {
+        t->data[0] = AML_ELSE_OP;
+        t->nhead = 1;
+    }
+    return t;
+}
+
+struct aml *aml_create_dword_field(struct aml_ctx *ctx, struct aml *buffer,
+                                   struct aml *byte_index, const char *name)
+{
+    struct aml *t = opn(ctx, AML_CREATE_DWORD_FIELD_OP, "CreateDWordField", 2, buffer,
+                        byte_index);
+
+    return aml_append(t, aml_name(ctx, name));
+}
+
+static int hexval_ci(char c)
+{
+    return hexval(c >= 'a' && c <= 'f' ? (char)(c - 'a' + 'A') : c);
+}
+
+struct aml *aml_touuid(struct aml_ctx *ctx, const char *uuid)
+{
+    /* Byte order of ToUUID (19.6.142): the first three groups little-endian. */
+    static const uint8_t pos[16] = { 6, 4, 2, 0, 11, 9, 16, 14, 19, 21, 24, 26, 28, 30, 32, 34 };
+    uint8_t b[16];
+
+    if (!uuid || strlen(uuid) != 36 || uuid[8] != '-' || uuid[13] != '-' ||
+        uuid[18] != '-' || uuid[23] != '-') {
+        ctx_fail(ctx, -EINVAL, "aml: '%s' is not a UUID", uuid ? uuid : "(null)");
+        return NULL;
+    }
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval_ci(uuid[pos[i]]), lo = hexval_ci(uuid[pos[i] + 1]);
+
+        if (hi < 0 || lo < 0) {
+            ctx_fail(ctx, -EINVAL, "aml: '%s' is not a UUID", uuid);
+            return NULL;
+        }
+        b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return aml_buffer(ctx, b, sizeof(b));
 }
 
 /* ---- resource descriptors (6.4) ---- */

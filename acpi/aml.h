@@ -89,6 +89,20 @@ struct aml *aml_return(struct aml_ctx *ctx, struct aml *value);
 struct aml *aml_sizeof(struct aml_ctx *ctx, struct aml *obj);
 struct aml *aml_arg(struct aml_ctx *ctx, unsigned int n);    /* Arg0-6 */
 struct aml *aml_local(struct aml_ctx *ctx, unsigned int n);  /* Local0-7 */
+struct aml *aml_store(struct aml_ctx *ctx, struct aml *value, struct aml *target);
+/* target may be NULL (no result stored). */
+struct aml *aml_and(struct aml_ctx *ctx, struct aml *a, struct aml *b, struct aml *target);
+struct aml *aml_or(struct aml_ctx *ctx, struct aml *a, struct aml *b, struct aml *target);
+struct aml *aml_equal(struct aml_ctx *ctx, struct aml *a, struct aml *b);   /* LEqual */
+struct aml *aml_lnot(struct aml_ctx *ctx, struct aml *a);                   /* LNot */
+/* If (predicate) { appended terms }; an Else must be appended right after its If. */
+struct aml *aml_if(struct aml_ctx *ctx, struct aml *predicate);
+struct aml *aml_else(struct aml_ctx *ctx);
+/* CreateDWordField (buffer, byte_index, name) */
+struct aml *aml_create_dword_field(struct aml_ctx *ctx, struct aml *buffer,
+                                   struct aml *byte_index, const char *name);
+/* ToUUID ("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"): a 16-byte Buffer. */
+struct aml *aml_touuid(struct aml_ctx *ctx, const char *uuid);
 
 /*
  * Resource templates (6.4): a Buffer whose elements are descriptors; the

@@ -15,6 +15,45 @@ static struct aml *crs(struct aml_ctx *b, struct aml *tmpl)
     return aml_name_decl(b, "_CRS", tmpl);
 }
 
+/*
+ * _OSC (6.2.11; PCI Firmware spec 4.5.1): grant the OS native control of
+ * what it asks for among PCIe hot plug, SHPC hot plug, PME, AER and the PCIe
+ * capability structure (0x1f, as QEMU's q35 does); flag an unknown
+ * revision or UUID, and masked bits, in CDW1.
+ */
+#define PCI_OSC_UUID "33DB4D5B-1FF7-401C-9657-7441C03DD766"
+#define PCI_OSC_GRANT 0x1f
+#define OSC_UNKNOWN_UUID 0x04
+#define OSC_UNKNOWN_REVISION 0x08
+#define OSC_MASKED 0x10
+
+static struct aml *pci_osc(struct aml_ctx *b)
+{
+    struct aml *m = aml_method(b, "_OSC", 4, 0);
+    struct aml *known = aml_if(b, aml_equal(b, aml_arg(b, 0), aml_touuid(b, PCI_OSC_UUID)));
+    struct aml *other = aml_else(b), *rev, *masked;
+
+    aml_append(m, aml_create_dword_field(b, aml_arg(b, 3), aml_int(b, 0), "CDW1"));
+    aml_append(known, aml_create_dword_field(b, aml_arg(b, 3), aml_int(b, 8), "CDW3"));
+    rev = aml_if(b, aml_lnot(b, aml_equal(b, aml_arg(b, 1), aml_int(b, 1))));
+    aml_append(rev, aml_or(b, aml_name(b, "CDW1"), aml_int(b, OSC_UNKNOWN_REVISION),
+                           aml_name(b, "CDW1")));
+    aml_append(known, rev);
+    aml_append(known, aml_and(b, aml_name(b, "CDW3"), aml_int(b, PCI_OSC_GRANT),
+                              aml_local(b, 0)));
+    masked = aml_if(b, aml_lnot(b, aml_equal(b, aml_local(b, 0), aml_name(b, "CDW3"))));
+    aml_append(masked, aml_or(b, aml_name(b, "CDW1"), aml_int(b, OSC_MASKED),
+                              aml_name(b, "CDW1")));
+    aml_append(known, masked);
+    aml_append(known, aml_store(b, aml_local(b, 0), aml_name(b, "CDW3")));
+    aml_append(other, aml_or(b, aml_name(b, "CDW1"), aml_int(b, OSC_UNKNOWN_UUID),
+                             aml_name(b, "CDW1")));
+    aml_append(m, known);
+    aml_append(m, other);
+    aml_append(m, aml_return(b, aml_arg(b, 3)));
+    return m;
+}
+
 static struct aml *pci_root(struct aml_ctx *b, const struct acpi_config *cfg)
 {
     const struct acpi_pci *pci = &cfg->pci;
@@ -52,6 +91,8 @@ static struct aml *pci_root(struct aml_ctx *b, const struct acpi_config *cfg)
             aml_append(prt, e);
         }
     aml_append(dev, aml_name_decl(b, "_PRT", prt));
+    if (pcie)
+        aml_append(dev, pci_osc(b));
     return dev;
 }
 

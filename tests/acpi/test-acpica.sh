@@ -71,7 +71,7 @@ run() {   # NAME EXPECT_PRT ARGS...
     cmds="Test Predefined; Integrity; Evaluate \\_S5"
     if [ "$prt" != none ]; then
         aml="$aml $tmp/probe.aml"
-        cmds="$cmds; Evaluate \\PRTC; Evaluate \\PRT5; Evaluate \\_SB.PCI0._CRS; Evaluate \\_SB.PCI0._HID"
+        cmds="$cmds; Evaluate \\PRTC; Evaluate \\PRT5; Evaluate \\_SB.PCI0._CRS; Evaluate \\_SB.PCI0._HID; Evaluate \\OSCQ"
     fi
     cmds="$cmds; Evaluate \\_SB.COM1._CRS; Evaluate \\_SB.COM1._STA; Evaluate \\_SB.COM1._HID"
     # shellcheck disable=SC2086
@@ -93,6 +93,8 @@ run() {   # NAME EXPECT_PRT ARGS...
         # Device 1, INTB#: GSI 16 + (1 + 1) % 4 = 18.
         grep -A1 "Evaluation of \\\\PRT5" "$d/exec.log" | grep -q "= 0000000000000012" ||
             fail "$name: _PRT entry 5 does not route to GSI 18"
+        grep -A2 "Evaluation of \\\\OSCQ" "$d/exec.log" | grep -q "0000: 11 00 00 00 1F 00 00 00 1F 00 00 00" ||
+            { grep -A3 "Evaluation of \\\\OSCQ" "$d/exec.log"; fail "$name: _OSC does not grant 0x1f"; }
         grep -A1 "Evaluation of \\\\_SB.PCI0._CRS" "$d/exec.log" | grep -q "\[Buffer\]" ||
             fail "$name: PCI0._CRS is not a buffer"
     fi

@@ -203,6 +203,33 @@ START_TEST(named_objects)
 }
 END_TEST
 
+START_TEST(expressions_and_control_flow)
+{
+    struct aml *i, *e;
+
+    EXPECT(aml_store(b, aml_int(b, 1), aml_local(b, 0)), 0x70, 0x01, 0x60);
+    EXPECT(aml_and(b, aml_local(b, 0), aml_int(b, 0x1f), NULL), 0x7b, 0x60, 0x0a, 0x1f, 0x00);
+    EXPECT(aml_or(b, aml_name(b, "CDW1"), aml_int(b, 8), aml_name(b, "CDW1")),
+           0x7d, 'C', 'D', 'W', '1', 0x0a, 0x08, 'C', 'D', 'W', '1');
+    EXPECT(aml_lnot(b, aml_equal(b, aml_arg(b, 1), aml_int(b, 1))), 0x92, 0x93, 0x69, 0x01);
+    EXPECT(aml_create_dword_field(b, aml_arg(b, 3), aml_int(b, 0), "CDW1"),
+           0x8a, 0x6b, 0x00, 'C', 'D', 'W', '1');
+    i = aml_if(b, aml_equal(b, aml_arg(b, 0), aml_int(b, 0)));
+    aml_append(i, aml_return(b, aml_int(b, 1)));
+    EXPECT(i, 0xa0, 0x06, 0x93, 0x68, 0x00, 0xa4, 0x01);
+    e = aml_else(b);
+    aml_append(e, aml_return(b, aml_int(b, 0)));
+    EXPECT(e, 0xa1, 0x03, 0xa4, 0x00);
+    /* ToUUID: the first three groups byte-swapped, case-insensitive. */
+    EXPECT(aml_touuid(b, "33db4d5b-1FF7-401C-9657-7441C03DD766"), 0x11, 0x13, 0x0a, 0x10,
+           0x5b, 0x4d, 0xdb, 0x33, 0xf7, 0x1f, 0x1c, 0x40, 0x96, 0x57, 0x74, 0x41, 0xc0,
+           0x3d, 0xd7, 0x66);
+    ck_assert_ptr_null(aml_touuid(b, "33DB4D5B-1FF7-401C-9657-7441C03DD76"));
+    ck_assert_ptr_null(aml_if(b, NULL));
+    ck_assert_int_eq(aml_ctx_error(b), -EINVAL);
+}
+END_TEST
+
 static uint8_t sum(const uint8_t *p, size_t n)
 {
     uint8_t s = 0;
@@ -321,6 +348,7 @@ TCase *acpi_aml_tcase(void)
     tcase_add_test(tc, name_errors);
     tcase_add_test(tc, data_objects);
     tcase_add_test(tc, named_objects);
+    tcase_add_test(tc, expressions_and_control_flow);
     tcase_add_test(tc, resource_templates);
     tcase_add_test(tc, errors_are_sticky_and_returned);
     tcase_add_test(tc, encode_checks_space_and_misuse);

@@ -16,7 +16,7 @@
 int main(void)
 {
     static struct acpi_config cfg;
-    uint8_t *buf = malloc(ACPI_BLOB_BUF_SIZE), mem[8192], out[512];
+    uint8_t *buf = malloc(ACPI_BLOB_BUF_SIZE), mem[16384], out[1024];
     size_t used = 0;
     uint64_t rsdp = 0;
     struct aml_ctx *b;
@@ -51,7 +51,20 @@ int main(void)
     m = aml_method(b, "M000", 1, 0);
     aml_append(m, aml_return(b, aml_sizeof(b, aml_arg(b, 0))));
     aml_append(dev, m);
-    aml_append(dev, aml_name_decl(b, "L000", aml_local(b, 0)));
+    m = aml_method(b, "M001", 4, 1);
+    aml_append(m, aml_create_dword_field(b, aml_arg(b, 3), aml_int(b, 0), "CDW1"));
+    {
+        struct aml *i = aml_if(b, aml_lnot(b, aml_equal(b, aml_arg(b, 0),
+                                                         aml_touuid(b, "33DB4D5B-1FF7-401C-9657-7441C03DD766"))));
+        struct aml *e = aml_else(b);
+
+        aml_append(i, aml_or(b, aml_name(b, "CDW1"), aml_int(b, 4), aml_name(b, "CDW1")));
+        aml_append(e, aml_and(b, aml_name(b, "CDW1"), aml_int(b, 1), aml_local(b, 0)));
+        aml_append(e, aml_store(b, aml_local(b, 0), aml_name(b, "CDW1")));
+        aml_append(m, i);
+        aml_append(m, e);
+    }
+    aml_append(dev, m);
     rt = aml_resource_template(b);
     aml_append(rt, aml_io(b, 0x60, 0x60, 1, 1));
     aml_append(rt, aml_fixed_io(b, 0x64, 1));

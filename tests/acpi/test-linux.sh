@@ -59,6 +59,8 @@ boot() {   # NAME VCPUS NUMA DISTANCES
         fail "$name: ACPI complaints in the guest's dmesg"
     fi
     grep -q "ACPI: PCI Root Bridge \[PCI0\]" "$out" || fail "$name: no PCI root bridge from the DSDT"
+    grep -q "_OSC: OS now controls \[PCIeHotplug SHPCHotplug PME AER PCIeCapability\]" "$out" ||
+        { grep "_OSC" "$out"; fail "$name: the root bridge's _OSC did not grant PCIe control"; }
     grep -q "ACPI: 2 ACPI AML tables successfully acquired and loaded" "$out" ||
         fail "$name: the DSDT and SSDT were not both loaded"
     grep -q "FERRY-CPUS=$vcpus\$" "$out" || { grep FERRY-CPUS "$out"; fail "$name: the guest does not see $vcpus CPUs"; }
