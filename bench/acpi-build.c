@@ -84,13 +84,7 @@ int main(int argc, char **argv)
         return 1;
     }
     cpu_name(cpu, sizeof(cpu));
-    printf("cpu: %s\nbuild: %s\n", cpu,
-#ifdef __OPTIMIZE__
-           "optimized"
-#else
-           "unoptimized"
-#endif
-    );
+    printf("cpu: %s\nbuild: %s\n", cpu, FERRY_BUILDTYPE);
     /* Warm-up: page in the buffer and the code. */
     bench_build(&small, buf, 10, &used_small);
     bench_memset(buf, 10);

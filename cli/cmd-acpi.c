@@ -402,7 +402,7 @@ out:
     return rc;
 }
 
-int ferry_cmd_acpi(int argc, char **argv)
+int cmd_acpi(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "dump"))
         return acpi_dump(argc - 1, argv + 1);

@@ -10,8 +10,8 @@ static const struct {
     ferry_cmd_fn fn;
     const char *help;
 } commands[] = {
-    { "version", NULL, "print the version" },
-    { "acpi", ferry_cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
+    { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
+    { "acpi", cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
 };
 
 static void usage(FILE *f)
