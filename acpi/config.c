@@ -354,6 +354,8 @@ int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
         FAIL("pm.gpe0_len: %u (must be even and nonzero)", pm->gpe0_len);
     if (!pm->pm1a_evt || !pm->pm1a_cnt || !pm->pm_tmr || !pm->gpe0)
         FAIL("pm: pm1a_evt, pm1a_cnt, pm_tmr and gpe0 must all be set");
+    if ((cfg->flags & ACPI_HAS_PCI) && (pci->nr_io == 0 || pci->nr_io > ACPI_PCI_IO_WINDOWS_MAX))
+        FAIL("pci.nr_io: %u (must be 1-%u)", pci->nr_io, ACPI_PCI_IO_WINDOWS_MAX);
     {
         const struct { const char *name; uint32_t port, len; } blk[] = {
             { "pm.pm1a_evt", pm->pm1a_evt, pm->pm1_evt_len },
@@ -407,8 +409,6 @@ int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
                      pci->ecam_base, size))
             FAIL("pci.mmio32: overlaps the ECAM at 0x%llx", (unsigned long long)pci->ecam_base);
     }
-    if (pci->nr_io == 0 || pci->nr_io > ACPI_PCI_IO_WINDOWS_MAX)
-        FAIL("pci.nr_io: %u (must be 1-%u)", pci->nr_io, ACPI_PCI_IO_WINDOWS_MAX);
     for (uint32_t w = 0; w < pci->nr_io; w++)
         if (pci->io[w].base > pci->io[w].limit || pci->io[w].limit > 0xffff ||
             pci->io[w].base < 0xd00)

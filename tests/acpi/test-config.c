@@ -152,6 +152,15 @@ START_TEST(intx_outside_ioapic)
 }
 END_TEST
 
+/* Fuzz find (tests/fuzz/corpus/acpi/regress-pci-nr-io-past-array): the PM
+ * block checks walked pci.io[] before pci.nr_io was bounded. */
+START_TEST(io_window_count_past_array)
+{
+    cfg.pci.nr_io = ACPI_PCI_IO_WINDOWS_MAX + 1;
+    rejected("pci.nr_io");
+}
+END_TEST
+
 START_TEST(set_pm_moves_io_windows)
 {
     struct acpi_pm pm = cfg.pm;
@@ -187,6 +196,7 @@ TCase *acpi_config_tcase(void)
     tcase_add_test(tc, oem_id_too_long);
     tcase_add_test(tc, pm_lengths_and_sci);
     tcase_add_test(tc, intx_outside_ioapic);
+    tcase_add_test(tc, io_window_count_past_array);
     tcase_add_test(tc, set_pm_moves_io_windows);
     return tc;
 }
