@@ -47,10 +47,10 @@ static int table_get(struct walk *w, uint64_t gpa, const char *want, const char 
     if (len < sizeof(*h) || len > TABLE_LEN_MAX)
         BAD(w, "%.4s at 0x%llx: length %u is invalid", h->signature,
             (unsigned long long)gpa, len);
-    h = w->resolve(w->opaque, gpa, len);
-    if (!h)
-        BAD(w, "%.4s at 0x%llx: length %u runs past the table memory", want ? want : "table",
+    if (!w->resolve(w->opaque, gpa, len))
+        BAD(w, "%.4s at 0x%llx: length %u runs past the table memory", h->signature,
             (unsigned long long)gpa, len);
+    h = w->resolve(w->opaque, gpa, len);
     if (acpi_checksum(h, len))
         BAD(w, "%.4s at 0x%llx: checksum does not sum to zero (off by 0x%02x)",
             h->signature, (unsigned long long)gpa, acpi_checksum(h, len));

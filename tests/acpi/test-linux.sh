@@ -34,13 +34,15 @@ run_guest() {   # NAME VCPUS BLOB: boot, leave the CR-less serial log in $tmp/NA
 
 complaints='ACPI BIOS (Error|Warning)|ACPI (Error|Warning|Exception)|can.t evaluate'
 
-boot() {   # NAME VCPUS NUMA DISTANCES
-    name=$1; vcpus=$2; numa=$3; dist=$4
+boot() {   # NAME VCPUS NUMA DISTANCES [MADT-FORM]
+    name=$1; vcpus=$2; numa=$3; dist=$4; madt=${5:-}
     conf=$tmp/$name.conf
     {
         printf '[guest]\nvcpus = %s\nmemory = 512M\nnuma = %s\n' "$vcpus" "$numa"
         printf '[acpi]\npm1a-evt = 0x600\npm1a-cnt = 0x604\npm-tmr = 0x608\ns5-slp-typ = 0\n'
         [ -n "$dist" ] && printf 'numa-distances = %s\n' "$dist"
+        [ -n "$madt" ] && printf 'madt = %s\n' "$madt"
+        true
     } > "$conf"
     "$ferry" acpi dump "$conf" --blob --base $addr --out "$tmp/$name.blob" ||
         fail "$name: ferry acpi dump --blob"
@@ -77,6 +79,10 @@ grep -q "FERRY-DIST node0 10 21 cpus=0\$" "$tmp/numa2.log" || { grep FERRY-DIST 
 grep -q "FERRY-DIST node1 21 10 cpus=1\$" "$tmp/numa2.log" || { grep FERRY-DIST "$tmp/numa2.log"; fail "numa2: node1 distances/cpus"; }
 grep -q "ACPI: SRAT: Node 1 PXM 1 \[mem 0x10000000-0x1fffffff\]" "$tmp/numa2.log" ||
     fail "numa2: SRAT memory of node 1 not as configured"
+# The x2APIC MADT form (x2APIC and x2APIC-NMI entries) on the same CPUs.
+boot x2apic 2 0 "" x2apic
+grep -q "ACPI: X2APIC_NMI (uid\[0xffffffff\]" "$tmp/x2apic.log" || fail "x2apic: no x2APIC NMI entry used"
+
 # Control: the same grep must fire on a broken table.  The DSDT always sits
 # at offset 0x80 (RSDP, then the 64-byte aligned FACS); bump its checksum.
 cp "$tmp/smp4.blob" "$tmp/control.blob"
