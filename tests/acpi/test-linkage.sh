@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # libferry-acpi.so exports exactly what libferry-acpi.map lists, imports only
-# libc string/format functions (no I/O, no syscalls; clang turns memcmp into bcmp), and its public headers
-# (acpi.h, aml.h and the ferry-log.h they include) compile on their own.
+# libc string/format functions (no I/O, no syscalls; clang turns memcmp into
+# bcmp), and its public headers (acpi.h, aml.h and the ferry-log.h they
+# include) compile on their own.
 #   test-linkage.sh LIB MAP SRCROOT
 set -eu
 lib=$1; map=$2; src=$3
