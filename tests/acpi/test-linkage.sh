@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# libferry-acpi.so exports exactly what libferry-acpi.map lists, imports only
+# libferry-acpi.so exports exactly what libferry-acpi.map lists, has no
+# writable data of its own (no globals, no static state), imports only
 # libc string/format functions (no I/O, no syscalls; clang turns memcmp into
 # bcmp), and its public headers (acpi.h, aml.h and the ferry-log.h they
 # include) compile on their own.
@@ -27,6 +28,18 @@ if [ -n "$bad" ]; then
     echo "FAIL: $lib imports more than libc string functions:$bad"; exit 1
 fi
 echo "imports: only libc string/format functions"
+
+# Writable data (.data/.bss) beyond what the toolchain and sanitizers add.
+toolchain='_DYNAMIC _GLOBAL_OFFSET_TABLE_ __TMC_END__ __do_global_dtors_aux_fini_array_entry __dso_handle __frame_dummy_init_array_entry completed.0'
+bad=""
+for s in $(nm "$lib" | awk '$2 ~ /^[bBdDsS]$/ {print $3}'); do
+    case "$s" in __unnamed_*|__asan*|___asan*|__sancov*|__ubsan*|.L*) continue ;; esac
+    case " $toolchain " in *" $s "*) ;; *) bad="$bad $s" ;; esac
+done
+if [ -n "$bad" ]; then
+    echo "FAIL: $lib has writable data (globals or static state):$bad"; exit 1
+fi
+echo "data: no writable data of its own"
 
 # The installed layout: include/ferry/{acpi,common}.
 mkdir -p "$tmp/inc/ferry/acpi" "$tmp/inc/ferry/common"
