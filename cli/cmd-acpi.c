@@ -168,6 +168,26 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
     if (rc)
         cfg->pci.ecam_base = v;
 
+    /* apic-ids = 0,2,4,6: one per vCPU, in vCPU order. */
+    if ((s = g_key_file_get_string(kf, "acpi", "apic-ids", NULL))) {
+        g_auto(GStrv) ids = g_strsplit(s, ",", -1);
+
+        if (g_strv_length(ids) != cfg->nr_vcpus) {
+            fprintf(stderr, "ferry acpi: %s: [acpi] apic-ids: %u ids for %u vcpus\n", file,
+                    g_strv_length(ids), cfg->nr_vcpus);
+            return -EINVAL;
+        }
+        for (guint i = 0; ids[i]; i++) {
+            if (parse_u64(g_strstrip(ids[i]), &v) || v >= UINT32_MAX) {
+                fprintf(stderr, "ferry acpi: %s: [acpi] apic-ids: '%s' is not an APIC id\n",
+                        file, ids[i]);
+                return -EINVAL;
+            }
+            cfg->vcpus[i].apic_id = (uint32_t)v;
+        }
+        g_clear_pointer(&s, g_free);
+    }
+
     /* numa-distances = 10,20;20,10 (row by row). */
     if ((s = g_key_file_get_string(kf, "acpi", "numa-distances", NULL))) {
         g_auto(GStrv) rows = g_strsplit(s, ";", -1);

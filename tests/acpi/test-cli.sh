@@ -27,6 +27,17 @@ done
 grep -q "rsdp 0x100000" "$tmp/out" || fail "blob: rsdp address not reported"
 [ "$(stat -c %s "$tmp/b")" -le 65536 ] || fail "blob larger than 64 KiB"
 
+printf '[guest]\nvcpus = 3\n[acpi]\napic-ids = 0, 2, 4\n' > "$tmp/ids"
+"$ferry" acpi dump "$tmp/ids" --out "$tmp/i" > /dev/null || fail "apic-ids"
+# MADT: 44-byte header, then 8-byte Local APIC entries; the APIC id is byte 3.
+[ "$(od -An -tu1 -j 47 -N1 "$tmp/i/apic.dat" | tr -d ' ')" = 0 ] &&
+[ "$(od -An -tu1 -j 55 -N1 "$tmp/i/apic.dat" | tr -d ' ')" = 2 ] &&
+[ "$(od -An -tu1 -j 63 -N1 "$tmp/i/apic.dat" | tr -d ' ')" = 4 ] || fail "apic-ids not in the MADT"
+printf '[guest]\nvcpus = 2\n[acpi]\napic-ids = 1,1\n' > "$tmp/dup"
+refuses "vcpus\[1\].apic_id: 1 already used" "$tmp/dup" --out "$tmp/x"
+printf '[guest]\nvcpus = 2\n[acpi]\napic-ids = 1\n' > "$tmp/few"
+refuses "1 ids for 2 vcpus" "$tmp/few" --out "$tmp/x"
+
 refuses "--out is required" --vcpus 2
 refuses "not a size" --memory 12Q --out "$tmp/x"
 refuses "vcpus: 0" --vcpus 0 --out "$tmp/x"
