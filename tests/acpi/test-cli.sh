@@ -52,4 +52,11 @@ refuses "distance\[0\]\[1\]" "$tmp/c3" --out "$tmp/x"
 printf '[acpi]\noem-id = TOOLONGID\n' > "$tmp/c4"
 refuses "oem-id" "$tmp/c4" --out "$tmp/x"
 refuses "cannot read config" "$tmp/nonexistent" --out "$tmp/x"
+# The README's example config must be one the command takes.
+readme=${FERRY_SOURCE_ROOT:-}/README.md
+if [ -f "$readme" ]; then
+    sed -n '/^## ACPI tables/,$p' "$readme" | sed -n '/^```ini$/,/^```$/p' | sed '1d;$d' > "$tmp/readme.conf"
+    [ -s "$tmp/readme.conf" ] || fail "README.md has no ini example in its ACPI tables section"
+    "$ferry" acpi dump "$tmp/readme.conf" --out "$tmp/r" > /dev/null || fail "the README's example config"
+fi
 echo "cli: ok"
