@@ -176,16 +176,17 @@ struct aml *acpi_dsdt_body(struct aml_ctx *b, const struct acpi_config *cfg)
 }
 
 /* Processor devices (8.4): \_SB.Cnnn, _UID = MADT processor UID = index. */
+_Static_assert(ACPI_VCPUS_MAX <= 0x1000, "processor device names C000-CFFF");
 struct aml *acpi_cpu_ssdt_body(struct aml_ctx *b, const struct acpi_config *cfg)
 {
     struct aml *root = aml_list(b);
     struct aml *sb = aml_scope(b, "\\_SB");
 
     for (uint32_t i = 0; i < cfg->nr_vcpus; i++) {
-        char name[8];
+        char name[16];
         struct aml *dev;
 
-        snprintf(name, sizeof(name), "C%03X", i & 0xfff);
+        snprintf(name, sizeof(name), "C%03X", i);
         dev = aml_device(b, name);
         aml_append(dev, aml_name_decl(b, "_HID", aml_string(b, "ACPI0007")));
         aml_append(dev, aml_name_decl(b, "_UID", aml_int(b, i)));
