@@ -132,7 +132,7 @@ int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus, uint64_
         .pm_tmr = 0xb008, .pm_tmr_len = 4,
         .gpe0 = 0xafe0, .gpe0_len = 4,
         .sci_irq = 9,
-        .s5_slp_typ = 7,
+        .s5_slp_typ = 0,            /* \_S5 of Xen's DSDT (and QEMU's PIIX4) */
         .reset_port = 0xcf9, .reset_value = 6,
     };
 

@@ -39,7 +39,7 @@ boot() {   # NAME VCPUS NUMA DISTANCES [MADT-FORM]
     conf=$tmp/$name.conf
     {
         printf '[guest]\nvcpus = %s\nmemory = 512M\nnuma = %s\n' "$vcpus" "$numa"
-        printf '[acpi]\npm1a-evt = 0x600\npm1a-cnt = 0x604\npm-tmr = 0x608\ns5-slp-typ = 0\n'
+        printf '[acpi]\npm1a-evt = 0x600\npm1a-cnt = 0x604\npm-tmr = 0x608\n'
         [ -n "$dist" ] && printf 'numa-distances = %s\n' "$dist"
         [ -n "$madt" ] && printf 'madt = %s\n' "$madt"
         true
