@@ -2,7 +2,7 @@
 /*
  * ferry run [CONFIG] [--image FILE] [--entry real|pvh] [--memory SIZE]
  *           [--vcpus N] [--cmdline S] [--module FILE] [--dm PATH | --no-dm]
- *           [--ioreq-socket PATH] [--eager-memory] [-v]
+ *           [--ioreq-socket PATH] [--eager-memory] [--no-acpi] [-v]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
  * by default, once it is built or installed).  CONFIG is a GKeyFile with
@@ -28,7 +28,7 @@
 struct run_opts {
     char *image, *entry, *memory, *cmdline, *module, *dm, *socket;
     int vcpus;
-    gboolean no_dm, eager, verbose;
+    gboolean no_dm, eager, verbose, no_acpi;
 };
 
 /*
@@ -70,7 +70,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     g_autoptr(GError) err = NULL;
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
-                                         "dm", "ioreq-socket", "eager-memory", NULL };
+                                         "dm", "ioreq-socket", "eager-memory", "acpi", NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         fprintf(stderr, "ferry run: %s: %s\n", path, err->message);
@@ -119,6 +119,13 @@ static int run_read_config(const char *path, struct run_opts *o)
             return -EINVAL;
         }
     }
+    if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
+        o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);
+        if (err) {
+            fprintf(stderr, "ferry run: %s: acpi: %s\n", path, err->message);
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -149,6 +156,7 @@ int ferry_cmd_run(int argc, char **argv)
           "also accept ioreq servers on this socket", "PATH" },
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
+        { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log", NULL },
         { NULL },
     };
@@ -162,7 +170,7 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module, dm, ioreq-socket, eager-memory.  Options given here win over it.\n"
+        "module, dm, ioreq-socket, eager-memory, acpi.  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -217,6 +225,8 @@ int ferry_cmd_run(int argc, char **argv)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
     if (o.eager)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
+    if (o.no_acpi)
+        g_ptr_array_add(args, g_strdup("--no-acpi"));
     if (o.verbose)
         g_ptr_array_add(args, g_strdup("-v"));
     g_ptr_array_add(args, NULL);

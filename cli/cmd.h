@@ -8,6 +8,7 @@ typedef int (*ferry_cmd_fn)(int argc, char **argv);
 
 int ferry_cmd_run(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
+int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump */
 
 
 /* Exit statuses shared by subcommands. */

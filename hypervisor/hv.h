@@ -199,6 +199,8 @@ struct hv_load_config {
     enum hv_entry entry;
     const char *cmdline;
     const char *module;             /* optional, pvh only */
+    bool no_acpi;                   /* no ACPI tables (rsdp_paddr 0) */
+    uint64_t rsdp;                  /* set by hv_load */
 };
 /*
  * Loads the image into guest RAM, fills the E820 map and (pvh) the
@@ -212,8 +214,8 @@ FERRY_MUST_CHECK int hv_load(struct ferry_vm *vm, const struct hv_load_config *l
 int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry,
                      char *why, size_t why_len);
 void hv_e820_build(struct ferry_vm *vm);
-/* Puts the ACPI tables in the ACPI area and returns the RSDP's address (0: none). */
-uint64_t hv_acpi_place(struct ferry_vm *vm);
+/* Builds the ACPI tables into the ACPI area; *rsdp gets the RSDP's address. */
+int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp);
 
 /* Sizes like 64M, 1G, 1T, 4096 (bytes), 2K. 0 or -EINVAL/-ERANGE. */
 int hv_parse_size(const char *s, uint64_t *out);

@@ -26,6 +26,8 @@
 #include <xen/arch-x86/hvm/start_info.h>
 #include <xen/elfnote.h>
 
+#include "acpi/acpi.h"
+
 #define HV_IMAGE_MAX            (1ull << 30)    /* bytes read from an image file */
 #define HV_ELF_PHDRS_MAX        64
 #define HV_CMDLINE_MAX          4095
@@ -63,15 +65,48 @@ void hv_e820_build(struct ferry_vm *vm)
 
 /*
  * The one place ACPI tables enter guest memory.  libacpi (acpi/) lays out
- * the whole table set for a guest-physical base; it goes into the E820
- * ACPI area [HV_ACPI_BASE, +HV_ACPI_SIZE) and its RSDP address is handed to
- * the guest in hvm_start_info.rsdp_paddr.  Until libacpi is wired in,
- * guests get no tables (rsdp_paddr 0).
+ * the whole set for the E820 ACPI area [HV_ACPI_BASE, +HV_ACPI_SIZE), RSDP
+ * first; the guest finds it through hvm_start_info.rsdp_paddr (PVH) or by
+ * scanning 0xe0000-0xfffff for "RSD PTR " (anything else).  The tables
+ * describe Ferry's PC: this VM's vCPUs and RAM, the in-kernel IOAPIC and
+ * LAPIC, ECAM at HV_ECAM_BASE, and the devices ferry-dm provides (COM1/2,
+ * RTC, Xen's PM block with SCI 9, the PCI root bridge).  No HPET: KVM has
+ * none in the kernel.
  */
-uint64_t hv_acpi_place(struct ferry_vm *vm)
+int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp)
 {
-    (void)vm;
-    return 0;
+    struct acpi_config *cfg = calloc(1, sizeof(*cfg));
+    void *buf = malloc(ACPI_BLOB_BUF_SIZE);
+    size_t used = 0;
+    int rc = -ENOMEM;
+
+    static_assert(ACPI_TABLES_SIZE_MAX <= HV_ACPI_SIZE, "the ACPI area holds the largest set");
+    static_assert(ACPI_BLOB_BASE_DEFAULT == HV_ACPI_BASE, "libacpi and ferry-hv agree");
+    *rsdp = 0;
+    if (!cfg || !buf)
+        goto out;
+    rc = acpi_config_init_default(cfg, vm->nr_vcpus, vm->ram_size);
+    if (rc)
+        goto out;
+    cfg->flags &= ~ACPI_HAS_HPET;
+    cfg->pci.ecam_base = HV_ECAM_BASE;
+    cfg->lapic_addr = HV_LAPIC_BASE;
+    cfg->ioapic_addr = HV_IOAPIC_BASE;
+    rc = acpi_build_blob(cfg, HV_ACPI_BASE, buf, ACPI_BLOB_BUF_SIZE, &used, rsdp,
+                         vm->cfg.log, vm->cfg.log_opaque);
+    if (rc)
+        goto out;
+    uint8_t *dst = hv_vm_gpa_ptr(vm, HV_ACPI_BASE, HV_ACPI_SIZE);
+    memcpy(dst, buf, used);
+    memset(dst + used, 0, HV_ACPI_SIZE - used);
+out:
+    if (rc)
+        ferry_logf(vm->cfg.log, vm->cfg.log_opaque, FERRY_LOG_ERROR,
+                   "acpi tables for %u vcpus, %llu MiB: %s", vm->nr_vcpus,
+                   (unsigned long long)(vm->ram_size >> 20), strerror(-rc));
+    free(cfg);
+    free(buf);
+    return rc;
 }
 
 static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, size_t why_len)
@@ -446,7 +481,7 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
                                                  vm->e820[i].type, 0 };
     si->memmap_paddr = BI_MEMMAP;
     si->memmap_entries = vm->nr_e820;
-    si->rsdp_paddr = hv_acpi_place(vm);
+    si->rsdp_paddr = lc->rsdp;
 
     boot->entry = HV_ENTRY_PVH;
     boot->rip = entry;
@@ -458,10 +493,21 @@ out:
     return rc;
 }
 
-int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc, struct hv_boot *boot,
+int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc_in, struct hv_boot *boot,
             uint64_t *needed_end, char *why, size_t why_len)
 {
+    struct hv_load_config copy = *lc_in;
+    struct hv_load_config *lc = &copy;
+
     memset(boot, 0, sizeof(*boot));
+    lc->rsdp = 0;
+    if (!lc->no_acpi) {
+        int rc = hv_acpi_place(vm, &lc->rsdp);
+        if (rc) {
+            snprintf(why, why_len, "cannot build the ACPI tables: %s", strerror(-rc));
+            return rc;
+        }
+    }
     if (lc->entry == HV_ENTRY_REAL) {
         if (lc->module) {
             snprintf(why, why_len, "modules need the pvh entry");

@@ -34,7 +34,7 @@ struct hv_opts {
     char *image, *entry, *memory, *cmdline, *module, *socket, *dm;
     char **dm_args;
     int vcpus, wait_servers, wait_ms, verbose;
-    gboolean eager, no_debug_ports;
+    gboolean eager, no_debug_ports, no_acpi;
 };
 
 struct hv_main {
@@ -304,6 +304,8 @@ int main(int argc, char **argv)
           "give up waiting for servers after MS milliseconds (default 10000)", "MS" },
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all of guest RAM with KVM up front", NULL },
+        { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi,
+          "no ACPI tables for the guest", NULL },
         { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
           "no in-process debug console (0xe9) and debug exit (0x501) ports", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log (info)", NULL },
@@ -336,6 +338,7 @@ int main(int argc, char **argv)
     lc.image = o.image;
     lc.cmdline = o.cmdline;
     lc.module = o.module;
+    lc.no_acpi = o.no_acpi;
     if (!o.entry || !strcmp(o.entry, "pvh")) {
         lc.entry = HV_ENTRY_PVH;
     } else if (!strcmp(o.entry, "real")) {

@@ -2,7 +2,7 @@
 /*
  * PVH (ELF32): check hvm_start_info (magic, version), then print the memory
  * map ("memmap ADDR SIZE TYPE"), the command line, the module count and the
- * first module's text, and rsdp_paddr.  Exit 0
+ * first module's text, rsdp_paddr and the RSDP's signature and OEM id.  Exit 0
  * if the magic and version are right, 1 otherwise.
  */
 #include "guest.h"
@@ -72,6 +72,20 @@ _start:
     call puthex32
     mov $'\n', %al
     call putc
+    /* the RSDP's signature and OEM id: 14 characters */
+    mov 0x20(%ebx), %edi
+    test %edi, %edi
+    jz 7f
+    mov $s_rsdp_sig, %esi
+    call puts
+    mov $14, %ecx
+6:  mov (%edi), %al
+    call putc
+    inc %edi
+    loop 6b
+    mov $'\n', %al
+    call putc
+7:
     xor %al, %al
     jmp exit32
 bad:
@@ -86,6 +100,7 @@ s_memmap:  .asciz "memmap "
 s_cmdline: .asciz "cmdline: "
 s_rsdp:    .asciz "rsdp "
 s_modules: .asciz "modules "
+s_rsdp_sig: .asciz "rsdp sig: "
 s_module:  .asciz "module: "
 s_bad:     .asciz "FAIL bad hvm_start_info\n"
     .bss
