@@ -11,6 +11,7 @@ static const struct {
     const char *help;
 } commands[] = {
     { "version", NULL, "print the version" },
+    { "pci", ferry_cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
 };
 
 static void usage(FILE *f)
