@@ -27,7 +27,7 @@
 struct pci_opts {
     bool json, all, tree, group, force;
     int verbose;
-    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id;
+    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus;
 };
 
 static void usage(FILE *f)
@@ -37,7 +37,7 @@ static void usage(FILE *f)
         "       ferry pci [OPTIONS] check BDF [--json]\n"
         "       ferry pci [OPTIONS] prepare BDF [--group] [--force]\n"
         "       ferry pci [OPTIONS] release BDF [--group]\n"
-        "       ferry pci [OPTIONS] attach QMP-SOCKET BDF [--id ID] [--group] [--force]\n"
+        "       ferry pci [OPTIONS] attach QMP-SOCKET BDF [--id ID] [--bus BUS] [--group] [--force]\n"
         "       ferry pci [OPTIONS] detach QMP-SOCKET BDF [--id ID] [--group]\n"
         "\n"
         "BDF is dddd:bb:dd.f or bb:dd.f (hex).  QMP-SOCKET is the unix socket of a QEMU\n"
@@ -50,6 +50,8 @@ static void usage(FILE *f)
         "  --group            prepare/release the device's whole IOMMU group\n"
         "  --force            prepare even if a host driver holds mounted disks or the console\n"
         "  --id ID            QEMU device id for attach/detach (default ferry-pci-BB-DD-F)\n"
+        "  --bus BUS          QEMU bus to plug into (a hotplug-capable port, e.g. a\n"
+        "                     pcie-root-port id; default: QEMU's choice)\n"
         "  --sysfs-root DIR   sysfs to use (env FERRY_SYSFS_ROOT; default /sys)\n"
         "  --proc-root DIR    procfs to use (env FERRY_PROC_ROOT; default /proc)\n"
         "  --state-dir DIR    where prepare remembers original drivers\n"
@@ -587,6 +589,8 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     j_str(b, "driver", "vfio-pci");
     j_str(b, "host", name);
     j_str(b, "id", id);
+    if (o->bus)
+        j_str(b, "bus", o->bus);
     json_builder_end_object(b);
     args = json_builder_get_root(b);
     r = ferry_qmp_execute(q, "device_add", args, NULL);
@@ -596,8 +600,13 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
         if (pcihost_release(h, &a, flags) < 0)
             fprintf(stderr, "ferry pci attach: and releasing it failed: %s\n",
                     pcihost_last_error(h));
-        else
-            fprintf(stderr, "ferry pci attach: %s given back to its host driver\n", name);
+        else {
+            char drv[64] = "";
+            if (pcihost_driver_get(h, &a, drv, sizeof(drv)) < 0)
+                drv[0] = '\0';
+            fprintf(stderr, "ferry pci attach: %s released (driver now %s)\n", name,
+                    drv[0] ? drv : "none");
+        }
         goto out;
     }
     printf("%s: attached to the guest as %s\n", name, id);
@@ -610,7 +619,7 @@ out:
 
 int ferry_cmd_pci(int argc, char **argv)
 {
-    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID };
+    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS };
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
         { "all", no_argument, NULL, 'a' },
@@ -625,6 +634,7 @@ int ferry_cmd_pci(int argc, char **argv)
         { "dump", required_argument, NULL, O_DUMP },
         { "ids", required_argument, NULL, O_IDS },
         { "id", required_argument, NULL, O_ID },
+        { "bus", required_argument, NULL, O_BUS },
         { 0 }
     };
     struct pci_opts o = {
@@ -652,6 +662,7 @@ int ferry_cmd_pci(int argc, char **argv)
         case O_DUMP: o.dump = optarg; break;
         case O_IDS: o.ids = optarg; break;
         case O_ID: o.id = optarg; break;
+        case O_BUS: o.bus = optarg; break;
         default: usage(stderr); return FERRY_EXIT_USAGE;
         }
     }

@@ -45,8 +45,6 @@ int pcihost_sys_write(struct ferry_pcihost *h, const char *val,
                       const char *fmt, ...) FERRY_PRINTF(3, 4);
 bool pcihost_sys_exists(struct ferry_pcihost *h, const char *fmt, ...) FERRY_PRINTF(2, 3);
 
-const struct ferry_pcihost_cap *pcihost_cap_find(const struct ferry_pcihost_dev *d,
-                                                 uint16_t id, bool ext);
 int pcihost_dev_index(const struct ferry_pcihost *h, const struct ferry_pcihost_dev *d);
 
 /* Config bytes captured at scan time, for check. */

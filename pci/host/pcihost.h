@@ -132,6 +132,9 @@ const struct ferry_pcihost_dev *pcihost_dev_find(const struct ferry_pcihost *h,
 /* Which facts the live system hides from this process (FERRY_PCIHOST_HIDDEN_*
  * of any device), for the "what is hidden" line. */
 unsigned pcihost_hidden(const struct ferry_pcihost *h);
+/* The first capability with that id (standard or extended), or NULL. */
+const struct ferry_pcihost_cap *pcihost_cap_find(const struct ferry_pcihost_dev *d,
+                                                 uint16_t id, bool ext);
 /* Short lowercase name of a capability ("pm", "msi", "exp", "aer"...). */
 const char *pcihost_cap_name(const struct ferry_pcihost_cap *c);
 

@@ -20,7 +20,11 @@ run() {  # run NAME CMD...: output between markers, rc at the end
     echo "FERRY-END $name rc=$?"
 }
 
+for m in /ferry-modules/*.ko; do
+    insmod "$m" || echo "FERRY-INSMOD-FAILED $m"
+done
 echo "FERRY-MODE $mode"
+echo "FERRY-MODULES $(cut -d' ' -f1 /proc/modules | tr '\n' ' ') drivers: $(ls /sys/bus/pci/drivers | tr '\n' ' ')"
 run list ferry pci list --json
 # Wait until the host has compared with QMP query-pci (it writes a line).
 if [ -e /dev/ttyS1 ]; then
@@ -47,7 +51,11 @@ fact "net-before=$(ls $SYS/$E1000E/net 2>/dev/null)"
 run "prepare e1000e" ferry pci prepare $E1000E
 group=$(readlink $SYS/$E1000E/iommu_group); group=${group##*/}
 fact "driver-prepared=$(drv $E1000E) group=$group override=$(cat $SYS/$E1000E/driver_override)"
-if exec 3<>/dev/vfio/$group; then fact "vfio-open=ok"; exec 3>&-; else fact "vfio-open=failed"; fi
+if [ -c /dev/vfio/$group ] && exec 3<>/dev/vfio/$group; then
+    fact "vfio-open=ok"; exec 3>&-
+else
+    fact "vfio-open=failed"
+fi
 run "prepare again" ferry pci prepare $E1000E
 run "release e1000e" ferry pci release $E1000E
 fact "driver-released=$(drv $E1000E) net-after=$(ls $SYS/$E1000E/net 2>/dev/null) override=$(cat $SYS/$E1000E/driver_override)"
