@@ -245,6 +245,62 @@ static int bind_one(struct ferry_pcihost *h, const char *dev)
     return 0;
 }
 
+/* A process holding /dev/vfio/GROUP open (a VMM using the device): its pid
+ * and name, or 0.  Unbinding vfio-pci then would block in the kernel until
+ * that process lets go, so release refuses instead. */
+static pid_t vfio_group_user(struct ferry_pcihost *h, const char *dev, char *comm, size_t len)
+{
+    char grp[32], want[64], path[PCIHOST_PATH_MAX], target[128];
+    struct dirent *p;
+    DIR *procs;
+    pid_t self = getpid();
+
+    if (pcihost_sys_link_base(h, grp, sizeof(grp), "bus/pci/devices/%s/iommu_group", dev) < 0)
+        return 0;
+    snprintf(want, sizeof(want), "/dev/vfio/%s", grp);
+    procs = opendir(h->proc_root);
+    if (!procs)
+        return 0;
+    while ((p = readdir(procs))) {
+        struct dirent *f;
+        DIR *fds;
+        pid_t pid = (pid_t)atoi(p->d_name);
+
+        if (pid <= 0 || pid == self ||
+            pcihost_path(h, path, sizeof(path), h->proc_root, "%d/fd", pid) < 0 ||
+            !(fds = opendir(path)))
+            continue;
+        while ((f = readdir(fds))) {
+            char fdpath[PCIHOST_PATH_MAX];
+            ssize_t n;
+            if (f->d_name[0] == '.' ||
+                pcihost_path(h, fdpath, sizeof(fdpath), h->proc_root, "%d/fd/%s", pid,
+                             f->d_name) < 0)
+                continue;
+            n = readlink(fdpath, target, sizeof(target) - 1);
+            if (n <= 0)
+                continue;
+            target[n] = '\0';
+            if (!strcmp(target, want)) {
+                FILE *c;
+                closedir(fds);
+                closedir(procs);
+                snprintf(comm, len, "?");
+                if (pcihost_path(h, path, sizeof(path), h->proc_root, "%d/comm", pid) == 0 &&
+                    (c = fopen(path, "re"))) {
+                    if (fgets(comm, (int)len, c))
+                        comm[strcspn(comm, "\n")] = '\0';
+                    fclose(c);
+                }
+                return pid;
+            }
+        }
+        closedir(fds);
+    }
+    closedir(procs);
+    return 0;
+}
+
 static int unbind_one(struct ferry_pcihost *h, const char *dev)
 {
     char drv[64], orig[64] = "", ovr[64];
@@ -268,6 +324,13 @@ static int unbind_one(struct ferry_pcihost *h, const char *dev)
         return 0;
     }
 
+    if (!strcmp(drv, VFIO_DRIVER)) {
+        char comm[64];
+        pid_t user = vfio_group_user(h, dev, comm, sizeof(comm));
+        if (user)
+            return pcihost_fail(h, -EBUSY, "pci %s: in use: pid %d (%s) has its VFIO group "
+                                "open; detach it from that VMM first", dev, (int)user, comm);
+    }
     if (ovr[0]) {
         step(h, dev, "clear-override");
         r = pcihost_sys_write(h, "\n", "bus/pci/devices/%s/driver_override", dev);

@@ -87,3 +87,22 @@ fact "vga-driver=$(drv 0000:00:01.0)"
 run "prepare vanish" env FERRY_PCI_REMOVE_AT=probe ferry pci prepare 00:04.1
 echo 1 > /sys/bus/pci/rescan
 fact "vanish-back=$(ls -d $SYS/0000:00:04.1 2>/dev/null) driver=$(drv 0000:00:04.1)"
+
+# Attach end to end: a second QEMU inside this guest (TCG, i440fx so that its
+# bus takes hotplug while paused) gets e1000e as vfio-pci over QMP; ferry
+# reports where that QEMU's query-pci shows it.  The inner guest never runs
+# an OS, so it cannot answer device_del: it is shut down, then released.
+if [ -x /usr/bin/qemu-system-x86_64 ]; then
+    qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
+        -qmp unix:/tmp/inner.sock,server=on,wait=off -daemonize -pidfile /tmp/inner.pid \
+        >/tmp/inner.log 2>&1
+    fact "inner-qemu=$?"
+    run "attach" ferry pci attach /tmp/inner.sock 00:02.0
+    pid=$(cat /tmp/inner.pid)
+    fact "attach-driver=$(drv $E1000E) inner-vfio-fds=$(ls -l /proc/$pid/fd | grep -c /dev/vfio/)"
+    run "release busy" ferry pci release $E1000E
+    kill $pid
+    while kill -0 $pid 2>/dev/null; do sleep 0.1; done
+    run "release after attach" ferry pci release $E1000E
+    fact "driver-after-attach=$(drv $E1000E) net-after-attach=$(ls $SYS/$E1000E/net 2>/dev/null)"
+fi
