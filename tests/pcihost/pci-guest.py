@@ -9,6 +9,8 @@
       that guest, and check the verdicts and prepare/release results.
   pci-guest.py smoke FERRY
       `ferry pci list` on this host (no IOMMU, few devices) against sysfs.
+  pci-guest.py json-golden FERRY DATA_DIR
+      `ferry pci list --json` over the recorded dump against its golden file.
   pci-guest.py qmp-refusal FERRY
       attach/detach against a real QEMU that refuses the device (no IOMMU
       here): the refusal comes back verbatim and the device is released.
@@ -540,8 +542,31 @@ def qmp_refusal(ferry):
     finish()
 
 
+def json_golden(ferry, data):
+    """The JSON form is an interface: the dump's listing must stay byte for
+    byte what data/q35-iommu.list.json holds (after a deliberate change:
+    regenerate it with the command printed below and bump "version" if a
+    member changed meaning)."""
+    cmd = [ferry, "pci", "--dump", os.path.join(data, "q35-iommu.lspci"), "--sysfs-root",
+           "/nonexistent", "--ids", os.path.join(data, "test.ids"), "list", "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    with open(os.path.join(data, "q35-iommu.list.json")) as f:
+        golden = f.read()
+    if not ok(r.returncode == 0 and r.stdout == golden, "list --json matches the golden file"):
+        print("regenerate: " + " ".join(cmd) + " > " + os.path.join(data, "q35-iommu.list.json"))
+        import difflib
+        print("".join(difflib.unified_diff(golden.splitlines(True), r.stdout.splitlines(True),
+                                           "golden", "now")))
+    listing = json.loads(r.stdout) if r.returncode == 0 else {"devices": []}
+    ok(listing.get("version") == 1 and listing.get("source") == "dump" and
+       set(listing.get("hidden", [])) == {"bar_sizes", "sysfs"}, "dump listing says what is hidden")
+    finish()
+
+
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "smoke":
+    if len(sys.argv) == 4 and sys.argv[1] == "json-golden":
+        json_golden(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "smoke":
         smoke(sys.argv[2])
     elif len(sys.argv) >= 2 and sys.argv[1] == "qmp-refusal":
         qmp_refusal(sys.argv[2])
