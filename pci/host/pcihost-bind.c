@@ -408,6 +408,16 @@ static int refuse_if_in_use(struct ferry_pcihost *h, const struct ferry_pci_addr
     r = pcihost_check(h, a, rep);
     if (r < 0)
         goto out;
+    if (rep->holds_rootfs) {
+        /* never, not even with --force */
+        r = pcihost_fail(h, -EBUSY, "pci %s: refusing to prepare: its driver serves the "
+                         "root filesystem", rep->dev);
+        for (size_t i = 0; i < rep->n; i++)
+            if (!strcmp(rep->f[i].check, "driver"))
+                r = pcihost_fail(h, -EBUSY, "pci %s: refusing to prepare: %s", rep->dev,
+                                 rep->f[i].reason);
+        goto out;
+    }
     for (size_t i = 0; i < rep->n; i++) {
         const struct ferry_pcihost_finding *f = &rep->f[i];
         if (f->verdict != FERRY_PCIHOST_FAIL)

@@ -498,6 +498,7 @@ static void check_driver(struct ferry_pcihost *h, const struct ferry_pcihost_dev
         cat(takes, sizeof(takes), "%sblock device%s %s", takes[0] ? "; " : "",
             strchr(blocks, ',') ? "s" : "", blocks);
 
+    r->holds_rootfs = rootfs && d->driver[0] && strcmp(d->driver, "vfio-pci");
     if (!d->driver[0])
         add(r, "driver", FERRY_PCIHOST_PASS, "no host driver bound");
     else if (!strcmp(d->driver, "vfio-pci"))

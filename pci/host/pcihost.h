@@ -175,6 +175,7 @@ struct ferry_pcihost_report {
     struct ferry_pcihost_member members[FERRY_PCIHOST_GROUP_MAX];
     unsigned resets;                /* FERRY_PCIHOST_RESET_* */
     char kernel_reset_method[64];   /* sysfs reset_method, "" if absent */
+    bool holds_rootfs;              /* its driver serves the root filesystem */
     size_t n;
     struct ferry_pcihost_finding f[FERRY_PCIHOST_FINDINGS_MAX];
 };

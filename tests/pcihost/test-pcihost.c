@@ -431,6 +431,9 @@ START_TEST(test_prepare_refusals)
     ck_assert_int_eq(pcihost_addr_parse("00:1f.2", &a), 0);
     ck_assert_int_eq(pcihost_prepare(h, &a, 0), -EBUSY);
     ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "root filesystem"));
+    ck_assert_int_eq(pcihost_prepare(h, &a, FERRY_PCIHOST_PREPARE_FORCE), -EBUSY);
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "root filesystem"));
+    ck_assert_int_eq(pcihost_prepare(h, &a, FERRY_PCIHOST_PREPARE_GROUP), -EBUSY);
     /* the boot VGA */
     ck_assert_int_eq(pcihost_addr_parse("00:01.0", &a), 0);
     ck_assert_int_eq(pcihost_prepare(h, &a, 0), -EPERM);
