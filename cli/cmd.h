@@ -6,6 +6,7 @@
 /* argv[0] is the subcommand name; returns the process exit status. */
 typedef int (*ferry_cmd_fn)(int argc, char **argv);
 
+int cmd_selfcheck(int argc, char **argv);
 /* cli/cmd-pci.c: ferry pci list|check|prepare|release|attach|detach */
 int ferry_cmd_pci(int argc, char **argv);
 

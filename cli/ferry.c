@@ -10,7 +10,7 @@ static const struct {
     ferry_cmd_fn fn;
     const char *help;
 } commands[] = {
-    { "version", NULL, "print the version" },
+    { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
     { "pci", ferry_cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
 };
 
