@@ -73,6 +73,31 @@ fact "driver-release-killed=$(drv $E1000E)"
 run "release rerun" ferry pci release $E1000E
 fact "driver-final=$(drv $E1000E) net-final=$(ls $SYS/$E1000E/net 2>/dev/null)"
 
+# Killed before every other step too: each rerun finishes the job.
+for step in record override unbind; do
+    env FERRY_PCI_KILL_AT=$step ferry pci prepare $E1000E >/dev/null 2>&1
+    at=$(drv $E1000E)
+    ferry pci prepare $E1000E >/dev/null 2>&1
+    fact "kill-prepare-$step=$at,$(drv $E1000E)"
+    ferry pci release $E1000E >/dev/null 2>&1
+done
+ferry pci prepare $E1000E >/dev/null 2>&1
+for step in clear-override unbind; do
+    env FERRY_PCI_KILL_AT=$step ferry pci release $E1000E >/dev/null 2>&1
+    at=$(drv $E1000E)
+    ferry pci release $E1000E >/dev/null 2>&1
+    fact "kill-release-$step=$at,$(drv $E1000E)"
+    ferry pci prepare $E1000E >/dev/null 2>&1
+done
+ferry pci release $E1000E >/dev/null 2>&1
+fact "after-kills=$(drv $E1000E) state=$(ls /run/ferry/pci 2>/dev/null | tr '\n' ' ')"
+
+# The kernel has no vfio-pci to offer: prepare gets e1000e back.
+rmmod vfio_pci
+run "prepare without vfio-pci" ferry pci prepare $E1000E
+fact "no-vfio-driver=$(drv $E1000E) no-vfio-override=$(cat $SYS/$E1000E/driver_override)"
+insmod /ferry-modules/*-vfio-pci.ko
+
 # A group of several: both pci-testdev functions go to vfio-pci and back.
 run "prepare group" ferry pci prepare --group 00:04.0
 fact "group-prepared=$(drv 0000:00:04.0),$(drv 0000:00:04.1)"

@@ -391,6 +391,20 @@ def check_guest(mode, b, facts, qpci):
     ok(b["release rerun"][0] == 0 and facts.get("driver-final") == "e1000e" and
        facts.get("net-final") == facts.get("net-before"),
        "rerun finishes the interrupted release, interface back")
+    for step in ("record", "override", "unbind"):
+        # killed before record or override: still on e1000e; before unbind: e1000e too
+        ok(facts.get("kill-prepare-" + step) == "e1000e,vfio-pci",
+           "prepare killed before %s, rerun binds vfio-pci" % step, facts.get("kill-prepare-" + step))
+    for step in ("clear-override", "unbind"):
+        ok(facts.get("kill-release-" + step) == "vfio-pci,e1000e",
+           "release killed before %s, rerun gives e1000e back" % step,
+           facts.get("kill-release-" + step))
+    ok(facts.get("after-kills") == "e1000e" and facts.get("state") == "",
+       "no state left behind after the kill runs", (facts.get("after-kills"), facts.get("state")))
+    nv = b.get("prepare without vfio-pci", (0, ""))
+    ok(nv[0] == 1 and "vfio-pci is not loaded" in nv[1] and "given back to e1000e" in nv[1] and
+       facts.get("no-vfio-driver") == "e1000e" and facts.get("no-vfio-override") == "(null)",
+       "kernel has no vfio-pci: clear error, e1000e back, override cleared", (nv, facts.get("no-vfio-override")))
     ok(b["prepare group"][0] == 0 and facts.get("group-prepared") == "vfio-pci,vfio-pci",
        "prepare --group binds both functions", b["prepare group"])
     ok(b["release group"][0] == 0 and facts.get("group-released") == ",",
