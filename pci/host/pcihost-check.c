@@ -336,6 +336,7 @@ static void check_acs(struct ferry_pcihost *h, const struct ferry_pcihost_dev *d
 {
     char good[192] = "", bad[192] = "";
     int p = d->parent;
+    unsigned steps = 0;
 
     if (p < 0) {
         add(r, "acs", FERRY_PCIHOST_INFO,
@@ -343,7 +344,7 @@ static void check_acs(struct ferry_pcihost *h, const struct ferry_pcihost_dev *d
             "isolation is what the IOMMU group shows");
         return;
     }
-    while (p >= 0) {
+    while (p >= 0 && steps++ < 256) {      /* scan cut loops; bounded anyway */
         const struct ferry_pcihost_dev *b = &h->devs[p];
         const struct ferry_pcihost_cap *exp = pcihost_cap_find(b, 0x10, false);
         const struct ferry_pcihost_cap *acs = pcihost_cap_find(b, 0x0d, true);

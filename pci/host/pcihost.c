@@ -138,7 +138,8 @@ bool pcihost_addr_equal(const struct ferry_pci_addr *a, const struct ferry_pci_a
 
 /* ---- sysfs/proc helpers ---- */
 
-static int vpath(char *out, size_t len, const char *root, const char *fmt, va_list ap)
+static FERRY_PRINTF(4, 0) int vpath(char *out, size_t len, const char *root, const char *fmt,
+                                   va_list ap)
 {
     int n = snprintf(out, len, "%s/", root);
     int m;
@@ -554,6 +555,12 @@ static int dev_cmp(const void *a, const void *b)
     return kx < ky ? -1 : kx > ky;
 }
 
+/* Bus numbers are 8 bits: a legitimate path to the root has at most 256
+ * bridges.  Config space is what the hardware says, so a bridge may claim
+ * its own bus, or two bridges each other's: such loops are cut here so that
+ * every walk towards the root ends. */
+#define PCIHOST_DEPTH_MAX 256
+
 static void link_parents(struct ferry_pcihost *h)
 {
     for (size_t i = 0; i < h->ndevs; i++) {
@@ -566,6 +573,18 @@ static void link_parents(struct ferry_pcihost *h)
                 d->parent = (int)j;
                 break;
             }
+        }
+    }
+    for (size_t i = 0; i < h->ndevs; i++) {
+        int p = h->devs[i].parent;
+        unsigned steps = 0;
+
+        while (p >= 0 && steps++ <= PCIHOST_DEPTH_MAX)
+            p = h->devs[p].parent;
+        if (p >= 0) {
+            pcihost_log(h, FERRY_LOG_WARNING, "pcihost[%s] warning: bridge loop above it "
+                        "(bus numbers claimed twice); treated as on a root bus", h->devs[i].name);
+            h->devs[i].parent = -1;
         }
     }
 }

@@ -20,7 +20,7 @@
 
 static char tmpdir[256];
 
-static void mkdirs(const char *fmt, ...)
+static FERRY_PRINTF(1, 2) void mkdirs(const char *fmt, ...)
 {
     char path[512];
     va_list ap;
@@ -38,7 +38,7 @@ static void mkdirs(const char *fmt, ...)
     mkdir(path, 0755);
 }
 
-static void put(const char *content, const char *fmt, ...)
+static FERRY_PRINTF(2, 3) void put(const char *content, const char *fmt, ...)
 {
     char path[512];
     va_list ap;
@@ -53,7 +53,7 @@ static void put(const char *content, const char *fmt, ...)
     fclose(f);
 }
 
-static void link_to(const char *target, const char *fmt, ...)
+static FERRY_PRINTF(2, 3) void link_to(const char *target, const char *fmt, ...)
 {
     char path[512];
     va_list ap;
@@ -295,6 +295,53 @@ START_TEST(test_dump_errors)
 }
 END_TEST
 
+/* Found by fuzz-pcihost (corpus/pcihost/regress-bridge-loop): bridges whose
+ * secondary bus numbers make a loop (a bridge claiming its own bus; two
+ * claiming each other's) made the walk to the root never end. */
+START_TEST(test_bridge_loop)
+{
+    static const char dump[] =
+        /* a type-1 header: secondary bus 0 = its own bus */
+        "00:03.0 PCI bridge\n"
+        "00: 36 1b 0c 00 07 01 10 00 00 00 04 06 00 00 01 00\n"
+        "10: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n"
+        /* two bridges, each the other's parent */
+        "01:00.0 PCI bridge\n"
+        "00: 36 1b 0c 00 07 01 10 00 00 00 04 06 00 00 01 00\n"
+        "10: 00 00 00 00 00 00 00 00 02 02 02 00 00 00 00 00\n"
+        "02:00.0 PCI bridge\n"
+        "00: 36 1b 0c 00 07 01 10 00 00 00 04 06 00 00 01 00\n"
+        "10: 00 00 00 00 00 00 00 00 01 01 01 00 00 00 00 00\n"
+        "01:00.1 Ethernet\n"
+        "00: 86 80 d3 10 07 01 10 00 00 00 00 02 00 00 00 00\n";
+    struct ferry_pcihost_report *r = calloc(1, sizeof(*r));
+    struct ferry_pcihost *h;
+    char path[300];
+    int loops = 0;
+
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-pcihost.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(path, sizeof(path), "%s/loop.lspci", tmpdir);
+    put(dump, "%s", path);
+    h = open_dump(path);
+    ck_assert_int_eq(pcihost_scan(h), 0);
+    ck_assert_uint_eq(pcihost_dev_count(h), 4);
+    for (size_t i = 0; i < pcihost_dev_count(h); i++) {
+        const struct ferry_pcihost_dev *d = pcihost_dev_get(h, i);
+        int p = d->parent;
+        unsigned steps = 0;
+        while (p >= 0 && steps++ < 300)
+            p = pcihost_dev_get(h, (size_t)p)->parent;
+        loops += p >= 0;
+        ck_assert_int_eq(pcihost_check(h, &d->addr, r), 0);
+    }
+    ck_assert_int_eq(loops, 0);
+    pcihost_close(h);
+    rm_tree();
+    free(r);
+}
+END_TEST
+
 static enum ferry_pcihost_verdict verdict(const struct ferry_pcihost_report *r, const char *check)
 {
     for (size_t i = 0; i < r->n; i++)
@@ -510,6 +557,7 @@ static Suite *pcihost_suite(void)
     tcase_add_test(tc, test_addr_parse);
     tcase_add_test(tc, test_dump_inventory);
     tcase_add_test(tc, test_dump_errors);
+    tcase_add_test(tc, test_bridge_loop);
     tcase_add_test(tc, test_check_verdicts);
     tcase_add_test(tc, test_check_iommu_off);
     tcase_add_test(tc, test_prepare_refusals);
