@@ -670,7 +670,7 @@ out:
     return rc;
 }
 
-int ferry_cmd_pci(int argc, char **argv)
+int cmd_pci(int argc, char **argv)
 {
     enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS };
     static const struct option longopts[] = {

@@ -12,7 +12,7 @@ static const struct {
 } commands[] = {
     { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
     { "acpi", cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
-    { "pci", ferry_cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
+    { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
 };
 
 static void usage(FILE *f)
