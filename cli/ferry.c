@@ -11,6 +11,9 @@ static const struct {
     const char *help;
 } commands[] = {
     { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
+    { "acpi", cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
+    { "run", ferry_cmd_run, "run a guest under ferry-hv" },
+    { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
     { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
 };
 

@@ -819,4 +819,10 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
     st->unclaimed_writes = atomic_load(&r->unclaimed_writes);
     st->failed = atomic_load(&r->failed);
     st->servers = atomic_load(&r->live_servers);
+    /* servers[] belongs to the control thread, the one that asks this. */
+    st->enabled = 0;
+    for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)
+        if (r->servers[i] && atomic_load(&r->servers[i]->enabled) &&
+            !atomic_load(&r->servers[i]->dead))
+            st->enabled++;
 }
