@@ -9,13 +9,15 @@
  *   SCI       GSI 9, level
  *
  * Sleep: writing SLP_EN with SLP_TYP = 5 is S5 (soft off): the guest is
- * powered off through the hypervisor.  Ferry's libacpi declares
- * \_S5 = Package {5, 5, 0, 0} to match; other SLP_TYP values (S1-S4) are
- * not supported and are ignored with a log line.  SCI_EN reads 1 from
+ * powered off through the hypervisor.  SLP_TYP 0, PIIX4's soft-off code
+ * that QEMU's and (as it stands) Ferry's libacpi \_S5 = Package {0, 0}
+ * declare, is accepted as S5 too, so a guest using either table powers
+ * off; s5-slp-typ=N accepts N only.  Other SLP_TYP values (S1-S4) are not
+ * supported and are ignored with a log line.  SCI_EN reads 1 from
  * reset: there is no SMM firmware to hand over from (FADT SMI_CMD = 0).
  * The power button (control socket: system_powerdown) sets PWRBTN_STS.
  *
- * Options: sci=9
+ * Options: sci=9, s5-slp-typ=N (default: 5 and 0)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@
 
 #define PM_TMR_HZ       3579545ull
 #define ACPI_SLP_TYP_S5 5
+#define ACPI_S5_DEFAULT ((1u << ACPI_SLP_TYP_S5) | (1u << 0))   /* SLP_TYP values meaning S5 */
 
 #define STS_TMR         0x0001
 #define STS_BM          0x0010
@@ -62,6 +65,7 @@ struct acpi_pm {
     struct event *tmr_ev;
     struct pm_regs r;
     unsigned sleeps;            /* S5 requests seen */
+    uint8_t s5_mask;            /* bit n: SLP_TYP n is S5 */
 };
 
 static uint64_t tmr_ticks(struct acpi_pm *pm)
@@ -183,14 +187,14 @@ static void cnt_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     pm_update_sci(pm);
     if (!(v & CNT_SLP_EN))
         return;
-    if (typ == ACPI_SLP_TYP_S5) {
+    if (pm->s5_mask & (1u << typ)) {
         pm->sleeps++;
         ferry_dm_dev_log(pm->dev, FERRY_LOG_INFO, "S5: the guest powers itself off");
         ferry_dm_request_shutdown(pm->dm, IOREQ_SHUTDOWN_POWEROFF, 0);
         return;
     }
-    ferry_dm_dev_guest_log(pm->dev, "sleep with SLP_TYP=%u not supported (only S5 = %u): "
-                           "ignored", typ, ACPI_SLP_TYP_S5);
+    ferry_dm_dev_guest_log(pm->dev, "sleep with SLP_TYP=%u not supported (only S5, mask "
+                           "0x%02x): ignored", typ, pm->s5_mask);
 }
 
 static uint64_t tmr_read(void *opaque, uint64_t off, unsigned size)
@@ -250,17 +254,18 @@ static void pm_powerdown(void *state)
 
 static int pm_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts, void **state)
 {
-    static const char *const known[] = { "sci", NULL };
+    static const char *const known[] = { "sci", "s5-slp-typ", NULL };
     struct event_base *base = ferry_dm_event_base(ferry_dm_device_dm(dev));
     const char *bad = NULL;
     struct acpi_pm *pm;
-    uint64_t sci;
+    uint64_t sci, s5;
     int rc;
 
     if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
-        ferry_dm_opts_get_u64(opts, "sci", 9, 1023, &sci) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (sci=N)", bad ? " " : "",
-                         bad ? bad : "");
+        ferry_dm_opts_get_u64(opts, "sci", 9, 1023, &sci) < 0 ||
+        ferry_dm_opts_get_u64(opts, "s5-slp-typ", 8, 7, &s5) < 0) {     /* 8: not given */
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (sci=N, s5-slp-typ=0..7)",
+                         bad ? " " : "", bad ? bad : "");
         return -EINVAL;
     }
     pm = calloc(1, sizeof(*pm));
@@ -268,6 +273,7 @@ static int pm_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
         return -ENOMEM;
     pm->dev = dev;
     pm->dm = ferry_dm_device_dm(dev);
+    pm->s5_mask = s5 == 8 ? ACPI_S5_DEFAULT : (uint8_t)(1u << s5);
     rc = ferry_dm_irq_add(dev, (uint32_t)sci, FERRY_DM_IRQ_LEVEL, &pm->sci);
     if (rc < 0)
         goto err;
@@ -355,7 +361,7 @@ static void pm_query(void *state, JsonBuilder *b)
 
 const struct ferry_dm_device_type acpi_pm_device = {
     .name = "acpi-pm",
-    .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 5",
+    .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 5 (or 0)",
     .init = pm_init,
     .exit = pm_exit,
     .reset = pm_reset,

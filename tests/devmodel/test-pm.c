@@ -92,6 +92,26 @@ START_TEST(test_pm_s5)
     ck_assert_uint_eq(t.code, 0);
     ck_assert_int_eq(ferry_dm_get_status(t.dm), FERRY_DM_SHUTDOWN);
     tb_fini(&t);
+
+    /* SLP_TYP 0 (PIIX4's soft off, QEMU's and libacpi's default \_S5) is S5 too ... */
+    pm_tb(&t);
+    tb_out(&t, PM1_CNT, 2, (1 << 13) | 1);
+    ck_assert_uint_eq(t.shutdowns, 1);
+    ck_assert_int_eq(t.reason, IOREQ_SHUTDOWN_POWEROFF);
+    tb_fini(&t);
+    /* ... unless s5-slp-typ names the one value. */
+    tb_init(&t, false);
+    tb_add(&t, "acpi-pm", "pm", "s5-slp-typ=7");
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    tb_out(&t, PM1_CNT, 2, (1 << 13) | 1);
+    tb_out(&t, PM1_CNT, 2, (5 << 10) | (1 << 13) | 1);
+    ck_assert_uint_eq(t.shutdowns, 0);
+    tb_out(&t, PM1_CNT, 2, (7 << 10) | (1 << 13) | 1);
+    ck_assert_uint_eq(t.shutdowns, 1);
+    tb_fini(&t);
+    tb_init(&t, false);
+    ck_assert_int_eq(tb_try_add(&t, "acpi-pm", "pm", "s5-slp-typ=8"), -EINVAL);
+    tb_fini(&t);
 }
 END_TEST
 
