@@ -338,6 +338,32 @@ static int read_config(struct dm_args *a)
     return 0;
 }
 
+/* Tell the user where pty back ends are: they are useless unnamed. */
+static void announce_ptys(struct ferry_dm *dm)
+{
+    JsonBuilder *b = json_builder_new();
+    JsonNode *root;
+    JsonArray *devs;
+
+    ferry_dm_query_devices(dm, b);
+    root = json_builder_get_root(b);
+    devs = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *o = json_array_get_object_element(devs, i);
+        const char *out = json_object_get_string_member_with_default(o, "out", "");
+        const char *in = json_object_get_string_member_with_default(o, "in", "");
+        const char *pty = g_str_has_prefix(out, "pty:") ? out : g_str_has_prefix(in, "pty:")
+                                                                  ? in : NULL;
+
+        if (pty)
+            fprintf(stderr, "ferry-dm: %s (%s) is on %s\n",
+                    json_object_get_string_member(o, "id"),
+                    json_object_get_string_member(o, "type"), pty + 4);
+    }
+    json_node_unref(root);
+    g_object_unref(b);
+}
+
 /* Defaults first (the PCI bus before its functions), then the user's devices. */
 static int add_devices(struct dm_main *m, const struct dm_args *a)
 {
@@ -598,6 +624,7 @@ int main(int argc, char **argv)
         m.status = DM_EXIT_USAGE;
         goto out;
     }
+    announce_ptys(m.dm);
     rc = ferry_dm_start(m.dm);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
