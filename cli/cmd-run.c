@@ -8,6 +8,7 @@
  * by default, once it is built or installed).  CONFIG is a GKeyFile with
  * the same keys in a [guest] group; options on the command line win.  The
  * exit status is ferry-hv's: how the guest ended (hypervisor/hv-exit.h).
+ * With neither CONFIG nor --image it runs the bundled demo guest.
  */
 #include <errno.h>
 #include <glib.h>
@@ -32,10 +33,11 @@ struct run_opts {
 };
 
 /*
- * A helper program: $ENV, next to ferry in the build tree (../SUBDIR/NAME),
- * the libexec folder, or PATH.  Returns a newly allocated path or NULL.
+ * A file ferry needs: $ENV, next to ferry in the build tree (../SUBDIR/NAME)
+ * or beside it, or in dir.  Returns a newly allocated path or NULL.
  */
-static char *run_find_program(const char *env, const char *subdir, const char *name)
+static char *run_find_file(const char *env, const char *subdir, const char *name,
+                           const char *dir_installed, int mode)
 {
     const char *e = getenv(env);
     char self[PATH_MAX];
@@ -48,19 +50,26 @@ static char *run_find_program(const char *env, const char *subdir, const char *n
         self[n] = '\0';
         g_autofree char *dir = g_path_get_dirname(self);
         char *p = g_build_filename(dir, "..", subdir, name, NULL);
-        if (access(p, X_OK) == 0)
+        if (access(p, mode) == 0)
             return p;
         g_free(p);
         p = g_build_filename(dir, name, NULL);
-        if (access(p, X_OK) == 0)
+        if (access(p, mode) == 0)
             return p;
         g_free(p);
     }
-    char *p = g_build_filename(FERRY_LIBEXECDIR, name, NULL);
-    if (access(p, X_OK) == 0)
+    char *p = g_build_filename(dir_installed, name, NULL);
+    if (access(p, mode) == 0)
         return p;
     g_free(p);
-    return g_find_program_in_path(name);
+    return NULL;
+}
+
+/* A helper program: as run_find_file, in the libexec folder, or in PATH. */
+static char *run_find_program(const char *env, const char *subdir, const char *name)
+{
+    char *p = run_find_file(env, subdir, name, FERRY_LIBEXECDIR, X_OK);
+    return p ? p : g_find_program_in_path(name);
 }
 
 /* Fill unset options from the [guest] group of a config file. */
@@ -183,6 +192,13 @@ int ferry_cmd_run(int argc, char **argv)
     }
     if (argc == 2 && run_read_config(argv[1], &o) < 0)
         goto out;
+    if (!o.image && argc == 1) {
+        /* No guest named at all: the bundled demo guest (tests/devmodel/guests/demo.S). */
+        o.image = run_find_file("FERRY_DEMO_IMAGE", "tests/devmodel", "demo.elf",
+                                FERRY_LIBEXECDIR, R_OK);
+        if (o.image && !o.entry)
+            o.entry = g_strdup("pvh");
+    }
     if (!o.image) {
         fprintf(stderr, "ferry run: no image: give --image FILE or a config with image=\n");
         goto out;

@@ -8,16 +8,16 @@
  *   GPE0_BLK  0xafe0 len 4   GPE0_STS at +0 (write 1 to clear), GPE0_EN at +2
  *   SCI       GSI 9, level
  *
- * Sleep: writing SLP_EN with SLP_TYP = 5 is S5 (soft off): the guest is
- * powered off through the hypervisor.  SLP_TYP 0, PIIX4's soft-off code
- * that QEMU's and (as it stands) Ferry's libacpi \_S5 = Package {0, 0}
- * declare, is accepted as S5 too, so a guest using either table powers
- * off; s5-slp-typ=N accepts N only.  Other SLP_TYP values (S1-S4) are not
+ * Sleep: writing SLP_EN with SLP_TYP = 0 is S5 (soft off): the guest is
+ * powered off through the hypervisor.  0 is PIIX4's soft-off code, the
+ * value Xen's and QEMU's DSDTs and Ferry's libacpi declare in
+ * \_S5 = Package {0, 0, 0, 0}; s5-slp-typ=N selects another value for
+ * tables that declare one.  Other SLP_TYP values (S1-S4) are not
  * supported and are ignored with a log line.  SCI_EN reads 1 from
  * reset: there is no SMM firmware to hand over from (FADT SMI_CMD = 0).
  * The power button (control socket: system_powerdown) sets PWRBTN_STS.
  *
- * Options: sci=9, s5-slp-typ=N (default: 5 and 0)
+ * Options: sci=9, s5-slp-typ=N (default 0, libacpi's \_S5)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,8 +33,8 @@
 #define GPE0_BASE       0xafe0
 
 #define PM_TMR_HZ       3579545ull
-#define ACPI_SLP_TYP_S5 5
-#define ACPI_S5_DEFAULT ((1u << ACPI_SLP_TYP_S5) | (1u << 0))   /* SLP_TYP values meaning S5 */
+#define ACPI_SLP_TYP_S5 0       /* libacpi's \_S5 */
+#define ACPI_S5_DEFAULT (1u << ACPI_SLP_TYP_S5)     /* SLP_TYP values meaning S5 */
 
 #define STS_TMR         0x0001
 #define STS_BM          0x0010
@@ -361,7 +361,7 @@ static void pm_query(void *state, JsonBuilder *b)
 
 const struct ferry_dm_device_type acpi_pm_device = {
     .name = "acpi-pm",
-    .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 5 (or 0)",
+    .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 0",
     .init = pm_init,
     .exit = pm_exit,
     .reset = pm_reset,

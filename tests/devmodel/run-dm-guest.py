@@ -233,6 +233,9 @@ def scenario_qemu():
 
 def scenario_cli_run():
     run([CLI, "run", "--image", guest("demo.elf")], 0, out_has=["Ferry demo guest", "Bye!"])
+    # The README's demo: `ferry run` with nothing else finds the bundled guest.
+    out, err = run([CLI, "run"], 0, out_has=["Ferry demo guest", "PCI bus 0", "Bye!"])
+    check_rtc(out, err)
 
 
 SCENARIOS = {

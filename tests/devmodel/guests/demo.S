@@ -170,7 +170,7 @@ s_indent: .asciz "  00:"
 s_gap:    .asciz "  "
 s_rtc:    .asciz "\nRTC says it is "
 s_utc:    .asciz " UTC\n"
-s_off:    .asciz "\nPowering off through ACPI S5 (SLP_TYP 5 in PM1a_CNT at 0xb004). Bye!\n"
+s_off:    .asciz "\nPowering off through ACPI S5 (SLP_TYP 0 in PM1a_CNT at 0xb004). Bye!\n"
 s_still:  .asciz "FAIL still running after S5\n"
     .p2align 1
 /* class << 8 | subclass, offset of the name in names[]; 0xffff ends */

@@ -9,7 +9,7 @@
 #define RTC_DATA        0x71
 #define PM1A_CNT        0xb004
 #define PM_TMR          0xb008
-#define SLP_S5          ((5 << 10) | (1 << 13) | 1)    /* SLP_TYP 5, SLP_EN, SCI_EN */
+#define SLP_S5          ((0 << 10) | (1 << 13) | 1)    /* SLP_TYP 0 (libacpi's \_S5), SLP_EN, SCI_EN */
 #define RESET_CF9       0xcf9
 #define DM_EXIT_PORT    0xf4        /* ferry-dm's debug exit */
 #define PCI_CF8         0xcf8
