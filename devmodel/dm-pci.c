@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "devmodel/dm-internal.h"
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 /* A BAR region: MSI-X table/PBA accesses go to pci/, the rest to the device. */
 struct dm_pci_bar {

@@ -3,7 +3,7 @@
 #ifndef FERRY_PCI_INTERNAL_H
 #define FERRY_PCI_INTERNAL_H
 
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 #define PCI_CFG_SPACE           FERRY_PCI_EXT_CONFIG_SIZE
 #define PCI_CAPS_MAX            64          /* conventional + extended */

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "devmodel/dm.h"
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 #define PCI_HOST_LOW_RAM_END    0xc0000000ull   /* ferry-hv's PCI hole starts here */
 #define PCI_HOST_ECAM_BASE      0xe0000000ull

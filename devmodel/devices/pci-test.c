@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "devmodel/dm.h"
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 #define PCI_TEST_VENDOR     0x1b36
 #define PCI_TEST_DEVICE     0x0005

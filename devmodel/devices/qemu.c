@@ -23,7 +23,7 @@
 
 #include "devmodel/dm.h"
 #include "devmodel/qemu-remote.h"
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 struct qemu_bar {
     struct qemu_dev *q;

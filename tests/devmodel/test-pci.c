@@ -2,7 +2,7 @@
 /* The PCI bus glue: config ioreqs, enumeration, BAR programming moving claims, INTx. */
 #include <errno.h>
 
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 #include "tests/devmodel/test-devmodel.h"
 
 static void pci_tb(struct tb *t)

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

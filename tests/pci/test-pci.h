@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pci/pci.h"
+#include "pci/pcimodel.h"
 
 #define REC_MAX 4096
 

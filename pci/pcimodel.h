@@ -24,18 +24,9 @@
  *
  * Not thread-safe: ferry-dm drives it from its event loop.
  *
- * Note on the name: pciutils installs its libpci header as <pci/pci.h> too,
- * and the project's include path (the source root) shadows it.  So that
- * code using libpci (pci/host/, the CLI) still gets it, this header pulls
- * in libpci's <pci/pci.h> first when it is installed.  Everything declared
- * below is prefixed (pci_bus_, pci_func_, ferry_pci_, FERRY_PCI_) and does
- * not collide with libpci's names.
+ * The name is not pci/pci.h: pciutils installs libpci's header there, and
+ * the project's include path (the source root) would shadow it.
  */
-#if defined(__has_include_next)
-#if __has_include_next(<pci/pci.h>)
-#include_next <pci/pci.h>
-#endif
-#endif
 
 #ifndef FERRY_PCI_H
 #define FERRY_PCI_H
