@@ -274,7 +274,7 @@ START_TEST(test_process_devices)
     ck_assert_uint_eq(atomic_load(&h.shutdowns), 1);
     ck_assert_uint_eq(atomic_load(&h.reason), IOREQ_SHUTDOWN_POWEROFF);
     ck_assert_uint_eq(atomic_load(&h.code), 42);
-    pio(&h, 0xb004, 2, true, (5 << 10) | (1 << 13), NULL);
+    pio(&h, 0xb004, 2, true, (0 << 10) | (1 << 13), NULL);    /* S5: libacpi's SLP_TYP 0 */
     ck_assert_uint_eq(atomic_load(&h.shutdowns), 2);
     ck_assert_uint_eq(atomic_load(&h.code), 0);
     pio(&h, 0xcf9, 1, true, 0x06, NULL);
