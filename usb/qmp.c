@@ -344,8 +344,15 @@ int ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, 
     r = ferry_usb_qmp_execute(q, "device_del", args, NULL, err, errlen);
     if (r == 0)
         r = ferry_usb_qmp_wait_deleted(q, id, err, errlen);
-    if (r == 0)
-        r = ferry_usb_qmp_execute(q, "chardev-remove", args, NULL, err, errlen);
+    if (r == 0) {
+        /* QEMU 7.2 drops a usb-redir's chardev with the device itself */
+        char e2[FERRY_USB_ERR_MAX];
+        r = ferry_usb_qmp_execute(q, "chardev-remove", args, NULL, e2, sizeof(e2));
+        if (r < 0 && strstr(e2, "not found"))
+            r = 0;
+        else if (r < 0)
+            snprintf(err, errlen, "%s", e2);
+    }
     g_free(args);
     return r;
 }
