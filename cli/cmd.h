@@ -6,6 +6,8 @@
 /* argv[0] is the subcommand name; returns the process exit status. */
 typedef int (*ferry_cmd_fn)(int argc, char **argv);
 
+int ferry_cmd_usb(int argc, char **argv);
+
 
 
 /* Exit statuses shared by subcommands. */

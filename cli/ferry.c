@@ -11,6 +11,7 @@ static const struct {
     const char *help;
 } commands[] = {
     { "version", NULL, "print the version" },
+    { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
 };
 
 static void usage(FILE *f)
