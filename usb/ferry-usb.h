@@ -175,7 +175,8 @@ struct ferry_usb_redir_ops {
 };
 
 /* Serve `handle` (ownership taken, closed on failure too) to the usbredir
- * guest on the connected socket `fd` (ownership taken).  Host kernel
+ * guest on the connected socket `fd` (ownership taken).  handle may be NULL:
+ * the peer then talks to a host side without a device (fuzzing).  Host kernel
  * drivers are detached now and given back by ferry_usb_redir_free. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,

@@ -222,14 +222,15 @@ int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handl
                                                                   : usbredirparser_warning, 0);
     if (!r->uh) {
         redir_log(r, FERRY_LOG_ERROR, "cannot start usbredir host side");
-        libusb_close(handle);
+        if (handle)
+            libusb_close(handle);
         r->fd = -1;
         close(fd);
         ferry_usb_redir_free(r);
         return -ENOMEM;
     }
     /* takes the handle; detaches host kernel drivers and claims interfaces */
-    if (usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
+    if (handle && usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
         redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
         r->fd = -1;
         close(fd);
