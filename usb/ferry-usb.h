@@ -102,7 +102,9 @@ struct ferry_usb_host_ops {
 };
 
 /* discover=false: no enumeration and no hotplug; only fds passed in by a
- * broker are used (ferry_usb_host_wrap_fd).  The devices already present are
+ * broker are used (ferry_usb_host_wrap_fd).  libusb 1.0.26 can only say so
+ * for every context the process creates afterwards (the option is set on
+ * the NULL context), so do not mix both kinds in one process.  The devices already present are
  * reported through ops->arrived once the loop runs. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_host_new(struct event_base *base, bool discover,

@@ -372,7 +372,8 @@ START_TEST(test_share_loopback)
     env_init(&e);
     dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-4", "LOOP1");
     ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
-    snprintf(addr, sizeof(addr), "unix:%s/share.sock", e.dir);
+    /* over TCP, as `ferry usb share` does (TCP_NODELAY on both ends) */
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + (int)(getpid() % 20000));
     ck_assert_msg(ferry_usb_service_share(e.svc, "1d50:6103", addr, err, sizeof(err)) == 0,
                   "%s", err);
     c = connect_client(&e, addr);
@@ -500,6 +501,51 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/* ---- the simulator's isochronous IN endpoint through unmodified libusb ---- */
+
+static void LIBUSB_CALL iso_done(struct libusb_transfer *t)
+{
+    *(int *)t->user_data = 1;
+}
+
+START_TEST(test_sim_iso)
+{
+    struct usbsim *sim = sim_or_skip();
+    libusb_context *ctx;
+    libusb_device_handle *h;
+    struct libusb_transfer *t;
+    uint8_t buf[8 * 192];
+    int done = 0;
+
+    ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_VENDOR, "1-7", "ISO1"));
+    ck_assert_int_eq(libusb_init(&ctx), 0);
+    h = libusb_open_device_with_vid_pid(ctx, USBSIM_VID, USBSIM_PID_VENDOR);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(libusb_claim_interface(h, 1), 0);
+    ck_assert_int_eq(libusb_set_interface_alt_setting(h, 1, 1), 0);
+    t = libusb_alloc_transfer(8);
+    libusb_fill_iso_transfer(t, h, 0x83, buf, sizeof(buf), 8, iso_done, &done, 5000);
+    libusb_set_iso_packet_lengths(t, 192);
+    memset(buf, 0xee, sizeof(buf));
+    ck_assert_int_eq(libusb_submit_transfer(t), 0);
+    while (!done)
+        libusb_handle_events_completed(ctx, &done);
+    ck_assert_int_eq(t->status, LIBUSB_TRANSFER_COMPLETED);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(t->iso_packet_desc[i].status, LIBUSB_TRANSFER_COMPLETED);
+        ck_assert_uint_eq(t->iso_packet_desc[i].actual_length, 192);
+        /* frame i starts with its sequence number, then counts up */
+        ck_assert_uint_eq(buf[i * 192 + 1], (uint8_t)(buf[i * 192] + 1));
+    }
+    ck_assert_uint_eq((uint8_t)(buf[192] - buf[0]), 1);
+    libusb_free_transfer(t);
+    libusb_release_interface(h, 1);
+    libusb_close(h);
+    libusb_exit(ctx);
+    usbsim_free(sim);
+}
+END_TEST
+
 /* ---- fd passing ---------------------------------------------------------------- */
 
 START_TEST(test_fd_passing)
@@ -554,6 +600,7 @@ static Suite *usb_suite(void)
     ADD(s, test_share_loopback);
     ADD(s, test_malformed);
     ADD(s, test_fd_passing);
+    ADD(s, test_sim_iso);
     return s;
 }
 
