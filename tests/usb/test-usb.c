@@ -589,6 +589,66 @@ END_TEST
 #define ADD(s, fn) do { TCase *tc = tcase_create(#fn); tcase_set_timeout(tc, 240); \
                         tcase_add_test(tc, fn); suite_add_tcase(s, tc); } while (0)
 
+/* A broker opened the node; this process wraps the fd (libusb_wrap_sys_device)
+ * and serves it.  (An fd received over SCM_RIGHTS is a new descriptor
+ * umockdev's preload does not know, so the transport is tested above and
+ * the wrapping here on the broker's own descriptor.) */
+static bool wrapped_ended;
+
+static void on_wrapped_end(void *o, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
+{
+    wrapped_ended = true;
+}
+
+START_TEST(test_wrap_fd)
+{
+    struct usbsim *sim = sim_or_skip();
+    struct usbsim_dev *dev = usbsim_add(sim, USBSIM_STORAGE, "1-8", "WRAP1");
+    struct event_base *b = base_new();
+    struct ferry_usb_host_ops hops = { .log = tlog };
+    struct ferry_usb_redir_ops rops = { .log = tlog, .ended = on_wrapped_end };
+    struct ferry_usb_host *h;
+    struct ferry_usb_redir *r;
+    struct libusb_device_handle *handle;
+    struct ferry_usb_devinfo info;
+    struct redirc *c;
+    struct wait_done w = { .id = 5 };
+    char err[FERRY_USB_ERR_MAX], drv[32];
+    int fd, sv[2];
+
+    ck_assert_ptr_nonnull(dev);
+    /* no discovery: this process only ever sees what it was handed */
+    ck_assert_int_eq(ferry_usb_host_new(b, false, &hops, NULL, &h), 0);
+    fd = open(usbsim_devnode(dev), O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_msg(ferry_usb_host_wrap_fd(h, fd, &handle, &info, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(info.vid, USBSIM_VID);
+    ck_assert_uint_eq(info.pid, USBSIM_PID_STORAGE);
+    ck_assert_uint_eq(info.n_ifaces, 1);
+    ck_assert_uint_eq(info.ifaces[0].cls, 8);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ferry_usb_redir_new(h, handle, sv[0], "wrapped", &rops, NULL, &r), 0);
+    c = redirc_new(sv[1]);
+    w.c = c;
+    ck_assert_msg(loop_until(b, c, c_conn, c, WAIT_MS), "no device_connect");
+    ck_assert_uint_eq(redirc_pid(c), USBSIM_PID_STORAGE);
+    usbsim_driver(dev, drv, sizeof(drv));
+    ck_assert_str_eq(drv, "");
+    redirc_control(c, 5, 0x80, 6, 0x0100, 0, 18);
+    ck_assert(loop_until(b, c, c_done, &w, WAIT_MS));
+    ck_assert_int_eq(w.status, 0);
+    ck_assert_uint_eq(w.len, 18);
+    redirc_free(c);
+    ferry_usb_redir_free(r);
+    usbsim_driver(dev, drv, sizeof(drv));
+    ck_assert_str_eq(drv, "usb-storage");     /* given back */
+    close(fd);
+    ferry_usb_host_free(h);
+    event_base_free(b);
+    usbsim_free(sim);
+}
+END_TEST
+
 static Suite *usb_suite(void)
 {
     Suite *s = suite_create("usb");
@@ -601,6 +661,7 @@ static Suite *usb_suite(void)
     ADD(s, test_malformed);
     ADD(s, test_fd_passing);
     ADD(s, test_sim_iso);
+    ADD(s, test_wrap_fd);
     return s;
 }
 

@@ -672,6 +672,33 @@ static gboolean on_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, g
     case USBDEVFS_RESETEP:
     case USBDEVFS_RESET:
         break;
+    case USBDEVFS_CONTROL: {     /* synchronous control transfer */
+        struct usbdevfs_ctrltransfer *ct = (void *)data->data;
+        uint8_t setup[8] = { ct->bRequestType, ct->bRequest, (uint8_t)ct->wValue,
+                             (uint8_t)(ct->wValue >> 8), (uint8_t)ct->wIndex,
+                             (uint8_t)(ct->wIndex >> 8), (uint8_t)ct->wLength,
+                             (uint8_t)(ct->wLength >> 8) };
+        UMockdevIoctlData *buf = NULL;
+        int r;
+        if (ct->wLength) {
+            buf = umockdev_ioctl_data_resolve(data, offsetof(struct usbdevfs_ctrltransfer, data),
+                                              ct->wLength, &err);
+            g_clear_error(&err);
+        }
+        if (ct->wLength && !buf) {
+            res = -1;
+            e = EFAULT;
+            break;
+        }
+        r = control(d, setup, buf ? buf->data : NULL, ct->wLength);
+        if (r < 0) {
+            res = -1;
+            e = EPIPE;
+        } else {
+            res = (ct->bRequestType & 0x80) ? r : ct->wLength;
+        }
+        break;
+    }
     case USBDEVFS_CONNECTINFO: {
         struct usbdevfs_connectinfo *ci = (void *)data->data;
         ci->devnum = (unsigned)d->devnum;
@@ -756,6 +783,26 @@ static gboolean on_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, g
     return TRUE;
 }
 
+/* Reading a usbfs node gives the device and configuration descriptors. */
+static gboolean on_read(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpointer opaque)
+{
+    struct usbsim_dev *d = opaque;
+    UMockdevIoctlData *arg = umockdev_ioctl_client_get_arg(client);
+    uint8_t desc[18 + 64];
+    const uint8_t *cfg;
+    size_t cfglen, n;
+
+    dev_descriptor(d, desc);
+    cfg = dev_config(d, &cfglen);
+    memcpy(desc + 18, cfg, cfglen);
+    n = 18 + cfglen;
+    if (n > (size_t)arg->data_len)
+        n = (size_t)arg->data_len;
+    memcpy(arg->data, desc, n);
+    umockdev_ioctl_client_complete(client, (long)n, 0);
+    return TRUE;
+}
+
 /* ---- testbed ------------------------------------------------------------- */
 
 static const uint8_t hub_desc[] = {
@@ -832,6 +879,7 @@ static int plug(struct usbsim *sim, struct usbsim_dev *d)
     snprintf(d->devnode, sizeof(d->devnode), "/dev/bus/usb/%03d/%03d", bus, d->devnum);
     d->handler = umockdev_ioctl_base_new();
     g_signal_connect(d->handler, "handle-ioctl", G_CALLBACK(on_ioctl), d);
+    g_signal_connect(d->handler, "handle-read", G_CALLBACK(on_read), d);
     if (!umockdev_testbed_attach_ioctl(sim->tb, d->devnode, d->handler, &err)) {
         fprintf(stderr, "usbsim: attach ioctl %s: %s\n", d->devnode, err->message);
         g_clear_error(&err);
