@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * ferry usb list [--json]
- * ferry usb attach GUEST DEVICE
+ * ferry usb attach GUEST DEVICE [--pass-fd]
  * ferry usb detach GUEST DEVICE
  * ferry usb share DEVICE --listen ADDR:PORT
  *
@@ -9,9 +9,12 @@
  * VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  With ferry-usbd running
  * ($FERRY_USBD_SOCKET, else /run/ferry/usbd.sock) requests go to it; without
  * it, list looks at the host directly and attach/share serve the device
- * from this process until interrupted.
+ * from this process until interrupted.  --pass-fd: this (privileged)
+ * process opens the device node and passes the fd to ferry-usbd, which
+ * then needs no access to /dev/bus/usb.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -30,7 +33,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ferry usb list [--json]\n"
-            "       ferry usb attach GUEST DEVICE\n"
+            "       ferry usb attach GUEST DEVICE [--pass-fd]\n"
             "       ferry usb detach GUEST DEVICE\n"
             "       ferry usb share DEVICE --listen ADDR:PORT\n"
             "GUEST: the guest's QMP socket path.  DEVICE: VID:PID, VID:PID:SERIAL,\n"
@@ -169,6 +172,69 @@ out:
     return rc;
 }
 
+/* Open the device node here and hand the fd to ferry-usbd. */
+static int attach_pass_fd(const char *guest, const char *device)
+{
+    struct event_base *b = event_base_new();
+    struct ferry_usb_host_ops hops = { .log = ferry_log_glib };
+    struct ferry_usb_host *h = NULL;
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec spec;
+    char err[FERRY_USB_ERR_MAX], node[64], addr[300], *req = NULL, reply[1024];
+    int rc = FERRY_EXIT_FAILURE, fd = -1, s = -1;
+    ssize_t n;
+
+    if (ferry_usb_spec_parse(device, &spec) < 0) {
+        fprintf(stderr, "ferry usb attach: '%s': expected VID:PID, VID:PID:SERIAL, a port "
+                "path (1-2.3) or BUS.ADDR\n", device);
+        goto out;
+    }
+    if (!b || ferry_usb_host_new(b, true, &hops, NULL, &h) < 0) {
+        fprintf(stderr, "ferry usb attach: cannot start libusb\n");
+        goto out;
+    }
+    if (ferry_usb_host_find(h, &spec, &d, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ferry usb attach: %s\n", err);
+        goto out;
+    }
+    snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
+    fd = open(node, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "ferry usb attach: cannot open %s: %s\n", node, g_strerror(errno));
+        goto out;
+    }
+    snprintf(addr, sizeof(addr), "unix:%s", usbd_default_socket());
+    s = ferry_usb_connect(addr, err, sizeof(err));
+    if (s < 0) {
+        fprintf(stderr, "ferry usb attach: %s\n", err);
+        goto out;
+    }
+    req = g_strdup_printf("attach-fd %s\n", guest);
+    if (ferry_usb_fd_send(s, fd, req, strlen(req)) < 0) {
+        fprintf(stderr, "ferry usb attach: cannot pass %s to ferry-usbd\n", node);
+        goto out;
+    }
+    n = recv(s, reply, sizeof(reply) - 1, 0);
+    reply[n > 0 ? n : 0] = 0;
+    g_strchomp(reply);
+    if (strcmp(reply, "ok")) {
+        fprintf(stderr, "ferry usb attach: %s\n",
+                g_str_has_prefix(reply, "error: ") ? reply + 7 : "no answer from ferry-usbd");
+        goto out;
+    }
+    rc = FERRY_EXIT_OK;
+out:
+    g_free(req);
+    if (s >= 0)
+        close(s);
+    if (fd >= 0)
+        close(fd);
+    ferry_usb_host_free(h);
+    if (b)
+        event_base_free(b);
+    return rc;
+}
+
 int ferry_cmd_usb(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : NULL;
@@ -201,6 +267,8 @@ int ferry_cmd_usb(int argc, char **argv)
         g_free(reply);
         return FERRY_EXIT_OK;
     }
+    if (!strcmp(verb, "attach") && argc == 5 && !strcmp(argv[4], "--pass-fd"))
+        return attach_pass_fd(argv[2], argv[3]);
     if ((!strcmp(verb, "attach") || !strcmp(verb, "detach")) && argc == 4) {
         req = g_strdup_printf("%s %s %s", verb, argv[2], argv[3]);
     } else if (!strcmp(verb, "share") && argc == 5 && !strcmp(argv[3], "--listen")) {

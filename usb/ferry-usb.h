@@ -245,6 +245,13 @@ ferry_usb_service_load_config(struct ferry_usb_service *s, struct _GKeyFile *kf,
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest,
                          const char *device, char *err, size_t errlen);
+/* Attach the device behind a usbfs fd a privileged broker opened and passed
+ * (SCM_RIGHTS, see ferry_usb_fd_recv).  On success the fd is the service's
+ * (closed when the assignment ends); on failure it stays the caller's.  It
+ * serves one connection: after a replug the broker passes a new fd. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
+                            char *err, size_t errlen);
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest,
                          const char *device, char *err, size_t errlen);

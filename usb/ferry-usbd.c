@@ -7,6 +7,10 @@
  *     attach GUEST DEVICE     -> "ok" or "error: MESSAGE"
  *     detach GUEST DEVICE     -> "ok" or "error: MESSAGE"
  *     share DEVICE ADDR:PORT  -> "ok" or "error: MESSAGE"
+ *     attach-fd GUEST         -> "ok" or "error: MESSAGE"; the usbfs fd of
+ *                                the device comes with it (SCM_RIGHTS) from
+ *                                a privileged broker such as `ferry usb
+ *                                attach --pass-fd`
  * GUEST is the guest's QMP socket path.
  *   ferry-usbd [-v] [--control PATH] [--rundir DIR] [--config FILE]
  */
@@ -37,6 +41,7 @@ struct client {
     struct event *ev;
     char buf[REQ_MAX];
     size_t len;
+    int passed_fd;
 };
 
 static void reply(int fd, const char *s)
@@ -57,6 +62,8 @@ static void reply(int fd, const char *s)
 
 static void client_free(struct client *c)
 {
+    if (c->passed_fd >= 0)
+        close(c->passed_fd);
     event_free(c->ev);
     close(c->fd);
     g_free(c);
@@ -83,6 +90,13 @@ static void handle(struct client *c, char *line)
         r = ferry_usb_service_detach(c->d->svc, w[1], w[2], err, sizeof(err));
     else if (n == 3 && !strcmp(w[0], "share"))
         r = ferry_usb_service_share(c->d->svc, w[1], w[2], err, sizeof(err));
+    else if (n == 2 && !strcmp(w[0], "attach-fd") && c->passed_fd < 0)
+        snprintf(err, sizeof(err), "attach-fd: no fd came with the request");
+    else if (n == 2 && !strcmp(w[0], "attach-fd")) {
+        r = ferry_usb_service_attach_fd(c->d->svc, w[1], c->passed_fd, err, sizeof(err));
+        if (r == 0)
+            c->passed_fd = -1;      /* the service's now */
+    }
     else
         snprintf(err, sizeof(err), "unknown request '%s'", n ? w[0] : "");
     if (r == 0) {
@@ -98,11 +112,17 @@ static void handle(struct client *c, char *line)
 static void on_client(evutil_socket_t fd, short what, void *arg)
 {
     struct client *c = arg;
-    ssize_t n = recv(fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+    int got = -1;
+    int n = ferry_usb_fd_recv(fd, &got, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
     char *nl;
 
+    if (got >= 0) {
+        if (c->passed_fd >= 0)
+            close(c->passed_fd);    /* one fd per request */
+        c->passed_fd = got;
+    }
     if (n <= 0) {
-        if (n < 0 && errno == EAGAIN)
+        if (n == -EAGAIN)
             return;
         client_free(c);
         return;
@@ -129,6 +149,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     c = g_new0(struct client, 1);
     c->d = d;
     c->fd = fd;
+    c->passed_fd = -1;
     c->ev = event_new(d->b, fd, EV_READ | EV_PERSIST, on_client, c);
     event_add(c->ev, NULL);
 }

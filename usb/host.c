@@ -494,8 +494,22 @@ int ferry_usb_host_wrap_fd(struct ferry_usb_host *h, int fd, libusb_device_handl
         snprintf(err, errlen, "usb fd %d: cannot wrap: %s", fd, libusb_strerror(r));
         return -EIO;
     }
-    if (info)
+    if (info) {
+        struct libusb_device_descriptor dd;
         ferry_usb_devinfo_from_libusb(libusb_get_device(*out), info);
+        /* no sysfs behind a passed fd: ask the device for its strings */
+        if (libusb_get_device_descriptor(libusb_get_device(*out), &dd) == 0) {
+            const struct { uint8_t idx; char *buf; } str[] = {
+                { dd.iManufacturer, info->manufacturer }, { dd.iProduct, info->product },
+                { dd.iSerialNumber, info->serial },
+            };
+            for (size_t i = 0; i < 3; i++)
+                if (str[i].idx && !str[i].buf[0] &&
+                    libusb_get_string_descriptor_ascii(*out, str[i].idx, (unsigned char *)str[i].buf,
+                                                       FERRY_USB_STR_MAX) < 0)
+                    str[i].buf[0] = 0;
+        }
+    }
     return 0;
 }
 

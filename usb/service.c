@@ -43,6 +43,9 @@ struct assign {
     bool present;
     struct ferry_usb_devinfo dev;
     struct ferry_usb_redir *redir;
+    libusb_device_handle *wrapped;  /* from a broker's fd, until served */
+    bool fd_mode;
+    int owned_fd;                   /* that fd, closed after the handle */
 };
 
 struct ferry_usb_service {
@@ -131,8 +134,8 @@ static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb
          why == FERRY_USB_REDIR_PEER_INVALID ? "invalid input" :
          why == FERRY_USB_REDIR_PEER_CLOSED ? "peer closed" : "i/o error");
     assign_stop(a);
-    if (why == FERRY_USB_REDIR_DEVICE_LOST)
-        a->present = false;
+    if (why == FERRY_USB_REDIR_DEVICE_LOST || a->fd_mode)
+        a->present = false;     /* a broker's fd serves one connection */
     assign_update_accept(a);
 }
 
@@ -151,7 +154,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         close(fd);
         return;
     }
-    if (ferry_usb_host_open(a->svc->host, &a->dev, &h, err, sizeof(err)) < 0) {
+    if (a->wrapped) {
+        h = a->wrapped;          /* handed to the endpoint, closed with it */
+        a->wrapped = NULL;
+    } else if (ferry_usb_host_open(a->svc->host, &a->dev, &h, err, sizeof(err)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] %s", a->ident, err);
         close(fd);
         return;
@@ -170,6 +176,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 static void assign_free(struct assign *a)
 {
     assign_stop(a);
+    if (a->wrapped)
+        libusb_close(a->wrapped);
+    if (a->fd_mode && a->owned_fd >= 0)
+        close(a->owned_fd);
     if (a->accept_ev)
         event_free(a->accept_ev);
     if (a->lfd >= 0)
@@ -216,6 +226,7 @@ static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *
     a->guest = g;
     a->spec = *spec;
     a->lfd = -1;
+    a->owned_fd = -1;
     ferry_usb_spec_format(spec, a->ident, sizeof(a->ident));
     snprintf(a->id, sizeof(a->id), "ferryusb%u", s->next_id++);
     if (g) {
@@ -423,6 +434,54 @@ int ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest, con
     g_ptr_array_add(s->assigns, a);
     assign_update_accept(a);
     SLOG(s, FERRY_LOG_INFO, "usb[%s] attached to %s as %s", a->ident, guest, a->id);
+    return 0;
+}
+
+int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
+                                char *err, size_t errlen)
+{
+    struct guest *g = guest_get(s, guest);
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec ident;
+    libusb_device_handle *h;
+    char why[FERRY_USB_ERR_MAX];
+    struct assign *a;
+    int r = ferry_usb_host_wrap_fd(s->host, fd, &h, &d, err, errlen);
+
+    if (r < 0)
+        return r;
+    if (ferry_usb_policy_check(guest_policy(s, g), &d, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "usb fd %d (%04x:%04x): refused for %s by %s", fd, d.vid, d.pid,
+                 guest, why);
+        libusb_close(h);
+        return -EPERM;
+    }
+    identity_spec(&d, &ident);
+    if ((a = assign_find(s, &ident))) {
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        libusb_close(h);
+        return -EBUSY;
+    }
+    r = assign_new(s, g, NULL, &ident, &a, err, errlen);
+    if (r < 0) {
+        libusb_close(h);
+        return r;
+    }
+    a->dev = d;
+    a->present = true;
+    a->fd_mode = true;
+    a->wrapped = h;
+    a->owned_fd = fd;
+    r = guest_add_redir(s, a, err, errlen);
+    if (r < 0) {
+        a->owned_fd = -1;       /* stays the caller's */
+        assign_free(a);
+        return r;
+    }
+    g_ptr_array_add(s->assigns, a);
+    assign_update_accept(a);
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] attached to %s as %s from a passed fd", a->ident, guest,
+         a->id);
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * (umockdev), so run under umockdev-wrapper.  Skips without QEMU.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <glib.h>
 #include <signal.h>
@@ -258,6 +259,19 @@ int main(void)
     CHECK(usbsim_replug(sim, v2) == 0, "replug v2");
     c.want = 3;
     CHECK(loop_until(&c, both_want, WAIT_MS), "V2 not attached when it appeared");
+
+    /* a device a broker opened and handed over as an fd */
+    {
+        struct usbsim_dev *w = usbsim_add(sim, USBSIM_VENDOR, "1-6", "WRAPPED");
+        int fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
+        CHECK(fd >= 0, "open %s", usbsim_devnode(w));
+        r = ferry_usb_service_attach_fd(c.svc, c.qmp, fd, err, sizeof(err));
+        CHECK(r == 0, "attach fd: %s", err);
+        c.want = 4;
+        CHECK(loop_until(&c, both_want, WAIT_MS), "device from the fd not attached");
+        r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6103:WRAPPED", err, sizeof(err));
+        CHECK(r == 0, "detach fd device: %s", err);     /* and the fd is closed */
+    }
     (void)v1;
     (void)kbd;
     printf("ok: attach, policy, ambiguity, unplug/replug, detach, config\n");

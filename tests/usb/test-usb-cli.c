@@ -175,6 +175,16 @@ int main(int argc, char **argv)
     g_free(out);
     r = run(&out, "detach", qmp, "1-5", NULL);
     CHECK(r == 1 && strstr(out, "not attached"), "second detach: %d %s", r, out);
+    g_free(out);
+    /* --pass-fd: the fd reaches ferry-usbd, but umockdev's preload does not
+     * follow an fd into another process, so there it is not a usbfs node:
+     * the daemon must say so and go on (the wrapping itself is tested in
+     * test-usb and test-usb-attach on the broker's own fd) */
+    r = run(&out, "attach", qmp, "1-4", "--pass-fd", NULL);
+    CHECK(r == 1 && strstr(out, "cannot wrap"), "pass-fd: %d %s", r, out);
+    g_free(out);
+    r = run(&out, "list", NULL);
+    CHECK(r == 0, "daemon still serves after a bad fd: %d %s", r, out);
     printf("ok: ferry usb list/attach/detach with and without ferry-usbd\n");
 out:
     g_free(out);
