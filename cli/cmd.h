@@ -6,8 +6,10 @@
 /* argv[0] is the subcommand name; returns the process exit status. */
 typedef int (*ferry_cmd_fn)(int argc, char **argv);
 
-int ferry_cmd_usb(int argc, char **argv);
-
+int ferry_cmd_run(int argc, char **argv);
+int cmd_selfcheck(int argc, char **argv);
+int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump */
+int ferry_cmd_usb(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
 
 
 /* Exit statuses shared by subcommands. */

@@ -10,7 +10,9 @@ static const struct {
     ferry_cmd_fn fn;
     const char *help;
 } commands[] = {
-    { "version", NULL, "print the version" },
+    { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
+    { "acpi", cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
+    { "run", ferry_cmd_run, "run a guest under ferry-hv" },
     { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
 };
 

@@ -238,6 +238,7 @@ int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req);
 struct ioreq_router_stats {
     uint64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
     unsigned servers;
+    unsigned enabled;           /* servers that sent ENABLE (control thread only) */
 };
 void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *st);
 

@@ -9,6 +9,7 @@ int main(void)
     Suite *s = suite_create("ioreq");
     suite_add_tcase(s, ioreq_abi_tcase());
     suite_add_tcase(s, ioreq_rangeset_tcase());
+    suite_add_tcase(s, ioreq_transport_tcase());
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

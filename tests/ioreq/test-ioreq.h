@@ -4,4 +4,5 @@
 #include <check.h>
 TCase *ioreq_abi_tcase(void);
 TCase *ioreq_rangeset_tcase(void);
+TCase *ioreq_transport_tcase(void);
 #endif

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * bench/sandbox-rtt: the ioreq round trip (router -> device model in
+ * another process -> router) to a confined device model (user switch, no
+ * capabilities, namespaces, the seccomp allow-list of ferry-dm) against
+ * the same device model unconfined, both in the same run, interleaved in
+ * rounds so that machine noise hits both alike.  Prints one line per
+ * figure and the ratio last.  Needs root and the 'ferry' user for the full
+ * confinement; otherwise it confines without the user switch.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/security/sandbox-rig.h"
+
+#define ROUNDS 10
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* n accesses (alternating write/read) into lat[], returns the total time. */
+static uint64_t run(struct sandbox_rig *t, unsigned n, uint64_t *lat)
+{
+    uint64_t start = now_ns();
+
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t v = i;
+        uint64_t t0 = now_ns();
+        if (sandbox_rig_io(t, (uint16_t)(POKE_PORT_REG + (i & 63)), i & 1, &v) != IOREQ_SENT) {
+            fprintf(stderr, "sandbox-rtt: request %u failed\n", i);
+            exit(1);
+        }
+        if (lat)
+            lat[i] = now_ns() - t0;
+    }
+    return now_ns() - start;
+}
+
+static const char *cpu_model(void)
+{
+    static char model[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            snprintf(model, sizeof(model), "%.200s", c ? c + 2 : line);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    if (f)
+        fclose(f);
+    return model;
+}
+
+struct figure {
+    double per_sec;
+    double median_us, p99_us;
+};
+
+static struct figure summarize(uint64_t *lat, unsigned n, uint64_t total)
+{
+    qsort(lat, n, sizeof(*lat), cmp_u64);
+    return (struct figure){ n / (total / 1e9), lat[n / 2] / 1e3, lat[(size_t)n * 99 / 100] / 1e3 };
+}
+
+int main(int argc, char **argv)
+{
+    static const struct ferry_syscall_list *const plain[] = { &ferry_syscalls_base };
+    static const struct ferry_syscall_list *const san[] = {
+        &ferry_syscalls_base, &ferry_syscalls_sanitizer,
+    };
+    unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 100000;
+    bool full = geteuid() == 0 && getpwnam("ferry");
+    struct ferry_sandbox_config cfg = {
+        .user = full ? "ferry" : "", .mode = FERRY_SECCOMP_KILL, .namespaces = true,
+        .lists = ferry_sandbox_sanitized() ? san : plain,
+        .nr_lists = ferry_sandbox_sanitized() ? 2 : 1,
+    };
+    struct sandbox_rig conf, open;
+    unsigned per = n / ROUNDS;
+
+    if (per == 0) {
+        fprintf(stderr, "sandbox-rtt: need at least %d requests\n", ROUNDS);
+        return 1;
+    }
+    n = per * ROUNDS;
+    if (sandbox_rig_start(&conf, &cfg) || sandbox_rig_start(&open, NULL)) {
+        char log[4096];
+        sandbox_rig_read_log(&conf, log, sizeof(log));
+        fprintf(stderr, "sandbox-rtt: cannot start the device models\n%s", log);
+        return 1;
+    }
+    uint64_t *lc = malloc(n * sizeof(*lc)), *lo = malloc(n * sizeof(*lo));
+    uint64_t tc = 0, to = 0;
+
+    printf("cpu: %s\nbuild: %s\nrequests: %u per side in %d interleaved rounds\n", cpu_model(),
+           FERRY_BUILDTYPE, n, ROUNDS);
+    printf("confinement: %s, namespaces, no capabilities, no_new_privs, seccomp kill (%zu rules)\n",
+           full ? "user ferry" : "same user (not root)", ferry_syscalls_base.n);
+    run(&conf, per, NULL);      /* warm-up */
+    run(&open, per, NULL);
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        tc += run(&conf, per, lc + (size_t)r * per);
+        to += run(&open, per, lo + (size_t)r * per);
+    }
+    struct figure c = summarize(lc, n, tc), o = summarize(lo, n, to);
+    printf("unconfined: %.0f round trips/s, median %.2f us, p99 %.2f us\n", o.per_sec,
+           o.median_us, o.p99_us);
+    printf("confined:   %.0f round trips/s, median %.2f us, p99 %.2f us\n", c.per_sec,
+           c.median_us, c.p99_us);
+    printf("ratio confined/unconfined median round trip: %.3f\n", c.median_us / o.median_us);
+    fflush(stdout);
+    free(lc);
+    free(lo);
+    sandbox_rig_stop(&conf);
+    sandbox_rig_stop(&open);
+    return 0;
+}

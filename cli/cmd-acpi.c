@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry acpi dump: write a guest's ACPI tables, one file per table named as
+ * acpidump/acpixtract do (rsdp.dat, xsdt.dat, facp.dat, dsdt.dat, ...), or
+ * the whole set as one blob laid out for a guest-physical address.
+ *
+ *   ferry acpi dump [--vcpus N] [--memory SIZE] [--numa N] [CONFIG] --out DIR
+ *   ferry acpi dump [...] --blob [--base ADDR] --out FILE
+ *
+ * CONFIG is a key file; README.md ("ACPI tables") lists its keys.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acpi/acpi.h"
+#include "cli/cmd.h"
+#include "common/log-glib.h"
+
+#define DEFAULT_VCPUS   1
+#define DEFAULT_MEMORY  (512ull << 20)
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    guint64 v, mul = 1;
+
+    errno = 0;
+    v = g_ascii_strtoull(s, &end, 0);
+    if (errno || end == s)
+        return -EINVAL;
+    switch (g_ascii_toupper(*end)) {
+    case 0: break;
+    case 'K': mul = 1ull << 10; end++; break;
+    case 'M': mul = 1ull << 20; end++; break;
+    case 'G': mul = 1ull << 30; end++; break;
+    case 'T': mul = 1ull << 40; end++; break;
+    default: return -EINVAL;
+    }
+    if (*end == 'i' || *end == 'B')
+        end++;
+    if (*end == 'B')
+        end++;
+    if (*end || (v && mul > UINT64_MAX / v))
+        return -EINVAL;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = g_ascii_strtoull(s, &end, 0);
+    return errno || end == s || *end ? -EINVAL : 0;
+}
+
+struct cli_opts {
+    int vcpus, numa;
+    char *memory, *base, *out;
+    gboolean blob, verbose;
+};
+
+/* One [acpi] key holding an unsigned number within max. */
+static int key_u64(GKeyFile *kf, const char *file, const char *group, const char *key,
+                   uint64_t max, uint64_t *out)
+{
+    g_autofree char *v = g_key_file_get_string(kf, group, key, NULL);
+
+    if (!v)
+        return 0;
+    g_strstrip(v);
+    if (parse_u64(v, out) || *out > max) {
+        fprintf(stderr, "ferry acpi: %s: [%s] %s=%s: not a number up to 0x%llx\n", file, group,
+                key, v, (unsigned long long)max);
+        return -EINVAL;
+    }
+    return 1;
+}
+
+static int key_flag(GKeyFile *kf, const char *file, const char *key, uint32_t flag,
+                    uint32_t *flags)
+{
+    GError *err = NULL;
+    gboolean on;
+
+    if (!g_key_file_has_key(kf, "acpi", key, NULL))
+        return 0;
+    on = g_key_file_get_boolean(kf, "acpi", key, &err);
+    if (err) {
+        fprintf(stderr, "ferry acpi: %s: [acpi] %s: %s\n", file, key, err->message);
+        g_error_free(err);
+        return -EINVAL;
+    }
+    *flags = on ? (*flags | flag) : (*flags & ~flag);
+    return 0;
+}
+
+static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config *cfg)
+{
+    static const struct { const char *key; uint32_t flag; } flags[] = {
+        { "com1", ACPI_HAS_COM1 }, { "com2", ACPI_HAS_COM2 }, { "rtc", ACPI_HAS_RTC },
+        { "hpet", ACPI_HAS_HPET }, { "pci", ACPI_HAS_PCI }, { "mcfg", ACPI_HAS_MCFG },
+        { "waet", ACPI_HAS_WAET }, { "power-button", ACPI_HAS_PWRB },
+        { "cpu-ssdt", ACPI_HAS_CPU_SSDT },
+    };
+    struct acpi_pm pm = cfg->pm;
+    g_autofree char *s = NULL;
+    uint64_t v;
+    int rc, pm_changed = 0;
+
+    if ((s = g_key_file_get_string(kf, "acpi", "oem-id", NULL))) {
+        if (strlen(s) > 6) {
+            fprintf(stderr, "ferry acpi: %s: [acpi] oem-id=%s: at most 6 characters\n", file, s);
+            return -EINVAL;
+        }
+        g_strlcpy(cfg->oem_id, s, sizeof(cfg->oem_id));
+        g_clear_pointer(&s, g_free);
+    }
+    if ((s = g_key_file_get_string(kf, "acpi", "oem-table-id", NULL))) {
+        if (strlen(s) > 8) {
+            fprintf(stderr, "ferry acpi: %s: [acpi] oem-table-id=%s: at most 8 characters\n",
+                    file, s);
+            return -EINVAL;
+        }
+        g_strlcpy(cfg->oem_table_id, s, sizeof(cfg->oem_table_id));
+        g_clear_pointer(&s, g_free);
+    }
+    if ((rc = key_u64(kf, file, "acpi", "oem-revision", UINT32_MAX, &v)) < 0)
+        return rc;
+    if (rc)
+        cfg->oem_revision = (uint32_t)v;
+    if ((s = g_key_file_get_string(kf, "acpi", "madt", NULL))) {
+        g_strstrip(s);
+        if (!strcmp(s, "xapic"))
+            cfg->madt_form = ACPI_MADT_XAPIC;
+        else if (!strcmp(s, "x2apic"))
+            cfg->madt_form = ACPI_MADT_X2APIC;
+        else {
+            fprintf(stderr, "ferry acpi: %s: [acpi] madt=%s: xapic or x2apic\n", file, s);
+            return -EINVAL;
+        }
+        g_clear_pointer(&s, g_free);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(flags); i++)
+        if (key_flag(kf, file, flags[i].key, flags[i].flag, &cfg->flags))
+            return -EINVAL;
+
+#define PM_KEY(key, field, max) \
+    do { if ((rc = key_u64(kf, file, "acpi", key, max, &v)) < 0) return rc; \
+         if (rc) { pm.field = (__typeof__(pm.field))v; pm_changed = 1; } } while (0)
+    PM_KEY("pm1a-evt", pm1a_evt, 0xffff);
+    PM_KEY("pm1a-cnt", pm1a_cnt, 0xffff);
+    PM_KEY("pm-tmr", pm_tmr, 0xffff);
+    PM_KEY("gpe0", gpe0, 0xffff);
+    PM_KEY("gpe0-len", gpe0_len, 0xff);
+    PM_KEY("sci", sci_irq, 0xff);
+    PM_KEY("s5-slp-typ", s5_slp_typ, 0xff);
+#undef PM_KEY
+    if (pm_changed && acpi_config_set_pm(cfg, &pm))
+        return -EINVAL;
+    if ((rc = key_u64(kf, file, "acpi", "ecam", UINT64_MAX, &v)) < 0)
+        return rc;
+    if (rc)
+        cfg->pci.ecam_base = v;
+
+    /* apic-ids = 0,2,4,6: one per vCPU, in vCPU order. */
+    if ((s = g_key_file_get_string(kf, "acpi", "apic-ids", NULL))) {
+        g_auto(GStrv) ids = g_strsplit(s, ",", -1);
+
+        if (g_strv_length(ids) != cfg->nr_vcpus) {
+            fprintf(stderr, "ferry acpi: %s: [acpi] apic-ids: %u ids for %u vcpus\n", file,
+                    g_strv_length(ids), cfg->nr_vcpus);
+            return -EINVAL;
+        }
+        for (guint i = 0; ids[i]; i++) {
+            if (parse_u64(g_strstrip(ids[i]), &v) || v >= UINT32_MAX) {
+                fprintf(stderr, "ferry acpi: %s: [acpi] apic-ids: '%s' is not an APIC id\n",
+                        file, ids[i]);
+                return -EINVAL;
+            }
+            cfg->vcpus[i].apic_id = (uint32_t)v;
+        }
+        g_clear_pointer(&s, g_free);
+    }
+
+    /* numa-distances = 10,20;20,10 (row by row). */
+    if ((s = g_key_file_get_string(kf, "acpi", "numa-distances", NULL))) {
+        g_auto(GStrv) rows = g_strsplit(s, ";", -1);
+        guint nrows = g_strv_length(rows);
+
+        if (nrows != cfg->nr_nodes) {
+            fprintf(stderr, "ferry acpi: %s: [acpi] numa-distances: %u rows for %u nodes\n",
+                    file, nrows, cfg->nr_nodes);
+            return -EINVAL;
+        }
+        for (guint r = 0; r < nrows; r++) {
+            g_auto(GStrv) cols = g_strsplit(rows[r], ",", -1);
+
+            if (g_strv_length(cols) != nrows) {
+                fprintf(stderr, "ferry acpi: %s: [acpi] numa-distances: row %u has %u "
+                        "entries, expected %u\n", file, r, g_strv_length(cols), nrows);
+                return -EINVAL;
+            }
+            for (guint c = 0; c < nrows; c++) {
+                if (parse_u64(g_strstrip(cols[c]), &v) || v > 255) {
+                    fprintf(stderr, "ferry acpi: %s: [acpi] numa-distances: '%s' is not "
+                            "0-255\n", file, cols[c]);
+                    return -EINVAL;
+                }
+                cfg->distance[r][c] = (uint8_t)v;
+            }
+        }
+    }
+    return 0;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    GError *err = NULL;
+
+    if (!g_file_set_contents(path, data, (gssize)len, &err)) {
+        fprintf(stderr, "ferry acpi: cannot write %s: %s\n", path, err->message);
+        g_error_free(err);
+        return -EIO;
+    }
+    return 0;
+}
+
+struct host_bump {
+    uint8_t *buf;
+    size_t cap, used;
+    uint64_t base;
+};
+
+static void *host_alloc(void *opaque, size_t size, size_t align)
+{
+    struct host_bump *hb = opaque;
+    size_t off = (hb->used + align - 1) & ~(align - 1);
+
+    if (off > hb->cap || size > hb->cap - off)
+        return NULL;
+    hb->used = off + size;
+    return hb->buf + off;
+}
+
+static uint64_t host_v2p(void *opaque, const void *p)
+{
+    struct host_bump *hb = opaque;
+
+    return hb->base + (uint64_t)((const uint8_t *)p - hb->buf);
+}
+
+static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char *dir)
+{
+    g_autofree uint8_t *mem = g_malloc0(ACPI_TABLES_SIZE_MAX);
+    g_autofree uint8_t *scratch = g_malloc(ACPI_SCRATCH_SIZE);
+    struct host_bump hb = { mem, ACPI_TABLES_SIZE_MAX, 0, base };
+    struct acpi_ctx ctx = {
+        .alloc = host_alloc, .v2p = host_v2p, .opaque = &hb,
+        .scratch = scratch, .scratch_len = ACPI_SCRATCH_SIZE,
+        .log = ferry_log_glib, .log_opaque = NULL,
+    };
+    struct acpi_tables t;
+    int nssdt = 0, ssdt_no = 0;
+
+    if (acpi_build_tables(cfg, &ctx, &t))
+        return -EINVAL;
+    if (g_mkdir_with_parents(dir, 0755)) {
+        fprintf(stderr, "ferry acpi: cannot create %s: %s\n", dir, g_strerror(errno));
+        return -EIO;
+    }
+    for (uint32_t i = 0; i < t.nr; i++)
+        nssdt += !strcmp(t.tables[i].sig, "SSDT");
+    for (uint32_t i = 0; i < t.nr; i++) {
+        g_autofree char *low = g_ascii_strdown(t.tables[i].sig, -1);
+        g_autofree char *name = NULL, *path = NULL;
+
+        /* acpixtract: ssdt.dat when there is one, ssdt1.dat, ssdt2.dat... otherwise. */
+        if (!strcmp(low, "ssdt") && nssdt > 1)
+            name = g_strdup_printf("ssdt%d.dat", ++ssdt_no);
+        else
+            name = g_strdup_printf("%s.dat", low);
+        path = g_build_filename(dir, name, NULL);
+        if (write_file(path, t.tables[i].ptr, t.tables[i].len))
+            return -EIO;
+        printf("%-4s 0x%08llx %5u %s\n", t.tables[i].sig,
+               (unsigned long long)t.tables[i].gpa, t.tables[i].len, path);
+    }
+    return 0;
+}
+
+static int dump_blob(const struct acpi_config *cfg, uint64_t base, const char *file)
+{
+    g_autofree uint8_t *buf = g_malloc(ACPI_BLOB_BUF_SIZE);
+    size_t used = 0;
+    uint64_t rsdp = 0;
+
+    if (acpi_build_blob(cfg, base, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp, ferry_log_glib,
+                        NULL))
+        return -EINVAL;
+    if (write_file(file, buf, used))
+        return -EIO;
+    printf("blob %s: %zu bytes for guest-physical 0x%llx, rsdp 0x%llx\n", file, used,
+           (unsigned long long)base, (unsigned long long)rsdp);
+    return 0;
+}
+
+static int build_config(const struct cli_opts *o, const char *file, struct acpi_config *cfg)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    uint64_t vcpus = DEFAULT_VCPUS, memory = DEFAULT_MEMORY, numa = 0, v;
+    GError *err = NULL;
+    int rc;
+
+    if (file) {
+        if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &err)) {
+            fprintf(stderr, "ferry acpi: cannot read config %s: %s\n", file, err->message);
+            g_error_free(err);
+            return -EINVAL;
+        }
+        if ((rc = key_u64(kf, file, "guest", "vcpus", ACPI_VCPUS_MAX, &v)) < 0)
+            return rc;
+        if (rc)
+            vcpus = v;
+        if ((rc = key_u64(kf, file, "guest", "numa", ACPI_NODES_MAX, &v)) < 0)
+            return rc;
+        if (rc)
+            numa = v;
+        {
+            g_autofree char *m = g_key_file_get_string(kf, "guest", "memory", NULL);
+
+            if (m && parse_size(g_strstrip(m), &memory)) {
+                fprintf(stderr, "ferry acpi: %s: [guest] memory=%s: not a size\n", file, m);
+                return -EINVAL;
+            }
+        }
+    }
+    if (o->vcpus >= 0)
+        vcpus = (uint64_t)o->vcpus;
+    if (o->numa >= 0)
+        numa = (uint64_t)o->numa;
+    if (o->memory && parse_size(o->memory, &memory)) {
+        fprintf(stderr, "ferry acpi: --memory %s: not a size (e.g. 512M, 4G)\n", o->memory);
+        return -EINVAL;
+    }
+    if (vcpus == 0 || vcpus > ACPI_VCPUS_MAX) {
+        fprintf(stderr, "ferry acpi: vcpus: %llu (must be 1-%u)\n", (unsigned long long)vcpus,
+                ACPI_VCPUS_MAX);
+        return -EINVAL;
+    }
+    if (memory == 0) {
+        fprintf(stderr, "ferry acpi: memory: must not be 0\n");
+        return -EINVAL;
+    }
+    if (acpi_config_init_default(cfg, (uint32_t)vcpus, memory))
+        return -EINVAL;
+    if (numa && acpi_config_set_numa(cfg, (uint32_t)numa)) {
+        fprintf(stderr, "ferry acpi: numa: cannot split %llu vcpus and %llu bytes into %llu "
+                "nodes\n", (unsigned long long)vcpus, (unsigned long long)memory,
+                (unsigned long long)numa);
+        return -EINVAL;
+    }
+    if (file && config_apply_acpi(kf, file, cfg))
+        return -EINVAL;
+    return 0;
+}
+
+static int acpi_dump(int argc, char **argv)
+{
+    struct cli_opts o = { .vcpus = -1, .numa = -1 };
+    GOptionEntry entries[] = {
+        { "vcpus", 0, 0, G_OPTION_ARG_INT, &o.vcpus, "number of vCPUs (default 1)", "N" },
+        { "memory", 0, 0, G_OPTION_ARG_STRING, &o.memory, "RAM size (default 512M)", "SIZE" },
+        { "numa", 0, 0, G_OPTION_ARG_INT, &o.numa, "split into N NUMA nodes", "N" },
+        { "blob", 0, 0, G_OPTION_ARG_NONE, &o.blob, "write one blob laid out at --base", NULL },
+        { "base", 0, 0, G_OPTION_ARG_STRING, &o.base,
+          "guest-physical address of the tables (default 0xe0000)", "ADDR" },
+        { "out", 'o', 0, G_OPTION_ARG_FILENAME, &o.out, "output folder (or file with --blob)",
+          "PATH" },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more messages", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new("[CONFIG] - write a guest's ACPI tables");
+    struct acpi_config *cfg = NULL;
+    uint64_t base = ACPI_BLOB_BASE_DEFAULT;
+    GError *err = NULL;
+    int rc = FERRY_EXIT_USAGE;
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!g_option_context_parse(oc, &argc, &argv, &err)) {
+        fprintf(stderr, "ferry acpi dump: %s\n", err->message);
+        g_error_free(err);
+        goto out;
+    }
+    ferry_log_init("ferry", o.verbose ? 2 : 0);
+    if (!o.out || argc > 2) {
+        fprintf(stderr, "ferry acpi dump: %s\n", !o.out ? "--out is required" :
+                "at most one CONFIG");
+        goto out;
+    }
+    if (o.base && (parse_u64(o.base, &base))) {
+        fprintf(stderr, "ferry acpi dump: --base %s: not an address\n", o.base);
+        goto out;
+    }
+    cfg = g_new0(struct acpi_config, 1);
+    rc = FERRY_EXIT_FAILURE;
+    if (build_config(&o, argc == 2 ? argv[1] : NULL, cfg))
+        goto out;
+    if (o.blob ? dump_blob(cfg, base, o.out) : dump_tables(cfg, base, o.out))
+        goto out;
+    rc = FERRY_EXIT_OK;
+out:
+    g_free(cfg);
+    g_free(o.memory);
+    g_free(o.base);
+    g_free(o.out);
+    return rc;
+}
+
+int cmd_acpi(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "dump"))
+        return acpi_dump(argc - 1, argv + 1);
+    fprintf(stderr, "usage: ferry acpi dump [--vcpus N] [--memory SIZE] [--numa N] [CONFIG] "
+            "--out DIR\n"
+            "       ferry acpi dump [...] --blob [--base ADDR] --out FILE\n"
+            "'ferry acpi dump --help' lists the options.\n");
+    return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
+           ? FERRY_EXIT_OK : FERRY_EXIT_USAGE;
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry run [CONFIG] [--image FILE] [--entry real|pvh] [--memory SIZE]
+ *           [--vcpus N] [--cmdline S] [--module FILE] [--dm PATH | --no-dm]
+ *           [--ioreq-socket PATH] [--eager-memory] [--no-acpi] [-v]
+ *
+ * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
+ * by default, once it is built or installed).  CONFIG is a GKeyFile with
+ * the same keys in a [guest] group; options on the command line win.  The
+ * exit status is ferry-hv's: how the guest ended (hypervisor/hv-exit.h).
+ */
+#include <errno.h>
+#include <glib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "hypervisor/hv-exit.h"
+#include "hypervisor/hv.h"
+
+#ifndef FERRY_LIBEXECDIR
+#define FERRY_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+struct run_opts {
+    char *image, *entry, *memory, *cmdline, *module, *dm, *socket;
+    int vcpus;
+    gboolean no_dm, eager, verbose, no_acpi;
+};
+
+/*
+ * A helper program: $ENV, next to ferry in the build tree (../SUBDIR/NAME),
+ * the libexec folder, or PATH.  Returns a newly allocated path or NULL.
+ */
+static char *run_find_program(const char *env, const char *subdir, const char *name)
+{
+    const char *e = getenv(env);
+    char self[PATH_MAX];
+    ssize_t n;
+
+    if (e && *e)
+        return g_strdup(e);
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        g_autofree char *dir = g_path_get_dirname(self);
+        char *p = g_build_filename(dir, "..", subdir, name, NULL);
+        if (access(p, X_OK) == 0)
+            return p;
+        g_free(p);
+        p = g_build_filename(dir, name, NULL);
+        if (access(p, X_OK) == 0)
+            return p;
+        g_free(p);
+    }
+    char *p = g_build_filename(FERRY_LIBEXECDIR, name, NULL);
+    if (access(p, X_OK) == 0)
+        return p;
+    g_free(p);
+    return g_find_program_in_path(name);
+}
+
+/* Fill unset options from the [guest] group of a config file. */
+static int run_read_config(const char *path, struct run_opts *o)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_path_get_dirname(path);
+    static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
+                                         "dm", "ioreq-socket", "eager-memory", "acpi", NULL };
+
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+        fprintf(stderr, "ferry run: %s: %s\n", path, err->message);
+        return -EINVAL;
+    }
+    if (!g_key_file_has_group(kf, "guest")) {
+        fprintf(stderr, "ferry run: %s: no [guest] group\n", path);
+        return -EINVAL;
+    }
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, "guest", NULL, NULL);
+    for (unsigned i = 0; keys && keys[i]; i++) {
+        if (!g_strv_contains(known, keys[i])) {
+            fprintf(stderr, "ferry run: %s: unknown key '%s' in [guest]\n", path, keys[i]);
+            return -EINVAL;
+        }
+    }
+#define STR_KEY(field, key, relative)                                                 \
+    if (!o->field && g_key_file_has_key(kf, "guest", key, NULL)) {                    \
+        char *v = g_key_file_get_string(kf, "guest", key, NULL);                      \
+        if ((relative) && v && !g_path_is_absolute(v)) {                              \
+            char *abs = g_build_filename(dir, v, NULL);                               \
+            g_free(v);                                                                \
+            v = abs;                                                                  \
+        }                                                                             \
+        o->field = v;                                                                 \
+    }
+    STR_KEY(image, "image", true)
+    STR_KEY(entry, "entry", false)
+    STR_KEY(memory, "memory", false)
+    STR_KEY(cmdline, "cmdline", false)
+    STR_KEY(module, "module", true)
+    STR_KEY(dm, "dm", true)
+    STR_KEY(socket, "ioreq-socket", false)
+#undef STR_KEY
+    if (o->vcpus == 0 && g_key_file_has_key(kf, "guest", "vcpus", NULL)) {
+        o->vcpus = g_key_file_get_integer(kf, "guest", "vcpus", &err);
+        if (err) {
+            fprintf(stderr, "ferry run: %s: vcpus: %s\n", path, err->message);
+            return -EINVAL;
+        }
+    }
+    if (!o->eager && g_key_file_has_key(kf, "guest", "eager-memory", NULL)) {
+        o->eager = g_key_file_get_boolean(kf, "guest", "eager-memory", &err);
+        if (err) {
+            fprintf(stderr, "ferry run: %s: eager-memory: %s\n", path, err->message);
+            return -EINVAL;
+        }
+    }
+    if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
+        o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);
+        if (err) {
+            fprintf(stderr, "ferry run: %s: acpi: %s\n", path, err->message);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void run_opts_free(struct run_opts *o)
+{
+    g_free(o->image);
+    g_free(o->entry);
+    g_free(o->memory);
+    g_free(o->cmdline);
+    g_free(o->module);
+    g_free(o->dm);
+    g_free(o->socket);
+}
+
+int ferry_cmd_run(int argc, char **argv)
+{
+    struct run_opts o = { 0 };
+    GOptionEntry entries[] = {
+        { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
+        { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry, "real or pvh (default pvh)", "KIND" },
+        { "memory", 'm', 0, G_OPTION_ARG_STRING, &o.memory, "guest RAM, K/M/G/T (default 64M)", "SIZE" },
+        { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "vCPUs (default 1)", "N" },
+        { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline, "kernel command line", "S" },
+        { "module", 0, 0, G_OPTION_ARG_FILENAME, &o.module, "module (initrd), pvh only", "FILE" },
+        { "dm", 0, 0, G_OPTION_ARG_FILENAME, &o.dm, "device model (default: ferry-dm)", "PATH" },
+        { "no-dm", 0, 0, G_OPTION_ARG_NONE, &o.no_dm, "run without a device model", NULL },
+        { "ioreq-socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
+          "also accept ioreq servers on this socket", "PATH" },
+        { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
+          "register all guest RAM with KVM up front", NULL },
+        { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("[CONFIG] - run a guest under ferry-hv");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *hv = NULL;
+    uint64_t size;
+    int status = FERRY_EXIT_USAGE;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx,
+        "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
+        "module, dm, ioreq-socket, eager-memory, acpi.  Options given here win over it.\n"
+        "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
+        "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "ferry run: %s\n", err->message);
+        goto out;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "ferry run: one config file at most\n");
+        goto out;
+    }
+    if (argc == 2 && run_read_config(argv[1], &o) < 0)
+        goto out;
+    if (!o.image) {
+        fprintf(stderr, "ferry run: no image: give --image FILE or a config with image=\n");
+        goto out;
+    }
+    if (o.memory && hv_parse_size(o.memory, &size) < 0) {
+        fprintf(stderr, "ferry run: memory '%s': not a size (e.g. 64M, 4G, 1T)\n", o.memory);
+        goto out;
+    }
+    if (o.vcpus < 0) {
+        fprintf(stderr, "ferry run: vcpus %d: must be positive\n", o.vcpus);
+        goto out;
+    }
+    hv = run_find_program("FERRY_HV", "hypervisor", "ferry-hv");
+    if (!hv) {
+        fprintf(stderr, "ferry run: ferry-hv not found (next to ferry, in %s, or in PATH; "
+                "FERRY_HV overrides)\n", FERRY_LIBEXECDIR);
+        status = FERRY_EXIT_FAILURE;
+        goto out;
+    }
+    if (!o.dm && !o.no_dm) {
+        o.dm = run_find_program("FERRY_DM", "devmodel", "ferry-dm");
+        if (!o.dm && o.verbose)
+            fprintf(stderr, "ferry run: no ferry-dm found; running without a device model\n");
+    }
+
+    g_ptr_array_add(args, g_strdup(hv));
+    g_ptr_array_add(args, g_strdup("--image"));
+    g_ptr_array_add(args, g_strdup(o.image));
+#define ADD_OPT(flag, value) \
+    if (value) { g_ptr_array_add(args, g_strdup(flag)); g_ptr_array_add(args, g_strdup(value)); }
+    ADD_OPT("--entry", o.entry)
+    ADD_OPT("--memory", o.memory)
+    ADD_OPT("--cmdline", o.cmdline)
+    ADD_OPT("--module", o.module)
+    ADD_OPT("--ioreq-socket", o.socket)
+    if (!o.no_dm)
+        ADD_OPT("--dm", o.dm)
+#undef ADD_OPT
+    if (o.vcpus > 0)
+        g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
+    if (o.eager)
+        g_ptr_array_add(args, g_strdup("--eager-memory"));
+    if (o.no_acpi)
+        g_ptr_array_add(args, g_strdup("--no-acpi"));
+    if (o.verbose)
+        g_ptr_array_add(args, g_strdup("-v"));
+    g_ptr_array_add(args, NULL);
+
+    /* ferry-hv's exit status is the guest's: become it. */
+    execv(hv, (char **)args->pdata);
+    fprintf(stderr, "ferry run: cannot run %s: %s\n", hv, strerror(errno));
+    status = FERRY_EXIT_FAILURE;
+out:
+    run_opts_free(&o);
+    return status;
+}

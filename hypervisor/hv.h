@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ferry-hv internals: one VM on /dev/kvm.
+ *
+ *   vm.c      KVM fds, capabilities, guest RAM (one memfd) and its memslots,
+ *             registered eagerly for what the guest needs to boot and on
+ *             demand (1 GiB slots) for the rest
+ *   vcpu.c    one thread per vCPU, kicks (signal + immediate_exit), exits
+ *   io.c      exit -> ioreq: in-process handlers, PCI CF8/CFC and ECAM,
+ *             the ioreq router, unclaimed accounting
+ *   loader.c  `real` flat images and `pvh` ELF kernels, E820, hvm_start_info
+ *   main.c    the ferry-hv program
+ *
+ * Everything returns 0 or -errno; errors are described through the log
+ * callback given at creation.
+ */
+#ifndef FERRY_HV_H
+#define FERRY_HV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/ferry-log.h"
+#include "hypervisor/hv-exit.h"
+#include "hypervisor/memmap.h"
+#include "ioreq/ioreq.h"
+
+#define HV_VCPUS_MAX            64
+#define HV_E820_MAX             16
+#define HV_UNCLAIMED_MAX        64      /* distinct places counted one by one */
+#define HV_LAZY_SLOT_SIZE       (1ull << 30)
+#define HV_EAGER_MIN            (16ull << 20)
+
+struct ferry_vm;
+
+/* How the guest ended (first reason wins). */
+enum hv_end {
+    HV_END_NONE = 0,
+    HV_END_POWEROFF,        /* ACPI S5 or a server's shutdown(poweroff) */
+    HV_END_DEBUG_EXIT,      /* the debug exit port: code is the status */
+    HV_END_REBOOT,
+    HV_END_CRASH,           /* triple fault, emulation failure, server crash */
+    HV_END_STOPPED,         /* stopped from outside (SIGTERM, SIGINT) */
+    HV_END_ERROR,           /* the VMM itself failed */
+};
+
+struct hv_e820 {
+    uint64_t addr, size;
+    uint32_t type;          /* XEN_HVM_MEMMAP_TYPE_* (same values as E820) */
+};
+
+struct hv_ram_region {
+    uint64_t gpa, size, offset; /* offset in the memfd */
+};
+
+struct hv_slot {
+    uint64_t gpa, size, offset;
+    uint32_t id;
+    atomic_bool registered;
+};
+
+/*
+ * An in-process device: same ranges machinery as the ioreq servers.
+ * Register them before the vCPUs start; lookups take no lock.
+ */
+struct hv_io_handler {
+    const char *name;
+    /* Emulate req (count is 1); reads store into req->data. */
+    void (*access)(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque);
+    void *opaque;
+};
+
+struct hv_unclaimed {
+    uint8_t type;           /* IOREQ_RANGE_* */
+    uint64_t key;           /* port, 4 KiB MMIO page, or SBDF */
+    uint64_t reads, writes;
+};
+
+struct ferry_vm_config {
+    uint64_t memory;            /* bytes of guest RAM */
+    unsigned nr_vcpus;
+    bool eager_memory;          /* register every memslot up front */
+    ferry_log_fn log;
+    void *log_opaque;
+};
+
+struct ferry_vcpu {
+    struct ferry_vm *vm;
+    unsigned index;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    uint64_t exits;
+    uint64_t fixup_rip;         /* rip of the last emulation failure fixed by registering */
+};
+
+struct ferry_vm {
+    struct ferry_vm_config cfg;
+    int kvm_fd, vm_fd, memfd;
+    int run_size;
+    bool have_pit;
+
+    /* Guest RAM: one memfd, mapped once, MAP_SHARED | MAP_NORESERVE. */
+    uint8_t *ram;
+    uint64_t ram_size;              /* bytes in the memfd */
+    uint64_t low_end;               /* end of RAM below the PCI hole */
+    struct hv_ram_region regions[4];
+    unsigned nr_regions;
+    struct hv_slot *slots;
+    unsigned nr_slots;
+    uint64_t eager_end;             /* RAM below this is registered up front */
+    pthread_mutex_t slot_lock;
+    atomic_uint lazy_registered;
+
+    struct hv_e820 e820[HV_E820_MAX];
+    unsigned nr_e820;
+
+    struct ferry_vcpu vcpus[HV_VCPUS_MAX];
+    unsigned nr_vcpus;
+
+    /* Exit routing. */
+    struct ioreq_rangeset *local[IOREQ_RANGE_NR];
+    struct ioreq_router *router;        /* NULL: everything unclaimed */
+    atomic_uint_fast32_t cf8;
+    pthread_mutex_t unclaimed_lock;
+    struct hv_unclaimed unclaimed[HV_UNCLAIMED_MAX];
+    unsigned nr_unclaimed;
+    uint64_t unclaimed_other;
+    struct ferry_ratelimit send_rl;         /* guarded by unclaimed_lock */
+    struct hv_io_handler debug_console, debug_exit;
+
+    /* Lifecycle. */
+    atomic_bool stopping;
+    atomic_int end;                 /* enum hv_end */
+    atomic_uint end_code;
+    int done_fd;                    /* eventfd: written once the guest ends */
+};
+
+/* vm.c */
+FERRY_MUST_CHECK int hv_vm_create(const struct ferry_vm_config *cfg, struct ferry_vm **out);
+/*
+ * Registers what the guest needs to boot (or everything, eager_memory),
+ * then creates the in-kernel irqchip and PIT.  Before hv_vcpus_create.
+ */
+FERRY_MUST_CHECK int hv_vm_commit_memory(struct ferry_vm *vm, uint64_t needed_end);
+void hv_vm_destroy(struct ferry_vm *vm);
+/* Host pointer for [gpa, gpa+len) if it lies in one RAM region, else NULL. */
+void *hv_vm_gpa_ptr(struct ferry_vm *vm, uint64_t gpa, uint64_t len);
+/* The slot holding gpa, or NULL if gpa is not RAM. */
+struct hv_slot *hv_vm_find_slot(struct ferry_vm *vm, uint64_t gpa);
+int hv_vm_register_slot(struct ferry_vm *vm, struct hv_slot *slot);
+/* Registers every slot not registered yet; returns how many, or -errno. */
+int hv_vm_register_all(struct ferry_vm *vm);
+/* For the router's memory op: regions of guest RAM in the memfd. */
+int hv_vm_memory_regions(struct ferry_vm *vm, struct ioreq_msg_memory_reply *regions);
+/* Record the first end reason and wake the main loop; stops the vCPUs. */
+void hv_vm_end(struct ferry_vm *vm, enum hv_end why, unsigned code);
+int hv_vm_irq_line(struct ferry_vm *vm, uint32_t gsi, bool level);
+int hv_vm_irqfd(struct ferry_vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
+
+/* vcpu.c */
+FERRY_MUST_CHECK int hv_vcpus_create(struct ferry_vm *vm);
+enum hv_entry { HV_ENTRY_REAL, HV_ENTRY_PVH };
+struct hv_boot {
+    enum hv_entry entry;
+    uint64_t rip;
+    uint64_t rbx;       /* pvh: hvm_start_info */
+};
+FERRY_MUST_CHECK int hv_vcpus_setup_boot(struct ferry_vm *vm, const struct hv_boot *boot);
+FERRY_MUST_CHECK int hv_vcpus_start(struct ferry_vm *vm);
+/* Kick every vCPU out of KVM_RUN and join the threads. */
+void hv_vcpus_stop(struct ferry_vm *vm);
+
+/* io.c */
+FERRY_MUST_CHECK int hv_io_init(struct ferry_vm *vm);
+void hv_io_fini(struct ferry_vm *vm);
+FERRY_MUST_CHECK int hv_io_register(struct ferry_vm *vm, enum ioreq_range_type type,
+                                    uint64_t start, uint64_t end,
+                                    const struct hv_io_handler *h);
+/* Route one access (count 1) from vcpu; reads get req->data. */
+void hv_io_dispatch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req);
+/* Port I/O exit, incl. CF8/CFC. data points into the kvm_run page. */
+void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
+                bool is_write, uint8_t *data);
+/* MMIO exit, incl. ECAM; lazy RAM is handled by the caller. */
+void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
+                bool is_write, uint8_t *data);
+/* Debug console (0xe9) and debug exit port; out is where console bytes go. */
+FERRY_MUST_CHECK int hv_io_add_debug_ports(struct ferry_vm *vm, int console_fd);
+void hv_io_log_unclaimed(struct ferry_vm *vm);
+
+/* loader.c */
+struct hv_load_config {
+    const char *image;
+    enum hv_entry entry;
+    const char *cmdline;
+    const char *module;             /* optional, pvh only */
+    bool no_acpi;                   /* no ACPI tables (rsdp_paddr 0) */
+    uint64_t rsdp;                  /* set by hv_load */
+};
+/*
+ * Loads the image into guest RAM, fills the E820 map and (pvh) the
+ * hvm_start_info; sets *boot and *needed_end (RAM that must be registered
+ * before the first instruction).  why gets a one-line reason on failure.
+ */
+FERRY_MUST_CHECK int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc,
+                             struct hv_boot *boot, uint64_t *needed_end,
+                             char *why, size_t why_len);
+/* Exposed for unit tests: parse an in-memory ELF for its PVH entry. */
+int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry,
+                     char *why, size_t why_len);
+void hv_e820_build(struct ferry_vm *vm);
+/* Builds the ACPI tables into the ACPI area; *rsdp gets the RSDP's address. */
+int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp);
+
+/* Sizes like 64M, 1G, 1T, 4096 (bytes), 2K. 0 or -EINVAL/-ERANGE. */
+int hv_parse_size(const char *s, uint64_t *out);
+
+#endif /* FERRY_HV_H */

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Loaders and the boot-time memory map.
+ *
+ *   real  a flat image at 0x7c00, entered in 16-bit real mode at 0000:7c00
+ *   pvh   an ELF (32- or 64-bit) with Xen's XEN_ELFNOTE_PHYS32_ENTRY note,
+ *         entered in flat 32-bit protected mode with EBX pointing at a
+ *         struct hvm_start_info (version 1: cmdline, modules, memory map,
+ *         rsdp_paddr), as Xen's PVH ABI and Linux's arch/x86/platform/pvh
+ *         expect.
+ *
+ * The image is hostile input: every offset and size is checked against
+ * the file before use, and every load address against guest RAM, the boot
+ * info area and the other segments.
+ */
+#include "hypervisor/hv.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xen/arch-x86/hvm/start_info.h>
+#include <xen/elfnote.h>
+
+#include "acpi/acpi.h"
+
+#define HV_IMAGE_MAX            (1ull << 30)    /* bytes read from an image file */
+#define HV_ELF_PHDRS_MAX        64
+#define HV_CMDLINE_MAX          4095
+/* The boot info area (HV_BOOTINFO_BASE): start info, modlist, memmap, cmdline. */
+#define BI_START_INFO           (HV_BOOTINFO_BASE + 0x000)
+#define BI_MODLIST              (HV_BOOTINFO_BASE + 0x080)
+#define BI_MEMMAP               (HV_BOOTINFO_BASE + 0x100)
+#define BI_CMDLINE              (HV_BOOTINFO_BASE + 0x1000)
+
+static_assert(BI_MEMMAP + HV_E820_MAX * sizeof(struct hvm_memmap_table_entry) <= BI_CMDLINE,
+              "memmap fits below the command line");
+static_assert(BI_CMDLINE + HV_CMDLINE_MAX + 1 <= HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
+              "command line fits in the boot info area");
+
+static void e820_add(struct ferry_vm *vm, uint64_t addr, uint64_t size, uint32_t type)
+{
+    if (size && vm->nr_e820 < HV_E820_MAX)
+        vm->e820[vm->nr_e820++] = (struct hv_e820){ addr, size, type };
+}
+
+void hv_e820_build(struct ferry_vm *vm)
+{
+    vm->nr_e820 = 0;
+    e820_add(vm, 0, HV_VGA_HOLE_START, XEN_HVM_MEMMAP_TYPE_RAM);
+    e820_add(vm, HV_VGA_HOLE_END, HV_ACPI_BASE - HV_VGA_HOLE_END, XEN_HVM_MEMMAP_TYPE_RESERVED);
+    e820_add(vm, HV_ACPI_BASE, HV_ACPI_SIZE, XEN_HVM_MEMMAP_TYPE_ACPI);
+    e820_add(vm, HV_ACPI_BASE + HV_ACPI_SIZE, HV_BIOS_END - HV_ACPI_BASE - HV_ACPI_SIZE,
+             XEN_HVM_MEMMAP_TYPE_RESERVED);
+    e820_add(vm, HV_BIOS_END, vm->low_end - HV_BIOS_END, XEN_HVM_MEMMAP_TYPE_RAM);
+    e820_add(vm, HV_ECAM_BASE, HV_ECAM_SIZE, XEN_HVM_MEMMAP_TYPE_RESERVED);
+    e820_add(vm, HV_IDENTITY_MAP_ADDR, 0x4000, XEN_HVM_MEMMAP_TYPE_RESERVED);
+    if (vm->ram_size > vm->low_end)
+        e820_add(vm, HV_HIGH_RAM_BASE, vm->ram_size - vm->low_end, XEN_HVM_MEMMAP_TYPE_RAM);
+}
+
+/*
+ * The one place ACPI tables enter guest memory.  libacpi (acpi/) lays out
+ * the whole set for the E820 ACPI area [HV_ACPI_BASE, +HV_ACPI_SIZE), RSDP
+ * first; the guest finds it through hvm_start_info.rsdp_paddr (PVH) or by
+ * scanning 0xe0000-0xfffff for "RSD PTR " (anything else).  The tables
+ * describe Ferry's PC: this VM's vCPUs and RAM, the in-kernel IOAPIC and
+ * LAPIC, ECAM at HV_ECAM_BASE, and the devices ferry-dm provides (COM1/2,
+ * RTC, Xen's PM block with SCI 9, the PCI root bridge).  No HPET: KVM has
+ * none in the kernel.
+ */
+int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp)
+{
+    struct acpi_config *cfg = calloc(1, sizeof(*cfg));
+    void *buf = malloc(ACPI_BLOB_BUF_SIZE);
+    size_t used = 0;
+    int rc = -ENOMEM;
+
+    static_assert(ACPI_TABLES_SIZE_MAX <= HV_ACPI_SIZE, "the ACPI area holds the largest set");
+    static_assert(ACPI_BLOB_BASE_DEFAULT == HV_ACPI_BASE, "libacpi and ferry-hv agree");
+    *rsdp = 0;
+    if (!cfg || !buf)
+        goto out;
+    rc = acpi_config_init_default(cfg, vm->nr_vcpus, vm->ram_size);
+    if (rc)
+        goto out;
+    cfg->flags &= ~ACPI_HAS_HPET;
+    cfg->pci.ecam_base = HV_ECAM_BASE;
+    cfg->lapic_addr = HV_LAPIC_BASE;
+    cfg->ioapic_addr = HV_IOAPIC_BASE;
+    rc = acpi_build_blob(cfg, HV_ACPI_BASE, buf, ACPI_BLOB_BUF_SIZE, &used, rsdp,
+                         vm->cfg.log, vm->cfg.log_opaque);
+    if (rc)
+        goto out;
+    uint8_t *dst = hv_vm_gpa_ptr(vm, HV_ACPI_BASE, HV_ACPI_SIZE);
+    memcpy(dst, buf, used);
+    memset(dst + used, 0, HV_ACPI_SIZE - used);
+out:
+    if (rc)
+        ferry_logf(vm->cfg.log, vm->cfg.log_opaque, FERRY_LOG_ERROR,
+                   "acpi tables for %u vcpus, %llu MiB: %s", vm->nr_vcpus,
+                   (unsigned long long)(vm->ram_size >> 20), strerror(-rc));
+    free(cfg);
+    free(buf);
+    return rc;
+}
+
+static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, size_t why_len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 0;
+
+    *buf = NULL;
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        snprintf(why, why_len, "%s: not a regular file", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size > HV_IMAGE_MAX) {
+        rc = -EFBIG;
+        snprintf(why, why_len, "%s: %lld bytes, larger than the %llu MiB an image may have",
+                 path, (long long)st.st_size, HV_IMAGE_MAX >> 20);
+        goto out;
+    }
+    *size = (size_t)st.st_size;
+    *buf = malloc(*size ? *size : 1);
+    if (!*buf) {
+        rc = -ENOMEM;
+        snprintf(why, why_len, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t done = 0; done < *size;) {
+        ssize_t n = read(fd, *buf + done, *size - done);
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            snprintf(why, why_len, "%s: read: %s", path, n < 0 ? strerror(errno) : "short read");
+            goto out;
+        }
+        done += (size_t)n;
+    }
+out:
+    if (rc) {
+        free(*buf);
+        *buf = NULL;
+    }
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* ELF                                                                 */
+
+struct hv_elf_seg {
+    uint32_t type;
+    uint64_t offset, paddr, filesz, memsz;
+};
+
+struct hv_elf {
+    unsigned nr;
+    struct hv_elf_seg seg[HV_ELF_PHDRS_MAX];
+};
+
+static bool range_end(uint64_t a, uint64_t len, uint64_t *end)
+{
+    return !__builtin_add_overflow(a, len, end);
+}
+
+static int elf_parse(const uint8_t *img, size_t size, struct hv_elf *elf, char *why, size_t why_len)
+{
+    uint64_t phoff, phend;
+    unsigned phnum, phentsize;
+    bool is64;
+
+    if (size < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG) != 0) {
+        snprintf(why, why_len, "not an ELF file (no \\x7fELF magic)");
+        return -ENOEXEC;
+    }
+    if (img[EI_CLASS] != ELFCLASS32 && img[EI_CLASS] != ELFCLASS64) {
+        snprintf(why, why_len, "unknown ELF class %u", img[EI_CLASS]);
+        return -ENOEXEC;
+    }
+    is64 = img[EI_CLASS] == ELFCLASS64;
+    if (img[EI_DATA] != ELFDATA2LSB) {
+        snprintf(why, why_len, "not a little-endian ELF file");
+        return -ENOEXEC;
+    }
+    if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
+        snprintf(why, why_len, "truncated: %zu bytes, shorter than an ELF header", size);
+        return -ENOEXEC;
+    }
+    if (is64) {
+        Elf64_Ehdr eh;
+        memcpy(&eh, img, sizeof(eh));
+        if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_386) {
+            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
+            return -ENOEXEC;
+        }
+        phoff = eh.e_phoff;
+        phnum = eh.e_phnum;
+        phentsize = eh.e_phentsize;
+        if (phentsize < sizeof(Elf64_Phdr))
+            goto bad_phentsize;
+    } else {
+        Elf32_Ehdr eh;
+        memcpy(&eh, img, sizeof(eh));
+        if (eh.e_machine != EM_386 && eh.e_machine != EM_X86_64) {
+            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
+            return -ENOEXEC;
+        }
+        phoff = eh.e_phoff;
+        phnum = eh.e_phnum;
+        phentsize = eh.e_phentsize;
+        if (phentsize < sizeof(Elf32_Phdr))
+            goto bad_phentsize;
+    }
+    if (phnum == 0 || phnum > HV_ELF_PHDRS_MAX) {
+        snprintf(why, why_len, "%u program headers (need 1..%d)", phnum, HV_ELF_PHDRS_MAX);
+        return -ENOEXEC;
+    }
+    if (!range_end(phoff, (uint64_t)phnum * phentsize, &phend) || phend > size) {
+        snprintf(why, why_len, "truncated: program headers end at 0x%llx, file has 0x%zx bytes",
+                 (unsigned long long)phend, size);
+        return -ENOEXEC;
+    }
+    elf->nr = phnum;
+    for (unsigned i = 0; i < phnum; i++) {
+        const uint8_t *p = img + phoff + (uint64_t)i * phentsize;
+        struct hv_elf_seg *s = &elf->seg[i];
+        uint64_t end;
+        if (is64) {
+            Elf64_Phdr ph;
+            memcpy(&ph, p, sizeof(ph));
+            *s = (struct hv_elf_seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz };
+        } else {
+            Elf32_Phdr ph;
+            memcpy(&ph, p, sizeof(ph));
+            *s = (struct hv_elf_seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz };
+        }
+        if (s->type != PT_LOAD && s->type != PT_NOTE)
+            continue;
+        if (!range_end(s->offset, s->filesz, &end) || end > size) {
+            snprintf(why, why_len, "truncated: segment %u needs file bytes up to 0x%llx, "
+                     "file has 0x%zx", i, (unsigned long long)end, size);
+            return -ENOEXEC;
+        }
+        if (s->type == PT_LOAD && s->filesz > s->memsz) {
+            snprintf(why, why_len, "segment %u: file size 0x%llx larger than memory size 0x%llx",
+                     i, (unsigned long long)s->filesz, (unsigned long long)s->memsz);
+            return -ENOEXEC;
+        }
+    }
+    return 0;
+bad_phentsize:
+    snprintf(why, why_len, "program header entry size %u too small", phentsize);
+    return -ENOEXEC;
+}
+
+/* Walks the notes of PT_NOTE segments for XEN_ELFNOTE_PHYS32_ENTRY. */
+static int elf_find_entry(const uint8_t *img, const struct hv_elf *elf, uint32_t *entry,
+                          char *why, size_t why_len)
+{
+    for (unsigned i = 0; i < elf->nr; i++) {
+        const struct hv_elf_seg *s = &elf->seg[i];
+        uint64_t off = 0;
+        if (s->type != PT_NOTE)
+            continue;
+        while (s->filesz - off >= 12) {
+            const uint8_t *n = img + s->offset + off;
+            uint32_t namesz, descsz, type;
+            memcpy(&namesz, n, 4);
+            memcpy(&descsz, n + 4, 4);
+            memcpy(&type, n + 8, 4);
+            uint64_t name_al = ((uint64_t)namesz + 3) & ~3ull;
+            uint64_t desc_al = ((uint64_t)descsz + 3) & ~3ull;
+            uint64_t left = s->filesz - off - 12;
+            if (name_al > left || desc_al > left - name_al) {
+                snprintf(why, why_len, "segment %u: note at offset 0x%llx runs past the segment",
+                         i, (unsigned long long)off);
+                return -ENOEXEC;
+            }
+            const uint8_t *desc = n + 12 + name_al;
+            if (namesz == 4 && !memcmp(n + 12, "Xen", 4) && type == XEN_ELFNOTE_PHYS32_ENTRY) {
+                if (descsz == 4) {
+                    memcpy(entry, desc, 4);
+                    return 0;
+                }
+                if (descsz == 8) {
+                    uint64_t e64;
+                    memcpy(&e64, desc, 8);
+                    if (e64 >> 32) {
+                        snprintf(why, why_len, "PVH entry 0x%llx is above 4 GiB",
+                                 (unsigned long long)e64);
+                        return -ENOEXEC;
+                    }
+                    *entry = (uint32_t)e64;
+                    return 0;
+                }
+                snprintf(why, why_len, "XEN_ELFNOTE_PHYS32_ENTRY note has %u bytes, need 4 or 8",
+                         descsz);
+                return -ENOEXEC;
+            }
+            off += 12 + name_al + desc_al;
+        }
+    }
+    snprintf(why, why_len, "no XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel");
+    return -ENOEXEC;
+}
+
+int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry, char *why, size_t why_len)
+{
+    struct hv_elf elf;
+    int rc = elf_parse(img, size, &elf, why, why_len);
+
+    return rc ? rc : elf_find_entry(img, &elf, entry, why, why_len);
+}
+
+/* [a, a+len) against the areas a loaded image must not touch. */
+struct placed {
+    uint64_t start, end;
+    const char *what;
+};
+
+static int check_place(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_t len,
+                       const struct placed *taken, unsigned nr_taken, char *why, size_t why_len)
+{
+    uint64_t end;
+
+    if (!range_end(gpa, len, &end) || !hv_vm_gpa_ptr(vm, gpa, len)) {
+        snprintf(why, why_len, "%s [0x%llx, 0x%llx) lies outside guest RAM (%llu MiB; RAM is "
+                 "0-0x%llx and 0x%llx up)", what, (unsigned long long)gpa,
+                 (unsigned long long)(gpa + len), (unsigned long long)(vm->ram_size >> 20),
+                 (unsigned long long)HV_VGA_HOLE_START, (unsigned long long)HV_VGA_HOLE_END);
+        return -E2BIG;
+    }
+    for (unsigned i = 0; i < nr_taken; i++) {
+        if (gpa < taken[i].end && taken[i].start < end) {
+            snprintf(why, why_len, "%s [0x%llx, 0x%llx) overlaps %s [0x%llx, 0x%llx)", what,
+                     (unsigned long long)gpa, (unsigned long long)end, taken[i].what,
+                     (unsigned long long)taken[i].start, (unsigned long long)taken[i].end);
+            return -EADDRINUSE;
+        }
+    }
+    return 0;
+}
+
+static int load_real(struct ferry_vm *vm, const struct hv_load_config *lc, struct hv_boot *boot,
+                     uint64_t *needed_end, char *why, size_t why_len)
+{
+    uint8_t *img;
+    size_t size;
+    int rc = read_image(lc->image, &img, &size, why, why_len);
+
+    if (rc)
+        return rc;
+    if (size == 0) {
+        snprintf(why, why_len, "%s: empty image", lc->image);
+        rc = -ENOEXEC;
+        goto out;
+    }
+    if (size > HV_VGA_HOLE_START - HV_REAL_LOAD_ADDR) {
+        snprintf(why, why_len, "%s: image of %zu bytes is larger than the %llu bytes of RAM "
+                 "between 0x7c00 and 0xa0000", lc->image, size,
+                 HV_VGA_HOLE_START - HV_REAL_LOAD_ADDR);
+        rc = -E2BIG;
+        goto out;
+    }
+    memcpy(hv_vm_gpa_ptr(vm, HV_REAL_LOAD_ADDR, size), img, size);
+    boot->entry = HV_ENTRY_REAL;
+    boot->rip = HV_REAL_LOAD_ADDR;
+    *needed_end = HV_BIOS_END;
+out:
+    free(img);
+    return rc;
+}
+
+static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct hv_boot *boot,
+                    uint64_t *needed_end, char *why, size_t why_len)
+{
+    struct placed taken[HV_ELF_PHDRS_MAX + 3];
+    unsigned nr_taken = 0;
+    struct hv_elf elf;
+    uint8_t *img = NULL, *mod = NULL;
+    size_t size, mod_size = 0;
+    uint32_t entry;
+    uint64_t top = HV_BIOS_END;
+    char seg_why[160];
+    int rc;
+
+    taken[nr_taken++] = (struct placed){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
+                                         "the boot info area" };
+    taken[nr_taken++] = (struct placed){ HV_ACPI_BASE, HV_ACPI_BASE + HV_ACPI_SIZE,
+                                         "the ACPI area" };
+    rc = read_image(lc->image, &img, &size, why, why_len);
+    if (rc)
+        return rc;
+    rc = elf_parse(img, size, &elf, seg_why, sizeof(seg_why));
+    if (!rc)
+        rc = elf_find_entry(img, &elf, &entry, seg_why, sizeof(seg_why));
+    if (rc) {
+        snprintf(why, why_len, "%s: %s", lc->image, seg_why);
+        goto out;
+    }
+    for (unsigned i = 0; i < elf.nr; i++) {
+        const struct hv_elf_seg *s = &elf.seg[i];
+        char what[32];
+        if (s->type != PT_LOAD || s->memsz == 0)
+            continue;
+        snprintf(what, sizeof(what), "segment %u", i);
+        rc = check_place(vm, what, s->paddr, s->memsz, taken, nr_taken, seg_why, sizeof(seg_why));
+        if (rc) {
+            snprintf(why, why_len, "%s: %s", lc->image, seg_why);
+            goto out;
+        }
+        taken[nr_taken++] = (struct placed){ s->paddr, s->paddr + s->memsz, "an earlier segment" };
+        if (s->paddr + s->memsz > top)
+            top = s->paddr + s->memsz;
+    }
+    if (entry < HV_BIOS_END && !hv_vm_gpa_ptr(vm, entry, 1)) {
+        snprintf(why, why_len, "%s: PVH entry 0x%x is not in RAM", lc->image, entry);
+        rc = -ENOEXEC;
+        goto out;
+    }
+    /* All checked: copy, zero the bss parts. */
+    for (unsigned i = 0; i < elf.nr; i++) {
+        const struct hv_elf_seg *s = &elf.seg[i];
+        if (s->type != PT_LOAD || s->memsz == 0)
+            continue;
+        uint8_t *dst = hv_vm_gpa_ptr(vm, s->paddr, s->memsz);
+        memcpy(dst, img + s->offset, s->filesz);
+        memset(dst + s->filesz, 0, s->memsz - s->filesz);
+    }
+
+    /* hvm_start_info, memory map, command line, module. */
+    struct hvm_start_info *si = hv_vm_gpa_ptr(vm, BI_START_INFO, sizeof(*si));
+    memset(si, 0, HV_BOOTINFO_SIZE);
+    si->magic = XEN_HVM_START_MAGIC_VALUE;
+    si->version = 1;
+    if (lc->cmdline) {
+        size_t len = strlen(lc->cmdline);
+        if (len > HV_CMDLINE_MAX) {
+            snprintf(why, why_len, "command line of %zu bytes is longer than %d", len,
+                     HV_CMDLINE_MAX);
+            rc = -E2BIG;
+            goto out;
+        }
+        memcpy(hv_vm_gpa_ptr(vm, BI_CMDLINE, len + 1), lc->cmdline, len + 1);
+        si->cmdline_paddr = BI_CMDLINE;
+    }
+    if (lc->module) {
+        rc = read_image(lc->module, &mod, &mod_size, why, why_len);
+        if (rc)
+            goto out;
+        uint64_t at = (top + 0xfff) & ~0xfffull;
+        rc = check_place(vm, "module", at, mod_size ? mod_size : 1, taken, nr_taken,
+                         seg_why, sizeof(seg_why));
+        if (rc) {
+            snprintf(why, why_len, "%s: %s", lc->module, seg_why);
+            goto out;
+        }
+        memcpy(hv_vm_gpa_ptr(vm, at, mod_size), mod, mod_size);
+        struct hvm_modlist_entry *me = hv_vm_gpa_ptr(vm, BI_MODLIST, sizeof(*me));
+        me->paddr = at;
+        me->size = mod_size;
+        si->nr_modules = 1;
+        si->modlist_paddr = BI_MODLIST;
+        top = at + mod_size;
+    }
+    struct hvm_memmap_table_entry *mm = hv_vm_gpa_ptr(vm, BI_MEMMAP, vm->nr_e820 * sizeof(*mm));
+    for (unsigned i = 0; i < vm->nr_e820; i++)
+        mm[i] = (struct hvm_memmap_table_entry){ vm->e820[i].addr, vm->e820[i].size,
+                                                 vm->e820[i].type, 0 };
+    si->memmap_paddr = BI_MEMMAP;
+    si->memmap_entries = vm->nr_e820;
+    si->rsdp_paddr = lc->rsdp;
+
+    boot->entry = HV_ENTRY_PVH;
+    boot->rip = entry;
+    boot->rbx = BI_START_INFO;
+    *needed_end = top;
+out:
+    free(img);
+    free(mod);
+    return rc;
+}
+
+int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc_in, struct hv_boot *boot,
+            uint64_t *needed_end, char *why, size_t why_len)
+{
+    struct hv_load_config copy = *lc_in;
+    struct hv_load_config *lc = &copy;
+
+    memset(boot, 0, sizeof(*boot));
+    lc->rsdp = 0;
+    if (!lc->no_acpi) {
+        int rc = hv_acpi_place(vm, &lc->rsdp);
+        if (rc) {
+            snprintf(why, why_len, "cannot build the ACPI tables: %s", strerror(-rc));
+            return rc;
+        }
+    }
+    if (lc->entry == HV_ENTRY_REAL) {
+        if (lc->module) {
+            snprintf(why, why_len, "modules need the pvh entry");
+            return -EINVAL;
+        }
+        return load_real(vm, lc, boot, needed_end, why, why_len);
+    }
+    return load_pvh(vm, lc, boot, needed_end, why, why_len);
+}

@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry-hv: run one HVM guest on KVM and route its I/O as ioreqs.
+ *
+ *   ferry-hv --image FILE [--entry real|pvh] [--memory SIZE] [--vcpus N]
+ *            [--cmdline S] [--module FILE] [--ioreq-socket PATH]
+ *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
+ *
+ * The main thread runs the control loop (ioreq server registrations,
+ * signals, the guest's end); each vCPU has a thread of its own.  The exit
+ * status says how the guest ended (hypervisor/hv-exit.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log-glib.h"
+#include "hypervisor/hv.h"
+
+#define HV_WAIT_SERVERS_MS_DEFAULT  10000
+#define HV_DM_ARGS_MAX              64
+
+struct hv_opts {
+    char *image, *entry, *memory, *cmdline, *module, *socket, *dm;
+    char **dm_args;
+    int vcpus, wait_servers, wait_ms, verbose;
+    gboolean eager, no_debug_ports, no_acpi;
+};
+
+struct hv_main {
+    struct ferry_vm *vm;
+    struct ioreq_router *router;
+    pid_t dm_pid;
+    bool dm_spawned;
+    int sigfd;
+    int want_servers;               /* enabled servers needed before the guest starts */
+};
+
+static void hv_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
+{
+    struct ferry_vm *vm = opaque;
+
+    switch (reason) {
+    case IOREQ_SHUTDOWN_POWEROFF:
+        hv_vm_end(vm, code ? HV_END_DEBUG_EXIT : HV_END_POWEROFF, code);
+        break;
+    case IOREQ_SHUTDOWN_REBOOT:
+        hv_vm_end(vm, HV_END_REBOOT, code);
+        break;
+    default:
+        hv_vm_end(vm, HV_END_CRASH, code);
+        break;
+    }
+}
+
+static void hv_router_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    ferry_log_glib(NULL, level, msg);
+}
+
+static void hv_server_gone_op(void *opaque, const char *name, const char *why)
+{
+    struct ferry_vm *vm = opaque;
+
+    if (atomic_load(&vm->stopping))
+        return;                     /* teardown: every server goes */
+    ferry_log(FERRY_LOG_WARNING, NULL, "ioreq server %s gone: %s; its ranges are unclaimed now, "
+              "the guest keeps running", name, why);
+}
+
+static int hv_irqfd_op(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
+{
+    return hv_vm_irqfd(opaque, gsi, fd, resample_fd, assign);
+}
+
+static int hv_irq_line_op(void *opaque, uint32_t gsi, bool level)
+{
+    return hv_vm_irq_line(opaque, gsi, level);
+}
+
+static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
+{
+    return hv_vm_memory_regions(opaque, regions);
+}
+
+static const struct ioreq_router_ops hv_router_ops = {
+    .log = hv_router_log,
+    .irqfd = hv_irqfd_op,
+    .irq_line = hv_irq_line_op,
+    .memory = hv_memory_op,
+    .shutdown = hv_shutdown_op,
+    .server_gone = hv_server_gone_op,
+};
+
+/* Runs PATH --ioreq-fd=N [args] with N one end of a seqpacket socketpair. */
+static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
+{
+    int sv[2];
+    char fdarg[32];
+    char *argv[HV_DM_ARGS_MAX + 3];
+    unsigned argc = 0;
+    int rc;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        rc = -errno;
+        ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: socketpair: %s", path, strerror(errno));
+        return rc;
+    }
+    snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
+    argv[argc++] = (char *)path;
+    argv[argc++] = fdarg;
+    for (unsigned i = 0; args && args[i]; i++) {
+        if (argc >= HV_DM_ARGS_MAX + 2) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: more than %d arguments", path,
+                      HV_DM_ARGS_MAX);
+            close(sv[0]);
+            close(sv[1]);
+            return -E2BIG;
+        }
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: fork: %s", path, strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return rc;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);   /* ignored here; exec would pass that on */
+        int fl = fcntl(sv[1], F_GETFD);
+        if (fl >= 0)
+            fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
+        execv(path, argv);
+        fprintf(stderr, "ferry-hv: device model %s: cannot run: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(sv[1]);
+    m->dm_pid = pid;
+    m->dm_spawned = true;
+    rc = ioreq_router_add_connection(m->router, sv[0]);
+    if (rc < 0) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: cannot add its connection: %s",
+                  path, strerror(-rc));
+        close(sv[0]);
+        return rc;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "device model %s started pid=%d", path, (int)pid);
+    return 0;
+}
+
+/* Reap the device model; true if it has exited. */
+static bool hv_reap_dm(struct hv_main *m, bool quiet)
+{
+    int status;
+
+    if (m->dm_pid <= 0)
+        return true;
+    pid_t p = waitpid(m->dm_pid, &status, WNOHANG);
+    if (p != m->dm_pid)
+        return false;
+    if (!quiet) {
+        if (WIFEXITED(status))
+            ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d exited with status %d",
+                      (int)m->dm_pid, WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+            ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d killed by signal %d",
+                      (int)m->dm_pid, WTERMSIG(status));
+    }
+    m->dm_pid = -1;
+    return true;
+}
+
+static void hv_handle_signals(struct hv_main *m)
+{
+    struct signalfd_siginfo si;
+
+    while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD) {
+            hv_reap_dm(m, false);
+        } else {
+            ferry_log(FERRY_LOG_INFO, NULL, "signal %u: stopping the guest", si.ssi_signo);
+            hv_vm_end(m->vm, HV_END_STOPPED, 0);
+        }
+    }
+}
+
+/* Run the control loop until fn(m) is true or the guest ends; -ETIMEDOUT after ms. */
+static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
+{
+    struct timespec t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct pollfd p[3] = {
+            { .fd = m->sigfd, .events = POLLIN },
+            { .fd = m->vm->done_fd, .events = POLLIN },
+            { .fd = m->router ? ioreq_router_get_fd(m->router) : -1, .events = POLLIN },
+        };
+        if (until && until(m))
+            return 0;
+        if (until && m->dm_spawned && m->dm_pid < 0)
+            return -ECHILD;         /* the device model died before it was ready */
+        if (atomic_load(&m->vm->stopping))
+            return -ECANCELED;
+        int wait = 1000;
+        if (ms >= 0) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+            if (el >= ms)
+                return -ETIMEDOUT;
+            wait = (int)(ms - el) < wait ? (int)(ms - el) : wait;
+        }
+        if (poll(p, 3, wait) < 0 && errno != EINTR)
+            return -errno;
+        if (p[0].revents)
+            hv_handle_signals(m);
+        if (p[2].revents)
+            ioreq_router_dispatch(m->router);
+    }
+}
+
+static bool hv_servers_ready(struct hv_main *m)
+{
+    struct ioreq_router_stats st;
+
+    ioreq_router_get_stats(m->router, &st);
+    return st.enabled >= (unsigned)m->want_servers;
+}
+
+static int hv_exit_status(struct ferry_vm *vm)
+{
+    unsigned code = atomic_load(&vm->end_code);
+
+    switch ((enum hv_end)atomic_load(&vm->end)) {
+    case HV_END_POWEROFF:
+    case HV_END_DEBUG_EXIT:
+        if (code > FERRY_HV_EXIT_GUEST_MAX) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "guest exit code %u is above %d; reporting %d",
+                      code, FERRY_HV_EXIT_GUEST_MAX, FERRY_HV_EXIT_GUEST_MAX);
+            return FERRY_HV_EXIT_GUEST_MAX;
+        }
+        return (int)code;
+    case HV_END_REBOOT: return FERRY_HV_EXIT_REBOOT;
+    case HV_END_CRASH: return FERRY_HV_EXIT_CRASH;
+    case HV_END_STOPPED: return FERRY_HV_EXIT_STOPPED;
+    default: return FERRY_HV_EXIT_FAILURE;
+    }
+}
+
+static const char *hv_end_name(int end)
+{
+    static const char *const names[] = { "none", "poweroff", "debug-exit", "reboot", "crash",
+                                         "stopped", "error" };
+    return end >= 0 && end <= HV_END_ERROR ? names[end] : "?";
+}
+
+static int kvm_error_status(int rc)
+{
+    switch (rc) {
+    case -ENOENT: case -ENODEV: case -ENXIO: return FERRY_HV_EXIT_NO_KVM;
+    case -EACCES: case -EPERM: return FERRY_HV_EXIT_KVM_ACCESS;
+    case -ENOTSUP: return FERRY_HV_EXIT_KVM_CAP;
+    default: return FERRY_HV_EXIT_FAILURE;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT };
+    GOptionEntry entries[] = {
+        { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
+        { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry, "real or pvh (default pvh)", "KIND" },
+        { "memory", 'm', 0, G_OPTION_ARG_STRING, &o.memory, "guest RAM, K/M/G/T (default 64M)", "SIZE" },
+        { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "number of vCPUs (default 1)", "N" },
+        { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline, "kernel command line (pvh)", "S" },
+        { "module", 0, 0, G_OPTION_ARG_FILENAME, &o.module, "module (initrd) for pvh", "FILE" },
+        { "ioreq-socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
+          "listen for ioreq servers on this unix socket", "PATH" },
+        { "dm", 0, 0, G_OPTION_ARG_FILENAME, &o.dm,
+          "start this device model with --ioreq-fd=N", "PATH" },
+        { "dm-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.dm_args,
+          "one more argument for the device model (repeatable)", "ARG" },
+        { "wait-servers", 'w', 0, G_OPTION_ARG_INT, &o.wait_servers,
+          "start the guest once N servers (besides --dm) are enabled", "N" },
+        { "wait-timeout", 0, 0, G_OPTION_ARG_INT, &o.wait_ms,
+          "give up waiting for servers after MS milliseconds (default 10000)", "MS" },
+        { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
+          "register all of guest RAM with KVM up front", NULL },
+        { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi,
+          "no ACPI tables for the guest", NULL },
+        { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
+          "no in-process debug console (0xe9) and debug exit (0x501) ports", NULL },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log (info)", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- run one HVM guest on KVM");
+    g_autoptr(GError) err = NULL;
+    struct hv_main m = { .dm_pid = -1, .sigfd = -1 };
+    struct ferry_vm_config vcfg = { .log = ferry_log_glib };
+    struct hv_load_config lc = { 0 };
+    struct hv_boot boot;
+    uint64_t needed_end = 0;
+    char why[512];
+    int status = FERRY_HV_EXIT_FAILURE;
+    int rc;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx,
+        "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
+        "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "ferry-hv: %s\n", err->message);
+        return FERRY_HV_EXIT_USAGE;
+    }
+    ferry_log_init("ferry-hv", o.verbose ? 1 : 0);
+    if (!o.image) {
+        fprintf(stderr, "ferry-hv: --image is required (see --help)\n");
+        return FERRY_HV_EXIT_USAGE;
+    }
+    lc.image = o.image;
+    lc.cmdline = o.cmdline;
+    lc.module = o.module;
+    lc.no_acpi = o.no_acpi;
+    if (!o.entry || !strcmp(o.entry, "pvh")) {
+        lc.entry = HV_ENTRY_PVH;
+    } else if (!strcmp(o.entry, "real")) {
+        lc.entry = HV_ENTRY_REAL;
+    } else {
+        fprintf(stderr, "ferry-hv: --entry %s: must be real or pvh\n", o.entry);
+        return FERRY_HV_EXIT_USAGE;
+    }
+    vcfg.memory = 64ull << 20;
+    if (o.memory && hv_parse_size(o.memory, &vcfg.memory) < 0) {
+        fprintf(stderr, "ferry-hv: --memory %s: not a size (e.g. 64M, 4G, 1T)\n", o.memory);
+        return FERRY_HV_EXIT_USAGE;
+    }
+    if (o.vcpus < 1 || o.vcpus > HV_VCPUS_MAX) {
+        fprintf(stderr, "ferry-hv: --vcpus %d: must be 1..%d\n", o.vcpus, HV_VCPUS_MAX);
+        return FERRY_HV_EXIT_USAGE;
+    }
+    if (o.wait_servers < 0 || o.wait_ms < 0) {
+        fprintf(stderr, "ferry-hv: --wait-servers and --wait-timeout must not be negative\n");
+        return FERRY_HV_EXIT_USAGE;
+    }
+    vcfg.nr_vcpus = (unsigned)o.vcpus;
+    vcfg.eager_memory = o.eager;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    m.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (m.sigfd < 0) {
+        fprintf(stderr, "ferry-hv: signalfd: %s\n", strerror(errno));
+        return FERRY_HV_EXIT_FAILURE;
+    }
+
+    rc = hv_vm_create(&vcfg, &m.vm);
+    if (rc) {
+        status = kvm_error_status(rc);
+        goto out;
+    }
+    rc = hv_io_init(m.vm);
+    if (!rc && !o.no_debug_ports)
+        rc = hv_io_add_debug_ports(m.vm, STDOUT_FILENO);
+    if (rc)
+        goto out;
+    rc = hv_load(m.vm, &lc, &boot, &needed_end, why, sizeof(why));
+    if (rc) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot load the guest: %s", why);
+        status = FERRY_HV_EXIT_BAD_IMAGE;
+        goto out;
+    }
+    rc = hv_vm_commit_memory(m.vm, needed_end);
+    if (!rc)
+        rc = hv_vcpus_create(m.vm);
+    if (!rc)
+        rc = hv_vcpus_setup_boot(m.vm, &boot);
+    if (rc)
+        goto out;
+
+    struct ioreq_router_config rcfg = {
+        .nr_vcpus = vcfg.nr_vcpus, .ops = &hv_router_ops, .opaque = m.vm,
+    };
+    rc = ioreq_router_create(&rcfg, &m.router);
+    if (rc) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "ioreq router: %s", strerror(-rc));
+        goto out;
+    }
+    m.vm->router = m.router;
+    if (o.socket) {
+        rc = ioreq_router_listen(m.router, o.socket);
+        if (rc) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "ioreq socket %s: %s", o.socket, strerror(-rc));
+            goto out;
+        }
+    }
+    m.want_servers = o.wait_servers;
+    if (o.dm) {
+        rc = hv_spawn_dm(&m, o.dm, o.dm_args);
+        if (rc)
+            goto out;
+        m.want_servers++;
+    }
+    if (m.want_servers) {
+        rc = hv_loop(&m, hv_servers_ready, o.wait_ms);
+        if (rc == -ETIMEDOUT) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "waited %d ms for %d ioreq server(s) to enable; "
+                      "giving up", o.wait_ms, m.want_servers);
+            goto out;
+        }
+        if (rc == -ECHILD) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "device model %s exited before its ioreq server "
+                      "was enabled", o.dm);
+            goto out;
+        }
+        if (rc)
+            goto ended;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "guest starts: %s entry 0x%llx, %llu MiB, %u vcpu(s)",
+              lc.entry == HV_ENTRY_REAL ? "real" : "pvh", (unsigned long long)boot.rip,
+              (unsigned long long)(vcfg.memory >> 20), vcfg.nr_vcpus);
+    rc = hv_vcpus_start(m.vm);
+    if (rc)
+        goto out;
+    hv_loop(&m, NULL, -1);
+ended:
+    hv_vcpus_stop(m.vm);
+    status = hv_exit_status(m.vm);
+    ferry_log(FERRY_LOG_INFO, NULL, "guest ended: %s code=%u; exit status %d; "
+              "lazily registered memslots: %u", hv_end_name(atomic_load(&m.vm->end)),
+              atomic_load(&m.vm->end_code), status, atomic_load(&m.vm->lazy_registered));
+    hv_io_log_unclaimed(m.vm);
+    if (m.router) {
+        struct ioreq_router_stats st;
+        ioreq_router_get_stats(m.router, &st);
+        ferry_log(FERRY_LOG_INFO, NULL, "ioreqs: sent=%llu posted=%llu unclaimed_reads=%llu "
+                  "unclaimed_writes=%llu failed=%llu", (unsigned long long)st.sent,
+                  (unsigned long long)st.posted, (unsigned long long)st.unclaimed_reads,
+                  (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed);
+    }
+out:
+    if (m.vm)
+        hv_vcpus_stop(m.vm);
+    if (m.router) {
+        ioreq_router_destroy(m.router);
+        m.vm->router = NULL;
+    }
+    if (m.dm_pid > 0) {
+        /* The device model sees its socket hang up and exits by itself. */
+        for (int i = 0; i < 300 && !hv_reap_dm(&m, true); i++)
+            usleep(10000);
+        if (m.dm_pid > 0) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d still running; killing it",
+                      (int)m.dm_pid);
+            kill(m.dm_pid, SIGKILL);
+            waitpid(m.dm_pid, NULL, 0);
+        }
+    }
+    if (m.vm) {
+        hv_io_fini(m.vm);
+        hv_vm_destroy(m.vm);
+    }
+    if (m.sigfd >= 0)
+        close(m.sigfd);
+    g_free(o.image);
+    g_free(o.entry);
+    g_free(o.memory);
+    g_free(o.cmdline);
+    g_free(o.module);
+    g_free(o.socket);
+    g_free(o.dm);
+    g_strfreev(o.dm_args);
+    return status;
+}

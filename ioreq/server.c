@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The server: the device-model side of the ioreq transport.  It owns no
+ * thread and no loop: the caller watches the fds it exposes (control
+ * socket, one doorbell per vCPU, the buffered ring's doorbell) and calls
+ * the matching dispatch function.  Requests to the router (claims, irqfds,
+ * memory) are synchronous request/reply exchanges on the control socket.
+ *
+ * The router is trusted to follow the protocol but is still checked: every
+ * slot is validated before the handler sees it, ring pointers are bounded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ioreq/ioreq-internal.h"
+
+#define IOREQ_REPLY_TIMEOUT_MS 10000
+
+struct ioreq_server {
+    const struct ioreq_server_ops *ops;
+    void *opaque;
+    char name[IOREQ_NAME_MAX + 1];
+    int sock;
+    uint32_t seq;
+    uint32_t id;
+    unsigned nr_vcpus;
+    void *map;
+    size_t map_size;
+    ioreq_t *slots;
+    buffered_iopage_t *buf;
+    int buf_fd;
+    int *req_fd;
+    int *resp_fd;
+    bool gone;
+    struct ferry_ratelimit bad_rl;
+    char last_error[IOREQ_REPLY_MSG_MAX];
+};
+
+#define slog(s, level, ...) ferry_logf((s)->ops->log, (s)->opaque, level, __VA_ARGS__)
+
+static void close_fds(int *fds, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/*
+ * Send a request and wait for its reply.  On success the reply (header
+ * included) is in buf, its fds in fds/nfds; returns the reply's status
+ * (0 or -errno) or a transport error.
+ */
+static int call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
+                const int *send_fds, unsigned send_nfds, void *buf, size_t *n,
+                int *fds, unsigned *nfds)
+{
+    uint32_t seq = ++s->seq;
+    char why[160];
+    int rc;
+
+    *nfds = 0;
+    s->last_error[0] = '\0';
+    if (s->gone)
+        return -EPIPE;
+    rc = ioreq_msg_send(s->sock, type, seq, payload, len, send_fds, send_nfds);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct pollfd p = { .fd = s->sock, .events = POLLIN };
+        int k = poll(&p, 1, IOREQ_REPLY_TIMEOUT_MS);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k == 0 ? -ETIMEDOUT : -errno;
+        ssize_t got = ioreq_msg_recv(s->sock, buf, fds, nfds);
+        if (got == -EAGAIN)
+            continue;
+        if (got <= 0) {
+            s->gone = true;
+            return got == 0 ? -EPIPE : (int)got;
+        }
+        rc = ioreq_msg_validate(buf, (size_t)got, *nfds, why, sizeof(why));
+        const struct ioreq_msg_hdr *h = buf;
+        if (rc || h->type != IOREQ_MSG_REPLY || h->seq != seq) {
+            slog(s, FERRY_LOG_ERROR, "ioreq: unexpected message from the router: %s",
+                 rc ? why : "not the reply to the last request");
+            close_fds(fds, *nfds);
+            *nfds = 0;
+            return rc ? rc : -EPROTO;
+        }
+        *n = (size_t)got;
+        const struct ioreq_msg_reply *rep = (const void *)(h + 1);
+        if (rep->status < 0 && h->len > sizeof(rep->status)) {
+            size_t m = h->len - sizeof(rep->status);
+            if (m > sizeof(s->last_error))
+                m = sizeof(s->last_error);
+            memcpy(s->last_error, rep->message, m);
+            s->last_error[sizeof(s->last_error) - 1] = '\0';
+        }
+        return rep->status > 0 ? -EPROTO : rep->status;
+    }
+}
+
+static int simple_call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
+                       const int *send_fds, unsigned send_nfds)
+{
+    char buf[IOREQ_MSG_MAX];
+    int fds[IOREQ_MSG_MAX_FDS];
+    unsigned nfds;
+    size_t n;
+    int rc = call(s, type, payload, len, send_fds, send_nfds, buf, &n, fds, &nfds);
+
+    close_fds(fds, nfds);
+    return rc;
+}
+
+static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cfg)
+{
+    struct ioreq_msg_hello h = { .flags = cfg->buffered ? IOREQ_HELLO_F_BUFFERED : 0 };
+    char buf[IOREQ_MSG_MAX];
+    int fds[IOREQ_MSG_MAX_FDS];
+    unsigned nfds;
+    size_t n;
+    char why[160];
+
+    memcpy(h.name, s->name, strnlen(s->name, sizeof(h.name)));
+    int rc = call(s, IOREQ_MSG_HELLO, &h, sizeof(h), NULL, 0, buf, &n, fds, &nfds);
+    if (rc) {
+        close_fds(fds, nfds);
+        return rc;
+    }
+    const struct ioreq_msg_hello_reply *rep = (const void *)(buf + sizeof(struct ioreq_msg_hdr));
+    if (n - sizeof(struct ioreq_msg_hdr) != sizeof(*rep) || nfds != (cfg->buffered ? 2u : 1u) ||
+        rep->nr_vcpus == 0 || rep->nr_vcpus > IOREQ_MAX_VCPUS ||
+        rep->map_size < ioreq_shared_size(rep->nr_vcpus) ||
+        (cfg->buffered && rep->buffered_offset != ioreq_shared_size(rep->nr_vcpus) -
+                                                  sizeof(buffered_iopage_t))) {
+        close_fds(fds, nfds);
+        slog(s, FERRY_LOG_ERROR, "ioreq: malformed registration reply from the router");
+        return -EPROTO;
+    }
+    s->id = rep->server_id;
+    s->nr_vcpus = rep->nr_vcpus;
+    s->map_size = rep->map_size;
+    s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    close(fds[0]);
+    if (s->map == MAP_FAILED) {
+        s->map = NULL;
+        rc = -errno;
+        if (nfds > 1)
+            close(fds[1]);
+        return rc;
+    }
+    s->slots = s->map;
+    if (cfg->buffered) {
+        s->buf = (buffered_iopage_t *)((char *)s->map + rep->buffered_offset);
+        s->buf_fd = fds[1];
+    }
+
+    s->req_fd = malloc(s->nr_vcpus * sizeof(int));
+    s->resp_fd = malloc(s->nr_vcpus * sizeof(int));
+    if (!s->req_fd || !s->resp_fd)
+        return -ENOMEM;
+    for (unsigned i = 0; i < s->nr_vcpus; i++)
+        s->req_fd[i] = s->resp_fd[i] = -1;
+
+    /* The doorbells follow in order, a few vCPUs per message. */
+    for (unsigned have = 0; have < s->nr_vcpus;) {
+        struct pollfd p = { .fd = s->sock, .events = POLLIN };
+        if (poll(&p, 1, IOREQ_REPLY_TIMEOUT_MS) <= 0)
+            return -ETIMEDOUT;
+        ssize_t got = ioreq_msg_recv(s->sock, buf, fds, &nfds);
+        if (got == -EAGAIN)
+            continue;
+        if (got <= 0)
+            return got == 0 ? -EPIPE : (int)got;
+        const struct ioreq_msg_hdr *hh = (const void *)buf;
+        const struct ioreq_msg_vcpu_fds *v = (const void *)(hh + 1);
+        rc = ioreq_msg_validate(buf, (size_t)got, nfds, why, sizeof(why));
+        if (rc || hh->type != IOREQ_MSG_VCPU_FDS || v->first != have ||
+            v->count == 0 || v->count > s->nr_vcpus - have || nfds != 2 * v->count) {
+            close_fds(fds, nfds);
+            slog(s, FERRY_LOG_ERROR, "ioreq: malformed vcpu doorbells from the router: %s",
+                 rc ? why : "out of order or miscounted");
+            return -EPROTO;
+        }
+        for (unsigned i = 0; i < v->count; i++) {
+            s->req_fd[have + i] = fds[2 * i];
+            s->resp_fd[have + i] = fds[2 * i + 1];
+        }
+        have += v->count;
+    }
+    return 0;
+}
+
+int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct ioreq_server **out)
+{
+    static const struct ioreq_server_ops no_ops;
+    struct ioreq_server *s;
+    int rc;
+
+    if (!cfg || !cfg->ops || !cfg->ops->handle) {
+        close(fd);
+        return -EINVAL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        return -ENOMEM;
+    }
+    s->ops = cfg->ops ? cfg->ops : &no_ops;
+    s->opaque = cfg->opaque;
+    s->sock = fd;
+    s->buf_fd = -1;
+    s->bad_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
+    snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "ferry");
+    rc = do_hello(s, cfg);
+    if (rc) {
+        slog(s, FERRY_LOG_ERROR, "ioreq: registration as '%s' failed: %s%s%s", s->name,
+             strerror(-rc), s->last_error[0] ? ": " : "", s->last_error);
+        ioreq_server_destroy(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int ioreq_server_connect(const char *path, const struct ioreq_server_config *cfg,
+                         struct ioreq_server **out)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return ioreq_server_create(fd, cfg, out);
+}
+
+void ioreq_server_destroy(struct ioreq_server *s)
+{
+    if (!s)
+        return;
+    if (s->map)
+        munmap(s->map, s->map_size);
+    for (unsigned i = 0; s->req_fd && i < s->nr_vcpus; i++) {
+        if (s->req_fd[i] >= 0)
+            close(s->req_fd[i]);
+        if (s->resp_fd[i] >= 0)
+            close(s->resp_fd[i]);
+    }
+    if (s->buf_fd >= 0)
+        close(s->buf_fd);
+    close(s->sock);
+    free(s->req_fd);
+    free(s->resp_fd);
+    free(s);
+}
+
+unsigned ioreq_server_nr_vcpus(const struct ioreq_server *s) { return s->nr_vcpus; }
+uint32_t ioreq_server_id(const struct ioreq_server *s) { return s->id; }
+int ioreq_server_control_fd(const struct ioreq_server *s) { return s->sock; }
+int ioreq_server_buffered_fd(const struct ioreq_server *s) { return s->buf_fd; }
+const char *ioreq_server_last_error(const struct ioreq_server *s) { return s->last_error; }
+
+int ioreq_server_vcpu_fd(const struct ioreq_server *s, unsigned vcpu)
+{
+    return vcpu < s->nr_vcpus ? s->req_fd[vcpu] : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+
+static void bad_request(struct ioreq_server *s, const char *what, unsigned vcpu)
+{
+    uint32_t dropped;
+
+    if (ferry_ratelimit_ok(&s->bad_rl, &dropped))
+        slog(s, FERRY_LOG_WARNING, "ioreq: bad request from the router: %s vcpu=%u "
+             "(%u similar suppressed)", what, vcpu, dropped);
+}
+
+int ioreq_server_dispatch_buffered(struct ioreq_server *s)
+{
+    buffered_iopage_t *pg = s->buf;
+    eventfd_t v;
+
+    if (!pg)
+        return 0;
+    if (s->buf_fd >= 0)
+        (void)eventfd_read(s->buf_fd, &v);
+    for (;;) {
+        union bufioreq_pointers p;
+        p.full = __atomic_load_n(&pg->ptrs.full, __ATOMIC_ACQUIRE);
+        uint32_t avail = p.write_pointer - p.read_pointer;
+        if (avail == 0)
+            return 0;
+        if (avail > IOREQ_BUFFER_SLOT_NUM) {
+            bad_request(s, "buffered ring pointers out of range", -1u);
+            return -EPROTO;
+        }
+        buf_ioreq_t bp = pg->buf_ioreq[p.read_pointer % IOREQ_BUFFER_SLOT_NUM];
+        unsigned qw = bp.size == 3;
+        if (qw && avail < 2) {
+            bad_request(s, "buffered 8-byte write without its second half", -1u);
+            return -EPROTO;
+        }
+        ioreq_t req = {
+            .addr = bp.addr, .data = bp.data, .count = 1, .size = 1u << bp.size,
+            .state = STATE_IOREQ_READY, .dir = IOREQ_WRITE, .type = bp.type,
+            .vp_eport = -1u,
+        };
+        if (qw)
+            req.data |= (uint64_t)pg->buf_ioreq[(p.read_pointer + 1) % IOREQ_BUFFER_SLOT_NUM].data
+                        << 32;
+        if (bp.type == IOREQ_TYPE_PIO || bp.type == IOREQ_TYPE_COPY)
+            s->ops->handle(s->opaque, -1u, &req);
+        else
+            bad_request(s, "buffered write of an unknown type", -1u);
+        __atomic_fetch_add(&pg->ptrs.read_pointer, 1 + qw, __ATOMIC_RELEASE);
+    }
+}
+
+static void handle_slot(struct ioreq_server *s, unsigned vcpu)
+{
+    ioreq_t *slot = &s->slots[vcpu];
+    uint8_t *st = (uint8_t *)slot + offsetof(ioreq_t, type) - 1;
+    uint8_t b = __atomic_load_n(st, __ATOMIC_ACQUIRE);
+
+    if ((b & 0xf) != STATE_IOREQ_READY)
+        return;
+    /* Take a private copy: the handler never reads shared memory twice. */
+    ioreq_t req;
+    memcpy(&req, slot, sizeof(req));
+    __atomic_store_n(st, (uint8_t)((b & 0xf0) | STATE_IOREQ_INPROCESS), __ATOMIC_RELAXED);
+
+    bool ok = (req.size == 1 || req.size == 2 || req.size == 4 || req.size == 8) &&
+              req.count == 1 && !req.data_is_ptr &&
+              (req.type == IOREQ_TYPE_PIO || req.type == IOREQ_TYPE_COPY ||
+               req.type == IOREQ_TYPE_PCI_CONFIG);
+    if (ok) {
+        s->ops->handle(s->opaque, vcpu, &req);
+    } else {
+        bad_request(s, "malformed slot", vcpu);
+        req.data = ~0ull;
+    }
+    if (req.dir == IOREQ_READ)
+        slot->data = req.data;
+    __atomic_store_n(st, (uint8_t)((b & 0xf0) | STATE_IORESP_READY), __ATOMIC_RELEASE);
+    eventfd_write(s->resp_fd[vcpu], 1);
+}
+
+int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu)
+{
+    eventfd_t v;
+
+    if (vcpu >= s->nr_vcpus)
+        return -EINVAL;
+    (void)eventfd_read(s->req_fd[vcpu], &v);
+    /* Posted writes issued before this request must take effect first. */
+    ioreq_server_dispatch_buffered(s);
+    handle_slot(s, vcpu);
+    return 0;
+}
+
+int ioreq_server_dispatch_all(struct ioreq_server *s)
+{
+    ioreq_server_dispatch_buffered(s);
+    for (unsigned i = 0; i < s->nr_vcpus; i++)
+        handle_slot(s, i);
+    return 0;
+}
+
+int ioreq_server_check_control(struct ioreq_server *s)
+{
+    char c;
+
+    if (s->gone)
+        return -EPIPE;
+    ssize_t n = recv(s->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        s->gone = true;
+        return -EPIPE;
+    }
+    if (n > 0) {
+        /* The router never speaks unasked: drop the stray message. */
+        char buf[IOREQ_MSG_MAX];
+        int fds[IOREQ_MSG_MAX_FDS];
+        unsigned nfds;
+        if (ioreq_msg_recv(s->sock, buf, fds, &nfds) > 0)
+            close_fds(fds, nfds);
+        bad_request(s, "unsolicited control message", -1u);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests to the router                                              */
+
+static int range_call(struct ioreq_server *s, uint16_t type, enum ioreq_range_type t,
+                      uint64_t start, uint64_t end, uint32_t flags)
+{
+    struct ioreq_msg_range m = { .type = t, .flags = flags, .start = start, .end = end };
+    return simple_call(s, type, &m, sizeof(m), NULL, 0);
+}
+
+int ioreq_server_claim_range(struct ioreq_server *s, enum ioreq_range_type type,
+                             uint64_t start, uint64_t end, uint32_t flags)
+{
+    return range_call(s, IOREQ_MSG_CLAIM, type, start, end, flags);
+}
+
+int ioreq_server_release_range(struct ioreq_server *s, enum ioreq_range_type type,
+                               uint64_t start, uint64_t end)
+{
+    return range_call(s, IOREQ_MSG_RELEASE, type, start, end, 0);
+}
+
+int ioreq_server_enable(struct ioreq_server *s, bool enable)
+{
+    return simple_call(s, enable ? IOREQ_MSG_ENABLE : IOREQ_MSG_DISABLE, NULL, 0, NULL, 0);
+}
+
+int ioreq_server_set_irqfd(struct ioreq_server *s, uint32_t gsi, int fd, int resample_fd,
+                           bool assign)
+{
+    struct ioreq_msg_irqfd m = {
+        .gsi = gsi,
+        .flags = (assign ? 0 : IOREQ_IRQFD_F_DEASSIGN) |
+                 (resample_fd >= 0 ? IOREQ_IRQFD_F_RESAMPLE : 0),
+    };
+    int fds[2] = { fd, resample_fd };
+    return simple_call(s, IOREQ_MSG_IRQFD, &m, sizeof(m), fds, resample_fd >= 0 ? 2 : 1);
+}
+
+int ioreq_server_set_irq_line(struct ioreq_server *s, uint32_t gsi, bool level)
+{
+    struct ioreq_msg_irq_line m = { .gsi = gsi, .level = level };
+    return simple_call(s, IOREQ_MSG_IRQ_LINE, &m, sizeof(m), NULL, 0);
+}
+
+int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
+                            struct ioreq_msg_memory_reply *regions)
+{
+    char buf[IOREQ_MSG_MAX];
+    int fds[IOREQ_MSG_MAX_FDS];
+    unsigned nfds;
+    size_t n;
+    int rc = call(s, IOREQ_MSG_GET_MEMORY, NULL, 0, NULL, 0, buf, &n, fds, &nfds);
+
+    if (rc) {
+        close_fds(fds, nfds);
+        return rc;
+    }
+    if (n - sizeof(struct ioreq_msg_hdr) != sizeof(*regions) || nfds != 1) {
+        close_fds(fds, nfds);
+        return -EPROTO;
+    }
+    memcpy(regions, buf + sizeof(struct ioreq_msg_hdr), sizeof(*regions));
+    if (regions->nr_regions > IOREQ_MEMORY_MAX_REGIONS) {
+        close(fds[0]);
+        return -EPROTO;
+    }
+    *memfd = fds[0];
+    return 0;
+}
+
+int ioreq_server_shutdown(struct ioreq_server *s, enum ioreq_shutdown_reason reason,
+                          uint32_t code)
+{
+    struct ioreq_msg_shutdown m = { .reason = reason, .code = code };
+    return simple_call(s, IOREQ_MSG_SHUTDOWN, &m, sizeof(m), NULL, 0);
+}

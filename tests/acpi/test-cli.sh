@@ -1,0 +1,62 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `ferry acpi dump`: its outputs and its refusals (exit status and a message
+# naming what is wrong).
+#   test-cli.sh FERRY
+set -eu
+ferry=$1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+refuses() {   # EXPECTED-MESSAGE ARGS...
+    want=$1; shift
+    if "$ferry" acpi dump "$@" > "$tmp/out" 2>&1; then fail "accepted: $*"; fi
+    grep -q -- "$want" "$tmp/out" || { cat "$tmp/out"; fail "'$*': message lacks '$want'"; }
+}
+
+"$ferry" acpi dump --vcpus 2 --out "$tmp/d" > /dev/null || fail "plain dump"
+for t in rsdp xsdt rsdt facp facs dsdt apic hpet mcfg waet ssdt; do
+    [ -s "$tmp/d/$t.dat" ] || fail "no $t.dat"
+done
+[ ! -e "$tmp/d/srat.dat" ] || fail "srat.dat without NUMA"
+"$ferry" acpi dump --vcpus 2 --numa 2 --out "$tmp/n" > /dev/null || fail "numa dump"
+[ -s "$tmp/n/srat.dat" ] && [ -s "$tmp/n/slit.dat" ] || fail "no SRAT/SLIT with --numa 2"
+
+"$ferry" acpi dump --vcpus 2 --blob --base 0x100000 --out "$tmp/b" > "$tmp/out" || fail "blob"
+[ "$(head -c 8 "$tmp/b")" = "RSD PTR " ] || fail "the blob does not start with the RSDP"
+grep -q "rsdp 0x100000" "$tmp/out" || fail "blob: rsdp address not reported"
+[ "$(stat -c %s "$tmp/b")" -le 65536 ] || fail "blob larger than 64 KiB"
+
+printf '[guest]\nvcpus = 3\n[acpi]\napic-ids = 0, 2, 4\n' > "$tmp/ids"
+"$ferry" acpi dump "$tmp/ids" --out "$tmp/i" > /dev/null || fail "apic-ids"
+# MADT: 44-byte header, then 8-byte Local APIC entries; the APIC id is byte 3.
+[ "$(od -An -tu1 -j 47 -N1 "$tmp/i/apic.dat" | tr -d ' ')" = 0 ] &&
+[ "$(od -An -tu1 -j 55 -N1 "$tmp/i/apic.dat" | tr -d ' ')" = 2 ] &&
+[ "$(od -An -tu1 -j 63 -N1 "$tmp/i/apic.dat" | tr -d ' ')" = 4 ] || fail "apic-ids not in the MADT"
+printf '[guest]\nvcpus = 2\n[acpi]\napic-ids = 1,1\n' > "$tmp/dup"
+refuses "vcpus\[1\].apic_id: 1 already used" "$tmp/dup" --out "$tmp/x"
+printf '[guest]\nvcpus = 2\n[acpi]\napic-ids = 1\n' > "$tmp/few"
+refuses "1 ids for 2 vcpus" "$tmp/few" --out "$tmp/x"
+
+refuses "--out is required" --vcpus 2
+refuses "not a size" --memory 12Q --out "$tmp/x"
+refuses "vcpus: 0" --vcpus 0 --out "$tmp/x"
+refuses "numa" --vcpus 2 --numa 3 --out "$tmp/x"
+refuses "64-byte aligned" --blob --base 0x1001 --out "$tmp/x"
+printf '[acpi]\nmadt = x2\n' > "$tmp/c1"
+refuses "madt=x2" "$tmp/c1" --out "$tmp/x"
+printf '[guest]\nvcpus = 300\n[acpi]\nmadt = xapic\n' > "$tmp/c2"
+refuses "nr_vcpus: 300 too many for the xAPIC MADT form" "$tmp/c2" --out "$tmp/x"
+printf '[guest]\nvcpus = 2\nnuma = 2\n[acpi]\nnuma-distances = 10,9;9,10\n' > "$tmp/c3"
+refuses "distance\[0\]\[1\]" "$tmp/c3" --out "$tmp/x"
+printf '[acpi]\noem-id = TOOLONGID\n' > "$tmp/c4"
+refuses "oem-id" "$tmp/c4" --out "$tmp/x"
+refuses "cannot read config" "$tmp/nonexistent" --out "$tmp/x"
+# The README's example config must be one the command takes.
+readme=${FERRY_SOURCE_ROOT:-}/README.md
+if [ -f "$readme" ]; then
+    sed -n '/^## ACPI tables/,$p' "$readme" | sed -n '/^```ini$/,/^```$/p' | sed '1d;$d' > "$tmp/readme.conf"
+    [ -s "$tmp/readme.conf" ] || fail "README.md has no ini example in its ACPI tables section"
+    "$ferry" acpi dump "$tmp/readme.conf" --out "$tmp/r" > /dev/null || fail "the README's example config"
+fi
+echo "cli: ok"

@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run one guest scenario under ferry-hv and check what it printed and how it ended.
+
+    run-guest.py SCENARIO
+
+The guests are in tests/guests/ (built by meson), the test ioreq server is
+tests/guest/test-server.  Exits 0 on success, 1 on failure, 77 (SKIP) when
+/dev/kvm cannot be used here.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
+SERVER = os.path.join(BUILD, "tests", "guest", "test-server")
+GUESTS = os.path.join(BUILD, "tests", "guests")
+TIMEOUT = 300
+
+EXIT_CRASH, EXIT_REBOOT, EXIT_STOPPED = 70, 71, 72
+EXIT_NO_KVM, EXIT_KVM_ACCESS, EXIT_KVM_CAP, EXIT_BAD_IMAGE = 73, 74, 75, 76
+
+
+def img(name):
+    return os.path.join(GUESTS, name)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+def fail(why, out="", err=""):
+    print("FAIL: " + why)
+    if out:
+        print("--- guest output (stdout) ---\n" + out)
+    if err:
+        print("--- ferry-hv log (stderr) ---\n" + err)
+    sys.exit(1)
+
+
+def kvm_usable():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        return "/dev/kvm: " + e.strerror
+    os.close(fd)
+    return None
+
+
+def run_hv(args, prefix=()):
+    p = subprocess.run(list(prefix) + [HV] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=TIMEOUT, text=True, errors="replace")
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(args, status, out_has=(), err_has=(), out_lacks=("FAIL",), prefix=()):
+    rc, out, err = run_hv(args, prefix)
+    if rc != status:
+        fail("ferry-hv %s: exit status %d, expected %d" % (" ".join(args), rc, status), out, err)
+    for s in out_has:
+        if s not in out:
+            fail("guest output lacks %r" % s, out, err)
+    for s in err_has:
+        if s not in err:
+            fail("ferry-hv log lacks %r" % s, out, err)
+    for s in out_lacks:
+        if s in out:
+            fail("guest output has %r" % s, out, err)
+    print("ok: exit status %d" % rc)
+    return out, err
+
+
+def memmap_line(addr, size, kind):
+    return "memmap %016x %016x %d" % (addr, size, kind)
+
+
+def low_map(low_end):
+    return [memmap_line(0, 0xa0000, 1), memmap_line(0xc0000, 0x20000, 2),
+            memmap_line(0xe0000, 0x10000, 3), memmap_line(0xf0000, 0x10000, 2),
+            memmap_line(0x100000, low_end - 0x100000, 1), memmap_line(0xe0000000, 0x10000000, 2),
+            memmap_line(0xfeffc000, 0x4000, 2)]
+
+
+def lazy_count(err):
+    key = "lazily registered memslots: "
+    for line in err.splitlines():
+        if key in line:
+            return int(line.split(key)[1].split()[0])
+    fail("no memslot count in the log", "", err)
+
+
+def dm():
+    return ["--dm", SERVER]
+
+
+# ---------------------------------------------------------------------------
+
+def t_hello_real():
+    expect(["-i", img("hello-real.img"), "-e", "real"], 7, ["hello from real mode\n"])
+
+
+def t_pvh_info():
+    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "6G", "--cmdline", "console=hvc0 ferry=1"],
+                    0, ["start info magic ok", "cmdline: console=hvc0 ferry=1\n",
+                        "rsdp 000e0000\n", "rsdp sig: RSD PTR "])
+    want = low_map(0xc0000000) + [memmap_line(0x100000000, 0xc0000000, 1)]
+    got = [l for l in out.splitlines() if l.startswith("memmap ")]
+    if got != want:
+        fail("memory map %r, expected %r" % (got, want), out)
+
+
+def t_pvh_info_module():
+    with tempfile.TemporaryDirectory() as d:
+        mod = os.path.join(d, "module")
+        with open(mod, "wb") as f:
+            f.write(b"ferry module text\n\0" + b"x" * 5000)
+        expect(["-i", img("pvh-info.elf"), "--module", mod], 0,
+               ["modules 00000001\n", "module: ferry module text\n"])
+
+
+def t_pvh_info_small():
+    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "64M", "--no-acpi"], 0,
+                    ["start info magic ok", "modules 00000000\n", "rsdp 00000000\n"],
+                    out_lacks=("FAIL", "rsdp sig"))
+    want = low_map(64 << 20)
+    got = [l for l in out.splitlines() if l.startswith("memmap ")]
+    if got != want:
+        fail("memory map %r, expected %r" % (got, want), out)
+
+
+IO64_CHECKS = ["pio-dword-0", "pio-unclaimed-dword", "string-outsb-insb", "string-outsw-insl",
+               "string-outsl-insw", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
+               "mmio-unclaimed-qword", "mmio-unaligned-page-cross", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
+               "pci-cf8-nodev", "pci-ecam-id", "pci-cf8-sees-ecam-write", "pci-ecam-extended",
+               "pci-ecam-nodev", "io64: all checks passed"]
+
+
+def t_io64():
+    _, err = expect(["-i", img("io64.elf"), "-v"] + dm(), 42, IO64_CHECKS,
+                    ["unclaimed port write at 0x700", "unclaimed mmio write at 0xd1000000",
+                     "unclaimed pci read at 0x2000000000", "unclaimed mmio 0xd1000000: reads=4 "
+                     "writes=1", "unclaimed port 0x700: reads=3 writes=1"],
+                    out_lacks=("FAIL", "still running"))
+    posted = int(err.split("posted=")[1].split()[0])
+    if posted < 60:
+        fail("only %d writes went through the buffered ring, expected 60 or more" % posted, "",
+             err)
+
+
+def t_io64_socket():
+    """The server connects to ferry-hv's socket instead of being started by it."""
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "ioreq.sock")
+        hv = subprocess.Popen([HV, "-i", img("io64.elf"), "--ioreq-socket", sock,
+                               "--wait-servers", "1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        for _ in range(1000):
+            if os.path.exists(sock) or hv.poll() is not None:
+                break
+            time.sleep(0.01)
+        srv = subprocess.Popen([SERVER, "--socket=" + sock])
+        out, err = hv.communicate(timeout=TIMEOUT)
+        srv.wait(timeout=TIMEOUT)
+        if hv.returncode != 42:
+            fail("exit status %d, expected 42" % hv.returncode, out, err)
+        for s in IO64_CHECKS:
+            if s not in out:
+                fail("guest output lacks %r" % s, out, err)
+        if srv.returncode != 0:
+            fail("test server exited with %d" % srv.returncode, out, err)
+    print("ok")
+
+
+def t_irq64():
+    out, _ = expect(["-i", img("irq64.elf")] + dm(), 0, ["ok irq-count", "ok irq-line-count"])
+    if out.count("\ninterrupt ") + out.startswith("interrupt ") != 5:
+        fail("expected 5 irqfd interrupts", out)
+    if out.count("line interrupt ") != 2:
+        fail("expected 2 line interrupts", out)
+
+
+def t_smp():
+    expect(["-i", img("smp.elf"), "-c", "4", "--cmdline", "4"] + dm(), 0,
+           ["smp: vcpus up: 00000004"])
+
+
+HIMEM = ["ok g1-first-load-zero", "ok g1-last-qword", "ok g2-rep-stosq-movsb", "ok g2-rep-movsq",
+         "ok g3-window-load", "ok g3-window-store", "ok g4-dma-qword-5", "ok g4-dma-sum",
+         "ok g5-dma-read-sum", "ok gib2-fetch-first-touch", "himem64: all checks passed"]
+
+
+def t_himem_1t():
+    _, err = expect(["-i", img("himem64.elf"), "-m", "1T", "-v"] + dm(), 0,
+                    ["top of ram 0000010040000000"] + HIMEM)
+    n = lazy_count(err)
+    if n < 6:
+        fail("only %d memslots registered on demand, expected at least 6" % n, "", err)
+
+
+def t_himem_8g():
+    _, err = expect(["-i", img("himem64.elf"), "-m", "8G", "-v"] + dm(), 0,
+                    ["top of ram 0000000240000000"] + HIMEM)
+    if lazy_count(err) < 5:
+        fail("expected memslots registered on demand", "", err)
+
+
+def t_himem_8g_eager():
+    _, err = expect(["-i", img("himem64.elf"), "-m", "8G", "-v", "--eager-memory"] + dm(), 0,
+                    HIMEM)
+    if lazy_count(err) != 0:
+        fail("--eager-memory registered memslots on demand", "", err)
+
+
+def t_vmcall():
+    hv = subprocess.Popen([HV, "-i", img("vmcall.img"), "-e", "real"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    seen = b""
+    while b"entering vmcall\n" not in seen:
+        b = hv.stdout.read(1)
+        if not b:
+            break
+        seen += b
+    if b"entering vmcall\n" not in seen:
+        hv.kill()
+        fail("guest never reached vmcall", seen.decode(errors="replace"))
+    hv.send_signal(signal.SIGTERM)
+    out, err = hv.communicate(timeout=TIMEOUT)
+    if hv.returncode != EXIT_STOPPED:
+        fail("exit status %d after SIGTERM, expected %d" % (hv.returncode, EXIT_STOPPED),
+             seen.decode(), err.decode(errors="replace"))
+    print("ok: stopped in vmcall, status %d" % hv.returncode)
+
+
+def t_triple_fault():
+    expect(["-i", img("triple-fault.elf")], EXIT_CRASH, err_has=["triple fault"])
+
+
+def t_dm_dies():
+    expect(["-i", img("dm-dies.img"), "-e", "real"] + dm(), 0,
+           ["still running after the server died"], ["(test-server) detached"])
+
+
+def t_dm_fails():
+    """A device model that cannot start: one error line, the guest never starts."""
+    rc, out, err = run_hv(["-i", img("hello-real.img"), "-e", "real", "--dm", "/bin/false"])
+    if rc != 1 or "exited before its ioreq server was enabled" not in err or out:
+        fail("--dm /bin/false: status %d, expected 1 and no guest output" % rc, out, err)
+    print("ok: " + err.strip().splitlines()[-1])
+
+
+def t_bad_images():
+    with tempfile.TemporaryDirectory() as d:
+        with open(img("io64.elf"), "rb") as f:
+            elf = f.read()
+        trunc = os.path.join(d, "truncated.elf")
+        with open(trunc, "wb") as f:
+            f.write(elf[:200])
+        trunc2 = os.path.join(d, "truncated-body.elf")
+        with open(trunc2, "wb") as f:
+            f.write(elf[:0x1100])
+        notelf = os.path.join(d, "notelf.elf")
+        with open(notelf, "wb") as f:
+            f.write(b"MZ this is not an ELF file" * 10)
+        bigreal = os.path.join(d, "big.img")
+        with open(bigreal, "wb") as f:
+            f.write(b"\xf4" * (700 << 10))
+        cases = [
+            (["-i", trunc], "truncated"),
+            (["-i", trunc2], "truncated"),
+            (["-i", notelf], "not an ELF file"),
+            (["-i", img("bad-nonote.elf")], "no XEN_ELFNOTE_PHYS32_ENTRY note"),
+            (["-i", img("bad-low.elf")], "overlaps the boot info area"),
+            (["-i", img("bad-big.elf"), "-m", "32M"], "lies outside guest RAM"),
+            (["-i", bigreal, "-e", "real"], "is larger than"),
+            (["-i", os.path.join(d, "missing.elf")], "cannot open"),
+        ]
+        for args, why in cases:
+            rc, out, err = run_hv(args)
+            if rc != EXIT_BAD_IMAGE or why not in err:
+                fail("%s: status %d (want %d), log should say %r" % (" ".join(args), rc,
+                                                                    EXIT_BAD_IMAGE, why), out, err)
+            if len([l for l in err.splitlines() if "error" in l]) != 1:
+                fail("%s: want exactly one error line" % " ".join(args), out, err)
+            print("ok: %s: %s" % (os.path.basename(args[1]), err.strip()))
+
+
+def t_no_kvm():
+    """No /dev/kvm (a private /dev) and no permission (an unprivileged user)."""
+    if os.geteuid() != 0:
+        skip("needs root to hide /dev/kvm in a mount namespace")
+    for tool in ("unshare", "setpriv"):
+        if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
+            skip(tool + " is not installed")
+    probe = subprocess.run(["unshare", "-m", "true"], stderr=subprocess.DEVNULL)
+    if probe.returncode:
+        skip("cannot create a mount namespace here")
+    script = 'mount -t tmpfs tmpfs /dev && exec "$@"'
+    rc, out, err = run_hv(["-i", img("hello-real.img"), "-e", "real"],
+                          prefix=["unshare", "-m", "sh", "-c", script, "sh"])
+    if rc != EXIT_NO_KVM or "/dev/kvm" not in err:
+        fail("without /dev/kvm: status %d, expected %d" % (rc, EXIT_NO_KVM), out, err)
+    print("ok: no /dev/kvm: " + err.strip())
+    rc, out, err = run_hv(["-i", img("hello-real.img"), "-e", "real"],
+                          prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    if rc == 0:
+        skip("user 65534 can use /dev/kvm here; no permission case to test")
+    if rc != EXIT_KVM_ACCESS or "/dev/kvm" not in err:
+        fail("without permission: status %d, expected %d" % (rc, EXIT_KVM_ACCESS), out, err)
+    print("ok: no permission: " + err.strip())
+
+
+def t_cli_run():
+    """ferry run with a config file (paths relative to it) and with options."""
+    ferry = os.path.join(BUILD, "cli", "ferry")
+    with tempfile.TemporaryDirectory() as d:
+        os.symlink(img("hello-real.img"), os.path.join(d, "hello.img"))
+        conf = os.path.join(d, "guest.conf")
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=hello.img\nentry=real\nmemory=16M\nvcpus=1\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 7 or "hello from real mode" not in p.stdout:
+            fail("ferry run CONFIG: status %d, expected 7" % p.returncode, p.stdout, p.stderr)
+        p = subprocess.run([ferry, "run", "--image", img("io64.elf"), "--memory", "128M",
+                            "--dm", SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 42 or "io64: all checks passed" not in p.stdout:
+            fail("ferry run --image: status %d, expected 42" % p.returncode, p.stdout, p.stderr)
+        with open(conf, "a") as f:
+            f.write("colour=blue\n")
+        p = subprocess.run([ferry, "run", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "unknown key 'colour'" not in p.stderr:
+            fail("ferry run with a bad config: status %d, expected 2" % p.returncode,
+                 p.stdout, p.stderr)
+        p = subprocess.run([ferry, "run", "--image", img("hello-real.img"), "--memory", "12Q"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=TIMEOUT)
+        if p.returncode != 2 or "not a size" not in p.stderr:
+            fail("ferry run --memory 12Q: status %d, expected 2" % p.returncode, p.stdout,
+                 p.stderr)
+    print("ok")
+
+
+def extract_vmlinux(vmlinuz, out):
+    """The ELF kernel inside Debian's bzImage (an xz stream)."""
+    import lzma
+    with open(vmlinuz, "rb") as f:
+        data = f.read()
+    at = data.find(b"\xfd7zXZ\x00")
+    if at < 0:
+        skip("%s: no xz-compressed kernel inside" % vmlinuz)
+    elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[at:])
+    if elf[:4] != b"\x7fELF":
+        skip("%s: the payload is not an ELF kernel" % vmlinuz)
+    with open(out, "wb") as f:
+        f.write(elf)
+
+
+def t_linux_pvh():
+    """Debian's own Linux kernel through the PVH entry, its console on the test server's UART:
+    it must see ferry-hv's memory map and the ACPI tables at rsdp_paddr."""
+    src = os.environ.get("FERRY_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+    rig = subprocess.run(["sh", os.path.join(src, "tests", "rigs", "linux-kernel")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    if rig.returncode == 77:
+        skip(rig.stderr.strip().replace("SKIP: ", "") or "no Linux kernel")
+    if rig.returncode:
+        fail("tests/rigs/linux-kernel failed: " + rig.stderr)
+    with tempfile.TemporaryDirectory() as d:
+        vmlinux = os.path.join(d, "vmlinux")
+        extract_vmlinux(os.path.join(rig.stdout.strip(), "vmlinuz"), vmlinux)
+        hv = subprocess.Popen([HV, "-i", vmlinux, "-m", "512M", "--cmdline",
+                               "console=ttyS0 earlyprintk=serial,ttyS0 ferry-pvh-test"] + dm(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        marker = b"ACPI: DSDT 0x"
+        seen = b""
+        while marker not in seen:
+            line = hv.stdout.readline()
+            if not line:
+                break
+            seen += line
+        hv.send_signal(signal.SIGTERM)
+        out, err = hv.communicate(timeout=TIMEOUT)
+        text = (seen + out).decode(errors="replace")
+        for want in ("Linux version ", "Command line: console=ttyS0 earlyprintk=serial,ttyS0 "
+                     "ferry-pvh-test", "BIOS-e820: [mem 0x00000000000e0000-0x00000000000effff] "
+                     "ACPI data", "BIOS-e820: [mem 0x0000000000100000-0x000000001fffffff] usable",
+                     "BIOS-e820: [mem 0x00000000feffc000-0x00000000feffffff] reserved",
+                     "ACPI: RSDP 0x00000000000E0000", "ACPI: XSDT 0x", "ACPI: FACP 0x",
+                     marker.decode()):
+            if want not in text:
+                fail("the kernel did not print %r" % want, text, err.decode(errors="replace"))
+        for bad in ("ACPI BIOS Error", "ACPI Error", "ACPI Warning", "ACPI BIOS Warning"):
+            if bad in text:
+                fail("the kernel complained: %r" % bad, text, err.decode(errors="replace"))
+        if hv.returncode != EXIT_STOPPED:
+            fail("exit status %d after SIGTERM, expected %d" % (hv.returncode, EXIT_STOPPED),
+                 text, err.decode(errors="replace"))
+    print("ok: Linux entered through PVH, read the memory map and found the ACPI tables")
+
+
+SCENARIOS = {
+    "linux-pvh": t_linux_pvh,
+    "cli-run": t_cli_run,
+    "hello-real": t_hello_real,
+    "pvh-info": t_pvh_info,
+    "pvh-info-small": t_pvh_info_small,
+    "pvh-info-module": t_pvh_info_module,
+    "io64": t_io64,
+    "io64-socket": t_io64_socket,
+    "irq64": t_irq64,
+    "smp": t_smp,
+    "himem-1t": t_himem_1t,
+    "himem-8g": t_himem_8g,
+    "himem-8g-eager": t_himem_8g_eager,
+    "vmcall": t_vmcall,
+    "triple-fault": t_triple_fault,
+    "dm-dies": t_dm_dies,
+    "bad-images": t_bad_images,
+    "dm-fails": t_dm_fails,
+    "no-kvm": t_no_kvm,
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        print("usage: run-guest.py " + "|".join(SCENARIOS), file=sys.stderr)
+        return 2
+    name = sys.argv[1]
+    if name != "no-kvm":
+        why = kvm_usable()
+        if why:
+            skip(why)
+    SCENARIOS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

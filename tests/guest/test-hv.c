@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of ferry-hv's pieces that need no /dev/kvm: sizes, the ELF
+ * parser against hostile images, the E820 map, guest-physical lookups, and
+ * the exit decoding of CF8/CFC and ECAM into PCI_CONFIG ioreqs.
+ */
+#include <check.h>
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hypervisor/hv.h"
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_parse_size)
+{
+    static const struct { const char *s; int rc; uint64_t v; } c[] = {
+        { "64M", 0, 64ull << 20 }, { "4G", 0, 4ull << 30 }, { "1T", 0, 1ull << 40 },
+        { "2K", 0, 2048 }, { "4096", 0, 4096 }, { "1GiB", 0, 1ull << 30 }, { "16m", 0, 16ull << 20 },
+        { "0x1000", 0, 0x1000 }, { "", -EINVAL, 0 }, { "-1G", -EINVAL, 0 }, { "12Q", -EINVAL, 0 },
+        { "G", -EINVAL, 0 }, { "1GG", -EINVAL, 0 }, { "99999999999T", -ERANGE, 0 },
+        { "18446744073709551616", -EINVAL, 0 },
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        uint64_t v = 0;
+        int rc = hv_parse_size(c[i].s, &v);
+        ck_assert_msg(rc == c[i].rc, "'%s': rc %d, want %d", c[i].s, rc, c[i].rc);
+        if (!rc)
+            ck_assert_msg(v == c[i].v, "'%s': %llu", c[i].s, (unsigned long long)v);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* A minimal ELF64 with one PT_LOAD and one PT_NOTE holding the PVH note. */
+
+struct elf64_img {
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph[2];
+    uint8_t note[12 + 4 + 8];
+    uint8_t code[16];
+};
+
+static void make_elf64(struct elf64_img *e, uint32_t descsz, uint64_t entry)
+{
+    memset(e, 0, sizeof(*e));
+    memcpy(e->eh.e_ident, ELFMAG, SELFMAG);
+    e->eh.e_ident[EI_CLASS] = ELFCLASS64;
+    e->eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    e->eh.e_type = ET_EXEC;
+    e->eh.e_machine = EM_X86_64;
+    e->eh.e_phoff = offsetof(struct elf64_img, ph);
+    e->eh.e_phnum = 2;
+    e->eh.e_phentsize = sizeof(Elf64_Phdr);
+    e->ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = offsetof(struct elf64_img, code),
+                             .p_paddr = 0x100000, .p_filesz = 16, .p_memsz = 4096 };
+    e->ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = offsetof(struct elf64_img, note),
+                             .p_filesz = 12 + 4 + ((descsz + 3) & ~3u) };
+    uint32_t hdr[3] = { 4, descsz, 18 };
+    memcpy(e->note, hdr, 12);
+    memcpy(e->note + 12, "Xen", 4);
+    memcpy(e->note + 16, &entry, descsz <= 8 ? descsz : 8);
+}
+
+START_TEST(test_elf_pvh_entry)
+{
+    struct elf64_img e;
+    uint32_t entry = 0;
+    char why[200];
+
+    make_elf64(&e, 4, 0x100000);
+    ck_assert_int_eq(hv_elf_pvh_entry((uint8_t *)&e, sizeof(e), &entry, why, sizeof(why)), 0);
+    ck_assert_uint_eq(entry, 0x100000);
+    /* Linux puts a 64-bit value (_ASM_PTR) in the note */
+    make_elf64(&e, 8, 0x1000000);
+    ck_assert_int_eq(hv_elf_pvh_entry((uint8_t *)&e, sizeof(e), &entry, why, sizeof(why)), 0);
+    ck_assert_uint_eq(entry, 0x1000000);
+    make_elf64(&e, 8, 0x100000000ull);
+    ck_assert_int_eq(hv_elf_pvh_entry((uint8_t *)&e, sizeof(e), &entry, why, sizeof(why)),
+                     -ENOEXEC);
+    ck_assert_ptr_nonnull(strstr(why, "above 4 GiB"));
+}
+END_TEST
+
+START_TEST(test_elf_hostile)
+{
+    struct elf64_img e;
+    uint32_t entry;
+    char why[200];
+    const uint8_t *p = (const uint8_t *)&e;
+
+    /* every truncation fails cleanly */
+    make_elf64(&e, 4, 0x100000);
+    for (size_t n = 0; n < offsetof(struct elf64_img, code) + 16; n++) {
+        why[0] = 0;
+        ck_assert_int_eq(hv_elf_pvh_entry(p, n, &entry, why, sizeof(why)), -ENOEXEC);
+        ck_assert_msg(why[0], "no reason for %zu bytes", n);
+    }
+    /* program header table offset that overflows */
+    make_elf64(&e, 4, 0x100000);
+    e.eh.e_phoff = UINT64_MAX - 8;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    ck_assert_ptr_nonnull(strstr(why, "truncated"));
+    /* segment offset + size that overflows */
+    make_elf64(&e, 4, 0x100000);
+    e.ph[0].p_offset = UINT64_MAX - 4;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    /* a note whose name size runs past the segment */
+    make_elf64(&e, 4, 0x100000);
+    uint32_t huge = 0xfffffff0;
+    memcpy(e.note, &huge, 4);
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    ck_assert_ptr_nonnull(strstr(why, "runs past"));
+    /* ... or its descriptor size */
+    make_elf64(&e, 4, 0x100000);
+    memcpy(e.note + 4, &huge, 4);
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    /* no note */
+    make_elf64(&e, 4, 0x100000);
+    e.note[8] = 17;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    ck_assert_ptr_nonnull(strstr(why, "not a PVH kernel"));
+    /* too many program headers */
+    make_elf64(&e, 4, 0x100000);
+    e.eh.e_phnum = 65535;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    /* file size larger than memory size */
+    make_elf64(&e, 4, 0x100000);
+    e.ph[0].p_memsz = 1;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    /* wrong machine, wrong class, big-endian */
+    make_elf64(&e, 4, 0x100000);
+    e.eh.e_machine = EM_AARCH64;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    make_elf64(&e, 4, 0x100000);
+    e.eh.e_ident[EI_CLASS] = 7;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+    make_elf64(&e, 4, 0x100000);
+    e.eh.e_ident[EI_DATA] = ELFDATA2MSB;
+    ck_assert_int_eq(hv_elf_pvh_entry(p, sizeof(e), &entry, why, sizeof(why)), -ENOEXEC);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* A VM without KVM: enough for the memory map and the exit decoder. */
+
+static struct ferry_vm *fake_vm(uint64_t memory)
+{
+    struct ferry_vm *vm = calloc(1, sizeof(*vm));
+
+    ck_assert_ptr_nonnull(vm);
+    pthread_mutex_init(&vm->unclaimed_lock, NULL);
+    vm->ram_size = memory;
+    vm->low_end = memory < HV_LOW_RAM_END_MAX ? memory : HV_LOW_RAM_END_MAX;
+    vm->ram = (uint8_t *)0x10000000;    /* never dereferenced */
+    vm->regions[0] = (struct hv_ram_region){ 0, HV_VGA_HOLE_START, 0 };
+    vm->regions[1] = (struct hv_ram_region){ HV_VGA_HOLE_END, vm->low_end - HV_VGA_HOLE_END,
+                                             HV_VGA_HOLE_END };
+    vm->nr_regions = 2;
+    if (memory > vm->low_end)
+        vm->regions[vm->nr_regions++] = (struct hv_ram_region){
+            HV_HIGH_RAM_BASE, memory - vm->low_end, vm->low_end };
+    ck_assert_int_eq(hv_io_init(vm), 0);
+    return vm;
+}
+
+static void free_fake_vm(struct ferry_vm *vm)
+{
+    hv_io_fini(vm);
+    pthread_mutex_destroy(&vm->unclaimed_lock);
+    free(vm);
+}
+
+START_TEST(test_e820)
+{
+    struct ferry_vm *vm = fake_vm(8ull << 30);
+    uint64_t ram = 0, prev_end = 0;
+
+    hv_e820_build(vm);
+    for (unsigned i = 0; i < vm->nr_e820; i++) {
+        ck_assert_msg(vm->e820[i].addr >= prev_end, "entry %u overlaps or is out of order", i);
+        prev_end = vm->e820[i].addr + vm->e820[i].size;
+        if (vm->e820[i].type == 1)
+            ram += vm->e820[i].size;
+        if (vm->e820[i].type == 3) {
+            ck_assert_uint_eq(vm->e820[i].addr, HV_ACPI_BASE);
+            ck_assert_uint_eq(vm->e820[i].size, HV_ACPI_SIZE);
+        }
+    }
+    /* All RAM but the 384 KiB between 640 KiB and 1 MiB */
+    ck_assert_uint_eq(ram, (8ull << 30) - (HV_BIOS_END - HV_VGA_HOLE_START));
+    ck_assert_uint_eq(vm->e820[vm->nr_e820 - 1].addr, HV_HIGH_RAM_BASE);
+    ck_assert_uint_eq(vm->e820[vm->nr_e820 - 1].size, 5ull << 30);
+    free_fake_vm(vm);
+}
+END_TEST
+
+START_TEST(test_gpa_ptr)
+{
+    struct ferry_vm *vm = fake_vm(6ull << 30);
+
+    ck_assert_ptr_nonnull(hv_vm_gpa_ptr(vm, 0, HV_VGA_HOLE_START));
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, 0, HV_VGA_HOLE_START + 1));
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, HV_VGA_HOLE_START, 1));
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, HV_LOW_RAM_END_MAX, 1));
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, HV_LOW_RAM_END_MAX - 1, 2));
+    ck_assert_ptr_eq(hv_vm_gpa_ptr(vm, HV_HIGH_RAM_BASE, 8), vm->ram + HV_LOW_RAM_END_MAX);
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, HV_HIGH_RAM_BASE + (3ull << 30) - 4, 8));
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, UINT64_MAX - 2, 8));
+    ck_assert_ptr_null(hv_vm_gpa_ptr(vm, 0x1000, UINT64_MAX));
+    free_fake_vm(vm);
+}
+END_TEST
+
+/* The in-process handler records the last request. */
+struct seen {
+    ioreq_t req;
+    unsigned calls;
+};
+
+static void record(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
+{
+    struct seen *s = opaque;
+
+    s->req = *req;
+    s->calls++;
+    if (req->dir == IOREQ_READ)
+        req->data = 0x12345678 & ((1ull << (req->size * 8)) - 1);
+}
+
+START_TEST(test_pci_decode)
+{
+    struct ferry_vm *vm = fake_vm(64ull << 20);
+    struct seen s = { 0 };
+    struct hv_io_handler h = { "pci-test", record, &s };
+    uint32_t sbdf = IOREQ_PCI_SBDF(0, 1, 3, 2);
+    uint8_t data[8];
+    uint32_t v;
+
+    ck_assert_int_eq(hv_io_register(vm, IOREQ_RANGE_PCI, sbdf, sbdf, &h), 0);
+    v = 0x80000000u | 1u << 16 | 3u << 11 | 2u << 8 | 0x44;
+    memcpy(data, &v, 4);
+    hv_io_port(vm, 0, 0xcf8, 4, true, data);
+    memset(data, 0, sizeof(data));
+    hv_io_port(vm, 0, 0xcf8, 4, false, data);
+    ck_assert_mem_eq(data, &v, 4);
+    ck_assert_uint_eq(s.calls, 0);
+
+    hv_io_port(vm, 0, 0xcfe, 2, false, data);
+    ck_assert_uint_eq(s.calls, 1);
+    ck_assert_uint_eq(s.req.type, IOREQ_TYPE_PCI_CONFIG);
+    ck_assert_uint_eq(s.req.addr, IOREQ_PCI_ADDR(sbdf, 0x46));
+    ck_assert_uint_eq(s.req.size, 2);
+    ck_assert_uint_eq(data[0] | data[1] << 8, 0x5678);
+
+    data[0] = 0xab;
+    hv_io_port(vm, 0, 0xcfd, 1, true, data);
+    ck_assert_uint_eq(s.req.addr, IOREQ_PCI_ADDR(sbdf, 0x45));
+    ck_assert_uint_eq(s.req.dir, IOREQ_WRITE);
+    ck_assert_uint_eq(s.req.data, 0xab);
+
+    /* extended register bits 27:24 */
+    v = 0x80000000u | 0x3u << 24 | 1u << 16 | 3u << 11 | 2u << 8 | 0x10;
+    memcpy(data, &v, 4);
+    hv_io_port(vm, 0, 0xcf8, 4, true, data);
+    hv_io_port(vm, 0, 0xcfc, 4, false, data);
+    ck_assert_uint_eq(s.req.addr, IOREQ_PCI_ADDR(sbdf, 0x310));
+
+    /* enable bit clear: all ones, nobody asked */
+    unsigned calls = s.calls;
+    v = 1u << 16 | 3u << 11 | 2u << 8;
+    memcpy(data, &v, 4);
+    hv_io_port(vm, 0, 0xcf8, 4, true, data);
+    hv_io_port(vm, 0, 0xcfc, 4, false, data);
+    ck_assert_uint_eq(s.calls, calls);
+    ck_assert_uint_eq(data[0] & data[1] & data[2] & data[3], 0xff);
+
+    /* a byte write to 0xcf8 is port I/O (e.g. 0xcf9, reset control), not a latch */
+    data[0] = 0x06;
+    hv_io_port(vm, 0, 0xcf9, 1, true, data);
+    ck_assert_uint_eq(vm->nr_unclaimed, 1);
+    ck_assert_uint_eq(vm->unclaimed[0].type, IOREQ_RANGE_PORT);
+    ck_assert_uint_eq(vm->unclaimed[0].key, 0xcf9);
+    ck_assert_uint_eq(vm->unclaimed[0].writes, 1);
+
+    /* ECAM: bus 1, device 3, function 2, register 0x104 */
+    uint64_t gpa = HV_ECAM_BASE + (1u << 20) + (3u << 15) + (2u << 12) + 0x104;
+    hv_io_mmio(vm, 0, gpa, 4, false, data);
+    ck_assert_uint_eq(s.req.type, IOREQ_TYPE_PCI_CONFIG);
+    ck_assert_uint_eq(s.req.addr, IOREQ_PCI_ADDR(sbdf, 0x104));
+    ck_assert_uint_eq(s.req.size, 4);
+    /* an access across the function's 4 KiB: all ones, not forwarded */
+    calls = s.calls;
+    hv_io_mmio(vm, 0, HV_ECAM_BASE + (1u << 20) + (3u << 15) + (2u << 12) + 0xffe, 4, false,
+               data);
+    ck_assert_uint_eq(s.calls, calls);
+    ck_assert_uint_eq(data[0] & data[1] & data[2] & data[3], 0xff);
+
+    /* an unclaimed function through ECAM: all ones, counted by SBDF */
+    hv_io_mmio(vm, 0, HV_ECAM_BASE + (5u << 15), 4, false, data);
+    ck_assert_uint_eq(data[0] & data[1] & data[2] & data[3], 0xff);
+    ck_assert_uint_eq(vm->unclaimed[1].type, IOREQ_RANGE_PCI);
+    ck_assert_uint_eq(vm->unclaimed[1].key, IOREQ_PCI_SBDF(0, 0, 5, 0));
+    free_fake_vm(vm);
+}
+END_TEST
+
+START_TEST(test_unclaimed)
+{
+    struct ferry_vm *vm = fake_vm(64ull << 20);
+    uint8_t data[8];
+
+    for (unsigned i = 0; i < HV_UNCLAIMED_MAX + 10; i++) {
+        hv_io_mmio(vm, 0, 0xd0000000ull + i * 0x1000, 8, false, data);
+        for (int k = 0; k < 8; k++)
+            ck_assert_uint_eq(data[k], 0xff);
+    }
+    hv_io_mmio(vm, 0, 0xd0000008ull, 2, true, data);
+    ck_assert_uint_eq(vm->nr_unclaimed, HV_UNCLAIMED_MAX);
+    ck_assert_uint_eq(vm->unclaimed[0].reads, 1);
+    ck_assert_uint_eq(vm->unclaimed[0].writes, 1);
+    ck_assert_uint_eq(vm->unclaimed_other, 10);
+    free_fake_vm(vm);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("hv");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_parse_size);
+    tcase_add_test(tc, test_elf_pvh_entry);
+    tcase_add_test(tc, test_elf_hostile);
+    tcase_add_test(tc, test_e820);
+    tcase_add_test(tc, test_gpa_ptr);
+    tcase_add_test(tc, test_pci_decode);
+    tcase_add_test(tc, test_unclaimed);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

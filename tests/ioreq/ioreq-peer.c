@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "tests/ioreq/ioreq-peer.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+
+static void peer_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    if (level <= FERRY_LOG_WARNING)
+        fprintf(stderr, "test-server: %s\n", msg);
+}
+
+void test_peer_init(struct test_peer *p, unsigned nr_vcpus)
+{
+    p->regs = calloc(nr_vcpus, sizeof(*p->regs));
+    p->hash = calloc(nr_vcpus, sizeof(*p->hash));
+}
+
+void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req)
+{
+    struct test_peer *p = opaque;
+    uint64_t mask = req->size >= 8 ? ~0ull : (1ull << (req->size * 8)) - 1;
+    uint64_t key = req->type == IOREQ_TYPE_PCI_CONFIG ? IOREQ_PCI_ADDR_REG(req->addr) : req->addr;
+    /* Posted writes carry no vCPU: they count as vCPU 0's, in arrival order. */
+    uint64_t *h = &p->hash[vcpu == -1u ? 0 : vcpu];
+
+    if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_DIE)
+        _exit(0);
+    if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_HANG)
+        for (;;)
+            pause();
+    if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_PAUSE) {
+        struct timespec ts = { req->data / 1000, (long)(req->data % 1000) * 1000000 };
+        nanosleep(&ts, NULL);
+        return;
+    }
+    if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_HASH) {
+        req->data = *h;
+        return;
+    }
+    if (req->dir == IOREQ_WRITE) {
+        unsigned v = vcpu == -1u ? 0 : vcpu;
+        p->regs[v][key % 64] = req->data & mask;
+        *h = test_hash_step(*h, req->addr, req->size, req->data & mask);
+    } else {
+        req->data = (p->regs[vcpu][key % 64] ^ test_mix(req->addr)) & mask;
+    }
+}
+
+static const struct ioreq_server_ops peer_ops = { .log = peer_log, .handle = test_peer_handle };
+
+static void claim_or_die(struct ioreq_server *s, enum ioreq_range_type t, uint64_t a,
+                         uint64_t b, uint32_t flags)
+{
+    int rc = ioreq_server_claim_range(s, t, a, b, flags);
+    if (rc) {
+        fprintf(stderr, "test-server: claim 0x%llx-0x%llx: %s: %s\n", (unsigned long long)a,
+                (unsigned long long)b, strerror(-rc), ioreq_server_last_error(s));
+        _exit(3);
+    }
+}
+
+/* The child's whole life: register, claim, serve until the router goes. */
+static void peer_main(int fd, const char *path, const char *name, bool buffered)
+{
+    struct ioreq_server_config cfg = { .name = name, .buffered = buffered, .ops = &peer_ops };
+    struct test_peer p = { 0 };
+    struct ioreq_server *srv;
+    int rc;
+
+    cfg.opaque = &p;
+    rc = path ? ioreq_server_connect(path, &cfg, &srv) : ioreq_server_create(fd, &cfg, &srv);
+    if (rc) {
+        fprintf(stderr, "test-server: register: %s\n", strerror(-rc));
+        _exit(2);
+    }
+    unsigned n = ioreq_server_nr_vcpus(srv);
+    test_peer_init(&p, n);
+    claim_or_die(srv, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_PAUSE, 0);
+    claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_MMIO_BASE, TEST_MMIO_END, 0);
+    claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_BUF_BASE, TEST_BUF_END, IOREQ_CLAIM_F_BUFFERED);
+    claim_or_die(srv, IOREQ_RANGE_PCI, TEST_PCI_SBDF, TEST_PCI_SBDF, 0);
+    if (ioreq_server_enable(srv, true))
+        _exit(4);
+
+    struct pollfd *pfd = calloc(n + 2, sizeof(*pfd));
+    for (unsigned i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){ .fd = ioreq_server_vcpu_fd(srv, i), .events = POLLIN };
+    pfd[n] = (struct pollfd){ .fd = ioreq_server_control_fd(srv), .events = POLLIN };
+    pfd[n + 1] = (struct pollfd){ .fd = ioreq_server_buffered_fd(srv), .events = POLLIN };
+    for (;;) {
+        if (poll(pfd, n + 2, -1) < 0 && errno != EINTR)
+            _exit(5);
+        for (unsigned i = 0; i < n; i++)
+            if (pfd[i].revents)
+                ioreq_server_dispatch_vcpu(srv, i);
+        if (pfd[n + 1].revents)
+            ioreq_server_dispatch_buffered(srv);
+        if (pfd[n].revents && ioreq_server_check_control(srv) < 0)
+            break;
+    }
+    ioreq_server_destroy(srv);
+    free(pfd);
+    free(p.regs);
+    free(p.hash);
+    _exit(0);
+}
+
+pid_t test_server_spawn_fd(int fd, const char *name, bool buffered)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        peer_main(fd, NULL, name, buffered);
+    close(fd);
+    return pid;
+}
+
+pid_t test_server_spawn_path(const char *path, const char *name, bool buffered)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        peer_main(-1, path, name, buffered);
+    return pid;
+}
+
+static void *control_thread(void *arg)
+{
+    struct test_router *t = arg;
+    struct pollfd p = { .fd = ioreq_router_get_fd(t->r), .events = POLLIN };
+
+    while (!t->stop) {
+        if (poll(&p, 1, 20) > 0)
+            ioreq_router_dispatch(t->r);
+    }
+    return NULL;
+}
+
+static void router_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    if (level <= FERRY_LOG_WARNING || getenv("FERRY_TEST_VERBOSE"))
+        fprintf(stderr, "test-router: %s\n", msg);
+}
+
+static const struct ioreq_router_ops router_ops = { .log = router_log };
+
+int test_router_start(struct test_router *t, unsigned nr_vcpus, bool buffered,
+                      unsigned timeout_ms)
+{
+    struct ioreq_router_config cfg = {
+        .nr_vcpus = nr_vcpus, .timeout_ms = timeout_ms, .ops = &router_ops,
+    };
+    int sv[2], rc;
+
+    memset(t, 0, sizeof(*t));
+    rc = ioreq_router_create(&cfg, &t->r);
+    if (rc)
+        return rc;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    rc = ioreq_router_add_connection(t->r, sv[0]);
+    if (rc)
+        return rc;
+    t->child = test_server_spawn_fd(sv[1], "test-dm", buffered);
+    if (pthread_create(&t->thread, NULL, control_thread, t))
+        return -EAGAIN;
+    /* Wait until the server is enabled: a PCI read answers differently then. */
+    for (int i = 0; i < 5000; i++) {
+        ioreq_t req = { .type = IOREQ_TYPE_PCI_CONFIG, .addr = IOREQ_PCI_ADDR(TEST_PCI_SBDF, 0),
+                        .size = 4, .dir = IOREQ_READ, .count = 1 };
+        if (ioreq_router_send(t->r, 0, &req) == IOREQ_SENT)
+            return 0;
+        usleep(1000);
+    }
+    return -ETIMEDOUT;
+}
+
+void test_router_stop(struct test_router *t)
+{
+    t->stop = true;
+    pthread_join(t->thread, NULL);
+    ioreq_router_destroy(t->r);
+    if (t->child > 0) {
+        int st;
+        kill(t->child, SIGKILL);
+        waitpid(t->child, &st, 0);
+    }
+}
