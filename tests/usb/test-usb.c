@@ -501,6 +501,52 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/* A peer that disappears with a transfer in flight: the endpoint ends, the
+ * transfer is cancelled (USBDEVFS_DISCARDURB), and the next peer gets a
+ * working device. */
+START_TEST(test_peer_vanishes_mid_transfer)
+{
+    struct env e;
+    char err[FERRY_USB_ERR_MAX], addr[128];
+    struct redirc *c;
+    struct wait_done w = { 0 };
+    uint64_t urbs;
+    struct usbsim_dev *dev;
+    const uint8_t ping[4] = { 1, 2, 3, 4 };
+
+    env_init(&e);
+    dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-4", "VANISH");
+    ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
+    snprintf(addr, sizeof(addr), "unix:%s/v.sock", e.dir);
+    ck_assert_msg(ferry_usb_service_share(e.svc, "1-4", addr, err, sizeof(err)) == 0, "%s", err);
+    c = connect_client(&e, addr);
+    ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
+    urbs = usbsim_urbs_done(dev);
+    redirc_bulk(c, 1, 0x82, NULL, 512);          /* nothing to read: stays pending */
+    for (int i = 0; i < 200; i++) {
+        event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        redirc_step(c, 1);
+    }
+    redirc_free(c);
+    ck_assert(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS));
+    ck_assert_uint_gt(usbsim_urbs_done(dev), urbs);   /* the pending URB was reaped */
+    c = connect_client(&e, addr);
+    w.c = c;
+    ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
+    redirc_bulk(c, 2, 0x01, ping, sizeof(ping));
+    w.id = 2;
+    ck_assert(loop_until(e.b, c, c_done, &w, WAIT_MS));
+    redirc_bulk(c, 3, 0x82, NULL, sizeof(ping));
+    w.id = 3;
+    ck_assert(loop_until(e.b, c, c_done, &w, WAIT_MS));
+    ck_assert_int_eq(w.status, 0);
+    ck_assert_uint_eq(w.len, sizeof(ping));
+    ck_assert_mem_eq(w.buf, ping, sizeof(ping));
+    redirc_free(c);
+    env_fini(&e);
+}
+END_TEST
+
 /* ---- the simulator's isochronous IN endpoint through unmodified libusb ---- */
 
 static void LIBUSB_CALL iso_done(struct libusb_transfer *t)
@@ -659,6 +705,7 @@ static Suite *usb_suite(void)
     ADD(s, test_hotplug);
     ADD(s, test_share_loopback);
     ADD(s, test_malformed);
+    ADD(s, test_peer_vanishes_mid_transfer);
     ADD(s, test_fd_passing);
     ADD(s, test_sim_iso);
     ADD(s, test_wrap_fd);
