@@ -23,6 +23,8 @@ struct redirc {
     bool connected, disconnected, closed;
     uint16_t vid, pid;
     GQueue done;
+    int alt_status;
+    unsigned iso_ok, iso_len_seen[4];
 };
 
 static void c_log(void *priv, int level, const char *msg) { (void)priv; (void)level; (void)msg; }
@@ -102,7 +104,10 @@ static void n_hello(void *p, struct usb_redir_hello_header *h) { }
 static void n_iface(void *p, struct usb_redir_interface_info_header *h) { }
 static void n_ep(void *p, struct usb_redir_ep_info_header *h) { }
 static void n_cfg(void *p, uint64_t id, struct usb_redir_configuration_status_header *h) { }
-static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_header *h) { }
+static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_header *h)
+{
+    ((struct redirc *)p)->alt_status = h->status;
+}
 static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
 static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h) { }
 static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
@@ -113,7 +118,14 @@ static void n_filter(void *p, struct usbredirfilter_rule *r, int n) { free(r); }
 static void n_reject(void *p) { }
 static void n_iso(void *p, uint64_t id, struct usb_redir_iso_packet_header *h, uint8_t *d, int len)
 {
-    usbredirparser_free_packet_data(((struct redirc *)p)->p, d);
+    struct redirc *c = p;
+
+    /* frames of the simulator count up from their first byte */
+    if (h->status == 0 && len >= 2 && d[1] == (uint8_t)(d[0] + 1)) {
+        c->iso_ok++;
+        c->iso_len_seen[0] = (unsigned)len;
+    }
+    usbredirparser_free_packet_data(c->p, d);
 }
 static void n_int(void *p, uint64_t id, struct usb_redir_interrupt_packet_header *h, uint8_t *d,
                   int len)
@@ -132,6 +144,7 @@ struct redirc *redirc_new(int fd)
     uint32_t caps[USB_REDIR_CAPS_SIZE] = { 0 };
 
     c->fd = fd;
+    c->alt_status = -1;
     g_queue_init(&c->done);
     c->p = usbredirparser_create();
     c->p->priv = c;
@@ -227,6 +240,36 @@ void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint
 
     usbredirparser_send_control_packet(c->p, id, &h, NULL, 0);
     usbredirparser_do_write(c->p);
+}
+
+void redirc_set_alt(struct redirc *c, uint64_t id, uint8_t iface, uint8_t alt)
+{
+    struct usb_redir_set_alt_setting_header h = { .interface = iface, .alt = alt };
+
+    c->alt_status = -1;
+    usbredirparser_send_set_alt_setting(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_per_urb,
+                      uint8_t urbs)
+{
+    struct usb_redir_start_iso_stream_header h = {
+        .endpoint = ep, .pkts_per_urb = pkts_per_urb, .no_urbs = urbs,
+    };
+
+    usbredirparser_send_start_iso_stream(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+unsigned redirc_iso_good(struct redirc *c, unsigned len)
+{
+    return c->iso_len_seen[0] == len ? c->iso_ok : 0;
+}
+
+int redirc_alt_status(struct redirc *c)
+{
+    return c->alt_status;
 }
 
 bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len)

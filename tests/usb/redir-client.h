@@ -27,6 +27,13 @@ bool redirc_closed(struct redirc *c);
 void redirc_bulk(struct redirc *c, uint64_t id, uint8_t ep, const void *data, uint32_t len);
 void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint16_t val,
                     uint16_t idx, uint16_t len);
+/* Isochronous IN: select interface/alt, start a stream on ep; then count
+ * the iso packets that arrive (good = status 0 and len bytes). */
+void redirc_set_alt(struct redirc *c, uint64_t id, uint8_t iface, uint8_t alt);
+void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_per_urb,
+                      uint8_t urbs);
+unsigned redirc_iso_good(struct redirc *c, unsigned len);
+int redirc_alt_status(struct redirc *c);      /* -1 until answered */
 /* The last completed transfer with this id: status and data, or false. */
 bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len);
 

@@ -360,6 +360,9 @@ static struct redirc *connect_client(struct env *e, const char *addr)
     return redirc_new(fd);
 }
 
+static bool alt_answered(void *o) { return redirc_alt_status(o) >= 0; }
+static bool iso_flowing(void *o) { return redirc_iso_good(o, 192) >= 32; }
+
 START_TEST(test_share_loopback)
 {
     struct env e;
@@ -404,6 +407,13 @@ START_TEST(test_share_loopback)
     ck_assert_uint_eq(w.len, sizeof(pattern));
     ck_assert_mem_eq(w.buf, pattern, sizeof(pattern));
     ck_assert_uint_eq(ferry_usb_service_connected(e.svc), 1);
+
+    /* isochronous IN through usbredir: alt setting 1 of interface 1 */
+    redirc_set_alt(c, 4, 1, 1);
+    ck_assert(loop_until(e.b, c, alt_answered, c, WAIT_MS));
+    ck_assert_int_eq(redirc_alt_status(c), 0);
+    redirc_start_iso(c, 5, 0x83, 8, 2);
+    ck_assert_msg(loop_until(e.b, c, iso_flowing, c, WAIT_MS), "no iso packets");
 
     /* unplug: the client hears the device is gone */
     usbsim_unplug(e.sim, dev);
