@@ -214,8 +214,13 @@ static int attach_pass_fd(const char *guest, const char *device)
         fprintf(stderr, "ferry usb attach: cannot pass %s to ferry-usbd\n", node);
         goto out;
     }
-    n = recv(s, reply, sizeof(reply) - 1, 0);
-    reply[n > 0 ? n : 0] = 0;
+    /* the reply ends when ferry-usbd closes the connection */
+    {
+        size_t got = 0;
+        while (got < sizeof(reply) - 1 && (n = recv(s, reply + got, sizeof(reply) - 1 - got, 0)) > 0)
+            got += (size_t)n;
+        reply[got] = 0;
+    }
     g_strchomp(reply);
     if (strcmp(reply, "ok")) {
         fprintf(stderr, "ferry usb attach: %s\n",
