@@ -19,6 +19,19 @@
  *
  * Functions return 0 or a negative errno; where an `err` buffer is taken it
  * receives a message naming what failed, on what and why.
+ *
+ * Embedding in ferry-dm (what usb/ferry-usbd.c does today):
+ *     ferry_usb_service_new(base, rundir, &ops, NULL, &usb);
+ *     ferry_usb_service_load_config(usb, keyfile, err, sizeof(err));   [usb] group
+ *     control socket "usb attach GUEST DEV"  -> ferry_usb_service_attach()
+ *                    "usb detach GUEST DEV"  -> ferry_usb_service_detach()
+ *                    "usb list"              -> ferry_usb_service_list_json()
+ *                    fd with SCM_RIGHTS      -> ferry_usb_service_attach_fd()
+ *     at exit: ferry_usb_service_free(usb)   (gives every device back)
+ * The QMP calls in attach/detach are synchronous (bounded by 10 s), and
+ * attach creates a listening unix socket under rundir and connects to the
+ * guest's QMP socket: a confined ferry-dm (no socket/connect) must do
+ * attach before confinement or get those sockets from its broker.
  */
 #ifndef FERRY_USB_H
 #define FERRY_USB_H
