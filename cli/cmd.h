@@ -9,6 +9,9 @@ typedef int (*ferry_cmd_fn)(int argc, char **argv);
 int ferry_cmd_run(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump */
+/* cli/cmd-pci.c: ferry pci list|check|prepare|release|attach|detach */
+int cmd_pci(int argc, char **argv);
+int cmd_dm(int argc, char **argv);
 int ferry_cmd_usb(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
 
 

@@ -13,6 +13,8 @@ static const struct {
     { "selfcheck", cmd_selfcheck, "route checked ioreqs to a device model in a second process" },
     { "acpi", cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
     { "run", ferry_cmd_run, "run a guest under ferry-hv" },
+    { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
+    { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
     { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
 };
 

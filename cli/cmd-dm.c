@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry dm: talk to a running ferry-dm over its control socket.
+ *
+ *   ferry dm [-s SOCKET | GUEST] COMMAND [ARGS...]
+ *
+ * GUEST names the socket ${FERRY_RUN_DIR:-/run/ferry}/GUEST/dm.sock (where
+ * contrib/ferry-dm@.service puts it).  COMMAND is a QMP command of ferry-dm
+ * or one of the short forms below; ARGS are key=value pairs that become
+ * the command's "arguments" (values stay strings; ferry-dm parses them).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "cli/cmd.h"
+#include "common/qmp.h"
+
+#define DM_TIMEOUT_MS 10000
+
+static const struct {
+    const char *alias, *command, *positional;
+} aliases[] = {
+    { "status", "query-status", NULL },
+    { "devices", "query-devices", NULL },
+    { "types", "query-device-types", NULL },
+    { "add", "device_add", "driver" },
+    { "del", "device_del", "id" },
+    { "powerdown", "system_powerdown", NULL },
+    { "reset", "system_reset", NULL },
+};
+
+static void dm_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ferry dm [-s SOCKET | GUEST] COMMAND [key=value...]\n"
+            "\n"
+            "Talks to a running ferry-dm over its control socket (GUEST means\n"
+            "${FERRY_RUN_DIR:-/run/ferry}/GUEST/dm.sock).  Commands:\n"
+            "  status                query-status: running or shut down, counters\n"
+            "  devices               query-devices: devices, ranges, interrupts\n"
+            "  types                 query-device-types\n"
+            "  add TYPE [id=ID] [k=v...]   device_add (hot-pluggable types only)\n"
+            "  del ID                device_del\n"
+            "  powerdown             system_powerdown: press the ACPI power button\n"
+            "  reset                 system_reset\n"
+            "  quit                  detach ferry-dm from the guest\n"
+            "  any other ferry-dm QMP command name, with key=value arguments\n");
+}
+
+int cmd_dm(int argc, char **argv)
+{
+    const char *sock = NULL, *command, *positional = NULL;
+    char *sock_owned = NULL;
+    struct ferry_qmp *q = NULL;
+    JsonBuilder *b;
+    JsonNode *args = NULL, *ret = NULL;
+    int i = 1, status = FERRY_EXIT_USAGE;
+
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        dm_usage(stdout);
+        return FERRY_EXIT_OK;
+    }
+    if (i + 1 < argc && !strcmp(argv[i], "-s")) {
+        sock = argv[i + 1];
+        i += 2;
+    } else if (i < argc) {
+        const char *dir = getenv("FERRY_RUN_DIR");
+
+        sock = sock_owned = g_build_filename(dir && *dir ? dir : "/run/ferry", argv[i],
+                                             "dm.sock", NULL);
+        i++;
+    }
+    if (!sock || i >= argc) {
+        dm_usage(stderr);
+        goto out;
+    }
+    command = argv[i++];
+    for (size_t k = 0; k < G_N_ELEMENTS(aliases); k++) {
+        if (!strcmp(command, aliases[k].alias)) {
+            command = aliases[k].command;
+            positional = aliases[k].positional;
+            break;
+        }
+    }
+
+    /* The arguments: the alias's positional one, then key=value pairs (strings). */
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    if (positional) {
+        if (i >= argc || strchr(argv[i], '=')) {
+            fprintf(stderr, "ferry dm: %s needs a %s\n", command, positional);
+            g_object_unref(b);
+            goto out;
+        }
+        json_builder_set_member_name(b, positional);
+        json_builder_add_string_value(b, argv[i++]);
+    }
+    for (; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+
+        if (!eq || eq == argv[i]) {
+            fprintf(stderr, "ferry dm: argument '%s' is not key=value\n", argv[i]);
+            g_object_unref(b);
+            goto out;
+        }
+        char *key = g_strndup(argv[i], (gsize)(eq - argv[i]));
+        json_builder_set_member_name(b, key);
+        json_builder_add_string_value(b, eq + 1);
+        g_free(key);
+    }
+    json_builder_end_object(b);
+    args = json_builder_get_root(b);
+    g_object_unref(b);
+
+    status = FERRY_EXIT_FAILURE;
+    q = ferry_qmp_new(DM_TIMEOUT_MS);
+    if (!q || ferry_qmp_connect(q, sock) < 0) {
+        fprintf(stderr, "ferry dm: cannot talk to %s: %s (is ferry-dm running with "
+                "--control?)\n", sock, q ? ferry_qmp_error(q) : "out of memory");
+        goto out;
+    }
+    if (ferry_qmp_execute(q, command, args, &ret) < 0) {
+        fprintf(stderr, "ferry dm: %s: %s\n", command, ferry_qmp_error(q));
+        goto out;
+    }
+    if (ret && !(JSON_NODE_HOLDS_OBJECT(ret) &&
+                 json_object_get_size(json_node_get_object(ret)) == 0)) {
+        JsonGenerator *g = json_generator_new();
+        char *s;
+
+        json_generator_set_pretty(g, TRUE);
+        json_generator_set_root(g, ret);
+        s = json_generator_to_data(g, NULL);
+        printf("%s\n", s);
+        g_free(s);
+        g_object_unref(g);
+    }
+    status = FERRY_EXIT_OK;
+out:
+    if (ret)
+        json_node_unref(ret);
+    if (args)
+        json_node_unref(args);
+    ferry_qmp_close(q);
+    g_free(sock_owned);
+    return status;
+}

@@ -1,0 +1,747 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry pci list|check|prepare|release|attach|detach
+ *
+ * Host PCI devices through libferry-pcihost; attach/detach hand a prepared
+ * device to a running QEMU over QMP (device_add vfio-pci / device_del).
+ * The JSON forms (--json) are documented in README.md, "PCI passthrough".
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "cli/cmd.h"
+#include "common/log-glib.h"
+#include "common/qmp.h"
+#include "pci/host/pcihost.h"
+
+#define PCI_JSON_VERSION 1
+#define QMP_TIMEOUT_MS   10000
+#define DETACH_TIMEOUT_MS 15000
+
+struct pci_opts {
+    bool json, all, tree, group, force;
+    int verbose;
+    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ferry pci [OPTIONS] list [--json] [--all] [--tree]\n"
+        "       ferry pci [OPTIONS] check BDF [--json]\n"
+        "       ferry pci [OPTIONS] prepare BDF [--group] [--force]\n"
+        "       ferry pci [OPTIONS] release BDF [--group]\n"
+        "       ferry pci [OPTIONS] attach QMP-SOCKET BDF [--id ID] [--bus BUS] [--group] [--force]\n"
+        "       ferry pci [OPTIONS] detach QMP-SOCKET BDF [--id ID] [--group]\n"
+        "\n"
+        "BDF is dddd:bb:dd.f or bb:dd.f (hex).  QMP-SOCKET is the unix socket of a QEMU\n"
+        "started with -qmp unix:PATH,server=on,wait=off.\n"
+        "\n"
+        "options:\n"
+        "  --json             machine-readable output (list, check)\n"
+        "  --all              list: every detail (BARs, capabilities, IRQ, NUMA, slot)\n"
+        "  --tree             list: devices under their bridges, like lspci -tv\n"
+        "  --group            prepare/release the device's whole IOMMU group\n"
+        "  --force            prepare even if a host driver holds mounted disks or the console\n"
+        "  --id ID            QEMU device id for attach/detach (default ferry-pci-BB-DD-F)\n"
+        "  --bus BUS          QEMU bus to plug into (a hotplug-capable port, e.g. a\n"
+        "                     pcie-root-port id; default: QEMU's choice)\n"
+        "  --sysfs-root DIR   sysfs to use (env FERRY_SYSFS_ROOT; default /sys)\n"
+        "  --proc-root DIR    procfs to use (env FERRY_PROC_ROOT; default /proc)\n"
+        "  --state-dir DIR    where prepare remembers original drivers\n"
+        "                     (env FERRY_PCI_STATE_DIR; default /run/ferry/pci)\n"
+        "  --dump FILE        read config space from an `lspci -xxxx` dump\n"
+        "                     (env FERRY_PCI_DUMP) instead of the live system\n"
+        "  --ids FILE         pci.ids to name devices with\n"
+        "  -v, --verbose      more log output (repeat for debug)\n");
+}
+
+static void step_hook(void *opaque, const char *dev, const char *step)
+{
+    /* Test hooks: FERRY_PCI_KILL_AT=STEP kills the process right before that
+     * step of prepare/release, to test that a rerun repairs the job;
+     * FERRY_PCI_REMOVE_AT=STEP has the kernel remove the device from the bus
+     * (sysfs "remove") right before that step, as if it were unplugged. */
+    const char *at = getenv("FERRY_PCI_KILL_AT");
+    const char *rm = getenv("FERRY_PCI_REMOVE_AT");
+
+    if (at && !strcmp(at, step)) {
+        ferry_log(FERRY_LOG_WARNING, dev, "FERRY_PCI_KILL_AT=%s: killing myself", step);
+        raise(SIGKILL);
+    }
+    if (rm && !strcmp(rm, step)) {
+        const char *root = getenv("FERRY_SYSFS_ROOT");
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/remove", root ? root : "/sys", dev);
+        ferry_log(FERRY_LOG_WARNING, dev, "FERRY_PCI_REMOVE_AT=%s: removing the device", step);
+        f = fopen(path, "we");
+        if (f) {
+            fputs("1\n", f);
+            fclose(f);
+        }
+    }
+}
+
+static struct ferry_pcihost *open_host(const struct pci_opts *o)
+{
+    static const struct ferry_pcihost_ops ops = {
+        .log = ferry_log_glib,
+        .step = step_hook,
+    };
+    struct ferry_pcihost_config cfg = {
+        .sysfs_root = o->sysfs_root,
+        .proc_root = o->proc_root,
+        .state_dir = o->state_dir,
+        .dump_file = o->dump,
+        .ids_file = o->ids,
+    };
+    struct ferry_pcihost *h = pcihost_open(&ops, &cfg);
+    int r;
+
+    if (!h) {
+        fprintf(stderr, "ferry pci: %s\n", strerror(errno));
+        return NULL;
+    }
+    r = pcihost_scan(h);
+    if (r < 0) {
+        fprintf(stderr, "ferry pci: cannot list PCI devices: %s\n", pcihost_last_error(h));
+        pcihost_close(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void print_json(JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *text = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_indent(gen, 2);
+    json_generator_set_root(gen, root);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
+static void j_str(JsonBuilder *b, const char *k, const char *v)
+{
+    json_builder_set_member_name(b, k);
+    if (v && *v)
+        json_builder_add_string_value(b, v);
+    else
+        json_builder_add_null_value(b);
+}
+
+static void j_int(JsonBuilder *b, const char *k, int64_t v)
+{
+    json_builder_set_member_name(b, k);
+    json_builder_add_int_value(b, v);
+}
+
+static void j_bool(JsonBuilder *b, const char *k, bool v)
+{
+    json_builder_set_member_name(b, k);
+    json_builder_add_boolean_value(b, v);
+}
+
+static void j_opt_int(JsonBuilder *b, const char *k, int64_t v, bool present)
+{
+    json_builder_set_member_name(b, k);
+    if (present)
+        json_builder_add_int_value(b, v);
+    else
+        json_builder_add_null_value(b);
+}
+
+static void j_hidden(JsonBuilder *b, unsigned hidden)
+{
+    json_builder_set_member_name(b, "hidden");
+    json_builder_begin_array(b);
+    if (hidden & FERRY_PCIHOST_HIDDEN_CAPS)
+        json_builder_add_string_value(b, "capabilities");
+    if (hidden & FERRY_PCIHOST_HIDDEN_EXT)
+        json_builder_add_string_value(b, "extended_capabilities");
+    if (hidden & FERRY_PCIHOST_HIDDEN_SIZES)
+        json_builder_add_string_value(b, "bar_sizes");
+    if (hidden & FERRY_PCIHOST_HIDDEN_SYSFS)
+        json_builder_add_string_value(b, "sysfs");
+    json_builder_end_array(b);
+}
+
+static void json_dev(JsonBuilder *b, const struct ferry_pcihost *h,
+                     const struct ferry_pcihost_dev *d)
+{
+    json_builder_begin_object(b);
+    j_str(b, "address", d->name);
+    j_int(b, "domain", d->addr.domain);
+    j_int(b, "bus", d->addr.bus);
+    j_int(b, "slot", d->addr.dev);
+    j_int(b, "function", d->addr.fn);
+    j_int(b, "vendor_id", d->vendor_id);
+    j_int(b, "device_id", d->device_id);
+    j_int(b, "subsystem_vendor_id", d->subsys_vendor_id);
+    j_int(b, "subsystem_id", d->subsys_id);
+    j_int(b, "class", d->class_id);
+    j_int(b, "prog_if", d->prog_if);
+    j_int(b, "revision", d->revision);
+    j_str(b, "vendor", d->vendor_name);
+    j_str(b, "device", d->device_name);
+    j_str(b, "class_name", d->class_name);
+    j_int(b, "header_type", d->header_type);
+    j_bool(b, "multifunction", d->multifunction);
+    j_opt_int(b, "irq_pin", d->irq_pin, d->irq_pin != 0);
+    j_opt_int(b, "irq", d->irq, d->irq_pin != 0 && d->irq > 0);
+    json_builder_set_member_name(b, "bars");
+    json_builder_begin_array(b);
+    for (int i = 0; i < FERRY_PCIHOST_BARS; i++) {
+        const struct ferry_pcihost_bar *bar = &d->bars[i];
+        if (!bar->present)
+            continue;
+        json_builder_begin_object(b);
+        j_int(b, "index", i);
+        j_str(b, "type", bar->io ? "io" : "memory");
+        j_int(b, "address", (int64_t)bar->addr);
+        j_opt_int(b, "size", (int64_t)bar->size, bar->size != 0);
+        j_bool(b, "prefetchable", bar->prefetch);
+        j_bool(b, "64bit", bar->mem64);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "rom");
+    if (d->rom.present) {
+        json_builder_begin_object(b);
+        j_int(b, "address", (int64_t)d->rom.addr);
+        j_opt_int(b, "size", (int64_t)d->rom.size, d->rom.size != 0);
+        json_builder_end_object(b);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    for (int ext = 0; ext < 2; ext++) {
+        json_builder_set_member_name(b, ext ? "extended_capabilities" : "capabilities");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < d->ncaps; i++) {
+            const struct ferry_pcihost_cap *c = &d->caps[i];
+            if (c->ext != ext)
+                continue;
+            json_builder_begin_object(b);
+            j_int(b, "id", c->id);
+            j_str(b, "name", pcihost_cap_name(c));
+            j_int(b, "offset", c->offset);
+            if (ext)
+                j_int(b, "version", c->version);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+    }
+    j_opt_int(b, "iommu_group", d->iommu_group, d->iommu_group >= 0);
+    j_opt_int(b, "numa_node", d->numa_node, d->numa_node >= 0);
+    j_str(b, "physical_slot", d->phys_slot);
+    j_str(b, "driver", d->driver);
+    j_str(b, "parent", d->parent >= 0 ? pcihost_dev_get(h, (size_t)d->parent)->name : NULL);
+    if (d->header_type == 1) {
+        j_int(b, "secondary_bus", d->secondary_bus);
+        j_int(b, "subordinate_bus", d->subordinate_bus);
+    }
+    j_hidden(b, d->hidden);
+    json_builder_end_object(b);
+}
+
+static void text_dev_line(const struct ferry_pcihost_dev *d, int depth)
+{
+    char vendor[FERRY_PCIHOST_NAME_MAX], device[FERRY_PCIHOST_NAME_MAX];
+
+    snprintf(vendor, sizeof(vendor), "%s", d->vendor_name);
+    if (!vendor[0])
+        snprintf(vendor, sizeof(vendor), "Vendor %04x", d->vendor_id);
+    snprintf(device, sizeof(device), "%s", d->device_name);
+    if (!device[0])
+        snprintf(device, sizeof(device), "Device %04x", d->device_id);
+    printf("%*s%s [%04x] %s: %s %s (%04x:%04x)", depth * 2, "", d->name, d->class_id,
+           d->class_name[0] ? d->class_name : "Class", vendor, device, d->vendor_id,
+           d->device_id);
+    if (d->iommu_group >= 0)
+        printf(" group %d", d->iommu_group);
+    if (d->driver[0])
+        printf(" driver %s", d->driver);
+    printf("\n");
+}
+
+static void text_dev_details(const struct ferry_pcihost_dev *d, int depth)
+{
+    int ind = depth * 2 + 4;
+
+    if (d->irq_pin)
+        printf("%*sinterrupt: pin %c, irq %d\n", ind, "", 'A' + d->irq_pin - 1, d->irq);
+    for (int i = 0; i < FERRY_PCIHOST_BARS; i++) {
+        const struct ferry_pcihost_bar *b = &d->bars[i];
+        if (!b->present)
+            continue;
+        printf("%*sbar %d: %s at 0x%llx", ind, "", i,
+               b->io ? "i/o" : b->mem64 ? "memory 64-bit" : "memory 32-bit",
+               (unsigned long long)b->addr);
+        if (b->prefetch)
+            printf(" prefetchable");
+        if (b->size)
+            printf(" size 0x%llx", (unsigned long long)b->size);
+        printf("\n");
+    }
+    if (d->rom.present)
+    {
+        printf("%*srom at 0x%llx", ind, "", (unsigned long long)d->rom.addr);
+        if (d->rom.size)
+            printf(" size 0x%llx", (unsigned long long)d->rom.size);
+        printf("\n");
+    }
+    if (d->ncaps) {
+        printf("%*scapabilities:", ind, "");
+        for (size_t i = 0; i < d->ncaps; i++)
+            printf(" %s%s@0x%x", d->caps[i].ext ? "+" : "", pcihost_cap_name(&d->caps[i]),
+                   d->caps[i].offset);
+        printf("\n");
+    }
+    if (d->numa_node >= 0)
+        printf("%*snuma node: %d\n", ind, "", d->numa_node);
+    if (d->phys_slot[0])
+        printf("%*sphysical slot: %s\n", ind, "", d->phys_slot);
+    if (d->hidden & FERRY_PCIHOST_HIDDEN_CAPS)
+        printf("%*scapabilities: <hidden: config space past 64 bytes needs root>\n", ind, "");
+}
+
+static void text_tree(const struct ferry_pcihost *h, int parent, int depth, bool all)
+{
+    for (size_t i = 0; i < pcihost_dev_count(h); i++) {
+        const struct ferry_pcihost_dev *d = pcihost_dev_get(h, i);
+        if (d->parent != parent)
+            continue;
+        text_dev_line(d, depth);
+        if (all)
+            text_dev_details(d, depth);
+        if (d->header_type == 1 && depth < 32)
+            text_tree(h, (int)i, depth + 1, all);
+    }
+}
+
+static void text_hidden(unsigned hidden)
+{
+    if (hidden & FERRY_PCIHOST_HIDDEN_CAPS)
+        fprintf(stderr, "ferry pci: note: capabilities are hidden from this user "
+                "(the kernel shows 64 bytes of config space to non-root)\n");
+    if (hidden & FERRY_PCIHOST_HIDDEN_EXT)
+        fprintf(stderr, "ferry pci: note: extended config space is not readable "
+                "(no ECAM/MMCONFIG or not root)\n");
+    if (hidden & FERRY_PCIHOST_HIDDEN_SIZES)
+        fprintf(stderr, "ferry pci: note: BAR sizes are unknown (read from a dump)\n");
+    if (hidden & FERRY_PCIHOST_HIDDEN_SYSFS)
+        fprintf(stderr, "ferry pci: note: some devices have no sysfs entry: "
+                "IOMMU group, driver and NUMA node unknown\n");
+}
+
+static int do_list(const struct pci_opts *o)
+{
+    struct ferry_pcihost *h = open_host(o);
+
+    if (!h)
+        return FERRY_EXIT_FAILURE;
+    if (o->json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        j_int(b, "version", PCI_JSON_VERSION);
+        j_str(b, "source", o->dump ? "dump" : "sysfs");
+        j_hidden(b, pcihost_hidden(h));
+        json_builder_set_member_name(b, "devices");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < pcihost_dev_count(h); i++)
+            json_dev(b, h, pcihost_dev_get(h, i));
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        print_json(b);
+    } else if (o->tree) {
+        text_tree(h, -1, 0, o->all);
+        text_hidden(pcihost_hidden(h));
+    } else {
+        for (size_t i = 0; i < pcihost_dev_count(h); i++) {
+            text_dev_line(pcihost_dev_get(h, i), 0);
+            if (o->all)
+                text_dev_details(pcihost_dev_get(h, i), 0);
+        }
+        text_hidden(pcihost_hidden(h));
+    }
+    pcihost_close(h);
+    return FERRY_EXIT_OK;
+}
+
+static int parse_bdf(const char *s, struct ferry_pci_addr *a)
+{
+    if (!s) {
+        fprintf(stderr, "ferry pci: missing device address (BDF)\n");
+        return -EINVAL;
+    }
+    if (pcihost_addr_parse(s, a) < 0) {
+        fprintf(stderr, "ferry pci: '%s' is not a PCI address: expected dddd:bb:dd.f or "
+                "bb:dd.f in hex (device <= 1f, function <= 7)\n", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int do_check(const struct pci_opts *o, const char *bdf)
+{
+    struct ferry_pcihost_report *r;
+    struct ferry_pci_addr a;
+    struct ferry_pcihost *h;
+    size_t warns = 0, fails = 0;
+    int rc;
+
+    if (parse_bdf(bdf, &a) < 0)
+        return FERRY_EXIT_USAGE;
+    h = open_host(o);
+    if (!h)
+        return FERRY_EXIT_FAILURE;
+    r = g_new0(struct ferry_pcihost_report, 1);
+    if (pcihost_check(h, &a, r) < 0) {
+        fprintf(stderr, "ferry pci check: %s\n", pcihost_last_error(h));
+        g_free(r);
+        pcihost_close(h);
+        return FERRY_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        warns += r->f[i].verdict == FERRY_PCIHOST_WARN;
+        fails += r->f[i].verdict == FERRY_PCIHOST_FAIL;
+    }
+    if (o->json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        j_int(b, "version", PCI_JSON_VERSION);
+        j_str(b, "device", r->dev);
+        j_bool(b, "ready", r->ready);
+        j_opt_int(b, "iommu_group", r->iommu_group, r->iommu_group >= 0);
+        json_builder_set_member_name(b, "group_members");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < r->nmembers; i++) {
+            json_builder_begin_object(b);
+            j_str(b, "address", r->members[i].name);
+            j_str(b, "driver", r->members[i].driver);
+            j_bool(b, "bridge", r->members[i].bridge);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "reset_methods");
+        json_builder_begin_array(b);
+        if (r->resets & FERRY_PCIHOST_RESET_FLR)
+            json_builder_add_string_value(b, "flr");
+        if (r->resets & FERRY_PCIHOST_RESET_AF_FLR)
+            json_builder_add_string_value(b, "af_flr");
+        if (r->resets & FERRY_PCIHOST_RESET_PM)
+            json_builder_add_string_value(b, "pm");
+        if (r->resets & FERRY_PCIHOST_RESET_BUS)
+            json_builder_add_string_value(b, "bus");
+        json_builder_end_array(b);
+        j_str(b, "kernel_reset_method", r->kernel_reset_method);
+        json_builder_set_member_name(b, "checks");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < r->n; i++) {
+            json_builder_begin_object(b);
+            j_str(b, "check", r->f[i].check);
+            j_str(b, "verdict", pcihost_verdict_name(r->f[i].verdict));
+            j_str(b, "reason", r->f[i].reason);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        print_json(b);
+    } else {
+        printf("ferry pci check %s: %s", r->dev,
+               r->ready ? "ready for passthrough" : "NOT ready for passthrough");
+        if (fails || warns)
+            printf(" (%zu failed, %zu warning%s)", fails, warns, warns == 1 ? "" : "s");
+        printf("\n");
+        for (size_t i = 0; i < r->n; i++)
+            printf("  [%s] %-19s %s\n", pcihost_verdict_name(r->f[i].verdict), r->f[i].check,
+                   r->f[i].reason);
+        if (r->nmembers) {
+            printf("  IOMMU group %d:", r->iommu_group);
+            for (size_t i = 0; i < r->nmembers; i++)
+                printf(" %s (%s%s)", r->members[i].name,
+                       r->members[i].driver[0] ? r->members[i].driver : "no driver",
+                       r->members[i].bridge ? ", bridge" : "");
+            printf("\n");
+        }
+    }
+    rc = r->ready ? FERRY_EXIT_OK : FERRY_EXIT_FAILURE;
+    g_free(r);
+    pcihost_close(h);
+    return rc;
+}
+
+static int do_prepare(const struct pci_opts *o, const char *bdf, bool release)
+{
+    struct ferry_pci_addr a;
+    struct ferry_pcihost *h;
+    unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+                     (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+    char name[FERRY_PCI_ADDR_STRLEN], drv[64] = "";
+    int r;
+
+    if (parse_bdf(bdf, &a) < 0)
+        return FERRY_EXIT_USAGE;
+    h = open_host(o);
+    if (!h)
+        return FERRY_EXIT_FAILURE;
+    pcihost_addr_format(&a, name);
+    r = release ? pcihost_release(h, &a, flags) : pcihost_prepare(h, &a, flags);
+    if (r < 0) {
+        fprintf(stderr, "ferry pci %s: %s\n", release ? "release" : "prepare",
+                pcihost_last_error(h));
+        pcihost_close(h);
+        return FERRY_EXIT_FAILURE;
+    }
+    if (pcihost_driver_get(h, &a, drv, sizeof(drv)) < 0)
+        drv[0] = '\0';
+    printf("%s: %s (driver %s)\n", name, release ? "released" : "prepared for VFIO",
+           drv[0] ? drv : "none");
+    pcihost_close(h);
+    return FERRY_EXIT_OK;
+}
+
+static void default_id(const struct ferry_pci_addr *a, char *buf, size_t len)
+{
+    if (a->domain)
+        snprintf(buf, len, "ferry-pci-%04x-%02x-%02x-%x", a->domain, a->bus, a->dev, a->fn);
+    else
+        snprintf(buf, len, "ferry-pci-%02x-%02x-%x", a->bus, a->dev, a->fn);
+}
+
+/* Search a query-pci answer (recursively through bridges) for qdev_id. */
+static bool find_qdev_devs(JsonArray *devs, const char *id, char *where, size_t len)
+{
+    for (guint i = 0; devs && i < json_array_get_length(devs); i++) {
+        JsonObject *d = json_array_get_object_element(devs, i);
+        JsonObject *br;
+
+        if (!d)
+            continue;
+        if (!g_strcmp0(json_object_get_string_member_with_default(d, "qdev_id", ""), id)) {
+            snprintf(where, len, "%02x:%02x.%x",
+                     (unsigned)json_object_get_int_member_with_default(d, "bus", 0) & 0xff,
+                     (unsigned)json_object_get_int_member_with_default(d, "slot", 0) & 0x1f,
+                     (unsigned)json_object_get_int_member_with_default(d, "function", 0) & 7);
+            return true;
+        }
+        br = json_object_has_member(d, "pci_bridge")
+                 ? json_object_get_object_member(d, "pci_bridge") : NULL;
+        if (br && json_object_has_member(br, "devices") &&
+            find_qdev_devs(json_object_get_array_member(br, "devices"), id, where, len))
+            return true;
+    }
+    return false;
+}
+
+static void find_qdev(JsonNode *ret, const char *id, char *where, size_t len)
+{
+    JsonArray *buses;
+
+    if (!JSON_NODE_HOLDS_ARRAY(ret))
+        return;
+    buses = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(buses); i++) {
+        JsonObject *b = json_array_get_object_element(buses, i);
+        if (b && json_object_has_member(b, "devices") &&
+            find_qdev_devs(json_object_get_array_member(b, "devices"), id, where, len))
+            return;
+    }
+}
+
+static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf, bool detach)
+{
+    struct ferry_pci_addr a;
+    char name[FERRY_PCI_ADDR_STRLEN], id[48];
+    struct ferry_pcihost *h = NULL;
+    struct ferry_qmp *q;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) args = NULL;
+    unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+                     (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+    int r, rc = FERRY_EXIT_FAILURE;
+
+    if (!sock) {
+        fprintf(stderr, "ferry pci: missing the guest's QMP socket\n");
+        return FERRY_EXIT_USAGE;
+    }
+    if (parse_bdf(bdf, &a) < 0)
+        return FERRY_EXIT_USAGE;
+    pcihost_addr_format(&a, name);
+    if (o->id)
+        snprintf(id, sizeof(id), "%s", o->id);
+    else
+        default_id(&a, id, sizeof(id));
+
+    q = ferry_qmp_new(QMP_TIMEOUT_MS);
+    if (!q || ferry_qmp_connect(q, sock) < 0) {
+        fprintf(stderr, "ferry pci %s: %s\n", detach ? "detach" : "attach",
+                q ? ferry_qmp_error(q) : "out of memory");
+        ferry_qmp_close(q);
+        return FERRY_EXIT_FAILURE;
+    }
+    h = open_host(o);
+    if (!h)
+        goto out;
+
+    if (detach) {
+        json_builder_begin_object(b);
+        j_str(b, "id", id);
+        json_builder_end_object(b);
+        args = json_builder_get_root(b);
+        r = ferry_qmp_execute(q, "device_del", args, NULL);
+        if (r < 0 && !strstr(ferry_qmp_error(q), "not found")) {
+            fprintf(stderr, "ferry pci detach: QEMU refused device_del %s: %s\n", id,
+                    ferry_qmp_error(q));
+            goto out;
+        }
+        /* The guest must let go before vfio-pci can be unbound. */
+        if (r == 0 && ferry_qmp_wait_event(q, "DEVICE_DELETED", id, DETACH_TIMEOUT_MS, NULL) < 0) {
+            fprintf(stderr, "ferry pci detach: %s: guest did not release %s: %s; "
+                    "device stays on vfio-pci\n", name, id, ferry_qmp_error(q));
+            goto out;
+        }
+        if (pcihost_release(h, &a, flags) < 0) {
+            fprintf(stderr, "ferry pci detach: %s\n", pcihost_last_error(h));
+            goto out;
+        }
+        printf("%s: detached from the guest (%s) and released\n", name, id);
+        rc = FERRY_EXIT_OK;
+        goto out;
+    }
+
+    if (pcihost_prepare(h, &a, flags) < 0) {
+        fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
+        goto out;
+    }
+    json_builder_begin_object(b);
+    j_str(b, "driver", "vfio-pci");
+    j_str(b, "host", name);
+    j_str(b, "id", id);
+    if (o->bus)
+        j_str(b, "bus", o->bus);
+    json_builder_end_object(b);
+    args = json_builder_get_root(b);
+    r = ferry_qmp_execute(q, "device_add", args, NULL);
+    if (r < 0) {
+        fprintf(stderr, "ferry pci attach: QEMU refused device_add vfio-pci,host=%s: %s\n",
+                name, ferry_qmp_error(q));
+        if (pcihost_release(h, &a, flags) < 0)
+            fprintf(stderr, "ferry pci attach: and releasing it failed: %s\n",
+                    pcihost_last_error(h));
+        else {
+            char drv[64] = "";
+            if (pcihost_driver_get(h, &a, drv, sizeof(drv)) < 0)
+                drv[0] = '\0';
+            fprintf(stderr, "ferry pci attach: %s released (driver now %s)\n", name,
+                    drv[0] ? drv : "none");
+        }
+        goto out;
+    }
+    /* Say where the guest sees it, from QEMU's own view of its bus. */
+    {
+        JsonNode *ret = NULL;
+        char where[32] = "";
+
+        if (ferry_qmp_execute(q, "query-pci", NULL, &ret) == 0 && ret)
+            find_qdev(ret, id, where, sizeof(where));
+        if (ret)
+            json_node_unref(ret);
+        if (where[0])
+            printf("%s: attached to the guest as %s at guest address %s\n", name, id, where);
+        else
+            printf("%s: attached to the guest as %s (not yet in query-pci)\n", name, id);
+    }
+    rc = FERRY_EXIT_OK;
+out:
+    pcihost_close(h);
+    ferry_qmp_close(q);
+    return rc;
+}
+
+int cmd_pci(int argc, char **argv)
+{
+    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS };
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "all", no_argument, NULL, 'a' },
+        { "tree", no_argument, NULL, 't' },
+        { "group", no_argument, NULL, 'g' },
+        { "force", no_argument, NULL, 'f' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "sysfs-root", required_argument, NULL, O_SYSFS },
+        { "proc-root", required_argument, NULL, O_PROC },
+        { "state-dir", required_argument, NULL, O_STATE },
+        { "dump", required_argument, NULL, O_DUMP },
+        { "ids", required_argument, NULL, O_IDS },
+        { "id", required_argument, NULL, O_ID },
+        { "bus", required_argument, NULL, O_BUS },
+        { 0 }
+    };
+    struct pci_opts o = {
+        .sysfs_root = getenv("FERRY_SYSFS_ROOT"),
+        .proc_root = getenv("FERRY_PROC_ROOT"),
+        .state_dir = getenv("FERRY_PCI_STATE_DIR"),
+        .dump = getenv("FERRY_PCI_DUMP"),
+    };
+    const char *action, *arg1, *arg2;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': o.json = true; break;
+        case 'a': o.all = true; break;
+        case 't': o.tree = true; break;
+        case 'g': o.group = true; break;
+        case 'f': o.force = true; break;
+        case 'v': o.verbose++; break;
+        case 'h': usage(stdout); return FERRY_EXIT_OK;
+        case O_SYSFS: o.sysfs_root = optarg; break;
+        case O_PROC: o.proc_root = optarg; break;
+        case O_STATE: o.state_dir = optarg; break;
+        case O_DUMP: o.dump = optarg; break;
+        case O_IDS: o.ids = optarg; break;
+        case O_ID: o.id = optarg; break;
+        case O_BUS: o.bus = optarg; break;
+        default: usage(stderr); return FERRY_EXIT_USAGE;
+        }
+    }
+    ferry_log_init("ferry", o.verbose);
+    if (optind >= argc) {
+        usage(stderr);
+        return FERRY_EXIT_USAGE;
+    }
+    if (o.dump && !*o.dump)
+        o.dump = NULL;
+    action = argv[optind];
+    arg1 = optind + 1 < argc ? argv[optind + 1] : NULL;
+    arg2 = optind + 2 < argc ? argv[optind + 2] : NULL;
+    if (!strcmp(action, "list"))
+        return do_list(&o);
+    if (!strcmp(action, "check"))
+        return do_check(&o, arg1);
+    if (!strcmp(action, "prepare"))
+        return do_prepare(&o, arg1, false);
+    if (!strcmp(action, "release"))
+        return do_prepare(&o, arg1, true);
+    if (!strcmp(action, "attach"))
+        return do_attach(&o, arg1, arg2, false);
+    if (!strcmp(action, "detach"))
+        return do_attach(&o, arg1, arg2, true);
+    fprintf(stderr, "ferry pci: unknown action '%s'\n", action);
+    usage(stderr);
+    return FERRY_EXIT_USAGE;
+}

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* A small synchronous QMP client on json-glib; see qmp.h. */
+#include "common/qmp.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ferry_qmp {
+    int fd;
+    int timeout_ms;
+    char *buf;          /* received bytes not yet split into lines */
+    size_t len, cap;
+    GQueue events;      /* JsonNode * of kept events */
+    unsigned long next_id;
+    char err[512];
+};
+
+static __attribute__((format(printf, 3, 4))) int fail(struct ferry_qmp *q, int err,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(q->err, sizeof(q->err), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct ferry_qmp *ferry_qmp_new(int timeout_ms)
+{
+    struct ferry_qmp *q = g_try_new0(struct ferry_qmp, 1);
+
+    if (!q)
+        return NULL;
+    q->fd = -1;
+    q->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    g_queue_init(&q->events);
+    return q;
+}
+
+void ferry_qmp_close(struct ferry_qmp *q)
+{
+    if (!q)
+        return;
+    if (q->fd >= 0)
+        close(q->fd);
+    g_queue_clear_full(&q->events, (GDestroyNotify)json_node_unref);
+    g_free(q->buf);
+    g_free(q);
+}
+
+const char *ferry_qmp_error(const struct ferry_qmp *q)
+{
+    return q->err;
+}
+
+/* Next complete message (one line) as a parsed object node, waiting until
+ * `deadline`.  0 or -errno. */
+static int read_message(struct ferry_qmp *q, int64_t deadline, JsonNode **out)
+{
+    for (;;) {
+        char *nl = q->len ? memchr(q->buf, '\n', q->len) : NULL;
+
+        if (nl) {
+            size_t n = (size_t)(nl - q->buf);
+            g_autoptr(JsonParser) p = json_parser_new();
+            g_autoptr(GError) e = NULL;
+            JsonNode *root;
+            bool ok = json_parser_load_from_data(p, q->buf, (gssize)n, &e);
+
+            memmove(q->buf, nl + 1, q->len - n - 1);
+            q->len -= n + 1;
+            if (!ok)
+                return fail(q, -EPROTO, "qmp: unparsable message: %s", e->message);
+            root = json_parser_get_root(p);
+            if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+                return fail(q, -EPROTO, "qmp: message is not a JSON object");
+            *out = json_node_copy(root);
+            return 0;
+        }
+        if (q->len >= FERRY_QMP_LINE_MAX)
+            return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes", FERRY_QMP_LINE_MAX);
+        if (q->cap - q->len < 4096) {
+            size_t ncap = q->cap ? q->cap * 2 : 16384;
+            if (ncap > FERRY_QMP_LINE_MAX + 4096)
+                ncap = FERRY_QMP_LINE_MAX + 4096;
+            q->buf = g_realloc(q->buf, ncap);
+            q->cap = ncap;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return fail(q, -ETIMEDOUT, "qmp: no answer from QEMU within %d ms", q->timeout_ms);
+        struct pollfd pfd = { .fd = q->fd, .events = POLLIN };
+        int r = poll(&pfd, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return fail(q, -errno, "qmp: poll: %s", strerror(errno));
+        if (r == 0)
+            continue;
+        ssize_t got = read(q->fd, q->buf + q->len, q->cap - q->len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return fail(q, -errno, "qmp: read: %s", strerror(errno));
+        if (got == 0)
+            return fail(q, -ECONNRESET, "qmp: QEMU closed the connection");
+        q->len += (size_t)got;
+    }
+}
+
+static int send_all(struct ferry_qmp *q, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = send(q->fd, s, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return fail(q, -errno, "qmp: send: %s", strerror(errno));
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) req = NULL;
+    g_autofree char *text = NULL, *id = NULL;
+    int64_t deadline = now_ms() + q->timeout_ms;
+    int r;
+
+    if (ret)
+        *ret = NULL;
+    if (q->fd < 0)
+        return fail(q, -ENOTCONN, "qmp: not connected");
+    if (args && !JSON_NODE_HOLDS_OBJECT(args))
+        return fail(q, -EINVAL, "qmp: %s: arguments must be an object", cmd);
+    id = g_strdup_printf("ferry-%lu", ++q->next_id);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "execute");
+    json_builder_add_string_value(b, cmd);
+    if (args) {
+        json_builder_set_member_name(b, "arguments");
+        json_builder_add_value(b, json_node_copy(args));
+    }
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, id);
+    json_builder_end_object(b);
+    req = json_builder_get_root(b);
+    json_generator_set_root(gen, req);
+    text = json_generator_to_data(gen, NULL);
+    r = send_all(q, text, strlen(text));
+    if (r == 0)
+        r = send_all(q, "\n", 1);
+    if (r < 0)
+        return r;
+
+    for (;;) {
+        JsonNode *msg = NULL;
+        JsonObject *o;
+
+        r = read_message(q, deadline, &msg);
+        if (r < 0)
+            return r;
+        o = json_node_get_object(msg);
+        if (json_object_has_member(o, "event")) {
+            if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
+                json_node_unref(g_queue_pop_head(&q->events));
+            g_queue_push_tail(&q->events, msg);
+            continue;
+        }
+        if (!json_object_has_member(o, "id") ||
+            g_strcmp0(json_object_get_string_member_with_default(o, "id", ""), id)) {
+            json_node_unref(msg);   /* a reply to someone else's command */
+            continue;
+        }
+        if (json_object_has_member(o, "error")) {
+            JsonObject *e = json_object_get_object_member(o, "error");
+            r = fail(q, -EREMOTEIO, "%s: %s",
+                     e ? json_object_get_string_member_with_default(e, "class", "Error") : "Error",
+                     e ? json_object_get_string_member_with_default(e, "desc", "?") : "?");
+            json_node_unref(msg);
+            return r;
+        }
+        if (ret && json_object_has_member(o, "return"))
+            *ret = json_node_copy(json_object_get_member(o, "return"));
+        json_node_unref(msg);
+        return 0;
+    }
+}
+
+int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int64_t deadline = now_ms() + q->timeout_ms;
+    JsonNode *greet = NULL;
+    int r;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return fail(q, -ENAMETOOLONG, "qmp: socket path too long: %s", path);
+    strcpy(sa.sun_path, path);
+    q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (q->fd < 0)
+        return fail(q, -errno, "qmp: socket: %s", strerror(errno));
+    if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        r = -errno;
+        close(q->fd);
+        q->fd = -1;
+        return fail(q, r, "qmp: cannot connect to %s: %s", path, strerror(-r));
+    }
+    r = read_message(q, deadline, &greet);
+    if (r < 0)
+        goto out_close;
+    if (!json_object_has_member(json_node_get_object(greet), "QMP")) {
+        json_node_unref(greet);
+        r = fail(q, -EPROTO, "qmp: %s did not greet with a QMP banner", path);
+        goto out_close;
+    }
+    json_node_unref(greet);
+    r = ferry_qmp_execute(q, "qmp_capabilities", NULL, NULL);
+    if (r < 0)
+        goto out_close;
+    return 0;
+out_close:
+    close(q->fd);
+    q->fd = -1;
+    return r;
+}
+
+static bool event_matches(JsonNode *ev, const char *name, const char *device)
+{
+    JsonObject *o = json_node_get_object(ev);
+    JsonObject *data;
+
+    if (g_strcmp0(json_object_get_string_member_with_default(o, "event", ""), name))
+        return false;
+    if (!device)
+        return true;
+    data = json_object_has_member(o, "data") ? json_object_get_object_member(o, "data") : NULL;
+    if (!data)
+        return false;
+    return !g_strcmp0(json_object_get_string_member_with_default(data, "device", ""), device) ||
+           !g_strcmp0(json_object_get_string_member_with_default(data, "path", ""), device);
+}
+
+static void take_data(JsonNode *ev, JsonNode **data)
+{
+    JsonObject *o = json_node_get_object(ev);
+
+    if (data)
+        *data = json_object_has_member(o, "data")
+                    ? json_node_copy(json_object_get_member(o, "data")) : NULL;
+    json_node_unref(ev);
+}
+
+int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
+                         int timeout_ms, JsonNode **data)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : q->timeout_ms);
+
+    if (data)
+        *data = NULL;
+    for (GList *l = q->events.head; l; l = l->next) {
+        if (event_matches(l->data, name, device)) {
+            JsonNode *ev = l->data;
+            g_queue_delete_link(&q->events, l);
+            take_data(ev, data);
+            return 0;
+        }
+    }
+    if (q->fd < 0)
+        return fail(q, -ENOTCONN, "qmp: not connected");
+    for (;;) {
+        JsonNode *msg = NULL;
+        int r = read_message(q, deadline, &msg);
+
+        if (r == -ETIMEDOUT)
+            return fail(q, r, "qmp: no %s event within %d ms", name,
+                        timeout_ms > 0 ? timeout_ms : q->timeout_ms);
+        if (r < 0)
+            return r;
+        if (event_matches(msg, name, device)) {
+            take_data(msg, data);
+            return 0;
+        }
+        if (json_object_has_member(json_node_get_object(msg), "event") &&
+            g_queue_get_length(&q->events) < FERRY_QMP_EVENTS_MAX)
+            g_queue_push_tail(&q->events, msg);
+        else
+            json_node_unref(msg);
+    }
+}

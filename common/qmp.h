@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A small synchronous QMP client (QEMU Machine Protocol) on json-glib.
+ *
+ * Program-side helper (it uses glib); libraries must not use it.  One
+ * connection to a QMP unix socket (QEMU started with
+ * `-qmp unix:PATH,server=on,wait=off`):
+ *
+ *     struct ferry_qmp *q = ferry_qmp_new(5000);
+ *     JsonNode *ret;
+ *     if (ferry_qmp_connect(q, PATH) < 0)
+ *         fprintf(stderr, "%s\n", ferry_qmp_error(q));
+ *     if (ferry_qmp_execute(q, "query-pci", NULL, &ret) < 0)
+ *         fprintf(stderr, "%s\n", ferry_qmp_error(q));  // "GenericError: ..."
+ *     json_node_unref(ret);
+ *     ferry_qmp_close(q);
+ *
+ * The connect call reads QEMU's greeting and negotiates capabilities
+ * (`qmp_capabilities`).  Every call blocks for at most the timeout given at
+ * connect.  Asynchronous events that arrive while waiting for a reply are
+ * kept (up to FERRY_QMP_EVENTS_MAX) and can be waited for with
+ * ferry_qmp_wait_event.  Replies larger than FERRY_QMP_LINE_MAX are refused
+ * as a protocol error.  Not thread-safe: one connection per thread.
+ */
+#ifndef FERRY_QMP_H
+#define FERRY_QMP_H
+
+#include <json-glib/json-glib.h>
+
+#define FERRY_QMP_LINE_MAX   (4u << 20)  /* one JSON message */
+#define FERRY_QMP_EVENTS_MAX 256
+
+struct ferry_qmp;
+
+/* A client whose every wait lasts at most timeout_ms.  NULL on ENOMEM. */
+struct ferry_qmp *ferry_qmp_new(int timeout_ms);
+/* Connect, read the greeting, negotiate capabilities.  0 or -errno. */
+int ferry_qmp_connect(struct ferry_qmp *q, const char *path);
+/* Disconnect and free (NULL is fine). */
+void ferry_qmp_close(struct ferry_qmp *q);
+
+/* Run `cmd` with `args` (a JSON object node or NULL; not consumed).  On
+ * success *ret (if non-NULL) gets the "return" member (caller unrefs).
+ * QEMU's refusal gives -EREMOTEIO with "CLASS: desc" in ferry_qmp_error();
+ * transport problems give other -errno. */
+int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret);
+
+/* Wait until an event named `name` arrives (or was already kept); when
+ * `device` is non-NULL only one whose data.device or data.path equals it
+ * counts.  *data gets its "data" member (caller unrefs) if non-NULL.
+ * -ETIMEDOUT after timeout_ms. */
+int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
+                         int timeout_ms, JsonNode **data);
+
+/* Message of the last failure on this connection. */
+const char *ferry_qmp_error(const struct ferry_qmp *q);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Character back ends for serial-like devices: where the guest's output
+ * goes and where its input comes from, on the device model's event loop.
+ *
+ *   out:  stdout | stderr | file:PATH | pty | socket:PATH | null
+ *   in:   none | stdin | pty | socket:PATH
+ *
+ * "pty" makes one pseudo-terminal used for both directions when both say
+ * pty; "socket:PATH" listens on a unix socket and serves one client at a
+ * time (a second client is turned away); out and in may name the same
+ * socket.  Input is read only while the device has room (flow control, no
+ * byte lost); output that a pty or socket peer cannot take at once is
+ * dropped and counted, never blocking the loop.
+ */
+#ifndef FERRY_DM_CHARDEV_H
+#define FERRY_DM_CHARDEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct ferry_chardev;
+
+struct ferry_chardev_ops {
+    /* Bytes the device can take now. */
+    size_t (*room)(void *opaque);
+    /* n <= room() bytes of input. */
+    void (*receive)(void *opaque, const uint8_t *buf, size_t n);
+};
+
+#define FERRY_CHARDEV_SPEC_MAX 512
+
+/* err gets "what failed, on what, why" on failure. */
+int ferry_chardev_open(struct event_base *base, const char *out_spec, const char *in_spec,
+                       const struct ferry_chardev_ops *ops, void *opaque,
+                       struct ferry_chardev **out, char *err, size_t err_len);
+void ferry_chardev_close(struct ferry_chardev *cd);
+void ferry_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n);
+/* The device has room again: resume reading input. */
+void ferry_chardev_accept_input(struct ferry_chardev *cd);
+/* "pty:/dev/pts/4", "file:/tmp/x", ... for logs and query-devices. */
+const char *ferry_chardev_out_name(const struct ferry_chardev *cd);
+const char *ferry_chardev_in_name(const struct ferry_chardev *cd);
+uint64_t ferry_chardev_dropped(const struct ferry_chardev *cd);
+
+#endif

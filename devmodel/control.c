@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* ferry-dm's QMP-style control socket; see control.h. */
+#include "devmodel/control.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.1.0"
+#endif
+
+struct control_client {
+    struct ferry_dm_control *c;
+    struct bufferevent *bev;
+    bool closing;           /* close once the output is flushed */
+    bool quit;              /* and stop the device model */
+};
+
+struct ferry_dm_control {
+    struct ferry_dm *dm;
+    const struct ferry_dm_control_ops *ops;
+    void *opaque;
+    int listen_fd;
+    char path[108];
+    struct event *listen_ev;
+    GPtrArray *clients;
+};
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+
+static char *reply_error(JsonNode *id, const char *cls, const char *fmt, ...)
+    FERRY_PRINTF(3, 4);
+
+static char *to_line(JsonBuilder *b)
+{
+    JsonNode *root = json_builder_get_root(b);
+    char *s = json_to_string(root, FALSE);
+
+    json_node_unref(root);
+    g_object_unref(b);
+    return s;
+}
+
+static void add_id(JsonBuilder *b, JsonNode *id)
+{
+    if (!id)
+        return;
+    json_builder_set_member_name(b, "id");
+    json_builder_add_value(b, json_node_copy(id));
+}
+
+static char *reply_error(JsonNode *id, const char *cls, const char *fmt, ...)
+{
+    JsonBuilder *b = json_builder_new();
+    va_list ap;
+    char *desc;
+
+    va_start(ap, fmt);
+    desc = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "class");
+    json_builder_add_string_value(b, cls);
+    json_builder_set_member_name(b, "desc");
+    json_builder_add_string_value(b, desc);
+    json_builder_end_object(b);
+    add_id(b, id);
+    json_builder_end_object(b);
+    g_free(desc);
+    return to_line(b);
+}
+
+/* Starts {"return": and leaves the builder positioned for the value. */
+static JsonBuilder *reply_begin(void)
+{
+    JsonBuilder *b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "return");
+    return b;
+}
+
+static char *reply_end(JsonBuilder *b, JsonNode *id)
+{
+    add_id(b, id);
+    json_builder_end_object(b);
+    return to_line(b);
+}
+
+static char *reply_empty(JsonNode *id)
+{
+    JsonBuilder *b = reply_begin();
+
+    json_builder_begin_object(b);
+    json_builder_end_object(b);
+    return reply_end(b, id);
+}
+
+static char *cmd_query_status(struct ferry_dm *dm, JsonNode *id)
+{
+    JsonBuilder *b = reply_begin();
+    struct ferry_dm_stats st;
+
+    ferry_dm_get_stats(dm, &st);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "status");
+    json_builder_add_string_value(b, ferry_dm_status_name(ferry_dm_get_status(dm)));
+    json_builder_set_member_name(b, "running");
+    json_builder_add_boolean_value(b, ferry_dm_get_status(dm) == FERRY_DM_RUNNING);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, ferry_dm_name(dm));
+    json_builder_set_member_name(b, "devices");
+    json_builder_add_int_value(b, (gint64)ferry_dm_device_count(dm));
+    json_builder_set_member_name(b, "ioreqs");
+    json_builder_add_int_value(b, (gint64)st.ioreqs);
+    json_builder_set_member_name(b, "unclaimed");
+    json_builder_add_int_value(b, (gint64)st.unclaimed);
+    json_builder_set_member_name(b, "bad");
+    json_builder_add_int_value(b, (gint64)st.bad);
+    json_builder_end_object(b);
+    return reply_end(b, id);
+}
+
+static char *cmd_query_types(JsonNode *id)
+{
+    JsonBuilder *b = reply_begin();
+    const struct ferry_dm_device_type *t;
+
+    json_builder_begin_array(b);
+    for (unsigned i = 0; (t = ferry_dm_device_type_nth(i)); i++) {
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, t->name);
+        json_builder_set_member_name(b, "desc");
+        json_builder_add_string_value(b, t->desc ? t->desc : "");
+        json_builder_set_member_name(b, "hotplug");
+        json_builder_add_boolean_value(b, t->hotplug);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    return reply_end(b, id);
+}
+
+static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
+{
+    struct ferry_dm_opts *opts;
+    const char *driver = NULL, *dev_id = NULL;
+    GList *members;
+    char *err = NULL;
+    int rc;
+
+    if (!args || !json_object_has_member(args, "driver") ||
+        JSON_NODE_TYPE(json_object_get_member(args, "driver")) != JSON_NODE_VALUE ||
+        json_node_get_value_type(json_object_get_member(args, "driver")) != G_TYPE_STRING)
+        return reply_error(id, "GenericError", "device_add: 'driver' (a string) is required");
+    driver = json_object_get_string_member(args, "driver");
+    opts = ferry_dm_opts_new();
+    if (!opts)
+        return reply_error(id, "GenericError", "device_add: out of memory");
+    members = json_object_get_members(args);
+    for (GList *l = members; l && !err; l = l->next) {
+        const char *key = l->data;
+        JsonNode *n = json_object_get_member(args, key);
+        char *val;
+
+        if (strcmp(key, "driver") == 0)
+            continue;
+        if (JSON_NODE_TYPE(n) != JSON_NODE_VALUE) {
+            err = g_strdup_printf("device_add: '%s' must be a string, number or boolean", key);
+            break;
+        }
+        if (strcmp(key, "id") == 0) {
+            dev_id = json_node_get_string(n);
+            if (!dev_id)
+                err = g_strdup("device_add: 'id' must be a string");
+            continue;
+        }
+        switch (json_node_get_value_type(n)) {
+        case G_TYPE_STRING: val = g_strdup(json_node_get_string(n)); break;
+        case G_TYPE_INT64: val = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(n)); break;
+        case G_TYPE_BOOLEAN: val = g_strdup(json_node_get_boolean(n) ? "on" : "off"); break;
+        default:
+            err = g_strdup_printf("device_add: '%s' has an unsupported type", key);
+            continue;
+        }
+        if (ferry_dm_opts_set(opts, key, val) < 0)
+            err = g_strdup_printf("device_add: option '%s' is too long or too many", key);
+        g_free(val);
+    }
+    g_list_free(members);
+    if (!err) {
+        rc = ferry_dm_device_add(dm, driver, dev_id, opts, NULL);
+        if (rc < 0)
+            err = g_strdup_printf("device_add %s: %s", driver,
+                                  rc == -ENOENT ? "no such device type"
+                                  : rc == -EBUSY ? "this device type cannot be hot-plugged"
+                                  : rc == -EEXIST ? "id or address already in use"
+                                                  : g_strerror(-rc));
+    }
+    ferry_dm_opts_free(opts);
+    if (err) {
+        char *r = reply_error(id, "GenericError", "%s", err);
+
+        g_free(err);
+        return r;
+    }
+    return reply_empty(id);
+}
+
+static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
+{
+    const char *dev_id;
+    int rc;
+
+    if (!args || !json_object_has_member(args, "id") ||
+        JSON_NODE_TYPE(json_object_get_member(args, "id")) != JSON_NODE_VALUE ||
+        !(dev_id = json_object_get_string_member(args, "id")))
+        return reply_error(id, "GenericError", "device_del: 'id' (a string) is required");
+    rc = ferry_dm_device_remove(dm, dev_id);
+    if (rc == -ENOENT)
+        return reply_error(id, "DeviceNotFound", "device_del: no device '%s'", dev_id);
+    if (rc == -EBUSY)
+        return reply_error(id, "GenericError", "device_del: '%s' cannot be hot-unplugged",
+                           dev_id);
+    if (rc < 0)
+        return reply_error(id, "GenericError", "device_del %s: %s", dev_id, g_strerror(-rc));
+    return reply_empty(id);
+}
+
+char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len, bool *quit)
+{
+    JsonParser *p = json_parser_new();
+    GError *gerr = NULL;
+    JsonObject *obj, *args = NULL;
+    JsonNode *root, *id = NULL, *exec;
+    const char *cmd;
+    char *r;
+
+    *quit = false;
+    if (len > FERRY_DM_CONTROL_LINE_MAX ||
+        !json_parser_load_from_data(p, line, (gssize)len, &gerr)) {
+        r = reply_error(NULL, "GenericError", "JSON parse error: %s",
+                        gerr ? gerr->message : "line too long");
+        g_clear_error(&gerr);
+        g_object_unref(p);
+        return r;
+    }
+    root = json_parser_get_root(p);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_object_unref(p);
+        return reply_error(NULL, "GenericError", "expected a JSON object");
+    }
+    obj = json_node_get_object(root);
+    id = json_object_get_member(obj, "id");
+    exec = json_object_get_member(obj, "execute");
+    if (!exec || JSON_NODE_TYPE(exec) != JSON_NODE_VALUE ||
+        json_node_get_value_type(exec) != G_TYPE_STRING) {
+        r = reply_error(id, "GenericError", "'execute' (a string) is required");
+        g_object_unref(p);
+        return r;
+    }
+    cmd = json_node_get_string(exec);
+    if (json_object_has_member(obj, "arguments")) {
+        JsonNode *a = json_object_get_member(obj, "arguments");
+
+        if (!JSON_NODE_HOLDS_OBJECT(a)) {
+            r = reply_error(id, "GenericError", "'arguments' must be an object");
+            g_object_unref(p);
+            return r;
+        }
+        args = json_node_get_object(a);
+    }
+
+    if (strcmp(cmd, "qmp_capabilities") == 0) {
+        r = reply_empty(id);
+    } else if (strcmp(cmd, "query-status") == 0) {
+        r = cmd_query_status(dm, id);
+    } else if (strcmp(cmd, "query-devices") == 0) {
+        JsonBuilder *b = reply_begin();
+
+        ferry_dm_query_devices(dm, b);
+        r = reply_end(b, id);
+    } else if (strcmp(cmd, "query-device-types") == 0) {
+        r = cmd_query_types(id);
+    } else if (strcmp(cmd, "device_add") == 0) {
+        r = cmd_device_add(dm, args, id);
+    } else if (strcmp(cmd, "device_del") == 0) {
+        r = cmd_device_del(dm, args, id);
+    } else if (strcmp(cmd, "system_powerdown") == 0) {
+        r = ferry_dm_powerdown(dm) < 0
+                ? reply_error(id, "GenericError", "system_powerdown: no power button "
+                              "(no acpi-pm device)")
+                : reply_empty(id);
+    } else if (strcmp(cmd, "system_reset") == 0) {
+        ferry_dm_request_shutdown(dm, IOREQ_SHUTDOWN_REBOOT, 0);
+        r = reply_empty(id);
+    } else if (strcmp(cmd, "quit") == 0) {
+        *quit = true;
+        r = reply_empty(id);
+    } else {
+        r = reply_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
+    }
+    g_object_unref(p);
+    return r;
+}
+
+char *ferry_dm_control_greeting(void)
+{
+    return g_strdup("{\"QMP\": {\"version\": {\"ferry\": \"" FERRY_VERSION "\"}, "
+                    "\"capabilities\": []}}");
+}
+
+/* ------------------------------------------------------------------ */
+/* Socket                                                              */
+
+static void client_free(struct control_client *cl)
+{
+    g_ptr_array_remove(cl->c->clients, cl);
+    bufferevent_free(cl->bev);
+    g_free(cl);
+}
+
+static void client_send(struct control_client *cl, char *line)
+{
+    bufferevent_write(cl->bev, line, strlen(line));
+    bufferevent_write(cl->bev, "\n", 1);
+    g_free(line);
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct control_client *cl = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len;
+    char *line;
+
+    while (!cl->closing && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
+        bool quit = false;
+
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        if (len) {
+            client_send(cl, ferry_dm_control_execute(cl->c->dm, line, len, &quit));
+            if (quit) {
+                cl->closing = cl->quit = true;
+                bufferevent_disable(bev, EV_READ);
+            }
+        }
+        free(line);
+    }
+    if (!cl->closing && evbuffer_get_length(in) > FERRY_DM_CONTROL_LINE_MAX) {
+        client_send(cl, reply_error(NULL, "GenericError", "command longer than %d bytes",
+                                    FERRY_DM_CONTROL_LINE_MAX));
+        cl->closing = true;
+        bufferevent_disable(bev, EV_READ);
+    }
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct control_client *cl = arg;
+    struct ferry_dm_control *c = cl->c;
+    bool quit = cl->quit;
+
+    if (!cl->closing)
+        return;
+    client_free(cl);
+    if (quit && c->ops && c->ops->quit)
+        c->ops->quit(c->opaque);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        client_free(arg);
+}
+
+static void accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ferry_dm_control *c = arg;
+    struct control_client *cl;
+    int s = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (s < 0)
+        return;
+    if (c->clients->len >= FERRY_DM_CONTROL_CLIENTS_MAX) {
+        static const char busy[] = "{\"error\": {\"class\": \"GenericError\", "
+                                   "\"desc\": \"too many control clients\"}}\n";
+
+        if (send(s, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            /* turned away either way */
+        }
+        close(s);
+        return;
+    }
+    cl = g_new0(struct control_client, 1);
+    cl->c = c;
+    cl->bev = bufferevent_socket_new(ferry_dm_event_base(c->dm), s, BEV_OPT_CLOSE_ON_FREE);
+    if (!cl->bev) {
+        close(s);
+        g_free(cl);
+        return;
+    }
+    g_ptr_array_add(c->clients, cl);
+    bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
+    bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+    client_send(cl, ferry_dm_control_greeting());
+}
+
+int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
+                          const struct ferry_dm_control_ops *ops, void *opaque,
+                          struct ferry_dm_control **out)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct ferry_dm_control *c;
+    int err;
+
+    if (!ferry_dm_event_base(dm))
+        return -EINVAL;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    c = g_new0(struct ferry_dm_control, 1);
+    c->dm = dm;
+    c->ops = ops;
+    c->opaque = opaque;
+    c->clients = g_ptr_array_new();
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (c->listen_fd < 0)
+        goto fail;
+    unlink(path);
+    if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        goto fail;
+    chmod(path, 0600);
+    if (listen(c->listen_fd, 4) < 0)
+        goto fail;
+    c->listen_ev = event_new(ferry_dm_event_base(dm), c->listen_fd, EV_READ | EV_PERSIST,
+                             accept_cb, c);
+    if (!c->listen_ev || event_add(c->listen_ev, NULL) < 0) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    err = errno;
+    if (c->listen_fd >= 0)
+        close(c->listen_fd);
+    if (c->listen_ev)
+        event_free(c->listen_ev);
+    g_ptr_array_free(c->clients, TRUE);
+    g_free(c);
+    return -err;
+}
+
+void ferry_dm_control_close(struct ferry_dm_control *c)
+{
+    if (!c)
+        return;
+    while (c->clients->len)
+        client_free(g_ptr_array_index(c->clients, 0));
+    g_ptr_array_free(c->clients, TRUE);
+    event_free(c->listen_ev);
+    close(c->listen_fd);
+    unlink(c->path);
+    g_free(c);
+}

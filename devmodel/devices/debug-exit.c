@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Debug exit port for test guests (QEMU's isa-debug-exit idea), port 0xf4
+ * by default (ferry-hv serves its own in-process exit port at 0x501).
+ * Writing v (1, 2 or 4 bytes) ends the guest with status v: it asks the
+ * hypervisor for ioreq_server_shutdown(POWEROFF, v), which ferry-hv turns
+ * into a power-off (v = 0) or its debug-exit status v (0..63).  Reads
+ * return all ones.  Unlike the in-process port, this one proves that the
+ * write travelled through ferry-dm.
+ * The region is 4 ports wide so that a dword write at the port is one
+ * access; writes starting at port+1..+3 are ignored.
+ *
+ * Options: port=0xf4
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "devmodel/dm.h"
+
+struct debug_exit {
+    struct ferry_dm_device *dev;
+    int64_t last;               /* -1 until written */
+};
+
+static void dx_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct debug_exit *dx = opaque;
+    uint32_t code = (uint32_t)val;
+
+    if (off != 0)
+        return;     /* only accesses starting at the port count */
+
+    dx->last = code;
+    ferry_dm_dev_log(dx->dev, FERRY_LOG_INFO, "guest exits with status %u", code);
+    ferry_dm_request_shutdown(ferry_dm_device_dm(dx->dev), IOREQ_SHUTDOWN_POWEROFF, code);
+}
+
+static const struct ferry_dm_region_ops dx_ops = {
+    .write = dx_write,
+    .max_size = 4,
+};
+
+static int dx_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts, void **state)
+{
+    static const char *const known[] = { "port", NULL };
+    struct debug_exit *dx;
+    uint64_t port;
+    int rc;
+
+    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
+        ferry_dm_opts_get_u64(opts, "port", 0xf4, 0xfffc, &port) < 0)
+        return -EINVAL;
+    dx = calloc(1, sizeof(*dx));
+    if (!dx)
+        return -ENOMEM;
+    dx->dev = dev;
+    dx->last = -1;
+    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 4, &dx_ops, dx, 0, NULL);
+    if (rc < 0) {
+        free(dx);
+        return rc;
+    }
+    *state = dx;
+    return 0;
+}
+
+static void dx_exit(void *state)
+{
+    free(state);
+}
+
+static void dx_query(void *state, JsonBuilder *b)
+{
+    struct debug_exit *dx = state;
+
+    json_builder_set_member_name(b, "last-status");
+    json_builder_add_int_value(b, dx->last);
+}
+
+const struct ferry_dm_device_type debug_exit_device = {
+    .name = "debug-exit",
+    .desc = "debug exit port for tests (port=0xf4): write v, the guest exits with v",
+    .hotplug = true,
+    .init = dx_init,
+    .exit = dx_exit,
+    .query = dx_query,
+};
+FERRY_DM_DEVICE_TYPE(debug_exit_device)

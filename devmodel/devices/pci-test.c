@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A small PCI test function for guests and tests: enumeration, BAR sizing
+ * and programming, and INTx through ferry-dm.
+ *
+ *   ID       1b36:0005 (QEMU's "pci-testdev" ID; no Linux driver binds it),
+ *            class 0xff0000 (unassigned), INTA
+ *   BAR0     I/O, 16 ports:
+ *              +0  scratch (4 bytes, read/write)
+ *              +4  INTx: write 1 asserts, 0 deasserts; reads the level
+ *              +8  magic "FRRY" (0x59525246), read-only
+ *              +12 BAR1 accesses counted so far (read-only)
+ *   BAR1     32-bit memory, 4 KiB of scratch RAM (any width 1..8)
+ *
+ * Options: addr=DEV[.FN] (default: the first free slot)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devmodel/dm.h"
+#include "pci/pci.h"
+
+#define PCI_TEST_VENDOR     0x1b36
+#define PCI_TEST_DEVICE     0x0005
+#define PCI_TEST_MAGIC      0x59525246u     /* "FRRY" */
+#define PCI_TEST_IO_SIZE    16
+#define PCI_TEST_MEM_SIZE   4096
+
+struct pci_test {
+    struct ferry_dm_device *dev;
+    struct ferry_dm_pci *pci;
+    uint32_t scratch;
+    bool irq;
+    uint32_t mem_accesses;
+    uint8_t mem[PCI_TEST_MEM_SIZE];
+};
+
+static uint64_t io_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct pci_test *t = opaque;
+    uint8_t regs[16];
+    uint64_t v = 0;
+
+    memcpy(regs, &t->scratch, 4);
+    memcpy(regs + 4, &(uint32_t){ t->irq }, 4);
+    memcpy(regs + 8, &(uint32_t){ PCI_TEST_MAGIC }, 4);
+    memcpy(regs + 12, &t->mem_accesses, 4);
+    if (off + size > sizeof(regs))
+        return UINT64_MAX;
+    memcpy(&v, regs + off, size);
+    return v;
+}
+
+static void io_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct pci_test *t = opaque;
+
+    if (off < 4) {
+        uint8_t b[4];
+
+        memcpy(b, &t->scratch, 4);
+        for (unsigned i = 0; i < size && off + i < 4; i++)
+            b[off + i] = (uint8_t)(val >> (8 * i));
+        memcpy(&t->scratch, b, 4);
+    } else if (off == 4) {
+        t->irq = val & 1;
+        ferry_dm_pci_set_irq(t->pci, t->irq);
+    }
+}
+
+static uint64_t mem_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct pci_test *t = opaque;
+    uint64_t v = 0;
+
+    t->mem_accesses++;
+    if (off + size <= PCI_TEST_MEM_SIZE)
+        memcpy(&v, t->mem + off, size);
+    return v;
+}
+
+static void mem_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct pci_test *t = opaque;
+
+    t->mem_accesses++;
+    if (off + size <= PCI_TEST_MEM_SIZE)
+        memcpy(t->mem + off, &val, size);
+}
+
+static const struct ferry_dm_region_ops io_ops = { .read = io_read, .write = io_write,
+                                                   .max_size = 4 };
+static const struct ferry_dm_region_ops mem_ops = { .read = mem_read, .write = mem_write,
+                                                    .max_size = 8 };
+
+static int parse_addr(const char *s, int *devfn)
+{
+    unsigned dev = 0, fn = 0;
+    int n = 0;
+
+    if (!s) {
+        *devfn = -1;
+        return 0;
+    }
+    if (sscanf(s, "%x%n.%u%n", &dev, &n, &fn, &n) < 1 || s[n] || dev > 31 || fn > 7 ||
+        (dev == 0 && fn == 0))
+        return -EINVAL;
+    *devfn = FERRY_PCI_DEVFN(dev, fn);
+    return 0;
+}
+
+static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                     void **state)
+{
+    static const char *const known[] = { "addr", NULL };
+    const struct ferry_pci_func_info info = {
+        .name = ferry_dm_device_id(dev),
+        .vendor_id = PCI_TEST_VENDOR,
+        .device_id = PCI_TEST_DEVICE,
+        .class_code = 0xff0000,
+        .subsystem_vendor_id = PCI_TEST_VENDOR,
+        .subsystem_id = 0x1100,
+        .intx_pin = FERRY_PCI_INTA,
+    };
+    struct pci_test *t;
+    int devfn, rc;
+
+    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
+        parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN] (hex device 1..1f)");
+        return -EINVAL;
+    }
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->dev = dev;
+    /* The function and its BAR regions go with the device if a step fails. */
+    if ((rc = ferry_dm_pci_create(dev, &info, &t->pci)) < 0 ||
+        (rc = ferry_dm_pci_bar(t->pci, 0, FERRY_PCI_BAR_IO, PCI_TEST_IO_SIZE, &io_ops, t)) < 0 ||
+        (rc = ferry_dm_pci_bar(t->pci, 1, FERRY_PCI_BAR_MEM32, PCI_TEST_MEM_SIZE, &mem_ops,
+                               t)) < 0 ||
+        (rc = ferry_dm_pci_plug(t->pci, devfn)) < 0) {
+        free(t);
+        return rc;
+    }
+    *state = t;
+    return 0;
+}
+
+static void test_exit(void *state)
+{
+    free(state);
+}
+
+static void test_reset(void *state)
+{
+    struct pci_test *t = state;
+
+    t->scratch = 0;
+    t->irq = false;
+    t->mem_accesses = 0;
+    memset(t->mem, 0, sizeof(t->mem));
+    pci_func_reset(ferry_dm_pci_func(t->pci));
+}
+
+#define PCI_TEST_SAVE_VERSION 1
+
+struct pci_test_saved {
+    uint32_t scratch, mem_accesses;
+    uint8_t irq;
+    uint8_t mem[PCI_TEST_MEM_SIZE];
+};
+
+/* version, the device's registers, then pci/'s blob of the function. */
+static int test_save(void *state, GByteArray *out)
+{
+    struct pci_test *t = state;
+    struct ferry_pci_func *fn = ferry_dm_pci_func(t->pci);
+    struct pci_test_saved sv = { .scratch = t->scratch, .mem_accesses = t->mem_accesses,
+                                 .irq = t->irq };
+    uint8_t version = PCI_TEST_SAVE_VERSION;
+    size_t n = pci_func_save_size(fn);
+    guint old = out->len;
+    int rc;
+
+    memcpy(sv.mem, t->mem, sizeof(sv.mem));
+    g_byte_array_append(out, &version, 1);
+    g_byte_array_append(out, (const guint8 *)&sv, sizeof(sv));
+    g_byte_array_set_size(out, out->len + (guint)n);
+    rc = pci_func_save(fn, out->data + out->len - n, n);
+    if (rc < 0)
+        g_byte_array_set_size(out, old);
+    return rc;
+}
+
+static int test_restore(void *state, const uint8_t *buf, size_t len)
+{
+    struct pci_test *t = state;
+    struct pci_test_saved sv;
+    int rc;
+
+    if (len < 1 + sizeof(sv) || buf[0] != PCI_TEST_SAVE_VERSION)
+        return -EINVAL;
+    memcpy(&sv, buf + 1, sizeof(sv));
+    rc = pci_func_restore(ferry_dm_pci_func(t->pci), buf + 1 + sizeof(sv),
+                          len - 1 - sizeof(sv));
+    if (rc < 0)
+        return rc;
+    t->scratch = sv.scratch;
+    t->mem_accesses = sv.mem_accesses;
+    memcpy(t->mem, sv.mem, sizeof(t->mem));
+    t->irq = sv.irq & 1;
+    ferry_dm_pci_set_irq(t->pci, t->irq);
+    return 0;
+}
+
+static void test_query(void *state, JsonBuilder *b)
+{
+    struct pci_test *t = state;
+    int64_t sbdf = pci_func_sbdf(ferry_dm_pci_func(t->pci));
+
+    json_builder_set_member_name(b, "sbdf");
+    json_builder_add_int_value(b, sbdf);
+    json_builder_set_member_name(b, "intx");
+    json_builder_add_boolean_value(b, t->irq);
+}
+
+const struct ferry_dm_device_type pci_test_device = {
+    .name = "pci-test",
+    .desc = "PCI test function 1b36:0005: I/O BAR0 (16), memory BAR1 (4 KiB), INTA",
+    .hotplug = true,
+    .init = test_init,
+    .exit = test_exit,
+    .reset = test_reset,
+    .save = test_save,
+    .restore = test_restore,
+    .query = test_query,
+};
+FERRY_DM_DEVICE_TYPE(pci_test_device)

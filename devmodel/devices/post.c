@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The POST code port 0x80: firmware and guests write progress codes here.
+ * The last code reads back (as on chipsets that latch it), the last
+ * FERRY_POST_HISTORY codes appear in query-devices, and each code is
+ * logged at debug level.  Guests also use port 0x80 as an I/O delay: every
+ * width is accepted.
+ *
+ * Options: port=0x80
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "devmodel/dm.h"
+
+#define FERRY_POST_HISTORY 16
+
+struct post {
+    struct ferry_dm_device *dev;
+    uint8_t last;
+    uint8_t history[FERRY_POST_HISTORY];
+    unsigned head, count;
+    uint64_t writes;
+};
+
+static uint64_t post_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct post *p = opaque;
+
+    return p->last;
+}
+
+static void post_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct post *p = opaque;
+
+    p->last = (uint8_t)val;
+    p->history[(p->head + p->count) % FERRY_POST_HISTORY] = p->last;
+    if (p->count < FERRY_POST_HISTORY)
+        p->count++;
+    else
+        p->head = (p->head + 1) % FERRY_POST_HISTORY;
+    p->writes++;
+    ferry_dm_dev_log(p->dev, FERRY_LOG_DEBUG, "post code 0x%02x", p->last);
+}
+
+static const struct ferry_dm_region_ops post_ops = {
+    .read = post_read,
+    .write = post_write,
+    .max_size = 1,
+};
+
+static int post_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                     void **state)
+{
+    static const char *const known[] = { "port", NULL };
+    struct post *p;
+    uint64_t port;
+    int rc;
+
+    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
+        ferry_dm_opts_get_u64(opts, "port", 0x80, 0xffff, &port) < 0)
+        return -EINVAL;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->dev = dev;
+    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &post_ops, p, 0, NULL);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    *state = p;
+    return 0;
+}
+
+static void post_exit(void *state)
+{
+    free(state);
+}
+
+static void post_query(void *state, JsonBuilder *b)
+{
+    struct post *p = state;
+
+    json_builder_set_member_name(b, "last");
+    json_builder_add_int_value(b, p->last);
+    json_builder_set_member_name(b, "writes");
+    json_builder_add_int_value(b, (gint64)p->writes);
+    json_builder_set_member_name(b, "history");
+    json_builder_begin_array(b);
+    for (unsigned i = 0; i < p->count; i++)
+        json_builder_add_int_value(b, p->history[(p->head + i) % FERRY_POST_HISTORY]);
+    json_builder_end_array(b);
+}
+
+const struct ferry_dm_device_type post_device = {
+    .name = "post",
+    .desc = "POST code port (port=0x80): last code and history in query-devices",
+    .hotplug = true,
+    .init = post_init,
+    .exit = post_exit,
+    .query = post_query,
+};
+FERRY_DM_DEVICE_TYPE(post_device)

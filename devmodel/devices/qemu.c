@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A PCI function emulated by a stock QEMU in its own process (-machine
+ * x-remote), through the QEMU-remote engine (devmodel/qemu-remote.h).
+ *
+ * The engine owns the function's config space and supervises QEMU; this
+ * file wires it into ferry-dm: config ioreqs for its devfn go to the
+ * engine, each BAR the guest enables becomes a region (and a claim) whose
+ * accesses are forwarded, guest RAM is shared with QEMU for its DMA, and
+ * QEMU's INTx eventfd (with its resample fd) is registered with the
+ * hypervisor for GSI pci_intx_gsi(dev, pin) (level, as libacpi's _PRT).
+ *
+ * Options: device=DEV (a QEMU -device value without id=; write ",," for a
+ *          comma), addr=DEV[.FN] (hex; default: first free slot),
+ *          args=ARGS (extra QEMU arguments, space-separated, e.g.
+ *          "-netdev user,,id=n0"), qemu=PATH, restarts=N (default 3),
+ *          sandbox=on|off (QEMU's seccomp, default on)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devmodel/dm.h"
+#include "devmodel/qemu-remote.h"
+#include "pci/pci.h"
+
+struct qemu_bar {
+    struct qemu_dev *q;
+    unsigned idx;
+    bool io;
+    uint64_t size;
+    struct ferry_dm_region *r;
+};
+
+struct qemu_dev {
+    struct ferry_dm_device *dev;
+    struct ferry_dm *dm;
+    struct ferry_qemu_remote *qr;
+    int devfn;
+    uint32_t gsi;
+    bool irqfd;
+    struct qemu_bar bar[QEMU_REMOTE_BARS];
+    char **argv;
+};
+
+static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct qemu_bar *b = opaque;
+    uint64_t v = UINT64_MAX;
+
+    if (qemu_remote_bar_read(b->q->qr, b->io, ferry_dm_region_base(b->r) + off, size, &v) < 0)
+        return UINT64_MAX;
+    return v;
+}
+
+static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct qemu_bar *b = opaque;
+
+    qemu_remote_bar_write(b->q->qr, b->io, ferry_dm_region_base(b->r) + off, size, val);
+}
+
+static const struct ferry_dm_region_ops bar_ops = {
+    .read = bar_read,
+    .write = bar_write,
+    .max_size = 8,
+};
+
+/* The engine says where a BAR decodes now: move the region (and claim) there. */
+static void qemu_bar_map(void *opaque, unsigned idx, bool io, uint64_t addr, uint64_t size,
+                         bool mapped)
+{
+    struct qemu_dev *q = opaque;
+    struct qemu_bar *b;
+    int rc;
+
+    if (idx >= QEMU_REMOTE_BARS)
+        return;
+    b = &q->bar[idx];
+    if (!mapped) {
+        if (b->r)
+            ferry_dm_region_unmap(b->r);
+        return;
+    }
+    if (b->r && (b->io != io || b->size != size)) {
+        ferry_dm_region_del(b->r);
+        b->r = NULL;
+    }
+    if (!b->r) {
+        *b = (struct qemu_bar){ .q = q, .idx = idx, .io = io, .size = size };
+        rc = ferry_dm_region_add(q->dev, io ? FERRY_DM_SPACE_PORT : FERRY_DM_SPACE_MMIO, addr,
+                                 size, &bar_ops, b, 0, &b->r);
+    } else {
+        rc = ferry_dm_region_move(b->r, addr);
+    }
+    if (rc < 0)
+        ferry_dm_dev_guest_log(q->dev, "bar %u at %s 0x%llx+0x%llx not decoded: %s", idx,
+                               io ? "io" : "mem", (unsigned long long)addr,
+                               (unsigned long long)size, strerror(-rc));
+}
+
+static void qemu_state(void *opaque, enum qemu_remote_state state)
+{
+    struct qemu_dev *q = opaque;
+
+    ferry_dm_dev_log(q->dev, state == QEMU_REMOTE_RUNNING ? FERRY_LOG_INFO : FERRY_LOG_WARNING,
+                     "qemu is %s", qemu_remote_state_name(state));
+}
+
+static void qemu_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    struct qemu_dev *q = opaque;
+
+    ferry_dm_dev_log(q->dev, level, "%s", msg);
+}
+
+static const struct ferry_qemu_remote_ops qemu_ops = {
+    .log = qemu_log,
+    .bar_map = qemu_bar_map,
+    .state_changed = qemu_state,
+};
+
+static uint32_t cfg_read(void *opaque, uint32_t reg, unsigned size)
+{
+    struct qemu_dev *q = opaque;
+
+    return qemu_remote_config_read(q->qr, reg, size);
+}
+
+static void cfg_write(void *opaque, uint32_t reg, unsigned size, uint32_t val)
+{
+    struct qemu_dev *q = opaque;
+
+    qemu_remote_config_write(q->qr, reg, size, val);
+}
+
+static const struct ferry_dm_pci_ext_ops cfg_ops = { .read = cfg_read, .write = cfg_write };
+
+static int parse_addr(const char *s, int *devfn)
+{
+    unsigned dev = 0, fn = 0;
+    int n = 0;
+
+    if (!s) {
+        *devfn = -1;
+        return 0;
+    }
+    if (sscanf(s, "%x%n.%u%n", &dev, &n, &fn, &n) < 1 || s[n] || dev == 0 || dev > 31 ||
+        fn > 7)
+        return -EINVAL;
+    *devfn = FERRY_PCI_DEVFN(dev, fn);
+    return 0;
+}
+
+/* Guest RAM for QEMU's DMA: every region of the hypervisor's table. */
+static int share_ram(struct qemu_dev *q)
+{
+    struct ioreq_msg_memory_reply regions;
+    int fd = ferry_dm_guest_memory_fd(q->dm, &regions);
+
+    if (fd < 0) {
+        ferry_dm_dev_log(q->dev, FERRY_LOG_WARNING, "no guest RAM to share: the device "
+                         "cannot DMA");
+        return 0;
+    }
+    for (unsigned i = 0; i < regions.nr_regions && i < QEMU_REMOTE_RAM_MAX; i++) {
+        int rc = qemu_remote_add_ram(q->qr, fd, regions.region[i].gpa, regions.region[i].size,
+                                     regions.region[i].offset);
+
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                     void **state)
+{
+    static const char *const known[] = { "device", "addr", "args", "qemu", "restarts",
+                                         "sandbox", NULL };
+    const char *device = ferry_dm_opts_get(opts, "device");
+    const char *args = ferry_dm_opts_get(opts, "args");
+    const char *sandbox = ferry_dm_opts_get(opts, "sandbox");
+    const char *bad = NULL;
+    uint64_t restarts;
+    struct qemu_dev *q;
+    int devfn, rc;
+
+    if (ferry_dm_opts_check(opts, known, &bad) < 0 || !device ||
+        parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0 ||
+        ferry_dm_opts_get_u64(opts, "restarts", 3, 100, &restarts) < 0 ||
+        (sandbox && strcmp(sandbox, "on") != 0 && strcmp(sandbox, "off") != 0)) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: device=DEV (required), addr=DEV[.FN], "
+                         "args=ARGS, qemu=PATH, restarts=N, sandbox=on|off%s%s",
+                         bad ? "; unknown: " : "", bad ? bad : "");
+        return -EINVAL;
+    }
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->dev = dev;
+    q->dm = ferry_dm_device_dm(dev);
+    if (args && *args)
+        q->argv = g_strsplit_set(args, " ", -1);
+    struct ferry_qemu_remote_config cfg = {
+        .qemu = ferry_dm_opts_get(opts, "qemu"),
+        .device = device,
+        .id = ferry_dm_device_id(dev),
+        .extra_args = (const char *const *)q->argv,
+        .max_restarts = (unsigned)restarts,
+        .no_sandbox = sandbox && strcmp(sandbox, "off") == 0,
+        .irq_fd = -1,
+        .resample_fd = -1,
+    };
+    rc = ferry_dm_pci_ext_add(dev, devfn, &cfg_ops, q);
+    if (rc < 0)
+        goto err;
+    q->devfn = rc;
+    rc = qemu_remote_new(ferry_dm_event_base(q->dm), &cfg, &qemu_ops, q, &q->qr);
+    if (rc < 0)
+        goto err;
+    rc = share_ram(q);
+    if (rc == 0)
+        rc = qemu_remote_start(q->qr);
+    if (rc < 0) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "cannot start qemu for '%s': %s", device,
+                         strerror(-rc));
+        goto err;
+    }
+    ferry_dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x in qemu pid %d", device,
+                     q->devfn >> 3, q->devfn & 7, (int)qemu_remote_pid(q->qr));
+    *state = q;
+    return 0;
+err:
+    /* The config claim and any BAR regions go with the device. */
+    qemu_remote_free(q->qr);
+    g_strfreev(q->argv);
+    free(q);
+    return rc;
+}
+
+/* INTx: QEMU signals its eventfd itself; hand it to the hypervisor. */
+static int qemu_start(void *state)
+{
+    struct qemu_dev *q = state;
+    uint32_t pin = qemu_remote_config_read(q->qr, FERRY_PCI_INTERRUPT_PIN, 1);
+    int rc;
+
+    if (pin < 1 || pin > 4)
+        return 0;
+    q->gsi = pci_intx_gsi((unsigned)q->devfn >> 3, pin - 1);
+    rc = ferry_dm_irqfd_assign(q->dm, q->gsi, qemu_remote_irq_fd(q->qr),
+                               qemu_remote_resample_fd(q->qr), true);
+    if (rc < 0) {
+        ferry_dm_dev_log(q->dev, FERRY_LOG_WARNING, "INTx on gsi %u not wired: %s", q->gsi,
+                         strerror(-rc));
+        return rc;
+    }
+    q->irqfd = true;
+    return 0;
+}
+
+static void qemu_exit(void *state)
+{
+    struct qemu_dev *q = state;
+
+    if (q->irqfd &&
+        ferry_dm_irqfd_assign(q->dm, q->gsi, qemu_remote_irq_fd(q->qr),
+                              qemu_remote_resample_fd(q->qr), false) < 0)
+        ferry_dm_dev_log(q->dev, FERRY_LOG_DEBUG, "irqfd for gsi %u already gone", q->gsi);
+    qemu_remote_free(q->qr);
+    g_strfreev(q->argv);
+    free(q);
+}
+
+static void qemu_reset(void *state)
+{
+    struct qemu_dev *q = state;
+
+    if (qemu_remote_state(q->qr) == QEMU_REMOTE_RUNNING && qemu_remote_reset(q->qr) < 0)
+        ferry_dm_dev_log(q->dev, FERRY_LOG_WARNING, "function reset failed");
+}
+
+static void qemu_query(void *state, JsonBuilder *b)
+{
+    struct qemu_dev *q = state;
+    struct qemu_remote_stats st;
+    char bdf[16];
+
+    qemu_remote_get_stats(q->qr, &st);
+    snprintf(bdf, sizeof(bdf), "00:%02x.%x", q->devfn >> 3, q->devfn & 7);
+    json_builder_set_member_name(b, "bdf");
+    json_builder_add_string_value(b, bdf);
+    json_builder_set_member_name(b, "qemu-pid");
+    json_builder_add_int_value(b, qemu_remote_pid(q->qr));
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, qemu_remote_state_name(qemu_remote_state(q->qr)));
+    json_builder_set_member_name(b, "restarts");
+    json_builder_add_int_value(b, st.restarts);
+    json_builder_set_member_name(b, "bar-reads");
+    json_builder_add_int_value(b, (gint64)st.bar_reads);
+    json_builder_set_member_name(b, "bar-writes");
+    json_builder_add_int_value(b, (gint64)st.bar_writes);
+    json_builder_set_member_name(b, "refused");
+    json_builder_add_int_value(b, (gint64)st.refused);
+}
+
+const struct ferry_dm_device_type qemu_device = {
+    .name = "qemu",
+    .desc = "a PCI device emulated by QEMU in its own process (device=rtl8139, addr=, args=)",
+    .hotplug = true,
+    .init = qemu_init,
+    .exit = qemu_exit,
+    .reset = qemu_reset,
+    .start = qemu_start,
+    .query = qemu_query,
+};
+FERRY_DM_DEVICE_TYPE(qemu_device)

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ferry-dm's device framework.
+ *
+ * A `struct ferry_dm` is the device model of one guest: the devices, the
+ * address ranges they decode, their interrupt lines, and the link to
+ * whatever delivers the guest's accesses (the ioreq server in ferry-dm,
+ * nothing at all in unit tests).  It is single-threaded: every call below
+ * runs on the thread of the event_base it was created with.
+ *
+ * A device is one file in devmodel/devices/.  It defines a const
+ * `struct ferry_dm_device_type` and registers it with
+ * FERRY_DM_DEVICE_TYPE(); its init hook allocates the instance state and
+ * declares port/MMIO regions and interrupt lines through the calls below;
+ * everything a device adds through the framework is removed with the device.
+ *
+ * Dispatch: an ioreq for port P goes to the region containing P, found by a
+ * binary search in a range set (ioreq/'s struct ioreq_rangeset), never by a
+ * scan over devices.  Accesses wider than a region's max_size, or crossing
+ * its end, are split into single bytes, each dispatched on its own (as the
+ * ISA bus would); accesses that fit no region read all ones and drop writes.
+ */
+#ifndef FERRY_DM_H
+#define FERRY_DM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "common/ferry-log.h"
+#include "ioreq/ioreq.h"
+
+struct event_base;
+struct ferry_dm;
+struct ferry_dm_device;
+struct ferry_dm_region;
+struct ferry_dm_irq;
+struct ferry_dm_opts;
+
+#define FERRY_DM_ID_MAX         32      /* device id, NUL included */
+#define FERRY_DM_DEVICES_MAX    256     /* devices per guest */
+#define FERRY_DM_TYPES_MAX      64      /* registered device types */
+#define FERRY_DM_OPTS_MAX       32      /* key=value pairs per device */
+#define FERRY_DM_OPT_LEN_MAX    1024    /* one key or value */
+
+/* ------------------------------------------------------------------ */
+/* The device model                                                    */
+
+enum ferry_dm_space {
+    FERRY_DM_SPACE_PORT = IOREQ_RANGE_PORT,
+    FERRY_DM_SPACE_MMIO = IOREQ_RANGE_MMIO,
+    /* PCI functions by SBDF: claimed like the others; config accesses go to the PCI hook. */
+    FERRY_DM_SPACE_PCI = IOREQ_RANGE_PCI,
+    FERRY_DM_SPACE_NR
+};
+
+enum ferry_dm_status {
+    FERRY_DM_CREATED = 0,   /* devices being added, nothing claimed */
+    FERRY_DM_RUNNING,       /* claims made, ioreqs flowing */
+    FERRY_DM_SHUTDOWN,      /* the guest asked to power off (or crashed) */
+};
+
+/*
+ * What the device model needs from the outside.  ferry-dm binds these to an
+ * ioreq server; tests bind them to recorders.  Every hook is optional: a
+ * missing claim/release succeeds, a missing irqfd makes the framework use
+ * irq_line, a missing irq_line drops the interrupt (logged once).
+ */
+struct ferry_dm_backend_ops {
+    int (*claim)(void *opaque, enum ioreq_range_type type, uint64_t start,
+                 uint64_t end, uint32_t flags);
+    int (*release)(void *opaque, enum ioreq_range_type type, uint64_t start,
+                   uint64_t end);
+    /* Wire fd (and for level lines resample_fd, else -1) to gsi. */
+    int (*irqfd)(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign);
+    int (*irq_line)(void *opaque, uint32_t gsi, bool level);
+    int (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
+    /* Clocks, for tests to control; NULL means CLOCK_MONOTONIC / CLOCK_REALTIME. */
+    uint64_t (*clock_ns)(void *opaque);
+    int64_t (*wall_ns)(void *opaque);
+};
+
+struct ferry_dm_config {
+    const char *name;                       /* guest name, for logs */
+    struct event_base *base;                /* timers and fds of devices */
+    const struct ferry_dm_backend_ops *ops; /* may be NULL */
+    void *opaque;
+    ferry_log_fn log;                       /* may be NULL */
+    void *log_opaque;
+};
+
+FERRY_MUST_CHECK int ferry_dm_create(const struct ferry_dm_config *cfg,
+                                     struct ferry_dm **out);
+/* Removes every device (in reverse order of addition), then frees. */
+void ferry_dm_destroy(struct ferry_dm *dm);
+
+/* Claim every region and irq of the devices added so far; RUNNING after. */
+FERRY_MUST_CHECK int ferry_dm_start(struct ferry_dm *dm);
+enum ferry_dm_status ferry_dm_get_status(const struct ferry_dm *dm);
+const char *ferry_dm_status_name(enum ferry_dm_status st);
+const char *ferry_dm_name(const struct ferry_dm *dm);
+struct event_base *ferry_dm_event_base(struct ferry_dm *dm);
+
+/* Reset every device (guest reboot). */
+void ferry_dm_reset(struct ferry_dm *dm);
+/* Press the power button: -ENODEV when no device has one. */
+int ferry_dm_powerdown(struct ferry_dm *dm);
+/* A device asks to end or reboot the guest. */
+void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
+                               uint32_t code);
+
+/* Clocks in ns, through the backend's hooks when it has them. */
+uint64_t ferry_dm_clock_ns(struct ferry_dm *dm);
+int64_t ferry_dm_wall_ns(struct ferry_dm *dm);
+
+/*
+ * The ioreq_server_ops.handle callback: emulate one access.  For reads the
+ * result is stored in req->data.  Never fails: bad requests get the
+ * behaviour of real hardware (all ones / dropped) and a rate-limited log.
+ */
+void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req);
+/* The same for one access given directly (tests, the PCI glue, benches). */
+void ferry_dm_io(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t addr,
+                 unsigned size, bool is_write, uint64_t *data);
+
+struct ferry_dm_stats {
+    uint64_t ioreqs;        /* handled */
+    uint64_t unclaimed;     /* accesses that hit no region */
+    uint64_t split;         /* accesses split into bytes */
+    uint64_t bad;           /* malformed ioreqs (size, type, count) */
+};
+void ferry_dm_get_stats(const struct ferry_dm *dm, struct ferry_dm_stats *st);
+
+/*
+ * PCI config space: PCI_CONFIG ioreqs (addr = SBDF << 32 | reg) go to this
+ * hook (the PCI bus glue sets it).  Without one, reads return all ones.
+ */
+typedef void (*ferry_dm_pci_config_fn)(void *opaque, uint32_t sbdf, uint32_t reg,
+                                       unsigned size, bool is_write, uint64_t *data);
+void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn,
+                             void *opaque);
+
+/*
+ * Guest RAM for DMA: memfd with the router's region table (ferry-dm passes
+ * what ioreq_server_get_memory returned).  The framework maps each region
+ * shared (MAP_NORESERVE, so a huge guest costs nothing up front) and keeps
+ * a dup of memfd for devices that share guest RAM with another process;
+ * the caller may close its memfd afterwards.  -EINVAL for a malformed table.
+ */
+FERRY_MUST_CHECK int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
+                                               const struct ioreq_msg_memory_reply *regions);
+/*
+ * Copy between guest RAM and buf.  The whole [gpa, gpa+len) must lie in one
+ * region: -EFAULT otherwise (nothing copied, rate-limited log), -ENODEV when
+ * no guest memory was set.
+ */
+/*
+ * For a device that hands guest RAM to another process (the QEMU-remote
+ * engine's SYNC_SYSMEM): the memfd (still the framework's: dup it to keep
+ * it) and the region table; -ENODEV when no guest memory was set.
+ */
+int ferry_dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions);
+FERRY_MUST_CHECK int ferry_dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf,
+                                       size_t len);
+FERRY_MUST_CHECK int ferry_dm_dma_write(struct ferry_dm *dm, uint64_t gpa,
+                                        const void *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Device types                                                        */
+
+struct ferry_dm_device_type {
+    const char *name;           /* "uart", "rtc", ... (command line, QMP driver) */
+    const char *desc;           /* one line for --help and query-device-types */
+    bool hotplug;               /* device_add/device_del at run time */
+    /*
+     * Create one instance: parse opts, allocate state, add regions and
+     * irqs; on failure undo what was done (goto unwind) and return -errno.
+     * Regions and irqs added through dev are removed by the framework.
+     */
+    int (*init)(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                void **state);
+    void (*exit)(void *state);              /* free what init allocated */
+    void (*reset)(void *state);             /* power-on state */
+    void (*powerdown)(void *state);         /* optional: the power button was pressed */
+    /*
+     * Optional: the device model is running (claims made, backend wired):
+     * for what needs the hypervisor, e.g. irqfds the device owns.  Called
+     * by ferry_dm_start, or right after init for a device added later.
+     * A failure is logged; the device stays.
+     */
+    int (*start)(void *state);
+    /* Save/restore the guest-visible state; restore checks what it reads. */
+    int (*save)(void *state, GByteArray *out);
+    int (*restore)(void *state, const uint8_t *buf, size_t len);
+    /* Optional: add this instance's properties to a query-devices entry. */
+    void (*query)(void *state, JsonBuilder *b);
+};
+
+/* Only for FERRY_DM_DEVICE_TYPE(); -ENOSPC when FERRY_DM_TYPES_MAX are taken. */
+int ferry_dm_device_type_register(const struct ferry_dm_device_type *type);
+const struct ferry_dm_device_type *ferry_dm_device_type_find(const char *name);
+/* Types in registration order; NULL past the end. */
+const struct ferry_dm_device_type *ferry_dm_device_type_nth(unsigned i);
+
+/*
+ * Register a device type before main() runs.  Devices are linked whole
+ * (link_whole / objects) so that their constructors are kept.
+ */
+#define FERRY_DM_DEVICE_TYPE(type_var)                                        \
+    static void __attribute__((constructor)) ferry_dm_register_##type_var(void) \
+    {                                                                         \
+        (void)ferry_dm_device_type_register(&(type_var));                     \
+    }
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                             */
+
+/*
+ * Add an instance of type `type` with options (may be NULL).  id NULL picks
+ * "<type><n>".  After ferry_dm_start only types with hotplug may be added.
+ */
+FERRY_MUST_CHECK int ferry_dm_device_add(struct ferry_dm *dm, const char *type,
+                                         const char *id, const struct ferry_dm_opts *opts,
+                                         struct ferry_dm_device **out);
+/* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
+int ferry_dm_device_remove(struct ferry_dm *dm, const char *id);
+struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id);
+size_t ferry_dm_device_count(const struct ferry_dm *dm);
+
+struct ferry_dm *ferry_dm_device_dm(struct ferry_dm_device *dev);
+const char *ferry_dm_device_id(const struct ferry_dm_device *dev);
+const struct ferry_dm_device_type *ferry_dm_device_get_type(const struct ferry_dm_device *dev);
+void *ferry_dm_device_state(struct ferry_dm_device *dev);
+
+/* Save/restore every device: a sequence of (id, length, bytes) records. */
+FERRY_MUST_CHECK int ferry_dm_save(struct ferry_dm *dm, GByteArray *out);
+FERRY_MUST_CHECK int ferry_dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t len);
+
+/* query-devices: a JSON array of the devices. */
+void ferry_dm_query_devices(struct ferry_dm *dm, JsonBuilder *b);
+
+/* Log as "<type>[<id>] <level>: ...". */
+FERRY_PRINTF(3, 4) void ferry_dm_dev_log(struct ferry_dm_device *dev,
+                                         enum ferry_log_level level,
+                                         const char *fmt, ...);
+/* For what a guest can trigger: at most a few lines per interval per device. */
+FERRY_PRINTF(2, 3) void ferry_dm_dev_guest_log(struct ferry_dm_device *dev,
+                                               const char *fmt, ...);
+
+/* ------------------------------------------------------------------ */
+/* Regions                                                             */
+
+struct ferry_dm_region_ops {
+    /* offset is from the region base; size is 1, 2, 4 or 8 and <= max_size. */
+    uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+    void (*write)(void *opaque, uint64_t offset, unsigned size, uint64_t value);
+    unsigned max_size;          /* widest access the handlers take: 1, 2, 4 or 8 */
+};
+
+#define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED  /* posted writes allowed */
+#define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */
+
+FERRY_MUST_CHECK int ferry_dm_region_add(struct ferry_dm_device *dev,
+                                         enum ferry_dm_space space, uint64_t base,
+                                         uint64_t len, const struct ferry_dm_region_ops *ops,
+                                         void *opaque, uint32_t flags,
+                                         struct ferry_dm_region **out);
+/*
+ * Move a region (a BAR the guest reprogrammed): releases the old claim and
+ * claims the new range.  -EEXIST if the new range overlaps another region
+ * (the region is then left unmapped, as a conflicting BAR decodes nothing).
+ */
+int ferry_dm_region_move(struct ferry_dm_region *r, uint64_t new_base);
+/* Stop decoding (BAR disabled) / decode again at the current base. */
+int ferry_dm_region_unmap(struct ferry_dm_region *r);
+int ferry_dm_region_map(struct ferry_dm_region *r);
+void ferry_dm_region_del(struct ferry_dm_region *r);
+uint64_t ferry_dm_region_base(const struct ferry_dm_region *r);
+bool ferry_dm_region_mapped(const struct ferry_dm_region *r);
+
+/* ------------------------------------------------------------------ */
+/* PCI                                                                 */
+
+struct ferry_pci_bus;
+struct ferry_pci_func;
+struct ferry_pci_func_info;
+struct ferry_dm_pci;
+
+/* The guest's PCI bus (set by the pci-host device), or NULL. */
+struct ferry_pci_bus *ferry_dm_pci_bus(struct ferry_dm *dm);
+void ferry_dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus);
+
+/*
+ * A device's PCI function (pci/'s model) whose BARs are framework regions:
+ * when the guest programs or disables a BAR, the region (and its claim)
+ * moves with it; a BAR that would overlap another region is not decoded.
+ * Create, declare BARs, plug; everything goes with the device.
+ */
+FERRY_MUST_CHECK int ferry_dm_pci_create(struct ferry_dm_device *dev,
+                                         const struct ferry_pci_func_info *info,
+                                         struct ferry_dm_pci **out);
+/* BAR bar (0..5) of kind FERRY_PCI_BAR_* and size, served by ops/opaque. */
+FERRY_MUST_CHECK int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind,
+                                      uint64_t size, const struct ferry_dm_region_ops *ops,
+                                      void *opaque);
+/* Put the function on the bus at devfn, or at the first free slot (device 1..31) if < 0. */
+FERRY_MUST_CHECK int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn);
+struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p);
+/* INTx of the function (level; the bus routes it to GSI 16..19). */
+void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level);
+
+/*
+ * A PCI function whose config space lives outside pci/'s model (the
+ * QEMU-remote engine): config ioreqs for bus 0, devfn go to read/write
+ * (reg < 4096, size 1, 2 or 4, naturally aligned: others are split into
+ * bytes first).  -EBUSY if devfn is taken by either kind of function.
+ * Released with the device.  devfn < 0 picks the first free slot
+ * (device 1..31, function 0); the chosen devfn is returned.
+ */
+struct ferry_dm_pci_ext_ops {
+    uint32_t (*read)(void *opaque, uint32_t reg, unsigned size);
+    void (*write)(void *opaque, uint32_t reg, unsigned size, uint32_t val);
+};
+FERRY_MUST_CHECK int ferry_dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
+                                          const struct ferry_dm_pci_ext_ops *ops,
+                                          void *opaque);
+/* True if bus 0 devfn has a function of either kind. */
+bool ferry_dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn);
+
+/* ------------------------------------------------------------------ */
+/* Interrupt lines                                                     */
+
+enum ferry_dm_irq_kind {
+    FERRY_DM_IRQ_EDGE,      /* ISA: a rising level sends one edge */
+    FERRY_DM_IRQ_LEVEL,     /* PCI INTx, SCI: held while asserted (resample) */
+};
+
+/*
+ * One device's connection to a GSI.  Several devices may share a level GSI
+ * (the line is the OR of them).  Delivery is an irqfd registered with the
+ * backend (with a resample fd for level lines) or, if that fails,
+ * backend irq_line calls.
+ */
+FERRY_MUST_CHECK int ferry_dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi,
+                                      enum ferry_dm_irq_kind kind,
+                                      struct ferry_dm_irq **out);
+void ferry_dm_irq_set(struct ferry_dm_irq *irq, bool level);
+bool ferry_dm_irq_level(const struct ferry_dm_irq *irq);
+uint32_t ferry_dm_irq_gsi(const struct ferry_dm_irq *irq);
+/* Edges and assertions delivered on this line so far (tests, query). */
+uint64_t ferry_dm_irq_count(const struct ferry_dm_irq *irq);
+
+/*
+ * For a device whose interrupt eventfds come from elsewhere (e.g. a QEMU
+ * process signalling an irqfd itself): wire fd (and resample_fd, or -1)
+ * to gsi in the hypervisor directly.  -ENOTCONN before ferry_dm_start,
+ * -ENOSYS when the backend has no irqfds.  The caller owns the fds and
+ * deassigns (assign = false) before closing them.
+ */
+FERRY_MUST_CHECK int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd,
+                                           int resample_fd, bool assign);
+
+/* ------------------------------------------------------------------ */
+/* Options: "key=value,key=value" (QEMU -device style, ",," is a comma)  */
+
+FERRY_MUST_CHECK int ferry_dm_opts_parse(const char *s, struct ferry_dm_opts **out);
+struct ferry_dm_opts *ferry_dm_opts_new(void);
+FERRY_MUST_CHECK int ferry_dm_opts_set(struct ferry_dm_opts *o, const char *key,
+                                       const char *value);
+void ferry_dm_opts_free(struct ferry_dm_opts *o);
+/* NULL when absent. */
+const char *ferry_dm_opts_get(const struct ferry_dm_opts *o, const char *key);
+/* Integer (0x.. accepted): def when absent, -EINVAL if malformed or > max. */
+FERRY_MUST_CHECK int ferry_dm_opts_get_u64(const struct ferry_dm_opts *o, const char *key,
+                                           uint64_t def, uint64_t max, uint64_t *out);
+size_t ferry_dm_opts_count(const struct ferry_dm_opts *o);
+const char *ferry_dm_opts_key(const struct ferry_dm_opts *o, size_t i);
+/* -EINVAL naming the first key not in the NULL-terminated list. */
+int ferry_dm_opts_check(const struct ferry_dm_opts *o, const char *const *known,
+                        const char **bad_key);
+
+#endif /* FERRY_DM_H */

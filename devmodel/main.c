@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry-dm: the device model of one guest, an ioreq server on a libevent
+ * loop.
+ *
+ *   ferry-dm --ioreq-fd=N [options]      started by ferry-hv (N: a connected
+ *                                        SOCK_SEQPACKET socket to its router)
+ *   ferry-dm --connect PATH [options]    started on its own (a toolstack,
+ *                                        systemd's ferry-dm@.service)
+ *
+ * It adds its devices, registers with the router, claims their ranges,
+ * enables, and then only reacts: ioreq doorbells, the control socket,
+ * device timers and fds.  Idle, it sleeps in epoll.  When the router goes
+ * away (the guest ended, ferry-hv exited) it exits 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log-glib.h"
+#include "devmodel/control.h"
+#include "devmodel/dm.h"
+
+#define DM_EXIT_OK          0
+#define DM_EXIT_FAILURE     1
+#define DM_EXIT_USAGE       2
+
+struct dm_main {
+    struct event_base *base;
+    struct ferry_dm *dm;
+    struct ioreq_server *srv;
+    struct ferry_dm_control *control;
+    struct event *ctl_ev, *buf_ev, *sig_ev[2];
+    struct event **vcpu_ev;
+    unsigned nr_vcpus;
+    int status;
+};
+
+/* ------------------------------------------------------------------ */
+/* The backend: the framework's needs, met by the ioreq server          */
+
+static int be_claim(void *opaque, enum ioreq_range_type type, uint64_t start, uint64_t end,
+                    uint32_t flags)
+{
+    struct dm_main *m = opaque;
+
+    if (!m->srv)
+        return 0;
+    return ioreq_server_claim_range(m->srv, type, start, end, flags);
+}
+
+static int be_release(void *opaque, enum ioreq_range_type type, uint64_t start, uint64_t end)
+{
+    struct dm_main *m = opaque;
+
+    return m->srv ? ioreq_server_release_range(m->srv, type, start, end) : 0;
+}
+
+static int be_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
+{
+    struct dm_main *m = opaque;
+
+    return m->srv ? ioreq_server_set_irqfd(m->srv, gsi, fd, resample_fd, assign) : -ENOTCONN;
+}
+
+static int be_irq_line(void *opaque, uint32_t gsi, bool level)
+{
+    struct dm_main *m = opaque;
+
+    return m->srv ? ioreq_server_set_irq_line(m->srv, gsi, level) : -ENOTCONN;
+}
+
+static int be_shutdown(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
+{
+    struct dm_main *m = opaque;
+    int rc;
+
+    if (!m->srv)
+        return -ENOTCONN;
+    rc = ioreq_server_shutdown(m->srv, reason, code);
+    /* The hypervisor may end the guest (and hang up) before it answers. */
+    return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+}
+
+static const struct ferry_dm_backend_ops backend_ops = {
+    .claim = be_claim,
+    .release = be_release,
+    .irqfd = be_irqfd,
+    .irq_line = be_irq_line,
+    .shutdown = be_shutdown,
+};
+
+static void srv_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    ferry_log_glib(NULL, level, msg);
+}
+
+static void srv_handle(void *opaque, unsigned vcpu, ioreq_t *req)
+{
+    struct dm_main *m = opaque;
+
+    ferry_dm_handle_ioreq(m->dm, vcpu, req);
+}
+
+static const struct ioreq_server_ops srv_ops = {
+    .log = srv_log,
+    .handle = srv_handle,
+};
+
+/* ------------------------------------------------------------------ */
+/* Event callbacks                                                     */
+
+struct vcpu_arg {
+    struct dm_main *m;
+    unsigned vcpu;
+};
+
+static void vcpu_doorbell_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vcpu_arg *va = arg;
+
+    ioreq_server_dispatch_vcpu(va->m->srv, va->vcpu);
+}
+
+static void buffered_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct dm_main *m = arg;
+
+    ioreq_server_dispatch_buffered(m->srv);
+}
+
+static void control_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct dm_main *m = arg;
+
+    if (ioreq_server_check_control(m->srv) == -EPIPE) {
+        ferry_log(FERRY_LOG_INFO, NULL, "the hypervisor closed the ioreq connection "
+                  "(guest %s); exiting", ferry_dm_status_name(ferry_dm_get_status(m->dm)));
+        event_base_loopbreak(m->base);
+    }
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct dm_main *m = arg;
+
+    ferry_log(FERRY_LOG_INFO, NULL, "%s: detaching from the guest", strsignal((int)sig));
+    event_base_loopbreak(m->base);
+}
+
+static void control_quit(void *opaque)
+{
+    struct dm_main *m = opaque;
+
+    ferry_log(FERRY_LOG_INFO, NULL, "quit from the control socket: detaching from the guest");
+    event_base_loopbreak(m->base);
+}
+
+static const struct ferry_dm_control_ops control_ops = { .quit = control_quit };
+
+/* ------------------------------------------------------------------ */
+/* Devices from the command line                                       */
+
+struct dm_args {
+    int ioreq_fd;
+    char *connect, *name, *control, *serial, *serial_in, *config;
+    char **devices;
+    gboolean no_defaults, list;
+    int verbose;
+    GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
+};
+
+/* The default machine: COM1, RTC, ACPI PM, 0xcf9 reset, POST, debug exit, PCI. */
+static const struct {
+    const char *type, *id;
+} default_devices[] = {
+    { "pci-host", "pci" },
+    { "uart", "com1" },
+    { "rtc", "rtc" },
+    { "acpi-pm", "pm" },
+    { "reset", "reset" },
+    { "post", "post" },
+    { "debug-exit", "debug-exit" },
+};
+
+/* "TYPE[,k=v...]" -> type, id (may be NULL) and the other options. */
+static int split_device(const char *spec, char **type, char **id, struct ferry_dm_opts **opts)
+{
+    const char *comma = strchr(spec, ',');
+    struct ferry_dm_opts *all = NULL;
+    int rc;
+
+    *type = comma ? g_strndup(spec, (gsize)(comma - spec)) : g_strdup(spec);
+    *id = NULL;
+    rc = ferry_dm_opts_parse(comma ? comma + 1 : "", &all);
+    if (rc < 0) {
+        g_free(*type);
+        return rc;
+    }
+    *opts = ferry_dm_opts_new();
+    for (size_t i = 0; i < ferry_dm_opts_count(all); i++) {
+        const char *k = ferry_dm_opts_key(all, i);
+
+        if (strcmp(k, "id") == 0)
+            *id = g_strdup(ferry_dm_opts_get(all, k));
+        else if (ferry_dm_opts_set(*opts, k, ferry_dm_opts_get(all, k)) < 0)
+            rc = -E2BIG;
+    }
+    ferry_dm_opts_free(all);
+    return rc;
+}
+
+static int add_user_device(struct dm_main *m, const char *spec)
+{
+    char *type = NULL, *id = NULL;
+    struct ferry_dm_opts *opts = NULL;
+    int rc = split_device(spec, &type, &id, &opts);
+
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: --device %s: bad options\n", spec);
+        return rc;
+    }
+    rc = ferry_dm_device_add(m->dm, type, id, opts, NULL);
+    if (rc < 0)
+        fprintf(stderr, "ferry-dm: --device %s: %s\n", spec, strerror(-rc));
+    g_free(type);
+    g_free(id);
+    ferry_dm_opts_free(opts);
+    return rc;
+}
+
+static bool id_given(const struct dm_args *a, const char *id)
+{
+    bool found = false;
+
+    for (unsigned i = 0; a->devices && a->devices[i] && !found; i++) {
+        char *type = NULL, *uid = NULL;
+        struct ferry_dm_opts *opts = NULL;
+
+        if (split_device(a->devices[i], &type, &uid, &opts) == 0)
+            found = uid && strcmp(uid, id) == 0;
+        g_free(type);
+        g_free(uid);
+        ferry_dm_opts_free(opts);
+    }
+    return found;
+}
+
+/*
+ * The config file: a [dm] group with the command line's long options as
+ * keys (command-line values win; devices= is a ';' list added before the
+ * command line's), and one [qemu] or [qemu:ID] group per QEMU-hosted
+ * device with the qemu device's options as keys.
+ */
+static int read_config(struct dm_args *a)
+{
+    static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
+                                           "no-defaults", "devices", NULL };
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) err = NULL;
+    gchar **groups;
+
+    if (!g_key_file_load_from_file(kf, a->config, G_KEY_FILE_NONE, &err)) {
+        fprintf(stderr, "ferry-dm: %s: %s\n", a->config, err->message);
+        return -EINVAL;
+    }
+    groups = g_key_file_get_groups(kf, NULL);
+    for (gsize g = 0; groups[g]; g++) {
+        const char *grp = groups[g];
+        gchar **keys = g_key_file_get_keys(kf, grp, NULL, NULL);
+        bool is_qemu = !strcmp(grp, "qemu") || g_str_has_prefix(grp, "qemu:");
+        struct ferry_dm_opts *o = is_qemu ? ferry_dm_opts_new() : NULL;
+        int rc = 0;
+
+        if (strcmp(grp, "dm") != 0 && !is_qemu) {
+            fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID)\n",
+                    a->config, grp);
+            rc = -EINVAL;
+        }
+        for (gsize k = 0; keys && keys[k] && rc == 0; k++) {
+            g_autofree char *v = g_key_file_get_string(kf, grp, keys[k], NULL);
+
+            if (is_qemu) {
+                if (ferry_dm_opts_set(o, keys[k], v ? v : "") < 0)
+                    rc = -EINVAL;
+                continue;
+            }
+            if (!g_strv_contains(dm_keys, keys[k])) {
+                fprintf(stderr, "ferry-dm: %s: [dm] has no key '%s'\n", a->config, keys[k]);
+                rc = -EINVAL;
+            }
+        }
+        if (rc == 0 && is_qemu) {
+            if (grp[4] == ':' && !ferry_dm_opts_get(o, "id") &&
+                ferry_dm_opts_set(o, "id", grp + 5) < 0)
+                rc = -EINVAL;
+            if (rc == 0)
+                g_ptr_array_add(a->qemu, o);
+            o = NULL;
+        }
+        ferry_dm_opts_free(o);
+        g_strfreev(keys);
+        if (rc < 0) {
+            g_strfreev(groups);
+            return rc;
+        }
+    }
+    g_strfreev(groups);
+#define CFG_STR(field, key) \
+    if (!a->field) a->field = g_key_file_get_string(kf, "dm", key, NULL);
+    CFG_STR(name, "name")
+    CFG_STR(connect, "connect")
+    CFG_STR(control, "control")
+    CFG_STR(serial, "serial")
+    CFG_STR(serial_in, "serial-in")
+#undef CFG_STR
+    if (!a->no_defaults)
+        a->no_defaults = g_key_file_get_boolean(kf, "dm", "no-defaults", NULL);
+    gchar **devs = g_key_file_get_string_list(kf, "dm", "devices", NULL, NULL);
+    if (devs) {
+        GPtrArray *all = g_ptr_array_new();
+
+        for (gsize i = 0; devs[i]; i++)
+            if (*g_strstrip(devs[i]))
+                g_ptr_array_add(all, g_strdup(devs[i]));
+        for (gsize i = 0; a->devices && a->devices[i]; i++)
+            g_ptr_array_add(all, g_strdup(a->devices[i]));
+        g_ptr_array_add(all, NULL);
+        g_strfreev(a->devices);
+        a->devices = (char **)g_ptr_array_free(all, FALSE);
+        g_strfreev(devs);
+    }
+    return 0;
+}
+
+/* Tell the user where pty back ends are: they are useless unnamed. */
+static void announce_ptys(struct ferry_dm *dm)
+{
+    JsonBuilder *b = json_builder_new();
+    JsonNode *root;
+    JsonArray *devs;
+
+    ferry_dm_query_devices(dm, b);
+    root = json_builder_get_root(b);
+    devs = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *o = json_array_get_object_element(devs, i);
+        const char *out = json_object_get_string_member_with_default(o, "out", "");
+        const char *in = json_object_get_string_member_with_default(o, "in", "");
+        const char *pty = g_str_has_prefix(out, "pty:") ? out : g_str_has_prefix(in, "pty:")
+                                                                  ? in : NULL;
+
+        if (pty)
+            fprintf(stderr, "ferry-dm: %s (%s) is on %s\n",
+                    json_object_get_string_member(o, "id"),
+                    json_object_get_string_member(o, "type"), pty + 4);
+    }
+    json_node_unref(root);
+    g_object_unref(b);
+}
+
+/* Defaults first (the PCI bus before its functions), then the user's devices. */
+static int add_devices(struct dm_main *m, const struct dm_args *a)
+{
+    int rc = 0;
+
+    for (unsigned i = 0; !a->no_defaults && rc == 0 && i < G_N_ELEMENTS(default_devices); i++) {
+        struct ferry_dm_opts *opts;
+
+        if (id_given(a, default_devices[i].id))
+            continue;       /* replaced by a --device with the same id */
+        opts = ferry_dm_opts_new();
+        if (strcmp(default_devices[i].type, "uart") == 0 &&
+            (ferry_dm_opts_set(opts, "out", a->serial ? a->serial : "stdout") < 0 ||
+             ferry_dm_opts_set(opts, "in", a->serial_in ? a->serial_in : "none") < 0))
+            rc = -EINVAL;
+        if (rc == 0)
+            rc = ferry_dm_device_add(m->dm, default_devices[i].type, default_devices[i].id,
+                                     opts, NULL);
+        if (rc < 0)
+            fprintf(stderr, "ferry-dm: default device %s (%s): %s\n", default_devices[i].id,
+                    default_devices[i].type, strerror(-rc));
+        ferry_dm_opts_free(opts);
+    }
+    for (unsigned i = 0; a->devices && a->devices[i] && rc == 0; i++)
+        rc = add_user_device(m, a->devices[i]);
+    for (guint i = 0; a->qemu && i < a->qemu->len && rc == 0; i++) {
+        struct ferry_dm_opts *o = g_ptr_array_index(a->qemu, i), *rest = ferry_dm_opts_new();
+
+        for (size_t k = 0; k < ferry_dm_opts_count(o); k++) {
+            const char *key = ferry_dm_opts_key(o, k);
+
+            if (strcmp(key, "id") != 0 && ferry_dm_opts_set(rest, key,
+                                                            ferry_dm_opts_get(o, key)) < 0)
+                rc = -E2BIG;
+        }
+        if (rc == 0)
+            rc = ferry_dm_device_add(m->dm, "qemu", ferry_dm_opts_get(o, "id"), rest, NULL);
+        if (rc < 0)
+            fprintf(stderr, "ferry-dm: %s: [qemu] device %s: %s\n", a->config,
+                    ferry_dm_opts_get(o, "device") ? ferry_dm_opts_get(o, "device") : "?",
+                    strerror(-rc));
+        ferry_dm_opts_free(rest);
+    }
+    return rc;
+}
+
+static void list_devices(void)
+{
+    const struct ferry_dm_device_type *t;
+
+    printf("device types (--device TYPE[,id=ID][,key=value...]):\n");
+    for (unsigned i = 0; (t = ferry_dm_device_type_nth(i)); i++)
+        printf("  %-12s %s%s\n", t->name, t->desc ? t->desc : "",
+               t->hotplug ? " [hotplug]" : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                            */
+
+static int connect_router(struct dm_main *m, const struct dm_args *a)
+{
+    struct ioreq_server_config cfg = {
+        .name = a->name ? a->name : "ferry-dm",
+        .ops = &srv_ops,
+        .opaque = m,
+    };
+    int rc;
+
+    if (a->connect)
+        rc = ioreq_server_connect(a->connect, &cfg, &m->srv);
+    else
+        rc = ioreq_server_create(a->ioreq_fd, &cfg, &m->srv);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot register with the hypervisor at %s: %s\n",
+                a->connect ? a->connect : "--ioreq-fd", strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+static int watch_server(struct dm_main *m)
+{
+    struct vcpu_arg *args;
+
+    m->nr_vcpus = ioreq_server_nr_vcpus(m->srv);
+    m->vcpu_ev = calloc(m->nr_vcpus, sizeof(*m->vcpu_ev));
+    args = calloc(m->nr_vcpus ? m->nr_vcpus : 1, sizeof(*args));
+    if (!m->vcpu_ev || !args) {
+        free(args);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < m->nr_vcpus; i++) {
+        args[i] = (struct vcpu_arg){ .m = m, .vcpu = i };
+        m->vcpu_ev[i] = event_new(m->base, ioreq_server_vcpu_fd(m->srv, i), EV_READ | EV_PERSIST,
+                                  vcpu_doorbell_cb, &args[i]);
+        if (!m->vcpu_ev[i] || event_add(m->vcpu_ev[i], NULL) < 0)
+            return -ENOMEM;
+    }
+    /* args[] lives as long as the events: freed with vcpu_ev[0]'s argument. */
+    if (ioreq_server_buffered_fd(m->srv) >= 0) {
+        m->buf_ev = event_new(m->base, ioreq_server_buffered_fd(m->srv), EV_READ | EV_PERSIST,
+                              buffered_cb, m);
+        if (!m->buf_ev || event_add(m->buf_ev, NULL) < 0)
+            return -ENOMEM;
+    }
+    m->ctl_ev = event_new(m->base, ioreq_server_control_fd(m->srv), EV_READ | EV_PERSIST,
+                          control_cb, m);
+    if (!m->ctl_ev || event_add(m->ctl_ev, NULL) < 0)
+        return -ENOMEM;
+    if (!m->nr_vcpus)
+        free(args);
+    return 0;
+}
+
+static void map_guest_memory(struct dm_main *m)
+{
+    struct ioreq_msg_memory_reply regions;
+    int memfd = -1;
+    int rc = ioreq_server_get_memory(m->srv, &memfd, &regions);
+
+    if (rc == 0) {
+        rc = ferry_dm_set_guest_memory(m->dm, memfd, &regions);
+        close(memfd);
+    }
+    if (rc < 0)
+        ferry_log(rc == -ENOSYS ? FERRY_LOG_INFO : FERRY_LOG_WARNING, NULL,
+                  "no guest memory for DMA: %s%s%s", strerror(-rc),
+                  ioreq_server_last_error(m->srv)[0] ? ": " : "",
+                  ioreq_server_last_error(m->srv));
+}
+
+static void teardown(struct dm_main *m)
+{
+    ferry_dm_control_close(m->control);
+    if (m->vcpu_ev) {
+        void *args = m->nr_vcpus && m->vcpu_ev[0] ? event_get_callback_arg(m->vcpu_ev[0]) : NULL;
+
+        for (unsigned i = 0; i < m->nr_vcpus; i++)
+            if (m->vcpu_ev[i])
+                event_free(m->vcpu_ev[i]);
+        free(args);
+        free(m->vcpu_ev);
+    }
+    if (m->buf_ev)
+        event_free(m->buf_ev);
+    if (m->ctl_ev)
+        event_free(m->ctl_ev);
+    for (unsigned i = 0; i < 2; i++)
+        if (m->sig_ev[i])
+            event_free(m->sig_ev[i]);
+    /* Devices first (their irqfds and claims go back over the socket), then the server. */
+    ferry_dm_destroy(m->dm);
+    ioreq_server_destroy(m->srv);
+    if (m->base)
+        event_base_free(m->base);
+}
+
+int main(int argc, char **argv)
+{
+    struct dm_args a = { .ioreq_fd = -1 };
+    gboolean verbose_seen = FALSE;
+    GOptionEntry entries[] = {
+        { "ioreq-fd", 0, 0, G_OPTION_ARG_INT, &a.ioreq_fd,
+          "registered over this connected socket (ferry-hv starts us so)", "N" },
+        { "connect", 'c', 0, G_OPTION_ARG_FILENAME, &a.connect,
+          "register with the ferry-hv listening on this ioreq socket", "PATH" },
+        { "name", 'n', 0, G_OPTION_ARG_STRING, &a.name, "guest name (logs, server name)", "NAME" },
+        { "control", 's', 0, G_OPTION_ARG_FILENAME, &a.control,
+          "QMP-style control socket to create", "PATH" },
+        { "device", 'd', 0, G_OPTION_ARG_STRING_ARRAY, &a.devices,
+          "add a device (replaces the default with the same id)", "TYPE[,id=ID][,k=v...]" },
+        { "no-defaults", 0, 0, G_OPTION_ARG_NONE, &a.no_defaults,
+          "no default devices, only --device ones", NULL },
+        { "serial", 0, 0, G_OPTION_ARG_STRING, &a.serial,
+          "COM1 output: stdout, stderr, file:PATH, pty, socket:PATH, null", "OUT" },
+        { "serial-in", 0, 0, G_OPTION_ARG_STRING, &a.serial_in,
+          "COM1 input: none, stdin, pty, socket:PATH", "IN" },
+        { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a.config,
+          "read options and devices from a key file ([dm], [qemu])", "FILE" },
+        { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a.list, "list device types and exit", NULL },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose_seen,
+          "more log output (-vv for debug)", NULL },
+        { NULL },
+    };
+    struct dm_main m = { .status = DM_EXIT_FAILURE };
+    GOptionContext *ctx;
+    GError *err = NULL;
+    int rc;
+
+    /* -v may repeat (-vv, -v -v): count before GOption folds them into one flag. */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--verbose") == 0)
+            a.verbose++;
+        else if (argv[i][0] == '-' && argv[i][1] == 'v' &&
+                 strspn(argv[i] + 1, "v") == strlen(argv[i] + 1))
+            a.verbose += (int)strlen(argv[i] + 1);
+    }
+    ctx = g_option_context_new("- Ferry's device model for one guest");
+    g_option_context_set_summary(ctx,
+        "Registers as an ioreq server with ferry-hv (--ioreq-fd=N when ferry-hv starts it,\n"
+        "--connect PATH otherwise), claims its devices' ranges and emulates them.\n"
+        "Default devices: pci (pci-host), com1 (uart, 0x3f8 irq 4), rtc (0x70, irq 8),\n"
+        "pm (acpi-pm, 0xb000/0xafe0, sci 9), reset (0xcf9), post (0x80),\n"
+        "debug-exit (0xf4).");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "ferry-dm: %s\n", err->message);
+        g_error_free(err);
+        g_option_context_free(ctx);
+        return DM_EXIT_USAGE;
+    }
+    g_option_context_free(ctx);
+    (void)verbose_seen;
+    if (a.list) {
+        list_devices();
+        return DM_EXIT_OK;
+    }
+    a.qemu = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_dm_opts_free);
+    if (a.config && read_config(&a) < 0) {
+        m.status = DM_EXIT_USAGE;
+        goto out_args;
+    }
+    if ((a.ioreq_fd < 0) == !a.connect) {
+        fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH\n");
+        m.status = DM_EXIT_USAGE;
+        goto out_args;
+    }
+    ferry_log_init("ferry-dm", a.verbose);
+    signal(SIGPIPE, SIG_IGN);
+
+    m.base = event_base_new();
+    if (!m.base) {
+        fprintf(stderr, "ferry-dm: cannot create the event loop\n");
+        goto out;
+    }
+    struct ferry_dm_config cfg = {
+        .name = a.name ? a.name : "guest",
+        .base = m.base,
+        .ops = &backend_ops,
+        .opaque = &m,
+        .log = ferry_log_glib,
+        .log_opaque = NULL,
+    };
+    rc = ferry_dm_create(&cfg, &m.dm);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot create the device model: %s\n", strerror(-rc));
+        goto out;
+    }
+    /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
+    if (connect_router(&m, &a) < 0)
+        goto out;
+    if (watch_server(&m) < 0) {
+        fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
+        goto out;
+    }
+    map_guest_memory(&m);
+    if (add_devices(&m, &a) < 0) {
+        m.status = DM_EXIT_USAGE;
+        goto out;
+    }
+    announce_ptys(m.dm);
+    rc = ferry_dm_start(m.dm);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
+                ioreq_server_last_error(m.srv)[0] ? ": " : "", ioreq_server_last_error(m.srv));
+        goto out;
+    }
+    if (a.control) {
+        rc = ferry_dm_control_open(m.dm, a.control, &control_ops, &m, &m.control);
+        if (rc < 0) {
+            fprintf(stderr, "ferry-dm: cannot create control socket %s: %s\n", a.control,
+                    strerror(-rc));
+            goto out;
+        }
+    }
+    /*
+     * Slot: the USB service (usb/, an object on an event_base) attaches
+     * here, on m.base, once it exists; devices reach the loop through
+     * ferry_dm_event_base().  The QEMU-remote engine (devmodel/qemu-remote.c)
+     * is a device type like the others (--device qemu-remote,...).
+     */
+    m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
+    m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
+    for (unsigned i = 0; i < 2; i++)
+        if (m.sig_ev[i])
+            event_add(m.sig_ev[i], NULL);
+    rc = ioreq_server_enable(m.srv, true);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot enable the ioreq server: %s\n", strerror(-rc));
+        goto out;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "serving guest %s: %zu devices, %u vcpus",
+              ferry_dm_name(m.dm), ferry_dm_device_count(m.dm), m.nr_vcpus);
+    event_base_dispatch(m.base);
+    m.status = DM_EXIT_OK;
+out:
+    teardown(&m);
+out_args:
+    g_ptr_array_free(a.qemu, TRUE);
+    g_free(a.config);
+    g_free(a.connect);
+    g_free(a.name);
+    g_free(a.control);
+    g_free(a.serial);
+    g_free(a.serial_in);
+    g_strfreev(a.devices);
+    return m.status;
+}

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run one guest of ferry-dm under ferry-hv, ferry-dm in its own process.
+
+    run-dm-guest.py SCENARIO
+
+Scenarios: demo, uart, pci, rtc, s5, reset, exit, killed, cli-run, qemu.
+The guests are in tests/devmodel/guests/ (built by meson into
+tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
+/dev/kvm cannot be used here.
+"""
+import datetime
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
+DM = os.path.join(BUILD, "devmodel", "ferry-dm")
+CLI = os.path.join(BUILD, "cli", "ferry")
+GUESTS = os.path.join(BUILD, "tests", "devmodel")
+TIMEOUT = 300
+
+EXIT_REBOOT = 71
+
+
+def guest(name):
+    return os.path.join(GUESTS, name)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+def fail(why, out="", err=""):
+    print("FAIL: " + why)
+    if out:
+        print("--- guest output (stdout) ---\n" + out)
+    if err:
+        print("--- ferry-hv / ferry-dm log (stderr) ---\n" + err)
+    sys.exit(1)
+
+
+def kvm_check():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        skip("/dev/kvm: " + e.strerror)
+    os.close(fd)
+
+
+def hv_args(image, entry="pvh", dm_args=()):
+    args = [HV, "--image", image, "--entry", entry, "--memory", "64M", "--dm", DM]
+    for a in dm_args:
+        args += ["--dm-arg", a]
+    return args
+
+
+SANITIZER = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "exited with status",
+             "killed by signal")
+
+
+def check_log(out, err):
+    """ferry-dm shares ferry-hv's stderr: a sanitizer report or a bad exit shows there."""
+    for s in SANITIZER:
+        if s in err:
+            fail("ferry-dm log has %r" % s, out, err)
+
+
+def run(args, status, out_has=(), err_has=(), out_lacks=("FAIL",)):
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+                       text=True, errors="replace")
+    check_log(p.stdout, p.stderr)
+    if p.returncode != status:
+        fail("%s: exit status %d, expected %d" % (" ".join(args), p.returncode, status),
+             p.stdout, p.stderr)
+    for s in out_has:
+        if s not in p.stdout:
+            fail("output lacks %r" % s, p.stdout, p.stderr)
+    for s in err_has:
+        if s not in p.stderr:
+            fail("log lacks %r" % s, p.stdout, p.stderr)
+    for s in out_lacks:
+        if s in p.stdout:
+            fail("output has %r" % s, p.stdout, p.stderr)
+    print("ok: exit status %d" % p.returncode)
+    return p.stdout, p.stderr
+
+
+def check_rtc(out, err):
+    m = re.search(r"RTC says it is (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC", out)
+    if not m:
+        fail("no RTC line", out, err)
+    rtc = datetime.datetime(*map(int, m.groups()), tzinfo=datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    # The guest read the host's real time a moment ago; allow for a slow machine.
+    if abs((now - rtc).total_seconds()) > 600:
+        fail("RTC %s is not the host's time %s" % (rtc, now), out, err)
+    print("ok: rtc %s (host %s)" % (rtc.isoformat(), now.isoformat(timespec="seconds")))
+
+
+def scenario_demo():
+    out, err = run(hv_args(guest("demo.elf"), dm_args=["--device=pci-test,id=t0"]), 0,
+                   out_has=["Ferry demo guest", "PCI bus 0", "00:00.0  8086:1237  060000  host bridge",
+                            "1b36:0005  ff0000  ferry-dm test function", "Powering off"])
+    check_rtc(out, err)
+    print(out)
+
+
+def scenario_rtc():
+    out, err = run(hv_args(guest("demo.elf")), 0, out_has=["RTC says it is"])
+    check_rtc(out, err)
+
+
+def scenario_s5():
+    out, err = run(hv_args(guest("demo.elf"), dm_args=["-v"]), 0, out_has=["Bye!"],
+                   err_has=["S5: the guest powers itself off"])
+
+
+def scenario_pci():
+    run(hv_args(guest("dm-pci.elf"), dm_args=["--device=pci-test,id=t0,addr=5"]), 0,
+        out_has=["pci-test at 00:05", "ok io-bar-magic", "ok mem-bar-scratch",
+                 "ok moved-bar-magic", "ok old-bar-floats", "ok mem-bar-off", "pci done"])
+
+
+def scenario_reset():
+    run(hv_args(guest("dm-reset.elf"), dm_args=["-v"]), EXIT_REBOOT,
+        out_has=["resetting through 0xcf9"], err_has=["reset through 0xcf9"])
+
+
+def scenario_exit():
+    run(hv_args(guest("dm-exit.img"), entry="real"), 42)
+
+
+def scenario_uart():
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "com1.sock")
+        args = hv_args(guest("dm-uart.elf"),
+                       dm_args=["--serial=socket:" + sock, "--serial-in=socket:" + sock])
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                s.connect(sock)
+                break
+            except OSError:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    p.kill()
+                    out, err = p.communicate()
+                    fail("ferry-dm's COM1 socket never appeared", out, err)
+                time.sleep(0.02)
+        # Send once the guest has set up COM1 (its FIFO reset would drop earlier bytes).
+        ready = p.stdout.readline()
+        if "waiting for a line" not in ready:
+            p.kill()
+            out, err = p.communicate()
+            fail("the guest did not get ready", ready + out, err)
+        s.sendall(b"ping\n")
+        s.settimeout(60)
+        got = b""
+        try:
+            while b"\n" not in got.split(b"PONG", 1)[-1] or b"PONG" not in got:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        s.close()
+        try:
+            out, err = p.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            fail("the guest did not finish", out, err)
+        check_log(out, err)
+        if b"PONG ping\n" not in got:
+            fail("no PONG from the guest over COM1 (got %r)" % got, out, err)
+        if p.returncode != 0:
+            fail("exit status %d" % p.returncode, out, err)
+        print("ok: round trip over COM1 with interrupts: %r" % got)
+
+
+def scenario_killed():
+    p = subprocess.Popen(hv_args(guest("dm-killed.elf")), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, errors="replace")
+    line = p.stdout.readline()
+    if "waiting" not in line:
+        p.kill()
+        out, err = p.communicate()
+        fail("guest did not start waiting", line + out, err)
+    # ferry-dm is ferry-hv's child: kill it under the running guest.
+    kids = []
+    for task in os.listdir("/proc/%d/task" % p.pid):
+        with open("/proc/%d/task/%s/children" % (p.pid, task)) as f:
+            kids += [int(x) for x in f.read().split()]
+    if len(kids) != 1:
+        p.kill()
+        fail("expected one ferry-dm child of ferry-hv, found %r" % kids)
+    os.kill(kids[0], signal.SIGKILL)
+    try:
+        out, err = p.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        fail("ferry-hv did not carry on after ferry-dm died", out, err)
+    out = line + out
+    if p.returncode != 0:
+        fail("exit status %d" % p.returncode, out, err)
+    if "the device model is gone" not in out:
+        fail("guest did not see COM1 float", out, err)
+    if "detached" not in err and "gone" not in err:
+        fail("ferry-hv did not report the detach", out, err)
+    print("ok: ferry-hv reported the detach and the guest ran on")
+
+
+def scenario_qemu():
+    import shutil
+    if not shutil.which("qemu-system-x86_64"):
+        skip("qemu-system-x86_64 is not installed")
+    out, err = run(hv_args(guest("dm-qemu.elf"),
+                           dm_args=["--device=qemu,id=nic0,device=rtl8139,addr=6"]), 0,
+                   out_has=["rtl8139 (in its own QEMU) at 00:06", "mac 52:54:00:12:34:56"])
+
+
+def scenario_cli_run():
+    run([CLI, "run", "--image", guest("demo.elf")], 0, out_has=["Ferry demo guest", "Bye!"])
+
+
+SCENARIOS = {
+    "demo": scenario_demo, "rtc": scenario_rtc, "s5": scenario_s5, "pci": scenario_pci,
+    "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
+    "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        print("usage: run-dm-guest.py " + "|".join(SCENARIOS))
+        sys.exit(2)
+    for prog in (HV, DM):
+        if not os.access(prog, os.X_OK):
+            skip("%s is not built" % prog)
+    kvm_check()
+    SCENARIOS[sys.argv[1]]()

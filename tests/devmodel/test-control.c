@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The QMP-style control socket: commands, errors, the socket itself. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "devmodel/control.h"
+#include "tests/devmodel/test-devmodel.h"
+
+/* Execute cmd and parse the reply; the caller unrefs the returned node. */
+static JsonNode *run(struct tb *t, const char *cmd, bool *quit)
+{
+    bool q;
+    char *r = ferry_dm_control_execute(t->dm, cmd, strlen(cmd), quit ? quit : &q);
+    JsonNode *n = json_from_string(r, NULL);
+
+    ck_assert_msg(n && JSON_NODE_HOLDS_OBJECT(n), "reply is not an object: %s", r);
+    g_free(r);
+    return n;
+}
+
+static const char *error_class(JsonNode *n)
+{
+    JsonObject *o = json_node_get_object(n);
+
+    if (!json_object_has_member(o, "error"))
+        return NULL;
+    return json_object_get_string_member(json_object_get_object_member(o, "error"), "class");
+}
+
+START_TEST(test_control_commands)
+{
+    struct tb t;
+    JsonNode *n;
+    bool quit;
+
+    tb_init(&t, false);
+    tb_add(&t, "uart", "com1", "out=null");
+    tb_add(&t, "acpi-pm", "pm", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+
+    n = run(&t, "{\"execute\": \"qmp_capabilities\", \"id\": 7}", NULL);
+    ck_assert_ptr_null(error_class(n));
+    ck_assert_int_eq(json_object_get_int_member(json_node_get_object(n), "id"), 7);
+    json_node_unref(n);
+
+    n = run(&t, "{\"execute\": \"query-status\"}", NULL);
+    JsonObject *st = json_object_get_object_member(json_node_get_object(n), "return");
+    ck_assert_str_eq(json_object_get_string_member(st, "status"), "running");
+    ck_assert(json_object_get_boolean_member(st, "running"));
+    ck_assert_int_eq(json_object_get_int_member(st, "devices"), 2);
+    json_node_unref(n);
+
+    n = run(&t, "{\"execute\": \"query-devices\"}", NULL);
+    JsonArray *devs = json_object_get_array_member(json_node_get_object(n), "return");
+    ck_assert_uint_eq(json_array_get_length(devs), 2);
+    JsonObject *com1 = json_array_get_object_element(devs, 0);
+    ck_assert_str_eq(json_object_get_string_member(com1, "id"), "com1");
+    ck_assert_str_eq(json_object_get_string_member(com1, "type"), "uart");
+    JsonObject *reg = json_array_get_object_element(json_object_get_array_member(com1, "regions"), 0);
+    ck_assert_int_eq(json_object_get_int_member(reg, "base"), 0x3f8);
+    ck_assert_int_eq(json_object_get_int_member(reg, "size"), 8);
+    json_node_unref(n);
+
+    n = run(&t, "{\"execute\": \"query-device-types\"}", NULL);
+    ck_assert_uint_ge(json_array_get_length(json_object_get_array_member(
+                          json_node_get_object(n), "return")), 8);
+    json_node_unref(n);
+
+    /* Hotplug: post can come and go, the UART cannot. */
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": "
+                "{\"driver\": \"post\", \"id\": \"p2\", \"port\": \"0x81\"}}", NULL);
+    ck_assert_ptr_null(error_class(n));
+    json_node_unref(n);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x81, 0x81));
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": "
+                "{\"driver\": \"post\", \"id\": \"p3\", \"port\": 130}}", NULL);
+    ck_assert_ptr_null(error_class(n));
+    json_node_unref(n);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x82, 0x82));
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"uart\", "
+                "\"id\": \"com2\", \"port\": \"0x2f8\", \"irq\": 3}}", NULL);
+    ck_assert_str_eq(error_class(n), "GenericError");
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"post\", "
+                "\"id\": \"p4\", \"port\": [1]}}", NULL);
+    ck_assert_str_eq(error_class(n), "GenericError");
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"id\": \"x\"}}", NULL);
+    ck_assert_str_eq(error_class(n), "GenericError");
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p2\"}}", NULL);
+    ck_assert_ptr_null(error_class(n));
+    json_node_unref(n);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0x81, 0x81));
+    n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p2\"}}", NULL);
+    ck_assert_str_eq(error_class(n), "DeviceNotFound");
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"com1\"}}", NULL);
+    ck_assert_str_eq(error_class(n), "GenericError");
+    json_node_unref(n);
+
+    /* The power button reaches the PM block. */
+    n = run(&t, "{\"execute\": \"system_powerdown\"}", NULL);
+    ck_assert_ptr_null(error_class(n));
+    json_node_unref(n);
+    ck_assert_uint_eq(tb_in(&t, 0xb000, 2), 0x0100);
+
+    /* Malformed input: QMP errors, never a crash. */
+    static const char *const bad[] = {
+        "not json", "[1, 2]", "{}", "{\"execute\": 5}", "{\"execute\": \"quit\", \"arguments\": 3}",
+        "{\"execute\": \"device_del\"}", "{\"execute\": \"device_del\", \"arguments\": {\"id\": 1}}",
+        "\"str\"", "{\"execute\": \"device_add\", \"arguments\": {\"driver\": 1}}",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        n = run(&t, bad[i], NULL);
+        ck_assert_msg(error_class(n) != NULL, "no error for %s", bad[i]);
+        json_node_unref(n);
+    }
+    n = run(&t, "{\"execute\": \"frobnicate\"}", NULL);
+    ck_assert_str_eq(error_class(n), "CommandNotFound");
+    json_node_unref(n);
+
+    n = run(&t, "{\"execute\": \"quit\"}", &quit);
+    ck_assert(quit);
+    json_node_unref(n);
+    tb_fini(&t);
+}
+END_TEST
+
+struct sock_state {
+    GString *got;
+    int fd;
+};
+
+static bool got_lines(struct tb *t, void *arg)
+{
+    struct sock_state *s = arg;
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        g_string_append_len(s->got, buf, n);
+    unsigned lines = 0;
+    for (gsize i = 0; i < s->got->len; i++)
+        lines += s->got->str[i] == '\n';
+    return lines >= 3 || n == 0;
+}
+
+static void on_quit(void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+START_TEST(test_control_socket)
+{
+    struct tb t;
+    struct ferry_dm_control *c;
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    const struct ferry_dm_control_ops ops = { .quit = on_quit };
+    bool quitted = false;
+    struct sock_state s = { .got = g_string_new(NULL) };
+
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, &ops, &quitted, &c), 0);
+    s.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ck_assert_int_eq(connect(s.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    static const char cmds[] = "{\"execute\": \"qmp_capabilities\"}\r\n"
+                               "{\"execute\": \"query-status\", \"id\": \"a\"}\n"
+                               "{\"execute\": \"quit\"}\n";
+    ck_assert_int_eq(send(s.fd, cmds, sizeof(cmds) - 1, 0), (ssize_t)sizeof(cmds) - 1);
+    tb_loop_until(&t, got_lines, &s, 10000);
+    gchar **lines = g_strsplit(s.got->str, "\n", -1);
+    ck_assert_uint_ge(g_strv_length(lines), 4);
+    ck_assert_msg(g_str_has_prefix(lines[0], "{\"QMP\""), "greeting: %s", lines[0]);
+    ck_assert_str_eq(lines[1], "{\"return\":{}}");
+    ck_assert_ptr_nonnull(strstr(lines[2], "\"running\""));
+    g_strfreev(lines);
+    /* quit answers, then stops the loop's owner once the reply is out. */
+    tb_loop_until(&t, got_lines, &s, 200);
+    struct timeval tv = { 0, 50000 };
+    event_base_loopexit(t.base, &tv);
+    event_base_dispatch(t.base);
+    ck_assert(quitted);
+    close(s.fd);
+    /* A line longer than the limit ends that client with an error. */
+    s.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(s.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    g_string_truncate(s.got, 0);
+    char *big = g_malloc(FERRY_DM_CONTROL_LINE_MAX + 100);
+    memset(big, 'x', FERRY_DM_CONTROL_LINE_MAX + 100);
+    ck_assert_int_gt(send(s.fd, big, FERRY_DM_CONTROL_LINE_MAX + 100, MSG_NOSIGNAL), 0);
+    g_free(big);
+    tb_loop_until(&t, got_lines, &s, 5000);
+    ck_assert_ptr_nonnull(strstr(s.got->str, "longer than"));
+    close(s.fd);
+    ferry_dm_control_close(c);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    g_string_free(s.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+TCase *dm_control_tcase(void)
+{
+    TCase *tc = tcase_create("control");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_control_commands);
+    tcase_add_test(tc, test_control_socket);
+    return tc;
+}

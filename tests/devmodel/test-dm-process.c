@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry-dm as a process behind a real ioreq router (no KVM needed): the
+ * test plays the hypervisor.  It starts build/devmodel/ferry-dm with
+ * --ioreq-fd=N exactly as ferry-hv does, sends it port and PCI config
+ * ioreqs through ioreq_router_send(), and checks what comes
+ * back: serial output, interrupts (irq-line fallback, since this router
+ * has no irqchip), guest RAM handed over for DMA, shutdown requests, the control socket through the
+ * `ferry dm` CLI, and that killing ferry-dm leaves the router running and
+ * reporting the detach.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "ioreq/ioreq.h"
+
+struct hv {
+    struct ioreq_router *r;
+    pthread_t thread;
+    atomic_bool stop;
+    pid_t dm;
+    char *dir, *out, *ctl;
+    int memfd;
+    atomic_uint shutdowns, gone, raises4;
+    atomic_uint reason, code;
+};
+
+static void *control_thread(void *arg)
+{
+    struct hv *h = arg;
+    struct pollfd p = { .fd = ioreq_router_get_fd(h->r), .events = POLLIN };
+
+    while (!atomic_load(&h->stop))
+        if (poll(&p, 1, 20) > 0)
+            ioreq_router_dispatch(h->r);
+    return NULL;
+}
+
+static void r_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    if (level <= FERRY_LOG_WARNING || getenv("FERRY_TEST_VERBOSE"))
+        fprintf(stderr, "test-hv: %s\n", msg);
+}
+
+static int r_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
+{
+    return -ENOSYS;     /* no irqchip here: ferry-dm falls back to irq line calls */
+}
+
+static int r_irq_line(void *opaque, uint32_t gsi, bool level)
+{
+    struct hv *h = opaque;
+
+    if (gsi == 4 && level)
+        atomic_fetch_add(&h->raises4, 1);
+    return 0;
+}
+
+static int r_memory(void *opaque, struct ioreq_msg_memory_reply *m)
+{
+    struct hv *h = opaque;
+
+    memset(m, 0, sizeof(*m));
+    m->nr_regions = 1;
+    m->region[0].gpa = 0;
+    m->region[0].size = 1 << 20;
+    m->region[0].offset = 0;
+    return h->memfd;
+}
+
+static void r_shutdown(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
+{
+    struct hv *h = opaque;
+
+    atomic_store(&h->reason, reason);
+    atomic_store(&h->code, code);
+    atomic_fetch_add(&h->shutdowns, 1);
+}
+
+static void r_gone(void *opaque, const char *name, const char *why)
+{
+    struct hv *h = opaque;
+
+    atomic_fetch_add(&h->gone, 1);
+}
+
+static const struct ioreq_router_ops r_ops = {
+    .log = r_log,
+    .irqfd = r_irqfd,
+    .irq_line = r_irq_line,
+    .memory = r_memory,
+    .shutdown = r_shutdown,
+    .server_gone = r_gone,
+};
+
+static const char *build_root(void)
+{
+    const char *b = getenv("FERRY_BUILD_ROOT");
+
+    return b ? b : ".";
+}
+
+static uint64_t pio(struct hv *h, uint16_t port, unsigned size, bool write, uint64_t val,
+                    int *result)
+{
+    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = port, .size = size, .count = 1,
+                    .dir = write ? IOREQ_WRITE : IOREQ_READ, .data = val };
+    int rc = ioreq_router_send(h->r, 0, &req);
+
+    if (result)
+        *result = rc;
+    return req.data;
+}
+
+static uint32_t cfg_read(struct hv *h, unsigned dev, unsigned reg)
+{
+    ioreq_t req = { .type = IOREQ_TYPE_PCI_CONFIG, .size = 4, .count = 1, .dir = IOREQ_READ,
+                    .addr = IOREQ_PCI_ADDR(IOREQ_PCI_SBDF(0, 0, dev, 0), reg) };
+
+    ck_assert_int_eq(ioreq_router_send(h->r, 0, &req), IOREQ_SENT);
+    return (uint32_t)req.data;
+}
+
+static void hv_start(struct hv *h, const char *extra, const char *extra2)
+{
+    struct ioreq_router_config cfg = { .nr_vcpus = 1, .timeout_ms = 5000, .ops = &r_ops,
+                                       .opaque = h };
+    char *dm = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+    int sv[2];
+
+    memset(h, 0, sizeof(*h));
+    if (access(dm, X_OK) != 0) {
+        printf("SKIP: %s not built\n", dm);
+        exit(77);
+    }
+    h->dir = g_dir_make_tmp("ferry-dm-proc-XXXXXX", NULL);
+    h->out = g_build_filename(h->dir, "com1.out", NULL);
+    h->ctl = g_build_filename(h->dir, "dm.sock", NULL);
+    h->memfd = memfd_create("guest-ram", MFD_CLOEXEC);
+    ck_assert_int_ge(h->memfd, 0);
+    ck_assert_int_eq(ftruncate(h->memfd, 1 << 20), 0);
+    ck_assert_int_eq(ioreq_router_create(&cfg, &h->r), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(h->r, sv[0]), 0);
+    ck_assert_int_eq(pthread_create(&h->thread, NULL, control_thread, h), 0);
+
+    char fdarg[32], serial[512], control[512];
+    snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
+    snprintf(serial, sizeof(serial), "--serial=file:%s", h->out);
+    snprintf(control, sizeof(control), "--control=%s", h->ctl);
+    h->dm = fork();
+    ck_assert_int_ge(h->dm, 0);
+    if (h->dm == 0) {
+        int fl = fcntl(sv[1], F_GETFD);
+
+        fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
+        execl(dm, dm, fdarg, serial, control, "--name=proc-test", extra, extra2, (char *)NULL);
+        _exit(127);
+    }
+    close(sv[1]);
+    g_free(dm);
+    /* Enabled once the POST port (present in every set-up here) answers. */
+    for (int i = 0; i < 10000; i++) {
+        int rc;
+
+        pio(h, 0x80, 1, false, 0, &rc);
+        if (rc == IOREQ_SENT)
+            return;
+        usleep(1000);
+    }
+    ck_abort_msg("ferry-dm did not come up");
+}
+
+static void hv_stop(struct hv *h)
+{
+    atomic_store(&h->stop, true);
+    pthread_join(h->thread, NULL);
+    ioreq_router_destroy(h->r);
+    if (h->dm > 0) {
+        kill(h->dm, SIGKILL);
+        waitpid(h->dm, NULL, 0);
+    }
+    close(h->memfd);
+    unlink(h->out);
+    unlink(h->ctl);
+    rmdir(h->dir);
+    g_free(h->out);
+    g_free(h->ctl);
+    g_free(h->dir);
+}
+
+static char *slurp(const char *path)
+{
+    char *s = NULL;
+
+    g_file_get_contents(path, &s, NULL, NULL);
+    return s ? s : g_strdup("");
+}
+
+/* Run `ferry dm -s SOCK args...`; returns its stdout, *status its exit status. */
+static char *ferry_dm_cli(struct hv *h, int *status, const char *a1, const char *a2,
+                          const char *a3)
+{
+    char *cli = g_build_filename(build_root(), "cli", "ferry", NULL);
+    const char *argv[] = { cli, "dm", "-s", h->ctl, a1, a2, a3, NULL };
+    char *out = NULL;
+    GError *err = NULL;
+
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               NULL, status, &err),
+                  "cannot run %s: %s", cli, err ? err->message : "?");
+    g_free(cli);
+    return out;
+}
+
+START_TEST(test_process_devices)
+{
+    struct hv h;
+    int rc;
+
+    hv_start(&h, "-v", NULL);
+    /* Serial output through the ioreq path. */
+    for (const char *p = "hello from the guest\n"; *p; p++)
+        pio(&h, 0x3f8, 1, true, (uint8_t)*p, NULL);
+    char *out = slurp(h.out);
+    ck_assert_str_eq(out, "hello from the guest\n");
+    g_free(out);
+    /* THRE interrupt: no irqfd here, so it arrives as irq-line calls. */
+    pio(&h, 0x3fc, 1, true, 0x08, NULL);
+    pio(&h, 0x3f9, 1, true, 0x02, NULL);
+    ck_assert_uint_ge(atomic_load(&h.raises4), 1);
+    ck_assert_uint_eq(pio(&h, 0x3fa, 1, false, 0, NULL), 0x02);
+    ck_assert_uint_eq(pio(&h, 0x3fd, 1, false, 0, NULL), 0x60);
+    /* PCI enumeration and the RTC. */
+    ck_assert_uint_eq(cfg_read(&h, 0, 0), 0x12378086);
+    ck_assert_uint_eq(cfg_read(&h, 5, 0), 0xffffffff);
+    pio(&h, 0x70, 1, true, 0x0b, NULL);
+    ck_assert_uint_eq(pio(&h, 0x71, 1, false, 0, NULL), 0x02);
+    /* Unclaimed ports stay the router's business. */
+    pio(&h, 0x3100, 1, false, 0, &rc);
+    ck_assert_int_eq(rc, IOREQ_UNCLAIMED);
+    /* The control socket through the CLI. */
+    int st;
+    char *s = ferry_dm_cli(&h, &st, "status", NULL, NULL);
+    ck_assert_int_eq(st, 0);
+    ck_assert_msg(strstr(s, "\"running\"") != NULL, "status: %s", s);
+    g_free(s);
+    s = ferry_dm_cli(&h, &st, "add", "pci-test", "id=pt");
+    ck_assert_int_eq(st, 0);
+    g_free(s);
+    ck_assert_uint_eq(cfg_read(&h, 1, 0), 0x00051b36);
+    s = ferry_dm_cli(&h, &st, "devices", NULL, NULL);
+    ck_assert_msg(strstr(s, "\"com1\"") && strstr(s, "\"pt\""), "devices: %s", s);
+    g_free(s);
+    s = ferry_dm_cli(&h, &st, "del", "com1", NULL);
+    ck_assert_int_ne(st, 0);                    /* the UART is not hot-pluggable */
+    g_free(s);
+    /* The debug exit port and S5 ask the hypervisor to end the guest. */
+    pio(&h, 0xf4, 1, true, 42, NULL);
+    ck_assert_uint_eq(atomic_load(&h.shutdowns), 1);
+    ck_assert_uint_eq(atomic_load(&h.reason), IOREQ_SHUTDOWN_POWEROFF);
+    ck_assert_uint_eq(atomic_load(&h.code), 42);
+    pio(&h, 0xb004, 2, true, (5 << 10) | (1 << 13), NULL);
+    ck_assert_uint_eq(atomic_load(&h.shutdowns), 2);
+    ck_assert_uint_eq(atomic_load(&h.code), 0);
+    pio(&h, 0xcf9, 1, true, 0x06, NULL);
+    ck_assert_uint_eq(atomic_load(&h.shutdowns), 3);
+    ck_assert_uint_eq(atomic_load(&h.reason), IOREQ_SHUTDOWN_REBOOT);
+    hv_stop(&h);
+}
+END_TEST
+
+START_TEST(test_process_killed)
+{
+    struct hv h;
+    int rc;
+
+    hv_start(&h, "--no-defaults", "--device=post");
+    /* --no-defaults: nothing claimed but what --device adds. */
+    pio(&h, 0x3f8, 1, false, 0, &rc);
+    ck_assert_int_eq(rc, IOREQ_UNCLAIMED);
+    hv_stop(&h);
+
+    hv_start(&h, "-v", NULL);
+    kill(h.dm, SIGKILL);
+    waitpid(h.dm, NULL, 0);
+    h.dm = -1;
+    /* The router notices, reports the detach and keeps serving (all ones). */
+    for (int i = 0; i < 5000 && !atomic_load(&h.gone); i++) {
+        pio(&h, 0x3fd, 1, false, 0, NULL);
+        usleep(1000);
+    }
+    ck_assert_uint_eq(atomic_load(&h.gone), 1);
+    uint64_t v = pio(&h, 0x3fd, 1, false, 0, &rc);
+    ck_assert(rc == IOREQ_UNCLAIMED || rc == IOREQ_SERVER_FAILED);
+    ck_assert_uint_eq(v & 0xff, 0xff);
+    hv_stop(&h);
+}
+END_TEST
+
+START_TEST(test_process_config_file)
+{
+    struct hv h;
+    int rc;
+    char *dir = g_dir_make_tmp("ferry-dm-conf-XXXXXX", NULL);
+    char *conf = g_build_filename(dir, "guest.conf", NULL);
+    char *arg = g_strdup_printf("--config=%s", conf);
+
+    ck_assert(g_file_set_contents(conf,
+        "[dm]\n"
+        "name=from-config\n"
+        "no-defaults=true\n"
+        "devices=post;debug-exit,port=0x600\n", -1, NULL));
+    hv_start(&h, arg, NULL);
+    pio(&h, 0x3f8, 1, false, 0, &rc);
+    ck_assert_int_eq(rc, IOREQ_UNCLAIMED);          /* no-defaults from the file */
+    pio(&h, 0x600, 1, true, 9, NULL);
+    ck_assert_uint_eq(atomic_load(&h.code), 9);
+    hv_stop(&h);
+
+    /* A bad file is a usage error (status 2), before anything is claimed. */
+    ck_assert(g_file_set_contents(conf, "[dm]\nfrobnicate=1\n", -1, NULL));
+    char *dm = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+    const char *argv[] = { dm, "--connect=/nonexistent", arg, NULL };
+    int status;
+    ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                           NULL, NULL, &status, NULL));
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    g_free(dm);
+    unlink(conf);
+    rmdir(dir);
+    g_free(arg);
+    g_free(conf);
+    g_free(dir);
+}
+END_TEST
+
+START_TEST(test_process_router_gone)
+{
+    struct hv h;
+    int status = -1;
+
+    hv_start(&h, NULL, NULL);
+    /* The hypervisor goes away: ferry-dm exits 0 by itself. */
+    atomic_store(&h.stop, true);
+    pthread_join(h.thread, NULL);
+    ioreq_router_destroy(h.r);
+    for (int i = 0; i < 10000; i++) {
+        if (waitpid(h.dm, &status, WNOHANG) == h.dm)
+            break;
+        usleep(1000);
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ferry-dm status 0x%x",
+                  status);
+    ck_assert_int_ne(access(h.ctl, F_OK), 0);       /* control socket removed */
+    h.dm = -1;
+    /* hv_stop without the router (already gone). */
+    close(h.memfd);
+    unlink(h.out);
+    rmdir(h.dir);
+    g_free(h.out);
+    g_free(h.ctl);
+    g_free(h.dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("devmodel-process");
+    TCase *tc = tcase_create("ferry-dm");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_process_devices);
+    tcase_add_test(tc, test_process_killed);
+    tcase_add_test(tc, test_process_config_file);
+    tcase_add_test(tc, test_process_router_gone);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The PCI bus glue: config ioreqs, enumeration, BAR programming moving claims, INTx. */
+#include <errno.h>
+
+#include "pci/pci.h"
+#include "tests/devmodel/test-devmodel.h"
+
+static void pci_tb(struct tb *t)
+{
+    tb_init(t, false);
+    tb_add(t, "pci-host", "pci", NULL);
+    tb_add(t, "acpi-pm", "pm", NULL);
+    tb_add(t, "pci-test", "pt", NULL);
+    ck_assert_int_eq(ferry_dm_start(t->dm), 0);
+}
+
+START_TEST(test_pci_enumeration)
+{
+    struct tb t;
+
+    pci_tb(&t);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PCI, 0, 0xff));       /* bus 0 by SBDF */
+    ck_assert_uint_eq(tb_cfg_read(&t, 0, 0, 0, 4), 0x12378086); /* i440FX host bridge */
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0, 4), 0x00051b36); /* the test function at 01.0 */
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x08, 4) >> 8, 0xff0000);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x3d, 1), 1);       /* INTA */
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x3c, 1), pci_intx_gsi(1, 0));
+    ck_assert_uint_eq(tb_cfg_read(&t, 2, 0, 0, 4), 0xffffffff); /* nobody at 02.0 */
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 3, 0, 2), 0xffff);
+    ck_assert_uint_eq(tb_cfg_read(&t, 0, 0, 0, 1), 0x86);
+    tb_fini(&t);
+}
+END_TEST
+
+START_TEST(test_pci_bar_programming)
+{
+    struct tb t;
+
+    pci_tb(&t);
+    /* Sizing: all ones in, size mask out. */
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xffffffff);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x10, 4), 0xfffffff1);   /* 16 ports, I/O */
+    tb_cfg_write(&t, 1, 0, 0x14, 4, 0xffffffff);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x14, 4), 0xfffff000);   /* 4 KiB memory */
+    /* Program both, then enable decoding: the regions and claims appear. */
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
+    tb_cfg_write(&t, 1, 0, 0x14, 4, 0xd0000000);
+    ck_assert_uint_eq(tb_in(&t, 0xc008, 4), 0xffffffff);             /* not decoding yet */
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0003);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0000000, 0xd0000fff));
+    ck_assert_uint_eq(tb_in(&t, 0xc008, 4), 0x59525246);             /* "FRRY" */
+    tb_out(&t, 0xc000, 4, 0xcafef00d);
+    ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0xcafef00d);
+    ioreq_t req = { .addr = 0xd0000100, .size = 8, .count = 1, .dir = IOREQ_WRITE,
+                    .type = IOREQ_TYPE_COPY, .data = 0x0123456789abcdefull };
+    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    req = (ioreq_t){ .addr = 0xd0000104, .size = 4, .count = 1, .dir = IOREQ_READ,
+                     .type = IOREQ_TYPE_COPY };
+    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    ck_assert_uint_eq(req.data, 0x01234567);
+    /* Move the I/O BAR: the old claim goes, the new one comes. */
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc100);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xc100, 0xc10f));
+    ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0xffffffff);
+    ck_assert_uint_eq(tb_in(&t, 0xc100, 4), 0xcafef00d);
+    /* Over the ACPI PM block (another device): not decoded, no crash. */
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xb000);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xb000, 0xb00f));
+    ck_assert_uint_eq(tb_in(&t, 0xb000, 2), 0);                      /* still PM1_STS */
+    /* Over guest RAM (reserved): refused too. */
+    tb_cfg_write(&t, 1, 0, 0x14, 4, 0x00100000);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_MMIO, 0x00100000, 0x00100fff));
+    /* Decoding off: claims go away. */
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc200);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xc200, 0xc20f));
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0000);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc200, 0xc20f));
+    tb_fini(&t);
+}
+END_TEST
+
+START_TEST(test_pci_intx_and_hotplug)
+{
+    struct tb t;
+    uint32_t gsi = pci_intx_gsi(1, 0);
+
+    pci_tb(&t);
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0001);
+    tb_out(&t, 0xc004, 4, 1);
+    ck_assert(t.line[gsi]);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x06, 2) & 0x08, 0x08);  /* status: interrupt */
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0401);                         /* INTx disable */
+    ck_assert(!t.line[gsi]);
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0001);
+    ck_assert(t.line[gsi]);
+    tb_out(&t, 0xc004, 4, 0);
+    ck_assert(!t.line[gsi]);
+    /* Hot-add a second function at 05.0, then remove both: claims and lines go. */
+    ck_assert_int_eq(tb_try_add(&t, "pci-test", "pt2", "addr=5"), 0);
+    ck_assert_uint_eq(tb_cfg_read(&t, 5, 0, 0, 4), 0x00051b36);
+    ck_assert_int_eq(tb_try_add(&t, "pci-test", "pt3", "addr=5"), -EBUSY);
+    ck_assert_int_eq(tb_try_add(&t, "pci-test", "pt3", "addr=40"), -EINVAL);
+    tb_out(&t, 0xc004, 4, 1);
+    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "pt"), 0);
+    ck_assert(!t.line[gsi]);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0, 4), 0xffffffff);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "pt2"), 0);
+    /* Without a bus a PCI device cannot be added; a second bus is refused. */
+    ck_assert_int_eq(tb_try_add(&t, "pci-host", "pci2", NULL), -EBUSY);
+    tb_fini(&t);
+    tb_init(&t, false);
+    ck_assert_int_eq(tb_try_add(&t, "pci-test", "lonely", NULL), -ENODEV);
+    tb_fini(&t);
+}
+END_TEST
+
+START_TEST(test_pci_save_restore)
+{
+    struct tb t;
+    GByteArray *img = g_byte_array_new();
+
+    pci_tb(&t);
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0001);
+    tb_out(&t, 0xc000, 4, 0x600dcafe);
+    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
+    /* Reset: the BAR stops decoding; restore brings back the BAR, its claim and the data. */
+    ferry_dm_reset(t.dm);
+    ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0xffffffff);
+    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
+    ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0x600dcafe);
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x10, 4), 0xc001);
+    g_byte_array_free(img, TRUE);
+    tb_fini(&t);
+}
+END_TEST
+
+TCase *dm_pci_tcase(void)
+{
+    TCase *tc = tcase_create("pci");
+
+    tcase_add_test(tc, test_pci_enumeration);
+    tcase_add_test(tc, test_pci_bar_programming);
+    tcase_add_test(tc, test_pci_intx_and_hotplug);
+    tcase_add_test(tc, test_pci_save_restore);
+    return tc;
+}
