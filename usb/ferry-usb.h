@@ -225,6 +225,18 @@ ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, s
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
                         char *err, size_t errlen);
+/* The same on a connected socket we made (socketpair): the fd goes to QEMU
+ * with getfd (SCM_RIGHTS on the QMP socket, named id), then chardev-add with
+ * a socket backend on {"type":"fd","data":{"str":id}}.  Needs no socket() or
+ * connect(): what a confined ferry-dm does.  fd stays the caller's. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
+                           char *err, size_t errlen);
+/* For a connection kept open: its fd (to watch) and a non-blocking read of
+ * what arrived (events kept for wait_deleted, the rest dropped); -EPIPE when
+ * QEMU has gone. */
+FERRY_USB_API int ferry_usb_qmp_fd(const struct ferry_usb_qmp *q);
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_qmp_drain(struct ferry_usb_qmp *q);
 /* device_del, DEVICE_DELETED, chardev-remove. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
@@ -234,6 +246,11 @@ struct ferry_usb_service;
 
 struct ferry_usb_service_ops {
     ferry_log_fn log;
+    /* libusb without enumeration or hotplug (LIBUSB_OPTION_NO_DEVICE_DISCOVERY,
+     * process-wide): only fds passed by a broker, or opened before, are used */
+    bool no_discovery;
+    /* The QMP connection of a guest added with _add_guest ended (QEMU quit). */
+    void (*guest_gone)(void *opaque, const char *guest);
 };
 
 /* rundir holds the per-device unix sockets QEMU connects to. */
@@ -243,6 +260,14 @@ ferry_usb_service_new(struct event_base *base, const char *rundir,
                       struct ferry_usb_service **out);
 FERRY_USB_API void ferry_usb_service_free(struct ferry_usb_service *s);
 FERRY_USB_API struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_service *s);
+/* Connect to the guest's QMP socket now and keep the connection: every
+ * channel to that guest is then a socketpair whose other end goes to QEMU
+ * with getfd + chardev-add (ferry_usb_qmp_redir_add_fd), at attach and again
+ * after each replug; no socket() or connect() later (confinement).  Without
+ * it, a guest gets a listening socket per device that QEMU connects to. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
+                            char *err, size_t errlen);
 /* A guest is named by its QMP socket path.  Rules as ferry_usb_policy_new. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,

@@ -136,8 +136,10 @@ static int qmp_reply(struct ferry_usb_qmp *q, const char *cmd, char **reply_json
     }
 }
 
-int ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
-                          char **reply_json, char *err, size_t errlen)
+/* Send one command; with fd >= 0 the first bytes carry it (SCM_RIGHTS), as
+ * QEMU's getfd expects. */
+static int qmp_execute_fd(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
+                          int fd, char **reply_json, char *err, size_t errlen)
 {
     GString *msg = g_string_new(NULL);
     ssize_t n;
@@ -150,6 +152,16 @@ int ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *
     if (args_json)
         g_string_append_printf(msg, ",\"arguments\":%s", args_json);
     g_string_append(msg, "}\n");
+    if (fd >= 0) {
+        n = ferry_usb_fd_send(q->fd, fd, msg->str, msg->len);
+        if (n < 0) {
+            snprintf(err, errlen, "qmp %s: %s: cannot pass the fd: %s", q->path, cmd,
+                     g_strerror((int)-n));
+            g_string_free(msg, TRUE);
+            return -EPIPE;
+        }
+        off = msg->len;
+    }
     while (off < msg->len) {
         n = send(q->fd, msg->str + off, msg->len - off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -163,6 +175,58 @@ int ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *
     }
     g_string_free(msg, TRUE);
     return qmp_reply(q, cmd, reply_json, err, errlen);
+}
+
+int ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
+                          char **reply_json, char *err, size_t errlen)
+{
+    return qmp_execute_fd(q, cmd, args_json, -1, reply_json, err, errlen);
+}
+
+int ferry_usb_qmp_fd(const struct ferry_usb_qmp *q)
+{
+    return q->fd;
+}
+
+int ferry_usb_qmp_drain(struct ferry_usb_qmp *q)
+{
+    for (;;) {
+        char buf[4096];
+        ssize_t n = recv(q->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (n == 0)
+            return -EPIPE;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -errno;
+        }
+        g_string_append_len(q->in, buf, n);
+        if (q->in->len > QMP_LINE_MAX)
+            return -EMSGSIZE;
+    }
+    /* complete lines: keep the events we wait for, drop the rest */
+    for (;;) {
+        char *nl = memchr(q->in->str, '\n', q->in->len);
+        JsonNode *n;
+
+        if (!nl)
+            return 0;
+        *nl = 0;
+        n = qmp_parse(q->in->str);
+        g_string_erase(q->in, 0, nl - q->in->str + 1);
+        if (n) {
+            JsonObject *o = json_node_get_object(n);
+            if (json_object_has_member(o, "event"))
+                qmp_note_event(q, o);
+            json_node_unref(n);
+        }
+        /* a DEVICE_DELETED nobody waits for must not pile up */
+        while (q->deleted->len > 64)
+            g_ptr_array_remove_index(q->deleted, 0);
+    }
 }
 
 int ferry_usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
@@ -266,6 +330,34 @@ static char *json_of(JsonBuilder *b)
     return s;
 }
 
+/* device_add usb-redir on chardev id (removing the chardev on failure). */
+static int redir_device_add(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
+{
+    JsonBuilder *b = json_builder_new();
+    char *args;
+    int r;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, "usb-redir");
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, id);
+    json_builder_set_member_name(b, "chardev");
+    json_builder_add_string_value(b, id);
+    json_builder_end_object(b);
+    args = json_of(b);
+    r = ferry_usb_qmp_execute(q, "device_add", args, NULL, err, errlen);
+    g_free(args);
+    if (r < 0) {
+        char e2[FERRY_USB_ERR_MAX];
+        char *a2 = g_strdup_printf("{\"id\":\"%s\"}", id);
+        if (ferry_usb_qmp_execute(q, "chardev-remove", a2, NULL, e2, sizeof(e2)) < 0)
+            { /* the first error is the one to report */ }
+        g_free(a2);
+    }
+    return r;
+}
+
 int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
                             char *err, size_t errlen)
 {
@@ -307,27 +399,61 @@ int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char 
     g_free(args);
     if (r < 0)
         return r;
+    return redir_device_add(q, id, err, errlen);
+}
 
-    b = json_builder_new();
+int ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
+                               char *err, size_t errlen)
+{
+    JsonBuilder *b = json_builder_new();
+    char *args = g_strdup_printf("{\"fdname\":\"%s\"}", id);
+    int r;
+
+    /* the fd becomes QEMU's under the name id ... */
+    r = qmp_execute_fd(q, "getfd", args, fd, NULL, err, errlen);
+    g_free(args);
+    if (r < 0) {
+        g_object_unref(b);
+        return r;
+    }
+    /* ... and a socket chardev's connected fd: {"id":ID,"backend":{"type":
+     * "socket","data":{"addr":{"type":"fd","data":{"str":ID}},"server":false}}} */
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, "usb-redir");
     json_builder_set_member_name(b, "id");
     json_builder_add_string_value(b, id);
-    json_builder_set_member_name(b, "chardev");
+    json_builder_set_member_name(b, "backend");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, "socket");
+    json_builder_set_member_name(b, "data");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "addr");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, "fd");
+    json_builder_set_member_name(b, "data");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "str");
     json_builder_add_string_value(b, id);
     json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "server");
+    json_builder_add_boolean_value(b, FALSE);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
     args = json_of(b);
-    r = ferry_usb_qmp_execute(q, "device_add", args, NULL, err, errlen);
+    r = ferry_usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0) {
         char e2[FERRY_USB_ERR_MAX];
-        char *a2 = g_strdup_printf("{\"id\":\"%s\"}", id);
-        if (ferry_usb_qmp_execute(q, "chardev-remove", a2, NULL, e2, sizeof(e2)) < 0)
-            { /* the first error is the one to report */ }
+        char *a2 = g_strdup_printf("{\"fdname\":\"%s\"}", id);
+        if (ferry_usb_qmp_execute(q, "closefd", a2, NULL, e2, sizeof(e2)) < 0)
+            { /* consumed by a failed chardev-add, or not: the first error counts */ }
         g_free(a2);
+        return r;
     }
-    return r;
+    return redir_device_add(q, id, err, errlen);
 }
 
 int ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)

@@ -18,6 +18,7 @@
 #include <libusb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "usb/ferry-usb.h"
@@ -27,6 +28,11 @@
 struct guest {
     char *qmp;
     struct ferry_usb_policy *policy;
+    struct ferry_usb_service *svc;
+    /* kept open (ferry_usb_service_add_guest): channels are socketpairs
+     * handed to QEMU with getfd, no socket of ours for QEMU to connect to */
+    struct ferry_usb_qmp *q;
+    struct event *qev;
 };
 
 struct assign {
@@ -43,6 +49,9 @@ struct assign {
     bool present;
     struct ferry_usb_devinfo dev;
     struct ferry_usb_redir *redir;
+    unsigned base_id, gen;
+    bool plugged;                   /* QEMU has chardev+device a->id */
+    bool stalled;                   /* QEMU ended the channel: wait for a replug */
     libusb_device_handle *wrapped;  /* from a broker's fd, until served */
     bool fd_mode;
     int owned_fd;                   /* that fd, closed after the handle */
@@ -81,6 +90,9 @@ static void guest_free(gpointer p)
 {
     struct guest *g = p;
 
+    if (g->qev)
+        event_free(g->qev);
+    ferry_usb_qmp_close(g->q);
     ferry_usb_policy_free(g->policy);
     g_free(g->qmp);
     g_free(g);
@@ -98,6 +110,14 @@ static const char *assign_where(const struct assign *a)
 
 /* ---- serving one assignment -------------------------------------------- */
 
+static bool assign_fd_mode(const struct assign *a)
+{
+    return a->guest && a->guest->q;
+}
+
+static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
+static int assign_plug(struct assign *a, char *err, size_t errlen);
+
 static void assign_update_accept(struct assign *a)
 {
     char why[FERRY_USB_ERR_MAX];
@@ -108,6 +128,13 @@ static void assign_update_accept(struct assign *a)
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
              assign_where(a), why);
         want = false;
+    }
+    if (assign_fd_mode(a)) {
+        char err[FERRY_USB_ERR_MAX];
+
+        if (want && !a->stalled && assign_plug(a, err, sizeof(err)) < 0)
+            SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] %s", a->ident, err);
+        return;
     }
     if (want && !a->accepting)
         event_add(a->accept_ev, NULL);
@@ -124,6 +151,67 @@ static void assign_stop(struct assign *a)
     }
 }
 
+/* Take chardev and usb-redir a->id out of QEMU (it saw the channel close). */
+static void assign_unplug_qemu(struct assign *a)
+{
+    char err[FERRY_USB_ERR_MAX];
+
+    if (!a->plugged)
+        return;
+    a->plugged = false;
+    if (ferry_usb_qmp_redir_del(a->guest->q, a->id, err, sizeof(err)) < 0)
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] removing %s from QEMU: %s", a->ident, a->id, err);
+}
+
+/* A new channel to QEMU: socketpair, our end served by a usbredir endpoint,
+ * the other end given to QEMU (getfd, chardev-add, device_add usb-redir). */
+static int assign_plug(struct assign *a, char *err, size_t errlen)
+{
+    struct ferry_usb_redir_ops rops = { .log = a->svc->ops.log, .log_opaque = a->svc->opaque,
+                                       .ended = on_redir_end };
+    libusb_device_handle *h = NULL;
+    int sv[2], r;
+
+    if (a->redir)
+        return 0;
+    if (a->wrapped) {
+        h = a->wrapped;
+        a->wrapped = NULL;
+    } else if (a->fd_mode) {
+        snprintf(err, errlen, "usb %s: the fd the broker passed was used up (device replugged?): "
+                 "pass a new one (ferry usb attach)", a->ident);
+        return -ENODEV;
+    } else if ((r = ferry_usb_host_open(a->svc->host, &a->dev, &h, err, errlen)) < 0) {
+        return r;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = -errno;
+        snprintf(err, errlen, "usb %s: socketpair for the usbredir channel: %s", a->ident,
+                 g_strerror(-r));
+        libusb_close(h);
+        return r;
+    }
+    r = ferry_usb_redir_new(a->svc->host, h, sv[0], a->ident, &rops, a, &a->redir);
+    if (r < 0) {
+        a->redir = NULL;
+        close(sv[1]);
+        snprintf(err, errlen, "usb %s: cannot serve it (claimed by someone else?): %s", a->ident,
+                 g_strerror(-r));
+        return r;
+    }
+    snprintf(a->id, sizeof(a->id), "ferryusb%u-%u", a->base_id, a->gen++);
+    r = ferry_usb_qmp_redir_add_fd(a->guest->q, a->id, sv[1], err, errlen);
+    close(sv[1]);
+    if (r < 0) {
+        assign_stop(a);
+        return r;
+    }
+    a->plugged = true;
+    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connected to %s as %s port=%s", a->ident,
+         assign_where(a), a->id, a->dev.port);
+    return 0;
+}
+
 static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
 {
     struct assign *a = opaque;
@@ -136,6 +224,11 @@ static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb
     assign_stop(a);
     if (why == FERRY_USB_REDIR_DEVICE_LOST || a->fd_mode)
         a->present = false;     /* a broker's fd serves one connection */
+    if (assign_fd_mode(a)) {
+        assign_unplug_qemu(a);
+        /* QEMU ended it (or sent garbage): no new channel until a replug */
+        a->stalled = why != FERRY_USB_REDIR_DEVICE_LOST;
+    }
     assign_update_accept(a);
 }
 
@@ -176,6 +269,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 static void assign_free(struct assign *a)
 {
     assign_stop(a);
+    if (a->guest && a->guest->q)
+        assign_unplug_qemu(a);
     if (a->wrapped)
         libusb_close(a->wrapped);
     if (a->fd_mode && a->owned_fd >= 0)
@@ -228,7 +323,12 @@ static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *
     a->lfd = -1;
     a->owned_fd = -1;
     ferry_usb_spec_format(spec, a->ident, sizeof(a->ident));
+    a->base_id = s->next_id;
     snprintf(a->id, sizeof(a->id), "ferryusb%u", s->next_id++);
+    if (g && g->q) {
+        *out = a;
+        return 0;
+    }
     if (g) {
         char addr[160];
         snprintf(a->sock_path, sizeof(a->sock_path), "%s/%s-%d.sock", s->rundir, a->id,
@@ -289,6 +389,7 @@ static void on_arrived(void *opaque, const struct ferry_usb_devinfo *d)
             continue;
         a->dev = *d;
         a->present = true;
+        a->stalled = false;
         SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, reattaching to %s", a->ident, d->port,
              assign_where(a));
         assign_update_accept(a);
@@ -307,6 +408,8 @@ static void on_left(void *opaque, const struct ferry_usb_devinfo *d)
              assign_where(a));
         a->present = false;
         assign_stop(a);
+        if (assign_fd_mode(a))
+            assign_unplug_qemu(a);
         assign_update_accept(a);
     }
 }
@@ -331,7 +434,7 @@ int ferry_usb_service_new(struct event_base *base, const char *rundir,
     s->assigns = g_ptr_array_new();
     r = ferry_usb_policy_new(NULL, &s->default_policy, err, sizeof(err));
     if (r == 0)
-        r = ferry_usb_host_new(base, true, &hops, s, &s->host);
+        r = ferry_usb_host_new(base, !ops->no_discovery, &hops, s, &s->host);
     if (r < 0) {
         ferry_usb_service_free(s);
         return r;
@@ -426,7 +529,7 @@ int ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest, con
         return r;
     a->dev = d;
     a->present = true;
-    r = guest_add_redir(s, a, err, errlen);
+    r = g->q ? assign_plug(a, err, errlen) : guest_add_redir(s, a, err, errlen);
     if (r < 0) {
         assign_free(a);
         return r;
@@ -457,7 +560,27 @@ int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, 
         return -EPERM;
     }
     identity_spec(&d, &ident);
-    if ((a = assign_find(s, &ident))) {
+    if ((a = assign_find(s, &ident)) && a->guest == g && a->fd_mode && !a->redir &&
+        !a->wrapped && g->q) {
+        /* the broker's new fd for a device that was replugged */
+        if (a->owned_fd >= 0)
+            close(a->owned_fd);
+        a->owned_fd = fd;
+        a->wrapped = h;
+        a->dev = d;
+        a->present = true;
+        a->stalled = false;
+        r = assign_plug(a, err, errlen);
+        if (r < 0) {
+            a->owned_fd = -1;   /* stays the caller's */
+            if (a->wrapped)
+                libusb_close(a->wrapped);
+            a->wrapped = NULL;
+            a->present = false;
+        }
+        return r;
+    }
+    if (a) {
         snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
         libusb_close(h);
         return -EBUSY;
@@ -472,7 +595,7 @@ int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, 
     a->fd_mode = true;
     a->wrapped = h;
     a->owned_fd = fd;
-    r = guest_add_redir(s, a, err, errlen);
+    r = g->q ? assign_plug(a, err, errlen) : guest_add_redir(s, a, err, errlen);
     if (r < 0) {
         a->owned_fd = -1;       /* stays the caller's */
         assign_free(a);
@@ -515,7 +638,13 @@ int ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest, con
 
     if (!a)
         return -ENOENT;
-    if (a->guest) {
+    if (a->guest && a->guest->q) {
+        assign_stop(a);
+        if (a->plugged) {
+            a->plugged = false;
+            r = ferry_usb_qmp_redir_del(a->guest->q, a->id, err, errlen);
+        }
+    } else if (a->guest) {
         struct ferry_usb_qmp *q = NULL;
         r = ferry_usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
         if (r == 0) {
@@ -591,7 +720,7 @@ int ferry_usb_service_load_config(struct ferry_usb_service *s, GKeyFile *kf,
         r = assign_new(s, g, NULL, &spec, &a, err, errlen);
         if (r < 0)
             return r;
-        r = guest_add_redir(s, a, err, errlen);
+        r = g->q ? 0 : guest_add_redir(s, a, err, errlen);
         if (r < 0) {
             assign_free(a);
             return r;
@@ -689,4 +818,48 @@ unsigned ferry_usb_service_connected(struct ferry_usb_service *s)
     for (guint i = 0; i < s->assigns->len; i++)
         n += ((struct assign *)g_ptr_array_index(s->assigns, i))->redir != NULL;
     return n;
+}
+
+static void on_qmp_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct guest *g = arg;
+    struct ferry_usb_service *s = g->svc;
+    int r = ferry_usb_qmp_drain(g->q);
+
+    if (r == 0)
+        return;
+    SLOG(s, FERRY_LOG_INFO, "usb: QMP connection to %s ended: %s", g->qmp,
+         r == -EPIPE ? "QEMU has gone" : g_strerror(-r));
+    event_del(g->qev);
+    /* nothing can be plugged into that QEMU any more */
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (a->guest == g) {
+            a->plugged = false;
+            a->stalled = true;
+            assign_stop(a);
+        }
+    }
+    if (s->ops.guest_gone)
+        s->ops.guest_gone(s->opaque, g->qmp);
+}
+
+int ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
+                                char *err, size_t errlen)
+{
+    struct guest *g = guest_get(s, guest);
+    int r;
+
+    if (g->q)
+        return 0;
+    r = ferry_usb_qmp_open(guest, QMP_TIMEOUT_MS, &g->q, err, errlen);
+    if (r < 0)
+        return r;
+    g->svc = s;
+    g->qev = event_new(s->base, ferry_usb_qmp_fd(g->q), EV_READ | EV_PERSIST, on_qmp_readable, g);
+    if (!g->qev || event_add(g->qev, NULL) < 0) {
+        snprintf(err, errlen, "usb: cannot watch the QMP connection to %s", guest);
+        return -ENOMEM;
+    }
+    return 0;
 }
