@@ -19,7 +19,11 @@
 
 struct control_client {
     struct ferry_dm_control *c;
-    struct bufferevent *bev;
+    struct bufferevent *bev;        /* output only: input comes through recvmsg */
+    struct event *rev;
+    struct evbuffer *in;
+    int fds[FERRY_DM_CONTROL_FDS_MAX];  /* passed with SCM_RIGHTS, oldest first */
+    unsigned nr_fds;
     bool closing;           /* close once the output is flushed */
     bool quit;              /* and stop the device model */
 };
@@ -32,6 +36,8 @@ struct ferry_dm_control {
     char path[108];
     struct event *listen_ev;
     GPtrArray *clients;
+    ferry_dm_control_handler_fn handler;
+    void *handler_opaque;
 };
 
 /* ------------------------------------------------------------------ */
@@ -241,7 +247,46 @@ static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
     return reply_empty(id);
 }
 
+char *ferry_dm_control_reply_error(JsonNode *id, const char *desc)
+{
+    return reply_error(id, "GenericError", "%s", desc);
+}
+
+char *ferry_dm_control_reply(JsonNode *id, JsonNode *ret)
+{
+    JsonBuilder *b = reply_begin();
+
+    if (ret) {
+        json_builder_add_value(b, ret);
+    } else {
+        json_builder_begin_object(b);
+        json_builder_end_object(b);
+    }
+    return reply_end(b, id);
+}
+
+static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
+                             struct control_client *cl, const char *line, size_t len, bool *quit);
+
 char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len, bool *quit)
+{
+    return control_execute(dm, NULL, NULL, line, len, quit);
+}
+
+/* The oldest fd the client passed, now the caller's; -1 if none. */
+static int client_take_fd(struct control_client *cl)
+{
+    int fd;
+
+    if (!cl || !cl->nr_fds)
+        return -1;
+    fd = cl->fds[0];
+    memmove(cl->fds, cl->fds + 1, --cl->nr_fds * sizeof(int));
+    return fd;
+}
+
+static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
+                             struct control_client *cl, const char *line, size_t len, bool *quit)
 {
     JsonParser *p = json_parser_new();
     GError *gerr = NULL;
@@ -311,6 +356,14 @@ char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len
     } else if (strcmp(cmd, "quit") == 0) {
         *quit = true;
         r = reply_empty(id);
+    } else if (c && c->handler) {
+        int fd = client_take_fd(cl);
+
+        r = c->handler(c->handler_opaque, cmd, args, id, &fd);
+        if (fd >= 0)
+            close(fd);      /* not taken: passed fds never pile up */
+        if (!r)
+            r = reply_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
     } else {
         r = reply_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
     }
@@ -330,6 +383,12 @@ char *ferry_dm_control_greeting(void)
 static void client_free(struct control_client *cl)
 {
     g_ptr_array_remove(cl->c->clients, cl);
+    for (unsigned i = 0; i < cl->nr_fds; i++)
+        close(cl->fds[i]);
+    if (cl->rev)
+        event_free(cl->rev);
+    if (cl->in)
+        evbuffer_free(cl->in);
     bufferevent_free(cl->bev);
     g_free(cl);
 }
@@ -341,23 +400,63 @@ static void client_send(struct control_client *cl, char *line)
     g_free(line);
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+/* Bytes and SCM_RIGHTS fds (a broker's device fds) from the client. */
+static int client_recv(struct control_client *cl)
+{
+    char buf[4096];
+    char cbuf[CMSG_SPACE(sizeof(int) * FERRY_DM_CONTROL_FDS_MAX)];
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+    ssize_t n = recvmsg(event_get_fd(cl->rev), &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        size_t nfd;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+            cm->cmsg_len < CMSG_LEN(0))
+            continue;
+        nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (cl->nr_fds < FERRY_DM_CONTROL_FDS_MAX)
+                cl->fds[cl->nr_fds++] = fd;
+            else
+                close(fd);
+        }
+    }
+    if (n == 0)
+        return -EPIPE;
+    evbuffer_add(cl->in, buf, (size_t)n);
+    return 1;
+}
+
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct control_client *cl = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = cl->in;
     size_t len;
     char *line;
+    int rc = client_recv(cl);
 
+    if (rc < 0) {
+        client_free(cl);
+        return;
+    }
     while (!cl->closing && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
         bool quit = false;
 
         if (len && line[len - 1] == '\r')
             line[--len] = 0;
         if (len) {
-            client_send(cl, ferry_dm_control_execute(cl->c->dm, line, len, &quit));
+            client_send(cl, control_execute(cl->c->dm, cl->c, cl, line, len, &quit));
             if (quit) {
                 cl->closing = cl->quit = true;
-                bufferevent_disable(bev, EV_READ);
+                event_del(cl->rev);
             }
         }
         free(line);
@@ -366,7 +465,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         client_send(cl, reply_error(NULL, "GenericError", "command longer than %d bytes",
                                     FERRY_DM_CONTROL_LINE_MAX));
         cl->closing = true;
-        bufferevent_disable(bev, EV_READ);
+        event_del(cl->rev);
     }
 }
 
@@ -415,9 +514,20 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
         g_free(cl);
         return;
     }
+    cl->in = evbuffer_new();
+    cl->rev = event_new(ferry_dm_event_base(c->dm), s, EV_READ | EV_PERSIST, client_read_cb, cl);
+    if (!cl->in || !cl->rev || event_add(cl->rev, NULL) < 0) {
+        if (cl->rev)
+            event_free(cl->rev);
+        if (cl->in)
+            evbuffer_free(cl->in);
+        bufferevent_free(cl->bev);
+        g_free(cl);
+        return;
+    }
     g_ptr_array_add(c->clients, cl);
-    bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
-    bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(cl->bev, NULL, client_write_cb, client_event_cb, cl);
+    bufferevent_enable(cl->bev, EV_WRITE);
     client_send(cl, ferry_dm_control_greeting());
 }
 
@@ -479,4 +589,11 @@ void ferry_dm_control_close(struct ferry_dm_control *c)
     close(c->listen_fd);
     unlink(c->path);
     g_free(c);
+}
+
+void ferry_dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
+                                  void *opaque)
+{
+    c->handler = fn;
+    c->handler_opaque = opaque;
 }

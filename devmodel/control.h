@@ -17,6 +17,7 @@
 
 #define FERRY_DM_CONTROL_LINE_MAX     65536   /* one command, newline included */
 #define FERRY_DM_CONTROL_CLIENTS_MAX  8
+#define FERRY_DM_CONTROL_FDS_MAX      4       /* SCM_RIGHTS fds kept per client */
 
 struct ferry_dm_control;
 
@@ -37,6 +38,21 @@ void ferry_dm_control_close(struct ferry_dm_control *c);
  */
 char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len,
                                bool *quit);
+
+/*
+ * More commands (the USB service's): called for a command the control
+ * socket does not know, with its arguments (may be NULL) and id.  *fd is the
+ * oldest fd the client passed with SCM_RIGHTS and has not used yet (or -1);
+ * set it to -1 to keep it, otherwise it is closed after the call.  Return
+ * the reply line (ferry_dm_control_reply*), or NULL for "not mine".
+ */
+typedef char *(*ferry_dm_control_handler_fn)(void *opaque, const char *cmd, JsonObject *args,
+                                             JsonNode *id, int *fd);
+void ferry_dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
+                                  void *opaque);
+/* Reply lines for handlers: {"return": ret or {}} (ret consumed), or a GenericError. */
+char *ferry_dm_control_reply(JsonNode *id, JsonNode *ret);
+char *ferry_dm_control_reply_error(JsonNode *id, const char *desc);
 
 /* The greeting line (g_free it). */
 char *ferry_dm_control_greeting(void);
