@@ -32,6 +32,7 @@
 
 #include "common/log-glib.h"
 #include "devmodel/control.h"
+#include "devmodel/dm-usb.h"
 #include "devmodel/dm.h"
 #include "devmodel/sandbox.h"
 
@@ -44,6 +45,7 @@ struct dm_main {
     struct ferry_dm *dm;
     struct ioreq_server *srv;
     struct ferry_dm_control *control;
+    struct dm_usb *usb;
     struct event *ctl_ev, *buf_ev, *sig_ev[2];
     struct event **vcpu_ev;
     unsigned nr_vcpus;
@@ -162,6 +164,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(m->base);
 }
 
+/* Companion mode: the QEMU we serve has gone, and so do we. */
+static void usb_qemu_gone(void *opaque)
+{
+    struct dm_main *m = opaque;
+
+    if (!m->srv)
+        event_base_loopbreak(m->base);
+}
+
 static void control_quit(void *opaque)
 {
     struct dm_main *m = opaque;
@@ -182,6 +193,7 @@ struct dm_args {
     gboolean no_defaults, list;
     int verbose;
     char *seccomp, *user;
+    char *qmp;                      /* companion of this QEMU (USB) */
     gboolean no_namespaces, print_policy;
     GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
 };
@@ -285,15 +297,16 @@ static int read_config(struct dm_args *a)
         const char *grp = groups[g];
         gchar **keys = g_key_file_get_keys(kf, grp, NULL, NULL);
         bool is_qemu = !strcmp(grp, "qemu") || g_str_has_prefix(grp, "qemu:");
+        bool is_usb = !strcmp(grp, "usb");      /* read by dm-usb.c */
         struct ferry_dm_opts *o = is_qemu ? ferry_dm_opts_new() : NULL;
         int rc = 0;
 
-        if (strcmp(grp, "dm") != 0 && !is_qemu) {
-            fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID)\n",
+        if (strcmp(grp, "dm") != 0 && !is_qemu && !is_usb) {
+            fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID, usb)\n",
                     a->config, grp);
             rc = -EINVAL;
         }
-        for (gsize k = 0; keys && keys[k] && rc == 0; k++) {
+        for (gsize k = 0; keys && keys[k] && rc == 0 && !is_usb; k++) {
             g_autofree char *v = g_key_file_get_string(kf, grp, keys[k], NULL);
 
             if (is_qemu) {
@@ -468,13 +481,9 @@ static size_t collect_lists(const struct dm_args *a, const struct ferry_syscall_
     }
     if (a->qemu && a->qemu->len)
         add_type_list("qemu", lists, &n);
-    /*
-     * USB hook: when ferry-dm gains USB redirection (usb/), its device type
-     * declares .syscalls = &ferry_syscalls_usbredir and libusb must be
-     * initialised before ferry_sandbox_enter with
-     * LIBUSB_OPTION_NO_DEVICE_DISCOVERY (no sysfs scans, no device nodes:
-     * fds come from the broker).
-     */
+    /* USB (dm-usb.c): libusb without discovery on fds, usbredir on socketpairs */
+    if (dm_usb_wanted(a->qmp, a->config))
+        lists[n++] = &ferry_syscalls_usbredir;
     return n;
 }
 
@@ -587,6 +596,7 @@ static void map_guest_memory(struct dm_main *m)
 static void teardown(struct dm_main *m)
 {
     ferry_dm_control_close(m->control);
+    dm_usb_free(m->usb);
     if (m->vcpu_ev) {
         void *args = m->nr_vcpus && m->vcpu_ev[0] ? event_get_callback_arg(m->vcpu_ev[0]) : NULL;
 
@@ -630,6 +640,9 @@ int main(int argc, char **argv)
           "COM1 output: stdout, stderr, file:PATH, pty, socket:PATH, null", "OUT" },
         { "serial-in", 0, 0, G_OPTION_ARG_STRING, &a.serial_in,
           "COM1 input: none, stdin, pty, socket:PATH", "IN" },
+        { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a.qmp,
+          "companion of the QEMU with this QMP socket: serve it host USB devices (without "
+          "--connect/--ioreq-fd: USB only, no ferry-hv)", "PATH" },
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a.config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a.list, "list device types and exit", NULL },
@@ -705,8 +718,11 @@ int main(int argc, char **argv)
         m.status = ferry_sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
         goto out_args;
     }
-    if ((a.ioreq_fd < 0) == !a.connect) {
-        fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH\n");
+    /* --qmp alone: the companion of a QEMU, USB only (no ferry-hv, no devices) */
+    bool companion = a.qmp && a.ioreq_fd < 0 && !a.connect;
+    if ((a.ioreq_fd < 0) == !a.connect && !companion) {
+        fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH "
+                "(or --qmp PATH alone)\n");
         m.status = DM_EXIT_USAGE;
         goto out_args;
     }
@@ -735,14 +751,15 @@ int main(int argc, char **argv)
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
     ferry_dm_set_sandbox(m.dm, &sbx);
     /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
-    if (connect_router(&m, &a) < 0)
+    if (!companion && connect_router(&m, &a) < 0)
         goto out;
-    if (watch_server(&m) < 0) {
+    if (!companion && watch_server(&m) < 0) {
         fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
         goto out;
     }
-    map_guest_memory(&m);
-    if (add_devices(&m, &a) < 0) {
+    if (!companion)
+        map_guest_memory(&m);
+    if (!companion && add_devices(&m, &a) < 0) {
         m.status = DM_EXIT_USAGE;
         goto out;
     }
@@ -755,12 +772,11 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    /*
-     * Slot: the USB service (usb/, an object on an event_base) attaches
-     * here, on m.base, once it exists, and before the sandbox: libusb_init
-     * with LIBUSB_OPTION_NO_DEVICE_DISCOVERY (see collect_lists).  Devices
-     * reach the loop through ferry_dm_event_base().
-     */
+    /* USB (dm-usb.h): QMP connected and devices opened now, before the sandbox. */
+    rc = dm_usb_start(m.base, m.control, a.qmp, a.config, mode != FERRY_SECCOMP_OFF,
+                      usb_qemu_gone, &m, &m.usb);
+    if (rc < 0)
+        goto out;
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)
@@ -782,7 +798,7 @@ int main(int argc, char **argv)
                 ioreq_server_last_error(m.srv)[0] ? ": " : "", ioreq_server_last_error(m.srv));
         goto out;
     }
-    rc = ioreq_server_enable(m.srv, true);
+    rc = companion ? 0 : ioreq_server_enable(m.srv, true);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot enable the ioreq server: %s\n", strerror(-rc));
         goto out;
@@ -804,6 +820,7 @@ out_args:
     g_strfreev(a.devices);
     g_free(a.seccomp);
     g_free(a.user);
+    g_free(a.qmp);
     /* Confined: no atexit work (nor LeakSanitizer's ptrace), exit_group at once. */
     if (ferry_sandbox_active())
         ferry_sandbox_exit(m.status);

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* ferry-dm's USB side; see dm-usb.h. */
+#include "devmodel/dm-usb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "common/log-glib.h"
+#include "devmodel/control.h"
+#include "usb/ferry-usb.h"
+
+#define DM_USB_CONFIG_DEVICES_MAX 32
+
+struct dm_usb {
+    struct ferry_usb_service *svc;
+    char *qmp;
+    bool confined;
+    void (*on_gone)(void *opaque);
+    void *opaque;
+};
+
+bool dm_usb_wanted(const char *qmp, const char *config)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+
+    if (qmp && *qmp)
+        return true;
+    return config && g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, NULL) &&
+           g_key_file_has_group(kf, "usb");
+}
+
+static void usb_gone(void *opaque, const char *guest)
+{
+    struct dm_usb *u = opaque;
+
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: QEMU at %s has gone", guest);
+    if (u->on_gone)
+        u->on_gone(u->opaque);
+}
+
+/* The service logs with its opaque (u): ferry-dm's glib log. */
+static void usb_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    ferry_log_glib(NULL, level, msg);
+}
+
+static char *cmd_attach(struct dm_usb *u, JsonObject *args, JsonNode *id, int *fd)
+{
+    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
+                           : NULL;
+    bool with_fd = args && json_object_get_boolean_member_with_default(args, "fd", FALSE);
+    char err[FERRY_USB_ERR_MAX];
+    int r;
+
+    if (with_fd) {
+        if (*fd < 0)
+            return ferry_dm_control_reply_error(id, "usb-attach: \"fd\": true but no fd came "
+                                                "with the command (SCM_RIGHTS)");
+        r = ferry_usb_service_attach_fd(u->svc, u->qmp, *fd, err, sizeof(err));
+        if (r == 0)
+            *fd = -1;       /* the service's now */
+    } else if (!dev) {
+        return ferry_dm_control_reply_error(id, "usb-attach: \"device\" (VID:PID, "
+                                            "VID:PID:SERIAL, port path or BUS.ADDR) is required");
+    } else if (u->confined) {
+        snprintf(err, sizeof(err), "usb-attach %s: ferry-dm is confined and holds no fd for it: "
+                 "the broker must open the device and pass the fd (run 'ferry usb attach' as "
+                 "root)", dev);
+        r = -EPERM;
+    } else {
+        r = ferry_usb_service_attach(u->svc, u->qmp, dev, err, sizeof(err));
+    }
+    return r < 0 ? ferry_dm_control_reply_error(id, err) : ferry_dm_control_reply(id, NULL);
+}
+
+static char *cmd_query(struct dm_usb *u, JsonNode *id)
+{
+    char *list = ferry_usb_service_list_json(u->svc);
+    JsonNode *devs = json_from_string(list, NULL);
+    JsonObject *o = json_object_new();
+    JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
+
+    g_free(list);
+    json_object_set_string_member(o, "guest", u->qmp);
+    json_object_set_boolean_member(o, "confined", u->confined);
+    json_object_set_int_member(o, "connected", ferry_usb_service_connected(u->svc));
+    json_object_set_member(o, "devices", devs ? devs : json_node_new(JSON_NODE_ARRAY));
+    json_node_take_object(ret, o);
+    return ferry_dm_control_reply(id, ret);
+}
+
+static char *usb_command(void *opaque, const char *cmd, JsonObject *args, JsonNode *id, int *fd)
+{
+    struct dm_usb *u = opaque;
+    char err[FERRY_USB_ERR_MAX];
+
+    if (!strcmp(cmd, "usb-attach"))
+        return cmd_attach(u, args, id, fd);
+    if (!strcmp(cmd, "usb-detach")) {
+        const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
+                               : NULL;
+        if (!dev)
+            return ferry_dm_control_reply_error(id, "usb-detach: \"device\" is required");
+        if (ferry_usb_service_detach(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
+            return ferry_dm_control_reply_error(id, err);
+        return ferry_dm_control_reply(id, NULL);
+    }
+    if (!strcmp(cmd, "query-usb"))
+        return cmd_query(u, id);
+    return NULL;
+}
+
+/*
+ * Confined: the [usb] devices are opened now, while ferry-dm may still look
+ * at the host (a discovering libusb context, freed again before the one
+ * without discovery is made), and served from those fds.
+ */
+static int preopen_devices(struct event_base *base, char **devices, int *fds, size_t *n)
+{
+    struct ferry_usb_host_ops hops = { .log = usb_log };
+    struct ferry_usb_host *h = NULL;
+    int r = ferry_usb_host_new(base, true, &hops, NULL, &h);
+
+    *n = 0;
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: cannot look at the host's devices (libusb): %s\n",
+                strerror(-r));
+        return r;
+    }
+    for (size_t i = 0; devices[i] && *n < DM_USB_CONFIG_DEVICES_MAX; i++) {
+        struct ferry_usb_devinfo d;
+        struct ferry_usb_spec spec;
+        char err[FERRY_USB_ERR_MAX], node[64];
+        const char *dev = g_strstrip(devices[i]);
+        int fd;
+
+        if (!*dev)
+            continue;
+        if (ferry_usb_spec_parse(dev, &spec) < 0) {
+            fprintf(stderr, "ferry-dm: config [usb] devices: '%s': expected VID:PID[:SERIAL] "
+                    "or a port path\n", dev);
+            r = -EINVAL;
+            break;
+        }
+        if (ferry_usb_host_find(h, &spec, &d, err, sizeof(err)) < 0) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: %s (confined: only devices present "
+                      "at start-up, or passed by the broker later, can be served)", dev, err);
+            continue;
+        }
+        snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
+        fd = open(node, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: cannot open %s: %s", dev, node,
+                      strerror(errno));
+            continue;
+        }
+        fds[(*n)++] = fd;
+    }
+    ferry_usb_host_free(h);
+    return r < 0 ? r : 0;
+}
+
+int dm_usb_start(struct event_base *base, struct ferry_dm_control *control, const char *qmp,
+                 const char *config, bool confined, void (*on_gone)(void *opaque),
+                 void *opaque, struct dm_usb **out)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_auto(GStrv) devices = NULL;
+    g_autofree char *cfg_qmp = NULL, *policy = NULL;
+    struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
+                                        .guest_gone = usb_gone };
+    int fds[DM_USB_CONFIG_DEVICES_MAX];
+    size_t nfds = 0;
+    char err[FERRY_USB_ERR_MAX];
+    struct dm_usb *u;
+    int r;
+
+    *out = NULL;
+    if (!dm_usb_wanted(qmp, config))
+        return 0;
+    if (config && g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, NULL)) {
+        cfg_qmp = g_key_file_get_string(kf, "usb", "qmp", NULL);
+        policy = g_key_file_get_string(kf, "usb", "policy", NULL);
+        devices = g_key_file_get_string_list(kf, "usb", "devices", NULL, NULL);
+    }
+    if (!qmp || !*qmp)
+        qmp = cfg_qmp;
+    if (!qmp || !*qmp) {
+        fprintf(stderr, "ferry-dm: usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
+                "in [usb])\n");
+        return -EINVAL;
+    }
+    if (confined && devices && (r = preopen_devices(base, devices, fds, &nfds)) < 0)
+        return r;
+    u = g_new0(struct dm_usb, 1);
+    u->qmp = g_strdup(qmp);
+    u->confined = confined;
+    u->on_gone = on_gone;
+    u->opaque = opaque;
+    r = ferry_usb_service_new(base, g_get_tmp_dir(), &ops, u, &u->svc);
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: cannot start the USB service (libusb): %s\n",
+                strerror(-r));
+        goto fail;
+    }
+    /* the QMP connection, now and for good */
+    r = ferry_usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: %s\n", err);
+        goto fail;
+    }
+    if (policy && (r = ferry_usb_service_set_policy(u->svc, u->qmp, policy, err,
+                                                    sizeof(err))) < 0) {
+        fprintf(stderr, "ferry-dm: config [usb] policy: %s\n", err);
+        goto fail;
+    }
+    if (confined) {
+        for (size_t i = 0; i < nfds; i++) {
+            if (ferry_usb_service_attach_fd(u->svc, u->qmp, fds[i], err, sizeof(err)) < 0) {
+                ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s", err);
+                close(fds[i]);
+            }
+            fds[i] = -1;
+        }
+    } else if (g_key_file_has_group(kf, "usb")) {
+        g_key_file_set_string(kf, "usb", "qmp", u->qmp);
+        r = ferry_usb_service_load_config(u->svc, kf, err, sizeof(err));
+        if (r < 0) {
+            fprintf(stderr, "ferry-dm: %s\n", err);
+            goto fail;
+        }
+    }
+    if (control)
+        ferry_dm_control_set_handler(control, usb_command, u);
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: serving host devices to the QEMU at %s%s", u->qmp,
+              confined ? " (confined: devices only from fds)" : "");
+    *out = u;
+    return 0;
+fail:
+    for (size_t i = 0; i < nfds; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    dm_usb_free(u);
+    return r;
+}
+
+void dm_usb_free(struct dm_usb *u)
+{
+    if (!u)
+        return;
+    ferry_usb_service_free(u->svc);
+    g_free(u->qmp);
+    g_free(u);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ferry-dm's USB side: the USB service (usb/ferry-usb.h) on ferry-dm's
+ * event loop, serving host devices to the QEMU guest whose QMP socket is
+ * given (--qmp PATH or qmp= in the config's [usb] group).
+ *
+ * Everything that needs a socket or a device node happens in dm_usb_start,
+ * before confinement: the QMP connection is opened and kept; the devices the
+ * [usb] group names are opened (confined) or found (not confined).  Later,
+ * each usbredir channel is a socketpair whose other end QEMU gets with
+ * getfd + chardev-add.
+ *
+ * Control commands (ferry-dm's control socket):
+ *   usb-attach {"device": SPEC}      ferry-dm opens it (not when confined)
+ *   usb-attach {"device": SPEC, "fd": true} with the usbfs fd passed by
+ *                                    SCM_RIGHTS in the same message (the
+ *                                    broker: `ferry usb attach` as root)
+ *   usb-detach {"device": SPEC}
+ *   query-usb  -> {"guest": QMP, "confined": bool, "devices": [...]}
+ *
+ * Replug: not confined, libusb's hotplug sees the device come back and it
+ * is reattached without any command.  Confined, ferry-dm sees no hotplug
+ * and cannot open the new node: the broker passes the new fd (`ferry usb
+ * attach GUEST DEVICE` again, or `ferry usb attach --follow` which stays and
+ * does it on every replug) and the existing assignment takes it.
+ */
+#ifndef FERRY_DM_USB_H
+#define FERRY_DM_USB_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct ferry_dm_control;
+struct dm_usb;
+
+/* USB is wanted: a QMP socket given, or a [usb] group in the config file. */
+bool dm_usb_wanted(const char *qmp, const char *config);
+
+/* Start it (nothing when not wanted: *out = NULL).  control may be NULL
+ * (then only the config's assignments).  on_gone runs when QEMU's QMP
+ * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
+ * reason printed to stderr. */
+int dm_usb_start(struct event_base *base, struct ferry_dm_control *control, const char *qmp,
+                 const char *config, bool confined, void (*on_gone)(void *opaque),
+                 void *opaque, struct dm_usb **out);
+void dm_usb_free(struct dm_usb *u);
+
+#endif
