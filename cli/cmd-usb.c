@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ferry usb list [--json]
- * ferry usb attach GUEST DEVICE [--pass-fd]
+ * ferry usb list [GUEST] [--json]
+ * ferry usb attach GUEST DEVICE [--pass-fd] [--follow]
  * ferry usb detach GUEST DEVICE
  * ferry usb share DEVICE --listen ADDR:PORT
  *
- * GUEST is the QMP socket of a QEMU guest (for now); DEVICE is VID:PID,
- * VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  With ferry-usbd running
- * ($FERRY_USBD_SOCKET, else /run/ferry/usbd.sock) requests go to it; without
- * it, list looks at the host directly and attach/share serve the device
- * from this process until interrupted.  --pass-fd: this (privileged)
- * process opens the device node and passes the fd to ferry-usbd, which
- * then needs no access to /dev/bus/usb.
+ * GUEST is the ferry-dm serving a QEMU guest (ferry-dm --qmp QMP --control
+ * SOCK): the path of its control socket, or a name meaning
+ * ${FERRY_RUN_DIR:-/run/ferry}/GUEST/dm.sock.  DEVICE is VID:PID,
+ * VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  attach asks ferry-dm to
+ * open the device itself, unless it is confined (query-usb says so) or
+ * --pass-fd is given: then this process, as root, is the broker: it opens
+ * the device node and passes the fd with SCM_RIGHTS.  --follow: stay and do
+ * it again each time the device is replugged (a confined ferry-dm sees no
+ * hotplug).  list without GUEST looks at the host; share serves a device
+ * over the network from this process until interrupted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,49 +30,172 @@
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 #include "usb/ferry-usb.h"
-#include "usb/usbd-proto.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ferry usb list [--json]\n"
-            "       ferry usb attach GUEST DEVICE [--pass-fd]\n"
+            "usage: ferry usb list [GUEST] [--json]\n"
+            "       ferry usb attach GUEST DEVICE [--pass-fd] [--follow]\n"
             "       ferry usb detach GUEST DEVICE\n"
             "       ferry usb share DEVICE --listen ADDR:PORT\n"
-            "GUEST: the guest's QMP socket path.  DEVICE: VID:PID, VID:PID:SERIAL,\n"
-            "a port path (1-2.3) or BUS.ADDR.  Requests go to ferry-usbd at\n"
-            "$FERRY_USBD_SOCKET (default /run/ferry/usbd.sock) when it runs.\n");
+            "GUEST: the control socket of the guest's ferry-dm (ferry-dm --qmp QMP --control\n"
+            "SOCK), or NAME for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock.  DEVICE: VID:PID,\n"
+            "VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  A confined ferry-dm gets the\n"
+            "device's fd from this command (--pass-fd forces it; --follow re-passes it after\n"
+            "each replug).\n");
 }
 
-/* One request to ferry-usbd; -ECONNREFUSED/-ENOENT when it is not there. */
-static int usbd_request(const char *req, char **reply)
+/* GUEST: a path to ferry-dm's control socket, or a guest name. */
+static char *guest_socket(const char *guest)
 {
-    char addr[300], err[FERRY_USB_ERR_MAX], buf[4096];
-    GString *out = g_string_new(NULL);
+    const char *dir = getenv("FERRY_RUN_DIR");
+
+    if (strchr(guest, '/'))
+        return g_strdup(guest);
+    return g_build_filename(dir && *dir ? dir : "/run/ferry", guest, "dm.sock", NULL);
+}
+
+/* A connection to ferry-dm's control socket: connect, read the greeting. */
+struct ctl {
     int fd;
+    GString *in;
+    char *path;
+};
+
+static int ctl_line(struct ctl *c, char **line)
+{
+    char buf[4096];
     ssize_t n;
 
-    snprintf(addr, sizeof(addr), "unix:%s", usbd_default_socket());
-    fd = ferry_usb_connect(addr, err, sizeof(err));
-    if (fd < 0) {
-        g_string_free(out, TRUE);
-        return fd;
+    for (;;) {
+        char *nl = memchr(c->in->str, '\n', c->in->len);
+
+        if (nl) {
+            *line = g_strndup(c->in->str, (gsize)(nl - c->in->str));
+            g_string_erase(c->in, 0, nl - c->in->str + 1);
+            return 0;
+        }
+        if (c->in->len > (1u << 22))
+            return -EMSGSIZE;
+        n = recv(c->fd, buf, sizeof(buf), 0);
+        if (n == 0)
+            return -EPIPE;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        g_string_append_len(c->in, buf, n);
     }
-    if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
-        close(fd);
-        g_string_free(out, TRUE);
-        return -EIO;
-    }
-    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-        g_string_append_len(out, buf, n);
-    close(fd);
-    *reply = g_string_free(out, FALSE);
-    return 0;
 }
 
-static bool usbd_absent(int r)
+static int ctl_open(const char *guest, struct ctl *c)
 {
-    return r == -ENOENT || r == -ECONNREFUSED;
+    char addr[300], err[FERRY_USB_ERR_MAX], *greeting = NULL;
+    struct timeval tv = { .tv_sec = 30 };
+    int r;
+
+    c->path = guest_socket(guest);
+    c->in = g_string_new(NULL);
+    snprintf(addr, sizeof(addr), "unix:%s", c->path);
+    c->fd = ferry_usb_connect(addr, err, sizeof(err));
+    if (c->fd < 0) {
+        fprintf(stderr, "ferry usb: no ferry-dm at %s: %s (start it with --qmp and --control)\n",
+                c->path, g_strerror(-c->fd));
+        return c->fd;
+    }
+    /* ferry_usb_connect makes it non-blocking; requests here wait, bounded */
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    r = ctl_line(c, &greeting);
+    if (r == 0 && !strstr(greeting, "\"QMP\""))
+        r = -EPROTO;
+    if (r < 0)
+        fprintf(stderr, "ferry usb: %s: no greeting from ferry-dm: %s\n", c->path,
+                g_strerror(-r));
+    g_free(greeting);
+    return r;
+}
+
+static void ctl_close(struct ctl *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->in)
+        g_string_free(c->in, TRUE);
+    g_free(c->path);
+}
+
+/* Run cmd (args: a JSON object text or NULL), passing fd if >= 0.  0 with
+ * *ret (the "return" member; may be NULL), or -1 after printing the error. */
+static int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret)
+{
+    char *msg = g_strdup_printf("{\"execute\": \"%s\"%s%s}\n", cmd, args ? ", \"arguments\": " : "",
+                                args ? args : "");
+    int r;
+
+    if (ret)
+        *ret = NULL;
+    r = ferry_usb_fd_send(c->fd, fd, msg, strlen(msg));
+    g_free(msg);
+    if (r < 0) {
+        fprintf(stderr, "ferry usb: %s: %s: cannot send: %s\n", c->path, cmd, g_strerror(-r));
+        return -1;
+    }
+    for (;;) {
+        char *line = NULL;
+        JsonNode *n;
+        JsonObject *o;
+
+        r = ctl_line(c, &line);
+        if (r < 0) {
+            fprintf(stderr, "ferry usb: %s: %s: no reply: %s\n", c->path, cmd, g_strerror(-r));
+            return -1;
+        }
+        n = json_from_string(line, NULL);
+        g_free(line);
+        if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
+            if (n)
+                json_node_unref(n);
+            continue;
+        }
+        o = json_node_get_object(n);
+        if (json_object_has_member(o, "return")) {
+            if (ret)
+                *ret = json_node_copy(json_object_get_member(o, "return"));
+            json_node_unref(n);
+            return 0;
+        }
+        if (json_object_has_member(o, "error")) {
+            JsonObject *e = json_object_get_object_member(o, "error");
+            fprintf(stderr, "ferry usb %s: %s\n", cmd,
+                    e ? json_object_get_string_member_with_default(e, "desc", "error") : "error");
+            json_node_unref(n);
+            return -1;
+        }
+        json_node_unref(n);
+    }
+}
+
+static char *json_string_arg(const char *key, const char *val, bool with_fd)
+{
+    JsonBuilder *b = json_builder_new();
+    JsonNode *root;
+    char *s;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, key);
+    json_builder_add_string_value(b, val);
+    if (with_fd) {
+        json_builder_set_member_name(b, "fd");
+        json_builder_add_boolean_value(b, TRUE);
+    }
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    s = json_to_string(root, FALSE);
+    json_node_unref(root);
+    g_object_unref(b);
+    return s;
 }
 
 static void print_table(const char *json)
@@ -113,7 +239,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-/* Run the service here: list once, or attach/share and serve until a signal. */
+/* Run the service here: list once, or share and serve until a signal. */
 static int local(const char *verb, int argc, char **argv, bool json)
 {
     struct event_base *b = event_base_new();
@@ -139,10 +265,7 @@ static int local(const char *verb, int argc, char **argv, bool json)
         rc = FERRY_EXIT_OK;
         goto out;
     }
-    if (!strcmp(verb, "attach"))
-        r = ferry_usb_service_attach(svc, argv[0], argv[1], err, sizeof(err));
-    else
-        r = ferry_usb_service_share(svc, argv[0], argv[1], err, sizeof(err));
+    r = ferry_usb_service_share(svc, argv[0], argv[1], err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "ferry usb %s: %s\n", verb, err);
         goto out;
@@ -152,14 +275,11 @@ static int local(const char *verb, int argc, char **argv, bool json)
         struct event *st = evsignal_new(b, SIGTERM, on_signal, b);
         event_add(si, NULL);
         event_add(st, NULL);
-        fprintf(stderr, "ferry usb: %s %s: serving until interrupted (no ferry-usbd at %s)\n",
-                verb, argv[!strcmp(verb, "attach")], usbd_default_socket());
+        fprintf(stderr, "ferry usb: share %s: serving on %s until interrupted\n", argv[0],
+                argv[1]);
         event_base_dispatch(b);
         event_free(si);
         event_free(st);
-        if (!strcmp(verb, "attach") &&
-            ferry_usb_service_detach(svc, argv[0], argv[1], err, sizeof(err)) < 0)
-            fprintf(stderr, "ferry usb: %s\n", err);
     }
     rc = FERRY_EXIT_OK;
 out:
@@ -172,148 +292,208 @@ out:
     return rc;
 }
 
-/* Open the device node here and hand the fd to ferry-usbd. */
-static int attach_pass_fd(const char *guest, const char *device)
+/* The broker: open the device node here (root) and hand the fd to ferry-dm. */
+struct broker {
+    struct ctl *c;
+    struct ferry_usb_spec spec;
+    struct event_base *b;
+    int status;
+};
+
+static int pass_fd(struct ctl *c, const struct ferry_usb_devinfo *d, const char *device)
 {
-    struct event_base *b = event_base_new();
-    struct ferry_usb_host_ops hops = { .log = ferry_log_glib };
+    char node[64], *args;
+    int fd, r;
+
+    snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d->bus, d->addr);
+    fd = open(node, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "ferry usb attach: cannot open %s: %s\n", node, g_strerror(errno));
+        return -1;
+    }
+    args = json_string_arg("device", device, true);
+    r = ctl_cmd(c, "usb-attach", args, fd, NULL);
+    g_free(args);
+    close(fd);
+    return r;
+}
+
+/* --follow: the device came back; ferry-dm (confined, it sees no hotplug) gets its new fd. */
+static void broker_arrived(void *opaque, const struct ferry_usb_devinfo *d)
+{
+    struct broker *br = opaque;
+    char ident[200];
+
+    if (!ferry_usb_spec_match(&br->spec, d))
+        return;
+    ferry_usb_identity(d, ident, sizeof(ident));
+    if (pass_fd(br->c, d, ident) == 0)
+        fprintf(stderr, "ferry usb attach: %s is back at %s, passed to ferry-dm\n", ident, d->port);
+}
+
+static int attach_broker(struct ctl *c, const char *device, bool follow)
+{
+    struct broker br = { .c = c, .status = FERRY_EXIT_FAILURE };
+    struct ferry_usb_host_ops hops = { .log = ferry_log_glib, .arrived = broker_arrived };
     struct ferry_usb_host *h = NULL;
     struct ferry_usb_devinfo d;
-    struct ferry_usb_spec spec;
-    char err[FERRY_USB_ERR_MAX], node[64], addr[300], *req = NULL, reply[1024];
-    int rc = FERRY_EXIT_FAILURE, fd = -1, s = -1;
-    ssize_t n;
+    char err[FERRY_USB_ERR_MAX], ident[200];
 
-    if (ferry_usb_spec_parse(device, &spec) < 0) {
+    br.b = event_base_new();
+    if (ferry_usb_spec_parse(device, &br.spec) < 0) {
         fprintf(stderr, "ferry usb attach: '%s': expected VID:PID, VID:PID:SERIAL, a port "
                 "path (1-2.3) or BUS.ADDR\n", device);
         goto out;
     }
-    if (!b || ferry_usb_host_new(b, true, &hops, NULL, &h) < 0) {
+    if (!br.b || ferry_usb_host_new(br.b, true, &hops, &br, &h) < 0) {
         fprintf(stderr, "ferry usb attach: cannot start libusb\n");
         goto out;
     }
-    if (ferry_usb_host_find(h, &spec, &d, err, sizeof(err)) < 0) {
+    if (ferry_usb_host_find(h, &br.spec, &d, err, sizeof(err)) < 0) {
         fprintf(stderr, "ferry usb attach: %s\n", err);
         goto out;
     }
-    snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
-    fd = open(node, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "ferry usb attach: cannot open %s: %s\n", node, g_strerror(errno));
+    if (pass_fd(c, &d, device) < 0)
         goto out;
+    br.status = FERRY_EXIT_OK;
+    if (follow) {
+        struct event *si = evsignal_new(br.b, SIGINT, on_signal, br.b);
+        struct event *st = evsignal_new(br.b, SIGTERM, on_signal, br.b);
+
+        /* from now on the same device, wherever it comes back */
+        ferry_usb_identity(&d, ident, sizeof(ident));
+        if (ferry_usb_spec_parse(ident, &br.spec) < 0)
+            goto out;
+        event_add(si, NULL);
+        event_add(st, NULL);
+        fprintf(stderr, "ferry usb attach: following %s; its fd goes to ferry-dm after each "
+                "replug, until interrupted\n", ident);
+        event_base_dispatch(br.b);
+        event_free(si);
+        event_free(st);
     }
-    snprintf(addr, sizeof(addr), "unix:%s", usbd_default_socket());
-    s = ferry_usb_connect(addr, err, sizeof(err));
-    if (s < 0) {
-        fprintf(stderr, "ferry usb attach: %s\n", err);
-        goto out;
-    }
-    req = g_strdup_printf("attach-fd %s\n", guest);
-    if (ferry_usb_fd_send(s, fd, req, strlen(req)) < 0) {
-        fprintf(stderr, "ferry usb attach: cannot pass %s to ferry-usbd\n", node);
-        goto out;
-    }
-    /* the reply ends when ferry-usbd closes the connection */
-    {
-        size_t got = 0;
-        while (got < sizeof(reply) - 1 && (n = recv(s, reply + got, sizeof(reply) - 1 - got, 0)) > 0)
-            got += (size_t)n;
-        reply[got] = 0;
-    }
-    g_strchomp(reply);
-    if (strcmp(reply, "ok")) {
-        fprintf(stderr, "ferry usb attach: %s\n",
-                g_str_has_prefix(reply, "error: ") ? reply + 7 : "no answer from ferry-usbd");
-        goto out;
-    }
-    rc = FERRY_EXIT_OK;
 out:
-    g_free(req);
-    if (s >= 0)
-        close(s);
-    if (fd >= 0)
-        close(fd);
     ferry_usb_host_free(h);
-    if (b)
-        event_base_free(b);
+    if (br.b)
+        event_base_free(br.b);
+    return br.status;
+}
+
+static int attach(const char *guest, const char *device, bool pass, bool follow)
+{
+    struct ctl c = { .fd = -1 };
+    JsonNode *q = NULL;
+    char *args;
+    int rc = FERRY_EXIT_FAILURE;
+
+    if (ctl_open(guest, &c) < 0)
+        goto out;
+    if (!pass && !follow) {
+        /* a confined ferry-dm cannot open device nodes: then we are its broker */
+        if (ctl_cmd(&c, "query-usb", NULL, -1, &q) < 0)
+            goto out;
+        pass = JSON_NODE_HOLDS_OBJECT(q) &&
+               json_object_get_boolean_member_with_default(json_node_get_object(q), "confined",
+                                                           FALSE);
+        json_node_unref(q);
+    }
+    if (pass || follow) {
+        rc = attach_broker(&c, device, follow);
+        goto out;
+    }
+    args = json_string_arg("device", device, false);
+    rc = ctl_cmd(&c, "usb-attach", args, -1, NULL) < 0 ? FERRY_EXIT_FAILURE : FERRY_EXIT_OK;
+    g_free(args);
+out:
+    ctl_close(&c);
+    return rc;
+}
+
+static int detach(const char *guest, const char *device)
+{
+    struct ctl c = { .fd = -1 };
+    char *args = json_string_arg("device", device, false);
+    int rc = FERRY_EXIT_FAILURE;
+
+    if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "usb-detach", args, -1, NULL) == 0)
+        rc = FERRY_EXIT_OK;
+    g_free(args);
+    ctl_close(&c);
+    return rc;
+}
+
+/* ferry usb list GUEST: what that ferry-dm serves. */
+static int list_guest(const char *guest, bool json)
+{
+    struct ctl c = { .fd = -1 };
+    JsonNode *q = NULL;
+    int rc = FERRY_EXIT_FAILURE;
+
+    if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "query-usb", NULL, -1, &q) == 0 &&
+        JSON_NODE_HOLDS_OBJECT(q)) {
+        JsonNode *devs = json_object_get_member(json_node_get_object(q), "devices");
+        char *s = devs ? json_to_string(devs, TRUE) : g_strdup("[]");
+
+        if (json)
+            printf("%s\n", s);
+        else
+            print_table(s);
+        g_free(s);
+        rc = FERRY_EXIT_OK;
+    }
+    if (q)
+        json_node_unref(q);
+    ctl_close(&c);
     return rc;
 }
 
 int ferry_cmd_usb(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : NULL;
-    char *reply = NULL, *req;
-    int r;
 
     ferry_log_init("ferry", getenv("FERRY_VERBOSE") ? 2 : 0);
+    signal(SIGPIPE, SIG_IGN);
     if (!verb || !strcmp(verb, "--help") || !strcmp(verb, "help")) {
         usage(verb ? stdout : stderr);
         return verb ? FERRY_EXIT_OK : FERRY_EXIT_USAGE;
     }
     if (!strcmp(verb, "list")) {
-        bool json = argc == 3 && !strcmp(argv[2], "--json");
-        if (argc > 3 || (argc == 3 && !json)) {
-            usage(stderr);
-            return FERRY_EXIT_USAGE;
+        bool json = false;
+        const char *guest = NULL;
+
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--json"))
+                json = true;
+            else if (!guest && argv[i][0] != '-')
+                guest = argv[i];
+            else {
+                usage(stderr);
+                return FERRY_EXIT_USAGE;
+            }
         }
-        r = usbd_request("list", &reply);
-        if (usbd_absent(r))
-            return local("list", 0, NULL, json);
-        if (r < 0) {
-            fprintf(stderr, "ferry usb: ferry-usbd at %s: %s\n", usbd_default_socket(),
-                    g_strerror(-r));
-            return FERRY_EXIT_FAILURE;
+        return guest ? list_guest(guest, json) : local("list", 0, NULL, json);
+    }
+    if (!strcmp(verb, "attach") && argc >= 4) {
+        bool pass = false, follow = false;
+
+        for (int i = 4; i < argc; i++) {
+            if (!strcmp(argv[i], "--pass-fd"))
+                pass = true;
+            else if (!strcmp(argv[i], "--follow"))
+                follow = true;
+            else {
+                usage(stderr);
+                return FERRY_EXIT_USAGE;
+            }
         }
-        if (json)
-            printf("%s", reply);
-        else
-            print_table(reply);
-        g_free(reply);
-        return FERRY_EXIT_OK;
+        return attach(argv[2], argv[3], pass, follow);
     }
-    if (!strcmp(verb, "attach") && argc == 5 && !strcmp(argv[4], "--pass-fd"))
-        return attach_pass_fd(argv[2], argv[3]);
-    if ((!strcmp(verb, "attach") || !strcmp(verb, "detach")) && argc == 4) {
-        req = g_strdup_printf("%s %s %s", verb, argv[2], argv[3]);
-    } else if (!strcmp(verb, "share") && argc == 5 && !strcmp(argv[3], "--listen")) {
-        req = g_strdup_printf("share %s %s", argv[2], argv[4]);
-    } else {
-        usage(stderr);
-        return FERRY_EXIT_USAGE;
+    if (!strcmp(verb, "detach") && argc == 4)
+        return detach(argv[2], argv[3]);
+    if (!strcmp(verb, "share") && argc == 5 && !strcmp(argv[3], "--listen")) {
+        char *a[2] = { argv[2], argv[4] };
+        return local("share", 2, a, false);
     }
-    if (strchr(argv[2], ' ') || strchr(argv[3], ' ') || strchr(argv[2], '\n') ||
-        strchr(argv[3], '\n')) {
-        fprintf(stderr, "ferry usb: arguments must not contain blanks\n");
-        g_free(req);
-        return FERRY_EXIT_USAGE;
-    }
-    r = usbd_request(req, &reply);
-    g_free(req);
-    if (usbd_absent(r)) {
-        if (!strcmp(verb, "detach")) {
-            fprintf(stderr, "ferry usb detach: no ferry-usbd at %s (a foreground 'ferry usb "
-                    "attach' detaches when interrupted)\n", usbd_default_socket());
-            return FERRY_EXIT_FAILURE;
-        }
-        if (!strcmp(verb, "share")) {
-            char *a[2] = { argv[2], argv[4] };
-            return local("share", 2, a, false);
-        }
-        return local("attach", 2, argv + 2, false);
-    }
-    if (r < 0) {
-        fprintf(stderr, "ferry usb: ferry-usbd at %s: %s\n", usbd_default_socket(),
-                g_strerror(-r));
-        return FERRY_EXIT_FAILURE;
-    }
-    g_strchomp(reply);
-    if (strcmp(reply, "ok")) {
-        fprintf(stderr, "ferry usb %s: %s\n", verb,
-                g_str_has_prefix(reply, "error: ") ? reply + 7 : reply);
-        g_free(reply);
-        return FERRY_EXIT_FAILURE;
-    }
-    g_free(reply);
-    return FERRY_EXIT_OK;
+    usage(stderr);
+    return FERRY_EXIT_USAGE;
 }

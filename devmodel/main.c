@@ -773,8 +773,9 @@ int main(int argc, char **argv)
         }
     }
     /* USB (dm-usb.h): QMP connected and devices opened now, before the sandbox. */
-    rc = dm_usb_start(m.base, m.control, a.qmp, a.config, mode != FERRY_SECCOMP_OFF,
-                      usb_qemu_gone, &m, &m.usb);
+    /* confined for USB: no open() (seccomp) or no /dev (the new mount namespace) */
+    rc = dm_usb_start(m.base, m.control, a.qmp, a.config,
+                      mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m, &m.usb);
     if (rc < 0)
         goto out;
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);

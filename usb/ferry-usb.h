@@ -20,18 +20,21 @@
  * Functions return 0 or a negative errno; where an `err` buffer is taken it
  * receives a message naming what failed, on what and why.
  *
- * Embedding in ferry-dm (what usb/ferry-usbd.c does today):
- *     ferry_usb_service_new(base, rundir, &ops, NULL, &usb);
- *     ferry_usb_service_load_config(usb, keyfile, err, sizeof(err));   [usb] group
- *     control socket "usb attach GUEST DEV"  -> ferry_usb_service_attach()
- *                    "usb detach GUEST DEV"  -> ferry_usb_service_detach()
- *                    "usb list"              -> ferry_usb_service_list_json()
- *                    fd with SCM_RIGHTS      -> ferry_usb_service_attach_fd()
+ * Embedding (what ferry-dm does, devmodel/dm-usb.c):
+ *     ferry_usb_service_new(base, rundir, &ops, opaque, &usb);
+ *         ops.no_discovery = true when confined (libusb's
+ *         LIBUSB_OPTION_NO_DEVICE_DISCOVERY is process-wide: see below)
+ *     ferry_usb_service_add_guest(usb, qmp, ...)   QMP connected now, kept
+ *     ferry_usb_service_set_policy / _load_config  the [usb] group
+ *     control "usb-attach"  -> ferry_usb_service_attach()
+ *             with an fd    -> ferry_usb_service_attach_fd()
+ *             "usb-detach"  -> ferry_usb_service_detach()
+ *             "query-usb"   -> ferry_usb_service_list_json()
  *     at exit: ferry_usb_service_free(usb)   (gives every device back)
- * The QMP calls in attach/detach are synchronous (bounded by 10 s), and
- * attach creates a listening unix socket under rundir and connects to the
- * guest's QMP socket: a confined ferry-dm (no socket/connect) must do
- * attach before confinement or get those sockets from its broker.
+ * With a guest added by _add_guest, no socket is created or connected after
+ * start-up: each usbredir channel is a socketpair whose other end QEMU gets
+ * with getfd + chardev-add (fine under seccomp).  The QMP calls are
+ * synchronous (bounded by 10 s).
  */
 #ifndef FERRY_USB_H
 #define FERRY_USB_H

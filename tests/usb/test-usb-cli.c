@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * usb suite: the `ferry usb` CLI and ferry-usbd against simulated devices.
- * This process owns the umockdev testbed; the programs it runs inherit it
- * (LD_PRELOAD, UMOCKDEV_DIR) and so see the same devices.  QEMU runs outside
- * the testbed.  Skips without QEMU.
- *   test-usb-cli FERRY FERRY_USBD
+ * usb suite: the `ferry usb` CLI and ferry-dm's USB companion mode
+ * (ferry-dm --qmp) against simulated devices and a real QEMU.  This process
+ * owns the umockdev testbed; the programs it runs inherit it (LD_PRELOAD,
+ * UMOCKDEV_DIR) and so see the same devices.  QEMU runs outside the
+ * testbed.  Skips without QEMU.  ferry-dm runs twice: unconfined (it opens
+ * devices itself, libusb discovery) and confined (the default: seccomp,
+ * no discovery, the [usb] devices opened before confinement).
+ *   test-usb-cli FERRY FERRY_DM
  */
 #include <errno.h>
 #include <glib.h>
@@ -18,7 +21,7 @@
 #include "usbsim.h"
 
 static int failures;
-static const char *ferry, *usbd;
+static const char *ferry, *dm;
 
 #define CHECK(cond, ...) do { \
         if (!(cond)) { \
@@ -87,20 +90,69 @@ static bool wait_file(const char *path)
     return false;
 }
 
+static GPid start_dm(const char *qmp, const char *ctl, const char *config, bool confined)
+{
+    const char *argv[16];
+    int n = 0;
+    GPid pid;
+
+    unlink(ctl);
+    argv[n++] = dm;
+    argv[n++] = "--qmp";
+    argv[n++] = qmp;
+    argv[n++] = "--control";
+    argv[n++] = ctl;
+    /* root in a test: keep root's uid, so the sandbox does not need the 'ferry' user */
+    argv[n++] = "--user=root";
+    if (!confined) {
+        argv[n++] = "--seccomp=off";
+        argv[n++] = "--no-namespaces";
+    }
+    if (config) {
+        argv[n++] = "--config";
+        argv[n++] = config;
+    }
+    argv[n] = NULL;
+    pid = spawn(argv, false);
+    return pid && wait_file(ctl) ? pid : 0;
+}
+
+static void stop(GPid *pid)
+{
+    if (*pid) {
+        kill(*pid, SIGTERM);
+        waitpid(*pid, NULL, 0);
+    }
+    *pid = 0;
+}
+
+/* ferry usb list GUEST --json until it shows `want` (ferry-dm serves on its loop) */
+static bool wait_list(const char *ctl, const char *want, char **out)
+{
+    for (int i = 0; i < 100; i++) {
+        g_free(*out);
+        *out = NULL;
+        if (run(out, "list", ctl, "--json", NULL) == 0 && strstr(*out, want))
+            return true;
+        g_usleep(100000);
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct usbsim *sim;
     char dir[] = "/tmp/ferry-usb-cli-XXXXXX";
-    char *qmp, *ctl, *qmparg, *out = NULL, *qemu;
+    char *qmp, *ctl, *qmparg, *cfg, *out = NULL, *qemu;
     GPid qpid = 0, dpid = 0;
     int r;
 
     if (argc != 3) {
-        fprintf(stderr, "usage: test-usb-cli FERRY FERRY_USBD\n");
+        fprintf(stderr, "usage: test-usb-cli FERRY FERRY_DM\n");
         return 2;
     }
     ferry = argv[1];
-    usbd = argv[2];
+    dm = argv[2];
     qemu = g_find_program_in_path("qemu-system-x86_64");
     if (!qemu) {
         printf("SKIP: qemu-system-x86_64 is not installed\n");
@@ -110,7 +162,8 @@ int main(int argc, char **argv)
     if (!g_mkdtemp(dir))
         return 1;
     qmp = g_strdup_printf("%s/qmp.sock", dir);
-    ctl = g_strdup_printf("%s/usbd.sock", dir);
+    ctl = g_strdup_printf("%s/dm.sock", dir);
+    cfg = g_strdup_printf("%s/guest.conf", dir);
     qmparg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
     {
         const char *qargv[] = { "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35",
@@ -129,9 +182,8 @@ int main(int argc, char **argv)
     usbsim_add(sim, USBSIM_VENDOR, "1-5", "V2");
     /* umockdev's device nodes are regular files, which epoll refuses */
     g_setenv("EVENT_NOEPOLL", "1", TRUE);
-    g_setenv("FERRY_USBD_SOCKET", ctl, TRUE);
 
-    /* no daemon: list looks at the host itself */
+    /* no ferry-dm: list looks at the host itself */
     r = run(&out, "list", NULL);
     CHECK(r == 0 && strstr(out, "1-4") && strstr(out, "1d50:6101") &&
           strstr(out, "refused: built-in rule: HID keyboards"), "list: %d\n%s", r, out);
@@ -140,68 +192,107 @@ int main(int argc, char **argv)
     CHECK(r == 0 && strstr(out, "\"port\" : \"1-5\"") && strstr(out, "\"serial\" : \"V2\""),
           "list --json: %d\n%s", r, out);
     g_free(out);
-    r = run(&out, "detach", qmp, "1-4", NULL);
-    CHECK(r == 1 && strstr(out, "no ferry-usbd"), "detach without daemon: %d %s", r, out);
-    g_free(out);
-    r = run(&out, "attach", qmp, "nonsense", NULL);
-    CHECK(r == 1 && strstr(out, "expected VID:PID"), "bad spec: %d %s", r, out);
+    r = run(&out, "detach", ctl, "1-4", NULL);
+    CHECK(r == 1 && strstr(out, "no ferry-dm at"), "detach without ferry-dm: %d %s", r, out);
     g_free(out);
     r = run(&out, "frobnicate", NULL);
     CHECK(r == 2, "usage: %d", r);
     g_free(out);
+    CHECK(wait_file(qmp), "QEMU did not start");
 
-    /* with ferry-usbd */
-    {
-        const char *dargv[] = { usbd, "--control", ctl, NULL };
-        dpid = spawn(dargv, false);
-    }
-    CHECK(dpid && wait_file(ctl) && wait_file(qmp), "ferry-usbd or QEMU did not start");
-    r = run(&out, "attach", qmp, "1d50:6103", NULL);
+    /* ferry-dm --qmp, unconfined: it opens the devices itself */
+    dpid = start_dm(qmp, ctl, NULL, false);
+    CHECK(dpid, "ferry-dm --qmp did not start");
+    r = run(&out, "attach", ctl, "nonsense", NULL);
+    CHECK(r == 1 && strstr(out, "expected VID:PID"), "bad spec: %d %s", r, out);
+    g_free(out);
+    r = run(&out, "attach", ctl, "1d50:6103", NULL);
     CHECK(r == 1 && strstr(out, "ambiguous") && strstr(out, "1-4") && strstr(out, "1-5"),
           "ambiguous: %d %s", r, out);
     g_free(out);
-    r = run(&out, "attach", qmp, "1d50:6101", NULL);
+    r = run(&out, "attach", ctl, "1d50:6101", NULL);
     CHECK(r == 1 && strstr(out, "refused") && strstr(out, "built-in rule: HID keyboards"),
           "keyboard: %d %s", r, out);
     g_free(out);
-    r = run(&out, "attach", qmp, "1d50:6103:V2", NULL);
+    r = run(&out, "attach", ctl, "1d50:6103:V2", NULL);
     CHECK(r == 0, "attach: %d %s", r, out);
     g_free(out);
-    r = run(&out, "list", "--json", NULL);
-    CHECK(r == 0 && strstr(out, qmp), "list shows the attachment: %s", out);
+    out = NULL;
+    CHECK(wait_list(ctl, "\"connected\" : true", &out) && strstr(out, qmp),
+          "list GUEST shows the device attached and its channel connected: %s", out);
     g_free(out);
-    r = run(&out, "detach", qmp, "1-5", NULL);
+    r = run(&out, "detach", ctl, "1-5", NULL);
     CHECK(r == 0, "detach: %d %s", r, out);
     g_free(out);
-    r = run(&out, "detach", qmp, "1-5", NULL);
+    r = run(&out, "detach", ctl, "1-5", NULL);
     CHECK(r == 1 && strstr(out, "not attached"), "second detach: %d %s", r, out);
     g_free(out);
-    /* --pass-fd: the fd reaches ferry-usbd, but umockdev's preload does not
+    /* --pass-fd: the fd reaches ferry-dm, but umockdev's preload does not
      * follow an fd into another process, so there it is not a usbfs node:
-     * the daemon must say so and go on (the wrapping itself is tested in
-     * test-usb and test-usb-attach on the broker's own fd) */
-    r = run(&out, "attach", qmp, "1-4", "--pass-fd", NULL);
+     * ferry-dm must say so and go on (the wrapping itself is tested in
+     * test-usb and test-usb-attach, and below on fds ferry-dm opened) */
+    r = run(&out, "attach", ctl, "1-4", "--pass-fd", NULL);
     CHECK(r == 1 && strstr(out, "cannot wrap"), "pass-fd: %d %s", r, out);
     g_free(out);
-    r = run(&out, "list", NULL);
-    CHECK(r == 0, "daemon still serves after a bad fd: %d %s", r, out);
-    printf("ok: ferry usb list/attach/detach with and without ferry-usbd\n");
+    r = run(&out, "list", ctl, NULL);
+    CHECK(r == 0, "ferry-dm still serves after a bad fd: %d %s", r, out);
+    g_free(out);
+    stop(&dpid);
+    printf("ok: ferry usb list/attach/detach through an unconfined ferry-dm --qmp\n");
+
+    /* confined (the default): [usb] devices opened at start-up, before the
+     * sandbox; attach of anything else needs the broker's fd */
+    {
+        FILE *f = fopen(cfg, "w");
+
+        CHECK(f, "cannot write %s", cfg);
+        fprintf(f, "[usb]\ndevices=1d50:6103:V2\n");
+        fclose(f);
+    }
+    dpid = start_dm(qmp, ctl, cfg, true);
+    CHECK(dpid, "confined ferry-dm --qmp did not start");
+    out = NULL;
+    CHECK(wait_list(ctl, "\"connected\" : true", &out) && strstr(out, "\"serial\" : \"V2\""),
+          "confined: the configured device is served: %s", out);
+    g_free(out);
+    {
+        char status[64];
+        char *proc = g_strdup_printf("/proc/%d/status", (int)dpid);
+        char *st = NULL;
+
+        g_file_get_contents(proc, &st, NULL, NULL);
+        g_free(proc);
+        snprintf(status, sizeof(status), "Seccomp:\t2");
+        CHECK(st && strstr(st, status) && strstr(st, "NoNewPrivs:\t1"),
+              "ferry-dm is not confined: %s", st ? st : "(no status)");
+        g_free(st);
+    }
+    /* Not tested here: the CLI brokering an fd to a confined ferry-dm.
+     * umockdev's preload answers ioctls on an fd it did not open itself with
+     * access($UMOCKDEV_DIR/disabled), which the filter rightly forbids (and
+     * across processes the fd is not a usbfs node anyway, see above). */
+    r = run(&out, "detach", ctl, "1d50:6103:V2", NULL);
+    CHECK(r == 0, "confined detach: %d %s", r, out);
+    g_free(out);
+    r = run(&out, "list", ctl, "--json", NULL);
+    CHECK(r == 0 && !strstr(out, "\"connected\" : true"), "detached: %d %s", r, out);
+    g_free(out);
+    CHECK(kill(dpid, 0) == 0, "confined ferry-dm died");
+    stop(&dpid);
+    printf("ok: a confined ferry-dm --qmp serves its [usb] devices\n");
+    out = NULL;
 out:
     g_free(out);
-    if (dpid) {
-        kill(dpid, SIGTERM);
-        waitpid(dpid, NULL, 0);
-    }
-    if (qpid) {
-        kill(qpid, SIGTERM);
-        waitpid(qpid, NULL, 0);
-    }
+    stop(&dpid);
+    stop(&qpid);
     usbsim_free(sim);
     unlink(qmp);
     unlink(ctl);
+    unlink(cfg);
     rmdir(dir);
     g_free(qmp);
     g_free(ctl);
+    g_free(cfg);
     g_free(qmparg);
     return failures ? 1 : 0;
 }
