@@ -13,7 +13,7 @@
  * --pass-fd is given: then this process, as root, is the broker: it opens
  * the device node and passes the fd with SCM_RIGHTS.  --follow: stay and do
  * it again each time the device is replugged (a confined ferry-dm sees no
- * hotplug).  list without GUEST looks at the host; share serves a device
+ * hotplug; it is also told when the device goes).  list without GUEST looks at the host; share serves a device
  * over the network from this process until interrupted.
  */
 #include <errno.h>
@@ -298,6 +298,8 @@ struct broker {
     struct ferry_usb_spec spec;
     struct event_base *b;
     int status;
+    bool following;             /* arrivals before are the devices present at start */
+    int cur_bus, cur_addr;      /* where the device is now; -1 while unplugged */
 };
 
 static int pass_fd(struct ctl *c, const struct ferry_usb_devinfo *d, const char *device)
@@ -324,17 +326,62 @@ static void broker_arrived(void *opaque, const struct ferry_usb_devinfo *d)
     struct broker *br = opaque;
     char ident[200];
 
-    if (!ferry_usb_spec_match(&br->spec, d))
+    /* libusb reports the devices present at start as arrivals too */
+    if (!br->following || !ferry_usb_spec_match(&br->spec, d) ||
+        (d->bus == br->cur_bus && d->addr == br->cur_addr))
         return;
+    br->cur_bus = d->bus;
+    br->cur_addr = d->addr;
     ferry_usb_identity(d, ident, sizeof(ident));
     if (pass_fd(br->c, d, ident) == 0)
         fprintf(stderr, "ferry usb attach: %s is back at %s, passed to ferry-dm\n", ident, d->port);
 }
 
+static void broker_left(void *opaque, const struct ferry_usb_devinfo *d)
+{
+    struct broker *br = opaque;
+    char ident[200], *args;
+
+    if (!br->following || !ferry_usb_spec_match(&br->spec, d))
+        return;
+    br->cur_bus = br->cur_addr = -1;
+    ferry_usb_identity(d, ident, sizeof(ident));
+    args = json_string_arg("device", ident, false);
+    if (ctl_cmd(br->c, "usb-unplugged", args, -1, NULL) == 0)
+        fprintf(stderr, "ferry usb attach: %s unplugged, ferry-dm told\n", ident);
+    g_free(args);
+}
+
+/* Does ferry-dm serve the device with this identity already (its [usb] config)? */
+static bool already_attached(struct ctl *c, const char *ident)
+{
+    JsonNode *q = NULL;
+    bool found = false;
+
+    if (ctl_cmd(c, "query-usb", NULL, -1, &q) < 0)
+        return false;
+    if (JSON_NODE_HOLDS_OBJECT(q)) {
+        JsonObject *o = json_node_get_object(q);
+        JsonArray *devs = json_object_has_member(o, "devices") ?
+                          json_object_get_array_member(o, "devices") : NULL;
+
+        for (guint i = 0; devs && i < json_array_get_length(devs); i++) {
+            JsonObject *d = json_array_get_object_element(devs, i);
+            if (d && !g_strcmp0(json_object_get_string_member_with_default(d, "identity", ""),
+                                ident) &&
+                !json_object_get_null_member(d, "attached"))
+                found = true;
+        }
+    }
+    json_node_unref(q);
+    return found;
+}
+
 static int attach_broker(struct ctl *c, const char *device, bool follow)
 {
     struct broker br = { .c = c, .status = FERRY_EXIT_FAILURE };
-    struct ferry_usb_host_ops hops = { .log = ferry_log_glib, .arrived = broker_arrived };
+    struct ferry_usb_host_ops hops = { .log = ferry_log_glib, .arrived = broker_arrived,
+                                      .left = broker_left };
     struct ferry_usb_host *h = NULL;
     struct ferry_usb_devinfo d;
     char err[FERRY_USB_ERR_MAX], ident[200];
@@ -353,7 +400,12 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
         fprintf(stderr, "ferry usb attach: %s\n", err);
         goto out;
     }
-    if (pass_fd(c, &d, device) < 0)
+    br.cur_bus = d.bus;
+    br.cur_addr = d.addr;
+    ferry_usb_identity(&d, ident, sizeof(ident));
+    if (follow && already_attached(c, ident))
+        fprintf(stderr, "ferry usb attach: %s is already served by ferry-dm\n", ident);
+    else if (pass_fd(c, &d, device) < 0)
         goto out;
     br.status = FERRY_EXIT_OK;
     if (follow) {
@@ -361,11 +413,11 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
         struct event *st = evsignal_new(br.b, SIGTERM, on_signal, br.b);
 
         /* from now on the same device, wherever it comes back */
-        ferry_usb_identity(&d, ident, sizeof(ident));
         if (ferry_usb_spec_parse(ident, &br.spec) < 0)
             goto out;
         event_add(si, NULL);
         event_add(st, NULL);
+        br.following = true;
         fprintf(stderr, "ferry usb attach: following %s; its fd goes to ferry-dm after each "
                 "replug, until interrupted\n", ident);
         event_base_dispatch(br.b);

@@ -112,6 +112,15 @@ static char *usb_command(void *opaque, const char *cmd, JsonObject *args, JsonNo
             return ferry_dm_control_reply_error(id, err);
         return ferry_dm_control_reply(id, NULL);
     }
+    if (!strcmp(cmd, "usb-unplugged")) {
+        const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
+                               : NULL;
+        if (!dev)
+            return ferry_dm_control_reply_error(id, "usb-unplugged: \"device\" is required");
+        if (ferry_usb_service_device_left(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
+            return ferry_dm_control_reply_error(id, err);
+        return ferry_dm_control_reply(id, NULL);
+    }
     if (!strcmp(cmd, "query-usb"))
         return cmd_query(u, id);
     return NULL;

@@ -16,13 +16,16 @@
  *                                    SCM_RIGHTS in the same message (the
  *                                    broker: `ferry usb attach` as root)
  *   usb-detach {"device": SPEC}
+ *   usb-unplugged {"device": SPEC}   the broker saw it go (confined ferry-dm
+ *                                    sees no hotplug): the guest is told
  *   query-usb  -> {"guest": QMP, "confined": bool, "devices": [...]}
  *
  * Replug: not confined, libusb's hotplug sees the device come back and it
  * is reattached without any command.  Confined, ferry-dm sees no hotplug
- * and cannot open the new node: the broker passes the new fd (`ferry usb
- * attach GUEST DEVICE` again, or `ferry usb attach --follow` which stays and
- * does it on every replug) and the existing assignment takes it.
+ * and cannot open the new node: the broker (`ferry usb attach --follow`,
+ * root, which stays) watches the host, says usb-unplugged when the device
+ * goes and passes the new fd when it is back; the existing assignment takes
+ * it.  (`ferry usb attach GUEST DEVICE` again does the second half by hand.)
  */
 #ifndef FERRY_DM_USB_H
 #define FERRY_DM_USB_H

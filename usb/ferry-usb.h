@@ -296,6 +296,13 @@ ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int 
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest,
                          const char *device, char *err, size_t errlen);
+/* The device of an assignment was unplugged: what libusb's hotplug says when
+ * it runs here, and what a broker says for a ferry-dm without discovery
+ * (confined).  The channel to the guest ends; the assignment stays, for the
+ * broker's next fd (ferry_usb_service_attach_fd) or the next arrival. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_device_left(struct ferry_usb_service *s, const char *guest,
+                              const char *device, char *err, size_t errlen);
 /* Serve a device to whoever connects to `listen` (e.g. "0.0.0.0:4000"). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_share(struct ferry_usb_service *s, const char *device,

@@ -659,6 +659,29 @@ int ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest, con
     return r;
 }
 
+int ferry_usb_service_device_left(struct ferry_usb_service *s, const char *guest,
+                                  const char *device, char *err, size_t errlen)
+{
+    struct assign *a = assign_by_device(s, guest, device, err, errlen);
+
+    if (!a)
+        return -ENOENT;
+    if (!a->present)
+        return 0;
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (the broker says)", a->ident,
+         assign_where(a));
+    a->present = false;
+    assign_stop(a);
+    if (a->wrapped) {
+        libusb_close(a->wrapped);
+        a->wrapped = NULL;
+    }
+    if (assign_fd_mode(a))
+        assign_unplug_qemu(a);
+    assign_update_accept(a);
+    return 0;
+}
+
 int ferry_usb_service_share(struct ferry_usb_service *s, const char *device, const char *listen,
                             char *err, size_t errlen)
 {

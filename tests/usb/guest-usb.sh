@@ -43,6 +43,9 @@ if [ -n "$disk" ]; then
     if cmp /tmp/pattern /tmp/back; then echo "FERRY-DISK-OK"; else echo "guest: read back differs"; rc=1; fi
     echo "FERRY-READY-UNPLUG"
     if wait_for 60 no_disk; then echo "FERRY-GONE"; else echo "guest: disk still there"; rc=1; fi
-    if wait_for 60 have_disk; then echo "FERRY-BACK"; else echo "guest: disk did not come back"; rc=1; fi
+    # ferry_replug=0: the host side cannot bring it back in this setup
+    if grep -q ferry_replug=0 /proc/cmdline; then
+        :
+    elif wait_for 60 have_disk; then echo "FERRY-BACK"; else echo "guest: disk did not come back"; rc=1; fi
 fi
 exit $rc

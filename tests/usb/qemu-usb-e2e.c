@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Host side of the qemu-usb test (see qemu-usb.sh and guest-usb.sh): the
- * USB simulator and Ferry's USB service in one process (under
- * umockdev-wrapper), QEMU booting Debian's kernel with a busybox initramfs.
- * Attaches a simulated keyboard and disk over QMP, then follows the guest's
- * markers on the serial console: taps a key, checks the RAM disk holds the
- * pattern the guest wrote, unplugs and replugs the disk.
- *   qemu-usb-e2e VMLINUZ INITRD WORKDIR
+ * Host side of the qemu-usb tests (see qemu-usb.sh and guest-usb.sh): the
+ * USB simulator in this process (under umockdev-wrapper), QEMU booting
+ * Debian's kernel with a busybox initramfs, and ferry-dm as QEMU's USB
+ * companion (ferry-dm --qmp), a separate process that sees the simulated
+ * devices through umockdev.  Follows the guest's markers on the serial
+ * console: taps a key, checks the RAM disk holds the pattern the guest
+ * wrote, unplugs and replugs the disk.
+ *   unconfined: ferry-dm --seccomp=off --no-namespaces; the keyboard and the
+ *     disk are attached with `ferry usb attach`; the replugged disk comes
+ *     back by itself (ferry-dm's libusb hotplug).
+ *   confined: ferry-dm as by default (seccomp, namespaces); the devices are
+ *     the [usb] devices of its config, opened before confinement.  A
+ *     confined ferry-dm sees no hotplug and cannot open the new node: its
+ *     broker, `ferry usb attach --follow` (here in the testbed), tells it
+ *     about the unplug and would pass the replugged device's fd, which
+ *     cannot be shown under umockdev (its preload does not follow an fd
+ *     into another process, and answers ioctls on such an fd with an
+ *     access() the filter forbids), so here the guest checks the unplug only.
+ *   qemu-usb-e2e VMLINUZ INITRD WORKDIR FERRY_DM FERRY confined|unconfined
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -19,14 +31,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "usb/ferry-usb.h"
 #include "usbsim.h"
 
 #define BOOT_TIMEOUT_S 600
 
 struct e2e {
     struct event_base *b;
-    struct ferry_usb_service *svc;
+    bool confined;
+    GPid follower;          /* confined: the broker following the disk */
     struct usbsim *sim;
     struct usbsim_dev *kbd, *disk;
     GString *line;
@@ -34,12 +46,6 @@ struct e2e {
     int guest_rc;
     gint64 replug_at;      /* monotonic us; 0 = nothing pending */
 };
-
-static void tlog(void *opaque, enum ferry_log_level level, const char *msg)
-{
-    if (level <= FERRY_LOG_INFO || getenv("FERRY_TEST_VERBOSE"))
-        fprintf(stderr, "qemu-usb: %s\n", msg);
-}
 
 static void check_ramdisk(struct e2e *e)
 {
@@ -69,7 +75,15 @@ static void on_line(struct e2e *e, const char *l)
         usbsim_unplug(e->sim, e->disk);
     } else if (strstr(l, "FERRY-GONE")) {
         e->gone = true;
-        usbsim_replug(e->sim, e->disk);
+        if (e->follower) {
+            /* it would pass the replugged disk's fd, which under umockdev is
+             * no usbfs node in ferry-dm (see the top of this file) */
+            kill(e->follower, SIGTERM);
+            waitpid(e->follower, NULL, 0);
+            e->follower = 0;
+        }
+        if (usbsim_replug(e->sim, e->disk) < 0)
+            fprintf(stderr, "qemu-usb: cannot replug the disk in the simulator\n");
     } else if (strstr(l, "FERRY-BACK")) {
         e->back = true;
     } else if (strstr(l, "FERRY-GUEST-DONE rc=")) {
@@ -100,30 +114,53 @@ static void on_serial(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Run `ferry usb ARGS...` (in this testbed: it sees the simulated devices). */
+static bool ferry_usb(const char *ferry, const char *verb, const char *guest, const char *dev)
+{
+    const char *argv[] = { ferry, "usb", verb, guest, dev, NULL };
+    char *out = NULL, *err = NULL;
+    GError *gerr = NULL;
+    int status = -1;
+    bool ok;
+
+    ok = g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, &err, &status, &gerr) &&
+         WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    fprintf(stderr, "qemu-usb: ferry usb %s %s: %s%s%s\n", verb, dev, ok ? "ok" : "FAILED ",
+            err ? err : "", gerr ? gerr->message : "");
+    g_clear_error(&gerr);
+    g_free(out);
+    g_free(err);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     struct e2e e = { .guest_rc = -1 };
-    struct ferry_usb_service_ops ops = { .log = tlog };
     struct event_config *cfg;
     struct event *ev;
-    char qmp[256], err[FERRY_USB_ERR_MAX];
+    char qmp[256], ctl[256], conf[256];
     char **envp;
     GError *gerr = NULL;
-    GPid pid;
+    GPid pid, dpid = 0;
     int out_fd, ok;
     gint64 end;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: qemu-usb-e2e VMLINUZ INITRD WORKDIR\n");
+    if (argc != 7 || (strcmp(argv[6], "confined") && strcmp(argv[6], "unconfined"))) {
+        fprintf(stderr, "usage: qemu-usb-e2e VMLINUZ INITRD WORKDIR FERRY_DM FERRY "
+                "confined|unconfined\n");
         return 2;
     }
+    e.confined = !strcmp(argv[6], "confined");
     snprintf(qmp, sizeof(qmp), "%s/qmp.sock", argv[3]);
+    snprintf(ctl, sizeof(ctl), "%s/dm.sock", argv[3]);
+    snprintf(conf, sizeof(conf), "%s/guest.conf", argv[3]);
     {
         const char *qargv[] = {
             "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
             "-nodefaults", "-serial", "stdio", "-kernel", argv[1], "-initrd", argv[2],
-            "-append", "console=ttyS0 quiet panic=-1", "-device", "qemu-xhci,id=xhci",
-            "-qmp", NULL, NULL,
+            "-append", e.confined ? "console=ttyS0 quiet panic=-1 ferry_replug=0"
+                                  : "console=ttyS0 quiet panic=-1",
+            "-device", "qemu-xhci,id=xhci", "-qmp", NULL, NULL,
         };
         char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
         qargv[19] = qmparg;
@@ -153,41 +190,99 @@ int main(int argc, char **argv)
     event_config_avoid_method(cfg, "epoll");   /* umockdev nodes are regular files */
     e.b = event_base_new_with_config(cfg);
     event_config_free(cfg);
-    if (ferry_usb_service_new(e.b, argv[3], &ops, NULL, &e.svc) < 0)
-        goto fail;
     for (int i = 0; i < 200 && access(qmp, F_OK) < 0; i++)
         g_usleep(50000);
-    if (ferry_usb_service_set_policy(e.svc, qmp, "0x03,0x1d50,-1,-1,1", err, sizeof(err)) < 0 ||
-        ferry_usb_service_attach(e.svc, qmp, "1d50:6101", err, sizeof(err)) < 0 ||
-        ferry_usb_service_attach(e.svc, qmp, "1d50:6102:DISK-E2E", err, sizeof(err)) < 0) {
-        fprintf(stderr, "qemu-usb: %s\n", err);
-        goto fail;
+    {
+        /* the simulated keyboard is ours: a rule names it (HID is refused by default) */
+        FILE *f = fopen(conf, "w");
+
+        if (!f)
+            goto fail;
+        fprintf(f, "[usb]\npolicy=0x03,0x1d50,-1,-1,1\n");
+        if (e.confined)
+            fprintf(f, "devices=1d50:6101;1d50:6102:DISK-E2E\n");
+        fclose(f);
     }
+    {
+        /* confined: as by default (root keeps its uid: no 'ferry' user needed) */
+        const char *dargv[] = { argv[4], "--qmp", qmp, "--control", ctl, "--config", conf,
+                                "--user=root", "--seccomp=off", "--no-namespaces", NULL };
+
+        if (e.confined)
+            dargv[8] = NULL;
+
+        g_setenv("EVENT_NOEPOLL", "1", TRUE);
+        if (!g_spawn_async(NULL, (char **)dargv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                           &dpid, &gerr)) {
+            fprintf(stderr, "qemu-usb: cannot start ferry-dm: %s\n", gerr->message);
+            g_clear_error(&gerr);
+            goto fail;
+        }
+        for (int i = 0; i < 200 && access(ctl, F_OK) < 0; i++)
+            g_usleep(50000);
+    }
+    if (e.confined) {
+        const char *fargv[] = { argv[5], "usb", "attach", ctl, "1d50:6102:DISK-E2E", "--follow",
+                                NULL };
+
+        if (!g_spawn_async(NULL, (char **)fargv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                           &e.follower, &gerr)) {
+            fprintf(stderr, "qemu-usb: cannot start the broker: %s\n", gerr->message);
+            g_clear_error(&gerr);
+            goto fail;
+        }
+    }
+    if (!e.confined && (!ferry_usb(argv[5], "attach", ctl, "1d50:6101") ||
+                        !ferry_usb(argv[5], "attach", ctl, "1d50:6102:DISK-E2E")))
+        goto fail;
     ev = event_new(e.b, out_fd, EV_READ | EV_PERSIST, on_serial, &e);
     event_add(ev, NULL);
     end = g_get_monotonic_time() + (gint64)BOOT_TIMEOUT_S * 1000000;
     while (!e.done && g_get_monotonic_time() < end) {
         event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        /* umockdev's nodes always poll ready: do not spin the CPU QEMU needs */
+        /* do not spin the CPU QEMU needs */
         g_usleep(300);
     }
     event_free(ev);
     if (!e.done)
         fprintf(stderr, "qemu-usb: guest did not finish within %d s\n", BOOT_TIMEOUT_S);
-    fprintf(stderr, "qemu-usb: key=%d disk=%d ramdisk=%d gone=%d back=%d guest_rc=%d\n",
-            e.key_ok, e.disk_ok, e.ramdisk_ok, e.gone, e.back, e.guest_rc);
-    ok = e.key_ok && e.disk_ok && e.ramdisk_ok && e.gone && e.back && e.guest_rc == 0;
+    fprintf(stderr, "qemu-usb: %s ferry-dm: key=%d disk=%d ramdisk=%d gone=%d back=%d "
+            "guest_rc=%d\n", argv[6], e.key_ok, e.disk_ok, e.ramdisk_ok, e.gone, e.back,
+            e.guest_rc);
+    ok = e.key_ok && e.disk_ok && e.ramdisk_ok && e.gone && (e.back || e.confined) &&
+         e.guest_rc == 0;
+    if (dpid && waitpid(dpid, NULL, WNOHANG) != 0) {
+        fprintf(stderr, "qemu-usb: ferry-dm died during the test\n");
+        ok = 0;
+        dpid = 0;
+    }
     goto done;
 fail:
     ok = 0;
 done:
+    if (e.follower) {
+        kill(e.follower, SIGTERM);
+        waitpid(e.follower, NULL, 0);
+    }
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    ferry_usb_service_free(e.svc);
+    if (dpid) {
+        /* QEMU has gone: ferry-dm follows by itself (companion mode) */
+        for (int i = 0; i < 100 && waitpid(dpid, NULL, WNOHANG) == 0; i++)
+            g_usleep(100000);
+        if (kill(dpid, 0) == 0) {
+            fprintf(stderr, "qemu-usb: ferry-dm did not exit after QEMU\n");
+            kill(dpid, SIGKILL);
+            waitpid(dpid, NULL, 0);
+            ok = 0;
+        }
+    }
     if (e.b)
         event_base_free(e.b);
     usbsim_free(e.sim);
     g_string_free(e.line, TRUE);
     unlink(qmp);
+    unlink(ctl);
+    unlink(conf);
     return ok ? 0 : 1;
 }

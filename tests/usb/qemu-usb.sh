@@ -4,9 +4,9 @@
 # Ferry's usbredir path.  One boot checks: key press arrives as an input event;
 # dd to the usb-storage disk reads back and lands in the RAM disk; unplug
 # removes and replug returns the disk without any command.
-#   qemu-usb.sh DRIVER RIG_LINUX_KERNEL RIG_MKINITRAMFS GUEST_SCRIPT
+#   qemu-usb.sh DRIVER RIG_LINUX_KERNEL RIG_MKINITRAMFS GUEST_SCRIPT DRIVER_ARGS...
 set -eu
-driver=$1; rig_kernel=$2; rig_initramfs=$3; script=$4
+driver=$1; rig_kernel=$2; rig_initramfs=$3; script=$4; shift 4
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
 command -v umockdev-wrapper >/dev/null || { echo "SKIP: umockdev is not installed"; exit 77; }
 kdir=$(sh "$rig_kernel") || exit $?
@@ -15,4 +15,4 @@ trap 'rm -rf "$work"' EXIT
 sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
     usb-common usbcore xhci-hcd xhci-pci hid usbhid hid-generic evdev \
     scsi_mod sd_mod usb-storage || exit $?
-exec umockdev-wrapper "$driver" "$kdir/vmlinuz" "$work/initrd.gz" "$work"
+umockdev-wrapper "$driver" "$kdir/vmlinuz" "$work/initrd.gz" "$work" "$@"
