@@ -5,6 +5,8 @@
     run-confined-dm.py status      /proc/PID/status of ferry-dm (started by ferry-hv
                                    as root) shows the 'ferry' uid/gid, no capabilities,
                                    NoNewPrivs 1, Seccomp 2; --print-policy works
+    run-confined-dm.py no-user     ferry-dm --user=nosuchuser refuses to start, naming the
+                                   user and the fix; ferry-hv says its device model failed
     run-confined-dm.py TRY         the test-only poke device (ferry-dm-poke) tries TRY
                                    (open-shadow, execve, socket-inet, ptrace) while
                                    handling a guest read: the filter ends ferry-dm by
@@ -24,6 +26,7 @@ import tempfile
 BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
+CLI = os.path.join(BUILD, "cli", "ferry")
 DM_POKE = os.path.join(BUILD, "tests", "security", "ferry-dm-poke")
 GUEST = os.path.join(BUILD, "tests", "devmodel", "dm-killed.elf")
 TIMEOUT = 300
@@ -107,8 +110,15 @@ def scenario_status(user):
     if pol.returncode != 0 or "user: ferry" not in pol.stdout or "# list serial" not in pol.stdout:
         fail("ferry-dm --print-policy: status %d" % pol.returncode, pol.stdout)
     # The default machine; its UART is COM1, so the guest waits until ferry-dm is gone.
-    p, line, pid = start(DM, ["-v"])
+    d = tempfile.mkdtemp(prefix="ferry-sec-")
+    ctl = os.path.join(d, "dm.sock")
+    p, line, pid = start(DM, ["-v", "--control=" + ctl])
     st = status_of(pid)
+    # Hot-add: a type the filter covers works; a new QEMU is refused with the reason.
+    ok = subprocess.run([CLI, "dm", "-s", ctl, "add", "post", "id=p2", "port=0x90"],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    bad = subprocess.run([CLI, "dm", "-s", ctl, "add", "qemu", "id=q2", "device=rtl8139"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     p.kill()            # ferry-hv: the guest would wait forever on a live ferry-dm
     out, err = finish(p, line)
     ids = "%d %d %d %d" % ((user.pw_uid,) * 4)
@@ -123,6 +133,30 @@ def scenario_status(user):
         print("ok: %s: %s" % (k, v or "(none)"))
     if "sandbox: confined user=ferry" not in err:
         fail("no confinement line in the log", out, err)
+    if ok.returncode != 0:
+        fail("hot-adding a post device to a confined ferry-dm: %s" % ok.stdout, out, err)
+    print("ok: hot-added a post device")
+    if bad.returncode == 0 or "confined" not in bad.stdout:
+        fail("hot-adding a qemu device to a confined ferry-dm was not refused plainly: %s" %
+             bad.stdout, out, err)
+    print("ok: refused: %s" % bad.stdout.strip())
+    if "qemu: cannot add to a confined ferry-dm: its seccomp filter has no 'mpqemu' list" \
+            not in err:
+        fail("the log does not say why the qemu device was refused", out, err)
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    os.rmdir(d)
+
+
+def scenario_no_user(user):
+    p = subprocess.run([HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", DM,
+                        "--dm-arg=--user=nosuchuser"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, errors="replace", timeout=TIMEOUT)
+    for want in ("sandbox: cannot find user nosuchuser", "create it with scripts/setup",
+                 "--user NAME picks another user", "exited before its ioreq server was enabled"):
+        if want not in p.stderr:
+            fail("log lacks %r" % want, p.stdout, p.stderr)
+    print("ok: %s" % [ln for ln in p.stderr.splitlines() if "nosuchuser" in ln][0])
 
 
 def scenario_try(what, user):
@@ -156,12 +190,14 @@ def scenario_try(what, user):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ["status"] + list(SYSCALL):
+    if len(sys.argv) != 2 or sys.argv[1] not in ["status", "no-user"] + list(SYSCALL):
         print(__doc__)
         sys.exit(2)
     user = preflight()
     if sys.argv[1] == "status":
         scenario_status(user)
+    elif sys.argv[1] == "no-user":
+        scenario_no_user(user)
     else:
         scenario_try(sys.argv[1], user)
 
