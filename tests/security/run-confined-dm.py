@@ -7,6 +7,9 @@
                                    NoNewPrivs 1, Seccomp 2; --print-policy works
     run-confined-dm.py no-user     ferry-dm --user=nosuchuser refuses to start, naming the
                                    user and the fix; ferry-hv says its device model failed
+    run-confined-dm.py qemu-restart a QEMU-hosted device (rtl8139) of a confined ferry-dm
+                                   runs as 'ferry' under the launcher; killed, it is
+                                   restarted through the launcher (ferry-dm never execs)
     run-confined-dm.py TRY         the test-only poke device (ferry-dm-poke) tries TRY
                                    (open-shadow, execve, socket-inet, ptrace) while
                                    handling a guest read: the filter ends ferry-dm by
@@ -22,6 +25,7 @@ import pwd
 import subprocess
 import sys
 import tempfile
+import time
 
 BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
@@ -148,6 +152,56 @@ def scenario_status(user):
     os.rmdir(d)
 
 
+def children(pid):
+    kids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+            kids += [int(x) for x in f.read().split()]
+    return kids
+
+
+def find_qemu(dm_pid, old=None):
+    """QEMU is a child of the launcher, itself a child of ferry-dm."""
+    for _ in range(3000):
+        for helper in children(dm_pid):
+            for q in children(helper):
+                if q != old:
+                    return helper, q
+        time.sleep(0.01)
+    return None, None
+
+
+def scenario_qemu_restart(user):
+    import shutil
+    if not shutil.which("qemu-system-x86_64"):
+        skip("qemu-system-x86_64 is not installed")
+    p, line, pid = start(DM, ["-v", "--device=qemu,id=nic0,device=rtl8139,addr=6"])
+    helper, q = find_qemu(pid)
+    if not q:
+        p.kill()
+        out, err = finish(p, line)
+        fail("no QEMU under ferry-dm's launcher", out, err)
+    st = status_of(q)
+    if st.get("Uid", "").split()[:1] != [str(user.pw_uid)] or st.get("NoNewPrivs") != "1":
+        p.kill()
+        out, err = finish(p, line)
+        fail("QEMU pid %d runs with Uid %r NoNewPrivs %r" % (q, st.get("Uid"),
+                                                             st.get("NoNewPrivs")), out, err)
+    print("ok: QEMU pid %d under launcher pid %d runs as uid %d, NoNewPrivs 1" %
+          (q, helper, user.pw_uid))
+    os.kill(q, 9)
+    helper2, q2 = find_qemu(pid, old=q)
+    p.kill()
+    out, err = finish(p, line)
+    if not q2 or helper2 != helper:
+        fail("QEMU was not restarted by the same launcher", out, err)
+    if "restarted pid=%d" % q2 not in err or "ready pid=%d" % q2 not in err:
+        fail("the log does not show the restart", out, err)
+    if "forbidden syscall" in err:
+        fail("the confined ferry-dm tripped its filter", out, err)
+    print("ok: restarted as pid %d by launcher pid %d" % (q2, helper))
+
+
 def scenario_no_user(user):
     p = subprocess.run([HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", DM,
                         "--dm-arg=--user=nosuchuser"], stdout=subprocess.PIPE,
@@ -190,12 +244,14 @@ def scenario_try(what, user):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ["status", "no-user"] + list(SYSCALL):
+    if len(sys.argv) != 2 or sys.argv[1] not in ["status", "no-user", "qemu-restart"] + list(SYSCALL):
         print(__doc__)
         sys.exit(2)
     user = preflight()
     if sys.argv[1] == "status":
         scenario_status(user)
+    elif sys.argv[1] == "qemu-restart":
+        scenario_qemu_restart(user)
     elif sys.argv[1] == "no-user":
         scenario_no_user(user)
     else:
