@@ -12,6 +12,7 @@ int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump 
 /* cli/cmd-pci.c: ferry pci list|check|prepare|release|attach|detach */
 int cmd_pci(int argc, char **argv);
 int cmd_dm(int argc, char **argv);
+int ferry_cmd_usb(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
 
 
 /* Exit statuses shared by subcommands. */

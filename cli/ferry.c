@@ -15,6 +15,7 @@ static const struct {
     { "run", ferry_cmd_run, "run a guest under ferry-hv" },
     { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
     { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
+    { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
 };
 
 static void usage(FILE *f)

@@ -55,7 +55,7 @@ refuses "cannot read config" "$tmp/nonexistent" --out "$tmp/x"
 # The README's example config must be one the command takes.
 readme=${FERRY_SOURCE_ROOT:-}/README.md
 if [ -f "$readme" ]; then
-    sed -n '/^## ACPI tables/,$p' "$readme" | sed -n '/^```ini$/,/^```$/p' | sed '1d;$d' > "$tmp/readme.conf"
+    awk '/^## /{p = ($0 ~ /^## ACPI tables/)} p' "$readme" | sed -n '/^```ini$/,/^```$/p' | sed '1d;$d' > "$tmp/readme.conf"
     [ -s "$tmp/readme.conf" ] || fail "README.md has no ini example in its ACPI tables section"
     "$ferry" acpi dump "$tmp/readme.conf" --out "$tmp/r" > /dev/null || fail "the README's example config"
 fi

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* usbredir guest side for tests (see redir-client.h). */
+#include <errno.h>
+#include <glib.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <usbredirparser.h>
+
+#include "redir-client.h"
+
+struct done {
+    uint64_t id;
+    int status;
+    GByteArray *data;
+};
+
+struct redirc {
+    int fd;
+    struct usbredirparser *p;
+    bool connected, disconnected, closed;
+    uint16_t vid, pid;
+    GQueue done;
+    int alt_status;
+    unsigned iso_ok, iso_len_seen[4];
+};
+
+static void c_log(void *priv, int level, const char *msg) { (void)priv; (void)level; (void)msg; }
+
+static int c_read(void *priv, uint8_t *data, int count)
+{
+    struct redirc *c = priv;
+    ssize_t n = recv(c->fd, data, (size_t)count, MSG_DONTWAIT);
+
+    if (n > 0)
+        return (int)n;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    c->closed = true;
+    return -1;
+}
+
+static int c_write(void *priv, uint8_t *data, int count)
+{
+    struct redirc *c = priv;
+    ssize_t n = send(c->fd, data, (size_t)count, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+    if (n >= 0)
+        return (int)n;
+    if (errno == EAGAIN || errno == EINTR)
+        return 0;
+    c->closed = true;
+    return -1;
+}
+
+static void c_connect(void *priv, struct usb_redir_device_connect_header *h)
+{
+    struct redirc *c = priv;
+
+    c->connected = true;
+    c->disconnected = false;
+    c->vid = h->vendor_id;
+    c->pid = h->product_id;
+}
+
+static void c_disconnect(void *priv)
+{
+    struct redirc *c = priv;
+
+    c->disconnected = true;
+    c->connected = false;
+}
+
+static void c_done(struct redirc *c, uint64_t id, int status, const uint8_t *data, int len)
+{
+    struct done *d = g_new0(struct done, 1);
+
+    d->id = id;
+    d->status = status;
+    d->data = g_byte_array_new();
+    if (data && len > 0)
+        g_byte_array_append(d->data, data, (guint)len);
+    g_queue_push_tail(&c->done, d);
+}
+
+static void c_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header *h,
+                   uint8_t *data, int len)
+{
+    c_done(priv, id, h->status, data, len);
+    usbredirparser_free_packet_data(((struct redirc *)priv)->p, data);
+}
+
+static void c_control(void *priv, uint64_t id, struct usb_redir_control_packet_header *h,
+                      uint8_t *data, int len)
+{
+    c_done(priv, id, h->status, data, len);
+    usbredirparser_free_packet_data(((struct redirc *)priv)->p, data);
+}
+
+/* usbredirparser calls these without checking for NULL */
+static void n_hello(void *p, struct usb_redir_hello_header *h) { }
+static void n_iface(void *p, struct usb_redir_interface_info_header *h) { }
+static void n_ep(void *p, struct usb_redir_ep_info_header *h) { }
+static void n_cfg(void *p, uint64_t id, struct usb_redir_configuration_status_header *h) { }
+static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_header *h)
+{
+    ((struct redirc *)p)->alt_status = h->status;
+}
+static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
+static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h) { }
+static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
+static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h) { }
+static void n_ack(void *p) { }
+static void n_reset(void *p) { }
+static void n_filter(void *p, struct usbredirfilter_rule *r, int n) { free(r); }
+static void n_reject(void *p) { }
+static void n_iso(void *p, uint64_t id, struct usb_redir_iso_packet_header *h, uint8_t *d, int len)
+{
+    struct redirc *c = p;
+
+    /* frames of the simulator count up from their first byte */
+    if (h->status == 0 && len >= 2 && d[1] == (uint8_t)(d[0] + 1)) {
+        c->iso_ok++;
+        c->iso_len_seen[0] = (unsigned)len;
+    }
+    usbredirparser_free_packet_data(c->p, d);
+}
+static void n_int(void *p, uint64_t id, struct usb_redir_interrupt_packet_header *h, uint8_t *d,
+                  int len)
+{
+    usbredirparser_free_packet_data(((struct redirc *)p)->p, d);
+}
+static void n_bbulk(void *p, uint64_t id, struct usb_redir_buffered_bulk_packet_header *h,
+                    uint8_t *d, int len)
+{
+    usbredirparser_free_packet_data(((struct redirc *)p)->p, d);
+}
+
+struct redirc *redirc_new(int fd)
+{
+    struct redirc *c = g_new0(struct redirc, 1);
+    uint32_t caps[USB_REDIR_CAPS_SIZE] = { 0 };
+
+    c->fd = fd;
+    c->alt_status = -1;
+    g_queue_init(&c->done);
+    c->p = usbredirparser_create();
+    c->p->priv = c;
+    c->p->log_func = c_log;
+    c->p->read_func = c_read;
+    c->p->write_func = c_write;
+    c->p->device_connect_func = c_connect;
+    c->p->device_disconnect_func = c_disconnect;
+    c->p->bulk_packet_func = c_bulk;
+    c->p->control_packet_func = c_control;
+    c->p->hello_func = n_hello;
+    c->p->reset_func = n_reset;
+    c->p->interface_info_func = n_iface;
+    c->p->ep_info_func = n_ep;
+    c->p->configuration_status_func = n_cfg;
+    c->p->alt_setting_status_func = n_alt;
+    c->p->iso_stream_status_func = n_iso_st;
+    c->p->interrupt_receiving_status_func = n_int_st;
+    c->p->bulk_streams_status_func = n_streams;
+    c->p->bulk_receiving_status_func = n_bulk_st;
+    c->p->device_disconnect_ack_func = n_ack;
+    c->p->filter_filter_func = n_filter;
+    c->p->filter_reject_func = n_reject;
+    c->p->iso_packet_func = n_iso;
+    c->p->interrupt_packet_func = n_int;
+    c->p->buffered_bulk_packet_func = n_bbulk;
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_connect_device_version);
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_ep_info_max_packet_size);
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_64bits_ids);
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_32bits_bulk_length);
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_device_disconnect_ack);
+    usbredirparser_init(c->p, "ferry-test-guest", caps, USB_REDIR_CAPS_SIZE, 0);
+    return c;
+}
+
+void redirc_free(struct redirc *c)
+{
+    struct done *d;
+
+    if (!c)
+        return;
+    while ((d = g_queue_pop_head(&c->done))) {
+        g_byte_array_unref(d->data);
+        g_free(d);
+    }
+    usbredirparser_destroy(c->p);
+    close(c->fd);
+    g_free(c);
+}
+
+int redirc_step(struct redirc *c, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+    if (c->closed)
+        return -1;
+    if (usbredirparser_has_data_to_write(c->p))
+        pfd.events |= POLLOUT;
+    if (poll(&pfd, 1, timeout_ms) < 0)
+        return 0;
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+        if (usbredirparser_do_read(c->p) == usbredirparser_read_io_error && c->closed)
+            return -1;
+    if (usbredirparser_has_data_to_write(c->p))
+        usbredirparser_do_write(c->p);
+    return c->closed ? -1 : 0;
+}
+
+bool redirc_connected(struct redirc *c) { return c->connected; }
+bool redirc_disconnected(struct redirc *c) { return c->disconnected; }
+bool redirc_closed(struct redirc *c) { return c->closed; }
+uint16_t redirc_vid(struct redirc *c) { return c->vid; }
+uint16_t redirc_pid(struct redirc *c) { return c->pid; }
+
+void redirc_bulk(struct redirc *c, uint64_t id, uint8_t ep, const void *data, uint32_t len)
+{
+    struct usb_redir_bulk_packet_header h = {
+        .endpoint = ep, .length = (uint16_t)len, .length_high = (uint16_t)(len >> 16),
+    };
+
+    usbredirparser_send_bulk_packet(c->p, id, &h, (ep & 0x80) ? NULL : (uint8_t *)data,
+                                    (ep & 0x80) ? 0 : (int)len);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint16_t val,
+                    uint16_t idx, uint16_t len)
+{
+    struct usb_redir_control_packet_header h = {
+        .endpoint = (rt & 0x80) ? 0x80 : 0x00, .request = req, .requesttype = rt,
+        .value = val, .index = idx, .length = len,
+    };
+
+    usbredirparser_send_control_packet(c->p, id, &h, NULL, 0);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_set_alt(struct redirc *c, uint64_t id, uint8_t iface, uint8_t alt)
+{
+    struct usb_redir_set_alt_setting_header h = { .interface = iface, .alt = alt };
+
+    c->alt_status = -1;
+    usbredirparser_send_set_alt_setting(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_per_urb,
+                      uint8_t urbs)
+{
+    struct usb_redir_start_iso_stream_header h = {
+        .endpoint = ep, .pkts_per_urb = pkts_per_urb, .no_urbs = urbs,
+    };
+
+    usbredirparser_send_start_iso_stream(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+unsigned redirc_iso_good(struct redirc *c, unsigned len)
+{
+    return c->iso_len_seen[0] == len ? c->iso_ok : 0;
+}
+
+int redirc_alt_status(struct redirc *c)
+{
+    return c->alt_status;
+}
+
+bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len)
+{
+    for (GList *l = c->done.head; l; l = l->next) {
+        struct done *d = l->data;
+        if (d->id != id)
+            continue;
+        *status = d->status;
+        if (buf && len) {
+            size_t n = d->data->len < *len ? d->data->len : *len;
+            if (n)
+                memcpy(buf, d->data->data, n);
+            *len = n;
+        }
+        g_queue_delete_link(&c->done, l);
+        g_byte_array_unref(d->data);
+        g_free(d);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A usbredir *guest* side for tests and benchmarks (what QEMU's usb-redir
+ * is), on libusbredirparser.  Non-blocking: call redirc_step() from the
+ * loop that also runs the Ferry side, or from a thread of its own.
+ */
+#ifndef FERRY_REDIR_CLIENT_H
+#define FERRY_REDIR_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct redirc;
+
+struct redirc *redirc_new(int fd);          /* takes fd */
+void redirc_free(struct redirc *c);
+/* Poll the socket up to timeout_ms, read and write what can be.
+ * Returns -1 once the connection is gone. */
+int redirc_step(struct redirc *c, int timeout_ms);
+bool redirc_connected(struct redirc *c);    /* device_connect seen */
+bool redirc_disconnected(struct redirc *c); /* device_disconnect seen */
+uint16_t redirc_vid(struct redirc *c);
+uint16_t redirc_pid(struct redirc *c);
+bool redirc_closed(struct redirc *c);
+/* Queue transfers; the reply arrives through redirc_step. */
+void redirc_bulk(struct redirc *c, uint64_t id, uint8_t ep, const void *data, uint32_t len);
+void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint16_t val,
+                    uint16_t idx, uint16_t len);
+/* Isochronous IN: select interface/alt, start a stream on ep; then count
+ * the iso packets that arrive (good = status 0 and len bytes). */
+void redirc_set_alt(struct redirc *c, uint64_t id, uint8_t iface, uint8_t alt);
+void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_per_urb,
+                      uint8_t urbs);
+unsigned redirc_iso_good(struct redirc *c, unsigned len);
+int redirc_alt_status(struct redirc *c);      /* -1 until answered */
+/* The last completed transfer with this id: status and data, or false. */
+bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len);
+
+#endif

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * usb suite: attach, detach, unplug/replug and persistent assignments
+ * against a real QEMU (TCG, no guest OS: the firmware idles; QEMU's own
+ * view of its USB devices, their QOM "attached" property, is the truth).
+ * Not -S: usb-redir attaches on a virtual-clock timer.  Simulated devices
+ * (umockdev), so run under umockdev-wrapper.  Skips without QEMU.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <event2/event.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "usb/ferry-usb.h"
+#include "usbsim.h"
+
+#define WAIT_MS 60000
+
+static int failures;
+
+#define CHECK(cond, ...) do { \
+        if (!(cond)) { \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__); \
+            fprintf(stderr, "\n"); \
+            failures++; \
+            goto out; \
+        } \
+    } while (0)
+
+struct ctx {
+    struct event_base *b;
+    struct ferry_usb_service *svc;
+    char qmp[128];
+    int want;
+};
+
+static void tlog(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    if (level <= FERRY_LOG_INFO || getenv("FERRY_TEST_VERBOSE"))
+        fprintf(stderr, "test-usb-attach: %s\n", msg);
+}
+
+static bool loop_until(struct ctx *c, bool (*pred)(struct ctx *), int ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+
+    while (!pred(c)) {
+        if (g_get_monotonic_time() > end)
+            return false;
+        event_base_loop(c->b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        g_usleep(2000);
+    }
+    return true;
+}
+
+/* usb-redir devices QEMU has attached to its USB bus (QOM property
+ * "attached" of /machine/peripheral/ferryusbN), -1 on error. */
+static int qemu_usb_devices(struct ctx *c, char **text)
+{
+    struct ferry_usb_qmp *q;
+    char err[FERRY_USB_ERR_MAX];
+    GString *t = g_string_new(NULL);
+    int n = 0;
+
+    if (ferry_usb_qmp_open(c->qmp, 10000, &q, err, sizeof(err)) < 0) {
+        g_string_free(t, TRUE);
+        return -1;
+    }
+    for (int i = 0; i < 8; i++) {
+        char args[128], *reply = NULL;
+        snprintf(args, sizeof(args),
+                 "{\"path\":\"/machine/peripheral/ferryusb%d\",\"property\":\"attached\"}", i);
+        if (ferry_usb_qmp_execute(q, "qom-get", args, &reply, err, sizeof(err)) == 0) {
+            g_string_append_printf(t, "ferryusb%d attached=%s\n", i, reply);
+            n += !strcmp(reply, "true");
+        }
+        g_free(reply);
+    }
+    ferry_usb_qmp_close(q);
+    if (text)
+        *text = g_string_free(t, FALSE);
+    else
+        g_string_free(t, TRUE);
+    return n;
+}
+
+static bool qemu_has_want(struct ctx *c)
+{
+    static gint64 last;
+    gint64 now = g_get_monotonic_time();
+
+    /* ask QEMU at most every 100 ms; keep serving in between */
+    if (now - last < 100000)
+        return false;
+    last = now;
+    return qemu_usb_devices(c, NULL) == c->want;
+}
+
+static bool connected_want(struct ctx *c)
+{
+    return ferry_usb_service_connected(c->svc) == (unsigned)c->want;
+}
+
+static bool both_want(struct ctx *c)
+{
+    return connected_want(c) && qemu_has_want(c);
+}
+
+static bool driver_is(struct usbsim_dev *d, const char *want)
+{
+    char drv[32];
+
+    usbsim_driver(d, drv, sizeof(drv));
+    return !strcmp(drv, want);
+}
+
+static GPid spawn_qemu(const char *qmp)
+{
+    const char *argv[] = {
+        "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-nodefaults",
+        "-display", "none", "-m", "64", "-device", "qemu-xhci,id=xhci",
+        "-qmp", NULL, NULL,
+    };
+    char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
+    char **envp = g_get_environ();
+    GError *err = NULL;
+    GPid pid = 0;
+
+    argv[13] = qmparg;
+    /* QEMU must see the real system, not the testbed */
+    envp = g_environ_unsetenv(envp, "LD_PRELOAD");
+    envp = g_environ_unsetenv(envp, "UMOCKDEV_DIR");
+    if (!g_spawn_async(NULL, (char **)argv, envp, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                       NULL, NULL, &pid, &err)) {
+        fprintf(stderr, "qemu: %s\n", err->message);
+        g_clear_error(&err);
+        pid = 0;
+    }
+    g_strfreev(envp);
+    g_free(qmparg);
+    return pid;
+}
+
+int main(void)
+{
+    struct ctx c = { 0 };
+    struct ferry_usb_service_ops ops = { .log = tlog };
+    struct usbsim *sim = NULL;
+    struct usbsim_dev *kbd, *disk, *v1, *v2;
+    struct event_config *cfg;
+    char dir[] = "/tmp/ferry-usb-attach-XXXXXX";
+    char err[FERRY_USB_ERR_MAX];
+    char *qemu = g_find_program_in_path("qemu-system-x86_64");
+    GPid pid = 0;
+    int r;
+
+    if (!qemu) {
+        printf("SKIP: qemu-system-x86_64 is not installed\n");
+        return 77;
+    }
+    g_free(qemu);
+    if (!g_mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(c.qmp, sizeof(c.qmp), "%s/qmp.sock", dir);
+    /* start QEMU before the testbed exists */
+    pid = spawn_qemu(c.qmp);
+    if (!pid)
+        return 1;
+    sim = usbsim_new();
+    if (!sim) {
+        printf("SKIP: not running under umockdev-wrapper\n");
+        kill(pid, SIGKILL);
+        return 77;
+    }
+    kbd = usbsim_add(sim, USBSIM_KEYBOARD, "1-2", "KBD1");
+    disk = usbsim_add(sim, USBSIM_STORAGE, "1-3", "DISK1");
+    v1 = usbsim_add(sim, USBSIM_VENDOR, "1-4", NULL);
+    v2 = usbsim_add(sim, USBSIM_VENDOR, "1-5.2", "V2");
+    cfg = event_config_new();
+    event_config_avoid_method(cfg, "epoll");   /* umockdev nodes are regular files */
+    c.b = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    CHECK(ferry_usb_service_new(c.b, dir, &ops, NULL, &c.svc) == 0, "service");
+    for (int i = 0; i < 100 && access(c.qmp, F_OK) < 0; i++)
+        g_usleep(100000);
+    c.want = 0;
+    CHECK(qemu_usb_devices(&c, NULL) == 0, "QEMU's USB bus is not empty or QMP failed");
+
+    /* policy: the keyboard needs a rule that names it */
+    r = ferry_usb_service_attach(c.svc, c.qmp, "1d50:6101", err, sizeof(err));
+    CHECK(r == -EPERM && strstr(err, "built-in rule: HID keyboards"), "%d %s", r, err);
+    /* ambiguity lists the candidates */
+    r = ferry_usb_service_attach(c.svc, c.qmp, "1d50:6103", err, sizeof(err));
+    CHECK(r == -EEXIST && strstr(err, "1-4") && strstr(err, "1-5.2"), "%d %s", r, err);
+    r = ferry_usb_service_attach(c.svc, c.qmp, "1-9", err, sizeof(err));
+    CHECK(r == -ENOENT, "%d %s", r, err);
+
+    CHECK(ferry_usb_service_set_policy(c.svc, c.qmp, "0x03,-1,-1,-1,1|-1,-1,-1,-1,1",
+                                       err, sizeof(err)) == 0, "%s", err);
+    r = ferry_usb_service_attach(c.svc, c.qmp, "1d50:6101", err, sizeof(err));
+    CHECK(r == 0, "attach keyboard: %s", err);
+    {
+        char bus_addr[16];
+        snprintf(bus_addr, sizeof(bus_addr), "%d.%d", usbsim_busnum(disk), usbsim_devnum(disk));
+        r = ferry_usb_service_attach(c.svc, c.qmp, bus_addr, err, sizeof(err));
+        CHECK(r == 0, "attach disk by bus.addr: %s", err);
+    }
+    r = ferry_usb_service_attach(c.svc, c.qmp, "1-3", err, sizeof(err));
+    CHECK(r == -EBUSY, "second attach: %d %s", r, err);
+    c.want = 2;
+    CHECK(loop_until(&c, both_want, WAIT_MS), "QEMU does not show 2 devices");
+    CHECK(driver_is(disk, ""), "host driver still bound to the disk");
+    {
+        char *json = ferry_usb_service_list_json(c.svc);
+        CHECK(strstr(json, "\"attached\" : \"") != NULL, "%s", json);
+        g_free(json);
+    }
+
+    /* unplug: gone from QEMU; replug: back, without any command */
+    usbsim_unplug(sim, disk);
+    c.want = 1;
+    CHECK(loop_until(&c, both_want, WAIT_MS), "unplugged disk still in QEMU");
+    CHECK(usbsim_replug(sim, disk) == 0, "replug");
+    c.want = 2;
+    CHECK(loop_until(&c, both_want, WAIT_MS), "replugged disk not back in QEMU");
+
+    /* detach: gone from QEMU, back to the host's driver */
+    r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6102:DISK1", err, sizeof(err));
+    CHECK(r == 0, "detach: %s", err);
+    c.want = 1;
+    CHECK(loop_until(&c, both_want, WAIT_MS), "detached disk still in QEMU");
+    CHECK(driver_is(disk, "usb-storage"), "disk not given back to usb-storage");
+    r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6102:DISK1", err, sizeof(err));
+    CHECK(r == -ENOENT, "second detach: %d", r);
+
+    /* persistent assignment from a guest config, device not yet present */
+    usbsim_unplug(sim, v2);
+    {
+        GKeyFile *kf = g_key_file_new();
+        char *conf = g_strdup_printf("[usb]\nqmp=%s\ndevices=1d50:6103:V2;1-4\n", c.qmp);
+        CHECK(g_key_file_load_from_data(kf, conf, (gsize)-1, 0, NULL), "keyfile");
+        r = ferry_usb_service_load_config(c.svc, kf, err, sizeof(err));
+        g_free(conf);
+        g_key_file_unref(kf);
+        CHECK(r == 0, "config: %s", err);
+    }
+    c.want = 2;     /* keyboard + 1-4 */
+    CHECK(loop_until(&c, both_want, WAIT_MS), "1-4 from the config not attached");
+    CHECK(usbsim_replug(sim, v2) == 0, "replug v2");
+    c.want = 3;
+    CHECK(loop_until(&c, both_want, WAIT_MS), "V2 not attached when it appeared");
+
+    /* a device a broker opened and handed over as an fd */
+    {
+        struct usbsim_dev *w = usbsim_add(sim, USBSIM_VENDOR, "1-6", "WRAPPED");
+        int fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
+        CHECK(fd >= 0, "open %s", usbsim_devnode(w));
+        r = ferry_usb_service_attach_fd(c.svc, c.qmp, fd, err, sizeof(err));
+        CHECK(r == 0, "attach fd: %s", err);
+        c.want = 4;
+        CHECK(loop_until(&c, both_want, WAIT_MS), "device from the fd not attached");
+        r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6103:WRAPPED", err, sizeof(err));
+        CHECK(r == 0, "detach fd device: %s", err);     /* and the fd is closed */
+    }
+    (void)v1;
+    (void)kbd;
+    printf("ok: attach, policy, ambiguity, unplug/replug, detach, config\n");
+out:
+    if (getenv("FERRY_TEST_VERBOSE") && c.b) {
+        char *t = NULL;
+        if (qemu_usb_devices(&c, &t) >= 0)
+            fprintf(stderr, "info usb:\n%s\n", t);
+        g_free(t);
+    }
+    ferry_usb_service_free(c.svc);
+    if (c.b)
+        event_base_free(c.b);
+    usbsim_free(sim);
+    if (pid) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    unlink(c.qmp);
+    rmdir(dir);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libferry-usb: host USB devices through libusb, the device-access policy,
+ * usbredir endpoints (libusbredirhost) and the QMP side of attaching them to
+ * a QEMU guest's usb-redir device.
+ *
+ * Everything runs on the caller's libevent loop (struct event_base): libusb's
+ * file descriptors are watched through libusb_get_pollfds() and its
+ * added/removed notifiers, events are handled with a zero timeout and the
+ * next libusb timeout re-arms a timer.  No thread of ours, no busy loop.
+ *
+ * Objects, from the bottom up:
+ *   ferry_usb_host    libusb context, device list, hotplug
+ *   ferry_usb_policy  usbredir filter rules plus the built-in default
+ *   ferry_usb_redir   one usbredir endpoint: a device handle and a socket
+ *   ferry_usb_qmp     a small synchronous QMP client (json-glib)
+ *   ferry_usb_service all of the above for a set of guests (what ferry-dm
+ *                     embeds): assignments, attach/detach, reattach on replug
+ *
+ * Functions return 0 or a negative errno; where an `err` buffer is taken it
+ * receives a message naming what failed, on what and why.
+ *
+ * Embedding in ferry-dm (what usb/ferry-usbd.c does today):
+ *     ferry_usb_service_new(base, rundir, &ops, NULL, &usb);
+ *     ferry_usb_service_load_config(usb, keyfile, err, sizeof(err));   [usb] group
+ *     control socket "usb attach GUEST DEV"  -> ferry_usb_service_attach()
+ *                    "usb detach GUEST DEV"  -> ferry_usb_service_detach()
+ *                    "usb list"              -> ferry_usb_service_list_json()
+ *                    fd with SCM_RIGHTS      -> ferry_usb_service_attach_fd()
+ *     at exit: ferry_usb_service_free(usb)   (gives every device back)
+ * The QMP calls in attach/detach are synchronous (bounded by 10 s), and
+ * attach creates a listening unix socket under rundir and connects to the
+ * guest's QMP socket: a confined ferry-dm (no socket/connect) must do
+ * attach before confinement or get those sockets from its broker.
+ */
+#ifndef FERRY_USB_H
+#define FERRY_USB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/ferry-log.h"
+
+#define FERRY_USB_API __attribute__((visibility("default")))
+
+struct event_base;
+struct libusb_context;
+struct libusb_device;
+struct libusb_device_handle;
+struct _GKeyFile;
+
+#define FERRY_USB_STR_MAX    128   /* manufacturer, product, serial */
+#define FERRY_USB_PORT_MAX   32    /* "1-2.3.4" */
+#define FERRY_USB_IFACE_MAX  32    /* interfaces looked at per device */
+#define FERRY_USB_ERR_MAX    256   /* size of the err buffers below */
+
+struct ferry_usb_iface {
+    uint8_t cls, subcls, proto;
+};
+
+/* What the host knows about one device; a snapshot, plain data. */
+struct ferry_usb_devinfo {
+    uint8_t bus, addr;
+    char port[FERRY_USB_PORT_MAX];      /* "1-2.3"; "" when unknown */
+    uint16_t vid, pid, bcd_device;
+    uint8_t cls, subcls, proto;
+    int speed_mbps;                     /* 1 (low: 1.5), 12, 480, 5000, ... */
+    char manufacturer[FERRY_USB_STR_MAX];
+    char product[FERRY_USB_STR_MAX];
+    char serial[FERRY_USB_STR_MAX];
+    char driver[64];                    /* host driver on the first bound interface */
+    unsigned n_ifaces;
+    struct ferry_usb_iface ifaces[FERRY_USB_IFACE_MAX];
+};
+
+/* Identity used to recognise a device after a replug: "vid:pid:serial" when
+ * it has a serial, otherwise its port path. */
+FERRY_USB_API void ferry_usb_identity(const struct ferry_usb_devinfo *d,
+                                      char *buf, size_t len);
+
+/* ---- device specifications as users type them ---------------------------- */
+enum ferry_usb_spec_kind {
+    FERRY_USB_SPEC_VIDPID,         /* 046d:c52b */
+    FERRY_USB_SPEC_VIDPID_SERIAL,  /* 046d:c52b:SERIAL */
+    FERRY_USB_SPEC_PORT,           /* 1-2.3 */
+    FERRY_USB_SPEC_BUSADDR,        /* 1.5 */
+};
+
+struct ferry_usb_spec {
+    enum ferry_usb_spec_kind kind;
+    uint16_t vid, pid;
+    uint8_t bus, addr;
+    char serial[FERRY_USB_STR_MAX];
+    char port[FERRY_USB_PORT_MAX];
+};
+
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_spec_parse(const char *s, struct ferry_usb_spec *out);
+FERRY_USB_API bool ferry_usb_spec_match(const struct ferry_usb_spec *spec,
+                                        const struct ferry_usb_devinfo *d);
+/* The spec in the same syntax it was parsed from. */
+FERRY_USB_API void ferry_usb_spec_format(const struct ferry_usb_spec *spec,
+                                         char *buf, size_t len);
+
+/* ---- host devices ---------------------------------------------------------- */
+struct ferry_usb_host;
+
+struct ferry_usb_host_ops {
+    ferry_log_fn log;
+    void *log_opaque;                   /* passed to log */
+    /* Hotplug, called from the event loop (never from inside libusb). */
+    void (*arrived)(void *opaque, const struct ferry_usb_devinfo *d);
+    void (*left)(void *opaque, const struct ferry_usb_devinfo *d);
+};
+
+/* discover=false: no enumeration and no hotplug; only fds passed in by a
+ * broker are used (ferry_usb_host_wrap_fd).  libusb 1.0.26 can only say so
+ * for every context the process creates afterwards (the option is set on
+ * the NULL context), so do not mix both kinds in one process.  The devices already present are
+ * reported through ops->arrived once the loop runs. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_host_new(struct event_base *base, bool discover,
+                   const struct ferry_usb_host_ops *ops, void *opaque,
+                   struct ferry_usb_host **out);
+FERRY_USB_API void ferry_usb_host_free(struct ferry_usb_host *h);
+FERRY_USB_API struct libusb_context *ferry_usb_host_context(struct ferry_usb_host *h);
+/* The current device list (valid until the loop runs again). */
+FERRY_USB_API const struct ferry_usb_devinfo *
+ferry_usb_host_devices(struct ferry_usb_host *h, size_t *n);
+/* Scan now (outside of hotplug), e.g. for a one-shot `ferry usb list`. */
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_host_rescan(struct ferry_usb_host *h);
+/* The one device matching spec.  -ENOENT if none; -EEXIST if several, and
+ * err lists the candidates. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_host_find(struct ferry_usb_host *h, const struct ferry_usb_spec *spec,
+                    struct ferry_usb_devinfo *out, char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo *d,
+                    struct libusb_device_handle **out, char *err, size_t errlen);
+/* Wrap a usbfs fd opened by a privileged broker (libusb_wrap_sys_device);
+ * the fd stays the caller's until the handle is closed.  info is filled
+ * from the descriptors (no port path: usbfs fds do not carry it). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_host_wrap_fd(struct ferry_usb_host *h, int fd,
+                       struct libusb_device_handle **out,
+                       struct ferry_usb_devinfo *info, char *err, size_t errlen);
+/* Fill a devinfo from a libusb device (strings from sysfs when present). */
+FERRY_USB_API void ferry_usb_devinfo_from_libusb(struct libusb_device *dev,
+                                                 struct ferry_usb_devinfo *d);
+
+/* SCM_RIGHTS helpers for brokers: one message of up to len bytes with one fd. */
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_fd_send(int sock, int fd,
+                                                     const void *msg, size_t len);
+/* Returns the message length; *fd is -1 when none came. */
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_fd_recv(int sock, int *fd,
+                                                     void *msg, size_t len);
+
+/* ---- policy ---------------------------------------------------------------- */
+struct ferry_usb_policy;
+
+/* rules: usbredir filter syntax, "class,vendor,product,version,allow|..."
+ * with -1 as wildcard; NULL or "" for none (only the built-in default). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_policy_new(const char *rules, struct ferry_usb_policy **out,
+                     char *err, size_t errlen);
+FERRY_USB_API void ferry_usb_policy_free(struct ferry_usb_policy *p);
+/* 0: allowed; -EPERM: refused, why names the rule ("rule 2
+ * '0x03,-1,-1,-1,0'" or "built-in rule: HID keyboard/mouse").  why is
+ * filled in both cases. */
+FERRY_USB_API int ferry_usb_policy_check(const struct ferry_usb_policy *p,
+                                         const struct ferry_usb_devinfo *d,
+                                         char *why, size_t len);
+
+/* ---- usbredir endpoint ----------------------------------------------------- */
+struct ferry_usb_redir;
+
+enum ferry_usb_redir_end {
+    FERRY_USB_REDIR_PEER_CLOSED,   /* the guest side went away */
+    FERRY_USB_REDIR_PEER_INVALID,  /* malformed input: disconnected */
+    FERRY_USB_REDIR_DEVICE_LOST,   /* the device was unplugged */
+    FERRY_USB_REDIR_IO_ERROR,
+};
+
+struct ferry_usb_redir_ops {
+    ferry_log_fn log;
+    void *log_opaque;                   /* passed to log */
+    /* The endpoint stopped; free it from here or later. */
+    void (*ended)(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
+};
+
+/* Serve `handle` (ownership taken, closed on failure too) to the usbredir
+ * guest on the connected socket `fd` (ownership taken).  handle may be NULL:
+ * the peer then talks to a host side without a device (fuzzing).  Host kernel
+ * drivers are detached now and given back by ferry_usb_redir_free. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,
+                    int fd, const char *name, const struct ferry_usb_redir_ops *ops,
+                    void *opaque, struct ferry_usb_redir **out);
+FERRY_USB_API void ferry_usb_redir_free(struct ferry_usb_redir *r);
+FERRY_USB_API uint64_t ferry_usb_redir_bytes(const struct ferry_usb_redir *r);
+
+/* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
+ * close-on-exec; TCP sockets get TCP_NODELAY (also on accepted ones). */
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_listen(const char *addr, char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_connect(const char *addr, char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_accept(int lfd);
+
+/* ---- QMP --------------------------------------------------------------------- */
+struct ferry_usb_qmp;
+
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
+                   char *err, size_t errlen);
+FERRY_USB_API void ferry_usb_qmp_close(struct ferry_usb_qmp *q);
+/* Run one command; args_json may be NULL.  *reply_json (may be NULL) gets
+ * the "return" value as JSON text; an "error" reply is -EIO with its desc. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
+                      char **reply_json, char *err, size_t errlen);
+/* Wait for DEVICE_DELETED of device id (also seen while executing). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+/* chardev-add (unix socket client, reconnecting) + device_add usb-redir. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
+                        char *err, size_t errlen);
+/* device_del, DEVICE_DELETED, chardev-remove. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+
+/* ---- the USB service: what ferry-dm embeds ---------------------------------- */
+struct ferry_usb_service;
+
+struct ferry_usb_service_ops {
+    ferry_log_fn log;
+};
+
+/* rundir holds the per-device unix sockets QEMU connects to. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_new(struct event_base *base, const char *rundir,
+                      const struct ferry_usb_service_ops *ops, void *opaque,
+                      struct ferry_usb_service **out);
+FERRY_USB_API void ferry_usb_service_free(struct ferry_usb_service *s);
+FERRY_USB_API struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_service *s);
+/* A guest is named by its QMP socket path.  Rules as ferry_usb_policy_new. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
+                             const char *rules, char *err, size_t errlen);
+/* The [usb] group of a guest config:  qmp=PATH  policy=RULES
+ * devices=SPEC;SPEC;...  (VID:PID[:SERIAL] or port path), attached now
+ * when present and whenever they appear. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_load_config(struct ferry_usb_service *s, struct _GKeyFile *kf,
+                              char *err, size_t errlen);
+/* Attach now (the device must be present and allowed); it stays assigned
+ * and comes back after a replug until detached. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest,
+                         const char *device, char *err, size_t errlen);
+/* Attach the device behind a usbfs fd a privileged broker opened and passed
+ * (SCM_RIGHTS, see ferry_usb_fd_recv).  On success the fd is the service's
+ * (closed when the assignment ends); on failure it stays the caller's.  It
+ * serves one connection: after a replug the broker passes a new fd. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
+                            char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest,
+                         const char *device, char *err, size_t errlen);
+/* Serve a device to whoever connects to `listen` (e.g. "0.0.0.0:4000"). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_share(struct ferry_usb_service *s, const char *device,
+                        const char *listen, char *err, size_t errlen);
+/* JSON array: one object per host device with policy verdicts and where it
+ * is attached; g_free() it. */
+FERRY_USB_API char *ferry_usb_service_list_json(struct ferry_usb_service *s);
+/* Number of assignments currently connected to a guest (tests). */
+FERRY_USB_API unsigned ferry_usb_service_connected(struct ferry_usb_service *s);
+
+#endif

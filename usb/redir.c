@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * One usbredir endpoint: libusbredirhost serving a libusb device handle to
+ * the usbredir guest (QEMU's usb-redir, or any usbredirparser peer) on a
+ * connected stream socket, driven by libevent.  A peer that sends malformed
+ * or oversized packets, or vanishes, ends the endpoint with a log line; the
+ * device goes back to the host.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <glib.h>
+#include <libusb.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <usbredirhost.h>
+
+#include "usb/ferry-usb.h"
+#include "usb/usb-internal.h"
+
+struct ferry_usb_redir {
+    struct ferry_usb_host *host;
+    struct usbredirhost *uh;
+    int fd;
+    char name[64];
+    struct ferry_usb_redir_ops ops;
+    void *opaque;
+    struct event *rev, *wev, *endev;
+    bool ended, peer_eof, writing, closing;
+    enum ferry_usb_redir_end why;
+    uint64_t bytes;
+    struct ferry_ratelimit rl;
+};
+
+static void redir_log(struct ferry_usb_redir *r, enum ferry_log_level lvl, const char *fmt, ...)
+    FERRY_PRINTF(3, 4);
+
+static void redir_log(struct ferry_usb_redir *r, enum ferry_log_level lvl, const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    ferry_logf(r->ops.log, r->ops.log_opaque, lvl, "usb[%s] %s", r->name, buf);
+}
+
+/* usbredir's own log lines; peer-triggerable, so rate-limited */
+static void uh_log(void *priv, int level, const char *msg)
+{
+    struct ferry_usb_redir *r = priv;
+    enum ferry_log_level lvl = level <= usbredirparser_error ? FERRY_LOG_WARNING :
+                               level <= usbredirparser_info ? FERRY_LOG_DEBUG : FERRY_LOG_DEBUG;
+    uint32_t dropped = 0;
+
+    if (lvl == FERRY_LOG_WARNING && !ferry_ratelimit_ok(&r->rl, &dropped))
+        return;
+    redir_log(r, lvl, "usbredir: %s%s", msg, dropped ? " (more suppressed)" : "");
+}
+
+/* Stop at once; the owner hears about it from the loop. */
+static void redir_end(struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
+{
+    if (r->ended)
+        return;
+    r->ended = true;
+    r->why = why;
+    event_del(r->rev);
+    event_del(r->wev);
+    event_active(r->endev, EV_TIMEOUT, 0);
+}
+
+static int uh_read(void *priv, uint8_t *data, int count)
+{
+    struct ferry_usb_redir *r = priv;
+    ssize_t n = read(r->fd, data, (size_t)count);
+
+    if (n > 0) {
+        r->bytes += (uint64_t)n;
+        return (int)n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    r->peer_eof = true;
+    return -1;
+}
+
+static int uh_write(void *priv, uint8_t *data, int count)
+{
+    struct ferry_usb_redir *r = priv;
+    ssize_t n = send(r->fd, data, (size_t)count, MSG_NOSIGNAL);
+
+    if (n >= 0) {
+        r->bytes += (uint64_t)n;
+        return (int)n;
+    }
+    if (errno == EAGAIN || errno == EINTR)
+        return 0;
+    return -1;
+}
+
+static void redir_flush(struct ferry_usb_redir *r)
+{
+    if (!r->uh || r->ended || r->writing)
+        return;
+    r->writing = true;
+    if (usbredirhost_write_guest_data(r->uh) < 0) {
+        r->writing = false;
+        redir_log(r, FERRY_LOG_WARNING, "write to guest side failed: %s", g_strerror(errno));
+        redir_end(r, FERRY_USB_REDIR_PEER_CLOSED);
+        return;
+    }
+    r->writing = false;
+    if (usbredirhost_has_data_to_write(r->uh))
+        event_add(r->wev, NULL);
+    else
+        event_del(r->wev);
+}
+
+/* Called by usbredirhost whenever it queued output; also during
+ * usbredirhost_open_full, before r->uh is set (then the loop writes). */
+static void uh_flush(void *priv)
+{
+    struct ferry_usb_redir *r = priv;
+
+    if (r->closing)
+        return;
+    if (!r->uh) {
+        event_add(r->wev, NULL);
+        return;
+    }
+    redir_flush(r);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct ferry_usb_redir *r = arg;
+
+    if (!r->uh) {
+        event_del(r->wev);
+        return;
+    }
+    redir_flush(r);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct ferry_usb_redir *r = arg;
+    int rc = usbredirhost_read_guest_data(r->uh);
+
+    switch (rc) {
+    case 0:
+        break;
+    case usbredirhost_read_io_error:
+        if (r->peer_eof) {
+            redir_log(r, FERRY_LOG_INFO, "guest side closed the connection");
+            redir_end(r, FERRY_USB_REDIR_PEER_CLOSED);
+        } else {
+            redir_log(r, FERRY_LOG_WARNING, "read from guest side failed: %s", g_strerror(errno));
+            redir_end(r, FERRY_USB_REDIR_IO_ERROR);
+        }
+        return;
+    case usbredirhost_read_parse_error:
+        redir_log(r, FERRY_LOG_WARNING, "malformed usbredir packet from guest side: disconnected");
+        redir_end(r, FERRY_USB_REDIR_PEER_INVALID);
+        return;
+    case usbredirhost_read_device_rejected:
+        redir_log(r, FERRY_LOG_WARNING, "guest side rejected the device: disconnected");
+        redir_end(r, FERRY_USB_REDIR_PEER_INVALID);
+        return;
+    case usbredirhost_read_device_lost:
+        redir_log(r, FERRY_LOG_INFO, "device lost");
+        redir_end(r, FERRY_USB_REDIR_DEVICE_LOST);
+        return;
+    default:
+        redir_log(r, FERRY_LOG_WARNING, "usbredir read error %d: disconnected", rc);
+        redir_end(r, FERRY_USB_REDIR_IO_ERROR);
+        return;
+    }
+    /* the device may have completed transfers meanwhile */
+    redir_flush(r);
+}
+
+static void on_end(evutil_socket_t fd, short what, void *arg)
+{
+    struct ferry_usb_redir *r = arg;
+
+    if (r->ops.ended)
+        r->ops.ended(r->opaque, r, r->why);
+}
+
+int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
+                        const char *name, const struct ferry_usb_redir_ops *ops, void *opaque,
+                        struct ferry_usb_redir **out)
+{
+    struct ferry_usb_redir *r = g_new0(struct ferry_usb_redir, 1);
+    struct event_base *base;
+
+    r->host = host;
+    r->fd = fd;
+    r->ops = *ops;
+    r->opaque = opaque;
+    r->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 5);
+    g_strlcpy(r->name, name, sizeof(r->name));
+    base = usb_host_base(host);
+    r->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, r);
+    r->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, r);
+    r->endev = event_new(base, -1, 0, on_end, r);
+    evutil_make_socket_nonblocking(fd);
+    r->uh = usbredirhost_open_full(ferry_usb_host_context(host), NULL, uh_log, uh_read,
+                                   uh_write, uh_flush, NULL, NULL, NULL, NULL, r,
+                                   "ferry " FERRY_USB_VERSION,
+                                   getenv("FERRY_USBREDIR_DEBUG") ? usbredirparser_debug_data
+                                                                  : usbredirparser_warning, 0);
+    if (!r->uh) {
+        redir_log(r, FERRY_LOG_ERROR, "cannot start usbredir host side");
+        if (handle)
+            libusb_close(handle);
+        r->fd = -1;
+        close(fd);
+        ferry_usb_redir_free(r);
+        return -ENOMEM;
+    }
+    /* takes the handle; detaches host kernel drivers and claims interfaces */
+    if (handle && usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
+        redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
+        r->fd = -1;
+        close(fd);
+        ferry_usb_redir_free(r);
+        return -EBUSY;
+    }
+    event_add(r->rev, NULL);
+    redir_flush(r);
+    *out = r;
+    return 0;
+}
+
+void ferry_usb_redir_free(struct ferry_usb_redir *r)
+{
+    if (!r)
+        return;
+    /* gives the device back to the host's kernel drivers; may still call
+     * uh_flush, which then does nothing */
+    r->closing = true;
+    if (r->uh)
+        usbredirhost_close(r->uh);
+    r->uh = NULL;
+    if (r->rev)
+        event_free(r->rev);
+    if (r->wev)
+        event_free(r->wev);
+    if (r->endev)
+        event_free(r->endev);
+    if (r->fd >= 0)
+        close(r->fd);
+    g_free(r);
+}
+
+uint64_t ferry_usb_redir_bytes(const struct ferry_usb_redir *r)
+{
+    return r->bytes;
+}
+
+/* ---- sockets ------------------------------------------------------------- */
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int sock_unix(const char *path, bool listen_, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "unix socket %s: path too long", path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (listen_) {
+        unlink(path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+            int e = errno;
+            snprintf(err, errlen, "unix socket %s: cannot listen: %s", path, g_strerror(e));
+            close(fd);
+            return -e;
+        }
+        evutil_make_socket_nonblocking(fd);
+    } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "unix socket %s: cannot connect: %s", path, g_strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int sock_tcp(const char *hostport, bool listen_, char *err, size_t errlen)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = listen_ ? AI_PASSIVE : 0 };
+    struct addrinfo *res = NULL;
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    int fd = -1, r, e = EINVAL;
+
+    if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
+        snprintf(err, errlen, "address %s: expected HOST:PORT", hostport);
+        return -EINVAL;
+    }
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = 0;
+    r = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    if (r) {
+        snprintf(err, errlen, "address %s: %s", hostport, gai_strerror(r));
+        return -EINVAL;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int one = 1;
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (listen_) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4) == 0)
+                break;
+        } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            break;
+        }
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(err, errlen, "tcp %s: cannot %s: %s", hostport, listen_ ? "listen" : "connect",
+                 g_strerror(e));
+        return -e;
+    }
+    if (listen_)
+        evutil_make_socket_nonblocking(fd);
+    else
+        set_nodelay(fd);
+    return fd;
+}
+
+int ferry_usb_listen(const char *addr, char *err, size_t errlen)
+{
+    if (!strncmp(addr, "unix:", 5))
+        return sock_unix(addr + 5, true, err, errlen);
+    return sock_tcp(!strncmp(addr, "tcp:", 4) ? addr + 4 : addr, true, err, errlen);
+}
+
+int ferry_usb_connect(const char *addr, char *err, size_t errlen)
+{
+    if (!strncmp(addr, "unix:", 5))
+        return sock_unix(addr + 5, false, err, errlen);
+    return sock_tcp(!strncmp(addr, "tcp:", 4) ? addr + 4 : addr, false, err, errlen);
+}
+
+int ferry_usb_accept(int lfd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (fd < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        set_nodelay(fd);
+    return fd;
+}

@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The USB service: host devices, policy and per-guest assignments on one
+ * event loop.  An assignment is a device identity bound to a guest (named by
+ * its QMP socket) or to a TCP listener (share).  For a guest, QEMU gets a
+ * chardev that connects to our per-assignment unix socket (reconnecting
+ * every second) and a usb-redir device on it; we accept that connection
+ * only while the device is present and allowed, and serve it through a
+ * usbredir endpoint.  Unplug closes the endpoint (QEMU tells the guest the
+ * device is gone); replug of the same device (same VID:PID and serial, or
+ * the same port when it has no serial) accepts QEMU's next connection: the
+ * device is back without any command.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libusb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "usb/ferry-usb.h"
+
+#define QMP_TIMEOUT_MS 10000
+
+struct guest {
+    char *qmp;
+    struct ferry_usb_policy *policy;
+};
+
+struct assign {
+    struct ferry_usb_service *svc;
+    struct guest *guest;          /* NULL for a network share */
+    char *share_addr;
+    struct ferry_usb_spec spec;   /* identity: VID:PID:SERIAL or port */
+    char ident[160];
+    char id[32];                  /* QEMU chardev and device id */
+    char sock_path[108];
+    int lfd;
+    struct event *accept_ev;
+    bool accepting;
+    bool present;
+    struct ferry_usb_devinfo dev;
+    struct ferry_usb_redir *redir;
+    libusb_device_handle *wrapped;  /* from a broker's fd, until served */
+    bool fd_mode;
+    int owned_fd;                   /* that fd, closed after the handle */
+};
+
+struct ferry_usb_service {
+    struct event_base *base;
+    struct ferry_usb_service_ops ops;
+    void *opaque;
+    char *rundir;
+    struct ferry_usb_host *host;
+    struct ferry_usb_policy *default_policy;
+    GPtrArray *guests;            /* struct guest * */
+    GPtrArray *assigns;           /* struct assign * */
+    unsigned next_id;
+};
+
+#define SLOG(s, lvl, ...) ferry_logf((s)->ops.log, (s)->opaque, (lvl), __VA_ARGS__)
+
+static struct guest *guest_get(struct ferry_usb_service *s, const char *qmp)
+{
+    struct guest *g;
+
+    for (guint i = 0; i < s->guests->len; i++) {
+        g = g_ptr_array_index(s->guests, i);
+        if (!strcmp(g->qmp, qmp))
+            return g;
+    }
+    g = g_new0(struct guest, 1);
+    g->qmp = g_strdup(qmp);
+    g_ptr_array_add(s->guests, g);
+    return g;
+}
+
+static void guest_free(gpointer p)
+{
+    struct guest *g = p;
+
+    ferry_usb_policy_free(g->policy);
+    g_free(g->qmp);
+    g_free(g);
+}
+
+static const struct ferry_usb_policy *guest_policy(struct ferry_usb_service *s, struct guest *g)
+{
+    return g && g->policy ? g->policy : s->default_policy;
+}
+
+static const char *assign_where(const struct assign *a)
+{
+    return a->guest ? a->guest->qmp : a->share_addr;
+}
+
+/* ---- serving one assignment -------------------------------------------- */
+
+static void assign_update_accept(struct assign *a)
+{
+    char why[FERRY_USB_ERR_MAX];
+    bool want = a->present && !a->redir;
+
+    if (want && ferry_usb_policy_check(guest_policy(a->svc, a->guest), &a->dev,
+                                       why, sizeof(why)) < 0) {
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
+             assign_where(a), why);
+        want = false;
+    }
+    if (want && !a->accepting)
+        event_add(a->accept_ev, NULL);
+    else if (!want && a->accepting)
+        event_del(a->accept_ev);
+    a->accepting = want;
+}
+
+static void assign_stop(struct assign *a)
+{
+    if (a->redir) {
+        ferry_usb_redir_free(a->redir);
+        a->redir = NULL;
+    }
+}
+
+static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
+{
+    struct assign *a = opaque;
+
+    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connection to %s ended (%s)", a->ident,
+         assign_where(a),
+         why == FERRY_USB_REDIR_DEVICE_LOST ? "device lost" :
+         why == FERRY_USB_REDIR_PEER_INVALID ? "invalid input" :
+         why == FERRY_USB_REDIR_PEER_CLOSED ? "peer closed" : "i/o error");
+    assign_stop(a);
+    if (why == FERRY_USB_REDIR_DEVICE_LOST || a->fd_mode)
+        a->present = false;     /* a broker's fd serves one connection */
+    assign_update_accept(a);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct assign *a = arg;
+    struct ferry_usb_redir_ops rops = { .log = a->svc->ops.log, .log_opaque = a->svc->opaque,
+                                       .ended = on_redir_end };
+    libusb_device_handle *h = NULL;
+    char err[FERRY_USB_ERR_MAX];
+    int fd = ferry_usb_accept(lfd);
+
+    if (fd < 0)
+        return;
+    if (a->redir || !a->present) {
+        close(fd);
+        return;
+    }
+    if (a->wrapped) {
+        h = a->wrapped;          /* handed to the endpoint, closed with it */
+        a->wrapped = NULL;
+    } else if (ferry_usb_host_open(a->svc->host, &a->dev, &h, err, sizeof(err)) < 0) {
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] %s", a->ident, err);
+        close(fd);
+        return;
+    }
+    /* the log callback gets the service's opaque */
+    if (ferry_usb_redir_new(a->svc->host, h, fd, a->ident, &rops, a, &a->redir) < 0) {
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] cannot serve %s", a->ident, assign_where(a));
+        a->redir = NULL;
+        return;
+    }
+    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connected to %s port=%s", a->ident, assign_where(a),
+         a->dev.port);
+    assign_update_accept(a);
+}
+
+static void assign_free(struct assign *a)
+{
+    assign_stop(a);
+    if (a->wrapped)
+        libusb_close(a->wrapped);
+    if (a->fd_mode && a->owned_fd >= 0)
+        close(a->owned_fd);
+    if (a->accept_ev)
+        event_free(a->accept_ev);
+    if (a->lfd >= 0)
+        close(a->lfd);
+    if (a->sock_path[0])
+        unlink(a->sock_path);
+    g_free(a->share_addr);
+    g_free(a);
+}
+
+/* The spec that finds this device again after a replug. */
+static void identity_spec(const struct ferry_usb_devinfo *d, struct ferry_usb_spec *spec)
+{
+    char ident[200];
+
+    ferry_usb_identity(d, ident, sizeof(ident));
+    if (ferry_usb_spec_parse(ident, spec) < 0) {
+        memset(spec, 0, sizeof(*spec));
+        spec->kind = FERRY_USB_SPEC_VIDPID;
+        spec->vid = d->vid;
+        spec->pid = d->pid;
+    }
+}
+
+static struct assign *assign_find(struct ferry_usb_service *s, const struct ferry_usb_spec *spec)
+{
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (memcmp(&a->spec, spec, sizeof(*spec)) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+/* Create an assignment for spec; listening socket by guest or address. */
+static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *share,
+                      const struct ferry_usb_spec *spec, struct assign **out,
+                      char *err, size_t errlen)
+{
+    struct assign *a = g_new0(struct assign, 1);
+    int fd;
+
+    a->svc = s;
+    a->guest = g;
+    a->spec = *spec;
+    a->lfd = -1;
+    a->owned_fd = -1;
+    ferry_usb_spec_format(spec, a->ident, sizeof(a->ident));
+    snprintf(a->id, sizeof(a->id), "ferryusb%u", s->next_id++);
+    if (g) {
+        char addr[160];
+        snprintf(a->sock_path, sizeof(a->sock_path), "%s/%s-%d.sock", s->rundir, a->id,
+                 (int)getpid());
+        snprintf(addr, sizeof(addr), "unix:%s", a->sock_path);
+        fd = ferry_usb_listen(addr, err, errlen);
+    } else {
+        a->share_addr = g_strdup(share);
+        fd = ferry_usb_listen(share, err, errlen);
+    }
+    if (fd < 0) {
+        a->sock_path[0] = 0;
+        assign_free(a);
+        return fd;
+    }
+    a->lfd = fd;
+    a->accept_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_accept, a);
+    *out = a;
+    return 0;
+}
+
+/* Present now?  Then remember its current address. */
+static void assign_lookup(struct assign *a)
+{
+    size_t n;
+    const struct ferry_usb_devinfo *d = ferry_usb_host_devices(a->svc->host, &n);
+
+    a->present = false;
+    for (size_t i = 0; i < n; i++)
+        if (ferry_usb_spec_match(&a->spec, &d[i])) {
+            a->dev = d[i];
+            a->present = true;
+            break;
+        }
+}
+
+static int guest_add_redir(struct ferry_usb_service *s, struct assign *a, char *err, size_t errlen)
+{
+    struct ferry_usb_qmp *q = NULL;
+    int r = ferry_usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
+
+    if (r < 0)
+        return r;
+    r = ferry_usb_qmp_redir_add(q, a->id, a->sock_path, err, errlen);
+    ferry_usb_qmp_close(q);
+    return r;
+}
+
+/* ---- hotplug --------------------------------------------------------------- */
+
+static void on_arrived(void *opaque, const struct ferry_usb_devinfo *d)
+{
+    struct ferry_usb_service *s = opaque;
+
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (a->present || !ferry_usb_spec_match(&a->spec, d))
+            continue;
+        a->dev = *d;
+        a->present = true;
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, reattaching to %s", a->ident, d->port,
+             assign_where(a));
+        assign_update_accept(a);
+    }
+}
+
+static void on_left(void *opaque, const struct ferry_usb_devinfo *d)
+{
+    struct ferry_usb_service *s = opaque;
+
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (!a->present || a->dev.bus != d->bus || a->dev.addr != d->addr)
+            continue;
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s", a->ident,
+             assign_where(a));
+        a->present = false;
+        assign_stop(a);
+        assign_update_accept(a);
+    }
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+int ferry_usb_service_new(struct event_base *base, const char *rundir,
+                          const struct ferry_usb_service_ops *ops, void *opaque,
+                          struct ferry_usb_service **out)
+{
+    struct ferry_usb_service *s = g_new0(struct ferry_usb_service, 1);
+    struct ferry_usb_host_ops hops = { .log = ops->log, .log_opaque = opaque,
+                                      .arrived = on_arrived, .left = on_left };
+    char err[FERRY_USB_ERR_MAX];
+    int r;
+
+    s->base = base;
+    s->ops = *ops;
+    s->opaque = opaque;
+    s->rundir = g_strdup(rundir);
+    s->guests = g_ptr_array_new_with_free_func(guest_free);
+    s->assigns = g_ptr_array_new();
+    r = ferry_usb_policy_new(NULL, &s->default_policy, err, sizeof(err));
+    if (r == 0)
+        r = ferry_usb_host_new(base, true, &hops, s, &s->host);
+    if (r < 0) {
+        ferry_usb_service_free(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+void ferry_usb_service_free(struct ferry_usb_service *s)
+{
+    if (!s)
+        return;
+    if (s->assigns) {
+        for (guint i = 0; i < s->assigns->len; i++)
+            assign_free(g_ptr_array_index(s->assigns, i));
+        g_ptr_array_free(s->assigns, TRUE);
+    }
+    ferry_usb_host_free(s->host);
+    ferry_usb_policy_free(s->default_policy);
+    if (s->guests)
+        g_ptr_array_free(s->guests, TRUE);
+    g_free(s->rundir);
+    g_free(s);
+}
+
+struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_service *s)
+{
+    return s->host;
+}
+
+int ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
+                                 const char *rules, char *err, size_t errlen)
+{
+    struct ferry_usb_policy *p;
+    int r = ferry_usb_policy_new(rules, &p, err, errlen);
+
+    if (r < 0)
+        return r;
+    if (guest) {
+        struct guest *g = guest_get(s, guest);
+        ferry_usb_policy_free(g->policy);
+        g->policy = p;
+    } else {
+        ferry_usb_policy_free(s->default_policy);
+        s->default_policy = p;
+    }
+    return 0;
+}
+
+/* Find the device for an attach: present, unique, allowed. */
+static int resolve_device(struct ferry_usb_service *s, struct guest *g, const char *device,
+                          struct ferry_usb_devinfo *d, char *err, size_t errlen)
+{
+    struct ferry_usb_spec spec;
+    char why[FERRY_USB_ERR_MAX];
+    int r;
+
+    if (ferry_usb_spec_parse(device, &spec) < 0) {
+        snprintf(err, errlen, "usb device '%s': expected VID:PID, VID:PID:SERIAL, a port path "
+                 "(1-2.3) or BUS.ADDR", device);
+        return -EINVAL;
+    }
+    r = ferry_usb_host_find(s->host, &spec, d, err, errlen);
+    if (r < 0)
+        return r;
+    if (ferry_usb_policy_check(guest_policy(s, g), d, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "usb %s (%04x:%04x): refused for %s by %s", d->port, d->vid,
+                 d->pid, g ? g->qmp : "sharing", why);
+        return -EPERM;
+    }
+    return 0;
+}
+
+int ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest, const char *device,
+                             char *err, size_t errlen)
+{
+    struct guest *g = guest_get(s, guest);
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec ident;
+    struct assign *a;
+    int r = resolve_device(s, g, device, &d, err, errlen);
+
+    if (r < 0)
+        return r;
+    identity_spec(&d, &ident);
+    if ((a = assign_find(s, &ident))) {
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        return -EBUSY;
+    }
+    r = assign_new(s, g, NULL, &ident, &a, err, errlen);
+    if (r < 0)
+        return r;
+    a->dev = d;
+    a->present = true;
+    r = guest_add_redir(s, a, err, errlen);
+    if (r < 0) {
+        assign_free(a);
+        return r;
+    }
+    g_ptr_array_add(s->assigns, a);
+    assign_update_accept(a);
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] attached to %s as %s", a->ident, guest, a->id);
+    return 0;
+}
+
+int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
+                                char *err, size_t errlen)
+{
+    struct guest *g = guest_get(s, guest);
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec ident;
+    libusb_device_handle *h;
+    char why[FERRY_USB_ERR_MAX];
+    struct assign *a;
+    int r = ferry_usb_host_wrap_fd(s->host, fd, &h, &d, err, errlen);
+
+    if (r < 0)
+        return r;
+    if (ferry_usb_policy_check(guest_policy(s, g), &d, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "usb fd %d (%04x:%04x): refused for %s by %s", fd, d.vid, d.pid,
+                 guest, why);
+        libusb_close(h);
+        return -EPERM;
+    }
+    identity_spec(&d, &ident);
+    if ((a = assign_find(s, &ident))) {
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        libusb_close(h);
+        return -EBUSY;
+    }
+    r = assign_new(s, g, NULL, &ident, &a, err, errlen);
+    if (r < 0) {
+        libusb_close(h);
+        return r;
+    }
+    a->dev = d;
+    a->present = true;
+    a->fd_mode = true;
+    a->wrapped = h;
+    a->owned_fd = fd;
+    r = guest_add_redir(s, a, err, errlen);
+    if (r < 0) {
+        a->owned_fd = -1;       /* stays the caller's */
+        assign_free(a);
+        return r;
+    }
+    g_ptr_array_add(s->assigns, a);
+    assign_update_accept(a);
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] attached to %s as %s from a passed fd", a->ident, guest,
+         a->id);
+    return 0;
+}
+
+/* The assignment of guest (or share) that `device` names. */
+static struct assign *assign_by_device(struct ferry_usb_service *s, const char *where,
+                                       const char *device, char *err, size_t errlen)
+{
+    struct ferry_usb_spec spec;
+
+    if (ferry_usb_spec_parse(device, &spec) < 0) {
+        snprintf(err, errlen, "usb device '%s': not a device specification", device);
+        return NULL;
+    }
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (strcmp(assign_where(a), where))
+            continue;
+        if (!memcmp(&a->spec, &spec, sizeof(spec)) ||
+            ((a->present || a->dev.vid) && ferry_usb_spec_match(&spec, &a->dev)))
+            return a;
+    }
+    snprintf(err, errlen, "usb device %s: not attached to %s", device, where);
+    return NULL;
+}
+
+int ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest, const char *device,
+                             char *err, size_t errlen)
+{
+    struct assign *a = assign_by_device(s, guest, device, err, errlen);
+    int r = 0;
+
+    if (!a)
+        return -ENOENT;
+    if (a->guest) {
+        struct ferry_usb_qmp *q = NULL;
+        r = ferry_usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
+        if (r == 0) {
+            r = ferry_usb_qmp_redir_del(q, a->id, err, errlen);
+            ferry_usb_qmp_close(q);
+        }
+    }
+    /* the host gets the device back even when QEMU did not answer */
+    g_ptr_array_remove(s->assigns, a);
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] detached from %s", a->ident, guest);
+    assign_free(a);
+    return r;
+}
+
+int ferry_usb_service_share(struct ferry_usb_service *s, const char *device, const char *listen,
+                            char *err, size_t errlen)
+{
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec ident;
+    struct assign *a;
+    int r = resolve_device(s, NULL, device, &d, err, errlen);
+
+    if (r < 0)
+        return r;
+    identity_spec(&d, &ident);
+    if ((a = assign_find(s, &ident))) {
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        return -EBUSY;
+    }
+    r = assign_new(s, NULL, listen, &ident, &a, err, errlen);
+    if (r < 0)
+        return r;
+    a->dev = d;
+    a->present = true;
+    g_ptr_array_add(s->assigns, a);
+    assign_update_accept(a);
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] shared on %s", a->ident, listen);
+    return 0;
+}
+
+int ferry_usb_service_load_config(struct ferry_usb_service *s, GKeyFile *kf,
+                                  char *err, size_t errlen)
+{
+    g_autofree char *qmp = g_key_file_get_string(kf, "usb", "qmp", NULL);
+    g_autofree char *policy = g_key_file_get_string(kf, "usb", "policy", NULL);
+    g_auto(GStrv) devices = NULL;
+    struct guest *g;
+    int r;
+
+    if (!g_key_file_has_group(kf, "usb"))
+        return 0;
+    if (!qmp) {
+        snprintf(err, errlen, "config [usb]: no qmp= (the guest's QMP socket)");
+        return -EINVAL;
+    }
+    g = guest_get(s, qmp);
+    if (policy && (r = ferry_usb_service_set_policy(s, qmp, policy, err, errlen)) < 0)
+        return r;
+    devices = g_key_file_get_string_list(kf, "usb", "devices", NULL, NULL);
+    for (size_t i = 0; devices && devices[i]; i++) {
+        struct ferry_usb_spec spec;
+        struct assign *a;
+        char *dev = g_strstrip(devices[i]);
+        if (!*dev)
+            continue;
+        if (ferry_usb_spec_parse(dev, &spec) < 0 || spec.kind == FERRY_USB_SPEC_BUSADDR) {
+            snprintf(err, errlen, "config [usb] devices: '%s': expected VID:PID[:SERIAL] or a "
+                     "port path", dev);
+            return -EINVAL;
+        }
+        if (assign_find(s, &spec))
+            continue;
+        r = assign_new(s, g, NULL, &spec, &a, err, errlen);
+        if (r < 0)
+            return r;
+        r = guest_add_redir(s, a, err, errlen);
+        if (r < 0) {
+            assign_free(a);
+            return r;
+        }
+        g_ptr_array_add(s->assigns, a);
+        assign_lookup(a);
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] assigned to %s as %s (%s)", a->ident, qmp, a->id,
+             a->present ? "present" : "not plugged in yet");
+        assign_update_accept(a);
+    }
+    return 0;
+}
+
+char *ferry_usb_service_list_json(struct ferry_usb_service *s)
+{
+    JsonBuilder *b = json_builder_new();
+    const struct ferry_usb_devinfo *devs;
+    size_t n;
+    char *out;
+    JsonNode *root;
+
+    devs = ferry_usb_host_devices(s->host, &n);
+    json_builder_begin_array(b);
+    for (size_t i = 0; i < n; i++) {
+        const struct ferry_usb_devinfo *d = &devs[i];
+        char buf[200], why[FERRY_USB_ERR_MAX];
+        struct assign *att = NULL;
+        int allowed;
+
+        for (guint k = 0; k < s->assigns->len; k++) {
+            struct assign *a = g_ptr_array_index(s->assigns, k);
+            if (a->present && a->dev.bus == d->bus && a->dev.addr == d->addr)
+                att = a;
+        }
+        allowed = ferry_usb_policy_check(att ? guest_policy(s, att->guest) : s->default_policy,
+                                         d, why, sizeof(why));
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "bus");
+        json_builder_add_int_value(b, d->bus);
+        json_builder_set_member_name(b, "addr");
+        json_builder_add_int_value(b, d->addr);
+        json_builder_set_member_name(b, "port");
+        json_builder_add_string_value(b, d->port);
+        snprintf(buf, sizeof(buf), "%04x:%04x", d->vid, d->pid);
+        json_builder_set_member_name(b, "id");
+        json_builder_add_string_value(b, buf);
+        json_builder_set_member_name(b, "manufacturer");
+        json_builder_add_string_value(b, d->manufacturer);
+        json_builder_set_member_name(b, "product");
+        json_builder_add_string_value(b, d->product);
+        json_builder_set_member_name(b, "serial");
+        json_builder_add_string_value(b, d->serial);
+        json_builder_set_member_name(b, "class");
+        json_builder_add_int_value(b, d->cls);
+        json_builder_set_member_name(b, "interfaces");
+        json_builder_begin_array(b);
+        for (unsigned k = 0; k < d->n_ifaces; k++) {
+            snprintf(buf, sizeof(buf), "%02x/%02x/%02x", d->ifaces[k].cls, d->ifaces[k].subcls,
+                     d->ifaces[k].proto);
+            json_builder_add_string_value(b, buf);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "speed_mbps");
+        json_builder_add_int_value(b, d->speed_mbps);
+        json_builder_set_member_name(b, "driver");
+        json_builder_add_string_value(b, d->driver);
+        ferry_usb_identity(d, buf, sizeof(buf));
+        json_builder_set_member_name(b, "identity");
+        json_builder_add_string_value(b, buf);
+        json_builder_set_member_name(b, "allowed");
+        json_builder_add_boolean_value(b, allowed == 0);
+        json_builder_set_member_name(b, "rule");
+        json_builder_add_string_value(b, why);
+        json_builder_set_member_name(b, "attached");
+        if (att)
+            json_builder_add_string_value(b, assign_where(att));
+        else
+            json_builder_add_null_value(b);
+        json_builder_set_member_name(b, "connected");
+        json_builder_add_boolean_value(b, att && att->redir);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    root = json_builder_get_root(b);
+    out = json_to_string(root, TRUE);
+    json_node_unref(root);
+    g_object_unref(b);
+    return out;
+}
+
+unsigned ferry_usb_service_connected(struct ferry_usb_service *s)
+{
+    unsigned n = 0;
+
+    for (guint i = 0; i < s->assigns->len; i++)
+        n += ((struct assign *)g_ptr_array_index(s->assigns, i))->redir != NULL;
+    return n;
+}
