@@ -79,9 +79,18 @@ static int pci_bar_remap(void *opaque, struct ferry_pci_func *fn, unsigned bar,
     return rc;
 }
 
+static void pci_msi_send(void *opaque, struct ferry_pci_func *fn, unsigned vector,
+                         const struct ferry_pci_msi_msg *msg)
+{
+    struct ferry_dm_pci *p = opaque;
+
+    (void)ferry_dm_signal_msi(ferry_dm_device_dm(p->dev), msg->address, msg->data);
+}
+
 static const struct ferry_pci_func_ops dm_pci_func_ops = {
     .log = pci_log,
     .bar_remap = pci_bar_remap,
+    .msi_send = pci_msi_send,
 };
 
 int ferry_dm_pci_create(struct ferry_dm_device *dev, const struct ferry_pci_func_info *info,
@@ -170,6 +179,11 @@ struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p)
 void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level)
 {
     pci_func_set_irq(p->fn, level);
+}
+
+int ferry_dm_pci_msi_notify(struct ferry_dm_pci *p, unsigned vector)
+{
+    return pci_func_msi_notify(p->fn, vector);
 }
 
 void ferry_dm_pci_destroy(struct ferry_dm_pci *p)

@@ -313,6 +313,16 @@ void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn, voi
     dm->pci_opaque = opaque;
 }
 
+int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
+{
+    int rc = dm->ops && dm->ops->msi ? dm->ops->msi(dm->opaque, address, data) : -ENOSYS;
+
+    if (rc < 0)
+        dm_log(dm, FERRY_LOG_WARNING, "msi 0x%" PRIx64 "/0x%" PRIx32 " not delivered: %s",
+               address, data, strerror(-rc));
+    return rc;
+}
+
 void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
                                uint32_t code)
 {

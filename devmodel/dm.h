@@ -78,6 +78,8 @@ struct ferry_dm_backend_ops {
     /* Wire fd (and for level lines resample_fd, else -1) to gsi. */
     int (*irqfd)(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign);
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);
+    /* Deliver one MSI/MSI-X message (address and data as the guest programmed them). */
+    int (*msi)(void *opaque, uint64_t address, uint32_t data);
     int (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
     /* Clocks, for tests to control; NULL means CLOCK_MONOTONIC / CLOCK_REALTIME. */
     uint64_t (*clock_ns)(void *opaque);
@@ -112,6 +114,9 @@ int ferry_dm_powerdown(struct ferry_dm *dm);
 /* A device asks to end or reboot the guest. */
 void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
                                uint32_t code);
+
+/* Deliver an MSI through the backend: -ENOSYS when it cannot. */
+int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data);
 
 /* Clocks in ns, through the backend's hooks when it has them. */
 uint64_t ferry_dm_clock_ns(struct ferry_dm *dm);
@@ -333,6 +338,12 @@ FERRY_MUST_CHECK int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn);
 struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p);
 /* INTx of the function (level; the bus routes it to GSI 16..19). */
 void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level);
+/*
+ * Signal MSI/MSI-X vector `vector` of the function (pci_func_msi_notify's
+ * results: 1 sent, 0 masked and pending, -ENODEV when the guest enabled
+ * neither MSI nor MSI-X, so the device should use INTx).
+ */
+int ferry_dm_pci_msi_notify(struct ferry_dm_pci *p, unsigned vector);
 
 /*
  * A PCI function whose config space lives outside pci/'s model (the

@@ -86,6 +86,13 @@ static int be_irq_line(void *opaque, uint32_t gsi, bool level)
     return m->srv ? ioreq_server_set_irq_line(m->srv, gsi, level) : -ENOTCONN;
 }
 
+static int be_msi(void *opaque, uint64_t address, uint32_t data)
+{
+    struct dm_main *m = opaque;
+
+    return m->srv ? ioreq_server_signal_msi(m->srv, address, data) : -ENOTCONN;
+}
+
 static int be_shutdown(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
 {
     struct dm_main *m = opaque;
@@ -103,6 +110,7 @@ static const struct ferry_dm_backend_ops backend_ops = {
     .release = be_release,
     .irqfd = be_irqfd,
     .irq_line = be_irq_line,
+    .msi = be_msi,
     .shutdown = be_shutdown,
 };
 

@@ -161,6 +161,8 @@ int hv_vm_memory_regions(struct ferry_vm *vm, struct ioreq_msg_memory_reply *reg
 void hv_vm_end(struct ferry_vm *vm, enum hv_end why, unsigned code);
 int hv_vm_irq_line(struct ferry_vm *vm, uint32_t gsi, bool level);
 int hv_vm_irqfd(struct ferry_vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
+/* Inject one MSI (address/data as the guest programmed them) through the LAPIC. */
+int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data);
 
 /* vcpu.c */
 FERRY_MUST_CHECK int hv_vcpus_create(struct ferry_vm *vm);

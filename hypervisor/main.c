@@ -88,6 +88,11 @@ static int hv_irq_line_op(void *opaque, uint32_t gsi, bool level)
     return hv_vm_irq_line(opaque, gsi, level);
 }
 
+static int hv_msi_op(void *opaque, uint64_t address, uint32_t data)
+{
+    return hv_vm_signal_msi(opaque, address, data);
+}
+
 static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
 {
     return hv_vm_memory_regions(opaque, regions);
@@ -97,6 +102,7 @@ static const struct ioreq_router_ops hv_router_ops = {
     .log = hv_router_log,
     .irqfd = hv_irqfd_op,
     .irq_line = hv_irq_line_op,
+    .msi = hv_msi_op,
     .memory = hv_memory_op,
     .shutdown = hv_shutdown_op,
     .server_gone = hv_server_gone_op,

@@ -33,6 +33,7 @@ static int kvm_check_caps(struct ferry_vm *vm)
         { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
         { KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
         { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+        { KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI" },
     };
     for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
         if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
@@ -358,6 +359,18 @@ int hv_vm_irq_line(struct ferry_vm *vm, uint32_t gsi, bool level)
     struct kvm_irq_level irq = { .irq = gsi, .level = level };
 
     if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        return -errno;
+    return 0;
+}
+
+int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data)
+{
+    struct kvm_msi msi = {
+        .address_lo = (uint32_t)address, .address_hi = (uint32_t)(address >> 32), .data = data,
+    };
+
+    /* 1: delivered, 0: the guest blocked it (e.g. no destination): both are not errors. */
+    if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
         return -errno;
     return 0;
 }

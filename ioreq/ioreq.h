@@ -84,6 +84,7 @@ enum ioreq_msg_type {
     IOREQ_MSG_GET_MEMORY,       /* s->r; reply: guest RAM regions + memfd */
     IOREQ_MSG_SHUTDOWN,         /* s->r: reason (poweroff, reboot, crash) */
     IOREQ_MSG_DESTROY,          /* s->r: unregister */
+    IOREQ_MSG_MSI,              /* s->r: deliver one MSI (address, data) */
     IOREQ_MSG_REPLY = 0x100,    /* r->s: status, message */
     IOREQ_MSG_TYPE_MAX
 };
@@ -152,6 +153,12 @@ struct ioreq_msg_memory_reply {
     } region[IOREQ_MEMORY_MAX_REGIONS];
 };
 
+struct ioreq_msg_msi {
+    uint64_t address;           /* as the guest programmed it (0xfeeXXXXX) */
+    uint32_t data;
+    uint32_t reserved;
+};
+
 enum ioreq_shutdown_reason {
     IOREQ_SHUTDOWN_POWEROFF = 0,
     IOREQ_SHUTDOWN_REBOOT = 1,
@@ -191,6 +198,8 @@ struct ioreq_router_ops {
     int (*irqfd)(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign);
     /* Optional: raise or lower a GSI (KVM_IRQ_LINE). */
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);
+    /* Optional: deliver an MSI message (KVM_SIGNAL_MSI). */
+    int (*msi)(void *opaque, uint64_t address, uint32_t data);
     /* Optional: guest RAM for DMA: fills regions, returns the memfd (not dup'ed). */
     int (*memory)(void *opaque, struct ioreq_msg_memory_reply *regions);
     /* Optional: a server asked for power-off, reboot or crash. */
@@ -304,6 +313,8 @@ FERRY_MUST_CHECK int ioreq_server_enable(struct ioreq_server *s, bool enable);
 FERRY_MUST_CHECK int ioreq_server_set_irqfd(struct ioreq_server *s, uint32_t gsi,
                                             int fd, int resample_fd, bool assign);
 int ioreq_server_set_irq_line(struct ioreq_server *s, uint32_t gsi, bool level);
+/* Deliver one MSI/MSI-X message the guest programmed into a device. */
+int ioreq_server_signal_msi(struct ioreq_server *s, uint64_t address, uint32_t data);
 /* Guest RAM: *memfd (caller closes) and the region table. */
 FERRY_MUST_CHECK int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
                                              struct ioreq_msg_memory_reply *regions);

@@ -425,6 +425,18 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
             return reply(s, h->seq, rc, "irq line %u: %s", m->gsi, strerror(-rc));
         return reply(s, h->seq, 0, NULL);
     }
+    case IOREQ_MSG_MSI: {
+        const struct ioreq_msg_msi *m = p;
+        /* Only the interrupt window: anything else would be a DMA write. */
+        if ((m->address >> 20) != 0xfee)
+            return reply(s, h->seq, -EINVAL, "msi address 0x%llx is outside 0xfee00000-0xfeefffff",
+                         (unsigned long long)m->address);
+        rc = r->ops->msi ? r->ops->msi(r->opaque, m->address, m->data) : -ENOSYS;
+        if (rc)
+            return reply(s, h->seq, rc, "msi 0x%llx/0x%x: %s", (unsigned long long)m->address,
+                         m->data, strerror(-rc));
+        return reply(s, h->seq, 0, NULL);
+    }
     case IOREQ_MSG_GET_MEMORY: {
         struct ioreq_msg_memory_reply m = { 0 };
         int memfd = r->ops->memory ? r->ops->memory(r->opaque, &m) : -ENOSYS;

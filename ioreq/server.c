@@ -455,6 +455,12 @@ int ioreq_server_set_irq_line(struct ioreq_server *s, uint32_t gsi, bool level)
     return simple_call(s, IOREQ_MSG_IRQ_LINE, &m, sizeof(m), NULL, 0);
 }
 
+int ioreq_server_signal_msi(struct ioreq_server *s, uint64_t address, uint32_t data)
+{
+    struct ioreq_msg_msi m = { .address = address, .data = data };
+    return simple_call(s, IOREQ_MSG_MSI, &m, sizeof(m), NULL, 0);
+}
+
 int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
                             struct ioreq_msg_memory_reply *regions)
 {

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * A small PCI test function for guests and tests: enumeration, BAR sizing
- * and programming, and INTx through ferry-dm.
+ * and programming, INTx and MSI through ferry-dm.
  *
  *   ID       1b36:0005 (QEMU's "pci-testdev" ID; no Linux driver binds it),
- *            class 0xff0000 (unassigned), INTA
+ *            class 0xff0000 (unassigned), INTA, an MSI capability (1 vector,
+ *            64-bit, maskable)
  *   BAR0     I/O, 16 ports:
  *              +0  scratch (4 bytes, read/write)
- *              +4  INTx: write 1 asserts, 0 deasserts; reads the level
+ *              +4  interrupts: bit 0 is the INTx level (write 1 asserts, 0
+ *                  deasserts; reads the level); writing bit 1 signals MSI
+ *                  vector 0 (dropped or pending as the guest's MSI setup says)
  *              +8  magic "FRRY" (0x59525246), read-only
  *              +12 BAR1 accesses counted so far (read-only)
  *   BAR1     32-bit memory, 4 KiB of scratch RAM (any width 1..8)
@@ -67,6 +70,12 @@ static void io_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     } else if (off == 4) {
         t->irq = val & 1;
         ferry_dm_pci_set_irq(t->pci, t->irq);
+        if (val & 2) {
+            int rc = ferry_dm_pci_msi_notify(t->pci, 0);
+            if (rc < 0)
+                ferry_dm_dev_guest_log(t->dev, "msi vector 0 not sent: %s",
+                                       rc == -ENODEV ? "msi is disabled" : strerror(-rc));
+        }
     }
 }
 
@@ -141,6 +150,8 @@ static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
         (rc = ferry_dm_pci_bar(t->pci, 0, FERRY_PCI_BAR_IO, PCI_TEST_IO_SIZE, &io_ops, t)) < 0 ||
         (rc = ferry_dm_pci_bar(t->pci, 1, FERRY_PCI_BAR_MEM32, PCI_TEST_MEM_SIZE, &mem_ops,
                                t)) < 0 ||
+        (rc = pci_func_msi_add(ferry_dm_pci_func(t->pci), 1,
+                               FERRY_PCI_MSI_64BIT | FERRY_PCI_MSI_MASKABLE, 0)) < 0 ||
         (rc = ferry_dm_pci_plug(t->pci, devfn)) < 0) {
         free(t);
         return rc;

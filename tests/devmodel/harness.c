@@ -95,11 +95,22 @@ static int64_t tb_wall_op(void *opaque)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int tb_msi_op(void *opaque, uint64_t address, uint32_t data)
+{
+    struct tb *t = opaque;
+
+    t->msis++;
+    t->msi_address = address;
+    t->msi_data = data;
+    return 0;
+}
+
 static const struct ferry_dm_backend_ops tb_ops = {
     .claim = tb_claim_op,
     .release = tb_release_op,
     .irqfd = tb_irqfd_op,
     .irq_line = tb_irq_line_op,
+    .msi = tb_msi_op,
     .shutdown = tb_shutdown_op,
     .clock_ns = tb_clock_op,
     .wall_ns = tb_wall_op,

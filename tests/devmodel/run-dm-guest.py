@@ -4,7 +4,7 @@
 
     run-dm-guest.py SCENARIO
 
-Scenarios: demo, uart, pci, rtc, s5, reset, exit, killed, cli-run, qemu.
+Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -111,6 +111,11 @@ def scenario_demo():
                             "1b36:0005  ff0000  ferry-dm test function", "Powering off"])
     check_rtc(out, err)
     print(out)
+
+
+def scenario_msi():
+    run(hv_args(guest("dm-msi.elf"), dm_args=["--device=pci-test,id=t0,addr=5"]), 0,
+        out_has=["MSI vector 0x51 arrived", "delivered on unmask"])
 
 
 def scenario_rtc():
@@ -240,7 +245,7 @@ def scenario_cli_run():
 
 SCENARIOS = {
     "demo": scenario_demo, "rtc": scenario_rtc, "s5": scenario_s5, "pci": scenario_pci,
-    "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
+    "msi": scenario_msi, "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
     "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
 }
 

@@ -36,6 +36,9 @@ struct tb {
     bool line[TB_GSI_MAX];
     unsigned line_raises[TB_GSI_MAX];
     unsigned shutdowns;
+    unsigned msis;              /* MSIs delivered through the backend */
+    uint64_t msi_address;
+    uint32_t msi_data;
     enum ioreq_shutdown_reason reason;
     uint32_t code;
     bool fake_clock;

@@ -32,6 +32,42 @@ START_TEST(test_pci_enumeration)
 }
 END_TEST
 
+/* The guest programs pci-test's MSI capability; the device's vector reaches the backend. */
+START_TEST(test_pci_msi)
+{
+    struct tb t;
+
+    pci_tb(&t);
+    unsigned cap = tb_cfg_read(&t, 1, 0, 0x34, 1);
+    ck_assert(tb_cfg_read(&t, 1, 0, 0x06, 2) & 0x10);               /* capability list */
+    ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, cap, 1), 0x05);           /* MSI */
+    tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0001);                         /* I/O, no bus master */
+    /* MSI disabled: bit 1 of +4 sends nothing. */
+    tb_out(&t, 0xc004, 4, 2);
+    ck_assert_uint_eq(t.msis, 0);
+    tb_cfg_write(&t, 1, 0, cap + 4, 4, 0xfee01000);                  /* address (64-bit cap) */
+    tb_cfg_write(&t, 1, 0, cap + 8, 4, 0);
+    tb_cfg_write(&t, 1, 0, cap + 12, 2, 0x4051);                     /* data */
+    tb_cfg_write(&t, 1, 0, cap + 2, 2, 0x0001);                      /* MSI enable */
+    /* No bus mastering: dropped, like hardware. */
+    tb_out(&t, 0xc004, 4, 2);
+    ck_assert_uint_eq(t.msis, 0);
+    tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0005);
+    tb_out(&t, 0xc004, 4, 2);
+    ck_assert_uint_eq(t.msis, 1);
+    ck_assert_uint_eq(t.msi_address, 0xfee01000);
+    ck_assert_uint_eq(t.msi_data, 0x4051);
+    /* Masked: pending, sent when unmasked. */
+    tb_cfg_write(&t, 1, 0, cap + 16, 4, 1);
+    tb_out(&t, 0xc004, 4, 2);
+    ck_assert_uint_eq(t.msis, 1);
+    tb_cfg_write(&t, 1, 0, cap + 16, 4, 0);
+    ck_assert_uint_eq(t.msis, 2);
+    tb_fini(&t);
+}
+END_TEST
+
 START_TEST(test_pci_bar_programming)
 {
     struct tb t;
@@ -147,6 +183,7 @@ TCase *dm_pci_tcase(void)
 
     tcase_add_test(tc, test_pci_enumeration);
     tcase_add_test(tc, test_pci_bar_programming);
+    tcase_add_test(tc, test_pci_msi);
     tcase_add_test(tc, test_pci_intx_and_hotplug);
     tcase_add_test(tc, test_pci_save_restore);
     return tc;

@@ -43,6 +43,15 @@ void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req)
         nanosleep(&ts, NULL);
         return;
     }
+    if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_MSI) {
+        if (req->dir == IOREQ_WRITE)
+            p->msi_status = p->srv ? ioreq_server_signal_msi(p->srv, 0xfee00000 | (req->data >> 32),
+                                                             (uint32_t)req->data)
+                                   : -ENOTCONN;
+        else
+            req->data = (uint32_t)p->msi_status;
+        return;
+    }
     if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_HASH) {
         req->data = *h;
         return;
@@ -85,7 +94,8 @@ static void peer_main(int fd, const char *path, const char *name, bool buffered)
     }
     unsigned n = ioreq_server_nr_vcpus(srv);
     test_peer_init(&p, n);
-    claim_or_die(srv, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_PAUSE, 0);
+    p.srv = srv;
+    claim_or_die(srv, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_MSI, 0);
     claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_MMIO_BASE, TEST_MMIO_END, 0);
     claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_BUF_BASE, TEST_BUF_END, IOREQ_CLAIM_F_BUFFERED);
     claim_or_die(srv, IOREQ_RANGE_PCI, TEST_PCI_SBDF, TEST_PCI_SBDF, 0);
@@ -150,13 +160,23 @@ static void router_log(void *opaque, enum ferry_log_level level, const char *msg
         fprintf(stderr, "test-router: %s\n", msg);
 }
 
-static const struct ioreq_router_ops router_ops = { .log = router_log };
+static int router_msi(void *opaque, uint64_t address, uint32_t data)
+{
+    struct test_router *t = opaque;
+
+    t->msi_address = address;
+    t->msi_data = data;
+    __atomic_fetch_add(&t->msis, 1, __ATOMIC_SEQ_CST);
+    return data == 0xdead ? -EIO : 0;   /* lets a test see a failure come back */
+}
+
+static const struct ioreq_router_ops router_ops = { .log = router_log, .msi = router_msi };
 
 int test_router_start(struct test_router *t, unsigned nr_vcpus, bool buffered,
                       unsigned timeout_ms)
 {
     struct ioreq_router_config cfg = {
-        .nr_vcpus = nr_vcpus, .timeout_ms = timeout_ms, .ops = &router_ops,
+        .nr_vcpus = nr_vcpus, .timeout_ms = timeout_ms, .ops = &router_ops, .opaque = t,
     };
     int sv[2], rc;
 

@@ -25,6 +25,7 @@
 #define TEST_PORT_DIE       0x2001u     /* any access: the server exits at once */
 #define TEST_PORT_HANG      0x2002u     /* any access: the server never answers */
 #define TEST_PORT_PAUSE     0x2003u     /* write N: stop serving for N ms */
+#define TEST_PORT_MSI       0x2004u     /* write N: signal MSI 0xfee00000/N; read: its status */
 #define TEST_MMIO_BASE      0x10000000ull
 #define TEST_MMIO_END       0x1fffffffull
 #define TEST_BUF_BASE       0xa0000ull  /* buffered MMIO (below 1 MiB) */
@@ -46,6 +47,8 @@ static inline uint64_t test_hash_step(uint64_t h, uint64_t addr, uint32_t size, 
 struct test_peer {
     uint64_t (*regs)[64];
     uint64_t *hash;
+    struct ioreq_server *srv;   /* NULL in-process */
+    int msi_status;
 };
 void test_peer_init(struct test_peer *p, unsigned nr_vcpus);
 void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req);
@@ -55,6 +58,9 @@ struct test_router {
     pthread_t thread;
     volatile bool stop;
     pid_t child;
+    unsigned msis;              /* MSIs the router delivered (ops->msi) */
+    uint64_t msi_address;
+    uint32_t msi_data;
 };
 
 /* Fork a test server connected to a new router with nr_vcpus; waits until it is enabled. */

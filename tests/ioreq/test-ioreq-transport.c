@@ -260,6 +260,33 @@ START_TEST(test_server_death)
 }
 END_TEST
 
+static int msi_from_server(struct test_router *t, uint64_t addr_low, uint32_t data)
+{
+    ioreq_t w = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_MSI, .size = 8, .dir = IOREQ_WRITE,
+                  .data = addr_low << 32 | data, .count = 1 };
+    ioreq_t r = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_MSI, .size = 4, .dir = IOREQ_READ,
+                  .count = 1 };
+    ck_assert_int_eq(ioreq_router_send(t->r, 0, &w), IOREQ_SENT);
+    ck_assert_int_eq(ioreq_router_send(t->r, 0, &r), IOREQ_SENT);
+    return (int)(uint32_t)r.data;
+}
+
+START_TEST(test_msi)
+{
+    struct test_router t;
+
+    ck_assert_int_eq(test_router_start(&t, 1, false, 0), 0);
+    /* The server signals an MSI while handling a request; the router hands it on. */
+    ck_assert_int_eq(msi_from_server(&t, 0x1000, 0x4041), 0);
+    ck_assert_uint_eq(__atomic_load_n(&t.msis, __ATOMIC_SEQ_CST), 1);
+    ck_assert_uint_eq(t.msi_address, 0xfee01000);
+    ck_assert_uint_eq(t.msi_data, 0x4041);
+    /* The hypervisor's failure comes back to the server. */
+    ck_assert_int_eq(msi_from_server(&t, 0, 0xdead), -EIO);
+    test_router_stop(&t);
+}
+END_TEST
+
 START_TEST(test_server_timeout)
 {
     struct test_router t;
@@ -387,6 +414,11 @@ START_TEST(test_registration_errors)
     ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_IRQFD, &irq, sizeof(irq), &fd, 1, why, sizeof(why)),
                      -ENOSYS);
     close(fd);
+    /* An MSI outside the interrupt window would be a DMA write: refused. */
+    struct ioreq_msg_msi msi = { .address = 0x1000, .data = 0x41 };
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_MSI, &msi, sizeof(msi), NULL, 0, why, sizeof(why)),
+                     -EINVAL);
+    ck_assert_msg(strstr(why, "outside 0xfee00000"), "%s", why);
     /* The router still serves the well-behaved server. */
     ck_assert_uint_eq(read_hash(&w.t, 0), 0);
     close(w.sock);
@@ -451,6 +483,7 @@ TCase *ioreq_transport_tcase(void)
     TCase *tc = tcase_create("transport");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_unclaimed);
+    tcase_add_test(tc, test_msi);
     tcase_add_test(tc, test_buffered_wraparound);
     tcase_add_test(tc, test_buffered_backpressure);
     tcase_add_test(tc, test_server_death);

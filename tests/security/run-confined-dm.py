@@ -5,6 +5,11 @@
     run-confined-dm.py status      /proc/PID/status of ferry-dm (started by ferry-hv
                                    as root) shows the 'ferry' uid/gid, no capabilities,
                                    NoNewPrivs 1, Seccomp 2; --print-policy works
+    run-confined-dm.py no-user     ferry-dm --user=nosuchuser refuses to start, naming the
+                                   user and the fix; ferry-hv says its device model failed
+    run-confined-dm.py qemu-restart a QEMU-hosted device (rtl8139) of a confined ferry-dm
+                                   runs as 'ferry' under the launcher; killed, it is
+                                   restarted through the launcher (ferry-dm never execs)
     run-confined-dm.py TRY         the test-only poke device (ferry-dm-poke) tries TRY
                                    (open-shadow, execve, socket-inet, ptrace) while
                                    handling a guest read: the filter ends ferry-dm by
@@ -20,10 +25,12 @@ import pwd
 import subprocess
 import sys
 import tempfile
+import time
 
 BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
+CLI = os.path.join(BUILD, "cli", "ferry")
 DM_POKE = os.path.join(BUILD, "tests", "security", "ferry-dm-poke")
 GUEST = os.path.join(BUILD, "tests", "devmodel", "dm-killed.elf")
 TIMEOUT = 300
@@ -107,8 +114,15 @@ def scenario_status(user):
     if pol.returncode != 0 or "user: ferry" not in pol.stdout or "# list serial" not in pol.stdout:
         fail("ferry-dm --print-policy: status %d" % pol.returncode, pol.stdout)
     # The default machine; its UART is COM1, so the guest waits until ferry-dm is gone.
-    p, line, pid = start(DM, ["-v"])
+    d = tempfile.mkdtemp(prefix="ferry-sec-")
+    ctl = os.path.join(d, "dm.sock")
+    p, line, pid = start(DM, ["-v", "--control=" + ctl])
     st = status_of(pid)
+    # Hot-add: a type the filter covers works; a new QEMU is refused with the reason.
+    ok = subprocess.run([CLI, "dm", "-s", ctl, "add", "post", "id=p2", "port=0x90"],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    bad = subprocess.run([CLI, "dm", "-s", ctl, "add", "qemu", "id=q2", "device=rtl8139"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     p.kill()            # ferry-hv: the guest would wait forever on a live ferry-dm
     out, err = finish(p, line)
     ids = "%d %d %d %d" % ((user.pw_uid,) * 4)
@@ -123,6 +137,80 @@ def scenario_status(user):
         print("ok: %s: %s" % (k, v or "(none)"))
     if "sandbox: confined user=ferry" not in err:
         fail("no confinement line in the log", out, err)
+    if ok.returncode != 0:
+        fail("hot-adding a post device to a confined ferry-dm: %s" % ok.stdout, out, err)
+    print("ok: hot-added a post device")
+    if bad.returncode == 0 or "confined" not in bad.stdout:
+        fail("hot-adding a qemu device to a confined ferry-dm was not refused plainly: %s" %
+             bad.stdout, out, err)
+    print("ok: refused: %s" % bad.stdout.strip())
+    if "qemu: cannot add to a confined ferry-dm: its seccomp filter has no 'mpqemu' list" \
+            not in err:
+        fail("the log does not say why the qemu device was refused", out, err)
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    os.rmdir(d)
+
+
+def children(pid):
+    kids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+            kids += [int(x) for x in f.read().split()]
+    return kids
+
+
+def find_qemu(dm_pid, old=None):
+    """QEMU is a child of the launcher, itself a child of ferry-dm."""
+    for _ in range(3000):
+        for helper in children(dm_pid):
+            for q in children(helper):
+                if q != old:
+                    return helper, q
+        time.sleep(0.01)
+    return None, None
+
+
+def scenario_qemu_restart(user):
+    import shutil
+    if not shutil.which("qemu-system-x86_64"):
+        skip("qemu-system-x86_64 is not installed")
+    p, line, pid = start(DM, ["-v", "--device=qemu,id=nic0,device=rtl8139,addr=6"])
+    helper, q = find_qemu(pid)
+    if not q:
+        p.kill()
+        out, err = finish(p, line)
+        fail("no QEMU under ferry-dm's launcher", out, err)
+    st = status_of(q)
+    if st.get("Uid", "").split()[:1] != [str(user.pw_uid)] or st.get("NoNewPrivs") != "1":
+        p.kill()
+        out, err = finish(p, line)
+        fail("QEMU pid %d runs with Uid %r NoNewPrivs %r" % (q, st.get("Uid"),
+                                                             st.get("NoNewPrivs")), out, err)
+    print("ok: QEMU pid %d under launcher pid %d runs as uid %d, NoNewPrivs 1" %
+          (q, helper, user.pw_uid))
+    os.kill(q, 9)
+    helper2, q2 = find_qemu(pid, old=q)
+    p.kill()
+    out, err = finish(p, line)
+    if not q2 or helper2 != helper:
+        fail("QEMU was not restarted by the same launcher", out, err)
+    if "restarted pid=%d" % q2 not in err or "ready pid=%d" % q2 not in err:
+        fail("the log does not show the restart", out, err)
+    if "forbidden syscall" in err:
+        fail("the confined ferry-dm tripped its filter", out, err)
+    print("ok: restarted as pid %d by launcher pid %d" % (q2, helper))
+
+
+def scenario_no_user(user):
+    p = subprocess.run([HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", DM,
+                        "--dm-arg=--user=nosuchuser"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, errors="replace", timeout=TIMEOUT)
+    for want in ("sandbox: cannot find user nosuchuser", "create it with scripts/setup",
+                 "--user NAME picks another user", "exited before its ioreq server was enabled"):
+        if want not in p.stderr:
+            fail("log lacks %r" % want, p.stdout, p.stderr)
+    print("ok: %s" % [ln for ln in p.stderr.splitlines() if "nosuchuser" in ln][0])
 
 
 def scenario_try(what, user):
@@ -156,12 +244,16 @@ def scenario_try(what, user):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ["status"] + list(SYSCALL):
+    if len(sys.argv) != 2 or sys.argv[1] not in ["status", "no-user", "qemu-restart"] + list(SYSCALL):
         print(__doc__)
         sys.exit(2)
     user = preflight()
     if sys.argv[1] == "status":
         scenario_status(user)
+    elif sys.argv[1] == "qemu-restart":
+        scenario_qemu_restart(user)
+    elif sys.argv[1] == "no-user":
+        scenario_no_user(user)
     else:
         scenario_try(sys.argv[1], user)
 
