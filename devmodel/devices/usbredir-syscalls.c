@@ -4,9 +4,11 @@
  * `ferry` CLI, root) opens /dev/bus/usb/BBB/DDD and hands the fd over;
  * libusb is initialised with LIBUSB_OPTION_NO_DEVICE_DISCOVERY before
  * confinement and wraps each handed-over fd with libusb_wrap_sys_device,
- * so it never scans sysfs or opens a node.  The usbredir peer's socket is
- * already connected, or accepted on a socket already listening (accept4
- * is in the base list): no new AF_INET socket is ever created.
+ * so it never scans sysfs or opens a node.  The usbredir channel to QEMU
+ * is a socketpair(AF_UNIX) (in the base list: it reaches nothing outside
+ * the process) whose other end goes to QEMU with getfd over the QMP
+ * connection opened before confinement (devmodel/dm-usb.c), or a socket
+ * already connected: no new AF_INET socket is ever created.
  *
  * The usbfs ioctls are exactly the ones libusb 1.0.26's Linux backend
  * (os/linux_usbfs.c) issues for wrapping, claiming, configuring and
