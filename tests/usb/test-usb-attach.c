@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <event2/event.h>
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ static int failures;
 struct ctx {
     struct event_base *b;
     struct ferry_usb_service *svc;
-    char qmp[128];
+    char qmp[128], qmp2[128];
     int want;
 };
 
@@ -62,28 +63,44 @@ static bool loop_until(struct ctx *c, bool (*pred)(struct ctx *), int ms)
 }
 
 /* usb-redir devices QEMU has attached to its USB bus (QOM property
- * "attached" of /machine/peripheral/ferryusbN), -1 on error. */
+ * "attached" of /machine/peripheral/ferryusb*), -1 on error. */
 static int qemu_usb_devices(struct ctx *c, char **text)
 {
     struct ferry_usb_qmp *q;
-    char err[FERRY_USB_ERR_MAX];
+    char err[FERRY_USB_ERR_MAX], *list = NULL;
     GString *t = g_string_new(NULL);
+    JsonNode *root;
     int n = 0;
 
     if (ferry_usb_qmp_open(c->qmp, 10000, &q, err, sizeof(err)) < 0) {
         g_string_free(t, TRUE);
         return -1;
     }
-    for (int i = 0; i < 8; i++) {
-        char args[128], *reply = NULL;
+    if (ferry_usb_qmp_execute(q, "qom-list", "{\"path\":\"/machine/peripheral\"}", &list, err,
+                              sizeof(err)) < 0 || !(root = json_from_string(list, NULL))) {
+        g_free(list);
+        ferry_usb_qmp_close(q);
+        g_string_free(t, TRUE);
+        return -1;
+    }
+    for (guint i = 0; JSON_NODE_HOLDS_ARRAY(root) &&
+                      i < json_array_get_length(json_node_get_array(root)); i++) {
+        JsonObject *o = json_array_get_object_element(json_node_get_array(root), i);
+        const char *name = o ? json_object_get_string_member_with_default(o, "name", "") : "";
+        char args[160], *reply = NULL;
+
+        if (!g_str_has_prefix(name, "ferryusb"))
+            continue;
         snprintf(args, sizeof(args),
-                 "{\"path\":\"/machine/peripheral/ferryusb%d\",\"property\":\"attached\"}", i);
+                 "{\"path\":\"/machine/peripheral/%.64s\",\"property\":\"attached\"}", name);
         if (ferry_usb_qmp_execute(q, "qom-get", args, &reply, err, sizeof(err)) == 0) {
-            g_string_append_printf(t, "ferryusb%d attached=%s\n", i, reply);
+            g_string_append_printf(t, "%s attached=%s\n", name, reply);
             n += !strcmp(reply, "true");
         }
         g_free(reply);
     }
+    json_node_unref(root);
+    g_free(list);
     ferry_usb_qmp_close(q);
     if (text)
         *text = g_string_free(t, FALSE);
@@ -122,19 +139,23 @@ static bool driver_is(struct usbsim_dev *d, const char *want)
     return !strcmp(drv, want);
 }
 
-static GPid spawn_qemu(const char *qmp)
+/* Two QMP sockets: a QMP socket serves one client at a time, and the
+ * service keeps the second one (ferry_usb_service_add_guest). */
+static GPid spawn_qemu(const char *qmp, const char *qmp2)
 {
     const char *argv[] = {
         "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-nodefaults",
         "-display", "none", "-m", "64", "-device", "qemu-xhci,id=xhci",
-        "-qmp", NULL, NULL,
+        "-qmp", NULL, "-qmp", NULL, NULL,
     };
     char *qmparg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
+    char *qmparg2 = g_strdup_printf("unix:%s,server=on,wait=off", qmp2);
     char **envp = g_get_environ();
     GError *err = NULL;
     GPid pid = 0;
 
     argv[13] = qmparg;
+    argv[15] = qmparg2;
     /* QEMU must see the real system, not the testbed */
     envp = g_environ_unsetenv(envp, "LD_PRELOAD");
     envp = g_environ_unsetenv(envp, "UMOCKDEV_DIR");
@@ -146,6 +167,7 @@ static GPid spawn_qemu(const char *qmp)
     }
     g_strfreev(envp);
     g_free(qmparg);
+    g_free(qmparg2);
     return pid;
 }
 
@@ -172,8 +194,9 @@ int main(void)
         return 1;
     }
     snprintf(c.qmp, sizeof(c.qmp), "%s/qmp.sock", dir);
+    snprintf(c.qmp2, sizeof(c.qmp2), "%s/qmp2.sock", dir);
     /* start QEMU before the testbed exists */
-    pid = spawn_qemu(c.qmp);
+    pid = spawn_qemu(c.qmp, c.qmp2);
     if (!pid)
         return 1;
     sim = usbsim_new();
@@ -275,6 +298,45 @@ int main(void)
     (void)v1;
     (void)kbd;
     printf("ok: attach, policy, ambiguity, unplug/replug, detach, config\n");
+
+    /* ferry-dm's way: QMP kept open, channels are socketpairs handed over
+     * with getfd; a broker's fd, its unplug, and the new fd after a replug */
+    ferry_usb_service_free(c.svc);
+    c.svc = NULL;
+    CHECK(ferry_usb_service_new(c.b, dir, &ops, NULL, &c.svc) == 0, "service 2");
+    CHECK(ferry_usb_service_add_guest(c.svc, c.qmp2, err, sizeof(err)) == 0, "add guest: %s",
+          err);
+    c.want = 0;
+    CHECK(loop_until(&c, both_want, WAIT_MS), "devices of the first service still attached");
+    {
+        struct usbsim_dev *w = usbsim_add(sim, USBSIM_VENDOR, "1-7", "REBIND");
+        int fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
+
+        CHECK(fd >= 0, "open %s", usbsim_devnode(w));
+        r = ferry_usb_service_attach_fd(c.svc, c.qmp2, fd, err, sizeof(err));
+        CHECK(r == 0, "attach fd over getfd: %s", err);
+        c.want = 1;
+        CHECK(loop_until(&c, both_want, WAIT_MS), "socketpair channel not attached in QEMU");
+        /* the broker says it went (a confined ferry-dm has no hotplug) */
+        r = ferry_usb_service_device_left(c.svc, c.qmp2, "1d50:6103:REBIND", err, sizeof(err));
+        CHECK(r == 0, "device_left: %s", err);
+        c.want = 0;
+        CHECK(loop_until(&c, both_want, WAIT_MS), "device still in QEMU after usb-unplugged");
+        usbsim_unplug(sim, w);
+        CHECK(usbsim_replug(sim, w) == 0, "replug");
+        /* the broker's new fd goes to the same assignment, over a new channel */
+        fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
+        CHECK(fd >= 0, "open %s again", usbsim_devnode(w));
+        r = ferry_usb_service_attach_fd(c.svc, c.qmp2, fd, err, sizeof(err));
+        CHECK(r == 0, "new fd after the replug: %s", err);
+        c.want = 1;
+        CHECK(loop_until(&c, both_want, WAIT_MS), "replugged device not back in QEMU");
+        r = ferry_usb_service_detach(c.svc, c.qmp2, "1d50:6103:REBIND", err, sizeof(err));
+        CHECK(r == 0, "detach: %s", err);
+        c.want = 0;
+        CHECK(loop_until(&c, both_want, WAIT_MS), "detached device still in QEMU");
+    }
+    printf("ok: channels over getfd, broker fd, unplug notice, new fd after replug\n");
 out:
     if (getenv("FERRY_TEST_VERBOSE") && c.b) {
         char *t = NULL;
@@ -291,6 +353,7 @@ out:
         waitpid(pid, NULL, 0);
     }
     unlink(c.qmp);
+    unlink(c.qmp2);
     rmdir(dir);
     return failures ? 1 : 0;
 }
