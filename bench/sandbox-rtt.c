@@ -7,6 +7,13 @@
  * rounds so that machine noise hits both alike.  Prints one line per
  * figure and the ratio last.  Needs root and the 'ferry' user for the full
  * confinement; otherwise it confines without the user switch.
+ *
+ * Then the same for the real ferry-dm (FERRY_DM_PATH, or argv[2]), started
+ * on the router's socket with --ioreq-fd and one POST port: ferry-dm as it
+ * runs by default (confined) against ferry-dm --seccomp=off
+ * --no-namespaces --user=root (no filter, no namespaces, no user switch;
+ * capabilities are dropped either way, which the hot path never sees).
+ * The last line is that ratio.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -32,15 +39,19 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+#define DM_PORT 0x3000u
+
 /* n accesses (alternating write/read) into lat[], returns the total time. */
-static uint64_t run(struct sandbox_rig *t, unsigned n, uint64_t *lat)
+static uint64_t run_size(struct sandbox_rig *t, unsigned n, uint64_t *lat, uint16_t port,
+                         unsigned size, unsigned spread)
 {
     uint64_t start = now_ns();
 
     for (unsigned i = 0; i < n; i++) {
-        uint32_t v = i;
+        uint32_t v = i & 0xff;
         uint64_t t0 = now_ns();
-        if (sandbox_rig_io(t, (uint16_t)(POKE_PORT_REG + (i & 63)), i & 1, &v) != IOREQ_SENT) {
+        if (sandbox_rig_io_size(t, (uint16_t)(port + (i % spread)), size, i & 1, &v) !=
+            IOREQ_SENT) {
             fprintf(stderr, "sandbox-rtt: request %u failed\n", i);
             exit(1);
         }
@@ -48,6 +59,16 @@ static uint64_t run(struct sandbox_rig *t, unsigned n, uint64_t *lat)
             lat[i] = now_ns() - t0;
     }
     return now_ns() - start;
+}
+
+static uint64_t run(struct sandbox_rig *t, unsigned n, uint64_t *lat)
+{
+    return run_size(t, n, lat, POKE_PORT_REG, 4, 64);
+}
+
+static uint64_t run_dm(struct sandbox_rig *t, unsigned n, uint64_t *lat)
+{
+    return run_size(t, n, lat, DM_PORT, 1, 1);
 }
 
 static const char *cpu_model(void)
@@ -123,7 +144,39 @@ int main(int argc, char **argv)
            o.median_us, o.p99_us);
     printf("confined:   %.0f round trips/s, median %.2f us, p99 %.2f us\n", c.per_sec,
            c.median_us, c.p99_us);
-    printf("ratio confined/unconfined median round trip: %.3f\n", c.median_us / o.median_us);
+    printf("rig ratio confined/unconfined median round trip: %.3f\n", c.median_us / o.median_us);
+    fflush(stdout);
+    sandbox_rig_stop(&conf);
+    sandbox_rig_stop(&open);
+
+    /* The real ferry-dm, default (confined) against seccomp off. */
+    const char *dm = argc > 2 ? argv[2] : FERRY_DM_PATH;
+    const char *dm_conf[] = { dm, "--no-defaults", "--device=post,port=0x3000", NULL };
+    const char *dm_open[] = { dm, "--no-defaults", "--device=post,port=0x3000",
+                              "--seccomp=off", "--no-namespaces",
+                              geteuid() == 0 ? "--user=root" : NULL, NULL };
+    if (sandbox_rig_start_program(&conf, dm_conf, DM_PORT, 1) ||
+        sandbox_rig_start_program(&open, dm_open, DM_PORT, 1)) {
+        fprintf(stderr, "sandbox-rtt: cannot start %s (give its path as the second argument)\n",
+                dm);
+        return 1;
+    }
+    tc = to = 0;
+    run_dm(&conf, per, NULL);   /* warm-up */
+    run_dm(&open, per, NULL);
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        tc += run_dm(&conf, per, lc + (size_t)r * per);
+        to += run_dm(&open, per, lo + (size_t)r * per);
+    }
+    c = summarize(lc, n, tc);
+    o = summarize(lo, n, to);
+    printf("ferry-dm --seccomp=off --no-namespaces%s: %.0f round trips/s, median %.2f us, "
+           "p99 %.2f us\n", geteuid() == 0 ? " --user=root" : "", o.per_sec, o.median_us,
+           o.p99_us);
+    printf("ferry-dm (default, confined): %.0f round trips/s, median %.2f us, p99 %.2f us\n",
+           c.per_sec, c.median_us, c.p99_us);
+    printf("ratio ferry-dm confined/seccomp-off median round trip: %.3f\n",
+           c.median_us / o.median_us);
     fflush(stdout);
     free(lc);
     free(lo);

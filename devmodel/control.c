@@ -206,6 +206,9 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
                                   rc == -ENOENT ? "no such device type"
                                   : rc == -EBUSY ? "this device type cannot be hot-plugged"
                                   : rc == -EEXIST ? "id or address already in use"
+                                  : rc == -EPERM ? "not possible in a confined ferry-dm (its "
+                                                   "seccomp filter was made for the devices "
+                                                   "configured at start-up; see its log)"
                                                   : g_strerror(-rc));
     }
     ferry_dm_opts_free(opts);

@@ -105,6 +105,10 @@ struct ferry_dm {
     struct ioreq_msg_memory_reply mem_table;
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
+    const struct ferry_sandbox_config *sandbox;
+    bool confined;
+    const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */
+    size_t nr_lists;
 };
 
 /* ------------------------------------------------------------------ */
@@ -1018,6 +1022,18 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
         dm_log(dm, FERRY_LOG_ERROR, "%s: cannot add at run time: no hotplug", type_name);
         return -EBUSY;
     }
+    if (dm->confined && type->syscalls) {
+        bool in = false;
+
+        for (size_t i = 0; i < dm->nr_lists && !in; i++)
+            in = dm->lists[i] == type->syscalls;
+        if (!in) {
+            dm_log(dm, FERRY_LOG_ERROR, "%s: cannot add to a confined ferry-dm: its seccomp "
+                   "filter has no '%s' list (configure such a device at start-up, or run "
+                   "ferry-dm with --seccomp=off)", type_name, type->syscalls->name);
+            return -EPERM;
+        }
+    }
     if (dm->devices->len >= FERRY_DM_DEVICES_MAX)
         return -ENOSPC;
     if (!id) {
@@ -1061,6 +1077,30 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
     if (out)
         *out = dev;
     return 0;
+}
+
+void ferry_dm_set_sandbox(struct ferry_dm *dm, const struct ferry_sandbox_config *sbx)
+{
+    dm->sandbox = sbx;
+}
+
+const struct ferry_sandbox_config *ferry_dm_sandbox(const struct ferry_dm *dm)
+{
+    return dm->sandbox;
+}
+
+void ferry_dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const *lists,
+                           size_t n)
+{
+    dm->confined = true;
+    dm->nr_lists = 0;
+    for (size_t i = 0; i < n && dm->nr_lists < G_N_ELEMENTS(dm->lists); i++)
+        dm->lists[dm->nr_lists++] = lists[i];
+}
+
+bool ferry_dm_confined(const struct ferry_dm *dm)
+{
+    return dm->confined;
 }
 
 int ferry_dm_device_remove(struct ferry_dm *dm, const char *id)

@@ -31,6 +31,7 @@
 #include <json-glib/json-glib.h>
 
 #include "common/ferry-log.h"
+#include "devmodel/sandbox.h"
 #include "ioreq/ioreq.h"
 
 struct event_base;
@@ -181,6 +182,12 @@ struct ferry_dm_device_type {
     const char *desc;           /* one line for --help and query-device-types */
     bool hotplug;               /* device_add/device_del at run time */
     /*
+     * Syscalls this type needs beyond the base list of a confined ferry-dm
+     * (devmodel/sandbox.h; the list lives next to the device source), or
+     * NULL when the base list is enough.
+     */
+    const struct ferry_syscall_list *syscalls;
+    /*
      * Create one instance: parse opts, allocate state, add regions and
      * irqs; on failure undo what was done (goto unwind) and return -errno.
      * Regions and irqs added through dev are removed by the framework.
@@ -230,6 +237,21 @@ const struct ferry_dm_device_type *ferry_dm_device_type_nth(unsigned i);
 FERRY_MUST_CHECK int ferry_dm_device_add(struct ferry_dm *dm, const char *type,
                                          const char *id, const struct ferry_dm_opts *opts,
                                          struct ferry_dm_device **out);
+/*
+ * Confinement (devmodel/sandbox.h).  ferry_dm_set_sandbox: the
+ * configuration ferry-dm will confine itself with (kept by pointer; it
+ * must outlive dm), for devices that start helpers (qemu's launcher drops
+ * to the same user).  ferry_dm_set_confined: the syscall lists now
+ * loaded: from then on, device_add refuses a type whose list is not among
+ * them (-EPERM, with a log line naming the list), and a device type may
+ * refuse what it cannot do confined (ferry_dm_confined()).
+ */
+void ferry_dm_set_sandbox(struct ferry_dm *dm, const struct ferry_sandbox_config *sbx);
+const struct ferry_sandbox_config *ferry_dm_sandbox(const struct ferry_dm *dm);
+void ferry_dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const *lists,
+                           size_t n);
+bool ferry_dm_confined(const struct ferry_dm *dm);
+
 /* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
 int ferry_dm_device_remove(struct ferry_dm *dm, const char *id);
 struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id);

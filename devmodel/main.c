@@ -12,8 +12,16 @@
  * enables, and then only reacts: ioreq doorbells, the control socket,
  * device timers and fds.  Idle, it sleeps in epoll.  When the router goes
  * away (the guest ended, ferry-hv exited) it exits 0.
+ *
+ * Confined by default (devmodel/sandbox.h): everything it needs is opened
+ * first (ioreq registration, guest RAM, devices with their ptys, files and
+ * QEMU launchers, the control socket), then it drops to the 'ferry' user
+ * with no capabilities, no_new_privs, fresh namespaces and a seccomp
+ * allow-list made of the base list and the lists of the device types it
+ * has, and only then claims its ranges and serves the first ioreq.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +33,7 @@
 #include "common/log-glib.h"
 #include "devmodel/control.h"
 #include "devmodel/dm.h"
+#include "devmodel/sandbox.h"
 
 #define DM_EXIT_OK          0
 #define DM_EXIT_FAILURE     1
@@ -180,6 +189,8 @@ struct dm_args {
     char **devices;
     gboolean no_defaults, list;
     int verbose;
+    char *seccomp, *user;
+    gboolean no_namespaces, print_policy;
     GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
 };
 
@@ -418,6 +429,84 @@ static int add_devices(struct dm_main *m, const struct dm_args *a)
     return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Confinement                                                         */
+
+#define DM_LISTS_MAX (FERRY_DM_TYPES_MAX + 2)
+
+static void add_type_list(const char *type_name, const struct ferry_syscall_list **lists,
+                          size_t *n)
+{
+    const struct ferry_dm_device_type *t = ferry_dm_device_type_find(type_name);
+
+    if (!t || !t->syscalls)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (lists[i] == t->syscalls)
+            return;
+    if (*n < DM_LISTS_MAX)
+        lists[(*n)++] = t->syscalls;
+}
+
+/*
+ * The filter for the devices the options and the config file give: the
+ * base list, the sanitizer runtime's in sanitizer builds, and one list per
+ * device type present.  The same answer before the devices exist
+ * (--print-policy) and after (the filter ferry-dm loads).
+ */
+static size_t collect_lists(const struct dm_args *a, const struct ferry_syscall_list **lists)
+{
+    size_t n = 0;
+
+    lists[n++] = &ferry_syscalls_base;
+    if (ferry_sandbox_sanitized())
+        lists[n++] = &ferry_syscalls_sanitizer;
+    for (unsigned i = 0; !a->no_defaults && i < G_N_ELEMENTS(default_devices); i++)
+        if (!id_given(a, default_devices[i].id))
+            add_type_list(default_devices[i].type, lists, &n);
+    for (unsigned i = 0; a->devices && a->devices[i]; i++) {
+        char *type = NULL, *id = NULL;
+        struct ferry_dm_opts *opts = NULL;
+
+        if (split_device(a->devices[i], &type, &id, &opts) == 0)
+            add_type_list(type, lists, &n);
+        g_free(type);
+        g_free(id);
+        ferry_dm_opts_free(opts);
+    }
+    if (a->qemu && a->qemu->len)
+        add_type_list("qemu", lists, &n);
+    /*
+     * USB hook: when ferry-dm gains USB redirection (usb/), its device type
+     * declares .syscalls = &ferry_syscalls_usbredir and libusb must be
+     * initialised before ferry_sandbox_enter with
+     * LIBUSB_OPTION_NO_DEVICE_DISCOVERY (no sysfs scans, no device nodes:
+     * fds come from the broker).
+     */
+    return n;
+}
+
+/*
+ * --user: default 'ferry'.  Only root can switch users: any other caller
+ * keeps its uid (and still loses capabilities, gains no_new_privs and the
+ * filter), said once.  An explicit --user that is not the caller fails in
+ * ferry_sandbox_enter with a message naming it.
+ */
+static const char *sandbox_user(const struct dm_args *a)
+{
+    if (a->user)
+        return a->user;
+    if (geteuid() != 0) {
+        struct passwd *pw = getpwuid(geteuid());
+
+        ferry_log(FERRY_LOG_INFO, NULL, "sandbox: not root, so staying user %s (uid %u) "
+                  "instead of switching to '%s'", pw ? pw->pw_name : "?", (unsigned)geteuid(),
+                  FERRY_SANDBOX_DEFAULT_USER);
+        return "";
+    }
+    return FERRY_SANDBOX_DEFAULT_USER;
+}
+
 static void list_devices(void)
 {
     const struct ferry_dm_device_type *t;
@@ -552,6 +641,15 @@ int main(int argc, char **argv)
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a.config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a.list, "list device types and exit", NULL },
+        { "seccomp", 0, 0, G_OPTION_ARG_STRING, &a.seccomp,
+          "seccomp filter: kill (default: a forbidden syscall is logged by name and ends "
+          "ferry-dm), log (it runs and the kernel logs it), off", "kill|log|off" },
+        { "user", 'u', 0, G_OPTION_ARG_STRING, &a.user,
+          "unprivileged user to switch to (default: ferry; only when started as root)", "NAME" },
+        { "no-namespaces", 0, 0, G_OPTION_ARG_NONE, &a.no_namespaces,
+          "do not enter new mount/ipc/net/uts namespaces (systemd units provide them)", NULL },
+        { "print-policy", 0, 0, G_OPTION_ARG_NONE, &a.print_policy,
+          "print the confinement policy for the configured devices and exit", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose_seen,
           "more log output (-vv for debug)", NULL },
         { NULL },
@@ -594,6 +692,27 @@ int main(int argc, char **argv)
         m.status = DM_EXIT_USAGE;
         goto out_args;
     }
+    enum ferry_seccomp_mode mode = FERRY_SECCOMP_KILL;
+    if (a.seccomp && ferry_sandbox_parse_mode(a.seccomp, &mode) < 0) {
+        fprintf(stderr, "ferry-dm: --seccomp=%s: use kill, log or off\n", a.seccomp);
+        m.status = DM_EXIT_USAGE;
+        goto out_args;
+    }
+    const struct ferry_syscall_list *lists[DM_LISTS_MAX];
+    size_t nr_lists = collect_lists(&a, lists);
+    struct ferry_sandbox_config sbx = {
+        .user = a.user ? a.user : FERRY_SANDBOX_DEFAULT_USER,
+        .mode = mode,
+        .namespaces = !a.no_namespaces,
+        .lists = lists,
+        .nr_lists = nr_lists,
+        .log = ferry_log_glib,
+        .opaque = NULL,
+    };
+    if (a.print_policy) {
+        m.status = ferry_sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
+        goto out_args;
+    }
     if ((a.ioreq_fd < 0) == !a.connect) {
         fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH\n");
         m.status = DM_EXIT_USAGE;
@@ -601,6 +720,7 @@ int main(int argc, char **argv)
     }
     ferry_log_init("ferry-dm", a.verbose);
     signal(SIGPIPE, SIG_IGN);
+    sbx.user = sandbox_user(&a);
 
     m.base = event_base_new();
     if (!m.base) {
@@ -620,6 +740,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-dm: cannot create the device model: %s\n", strerror(-rc));
         goto out;
     }
+    /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
+    ferry_dm_set_sandbox(m.dm, &sbx);
     /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
     if (connect_router(&m, &a) < 0)
         goto out;
@@ -633,12 +755,6 @@ int main(int argc, char **argv)
         goto out;
     }
     announce_ptys(m.dm);
-    rc = ferry_dm_start(m.dm);
-    if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
-                ioreq_server_last_error(m.srv)[0] ? ": " : "", ioreq_server_last_error(m.srv));
-        goto out;
-    }
     if (a.control) {
         rc = ferry_dm_control_open(m.dm, a.control, &control_ops, &m, &m.control);
         if (rc < 0) {
@@ -649,15 +765,31 @@ int main(int argc, char **argv)
     }
     /*
      * Slot: the USB service (usb/, an object on an event_base) attaches
-     * here, on m.base, once it exists; devices reach the loop through
-     * ferry_dm_event_base().  The QEMU-remote engine (devmodel/qemu-remote.c)
-     * is a device type like the others (--device qemu-remote,...).
+     * here, on m.base, once it exists, and before the sandbox: libusb_init
+     * with LIBUSB_OPTION_NO_DEVICE_DISCOVERY (see collect_lists).  Devices
+     * reach the loop through ferry_dm_event_base().
      */
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)
         if (m.sig_ev[i])
             event_add(m.sig_ev[i], NULL);
+    /* Everything is open: confine, then claim and serve. */
+    rc = ferry_sandbox_enter(&sbx);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot confine itself: %s (see the log line above; "
+                "--user NAME picks another user, --seccomp=off --no-namespaces for "
+                "debugging)\n", strerror(-rc));
+        goto out;
+    }
+    if (mode != FERRY_SECCOMP_OFF)
+        ferry_dm_set_confined(m.dm, lists, nr_lists);
+    rc = ferry_dm_start(m.dm);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
+                ioreq_server_last_error(m.srv)[0] ? ": " : "", ioreq_server_last_error(m.srv));
+        goto out;
+    }
     rc = ioreq_server_enable(m.srv, true);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot enable the ioreq server: %s\n", strerror(-rc));
@@ -678,5 +810,10 @@ out_args:
     g_free(a.serial);
     g_free(a.serial_in);
     g_strfreev(a.devices);
+    g_free(a.seccomp);
+    g_free(a.user);
+    /* Confined: no atexit work (nor LeakSanitizer's ptrace), exit_group at once. */
+    if (ferry_sandbox_active())
+        ferry_sandbox_exit(m.status);
     return m.status;
 }

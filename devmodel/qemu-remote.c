@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "devmodel/launcher.h"
 #include "devmodel/qemu-remote.h"
 #include "ioreq/mpqemu.h"
 
@@ -64,13 +65,19 @@ struct ferry_qemu_remote {
     unsigned reply_timeout_ms, start_timeout_ms, heartbeat_ms;
     unsigned max_restarts, restart_delay_ms, access_min;
     bool sandbox;
+    /*
+     * Every QEMU, the first and each restart, comes from this pre-forked
+     * helper (devmodel/launcher.h): a confined ferry-dm never forks or
+     * execs, and the command line is fixed when the engine is made.
+     */
+    struct ferry_launcher *launcher;
 
     enum qemu_remote_state state;
     bool identified;
     bool stopping;                  /* qemu_remote_free: its end is expected */
     pid_t pid;
-    int pidfd, sock, errfd;
-    struct event *ev_pid, *ev_err, *ev_sock, *ev_restart, *ev_heartbeat;
+    int sock, errfd;
+    struct event *ev_err, *ev_sock, *ev_restart, *ev_heartbeat;
     char errbuf[QR_ERRLINE_MAX];
     size_t errlen;
     char lasterr[QR_ERRLINE_MAX];
@@ -527,7 +534,6 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
     int status = 0;
     pid_t w;
 
-    free_event(&r->ev_pid);
     free_event(&r->ev_sock);
     free_event(&r->ev_heartbeat);
     if (r->sock >= 0) {
@@ -535,11 +541,9 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
         r->sock = -1;
     }
     if (r->pid > 0) {
-        if (kill_it)
-            kill(r->pid, SIGKILL);
-        do {
-            w = waitpid(r->pid, &status, 0);
-        } while (w < 0 && errno == EINTR);
+        /* The launcher kills (if still alive) and reaps: QEMU is its child, not ours. */
+        (void)kill_it;
+        w = ferry_launcher_stop(r->launcher, r->pid, &status) == 0 ? r->pid : -1;
         drain_stderr(r);
         flush_err_line(r);
         if (w == r->pid && r->stopping) {
@@ -558,10 +562,6 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
     if (r->errfd >= 0) {
         close(r->errfd);
         r->errfd = -1;
-    }
-    if (r->pidfd >= 0) {
-        close(r->pidfd);
-        r->pidfd = -1;
     }
     r->lasterr[0] = '\0';
 }
@@ -611,11 +611,6 @@ static void qr_down(struct ferry_qemu_remote *r, const char *why)
     qlog(r, FERRY_LOG_WARNING, "down pid=%d: %s", (int)r->pid, why);
     reap_child(r, true);
     restart_or_fail(r);
-}
-
-static void on_pid(evutil_socket_t fd, short what, void *arg)
-{
-    qr_down(arg, "process exited");
 }
 
 /* The remote never speaks unasked: readable while idle means gone or broken. */
@@ -668,15 +663,18 @@ static int find_program(const char *name, char *out, size_t len)
     return -ENOENT;
 }
 
-static int spawn(struct ferry_qemu_remote *r)
+/*
+ * The one QEMU command line of this device, handed to a launcher forked
+ * now (before ferry-dm confines itself).  QEMU gets the mpqemu socket on
+ * fd 3, /dev/null on 0 and a pipe on 1 and 2 (launcher.h).
+ */
+static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox_config *sbx)
 {
     char devarg[QEMU_REMOTE_DEVICE_MAX + QR_ID_MAX + 8];
     char objarg[QR_ID_MAX + 64];
     char prog[4096];
     const char *argv[16 + QEMU_REMOTE_EXTRA_ARGS_MAX];
-    int sv[2] = { -1, -1 }, ep[2] = { -1, -1 }, nullfd = -1;
     unsigned a = 0;
-    pid_t parent = getpid(), pid;
     int rc;
 
     rc = find_program(r->qemu, prog, sizeof(prog));
@@ -684,8 +682,16 @@ static int spawn(struct ferry_qemu_remote *r)
         qlog(r, FERRY_LOG_ERROR, "cannot find %s: %s", r->qemu, strerror(-rc));
         return rc;
     }
+    if (prog[0] != '/') {
+        char cwd[2048], abs[sizeof(prog)];
+
+        if (!getcwd(cwd, sizeof(cwd)) ||
+            snprintf(abs, sizeof(abs), "%s/%s", cwd, prog) >= (int)sizeof(abs))
+            return -ENAMETOOLONG;
+        memcpy(prog, abs, sizeof(prog));
+    }
     snprintf(devarg, sizeof(devarg), "%s,id=%s", r->device, r->id);
-    snprintf(objarg, sizeof(objarg), "x-remote-object,id=robj0,devid=%s,fd=3", r->id);
+    snprintf(objarg, sizeof(objarg), "x-remote-object,id=robj0,devid=%s,fd={fd}", r->id);
     argv[a++] = prog;
     argv[a++] = "-machine";
     argv[a++] = "x-remote";
@@ -711,76 +717,49 @@ static int spawn(struct ferry_qemu_remote *r)
         argv[a++] = r->extra[i];
     argv[a] = NULL;
 
-    /*
-     * The stderr pipe is non-blocking at both ends: a remote that logs
-     * faster than the loop drains loses lines rather than stalling.
-     */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-        pipe2(ep, O_CLOEXEC | O_NONBLOCK) < 0 ||
-        (nullfd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
-        rc = -errno;
-        qlog(r, FERRY_LOG_ERROR, "cannot make socket pair or pipe: %s", strerror(-rc));
-        goto fail;
-    }
-    pid = fork();
-    if (pid < 0) {
-        rc = -errno;
-        qlog(r, FERRY_LOG_ERROR, "fork: %s", strerror(-rc));
-        goto fail;
-    }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls from here on. */
-        sigset_t all;
-        int s = fcntl(sv[1], F_DUPFD, 10);
-        int e = fcntl(ep[1], F_DUPFD, 10);
-        int n = fcntl(nullfd, F_DUPFD, 10);
+    struct ferry_launcher_config lc = {
+        .argv = argv,
+        .sock_type = SOCK_STREAM,
+        .sandbox = sbx,
+        .log = r->ops ? r->ops->log : NULL,
+        .opaque = r->opaque,
+    };
+    rc = ferry_launcher_create(&lc, &r->launcher);
+    if (rc < 0)
+        qlog(r, FERRY_LOG_ERROR, "cannot fork the launcher for %s: %s", prog, strerror(-rc));
+    return rc;
+}
 
-        if (s < 0 || e < 0 || n < 0 || dup2(n, 0) < 0 || dup2(e, 1) < 0 || dup2(e, 2) < 0 ||
-            dup2(s, 3) < 0)
-            _exit(127);
-        close_range(4, ~0u, 0);
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        execv(prog, (char *const *)argv);
-        _exit(127);
+static int spawn(struct ferry_qemu_remote *r)
+{
+    struct ferry_launcher_instance inst;
+    int rc;
+
+    rc = ferry_launcher_start(r->launcher, &inst);
+    if (rc < 0) {
+        qlog(r, FERRY_LOG_ERROR, "cannot start qemu through the launcher: %s%s", strerror(-rc),
+             rc == -EPIPE ? " (the launcher is gone)" : "");
+        return rc;
     }
-    close(sv[1]);
-    close(ep[1]);
-    close(nullfd);
-    r->pid = pid;
-    r->sock = sv[0];
-    r->errfd = ep[0];
-    r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (r->pidfd < 0)
-        qlog(r, FERRY_LOG_WARNING, "pidfd_open pid=%d: %s; exit noticed on the socket only",
-             (int)pid, strerror(errno));
+    r->pid = inst.pid;
+    r->sock = inst.sock;
+    r->errfd = inst.errfd;
+    /*
+     * QEMU is the launcher's child: its end shows as a hang-up on the
+     * socket (on_sock) rather than on a pidfd, which a confined ferry-dm
+     * may not open.  The stderr pipe must not block the loop.
+     */
+    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
     r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
     r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
-    if (r->pidfd >= 0)
-        r->ev_pid = event_new(r->base, r->pidfd, EV_READ, on_pid, r);
-    if (!r->ev_err || !r->ev_sock || (r->pidfd >= 0 && !r->ev_pid))
+    if (!r->ev_err || !r->ev_sock)
         return -ENOMEM;
     event_add(r->ev_err, NULL);
     event_add(r->ev_sock, NULL);
-    if (r->ev_pid)
-        event_add(r->ev_pid, NULL);
-    qlog(r, FERRY_LOG_INFO, "spawned pid=%d device=%s sandbox=%s", (int)pid, devarg,
-         r->sandbox ? "on" : "off");
+    qlog(r, FERRY_LOG_INFO, "spawned pid=%d device=%s,id=%s sandbox=%s", (int)r->pid, r->device,
+         r->id, r->sandbox ? "on" : "off");
     return 0;
-fail:
-    for (unsigned i = 0; i < 2; i++) {
-        if (sv[i] >= 0)
-            close(sv[i]);
-        if (ep[i] >= 0)
-            close(ep[i]);
-    }
-    if (nullfd >= 0)
-        close(nullfd);
-    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1009,7 +988,7 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    r->pidfd = r->sock = r->errfd = -1;
+    r->sock = r->errfd = -1;
     r->irq_fd = r->resample_fd = -1;
     for (unsigned i = 0; cfg->extra_args && cfg->extra_args[i]; i++) {
         if (i >= QEMU_REMOTE_EXTRA_ARGS_MAX ||
@@ -1037,7 +1016,7 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     r->access_min = cfg->bar_access_min ? cfg->bar_access_min : 1;
     r->sandbox = !cfg->no_sandbox;
     r->pid = 0;
-    r->pidfd = r->sock = r->errfd = -1;
+    r->sock = r->errfd = -1;
     r->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     r->err_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 20);
     r->irq_fd = cfg->irq_fd;
@@ -1057,6 +1036,11 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     if (!r->ev_restart) {
         qemu_remote_free(r);
         return -ENOMEM;
+    }
+    int rc = make_launcher(r, cfg->launcher_sandbox);
+    if (rc < 0) {
+        qemu_remote_free(r);
+        return rc;
     }
     *out = r;
     return 0;
@@ -1111,6 +1095,8 @@ void qemu_remote_free(struct ferry_qemu_remote *r)
         return;
     r->stopping = true;
     reap_child(r, true);
+    if (r->launcher)
+        ferry_launcher_destroy(r->launcher);
     free_event(&r->ev_restart);
     for (unsigned i = 0; r->extra[i]; i++)
         free(r->extra[i]);

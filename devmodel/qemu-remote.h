@@ -35,6 +35,8 @@
 
 #include "common/ferry-log.h"
 
+struct ferry_sandbox_config;
+
 struct event_base;
 struct ferry_qemu_remote;
 
@@ -66,6 +68,12 @@ struct ferry_qemu_remote_config {
     unsigned restart_delay_ms;  /* 0: 100 */
     unsigned bar_access_min;    /* smallest access forwarded: 1 (0 means 1), 2 or 4 */
     bool no_sandbox;            /* leave out QEMU's seccomp filter (-sandbox on,...) */
+    /*
+     * The launcher's own confinement (user, no capabilities, no_new_privs;
+     * see launcher.h), or NULL.  QEMU is always started by a launcher the
+     * engine forks in qemu_remote_new, so call that before confining.
+     */
+    const struct ferry_sandbox_config *launcher_sandbox;
     int irq_fd;                 /* INTx eventfd, or -1: the engine makes one */
     int resample_fd;            /* resample eventfd, or -1: the engine makes one */
 };

@@ -33,6 +33,12 @@ FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
     FERRY_SC("recvmsg"), FERRY_SC("sendmsg"), FERRY_SC("recvfrom"), FERRY_SC("sendto"),
     FERRY_SC("recvmmsg"), FERRY_SC("sendmmsg"),
     FERRY_SC("close"), FERRY_SC("dup"), FERRY_SC("dup2"), FERRY_SC("dup3"),
+    /*
+     * Teardown removes the control and serial sockets it bound: confined,
+     * that fails softly (the names are outside its empty root anyway);
+     * the next ferry-dm on the same path replaces them.
+     */
+    FERRY_SC_ERRNO("unlink", EACCES), FERRY_SC_ERRNO("unlinkat", EACCES),
     /* fcntl: flags and close-on-exec only; never F_SETOWN/F_SETSIG (SIGIO to another process) */
     FERRY_SC_EQ("fcntl", 1, F_GETFD), FERRY_SC_EQ("fcntl", 1, F_SETFD),
     FERRY_SC_EQ("fcntl", 1, F_GETFL), FERRY_SC_EQ("fcntl", 1, F_SETFL),

@@ -196,6 +196,12 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
                          bad ? "; unknown: " : "", bad ? bad : "");
         return -EINVAL;
     }
+    if (ferry_dm_confined(ferry_dm_device_dm(dev))) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "a confined ferry-dm cannot start another QEMU: "
+                         "its launchers were forked at start-up with fixed command lines; put "
+                         "the device in the configuration (a [qemu] group) instead");
+        return -EPERM;
+    }
     q = calloc(1, sizeof(*q));
     if (!q)
         return -ENOMEM;
@@ -210,6 +216,7 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
         .extra_args = (const char *const *)q->argv,
         .max_restarts = (unsigned)restarts,
         .no_sandbox = sandbox && strcmp(sandbox, "off") == 0,
+        .launcher_sandbox = ferry_dm_sandbox(q->dm),
         .irq_fd = -1,
         .resample_fd = -1,
     };
@@ -310,6 +317,7 @@ const struct ferry_dm_device_type qemu_device = {
     .name = "qemu",
     .desc = "a PCI device emulated by QEMU in its own process (device=rtl8139, addr=, args=)",
     .hotplug = true,
+    .syscalls = &ferry_syscalls_mpqemu,
     .init = qemu_init,
     .exit = qemu_exit,
     .reset = qemu_reset,

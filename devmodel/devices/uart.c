@@ -441,6 +441,7 @@ static void uart_query(void *state, JsonBuilder *b)
 const struct ferry_dm_device_type uart_device = {
     .name = "uart",
     .desc = "16550A UART (COM1: port=0x3f8 irq=4; out=, in=)",
+    .syscalls = &ferry_syscalls_serial,
     .init = uart_init,
     .exit = uart_exit,
     .reset = uart_reset,

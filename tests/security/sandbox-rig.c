@@ -273,7 +273,13 @@ static const struct ioreq_router_ops router_ops = {
 
 int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *data)
 {
-    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = port, .size = 4,
+    return sandbox_rig_io_size(t, port, 4, write, data);
+}
+
+int sandbox_rig_io_size(struct sandbox_rig *t, uint16_t port, unsigned size, bool write,
+                        uint32_t *data)
+{
+    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = port, .size = size,
                     .dir = write ? IOREQ_WRITE : IOREQ_READ, .data = write ? *data : 0,
                     .count = 1 };
     int rc = ioreq_router_send(t->r, 0, &req);
@@ -281,6 +287,66 @@ int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *d
     if (!write)
         *data = (uint32_t)req.data;
     return rc;
+}
+
+#define RIG_ARGS_MAX 32
+
+int sandbox_rig_start_program(struct sandbox_rig *t, const char *const *argv,
+                              uint16_t probe_port, unsigned size)
+{
+    struct ioreq_router_config rcfg = { .nr_vcpus = 1, .timeout_ms = 20000, .ops = &router_ops };
+    const char *args[RIG_ARGS_MAX + 2];
+    char fdarg[32];
+    unsigned n = 0;
+    int sv[2], rc;
+
+    memset(t, 0, sizeof(*t));
+    t->log_fd = -1;
+    rcfg.opaque = t;
+    while (argv[n] && n < RIG_ARGS_MAX) {
+        args[n] = argv[n];
+        n++;
+    }
+    if (argv[n])
+        return -E2BIG;
+    rc = ioreq_router_create(&rcfg, &t->r);
+    if (rc)
+        return rc;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    rc = ioreq_router_add_connection(t->r, sv[0]);
+    if (rc) {
+        close(sv[1]);
+        return rc;
+    }
+    snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
+    args[n++] = fdarg;
+    args[n] = NULL;
+    fflush(NULL);
+    t->child = fork();
+    if (t->child == 0) {
+        fcntl(sv[1], F_SETFD, 0);
+        execv(args[0], (char *const *)args);
+        _exit(127);
+    }
+    close(sv[1]);
+    if (t->child < 0)
+        return -errno;
+    if (pthread_create(&t->thread, NULL, control_thread, t))
+        return -EAGAIN;
+    t->thread_running = true;
+    for (int i = 0; i < RIG_START_TRIES; i++) {
+        uint32_t v = 0;
+        int st;
+        if (sandbox_rig_io_size(t, probe_port, size, false, &v) == IOREQ_SENT)
+            return 0;
+        if (waitpid(t->child, &st, WNOHANG) == t->child) {
+            t->child = -1;
+            return -ECHILD;
+        }
+        usleep(1000);
+    }
+    return -ETIMEDOUT;
 }
 
 int sandbox_rig_start(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg)

@@ -71,6 +71,16 @@ struct sandbox_rig_opts {
 };
 int sandbox_rig_start_opts(struct sandbox_rig *t, const struct ferry_sandbox_config *cfg,
                            const struct sandbox_rig_opts *opts);
+/*
+ * The same router, but the device model is a real program (ferry-dm):
+ * argv, with "--ioreq-fd=N" appended, runs in the child; waits until a
+ * read of probe_port (size bytes) is answered.
+ */
+int sandbox_rig_start_program(struct sandbox_rig *t, const char *const *argv,
+                              uint16_t probe_port, unsigned size);
+/* One port access from vCPU 0 of size 1, 2 or 4 bytes. */
+int sandbox_rig_io_size(struct sandbox_rig *t, uint16_t port, unsigned size, bool write,
+                        uint32_t *data);
 /* One port access from vCPU 0; returns the ioreq_router_send result. */
 int sandbox_rig_io(struct sandbox_rig *t, uint16_t port, bool write, uint32_t *data);
 /* Wait for the child to end; its wait status. */
