@@ -241,6 +241,9 @@ def scenario_cli_run():
     # The README's demo: `ferry run` with nothing else finds the bundled guest.
     out, err = run([CLI, "run"], 0, out_has=["Ferry demo guest", "PCI bus 0", "Bye!"])
     check_rtc(out, err)
+    # Arguments for the device model pass through: here a PCI function the demo lists.
+    run([CLI, "run", "--dm-arg=--device=pci-test,id=t0"], 0,
+        out_has=["1b36:0005  ff0000  ferry-dm test function", "Bye!"])
 
 
 SCENARIOS = {
