@@ -14,10 +14,11 @@
  * for byte, and the receive interrupt is taken by the handler, which clears
  * ISR before the LAPIC EOI so that the resample fd finds INTx low.
  *
- * Supervision: the guest prints KILL_MARKER and polls IDR0; the test kills
- * the remote QEMU.  Reads must give all ones while it is down and the MAC
- * again once ferry-dm has restarted it (device reset, config replayed);
- * then the loopback runs again, with a short frame that comes back padded.
+ * Supervision: the guest prints "kill the remote now" and polls IDR0 as a
+ * dword (52:54:00:12); the test kills the remote QEMU.  Reads must give
+ * all ones while it is down and the MAC again once ferry-dm has restarted
+ * it (device reset, config replayed); then the loopback runs again, with a
+ * short frame that comes back padded.
  *
  * Every wait is bounded by the PM timer; a failure prints a FAIL line and
  * exits 1 through ferry-dm's debug exit, success exits 0.
