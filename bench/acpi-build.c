@@ -14,18 +14,11 @@
 #include <time.h>
 
 #include "acpi/acpi.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
+#include "bench/bench.h"
 
 static double bench_build(const struct acpi_config *cfg, uint8_t *buf, int iters, size_t *used)
 {
-    double t0 = now_us();
+    double t0 = (bench_now_ns() / 1e3);
 
     for (int i = 0; i < iters; i++) {
         uint64_t rsdp;
@@ -36,35 +29,18 @@ static double bench_build(const struct acpi_config *cfg, uint8_t *buf, int iters
             exit(1);
         }
     }
-    return (now_us() - t0) / iters;
+    return ((bench_now_ns() / 1e3) - t0) / iters;
 }
 
 static double bench_memset(uint8_t *buf, int iters)
 {
-    double t0 = now_us();
+    double t0 = (bench_now_ns() / 1e3);
 
     for (int i = 0; i < iters; i++) {
         memset(buf, i, ACPI_BLOB_BUF_SIZE);
         __asm__ volatile("" : : "r"(buf) : "memory");
     }
-    return (now_us() - t0) / iters;
-}
-
-static void cpu_name(char *out, size_t len)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-
-    snprintf(out, len, "unknown");
-    if (!f)
-        return;
-    while (fgets(line, sizeof(line), f))
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            snprintf(out, len, "%s", strchr(line, ':') + 2);
-            out[strcspn(out, "\n")] = 0;
-            break;
-        }
-    fclose(f);
+    return ((bench_now_ns() / 1e3) - t0) / iters;
 }
 
 int main(int argc, char **argv)
@@ -74,7 +50,6 @@ int main(int argc, char **argv)
     uint8_t *buf = malloc(ACPI_BLOB_BUF_SIZE);
     double t_small, t_large, t_base;
     size_t used_small = 0, used_large = 0;
-    char cpu[128];
 
     if (!buf || iters <= 0 ||
         acpi_config_init_default(&small, 4, 4ull << 30) ||
@@ -83,8 +58,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "acpi-build: setup failed\n");
         return 1;
     }
-    cpu_name(cpu, sizeof(cpu));
-    printf("cpu: %s\nbuild: %s\n", cpu, FERRY_BUILDTYPE);
+    bench_print_header();
     /* Warm-up: page in the buffer and the code. */
     bench_build(&small, buf, 10, &used_small);
     bench_memset(buf, 10);

@@ -27,10 +27,8 @@
 #include <unistd.h>
 
 #include "hypervisor/hv.h"
+#include "bench/bench.h"
 
-#ifndef FERRY_BUILDTYPE
-#define FERRY_BUILDTYPE "unknown"
-#endif
 #define PORT_MARK   0x5fe
 #define PORT_TEST   0x600
 
@@ -38,14 +36,6 @@ struct bench {
     _Atomic double t0, t1;
     uint64_t handled;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void quiet_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -58,14 +48,14 @@ static void mark(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
     struct bench *b = opaque;
 
     if (req->dir == IOREQ_WRITE)
-        atomic_store(&b->t0, now_s());
+        atomic_store(&b->t0, bench_now_s());
 }
 
 static void end_mark(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
 {
     struct bench *b = opaque;
 
-    atomic_store(&b->t1, now_s());
+    atomic_store(&b->t1, bench_now_s());
     hv_vm_end(vm, HV_END_DEBUG_EXIT, 0);
 }
 
@@ -223,23 +213,6 @@ out:
     return result;
 }
 
-static void print_cpu(void)
-{
-    char line[256];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-
-    while (f && fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            printf("cpu: %s", c ? c + 2 : line);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    printf("build: %s, %ld cores online\n", FERRY_BUILDTYPE, sysconf(_SC_NPROCESSORS_ONLN));
-}
-
 int main(int argc, char **argv)
 {
     uint32_t n = 200000;
@@ -257,7 +230,7 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
-    print_cpu();
+    bench_print_header();
     /* Warm-up */
     if (one_run(n / 10 + 1, false, busy) < 0 || one_run(n / 10 + 1, true, busy) < 0)
         return 1;

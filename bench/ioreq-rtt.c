@@ -11,13 +11,7 @@
 #include <time.h>
 
 #include "tests/ioreq/ioreq-peer.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "bench/bench.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -34,16 +28,16 @@ struct figure {
 static struct figure measure(unsigned n, void (*fn)(void *, ioreq_t *), void *arg)
 {
     uint64_t *lat = malloc(n * sizeof(*lat));
-    uint64_t start = now_ns();
+    uint64_t start = bench_now_ns();
 
     for (unsigned i = 0; i < n; i++) {
         ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_BASE + (i & 63), .size = 4,
                         .dir = i & 1 ? IOREQ_READ : IOREQ_WRITE, .data = i, .count = 1 };
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         fn(arg, &req);
-        lat[i] = now_ns() - t0;
+        lat[i] = bench_now_ns() - t0;
     }
-    uint64_t total = now_ns() - start;
+    uint64_t total = bench_now_ns() - start;
     qsort(lat, n, sizeof(*lat), cmp_u64);
     struct figure f = { n / (total / 1e9), lat[n / 2], lat[(size_t)n * 99 / 100] };
     free(lat);
@@ -62,23 +56,6 @@ static void in_process(void *arg, ioreq_t *req)
     test_peer_handle(arg, 0, req);
 }
 
-static const char *cpu_model(void)
-{
-    static char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            snprintf(model, sizeof(model), "%.200s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    if (f)
-        fclose(f);
-    return model;
-}
-
 int main(int argc, char **argv)
 {
     unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 200000;
@@ -90,7 +67,8 @@ int main(int argc, char **argv)
         return 1;
     }
     test_peer_init(&local, 1);
-    printf("cpu: %s\nbuild: %s\nrequests: %u\n", cpu_model(), FERRY_BUILDTYPE, n);
+    bench_print_header();
+    printf("requests: %u\n", n);
     measure(n / 10, via_router, &t);            /* warm-up */
     measure(n / 10, in_process, &local);
     struct figure x = measure(n, via_router, &t);

@@ -20,21 +20,10 @@
 #include <event2/event.h>
 
 #include "devmodel/qemu-remote.h"
-
-#ifndef FERRY_BUILDTYPE
-#define FERRY_BUILDTYPE "unknown"
-#endif
+#include "bench/bench.h"
 
 #define IO_BAR   0xc000u
 #define MMIO_BAR 0xfebf0000u
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void bench_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -75,7 +64,7 @@ static double measure(bar_read_fn volatile fn, void *dev, bool io, uint64_t addr
                       double secs, uint64_t expect)
 {
     uint64_t n = 0, v = 0;
-    double t0 = now_s(), t;
+    double t0 = bench_now_s(), t;
     unsigned batch = 64;
 
     do {
@@ -88,30 +77,11 @@ static double measure(bar_read_fn volatile fn, void *dev, bool io, uint64_t addr
             }
         }
         n += batch;
-        t = now_s() - t0;
+        t = bench_now_s() - t0;
         if (t < secs / 100 && batch < (1u << 20))
             batch *= 2;
     } while (t < secs);
     return (double)n / t;
-}
-
-static void print_cpu(void)
-{
-    char line[256];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-
-    while (f && fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-
-            line[strcspn(line, "\n")] = '\0';
-            printf("cpu: %s (%ld online)\n", c ? c + 2 : line, sysconf(_SC_NPROCESSORS_ONLN));
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    printf("build: %s\n", FERRY_BUILDTYPE);
 }
 
 int main(int argc, char **argv)
@@ -151,7 +121,7 @@ int main(int argc, char **argv)
     qemu_remote_config_write(dev, 0x04, 2, 0x3);
     memcpy(local.regs, "\x52\x54\x00\x12\x34\x56", 6);
 
-    print_cpu();
+    bench_print_header();
     printf("device: rtl8139 in qemu-system-x86_64 -machine x-remote, pid %d, sandbox %s\n",
            (int)qemu_remote_pid(dev), cfg.no_sandbox ? "off" : "on");
     /* warm-up */

@@ -23,15 +23,9 @@
 #include <unistd.h>
 
 #include "tests/security/sandbox-rig.h"
+#include "bench/bench.h"
 
 #define ROUNDS 10
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -45,20 +39,20 @@ static int cmp_u64(const void *a, const void *b)
 static uint64_t run_size(struct sandbox_rig *t, unsigned n, uint64_t *lat, uint16_t port,
                          unsigned size, unsigned spread)
 {
-    uint64_t start = now_ns();
+    uint64_t start = bench_now_ns();
 
     for (unsigned i = 0; i < n; i++) {
         uint32_t v = i & 0xff;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (sandbox_rig_io_size(t, (uint16_t)(port + (i % spread)), size, i & 1, &v) !=
             IOREQ_SENT) {
             fprintf(stderr, "sandbox-rtt: request %u failed\n", i);
             exit(1);
         }
         if (lat)
-            lat[i] = now_ns() - t0;
+            lat[i] = bench_now_ns() - t0;
     }
-    return now_ns() - start;
+    return bench_now_ns() - start;
 }
 
 static uint64_t run(struct sandbox_rig *t, unsigned n, uint64_t *lat)
@@ -69,23 +63,6 @@ static uint64_t run(struct sandbox_rig *t, unsigned n, uint64_t *lat)
 static uint64_t run_dm(struct sandbox_rig *t, unsigned n, uint64_t *lat)
 {
     return run_size(t, n, lat, DM_PORT, 1, 1);
-}
-
-static const char *cpu_model(void)
-{
-    static char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            snprintf(model, sizeof(model), "%.200s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    if (f)
-        fclose(f);
-    return model;
 }
 
 struct figure {
@@ -129,8 +106,8 @@ int main(int argc, char **argv)
     uint64_t *lc = malloc(n * sizeof(*lc)), *lo = malloc(n * sizeof(*lo));
     uint64_t tc = 0, to = 0;
 
-    printf("cpu: %s\nbuild: %s\nrequests: %u per side in %d interleaved rounds\n", cpu_model(),
-           FERRY_BUILDTYPE, n, ROUNDS);
+    bench_print_header();
+    printf("requests: %u per side in %d interleaved rounds\n", n, ROUNDS);
     printf("confinement: %s, namespaces, no capabilities, no_new_privs, seccomp kill (%zu rules)\n",
            full ? "user ferry" : "same user (not root)", ferry_syscalls_base.n);
     run(&conf, per, NULL);      /* warm-up */

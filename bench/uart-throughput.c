@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "devmodel/dm.h"
+#include "bench/bench.h"
 
 #define COM1 0x3f8
 
@@ -36,34 +37,6 @@ struct router {
     atomic_bool stop;
     pid_t dm;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static const char *cpu_model(void)
-{
-    static char model[256] = "unknown";
-    char line[512];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-
-    while (f && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-
-            snprintf(model, sizeof(model), "%.200s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    return model;
-}
 
 static void *control_thread(void *arg)
 {
@@ -113,7 +86,7 @@ static int start(struct router *t, const char *dm_path)
 /* A polling driver: wait for THRE, write the byte. */
 static double send_bytes(void (*io)(void *, ioreq_t *), void *arg, unsigned n)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
 
     for (unsigned i = 0; i < n; i++) {
         ioreq_t lsr = { .type = IOREQ_TYPE_PIO, .addr = COM1 + 5, .size = 1, .count = 1,
@@ -126,7 +99,7 @@ static double send_bytes(void (*io)(void *, ioreq_t *), void *arg, unsigned n)
         while (!(lsr.data & 0x20));
         io(arg, &thr);
     }
-    return n / ((now_ns() - t0) / 1e9);
+    return n / ((bench_now_ns() - t0) / 1e9);
 }
 
 static void via_router(void *arg, ioreq_t *req)
@@ -223,7 +196,8 @@ int main(int argc, char **argv)
     unsigned long rss0, rss1;
     proc_usage(t.dm, &tick0, &rss0);
 
-    printf("cpu: %s\nbuild: %s\nbytes: %u\n", cpu_model(), FERRY_BUILDTYPE, n);
+    bench_print_header();
+    printf("bytes: %u\n", n);
     send_bytes(via_router, &t, n / 10 + 1);              /* warm-up */
     send_bytes(in_process, dm, n / 10 + 1);
     double x = send_bytes(via_router, &t, n);

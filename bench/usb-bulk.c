@@ -17,6 +17,7 @@
 #include "redir-client.h"
 #include "usb/ferry-usb.h"
 #include "usbsim.h"
+#include "bench/bench.h"
 
 #define SMALL 64
 #define LARGE (64 * 1024)
@@ -26,11 +27,6 @@ struct figure {
     double rtt_per_s;
     double mib_per_s;
 };
-
-static double now_s(void)
-{
-    return (double)g_get_monotonic_time() / 1e6;
-}
 
 /* One loopback round: OUT len bytes, IN len bytes. */
 static int direct_round(libusb_device_handle *h, uint8_t *buf, int len)
@@ -60,16 +56,16 @@ static int bench_direct(double secs, struct figure *f)
     for (int i = 0; i < WARMUP; i++)
         if (direct_round(h, buf, SMALL) < 0)
             goto out;
-    t0 = now_s();
-    for (n = 0; now_s() - t0 < secs; n++)
+    t0 = bench_now_s();
+    for (n = 0; bench_now_s() - t0 < secs; n++)
         if (direct_round(h, buf, SMALL) < 0)
             goto out;
-    f->rtt_per_s = (double)n / (now_s() - t0);
-    t0 = now_s();
-    for (n = 0; now_s() - t0 < secs; n++)
+    f->rtt_per_s = (double)n / (bench_now_s() - t0);
+    t0 = bench_now_s();
+    for (n = 0; bench_now_s() - t0 < secs; n++)
         if (direct_round(h, buf, LARGE) < 0)
             goto out;
-    f->mib_per_s = (double)n * 2 * LARGE / (1 << 20) / (now_s() - t0);
+    f->mib_per_s = (double)n * 2 * LARGE / (1 << 20) / (bench_now_s() - t0);
     rc = 0;
 out:
     if (h) {
@@ -138,16 +134,16 @@ static gpointer guest_thread(gpointer arg)
     for (int i = 0; i < WARMUP; i++)
         if (guest_round(c, &id, buf, SMALL) < 0)
             goto done;
-    t0 = now_s();
-    for (n = 0; now_s() - t0 < g->secs; n++)
+    t0 = bench_now_s();
+    for (n = 0; bench_now_s() - t0 < g->secs; n++)
         if (guest_round(c, &id, buf, SMALL) < 0)
             goto done;
-    g->f.rtt_per_s = (double)n / (now_s() - t0);
-    t0 = now_s();
-    for (n = 0; now_s() - t0 < g->secs; n++)
+    g->f.rtt_per_s = (double)n / (bench_now_s() - t0);
+    t0 = bench_now_s();
+    for (n = 0; bench_now_s() - t0 < g->secs; n++)
         if (guest_round(c, &id, buf, LARGE) < 0)
             goto done;
-    g->f.mib_per_s = (double)n * 2 * LARGE / (1 << 20) / (now_s() - t0);
+    g->f.mib_per_s = (double)n * 2 * LARGE / (1 << 20) / (bench_now_s() - t0);
     g->rc = 0;
 done:
     redirc_free(c);
@@ -195,28 +191,11 @@ static int bench_ferry(double secs, const char *dir, struct figure *f)
     return g.rc;
 }
 
-static void cpu_name(char *buf, size_t len)
-{
-    char *txt = NULL;
-
-    g_strlcpy(buf, "unknown", len);
-    if (g_file_get_contents("/proc/cpuinfo", &txt, NULL, NULL)) {
-        char *p = strstr(txt, "model name");
-        if (p && (p = strchr(p, ':'))) {
-            char *e = strchr(p, '\n');
-            if (e)
-                *e = 0;
-            g_strlcpy(buf, g_strstrip(p + 1), len);
-        }
-        g_free(txt);
-    }
-}
-
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 3.0;
     struct figure direct = { 0 }, ferry = { 0 };
-    char dir[] = "/tmp/ferry-usb-bench-XXXXXX", cpu[128];
+    char dir[] = "/tmp/ferry-usb-bench-XXXXXX";
     struct usbsim *sim;
 
     if (secs <= 0)
@@ -228,9 +207,8 @@ int main(int argc, char **argv)
     }
     if (!usbsim_add(sim, USBSIM_VENDOR, "1-1", "BENCH") || !g_mkdtemp(dir))
         return 1;
-    cpu_name(cpu, sizeof(cpu));
-    printf("cpu: %s, build: %s, device: simulated vendor loopback (umockdev)\n", cpu,
-           FERRY_BUILDTYPE);
+    bench_print_header();
+    printf("device: simulated vendor loopback (umockdev)\n");
     if (bench_direct(secs, &direct) < 0) {
         fprintf(stderr, "usb-bulk: direct libusb run failed\n");
         return 1;

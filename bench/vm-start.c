@@ -27,19 +27,9 @@
 #include <unistd.h>
 
 #include "hypervisor/hv.h"
+#include "bench/bench.h"
 
-#ifndef FERRY_BUILDTYPE
-#define FERRY_BUILDTYPE "unknown"
-#endif
 #define REPS_MAX 101
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void quiet_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -55,7 +45,7 @@ static double one_run(uint64_t memory, bool eager)
                                    .log = quiet_log };
     struct hv_boot boot = { .entry = HV_ENTRY_REAL, .rip = HV_REAL_LOAD_ADDR };
     struct ferry_vm *vm;
-    double t0 = now_ms(), t1 = -1;
+    double t0 = (bench_now_ns() / 1e6), t1 = -1;
 
     if (hv_vm_create(&cfg, &vm))
         return -1;
@@ -68,7 +58,7 @@ static double one_run(uint64_t memory, bool eager)
     struct pollfd p = { .fd = vm->done_fd, .events = POLLIN };
     while (poll(&p, 1, -1) < 0 && errno == EINTR)
         ;
-    t1 = now_ms() - t0;
+    t1 = (bench_now_ns() / 1e6) - t0;
     if (atomic_load(&vm->end) != HV_END_DEBUG_EXIT) {
         fprintf(stderr, "vm-start: the guest did not reach its first exit\n");
         t1 = -1;
@@ -93,23 +83,6 @@ static void min_median(double *t, int n, double *min, double *median)
     *median = t[n / 2];
 }
 
-static void print_cpu(void)
-{
-    char line[256];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-
-    while (f && fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            printf("cpu: %s", c ? c + 2 : line);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    printf("build: %s, %ld cores online\n", FERRY_BUILDTYPE, sysconf(_SC_NPROCESSORS_ONLN));
-}
-
 int main(int argc, char **argv)
 {
     static const struct { const char *name; uint64_t size; } sizes[] = {
@@ -127,7 +100,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vm-start: /dev/kvm: %s\n", strerror(errno));
         return 1;
     }
-    print_cpu();
+    bench_print_header();
     /* Warm-up: page cache, KVM module paths, thread creation. */
     if (one_run(64ull << 20, false) < 0 || one_run(64ull << 20, true) < 0)
         return 1;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ferry run [CONFIG] [--image FILE] [--entry real|pvh] [--memory SIZE]
+ * ferry run [CONFIG] [--image FILE] [--entry real|pvh] [--memory SIZE] [--dm-arg ARG]...
  *           [--vcpus N] [--cmdline S] [--module FILE] [--dm PATH | --no-dm]
  *           [--ioreq-socket PATH] [--eager-memory] [--no-acpi] [-v]
  *
@@ -30,6 +30,7 @@ struct run_opts {
     char *image, *entry, *memory, *cmdline, *module, *dm, *socket;
     int vcpus;
     gboolean no_dm, eager, verbose, no_acpi;
+    char **dm_args;             /* passed to the device model, one argument each */
 };
 
 /*
@@ -147,6 +148,7 @@ static void run_opts_free(struct run_opts *o)
     g_free(o->module);
     g_free(o->dm);
     g_free(o->socket);
+    g_strfreev(o->dm_args);
 }
 
 int ferry_cmd_run(int argc, char **argv)
@@ -161,6 +163,8 @@ int ferry_cmd_run(int argc, char **argv)
         { "module", 0, 0, G_OPTION_ARG_FILENAME, &o.module, "module (initrd), pvh only", "FILE" },
         { "dm", 0, 0, G_OPTION_ARG_FILENAME, &o.dm, "device model (default: ferry-dm)", "PATH" },
         { "no-dm", 0, 0, G_OPTION_ARG_NONE, &o.no_dm, "run without a device model", NULL },
+        { "dm-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.dm_args,
+          "one more argument for the device model (repeatable), e.g. --dm-arg=--seccomp=log", "ARG" },
         { "ioreq-socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
           "also accept ioreq servers on this socket", "PATH" },
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
@@ -234,8 +238,11 @@ int ferry_cmd_run(int argc, char **argv)
     ADD_OPT("--cmdline", o.cmdline)
     ADD_OPT("--module", o.module)
     ADD_OPT("--ioreq-socket", o.socket)
-    if (!o.no_dm)
+    if (!o.no_dm) {
         ADD_OPT("--dm", o.dm)
+        for (char **a = o.dm_args; a && *a; a++)
+            ADD_OPT("--dm-arg", *a)
+    }
 #undef ADD_OPT
     if (o.vcpus > 0)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));

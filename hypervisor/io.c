@@ -166,14 +166,15 @@ void hv_io_dispatch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req)
         req->data = ones(req->size);
 }
 
-static void io_pci_config(struct ferry_vm *vm, unsigned vcpu, uint32_t sbdf, uint32_t reg,
-                          unsigned size, bool is_write, uint8_t *data)
+/* One access of the exit's data buffer as an ioreq of type, then its result back. */
+static void io_access(struct ferry_vm *vm, unsigned vcpu, uint8_t type, uint64_t addr,
+                      unsigned size, bool is_write, uint8_t *data)
 {
     ioreq_t req = {
-        .addr = IOREQ_PCI_ADDR(sbdf, reg),
+        .addr = addr,
         .size = size,
         .dir = is_write ? IOREQ_WRITE : IOREQ_READ,
-        .type = IOREQ_TYPE_PCI_CONFIG,
+        .type = type,
         .state = STATE_IOREQ_READY,
     };
 
@@ -182,6 +183,12 @@ static void io_pci_config(struct ferry_vm *vm, unsigned vcpu, uint32_t sbdf, uin
     hv_io_dispatch(vm, vcpu, &req);
     if (!is_write)
         memcpy(data, &req.data, size);
+}
+
+static void io_pci_config(struct ferry_vm *vm, unsigned vcpu, uint32_t sbdf, uint32_t reg,
+                          unsigned size, bool is_write, uint8_t *data)
+{
+    io_access(vm, vcpu, IOREQ_TYPE_PCI_CONFIG, IOREQ_PCI_ADDR(sbdf, reg), size, is_write, data);
 }
 
 void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
@@ -216,18 +223,7 @@ void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size
         return;
     }
 
-    ioreq_t req = {
-        .addr = port,
-        .size = size,
-        .dir = is_write ? IOREQ_WRITE : IOREQ_READ,
-        .type = IOREQ_TYPE_PIO,
-        .state = STATE_IOREQ_READY,
-    };
-    if (is_write)
-        memcpy(&req.data, data, size);
-    hv_io_dispatch(vm, vcpu, &req);
-    if (!is_write)
-        memcpy(data, &req.data, size);
+    io_access(vm, vcpu, IOREQ_TYPE_PIO, port, size, is_write, data);
 }
 
 void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
@@ -254,18 +250,7 @@ void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
             hv_io_mmio(vm, vcpu, gpa + i, 1, is_write, data + i);
         return;
     }
-    ioreq_t req = {
-        .addr = gpa,
-        .size = len,
-        .dir = is_write ? IOREQ_WRITE : IOREQ_READ,
-        .type = IOREQ_TYPE_COPY,
-        .state = STATE_IOREQ_READY,
-    };
-    if (is_write)
-        memcpy(&req.data, data, len);
-    hv_io_dispatch(vm, vcpu, &req);
-    if (!is_write)
-        memcpy(data, &req.data, len);
+    io_access(vm, vcpu, IOREQ_TYPE_COPY, gpa, len, is_write, data);
 }
 
 /* ------------------------------------------------------------------ */

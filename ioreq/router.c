@@ -57,6 +57,7 @@ struct srv {
     atomic_bool dead;
     unsigned nr_claims;
     struct claim *claims;           /* guarded by the router's lock */
+    struct ferry_ratelimit refusals; /* a hostile server must not flood the log */
     void *map;
     size_t map_size;
     int memfd;
@@ -185,8 +186,10 @@ static int reply(struct srv *s, uint32_t seq, int status, const char *fmt, ...)
         vsnprintf(m.message, sizeof(m.message), fmt, ap);
         va_end(ap);
         len += strlen(m.message) + 1;
-        rlog(s->r, FERRY_LOG_INFO, "ioreq server %u (%s): refused: %s", s->id, s->name,
-             m.message);
+        uint32_t dropped = 0;
+        if (ferry_ratelimit_ok(&s->refusals, &dropped))
+            rlog(s->r, FERRY_LOG_INFO, "ioreq server %u (%s): refused: %s (%u similar suppressed)",
+                 s->id, s->name, m.message, dropped);
     }
     return ioreq_msg_send(s->sock, IOREQ_MSG_REPLY, seq, &m, len, NULL, 0);
 }
@@ -583,6 +586,7 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
     s->memfd = -1;
     s->buf_fd = -1;
     strcpy(s->name, "unregistered");
+    s->refusals = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     pthread_mutex_init(&s->buf_lock, NULL);
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {

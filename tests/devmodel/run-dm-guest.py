@@ -4,7 +4,8 @@
 
     run-dm-guest.py SCENARIO
 
-Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu.
+Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
+rtl8139.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -236,17 +237,154 @@ def scenario_qemu():
                    out_has=["rtl8139 (in its own QEMU) at 00:06", "mac 52:54:00:12:34:56"])
 
 
+def qmp_query_devices(path):
+    """query-devices over ferry-dm's control socket (one JSON object per line)."""
+    import json
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(path)
+        f = s.makefile("rwb")
+        greeting = json.loads(f.readline())
+        if "QMP" not in greeting:
+            raise OSError("no QMP greeting from %s: %r" % (path, greeting))
+        f.write(b'{"execute": "query-devices", "id": 1}\n')
+        f.flush()
+        reply = json.loads(f.readline())
+        if "return" not in reply:
+            raise OSError("query-devices: %r" % reply)
+        return reply["return"]
+
+
+def scenario_rtl8139():
+    """The loopback guest on a QEMU-hosted RTL8139, then its QEMU killed and restarted."""
+    import queue
+    import shutil
+    import threading
+    if not shutil.which("qemu-system-x86_64"):
+        skip("qemu-system-x86_64 is not installed")
+    with tempfile.TemporaryDirectory() as d:
+        ctl = os.path.join(d, "dm.sock")
+        p = subprocess.Popen(hv_args(guest("dm-rtl8139.elf"),
+                                     dm_args=["--device=qemu,id=nic0,device=rtl8139,addr=6",
+                                              "--control=" + ctl, "-v"]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        lines = queue.Queue()
+        seen = []
+        errs = []
+
+        def pump_out():
+            for line in p.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        def pump_err():
+            for line in p.stderr:
+                errs.append(line)
+
+        threading.Thread(target=pump_out, daemon=True).start()
+        err_thread = threading.Thread(target=pump_err, daemon=True)
+        err_thread.start()
+
+        def give_up(why):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            err_thread.join(10)
+            fail(why, "".join(seen), "".join(errs))
+
+        def wait_line(text):
+            deadline = time.monotonic() + TIMEOUT
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    give_up("no %r from the guest" % text)
+                if line is None:
+                    give_up("the guest ended before %r" % text)
+                seen.append(line)
+                if "FAIL" in line:
+                    give_up("the guest failed")
+                if text in line:
+                    return line
+
+        def nic0():
+            try:
+                devs = qmp_query_devices(ctl)
+            except (OSError, ValueError) as e:
+                give_up("query-devices on %s: %s" % (ctl, e))
+            for dev in devs:
+                if dev.get("id") == "nic0":
+                    return dev
+            give_up("query-devices has no nic0: %r" % devs)
+
+        wait_line("mac 52:54:00:12:34:56")
+        wait_line("receive interrupts taken")
+        wait_line("kill the remote now")
+        before = nic0()
+        pid = before.get("qemu-pid")
+        if not isinstance(pid, int) or pid <= 0 or before.get("state") != "running":
+            give_up("query-devices: no running QEMU for nic0: %r" % before)
+        # The pid must be ferry-dm's QEMU, not just any process.
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except OSError as e:
+            give_up("qemu-pid %d: %s" % (pid, e))
+        if b"x-remote" not in b" ".join(cmdline):
+            give_up("qemu-pid %d is not a remote QEMU: %r" % (pid, cmdline))
+        os.kill(pid, signal.SIGKILL)
+        print("ok: killed the remote QEMU, pid %d" % pid)
+        wait_line("all ones while the remote is down")
+        wait_line("restarted, mac 52:54:00:12:34:56")
+        after = nic0()
+        new_pid = after.get("qemu-pid")
+        if not isinstance(new_pid, int) or new_pid <= 0 or new_pid == pid:
+            give_up("query-devices after the restart: %r (old pid %d)" % (after, pid))
+        if after.get("state") != "running" or after.get("restarts") != 1:
+            give_up("query-devices after the restart: %r" % after)
+        wait_line("dm-rtl8139: done")
+        try:
+            p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            give_up("ferry-hv did not exit after the guest was done")
+        err_thread.join(60)
+        while True:
+            try:
+                line = lines.get(timeout=10)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            seen.append(line)
+        out, err = "".join(seen), "".join(errs)
+        check_log(out, err)
+        if p.returncode != 0:
+            fail("exit status %d" % p.returncode, out, err)
+        if "FAIL" in out:
+            fail("output has FAIL", out, err)
+        if "restarted pid=%d" % new_pid not in err:
+            fail("ferry-dm did not log the restart", out, err)
+        print(out, end="")
+        print("ok: the guest saw all ones, then the MAC again from QEMU pid %d (was %d)"
+              % (new_pid, pid))
+
+
 def scenario_cli_run():
     run([CLI, "run", "--image", guest("demo.elf")], 0, out_has=["Ferry demo guest", "Bye!"])
     # The README's demo: `ferry run` with nothing else finds the bundled guest.
     out, err = run([CLI, "run"], 0, out_has=["Ferry demo guest", "PCI bus 0", "Bye!"])
     check_rtc(out, err)
+    # Arguments for the device model pass through: here a PCI function the demo lists.
+    run([CLI, "run", "--dm-arg=--device=pci-test,id=t0"], 0,
+        out_has=["1b36:0005  ff0000  ferry-dm test function", "Bye!"])
 
 
 SCENARIOS = {
     "demo": scenario_demo, "rtc": scenario_rtc, "s5": scenario_s5, "pci": scenario_pci,
     "msi": scenario_msi, "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
     "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
+    "rtl8139": scenario_rtl8139,
 }
 
 if __name__ == "__main__":

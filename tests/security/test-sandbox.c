@@ -128,7 +128,7 @@ START_TEST(test_status_after_startup)
     a[n] = '\0';
     ck_assert_msg(strcmp(a, b), "device shares the test's network namespace %s", a);
     struct stat st;
-    snprintf(a, sizeof(a), "/proc/%d/root/etc", (int)t.child);
+    snprintf(a, sizeof(a), "/proc/%d/%s", (int)t.child, "root/etc");  /* its root's /etc */
     ck_assert_msg(stat(a, &st) < 0 && errno == ENOENT, "the device still sees /etc");
 
     /* And it still does its job. */
