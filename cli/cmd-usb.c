@@ -12,9 +12,10 @@
  * open the device itself, unless it is confined (query-usb says so) or
  * --pass-fd is given: then this process, as root, is the broker: it opens
  * the device node and passes the fd with SCM_RIGHTS.  --follow: stay and do
- * it again each time the device is replugged (a confined ferry-dm sees no
- * hotplug; it is also told when the device goes).  list without GUEST looks at the host; share serves a device
- * over the network from this process until interrupted.
+ * it again each time the device is replugged, and tell ferry-dm when it
+ * goes (a confined ferry-dm sees no hotplug).  list without GUEST looks at
+ * the host; share serves a device over the network from this process until
+ * interrupted.
  */
 #include <errno.h>
 #include <fcntl.h>
