@@ -81,35 +81,41 @@ static void rule_text(const struct usbredirfilter_rule *r, int i, char *buf, siz
         usbredirfilter_free(s);
 }
 
-/* Does rule r name this device: an explicit class it or one of its
- * interfaces has, or its explicit vendor id? */
-static bool rule_names(const struct usbredirfilter_rule *r, const struct ferry_usb_devinfo *d)
+/* Does a rule name interface class cls of this device: that explicit
+ * class, or the device's explicit vendor (and product) id?  Asked per
+ * refused interface: a rule for one interface of a composite device does
+ * not let its keyboard through. */
+static bool rules_name(const struct ferry_usb_policy *p, const struct ferry_usb_devinfo *d,
+                       uint8_t cls)
 {
-    if (r->vendor_id != -1 && r->vendor_id == d->vid &&
-        (r->product_id == -1 || r->product_id == d->pid))
-        return true;
-    if (r->device_class == -1)
-        return false;
-    if (r->device_class == d->cls)
-        return true;
-    for (unsigned i = 0; i < d->n_ifaces; i++)
-        if (r->device_class == d->ifaces[i].cls)
+    for (int i = 0; p && i < p->n; i++) {
+        const struct usbredirfilter_rule *r = &p->rules[i];
+
+        if (r->vendor_id != -1 && r->vendor_id == d->vid &&
+            (r->product_id == -1 || r->product_id == d->pid))
             return true;
+        if (r->device_class != -1 && r->device_class == cls)
+            return true;
+    }
     return false;
 }
 
-static const char *builtin_refusal(const struct ferry_usb_devinfo *d)
+static const char *builtin_refusal(const struct ferry_usb_policy *p,
+                                   const struct ferry_usb_devinfo *d)
 {
-    if (d->cls == 0x09)
-        return "built-in rule: hubs are not passed through";
+    static const char hubs[] = "built-in rule: hubs are not passed through";
+
+    if (d->cls == 0x09 && !rules_name(p, d, 0x09))
+        return hubs;
     for (unsigned i = 0; i < d->n_ifaces; i++) {
-        if (d->ifaces[i].cls == 0x09)
-            return "built-in rule: hubs are not passed through";
-        if (d->ifaces[i].cls == 0x03 && d->ifaces[i].subcls == 0x01 &&
-            (d->ifaces[i].proto == 0x01 || d->ifaces[i].proto == 0x02))
-            return d->ifaces[i].proto == 1 ?
-                   "built-in rule: HID keyboards need a rule that names them" :
-                   "built-in rule: HID mice need a rule that names them";
+        const struct ferry_usb_iface *f = &d->ifaces[i];
+
+        if (f->cls == 0x09 && !rules_name(p, d, 0x09))
+            return hubs;
+        if (f->cls == 0x03 && f->subcls == 0x01 && (f->proto == 0x01 || f->proto == 0x02) &&
+            !rules_name(p, d, 0x03))
+            return f->proto == 1 ? "built-in rule: HID keyboards need a rule that names them" :
+                                   "built-in rule: HID mice need a rule that names them";
     }
     return NULL;
 }
@@ -117,13 +123,10 @@ static const char *builtin_refusal(const struct ferry_usb_devinfo *d)
 int ferry_usb_policy_check(const struct ferry_usb_policy *p, const struct ferry_usb_devinfo *d,
                            char *why, size_t len)
 {
-    const char *builtin = builtin_refusal(d);
-    bool named = false;
+    const char *builtin = builtin_refusal(p, d);
     int r;
 
-    for (int i = 0; p && i < p->n; i++)
-        named |= rule_names(&p->rules[i], d);
-    if (builtin && !named) {
+    if (builtin) {
         snprintf(why, len, "%s", builtin);
         return -EPERM;
     }

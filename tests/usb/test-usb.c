@@ -253,9 +253,10 @@ START_TEST(test_policy)
     const struct ferry_usb_devinfo hub = mkdev(0x05e3, 0x0608, 9, 9, 0, 0);
     const struct ferry_usb_devinfo disk = mkdev(0x0781, 0x5567, 0, 8, 6, 0x50);
     const struct ferry_usb_devinfo hidgen = mkdev(0x1234, 0x0001, 0, 3, 0, 0);
+    struct ferry_usb_devinfo combo = mkdev(0x0781, 0x5567, 0, 8, 6, 0x50);
     static const struct {
         const char *rules;
-        int dev;            /* 0 kbd 1 mouse 2 hub 3 disk 4 generic hid */
+        int dev;            /* 0 kbd 1 mouse 2 hub 3 disk 4 generic hid 5 disk+kbd */
         int allowed;
         const char *why;    /* substring of the verdict */
     } t[] = {
@@ -273,11 +274,19 @@ START_TEST(test_policy)
         { "0x09,-1,-1,-1,1", 2, 1, "rule 1" },
         { "-1,0x9999,-1,-1,1", 3, 1, "no rule matched" },
         { "0x03,-1,-1,-1,0", 0, 0, "rule 1 '0x03,-1,-1,-1,0'" },
+        /* a rule for a composite device's disk does not name its keyboard */
+        { "0x08,-1,-1,-1,1", 5, 0, "built-in rule: HID keyboards" },
+        { "0x08,-1,-1,-1,1|0x03,-1,-1,-1,1", 5, 1, "rule 2" },
+        { "-1,0x0781,0x5567,-1,1", 5, 1, "rule 1" },
     };
-    const struct ferry_usb_devinfo *devs[] = { &kbd, &mouse, &hub, &disk, &hidgen };
+    const struct ferry_usb_devinfo *devs[] = { &kbd, &mouse, &hub, &disk, &hidgen, &combo };
     char why[FERRY_USB_ERR_MAX], err[FERRY_USB_ERR_MAX];
     struct ferry_usb_policy *p;
 
+    combo.n_ifaces = 2;
+    combo.ifaces[1].cls = 3;
+    combo.ifaces[1].subcls = 1;
+    combo.ifaces[1].proto = 1;
     for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
         int r;
         ck_assert_int_eq(ferry_usb_policy_new(t[i].rules, &p, err, sizeof(err)), 0);
