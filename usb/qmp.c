@@ -20,6 +20,7 @@
 #include "usb/ferry-usb.h"
 
 #define QMP_LINE_MAX (1u << 20)
+#define QMP_DELETED_MAX 64      /* DEVICE_DELETED ids kept for a later wait */
 
 struct ferry_usb_qmp {
     int fd;
@@ -82,17 +83,35 @@ static JsonNode *qmp_parse(const char *line)
     return n;
 }
 
+/* o's member `name` if it is a string, else NULL (QEMU's JSON is input). */
+static const char *qmp_str(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+        return NULL;
+    return json_node_get_string(n);
+}
+
+/* o's member `name` if it is an object, else NULL. */
+static JsonObject *qmp_obj(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
 static void qmp_note_event(struct ferry_usb_qmp *q, JsonObject *o)
 {
-    const char *ev = json_object_get_string_member_with_default(o, "event", "");
-    JsonObject *data;
+    const char *ev = qmp_str(o, "event");
+    const char *dev = qmp_str(qmp_obj(o, "data"), "device");
 
-    if (strcmp(ev, "DEVICE_DELETED") || !json_object_has_member(o, "data"))
+    if (!ev || strcmp(ev, "DEVICE_DELETED") || !dev)
         return;
-    data = json_object_get_object_member(o, "data");
-    if (data && json_object_has_member(data, "device"))
-        g_ptr_array_add(q->deleted,
-                        g_strdup(json_object_get_string_member_with_default(data, "device", "")));
+    g_ptr_array_add(q->deleted, g_strdup(dev));
+    /* a DEVICE_DELETED nobody waits for must not pile up */
+    while (q->deleted->len > QMP_DELETED_MAX)
+        g_ptr_array_remove_index(q->deleted, 0);
 }
 
 /* Wait for the reply to the command just sent (events are noted). */
@@ -126,9 +145,9 @@ static int qmp_reply(struct ferry_usb_qmp *q, const char *cmd, char **reply_json
             json_node_unref(n);
             return 0;
         } else if (json_object_has_member(o, "error")) {
-            JsonObject *e = json_object_get_object_member(o, "error");
-            snprintf(err, errlen, "qmp %s: %s: %s", q->path, cmd,
-                     e ? json_object_get_string_member_with_default(e, "desc", "error") : "error");
+            const char *desc = qmp_str(qmp_obj(o, "error"), "desc");
+
+            snprintf(err, errlen, "qmp %s: %s: %s", q->path, cmd, desc ? desc : "error");
             json_node_unref(n);
             return -EIO;
         }
@@ -223,9 +242,6 @@ int ferry_usb_qmp_drain(struct ferry_usb_qmp *q)
                 qmp_note_event(q, o);
             json_node_unref(n);
         }
-        /* a DEVICE_DELETED nobody waits for must not pile up */
-        while (q->deleted->len > 64)
-            g_ptr_array_remove_index(q->deleted, 0);
     }
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -720,12 +721,93 @@ START_TEST(test_wrap_fd)
 }
 END_TEST
 
+/* ---- a hostile QMP peer ------------------------------------------------------ */
+
+/* A fake QEMU on a unix socket: sends script after the connection, ends its
+ * side, then reads until the client closes. */
+static pid_t fake_qmp(const char *path, const char *script)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    pid_t pid;
+
+    ck_assert_int_ge(lfd, 0);
+    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char buf[4096];
+        int fd = accept(lfd, NULL, NULL);
+        size_t len = strlen(script), off = 0;
+
+        while (fd >= 0 && off < len) {
+            ssize_t n = write(fd, script + off, len - off);
+            if (n <= 0)
+                _exit(1);
+            off += (size_t)n;
+        }
+        shutdown(fd, SHUT_WR);
+        while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+            ;
+        _exit(0);
+    }
+    close(lfd);
+    return pid;
+}
+
+START_TEST(test_qmp_hostile)
+{
+    /* members of the wrong JSON type where strings and objects belong;
+     * then a flood of DEVICE_DELETED nobody waits for */
+    GString *script = g_string_new(
+        "{\"QMP\":{\"version\":{},\"capabilities\":[]}}\n"
+        "{\"event\":1}\n"
+        "{\"event\":null}\n"
+        "{\"event\":\"DEVICE_DELETED\",\"data\":\"x\"}\n"
+        "{\"event\":\"DEVICE_DELETED\",\"data\":{\"device\":7}}\n"
+        "{\"event\":\"DEVICE_DELETED\",\"data\":{\"device\":null}}\n"
+        "{\"return\":{}}\n"
+        "{\"error\":5}\n"
+        "{\"error\":{\"desc\":[1]}}\n");
+    char dir[] = "/tmp/ferry-qmp-XXXXXX", path[128], err[FERRY_USB_ERR_MAX];
+    struct ferry_usb_qmp *q = NULL;
+    int status, r;
+    pid_t pid;
+
+    for (int i = 0; i < 100000; i++)
+        g_string_append_printf(script, "{\"event\":\"DEVICE_DELETED\",\"data\":{\"device\":"
+                               "\"flood%d\"}}\n", i);
+    g_string_append(script, "{\"event\":\"DEVICE_DELETED\",\"data\":{\"device\":\"dev0\"}}\n");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/qmp.sock", dir);
+    pid = fake_qmp(path, script->str);
+    r = ferry_usb_qmp_open(path, 20000, &q, err, sizeof(err));
+    ck_assert_msg(r == 0, "open: %d %s", r, err);
+    ck_assert_int_eq(ferry_usb_qmp_execute(q, "a", NULL, NULL, err, sizeof(err)), -EIO);
+    ck_assert_int_eq(ferry_usb_qmp_execute(q, "b", NULL, NULL, err, sizeof(err)), -EIO);
+    ck_assert_ptr_nonnull(strstr(err, "qmp "));
+    r = ferry_usb_qmp_wait_deleted(q, "dev0", err, sizeof(err));
+    ck_assert_msg(r == 0, "wait_deleted: %d %s", r, err);
+    /* the flood was not all kept: the newest ids are, the oldest are gone */
+    ck_assert_int_eq(ferry_usb_qmp_wait_deleted(q, "flood99999", err, sizeof(err)), 0);
+    ck_assert_int_eq(ferry_usb_qmp_wait_deleted(q, "flood0", err, sizeof(err)), -EPIPE);
+    ferry_usb_qmp_close(q);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    unlink(path);
+    rmdir(dir);
+    g_string_free(script, TRUE);
+}
+END_TEST
+
 static Suite *usb_suite(void)
 {
     Suite *s = suite_create("usb");
 
     ADD(s, test_spec);
     ADD(s, test_policy);
+    ADD(s, test_qmp_hostile);
     ADD(s, test_enumerate);
     ADD(s, test_hotplug);
     ADD(s, test_share_loopback);
