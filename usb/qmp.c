@@ -374,15 +374,15 @@ static int redir_device_add(struct ferry_usb_qmp *q, const char *id, char *err, 
     return r;
 }
 
-int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
-                            char *err, size_t errlen)
+/* chardev-add's arguments for a socket chardev id on address type atype
+ * ("unix" or "fd") whose data member key is value:
+ * {"id":ID,"backend":{"type":"socket","data":{"addr":{"type":ATYPE,
+ *  "data":{KEY:VALUE}},"server":false[,"reconnect":1]}}} */
+static char *chardev_socket_args(const char *id, const char *atype, const char *key,
+                                 const char *value, bool reconnect)
 {
     JsonBuilder *b = json_builder_new();
-    char *args;
-    int r;
 
-    /* {"id":ID,"backend":{"type":"socket","data":{"addr":{"type":"unix",
-     *  "data":{"path":P}},"server":false,"reconnect":1}}} */
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "id");
     json_builder_add_string_value(b, id);
@@ -395,22 +395,32 @@ int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char 
     json_builder_set_member_name(b, "addr");
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "unix");
+    json_builder_add_string_value(b, atype);
     json_builder_set_member_name(b, "data");
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "path");
-    json_builder_add_string_value(b, sock_path);
+    json_builder_set_member_name(b, key);
+    json_builder_add_string_value(b, value);
     json_builder_end_object(b);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "server");
     json_builder_add_boolean_value(b, FALSE);
+    if (reconnect) {
+        json_builder_set_member_name(b, "reconnect");
+        json_builder_add_int_value(b, 1);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    return json_of(b);
+}
+
+int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
+                            char *err, size_t errlen)
+{
     /* QEMU reconnects by itself after the device was unplugged */
-    json_builder_set_member_name(b, "reconnect");
-    json_builder_add_int_value(b, 1);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    args = json_of(b);
+    char *args = chardev_socket_args(id, "unix", "path", sock_path, true);
+    int r;
+
     r = ferry_usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0)
@@ -421,44 +431,16 @@ int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char 
 int ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
                                char *err, size_t errlen)
 {
-    JsonBuilder *b = json_builder_new();
     char *args = g_strdup_printf("{\"fdname\":\"%s\"}", id);
     int r;
 
     /* the fd becomes QEMU's under the name id ... */
     r = qmp_execute_fd(q, "getfd", args, fd, NULL, err, errlen);
     g_free(args);
-    if (r < 0) {
-        g_object_unref(b);
+    if (r < 0)
         return r;
-    }
-    /* ... and a socket chardev's connected fd: {"id":ID,"backend":{"type":
-     * "socket","data":{"addr":{"type":"fd","data":{"str":ID}},"server":false}}} */
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, id);
-    json_builder_set_member_name(b, "backend");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "socket");
-    json_builder_set_member_name(b, "data");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "addr");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "fd");
-    json_builder_set_member_name(b, "data");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "str");
-    json_builder_add_string_value(b, id);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    json_builder_set_member_name(b, "server");
-    json_builder_add_boolean_value(b, FALSE);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    args = json_of(b);
+    /* ... and a socket chardev's connected fd */
+    args = chardev_socket_args(id, "fd", "str", id, false);
     r = ferry_usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0) {
