@@ -25,6 +25,10 @@
 #include "usb/ferry-usb.h"
 #include "usb/usb-internal.h"
 
+/* Packets queued for a peer that does not read them before we stop reading
+ * its requests (each can make an answer); reading resumes at half. */
+#define REDIR_WQ_MAX 1024
+
 struct ferry_usb_redir {
     struct ferry_usb_host *host;
     struct usbredirhost *uh;
@@ -33,7 +37,7 @@ struct ferry_usb_redir {
     struct ferry_usb_redir_ops ops;
     void *opaque;
     struct event *rev, *wev, *endev;
-    bool ended, peer_eof, writing, closing;
+    bool ended, peer_eof, writing, closing, paused;
     enum ferry_usb_redir_end why;
     uint64_t bytes;
     struct ferry_ratelimit rl;
@@ -109,6 +113,8 @@ static int uh_write(void *priv, uint8_t *data, int count)
 
 static void redir_flush(struct ferry_usb_redir *r)
 {
+    int queued;
+
     if (!r->uh || r->ended || r->writing)
         return;
     r->writing = true;
@@ -119,10 +125,18 @@ static void redir_flush(struct ferry_usb_redir *r)
         return;
     }
     r->writing = false;
-    if (usbredirhost_has_data_to_write(r->uh))
+    queued = usbredirhost_has_data_to_write(r->uh);
+    if (queued)
         event_add(r->wev, NULL);
     else
         event_del(r->wev);
+    if (!r->paused && queued > REDIR_WQ_MAX) {
+        r->paused = true;
+        event_del(r->rev);
+    } else if (r->paused && queued <= REDIR_WQ_MAX / 2) {
+        r->paused = false;
+        event_add(r->rev, NULL);
+    }
 }
 
 /* Called by usbredirhost whenever it queued output; also during

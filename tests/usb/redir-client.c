@@ -213,6 +213,13 @@ int redirc_step(struct redirc *c, int timeout_ms)
     return c->closed ? -1 : 0;
 }
 
+int redirc_push(struct redirc *c)
+{
+    if (!c->closed && usbredirparser_has_data_to_write(c->p))
+        usbredirparser_do_write(c->p);
+    return usbredirparser_has_data_to_write(c->p);
+}
+
 bool redirc_connected(struct redirc *c) { return c->connected; }
 bool redirc_disconnected(struct redirc *c) { return c->disconnected; }
 bool redirc_closed(struct redirc *c) { return c->closed; }

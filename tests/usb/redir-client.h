@@ -18,6 +18,8 @@ void redirc_free(struct redirc *c);
 /* Poll the socket up to timeout_ms, read and write what can be.
  * Returns -1 once the connection is gone. */
 int redirc_step(struct redirc *c, int timeout_ms);
+/* Write what can be written, read nothing; returns the packets left queued. */
+int redirc_push(struct redirc *c);
 bool redirc_connected(struct redirc *c);    /* device_connect seen */
 bool redirc_disconnected(struct redirc *c); /* device_disconnect seen */
 uint16_t redirc_vid(struct redirc *c);

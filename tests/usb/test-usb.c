@@ -530,6 +530,39 @@ END_TEST
 /* A peer that disappears with a transfer in flight: the endpoint ends, the
  * transfer is cancelled (USBDEVFS_DISCARDURB), and the next peer gets a
  * working device. */
+/* A peer that sends requests but never reads the answers: Ferry stops
+ * taking its requests instead of queueing answers without end. */
+START_TEST(test_peer_never_reads)
+{
+    struct env e;
+    char err[FERRY_USB_ERR_MAX], addr[128];
+    struct redirc *c;
+    int left = 0;
+
+    env_init(&e);
+    usbsim_add(e.sim, USBSIM_VENDOR, "1-5", "DEAF");
+    ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
+    snprintf(addr, sizeof(addr), "unix:%s/deaf.sock", e.dir);
+    ck_assert_msg(ferry_usb_service_share(e.svc, "1-5", addr, err, sizeof(err)) == 0, "%s", err);
+    c = connect_client(&e, addr);
+    ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
+    for (uint64_t i = 0; i < 20000; i++) {
+        redirc_control(c, 100 + i, 0x80, 6, 0x0100, 0, 18);   /* GET_DESCRIPTOR device */
+        event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        left = redirc_push(c);
+    }
+    /* give Ferry every chance to take the rest */
+    for (int i = 0; i < 5000 && left > 0; i++) {
+        event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        left = redirc_push(c);
+    }
+    ck_assert_msg(left > 0, "Ferry took all 20000 requests of a peer that reads nothing");
+    redirc_free(c);
+    ck_assert(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS));
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(test_peer_vanishes_mid_transfer)
 {
     struct env e;
@@ -813,6 +846,7 @@ static Suite *usb_suite(void)
     ADD(s, test_share_loopback);
     ADD(s, test_malformed);
     ADD(s, test_peer_vanishes_mid_transfer);
+    ADD(s, test_peer_never_reads);
     ADD(s, test_fd_passing);
     ADD(s, test_sim_iso);
     ADD(s, test_wrap_fd);
