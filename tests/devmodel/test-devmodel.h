@@ -44,6 +44,7 @@ struct tb {
     bool fake_clock;
     uint64_t clock_ns;
     int64_t wall_ns;
+    unsigned log_lines;         /* lines the device model logged */
 };
 
 /* A device model on a fresh event base; irqfd_ok picks the delivery path. */
