@@ -109,7 +109,7 @@ static int tb_msi_op(void *opaque, uint64_t address, uint32_t data)
     t->msis++;
     t->msi_address = address;
     t->msi_data = data;
-    return 0;
+    return t->msi_fail;
 }
 
 static const struct ferry_dm_backend_ops tb_ops = {

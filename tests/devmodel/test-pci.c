@@ -64,6 +64,13 @@ START_TEST(test_pci_msi)
     ck_assert_uint_eq(t.msis, 1);
     tb_cfg_write(&t, 1, 0, cap + 16, 4, 0);
     ck_assert_uint_eq(t.msis, 2);
+    /* MSIs the hypervisor refuses: the guest can send many, the log gets a few. */
+    t.msi_fail = -ENOTCONN;
+    t.log_lines = 0;
+    for (unsigned i = 0; i < 500; i++)
+        tb_out(&t, 0xc004, 4, 2);
+    ck_assert_uint_eq(t.msis, 502);
+    ck_assert_uint_lt(t.log_lines, 50);
     tb_fini(&t);
 }
 END_TEST
