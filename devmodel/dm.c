@@ -469,10 +469,10 @@ static int region_insert(struct ferry_dm_region *r)
     if (rc == -EEXIST && conflict) {
         struct ferry_dm_region *o = conflict;
 
-        ferry_dm_dev_log(r->dev, FERRY_LOG_WARNING,
-                         "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%" PRIx64,
-                         space_name(r->space), r->base,
-                         r->len, o->dev->type->name, o->dev->id, o->base);
+        /* A guest programming a BAR gets here too: rate-limited. */
+        ferry_dm_dev_guest_log(r->dev, "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%"
+                               PRIx64, space_name(r->space), r->base, r->len,
+                               o->dev->type->name, o->dev->id, o->base);
     }
     if (rc < 0)
         return rc;
