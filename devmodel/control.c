@@ -26,6 +26,8 @@ struct control_client {
     unsigned nr_fds;
     bool closing;           /* close once the output is flushed */
     bool quit;              /* and stop the device model */
+    bool eof;               /* the client sent all it will send */
+    bool throttled;         /* input paused until the client reads its replies */
 };
 
 struct ferry_dm_control {
@@ -435,19 +437,38 @@ static int client_recv(struct control_client *cl)
     return 1;
 }
 
-static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+/* Free a client whose last reply is out; stop the device model if it asked to. */
+static void client_done(struct control_client *cl)
 {
-    struct control_client *cl = arg;
-    struct evbuffer *in = cl->in;
+    struct ferry_dm_control *c = cl->c;
+    bool quit = cl->quit;
+
+    client_free(cl);
+    if (quit && c->ops && c->ops->quit)
+        c->ops->quit(c->opaque);
+}
+
+/*
+ * Answer the complete lines received.  A client that leaves its replies
+ * unread gets no more answers, and is no longer read, until it catches up:
+ * its queued replies stay under FERRY_DM_CONTROL_OUT_MAX (plus one read's).
+ */
+static void client_process(struct control_client *cl)
+{
+    struct evbuffer *in = cl->in, *out = bufferevent_get_output(cl->bev);
     size_t len;
     char *line;
-    int rc = client_recv(cl);
 
-    if (rc < 0) {
-        client_free(cl);
-        return;
-    }
-    while (!cl->closing && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
+    while (!cl->closing) {
+        if (evbuffer_get_length(out) > FERRY_DM_CONTROL_OUT_MAX) {
+            if (!cl->throttled && !cl->eof)
+                event_del(cl->rev);
+            cl->throttled = true;
+            return;
+        }
+        line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+        if (!line)
+            break;
         bool quit = false;
 
         if (len && line[len - 1] == '\r')
@@ -467,19 +488,41 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
         cl->closing = true;
         event_del(cl->rev);
     }
+    if (cl->eof)
+        cl->closing = true;     /* answered all it sent: close once that is out */
 }
 
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct control_client *cl = arg;
+    int rc = client_recv(cl);
+
+    if (rc == -EPIPE) {
+        /* Half-closed (echo ... | socat): its replies still go out. */
+        event_del(cl->rev);
+        cl->eof = true;
+    } else if (rc < 0) {
+        client_free(cl);
+        return;
+    }
+    client_process(cl);
+    if (cl->closing && !evbuffer_get_length(bufferevent_get_output(cl->bev)))
+        client_done(cl);
+}
+
+/* The output drained: resume a paused client, or close one that is done. */
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
     struct control_client *cl = arg;
-    struct ferry_dm_control *c = cl->c;
-    bool quit = cl->quit;
 
-    if (!cl->closing)
-        return;
-    client_free(cl);
-    if (quit && c->ops && c->ops->quit)
-        c->ops->quit(c->opaque);
+    if (cl->throttled) {
+        cl->throttled = false;
+        if (!cl->eof && !cl->closing)
+            event_add(cl->rev, NULL);
+        client_process(cl);
+    }
+    if (cl->closing && !evbuffer_get_length(bufferevent_get_output(bev)))
+        client_done(cl);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -18,6 +18,7 @@
 #define FERRY_DM_CONTROL_LINE_MAX     65536   /* one command, newline included */
 #define FERRY_DM_CONTROL_CLIENTS_MAX  8
 #define FERRY_DM_CONTROL_FDS_MAX      4       /* SCM_RIGHTS fds kept per client */
+#define FERRY_DM_CONTROL_OUT_MAX      (256 * 1024)  /* unread replies before input pauses */
 
 struct ferry_dm_control;
 

@@ -74,8 +74,9 @@ static int pci_bar_remap(void *opaque, struct ferry_pci_func *fn, unsigned bar,
                                bar, new_range->addr, new_range->size,
                                rc == -EEXIST ? "overlaps another device" : "claim refused");
     else
-        ferry_dm_dev_log(p->dev, FERRY_LOG_DEBUG, "bar %u -> %s 0x%" PRIx64 "+0x%" PRIx64, bar,
-                         new_range->io ? "io" : "mem", new_range->addr, new_range->size);
+        ferry_dm_dev_guest_log_at(p->dev, FERRY_LOG_DEBUG, "bar %u -> %s 0x%" PRIx64 "+0x%"
+                                  PRIx64, bar, new_range->io ? "io" : "mem", new_range->addr,
+                                  new_range->size);
     return rc;
 }
 

@@ -124,8 +124,9 @@ static FERRY_PRINTF(3, 4) void dm_log(struct ferry_dm *dm, enum ferry_log_level 
     va_end(ap);
 }
 
-/* Guest-triggered framework messages, rate-limited. */
-static FERRY_PRINTF(2, 3) void dm_guest_log(struct ferry_dm *dm, const char *fmt, ...)
+/* Guest-triggered framework messages at level, rate-limited. */
+static FERRY_PRINTF(3, 4) void dm_guest_log_at(struct ferry_dm *dm, enum ferry_log_level level,
+                                               const char *fmt, ...)
 {
     char buf[400];
     uint32_t dropped = 0;
@@ -137,10 +138,12 @@ static FERRY_PRINTF(2, 3) void dm_guest_log(struct ferry_dm *dm, const char *fmt
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     if (dropped)
-        dm_log(dm, FERRY_LOG_WARNING, "%s (%" PRIu32 " similar suppressed)", buf, dropped);
+        dm_log(dm, level, "%s (%" PRIu32 " similar suppressed)", buf, dropped);
     else
-        dm_log(dm, FERRY_LOG_WARNING, "%s", buf);
+        dm_log(dm, level, "%s", buf);
 }
+
+#define dm_guest_log(dm, ...) dm_guest_log_at(dm, FERRY_LOG_WARNING, __VA_ARGS__)
 
 void ferry_dm_dev_log(struct ferry_dm_device *dev, enum ferry_log_level level,
                       const char *fmt, ...)
@@ -154,22 +157,39 @@ void ferry_dm_dev_log(struct ferry_dm_device *dev, enum ferry_log_level level,
     dm_log(dev->dm, level, "%s[%s]: %s", dev->type->name, dev->id, buf);
 }
 
-void ferry_dm_dev_guest_log(struct ferry_dm_device *dev, const char *fmt, ...)
+static FERRY_PRINTF(3, 0) void dev_guest_vlog(struct ferry_dm_device *dev,
+                                              enum ferry_log_level level, const char *fmt,
+                                              va_list ap)
 {
     char buf[400];
     uint32_t dropped = 0;
-    va_list ap;
 
     if (!ferry_ratelimit_ok(&dev->rl, &dropped))
         return;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
     if (dropped)
-        ferry_dm_dev_log(dev, FERRY_LOG_WARNING, "%s (%" PRIu32 " similar suppressed)",
-                         buf, dropped);
+        ferry_dm_dev_log(dev, level, "%s (%" PRIu32 " similar suppressed)", buf, dropped);
     else
-        ferry_dm_dev_log(dev, FERRY_LOG_WARNING, "%s", buf);
+        ferry_dm_dev_log(dev, level, "%s", buf);
+}
+
+void ferry_dm_dev_guest_log(struct ferry_dm_device *dev, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    dev_guest_vlog(dev, FERRY_LOG_WARNING, fmt, ap);
+    va_end(ap);
+}
+
+void ferry_dm_dev_guest_log_at(struct ferry_dm_device *dev, enum ferry_log_level level,
+                               const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    dev_guest_vlog(dev, level, fmt, ap);
+    va_end(ap);
 }
 
 /* ------------------------------------------------------------------ */
@@ -317,9 +337,9 @@ int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
 {
     int rc = dm->ops && dm->ops->msi ? dm->ops->msi(dm->opaque, address, data) : -ENOSYS;
 
-    if (rc < 0)
-        dm_log(dm, FERRY_LOG_WARNING, "msi 0x%" PRIx64 "/0x%" PRIx32 " not delivered: %s",
-               address, data, strerror(-rc));
+    if (rc < 0)         /* devices send MSIs when the guest asks: rate-limited */
+        dm_guest_log(dm, "msi 0x%" PRIx64 "/0x%" PRIx32 " not delivered: %s", address, data,
+                     strerror(-rc));
     return rc;
 }
 
@@ -329,13 +349,14 @@ void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason r
     static const char *const names[] = { "poweroff", "reboot", "crash" };
     int rc = 0;
 
-    dm_log(dm, FERRY_LOG_INFO, "guest requests %s code=%" PRIu32,
-           reason <= IOREQ_SHUTDOWN_CRASH ? names[reason] : "?", code);
+    /* Guests can ask again and again (a loop on 0xcf9): rate-limited. */
+    dm_guest_log_at(dm, FERRY_LOG_INFO, "guest requests %s code=%" PRIu32,
+                    reason <= IOREQ_SHUTDOWN_CRASH ? names[reason] : "?", code);
     if (dm->ops && dm->ops->shutdown)
         rc = dm->ops->shutdown(dm->opaque, reason, code);
     if (rc < 0)
-        dm_log(dm, FERRY_LOG_ERROR, "cannot ask the hypervisor for %s: %s",
-               reason <= IOREQ_SHUTDOWN_CRASH ? names[reason] : "?", strerror(-rc));
+        dm_guest_log_at(dm, FERRY_LOG_ERROR, "cannot ask the hypervisor for %s: %s",
+                        reason <= IOREQ_SHUTDOWN_CRASH ? names[reason] : "?", strerror(-rc));
     if (reason == IOREQ_SHUTDOWN_REBOOT)
         ferry_dm_reset(dm);
     else
@@ -448,10 +469,10 @@ static int region_insert(struct ferry_dm_region *r)
     if (rc == -EEXIST && conflict) {
         struct ferry_dm_region *o = conflict;
 
-        ferry_dm_dev_log(r->dev, FERRY_LOG_WARNING,
-                         "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%" PRIx64,
-                         space_name(r->space), r->base,
-                         r->len, o->dev->type->name, o->dev->id, o->base);
+        /* A guest programming a BAR gets here too: rate-limited. */
+        ferry_dm_dev_guest_log(r->dev, "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%"
+                               PRIx64, space_name(r->space), r->base, r->len,
+                               o->dev->type->name, o->dev->id, o->base);
     }
     if (rc < 0)
         return rc;

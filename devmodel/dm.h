@@ -276,6 +276,10 @@ FERRY_PRINTF(3, 4) void ferry_dm_dev_log(struct ferry_dm_device *dev,
 /* For what a guest can trigger: at most a few lines per interval per device. */
 FERRY_PRINTF(2, 3) void ferry_dm_dev_guest_log(struct ferry_dm_device *dev,
                                                const char *fmt, ...);
+/* The same at another level (guest events that are not warnings: a reset, a power-off). */
+FERRY_PRINTF(3, 4) void ferry_dm_dev_guest_log_at(struct ferry_dm_device *dev,
+                                                  enum ferry_log_level level,
+                                                  const char *fmt, ...);
 
 /* ------------------------------------------------------------------ */
 /* Regions                                                             */

@@ -189,7 +189,7 @@ static void cnt_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         return;
     if (pm->s5_mask & (1u << typ)) {
         pm->sleeps++;
-        ferry_dm_dev_log(pm->dev, FERRY_LOG_INFO, "S5: the guest powers itself off");
+        ferry_dm_dev_guest_log_at(pm->dev, FERRY_LOG_INFO, "S5: the guest powers itself off");
         ferry_dm_request_shutdown(pm->dm, IOREQ_SHUTDOWN_POWEROFF, 0);
         return;
     }

@@ -31,7 +31,7 @@ static void dx_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         return;     /* only accesses starting at the port count */
 
     dx->last = code;
-    ferry_dm_dev_log(dx->dev, FERRY_LOG_INFO, "guest exits with status %u", code);
+    ferry_dm_dev_guest_log_at(dx->dev, FERRY_LOG_INFO, "guest exits with status %u", code);
     ferry_dm_request_shutdown(ferry_dm_device_dm(dx->dev), IOREQ_SHUTDOWN_POWEROFF, code);
 }
 

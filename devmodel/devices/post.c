@@ -41,7 +41,7 @@ static void post_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     else
         p->head = (p->head + 1) % FERRY_POST_HISTORY;
     p->writes++;
-    ferry_dm_dev_log(p->dev, FERRY_LOG_DEBUG, "post code 0x%02x", p->last);
+    ferry_dm_dev_guest_log_at(p->dev, FERRY_LOG_DEBUG, "post code 0x%02x", p->last);
 }
 
 static const struct ferry_dm_region_ops post_ops = {

@@ -42,8 +42,8 @@ static void rcr_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     rc->rcr = v & (RCR_SYS_RST | RCR_FULL_RST);
     if (v & RCR_RST_CPU) {
         rc->resets++;
-        ferry_dm_dev_log(rc->dev, FERRY_LOG_INFO, "%s reset through 0xcf9",
-                         (v & (RCR_SYS_RST | RCR_FULL_RST)) ? "hard" : "soft");
+        ferry_dm_dev_guest_log_at(rc->dev, FERRY_LOG_INFO, "%s reset through 0xcf9",
+                                  (v & (RCR_SYS_RST | RCR_FULL_RST)) ? "hard" : "soft");
         /* Resets every device, this one included (rcr back to 0). */
         ferry_dm_request_shutdown(ferry_dm_device_dm(rc->dev), IOREQ_SHUTDOWN_REBOOT, 0);
     }

@@ -63,6 +63,13 @@ static int tb_irq_line_op(void *opaque, uint32_t gsi, bool level)
     return 0;
 }
 
+static void tb_log_op(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    struct tb *t = opaque;
+
+    t->log_lines++;
+}
+
 static int tb_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
 {
     struct tb *t = opaque;
@@ -102,7 +109,7 @@ static int tb_msi_op(void *opaque, uint64_t address, uint32_t data)
     t->msis++;
     t->msi_address = address;
     t->msi_data = data;
-    return 0;
+    return t->msi_fail;
 }
 
 static const struct ferry_dm_backend_ops tb_ops = {
@@ -125,7 +132,7 @@ void tb_init(struct tb *t, bool irqfd_ok)
     t->base = event_base_new();
     ck_assert_ptr_nonnull(t->base);
     struct ferry_dm_config cfg = { .name = "test", .base = t->base, .ops = &tb_ops,
-                                   .opaque = t };
+                                   .opaque = t, .log = tb_log_op, .log_opaque = t };
     ck_assert_int_eq(ferry_dm_create(&cfg, &t->dm), 0);
 }
 

@@ -211,6 +211,126 @@ START_TEST(test_control_socket)
 }
 END_TEST
 
+/* A socket to a fresh control socket of t (in dir); the caller closes both. */
+static int control_connect(struct tb *t, const char *dir, struct ferry_dm_control **c)
+{
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    ck_assert_int_eq(ferry_dm_control_open(t->dm, path, NULL, NULL, c), 0);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    g_free(path);
+    return fd;
+}
+
+static bool got_eof(struct tb *t, void *arg)
+{
+    struct sock_state *s = arg;
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        g_string_append_len(s->got, buf, n);
+    return n == 0;
+}
+
+/*
+ * A client that sends its commands and shuts down its side (echo ... |
+ * socat) gets all the replies, even when they take many writes.
+ */
+START_TEST(test_control_half_close)
+{
+    enum { CMDS = 1000 };
+    static const char cmd[] = "{\"execute\": \"query-device-types\"}\n";
+    struct tb t;
+    struct ferry_dm_control *c;
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    struct sock_state s = { .got = g_string_new(NULL) };
+    GString *cmds = g_string_new(NULL);
+    size_t lines = 0;
+
+    for (unsigned i = 0; i < CMDS; i++)
+        g_string_append(cmds, cmd);
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    s.fd = control_connect(&t, dir, &c);
+    ck_assert_int_eq(send(s.fd, cmds->str, cmds->len, 0), (ssize_t)cmds->len);
+    ck_assert_int_eq(shutdown(s.fd, SHUT_WR), 0);
+    tb_loop_until(&t, got_eof, &s, 30000);
+    for (gsize i = 0; i < s.got->len; i++)
+        lines += s.got->str[i] == '\n';
+    ck_assert_uint_eq(lines, 1 + CMDS);
+    close(s.fd);
+    ferry_dm_control_close(c);
+    g_string_free(cmds, TRUE);
+    g_string_free(s.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(dir);
+}
+END_TEST
+
+/*
+ * A client that sends commands and never reads the replies: ferry-dm stops
+ * reading it (its queued replies stay bounded) and goes on once it reads.
+ */
+START_TEST(test_control_unread_replies)
+{
+    enum { SEND_LIMIT = 8 << 20 };
+    static const char cmd[] = "{\"execute\": \"qmp_capabilities\"}\n";
+    const size_t cmd_len = sizeof(cmd) - 1;
+    struct tb t;
+    struct ferry_dm_control *c;
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    struct sock_state s = { .got = g_string_new(NULL) };
+    char chunk[sizeof(cmd) * 128];
+    size_t sent = 0, lines = 0;
+    unsigned idle = 0;
+
+    for (size_t i = 0; i < 128; i++)
+        memcpy(chunk + i * cmd_len, cmd, cmd_len);
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    s.fd = control_connect(&t, dir, &c);
+    while (sent < SEND_LIMIT && idle < 500) {
+        ssize_t n = send(s.fd, chunk, 128 * cmd_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (n > 0) {
+            sent += (size_t)n;
+            idle = 0;
+        } else {
+            ck_assert_int_eq(errno, EAGAIN);
+            idle++;
+        }
+        event_base_loop(t.base, EVLOOP_NONBLOCK);
+    }
+    ck_assert_msg(sent < SEND_LIMIT, "ferry-dm read %zu bytes of commands whose replies "
+                  "were never read", sent);
+    /* Now read: every complete command is answered. */
+    for (unsigned rounds = 0; lines < 1 + sent / cmd_len && rounds < 1000000; rounds++) {
+        char buf[65536];
+        ssize_t n;
+
+        event_base_loop(t.base, EVLOOP_NONBLOCK);
+        while ((n = recv(s.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+            for (ssize_t i = 0; i < n; i++)
+                lines += buf[i] == '\n';
+    }
+    ck_assert_uint_eq(lines, 1 + sent / cmd_len);
+    close(s.fd);
+    ferry_dm_control_close(c);
+    g_string_free(s.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(dir);
+}
+END_TEST
+
 TCase *dm_control_tcase(void)
 {
     TCase *tc = tcase_create("control");
@@ -218,5 +338,7 @@ TCase *dm_control_tcase(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_control_commands);
     tcase_add_test(tc, test_control_socket);
+    tcase_add_test(tc, test_control_half_close);
+    tcase_add_test(tc, test_control_unread_replies);
     return tc;
 }

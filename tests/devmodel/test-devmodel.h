@@ -37,6 +37,7 @@ struct tb {
     unsigned line_raises[TB_GSI_MAX];
     unsigned shutdowns;
     unsigned msis;              /* MSIs delivered through the backend */
+    int msi_fail;               /* the backend's MSI calls return this */
     uint64_t msi_address;
     uint32_t msi_data;
     enum ioreq_shutdown_reason reason;
@@ -44,6 +45,7 @@ struct tb {
     bool fake_clock;
     uint64_t clock_ns;
     int64_t wall_ns;
+    unsigned log_lines;         /* lines the device model logged */
 };
 
 /* A device model on a fresh event base; irqfd_ok picks the delivery path. */

@@ -78,6 +78,36 @@ START_TEST(test_debug_exit)
 }
 END_TEST
 
+/*
+ * A guest that loops on reset, power-off or POST writes: every request goes
+ * to the hypervisor, but the log gets a few lines, not one or two per write.
+ */
+START_TEST(test_guest_requests_log_bounded)
+{
+    enum { WRITES = 500 };
+    struct tb t;
+
+    tb_init(&t, false);
+    tb_add(&t, "reset", "reset", NULL);
+    tb_add(&t, "debug-exit", "debug-exit", NULL);
+    tb_add(&t, "acpi-pm", "pm", NULL);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    t.log_lines = 0;
+    for (unsigned i = 0; i < WRITES; i++) {
+        tb_out(&t, 0xcf9, 1, 0x06);
+        tb_out(&t, 0xf4, 1, 1);
+        tb_out(&t, 0xb004, 2, 0x2000);          /* SLP_EN, SLP_TYP 0: S5 */
+        tb_out(&t, 0x80, 1, (uint8_t)i);
+    }
+    ck_assert_uint_eq(t.shutdowns, 3 * WRITES);
+    /* Each device's limiter and the framework's: a burst each per interval. */
+    ck_assert_msg(t.log_lines < 100, "%u log lines for %u guest writes", t.log_lines,
+                  4 * WRITES);
+    tb_fini(&t);
+}
+END_TEST
+
 TCase *dm_misc_tcase(void)
 {
     TCase *tc = tcase_create("misc");
@@ -85,5 +115,6 @@ TCase *dm_misc_tcase(void)
     tcase_add_test(tc, test_reset_cf9);
     tcase_add_test(tc, test_post_codes);
     tcase_add_test(tc, test_debug_exit);
+    tcase_add_test(tc, test_guest_requests_log_bounded);
     return tc;
 }
