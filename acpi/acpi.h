@@ -157,7 +157,8 @@ FERRY_MUST_CHECK int acpi_config_init_default(struct acpi_config *cfg, uint32_t 
 /*
  * Split the vCPUs and the RAM of cfg into nr_nodes equal NUMA nodes
  * (vCPU i on node i * nr_nodes / nr_vcpus; RAM in address order, node
- * boundaries 2 MiB aligned), distances 10 local and 20 remote.
+ * boundaries 2 MiB aligned), distances 10 local and 20 remote.  On an
+ * error (-EINVAL, -E2BIG) cfg is left unchanged.
  */
 FERRY_MUST_CHECK int acpi_config_set_numa(struct acpi_config *cfg, uint32_t nr_nodes);
 

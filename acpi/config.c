@@ -153,8 +153,37 @@ int acpi_config_set_numa(struct acpi_config *cfg, uint32_t nr_nodes)
     struct acpi_mem_range out[ACPI_MEM_RANGES_MAX];
     uint32_t n = 0, node = 0;
 
-    if (!cfg || nr_nodes > ACPI_NODES_MAX || nr_nodes > cfg->nr_vcpus)
+    if (!cfg || nr_nodes > ACPI_NODES_MAX || nr_nodes > cfg->nr_vcpus ||
+        cfg->nr_vcpus > ACPI_VCPUS_MAX || cfg->nr_mem > ACPI_MEM_RANGES_MAX)
         return -EINVAL;
+    /* Split the RAM first: on an error cfg must be left as it was. */
+    if (nr_nodes) {
+        for (uint32_t i = 0; i < cfg->nr_mem; i++)
+            total += cfg->mem[i].size;
+        per = (total / nr_nodes) & ~(NUMA_ALIGN - 1);
+        if (per == 0)
+            return -EINVAL;
+        /* Walk the RAM in address order (ranges are sorted by the defaults). */
+        for (uint32_t i = 0; i < cfg->nr_mem; i++) {
+            uint64_t base = cfg->mem[i].base, left = cfg->mem[i].size;
+
+            while (left) {
+                uint64_t boundary = (uint64_t)(node + 1) * per;
+                uint64_t take = node == nr_nodes - 1 || boundary - done > left ? left
+                                                                             : boundary - done;
+
+                if (n == ACPI_MEM_RANGES_MAX)
+                    return -E2BIG;
+                out[n++] = (struct acpi_mem_range){ base, take, node };
+                base += take;
+                left -= take;
+                done += take;
+                if (node < nr_nodes - 1 && done == boundary)
+                    node++;
+            }
+        }
+    }
+
     cfg->nr_nodes = nr_nodes;
     memset(cfg->distance, 0, sizeof(cfg->distance));
     for (uint32_t i = 0; i < cfg->nr_vcpus; i++)
@@ -167,30 +196,6 @@ int acpi_config_set_numa(struct acpi_config *cfg, uint32_t nr_nodes)
     for (uint32_t a = 0; a < nr_nodes; a++)
         for (uint32_t b = 0; b < nr_nodes; b++)
             cfg->distance[a][b] = a == b ? 10 : 20;
-
-    for (uint32_t i = 0; i < cfg->nr_mem; i++)
-        total += cfg->mem[i].size;
-    per = (total / nr_nodes) & ~(NUMA_ALIGN - 1);
-    if (per == 0)
-        return -EINVAL;
-    /* Walk the RAM in address order (ranges are sorted by the defaults). */
-    for (uint32_t i = 0; i < cfg->nr_mem; i++) {
-        uint64_t base = cfg->mem[i].base, left = cfg->mem[i].size;
-
-        while (left) {
-            uint64_t boundary = (uint64_t)(node + 1) * per;
-            uint64_t take = node == nr_nodes - 1 || boundary - done > left ? left : boundary - done;
-
-            if (n == ACPI_MEM_RANGES_MAX)
-                return -E2BIG;
-            out[n++] = (struct acpi_mem_range){ base, take, node };
-            base += take;
-            left -= take;
-            done += take;
-            if (node < nr_nodes - 1 && done == boundary)
-                node++;
-        }
-    }
     memcpy(cfg->mem, out, n * sizeof(out[0]));
     cfg->nr_mem = n;
     return 0;

@@ -70,6 +70,25 @@ const char *ferry_qmp_error(const struct ferry_qmp *q)
     return q->err;
 }
 
+/* Member `name` of o if it is an object, else NULL: a peer's reply may put
+ * anything anywhere, and json-glib's getters complain about wrong types. */
+static JsonObject *object_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = json_object_get_member(o, name);
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+/* String member `name` of o, or def when it is absent or not a string. */
+static const char *string_member(JsonObject *o, const char *name, const char *def)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+        return def;
+    return json_node_get_string(n);
+}
+
 /* Next complete message (one line) as a parsed object node, waiting until
  * `deadline`.  0 or -errno. */
 static int read_message(struct ferry_qmp *q, int64_t deadline, JsonNode **out)
@@ -188,16 +207,14 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
             g_queue_push_tail(&q->events, msg);
             continue;
         }
-        if (!json_object_has_member(o, "id") ||
-            g_strcmp0(json_object_get_string_member_with_default(o, "id", ""), id)) {
+        if (g_strcmp0(string_member(o, "id", NULL), id)) {
             json_node_unref(msg);   /* a reply to someone else's command */
             continue;
         }
         if (json_object_has_member(o, "error")) {
-            JsonObject *e = json_object_get_object_member(o, "error");
-            r = fail(q, -EREMOTEIO, "%s: %s",
-                     e ? json_object_get_string_member_with_default(e, "class", "Error") : "Error",
-                     e ? json_object_get_string_member_with_default(e, "desc", "?") : "?");
+            JsonObject *e = object_member(o, "error");
+            r = fail(q, -EREMOTEIO, "%s: %s", string_member(e, "class", "Error"),
+                     string_member(e, "desc", "?"));
             json_node_unref(msg);
             return r;
         }
@@ -251,15 +268,15 @@ static bool event_matches(JsonNode *ev, const char *name, const char *device)
     JsonObject *o = json_node_get_object(ev);
     JsonObject *data;
 
-    if (g_strcmp0(json_object_get_string_member_with_default(o, "event", ""), name))
+    if (g_strcmp0(string_member(o, "event", ""), name))
         return false;
     if (!device)
         return true;
-    data = json_object_has_member(o, "data") ? json_object_get_object_member(o, "data") : NULL;
+    data = object_member(o, "data");
     if (!data)
         return false;
-    return !g_strcmp0(json_object_get_string_member_with_default(data, "device", ""), device) ||
-           !g_strcmp0(json_object_get_string_member_with_default(data, "path", ""), device);
+    return !g_strcmp0(string_member(data, "device", ""), device) ||
+           !g_strcmp0(string_member(data, "path", ""), device);
 }
 
 static void take_data(JsonNode *ev, JsonNode **data)

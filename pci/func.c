@@ -638,11 +638,6 @@ static int cap_place(struct ferry_pci_func *fn, bool ext, uint16_t id, uint8_t v
     return (int)offset;
 }
 
-int pci_func_cap_alloc(struct ferry_pci_func *fn, uint8_t id, unsigned len, unsigned offset)
-{
-    return cap_place(fn, false, id, 0, len, offset);
-}
-
 int pci_func_cap_add(struct ferry_pci_func *fn, uint8_t id, unsigned len, unsigned offset)
 {
     return cap_place(fn, false, id, 0, len, offset);

@@ -222,7 +222,7 @@ int pci_func_msi_add(struct ferry_pci_func *fn, unsigned nvectors, uint32_t flag
         return -EINVAL;
     while ((1u << log2n) < nvectors)
         log2n++;
-    off = pci_func_cap_alloc(fn, FERRY_PCI_CAP_ID_MSI, msi_cap_len(flags), offset);
+    off = pci_func_cap_add(fn, FERRY_PCI_CAP_ID_MSI, msi_cap_len(flags), offset);
     if (off < 0)
         return off;
     fn->msi.off = (unsigned)off;
@@ -284,7 +284,7 @@ int pci_func_msix_add(struct ferry_pci_func *fn, unsigned nvectors, unsigned tab
     fn->msix.last = calloc(nvectors, sizeof(*fn->msix.last));
     if (!fn->msix.table || !fn->msix.pba || !fn->msix.last)
         goto nomem;
-    off = pci_func_cap_alloc(fn, FERRY_PCI_CAP_ID_MSIX, MSIX_CAP_LEN, offset);
+    off = pci_func_cap_add(fn, FERRY_PCI_CAP_ID_MSIX, MSIX_CAP_LEN, offset);
     if (off < 0) {
         pci_msi_free(fn);
         fn->msix.table = NULL;

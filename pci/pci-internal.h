@@ -130,9 +130,6 @@ void pci_msix_restore(struct ferry_pci_func *fn, const uint8_t *table, const uin
 void pci_func_bars_update(struct ferry_pci_func *fn);
 void pci_func_irq_update(struct ferry_pci_func *fn);
 
-/* func.c: cap bookkeeping used by msi.c. */
-int pci_func_cap_alloc(struct ferry_pci_func *fn, uint8_t id, unsigned len, unsigned offset);
-
 /* bus.c: hooks called by func.c. */
 /* 0 if [addr, addr + size) may decode, or -EADDRINUSE (logged). */
 int pci_bus_check_range(struct ferry_pci_bus *bus, struct ferry_pci_func *fn,

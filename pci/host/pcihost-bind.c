@@ -354,13 +354,18 @@ static int unbind_one(struct ferry_pcihost *h, const char *dev)
         if (r < 0)
             (void)pcihost_sys_write(h, dev, "bus/pci/drivers_probe");
     }
-    state_remove(h, dev);
     r = cur_driver(h, dev, drv, sizeof(drv));
-    if (r < 0)
+    if (r < 0) {
+        state_remove(h, dev);
         return pcihost_fail(h, r, "pci %s: device vanished while being released", dev);
+    }
+    /* Keep the record until the original driver has it back, so that
+     * another release can retry instead of calling it "not prepared". */
     if (orig[0] && strcmp(drv, orig))
-        return pcihost_fail(h, -EIO, "pci %s: released, but %s did not take it back (now %s)",
-                            dev, orig, drv[0] ? drv : "no driver");
+        return pcihost_fail(h, -EIO, "pci %s: released, but %s did not take it back (now %s); "
+                            "its record stays in %s for another release", dev, orig,
+                            drv[0] ? drv : "no driver", h->state_dir);
+    state_remove(h, dev);
     pcihost_log(h, FERRY_LOG_INFO, "pcihost[%s] info: released to %s", dev,
                 drv[0] ? drv : "no driver");
     return 0;

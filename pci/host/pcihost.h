@@ -195,7 +195,8 @@ enum ferry_pcihost_prepare_flags {
 int pcihost_prepare(struct ferry_pcihost *h, const struct ferry_pci_addr *a,
                     unsigned flags) FERRY_MUST_CHECK;
 /* Give the device (and group members ferry prepared) back to their original
- * drivers.  Idempotent. */
+ * drivers.  Idempotent.  -EIO when an original driver does not take its
+ * device back; its record is kept, so that a later release retries. */
 int pcihost_release(struct ferry_pcihost *h, const struct ferry_pci_addr *a,
                     unsigned flags) FERRY_MUST_CHECK;
 

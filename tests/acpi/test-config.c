@@ -74,6 +74,27 @@ START_TEST(node_without_memory)
 }
 END_TEST
 
+/* A refused split leaves the config as it was, still valid. */
+START_TEST(numa_refused_leaves_config)
+{
+    static struct acpi_config before;
+
+    ck_assert_int_eq(acpi_config_init_default(&cfg, 4, 2ull << 20), 0);
+    before = cfg;
+    ck_assert_int_eq(acpi_config_set_numa(&cfg, 2), -EINVAL);   /* 1 MiB a node */
+    ck_assert_int_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+    ck_assert_int_eq(acpi_config_check(&cfg, NULL, NULL), 0);
+
+    ck_assert_int_eq(acpi_config_init_default(&cfg, 4, 1ull << 30), 0);
+    cfg.nr_mem = ACPI_MEM_RANGES_MAX;
+    for (uint32_t i = 0; i < cfg.nr_mem; i++)
+        cfg.mem[i] = (struct acpi_mem_range){ (uint64_t)i << 24, 3ull << 20, 0 };
+    before = cfg;
+    ck_assert_int_eq(acpi_config_set_numa(&cfg, 3), -E2BIG);   /* splits 2 ranges */
+    ck_assert_int_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+}
+END_TEST
+
 START_TEST(node_out_of_range)
 {
     ck_assert_int_eq(acpi_config_set_numa(&cfg, 2), 0);
@@ -186,6 +207,7 @@ TCase *acpi_config_tcase(void)
     tcase_add_test(tc, apic_id_too_big_for_xapic);
     tcase_add_test(tc, duplicate_apic_id);
     tcase_add_test(tc, node_without_memory);
+    tcase_add_test(tc, numa_refused_leaves_config);
     tcase_add_test(tc, node_out_of_range);
     tcase_add_test(tc, overlapping_ranges);
     tcase_add_test(tc, ram_in_pci_hole);

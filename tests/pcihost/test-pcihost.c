@@ -548,6 +548,33 @@ START_TEST(test_prepare_fake_kernel_refuses)
 }
 END_TEST
 
+/* A release whose original driver does not take the device back keeps the
+ * record of that driver, so that a second release retries the rebind. */
+START_TEST(test_release_keeps_record)
+{
+    struct ferry_pcihost *h;
+    struct ferry_pci_addr a;
+    char path[400];
+
+    fake_q35(true);
+    /* 00:04.0 was prepared from e1000e and vfio-pci has let go of it. */
+    mkdirs("%s/state", tmpdir);
+    put("driver=e1000e\n", "%s/state/0000:00:04.0", tmpdir);
+    put("", "%s/sys/bus/pci/drivers/e1000e/bind", tmpdir);
+    h = open_dump(DUMP_Q35);
+    ck_assert_int_eq(pcihost_scan(h), 0);
+    ck_assert_int_eq(pcihost_addr_parse("00:04.0", &a), 0);
+    ck_assert_int_eq(pcihost_release(h, &a, 0), -EIO);
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "e1000e did not take it back"));
+    snprintf(path, sizeof(path), "%s/state/0000:00:04.0", tmpdir);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    ck_assert_int_eq(pcihost_release(h, &a, 0), -EIO);
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "e1000e did not take it back"));
+    pcihost_close(h);
+    rm_tree();
+}
+END_TEST
+
 static Suite *pcihost_suite(void)
 {
     Suite *s = suite_create("pcihost");
@@ -562,6 +589,7 @@ static Suite *pcihost_suite(void)
     tcase_add_test(tc, test_check_iommu_off);
     tcase_add_test(tc, test_prepare_refusals);
     tcase_add_test(tc, test_prepare_fake_kernel_refuses);
+    tcase_add_test(tc, test_release_keeps_record);
     suite_add_tcase(s, tc);
     return s;
 }

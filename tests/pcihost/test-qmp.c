@@ -21,7 +21,7 @@
 #define GREETING "{\"QMP\": {\"version\": {}, \"capabilities\": [\"oob\"]}}\r\n"
 
 enum script {
-    S_NORMAL, S_ERROR, S_GARBAGE, S_NO_BANNER, S_HANGUP, S_ENDLESS, S_SILENT,
+    S_NORMAL, S_ERROR, S_BAD_SHAPES, S_GARBAGE, S_NO_BANNER, S_HANGUP, S_ENDLESS, S_SILENT,
 };
 
 static char sock_path[108];
@@ -98,6 +98,16 @@ static void serve(enum script s, int lfd)
         break;
     case S_ERROR:
         reply(fd, id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}");
+        pause();
+        break;
+    case S_BAD_SHAPES:
+        /* Valid JSON with members of the wrong types. */
+        put(fd, "{\"event\": \"DEVICE_DELETED\", \"data\": [\"d0\"]}\r\n");
+        put(fd, "{\"event\": 5, \"data\": {\"device\": 7}}\r\n");
+        put(fd, "{\"return\": {}, \"id\": 7}\r\n");
+        reply(fd, id, "\"error\": \"oops\"");
+        id = get_id(fd);
+        reply(fd, id, "\"error\": {\"class\": [], \"desc\": 5}");
         pause();
         break;
     case S_GARBAGE:
@@ -195,6 +205,23 @@ START_TEST(test_error_reply)
 }
 END_TEST
 
+/* Members of the wrong type are treated as absent, without a GLib critical. */
+START_TEST(test_bad_shapes)
+{
+    struct ferry_qmp *q;
+
+    g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+    q = connected(S_BAD_SHAPES, 5000);
+    ck_assert_int_eq(ferry_qmp_execute(q, "device_add", NULL, NULL), -EREMOTEIO);
+    ck_assert_str_eq(ferry_qmp_error(q), "Error: ?");
+    ck_assert_int_eq(ferry_qmp_execute(q, "device_add", NULL, NULL), -EREMOTEIO);
+    ck_assert_str_eq(ferry_qmp_error(q), "Error: ?");
+    ck_assert_int_eq(ferry_qmp_wait_event(q, "DEVICE_DELETED", "d0", 100, NULL), -ETIMEDOUT);
+    ferry_qmp_close(q);
+    stop();
+}
+END_TEST
+
 START_TEST(test_hostile)
 {
     struct ferry_qmp *q;
@@ -256,6 +283,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_normal);
     tcase_add_test(tc, test_error_reply);
+    tcase_add_test(tc, test_bad_shapes);
     tcase_add_test(tc, test_hostile);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
