@@ -93,27 +93,42 @@ static const char listen_tag;       /* epoll data for the listening socket */
 /* ------------------------------------------------------------------ */
 /* Servers                                                             */
 
-static void srv_unref(struct srv *s)
+/*
+ * Frees what a HELLO set up: the shared pages and the doorbells.  Also
+ * undoes a HELLO that failed half-way, so that a peer retrying it cannot
+ * pile up memfds, mappings and eventfds.
+ */
+static void srv_free_pages(struct srv *s)
 {
-    if (atomic_fetch_sub(&s->refs, 1) != 1)
-        return;
     if (s->map)
         munmap(s->map, s->map_size);
     if (s->memfd >= 0)
         close(s->memfd);
     if (s->buf_fd >= 0)
         close(s->buf_fd);
-    for (unsigned i = 0; s->req_fd && i < s->r->nr_vcpus; i++) {
+    for (unsigned i = 0; s->req_fd && s->resp_fd && i < s->r->nr_vcpus; i++) {
         if (s->req_fd[i] >= 0)
             close(s->req_fd[i]);
         if (s->resp_fd[i] >= 0)
             close(s->resp_fd[i]);
     }
+    free(s->req_fd);
+    free(s->resp_fd);
+    s->map = NULL;
+    s->slots = NULL;
+    s->buf = NULL;
+    s->memfd = s->buf_fd = -1;
+    s->req_fd = s->resp_fd = NULL;
+}
+
+static void srv_unref(struct srv *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    srv_free_pages(s);
     if (s->sock >= 0)
         close(s->sock);
     pthread_mutex_destroy(&s->buf_lock);
-    free(s->req_fd);
-    free(s->resp_fd);
     free(s);
 }
 
@@ -206,6 +221,7 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
 
     if (s->registered)
         return reply(s, seq, -EALREADY, "already registered");
+    srv_free_pages(s);      /* what an earlier, failed HELLO left */
     memcpy(s->name, h->name, IOREQ_NAME_MAX);
     s->name[IOREQ_NAME_MAX] = '\0';
     for (char *p = s->name; *p; p++)
@@ -228,8 +244,12 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
     s->slots = s->map;
     s->req_fd = malloc(n * sizeof(int));
     s->resp_fd = malloc(n * sizeof(int));
-    if (!s->req_fd || !s->resp_fd)
+    if (!s->req_fd || !s->resp_fd) {
+        free(s->req_fd);
+        free(s->resp_fd);
+        s->req_fd = s->resp_fd = NULL;
         return reply(s, seq, -ENOMEM, "out of memory");
+    }
     for (unsigned i = 0; i < n; i++)
         s->req_fd[i] = s->resp_fd[i] = -1;
     for (unsigned i = 0; i < n; i++) {
@@ -573,6 +593,15 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
              IOREQ_SERVERS_MAX);
         close(fd);
         return -EMFILE;
+    }
+    /* A peer that stops reading must not block the control thread in a reply. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int rc = -errno;
+        rlog(r, FERRY_LOG_WARNING, "ioreq: refusing a server: cannot make fd %d non-blocking: %s",
+             fd, strerror(errno));
+        close(fd);
+        return rc;
     }
     s = calloc(1, sizeof(*s));
     if (!s) {
