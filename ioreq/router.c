@@ -336,6 +336,16 @@ static int handle_claim(struct srv *s, uint32_t seq, const struct ioreq_msg_rang
         return reply(s, seq, -ENOMEM, "out of memory");
     *c = (struct claim){ s, m->flags, m->type, m->start, m->end, NULL };
     pthread_rwlock_wrlock(&r->lock);
+    /*
+     * A vCPU may have killed s (timeout) since the control thread looked:
+     * srv_kill already released its ranges, and a claim added now would
+     * outlive s in the range set.
+     */
+    if (atomic_load(&s->dead)) {
+        pthread_rwlock_unlock(&r->lock);
+        free(c);
+        return reply(s, seq, -ESHUTDOWN, "server is detached");
+    }
     rc = ioreq_rangeset_add(r->sets[m->type], m->start, m->end, c, &other);
     char other_name[IOREQ_NAME_MAX + 1] = "";
     if (rc == -EEXIST)
