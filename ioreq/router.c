@@ -58,6 +58,7 @@ struct srv {
     unsigned nr_claims;
     struct claim *claims;           /* guarded by the router's lock */
     struct ferry_ratelimit refusals; /* a hostile server must not flood the log */
+    struct ferry_ratelimit shutdowns;   /* nor by asking for shutdown again and again */
     void *map;
     size_t map_size;
     int memfd;
@@ -484,8 +485,10 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
         const struct ioreq_msg_shutdown *m = p;
         if (m->reason > IOREQ_SHUTDOWN_CRASH)
             return reply(s, h->seq, -EINVAL, "unknown shutdown reason %u", m->reason);
-        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s) requests shutdown reason=%u code=%u",
-             s->id, s->name, m->reason, m->code);
+        uint32_t dropped = 0;
+        if (ferry_ratelimit_ok(&s->shutdowns, &dropped))
+            rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s) requests shutdown reason=%u code=%u "
+                 "(%u similar suppressed)", s->id, s->name, m->reason, m->code, dropped);
         if (r->ops->shutdown)
             r->ops->shutdown(r->opaque, m->reason, m->code);
         return reply(s, h->seq, 0, NULL);
@@ -626,6 +629,7 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
     s->buf_fd = -1;
     strcpy(s->name, "unregistered");
     s->refusals = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
+    s->shutdowns = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     pthread_mutex_init(&s->buf_lock, NULL);
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {

@@ -484,6 +484,31 @@ START_TEST(test_failed_hello_retried)
 }
 END_TEST
 
+/* A server asking for shutdown in a loop does not flood the log. */
+START_TEST(test_shutdown_flood)
+{
+    struct raw w;
+    struct ioreq_msg_hello h = { .name = "loud" };
+    struct ioreq_msg_shutdown sd = { .reason = IOREQ_SHUTDOWN_POWEROFF };
+
+    raw_open(&w);
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_HELLO, &h, sizeof(h), NULL, 0, NULL, 0), 0);
+    char buf[IOREQ_MSG_MAX];
+    int rfds[IOREQ_MSG_MAX_FDS];
+    unsigned rn;
+    ck_assert_int_gt(ioreq_msg_recv(w.sock, buf, rfds, &rn), 0);
+    for (unsigned i = 0; i < rn; i++)
+        close(rfds[i]);
+    for (int i = 0; i < 200; i++)
+        ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SHUTDOWN, &sd, sizeof(sd), NULL, 0, NULL, 0),
+                         0);
+    unsigned logged = __atomic_load_n(&w.t.shutdown_logs, __ATOMIC_SEQ_CST);
+    ck_assert_msg(logged >= 1 && logged < 100, "%u log lines for 200 shutdown requests", logged);
+    close(w.sock);
+    test_router_stop(&w.t);
+}
+END_TEST
+
 START_TEST(test_random_messages)
 {
     struct raw w;
@@ -548,6 +573,7 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_server_timeout);
     tcase_add_test(tc, test_registration_errors);
     tcase_add_test(tc, test_failed_hello_retried);
+    tcase_add_test(tc, test_shutdown_flood);
     tcase_add_test(tc, test_random_messages);
     tcase_add_test(tc, test_million_round_trips);
     return tc;
