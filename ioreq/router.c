@@ -58,6 +58,7 @@ struct srv {
     unsigned nr_claims;
     struct claim *claims;           /* guarded by the router's lock */
     struct ferry_ratelimit refusals; /* a hostile server must not flood the log */
+    struct ferry_ratelimit shutdowns;   /* nor by asking for shutdown again and again */
     void *map;
     size_t map_size;
     int memfd;
@@ -93,27 +94,42 @@ static const char listen_tag;       /* epoll data for the listening socket */
 /* ------------------------------------------------------------------ */
 /* Servers                                                             */
 
-static void srv_unref(struct srv *s)
+/*
+ * Frees what a HELLO set up: the shared pages and the doorbells.  Also
+ * undoes a HELLO that failed half-way, so that a peer retrying it cannot
+ * pile up memfds, mappings and eventfds.
+ */
+static void srv_free_pages(struct srv *s)
 {
-    if (atomic_fetch_sub(&s->refs, 1) != 1)
-        return;
     if (s->map)
         munmap(s->map, s->map_size);
     if (s->memfd >= 0)
         close(s->memfd);
     if (s->buf_fd >= 0)
         close(s->buf_fd);
-    for (unsigned i = 0; s->req_fd && i < s->r->nr_vcpus; i++) {
+    for (unsigned i = 0; s->req_fd && s->resp_fd && i < s->r->nr_vcpus; i++) {
         if (s->req_fd[i] >= 0)
             close(s->req_fd[i]);
         if (s->resp_fd[i] >= 0)
             close(s->resp_fd[i]);
     }
+    free(s->req_fd);
+    free(s->resp_fd);
+    s->map = NULL;
+    s->slots = NULL;
+    s->buf = NULL;
+    s->memfd = s->buf_fd = -1;
+    s->req_fd = s->resp_fd = NULL;
+}
+
+static void srv_unref(struct srv *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    srv_free_pages(s);
     if (s->sock >= 0)
         close(s->sock);
     pthread_mutex_destroy(&s->buf_lock);
-    free(s->req_fd);
-    free(s->resp_fd);
     free(s);
 }
 
@@ -206,6 +222,7 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
 
     if (s->registered)
         return reply(s, seq, -EALREADY, "already registered");
+    srv_free_pages(s);      /* what an earlier, failed HELLO left */
     memcpy(s->name, h->name, IOREQ_NAME_MAX);
     s->name[IOREQ_NAME_MAX] = '\0';
     for (char *p = s->name; *p; p++)
@@ -228,8 +245,12 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
     s->slots = s->map;
     s->req_fd = malloc(n * sizeof(int));
     s->resp_fd = malloc(n * sizeof(int));
-    if (!s->req_fd || !s->resp_fd)
+    if (!s->req_fd || !s->resp_fd) {
+        free(s->req_fd);
+        free(s->resp_fd);
+        s->req_fd = s->resp_fd = NULL;
         return reply(s, seq, -ENOMEM, "out of memory");
+    }
     for (unsigned i = 0; i < n; i++)
         s->req_fd[i] = s->resp_fd[i] = -1;
     for (unsigned i = 0; i < n; i++) {
@@ -316,6 +337,16 @@ static int handle_claim(struct srv *s, uint32_t seq, const struct ioreq_msg_rang
         return reply(s, seq, -ENOMEM, "out of memory");
     *c = (struct claim){ s, m->flags, m->type, m->start, m->end, NULL };
     pthread_rwlock_wrlock(&r->lock);
+    /*
+     * A vCPU may have killed s (timeout) since the control thread looked:
+     * srv_kill already released its ranges, and a claim added now would
+     * outlive s in the range set.
+     */
+    if (atomic_load(&s->dead)) {
+        pthread_rwlock_unlock(&r->lock);
+        free(c);
+        return reply(s, seq, -ESHUTDOWN, "server is detached");
+    }
     rc = ioreq_rangeset_add(r->sets[m->type], m->start, m->end, c, &other);
     char other_name[IOREQ_NAME_MAX + 1] = "";
     if (rc == -EEXIST)
@@ -454,8 +485,10 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
         const struct ioreq_msg_shutdown *m = p;
         if (m->reason > IOREQ_SHUTDOWN_CRASH)
             return reply(s, h->seq, -EINVAL, "unknown shutdown reason %u", m->reason);
-        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s) requests shutdown reason=%u code=%u",
-             s->id, s->name, m->reason, m->code);
+        uint32_t dropped = 0;
+        if (ferry_ratelimit_ok(&s->shutdowns, &dropped))
+            rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s) requests shutdown reason=%u code=%u "
+                 "(%u similar suppressed)", s->id, s->name, m->reason, m->code, dropped);
         if (r->ops->shutdown)
             r->ops->shutdown(r->opaque, m->reason, m->code);
         return reply(s, h->seq, 0, NULL);
@@ -574,6 +607,15 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
         close(fd);
         return -EMFILE;
     }
+    /* A peer that stops reading must not block the control thread in a reply. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int rc = -errno;
+        rlog(r, FERRY_LOG_WARNING, "ioreq: refusing a server: cannot make fd %d non-blocking: %s",
+             fd, strerror(errno));
+        close(fd);
+        return rc;
+    }
     s = calloc(1, sizeof(*s));
     if (!s) {
         close(fd);
@@ -587,6 +629,7 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
     s->buf_fd = -1;
     strcpy(s->name, "unregistered");
     s->refusals = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
+    s->shutdowns = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     pthread_mutex_init(&s->buf_lock, NULL);
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {

@@ -156,6 +156,10 @@ static void *control_thread(void *arg)
 
 static void router_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
+    struct test_router *t = opaque;
+
+    if (strstr(msg, "requests shutdown"))
+        __atomic_fetch_add(&t->shutdown_logs, 1, __ATOMIC_SEQ_CST);
     if (level <= FERRY_LOG_WARNING || getenv("FERRY_TEST_VERBOSE"))
         fprintf(stderr, "test-router: %s\n", msg);
 }

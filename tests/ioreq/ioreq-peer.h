@@ -61,6 +61,7 @@ struct test_router {
     unsigned msis;              /* MSIs the router delivered (ops->msi) */
     uint64_t msi_address;
     uint32_t msi_data;
+    unsigned shutdown_logs;     /* router log lines about shutdown requests */
 };
 
 /* Fork a test server connected to a new router with nr_vcpus; waits until it is enabled. */

@@ -5,6 +5,7 @@
  * death and silence, and registration-message errors.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -426,6 +429,86 @@ START_TEST(test_registration_errors)
 }
 END_TEST
 
+static unsigned open_fds(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+
+    ck_assert_ptr_nonnull(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Wait until the router has read everything sent on sock. */
+static void wait_consumed(int sock)
+{
+    for (int i = 0; i < 10000; i++) {
+        int q = 0;
+        ck_assert_int_eq(ioctl(sock, SIOCOUTQ, &q), 0);
+        if (q == 0)
+            return;
+        usleep(1000);
+    }
+    ck_abort_msg("the router did not read its messages");
+}
+
+/*
+ * A peer that never reads its replies makes the HELLO reply fail; the
+ * HELLO it retries must not leave the pages and doorbells of the last one
+ * open (3 fds and a mapping each time).
+ */
+START_TEST(test_failed_hello_retried)
+{
+    struct raw w;
+    struct ioreq_msg_range m = { .type = IOREQ_RANGE_PORT, .start = 0x3f8, .end = 0x3ff };
+    struct ioreq_msg_hello h = { .name = "deaf" };
+
+    raw_open(&w);
+    /* Fill the peer's receive queue with refusals it does not read. */
+    for (int i = 0; i < 4096; i++)
+        ck_assert_int_eq(ioreq_msg_send(w.sock, IOREQ_MSG_CLAIM, 1, &m, sizeof(m), NULL, 0), 0);
+    wait_consumed(w.sock);
+    ck_assert_int_eq(ioreq_msg_send(w.sock, IOREQ_MSG_HELLO, 2, &h, sizeof(h), NULL, 0), 0);
+    wait_consumed(w.sock);
+    unsigned before = open_fds();
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(ioreq_msg_send(w.sock, IOREQ_MSG_HELLO, 3, &h, sizeof(h), NULL, 0), 0);
+    wait_consumed(w.sock);
+    unsigned after = open_fds();
+    ck_assert_msg(after <= before + 3, "%u fds open before 50 failed HELLOs, %u after", before,
+                  after);
+    close(w.sock);
+    test_router_stop(&w.t);
+}
+END_TEST
+
+/* A server asking for shutdown in a loop does not flood the log. */
+START_TEST(test_shutdown_flood)
+{
+    struct raw w;
+    struct ioreq_msg_hello h = { .name = "loud" };
+    struct ioreq_msg_shutdown sd = { .reason = IOREQ_SHUTDOWN_POWEROFF };
+
+    raw_open(&w);
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_HELLO, &h, sizeof(h), NULL, 0, NULL, 0), 0);
+    char buf[IOREQ_MSG_MAX];
+    int rfds[IOREQ_MSG_MAX_FDS];
+    unsigned rn;
+    ck_assert_int_gt(ioreq_msg_recv(w.sock, buf, rfds, &rn), 0);
+    for (unsigned i = 0; i < rn; i++)
+        close(rfds[i]);
+    for (int i = 0; i < 200; i++)
+        ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SHUTDOWN, &sd, sizeof(sd), NULL, 0, NULL, 0),
+                         0);
+    unsigned logged = __atomic_load_n(&w.t.shutdown_logs, __ATOMIC_SEQ_CST);
+    ck_assert_msg(logged >= 1 && logged < 100, "%u log lines for 200 shutdown requests", logged);
+    close(w.sock);
+    test_router_stop(&w.t);
+}
+END_TEST
+
 START_TEST(test_random_messages)
 {
     struct raw w;
@@ -489,6 +572,8 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_server_death);
     tcase_add_test(tc, test_server_timeout);
     tcase_add_test(tc, test_registration_errors);
+    tcase_add_test(tc, test_failed_hello_retried);
+    tcase_add_test(tc, test_shutdown_flood);
     tcase_add_test(tc, test_random_messages);
     tcase_add_test(tc, test_million_round_trips);
     return tc;
