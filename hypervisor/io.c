@@ -213,8 +213,13 @@ void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size
                 memset(data, 0xff, size);
             return;
         }
-        if (off + size > 4)     /* straddles 0xcff: not a config cycle */
-            size = 4 - off;
+        if (off + size > 4 || (off & (size - 1))) {
+            /* Unaligned or past 0xcff: byte by byte, as the bus would split it; bytes
+             * beyond 0xcff are ordinary port I/O. */
+            for (unsigned i = 0; i < size; i++)
+                hv_io_port(vm, vcpu, (uint16_t)(port + i), 1, is_write, data + i);
+            return;
+        }
         uint32_t bdf = (cf8 >> 8) & 0xffff;
         /* AMD-style extended register bits 27:24 reach the whole 4 KiB. */
         uint32_t reg = (cf8 & 0xfc) | ((cf8 >> 16) & 0xf00);

@@ -303,6 +303,26 @@ START_TEST(test_pci_decode)
     ck_assert_uint_eq(data[0] & data[1] & data[2] & data[3], 0xff);
     ck_assert_uint_eq(vm->unclaimed[1].type, IOREQ_RANGE_PCI);
     ck_assert_uint_eq(vm->unclaimed[1].key, IOREQ_PCI_SBDF(0, 0, 5, 0));
+
+    /* 4 bytes at 0xcfd: three config bytes, then port 0xd00 (unclaimed) */
+    v = 0x80000000u | 1u << 16 | 3u << 11 | 2u << 8 | 0x44;
+    memcpy(data, &v, 4);
+    hv_io_port(vm, 0, 0xcf8, 4, true, data);
+    calls = s.calls;
+    hv_io_port(vm, 0, 0xcfd, 4, false, data);
+    ck_assert_uint_eq(s.calls, calls + 3);
+    ck_assert_uint_eq(s.req.addr, IOREQ_PCI_ADDR(sbdf, 0x47));
+    ck_assert_uint_eq(s.req.size, 1);
+    ck_assert_uint_eq(data[0], 0x78);
+    ck_assert_uint_eq(data[2], 0x78);
+    ck_assert_uint_eq(data[3], 0xff);
+    ck_assert_uint_eq(vm->unclaimed[2].type, IOREQ_RANGE_PORT);
+    ck_assert_uint_eq(vm->unclaimed[2].key, 0xd00);
+    /* a misaligned word inside the window is split too */
+    calls = s.calls;
+    hv_io_port(vm, 0, 0xcfd, 2, false, data);
+    ck_assert_uint_eq(s.calls, calls + 2);
+    ck_assert_uint_eq(s.req.addr, IOREQ_PCI_ADDR(sbdf, 0x46));
     free_fake_vm(vm);
 }
 END_TEST
