@@ -78,6 +78,8 @@ struct ioreq_router {
     void *opaque;
     int epfd;
     int listen_fd;
+    int spare_fd;                   /* given up to accept (and drop) a peer when out of fds */
+    struct ferry_ratelimit accept_rl;
     char *listen_path;
     pthread_rwlock_t lock;          /* guards sets */
     struct ioreq_rangeset *sets[IOREQ_RANGE_NR];
@@ -522,6 +524,8 @@ int ioreq_router_create(const struct ioreq_router_config *cfg, struct ioreq_rout
     r->ops = cfg->ops ? cfg->ops : &no_ops;
     r->opaque = cfg->opaque;
     r->listen_fd = -1;
+    r->spare_fd = -1;
+    r->accept_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 1);
     r->next_id = 1;
     pthread_rwlock_init(&r->lock, NULL);
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -552,6 +556,8 @@ void ioreq_router_destroy(struct ioreq_router *r)
         }
     if (r->listen_fd >= 0)
         close(r->listen_fd);
+    if (r->spare_fd >= 0)
+        close(r->spare_fd);
     if (r->listen_path) {
         unlink(r->listen_path);
         free(r->listen_path);
@@ -591,7 +597,36 @@ int ioreq_router_listen(struct ioreq_router *r, const char *path)
     }
     r->listen_fd = fd;
     r->listen_path = strdup(path);
+    r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return 0;
+}
+
+/*
+ * Take a new server.  Out of file descriptors, the pending peer would keep
+ * the listening socket readable and the caller's loop spinning: give up
+ * the spare fd, accept the peer and drop it (it sees a hang-up), take the
+ * spare back.
+ */
+static void accept_server(struct ioreq_router *r)
+{
+    int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    uint32_t dropped;
+
+    if (fd >= 0) {
+        if (ioreq_router_add_connection(r, fd) < 0)
+            rlog(r, FERRY_LOG_WARNING, "ioreq: could not take a new server connection");
+        return;
+    }
+    if ((errno != EMFILE && errno != ENFILE) || r->spare_fd < 0)
+        return;
+    close(r->spare_fd);
+    fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (ferry_ratelimit_ok(&r->accept_rl, &dropped))
+        rlog(r, FERRY_LOG_WARNING, "ioreq: refused a server: out of file descriptors "
+             "(%u more refused)", dropped);
 }
 
 int ioreq_router_add_connection(struct ioreq_router *r, int fd)
@@ -682,9 +717,7 @@ int ioreq_router_dispatch(struct ioreq_router *r)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         if (ev[i].data.ptr == &listen_tag) {
-            int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (fd >= 0 && ioreq_router_add_connection(r, fd) < 0)
-                rlog(r, FERRY_LOG_WARNING, "ioreq: could not take a new server connection");
+            accept_server(r);
             continue;
         }
         /* A connection dropped earlier in this batch may be gone. */

@@ -15,7 +15,9 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -287,6 +289,57 @@ START_TEST(test_msi)
     /* The hypervisor's failure comes back to the server. */
     ck_assert_int_eq(msi_from_server(&t, 0, 0xdead), -EIO);
     test_router_stop(&t);
+}
+END_TEST
+
+/* Out of file descriptors, a connecting server is dropped instead of spinning the loop. */
+START_TEST(test_accept_out_of_fds)
+{
+    struct ioreq_router_config cfg = { .nr_vcpus = 1 };
+    struct ioreq_router *r;
+    char path[64];
+    struct rlimit rl;
+    int sv[2];
+
+    snprintf(path, sizeof(path), "/tmp/ferry-test-ioreq-%d.sock", (int)getpid());
+    ck_assert_int_eq(ioreq_router_create(&cfg, &r), 0);
+    ck_assert_int_eq(ioreq_router_listen(r, path), 0);
+    /* The client lives in a child that connects when told, over a pipe made now. */
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        if (read(sv[1], &c, 1) != 1)
+            _exit(2);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, path);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            _exit(3);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        /* The router must hang up on us. */
+        _exit(poll(&p, 1, 10000) == 1 && recv(fd, &c, 1, 0) <= 0 ? 0 : 4);
+    }
+    /* Use up every fd this process may have. */
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = 64;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    while (dup(0) >= 0)
+        ;
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_eq(write(sv[0], "c", 1), 1);
+    struct pollfd p = { .fd = ioreq_router_get_fd(r), .events = POLLIN };
+    ck_assert_int_eq(poll(&p, 1, 10000), 1);
+    ioreq_router_dispatch(r);
+    /* Nothing is left pending: the loop would not spin. */
+    ck_assert_int_eq(poll(&p, 1, 100), 0);
+    int st;
+    ck_assert_int_eq(waitpid(child, &st, 0), child);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct ioreq_router_stats stats;
+    ioreq_router_get_stats(r, &stats);
+    ck_assert_uint_eq(stats.servers, 0);
+    ioreq_router_destroy(r);
 }
 END_TEST
 
@@ -567,6 +620,7 @@ TCase *ioreq_transport_tcase(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_unclaimed);
     tcase_add_test(tc, test_msi);
+    tcase_add_test(tc, test_accept_out_of_fds);
     tcase_add_test(tc, test_buffered_wraparound);
     tcase_add_test(tc, test_buffered_backpressure);
     tcase_add_test(tc, test_server_death);
