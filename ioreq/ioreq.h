@@ -190,8 +190,13 @@ int ioreq_msg_validate(const void *buf, size_t n, unsigned nfds,
 /* Router (hypervisor side)                                            */
 
 struct ioreq_router;
-struct ioreq_server_ref;
 
+/*
+ * Threads: irqfd, irq_line, msi, memory and shutdown run on the thread
+ * that calls ioreq_router_dispatch.  log and server_gone run there too,
+ * except when a vCPU thread detaches a server that timed out: then they
+ * run on that vCPU thread, so they must be thread-safe.
+ */
 struct ioreq_router_ops {
     ferry_log_fn log;
     /* Optional: wire an eventfd to a GSI (KVM_IRQFD). */
