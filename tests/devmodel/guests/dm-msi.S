@@ -113,30 +113,7 @@ wait_count:
     jmp fail
 2:  ret
 
-/* cfg_read: the config dword at CF8 address %edi into %eax */
-cfg_read:
-    push %rdx
-    mov %edi, %eax
-    mov $PCI_CF8, %dx
-    out %eax, %dx
-    mov $PCI_CFC, %dx
-    in %dx, %eax
-    pop %rdx
-    ret
-
-/* cfg_write: %esi to the config dword at CF8 address %edi */
-cfg_write:
-    push %rax
-    push %rdx
-    mov %edi, %eax
-    mov $PCI_CF8, %dx
-    out %eax, %dx
-    mov %esi, %eax
-    mov $PCI_CFC, %dx
-    out %eax, %dx
-    pop %rdx
-    pop %rax
-    ret
+#include "pci64.inc"
 
 msi_irq:
     push %rbx
