@@ -55,6 +55,10 @@
 #define UIP_NS          244000ll
 #define RTC_SAVE_VERSION 1
 
+/* 200 years: host wall clock + offset stays far inside int64 nanoseconds
+ * and covers every date the registers can hold (1900-2199) from today. */
+#define RTC_OFFSET_MAX_NS (200LL * 366 * 86400 * NS)
+
 struct rtc_regs {
     uint8_t cmos[128];
     uint8_t index;
@@ -121,7 +125,8 @@ static void rtc_sync(struct rtc *s)
 
     if (s->r.cmos[RTC_REG_B] & REG_B_SET)
         return;         /* frozen while the guest sets the time */
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm))
+        return;         /* unreachable with a checked offset; keep the registers */
     s->r.cmos[RTC_SEC] = enc(s, (unsigned)tm.tm_sec);
     s->r.cmos[RTC_MIN] = enc(s, (unsigned)tm.tm_min);
     s->r.cmos[RTC_HOUR] = enc_hour(s, (unsigned)tm.tm_hour);
@@ -419,6 +424,10 @@ static int rtc_restore(void *state, const uint8_t *buf, size_t len)
     if (len != 1 + sizeof(r) || buf[0] != RTC_SAVE_VERSION)
         return -EINVAL;
     memcpy(&r, buf + 1, sizeof(r));
+    /* A saved offset comes from a file, not from this device: one that could
+     * overflow guest_ns() (or leave 1900-2199) is refused, not clamped. */
+    if (r.offset_ns > RTC_OFFSET_MAX_NS || r.offset_ns < -RTC_OFFSET_MAX_NS)
+        return -ERANGE;
     r.index &= 0x7f;
     s->r = r;
     rtc_update_irq(s);

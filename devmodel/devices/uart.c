@@ -415,7 +415,9 @@ static int uart_restore(void *state, const uint8_t *buf, size_t len)
     if (len != 1 + sizeof(r) || buf[0] != UART_SAVE_VERSION)
         return -EINVAL;
     memcpy(&r, buf + 1, sizeof(r));
-    if (r.rx_head >= UART_FIFO_SIZE || r.rx_count > UART_FIFO_SIZE)
+    /* Never more bytes than the restored FIFO setting can hold. */
+    if (r.rx_head >= UART_FIFO_SIZE ||
+        r.rx_count > ((r.fcr & FCR_ENABLE) ? UART_FIFO_SIZE : 1))
         return -EINVAL;
     u->r = r;
     uart_update_irq(u);

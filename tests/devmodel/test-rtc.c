@@ -193,6 +193,12 @@ START_TEST(test_rtc_save_restore)
     ck_assert_uint_eq(cmos(&t, 0x04), 0x07);
     ck_assert_uint_eq(cmos(&t, 0x50), 0x77);
     ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len - 1), -EBADMSG);
+    /* An offset that would overflow the clock (the last 8 bytes) is refused. */
+    memset(img->data + img->len - 8, 0x7f, 8);
+    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -ERANGE);
+    memset(img->data + img->len - 8, 0x80, 8);
+    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -ERANGE);
+    ck_assert_uint_eq(cmos(&t, 0x50), 0x77);    /* and nothing of it was taken */
     g_byte_array_free(img, TRUE);
     tb_fini(&t);
 }

@@ -205,6 +205,13 @@ START_TEST(test_uart_save_restore)
     /* A state with an impossible FIFO index is refused. */
     img->data[img->len - 18] = 200;     /* rx_head */
     ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -EINVAL);
+    /* So is one holding two bytes with the FIFO off (a one-byte holding register). */
+    img->data[img->len - 18] = 0;
+    img->data[img->len - 23] = 0x00;    /* fcr: FIFO off */
+    img->data[img->len - 17] = 2;       /* rx_count */
+    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -EINVAL);
+    img->data[img->len - 17] = 1;
+    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
     g_byte_array_free(img, TRUE);
     tb_fini(&t);
 }
