@@ -94,6 +94,33 @@ static const struct ferry_pci_func_ops dm_pci_func_ops = {
     .msi_send = pci_msi_send,
 };
 
+int ferry_dm_pci_parse_addr(const char *s, int *devfn)
+{
+    unsigned dev, fn = 0;
+
+    if (!s) {
+        *devfn = -1;
+        return 0;
+    }
+    /* By hand: sscanf's %x wraps silently on overflow ("100000001" is 1). */
+    if (!g_ascii_isxdigit(s[0]) || (g_ascii_isxdigit(s[1]) && g_ascii_isxdigit(s[2])))
+        return -EINVAL;
+    dev = (unsigned)g_ascii_xdigit_value(*s++);
+    if (g_ascii_isxdigit(*s))
+        dev = dev * 16 + (unsigned)g_ascii_xdigit_value(*s++);
+    if (*s == '.') {
+        if (s[1] < '0' || s[1] > '7' || s[2])
+            return -EINVAL;
+        fn = (unsigned)(s[1] - '0');
+    } else if (*s) {
+        return -EINVAL;
+    }
+    if (dev == 0 || dev > 31)
+        return -EINVAL;
+    *devfn = FERRY_PCI_DEVFN(dev, fn);
+    return 0;
+}
+
 int ferry_dm_pci_create(struct ferry_dm_device *dev, const struct ferry_pci_func_info *info,
                         struct ferry_dm_pci **out)
 {

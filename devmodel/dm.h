@@ -325,6 +325,13 @@ struct ferry_pci_bus *ferry_dm_pci_bus(struct ferry_dm *dm);
 void ferry_dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus);
 
 /*
+ * The addr= option of a PCI device: "DEV" or "DEV.FN", DEV in hex 1..1f
+ * (device 0 is the host bridge), FN 0..7.  NULL (no option) gives -1: the
+ * bus picks a free slot.  -EINVAL for anything else.
+ */
+FERRY_MUST_CHECK int ferry_dm_pci_parse_addr(const char *s, int *devfn);
+
+/*
  * A device's PCI function (pci/'s model) whose BARs are framework regions:
  * when the guest programs or disables a BAR, the region (and its claim)
  * moves with it; a BAR that would overlap another region is not decoded.

@@ -104,22 +104,6 @@ static const struct ferry_dm_region_ops io_ops = { .read = io_read, .write = io_
 static const struct ferry_dm_region_ops mem_ops = { .read = mem_read, .write = mem_write,
                                                     .max_size = 8 };
 
-static int parse_addr(const char *s, int *devfn)
-{
-    unsigned dev = 0, fn = 0;
-    int n = 0;
-
-    if (!s) {
-        *devfn = -1;
-        return 0;
-    }
-    if (sscanf(s, "%x%n.%u%n", &dev, &n, &fn, &n) < 1 || s[n] || dev > 31 || fn > 7 ||
-        (dev == 0 && fn == 0))
-        return -EINVAL;
-    *devfn = FERRY_PCI_DEVFN(dev, fn);
-    return 0;
-}
-
 static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
                      void **state)
 {
@@ -137,7 +121,7 @@ static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     int devfn, rc;
 
     if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0) {
+        ferry_dm_pci_parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0) {
         ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN] (hex device 1..1f)");
         return -EINVAL;
     }

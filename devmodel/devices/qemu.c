@@ -137,22 +137,6 @@ static void cfg_write(void *opaque, uint32_t reg, unsigned size, uint32_t val)
 
 static const struct ferry_dm_pci_ext_ops cfg_ops = { .read = cfg_read, .write = cfg_write };
 
-static int parse_addr(const char *s, int *devfn)
-{
-    unsigned dev = 0, fn = 0;
-    int n = 0;
-
-    if (!s) {
-        *devfn = -1;
-        return 0;
-    }
-    if (sscanf(s, "%x%n.%u%n", &dev, &n, &fn, &n) < 1 || s[n] || dev == 0 || dev > 31 ||
-        fn > 7)
-        return -EINVAL;
-    *devfn = FERRY_PCI_DEVFN(dev, fn);
-    return 0;
-}
-
 /* Guest RAM for QEMU's DMA: every region of the hypervisor's table. */
 static int share_ram(struct qemu_dev *q)
 {
@@ -188,7 +172,7 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     int devfn, rc;
 
     if (ferry_dm_opts_check(opts, known, &bad) < 0 || !device ||
-        parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0 ||
+        ferry_dm_pci_parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0 ||
         ferry_dm_opts_get_u64(opts, "restarts", 3, 100, &restarts) < 0 ||
         (sandbox && strcmp(sandbox, "on") != 0 && strcmp(sandbox, "off") != 0)) {
         ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: device=DEV (required), addr=DEV[.FN], "

@@ -185,6 +185,23 @@ START_TEST(test_pci_save_restore)
 END_TEST
 
 /* A guest moving a BAR onto another device again and again: a few log lines, not two per move. */
+START_TEST(test_pci_parse_addr)
+{
+    static const char *const bad[] = { "", "0", "0.1", "20", "1.8", "1.", "x", "1.0x", "-1",
+                                       "1 ", "100000001", "001", "1.00" };
+    int devfn = 0;
+
+    ck_assert_int_eq(ferry_dm_pci_parse_addr(NULL, &devfn), 0);
+    ck_assert_int_eq(devfn, -1);
+    ck_assert_int_eq(ferry_dm_pci_parse_addr("1f.7", &devfn), 0);
+    ck_assert_int_eq(devfn, 31 << 3 | 7);
+    ck_assert_int_eq(ferry_dm_pci_parse_addr("3", &devfn), 0);
+    ck_assert_int_eq(devfn, 3 << 3);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(ferry_dm_pci_parse_addr(bad[i], &devfn) == -EINVAL, "'%s' taken", bad[i]);
+}
+END_TEST
+
 START_TEST(test_pci_bar_overlap_log)
 {
     struct tb t;
@@ -208,6 +225,7 @@ TCase *dm_pci_tcase(void)
     TCase *tc = tcase_create("pci");
 
     tcase_add_test(tc, test_pci_enumeration);
+    tcase_add_test(tc, test_pci_parse_addr);
     tcase_add_test(tc, test_pci_bar_programming);
     tcase_add_test(tc, test_pci_msi);
     tcase_add_test(tc, test_pci_bar_overlap_log);
