@@ -3,6 +3,7 @@
 #include "devmodel/control.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,8 @@ struct ferry_dm_control {
     int listen_fd;
     char path[108];
     struct event *listen_ev;
+    struct event *rearm_ev;         /* out of fds: listen again from this timer */
+    struct ferry_ratelimit accept_rl;
     GPtrArray *clients;
     ferry_dm_control_handler_fn handler;
     void *handler_opaque;
@@ -531,14 +534,39 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
         client_free(arg);
 }
 
+static void rearm_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ferry_dm_control *c = arg;
+
+    (void)fd;
+    (void)what;
+    event_add(c->listen_ev, NULL);
+}
+
 static void accept_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct ferry_dm_control *c = arg;
     struct control_client *cl;
     int s = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-    if (s < 0)
+    if (s < 0) {
+        static const struct timeval backoff = { 0, 100 * 1000 };
+        uint32_t dropped = 0;
+        int err = errno;
+
+        if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+            return;         /* EAGAIN, or a client that gave up (ECONNABORTED) */
+        /* The connection stays queued and the socket readable: watching it
+         * now would spin the loop.  (A confined ferry-dm cannot open a spare
+         * fd to accept-and-close with, so it backs off instead.) */
+        event_del(c->listen_ev);
+        event_add(c->rearm_ev, &backoff);
+        if (ferry_ratelimit_ok(&c->accept_rl, &dropped))
+            ferry_dm_log(c->dm, FERRY_LOG_WARNING, "control socket %s: accept: %s; "
+                         "not taking connections for 100 ms (%" PRIu32 " similar suppressed)",
+                         c->path, strerror(err), dropped);
         return;
+    }
     if (c->clients->len >= FERRY_DM_CONTROL_CLIENTS_MAX) {
         static const char busy[] = "{\"error\": {\"class\": \"GenericError\", "
                                    "\"desc\": \"too many control clients\"}}\n";
@@ -604,7 +632,9 @@ int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
         goto fail;
     c->listen_ev = event_new(ferry_dm_event_base(dm), c->listen_fd, EV_READ | EV_PERSIST,
                              accept_cb, c);
-    if (!c->listen_ev || event_add(c->listen_ev, NULL) < 0) {
+    c->rearm_ev = evtimer_new(ferry_dm_event_base(dm), rearm_cb, c);
+    c->accept_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(10000, 1);
+    if (!c->listen_ev || !c->rearm_ev || event_add(c->listen_ev, NULL) < 0) {
         errno = ENOMEM;
         goto fail;
     }
@@ -616,6 +646,8 @@ fail:
         close(c->listen_fd);
     if (c->listen_ev)
         event_free(c->listen_ev);
+    if (c->rearm_ev)
+        event_free(c->rearm_ev);
     g_ptr_array_free(c->clients, TRUE);
     g_free(c);
     return -err;
@@ -629,6 +661,7 @@ void ferry_dm_control_close(struct ferry_dm_control *c)
         client_free(g_ptr_array_index(c->clients, 0));
     g_ptr_array_free(c->clients, TRUE);
     event_free(c->listen_ev);
+    event_free(c->rearm_ev);
     close(c->listen_fd);
     unlink(c->path);
     g_free(c);

@@ -124,6 +124,15 @@ static FERRY_PRINTF(3, 4) void dm_log(struct ferry_dm *dm, enum ferry_log_level 
     va_end(ap);
 }
 
+void ferry_dm_log(struct ferry_dm *dm, enum ferry_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ferry_vlogf(dm->log, dm->log_opaque, level, fmt, ap);
+    va_end(ap);
+}
+
 /* Guest-triggered framework messages at level, rate-limited. */
 static FERRY_PRINTF(3, 4) void dm_guest_log_at(struct ferry_dm *dm, enum ferry_log_level level,
                                                const char *fmt, ...)

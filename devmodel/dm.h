@@ -269,6 +269,9 @@ FERRY_MUST_CHECK int ferry_dm_restore(struct ferry_dm *dm, const uint8_t *buf, s
 /* query-devices: a JSON array of the devices. */
 void ferry_dm_query_devices(struct ferry_dm *dm, JsonBuilder *b);
 
+/* ferry-dm's own messages (not a device's): through the log callback, as they are. */
+FERRY_PRINTF(3, 4) void ferry_dm_log(struct ferry_dm *dm, enum ferry_log_level level,
+                                     const char *fmt, ...);
 /* Log as "<type>[<id>] <level>: ...". */
 FERRY_PRINTF(3, 4) void ferry_dm_dev_log(struct ferry_dm_device *dev,
                                          enum ferry_log_level level,

@@ -2,6 +2,7 @@
 /* The QMP-style control socket: commands, errors, the socket itself. */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -237,6 +238,70 @@ static bool got_eof(struct tb *t, void *arg)
     return n == 0;
 }
 
+static bool got_greeting(struct tb *t, void *arg)
+{
+    struct sock_state *s = arg;
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        g_string_append_len(s->got, buf, n);
+    return strchr(s->got->str, '\n') != NULL;
+}
+
+/*
+ * Out of fds, accept() fails and the connection stays queued: the loop must
+ * not spin on the readable socket, and the client is served once fds free.
+ */
+START_TEST(test_control_out_of_fds)
+{
+    enum { FILL_MAX = 4096 };
+    struct tb t;
+    struct ferry_dm_control *c;
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    struct sock_state s = { .got = g_string_new(NULL) };
+    struct rlimit old, low;
+    int *fill = g_new(int, FILL_MAX), nfill = 0;
+    unsigned rounds = 0;
+    gint64 end;
+
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    s.fd = control_connect(&t, dir, &c);    /* queued, not yet accepted */
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 1024 < old.rlim_cur ? 1024 : old.rlim_cur;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    while (nfill < FILL_MAX && (fill[nfill] = dup(0)) >= 0)
+        nfill++;
+    ck_assert_int_eq(errno, EMFILE);
+    /* Half a second of loop: a spinning loop turns thousands of times. */
+    end = g_get_monotonic_time() + 500 * 1000;
+    while (g_get_monotonic_time() < end) {
+        struct timeval tv = { 0, 200 * 1000 };
+
+        event_base_loopexit(t.base, &tv);
+        event_base_loop(t.base, EVLOOP_ONCE);
+        rounds++;
+    }
+    ck_assert_msg(rounds < 100, "the loop turned %u times in 0.5 s with a connection it "
+                  "cannot accept", rounds);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    tb_loop_until(&t, got_greeting, &s, 10000);
+    ck_assert_msg(g_str_has_prefix(s.got->str, "{\"QMP\""), "greeting: %s", s.got->str);
+    close(s.fd);
+    ferry_dm_control_close(c);
+    g_string_free(s.got, TRUE);
+    g_free(fill);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(dir);
+}
+END_TEST
+
 /*
  * A client that sends its commands and shuts down its side (echo ... |
  * socat) gets all the replies, even when they take many writes.
@@ -340,5 +405,6 @@ TCase *dm_control_tcase(void)
     tcase_add_test(tc, test_control_socket);
     tcase_add_test(tc, test_control_half_close);
     tcase_add_test(tc, test_control_unread_replies);
+    tcase_add_test(tc, test_control_out_of_fds);
     return tc;
 }
