@@ -60,6 +60,7 @@ struct hv_slot {
     uint64_t gpa, size, offset;
     uint32_t id;
     atomic_bool registered;
+    int refused;                /* -errno KVM gave; then never tried again (slot_lock) */
 };
 
 /*
@@ -152,8 +153,13 @@ void hv_vm_destroy(struct ferry_vm *vm);
 void *hv_vm_gpa_ptr(struct ferry_vm *vm, uint64_t gpa, uint64_t len);
 /* The slot holding gpa, or NULL if gpa is not RAM. */
 struct hv_slot *hv_vm_find_slot(struct ferry_vm *vm, uint64_t gpa);
+/*
+ * Give KVM the slot: 1 if this call did, 0 if it was already registered, or
+ * the -errno KVM refused it with (logged once; a refused slot is not tried
+ * again, its accesses go on through the MMIO path).
+ */
 int hv_vm_register_slot(struct ferry_vm *vm, struct hv_slot *slot);
-/* Registers every slot not registered yet; returns how many, or -errno. */
+/* Registers every slot not registered or refused yet; returns how many it registered. */
 int hv_vm_register_all(struct ferry_vm *vm);
 /* For the router's memory op: regions of guest RAM in the memfd. */
 int hv_vm_memory_regions(struct ferry_vm *vm, struct ioreq_msg_memory_reply *regions);

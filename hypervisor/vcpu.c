@@ -163,7 +163,7 @@ static bool vcpu_lazy_ram(struct ferry_vcpu *v, uint64_t gpa, unsigned len,
     if (!p)
         return false;
     if (!atomic_load(&slot->registered)) {
-        if (hv_vm_register_slot(vm, slot) == 0) {
+        if (hv_vm_register_slot(vm, slot) == 1) {
             atomic_fetch_add(&vm->lazy_registered, 1);
             vm_log(vm, FERRY_LOG_DEBUG, "vcpu %u: registered memslot %u [0x%llx, +0x%llx) "
                    "on first touch at 0x%llx", v->index, slot->id,
@@ -198,7 +198,7 @@ static bool vcpu_fix_emulation(struct ferry_vcpu *v)
     struct kvm_translation tr = { .linear_address = sregs.cs.base + regs.rip };
     if (ioctl(v->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
         struct hv_slot *slot = hv_vm_find_slot(vm, tr.physical_address);
-        if (slot && !atomic_load(&slot->registered) && hv_vm_register_slot(vm, slot) == 0) {
+        if (slot && !atomic_load(&slot->registered) && hv_vm_register_slot(vm, slot) == 1) {
             atomic_fetch_add(&vm->lazy_registered, 1);
             vm_log(vm, FERRY_LOG_DEBUG, "vcpu %u: registered memslot %u for an instruction "
                    "fetch at 0x%llx", v->index, slot->id,

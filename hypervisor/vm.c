@@ -217,14 +217,17 @@ int hv_vm_register_slot(struct ferry_vm *vm, struct hv_slot *slot)
     int rc = 0;
 
     pthread_mutex_lock(&vm->slot_lock);
-    if (!atomic_load(&slot->registered)) {
+    if (slot->refused) {
+        rc = slot->refused;
+    } else if (!atomic_load(&slot->registered)) {
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &mr) < 0) {
-            rc = -errno;
-            vm_log(vm, FERRY_LOG_ERROR, "memslot %u [0x%llx, +0x%llx): %s", slot->id,
-                   (unsigned long long)slot->gpa, (unsigned long long)slot->size,
-                   strerror(errno));
+            rc = slot->refused = -errno;
+            vm_log(vm, FERRY_LOG_ERROR, "memslot %u [0x%llx, +0x%llx): %s; its accesses go "
+                   "through exits from now on", slot->id, (unsigned long long)slot->gpa,
+                   (unsigned long long)slot->size, strerror(errno));
         } else {
             atomic_store(&slot->registered, true);
+            rc = 1;
         }
     }
     pthread_mutex_unlock(&vm->slot_lock);
@@ -280,7 +283,7 @@ int hv_vm_commit_memory(struct ferry_vm *vm, uint64_t needed_end)
         if (vm->slots[i].gpa + vm->slots[i].size > vm->eager_end)
             continue;
         rc = hv_vm_register_slot(vm, &vm->slots[i]);
-        if (rc)
+        if (rc < 0)
             return rc;
     }
     return vm_create_irqchip(vm);
@@ -294,9 +297,8 @@ int hv_vm_register_all(struct ferry_vm *vm)
         if (atomic_load(&vm->slots[i].registered))
             continue;
         int rc = hv_vm_register_slot(vm, &vm->slots[i]);
-        if (rc)
-            return rc;
-        n++;
+        if (rc > 0)
+            n += rc;        /* a refused slot was logged; the others still go in */
     }
     return n;
 }
