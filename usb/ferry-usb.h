@@ -56,6 +56,7 @@ struct _GKeyFile;
 #define FERRY_USB_STR_MAX    128   /* manufacturer, product, serial */
 #define FERRY_USB_PORT_MAX   32    /* "1-2.3.4" */
 #define FERRY_USB_IFACE_MAX  32    /* interfaces looked at per device */
+#define FERRY_USB_CONFIG_MAX 8     /* configurations looked at per device */
 #define FERRY_USB_ERR_MAX    256   /* size of the err buffers below */
 
 struct ferry_usb_iface {
@@ -73,8 +74,16 @@ struct ferry_usb_devinfo {
     char product[FERRY_USB_STR_MAX];
     char serial[FERRY_USB_STR_MAX];
     char driver[64];                    /* host driver on the first bound interface */
+    /* The active configuration's interfaces (their first altsetting). */
     unsigned n_ifaces;
     struct ferry_usb_iface ifaces[FERRY_USB_IFACE_MAX];
+    /* Every other kind of interface the device declares, in another
+     * altsetting or configuration: a guest can switch to those, so the
+     * policy judges them too.  other_truncated: more kinds (or
+     * configurations) than the arrays hold; the policy refuses such a device. */
+    unsigned n_other;
+    struct ferry_usb_iface other[FERRY_USB_IFACE_MAX];
+    bool other_truncated;
 };
 
 /* Identity used to recognise a device after a replug: "vid:pid:serial" when

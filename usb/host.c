@@ -181,9 +181,52 @@ static void fill_ifaces(struct ferry_usb_devinfo *d, const struct libusb_config_
     }
 }
 
+static bool iface_in(const struct ferry_usb_iface *set, unsigned n,
+                     const struct libusb_interface_descriptor *a)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (set[i].cls == a->bInterfaceClass && set[i].subcls == a->bInterfaceSubClass &&
+            set[i].proto == a->bInterfaceProtocol)
+            return true;
+    return false;
+}
+
+/* Every interface kind of every altsetting of every configuration that the
+ * active configuration's first altsettings do not show already. */
+static void fill_other(struct ferry_usb_devinfo *d, libusb_device *dev, uint8_t n_configs)
+{
+    d->n_other = 0;
+    d->other_truncated = n_configs > FERRY_USB_CONFIG_MAX;
+    for (uint8_t c = 0; c < n_configs && c < FERRY_USB_CONFIG_MAX; c++) {
+        struct libusb_config_descriptor *cfg;
+
+        if (libusb_get_config_descriptor(dev, c, &cfg) != 0)
+            continue;
+        for (uint8_t i = 0; i < cfg->bNumInterfaces; i++) {
+            const struct libusb_interface *itf = &cfg->interface[i];
+
+            for (int a = 0; a < itf->num_altsetting; a++) {
+                const struct libusb_interface_descriptor *alt = &itf->altsetting[a];
+
+                if (iface_in(d->ifaces, d->n_ifaces, alt) || iface_in(d->other, d->n_other, alt))
+                    continue;
+                if (d->n_other == FERRY_USB_IFACE_MAX) {
+                    d->other_truncated = true;
+                    break;
+                }
+                d->other[d->n_other].cls = alt->bInterfaceClass;
+                d->other[d->n_other].subcls = alt->bInterfaceSubClass;
+                d->other[d->n_other].proto = alt->bInterfaceProtocol;
+                d->n_other++;
+            }
+        }
+        libusb_free_config_descriptor(cfg);
+    }
+}
+
 void ferry_usb_devinfo_from_libusb(libusb_device *dev, struct ferry_usb_devinfo *d)
 {
-    struct libusb_device_descriptor dd;
+    struct libusb_device_descriptor dd = { 0 };
     struct libusb_config_descriptor *cfg = NULL;
     uint8_t ports[8];
     int n;
@@ -217,6 +260,7 @@ void ferry_usb_devinfo_from_libusb(libusb_device *dev, struct ferry_usb_devinfo 
         cfgval = cfg->bConfigurationValue;
         libusb_free_config_descriptor(cfg);
     }
+    fill_other(d, dev, dd.bNumConfigurations);
     sysfs_read(d->port, "manufacturer", d->manufacturer, sizeof(d->manufacturer));
     sysfs_read(d->port, "product", d->product, sizeof(d->product));
     sysfs_read(d->port, "serial", d->serial, sizeof(d->serial));

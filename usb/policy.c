@@ -57,18 +57,36 @@ void ferry_usb_policy_free(struct ferry_usb_policy *p)
     g_free(p);
 }
 
+/* Interface i of the ones the policy judges: the active configuration's,
+ * then the kinds only other altsettings/configurations declare. */
+static unsigned n_active(const struct ferry_usb_devinfo *d)
+{
+    return d->n_ifaces < FERRY_USB_IFACE_MAX ? d->n_ifaces : FERRY_USB_IFACE_MAX;
+}
+
+static unsigned n_judged(const struct ferry_usb_devinfo *d)
+{
+    return n_active(d) + (d->n_other < FERRY_USB_IFACE_MAX ? d->n_other : FERRY_USB_IFACE_MAX);
+}
+
+static const struct ferry_usb_iface *judged(const struct ferry_usb_devinfo *d, unsigned i)
+{
+    return i < n_active(d) ? &d->ifaces[i] : &d->other[i - n_active(d)];
+}
+
 static int check(const struct usbredirfilter_rule *rules, int n,
                  const struct ferry_usb_devinfo *d, int flags)
 {
-    uint8_t cls[FERRY_USB_IFACE_MAX], sub[FERRY_USB_IFACE_MAX], proto[FERRY_USB_IFACE_MAX];
+    uint8_t cls[2 * FERRY_USB_IFACE_MAX], sub[2 * FERRY_USB_IFACE_MAX];
+    uint8_t proto[2 * FERRY_USB_IFACE_MAX];
 
-    for (unsigned i = 0; i < d->n_ifaces; i++) {
-        cls[i] = d->ifaces[i].cls;
-        sub[i] = d->ifaces[i].subcls;
-        proto[i] = d->ifaces[i].proto;
+    for (unsigned i = 0; i < n_judged(d); i++) {
+        cls[i] = judged(d, i)->cls;
+        sub[i] = judged(d, i)->subcls;
+        proto[i] = judged(d, i)->proto;
     }
     return usbredirfilter_check(rules, n, d->cls, d->subcls, d->proto, cls, sub, proto,
-                                (int)d->n_ifaces, d->vid, d->pid, d->bcd_device,
+                                (int)n_judged(d), d->vid, d->pid, d->bcd_device,
                                 flags | usbredirfilter_fl_dont_skip_non_boot_hid);
 }
 
@@ -105,10 +123,13 @@ static const char *builtin_refusal(const struct ferry_usb_policy *p,
 {
     static const char hubs[] = "built-in rule: hubs are not passed through";
 
+    if (d->other_truncated)
+        return "built-in rule: the device declares more configurations or kinds of "
+               "interfaces than Ferry judges";
     if (d->cls == 0x09 && !rules_name(p, d, 0x09))
         return hubs;
-    for (unsigned i = 0; i < d->n_ifaces; i++) {
-        const struct ferry_usb_iface *f = &d->ifaces[i];
+    for (unsigned i = 0; i < n_judged(d); i++) {
+        const struct ferry_usb_iface *f = judged(d, i);
 
         if (f->cls == 0x09 && !rules_name(p, d, 0x09))
             return hubs;

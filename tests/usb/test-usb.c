@@ -97,6 +97,7 @@ START_TEST(test_enumerate)
     ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_KEYBOARD, "1-2", "KBD0001"));
     ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_STORAGE, "1-3.1", "DISK0001"));
     ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_VENDOR, "1-4", NULL));
+    ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_DISGUISED, "1-5", NULL));
     ck_assert_int_eq(ferry_usb_host_new(b, true, &ops, NULL, &h), 0);
     ferry_usb_host_devices(h, &n);
     ck_assert_uint_ge(n, 4);
@@ -133,6 +134,25 @@ START_TEST(test_enumerate)
         d = find_port(h, "1-2");
         ferry_usb_identity(d, id, sizeof(id));
         ck_assert_str_eq(id, "1d50:6101:KBD0001");
+    }
+    /* The vendor device's altsetting 1 is the same class as altsetting 0:
+     * nothing else to judge.  The disguised one hides a keyboard there. */
+    d = find_port(h, "1-4");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->n_other, 0);
+    d = find_port(h, "1-5");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->n_ifaces, 1);
+    ck_assert_uint_eq(d->ifaces[0].cls, 0xff);
+    ck_assert_uint_eq(d->n_other, 1);
+    ck_assert_uint_eq(d->other[0].cls, 3);
+    ck_assert_uint_eq(d->other[0].proto, 1);
+    ck_assert(!d->other_truncated);
+    {
+        char why[FERRY_USB_ERR_MAX];
+
+        ck_assert_int_eq(ferry_usb_policy_check(NULL, d, why, sizeof(why)), -EPERM);
+        ck_assert_ptr_nonnull(strstr(why, "HID keyboards"));
     }
     ferry_usb_host_free(h);
     event_base_free(b);
@@ -257,7 +277,8 @@ START_TEST(test_policy)
     struct ferry_usb_devinfo combo = mkdev(0x0781, 0x5567, 0, 8, 6, 0x50);
     static const struct {
         const char *rules;
-        int dev;            /* 0 kbd 1 mouse 2 hub 3 disk 4 generic hid 5 disk+kbd */
+        int dev;            /* 0 kbd 1 mouse 2 hub 3 disk 4 generic hid 5 disk+kbd
+                               6 disk with a keyboard altsetting 7 too many kinds */
         int allowed;
         const char *why;    /* substring of the verdict */
     } t[] = {
@@ -279,8 +300,18 @@ START_TEST(test_policy)
         { "0x08,-1,-1,-1,1", 5, 0, "built-in rule: HID keyboards" },
         { "0x08,-1,-1,-1,1|0x03,-1,-1,-1,1", 5, 1, "rule 2" },
         { "-1,0x0781,0x5567,-1,1", 5, 1, "rule 1" },
+        /* a keyboard only in another altsetting or configuration counts too */
+        { NULL, 6, 0, "built-in rule: HID keyboards" },
+        { "0x08,-1,-1,-1,1", 6, 0, "built-in rule: HID keyboards" },
+        { "0x08,-1,-1,-1,1|0x03,-1,-1,-1,0", 6, 0, "rule 2 '0x03,-1,-1,-1,0'" },
+        { "-1,0x0781,0x5567,-1,1", 6, 1, "rule 1" },
+        { NULL, 7, 0, "more configurations or kinds of interfaces" },
+        { "-1,-1,-1,-1,1", 7, 0, "more configurations or kinds of interfaces" },
     };
-    const struct ferry_usb_devinfo *devs[] = { &kbd, &mouse, &hub, &disk, &hidgen, &combo };
+    struct ferry_usb_devinfo hidden = mkdev(0x0781, 0x5567, 0, 8, 6, 0x50);
+    struct ferry_usb_devinfo toomany = mkdev(0x0781, 0x5567, 0, 8, 6, 0x50);
+    const struct ferry_usb_devinfo *devs[] = { &kbd, &mouse, &hub, &disk, &hidgen, &combo,
+                                               &hidden, &toomany };
     char why[FERRY_USB_ERR_MAX], err[FERRY_USB_ERR_MAX];
     struct ferry_usb_policy *p;
 
@@ -288,6 +319,9 @@ START_TEST(test_policy)
     combo.ifaces[1].cls = 3;
     combo.ifaces[1].subcls = 1;
     combo.ifaces[1].proto = 1;
+    hidden.n_other = 1;
+    hidden.other[0] = (struct ferry_usb_iface){ .cls = 3, .subcls = 1, .proto = 1 };
+    toomany.other_truncated = true;
     for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
         int r;
         ck_assert_int_eq(ferry_usb_policy_new(t[i].rules, &p, err, sizeof(err)), 0);

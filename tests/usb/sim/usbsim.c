@@ -111,16 +111,28 @@ static const uint8_t vnd_config[] = {
     0x07, 0x05, 0x83, 0x05, 0xc0, 0x00, 0x01,
 };
 
+static const uint8_t disguised_config[] = {
+    0x09, 0x02, 57, 0, 0x01, 0x01, 0x00, 0x80, 0x32,
+    0x09, 0x04, 0x00, 0x00, 0x02, 0xff, 0x00, 0x00, 0x00,
+    0x07, 0x05, 0x01, 0x02, 0x00, 0x02, 0x00,
+    0x07, 0x05, 0x82, 0x02, 0x00, 0x02, 0x00,
+    0x09, 0x04, 0x00, 0x01, 0x01, 0x03, 0x01, 0x01, 0x00,
+    0x09, 0x21, 0x11, 0x01, 0x00, 0x01, 0x22, sizeof(kbd_report_desc), 0x00,
+    0x07, 0x05, 0x83, 0x03, 0x08, 0x00, 0x0a,
+};
+
 static uint16_t dev_pid(const struct usbsim_dev *d)
 {
     return d->kind == USBSIM_KEYBOARD ? USBSIM_PID_KEYBOARD :
-           d->kind == USBSIM_STORAGE ? USBSIM_PID_STORAGE : USBSIM_PID_VENDOR;
+           d->kind == USBSIM_STORAGE ? USBSIM_PID_STORAGE :
+           d->kind == USBSIM_DISGUISED ? USBSIM_PID_DISGUISED : USBSIM_PID_VENDOR;
 }
 
 static const char *dev_product(const struct usbsim_dev *d)
 {
     return d->kind == USBSIM_KEYBOARD ? "Ferry Sim Keyboard" :
-           d->kind == USBSIM_STORAGE ? "Ferry Sim Disk" : "Ferry Sim Loopback";
+           d->kind == USBSIM_STORAGE ? "Ferry Sim Disk" :
+           d->kind == USBSIM_DISGUISED ? "Ferry Sim Disguised" : "Ferry Sim Loopback";
 }
 
 static void dev_descriptor(const struct usbsim_dev *d, uint8_t out[18])
@@ -139,6 +151,7 @@ static const uint8_t *dev_config(const struct usbsim_dev *d, size_t *len)
     switch (d->kind) {
     case USBSIM_KEYBOARD: *len = sizeof(kbd_config); return kbd_config;
     case USBSIM_STORAGE: *len = sizeof(msc_config); return msc_config;
+    case USBSIM_DISGUISED: *len = sizeof(disguised_config); return disguised_config;
     default: *len = sizeof(vnd_config); return vnd_config;
     }
 }

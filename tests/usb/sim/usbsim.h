@@ -20,12 +20,15 @@ enum usbsim_kind {
     USBSIM_KEYBOARD,   /* HID boot keyboard, interrupt IN 0x81 */
     USBSIM_STORAGE,    /* bulk-only mass storage over a RAM disk */
     USBSIM_VENDOR,     /* bulk loopback 0x01 -> 0x82, isochronous IN 0x83 */
+    USBSIM_DISGUISED,  /* a vendor interface whose altsetting 1 is a HID keyboard
+                          (a policy must see it); otherwise answers like VENDOR */
 };
 
 #define USBSIM_VID          0x1d50   /* used by the simulator's devices */
 #define USBSIM_PID_KEYBOARD 0x6101
 #define USBSIM_PID_STORAGE  0x6102
 #define USBSIM_PID_VENDOR   0x6103
+#define USBSIM_PID_DISGUISED 0x6104
 #define USBSIM_DISK_SECTORS 16384u   /* 8 MiB RAM disk, 512-byte sectors */
 
 struct usbsim;
