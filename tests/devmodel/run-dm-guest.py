@@ -20,40 +20,20 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
+import ferrytest  # noqa: E402
+from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
+
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
 CLI = os.path.join(BUILD, "cli", "ferry")
 GUESTS = os.path.join(BUILD, "tests", "devmodel")
-TIMEOUT = 300
 
 EXIT_REBOOT = 71
 
 
 def guest(name):
     return os.path.join(GUESTS, name)
-
-
-def skip(why):
-    print("SKIP: " + why)
-    sys.exit(77)
-
-
-def fail(why, out="", err=""):
-    print("FAIL: " + why)
-    if out:
-        print("--- guest output (stdout) ---\n" + out)
-    if err:
-        print("--- ferry-hv / ferry-dm log (stderr) ---\n" + err)
-    sys.exit(1)
-
-
-def kvm_check():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
-    except OSError as e:
-        skip("/dev/kvm: " + e.strerror)
-    os.close(fd)
 
 
 def hv_args(image, entry="pvh", dm_args=()):
@@ -75,23 +55,7 @@ def check_log(out, err):
 
 
 def run(args, status, out_has=(), err_has=(), out_lacks=("FAIL",)):
-    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
-                       text=True, errors="replace")
-    check_log(p.stdout, p.stderr)
-    if p.returncode != status:
-        fail("%s: exit status %d, expected %d" % (" ".join(args), p.returncode, status),
-             p.stdout, p.stderr)
-    for s in out_has:
-        if s not in p.stdout:
-            fail("output lacks %r" % s, p.stdout, p.stderr)
-    for s in err_has:
-        if s not in p.stderr:
-            fail("log lacks %r" % s, p.stdout, p.stderr)
-    for s in out_lacks:
-        if s in p.stdout:
-            fail("output has %r" % s, p.stdout, p.stderr)
-    print("ok: exit status %d" % p.returncode)
-    return p.stdout, p.stderr
+    return ferrytest.run(args, status, out_has, err_has, out_lacks, check=check_log)
 
 
 def check_rtc(out, err):
@@ -394,5 +358,5 @@ if __name__ == "__main__":
     for prog in (HV, DM):
         if not os.access(prog, os.X_OK):
             skip("%s is not built" % prog)
-    kvm_check()
+    ferrytest.kvm_check()
     SCENARIOS[sys.argv[1]]()

@@ -15,11 +15,13 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
+import ferrytest  # noqa: E402
+from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
+
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 SERVER = os.path.join(BUILD, "tests", "guest", "test-server")
 GUESTS = os.path.join(BUILD, "tests", "guests")
-TIMEOUT = 300
 
 EXIT_CRASH, EXIT_REBOOT, EXIT_STOPPED = 70, 71, 72
 EXIT_NO_KVM, EXIT_KVM_ACCESS, EXIT_KVM_CAP, EXIT_BAD_IMAGE = 73, 74, 75, 76
@@ -29,29 +31,6 @@ def img(name):
     return os.path.join(GUESTS, name)
 
 
-def skip(why):
-    print("SKIP: " + why)
-    sys.exit(77)
-
-
-def fail(why, out="", err=""):
-    print("FAIL: " + why)
-    if out:
-        print("--- guest output (stdout) ---\n" + out)
-    if err:
-        print("--- ferry-hv log (stderr) ---\n" + err)
-    sys.exit(1)
-
-
-def kvm_usable():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
-    except OSError as e:
-        return "/dev/kvm: " + e.strerror
-    os.close(fd)
-    return None
-
-
 def run_hv(args, prefix=()):
     p = subprocess.run(list(prefix) + [HV] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=TIMEOUT, text=True, errors="replace")
@@ -59,20 +38,7 @@ def run_hv(args, prefix=()):
 
 
 def expect(args, status, out_has=(), err_has=(), out_lacks=("FAIL",), prefix=()):
-    rc, out, err = run_hv(args, prefix)
-    if rc != status:
-        fail("ferry-hv %s: exit status %d, expected %d" % (" ".join(args), rc, status), out, err)
-    for s in out_has:
-        if s not in out:
-            fail("guest output lacks %r" % s, out, err)
-    for s in err_has:
-        if s not in err:
-            fail("ferry-hv log lacks %r" % s, out, err)
-    for s in out_lacks:
-        if s in out:
-            fail("guest output has %r" % s, out, err)
-    print("ok: exit status %d" % rc)
-    return out, err
+    return ferrytest.run(list(prefix) + [HV] + args, status, out_has, err_has, out_lacks)
 
 
 def memmap_line(addr, size, kind):
@@ -434,7 +400,7 @@ def main():
         return 2
     name = sys.argv[1]
     if name != "no-kvm":
-        why = kvm_usable()
+        why = ferrytest.kvm_usable()
         if why:
             skip(why)
     SCENARIOS[name]()

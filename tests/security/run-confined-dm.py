@@ -27,29 +27,16 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("FERRY_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
+from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
+
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
 CLI = os.path.join(BUILD, "cli", "ferry")
 DM_POKE = os.path.join(BUILD, "tests", "security", "ferry-dm-poke")
 GUEST = os.path.join(BUILD, "tests", "devmodel", "dm-killed.elf")
-TIMEOUT = 300
 SYSCALL = {"open-shadow": "openat", "execve": "execve", "socket-inet": "socket",
            "ptrace": "ptrace"}
-
-
-def skip(why):
-    print("SKIP: " + why)
-    sys.exit(77)
-
-
-def fail(why, out="", err=""):
-    print("FAIL: " + why)
-    if out:
-        print("--- guest output (stdout) ---\n" + out)
-    if err:
-        print("--- ferry-hv / ferry-dm log (stderr) ---\n" + err)
-    sys.exit(1)
 
 
 def preflight():

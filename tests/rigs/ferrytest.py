@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What the Python test runners share: where the build is, SKIP/FAIL the
+way meson reads them (exit 77 / 1, the reason first), /dev/kvm, and running
+a program whose exit status and output are checked.
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "rigs"))
+    import ferrytest
+"""
+import os
+import subprocess
+import sys
+
+BUILD = os.environ.get("FERRY_BUILD_ROOT",
+                       os.path.join(os.path.dirname(__file__), "..", ".."))
+TIMEOUT = 300
+LOG_TITLE = "ferry-hv / ferry-dm log (stderr)"
+
+
+def build_path(*parts):
+    return os.path.join(BUILD, *parts)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+def fail(why, out="", err=""):
+    print("FAIL: " + why)
+    if out:
+        print("--- guest output (stdout) ---\n" + out)
+    if err:
+        print("--- %s ---\n%s" % (LOG_TITLE, err))
+    sys.exit(1)
+
+
+def kvm_usable():
+    """None when /dev/kvm opens read-write, else why not."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        return "/dev/kvm: " + e.strerror
+    os.close(fd)
+    return None
+
+
+def kvm_check():
+    why = kvm_usable()
+    if why:
+        skip(why)
+
+
+def run(args, status, out_has=(), err_has=(), out_lacks=("FAIL",), check=None):
+    """Run args, fail unless it exits with status and its output has (and
+    lacks) the given strings; check(out, err) looks first.  (out, err)."""
+    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=TIMEOUT, text=True, errors="replace")
+    if check:
+        check(p.stdout, p.stderr)
+    if p.returncode != status:
+        fail("%s: exit status %d, expected %d" % (" ".join(args), p.returncode, status),
+             p.stdout, p.stderr)
+    for s in out_has:
+        if s not in p.stdout:
+            fail("output lacks %r" % s, p.stdout, p.stderr)
+    for s in err_has:
+        if s not in p.stderr:
+            fail("log lacks %r" % s, p.stdout, p.stderr)
+    for s in out_lacks:
+        if s in p.stdout:
+            fail("output has %r" % s, p.stdout, p.stderr)
+    print("ok: exit status %d" % p.returncode)
+    return p.stdout, p.stderr
