@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,41 +20,18 @@
 #include "acpi/acpi.h"
 #include "cli/cmd.h"
 #include "common/log-glib.h"
+#include "hypervisor/hv.h"
 
 #define DEFAULT_VCPUS   1
 #define DEFAULT_MEMORY  (512ull << 20)
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    guint64 v, mul = 1;
-
-    errno = 0;
-    v = g_ascii_strtoull(s, &end, 0);
-    if (errno || end == s)
-        return -EINVAL;
-    switch (g_ascii_toupper(*end)) {
-    case 0: break;
-    case 'K': mul = 1ull << 10; end++; break;
-    case 'M': mul = 1ull << 20; end++; break;
-    case 'G': mul = 1ull << 30; end++; break;
-    case 'T': mul = 1ull << 40; end++; break;
-    default: return -EINVAL;
-    }
-    if (*end == 'i' || *end == 'B')
-        end++;
-    if (*end == 'B')
-        end++;
-    if (*end || (v && mul > UINT64_MAX / v))
-        return -EINVAL;
-    *out = v * mul;
-    return 0;
-}
+#define OPT_UNSET       INT_MIN     /* an integer option not given */
 
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
 
+    if (!g_ascii_isdigit(*s))
+        return -EINVAL;     /* strtoull would take " 5" and wrap "-5" */
     errno = 0;
     *out = g_ascii_strtoull(s, &end, 0);
     return errno || end == s || *end ? -EINVAL : 0;
@@ -334,17 +312,25 @@ static int build_config(const struct cli_opts *o, const char *file, struct acpi_
         {
             g_autofree char *m = g_key_file_get_string(kf, "guest", "memory", NULL);
 
-            if (m && parse_size(g_strstrip(m), &memory)) {
+            if (m && hv_parse_size(g_strstrip(m), &memory)) {
                 fprintf(stderr, "ferry acpi: %s: [guest] memory=%s: not a size\n", file, m);
                 return -EINVAL;
             }
         }
     }
-    if (o->vcpus >= 0)
+    if (o->vcpus != OPT_UNSET && o->vcpus < 1) {
+        fprintf(stderr, "ferry acpi: --vcpus %d: must be at least 1\n", o->vcpus);
+        return -EINVAL;
+    }
+    if (o->numa != OPT_UNSET && o->numa < 0) {
+        fprintf(stderr, "ferry acpi: --numa %d: must not be negative\n", o->numa);
+        return -EINVAL;
+    }
+    if (o->vcpus != OPT_UNSET)
         vcpus = (uint64_t)o->vcpus;
-    if (o->numa >= 0)
+    if (o->numa != OPT_UNSET)
         numa = (uint64_t)o->numa;
-    if (o->memory && parse_size(o->memory, &memory)) {
+    if (o->memory && hv_parse_size(o->memory, &memory)) {
         fprintf(stderr, "ferry acpi: --memory %s: not a size (e.g. 512M, 4G)\n", o->memory);
         return -EINVAL;
     }
@@ -372,7 +358,7 @@ static int build_config(const struct cli_opts *o, const char *file, struct acpi_
 
 static int acpi_dump(int argc, char **argv)
 {
-    struct cli_opts o = { .vcpus = -1, .numa = -1 };
+    struct cli_opts o = { .vcpus = OPT_UNSET, .numa = OPT_UNSET };
     GOptionEntry entries[] = {
         { "vcpus", 0, 0, G_OPTION_ARG_INT, &o.vcpus, "number of vCPUs (default 1)", "N" },
         { "memory", 0, 0, G_OPTION_ARG_STRING, &o.memory, "RAM size (default 512M)", "SIZE" },

@@ -26,6 +26,8 @@
 #define FERRY_LIBEXECDIR "/usr/local/libexec"
 #endif
 
+#define VCPUS_UNSET INT_MIN      /* neither --vcpus nor vcpus= given */
+
 struct run_opts {
     char *image, *entry, *memory, *cmdline, *module, *dm, *socket;
     int vcpus;
@@ -115,7 +117,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     STR_KEY(dm, "dm", true)
     STR_KEY(socket, "ioreq-socket", false)
 #undef STR_KEY
-    if (o->vcpus == 0 && g_key_file_has_key(kf, "guest", "vcpus", NULL)) {
+    if (o->vcpus == VCPUS_UNSET && g_key_file_has_key(kf, "guest", "vcpus", NULL)) {
         o->vcpus = g_key_file_get_integer(kf, "guest", "vcpus", &err);
         if (err) {
             fprintf(stderr, "ferry run: %s: vcpus: %s\n", path, err->message);
@@ -153,7 +155,7 @@ static void run_opts_free(struct run_opts *o)
 
 int ferry_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = { 0 };
+    struct run_opts o = { .vcpus = VCPUS_UNSET };
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
         { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry, "real or pvh (default pvh)", "KIND" },
@@ -211,8 +213,8 @@ int ferry_cmd_run(int argc, char **argv)
         fprintf(stderr, "ferry run: memory '%s': not a size (e.g. 64M, 4G, 1T)\n", o.memory);
         goto out;
     }
-    if (o.vcpus < 0) {
-        fprintf(stderr, "ferry run: vcpus %d: must be positive\n", o.vcpus);
+    if (o.vcpus != VCPUS_UNSET && o.vcpus < 1) {
+        fprintf(stderr, "ferry run: vcpus %d: must be at least 1\n", o.vcpus);
         goto out;
     }
     hv = run_find_program("FERRY_HV", "hypervisor", "ferry-hv");
@@ -244,7 +246,7 @@ int ferry_cmd_run(int argc, char **argv)
             ADD_OPT("--dm-arg", *a)
     }
 #undef ADD_OPT
-    if (o.vcpus > 0)
+    if (o.vcpus != VCPUS_UNSET)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
     if (o.eager)
         g_ptr_array_add(args, g_strdup("--eager-memory"));

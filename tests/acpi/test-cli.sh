@@ -40,7 +40,12 @@ refuses "1 ids for 2 vcpus" "$tmp/few" --out "$tmp/x"
 
 refuses "--out is required" --vcpus 2
 refuses "not a size" --memory 12Q --out "$tmp/x"
-refuses "vcpus: 0" --vcpus 0 --out "$tmp/x"
+refuses "vcpus 0: must be at least 1" --vcpus 0 --out "$tmp/x"
+refuses "vcpus -1: must be at least 1" --vcpus -1 --out "$tmp/x"
+refuses "numa -2: must not be negative" --vcpus 2 --numa -2 --out "$tmp/x"
+refuses "memory -5: not a size" --memory -5 --out "$tmp/x"
+printf '[guest]\nvcpus = -1\n' > "$tmp/neg"
+refuses "vcpus" "$tmp/neg" --out "$tmp/x"
 refuses "numa" --vcpus 2 --numa 3 --out "$tmp/x"
 refuses "64-byte aligned" --blob --base 0x1001 --out "$tmp/x"
 printf '[acpi]\nmadt = x2\n' > "$tmp/c1"

@@ -342,6 +342,9 @@ def scenario_cli_run():
     # Arguments for the device model pass through: here a PCI function the demo lists.
     run([CLI, "run", "--dm-arg=--device=pci-test,id=t0"], 0,
         out_has=["1b36:0005  ff0000  ferry-dm test function", "Bye!"])
+    # Bad values are refused by name, never taken as "the default".
+    run([CLI, "run", "--vcpus", "0"], 2, err_has=["vcpus 0: must be at least 1"])
+    run([CLI, "run", "--memory", "-5"], 2, err_has=["memory '-5': not a size"])
 
 
 SCENARIOS = {
