@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# A configfs USB gadget on dummy_hcd, inside the guest of gadget-usb.sh:
+# Loopback (interface 0) and SourceSink (interface 1, pattern i % 63) of
+# usb_f_ss_lb, as 0525:a4a0 (the ids of Linux's Gadget Zero) with a serial,
+# so that Ferry recognises it after a replug.
+#   gadget.sh setup|up|down
+set -eu
+g=/sys/kernel/config/usb_gadget/ferry
+present() { grep -qs a4a0 /sys/bus/usb/devices/*/idProduct; }
+wait_for() {   # wait_for SECONDS COMMAND...
+    n=$(( $1 * 5 )); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
+    return 1
+}
+case "$1" in
+setup)
+    grep -qs ' /sys/kernel/config ' /proc/mounts || mount -t configfs configfs /sys/kernel/config
+    mkdir "$g"
+    echo 0x0525 > "$g/idVendor"
+    echo 0xa4a0 > "$g/idProduct"
+    mkdir "$g/strings/0x409"
+    echo Ferry > "$g/strings/0x409/manufacturer"
+    echo "Ferry gadget zero" > "$g/strings/0x409/product"
+    echo FERRY-GADGET-0001 > "$g/strings/0x409/serialnumber"
+    mkdir -p "$g/configs/c.1/strings/0x409"
+    echo "loopback and source/sink" > "$g/configs/c.1/strings/0x409/configuration"
+    mkdir "$g/functions/Loopback.0" "$g/functions/SourceSink.0"
+    echo 1 > "$g/functions/SourceSink.0/pattern"
+    ln -s "$g/functions/Loopback.0" "$g/configs/c.1/"
+    ln -s "$g/functions/SourceSink.0" "$g/configs/c.1/"
+    ;;
+up)
+    ls /sys/class/udc | head -n 1 > "$g/UDC"
+    wait_for 30 present || { echo "gadget.sh: the gadget did not enumerate"; exit 1; }
+    ;;
+down)
+    echo "" > "$g/UDC"
+    wait_for 30 sh -c '! grep -qs a4a0 /sys/bus/usb/devices/*/idProduct' ||
+        { echo "gadget.sh: the gadget did not leave the bus"; exit 1; }
+    ;;
+esac
