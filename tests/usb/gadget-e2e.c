@@ -43,7 +43,9 @@
 #define QMP_LINE_MAX (64 * 1024)
 #define CHAN_MAX     8
 #define LOOP_IFACE   0          /* the gadget script links Loopback first ... */
-#define SS_IFACE     1          /* ... then SourceSink */
+#define SS_IFACE     1          /* ... then SourceSink ... */
+#define HID_IFACE    2          /* ... then the HID (usbhid binds to it here) */
+#define HID_REPORT   8
 #define BUFLEN       4096       /* bulk_buflen of both functions (their default) */
 
 struct chan {                   /* a getfd'ed fd, then a chardev on it */
@@ -65,6 +67,8 @@ struct ctx {
     uint64_t next_id;
     uint8_t loop_in, loop_out, src_in, sink_out;
     unsigned ss_maxpacket;      /* the SourceSink pattern restarts with every packet */
+    uint8_t int_in, int_out;
+    bool int_started;
 };
 
 static int failures;
@@ -183,6 +187,7 @@ static void qmp_command(struct ctx *c, const char *cmd, JsonObject *args)
             return;
         }
         c->rc = redirc_new(ch->fd);
+        c->int_started = false;
         ch->fd = -1;
         g_strlcpy(c->dev_id, id, sizeof(c->dev_id));
         c->plugs++;
@@ -344,11 +349,13 @@ static int parse_config(struct ctx *c, const uint8_t *d, size_t len)
 {
     int iface = -1, alt = 0;
 
-    c->loop_in = c->loop_out = c->src_in = c->sink_out = 0;
+    c->loop_in = c->loop_out = c->src_in = c->sink_out = c->int_in = c->int_out = 0;
     for (size_t off = 0; off + 2 <= len && d[off] >= 2 && off + d[off] <= len; off += d[off]) {
         if (d[off + 1] == 4 && d[off] >= 9) {           /* interface */
             iface = d[off + 2];
             alt = d[off + 3];
+        } else if (d[off + 1] == 5 && d[off] >= 7 && iface == HID_IFACE && (d[off + 3] & 3) == 3) {
+            *(d[off + 2] & 0x80 ? &c->int_in : &c->int_out) = d[off + 2];
         } else if (d[off + 1] == 5 && d[off] >= 7 && alt == 0 && (d[off + 3] & 3) == 2) {
             uint8_t ep = d[off + 2];
             if (iface == LOOP_IFACE)
@@ -359,7 +366,62 @@ static int parse_config(struct ctx *c, const uint8_t *d, size_t len)
             }
         }
     }
-    return c->loop_in && c->loop_out && c->src_in && c->sink_out && c->ss_maxpacket ? 0 : -1;
+    return c->loop_in && c->loop_out && c->src_in && c->sink_out && c->ss_maxpacket &&
+           c->int_in && c->int_out ? 0 : -1;
+}
+
+/* The HID function's interrupt endpoints against /dev/hidg0 (its gadget side). */
+static int interrupts(struct ctx *c, const char *when)
+{
+    uint8_t rep[HID_REPORT], got[64];
+    size_t len;
+    double end;
+    int fd = open("/dev/hidg0", O_RDWR | O_NONBLOCK | O_CLOEXEC), st, rc = -1;
+    ssize_t n;
+
+    CHECK(fd >= 0, "%s: open /dev/hidg0: %s", when, strerror(errno));
+    while (read(fd, got, sizeof(got)) > 0)
+        ;   /* nothing old */
+    if (!c->int_started) {
+        redirc_start_int(c->rc, ++c->next_id, c->int_in);
+        c->int_started = true;
+    }
+    /* IN: a report written on the gadget side arrives as an interrupt packet */
+    for (int i = 0; i < HID_REPORT; i++)
+        rep[i] = (uint8_t)(0xa0 + i + (when[0] == 'f' ? 0 : 0x10));
+    CHECK(write(fd, rep, sizeof(rep)) == (ssize_t)sizeof(rep), "%s: write /dev/hidg0: %s",
+          when, strerror(errno));
+    end = now_s() + 10;
+    for (;;) {
+        len = sizeof(got);
+        if (c->rc && redirc_int_in(c->rc, got, &len)) {
+            if (len == sizeof(rep) && !memcmp(got, rep, sizeof(rep)))
+                break;
+            continue;
+        }
+        CHECK(c->rc && now_s() < end, "%s: no interrupt IN report on ep %02x", when,
+              c->int_in);
+        pump(c, 5);
+    }
+    /* OUT: an interrupt packet from the guest side is read on the gadget side */
+    for (int i = 0; i < HID_REPORT; i++)
+        rep[i] = (uint8_t)(0x50 + i);
+    redirc_interrupt(c->rc, ++c->next_id, c->int_out, rep, sizeof(rep));
+    len = 0;
+    st = xfer_wait(c, c->next_id, NULL, &len);
+    CHECK(st == 0, "%s: interrupt OUT ep %02x: status %d", when, c->int_out, st);
+    end = now_s() + 10;
+    while ((n = read(fd, got, sizeof(got))) < 0 && errno == EAGAIN && now_s() < end)
+        pump(c, 5);
+    CHECK(n == (ssize_t)sizeof(rep) && !memcmp(got, rep, sizeof(rep)),
+          "%s: /dev/hidg0 read %zd bytes, not the OUT report", when, n);
+    printf("FERRY-GADGET-OK %s interrupt: IN ep %02x and OUT ep %02x reports compared\n", when,
+           c->int_in, c->int_out);
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 static int transfers(struct ctx *c, const char *when)
@@ -378,7 +440,8 @@ static int transfers(struct ctx *c, const char *when)
     CHECK(st == 0 && len >= 9 && len == (size_t)(cfg[2] | cfg[3] << 8),
           "%s: GET_DESCRIPTOR(configuration): status %d, %zu bytes", when, st, len);
     CHECK(parse_config(c, cfg, len) == 0, "%s: no bulk endpoints of Loopback (interface %d) "
-          "and SourceSink (interface %d) in the configuration", when, LOOP_IFACE, SS_IFACE);
+          "and SourceSink (interface %d), or no interrupt endpoints of the HID (interface %d), "
+          "in the configuration", when, LOOP_IFACE, SS_IFACE, HID_IFACE);
     printf("FERRY-GADGET-OK %s control: device and configuration descriptors (%zu bytes)\n",
            when, len);
 
@@ -415,6 +478,7 @@ static int transfers(struct ctx *c, const char *when)
     CHECK(st == 0, "%s: sink bulk OUT ep %02x: status %d", when, c->sink_out, st);
     printf("FERRY-GADGET-OK %s bulk source/sink: IN ep %02x pattern checked, OUT ep %02x "
            "accepted\n", when, c->src_in, c->sink_out);
+    CHECK(interrupts(c, when) == 0, "%s: interrupt transfers", when);
     rc = 0;
 out:
     g_free(out);
@@ -423,6 +487,57 @@ out:
 }
 
 /* ---- the processes ---------------------------------------------------------- */
+
+/* The kernel driver bound to the gadget's interface iface ("" when none). */
+static char *iface_driver(struct ctx *c, int iface)
+{
+    GDir *d = g_dir_open("/sys/bus/usb/devices", 0, NULL);
+    const char *name;
+    char *drv = g_strdup("");
+
+    while (d && (name = g_dir_read_name(d))) {
+        char *p = g_strdup_printf("/sys/bus/usb/devices/%s/idProduct", name), *t = NULL;
+        unsigned pid = 0;
+
+        if (!strchr(name, ':') && g_file_get_contents(p, &t, NULL, NULL) &&
+            sscanf(t, "%x", &pid) == 1 && pid == c->pid) {
+            char *link = g_strdup_printf("/sys/bus/usb/devices/%s/%s:1.%d/driver", name, name,
+                                         iface);
+            char *target = g_file_read_link(link, NULL);
+            if (target) {
+                g_free(drv);
+                drv = g_path_get_basename(target);
+            }
+            g_free(target);
+            g_free(link);
+        }
+        g_free(t);
+        g_free(p);
+    }
+    if (d)
+        g_dir_close(d);
+    return drv;
+}
+
+/* The driver of the HID interface is want, within 10 s. */
+static bool hid_driver_is(struct ctx *c, const char *want)
+{
+    double end = now_s() + 10;
+
+    for (;;) {
+        char *drv = iface_driver(c, HID_IFACE);
+        bool ok = !strcmp(drv, want);
+
+        if (ok || now_s() > end) {
+            if (!ok)
+                printf("interface %d: driver '%s', expected '%s'\n", HID_IFACE, drv, want);
+            g_free(drv);
+            return ok;
+        }
+        g_free(drv);
+        pump(c, 50);
+    }
+}
 
 static bool dm_alive(struct ctx *c)
 {
@@ -612,6 +727,7 @@ int main(int argc, char **argv)
     CHECK(c.lfd >= 0 && bind(c.lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
           listen(c.lfd, 2) == 0, "QMP socket %s: %s", qmp, strerror(errno));
 
+    CHECK(hid_driver_is(&c, "usbhid"), "the guest's usbhid does not drive the gadget's HID");
     /* ferry-dm as QEMU's USB companion, confined by default (seccomp kill) */
     {
         char *dm_argv[] = { (char *)c.dm, "--qmp", qmp, "--control", ctl, "-v", NULL };
@@ -635,15 +751,19 @@ int main(int argc, char **argv)
           "device_connect says %04x:%04x, the gadget is %s", redirc_vid(c.rc), redirc_pid(c.rc),
           spec);
     printf("FERRY-GADGET-OK device_connect %04x:%04x over channel %s\n", c.vid, c.pid, c.dev_id);
+    CHECK(hid_driver_is(&c, "usbfs"), "usbhid was not detached from the HID interface");
+    printf("FERRY-GADGET-OK kernel driver: usbhid detached, interface %d claimed through usbfs\n",
+           HID_IFACE);
     CHECK(check_confined(&c, "attached") == 0, "confinement");
-    CHECK(transfers(&c, "first") == 0, "transfers");
-    CHECK(dm_alive(&c), "ferry-dm is gone after the transfers");
-
+    /* the figure before interrupt receiving keeps URBs in flight */
     if (bench_rounds > 0 && direct > 0) {
         double redir = bench_redir(&c, bench_rounds);
         printf("FERRY-FACT bulk-4k-rtt-direct=%.0f/s bulk-4k-rtt-ferry=%.0f/s ratio=%.2f "
-               "rounds=%d\n", direct, redir, direct > 0 ? redir / direct : 0, bench_rounds);
+               "rounds=%d\n", direct, redir, redir / direct, bench_rounds);
     }
+    CHECK(transfers(&c, "first") == 0, "transfers");
+    CHECK(dm_alive(&c), "ferry-dm is gone after the transfers");
+
 
     /* replug: the gadget leaves the bus and comes back at a new address */
     CHECK(gadget(&c, "down") == 0, "gadget down");
@@ -657,6 +777,23 @@ int main(int argc, char **argv)
     CHECK(transfers(&c, "after-replug") == 0, "transfers after replug");
     CHECK(dm_alive(&c), "ferry-dm is gone after the replug");
     CHECK(check_confined(&c, "end") == 0, "confinement at the end");
+    /* ferry-dm ends (SIGTERM): the device goes back to the kernel's drivers */
+    {
+        int status = 0;
+        pid_t r = 0;
+
+        kill(c.dm_pid, SIGTERM);
+        for (int i = 0; i < 500 && (r = waitpid(c.dm_pid, &status, WNOHANG)) == 0; i++)
+            pump(&c, 20);
+        CHECK(r == c.dm_pid, "ferry-dm did not end on SIGTERM");
+        c.dm_pid = 0;
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ferry-dm ended with %s %d",
+              WIFSIGNALED(status) ? "signal" : "status",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        CHECK(hid_driver_is(&c, "usbhid"), "usbhid was not given the HID interface back");
+        printf("FERRY-GADGET-OK exit: ferry-dm ended cleanly, usbhid drives interface %d again\n",
+               HID_IFACE);
+    }
 out:
     if (c.broker_pid > 0) {
         kill(c.broker_pid, SIGTERM);

@@ -18,7 +18,7 @@ qemu=$(command -v qemu-system-x86_64) || { echo "SKIP: qemu-system-x86_64 is not
 command -v ldd >/dev/null || { echo "SKIP: ldd is not installed"; exit 77; }
 kdir=$(sh "$rig_kernel") || exit $?
 udevd=$(sh "$rig_udevd") || exit $?
-for m in dummy_hcd usb_f_ss_lb; do
+for m in dummy_hcd usb_f_ss_lb usb_f_hid usbhid; do
     find "$kdir/modules" -name "$m.ko*" | grep -q . ||
         { echo "SKIP: the kernel in $kdir has no $m module"; exit 77; }
 done
@@ -33,9 +33,10 @@ for lib in $(ldd "$e2e" "$dm" "$ferry" "$udevd" | awk '$2 == "=>" && $3 ~ /^\// 
     files="$files $(readlink -f "$lib")=$lib"
 done
 sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
-    usb-common usbcore udc-core dummy_hcd libcomposite usb_f_ss_lb -- $files || exit $?
+    usb-common usbcore udc-core dummy_hcd libcomposite usb_f_ss_lb usb_f_hid \
+    hid usbhid hid-generic -- $files || exit $?
 
-timeout 900 "$qemu" -accel tcg -smp 2 -m 1024 -nographic -no-reboot \
+timeout 900 "$qemu" -accel tcg -smp ${FERRY_GADGET_SMP:-1} -m 1024 -nographic -no-reboot \
     -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1" > "$work/console.log" 2>&1 || true
 tr -d '\r' < "$work/console.log" | grep -v '^\s*$' | sed -n '/FERRY\|ferry\|FAIL\|gadget\|----\|sandbox\|usb/p' | head -n 400

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # A configfs USB gadget on dummy_hcd, inside the guest of gadget-usb.sh:
 # Loopback (interface 0) and SourceSink (interface 1, pattern i % 63) of
-# usb_f_ss_lb, as 0525:a4a0 (the ids of Linux's Gadget Zero) with a serial,
+# usb_f_ss_lb, and a vendor-page HID (interface 2, usb_f_hid: interrupt IN and
+# OUT, 8-byte reports, /dev/hidg0 on this side; the guest's usbhid binds to
+# it, so redirection must detach a kernel driver), as 0525:a4a0 (the ids of Linux's Gadget Zero) with a serial,
 # so that Ferry recognises it after a replug.
 #   gadget.sh setup|up|down
 set -eu
@@ -27,8 +29,17 @@ setup)
     echo "loopback and source/sink" > "$g/configs/c.1/strings/0x409/configuration"
     mkdir "$g/functions/Loopback.0" "$g/functions/SourceSink.0"
     echo 1 > "$g/functions/SourceSink.0/pattern"
+    mkdir "$g/functions/hid.usb0"
+    echo 0 > "$g/functions/hid.usb0/subclass"
+    echo 0 > "$g/functions/hid.usb0/protocol"
+    echo 8 > "$g/functions/hid.usb0/report_length"
+    # Usage Page 0xff00, Usage 1, Collection (Application), 0..255, 8 x 8 bits,
+    # Input (Data,Var,Abs), Output (Data,Var,Abs), End Collection
+    printf '\006\000\377\011\001\241\001\025\000\046\377\000\165\010\225\010\011\001\201\002\011\001\221\002\300' \
+        > "$g/functions/hid.usb0/report_desc"
     ln -s "$g/functions/Loopback.0" "$g/configs/c.1/"
     ln -s "$g/functions/SourceSink.0" "$g/configs/c.1/"
+    ln -s "$g/functions/hid.usb0" "$g/configs/c.1/"
     ;;
 up)
     ls /sys/class/udc | head -n 1 > "$g/UDC"
