@@ -294,12 +294,14 @@ static void pump(struct ctx *c, int timeout_ms)
     qmp_readable(c);
 }
 
+static bool dm_alive(struct ctx *c);
+
 static bool wait_for(struct ctx *c, bool (*pred)(struct ctx *), int ms)
 {
     double end = now_s() + ms / 1000.0;
 
     while (!pred(c)) {
-        if (now_s() > end)
+        if (now_s() > end || (c->dm_pid > 0 && !dm_alive(c)))
             return false;
         pump(c, 20);
     }
