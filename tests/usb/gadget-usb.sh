@@ -36,7 +36,7 @@ sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
     usb-common usbcore udc-core dummy_hcd libcomposite usb_f_ss_lb usb_f_hid \
     hid usbhid hid-generic -- $files || exit $?
 
-timeout 900 "$qemu" -accel tcg -smp ${FERRY_GADGET_SMP:-1} -m 1024 -nographic -no-reboot \
+timeout 480 "$qemu" -accel tcg -smp ${FERRY_GADGET_SMP:-1} -m 1024 -nographic -no-reboot \
     -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1" > "$work/console.log" 2>&1 || true
 tr -d '\r' < "$work/console.log" | grep -v '^\s*$' | sed -n '/FERRY\|ferry\|FAIL\|gadget\|----\|sandbox\|usb/p' | head -n 400
