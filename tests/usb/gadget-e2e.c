@@ -4,8 +4,8 @@
  * dummy_hcd and a configfs gadget (Loopback + SourceSink functions of
  * usb_f_ss_lb) make a real USB device with a real usbfs node.  It checks
  * that a confined ferry-dm (seccomp kill, user ferry) serves that device
- * over usbredir with real USBDEVFS ioctls, before and after a replug whose
- * new fd comes from the root broker (`ferry usb attach --follow`).
+ * over usbredir with real USBDEVFS ioctls, before and after replugs whose
+ * new fds come from the root broker (`ferry usb attach --follow`).
  *
  * ferry-dm hands usbredir channels only to a QEMU, over QMP (getfd +
  * chardev-add of an fd + device_add usb-redir).  A QEMU in this guest could
@@ -17,7 +17,8 @@
  * channel fd it receives.  ferry-dm runs its production path unchanged.
  *
  *   gadget-e2e FERRY_DM FERRY WORKDIR GADGET_SCRIPT VID:PID [BENCH_ROUNDS]
- * GADGET_SCRIPT down|up unplugs and replugs the gadget.  Prints FERRY-FACT
+ * GADGET_SCRIPT gadget-down|gadget-up|hcd-down|hcd-up unplugs and replugs the
+ * gadget (the second pair by unloading and loading dummy_hcd).  Prints FERRY-FACT
  * lines (figures, never judged) and FERRY-GADGET-PASS when all checks pass.
  */
 #include <errno.h>
@@ -62,7 +63,7 @@ struct ctx {
     struct chan fds[CHAN_MAX], chardevs[CHAN_MAX];
     char dev_id[64];            /* the usb-redir device now plugged */
     struct redirc *rc;
-    unsigned plugs, unplugs;
+    unsigned plugs, unplugs, want_unplugs;
     GPid dm_pid, broker_pid;
     uint64_t next_id;
     uint8_t loop_in, loop_out, src_in, sink_out;
@@ -309,7 +310,7 @@ static bool wait_for(struct ctx *c, bool (*pred)(struct ctx *), int ms)
 }
 
 static bool connected(struct ctx *c) { return c->rc && redirc_connected(c->rc); }
-static bool unplugged(struct ctx *c) { return !c->rc && c->unplugs > 0; }
+static bool unplugged(struct ctx *c) { return !c->rc && c->unplugs >= c->want_unplugs; }
 
 /* ---- transfers through the channel --------------------------------------- */
 
@@ -767,17 +768,27 @@ int main(int argc, char **argv)
     CHECK(dm_alive(&c), "ferry-dm is gone after the transfers");
 
 
-    /* replug: the gadget leaves the bus and comes back at a new address */
-    CHECK(gadget(&c, "down") == 0, "gadget down");
-    CHECK(wait_for(&c, unplugged, WAIT_MS), "the usbredir device was not removed after unplug");
-    printf("FERRY-GADGET-OK unplug: %s removed (device_del)\n", "channel");
-    CHECK(gadget(&c, "up") == 0, "gadget up");
-    CHECK(wait_for(&c, connected, WAIT_MS), "no device_connect after the replug (the broker's "
-          "new fd)");
-    CHECK(c.plugs == 2, "%u channels plugged, expected 2", c.plugs);
-    printf("FERRY-GADGET-OK replug: device_connect again over channel %s\n", c.dev_id);
-    CHECK(transfers(&c, "after-replug") == 0, "transfers after replug");
-    CHECK(dm_alive(&c), "ferry-dm is gone after the replug");
+    /* replug twice: the gadget leaves the bus and comes back at a new
+     * address (as rmmod/modprobe of a gadget driver does), then the whole
+     * bus goes and comes back (dummy_hcd unloaded and loaded again) */
+    for (unsigned round = 1; round <= 2; round++) {
+        const char *kind = round == 1 ? "gadget" : "hcd";
+        char down[16], up[16], when[32];
+
+        snprintf(down, sizeof(down), "%s-down", kind);
+        snprintf(up, sizeof(up), "%s-up", kind);
+        snprintf(when, sizeof(when), "after-%s-replug", kind);
+        c.want_unplugs = round;
+        CHECK(gadget(&c, down) == 0, "gadget.sh %s", down);
+        CHECK(wait_for(&c, unplugged, WAIT_MS), "%s: the usbredir device was not removed", down);
+        printf("FERRY-GADGET-OK %s: channel removed (device_del)\n", down);
+        CHECK(gadget(&c, up) == 0, "gadget.sh %s", up);
+        CHECK(wait_for(&c, connected, WAIT_MS), "%s: no device_connect (the broker's new fd)", up);
+        CHECK(c.plugs == round + 1, "%u channels plugged, expected %u", c.plugs, round + 1);
+        printf("FERRY-GADGET-OK %s: device_connect again over channel %s\n", up, c.dev_id);
+        CHECK(transfers(&c, when) == 0, "transfers %s", when);
+        CHECK(dm_alive(&c), "ferry-dm is gone %s", when);
+    }
     CHECK(check_confined(&c, "end") == 0, "confinement at the end");
     /* ferry-dm ends (SIGTERM): the device goes back to the kernel's drivers */
     {

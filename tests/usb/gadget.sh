@@ -4,12 +4,21 @@
 # Loopback (interface 0) and SourceSink (interface 1, pattern i % 63) of
 # usb_f_ss_lb, and a vendor-page HID (interface 2, usb_f_hid: interrupt IN and
 # OUT, 8-byte reports, /dev/hidg0 on this side; the guest's usbhid binds to
-# it, so redirection must detach a kernel driver), as 0525:a4a0 (the ids of Linux's Gadget Zero) with a serial,
-# so that Ferry recognises it after a replug.
-#   gadget.sh setup|up|down
+# it, so redirection must detach a kernel driver), as 0525:a4a0 (the ids of
+# Linux's Gadget Zero) with a serial, so that Ferry recognises it after a
+# replug.
+#   gadget.sh setup|gadget-up|gadget-down|hcd-up|hcd-down
+# gadget-*: the gadget is bound to / unbound from the UDC (a disconnect, as
+# rmmod/modprobe of a legacy gadget driver); hcd-*: dummy_hcd itself is
+# unloaded and loaded again (the whole bus goes), the gadget unbound first.
 set -eu
 g=/sys/kernel/config/usb_gadget/ferry
 present() { grep -qs a4a0 /sys/bus/usb/devices/*/idProduct; }
+where() {
+    for d in /sys/bus/usb/devices/*; do
+        grep -qs a4a0 "$d/idProduct" && echo "bus $(cat "$d/busnum") address $(cat "$d/devnum")"
+    done
+}
 wait_for() {   # wait_for SECONDS COMMAND...
     n=$(( $1 * 5 )); shift
     while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
@@ -41,13 +50,23 @@ setup)
     ln -s "$g/functions/SourceSink.0" "$g/configs/c.1/"
     ln -s "$g/functions/hid.usb0" "$g/configs/c.1/"
     ;;
-up)
+gadget-up)
     ls /sys/class/udc | head -n 1 > "$g/UDC"
     wait_for 30 present || { echo "gadget.sh: the gadget did not enumerate"; exit 1; }
+    echo "gadget.sh: gadget at $(where)"
     ;;
-down)
+gadget-down)
     echo "" > "$g/UDC"
     wait_for 30 sh -c '! grep -qs a4a0 /sys/bus/usb/devices/*/idProduct' ||
         { echo "gadget.sh: the gadget did not leave the bus"; exit 1; }
+    ;;
+hcd-down)
+    sh "$0" gadget-down
+    rmmod dummy_hcd
+    ;;
+hcd-up)
+    insmod /modules/dummy_hcd.ko
+    wait_for 30 sh -c '[ -n "$(ls /sys/class/udc)" ]' || { echo "gadget.sh: no UDC"; exit 1; }
+    sh "$0" gadget-up
     ;;
 esac

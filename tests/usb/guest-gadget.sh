@@ -10,7 +10,7 @@
 if [ "${1:-}" != inner ]; then
     mkdir -p /newroot
     mount -t tmpfs -o size=400m tmpfs /newroot
-    for d in bin sbin usr lib lib64 etc run; do
+    for d in bin sbin usr lib lib64 etc modules; do
         [ -e /$d ] && cp -a /$d /newroot/
     done
     cp /test.sh /newroot/test.sh
@@ -32,7 +32,7 @@ mkdir -p /run/udev
 /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/tmp/udevd.err ||
     { echo "FERRY-GADGET-SKIP udevd does not start: $(cat /tmp/udevd.err)"; exit 77; }
 sh /usr/libexec/ferry/gadget.sh setup || { echo "FERRY-GADGET-SKIP configfs gadget setup failed"; exit 77; }
-sh /usr/libexec/ferry/gadget.sh up || exit 1
+sh /usr/libexec/ferry/gadget.sh gadget-up || exit 1
 mkdir -p /tmp/work
 /usr/bin/gadget-e2e /usr/bin/ferry-dm /usr/bin/ferry /tmp/work /usr/libexec/ferry/gadget.sh \
     0525:a4a0 ${FERRY_BENCH_ROUNDS:-200}
