@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * gadget-e2e: runs inside the Linux guest of tests/usb/gadget-usb.sh, where
- * dummy_hcd and a configfs gadget (Loopback + SourceSink functions of
- * usb_f_ss_lb) make a real USB device with a real usbfs node.  It checks
- * that a confined ferry-dm (seccomp kill, user ferry) serves that device
- * over usbredir with real USBDEVFS ioctls, before and after replugs whose
- * new fds come from the root broker (`ferry usb attach --follow`).
+ * dummy_hcd and a configfs gadget (tests/usb/gadget.sh: Loopback, SourceSink
+ * and a HID that the guest's usbhid drives) make a real USB device with a
+ * real usbfs node.  It checks that a confined ferry-dm (seccomp kill, user
+ * ferry) serves that device over usbredir with real USBDEVFS ioctls (control,
+ * bulk, interrupt, kernel driver detached and given back), before and after
+ * replugs whose new fds come from the root broker (`ferry usb attach
+ * --follow`).
  *
  * ferry-dm hands usbredir channels only to a QEMU, over QMP (getfd +
  * chardev-add of an fd + device_add usb-redir).  A QEMU in this guest could
@@ -373,6 +375,38 @@ static int parse_config(struct ctx *c, const uint8_t *d, size_t len)
            c->int_in && c->int_out ? 0 : -1;
 }
 
+static bool cfg_answered(struct ctx *c) { return !c->rc || redirc_config_status(c->rc) >= 0; }
+static bool alt_answered(struct ctx *c) { return !c->rc || redirc_alt_status(c->rc) >= 0; }
+
+static int requests(struct ctx *c, const char *when)
+{
+    size_t len = 0;
+    int st = -1, rc = -1;
+
+    for (int cfg = 0; cfg <= 1; cfg++) {
+        redirc_set_config(c->rc, ++c->next_id, (uint8_t)cfg);
+        CHECK(wait_for(c, cfg_answered, 10000) && c->rc && redirc_config_status(c->rc) == 0,
+              "%s: SET_CONFIGURATION %d: status %d", when, cfg,
+              c->rc ? redirc_config_status(c->rc) : -1);
+    }
+    redirc_set_alt(c->rc, ++c->next_id, SS_IFACE, 0);
+    CHECK(wait_for(c, alt_answered, 10000) && c->rc && redirc_alt_status(c->rc) == 0,
+          "%s: SET_INTERFACE %d alt 0: status %d", when, SS_IFACE,
+          c->rc ? redirc_alt_status(c->rc) : -1);
+    if (c->rc) {
+        uint64_t id = ++c->next_id;
+        /* CLEAR_FEATURE(ENDPOINT_HALT) on the loopback's OUT endpoint */
+        redirc_control(c->rc, id, 0x02, 1, 0, c->loop_out, 0);
+        st = xfer_wait(c, id, NULL, &len);
+    }
+    CHECK(st == 0, "%s: CLEAR_FEATURE(ENDPOINT_HALT) ep %02x: status %d", when, c->loop_out, st);
+    printf("FERRY-GADGET-OK %s requests: SET_CONFIGURATION 0 and 1, SET_INTERFACE %d/0, "
+           "CLEAR_FEATURE(HALT) ep %02x\n", when, SS_IFACE, c->loop_out);
+    rc = 0;
+out:
+    return rc;
+}
+
 /* The HID function's interrupt endpoints against /dev/hidg0 (its gadget side). */
 static int interrupts(struct ctx *c, const char *when)
 {
@@ -447,6 +481,10 @@ static int transfers(struct ctx *c, const char *when)
           "in the configuration", when, LOOP_IFACE, SS_IFACE, HID_IFACE);
     printf("FERRY-GADGET-OK %s control: device and configuration descriptors (%zu bytes)\n",
            when, len);
+
+    /* What a guest's USB core does: configure (0, then 1 again), select an
+     * alternate setting, clear an endpoint halt (libusb_clear_halt) */
+    CHECK(requests(c, when) == 0, "%s: standard requests", when);
 
     /* Loopback: what goes OUT comes back IN; a full buffer and a short one */
     for (int round = 0; round < 8; round++) {
@@ -822,6 +860,14 @@ out:
         waitpid(c.dm_pid, NULL, 0);
     }
     redirc_free(c.rc);
+    for (int i = 0; i < CHAN_MAX; i++) {
+        if (c.fds[i].fd >= 0)
+            close(c.fds[i].fd);
+        if (c.chardevs[i].fd >= 0)
+            close(c.chardevs[i].fd);
+    }
+    if (c.pending_fd >= 0)
+        close(c.pending_fd);
     if (failures) {
         show_log(c.work, "ferry-dm.log");
         show_log(c.work, "broker.log");

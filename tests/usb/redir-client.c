@@ -24,7 +24,7 @@ struct redirc {
     uint16_t vid, pid;
     GQueue done;
     GQueue int_in;              /* GByteArray * of interrupt IN packets, oldest first */
-    int alt_status;
+    int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
 };
 
@@ -104,7 +104,10 @@ static void c_control(void *priv, uint64_t id, struct usb_redir_control_packet_h
 static void n_hello(void *p, struct usb_redir_hello_header *h) { }
 static void n_iface(void *p, struct usb_redir_interface_info_header *h) { }
 static void n_ep(void *p, struct usb_redir_ep_info_header *h) { }
-static void n_cfg(void *p, uint64_t id, struct usb_redir_configuration_status_header *h) { }
+static void n_cfg(void *p, uint64_t id, struct usb_redir_configuration_status_header *h)
+{
+    ((struct redirc *)p)->cfg_status = h->status;
+}
 static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_header *h)
 {
     ((struct redirc *)p)->alt_status = h->status;
@@ -157,6 +160,7 @@ struct redirc *redirc_new(int fd)
 
     c->fd = fd;
     c->alt_status = -1;
+    c->cfg_status = -1;
     g_queue_init(&c->done);
     g_queue_init(&c->int_in);
     c->p = usbredirparser_create();
@@ -264,6 +268,20 @@ void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint
 
     usbredirparser_send_control_packet(c->p, id, &h, NULL, 0);
     usbredirparser_do_write(c->p);
+}
+
+void redirc_set_config(struct redirc *c, uint64_t id, uint8_t config)
+{
+    struct usb_redir_set_configuration_header h = { .configuration = config };
+
+    c->cfg_status = -1;
+    usbredirparser_send_set_configuration(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+int redirc_config_status(struct redirc *c)
+{
+    return c->cfg_status;
 }
 
 void redirc_start_int(struct redirc *c, uint64_t id, uint8_t ep)
