@@ -3,10 +3,12 @@
 # usb + security suites: a confined ferry-dm against a REAL usbfs.  A Linux
 # guest (QEMU TCG, Debian's kernel) loads dummy_hcd and a configfs gadget
 # (tests/usb/gadget.sh), so /dev/bus/usb/BBB/DDD is a real usbfs node and
-# every USBDEVFS ioctl of libusb goes through the seccomp filter.  One boot:
-# gadget-e2e checks device_connect, control and bulk transfers, the
-# confinement in /proc, replug with the broker's new fd, and prints a bulk
-# figure (direct libusb vs through ferry-dm).
+# every USBDEVFS ioctl of libusb goes through the seccomp filter.  One boot
+# (about 10 s): gadget-e2e checks device_connect, standard requests, control,
+# bulk and interrupt transfers, the host's usbhid detached and given back,
+# the confinement in /proc, two replugs with the broker's new fd, and prints
+# a bulk figure (direct libusb vs through ferry-dm; one vCPU: with two, TCG's
+# cross-vCPU wake-ups dominate every round trip).
 # The broker (`ferry usb attach --follow`) hears of replugs through libusb's
 # hotplug, which Debian's libusb gets from udevd: the guest runs Debian's
 # udevd (tests/rigs/udevd), as a real host would.

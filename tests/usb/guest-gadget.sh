@@ -35,4 +35,4 @@ sh /usr/libexec/ferry/gadget.sh setup || { echo "FERRY-GADGET-SKIP configfs gadg
 sh /usr/libexec/ferry/gadget.sh gadget-up || exit 1
 mkdir -p /tmp/work
 /usr/bin/gadget-e2e /usr/bin/ferry-dm /usr/bin/ferry /tmp/work /usr/libexec/ferry/gadget.sh \
-    0525:a4a0 ${FERRY_BENCH_ROUNDS:-200}
+    0525:a4a0 200
