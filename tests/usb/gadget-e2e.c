@@ -42,7 +42,8 @@
 
 #include "redir-client.h"
 
-#define WAIT_MS      60000
+#define WAIT_MS      60000      /* ferry-dm start, (re)plug: generous, TCG under load */
+#define STEP_S       30         /* one transfer, request or driver change */
 #define QMP_LINE_MAX (64 * 1024)
 #define CHAN_MAX     8
 #define LOOP_IFACE   0          /* the gadget script links Loopback first ... */
@@ -107,8 +108,8 @@ static void qmp_send(struct ctx *c, const char *line)
 
 static void qmp_reply(struct ctx *c, const char *error)
 {
-    char *s = error ? g_strdup_printf("{\"error\": {\"class\": \"GenericError\", \"desc\": \"%s\"}}",
-                                      error)
+    char *s = error ? g_strdup_printf("{\"error\": {\"class\": \"GenericError\", "
+                                      "\"desc\": \"%s\"}}", error)
                     : g_strdup("{\"return\": {}}");
     qmp_send(c, s);
     g_free(s);
@@ -318,7 +319,7 @@ static bool unplugged(struct ctx *c) { return !c->rc && c->unplugs >= c->want_un
 
 static int xfer_wait(struct ctx *c, uint64_t id, uint8_t *buf, size_t *len)
 {
-    double end = now_s() + 10;
+    double end = now_s() + STEP_S;
     int status;
 
     while (now_s() < end && c->rc) {
@@ -385,12 +386,12 @@ static int requests(struct ctx *c, const char *when)
 
     for (int cfg = 0; cfg <= 1; cfg++) {
         redirc_set_config(c->rc, ++c->next_id, (uint8_t)cfg);
-        CHECK(wait_for(c, cfg_answered, 10000) && c->rc && redirc_config_status(c->rc) == 0,
+        CHECK(wait_for(c, cfg_answered, STEP_S * 1000) && c->rc && redirc_config_status(c->rc) == 0,
               "%s: SET_CONFIGURATION %d: status %d", when, cfg,
               c->rc ? redirc_config_status(c->rc) : -1);
     }
     redirc_set_alt(c->rc, ++c->next_id, SS_IFACE, 0);
-    CHECK(wait_for(c, alt_answered, 10000) && c->rc && redirc_alt_status(c->rc) == 0,
+    CHECK(wait_for(c, alt_answered, STEP_S * 1000) && c->rc && redirc_alt_status(c->rc) == 0,
           "%s: SET_INTERFACE %d alt 0: status %d", when, SS_IFACE,
           c->rc ? redirc_alt_status(c->rc) : -1);
     if (c->rc) {
@@ -428,7 +429,7 @@ static int interrupts(struct ctx *c, const char *when)
         rep[i] = (uint8_t)(0xa0 + i + (when[0] == 'f' ? 0 : 0x10));
     CHECK(write(fd, rep, sizeof(rep)) == (ssize_t)sizeof(rep), "%s: write /dev/hidg0: %s",
           when, strerror(errno));
-    end = now_s() + 10;
+    end = now_s() + STEP_S;
     for (;;) {
         len = sizeof(got);
         if (c->rc && redirc_int_in(c->rc, got, &len)) {
@@ -447,7 +448,7 @@ static int interrupts(struct ctx *c, const char *when)
     len = 0;
     st = xfer_wait(c, c->next_id, NULL, &len);
     CHECK(st == 0, "%s: interrupt OUT ep %02x: status %d", when, c->int_out, st);
-    end = now_s() + 10;
+    end = now_s() + STEP_S;
     while ((n = read(fd, got, sizeof(got))) < 0 && errno == EAGAIN && now_s() < end)
         pump(c, 5);
     CHECK(n == (ssize_t)sizeof(rep) && !memcmp(got, rep, sizeof(rep)),
@@ -563,7 +564,7 @@ static char *iface_driver(struct ctx *c, int iface)
 /* The driver of the HID interface is want, within 10 s. */
 static bool hid_driver_is(struct ctx *c, const char *want)
 {
-    double end = now_s() + 10;
+    double end = now_s() + STEP_S;
 
     for (;;) {
         char *drv = iface_driver(c, HID_IFACE);

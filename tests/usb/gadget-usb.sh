@@ -16,7 +16,8 @@
 #                 GUEST_SCRIPT GADGET_SCRIPT
 set -eu
 e2e=$1; dm=$2; ferry=$3; rig_kernel=$4; rig_initramfs=$5; rig_udevd=$6; script=$7; gadget=$8
-qemu=$(command -v qemu-system-x86_64) || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+qemu=$(command -v qemu-system-x86_64) ||
+    { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
 command -v ldd >/dev/null || { echo "SKIP: ldd is not installed"; exit 77; }
 kdir=$(sh "$rig_kernel") || exit $?
 udevd=$(sh "$rig_udevd") || exit $?
@@ -31,7 +32,9 @@ trap 'rm -rf "$work"' EXIT
 files="$(readlink -f "$e2e")=/usr/bin/gadget-e2e $(readlink -f "$dm")=/usr/bin/ferry-dm"
 files="$files $(readlink -f "$ferry")=/usr/bin/ferry $gadget=/usr/libexec/ferry/gadget.sh"
 files="$files $udevd=/lib/systemd/systemd-udevd"
-for lib in $(ldd "$e2e" "$dm" "$ferry" "$udevd" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u); do
+libs=$(ldd "$e2e" "$dm" "$ferry" "$udevd" |
+       awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u)
+for lib in $libs; do
     files="$files $(readlink -f "$lib")=$lib"
 done
 sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
@@ -41,11 +44,14 @@ sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
 timeout 480 "$qemu" -accel tcg -smp ${FERRY_GADGET_SMP:-1} -m 1024 -nographic -no-reboot \
     -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1" > "$work/console.log" 2>&1 || true
-tr -d '\r' < "$work/console.log" | grep -v '^\s*$' | sed -n '/FERRY\|ferry\|FAIL\|gadget\|----\|sandbox\|usb/p' | head -n 400
+tr -d '\r' < "$work/console.log" | grep -v '^\s*$' |
+    sed -n '/FERRY\|ferry\|FAIL\|gadget\|----\|sandbox\|usb/p' | head -n 400
 if grep -q "FERRY-GADGET-SKIP" "$work/console.log"; then
     echo "SKIP: $(grep -o 'FERRY-GADGET-SKIP.*' "$work/console.log" | head -n 1 | tr -d '\r')"
     exit 77
 fi
-grep -q "FERRY-GADGET-PASS" "$work/console.log" && grep -q "FERRY-GUEST-DONE rc=0" "$work/console.log" || {
-    echo "FAIL: see the guest console above"; tail -n 60 "$work/console.log"; exit 1; }
+if ! grep -q "FERRY-GADGET-PASS" "$work/console.log" ||
+   ! grep -q "FERRY-GUEST-DONE rc=0" "$work/console.log"; then
+    echo "FAIL: see the guest console above"; tail -n 60 "$work/console.log"; exit 1
+fi
 echo "ok: confined ferry-dm served a real usbfs gadget before and after replug"
