@@ -50,7 +50,8 @@
 #define SS_IFACE     1          /* ... then SourceSink ... */
 #define HID_IFACE    2          /* ... then the HID (usbhid binds to it here) */
 #define HID_REPORT   8
-#define BUFLEN       4096       /* bulk_buflen of both functions (their default) */
+#define BUFLEN       4096       /* SourceSink's bulk_buflen (its default) */
+#define LOOP_BUFLEN  65536      /* Loopback's bulk_buflen (tests/usb/gadget.sh) */
 
 struct chan {                   /* a getfd'ed fd, then a chardev on it */
     char name[64];
@@ -464,7 +465,7 @@ out:
 
 static int transfers(struct ctx *c, const char *when)
 {
-    uint8_t dd[18], cfg[512], *out = g_malloc(BUFLEN), *in = g_malloc(BUFLEN);
+    uint8_t dd[18], cfg[512], *out = g_malloc(LOOP_BUFLEN), *in = g_malloc(LOOP_BUFLEN);
     size_t len = sizeof(dd);
     int st, rc = -1;
 
@@ -489,7 +490,7 @@ static int transfers(struct ctx *c, const char *when)
 
     /* Loopback: what goes OUT comes back IN; a full buffer and a short one */
     for (int round = 0; round < 8; round++) {
-        size_t n = round == 7 ? 1000 : BUFLEN, back = BUFLEN;
+        size_t n = round == 7 ? 1000 : LOOP_BUFLEN, back = LOOP_BUFLEN;
         for (size_t i = 0; i < n; i++)
             out[i] = (uint8_t)(i * 7 + round * 13 + 1);
         len = n;
@@ -660,13 +661,13 @@ static int gadget(struct ctx *c, const char *what)
     return r == 0 ? 0 : -1;
 }
 
-/* ---- a figure: loopback round trips, direct libusb vs through ferry-dm ---- */
+/* ---- a figure: 64 KiB loopback round trips, direct libusb vs through ferry-dm ---- */
 
 static double bench_direct(struct ctx *c, int rounds)
 {
     libusb_context *lc = NULL;
     libusb_device_handle *h = NULL;
-    uint8_t *buf = g_malloc0(BUFLEN);
+    uint8_t *buf = g_malloc0(LOOP_BUFLEN);
     double t0 = 0, rate = 0;
     int done;
 
@@ -678,8 +679,8 @@ static double bench_direct(struct ctx *c, int rounds)
     for (int i = -20; i < rounds; i++) {
         if (i == 0)
             t0 = now_s();
-        if (libusb_bulk_transfer(h, c->loop_out, buf, BUFLEN, &done, 5000) < 0 ||
-            libusb_bulk_transfer(h, c->loop_in, buf, BUFLEN, &done, 5000) < 0)
+        if (libusb_bulk_transfer(h, c->loop_out, buf, LOOP_BUFLEN, &done, 5000) < 0 ||
+            libusb_bulk_transfer(h, c->loop_in, buf, LOOP_BUFLEN, &done, 5000) < 0)
             goto out;
     }
     rate = rounds / (now_s() - t0);
@@ -696,17 +697,17 @@ out:
 
 static double bench_redir(struct ctx *c, int rounds)
 {
-    uint8_t *buf = g_malloc0(BUFLEN);
+    uint8_t *buf = g_malloc0(LOOP_BUFLEN);
     double t0 = 0, rate = 0;
     size_t len;
 
     for (int i = -20; i < rounds; i++) {
         if (i == 0)
             t0 = now_s();
-        len = BUFLEN;
+        len = LOOP_BUFLEN;
         if (bulk(c, c->loop_out, buf, &len) != 0)
             goto out;
-        len = BUFLEN;
+        len = LOOP_BUFLEN;
         if (bulk(c, c->loop_in, buf, &len) != 0)
             goto out;
     }
@@ -800,8 +801,10 @@ int main(int argc, char **argv)
     /* the figure before interrupt receiving keeps URBs in flight */
     if (bench_rounds > 0 && direct > 0) {
         double redir = bench_redir(&c, bench_rounds);
-        printf("FERRY-FACT bulk-4k-rtt-direct=%.0f/s bulk-4k-rtt-ferry=%.0f/s ratio=%.2f "
-               "rounds=%d\n", direct, redir, redir / direct, bench_rounds);
+        /* each round moves LOOP_BUFLEN bytes out and back */
+        printf("FERRY-FACT bulk-64k-rtt-direct=%.0f/s (%.1f MiB/s) bulk-64k-rtt-ferry=%.0f/s "
+               "(%.1f MiB/s) ratio=%.2f rounds=%d\n", direct, direct * 2 * LOOP_BUFLEN / 1048576.0,
+               redir, redir * 2 * LOOP_BUFLEN / 1048576.0, redir / direct, bench_rounds);
     }
     CHECK(transfers(&c, "first") == 0, "transfers");
     CHECK(dm_alive(&c), "ferry-dm is gone after the transfers");

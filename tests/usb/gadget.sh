@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # A configfs USB gadget on dummy_hcd, inside the guest of gadget-usb.sh:
-# Loopback (interface 0) and SourceSink (interface 1, pattern i % 63) of
+# Loopback (interface 0, 64 KiB buffers) and SourceSink (interface 1, pattern i % 63) of
 # usb_f_ss_lb, and a vendor-page HID (interface 2, usb_f_hid: interrupt IN and
 # OUT, 8-byte reports, /dev/hidg0 on this side; the guest's usbhid binds to
 # it, so redirection must detach a kernel driver), as 0525:a4a0 (the ids of
@@ -38,6 +38,7 @@ setup)
     echo "loopback and source/sink" > "$g/configs/c.1/strings/0x409/configuration"
     mkdir "$g/functions/Loopback.0" "$g/functions/SourceSink.0"
     echo 1 > "$g/functions/SourceSink.0/pattern"
+    echo 65536 > "$g/functions/Loopback.0/bulk_buflen"
     mkdir "$g/functions/hid.usb0"
     echo 0 > "$g/functions/hid.usb0/subclass"
     echo 0 > "$g/functions/hid.usb0/protocol"
