@@ -279,14 +279,13 @@ static void qmp_readable(struct ctx *c)
 /* One round of everything: QMP (accept, commands) and the usbredir channel. */
 static void pump(struct ctx *c, int timeout_ms)
 {
-    struct pollfd p[2] = { { .fd = c->qfd >= 0 ? c->qfd : c->lfd, .events = POLLIN },
-                           { .fd = -1 } };
+    struct pollfd p = { .fd = c->qfd >= 0 ? c->qfd : c->lfd, .events = POLLIN };
 
     /* the channel's own poll first; QMP then gets a turn without waiting
      * (a closed channel stays until ferry-dm's device_del) */
     if (c->rc && redirc_step(c->rc, timeout_ms > 5 ? 5 : timeout_ms) == 0)
         timeout_ms = 0;
-    if (poll(p, 1, timeout_ms) <= 0)
+    if (poll(&p, 1, timeout_ms) <= 0)
         return;
     if (c->qfd < 0) {
         c->qfd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);

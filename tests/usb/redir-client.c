@@ -11,6 +11,8 @@
 
 #include "redir-client.h"
 
+#define REDIRC_INT_QUEUE_MAX 1024   /* interrupt IN packets kept until taken */
+
 struct done {
     uint64_t id;
     int status;
@@ -139,7 +141,7 @@ static void n_int(void *p, uint64_t id, struct usb_redir_interrupt_packet_header
 
     if (!(h->endpoint & 0x80)) {
         c_done(c, id, h->status, NULL, 0);
-    } else if (h->status == 0 && g_queue_get_length(&c->int_in) < 1024) {
+    } else if (h->status == 0 && g_queue_get_length(&c->int_in) < REDIRC_INT_QUEUE_MAX) {
         GByteArray *b = g_byte_array_new();
         if (d && len > 0)
             g_byte_array_append(b, d, (guint)len);
@@ -199,12 +201,11 @@ struct redirc *redirc_new(int fd)
 
 void redirc_free(struct redirc *c)
 {
+    GByteArray *b;
     struct done *d;
 
     if (!c)
         return;
-    GByteArray *b;
-
     while ((d = g_queue_pop_head(&c->done))) {
         g_byte_array_unref(d->data);
         g_free(d);
