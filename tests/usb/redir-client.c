@@ -11,6 +11,8 @@
 
 #include "redir-client.h"
 
+#define REDIRC_INT_QUEUE_MAX 1024   /* interrupt IN packets kept until taken */
+
 struct done {
     uint64_t id;
     int status;
@@ -23,7 +25,8 @@ struct redirc {
     bool connected, disconnected, closed;
     uint16_t vid, pid;
     GQueue done;
-    int alt_status;
+    GQueue int_in;              /* GByteArray * of interrupt IN packets, oldest first */
+    int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
 };
 
@@ -103,7 +106,10 @@ static void c_control(void *priv, uint64_t id, struct usb_redir_control_packet_h
 static void n_hello(void *p, struct usb_redir_hello_header *h) { }
 static void n_iface(void *p, struct usb_redir_interface_info_header *h) { }
 static void n_ep(void *p, struct usb_redir_ep_info_header *h) { }
-static void n_cfg(void *p, uint64_t id, struct usb_redir_configuration_status_header *h) { }
+static void n_cfg(void *p, uint64_t id, struct usb_redir_configuration_status_header *h)
+{
+    ((struct redirc *)p)->cfg_status = h->status;
+}
 static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_header *h)
 {
     ((struct redirc *)p)->alt_status = h->status;
@@ -127,10 +133,21 @@ static void n_iso(void *p, uint64_t id, struct usb_redir_iso_packet_header *h, u
     }
     usbredirparser_free_packet_data(c->p, d);
 }
+/* IN: data the host side received (redirc_start_int); OUT: a completion */
 static void n_int(void *p, uint64_t id, struct usb_redir_interrupt_packet_header *h, uint8_t *d,
                   int len)
 {
-    usbredirparser_free_packet_data(((struct redirc *)p)->p, d);
+    struct redirc *c = p;
+
+    if (!(h->endpoint & 0x80)) {
+        c_done(c, id, h->status, NULL, 0);
+    } else if (h->status == 0 && g_queue_get_length(&c->int_in) < REDIRC_INT_QUEUE_MAX) {
+        GByteArray *b = g_byte_array_new();
+        if (d && len > 0)
+            g_byte_array_append(b, d, (guint)len);
+        g_queue_push_tail(&c->int_in, b);
+    }
+    usbredirparser_free_packet_data(c->p, d);
 }
 static void n_bbulk(void *p, uint64_t id, struct usb_redir_buffered_bulk_packet_header *h,
                     uint8_t *d, int len)
@@ -145,7 +162,9 @@ struct redirc *redirc_new(int fd)
 
     c->fd = fd;
     c->alt_status = -1;
+    c->cfg_status = -1;
     g_queue_init(&c->done);
+    g_queue_init(&c->int_in);
     c->p = usbredirparser_create();
     c->p->priv = c;
     c->p->log_func = c_log;
@@ -182,6 +201,7 @@ struct redirc *redirc_new(int fd)
 
 void redirc_free(struct redirc *c)
 {
+    GByteArray *b;
     struct done *d;
 
     if (!c)
@@ -190,6 +210,8 @@ void redirc_free(struct redirc *c)
         g_byte_array_unref(d->data);
         g_free(d);
     }
+    while ((b = g_queue_pop_head(&c->int_in)))
+        g_byte_array_unref(b);
     usbredirparser_destroy(c->p);
     close(c->fd);
     g_free(c);
@@ -247,6 +269,51 @@ void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint
 
     usbredirparser_send_control_packet(c->p, id, &h, NULL, 0);
     usbredirparser_do_write(c->p);
+}
+
+void redirc_set_config(struct redirc *c, uint64_t id, uint8_t config)
+{
+    struct usb_redir_set_configuration_header h = { .configuration = config };
+
+    c->cfg_status = -1;
+    usbredirparser_send_set_configuration(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+int redirc_config_status(struct redirc *c)
+{
+    return c->cfg_status;
+}
+
+void redirc_start_int(struct redirc *c, uint64_t id, uint8_t ep)
+{
+    struct usb_redir_start_interrupt_receiving_header h = { .endpoint = ep };
+
+    usbredirparser_send_start_interrupt_receiving(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_interrupt(struct redirc *c, uint64_t id, uint8_t ep, const void *data, uint16_t len)
+{
+    struct usb_redir_interrupt_packet_header h = { .endpoint = ep, .length = len };
+
+    usbredirparser_send_interrupt_packet(c->p, id, &h, (uint8_t *)data, len);
+    usbredirparser_do_write(c->p);
+}
+
+bool redirc_int_in(struct redirc *c, uint8_t *buf, size_t *len)
+{
+    GByteArray *b = g_queue_pop_head(&c->int_in);
+    size_t n;
+
+    if (!b)
+        return false;
+    n = b->len < *len ? b->len : *len;
+    if (n)
+        memcpy(buf, b->data, n);
+    *len = n;
+    g_byte_array_unref(b);
+    return true;
 }
 
 void redirc_set_alt(struct redirc *c, uint64_t id, uint8_t iface, uint8_t alt)

@@ -29,6 +29,14 @@ bool redirc_closed(struct redirc *c);
 void redirc_bulk(struct redirc *c, uint64_t id, uint8_t ep, const void *data, uint32_t len);
 void redirc_control(struct redirc *c, uint64_t id, uint8_t rt, uint8_t req, uint16_t val,
                     uint16_t idx, uint16_t len);
+/* SET_CONFIGURATION; its status (usb_redir_success = 0) once answered, -1 before. */
+void redirc_set_config(struct redirc *c, uint64_t id, uint8_t config);
+int redirc_config_status(struct redirc *c);
+/* Interrupt: start receiving on an IN ep, then take what arrived, oldest
+ * first; an OUT packet completes through redirc_done(id). */
+void redirc_start_int(struct redirc *c, uint64_t id, uint8_t ep);
+bool redirc_int_in(struct redirc *c, uint8_t *buf, size_t *len);
+void redirc_interrupt(struct redirc *c, uint64_t id, uint8_t ep, const void *data, uint16_t len);
 /* Isochronous IN: select interface/alt, start a stream on ep; then count
  * the iso packets that arrive (good = status 0 and len bytes). */
 void redirc_set_alt(struct redirc *c, uint64_t id, uint8_t iface, uint8_t alt);
