@@ -521,45 +521,6 @@ static void default_id(const struct ferry_pci_addr *a, char *buf, size_t len)
 }
 
 /* Search a query-pci answer (recursively through bridges) for qdev_id. */
-static bool find_qdev_devs(JsonArray *devs, const char *id, char *where, size_t len)
-{
-    for (guint i = 0; devs && i < json_array_get_length(devs); i++) {
-        JsonObject *d = json_array_get_object_element(devs, i);
-        JsonObject *br;
-
-        if (!d)
-            continue;
-        if (!g_strcmp0(json_object_get_string_member_with_default(d, "qdev_id", ""), id)) {
-            snprintf(where, len, "%02x:%02x.%x",
-                     (unsigned)json_object_get_int_member_with_default(d, "bus", 0) & 0xff,
-                     (unsigned)json_object_get_int_member_with_default(d, "slot", 0) & 0x1f,
-                     (unsigned)json_object_get_int_member_with_default(d, "function", 0) & 7);
-            return true;
-        }
-        br = json_object_has_member(d, "pci_bridge")
-                 ? json_object_get_object_member(d, "pci_bridge") : NULL;
-        if (br && json_object_has_member(br, "devices") &&
-            find_qdev_devs(json_object_get_array_member(br, "devices"), id, where, len))
-            return true;
-    }
-    return false;
-}
-
-static void find_qdev(JsonNode *ret, const char *id, char *where, size_t len)
-{
-    JsonArray *buses;
-
-    if (!JSON_NODE_HOLDS_ARRAY(ret))
-        return;
-    buses = json_node_get_array(ret);
-    for (guint i = 0; i < json_array_get_length(buses); i++) {
-        JsonObject *b = json_array_get_object_element(buses, i);
-        if (b && json_object_has_member(b, "devices") &&
-            find_qdev_devs(json_object_get_array_member(b, "devices"), id, where, len))
-            return;
-    }
-}
-
 static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf, bool detach)
 {
     struct ferry_pci_addr a;
@@ -655,7 +616,7 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
         char where[32] = "";
 
         if (ferry_qmp_execute(q, "query-pci", NULL, &ret) == 0 && ret)
-            find_qdev(ret, id, where, sizeof(where));
+            ferry_qmp_pci_find(ret, id, where, sizeof(where));
         if (ret)
             json_node_unref(ret);
         if (where[0])

@@ -74,7 +74,7 @@ const char *ferry_qmp_error(const struct ferry_qmp *q)
  * anything anywhere, and json-glib's getters complain about wrong types. */
 static JsonObject *object_member(JsonObject *o, const char *name)
 {
-    JsonNode *n = json_object_get_member(o, name);
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
 
     return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
 }
@@ -87,6 +87,67 @@ static const char *string_member(JsonObject *o, const char *name, const char *de
     if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
         return def;
     return json_node_get_string(n);
+}
+
+/* Member `name` of o if it is an array, else NULL. */
+static JsonArray *array_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* Integer member `name` of o, or def when absent or not an integer. */
+static gint64 int_member(JsonObject *o, const char *name, gint64 def)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+        return def;
+    return json_node_get_int(n);
+}
+
+static JsonObject *array_object(JsonArray *a, guint i)
+{
+    JsonNode *n = json_array_get_element(a, i);
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static bool pci_find_devs(JsonArray *devs, const char *id, char *where, size_t len,
+                          unsigned depth)
+{
+    if (!devs || depth > FERRY_QMP_PCI_DEPTH_MAX)
+        return false;
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *d = array_object(devs, i);
+
+        if (!d)
+            continue;
+        if (!g_strcmp0(string_member(d, "qdev_id", NULL), id)) {
+            snprintf(where, len, "%02x:%02x.%x", (unsigned)int_member(d, "bus", 0) & 0xff,
+                     (unsigned)int_member(d, "slot", 0) & 0x1f,
+                     (unsigned)int_member(d, "function", 0) & 7);
+            return true;
+        }
+        if (pci_find_devs(array_member(object_member(d, "pci_bridge"), "devices"), id, where,
+                          len, depth + 1))
+            return true;
+    }
+    return false;
+}
+
+bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len)
+{
+    JsonArray *buses;
+
+    if (!ret || !id || !JSON_NODE_HOLDS_ARRAY(ret))
+        return false;
+    buses = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(buses); i++)
+        if (pci_find_devs(array_member(array_object(buses, i), "devices"), id, where, len, 1))
+            return true;
+    return false;
 }
 
 /* Next complete message (one line) as a parsed object node, waiting until

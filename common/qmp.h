@@ -25,6 +25,9 @@
 #ifndef FERRY_QMP_H
 #define FERRY_QMP_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <json-glib/json-glib.h>
 
 #define FERRY_QMP_LINE_MAX   (4u << 20)  /* one JSON message */
@@ -51,6 +54,13 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
  * -ETIMEDOUT after timeout_ms. */
 int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
                          int timeout_ms, JsonNode **data);
+
+/* Where query-pci's reply `ret` puts the device whose qdev_id is `id`:
+ * "BB:SS.F" into where (true), or false.  The reply is QEMU's, so it is
+ * checked like peer input: members of the wrong type count as absent and
+ * bridges are followed at most FERRY_QMP_PCI_DEPTH_MAX buses deep. */
+#define FERRY_QMP_PCI_DEPTH_MAX 256
+bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len);
 
 /* Message of the last failure on this connection. */
 const char *ferry_qmp_error(const struct ferry_qmp *q);
