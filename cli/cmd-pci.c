@@ -3,7 +3,11 @@
  * ferry pci list|check|prepare|release|attach|detach
  *
  * Host PCI devices through libferry-pcihost; attach/detach hand a prepared
- * device to a running QEMU over QMP (device_add vfio-pci / device_del).
+ * device to a running QEMU (device_add vfio-pci / device_del): through the
+ * ferry-dm that holds that QEMU's QMP socket (GUEST is ferry-dm's control
+ * socket: ferry, root, prepares and releases, ferry-dm plugs and unplugs),
+ * or over a QMP socket nobody else holds.  release --config FILE gives back
+ * every device of a ferry-dm config's [pci] group.
  * The JSON forms (--json) are documented in README.md, "PCI passthrough".
  */
 #include <errno.h>
@@ -18,6 +22,7 @@
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 #include "common/qmp.h"
+#include "pci/host/pci-config.h"
 #include "pci/host/pcihost.h"
 
 #define PCI_JSON_VERSION 1
@@ -27,7 +32,7 @@
 struct pci_opts {
     bool json, all, tree, group, force;
     int verbose;
-    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus;
+    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus, *addr, *config;
 };
 
 static void usage(FILE *f)
@@ -37,11 +42,13 @@ static void usage(FILE *f)
         "       ferry pci [OPTIONS] check BDF [--json]\n"
         "       ferry pci [OPTIONS] prepare BDF [--group] [--force]\n"
         "       ferry pci [OPTIONS] release BDF [--group]\n"
-        "       ferry pci [OPTIONS] attach QMP-SOCKET BDF [--id ID] [--bus BUS] [--group] [--force]\n"
-        "       ferry pci [OPTIONS] detach QMP-SOCKET BDF [--id ID] [--group]\n"
+        "       ferry pci [OPTIONS] release --config FILE\n"
+        "       ferry pci [OPTIONS] attach GUEST BDF [--id ID] [--bus BUS] [--addr A] [--group] [--force]\n"
+        "       ferry pci [OPTIONS] detach GUEST BDF [--id ID] [--group]\n"
         "\n"
-        "BDF is dddd:bb:dd.f or bb:dd.f (hex).  QMP-SOCKET is the unix socket of a QEMU\n"
-        "started with -qmp unix:PATH,server=on,wait=off.\n"
+        "BDF is dddd:bb:dd.f or bb:dd.f (hex).  GUEST is the control socket of the\n"
+        "ferry-dm serving the QEMU (ferry-dm --qmp QMP --control SOCK), or the QMP\n"
+        "socket of a QEMU nobody else holds (-qmp unix:PATH,server=on,wait=off).\n"
         "\n"
         "options:\n"
         "  --json             machine-readable output (list, check)\n"
@@ -52,6 +59,9 @@ static void usage(FILE *f)
         "  --id ID            QEMU device id for attach/detach (default ferry-pci-BB-DD-F)\n"
         "  --bus BUS          QEMU bus to plug into (a hotplug-capable port, e.g. a\n"
         "                     pcie-root-port id; default: QEMU's choice)\n"
+        "  --addr SLOT[.FN]   slot on that bus (default: QEMU's choice)\n"
+        "  --config FILE      release: every device of FILE's [pci] group (a ferry-dm\n"
+        "                     config), with its group= setting; idempotent\n"
         "  --sysfs-root DIR   sysfs to use (env FERRY_SYSFS_ROOT; default /sys)\n"
         "  --proc-root DIR    procfs to use (env FERRY_PROC_ROOT; default /proc)\n"
         "  --state-dir DIR    where prepare remembers original drivers\n"
@@ -482,6 +492,46 @@ static int do_check(const struct pci_opts *o, const char *bdf)
     return rc;
 }
 
+/* release --config FILE: every [pci] device of a ferry-dm config, after
+ * that ferry-dm (and its QEMU) stopped.  Idempotent: a device not prepared
+ * is "nothing to release". */
+static int do_release_config(const struct pci_opts *o)
+{
+    struct ferry_pci_config *c = g_new0(struct ferry_pci_config, 1);
+    char err[FERRY_PCI_CONFIG_ERR_MAX];
+    struct ferry_pcihost *h = NULL;
+    int rc = FERRY_EXIT_OK;
+
+    if (ferry_pci_config_load(o->config, c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ferry pci release: %s\n", err);
+        g_free(c);
+        return FERRY_EXIT_USAGE;
+    }
+    if (c->n && !(h = open_host(o))) {
+        g_free(c);
+        return FERRY_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        char drv[64] = "";
+        unsigned flags = c->group ? FERRY_PCIHOST_PREPARE_GROUP : 0;
+
+        if (pcihost_release(h, &c->dev[i].host, flags) < 0) {
+            fprintf(stderr, "ferry pci release: %s [pci] %s: %s\n", o->config, c->dev[i].name,
+                    pcihost_last_error(h));
+            rc = FERRY_EXIT_FAILURE;
+            continue;
+        }
+        if (pcihost_driver_get(h, &c->dev[i].host, drv, sizeof(drv)) < 0)
+            drv[0] = '\0';
+        printf("%s: released (driver %s)\n", c->dev[i].name, drv[0] ? drv : "none");
+    }
+    if (!c->n)
+        printf("%s: no [pci] devices\n", o->config);
+    pcihost_close(h);
+    g_free(c);
+    return rc;
+}
+
 static int do_prepare(const struct pci_opts *o, const char *bdf, bool release)
 {
     struct ferry_pci_addr a;
@@ -512,15 +562,84 @@ static int do_prepare(const struct pci_opts *o, const char *bdf, bool release)
     return FERRY_EXIT_OK;
 }
 
-static void default_id(const struct ferry_pci_addr *a, char *buf, size_t len)
+
+static void release_after_failure(struct ferry_pcihost *h, const struct ferry_pci_addr *a,
+                                  unsigned flags, const char *name)
 {
-    if (a->domain)
-        snprintf(buf, len, "ferry-pci-%04x-%02x-%02x-%x", a->domain, a->bus, a->dev, a->fn);
-    else
-        snprintf(buf, len, "ferry-pci-%02x-%02x-%x", a->bus, a->dev, a->fn);
+    char drv[64] = "";
+
+    if (pcihost_release(h, a, flags) < 0) {
+        fprintf(stderr, "ferry pci attach: and releasing it failed: %s\n", pcihost_last_error(h));
+        return;
+    }
+    if (pcihost_driver_get(h, a, drv, sizeof(drv)) < 0)
+        drv[0] = '\0';
+    fprintf(stderr, "ferry pci attach: %s released (driver now %s)\n", name,
+            drv[0] ? drv : "none");
 }
 
-/* Search a query-pci answer (recursively through bridges) for qdev_id. */
+/* GUEST is a ferry-dm's control socket: that ferry-dm holds the QEMU's QMP
+ * socket and plugs (pci-attach) or unplugs (pci-detach, which waits for the
+ * guest to let go); we, as root, prepare before and release after. */
+static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct ferry_pcihost *h,
+                         const struct ferry_pci_addr *a, const char *id, bool detach)
+{
+    unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+                     (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) args = NULL;
+    char name[FERRY_PCI_ADDR_STRLEN];
+    JsonNode *ret = NULL;
+
+    pcihost_addr_format(a, name);
+    json_builder_begin_object(b);
+    j_str(b, "host", name);
+    if (!detach) {
+        j_str(b, "id", id);
+        if (o->bus)
+            j_str(b, "bus", o->bus);
+        if (o->addr)
+            j_str(b, "addr", o->addr);
+    }
+    json_builder_end_object(b);
+    args = json_builder_get_root(b);
+    if (detach) {
+        if (ferry_qmp_execute(q, "pci-detach", args, NULL) < 0) {
+            fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", ferry_qmp_error(q));
+            return FERRY_EXIT_FAILURE;
+        }
+        if (pcihost_release(h, a, flags) < 0) {
+            fprintf(stderr, "ferry pci detach: %s\n", pcihost_last_error(h));
+            return FERRY_EXIT_FAILURE;
+        }
+        printf("%s: detached from the guest and released\n", name);
+        return FERRY_EXIT_OK;
+    }
+    if (pcihost_prepare(h, a, flags) < 0) {
+        fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
+        return FERRY_EXIT_FAILURE;
+    }
+    if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
+        fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", ferry_qmp_error(q));
+        release_after_failure(h, a, flags, name);
+        return FERRY_EXIT_FAILURE;
+    }
+    {
+        JsonObject *r = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
+        JsonNode *w = r ? json_object_get_member(r, "guest-address") : NULL;
+        const char *where = w && JSON_NODE_HOLDS_VALUE(w) &&
+                            json_node_get_value_type(w) == G_TYPE_STRING
+                                ? json_node_get_string(w) : NULL;
+        if (where)
+            printf("%s: attached to the guest as %s at guest address %s\n", name, id, where);
+        else
+            printf("%s: attached to the guest as %s (not yet in query-pci)\n", name, id);
+    }
+    if (ret)
+        json_node_unref(ret);
+    return FERRY_EXIT_OK;
+}
+
 static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf, bool detach)
 {
     struct ferry_pci_addr a;
@@ -534,7 +653,8 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     int r, rc = FERRY_EXIT_FAILURE;
 
     if (!sock) {
-        fprintf(stderr, "ferry pci: missing the guest's QMP socket\n");
+        fprintf(stderr, "ferry pci: missing GUEST (ferry-dm's control socket or QEMU's QMP "
+                "socket)\n");
         return FERRY_EXIT_USAGE;
     }
     if (parse_bdf(bdf, &a) < 0)
@@ -543,7 +663,7 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     if (o->id)
         snprintf(id, sizeof(id), "%s", o->id);
     else
-        default_id(&a, id, sizeof(id));
+        ferry_pci_config_default_id(&a, id, sizeof(id));
 
     q = ferry_qmp_new(QMP_TIMEOUT_MS);
     if (!q || ferry_qmp_connect(q, sock) < 0) {
@@ -555,6 +675,10 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     h = open_host(o);
     if (!h)
         goto out;
+    if (ferry_qmp_peer_is_ferry_dm(q)) {
+        rc = attach_via_dm(o, q, h, &a, id, detach);
+        goto out;
+    }
 
     if (detach) {
         json_builder_begin_object(b);
@@ -592,22 +716,15 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     j_str(b, "id", id);
     if (o->bus)
         j_str(b, "bus", o->bus);
+    if (o->addr)
+        j_str(b, "addr", o->addr);
     json_builder_end_object(b);
     args = json_builder_get_root(b);
     r = ferry_qmp_execute(q, "device_add", args, NULL);
     if (r < 0) {
         fprintf(stderr, "ferry pci attach: QEMU refused device_add vfio-pci,host=%s: %s\n",
                 name, ferry_qmp_error(q));
-        if (pcihost_release(h, &a, flags) < 0)
-            fprintf(stderr, "ferry pci attach: and releasing it failed: %s\n",
-                    pcihost_last_error(h));
-        else {
-            char drv[64] = "";
-            if (pcihost_driver_get(h, &a, drv, sizeof(drv)) < 0)
-                drv[0] = '\0';
-            fprintf(stderr, "ferry pci attach: %s released (driver now %s)\n", name,
-                    drv[0] ? drv : "none");
-        }
+        release_after_failure(h, &a, flags, name);
         goto out;
     }
     /* Say where the guest sees it, from QEMU's own view of its bus. */
@@ -616,7 +733,7 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
         char where[32] = "";
 
         if (ferry_qmp_execute(q, "query-pci", NULL, &ret) == 0 && ret)
-            ferry_qmp_pci_find(ret, id, where, sizeof(where));
+            (void)ferry_qmp_pci_find(ret, id, where, sizeof(where));
         if (ret)
             json_node_unref(ret);
         if (where[0])
@@ -633,7 +750,7 @@ out:
 
 int cmd_pci(int argc, char **argv)
 {
-    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS };
+    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS, O_ADDR, O_CONFIG };
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
         { "all", no_argument, NULL, 'a' },
@@ -649,6 +766,8 @@ int cmd_pci(int argc, char **argv)
         { "ids", required_argument, NULL, O_IDS },
         { "id", required_argument, NULL, O_ID },
         { "bus", required_argument, NULL, O_BUS },
+        { "addr", required_argument, NULL, O_ADDR },
+        { "config", required_argument, NULL, O_CONFIG },
         { 0 }
     };
     struct pci_opts o = {
@@ -677,6 +796,8 @@ int cmd_pci(int argc, char **argv)
         case O_IDS: o.ids = optarg; break;
         case O_ID: o.id = optarg; break;
         case O_BUS: o.bus = optarg; break;
+        case O_ADDR: o.addr = optarg; break;
+        case O_CONFIG: o.config = optarg; break;
         default: usage(stderr); return FERRY_EXIT_USAGE;
         }
     }
@@ -696,6 +817,8 @@ int cmd_pci(int argc, char **argv)
         return do_check(&o, arg1);
     if (!strcmp(action, "prepare"))
         return do_prepare(&o, arg1, false);
+    if (!strcmp(action, "release") && o.config && !arg1)
+        return do_release_config(&o);
     if (!strcmp(action, "release"))
         return do_prepare(&o, arg1, true);
     if (!strcmp(action, "attach"))

@@ -20,6 +20,7 @@ struct ferry_qmp {
     size_t len, cap;
     GQueue events;      /* JsonNode * of kept events */
     unsigned long next_id;
+    bool peer_ferry_dm;
     char err[512];
 };
 
@@ -63,6 +64,11 @@ void ferry_qmp_close(struct ferry_qmp *q)
     g_queue_clear_full(&q->events, (GDestroyNotify)json_node_unref);
     g_free(q->buf);
     g_free(q);
+}
+
+bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q)
+{
+    return q->peer_ferry_dm;
 }
 
 const char *ferry_qmp_error(const struct ferry_qmp *q)
@@ -313,6 +319,10 @@ int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
         r = fail(q, -EPROTO, "qmp: %s did not greet with a QMP banner", path);
         goto out_close;
     }
+    /* ferry-dm's control socket greets with version {"ferry": ...} */
+    q->peer_ferry_dm = string_member(object_member(object_member(json_node_get_object(greet),
+                                                                 "QMP"), "version"),
+                                     "ferry", NULL) != NULL;
     json_node_unref(greet);
     r = ferry_qmp_execute(q, "qmp_capabilities", NULL, NULL);
     if (r < 0)

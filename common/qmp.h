@@ -62,6 +62,10 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
 #define FERRY_QMP_PCI_DEPTH_MAX 256
 bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len);
 
+/* The peer greeted as ferry-dm's control socket (version {"ferry": ...})
+ * rather than as QEMU. */
+bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q);
+
 /* Message of the last failure on this connection. */
 const char *ferry_qmp_error(const struct ferry_qmp *q);
 

@@ -271,6 +271,15 @@ FERRY_USB_API struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_ser
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
                             char *err, size_t errlen);
+/* The same on a QMP connection the embedder opened and keeps (ferry-dm
+ * shares its one connection to QEMU between USB and PCI): the service uses
+ * q but neither watches nor closes it; the embedder drains it
+ * (ferry_usb_qmp_drain) and says ferry_usb_service_guest_lost when it ends.
+ * q must outlive the service or be followed by guest_lost. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
+                                struct ferry_usb_qmp *q, char *err, size_t errlen);
+FERRY_USB_API void ferry_usb_service_guest_lost(struct ferry_usb_service *s, const char *guest);
 /* A guest is named by its QMP socket path.  Rules as ferry_usb_policy_new. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
