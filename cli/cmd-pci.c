@@ -42,7 +42,7 @@ static void usage(FILE *f)
         "       ferry pci [OPTIONS] check BDF [--json]\n"
         "       ferry pci [OPTIONS] prepare BDF [--group] [--force]\n"
         "       ferry pci [OPTIONS] release BDF [--group]\n"
-        "       ferry pci [OPTIONS] release --config FILE\n"
+        "       ferry pci [OPTIONS] prepare|release --config FILE\n"
         "       ferry pci [OPTIONS] attach GUEST BDF [--id ID] [--bus BUS] [--addr A] [--group] [--force]\n"
         "       ferry pci [OPTIONS] detach GUEST BDF [--id ID] [--group]\n"
         "\n"
@@ -60,8 +60,8 @@ static void usage(FILE *f)
         "  --bus BUS          QEMU bus to plug into (a hotplug-capable port, e.g. a\n"
         "                     pcie-root-port id; default: QEMU's choice)\n"
         "  --addr SLOT[.FN]   slot on that bus (default: QEMU's choice)\n"
-        "  --config FILE      release: every device of FILE's [pci] group (a ferry-dm\n"
-        "                     config), with its group= setting; idempotent\n"
+        "  --config FILE      prepare/release every device of FILE's [pci] group (a\n"
+        "                     ferry-dm config), with its group=/force=; idempotent\n"
         "  --sysfs-root DIR   sysfs to use (env FERRY_SYSFS_ROOT; default /sys)\n"
         "  --proc-root DIR    procfs to use (env FERRY_PROC_ROOT; default /proc)\n"
         "  --state-dir DIR    where prepare remembers original drivers\n"
@@ -492,18 +492,20 @@ static int do_check(const struct pci_opts *o, const char *bdf)
     return rc;
 }
 
-/* release --config FILE: every [pci] device of a ferry-dm config, after
- * that ferry-dm (and its QEMU) stopped.  Idempotent: a device not prepared
- * is "nothing to release". */
-static int do_release_config(const struct pci_opts *o)
+/* prepare/release --config FILE: every [pci] device of a ferry-dm config,
+ * before that ferry-dm starts (when it does not run as root) and after it
+ * (and its QEMU) stopped.  Idempotent.  A failed prepare undoes the devices
+ * prepared before it. */
+static int do_config(const struct pci_opts *o, bool release)
 {
+    const char *what = release ? "release" : "prepare";
     struct ferry_pci_config *c = g_new0(struct ferry_pci_config, 1);
     char err[FERRY_PCI_CONFIG_ERR_MAX];
     struct ferry_pcihost *h = NULL;
     int rc = FERRY_EXIT_OK;
 
     if (ferry_pci_config_load(o->config, c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "ferry pci release: %s\n", err);
+        fprintf(stderr, "ferry pci %s: %s\n", what, err);
         g_free(c);
         return FERRY_EXIT_USAGE;
     }
@@ -513,17 +515,27 @@ static int do_release_config(const struct pci_opts *o)
     }
     for (size_t i = 0; i < c->n; i++) {
         char drv[64] = "";
-        unsigned flags = c->group ? FERRY_PCIHOST_PREPARE_GROUP : 0;
+        unsigned flags = (c->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+                         (c->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+        int r = release ? pcihost_release(h, &c->dev[i].host, flags)
+                        : pcihost_prepare(h, &c->dev[i].host, flags);
 
-        if (pcihost_release(h, &c->dev[i].host, flags) < 0) {
-            fprintf(stderr, "ferry pci release: %s [pci] %s: %s\n", o->config, c->dev[i].name,
-                    pcihost_last_error(h));
+        if (r < 0) {
+            fprintf(stderr, "ferry pci %s: %s [pci] %s: %s\n", what, o->config,
+                    c->dev[i].name, pcihost_last_error(h));
             rc = FERRY_EXIT_FAILURE;
-            continue;
+            if (release)
+                continue;
+            for (size_t j = 0; j < i; j++)
+                if (pcihost_release(h, &c->dev[j].host, flags) < 0)
+                    fprintf(stderr, "ferry pci prepare: and releasing %s again failed: %s\n",
+                            c->dev[j].name, pcihost_last_error(h));
+            break;
         }
         if (pcihost_driver_get(h, &c->dev[i].host, drv, sizeof(drv)) < 0)
             drv[0] = '\0';
-        printf("%s: released (driver %s)\n", c->dev[i].name, drv[0] ? drv : "none");
+        printf("%s: %s (driver %s)\n", c->dev[i].name,
+               release ? "released" : "prepared for VFIO", drv[0] ? drv : "none");
     }
     if (!c->n)
         printf("%s: no [pci] devices\n", o->config);
@@ -817,8 +829,8 @@ int cmd_pci(int argc, char **argv)
         return do_check(&o, arg1);
     if (!strcmp(action, "prepare"))
         return do_prepare(&o, arg1, false);
-    if (!strcmp(action, "release") && o.config && !arg1)
-        return do_release_config(&o);
+    if ((!strcmp(action, "release") || !strcmp(action, "prepare")) && o.config && !arg1)
+        return do_config(&o, !strcmp(action, "release"));
     if (!strcmp(action, "release"))
         return do_prepare(&o, arg1, true);
     if (!strcmp(action, "attach"))
