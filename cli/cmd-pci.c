@@ -26,8 +26,10 @@
 #include "pci/host/pcihost.h"
 
 #define PCI_JSON_VERSION 1
-#define QMP_TIMEOUT_MS   10000
 #define DETACH_TIMEOUT_MS 15000
+/* ferry-dm answers pci-detach after its own bounded wait for the guest
+ * (DM_QMP_TIMEOUT_MS, 10 s) plus QEMU's replies: wait longer than that. */
+#define DM_REPLY_TIMEOUT_MS 30000
 
 struct pci_opts {
     bool json, all, tree, group, force;
@@ -590,6 +592,14 @@ static void release_after_failure(struct ferry_pcihost *h, const struct ferry_pc
             drv[0] ? drv : "none");
 }
 
+/* ferry-dm's refusals come as GenericError: its message is the whole story. */
+static const char *dm_error(const struct ferry_qmp *q)
+{
+    const char *e = ferry_qmp_error(q);
+
+    return g_str_has_prefix(e, "GenericError: ") ? e + strlen("GenericError: ") : e;
+}
+
 /* GUEST is a ferry-dm's control socket: that ferry-dm holds the QEMU's QMP
  * socket and plugs (pci-attach) or unplugs (pci-detach, which waits for the
  * guest to let go); we, as root, prepare before and release after. */
@@ -617,7 +627,7 @@ static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct f
     args = json_builder_get_root(b);
     if (detach) {
         if (ferry_qmp_execute(q, "pci-detach", args, NULL) < 0) {
-            fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", ferry_qmp_error(q));
+            fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", dm_error(q));
             return FERRY_EXIT_FAILURE;
         }
         if (pcihost_release(h, a, flags) < 0) {
@@ -632,7 +642,7 @@ static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct f
         return FERRY_EXIT_FAILURE;
     }
     if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
-        fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", ferry_qmp_error(q));
+        fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
         release_after_failure(h, a, flags, name);
         return FERRY_EXIT_FAILURE;
     }
@@ -677,7 +687,7 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     else
         ferry_pci_config_default_id(&a, id, sizeof(id));
 
-    q = ferry_qmp_new(QMP_TIMEOUT_MS);
+    q = ferry_qmp_new(DM_REPLY_TIMEOUT_MS);
     if (!q || ferry_qmp_connect(q, sock) < 0) {
         fprintf(stderr, "ferry pci %s: %s\n", detach ? "detach" : "attach",
                 q ? ferry_qmp_error(q) : "out of memory");

@@ -138,6 +138,14 @@ int dm_vfio_prepare(struct dm_vfio *v)
     return r;
 }
 
+void dm_vfio_release_prepared(struct dm_vfio *v)
+{
+    if (!v)
+        return;
+    release_range(v, 0, v->prepared);
+    v->prepared = 0;
+}
+
 static char *json_of(JsonBuilder *b)
 {
     JsonNode *n = json_builder_get_root(b);

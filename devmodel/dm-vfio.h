@@ -44,6 +44,8 @@ bool dm_vfio_has_devices(const struct dm_vfio *v);
 /* Prepare the config's devices (root, before confinement).  On failure the
  * devices prepared so far are released again; 0 or -errno, printed. */
 int dm_vfio_prepare(struct dm_vfio *v);
+/* Start-up failed after dm_vfio_prepare: give those devices back. */
+void dm_vfio_release_prepared(struct dm_vfio *v);
 /* Use QEMU's QMP connection (kept by the caller) and plug the config's
  * devices.  0 or -errno, printed; on failure the devices not plugged are
  * released (still root). */

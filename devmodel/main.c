@@ -826,19 +826,25 @@ int main(int argc, char **argv)
             m.status = DM_EXIT_USAGE;
             goto out;
         }
-        if (qmp && dm_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0)
+        /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
+         * root (sysfs), first: a device that is not viable stops us before
+         * QEMU is touched. */
+        if (dm_vfio_prepare(m.vfio) < 0)
             goto out;
+        if (qmp && dm_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
+            dm_vfio_release_prepared(m.vfio);
+            goto out;
+        }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
         rc = dm_usb_start(m.base, dm_qmp_client(m.qmp), qmp ? qmp : a.qmp, a.config,
                           mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
                           &m.usb);
-        if (rc < 0)
+        if (rc < 0) {
+            dm_vfio_release_prepared(m.vfio);
             goto out;
-        /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
-         * root (sysfs), then plugged into QEMU. */
-        if (dm_vfio_prepare(m.vfio) < 0)
-            goto out;
+        }
+        /* ... then plugged into QEMU */
         if (m.qmp && dm_vfio_start(m.vfio, dm_qmp_client(m.qmp), qmp) < 0)
             goto out;
     }
