@@ -309,7 +309,8 @@ static bool id_given(const struct dm_args *a, const char *id)
  * The config file: a [dm] group with the command line's long options as
  * keys (command-line values win; devices= is a ';' list added before the
  * command line's), and one [qemu] or [qemu:ID] group per QEMU-hosted
- * device with the qemu device's options as keys.
+ * device with the qemu device's options as keys.  [usb] and [pci] are read
+ * by dm-usb.c and dm-vfio.c (pci/host/pci-config.c).
  */
 static int read_config(struct dm_args *a)
 {
@@ -675,8 +676,8 @@ int main(int argc, char **argv)
         { "serial-in", 0, 0, G_OPTION_ARG_STRING, &a.serial_in,
           "COM1 input: none, stdin, pty, socket:PATH", "IN" },
         { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a.qmp,
-          "companion of the QEMU with this QMP socket: serve it host USB devices (without "
-          "--connect/--ioreq-fd: USB only, no ferry-hv)", "PATH" },
+          "companion of the QEMU with this QMP socket: serve it host USB and PCI devices "
+          "(without --connect/--ioreq-fd: only that, no ferry-hv)", "PATH" },
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a.config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a.list, "list device types and exit", NULL },
@@ -752,7 +753,7 @@ int main(int argc, char **argv)
         m.status = ferry_sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
         goto out_args;
     }
-    /* --qmp alone: the companion of a QEMU, USB only (no ferry-hv, no devices) */
+    /* --qmp alone: the companion of a QEMU, USB and PCI only (no ferry-hv, no devices) */
     bool companion = a.qmp && a.ioreq_fd < 0 && !a.connect;
     if ((a.ioreq_fd < 0) == !a.connect && !companion) {
         fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH "
