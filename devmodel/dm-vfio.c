@@ -282,14 +282,20 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
         return ferry_dm_control_reply_error(id, err);
     }
     pcihost_addr_format(&a.d.host, a.d.name);
-    if ((qid && !ferry_pci_config_id_valid(qid)) || (bus && !ferry_pci_config_id_valid(bus)) ||
-        (addr && !ferry_pci_config_addr_valid(addr))) {
-        snprintf(err, sizeof(err), "pci-attach %s: \"%s\": '%.64s' is not valid", a.d.name,
-                 qid && !ferry_pci_config_id_valid(qid) ? "id" :
-                 bus && !ferry_pci_config_id_valid(bus) ? "bus" : "addr",
-                 qid && !ferry_pci_config_id_valid(qid) ? qid :
-                 bus && !ferry_pci_config_id_valid(bus) ? bus : addr);
-        return ferry_dm_control_reply_error(id, err);
+    {
+        const struct { const char *name, *val; bool ok; } f[] = {
+            { "id", qid, !qid || ferry_pci_config_id_valid(qid) },
+            { "bus", bus, !bus || ferry_pci_config_id_valid(bus) },
+            { "addr", addr, !addr || ferry_pci_config_addr_valid(addr) },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(f); i++)
+            if (!f[i].ok) {
+                snprintf(err, sizeof(err), "pci-attach %s: \"%s\": '%.64s' is not valid (%s)",
+                         a.d.name, f[i].name, f[i].val,
+                         i < 2 ? "a letter, then letters, digits, '.', '_', '-'"
+                               : "SLOT[.FN] in hex");
+                return ferry_dm_control_reply_error(id, err);
+            }
     }
     if (qid)
         snprintf(a.d.id, sizeof(a.d.id), "%s", qid);
