@@ -211,6 +211,15 @@ static int read_message(struct ferry_qmp *q, int64_t deadline, JsonNode **out)
     }
 }
 
+/* Keep an event, dropping the oldest when FERRY_QMP_EVENTS_MAX are kept
+ * (a waiter wants the newest). */
+static void keep_event(struct ferry_qmp *q, JsonNode *ev)
+{
+    if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
+        json_node_unref(g_queue_pop_head(&q->events));
+    g_queue_push_tail(&q->events, ev);
+}
+
 static int send_all(struct ferry_qmp *q, const char *s, size_t n)
 {
     while (n) {
@@ -225,7 +234,36 @@ static int send_all(struct ferry_qmp *q, const char *s, size_t n)
     return 0;
 }
 
+/* text (one line, with its newline) with fd in the first bytes as
+ * SCM_RIGHTS, the way QEMU's getfd expects it. */
+static int send_with_fd(struct ferry_qmp *q, const char *text, size_t n, int fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { .iov_base = (void *)text, .iov_len = n };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                         .msg_controllen = sizeof(ctl) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    ssize_t w;
+
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    do {
+        w = sendmsg(q->fd, &mh, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return fail(q, -errno, "qmp: cannot pass the fd: %s", strerror(errno));
+    return send_all(q, text + w, n - (size_t)w);
+}
+
 int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret)
+{
+    return ferry_qmp_execute_fd(q, cmd, args, -1, ret);
+}
+
+int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, int fd,
+                         JsonNode **ret)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -254,9 +292,10 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
     req = json_builder_get_root(b);
     json_generator_set_root(gen, req);
     text = json_generator_to_data(gen, NULL);
-    r = send_all(q, text, strlen(text));
-    if (r == 0)
-        r = send_all(q, "\n", 1);
+    {
+        g_autofree char *line = g_strconcat(text, "\n", NULL);
+        r = fd >= 0 ? send_with_fd(q, line, strlen(line), fd) : send_all(q, line, strlen(line));
+    }
     if (r < 0)
         return r;
 
@@ -269,13 +308,14 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
             return r;
         o = json_node_get_object(msg);
         if (json_object_has_member(o, "event")) {
-            if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
-                json_node_unref(g_queue_pop_head(&q->events));
-            g_queue_push_tail(&q->events, msg);
+            keep_event(q, msg);
             continue;
         }
-        if (g_strcmp0(string_member(o, "id", NULL), id)) {
-            json_node_unref(msg);   /* a reply to someone else's command */
+        /* QEMU echoes our id; a reply with another id answers someone
+         * else's command.  One without any id is taken as ours (a peer
+         * that does not echo ids can only be answering us). */
+        if (json_object_has_member(o, "id") && g_strcmp0(string_member(o, "id", NULL), id)) {
+            json_node_unref(msg);
             continue;
         }
         if (json_object_has_member(o, "error")) {
@@ -334,6 +374,55 @@ out_close:
     return r;
 }
 
+int ferry_qmp_fd(const struct ferry_qmp *q)
+{
+    return q->fd;
+}
+
+int ferry_qmp_drain(struct ferry_qmp *q)
+{
+    if (q->fd < 0)
+        return fail(q, -ENOTCONN, "qmp: not connected");
+    for (;;) {
+        ssize_t got;
+
+        if (q->cap - q->len < 4096) {
+            size_t ncap = q->cap ? q->cap * 2 : 16384;
+            if (ncap > FERRY_QMP_LINE_MAX + 4096)
+                ncap = FERRY_QMP_LINE_MAX + 4096;
+            if (ncap <= q->cap)
+                return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes",
+                            FERRY_QMP_LINE_MAX);
+            q->buf = g_realloc(q->buf, ncap);
+            q->cap = ncap;
+        }
+        got = recv(q->fd, q->buf + q->len, q->cap - q->len, MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (got < 0)
+            return fail(q, -errno, "qmp: read: %s", strerror(errno));
+        if (got == 0)
+            return fail(q, -EPIPE, "qmp: QEMU closed the connection");
+        q->len += (size_t)got;
+        /* complete messages: events are kept, anything else (a reply
+         * nobody waits for, a line that does not parse) is dropped */
+        while (q->len && memchr(q->buf, '\n', q->len)) {
+            JsonNode *msg = NULL;
+            if (read_message(q, now_ms(), &msg) < 0)
+                continue;
+            if (json_object_has_member(json_node_get_object(msg), "event"))
+                keep_event(q, msg);
+            else
+                json_node_unref(msg);
+        }
+        if (q->len >= FERRY_QMP_LINE_MAX)
+            return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes", FERRY_QMP_LINE_MAX);
+    }
+    return 0;
+}
+
 static bool event_matches(JsonNode *ev, const char *name, const char *device)
 {
     JsonObject *o = json_node_get_object(ev);
@@ -390,9 +479,8 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
             take_data(msg, data);
             return 0;
         }
-        if (json_object_has_member(json_node_get_object(msg), "event") &&
-            g_queue_get_length(&q->events) < FERRY_QMP_EVENTS_MAX)
-            g_queue_push_tail(&q->events, msg);
+        if (json_object_has_member(json_node_get_object(msg), "event"))
+            keep_event(q, msg);
         else
             json_node_unref(msg);
     }

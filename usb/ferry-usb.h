@@ -13,7 +13,7 @@
  *   ferry_usb_host    libusb context, device list, hotplug
  *   ferry_usb_policy  usbredir filter rules plus the built-in default
  *   ferry_usb_redir   one usbredir endpoint: a device handle and a socket
- *   ferry_usb_qmp     a small synchronous QMP client (json-glib)
+ *   ferry_usb_qmp     QMP for usb-redir hot-add, on common/qmp.c's client
  *   ferry_usb_service all of the above for a set of guests (what ferry-dm
  *                     embeds): assignments, attach/detach, reattach on replug
  *
