@@ -837,10 +837,10 @@ int cmd_pci(int argc, char **argv)
         return do_list(&o);
     if (!strcmp(action, "check"))
         return do_check(&o, arg1);
-    if (!strcmp(action, "prepare"))
-        return do_prepare(&o, arg1, false);
     if ((!strcmp(action, "release") || !strcmp(action, "prepare")) && o.config && !arg1)
         return do_config(&o, !strcmp(action, "release"));
+    if (!strcmp(action, "prepare"))
+        return do_prepare(&o, arg1, false);
     if (!strcmp(action, "release"))
         return do_prepare(&o, arg1, true);
     if (!strcmp(action, "attach"))

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -109,6 +110,28 @@ static void release_range(struct dm_vfio *v, size_t from, size_t to)
     pcihost_close(h);
 }
 
+/* Not root (contrib/ferry-dm@.service runs it as ferry): binding is not
+ * ours to do, 'ferry pci prepare --config' (ExecStartPre=) did it or the
+ * device is not ready. */
+static int check_prepared(struct dm_vfio *v, struct ferry_pcihost *h)
+{
+    for (size_t i = 0; i < v->cfg.n; i++) {
+        const struct ferry_pci_config_dev *d = &v->cfg.dev[i];
+        char drv[64] = "";
+        int r = pcihost_driver_get(h, &d->host, drv, sizeof(drv));
+
+        if (r < 0 || strcmp(drv, "vfio-pci")) {
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not on vfio-pci (%s%s), "
+                    "and ferry-dm is not root to bind it: run 'ferry pci prepare --config %s' "
+                    "as root first\n", v->file, d->name, r < 0 ? "no such device" : "driver ",
+                    r < 0 ? "" : drv[0] ? drv : "none", v->file);
+            return r < 0 ? r : -EPERM;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s is on vfio-pci (prepared by root)", d->name);
+    }
+    return 0;
+}
+
 int dm_vfio_prepare(struct dm_vfio *v)
 {
     struct ferry_pcihost *h;
@@ -119,6 +142,12 @@ int dm_vfio_prepare(struct dm_vfio *v)
     h = host_open();
     if (!h)
         return -EIO;
+    if (geteuid() != 0) {
+        v->prepared = 0;        /* nothing of ours to give back */
+        r = check_prepared(v, h);
+        pcihost_close(h);
+        return r;
+    }
     for (v->prepared = 0; v->prepared < v->cfg.n; v->prepared++) {
         const struct ferry_pci_config_dev *d = &v->cfg.dev[v->prepared];
 

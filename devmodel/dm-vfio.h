@@ -42,7 +42,9 @@ int dm_vfio_load(const char *config, struct dm_vfio **out);
 const char *dm_vfio_config_qmp(const struct dm_vfio *v);
 bool dm_vfio_has_devices(const struct dm_vfio *v);
 /* Prepare the config's devices (root, before confinement).  On failure the
- * devices prepared so far are released again; 0 or -errno, printed. */
+ * devices prepared so far are released again; 0 or -errno, printed.  Not
+ * root: only checks that each is on vfio-pci already ('ferry pci prepare
+ * --config FILE' as root first, as contrib/ferry-dm@.service does). */
 int dm_vfio_prepare(struct dm_vfio *v);
 /* Start-up failed after dm_vfio_prepare: give those devices back. */
 void dm_vfio_release_prepared(struct dm_vfio *v);

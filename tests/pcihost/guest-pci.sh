@@ -202,4 +202,38 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     printf '[pci]\ndevices=00:01.0\n' > /tmp/bad3.conf
     run "dm not viable" ferry-dm --qmp /tmp/none.sock --config /tmp/bad3.conf
     fact "dm-vga-driver=$(drv 0000:00:01.0)"
+
+    # As contrib/ferry-dm@.service runs it: ferry-dm as user ferry, root
+    # prepares before (ExecStartPre=) and releases after (ExecStopPost=).
+    asferry() { su -s /bin/sh ferry -c "exec $*"; }
+    # the initramfs is root's (mkinitramfs keeps its temporary 0700 modes)
+    chmod a+rx / ; chmod -R a+rX /bin /sbin /usr /lib /lib64 /etc 2>/dev/null; chmod 1777 /tmp
+    run "dm nonroot unprepared" asferry ferry-dm --qmp /tmp/none.sock --config /tmp/vm.conf
+    run "prepare config" ferry pci prepare --config /tmp/vm.conf
+    qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
+        -bios /ferry-eject.bin \
+        -qmp unix:/tmp/dmq2.sock,server=on,wait=off -qmp unix:/tmp/mon2.sock,server=on,wait=off \
+        -daemonize -pidfile /tmp/dmq2.pid >/tmp/dmq2.log 2>&1
+    qpid=$(cat /tmp/dmq2.pid)
+    chmod 666 /tmp/dmq2.sock
+    asferry ferry-dm --qmp /tmp/dmq2.sock --control /tmp/dm2.sock --config /tmp/vm.conf -v \
+        >/tmp/dm2.log 2>&1 &
+    dmpid=$!
+    up=no
+    for i in $(seq 1 120); do
+        if [ -S /tmp/dm2.sock ] && ferry dm -s /tmp/dm2.sock status >/dev/null 2>&1; then
+            up=yes; break
+        fi
+        kill -0 $dmpid 2>/dev/null || break
+        sleep 0.5
+    done
+    # ($dmpid is the subshell around su; the only ferry-dm running is the one)
+    fact "dm2-started=$up dm2-uid=$(awk '/^Uid:/ {print $2}' /proc/$(pidof ferry-dm)/status)"
+    run "dm2 query" ferry dm -s /tmp/dm2.sock query-pci-assigned
+    kill $qpid
+    while kill -0 $qpid 2>/dev/null; do sleep 0.1; done
+    for i in $(seq 1 100); do kill -0 $dmpid 2>/dev/null || break; sleep 0.1; done
+    run "dm2 log" cat /tmp/dm2.log
+    run "release config 2" ferry pci release --config /tmp/vm.conf
+    fact "dm2-driver-final=$(drv $E1000E)"
 fi

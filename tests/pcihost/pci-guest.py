@@ -521,6 +521,22 @@ def check_dm(b, facts):
     r = blk("dm not viable")
     ok(r[0] != 0 and "[pci] device 0000:00:01.0: not usable for passthrough" in r[1] and
        "boot" in r[1].lower(), "ferry-dm refuses to start when a [pci] device is not viable", r)
+    # the systemd unit's way: root prepares and releases around a ferry-dm run as ferry
+    r = blk("dm nonroot unprepared")
+    ok(r[0] != 0 and "[pci] device 0000:00:02.0: not on vfio-pci (driver e1000e)" in r[1] and
+       "ferry pci prepare --config /tmp/vm.conf" in r[1],
+       "ferry-dm as a user refuses a [pci] device root has not prepared, saying what to run", r)
+    r = blk("prepare config")
+    ok(r[0] == 0 and "0000:00:02.0: prepared for VFIO (driver vfio-pci)" in r[1],
+       "ferry pci prepare --config (ExecStartPre=)", r)
+    q = blk("dm2 query")
+    ok(facts.get("dm2-started") == "yes" and facts.get("dm2-uid") == "970" and q[0] == 0 and
+       re.search(r'"guest-address"\s*:\s*"00:05.0"', q[1]),
+       "ferry-dm as user ferry plugs the device root prepared", (facts.get("dm2-uid"), q,
+                                                                 blk("dm2 log")[1][-1500:]))
+    r = blk("release config 2")
+    ok(r[0] == 0 and facts.get("dm2-driver-final") == "e1000e",
+       "ferry pci release --config after it stopped (ExecStopPost=)", r)
 
 
 def smoke(ferry):
