@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -49,8 +50,9 @@ static void usage(FILE *f)
         "       ferry pci [OPTIONS] detach GUEST BDF [--id ID] [--group]\n"
         "\n"
         "BDF is dddd:bb:dd.f or bb:dd.f (hex).  GUEST is the control socket of the\n"
-        "ferry-dm serving the QEMU (ferry-dm --qmp QMP --control SOCK), or the QMP\n"
-        "socket of a QEMU nobody else holds (-qmp unix:PATH,server=on,wait=off).\n"
+        "ferry-dm serving the QEMU (ferry-dm --qmp QMP --control SOCK; a NAME means\n"
+        "${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock), or the QMP socket of a QEMU\n"
+        "nobody else holds (-qmp unix:PATH,server=on,wait=off).\n"
         "\n"
         "options:\n"
         "  --json             machine-readable output (list, check)\n"
@@ -662,8 +664,20 @@ static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct f
     return FERRY_EXIT_OK;
 }
 
-static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf, bool detach)
+/* GUEST: a socket path (containing '/', or an existing file), or a guest
+ * name for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock, as `ferry usb`. */
+static char *guest_socket(const char *guest)
 {
+    const char *dir = getenv("FERRY_RUN_DIR");
+
+    if (strchr(guest, '/') || access(guest, F_OK) == 0)
+        return g_strdup(guest);
+    return g_build_filename(dir && *dir ? dir : "/run/ferry", guest, "dm.sock", NULL);
+}
+
+static int do_attach(const struct pci_opts *o, const char *guest, const char *bdf, bool detach)
+{
+    g_autofree char *sock = guest ? guest_socket(guest) : NULL;
     struct ferry_pci_addr a;
     char name[FERRY_PCI_ADDR_STRLEN], id[48];
     struct ferry_pcihost *h = NULL;
