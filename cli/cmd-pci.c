@@ -3,7 +3,11 @@
  * ferry pci list|check|prepare|release|attach|detach
  *
  * Host PCI devices through libferry-pcihost; attach/detach hand a prepared
- * device to a running QEMU over QMP (device_add vfio-pci / device_del).
+ * device to a running QEMU (device_add vfio-pci / device_del): through the
+ * ferry-dm that holds that QEMU's QMP socket (GUEST is ferry-dm's control
+ * socket: ferry, root, prepares and releases, ferry-dm plugs and unplugs),
+ * or over a QMP socket nobody else holds.  release --config FILE gives back
+ * every device of a ferry-dm config's [pci] group.
  * The JSON forms (--json) are documented in README.md, "PCI passthrough".
  */
 #include <errno.h>
@@ -12,22 +16,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 #include "common/qmp.h"
+#include "pci/host/pci-config.h"
 #include "pci/host/pcihost.h"
 
 #define PCI_JSON_VERSION 1
-#define QMP_TIMEOUT_MS   10000
 #define DETACH_TIMEOUT_MS 15000
+/* ferry-dm answers pci-detach after its own bounded wait for the guest
+ * (DM_QMP_TIMEOUT_MS, 10 s) plus QEMU's replies: wait longer than that. */
+#define DM_REPLY_TIMEOUT_MS 30000
 
 struct pci_opts {
     bool json, all, tree, group, force;
     int verbose;
-    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus;
+    const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus, *addr, *config;
 };
 
 static void usage(FILE *f)
@@ -37,11 +45,14 @@ static void usage(FILE *f)
         "       ferry pci [OPTIONS] check BDF [--json]\n"
         "       ferry pci [OPTIONS] prepare BDF [--group] [--force]\n"
         "       ferry pci [OPTIONS] release BDF [--group]\n"
-        "       ferry pci [OPTIONS] attach QMP-SOCKET BDF [--id ID] [--bus BUS] [--group] [--force]\n"
-        "       ferry pci [OPTIONS] detach QMP-SOCKET BDF [--id ID] [--group]\n"
+        "       ferry pci [OPTIONS] prepare|release --config FILE\n"
+        "       ferry pci [OPTIONS] attach GUEST BDF [--id ID] [--bus BUS] [--addr A] [--group] [--force]\n"
+        "       ferry pci [OPTIONS] detach GUEST BDF [--id ID] [--group]\n"
         "\n"
-        "BDF is dddd:bb:dd.f or bb:dd.f (hex).  QMP-SOCKET is the unix socket of a QEMU\n"
-        "started with -qmp unix:PATH,server=on,wait=off.\n"
+        "BDF is dddd:bb:dd.f or bb:dd.f (hex).  GUEST is the control socket of the\n"
+        "ferry-dm serving the QEMU (ferry-dm --qmp QMP --control SOCK; a NAME means\n"
+        "${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock), or the QMP socket of a QEMU\n"
+        "nobody else holds (-qmp unix:PATH,server=on,wait=off).\n"
         "\n"
         "options:\n"
         "  --json             machine-readable output (list, check)\n"
@@ -52,6 +63,9 @@ static void usage(FILE *f)
         "  --id ID            QEMU device id for attach/detach (default ferry-pci-BB-DD-F)\n"
         "  --bus BUS          QEMU bus to plug into (a hotplug-capable port, e.g. a\n"
         "                     pcie-root-port id; default: QEMU's choice)\n"
+        "  --addr SLOT[.FN]   slot on that bus (default: QEMU's choice)\n"
+        "  --config FILE      prepare/release every device of FILE's [pci] group (a\n"
+        "                     ferry-dm config), with its group=/force=; idempotent\n"
         "  --sysfs-root DIR   sysfs to use (env FERRY_SYSFS_ROOT; default /sys)\n"
         "  --proc-root DIR    procfs to use (env FERRY_PROC_ROOT; default /proc)\n"
         "  --state-dir DIR    where prepare remembers original drivers\n"
@@ -482,6 +496,58 @@ static int do_check(const struct pci_opts *o, const char *bdf)
     return rc;
 }
 
+/* prepare/release --config FILE: every [pci] device of a ferry-dm config,
+ * before that ferry-dm starts (when it does not run as root) and after it
+ * (and its QEMU) stopped.  Idempotent.  A failed prepare undoes the devices
+ * prepared before it. */
+static int do_config(const struct pci_opts *o, bool release)
+{
+    const char *what = release ? "release" : "prepare";
+    struct ferry_pci_config *c = g_new0(struct ferry_pci_config, 1);
+    char err[FERRY_PCI_CONFIG_ERR_MAX];
+    struct ferry_pcihost *h = NULL;
+    int rc = FERRY_EXIT_OK;
+
+    if (ferry_pci_config_load(o->config, c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ferry pci %s: %s\n", what, err);
+        g_free(c);
+        return FERRY_EXIT_USAGE;
+    }
+    if (c->n && !(h = open_host(o))) {
+        g_free(c);
+        return FERRY_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        char drv[64] = "";
+        unsigned flags = (c->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+                         (c->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+        int r = release ? pcihost_release(h, &c->dev[i].host, flags)
+                        : pcihost_prepare(h, &c->dev[i].host, flags);
+
+        if (r < 0) {
+            fprintf(stderr, "ferry pci %s: %s [pci] %s: %s\n", what, o->config,
+                    c->dev[i].name, pcihost_last_error(h));
+            rc = FERRY_EXIT_FAILURE;
+            if (release)
+                continue;
+            for (size_t j = 0; j < i; j++)
+                if (pcihost_release(h, &c->dev[j].host, flags) < 0)
+                    fprintf(stderr, "ferry pci prepare: and releasing %s again failed: %s\n",
+                            c->dev[j].name, pcihost_last_error(h));
+            break;
+        }
+        if (pcihost_driver_get(h, &c->dev[i].host, drv, sizeof(drv)) < 0)
+            drv[0] = '\0';
+        printf("%s: %s (driver %s)\n", c->dev[i].name,
+               release ? "released" : "prepared for VFIO", drv[0] ? drv : "none");
+    }
+    if (!c->n)
+        printf("%s: no [pci] devices\n", o->config);
+    pcihost_close(h);
+    g_free(c);
+    return rc;
+}
+
 static int do_prepare(const struct pci_opts *o, const char *bdf, bool release)
 {
     struct ferry_pci_addr a;
@@ -512,56 +578,106 @@ static int do_prepare(const struct pci_opts *o, const char *bdf, bool release)
     return FERRY_EXIT_OK;
 }
 
-static void default_id(const struct ferry_pci_addr *a, char *buf, size_t len)
+
+static void release_after_failure(struct ferry_pcihost *h, const struct ferry_pci_addr *a,
+                                  unsigned flags, const char *name)
 {
-    if (a->domain)
-        snprintf(buf, len, "ferry-pci-%04x-%02x-%02x-%x", a->domain, a->bus, a->dev, a->fn);
-    else
-        snprintf(buf, len, "ferry-pci-%02x-%02x-%x", a->bus, a->dev, a->fn);
-}
+    char drv[64] = "";
 
-/* Search a query-pci answer (recursively through bridges) for qdev_id. */
-static bool find_qdev_devs(JsonArray *devs, const char *id, char *where, size_t len)
-{
-    for (guint i = 0; devs && i < json_array_get_length(devs); i++) {
-        JsonObject *d = json_array_get_object_element(devs, i);
-        JsonObject *br;
-
-        if (!d)
-            continue;
-        if (!g_strcmp0(json_object_get_string_member_with_default(d, "qdev_id", ""), id)) {
-            snprintf(where, len, "%02x:%02x.%x",
-                     (unsigned)json_object_get_int_member_with_default(d, "bus", 0) & 0xff,
-                     (unsigned)json_object_get_int_member_with_default(d, "slot", 0) & 0x1f,
-                     (unsigned)json_object_get_int_member_with_default(d, "function", 0) & 7);
-            return true;
-        }
-        br = json_object_has_member(d, "pci_bridge")
-                 ? json_object_get_object_member(d, "pci_bridge") : NULL;
-        if (br && json_object_has_member(br, "devices") &&
-            find_qdev_devs(json_object_get_array_member(br, "devices"), id, where, len))
-            return true;
-    }
-    return false;
-}
-
-static void find_qdev(JsonNode *ret, const char *id, char *where, size_t len)
-{
-    JsonArray *buses;
-
-    if (!JSON_NODE_HOLDS_ARRAY(ret))
+    if (pcihost_release(h, a, flags) < 0) {
+        fprintf(stderr, "ferry pci attach: and releasing it failed: %s\n", pcihost_last_error(h));
         return;
-    buses = json_node_get_array(ret);
-    for (guint i = 0; i < json_array_get_length(buses); i++) {
-        JsonObject *b = json_array_get_object_element(buses, i);
-        if (b && json_object_has_member(b, "devices") &&
-            find_qdev_devs(json_object_get_array_member(b, "devices"), id, where, len))
-            return;
     }
+    if (pcihost_driver_get(h, a, drv, sizeof(drv)) < 0)
+        drv[0] = '\0';
+    fprintf(stderr, "ferry pci attach: %s released (driver now %s)\n", name,
+            drv[0] ? drv : "none");
 }
 
-static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf, bool detach)
+/* ferry-dm's refusals come as GenericError: its message is the whole story. */
+static const char *dm_error(const struct ferry_qmp *q)
 {
+    const char *e = ferry_qmp_error(q);
+
+    return g_str_has_prefix(e, "GenericError: ") ? e + strlen("GenericError: ") : e;
+}
+
+/* GUEST is a ferry-dm's control socket: that ferry-dm holds the QEMU's QMP
+ * socket and plugs (pci-attach) or unplugs (pci-detach, which waits for the
+ * guest to let go); we, as root, prepare before and release after. */
+static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct ferry_pcihost *h,
+                         const struct ferry_pci_addr *a, const char *id, bool detach)
+{
+    unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+                     (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) args = NULL;
+    char name[FERRY_PCI_ADDR_STRLEN];
+    JsonNode *ret = NULL;
+
+    pcihost_addr_format(a, name);
+    json_builder_begin_object(b);
+    j_str(b, "host", name);
+    if (!detach) {
+        j_str(b, "id", id);
+        if (o->bus)
+            j_str(b, "bus", o->bus);
+        if (o->addr)
+            j_str(b, "addr", o->addr);
+    }
+    json_builder_end_object(b);
+    args = json_builder_get_root(b);
+    if (detach) {
+        if (ferry_qmp_execute(q, "pci-detach", args, NULL) < 0) {
+            fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", dm_error(q));
+            return FERRY_EXIT_FAILURE;
+        }
+        if (pcihost_release(h, a, flags) < 0) {
+            fprintf(stderr, "ferry pci detach: %s\n", pcihost_last_error(h));
+            return FERRY_EXIT_FAILURE;
+        }
+        printf("%s: detached from the guest and released\n", name);
+        return FERRY_EXIT_OK;
+    }
+    if (pcihost_prepare(h, a, flags) < 0) {
+        fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
+        return FERRY_EXIT_FAILURE;
+    }
+    if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
+        fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
+        release_after_failure(h, a, flags, name);
+        return FERRY_EXIT_FAILURE;
+    }
+    {
+        JsonObject *r = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
+        JsonNode *w = r ? json_object_get_member(r, "guest-address") : NULL;
+        const char *where = w && JSON_NODE_HOLDS_VALUE(w) &&
+                            json_node_get_value_type(w) == G_TYPE_STRING
+                                ? json_node_get_string(w) : NULL;
+        if (where)
+            printf("%s: attached to the guest as %s at guest address %s\n", name, id, where);
+        else
+            printf("%s: attached to the guest as %s (not yet in query-pci)\n", name, id);
+    }
+    if (ret)
+        json_node_unref(ret);
+    return FERRY_EXIT_OK;
+}
+
+/* GUEST: a socket path (containing '/', or an existing file), or a guest
+ * name for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock, as `ferry usb`. */
+static char *guest_socket(const char *guest)
+{
+    const char *dir = getenv("FERRY_RUN_DIR");
+
+    if (strchr(guest, '/') || access(guest, F_OK) == 0)
+        return g_strdup(guest);
+    return g_build_filename(dir && *dir ? dir : "/run/ferry", guest, "dm.sock", NULL);
+}
+
+static int do_attach(const struct pci_opts *o, const char *guest, const char *bdf, bool detach)
+{
+    g_autofree char *sock = guest ? guest_socket(guest) : NULL;
     struct ferry_pci_addr a;
     char name[FERRY_PCI_ADDR_STRLEN], id[48];
     struct ferry_pcihost *h = NULL;
@@ -573,7 +689,8 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     int r, rc = FERRY_EXIT_FAILURE;
 
     if (!sock) {
-        fprintf(stderr, "ferry pci: missing the guest's QMP socket\n");
+        fprintf(stderr, "ferry pci: missing GUEST (ferry-dm's control socket or QEMU's QMP "
+                "socket)\n");
         return FERRY_EXIT_USAGE;
     }
     if (parse_bdf(bdf, &a) < 0)
@@ -582,9 +699,9 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     if (o->id)
         snprintf(id, sizeof(id), "%s", o->id);
     else
-        default_id(&a, id, sizeof(id));
+        ferry_pci_config_default_id(&a, id, sizeof(id));
 
-    q = ferry_qmp_new(QMP_TIMEOUT_MS);
+    q = ferry_qmp_new(DM_REPLY_TIMEOUT_MS);
     if (!q || ferry_qmp_connect(q, sock) < 0) {
         fprintf(stderr, "ferry pci %s: %s\n", detach ? "detach" : "attach",
                 q ? ferry_qmp_error(q) : "out of memory");
@@ -594,6 +711,10 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     h = open_host(o);
     if (!h)
         goto out;
+    if (ferry_qmp_peer_is_ferry_dm(q)) {
+        rc = attach_via_dm(o, q, h, &a, id, detach);
+        goto out;
+    }
 
     if (detach) {
         json_builder_begin_object(b);
@@ -631,22 +752,15 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
     j_str(b, "id", id);
     if (o->bus)
         j_str(b, "bus", o->bus);
+    if (o->addr)
+        j_str(b, "addr", o->addr);
     json_builder_end_object(b);
     args = json_builder_get_root(b);
     r = ferry_qmp_execute(q, "device_add", args, NULL);
     if (r < 0) {
         fprintf(stderr, "ferry pci attach: QEMU refused device_add vfio-pci,host=%s: %s\n",
                 name, ferry_qmp_error(q));
-        if (pcihost_release(h, &a, flags) < 0)
-            fprintf(stderr, "ferry pci attach: and releasing it failed: %s\n",
-                    pcihost_last_error(h));
-        else {
-            char drv[64] = "";
-            if (pcihost_driver_get(h, &a, drv, sizeof(drv)) < 0)
-                drv[0] = '\0';
-            fprintf(stderr, "ferry pci attach: %s released (driver now %s)\n", name,
-                    drv[0] ? drv : "none");
-        }
+        release_after_failure(h, &a, flags, name);
         goto out;
     }
     /* Say where the guest sees it, from QEMU's own view of its bus. */
@@ -655,7 +769,7 @@ static int do_attach(const struct pci_opts *o, const char *sock, const char *bdf
         char where[32] = "";
 
         if (ferry_qmp_execute(q, "query-pci", NULL, &ret) == 0 && ret)
-            find_qdev(ret, id, where, sizeof(where));
+            (void)ferry_qmp_pci_find(ret, id, where, sizeof(where));
         if (ret)
             json_node_unref(ret);
         if (where[0])
@@ -672,7 +786,7 @@ out:
 
 int cmd_pci(int argc, char **argv)
 {
-    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS };
+    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS, O_ADDR, O_CONFIG };
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
         { "all", no_argument, NULL, 'a' },
@@ -688,6 +802,8 @@ int cmd_pci(int argc, char **argv)
         { "ids", required_argument, NULL, O_IDS },
         { "id", required_argument, NULL, O_ID },
         { "bus", required_argument, NULL, O_BUS },
+        { "addr", required_argument, NULL, O_ADDR },
+        { "config", required_argument, NULL, O_CONFIG },
         { 0 }
     };
     struct pci_opts o = {
@@ -716,6 +832,8 @@ int cmd_pci(int argc, char **argv)
         case O_IDS: o.ids = optarg; break;
         case O_ID: o.id = optarg; break;
         case O_BUS: o.bus = optarg; break;
+        case O_ADDR: o.addr = optarg; break;
+        case O_CONFIG: o.config = optarg; break;
         default: usage(stderr); return FERRY_EXIT_USAGE;
         }
     }
@@ -733,6 +851,8 @@ int cmd_pci(int argc, char **argv)
         return do_list(&o);
     if (!strcmp(action, "check"))
         return do_check(&o, arg1);
+    if ((!strcmp(action, "release") || !strcmp(action, "prepare")) && o.config && !arg1)
+        return do_config(&o, !strcmp(action, "release"));
     if (!strcmp(action, "prepare"))
         return do_prepare(&o, arg1, false);
     if (!strcmp(action, "release"))

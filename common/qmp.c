@@ -20,6 +20,7 @@ struct ferry_qmp {
     size_t len, cap;
     GQueue events;      /* JsonNode * of kept events */
     unsigned long next_id;
+    bool peer_ferry_dm;
     char err[512];
 };
 
@@ -65,6 +66,11 @@ void ferry_qmp_close(struct ferry_qmp *q)
     g_free(q);
 }
 
+bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q)
+{
+    return q->peer_ferry_dm;
+}
+
 const char *ferry_qmp_error(const struct ferry_qmp *q)
 {
     return q->err;
@@ -74,7 +80,7 @@ const char *ferry_qmp_error(const struct ferry_qmp *q)
  * anything anywhere, and json-glib's getters complain about wrong types. */
 static JsonObject *object_member(JsonObject *o, const char *name)
 {
-    JsonNode *n = json_object_get_member(o, name);
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
 
     return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
 }
@@ -87,6 +93,67 @@ static const char *string_member(JsonObject *o, const char *name, const char *de
     if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
         return def;
     return json_node_get_string(n);
+}
+
+/* Member `name` of o if it is an array, else NULL. */
+static JsonArray *array_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* Integer member `name` of o, or def when absent or not an integer. */
+static gint64 int_member(JsonObject *o, const char *name, gint64 def)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+        return def;
+    return json_node_get_int(n);
+}
+
+static JsonObject *array_object(JsonArray *a, guint i)
+{
+    JsonNode *n = json_array_get_element(a, i);
+
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static bool pci_find_devs(JsonArray *devs, const char *id, char *where, size_t len,
+                          unsigned depth)
+{
+    if (!devs || depth > FERRY_QMP_PCI_DEPTH_MAX)
+        return false;
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *d = array_object(devs, i);
+
+        if (!d)
+            continue;
+        if (!g_strcmp0(string_member(d, "qdev_id", NULL), id)) {
+            snprintf(where, len, "%02x:%02x.%x", (unsigned)int_member(d, "bus", 0) & 0xff,
+                     (unsigned)int_member(d, "slot", 0) & 0x1f,
+                     (unsigned)int_member(d, "function", 0) & 7);
+            return true;
+        }
+        if (pci_find_devs(array_member(object_member(d, "pci_bridge"), "devices"), id, where,
+                          len, depth + 1))
+            return true;
+    }
+    return false;
+}
+
+bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len)
+{
+    JsonArray *buses;
+
+    if (!ret || !id || !JSON_NODE_HOLDS_ARRAY(ret))
+        return false;
+    buses = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(buses); i++)
+        if (pci_find_devs(array_member(array_object(buses, i), "devices"), id, where, len, 1))
+            return true;
+    return false;
 }
 
 /* Next complete message (one line) as a parsed object node, waiting until
@@ -144,6 +211,15 @@ static int read_message(struct ferry_qmp *q, int64_t deadline, JsonNode **out)
     }
 }
 
+/* Keep an event, dropping the oldest when FERRY_QMP_EVENTS_MAX are kept
+ * (a waiter wants the newest). */
+static void keep_event(struct ferry_qmp *q, JsonNode *ev)
+{
+    if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
+        json_node_unref(g_queue_pop_head(&q->events));
+    g_queue_push_tail(&q->events, ev);
+}
+
 static int send_all(struct ferry_qmp *q, const char *s, size_t n)
 {
     while (n) {
@@ -158,7 +234,36 @@ static int send_all(struct ferry_qmp *q, const char *s, size_t n)
     return 0;
 }
 
+/* text (one line, with its newline) with fd in the first bytes as
+ * SCM_RIGHTS, the way QEMU's getfd expects it. */
+static int send_with_fd(struct ferry_qmp *q, const char *text, size_t n, int fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { .iov_base = (void *)text, .iov_len = n };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                         .msg_controllen = sizeof(ctl) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    ssize_t w;
+
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    do {
+        w = sendmsg(q->fd, &mh, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return fail(q, -errno, "qmp: cannot pass the fd: %s", strerror(errno));
+    return send_all(q, text + w, n - (size_t)w);
+}
+
 int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret)
+{
+    return ferry_qmp_execute_fd(q, cmd, args, -1, ret);
+}
+
+int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, int fd,
+                         JsonNode **ret)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -187,9 +292,10 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
     req = json_builder_get_root(b);
     json_generator_set_root(gen, req);
     text = json_generator_to_data(gen, NULL);
-    r = send_all(q, text, strlen(text));
-    if (r == 0)
-        r = send_all(q, "\n", 1);
+    {
+        g_autofree char *line = g_strconcat(text, "\n", NULL);
+        r = fd >= 0 ? send_with_fd(q, line, strlen(line), fd) : send_all(q, line, strlen(line));
+    }
     if (r < 0)
         return r;
 
@@ -202,13 +308,14 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
             return r;
         o = json_node_get_object(msg);
         if (json_object_has_member(o, "event")) {
-            if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
-                json_node_unref(g_queue_pop_head(&q->events));
-            g_queue_push_tail(&q->events, msg);
+            keep_event(q, msg);
             continue;
         }
-        if (g_strcmp0(string_member(o, "id", NULL), id)) {
-            json_node_unref(msg);   /* a reply to someone else's command */
+        /* QEMU echoes our id; a reply with another id answers someone
+         * else's command.  One without any id is taken as ours (a peer
+         * that does not echo ids can only be answering us). */
+        if (json_object_has_member(o, "id") && g_strcmp0(string_member(o, "id", NULL), id)) {
+            json_node_unref(msg);
             continue;
         }
         if (json_object_has_member(o, "error")) {
@@ -252,6 +359,10 @@ int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
         r = fail(q, -EPROTO, "qmp: %s did not greet with a QMP banner", path);
         goto out_close;
     }
+    /* ferry-dm's control socket greets with version {"ferry": ...} */
+    q->peer_ferry_dm = string_member(object_member(object_member(json_node_get_object(greet),
+                                                                 "QMP"), "version"),
+                                     "ferry", NULL) != NULL;
     json_node_unref(greet);
     r = ferry_qmp_execute(q, "qmp_capabilities", NULL, NULL);
     if (r < 0)
@@ -261,6 +372,55 @@ out_close:
     close(q->fd);
     q->fd = -1;
     return r;
+}
+
+int ferry_qmp_fd(const struct ferry_qmp *q)
+{
+    return q->fd;
+}
+
+int ferry_qmp_drain(struct ferry_qmp *q)
+{
+    if (q->fd < 0)
+        return fail(q, -ENOTCONN, "qmp: not connected");
+    for (;;) {
+        ssize_t got;
+
+        if (q->cap - q->len < 4096) {
+            size_t ncap = q->cap ? q->cap * 2 : 16384;
+            if (ncap > FERRY_QMP_LINE_MAX + 4096)
+                ncap = FERRY_QMP_LINE_MAX + 4096;
+            if (ncap <= q->cap)
+                return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes",
+                            FERRY_QMP_LINE_MAX);
+            q->buf = g_realloc(q->buf, ncap);
+            q->cap = ncap;
+        }
+        got = recv(q->fd, q->buf + q->len, q->cap - q->len, MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (got < 0)
+            return fail(q, -errno, "qmp: read: %s", strerror(errno));
+        if (got == 0)
+            return fail(q, -EPIPE, "qmp: QEMU closed the connection");
+        q->len += (size_t)got;
+        /* complete messages: events are kept, anything else (a reply
+         * nobody waits for, a line that does not parse) is dropped */
+        while (q->len && memchr(q->buf, '\n', q->len)) {
+            JsonNode *msg = NULL;
+            if (read_message(q, now_ms(), &msg) < 0)
+                continue;
+            if (json_object_has_member(json_node_get_object(msg), "event"))
+                keep_event(q, msg);
+            else
+                json_node_unref(msg);
+        }
+        if (q->len >= FERRY_QMP_LINE_MAX)
+            return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes", FERRY_QMP_LINE_MAX);
+    }
+    return 0;
 }
 
 static bool event_matches(JsonNode *ev, const char *name, const char *device)
@@ -319,9 +479,8 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
             take_data(msg, data);
             return 0;
         }
-        if (json_object_has_member(json_node_get_object(msg), "event") &&
-            g_queue_get_length(&q->events) < FERRY_QMP_EVENTS_MAX)
-            g_queue_push_tail(&q->events, msg);
+        if (json_object_has_member(json_node_get_object(msg), "event"))
+            keep_event(q, msg);
         else
             json_node_unref(msg);
     }

@@ -2,7 +2,8 @@
 /*
  * A small synchronous QMP client (QEMU Machine Protocol) on json-glib.
  *
- * Program-side helper (it uses glib); libraries must not use it.  One
+ * It uses glib and json-glib: programs link it, and so does libferry-usb
+ * (which uses them anyway); the glib-free libraries do not.  One
  * connection to a QMP unix socket (QEMU started with
  * `-qmp unix:PATH,server=on,wait=off`):
  *
@@ -21,9 +22,18 @@
  * kept (up to FERRY_QMP_EVENTS_MAX) and can be waited for with
  * ferry_qmp_wait_event.  Replies larger than FERRY_QMP_LINE_MAX are refused
  * as a protocol error.  Not thread-safe: one connection per thread.
+ *
+ * A connection kept open for long (ferry-dm's, shared by USB and PCI) is
+ * watched on an event loop through ferry_qmp_fd and emptied with
+ * ferry_qmp_drain, which keeps the events for a later wait.  This is the
+ * one QMP client of the project: libferry-usb's ferry_usb_qmp is a thin
+ * layer on it.
  */
 #ifndef FERRY_QMP_H
 #define FERRY_QMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include <json-glib/json-glib.h>
 
@@ -44,6 +54,17 @@ void ferry_qmp_close(struct ferry_qmp *q);
  * QEMU's refusal gives -EREMOTEIO with "CLASS: desc" in ferry_qmp_error();
  * transport problems give other -errno. */
 int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret);
+/* The same, with fd passed in the command's first bytes (SCM_RIGHTS), as
+ * QEMU's getfd wants it; fd stays the caller's. */
+int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, int fd,
+                         JsonNode **ret);
+
+/* The socket, to watch for input between commands. */
+int ferry_qmp_fd(const struct ferry_qmp *q);
+/* Read what has arrived without waiting: events are kept (the oldest
+ * dropped beyond FERRY_QMP_EVENTS_MAX), anything else dropped.  0, -EPIPE
+ * when QEMU closed the connection, other -errno. */
+int ferry_qmp_drain(struct ferry_qmp *q);
 
 /* Wait until an event named `name` arrives (or was already kept); when
  * `device` is non-NULL only one whose data.device or data.path equals it
@@ -51,6 +72,17 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
  * -ETIMEDOUT after timeout_ms. */
 int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
                          int timeout_ms, JsonNode **data);
+
+/* Where query-pci's reply `ret` puts the device whose qdev_id is `id`:
+ * "BB:SS.F" into where (true), or false.  The reply is QEMU's, so it is
+ * checked like peer input: members of the wrong type count as absent and
+ * bridges are followed at most FERRY_QMP_PCI_DEPTH_MAX buses deep. */
+#define FERRY_QMP_PCI_DEPTH_MAX 256
+bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len);
+
+/* The peer greeted as ferry-dm's control socket (version {"ferry": ...})
+ * rather than as QEMU. */
+bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q);
 
 /* Message of the last failure on this connection. */
 const char *ferry_qmp_error(const struct ferry_qmp *q);

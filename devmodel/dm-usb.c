@@ -96,9 +96,8 @@ static char *cmd_query(struct dm_usb *u, JsonNode *id)
     return ferry_dm_control_reply(id, ret);
 }
 
-static char *usb_command(void *opaque, const char *cmd, JsonObject *args, JsonNode *id, int *fd)
+char *dm_usb_command(struct dm_usb *u, const char *cmd, JsonObject *args, JsonNode *id, int *fd)
 {
-    struct dm_usb *u = opaque;
     char err[FERRY_USB_ERR_MAX];
 
     if (!strcmp(cmd, "usb-attach"))
@@ -176,7 +175,17 @@ static int preopen_devices(struct event_base *base, char **devices, int *fds, si
     return r < 0 ? r : 0;
 }
 
-int dm_usb_start(struct event_base *base, struct ferry_dm_control *control, const char *qmp,
+int dm_usb_config_qmp(const char *config, char **qmp)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+
+    *qmp = NULL;
+    if (config && g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, NULL))
+        *qmp = g_key_file_get_string(kf, "usb", "qmp", NULL);
+    return 0;
+}
+
+int dm_usb_start(struct event_base *base, struct ferry_usb_qmp *q, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
                  void *opaque, struct dm_usb **out)
 {
@@ -219,8 +228,9 @@ int dm_usb_start(struct event_base *base, struct ferry_dm_control *control, cons
                 strerror(-r));
         goto fail;
     }
-    /* the QMP connection, now and for good */
-    r = ferry_usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
+    /* the QMP connection, now and for good: ferry-dm's (dm-qmp.h), or our own */
+    r = q ? ferry_usb_service_add_guest_qmp(u->svc, u->qmp, q, err, sizeof(err))
+          : ferry_usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "ferry-dm: usb: %s\n", err);
         goto fail;
@@ -246,8 +256,6 @@ int dm_usb_start(struct event_base *base, struct ferry_dm_control *control, cons
             goto fail;
         }
     }
-    if (control)
-        ferry_dm_control_set_handler(control, usb_command, u);
     ferry_log(FERRY_LOG_INFO, NULL, "usb: serving host devices to the QEMU at %s%s", u->qmp,
               confined ? " (confined: devices only from fds)" : "");
     *out = u;
@@ -258,6 +266,12 @@ fail:
             close(fds[i]);
     dm_usb_free(u);
     return r;
+}
+
+void dm_usb_qmp_lost(struct dm_usb *u)
+{
+    if (u)
+        ferry_usb_service_guest_lost(u->svc, u->qmp);
 }
 
 void dm_usb_free(struct dm_usb *u)

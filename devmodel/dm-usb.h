@@ -32,20 +32,31 @@
 
 #include <stdbool.h>
 
+#include <json-glib/json-glib.h>
+
 struct event_base;
-struct ferry_dm_control;
+struct ferry_usb_qmp;
 struct dm_usb;
 
 /* USB is wanted: a QMP socket given, or a [usb] group in the config file. */
 bool dm_usb_wanted(const char *qmp, const char *config);
 
-/* Start it (nothing when not wanted: *out = NULL).  control may be NULL
- * (then only the config's assignments).  on_gone runs when QEMU's QMP
+/* qmp= of the config's [usb] group (*qmp NULL if none; caller frees). */
+int dm_usb_config_qmp(const char *config, char **qmp);
+
+/* Start it (nothing when not wanted: *out = NULL).  q: ferry-dm's QMP
+ * connection to the QEMU at qmp (dm-qmp.h), used but not owned; NULL: the
+ * service opens and watches its own.  on_gone runs when QEMU's QMP
  * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
  * reason printed to stderr. */
-int dm_usb_start(struct event_base *base, struct ferry_dm_control *control, const char *qmp,
+int dm_usb_start(struct event_base *base, struct ferry_usb_qmp *q, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
                  void *opaque, struct dm_usb **out);
+/* A control command (usb-attach, usb-detach, usb-unplugged, query-usb), or
+ * NULL when it is not one of these. */
+char *dm_usb_command(struct dm_usb *u, const char *cmd, JsonObject *args, JsonNode *id, int *fd);
+/* ferry-dm's QMP connection (the one passed as q) has ended. */
+void dm_usb_qmp_lost(struct dm_usb *u);
 void dm_usb_free(struct dm_usb *u);
 
 #endif

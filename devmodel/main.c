@@ -32,7 +32,9 @@
 
 #include "common/log-glib.h"
 #include "devmodel/control.h"
+#include "devmodel/dm-qmp.h"
 #include "devmodel/dm-usb.h"
+#include "devmodel/dm-vfio.h"
 #include "devmodel/dm.h"
 #include "devmodel/sandbox.h"
 
@@ -46,6 +48,8 @@ struct dm_main {
     struct ioreq_server *srv;
     struct ferry_dm_control *control;
     struct dm_usb *usb;
+    struct dm_qmp *qmp;             /* the one QMP connection to QEMU (USB and PCI) */
+    struct dm_vfio *vfio;
     struct event *ctl_ev, *buf_ev, *sig_ev[2];
     struct event **vcpu_ev;
     unsigned nr_vcpus;
@@ -181,6 +185,25 @@ static void usb_qemu_gone(void *opaque)
         event_base_loopbreak(m->base);
 }
 
+/* ferry-dm's QMP connection ended: USB is told, and a companion exits. */
+static void qmp_gone(void *opaque)
+{
+    struct dm_main *m = opaque;
+
+    dm_usb_qmp_lost(m->usb);
+    usb_qemu_gone(m);
+}
+
+/* Control commands beyond the framework's: USB's, then PCI passthrough's. */
+static char *control_command(void *opaque, const char *cmd, JsonObject *args, JsonNode *id,
+                             int *fd)
+{
+    struct dm_main *m = opaque;
+    char *r = m->usb ? dm_usb_command(m->usb, cmd, args, id, fd) : NULL;
+
+    return r ? r : dm_vfio_command(m->vfio, cmd, args, id);
+}
+
 static void control_quit(void *opaque)
 {
     struct dm_main *m = opaque;
@@ -286,7 +309,8 @@ static bool id_given(const struct dm_args *a, const char *id)
  * The config file: a [dm] group with the command line's long options as
  * keys (command-line values win; devices= is a ';' list added before the
  * command line's), and one [qemu] or [qemu:ID] group per QEMU-hosted
- * device with the qemu device's options as keys.
+ * device with the qemu device's options as keys.  [usb] and [pci] are read
+ * by dm-usb.c and dm-vfio.c (pci/host/pci-config.c).
  */
 static int read_config(struct dm_args *a)
 {
@@ -305,12 +329,13 @@ static int read_config(struct dm_args *a)
         const char *grp = groups[g];
         gchar **keys = g_key_file_get_keys(kf, grp, NULL, NULL);
         bool is_qemu = !strcmp(grp, "qemu") || g_str_has_prefix(grp, "qemu:");
-        bool is_usb = !strcmp(grp, "usb");      /* read by dm-usb.c */
+        /* read by dm-usb.c and dm-vfio.c (pci/host/pci-config.c) */
+        bool is_usb = !strcmp(grp, "usb") || !strcmp(grp, "pci");
         struct ferry_dm_opts *o = is_qemu ? ferry_dm_opts_new() : NULL;
         int rc = 0;
 
         if (strcmp(grp, "dm") != 0 && !is_qemu && !is_usb) {
-            fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID, usb)\n",
+            fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID, usb, pci)\n",
                     a->config, grp);
             rc = -EINVAL;
         }
@@ -605,6 +630,8 @@ static void teardown(struct dm_main *m)
 {
     ferry_dm_control_close(m->control);
     dm_usb_free(m->usb);
+    dm_vfio_free(m->vfio);
+    dm_qmp_free(m->qmp);
     if (m->vcpu_ev) {
         void *args = m->nr_vcpus && m->vcpu_ev[0] ? event_get_callback_arg(m->vcpu_ev[0]) : NULL;
 
@@ -649,8 +676,8 @@ int main(int argc, char **argv)
         { "serial-in", 0, 0, G_OPTION_ARG_STRING, &a.serial_in,
           "COM1 input: none, stdin, pty, socket:PATH", "IN" },
         { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a.qmp,
-          "companion of the QEMU with this QMP socket: serve it host USB devices (without "
-          "--connect/--ioreq-fd: USB only, no ferry-hv)", "PATH" },
+          "companion of the QEMU with this QMP socket: serve it host USB and PCI devices "
+          "(without --connect/--ioreq-fd: only that, no ferry-hv)", "PATH" },
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a.config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a.list, "list device types and exit", NULL },
@@ -726,7 +753,7 @@ int main(int argc, char **argv)
         m.status = ferry_sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
         goto out_args;
     }
-    /* --qmp alone: the companion of a QEMU, USB only (no ferry-hv, no devices) */
+    /* --qmp alone: the companion of a QEMU, USB and PCI only (no ferry-hv, no devices) */
     bool companion = a.qmp && a.ioreq_fd < 0 && !a.connect;
     if ((a.ioreq_fd < 0) == !a.connect && !companion) {
         fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH "
@@ -780,12 +807,50 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    /* USB (dm-usb.h): QMP connected and devices opened now, before the sandbox. */
-    /* confined for USB: no open() (seccomp) or no /dev (the new mount namespace) */
-    rc = dm_usb_start(m.base, m.control, a.qmp, a.config,
-                      mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m, &m.usb);
-    if (rc < 0)
+    /* One QMP connection to the QEMU (dm-qmp.h), shared by USB and PCI:
+     * --qmp, or qmp= in [usb] or [pci]. */
+    rc = dm_vfio_load(a.config, &m.vfio);
+    if (rc < 0) {
+        m.status = DM_EXIT_USAGE;
         goto out;
+    }
+    {
+        g_autofree char *usb_qmp = NULL;
+        const char *qmp = a.qmp && *a.qmp ? a.qmp : NULL;
+
+        (void)dm_usb_config_qmp(a.config, &usb_qmp);
+        if (!qmp)
+            qmp = usb_qmp && *usb_qmp ? usb_qmp : dm_vfio_config_qmp(m.vfio);
+        if (!qmp && dm_vfio_has_devices(m.vfio)) {
+            fprintf(stderr, "ferry-dm: %s: [pci] devices need the QMP socket of the guest's "
+                    "QEMU (--qmp PATH, or qmp= in [pci] or [usb])\n", a.config);
+            m.status = DM_EXIT_USAGE;
+            goto out;
+        }
+        /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
+         * root (sysfs), first: a device that is not viable stops us before
+         * QEMU is touched. */
+        if (dm_vfio_prepare(m.vfio) < 0)
+            goto out;
+        if (qmp && dm_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
+            dm_vfio_release_prepared(m.vfio);
+            goto out;
+        }
+        /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
+         * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
+        rc = dm_usb_start(m.base, dm_qmp_client(m.qmp), qmp ? qmp : a.qmp, a.config,
+                          mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
+                          &m.usb);
+        if (rc < 0) {
+            dm_vfio_release_prepared(m.vfio);
+            goto out;
+        }
+        /* ... then plugged into QEMU */
+        if (m.qmp && dm_vfio_start(m.vfio, dm_qmp_client(m.qmp), qmp) < 0)
+            goto out;
+    }
+    if (m.control)
+        ferry_dm_control_set_handler(m.control, control_command, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)

@@ -13,7 +13,7 @@
  *   ferry_usb_host    libusb context, device list, hotplug
  *   ferry_usb_policy  usbredir filter rules plus the built-in default
  *   ferry_usb_redir   one usbredir endpoint: a device handle and a socket
- *   ferry_usb_qmp     a small synchronous QMP client (json-glib)
+ *   ferry_usb_qmp     QMP for usb-redir hot-add, on common/qmp.c's client
  *   ferry_usb_service all of the above for a set of guests (what ferry-dm
  *                     embeds): assignments, attach/detach, reattach on replug
  *
@@ -280,6 +280,15 @@ FERRY_USB_API struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_ser
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
                             char *err, size_t errlen);
+/* The same on a QMP connection the embedder opened and keeps (ferry-dm
+ * shares its one connection to QEMU between USB and PCI): the service uses
+ * q but neither watches nor closes it; the embedder drains it
+ * (ferry_usb_qmp_drain) and says ferry_usb_service_guest_lost when it ends.
+ * q must outlive the service or be followed by guest_lost. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
+                                struct ferry_usb_qmp *q, char *err, size_t errlen);
+FERRY_USB_API void ferry_usb_service_guest_lost(struct ferry_usb_service *s, const char *guest);
 /* A guest is named by its QMP socket path.  Rules as ferry_usb_policy_new. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,

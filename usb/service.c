@@ -33,6 +33,7 @@ struct guest {
      * handed to QEMU with getfd, no socket of ours for QEMU to connect to */
     struct ferry_usb_qmp *q;
     struct event *qev;
+    bool lent;          /* q is the embedder's (add_guest_qmp): not ours to close */
 };
 
 struct assign {
@@ -92,7 +93,8 @@ static void guest_free(gpointer p)
 
     if (g->qev)
         event_free(g->qev);
-    ferry_usb_qmp_close(g->q);
+    if (!g->lent)
+        ferry_usb_qmp_close(g->q);
     ferry_usb_policy_free(g->policy);
     g_free(g->qmp);
     g_free(g);
@@ -860,6 +862,22 @@ unsigned ferry_usb_service_connected(struct ferry_usb_service *s)
     return n;
 }
 
+/* The QMP connection to g's QEMU has ended: nothing can be plugged into
+ * that QEMU any more. */
+static void guest_lost(struct ferry_usb_service *s, struct guest *g)
+{
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (a->guest == g) {
+            a->plugged = false;
+            a->stalled = true;
+            assign_stop(a);
+        }
+    }
+    if (s->ops.guest_gone)
+        s->ops.guest_gone(s->opaque, g->qmp);
+}
+
 static void on_qmp_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct guest *g = arg;
@@ -871,17 +889,33 @@ static void on_qmp_readable(evutil_socket_t fd, short what, void *arg)
     SLOG(s, FERRY_LOG_INFO, "usb: QMP connection to %s ended: %s", g->qmp,
          r == -EPIPE ? "QEMU has gone" : g_strerror(-r));
     event_del(g->qev);
-    /* nothing can be plugged into that QEMU any more */
-    for (guint i = 0; i < s->assigns->len; i++) {
-        struct assign *a = g_ptr_array_index(s->assigns, i);
-        if (a->guest == g) {
-            a->plugged = false;
-            a->stalled = true;
-            assign_stop(a);
+    guest_lost(s, g);
+}
+
+int ferry_usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
+                                    struct ferry_usb_qmp *q, char *err, size_t errlen)
+{
+    struct guest *g = guest_get(s, guest);
+
+    if (g->q) {
+        snprintf(err, errlen, "usb: already connected to the QMP socket %s", guest);
+        return -EEXIST;
+    }
+    g->svc = s;
+    g->q = q;
+    g->lent = true;
+    return 0;
+}
+
+void ferry_usb_service_guest_lost(struct ferry_usb_service *s, const char *guest)
+{
+    for (guint i = 0; i < s->guests->len; i++) {
+        struct guest *g = g_ptr_array_index(s->guests, i);
+        if (!strcmp(g->qmp, guest) && g->lent) {
+            SLOG(s, FERRY_LOG_INFO, "usb: QMP connection to %s ended", g->qmp);
+            guest_lost(s, g);
         }
     }
-    if (s->ops.guest_gone)
-        s->ops.guest_gone(s->opaque, g->qmp);
 }
 
 int ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,

@@ -159,9 +159,33 @@ static void rebind_original(struct ferry_pcihost *h, const char *dev, const char
     (void)pcihost_sys_write(h, dev, "bus/pci/drivers_probe");
 }
 
+/* After a failed prepare: rebind, then drop the record of the original
+ * driver only if the device really is back where it came from.  Otherwise
+ * the record stays, so that a rerun of release (or prepare) can finish the
+ * repair instead of finding a device without driver and nothing to say
+ * which one it had.  The driver it has now goes to now. */
+static bool give_back(struct ferry_pcihost *h, const char *dev, const char *orig, char *now,
+                      size_t len)
+{
+    char ovr[64];
+
+    rebind_original(h, dev, orig);
+    if (cur_driver(h, dev, now, len) < 0) {
+        snprintf(now, len, "%s", "");
+        return false;
+    }
+    if (cur_override(h, dev, ovr, sizeof(ovr)) < 0 || !strcmp(ovr, VFIO_DRIVER))
+        return false;
+    if (orig[0] ? strcmp(now, orig) != 0 : !strcmp(now, VFIO_DRIVER))
+        return false;
+    state_remove(h, dev);
+    return true;
+}
+
 static int bind_one(struct ferry_pcihost *h, const char *dev)
 {
     char drv[64], orig[64], ovr[64];
+    bool recorded_now;
     int r;
 
     r = cur_driver(h, dev, drv, sizeof(drv));
@@ -181,6 +205,7 @@ static int bind_one(struct ferry_pcihost *h, const char *dev)
 
     /* 1. Remember where it came from, unless an earlier run already did. */
     r = state_read(h, dev, orig, sizeof(orig));
+    recorded_now = r == -ENOENT;
     if (r == -ENOENT) {
         snprintf(orig, sizeof(orig), "%s", strcmp(drv, VFIO_DRIVER) ? drv : "");
         step(h, dev, "record");
@@ -197,11 +222,20 @@ static int bind_one(struct ferry_pcihost *h, const char *dev)
     if (strcmp(ovr, VFIO_DRIVER)) {
         step(h, dev, "override");
         r = pcihost_sys_write(h, VFIO_DRIVER, "bus/pci/devices/%s/driver_override", dev);
-        if (r < 0) {
+        if (r < 0 && recorded_now) {
+            /* Nothing was changed on the device: the record goes again. */
             state_remove(h, dev);
             return pcihost_fail(h, r, "pci %s: kernel refused driver_override=vfio-pci: %s",
                                 dev, strerror(-r));
         }
+        if (r < 0)
+            /* The record is from an interrupted earlier run, which may have
+             * unbound the device already: it is the only trace of the
+             * driver to give it back to. */
+            return pcihost_fail(h, r, "pci %s: kernel refused driver_override=vfio-pci: %s; "
+                                "the record of its driver (%s) from an earlier run stays in "
+                                "%s: run 'ferry pci release %s' to give it back", dev,
+                                strerror(-r), orig[0] ? orig : "none", h->state_dir, dev);
     }
 
     /* 3. Unbind from the host driver. */
@@ -210,10 +244,15 @@ static int bind_one(struct ferry_pcihost *h, const char *dev)
         r = pcihost_sys_write(h, dev, "bus/pci/drivers/%s/unbind", drv);
         if (r < 0) {
             int e = r;
-            rebind_original(h, dev, orig);
-            state_remove(h, dev);
-            return pcihost_fail(h, e, "pci %s: %s refused to unbind it: %s; left with %s",
-                                dev, drv, strerror(-e), drv);
+            char now[64];
+            if (give_back(h, dev, orig, now, sizeof(now)))
+                return pcihost_fail(h, e, "pci %s: %s refused to unbind it: %s; left with %s",
+                                    dev, drv, strerror(-e), now[0] ? now : "no driver");
+            return pcihost_fail(h, e, "pci %s: %s refused to unbind it: %s; and it did not go "
+                                "back to %s (now %s): the record stays in %s, run 'ferry pci "
+                                "release %s' to retry", dev, drv, strerror(-e),
+                                orig[0] ? orig : "no driver", now[0] ? now : "no driver",
+                                h->state_dir, dev);
         }
     }
 
@@ -231,14 +270,16 @@ static int bind_one(struct ferry_pcihost *h, const char *dev)
     }
     if (r < 0 || strcmp(drv, VFIO_DRIVER)) {
         bool loaded = pcihost_sys_exists(h, "bus/pci/drivers/%s", VFIO_DRIVER);
-        rebind_original(h, dev, orig);
-        state_remove(h, dev);
-        if (cur_driver(h, dev, drv, sizeof(drv)) < 0)
-            drv[0] = '\0';
-        return pcihost_fail(h, -EIO, "pci %s: vfio-pci did not take the device (%s); "
-                            "given back to %s", dev,
-                            loaded ? "see the kernel log" : "driver vfio-pci is not loaded: modprobe vfio-pci",
-                            drv[0] ? drv : "no driver");
+        const char *why = loaded ? "see the kernel log"
+                                 : "driver vfio-pci is not loaded: modprobe vfio-pci";
+        if (give_back(h, dev, orig, drv, sizeof(drv)))
+            return pcihost_fail(h, -EIO, "pci %s: vfio-pci did not take the device (%s); "
+                                "given back to %s", dev, why, drv[0] ? drv : "no driver");
+        return pcihost_fail(h, -EIO, "pci %s: vfio-pci did not take the device (%s), and "
+                            "the rebind to %s failed too (now %s): the record of its driver "
+                            "stays in %s, run 'ferry pci release %s' to retry", dev, why,
+                            orig[0] ? orig : "no driver", drv[0] ? drv : "no driver",
+                            h->state_dir, dev);
     }
     pcihost_log(h, FERRY_LOG_INFO, "pcihost[%s] info: bound to vfio-pci (was %s)", dev,
                 orig[0] ? orig : "no driver");
@@ -378,11 +419,16 @@ static int group_members(struct ferry_pcihost *h, const char *dev, int group,
     char path[PCIHOST_PATH_MAX];
     struct dirent *e;
     DIR *dir;
+    int r;
 
     *n = 0;
     snprintf(out[(*n)++], FERRY_PCI_ADDR_STRLEN, "%s", dev);
-    if (pcihost_path(h, path, sizeof(path), h->sysfs_root, "kernel/iommu_groups/%d/devices",
-                     group) < 0 || !(dir = opendir(path)))
+    r = pcihost_path(h, path, sizeof(path), h->sysfs_root, "kernel/iommu_groups/%d/devices",
+                     group);
+    if (r < 0)
+        return r;
+    dir = opendir(path);
+    if (!dir)
         return -errno;
     while ((e = readdir(dir))) {
         struct ferry_pci_addr a;

@@ -131,3 +131,109 @@ if [ -x /usr/bin/qemu-system-x86_64 ]; then
     run "release after attach" ferry pci release $E1000E
     fact "driver-after-attach=$(drv $E1000E) net-after-attach=$(ls $SYS/$E1000E/net 2>/dev/null)"
 fi
+
+# ferry-dm as the companion of a QEMU inside this guest, confined (seccomp
+# kill, its own user and namespaces, the defaults), with a [pci] config
+# naming e1000e: it prepares e1000e as root, then plugs it over the QMP
+# socket it holds; the test looks through that QEMU's second QMP socket.
+# /ferry-eject.bin (pci-guest.py) is that QEMU's firmware: it ejects what
+# device_del asks for, as a guest OS would, once the QEMU runs (cont).
+if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
+    grep -q '^ferry:' /etc/passwd 2>/dev/null || echo 'ferry:x:970:970:ferry:/:/bin/false' >> /etc/passwd
+    grep -q '^ferry:' /etc/group 2>/dev/null || echo 'ferry:x:970:' >> /etc/group
+    printf '[pci]\n# the QEMU gets it at 00:05.0 as hostnic\ndevices=0000:00:02.0,addr=5,id=hostnic\n' \
+        > /tmp/vm.conf
+    qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
+        -bios /ferry-eject.bin \
+        -qmp unix:/tmp/dmq.sock,server=on,wait=off -qmp unix:/tmp/mon.sock,server=on,wait=off \
+        -daemonize -pidfile /tmp/dmq.pid >/tmp/dmq.log 2>&1
+    qpid=$(cat /tmp/dmq.pid)
+    ferry-dm --qmp /tmp/dmq.sock --control /tmp/dm.sock --config /tmp/vm.conf -v \
+        >/tmp/dm.log 2>&1 &
+    dmpid=$!
+    # Up once it answers on its control socket (it serves it after confining itself).
+    up=no
+    for i in $(seq 1 120); do
+        if [ -S /tmp/dm.sock ] && ferry dm -s /tmp/dm.sock status >/dev/null 2>&1; then
+            up=yes; break
+        fi
+        kill -0 $dmpid 2>/dev/null || break
+        sleep 0.5
+    done
+    fact "dm-started=$up"
+    fact "dm-seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/$dmpid/status) dm-uid=$(awk '/^Uid:/ {print $2}' /proc/$dmpid/status)"
+    fact "dm-driver=$(drv $E1000E)"
+    run "dm inner query-pci" ferry dm -s /tmp/mon.sock query-pci
+    run "dm query" ferry dm -s /tmp/dm.sock query-pci-assigned
+    # The inner guest is paused: nobody ejects, the wait ends with an error.
+    run "dm detach paused" ferry pci detach /tmp/dm.sock 00:02.0
+    fact "dm-driver-paused=$(drv $E1000E)"
+    # Running, its firmware ejects the device that device_del asked for.
+    ferry dm -s /tmp/mon.sock cont >/dev/null 2>&1
+    run "dm detach after eject" ferry pci detach /tmp/dm.sock 00:02.0
+    fact "dm-driver-detached=$(drv $E1000E)"
+    # At run time, through ferry-dm's control socket: ferry prepares, ferry-dm plugs.
+    run "dm attach" ferry pci attach --addr 6 /tmp/dm.sock 00:02.0
+    fact "dm-driver-attached=$(drv $E1000E)"
+    run "dm query 2" ferry dm -s /tmp/dm.sock query-pci-assigned
+    run "dm detach" ferry pci detach /tmp/dm.sock 00:02.0
+    fact "dm-driver-detached2=$(drv $E1000E)"
+    # Stop with a device plugged: QEMU goes, ferry-dm follows, and the
+    # device stays on vfio-pci until release --config (ExecStopPost=).
+    ferry pci attach /tmp/dm.sock 00:02.0 >/dev/null 2>&1
+    kill $qpid
+    while kill -0 $qpid 2>/dev/null; do sleep 0.1; done
+    exited=no
+    for i in $(seq 1 100); do
+        kill -0 $dmpid 2>/dev/null || { exited=yes; break; }
+        sleep 0.1
+    done
+    fact "dm-exited=$exited"
+    run "dm log" cat /tmp/dm.log
+    fact "dm-driver-stopped=$(drv $E1000E)"
+    run "release config" ferry pci release --config /tmp/vm.conf
+    fact "dm-driver-final=$(drv $E1000E) dm-net-final=$(ls $SYS/$E1000E/net 2>/dev/null)"
+    run "release config again" ferry pci release --config /tmp/vm.conf
+    # Config mistakes and a device that cannot be passed through.
+    printf '[pci]\ndevice=0000:00:02.0\n' > /tmp/bad1.conf
+    run "dm bad key" ferry-dm --qmp /tmp/none.sock --config /tmp/bad1.conf
+    printf '[pci]\ndevices=00:2.0\n' > /tmp/bad2.conf
+    run "dm bad bdf" ferry-dm --qmp /tmp/none.sock --config /tmp/bad2.conf
+    printf '[pci]\ndevices=00:01.0\n' > /tmp/bad3.conf
+    run "dm not viable" ferry-dm --qmp /tmp/none.sock --config /tmp/bad3.conf
+    fact "dm-vga-driver=$(drv 0000:00:01.0)"
+
+    # As contrib/ferry-dm@.service runs it: ferry-dm as user ferry, root
+    # prepares before (ExecStartPre=) and releases after (ExecStopPost=).
+    asferry() { su -s /bin/sh ferry -c "exec $*"; }
+    # the initramfs is root's (mkinitramfs keeps its temporary 0700 modes)
+    chmod a+rx / ; chmod -R a+rX /bin /sbin /usr /lib /lib64 /etc 2>/dev/null; chmod 1777 /tmp
+    run "dm nonroot unprepared" asferry ferry-dm --qmp /tmp/none.sock --config /tmp/vm.conf
+    run "prepare config" ferry pci prepare --config /tmp/vm.conf
+    qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
+        -bios /ferry-eject.bin \
+        -qmp unix:/tmp/dmq2.sock,server=on,wait=off -qmp unix:/tmp/mon2.sock,server=on,wait=off \
+        -daemonize -pidfile /tmp/dmq2.pid >/tmp/dmq2.log 2>&1
+    qpid=$(cat /tmp/dmq2.pid)
+    chmod 666 /tmp/dmq2.sock
+    asferry ferry-dm --qmp /tmp/dmq2.sock --control /tmp/dm2.sock --config /tmp/vm.conf -v \
+        >/tmp/dm2.log 2>&1 &
+    dmpid=$!
+    up=no
+    for i in $(seq 1 120); do
+        if [ -S /tmp/dm2.sock ] && ferry dm -s /tmp/dm2.sock status >/dev/null 2>&1; then
+            up=yes; break
+        fi
+        kill -0 $dmpid 2>/dev/null || break
+        sleep 0.5
+    done
+    # ($dmpid is the subshell around su; the only ferry-dm running is the one)
+    fact "dm2-started=$up dm2-uid=$(awk '/^Uid:/ {print $2}' /proc/$(pidof ferry-dm)/status)"
+    run "dm2 query" ferry dm -s /tmp/dm2.sock query-pci-assigned
+    kill $qpid
+    while kill -0 $qpid 2>/dev/null; do sleep 0.1; done
+    for i in $(seq 1 100); do kill -0 $dmpid 2>/dev/null || break; sleep 0.1; done
+    run "dm2 log" cat /tmp/dm2.log
+    run "release config 2" ferry pci release --config /tmp/vm.conf
+    fact "dm2-driver-final=$(drv $E1000E)"
+fi

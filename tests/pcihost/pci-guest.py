@@ -2,18 +2,21 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The `pci` suite: ferry pci on real kernels.
 
-  pci-guest.py guest iommu|noiommu FERRY KERNEL_RIG MKINITRAMFS GUEST_SCRIPT
+  pci-guest.py guest iommu|noiommu FERRY KERNEL_RIG MKINITRAMFS GUEST_SCRIPT FERRY_DM
       Boot Debian's kernel under stock QEMU (TCG, q35, intel-iommu) with a
       busybox initramfs holding ferry and its libraries; run guest-pci.sh;
       compare `ferry pci list --json` device for device with QMP query-pci of
-      that guest, and check the verdicts and prepare/release results.
+      that guest, and check the verdicts and prepare/release results.  With
+      IOMMU on, a QEMU inside the guest gets e1000e: from ferry directly, and
+      from a confined ferry-dm (its [pci] config and its control socket).
   pci-guest.py smoke FERRY
       `ferry pci list` on this host (no IOMMU, few devices) against sysfs.
   pci-guest.py json-golden FERRY DATA_DIR
       `ferry pci list --json` over the recorded dump against its golden file.
-  pci-guest.py qmp-refusal FERRY
+  pci-guest.py qmp-refusal FERRY FERRY_DM
       attach/detach against a real QEMU that refuses the device (no IOMMU
-      here): the refusal comes back verbatim and the device is released.
+      here): the refusal comes back verbatim and the device is released;
+      directly over QMP and through a ferry-dm that holds QEMU's QMP socket.
 
 Exit 0 pass, 1 fail, 77 skip (with "SKIP: reason").
 """
@@ -158,13 +161,35 @@ def libs_of(binary):
     return pairs
 
 
-def guest_files(ferry, with_qemu):
+def eject_bios(path):
+    """A 64 KiB firmware for the QEMU inside the guest that plays the guest
+    OS's part in an ACPI PCI hot-unplug (what _EJ0 does on i440fx): select
+    bus 0 (PCI_SEL 0xae10), poll the slots QEMU wants gone (PCI_DOWN
+    0xae04) and eject them (PCI_EJ 0xae08).  With it a device_del completes
+    (DEVICE_DELETED) without booting an OS under nested TCG."""
+    code = bytes.fromhex("6631c0" "ba10ae" "66ef"          # xor eax,eax; out 0xae10
+                         "f390"                            # loop: pause
+                         "ba04ae" "66ed" "6685c0" "74f4"   # in 0xae04; jz loop
+                         "ba08ae" "66ef" "ebed")           # out 0xae08; jmp loop
+    img = bytearray(b"\xf4" * 65536)
+    img[0xff00:0xff00 + len(code)] = code
+    img[0xfff0:0xfff5] = bytes.fromhex("ea00ff00f0")       # reset: jmp f000:ff00
+    with open(path, "wb") as f:
+        f.write(img)
+
+
+def guest_files(ferry, with_qemu, ferry_dm=None, bios=None):
     """host=guest pairs: ferry, every library ldd names, the loader, pci.ids;
-    with_qemu: also QEMU, its libraries, its TCG module and SeaBIOS."""
+    with_qemu: also QEMU, its libraries, its TCG module and SeaBIOS, and
+    ferry-dm with its libraries and the eject firmware."""
     pairs = [(os.path.realpath(ferry), "/usr/bin/ferry")] + libs_of(ferry)
     if with_qemu:
         pairs += [(QEMU, QEMU), (QEMU_TCG, QEMU_TCG), (SEABIOS, SEABIOS)]
         pairs += libs_of(QEMU) + libs_of(QEMU_TCG)
+        if ferry_dm:
+            pairs += [(os.path.realpath(ferry_dm), "/usr/bin/ferry-dm")] + libs_of(ferry_dm)
+        if bios:
+            pairs.append((bios, "/ferry-eject.bin"))
     for ids in ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"):
         if os.path.exists(ids):
             pairs.append((ids, "/usr/share/misc/pci.ids"))
@@ -199,7 +224,7 @@ def verdicts(report):
     return {c["check"]: c["verdict"] for c in report["checks"]}
 
 
-def run_guest(mode, ferry, rig_kernel, mkinitramfs, script):
+def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm):
     if not shutil.which("qemu-system-x86_64"):
         skip("qemu-system-x86_64 is not installed")
     r = subprocess.run(["sh", rig_kernel], capture_output=True, text=True)
@@ -228,8 +253,10 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script):
             if not found:
                 skip("module %s is not in %s" % (name, kdir))
             mods.append("%s=/ferry-modules/%02d-%s.ko" % (found, len(mods), name))
+        bios = os.path.join(tmp, "eject.bin")
+        eject_bios(bios)
         r = subprocess.run(["sh", mkinitramfs, initrd, kdir, script, "--"] +
-                           guest_files(ferry, nested) + mods,
+                           guest_files(ferry, nested, ferry_dm, bios) + mods,
                            capture_output=True, text=True)
         if r.returncode == 77:
             skip(r.stderr.strip())
@@ -308,6 +335,7 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script):
         check_guest(mode, blocks, facts, qpci)
         if nested:
             check_attach(blocks, facts)
+            check_dm(blocks, facts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
@@ -433,6 +461,84 @@ def check_attach(b, facts):
        "released after the inner QEMU quit, interface back")
 
 
+def check_dm(b, facts):
+    """ferry-dm with a [pci] config, confined, as the companion of a QEMU
+    inside the guest (guest-pci.sh, "ferry-dm" part)."""
+    def blk(name):
+        return b.get(name, (-1, "(not run)"))
+
+    ok(facts.get("dm-started") == "yes", "ferry-dm starts with [pci] devices=e1000e",
+       blk("dm log")[1][-1500:])
+    ok(facts.get("dm-seccomp") == "2" and facts.get("dm-uid") not in (None, "", "0"),
+       "ferry-dm is confined (seccomp filter mode, not root)",
+       "seccomp %s uid %s" % (facts.get("dm-seccomp"), facts.get("dm-uid")))
+    ok(facts.get("dm-driver") == "vfio-pci", "ferry-dm prepared e1000e (vfio-pci)",
+       facts.get("dm-driver"))
+    qp = blk("dm inner query-pci")
+    devs = {}
+    try:
+        devs = flatten_query_pci(json.loads(qp[1][qp[1].find("["):]))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    hostnic = [(bdf, d) for bdf, d in devs.items() if d.get("qdev_id") == "hostnic"]
+    ok(len(hostnic) == 1 and hostnic[0][0] == "0000:00:05.0" and
+       hostnic[0][1]["id"]["vendor"] == 0x8086 and hostnic[0][1]["id"]["device"] == 0x10d3,
+       "the inner QEMU's query-pci (its second QMP socket) has e1000e as hostnic at 00:05.0",
+       qp[1][-1500:])
+    q = blk("dm query")
+    ok(q[0] == 0 and re.search(r'"host"\s*:\s*"0000:00:02.0"', q[1]) and
+       re.search(r'"id"\s*:\s*"hostnic"', q[1]) and re.search(r'"config"\s*:\s*true', q[1]) and
+       re.search(r'"guest-address"\s*:\s*"00:05.0"', q[1]),
+       "query-pci-assigned shows the config device and where the guest sees it", q)
+    d = blk("dm detach paused")
+    ok(d[0] == 1 and "the guest did not release" in d[1] and "stays assigned" in d[1],
+       "detach while the inner guest is paused: bounded wait, clear error", d)
+    ok(facts.get("dm-driver-paused") == "vfio-pci", "the device stays on vfio-pci after that")
+    d = blk("dm detach after eject")
+    ok(d[0] == 0 and "released" in d[1] and facts.get("dm-driver-detached") == "e1000e",
+       "once the guest ejected it, detach completes and the device is released", d)
+    a = blk("dm attach")
+    ok(a[0] == 0 and "attached to the guest as ferry-pci-00-02-0 at guest address 00:06.0" in a[1],
+       "ferry pci attach through ferry-dm's control socket (pci-attach, --addr 6)", a)
+    ok(facts.get("dm-driver-attached") == "vfio-pci", "prepared by ferry before pci-attach")
+    d = blk("dm detach")
+    ok(d[0] == 0 and facts.get("dm-driver-detached2") == "e1000e",
+       "detach through ferry-dm: device_del completes (DEVICE_DELETED), then released", d)
+    ok(facts.get("dm-exited") == "yes", "ferry-dm exits when its QEMU does")
+    ok(facts.get("dm-driver-stopped") == "vfio-pci", "the device stays on vfio-pci after that")
+    r = blk("release config")
+    ok(r[0] == 0 and "0000:00:02.0: released (driver e1000e)" in r[1] and
+       facts.get("dm-driver-final") == "e1000e" and facts.get("dm-net-final") == facts.get("net-before"),
+       "ferry pci release --config gives e1000e back, interface back", r)
+    r = blk("release config again")
+    ok(r[0] == 0, "release --config again: nothing to do, success", r)
+    r = blk("dm bad key")
+    ok(r[0] == 2 and "/tmp/bad1.conf: [pci] has no key 'device'" in r[1],
+       "ferry-dm refuses an unknown [pci] key, naming file and key", r)
+    r = blk("dm bad bdf")
+    ok(r[0] == 2 and "/tmp/bad2.conf: [pci] devices: '00:2.0': not a PCI address" in r[1],
+       "ferry-dm refuses a malformed BDF, naming file, key and value", r)
+    r = blk("dm not viable")
+    ok(r[0] != 0 and "[pci] device 0000:00:01.0: not usable for passthrough" in r[1] and
+       "boot" in r[1].lower(), "ferry-dm refuses to start when a [pci] device is not viable", r)
+    # the systemd unit's way: root prepares and releases around a ferry-dm run as ferry
+    r = blk("dm nonroot unprepared")
+    ok(r[0] != 0 and "[pci] device 0000:00:02.0: not on vfio-pci (driver e1000e)" in r[1] and
+       "ferry pci prepare --config /tmp/vm.conf" in r[1],
+       "ferry-dm as a user refuses a [pci] device root has not prepared, saying what to run", r)
+    r = blk("prepare config")
+    ok(r[0] == 0 and "0000:00:02.0: prepared for VFIO (driver vfio-pci)" in r[1],
+       "ferry pci prepare --config (ExecStartPre=)", r)
+    q = blk("dm2 query")
+    ok(facts.get("dm2-started") == "yes" and facts.get("dm2-uid") == "970" and q[0] == 0 and
+       re.search(r'"guest-address"\s*:\s*"00:05.0"', q[1]),
+       "ferry-dm as user ferry plugs the device root prepared", (facts.get("dm2-uid"), q,
+                                                                 blk("dm2 log")[1][-1500:]))
+    r = blk("release config 2")
+    ok(r[0] == 0 and facts.get("dm2-driver-final") == "e1000e",
+       "ferry pci release --config after it stopped (ExecStopPost=)", r)
+
+
 def smoke(ferry):
     r = subprocess.run([ferry, "pci", "list", "--json"], capture_output=True, text=True)
     if not ok(r.returncode == 0, "ferry pci list --json on this host", r.stderr):
@@ -475,7 +581,7 @@ def smoke(ferry):
     finish()
 
 
-def qmp_refusal(ferry):
+def qmp_refusal(ferry, ferry_dm):
     if not shutil.which("qemu-system-x86_64"):
         skip("qemu-system-x86_64 is not installed")
     tmp = tempfile.mkdtemp(prefix="ferry-pciqmp-")
@@ -544,6 +650,7 @@ def qmp_refusal(ferry):
         print(r.stdout + r.stderr)
         ok(r.returncode == 0 and "released" in r.stdout,
            "detach of a device QEMU does not have: device_del says not found, released")
+        dm_refusal(ferry, ferry_dm, sock, tmp, env)
         qm = Qmp(sock)
         qm.cmd("quit")
         qm.close()
@@ -554,6 +661,57 @@ def qmp_refusal(ferry):
             q.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     finish()
+
+
+def dm_refusal(ferry, ferry_dm, sock, tmp, env):
+    """The same through ferry-dm (confined, the default) holding QEMU's QMP
+    socket: ferry prepares and asks ferry-dm (pci-attach); QEMU's refusal
+    comes back through ferry-dm and ferry releases the device."""
+    ctl = os.path.join(tmp, "dm.sock")
+    log = open(os.path.join(tmp, "dm.log"), "w+")
+    dm = subprocess.Popen([ferry_dm, "--qmp", sock, "--control", ctl, "-v"],
+                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        up = False
+        while time.monotonic() < deadline and dm.poll() is None:
+            r = subprocess.run([ferry, "dm", "-s", ctl, "query-pci-assigned"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                up = True
+                break
+            time.sleep(0.2)
+        if not ok(up, "ferry-dm --qmp up, answering query-pci-assigned"):
+            log.seek(0)
+            print(log.read())
+            return
+        ok('"devices" : [ ]' in r.stdout or '"devices" : []' in r.stdout,
+           "nothing assigned yet", r.stdout)
+        r = subprocess.run([ferry, "pci", "attach", "--bus", "rp1", ctl, "00:02.0"],
+                           capture_output=True, text=True, env=env)
+        print(r.stdout + r.stderr)
+        ok(r.returncode == 1 and "ferry-dm: pci-attach 0000:00:02.0: QEMU refused device_add "
+           "vfio-pci" in r.stderr and "vfio" in r.stderr.split("refused", 1)[1],
+           "through ferry-dm: QEMU's refusal comes back", r.stderr)
+        ok("released (driver now" in r.stderr, "device released after the refusal")
+        r = subprocess.run([ferry, "pci", "attach", "--id", "9bad", ctl, "00:02.0"],
+                           capture_output=True, text=True, env=env)
+        ok(r.returncode == 1 and '"id": \'9bad\' is not valid' in r.stderr,
+           "pci-attach checks the id before QEMU sees it", r.stderr)
+        r = subprocess.run([ferry, "pci", "detach", ctl, "00:02.0"], capture_output=True,
+                           text=True, env=env)
+        ok(r.returncode == 1 and "not assigned to this guest" in r.stderr,
+           "pci-detach of a device ferry-dm did not plug", r.stderr)
+        r = subprocess.run([ferry, "dm", "-s", ctl, "pci-attach", "host=00:02"],
+                           capture_output=True, text=True)
+        ok(r.returncode != 0 and "is not a PCI address" in r.stderr,
+           "pci-attach with a malformed BDF", r.stderr)
+        ok(dm.poll() is None, "ferry-dm still serving")
+    finally:
+        if dm.poll() is None:
+            dm.send_signal(signal.SIGTERM)
+            dm.wait(timeout=30)
+        log.close()
 
 
 def json_golden(ferry, data):
@@ -582,9 +740,9 @@ def main():
         json_golden(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 2 and sys.argv[1] == "smoke":
         smoke(sys.argv[2])
-    elif len(sys.argv) >= 2 and sys.argv[1] == "qmp-refusal":
-        qmp_refusal(sys.argv[2])
-    elif len(sys.argv) == 7 and sys.argv[1] == "guest":
+    elif len(sys.argv) == 4 and sys.argv[1] == "qmp-refusal":
+        qmp_refusal(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 8 and sys.argv[1] == "guest":
         run_guest(*sys.argv[2:])
     else:
         print(__doc__)

@@ -140,7 +140,7 @@ static void rm_tree(void)
     tmpdir[0] = '\0';
 }
 
-static struct ferry_pcihost *open_dump(const char *dump)
+static struct ferry_pcihost *open_dump_ops(const char *dump, const struct ferry_pcihost_ops *ops)
 {
     char sys[300], proc[300], state[300];
     struct ferry_pcihost_config cfg = { .dump_file = dump };
@@ -156,9 +156,27 @@ static struct ferry_pcihost *open_dump(const char *dump)
     } else {
         cfg.sysfs_root = "/nonexistent";
     }
-    h = pcihost_open(NULL, &cfg);
+    h = pcihost_open(ops, &cfg);
     ck_assert_ptr_nonnull(h);
     return h;
+}
+
+static struct ferry_pcihost *open_dump(const char *dump)
+{
+    return open_dump_ops(dump, NULL);
+}
+
+/* Plays the kernel's part of an unbind, which the fake tree cannot: as
+ * prepare unbinds the device from its driver, the driver link goes. */
+static void unbound_at_unbind(void *opaque, const char *dev, const char *what)
+{
+    char path[400];
+
+    (void)opaque;
+    if (strcmp(what, "unbind"))
+        return;
+    snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", tmpdir, dev);
+    ck_assert_int_eq(unlink(path), 0);
 }
 
 static const struct ferry_pcihost_dev *dev(struct ferry_pcihost *h, const char *bdf)
@@ -512,8 +530,10 @@ END_TEST
 START_TEST(test_prepare_fake_kernel_refuses)
 {
     /* The fake tree has no kernel behind it: drivers_probe binds nothing, so
-     * vfio-pci "does not take" the device.  prepare must say so and leave
-     * driver_override cleared and no state behind. */
+     * vfio-pci "does not take" the device, and the rebind to e1000e binds
+     * nothing either.  prepare must say so, clear driver_override, and keep
+     * the record of e1000e so that a release can finish the repair. */
+    const struct ferry_pcihost_ops ops = { .step = unbound_at_unbind };
     struct ferry_pcihost *h;
     struct ferry_pci_addr a;
     char path[400], buf[64] = "";
@@ -524,11 +544,13 @@ START_TEST(test_prepare_fake_kernel_refuses)
     put("", "%s/sys/bus/pci/drivers/vfio-pci/bind", tmpdir);
     put("", "%s/sys/bus/pci/drivers/e1000e/unbind", tmpdir);
     put("", "%s/sys/bus/pci/drivers/e1000e/bind", tmpdir);
-    h = open_dump(DUMP_Q35);
+    h = open_dump_ops(DUMP_Q35, &ops);
     ck_assert_int_eq(pcihost_scan(h), 0);
     ck_assert_int_eq(pcihost_addr_parse("00:02.0", &a), 0);
     ck_assert_int_eq(pcihost_prepare(h, &a, 0), -EIO);
     ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "vfio-pci did not take"));
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "the rebind to e1000e failed too"));
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "ferry pci release 0000:00:02.0"));
     snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:02.0/driver_override", tmpdir);
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
@@ -542,7 +564,47 @@ START_TEST(test_prepare_fake_kernel_refuses)
     fclose(f);
     ck_assert_str_eq(buf, "0000:00:02.0");
     snprintf(path, sizeof(path), "%s/state/0000:00:02.0", tmpdir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    ck_assert_str_eq(buf, "driver=e1000e\n");
+    /* Once e1000e has it again, a release finds the record and drops it. */
+    link_to("../../../bus/pci/drivers/e1000e", "%s/sys/bus/pci/devices/0000:00:02.0/driver",
+            tmpdir);
+    ck_assert_int_eq(pcihost_release(h, &a, 0), 0);
+    snprintf(path, sizeof(path), "%s/state/0000:00:02.0", tmpdir);
     ck_assert_int_ne(access(path, F_OK), 0);
+    pcihost_close(h);
+    rm_tree();
+}
+END_TEST
+
+/* driver_override refused: with no earlier record nothing is left behind;
+ * with a record of an interrupted earlier run, that record stays. */
+START_TEST(test_prepare_override_refused)
+{
+    struct ferry_pcihost *h;
+    struct ferry_pci_addr a;
+    char path[400];
+
+    fake_q35(true);
+    /* /dev/full: reads give zeros (an empty override), writes ENOSPC */
+    snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:02.0/driver_override", tmpdir);
+    ck_assert_int_eq(unlink(path), 0);
+    link_to("/dev/full", "%s/sys/bus/pci/devices/0000:00:02.0/driver_override", tmpdir);
+    h = open_dump(DUMP_Q35);
+    ck_assert_int_eq(pcihost_scan(h), 0);
+    ck_assert_int_eq(pcihost_addr_parse("00:02.0", &a), 0);
+    ck_assert_int_eq(pcihost_prepare(h, &a, 0), -ENOSPC);
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "refused driver_override"));
+    snprintf(path, sizeof(path), "%s/state/0000:00:02.0", tmpdir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+
+    put("driver=e1000e\n", "%s/state/0000:00:02.0", tmpdir);
+    ck_assert_int_eq(pcihost_prepare(h, &a, 0), -ENOSPC);
+    ck_assert_ptr_nonnull(strstr(pcihost_last_error(h), "from an earlier run stays"));
+    ck_assert_int_eq(access(path, F_OK), 0);
     pcihost_close(h);
     rm_tree();
 }
@@ -589,6 +651,7 @@ static Suite *pcihost_suite(void)
     tcase_add_test(tc, test_check_iommu_off);
     tcase_add_test(tc, test_prepare_refusals);
     tcase_add_test(tc, test_prepare_fake_kernel_refuses);
+    tcase_add_test(tc, test_prepare_override_refused);
     tcase_add_test(tc, test_release_keeps_record);
     suite_add_tcase(s, tc);
     return s;

@@ -272,6 +272,103 @@ START_TEST(test_hostile)
 }
 END_TEST
 
+/* query-pci replies, parsed; criticals from json-glib are fatal (main). */
+static bool find_in(const char *json, const char *id, char *where, size_t len)
+{
+    JsonNode *n = json_from_string(json, NULL);
+    bool found;
+
+    ck_assert_ptr_nonnull(n);
+    found = ferry_qmp_pci_find(n, id, where, len);
+    json_node_unref(n);
+    return found;
+}
+
+START_TEST(test_pci_find)
+{
+    char where[32] = "";
+
+    /* QEMU's shape: a device behind a root port */
+    ck_assert(find_in("[{\"bus\":0,\"devices\":[{\"bus\":0,\"slot\":1,\"function\":0,"
+                      "\"qdev_id\":\"rp0\",\"pci_bridge\":{\"bus\":{\"number\":1},"
+                      "\"devices\":[{\"bus\":1,\"slot\":0,\"function\":0,"
+                      "\"qdev_id\":\"hostdev0\"}]}}]}]", "hostdev0", where, sizeof(where)));
+    ck_assert_str_eq(where, "01:00.0");
+    ck_assert(!find_in("[{\"devices\":[]}]", "hostdev0", where, sizeof(where)));
+}
+END_TEST
+
+/* Wrong types anywhere count as absent: no GLib critical, no crash. */
+START_TEST(test_pci_find_hostile)
+{
+    static const char *const replies[] = {
+        "{\"devices\":[]}",                                  /* not an array */
+        "[\"bus\", 1, null, [], true]",                      /* buses not objects */
+        "[{\"devices\":\"all of them\"}]",                  /* devices not an array */
+        "[{\"devices\":{\"qdev_id\":\"hostdev0\"}}]",
+        "[{\"devices\":[1, \"x\", null, [], 2.5]}]",       /* devices not objects */
+        "[{\"devices\":[{\"qdev_id\":7}]}]",                /* qdev_id not a string */
+        "[{\"devices\":[{\"qdev_id\":[\"hostdev0\"]}]}]",
+        "[{\"devices\":[{\"pci_bridge\":[1,2]}]}]",         /* bridge not an object */
+        "[{\"devices\":[{\"pci_bridge\":{\"devices\":\"x\"}}]}]",
+        "[{\"devices\":[{\"pci_bridge\":{\"devices\":{\"qdev_id\":\"hostdev0\"}}}]}]",
+        "[{\"devices\":[{\"pci_bridge\":{\"devices\":[null, 3]}}]}]",
+    };
+    char where[32];
+
+    for (size_t i = 0; i < G_N_ELEMENTS(replies); i++) {
+        where[0] = '\0';
+        ck_assert_msg(!find_in(replies[i], "hostdev0", where, sizeof(where)), "%s", replies[i]);
+        ck_assert_str_eq(where, "");
+    }
+    /* found, but bus/slot/function of the wrong type: counted as 0 */
+    ck_assert(find_in("[{\"devices\":[{\"qdev_id\":\"hostdev0\",\"bus\":\"1\","
+                      "\"slot\":[],\"function\":{}}]}]", "hostdev0", where, sizeof(where)));
+    ck_assert_str_eq(where, "00:00.0");
+    ck_assert(!ferry_qmp_pci_find(NULL, "hostdev0", where, sizeof(where)));
+}
+END_TEST
+
+/* Bridges nested deeper than any PCI hierarchy (256 buses) are not
+ * followed further: a bounded walk, not unbounded recursion. */
+static char *nested(unsigned depth)
+{
+    GString *s = g_string_new("[{\"devices\":[");
+
+    for (unsigned i = 1; i < depth; i++)
+        g_string_append(s, "{\"pci_bridge\":{\"devices\":[");
+    g_string_append(s, "{\"qdev_id\":\"deep\",\"slot\":3}");
+    for (unsigned i = 1; i < depth; i++)
+        g_string_append(s, "]}}");
+    g_string_append(s, "]}]");
+    return g_string_free(s, FALSE);
+}
+
+START_TEST(test_pci_find_deep)
+{
+    char where[32] = "", *json;
+
+    json = nested(FERRY_QMP_PCI_DEPTH_MAX);
+    ck_assert(find_in(json, "deep", where, sizeof(where)));
+    ck_assert_str_eq(where, "00:03.0");
+    g_free(json);
+    json = nested(FERRY_QMP_PCI_DEPTH_MAX + 1);
+    ck_assert(!find_in(json, "deep", where, sizeof(where)));
+    g_free(json);
+    /* far deeper than the bound (json-glib itself caps nesting; either way
+     * the answer is "not found" and nothing recurses without bound) */
+    json = nested(5000);
+    {
+        JsonNode *n = json_from_string(json, NULL);
+        if (n) {
+            ck_assert(!ferry_qmp_pci_find(n, "deep", where, sizeof(where)));
+            json_node_unref(n);
+        }
+    }
+    g_free(json);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("qmp");
@@ -280,11 +377,15 @@ int main(void)
     int failed;
 
     signal(SIGPIPE, SIG_IGN);
+    g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_normal);
     tcase_add_test(tc, test_error_reply);
     tcase_add_test(tc, test_bad_shapes);
     tcase_add_test(tc, test_hostile);
+    tcase_add_test(tc, test_pci_find);
+    tcase_add_test(tc, test_pci_find_hostile);
+    tcase_add_test(tc, test_pci_find_deep);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* ferry-dm's PCI passthrough side; see dm-vfio.h. */
+#include "devmodel/dm-vfio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "common/log-glib.h"
+#include "common/qmp.h"
+#include "devmodel/control.h"
+#include "devmodel/dm-qmp.h"
+#include "pci/host/pci-config.h"
+#include "usb/ferry-usb.h"
+
+#define DM_VFIO_ASSIGNED_MAX 64
+#define DM_VFIO_ERR_MAX      768
+
+struct assigned {
+    struct ferry_pci_config_dev d;
+    bool from_config;
+};
+
+struct dm_vfio {
+    char *file;
+    struct ferry_pci_config cfg;
+    size_t prepared;            /* config devices prepared by us, in order */
+    struct ferry_usb_qmp *q;    /* the caller's */
+    char *qmp_path;
+    GArray *assigned;           /* struct assigned */
+};
+
+static void pcihost_log_cb(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    ferry_log_glib(opaque, level, msg);
+}
+
+static unsigned flags_of(const struct dm_vfio *v)
+{
+    return (v->cfg.group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
+           (v->cfg.force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
+}
+
+int dm_vfio_load(const char *config, struct dm_vfio **out)
+{
+    struct dm_vfio *v = g_new0(struct dm_vfio, 1);
+    char err[FERRY_PCI_CONFIG_ERR_MAX];
+    int r;
+
+    *out = NULL;
+    v->assigned = g_array_new(FALSE, TRUE, sizeof(struct assigned));
+    if (config) {
+        v->file = g_strdup(config);
+        r = ferry_pci_config_load(config, &v->cfg, err, sizeof(err));
+        if (r < 0) {
+            fprintf(stderr, "ferry-dm: %s\n", err);
+            dm_vfio_free(v);
+            return r;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+const char *dm_vfio_config_qmp(const struct dm_vfio *v)
+{
+    return v && v->cfg.qmp[0] ? v->cfg.qmp : NULL;
+}
+
+bool dm_vfio_has_devices(const struct dm_vfio *v)
+{
+    return v && v->cfg.n > 0;
+}
+
+static struct ferry_pcihost *host_open(void)
+{
+    const struct ferry_pcihost_ops ops = { .log = pcihost_log_cb };
+    struct ferry_pcihost *h = pcihost_open(&ops, NULL);
+
+    if (!h) {
+        fprintf(stderr, "ferry-dm: pci: cannot open libpci: %s\n", strerror(errno));
+        return NULL;
+    }
+    if (pcihost_scan(h) < 0) {
+        fprintf(stderr, "ferry-dm: pci: cannot list the host's PCI devices: %s\n",
+                pcihost_last_error(h));
+        pcihost_close(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Give config devices [from, to) back to their drivers (still root). */
+static void release_range(struct dm_vfio *v, size_t from, size_t to)
+{
+    struct ferry_pcihost *h;
+
+    if (from >= to || !(h = host_open()))
+        return;
+    for (size_t i = from; i < to; i++) {
+        if (pcihost_release(h, &v->cfg.dev[i].host, flags_of(v)) < 0)
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s: and releasing it again "
+                    "failed: %s\n", v->file, v->cfg.dev[i].name, pcihost_last_error(h));
+        else
+            ferry_log(FERRY_LOG_INFO, NULL, "pci: %s released", v->cfg.dev[i].name);
+    }
+    pcihost_close(h);
+}
+
+/* Not root (contrib/ferry-dm@.service runs it as ferry): binding is not
+ * ours to do, 'ferry pci prepare --config' (ExecStartPre=) did it or the
+ * device is not ready. */
+static int check_prepared(struct dm_vfio *v, struct ferry_pcihost *h)
+{
+    for (size_t i = 0; i < v->cfg.n; i++) {
+        const struct ferry_pci_config_dev *d = &v->cfg.dev[i];
+        char drv[64] = "";
+        int r = pcihost_driver_get(h, &d->host, drv, sizeof(drv));
+
+        if (r < 0 || strcmp(drv, "vfio-pci")) {
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not on vfio-pci (%s%s), "
+                    "and ferry-dm is not root to bind it: run 'ferry pci prepare --config %s' "
+                    "as root first\n", v->file, d->name, r < 0 ? "no such device" : "driver ",
+                    r < 0 ? "" : drv[0] ? drv : "none", v->file);
+            return r < 0 ? r : -EPERM;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s is on vfio-pci (prepared by root)", d->name);
+    }
+    return 0;
+}
+
+int dm_vfio_prepare(struct dm_vfio *v)
+{
+    struct ferry_pcihost *h;
+    int r = 0;
+
+    if (!dm_vfio_has_devices(v))
+        return 0;
+    h = host_open();
+    if (!h)
+        return -EIO;
+    if (geteuid() != 0) {
+        v->prepared = 0;        /* nothing of ours to give back */
+        r = check_prepared(v, h);
+        pcihost_close(h);
+        return r;
+    }
+    for (v->prepared = 0; v->prepared < v->cfg.n; v->prepared++) {
+        const struct ferry_pci_config_dev *d = &v->cfg.dev[v->prepared];
+
+        r = pcihost_prepare(h, &d->host, flags_of(v));
+        if (r < 0) {
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not usable for "
+                    "passthrough: %s\n", v->file, d->name, pcihost_last_error(h));
+            break;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s prepared for VFIO", d->name);
+    }
+    pcihost_close(h);
+    if (r < 0) {
+        release_range(v, 0, v->prepared);
+        v->prepared = 0;
+    }
+    return r;
+}
+
+void dm_vfio_release_prepared(struct dm_vfio *v)
+{
+    if (!v)
+        return;
+    release_range(v, 0, v->prepared);
+    v->prepared = 0;
+}
+
+static char *json_of(JsonBuilder *b)
+{
+    JsonNode *n = json_builder_get_root(b);
+    char *s = json_to_string(n, FALSE);
+
+    json_node_unref(n);
+    return s;
+}
+
+/* The device's address in the guest, from QEMU's query-pci ("" if none). */
+static void guest_address(struct dm_vfio *v, const char *id, char *where, size_t len)
+{
+    char err[FERRY_USB_ERR_MAX], *reply = NULL;
+    JsonNode *n;
+
+    where[0] = '\0';
+    if (ferry_usb_qmp_execute(v->q, "query-pci", NULL, &reply, err, sizeof(err)) < 0)
+        return;
+    n = reply ? json_from_string(reply, NULL) : NULL;
+    g_free(reply);
+    if (n) {
+        (void)ferry_qmp_pci_find(n, id, where, len);
+        json_node_unref(n);
+    }
+}
+
+static int plug(struct dm_vfio *v, const struct ferry_pci_config_dev *d, char *err,
+                size_t errlen)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *args = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, "vfio-pci");
+    json_builder_set_member_name(b, "host");
+    json_builder_add_string_value(b, d->name);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, d->id);
+    if (d->bus[0]) {
+        json_builder_set_member_name(b, "bus");
+        json_builder_add_string_value(b, d->bus);
+    }
+    if (d->addr[0]) {
+        json_builder_set_member_name(b, "addr");
+        json_builder_add_string_value(b, d->addr);
+    }
+    json_builder_end_object(b);
+    args = json_of(b);
+    return ferry_usb_qmp_execute(v->q, "device_add", args, NULL, err, errlen);
+}
+
+int dm_vfio_start(struct dm_vfio *v, struct ferry_usb_qmp *q, const char *qmp_path)
+{
+    v->q = q;
+    g_free(v->qmp_path);
+    v->qmp_path = g_strdup(qmp_path);
+    for (size_t i = 0; i < v->cfg.n; i++) {
+        struct assigned a = { .d = v->cfg.dev[i], .from_config = true };
+        char err[FERRY_USB_ERR_MAX], where[32];
+        int r = plug(v, &a.d, err, sizeof(err));
+
+        if (r < 0) {
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s: QEMU refused device_add "
+                    "vfio-pci: %s\n", v->file, a.d.name, err);
+            /* the ones QEMU has stay with it until it stops */
+            release_range(v, i, v->prepared);
+            if (i)
+                fprintf(stderr, "ferry-dm: the [pci] devices plugged before stay with that "
+                        "QEMU; 'ferry pci release --config %s' after it stops\n", v->file);
+            return r;
+        }
+        g_array_append_val(v->assigned, a);
+        guest_address(v, a.d.id, where, sizeof(where));
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s plugged into the QEMU at %s as %s%s%s",
+                  a.d.name, qmp_path, a.d.id, where[0] ? " at guest address " : "", where);
+    }
+    return 0;
+}
+
+static const char *str_arg(JsonObject *args, const char *name)
+{
+    JsonNode *n = args ? json_object_get_member(args, name) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+        return NULL;
+    return json_node_get_string(n);
+}
+
+static struct assigned *find(struct dm_vfio *v, const struct ferry_pci_addr *host,
+                             const char *id, guint *index)
+{
+    for (guint i = 0; i < v->assigned->len; i++) {
+        struct assigned *a = &g_array_index(v->assigned, struct assigned, i);
+        if ((host && pcihost_addr_equal(&a->d.host, host)) || (id && !strcmp(a->d.id, id))) {
+            if (index)
+                *index = i;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static JsonNode *assigned_node(struct dm_vfio *v, const struct assigned *a)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    char where[32];
+
+    json_object_set_string_member(o, "host", a->d.name);
+    json_object_set_string_member(o, "id", a->d.id);
+    if (a->d.bus[0])
+        json_object_set_string_member(o, "bus", a->d.bus);
+    if (a->d.addr[0])
+        json_object_set_string_member(o, "addr", a->d.addr);
+    json_object_set_boolean_member(o, "config", a->from_config);
+    guest_address(v, a->d.id, where, sizeof(where));
+    if (where[0])
+        json_object_set_string_member(o, "guest-address", where);
+    json_node_take_object(n, o);
+    return n;
+}
+
+static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
+{
+    const char *host = str_arg(args, "host"), *qid = str_arg(args, "id"),
+               *bus = str_arg(args, "bus"), *addr = str_arg(args, "addr");
+    char err[DM_VFIO_ERR_MAX], qerr[FERRY_USB_ERR_MAX];
+    struct assigned a = { 0 };
+
+    if (!host || pcihost_addr_parse(host, &a.d.host) < 0) {
+        snprintf(err, sizeof(err), "pci-attach: \"host\": '%.32s' is not a PCI address "
+                 "([DDDD:]BB:DD.F)", host ? host : "");
+        return ferry_dm_control_reply_error(id, err);
+    }
+    pcihost_addr_format(&a.d.host, a.d.name);
+    {
+        const struct { const char *name, *val; bool ok; } f[] = {
+            { "id", qid, !qid || ferry_pci_config_id_valid(qid) },
+            { "bus", bus, !bus || ferry_pci_config_id_valid(bus) },
+            { "addr", addr, !addr || ferry_pci_config_addr_valid(addr) },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(f); i++)
+            if (!f[i].ok) {
+                snprintf(err, sizeof(err), "pci-attach %s: \"%s\": '%.64s' is not valid (%s)",
+                         a.d.name, f[i].name, f[i].val,
+                         i < 2 ? "a letter, then letters, digits, '.', '_', '-'"
+                               : "SLOT[.FN] in hex");
+                return ferry_dm_control_reply_error(id, err);
+            }
+    }
+    if (qid)
+        snprintf(a.d.id, sizeof(a.d.id), "%s", qid);
+    else
+        ferry_pci_config_default_id(&a.d.host, a.d.id, sizeof(a.d.id));
+    snprintf(a.d.bus, sizeof(a.d.bus), "%s", bus ? bus : "");
+    snprintf(a.d.addr, sizeof(a.d.addr), "%s", addr ? addr : "");
+    if (find(v, &a.d.host, a.d.id, NULL)) {
+        snprintf(err, sizeof(err), "pci-attach %s: already assigned to this guest (or id %s "
+                 "is taken)", a.d.name, a.d.id);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    if (v->assigned->len >= DM_VFIO_ASSIGNED_MAX) {
+        snprintf(err, sizeof(err), "pci-attach %s: this guest has %d devices already",
+                 a.d.name, DM_VFIO_ASSIGNED_MAX);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    if (!v->q) {
+        snprintf(err, sizeof(err), "pci-attach %s: ferry-dm has no QMP connection to a QEMU "
+                 "(start it with --qmp)", a.d.name);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    if (plug(v, &a.d, qerr, sizeof(qerr)) < 0) {
+        snprintf(err, sizeof(err), "pci-attach %s: QEMU refused device_add vfio-pci: %s",
+                 a.d.name, qerr);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    g_array_append_val(v->assigned, a);
+    ferry_log(FERRY_LOG_INFO, NULL, "pci: %s plugged into the QEMU at %s as %s", a.d.name,
+              v->qmp_path, a.d.id);
+    return ferry_dm_control_reply(id, assigned_node(v, &a));
+}
+
+static char *cmd_detach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
+{
+    const char *host = str_arg(args, "host"), *qid = str_arg(args, "id");
+    struct ferry_pci_addr ha;
+    char err[DM_VFIO_ERR_MAX], qerr[FERRY_USB_ERR_MAX], name[FERRY_PCI_ADDR_STRLEN];
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *dargs = NULL;
+    struct assigned *a;
+    guint index = 0;
+    int r;
+
+    if (host && pcihost_addr_parse(host, &ha) < 0) {
+        snprintf(err, sizeof(err), "pci-detach: \"host\": '%.32s' is not a PCI address "
+                 "([DDDD:]BB:DD.F)", host);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    if (!host && !qid)
+        return ferry_dm_control_reply_error(id, "pci-detach: \"host\" (BDF) or \"id\" is "
+                                            "required");
+    a = find(v, host ? &ha : NULL, host ? NULL : qid, &index);
+    if (!a) {
+        snprintf(err, sizeof(err), "pci-detach %.32s: not assigned to this guest",
+                 host ? host : qid);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    snprintf(name, sizeof(name), "%s", a->d.name);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, a->d.id);
+    json_builder_end_object(b);
+    dargs = json_of(b);
+    r = ferry_usb_qmp_execute(v->q, "device_del", dargs, NULL, qerr, sizeof(qerr));
+    /* A device_del asked before whose guest has not answered yet: wait again. */
+    if (r < 0 && !strstr(qerr, "in progress") && !strstr(qerr, "not found")) {
+        snprintf(err, sizeof(err), "pci-detach %s: QEMU refused device_del %s: %s", name,
+                 a->d.id, qerr);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    if (r == 0 || strstr(qerr, "in progress")) {
+        r = ferry_usb_qmp_wait_deleted(v->q, a->d.id, qerr, sizeof(qerr));
+        if (r == -ETIMEDOUT) {
+            snprintf(err, sizeof(err), "pci-detach %s: the guest did not release %s within "
+                     "%d s (no DEVICE_DELETED from QEMU): it stays assigned and on vfio-pci; "
+                     "retry once the guest has let go", name, a->d.id,
+                     DM_QMP_TIMEOUT_MS / 1000);
+            return ferry_dm_control_reply_error(id, err);
+        }
+        if (r < 0) {
+            snprintf(err, sizeof(err), "pci-detach %s: %s", name, qerr);
+            return ferry_dm_control_reply_error(id, err);
+        }
+    }
+    g_array_remove_index(v->assigned, index);
+    ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s", name, v->qmp_path);
+    return ferry_dm_control_reply(id, NULL);
+}
+
+static char *cmd_query(struct dm_vfio *v, JsonNode *id)
+{
+    JsonObject *o = json_object_new();
+    JsonArray *devs = json_array_new();
+    JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
+
+    for (guint i = 0; i < v->assigned->len; i++)
+        json_array_add_element(devs, assigned_node(v, &g_array_index(v->assigned,
+                                                                    struct assigned, i)));
+    json_object_set_string_member(o, "guest", v->qmp_path ? v->qmp_path : "");
+    json_object_set_array_member(o, "devices", devs);
+    json_node_take_object(ret, o);
+    return ferry_dm_control_reply(id, ret);
+}
+
+char *dm_vfio_command(struct dm_vfio *v, const char *cmd, JsonObject *args, JsonNode *id)
+{
+    if (!v)
+        return NULL;
+    if (!strcmp(cmd, "pci-attach"))
+        return cmd_attach(v, args, id);
+    if (!strcmp(cmd, "pci-detach"))
+        return cmd_detach(v, args, id);
+    if (!strcmp(cmd, "query-pci-assigned"))
+        return cmd_query(v, id);
+    return NULL;
+}
+
+void dm_vfio_free(struct dm_vfio *v)
+{
+    if (!v)
+        return;
+    g_array_free(v->assigned, TRUE);
+    g_free(v->qmp_path);
+    g_free(v->file);
+    g_free(v);
+}

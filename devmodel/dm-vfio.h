@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ferry-dm's PCI passthrough side: host PCI devices given to the QEMU
+ * guest it accompanies as vfio-pci, on the QMP connection it shares with
+ * USB (dm-qmp.h).
+ *
+ * Config devices ([pci] group, pci/host/pci-config.h) are prepared for
+ * VFIO (libferry-pcihost: driver_override, unbind, probe; the whole IOMMU
+ * group with group=true) while ferry-dm is still root, before confinement;
+ * a device that is not viable stops ferry-dm with the device and the
+ * reason.  Then each is plugged with device_add vfio-pci,host=BDF.  QEMU
+ * opens /dev/vfio itself: a confined ferry-dm needs no extra syscall.
+ * Release is explicit (a confined ferry-dm cannot write sysfs): `ferry pci
+ * release --config FILE` once QEMU has stopped (contrib/ferry-dm@.service,
+ * ExecStopPost=).
+ *
+ * Control commands (ferry-dm's control socket; the broker, `ferry pci
+ * attach GUEST BDF` as root, prepares the device first and releases it
+ * after a detach):
+ *   pci-attach {"host": BDF, "id"?: ID, "bus"?: BUS, "addr"?: SLOT[.FN]}
+ *              -> {"host", "id", "guest-address"?}
+ *   pci-detach {"host": BDF} or {"id": ID}
+ *              device_del, then DEVICE_DELETED within DM_QMP_TIMEOUT_MS, or an
+ *              error saying the guest did not release it (it stays assigned)
+ *   query-pci-assigned -> {"guest": QMP, "devices": [{"host", "id", "bus"?,
+ *              "addr"?, "config": bool, "guest-address"?}]}
+ */
+#ifndef FERRY_DM_VFIO_H
+#define FERRY_DM_VFIO_H
+
+#include <stdbool.h>
+
+#include <json-glib/json-glib.h>
+
+struct ferry_usb_qmp;
+struct dm_vfio;
+
+/* Read the [pci] group of config (may be NULL).  0 or -errno, the reason
+ * printed to stderr (file, key, value). */
+int dm_vfio_load(const char *config, struct dm_vfio **out);
+/* qmp= of the [pci] group, or NULL. */
+const char *dm_vfio_config_qmp(const struct dm_vfio *v);
+bool dm_vfio_has_devices(const struct dm_vfio *v);
+/* Prepare the config's devices (root, before confinement).  On failure the
+ * devices prepared so far are released again; 0 or -errno, printed.  Not
+ * root: only checks that each is on vfio-pci already ('ferry pci prepare
+ * --config FILE' as root first, as contrib/ferry-dm@.service does). */
+int dm_vfio_prepare(struct dm_vfio *v);
+/* Start-up failed after dm_vfio_prepare: give those devices back. */
+void dm_vfio_release_prepared(struct dm_vfio *v);
+/* Use QEMU's QMP connection (kept by the caller) and plug the config's
+ * devices.  0 or -errno, printed; on failure the devices not plugged are
+ * released (still root). */
+int dm_vfio_start(struct dm_vfio *v, struct ferry_usb_qmp *q, const char *qmp_path);
+/* A control command, or NULL when it is not one of ours. */
+char *dm_vfio_command(struct dm_vfio *v, const char *cmd, JsonObject *args, JsonNode *id);
+void dm_vfio_free(struct dm_vfio *v);
+
+#endif
