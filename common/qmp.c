@@ -21,6 +21,8 @@ struct ferry_qmp {
     GQueue events;      /* JsonNode * of kept events */
     unsigned long next_id;
     bool peer_ferry_dm;
+    void (*on_event)(void *opaque);     /* an event was kept */
+    void *on_event_opaque;
     char err[512];
 };
 
@@ -218,6 +220,14 @@ static void keep_event(struct ferry_qmp *q, JsonNode *ev)
     if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
         json_node_unref(g_queue_pop_head(&q->events));
     g_queue_push_tail(&q->events, ev);
+    if (q->on_event)
+        q->on_event(q->on_event_opaque);
+}
+
+void ferry_qmp_set_event_cb(struct ferry_qmp *q, void (*fn)(void *opaque), void *opaque)
+{
+    q->on_event = fn;
+    q->on_event_opaque = opaque;
 }
 
 static int send_all(struct ferry_qmp *q, const char *s, size_t n)
@@ -449,11 +459,9 @@ static void take_data(JsonNode *ev, JsonNode **data)
     json_node_unref(ev);
 }
 
-int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
-                         int timeout_ms, JsonNode **data)
+int ferry_qmp_take_event(struct ferry_qmp *q, const char *name, const char *device,
+                         JsonNode **data)
 {
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : q->timeout_ms);
-
     if (data)
         *data = NULL;
     for (GList *l = q->events.head; l; l = l->next) {
@@ -464,6 +472,16 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
             return 0;
         }
     }
+    return -ENOENT;
+}
+
+int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
+                         int timeout_ms, JsonNode **data)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : q->timeout_ms);
+
+    if (ferry_qmp_take_event(q, name, device, data) == 0)
+        return 0;
     if (q->fd < 0)
         return fail(q, -ENOTCONN, "qmp: not connected");
     for (;;) {

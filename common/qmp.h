@@ -66,6 +66,17 @@ int ferry_qmp_fd(const struct ferry_qmp *q);
  * when QEMU closed the connection, other -errno. */
 int ferry_qmp_drain(struct ferry_qmp *q);
 
+/* Without waiting: take the oldest kept event named `name` (and, when
+ * `device` is non-NULL, whose data.device or data.path equals it).  0, with
+ * *data as for ferry_qmp_wait_event, or -ENOENT when none is kept. */
+int ferry_qmp_take_event(struct ferry_qmp *q, const char *name, const char *device,
+                         JsonNode **data);
+/* fn(opaque) each time an event is kept: by ferry_qmp_drain, and by a
+ * command or wait that read it on the way.  It may run inside those calls:
+ * it must not use the connection (a loop owner schedules its look with
+ * ferry_qmp_take_event for later).  NULL turns it off. */
+void ferry_qmp_set_event_cb(struct ferry_qmp *q, void (*fn)(void *opaque), void *opaque);
+
 /* Wait until an event named `name` arrives (or was already kept); when
  * `device` is non-NULL only one whose data.device or data.path equals it
  * counts.  *data gets its "data" member (caller unrefs) if non-NULL.

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,7 +30,26 @@ struct control_client {
     bool quit;              /* and stop the device model */
     bool eof;               /* the client sent all it will send */
     bool throttled;         /* input paused until the client reads its replies */
+    bool reading;           /* rev is added */
+    struct ferry_dm_control_pending *pending;   /* its reply comes later */
+    struct event *resume_ev;    /* after that reply: its next commands */
 };
+
+/* A deferred reply (control.h).  It outlives its client and the socket. */
+struct ferry_dm_control_pending {
+    struct ferry_dm_control *c;     /* NULL once the control socket closed */
+    struct control_client *cl;      /* NULL once the client has gone */
+    JsonNode *id;                   /* a copy, or NULL */
+};
+
+struct ferry_dm_control_req {
+    struct ferry_dm_control *c;
+    struct control_client *cl;      /* NULL: ferry_dm_control_execute */
+    JsonNode *id;
+    struct ferry_dm_control_pending *p;
+};
+
+const char ferry_dm_control_deferred_mark[1];
 
 struct ferry_dm_control {
     struct ferry_dm *dm;
@@ -41,6 +61,7 @@ struct ferry_dm_control {
     struct event *rearm_ev;         /* out of fds: listen again from this timer */
     struct ferry_ratelimit accept_rl;
     GPtrArray *clients;
+    GPtrArray *pendings;            /* not yet completed, all clients */
     ferry_dm_control_handler_fn handler;
     void *handler_opaque;
 };
@@ -362,11 +383,14 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
         *quit = true;
         r = reply_empty(id);
     } else if (c && c->handler) {
+        struct ferry_dm_control_req req = { .c = c, .cl = cl, .id = id };
         int fd = client_take_fd(cl);
 
-        r = c->handler(c->handler_opaque, cmd, args, id, &fd);
+        r = c->handler(c->handler_opaque, &req, cmd, args, id, &fd);
         if (fd >= 0)
             close(fd);      /* not taken: passed fds never pile up */
+        /* deferred, and only then: a programmer's bug otherwise */
+        g_assert((r == FERRY_DM_CONTROL_DEFERRED) == (req.p != NULL));
         if (!r)
             r = reply_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
     } else {
@@ -374,6 +398,63 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     }
     g_object_unref(p);
     return r;
+}
+
+struct ferry_dm_control_pending *ferry_dm_control_defer(struct ferry_dm_control_req *req)
+{
+    struct ferry_dm_control_pending *p;
+
+    if (!req || !req->cl) {
+        errno = ENOTSUP;
+        return NULL;
+    }
+    if (req->p || req->cl->pending ||
+        FERRY_DM_CONTROL_PENDING_CLIENT_MAX < 1 ||
+        req->c->pendings->len >= FERRY_DM_CONTROL_PENDING_MAX) {
+        errno = EBUSY;
+        return NULL;
+    }
+    p = g_new0(struct ferry_dm_control_pending, 1);
+    p->c = req->c;
+    p->cl = req->cl;
+    p->id = req->id ? json_node_copy(req->id) : NULL;
+    g_ptr_array_add(p->c->pendings, p);
+    req->cl->pending = p;
+    req->p = p;
+    return p;
+}
+
+JsonNode *ferry_dm_control_pending_id(const struct ferry_dm_control_pending *p)
+{
+    return p->id;
+}
+
+unsigned ferry_dm_control_pending_count(const struct ferry_dm_control *c)
+{
+    return c ? c->pendings->len : 0;
+}
+
+static void client_send(struct control_client *cl, char *line);
+
+void ferry_dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line)
+{
+    struct control_client *cl = p->cl;
+
+    if (p->c)
+        g_ptr_array_remove(p->c->pendings, p);
+    if (cl) {
+        cl->pending = NULL;
+        client_send(cl, reply_line ? reply_line
+                                   : reply_error(p->id, "GenericError", "internal error: "
+                                                 "the command ended without a reply"));
+        /* its next commands, from the loop (this may run inside anything) */
+        event_active(cl->resume_ev, EV_TIMEOUT, 0);
+    } else {
+        g_free(reply_line);     /* the client has gone: dropped */
+    }
+    if (p->id)
+        json_node_unref(p->id);
+    g_free(p);
 }
 
 char *ferry_dm_control_greeting(void)
@@ -388,6 +469,10 @@ char *ferry_dm_control_greeting(void)
 static void client_free(struct control_client *cl)
 {
     g_ptr_array_remove(cl->c->clients, cl);
+    if (cl->pending)
+        cl->pending->cl = NULL;     /* its completion will be dropped */
+    if (cl->resume_ev)
+        event_free(cl->resume_ev);
     for (unsigned i = 0; i < cl->nr_fds; i++)
         close(cl->fds[i]);
     if (cl->rev)
@@ -452,9 +537,30 @@ static void client_done(struct control_client *cl)
 }
 
 /*
+ * Read the client or not.  Not when it has sent all it will, is being
+ * closed, or leaves its replies unread; while a reply is deferred its later
+ * commands wait, but its input is still read (to see it go) up to one
+ * command's worth.
+ */
+static void client_watch(struct control_client *cl)
+{
+    bool want = !cl->eof && !cl->closing && !cl->throttled &&
+                !(cl->pending && evbuffer_get_length(cl->in) > FERRY_DM_CONTROL_LINE_MAX);
+
+    if (want == cl->reading)
+        return;
+    if (want)
+        event_add(cl->rev, NULL);
+    else
+        event_del(cl->rev);
+    cl->reading = want;
+}
+
+/*
  * Answer the complete lines received.  A client that leaves its replies
  * unread gets no more answers, and is no longer read, until it catches up:
  * its queued replies stay under FERRY_DM_CONTROL_OUT_MAX (plus one read's).
+ * A deferred reply holds the client's next commands until it is sent.
  */
 static void client_process(struct control_client *cl)
 {
@@ -462,12 +568,10 @@ static void client_process(struct control_client *cl)
     size_t len;
     char *line;
 
-    while (!cl->closing) {
+    while (!cl->closing && !cl->pending) {
         if (evbuffer_get_length(out) > FERRY_DM_CONTROL_OUT_MAX) {
-            if (!cl->throttled && !cl->eof)
-                event_del(cl->rev);
             cl->throttled = true;
-            return;
+            break;
         }
         line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
         if (!line)
@@ -477,22 +581,32 @@ static void client_process(struct control_client *cl)
         if (len && line[len - 1] == '\r')
             line[--len] = 0;
         if (len) {
-            client_send(cl, control_execute(cl->c->dm, cl->c, cl, line, len, &quit));
-            if (quit) {
+            char *r = control_execute(cl->c->dm, cl->c, cl, line, len, &quit);
+
+            if (r != FERRY_DM_CONTROL_DEFERRED)
+                client_send(cl, r);
+            if (quit)
                 cl->closing = cl->quit = true;
-                event_del(cl->rev);
-            }
         }
         free(line);
     }
-    if (!cl->closing && evbuffer_get_length(in) > FERRY_DM_CONTROL_LINE_MAX) {
+    if (!cl->closing && !cl->pending && !cl->throttled &&
+        evbuffer_get_length(in) > FERRY_DM_CONTROL_LINE_MAX) {
         client_send(cl, reply_error(NULL, "GenericError", "command longer than %d bytes",
                                     FERRY_DM_CONTROL_LINE_MAX));
         cl->closing = true;
-        event_del(cl->rev);
     }
-    if (cl->eof)
+    if (cl->eof && !cl->pending && !cl->throttled)
         cl->closing = true;     /* answered all it sent: close once that is out */
+    client_watch(cl);
+}
+
+/* Both directions shut (the client closed its socket), not a half-close. */
+static bool client_hung_up(struct control_client *cl)
+{
+    struct pollfd pfd = { .fd = event_get_fd(cl->rev), .events = POLLOUT };
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
 }
 
 static void client_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -501,13 +615,29 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
     int rc = client_recv(cl);
 
     if (rc == -EPIPE) {
-        /* Half-closed (echo ... | socat): its replies still go out. */
-        event_del(cl->rev);
+        /* Half-closed (echo ... | socat): its replies still go out.  Gone
+         * altogether while a reply is deferred: that reply is dropped. */
+        if (cl->pending && client_hung_up(cl)) {
+            client_free(cl);
+            return;
+        }
         cl->eof = true;
     } else if (rc < 0) {
         client_free(cl);
         return;
     }
+    client_process(cl);
+    if (cl->closing && !evbuffer_get_length(bufferevent_get_output(cl->bev)))
+        client_done(cl);
+}
+
+/* A deferred reply went out: the commands that waited for it. */
+static void client_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct control_client *cl = arg;
+
+    (void)fd;
+    (void)what;
     client_process(cl);
     if (cl->closing && !evbuffer_get_length(bufferevent_get_output(cl->bev)))
         client_done(cl);
@@ -520,8 +650,6 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 
     if (cl->throttled) {
         cl->throttled = false;
-        if (!cl->eof && !cl->closing)
-            event_add(cl->rev, NULL);
         client_process(cl);
     }
     if (cl->closing && !evbuffer_get_length(bufferevent_get_output(bev)))
@@ -587,7 +715,10 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     }
     cl->in = evbuffer_new();
     cl->rev = event_new(ferry_dm_event_base(c->dm), s, EV_READ | EV_PERSIST, client_read_cb, cl);
-    if (!cl->in || !cl->rev || event_add(cl->rev, NULL) < 0) {
+    cl->resume_ev = event_new(ferry_dm_event_base(c->dm), -1, 0, client_resume_cb, cl);
+    if (!cl->in || !cl->rev || !cl->resume_ev || event_add(cl->rev, NULL) < 0) {
+        if (cl->resume_ev)
+            event_free(cl->resume_ev);
         if (cl->rev)
             event_free(cl->rev);
         if (cl->in)
@@ -596,6 +727,7 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
         g_free(cl);
         return;
     }
+    cl->reading = true;
     g_ptr_array_add(c->clients, cl);
     bufferevent_setcb(cl->bev, NULL, client_write_cb, client_event_cb, cl);
     bufferevent_enable(cl->bev, EV_WRITE);
@@ -619,6 +751,7 @@ int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
     c->ops = ops;
     c->opaque = opaque;
     c->clients = g_ptr_array_new();
+    c->pendings = g_ptr_array_new();
     snprintf(c->path, sizeof(c->path), "%s", path);
     memcpy(sa.sun_path, path, strlen(path) + 1);
     c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -649,6 +782,7 @@ fail:
     if (c->rearm_ev)
         event_free(c->rearm_ev);
     g_ptr_array_free(c->clients, TRUE);
+    g_ptr_array_free(c->pendings, TRUE);
     g_free(c);
     return -err;
 }
@@ -660,6 +794,14 @@ void ferry_dm_control_close(struct ferry_dm_control *c)
     while (c->clients->len)
         client_free(g_ptr_array_index(c->clients, 0));
     g_ptr_array_free(c->clients, TRUE);
+    /* deferred replies still out there: completing them drops them */
+    for (guint i = 0; i < c->pendings->len; i++) {
+        struct ferry_dm_control_pending *p = g_ptr_array_index(c->pendings, i);
+
+        p->c = NULL;
+        p->cl = NULL;
+    }
+    g_ptr_array_free(c->pendings, TRUE);
     event_free(c->listen_ev);
     event_free(c->rearm_ev);
     close(c->listen_fd);

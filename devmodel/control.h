@@ -19,6 +19,10 @@
 #define FERRY_DM_CONTROL_CLIENTS_MAX  8
 #define FERRY_DM_CONTROL_FDS_MAX      4       /* SCM_RIGHTS fds kept per client */
 #define FERRY_DM_CONTROL_OUT_MAX      (256 * 1024)  /* unread replies before input pauses */
+/* Deferred replies (ferry_dm_control_defer) waiting at a time: per client
+ * (its later commands wait for the reply, so one), and for all clients. */
+#define FERRY_DM_CONTROL_PENDING_CLIENT_MAX 1
+#define FERRY_DM_CONTROL_PENDING_MAX        4
 
 struct ferry_dm_control;
 
@@ -40,20 +44,60 @@ void ferry_dm_control_close(struct ferry_dm_control *c);
 char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len,
                                bool *quit);
 
+/* The command being handled (valid during the handler's call only). */
+struct ferry_dm_control_req;
+
 /*
  * More commands (the USB service's): called for a command the control
  * socket does not know, with its arguments (may be NULL) and id.  *fd is the
  * oldest fd the client passed with SCM_RIGHTS and has not used yet (or -1);
  * set it to -1 to keep it, otherwise it is closed after the call.  Return
- * the reply line (ferry_dm_control_reply*), or NULL for "not mine".
+ * the reply line (ferry_dm_control_reply*), or NULL for "not mine", or
+ * FERRY_DM_CONTROL_DEFERRED after ferry_dm_control_defer(req) succeeded.
  */
-typedef char *(*ferry_dm_control_handler_fn)(void *opaque, const char *cmd, JsonObject *args,
-                                             JsonNode *id, int *fd);
+typedef char *(*ferry_dm_control_handler_fn)(void *opaque, struct ferry_dm_control_req *req,
+                                             const char *cmd, JsonObject *args, JsonNode *id,
+                                             int *fd);
 void ferry_dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
                                   void *opaque);
 /* Reply lines for handlers: {"return": ret or {}} (ret consumed), or a GenericError. */
 char *ferry_dm_control_reply(JsonNode *id, JsonNode *ret);
 char *ferry_dm_control_reply_error(JsonNode *id, const char *desc);
+
+/*
+ * Deferred replies: a handler whose answer depends on a peer (the guest
+ * letting go of a device) says "the reply comes later" and returns at once,
+ * so the loop goes on serving everything else:
+ *
+ *     struct ferry_dm_control_pending *p = ferry_dm_control_defer(req);
+ *     if (!p)
+ *         return ferry_dm_control_reply_error(id, "...: too many commands waiting");
+ *     ... start the work; keep p ...
+ *     return FERRY_DM_CONTROL_DEFERRED;
+ *   and later, from any loop callback, exactly once:
+ *     ferry_dm_control_complete(p, ferry_dm_control_reply(ferry_dm_control_pending_id(p),
+ *                                                         NULL));
+ *
+ * The client's later commands wait until then (replies stay in the order of
+ * the commands, as in QMP: its input is not read meanwhile); other clients
+ * are served.  The pending owns a copy of the id; a client that disconnects
+ * meanwhile, or the control socket closing, leaves the pending valid and its
+ * completion is dropped.  NULL with errno EBUSY beyond
+ * FERRY_DM_CONTROL_PENDING_CLIENT_MAX / FERRY_DM_CONTROL_PENDING_MAX, or
+ * ENOTSUP when the command came through ferry_dm_control_execute (no client
+ * to answer later).
+ */
+struct ferry_dm_control_pending;
+extern const char ferry_dm_control_deferred_mark[1];
+#define FERRY_DM_CONTROL_DEFERRED ((char *)(uintptr_t)ferry_dm_control_deferred_mark)
+
+struct ferry_dm_control_pending *ferry_dm_control_defer(struct ferry_dm_control_req *req);
+/* The id of the deferred command (NULL if it had none); the pending's. */
+JsonNode *ferry_dm_control_pending_id(const struct ferry_dm_control_pending *p);
+/* Send reply_line (consumed; NULL: an internal error reply) and free p. */
+void ferry_dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line);
+/* Deferred replies not yet completed, for all clients (tests, status). */
+unsigned ferry_dm_control_pending_count(const struct ferry_dm_control *c);
 
 /* The greeting line (g_free it). */
 char *ferry_dm_control_greeting(void);

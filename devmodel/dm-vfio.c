@@ -22,15 +22,28 @@
 struct assigned {
     struct ferry_pci_config_dev d;
     bool from_config;
+    bool detaching;             /* device_del sent, waiting for the guest */
+};
+
+/* A pci-detach waiting for DEVICE_DELETED; its reply is deferred. */
+struct detach {
+    struct dm_vfio *v;
+    struct ferry_dm_control_pending *p;
+    struct dm_qmp_wait *w;
+    char id[sizeof(((struct ferry_pci_config_dev *)0)->id)];
+    char name[FERRY_PCI_ADDR_STRLEN];
+    int wait_ms;
 };
 
 struct dm_vfio {
     char *file;
     struct ferry_pci_config cfg;
     size_t prepared;            /* config devices prepared by us, in order */
-    struct ferry_usb_qmp *q;    /* the caller's */
+    struct dm_qmp *d;           /* the caller's */
+    struct ferry_usb_qmp *q;    /* its client */
     char *qmp_path;
     GArray *assigned;           /* struct assigned */
+    GList *detaches;            /* struct detach *, waiting */
 };
 
 static void pcihost_log_cb(void *opaque, enum ferry_log_level level, const char *msg)
@@ -227,9 +240,10 @@ static int plug(struct dm_vfio *v, const struct ferry_pci_config_dev *d, char *e
     return ferry_usb_qmp_execute(v->q, "device_add", args, NULL, err, errlen);
 }
 
-int dm_vfio_start(struct dm_vfio *v, struct ferry_usb_qmp *q, const char *qmp_path)
+int dm_vfio_start(struct dm_vfio *v, struct dm_qmp *d, const char *qmp_path)
 {
-    v->q = q;
+    v->d = d;
+    v->q = dm_qmp_client(d);
     g_free(v->qmp_path);
     v->qmp_path = g_strdup(qmp_path);
     for (size_t i = 0; i < v->cfg.n; i++) {
@@ -358,13 +372,74 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
     return ferry_dm_control_reply(id, assigned_node(v, &a));
 }
 
-static char *cmd_detach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
+/* "within 10 s", "within 1500 ms" */
+static void wait_text(int ms, char *buf, size_t len)
+{
+    if (ms % 1000)
+        snprintf(buf, len, "%d ms", ms);
+    else
+        snprintf(buf, len, "%d s", ms / 1000);
+}
+
+static void detach_free(struct detach *op)
+{
+    op->v->detaches = g_list_remove(op->v->detaches, op);
+    g_free(op);
+}
+
+/* The waiter's verdict (dm-qmp.h), from the loop: the deferred reply. */
+static void detach_done(void *opaque, int result)
+{
+    struct detach *op = opaque;
+    struct dm_vfio *v = op->v;
+    JsonNode *id = ferry_dm_control_pending_id(op->p);
+    char err[DM_VFIO_ERR_MAX], within[32];
+    guint index = 0;
+    struct assigned *a = find(v, NULL, op->id, &index);
+
+    op->w = NULL;
+    if (result == 0) {
+        if (a)
+            g_array_remove_index(v->assigned, index);
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s", op->name,
+                  v->qmp_path);
+        ferry_dm_control_complete(op->p, ferry_dm_control_reply(id, NULL));
+        detach_free(op);
+        return;
+    }
+    if (a)
+        a->detaching = false;
+    switch (result) {
+    case -ETIMEDOUT:
+        wait_text(op->wait_ms, within, sizeof(within));
+        snprintf(err, sizeof(err), "pci-detach %s: the guest did not release %s within %s "
+                 "(no DEVICE_DELETED from QEMU): it stays assigned and on vfio-pci; retry "
+                 "once the guest has let go", op->name, op->id, within);
+        break;
+    case -EPIPE:
+        snprintf(err, sizeof(err), "pci-detach %s: the QMP connection to %s ended before "
+                 "DEVICE_DELETED for %s: QEMU has gone", op->name, v->qmp_path, op->id);
+        break;
+    default:
+        snprintf(err, sizeof(err), "pci-detach %s: ferry-dm is stopping; no DEVICE_DELETED "
+                 "for %s yet", op->name, op->id);
+        break;
+    }
+    ferry_log(FERRY_LOG_WARNING, NULL, "%s", err);
+    ferry_dm_control_complete(op->p, ferry_dm_control_reply_error(id, err));
+    detach_free(op);
+}
+
+static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, JsonObject *args,
+                        JsonNode *id)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id");
     struct ferry_pci_addr ha;
     char err[DM_VFIO_ERR_MAX], qerr[FERRY_USB_ERR_MAX], name[FERRY_PCI_ADDR_STRLEN];
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *dargs = NULL;
+    struct ferry_dm_control_pending *p;
+    struct detach *op;
     struct assigned *a;
     guint index = 0;
     int r;
@@ -384,6 +459,22 @@ static char *cmd_detach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
         return ferry_dm_control_reply_error(id, err);
     }
     snprintf(name, sizeof(name), "%s", a->d.name);
+    if (a->detaching) {
+        snprintf(err, sizeof(err), "pci-detach %s: a detach of %s is already waiting for the "
+                 "guest to let go; retry once it has ended", name, a->d.id);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    /* The reply may come later: room for it first, before QEMU is asked. */
+    p = ferry_dm_control_defer(req);
+    if (!p) {
+        if (errno == EBUSY)
+            snprintf(err, sizeof(err), "pci-detach %s: ferry-dm has %d commands waiting for "
+                     "their guest already; retry later", name, FERRY_DM_CONTROL_PENDING_MAX);
+        else
+            snprintf(err, sizeof(err), "pci-detach %s: this caller cannot wait for the "
+                     "guest (no control client)", name);
+        return ferry_dm_control_reply_error(id, err);
+    }
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "id");
     json_builder_add_string_value(b, a->d.id);
@@ -394,25 +485,37 @@ static char *cmd_detach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
     if (r < 0 && !strstr(qerr, "in progress") && !strstr(qerr, "not found")) {
         snprintf(err, sizeof(err), "pci-detach %s: QEMU refused device_del %s: %s", name,
                  a->d.id, qerr);
-        return ferry_dm_control_reply_error(id, err);
+        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+        return FERRY_DM_CONTROL_DEFERRED;
     }
-    if (r == 0 || strstr(qerr, "in progress")) {
-        r = ferry_usb_qmp_wait_deleted(v->q, a->d.id, qerr, sizeof(qerr));
-        if (r == -ETIMEDOUT) {
-            snprintf(err, sizeof(err), "pci-detach %s: the guest did not release %s within "
-                     "%d s (no DEVICE_DELETED from QEMU): it stays assigned and on vfio-pci; "
-                     "retry once the guest has let go", name, a->d.id,
-                     DM_QMP_TIMEOUT_MS / 1000);
-            return ferry_dm_control_reply_error(id, err);
-        }
-        if (r < 0) {
-            snprintf(err, sizeof(err), "pci-detach %s: %s", name, qerr);
-            return ferry_dm_control_reply_error(id, err);
-        }
+    if (r < 0 && !strstr(qerr, "in progress")) {
+        /* QEMU does not have it (any more) */
+        g_array_remove_index(v->assigned, index);
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s (it had "
+                  "gone already)", name, v->qmp_path);
+        ferry_dm_control_complete(p, ferry_dm_control_reply(id, NULL));
+        return FERRY_DM_CONTROL_DEFERRED;
     }
-    g_array_remove_index(v->assigned, index);
-    ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s", name, v->qmp_path);
-    return ferry_dm_control_reply(id, NULL);
+    op = g_new0(struct detach, 1);
+    op->v = v;
+    op->p = p;
+    op->wait_ms = dm_qmp_wait_timeout_ms();
+    snprintf(op->id, sizeof(op->id), "%s", a->d.id);
+    snprintf(op->name, sizeof(op->name), "%s", name);
+    r = dm_qmp_wait_deleted(v->d, op->id, op->wait_ms, detach_done, op, &op->w);
+    if (r < 0) {
+        snprintf(err, sizeof(err), "pci-detach %s: device_del %s sent, but ferry-dm cannot "
+                 "wait for DEVICE_DELETED: %s; retry later", name, a->d.id,
+                 r == -EBUSY ? "too many waits" : g_strerror(-r));
+        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+        g_free(op);
+        return FERRY_DM_CONTROL_DEFERRED;
+    }
+    a->detaching = true;
+    v->detaches = g_list_prepend(v->detaches, op);
+    ferry_log(FERRY_LOG_INFO, NULL, "pci: %s: device_del %s sent, waiting for the guest to "
+              "let go (DEVICE_DELETED)", name, op->id);
+    return FERRY_DM_CONTROL_DEFERRED;
 }
 
 static char *cmd_query(struct dm_vfio *v, JsonNode *id)
@@ -430,14 +533,15 @@ static char *cmd_query(struct dm_vfio *v, JsonNode *id)
     return ferry_dm_control_reply(id, ret);
 }
 
-char *dm_vfio_command(struct dm_vfio *v, const char *cmd, JsonObject *args, JsonNode *id)
+char *dm_vfio_command(struct dm_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
+                      JsonObject *args, JsonNode *id)
 {
     if (!v)
         return NULL;
     if (!strcmp(cmd, "pci-attach"))
         return cmd_attach(v, args, id);
     if (!strcmp(cmd, "pci-detach"))
-        return cmd_detach(v, args, id);
+        return cmd_detach(v, req, args, id);
     if (!strcmp(cmd, "query-pci-assigned"))
         return cmd_query(v, id);
     return NULL;
@@ -447,6 +551,13 @@ void dm_vfio_free(struct dm_vfio *v)
 {
     if (!v)
         return;
+    while (v->detaches) {
+        struct detach *op = v->detaches->data;
+
+        dm_qmp_wait_cancel(op->w);
+        op->w = NULL;
+        detach_done(op, -ECANCELED);
+    }
     g_array_free(v->assigned, TRUE);
     g_free(v->qmp_path);
     g_free(v->file);

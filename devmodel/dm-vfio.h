@@ -20,8 +20,11 @@
  *   pci-attach {"host": BDF, "id"?: ID, "bus"?: BUS, "addr"?: SLOT[.FN]}
  *              -> {"host", "id", "guest-address"?}
  *   pci-detach {"host": BDF} or {"id": ID}
- *              device_del, then DEVICE_DELETED within DM_QMP_TIMEOUT_MS, or an
- *              error saying the guest did not release it (it stays assigned)
+ *              device_del, then DEVICE_DELETED within DM_QMP_TIMEOUT_MS
+ *              (dm_qmp_wait_timeout_ms), or an error saying the guest did not
+ *              release it (it stays assigned).  The wait is asynchronous: the
+ *              reply is deferred (control.h) and ferry-dm serves everything
+ *              else meanwhile; that client's next commands wait for it.
  *   query-pci-assigned -> {"guest": QMP, "devices": [{"host", "id", "bus"?,
  *              "addr"?, "config": bool, "guest-address"?}]}
  */
@@ -32,8 +35,9 @@
 
 #include <json-glib/json-glib.h>
 
-struct ferry_usb_qmp;
+struct dm_qmp;
 struct dm_vfio;
+struct ferry_dm_control_req;
 
 /* Read the [pci] group of config (may be NULL).  0 or -errno, the reason
  * printed to stderr (file, key, value). */
@@ -51,9 +55,13 @@ void dm_vfio_release_prepared(struct dm_vfio *v);
 /* Use QEMU's QMP connection (kept by the caller) and plug the config's
  * devices.  0 or -errno, printed; on failure the devices not plugged are
  * released (still root). */
-int dm_vfio_start(struct dm_vfio *v, struct ferry_usb_qmp *q, const char *qmp_path);
-/* A control command, or NULL when it is not one of ours. */
-char *dm_vfio_command(struct dm_vfio *v, const char *cmd, JsonObject *args, JsonNode *id);
+int dm_vfio_start(struct dm_vfio *v, struct dm_qmp *d, const char *qmp_path);
+/* A control command, or NULL when it is not one of ours (control.h's
+ * handler: may be FERRY_DM_CONTROL_DEFERRED). */
+char *dm_vfio_command(struct dm_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
+                      JsonObject *args, JsonNode *id);
+/* Detaches still waiting are answered with an error (or dropped when their
+ * client or the control socket has gone); call before dm_qmp_free. */
 void dm_vfio_free(struct dm_vfio *v);
 
 #endif

@@ -195,13 +195,13 @@ static void qmp_gone(void *opaque)
 }
 
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
-static char *control_command(void *opaque, const char *cmd, JsonObject *args, JsonNode *id,
-                             int *fd)
+static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
+                             JsonObject *args, JsonNode *id, int *fd)
 {
     struct dm_main *m = opaque;
     char *r = m->usb ? dm_usb_command(m->usb, cmd, args, id, fd) : NULL;
 
-    return r ? r : dm_vfio_command(m->vfio, cmd, args, id);
+    return r ? r : dm_vfio_command(m->vfio, req, cmd, args, id);
 }
 
 static void control_quit(void *opaque)
@@ -846,7 +846,7 @@ int main(int argc, char **argv)
             goto out;
         }
         /* ... then plugged into QEMU */
-        if (m.qmp && dm_vfio_start(m.vfio, dm_qmp_client(m.qmp), qmp) < 0)
+        if (m.qmp && dm_vfio_start(m.vfio, m.qmp, qmp) < 0)
             goto out;
     }
     if (m.control)

@@ -122,6 +122,16 @@ int ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *er
     return r == -ECONNRESET ? -EPIPE : r;
 }
 
+int ferry_usb_qmp_take_deleted(struct ferry_usb_qmp *q, const char *id)
+{
+    return ferry_qmp_take_event(q->q, "DEVICE_DELETED", id, NULL);
+}
+
+void ferry_usb_qmp_set_event_cb(struct ferry_usb_qmp *q, void (*fn)(void *opaque), void *opaque)
+{
+    ferry_qmp_set_event_cb(q->q, fn, opaque);
+}
+
 static char *json_of(JsonBuilder *b)
 {
     JsonNode *root = json_builder_get_root(b);
