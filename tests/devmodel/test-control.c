@@ -396,6 +396,316 @@ START_TEST(test_control_unread_replies)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Deferred replies                                                    */
+
+/* A handler with "slow" (deferred; the test completes it), "slow2" (tries
+ * to defer twice) and "fast" (answered at once). */
+struct defer_state {
+    struct ferry_dm_control_pending *p[16];
+    unsigned n;
+    int last_errno;
+    bool second_refused;
+};
+
+static char *defer_handler(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
+                           JsonObject *args, JsonNode *id, int *fd)
+{
+    struct defer_state *d = opaque;
+    struct ferry_dm_control_pending *p;
+
+    (void)args;
+    (void)fd;
+    if (!strcmp(cmd, "fast"))
+        return ferry_dm_control_reply(id, json_node_init_string(json_node_alloc(), "fast"));
+    if (strcmp(cmd, "slow") && strcmp(cmd, "slow2"))
+        return NULL;
+    p = ferry_dm_control_defer(req);
+    if (!p) {
+        d->last_errno = errno;
+        return ferry_dm_control_reply_error(id, "busy: too many commands waiting");
+    }
+    if (!strcmp(cmd, "slow2"))
+        d->second_refused = !ferry_dm_control_defer(req) && errno == EBUSY;
+    ck_assert_uint_lt(d->n, G_N_ELEMENTS(d->p));
+    d->p[d->n++] = p;
+    return FERRY_DM_CONTROL_DEFERRED;
+}
+
+static void defer_complete(struct defer_state *d, unsigned i, const char *what)
+{
+    ck_assert_ptr_nonnull(d->p[i]);
+    ferry_dm_control_complete(d->p[i], ferry_dm_control_reply(
+        ferry_dm_control_pending_id(d->p[i]), json_node_init_string(json_node_alloc(), what)));
+    d->p[i] = NULL;
+}
+
+struct lines_wait {
+    struct sock_state *s;
+    unsigned want;
+};
+
+static unsigned count_lines(struct sock_state *s)
+{
+    char buf[4096];
+    ssize_t n;
+    unsigned lines = 0;
+
+    while ((n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        g_string_append_len(s->got, buf, n);
+    for (gsize i = 0; i < s->got->len; i++)
+        lines += s->got->str[i] == '\n';
+    return lines;
+}
+
+static bool got_n_lines(struct tb *t, void *arg)
+{
+    struct lines_wait *w = arg;
+
+    (void)t;
+    return count_lines(w->s) >= w->want;
+}
+
+static bool never(struct tb *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    return false;
+}
+
+/* Run the loop until the handler has deferred n commands in all. */
+static void loop_until_deferred(struct tb *t, struct defer_state *d, unsigned n)
+{
+    for (unsigned i = 0; i < 1000 && d->n < n; i++)
+        tb_loop_until(t, never, NULL, 10);
+    ck_assert_uint_eq(d->n, n);
+}
+
+/* Line i (0: the greeting) of what s received. */
+static char *line_of(struct sock_state *s, unsigned i)
+{
+    gchar **lines = g_strsplit(s->got->str, "\n", -1);
+    char *r = i < g_strv_length(lines) ? g_strdup(lines[i]) : g_strdup("");
+
+    g_strfreev(lines);
+    return r;
+}
+
+static int connect_to(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void send_str(int fd, const char *s)
+{
+    ck_assert_int_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/*
+ * A deferred reply holds its client's later commands (replies stay in
+ * order) while another client is answered; once completed, the held
+ * commands run.
+ */
+START_TEST(test_control_defer_order)
+{
+    struct tb t;
+    struct ferry_dm_control *c;
+    struct defer_state d = { 0 };
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sock_state a = { .got = g_string_new(NULL) }, b = { .got = g_string_new(NULL) };
+    struct lines_wait wa = { &a, 3 }, wb = { &b, 2 };
+    char *l1, *l2;
+
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ferry_dm_control_set_handler(c, defer_handler, &d);
+    a.fd = connect_to(path);
+    b.fd = connect_to(path);
+    send_str(a.fd, "{\"execute\": \"slow\", \"id\": 1}\n{\"execute\": \"fast\", \"id\": 2}\n");
+    loop_until_deferred(&t, &d, 1);
+    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 1);
+    /* the other client is served meanwhile */
+    send_str(b.fd, "{\"execute\": \"query-status\", \"id\": \"b\"}\n");
+    tb_loop_until(&t, got_n_lines, &wb, 10000);
+    l1 = line_of(&b, 1);
+    ck_assert_msg(strstr(l1, "\"running\"") && strstr(l1, "\"id\":\"b\""), "b got: %s", l1);
+    g_free(l1);
+    /* ... and A has nothing but its greeting: "fast" waits behind "slow" */
+    ck_assert_uint_eq(count_lines(&a), 1);
+    ck_assert_uint_eq(d.n, 1);
+    defer_complete(&d, 0, "slow");
+    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 0);
+    tb_loop_until(&t, got_n_lines, &wa, 10000);
+    l1 = line_of(&a, 1);
+    l2 = line_of(&a, 2);
+    ck_assert_str_eq(l1, "{\"return\":\"slow\",\"id\":1}");
+    ck_assert_str_eq(l2, "{\"return\":\"fast\",\"id\":2}");
+    g_free(l1);
+    g_free(l2);
+    close(a.fd);
+    close(b.fd);
+    ferry_dm_control_close(c);
+    g_string_free(a.got, TRUE);
+    g_string_free(b.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+/*
+ * The client goes before its reply: completing is safe (dropped).  A client
+ * that only half-closed (echo ... | socat) still gets it.  Completing after
+ * the control socket closed is safe too.
+ */
+START_TEST(test_control_defer_client_gone)
+{
+    struct tb t;
+    struct ferry_dm_control *c;
+    struct defer_state d = { 0 };
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sock_state a = { .got = g_string_new(NULL) };
+    char *l;
+
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ferry_dm_control_set_handler(c, defer_handler, &d);
+
+    /* gone altogether */
+    a.fd = connect_to(path);
+    send_str(a.fd, "{\"execute\": \"slow\", \"id\": 1}\n");
+    loop_until_deferred(&t, &d, 1);
+    count_lines(&a);
+    close(a.fd);
+    tb_loop_until(&t, never, NULL, 200);   /* ferry-dm sees it go */
+    defer_complete(&d, 0, "late");         /* no use-after-free (ASan) */
+    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 0);
+
+    /* half-closed: the reply still goes out, then the connection ends */
+    g_string_truncate(a.got, 0);
+    a.fd = connect_to(path);
+    send_str(a.fd, "{\"execute\": \"slow\", \"id\": 2}\n{\"execute\": \"fast\", \"id\": 3}\n");
+    ck_assert_int_eq(shutdown(a.fd, SHUT_WR), 0);
+    loop_until_deferred(&t, &d, 2);
+    tb_loop_until(&t, never, NULL, 100);
+    defer_complete(&d, 1, "half");
+    tb_loop_until(&t, got_eof, &a, 10000);
+    l = line_of(&a, 1);
+    ck_assert_str_eq(l, "{\"return\":\"half\",\"id\":2}");
+    g_free(l);
+    l = line_of(&a, 2);
+    ck_assert_str_eq(l, "{\"return\":\"fast\",\"id\":3}");
+    g_free(l);
+    close(a.fd);
+
+    /* the control socket closes with a reply outstanding */
+    g_string_truncate(a.got, 0);
+    a.fd = connect_to(path);
+    send_str(a.fd, "{\"execute\": \"slow\", \"id\": 4}\n");
+    loop_until_deferred(&t, &d, 3);
+    ferry_dm_control_close(c);
+    defer_complete(&d, 2, "after close");
+    close(a.fd);
+    g_string_free(a.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+/* At most FERRY_DM_CONTROL_PENDING_MAX deferred replies in all, and
+ * FERRY_DM_CONTROL_PENDING_CLIENT_MAX per client; beyond: a clear error. */
+START_TEST(test_control_defer_caps)
+{
+    enum { N = FERRY_DM_CONTROL_PENDING_MAX + 1 };
+    struct tb t;
+    struct ferry_dm_control *c;
+    struct defer_state d = { 0 };
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sock_state s[N];
+    char *l;
+
+    G_STATIC_ASSERT(N <= FERRY_DM_CONTROL_CLIENTS_MAX);
+    G_STATIC_ASSERT(FERRY_DM_CONTROL_PENDING_CLIENT_MAX == 1);
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ferry_dm_control_set_handler(c, defer_handler, &d);
+    /* no client to answer later: refused */
+    errno = 0;
+    ck_assert_ptr_null(ferry_dm_control_defer(NULL));
+    ck_assert_int_eq(errno, ENOTSUP);
+    for (unsigned i = 0; i < N; i++) {
+        struct lines_wait w = { &s[i], 1 };
+
+        s[i].got = g_string_new(NULL);
+        s[i].fd = connect_to(path);
+        tb_loop_until(&t, got_n_lines, &w, 10000);     /* greeting: accepted */
+    }
+    /* the first defers twice in one command: the second is refused */
+    send_str(s[0].fd, "{\"execute\": \"slow2\", \"id\": 0}\n");
+    loop_until_deferred(&t, &d, 1);
+    for (unsigned i = 1; i < N; i++) {
+        char cmd[64];
+
+        snprintf(cmd, sizeof(cmd), "{\"execute\": \"slow\", \"id\": %u}\n", i);
+        send_str(s[i].fd, cmd);
+        if (i < FERRY_DM_CONTROL_PENDING_MAX)
+            loop_until_deferred(&t, &d, i + 1);
+    }
+    {
+        struct lines_wait w = { &s[N - 1], 2 };
+
+        tb_loop_until(&t, got_n_lines, &w, 10000);
+    }
+    ck_assert(d.second_refused);
+    ck_assert_uint_eq(d.n, FERRY_DM_CONTROL_PENDING_MAX);
+    ck_assert_uint_eq(ferry_dm_control_pending_count(c), FERRY_DM_CONTROL_PENDING_MAX);
+    ck_assert_int_eq(d.last_errno, EBUSY);
+    l = line_of(&s[N - 1], 1);
+    ck_assert_msg(strstr(l, "\"error\"") && strstr(l, "too many commands waiting") &&
+                  strstr(l, "\"id\":4"), "over the cap: %s", l);
+    g_free(l);
+    /* room again once one is answered */
+    defer_complete(&d, 0, "zero");
+    send_str(s[N - 1].fd, "{\"execute\": \"slow\", \"id\": 5}\n");
+    {
+        struct lines_wait w = { &s[0], 2 };
+
+        tb_loop_until(&t, got_n_lines, &w, 10000);
+        loop_until_deferred(&t, &d, FERRY_DM_CONTROL_PENDING_MAX + 1);
+    }
+    ck_assert_uint_eq(ferry_dm_control_pending_count(c), FERRY_DM_CONTROL_PENDING_MAX);
+    for (unsigned i = 1; i < d.n; i++)
+        defer_complete(&d, i, "done");
+    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 0);
+    for (unsigned i = 0; i < N; i++) {
+        close(s[i].fd);
+        g_string_free(s[i].got, TRUE);
+    }
+    ferry_dm_control_close(c);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
 TCase *dm_control_tcase(void)
 {
     TCase *tc = tcase_create("control");
@@ -406,5 +716,8 @@ TCase *dm_control_tcase(void)
     tcase_add_test(tc, test_control_half_close);
     tcase_add_test(tc, test_control_unread_replies);
     tcase_add_test(tc, test_control_out_of_fds);
+    tcase_add_test(tc, test_control_defer_order);
+    tcase_add_test(tc, test_control_defer_client_gone);
+    tcase_add_test(tc, test_control_defer_caps);
     return tc;
 }
