@@ -372,6 +372,13 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
     return ferry_dm_control_reply(id, assigned_node(v, &a));
 }
 
+/* QEMU's refusal of a second device_del while the guest has not answered
+ * the first: 7.2 says "Device ID is already in the process of unplug". */
+static bool unplug_pending(const char *qerr)
+{
+    return strstr(qerr, "in the process of unplug") || strstr(qerr, "in progress");
+}
+
 /* "within 10 s", "within 1500 ms" */
 static void wait_text(int ms, char *buf, size_t len)
 {
@@ -482,13 +489,13 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
     dargs = json_of(b);
     r = ferry_usb_qmp_execute(v->q, "device_del", dargs, NULL, qerr, sizeof(qerr));
     /* A device_del asked before whose guest has not answered yet: wait again. */
-    if (r < 0 && !strstr(qerr, "in progress") && !strstr(qerr, "not found")) {
+    if (r < 0 && !unplug_pending(qerr) && !strstr(qerr, "not found")) {
         snprintf(err, sizeof(err), "pci-detach %s: QEMU refused device_del %s: %s", name,
                  a->d.id, qerr);
         ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
         return FERRY_DM_CONTROL_DEFERRED;
     }
-    if (r < 0 && !strstr(qerr, "in progress")) {
+    if (r < 0 && !unplug_pending(qerr)) {
         /* QEMU does not have it (any more) */
         g_array_remove_index(v->assigned, index);
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s (it had "
