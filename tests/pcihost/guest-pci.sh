@@ -166,7 +166,27 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     run "dm inner query-pci" ferry dm -s /tmp/mon.sock query-pci
     run "dm query" ferry dm -s /tmp/dm.sock query-pci-assigned
     # The inner guest is paused: nobody ejects, the wait ends with an error.
-    run "dm detach paused" ferry pci detach /tmp/dm.sock 00:02.0
+    # ferry-dm waits without blocking: while it does (its log says device_del
+    # went out), a second control client's query-status is answered, and the
+    # detach is still waiting when that answer is in.
+    ferry pci detach /tmp/dm.sock 00:02.0 >/tmp/detach.out 2>&1 &
+    detpid=$!
+    waiting=no
+    for i in $(seq 1 300); do
+        grep -q 'device_del hostnic sent, waiting' /tmp/dm.log && { waiting=yes; break; }
+        kill -0 $detpid 2>/dev/null || break
+        sleep 0.1
+    done
+    ferry dm -s /tmp/dm.sock query-status >/tmp/status.out 2>&1
+    strc=$?
+    if kill -0 $detpid 2>/dev/null; then order=status-first; else order=detach-first; fi
+    fact "dm-paused-waiting=$waiting dm-paused-status-rc=$strc dm-paused-order=$order"
+    wait $detpid
+    detrc=$?
+    echo "FERRY-BEGIN dm detach paused"
+    cat /tmp/detach.out
+    echo "FERRY-END dm detach paused rc=$detrc"
+    run "dm paused status" cat /tmp/status.out
     fact "dm-driver-paused=$(drv $E1000E)"
     # Running, its firmware ejects the device that device_del asked for.
     ferry dm -s /tmp/mon.sock cont >/dev/null 2>&1

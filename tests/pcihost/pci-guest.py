@@ -494,6 +494,13 @@ def check_dm(b, facts):
     ok(d[0] == 1 and "the guest did not release" in d[1] and "stays assigned" in d[1],
        "detach while the inner guest is paused: bounded wait, clear error", d)
     ok(facts.get("dm-driver-paused") == "vfio-pci", "the device stays on vfio-pci after that")
+    st = blk("dm paused status")
+    ok(facts.get("dm-paused-waiting") == "yes" and facts.get("dm-paused-status-rc") == "0" and
+       '"running"' in st[1] and facts.get("dm-paused-order") == "status-first",
+       "while pci-detach waits for the guest, ferry-dm answers another control client "
+       "(query-status) before the detach's reply",
+       (facts.get("dm-paused-waiting"), facts.get("dm-paused-status-rc"),
+        facts.get("dm-paused-order"), st))
     d = blk("dm detach after eject")
     ok(d[0] == 0 and "released" in d[1] and facts.get("dm-driver-detached") == "e1000e",
        "once the guest ejected it, detach completes and the device is released", d)
