@@ -272,6 +272,23 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
     return ferry_qmp_execute_fd(q, cmd, args, -1, ret);
 }
 
+static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, JsonNode **ret);
+
+/* The complete lines already read: events kept, anything else dropped. */
+static void keep_buffered(struct ferry_qmp *q)
+{
+    while (q->len && memchr(q->buf, '\n', q->len)) {
+        JsonNode *msg = NULL;
+
+        if (read_message(q, now_ms(), &msg) < 0)
+            continue;
+        if (json_object_has_member(json_node_get_object(msg), "event"))
+            keep_event(q, msg);
+        else
+            json_node_unref(msg);
+    }
+}
+
 int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, int fd,
                          JsonNode **ret)
 {
@@ -308,6 +325,16 @@ int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, i
     }
     if (r < 0)
         return r;
+    r = wait_reply(q, id, deadline, ret);
+    /* lines read with the reply (events QEMU sent right after it) are
+     * kept now: nothing would wake a loop watching the socket for them */
+    keep_buffered(q);
+    return r;
+}
+
+static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, JsonNode **ret)
+{
+    int r;
 
     for (;;) {
         JsonNode *msg = NULL;
@@ -393,6 +420,7 @@ int ferry_qmp_drain(struct ferry_qmp *q)
 {
     if (q->fd < 0)
         return fail(q, -ENOTCONN, "qmp: not connected");
+    keep_buffered(q);
     for (;;) {
         ssize_t got;
 
@@ -418,15 +446,7 @@ int ferry_qmp_drain(struct ferry_qmp *q)
         q->len += (size_t)got;
         /* complete messages: events are kept, anything else (a reply
          * nobody waits for, a line that does not parse) is dropped */
-        while (q->len && memchr(q->buf, '\n', q->len)) {
-            JsonNode *msg = NULL;
-            if (read_message(q, now_ms(), &msg) < 0)
-                continue;
-            if (json_object_has_member(json_node_get_object(msg), "event"))
-                keep_event(q, msg);
-            else
-                json_node_unref(msg);
-        }
+        keep_buffered(q);
         if (q->len >= FERRY_QMP_LINE_MAX)
             return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes", FERRY_QMP_LINE_MAX);
     }
@@ -495,6 +515,7 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
             return r;
         if (event_matches(msg, name, device)) {
             take_data(msg, data);
+            keep_buffered(q);
             return 0;
         }
         if (json_object_has_member(json_node_get_object(msg), "event"))

@@ -22,6 +22,7 @@
 
 enum script {
     S_NORMAL, S_ERROR, S_BAD_SHAPES, S_GARBAGE, S_NO_BANNER, S_HANGUP, S_ENDLESS, S_SILENT,
+    S_EVENT_WITH_REPLY,
 };
 
 static char sock_path[108];
@@ -96,6 +97,16 @@ static void serve(enum script s, int lfd)
         put(fd, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"d1\"}}\r\n");
         pause();
         break;
+    case S_EVENT_WITH_REPLY: {
+        /* the reply and the event that follows it in one write: read together */
+        char buf[512];
+
+        snprintf(buf, sizeof(buf), "{\"return\": {}, \"id\": \"%s\"}\r\n"
+                 "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"d2\"}}\r\n", id);
+        put(fd, buf);
+        pause();
+        break;
+    }
     case S_ERROR:
         reply(fd, id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}");
         pause();
@@ -187,6 +198,33 @@ START_TEST(test_normal)
     /* an event that comes after the reply is read while waiting */
     ck_assert_int_eq(ferry_qmp_execute(q, "device_del", NULL, NULL), 0);
     ck_assert_int_eq(ferry_qmp_wait_event(q, "DEVICE_DELETED", "d1", 5000, NULL), 0);
+    ferry_qmp_close(q);
+    stop();
+}
+END_TEST
+
+static void count_cb(void *opaque)
+{
+    (*(unsigned *)opaque)++;
+}
+
+/*
+ * An event read together with a command's reply is kept when the command
+ * returns (a loop watching the socket would never be woken for it), the
+ * event hook runs, and take_event finds it without reading.
+ */
+START_TEST(test_event_with_reply)
+{
+    struct ferry_qmp *q = connected(S_EVENT_WITH_REPLY, 5000);
+    unsigned kept = 0;
+
+    ferry_qmp_set_event_cb(q, count_cb, &kept);
+    ck_assert_int_eq(ferry_qmp_execute(q, "device_del", NULL, NULL), 0);
+    ck_assert_uint_eq(kept, 1);
+    ck_assert_int_eq(ferry_qmp_take_event(q, "DEVICE_DELETED", "other", NULL), -ENOENT);
+    ck_assert_int_eq(ferry_qmp_take_event(q, "DEVICE_DELETED", "d2", NULL), 0);
+    ck_assert_int_eq(ferry_qmp_take_event(q, "DEVICE_DELETED", "d2", NULL), -ENOENT);
+    ck_assert_int_eq(ferry_qmp_drain(q), 0);
     ferry_qmp_close(q);
     stop();
 }
@@ -381,6 +419,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_normal);
     tcase_add_test(tc, test_error_reply);
+    tcase_add_test(tc, test_event_with_reply);
     tcase_add_test(tc, test_bad_shapes);
     tcase_add_test(tc, test_hostile);
     tcase_add_test(tc, test_pci_find);
