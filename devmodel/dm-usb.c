@@ -14,12 +14,14 @@
 
 #include "common/log-glib.h"
 #include "devmodel/control.h"
+#include "devmodel/dm-qmp.h"
 #include "usb/ferry-usb.h"
 
 #define DM_USB_CONFIG_DEVICES_MAX 32
 
 struct dm_usb {
     struct ferry_usb_service *svc;
+    struct dm_qmp *d;           /* ferry-dm's QMP connection, or NULL */
     char *qmp;
     bool confined;
     void (*on_gone)(void *opaque);
@@ -43,6 +45,59 @@ static void usb_gone(void *opaque, const char *guest)
     ferry_log(FERRY_LOG_INFO, NULL, "usb: QEMU at %s has gone", guest);
     if (u->on_gone)
         u->on_gone(u->opaque);
+}
+
+/* The service's wait for DEVICE_DELETED, on ferry-dm's loop (dm-qmp.h). */
+static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
+                            void (*done)(void *done_opaque, int result), void *done_opaque)
+{
+    struct dm_usb *u = opaque;
+
+    if (!u->d || strcmp(guest, u->qmp))
+        return -ENOTSUP;
+    return dm_qmp_wait_deleted(u->d, id, dm_qmp_wait_timeout_ms(), done, done_opaque, NULL);
+}
+
+/* usb-detach's deferred reply: QEMU's side of the detach has ended. */
+static void usb_detach_done(void *opaque, int result, const char *err)
+{
+    struct ferry_dm_control_pending *p = opaque;
+    JsonNode *id = ferry_dm_control_pending_id(p);
+
+    ferry_dm_control_complete(p, result < 0 ? ferry_dm_control_reply_error(id, err)
+                                            : ferry_dm_control_reply(id, NULL));
+}
+
+static char *cmd_detach(struct dm_usb *u, struct ferry_dm_control_req *req, JsonObject *args,
+                        JsonNode *id)
+{
+    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
+                           : NULL;
+    struct ferry_dm_control_pending *p;
+    char err[FERRY_USB_ERR_MAX];
+    int r;
+
+    if (!dev)
+        return ferry_dm_control_reply_error(id, "usb-detach: \"device\" is required");
+    p = ferry_dm_control_defer(req);
+    if (!p && errno == EBUSY) {
+        snprintf(err, sizeof(err), "usb-detach %s: ferry-dm has %d commands waiting for their "
+                 "guest already; retry later", dev, FERRY_DM_CONTROL_PENDING_MAX);
+        return ferry_dm_control_reply_error(id, err);
+    }
+    if (!p) {
+        /* no client to answer later: QEMU's side ends on its own */
+        if (ferry_usb_service_detach(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
+            return ferry_dm_control_reply_error(id, err);
+        return ferry_dm_control_reply(id, NULL);
+    }
+    r = ferry_usb_service_detach_async(u->svc, u->qmp, dev, usb_detach_done, p, err,
+                                       sizeof(err));
+    if (r < 0)
+        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+    else if (r == 0)
+        ferry_dm_control_complete(p, ferry_dm_control_reply(id, NULL));
+    return FERRY_DM_CONTROL_DEFERRED;     /* r == 1: usb_detach_done answers */
 }
 
 /* The service logs with its opaque (u): ferry-dm's glib log. */
@@ -96,21 +151,15 @@ static char *cmd_query(struct dm_usb *u, JsonNode *id)
     return ferry_dm_control_reply(id, ret);
 }
 
-char *dm_usb_command(struct dm_usb *u, const char *cmd, JsonObject *args, JsonNode *id, int *fd)
+char *dm_usb_command(struct dm_usb *u, struct ferry_dm_control_req *req, const char *cmd,
+                     JsonObject *args, JsonNode *id, int *fd)
 {
     char err[FERRY_USB_ERR_MAX];
 
     if (!strcmp(cmd, "usb-attach"))
         return cmd_attach(u, args, id, fd);
-    if (!strcmp(cmd, "usb-detach")) {
-        const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
-                               : NULL;
-        if (!dev)
-            return ferry_dm_control_reply_error(id, "usb-detach: \"device\" is required");
-        if (ferry_usb_service_detach(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
-            return ferry_dm_control_reply_error(id, err);
-        return ferry_dm_control_reply(id, NULL);
-    }
+    if (!strcmp(cmd, "usb-detach"))
+        return cmd_detach(u, req, args, id);
     if (!strcmp(cmd, "usb-unplugged")) {
         const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
                                : NULL;
@@ -185,7 +234,7 @@ int dm_usb_config_qmp(const char *config, char **qmp)
     return 0;
 }
 
-int dm_usb_start(struct event_base *base, struct ferry_usb_qmp *q, const char *qmp,
+int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
                  void *opaque, struct dm_usb **out)
 {
@@ -193,7 +242,9 @@ int dm_usb_start(struct event_base *base, struct ferry_usb_qmp *q, const char *q
     g_auto(GStrv) devices = NULL;
     g_autofree char *cfg_qmp = NULL, *policy = NULL;
     struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
-                                        .guest_gone = usb_gone };
+                                        .guest_gone = usb_gone,
+                                        .wait_deleted = d ? usb_wait_deleted : NULL };
+    struct ferry_usb_qmp *q = dm_qmp_client(d);
     int fds[DM_USB_CONFIG_DEVICES_MAX];
     size_t nfds = 0;
     char err[FERRY_USB_ERR_MAX];
@@ -219,6 +270,7 @@ int dm_usb_start(struct event_base *base, struct ferry_usb_qmp *q, const char *q
         return r;
     u = g_new0(struct dm_usb, 1);
     u->qmp = g_strdup(qmp);
+    u->d = d;
     u->confined = confined;
     u->on_gone = on_gone;
     u->opaque = opaque;

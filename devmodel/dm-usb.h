@@ -44,17 +44,24 @@ bool dm_usb_wanted(const char *qmp, const char *config);
 /* qmp= of the config's [usb] group (*qmp NULL if none; caller frees). */
 int dm_usb_config_qmp(const char *config, char **qmp);
 
-/* Start it (nothing when not wanted: *out = NULL).  q: ferry-dm's QMP
- * connection to the QEMU at qmp (dm-qmp.h), used but not owned; NULL: the
- * service opens and watches its own.  on_gone runs when QEMU's QMP
+/* Start it (nothing when not wanted: *out = NULL).  d: ferry-dm's QMP
+ * connection to the QEMU at qmp (dm-qmp.h), used but not owned; the waits
+ * for DEVICE_DELETED after a usb-redir's device_del go through its
+ * asynchronous waiters.  NULL: the service opens and watches its own (and
+ * waits blocking).  on_gone runs when QEMU's QMP
  * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
  * reason printed to stderr. */
-int dm_usb_start(struct event_base *base, struct ferry_usb_qmp *q, const char *qmp,
+struct dm_qmp;
+struct ferry_dm_control_req;
+int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
                  void *opaque, struct dm_usb **out);
 /* A control command (usb-attach, usb-detach, usb-unplugged, query-usb), or
- * NULL when it is not one of these. */
-char *dm_usb_command(struct dm_usb *u, const char *cmd, JsonObject *args, JsonNode *id, int *fd);
+ * NULL when it is not one of these.  usb-detach's reply is deferred
+ * (control.h) until QEMU has let go of the usb-redir (DEVICE_DELETED,
+ * chardev-remove); the host has the device back at once. */
+char *dm_usb_command(struct dm_usb *u, struct ferry_dm_control_req *req, const char *cmd,
+                     JsonObject *args, JsonNode *id, int *fd);
 /* ferry-dm's QMP connection (the one passed as q) has ended. */
 void dm_usb_qmp_lost(struct dm_usb *u);
 void dm_usb_free(struct dm_usb *u);

@@ -199,7 +199,7 @@ static char *control_command(void *opaque, struct ferry_dm_control_req *req, con
                              JsonObject *args, JsonNode *id, int *fd)
 {
     struct dm_main *m = opaque;
-    char *r = m->usb ? dm_usb_command(m->usb, cmd, args, id, fd) : NULL;
+    char *r = m->usb ? dm_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
 
     return r ? r : dm_vfio_command(m->vfio, req, cmd, args, id);
 }
@@ -838,7 +838,7 @@ int main(int argc, char **argv)
         }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
-        rc = dm_usb_start(m.base, dm_qmp_client(m.qmp), qmp ? qmp : a.qmp, a.config,
+        rc = dm_usb_start(m.base, m.qmp, qmp ? qmp : a.qmp, a.config,
                           mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
                           &m.usb);
         if (rc < 0) {

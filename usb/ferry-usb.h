@@ -260,6 +260,13 @@ FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_qmp_drain(struct ferry_usb_qmp *q);
 /* device_del, DEVICE_DELETED, chardev-remove. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+/* Its two halves around an asynchronous wait: device_del; chardev-remove
+ * (a chardev QEMU dropped with the device is fine). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
+                               size_t errlen);
 
 /* ---- the USB service: what ferry-dm embeds ---------------------------------- */
 struct ferry_usb_service;
@@ -271,6 +278,14 @@ struct ferry_usb_service_ops {
     bool no_discovery;
     /* The QMP connection of a guest added with _add_guest ended (QEMU quit). */
     void (*guest_gone)(void *opaque, const char *guest);
+    /* Optional, for an embedder that watches a lent QMP connection
+     * (_add_guest_qmp) on its loop: after device_del of a usb-redir, wait
+     * for its DEVICE_DELETED without blocking, and call done(done_opaque,
+     * 0 or -errno) once, later, from the loop (QEMU answers at once unless
+     * its guest is paused: then a blocking wait would freeze everything).
+     * 0, or -errno: then the service waits itself, blocking (the default). */
+    int (*wait_deleted)(void *opaque, const char *guest, const char *id,
+                        void (*done)(void *done_opaque, int result), void *done_opaque);
 };
 
 /* rundir holds the per-device unix sockets QEMU connects to. */
@@ -322,6 +337,16 @@ ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int 
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest,
                          const char *device, char *err, size_t errlen);
+/* The same, for a service with ops.wait_deleted: the host gets the device
+ * back now; QEMU's side (DEVICE_DELETED, chardev-remove) may end later.
+ * 1: done(opaque, 0 or -errno, message) will be called once, from the loop
+ * (also with -ECANCELED if the service is freed first); 0: all done now;
+ * -errno with err. */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_detach_async(struct ferry_usb_service *s, const char *guest,
+                               const char *device,
+                               void (*done)(void *opaque, int result, const char *err),
+                               void *opaque, char *err, size_t errlen);
 /* The device of an assignment was unplugged: what libusb's hotplug says when
  * it runs here, and what a broker says for a ferry-dm without discovery
  * (confined).  The channel to the guest ends; the assignment stays, for the

@@ -250,29 +250,49 @@ int ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
     return redir_device_add(q, id, err, errlen);
 }
 
-int ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
+static char *id_args(const char *id)
 {
     JsonBuilder *b = json_builder_new();
-    char *args;
-    int r;
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "id");
     json_builder_add_string_value(b, id);
     json_builder_end_object(b);
-    args = json_of(b);
-    r = ferry_usb_qmp_execute(q, "device_del", args, NULL, err, errlen);
+    return json_of(b);
+}
+
+int ferry_usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err,
+                                  size_t errlen)
+{
+    char *args = id_args(id);
+    int r = ferry_usb_qmp_execute(q, "device_del", args, NULL, err, errlen);
+
+    g_free(args);
+    return r;
+}
+
+int ferry_usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
+                                   size_t errlen)
+{
+    /* QEMU 7.2 drops a usb-redir's chardev with the device itself */
+    char e2[FERRY_USB_ERR_MAX], *args = id_args(id);
+    int r = ferry_usb_qmp_execute(q, "chardev-remove", args, NULL, e2, sizeof(e2));
+
+    g_free(args);
+    if (r < 0 && strstr(e2, "not found"))
+        r = 0;
+    else if (r < 0)
+        snprintf(err, errlen, "%s", e2);
+    return r;
+}
+
+int ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
+{
+    int r = ferry_usb_qmp_redir_del_start(q, id, err, errlen);
+
     if (r == 0)
         r = ferry_usb_qmp_wait_deleted(q, id, err, errlen);
-    if (r == 0) {
-        /* QEMU 7.2 drops a usb-redir's chardev with the device itself */
-        char e2[FERRY_USB_ERR_MAX];
-        r = ferry_usb_qmp_execute(q, "chardev-remove", args, NULL, e2, sizeof(e2));
-        if (r < 0 && strstr(e2, "not found"))
-            r = 0;
-        else if (r < 0)
-            snprintf(err, errlen, "%s", e2);
-    }
-    g_free(args);
+    if (r == 0)
+        r = ferry_usb_qmp_redir_del_finish(q, id, err, errlen);
     return r;
 }

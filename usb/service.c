@@ -56,6 +56,7 @@ struct assign {
     libusb_device_handle *wrapped;  /* from a broker's fd, until served */
     bool fd_mode;
     int owned_fd;                   /* that fd, closed after the handle */
+    struct unplug *unplug;          /* its last channel still leaving QEMU */
 };
 
 struct ferry_usb_service {
@@ -68,6 +69,21 @@ struct ferry_usb_service {
     GPtrArray *guests;            /* struct guest * */
     GPtrArray *assigns;           /* struct assign * */
     unsigned next_id;
+    GList *unplugs;               /* struct unplug *, waiting (ops.wait_deleted) */
+    bool freeing;                 /* no more waiting on the embedder's loop */
+};
+
+/* A usb-redir leaving QEMU: device_del sent, DEVICE_DELETED awaited through
+ * ops.wait_deleted, then chardev-remove.  It outlives the service (the
+ * embedder calls unplug_done once, maybe after ferry_usb_service_free). */
+struct unplug {
+    struct ferry_usb_service *svc;  /* NULL once the service is freed */
+    struct guest *guest;            /* the service's, valid while svc is */
+    struct assign *a;               /* NULL once the assignment has ended */
+    char id[32];
+    char ident[160];
+    void (*done)(void *opaque, int result, const char *err);
+    void *done_opaque;
 };
 
 #define SLOG(s, lvl, ...) ferry_logf((s)->ops.log, (s)->opaque, (lvl), __VA_ARGS__)
@@ -153,6 +169,74 @@ static void assign_stop(struct assign *a)
     }
 }
 
+static void unplug_done(void *opaque, int result)
+{
+    struct unplug *u = opaque;
+    struct ferry_usb_service *s = u->svc;
+    char err[FERRY_USB_ERR_MAX] = "";
+
+    if (s) {
+        s->unplugs = g_list_remove(s->unplugs, u);
+        if (result == 0 && u->guest->q)
+            result = ferry_usb_qmp_redir_del_finish(u->guest->q, u->id, err, sizeof(err));
+        else if (result < 0)
+            snprintf(err, sizeof(err), "qmp %s: device %s: no DEVICE_DELETED: %s",
+                     u->guest->qmp, u->id,
+                     result == -ETIMEDOUT ? "timed out (is the guest paused?)"
+                     : result == -EPIPE ? "QEMU has gone" : g_strerror(-result));
+        if (result < 0)
+            SLOG(s, FERRY_LOG_WARNING, "usb[%s] removing %s from QEMU: %s", u->ident, u->id,
+                 err);
+        else
+            SLOG(s, FERRY_LOG_INFO, "usb[%s] %s removed from QEMU", u->ident, u->id);
+        if (u->a) {
+            /* a channel held back meanwhile (replugged): now */
+            u->a->unplug = NULL;
+            assign_update_accept(u->a);
+        }
+    } else if (result == 0) {
+        result = -ECANCELED;
+    }
+    if (u->done)
+        u->done(u->done_opaque, result, err[0] ? err : "the USB service has stopped");
+    g_free(u);
+}
+
+/*
+ * usb-redir a->id (and its chardev) out of QEMU.  With ops.wait_deleted the
+ * wait for DEVICE_DELETED happens on the embedder's loop: 1, and done is
+ * called later; otherwise it blocks (at most QMP_TIMEOUT_MS): 0 or -errno.
+ */
+static int assign_unplug_start(struct assign *a, void (*done)(void *, int, const char *),
+                               void *done_opaque, char *err, size_t errlen)
+{
+    struct ferry_usb_service *s = a->svc;
+    struct unplug *u;
+    int r;
+
+    if (!s->ops.wait_deleted || s->freeing)
+        return ferry_usb_qmp_redir_del(a->guest->q, a->id, err, errlen);
+    r = ferry_usb_qmp_redir_del_start(a->guest->q, a->id, err, errlen);
+    if (r < 0)
+        return r;
+    u = g_new0(struct unplug, 1);
+    u->svc = s;
+    u->guest = a->guest;
+    snprintf(u->id, sizeof(u->id), "%s", a->id);
+    snprintf(u->ident, sizeof(u->ident), "%s", a->ident);
+    u->done = done;
+    u->done_opaque = done_opaque;
+    if (s->ops.wait_deleted(s->opaque, a->guest->qmp, u->id, unplug_done, u) < 0) {
+        g_free(u);
+        r = ferry_usb_qmp_wait_deleted(a->guest->q, a->id, err, errlen);
+        return r < 0 ? r : ferry_usb_qmp_redir_del_finish(a->guest->q, a->id, err, errlen);
+    }
+    s->unplugs = g_list_prepend(s->unplugs, u);
+    u->a = a;
+    a->unplug = u;
+    return 1;
+}
+
 /* Take chardev and usb-redir a->id out of QEMU (it saw the channel close). */
 static void assign_unplug_qemu(struct assign *a)
 {
@@ -161,7 +245,7 @@ static void assign_unplug_qemu(struct assign *a)
     if (!a->plugged)
         return;
     a->plugged = false;
-    if (ferry_usb_qmp_redir_del(a->guest->q, a->id, err, sizeof(err)) < 0)
+    if (assign_unplug_start(a, NULL, NULL, err, sizeof(err)) < 0)
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] removing %s from QEMU: %s", a->ident, a->id, err);
 }
 
@@ -176,6 +260,8 @@ static int assign_plug(struct assign *a, char *err, size_t errlen)
 
     if (a->redir)
         return 0;
+    if (a->unplug)
+        return 0;       /* the last channel is still leaving QEMU: plugged after */
     if (a->wrapped) {
         h = a->wrapped;
         a->wrapped = NULL;
@@ -270,6 +356,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static void assign_free(struct assign *a)
 {
+    if (a->unplug)
+        a->unplug->a = NULL;
     assign_stop(a);
     if (a->guest && a->guest->q)
         assign_unplug_qemu(a);
@@ -449,11 +537,16 @@ void ferry_usb_service_free(struct ferry_usb_service *s)
 {
     if (!s)
         return;
+    s->freeing = true;          /* the last unplugs wait here, as before */
     if (s->assigns) {
         for (guint i = 0; i < s->assigns->len; i++)
             assign_free(g_ptr_array_index(s->assigns, i));
         g_ptr_array_free(s->assigns, TRUE);
     }
+    /* waits still out on the embedder's loop: their end is dropped */
+    for (GList *l = s->unplugs; l; l = l->next)
+        ((struct unplug *)l->data)->svc = NULL;
+    g_list_free(s->unplugs);
     ferry_usb_host_free(s->host);
     ferry_usb_policy_free(s->default_policy);
     if (s->guests)
@@ -635,6 +728,16 @@ static struct assign *assign_by_device(struct ferry_usb_service *s, const char *
 int ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest, const char *device,
                              char *err, size_t errlen)
 {
+    int r = ferry_usb_service_detach_async(s, guest, device, NULL, NULL, err, errlen);
+
+    return r > 0 ? 0 : r;
+}
+
+int ferry_usb_service_detach_async(struct ferry_usb_service *s, const char *guest,
+                                   const char *device,
+                                   void (*done)(void *opaque, int result, const char *err),
+                                   void *opaque, char *err, size_t errlen)
+{
     struct assign *a = assign_by_device(s, guest, device, err, errlen);
     int r = 0;
 
@@ -644,7 +747,7 @@ int ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest, con
         assign_stop(a);
         if (a->plugged) {
             a->plugged = false;
-            r = ferry_usb_qmp_redir_del(a->guest->q, a->id, err, errlen);
+            r = assign_unplug_start(a, done, opaque, err, errlen);
         }
     } else if (a->guest) {
         struct ferry_usb_qmp *q = NULL;
