@@ -274,8 +274,9 @@ int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, Json
 
 static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, JsonNode **ret);
 
-/* The complete lines already read: events kept, anything else dropped. */
-static void keep_buffered(struct ferry_qmp *q)
+/* The complete lines already read: events kept, anything else (a reply
+ * nobody waits for, a line that does not parse) dropped. */
+static void drain_buffered(struct ferry_qmp *q)
 {
     while (q->len && memchr(q->buf, '\n', q->len)) {
         JsonNode *msg = NULL;
@@ -286,6 +287,30 @@ static void keep_buffered(struct ferry_qmp *q)
             keep_event(q, msg);
         else
             json_node_unref(msg);
+    }
+}
+
+/* After a reply: the events already read behind it are kept now (a loop
+ * watching the socket would not be woken for them).  Stops at the first
+ * line that is not an event, which stays for the next command. */
+static void keep_buffered(struct ferry_qmp *q)
+{
+    char *nl;
+
+    while (q->len && (nl = memchr(q->buf, '\n', q->len))) {
+        size_t n = (size_t)(nl - q->buf);
+        g_autoptr(JsonParser) p = json_parser_new();
+        JsonNode *root;
+
+        if (!json_parser_load_from_data(p, q->buf, (gssize)n, NULL))
+            return;
+        root = json_parser_get_root(p);
+        if (!root || !JSON_NODE_HOLDS_OBJECT(root) ||
+            !json_object_has_member(json_node_get_object(root), "event"))
+            return;
+        keep_event(q, json_node_copy(root));
+        memmove(q->buf, nl + 1, q->len - n - 1);
+        q->len -= n + 1;
     }
 }
 
@@ -420,7 +445,7 @@ int ferry_qmp_drain(struct ferry_qmp *q)
 {
     if (q->fd < 0)
         return fail(q, -ENOTCONN, "qmp: not connected");
-    keep_buffered(q);
+    drain_buffered(q);
     for (;;) {
         ssize_t got;
 
@@ -446,7 +471,7 @@ int ferry_qmp_drain(struct ferry_qmp *q)
         q->len += (size_t)got;
         /* complete messages: events are kept, anything else (a reply
          * nobody waits for, a line that does not parse) is dropped */
-        keep_buffered(q);
+        drain_buffered(q);
         if (q->len >= FERRY_QMP_LINE_MAX)
             return fail(q, -EMSGSIZE, "qmp: message longer than %u bytes", FERRY_QMP_LINE_MAX);
     }

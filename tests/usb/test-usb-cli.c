@@ -61,6 +61,21 @@ static int run(char **out, ...)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* ferry dm -s SOCK CMD (ferry-dm's control socket or QEMU's QMP socket). */
+static int dm_cmd(char **out, const char *sock, const char *cmd)
+{
+    const char *argv[] = { ferry, "dm", "-s", sock, cmd, NULL };
+    char *o = NULL, *e = NULL;
+    int status = -1;
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &o, &e, &status, NULL))
+        status = -1;
+    *out = g_strconcat(o ? o : "", e ? e : "", NULL);
+    g_free(o);
+    g_free(e);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static GPid spawn(const char **argv, bool real_system)
 {
     char **envp = g_get_environ();
@@ -150,8 +165,8 @@ int main(int argc, char **argv)
     struct usbsim *sim;
     struct usbsim_dev *v2;
     char dir[] = "/tmp/ferry-usb-cli-XXXXXX";
-    char *qmp, *ctl, *qmparg, *cfg, *out = NULL, *qemu;
-    GPid qpid = 0, dpid = 0, fpid = 0;
+    char *qmp, *ctl, *qmparg, *cfg, *out = NULL, *qemu, *mon, *monarg;
+    GPid qpid = 0, dpid = 0, fpid = 0, detpid = 0;
     int r;
 
     if (argc != 3) {
@@ -172,10 +187,12 @@ int main(int argc, char **argv)
     ctl = g_strdup_printf("%s/dm.sock", dir);
     cfg = g_strdup_printf("%s/guest.conf", dir);
     qmparg = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
+    mon = g_strdup_printf("%s/mon.sock", dir);
+    monarg = g_strdup_printf("unix:%s,server=on,wait=off", mon);
     {
         const char *qargv[] = { "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35",
                                 "-nodefaults", "-display", "none", "-m", "64", "-device",
-                                "qemu-xhci", "-qmp", qmparg, NULL };
+                                "qemu-xhci", "-qmp", qmparg, "-qmp", monarg, NULL };
         qpid = spawn(qargv, true);
     }
     sim = usbsim_new();
@@ -207,8 +224,11 @@ int main(int argc, char **argv)
     g_free(out);
     CHECK(wait_file(qmp), "QEMU did not start");
 
-    /* ferry-dm --qmp, unconfined: it opens the devices itself */
+    /* ferry-dm --qmp, unconfined: it opens the devices itself (its wait
+     * for DEVICE_DELETED long enough for the paused QEMU below) */
+    g_setenv("FERRY_DM_DETACH_WAIT_MS", "120000", TRUE);
     dpid = start_dm(qmp, ctl, NULL, false);
+    g_unsetenv("FERRY_DM_DETACH_WAIT_MS");
     CHECK(dpid, "ferry-dm --qmp did not start");
     r = run(&out, "attach", ctl, "nonsense", NULL);
     CHECK(r == 1 && strstr(out, "expected VID:PID"), "bad spec: %d %s", r, out);
@@ -228,9 +248,39 @@ int main(int argc, char **argv)
     CHECK(wait_list(ctl, "\"connected\" : true", &out) && strstr(out, qmp),
           "list GUEST shows the device attached and its channel connected: %s", out);
     g_free(out);
-    r = run(&out, "detach", ctl, "1-5", NULL);
-    CHECK(r == 0, "detach: %d %s", r, out);
+    /* Detach while QEMU is paused: the usb-redir's DEVICE_DELETED waits for
+     * `cont`, and ferry-dm waits for it on its loop.  The host has the
+     * device back at once (list), another client is answered (status) while
+     * the detach still waits, and the detach succeeds after `cont`. */
+    out = NULL;
+    CHECK(wait_file(mon) && dm_cmd(&out, mon, "stop") == 0, "QEMU stop: %s", out);
     g_free(out);
+    out = NULL;
+    {
+        const char *dargv[] = { ferry, "usb", "detach", ctl, "1-5", NULL };
+        int st = -1;
+
+        detpid = spawn(dargv, false);
+        CHECK(detpid, "ferry usb detach did not start");
+        out = NULL;
+        CHECK(wait_list_for(ctl, "\"connected\" : true", true, &out),
+              "the detach reached ferry-dm (device no longer attached): %s", out);
+        g_free(out);
+        out = NULL;
+        r = dm_cmd(&out, ctl, "status");
+        CHECK(r == 0 && strstr(out, "\"running\""), "status while a detach waits: %d %s", r,
+              out);
+        g_free(out);
+        out = NULL;
+        CHECK(waitpid(detpid, &st, WNOHANG) == 0,
+              "the detach answered before QEMU let go (status %d)", st);
+        CHECK(dm_cmd(&out, mon, "cont") == 0, "QEMU cont: %s", out);
+        g_free(out);
+        out = NULL;
+        CHECK(waitpid(detpid, &st, 0) == detpid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "detach after QEMU let go: status %d", st);
+        detpid = 0;
+    }
     r = run(&out, "detach", ctl, "1-5", NULL);
     CHECK(r == 1 && strstr(out, "not attached"), "second detach: %d %s", r, out);
     g_free(out);
@@ -304,6 +354,7 @@ int main(int argc, char **argv)
     out = NULL;
 out:
     g_free(out);
+    stop(&detpid);
     stop(&fpid);
     stop(&dpid);
     stop(&qpid);
@@ -311,7 +362,10 @@ out:
     unlink(qmp);
     unlink(ctl);
     unlink(cfg);
+    unlink(mon);
     rmdir(dir);
+    g_free(mon);
+    g_free(monarg);
     g_free(qmp);
     g_free(ctl);
     g_free(cfg);
