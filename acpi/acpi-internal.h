@@ -268,6 +268,8 @@ struct aml *acpi_dsdt_body(struct aml_ctx *b, const struct acpi_config *cfg);
 struct aml *acpi_cpu_ssdt_body(struct aml_ctx *b, const struct acpi_config *cfg);
 
 /* Locate `len` bytes at guest-physical gpa; NULL if not there. */
+/* Four characters of A-Z, 0-9 and _. */
+int acpi_sig_ok(const char *s);
 typedef const void *(*acpi_resolve_fn)(void *opaque, uint64_t gpa, uint32_t len);
 int acpi_validate_graph(acpi_resolve_fn resolve, void *opaque, uint64_t rsdp_gpa,
                         ferry_log_fn log, void *log_opaque);

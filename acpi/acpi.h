@@ -40,9 +40,12 @@ extern "C" {
 #define ACPI_MEM_RANGES_MAX   32    /* RAM ranges in one config */
 #define ACPI_NODES_MAX        16    /* NUMA proximity domains */
 #define ACPI_PCI_IO_WINDOWS_MAX 4   /* I/O windows of the PCI root bridge */
-#define ACPI_TABLES_MAX       16    /* tables in one set, RSDP included */
+#define ACPI_EXTRA_TABLES_MAX 8     /* caller-supplied tables (acpi_config.extra_tables) */
+#define ACPI_TABLES_MAX       24    /* tables in one set, RSDP included: 13 own + the extra */
 #define ACPI_TABLES_SIZE_MAX  (64u << 10) /* whole set laid out as a blob */
 #define ACPI_SCRATCH_SIZE     (1u << 20)  /* AML builder working memory */
+/* One caller-supplied table: the whole table fits the table area or nothing does. */
+#define ACPI_EXTRA_TABLE_SIZE_MAX ACPI_TABLES_SIZE_MAX
 /* Buffer acpi_build_blob() needs: the blob plus the builder's scratch. */
 #define ACPI_BLOB_BUF_SIZE    (ACPI_TABLES_SIZE_MAX + ACPI_SCRATCH_SIZE)
 /*
@@ -108,6 +111,15 @@ struct acpi_pci {
     uint32_t intx_gsi_base;         /* see acpi_pci_intx_gsi() */
 };
 
+/*
+ * A complete table of the caller's own (header, body, checksum), as Xen's
+ * libacpi takes pass-through tables and QEMU -acpitable file=.
+ */
+struct acpi_extra_table {
+    const void *data;       /* read during the build only, never kept */
+    uint32_t len;           /* bytes at data; must equal the header's length */
+};
+
 struct acpi_config {
     char oem_id[7];         /* up to 6 characters */
     char oem_table_id[9];   /* up to 8 characters */
@@ -138,6 +150,21 @@ struct acpi_config {
     uint8_t rtc_irq;
     struct acpi_pm pm;
     struct acpi_pci pci;
+
+    /*
+     * Caller-supplied tables (an SSDT for a passthrough device, a SLIC or
+     * MSDM licence table, a vendor table), copied into the table memory
+     * after libacpi's own (8-byte aligned, through ctx->alloc) and listed in
+     * both RSDT and XSDT, in this order.  acpi_config_check() refuses one
+     * shorter than 36 bytes or longer than ACPI_EXTRA_TABLE_SIZE_MAX, whose
+     * header length is not len, whose signature is not four of [A-Z0-9_],
+     * whose checksum does not sum to zero, whose signature is one libacpi
+     * builds (RSDT XSDT FACP FACS DSDT APIC HPET MCFG SRAT SLIT WAET, and the
+     * RSDP), or whose signature another one has already (SSDTs excepted).
+     * A set that does not fit the table memory fails with -ENOMEM.
+     */
+    uint32_t nr_extra_tables;
+    struct acpi_extra_table extra_tables[ACPI_EXTRA_TABLES_MAX];
 };
 
 /*

@@ -375,6 +375,27 @@ static struct acpi_header *build_slit(struct builder *bd)
     return &t->h;
 }
 
+/* A caller-supplied table, checked by acpi_config_check(): copied as it is. */
+static struct acpi_header *copy_extra(struct builder *bd, uint32_t i)
+{
+    const struct acpi_extra_table *e = &bd->cfg->extra_tables[i];
+    const struct acpi_ctx *ctx = bd->ctx;
+    char sig[5];
+    void *p;
+
+    memcpy(sig, e->data, 4);
+    sig[4] = 0;
+    p = table_alloc(bd, sig, e->len, 8);
+    if (!p) {
+        acpi_err(ctx->log, ctx->log_opaque,
+                 "build: extra_tables[%u] (%s, %u bytes) does not fit in the table memory",
+                 i, sig, e->len);
+        return NULL;
+    }
+    memcpy(p, e->data, e->len);
+    return p;
+}
+
 static struct acpi_header *build_waet(struct builder *bd)
 {
     struct acpi_waet *t = table_alloc(bd, "WAET", sizeof(*t), 8);
@@ -438,6 +459,8 @@ int acpi_build_tables(const struct acpi_config *cfg, const struct acpi_ctx *ctx,
         listed[nlisted++] = build_waet(&bd);
     if (cfg->flags & ACPI_HAS_CPU_SSDT)
         listed[nlisted++] = aml_table(&bd, b, "SSDT", acpi_cpu_ssdt_body(b, cfg));
+    for (uint32_t i = 0; i < cfg->nr_extra_tables && !bd.err; i++)
+        listed[nlisted++] = copy_extra(&bd, i);
     if (bd.err)
         return bd.err;
 

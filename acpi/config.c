@@ -229,6 +229,55 @@ static int overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + alen;
 }
 
+/* Signatures of the tables libacpi builds and owns ("RSD " for "RSD PTR "). */
+static const char *const owned_sigs[] = {
+    "RSD ", "RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET", "MCFG", "SRAT", "SLIT",
+    "WAET",
+};
+
+static int extra_tables_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
+{
+    if (cfg->nr_extra_tables > ACPI_EXTRA_TABLES_MAX)
+        FAIL("nr_extra_tables: %u (at most %u)", cfg->nr_extra_tables, ACPI_EXTRA_TABLES_MAX);
+    for (uint32_t i = 0; i < cfg->nr_extra_tables; i++) {
+        const struct acpi_extra_table *e = &cfg->extra_tables[i];
+        struct acpi_header h;
+        uint8_t sum;
+
+        if (!e->data)
+            FAIL("extra_tables[%u]: no data", i);
+        if (e->len < sizeof(h))
+            FAIL("extra_tables[%u]: %u bytes, shorter than a table header (%zu)", i, e->len,
+                 sizeof(h));
+        if (e->len > ACPI_EXTRA_TABLE_SIZE_MAX)
+            FAIL("extra_tables[%u]: %u bytes, more than the table area (%u)", i, e->len,
+                 (unsigned)ACPI_EXTRA_TABLE_SIZE_MAX);
+        memcpy(&h, e->data, sizeof(h));
+        if (!memcmp(h.signature, "RSD PTR ", 8))
+            FAIL("extra_tables[%u]: an RSDP; libacpi builds its own", i);
+        if (!acpi_sig_ok(h.signature))
+            FAIL("extra_tables[%u]: signature %02x %02x %02x %02x is not four of A-Z 0-9 _",
+                 i, (uint8_t)h.signature[0], (uint8_t)h.signature[1], (uint8_t)h.signature[2],
+                 (uint8_t)h.signature[3]);
+        if (h.length != e->len)
+            FAIL("extra_tables[%u] (%.4s): header length %u, but %u bytes given", i,
+                 h.signature, h.length, e->len);
+        for (size_t k = 0; k < sizeof(owned_sigs) / sizeof(owned_sigs[0]); k++)
+            if (!memcmp(h.signature, owned_sigs[k], 4))
+                FAIL("extra_tables[%u]: %.4s is a table libacpi builds itself", i, h.signature);
+        sum = acpi_checksum(e->data, e->len);
+        if (sum)
+            FAIL("extra_tables[%u] (%.4s): checksum: the bytes sum to 0x%02x, not 0", i,
+                 h.signature, sum);
+        if (memcmp(h.signature, "SSDT", 4))
+            for (uint32_t j = 0; j < i; j++)
+                if (!memcmp(cfg->extra_tables[j].data, h.signature, 4))
+                    FAIL("extra_tables[%u]: %.4s is already extra_tables[%u] (only SSDTs may "
+                         "repeat)", i, h.signature, j);
+    }
+    return 0;
+}
+
 int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
 {
     const struct acpi_pm *pm;
@@ -441,5 +490,5 @@ int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
     if (pci->intx_gsi_base < 16 || pci->intx_gsi_base + 4 > cfg->ioapic_gsi_base + cfg->ioapic_pins)
         FAIL("pci.intx_gsi_base: %u (GSIs %u-%u must be IOAPIC pins above the ISA IRQs)",
              pci->intx_gsi_base, pci->intx_gsi_base, pci->intx_gsi_base + 3);
-    return 0;
+    return extra_tables_check(cfg, log, lo);
 }

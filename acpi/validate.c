@@ -23,7 +23,7 @@ struct walk {
 #define BAD(w, ...) do { acpi_err((w)->log, (w)->lo, "validate: " __VA_ARGS__); \
                          return -EPROTO; } while (0)
 
-static int sig_ok(const char *s)
+int acpi_sig_ok(const char *s)
 {
     for (int i = 0; i < 4; i++)
         if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
@@ -40,7 +40,7 @@ static int table_get(struct walk *w, uint64_t gpa, const char *want, const char 
 
     if (!gpa || !h)
         BAD(w, "%s: 0x%llx does not point at a table", via, (unsigned long long)gpa);
-    if (!sig_ok(h->signature) || (want && memcmp(h->signature, want, 4)))
+    if (!acpi_sig_ok(h->signature) || (want && memcmp(h->signature, want, 4)))
         BAD(w, "%s: table at 0x%llx has signature '%.4s', expected %s", via,
             (unsigned long long)gpa, h->signature, want ? want : "A-Z0-9_");
     len = h->length;
@@ -224,6 +224,7 @@ struct list_resolver {
     const struct acpi_tables *t;
     uint32_t seen;          /* bit per table */
 };
+_Static_assert(ACPI_TABLES_MAX <= 32, "list_resolver.seen has a bit per table");
 
 static const void *list_resolve(void *opaque, uint64_t gpa, uint32_t len)
 {

@@ -71,6 +71,7 @@ int main(void)
     suite_add_tcase(s, acpi_tables_tcase());
     suite_add_tcase(s, acpi_config_tcase());
     suite_add_tcase(s, acpi_validate_tcase());
+    suite_add_tcase(s, acpi_extra_tcase());
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -12,6 +12,7 @@ TCase *acpi_aml_tcase(void);
 TCase *acpi_tables_tcase(void);
 TCase *acpi_config_tcase(void);
 TCase *acpi_validate_tcase(void);
+TCase *acpi_extra_tcase(void);
 
 /* A log callback that keeps the last error line (for "names the field"). */
 struct test_log {
