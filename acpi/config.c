@@ -230,7 +230,7 @@ static int overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 }
 
 /* Signatures of the tables libacpi builds and owns ("RSD " for "RSD PTR "). */
-static const char *const owned_sigs[] = {
+static const char owned_sigs[][5] = {
     "RSD ", "RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET", "MCFG", "SRAT", "SLIT",
     "WAET",
 };
