@@ -4,10 +4,13 @@
  * acpidump/acpixtract do (rsdp.dat, xsdt.dat, facp.dat, dsdt.dat, ...), or
  * the whole set as one blob laid out for a guest-physical address.
  *
- *   ferry acpi dump [--vcpus N] [--memory SIZE] [--numa N] [CONFIG] --out DIR
+ *   ferry acpi dump [--vcpus N] [--memory SIZE] [--numa N] [--table FILE]... [CONFIG]
+ *                   --out DIR
  *   ferry acpi dump [...] --blob [--base ADDR] --out FILE
  *
- * CONFIG is a key file; README.md ("ACPI tables") lists its keys.
+ * CONFIG is a key file; README.md ("ACPI tables") lists its keys.  Extra
+ * tables ([acpi] tables = FILE;FILE, then each --table) are added after
+ * libacpi's own, in that order.
  */
 #include <errno.h>
 #include <glib.h>
@@ -40,6 +43,7 @@ static int parse_u64(const char *s, uint64_t *out)
 struct cli_opts {
     int vcpus, numa;
     char *memory, *base, *out;
+    char **tables;          /* --table, in order */
     gboolean blob, verbose;
 };
 
@@ -233,7 +237,8 @@ static uint64_t host_v2p(void *opaque, const void *p)
     return hb->base + (uint64_t)((const uint8_t *)p - hb->buf);
 }
 
-static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char *dir)
+static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char *dir,
+                       struct hv_acpi_files *files)
 {
     g_autofree uint8_t *mem = g_malloc0(ACPI_TABLES_SIZE_MAX);
     g_autofree uint8_t *scratch = g_malloc(ACPI_SCRATCH_SIZE);
@@ -241,7 +246,7 @@ static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char 
     struct acpi_ctx ctx = {
         .alloc = host_alloc, .v2p = host_v2p, .opaque = &hb,
         .scratch = scratch, .scratch_len = ACPI_SCRATCH_SIZE,
-        .log = ferry_log_glib, .log_opaque = NULL,
+        .log = hv_acpi_files_log, .log_opaque = files,
     };
     struct acpi_tables t;
     int nssdt = 0, ssdt_no = 0;
@@ -272,14 +277,15 @@ static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char 
     return 0;
 }
 
-static int dump_blob(const struct acpi_config *cfg, uint64_t base, const char *file)
+static int dump_blob(const struct acpi_config *cfg, uint64_t base, const char *file,
+                     struct hv_acpi_files *files)
 {
     g_autofree uint8_t *buf = g_malloc(ACPI_BLOB_BUF_SIZE);
     size_t used = 0;
     uint64_t rsdp = 0;
 
-    if (acpi_build_blob(cfg, base, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp, ferry_log_glib,
-                        NULL))
+    if (acpi_build_blob(cfg, base, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp, hv_acpi_files_log,
+                        files))
         return -EINVAL;
     if (write_file(file, buf, used))
         return -EIO;
@@ -288,7 +294,41 @@ static int dump_blob(const struct acpi_config *cfg, uint64_t base, const char *f
     return 0;
 }
 
-static int build_config(const struct cli_opts *o, const char *file, struct acpi_config *cfg)
+/*
+ * The extra tables' files: [acpi] tables (relative to the config's folder),
+ * then --table.  Appended to *paths (a NULL-terminated GPtrArray).
+ */
+static int config_tables(GKeyFile *kf, const char *file, GPtrArray *paths)
+{
+    g_autofree char *dir = g_path_get_dirname(file);
+    g_auto(GStrv) list = NULL;
+    GError *err = NULL;
+    gsize n = 0;
+
+    if (!g_key_file_has_key(kf, "acpi", "tables", NULL))
+        return 0;
+    list = g_key_file_get_string_list(kf, "acpi", "tables", &n, &err);
+    if (!list) {
+        fprintf(stderr, "ferry acpi: %s: [acpi] tables: %s\n", file, err->message);
+        g_error_free(err);
+        return -EINVAL;
+    }
+    for (gsize i = 0; i < n; i++) {
+        char *p = g_strstrip(list[i]);
+
+        if (!*p) {
+            fprintf(stderr, "ferry acpi: %s: [acpi] tables: entry %zu is empty\n", file,
+                    (size_t)i + 1);
+            return -EINVAL;
+        }
+        g_ptr_array_add(paths, g_path_is_absolute(p) ? g_strdup(p)
+                                                      : g_build_filename(dir, p, NULL));
+    }
+    return 0;
+}
+
+static int build_config(const struct cli_opts *o, const char *file, struct acpi_config *cfg,
+                        GPtrArray *tables)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     uint64_t vcpus = DEFAULT_VCPUS, memory = DEFAULT_MEMORY, numa = 0, v;
@@ -353,6 +393,10 @@ static int build_config(const struct cli_opts *o, const char *file, struct acpi_
     }
     if (file && config_apply_acpi(kf, file, cfg))
         return -EINVAL;
+    if (file && config_tables(kf, file, tables))
+        return -EINVAL;
+    for (char **t = o->tables; t && *t; t++)
+        g_ptr_array_add(tables, g_strdup(*t));
     return 0;
 }
 
@@ -368,11 +412,16 @@ static int acpi_dump(int argc, char **argv)
           "guest-physical address of the tables (default 0xe0000)", "ADDR" },
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &o.out, "output folder (or file with --blob)",
           "PATH" },
+        { "table", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.tables,
+          "add a complete ACPI table of your own (SSDT, SLIC, ...; repeatable)", "FILE" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more messages", NULL },
         { NULL },
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("[CONFIG] - write a guest's ACPI tables");
     struct acpi_config *cfg = NULL;
+    g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(g_free);
+    struct hv_acpi_files files = { .log = ferry_log_glib };
+    char why[512];
     uint64_t base = ACPI_BLOB_BASE_DEFAULT;
     GError *err = NULL;
     int rc = FERRY_EXIT_USAGE;
@@ -395,12 +444,20 @@ static int acpi_dump(int argc, char **argv)
     }
     cfg = g_new0(struct acpi_config, 1);
     rc = FERRY_EXIT_FAILURE;
-    if (build_config(&o, argc == 2 ? argv[1] : NULL, cfg))
+    if (build_config(&o, argc == 2 ? argv[1] : NULL, cfg, tables))
         goto out;
-    if (o.blob ? dump_blob(cfg, base, o.out) : dump_tables(cfg, base, o.out))
+    g_ptr_array_add(tables, NULL);
+    if (hv_acpi_files_load(&files, cfg, (const char *const *)tables->pdata, why,
+                           sizeof(why))) {
+        fprintf(stderr, "ferry acpi: extra table %s\n", why);
+        goto out;
+    }
+    if (o.blob ? dump_blob(cfg, base, o.out, &files) : dump_tables(cfg, base, o.out, &files))
         goto out;
     rc = FERRY_EXIT_OK;
 out:
+    hv_acpi_files_free(&files);
+    g_strfreev(o.tables);
     g_free(cfg);
     g_free(o.memory);
     g_free(o.base);
@@ -412,8 +469,8 @@ int cmd_acpi(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "dump"))
         return acpi_dump(argc - 1, argv + 1);
-    fprintf(stderr, "usage: ferry acpi dump [--vcpus N] [--memory SIZE] [--numa N] [CONFIG] "
-            "--out DIR\n"
+    fprintf(stderr, "usage: ferry acpi dump [--vcpus N] [--memory SIZE] [--numa N] "
+            "[--table FILE]... [CONFIG] --out DIR\n"
             "       ferry acpi dump [...] --blob [--base ADDR] --out FILE\n"
             "'ferry acpi dump --help' lists the options.\n");
     return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))

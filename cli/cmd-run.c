@@ -2,7 +2,7 @@
 /*
  * ferry run [CONFIG] [--image FILE] [--entry real|pvh] [--memory SIZE] [--dm-arg ARG]...
  *           [--vcpus N] [--cmdline S] [--module FILE] [--dm PATH | --no-dm]
- *           [--ioreq-socket PATH] [--eager-memory] [--no-acpi] [-v]
+ *           [--ioreq-socket PATH] [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
  * by default, once it is built or installed).  CONFIG is a GKeyFile with
@@ -33,6 +33,8 @@ struct run_opts {
     int vcpus;
     gboolean no_dm, eager, verbose, no_acpi;
     char **dm_args;             /* passed to the device model, one argument each */
+    char **acpi_tables;         /* --acpi-table, in order */
+    GPtrArray *config_tables;   /* [guest] acpi-tables, before --acpi-table */
 };
 
 /*
@@ -82,7 +84,8 @@ static int run_read_config(const char *path, struct run_opts *o)
     g_autoptr(GError) err = NULL;
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
-                                         "dm", "ioreq-socket", "eager-memory", "acpi", NULL };
+                                         "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
+                                         NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         fprintf(stderr, "ferry run: %s: %s\n", path, err->message);
@@ -131,6 +134,25 @@ static int run_read_config(const char *path, struct run_opts *o)
             return -EINVAL;
         }
     }
+    /* acpi-tables = a.aml;b.aml (relative to the config's folder). */
+    if (g_key_file_has_key(kf, "guest", "acpi-tables", NULL)) {
+        g_auto(GStrv) list = g_key_file_get_string_list(kf, "guest", "acpi-tables", NULL, &err);
+
+        if (!list) {
+            fprintf(stderr, "ferry run: %s: acpi-tables: %s\n", path, err->message);
+            return -EINVAL;
+        }
+        for (unsigned i = 0; list[i]; i++) {
+            char *t = g_strstrip(list[i]);
+
+            if (!*t) {
+                fprintf(stderr, "ferry run: %s: acpi-tables: entry %u is empty\n", path, i + 1);
+                return -EINVAL;
+            }
+            g_ptr_array_add(o->config_tables, g_path_is_absolute(t) ? g_strdup(t)
+                                                                    : g_build_filename(dir, t, NULL));
+        }
+    }
     if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
         o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);
         if (err) {
@@ -151,11 +173,14 @@ static void run_opts_free(struct run_opts *o)
     g_free(o->dm);
     g_free(o->socket);
     g_strfreev(o->dm_args);
+    g_strfreev(o->acpi_tables);
+    g_ptr_array_unref(o->config_tables);
 }
 
 int ferry_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = { .vcpus = VCPUS_UNSET };
+    struct run_opts o = { .vcpus = VCPUS_UNSET,
+                          .config_tables = g_ptr_array_new_with_free_func(g_free) };
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
         { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry, "real or pvh (default pvh)", "KIND" },
@@ -172,6 +197,8 @@ int ferry_cmd_run(int argc, char **argv)
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
+        { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
+          "one more ACPI table for the guest (SSDT, SLIC, ...; repeatable)", "FILE" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log", NULL },
         { NULL },
     };
@@ -185,7 +212,8 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module, dm, ioreq-socket, eager-memory, acpi.  Options given here win over it.\n"
+        "module, dm, ioreq-socket, eager-memory, acpi, acpi-tables (FILE;FILE, added before\n"
+        "--acpi-table's).  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -252,6 +280,11 @@ int ferry_cmd_run(int argc, char **argv)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
     if (o.no_acpi)
         g_ptr_array_add(args, g_strdup("--no-acpi"));
+    for (guint i = 0; i < o.config_tables->len; i++)
+        g_ptr_array_add(args, g_strdup_printf("--acpi-table=%s",
+                                              (char *)g_ptr_array_index(o.config_tables, i)));
+    for (char **t = o.acpi_tables; t && *t; t++)
+        g_ptr_array_add(args, g_strdup_printf("--acpi-table=%s", *t));
     if (o.verbose)
         g_ptr_array_add(args, g_strdup("-v"));
     g_ptr_array_add(args, NULL);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acpi/acpi.h"
 #include "common/ferry-log.h"
 #include "hypervisor/hv-exit.h"
 #include "hypervisor/memmap.h"
@@ -208,6 +209,7 @@ struct hv_load_config {
     const char *cmdline;
     const char *module;             /* optional, pvh only */
     bool no_acpi;                   /* no ACPI tables (rsdp_paddr 0) */
+    const char *const *acpi_tables; /* NULL-terminated files of extra ACPI tables, or NULL */
     uint64_t rsdp;                  /* set by hv_load */
 };
 /*
@@ -222,8 +224,39 @@ FERRY_MUST_CHECK int hv_load(struct ferry_vm *vm, const struct hv_load_config *l
 int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry,
                      char *why, size_t why_len);
 void hv_e820_build(struct ferry_vm *vm);
-/* Builds the ACPI tables into the ACPI area; *rsdp gets the RSDP's address. */
-int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp);
+/*
+ * Builds the ACPI tables, with the extra tables read from the files in
+ * tables (NULL-terminated, may be NULL), into the ACPI area; *rsdp gets the
+ * RSDP's address, why a one-line reason on failure.
+ */
+int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp, char *why,
+                  size_t why_len);
+/*
+ * A regular file of at most max bytes into *buf (malloc'd, *size bytes);
+ * why says "PATH: ..." on failure, what names the kind ("an image").
+ */
+int hv_file_read(const char *path, uint64_t max, const char *what, uint8_t **buf,
+                 size_t *size, char *why, size_t why_len);
+
+/*
+ * acpi-files.c: ACPI table files (ferry-hv --acpi-table, ferry acpi dump
+ * --table) as acpi_config.extra_tables.  Load reads each file (at most
+ * ACPI_EXTRA_TABLES_MAX files of at most ACPI_EXTRA_TABLE_SIZE_MAX bytes)
+ * and points cfg at it; why names the file at fault.  hv_acpi_files_log
+ * (opaque: the struct) passes libacpi's messages on to log/log_opaque,
+ * naming the file behind "extra_tables[N]".
+ */
+struct hv_acpi_files {
+    uint32_t nr;
+    const char *path[ACPI_EXTRA_TABLES_MAX];
+    uint8_t *data[ACPI_EXTRA_TABLES_MAX];
+    ferry_log_fn log;
+    void *log_opaque;
+};
+FERRY_MUST_CHECK int hv_acpi_files_load(struct hv_acpi_files *f, struct acpi_config *cfg,
+                                        const char *const *paths, char *why, size_t why_len);
+void hv_acpi_files_log(void *opaque, enum ferry_log_level level, const char *msg);
+void hv_acpi_files_free(struct hv_acpi_files *f);
 
 /* Sizes like 64M, 1G, 1T, 4096 (bytes), 2K. 0 or -EINVAL/-ERANGE. */
 int hv_parse_size(const char *s, uint64_t *out);

@@ -73,10 +73,12 @@ void hv_e820_build(struct ferry_vm *vm)
  * RTC, Xen's PM block with SCI 9, the PCI root bridge).  No HPET: KVM has
  * none in the kernel.
  */
-int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp)
+int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp, char *why,
+                  size_t why_len)
 {
     struct acpi_config *cfg = calloc(1, sizeof(*cfg));
     void *buf = malloc(ACPI_BLOB_BUF_SIZE);
+    struct hv_acpi_files files = { .log = vm->cfg.log, .log_opaque = vm->cfg.log_opaque };
     size_t used = 0;
     int rc = -ENOMEM;
 
@@ -92,24 +94,36 @@ int hv_acpi_place(struct ferry_vm *vm, uint64_t *rsdp)
     cfg->pci.ecam_base = HV_ECAM_BASE;
     cfg->lapic_addr = HV_LAPIC_BASE;
     cfg->ioapic_addr = HV_IOAPIC_BASE;
+    rc = hv_acpi_files_load(&files, cfg, tables, why, why_len);
+    if (rc) {
+        free(cfg);
+        free(buf);
+        return rc;
+    }
+    /* Messages about extra_tables[i] name the file (hv_acpi_files_log). */
     rc = acpi_build_blob(cfg, HV_ACPI_BASE, buf, ACPI_BLOB_BUF_SIZE, &used, rsdp,
-                         vm->cfg.log, vm->cfg.log_opaque);
+                         hv_acpi_files_log, &files);
     if (rc)
         goto out;
     uint8_t *dst = hv_vm_gpa_ptr(vm, HV_ACPI_BASE, HV_ACPI_SIZE);
     memcpy(dst, buf, used);
     memset(dst + used, 0, HV_ACPI_SIZE - used);
 out:
-    if (rc)
+    if (rc) {
         ferry_logf(vm->cfg.log, vm->cfg.log_opaque, FERRY_LOG_ERROR,
                    "acpi tables for %u vcpus, %llu MiB: %s", vm->nr_vcpus,
                    (unsigned long long)(vm->ram_size >> 20), strerror(-rc));
+        snprintf(why, why_len, "cannot build the ACPI tables: %s%s", strerror(-rc),
+                 files.nr ? " (see the log for the --acpi-table file at fault)" : "");
+    }
+    hv_acpi_files_free(&files);
     free(cfg);
     free(buf);
     return rc;
 }
 
-static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, size_t why_len)
+int hv_file_read(const char *path, uint64_t max, const char *what, uint8_t **buf,
+                 size_t *size, char *why, size_t why_len)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -126,10 +140,14 @@ static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, 
         snprintf(why, why_len, "%s: not a regular file", path);
         goto out;
     }
-    if ((uint64_t)st.st_size > HV_IMAGE_MAX) {
+    if ((uint64_t)st.st_size > max) {
         rc = -EFBIG;
-        snprintf(why, why_len, "%s: %lld bytes, larger than the %llu MiB an image may have",
-                 path, (long long)st.st_size, HV_IMAGE_MAX >> 20);
+        if (max >= (1u << 20))
+            snprintf(why, why_len, "%s: %lld bytes, larger than the %llu MiB %s may have",
+                     path, (long long)st.st_size, (unsigned long long)(max >> 20), what);
+        else
+            snprintf(why, why_len, "%s: %lld bytes, larger than the %llu bytes %s may have",
+                     path, (long long)st.st_size, (unsigned long long)max, what);
         goto out;
     }
     *size = (size_t)st.st_size;
@@ -155,6 +173,11 @@ out:
     }
     close(fd);
     return rc;
+}
+
+static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, size_t why_len)
+{
+    return hv_file_read(path, HV_IMAGE_MAX, "an image", buf, size, why, why_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,11 +525,9 @@ int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc_in, struct hv_b
     memset(boot, 0, sizeof(*boot));
     lc->rsdp = 0;
     if (!lc->no_acpi) {
-        int rc = hv_acpi_place(vm, &lc->rsdp);
-        if (rc) {
-            snprintf(why, why_len, "cannot build the ACPI tables: %s", strerror(-rc));
+        int rc = hv_acpi_place(vm, lc->acpi_tables, &lc->rsdp, why, why_len);
+        if (rc)
             return rc;
-        }
     }
     if (lc->entry == HV_ENTRY_REAL) {
         if (lc->module) {

@@ -5,6 +5,7 @@
  *   ferry-hv --image FILE [--entry real|pvh] [--memory SIZE] [--vcpus N]
  *            [--cmdline S] [--module FILE] [--ioreq-socket PATH]
  *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
+ *            [--no-acpi | --acpi-table FILE...]
  *
  * The main thread runs the control loop (ioreq server registrations,
  * signals, the guest's end); each vCPU has a thread of its own.  The exit
@@ -33,6 +34,7 @@
 struct hv_opts {
     char *image, *entry, *memory, *cmdline, *module, *socket, *dm;
     char **dm_args;
+    char **acpi_tables;             /* --acpi-table, in order */
     int vcpus, wait_servers, wait_ms, verbose;
     gboolean eager, no_debug_ports, no_acpi;
 };
@@ -312,6 +314,8 @@ int main(int argc, char **argv)
           "register all of guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi,
           "no ACPI tables for the guest", NULL },
+        { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
+          "one more ACPI table (a complete .aml/.dat: SSDT, SLIC, ...; repeatable)", "FILE" },
         { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
           "no in-process debug console (0xe9) and debug exit (0x501) ports", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log (info)", NULL },
@@ -345,6 +349,12 @@ int main(int argc, char **argv)
     lc.cmdline = o.cmdline;
     lc.module = o.module;
     lc.no_acpi = o.no_acpi;
+    lc.acpi_tables = (const char *const *)o.acpi_tables;
+    if (o.no_acpi && o.acpi_tables) {
+        fprintf(stderr, "ferry-hv: --acpi-table %s: the guest has no ACPI tables (--no-acpi)\n",
+                o.acpi_tables[0]);
+        return FERRY_HV_EXIT_USAGE;
+    }
     if (!o.entry || !strcmp(o.entry, "pvh")) {
         lc.entry = HV_ENTRY_PVH;
     } else if (!strcmp(o.entry, "real")) {
@@ -498,5 +508,6 @@ out:
     g_free(o.socket);
     g_free(o.dm);
     g_strfreev(o.dm_args);
+    g_strfreev(o.acpi_tables);
     return status;
 }
