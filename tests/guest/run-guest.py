@@ -10,6 +10,7 @@ tests/guest/test-server.  Exits 0 on success, 1 on failure, 77 (SKIP) when
 """
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -304,6 +305,35 @@ def t_cli_run():
         if p.returncode != 2 or "unknown key 'colour'" not in p.stderr:
             fail("ferry run with a bad config: status %d, expected 2" % p.returncode,
                  p.stdout, p.stderr)
+        # [guest] acpi-tables and --acpi-table reach ferry-hv, which reads the files:
+        # the config's (relative to it) first, then the option's.
+        with open(os.path.join(d, "ok.dat"), "wb") as f:
+            f.write(acpi_table(b"FRYT", b"FRYXTEST"))
+        with open(os.path.join(d, "bad.dat"), "wb") as f:
+            f.write(acpi_table(b"FRYT", b"FRYXTEST")[:-1])
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=hello.img\nentry=real\nmemory=16M\n"
+                    "acpi-tables=ok.dat;missing.dat\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf, "--acpi-table", "/nonexistent.dat"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=TIMEOUT)
+        if p.returncode != 76 or os.path.join(d, "missing.dat") + ": cannot open" not in p.stderr:
+            fail("ferry run with acpi-tables=ok.dat;missing.dat: status %d, expected 76 naming "
+                 "missing.dat" % p.returncode, p.stdout, p.stderr)
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=hello.img\nentry=real\nmemory=16M\nacpi-tables=ok.dat\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf, "--acpi-table",
+                            os.path.join(d, "bad.dat")], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 76 or "extra_tables[1] (FRYT): header length" not in p.stderr or \
+                "[file %s]" % os.path.join(d, "bad.dat") not in p.stderr:
+            fail("ferry run --acpi-table with a truncated table: status %d, expected 76 naming "
+                 "extra_tables[1] and its file" % p.returncode, p.stdout, p.stderr)
+        p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 7 or "hello from real mode" not in p.stdout:
+            fail("ferry run with acpi-tables=ok.dat: status %d, expected 7" % p.returncode,
+                 p.stdout, p.stderr)
         p = subprocess.run([ferry, "run", "--image", img("hello-real.img"), "--memory", "12Q"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=TIMEOUT)
@@ -311,6 +341,15 @@ def t_cli_run():
             fail("ferry run --memory 12Q: status %d, expected 2" % p.returncode, p.stdout,
                  p.stderr)
     print("ok")
+
+
+def acpi_table(sig, oem_table_id, body=b"FERRY-EXTRA-TABLE"):
+    """A complete ACPI table (header, body, checksum) as a caller would supply one."""
+    length = 36 + len(body)
+    t = bytearray(sig + struct.pack("<IBB", length, 1, 0) + b"FERRY " + oem_table_id +
+                  struct.pack("<I", 1) + b"TEST" + struct.pack("<I", 1) + body)
+    t[9] = (-sum(t)) & 0xff
+    return bytes(t)
 
 
 def extract_vmlinux(vmlinuz, out):
@@ -341,10 +380,15 @@ def t_linux_pvh():
     with tempfile.TemporaryDirectory() as d:
         vmlinux = os.path.join(d, "vmlinux")
         extract_vmlinux(os.path.join(rig.stdout.strip(), "vmlinuz"), vmlinux)
-        hv = subprocess.Popen([HV, "-i", vmlinux, "-m", "512M", "--cmdline",
+        # A table of the caller's own (--acpi-table): Linux lists it after Ferry's.
+        extra = os.path.join(d, "fryt.dat")
+        with open(extra, "wb") as f:
+            f.write(acpi_table(b"FRYT", b"FRYXTEST"))
+        hv = subprocess.Popen([HV, "-i", vmlinux, "-m", "512M", "--acpi-table", extra,
+                               "--cmdline",
                                "console=ttyS0 earlyprintk=serial,ttyS0 ferry-pvh-test"] + dm(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        marker = b"ACPI: DSDT 0x"
+        marker = b"(v01 FERRY  FRYXTEST 00000001 TEST 00000001)"
         seen = b""
         while marker not in seen:
             line = hv.stdout.readline()
@@ -359,7 +403,7 @@ def t_linux_pvh():
                      "ACPI data", "BIOS-e820: [mem 0x0000000000100000-0x000000001fffffff] usable",
                      "BIOS-e820: [mem 0x00000000feffc000-0x00000000feffffff] reserved",
                      "ACPI: RSDP 0x00000000000E0000", "ACPI: XSDT 0x", "ACPI: FACP 0x",
-                     marker.decode()):
+                     "ACPI: DSDT 0x", "ACPI: FRYT 0x", marker.decode()):
             if want not in text:
                 fail("the kernel did not print %r" % want, text, err.decode(errors="replace"))
         for bad in ("ACPI BIOS Error", "ACPI Error", "ACPI Warning", "ACPI BIOS Warning"):
@@ -368,7 +412,8 @@ def t_linux_pvh():
         if hv.returncode != EXIT_STOPPED:
             fail("exit status %d after SIGTERM, expected %d" % (hv.returncode, EXIT_STOPPED),
                  text, err.decode(errors="replace"))
-    print("ok: Linux entered through PVH, read the memory map and found the ACPI tables")
+    print("ok: Linux entered through PVH, read the memory map and found the ACPI tables, "
+          "the --acpi-table one too")
 
 
 SCENARIOS = {
