@@ -38,6 +38,41 @@ refuses "vcpus\[1\].apic_id: 1 already used" "$tmp/dup" --out "$tmp/x"
 printf '[guest]\nvcpus = 2\n[acpi]\napic-ids = 1\n' > "$tmp/few"
 refuses "1 ids for 2 vcpus" "$tmp/few" --out "$tmp/x"
 
+# Extra tables: ferry's own SSDT is a valid table to add (SSDTs may repeat);
+# [acpi] tables (relative to the config) come first, then each --table.
+cp "$tmp/d/ssdt.dat" "$tmp/extra.dat"
+mkdir "$tmp/cfgdir"
+cp "$tmp/d/ssdt.dat" "$tmp/cfgdir/rel.dat"
+printf '[guest]\nvcpus = 2\n[acpi]\ntables = rel.dat\n' > "$tmp/cfgdir/t.conf"
+"$ferry" acpi dump "$tmp/cfgdir/t.conf" --table "$tmp/extra.dat" --out "$tmp/t" > "$tmp/out" ||
+    { cat "$tmp/out"; fail "dump with [acpi] tables and --table"; }
+cmp -s "$tmp/t/ssdt2.dat" "$tmp/cfgdir/rel.dat" && cmp -s "$tmp/t/ssdt3.dat" "$tmp/extra.dat" ||
+    fail "the extra tables are not copied as given, in order"
+[ "$(stat -c %s "$tmp/t/xsdt.dat")" = $(( $(stat -c %s "$tmp/d/xsdt.dat") + 16 )) ] &&
+[ "$(stat -c %s "$tmp/t/rsdt.dat")" = $(( $(stat -c %s "$tmp/d/rsdt.dat") + 8 )) ] ||
+    fail "XSDT/RSDT do not list two more tables"
+"$ferry" acpi dump --vcpus 2 -t "$tmp/extra.dat" --blob --out "$tmp/tb" > /dev/null || fail "blob with --table"
+refuses "nope.dat: cannot open" --table "$tmp/nope.dat" --out "$tmp/x"
+head -c 70000 /dev/zero > "$tmp/huge.dat"
+refuses "huge.dat: 70000 bytes, larger than the 65536 bytes an ACPI table may have" \
+    --table "$tmp/huge.dat" --out "$tmp/x"
+refuses "extra_tables\[1\]: DSDT is a table libacpi builds itself \[file $tmp/d/dsdt.dat\]" \
+    --table "$tmp/extra.dat" --table "$tmp/d/dsdt.dat" --out "$tmp/x"
+head -c 20 "$tmp/extra.dat" > "$tmp/short.dat"
+refuses "extra_tables\[0\]: 20 bytes, shorter than a table header" --table "$tmp/short.dat" --out "$tmp/x"
+head -c 40 "$tmp/extra.dat" > "$tmp/cut.dat"
+refuses "extra_tables\[0\] (SSDT): header length .*, but 40 bytes given" --table "$tmp/cut.dat" --out "$tmp/x"
+cp "$tmp/extra.dat" "$tmp/sum.dat"
+old=$(od -An -tu1 -j 40 -N1 "$tmp/sum.dat" | tr -d ' ')
+printf "\\$(printf %o $(( (old + 1) % 256 )))" | dd of="$tmp/sum.dat" bs=1 seek=40 conv=notrunc 2>/dev/null
+refuses "extra_tables\[0\] (SSDT): checksum: the bytes sum to 0x01, not 0" --table "$tmp/sum.dat" --out "$tmp/x"
+cp "$tmp/extra.dat" "$tmp/sig.dat"
+printf 'ss-t' | dd of="$tmp/sig.dat" bs=1 seek=0 conv=notrunc 2>/dev/null
+refuses "extra_tables\[0\]: signature 73 73 2d 74 is not four of A-Z 0-9 _" --table "$tmp/sig.dat" --out "$tmp/x"
+refuses "more than 8 ACPI tables" $(for i in 1 2 3 4 5 6 7 8 9; do printf -- '--table %s ' "$tmp/extra.dat"; done) --out "$tmp/x"
+printf '[acpi]\ntables = ;\n' > "$tmp/empty.conf"
+refuses "\[acpi\] tables: entry 1 is empty" "$tmp/empty.conf" --out "$tmp/x"
+
 refuses "--out is required" --vcpus 2
 refuses "not a size" --memory 12Q --out "$tmp/x"
 refuses "vcpus 0: must be at least 1" --vcpus 0 --out "$tmp/x"
