@@ -6,7 +6,9 @@
 # with no error or warning, and acpiexec must load the DSDT and SSDTs, pass
 # "Test Predefined" and "Integrity", and evaluate _CRS/_STA/_HID, \_S5 and
 # (through probe.asl) the _PRT entry count, with no ACPI Error/Warning/
-# Exception.  iasl and acpiexec exit 0 even on such faults: we grep.
+# Exception.  With extra.asl compiled and added as a caller's SSDT
+# ([acpi] tables), acpiexec loads the whole set and \_SB.FRYX.FRYV must
+# return its constant.  iasl and acpiexec exit 0 even on such faults: we grep.
 #   test-acpica.sh FERRY SRCDIR
 set -eu
 ferry=$1; srcdir=$2
@@ -43,6 +45,16 @@ CONF
 
 iasl -p "$tmp/probe" "$srcdir/probe.asl" > "$tmp/probe.log" 2>&1 ||
     { cat "$tmp/probe.log"; fail "cannot compile probe.asl"; }
+iasl -p "$tmp/extra" "$srcdir/extra.asl" > "$tmp/extra.log" 2>&1 ||
+    { cat "$tmp/extra.log"; fail "cannot compile extra.asl"; }
+cat > "$tmp/extra.conf" <<'CONF'
+# A caller's own SSDT (extra.asl) added to the default set, relative path.
+[guest]
+vcpus = 4
+memory = 1G
+[acpi]
+tables = extra.aml
+CONF
 
 run() {   # NAME EXPECT_PRT ARGS...
     name=$1; prt=$2; shift 2
@@ -74,6 +86,11 @@ run() {   # NAME EXPECT_PRT ARGS...
         cmds="$cmds; Evaluate \\PRTC; Evaluate \\PRT5; Evaluate \\_SB.PCI0._CRS; Evaluate \\_SB.PCI0._HID; Evaluate \\OSCQ"
     fi
     cmds="$cmds; Evaluate \\_SB.COM1._CRS; Evaluate \\_SB.COM1._STA; Evaluate \\_SB.COM1._HID"
+    extra=no
+    if grep -qs FRYXTRA "$d"/ssdt*.dat; then
+        extra=yes
+        cmds="$cmds; Evaluate \\_SB.FRYX.FRYV; Evaluate \\_SB.FRYX._STA"
+    fi
     # shellcheck disable=SC2086
     acpiexec -dr -b "$cmds" $aml > "$d/exec.log" 2>&1 || true
     if grep -E "ACPI (Error|Warning|Exception)|AE_[A-Z_]+" "$d/exec.log" | grep -vE "AE_OK" ; then
@@ -87,6 +104,12 @@ run() {   # NAME EXPECT_PRT ARGS...
         fail "$name: COM1._HID is not PNP0501"
     grep -A1 "Evaluation of \\\\_S5" "$d/exec.log" | grep -q "Contains 4 Elements" ||
         fail "$name: _S5 is not a 4-element package"
+    if [ "$extra" = yes ]; then
+        grep -A1 "Evaluation of \\\\_SB.FRYX.FRYV" "$d/exec.log" | grep -q "= 0000000058595246" ||
+            { grep -A2 "FRYX" "$d/exec.log"; fail "$name: the extra SSDT's \\_SB.FRYX.FRYV is not 0x58595246"; }
+        grep -A1 "Evaluation of \\\\_SB.FRYX._STA" "$d/exec.log" | grep -q "= 000000000000000F" ||
+            fail "$name: the extra SSDT's FRYX._STA is not 0x0F"
+    fi
     if [ "$prt" != none ]; then
         grep -A1 "Evaluation of \\\\PRTC" "$d/exec.log" | grep -q "= $prt" ||
             fail "$name: _PRT does not have the expected entry count"
@@ -113,6 +136,10 @@ run big 0000000000000080 "$tmp/big.conf"
 grep -q "TESTOE" "$tmp/big/dsdt.dsl" || fail "big: oem-id from the config file is not used"
 [ "$(grep -c "Processor x2Apic ID" "$tmp/big/apic.dsl")" = 300 ] || fail "big: MADT lacks 300 x2APIC entries"
 grep -q "Locality   0 : 0A 1F" "$tmp/big/slit.dsl" || fail "big: SLIT lacks the configured distance 31"
+run extra 0000000000000080 "$tmp/extra.conf"
+[ -f "$tmp/extra/ssdt2.dat" ] && cmp -s "$tmp/extra/ssdt2.dat" "$tmp/extra.aml" ||
+    fail "extra: the caller's SSDT is not ssdt2.dat as compiled"
+grep -q 'OEM Table ID     "FRYXTRA"' "$tmp/extra/ssdt2.dsl" || fail "extra: ssdt2.dsl is not extra.asl's"
 run minimal none "$tmp/min.conf"
 [ ! -f "$tmp/minimal/mcfg.dat" ] && [ ! -f "$tmp/minimal/hpet.dat" ] || fail "minimal: unwanted tables"
 echo "acpica: all configs clean"
