@@ -6,6 +6,8 @@ echo "FERRY-NODES=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -
 for n in /sys/devices/system/node/node[0-9]*; do
     [ -d "$n" ] && echo "FERRY-DIST $(basename "$n") $(cat "$n/distance") cpus=$(cat "$n/cpulist")"
 done
+echo "FERRY-ACPIDEV $(ls /sys/bus/acpi/devices 2>/dev/null | tr '\n' ' ')"
+echo "FERRY-ACPITABLES $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
 echo "FERRY-PNP $(cat /sys/bus/pnp/devices/*/id 2>/dev/null | tr '\n' ' ')"
 echo FERRY-DMESG-BEGIN
 dmesg

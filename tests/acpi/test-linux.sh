@@ -5,7 +5,9 @@
 # loaded with -device loader and the kernel told acpi_rsdp=ADDR
 # memmap=64K#ADDR.  The guest's dmesg must list Ferry's RSDP/XSDT and have
 # no ACPI error/warning/exception or "can't evaluate"; it must see the
-# configured CPUs and, with two NUMA nodes, the configured distances.
+# configured CPUs and, with two NUMA nodes, the configured distances.  The
+# smp4 boot also carries a caller's SSDT (extra.asl, compiled with iasl and
+# given as [acpi] tables): Linux must load it and enumerate its device.
 #
 # QEMU's PIIX4 has its PM block at 0x600, not at Xen's 0xb000 where ferry-dm
 # puts it, so the config moves PM1a_EVT/PM1a_CNT/PM_TMR there (GPE0 0xafe0
@@ -34,14 +36,15 @@ run_guest() {   # NAME VCPUS BLOB: boot, leave the CR-less serial log in $tmp/NA
 
 complaints='ACPI BIOS (Error|Warning)|ACPI (Error|Warning|Exception)|can.t evaluate'
 
-boot() {   # NAME VCPUS NUMA DISTANCES [MADT-FORM]
-    name=$1; vcpus=$2; numa=$3; dist=$4; madt=${5:-}
+boot() {   # NAME VCPUS NUMA DISTANCES [MADT-FORM] [EXTRA-TABLE]
+    name=$1; vcpus=$2; numa=$3; dist=$4; madt=${5:-}; extra=${6:-}
     conf=$tmp/$name.conf
     {
         printf '[guest]\nvcpus = %s\nmemory = 512M\nnuma = %s\n' "$vcpus" "$numa"
         printf '[acpi]\npm1a-evt = 0x600\npm1a-cnt = 0x604\npm-tmr = 0x608\n'
         [ -n "$dist" ] && printf 'numa-distances = %s\n' "$dist"
         [ -n "$madt" ] && printf 'madt = %s\n' "$madt"
+        [ -n "$extra" ] && printf 'tables = %s\n' "$extra"
         true
     } > "$conf"
     "$ferry" acpi dump "$conf" --blob --base $addr --out "$tmp/$name.blob" ||
@@ -63,13 +66,31 @@ boot() {   # NAME VCPUS NUMA DISTANCES [MADT-FORM]
     grep -q "ACPI: PCI Root Bridge \[PCI0\]" "$out" || fail "$name: no PCI root bridge from the DSDT"
     grep -q "_OSC: OS now controls \[PCIeHotplug SHPCHotplug PME AER PCIeCapability\]" "$out" ||
         { grep "_OSC" "$out"; fail "$name: the root bridge's _OSC did not grant PCIe control"; }
-    grep -q "ACPI: 2 ACPI AML tables successfully acquired and loaded" "$out" ||
-        fail "$name: the DSDT and SSDT were not both loaded"
+    naml=2; [ -n "$extra" ] && naml=3
+    grep -q "ACPI: $naml ACPI AML tables successfully acquired and loaded" "$out" ||
+        fail "$name: not all $naml AML tables (DSDT, SSDTs) were loaded"
     grep -q "FERRY-CPUS=$vcpus\$" "$out" || { grep FERRY-CPUS "$out"; fail "$name: the guest does not see $vcpus CPUs"; }
     echo "ok $name: Linux booted on Ferry's tables, $vcpus CPUs, no ACPI complaints"
 }
 
-boot smp4 4 0 ""
+extra=""
+if command -v iasl >/dev/null; then
+    iasl -p "$tmp/extra" "$(dirname "$guest_script")/extra.asl" > "$tmp/extra.log" 2>&1 ||
+        { cat "$tmp/extra.log"; fail "cannot compile extra.asl"; }
+    extra=$tmp/extra.aml
+else
+    echo "note: iasl (acpica-tools) is not installed: the extra SSDT is not checked"
+fi
+boot smp4 4 0 "" "" "$extra"
+if [ -n "$extra" ]; then
+    grep -qE "ACPI: SSDT 0x[0-9A-F]+ [0-9A-F]+ \(v02 FERRY  FRYXTRA " "$tmp/smp4.log" ||
+        fail "smp4: the guest did not list the extra SSDT"
+    grep -q "FERRY-ACPIDEV .*FRY0001:00" "$tmp/smp4.log" ||
+        { grep FERRY-ACPIDEV "$tmp/smp4.log"; fail "smp4: the extra SSDT's device FRY0001 is not in /sys/bus/acpi/devices"; }
+    grep -q "FERRY-ACPITABLES .*SSDT2" "$tmp/smp4.log" ||
+        { grep FERRY-ACPITABLES "$tmp/smp4.log"; fail "smp4: no SSDT2 in /sys/firmware/acpi/tables"; }
+    echo "ok smp4: the extra SSDT was loaded and its device FRY0001 enumerated"
+fi
 grep -q "FERRY-NODES=1" "$tmp/smp4.log" || fail "smp4: expected one NUMA node"
 grep -q "FERRY-PNP .*PNP0501 .*PNP0501" "$tmp/smp4.log" || fail "smp4: COM1/COM2 not enumerated by PnP ACPI"
 
