@@ -7,6 +7,10 @@
  *         {u16 offset; u8 value} into the raw struct acpi_config, then
  *         checked and built: a config must be rejected with -EINVAL or
  *         produce a set that the validator passes; nothing may crash.
+ *         With bit 1 also set, the rest is instead one caller-supplied
+ *         table (acpi_config.extra_tables) given as it is, or, with bit 2,
+ *         with its length and checksum fixed up so that the copy and the
+ *         RSDT/XSDT entries are exercised too.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -39,6 +43,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (acpi_config_init_default(&cfg, 1 + data[1] % 64, (uint64_t)(data[1] + 1) << 24))
         abort();
+    if (data[0] & 2) {
+        static uint8_t tbl[65536];
+        size_t n = size - 2 < sizeof(tbl) ? size - 2 : sizeof(tbl);
+
+        memcpy(tbl, data + 2, n);
+        if ((data[0] & 4) && n >= 36) {
+            uint8_t sum = 0;
+
+            tbl[4] = (uint8_t)n;
+            tbl[5] = (uint8_t)(n >> 8);
+            tbl[6] = (uint8_t)(n >> 16);
+            tbl[7] = 0;
+            tbl[9] = 0;
+            for (size_t i = 0; i < n; i++)
+                sum = (uint8_t)(sum + tbl[i]);
+            tbl[9] = (uint8_t)-sum;
+        }
+        cfg.nr_extra_tables = 1;
+        cfg.extra_tables[0].data = tbl;
+        cfg.extra_tables[0].len = (uint32_t)n;
+        goto build;
+    }
     for (size_t i = 2; i + 3 <= size; i += 3) {
         size_t off = (size_t)data[i] | (size_t)data[i + 1] << 8;
 
@@ -46,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (off < offsetof(struct acpi_config, nr_extra_tables))
             ((uint8_t *)&cfg)[off] = data[i + 2];
     }
+build:
     rc = acpi_build_blob(&cfg, BASE, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp, NULL, NULL);
     if (rc == 0 && acpi_blob_validate(buf, used, BASE, rsdp, NULL, NULL))
         abort();        /* a build that passed must stay valid */
