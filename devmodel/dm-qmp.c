@@ -178,7 +178,15 @@ int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *op
     d->path = g_strdup(path);
     d->gone = gone;
     d->opaque = opaque;
-    r = ferry_usb_qmp_open(path, DM_QMP_TIMEOUT_MS, &d->q, err, sizeof(err));
+    /* QEMU and ferry-dm may be started together (two units, a script): a
+     * socket not there yet, or there but not listening yet, is waited for
+     * within the same bound as the greeting. */
+    for (gint64 end = g_get_monotonic_time() + DM_QMP_TIMEOUT_MS * (gint64)1000;;) {
+        r = ferry_usb_qmp_open(path, DM_QMP_TIMEOUT_MS, &d->q, err, sizeof(err));
+        if ((r != -ENOENT && r != -ECONNREFUSED) || g_get_monotonic_time() >= end)
+            break;
+        g_usleep(50 * 1000);
+    }
     if (r < 0) {
         fprintf(stderr, "ferry-dm: %s\n", err);
         dm_qmp_free(d);

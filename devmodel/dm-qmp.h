@@ -31,7 +31,8 @@ struct ferry_usb_qmp;
 struct dm_qmp;
 struct dm_qmp_wait;
 
-/* Connect now (greeting, capabilities) and watch.  0 or -errno, the reason
+/* Connect now (waiting up to DM_QMP_TIMEOUT_MS for a socket that is not
+ * there or not listening yet; greeting, capabilities) and watch.  0 or -errno, the reason
  * printed to stderr. */
 int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
                 void *opaque, struct dm_qmp **out);

@@ -603,27 +603,40 @@ static int resolve_device(struct ferry_usb_service *s, struct guest *g, const ch
     return 0;
 }
 
+/* A new assignment of device d (present) for guest g or shared on listen,
+ * unless the device is attached somewhere already. */
+static int assign_claim(struct ferry_usb_service *s, struct guest *g, const char *listen,
+                        const struct ferry_usb_devinfo *d, struct assign **out, char *err,
+                        size_t errlen)
+{
+    struct ferry_usb_spec ident;
+    struct assign *a;
+    int r;
+
+    identity_spec(d, &ident);
+    if ((a = assign_find(s, &ident))) {
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        return -EBUSY;
+    }
+    r = assign_new(s, g, listen, &ident, &a, err, errlen);
+    if (r < 0)
+        return r;
+    a->dev = *d;
+    a->present = true;
+    *out = a;
+    return 0;
+}
+
 int ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest, const char *device,
                              char *err, size_t errlen)
 {
     struct guest *g = guest_get(s, guest);
     struct ferry_usb_devinfo d;
-    struct ferry_usb_spec ident;
     struct assign *a;
     int r = resolve_device(s, g, device, &d, err, errlen);
 
-    if (r < 0)
+    if (r < 0 || (r = assign_claim(s, g, NULL, &d, &a, err, errlen)) < 0)
         return r;
-    identity_spec(&d, &ident);
-    if ((a = assign_find(s, &ident))) {
-        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
-        return -EBUSY;
-    }
-    r = assign_new(s, g, NULL, &ident, &a, err, errlen);
-    if (r < 0)
-        return r;
-    a->dev = d;
-    a->present = true;
     r = g->q ? assign_plug(a, err, errlen) : guest_add_redir(s, a, err, errlen);
     if (r < 0) {
         assign_free(a);
@@ -791,22 +804,11 @@ int ferry_usb_service_share(struct ferry_usb_service *s, const char *device, con
                             char *err, size_t errlen)
 {
     struct ferry_usb_devinfo d;
-    struct ferry_usb_spec ident;
     struct assign *a;
     int r = resolve_device(s, NULL, device, &d, err, errlen);
 
-    if (r < 0)
+    if (r < 0 || (r = assign_claim(s, NULL, listen, &d, &a, err, errlen)) < 0)
         return r;
-    identity_spec(&d, &ident);
-    if ((a = assign_find(s, &ident))) {
-        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
-        return -EBUSY;
-    }
-    r = assign_new(s, NULL, listen, &ident, &a, err, errlen);
-    if (r < 0)
-        return r;
-    a->dev = d;
-    a->present = true;
     g_ptr_array_add(s->assigns, a);
     assign_update_accept(a);
     SLOG(s, FERRY_LOG_INFO, "usb[%s] shared on %s", a->ident, listen);

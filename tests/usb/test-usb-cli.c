@@ -76,6 +76,29 @@ static int dm_cmd(char **out, const char *sock, const char *cmd)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* QEMU's own view (HMP `info usb` over its second QMP socket) until its
+ * answer has `what` in it: usb-redir joins the USB bus only after the
+ * usbredir handshake, and a device_del before that completes at once,
+ * paused guest or not. */
+static bool wait_qemu_usb(const char *mon, const char *what)
+{
+    for (int i = 0; i < 300; i++) {
+        const char *argv[] = { ferry, "dm", "-s", mon, "human-monitor-command",
+                               "command-line=info usb", NULL };
+        char *o = NULL;
+        bool found;
+
+        if (!g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &o, NULL, NULL, NULL))
+            return false;
+        found = o && strstr(o, what);
+        g_free(o);
+        if (found)
+            return true;
+        g_usleep(100000);
+    }
+    return false;
+}
+
 static GPid spawn(const char **argv, bool real_system)
 {
     char **envp = g_get_environ();
@@ -248,12 +271,14 @@ int main(int argc, char **argv)
     CHECK(wait_list(ctl, "\"connected\" : true", &out) && strstr(out, qmp),
           "list GUEST shows the device attached and its channel connected: %s", out);
     g_free(out);
-    /* Detach while QEMU is paused: the usb-redir's DEVICE_DELETED waits for
-     * `cont`, and ferry-dm waits for it on its loop.  The host has the
-     * device back at once (list), another client is answered (status) while
-     * the detach still waits, and the detach succeeds after `cont`. */
+    /* Detach while QEMU is paused: the usb-redir's DEVICE_DELETED usually
+     * waits for `cont`, and ferry-dm waits for it on its loop.  The host has
+     * the device back at once (list), another client is answered (status)
+     * meanwhile, and the detach succeeds once QEMU runs again. */
+    CHECK(wait_file(mon) && wait_qemu_usb(mon, "Device "),     /* the only USB device */
+          "QEMU never showed the usb-redir device on its bus (info usb)");
     out = NULL;
-    CHECK(wait_file(mon) && dm_cmd(&out, mon, "stop") == 0, "QEMU stop: %s", out);
+    CHECK(dm_cmd(&out, mon, "stop") == 0, "QEMU stop: %s", out);
     g_free(out);
     out = NULL;
     {
@@ -272,12 +297,19 @@ int main(int argc, char **argv)
               out);
         g_free(out);
         out = NULL;
-        CHECK(waitpid(detpid, &st, WNOHANG) == 0,
-              "the detach answered before QEMU let go (status %d)", st);
+        /* Usually still waiting here; but the channel closes as the host
+         * takes the device back, and once QEMU has taken that in, the
+         * usb-redir is off its bus and device_del needs no guest: then the
+         * detach may be done already (the ordering itself is proven by
+         * dm-qmp-detach and pci-guest-iommu). */
+        pid_t done = waitpid(detpid, &st, WNOHANG);
+
         CHECK(dm_cmd(&out, mon, "cont") == 0, "QEMU cont: %s", out);
         g_free(out);
         out = NULL;
-        CHECK(waitpid(detpid, &st, 0) == detpid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        if (done == 0)
+            done = waitpid(detpid, &st, 0);
+        CHECK(done == detpid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "detach after QEMU let go: status %d", st);
         detpid = 0;
     }
