@@ -13,6 +13,18 @@ SYS=/sys/bus/pci/devices
 
 drv() { d=$(readlink "$SYS/$1/driver" 2>/dev/null); echo "${d##*/}"; }
 fact() { echo "FERRY-FACT $*"; }
+# dm_up SOCK PID: "yes" once the ferry-dm there answers (it serves its
+# control socket after confining itself), "no" if PID ends or 60 s pass
+dm_up() {
+    for i in $(seq 1 120); do
+        if [ -S "$1" ] && ferry dm -s "$1" status >/dev/null 2>&1; then
+            echo yes; return
+        fi
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.5
+    done
+    echo no
+}
 run() {  # run NAME CMD...: output between markers, rc at the end
     name=$1; shift
     echo "FERRY-BEGIN $name"
@@ -152,14 +164,7 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
         >/tmp/dm.log 2>&1 &
     dmpid=$!
     # Up once it answers on its control socket (it serves it after confining itself).
-    up=no
-    for i in $(seq 1 120); do
-        if [ -S /tmp/dm.sock ] && ferry dm -s /tmp/dm.sock status >/dev/null 2>&1; then
-            up=yes; break
-        fi
-        kill -0 $dmpid 2>/dev/null || break
-        sleep 0.5
-    done
+    up=$(dm_up /tmp/dm.sock $dmpid)
     fact "dm-started=$up"
     fact "dm-seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/$dmpid/status) dm-uid=$(awk '/^Uid:/ {print $2}' /proc/$dmpid/status)"
     fact "dm-driver=$(drv $E1000E)"
@@ -239,14 +244,7 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     asferry ferry-dm --qmp /tmp/dmq2.sock --control /tmp/dm2.sock --config /tmp/vm.conf -v \
         >/tmp/dm2.log 2>&1 &
     dmpid=$!
-    up=no
-    for i in $(seq 1 120); do
-        if [ -S /tmp/dm2.sock ] && ferry dm -s /tmp/dm2.sock status >/dev/null 2>&1; then
-            up=yes; break
-        fi
-        kill -0 $dmpid 2>/dev/null || break
-        sleep 0.5
-    done
+    up=$(dm_up /tmp/dm2.sock $dmpid)
     # ($dmpid is the subshell around su; the only ferry-dm running is the one)
     fact "dm2-started=$up dm2-uid=$(awk '/^Uid:/ {print $2}' /proc/$(pidof ferry-dm)/status)"
     run "dm2 query" ferry dm -s /tmp/dm2.sock query-pci-assigned
