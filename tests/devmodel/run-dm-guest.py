@@ -160,22 +160,9 @@ def scenario_uart():
 
 
 def scenario_killed():
-    p = subprocess.Popen(hv_args(guest("dm-killed.elf")), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, errors="replace")
-    line = p.stdout.readline()
-    if "waiting" not in line:
-        p.kill()
-        out, err = p.communicate()
-        fail("guest did not start waiting", line + out, err)
+    p, line, dm_pid = ferrytest.start_waiting_guest(hv_args(guest("dm-killed.elf")))
     # ferry-dm is ferry-hv's child: kill it under the running guest.
-    kids = []
-    for task in os.listdir("/proc/%d/task" % p.pid):
-        with open("/proc/%d/task/%s/children" % (p.pid, task)) as f:
-            kids += [int(x) for x in f.read().split()]
-    if len(kids) != 1:
-        p.kill()
-        fail("expected one ferry-dm child of ferry-hv, found %r" % kids)
-    os.kill(kids[0], signal.SIGKILL)
+    os.kill(dm_pid, signal.SIGKILL)
     try:
         out, err = p.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:

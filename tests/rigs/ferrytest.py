@@ -71,3 +71,29 @@ def run(args, status, out_has=(), err_has=(), out_lacks=("FAIL",), check=None):
             fail("output has %r" % s, p.stdout, p.stderr)
     print("ok: exit status %d" % p.returncode)
     return p.stdout, p.stderr
+
+
+def children(pid):
+    """The pids of pid's children (every thread's)."""
+    kids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+            kids += [int(x) for x in f.read().split()]
+    return kids
+
+
+def start_waiting_guest(args):
+    """Start ferry-hv (args) with a guest that prints a 'waiting' line first
+    and a --dm: (process, that line, the one ferry-dm child's pid)."""
+    p = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, errors="replace")
+    line = p.stdout.readline()
+    if "waiting" not in line:
+        p.kill()
+        out, err = p.communicate()
+        fail("guest did not start waiting", line + out, err)
+    kids = children(p.pid)
+    if len(kids) != 1:
+        p.kill()
+        fail("expected one ferry-dm child of ferry-hv, found %r" % kids)
+    return p, line, kids[0]

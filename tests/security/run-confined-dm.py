@@ -28,7 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
-from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
+import ferrytest  # noqa: E402
+from ferrytest import BUILD, TIMEOUT, children, fail, skip  # noqa: E402
 
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
@@ -49,10 +50,7 @@ def preflight():
         user = pwd.getpwnam("ferry")
     except KeyError:
         skip("no 'ferry' user: run scripts/setup")
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-    except OSError as e:
-        skip("/dev/kvm: " + e.strerror)
+    ferrytest.kvm_check()
     return user
 
 
@@ -60,21 +58,7 @@ def start(dm, dm_args):
     args = [HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", dm]
     for a in dm_args:
         args += ["--dm-arg", a]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         errors="replace")
-    line = p.stdout.readline()
-    if "waiting" not in line:
-        p.kill()
-        out, err = p.communicate()
-        fail("guest did not start waiting", line + out, err)
-    kids = []
-    for task in os.listdir("/proc/%d/task" % p.pid):
-        with open("/proc/%d/task/%s/children" % (p.pid, task)) as f:
-            kids += [int(x) for x in f.read().split()]
-    if len(kids) != 1:
-        p.kill()
-        fail("expected one ferry-dm child of ferry-hv, found %r" % kids)
-    return p, line, kids[0]
+    return ferrytest.start_waiting_guest(args)
 
 
 def status_of(pid):
@@ -137,14 +121,6 @@ def scenario_status(user):
     for f in os.listdir(d):
         os.unlink(os.path.join(d, f))
     os.rmdir(d)
-
-
-def children(pid):
-    kids = []
-    for task in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
-            kids += [int(x) for x in f.read().split()]
-    return kids
 
 
 def find_qemu(dm_pid, old=None):
