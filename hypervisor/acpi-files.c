@@ -15,34 +15,30 @@
 int hv_acpi_files_load(struct hv_acpi_files *f, struct acpi_config *cfg,
                        const char *const *paths, char *why, size_t why_len)
 {
-    uint32_t n = 0;
-
     f->nr = 0;
     cfg->nr_extra_tables = 0;
-    for (; paths && paths[n]; n++) {
-        if (n == ACPI_EXTRA_TABLES_MAX) {
-            snprintf(why, why_len, "%s: more than %u ACPI tables given", paths[n],
-                     ACPI_EXTRA_TABLES_MAX);
-            hv_acpi_files_free(f);
-            return -E2BIG;
-        }
-    }
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; paths && paths[i]; i++) {
         uint8_t *data;
         size_t size;
-        int rc = hv_file_read(paths[i], ACPI_EXTRA_TABLE_SIZE_MAX, "an ACPI table", &data,
-                              &size, why, why_len);
+        int rc;
 
+        if (i == ACPI_EXTRA_TABLES_MAX) {
+            snprintf(why, why_len, "%s: more than %u ACPI tables given", paths[i],
+                     ACPI_EXTRA_TABLES_MAX);
+            rc = -E2BIG;
+        } else {
+            rc = hv_file_read(paths[i], ACPI_EXTRA_TABLE_SIZE_MAX, "an ACPI table", &data,
+                              &size, why, why_len);
+        }
         if (rc) {
             hv_acpi_files_free(f);
-            cfg->nr_extra_tables = 0;
             return rc;
         }
         f->path[f->nr] = paths[i];
         f->data[f->nr++] = data;
         cfg->extra_tables[i] = (struct acpi_extra_table){ data, (uint32_t)size };
     }
-    cfg->nr_extra_tables = n;
+    cfg->nr_extra_tables = f->nr;
     return 0;
 }
 
