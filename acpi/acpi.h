@@ -118,6 +118,7 @@ struct acpi_pci {
 struct acpi_extra_table {
     const void *data;       /* read during the build only, never kept */
     uint32_t len;           /* bytes at data; must equal the header's length */
+    const char *name;       /* shown after messages about it ("[NAME]"); may be NULL */
 };
 
 struct acpi_config {

@@ -388,8 +388,8 @@ static struct acpi_header *copy_extra(struct builder *bd, uint32_t i)
     p = table_alloc(bd, sig, e->len, 8);
     if (!p) {
         acpi_err(ctx->log, ctx->log_opaque,
-                 "build: extra_tables[%u] (%s, %u bytes) does not fit in the table memory",
-                 i, sig, e->len);
+                 "build: extra_tables[%u] (%s, %u bytes) does not fit in the table memory%s%s%s",
+                 i, sig, e->len, e->name ? " [" : "", e->name ? e->name : "", e->name ? "]" : "");
         return NULL;
     }
     memcpy(p, e->data, e->len);

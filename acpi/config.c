@@ -235,6 +235,10 @@ static const char owned_sigs[][5] = {
     "WAET",
 };
 
+/* The same with the table's name (the caller's, e.g. its file) at the end. */
+#define XFAIL(fmt, ...) FAIL(fmt "%s%s%s", __VA_ARGS__, e->name ? " [" : "", \
+                             e->name ? e->name : "", e->name ? "]" : "")
+
 static int extra_tables_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
 {
     if (cfg->nr_extra_tables > ACPI_EXTRA_TABLES_MAX)
@@ -245,34 +249,34 @@ static int extra_tables_check(const struct acpi_config *cfg, ferry_log_fn log, v
         uint8_t sum;
 
         if (!e->data)
-            FAIL("extra_tables[%u]: no data", i);
+            XFAIL("extra_tables[%u]: no data", i);
         if (e->len < sizeof(h))
-            FAIL("extra_tables[%u]: %u bytes, shorter than a table header (%zu)", i, e->len,
+            XFAIL("extra_tables[%u]: %u bytes, shorter than a table header (%zu)", i, e->len,
                  sizeof(h));
         if (e->len > ACPI_EXTRA_TABLE_SIZE_MAX)
-            FAIL("extra_tables[%u]: %u bytes, more than the table area (%u)", i, e->len,
+            XFAIL("extra_tables[%u]: %u bytes, more than the table area (%u)", i, e->len,
                  (unsigned)ACPI_EXTRA_TABLE_SIZE_MAX);
         memcpy(&h, e->data, sizeof(h));
         if (!memcmp(h.signature, "RSD PTR ", 8))
-            FAIL("extra_tables[%u]: an RSDP; libacpi builds its own", i);
+            XFAIL("extra_tables[%u]: an RSDP; libacpi builds its own", i);
         if (!acpi_sig_ok(h.signature))
-            FAIL("extra_tables[%u]: signature %02x %02x %02x %02x is not four of A-Z 0-9 _",
+            XFAIL("extra_tables[%u]: signature %02x %02x %02x %02x is not four of A-Z 0-9 _",
                  i, (uint8_t)h.signature[0], (uint8_t)h.signature[1], (uint8_t)h.signature[2],
                  (uint8_t)h.signature[3]);
         if (h.length != e->len)
-            FAIL("extra_tables[%u] (%.4s): header length %u, but %u bytes given", i,
+            XFAIL("extra_tables[%u] (%.4s): header length %u, but %u bytes given", i,
                  h.signature, h.length, e->len);
         for (size_t k = 0; k < sizeof(owned_sigs) / sizeof(owned_sigs[0]); k++)
             if (!memcmp(h.signature, owned_sigs[k], 4))
-                FAIL("extra_tables[%u]: %.4s is a table libacpi builds itself", i, h.signature);
+                XFAIL("extra_tables[%u]: %.4s is a table libacpi builds itself", i, h.signature);
         sum = acpi_checksum(e->data, e->len);
         if (sum)
-            FAIL("extra_tables[%u] (%.4s): checksum: the bytes sum to 0x%02x, not 0", i,
+            XFAIL("extra_tables[%u] (%.4s): checksum: the bytes sum to 0x%02x, not 0", i,
                  h.signature, sum);
         if (memcmp(h.signature, "SSDT", 4))
             for (uint32_t j = 0; j < i; j++)
                 if (!memcmp(cfg->extra_tables[j].data, h.signature, 4))
-                    FAIL("extra_tables[%u]: %.4s is already extra_tables[%u] (only SSDTs may "
+                    XFAIL("extra_tables[%u]: %.4s is already extra_tables[%u] (only SSDTs may "
                          "repeat)", i, h.signature, j);
     }
     return 0;

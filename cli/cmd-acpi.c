@@ -237,8 +237,7 @@ static uint64_t host_v2p(void *opaque, const void *p)
     return hb->base + (uint64_t)((const uint8_t *)p - hb->buf);
 }
 
-static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char *dir,
-                       struct hv_acpi_files *files)
+static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char *dir)
 {
     g_autofree uint8_t *mem = g_malloc0(ACPI_TABLES_SIZE_MAX);
     g_autofree uint8_t *scratch = g_malloc(ACPI_SCRATCH_SIZE);
@@ -246,7 +245,7 @@ static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char 
     struct acpi_ctx ctx = {
         .alloc = host_alloc, .v2p = host_v2p, .opaque = &hb,
         .scratch = scratch, .scratch_len = ACPI_SCRATCH_SIZE,
-        .log = hv_acpi_files_log, .log_opaque = files,
+        .log = ferry_log_glib,
     };
     struct acpi_tables t;
     int nssdt = 0, ssdt_no = 0;
@@ -277,15 +276,13 @@ static int dump_tables(const struct acpi_config *cfg, uint64_t base, const char 
     return 0;
 }
 
-static int dump_blob(const struct acpi_config *cfg, uint64_t base, const char *file,
-                     struct hv_acpi_files *files)
+static int dump_blob(const struct acpi_config *cfg, uint64_t base, const char *file)
 {
     g_autofree uint8_t *buf = g_malloc(ACPI_BLOB_BUF_SIZE);
     size_t used = 0;
     uint64_t rsdp = 0;
 
-    if (acpi_build_blob(cfg, base, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp, hv_acpi_files_log,
-                        files))
+    if (acpi_build_blob(cfg, base, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp, ferry_log_glib, NULL))
         return -EINVAL;
     if (write_file(file, buf, used))
         return -EIO;
@@ -420,7 +417,7 @@ static int acpi_dump(int argc, char **argv)
     g_autoptr(GOptionContext) oc = g_option_context_new("[CONFIG] - write a guest's ACPI tables");
     struct acpi_config *cfg = NULL;
     g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(g_free);
-    struct hv_acpi_files files = { .log = ferry_log_glib };
+    struct hv_acpi_files files = { .nr = 0 };
     char why[512];
     uint64_t base = ACPI_BLOB_BASE_DEFAULT;
     GError *err = NULL;
@@ -452,7 +449,7 @@ static int acpi_dump(int argc, char **argv)
         fprintf(stderr, "ferry acpi: extra table %s\n", why);
         goto out;
     }
-    if (o.blob ? dump_blob(cfg, base, o.out, &files) : dump_tables(cfg, base, o.out, &files))
+    if (o.blob ? dump_blob(cfg, base, o.out) : dump_tables(cfg, base, o.out))
         goto out;
     rc = FERRY_EXIT_OK;
 out:

@@ -242,20 +242,16 @@ int hv_file_read(const char *path, uint64_t max, const char *what, uint8_t **buf
  * acpi-files.c: ACPI table files (ferry-hv --acpi-table, ferry acpi dump
  * --table) as acpi_config.extra_tables.  Load reads each file (at most
  * ACPI_EXTRA_TABLES_MAX files of at most ACPI_EXTRA_TABLE_SIZE_MAX bytes)
- * and points cfg at it; why names the file at fault.  hv_acpi_files_log
- * (opaque: the struct) passes libacpi's messages on to log/log_opaque,
- * naming the file behind "extra_tables[N]".
+ * and points cfg at it, each table named "file PATH" for libacpi's
+ * messages; why names the file at fault.
  */
 struct hv_acpi_files {
     uint32_t nr;
-    const char *path[ACPI_EXTRA_TABLES_MAX];
+    char *name[ACPI_EXTRA_TABLES_MAX];
     uint8_t *data[ACPI_EXTRA_TABLES_MAX];
-    ferry_log_fn log;
-    void *log_opaque;
 };
 FERRY_MUST_CHECK int hv_acpi_files_load(struct hv_acpi_files *f, struct acpi_config *cfg,
                                         const char *const *paths, char *why, size_t why_len);
-void hv_acpi_files_log(void *opaque, enum ferry_log_level level, const char *msg);
 void hv_acpi_files_free(struct hv_acpi_files *f);
 
 /* Sizes like 64M, 1G, 1T, 4096 (bytes), 2K. 0 or -EINVAL/-ERANGE. */

@@ -78,7 +78,7 @@ int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp
 {
     struct acpi_config *cfg = calloc(1, sizeof(*cfg));
     void *buf = malloc(ACPI_BLOB_BUF_SIZE);
-    struct hv_acpi_files files = { .log = vm->cfg.log, .log_opaque = vm->cfg.log_opaque };
+    struct hv_acpi_files files = { .nr = 0 };
     size_t used = 0;
     int rc = -ENOMEM;
 
@@ -100,9 +100,8 @@ int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp
         free(buf);
         return rc;
     }
-    /* Messages about extra_tables[i] name the file (hv_acpi_files_log). */
     rc = acpi_build_blob(cfg, HV_ACPI_BASE, buf, ACPI_BLOB_BUF_SIZE, &used, rsdp,
-                         hv_acpi_files_log, &files);
+                         vm->cfg.log, vm->cfg.log_opaque);
     if (rc)
         goto out;
     uint8_t *dst = hv_vm_gpa_ptr(vm, HV_ACPI_BASE, HV_ACPI_SIZE);
