@@ -15,8 +15,8 @@
  * (--ioreq-fd, confined by default) with `--device=pci-test,addr=5
  * --device=qemu,device=rtl8139,addr=6`.  The guest
  * (tests/devmodel/guests/bench-bar.S) programs both functions' BARs and
- * runs R rounds of one block of N reads per kind, the order rotating from
- * round to round, each read checked against its value:
+ * runs a warm-up round and R rounds of one block of N reads per kind, the
+ * order rotating from round to round, each read checked against its value:
  *
  *   floor      an in-process port of ferry-hv (the KVM exit alone)
  *   dm io      pci-test BAR0 +8 (magic), I/O BAR in ferry-dm
@@ -39,15 +39,21 @@
  * round trip costs a fraction of a cross-CPU one), so both parts run twice
  * by default: every process pinned to one CPU (affinity set before
  * anything starts; ferry-dm and QEMU inherit it), and the default
- * scheduler (the CPUs this program was started with).  For each, the
- * header lists the processes with their allowed CPUs and how often, when
+ * scheduler (the CPUs this program was started with).  For each, both
+ * parts list the processes with their allowed CPUs and how often, when
  * sampled during the guest part, the vCPU thread, ferry-dm and QEMU were
  * last seen on one CPU.
  *
  *   build/bench/qemu-bar-rtt [--reads N] [--rounds R] [--placement one-cpu|default|both]
- *                            [--no-sandbox] [--guest ELF] [--dm PATH]
+ *                            [--no-sandbox] [--router-spin-us US] [--guest ELF] [--dm PATH]
  *   defaults: 500 reads, 15 rounds, both placements; --no-sandbox turns
- *   QEMU's own seccomp filter off (ferry-dm's and the engine's QEMU).
+ *   QEMU's own seccomp filter off (ferry-dm's and the engine's QEMU);
+ *   --router-spin-us sets how long the vCPU thread spins for an ioreq's
+ *   answer before it blocks (0: never; default ferry-hv's 20 us), which
+ *   matters when every process shares one CPU.
+ *
+ * Each part prints its lines per placement; the last line is the headline
+ * ratio for each placement measured.
  *
  * Needs /dev/kvm and qemu-system-x86_64 in PATH (or FERRY_QEMU); without
  * them it says so and exits 77.
@@ -63,7 +69,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +101,7 @@
 
 struct opts {
     unsigned reads, rounds;
+    unsigned spin_us;               /* the router's spin before it blocks; 0: ferry-hv's */
     bool sandbox;
     const char *guest, *dm, *qemu;
 };
@@ -284,7 +290,7 @@ static void params_access(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void
 
     if (req->dir == IOREQ_READ)
         req->data = req->addr == BB_PORT_READS ? g->o->reads :
-                    req->addr == BB_PORT_ROUNDS ? g->o->rounds : 0;
+                    req->addr == BB_PORT_ROUNDS ? g->o->rounds + 1 : 0;  /* + warm-up */
 }
 
 static void floor_access(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
@@ -400,7 +406,7 @@ static int guest_part(const struct opts *o, const char *placement, struct guest_
     double *v = NULL;
     int ret = -1, rc;
 
-    g.max_marks = o->rounds * (BB_KINDS + 1) + 1;
+    g.max_marks = (o->rounds + 1) * (BB_KINDS + 1);     /* round 0 is the warm-up */
     g.mark_t = calloc(g.max_marks, sizeof(*g.mark_t));
     g.mark_k = calloc(g.max_marks, sizeof(*g.mark_k));
     v = calloc(o->rounds, sizeof(*v));
@@ -424,7 +430,8 @@ static int guest_part(const struct opts *o, const char *placement, struct guest_
     if (hv_vm_commit_memory(vm, needed_end) || hv_vcpus_create(vm) ||
         hv_vcpus_setup_boot(vm, &boot))
         goto out;
-    struct ioreq_router_config rcfg = { .nr_vcpus = 1, .ops = &router_ops, .opaque = vm };
+    struct ioreq_router_config rcfg = { .nr_vcpus = 1, .spin_us = o->spin_us,
+                                        .ops = &router_ops, .opaque = vm };
     if (ioreq_router_create(&rcfg, &router))
         goto out;
     vm->router = router;
@@ -501,14 +508,14 @@ static int guest_part(const struct opts *o, const char *placement, struct guest_
                 "(its FAIL line is above)\n", atomic_load(&vm->end), atomic_load(&vm->end_code));
         goto out;
     }
-    if (g.overflow || g.nr_marks != g.max_marks - 1) {
-        fprintf(stderr, "qemu-bar-rtt: the guest wrote %u markers, not %u\n", g.nr_marks,
-                g.max_marks - 1);
+    if (g.overflow || g.nr_marks != g.max_marks) {
+        fprintf(stderr, "qemu-bar-rtt: the guest wrote %s markers than %u\n",
+                g.overflow ? "more" : "fewer", g.max_marks);
         goto out;
     }
     for (unsigned k = 1; k <= BB_KINDS; k++) {
         unsigned n = 0;
-        for (unsigned i = 0; i + 1 < g.nr_marks; i++)
+        for (unsigned i = BB_KINDS + 1; i + 1 < g.nr_marks; i++)
             if (g.mark_k[i] == k && n < o->rounds)
                 v[n++] = (g.mark_t[i + 1] - g.mark_t[i]) / 1e3 / o->reads;
         if (n != o->rounds) {
@@ -703,6 +710,24 @@ out:
 
 /* ---- main ---- */
 
+/* "0-1,3" for set. */
+static void cpu_list(const cpu_set_t *set, char *out, size_t len)
+{
+    size_t at = 0;
+
+    out[0] = '\0';
+    for (int c = 0; c < CPU_SETSIZE && at < len; c++) {
+        int e = c;
+        if (!CPU_ISSET(c, set))
+            continue;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
+            e++;
+        at += (size_t)snprintf(out + at, len - at, e > c ? "%s%d-%d" : "%s%d", at ? "," : "",
+                               c, e);
+        c = e;
+    }
+}
+
 static bool in_path(const char *prog)
 {
     const char *path = getenv("PATH");
@@ -723,7 +748,8 @@ static bool in_path(const char *prog)
 static void usage(void)
 {
     fprintf(stderr, "usage: qemu-bar-rtt [--reads N] [--rounds R] "
-            "[--placement one-cpu|default|both] [--no-sandbox] [--guest ELF] [--dm PATH]\n");
+            "[--placement one-cpu|default|both] [--no-sandbox] [--router-spin-us US]\n"
+            "                    [--guest ELF] [--dm PATH]\n");
     exit(2);
 }
 
@@ -743,6 +769,7 @@ int main(int argc, char **argv)
     struct placement_result pl[2] = { { .name = "one-cpu" }, { .name = "default" } };
     cpu_set_t orig, one;
     int first = -1, fd, status = 0;
+    char label0[128];
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -754,6 +781,9 @@ int main(int argc, char **argv)
             o.reads = (unsigned)strtoul(val, NULL, 0), i++;
         } else if (!strcmp(a, "--rounds")) {
             o.rounds = (unsigned)strtoul(val, NULL, 0), i++;
+        } else if (!strcmp(a, "--router-spin-us")) {
+            long us = strtol(val, NULL, 0);
+            o.spin_us = us > 0 ? (unsigned)us : -1u, i++;
         } else if (!strcmp(a, "--placement")) {
             which = val, i++;
         } else if (!strcmp(a, "--guest")) {
@@ -800,10 +830,15 @@ int main(int argc, char **argv)
     CPU_ZERO(&one);
     CPU_SET(first, &one);
 
+    cpu_list(&orig, label0, sizeof(label0));
     bench_print_header();
+    printf("placements: one-cpu = ferry-hv (this process), ferry-dm and QEMU all pinned to CPU "
+           "%d; default = CPUs %s as started, placed by the scheduler\n", first, label0);
     printf("guest: %u rounds of %u reads per kind, order rotating; medians in us per read\n",
            o.rounds, o.reads);
-    printf("QEMU's seccomp sandbox: %s\n", o.sandbox ? "on" : "off");
+    printf("QEMU's seccomp sandbox: %s; ferry-hv's router spins %s before it blocks\n",
+           o.sandbox ? "on" : "off", !o.spin_us ? "as ferry-hv's (20 us)" :
+           o.spin_us == -1u ? "never" : "as --router-spin-us says");
     fflush(stdout);
     for (unsigned p = 0; p < 2; p++) {
         struct placement_result *r = &pl[p];
