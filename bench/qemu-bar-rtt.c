@@ -46,11 +46,13 @@
  *
  *   build/bench/qemu-bar-rtt [--reads N] [--rounds R] [--placement one-cpu|default|both]
  *                            [--no-sandbox] [--router-spin-us US] [--guest ELF] [--dm PATH]
+ *                            [--dm-arg ARG]...
  *   defaults: 500 reads, 15 rounds, both placements; --no-sandbox turns
  *   QEMU's own seccomp filter off (ferry-dm's and the engine's QEMU);
  *   --router-spin-us sets how long the vCPU thread spins for an ioreq's
  *   answer before it blocks (0: never; default ferry-hv's 20 us), which
- *   matters when every process shares one CPU.
+ *   matters when every process shares one CPU; --dm-arg passes one more
+ *   argument to ferry-dm (e.g. --seccomp=off, to see what confinement costs).
  *
  * Each part prints its lines per placement; the last line is the headline
  * ratio for each placement measured.
@@ -91,6 +93,7 @@
 #define START_MS        30000       /* ferry-dm (and its QEMU) enabled */
 #define RUN_MS          600000      /* the guest's whole run */
 #define SAMPLE_MS       100
+#define DM_ARGS_MAX     8
 
 /* Engine part: where the remote QEMU's BARs sit (outside the fake RAM). */
 #define ENG_IO_BAR      0xc000u
@@ -104,6 +107,7 @@ struct opts {
     unsigned spin_us;               /* the router's spin before it blocks; 0: ferry-hv's */
     bool sandbox;
     const char *guest, *dm, *qemu;
+    const char *dm_args[DM_ARGS_MAX + 1];   /* more for ferry-dm, NULL-terminated */
 };
 
 static const char *const kind_names[BB_KINDS + 1] = {
@@ -356,6 +360,7 @@ static const struct ioreq_router_ops router_ops = {
 static pid_t spawn_dm(const struct opts *o, struct ioreq_router *router)
 {
     char fdarg[32], dmdev[64], qdev[512];
+    const char *argv[DM_ARGS_MAX + 5] = { o->dm, fdarg, dmdev, qdev };
     int sv[2];
     pid_t pid;
 
@@ -370,7 +375,9 @@ static pid_t spawn_dm(const struct opts *o, struct ioreq_router *router)
     if (pid == 0) {
         fcntl(sv[1], F_SETFD, 0);
         signal(SIGPIPE, SIG_DFL);
-        execl(o->dm, o->dm, fdarg, dmdev, qdev, (char *)NULL);
+        for (unsigned i = 0; o->dm_args[i]; i++)
+            argv[4 + i] = o->dm_args[i];
+        execv(o->dm, (char **)argv);
         fprintf(stderr, "qemu-bar-rtt: cannot run %s: %s\n", o->dm, strerror(errno));
         _exit(127);
     }
@@ -749,7 +756,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: qemu-bar-rtt [--reads N] [--rounds R] "
             "[--placement one-cpu|default|both] [--no-sandbox] [--router-spin-us US]\n"
-            "                    [--guest ELF] [--dm PATH]\n");
+            "                    [--guest ELF] [--dm PATH] [--dm-arg ARG]...\n");
     exit(2);
 }
 
@@ -788,6 +795,15 @@ int main(int argc, char **argv)
             which = val, i++;
         } else if (!strcmp(a, "--guest")) {
             o.guest = val, i++;
+        } else if (!strcmp(a, "--dm-arg")) {
+            unsigned n = 0;
+            while (o.dm_args[n])
+                n++;
+            if (n >= DM_ARGS_MAX) {
+                fprintf(stderr, "qemu-bar-rtt: --dm-arg %s: at most %d\n", val, DM_ARGS_MAX);
+                return 2;
+            }
+            o.dm_args[n] = val, i++;
         } else if (!strcmp(a, "--dm")) {
             o.dm = val, i++;
         } else {
@@ -839,6 +855,10 @@ int main(int argc, char **argv)
     printf("QEMU's seccomp sandbox: %s; ferry-hv's router spins %s before it blocks\n",
            o.sandbox ? "on" : "off", !o.spin_us ? "as ferry-hv's (20 us)" :
            o.spin_us == -1u ? "never" : "as --router-spin-us says");
+    printf("ferry-dm: %s --ioreq-fd=N --device=pci-test,... --device=qemu,...", o.dm);
+    for (unsigned i = 0; o.dm_args[i]; i++)
+        printf(" %s", o.dm_args[i]);
+    printf("\n");
     fflush(stdout);
     for (unsigned p = 0; p < 2; p++) {
         struct placement_result *r = &pl[p];
