@@ -36,18 +36,21 @@
  * (40-byte request, 24-byte reply): the IPC floor under the engine.
  *
  * Placement decides cross-process figures on this machine (a shared-CPU
- * round trip costs a fraction of a cross-CPU one), so both parts run twice
- * by default: every process pinned to one CPU (affinity set before
- * anything starts; ferry-dm and QEMU inherit it), and the default
- * scheduler (the CPUs this program was started with).  For each, both
- * parts list the processes with their allowed CPUs and how often, when
- * sampled during the guest part, the vCPU thread, ferry-dm and QEMU were
- * last seen on one CPU.
+ * round trip costs a fraction of a cross-CPU one), so both parts run in
+ * up to three placements: one-cpu (every process pinned to the first CPU
+ * this program may use; set before anything starts, ferry-dm and QEMU
+ * inherit it), split (this process on that CPU; ferry-dm, its QEMU, the
+ * engine's QEMU and the echo child on the next one) and default (the CPUs
+ * this program was started with, placed by the scheduler).  For each, both
+ * parts list the processes with their allowed CPUs, and the guest part
+ * says how often, sampled every 100 ms, the vCPU thread, ferry-dm and QEMU
+ * were last seen on one CPU.
  *
- *   build/bench/qemu-bar-rtt [--reads N] [--rounds R] [--placement one-cpu|default|both]
+ *   build/bench/qemu-bar-rtt [--reads N] [--rounds R] [--placement all|one-cpu|split|default]
  *                            [--no-sandbox] [--router-spin-us US] [--guest ELF] [--dm PATH]
  *                            [--dm-arg ARG]...
- *   defaults: 500 reads, 15 rounds, both placements; --no-sandbox turns
+ *   defaults: 500 reads, 15 rounds, all placements (split only with two
+ *   CPUs or more); --no-sandbox turns
  *   QEMU's own seccomp filter off (ferry-dm's and the engine's QEMU);
  *   --router-spin-us sets how long the vCPU thread spins for an ioreq's
  *   answer before it blocks (0: never; default ferry-hv's 20 us), which
@@ -108,6 +111,13 @@ struct opts {
     bool sandbox;
     const char *guest, *dm, *qemu;
     const char *dm_args[DM_ARGS_MAX + 1];   /* more for ferry-dm, NULL-terminated */
+};
+
+/* Where the processes run: this one (ferry-hv, the engine) and the others. */
+struct placement {
+    const char *name;
+    char label[128];
+    cpu_set_t self, others;
 };
 
 static const char *const kind_names[BB_KINDS + 1] = {
@@ -246,6 +256,25 @@ static pid_t proc_find(const struct proc_list *l, const char *prefix)
     return -1;
 }
 
+/* Every thread of process pid to the CPUs in set. */
+static void pin_tasks(pid_t pid, const cpu_set_t *set)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    while (d && (e = readdir(d))) {
+        pid_t t = atoi(e->d_name);
+        if (t > 0 && sched_setaffinity(t, sizeof(*set), set) < 0)
+            fprintf(stderr, "qemu-bar-rtt: cannot pin task %d of pid %d: %s\n", (int)t,
+                    (int)pid, strerror(errno));
+    }
+    if (d)
+        closedir(d);
+}
+
 /* The thread of this process other than the main one (the vCPU), or -1. */
 static pid_t vcpu_tid(void)
 {
@@ -357,7 +386,8 @@ static const struct ioreq_router_ops router_ops = {
 };
 
 /* ferry-dm --ioreq-fd=N with the two devices, as ferry-hv --dm starts it. */
-static pid_t spawn_dm(const struct opts *o, struct ioreq_router *router)
+static pid_t spawn_dm(const struct opts *o, const struct placement *pl,
+                      struct ioreq_router *router)
 {
     char fdarg[32], dmdev[64], qdev[512];
     const char *argv[DM_ARGS_MAX + 5] = { o->dm, fdarg, dmdev, qdev };
@@ -375,6 +405,9 @@ static pid_t spawn_dm(const struct opts *o, struct ioreq_router *router)
     if (pid == 0) {
         fcntl(sv[1], F_SETFD, 0);
         signal(SIGPIPE, SIG_DFL);
+        /* before exec: ferry-dm, its launcher and QEMU all inherit it */
+        if (sched_setaffinity(0, sizeof(pl->others), &pl->others) < 0)
+            fprintf(stderr, "qemu-bar-rtt: cannot pin ferry-dm: %s\n", strerror(errno));
         for (unsigned i = 0; o->dm_args[i]; i++)
             argv[4 + i] = o->dm_args[i];
         execv(o->dm, (char **)argv);
@@ -395,7 +428,8 @@ struct guest_result {
 };
 
 /* One guest run: every kind's median us per read into res.  0 or -1 (said why). */
-static int guest_part(const struct opts *o, const char *placement, struct guest_result *res)
+static int guest_part(const struct opts *o, const struct placement *pl,
+                      struct guest_result *res)
 {
     struct ferry_vm_config cfg = { .memory = 64ull << 20, .nr_vcpus = 1, .log = bench_log };
     struct hv_load_config lc = { .image = o->guest, .entry = HV_ENTRY_PVH };
@@ -442,7 +476,7 @@ static int guest_part(const struct opts *o, const char *placement, struct guest_
     if (ioreq_router_create(&rcfg, &router))
         goto out;
     vm->router = router;
-    dm = spawn_dm(o, router);
+    dm = spawn_dm(o, pl, router);
     if (dm < 0) {
         fprintf(stderr, "qemu-bar-rtt: cannot start %s: %s\n", o->dm, strerror(errno));
         goto out;
@@ -476,7 +510,7 @@ static int guest_part(const struct opts *o, const char *placement, struct guest_
                 (int)dm);
         goto out;
     }
-    printf("placement %s, guest part:\n", placement);
+    printf("placement %s, guest part:\n", pl->label);
     print_procs("ferry-hv (vCPU thread, ioreq router)", &procs, "ferry-dm");
 
     if (hv_vcpus_start(vm))
@@ -633,7 +667,8 @@ static double engine_block(struct ferry_qemu_remote *dev, int sock, unsigned k, 
     return (bench_now_ns() - t0) / 1e3 / n;
 }
 
-static int engine_part(const struct opts *o, const char *placement, struct engine_result *res)
+static int engine_part(const struct opts *o, const struct placement *pl,
+                       struct engine_result *res)
 {
     struct ferry_qemu_remote_config cfg = {
         .qemu = o->qemu, .device = "rtl8139", .id = "bench0", .irq_fd = -1,
@@ -659,6 +694,7 @@ static int engine_part(const struct opts *o, const char *placement, struct engin
     child = fork();
     if (child == 0) {
         close(sv[0]);
+        sched_setaffinity(0, sizeof(pl->others), &pl->others);
         echo_child(sv[1]);
     }
     close(sv[1]);
@@ -680,9 +716,10 @@ static int engine_part(const struct opts *o, const char *placement, struct engin
     qemu_remote_config_write(dev, 0x04, 2, 0x3);
 
     qemu = qemu_remote_pid(dev);
+    pin_tasks(qemu, &pl->others);       /* QEMU is the launcher's child, forked from here */
     procs.pid[procs.n++] = child;
     proc_tree(qemu, &procs);
-    printf("placement %s, engine part:\n", placement);
+    printf("placement %s, engine part:\n", pl->label);
     print_procs("engine", &procs, "echo child");
 
     /* warm-up, then rounds with the order rotating */
@@ -755,13 +792,14 @@ static bool in_path(const char *prog)
 static void usage(void)
 {
     fprintf(stderr, "usage: qemu-bar-rtt [--reads N] [--rounds R] "
-            "[--placement one-cpu|default|both] [--no-sandbox] [--router-spin-us US]\n"
-            "                    [--guest ELF] [--dm PATH] [--dm-arg ARG]...\n");
+            "[--placement all|one-cpu|split|default] [--no-sandbox]\n"
+            "                    [--router-spin-us US]"
+            " [--guest ELF] [--dm PATH] [--dm-arg ARG]...\n");
     exit(2);
 }
 
 struct placement_result {
-    const char *name;
+    struct placement pl;
     bool ok;
     struct guest_result g;
     struct engine_result e;
@@ -772,11 +810,12 @@ int main(int argc, char **argv)
     struct opts o = { .reads = 500, .rounds = 15, .sandbox = true,
                       .guest = FERRY_BENCH_BAR_GUEST, .dm = FERRY_DM_PATH,
                       .qemu = getenv("FERRY_QEMU") };
-    const char *which = "both";
-    struct placement_result pl[2] = { { .name = "one-cpu" }, { .name = "default" } };
-    cpu_set_t orig, one;
-    int first = -1, fd, status = 0;
-    char label0[128];
+    const char *which = "all";
+    struct placement_result pl[3] = { { .pl.name = "one-cpu" }, { .pl.name = "split" },
+                                      { .pl.name = "default" } };
+    cpu_set_t orig;
+    int first = -1, second = -1, fd, status = 0;
+    char cpus[96];
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -814,9 +853,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "qemu-bar-rtt: --reads must be 1..10000000 and --rounds 1..10000\n");
         return 2;
     }
-    if (strcmp(which, "both") && strcmp(which, "one-cpu") && strcmp(which, "default")) {
-        fprintf(stderr, "qemu-bar-rtt: --placement %s: must be one-cpu, default or both\n",
-                which);
+    if (strcmp(which, "all") && strcmp(which, "one-cpu") && strcmp(which, "split") &&
+        strcmp(which, "default")) {
+        fprintf(stderr, "qemu-bar-rtt: --placement %s: must be all, one-cpu, split or "
+                "default\n", which);
         return 2;
     }
     fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -840,16 +880,36 @@ int main(int argc, char **argv)
         perror("qemu-bar-rtt: sched_getaffinity");
         return 1;
     }
-    for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
+    for (int c = 0; c < CPU_SETSIZE && second < 0; c++)
         if (CPU_ISSET(c, &orig))
-            first = c;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
+            *(first < 0 ? &first : &second) = c;
+    cpu_list(&orig, cpus, sizeof(cpus));
+    CPU_ZERO(&pl[0].pl.self);
+    CPU_SET(first, &pl[0].pl.self);
+    pl[0].pl.others = pl[0].pl.self;
+    snprintf(pl[0].pl.label, sizeof(pl[0].pl.label), "one-cpu (every process on CPU %d)",
+             first);
+    pl[1].pl.self = pl[0].pl.self;
+    CPU_ZERO(&pl[1].pl.others);
+    if (second >= 0)
+        CPU_SET(second, &pl[1].pl.others);
+    snprintf(pl[1].pl.label, sizeof(pl[1].pl.label), "split (ferry-hv and the engine on CPU %d; "
+             "ferry-dm, QEMU and the echo child on CPU %d)", first, second);
+    pl[2].pl.self = pl[2].pl.others = orig;
+    snprintf(pl[2].pl.label, sizeof(pl[2].pl.label), "default (CPUs %s, the scheduler's "
+             "choice)", cpus);
+    if (second < 0 && !strcmp(which, "split")) {
+        fprintf(stderr, "qemu-bar-rtt: --placement split needs two CPUs; this process may "
+                "use only CPU %d\n", first);
+        return 2;
+    }
 
-    cpu_list(&orig, label0, sizeof(label0));
     bench_print_header();
     printf("placements: one-cpu = ferry-hv (this process), ferry-dm and QEMU all pinned to CPU "
-           "%d; default = CPUs %s as started, placed by the scheduler\n", first, label0);
+           "%d;", first);
+    if (second >= 0)
+        printf(" split = ferry-hv on CPU %d, ferry-dm and QEMU on CPU %d;", first, second);
+    printf(" default = CPUs %s as started, placed by the scheduler\n", cpus);
     printf("guest: %u rounds of %u reads per kind, order rotating; medians in us per read\n",
            o.rounds, o.reads);
     printf("QEMU's seccomp sandbox: %s; ferry-hv's router spins %s before it blocks\n",
@@ -860,27 +920,22 @@ int main(int argc, char **argv)
         printf(" %s", o.dm_args[i]);
     printf("\n");
     fflush(stdout);
-    for (unsigned p = 0; p < 2; p++) {
+    for (unsigned p = 0; p < 3; p++) {
         struct placement_result *r = &pl[p];
-        char label[64];
 
-        if (strcmp(which, "both") && strcmp(which, r->name))
+        if (strcmp(which, "all") ? strcmp(which, r->pl.name) != 0 : p == 1 && second < 0)
             continue;
-        if (sched_setaffinity(0, sizeof(cpu_set_t), p == 0 ? &one : &orig) < 0) {
+        if (sched_setaffinity(0, sizeof(cpu_set_t), &r->pl.self) < 0) {
             perror("qemu-bar-rtt: sched_setaffinity");
             return 1;
         }
-        if (p == 0)
-            snprintf(label, sizeof(label), "one-cpu (every process on CPU %d)", first);
-        else
-            snprintf(label, sizeof(label), "default (scheduler's choice)");
-        if (guest_part(&o, label, &r->g) < 0 || engine_part(&o, label, &r->e) < 0) {
+        if (guest_part(&o, &r->pl, &r->g) < 0 || engine_part(&o, &r->pl, &r->e) < 0) {
             status = 1;
             continue;
         }
         r->ok = true;
         printf("placement %s, guest reads (us per read, median of %u rounds of %u):\n",
-               r->name, o.rounds, o.reads);
+               r->pl.name, o.rounds, o.reads);
         for (unsigned k = 1; k <= BB_KINDS; k++)
             printf("  %-44s %8.2f\n", kind_names[k], r->g.us[k]);
         printf("  vCPU thread, ferry-dm and QEMU last seen on one CPU: %u of %u samples\n",
@@ -889,7 +944,7 @@ int main(int argc, char **argv)
                r->g.us[BB_KIND_QEMU_IO] / r->g.us[BB_KIND_DM_IO],
                r->g.us[BB_KIND_QEMU_MEM] / r->g.us[BB_KIND_DM_MEM]);
         printf("placement %s, engine alone (us per read, median of %u rounds of %u):\n",
-               r->name, o.rounds, o.reads);
+               r->pl.name, o.rounds, o.reads);
         for (unsigned k = 0; k < ENG_KINDS; k++)
             printf("  %-60s %8.2f\n", engine_names[k], r->e.us[k]);
         printf("  ratio engine I/O BAR read / IPC floor: %.2f\n", r->e.us[0] / r->e.us[2]);
@@ -899,9 +954,9 @@ int main(int argc, char **argv)
     if (status)
         return status;
     printf("ratio QEMU-hosted / ferry-dm-hosted BAR read seen by the guest (goal <= 2):");
-    for (unsigned p = 0, n = 0; p < 2; p++)
+    for (unsigned p = 0, n = 0; p < 3; p++)
         if (pl[p].ok)
-            printf("%s %s I/O %.2f MMIO %.2f", n++ ? ";" : "", pl[p].name,
+            printf("%s %s I/O %.2f MMIO %.2f", n++ ? ";" : "", pl[p].pl.name,
                    pl[p].g.us[BB_KIND_QEMU_IO] / pl[p].g.us[BB_KIND_DM_IO],
                    pl[p].g.us[BB_KIND_QEMU_MEM] / pl[p].g.us[BB_KIND_DM_MEM]);
     printf("\n");
