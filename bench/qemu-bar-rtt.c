@@ -116,7 +116,7 @@ struct opts {
 /* Where the processes run: this one (ferry-hv, the engine) and the others. */
 struct placement {
     const char *name;
-    char label[128];
+    char label[192];
     cpu_set_t self, others;
 };
 
@@ -815,7 +815,7 @@ int main(int argc, char **argv)
                                       { .pl.name = "default" } };
     cpu_set_t orig;
     int first = -1, second = -1, fd, status = 0;
-    char cpus[96];
+    char cpus[64];
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
