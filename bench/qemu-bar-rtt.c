@@ -754,6 +754,18 @@ out:
 
 /* ---- main ---- */
 
+/* "load: 1.00 0.50 0.20 (1/5/15 min)": other processes compete for the CPUs. */
+static void print_load(const char *when)
+{
+    double l[3];
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    if (f && fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) == 3)
+        printf("load average %s: %.2f %.2f %.2f (1/5/15 min)\n", when, l[0], l[1], l[2]);
+    if (f)
+        fclose(f);
+}
+
 /* "0-1,3" for set. */
 static void cpu_list(const cpu_set_t *set, char *out, size_t len)
 {
@@ -919,6 +931,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; o.dm_args[i]; i++)
         printf(" %s", o.dm_args[i]);
     printf("\n");
+    print_load("before");
     fflush(stdout);
     for (unsigned p = 0; p < 3; p++) {
         struct placement_result *r = &pl[p];
@@ -951,6 +964,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     sched_setaffinity(0, sizeof(cpu_set_t), &orig);
+    print_load("after");
     if (status)
         return status;
     printf("ratio QEMU-hosted / ferry-dm-hosted BAR read seen by the guest (goal <= 2):");
