@@ -3,8 +3,8 @@
 """Every control command and its error paths against a confined ferry-dm
 (seccomp kill mode, the default), in every way ferry-dm is started.
 
-    run-confined-errors.py hv         ferry-hv starts it (--ioreq-fd=N --control=PATH,
-                                      as `ferry run` does)
+    run-confined-errors.py hv         `ferry run --dm-arg=--control=PATH`: ferry-hv starts
+                                      it with --ioreq-fd=N --control=PATH
     run-confined-errors.py connect    ferry-dm --connect PATH --control=PATH to a
                                       ferry-hv listening on --ioreq-socket
     run-confined-errors.py unit       the command line of contrib/ferry-dm@.service
@@ -51,6 +51,7 @@ from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
+CLI = os.path.join(BUILD, "cli", "ferry")
 GUEST = os.path.join(BUILD, "tests", "devmodel", "dm-killed.elf")
 UNIT = os.path.join(SRC, "contrib", "ferry-dm@.service")
 QMP_LINE_MAX = 4 << 20          # common/qmp.h FERRY_QMP_LINE_MAX
@@ -162,7 +163,7 @@ COMMANDS = [
 
 
 def preflight(mode):
-    for f in (HV, DM, GUEST):
+    for f in (HV, DM, CLI, GUEST):
         if not os.path.exists(f):
             skip(f + " is not built")
     if os.geteuid() != 0:
@@ -339,7 +340,8 @@ def guest_mode(mode, user):
     ioreq = os.path.join(d, "ioreq.sock")
     dm = None
     if mode == "hv":
-        args = [HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", DM,
+        # ferry run execs ferry-hv (the same process), which starts ferry-dm
+        args = [CLI, "run", "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", DM,
                 "--dm-arg=--control=" + ctl]
     else:
         args = [HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M",
@@ -379,6 +381,8 @@ def guest_mode(mode, user):
             return False
 
     check_confined(pid, user, dmlog, ctl)
+    with open("/proc/%d/cmdline" % pid) as f:
+        print("ok: ferry-dm's command line: %s" % " ".join(f.read().split("\0")).strip())
     # quit: ferry-dm gone, COM1 floats, the guest says so and ferry-hv ends
     # with it; system_reset: ferry-hv ends the VM for a reboot (status 71),
     # ferry-dm sees its router go.
