@@ -36,6 +36,7 @@
 #include "devmodel/dm-usb.h"
 #include "devmodel/dm-vfio.h"
 #include "devmodel/dm.h"
+#include "devmodel/prewarm.h"
 #include "devmodel/sandbox.h"
 
 #define DM_EXIT_OK          0
@@ -763,6 +764,9 @@ int main(int argc, char **argv)
     }
     ferry_log_init("ferry-dm", a.verbose);
     signal(SIGPIPE, SIG_IGN);
+    /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
+     * be opened: before the QEMU launchers fork and before confinement. */
+    ferry_dm_prewarm();
     sbx.user = sandbox_user(&a);
 
     m.base = event_base_new();

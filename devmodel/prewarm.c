@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Library state initialised before confinement (see prewarm.h).
+ *
+ * How the list was made: every control command and error path of
+ * tests/security/run-confined-errors.py, in each start mode, with ferry-dm
+ * under strace -f, looking at what it opened or called for the first time
+ * after the filter went on; and the library sources behind each call that
+ * error paths reach (g_strerror, json-glib's error messages, libusb's
+ * wrap of a handed-over fd).  Already before confinement, elsewhere:
+ * tzset() (sandbox.c: localtime() would read /etc/localtime), the user's
+ * passwd entry (sandbox.c: NSS), libusb_init without device discovery
+ * (usb/host.c), the QMP connection and the control socket.
+ */
+#include "devmodel/prewarm.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+/* errno values Linux defines: 1 (EPERM) .. EHWPOISON (133) */
+#define PREWARM_ERRNO_MAX (EHWPOISON + 1)
+
+void ferry_dm_prewarm(void)
+{
+    volatile size_t sink = 0;
+    JsonParser *p;
+    JsonNode *n;
+    GError *err = NULL;
+
+    /*
+     * glib's charset: g_get_charset() reads charset.alias from glib's
+     * libdir the first time and keeps the table for the process (each
+     * thread caches only the answer).  g_strerror, g_locale_to_utf8,
+     * g_printerr and GOption's string options ask it; before this, only a
+     * string option on the command line happened to load it, so
+     * `--ioreq-fd=N --control=PATH` (ferry run) and --qmp PATH did not.
+     */
+    (void)g_get_charset(NULL);
+
+    /*
+     * g_strerror: glib converts each errno's message to UTF-8 the first
+     * time and caches it for good.  ferry-dm runs in the "C" locale (it
+     * never calls setlocale), whose charset is ASCII, so the conversion is
+     * an iconv_open, and glibc reads its gconv configuration
+     * (gconv-modules.cache) on the first one.  Every message now, so that
+     * error paths after confinement (control.c's device_add and device_del,
+     * dm-qmp.c, dm-vfio.c, usb/service.c, usb/redir.c, usb/policy.c) only
+     * look them up; any other number would still find iconv ready.
+     * glib declares g_strerror G_GNUC_CONST: a call whose result is unused
+     * may be dropped by the compiler, hence the sum.
+     */
+    for (int e = 0; e < PREWARM_ERRNO_MAX; e++)
+        sink += strlen(g_strerror(e));
+    /* glibc's own strerror (ferry-dm's and libusb's messages): static strings in "C" */
+    sink += strlen(strerror(EINVAL));
+
+    /*
+     * json-glib: its GTypes (parser, builder, generator, node boxed types)
+     * are registered on first use, and a parse error's message goes
+     * through g_dgettext, whose first call looks at the locale and the
+     * text domain; both on the control socket's first bad line otherwise.
+     */
+    p = json_parser_new();
+    if (!json_parser_load_from_data(p, "{\"x\": [1.5, \"\\u00e9\", true, null", -1, &err))
+        g_clear_error(&err);
+    if (json_parser_load_from_data(p, "{\"x\": [1.5, \"\\u00e9\", true, null]}", -1, &err)) {
+        n = json_parser_get_root(p);
+        g_free(json_to_string(n, TRUE));
+    } else {
+        g_clear_error(&err);
+    }
+    g_object_unref(p);
+    {
+        JsonBuilder *b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "x");
+        json_builder_add_int_value(b, 1);
+        json_builder_end_object(b);
+        n = json_builder_get_root(b);
+        g_free(json_to_string(n, FALSE));
+        json_node_unref(n);
+        g_object_unref(b);
+    }
+}
