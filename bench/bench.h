@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * What every benchmark shares: a monotonic clock and the header lines that
- * say where a figure was measured (CPU model, build type, cores).  The
- * figure, its baseline from the same run and their ratio are each
- * benchmark's own; the ratio is its last line.
+ * say where a figure was measured (CPU model, build type, cores, and the
+ * CPUs the process may run on: on a machine of two vCPUs, whether two
+ * processes share one decides every cross-process figure).  The figure,
+ * its baseline from the same run and their ratio are each benchmark's own;
+ * the ratio is its last line.
  */
 #ifndef FERRY_BENCH_H
 #define FERRY_BENCH_H
 
+#include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,7 +35,58 @@ static inline double bench_now_s(void)
     return bench_now_ns() / 1e9;
 }
 
-/* "cpu: MODEL" and "build: TYPE, N cores online". */
+/* The CPUs of set as a list, "0-1" or "0,2-3"; "none" if empty. */
+static inline void bench_cpus_str(const cpu_set_t *set, char *buf, size_t len)
+{
+    size_t at = 0;
+
+    buf[0] = '\0';
+    for (int c = 0; c < CPU_SETSIZE && at < len; c++) {
+        if (!CPU_ISSET(c, set))
+            continue;
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
+            last++;
+        int n = last > c ? snprintf(buf + at, len - at, "%s%d-%d", at ? "," : "", c, last)
+                         : snprintf(buf + at, len - at, "%s%d", at ? "," : "", c);
+        if (n < 0)
+            break;
+        at += (size_t)n;
+        c = last;
+    }
+    if (!buf[0])
+        snprintf(buf, len, "none");
+}
+
+/* The CPUs the calling thread may run on (sched_getaffinity), as above. */
+static inline void bench_affinity_str(char *buf, size_t len)
+{
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) < 0)
+        snprintf(buf, len, "unknown");
+    else
+        bench_cpus_str(&set, buf, len);
+}
+
+/*
+ * Pin the calling thread (and what it forks or starts afterwards) to one
+ * CPU; 0 or -errno.
+ */
+static inline int bench_pin(int cpu)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+/*
+ * "cpu: MODEL", "build: TYPE, N cores online" and "placement: CPUs L"
+ * (where this process may run when the header is printed; a benchmark that
+ * moves its processes says so in its own lines).
+ */
 static inline void bench_print_header(void)
 {
     char line[256], model[256] = "unknown";
@@ -47,8 +102,10 @@ static inline void bench_print_header(void)
     }
     if (f)
         fclose(f);
-    printf("cpu: %s\nbuild: %s, %ld cores online\n", model, FERRY_BUILDTYPE,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    char cpus[128];
+    bench_affinity_str(cpus, sizeof(cpus));
+    printf("cpu: %s\nbuild: %s, %ld cores online\nplacement: process %d may run on CPUs %s\n",
+           model, FERRY_BUILDTYPE, sysconf(_SC_NPROCESSORS_ONLN), (int)getpid(), cpus);
 }
 
 #endif

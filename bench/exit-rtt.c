@@ -11,12 +11,26 @@
  * process started with fork.  Goal: the cross-process cost per exit at most
  * 2x the in-process one.
  *
- *   exit-rtt [N] [--server-poll]   N exits per run (default 200000);
- *                                  --server-poll: the server busy-polls its
- *                                  slots instead of sleeping on eventfds
+ * On a machine of few CPUs the cross-process figure depends on where the
+ * two processes run, so both placements are measured, with
+ * sched_setaffinity: "one CPU" (exit-rtt, its vCPU thread and the server
+ * on the first CPU exit-rtt may use) and "two CPUs" (exit-rtt and its vCPU
+ * thread on the first, the server on the second).  Runs come in pairs (an
+ * in-process run and a cross-process run, which goes first alternating),
+ * round robin over the placements, so that load from elsewhere hits all
+ * alike; each line is the median of the pairs with the fastest and slowest
+ * run, each ratio the median of the pairs' ratios with their spread.  The
+ * last two lines are the ratios, one CPU then two CPUs.
+ *
+ *   exit-rtt [N] [PAIRS] [--server-poll]
+ *                          N exits per run (default 20000), PAIRS pairs
+ *                          per placement (default 5); --server-poll: the
+ *                          server busy-polls its slots instead of sleeping
+ *                          on eventfds
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +45,7 @@
 
 #define PORT_MARK   0x5fe
 #define PORT_TEST   0x600
+#define PAIRS_MAX   51
 
 struct bench {
     _Atomic double t0, t1;
@@ -78,12 +93,16 @@ static void srv_handle(void *opaque, unsigned vcpu, ioreq_t *req)
 
 static const struct ioreq_server_ops srv_ops = { .log = quiet_log, .handle = srv_handle };
 
-static int server_main(int fd, bool busy)
+static int server_main(int fd, bool busy, int cpu)
 {
     uint64_t n = 0;
     struct ioreq_server_config cfg = { .name = "exit-rtt", .ops = &srv_ops, .opaque = &n };
     struct ioreq_server *s;
 
+    if (cpu >= 0 && bench_pin(cpu) < 0) {
+        fprintf(stderr, "exit-rtt: server: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
+        return 1;
+    }
     if (ioreq_server_create(fd, &cfg, &s) ||
         ioreq_server_claim_range(s, IOREQ_RANGE_PORT, PORT_TEST, PORT_TEST, 0) ||
         ioreq_server_enable(s, true))
@@ -112,8 +131,12 @@ static int server_main(int fd, bool busy)
 
 static const struct ioreq_router_ops router_ops = { .log = quiet_log };
 
-/* One run: N exits to PORT_TEST; returns exits per second or < 0. */
-static double one_run(uint32_t n, bool remote, bool busy)
+/*
+ * One run: N exits to PORT_TEST; returns exits per second or < 0.  The
+ * vCPU thread runs where the calling thread may; the server (remote) on
+ * srv_cpu.
+ */
+static double one_run(uint32_t n, bool remote, bool busy, int srv_cpu)
 {
     uint8_t code[] = {
         0xba, PORT_MARK & 0xff, PORT_MARK >> 8, 0xee,   /* mov $PORT_MARK, %dx; out */
@@ -155,7 +178,7 @@ static double one_run(uint32_t n, bool remote, bool busy)
         child = fork();
         if (child == 0) {
             close(sv[0]);
-            _exit(server_main(sv[1], busy));
+            _exit(server_main(sv[1], busy, srv_cpu));
         }
         close(sv[1]);
         if (child < 0 || ioreq_router_add_connection(router, sv[0]) < 0)
@@ -213,34 +236,113 @@ out:
     return result;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct stat3 { double med, min, max; };
+
+static struct stat3 stats(const double *v, int n)
+{
+    double t[PAIRS_MAX];
+
+    memcpy(t, v, sizeof(t[0]) * (size_t)n);
+    qsort(t, (size_t)n, sizeof(t[0]), cmp_double);
+    return (struct stat3){ n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, t[0], t[n - 1] };
+}
+
+struct placement {
+    const char *name;
+    int vm_cpu, srv_cpu;
+    double local[PAIRS_MAX], remote[PAIRS_MAX], ratio[PAIRS_MAX];
+};
+
 int main(int argc, char **argv)
 {
-    uint32_t n = 200000;
+    uint32_t n = 20000;
+    int pairs = 5, nums = 0;
     bool busy = false;
-    double local, remote;
+    cpu_set_t orig;
+    int cpu[2] = { -1, -1 }, nr_cpus = 0;
 
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--server-poll"))
+        int v = atoi(argv[i]);
+        if (!strcmp(argv[i], "--server-poll")) {
             busy = true;
-        else if (atoi(argv[i]) > 0)
-            n = (uint32_t)atoi(argv[i]);
-        else {
-            fprintf(stderr, "usage: exit-rtt [N] [--server-poll]\n");
+        } else if (v > 0 && nums == 0) {
+            n = (uint32_t)v;
+            nums++;
+        } else if (v > 0 && v <= PAIRS_MAX && nums == 1) {
+            pairs = v;
+            nums++;
+        } else {
+            fprintf(stderr, "usage: exit-rtt [N] [PAIRS 1..%d] [--server-poll]\n", PAIRS_MAX);
             return 2;
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    if (sched_getaffinity(0, sizeof(orig), &orig) < 0) {
+        fprintf(stderr, "exit-rtt: sched_getaffinity: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int c = 0; c < CPU_SETSIZE && nr_cpus < 2; c++)
+        if (CPU_ISSET(c, &orig))
+            cpu[nr_cpus++] = c;
+    struct placement pl[2] = {
+        { .name = "one CPU", .vm_cpu = cpu[0], .srv_cpu = cpu[0] },
+        { .name = "two CPUs", .vm_cpu = cpu[0], .srv_cpu = cpu[1] },
+    };
+    int nr_pl = nr_cpus;
+
     bench_print_header();
+    printf("placement one CPU: exit-rtt, its vCPU thread and the server on CPU %d\n", cpu[0]);
+    if (nr_pl > 1)
+        printf("placement two CPUs: exit-rtt and its vCPU thread on CPU %d, the server on "
+               "CPU %d\n", cpu[0], cpu[1]);
+    else
+        printf("placement two CPUs: not measured, exit-rtt may use only CPU %d\n", cpu[0]);
+    printf("runs: %d pairs per placement, %u exits per run, %s server\n", pairs, n,
+           busy ? "polling" : "eventfd");
+    fflush(stdout);
     /* Warm-up */
-    if (one_run(n / 10 + 1, false, busy) < 0 || one_run(n / 10 + 1, true, busy) < 0)
+    if (bench_pin(cpu[0]) < 0 || one_run(n / 10 + 1, false, busy, -1) < 0 ||
+        one_run(n / 10 + 1, true, busy, pl[nr_pl - 1].srv_cpu) < 0)
         return 1;
-    local = one_run(n, false, busy);
-    remote = one_run(n, true, busy);
-    if (local < 0 || remote < 0)
-        return 1;
-    printf("in-process handler:     %10.0f exits/s  %6.2f us/exit\n", local, 1e6 / local);
-    printf("ioreq server (%s): %10.0f exits/s  %6.2f us/exit\n",
-           busy ? "polling " : "eventfd ", remote, 1e6 / remote);
-    printf("ratio cross-process / in-process cost per exit (goal <= 2): %.2f\n", local / remote);
+    for (int i = 0; i < pairs; i++) {
+        for (int p = 0; p < nr_pl; p++) {
+            struct placement *x = &pl[p];
+            if (bench_pin(x->vm_cpu) < 0) {
+                fprintf(stderr, "exit-rtt: cannot pin to CPU %d: %s\n", x->vm_cpu,
+                        strerror(errno));
+                return 1;
+            }
+            if (i % 2) {
+                x->remote[i] = one_run(n, true, busy, x->srv_cpu);
+                x->local[i] = one_run(n, false, busy, -1);
+            } else {
+                x->local[i] = one_run(n, false, busy, -1);
+                x->remote[i] = one_run(n, true, busy, x->srv_cpu);
+            }
+            if (x->local[i] < 0 || x->remote[i] < 0)
+                return 1;
+            x->ratio[i] = x->local[i] / x->remote[i];
+        }
+    }
+    sched_setaffinity(0, sizeof(orig), &orig);
+
+    for (int p = 0; p < nr_pl; p++) {
+        struct stat3 l = stats(pl[p].local, pairs), r = stats(pl[p].remote, pairs);
+        printf("%-8s in-process handler:    %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
+               pl[p].name, l.med, l.min, l.max, 1e6 / l.med);
+        printf("%-8s ioreq server (%s): %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
+               pl[p].name, busy ? "polling" : "eventfd", r.med, r.min, r.max, 1e6 / r.med);
+    }
+    for (int p = 0; p < nr_pl; p++) {
+        struct stat3 q = stats(pl[p].ratio, pairs);
+        printf("ratio cross-process / in-process cost per exit, %s (median of %d pairs, "
+               "%.2f..%.2f, goal <= 2): %.2f\n", pl[p].name, pairs, q.min, q.max, q.med);
+    }
     return 0;
 }

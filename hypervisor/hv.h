@@ -3,8 +3,9 @@
  * ferry-hv internals: one VM on /dev/kvm.
  *
  *   vm.c      KVM fds, capabilities, guest RAM (one memfd) and its memslots,
- *             registered eagerly for what the guest needs to boot and on
- *             demand (1 GiB slots) for the rest
+ *             registered eagerly for what the guest needs to boot (all of
+ *             a guest of at most 1 GiB) and on demand (1 GiB slots) for the
+ *             rest
  *   vcpu.c    one thread per vCPU, kicks (signal + immediate_exit), exits
  *   io.c      exit -> ioreq: in-process handlers, PCI CF8/CFC and ECAM,
  *             the ioreq router, unclaimed accounting
