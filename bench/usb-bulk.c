@@ -25,9 +25,11 @@
  * Devices:
  *   umockdev-wrapper build/bench/usb-bulk [OPTIONS]
  *       the simulated vendor loopback of tests/usb/sim (0x01 -> 0x82).
- *       Every figure there is bound by the simulator (160-330 us per usbfs
- *       ioctl, see the urb line), and its usbfs node is a regular file, so
- *       both libusb and Ferry's loop poll it without sleeping.
+ *       Every figure there is bound by the simulator (an RPC to its worker
+ *       thread per usbfs ioctl, 160-330 us on an idle machine; the urb line
+ *       says what it cost in this run).  Its usbfs node is a regular file,
+ *       always ready: libusb and Ferry's loop (poll backend) both reap
+ *       without sleeping in poll, paced by those RPCs.
  *   build/bench/usb-bulk --device VID:PID [--iface N] [OPTIONS]
  *       a real device whose interface N (default 0) loops bulk OUT back to
  *       bulk IN, e.g. Linux's Loopback gadget function; bench/usb-bulk-gadget
@@ -551,6 +553,16 @@ int main(int argc, char **argv)
     ferry = g_new0(struct run, c.reps);
 
     bench_print_header();
+    {
+        char load[64] = "?";
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (f && fgets(load, sizeof(load), f))
+            load[strcspn(load, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        printf("load average at start: %s (other work on these cpus skews every figure)\n",
+               load);
+    }
     if (c.sim)
         printf("device: simulated vendor loopback (umockdev), ep %02x -> %02x\n", c.ep_out,
                c.ep_in);
