@@ -35,7 +35,8 @@
  *       bulk IN, e.g. Linux's Loopback gadget function; bench/usb-bulk-gadget
  *       boots one (dummy_hcd + configfs in a QEMU TCG guest) and runs this.
  * Options: --reps N (5), --seconds S per figure and side (1), --depth D (4;
- * the simulator buffers at most 4 rounds).
+ * the simulator buffers at most 4 rounds), --side direct|ferry (one side
+ * alone, to profile it: no baseline then, the ratios are meaningless).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -43,6 +44,7 @@
 #include <glib.h>
 #include <libusb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,9 @@
 #define DEPTH_MAX 32
 #define WAIT_MS   10000         /* one transfer; generous for a TCG guest */
 
-enum { F_URB, F_RTT, F_BULK, F_STREAM, F_CPU, F_N };
+/* F_CPU: the process; F_LOOP / F_GUEST: Ferry's loop thread and the guest
+ * side's thread (through Ferry only), % of one cpu over the three figures */
+enum { F_URB, F_RTT, F_BULK, F_STREAM, F_CPU, F_LOOP, F_GUEST, F_N };
 
 struct cfg {
     uint16_t vid, pid;
@@ -70,6 +74,7 @@ struct cfg {
     double secs;
     int reps, depth;
     bool sim;
+    bool skip_direct, skip_ferry;   /* --side: one side alone, for profiling */
 };
 
 struct run {                    /* one side's figures of one repetition */
@@ -84,6 +89,14 @@ static double cpu_now_s(void)
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double thread_cpu_s(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* ---- direct libusb ---------------------------------------------------------- */
@@ -232,6 +245,7 @@ out:
 struct guest {
     const struct cfg *c;
     int fd, done_fd;            /* the channel; written once finished */
+    clockid_t loop_clock;       /* cpu clock of the thread running Ferry's loop */
     struct run f;
     int rc;
 };
@@ -320,7 +334,7 @@ static gpointer guest_thread(gpointer arg)
     const struct cfg *c = g->c;
     uint8_t *buf = g_malloc0(LARGE);
     struct redirc *rc = redirc_new(g->fd);
-    double t0, cpu0, wall0, end = bench_now_s() + WAIT_MS / 1000.0;
+    double t0, cpu0, loop0, own0, wall0, end = bench_now_s() + WAIT_MS / 1000.0;
     uint64_t id = 0;
     long n;
 
@@ -333,6 +347,8 @@ static gpointer guest_thread(gpointer arg)
         if (guest_round(rc, c, &id, buf, SMALL) < 0)
             goto done;
     cpu0 = cpu_now_s();
+    loop0 = thread_cpu_s(g->loop_clock);
+    own0 = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID);
     wall0 = t0 = bench_now_s();
     for (n = 0; bench_now_s() - t0 < c->secs; n++)
         if (guest_round(rc, c, &id, buf, SMALL) < 0)
@@ -344,7 +360,10 @@ static gpointer guest_thread(gpointer arg)
             goto done;
     g->f.v[F_BULK] = (double)n * 2 * LARGE / (1 << 20) / (bench_now_s() - t0);
     g->f.v[F_STREAM] = guest_stream(rc, c, &id, buf);
-    g->f.v[F_CPU] = (cpu_now_s() - cpu0) / (bench_now_s() - wall0) * 100;
+    t0 = bench_now_s() - wall0;
+    g->f.v[F_CPU] = (cpu_now_s() - cpu0) / t0 * 100;
+    g->f.v[F_LOOP] = (thread_cpu_s(g->loop_clock) - loop0) / t0 * 100;
+    g->f.v[F_GUEST] = (thread_cpu_s(CLOCK_THREAD_CPUTIME_ID) - own0) / t0 * 100;
     g->rc = g->f.v[F_STREAM] > 0 ? 0 : -1;
 done:
     redirc_free(rc);
@@ -405,6 +424,8 @@ static int bench_ferry(struct event_base *b, struct ferry_usb_host *host, const 
     }
     g.fd = sv[1];
     g.done_fd = done[1];
+    if (pthread_getcpuclockid(pthread_self(), &g.loop_clock) != 0)
+        g.loop_clock = CLOCK_THREAD_CPUTIME_ID;    /* not expected on Linux */
     ev = event_new(b, done[0], EV_READ, on_guest_done, b);
     event_add(ev, NULL);
     t = g_thread_new("guest", guest_thread, &g);
@@ -483,14 +504,15 @@ static void stats(const struct run *runs, int n, int fig, double *med, double *l
 static void usage(void)
 {
     fprintf(stderr, "usage: usb-bulk [--device VID:PID [--iface N]] [--reps N] [--seconds S] "
-            "[--depth D]\n  without --device: the simulated loopback, under umockdev-wrapper\n");
+            "[--depth D] [--side direct|ferry]\n"
+            "  without --device: the simulated loopback, under umockdev-wrapper\n");
 }
 
 int main(int argc, char **argv)
 {
     struct cfg c = { .secs = 1.0, .reps = 5, .depth = 4, .sim = true };
-    static const char *names[F_N] = { "urb", "rtt64", "bulk64k", "stream", "cpu" };
-    static const char *units[F_N] = { "us/URB", "round trips/s", "MiB/s", "MiB/s", "%" };
+    static const char *names[F_N] = { "urb", "rtt64", "bulk64k", "stream" };
+    static const char *units[F_N] = { "us/URB", "round trips/s", "MiB/s", "MiB/s" };
     struct run *direct, *ferry;
     struct usbsim *sim = NULL;
     struct event_config *ec;
@@ -515,6 +537,10 @@ int main(int argc, char **argv)
             c.secs = atof(v);
         } else if (!strcmp(argv[i], "--depth") && v) {
             c.depth = atoi(v);
+        } else if (!strcmp(argv[i], "--side") && v && (!strcmp(v, "direct") ||
+                                                        !strcmp(v, "ferry"))) {
+            c.skip_direct = !strcmp(v, "ferry");
+            c.skip_ferry = !c.skip_direct;
         } else {
             fprintf(stderr, "usb-bulk: bad argument '%s'\n", argv[i]);
             usage();
@@ -577,14 +603,18 @@ int main(int argc, char **argv)
         /* alternate which side goes first */
         for (int k = 0; k < 2; k++) {
             bool d = (k == 0) == (i % 2 == 0);
+            if ((d && c.skip_direct) || (!d && c.skip_ferry))
+                continue;
             if (d ? bench_direct(&c, &direct[i]) < 0 : bench_ferry(b, host, &c, &ferry[i]) < 0)
                 return 1;
         }
         printf("rep %d: direct %.0f us/URB, %.0f rt/s, %.1f MiB/s, stream %.1f MiB/s, "
-               "cpu %.0f%%; ferry %.0f rt/s, %.1f MiB/s, stream %.1f MiB/s, cpu %.0f%%\n", i + 1,
+               "cpu %.0f%%; ferry %.0f rt/s, %.1f MiB/s, stream %.1f MiB/s, cpu %.0f%% "
+               "(loop %.0f%%, guest side %.0f%%)\n", i + 1,
                direct[i].v[F_URB], direct[i].v[F_RTT], direct[i].v[F_BULK],
                direct[i].v[F_STREAM], direct[i].v[F_CPU], ferry[i].v[F_RTT],
-               ferry[i].v[F_BULK], ferry[i].v[F_STREAM], ferry[i].v[F_CPU]);
+               ferry[i].v[F_BULK], ferry[i].v[F_STREAM], ferry[i].v[F_CPU], ferry[i].v[F_LOOP],
+               ferry[i].v[F_GUEST]);
         fflush(stdout);
     }
     bound = c.sim ? " [bound by the simulator]" : "";
@@ -598,11 +628,14 @@ int main(int argc, char **argv)
             continue;
         }
         if (fig == F_CPU) {
-            double m1;
+            double m1, ml, mg;
             stats(ferry, c.reps, fig, &m1, &lo, &hi);
+            stats(ferry, c.reps, F_LOOP, &ml, &lo, &hi);
+            stats(ferry, c.reps, F_GUEST, &mg, &lo, &hi);
             printf("process cpu while measuring (all threads%s; %% of one cpu): direct %.0f%%, "
-                   "ferry %.0f%%\n", c.sim ? ", the simulator's too" : "", med[0][fig], m1);
-            continue;
+                   "ferry %.0f%% (its loop thread %.0f%%, the guest side's thread %.0f%%)\n",
+                   c.sim ? ", the simulator's too" : "", med[0][fig], m1, ml, mg);
+            break;
         }
         printf("%-8s direct libusb:  %9.1f %s (%.1f-%.1f)%s\n", names[fig], med[0][fig],
                units[fig], lo, hi, bound);
