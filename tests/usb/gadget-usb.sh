@@ -11,39 +11,17 @@
 # cross-vCPU wake-ups dominate every round trip).
 # The broker (`ferry usb attach --follow`) hears of replugs through libusb's
 # hotplug, which Debian's libusb gets from udevd: the guest runs Debian's
-# udevd (tests/rigs/udevd), as a real host would.
+# udevd (tests/rigs/udevd), as a real host would.  The boot itself is
+# tests/usb/gadget-boot.sh, shared with bench/usb-bulk-gadget.
 #   gadget-usb.sh GADGET_E2E FERRY_DM FERRY RIG_LINUX_KERNEL RIG_MKINITRAMFS RIG_UDEVD
 #                 GUEST_SCRIPT GADGET_SCRIPT
 set -eu
 e2e=$1; dm=$2; ferry=$3; rig_kernel=$4; rig_initramfs=$5; rig_udevd=$6; script=$7; gadget=$8
-qemu=$(command -v qemu-system-x86_64) ||
-    { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-command -v ldd >/dev/null || { echo "SKIP: ldd is not installed"; exit 77; }
-kdir=$(sh "$rig_kernel") || exit $?
-udevd=$(sh "$rig_udevd") || exit $?
-for m in dummy_hcd usb_f_ss_lb usb_f_hid usbhid; do
-    find "$kdir/modules" -name "$m.ko*" | grep -q . ||
-        { echo "SKIP: the kernel in $kdir has no $m module"; exit 77; }
-done
 work=$(mktemp -d /tmp/ferry-gadget-usb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-
-# the programs, every library ldd names (the loader too), at the same paths
-files="$(readlink -f "$e2e")=/usr/bin/gadget-e2e $(readlink -f "$dm")=/usr/bin/ferry-dm"
-files="$files $(readlink -f "$ferry")=/usr/bin/ferry $gadget=/usr/libexec/ferry/gadget.sh"
-files="$files $udevd=/lib/systemd/systemd-udevd"
-libs=$(ldd "$e2e" "$dm" "$ferry" "$udevd" |
-       awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u)
-for lib in $libs; do
-    files="$files $(readlink -f "$lib")=$lib"
-done
-sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
-    usb-common usbcore udc-core dummy_hcd libcomposite usb_f_ss_lb usb_f_hid \
-    hid usbhid hid-generic -- $files || exit $?
-
-timeout 480 "$qemu" -accel tcg -smp ${FERRY_GADGET_SMP:-1} -m 1024 -nographic -no-reboot \
-    -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 quiet panic=-1" > "$work/console.log" 2>&1 || true
+sh "$(dirname "$0")/gadget-boot.sh" "$work" 480 "$rig_kernel" "$rig_initramfs" "$rig_udevd" \
+    "$gadget" "$script" "$e2e=/usr/bin/gadget-e2e" "$dm=/usr/bin/ferry-dm" \
+    "$ferry=/usr/bin/ferry" || exit $?
 tr -d '\r' < "$work/console.log" | grep -v '^\s*$' |
     sed -n '/FERRY\|ferry\|FAIL\|gadget\|----\|sandbox\|usb/p' | head -n 400
 if grep -q "FERRY-GADGET-SKIP" "$work/console.log"; then

@@ -1,0 +1,46 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Boot the real-usbfs rig: a Linux guest (QEMU TCG, Debian's kernel, one vCPU
+# unless FERRY_GADGET_SMP says otherwise: with two, TCG's cross-vCPU wake-ups
+# cost milliseconds) with dummy_hcd, the configfs gadget functions of
+# tests/usb/gadget.sh (installed as /usr/libexec/ferry/gadget.sh; its `start`
+# brings the gadget up) and Debian's udevd (tests/rigs/udevd, for libusb's
+# hotplug).  GUEST_SCRIPT runs as /test.sh; each PROGRAM is copied to its
+# GUESTPATH with every library ldd names, at the same paths.  Used by
+# gadget-usb.sh (the usb suite) and bench/usb-bulk-gadget.
+#   gadget-boot.sh WORKDIR TIMEOUT_S RIG_LINUX_KERNEL RIG_MKINITRAMFS RIG_UDEVD
+#                  GADGET_SCRIPT GUEST_SCRIPT [PROGRAM=GUESTPATH...]
+# The guest's serial console ends up in WORKDIR/console.log.  Exit 77 (SKIP)
+# with a line saying why when the machine lacks something.
+set -eu
+work=$1; tmo=$2; rig_kernel=$3; rig_initramfs=$4; rig_udevd=$5; gadget=$6; script=$7
+shift 7
+qemu=$(command -v qemu-system-x86_64) ||
+    { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+command -v ldd >/dev/null || { echo "SKIP: ldd is not installed"; exit 77; }
+kdir=$(sh "$rig_kernel") || exit $?
+udevd=$(sh "$rig_udevd") || exit $?
+for m in dummy_hcd usb_f_ss_lb usb_f_hid usbhid; do
+    find "$kdir/modules" -name "$m.ko*" | grep -q . ||
+        { echo "SKIP: the kernel in $kdir has no $m module"; exit 77; }
+done
+
+# the programs, every library ldd names (the loader too), at the same paths
+files="$gadget=/usr/libexec/ferry/gadget.sh $udevd=/lib/systemd/systemd-udevd"
+progs="$udevd"
+for p in "$@"; do
+    files="$files $(readlink -f "${p%%=*}")=${p#*=}"
+    progs="$progs ${p%%=*}"
+done
+libs=$(ldd $progs |
+       awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u)
+for lib in $libs; do
+    files="$files $(readlink -f "$lib")=$lib"
+done
+sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
+    usb-common usbcore udc-core dummy_hcd libcomposite usb_f_ss_lb usb_f_hid \
+    hid usbhid hid-generic -- $files || exit $?
+
+timeout "$tmo" "$qemu" -accel tcg -smp "${FERRY_GADGET_SMP:-1}" -m 1024 -nographic -no-reboot \
+    -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 quiet panic=-1" > "$work/console.log" 2>&1 || true
