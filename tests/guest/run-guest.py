@@ -220,6 +220,26 @@ def t_dm_fails():
     print("ok: " + err.strip().splitlines()[-1])
 
 
+def with_pvh_entry(elf, entry):
+    """elf (ELF64 bytes) with its XEN_ELFNOTE_PHYS32_ENTRY note set to entry."""
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        ptype, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
+        if ptype != 4:      # PT_NOTE
+            continue
+        pos = off
+        while pos + 12 <= off + filesz:
+            namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
+            desc = pos + 12 + ((namesz + 3) & ~3)
+            if ntype == 18 and elf[pos + 12:pos + 15] == b"Xen":
+                out = bytearray(elf)
+                struct.pack_into("<I" if descsz == 4 else "<Q", out, desc, entry)
+                return bytes(out)
+            pos = desc + ((descsz + 3) & ~3)
+    fail("no PVH entry note in the test image", "", "")
+
+
 def t_bad_images():
     with tempfile.TemporaryDirectory() as d:
         with open(img("io64.elf"), "rb") as f:
@@ -236,7 +256,20 @@ def t_bad_images():
         bigreal = os.path.join(d, "big.img")
         with open(bigreal, "wb") as f:
             f.write(b"\xf4" * (700 << 10))
+        # An entry the loaded image does not hold: refused before the guest runs.
+        entries = {}
+        for name, entry in (("above-ram", 0x8000000), ("pci-hole", 0xd0000000),
+                            ("lapic", 0xfee00000), ("no-segment", 0x400000),
+                            ("low-hole", 0xb8000)):
+            entries[name] = os.path.join(d, "entry-%s.elf" % name)
+            with open(entries[name], "wb") as f:
+                f.write(with_pvh_entry(elf, entry))
         cases = [
+            (["-i", entries["above-ram"], "-m", "64M"], "PVH entry 0x8000000 is outside guest RAM"),
+            (["-i", entries["pci-hole"]], "PVH entry 0xd0000000 is in the PCI hole"),
+            (["-i", entries["lapic"]], "PVH entry 0xfee00000 is at the local APIC"),
+            (["-i", entries["no-segment"]], "PVH entry 0x400000 is on no loaded segment"),
+            (["-i", entries["low-hole"]], "PVH entry 0xb8000 is outside guest RAM"),
             (["-i", trunc], "truncated"),
             (["-i", trunc2], "truncated"),
             (["-i", notelf], "not an ELF file"),
