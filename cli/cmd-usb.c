@@ -109,8 +109,22 @@ static int ctl_open(const char *guest, struct ctl *c)
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     r = ctl_line(c, &greeting);
-    if (r == 0 && !strstr(greeting, "\"QMP\""))
+    if (r == 0 && !strstr(greeting, "\"QMP\"")) {
+        /* turned away (too many clients): ferry-dm says why */
+        g_autoptr(JsonNode) n = json_from_string(greeting, NULL);
+        JsonObject *e = n && JSON_NODE_HOLDS_OBJECT(n) ?
+                        json_object_get_object_member(json_node_get_object(n), "error") : NULL;
+        const char *desc = e ? json_object_get_string_member_with_default(e, "desc", NULL)
+                             : NULL;
+
+        if (desc) {
+            fprintf(stderr, "ferry usb: %s: ferry-dm refused the connection: %s\n", c->path,
+                    desc);
+            g_free(greeting);
+            return -EBUSY;
+        }
         r = -EPROTO;
+    }
     if (r < 0)
         fprintf(stderr, "ferry usb: %s: no greeting from ferry-dm: %s\n", c->path,
                 g_strerror(-r));
@@ -416,6 +430,11 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
         /* from now on the same device, wherever it comes back */
         if (ferry_usb_spec_parse(ident, &br.spec) < 0)
             goto out;
+        /* a long wait: not one of ferry-dm's interactive slots, no idle bound */
+        if (ctl_cmd(c, "client-follow", NULL, -1, NULL) < 0) {
+            br.status = FERRY_EXIT_FAILURE;
+            goto out;
+        }
         event_add(si, NULL);
         event_add(st, NULL);
         br.following = true;

@@ -274,6 +274,32 @@ START_TEST(test_process_devices)
     s = ferry_dm_cli(&h, &st, "del", "com1", NULL);
     ck_assert_int_ne(st, 0);                    /* the UART is not hot-pluggable */
     g_free(s);
+    /* All interactive slots taken: the CLI says why it got no answer. */
+    {
+        enum { SLOTS = 8 };     /* FERRY_DM_CONTROL_CLIENTS_MAX */
+        int fds[SLOTS];
+        char *cli = g_build_filename(build_root(), "cli", "ferry", NULL);
+        const char *argv[] = { cli, "dm", "-s", h.ctl, "status", NULL };
+        char *err = NULL;
+
+        for (int i = 0; i < SLOTS; i++) {
+            struct sockaddr_un sa = { .sun_family = AF_UNIX };
+            char buf[512];
+
+            fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.ctl);
+            ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+            ck_assert_int_gt(recv(fds[i], buf, sizeof(buf), 0), 0);    /* greeted: a slot */
+        }
+        ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, &err, &st, NULL));
+        ck_assert_msg(st != 0 && strstr(err, "refused the connection: too many control "
+                                             "clients"), "status %d, stderr: %s", st, err);
+        g_free(err);
+        g_free(cli);
+        for (int i = 0; i < SLOTS; i++)
+            close(fds[i]);
+    }
     /* The debug exit port and S5 ask the hypervisor to end the guest. */
     pio(&h, 0xf4, 1, true, 42, NULL);
     ck_assert_uint_eq(atomic_load(&h.shutdowns), 1);
