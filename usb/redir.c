@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <glib.h>
+#include <inttypes.h>
 #include <libusb.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -38,6 +39,7 @@ struct ferry_usb_redir {
     void *opaque;
     struct event *rev, *wev, *endev;
     bool ended, peer_eof, writing, closing, paused;
+    uint32_t oversized;         /* a packet's data announced larger than the cap */
     enum ferry_usb_redir_end why;
     uint64_t bytes;
     struct ferry_ratelimit rl;
@@ -82,10 +84,24 @@ static void redir_end(struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
     event_active(r->endev, EV_TIMEOUT, 0);
 }
 
+/*
+ * usbredirparser reads a packet's header, then its type header, then asks
+ * for all of its data at once (count = what is left of it) into a buffer of
+ * that size, whose pages fill as the data arrives.  Headers are a few dozen
+ * bytes, so a request for more than FERRY_USB_REDIR_PACKET_MAX is the data
+ * of a packet announced too large: refused before a byte of it is read.
+ */
 static int uh_read(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
-    ssize_t n = read(r->fd, data, (size_t)count);
+    ssize_t n;
+
+    if ((unsigned)count > FERRY_USB_REDIR_PACKET_MAX) {
+        r->oversized = (uint32_t)count;
+        errno = EMSGSIZE;
+        return -1;
+    }
+    n = read(r->fd, data, (size_t)count);
 
     if (n > 0) {
         r->bytes += (uint64_t)n;
@@ -174,7 +190,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     case 0:
         break;
     case usbredirhost_read_io_error:
-        if (r->peer_eof) {
+        if (r->oversized) {
+            redir_log(r, FERRY_LOG_WARNING, "guest side announced a packet of %" PRIu32
+                      " bytes, more than %u: disconnected", r->oversized,
+                      FERRY_USB_REDIR_PACKET_MAX);
+            redir_end(r, FERRY_USB_REDIR_PEER_INVALID);
+        } else if (r->peer_eof) {
             redir_log(r, FERRY_LOG_INFO, "guest side closed the connection");
             redir_end(r, FERRY_USB_REDIR_PEER_CLOSED);
         } else {
