@@ -260,14 +260,18 @@ static int local(const char *verb, int argc, char **argv, bool json)
     struct event_base *b = event_base_new();
     struct ferry_usb_service_ops ops = { .log = ferry_log_glib };
     struct ferry_usb_service *svc = NULL;
-    char err[FERRY_USB_ERR_MAX], *rundir = NULL;
+    char err[FERRY_USB_ERR_MAX];
     int rc = FERRY_EXIT_FAILURE, r = 0;
 
-    if (!b)
+    if (!b) {
+        fprintf(stderr, "ferry usb: cannot create an event loop\n");
         return FERRY_EXIT_FAILURE;
-    rundir = g_dir_make_tmp("ferry-usb-XXXXXX", NULL);
-    if (!rundir || ferry_usb_service_new(b, rundir, &ops, NULL, &svc) < 0) {
-        fprintf(stderr, "ferry usb: cannot start the usb service (libusb)\n");
+    }
+    /* no guests here: the service needs no folder for their sockets (a full
+     * or missing TMPDIR is none of list's and share's business) */
+    r = ferry_usb_service_new(b, NULL, &ops, NULL, &svc);
+    if (r < 0) {
+        fprintf(stderr, "ferry usb: cannot start the usb service: %s\n", g_strerror(-r));
         goto out;
     }
     if (!strcmp(verb, "list")) {
@@ -300,10 +304,6 @@ static int local(const char *verb, int argc, char **argv, bool json)
 out:
     ferry_usb_service_free(svc);
     event_base_free(b);
-    if (rundir) {
-        rmdir(rundir);
-        g_free(rundir);
-    }
     return rc;
 }
 

@@ -302,7 +302,8 @@ struct ferry_usb_service_ops {
                         void (*done)(void *done_opaque, int result), void *done_opaque);
 };
 
-/* rundir holds the per-device unix sockets QEMU connects to. */
+/* rundir holds the per-device unix sockets QEMU connects to; NULL when no
+ * guest will be added (list, share). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_new(struct event_base *base, const char *rundir,
                       const struct ferry_usb_service_ops *ops, void *opaque,
