@@ -335,6 +335,26 @@ static char *cmd_client_follow(struct ferry_dm_control *c, struct control_client
     return reply_empty(id);
 }
 
+/*
+ * A NUL in the line, raw or as \u0000 in a string: json-glib hands strings
+ * out as C strings, so "query-status\u0000x" would read as query-status and
+ * an id "a\u0000b" as "a".  Escapes are skipped whole, so an escaped
+ * backslash followed by "u0000" is no NUL.
+ */
+static bool line_has_nul(const char *line, size_t len)
+{
+    if (memchr(line, 0, len))
+        return true;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (line[i] != '\\')
+            continue;
+        if (line[i + 1] == 'u' && i + 5 < len && !memcmp(line + i + 2, "0000", 4))
+            return true;
+        i++;                /* the escaped character */
+    }
+    return false;
+}
+
 static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
                              struct control_client *cl, const char *line, size_t len, bool *quit)
 {
@@ -361,6 +381,12 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     }
     obj = json_node_get_object(root);
     id = json_object_get_member(obj, "id");
+    if (line_has_nul(line, len)) {
+        r = reply_error(id, "GenericError", "a string holds a NUL character (\\u0000): "
+                        "not accepted");
+        g_object_unref(p);
+        return r;
+    }
     exec = json_object_get_member(obj, "execute");
     if (!exec || JSON_NODE_TYPE(exec) != JSON_NODE_VALUE ||
         json_node_get_value_type(exec) != G_TYPE_STRING) {

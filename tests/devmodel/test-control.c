@@ -123,6 +123,18 @@ START_TEST(test_control_commands)
     n = run(&t, "{\"execute\": \"frobnicate\"}", NULL);
     ck_assert_str_eq(error_class(n), "CommandNotFound");
     json_node_unref(n);
+    /* A NUL inside a string would cut it short: "query-status\0x" is not
+     * query-status, and an id with a NUL is not the id before it. */
+    n = run(&t, "{\"execute\": \"query-status\\u0000x\"}", NULL);
+    ck_assert_msg(error_class(n) != NULL, "query-status\\u0000x ran");
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p3\\u0000x\"}}", NULL);
+    ck_assert_msg(error_class(n) != NULL, "device_del p3\\u0000x deleted p3");
+    json_node_unref(n);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x82, 0x82));
+    n = run(&t, "{\"execute\": \"query-status\", \"id\": \"\\\\u0000\"}", NULL);
+    ck_assert_ptr_null(error_class(n));     /* an escaped backslash, then "u0000" */
+    json_node_unref(n);
 
     n = run(&t, "{\"execute\": \"quit\"}", &quit);
     ck_assert(quit);
