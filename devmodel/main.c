@@ -476,17 +476,39 @@ static int read_config(struct dm_args *a)
         }
     }
     g_strfreev(groups);
-#define CFG_STR(field, key) \
-    if (!a->field) a->field = g_key_file_get_string(kf, "dm", key, NULL);
+#define CFG_STR(field, key)                                                         \
+    if (!a->field && g_key_file_has_key(kf, "dm", key, NULL)) {                     \
+        g_autoptr(GError) verr = NULL;                                              \
+                                                                                    \
+        a->field = g_key_file_get_string(kf, "dm", key, &verr);                     \
+        if (!a->field)                                                              \
+            return config_refuse(a->config, "dm", key, value_error(verr));          \
+    }
     CFG_STR(name, "name")
     CFG_STR(connect, "connect")
     CFG_STR(control, "control")
     CFG_STR(serial, "serial")
     CFG_STR(serial_in, "serial-in")
 #undef CFG_STR
-    if (!a->no_defaults)
-        a->no_defaults = g_key_file_get_boolean(kf, "dm", "no-defaults", NULL);
-    gchar **devs = g_key_file_get_string_list(kf, "dm", "devices", NULL, NULL);
+    if (g_key_file_has_key(kf, "dm", "no-defaults", NULL)) {
+        g_autoptr(GError) berr = NULL;
+        bool v = g_key_file_get_boolean(kf, "dm", "no-defaults", &berr);
+
+        if (berr) {
+            g_autofree char *raw = g_key_file_get_value(kf, "dm", "no-defaults", NULL);
+            g_autofree char *q = ferry_text_quote(raw, 64);
+            g_autofree char *why = g_strdup_printf("'%s' is not a boolean (true or false)", q);
+
+            return config_refuse(a->config, "dm", "no-defaults", why);
+        }
+        if (!a->no_defaults)
+            a->no_defaults = v;
+    }
+    g_autoptr(GError) lerr = NULL;
+    gchar **devs = g_key_file_get_string_list(kf, "dm", "devices", NULL, &lerr);
+
+    if (!devs && g_key_file_has_key(kf, "dm", "devices", NULL))
+        return config_refuse(a->config, "dm", "devices", value_error(lerr));
     if (devs) {
         GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
 

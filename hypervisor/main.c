@@ -365,7 +365,12 @@ int main(int argc, char **argv)
     }
     vcfg.memory = 64ull << 20;
     if (o.memory && hv_parse_size(o.memory, &vcfg.memory) < 0) {
-        fprintf(stderr, "ferry-hv: --memory %s: not a size (e.g. 64M, 4G, 1T)\n", o.memory);
+        fprintf(stderr, "ferry-hv: --memory %s: not a size; give " HV_MEMORY_RANGE_TEXT
+                " (e.g. 64M, 4G, 1T)\n", o.memory);
+        return FERRY_HV_EXIT_USAGE;
+    }
+    if (hv_memory_check(vcfg.memory, why, sizeof(why)) < 0) {
+        fprintf(stderr, "ferry-hv: --memory %s: %s\n", o.memory, why);
         return FERRY_HV_EXIT_USAGE;
     }
     if (o.vcpus < 1 || o.vcpus > HV_VCPUS_MAX) {

@@ -389,6 +389,8 @@ START_TEST(test_process_config_file)
         { "[usb]\nqmp=/x\ndevics=1-2\n", "[usb] has no key 'devics' (qmp, policy, devices)" },
         { "[qemu]\ndevice=e1000\xff\n", "[qemu] key 'device': value is not valid UTF-8" },
         { devopt, "[dm] key 'devices': entry 2 (post,0000" },
+        { "[dm]\nno-defaults=perhaps\n", "[dm] key 'no-defaults': 'perhaps' is not a boolean "
+                                          "(true or false)" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         const char *argv2[] = { dm, "--connect=/nonexistent", arg, NULL };

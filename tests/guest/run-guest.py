@@ -373,6 +373,35 @@ def t_cli_run():
         if p.returncode != 2 or "not a size" not in p.stderr:
             fail("ferry run --memory 12Q: status %d, expected 2" % p.returncode, p.stdout,
                  p.stderr)
+        # Sizes out of range: one refusal, with the range, the same status, from
+        # ferry run and from ferry-hv alike.
+        for size in ("0", "-1", "1K", "9223372036854775808", "100T", "5000"):
+            for argv in ([ferry, "run", "--no-dm"], [HV]):
+                p = subprocess.run(argv + ["--image", img("hello-real.img"), "--entry", "real",
+                                           "--memory", size], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+                if p.returncode != 2 or "from 2M to " not in p.stderr or \
+                        "ftruncate" in p.stderr:
+                    fail("%s --memory %s: status %d, expected 2 and the valid range" %
+                         (os.path.basename(argv[0]), size, p.returncode), p.stdout, p.stderr)
+        # Bad guest configs: each refusal names file, group, key and the reason,
+        # with binary bytes escaped.
+        bad = [
+            (b"[guest]\nimage=he\xffllo.img\n", "[guest] key 'image': value is not valid UTF-8"),
+            (b"[guest]\nimage=hello.img\n[gust]\nentry=real\n", "unknown group [gust]"),
+            (b"[guest]\nimage=hello.img\nco\x01lour=blue\n", "unknown key 'co\\x01lour'"),
+            (b"[guest]\nimage=hello.img\nmemory=\x1b[2J\n", "[guest] key 'memory': '\\x1b[2J' is not a size"),
+        ]
+        for text, want in bad:
+            with open(conf, "wb") as f:
+                f.write(text)
+            p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT)
+            err = p.stderr.decode("utf-8", "replace")
+            if p.returncode != 2 or want not in err or conf not in err or \
+                    any(c < 0x20 and c != 0x0a for c in p.stderr) or b"\xff" in p.stderr:
+                fail("ferry run with %r: status %d, expected 2 and %r (escaped)" %
+                     (text, p.returncode, want), p.stdout.decode(), err)
     print("ok")
 
 
