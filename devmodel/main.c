@@ -464,9 +464,10 @@ static int read_config(struct dm_args *a)
         if (rc == 0 && is_qemu) {
             if (grp[4] == ':' && !ferry_dm_opts_get(o, "id"))
                 rc = qemu_opt_set(a->config, grp, o, "id", grp + 5);
-            if (rc == 0)
+            if (rc == 0) {
                 g_ptr_array_add(a->qemu, o);
-            o = NULL;
+                o = NULL;
+            }
         }
         ferry_dm_opts_free(o);
         g_strfreev(keys);
