@@ -200,6 +200,15 @@ struct ferry_usb_redir;
  * Ferry buffer of its input.
  */
 #define FERRY_USB_REDIR_PACKET_MAX (4u << 20)
+/*
+ * What Ferry holds for one peer that does not read: past one packet's worth
+ * (or 1024 packets) it stops reading the peer's requests; answers to those
+ * already taken and the streams it started (interrupt, bulk receiving;
+ * isochronous data is dropped by usbredirhost first) may still come, up to
+ * this, and then the peer is disconnected.  16 packets' worth: a peer that
+ * reads, however slowly, never gets near it.
+ */
+#define FERRY_USB_REDIR_PEER_MAX (16u * FERRY_USB_REDIR_PACKET_MAX)
 
 enum ferry_usb_redir_end {
     FERRY_USB_REDIR_PEER_CLOSED,   /* the guest side went away */

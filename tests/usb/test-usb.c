@@ -657,6 +657,43 @@ START_TEST(test_peer_never_reads)
 }
 END_TEST
 
+/* The same in bytes: a peer that asks for 256 KiB answers (bulk loopback)
+ * and reads none gets its requests read no more once about
+ * FERRY_USB_REDIR_PACKET_MAX of answers wait for it. */
+START_TEST(test_peer_never_reads_bulk)
+{
+    enum { PAIRS = 100, CHUNK = 256 * 1024 };
+    struct env e;
+    char err[FERRY_USB_ERR_MAX], addr[128];
+    struct redirc *c;
+    struct usbsim_dev *dev;
+    uint8_t *chunk = g_malloc0(CHUNK);
+    uint64_t urbs;
+
+    env_init(&e);
+    dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-7", "DEAFBULK");
+    ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
+    snprintf(addr, sizeof(addr), "unix:%s/deafbulk.sock", e.dir);
+    ck_assert_msg(ferry_usb_service_share(e.svc, "1-7", addr, err, sizeof(err)) == 0, "%s", err);
+    c = connect_client(&e, addr);
+    ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
+    urbs = usbsim_urbs_done(dev);
+    for (unsigned i = 0; i < PAIRS; i++) {
+        redirc_bulk(c, 1000 + 2 * i, 0x01, chunk, CHUNK);          /* into the loop */
+        redirc_bulk(c, 1001 + 2 * i, 0x82, NULL, CHUNK);           /* and back out */
+    }
+    for (int i = 0; i < 5000 && redirc_push(c) > 0; i++)
+        event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    ck_assert_msg(usbsim_urbs_done(dev) - urbs < 2 * 2 * (FERRY_USB_REDIR_PACKET_MAX / CHUNK),
+                  "Ferry ran %" PRIu64 " of the %u transfers of a peer that reads nothing",
+                  usbsim_urbs_done(dev) - urbs, 2 * PAIRS);
+    redirc_free(c);
+    ck_assert(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS));
+    g_free(chunk);
+    env_fini(&e);
+}
+END_TEST
+
 START_TEST(test_peer_vanishes_mid_transfer)
 {
     struct env e;
@@ -940,6 +977,7 @@ static Suite *usb_suite(void)
     ADD(s, test_share_loopback);
     ADD(s, test_malformed);
     ADD(s, test_oversized_packet);
+    ADD(s, test_peer_never_reads_bulk);
     ADD(s, test_peer_vanishes_mid_transfer);
     ADD(s, test_peer_never_reads);
     ADD(s, test_fd_passing);
