@@ -803,6 +803,8 @@ START_TEST(test_control_idle_and_followers)
         ck_assert_msg(g_str_has_prefix(s[i].got->str, "{\"QMP\""), "client %u: %s", i,
                       s[i].got->str);
     }
+    /* bytes that never make a line do not keep a client alive */
+    send_str(s[0].fd, "{\"execute\": \"query-");
     /* one more: refused, and told why */
     extra.fd = connect_to(path);
     {
@@ -815,7 +817,8 @@ START_TEST(test_control_idle_and_followers)
                   "refused client got: '%s'", extra.got->str);
     close(extra.fd);
 
-    /* the silent ones (greeting only) are told and closed; the followers stay */
+    /* the silent ones (greeting only, or half a line) are told and closed;
+     * the followers stay */
     {
         struct all_eof a = { s, N };
 
