@@ -23,6 +23,7 @@
 #include "acpi/acpi.h"
 #include "cli/cmd.h"
 #include "common/log-glib.h"
+#include "common/text.h"
 #include "hypervisor/hv.h"
 
 #define DEFAULT_VCPUS   1
@@ -74,7 +75,9 @@ static int key_flag(GKeyFile *kf, const char *file, const char *key, uint32_t fl
         return 0;
     on = g_key_file_get_boolean(kf, "acpi", key, &err);
     if (err) {
-        fprintf(stderr, "ferry acpi: %s: [acpi] %s: %s\n", file, key, err->message);
+        g_autofree char *q = ferry_text_quote(err->message, 300);
+
+        fprintf(stderr, "ferry acpi: %s: [acpi] %s: %s\n", file, key, q);
         g_error_free(err);
         return -EINVAL;
     }
@@ -161,8 +164,10 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
         }
         for (guint i = 0; ids[i]; i++) {
             if (parse_u64(g_strstrip(ids[i]), &v) || v >= UINT32_MAX) {
+                g_autofree char *q = ferry_text_quote(ids[i], 64);
+
                 fprintf(stderr, "ferry acpi: %s: [acpi] apic-ids: '%s' is not an APIC id\n",
-                        file, ids[i]);
+                        file, q);
                 return -EINVAL;
             }
             cfg->vcpus[i].apic_id = (uint32_t)v;
@@ -190,8 +195,10 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
             }
             for (guint c = 0; c < nrows; c++) {
                 if (parse_u64(g_strstrip(cols[c]), &v) || v > 255) {
+                    g_autofree char *q = ferry_text_quote(cols[c], 64);
+
                     fprintf(stderr, "ferry acpi: %s: [acpi] numa-distances: '%s' is not "
-                            "0-255\n", file, cols[c]);
+                            "0-255\n", file, q);
                     return -EINVAL;
                 }
                 cfg->distance[r][c] = (uint8_t)v;
@@ -306,7 +313,9 @@ static int config_tables(GKeyFile *kf, const char *file, GPtrArray *paths)
         return 0;
     list = g_key_file_get_string_list(kf, "acpi", "tables", &n, &err);
     if (!list) {
-        fprintf(stderr, "ferry acpi: %s: [acpi] tables: %s\n", file, err->message);
+        g_autofree char *q = ferry_text_quote(err->message, 300);
+
+        fprintf(stderr, "ferry acpi: %s: [acpi] tables: %s\n", file, q);
         g_error_free(err);
         return -EINVAL;
     }
@@ -334,7 +343,9 @@ static int build_config(const struct cli_opts *o, const char *file, struct acpi_
 
     if (file) {
         if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &err)) {
-            fprintf(stderr, "ferry acpi: cannot read config %s: %s\n", file, err->message);
+            g_autofree char *q = ferry_text_quote(err->message, 300);
+
+            fprintf(stderr, "ferry acpi: cannot read config %s: %s\n", file, q);
             g_error_free(err);
             return -EINVAL;
         }

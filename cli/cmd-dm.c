@@ -9,6 +9,7 @@
  * or one of the short forms below; ARGS are key=value pairs that become
  * the command's "arguments" (values stay strings; ferry-dm parses them).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ int cmd_dm(int argc, char **argv)
     struct ferry_qmp *q = NULL;
     JsonBuilder *b;
     JsonNode *args = NULL, *ret = NULL;
-    int i = 1, status = FERRY_EXIT_USAGE;
+    int i = 1, rc = 0, status = FERRY_EXIT_USAGE;
 
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         dm_usage(stdout);
@@ -118,9 +119,10 @@ int cmd_dm(int argc, char **argv)
 
     status = FERRY_EXIT_FAILURE;
     q = ferry_qmp_new(DM_TIMEOUT_MS);
-    if (!q || ferry_qmp_connect(q, sock) < 0) {
-        fprintf(stderr, "ferry dm: cannot talk to %s: %s (is ferry-dm running with "
-                "--control?)\n", sock, q ? ferry_qmp_error(q) : "out of memory");
+    if (!q || (rc = ferry_qmp_connect(q, sock)) < 0) {
+        fprintf(stderr, "ferry dm: cannot talk to %s: %s%s\n", sock,
+                q ? ferry_qmp_error(q) : "out of memory",
+                q && rc == -EBUSY ? "" : " (is ferry-dm running with --control?)");
         goto out;
     }
     if (ferry_qmp_execute(q, command, args, &ret) < 0) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "common/text.h"
 #include "hypervisor/hv-exit.h"
 #include "hypervisor/hv.h"
 
@@ -77,6 +78,25 @@ static char *run_find_program(const char *env, const char *subdir, const char *n
     return p ? p : g_find_program_in_path(name);
 }
 
+/* "ferry run: FILE: [guest] key 'KEY': WHY" (why quotes any text of the config). */
+static int run_config_refuse(const char *path, const char *key, const char *why)
+{
+    g_autofree char *qk = ferry_text_quote(key, 64);
+
+    fprintf(stderr, "ferry run: %s: [guest] key '%s': %s\n", path, qk, why);
+    return -EINVAL;
+}
+
+/* Why GKeyFile would not give a value, without echoing the value. */
+static const char *run_value_error(const GError *e)
+{
+    if (e && e->domain == G_KEY_FILE_ERROR && e->code == G_KEY_FILE_ERROR_UNKNOWN_ENCODING)
+        return "value is not valid UTF-8";
+    if (e && e->domain == G_KEY_FILE_ERROR && e->code == G_KEY_FILE_ERROR_INVALID_VALUE)
+        return "value has an invalid escape sequence";
+    return "value cannot be read";
+}
+
 /* Fill unset options from the [guest] group of a config file. */
 static int run_read_config(const char *path, struct run_opts *o)
 {
@@ -88,24 +108,41 @@ static int run_read_config(const char *path, struct run_opts *o)
                                          NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
-        fprintf(stderr, "ferry run: %s: %s\n", path, err->message);
+        g_autofree char *q = ferry_text_quote(err->message, 300);
+
+        fprintf(stderr, "ferry run: %s: %s\n", path, q);
         return -EINVAL;
     }
     if (!g_key_file_has_group(kf, "guest")) {
         fprintf(stderr, "ferry run: %s: no [guest] group\n", path);
         return -EINVAL;
     }
+    /* a misspelt group would be ignored whole, as a misspelt key would not */
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (unsigned i = 0; groups && groups[i]; i++) {
+        if (strcmp(groups[i], "guest") != 0) {
+            g_autofree char *q = ferry_text_quote(groups[i], 64);
+
+            fprintf(stderr, "ferry run: %s: unknown group [%s] (only [guest])\n", path, q);
+            return -EINVAL;
+        }
+    }
     g_auto(GStrv) keys = g_key_file_get_keys(kf, "guest", NULL, NULL);
     for (unsigned i = 0; keys && keys[i]; i++) {
         if (!g_strv_contains(known, keys[i])) {
-            fprintf(stderr, "ferry run: %s: unknown key '%s' in [guest]\n", path, keys[i]);
+            g_autofree char *q = ferry_text_quote(keys[i], 64);
+
+            fprintf(stderr, "ferry run: %s: unknown key '%s' in [guest]\n", path, q);
             return -EINVAL;
         }
     }
 #define STR_KEY(field, key, relative)                                                 \
     if (!o->field && g_key_file_has_key(kf, "guest", key, NULL)) {                    \
-        char *v = g_key_file_get_string(kf, "guest", key, NULL);                      \
-        if ((relative) && v && !g_path_is_absolute(v)) {                              \
+        g_autoptr(GError) verr = NULL;                                                \
+        char *v = g_key_file_get_string(kf, "guest", key, &verr);                     \
+        if (!v)                                                                       \
+            return run_config_refuse(path, key, run_value_error(verr));               \
+        if ((relative) && !g_path_is_absolute(v)) {                                   \
             char *abs = g_build_filename(dir, v, NULL);                               \
             g_free(v);                                                                \
             v = abs;                                                                  \
@@ -120,18 +157,34 @@ static int run_read_config(const char *path, struct run_opts *o)
     STR_KEY(dm, "dm", true)
     STR_KEY(socket, "ioreq-socket", false)
 #undef STR_KEY
+    if (o->memory && g_key_file_has_key(kf, "guest", "memory", NULL)) {
+        g_autofree char *v = g_key_file_get_string(kf, "guest", "memory", NULL);
+        uint64_t size;
+        char why[128];
+
+        if (v && !strcmp(v, o->memory)) {       /* this one is the config's */
+            if (hv_parse_size(v, &size) < 0) {
+                g_autofree char *q = ferry_text_quote(v, 64);
+                g_autofree char *w = g_strdup_printf("'%s' is not a size; give "
+                                                     HV_MEMORY_RANGE_TEXT
+                                                     " (e.g. 64M, 4G, 1T)", q);
+
+                return run_config_refuse(path, "memory", w);
+            }
+            if (hv_memory_check(size, why, sizeof(why)) < 0)
+                return run_config_refuse(path, "memory", why);
+        }
+    }
     if (o->vcpus == VCPUS_UNSET && g_key_file_has_key(kf, "guest", "vcpus", NULL)) {
         o->vcpus = g_key_file_get_integer(kf, "guest", "vcpus", &err);
         if (err) {
-            fprintf(stderr, "ferry run: %s: vcpus: %s\n", path, err->message);
-            return -EINVAL;
+            return run_config_refuse(path, "vcpus", "not a whole number");
         }
     }
     if (!o->eager && g_key_file_has_key(kf, "guest", "eager-memory", NULL)) {
         o->eager = g_key_file_get_boolean(kf, "guest", "eager-memory", &err);
         if (err) {
-            fprintf(stderr, "ferry run: %s: eager-memory: %s\n", path, err->message);
-            return -EINVAL;
+            return run_config_refuse(path, "eager-memory", "not a boolean (true or false)");
         }
     }
     /* acpi-tables = a.aml;b.aml (relative to the config's folder). */
@@ -139,8 +192,7 @@ static int run_read_config(const char *path, struct run_opts *o)
         g_auto(GStrv) list = g_key_file_get_string_list(kf, "guest", "acpi-tables", NULL, &err);
 
         if (!list) {
-            fprintf(stderr, "ferry run: %s: acpi-tables: %s\n", path, err->message);
-            return -EINVAL;
+            return run_config_refuse(path, "acpi-tables", run_value_error(err));
         }
         for (unsigned i = 0; list[i]; i++) {
             char *t = g_strstrip(list[i]);
@@ -156,8 +208,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
         o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);
         if (err) {
-            fprintf(stderr, "ferry run: %s: acpi: %s\n", path, err->message);
-            return -EINVAL;
+            return run_config_refuse(path, "acpi", "not a boolean (true or false)");
         }
     }
     return 0;
@@ -207,6 +258,7 @@ int ferry_cmd_run(int argc, char **argv)
     g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *hv = NULL;
     uint64_t size;
+    char why[128];
     int status = FERRY_EXIT_USAGE;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -238,7 +290,16 @@ int ferry_cmd_run(int argc, char **argv)
         goto out;
     }
     if (o.memory && hv_parse_size(o.memory, &size) < 0) {
-        fprintf(stderr, "ferry run: memory '%s': not a size (e.g. 64M, 4G, 1T)\n", o.memory);
+        g_autofree char *q = ferry_text_quote(o.memory, 64);
+
+        fprintf(stderr, "ferry run: memory '%s': not a size; give " HV_MEMORY_RANGE_TEXT
+                " (e.g. 64M, 4G, 1T)\n", q);
+        goto out;
+    }
+    if (o.memory && hv_memory_check(size, why, sizeof(why)) < 0) {
+        g_autofree char *q = ferry_text_quote(o.memory, 64);
+
+        fprintf(stderr, "ferry run: memory '%s': %s\n", q, why);
         goto out;
     }
     if (o.vcpus != VCPUS_UNSET && o.vcpus < 1) {

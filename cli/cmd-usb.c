@@ -109,8 +109,22 @@ static int ctl_open(const char *guest, struct ctl *c)
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     r = ctl_line(c, &greeting);
-    if (r == 0 && !strstr(greeting, "\"QMP\""))
+    if (r == 0 && !strstr(greeting, "\"QMP\"")) {
+        /* turned away (too many clients): ferry-dm says why */
+        g_autoptr(JsonNode) n = json_from_string(greeting, NULL);
+        JsonObject *e = n && JSON_NODE_HOLDS_OBJECT(n) ?
+                        json_object_get_object_member(json_node_get_object(n), "error") : NULL;
+        const char *desc = e ? json_object_get_string_member_with_default(e, "desc", NULL)
+                             : NULL;
+
+        if (desc) {
+            fprintf(stderr, "ferry usb: %s: ferry-dm refused the connection: %s\n", c->path,
+                    desc);
+            g_free(greeting);
+            return -EBUSY;
+        }
         r = -EPROTO;
+    }
     if (r < 0)
         fprintf(stderr, "ferry usb: %s: no greeting from ferry-dm: %s\n", c->path,
                 g_strerror(-r));
@@ -246,14 +260,18 @@ static int local(const char *verb, int argc, char **argv, bool json)
     struct event_base *b = event_base_new();
     struct ferry_usb_service_ops ops = { .log = ferry_log_glib };
     struct ferry_usb_service *svc = NULL;
-    char err[FERRY_USB_ERR_MAX], *rundir = NULL;
+    char err[FERRY_USB_ERR_MAX];
     int rc = FERRY_EXIT_FAILURE, r = 0;
 
-    if (!b)
+    if (!b) {
+        fprintf(stderr, "ferry usb: cannot create an event loop\n");
         return FERRY_EXIT_FAILURE;
-    rundir = g_dir_make_tmp("ferry-usb-XXXXXX", NULL);
-    if (!rundir || ferry_usb_service_new(b, rundir, &ops, NULL, &svc) < 0) {
-        fprintf(stderr, "ferry usb: cannot start the usb service (libusb)\n");
+    }
+    /* no guests here: the service needs no folder for their sockets (a full
+     * or missing TMPDIR is none of list's and share's business) */
+    r = ferry_usb_service_new(b, NULL, &ops, NULL, &svc);
+    if (r < 0) {
+        fprintf(stderr, "ferry usb: cannot start the usb service: %s\n", g_strerror(-r));
         goto out;
     }
     if (!strcmp(verb, "list")) {
@@ -286,10 +304,6 @@ static int local(const char *verb, int argc, char **argv, bool json)
 out:
     ferry_usb_service_free(svc);
     event_base_free(b);
-    if (rundir) {
-        rmdir(rundir);
-        g_free(rundir);
-    }
     return rc;
 }
 
@@ -416,6 +430,11 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
         /* from now on the same device, wherever it comes back */
         if (ferry_usb_spec_parse(ident, &br.spec) < 0)
             goto out;
+        /* a long wait: not one of ferry-dm's interactive slots, no idle bound */
+        if (ctl_cmd(c, "client-follow", NULL, -1, NULL) < 0) {
+            br.status = FERRY_EXIT_FAILURE;
+            goto out;
+        }
         event_add(si, NULL);
         event_add(st, NULL);
         br.following = true;

@@ -417,8 +417,19 @@ int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
     if (r < 0)
         goto out_close;
     if (!json_object_has_member(json_node_get_object(greet), "QMP")) {
+        /* turned away (ferry-dm: too many clients) with the reason */
+        const char *desc = string_member(object_member(json_node_get_object(greet), "error"),
+                                         "desc", NULL);
+
+        if (desc) {
+            char *why = g_strescape(desc, NULL);
+
+            r = fail(q, -EBUSY, "qmp: %s refused the connection: %.200s", path, why);
+            g_free(why);
+        } else {
+            r = fail(q, -EPROTO, "qmp: %s did not greet with a QMP banner", path);
+        }
         json_node_unref(greet);
-        r = fail(q, -EPROTO, "qmp: %s did not greet with a QMP banner", path);
         goto out_close;
     }
     /* ferry-dm's control socket greets with version {"ferry": ...} */

@@ -324,8 +324,12 @@ void ferry_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n)
             continue;
         if (w <= 0) {
             if (!may_block || errno != EAGAIN) {
+                int err = w < 0 ? errno : EIO;
+
                 cd->dropped += n;
-                if (cd->out_kind == CD_SOCKET && errno != EAGAIN)
+                if (err != EAGAIN && cd->ops && cd->ops->output_failed)
+                    cd->ops->output_failed(cd->opaque, n, err, cd->dropped);
+                if (cd->out_kind == CD_SOCKET && err != EAGAIN)
                     drop_client(cd);
                 return;
             }

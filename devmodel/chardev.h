@@ -27,6 +27,11 @@ struct ferry_chardev_ops {
     size_t (*room)(void *opaque);
     /* n <= room() bytes of input. */
     void (*receive)(void *opaque, const uint8_t *buf, size_t n);
+    /* Optional: n bytes of output were dropped because writing failed with
+     * err (ENOSPC, EIO, EPIPE, ...; not a pty or socket peer being slow, nor
+     * a socket without client); total is all dropped so far.  The guest
+     * drives this: the device rate-limits what it logs. */
+    void (*output_failed)(void *opaque, size_t n, int err, uint64_t total);
 };
 
 #define FERRY_CHARDEV_SPEC_MAX 512

@@ -31,6 +31,8 @@ struct control_client {
     bool eof;               /* the client sent all it will send */
     bool throttled;         /* input paused until the client reads its replies */
     bool reading;           /* rev is added */
+    bool follower;          /* said client-follow: no idle bound, not an interactive slot */
+    struct event *idle_ev;  /* FERRY_DM_CONTROL_IDLE_MS without a command: closed */
     struct ferry_dm_control_pending *pending;   /* its reply comes later */
     struct event *resume_ev;    /* after that reply: its next commands */
 };
@@ -61,6 +63,8 @@ struct ferry_dm_control {
     struct event *rearm_ev;         /* out of fds: listen again from this timer */
     struct ferry_ratelimit accept_rl;
     GPtrArray *clients;
+    unsigned nr_followers;          /* of clients */
+    unsigned idle_ms;
     GPtrArray *pendings;            /* not yet completed, all clients */
     ferry_dm_control_handler_fn handler;
     void *handler_opaque;
@@ -311,6 +315,46 @@ static int client_take_fd(struct control_client *cl)
     return fd;
 }
 
+static void client_idle_update(struct control_client *cl, bool active);
+
+/* This connection stays for long (a hotplug broker): see control.h. */
+static char *cmd_client_follow(struct ferry_dm_control *c, struct control_client *cl,
+                               JsonNode *id)
+{
+    if (!c || !cl)
+        return reply_error(id, "GenericError", "client-follow: only for a connection to "
+                           "the control socket");
+    if (!cl->follower) {
+        if (c->nr_followers >= FERRY_DM_CONTROL_FOLLOWERS_MAX)
+            return reply_error(id, "GenericError", "client-follow: too many following "
+                               "clients (at most %d)", FERRY_DM_CONTROL_FOLLOWERS_MAX);
+        cl->follower = true;
+        c->nr_followers++;
+        client_idle_update(cl, false);
+    }
+    return reply_empty(id);
+}
+
+/*
+ * A NUL in the line, raw or as \u0000 in a string: json-glib hands strings
+ * out as C strings, so "query-status\u0000x" would read as query-status and
+ * an id "a\u0000b" as "a".  Escapes are skipped whole, so an escaped
+ * backslash followed by "u0000" is no NUL.
+ */
+static bool line_has_nul(const char *line, size_t len)
+{
+    if (memchr(line, 0, len))
+        return true;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (line[i] != '\\')
+            continue;
+        if (line[i + 1] == 'u' && i + 5 < len && !memcmp(line + i + 2, "0000", 4))
+            return true;
+        i++;                /* the escaped character */
+    }
+    return false;
+}
+
 static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
                              struct control_client *cl, const char *line, size_t len, bool *quit)
 {
@@ -337,6 +381,12 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     }
     obj = json_node_get_object(root);
     id = json_object_get_member(obj, "id");
+    if (line_has_nul(line, len)) {
+        r = reply_error(id, "GenericError", "a string holds a NUL character (\\u0000): "
+                        "not accepted");
+        g_object_unref(p);
+        return r;
+    }
     exec = json_object_get_member(obj, "execute");
     if (!exec || JSON_NODE_TYPE(exec) != JSON_NODE_VALUE ||
         json_node_get_value_type(exec) != G_TYPE_STRING) {
@@ -358,6 +408,8 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
 
     if (strcmp(cmd, "qmp_capabilities") == 0) {
         r = reply_empty(id);
+    } else if (strcmp(cmd, "client-follow") == 0) {
+        r = cmd_client_follow(c, cl, id);
     } else if (strcmp(cmd, "query-status") == 0) {
         r = cmd_query_status(dm, id);
     } else if (strcmp(cmd, "query-devices") == 0) {
@@ -469,6 +521,10 @@ char *ferry_dm_control_greeting(void)
 static void client_free(struct control_client *cl)
 {
     g_ptr_array_remove(cl->c->clients, cl);
+    if (cl->follower)
+        cl->c->nr_followers--;
+    if (cl->idle_ev)
+        event_free(cl->idle_ev);
     if (cl->pending)
         cl->pending->cl = NULL;     /* its completion will be dropped */
     if (cl->resume_ev)
@@ -525,6 +581,57 @@ static int client_recv(struct control_client *cl)
     return 1;
 }
 
+/*
+ * The idle bound: armed while an interactive client owes us a command,
+ * restarted by each command it sends (active), off while its reply is
+ * deferred (it waits for us) and for followers.  Bytes without a newline
+ * do not count: a client trickling a line never completes one.
+ */
+static void client_idle_update(struct control_client *cl, bool active)
+{
+    struct timeval tv = { cl->c->idle_ms / 1000, (cl->c->idle_ms % 1000) * 1000 };
+
+    if (cl->follower || cl->closing || cl->pending) {
+        event_del(cl->idle_ev);
+        return;
+    }
+    if (active || !evtimer_pending(cl->idle_ev, NULL))
+        evtimer_add(cl->idle_ev, &tv);
+}
+
+static void client_watch(struct control_client *cl);
+
+/* The idle bound for messages: "30 s" (tests: "300 ms"). */
+static const char *idle_text(const struct ferry_dm_control *c, char *buf, size_t len)
+{
+    if (c->idle_ms % 1000)
+        snprintf(buf, len, "%u ms", c->idle_ms);
+    else
+        snprintf(buf, len, "%u s", c->idle_ms / 1000);
+    return buf;
+}
+
+static void client_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct control_client *cl = arg;
+    struct evbuffer *out = bufferevent_get_output(cl->bev);
+    char buf[32];
+
+    (void)fd;
+    (void)what;
+    ferry_dm_log(cl->c->dm, FERRY_LOG_DEBUG, "control socket %s: closing a client idle for "
+                 "%u ms", cl->c->path, cl->c->idle_ms);
+    if (evbuffer_get_length(out)) {
+        client_free(cl);        /* it does not even read its replies */
+        return;
+    }
+    client_send(cl, reply_error(NULL, "GenericError", "idle for %s without a command: "
+                                "closing the connection (a client that waits for long "
+                                "says client-follow)", idle_text(cl->c, buf, sizeof(buf))));
+    cl->closing = true;
+    client_watch(cl);
+}
+
 /* Free a client whose last reply is out; stop the device model if it asked to. */
 static void client_done(struct control_client *cl)
 {
@@ -565,6 +672,7 @@ static void client_watch(struct control_client *cl)
 static void client_process(struct control_client *cl)
 {
     struct evbuffer *in = cl->in, *out = bufferevent_get_output(cl->bev);
+    bool active = false;
     size_t len;
     char *line;
 
@@ -583,6 +691,7 @@ static void client_process(struct control_client *cl)
         if (len) {
             char *r = control_execute(cl->c->dm, cl->c, cl, line, len, &quit);
 
+            active = true;
             if (r != FERRY_DM_CONTROL_DEFERRED)
                 client_send(cl, r);
             if (quit)
@@ -599,6 +708,7 @@ static void client_process(struct control_client *cl)
     if (cl->eof && !cl->pending && !cl->throttled)
         cl->closing = true;     /* answered all it sent: close once that is out */
     client_watch(cl);
+    client_idle_update(cl, active);
 }
 
 /* Both directions shut (the client closed its socket), not a half-close. */
@@ -638,6 +748,7 @@ static void client_resume_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    client_idle_update(cl, true);   /* answered: its time starts again */
     client_process(cl);
     if (cl->closing && !evbuffer_get_length(bufferevent_get_output(cl->bev)))
         client_done(cl);
@@ -695,13 +806,18 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
                          c->path, strerror(err), dropped);
         return;
     }
-    if (c->clients->len >= FERRY_DM_CONTROL_CLIENTS_MAX) {
-        static const char busy[] = "{\"error\": {\"class\": \"GenericError\", "
-                                   "\"desc\": \"too many control clients\"}}\n";
+    if (c->clients->len - c->nr_followers >= FERRY_DM_CONTROL_CLIENTS_MAX) {
+        char idle[32];
+        char *busy = reply_error(NULL, "GenericError", "too many control clients (%d at once; "
+                                 "one idle for %s is closed): try again later",
+                                 FERRY_DM_CONTROL_CLIENTS_MAX, idle_text(c, idle, sizeof(idle)));
+        size_t n = strlen(busy);
 
-        if (send(s, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        busy[n] = '\n';        /* over its NUL: sent as one line */
+        if (send(s, busy, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
             /* turned away either way */
         }
+        g_free(busy);
         close(s);
         return;
     }
@@ -716,7 +832,10 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     cl->in = evbuffer_new();
     cl->rev = event_new(ferry_dm_event_base(c->dm), s, EV_READ | EV_PERSIST, client_read_cb, cl);
     cl->resume_ev = event_new(ferry_dm_event_base(c->dm), -1, 0, client_resume_cb, cl);
-    if (!cl->in || !cl->rev || !cl->resume_ev || event_add(cl->rev, NULL) < 0) {
+    cl->idle_ev = evtimer_new(ferry_dm_event_base(c->dm), client_idle_cb, cl);
+    if (!cl->in || !cl->rev || !cl->resume_ev || !cl->idle_ev || event_add(cl->rev, NULL) < 0) {
+        if (cl->idle_ev)
+            event_free(cl->idle_ev);
         if (cl->resume_ev)
             event_free(cl->resume_ev);
         if (cl->rev)
@@ -732,6 +851,7 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     bufferevent_setcb(cl->bev, NULL, client_write_cb, client_event_cb, cl);
     bufferevent_enable(cl->bev, EV_WRITE);
     client_send(cl, ferry_dm_control_greeting());
+    client_idle_update(cl, true);
 }
 
 int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
@@ -752,6 +872,7 @@ int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
     c->opaque = opaque;
     c->clients = g_ptr_array_new();
     c->pendings = g_ptr_array_new();
+    c->idle_ms = FERRY_DM_CONTROL_IDLE_MS;
     snprintf(c->path, sizeof(c->path), "%s", path);
     memcpy(sa.sun_path, path, strlen(path) + 1);
     c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -814,4 +935,16 @@ void ferry_dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_h
 {
     c->handler = fn;
     c->handler_opaque = opaque;
+}
+
+unsigned ferry_dm_control_idle_timeout(const struct ferry_dm_control *c)
+{
+    return c->idle_ms;
+}
+
+void ferry_dm_control_set_idle_timeout(struct ferry_dm_control *c, unsigned ms)
+{
+    c->idle_ms = ms ? ms : 1;
+    for (guint i = 0; i < c->clients->len; i++)
+        client_idle_update(g_ptr_array_index(c->clients, i), true);
 }

@@ -8,7 +8,11 @@
  *   {"error": {"class": "GenericError"|"CommandNotFound", "desc": "..."}, "id": ANY}
  * Commands: qmp_capabilities, query-status, query-devices,
  * query-device-types, device_add (driver, id, device options), device_del
- * (id), system_powerdown, system_reset, quit.
+ * (id), system_powerdown, system_reset, quit, and client-follow (this
+ * connection stays open for long: no idle bound, and it does not take one of
+ * the FERRY_DM_CONTROL_CLIENTS_MAX interactive slots).  A client beyond the
+ * limits gets an error line before its connection is closed, and so does an
+ * interactive client idle for FERRY_DM_CONTROL_IDLE_MS.
  */
 #ifndef FERRY_DM_CONTROL_H
 #define FERRY_DM_CONTROL_H
@@ -16,7 +20,19 @@
 #include "devmodel/dm.h"
 
 #define FERRY_DM_CONTROL_LINE_MAX     65536   /* one command, newline included */
+/* Interactive clients at once; one more is told so and closed. */
 #define FERRY_DM_CONTROL_CLIENTS_MAX  8
+/*
+ * An interactive client that sends no complete command (or leaves its
+ * replies unread) this long after it connected or was last answered is
+ * told and closed, so silent clients cannot hold the slots for good.  30 s
+ * is far beyond what a program or a person typing into socat needs between
+ * commands, and short enough that a stuck client frees its slot soon.
+ */
+#define FERRY_DM_CONTROL_IDLE_MS      30000
+/* Clients that said client-follow (`ferry usb attach --follow`): they wait
+ * for hotplug events for hours, have no idle bound and their own limit. */
+#define FERRY_DM_CONTROL_FOLLOWERS_MAX 4
 #define FERRY_DM_CONTROL_FDS_MAX      4       /* SCM_RIGHTS fds kept per client */
 #define FERRY_DM_CONTROL_OUT_MAX      (256 * 1024)  /* unread replies before input pauses */
 /* Deferred replies (ferry_dm_control_defer) waiting at a time: per client
@@ -35,6 +51,10 @@ FERRY_MUST_CHECK int ferry_dm_control_open(struct ferry_dm *dm, const char *path
                                            const struct ferry_dm_control_ops *ops,
                                            void *opaque, struct ferry_dm_control **out);
 void ferry_dm_control_close(struct ferry_dm_control *c);
+/* The idle bound of interactive clients (FERRY_DM_CONTROL_IDLE_MS; tests
+ * shorten it). */
+unsigned ferry_dm_control_idle_timeout(const struct ferry_dm_control *c);
+void ferry_dm_control_set_idle_timeout(struct ferry_dm_control *c, unsigned ms);
 
 /*
  * Execute one command line and return the reply line (without newline;

@@ -31,6 +31,7 @@
 #include <event2/event.h>
 
 #include "common/log-glib.h"
+#include "common/text.h"
 #include "devmodel/control.h"
 #include "devmodel/dm-qmp.h"
 #include "devmodel/dm-usb.h"
@@ -250,13 +251,14 @@ static int split_device(const char *spec, char **type, char **id, struct ferry_d
     struct ferry_dm_opts *all = NULL;
     int rc;
 
-    *type = comma ? g_strndup(spec, (gsize)(comma - spec)) : g_strdup(spec);
     *id = NULL;
+    *opts = NULL;
     rc = ferry_dm_opts_parse(comma ? comma + 1 : "", &all);
     if (rc < 0) {
-        g_free(*type);
+        *type = NULL;
         return rc;
     }
+    *type = comma ? g_strndup(spec, (gsize)(comma - spec)) : g_strdup(spec);
     *opts = ferry_dm_opts_new();
     for (size_t i = 0; i < ferry_dm_opts_count(all); i++) {
         const char *k = ferry_dm_opts_key(all, i);
@@ -270,19 +272,57 @@ static int split_device(const char *spec, char **type, char **id, struct ferry_d
     return rc;
 }
 
-static int add_user_device(struct dm_main *m, const char *spec)
+/* What is wrong with a TYPE[,k=v...] spec's syntax (g_free it), or NULL. */
+static char *device_spec_error(const char *spec)
 {
     char *type = NULL, *id = NULL;
     struct ferry_dm_opts *opts = NULL;
     int rc = split_device(spec, &type, &id, &opts);
 
+    g_free(type);
+    g_free(id);
+    ferry_dm_opts_free(opts);
+    if (rc == -E2BIG)
+        return g_strdup_printf("more than %d options", FERRY_DM_OPTS_MAX);
+    if (rc < 0)
+        return g_strdup_printf("an option with an empty name or longer than %d bytes",
+                               FERRY_DM_OPT_LEN_MAX);
+    return NULL;
+}
+
+/* The command line's --device specs, before anything starts. */
+static int check_device_specs(const struct dm_args *a)
+{
+    for (unsigned i = 0; a->devices && a->devices[i]; i++) {
+        g_autofree char *why = device_spec_error(a->devices[i]);
+
+        if (why) {
+            g_autofree char *q = ferry_text_quote(a->devices[i], 80);
+
+            fprintf(stderr, "ferry-dm: --device %s: %s\n", q, why);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int add_user_device(struct dm_main *m, const char *spec)
+{
+    char *type = NULL, *id = NULL;
+    struct ferry_dm_opts *opts = NULL;
+    int rc = split_device(spec, &type, &id, &opts);
+    g_autofree char *q = ferry_text_quote(spec, 80);
+
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: --device %s: bad options\n", spec);
+        fprintf(stderr, "ferry-dm: device %s: bad options\n", q);
+        g_free(type);
+        g_free(id);
+        ferry_dm_opts_free(opts);
         return rc;
     }
     rc = ferry_dm_device_add(m->dm, type, id, opts, NULL);
     if (rc < 0)
-        fprintf(stderr, "ferry-dm: --device %s: %s\n", spec, strerror(-rc));
+        fprintf(stderr, "ferry-dm: device %s: %s\n", q, strerror(-rc));
     g_free(type);
     g_free(id);
     ferry_dm_opts_free(opts);
@@ -306,6 +346,69 @@ static bool id_given(const struct dm_args *a, const char *id)
     return found;
 }
 
+/* "ferry-dm: FILE: [GROUP] key 'KEY': WHY", with the config's text quoted. */
+static int config_refuse(const char *file, const char *grp, const char *key, const char *why)
+{
+    g_autofree char *qg = ferry_text_quote(grp, 64), *qk = ferry_text_quote(key, 64);
+
+    if (key)
+        fprintf(stderr, "ferry-dm: %s: [%s] key '%s': %s\n", file, qg, qk, why);
+    else
+        fprintf(stderr, "ferry-dm: %s: [%s]: %s\n", file, qg, why);
+    return -EINVAL;
+}
+
+/* Why GKeyFile would not give a value, without echoing the value. */
+static const char *value_error(const GError *e)
+{
+    if (e->domain == G_KEY_FILE_ERROR && e->code == G_KEY_FILE_ERROR_UNKNOWN_ENCODING)
+        return "value is not valid UTF-8";
+    if (e->domain == G_KEY_FILE_ERROR && e->code == G_KEY_FILE_ERROR_INVALID_VALUE)
+        return "value has an invalid escape sequence";
+    return "value cannot be read";
+}
+
+/* The keys a group may have. */
+static int check_keys(const char *file, const char *grp, const char *const *keys,
+                      const char *const *known)
+{
+    for (gsize k = 0; keys && keys[k]; k++) {
+        if (!g_strv_contains(known, keys[k])) {
+            g_autofree char *qk = ferry_text_quote(keys[k], 64);
+            g_autofree char *list = g_strjoinv(", ", (char **)known);
+
+            fprintf(stderr, "ferry-dm: %s: [%s] has no key '%s' (%s)\n", file, grp, qk, list);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* One key of a [qemu] group, refused by name when it does not fit. */
+static int qemu_opt_set(const char *file, const char *grp, struct ferry_dm_opts *o,
+                        const char *key, const char *v)
+{
+    g_autofree char *why = NULL;
+    bool is_id = v == grp + 5;      /* the ID of [qemu:ID] */
+    int rc;
+
+    if (strlen(key) > FERRY_DM_OPT_LEN_MAX)
+        why = g_strdup_printf("name of %zu bytes is longer than %d", strlen(key),
+                              FERRY_DM_OPT_LEN_MAX);
+    else if (strlen(v) > FERRY_DM_OPT_LEN_MAX)
+        why = g_strdup_printf("%s of %zu bytes is longer than %d", is_id ? "id" : "value",
+                              strlen(v), FERRY_DM_OPT_LEN_MAX);
+    else if ((rc = ferry_dm_opts_set(o, key, v)) == -E2BIG)
+        why = g_strdup_printf("more than %d keys", FERRY_DM_OPTS_MAX);
+    else if (rc < 0)
+        why = g_strdup(strerror(-rc));
+    if (!why)
+        return 0;
+    if (is_id)
+        return config_refuse(file, grp, NULL, why);
+    return config_refuse(file, grp, key, why);
+}
+
 /*
  * The config file: a [dm] group with the command line's long options as
  * keys (command-line values win; devices= is a ';' list added before the
@@ -317,12 +420,16 @@ static int read_config(struct dm_args *a)
 {
     static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
                                            "no-defaults", "devices", NULL };
+    /* read by dm-usb.c and usb/service.c */
+    static const char *const usb_keys[] = { "qmp", "policy", "devices", NULL };
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
     gchar **groups;
 
     if (!g_key_file_load_from_file(kf, a->config, G_KEY_FILE_NONE, &err)) {
-        fprintf(stderr, "ferry-dm: %s: %s\n", a->config, err->message);
+        g_autofree char *why = ferry_text_quote(err->message, 300);
+
+        fprintf(stderr, "ferry-dm: %s: %s\n", a->config, why);
         return -EINVAL;
     }
     groups = g_key_file_get_groups(kf, NULL);
@@ -336,30 +443,32 @@ static int read_config(struct dm_args *a)
         int rc = 0;
 
         if (strcmp(grp, "dm") != 0 && !is_qemu && !is_usb) {
+            g_autofree char *qg = ferry_text_quote(grp, 64);
+
             fprintf(stderr, "ferry-dm: %s: unknown group [%s] (dm, qemu, qemu:ID, usb, pci)\n",
-                    a->config, grp);
+                    a->config, qg);
             rc = -EINVAL;
         }
-        for (gsize k = 0; keys && keys[k] && rc == 0 && !is_usb; k++) {
-            g_autofree char *v = g_key_file_get_string(kf, grp, keys[k], NULL);
+        if (rc == 0 && !strcmp(grp, "usb"))
+            rc = check_keys(a->config, grp, (const char *const *)keys, usb_keys);
+        if (rc == 0 && !strcmp(grp, "dm"))
+            rc = check_keys(a->config, grp, (const char *const *)keys, dm_keys);
+        for (gsize k = 0; keys && keys[k] && rc == 0 && is_qemu; k++) {
+            g_autoptr(GError) verr = NULL;
+            g_autofree char *v = g_key_file_get_string(kf, grp, keys[k], &verr);
 
-            if (is_qemu) {
-                if (ferry_dm_opts_set(o, keys[k], v ? v : "") < 0)
-                    rc = -EINVAL;
-                continue;
-            }
-            if (!g_strv_contains(dm_keys, keys[k])) {
-                fprintf(stderr, "ferry-dm: %s: [dm] has no key '%s'\n", a->config, keys[k]);
-                rc = -EINVAL;
-            }
+            if (!v)
+                rc = config_refuse(a->config, grp, keys[k], value_error(verr));
+            else
+                rc = qemu_opt_set(a->config, grp, o, keys[k], v);
         }
         if (rc == 0 && is_qemu) {
-            if (grp[4] == ':' && !ferry_dm_opts_get(o, "id") &&
-                ferry_dm_opts_set(o, "id", grp + 5) < 0)
-                rc = -EINVAL;
-            if (rc == 0)
+            if (grp[4] == ':' && !ferry_dm_opts_get(o, "id"))
+                rc = qemu_opt_set(a->config, grp, o, "id", grp + 5);
+            if (rc == 0) {
                 g_ptr_array_add(a->qemu, o);
-            o = NULL;
+                o = NULL;
+            }
         }
         ferry_dm_opts_free(o);
         g_strfreev(keys);
@@ -369,23 +478,57 @@ static int read_config(struct dm_args *a)
         }
     }
     g_strfreev(groups);
-#define CFG_STR(field, key) \
-    if (!a->field) a->field = g_key_file_get_string(kf, "dm", key, NULL);
+#define CFG_STR(field, key)                                                         \
+    if (!a->field && g_key_file_has_key(kf, "dm", key, NULL)) {                     \
+        g_autoptr(GError) verr = NULL;                                              \
+                                                                                    \
+        a->field = g_key_file_get_string(kf, "dm", key, &verr);                     \
+        if (!a->field)                                                              \
+            return config_refuse(a->config, "dm", key, value_error(verr));          \
+    }
     CFG_STR(name, "name")
     CFG_STR(connect, "connect")
     CFG_STR(control, "control")
     CFG_STR(serial, "serial")
     CFG_STR(serial_in, "serial-in")
 #undef CFG_STR
-    if (!a->no_defaults)
-        a->no_defaults = g_key_file_get_boolean(kf, "dm", "no-defaults", NULL);
-    gchar **devs = g_key_file_get_string_list(kf, "dm", "devices", NULL, NULL);
-    if (devs) {
-        GPtrArray *all = g_ptr_array_new();
+    if (g_key_file_has_key(kf, "dm", "no-defaults", NULL)) {
+        g_autoptr(GError) berr = NULL;
+        bool v = g_key_file_get_boolean(kf, "dm", "no-defaults", &berr);
 
-        for (gsize i = 0; devs[i]; i++)
-            if (*g_strstrip(devs[i]))
-                g_ptr_array_add(all, g_strdup(devs[i]));
+        if (berr) {
+            g_autofree char *raw = g_key_file_get_value(kf, "dm", "no-defaults", NULL);
+            g_autofree char *q = ferry_text_quote(raw, 64);
+            g_autofree char *why = g_strdup_printf("'%s' is not a boolean (true or false)", q);
+
+            return config_refuse(a->config, "dm", "no-defaults", why);
+        }
+        if (!a->no_defaults)
+            a->no_defaults = v;
+    }
+    g_autoptr(GError) lerr = NULL;
+    gchar **devs = g_key_file_get_string_list(kf, "dm", "devices", NULL, &lerr);
+
+    if (!devs && g_key_file_has_key(kf, "dm", "devices", NULL))
+        return config_refuse(a->config, "dm", "devices", value_error(lerr));
+    if (devs) {
+        GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
+
+        for (gsize i = 0; devs[i]; i++) {
+            g_autofree char *why = NULL;
+
+            if (!*g_strstrip(devs[i]))
+                continue;
+            if ((why = device_spec_error(devs[i]))) {
+                g_autofree char *q = ferry_text_quote(devs[i], 80);
+                g_autofree char *msg = g_strdup_printf("entry %zu (%s): %s", i + 1, q, why);
+
+                g_ptr_array_free(all, TRUE);
+                g_strfreev(devs);
+                return config_refuse(a->config, "dm", "devices", msg);
+            }
+            g_ptr_array_add(all, g_strdup(devs[i]));
+        }
         for (gsize i = 0; a->devices && a->devices[i]; i++)
             g_ptr_array_add(all, g_strdup(a->devices[i]));
         g_ptr_array_add(all, NULL);
@@ -729,7 +872,7 @@ int main(int argc, char **argv)
         return DM_EXIT_OK;
     }
     a.qemu = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_dm_opts_free);
-    if (a.config && read_config(&a) < 0) {
+    if ((a.config && read_config(&a) < 0) || check_device_specs(&a) < 0) {
         m.status = DM_EXIT_USAGE;
         goto out_args;
     }

@@ -257,5 +257,8 @@ void hv_acpi_files_free(struct hv_acpi_files *f);
 
 /* Sizes like 64M, 1G, 1T, 4096 (bytes), 2K. 0 or -EINVAL/-ERANGE. */
 int hv_parse_size(const char *s, uint64_t *out);
+/* Guest RAM in HV_MEMORY_MIN..HV_MEMORY_MAX, a multiple of 4 KiB: 0, or
+ * -ERANGE with why saying so (HV_MEMORY_RANGE_TEXT). */
+int hv_memory_check(uint64_t size, char *why, size_t why_len);
 
 #endif /* FERRY_HV_H */

@@ -375,6 +375,40 @@ static int check_place(struct ferry_vm *vm, const char *what, uint64_t gpa, uint
     return 0;
 }
 
+/*
+ * The first instruction must be image bytes the loader places: an entry in
+ * the PCI hole, on the LAPIC, past RAM or beside every segment would load
+ * fine and then fault or run whatever is there.
+ */
+static int check_entry(struct ferry_vm *vm, const struct hv_elf *elf, uint32_t entry,
+                       char *why, size_t why_len)
+{
+    if (entry >= HV_LAPIC_BASE && entry < HV_LAPIC_BASE + 0x1000) {
+        snprintf(why, why_len, "PVH entry 0x%x is at the local APIC (0x%llx)", entry,
+                 (unsigned long long)HV_LAPIC_BASE);
+        return -ENOEXEC;
+    }
+    if (entry >= HV_PCI_HOLE_START) {
+        snprintf(why, why_len, "PVH entry 0x%x is in the PCI hole [0x%llx, 0x%llx)", entry,
+                 (unsigned long long)HV_PCI_HOLE_START, (unsigned long long)HV_HIGH_RAM_BASE);
+        return -ENOEXEC;
+    }
+    if (!hv_vm_gpa_ptr(vm, entry, 1)) {
+        snprintf(why, why_len, "PVH entry 0x%x is outside guest RAM (%llu MiB; RAM is "
+                 "0-0x%llx and 0x%llx up)", entry, (unsigned long long)(vm->ram_size >> 20),
+                 (unsigned long long)HV_VGA_HOLE_START, (unsigned long long)HV_VGA_HOLE_END);
+        return -ENOEXEC;
+    }
+    for (unsigned i = 0; i < elf->nr; i++) {
+        const struct hv_elf_seg *s = &elf->seg[i];
+
+        if (s->type == PT_LOAD && entry >= s->paddr && entry - s->paddr < s->memsz)
+            return 0;
+    }
+    snprintf(why, why_len, "PVH entry 0x%x is on no loaded segment", entry);
+    return -ENOEXEC;
+}
+
 static int load_real(struct ferry_vm *vm, const struct hv_load_config *lc, struct hv_boot *boot,
                      uint64_t *needed_end, char *why, size_t why_len)
 {
@@ -447,9 +481,9 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         if (s->paddr + s->memsz > top)
             top = s->paddr + s->memsz;
     }
-    if (entry < HV_BIOS_END && !hv_vm_gpa_ptr(vm, entry, 1)) {
-        snprintf(why, why_len, "%s: PVH entry 0x%x is not in RAM", lc->image, entry);
-        rc = -ENOEXEC;
+    rc = check_entry(vm, &elf, entry, seg_why, sizeof(seg_why));
+    if (rc) {
+        snprintf(why, why_len, "%s: %s", lc->image, seg_why);
         goto out;
     }
     /* All checked: copy, zero the bss parts. */

@@ -343,7 +343,8 @@ int main(int argc, char **argv)
     ferry_log_init("ferry-hv", o.verbose ? 1 : 0);
     if (!o.image) {
         fprintf(stderr, "ferry-hv: --image is required (see --help)\n");
-        return FERRY_HV_EXIT_USAGE;
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     lc.image = o.image;
     lc.cmdline = o.cmdline;
@@ -353,7 +354,8 @@ int main(int argc, char **argv)
     if (o.no_acpi && o.acpi_tables) {
         fprintf(stderr, "ferry-hv: --acpi-table %s: the guest has no ACPI tables (--no-acpi)\n",
                 o.acpi_tables[0]);
-        return FERRY_HV_EXIT_USAGE;
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     if (!o.entry || !strcmp(o.entry, "pvh")) {
         lc.entry = HV_ENTRY_PVH;
@@ -361,20 +363,30 @@ int main(int argc, char **argv)
         lc.entry = HV_ENTRY_REAL;
     } else {
         fprintf(stderr, "ferry-hv: --entry %s: must be real or pvh\n", o.entry);
-        return FERRY_HV_EXIT_USAGE;
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     vcfg.memory = 64ull << 20;
     if (o.memory && hv_parse_size(o.memory, &vcfg.memory) < 0) {
-        fprintf(stderr, "ferry-hv: --memory %s: not a size (e.g. 64M, 4G, 1T)\n", o.memory);
-        return FERRY_HV_EXIT_USAGE;
+        fprintf(stderr, "ferry-hv: --memory %s: not a size; give " HV_MEMORY_RANGE_TEXT
+                " (e.g. 64M, 4G, 1T)\n", o.memory);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
+    }
+    if (hv_memory_check(vcfg.memory, why, sizeof(why)) < 0) {
+        fprintf(stderr, "ferry-hv: --memory %s: %s\n", o.memory, why);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     if (o.vcpus < 1 || o.vcpus > HV_VCPUS_MAX) {
         fprintf(stderr, "ferry-hv: --vcpus %d: must be 1..%d\n", o.vcpus, HV_VCPUS_MAX);
-        return FERRY_HV_EXIT_USAGE;
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     if (o.wait_servers < 0 || o.wait_ms < 0) {
         fprintf(stderr, "ferry-hv: --wait-servers and --wait-timeout must not be negative\n");
-        return FERRY_HV_EXIT_USAGE;
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     vcfg.nr_vcpus = (unsigned)o.vcpus;
     vcfg.eager_memory = o.eager;

@@ -33,5 +33,10 @@
 #define HV_TSS_ADDR             0xfeffd000ull   /* three pages */
 #define HV_HIGH_RAM_BASE        0x100000000ull
 #define HV_MEMORY_MIN           (2ull << 20)
+/* The guest-physical top (RAM plus the 1 GiB PCI hole) must fit the host's
+ * physical address width: 16 TiB fits the 46 bits of common x86 servers
+ * with room (a host with fewer bits refuses less at KVM_SET_USER_MEMORY_REGION). */
+#define HV_MEMORY_MAX           (16ull << 40)
+#define HV_MEMORY_RANGE_TEXT    "a multiple of 4K from 2M to 16T"
 
 #endif

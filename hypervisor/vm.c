@@ -68,11 +68,13 @@ int hv_vm_create(const struct ferry_vm_config *cfg, struct ferry_vm **out)
     int rc;
 
     *out = NULL;
-    if (cfg->memory < HV_MEMORY_MIN || cfg->memory & 0xfff) {
-        ferry_logf(cfg->log, cfg->log_opaque, FERRY_LOG_ERROR,
-                   "memory size 0x%llx: must be a multiple of 4 KiB and at least 2 MiB",
-                   (unsigned long long)cfg->memory);
-        return -EINVAL;
+    {
+        char why[128];
+
+        if (hv_memory_check(cfg->memory, why, sizeof(why)) < 0) {
+            ferry_logf(cfg->log, cfg->log_opaque, FERRY_LOG_ERROR, "memory size %s", why);
+            return -EINVAL;
+        }
     }
     if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > HV_VCPUS_MAX) {
         ferry_logf(cfg->log, cfg->log_opaque, FERRY_LOG_ERROR,
@@ -431,6 +433,15 @@ void hv_vm_destroy(struct ferry_vm *vm)
     pthread_mutex_destroy(&vm->slot_lock);
     pthread_mutex_destroy(&vm->unclaimed_lock);
     free(vm);
+}
+
+int hv_memory_check(uint64_t size, char *why, size_t why_len)
+{
+    if (size >= HV_MEMORY_MIN && size <= HV_MEMORY_MAX && !(size & 0xfff))
+        return 0;
+    snprintf(why, why_len, "%llu bytes: must be " HV_MEMORY_RANGE_TEXT,
+             (unsigned long long)size);
+    return -ERANGE;
 }
 
 int hv_parse_size(const char *s, uint64_t *out)

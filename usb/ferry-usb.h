@@ -187,6 +187,29 @@ FERRY_USB_API int ferry_usb_policy_check(const struct ferry_usb_policy *p,
 /* ---- usbredir endpoint ----------------------------------------------------- */
 struct ferry_usb_redir;
 
+/*
+ * The data of one usbredir packet from the peer, at most (usbredirparser
+ * itself takes up to 128 MiB, and buffers a packet whole before anything
+ * looks at it).  A packet announced larger ends the connection at its
+ * header, before any of its data is read.  The largest transfers real
+ * guests make are mass-storage data phases: Linux's usb-storage asks at
+ * most max_sectors (2048 x 512 bytes = 1 MiB on SuperSpeed, 120 KiB below)
+ * per command and Windows' usbstor 1 MiB; HID, serial, audio and video
+ * transfers are KiBs.  4 MiB is four times the largest of these.  As the
+ * parser assembles one packet at a time, it is also what one peer can make
+ * Ferry buffer of its input.
+ */
+#define FERRY_USB_REDIR_PACKET_MAX (4u << 20)
+/*
+ * What Ferry holds for one peer that does not read: past one packet's worth
+ * (or 1024 packets) it stops reading the peer's requests; answers to those
+ * already taken and the streams it started (interrupt, bulk receiving;
+ * isochronous data is dropped by usbredirhost first) may still come, up to
+ * this, and then the peer is disconnected.  16 packets' worth: a peer that
+ * reads, however slowly, never gets near it.
+ */
+#define FERRY_USB_REDIR_PEER_MAX (16u * FERRY_USB_REDIR_PACKET_MAX)
+
 enum ferry_usb_redir_end {
     FERRY_USB_REDIR_PEER_CLOSED,   /* the guest side went away */
     FERRY_USB_REDIR_PEER_INVALID,  /* malformed input: disconnected */
@@ -288,7 +311,8 @@ struct ferry_usb_service_ops {
                         void (*done)(void *done_opaque, int result), void *done_opaque);
 };
 
-/* rundir holds the per-device unix sockets QEMU connects to. */
+/* rundir holds the per-device unix sockets QEMU connects to; NULL when no
+ * guest will be added (list, share). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_new(struct event_base *base, const char *rundir,
                       const struct ferry_usb_service_ops *ops, void *opaque,

@@ -7,8 +7,10 @@
  * device goes back to the host.
  */
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <glib.h>
+#include <inttypes.h>
 #include <libusb.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,6 +30,8 @@
 /* Packets queued for a peer that does not read them before we stop reading
  * its requests (each can make an answer); reading resumes at half. */
 #define REDIR_WQ_MAX 1024
+/* The same in bytes: one packet's worth (FERRY_USB_REDIR_PACKET_MAX). */
+#define REDIR_WQ_BYTES_MAX FERRY_USB_REDIR_PACKET_MAX
 
 struct ferry_usb_redir {
     struct ferry_usb_host *host;
@@ -38,9 +42,16 @@ struct ferry_usb_redir {
     void *opaque;
     struct event *rev, *wev, *endev;
     bool ended, peer_eof, writing, closing, paused;
+    uint32_t oversized;         /* a packet's data announced larger than the cap */
     enum ferry_usb_redir_end why;
     uint64_t bytes;
     struct ferry_ratelimit rl;
+    /* Output for the peer: usbredirparser's queue is moved here at once, so
+     * what one peer makes Ferry hold is known in bytes. */
+    struct evbuffer *out;
+    GQueue out_ends;            /* where each queued packet ends, in out_total */
+    uint64_t out_total;         /* bytes ever put in out */
+    uint64_t out_sent;          /* bytes ever sent from it */
 };
 
 static void redir_log(struct ferry_usb_redir *r, enum ferry_log_level lvl, const char *fmt, ...)
@@ -82,10 +93,24 @@ static void redir_end(struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
     event_active(r->endev, EV_TIMEOUT, 0);
 }
 
+/*
+ * usbredirparser reads a packet's header, then its type header, then asks
+ * for all of its data at once (count = what is left of it) into a buffer of
+ * that size, whose pages fill as the data arrives.  Headers are a few dozen
+ * bytes, so a request for more than FERRY_USB_REDIR_PACKET_MAX is the data
+ * of a packet announced too large: refused before a byte of it is read.
+ */
 static int uh_read(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
-    ssize_t n = read(r->fd, data, (size_t)count);
+    ssize_t n;
+
+    if ((unsigned)count > FERRY_USB_REDIR_PACKET_MAX) {
+        r->oversized = (uint32_t)count;
+        errno = EMSGSIZE;
+        return -1;
+    }
+    n = read(r->fd, data, (size_t)count);
 
     if (n > 0) {
         r->bytes += (uint64_t)n;
@@ -97,43 +122,99 @@ static int uh_read(void *priv, uint8_t *data, int count)
     return -1;
 }
 
+/* usbredirparser hands over the rest of one packet per call: all taken. */
 static int uh_write(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
-    ssize_t n = send(r->fd, data, (size_t)count, MSG_NOSIGNAL);
 
-    if (n >= 0) {
-        r->bytes += (uint64_t)n;
-        return (int)n;
+    if (evbuffer_add(r->out, data, (size_t)count) < 0) {
+        errno = ENOMEM;
+        return -1;
     }
-    if (errno == EAGAIN || errno == EINTR)
-        return 0;
-    return -1;
+    r->out_total += (uint64_t)count;
+    g_queue_push_tail(&r->out_ends, g_memdup2(&r->out_total, sizeof(r->out_total)));
+    return count;
 }
 
+/* What Ferry holds for the peer, for usbredirhost's isochronous dropping. */
+static uint64_t uh_buffered(void *priv)
+{
+    struct ferry_usb_redir *r = priv;
+
+    return r->out ? evbuffer_get_length(r->out) : 0;
+}
+
+/* Packets not yet sent whole. */
+static unsigned out_packets(struct ferry_usb_redir *r)
+{
+    uint64_t *end;
+
+    while ((end = g_queue_peek_head(&r->out_ends)) && *end <= r->out_sent)
+        g_free(g_queue_pop_head(&r->out_ends));
+    return g_queue_get_length(&r->out_ends);
+}
+
+/* Send what the socket takes: 0, or -errno when the peer is gone. */
+static int out_send(struct ferry_usb_redir *r)
+{
+    struct evbuffer_iovec v;
+
+    while (evbuffer_peek(r->out, -1, NULL, &v, 1) > 0 && v.iov_len) {
+        ssize_t n = send(r->fd, v.iov_base, v.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -errno;
+        }
+        evbuffer_drain(r->out, (size_t)n);
+        r->bytes += (uint64_t)n;
+        r->out_sent += (uint64_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Move usbredirparser's output to r->out and send what the socket takes.  A
+ * peer that leaves it unread gets its requests (each can make an answer)
+ * read no more past REDIR_WQ_MAX packets or REDIR_WQ_BYTES_MAX bytes, and
+ * again under half; one whose answers and streams still pile up past
+ * FERRY_USB_REDIR_PEER_MAX is disconnected.
+ */
 static void redir_flush(struct ferry_usb_redir *r)
 {
-    int queued;
+    size_t bytes;
+    unsigned pkts;
+    int rc;
 
     if (!r->uh || r->ended || r->writing)
         return;
     r->writing = true;
-    if (usbredirhost_write_guest_data(r->uh) < 0) {
-        r->writing = false;
-        redir_log(r, FERRY_LOG_WARNING, "write to guest side failed: %s", g_strerror(errno));
+    rc = usbredirhost_write_guest_data(r->uh) < 0 ? -errno : 0;
+    r->writing = false;
+    if (rc == 0)
+        rc = out_send(r);
+    if (rc < 0) {
+        redir_log(r, FERRY_LOG_WARNING, "write to guest side failed: %s", g_strerror(-rc));
         redir_end(r, FERRY_USB_REDIR_PEER_CLOSED);
         return;
     }
-    r->writing = false;
-    queued = usbredirhost_has_data_to_write(r->uh);
-    if (queued)
+    bytes = evbuffer_get_length(r->out);
+    pkts = out_packets(r);
+    if (bytes > FERRY_USB_REDIR_PEER_MAX) {
+        redir_log(r, FERRY_LOG_WARNING, "guest side reads nothing: %zu bytes queued for it, "
+                  "more than %u: disconnected", bytes, FERRY_USB_REDIR_PEER_MAX);
+        redir_end(r, FERRY_USB_REDIR_PEER_INVALID);
+        return;
+    }
+    if (bytes)
         event_add(r->wev, NULL);
     else
         event_del(r->wev);
-    if (!r->paused && queued > REDIR_WQ_MAX) {
+    if (!r->paused && (pkts > REDIR_WQ_MAX || bytes > REDIR_WQ_BYTES_MAX)) {
         r->paused = true;
         event_del(r->rev);
-    } else if (r->paused && queued <= REDIR_WQ_MAX / 2) {
+    } else if (r->paused && pkts <= REDIR_WQ_MAX / 2 && bytes <= REDIR_WQ_BYTES_MAX / 2) {
         r->paused = false;
         event_add(r->rev, NULL);
     }
@@ -174,7 +255,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     case 0:
         break;
     case usbredirhost_read_io_error:
-        if (r->peer_eof) {
+        if (r->oversized) {
+            redir_log(r, FERRY_LOG_WARNING, "guest side announced a packet of %" PRIu32
+                      " bytes, more than %u: disconnected", r->oversized,
+                      FERRY_USB_REDIR_PACKET_MAX);
+            redir_end(r, FERRY_USB_REDIR_PEER_INVALID);
+        } else if (r->peer_eof) {
             redir_log(r, FERRY_LOG_INFO, "guest side closed the connection");
             redir_end(r, FERRY_USB_REDIR_PEER_CLOSED);
         } else {
@@ -228,13 +314,17 @@ int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handl
     r->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, r);
     r->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, r);
     r->endev = event_new(base, -1, 0, on_end, r);
+    r->out = evbuffer_new();
+    g_queue_init(&r->out_ends);
     evutil_make_socket_nonblocking(fd);
     r->uh = usbredirhost_open_full(ferry_usb_host_context(host), NULL, uh_log, uh_read,
                                    uh_write, uh_flush, NULL, NULL, NULL, NULL, r,
                                    "ferry " FERRY_USB_VERSION,
                                    getenv("FERRY_USBREDIR_DEBUG") ? usbredirparser_debug_data
                                                                   : usbredirparser_warning, 0);
-    if (!r->uh) {
+    if (r->uh)
+        usbredirhost_set_buffered_output_size_cb(r->uh, uh_buffered);
+    if (!r->uh || !r->out) {
         redir_log(r, FERRY_LOG_ERROR, "cannot start usbredir host side");
         if (handle)
             libusb_close(handle);
@@ -273,6 +363,9 @@ void ferry_usb_redir_free(struct ferry_usb_redir *r)
         event_free(r->wev);
     if (r->endev)
         event_free(r->endev);
+    if (r->out)
+        evbuffer_free(r->out);
+    g_queue_clear_full(&r->out_ends, g_free);
     if (r->fd >= 0)
         close(r->fd);
     g_free(r);

@@ -419,6 +419,11 @@ static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *
         *out = a;
         return 0;
     }
+    if (g && !s->rundir) {
+        snprintf(err, errlen, "usb: no run folder for the sockets of %s's devices", g->qmp);
+        assign_free(a);
+        return -EINVAL;
+    }
     if (g) {
         char addr[160];
         snprintf(a->sock_path, sizeof(a->sock_path), "%s/%s-%d.sock", s->rundir, a->id,

@@ -16,6 +16,7 @@
  *          in=none|stdin|pty|socket:PATH
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,9 +322,21 @@ static void uart_receive(void *opaque, const uint8_t *buf, size_t n)
     uart_update_irq(u);
 }
 
+/* The guest's output is lost (a full file system, a dead terminal): said,
+ * rate-limited, since the guest decides how often this happens. */
+static void uart_output_failed(void *opaque, size_t n, int err, uint64_t total)
+{
+    struct uart *u = opaque;
+
+    ferry_dm_dev_guest_log(u->dev, "serial output to %s: %zu bytes dropped: %s (%" PRIu64
+                           " dropped in all)", ferry_chardev_out_name(u->cd), n, strerror(err),
+                           total);
+}
+
 static const struct ferry_chardev_ops uart_cd_ops = {
     .room = uart_room,
     .receive = uart_receive,
+    .output_failed = uart_output_failed,
 };
 
 static void uart_reset(void *state)

@@ -68,6 +68,8 @@ static void tb_log_op(void *opaque, enum ferry_log_level level, const char *msg)
     struct tb *t = opaque;
 
     t->log_lines++;
+    if (t->log)
+        g_string_append_printf(t->log, "%s\n", msg);
 }
 
 static int tb_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)

@@ -123,6 +123,18 @@ START_TEST(test_control_commands)
     n = run(&t, "{\"execute\": \"frobnicate\"}", NULL);
     ck_assert_str_eq(error_class(n), "CommandNotFound");
     json_node_unref(n);
+    /* A NUL inside a string would cut it short: "query-status\0x" is not
+     * query-status, and an id with a NUL is not the id before it. */
+    n = run(&t, "{\"execute\": \"query-status\\u0000x\"}", NULL);
+    ck_assert_msg(error_class(n) != NULL, "query-status\\u0000x ran");
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p3\\u0000x\"}}", NULL);
+    ck_assert_msg(error_class(n) != NULL, "device_del p3\\u0000x deleted p3");
+    json_node_unref(n);
+    ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x82, 0x82));
+    n = run(&t, "{\"execute\": \"query-status\", \"id\": \"\\\\u0000\"}", NULL);
+    ck_assert_ptr_null(error_class(n));     /* an escaped backslash, then "u0000" */
+    json_node_unref(n);
 
     n = run(&t, "{\"execute\": \"quit\"}", &quit);
     ck_assert(quit);
@@ -706,6 +718,160 @@ START_TEST(test_control_defer_caps)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Slots: idle clients, followers, refusals                            */
+
+static bool got_eof_or_n(struct tb *t, void *arg)
+{
+    struct lines_wait *w = arg;
+    char buf[4096];
+    ssize_t n;
+
+    (void)t;
+    while ((n = recv(w->s->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        g_string_append_len(w->s->got, buf, n);
+    return n == 0;
+}
+
+/* Every client of s[0..n) has seen its connection end. */
+struct all_eof {
+    struct sock_state *s;
+    unsigned n;
+};
+
+static bool all_got_eof(struct tb *t, void *arg)
+{
+    struct all_eof *a = arg;
+    bool all = true;
+
+    for (unsigned i = 0; i < a->n; i++) {
+        struct lines_wait w = { &a->s[i], 0 };
+
+        all &= got_eof_or_n(t, &w);
+    }
+    return all;
+}
+
+/*
+ * FERRY_DM_CONTROL_CLIENTS_MAX silent clients must not lock everyone out
+ * for good: each is told and closed after the idle bound.  A client beyond
+ * the limit is told why before it is closed.  A follower (client-follow:
+ * `ferry usb attach --follow`) stays however long it waits, and does not
+ * take an interactive slot; followers have their own limit.
+ */
+START_TEST(test_control_idle_and_followers)
+{
+    enum { N = FERRY_DM_CONTROL_CLIENTS_MAX, F = FERRY_DM_CONTROL_FOLLOWERS_MAX };
+    struct tb t;
+    struct ferry_dm_control *c;
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sock_state s[N], extra = { .got = g_string_new(NULL) }, fol[F + 1];
+    char *l;
+
+    tb_init(&t, false);
+    tb_add(&t, "post", "post", NULL);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ck_assert_uint_eq(ferry_dm_control_idle_timeout(c), FERRY_DM_CONTROL_IDLE_MS);
+    ferry_dm_control_set_idle_timeout(c, 300);
+
+    /* followers first: they do not count against the interactive limit */
+    for (unsigned i = 0; i < F + 1; i++) {
+        struct lines_wait w = { &fol[i], 2 };
+
+        fol[i].got = g_string_new(NULL);
+        fol[i].fd = connect_to(path);
+        send_str(fol[i].fd, "{\"execute\": \"client-follow\", \"id\": \"f\"}\n");
+        tb_loop_until(&t, got_n_lines, &w, 10000);
+        l = line_of(&fol[i], 1);
+        if (i < F)
+            ck_assert_msg(!strcmp(l, "{\"return\":{},\"id\":\"f\"}"), "follower %u: %s", i, l);
+        else
+            ck_assert_msg(strstr(l, "\"error\"") && strstr(l, "too many following clients"),
+                          "follower beyond the limit: %s", l);
+        g_free(l);
+    }
+    close(fol[F].fd);
+    g_string_free(fol[F].got, TRUE);
+    for (unsigned i = 0; i < N; i++) {
+        struct lines_wait w = { &s[i], 1 };
+
+        s[i].got = g_string_new(NULL);
+        s[i].fd = connect_to(path);
+        tb_loop_until(&t, got_n_lines, &w, 10000);
+        ck_assert_msg(g_str_has_prefix(s[i].got->str, "{\"QMP\""), "client %u: %s", i,
+                      s[i].got->str);
+    }
+    /* bytes that never make a line do not keep a client alive */
+    send_str(s[0].fd, "{\"execute\": \"query-");
+    /* one more: refused, and told why */
+    extra.fd = connect_to(path);
+    {
+        struct lines_wait w = { &extra, 0 };
+
+        tb_loop_until(&t, got_eof_or_n, &w, 10000);
+    }
+    ck_assert_msg(strstr(extra.got->str, "\"error\"") &&
+                  strstr(extra.got->str, "too many control clients"),
+                  "refused client got: '%s'", extra.got->str);
+    close(extra.fd);
+
+    /* the silent ones (greeting only, or half a line) are told and closed;
+     * the followers stay */
+    {
+        struct all_eof a = { s, N };
+
+        tb_loop_until(&t, all_got_eof, &a, 30000);
+        ck_assert(all_got_eof(&t, &a));
+    }
+    for (unsigned i = 0; i < N; i++) {
+        l = line_of(&s[i], 1);
+        ck_assert_msg(strstr(l, "\"error\"") && strstr(l, "idle"), "idle client %u: %s", i, l);
+        g_free(l);
+        close(s[i].fd);
+        g_string_free(s[i].got, TRUE);
+    }
+    /* room again */
+    g_string_truncate(extra.got, 0);
+    extra.fd = connect_to(path);
+    {
+        struct lines_wait w = { &extra, 2 };
+
+        send_str(extra.fd, "{\"execute\": \"query-status\"}\n");
+        tb_loop_until(&t, got_n_lines, &w, 10000);
+        l = line_of(&extra, 1);
+        ck_assert_msg(strstr(l, "\"running\""), "after the idle ones went: %s", l);
+        g_free(l);
+    }
+    close(extra.fd);
+    for (unsigned i = 0; i < F; i++) {
+        struct lines_wait w = { &fol[i], 3 };
+
+        send_str(fol[i].fd, "{\"execute\": \"query-status\"}\n");
+        tb_loop_until(&t, got_n_lines, &w, 10000);
+        l = line_of(&fol[i], 2);
+        ck_assert_msg(strstr(l, "\"running\""), "follower %u after the idle bound: %s", i, l);
+        g_free(l);
+        close(fol[i].fd);
+        g_string_free(fol[i].got, TRUE);
+    }
+    /* client-follow needs a connection to keep */
+    {
+        JsonNode *n = run(&t, "{\"execute\": \"client-follow\"}", NULL);
+
+        ck_assert_str_eq(error_class(n), "GenericError");
+        json_node_unref(n);
+    }
+    ferry_dm_control_close(c);
+    g_string_free(extra.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
 TCase *dm_control_tcase(void)
 {
     TCase *tc = tcase_create("control");
@@ -719,5 +885,6 @@ TCase *dm_control_tcase(void)
     tcase_add_test(tc, test_control_defer_order);
     tcase_add_test(tc, test_control_defer_client_gone);
     tcase_add_test(tc, test_control_defer_caps);
+    tcase_add_test(tc, test_control_idle_and_followers);
     return tc;
 }

@@ -46,6 +46,7 @@ struct tb {
     uint64_t clock_ns;
     int64_t wall_ns;
     unsigned log_lines;         /* lines the device model logged */
+    GString *log;               /* and the lines themselves */
 };
 
 /* A device model on a fresh event base; irqfd_ok picks the delivery path. */

@@ -29,6 +29,10 @@
 
 #include "ioreq/ioreq.h"
 
+/* devmodel/dm.h's, which this test (a separate process) does not link */
+#define FERRY_DM_OPTS_MAX       32
+#define FERRY_DM_OPT_LEN_MAX    1024
+
 struct hv {
     struct ioreq_router *r;
     pthread_t thread;
@@ -270,6 +274,32 @@ START_TEST(test_process_devices)
     s = ferry_dm_cli(&h, &st, "del", "com1", NULL);
     ck_assert_int_ne(st, 0);                    /* the UART is not hot-pluggable */
     g_free(s);
+    /* All interactive slots taken: the CLI says why it got no answer. */
+    {
+        enum { SLOTS = 8 };     /* FERRY_DM_CONTROL_CLIENTS_MAX */
+        int fds[SLOTS];
+        char *cli = g_build_filename(build_root(), "cli", "ferry", NULL);
+        const char *argv[] = { cli, "dm", "-s", h.ctl, "status", NULL };
+        char *err = NULL;
+
+        for (int i = 0; i < SLOTS; i++) {
+            struct sockaddr_un sa = { .sun_family = AF_UNIX };
+            char buf[512];
+
+            fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.ctl);
+            ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+            ck_assert_int_gt(recv(fds[i], buf, sizeof(buf), 0), 0);    /* greeted: a slot */
+        }
+        ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, &err, &st, NULL));
+        ck_assert_msg(st != 0 && strstr(err, "refused the connection: too many control "
+                                             "clients"), "status %d, stderr: %s", st, err);
+        g_free(err);
+        g_free(cli);
+        for (int i = 0; i < SLOTS; i++)
+            close(fds[i]);
+    }
     /* The debug exit port and S5 ask the hypervisor to end the guest. */
     pio(&h, 0xf4, 1, true, 42, NULL);
     ck_assert_uint_eq(atomic_load(&h.shutdowns), 1);
@@ -342,6 +372,50 @@ START_TEST(test_process_config_file)
                            NULL, NULL, &status, NULL));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
     g_free(dm);
+
+    /* Every refusal names the file, the group, the key and what is wrong. */
+    GString *many = g_string_new("[qemu]\n");
+    for (int i = 0; i <= FERRY_DM_OPTS_MAX; i++)
+        g_string_append_printf(many, "k%d=v\n", i);
+    char *longval = g_strdup_printf("[qemu:nic]\ndevice=%0*d\n", FERRY_DM_OPT_LEN_MAX + 1, 0);
+    char *longkey = g_strdup_printf("[qemu]\nk%0*d=1\n", FERRY_DM_OPT_LEN_MAX + 1, 0);
+    char *longid = g_strdup_printf("[qemu:%0*d]\ndevice=e1000\n", FERRY_DM_OPT_LEN_MAX + 1, 0);
+    char *devopt = g_strdup_printf("[dm]\ndevices=uart;post,%0*d=1\n", FERRY_DM_OPT_LEN_MAX + 1, 0);
+    const struct { const char *text, *want; } bad[] = {
+        { many->str, "[qemu] key 'k32': more than 32 keys" },
+        { longval, "[qemu:nic] key 'device': value of 1025 bytes is longer than 1024" },
+        { longkey, "[qemu] key 'k000" },
+        { longid, "[qemu:000" },
+        { "[usb]\nqmp=/x\ndevics=1-2\n", "[usb] has no key 'devics' (qmp, policy, devices)" },
+        { "[qemu]\ndevice=e1000\xff\n", "[qemu] key 'device': value is not valid UTF-8" },
+        { devopt, "[dm] key 'devices': entry 2 (post,0000" },
+        { "[dm]\nno-defaults=perhaps\n", "[dm] key 'no-defaults': 'perhaps' is not a boolean "
+                                          "(true or false)" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        const char *argv2[] = { dm, "--connect=/nonexistent", arg, NULL };
+        char *errout = NULL;
+
+        dm = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+        argv2[0] = dm;
+        ck_assert(g_file_set_contents(conf, bad[i].text, -1, NULL));
+        ck_assert(g_spawn_sync(NULL, (char **)argv2, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, &errout, &status, NULL));
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2 &&
+                      strstr(errout, conf) && strstr(errout, bad[i].want) &&
+                      strlen(errout) < 600,
+                      "config %zu: status 0x%x, want 2 and '%s' on stderr: %s", i, status,
+                      bad[i].want, errout);
+        if (i == 2 || i == 3 || i == 6)
+            ck_assert_msg(strstr(errout, "longer than 1024"), "config %zu: %s", i, errout);
+        g_free(errout);
+        g_free(dm);
+    }
+    g_string_free(many, TRUE);
+    g_free(longval);
+    g_free(longkey);
+    g_free(longid);
+    g_free(devopt);
     unlink(conf);
     rmdir(dir);
     g_free(arg);

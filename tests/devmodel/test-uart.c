@@ -98,6 +98,19 @@ START_TEST(test_uart_output_file)
     close(fd);
     g_free(opts);
     rm_path(path);
+    /* Output the file system cannot take (/dev/full: ENOSPC) is dropped,
+     * counted, and said in the log (rate-limited: a few lines, not one per byte). */
+    tb_init(&t, false);
+    t.log = g_string_new(NULL);
+    tb_add(&t, "uart", "com1", "out=file:/dev/full");
+    for (int i = 0; i < 1000; i++)
+        tb_out(&t, COM1, 1, 'x');
+    ck_assert_msg(strstr(t.log->str, "dropped") && strstr(t.log->str, "/dev/full") &&
+                  strstr(t.log->str, "No space left on device"), "log: %s", t.log->str);
+    ck_assert_uint_lt(t.log_lines, 20);
+    g_string_free(t.log, TRUE);
+    t.log = NULL;
+    tb_fini(&t);
     /* A back end that cannot open fails the add. */
     tb_init(&t, false);
     ck_assert_int_lt(tb_try_add(&t, "uart", "com1", "out=file:/nonexistent/dir/x"), 0);

@@ -220,6 +220,26 @@ def t_dm_fails():
     print("ok: " + err.strip().splitlines()[-1])
 
 
+def with_pvh_entry(elf, entry):
+    """elf (ELF64 bytes) with its XEN_ELFNOTE_PHYS32_ENTRY note set to entry."""
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        ptype, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
+        if ptype != 4:      # PT_NOTE
+            continue
+        pos = off
+        while pos + 12 <= off + filesz:
+            namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
+            desc = pos + 12 + ((namesz + 3) & ~3)
+            if ntype == 18 and elf[pos + 12:pos + 15] == b"Xen":
+                out = bytearray(elf)
+                struct.pack_into("<I" if descsz == 4 else "<Q", out, desc, entry)
+                return bytes(out)
+            pos = desc + ((descsz + 3) & ~3)
+    fail("no PVH entry note in the test image", "", "")
+
+
 def t_bad_images():
     with tempfile.TemporaryDirectory() as d:
         with open(img("io64.elf"), "rb") as f:
@@ -236,7 +256,20 @@ def t_bad_images():
         bigreal = os.path.join(d, "big.img")
         with open(bigreal, "wb") as f:
             f.write(b"\xf4" * (700 << 10))
+        # An entry the loaded image does not hold: refused before the guest runs.
+        entries = {}
+        for name, entry in (("above-ram", 0x8000000), ("pci-hole", 0xd0000000),
+                            ("lapic", 0xfee00000), ("no-segment", 0x400000),
+                            ("low-hole", 0xb8000)):
+            entries[name] = os.path.join(d, "entry-%s.elf" % name)
+            with open(entries[name], "wb") as f:
+                f.write(with_pvh_entry(elf, entry))
         cases = [
+            (["-i", entries["above-ram"], "-m", "64M"], "PVH entry 0x8000000 is outside guest RAM"),
+            (["-i", entries["pci-hole"]], "PVH entry 0xd0000000 is in the PCI hole"),
+            (["-i", entries["lapic"]], "PVH entry 0xfee00000 is at the local APIC"),
+            (["-i", entries["no-segment"]], "PVH entry 0x400000 is on no loaded segment"),
+            (["-i", entries["low-hole"]], "PVH entry 0xb8000 is outside guest RAM"),
             (["-i", trunc], "truncated"),
             (["-i", trunc2], "truncated"),
             (["-i", notelf], "not an ELF file"),
@@ -340,6 +373,35 @@ def t_cli_run():
         if p.returncode != 2 or "not a size" not in p.stderr:
             fail("ferry run --memory 12Q: status %d, expected 2" % p.returncode, p.stdout,
                  p.stderr)
+        # Sizes out of range: one refusal, with the range, the same status, from
+        # ferry run and from ferry-hv alike.
+        for size in ("0", "-1", "1K", "9223372036854775808", "100T", "5000"):
+            for argv in ([ferry, "run", "--no-dm"], [HV]):
+                p = subprocess.run(argv + ["--image", img("hello-real.img"), "--entry", "real",
+                                           "--memory", size], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+                if p.returncode != 2 or "from 2M to " not in p.stderr or \
+                        "ftruncate" in p.stderr:
+                    fail("%s --memory %s: status %d, expected 2 and the valid range" %
+                         (os.path.basename(argv[0]), size, p.returncode), p.stdout, p.stderr)
+        # Bad guest configs: each refusal names file, group, key and the reason,
+        # with binary bytes escaped.
+        bad = [
+            (b"[guest]\nimage=he\xffllo.img\n", "[guest] key 'image': value is not valid UTF-8"),
+            (b"[guest]\nimage=hello.img\n[gust]\nentry=real\n", "unknown group [gust]"),
+            (b"[guest]\nimage=hello.img\nco\x01lour=blue\n", "unknown key 'co\\x01lour'"),
+            (b"[guest]\nimage=hello.img\nmemory=\x1b[2J\n", "[guest] key 'memory': '\\x1b[2J' is not a size"),
+        ]
+        for text, want in bad:
+            with open(conf, "wb") as f:
+                f.write(text)
+            p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT)
+            err = p.stderr.decode("utf-8", "replace")
+            if p.returncode != 2 or want not in err or conf not in err or \
+                    any(c < 0x20 and c != 0x0a for c in p.stderr) or b"\xff" in p.stderr:
+                fail("ferry run with %r: status %d, expected 2 and %r (escaped)" %
+                     (text, p.returncode, want), p.stdout.decode(), err)
     print("ok")
 
 

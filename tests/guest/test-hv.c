@@ -33,6 +33,27 @@ START_TEST(test_parse_size)
 }
 END_TEST
 
+/* One range for --memory, whatever the spelling, with the range in the reason. */
+START_TEST(test_memory_check)
+{
+    static const struct { uint64_t v; bool ok; } c[] = {
+        { 0, false }, { 4096, false }, { HV_MEMORY_MIN - 4096, false }, { HV_MEMORY_MIN, true },
+        { 64ull << 20, true }, { (64ull << 20) + 1, false }, { 1ull << 40, true },
+        { HV_MEMORY_MAX, true }, { HV_MEMORY_MAX + 4096, false }, { 1ull << 63, false },
+        { UINT64_MAX, false },
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char why[160] = "";
+        int rc = hv_memory_check(c[i].v, why, sizeof(why));
+
+        ck_assert_msg((rc == 0) == c[i].ok, "0x%llx: rc %d", (unsigned long long)c[i].v, rc);
+        if (!c[i].ok)
+            ck_assert_msg(rc == -ERANGE && strstr(why, "from 2M to "), "0x%llx: %s",
+                          (unsigned long long)c[i].v, why);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* A minimal ELF64 with one PT_LOAD and one PT_NOTE holding the PVH note. */
 
@@ -353,6 +374,7 @@ int main(void)
 
     tcase_add_test(tc, test_parse_size);
     tcase_add_test(tc, test_elf_pvh_entry);
+    tcase_add_test(tc, test_memory_check);
     tcase_add_test(tc, test_elf_hostile);
     tcase_add_test(tc, test_e820);
     tcase_add_test(tc, test_gpa_ptr);

@@ -199,6 +199,11 @@ struct redirc *redirc_new(int fd)
     return c;
 }
 
+int redirc_fd(struct redirc *c)
+{
+    return c->fd;
+}
+
 void redirc_free(struct redirc *c)
 {
     GByteArray *b;

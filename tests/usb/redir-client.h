@@ -15,6 +15,8 @@ struct redirc;
 
 struct redirc *redirc_new(int fd);          /* takes fd */
 void redirc_free(struct redirc *c);
+/* The socket, for tests that write raw (hostile) bytes between packets. */
+int redirc_fd(struct redirc *c);
 /* Poll the socket up to timeout_ms, read and write what can be.
  * Returns -1 once the connection is gone. */
 int redirc_step(struct redirc *c, int timeout_ms);

@@ -239,6 +239,14 @@ int main(int argc, char **argv)
     CHECK(r == 0 && strstr(out, "\"port\" : \"1-5\"") && strstr(out, "\"serial\" : \"V2\""),
           "list --json: %d\n%s", r, out);
     g_free(out);
+    /* an unusable TMPDIR (full, missing) is no reason to fail: list and
+     * share need no files of their own */
+    g_setenv("TMPDIR", "/nonexistent/ferry-usb-cli-tmp", TRUE);
+    r = run(&out, "list", "--json", NULL);
+    g_unsetenv("TMPDIR");
+    CHECK(r == 0 && strstr(out, "\"port\" : \"1-5\""), "list with TMPDIR missing: %d\n%s",
+          r, out);
+    g_free(out);
     r = run(&out, "detach", ctl, "1-4", NULL);
     CHECK(r == 1 && strstr(out, "no ferry-dm at"), "detach without ferry-dm: %d %s", r, out);
     g_free(out);

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <inttypes.h>
 #include <libusb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -561,6 +562,65 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/*
+ * A peer that announces a 100 MiB bulk packet (under usbredirparser's own
+ * 128 MiB limit) is refused at its header: Ferry reads no more than
+ * FERRY_USB_REDIR_PACKET_MAX of it (plus what the socket buffers hold)
+ * instead of buffering it whole.
+ */
+START_TEST(test_oversized_packet)
+{
+    enum { ANNOUNCED = 100u << 20, SLACK = 4u << 20 };
+    struct env e;
+    char err[FERRY_USB_ERR_MAX], addr[128];
+    struct redirc *c;
+    uint8_t pkt[16 + 10] = { 0 }, *chunk = g_malloc0(65536);
+    uint32_t type = 101, len = 10 + ANNOUNCED;  /* usb_redir_bulk_packet */
+    uint64_t id = 7, sent = 0;
+    bool refused = false;
+    int fd;
+
+    env_init(&e);
+    usbsim_add(e.sim, USBSIM_VENDOR, "1-6", "BIG");
+    ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
+    snprintf(addr, sizeof(addr), "unix:%s/big.sock", e.dir);
+    ck_assert_msg(ferry_usb_service_share(e.svc, "1-6", addr, err, sizeof(err)) == 0, "%s", err);
+    c = connect_client(&e, addr);
+    ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
+    ck_assert_int_eq(redirc_push(c), 0);       /* at a packet boundary */
+    fd = redirc_fd(c);
+    /* 64-bit ids (both sides have the cap): type, length, id; then the bulk
+     * header: endpoint 0x01 OUT, status, length low 16, stream, length high */
+    memcpy(pkt, &type, 4);
+    memcpy(pkt + 4, &len, 4);
+    memcpy(pkt + 8, &id, 8);
+    pkt[16] = 0x01;
+    pkt[18] = ANNOUNCED & 0xff;
+    pkt[19] = (ANNOUNCED >> 8) & 0xff;
+    pkt[24] = (ANNOUNCED >> 16) & 0xff;
+    pkt[25] = (ANNOUNCED >> 24) & 0xff;
+    ck_assert_int_eq(send(fd, pkt, sizeof(pkt), MSG_NOSIGNAL), (ssize_t)sizeof(pkt));
+    while (!refused && sent < ANNOUNCED) {
+        size_t want = ANNOUNCED - sent < 65536 ? ANNOUNCED - sent : 65536;
+        ssize_t n = send(fd, chunk, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0)
+            sent += (uint64_t)n;
+        else if (n < 0 && errno != EAGAIN)
+            refused = true;         /* EPIPE / ECONNRESET: Ferry hung up */
+        event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+    ck_assert_msg(refused, "Ferry took all %u bytes of an announced %u MiB packet", ANNOUNCED,
+                  ANNOUNCED >> 20);
+    ck_assert_msg(sent < FERRY_USB_REDIR_PACKET_MAX + SLACK, "Ferry read %" PRIu64 " bytes of "
+                  "the packet before refusing it", sent);
+    redirc_free(c);
+    ck_assert(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS));
+    g_free(chunk);
+    env_fini(&e);
+}
+END_TEST
+
 /* A peer that disappears with a transfer in flight: the endpoint ends, the
  * transfer is cancelled (USBDEVFS_DISCARDURB), and the next peer gets a
  * working device. */
@@ -593,6 +653,43 @@ START_TEST(test_peer_never_reads)
     ck_assert_msg(left > 0, "Ferry took all 20000 requests of a peer that reads nothing");
     redirc_free(c);
     ck_assert(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS));
+    env_fini(&e);
+}
+END_TEST
+
+/* The same in bytes: a peer that asks for 256 KiB answers (bulk loopback)
+ * and reads none gets its requests read no more once about
+ * FERRY_USB_REDIR_PACKET_MAX of answers wait for it. */
+START_TEST(test_peer_never_reads_bulk)
+{
+    enum { PAIRS = 100, CHUNK = 256 * 1024 };
+    struct env e;
+    char err[FERRY_USB_ERR_MAX], addr[128];
+    struct redirc *c;
+    struct usbsim_dev *dev;
+    uint8_t *chunk = g_malloc0(CHUNK);
+    uint64_t urbs;
+
+    env_init(&e);
+    dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-7", "DEAFBULK");
+    ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
+    snprintf(addr, sizeof(addr), "unix:%s/deafbulk.sock", e.dir);
+    ck_assert_msg(ferry_usb_service_share(e.svc, "1-7", addr, err, sizeof(err)) == 0, "%s", err);
+    c = connect_client(&e, addr);
+    ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
+    urbs = usbsim_urbs_done(dev);
+    for (unsigned i = 0; i < PAIRS; i++) {
+        redirc_bulk(c, 1000 + 2 * i, 0x01, chunk, CHUNK);          /* into the loop */
+        redirc_bulk(c, 1001 + 2 * i, 0x82, NULL, CHUNK);           /* and back out */
+    }
+    for (int i = 0; i < 5000 && redirc_push(c) > 0; i++)
+        event_base_loop(e.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    ck_assert_msg(usbsim_urbs_done(dev) - urbs < 2 * 2 * (FERRY_USB_REDIR_PACKET_MAX / CHUNK),
+                  "Ferry ran %" PRIu64 " of the %u transfers of a peer that reads nothing",
+                  usbsim_urbs_done(dev) - urbs, 2 * PAIRS);
+    redirc_free(c);
+    ck_assert(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS));
+    g_free(chunk);
     env_fini(&e);
 }
 END_TEST
@@ -879,6 +976,8 @@ static Suite *usb_suite(void)
     ADD(s, test_hotplug);
     ADD(s, test_share_loopback);
     ADD(s, test_malformed);
+    ADD(s, test_oversized_packet);
+    ADD(s, test_peer_never_reads_bulk);
     ADD(s, test_peer_vanishes_mid_transfer);
     ADD(s, test_peer_never_reads);
     ADD(s, test_fd_passing);
