@@ -25,13 +25,13 @@ echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
 echo 'ferry:x:990:990:Ferry device model:/nonexistent:/bin/false' >> /etc/passwd
 printf 'root:x:0:\nferry:x:990:\n' > /etc/group
 if [ ! -d /sys/class/udc ] || [ -z "$(ls /sys/class/udc)" ]; then
-    echo "FERRY-GADGET-SKIP no UDC (dummy_hcd did not load)"; exit 77
+    echo "FERRY-GADGET-FAIL no UDC (dummy_hcd did not load)"; exit 1
 fi
 # the broker's libusb hears of hotplug from udevd (no rules needed)
 mkdir -p /run/udev
 /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/tmp/udevd.err ||
-    { echo "FERRY-GADGET-SKIP udevd does not start: $(cat /tmp/udevd.err)"; exit 77; }
-sh /usr/libexec/ferry/gadget.sh setup || { echo "FERRY-GADGET-SKIP configfs gadget setup failed"; exit 77; }
+    { echo "FERRY-GADGET-FAIL udevd does not start: $(cat /tmp/udevd.err)"; exit 1; }
+sh /usr/libexec/ferry/gadget.sh setup || { echo "FERRY-GADGET-FAIL configfs gadget setup failed"; exit 1; }
 sh /usr/libexec/ferry/gadget.sh gadget-up || exit 1
 mkdir -p /tmp/work
 /usr/bin/gadget-e2e /usr/bin/ferry-dm /usr/bin/ferry /tmp/work /usr/libexec/ferry/gadget.sh \
