@@ -72,8 +72,8 @@ def t_hello_real():
 
 
 def t_pvh_info():
-    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "6G", "--cmdline", "console=hvc0 ferry=1"],
-                    0, ["start info magic ok", "cmdline: console=hvc0 ferry=1\n",
+    out, _ = expect(["-i", img("pvh-info.elf"), "-m", "6G", "--cmdline", "console=ttyS0 ferry=1"],
+                    0, ["start info magic ok", "cmdline: console=ttyS0 ferry=1\n",
                         "rsdp 000e0000\n", "rsdp sig: RSD PTR "])
     want = low_map(0xc0000000) + [memmap_line(0x100000000, 0xc0000000, 1)]
     got = [l for l in out.splitlines() if l.startswith("memmap ")]
