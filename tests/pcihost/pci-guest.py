@@ -280,7 +280,10 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm, ferry_faul
         sync_path = os.path.join(tmp, "sync.sock")
         append = "console=ttyS0 quiet panic=-1 no_timer_check ferry_mode=%s %s" % (
             mode, "intel_iommu=off" if mode == "noiommu" else "intel_iommu=on")
-        cmd = ["timeout", "300", "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35",
+        # A guard against a hung QEMU, not a time limit on the guest: meson's
+        # timeout (600 s, times 3 in the ASan run) is the limit.  300 s was
+        # too short for the ASan build on a loaded machine.
+        cmd = ["timeout", "1700", "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35",
                "-m", "768", "-nographic", "-no-reboot",
                "-device", "intel-iommu",
                "-device", "e1000e,netdev=n0,addr=02.0", "-netdev", "user,id=n0",
