@@ -271,8 +271,8 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm, ferry_faul
         r = subprocess.run(["sh", mkinitramfs, initrd, kdir, script, "--"] +
                            guest_files(ferry, ferry_fault, nested, ferry_dm, bios) + mods,
                            capture_output=True, text=True)
-        if r.returncode == 77:
-            skip(r.stderr.strip())
+        if r.returncode == 77:      # busybox-static, cpio or kmod missing
+            skip(r.stderr.strip().replace("SKIP: ", "") or "cannot build the initramfs")
         if r.returncode != 0:
             print(r.stderr)
             sys.exit(1)
