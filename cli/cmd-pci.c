@@ -76,12 +76,17 @@ static void usage(FILE *f)
         "  -v, --verbose      more log output (repeat for debug)\n");
 }
 
+#ifdef FERRY_FAULT_INJECTION
+/*
+ * Fault injection, compiled only into the test program ferry-fault
+ * (tests/pcihost/meson.build), never into the installed ferry:
+ * FERRY_PCI_KILL_AT=STEP kills the process right before that step of
+ * prepare/release, to test that a rerun repairs the job;
+ * FERRY_PCI_REMOVE_AT=STEP has the kernel remove the device from the bus
+ * (sysfs "remove") right before that step, as if it were unplugged.
+ */
 static void step_hook(void *opaque, const char *dev, const char *step)
 {
-    /* Test hooks: FERRY_PCI_KILL_AT=STEP kills the process right before that
-     * step of prepare/release, to test that a rerun repairs the job;
-     * FERRY_PCI_REMOVE_AT=STEP has the kernel remove the device from the bus
-     * (sysfs "remove") right before that step, as if it were unplugged. */
     const char *at = getenv("FERRY_PCI_KILL_AT");
     const char *rm = getenv("FERRY_PCI_REMOVE_AT");
 
@@ -103,12 +108,16 @@ static void step_hook(void *opaque, const char *dev, const char *step)
         }
     }
 }
+#define STEP_HOOK step_hook
+#else
+#define STEP_HOOK NULL
+#endif
 
 static struct ferry_pcihost *open_host(const struct pci_opts *o)
 {
     static const struct ferry_pcihost_ops ops = {
         .log = ferry_log_glib,
-        .step = step_hook,
+        .step = STEP_HOOK,
     };
     struct ferry_pcihost_config cfg = {
         .sysfs_root = o->sysfs_root,

@@ -5,17 +5,22 @@
 # loaded with -device loader and the kernel told acpi_rsdp=ADDR
 # memmap=64K#ADDR.  The guest's dmesg must list Ferry's RSDP/XSDT and have
 # no ACPI error/warning/exception or "can't evaluate"; it must see the
-# configured CPUs and, with two NUMA nodes, the configured distances.  The
-# smp4 boot also carries a caller's SSDT (extra.asl, compiled with iasl and
-# given as [acpi] tables): Linux must load it and enumerate its device.
+# configured CPUs and, with two NUMA nodes, the configured distances.
+# Mode extra (its own meson test, acpi-linux-extra: SKIPs without iasl) boots
+# with a caller's SSDT (extra.asl, compiled with iasl and given as [acpi]
+# tables): Linux must load it and enumerate its device.
 #
 # QEMU's PIIX4 has its PM block at 0x600, not at Xen's 0xb000 where ferry-dm
 # puts it, so the config moves PM1a_EVT/PM1a_CNT/PM_TMR there (GPE0 0xafe0
 # and SCI 9 match already): the guest then talks to real PM hardware.
-#   test-linux.sh FERRY LINUX_KERNEL_RIG MKINITRAMFS_RIG GUEST_SCRIPT
+#   test-linux.sh FERRY LINUX_KERNEL_RIG MKINITRAMFS_RIG GUEST_SCRIPT base|extra
 set -eu
-ferry=$1; rig_kernel=$2; rig_initramfs=$3; guest_script=$4
+ferry=$1; rig_kernel=$2; rig_initramfs=$3; guest_script=$4; mode=$5
+case "$mode" in base|extra) ;; *) echo "usage: $0 FERRY KERNEL_RIG INITRAMFS_RIG SCRIPT base|extra"; exit 2 ;; esac
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+if [ "$mode" = extra ] && ! command -v iasl >/dev/null; then
+    echo "SKIP: iasl (acpica-tools) is not installed: cannot compile the caller's SSDT"; exit 77
+fi
 rc=0; kdir=$(sh "$rig_kernel") || rc=$?
 [ "$rc" = 0 ] || exit "$rc"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -73,24 +78,21 @@ boot() {   # NAME VCPUS NUMA DISTANCES [MADT-FORM] [EXTRA-TABLE]
     echo "ok $name: Linux booted on Ferry's tables, $vcpus CPUs, no ACPI complaints"
 }
 
-extra=""
-if command -v iasl >/dev/null; then
+if [ "$mode" = extra ]; then
     iasl -p "$tmp/extra" "$(dirname "$guest_script")/extra.asl" > "$tmp/extra.log" 2>&1 ||
         { cat "$tmp/extra.log"; fail "cannot compile extra.asl"; }
-    extra=$tmp/extra.aml
-else
-    echo "note: iasl (acpica-tools) is not installed: the extra SSDT is not checked"
+    boot ssdt 2 0 "" "" "$tmp/extra.aml"
+    grep -qE "ACPI: SSDT 0x[0-9A-F]+ [0-9A-F]+ \(v02 FERRY  FRYXTRA " "$tmp/ssdt.log" ||
+        fail "ssdt: the guest did not list the extra SSDT"
+    grep -q "FERRY-ACPIDEV .*FRY0001:00" "$tmp/ssdt.log" ||
+        { grep FERRY-ACPIDEV "$tmp/ssdt.log"; fail "ssdt: the extra SSDT's device FRY0001 is not in /sys/bus/acpi/devices"; }
+    grep -q "FERRY-ACPITABLES .*SSDT2" "$tmp/ssdt.log" ||
+        { grep FERRY-ACPITABLES "$tmp/ssdt.log"; fail "ssdt: no SSDT2 in /sys/firmware/acpi/tables"; }
+    echo "ok ssdt: the extra SSDT was loaded and its device FRY0001 enumerated"
+    exit 0
 fi
-boot smp4 4 0 "" "" "$extra"
-if [ -n "$extra" ]; then
-    grep -qE "ACPI: SSDT 0x[0-9A-F]+ [0-9A-F]+ \(v02 FERRY  FRYXTRA " "$tmp/smp4.log" ||
-        fail "smp4: the guest did not list the extra SSDT"
-    grep -q "FERRY-ACPIDEV .*FRY0001:00" "$tmp/smp4.log" ||
-        { grep FERRY-ACPIDEV "$tmp/smp4.log"; fail "smp4: the extra SSDT's device FRY0001 is not in /sys/bus/acpi/devices"; }
-    grep -q "FERRY-ACPITABLES .*SSDT2" "$tmp/smp4.log" ||
-        { grep FERRY-ACPITABLES "$tmp/smp4.log"; fail "smp4: no SSDT2 in /sys/firmware/acpi/tables"; }
-    echo "ok smp4: the extra SSDT was loaded and its device FRY0001 enumerated"
-fi
+
+boot smp4 4 0 ""
 grep -q "FERRY-NODES=1" "$tmp/smp4.log" || fail "smp4: expected one NUMA node"
 grep -q "FERRY-PNP .*PNP0501 .*PNP0501" "$tmp/smp4.log" || fail "smp4: COM1/COM2 not enumerated by PnP ACPI"
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Runs inside the test guest (busybox) as /test.sh; driven by pci-guest.py on
 # the host, which parses the FERRY-* markers on the console.  The guest kernel
-# command line carries ferry_mode=iommu|noiommu.
+# command line carries ferry_mode=iommu|noiommu|attach: iommu runs prepare and
+# release, attach (IOMMU on too) the parts with a QEMU inside this guest.
 # Device layout (see pci-guest.py): 00:01.0 VGA (boot VGA), 00:02.0 e1000e,
 # 00:03.0 PCIe root port with 01:00.0 virtio-net behind it, 00:04.0/00:04.1 a
 # two-function pci-testdev, 00:1f.x ICH9.
@@ -60,70 +61,74 @@ if [ "$mode" = noiommu ]; then
 fi
 
 fact "net-before=$(ls $SYS/$E1000E/net 2>/dev/null)"
-run "prepare e1000e" ferry pci prepare $E1000E
-group=$(readlink $SYS/$E1000E/iommu_group); group=${group##*/}
-fact "driver-prepared=$(drv $E1000E) group=$group override=$(cat $SYS/$E1000E/driver_override)"
-if [ -c /dev/vfio/$group ] && exec 3<>/dev/vfio/$group; then
-    fact "vfio-open=ok"; exec 3>&-
-else
-    fact "vfio-open=failed"
+if [ "$mode" = iommu ]; then
+    run "prepare e1000e" ferry pci prepare $E1000E
+    group=$(readlink $SYS/$E1000E/iommu_group); group=${group##*/}
+    fact "driver-prepared=$(drv $E1000E) group=$group override=$(cat $SYS/$E1000E/driver_override)"
+    if [ -c /dev/vfio/$group ] && exec 3<>/dev/vfio/$group; then
+        fact "vfio-open=ok"; exec 3>&-
+    else
+        fact "vfio-open=failed"
+    fi
+    run "prepare again" ferry pci prepare $E1000E
+    run "release e1000e" ferry pci release $E1000E
+    fact "driver-released=$(drv $E1000E) net-after=$(ls $SYS/$E1000E/net 2>/dev/null) override=$(cat $SYS/$E1000E/driver_override)"
+    run "release again" ferry pci release $E1000E
+
+    # ferry-fault is ferry built with fault injection (a test program).
+    # Interrupted prepare: killed (SIGKILL) right before the probe step, i.e.
+    # after the unbind: the device has no driver.  A rerun must finish the job.
+    run "prepare killed" env FERRY_PCI_KILL_AT=probe ferry-fault pci prepare $E1000E
+    fact "driver-killed=$(drv $E1000E) override=$(cat $SYS/$E1000E/driver_override)"
+    run "prepare rerun" ferry pci prepare $E1000E
+    fact "driver-rerun=$(drv $E1000E)"
+    # Killed in the middle of a release: the rerun gives it back.
+    run "release killed" env FERRY_PCI_KILL_AT=rebind ferry-fault pci release $E1000E
+    fact "driver-release-killed=$(drv $E1000E)"
+    run "release rerun" ferry pci release $E1000E
+    fact "driver-final=$(drv $E1000E) net-final=$(ls $SYS/$E1000E/net 2>/dev/null)"
+
+    # Killed before every other step too: each rerun finishes the job.
+    for step in record override unbind; do
+        env FERRY_PCI_KILL_AT=$step ferry-fault pci prepare $E1000E >/dev/null 2>&1
+        at=$(drv $E1000E)
+        ferry pci prepare $E1000E >/dev/null 2>&1
+        fact "kill-prepare-$step=$at,$(drv $E1000E)"
+        ferry pci release $E1000E >/dev/null 2>&1
+    done
+    ferry pci prepare $E1000E >/dev/null 2>&1
+    for step in clear-override unbind; do
+        env FERRY_PCI_KILL_AT=$step ferry-fault pci release $E1000E >/dev/null 2>&1
+        at=$(drv $E1000E)
+        ferry pci release $E1000E >/dev/null 2>&1
+        fact "kill-release-$step=$at,$(drv $E1000E)"
+        ferry pci prepare $E1000E >/dev/null 2>&1
+    done
+    ferry pci release $E1000E >/dev/null 2>&1
+    fact "after-kills=$(drv $E1000E) state=$(ls /run/ferry/pci 2>/dev/null | tr '\n' ' ')"
+
+    # The kernel has no vfio-pci to offer: prepare gets e1000e back.
+    rmmod vfio_pci
+    run "prepare without vfio-pci" ferry pci prepare $E1000E
+    fact "no-vfio-driver=$(drv $E1000E) no-vfio-override=$(cat $SYS/$E1000E/driver_override)"
+    insmod /ferry-modules/*-vfio-pci.ko
+
+    # A group of several: both pci-testdev functions go to vfio-pci and back.
+    run "prepare group" ferry pci prepare --group 00:04.0
+    fact "group-prepared=$(drv 0000:00:04.0),$(drv 0000:00:04.1)"
+    run "release group" ferry pci release --group 00:04.0
+    fact "group-released=$(drv 0000:00:04.0),$(drv 0000:00:04.1)"
+
+    # Refusals.
+    run "prepare bridge" ferry pci prepare 00:03.0
+    run "prepare vga" ferry pci prepare 00:01.0
+    fact "vga-driver=$(drv 0000:00:01.0)"
+    # The device vanishes (really removed from the kernel) in the middle.
+    run "prepare vanish" env FERRY_PCI_REMOVE_AT=probe ferry-fault pci prepare 00:04.1
+    echo 1 > /sys/bus/pci/rescan
+    fact "vanish-back=$(ls -d $SYS/0000:00:04.1 2>/dev/null) driver=$(drv 0000:00:04.1)"
+    exit 0
 fi
-run "prepare again" ferry pci prepare $E1000E
-run "release e1000e" ferry pci release $E1000E
-fact "driver-released=$(drv $E1000E) net-after=$(ls $SYS/$E1000E/net 2>/dev/null) override=$(cat $SYS/$E1000E/driver_override)"
-run "release again" ferry pci release $E1000E
-
-# Interrupted prepare: killed (SIGKILL) right before the probe step, i.e.
-# after the unbind: the device has no driver.  A rerun must finish the job.
-run "prepare killed" env FERRY_PCI_KILL_AT=probe ferry pci prepare $E1000E
-fact "driver-killed=$(drv $E1000E) override=$(cat $SYS/$E1000E/driver_override)"
-run "prepare rerun" ferry pci prepare $E1000E
-fact "driver-rerun=$(drv $E1000E)"
-# Killed in the middle of a release: the rerun gives it back.
-run "release killed" env FERRY_PCI_KILL_AT=rebind ferry pci release $E1000E
-fact "driver-release-killed=$(drv $E1000E)"
-run "release rerun" ferry pci release $E1000E
-fact "driver-final=$(drv $E1000E) net-final=$(ls $SYS/$E1000E/net 2>/dev/null)"
-
-# Killed before every other step too: each rerun finishes the job.
-for step in record override unbind; do
-    env FERRY_PCI_KILL_AT=$step ferry pci prepare $E1000E >/dev/null 2>&1
-    at=$(drv $E1000E)
-    ferry pci prepare $E1000E >/dev/null 2>&1
-    fact "kill-prepare-$step=$at,$(drv $E1000E)"
-    ferry pci release $E1000E >/dev/null 2>&1
-done
-ferry pci prepare $E1000E >/dev/null 2>&1
-for step in clear-override unbind; do
-    env FERRY_PCI_KILL_AT=$step ferry pci release $E1000E >/dev/null 2>&1
-    at=$(drv $E1000E)
-    ferry pci release $E1000E >/dev/null 2>&1
-    fact "kill-release-$step=$at,$(drv $E1000E)"
-    ferry pci prepare $E1000E >/dev/null 2>&1
-done
-ferry pci release $E1000E >/dev/null 2>&1
-fact "after-kills=$(drv $E1000E) state=$(ls /run/ferry/pci 2>/dev/null | tr '\n' ' ')"
-
-# The kernel has no vfio-pci to offer: prepare gets e1000e back.
-rmmod vfio_pci
-run "prepare without vfio-pci" ferry pci prepare $E1000E
-fact "no-vfio-driver=$(drv $E1000E) no-vfio-override=$(cat $SYS/$E1000E/driver_override)"
-insmod /ferry-modules/*-vfio-pci.ko
-
-# A group of several: both pci-testdev functions go to vfio-pci and back.
-run "prepare group" ferry pci prepare --group 00:04.0
-fact "group-prepared=$(drv 0000:00:04.0),$(drv 0000:00:04.1)"
-run "release group" ferry pci release --group 00:04.0
-fact "group-released=$(drv 0000:00:04.0),$(drv 0000:00:04.1)"
-
-# Refusals.
-run "prepare bridge" ferry pci prepare 00:03.0
-run "prepare vga" ferry pci prepare 00:01.0
-fact "vga-driver=$(drv 0000:00:01.0)"
-# The device vanishes (really removed from the kernel) in the middle.
-run "prepare vanish" env FERRY_PCI_REMOVE_AT=probe ferry pci prepare 00:04.1
-echo 1 > /sys/bus/pci/rescan
-fact "vanish-back=$(ls -d $SYS/0000:00:04.1 2>/dev/null) driver=$(drv 0000:00:04.1)"
 
 # Attach end to end: a second QEMU inside this guest (TCG, i440fx so that its
 # bus takes hotplug while paused) gets e1000e as vfio-pci over QMP; ferry

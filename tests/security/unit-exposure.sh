@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Prints systemd's exposure score of the shipped ferry-dm@.service
-# (systemd is not PID 1 here: --offline=yes reads the file alone).  Fails
-# only if the unit is invalid (systemd-analyze rejects or warns about it);
-# the score itself is printed for the record, never compared.
-unit="$1"
+# systemd's exposure score of the shipped ferry-dm@.service (systemd is not
+# PID 1 here: --offline=yes reads the file alone).  Fails if the unit is
+# invalid (systemd-analyze rejects or warns about it) or if the score is
+# above BOUND, the figure the README claims.
+#   unit-exposure.sh UNIT BOUND
+unit="$1"; bound="$2"
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "SKIP: systemd-analyze is not installed (Debian package systemd; scripts/setup)"
     exit 77
@@ -35,4 +36,8 @@ if [ -z "$score" ]; then
     echo "FAIL: no exposure score in systemd-analyze's output"
     exit 1
 fi
-echo "exposure score of $(basename "$unit"): $score (0 = fully locked down, 10 = exposed)"
+echo "exposure score of $(basename "$unit"): $score (0 = fully locked down, 10 = exposed), bound $bound"
+if ! awk -v s="$score" -v b="$bound" 'BEGIN { exit !(s + 0 <= b + 0) }'; then
+    echo "FAIL: exposure score $score is above the bound $bound (README: security model)"
+    exit 1
+fi

@@ -11,7 +11,8 @@
 #   gadget-boot.sh WORKDIR TIMEOUT_S RIG_LINUX_KERNEL RIG_MKINITRAMFS RIG_UDEVD
 #                  GADGET_SCRIPT GUEST_SCRIPT [PROGRAM=GUESTPATH...]
 # The guest's serial console ends up in WORKDIR/console.log.  Exit 77 (SKIP)
-# with a line saying why when the machine lacks something.
+# with a line saying why when the machine lacks something; a rig that fails
+# (the guest, its kernel, its gadget) is the test's own failure: exit 1.
 set -eu
 work=$1; tmo=$2; rig_kernel=$3; rig_initramfs=$4; rig_udevd=$5; gadget=$6; script=$7
 shift 7
@@ -20,9 +21,10 @@ qemu=$(command -v qemu-system-x86_64) ||
 command -v ldd >/dev/null || { echo "SKIP: ldd is not installed"; exit 77; }
 kdir=$(sh "$rig_kernel") || exit $?
 udevd=$(sh "$rig_udevd") || exit $?
+# Debian's kernel has them all: a kernel without one is not the rig's kernel.
 for m in dummy_hcd usb_f_ss_lb usb_f_hid usbhid; do
     find "$kdir/modules" -name "$m.ko*" | grep -q . ||
-        { echo "SKIP: the kernel in $kdir has no $m module"; exit 77; }
+        { echo "FAIL: the kernel in $kdir has no $m module"; exit 1; }
 done
 
 # the programs, every library ldd names (the loader too), at the same paths

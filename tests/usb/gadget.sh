@@ -9,8 +9,8 @@
 # replug.
 #   gadget.sh start|setup|gadget-up|gadget-down|hcd-up|hcd-down
 # start: what a guest of tests/usb/gadget-boot.sh does first: Debian's udevd
-# (libusb's hotplug hears of devices from it), setup, gadget-up; exits 77
-# with a FERRY-GADGET-SKIP line when the guest lacks a UDC or udevd.
+# (libusb's hotplug hears of devices from it), setup, gadget-up; exits 1
+# with a FERRY-GADGET-FAIL line when the rig's guest has no UDC or udevd fails.
 # gadget-*: the gadget is bound to / unbound from the UDC (a disconnect, as
 # rmmod/modprobe of a legacy gadget driver); hcd-*: dummy_hcd itself is
 # unloaded and loaded again (the whole bus goes), the gadget unbound first.
@@ -30,12 +30,12 @@ wait_for() {   # wait_for SECONDS COMMAND...
 case "$1" in
 start)
     if [ ! -d /sys/class/udc ] || [ -z "$(ls /sys/class/udc)" ]; then
-        echo "FERRY-GADGET-SKIP no UDC (dummy_hcd did not load)"; exit 77
+        echo "FERRY-GADGET-FAIL no UDC (dummy_hcd did not load)"; exit 1
     fi
     mkdir -p /run/udev
     /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/tmp/udevd.err ||
-        { echo "FERRY-GADGET-SKIP udevd does not start: $(cat /tmp/udevd.err)"; exit 77; }
-    sh "$0" setup || { echo "FERRY-GADGET-SKIP configfs gadget setup failed"; exit 77; }
+        { echo "FERRY-GADGET-FAIL udevd does not start: $(cat /tmp/udevd.err)"; exit 1; }
+    sh "$0" setup || { echo "FERRY-GADGET-FAIL configfs gadget setup failed"; exit 1; }
     sh "$0" gadget-up
     ;;
 setup)

@@ -201,9 +201,9 @@ int main(void)
         return 1;
     sim = usbsim_new();
     if (!sim) {
-        printf("SKIP: not running under umockdev-wrapper\n");
+        printf("FAIL: no umockdev testbed: run under umockdev-wrapper, as meson test does\n");
         kill(pid, SIGKILL);
-        return 77;
+        return 1;
     }
     kbd = usbsim_add(sim, USBSIM_KEYBOARD, "1-2", "KBD1");
     disk = usbsim_add(sim, USBSIM_STORAGE, "1-3", "DISK1");
