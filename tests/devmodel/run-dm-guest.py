@@ -73,7 +73,7 @@ def check_rtc(out, err):
 def scenario_demo():
     out, err = run(hv_args(guest("demo.elf"), dm_args=["--device=pci-test,id=t0"]), 0,
                    out_has=["Ferry demo guest", "PCI bus 0", "00:00.0  8086:1237  060000  host bridge",
-                            "1b36:0005  ff0000  ferry-dm test function", "Powering off"])
+                            "1234:fe01  ff0000  ferry-dm test function", "Powering off"])
     check_rtc(out, err)
     print(out)
 
@@ -328,7 +328,7 @@ def scenario_cli_run():
     check_rtc(out, err)
     # Arguments for the device model pass through: here a PCI function the demo lists.
     run([CLI, "run", "--dm-arg=--device=pci-test,id=t0"], 0,
-        out_has=["1b36:0005  ff0000  ferry-dm test function", "Bye!"])
+        out_has=["1234:fe01  ff0000  ferry-dm test function", "Bye!"])
     # Bad values are refused by name, never taken as "the default".
     run([CLI, "run", "--vcpus", "0"], 2, err_has=["vcpus 0: must be at least 1"])
     run([CLI, "run", "--memory", "-5"], 2, err_has=["memory '-5': not a size"])
