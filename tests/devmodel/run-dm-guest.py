@@ -5,7 +5,7 @@
     run-dm-guest.py SCENARIO
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
-rtl8139.
+rtl8139, ioapic, fwcfg.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -81,6 +81,25 @@ def scenario_demo():
 def scenario_msi():
     run(hv_args(guest("dm-msi.elf"), dm_args=["--device=pci-test,id=t0,addr=5"]), 0,
         out_has=["MSI vector 0x51 arrived", "delivered on unmask"])
+
+
+def scenario_ioapic():
+    """pc-testdev's GSI ports into the in-kernel IOAPIC: edge, level, remote IRR, masking."""
+    run(hv_args(guest("dm-ioapic.elf"), dm_args=["--device=pc-testdev"]), 0,
+        out_has=["ok scratch-dword", "ok scratch-byte", "ok iomem", "ok edge-toggles",
+                 "ok level-eoi-redelivers-once",
+                 "ok level-remote-irr-after-eoi", "ok masked-level-held",
+                 "ok unmasked-level-delivered", "ok no-stray-edges",
+                 "edge, level, remote IRR and masking"])
+
+
+def scenario_fwcfg():
+    """fw-cfg items by port and by DMA; etc/e820 is the map ferry-hv gave the guest."""
+    run(hv_args(guest("dm-fwcfg.elf"), dm_args=["--device=fw-cfg"]) + ["--vcpus", "2"], 0,
+        out_has=["ok port-signature", "ok port-ram-size", "ok port-nb-cpus", "ok port-max-cpus",
+                 "ok dma-signature-lo", "ok dir-e820-key", "ok dma-e820-control",
+                 "ok e820-matches-pvh-memmap-entries", "ok dma-bad-address-error",
+                 "etc/e820 is the guest's map"])
 
 
 def scenario_rtc():
@@ -338,7 +357,7 @@ SCENARIOS = {
     "demo": scenario_demo, "rtc": scenario_rtc, "s5": scenario_s5, "pci": scenario_pci,
     "msi": scenario_msi, "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
     "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
-    "rtl8139": scenario_rtl8139,
+    "rtl8139": scenario_rtl8139, "ioapic": scenario_ioapic, "fwcfg": scenario_fwcfg,
 }
 
 if __name__ == "__main__":
