@@ -18,7 +18,11 @@
  *                          counts the flushes (query: flushes, bad-flushes).
  *                          Other widths are ignored, as QEMU's (4-byte only).
  *   port 0xe8..0xeb        the same scratch register, served one byte at a
- *                          time (wider accesses are split into bytes)
+ *                          time (wider accesses are split into bytes).
+ *                          Under ferry-hv, 0xe9 stays ferry-hv's debug
+ *                          console (served in-process before any ioreq), so
+ *                          byte 1 of this window is out of reach there, as
+ *                          it is in QEMU when isa-debugcon sits at 0xe9
  *   ports 0x2000..0x2017   one per GSI n = 0..23: a byte written sets the
  *                          level of GSI n (non-zero: high).  Every write goes
  *                          to the hypervisor at once through the irq-line
