@@ -5,7 +5,7 @@
     run-dm-guest.py SCENARIO
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
-rtl8139, ioapic, fwcfg.
+rtl8139, ioapic, fwcfg, pcitestdev.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -100,6 +100,14 @@ def scenario_fwcfg():
                  "ok dma-signature-lo", "ok dir-e820-key", "ok dma-e820-control",
                  "ok e820-matches-pvh-memmap-entries", "ok dma-bad-address-error",
                  "etc/e820 is the guest's map"])
+
+
+def scenario_pcitestdev():
+    """QEMU's pci-testdev protocol (kvm-unit-tests' lib/pci-testdev.c) on both BARs."""
+    run(hv_args(guest("dm-pcitestdev.elf"), dm_args=["--device=pci-testdev,addr=6"]), 0,
+        out_has=["ok pci-testdev-id", "ok pci-testdev mmio-no-eventfd",
+                 "ok pci-testdev mmio-datamatch-eventfd", "ok pci-testdev portio-wildcard-eventfd",
+                 "ok pci-testdev-tests", "protocol on both BARs"])
 
 
 def scenario_rtc():
@@ -358,6 +366,7 @@ SCENARIOS = {
     "msi": scenario_msi, "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
     "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
     "rtl8139": scenario_rtl8139, "ioapic": scenario_ioapic, "fwcfg": scenario_fwcfg,
+    "pcitestdev": scenario_pcitestdev,
 }
 
 if __name__ == "__main__":
