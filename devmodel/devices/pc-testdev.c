@@ -17,8 +17,8 @@
  *                          that checks the address lies in guest RAM and
  *                          counts the flushes (query: flushes, bad-flushes).
  *                          Other widths are ignored, as QEMU's (4-byte only).
- *   port 0xe8..0xeb        the same scratch register, served one byte at a
- *                          time (wider accesses are split into bytes).
+ *   port 0xe8..0xeb        the same scratch register (QEMU serves it byte
+ *                          by byte, which comes to the same bytes).
  *                          Under ferry-hv, 0xe9 stays ferry-hv's debug
  *                          console (served in-process before any ioreq), so
  *                          byte 1 of this window is out of reach there, as
@@ -149,9 +149,6 @@ static void iomem_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 static const struct ferry_dm_region_ops scratch_ops = {
     .read = scratch_read, .write = scratch_write, .max_size = 4,
 };
-static const struct ferry_dm_region_ops byte_ops = {
-    .read = scratch_read, .write = scratch_write, .max_size = 1,
-};
 static const struct ferry_dm_region_ops flush_ops = { .write = flush_write, .max_size = 4 };
 static const struct ferry_dm_region_ops irq_ops = { .write = irq_write, .max_size = 4 };
 static const struct ferry_dm_region_ops iomem_ops = {
@@ -180,7 +177,7 @@ static int pct_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
                                   p, 0, NULL)) < 0 ||
         (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_FLUSH_PORT, 4, &flush_ops, p, 0,
                                   NULL)) < 0 ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_BYTE_PORT, 4, &byte_ops, p, 0,
+        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_BYTE_PORT, 4, &scratch_ops, p, 0,
                                   NULL)) < 0 ||
         (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_IRQ_PORT, PCT_NR_GSI, &irq_ops,
                                   p, 0, NULL)) < 0 ||

@@ -27,8 +27,8 @@
  *
  * and 0 past it, or with no test selected.  A byte written at the test's
  * offset counts (for the datamatch and no-eventfd tests only if it is the
- * data byte).  The memory core splits every access into bytes, as QEMU's
- * does (its handlers take single bytes).
+ * data byte).  Every access is taken as its bytes in ascending order, as
+ * QEMU's memory core feeds its byte-wide handlers.
  * QEMU wires its eventfd tests to ioeventfds, which swallow the writes
  * (count stays 0); ferry-dm has none, so every test counts its writes,
  * which kvm-unit-tests also accepts (count 0 or the number written).
@@ -112,43 +112,57 @@ static void tests_build(struct pci_testdev *d)
     }
 }
 
-static uint64_t ptd_read(void *opaque, uint64_t off, unsigned size)
+static uint8_t read_byte(const struct pci_testdev *d, uint64_t off)
 {
-    struct ptd_bar *b = opaque;
     const struct ptd_test *t;
 
-    (void)size;     /* always 1: max_size */
-    if (b->d->current < 0)
+    if (d->current < 0)
         return 0;
-    t = &b->d->tests[b->d->current];
+    t = &d->tests[d->current];
     return off + 1 < t->len ? t->hdr[off] : 0;
 }
 
-static void ptd_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+static void write_byte(struct pci_testdev *d, unsigned type, uint64_t off, uint8_t val)
 {
-    struct ptd_bar *b = opaque;
-    struct pci_testdev *d = b->d;
     struct ptd_test *t;
 
-    (void)size;
     if (off == 0) {
         d->current = -1;
-        if ((val & 0xff) >= PTD_TESTS_PER_BAR)
+        if (val >= PTD_TESTS_PER_BAR)
             return;
-        d->current = (int)(b->type * PTD_TESTS_PER_BAR + (val & 0xff));
+        d->current = (int)(type * PTD_TESTS_PER_BAR + val);
         put_le32(d->tests[d->current].hdr + 12, 0);
         return;
     }
     if (d->current < 0)
         return;
     t = &d->tests[d->current];
-    if (off != t->offset || (t->match_data && (val & 0xff) != t->hdr[8]))
+    if (off != t->offset || (t->match_data && val != t->hdr[8]))
         return;
     put_le32(t->hdr + 12, get_le32(t->hdr + 12) + 1);
 }
 
+/* QEMU's handlers take bytes: wider accesses are bytes in ascending order. */
+static uint64_t ptd_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct ptd_bar *b = opaque;
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)read_byte(b->d, off + i) << (8 * i);
+    return v;
+}
+
+static void ptd_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    struct ptd_bar *b = opaque;
+
+    for (unsigned i = 0; i < size; i++)
+        write_byte(b->d, b->type, off + i, (uint8_t)(val >> (8 * i)));
+}
+
 static const struct ferry_dm_region_ops ptd_ops = { .read = ptd_read, .write = ptd_write,
-                                                    .max_size = 1 };
+                                                    .max_size = 4 };
 
 /* The instance with the BARs' handler contexts next to it. */
 struct ptd_instance {
