@@ -42,7 +42,9 @@
  * RAM size and map come from the guest RAM ferry-dm maps (no RAM: the
  * device refuses to start); the vCPU count from the ioreq registration.
  * Syscalls: none beyond the base list.  Options: cpus=N (the vCPU count
- * reported, default: the guest's).
+ * reported, default: the guest's); name=opt/...,string=TEXT adds one file
+ * item holding TEXT (no NUL), as QEMU's -fw_cfg name=,string= (names of
+ * user items must start with "opt/", QEMU's rule, at most 55 bytes).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -461,7 +463,9 @@ static const struct ferry_dm_region_ops dma_ops = { .read = dma_read, .write = d
 
 static int fwc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts, void **state)
 {
-    static const char *const known[] = { "cpus", NULL };
+    static const char *const known[] = { "cpus", "name", "string", NULL };
+    const char *name = ferry_dm_opts_get(opts, "name");
+    const char *str = ferry_dm_opts_get(opts, "string");
     struct fw_cfg *s;
     uint64_t cpus;
     int rc;
@@ -469,11 +473,19 @@ static int fwc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
         ferry_dm_opts_get_u64(opts, "cpus", ferry_dm_nr_vcpus(ferry_dm_device_dm(dev)),
                               FW_CFG_CPUS_MAX, &cpus) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: cpus=N (1..%d)", FW_CFG_CPUS_MAX);
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: cpus=N (1..%d), name=opt/...,string=TEXT",
+                         FW_CFG_CPUS_MAX);
         return -EINVAL;
     }
     if (cpus == 0) {
         ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "the guest's vCPU count is unknown: give cpus=N");
+        return -EINVAL;
+    }
+    if (!name != !str || (name && (strncmp(name, "opt/", 4) != 0 || !name[4] ||
+                                   strlen(name) >= FW_CFG_NAME_MAX))) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "name=%s: a user item needs name=opt/... "
+                         "(at most %d bytes) and string=TEXT together", name ? name : "",
+                         FW_CFG_NAME_MAX - 1);
         return -EINVAL;
     }
     s = calloc(1, sizeof(*s));
@@ -483,6 +495,7 @@ static int fwc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     s->dm = ferry_dm_device_dm(dev);
     s->cur_key = FW_CFG_INVALID;
     if ((rc = items_build(s, (unsigned)cpus)) < 0 ||
+        (name && (rc = fw_cfg_add_file(s, name, str, strlen(str))) < 0) ||
         (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, FW_CFG_CTL_PORT, 2, &ctl_ops, s, 0,
                                   NULL)) < 0 ||
         (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, FW_CFG_DMA_PORT, 8, &dma_ops, s, 0,

@@ -339,6 +339,41 @@ START_TEST(test_fw_cfg_ports)
 }
 END_TEST
 
+/* A user item (QEMU's -fw_cfg name=opt/...,string=) sorts into the directory. */
+START_TEST(test_fw_cfg_user_file)
+{
+    struct tb t;
+    uint8_t dir[4 + 2 * 64];
+    int fd;
+
+    tb_init(&t, false);
+    fd = tb_guest_ram(&t);
+    ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "f", "cpus=1,name=etc/x,string=a"), -EINVAL);
+    ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "f", "cpus=1,name=opt/x"), -EINVAL);
+    ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "f", "cpus=1,string=a"), -EINVAL);
+    ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "f", "cpus=1,name=opt/,string=a"), -EINVAL);
+    ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "f", "cpus=1,name=opt/"
+                                "0123456789012345678901234567890123456789012345678901,string=a"),
+                     -EINVAL);
+    tb_add(&t, "fw-cfg", "f", "cpus=1,name=opt/ferry/hello,string=hi there");
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    sel(&t, 0x0019);
+    for (unsigned i = 0; i < sizeof(dir); i++)
+        dir[i] = (uint8_t)tb_in(&t, 0x511, 1);
+    ck_assert_uint_eq(be(dir, 4), 2);
+    ck_assert_str_eq((const char *)dir + 12, "etc/e820");
+    ck_assert_uint_eq(be(dir + 8, 2), 0x20);
+    ck_assert_str_eq((const char *)dir + 4 + 64 + 8, "opt/ferry/hello");
+    ck_assert_uint_eq(be(dir + 4 + 64, 4), 8);
+    ck_assert_uint_eq(be(dir + 4 + 64 + 4, 2), 0x21);
+    sel(&t, 0x0021);
+    ck_assert_uint_eq(rd_le(&t, 8), 0x6572656874206968ull);     /* "hi there" */
+    ck_assert_uint_eq(rd_le(&t, 1), 0);
+    tb_fini(&t);
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_fw_cfg_dma)
 {
     struct tb t;
@@ -416,5 +451,6 @@ TCase *dm_testdevs_tcase(void)
     tcase_add_test(tc, test_pci_testdev);
     tcase_add_test(tc, test_fw_cfg_ports);
     tcase_add_test(tc, test_fw_cfg_dma);
+    tcase_add_test(tc, test_fw_cfg_user_file);
     return tc;
 }
