@@ -285,6 +285,9 @@ struct hv_mb_header {
  */
 int hv_mb_header_find(const uint8_t *img, size_t size, struct hv_mb_header *h, char *why,
                       size_t why_len);
+/* Header, ELF or address fields, and entry checked against the file (fuzzing, unit tests). */
+int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *why,
+                      size_t why_len);
 FERRY_MUST_CHECK int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                                        struct hv_boot *boot, uint64_t *needed_end, char *why,
                                        size_t why_len);

@@ -338,6 +338,45 @@ static int mb_parse_aout(const struct hv_mb_header *h, size_t size, struct mb_im
     return 0;
 }
 
+/* Header, then the pieces to load and the entry, all checked against the file. */
+static int mb_parse(const uint8_t *img, size_t size, struct mb_image *mi, char *why,
+                    size_t why_len)
+{
+    struct hv_mb_header h;
+    int rc = hv_mb_header_find(img, size, &h, why, why_len);
+
+    if (rc)
+        return rc == -ENOENT ? -ENOEXEC : rc;
+    if (h.flags & MB_HDR_AOUT_KLUDGE)
+        rc = mb_parse_aout(&h, size, mi, why, why_len);
+    else if (size >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG))
+        rc = mb_parse_elf(img, size, mi, why, why_len);
+    else {
+        snprintf(why, why_len, "not an ELF file, and the multiboot header has no address "
+                 "fields (flag 16)");
+        rc = -ENOEXEC;
+    }
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < mi->nr; i++)
+        if (mi->entry >= mi->seg[i].paddr && mi->entry - mi->seg[i].paddr < mi->seg[i].filesz)
+            return 0;
+    snprintf(why, why_len, "entry 0x%llx is not in the loaded bytes of a segment",
+             (unsigned long long)mi->entry);
+    return -ENOEXEC;
+}
+
+int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *why,
+                      size_t why_len)
+{
+    struct mb_image mi;
+    int rc = mb_parse(img, size, &mi, why, why_len);
+
+    if (!rc)
+        *entry = mi.entry;
+    return rc;
+}
+
 struct mb_taken {
     uint64_t start, end;
     const char *what;
@@ -408,7 +447,6 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
     struct mb_taken taken[MB_PHDRS_MAX + HV_MODULES_MAX + 2];
     unsigned nr_taken = 0;
     struct mb_image mi;
-    struct hv_mb_header h;
     uint8_t *img = NULL, *mod = NULL;
     size_t size, mod_size;
     uint64_t top = HV_BIOS_END;
@@ -431,20 +469,7 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
     rc = hv_file_read(lc->image, MB_IMAGE_MAX, "an image", &img, &size, why, why_len);
     if (rc)
         return rc;
-    rc = hv_mb_header_find(img, size, &h, sub, sizeof(sub));
-    if (rc == -ENOENT)
-        rc = -ENOEXEC;
-    if (!rc) {
-        if (h.flags & MB_HDR_AOUT_KLUDGE)
-            rc = mb_parse_aout(&h, size, &mi, sub, sizeof(sub));
-        else if (size >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG))
-            rc = mb_parse_elf(img, size, &mi, sub, sizeof(sub));
-        else {
-            snprintf(sub, sizeof(sub), "not an ELF file, and the multiboot header has no "
-                     "address fields (flag 16)");
-            rc = -ENOEXEC;
-        }
-    }
+    rc = mb_parse(img, size, &mi, sub, sizeof(sub));
     if (rc)
         goto bad;
     for (unsigned i = 0; i < mi.nr; i++) {
@@ -461,16 +486,6 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                                                "an earlier segment" };
         if (s->paddr + s->memsz > top)
             top = s->paddr + s->memsz;
-    }
-    bool entry_ok = false;
-    for (unsigned i = 0; i < mi.nr; i++)
-        if (mi.entry >= mi.seg[i].paddr && mi.entry - mi.seg[i].paddr < mi.seg[i].filesz)
-            entry_ok = true;
-    if (!entry_ok) {
-        snprintf(sub, sizeof(sub), "entry 0x%llx is not in the loaded bytes of a segment",
-                 (unsigned long long)mi.entry);
-        rc = -ENOEXEC;
-        goto bad;
     }
     for (unsigned i = 0; i < mi.nr; i++) {
         const struct mb_seg *s = &mi.seg[i];
