@@ -357,7 +357,8 @@ int main(int argc, char **argv)
     ferry_log_init("ferry-hv", o.verbose ? 1 : 0);
     if (hv_cpu_model_parse(o.cpu ? o.cpu : "host", &cpu, why, sizeof(why)) < 0) {
         fprintf(stderr, "ferry-hv: --cpu: %s\n", why);
-        return FERRY_HV_EXIT_USAGE;
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
     }
     if (!o.image && !o.print_cpuid) {
         fprintf(stderr, "ferry-hv: --image is required (see --help)\n");
@@ -368,12 +369,14 @@ int main(int argc, char **argv)
     for (unsigned i = 0; o.modules && o.modules[i]; i++) {
         if (i >= HV_MODULES_MAX) {
             fprintf(stderr, "ferry-hv: --module: more than %d modules\n", HV_MODULES_MAX);
-            return FERRY_HV_EXIT_USAGE;
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
         }
         if (hv_module_parse(o.modules[i], &modules[i]) < 0) {
             fprintf(stderr, "ferry-hv: --module '%s': no file name before the comma\n",
                     o.modules[i]);
-            return FERRY_HV_EXIT_USAGE;
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
         }
         lc.nr_modules = i + 1;
     }
