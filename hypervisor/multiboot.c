@@ -389,8 +389,8 @@ static int mb_place(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_
     uint64_t end;
 
     if (!add_ok(gpa, len, &end) || end > MB_4G) {
-        snprintf(why, why_len, "%s [0x%llx, 0x%llx) is above 4 GiB, out of a multiboot "
-                 "kernel's reach", what, (unsigned long long)gpa, (unsigned long long)(gpa + len));
+        snprintf(why, why_len, "%s ends above 4 GiB, out of a multiboot kernel's reach: "
+                 "[0x%llx, +0x%llx)", what, (unsigned long long)gpa, (unsigned long long)len);
         return -E2BIG;
     }
     if (!hv_vm_gpa_ptr(vm, gpa, len)) {
