@@ -82,6 +82,7 @@ struct ferry_dm {
     struct ioreq_msg_memory_reply mem_table;
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
+    unsigned nr_vcpus;                  /* 0: unknown */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */

@@ -223,6 +223,20 @@ void dm_gsis_start(struct ferry_dm *dm)
     }
 }
 
+int ferry_dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level)
+{
+    int rc;
+
+    if (dm->status != FERRY_DM_RUNNING)
+        return -ENOTCONN;
+    if (!dm->ops || !dm->ops->irq_line)
+        return -ENOSYS;
+    rc = dm->ops->irq_line(dm->opaque, gsi, level);
+    if (rc < 0)         /* the guest asked for it: rate-limited */
+        dm_guest_log(dm, "gsi %" PRIu32 ": cannot set level %d: %s", gsi, level, strerror(-rc));
+    return rc;
+}
+
 int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd, int resample_fd,
                           bool assign)
 {

@@ -246,6 +246,7 @@ int ferry_dm_server_connect(struct ferry_dm_server *s, const char *name, const c
         fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
         return rc;
     }
+    ferry_dm_set_nr_vcpus(s->dm, s->nr_vcpus);
     map_guest_memory(s);
     return 0;
 }

@@ -216,6 +216,16 @@ void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn, voi
     dm->pci_opaque = opaque;
 }
 
+void ferry_dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n)
+{
+    dm->nr_vcpus = n;
+}
+
+unsigned ferry_dm_nr_vcpus(const struct ferry_dm *dm)
+{
+    return dm->nr_vcpus;
+}
+
 int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
 {
     int rc = dm->ops && dm->ops->msi ? dm->ops->msi(dm->opaque, address, data) : -ENOSYS;
