@@ -121,6 +121,7 @@ static void rig_start(struct rig *t)
     ck_assert_int_eq(ferry_dm_server_connect(t->srv, "server-test", NULL, sv[1]), 0);
     ck_assert(ferry_dm_server_connected(t->srv));
     ck_assert_uint_eq(ferry_dm_server_nr_vcpus(t->srv), 1);
+    ck_assert_uint_eq(ferry_dm_nr_vcpus(t->dm), 1);       /* told to the framework */
     ck_assert_int_eq(ferry_dm_device_add(t->dm, "post", "post", opts, NULL), 0);
     ferry_dm_opts_free(opts);
     ck_assert_int_eq(ferry_dm_start(t->dm), 0);
