@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * ferry-dm's wiring (dm-main.h): the options (dm-config.h) made into a
- * running device model.  In this order: the framework and its devices,
- * registered with the router and guest RAM mapped (dm-server.h), the
- * control socket, companion mode's QMP connection, USB and PCI, then
+ * running device model.  In this order: the framework, registered with
+ * the router and guest RAM mapped (dm-server.h), its devices, the control
+ * socket, companion mode's QMP connection, USB and PCI, then
  * confinement (devmodel/sandbox.h: the filter of the base list plus the
  * lists of the device types present), and only then the devices' ranges
- * claimed and the first ioreq served.  main.c is this and nothing else;
+ * claimed and the first ioreq served.  main.c calls this and nothing else;
  * tests link the same code (tests/security's ferry-dm-poke).
  */
 #include "devmodel/dm-main.h"
