@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run one libFuzzer target of the fuzzing build (-Dfuzzing=enabled).
+
+  libfuzzer-run.py counters TARGET MIN
+      Run TARGET once (-runs=1 on an empty input) and check libFuzzer's
+      "INFO: Loaded N modules (M inline 8-bit counters)" line: M must be at
+      least MIN.  Fewer means the code under test was linked without
+      coverage instrumentation and libFuzzer sees only the harness.
+
+  libfuzzer-run.py smoke TARGET SECONDS SEED_DIR [WORK_DIR]
+      Fuzz TARGET for SECONDS from the seeds in SEED_DIR (copied, so the
+      checked-in corpus is never written), in WORK_DIR (default: a temporary
+      directory).  Any crash, leak, timeout or out-of-memory fails, and the
+      input that did it is left in WORK_DIR/artifacts.  Prints one line:
+      "TARGET: N executions in S s, C counters, corpus K inputs, no finding".
+
+Exit status: 0 as said, 1 on a finding or a failed check.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+LOADED = re.compile(r"INFO: Loaded (\d+) modules?\s+\((\d+) inline 8-bit counters\)")
+EXECS = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
+TOTAL_TIME = re.compile(r"Done (\d+) runs in (\d+) second")
+
+
+def env():
+    e = dict(os.environ)
+    # Crashes and leaks are findings; abort so that libFuzzer reports them.
+    e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return e
+
+
+def counters(target, minimum):
+    with tempfile.TemporaryDirectory() as d:
+        empty = os.path.join(d, "empty")
+        open(empty, "wb").close()
+        p = subprocess.run([target, "-runs=1", empty], env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           errors="replace")
+    m = LOADED.search(p.stdout)
+    name = os.path.basename(target)
+    if p.returncode != 0 or not m:
+        print(p.stdout)
+        print(f"{name}: exit {p.returncode}, no 'INFO: Loaded' line")
+        return 1
+    n = int(m.group(2))
+    if n < minimum:
+        print(p.stdout)
+        print(f"{name}: {n} inline 8-bit counters, fewer than the {minimum} expected: "
+              "is the code under test built without -fsanitize=fuzzer-no-link?")
+        return 1
+    print(f"{name}: {n} inline 8-bit counters (at least {minimum} expected)")
+    return 0
+
+
+def smoke(target, seconds, seeds, work=None):
+    name = os.path.basename(target)
+    tmp = None
+    if work is None:
+        tmp = tempfile.TemporaryDirectory()
+        work = tmp.name
+    corpus = os.path.join(work, "corpus")
+    artifacts = os.path.join(work, "artifacts")
+    os.makedirs(corpus, exist_ok=True)
+    os.makedirs(artifacts, exist_ok=True)
+    if seeds and os.path.isdir(seeds):
+        for f in os.listdir(seeds):
+            src = os.path.join(seeds, f)
+            if os.path.isfile(src):
+                shutil.copy(src, os.path.join(corpus, "seed-" + f))
+    cmd = [target, f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=1536",
+           "-print_final_stats=1", "-artifact_prefix=" + artifacts + "/", corpus]
+    p = subprocess.run(cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, errors="replace")
+    log = p.stdout
+    with open(os.path.join(work, "fuzz.log"), "w") as f:
+        f.write(log)
+    found = os.listdir(artifacts)
+    m = EXECS.search(log)
+    c = LOADED.search(log)
+    t = TOTAL_TIME.search(log)
+    execs = m.group(1) if m else "?"
+    ncount = c.group(2) if c else "?"
+    secs = t.group(2) if t else str(seconds)
+    if p.returncode != 0 or found:
+        sys.stdout.write(log[-20000:])
+        print(f"{name}: FINDING after {execs} executions (exit {p.returncode}); "
+              f"inputs: {' '.join(os.path.join(artifacts, a) for a in found) or 'none'}")
+        if tmp:
+            # keep the evidence: the temporary directory would take it away
+            keep = tempfile.mkdtemp(prefix=f"{name}-finding-")
+            for a in found:
+                shutil.copy(os.path.join(artifacts, a), keep)
+            print(f"{name}: the inputs are kept in {keep}")
+            tmp.cleanup()
+        return 1
+    print(f"{name}: {execs} executions in {secs} s, {ncount} counters, "
+          f"corpus {len(os.listdir(corpus))} inputs, no finding")
+    if tmp:
+        tmp.cleanup()
+    return 0
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "counters":
+        return counters(argv[2], int(argv[3]))
+    if len(argv) in (5, 6) and argv[1] == "smoke":
+        return smoke(argv[2], int(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
