@@ -14,6 +14,9 @@
       directory).  Any crash, leak, timeout or out-of-memory fails, and the
       input that did it is left in WORK_DIR/artifacts.  Prints one line:
       "TARGET: N executions in S s, C counters, corpus K inputs, no finding".
+      With a WORK_DIR, each run without a finding is added to
+      WORK_DIR/history ("UTC-date seconds executions", one line a run) and
+      the line also gives the total of all those runs.
 
 Exit status: 0 as said, 1 on a finding or a failed check.
 """
@@ -101,8 +104,17 @@ def smoke(target, seconds, seeds, work=None):
             print(f"{name}: the inputs are kept in {keep}")
             tmp.cleanup()
         return 1
+    total = ""
+    if not tmp and m:
+        import time
+        hist = os.path.join(work, "history")
+        with open(hist, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {secs} {execs}\n")
+        runs = [line.split() for line in open(hist) if line.strip()]
+        total = (f"; {sum(int(r[2]) for r in runs)} executions in {sum(int(r[1]) for r in runs)} s "
+                 f"over {len(runs)} runs")
     print(f"{name}: {execs} executions in {secs} s, {ncount} counters, "
-          f"corpus {len(os.listdir(corpus))} inputs, no finding")
+          f"corpus {len(os.listdir(corpus))} inputs, no finding{total}")
     if tmp:
         tmp.cleanup()
     return 0
