@@ -18,6 +18,9 @@
       WORK_DIR/history ("UTC-date seconds executions", one line a run) and
       the line also gives the total of all those runs.
 
+Targets that talk to the umockdev USB simulator (UMOCKDEV_TARGETS) are run
+under umockdev-wrapper, with ASan told to accept its preload library first.
+
 Exit status: 0 as said, 1 on a finding or a failed check.
 """
 import os
@@ -32,8 +35,19 @@ EXECS = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
 TOTAL_TIME = re.compile(r"Done (\d+) runs in (\d+) second")
 
 
-def env():
+UMOCKDEV_TARGETS = {"fuzz-usb-redir-dev"}
+
+
+def command(target):
+    if os.path.basename(target) in UMOCKDEV_TARGETS:
+        return ["umockdev-wrapper", target]
+    return [target]
+
+
+def env(target):
     e = dict(os.environ)
+    if os.path.basename(target) in UMOCKDEV_TARGETS:
+        e["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1:verify_asan_link_order=0"
     # Crashes and leaks are findings; abort so that libFuzzer reports them.
     e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
     e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
@@ -44,7 +58,7 @@ def counters(target, minimum):
     with tempfile.TemporaryDirectory() as d:
         empty = os.path.join(d, "empty")
         open(empty, "wb").close()
-        p = subprocess.run([target, "-runs=1", empty], env=env(),
+        p = subprocess.run(command(target) + ["-runs=1", empty], env=env(target),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            errors="replace")
     m = LOADED.search(p.stdout)
@@ -78,9 +92,9 @@ def smoke(target, seconds, seeds, work=None):
             src = os.path.join(seeds, f)
             if os.path.isfile(src):
                 shutil.copy(src, os.path.join(corpus, "seed-" + f))
-    cmd = [target, f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=1536",
+    cmd = command(target) + [f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=1536",
            "-print_final_stats=1", "-artifact_prefix=" + artifacts + "/", corpus]
-    p = subprocess.run(cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    p = subprocess.run(cmd, env=env(target), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, errors="replace")
     log = p.stdout
     with open(os.path.join(work, "fuzz.log"), "w") as f:
