@@ -18,6 +18,11 @@
       WORK_DIR/history ("UTC-date seconds executions", one line a run) and
       the line also gives the total of all those runs.
 
+  libfuzzer-run.py table DIR
+      A markdown table of what scripts/fuzz recorded in DIR (one folder per
+      target): runs, seconds and executions without a finding, counters,
+      corpus size; for docs/fuzzing.md.
+
 Targets that talk to the umockdev USB simulator (UMOCKDEV_TARGETS) are run
 under umockdev-wrapper, with ASan told to accept its preload library first.
 
@@ -134,7 +139,34 @@ def smoke(target, seconds, seeds, work=None):
     return 0
 
 
+def table(d):
+    print("| Target | Counters | Covered (last run) | Runs | Seconds | Executions | "
+          "Executions/s | Corpus |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in sorted(os.listdir(d)):
+        hist = os.path.join(d, name, "history")
+        if not os.path.isfile(hist):
+            continue
+        runs = [line.split() for line in open(hist) if line.strip()]
+        secs = sum(int(r[1]) for r in runs)
+        execs = sum(int(r[2]) for r in runs)
+        c = cov = "?"
+        log = os.path.join(d, name, "fuzz.log")
+        if os.path.isfile(log):
+            text = open(log, errors="replace").read()
+            m = LOADED.search(text)
+            c = m.group(2) if m else "?"
+            covs = re.findall(r"cov: (\d+)", text)
+            cov = covs[-1] if covs else "?"
+        corpus = len(os.listdir(os.path.join(d, name, "corpus")))
+        print(f"| `{name}` | {c} | {cov} | {len(runs)} | {secs} | {execs:,} | "
+              f"{execs // secs if secs else 0} | {corpus} |")
+    return 0
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "table":
+        return table(argv[2])
     if len(argv) == 4 and argv[1] == "counters":
         return counters(argv[2], int(argv[3]))
     if len(argv) in (5, 6) and argv[1] == "smoke":
