@@ -11,19 +11,19 @@
  * says.  Runs under umockdev-wrapper only (tests/fuzz/libfuzzer-run.py and
  * meson wrap it); elsewhere every input is a no-op with a message.
  *
- * Each input gets a libusb context of its own (what libusb caches about
- * the device, such as its active configuration, would otherwise carry over
- * from one input to the next); the simulated device stays.
+ * Each input gets a libusb context of its own, so that nothing libusb
+ * caches about the device carries over to the next input; the simulated
+ * device stays.
  *
  * Input: the peer's byte stream, fed in pieces of 4093 bytes with the loop
  * run in between; then the peer goes away.
  *
- * corpus/usb-redir-dev/found-unconfigured-set-alt: with one libusb context
- * for all inputs, this input (set_configuration 1, set_alt_setting 0/3)
- * crashed in libusbredirhost 0.13.0 (SEGV reading near NULL: its
- * host->config, the device having been left unconfigured by earlier
- * inputs) after about 800 inputs.  It does not crash on its own; kept to
- * be replayed, see docs/fuzzing.md.
+ * corpus/usb-redir-dev/regress-undeclared-altsetting (set_alt_setting of
+ * interface 0 to altsetting 3, after any other input): the simulator used
+ * to accept any SETINTERFACE, where the kernel refuses an altsetting the
+ * configuration does not declare; libusbredirhost then indexed its
+ * altsetting array past the end and crashed.  The simulator now answers as
+ * the kernel does.
  */
 #include <event2/event.h>
 #include <fcntl.h>
