@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hypervisor/hv.h"
+#include "tests/check-main.h"
 
 /* ------------------------------------------------------------------ */
 
@@ -381,9 +382,5 @@ int main(void)
     tcase_add_test(tc, test_pci_decode);
     tcase_add_test(tc, test_unclaimed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ioreq/ioreq-abi.h"
+#include "tests/check-main.h"
 
 #if __has_include(<xen/hvm/ioreq.h>)
 #define HAVE_XEN_IOREQ 1
@@ -106,11 +107,7 @@ int main(void)
     TCase *tc = tcase_create("against-xen");
     tcase_add_test(tc, test_against_xen);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ferry_check_run(s, CK_FORK_GETENV);
 #else
     printf("SKIP: xen/hvm/ioreq.h not found at build time (install libxen-dev, then reconfigure)\n");
     return 77;

@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "pci/host/pci-config.h"
+#include "tests/check-main.h"
 
 static char file[64];
 
@@ -130,16 +131,10 @@ int main(void)
 {
     Suite *s = suite_create("pci-config");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_accepts);
     tcase_add_test(tc, test_refuses);
     tcase_add_test(tc, test_limits);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/qmp.h"
+#include "tests/check-main.h"
 
 #define GREETING "{\"QMP\": {\"version\": {}, \"capabilities\": [\"oob\"]}}\r\n"
 
@@ -411,8 +412,6 @@ int main(void)
 {
     Suite *s = suite_create("qmp");
     TCase *tc = tcase_create("client");
-    SRunner *sr;
-    int failed;
 
     signal(SIGPIPE, SIG_IGN);
     g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
@@ -426,9 +425,5 @@ int main(void)
     tcase_add_test(tc, test_pci_find_hostile);
     tcase_add_test(tc, test_pci_find_deep);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

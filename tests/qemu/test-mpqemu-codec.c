@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ioreq/mpqemu.h"
+#include "tests/check-main.h"
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -262,8 +263,6 @@ int main(void)
 {
     Suite *s = suite_create("mpqemu-codec");
     TCase *tc = tcase_create("codec");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_layouts);
     tcase_add_test(tc, test_sysmem_layout);
@@ -271,9 +270,5 @@ int main(void)
     tcase_add_test(tc, test_decode_hostile);
     tcase_add_test(tc, test_socket_fds);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

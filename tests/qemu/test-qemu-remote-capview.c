@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "devmodel/qemu-remote.h"
+#include "tests/check-main.h"
 
 static uint8_t read_view(const uint8_t *cfg, const struct qemu_remote_capview *v, unsigned o)
 {
@@ -115,17 +116,11 @@ int main(void)
 {
     Suite *s = suite_create("qemu-remote-capview");
     TCase *tc = tcase_create("capview");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_mixed_chain);
     tcase_add_test(tc, test_only_msi);
     tcase_add_test(tc, test_no_msi_untouched);
     tcase_add_test(tc, test_hostile_loop);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -33,6 +33,7 @@
 
 #include "devmodel/qemu-remote.h"
 #include "ioreq/mpqemu.h"
+#include "tests/check-main.h"
 
 #define RAM_SIZE        (16u << 20)
 #define RX_RING_GPA     0x100000u
@@ -890,8 +891,6 @@ int main(void)
 {
     Suite *s = suite_create("qemu-remote");
     TCase *tc = tcase_create("qemu");
-    SRunner *sr;
-    int failed;
     static char path[4096];
     const char *env = getenv("FERRY_QEMU");
 
@@ -925,9 +924,5 @@ int main(void)
     tcase_add_test(tc, test_heartbeat);
     tcase_add_test(tc, test_restart_fails);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

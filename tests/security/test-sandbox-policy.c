@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "devmodel/sandbox.h"
+#include "tests/check-main.h"
 
 static const struct ferry_syscall_list *const all_lists[] = {
     &ferry_syscalls_base, &ferry_syscalls_sanitizer, &ferry_syscalls_serial,
@@ -149,9 +150,5 @@ int main(void)
     tcase_add_test(tc, test_bad_lists_refused);
     tcase_add_test(tc, test_parse_mode);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }
