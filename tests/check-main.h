@@ -7,6 +7,13 @@
  *
  *     FERRY_CHECK_MAIN("pci", pci_func_tcase, pci_bus_tcase);
  *
+ * where a constructor may be as short as
+ *
+ *     static TCase *core_tcase(void)
+ *     {
+ *         return FERRY_CHECK_TCASE("core", 60, test_one, test_two);
+ *     }
+ *
  * A program that builds its suite itself, or has work to do first (a SKIP
  * check, a signal disposition, a fork mode) or after (killing a helper):
  *
@@ -49,6 +56,23 @@ static inline Suite *ferry_check_suite(const char *name, TCase *(*const tcases[]
         suite_add_tcase(s, tcases[i]());
     return s;
 }
+
+/* A TCase named name with the NULL-ended list of tests (START_TEST
+ * names); timeout in seconds, 0 for Check's default. */
+static inline TCase *ferry_check_tcase(const char *name, int timeout,
+                                       const TTest *const tests[])
+{
+    TCase *tc = tcase_create(name);
+
+    if (timeout > 0)
+        tcase_set_timeout(tc, timeout);
+    for (size_t i = 0; tests[i]; i++)
+        tcase_add_test(tc, tests[i]);
+    return tc;
+}
+
+#define FERRY_CHECK_TCASE(name, timeout, ...) \
+    ferry_check_tcase((name), (timeout), (const TTest *const[]){ __VA_ARGS__, NULL })
 
 #define FERRY_CHECK_SUITE(name, ...) \
     ferry_check_suite((name), (TCase *(*const[])(void)){ __VA_ARGS__, NULL })

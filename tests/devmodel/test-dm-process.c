@@ -471,13 +471,8 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
-    TCase *tc = tcase_create("ferry-dm");
 
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_process_devices);
-    tcase_add_test(tc, test_process_killed);
-    tcase_add_test(tc, test_process_config_file);
-    tcase_add_test(tc, test_process_router_gone);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
+                                         test_process_config_file, test_process_router_gone));
     return ferry_check_run(s, CK_NOFORK);
 }

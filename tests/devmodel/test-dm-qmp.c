@@ -337,7 +337,6 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("dm-qmp");
-    TCase *tc = tcase_create("detach");
     int status;
     char *qemu = g_find_program_in_path("qemu-system-x86_64");
 
@@ -346,9 +345,7 @@ int main(void)
         return 77;
     }
     g_free(qemu);
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_dm_qmp_detach_async);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, FERRY_CHECK_TCASE("detach", 300, test_dm_qmp_detach_async));
     status = ferry_check_run(s, CK_NOFORK);
     if (qemu_pid > 0) {
         kill(qemu_pid, SIGKILL);

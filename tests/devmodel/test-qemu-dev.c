@@ -78,7 +78,6 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("devmodel-qemu");
-    TCase *tc = tcase_create("qemu");
     char *qemu = g_find_program_in_path("qemu-system-x86_64");
 
     if (!qemu) {
@@ -86,9 +85,6 @@ int main(void)
         return 77;
     }
     g_free(qemu);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_qemu_rtl8139);
-    tcase_add_test(tc, test_qemu_bad_options);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, FERRY_CHECK_TCASE("qemu", 120, test_qemu_rtl8139, test_qemu_bad_options));
     return ferry_check_run(s, CK_FORK_GETENV);
 }

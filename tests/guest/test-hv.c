@@ -368,19 +368,11 @@ START_TEST(test_unclaimed)
 }
 END_TEST
 
-int main(void)
+static TCase *core_tcase(void)
 {
-    Suite *s = suite_create("hv");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_test(tc, test_parse_size);
-    tcase_add_test(tc, test_elf_pvh_entry);
-    tcase_add_test(tc, test_memory_check);
-    tcase_add_test(tc, test_elf_hostile);
-    tcase_add_test(tc, test_e820);
-    tcase_add_test(tc, test_gpa_ptr);
-    tcase_add_test(tc, test_pci_decode);
-    tcase_add_test(tc, test_unclaimed);
-    suite_add_tcase(s, tc);
-    return ferry_check_run(s, CK_FORK_GETENV);
+    return FERRY_CHECK_TCASE("core", 0, test_parse_size, test_elf_pvh_entry, test_memory_check,
+                             test_elf_hostile, test_e820, test_gpa_ptr, test_pci_decode,
+                             test_unclaimed);
 }
+
+FERRY_CHECK_MAIN("hv", core_tcase);

@@ -104,9 +104,7 @@ int main(void)
 {
 #if HAVE_XEN_IOREQ
     Suite *s = suite_create("ioreq-xen");
-    TCase *tc = tcase_create("against-xen");
-    tcase_add_test(tc, test_against_xen);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, FERRY_CHECK_TCASE("against-xen", 0, test_against_xen));
     return ferry_check_run(s, CK_FORK_GETENV);
 #else
     printf("SKIP: xen/hvm/ioreq.h not found at build time (install libxen-dev, then reconfigure)\n");

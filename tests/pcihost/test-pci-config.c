@@ -127,14 +127,9 @@ START_TEST(test_limits)
 }
 END_TEST
 
-int main(void)
+static TCase *core_tcase(void)
 {
-    Suite *s = suite_create("pci-config");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_test(tc, test_accepts);
-    tcase_add_test(tc, test_refuses);
-    tcase_add_test(tc, test_limits);
-    suite_add_tcase(s, tc);
-    return ferry_check_run(s, CK_FORK_GETENV);
+    return FERRY_CHECK_TCASE("core", 0, test_accepts, test_refuses, test_limits);
 }
+
+FERRY_CHECK_MAIN("pci-config", core_tcase);

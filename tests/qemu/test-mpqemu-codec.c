@@ -259,16 +259,10 @@ START_TEST(test_socket_fds)
 }
 END_TEST
 
-int main(void)
+static TCase *codec_tcase(void)
 {
-    Suite *s = suite_create("mpqemu-codec");
-    TCase *tc = tcase_create("codec");
-
-    tcase_add_test(tc, test_layouts);
-    tcase_add_test(tc, test_sysmem_layout);
-    tcase_add_test(tc, test_check);
-    tcase_add_test(tc, test_decode_hostile);
-    tcase_add_test(tc, test_socket_fds);
-    suite_add_tcase(s, tc);
-    return ferry_check_run(s, CK_FORK_GETENV);
+    return FERRY_CHECK_TCASE("codec", 0, test_layouts, test_sysmem_layout, test_check,
+                             test_decode_hostile, test_socket_fds);
 }
+
+FERRY_CHECK_MAIN("mpqemu-codec", codec_tcase);

@@ -112,15 +112,10 @@ START_TEST(test_hostile_loop)
 }
 END_TEST
 
-int main(void)
+static TCase *capview_tcase(void)
 {
-    Suite *s = suite_create("qemu-remote-capview");
-    TCase *tc = tcase_create("capview");
-
-    tcase_add_test(tc, test_mixed_chain);
-    tcase_add_test(tc, test_only_msi);
-    tcase_add_test(tc, test_no_msi_untouched);
-    tcase_add_test(tc, test_hostile_loop);
-    suite_add_tcase(s, tc);
-    return ferry_check_run(s, CK_FORK_GETENV);
+    return FERRY_CHECK_TCASE("capview", 0, test_mixed_chain, test_only_msi, test_no_msi_untouched,
+                             test_hostile_loop);
 }
+
+FERRY_CHECK_MAIN("qemu-remote-capview", capview_tcase);

@@ -140,15 +140,10 @@ START_TEST(test_parse_mode)
 }
 END_TEST
 
-int main(void)
+static TCase *policy_tcase(void)
 {
-    Suite *s = suite_create("sandbox-policy");
-    TCase *tc = tcase_create("policy");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_lists_build);
-    tcase_add_test(tc, test_print_policy);
-    tcase_add_test(tc, test_bad_lists_refused);
-    tcase_add_test(tc, test_parse_mode);
-    suite_add_tcase(s, tc);
-    return ferry_check_run(s, CK_FORK_GETENV);
+    return FERRY_CHECK_TCASE("policy", 60, test_lists_build, test_print_policy,
+                             test_bad_lists_refused, test_parse_mode);
 }
+
+FERRY_CHECK_MAIN("sandbox-policy", policy_tcase);
