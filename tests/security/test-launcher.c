@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "devmodel/launcher.h"
+#include "tests/check-main.h"
 
 #define QEMU "/usr/bin/qemu-system-x86_64"
 #define IO_TIMEOUT_MS 60000     /* QEMU start-up on a loaded 2-core machine */
@@ -367,9 +368,5 @@ int main(int argc, char **argv)
         tcase_add_test(tc, test_stderr_and_stop);
     }
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "devmodel/sandbox.h"
+#include "tests/check-main.h"
 
 static const struct ferry_syscall_list *const all_lists[] = {
     &ferry_syscalls_base, &ferry_syscalls_sanitizer, &ferry_syscalls_serial,
@@ -139,19 +140,10 @@ START_TEST(test_parse_mode)
 }
 END_TEST
 
-int main(void)
+static TCase *policy_tcase(void)
 {
-    Suite *s = suite_create("sandbox-policy");
-    TCase *tc = tcase_create("policy");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_lists_build);
-    tcase_add_test(tc, test_print_policy);
-    tcase_add_test(tc, test_bad_lists_refused);
-    tcase_add_test(tc, test_parse_mode);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return FERRY_CHECK_TCASE("policy", 60, test_lists_build, test_print_policy,
+                             test_bad_lists_refused, test_parse_mode);
 }
+
+FERRY_CHECK_MAIN("sandbox-policy", policy_tcase);

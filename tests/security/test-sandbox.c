@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/check-main.h"
 #include "tests/security/sandbox-rig.h"
 
 static const struct ferry_syscall_list *const lists_plain[] = { &ferry_syscalls_base };
@@ -387,9 +388,5 @@ int main(void)
     tcase_add_test(tc, test_unconfined_baseline);
     tcase_add_test(tc, test_unknown_user_fails);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(s, CK_FORK_GETENV);
 }
