@@ -190,8 +190,8 @@ struct ferry_dm_device_type {
     bool hotplug;               /* device_add/device_del at run time */
     /*
      * Syscalls this type needs beyond the base list of a confined ferry-dm
-     * (devmodel/sandbox.h; the list lives next to the device source), or
-     * NULL when the base list is enough.
+     * (devmodel/sandbox.h), defined in the device's source: every type
+     * states one, FERRY_SYSCALL_LIST_NONE when the base list is enough.
      */
     const struct ferry_syscall_list *syscalls;
     /*

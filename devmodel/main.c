@@ -621,7 +621,7 @@ static void add_type_list(const char *type_name, const struct ferry_syscall_list
 {
     const struct ferry_dm_device_type *t = ferry_dm_device_type_find(type_name);
 
-    if (!t || !t->syscalls)
+    if (!t || !t->syscalls || !t->syscalls->n)    /* nothing beyond the base list */
         return;
     for (size_t i = 0; i < *n; i++)
         if (lists[i] == t->syscalls)
