@@ -42,7 +42,7 @@
 #include <netinet/tcp.h>
 
 #include "devmodel/dm-usb.h"
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 FERRY_SYSCALL_LIST(ferry_syscalls_usbredir, "usbredir",
     "USB redirection: libusb on broker-handed usbfs fds, usbredir on open sockets",

@@ -300,7 +300,7 @@ static void qemu_query(void *state, JsonBuilder *b)
 /*
  * Syscalls beyond the base list of a confined ferry-dm.  ferry-dm never
  * forks or executes anything itself.  The remote QEMU is (re)started
- * through the launcher (devmodel/launcher.h): a helper forked before
+ * through the launcher (sandbox/launcher.h): a helper forked before
  * confinement that holds the one fixed qemu-system-x86_64 command line,
  * drops to the same user with no_new_privs, and hands back the mpqemu
  * socket and QEMU's stderr pipe by SCM_RIGHTS; stopping an instance (kill +

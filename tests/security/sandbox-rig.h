@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "ioreq/ioreq.h"
 
 #define POKE_PORT_REG       0x3000u

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devmodel/launcher.h"
+#include "sandbox/launcher.h"
 
 #define QEMU "/usr/bin/qemu-system-x86_64"
 #define IO_TIMEOUT_MS 60000     /* QEMU start-up on a loaded 2-core machine */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 static const struct ferry_syscall_list *const all_lists[] = {
     &ferry_syscalls_base, &ferry_syscalls_sanitizer,

@@ -56,8 +56,8 @@
  *     ... claim ranges, enable, irqfds, event loop ...
  *     ferry_sandbox_exit(status);
  */
-#ifndef FERRY_DEVMODEL_SANDBOX_H
-#define FERRY_DEVMODEL_SANDBOX_H
+#ifndef FERRY_SANDBOX_SANDBOX_H
+#define FERRY_SANDBOX_SANDBOX_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -220,4 +220,4 @@ extern const struct ferry_syscall_list ferry_syscalls_sanitizer; /* ASan/UBSan r
 /* True when this build runs under ASan/UBSan (then add ferry_syscalls_sanitizer). */
 bool ferry_sandbox_sanitized(void);
 
-#endif /* FERRY_DEVMODEL_SANDBOX_H */
+#endif /* FERRY_SANDBOX_SANDBOX_H */

@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
     "event loop (libevent, glib, json-glib) and the ioreq transport",
