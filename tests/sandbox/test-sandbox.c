@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tests/security/sandbox-rig.h"
+#include "tests/sandbox/sandbox-rig.h"
 
 static const struct ferry_syscall_list *const lists_plain[] = { &ferry_syscalls_base };
 static const struct ferry_syscall_list *const lists_sanitized[] = {
