@@ -47,7 +47,7 @@
  *     };
  *     if (opt_print_policy)
  *         exit(ferry_sandbox_print_policy(&sbx, stdout) ? 1 : 0);
- *     ferry_dm_prewarm();     // libraries' lazy state (prewarm.h): after
+ *     ferry_dm_prewarm();     // libraries' lazy state (devmodel/prewarm.h): after
  *                             // confinement, a first-time file read is SIGSYS
  *     ... launcher (ferry_launcher_create), libusb_init with
  *     LIBUSB_OPTION_NO_DEVICE_DISCOVERY, event base, ioreq registration,
