@@ -27,13 +27,13 @@
  * Confined ferry-dm needs only sendmsg/recvmsg/poll/close (base list) for
  * these calls, and wait4 (mpqemu list) to reap the helper at the end.
  */
-#ifndef FERRY_DEVMODEL_LAUNCHER_H
-#define FERRY_DEVMODEL_LAUNCHER_H
+#ifndef FERRY_SANDBOX_LAUNCHER_H
+#define FERRY_SANDBOX_LAUNCHER_H
 
 #include <sys/types.h>
 
 #include "common/ferry-log.h"
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define FERRY_LAUNCHER_ARGS_MAX 64
 #define FERRY_LAUNCHER_FD 3

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The pre-forked launcher (see launcher.h for why and how). */
-#include "devmodel/launcher.h"
+#include "sandbox/launcher.h"
 
 #include <errno.h>
 #include <fcntl.h>

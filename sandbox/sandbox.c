@@ -6,7 +6,7 @@
  * syscall names and its fd: a signal handler can reach nothing else, and
  * it must not allocate, so the names are resolved before the filter goes on.
  */
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -27,17 +27,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devmodel/launcher.h"
+#include "sandbox/launcher.h"
 #include "tests/check-main.h"
 
 #define QEMU "/usr/bin/qemu-system-x86_64"
 #define IO_TIMEOUT_MS 60000     /* QEMU start-up on a loaded 2-core machine */
 
+/*
+ * What a launcher's client needs beyond the base list: reaping the helper
+ * when it destroys the launcher.  ferry-dm's qemu device, the launcher's
+ * user, carries the same in its list (devmodel/devices/qemu.c); the
+ * security suite runs that one (confined-dm-qemu-restart).
+ */
+FERRY_SYSCALL_LIST_STATIC(launcher_client, "launcher-client",
+    "reaps the launcher's helper at the end", FERRY_SC("wait4"), FERRY_SC("waitid"));
+
 static const struct ferry_syscall_list *const lists_plain[] = {
-    &ferry_syscalls_base, &ferry_syscalls_mpqemu,
+    &ferry_syscalls_base, &launcher_client,
 };
 static const struct ferry_syscall_list *const lists_sanitized[] = {
-    &ferry_syscalls_base, &ferry_syscalls_mpqemu, &ferry_syscalls_sanitizer,
+    &ferry_syscalls_base, &launcher_client, &ferry_syscalls_sanitizer,
 };
 
 static void log_stderr(void *opaque, enum ferry_log_level level, const char *msg)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "tests/security/sandbox-rig.h"
+#include "tests/sandbox/sandbox-rig.h"
 
 #include "common/log-glib.h"
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Syscalls of USB redirection beyond the base list.  The broker (the
+ * Syscalls of ferry-dm's USB redirection (dm-usb.c) beyond the base list,
+ * loaded when USB is wanted (dm_usb_wanted).  The broker (the
  * `ferry` CLI, root) opens /dev/bus/usb/BBB/DDD and hands the fd over;
  * libusb is initialised with LIBUSB_OPTION_NO_DEVICE_DISCOVERY before
  * confinement and wraps each handed-over fd with libusb_wrap_sys_device,
@@ -40,7 +41,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include "devmodel/sandbox.h"
+#include "devmodel/dm-usb.h"
+#include "sandbox/sandbox.h"
 
 FERRY_SYSCALL_LIST(ferry_syscalls_usbredir, "usbredir",
     "USB redirection: libusb on broker-handed usbfs fds, usbredir on open sockets",

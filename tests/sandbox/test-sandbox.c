@@ -22,14 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/check-main.h"
-#include "tests/security/sandbox-rig.h"
+#include "tests/sandbox/sandbox-rig.h"
 
 static const struct ferry_syscall_list *const lists_plain[] = { &ferry_syscalls_base };
 static const struct ferry_syscall_list *const lists_sanitized[] = {
@@ -225,52 +223,6 @@ START_TEST(test_namespaces_refused_one_warning)
 }
 END_TEST
 
-/*
- * The serial list is enough for a UART back end on a pty opened before
- * confinement: line settings, flush, window size, bytes both ways.
- */
-START_TEST(test_serial_pty_confined)
-{
-    static const struct ferry_syscall_list *const plain[] = {
-        &ferry_syscalls_base, &ferry_syscalls_serial,
-    };
-    static const struct ferry_syscall_list *const san[] = {
-        &ferry_syscalls_base, &ferry_syscalls_serial, &ferry_syscalls_sanitizer,
-    };
-    struct ferry_sandbox_config cfg = confined(FERRY_SECCOMP_KILL);
-    int st;
-
-    cfg.lists = ferry_sandbox_sanitized() ? san : plain;
-    cfg.nr_lists = ferry_sandbox_sanitized() ? 3 : 2;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (m < 0 || grantpt(m) || unlockpt(m))
-            ferry_sandbox_exit(10);
-        int sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (sl < 0 || ferry_sandbox_enter(&cfg))
-            ferry_sandbox_exit(11);
-        struct termios t;
-        struct winsize ws;
-        char c = 0;
-        if (tcgetattr(sl, &t))
-            ferry_sandbox_exit(12);
-        cfmakeraw(&t);
-        if (tcsetattr(sl, TCSANOW, &t) || tcsetattr(sl, TCSADRAIN, &t) ||
-            tcflush(sl, TCIOFLUSH) || ioctl(m, TIOCGWINSZ, &ws))
-            ferry_sandbox_exit(13);
-        if (write(m, "u", 1) != 1 || read(sl, &c, 1) != 1 || c != 'u')
-            ferry_sandbox_exit(14);
-        if (write(sl, "a", 1) != 1 || read(m, &c, 1) != 1 || c != 'a')
-            ferry_sandbox_exit(15);
-        ferry_sandbox_exit(0);
-    }
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pty child: wait status 0x%x", st);
-}
-END_TEST
-
 /* _i runs over enum poke_violation. */
 START_TEST(test_violation_kills)
 {
@@ -383,7 +335,6 @@ int main(void)
     tcase_add_loop_test(tc, test_violation_kills, POKE_OPEN_SHADOW, POKE_NR);
     tcase_add_test(tc, test_started_as_user);
     tcase_add_test(tc, test_namespaces_refused_one_warning);
-    tcase_add_test(tc, test_serial_pty_confined);
     tcase_add_test(tc, test_log_mode_survives);
     tcase_add_test(tc, test_unconfined_baseline);
     tcase_add_test(tc, test_unknown_user_fails);

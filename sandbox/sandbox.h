@@ -36,9 +36,9 @@
  *     size_t n = 0;
  *     lists[n++] = &ferry_syscalls_base;
  *     if (ferry_sandbox_sanitized()) lists[n++] = &ferry_syscalls_sanitizer;
- *     if (has_uart)    lists[n++] = &ferry_syscalls_serial;
+ *     for each device type configured:   // its own list, beside its source
+ *         if (type->syscalls->n) lists[n++] = type->syscalls;
  *     if (has_usb)     lists[n++] = &ferry_syscalls_usbredir;
- *     if (has_mpqemu)  lists[n++] = &ferry_syscalls_mpqemu;
  *     struct ferry_sandbox_config sbx = {
  *         .user = opt_user,                  // NULL: "ferry"
  *         .mode = opt_seccomp,               // ferry_sandbox_parse_mode(--seccomp=)
@@ -47,7 +47,7 @@
  *     };
  *     if (opt_print_policy)
  *         exit(ferry_sandbox_print_policy(&sbx, stdout) ? 1 : 0);
- *     ferry_dm_prewarm();     // libraries' lazy state (prewarm.h): after
+ *     ferry_dm_prewarm();     // libraries' lazy state (devmodel/prewarm.h): after
  *                             // confinement, a first-time file read is SIGSYS
  *     ... launcher (ferry_launcher_create), libusb_init with
  *     LIBUSB_OPTION_NO_DEVICE_DISCOVERY, event base, ioreq registration,
@@ -56,8 +56,8 @@
  *     ... claim ranges, enable, irqfds, event loop ...
  *     ferry_sandbox_exit(status);
  */
-#ifndef FERRY_DEVMODEL_SANDBOX_H
-#define FERRY_DEVMODEL_SANDBOX_H
+#ifndef FERRY_SANDBOX_SANDBOX_H
+#define FERRY_SANDBOX_SANDBOX_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -134,10 +134,28 @@ struct ferry_syscall_list {
 #define FERRY_IOCTL(req) \
     { .syscall = "ioctl", .match = { { .arg = 1, .op = FERRY_ARG_MASKED_EQ, .mask = 0xffffffffu, \
                                        .value = (uint32_t)(req), .name = #req } } }
-#define FERRY_SYSCALL_LIST(ident, nm, why_, ...) \
+/*
+ * A list is defined where the code that needs it is: the base list here in
+ * sandbox-base.c, a device type's in the device's source (reached through
+ * its type, hence FERRY_SYSCALL_LIST_STATIC), a library's next to its user.
+ * nm is the name --print-policy shows.
+ */
+#define FERRY_SYSCALL_LIST_DEFINE_(storage, ident, nm, why_, ...) \
     static const struct ferry_syscall_rule ident##_rules[] = { __VA_ARGS__ }; \
-    const struct ferry_syscall_list ident = { .name = (nm), .why = (why_), .rules = ident##_rules, \
-        .n = sizeof(ident##_rules) / sizeof(ident##_rules[0]) }
+    storage const struct ferry_syscall_list ident = { .name = (nm), .why = (why_), \
+        .rules = ident##_rules, .n = sizeof(ident##_rules) / sizeof(ident##_rules[0]) }
+#define FERRY_SYSCALL_LIST(ident, nm, why_, ...) \
+    FERRY_SYSCALL_LIST_DEFINE_(, ident, nm, why_, __VA_ARGS__)
+#define FERRY_SYSCALL_LIST_STATIC(ident, nm, why_, ...) \
+    FERRY_SYSCALL_LIST_DEFINE_(static, ident, nm, why_, __VA_ARGS__)
+/*
+ * Nothing beyond the base list, said explicitly (why_ says why): a list
+ * with no rules.  It adds nothing to a filter; ferry-dm leaves such lists
+ * out of those it loads and prints.
+ */
+#define FERRY_SYSCALL_LIST_NONE(ident, nm, why_) \
+    static const struct ferry_syscall_list ident = { .name = (nm), .why = (why_), \
+        .rules = NULL, .n = 0 }
 
 enum ferry_seccomp_mode {
     FERRY_SECCOMP_KILL = 0, /* default: forbidden syscall -> report by name, die of SIGSYS */
@@ -190,14 +208,16 @@ int ferry_sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out
 /* Parses "kill", "log" or "off" (--seccomp=MODE); -EINVAL otherwise. */
 int ferry_sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode);
 
-/* Syscall lists shipped with ferry-dm; each is defined next to its user. */
+/*
+ * The lists every confined process starts from.  The others are defined
+ * next to their users: each device type's in its source (struct
+ * ferry_dm_device_type's syscalls), USB redirection's beside ferry-dm's USB
+ * code (devmodel/usbredir-syscalls.c).
+ */
 extern const struct ferry_syscall_list ferry_syscalls_base;      /* event loop + ioreq */
 extern const struct ferry_syscall_list ferry_syscalls_sanitizer; /* ASan/UBSan runtime */
-extern const struct ferry_syscall_list ferry_syscalls_serial;    /* 16550 on a pty/stdio */
-extern const struct ferry_syscall_list ferry_syscalls_usbredir;  /* libusb on usbfs fds */
-extern const struct ferry_syscall_list ferry_syscalls_mpqemu;    /* QEMU-hosted device */
 
 /* True when this build runs under ASan/UBSan (then add ferry_syscalls_sanitizer). */
 bool ferry_sandbox_sanitized(void);
 
-#endif /* FERRY_DEVMODEL_SANDBOX_H */
+#endif /* FERRY_SANDBOX_SANDBOX_H */

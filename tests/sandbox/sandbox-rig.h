@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A confined test device model and the router around it, shared by the
- * security suite and bench/sandbox-rtt.
+ * sandbox tests (tests/sandbox/test-sandbox.c) and bench/sandbox-rtt.
  *
  * The child process registers as an ioreq server on one end of a
  * socketpair (the other end goes to a router in the parent, served by a
@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "ioreq/ioreq.h"
 
 #define POKE_PORT_REG       0x3000u

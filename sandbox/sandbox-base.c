@@ -8,7 +8,7 @@
  *
  * Not here, on purpose: open/openat (every file is opened before
  * confinement or handed over by the broker), socket/connect/bind (no new
- * endpoints), execve/fork (see mpqemu-syscalls.c for QEMU restarts),
+ * endpoints), execve/fork (QEMU restarts: the qemu device's list, devices/qemu.c),
  * ptrace, process_vm_*, mount, any executable mapping, changing the SIGSYS
  * disposition, signals to other processes, KVM (ferry-dm never sees
  * /dev/kvm).
@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
     "event loop (libevent, glib, json-glib) and the ioreq transport",
