@@ -35,7 +35,7 @@ static const struct {
 };
 
 /* "TYPE[,k=v...]" -> type, id (may be NULL) and the other options. */
-static int split_device(const char *spec, char **type, char **id, struct ferry_dm_opts **opts)
+int dm_device_spec_split(const char *spec, char **type, char **id, struct ferry_dm_opts **opts)
 {
     const char *comma = strchr(spec, ',');
     struct ferry_dm_opts *all = NULL;
@@ -67,7 +67,7 @@ static char *device_spec_error(const char *spec)
 {
     char *type = NULL, *id = NULL;
     struct ferry_dm_opts *opts = NULL;
-    int rc = split_device(spec, &type, &id, &opts);
+    int rc = dm_device_spec_split(spec, &type, &id, &opts);
 
     g_free(type);
     g_free(id);
@@ -100,7 +100,7 @@ static int add_user_device(struct ferry_dm *dm, const char *spec)
 {
     char *type = NULL, *id = NULL;
     struct ferry_dm_opts *opts = NULL;
-    int rc = split_device(spec, &type, &id, &opts);
+    int rc = dm_device_spec_split(spec, &type, &id, &opts);
     g_autofree char *q = ferry_text_quote(spec, 80);
 
     if (rc < 0) {
@@ -127,7 +127,7 @@ static bool id_given(const struct dm_args *a, const char *id)
         char *type = NULL, *uid = NULL;
         struct ferry_dm_opts *opts = NULL;
 
-        if (split_device(a->devices[i], &type, &uid, &opts) == 0)
+        if (dm_device_spec_split(a->devices[i], &type, &uid, &opts) == 0)
             found = uid && strcmp(uid, id) == 0;
         g_free(type);
         g_free(uid);
@@ -206,7 +206,7 @@ static int qemu_opt_set(const char *file, const char *grp, struct ferry_dm_opts 
  * device with the qemu device's options as keys.  [usb] and [pci] are read
  * by dm-usb.c and dm-vfio.c (pci/host/pci-config.c).
  */
-static int read_config(struct dm_args *a)
+int dm_args_read_config(struct dm_args *a)
 {
     static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
                                            "no-defaults", "devices", NULL };
@@ -383,7 +383,7 @@ static void add_type_list(const char *type_name, const struct ferry_syscall_list
 {
     const struct ferry_dm_device_type *t = ferry_dm_device_type_find(type_name);
 
-    if (!t || !t->syscalls)
+    if (!t || !t->syscalls || !t->syscalls->n)    /* nothing beyond the base list */
         return;
     for (size_t i = 0; i < *n; i++)
         if (lists[i] == t->syscalls)
@@ -412,7 +412,7 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
         char *type = NULL, *id = NULL;
         struct ferry_dm_opts *opts = NULL;
 
-        if (split_device(a->devices[i], &type, &id, &opts) == 0)
+        if (dm_device_spec_split(a->devices[i], &type, &id, &opts) == 0)
             add_type_list(type, lists, &n);
         g_free(type);
         g_free(id);
@@ -531,7 +531,7 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         return DM_EXIT_OK;
     }
     a->qemu = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_dm_opts_free);
-    if ((a->config && read_config(a) < 0) || check_device_specs(a) < 0)
+    if ((a->config && dm_args_read_config(a) < 0) || check_device_specs(a) < 0)
         return DM_EXIT_USAGE;
     return -1;
 }

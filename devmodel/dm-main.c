@@ -4,7 +4,7 @@
  * running device model.  In this order: the framework, registered with
  * the router and guest RAM mapped (dm-server.h), its devices, the control
  * socket, companion mode's QMP connection, USB and PCI, then
- * confinement (devmodel/sandbox.h: the filter of the base list plus the
+ * confinement (sandbox/sandbox.h: the filter of the base list plus the
  * lists of the device types present), and only then the devices' ranges
  * claimed and the first ioreq served.  main.c calls this and nothing else;
  * tests link the same code (tests/security's ferry-dm-poke).
@@ -29,7 +29,7 @@
 #include "devmodel/dm-vfio.h"
 #include "devmodel/dm.h"
 #include "devmodel/prewarm.h"
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 struct dm_main {
     struct event_base *base;

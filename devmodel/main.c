@@ -13,7 +13,7 @@
  * device timers and fds.  Idle, it sleeps in epoll.  When the router goes
  * away (the guest ended, ferry-hv exited) it exits 0.
  *
- * Confined by default (devmodel/sandbox.h): everything it needs is opened
+ * Confined by default (sandbox/sandbox.h): everything it needs is opened
  * first (ioreq registration, guest RAM, devices with their ptys, files and
  * QEMU launchers, the control socket), then it drops to the 'ferry' user
  * with no capabilities, no_new_privs, fresh namespaces and a seccomp

@@ -23,6 +23,7 @@
 
 #include "devmodel/dm-server.h"
 #include "devmodel/dm.h"
+#include "tests/check-main.h"
 
 #define RAM_SIZE (1u << 20)
 
@@ -198,21 +199,10 @@ START_TEST(server_hangup_ends_loop)
 }
 END_TEST
 
-int main(void)
+static TCase *server_tcase(void)
 {
-    Suite *s = suite_create("dm-server");
-    TCase *tc = tcase_create("dm-server");
-    SRunner *sr;
-    int failed;
-
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, server_serves_ioreqs);
-    tcase_add_test(tc, server_maps_guest_ram);
-    tcase_add_test(tc, server_hangup_ends_loop);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return FERRY_CHECK_TCASE("dm-server", 60, server_serves_ioreqs, server_maps_guest_ram,
+                             server_hangup_ends_loop);
 }
+
+FERRY_CHECK_MAIN("dm-server", server_tcase);
