@@ -17,8 +17,8 @@
 #include <event2/event.h>
 
 #include "devmodel/launcher.h"
-#include "devmodel/qemu-remote.h"
-#include "ioreq/mpqemu.h"
+#include "mpqemu/qemu-remote.h"
+#include "mpqemu/mpqemu.h"
 
 #define QR_ID_MAX           64
 #define QR_ERRLINE_MAX      512
