@@ -57,7 +57,7 @@ struct ferry_qemu_remote {
     bool sandbox;
     /*
      * Every QEMU, the first and each restart, comes from this pre-forked
-     * helper (devmodel/launcher.h): a confined ferry-dm never forks or
+     * helper (sandbox/launcher.h): a confined ferry-dm never forks or
      * execs, and the command line is fixed when the engine is made.
      */
     struct ferry_launcher *launcher;

@@ -22,7 +22,7 @@
 
 #include <event2/event.h>
 
-#include "devmodel/launcher.h"
+#include "sandbox/launcher.h"
 #include "mpqemu/qemu-remote-internal.h"
 
 const char *qemu_remote_state_name(enum qemu_remote_state s)
