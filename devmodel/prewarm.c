@@ -24,7 +24,7 @@
 
 void ferry_dm_prewarm(void)
 {
-    volatile size_t sink = 0;
+    size_t sink = 0;
     JsonParser *p;
     JsonNode *n;
     GError *err = NULL;
@@ -49,12 +49,13 @@ void ferry_dm_prewarm(void)
      * dm-qmp.c, dm-vfio.c, usb/service.c, usb/redir.c, usb/policy.c) only
      * look them up; any other number would still find iconv ready.
      * glib declares g_strerror G_GNUC_CONST: a call whose result is unused
-     * may be dropped by the compiler, hence the sum.
+     * may be dropped by the compiler, hence the sum that an empty asm uses.
      */
     for (int e = 0; e < PREWARM_ERRNO_MAX; e++)
         sink += strlen(g_strerror(e));
     /* glibc's own strerror (ferry-dm's and libusb's messages): static strings in "C" */
     sink += strlen(strerror(EINVAL));
+    __asm__ __volatile__("" : : "r"(sink));     /* the sum is used: the calls stay */
 
     /*
      * json-glib: its GTypes (parser, builder, generator, node boxed types)
