@@ -1,9 +1,112 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Private to the framework (dm.c, dm-pci.c). */
+/*
+ * Private to the framework: what its pieces share (dm.c, dm-region.c,
+ * dm-irq.c, dm-device.c, dm-memory.c, dm-pci.c).  Devices use dm.h only.
+ */
 #ifndef FERRY_DM_INTERNAL_H
 #define FERRY_DM_INTERNAL_H
 
 #include "devmodel/dm.h"
+
+struct ferry_dm_region {
+    struct ferry_dm_device *dev;
+    enum ferry_dm_space space;
+    uint64_t base, len;
+    const struct ferry_dm_region_ops *ops;
+    void *opaque;
+    uint32_t flags;
+    bool mapped;            /* in dm->ranges[space] */
+    bool claimed;           /* claimed from the backend */
+};
+
+/* One GSI as the backend sees it; shared by every ferry_dm_irq on it. */
+struct dm_gsi {
+    struct ferry_dm *dm;
+    uint32_t gsi;
+    enum ferry_dm_irq_kind kind;
+    unsigned users;
+    unsigned asserted;      /* level: sources currently high */
+    int efd, resample_fd;   /* -1 when not using an irqfd */
+    struct event *resample_ev;
+    bool irqfd;             /* registered with the backend */
+    bool line_high;         /* irq_line mode: what the backend last saw */
+    uint64_t count;
+};
+
+struct ferry_dm_irq {
+    struct ferry_dm_device *dev;
+    struct dm_gsi *line;
+    bool level;
+    uint64_t count;
+};
+
+struct ferry_dm_device {
+    struct ferry_dm *dm;
+    const struct ferry_dm_device_type *type;
+    char id[FERRY_DM_ID_MAX];
+    void *state;
+    GPtrArray *regions;     /* struct ferry_dm_region * */
+    GPtrArray *irqs;        /* struct ferry_dm_irq * */
+    GPtrArray *pcis;        /* struct ferry_dm_pci * */
+    struct ferry_ratelimit rl;
+};
+
+struct dm_memory {
+    uint64_t gpa, size;
+    uint8_t *hva;
+};
+
+struct ferry_dm {
+    char name[64];
+    struct event_base *base;
+    const struct ferry_dm_backend_ops *ops;
+    void *opaque;
+    ferry_log_fn log;
+    void *log_opaque;
+    enum ferry_dm_status status;
+    struct ioreq_rangeset *ranges[FERRY_DM_SPACE_NR];  /* port, mmio, pci */
+    struct ferry_pci_bus *pci_bus;
+    GPtrArray *devices;
+    GHashTable *gsis;                   /* gsi -> struct dm_gsi */
+    unsigned next_auto_id;
+    ferry_dm_pci_config_fn pci_config;
+    void *pci_opaque;
+    struct dm_pci_ext {
+        struct ferry_dm_device *dev;
+        const struct ferry_dm_pci_ext_ops *ops;
+        void *opaque;
+    } pci_ext[256];                     /* bus 0 functions outside pci/'s model */
+    struct dm_memory mem[IOREQ_MEMORY_MAX_REGIONS];
+    unsigned nr_mem;
+    int memfd;                          /* dup of the guest RAM memfd, or -1 */
+    struct ioreq_msg_memory_reply mem_table;
+    struct ferry_dm_stats stats;
+    struct ferry_ratelimit rl;
+    unsigned nr_vcpus;                  /* 0: unknown */
+    const struct ferry_sandbox_config *sandbox;
+    bool confined;
+    const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */
+    size_t nr_lists;
+};
+
+/* dm.c: the framework's own log lines; guest-triggered ones are rate-limited. */
+FERRY_PRINTF(3, 4) void dm_log(struct ferry_dm *dm, enum ferry_log_level level,
+                               const char *fmt, ...);
+FERRY_PRINTF(3, 4) void dm_guest_log_at(struct ferry_dm *dm, enum ferry_log_level level,
+                                        const char *fmt, ...);
+#define dm_guest_log(dm, ...) dm_guest_log_at(dm, FERRY_LOG_WARNING, __VA_ARGS__)
+
+/* dm-region.c */
+const char *dm_space_name(enum ferry_dm_space space);
+int dm_region_claim(struct ferry_dm_region *r);
+
+/* dm-irq.c */
+void dm_gsi_free(gpointer p);
+void dm_gsis_start(struct ferry_dm *dm);
+void dm_irq_free(struct ferry_dm_irq *irq);
+
+/* dm-device.c */
+void dm_device_free(struct ferry_dm_device *dev);
 
 /* The device owns p from now on: destroyed (unplugged) before its regions go. */
 void ferry_dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p);

@@ -2,14 +2,14 @@
 /*
  * libFuzzer target: every GKeyFile config Ferry reads, from one hostile
  * file: ferry-dm's [dm], [qemu] and [qemu:ID] groups and its device list
- * (devmodel/main.c), [usb] (dm-usb.c; its policy rules and device specs
+ * (devmodel/dm-config.c), [usb] (dm-usb.c; its policy rules and device specs
  * through libferry-usb), [pci] (pci/host/pci-config.c, dm-vfio.c), the
  * guest config of `ferry run` ([guest], cli/cmd-run.c) and the config of
  * `ferry acpi` ([guest], [acpi], cli/cmd-acpi.c).  The input is written to
  * a file (the readers take paths; relative paths in it resolve next to it)
  * and every reader runs on it: each must accept it or refuse it, never
- * crash or leak.  The readers' own sources are compiled in through
- * config/read-*.c, since they are static in the programs.
+ * crash or leak.  config/read-*.c call the readers: ferry-dm's through
+ * its module, the CLI's with their sources compiled in (static there).
  */
 #include <errno.h>
 #include <fcntl.h>

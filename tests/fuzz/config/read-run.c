@@ -8,7 +8,8 @@ int fuzz_config_run(const char *path);
 int fuzz_config_run(const char *path)
 {
     struct run_opts o = { .vcpus = VCPUS_UNSET,
-                          .config_tables = g_ptr_array_new_with_free_func(g_free) };
+                          .config_tables = g_ptr_array_new_with_free_func(g_free),
+                          .config_modules = g_ptr_array_new_with_free_func(g_free) };
     int rc = run_read_config(path, &o);
 
     run_opts_free(&o);

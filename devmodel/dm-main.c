@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ferry-dm's wiring (dm-main.h): the options (dm-config.h) made into a
+ * running device model.  In this order: the framework, registered with
+ * the router and guest RAM mapped (dm-server.h), its devices, the control
+ * socket, companion mode's QMP connection, USB and PCI, then
+ * confinement (sandbox/sandbox.h: the filter of the base list plus the
+ * lists of the device types present), and only then the devices' ranges
+ * claimed and the first ioreq served.  main.c calls this and nothing else;
+ * tests link the same code (tests/security's ferry-dm-poke).
+ */
+#include "devmodel/dm-main.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log-glib.h"
+#include "devmodel/control.h"
+#include "devmodel/dm-config.h"
+#include "devmodel/dm-qmp.h"
+#include "devmodel/dm-server.h"
+#include "devmodel/dm-usb.h"
+#include "devmodel/dm-vfio.h"
+#include "devmodel/dm.h"
+#include "devmodel/prewarm.h"
+#include "sandbox/sandbox.h"
+
+struct dm_main {
+    struct event_base *base;
+    struct ferry_dm *dm;
+    struct ferry_dm_server *server;     /* the ioreq server side (unconnected: companion) */
+    struct ferry_dm_control *control;
+    struct dm_usb *usb;
+    struct dm_qmp *qmp;             /* the one QMP connection to QEMU (USB and PCI) */
+    struct dm_vfio *vfio;
+    struct event *sig_ev[2];
+    int status;
+};
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct dm_main *m = arg;
+
+    ferry_log(FERRY_LOG_INFO, NULL, "%s: detaching from the guest", strsignal((int)sig));
+    event_base_loopbreak(m->base);
+}
+
+/* Companion mode: the QEMU we serve has gone, and so do we. */
+static void usb_qemu_gone(void *opaque)
+{
+    struct dm_main *m = opaque;
+
+    if (!ferry_dm_server_connected(m->server))
+        event_base_loopbreak(m->base);
+}
+
+/* ferry-dm's QMP connection ended: USB is told, and a companion exits. */
+static void qmp_gone(void *opaque)
+{
+    struct dm_main *m = opaque;
+
+    dm_usb_qmp_lost(m->usb);
+    usb_qemu_gone(m);
+}
+
+/* Control commands beyond the framework's: USB's, then PCI passthrough's. */
+static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
+                             JsonObject *args, JsonNode *id, int *fd)
+{
+    struct dm_main *m = opaque;
+    char *r = m->usb ? dm_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
+
+    return r ? r : dm_vfio_command(m->vfio, req, cmd, args, id);
+}
+
+static void control_quit(void *opaque)
+{
+    struct dm_main *m = opaque;
+
+    ferry_log(FERRY_LOG_INFO, NULL, "quit from the control socket: detaching from the guest");
+    event_base_loopbreak(m->base);
+}
+
+static const struct ferry_dm_control_ops control_ops = { .quit = control_quit };
+
+/* Tell the user where pty back ends are: they are useless unnamed. */
+static void announce_ptys(struct ferry_dm *dm)
+{
+    JsonBuilder *b = json_builder_new();
+    JsonNode *root;
+    JsonArray *devs;
+
+    ferry_dm_query_devices(dm, b);
+    root = json_builder_get_root(b);
+    devs = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *o = json_array_get_object_element(devs, i);
+        const char *out = json_object_get_string_member_with_default(o, "out", "");
+        const char *in = json_object_get_string_member_with_default(o, "in", "");
+        const char *pty = g_str_has_prefix(out, "pty:") ? out : g_str_has_prefix(in, "pty:")
+                                                                  ? in : NULL;
+
+        if (pty)
+            fprintf(stderr, "ferry-dm: %s (%s) is on %s\n",
+                    json_object_get_string_member(o, "id"),
+                    json_object_get_string_member(o, "type"), pty + 4);
+    }
+    json_node_unref(root);
+    g_object_unref(b);
+}
+
+static void teardown(struct dm_main *m)
+{
+    ferry_dm_control_close(m->control);
+    dm_usb_free(m->usb);
+    dm_vfio_free(m->vfio);
+    dm_qmp_free(m->qmp);
+    for (unsigned i = 0; i < 2; i++)
+        if (m->sig_ev[i])
+            event_free(m->sig_ev[i]);
+    /* Devices first (their irqfds and claims go back over the socket), then the server. */
+    ferry_dm_destroy(m->dm);
+    ferry_dm_server_free(m->server);
+    if (m->base)
+        event_base_free(m->base);
+}
+
+static int dm_run(const struct dm_args *a)
+{
+    struct dm_main m = { .status = DM_EXIT_FAILURE };
+    int rc;
+    enum ferry_seccomp_mode mode = FERRY_SECCOMP_KILL;
+
+    if (a->seccomp && ferry_sandbox_parse_mode(a->seccomp, &mode) < 0) {
+        fprintf(stderr, "ferry-dm: --seccomp=%s: use kill, log or off\n", a->seccomp);
+        return DM_EXIT_USAGE;
+    }
+    const struct ferry_syscall_list *lists[DM_LISTS_MAX];
+    size_t nr_lists = dm_args_syscall_lists(a, lists);
+    struct ferry_sandbox_config sbx = {
+        .user = a->user ? a->user : FERRY_SANDBOX_DEFAULT_USER,
+        .mode = mode,
+        .namespaces = !a->no_namespaces,
+        .lists = lists,
+        .nr_lists = nr_lists,
+        .log = ferry_log_glib,
+        .opaque = NULL,
+    };
+    if (a->print_policy)
+        return ferry_sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
+    /* --qmp alone: the companion of a QEMU, USB and PCI only (no ferry-hv, no devices) */
+    bool companion = a->qmp && a->ioreq_fd < 0 && !a->connect;
+    if ((a->ioreq_fd < 0) == !a->connect && !companion) {
+        fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH "
+                "(or --qmp PATH alone)\n");
+        return DM_EXIT_USAGE;
+    }
+    ferry_log_init("ferry-dm", a->verbose);
+    signal(SIGPIPE, SIG_IGN);
+    /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
+     * be opened: before the QEMU launchers fork and before confinement. */
+    ferry_dm_prewarm();
+    sbx.user = dm_args_sandbox_user(a);
+
+    m.base = event_base_new();
+    if (!m.base) {
+        fprintf(stderr, "ferry-dm: cannot create the event loop\n");
+        goto out;
+    }
+    if (ferry_dm_server_new(m.base, &m.server) < 0) {
+        fprintf(stderr, "ferry-dm: cannot create the ioreq server: out of memory\n");
+        goto out;
+    }
+    struct ferry_dm_config cfg = {
+        .name = a->name ? a->name : "guest",
+        .base = m.base,
+        .ops = ferry_dm_server_backend(),
+        .opaque = m.server,
+        .log = ferry_log_glib,
+        .log_opaque = NULL,
+    };
+    rc = ferry_dm_create(&cfg, &m.dm);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot create the device model: %s\n", strerror(-rc));
+        goto out;
+    }
+    ferry_dm_server_set_dm(m.server, m.dm);
+    /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
+    ferry_dm_set_sandbox(m.dm, &sbx);
+    /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
+    if (!companion && ferry_dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0)
+        goto out;
+    if (!companion && dm_args_add_devices(a, m.dm) < 0) {
+        m.status = DM_EXIT_USAGE;
+        goto out;
+    }
+    announce_ptys(m.dm);
+    if (a->control) {
+        rc = ferry_dm_control_open(m.dm, a->control, &control_ops, &m, &m.control);
+        if (rc < 0) {
+            fprintf(stderr, "ferry-dm: cannot create control socket %s: %s\n", a->control,
+                    strerror(-rc));
+            goto out;
+        }
+    }
+    /* One QMP connection to the QEMU (dm-qmp.h), shared by USB and PCI:
+     * --qmp, or qmp= in [usb] or [pci]. */
+    rc = dm_vfio_load(a->config, &m.vfio);
+    if (rc < 0) {
+        m.status = DM_EXIT_USAGE;
+        goto out;
+    }
+    {
+        g_autofree char *usb_qmp = NULL;
+        const char *qmp = a->qmp && *a->qmp ? a->qmp : NULL;
+
+        (void)dm_usb_config_qmp(a->config, &usb_qmp);
+        if (!qmp)
+            qmp = usb_qmp && *usb_qmp ? usb_qmp : dm_vfio_config_qmp(m.vfio);
+        if (!qmp && dm_vfio_has_devices(m.vfio)) {
+            fprintf(stderr, "ferry-dm: %s: [pci] devices need the QMP socket of the guest's "
+                    "QEMU (--qmp PATH, or qmp= in [pci] or [usb])\n", a->config);
+            m.status = DM_EXIT_USAGE;
+            goto out;
+        }
+        /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
+         * root (sysfs), first: a device that is not viable stops us before
+         * QEMU is touched. */
+        if (dm_vfio_prepare(m.vfio) < 0)
+            goto out;
+        if (qmp && dm_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
+            dm_vfio_release_prepared(m.vfio);
+            goto out;
+        }
+        /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
+         * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
+        rc = dm_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
+                          mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
+                          &m.usb);
+        if (rc < 0) {
+            dm_vfio_release_prepared(m.vfio);
+            goto out;
+        }
+        /* ... then plugged into QEMU */
+        if (m.qmp && dm_vfio_start(m.vfio, m.qmp, qmp) < 0)
+            goto out;
+    }
+    if (m.control)
+        ferry_dm_control_set_handler(m.control, control_command, &m);
+    m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
+    m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
+    for (unsigned i = 0; i < 2; i++)
+        if (m.sig_ev[i])
+            event_add(m.sig_ev[i], NULL);
+    /* Everything is open: confine, then claim and serve. */
+    rc = ferry_sandbox_enter(&sbx);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot confine itself: %s (see the log line above; "
+                "--user NAME picks another user, --seccomp=off --no-namespaces for "
+                "debugging)\n", strerror(-rc));
+        goto out;
+    }
+    if (mode != FERRY_SECCOMP_OFF)
+        ferry_dm_set_confined(m.dm, lists, nr_lists);
+    rc = ferry_dm_start(m.dm);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
+                ferry_dm_server_last_error(m.server)[0] ? ": " : "",
+                ferry_dm_server_last_error(m.server));
+        goto out;
+    }
+    rc = companion ? 0 : ferry_dm_server_enable(m.server);
+    if (rc < 0) {
+        fprintf(stderr, "ferry-dm: cannot enable the ioreq server: %s\n", strerror(-rc));
+        goto out;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "serving guest %s: %zu devices, %u vcpus",
+              ferry_dm_name(m.dm), ferry_dm_device_count(m.dm),
+              ferry_dm_server_nr_vcpus(m.server));
+    event_base_dispatch(m.base);
+    m.status = DM_EXIT_OK;
+out:
+    teardown(&m);
+    return m.status;
+}
+
+int ferry_dm_main(int argc, char **argv)
+{
+    struct dm_args a;
+    int status = dm_args_parse(argc, argv, &a);
+
+    if (status < 0)
+        status = dm_run(&a);
+    dm_args_clear(&a);
+    /* Confined: no atexit work (nor LeakSanitizer's ptrace), exit_group at once. */
+    if (ferry_sandbox_active())
+        ferry_sandbox_exit(status);
+    return status;
+}
