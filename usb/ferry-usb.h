@@ -20,7 +20,7 @@
  * Functions return 0 or a negative errno; where an `err` buffer is taken it
  * receives a message naming what failed, on what and why.
  *
- * Embedding (what ferry-dm does, devmodel/dm-usb.c):
+ * Embedding (what ferry-dm does, companion/dm-usb.c):
  *     ferry_usb_service_new(base, rundir, &ops, opaque, &usb);
  *         ops.no_discovery = true when confined (libusb's
  *         LIBUSB_OPTION_NO_DEVICE_DISCOVERY is process-wide: see below)

@@ -20,7 +20,7 @@
 
 #include "common/qmp.h"
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
+#include "companion/dm-qmp.h"
 #include "tests/devmodel/test-devmodel.h"
 #include "usb/ferry-usb.h"
 

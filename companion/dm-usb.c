@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* ferry-dm's USB side; see dm-usb.h. */
-#include "devmodel/dm-usb.h"
+#include "companion/dm-usb.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 
 #include "common/log-glib.h"
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
+#include "companion/dm-qmp.h"
 #include "usb/ferry-usb.h"
 
 #define DM_USB_CONFIG_DEVICES_MAX 32

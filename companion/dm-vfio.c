@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* ferry-dm's PCI passthrough side; see dm-vfio.h. */
-#include "devmodel/dm-vfio.h"
+#include "companion/dm-vfio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "common/log-glib.h"
 #include "common/qmp.h"
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
+#include "companion/dm-qmp.h"
 #include "pci/host/pci-config.h"
 #include "usb/ferry-usb.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* ferry-dm's QMP connection to its QEMU; see dm-qmp.h. */
-#include "devmodel/dm-qmp.h"
+#include "companion/dm-qmp.h"
 
 #include <errno.h>
 #include <stdio.h>
