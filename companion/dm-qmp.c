@@ -11,23 +11,13 @@
 #include <glib.h>
 
 #include "common/log-glib.h"
+#include "common/qmp-wait.h"
 #include "usb/ferry-usb.h"
-
-struct dm_qmp_wait {
-    struct dm_qmp *d;
-    char *id;
-    struct event *timer;
-    void (*fn)(void *opaque, int result);
-    void *opaque;
-};
 
 struct dm_qmp {
     struct ferry_usb_qmp *q;
-    struct event *ev;
-    struct event *check_ev;     /* look at the kept events from the loop */
+    struct ferry_qmp_watch *watch;
     char *path;
-    bool lost;                  /* QEMU's connection has gone */
-    GQueue waiters;             /* struct dm_qmp_wait *, oldest first */
     void (*gone)(void *opaque);
     void *opaque;
 };
@@ -47,123 +37,15 @@ int dm_qmp_wait_timeout_ms(void)
     return (int)v;
 }
 
-static void wait_free(struct dm_qmp_wait *w)
-{
-    if (w->timer)
-        event_free(w->timer);
-    g_free(w->id);
-    g_free(w);
-}
-
-/* Out of the list first, so that fn may add or cancel waiters. */
-static void wait_finish(struct dm_qmp_wait *w, int result)
-{
-    g_queue_remove(&w->d->waiters, w);
-    w->fn(w->opaque, result);
-    wait_free(w);
-}
-
-/* The waiters whose DEVICE_DELETED has been kept, then (QEMU gone) all. */
-static void dispatch(struct dm_qmp *d)
-{
-    bool again = true;
-
-    while (again) {
-        again = false;
-        for (GList *l = d->waiters.head; l; l = l->next) {
-            struct dm_qmp_wait *w = l->data;
-
-            if (ferry_usb_qmp_take_deleted(d->q, w->id) == 0) {
-                wait_finish(w, 0);
-                again = true;   /* the list may have changed */
-                break;
-            }
-        }
-    }
-    while (d->lost && d->waiters.head)
-        wait_finish(d->waiters.head->data, -EPIPE);
-}
-
-static void check_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    dispatch(arg);
-}
-
-/* common/qmp.c kept an event, perhaps inside a synchronous command: look
- * from the loop, never from in there. */
-static void on_event_kept(void *opaque)
+/* The watch saw QEMU's connection end (its waiters have had -EPIPE). */
+static void on_gone(void *opaque, int err)
 {
     struct dm_qmp *d = opaque;
 
-    if (d->waiters.length)
-        event_active(d->check_ev, EV_TIMEOUT, 0);
-}
-
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct dm_qmp_wait *w = arg;
-
-    (void)fd;
-    (void)what;
-    /* arrived in the same turn of the loop: it counts */
-    wait_finish(w, ferry_usb_qmp_take_deleted(w->d->q, w->id) == 0 ? 0 : -ETIMEDOUT);
-}
-
-static void on_readable(evutil_socket_t fd, short what, void *arg)
-{
-    struct dm_qmp *d = arg;
-    int r = ferry_usb_qmp_drain(d->q);
-
-    if (r == 0) {
-        dispatch(d);
-        return;
-    }
     ferry_log(FERRY_LOG_INFO, NULL, "qmp: connection to %s ended: %s", d->path,
-              r == -EPIPE ? "QEMU has gone" : g_strerror(-r));
-    event_del(d->ev);
-    d->lost = true;
-    dispatch(d);        /* what had arrived still counts; the rest fails */
+              err == -EPIPE ? "QEMU has gone" : g_strerror(-err));
     if (d->gone)
         d->gone(d->opaque);
-}
-
-int dm_qmp_wait_deleted(struct dm_qmp *d, const char *dev_id, int timeout_ms,
-                        void (*fn)(void *opaque, int result), void *opaque,
-                        struct dm_qmp_wait **out)
-{
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-    struct dm_qmp_wait *w;
-
-    if (out)
-        *out = NULL;
-    if (d->waiters.length >= DM_QMP_WAITERS_MAX)
-        return -EBUSY;
-    w = g_new0(struct dm_qmp_wait, 1);
-    w->d = d;
-    w->id = g_strdup(dev_id);
-    w->fn = fn;
-    w->opaque = opaque;
-    w->timer = evtimer_new(event_get_base(d->check_ev), timer_cb, w);
-    if (!w->timer || evtimer_add(w->timer, &tv) < 0) {
-        wait_free(w);
-        return -ENOMEM;
-    }
-    g_queue_push_tail(&d->waiters, w);
-    /* it may have come with device_del's reply, or QEMU may be gone */
-    event_active(d->check_ev, EV_TIMEOUT, 0);
-    if (out)
-        *out = w;
-    return 0;
-}
-
-void dm_qmp_wait_cancel(struct dm_qmp_wait *w)
-{
-    if (!w)
-        return;
-    g_queue_remove(&w->d->waiters, w);
-    wait_free(w);
 }
 
 int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
@@ -174,7 +56,6 @@ int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *op
     int r;
 
     *out = NULL;
-    g_queue_init(&d->waiters);
     d->path = g_strdup(path);
     d->gone = gone;
     d->opaque = opaque;
@@ -192,14 +73,11 @@ int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *op
         dm_qmp_free(d);
         return r;
     }
-    d->ev = event_new(base, ferry_usb_qmp_fd(d->q), EV_READ | EV_PERSIST, on_readable, d);
-    d->check_ev = event_new(base, -1, 0, check_cb, d);
-    if (!d->ev || !d->check_ev || event_add(d->ev, NULL) < 0) {
+    if (ferry_qmp_watch_new(base, ferry_usb_qmp_base(d->q), on_gone, d, &d->watch) < 0) {
         fprintf(stderr, "ferry-dm: cannot watch the QMP connection to %s\n", path);
         dm_qmp_free(d);
         return -ENOMEM;
     }
-    ferry_usb_qmp_set_event_cb(d->q, on_event_kept, d);
     *out = d;
     return 0;
 }
@@ -207,6 +85,16 @@ int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *op
 struct ferry_usb_qmp *dm_qmp_client(struct dm_qmp *d)
 {
     return d ? d->q : NULL;
+}
+
+struct ferry_qmp *dm_qmp_conn(struct dm_qmp *d)
+{
+    return d ? ferry_usb_qmp_base(d->q) : NULL;
+}
+
+struct ferry_qmp_watch *dm_qmp_watch(struct dm_qmp *d)
+{
+    return d ? d->watch : NULL;
 }
 
 const char *dm_qmp_path(const struct dm_qmp *d)
@@ -218,14 +106,7 @@ void dm_qmp_free(struct dm_qmp *d)
 {
     if (!d)
         return;
-    while (d->waiters.head)
-        wait_finish(d->waiters.head->data, -ECANCELED);
-    if (d->q)
-        ferry_usb_qmp_set_event_cb(d->q, NULL, NULL);
-    if (d->ev)
-        event_free(d->ev);
-    if (d->check_ev)
-        event_free(d->check_ev);
+    ferry_qmp_watch_free(d->watch);
     ferry_usb_qmp_close(d->q);
     g_free(d->path);
     g_free(d);

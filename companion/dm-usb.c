@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 
 #include "common/log-glib.h"
+#include "common/qmp-wait.h"
 #include "devmodel/control.h"
 #include "companion/dm-qmp.h"
 #include "usb/ferry-usb.h"
@@ -47,7 +48,7 @@ static void usb_gone(void *opaque, const char *guest)
         u->on_gone(u->opaque);
 }
 
-/* The service's wait for DEVICE_DELETED, on ferry-dm's loop (dm-qmp.h). */
+/* The service's wait for DEVICE_DELETED, on ferry-dm's loop (common/qmp-wait.h). */
 static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
                             void (*done)(void *done_opaque, int result), void *done_opaque)
 {
@@ -55,7 +56,8 @@ static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
 
     if (!u->d || strcmp(guest, u->qmp))
         return -ENOTSUP;
-    return dm_qmp_wait_deleted(u->d, id, dm_qmp_wait_timeout_ms(), done, done_opaque, NULL);
+    return ferry_qmp_watch_deleted(dm_qmp_watch(u->d), id, dm_qmp_wait_timeout_ms(), done,
+                                   done_opaque, NULL);
 }
 
 /* usb-detach's deferred reply: QEMU's side of the detach has ended. */

@@ -253,17 +253,15 @@ FERRY_USB_API void ferry_usb_qmp_close(struct ferry_usb_qmp *q);
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
                       char **reply_json, char *err, size_t errlen);
-/* Wait for DEVICE_DELETED of device id (also seen while executing). */
+/* Wait for DEVICE_DELETED of device id (also seen while executing), blocking
+ * (common/qmp-wait.h's ferry_qmp_wait_deleted). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
-/* Without waiting: 0 and forgotten if DEVICE_DELETED of device id has been
- * kept, -ENOENT if not (yet).  With ferry_usb_qmp_set_event_cb, a loop owner
- * waits for it asynchronously: fn(opaque) runs whenever an event is kept
- * (also inside a command that read it on the way: fn must not use q). */
-FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_take_deleted(struct ferry_usb_qmp *q, const char *id);
-FERRY_USB_API void ferry_usb_qmp_set_event_cb(struct ferry_usb_qmp *q, void (*fn)(void *opaque),
-                                             void *opaque);
+/* The common/qmp.h client underneath, for a loop owner that watches the
+ * connection and waits for DEVICE_DELETED asynchronously (common/qmp-wait.h)
+ * or sends commands of its own on it. */
+struct ferry_qmp;
+FERRY_USB_API struct ferry_qmp *ferry_usb_qmp_base(struct ferry_usb_qmp *q);
 /* chardev-add (unix socket client, reconnecting) + device_add usb-redir. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
