@@ -340,10 +340,32 @@ ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
                              const char *rules, char *err, size_t errlen);
 /* The [usb] group of a guest config:  qmp=PATH  policy=RULES
  * devices=SPEC;SPEC;...  (VID:PID[:SERIAL] or port path), attached now
- * when present and whenever they appear. */
+ * when present and whenever they appear (service-config.c). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_load_config(struct ferry_usb_service *s, struct _GKeyFile *kf,
                               char *err, size_t errlen);
+
+/* ---- the [usb] group, read once (service-config.c) ---------------------------- */
+/* What a guest config's [usb] group says, for every reader (ferry-dm's
+ * companion, ferry_usb_service_load_config). */
+struct ferry_usb_config {
+    bool present;       /* the file has a [usb] group */
+    char *qmp;          /* qmp=, or NULL */
+    char *policy;       /* policy=, or NULL */
+    char **devices;     /* devices=, each stripped, blank ones dropped; NULL-ended */
+};
+/* From a loaded key file: 0 (also without a [usb] group: present false). */
+FERRY_USB_API int ferry_usb_config_read(struct _GKeyFile *kf, struct ferry_usb_config *c);
+/* From a file (NULL, or one that does not load: present false; ferry-dm
+ * has checked it already). */
+FERRY_USB_API int ferry_usb_config_load(const char *file, struct ferry_usb_config *c);
+FERRY_USB_API void ferry_usb_config_clear(struct ferry_usb_config *c);
+/* What ferry_usb_service_load_config does with it, for the guest whose QMP
+ * socket is guest (which may come from elsewhere than c->qmp): policy= set,
+ * devices= assigned (a bus.addr is refused: it changes at every replug). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_apply_config(struct ferry_usb_service *s, const char *guest,
+                               const struct ferry_usb_config *c, char *err, size_t errlen);
 /* Attach now (the device must be present and allowed); it stays assigned
  * and comes back after a replug until detached. */
 FERRY_USB_API FERRY_MUST_CHECK int
