@@ -617,28 +617,22 @@ static const char *dm_error(const struct ferry_qmp *q)
  * socket and plugs (pci-attach) or unplugs (pci-detach, which waits for the
  * guest to let go); we, as root, prepare before and release after. */
 static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct ferry_pcihost *h,
-                         const struct ferry_pci_addr *a, const char *id, bool detach)
+                         const struct ferry_pci_config_dev *dev, bool detach)
 {
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    const struct ferry_pci_addr *a = &dev->host;
+    const char *name = dev->name, *id = dev->id;
     g_autoptr(JsonNode) args = NULL;
-    char name[FERRY_PCI_ADDR_STRLEN];
     JsonNode *ret = NULL;
 
-    pcihost_addr_format(a, name);
-    json_builder_begin_object(b);
-    j_str(b, "host", name);
-    if (!detach) {
-        j_str(b, "id", id);
-        if (o->bus)
-            j_str(b, "bus", o->bus);
-        if (o->addr)
-            j_str(b, "addr", o->addr);
-    }
-    json_builder_end_object(b);
-    args = json_builder_get_root(b);
     if (detach) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        j_str(b, "host", name);
+        json_builder_end_object(b);
+        args = json_builder_get_root(b);
         if (ferry_qmp_execute(q, "pci-detach", args, NULL) < 0) {
             fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", dm_error(q));
             return FERRY_EXIT_FAILURE;
@@ -654,6 +648,9 @@ static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct f
         fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
         return FERRY_EXIT_FAILURE;
     }
+    /* pci-attach takes device_add's arguments without the driver */
+    args = ferry_vfio_qmp_add_args(dev);
+    json_object_remove_member(json_node_get_object(args), "driver");
     if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
         fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
         release_after_failure(h, a, flags, name);
@@ -710,13 +707,14 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
         snprintf(id, sizeof(id), "%s", o->id);
     else
         ferry_pci_config_default_id(&a, id, sizeof(id));
-    if ((o->bus && strlen(o->bus) >= sizeof(dev.bus)) ||
-        (o->addr && strlen(o->addr) >= sizeof(dev.addr))) {
-        fprintf(stderr, "ferry pci: %s '%.64s': longer than %zu characters\n",
-                o->addr && strlen(o->addr) >= sizeof(dev.addr) ? "--addr" : "--bus",
-                o->addr && strlen(o->addr) >= sizeof(dev.addr) ? o->addr : o->bus,
-                o->addr && strlen(o->addr) >= sizeof(dev.addr) ? sizeof(dev.addr) - 1
-                                                              : sizeof(dev.bus) - 1);
+    if (o->bus && strlen(o->bus) >= sizeof(dev.bus)) {
+        fprintf(stderr, "ferry pci: --bus '%.64s': longer than %zu characters\n", o->bus,
+                sizeof(dev.bus) - 1);
+        return FERRY_EXIT_USAGE;
+    }
+    if (o->addr && strlen(o->addr) >= sizeof(dev.addr)) {
+        fprintf(stderr, "ferry pci: --addr '%.64s': longer than %zu characters\n", o->addr,
+                sizeof(dev.addr) - 1);
         return FERRY_EXIT_USAGE;
     }
     /* what device_add vfio-pci gets (companion/vfio-qmp.h) */
@@ -737,7 +735,7 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     if (!h)
         goto out;
     if (ferry_qmp_peer_is_ferry_dm(q)) {
-        rc = attach_via_dm(o, q, h, &a, id, detach);
+        rc = attach_via_dm(o, q, h, &dev, detach);
         goto out;
     }
 

@@ -13,7 +13,10 @@
  *
  * This file is the assignment state machine; the [usb] group of a config is
  * read in service-config.c and the devices are rendered as JSON in
- * service-json.c (the state they share: service-internal.h).
+ * service-json.c (the state they share: service-internal.h).  It is a little
+ * over 800 lines and stays whole: plug, unplug, hotplug, the broker's fds and
+ * the guest's QMP connection all move the same assignments through the same
+ * states, and read best side by side.
  */
 #include <errno.h>
 #include <event2/event.h>
