@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ferry run [CONFIG] [--image FILE] [--entry real|pvh] [--memory SIZE] [--dm-arg ARG]...
- *           [--vcpus N] [--cmdline S] [--module FILE] [--dm PATH | --no-dm]
- *           [--ioreq-socket PATH] [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
+ * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
+ *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
+ *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
+ *           [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
+ * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
  * by default, once it is built or installed).  CONFIG is a GKeyFile with
@@ -30,9 +32,11 @@
 #define VCPUS_UNSET INT_MIN      /* neither --vcpus nor vcpus= given */
 
 struct run_opts {
-    char *image, *entry, *memory, *cmdline, *module, *dm, *socket;
+    char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu;
+    char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
+    GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
     int vcpus;
-    gboolean no_dm, eager, verbose, no_acpi;
+    gboolean no_dm, eager, verbose, no_acpi, print_cpuid;
     char **dm_args;             /* passed to the device model, one argument each */
     char **acpi_tables;         /* --acpi-table, in order */
     GPtrArray *config_tables;   /* [guest] acpi-tables, before --acpi-table */
@@ -105,7 +109,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
                                          "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
-                                         NULL };
+                                         "cpu", NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         g_autofree char *q = ferry_text_quote(err->message, 300);
@@ -153,7 +157,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     STR_KEY(entry, "entry", false)
     STR_KEY(memory, "memory", false)
     STR_KEY(cmdline, "cmdline", false)
-    STR_KEY(module, "module", true)
+    STR_KEY(cpu, "cpu", false)
     STR_KEY(dm, "dm", true)
     STR_KEY(socket, "ioreq-socket", false)
 #undef STR_KEY
@@ -185,6 +189,26 @@ static int run_read_config(const char *path, struct run_opts *o)
         o->eager = g_key_file_get_boolean(kf, "guest", "eager-memory", &err);
         if (err) {
             return run_config_refuse(path, "eager-memory", "not a boolean (true or false)");
+        }
+    }
+    /* module = a.bin,ARGS;b.bin (files relative to the config's folder). */
+    if (g_key_file_has_key(kf, "guest", "module", NULL)) {
+        g_auto(GStrv) list = g_key_file_get_string_list(kf, "guest", "module", NULL, &err);
+
+        if (!list) {
+            fprintf(stderr, "ferry run: %s: module: %s\n", path, err->message);
+            return -EINVAL;
+        }
+        for (unsigned i = 0; list[i]; i++) {
+            char *t = g_strstrip(list[i]);
+
+            if (!*t || *t == ',') {
+                fprintf(stderr, "ferry run: %s: module: entry %u has no file name\n", path,
+                        i + 1);
+                return -EINVAL;
+            }
+            g_ptr_array_add(o->config_modules, g_path_is_absolute(t) ? g_strdup(t)
+                                                                     : g_build_filename(dir, t, NULL));
         }
     }
     /* acpi-tables = a.aml;b.aml (relative to the config's folder). */
@@ -220,7 +244,9 @@ static void run_opts_free(struct run_opts *o)
     g_free(o->entry);
     g_free(o->memory);
     g_free(o->cmdline);
-    g_free(o->module);
+    g_free(o->cpu);
+    g_strfreev(o->modules);
+    g_ptr_array_unref(o->config_modules);
     g_free(o->dm);
     g_free(o->socket);
     g_strfreev(o->dm_args);
@@ -231,14 +257,24 @@ static void run_opts_free(struct run_opts *o)
 int ferry_cmd_run(int argc, char **argv)
 {
     struct run_opts o = { .vcpus = VCPUS_UNSET,
-                          .config_tables = g_ptr_array_new_with_free_func(g_free) };
+                          .config_tables = g_ptr_array_new_with_free_func(g_free),
+                          .config_modules = g_ptr_array_new_with_free_func(g_free) };
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
-        { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry, "real or pvh (default pvh)", "KIND" },
+        { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry,
+          "auto (default: pvh for an ELF with a PVH note, else multiboot for an image with a "
+          "multiboot header), real, pvh or multiboot", "KIND" },
         { "memory", 'm', 0, G_OPTION_ARG_STRING, &o.memory, "guest RAM, K/M/G/T (default 64M)", "SIZE" },
         { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "vCPUs (default 1)", "N" },
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline, "kernel command line", "S" },
-        { "module", 0, 0, G_OPTION_ARG_FILENAME, &o.module, "module (initrd), pvh only", "FILE" },
+        { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
+          "a module (initrd) and its arguments (repeatable: multiboot; pvh takes one)",
+          "FILE[,ARGS]" },
+        { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
+          "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "
+          "/proc/cpuinfo names", "host[,+F|-F]..." },
+        { "print-cpuid", 0, 0, G_OPTION_ARG_NONE, &o.print_cpuid,
+          "list the CPUID the guest gets (with --cpu or the config's cpu=) and exit", NULL },
         { "dm", 0, 0, G_OPTION_ARG_FILENAME, &o.dm, "device model (default: ferry-dm)", "PATH" },
         { "no-dm", 0, 0, G_OPTION_ARG_NONE, &o.no_dm, "run without a device model", NULL },
         { "dm-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.dm_args,
@@ -264,8 +300,8 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module, dm, ioreq-socket, eager-memory, acpi, acpi-tables (FILE;FILE, added before\n"
-        "--acpi-table's).  Options given here win over it.\n"
+        "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, acpi-tables\n"
+        "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -278,6 +314,25 @@ int ferry_cmd_run(int argc, char **argv)
     }
     if (argc == 2 && run_read_config(argv[1], &o) < 0)
         goto out;
+    if (o.print_cpuid) {
+        /* Only the CPU model matters: no image, no device model. */
+        hv = run_find_program("FERRY_HV", "hypervisor", "ferry-hv");
+        if (!hv) {
+            fprintf(stderr, "ferry run: ferry-hv not found (next to ferry, in %s, or in PATH; "
+                    "FERRY_HV overrides)\n", FERRY_LIBEXECDIR);
+            status = FERRY_EXIT_FAILURE;
+            goto out;
+        }
+        g_ptr_array_add(args, g_strdup(hv));
+        g_ptr_array_add(args, g_strdup("--print-cpuid"));
+        if (o.cpu)
+            g_ptr_array_add(args, g_strdup_printf("--cpu=%s", o.cpu));
+        g_ptr_array_add(args, NULL);
+        execv(hv, (char **)args->pdata);
+        fprintf(stderr, "ferry run: cannot run %s: %s\n", hv, strerror(errno));
+        status = FERRY_EXIT_FAILURE;
+        goto out;
+    }
     if (!o.image && argc == 1) {
         /* No guest named at all: the bundled demo guest (tests/devmodel/guests/demo.S). */
         o.image = run_find_file("FERRY_DEMO_IMAGE", "tests/devmodel", "demo.elf",
@@ -327,7 +382,14 @@ int ferry_cmd_run(int argc, char **argv)
     ADD_OPT("--entry", o.entry)
     ADD_OPT("--memory", o.memory)
     ADD_OPT("--cmdline", o.cmdline)
-    ADD_OPT("--module", o.module)
+    ADD_OPT("--cpu", o.cpu)
+    if (o.modules) {
+        for (char **m = o.modules; *m; m++)
+            ADD_OPT("--module", *m)
+    } else {
+        for (guint i = 0; i < o.config_modules->len; i++)
+            ADD_OPT("--module", (char *)g_ptr_array_index(o.config_modules, i))
+    }
     ADD_OPT("--ioreq-socket", o.socket)
     if (!o.no_dm) {
         ADD_OPT("--dm", o.dm)

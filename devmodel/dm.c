@@ -105,6 +105,7 @@ struct ferry_dm {
     struct ioreq_msg_memory_reply mem_table;
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
+    unsigned nr_vcpus;                  /* 0: unknown */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */
@@ -340,6 +341,16 @@ void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn, voi
 {
     dm->pci_config = fn;
     dm->pci_opaque = opaque;
+}
+
+void ferry_dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n)
+{
+    dm->nr_vcpus = n;
+}
+
+unsigned ferry_dm_nr_vcpus(const struct ferry_dm *dm)
+{
+    return dm->nr_vcpus;
 }
 
 int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
@@ -1399,6 +1410,20 @@ int ferry_dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply 
         return -ENODEV;
     *regions = dm->mem_table;
     return dm->memfd;
+}
+
+int ferry_dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level)
+{
+    int rc;
+
+    if (dm->status != FERRY_DM_RUNNING)
+        return -ENOTCONN;
+    if (!dm->ops || !dm->ops->irq_line)
+        return -ENOSYS;
+    rc = dm->ops->irq_line(dm->opaque, gsi, level);
+    if (rc < 0)         /* the guest asked for it: rate-limited */
+        dm_guest_log(dm, "gsi %" PRIu32 ": cannot set level %d: %s", gsi, level, strerror(-rc));
+    return rc;
 }
 
 int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd, int resample_fd,

@@ -115,6 +115,13 @@ int ferry_dm_powerdown(struct ferry_dm *dm);
 void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
                                uint32_t code);
 
+/*
+ * The guest's vCPU count, as the hypervisor registered it (ferry-dm sets it
+ * from its ioreq registration before adding devices; 0 when unknown).
+ */
+void ferry_dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n);
+unsigned ferry_dm_nr_vcpus(const struct ferry_dm *dm);
+
 /* Deliver an MSI through the backend: -ENOSYS when it cannot. */
 int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data);
 
@@ -399,6 +406,18 @@ bool ferry_dm_irq_level(const struct ferry_dm_irq *irq);
 uint32_t ferry_dm_irq_gsi(const struct ferry_dm_irq *irq);
 /* Edges and assertions delivered on this line so far (tests, query). */
 uint64_t ferry_dm_irq_count(const struct ferry_dm_irq *irq);
+
+/*
+ * Set the level of GSI gsi through the backend's irq_line hook at once
+ * (KVM_IRQ_LINE in ferry-hv): the hypervisor has the new level before this
+ * returns, so before the guest access that asked for it completes, and the
+ * interrupt controller alone decides edge or level from how the guest
+ * programmed it.  For test devices that drive lines as QEMU's
+ * qemu_set_irq() does (pc-testdev); no irqfd, no sharing: a device that
+ * uses it lowers what it raised on reset and exit.  -ENOSYS without an
+ * irq_line hook, -ENOTCONN before ferry_dm_start.
+ */
+int ferry_dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level);
 
 /*
  * For a device whose interrupt eventfds come from elsewhere (e.g. a QEMU

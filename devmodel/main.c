@@ -939,8 +939,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
         goto out;
     }
-    if (!companion)
+    if (!companion) {
+        ferry_dm_set_nr_vcpus(m.dm, m.nr_vcpus);
         map_guest_memory(&m);
+    }
     if (!companion && add_devices(&m, &a) < 0) {
         m.status = DM_EXIT_USAGE;
         goto out;

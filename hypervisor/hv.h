@@ -10,6 +10,8 @@
  *   io.c      exit -> ioreq: in-process handlers, PCI CF8/CFC and ECAM,
  *             the ioreq router, unclaimed accounting
  *   loader.c  `real` flat images and `pvh` ELF kernels, E820, hvm_start_info
+ *   multiboot.c  multiboot (v1) kernels and their info block; entry detection
+ *   cpu.c     the CPU model: KVM's supported CPUID with feature edits
  *   main.c    the ferry-hv program
  *
  * Everything returns 0 or -errno; errors are described through the log
@@ -23,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "acpi/acpi.h"
 #include "common/ferry-log.h"
@@ -37,6 +40,7 @@
 #define HV_EAGER_MIN            (16ull << 20)
 
 struct ferry_vm;
+struct kvm_cpuid2;
 
 /* How the guest ended (first reason wins). */
 enum hv_end {
@@ -141,6 +145,9 @@ struct ferry_vm {
     atomic_int end;                 /* enum hv_end */
     atomic_uint end_code;
     int done_fd;                    /* eventfd: written once the guest ends */
+
+    /* The CPUID every vCPU gets (its APIC ID patched in); NULL: KVM's as it is. */
+    struct kvm_cpuid2 *cpuid;
 };
 
 /* vm.c */
@@ -174,11 +181,13 @@ int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data);
 
 /* vcpu.c */
 FERRY_MUST_CHECK int hv_vcpus_create(struct ferry_vm *vm);
-enum hv_entry { HV_ENTRY_REAL, HV_ENTRY_PVH };
+/* AUTO: pvh for an ELF with a PVH note, else multiboot if the image has a multiboot header. */
+enum hv_entry { HV_ENTRY_REAL, HV_ENTRY_PVH, HV_ENTRY_MULTIBOOT, HV_ENTRY_AUTO };
 struct hv_boot {
     enum hv_entry entry;
     uint64_t rip;
-    uint64_t rbx;       /* pvh: hvm_start_info */
+    uint64_t rbx;       /* pvh: hvm_start_info; multiboot: the info block */
+    uint64_t rax;       /* multiboot: 0x2badb002 */
 };
 FERRY_MUST_CHECK int hv_vcpus_setup_boot(struct ferry_vm *vm, const struct hv_boot *boot);
 FERRY_MUST_CHECK int hv_vcpus_start(struct ferry_vm *vm);
@@ -204,11 +213,20 @@ FERRY_MUST_CHECK int hv_io_add_debug_ports(struct ferry_vm *vm, int console_fd);
 void hv_io_log_unclaimed(struct ferry_vm *vm);
 
 /* loader.c */
+#define HV_MODULES_MAX          32
+struct hv_module {
+    const char *path;
+    const char *args;               /* NULL: none */
+};
+/* "FILE[,ARGS]" -> m (pointers into the string s, which is modified). */
+int hv_module_parse(char *s, struct hv_module *m);
 struct hv_load_config {
     const char *image;
     enum hv_entry entry;
     const char *cmdline;
-    const char *module;             /* optional, pvh only */
+    const char *module;             /* optional, pvh only (hv_load sets it from modules) */
+    const struct hv_module *modules; /* --module FILE[,ARGS]: pvh (one) and multiboot */
+    unsigned nr_modules;
     bool no_acpi;                   /* no ACPI tables (rsdp_paddr 0) */
     const char *const *acpi_tables; /* NULL-terminated files of extra ACPI tables, or NULL */
     uint64_t rsdp;                  /* set by hv_load */
@@ -254,6 +272,56 @@ struct hv_acpi_files {
 FERRY_MUST_CHECK int hv_acpi_files_load(struct hv_acpi_files *f, struct acpi_config *cfg,
                                         const char *const *paths, char *why, size_t why_len);
 void hv_acpi_files_free(struct hv_acpi_files *f);
+
+/* multiboot.c */
+struct hv_mb_header {
+    uint32_t offset;                /* in the file */
+    uint32_t flags;
+    uint32_t header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr; /* flag 16 */
+};
+/*
+ * The multiboot header in the first 8192 bytes: 0, -ENOENT if there is no
+ * magic there, -ENOEXEC with why set if the header is bad or asks for what
+ * Ferry cannot honour.
+ */
+int hv_mb_header_find(const uint8_t *img, size_t size, struct hv_mb_header *h, char *why,
+                      size_t why_len);
+/* Header, ELF or address fields, and entry checked against the file (fuzzing, unit tests). */
+int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *why,
+                      size_t why_len);
+FERRY_MUST_CHECK int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
+                                       struct hv_boot *boot, uint64_t *needed_end, char *why,
+                                       size_t why_len);
+/* AUTO -> PVH or MULTIBOOT by what the image is; why on failure to read it. */
+int hv_entry_detect(const char *image, enum hv_entry *entry, char *why, size_t why_len);
+const char *hv_entry_name(enum hv_entry entry);
+
+/* cpu.c: the CPU model, "host[,+FEATURE|-FEATURE]..." by /proc/cpuinfo names. */
+#define HV_CPU_EDITS_MAX        64
+struct hv_cpu_model {
+    unsigned nr_edits;
+    struct { uint16_t feature; bool on; } edits[HV_CPU_EDITS_MAX];
+};
+/* 0, or -EINVAL with why naming the bad part. */
+int hv_cpu_model_parse(const char *spec, struct hv_cpu_model *m, char *why, size_t why_len);
+/*
+ * KVM's supported CPUID with the model's edits (and the features that
+ * depend on a removed one) applied, the hypervisor bit set: *out is
+ * malloc'd.  -ENOTSUP with why if the model asks for a feature KVM cannot
+ * give; -errno if KVM fails.
+ */
+int hv_cpuid_build(int kvm_fd, const struct hv_cpu_model *m, struct kvm_cpuid2 **out,
+                   char *why, size_t why_len);
+/* One line per leaf: "cpuid LEAF SUBLEAF EAX EBX ECX EDX  flag flag ...". */
+void hv_cpuid_print(const struct kvm_cpuid2 *c, FILE *f);
+/* Index of a feature by name, or -1; and the name of index i (NULL past the end). */
+int hv_cpu_feature_find(const char *name);
+const char *hv_cpu_feature_name(unsigned i);
+/* The feature, dependency and XSAVE tables name only known features, each once (unit tests). */
+int hv_cpu_tables_check(char *why, size_t why_len);
+/* Applies m to c in place (for unit tests: c stands for KVM's supported CPUID). */
+int hv_cpuid_apply(struct kvm_cpuid2 *c, const struct hv_cpu_model *m, char *why,
+                   size_t why_len);
 
 /* Sizes like 64M, 1G, 1T, 4096 (bytes), 2K. 0 or -EINVAL/-ERANGE. */
 int hv_parse_size(const char *s, uint64_t *out);

@@ -8,6 +8,7 @@
  *         struct hvm_start_info (version 1: cmdline, modules, memory map,
  *         rsdp_paddr), as Xen's PVH ABI and Linux's arch/x86/platform/pvh
  *         expect.
+ *   multiboot  see multiboot.c
  *
  * The image is hostile input: every offset and size is checked against
  * the file before use, and every load address against guest RAM, the boot
@@ -562,12 +563,27 @@ int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc_in, struct hv_b
         if (rc)
             return rc;
     }
+    if (lc->entry == HV_ENTRY_AUTO) {
+        int rc = hv_entry_detect(lc->image, &lc->entry, why, why_len);
+        if (rc)
+            return rc;
+    }
+    if (lc->entry == HV_ENTRY_MULTIBOOT)
+        return hv_load_multiboot(vm, lc, boot, needed_end, why, why_len);
     if (lc->entry == HV_ENTRY_REAL) {
-        if (lc->module) {
-            snprintf(why, why_len, "modules need the pvh entry");
+        if (lc->module || lc->nr_modules) {
+            snprintf(why, why_len, "modules need the pvh or multiboot entry");
             return -EINVAL;
         }
         return load_real(vm, lc, boot, needed_end, why, why_len);
+    }
+    if (lc->nr_modules) {
+        if (lc->nr_modules > 1 || lc->modules[0].args) {
+            snprintf(why, why_len, "the pvh entry takes one module, without arguments "
+                     "(several, with arguments: the multiboot entry)");
+            return -EINVAL;
+        }
+        lc->module = lc->modules[0].path;
     }
     return load_pvh(vm, lc, boot, needed_end, why, why_len);
 }

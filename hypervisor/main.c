@@ -2,10 +2,11 @@
 /*
  * ferry-hv: run one HVM guest on KVM and route its I/O as ioreqs.
  *
- *   ferry-hv --image FILE [--entry real|pvh] [--memory SIZE] [--vcpus N]
- *            [--cmdline S] [--module FILE] [--ioreq-socket PATH]
+ *   ferry-hv --image FILE [--entry auto|real|pvh|multiboot] [--memory SIZE] [--vcpus N]
+ *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
  *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
  *            [--no-acpi | --acpi-table FILE...]
+ *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
  *
  * The main thread runs the control loop (ioreq server registrations,
  * signals, the guest's end); each vCPU has a thread of its own.  The exit
@@ -32,11 +33,12 @@
 #define HV_DM_ARGS_MAX              64
 
 struct hv_opts {
-    char *image, *entry, *memory, *cmdline, *module, *socket, *dm;
+    char *image, *entry, *memory, *cmdline, *socket, *dm, *cpu;
+    char **modules;                 /* --module FILE[,ARGS], in order */
     char **dm_args;
     char **acpi_tables;             /* --acpi-table, in order */
     int vcpus, wait_servers, wait_ms, verbose;
-    gboolean eager, no_debug_ports, no_acpi;
+    gboolean eager, no_debug_ports, no_acpi, print_cpuid;
 };
 
 struct hv_main {
@@ -295,11 +297,21 @@ int main(int argc, char **argv)
     struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT };
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
-        { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry, "real or pvh (default pvh)", "KIND" },
+        { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry,
+          "auto (default: pvh if the ELF has a PVH note, else multiboot if the image has a "
+          "multiboot header), real, pvh or multiboot", "KIND" },
         { "memory", 'm', 0, G_OPTION_ARG_STRING, &o.memory, "guest RAM, K/M/G/T (default 64M)", "SIZE" },
         { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "number of vCPUs (default 1)", "N" },
-        { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline, "kernel command line (pvh)", "S" },
-        { "module", 0, 0, G_OPTION_ARG_FILENAME, &o.module, "module (initrd) for pvh", "FILE" },
+        { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline,
+          "kernel command line (pvh, multiboot: after the image's name)", "S" },
+        { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
+          "a module (initrd) with its arguments (repeatable: multiboot; pvh takes one)",
+          "FILE[,ARGS]" },
+        { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
+          "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "
+          "/proc/cpuinfo names", "host[,+F|-F]..." },
+        { "print-cpuid", 0, 0, G_OPTION_ARG_NONE, &o.print_cpuid,
+          "list the CPUID the guest would get (with --cpu) and exit", NULL },
         { "ioreq-socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
           "listen for ioreq servers on this unix socket", "PATH" },
         { "dm", 0, 0, G_OPTION_ARG_FILENAME, &o.dm,
@@ -326,6 +338,8 @@ int main(int argc, char **argv)
     struct hv_main m = { .dm_pid = -1, .sigfd = -1 };
     struct ferry_vm_config vcfg = { .log = ferry_log_glib };
     struct hv_load_config lc = { 0 };
+    struct hv_module modules[HV_MODULES_MAX];
+    struct hv_cpu_model cpu;
     struct hv_boot boot;
     uint64_t needed_end = 0;
     char why[512];
@@ -341,14 +355,33 @@ int main(int argc, char **argv)
         return FERRY_HV_EXIT_USAGE;
     }
     ferry_log_init("ferry-hv", o.verbose ? 1 : 0);
-    if (!o.image) {
+    if (hv_cpu_model_parse(o.cpu ? o.cpu : "host", &cpu, why, sizeof(why)) < 0) {
+        fprintf(stderr, "ferry-hv: --cpu: %s\n", why);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
+    }
+    if (!o.image && !o.print_cpuid) {
         fprintf(stderr, "ferry-hv: --image is required (see --help)\n");
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
     lc.image = o.image;
     lc.cmdline = o.cmdline;
-    lc.module = o.module;
+    for (unsigned i = 0; o.modules && o.modules[i]; i++) {
+        if (i >= HV_MODULES_MAX) {
+            fprintf(stderr, "ferry-hv: --module: more than %d modules\n", HV_MODULES_MAX);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        if (hv_module_parse(o.modules[i], &modules[i]) < 0) {
+            fprintf(stderr, "ferry-hv: --module '%s': no file name before the comma\n",
+                    o.modules[i]);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        lc.nr_modules = i + 1;
+    }
+    lc.modules = modules;
     lc.no_acpi = o.no_acpi;
     lc.acpi_tables = (const char *const *)o.acpi_tables;
     if (o.no_acpi && o.acpi_tables) {
@@ -357,12 +390,16 @@ int main(int argc, char **argv)
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
-    if (!o.entry || !strcmp(o.entry, "pvh")) {
+    if (!o.entry || !strcmp(o.entry, "auto")) {
+        lc.entry = HV_ENTRY_AUTO;
+    } else if (!strcmp(o.entry, "pvh")) {
         lc.entry = HV_ENTRY_PVH;
     } else if (!strcmp(o.entry, "real")) {
         lc.entry = HV_ENTRY_REAL;
+    } else if (!strcmp(o.entry, "multiboot")) {
+        lc.entry = HV_ENTRY_MULTIBOOT;
     } else {
-        fprintf(stderr, "ferry-hv: --entry %s: must be real or pvh\n", o.entry);
+        fprintf(stderr, "ferry-hv: --entry %s: must be auto, real, pvh or multiboot\n", o.entry);
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
@@ -407,6 +444,17 @@ int main(int argc, char **argv)
     rc = hv_vm_create(&vcfg, &m.vm);
     if (rc) {
         status = kvm_error_status(rc);
+        goto out;
+    }
+    rc = hv_cpuid_build(m.vm->kvm_fd, &cpu, &m.vm->cpuid, why, sizeof(why));
+    if (rc) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "--cpu %s: %s", o.cpu ? o.cpu : "host", why);
+        status = rc == -ENOTSUP ? FERRY_HV_EXIT_USAGE : FERRY_HV_EXIT_FAILURE;
+        goto out;
+    }
+    if (o.print_cpuid) {
+        hv_cpuid_print(m.vm->cpuid, stdout);
+        status = fflush(stdout) == 0 ? FERRY_HV_EXIT_OK : FERRY_HV_EXIT_FAILURE;
         goto out;
     }
     rc = hv_io_init(m.vm);
@@ -467,7 +515,7 @@ int main(int argc, char **argv)
             goto ended;
     }
     ferry_log(FERRY_LOG_INFO, NULL, "guest starts: %s entry 0x%llx, %llu MiB, %u vcpu(s)",
-              lc.entry == HV_ENTRY_REAL ? "real" : "pvh", (unsigned long long)boot.rip,
+              hv_entry_name(boot.entry), (unsigned long long)boot.rip,
               (unsigned long long)(vcfg.memory >> 20), vcfg.nr_vcpus);
     rc = hv_vcpus_start(m.vm);
     if (rc)
@@ -516,7 +564,8 @@ out:
     g_free(o.entry);
     g_free(o.memory);
     g_free(o.cmdline);
-    g_free(o.module);
+    g_strfreev(o.modules);
+    g_free(o.cpu);
     g_free(o.socket);
     g_free(o.dm);
     g_strfreev(o.dm_args);

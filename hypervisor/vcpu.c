@@ -20,36 +20,36 @@
 
 #define vm_log(vm, lvl, ...) ferry_logf((vm)->cfg.log, (vm)->cfg.log_opaque, lvl, __VA_ARGS__)
 #define HV_KICK_SIGNAL (SIGRTMIN + 1)
-#define HV_CPUID_MAX 256
 
+/* The VM's CPUID (the CPU model, cpu.c) with this vCPU's APIC ID. */
 static int vcpu_set_cpuid(struct ferry_vm *vm, struct ferry_vcpu *v)
 {
-    size_t sz = sizeof(struct kvm_cpuid2) + HV_CPUID_MAX * sizeof(struct kvm_cpuid_entry2);
-    struct kvm_cpuid2 *c = calloc(1, sz);
+    char why[256];
     int rc = 0;
 
+    if (!vm->cpuid) {
+        rc = hv_cpuid_build(vm->kvm_fd, NULL, &vm->cpuid, why, sizeof(why));
+        if (rc) {
+            vm_log(vm, FERRY_LOG_ERROR, "%s", why);
+            return rc;
+        }
+    }
+    size_t sz = sizeof(struct kvm_cpuid2) + vm->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *c = malloc(sz);
     if (!c)
         return -ENOMEM;
-    c->nent = HV_CPUID_MAX;
-    if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-        rc = -errno;
-        vm_log(vm, FERRY_LOG_ERROR, "kvm: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-        goto out;
-    }
+    memcpy(c, vm->cpuid, sz);
     for (unsigned i = 0; i < c->nent; i++) {
         struct kvm_cpuid_entry2 *e = &c->entries[i];
-        if (e->function == 1) {
+        if (e->function == 1)
             e->ebx = (e->ebx & 0x00ffffffu) | (v->index << 24);
-            e->ecx |= 1u << 31;     /* hypervisor present */
-        } else if (e->function == 0xb || e->function == 0x1f) {
+        else if (e->function == 0xb || e->function == 0x1f)
             e->edx = v->index;
-        }
     }
     if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
         rc = -errno;
         vm_log(vm, FERRY_LOG_ERROR, "vcpu %u: KVM_SET_CPUID2: %s", v->index, strerror(errno));
     }
-out:
     free(c);
     return rc;
 }
@@ -114,7 +114,7 @@ int hv_vcpus_setup_boot(struct ferry_vm *vm, const struct hv_boot *boot)
         regs.rsp = HV_REAL_LOAD_ADDR;
         regs.rdx = 0x80;            /* boot drive, by convention */
     } else {
-        /* PVH: flat 32-bit protected mode, paging off, EBX = start info. */
+        /* PVH and multiboot: flat 32-bit protected mode, paging off, EBX = info. */
         seg_flat(&sregs.cs, 0x08, 0xb);
         seg_flat(&sregs.ds, 0x10, 0x3);
         sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
@@ -124,6 +124,7 @@ int hv_vcpus_setup_boot(struct ferry_vm *vm, const struct hv_boot *boot)
         sregs.cr4 = 0;
         sregs.efer = 0;
         regs.rbx = boot->rbx;
+        regs.rax = boot->rax;   /* multiboot: 0x2badb002 */
     }
     if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
         vm_log(vm, FERRY_LOG_ERROR, "vcpu 0: KVM_SET_SREGS: %s", strerror(errno));

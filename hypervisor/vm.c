@@ -430,6 +430,7 @@ void hv_vm_destroy(struct ferry_vm *vm)
     if (vm->done_fd >= 0)
         close(vm->done_fd);
     free(vm->slots);
+    free(vm->cpuid);
     pthread_mutex_destroy(&vm->slot_lock);
     pthread_mutex_destroy(&vm->unclaimed_lock);
     free(vm);

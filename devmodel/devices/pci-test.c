@@ -3,9 +3,16 @@
  * A small PCI test function for guests and tests: enumeration, BAR sizing
  * and programming, INTx and MSI through ferry-dm.
  *
- *   ID       1b36:0005 (QEMU's "pci-testdev" ID; no Linux driver binds it),
- *            class 0xff0000 (unassigned), INTA, an MSI capability (1 vector,
- *            64-bit, maskable)
+ *   ID       1234:fe01, subsystem the same, class 0xff0000 (unassigned),
+ *            INTA, an MSI capability (1 vector, 64-bit, maskable).
+ *            Ferry owns no PCI vendor ID.  1b36:0005 is QEMU's pci-testdev
+ *            (devmodel/devices/pci-testdev.c serves it with QEMU's layout),
+ *            and Red Hat's 1b36/1af4 ranges are QEMU's to hand out (it keeps
+ *            adding devices there).  Vendor 0x1234 is the ID emulators use
+ *            for their own devices without an upstream driver (QEMU's edu
+ *            teaching device is 1234:11e8); the only Linux driver on it is
+ *            bochs-drm, for 1234:1111.  0xfe01 is "Ferry test, number 1",
+ *            far from both.
  *   BAR0     I/O, 16 ports:
  *              +0  scratch (4 bytes, read/write)
  *              +4  interrupts: bit 0 is the INTx level (write 1 asserts, 0
@@ -25,8 +32,8 @@
 #include "devmodel/dm.h"
 #include "pci/pcimodel.h"
 
-#define PCI_TEST_VENDOR     0x1b36
-#define PCI_TEST_DEVICE     0x0005
+#define PCI_TEST_VENDOR     0x1234
+#define PCI_TEST_DEVICE     0xfe01
 #define PCI_TEST_MAGIC      0x59525246u     /* "FRRY" */
 #define PCI_TEST_IO_SIZE    16
 #define PCI_TEST_MEM_SIZE   4096
@@ -114,7 +121,7 @@ static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
         .device_id = PCI_TEST_DEVICE,
         .class_code = 0xff0000,
         .subsystem_vendor_id = PCI_TEST_VENDOR,
-        .subsystem_id = 0x1100,
+        .subsystem_id = PCI_TEST_DEVICE,
         .intx_pin = FERRY_PCI_INTA,
     };
     struct pci_test *t;
@@ -224,7 +231,7 @@ static void test_query(void *state, JsonBuilder *b)
 
 const struct ferry_dm_device_type pci_test_device = {
     .name = "pci-test",
-    .desc = "PCI test function 1b36:0005: I/O BAR0 (16), memory BAR1 (4 KiB), INTA",
+    .desc = "Ferry's PCI test function 1234:fe01: I/O BAR0 (16), memory BAR1 (4 KiB), INTA",
     .hotplug = true,
     .init = test_init,
     .exit = test_exit,

@@ -57,6 +57,7 @@ static int tb_irq_line_op(void *opaque, uint32_t gsi, bool level)
     struct tb *t = opaque;
 
     ck_assert_uint_lt(gsi, TB_GSI_MAX);
+    t->line_calls[gsi]++;
     if (level && !t->line[gsi])
         t->line_raises[gsi]++;
     t->line[gsi] = level;

@@ -5,7 +5,7 @@
     run-dm-guest.py SCENARIO
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
-rtl8139.
+rtl8139, ioapic, fwcfg, pcitestdev.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -73,7 +73,7 @@ def check_rtc(out, err):
 def scenario_demo():
     out, err = run(hv_args(guest("demo.elf"), dm_args=["--device=pci-test,id=t0"]), 0,
                    out_has=["Ferry demo guest", "PCI bus 0", "00:00.0  8086:1237  060000  host bridge",
-                            "1b36:0005  ff0000  ferry-dm test function", "Powering off"])
+                            "1234:fe01  ff0000  ferry-dm test function", "Powering off"])
     check_rtc(out, err)
     print(out)
 
@@ -81,6 +81,33 @@ def scenario_demo():
 def scenario_msi():
     run(hv_args(guest("dm-msi.elf"), dm_args=["--device=pci-test,id=t0,addr=5"]), 0,
         out_has=["MSI vector 0x51 arrived", "delivered on unmask"])
+
+
+def scenario_ioapic():
+    """pc-testdev's GSI ports into the in-kernel IOAPIC: edge, level, remote IRR, masking."""
+    run(hv_args(guest("dm-ioapic.elf"), dm_args=["--device=pc-testdev"]), 0,
+        out_has=["ok scratch-dword", "ok scratch-byte", "ok iomem", "ok edge-toggles",
+                 "ok level-eoi-redelivers-once",
+                 "ok level-remote-irr-after-eoi", "ok masked-level-held",
+                 "ok unmasked-level-delivered", "ok no-stray-edges",
+                 "edge, level, remote IRR and masking"])
+
+
+def scenario_fwcfg():
+    """fw-cfg items by port and by DMA; etc/e820 is the map ferry-hv gave the guest."""
+    run(hv_args(guest("dm-fwcfg.elf"), dm_args=["--device=fw-cfg"]) + ["--vcpus", "2"], 0,
+        out_has=["ok port-signature", "ok port-ram-size", "ok port-nb-cpus", "ok port-max-cpus",
+                 "ok dma-signature-lo", "ok dir-e820-key", "ok dma-e820-control",
+                 "ok e820-matches-pvh-memmap-entries", "ok dma-bad-address-error",
+                 "etc/e820 is the guest's map"])
+
+
+def scenario_pcitestdev():
+    """QEMU's pci-testdev protocol (kvm-unit-tests' lib/pci-testdev.c) on both BARs."""
+    run(hv_args(guest("dm-pcitestdev.elf"), dm_args=["--device=pci-testdev,addr=6"]), 0,
+        out_has=["ok pci-testdev-id", "ok pci-testdev mmio-no-eventfd",
+                 "ok pci-testdev mmio-datamatch-eventfd", "ok pci-testdev portio-wildcard-eventfd",
+                 "ok pci-testdev-tests", "protocol on both BARs"])
 
 
 def scenario_rtc():
@@ -328,7 +355,7 @@ def scenario_cli_run():
     check_rtc(out, err)
     # Arguments for the device model pass through: here a PCI function the demo lists.
     run([CLI, "run", "--dm-arg=--device=pci-test,id=t0"], 0,
-        out_has=["1b36:0005  ff0000  ferry-dm test function", "Bye!"])
+        out_has=["1234:fe01  ff0000  ferry-dm test function", "Bye!"])
     # Bad values are refused by name, never taken as "the default".
     run([CLI, "run", "--vcpus", "0"], 2, err_has=["vcpus 0: must be at least 1"])
     run([CLI, "run", "--memory", "-5"], 2, err_has=["memory '-5': not a size"])
@@ -338,7 +365,8 @@ SCENARIOS = {
     "demo": scenario_demo, "rtc": scenario_rtc, "s5": scenario_s5, "pci": scenario_pci,
     "msi": scenario_msi, "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
     "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
-    "rtl8139": scenario_rtl8139,
+    "rtl8139": scenario_rtl8139, "ioapic": scenario_ioapic, "fwcfg": scenario_fwcfg,
+    "pcitestdev": scenario_pcitestdev,
 }
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ struct tb {
     int irqfd_fd[TB_GSI_MAX], resample_fd[TB_GSI_MAX];
     bool line[TB_GSI_MAX];
     unsigned line_raises[TB_GSI_MAX];
+    unsigned line_calls[TB_GSI_MAX];  /* irq_line calls, any level */
     unsigned shutdowns;
     unsigned msis;              /* MSIs delivered through the backend */
     int msi_fail;               /* the backend's MSI calls return this */
@@ -77,5 +78,6 @@ TCase *dm_rtc_tcase(void);
 TCase *dm_pm_tcase(void);
 TCase *dm_misc_tcase(void);
 TCase *dm_pci_tcase(void);
+TCase *dm_testdevs_tcase(void);
 
 #endif

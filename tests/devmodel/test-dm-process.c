@@ -265,7 +265,7 @@ START_TEST(test_process_devices)
     s = ferry_dm_cli(&h, &st, "add", "pci-test", "id=pt");
     ck_assert_int_eq(st, 0);
     g_free(s);
-    ck_assert_uint_eq(cfg_read(&h, 1, 0), 0x00051b36);
+    ck_assert_uint_eq(cfg_read(&h, 1, 0), 0xfe011234);
     s = ferry_dm_cli(&h, &st, "devices", NULL, NULL);
     ck_assert_msg(strstr(s, "\"com1\"") && strstr(s, "\"pt\""), "devices: %s", s);
     g_free(s);

@@ -15,6 +15,7 @@ int main(void)
     suite_add_tcase(s, dm_pm_tcase());
     suite_add_tcase(s, dm_misc_tcase());
     suite_add_tcase(s, dm_pci_tcase());
+    suite_add_tcase(s, dm_testdevs_tcase());
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

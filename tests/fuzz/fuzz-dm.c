@@ -4,7 +4,9 @@
  * guest accesses (port, MMIO, PCI config and string-I/O ioreqs with any
  * size, count, type and data pointer) and control-socket commands against
  * the default machine (PCI host, UART, RTC, ACPI PM, 0xcf9, POST, debug
- * exit) plus a pci-test function, with a small guest RAM for DMA; and
+ * exit) plus a pci-test function and QEMU's test devices (pc-testdev,
+ * pci-testdev, fw-cfg and its DMA descriptors), with a small guest RAM for
+ * DMA; and
  * save/restore of a tampered state image, device resets.  Besides memory
  * errors it aborts when a read answers more bytes than it was asked for.
  *
@@ -61,6 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd;
 
     FUZZ_CHECK(base && ferry_dm_create(&cfg, &dm) == 0);
+    /* RAM first: fw-cfg reads the memory map when it is added. */
+    fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
+    FUZZ_CHECK(fd >= 0 && ftruncate(fd, FUZZ_RAM) == 0);
+    ram.region[0].size = FUZZ_RAM;
+    FUZZ_CHECK(ferry_dm_set_guest_memory(dm, fd, &ram) == 0);
+    close(fd);
     add(dm, "pci-host", "pci", "");
     add(dm, "uart", "com1", "out=null");
     add(dm, "rtc", "rtc", "");
@@ -69,12 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     add(dm, "post", "post", "");
     add(dm, "debug-exit", "debug-exit", "");
     add(dm, "pci-test", "pt", "");
+    add(dm, "pc-testdev", "testdev", "");
+    add(dm, "pci-testdev", "ptd", "");
+    add(dm, "fw-cfg", "fwcfg", "cpus=2");
     FUZZ_CHECK(ferry_dm_start(dm) == 0);
-    fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
-    FUZZ_CHECK(fd >= 0 && ftruncate(fd, FUZZ_RAM) == 0);
-    ram.region[0].size = FUZZ_RAM;
-    FUZZ_CHECK(ferry_dm_set_guest_memory(dm, fd, &ram) == 0);
-    close(fd);
 
     while (pos < size) {
         uint8_t op = data[pos++];

@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <linux/kvm.h>
 #include <string.h>
 
 #include "hypervisor/hv.h"
@@ -367,6 +368,178 @@ START_TEST(test_unclaimed)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Multiboot headers and module specs. */
+
+static void put_mb(uint8_t *img, size_t off, uint32_t magic, uint32_t flags, uint32_t sum)
+{
+    memcpy(img + off, &magic, 4);
+    memcpy(img + off + 4, &flags, 4);
+    memcpy(img + off + 8, &sum, 4);
+}
+
+START_TEST(test_mb_header)
+{
+    static uint8_t img[16384];
+    struct hv_mb_header h;
+    char why[256];
+
+    memset(img, 0, sizeof(img));
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), -ENOENT);
+    /* Found 4-byte aligned only, within the first 8192 bytes. */
+    put_mb(img, 0x102, 0x1badb002, 0, -0x1badb002u);
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), -ENOENT);
+    memset(img, 0, sizeof(img));
+    put_mb(img, 8192, 0x1badb002, 0, -0x1badb002u);
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), -ENOENT);
+    put_mb(img, 8180, 0x1badb002, 3, -(0x1badb002u + 3));
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), 0);
+    ck_assert_uint_eq(h.offset, 8180);
+    ck_assert_uint_eq(h.flags, 3);
+    /* Bits 17-31 are optional; 2 and 3-15 are refused; a bad checksum too. */
+    put_mb(img, 8180, 0x1badb002, 0x80000003u, -(0x1badb002u + 0x80000003u));
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), 0);
+    put_mb(img, 8180, 0x1badb002, 4, -(0x1badb002u + 4));
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), -ENOEXEC);
+    ck_assert_msg(strstr(why, "video mode"), "%s", why);
+    put_mb(img, 8180, 0x1badb002, 0x8000, -(0x1badb002u + 0x8000));
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), -ENOEXEC);
+    ck_assert_msg(strstr(why, "0x8000"), "%s", why);
+    put_mb(img, 8180, 0x1badb002, 0, 0);
+    ck_assert_int_eq(hv_mb_header_find(img, sizeof(img), &h, why, sizeof(why)), -ENOEXEC);
+    ck_assert_msg(strstr(why, "checksum"), "%s", why);
+    /* Flag 16 with the address fields past the end of the file. */
+    memset(img, 0, sizeof(img));
+    put_mb(img, 0, 0x1badb002, 0x10000, -(0x1badb002u + 0x10000));
+    ck_assert_int_eq(hv_mb_header_find(img, 20, &h, why, sizeof(why)), -ENOEXEC);
+    ck_assert_msg(strstr(why, "address fields"), "%s", why);
+    uint32_t f[5] = { 0x100000, 0x100000, 0x100020, 0x101000, 0x10000c };
+    memcpy(img + 12, f, sizeof(f));
+    ck_assert_int_eq(hv_mb_header_find(img, 32, &h, why, sizeof(why)), 0);
+    ck_assert_uint_eq(h.load_end_addr, 0x100020);
+    ck_assert_uint_eq(h.entry_addr, 0x10000c);
+}
+END_TEST
+
+START_TEST(test_module_parse)
+{
+    char a[] = "/x/initrd", b[] = "mod.bin,arg1 arg2=3,x", c[] = ",args";
+    struct hv_module m;
+
+    ck_assert_int_eq(hv_module_parse(a, &m), 0);
+    ck_assert_str_eq(m.path, "/x/initrd");
+    ck_assert_ptr_null(m.args);
+    ck_assert_int_eq(hv_module_parse(b, &m), 0);
+    ck_assert_str_eq(m.path, "mod.bin");
+    ck_assert_str_eq(m.args, "arg1 arg2=3,x");
+    ck_assert_int_eq(hv_module_parse(c, &m), -EINVAL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The CPU model against a made-up "supported CPUID". */
+
+struct fake_cpuid {
+    struct kvm_cpuid2 c;
+    struct kvm_cpuid_entry2 e[8];
+};
+
+static void make_cpuid(struct fake_cpuid *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->c.nent = 7;
+    /* leaf 1: fpu, apic, fxsr, sse, sse2 in edx; x2apic, xsave, avx in ecx */
+    f->e[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = (1u << 21) | (1u << 26) | (1u << 28),
+                                         .edx = 1u | (1u << 9) | (1u << 24) | (1u << 25) | (1u << 26) };
+    /* leaf 7.0: avx2, avx512f, avx512bw, avx512vl; ecx: avx512vbmi, gfni */
+    f->e[1] = (struct kvm_cpuid_entry2){ .function = 7, .index = 0,
+                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                         .ebx = (1u << 5) | (1u << 16) | (1u << 30) | (1u << 31),
+                                         .ecx = (1u << 1) | (1u << 8) };
+    /* leaf 0xd: XCR0 x87|SSE|YMM|opmask|ZMM_Hi256|Hi16_ZMM and the components */
+    f->e[2] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 0,
+                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                         .eax = 0xe7, .ebx = 0xa80, .ecx = 0xa80 };
+    f->e[3] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 2,
+                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                         .eax = 0x100, .ebx = 0x240 };
+    f->e[4] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 5,
+                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                         .eax = 0x40, .ebx = 0x440 };
+    f->e[5] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 6,
+                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                         .eax = 0x200, .ebx = 0x480 };
+    f->e[6] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 7,
+                                         .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                         .eax = 0x400, .ebx = 0x680 };
+}
+
+START_TEST(test_cpu_model)
+{
+    struct hv_cpu_model m;
+    struct fake_cpuid f, orig;
+    char why[256];
+
+    ck_assert_int_eq(hv_cpu_model_parse("host", &m, why, sizeof(why)), 0);
+    ck_assert_uint_eq(m.nr_edits, 0);
+    ck_assert_int_eq(hv_cpu_model_parse("host,-x2apic,+avx2,sse", &m, why, sizeof(why)), 0);
+    ck_assert_uint_eq(m.nr_edits, 3);
+    ck_assert(!m.edits[0].on && m.edits[1].on && m.edits[2].on);
+    ck_assert_str_eq(hv_cpu_feature_name(m.edits[0].feature), "x2apic");
+    ck_assert_int_eq(hv_cpu_model_parse("host,-bogus", &m, why, sizeof(why)), -EINVAL);
+    ck_assert_msg(strstr(why, "'bogus'"), "%s", why);
+    ck_assert_int_eq(hv_cpu_model_parse("max", &m, why, sizeof(why)), -EINVAL);
+    ck_assert_int_eq(hv_cpu_model_parse("host,", &m, why, sizeof(why)), -EINVAL);
+    ck_assert_int_eq(hv_cpu_model_parse("host,,-x2apic", &m, why, sizeof(why)), -EINVAL);
+
+    /* No edits: exactly what KVM supports. */
+    make_cpuid(&f);
+    orig = f;
+    ck_assert_int_eq(hv_cpu_model_parse("host", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(memcmp(&f, &orig, sizeof(f)), 0);
+
+    /* -x2apic: one bit. */
+    ck_assert_int_eq(hv_cpu_model_parse("host,-x2apic", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), 0);
+    ck_assert_uint_eq(f.e[0].ecx, orig.e[0].ecx & ~(1u << 21));
+    ck_assert_uint_eq(f.e[1].ebx, orig.e[1].ebx);
+
+    /* -avx512f: every avx512* and what Linux hangs on avx512vl (gfni), the XCR0 components. */
+    make_cpuid(&f);
+    ck_assert_int_eq(hv_cpu_model_parse("host,-avx512f", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), 0);
+    ck_assert_uint_eq(f.e[1].ebx, 1u << 5);                 /* avx2 stays */
+    ck_assert_uint_eq(f.e[1].ecx, 0);
+    ck_assert_uint_eq(f.e[2].eax, 0x07);
+    ck_assert_uint_eq(f.e[2].ecx, 0x340);                   /* up to the YMM component */
+    ck_assert_uint_eq(f.e[4].eax | f.e[5].eax | f.e[6].eax | f.e[6].ebx, 0);
+    ck_assert_uint_eq(f.e[3].eax, 0x100);
+
+    /* +a feature KVM lacks; +a feature whose prerequisite goes. */
+    make_cpuid(&f);
+    ck_assert_int_eq(hv_cpu_model_parse("host,+pn", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), -ENOTSUP);
+    ck_assert_msg(strstr(why, "'pn'"), "%s", why);
+    ck_assert_int_eq(hv_cpu_model_parse("host,-avx512f,+avx512bw", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), -ENOTSUP);
+    ck_assert_msg(strstr(why, "'avx512bw' needs 'avx512f'"), "%s", why);
+    /* The last edit of a feature wins. */
+    make_cpuid(&f);
+    ck_assert_int_eq(hv_cpu_model_parse("host,-x2apic,+x2apic", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), 0);
+    ck_assert_uint_eq(f.e[0].ecx, orig.e[0].ecx);
+    /* -xsave: avx and the AVX family, and leaf 0xd, go. */
+    ck_assert_int_eq(hv_cpu_model_parse("host,-xsave", &m, why, sizeof(why)), 0);
+    ck_assert_int_eq(hv_cpuid_apply(&f.c, &m, why, sizeof(why)), 0);
+    ck_assert_uint_eq(f.e[0].ecx, 1u << 21);
+    ck_assert_uint_eq(f.e[1].ebx, 0);
+    ck_assert_uint_eq(f.e[2].eax | f.e[2].ecx | f.e[3].eax, 0);
+    /* Every dependency names known features (a typo would silently never fire). */
+    ck_assert_msg(hv_cpu_tables_check(why, sizeof(why)) == 0, "%s", why);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hv");
@@ -380,6 +553,9 @@ int main(void)
     tcase_add_test(tc, test_gpa_ptr);
     tcase_add_test(tc, test_pci_decode);
     tcase_add_test(tc, test_unclaimed);
+    tcase_add_test(tc, test_mb_header);
+    tcase_add_test(tc, test_module_parse);
+    tcase_add_test(tc, test_cpu_model);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,7 +5,7 @@
  * ferry-dm (RTL8139, ferry-dm's qemu device), timed by the bench.
  *
  * It asks the bench (in-process ports of ferry-hv, bench-bar.h) for N
- * reads per block and R rounds, finds 1b36:0005 and 10ec:8139 by a config
+ * reads per block and R rounds, finds 1234:fe01 and 10ec:8139 by a config
  * scan of bus 0 and programs their BARs (BB_DM_*, BB_QEMU_*) with I/O and
  * memory decoding on, writes BB_MAC_LO into pci-test's memory scratch, and
  * then runs R rounds of one block per kind (bench-bar.h): a marker write
@@ -169,7 +169,7 @@ kinds:
     .quad BB_QEMU_MEM
     .long 1, BB_MAC_LO
 s_params:  .asciz "FAIL bench-bar: the bench gave 0 reads or 0 rounds\n"
-s_no_dm:   .asciz "FAIL bench-bar: no 1b36:0005 (ferry-dm's pci-test) on bus 0\n"
+s_no_dm:   .asciz "FAIL bench-bar: no 1234:fe01 (ferry-dm's pci-test) on bus 0\n"
 s_no_qemu: .asciz "FAIL bench-bar: no 10ec:8139 (ferry-dm's qemu device) on bus 0\n"
 s_bad1:    .asciz "FAIL bench-bar: a read of kind "
 s_bad2:    .asciz " gave "

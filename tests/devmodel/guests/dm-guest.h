@@ -14,7 +14,7 @@
 #define DM_EXIT_PORT    0xf4        /* ferry-dm's debug exit */
 #define PCI_CF8         0xcf8
 #define PCI_CFC         0xcfc
-#define PCI_TEST_ID     0x00051b36  /* ferry-dm's pci-test function */
+#define PCI_TEST_ID     0xfe011234  /* ferry-dm's pci-test function */
 #define PCI_TEST_MAGIC  0x59525246  /* "FRRY" at BAR0 + 8 */
 #define GUEST_IO_BAR    0xc000
 #define GUEST_IO_BAR2   0xc100

@@ -27,7 +27,7 @@ _start:
     xor %eax, %eax
     call pci_read
     EXPECT host-bridge, $0x12378086
-    /* find 1b36:0005 */
+    /* find 1234:fe01 */
     mov $(1 << 11), %ebx
 1:  mov %ebx, %eax
     call pci_read
