@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/security/sandbox-rig.h"
+#include "tests/sandbox/sandbox-rig.h"
 #include "bench/bench.h"
 
 #define ROUNDS 10

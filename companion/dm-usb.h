@@ -35,11 +35,15 @@
 #include <json-glib/json-glib.h>
 
 struct event_base;
+struct ferry_syscall_list;
 struct ferry_usb_qmp;
 struct dm_usb;
 
 /* USB is wanted: a QMP socket given, or a [usb] group in the config file. */
 bool dm_usb_wanted(const char *qmp, const char *config);
+/* The syscalls it needs beyond a confined ferry-dm's base list, loaded when
+ * it is wanted (usbredir-syscalls.c). */
+extern const struct ferry_syscall_list ferry_syscalls_usbredir;
 
 /* qmp= of the config's [usb] group (*qmp NULL if none; caller frees).  The
  * group is read by libferry-usb (ferry_usb_config_load), here as in

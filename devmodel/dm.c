@@ -1063,7 +1063,7 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
         dm_log(dm, FERRY_LOG_ERROR, "%s: cannot add at run time: no hotplug", type_name);
         return -EBUSY;
     }
-    if (dm->confined && type->syscalls) {
+    if (dm->confined && type->syscalls && type->syscalls->n) {
         bool in = false;
 
         for (size_t i = 0; i < dm->nr_lists && !in; i++)

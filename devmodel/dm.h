@@ -31,7 +31,7 @@
 #include <json-glib/json-glib.h>
 
 #include "common/ferry-log.h"
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "ioreq/ioreq.h"
 
 struct event_base;
@@ -190,8 +190,8 @@ struct ferry_dm_device_type {
     bool hotplug;               /* device_add/device_del at run time */
     /*
      * Syscalls this type needs beyond the base list of a confined ferry-dm
-     * (devmodel/sandbox.h; the list lives next to the device source), or
-     * NULL when the base list is enough.
+     * (sandbox/sandbox.h), defined in the device's source: every type
+     * states one, FERRY_SYSCALL_LIST_NONE when the base list is enough.
      */
     const struct ferry_syscall_list *syscalls;
     /*
@@ -245,7 +245,7 @@ FERRY_MUST_CHECK int ferry_dm_device_add(struct ferry_dm *dm, const char *type,
                                          const char *id, const struct ferry_dm_opts *opts,
                                          struct ferry_dm_device **out);
 /*
- * Confinement (devmodel/sandbox.h).  ferry_dm_set_sandbox: the
+ * Confinement (sandbox/sandbox.h).  ferry_dm_set_sandbox: the
  * configuration ferry-dm will confine itself with (kept by pointer; it
  * must outlive dm), for devices that start helpers (qemu's launcher drops
  * to the same user).  ferry_dm_set_confined: the syscall lists now

@@ -13,7 +13,7 @@
  * device timers and fds.  Idle, it sleeps in epoll.  When the router goes
  * away (the guest ended, ferry-hv exited) it exits 0.
  *
- * Confined by default (devmodel/sandbox.h): everything it needs is opened
+ * Confined by default (sandbox/sandbox.h): everything it needs is opened
  * first (ioreq registration, guest RAM, devices with their ptys, files and
  * QEMU launchers, the control socket), then it drops to the 'ferry' user
  * with no capabilities, no_new_privs, fresh namespaces and a seccomp
@@ -38,7 +38,7 @@
 #include "companion/dm-vfio.h"
 #include "devmodel/dm.h"
 #include "devmodel/prewarm.h"
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define DM_EXIT_OK          0
 #define DM_EXIT_FAILURE     1
@@ -621,7 +621,7 @@ static void add_type_list(const char *type_name, const struct ferry_syscall_list
 {
     const struct ferry_dm_device_type *t = ferry_dm_device_type_find(type_name);
 
-    if (!t || !t->syscalls)
+    if (!t || !t->syscalls || !t->syscalls->n)    /* nothing beyond the base list */
         return;
     for (size_t i = 0; i < *n; i++)
         if (lists[i] == t->syscalls)

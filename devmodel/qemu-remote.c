@@ -16,7 +16,7 @@
 
 #include <event2/event.h>
 
-#include "devmodel/launcher.h"
+#include "sandbox/launcher.h"
 #include "devmodel/qemu-remote.h"
 #include "ioreq/mpqemu.h"
 
@@ -67,7 +67,7 @@ struct ferry_qemu_remote {
     bool sandbox;
     /*
      * Every QEMU, the first and each restart, comes from this pre-forked
-     * helper (devmodel/launcher.h): a confined ferry-dm never forks or
+     * helper (sandbox/launcher.h): a confined ferry-dm never forks or
      * execs, and the command line is fixed when the engine is made.
      */
     struct ferry_launcher *launcher;
@@ -1253,70 +1253,69 @@ static int bar_lookup(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsig
     return -ENXIO;
 }
 
-int qemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
-                         uint64_t *val)
+/*
+ * One guest access to a BAR: a read into *val or a write of *val.  Most
+ * devices take at most 4 bytes at once and QEMU ends on an invalid size, so
+ * a wider access goes as 4-byte parts.
+ */
+static int bar_access(struct ferry_qemu_remote *r, bool io, bool write, uint64_t addr,
+                      unsigned size, uint64_t *val)
 {
     uint64_t ra, v = 0;
     struct mpqemu_msg m;
     int rc;
 
-    *val = size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
     if (r->state != QEMU_REMOTE_RUNNING) {
         r->st.while_down++;
         return -ENODEV;
     }
     rc = bar_lookup(r, io, addr, size, &ra);
     if (rc < 0) {
-        refused(r, io ? "io read" : "mmio read", addr, size);
+        refused(r, io ? (write ? "io write" : "io read") : (write ? "mmio write" : "mmio read"),
+                addr, size);
         return rc;
     }
-    /* Most devices take at most 4 bytes at once; QEMU ends on an invalid size. */
     for (unsigned done = 0; done < size; done += 4) {
         unsigned n = size < 4 ? size : 4;
+        uint64_t mask = n < 4 ? (1ull << (8 * n)) - 1 : 0xffffffffull;
         uint64_t part;
 
-        mpqemu_msg_bar_read(&m, !io, ra + done, n);
-        if (qr_rpc(r, &m, &part) < 0) {
-            r->st.while_down++;
+        if (write)
+            mpqemu_msg_bar_write(&m, !io, ra + done, (*val >> (8 * done)) & mask, n);
+        else
+            mpqemu_msg_bar_read(&m, !io, ra + done, n);
+        if (qr_rpc(r, &m, write ? NULL : &part) < 0) {
+            if (!write)
+                r->st.while_down++;
             return -ENODEV;
         }
-        if (n < 4)
-            part &= (1ull << (8 * n)) - 1;
-        else
-            part &= 0xffffffffull;
-        v |= part << (8 * done);
+        if (!write)
+            v |= (part & mask) << (8 * done);
     }
-    r->st.bar_reads++;
-    *val = v;
+    if (write) {
+        r->st.bar_writes++;
+    } else {
+        r->st.bar_reads++;
+        *val = v;
+    }
     return 0;
+}
+
+int qemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
+                         uint64_t *val)
+{
+    uint64_t v = 0;
+    int rc;
+
+    rc = bar_access(r, io, false, addr, size, &v);
+    *val = rc < 0 ? (size >= 8 ? ~0ull : (1ull << (8 * size)) - 1) : v;
+    return rc;
 }
 
 int qemu_remote_bar_write(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
                           uint64_t val)
 {
-    uint64_t ra;
-    struct mpqemu_msg m;
-    int rc;
-
-    if (r->state != QEMU_REMOTE_RUNNING) {
-        r->st.while_down++;
-        return -ENODEV;
-    }
-    rc = bar_lookup(r, io, addr, size, &ra);
-    if (rc < 0) {
-        refused(r, io ? "io write" : "mmio write", addr, size);
-        return rc;
-    }
-    for (unsigned done = 0; done < size; done += 4) {
-        unsigned n = size < 4 ? size : 4;
-        uint64_t part = (val >> (8 * done)) & (n < 4 ? (1ull << (8 * n)) - 1 : 0xffffffffull);
-
-        mpqemu_msg_bar_write(&m, !io, ra + done, part, n);
-        if (qr_rpc(r, &m, NULL) < 0)
-            return -ENODEV;
-    }
-    r->st.bar_writes++;
-    return 0;
+    return bar_access(r, io, true, addr, size, &val);
 }
 
 int qemu_remote_reset(struct ferry_qemu_remote *r)

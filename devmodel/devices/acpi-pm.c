@@ -359,9 +359,13 @@ static void pm_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, pm->sleeps);
 }
 
+FERRY_SYSCALL_LIST_NONE(acpi_pm_syscalls, "acpi-pm",
+    "registers in memory, the PM timer from clock_gettime, the SCI via the hypervisor");
+
 const struct ferry_dm_device_type acpi_pm_device = {
     .name = "acpi-pm",
     .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 0",
+    .syscalls = &acpi_pm_syscalls,
     .init = pm_init,
     .exit = pm_exit,
     .reset = pm_reset,

@@ -77,10 +77,14 @@ static void dx_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, dx->last);
 }
 
+FERRY_SYSCALL_LIST_NONE(debug_exit_syscalls, "debug-exit",
+    "the exit is a shutdown message to the hypervisor");
+
 const struct ferry_dm_device_type debug_exit_device = {
     .name = "debug-exit",
     .desc = "debug exit port for tests (port=0xf4): write v, the guest exits with v",
     .hotplug = true,
+    .syscalls = &debug_exit_syscalls,
     .init = dx_init,
     .exit = dx_exit,
     .query = dx_query,

@@ -540,10 +540,14 @@ static void fwc_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, (int64_t)s->dma_errors);
 }
 
+FERRY_SYSCALL_LIST_NONE(fw_cfg_syscalls, "fw-cfg",
+    "items built at start-up, DMA into guest RAM already mapped");
+
 const struct ferry_dm_device_type fw_cfg_device = {
     .name = "fw-cfg",
     .desc = "QEMU's firmware configuration (0x510 selector, 0x511 data, 0x514 DMA): "
             "signature, id, RAM size, vCPUs, etc/e820",
+    .syscalls = &fw_cfg_syscalls,
     .init = fwc_init,
     .exit = fwc_exit,
     .reset = fwc_reset,

@@ -228,10 +228,14 @@ static void pct_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, (int64_t)p->bad_flushes);
 }
 
+FERRY_SYSCALL_LIST_NONE(pc_testdev_syscalls, "pc-testdev",
+    "registers in memory, GSI levels are messages to the hypervisor");
+
 const struct ferry_dm_device_type pc_testdev_device = {
     .name = "pc-testdev",
     .desc = "QEMU's x86 test device: scratch 0xe0, flush 0xe4, GSI levels 0x2000-0x2017, "
             "64 KiB iomem at 0xff000000",
+    .syscalls = &pc_testdev_syscalls,
     .init = pct_init,
     .exit = pct_exit,
     .reset = pct_reset,

@@ -179,9 +179,13 @@ static void host_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, (gint64)h->config_writes);
 }
 
+FERRY_SYSCALL_LIST_NONE(pci_host_syscalls, "pci-host",
+    "config space in memory, INTx messages to the hypervisor");
+
 const struct ferry_dm_device_type pci_host_device = {
     .name = "pci-host",
     .desc = "PCI bus 0 and host bridge at 00.0 (model=i440fx|q35), INTx on GSI 16-19",
+    .syscalls = &pci_host_syscalls,
     .init = host_init,
     .exit = host_exit,
     .reset = host_reset,

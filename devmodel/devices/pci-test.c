@@ -229,10 +229,14 @@ static void test_query(void *state, JsonBuilder *b)
     json_builder_add_boolean_value(b, t->irq);
 }
 
+FERRY_SYSCALL_LIST_NONE(pci_test_syscalls, "pci-test",
+    "config space and BARs in memory, INTx and MSI via the hypervisor");
+
 const struct ferry_dm_device_type pci_test_device = {
     .name = "pci-test",
     .desc = "Ferry's PCI test function 1234:fe01: I/O BAR0 (16), memory BAR1 (4 KiB), INTA",
     .hotplug = true,
+    .syscalls = &pci_test_syscalls,
     .init = test_init,
     .exit = test_exit,
     .reset = test_reset,

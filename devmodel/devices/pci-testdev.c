@@ -243,11 +243,15 @@ static void ptd_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, t ? get_le32(t->hdr + 12) : 0);
 }
 
+FERRY_SYSCALL_LIST_NONE(pci_testdev_syscalls, "pci-testdev",
+    "BARs and write counters in memory");
+
 const struct ferry_dm_device_type pci_testdev_device = {
     .name = "pci-testdev",
     .desc = "QEMU's PCI test device 1b36:0005: memory BAR0 (4 KiB), I/O BAR1 (256), "
             "the mmio/portio write-count tests",
     .hotplug = true,
+    .syscalls = &pci_testdev_syscalls,
     .init = ptd_init,
     .exit = ptd_exit,
     .reset = ptd_reset,

@@ -94,10 +94,14 @@ static void post_query(void *state, JsonBuilder *b)
     json_builder_end_array(b);
 }
 
+FERRY_SYSCALL_LIST_NONE(post_syscalls, "post",
+    "the last codes in memory, logged to an fd already open");
+
 const struct ferry_dm_device_type post_device = {
     .name = "post",
     .desc = "POST code port (port=0x80): last code and history in query-devices",
     .hotplug = true,
+    .syscalls = &post_syscalls,
     .init = post_init,
     .exit = post_exit,
     .query = post_query,

@@ -297,11 +297,28 @@ static void qemu_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, (gint64)st.refused);
 }
 
+/*
+ * Syscalls beyond the base list of a confined ferry-dm.  ferry-dm never
+ * forks or executes anything itself.  The remote QEMU is (re)started
+ * through the launcher (sandbox/launcher.h): a helper forked before
+ * confinement that holds the one fixed qemu-system-x86_64 command line,
+ * drops to the same user with no_new_privs, and hands back the mpqemu
+ * socket and QEMU's stderr pipe by SCM_RIGHTS; stopping an instance (kill +
+ * reap) is a request to the helper too, since a confined ferry-dm may
+ * signal only itself.  The mpqemu messages (SYNC_SYSMEM with the guest RAM
+ * memfd, SET_IRQFD with eventfds) are sendmsg/recvmsg, eventfd2 and mmap
+ * without PROT_EXEC: all in the base list.  What is left is reaping the
+ * helper itself at the end.
+ */
+FERRY_SYSCALL_LIST_STATIC(qemu_syscalls, "mpqemu",
+    "QEMU-hosted device over mpqemu; QEMU (re)starts and stops through the pre-forked launcher",
+    FERRY_SC("wait4"), FERRY_SC("waitid"));
+
 const struct ferry_dm_device_type qemu_device = {
     .name = "qemu",
     .desc = "a PCI device emulated by QEMU in its own process (device=rtl8139, addr=, args=)",
     .hotplug = true,
-    .syscalls = &ferry_syscalls_mpqemu,
+    .syscalls = &qemu_syscalls,
     .init = qemu_init,
     .exit = qemu_exit,
     .reset = qemu_reset,

@@ -99,9 +99,13 @@ static void rcr_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, rc->resets);
 }
 
+FERRY_SYSCALL_LIST_NONE(reset_syscalls, "reset",
+    "the reset is a message to the hypervisor");
+
 const struct ferry_dm_device_type reset_device = {
     .name = "reset",
     .desc = "reset control register (port=0xcf9): RST_CPU reboots the guest",
+    .syscalls = &reset_syscalls,
     .init = rcr_init,
     .exit = rcr_exit,
     .reset = rcr_reset,

@@ -448,9 +448,13 @@ static void rtc_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, s->r.offset_ns / NS);
 }
 
+FERRY_SYSCALL_LIST_NONE(rtc_syscalls, "rtc",
+    "the host clock from clock_gettime, timers on the event loop");
+
 const struct ferry_dm_device_type rtc_device = {
     .name = "rtc",
     .desc = "MC146818 RTC and CMOS (ports 0x70-0x71, irq=8)",
+    .syscalls = &rtc_syscalls,
     .init = rtc_init,
     .exit = rtc_exit,
     .reset = rtc_reset,

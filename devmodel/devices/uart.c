@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "devmodel/chardev.h"
 #include "devmodel/dm.h"
@@ -453,10 +454,22 @@ static void uart_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, (gint64)ferry_chardev_dropped(u->cd));
 }
 
+/*
+ * Syscalls of the back end beyond the base list of a confined ferry-dm: the
+ * pty (or stdio) is opened before confinement (posix_openpt, grantpt,
+ * unlockpt all happen then); afterwards it only reads, writes (base) and
+ * sets line modes.
+ */
+FERRY_SYSCALL_LIST_STATIC(uart_syscalls, "serial",
+    "16550 UART on a pty or stdio opened before confinement",
+    FERRY_IOCTL(TCGETS), FERRY_IOCTL(TCSETS), FERRY_IOCTL(TCSETSW), FERRY_IOCTL(TCSETSF),
+    FERRY_IOCTL(TCFLSH), FERRY_IOCTL(TIOCGWINSZ), FERRY_IOCTL(TIOCOUTQ),
+    FERRY_IOCTL(TIOCMGET), FERRY_IOCTL(TIOCMSET));
+
 const struct ferry_dm_device_type uart_device = {
     .name = "uart",
     .desc = "16550A UART (COM1: port=0x3f8 irq=4; out=, in=)",
-    .syscalls = &ferry_syscalls_serial,
+    .syscalls = &uart_syscalls,
     .init = uart_init,
     .exit = uart_exit,
     .reset = uart_reset,

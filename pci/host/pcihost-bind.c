@@ -60,20 +60,14 @@ static int mkdir_p(const char *path)
 static int state_read(struct ferry_pcihost *h, const char *dev, char *drv, size_t len)
 {
     char path[PCIHOST_PATH_MAX], buf[STATE_MAX];
-    ssize_t n;
-    int fd, r;
+    int r;
 
     r = pcihost_path(h, path, sizeof(path), h->state_dir, "%s", dev);
     if (r < 0)
         return r;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0)
-        return -errno;
-    buf[n] = '\0';
+    r = pcihost_read_file(path, buf, sizeof(buf));
+    if (r < 0)
+        return r;
     if (strncmp(buf, "driver=", 7))
         return -EBADMSG;
     buf[strcspn(buf, "\n")] = '\0';
@@ -137,6 +131,18 @@ static int cur_driver(struct ferry_pcihost *h, const char *dev, char *buf, size_
     return r;
 }
 
+/* cur_driver() before bind or unbind changes anything: a failure is reported. */
+static int driver_at_start(struct ferry_pcihost *h, const char *dev, char *buf, size_t len)
+{
+    int r = cur_driver(h, dev, buf, len);
+
+    if (r == -ENODEV)
+        return pcihost_fail(h, r, "pci %s: no such device in sysfs (removed?)", dev);
+    if (r < 0)
+        return pcihost_fail(h, r, "pci %s: cannot read its driver link: %s", dev, strerror(-r));
+    return 0;
+}
+
 static int cur_override(struct ferry_pcihost *h, const char *dev, char *buf, size_t len)
 {
     int r = pcihost_sys_read(h, buf, len, "bus/pci/devices/%s/driver_override", dev);
@@ -188,11 +194,9 @@ static int bind_one(struct ferry_pcihost *h, const char *dev)
     bool recorded_now;
     int r;
 
-    r = cur_driver(h, dev, drv, sizeof(drv));
-    if (r == -ENODEV)
-        return pcihost_fail(h, r, "pci %s: no such device in sysfs (removed?)", dev);
+    r = driver_at_start(h, dev, drv, sizeof(drv));
     if (r < 0)
-        return pcihost_fail(h, r, "pci %s: cannot read its driver link: %s", dev, strerror(-r));
+        return r;
     r = cur_override(h, dev, ovr, sizeof(ovr));
     if (r < 0)
         return pcihost_fail(h, r, "pci %s: cannot read driver_override: %s (kernel too old?)",
@@ -348,11 +352,9 @@ static int unbind_one(struct ferry_pcihost *h, const char *dev)
     bool have_state;
     int r;
 
-    r = cur_driver(h, dev, drv, sizeof(drv));
-    if (r == -ENODEV)
-        return pcihost_fail(h, r, "pci %s: no such device in sysfs (removed?)", dev);
+    r = driver_at_start(h, dev, drv, sizeof(drv));
     if (r < 0)
-        return pcihost_fail(h, r, "pci %s: cannot read its driver link: %s", dev, strerror(-r));
+        return r;
     if (cur_override(h, dev, ovr, sizeof(ovr)) < 0)
         ovr[0] = '\0';
     r = state_read(h, dev, orig, sizeof(orig));

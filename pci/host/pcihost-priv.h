@@ -37,6 +37,9 @@ void pcihost_log(struct ferry_pcihost *h, enum ferry_log_level lvl,
  * Reads strip one trailing newline.  0 or -errno. */
 int pcihost_path(struct ferry_pcihost *h, char *out, size_t len, const char *root,
                  const char *fmt, ...) FERRY_PRINTF(5, 6);
+/* A whole small file (sysfs attribute, state file) into buf as a string,
+ * its last newline dropped; 0 or -errno. */
+int pcihost_read_file(const char *path, char *buf, size_t len);
 int pcihost_sys_read(struct ferry_pcihost *h, char *buf, size_t len,
                      const char *fmt, ...) FERRY_PRINTF(4, 5);
 int pcihost_sys_link_base(struct ferry_pcihost *h, char *buf, size_t len,

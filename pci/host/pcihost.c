@@ -164,7 +164,7 @@ int pcihost_path(struct ferry_pcihost *h, char *out, size_t len, const char *roo
     return r;
 }
 
-static int read_file(const char *path, char *buf, size_t len)
+int pcihost_read_file(const char *path, char *buf, size_t len)
 {
     ssize_t n;
     size_t got = 0;
@@ -206,7 +206,7 @@ int pcihost_sys_read(struct ferry_pcihost *h, char *buf, size_t len, const char 
     va_end(ap);
     if (r < 0)
         return r;
-    return read_file(path, buf, len);
+    return pcihost_read_file(path, buf, len);
 }
 
 int pcihost_sys_link_base(struct ferry_pcihost *h, char *buf, size_t len, const char *fmt, ...)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tests/acpi/test-acpi.h"
+#include "tests/check-main.h"
 
 void test_log_fn(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -64,18 +65,5 @@ const struct acpi_table_ref *test_set_find(const struct test_set *s, const char 
     return NULL;
 }
 
-int main(void)
-{
-    Suite *s = suite_create("acpi");
-    suite_add_tcase(s, acpi_aml_tcase());
-    suite_add_tcase(s, acpi_tables_tcase());
-    suite_add_tcase(s, acpi_config_tcase());
-    suite_add_tcase(s, acpi_validate_tcase());
-    suite_add_tcase(s, acpi_extra_tcase());
-
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+FERRY_CHECK_MAIN("acpi", acpi_aml_tcase, acpi_tables_tcase, acpi_config_tcase,
+                 acpi_validate_tcase, acpi_extra_tcase);

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
 import ferrytest  # noqa: E402
-from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
+from ferrytest import BUILD, TIMEOUT, fail  # noqa: E402
 
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 DM = os.path.join(BUILD, "devmodel", "ferry-dm")
@@ -207,9 +207,7 @@ def scenario_killed():
 
 
 def scenario_qemu():
-    import shutil
-    if not shutil.which("qemu-system-x86_64"):
-        skip("qemu-system-x86_64 is not installed")
+    ferrytest.qemu_check()
     out, err = run(hv_args(guest("dm-qemu.elf"),
                            dm_args=["--device=qemu,id=nic0,device=rtl8139,addr=6"]), 0,
                    out_has=["rtl8139 (in its own QEMU) at 00:06", "mac 52:54:00:12:34:56"])
@@ -236,10 +234,8 @@ def qmp_query_devices(path):
 def scenario_rtl8139():
     """The loopback guest on a QEMU-hosted RTL8139, then its QEMU killed and restarted."""
     import queue
-    import shutil
     import threading
-    if not shutil.which("qemu-system-x86_64"):
-        skip("qemu-system-x86_64 is not installed")
+    ferrytest.qemu_check()
     with tempfile.TemporaryDirectory() as d:
         ctl = os.path.join(d, "dm.sock")
         p = subprocess.Popen(hv_args(guest("dm-rtl8139.elf"),

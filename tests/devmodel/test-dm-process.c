@@ -28,6 +28,7 @@
 #include <glib.h>
 
 #include "ioreq/ioreq.h"
+#include "tests/check-main.h"
 
 /* devmodel/dm.h's, which this test (a separate process) does not link */
 #define FERRY_DM_OPTS_MAX       32
@@ -470,20 +471,8 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
-    TCase *tc = tcase_create("ferry-dm");
-    SRunner *sr;
-    int failed;
 
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_process_devices);
-    tcase_add_test(tc, test_process_killed);
-    tcase_add_test(tc, test_process_config_file);
-    tcase_add_test(tc, test_process_router_gone);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
+                                         test_process_config_file, test_process_router_gone));
+    return ferry_check_run(s, CK_NOFORK);
 }

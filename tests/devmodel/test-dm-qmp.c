@@ -23,6 +23,7 @@
 #include "common/qmp-wait.h"
 #include "companion/dm-qmp.h"
 #include "devmodel/control.h"
+#include "tests/check-main.h"
 #include "tests/devmodel/test-devmodel.h"
 #include "usb/ferry-usb.h"
 
@@ -338,9 +339,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("dm-qmp");
-    TCase *tc = tcase_create("detach");
-    SRunner *sr;
-    int failed;
+    int status;
     char *qemu = g_find_program_in_path("qemu-system-x86_64");
 
     if (!qemu) {
@@ -348,17 +347,11 @@ int main(void)
         return 77;
     }
     g_free(qemu);
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_dm_qmp_detach_async);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    suite_add_tcase(s, FERRY_CHECK_TCASE("detach", 300, test_dm_qmp_detach_async));
+    status = ferry_check_run(s, CK_NOFORK);
     if (qemu_pid > 0) {
         kill(qemu_pid, SIGKILL);
         waitpid(qemu_pid, NULL, 0);
     }
-    return failed ? 1 : 0;
+    return status;
 }

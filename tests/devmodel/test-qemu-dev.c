@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tests/check-main.h"
 #include "tests/devmodel/test-devmodel.h"
 
 START_TEST(test_qemu_rtl8139)
@@ -77,10 +78,6 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("devmodel-qemu");
-    TCase *tc = tcase_create("qemu");
-    SRunner *sr;
-    int failed;
-
     char *qemu = g_find_program_in_path("qemu-system-x86_64");
 
     if (!qemu) {
@@ -88,13 +85,6 @@ int main(void)
         return 77;
     }
     g_free(qemu);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_qemu_rtl8139);
-    tcase_add_test(tc, test_qemu_bad_options);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    suite_add_tcase(s, FERRY_CHECK_TCASE("qemu", 120, test_qemu_rtl8139, test_qemu_bad_options));
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -294,8 +294,7 @@ def t_no_kvm():
     if os.geteuid() != 0:
         skip("needs root to hide /dev/kvm in a mount namespace")
     for tool in ("unshare", "setpriv"):
-        if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
-            skip(tool + " is not installed")
+        ferrytest.program_check(tool)
     probe = subprocess.run(["unshare", "-m", "true"], stderr=subprocess.DEVNULL)
     if probe.returncode:
         skip("cannot create a mount namespace here")

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hypervisor/hv.h"
+#include "tests/check-main.h"
 
 /* ------------------------------------------------------------------ */
 
@@ -540,26 +541,11 @@ START_TEST(test_cpu_model)
 }
 END_TEST
 
-int main(void)
+static TCase *core_tcase(void)
 {
-    Suite *s = suite_create("hv");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_test(tc, test_parse_size);
-    tcase_add_test(tc, test_elf_pvh_entry);
-    tcase_add_test(tc, test_memory_check);
-    tcase_add_test(tc, test_elf_hostile);
-    tcase_add_test(tc, test_e820);
-    tcase_add_test(tc, test_gpa_ptr);
-    tcase_add_test(tc, test_pci_decode);
-    tcase_add_test(tc, test_unclaimed);
-    tcase_add_test(tc, test_mb_header);
-    tcase_add_test(tc, test_module_parse);
-    tcase_add_test(tc, test_cpu_model);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return FERRY_CHECK_TCASE("core", 0, test_parse_size, test_elf_pvh_entry, test_memory_check,
+                             test_elf_hostile, test_e820, test_gpa_ptr, test_pci_decode,
+                             test_unclaimed, test_mb_header, test_module_parse, test_cpu_model);
 }
+
+FERRY_CHECK_MAIN("hv", core_tcase);

@@ -15,31 +15,17 @@
 #define ROUNDS 5
     .code64
 main64:
-    /* KVM leaves the boot vCPU's LINT0 in ExtINT mode: mask the PIC so the
-     * line reaches the guest through the IOAPIC only. */
-    mov $0xff, %al
-    out %al, $0x21
-    out %al, $0xa1
+    call irq_setup64            /* PIC masked: the line reaches us through the IOAPIC */
     lea irq_handler(%rip), %rax
     mov $TS_IRQ_VECTOR, %edi
     call set_gate
-    lea spurious(%rip), %rax
-    mov $0xff, %edi
-    call set_gate
-    /* LAPIC on: SVR = enable | vector 0xff; TPR 0 */
-    mov $LAPIC_BASE, %ebx
-    movl $0x1ff, 0xf0(%rbx)
-    movl $0, 0x80(%rbx)
-    /* IOAPIC pin -> vector, fixed, edge, unmasked, to APIC 0 */
-    mov $IOAPIC_BASE, %ebx
-    movl $(0x10 + 2 * TS_IRQ_GSI), (%rbx)
-    movl $TS_IRQ_VECTOR, 0x10(%rbx)
-    movl $(0x11 + 2 * TS_IRQ_GSI), (%rbx)
-    movl $0, 0x10(%rbx)
-    movl $(0x10 + 2 * TS_IRQ_LINE_GSI), (%rbx)
-    movl $TS_IRQ_LINE_VECTOR, 0x10(%rbx)
-    movl $(0x11 + 2 * TS_IRQ_LINE_GSI), (%rbx)
-    movl $0, 0x10(%rbx)
+    /* IOAPIC pins -> vectors, fixed, edge, unmasked, to APIC 0 */
+    mov $TS_IRQ_GSI, %edi
+    mov $TS_IRQ_VECTOR, %esi
+    call ioapic_route64
+    mov $TS_IRQ_LINE_GSI, %edi
+    mov $TS_IRQ_LINE_VECTOR, %esi
+    call ioapic_route64
     lea line_handler(%rip), %rax
     mov $TS_IRQ_LINE_VECTOR, %edi
     call set_gate
@@ -94,22 +80,18 @@ done:
 
 line_handler:
     push %rax
-    push %rbx
     push %rdx
     incl line_count(%rip)
     mov $TS_IRQ_LINE, %dx
     xor %al, %al
     out %al, %dx                /* lower the line before the EOI */
-    mov $LAPIC_BASE, %ebx
-    movl $0, 0xb0(%rbx)
+    call lapic_eoi64
     pop %rdx
-    pop %rbx
     pop %rax
     iretq
 
 irq_handler:
     push %rax
-    push %rbx
     incl irq_count(%rip)
     mov irq_count(%rip), %eax
     cmp %r12d, %eax
@@ -118,12 +100,8 @@ irq_handler:
     call puts64
     mov $1, %al
     jmp exit64
-1:  mov $LAPIC_BASE, %ebx
-    movl $0, 0xb0(%rbx)         /* EOI */
-    pop %rbx
+1:  call lapic_eoi64
     pop %rax
-    iretq
-spurious:
     iretq
 
 #include "lib64.inc"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ioreq/ioreq-abi.h"
+#include "tests/check-main.h"
 
 #if __has_include(<xen/hvm/ioreq.h>)
 #define HAVE_XEN_IOREQ 1
@@ -103,14 +104,8 @@ int main(void)
 {
 #if HAVE_XEN_IOREQ
     Suite *s = suite_create("ioreq-xen");
-    TCase *tc = tcase_create("against-xen");
-    tcase_add_test(tc, test_against_xen);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    suite_add_tcase(s, FERRY_CHECK_TCASE("against-xen", 0, test_against_xen));
+    return ferry_check_run(s, CK_FORK_GETENV);
 #else
     printf("SKIP: xen/hvm/ioreq.h not found at build time (install libxen-dev, then reconfigure)\n");
     return 77;

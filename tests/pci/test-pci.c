@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check-main.h"
 #include "tests/pci/test-pci.h"
 
 static int rec_bar_remap(void *opaque, struct ferry_pci_func *fn, unsigned bar,
@@ -142,21 +143,5 @@ struct ferry_pci_func *mkbridge(struct rec *r)
     return fn;
 }
 
-int main(void)
-{
-    Suite *s = suite_create("pci");
-    suite_add_tcase(s, pci_func_tcase());
-    suite_add_tcase(s, pci_pcie_tcase());
-    suite_add_tcase(s, pci_edges_tcase());
-    suite_add_tcase(s, pci_msi_tcase());
-    suite_add_tcase(s, pci_bus_tcase());
-    suite_add_tcase(s, pci_bridge_tcase());
-    suite_add_tcase(s, pci_save_tcase());
-    suite_add_tcase(s, pci_hostile_tcase());
-
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+FERRY_CHECK_MAIN("pci", pci_func_tcase, pci_pcie_tcase, pci_edges_tcase, pci_msi_tcase,
+                 pci_bus_tcase, pci_bridge_tcase, pci_save_tcase, pci_hostile_tcase);

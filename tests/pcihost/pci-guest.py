@@ -38,29 +38,11 @@ import sys
 import tempfile
 import time
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
+from ferrytest import finish, ok, program_check, qemu_check, skip  # noqa: E402
+
 GUEST_MODULES = ["e1000e", "irqbypass", "vfio", "vfio_virqfd", "vfio_iommu_type1",
                  "vfio-pci-core", "vfio-pci"]
-
-
-def ok(cond, what, detail=""):
-    print(("ok    " if cond else "FAIL  ") + what + ("" if cond or not detail else ": " + str(detail)))
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def skip(reason):
-    print("SKIP: " + reason)
-    sys.exit(77)
-
-
-def finish():
-    if failures:
-        print("%d check(s) failed: %s" % (len(failures), "; ".join(failures)))
-        sys.exit(1)
-    print("all checks passed")
-    sys.exit(0)
 
 
 class Qmp:
@@ -235,8 +217,7 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm, ferry_faul
     if mode not in ("iommu", "noiommu", "attach"):
         print(__doc__)
         sys.exit(2)
-    if not shutil.which("qemu-system-x86_64"):
-        skip("qemu-system-x86_64 is not installed")
+    qemu_check()
     # Attach end to end needs a QEMU inside the guest: this host's, at Debian's paths.
     nested = mode == "attach"
     lacking = [f for f in (QEMU, QEMU_TCG, SEABIOS) if nested and not os.path.exists(f)]
@@ -598,8 +579,7 @@ def smoke_nonroot(ferry):
     """As a user without privileges: still lists, says what is hidden."""
     if os.geteuid() != 0:
         skip("needs root to run ferry as user 65534 (setpriv)")
-    if not shutil.which("setpriv"):
-        skip("setpriv (util-linux) is not installed")
+    program_check("setpriv", "util-linux")
     sysdevs = sorted(os.listdir("/sys/bus/pci/devices")) if os.path.isdir("/sys/bus/pci/devices") else []
     if not sysdevs:
         skip("this machine has no PCI devices")
@@ -624,8 +604,7 @@ def smoke_nonroot(ferry):
 
 
 def qmp_refusal(ferry, ferry_dm):
-    if not shutil.which("qemu-system-x86_64"):
-        skip("qemu-system-x86_64 is not installed")
+    qemu_check()
     tmp = tempfile.mkdtemp(prefix="ferry-pciqmp-")
     q = None
     try:

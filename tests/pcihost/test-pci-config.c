@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "pci/host/pci-config.h"
+#include "tests/check-main.h"
 
 static char file[64];
 
@@ -126,20 +127,9 @@ START_TEST(test_limits)
 }
 END_TEST
 
-int main(void)
+static TCase *core_tcase(void)
 {
-    Suite *s = suite_create("pci-config");
-    TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
-    tcase_add_test(tc, test_accepts);
-    tcase_add_test(tc, test_refuses);
-    tcase_add_test(tc, test_limits);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return FERRY_CHECK_TCASE("core", 0, test_accepts, test_refuses, test_limits);
 }
+
+FERRY_CHECK_MAIN("pci-config", core_tcase);

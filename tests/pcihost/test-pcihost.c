@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pci/host/pcihost.h"
+#include "tests/check-main.h"
 
 #define DUMP_Q35 PCIHOST_DATA "/q35-iommu.lspci"
 
@@ -659,11 +660,5 @@ static Suite *pcihost_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pcihost_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(pcihost_suite(), CK_FORK_GETENV);
 }

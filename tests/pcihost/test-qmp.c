@@ -18,6 +18,7 @@
 
 #include "common/qmp.h"
 #include "common/qmp-wait.h"
+#include "tests/check-main.h"
 
 #define GREETING "{\"QMP\": {\"version\": {}, \"capabilities\": [\"oob\"]}}\r\n"
 
@@ -445,26 +446,12 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("qmp");
-    TCase *tc = tcase_create("client");
-    SRunner *sr;
-    int failed;
 
     signal(SIGPIPE, SIG_IGN);
     g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_normal);
-    tcase_add_test(tc, test_error_reply);
-    tcase_add_test(tc, test_device_del);
-    tcase_add_test(tc, test_event_with_reply);
-    tcase_add_test(tc, test_bad_shapes);
-    tcase_add_test(tc, test_hostile);
-    tcase_add_test(tc, test_pci_find);
-    tcase_add_test(tc, test_pci_find_hostile);
-    tcase_add_test(tc, test_pci_find_deep);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    suite_add_tcase(s, FERRY_CHECK_TCASE("client", 120, test_normal, test_error_reply,
+                                         test_device_del,
+                                         test_event_with_reply, test_bad_shapes, test_hostile,
+                                         test_pci_find, test_pci_find_hostile, test_pci_find_deep));
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

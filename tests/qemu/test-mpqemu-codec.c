@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ioreq/mpqemu.h"
+#include "tests/check-main.h"
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -258,22 +259,10 @@ START_TEST(test_socket_fds)
 }
 END_TEST
 
-int main(void)
+static TCase *codec_tcase(void)
 {
-    Suite *s = suite_create("mpqemu-codec");
-    TCase *tc = tcase_create("codec");
-    SRunner *sr;
-    int failed;
-
-    tcase_add_test(tc, test_layouts);
-    tcase_add_test(tc, test_sysmem_layout);
-    tcase_add_test(tc, test_check);
-    tcase_add_test(tc, test_decode_hostile);
-    tcase_add_test(tc, test_socket_fds);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return FERRY_CHECK_TCASE("codec", 0, test_layouts, test_sysmem_layout, test_check,
+                             test_decode_hostile, test_socket_fds);
 }
+
+FERRY_CHECK_MAIN("mpqemu-codec", codec_tcase);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "devmodel/qemu-remote.h"
+#include "tests/check-main.h"
 
 static uint8_t read_view(const uint8_t *cfg, const struct qemu_remote_capview *v, unsigned o)
 {
@@ -111,21 +112,10 @@ START_TEST(test_hostile_loop)
 }
 END_TEST
 
-int main(void)
+static TCase *capview_tcase(void)
 {
-    Suite *s = suite_create("qemu-remote-capview");
-    TCase *tc = tcase_create("capview");
-    SRunner *sr;
-    int failed;
-
-    tcase_add_test(tc, test_mixed_chain);
-    tcase_add_test(tc, test_only_msi);
-    tcase_add_test(tc, test_no_msi_untouched);
-    tcase_add_test(tc, test_hostile_loop);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return FERRY_CHECK_TCASE("capview", 0, test_mixed_chain, test_only_msi, test_no_msi_untouched,
+                             test_hostile_loop);
 }
+
+FERRY_CHECK_MAIN("qemu-remote-capview", capview_tcase);

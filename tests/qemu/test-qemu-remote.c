@@ -33,6 +33,7 @@
 
 #include "devmodel/qemu-remote.h"
 #include "ioreq/mpqemu.h"
+#include "tests/check-main.h"
 
 #define RAM_SIZE        (16u << 20)
 #define RX_RING_GPA     0x100000u
@@ -889,9 +890,6 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("qemu-remote");
-    TCase *tc = tcase_create("qemu");
-    SRunner *sr;
-    int failed;
     static char path[4096];
     const char *env = getenv("FERRY_QEMU");
 
@@ -910,24 +908,11 @@ int main(void)
         printf("SKIP: qemu-system-x86_64 not found (install qemu-system-x86)\n");
         return 77;
     }
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_messages);
-    tcase_add_test(tc, test_rtl8139_loopback);
-    tcase_add_test(tc, test_startup_settles);
-    tcase_add_test(tc, test_device_reset);
-    tcase_add_test(tc, test_e1000_enumerate);
-    tcase_add_test(tc, test_extra_args);
-    tcase_add_test(tc, test_pci_testdev_enumerate);
-    tcase_add_test(tc, test_xhci_64bit_bar);
-    tcase_add_test(tc, test_hostile);
-    tcase_add_test(tc, test_access_min);
-    tcase_add_test(tc, test_supervision);
-    tcase_add_test(tc, test_heartbeat);
-    tcase_add_test(tc, test_restart_fails);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    suite_add_tcase(s, FERRY_CHECK_TCASE("qemu", 300, test_messages, test_rtl8139_loopback,
+                                         test_startup_settles, test_device_reset,
+                                         test_e1000_enumerate, test_extra_args,
+                                         test_pci_testdev_enumerate, test_xhci_64bit_bar,
+                                         test_hostile, test_access_min, test_supervision,
+                                         test_heartbeat, test_restart_fails));
+    return ferry_check_run(s, CK_FORK_GETENV);
 }

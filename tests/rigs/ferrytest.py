@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """What the Python test runners share: where the build is, SKIP/FAIL the
-way meson reads them (exit 77 / 1, the reason first), /dev/kvm, and running
-a program whose exit status and output are checked.
+way meson reads them (exit 77 / 1, the reason first), /dev/kvm, QEMU,
+running a program whose exit status and output are checked, and a list of
+checks that all run before the verdict (ok() ... finish()).
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "rigs"))
     import ferrytest
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +16,7 @@ BUILD = os.environ.get("FERRY_BUILD_ROOT",
                        os.path.join(os.path.dirname(__file__), "..", ".."))
 TIMEOUT = 300
 LOG_TITLE = "ferry-hv / ferry-dm log (stderr)"
+QEMU_PROGRAM = "qemu-system-x86_64"
 
 
 def build_path(*parts):
@@ -48,6 +51,40 @@ def kvm_check():
     why = kvm_usable()
     if why:
         skip(why)
+
+
+def program_check(name, package=None):
+    """The path of program name (the first in PATH); SKIP without one."""
+    path = shutil.which(name)
+    if not path:
+        skip(name + (" (%s)" % package if package else "") + " is not installed")
+    return path
+
+
+def qemu_check():
+    """The path of qemu-system-x86_64; SKIP without one."""
+    return program_check(QEMU_PROGRAM)
+
+
+failures = []
+
+
+def ok(cond, what, detail=""):
+    """One check of many: prints "ok    WHAT" or "FAIL  WHAT: DETAIL" and
+    goes on; finish() gives the verdict."""
+    print(("ok    " if cond else "FAIL  ") + what + ("" if cond or not detail else ": " + str(detail)))
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def finish():
+    """Exit 1 if an ok() check failed (naming them), else 0."""
+    if failures:
+        print("%d check(s) failed: %s" % (len(failures), "; ".join(failures)))
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
 
 
 def run(args, status, out_has=(), err_has=(), out_lacks=("FAIL",), check=None):

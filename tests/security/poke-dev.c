@@ -127,9 +127,13 @@ static void poke_dev_exit(void *state)
     free(p);
 }
 
+/* Nothing beyond the base list: what it tries is forbidden on purpose. */
+FERRY_SYSCALL_LIST_NONE(poke_dev_syscalls, "poke", "test device");
+
 const struct ferry_dm_device_type poke_dev_device = {
     .name = "poke",
     .desc = "TEST ONLY: tries a forbidden syscall when armed and read by the guest",
+    .syscalls = &poke_dev_syscalls,
     .init = poke_dev_init,
     .exit = poke_dev_exit,
 };

@@ -135,9 +135,7 @@ def find_qemu(dm_pid, old=None):
 
 
 def scenario_qemu_restart(user):
-    import shutil
-    if not shutil.which("qemu-system-x86_64"):
-        skip("qemu-system-x86_64 is not installed")
+    ferrytest.qemu_check()
     p, line, pid = start(DM, ["-v", "--device=qemu,id=nic0,device=rtl8139,addr=6"])
     helper, q = find_qemu(pid)
     if not q:

@@ -174,8 +174,8 @@ def preflight(mode):
         skip("no 'ferry' user: run scripts/setup")
     if mode in ("hv", "connect", "unit"):
         ferrytest.kvm_check()
-    if mode == "companion" and not shutil.which("qemu-system-x86_64"):
-        skip("qemu-system-x86_64 is not installed")
+    if mode == "companion":
+        ferrytest.qemu_check()
     return user
 
 

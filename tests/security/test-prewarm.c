@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "devmodel/prewarm.h"
-#include "devmodel/sandbox.h"
+#include "sandbox/sandbox.h"
 
 static size_t put_into_words(void)
 {

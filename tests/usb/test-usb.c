@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "redir-client.h"
+#include "tests/check-main.h"
 #include "usb/ferry-usb.h"
 #include "usbsim.h"
 
@@ -988,15 +989,9 @@ static Suite *usb_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(usb_suite());
-    int failed;
-
     if (!getenv("UMOCKDEV_DIR") && !getenv("LD_PRELOAD")) {
         printf("FAIL: not running under umockdev-wrapper (meson test runs it with it)\n");
         return 1;
     }
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return ferry_check_run(usb_suite(), CK_FORK_GETENV);
 }

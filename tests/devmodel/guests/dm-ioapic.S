@@ -29,7 +29,6 @@
 #define LEVEL_VEC   0x61
 #define TESTDEV_IRQ 0x2000
 #define RTE_LO(g)   (0x10 + 2 * (g))
-#define RTE_HI(g)   (0x11 + 2 * (g))
 #define RTE_LEVEL   (1 << 15)
 #define RTE_MASK    (1 << 16)
 #define RTE_RIRR    (1 << 14)
@@ -49,21 +48,13 @@
 
     .code64
 main64:
-    mov $0xff, %al              /* PIC masked: only the IOAPIC delivers */
-    out %al, $0x21
-    out %al, $0xa1
+    call irq_setup64            /* PIC masked: only the IOAPIC delivers */
     lea edge_irq(%rip), %rax
     mov $EDGE_VEC, %edi
     call set_gate
     lea level_irq(%rip), %rax
     mov $LEVEL_VEC, %edi
     call set_gate
-    lea spurious(%rip), %rax
-    mov $0xff, %edi
-    call set_gate
-    mov $LAPIC_BASE, %ebx
-    movl $0x1ff, 0xf0(%rbx)     /* software enable, spurious vector 0xff */
-    movl $0, 0x80(%rbx)         /* TPR 0 */
     sti
 
     /* The scratch register and the iomem window, through ferry-dm. */
@@ -88,12 +79,9 @@ main64:
 
     /* Edge: GSI 14 -> vector 0x60, edge, unmasked. */
     LINE EDGE_GSI, 0
-    mov $RTE_HI(EDGE_GSI), %edi
-    xor %esi, %esi
-    call ioapic_wr
-    mov $RTE_LO(EDGE_GSI), %edi
+    mov $EDGE_GSI, %edi
     mov $EDGE_VEC, %esi
-    call ioapic_wr
+    call ioapic_route64
     LINE EDGE_GSI, 1
     WAIT edge_count, 1
     LINE EDGE_GSI, 0
@@ -107,26 +95,23 @@ main64:
 
     /* Level: GSI 15 -> vector 0x61, level, unmasked. */
     LINE LEVEL_GSI, 0
-    mov $RTE_HI(LEVEL_GSI), %edi
-    xor %esi, %esi
-    call ioapic_wr
-    mov $RTE_LO(LEVEL_GSI), %edi
+    mov $LEVEL_GSI, %edi
     mov $(LEVEL_VEC | RTE_LEVEL), %esi
-    call ioapic_wr
+    call ioapic_route64
     LINE LEVEL_GSI, 1
     WAIT level_count, 2
     call delay
     mov level_count(%rip), %eax
     CHECK level-eoi-redelivers-once, $2
     mov $RTE_LO(LEVEL_GSI), %edi
-    call ioapic_rd
+    call ioapic_read64
     and $RTE_RIRR, %eax
     CHECK level-remote-irr-after-eoi, $0
 
     /* Masked: nothing while masked, the pending level interrupt on unmask. */
     mov $RTE_LO(LEVEL_GSI), %edi
     mov $(LEVEL_VEC | RTE_LEVEL | RTE_MASK), %esi
-    call ioapic_wr
+    call ioapic_write64
     mov level_count(%rip), %r12d
     add stray_count(%rip), %r12d
     LINE LEVEL_GSI, 1
@@ -136,7 +121,7 @@ main64:
     CHECK masked-level-held, %r12
     mov $RTE_LO(LEVEL_GSI), %edi
     mov $(LEVEL_VEC | RTE_LEVEL), %esi
-    call ioapic_wr
+    call ioapic_write64
     WAIT level_count, 3
     call delay
     mov level_count(%rip), %eax
@@ -182,32 +167,9 @@ delay:
     loop 1b
     ret
 
-/* ioapic_rd: register %edi -> %eax; ioapic_wr: register %edi = %esi */
-ioapic_rd:
-    push %rdx
-    mov $IOAPIC_BASE, %edx
-    mov %edi, (%rdx)
-    mov 0x10(%rdx), %eax
-    pop %rdx
-    ret
-ioapic_wr:
-    push %rdx
-    mov $IOAPIC_BASE, %edx
-    mov %edi, (%rdx)
-    mov %esi, 0x10(%rdx)
-    pop %rdx
-    ret
-
-eoi:
-    push %rbx
-    mov $LAPIC_BASE, %ebx
-    movl $0, 0xb0(%rbx)
-    pop %rbx
-    ret
-
 edge_irq:
     incl edge_count(%rip)
-    call eoi
+    call lapic_eoi64
     iretq
 
 /*
@@ -219,7 +181,7 @@ level_irq:
     push %rdx
     push %rdi
     mov $RTE_LO(LEVEL_GSI), %edi
-    call ioapic_rd
+    call ioapic_read64
     test $RTE_RIRR, %eax
     jnz 1f
     incl stray_count(%rip)
@@ -228,12 +190,10 @@ level_irq:
     cmpl $1, level_count(%rip)
     je 2f
     LINE LEVEL_GSI, 0
-2:  call eoi
+2:  call lapic_eoi64
     pop %rdi
     pop %rdx
     pop %rax
-    iretq
-spurious:
     iretq
 
 #include "lib64.inc"

@@ -17,18 +17,10 @@
 #define CFG(reg)    (0x80000000 | (TEST_DEV << 11) | (reg))
     .code64
 main64:
-    mov $0xff, %al              /* PIC masked: only the LAPIC delivers */
-    out %al, $0x21
-    out %al, $0xa1
+    call irq_setup64            /* PIC masked: only the LAPIC delivers */
     lea msi_irq(%rip), %rax
     mov $MSI_VECTOR, %edi
     call set_gate
-    lea spurious(%rip), %rax
-    mov $0xff, %edi
-    call set_gate
-    mov $LAPIC_BASE, %ebx
-    movl $0x1ff, 0xf0(%rbx)     /* software enable, spurious vector 0xff */
-    movl $0, 0x80(%rbx)         /* TPR 0 */
     sti
 
     mov $CFG(0), %edi
@@ -116,13 +108,8 @@ wait_count:
 #include "pci64.inc"
 
 msi_irq:
-    push %rbx
     incl msi_count(%rip)
-    mov $LAPIC_BASE, %ebx
-    movl $0, 0xb0(%rbx)         /* EOI */
-    pop %rbx
-    iretq
-spurious:
+    call lapic_eoi64
     iretq
 
 #include "lib64.inc"

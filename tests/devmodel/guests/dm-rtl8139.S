@@ -55,18 +55,10 @@
 #define WAIT_TICKS  (60 * PM_HZ)    /* one wait: a minute (the PM timer has 32 bits) */
     .code64
 main64:
-    mov $0xff, %al              /* PIC masked: the IOAPIC delivers */
-    out %al, $0x21
-    out %al, $0xa1
+    call irq_setup64            /* PIC masked: the IOAPIC delivers */
     lea rtl_irq(%rip), %rax
     mov $RTL_VECTOR, %edi
     call set_gate
-    lea spurious(%rip), %rax
-    mov $0xff, %edi
-    call set_gate
-    mov $LAPIC_BASE, %ebx
-    movl $0x1ff, 0xf0(%rbx)     /* software enable, spurious vector 0xff */
-    movl $0, 0x80(%rbx)         /* TPR 0 */
 
     /* Find 10ec:8139 on bus 0: %r12 = its CF8 address */
     mov $(0x80000000 | (1 << 11)), %r12d
@@ -108,14 +100,9 @@ main64:
     call putc64
 
     /* IOAPIC: pin gsi -> RTL_VECTOR, level, active low, APIC 0, unmasked */
-    mov $IOAPIC_BASE, %ebx
-    mov gsi(%rip), %eax
-    lea 0x11(,%rax,2), %ecx
-    mov %ecx, (%rbx)
-    movl $0, 0x10(%rbx)
-    dec %ecx
-    mov %ecx, (%rbx)
-    movl $(RTL_VECTOR | (1 << 13) | (1 << 15)), 0x10(%rbx)
+    mov gsi(%rip), %edi
+    mov $(RTL_VECTOR | (1 << 13) | (1 << 15)), %esi
+    call ioapic_route64
     sti
 
     /* BARs: 0 is 256 bytes of I/O, 1 is 256 bytes of memory */
@@ -531,7 +518,6 @@ putdec:
 /* INTA: collect and clear ISR, then EOI (the resample fd finds INTx low) */
 rtl_irq:
     push %rax
-    push %rbx
     push %rdx
     mov $(IO + RTL_ISR), %dx
     in %dx, %ax
@@ -543,13 +529,9 @@ rtl_irq:
 2:  or %ax, isr_seen(%rip)
     out %ax, %dx                /* write 1 to clear */
 1:  incl irq_count(%rip)
-    mov $LAPIC_BASE, %ebx
-    movl $0, 0xb0(%rbx)         /* EOI */
+    call lapic_eoi64
     pop %rdx
-    pop %rbx
     pop %rax
-    iretq
-spurious:
     iretq
 
 #include "lib64.inc"

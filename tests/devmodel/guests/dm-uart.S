@@ -15,23 +15,13 @@
 #define LINE_MAX    64
     .code64
 main64:
-    mov $0xff, %al              /* PIC masked: the IOAPIC delivers */
-    out %al, $0x21
-    out %al, $0xa1
+    call irq_setup64            /* PIC masked: the IOAPIC delivers */
     lea uart_irq(%rip), %rax
     mov $UART_VECTOR, %edi
     call set_gate
-    lea spurious(%rip), %rax
-    mov $0xff, %edi
-    call set_gate
-    mov $LAPIC_BASE, %ebx
-    movl $0x1ff, 0xf0(%rbx)
-    movl $0, 0x80(%rbx)
-    mov $IOAPIC_BASE, %ebx
-    movl $(0x10 + 2 * COM1_IRQ), (%rbx)
-    movl $UART_VECTOR, 0x10(%rbx)           /* fixed, edge, active high, unmasked */
-    movl $(0x11 + 2 * COM1_IRQ), (%rbx)
-    movl $0, 0x10(%rbx)
+    mov $COM1_IRQ, %edi
+    mov $UART_VECTOR, %esi                  /* fixed, edge, active high, unmasked */
+    call ioapic_route64
     /* 8N1, FIFO with trigger level 1, DTR|RTS|OUT2, receive interrupt on */
     mov $(COM1 + 3), %dx
     mov $0x03, %al
@@ -157,13 +147,10 @@ uart_irq:
 7:  mov $(COM1 + 6), %dx         /* modem status */
     in %dx, %al
     jmp 1b
-9:  mov $LAPIC_BASE, %ebx
-    movl $0, 0xb0(%rbx)         /* EOI */
+9:  call lapic_eoi64
     pop %rdx
     pop %rbx
     pop %rax
-    iretq
-spurious:
     iretq
 
 #include "lib64.inc"

@@ -645,6 +645,20 @@ static int ifno_driver(struct usbsim_dev *d, unsigned ifno, int code, char *name
     }
 }
 
+/* Does the configuration declare interface ifno with altsetting alt? */
+static bool has_altsetting(const struct usbsim_dev *d, unsigned ifno, unsigned alt)
+{
+    size_t len, off = 0;
+    const uint8_t *cfg = dev_config(d, &len);
+
+    while (off + 2 <= len && cfg[off] >= 2 && off + cfg[off] <= len) {
+        if (cfg[off + 1] == 0x04 && cfg[off] >= 4 && cfg[off + 2] == ifno && cfg[off + 3] == alt)
+            return true;
+        off += cfg[off];
+    }
+    return false;
+}
+
 static gboolean on_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, gpointer opaque)
 {
     struct usbsim_dev *d = opaque;
@@ -677,10 +691,28 @@ static gboolean on_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, g
                                   USBDEVFS_CAP_BULK_SCATTER_GATHER |
                                   USBDEVFS_CAP_REAP_AFTER_DISCONNECT;
         break;
+    case USBDEVFS_SETINTERFACE: {
+        /* as the kernel (usb_set_interface): only an interface and
+         * altsetting the configuration declares */
+        const struct usbdevfs_setinterface *si = (const void *)data->data;
+        if (!has_altsetting(d, si->interface, si->altsetting)) {
+            res = -1;
+            e = EINVAL;
+        }
+        break;
+    }
+    case USBDEVFS_SETCONFIGURATION: {
+        /* as the kernel: 0 (unconfigured, -1 likewise) or the one
+         * configuration's value */
+        int cfg = *(const int *)data->data;
+        if (cfg != 0 && cfg != -1 && cfg != 1) {
+            res = -1;
+            e = EINVAL;
+        }
+        break;
+    }
     case USBDEVFS_CLAIMINTERFACE:
     case USBDEVFS_RELEASEINTERFACE:
-    case USBDEVFS_SETCONFIGURATION:
-    case USBDEVFS_SETINTERFACE:
     case USBDEVFS_CLEAR_HALT:
     case USBDEVFS_RESETEP:
     case USBDEVFS_RESET:

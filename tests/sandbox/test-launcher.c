@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A confined process (seccomp kill mode: no execve, no fork) restarts
+ * programs through the launcher forked before its confinement:
+ *   - a shell answering on its socket, twice (a restart), running as the
+ *     user the launcher dropped to, with no signal blocked or ignored
+ *     although the process that created the launcher had some;
+ *   - an exec failure comes back as an error, not as a dead process;
+ *   - no more than max_live instances run at once;
+ *   - the program's stderr reaches the confined process, and a stop kills
+ *     and reaps it (the confined process may not signal it itself);
+ *   - with the argument `qemu` (its own meson test, launcher-qemu, which
+ *     SKIPs without QEMU): a real `qemu-system-x86_64 -machine x-remote`
+ *     answers an mpqemu config read of its RTL8139 (vendor 10ec, device 8139).
+ * With root the process and the launcher run as 'ferry'; without, as the
+ * current user (same filter).
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/launcher.h"
+#include "tests/check-main.h"
+
+#define QEMU "/usr/bin/qemu-system-x86_64"
+#define IO_TIMEOUT_MS 60000     /* QEMU start-up on a loaded 2-core machine */
+
+/*
+ * What a launcher's client needs beyond the base list: reaping the helper
+ * when it destroys the launcher.  ferry-dm's qemu device, the launcher's
+ * user, carries the same in its list (devmodel/devices/qemu.c); the
+ * security suite runs that one (confined-dm-qemu-restart).
+ */
+FERRY_SYSCALL_LIST_STATIC(launcher_client, "launcher-client",
+    "reaps the launcher's helper at the end", FERRY_SC("wait4"), FERRY_SC("waitid"));
+
+static const struct ferry_syscall_list *const lists_plain[] = {
+    &ferry_syscalls_base, &launcher_client,
+};
+static const struct ferry_syscall_list *const lists_sanitized[] = {
+    &ferry_syscalls_base, &launcher_client, &ferry_syscalls_sanitizer,
+};
+
+static void log_stderr(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    fprintf(stderr, "launcher-test[%d] %s: %s\n", (int)getpid(),
+            level == FERRY_LOG_ERROR ? "error" : level == FERRY_LOG_WARNING ? "warning" : "info",
+            msg);
+}
+
+static const char *test_user(void)
+{
+    return geteuid() == 0 && getpwnam("ferry") ? "ferry" : "";
+}
+
+static struct ferry_sandbox_config confined(void)
+{
+    bool san = ferry_sandbox_sanitized();
+    return (struct ferry_sandbox_config){
+        .user = test_user(), .mode = FERRY_SECCOMP_KILL, .namespaces = true,
+        .lists = san ? lists_sanitized : lists_plain, .nr_lists = san ? 3 : 2,
+        .log = log_stderr,
+    };
+}
+
+/* Read until '\n' or the buffer is full; -1 on timeout or error. */
+static ssize_t read_line(int fd, char *buf, size_t len)
+{
+    size_t have = 0;
+
+    while (have + 1 < len) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
+            return -1;
+        ssize_t n = read(fd, buf + have, len - 1 - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        if (memchr(buf, '\n', have))
+            break;
+    }
+    buf[have] = '\0';
+    return (ssize_t)have;
+}
+
+static void on_term(int sig)
+{
+    (void)!write(STDERR_FILENO, "launcher-test: a handler of the device model ran\n", 49);
+    _exit(98);
+}
+
+/*
+ * Runs body in a child that creates the launcher, confines itself and
+ * then calls body; returns the child's wait status.
+ */
+static int run_confined_max(const char *const *argv, int (*body)(struct ferry_launcher *l),
+                            unsigned max_live)
+{
+    pid_t pid;
+    int st;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        /* What a device model typically has: SIGPIPE ignored, a handler, a blocked signal. */
+        sigset_t set;
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGTERM, on_term);
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        struct ferry_sandbox_config sbx = confined();
+        struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr,
+                                            .max_live = max_live };
+        struct ferry_launcher *l;
+        int rc = ferry_launcher_create(&lc, &l);
+        if (rc) {
+            fprintf(stderr, "launcher-test: create: %s\n", strerror(-rc));
+            ferry_sandbox_exit(10);
+        }
+        rc = ferry_sandbox_enter(&sbx);
+        if (rc) {
+            fprintf(stderr, "launcher-test: sandbox: %s\n", strerror(-rc));
+            ferry_sandbox_exit(11);
+        }
+        rc = body(l);
+        ferry_launcher_destroy(l);
+        ferry_sandbox_exit(rc);
+    }
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static int run_confined(const char *const *argv, int (*body)(struct ferry_launcher *l))
+{
+    return run_confined_max(argv, body, 0);
+}
+
+static int run_limited(const char *const *argv, int (*body)(struct ferry_launcher *l))
+{
+    return run_confined_max(argv, body, 1);
+}
+
+static void assert_exit0(int st)
+{
+    ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS),
+                  "the confined process was killed by its filter (see the log)");
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status 0x%x", st);
+}
+
+static int echo_body(struct ferry_launcher *l)
+{
+    struct passwd *pw = test_user()[0] ? getpwnam("ferry") : NULL;
+    char want[128], line[256];
+
+    for (int round = 0; round < 2; round++) {
+        struct ferry_launcher_instance in;
+        int rc = ferry_launcher_start(l, &in);
+        int sock = in.sock;
+        pid_t pid = in.pid;
+        if (rc) {
+            fprintf(stderr, "launcher-test: start: %s\n", strerror(-rc));
+            return 20;
+        }
+        if (write(sock, "ping\n", 5) != 5 || read_line(sock, line, sizeof(line)) <= 0) {
+            fprintf(stderr, "launcher-test: no answer from the program\n");
+            return 21;
+        }
+        snprintf(want, sizeof(want), "got ping uid=%u SigBlk:%016xSigIgn:%016x\n",
+                 pw ? (unsigned)pw->pw_uid : (unsigned)getuid(), 0, 0);
+        if (strcmp(line, want)) {
+            fprintf(stderr, "launcher-test: program said '%s', not '%s'\n", line, want);
+            return 22;
+        }
+        fprintf(stderr, "launcher-test: round %d: pid %d said %s", round, (int)pid, line);
+        close(sock);
+        close(in.errfd);
+        /* It has answered and exits on its own: stop reaps it and tells how it ended. */
+        int ws = -1;
+        rc = ferry_launcher_stop(l, pid, &ws);
+        if (rc || !((WIFEXITED(ws) && WEXITSTATUS(ws) == 0) ||
+                    (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL))) {
+            fprintf(stderr, "launcher-test: stop: %s, status 0x%x\n", strerror(-rc), ws);
+            return 23;
+        }
+        if (ferry_launcher_stop(l, pid, &ws) != -ESRCH)
+            return 24;      /* a second stop of the same pid */
+    }
+    return 0;
+}
+
+START_TEST(test_restart_shell)
+{
+    static const char *const argv[] = {
+        "/bin/sh", "-c",
+        "read x <&{fd}; echo \"got $x uid=$(id -u) $(grep -E '^Sig(Blk|Ign)' /proc/self/status"
+        " | tr -d ' \\t\\n')\" >&{fd}", NULL,
+    };
+    assert_exit0(run_confined(argv, echo_body));
+}
+END_TEST
+
+static int enoent_body(struct ferry_launcher *l)
+{
+    struct ferry_launcher_instance in;
+    int rc = ferry_launcher_start(l, &in);
+    return rc == -ENOENT ? 0 : 30;
+}
+
+/* The program's stderr reaches ferry-dm; stop kills one that still runs. */
+static int stderr_body(struct ferry_launcher *l)
+{
+    struct ferry_launcher_instance in;
+    char line[128];
+    int ws = -1;
+
+    if (ferry_launcher_start(l, &in))
+        return 60;
+    if (read_line(in.errfd, line, sizeof(line)) <= 0 || strcmp(line, "hello from stderr\n")) {
+        fprintf(stderr, "launcher-test: stderr said '%s'\n", line);
+        return 61;
+    }
+    if (ferry_launcher_stop(l, in.pid, &ws) || !WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
+        fprintf(stderr, "launcher-test: stop status 0x%x\n", ws);
+        return 62;
+    }
+    /* Killed: its socket hangs up. */
+    char c;
+    if (read(in.sock, &c, 1) != 0)
+        return 63;
+    close(in.sock);
+    close(in.errfd);
+    return 0;
+}
+
+START_TEST(test_stderr_and_stop)
+{
+    static const char *const argv[] = {
+        "/bin/sh", "-c", "echo hello from stderr >&2; read x <&{fd}", NULL,
+    };
+    assert_exit0(run_confined(argv, stderr_body));
+}
+END_TEST
+
+/* At most max_live (1) alive: a second start waits until the first has gone. */
+static int limit_body(struct ferry_launcher *l)
+{
+    struct ferry_launcher_instance a, b;
+    int rc = ferry_launcher_start(l, &a);
+
+    if (rc)
+        return 50;
+    rc = ferry_launcher_start(l, &b);
+    if (rc != -EAGAIN) {
+        fprintf(stderr, "launcher-test: second instance: %s, not EAGAIN\n", strerror(-rc));
+        return 51;
+    }
+    close(a.sock);  /* the shell reads EOF and exits */
+    close(a.errfd);
+    for (int i = 0; i < 10000; i++) {
+        rc = ferry_launcher_start(l, &b);
+        if (rc != -EAGAIN)
+            break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    if (rc)
+        return 52;
+    close(b.sock);
+    close(b.errfd);
+    return 0;
+}
+
+START_TEST(test_live_limit)
+{
+    static const char *const argv[] = { "/bin/sh", "-c", "read x <&{fd}", NULL };
+    assert_exit0(run_limited(argv, limit_body));
+}
+END_TEST
+
+START_TEST(test_exec_failure_reported)
+{
+    static const char *const argv[] = { "/nonexistent/ferry-qemu", NULL };
+    assert_exit0(run_confined(argv, enoent_body));
+}
+END_TEST
+
+/* mpqemu (QEMU 7.2): header {u32 cmd; u32 pad; u64 size}, PCI_CFGREAD = 3, RET = 1. */
+struct mpqemu_hdr {
+    uint32_t cmd;
+    uint32_t pad;
+    uint64_t size;
+};
+
+static int qemu_body(struct ferry_launcher *l)
+{
+    struct {
+        struct mpqemu_hdr h;
+        uint32_t addr, val;
+        int32_t len;
+    } __attribute__((packed)) req = { { 3, 0, 12 }, 0, 0, 4 };
+    struct {
+        struct mpqemu_hdr h;
+        uint64_t ret;
+    } rep;
+    struct ferry_launcher_instance in;
+    size_t have = 0;
+    int rc = ferry_launcher_start(l, &in);
+    int sock = in.sock;
+
+    if (rc) {
+        fprintf(stderr, "launcher-test: start qemu: %s\n", strerror(-rc));
+        return 40;
+    }
+    if (write(sock, &req, sizeof(req)) != (ssize_t)sizeof(req))
+        return 41;
+    while (have < sizeof(rep)) {
+        struct pollfd p = { .fd = sock, .events = POLLIN };
+        if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
+            return 42;
+        ssize_t n = read(sock, (char *)&rep + have, sizeof(rep) - have);
+        if (n <= 0)
+            return 43;
+        have += (size_t)n;
+    }
+    fprintf(stderr, "launcher-test: qemu x-remote: cmd %u size %llu vendor/device 0x%08llx\n",
+            rep.h.cmd, (unsigned long long)rep.h.size, (unsigned long long)rep.ret);
+    int ws;
+    if (ferry_launcher_stop(l, in.pid, &ws))
+        return 45;
+    close(sock);
+    close(in.errfd);
+    return rep.h.cmd == 1 && rep.h.size == 8 && rep.ret == 0x813910ec ? 0 : 44;
+}
+
+START_TEST(test_restart_qemu_remote)
+{
+    static const char *const argv[] = {
+        QEMU, "-machine", "x-remote", "-nodefaults", "-nographic", "-display", "none",
+        "-device", "rtl8139,id=nic0,romfile=",
+        "-object", "x-remote-object,id=robj0,devid=nic0,fd={fd}", NULL,
+    };
+    assert_exit0(run_confined(argv, qemu_body));
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    bool qemu = argc > 1 && !strcmp(argv[1], "qemu");
+    Suite *s = suite_create("launcher");
+    TCase *tc = tcase_create(qemu ? "launcher-qemu" : "launcher");
+
+    if (argc > 2 || (argc == 2 && !qemu)) {
+        fprintf(stderr, "usage: %s [qemu]\n", argv[0]);
+        return 2;
+    }
+    if (qemu && access(QEMU, X_OK) != 0) {
+        printf("SKIP: %s is not installed (Debian package qemu-system-x86)\n", QEMU);
+        return 77;
+    }
+    tcase_set_timeout(tc, 180);
+    if (qemu) {
+        tcase_add_test(tc, test_restart_qemu_remote);
+    } else {
+        tcase_add_test(tc, test_restart_shell);
+        tcase_add_test(tc, test_exec_failure_reported);
+        tcase_add_test(tc, test_live_limit);
+        tcase_add_test(tc, test_stderr_and_stop);
+    }
+    suite_add_tcase(s, tc);
+    return ferry_check_run(s, CK_FORK_GETENV);
+}
