@@ -30,7 +30,7 @@
  * headline is the ratio qemu / dm per BAR type (goal <= 2).
  *
  * Second part, the engine alone: ferry-dm's remote engine
- * (devmodel/qemu-remote.h) in this process reading IDR0 from its own
+ * (mpqemu/qemu-remote.h) in this process reading IDR0 from its own
  * x-remote QEMU directly, interleaved with its baseline, a unix stream
  * socket round trip with a forked child carrying the same message sizes
  * (40-byte request, 24-byte reply): the IPC floor under the engine.
@@ -80,7 +80,7 @@
 
 #include <event2/event.h>
 
-#include "devmodel/qemu-remote.h"
+#include "mpqemu/qemu-remote.h"
 #include "hypervisor/hv.h"
 #include "tests/devmodel/guests/bench-bar.h"
 #include "bench/bench.h"

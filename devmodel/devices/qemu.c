@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * A PCI function emulated by a stock QEMU in its own process (-machine
- * x-remote), through the QEMU-remote engine (devmodel/qemu-remote.h).
+ * x-remote), through the QEMU-remote engine (mpqemu/qemu-remote.h).
  *
  * The engine owns the function's config space and supervises QEMU; this
  * file wires it into ferry-dm: config ioreqs for its devfn go to the
@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "devmodel/dm.h"
-#include "devmodel/qemu-remote.h"
+#include "mpqemu/qemu-remote.h"
 #include "pci/pcimodel.h"
 
 struct qemu_bar {

@@ -92,11 +92,10 @@ refuses "distance\[0\]\[1\]" "$tmp/c3" --out "$tmp/x"
 printf '[acpi]\noem-id = TOOLONGID\n' > "$tmp/c4"
 refuses "oem-id" "$tmp/c4" --out "$tmp/x"
 refuses "cannot read config" "$tmp/nonexistent" --out "$tmp/x"
-# The README's example config must be one the command takes.
-readme=${FERRY_SOURCE_ROOT:-}/README.md
-if [ -f "$readme" ]; then
-    awk '/^## /{p = ($0 ~ /^## ACPI tables/)} p' "$readme" | sed -n '/^```ini$/,/^```$/p' | sed '1d;$d' > "$tmp/readme.conf"
-    [ -s "$tmp/readme.conf" ] || fail "README.md has no ini example in its ACPI tables section"
-    "$ferry" acpi dump "$tmp/readme.conf" --out "$tmp/r" > /dev/null || fail "the README's example config"
-fi
+# The documented example config (docs/acpi.md) must be one the command takes.
+doc=${FERRY_SOURCE_ROOT:?FERRY_SOURCE_ROOT is not set (meson sets it)}/docs/acpi.md
+[ -f "$doc" ] || fail "$doc is missing"
+sed -n '/^```ini$/,/^```$/p' "$doc" | sed '1d;$d' > "$tmp/doc.conf"
+[ -s "$tmp/doc.conf" ] || fail "docs/acpi.md has no ini example"
+"$ferry" acpi dump "$tmp/doc.conf" --out "$tmp/r" > /dev/null || fail "docs/acpi.md's example config"
 echo "cli: ok"

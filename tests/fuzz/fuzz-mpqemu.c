@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ioreq/mpqemu.h"
+#include "mpqemu/mpqemu.h"
 
 #define FUZZ_INPUT_MAX 4096
 

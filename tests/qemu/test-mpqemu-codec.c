@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ioreq/mpqemu.h"
+#include "mpqemu/mpqemu.h"
 #include "tests/check-main.h"
 
 static uint64_t le64(const uint8_t *p)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devmodel/qemu-remote.h"
+#include "mpqemu/qemu-remote.h"
 #include "tests/check-main.h"
 
 static uint8_t read_view(const uint8_t *cfg, const struct qemu_remote_capview *v, unsigned o)

@@ -31,8 +31,8 @@
 
 #include <event2/event.h>
 
-#include "devmodel/qemu-remote.h"
-#include "ioreq/mpqemu.h"
+#include "mpqemu/qemu-remote.h"
+#include "mpqemu/mpqemu.h"
 #include "tests/check-main.h"
 
 #define RAM_SIZE        (16u << 20)

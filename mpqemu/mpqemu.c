@@ -8,8 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ioreq/ioreq-internal.h"
-#include "ioreq/mpqemu.h"
+#include "mpqemu/mpqemu.h"
+
+/* The library is built with hidden symbols; its API is exported. */
+#define MPQEMU_EXPORT __attribute__((visibility("default")))
 
 static const char *const cmd_names[MPQEMU_CMD_NR] = {
     [MPQEMU_CMD_SYNC_SYSMEM] = "sync_sysmem",
@@ -22,12 +24,12 @@ static const char *const cmd_names[MPQEMU_CMD_NR] = {
     [MPQEMU_CMD_DEVICE_RESET] = "device_reset",
 };
 
-IOREQ_EXPORT const char *mpqemu_cmd_name(uint32_t cmd)
+MPQEMU_EXPORT const char *mpqemu_cmd_name(uint32_t cmd)
 {
     return cmd < MPQEMU_CMD_NR ? cmd_names[cmd] : "unknown";
 }
 
-IOREQ_EXPORT int mpqemu_msg_check(uint32_t cmd, uint64_t size, unsigned nfds)
+MPQEMU_EXPORT int mpqemu_msg_check(uint32_t cmd, uint64_t size, unsigned nfds)
 {
     if (nfds > MPQEMU_FDS_MAX)
         return -EBADMSG;
@@ -72,14 +74,14 @@ static void msg_init(struct mpqemu_msg *m, enum mpqemu_cmd cmd, uint32_t size)
         m->fds[i] = -1;
 }
 
-IOREQ_EXPORT void mpqemu_msg_cfgread(struct mpqemu_msg *m, uint32_t addr, int len)
+MPQEMU_EXPORT void mpqemu_msg_cfgread(struct mpqemu_msg *m, uint32_t addr, int len)
 {
     msg_init(m, MPQEMU_CMD_PCI_CFGREAD, MPQEMU_PCI_CONF_SIZE);
     m->u.conf.addr = addr;
     m->u.conf.len = len;
 }
 
-IOREQ_EXPORT void mpqemu_msg_cfgwrite(struct mpqemu_msg *m, uint32_t addr, uint32_t val,
+MPQEMU_EXPORT void mpqemu_msg_cfgwrite(struct mpqemu_msg *m, uint32_t addr, uint32_t val,
                                       int len)
 {
     msg_init(m, MPQEMU_CMD_PCI_CFGWRITE, MPQEMU_PCI_CONF_SIZE);
@@ -88,7 +90,7 @@ IOREQ_EXPORT void mpqemu_msg_cfgwrite(struct mpqemu_msg *m, uint32_t addr, uint3
     m->u.conf.len = len;
 }
 
-IOREQ_EXPORT void mpqemu_msg_bar_read(struct mpqemu_msg *m, bool memory, uint64_t addr,
+MPQEMU_EXPORT void mpqemu_msg_bar_read(struct mpqemu_msg *m, bool memory, uint64_t addr,
                                       uint32_t size)
 {
     msg_init(m, MPQEMU_CMD_BAR_READ, MPQEMU_BAR_ACCESS_SIZE);
@@ -97,7 +99,7 @@ IOREQ_EXPORT void mpqemu_msg_bar_read(struct mpqemu_msg *m, bool memory, uint64_
     m->u.bar.memory = memory;
 }
 
-IOREQ_EXPORT void mpqemu_msg_bar_write(struct mpqemu_msg *m, bool memory, uint64_t addr,
+MPQEMU_EXPORT void mpqemu_msg_bar_write(struct mpqemu_msg *m, bool memory, uint64_t addr,
                                        uint64_t val, uint32_t size)
 {
     msg_init(m, MPQEMU_CMD_BAR_WRITE, MPQEMU_BAR_ACCESS_SIZE);
@@ -107,7 +109,7 @@ IOREQ_EXPORT void mpqemu_msg_bar_write(struct mpqemu_msg *m, bool memory, uint64
     m->u.bar.memory = memory;
 }
 
-IOREQ_EXPORT void mpqemu_msg_set_irqfd(struct mpqemu_msg *m, int irqfd, int resamplefd)
+MPQEMU_EXPORT void mpqemu_msg_set_irqfd(struct mpqemu_msg *m, int irqfd, int resamplefd)
 {
     msg_init(m, MPQEMU_CMD_SET_IRQFD, 0);
     m->fds[0] = irqfd;
@@ -115,18 +117,18 @@ IOREQ_EXPORT void mpqemu_msg_set_irqfd(struct mpqemu_msg *m, int irqfd, int resa
     m->nfds = 2;
 }
 
-IOREQ_EXPORT void mpqemu_msg_device_reset(struct mpqemu_msg *m)
+MPQEMU_EXPORT void mpqemu_msg_device_reset(struct mpqemu_msg *m)
 {
     msg_init(m, MPQEMU_CMD_DEVICE_RESET, 0);
 }
 
-IOREQ_EXPORT void mpqemu_msg_ret(struct mpqemu_msg *m, uint64_t val)
+MPQEMU_EXPORT void mpqemu_msg_ret(struct mpqemu_msg *m, uint64_t val)
 {
     msg_init(m, MPQEMU_CMD_RET, MPQEMU_RET_SIZE);
     m->u.u64 = val;
 }
 
-IOREQ_EXPORT int mpqemu_msg_sysmem(struct mpqemu_msg *m, unsigned n, const int *fds,
+MPQEMU_EXPORT int mpqemu_msg_sysmem(struct mpqemu_msg *m, unsigned n, const int *fds,
                                    const uint64_t *gpas, const uint64_t *sizes,
                                    const uint64_t *offsets)
 {
@@ -169,7 +171,7 @@ static uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-IOREQ_EXPORT long mpqemu_msg_encode(const struct mpqemu_msg *m, uint8_t *buf, size_t len)
+MPQEMU_EXPORT long mpqemu_msg_encode(const struct mpqemu_msg *m, uint8_t *buf, size_t len)
 {
     int rc = mpqemu_msg_check(m->cmd, m->size, m->nfds);
     uint8_t *p = buf + MPQEMU_HDR_SIZE;
@@ -212,7 +214,7 @@ IOREQ_EXPORT long mpqemu_msg_encode(const struct mpqemu_msg *m, uint8_t *buf, si
     return MPQEMU_HDR_SIZE + (long)m->size;
 }
 
-IOREQ_EXPORT int mpqemu_hdr_decode(const uint8_t *buf, size_t len, uint32_t *cmd,
+MPQEMU_EXPORT int mpqemu_hdr_decode(const uint8_t *buf, size_t len, uint32_t *cmd,
                                    uint64_t *size)
 {
     if (len < MPQEMU_HDR_SIZE)
@@ -222,7 +224,7 @@ IOREQ_EXPORT int mpqemu_hdr_decode(const uint8_t *buf, size_t len, uint32_t *cmd
     return 0;
 }
 
-IOREQ_EXPORT int mpqemu_msg_decode(const uint8_t *buf, size_t len, unsigned nfds,
+MPQEMU_EXPORT int mpqemu_msg_decode(const uint8_t *buf, size_t len, unsigned nfds,
                                    struct mpqemu_msg *m)
 {
     uint32_t cmd;
@@ -270,7 +272,7 @@ IOREQ_EXPORT int mpqemu_msg_decode(const uint8_t *buf, size_t len, unsigned nfds
     return 0;
 }
 
-IOREQ_EXPORT int mpqemu_msg_send(int sock, const struct mpqemu_msg *m)
+MPQEMU_EXPORT int mpqemu_msg_send(int sock, const struct mpqemu_msg *m)
 {
     uint8_t buf[MPQEMU_MSG_MAX];
     union {
@@ -411,7 +413,7 @@ static int read_exact(int sock, uint8_t *buf, size_t len, int *fds, unsigned *nf
     return 0;
 }
 
-IOREQ_EXPORT int mpqemu_msg_recv(int sock, struct mpqemu_msg *m, int timeout_ms)
+MPQEMU_EXPORT int mpqemu_msg_recv(int sock, struct mpqemu_msg *m, int timeout_ms)
 {
     uint8_t buf[MPQEMU_MSG_MAX];
     int fds[MPQEMU_FDS_MAX];

@@ -2,7 +2,7 @@
 /*
  * QEMU remote device: one PCI function emulated by a stock QEMU started
  * with -machine x-remote, driven over QEMU's multi-process protocol
- * (ioreq/mpqemu.h), bound to a libevent event_base.
+ * (mpqemu/mpqemu.h), bound to a libevent event_base.
  *
  * The engine presents the function's configuration space to the guest and
  * takes the guest's BAR accesses:
