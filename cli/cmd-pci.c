@@ -23,6 +23,8 @@
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 #include "common/qmp.h"
+#include "common/qmp-wait.h"
+#include "companion/vfio-qmp.h"
 #include "pci/host/pci-config.h"
 #include "pci/host/pcihost.h"
 
@@ -615,28 +617,22 @@ static const char *dm_error(const struct ferry_qmp *q)
  * socket and plugs (pci-attach) or unplugs (pci-detach, which waits for the
  * guest to let go); we, as root, prepare before and release after. */
 static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct ferry_pcihost *h,
-                         const struct ferry_pci_addr *a, const char *id, bool detach)
+                         const struct ferry_pci_config_dev *dev, bool detach)
 {
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    const struct ferry_pci_addr *a = &dev->host;
+    const char *name = dev->name, *id = dev->id;
     g_autoptr(JsonNode) args = NULL;
-    char name[FERRY_PCI_ADDR_STRLEN];
     JsonNode *ret = NULL;
 
-    pcihost_addr_format(a, name);
-    json_builder_begin_object(b);
-    j_str(b, "host", name);
-    if (!detach) {
-        j_str(b, "id", id);
-        if (o->bus)
-            j_str(b, "bus", o->bus);
-        if (o->addr)
-            j_str(b, "addr", o->addr);
-    }
-    json_builder_end_object(b);
-    args = json_builder_get_root(b);
     if (detach) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        j_str(b, "host", name);
+        json_builder_end_object(b);
+        args = json_builder_get_root(b);
         if (ferry_qmp_execute(q, "pci-detach", args, NULL) < 0) {
             fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", dm_error(q));
             return FERRY_EXIT_FAILURE;
@@ -652,6 +648,9 @@ static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct f
         fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
         return FERRY_EXIT_FAILURE;
     }
+    /* pci-attach takes device_add's arguments without the driver */
+    args = ferry_vfio_qmp_add_args(dev);
+    json_object_remove_member(json_node_get_object(args), "driver");
     if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
         fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
         release_after_failure(h, a, flags, name);
@@ -690,9 +689,8 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     struct ferry_pci_addr a;
     char name[FERRY_PCI_ADDR_STRLEN], id[48];
     struct ferry_pcihost *h = NULL;
+    struct ferry_pci_config_dev dev = { 0 };
     struct ferry_qmp *q;
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonNode) args = NULL;
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
     int r, rc = FERRY_EXIT_FAILURE;
@@ -709,6 +707,22 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
         snprintf(id, sizeof(id), "%s", o->id);
     else
         ferry_pci_config_default_id(&a, id, sizeof(id));
+    if (o->bus && strlen(o->bus) >= sizeof(dev.bus)) {
+        fprintf(stderr, "ferry pci: --bus '%.64s': longer than %zu characters\n", o->bus,
+                sizeof(dev.bus) - 1);
+        return FERRY_EXIT_USAGE;
+    }
+    if (o->addr && strlen(o->addr) >= sizeof(dev.addr)) {
+        fprintf(stderr, "ferry pci: --addr '%.64s': longer than %zu characters\n", o->addr,
+                sizeof(dev.addr) - 1);
+        return FERRY_EXIT_USAGE;
+    }
+    /* what device_add vfio-pci gets (companion/vfio-qmp.h) */
+    dev.host = a;
+    snprintf(dev.name, sizeof(dev.name), "%s", name);
+    snprintf(dev.id, sizeof(dev.id), "%s", id);
+    snprintf(dev.bus, sizeof(dev.bus), "%s", o->bus ? o->bus : "");
+    snprintf(dev.addr, sizeof(dev.addr), "%s", o->addr ? o->addr : "");
 
     q = ferry_qmp_new(DM_REPLY_TIMEOUT_MS);
     if (!q || ferry_qmp_connect(q, sock) < 0) {
@@ -721,23 +735,20 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     if (!h)
         goto out;
     if (ferry_qmp_peer_is_ferry_dm(q)) {
-        rc = attach_via_dm(o, q, h, &a, id, detach);
+        rc = attach_via_dm(o, q, h, &dev, detach);
         goto out;
     }
 
     if (detach) {
-        json_builder_begin_object(b);
-        j_str(b, "id", id);
-        json_builder_end_object(b);
-        args = json_builder_get_root(b);
-        r = ferry_qmp_execute(q, "device_del", args, NULL);
-        if (r < 0 && !strstr(ferry_qmp_error(q), "not found")) {
+        /* 1: QEMU does not have it; nothing to wait for */
+        r = ferry_qmp_device_del(q, id);
+        if (r < 0) {
             fprintf(stderr, "ferry pci detach: QEMU refused device_del %s: %s\n", id,
                     ferry_qmp_error(q));
             goto out;
         }
         /* The guest must let go before vfio-pci can be unbound. */
-        if (r == 0 && ferry_qmp_wait_event(q, "DEVICE_DELETED", id, DETACH_TIMEOUT_MS, NULL) < 0) {
+        if (r == 0 && ferry_qmp_wait_deleted(q, id, DETACH_TIMEOUT_MS) < 0) {
             fprintf(stderr, "ferry pci detach: %s: guest did not release %s: %s; "
                     "device stays on vfio-pci\n", name, id, ferry_qmp_error(q));
             goto out;
@@ -755,17 +766,7 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
         fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
         goto out;
     }
-    json_builder_begin_object(b);
-    j_str(b, "driver", "vfio-pci");
-    j_str(b, "host", name);
-    j_str(b, "id", id);
-    if (o->bus)
-        j_str(b, "bus", o->bus);
-    if (o->addr)
-        j_str(b, "addr", o->addr);
-    json_builder_end_object(b);
-    args = json_builder_get_root(b);
-    r = ferry_qmp_execute(q, "device_add", args, NULL);
+    r = ferry_vfio_qmp_plug(q, &dev);
     if (r < 0) {
         fprintf(stderr, "ferry pci attach: QEMU refused device_add vfio-pci,host=%s: %s\n",
                 name, ferry_qmp_error(q));
@@ -774,13 +775,9 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     }
     /* Say where the guest sees it, from QEMU's own view of its bus. */
     {
-        JsonNode *ret = NULL;
-        char where[32] = "";
+        char where[32];
 
-        if (ferry_qmp_execute(q, "query-pci", NULL, &ret) == 0 && ret)
-            (void)ferry_qmp_pci_find(ret, id, where, sizeof(where));
-        if (ret)
-            json_node_unref(ret);
+        ferry_vfio_qmp_guest_address(q, id, where, sizeof(where));
         if (where[0])
             printf("%s: attached to the guest as %s at guest address %s\n", name, id, where);
         else

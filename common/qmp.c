@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* A small synchronous QMP client on json-glib; see qmp.h. */
+/* The project's one QMP client, on json-glib; see qmp.h. */
 #include "common/qmp.h"
 
 #include <errno.h>
@@ -76,6 +76,18 @@ bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q)
 const char *ferry_qmp_error(const struct ferry_qmp *q)
 {
     return q->err;
+}
+
+const char *ferry_qmp_reason(const struct ferry_qmp *q, int r)
+{
+    const char *e = q->err;
+    const char *colon;
+
+    if (g_str_has_prefix(e, "qmp: "))
+        e += 5;
+    if (r == -EREMOTEIO && (colon = strstr(e, ": ")))
+        e = colon + 2;
+    return e;
 }
 
 /* Member `name` of o if it is an object, else NULL: a peer's reply may put

@@ -27,7 +27,8 @@
  * watched on an event loop through ferry_qmp_fd and emptied with
  * ferry_qmp_drain, which keeps the events for a later wait.  This is the
  * one QMP client of the project: libferry-usb's ferry_usb_qmp is a thin
- * layer on it.
+ * layer on it.  DEVICE_DELETED is waited for through common/qmp-wait.h,
+ * blocking or from a libevent loop.
  */
 #ifndef FERRY_QMP_H
 #define FERRY_QMP_H
@@ -97,5 +98,9 @@ bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q);
 
 /* Message of the last failure on this connection. */
 const char *ferry_qmp_error(const struct ferry_qmp *q);
+/* The same, for a message that names the socket itself: without the
+ * "qmp: " prefix, and for QEMU's refusal (r == -EREMOTEIO) its desc without
+ * the error class. */
+const char *ferry_qmp_reason(const struct ferry_qmp *q, int r);
 
 #endif

@@ -16,7 +16,7 @@
 
 #include "common/log-glib.h"
 #include "common/text.h"
-#include "devmodel/dm-usb.h"
+#include "companion/dm-usb.h"
 
 /* ------------------------------------------------------------------ */
 /* Devices from the command line                                       */
@@ -204,13 +204,14 @@ static int qemu_opt_set(const char *file, const char *grp, struct ferry_dm_opts 
  * keys (command-line values win; devices= is a ';' list added before the
  * command line's), and one [qemu] or [qemu:ID] group per QEMU-hosted
  * device with the qemu device's options as keys.  [usb] and [pci] are read
- * by dm-usb.c and dm-vfio.c (pci/host/pci-config.c).
+ * by companion/dm-usb.c (usb/service-config.c) and companion/dm-vfio.c
+ * (pci/host/pci-config.c).
  */
 int dm_args_read_config(struct dm_args *a)
 {
     static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
                                            "no-defaults", "devices", NULL };
-    /* read by dm-usb.c and usb/service.c */
+    /* read by usb/service-config.c (companion/dm-usb.c hands it the file) */
     static const char *const usb_keys[] = { "qmp", "policy", "devices", NULL };
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;

@@ -212,7 +212,7 @@ int ferry_sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode);
  * The lists every confined process starts from.  The others are defined
  * next to their users: each device type's in its source (struct
  * ferry_dm_device_type's syscalls), USB redirection's beside ferry-dm's USB
- * code (devmodel/usbredir-syscalls.c).
+ * code (companion/usbredir-syscalls.c).
  */
 extern const struct ferry_syscall_list ferry_syscalls_base;      /* event loop + ioreq */
 extern const struct ferry_syscall_list ferry_syscalls_sanitizer; /* ASan/UBSan runtime */

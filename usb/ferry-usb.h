@@ -20,7 +20,7 @@
  * Functions return 0 or a negative errno; where an `err` buffer is taken it
  * receives a message naming what failed, on what and why.
  *
- * Embedding (what ferry-dm does, devmodel/dm-usb.c):
+ * Embedding (what ferry-dm does, companion/dm-usb.c):
  *     ferry_usb_service_new(base, rundir, &ops, opaque, &usb);
  *         ops.no_discovery = true when confined (libusb's
  *         LIBUSB_OPTION_NO_DEVICE_DISCOVERY is process-wide: see below)
@@ -253,17 +253,15 @@ FERRY_USB_API void ferry_usb_qmp_close(struct ferry_usb_qmp *q);
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
                       char **reply_json, char *err, size_t errlen);
-/* Wait for DEVICE_DELETED of device id (also seen while executing). */
+/* Wait for DEVICE_DELETED of device id (also seen while executing), blocking
+ * (common/qmp-wait.h's ferry_qmp_wait_deleted). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
-/* Without waiting: 0 and forgotten if DEVICE_DELETED of device id has been
- * kept, -ENOENT if not (yet).  With ferry_usb_qmp_set_event_cb, a loop owner
- * waits for it asynchronously: fn(opaque) runs whenever an event is kept
- * (also inside a command that read it on the way: fn must not use q). */
-FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_take_deleted(struct ferry_usb_qmp *q, const char *id);
-FERRY_USB_API void ferry_usb_qmp_set_event_cb(struct ferry_usb_qmp *q, void (*fn)(void *opaque),
-                                             void *opaque);
+/* The common/qmp.h client underneath, for a loop owner that watches the
+ * connection and waits for DEVICE_DELETED asynchronously (common/qmp-wait.h)
+ * or sends commands of its own on it. */
+struct ferry_qmp;
+FERRY_USB_API struct ferry_qmp *ferry_usb_qmp_base(struct ferry_usb_qmp *q);
 /* chardev-add (unix socket client, reconnecting) + device_add usb-redir. */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
@@ -342,10 +340,32 @@ ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
                              const char *rules, char *err, size_t errlen);
 /* The [usb] group of a guest config:  qmp=PATH  policy=RULES
  * devices=SPEC;SPEC;...  (VID:PID[:SERIAL] or port path), attached now
- * when present and whenever they appear. */
+ * when present and whenever they appear (service-config.c). */
 FERRY_USB_API FERRY_MUST_CHECK int
 ferry_usb_service_load_config(struct ferry_usb_service *s, struct _GKeyFile *kf,
                               char *err, size_t errlen);
+
+/* ---- the [usb] group, read once (service-config.c) ---------------------------- */
+/* What a guest config's [usb] group says, for every reader (ferry-dm's
+ * companion, ferry_usb_service_load_config). */
+struct ferry_usb_config {
+    bool present;       /* the file has a [usb] group */
+    char *qmp;          /* qmp=, or NULL */
+    char *policy;       /* policy=, or NULL */
+    char **devices;     /* devices=, each stripped, blank ones dropped; NULL-ended */
+};
+/* From a loaded key file: 0 (also without a [usb] group: present false). */
+FERRY_USB_API int ferry_usb_config_read(struct _GKeyFile *kf, struct ferry_usb_config *c);
+/* From a file (NULL, or one that does not load: present false; ferry-dm
+ * has checked it already). */
+FERRY_USB_API int ferry_usb_config_load(const char *file, struct ferry_usb_config *c);
+FERRY_USB_API void ferry_usb_config_clear(struct ferry_usb_config *c);
+/* What ferry_usb_service_load_config does with it, for the guest whose QMP
+ * socket is guest (which may come from elsewhere than c->qmp): policy= set,
+ * devices= assigned (a bus.addr is refused: it changes at every replug). */
+FERRY_USB_API FERRY_MUST_CHECK int
+ferry_usb_service_apply_config(struct ferry_usb_service *s, const char *guest,
+                               const struct ferry_usb_config *c, char *err, size_t errlen);
 /* Attach now (the device must be present and allowed); it stays assigned
  * and comes back after a replug until detached. */
 FERRY_USB_API FERRY_MUST_CHECK int

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/qmp.h"
+#include "common/qmp-wait.h"
 #include "usb/ferry-usb.h"
 
 /* The protocol is common/qmp.c's (the project's one QMP client); this layer
@@ -27,14 +28,7 @@ struct ferry_usb_qmp {
  * and QEMU's refusals without their error class. */
 static const char *why(const struct ferry_usb_qmp *q, int r)
 {
-    const char *e = ferry_qmp_error(q->q);
-    const char *colon;
-
-    if (g_str_has_prefix(e, "qmp: "))
-        e += 5;
-    if (r == -EREMOTEIO && (colon = strstr(e, ": ")))
-        e = colon + 2;
-    return e;
+    return ferry_qmp_reason(q->q, r);
 }
 
 static int qmp_execute_fd(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
@@ -114,7 +108,7 @@ void ferry_usb_qmp_close(struct ferry_usb_qmp *q)
 
 int ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
 {
-    int r = ferry_qmp_wait_event(q->q, "DEVICE_DELETED", id, 0, NULL);
+    int r = ferry_qmp_wait_deleted(q->q, id, 0);
 
     if (r < 0)
         snprintf(err, errlen, "qmp %s: device %s: no DEVICE_DELETED: %s", q->path, id,
@@ -122,14 +116,9 @@ int ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *er
     return r == -ECONNRESET ? -EPIPE : r;
 }
 
-int ferry_usb_qmp_take_deleted(struct ferry_usb_qmp *q, const char *id)
+struct ferry_qmp *ferry_usb_qmp_base(struct ferry_usb_qmp *q)
 {
-    return ferry_qmp_take_event(q->q, "DEVICE_DELETED", id, NULL);
-}
-
-void ferry_usb_qmp_set_event_cb(struct ferry_usb_qmp *q, void (*fn)(void *opaque), void *opaque)
-{
-    ferry_qmp_set_event_cb(q->q, fn, opaque);
+    return q ? q->q : NULL;
 }
 
 static char *json_of(JsonBuilder *b)

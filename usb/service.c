@@ -10,11 +10,17 @@
  * device is gone); replug of the same device (same VID:PID and serial, or
  * the same port when it has no serial) accepts QEMU's next connection: the
  * device is back without any command.
+ *
+ * This file is the assignment state machine; the [usb] group of a config is
+ * read in service-config.c and the devices are rendered as JSON in
+ * service-json.c (the state they share: service-internal.h).  It is a little
+ * over 800 lines and stays whole: plug, unplug, hotplug, the broker's fds and
+ * the guest's QMP connection all move the same assignments through the same
+ * states, and read best side by side.
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <libusb.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,71 +28,8 @@
 #include <unistd.h>
 
 #include "usb/ferry-usb.h"
+#include "usb/service-internal.h"
 
-#define QMP_TIMEOUT_MS 10000
-
-struct guest {
-    char *qmp;
-    struct ferry_usb_policy *policy;
-    struct ferry_usb_service *svc;
-    /* kept open (ferry_usb_service_add_guest): channels are socketpairs
-     * handed to QEMU with getfd, no socket of ours for QEMU to connect to */
-    struct ferry_usb_qmp *q;
-    struct event *qev;
-    bool lent;          /* q is the embedder's (add_guest_qmp): not ours to close */
-};
-
-struct assign {
-    struct ferry_usb_service *svc;
-    struct guest *guest;          /* NULL for a network share */
-    char *share_addr;
-    struct ferry_usb_spec spec;   /* identity: VID:PID:SERIAL or port */
-    char ident[160];
-    char id[32];                  /* QEMU chardev and device id */
-    char sock_path[108];
-    int lfd;
-    struct event *accept_ev;
-    bool accepting;
-    bool present;
-    struct ferry_usb_devinfo dev;
-    struct ferry_usb_redir *redir;
-    unsigned base_id, gen;
-    bool plugged;                   /* QEMU has chardev+device a->id */
-    bool stalled;                   /* QEMU ended the channel: wait for a replug */
-    libusb_device_handle *wrapped;  /* from a broker's fd, until served */
-    bool fd_mode;
-    int owned_fd;                   /* that fd, closed after the handle */
-    struct unplug *unplug;          /* its last channel still leaving QEMU */
-};
-
-struct ferry_usb_service {
-    struct event_base *base;
-    struct ferry_usb_service_ops ops;
-    void *opaque;
-    char *rundir;
-    struct ferry_usb_host *host;
-    struct ferry_usb_policy *default_policy;
-    GPtrArray *guests;            /* struct guest * */
-    GPtrArray *assigns;           /* struct assign * */
-    unsigned next_id;
-    GList *unplugs;               /* struct unplug *, waiting (ops.wait_deleted) */
-    bool freeing;                 /* no more waiting on the embedder's loop */
-};
-
-/* A usb-redir leaving QEMU: device_del sent, DEVICE_DELETED awaited through
- * ops.wait_deleted, then chardev-remove.  It outlives the service (the
- * embedder calls unplug_done once, maybe after ferry_usb_service_free). */
-struct unplug {
-    struct ferry_usb_service *svc;  /* NULL once the service is freed */
-    struct guest *guest;            /* the service's, valid while svc is */
-    struct assign *a;               /* NULL once the assignment has ended */
-    char id[32];
-    char ident[160];
-    void (*done)(void *opaque, int result, const char *err);
-    void *done_opaque;
-};
-
-#define SLOG(s, lvl, ...) ferry_logf((s)->ops.log, (s)->opaque, (lvl), __VA_ARGS__)
 
 static struct guest *guest_get(struct ferry_usb_service *s, const char *qmp)
 {
@@ -116,12 +59,13 @@ static void guest_free(gpointer p)
     g_free(g);
 }
 
-static const struct ferry_usb_policy *guest_policy(struct ferry_usb_service *s, struct guest *g)
+const struct ferry_usb_policy *usb_service_guest_policy(struct ferry_usb_service *s,
+                                                        struct guest *g)
 {
     return g && g->policy ? g->policy : s->default_policy;
 }
 
-static const char *assign_where(const struct assign *a)
+const char *usb_service_assign_where(const struct assign *a)
 {
     return a->guest ? a->guest->qmp : a->share_addr;
 }
@@ -141,10 +85,10 @@ static void assign_update_accept(struct assign *a)
     char why[FERRY_USB_ERR_MAX];
     bool want = a->present && !a->redir;
 
-    if (want && ferry_usb_policy_check(guest_policy(a->svc, a->guest), &a->dev,
+    if (want && ferry_usb_policy_check(usb_service_guest_policy(a->svc, a->guest), &a->dev,
                                        why, sizeof(why)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
-             assign_where(a), why);
+             usb_service_assign_where(a), why);
         want = false;
     }
     if (assign_fd_mode(a)) {
@@ -296,7 +240,7 @@ static int assign_plug(struct assign *a, char *err, size_t errlen)
     }
     a->plugged = true;
     SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connected to %s as %s port=%s", a->ident,
-         assign_where(a), a->id, a->dev.port);
+         usb_service_assign_where(a), a->id, a->dev.port);
     return 0;
 }
 
@@ -305,7 +249,7 @@ static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb
     struct assign *a = opaque;
 
     SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connection to %s ended (%s)", a->ident,
-         assign_where(a),
+         usb_service_assign_where(a),
          why == FERRY_USB_REDIR_DEVICE_LOST ? "device lost" :
          why == FERRY_USB_REDIR_PEER_INVALID ? "invalid input" :
          why == FERRY_USB_REDIR_PEER_CLOSED ? "peer closed" : "i/o error");
@@ -345,11 +289,11 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     }
     /* the log callback gets the service's opaque */
     if (ferry_usb_redir_new(a->svc->host, h, fd, a->ident, &rops, a, &a->redir) < 0) {
-        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] cannot serve %s", a->ident, assign_where(a));
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] cannot serve %s", a->ident, usb_service_assign_where(a));
         a->redir = NULL;
         return;
     }
-    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connected to %s port=%s", a->ident, assign_where(a),
+    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connected to %s port=%s", a->ident, usb_service_assign_where(a),
          a->dev.port);
     assign_update_accept(a);
 }
@@ -486,7 +430,7 @@ static void on_arrived(void *opaque, const struct ferry_usb_devinfo *d)
         a->present = true;
         a->stalled = false;
         SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, reattaching to %s", a->ident, d->port,
-             assign_where(a));
+             usb_service_assign_where(a));
         assign_update_accept(a);
     }
 }
@@ -500,7 +444,7 @@ static void on_left(void *opaque, const struct ferry_usb_devinfo *d)
         if (!a->present || a->dev.bus != d->bus || a->dev.addr != d->addr)
             continue;
         SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s", a->ident,
-             assign_where(a));
+             usb_service_assign_where(a));
         a->present = false;
         assign_stop(a);
         if (assign_fd_mode(a))
@@ -600,7 +544,7 @@ static int resolve_device(struct ferry_usb_service *s, struct guest *g, const ch
     r = ferry_usb_host_find(s->host, &spec, d, err, errlen);
     if (r < 0)
         return r;
-    if (ferry_usb_policy_check(guest_policy(s, g), d, why, sizeof(why)) < 0) {
+    if (ferry_usb_policy_check(usb_service_guest_policy(s, g), d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb %s (%04x:%04x): refused for %s by %s", d->port, d->vid,
                  d->pid, g ? g->qmp : "sharing", why);
         return -EPERM;
@@ -620,7 +564,7 @@ static int assign_claim(struct ferry_usb_service *s, struct guest *g, const char
 
     identity_spec(d, &ident);
     if ((a = assign_find(s, &ident))) {
-        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, usb_service_assign_where(a));
         return -EBUSY;
     }
     r = assign_new(s, g, listen, &ident, &a, err, errlen);
@@ -666,7 +610,7 @@ int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, 
 
     if (r < 0)
         return r;
-    if (ferry_usb_policy_check(guest_policy(s, g), &d, why, sizeof(why)) < 0) {
+    if (ferry_usb_policy_check(usb_service_guest_policy(s, g), &d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb fd %d (%04x:%04x): refused for %s by %s", fd, d.vid, d.pid,
                  guest, why);
         libusb_close(h);
@@ -694,7 +638,7 @@ int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, 
         return r;
     }
     if (a) {
-        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, assign_where(a));
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident, usb_service_assign_where(a));
         libusb_close(h);
         return -EBUSY;
     }
@@ -733,7 +677,7 @@ static struct assign *assign_by_device(struct ferry_usb_service *s, const char *
     }
     for (guint i = 0; i < s->assigns->len; i++) {
         struct assign *a = g_ptr_array_index(s->assigns, i);
-        if (strcmp(assign_where(a), where))
+        if (strcmp(usb_service_assign_where(a), where))
             continue;
         if (!memcmp(&a->spec, &spec, sizeof(spec)) ||
             ((a->present || a->dev.vid) && ferry_usb_spec_match(&spec, &a->dev)))
@@ -792,7 +736,7 @@ int ferry_usb_service_device_left(struct ferry_usb_service *s, const char *guest
     if (!a->present)
         return 0;
     SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (the broker says)", a->ident,
-         assign_where(a));
+         usb_service_assign_where(a));
     a->present = false;
     assign_stop(a);
     if (a->wrapped) {
@@ -820,29 +764,16 @@ int ferry_usb_service_share(struct ferry_usb_service *s, const char *device, con
     return 0;
 }
 
-int ferry_usb_service_load_config(struct ferry_usb_service *s, GKeyFile *kf,
-                                  char *err, size_t errlen)
+int usb_service_assign_devices(struct ferry_usb_service *s, const char *guest,
+                               char *const *devices, char *err, size_t errlen)
 {
-    g_autofree char *qmp = g_key_file_get_string(kf, "usb", "qmp", NULL);
-    g_autofree char *policy = g_key_file_get_string(kf, "usb", "policy", NULL);
-    g_auto(GStrv) devices = NULL;
-    struct guest *g;
+    struct guest *g = guest_get(s, guest);
     int r;
 
-    if (!g_key_file_has_group(kf, "usb"))
-        return 0;
-    if (!qmp) {
-        snprintf(err, errlen, "config [usb]: no qmp= (the guest's QMP socket)");
-        return -EINVAL;
-    }
-    g = guest_get(s, qmp);
-    if (policy && (r = ferry_usb_service_set_policy(s, qmp, policy, err, errlen)) < 0)
-        return r;
-    devices = g_key_file_get_string_list(kf, "usb", "devices", NULL, NULL);
     for (size_t i = 0; devices && devices[i]; i++) {
         struct ferry_usb_spec spec;
         struct assign *a;
-        char *dev = g_strstrip(devices[i]);
+        const char *dev = devices[i];
         if (!*dev)
             continue;
         if (ferry_usb_spec_parse(dev, &spec) < 0 || spec.kind == FERRY_USB_SPEC_BUSADDR) {
@@ -862,105 +793,11 @@ int ferry_usb_service_load_config(struct ferry_usb_service *s, GKeyFile *kf,
         }
         g_ptr_array_add(s->assigns, a);
         assign_lookup(a);
-        SLOG(s, FERRY_LOG_INFO, "usb[%s] assigned to %s as %s (%s)", a->ident, qmp, a->id,
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] assigned to %s as %s (%s)", a->ident, guest, a->id,
              a->present ? "present" : "not plugged in yet");
         assign_update_accept(a);
     }
     return 0;
-}
-
-/* One device's object; att: the assignment serving it, if any. */
-static void list_device(struct ferry_usb_service *s, JsonBuilder *b,
-                        const struct ferry_usb_devinfo *d, struct assign *att)
-{
-    char buf[200], why[FERRY_USB_ERR_MAX];
-    int allowed;
-
-    allowed = ferry_usb_policy_check(att ? guest_policy(s, att->guest) : s->default_policy,
-                                     d, why, sizeof(why));
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "bus");
-    json_builder_add_int_value(b, d->bus);
-    json_builder_set_member_name(b, "addr");
-    json_builder_add_int_value(b, d->addr);
-    json_builder_set_member_name(b, "port");
-    json_builder_add_string_value(b, d->port);
-    snprintf(buf, sizeof(buf), "%04x:%04x", d->vid, d->pid);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, buf);
-    json_builder_set_member_name(b, "manufacturer");
-    json_builder_add_string_value(b, d->manufacturer);
-    json_builder_set_member_name(b, "product");
-    json_builder_add_string_value(b, d->product);
-    json_builder_set_member_name(b, "serial");
-    json_builder_add_string_value(b, d->serial);
-    json_builder_set_member_name(b, "class");
-    json_builder_add_int_value(b, d->cls);
-    json_builder_set_member_name(b, "interfaces");
-    json_builder_begin_array(b);
-    for (unsigned k = 0; k < d->n_ifaces; k++) {
-        snprintf(buf, sizeof(buf), "%02x/%02x/%02x", d->ifaces[k].cls, d->ifaces[k].subcls,
-                 d->ifaces[k].proto);
-        json_builder_add_string_value(b, buf);
-    }
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "speed_mbps");
-    json_builder_add_int_value(b, d->speed_mbps);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, d->driver);
-    ferry_usb_identity(d, buf, sizeof(buf));
-    json_builder_set_member_name(b, "identity");
-    json_builder_add_string_value(b, buf);
-    json_builder_set_member_name(b, "allowed");
-    json_builder_add_boolean_value(b, allowed == 0);
-    json_builder_set_member_name(b, "rule");
-    json_builder_add_string_value(b, why);
-    json_builder_set_member_name(b, "attached");
-    if (att)
-        json_builder_add_string_value(b, assign_where(att));
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "connected");
-    json_builder_add_boolean_value(b, att && att->redir);
-    json_builder_end_object(b);
-}
-
-char *ferry_usb_service_list_json(struct ferry_usb_service *s)
-{
-    JsonBuilder *b = json_builder_new();
-    const struct ferry_usb_devinfo *devs;
-    size_t n;
-    char *out;
-    JsonNode *root;
-
-    devs = ferry_usb_host_devices(s->host, &n);
-    json_builder_begin_array(b);
-    for (size_t i = 0; i < n; i++) {
-        struct assign *att = NULL;
-
-        for (guint k = 0; k < s->assigns->len; k++) {
-            struct assign *a = g_ptr_array_index(s->assigns, k);
-            if (a->present && a->dev.bus == devs[i].bus && a->dev.addr == devs[i].addr)
-                att = a;
-        }
-        list_device(s, b, &devs[i], att);
-    }
-    /* devices known only from a broker's fd (no discovery) */
-    for (guint k = 0; k < s->assigns->len; k++) {
-        struct assign *a = g_ptr_array_index(s->assigns, k);
-        bool listed = false;
-
-        for (size_t i = 0; i < n && !listed; i++)
-            listed = a->dev.bus == devs[i].bus && a->dev.addr == devs[i].addr;
-        if (a->present && !listed)
-            list_device(s, b, &a->dev, a);
-    }
-    json_builder_end_array(b);
-    root = json_builder_get_root(b);
-    out = json_to_string(root, TRUE);
-    json_node_unref(root);
-    g_object_unref(b);
-    return out;
 }
 
 unsigned ferry_usb_service_connected(struct ferry_usb_service *s)

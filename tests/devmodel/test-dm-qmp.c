@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ferry-dm's asynchronous DEVICE_DELETED waits (dm-qmp.h) with deferred
+ * ferry-dm's asynchronous DEVICE_DELETED waits (common/qmp-wait.h on dm-qmp.h's
+ * connection) with deferred
  * control replies (control.h), against a real stock QEMU (i440fx, ACPI PCI
  * hotplug, so an unplug needs the guest): while a detach waits for a guest
  * that does not let go, another control client is answered; the wait ends
@@ -19,8 +20,9 @@
 #include <unistd.h>
 
 #include "common/qmp.h"
+#include "common/qmp-wait.h"
+#include "companion/dm-qmp.h"
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
 #include "tests/check-main.h"
 #include "tests/devmodel/test-devmodel.h"
 #include "usb/ferry-usb.h"
@@ -76,7 +78,7 @@ static char *qd_handler(void *opaque, struct ferry_dm_control_req *req, const ch
     }
     op = g_new0(struct qd_op, 1);
     op->p = p;
-    r = dm_qmp_wait_deleted(st->d, dev, (int)json_object_get_int_member(args, "ms"), qd_done,
+    r = ferry_qmp_watch_deleted(dm_qmp_watch(st->d), dev, (int)json_object_get_int_member(args, "ms"), qd_done,
                             op, NULL);
     ck_assert_int_eq(r, 0);
     st->deferred++;
@@ -224,7 +226,7 @@ START_TEST(test_dm_qmp_detach_async)
     GPid pid;
     char *l;
     int r1 = 1, r2 = 1, status;
-    struct dm_qmp_wait *w3;
+    struct ferry_qmp_waiter *w3;
 
     write_eject_firmware(fw);
     ck_assert_msg(g_spawn_async(NULL, argv, NULL,
@@ -293,8 +295,8 @@ START_TEST(test_dm_qmp_detach_async)
                     "\"ms\": 60000}, \"id\": \"a4\"}\n");
     loop_until_deferred(&t, &st, 4);
     w3 = NULL;
-    ck_assert_int_eq(dm_qmp_wait_deleted(st.d, "n3", 60000, never_cb, NULL, &w3), 0);
-    dm_qmp_wait_cancel(w3);
+    ck_assert_int_eq(ferry_qmp_watch_deleted(dm_qmp_watch(st.d), "n3", 60000, never_cb, NULL, &w3), 0);
+    ferry_qmp_waiter_cancel(w3);
     mon_execute(mon, "quit");
     loop_until_lines(&t, &a, 5);
     l = client_line(&a, 4);
@@ -307,12 +309,12 @@ START_TEST(test_dm_qmp_detach_async)
 
     /* 5. Registered after QEMU went: -EPIPE from the loop; outstanding
      *    when the connection is freed: -ECANCELED. */
-    ck_assert_int_eq(dm_qmp_wait_deleted(st.d, "x", 60000, raw_cb, &r1, NULL), 0);
+    ck_assert_int_eq(ferry_qmp_watch_deleted(dm_qmp_watch(st.d), "x", 60000, raw_cb, &r1, NULL), 0);
     ck_assert_int_eq(r1, 1);                    /* never from inside the call */
     for (unsigned i = 0; i < 1000 && r1 == 1; i++)
         tb_loop_until(&t, never, NULL, 10);
     ck_assert_int_eq(r1, -EPIPE);
-    ck_assert_int_eq(dm_qmp_wait_deleted(st.d, "y", 60000, raw_cb, &r2, NULL), 0);
+    ck_assert_int_eq(ferry_qmp_watch_deleted(dm_qmp_watch(st.d), "y", 60000, raw_cb, &r2, NULL), 0);
     dm_qmp_free(st.d);
     ck_assert_int_eq(r2, -ECANCELED);
 

@@ -21,8 +21,8 @@
 
 #include <glib.h>
 
-#include "devmodel/dm-usb.h"
-#include "devmodel/dm-vfio.h"
+#include "companion/dm-usb.h"
+#include "companion/dm-vfio.h"
 #include "pci/host/pci-config.h"
 #include "usb/ferry-usb.h"
 

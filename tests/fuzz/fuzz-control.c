@@ -36,9 +36,9 @@
 #include <event2/event.h>
 
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
-#include "devmodel/dm-usb.h"
-#include "devmodel/dm-vfio.h"
+#include "companion/dm-qmp.h"
+#include "companion/dm-usb.h"
+#include "companion/dm-vfio.h"
 #include "devmodel/dm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -3,8 +3,8 @@
  * libFuzzer target: QMP replies and events from a hostile QEMU into the
  * project's QMP client (common/qmp.c) and its users: libferry-usb's
  * ferry_usb_qmp (usb-redir hot-add and removal, DEVICE_DELETED waits) and
- * ferry-dm's shared connection (devmodel/dm-qmp.c, asynchronous waiters on
- * an event loop).
+ * ferry-dm's shared connection (companion/dm-qmp.c, with common/qmp-wait.c's
+ * waiters on an event loop).
  *
  * Input: byte 0 picks the client (% 3: raw ferry_qmp with query-pci and
  * events, ferry_usb_qmp's hot-add/remove, dm_qmp on a loop); the rest is
@@ -27,7 +27,8 @@
 #include <event2/event.h>
 
 #include "common/qmp.h"
-#include "devmodel/dm-qmp.h"
+#include "common/qmp-wait.h"
+#include "companion/dm-qmp.h"
 #include "usb/ferry-usb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -190,7 +191,8 @@ static void usb_client(void)
     close(sv[0]);
     close(sv[1]);
     ignore(ferry_usb_qmp_redir_add(q, "usbredir-2", "/nonexistent/sock", err, sizeof(err)));
-    ignore(ferry_usb_qmp_take_deleted(q, "usbredir-1"));
+    ignore(ferry_qmp_take_event(ferry_usb_qmp_base(q), "DEVICE_DELETED", "usbredir-1",
+                                NULL));
     ignore(ferry_usb_qmp_redir_del(q, "usbredir-1", err, sizeof(err)));
     if (ferry_usb_qmp_redir_del_start(q, "usbredir-2", err, sizeof(err)) == 0)
         ignore(ferry_usb_qmp_redir_del_finish(q, "usbredir-2", err, sizeof(err)));
@@ -216,8 +218,8 @@ static void dm_client(void)
 
     FUZZ_CHECK(base);
     if (dm_qmp_open(base, sock_path, gone, &lost, &d) == 0) {
-        (void)dm_qmp_wait_deleted(d, "usbredir-1", 20, waited, &done, NULL);
-        (void)dm_qmp_wait_deleted(d, "hostdev0", 20, waited, &done, NULL);
+        (void)ferry_qmp_watch_deleted(dm_qmp_watch(d), "usbredir-1", 20, waited, &done, NULL);
+        (void)ferry_qmp_watch_deleted(dm_qmp_watch(d), "hostdev0", 20, waited, &done, NULL);
         for (int i = 0; i < 16 && !lost; i++)
             event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
         dm_qmp_free(d);

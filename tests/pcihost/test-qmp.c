@@ -17,13 +17,14 @@
 #include <unistd.h>
 
 #include "common/qmp.h"
+#include "common/qmp-wait.h"
 #include "tests/check-main.h"
 
 #define GREETING "{\"QMP\": {\"version\": {}, \"capabilities\": [\"oob\"]}}\r\n"
 
 enum script {
     S_NORMAL, S_ERROR, S_BAD_SHAPES, S_GARBAGE, S_NO_BANNER, S_HANGUP, S_ENDLESS, S_SILENT,
-    S_EVENT_WITH_REPLY,
+    S_EVENT_WITH_REPLY, S_DEVICE_DEL,
 };
 
 static char sock_path[108];
@@ -56,7 +57,8 @@ static const char *get_id(int fd)
             break;
     }
     line[n] = '\0';
-    p = strstr(line, "\"id\":\"");
+    /* the command's own id comes last (after "arguments", which may have one) */
+    p = g_strrstr(line, "\"id\":\"");
     if (!p)
         return "none";
     p += 6;
@@ -108,6 +110,20 @@ static void serve(enum script s, int lfd)
         pause();
         break;
     }
+    case S_DEVICE_DEL:
+        /* device_del's answers: asked, already unplugging, no such device, no */
+        reply(fd, id, "\"return\": {}");
+        id = get_id(fd);
+        reply(fd, id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"Device d0 is "
+              "already in the process of unplug\"}");
+        id = get_id(fd);
+        reply(fd, id, "\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device 'd9' "
+              "not found\"}");
+        id = get_id(fd);
+        reply(fd, id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}");
+        put(fd, "{\"event\": \"DEVICE_DELETED\", \"data\": {\"device\": \"d0\"}}\r\n");
+        pause();
+        break;
     case S_ERROR:
         reply(fd, id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}");
         pause();
@@ -239,6 +255,25 @@ START_TEST(test_error_reply)
     ck_assert_int_eq(ferry_qmp_execute(q, "device_add", NULL, &ret), -EREMOTEIO);
     ck_assert_ptr_null(ret);
     ck_assert_str_eq(ferry_qmp_error(q), "GenericError: nope");
+    ferry_qmp_close(q);
+    stop();
+}
+END_TEST
+
+/* common/qmp-wait.h: device_del's answers sorted, the blocking wait. */
+START_TEST(test_device_del)
+{
+    struct ferry_qmp *q = connected(S_DEVICE_DEL, 5000);
+
+    ck_assert_int_eq(ferry_qmp_device_del(q, "d0"), 0);
+    ck_assert_int_eq(ferry_qmp_device_del(q, "d0"), 0);        /* unplugging: wait again */
+    ck_assert_int_eq(ferry_qmp_device_del(q, "d9"), 1);        /* nothing to wait for */
+    ck_assert_int_eq(ferry_qmp_device_del(q, "d1"), -EREMOTEIO);
+    ck_assert_str_eq(ferry_qmp_error(q), "GenericError: nope");
+    ck_assert_str_eq(ferry_qmp_reason(q, -EREMOTEIO), "nope");
+    ck_assert_int_eq(ferry_qmp_wait_deleted(q, "d0", 5000), 0);
+    ck_assert_int_eq(ferry_qmp_wait_deleted(q, "d1", 100), -ETIMEDOUT);
+    ck_assert_str_eq(ferry_qmp_reason(q, -ETIMEDOUT), "no DEVICE_DELETED event within 100 ms");
     ferry_qmp_close(q);
     stop();
 }
@@ -415,6 +450,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
     suite_add_tcase(s, FERRY_CHECK_TCASE("client", 120, test_normal, test_error_reply,
+                                         test_device_del,
                                          test_event_with_reply, test_bad_shapes, test_hostile,
                                          test_pci_find, test_pci_find_hostile, test_pci_find_deep));
     return ferry_check_run(s, CK_FORK_GETENV);

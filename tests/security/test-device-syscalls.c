@@ -27,7 +27,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "devmodel/dm-usb.h"
+#include "companion/dm-usb.h"
 #include "devmodel/dm.h"
 
 #define LISTS_MAX (FERRY_DM_TYPES_MAX + 3)

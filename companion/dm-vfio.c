@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* ferry-dm's PCI passthrough side; see dm-vfio.h. */
-#include "devmodel/dm-vfio.h"
+#include "companion/dm-vfio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,13 +11,15 @@
 
 #include "common/log-glib.h"
 #include "common/qmp.h"
+#include "common/qmp-wait.h"
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
+#include "companion/dm-qmp.h"
+#include "companion/vfio-qmp.h"
 #include "pci/host/pci-config.h"
-#include "usb/ferry-usb.h"
 
 #define DM_VFIO_ASSIGNED_MAX 64
 #define DM_VFIO_ERR_MAX      768
+#define DM_VFIO_QERR_MAX     512
 
 struct assigned {
     struct ferry_pci_config_dev d;
@@ -29,7 +31,7 @@ struct assigned {
 struct detach {
     struct dm_vfio *v;
     struct ferry_dm_control_pending *p;
-    struct dm_qmp_wait *w;
+    struct ferry_qmp_waiter *w;
     char id[sizeof(((struct ferry_pci_config_dev *)0)->id)];
     char name[FERRY_PCI_ADDR_STRLEN];
     int wait_ms;
@@ -40,7 +42,7 @@ struct dm_vfio {
     struct ferry_pci_config cfg;
     size_t prepared;            /* config devices prepared by us, in order */
     struct dm_qmp *d;           /* the caller's */
-    struct ferry_usb_qmp *q;    /* its client */
+    struct ferry_qmp *q;        /* its client */
     char *qmp_path;
     GArray *assigned;           /* struct assigned */
     GList *detaches;            /* struct detach *, waiting */
@@ -188,67 +190,40 @@ void dm_vfio_release_prepared(struct dm_vfio *v)
     v->prepared = 0;
 }
 
-static char *json_of(JsonBuilder *b)
-{
-    JsonNode *n = json_builder_get_root(b);
-    char *s = json_to_string(n, FALSE);
-
-    json_node_unref(n);
-    return s;
-}
-
 /* The device's address in the guest, from QEMU's query-pci ("" if none). */
 static void guest_address(struct dm_vfio *v, const char *id, char *where, size_t len)
 {
-    char err[FERRY_USB_ERR_MAX], *reply = NULL;
-    JsonNode *n;
+    ferry_vfio_qmp_guest_address(v->q, id, where, len);
+}
 
-    where[0] = '\0';
-    if (ferry_usb_qmp_execute(v->q, "query-pci", NULL, &reply, err, sizeof(err)) < 0)
-        return;
-    n = reply ? json_from_string(reply, NULL) : NULL;
-    g_free(reply);
-    if (n) {
-        (void)ferry_qmp_pci_find(n, id, where, len);
-        json_node_unref(n);
-    }
+/* QEMU's refusal (or the transport's trouble) as "qmp PATH: CMD: why". */
+static void qmp_why(struct dm_vfio *v, const char *cmd, int r, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "qmp %s: %s: %s", v->qmp_path, cmd, ferry_qmp_reason(v->q, r));
 }
 
 static int plug(struct dm_vfio *v, const struct ferry_pci_config_dev *d, char *err,
                 size_t errlen)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autofree char *args = NULL;
+    int r = ferry_vfio_qmp_plug(v->q, d);
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, "vfio-pci");
-    json_builder_set_member_name(b, "host");
-    json_builder_add_string_value(b, d->name);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, d->id);
-    if (d->bus[0]) {
-        json_builder_set_member_name(b, "bus");
-        json_builder_add_string_value(b, d->bus);
+    if (r < 0) {
+        qmp_why(v, "device_add", r, err, errlen);
+        /* QEMU said no: -EIO, as before; the transport's errors stay */
+        return r == -EREMOTEIO ? -EIO : r == -ECONNRESET ? -EPIPE : r;
     }
-    if (d->addr[0]) {
-        json_builder_set_member_name(b, "addr");
-        json_builder_add_string_value(b, d->addr);
-    }
-    json_builder_end_object(b);
-    args = json_of(b);
-    return ferry_usb_qmp_execute(v->q, "device_add", args, NULL, err, errlen);
+    return 0;
 }
 
 int dm_vfio_start(struct dm_vfio *v, struct dm_qmp *d, const char *qmp_path)
 {
     v->d = d;
-    v->q = dm_qmp_client(d);
+    v->q = dm_qmp_conn(d);
     g_free(v->qmp_path);
     v->qmp_path = g_strdup(qmp_path);
     for (size_t i = 0; i < v->cfg.n; i++) {
         struct assigned a = { .d = v->cfg.dev[i], .from_config = true };
-        char err[FERRY_USB_ERR_MAX], where[32];
+        char err[DM_VFIO_QERR_MAX], where[32];
         int r = plug(v, &a.d, err, sizeof(err));
 
         if (r < 0) {
@@ -316,7 +291,7 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id"),
                *bus = str_arg(args, "bus"), *addr = str_arg(args, "addr");
-    char err[DM_VFIO_ERR_MAX], qerr[FERRY_USB_ERR_MAX];
+    char err[DM_VFIO_ERR_MAX], qerr[DM_VFIO_QERR_MAX];
     struct assigned a = { 0 };
 
     if (!host || pcihost_addr_parse(host, &a.d.host) < 0) {
@@ -372,13 +347,6 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
     return ferry_dm_control_reply(id, assigned_node(v, &a));
 }
 
-/* QEMU's refusal of a second device_del while the guest has not answered
- * the first: 7.2 says "Device ID is already in the process of unplug". */
-static bool unplug_pending(const char *qerr)
-{
-    return strstr(qerr, "in the process of unplug") || strstr(qerr, "in progress");
-}
-
 /* "within 10 s", "within 1500 ms" */
 static void wait_text(int ms, char *buf, size_t len)
 {
@@ -394,7 +362,7 @@ static void detach_free(struct detach *op)
     g_free(op);
 }
 
-/* The waiter's verdict (dm-qmp.h), from the loop: the deferred reply. */
+/* The waiter's verdict (common/qmp-wait.h), from the loop: the deferred reply. */
 static void detach_done(void *opaque, int result)
 {
     struct detach *op = opaque;
@@ -442,9 +410,7 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id");
     struct ferry_pci_addr ha;
-    char err[DM_VFIO_ERR_MAX], qerr[FERRY_USB_ERR_MAX], name[FERRY_PCI_ADDR_STRLEN];
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autofree char *dargs = NULL;
+    char err[DM_VFIO_ERR_MAX], qerr[DM_VFIO_QERR_MAX], name[FERRY_PCI_ADDR_STRLEN];
     struct ferry_dm_control_pending *p;
     struct detach *op;
     struct assigned *a;
@@ -482,20 +448,16 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
                      "guest (no control client)", name);
         return ferry_dm_control_reply_error(id, err);
     }
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, a->d.id);
-    json_builder_end_object(b);
-    dargs = json_of(b);
-    r = ferry_usb_qmp_execute(v->q, "device_del", dargs, NULL, qerr, sizeof(qerr));
     /* A device_del asked before whose guest has not answered yet: wait again. */
-    if (r < 0 && !unplug_pending(qerr) && !strstr(qerr, "not found")) {
+    r = ferry_qmp_device_del(v->q, a->d.id);
+    if (r < 0) {
+        qmp_why(v, "device_del", r, qerr, sizeof(qerr));
         snprintf(err, sizeof(err), "pci-detach %s: QEMU refused device_del %s: %s", name,
                  a->d.id, qerr);
         ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
         return FERRY_DM_CONTROL_DEFERRED;
     }
-    if (r < 0 && !unplug_pending(qerr)) {
+    if (r == 1) {
         /* QEMU does not have it (any more) */
         g_array_remove_index(v->assigned, index);
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s (it had "
@@ -509,7 +471,8 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
     op->wait_ms = dm_qmp_wait_timeout_ms();
     snprintf(op->id, sizeof(op->id), "%s", a->d.id);
     snprintf(op->name, sizeof(op->name), "%s", name);
-    r = dm_qmp_wait_deleted(v->d, op->id, op->wait_ms, detach_done, op, &op->w);
+    r = ferry_qmp_watch_deleted(dm_qmp_watch(v->d), op->id, op->wait_ms, detach_done, op,
+                                &op->w);
     if (r < 0) {
         snprintf(err, sizeof(err), "pci-detach %s: device_del %s sent, but ferry-dm cannot "
                  "wait for DEVICE_DELETED: %s; retry later", name, a->d.id,
@@ -561,7 +524,7 @@ void dm_vfio_free(struct dm_vfio *v)
     while (v->detaches) {
         struct detach *op = v->detaches->data;
 
-        dm_qmp_wait_cancel(op->w);
+        ferry_qmp_waiter_cancel(op->w);
         op->w = NULL;
         detach_done(op, -ECANCELED);
     }

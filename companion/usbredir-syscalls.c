@@ -8,7 +8,7 @@
  * so it never scans sysfs or opens a node.  The usbredir channel to QEMU
  * is a socketpair(AF_UNIX) (in the base list: it reaches nothing outside
  * the process) whose other end goes to QEMU with getfd over the QMP
- * connection opened before confinement (devmodel/dm-usb.c), or a socket
+ * connection opened before confinement (companion/dm-usb.c), or a socket
  * already connected: no new AF_INET socket is ever created.
  *
  * The usbfs ioctls are the ones libusb 1.0.26's Linux backend
@@ -41,7 +41,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include "devmodel/dm-usb.h"
+#include "companion/dm-usb.h"
 #include "sandbox/sandbox.h"
 
 FERRY_SYSCALL_LIST(ferry_syscalls_usbredir, "usbredir",

@@ -45,13 +45,15 @@ bool dm_usb_wanted(const char *qmp, const char *config);
  * it is wanted (usbredir-syscalls.c). */
 extern const struct ferry_syscall_list ferry_syscalls_usbredir;
 
-/* qmp= of the config's [usb] group (*qmp NULL if none; caller frees). */
+/* qmp= of the config's [usb] group (*qmp NULL if none; caller frees).  The
+ * group is read by libferry-usb (ferry_usb_config_load), here as in
+ * dm_usb_start. */
 int dm_usb_config_qmp(const char *config, char **qmp);
 
 /* Start it (nothing when not wanted: *out = NULL).  d: ferry-dm's QMP
  * connection to the QEMU at qmp (dm-qmp.h), used but not owned; the waits
  * for DEVICE_DELETED after a usb-redir's device_del go through its
- * asynchronous waiters.  NULL: the service opens and watches its own (and
+ * asynchronous waiters (common/qmp-wait.h).  NULL: the service opens and watches its own (and
  * waits blocking).  on_gone runs when QEMU's QMP
  * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
  * reason printed to stderr. */

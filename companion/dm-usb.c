@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* ferry-dm's USB side; see dm-usb.h. */
-#include "devmodel/dm-usb.h"
+#include "companion/dm-usb.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +13,9 @@
 #include <json-glib/json-glib.h>
 
 #include "common/log-glib.h"
+#include "common/qmp-wait.h"
 #include "devmodel/control.h"
-#include "devmodel/dm-qmp.h"
+#include "companion/dm-qmp.h"
 #include "usb/ferry-usb.h"
 
 #define DM_USB_CONFIG_DEVICES_MAX 32
@@ -30,12 +31,15 @@ struct dm_usb {
 
 bool dm_usb_wanted(const char *qmp, const char *config)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
+    struct ferry_usb_config c;
+    bool present;
 
     if (qmp && *qmp)
         return true;
-    return config && g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, NULL) &&
-           g_key_file_has_group(kf, "usb");
+    (void)ferry_usb_config_load(config, &c);
+    present = c.present;
+    ferry_usb_config_clear(&c);
+    return present;
 }
 
 static void usb_gone(void *opaque, const char *guest)
@@ -47,7 +51,7 @@ static void usb_gone(void *opaque, const char *guest)
         u->on_gone(u->opaque);
 }
 
-/* The service's wait for DEVICE_DELETED, on ferry-dm's loop (dm-qmp.h). */
+/* The service's wait for DEVICE_DELETED, on ferry-dm's loop (common/qmp-wait.h). */
 static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
                             void (*done)(void *done_opaque, int result), void *done_opaque)
 {
@@ -55,7 +59,8 @@ static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
 
     if (!u->d || strcmp(guest, u->qmp))
         return -ENOTSUP;
-    return dm_qmp_wait_deleted(u->d, id, dm_qmp_wait_timeout_ms(), done, done_opaque, NULL);
+    return ferry_qmp_watch_deleted(dm_qmp_watch(u->d), id, dm_qmp_wait_timeout_ms(), done,
+                                   done_opaque, NULL);
 }
 
 /* usb-detach's deferred reply: QEMU's side of the detach has ended. */
@@ -179,7 +184,7 @@ char *dm_usb_command(struct dm_usb *u, struct ferry_dm_control_req *req, const c
  * at the host (a discovering libusb context, freed again before the one
  * without discovery is made), and served from those fds.
  */
-static int preopen_devices(struct event_base *base, char **devices, int *fds, size_t *n)
+static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n)
 {
     struct ferry_usb_host_ops hops = { .log = usb_log };
     struct ferry_usb_host *h = NULL;
@@ -195,11 +200,9 @@ static int preopen_devices(struct event_base *base, char **devices, int *fds, si
         struct ferry_usb_devinfo d;
         struct ferry_usb_spec spec;
         char err[FERRY_USB_ERR_MAX], node[64];
-        const char *dev = g_strstrip(devices[i]);
+        const char *dev = devices[i];
         int fd;
 
-        if (!*dev)
-            continue;
         if (ferry_usb_spec_parse(dev, &spec) < 0) {
             fprintf(stderr, "ferry-dm: config [usb] devices: '%s': expected VID:PID[:SERIAL] "
                     "or a port path\n", dev);
@@ -226,11 +229,11 @@ static int preopen_devices(struct event_base *base, char **devices, int *fds, si
 
 int dm_usb_config_qmp(const char *config, char **qmp)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
+    struct ferry_usb_config c;
 
-    *qmp = NULL;
-    if (config && g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, NULL))
-        *qmp = g_key_file_get_string(kf, "usb", "qmp", NULL);
+    (void)ferry_usb_config_load(config, &c);
+    *qmp = g_steal_pointer(&c.qmp);
+    ferry_usb_config_clear(&c);
     return 0;
 }
 
@@ -238,9 +241,7 @@ int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
                  void *opaque, struct dm_usb **out)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_auto(GStrv) devices = NULL;
-    g_autofree char *cfg_qmp = NULL, *policy = NULL;
+    struct ferry_usb_config c = { 0 };
     struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
                                         .guest_gone = usb_gone,
                                         .wait_deleted = d ? usb_wait_deleted : NULL };
@@ -254,20 +255,20 @@ int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
     *out = NULL;
     if (!dm_usb_wanted(qmp, config))
         return 0;
-    if (config && g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, NULL)) {
-        cfg_qmp = g_key_file_get_string(kf, "usb", "qmp", NULL);
-        policy = g_key_file_get_string(kf, "usb", "policy", NULL);
-        devices = g_key_file_get_string_list(kf, "usb", "devices", NULL, NULL);
-    }
+    /* the [usb] group, read once: qmp=, policy=, devices= */
+    (void)ferry_usb_config_load(config, &c);
     if (!qmp || !*qmp)
-        qmp = cfg_qmp;
+        qmp = c.qmp;
     if (!qmp || !*qmp) {
         fprintf(stderr, "ferry-dm: usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
                 "in [usb])\n");
+        ferry_usb_config_clear(&c);
         return -EINVAL;
     }
-    if (confined && devices && (r = preopen_devices(base, devices, fds, &nfds)) < 0)
+    if (confined && c.devices && (r = preopen_devices(base, c.devices, fds, &nfds)) < 0) {
+        ferry_usb_config_clear(&c);
         return r;
+    }
     u = g_new0(struct dm_usb, 1);
     u->qmp = g_strdup(qmp);
     u->d = d;
@@ -287,8 +288,8 @@ int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
         fprintf(stderr, "ferry-dm: usb: %s\n", err);
         goto fail;
     }
-    if (policy && (r = ferry_usb_service_set_policy(u->svc, u->qmp, policy, err,
-                                                    sizeof(err))) < 0) {
+    if (c.policy && (r = ferry_usb_service_set_policy(u->svc, u->qmp, c.policy, err,
+                                                      sizeof(err))) < 0) {
         fprintf(stderr, "ferry-dm: config [usb] policy: %s\n", err);
         goto fail;
     }
@@ -300,9 +301,8 @@ int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
             }
             fds[i] = -1;
         }
-    } else if (g_key_file_has_group(kf, "usb")) {
-        g_key_file_set_string(kf, "usb", "qmp", u->qmp);
-        r = ferry_usb_service_load_config(u->svc, kf, err, sizeof(err));
+    } else if (c.present) {
+        r = ferry_usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
         if (r < 0) {
             fprintf(stderr, "ferry-dm: %s\n", err);
             goto fail;
@@ -310,9 +310,11 @@ int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
     }
     ferry_log(FERRY_LOG_INFO, NULL, "usb: serving host devices to the QEMU at %s%s", u->qmp,
               confined ? " (confined: devices only from fds)" : "");
+    ferry_usb_config_clear(&c);
     *out = u;
     return 0;
 fail:
+    ferry_usb_config_clear(&c);
     for (size_t i = 0; i < nfds; i++)
         if (fds[i] >= 0)
             close(fds[i]);

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The USB service's state, shared by its files and not installed:
+ * service.c (the assignment state machine: guests, assignments, plug and
+ * unplug, hotplug), service-config.c (the [usb] group of a guest config,
+ * GKeyFile) and service-json.c (query-usb's JSON rendering).
+ */
+#ifndef FERRY_USB_SERVICE_INTERNAL_H
+#define FERRY_USB_SERVICE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <event2/event.h>
+#include <glib.h>
+#include <libusb.h>
+
+#include "usb/ferry-usb.h"
+
+#define QMP_TIMEOUT_MS 10000
+
+struct guest {
+    char *qmp;
+    struct ferry_usb_policy *policy;
+    struct ferry_usb_service *svc;
+    /* kept open (ferry_usb_service_add_guest): channels are socketpairs
+     * handed to QEMU with getfd, no socket of ours for QEMU to connect to */
+    struct ferry_usb_qmp *q;
+    struct event *qev;
+    bool lent;          /* q is the embedder's (add_guest_qmp): not ours to close */
+};
+
+struct assign {
+    struct ferry_usb_service *svc;
+    struct guest *guest;          /* NULL for a network share */
+    char *share_addr;
+    struct ferry_usb_spec spec;   /* identity: VID:PID:SERIAL or port */
+    char ident[160];
+    char id[32];                  /* QEMU chardev and device id */
+    char sock_path[108];
+    int lfd;
+    struct event *accept_ev;
+    bool accepting;
+    bool present;
+    struct ferry_usb_devinfo dev;
+    struct ferry_usb_redir *redir;
+    unsigned base_id, gen;
+    bool plugged;                   /* QEMU has chardev+device a->id */
+    bool stalled;                   /* QEMU ended the channel: wait for a replug */
+    libusb_device_handle *wrapped;  /* from a broker's fd, until served */
+    bool fd_mode;
+    int owned_fd;                   /* that fd, closed after the handle */
+    struct unplug *unplug;          /* its last channel still leaving QEMU */
+};
+
+struct ferry_usb_service {
+    struct event_base *base;
+    struct ferry_usb_service_ops ops;
+    void *opaque;
+    char *rundir;
+    struct ferry_usb_host *host;
+    struct ferry_usb_policy *default_policy;
+    GPtrArray *guests;            /* struct guest * */
+    GPtrArray *assigns;           /* struct assign * */
+    unsigned next_id;
+    GList *unplugs;               /* struct unplug *, waiting (ops.wait_deleted) */
+    bool freeing;                 /* no more waiting on the embedder's loop */
+};
+
+/* A usb-redir leaving QEMU: device_del sent, DEVICE_DELETED awaited through
+ * ops.wait_deleted, then chardev-remove.  It outlives the service (the
+ * embedder calls unplug_done once, maybe after ferry_usb_service_free). */
+struct unplug {
+    struct ferry_usb_service *svc;  /* NULL once the service is freed */
+    struct guest *guest;            /* the service's, valid while svc is */
+    struct assign *a;               /* NULL once the assignment has ended */
+    char id[32];
+    char ident[160];
+    void (*done)(void *opaque, int result, const char *err);
+    void *done_opaque;
+};
+
+#define SLOG(s, lvl, ...) ferry_logf((s)->ops.log, (s)->opaque, (lvl), __VA_ARGS__)
+
+const struct ferry_usb_policy *usb_service_guest_policy(struct ferry_usb_service *s,
+                                                        struct guest *g);
+/* Where an assignment goes: its guest's QMP socket, or its share address. */
+const char *usb_service_assign_where(const struct assign *a);
+/* Assign the devices of guest's config (spec text as written, in order;
+ * blank ones skipped): each identity not assigned yet is bound to guest,
+ * served whenever present.  A bus.addr is refused (it changes at every
+ * replug).  0 or -errno with err. */
+int usb_service_assign_devices(struct ferry_usb_service *s, const char *guest,
+                               char *const *devices, char *err, size_t errlen);
+
+#endif
