@@ -874,16 +874,39 @@ int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
     c->pendings = g_ptr_array_new();
     c->idle_ms = FERRY_DM_CONTROL_IDLE_MS;
     snprintf(c->path, sizeof(c->path), "%s", path);
-    memcpy(sa.sun_path, path, strlen(path) + 1);
+    /*
+     * The socket is made under a temporary name beside PATH, given its
+     * mode and put to listening, and only then renamed to PATH: a client
+     * that sees the name can connect at once (never ECONNREFUSED from the
+     * moment between bind and listen), and never finds it with the umask's
+     * mode.  rename() replaces a stale socket of an earlier ferry-dm.
+     */
+    struct stat st;
+
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        errno = EEXIST;     /* replace a stale socket, never another kind of file */
+        c->listen_fd = -1;
+        goto fail;
+    }
+    if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%ld", path, (long)getpid()) >=
+        (int)sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        c->listen_fd = -1;
+        goto fail;
+    }
     c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (c->listen_fd < 0)
         goto fail;
-    unlink(path);
+    unlink(sa.sun_path);
     if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         goto fail;
-    chmod(path, 0600);
-    if (listen(c->listen_fd, 4) < 0)
+    if (chmod(sa.sun_path, 0600) < 0 || listen(c->listen_fd, FERRY_DM_CONTROL_BACKLOG) < 0 ||
+        rename(sa.sun_path, path) < 0) {
+        err = errno;
+        unlink(sa.sun_path);
+        errno = err;
         goto fail;
+    }
     c->listen_ev = event_new(ferry_dm_event_base(dm), c->listen_fd, EV_READ | EV_PERSIST,
                              accept_cb, c);
     c->rearm_ev = evtimer_new(ferry_dm_event_base(dm), rearm_cb, c);

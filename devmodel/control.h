@@ -33,6 +33,7 @@
 /* Clients that said client-follow (`ferry usb attach --follow`): they wait
  * for hotplug events for hours, have no idle bound and their own limit. */
 #define FERRY_DM_CONTROL_FOLLOWERS_MAX 4
+#define FERRY_DM_CONTROL_BACKLOG      16      /* connections the kernel queues before accept */
 #define FERRY_DM_CONTROL_FDS_MAX      4       /* SCM_RIGHTS fds kept per client */
 #define FERRY_DM_CONTROL_OUT_MAX      (256 * 1024)  /* unread replies before input pauses */
 /* Deferred replies (ferry_dm_control_defer) waiting at a time: per client

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -217,6 +218,55 @@ START_TEST(test_control_socket)
     ferry_dm_control_close(c);
     ck_assert_int_ne(access(path, F_OK), 0);
     g_string_free(s.got, TRUE);
+    tb_fini(&t);
+    rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+/*
+ * The socket's name appears only once it listens, with mode 0600 (it is
+ * made under a temporary name and renamed); a stale socket of an earlier
+ * ferry-dm is replaced, any other kind of file at the path is refused.
+ */
+START_TEST(test_control_socket_path)
+{
+    struct tb t;
+    struct ferry_dm_control *c;
+    char *dir = g_dir_make_tmp("ferry-dm-ctl-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "dm.sock", NULL);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    GDir *d;
+    int fd;
+
+    tb_init(&t, false);
+    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    /* a regular file where the socket should go stays untouched */
+    ck_assert(g_file_set_contents(path, "keep", -1, NULL));
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), -EEXIST);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    unlink(path);
+    /* a stale socket (nobody listens) is replaced */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    /* no temporary name left beside it */
+    d = g_dir_open(dir, 0, NULL);
+    ck_assert_str_eq(g_dir_read_name(d), "dm.sock");
+    ck_assert_ptr_null(g_dir_read_name(d));
+    g_dir_close(d);
+    ferry_dm_control_close(c);
     tb_fini(&t);
     rmdir(dir);
     g_free(path);
@@ -879,6 +929,7 @@ TCase *dm_control_tcase(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_control_commands);
     tcase_add_test(tc, test_control_socket);
+    tcase_add_test(tc, test_control_socket_path);
     tcase_add_test(tc, test_control_half_close);
     tcase_add_test(tc, test_control_unread_replies);
     tcase_add_test(tc, test_control_out_of_fds);
