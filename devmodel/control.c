@@ -237,15 +237,19 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
     g_list_free(members);
     if (!err) {
         rc = ferry_dm_device_add(dm, driver, dev_id, opts, NULL);
-        if (rc < 0)
-            err = g_strdup_printf("device_add %s: %s", driver,
+        if (rc < 0) {
+            const char *why = ferry_dm_device_add_error(dm);
+
+            err = g_strdup_printf("device_add %s: %s%s%s", driver,
                                   rc == -ENOENT ? "no such device type"
                                   : rc == -EBUSY ? "this device type cannot be hot-plugged"
                                   : rc == -EEXIST ? "id or address already in use"
                                   : rc == -EPERM ? "not possible in a confined ferry-dm (its "
                                                    "seccomp filter was made for the devices "
-                                                   "configured at start-up; see its log)"
-                                                  : g_strerror(-rc));
+                                                   "configured at start-up)"
+                                                  : g_strerror(-rc),
+                                  why[0] ? ": " : "", why);
+        }
     }
     ferry_dm_opts_free(opts);
     if (err) {

@@ -127,8 +127,8 @@ void dm_device_free(struct ferry_dm_device *dev)
     free(dev);
 }
 
-int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *id,
-                        const struct ferry_dm_opts *opts, struct ferry_dm_device **out)
+static int device_add(struct ferry_dm *dm, const char *type_name, const char *id,
+                      const struct ferry_dm_opts *opts, struct ferry_dm_device **out)
 {
     const struct ferry_dm_device_type *type = ferry_dm_device_type_find(type_name);
     struct ferry_dm_device *dev;
@@ -198,6 +198,26 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
     if (out)
         *out = dev;
     return 0;
+}
+
+/* A failed add keeps its first error line for the caller (the control socket's reply). */
+int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *id,
+                        const struct ferry_dm_opts *opts, struct ferry_dm_device **out)
+{
+    int rc;
+
+    dm->add_error[0] = '\0';
+    dm->adding = true;
+    rc = device_add(dm, type_name, id, opts, out);
+    dm->adding = false;
+    if (rc == 0)
+        dm->add_error[0] = '\0';
+    return rc;
+}
+
+const char *ferry_dm_device_add_error(const struct ferry_dm *dm)
+{
+    return dm->add_error;
 }
 
 int ferry_dm_device_remove(struct ferry_dm *dm, const char *id)

@@ -83,6 +83,8 @@ struct ferry_dm {
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
     unsigned nr_vcpus;                  /* 0: unknown */
+    bool adding;                        /* inside ferry_dm_device_add */
+    char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */

@@ -29,6 +29,13 @@ void dm_log(struct ferry_dm *dm, enum ferry_log_level level, const char *fmt, ..
     va_list ap;
 
     va_start(ap, fmt);
+    if (dm->adding && level == FERRY_LOG_ERROR && !dm->add_error[0]) {
+        va_list aq;
+
+        va_copy(aq, ap);
+        vsnprintf(dm->add_error, sizeof(dm->add_error), fmt, aq);
+        va_end(aq);
+    }
     ferry_vlogf(dm->log, dm->log_opaque, level, fmt, ap);
     va_end(ap);
 }

@@ -244,6 +244,8 @@ const struct ferry_dm_device_type *ferry_dm_device_type_nth(unsigned i);
 FERRY_MUST_CHECK int ferry_dm_device_add(struct ferry_dm *dm, const char *type,
                                          const char *id, const struct ferry_dm_opts *opts,
                                          struct ferry_dm_device **out);
+/* Why the last ferry_dm_device_add failed: its first error line, or "". */
+const char *ferry_dm_device_add_error(const struct ferry_dm *dm);
 /*
  * Confinement (sandbox/sandbox.h).  ferry_dm_set_sandbox: the
  * configuration ferry-dm will confine itself with (kept by pointer; it

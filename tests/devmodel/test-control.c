@@ -32,6 +32,15 @@ static const char *error_class(JsonNode *n)
     return json_object_get_string_member(json_object_get_object_member(o, "error"), "class");
 }
 
+static const char *error_desc(JsonNode *n)
+{
+    JsonObject *o = json_node_get_object(n);
+
+    if (!json_object_has_member(o, "error"))
+        return "";
+    return json_object_get_string_member(json_object_get_object_member(o, "error"), "desc");
+}
+
 START_TEST(test_control_commands)
 {
     struct tb t;
@@ -92,6 +101,18 @@ START_TEST(test_control_commands)
     json_node_unref(n);
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"id\": \"x\"}}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
+    json_node_unref(n);
+    /* A device that refuses its options says why in the reply, not only in the log. */
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"pci-test\", "
+                "\"id\": \"t9\", \"addr\": \"zz\"}}", NULL);
+    ck_assert_str_eq(error_class(n), "GenericError");
+    ck_assert_msg(strstr(error_desc(n), "addr=DEV[.FN]"), "desc: %s", error_desc(n));
+    json_node_unref(n);
+    /* ... and a later success leaves no stale reason behind */
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"nonesuch\"}}",
+            NULL);
+    ck_assert_msg(strstr(error_desc(n), "no such device type") &&
+                  !strstr(error_desc(n), "addr=DEV"), "desc: %s", error_desc(n));
     json_node_unref(n);
     n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p2\"}}", NULL);
     ck_assert_ptr_null(error_class(n));
