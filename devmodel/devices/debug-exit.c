@@ -46,10 +46,14 @@ static int dx_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
     struct debug_exit *dx;
     uint64_t port;
     int rc;
+    const char *bad = NULL;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0xf4, 0xfffc, &port) < 0)
+    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
+        ferry_dm_opts_get_u64(opts, "port", 0xf4, 0xfffc, &port) < 0) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xfffc)",
+                         bad ? "unknown option " : "", bad ? bad : "", bad ? "; " : "");
         return -EINVAL;
+    }
     dx = calloc(1, sizeof(*dx));
     if (!dx)
         return -ENOMEM;

@@ -57,10 +57,14 @@ static int post_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     struct post *p;
     uint64_t port;
     int rc;
+    const char *bad = NULL;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0x80, 0xffff, &port) < 0)
+    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
+        ferry_dm_opts_get_u64(opts, "port", 0x80, 0xffff, &port) < 0) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xffff)",
+                         bad ? "unknown option " : "", bad ? bad : "", bad ? "; " : "");
         return -EINVAL;
+    }
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;

@@ -69,10 +69,14 @@ static int rcr_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     struct reset_ctl *rc;
     uint64_t port;
     int err;
+    const char *bad = NULL;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0xcf9, 0xffff, &port) < 0)
+    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
+        ferry_dm_opts_get_u64(opts, "port", 0xcf9, 0xffff, &port) < 0) {
+        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xffff)",
+                         bad ? "unknown option " : "", bad ? bad : "", bad ? "; " : "");
         return -EINVAL;
+    }
     rc = calloc(1, sizeof(*rc));
     if (!rc)
         return -ENOMEM;

@@ -108,7 +108,11 @@ START_TEST(test_control_commands)
     ck_assert_str_eq(error_class(n), "GenericError");
     ck_assert_msg(strstr(error_desc(n), "addr=DEV[.FN]"), "desc: %s", error_desc(n));
     json_node_unref(n);
-    /* ... and a later success leaves no stale reason behind */
+    n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"post\", "
+                "\"id\": \"p5\", \"colour\": \"blue\"}}", NULL);
+    ck_assert_msg(strstr(error_desc(n), "unknown option colour"), "desc: %s", error_desc(n));
+    json_node_unref(n);
+    /* ... and a later failure carries no stale reason */
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"nonesuch\"}}",
             NULL);
     ck_assert_msg(strstr(error_desc(n), "no such device type") &&
