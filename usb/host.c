@@ -535,7 +535,8 @@ int ferry_usb_host_wrap_fd(struct ferry_usb_host *h, int fd, libusb_device_handl
     int r = libusb_wrap_sys_device(h->ctx, (intptr_t)fd, out);
 
     if (r < 0) {
-        snprintf(err, errlen, "usb fd %d: cannot wrap: %s", fd, libusb_strerror(r));
+        snprintf(err, errlen, "usb fd %d: cannot wrap: %s (the fd passed must be the device's "
+                 "usbfs node, /dev/bus/usb/BBB/DDD, opened read-write)", fd, libusb_strerror(r));
         return -EIO;
     }
     if (info) {
