@@ -28,9 +28,9 @@
 #include <xen/elfnote.h>
 
 #include "acpi/acpi.h"
+#include "hypervisor/hv-elf.h"
 
 #define HV_IMAGE_MAX            (1ull << 30)    /* bytes read from an image file */
-#define HV_ELF_PHDRS_MAX        64
 #define HV_CMDLINE_MAX          4095
 /* The boot info area (HV_BOOTINFO_BASE): start info, modlist, memmap, cmdline. */
 #define BI_START_INFO           (HV_BOOTINFO_BASE + 0x000)
@@ -183,109 +183,9 @@ static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, 
 /* ------------------------------------------------------------------ */
 /* ELF                                                                 */
 
-struct hv_elf_seg {
-    uint32_t type;
-    uint64_t offset, paddr, filesz, memsz;
-};
-
-struct hv_elf {
-    unsigned nr;
-    struct hv_elf_seg seg[HV_ELF_PHDRS_MAX];
-};
-
 static bool range_end(uint64_t a, uint64_t len, uint64_t *end)
 {
     return !__builtin_add_overflow(a, len, end);
-}
-
-static int elf_parse(const uint8_t *img, size_t size, struct hv_elf *elf, char *why, size_t why_len)
-{
-    uint64_t phoff, phend;
-    unsigned phnum, phentsize;
-    bool is64;
-
-    if (size < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG) != 0) {
-        snprintf(why, why_len, "not an ELF file (no \\x7fELF magic)");
-        return -ENOEXEC;
-    }
-    if (img[EI_CLASS] != ELFCLASS32 && img[EI_CLASS] != ELFCLASS64) {
-        snprintf(why, why_len, "unknown ELF class %u", img[EI_CLASS]);
-        return -ENOEXEC;
-    }
-    is64 = img[EI_CLASS] == ELFCLASS64;
-    if (img[EI_DATA] != ELFDATA2LSB) {
-        snprintf(why, why_len, "not a little-endian ELF file");
-        return -ENOEXEC;
-    }
-    if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
-        snprintf(why, why_len, "truncated: %zu bytes, shorter than an ELF header", size);
-        return -ENOEXEC;
-    }
-    if (is64) {
-        Elf64_Ehdr eh;
-        memcpy(&eh, img, sizeof(eh));
-        if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_386) {
-            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
-            return -ENOEXEC;
-        }
-        phoff = eh.e_phoff;
-        phnum = eh.e_phnum;
-        phentsize = eh.e_phentsize;
-        if (phentsize < sizeof(Elf64_Phdr))
-            goto bad_phentsize;
-    } else {
-        Elf32_Ehdr eh;
-        memcpy(&eh, img, sizeof(eh));
-        if (eh.e_machine != EM_386 && eh.e_machine != EM_X86_64) {
-            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
-            return -ENOEXEC;
-        }
-        phoff = eh.e_phoff;
-        phnum = eh.e_phnum;
-        phentsize = eh.e_phentsize;
-        if (phentsize < sizeof(Elf32_Phdr))
-            goto bad_phentsize;
-    }
-    if (phnum == 0 || phnum > HV_ELF_PHDRS_MAX) {
-        snprintf(why, why_len, "%u program headers (need 1..%d)", phnum, HV_ELF_PHDRS_MAX);
-        return -ENOEXEC;
-    }
-    if (!range_end(phoff, (uint64_t)phnum * phentsize, &phend) || phend > size) {
-        snprintf(why, why_len, "truncated: program headers end at 0x%llx, file has 0x%zx bytes",
-                 (unsigned long long)phend, size);
-        return -ENOEXEC;
-    }
-    elf->nr = phnum;
-    for (unsigned i = 0; i < phnum; i++) {
-        const uint8_t *p = img + phoff + (uint64_t)i * phentsize;
-        struct hv_elf_seg *s = &elf->seg[i];
-        uint64_t end;
-        if (is64) {
-            Elf64_Phdr ph;
-            memcpy(&ph, p, sizeof(ph));
-            *s = (struct hv_elf_seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz };
-        } else {
-            Elf32_Phdr ph;
-            memcpy(&ph, p, sizeof(ph));
-            *s = (struct hv_elf_seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz };
-        }
-        if (s->type != PT_LOAD && s->type != PT_NOTE)
-            continue;
-        if (!range_end(s->offset, s->filesz, &end) || end > size) {
-            snprintf(why, why_len, "truncated: segment %u needs file bytes up to 0x%llx, "
-                     "file has 0x%zx", i, (unsigned long long)end, size);
-            return -ENOEXEC;
-        }
-        if (s->type == PT_LOAD && s->filesz > s->memsz) {
-            snprintf(why, why_len, "segment %u: file size 0x%llx larger than memory size 0x%llx",
-                     i, (unsigned long long)s->filesz, (unsigned long long)s->memsz);
-            return -ENOEXEC;
-        }
-    }
-    return 0;
-bad_phentsize:
-    snprintf(why, why_len, "program header entry size %u too small", phentsize);
-    return -ENOEXEC;
 }
 
 /* Walks the notes of PT_NOTE segments for XEN_ELFNOTE_PHYS32_ENTRY. */
@@ -342,7 +242,7 @@ static int elf_find_entry(const uint8_t *img, const struct hv_elf *elf, uint32_t
 int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry, char *why, size_t why_len)
 {
     struct hv_elf elf;
-    int rc = elf_parse(img, size, &elf, why, why_len);
+    int rc = hv_elf_parse(img, size, &elf, why, why_len);
 
     return rc ? rc : elf_find_entry(img, &elf, entry, why, why_len);
 }
@@ -460,7 +360,7 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
     rc = read_image(lc->image, &img, &size, why, why_len);
     if (rc)
         return rc;
-    rc = elf_parse(img, size, &elf, seg_why, sizeof(seg_why));
+    rc = hv_elf_parse(img, size, &elf, seg_why, sizeof(seg_why));
     if (!rc)
         rc = elf_find_entry(img, &elf, &entry, seg_why, sizeof(seg_why));
     if (rc) {

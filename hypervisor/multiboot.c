@@ -25,6 +25,7 @@
  * the file, every address against guest RAM and the other pieces.
  */
 #include "hypervisor/hv.h"
+#include "hypervisor/hv-elf.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -49,7 +50,7 @@
 
 #define MB_LOADER_NAME          "ferry"
 #define MB_CMDLINE_MAX          4095    /* the caller's part, as for PVH */
-#define MB_PHDRS_MAX            64
+#define MB_PHDRS_MAX            HV_ELF_PHDRS_MAX
 #define MB_IMAGE_MAX            (1ull << 30)
 #define MB_4G                   0x100000000ull
 
@@ -188,100 +189,34 @@ static bool add_ok(uint64_t a, uint64_t b, uint64_t *sum)
     return !__builtin_add_overflow(a, b, sum);
 }
 
-/* PT_LOAD segments of an ELF (class 32 or 64); entry translated to physical. */
+/* PT_LOAD segments of an ELF (hypervisor/hv-elf.c reads it); entry translated to physical. */
 static int mb_parse_elf(const uint8_t *img, size_t size, struct mb_image *mi, char *why,
                         size_t why_len)
 {
-    bool is64 = img[EI_CLASS] == ELFCLASS64;
-    uint64_t phoff, entry, end;
-    unsigned phnum, phentsize, machine;
+    struct hv_elf elf;
+    int rc = hv_elf_parse(img, size, &elf, why, why_len);
 
-    if (img[EI_CLASS] != ELFCLASS32 && !is64) {
-        snprintf(why, why_len, "unknown ELF class %u", img[EI_CLASS]);
-        return -ENOEXEC;
-    }
-    if (img[EI_DATA] != ELFDATA2LSB) {
-        snprintf(why, why_len, "not a little-endian ELF file");
-        return -ENOEXEC;
-    }
-    if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
-        snprintf(why, why_len, "truncated: %zu bytes, shorter than an ELF header", size);
-        return -ENOEXEC;
-    }
-    if (is64) {
-        Elf64_Ehdr eh;
-        memcpy(&eh, img, sizeof(eh));
-        machine = eh.e_machine;
-        phoff = eh.e_phoff;
-        phnum = eh.e_phnum;
-        phentsize = eh.e_phentsize;
-        entry = eh.e_entry;
-    } else {
-        Elf32_Ehdr eh;
-        memcpy(&eh, img, sizeof(eh));
-        machine = eh.e_machine;
-        phoff = eh.e_phoff;
-        phnum = eh.e_phnum;
-        phentsize = eh.e_phentsize;
-        entry = eh.e_entry;
-    }
-    if (machine != EM_386 && machine != EM_X86_64) {
-        snprintf(why, why_len, "ELF machine %u is not x86", machine);
-        return -ENOEXEC;
-    }
-    if (phentsize < (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) {
-        snprintf(why, why_len, "program header entry size %u too small", phentsize);
-        return -ENOEXEC;
-    }
-    if (phnum == 0 || phnum > MB_PHDRS_MAX) {
-        snprintf(why, why_len, "%u program headers (need 1..%d)", phnum, MB_PHDRS_MAX);
-        return -ENOEXEC;
-    }
-    if (!add_ok(phoff, (uint64_t)phnum * phentsize, &end) || end > size) {
-        snprintf(why, why_len, "truncated: program headers end at 0x%llx, file has 0x%zx bytes",
-                 (unsigned long long)end, size);
-        return -ENOEXEC;
-    }
+    if (rc)
+        return rc;
     mi->nr = 0;
-    for (unsigned i = 0; i < phnum; i++) {
-        const uint8_t *p = img + phoff + (uint64_t)i * phentsize;
-        struct mb_seg s;
-        uint32_t type;
-        if (is64) {
-            Elf64_Phdr ph;
-            memcpy(&ph, p, sizeof(ph));
-            type = ph.p_type;
-            s = (struct mb_seg){ ph.p_offset, ph.p_paddr, ph.p_vaddr, ph.p_filesz, ph.p_memsz, i };
-        } else {
-            Elf32_Phdr ph;
-            memcpy(&ph, p, sizeof(ph));
-            type = ph.p_type;
-            s = (struct mb_seg){ ph.p_offset, ph.p_paddr, ph.p_vaddr, ph.p_filesz, ph.p_memsz, i };
-        }
-        if (type != PT_LOAD || s.memsz == 0)
+    for (unsigned i = 0; i < elf.nr && mi->nr < MB_PHDRS_MAX; i++) {
+        const struct hv_elf_seg *e = &elf.seg[i];
+
+        if (e->type != PT_LOAD || e->memsz == 0)
             continue;
-        if (!add_ok(s.offset, s.filesz, &end) || end > size) {
-            snprintf(why, why_len, "truncated: segment %u needs file bytes up to 0x%llx, "
-                     "file has 0x%zx", i, (unsigned long long)end, size);
-            return -ENOEXEC;
-        }
-        if (s.filesz > s.memsz) {
-            snprintf(why, why_len, "segment %u: file size 0x%llx larger than memory size 0x%llx",
-                     i, (unsigned long long)s.filesz, (unsigned long long)s.memsz);
-            return -ENOEXEC;
-        }
-        mi->seg[mi->nr++] = s;
+        mi->seg[mi->nr++] = (struct mb_seg){ e->offset, e->paddr, e->vaddr, e->filesz, e->memsz,
+                                             i };
     }
     if (mi->nr == 0) {
         snprintf(why, why_len, "no loadable segment");
         return -ENOEXEC;
     }
     /* The entry is a virtual address; where the segment holding it is loaded. */
-    mi->entry = entry;
+    mi->entry = elf.entry;
     for (unsigned i = 0; i < mi->nr; i++) {
         const struct mb_seg *s = &mi->seg[i];
-        if (entry >= s->vaddr && entry - s->vaddr < s->memsz) {
-            mi->entry = s->paddr + (entry - s->vaddr);
+        if (elf.entry >= s->vaddr && elf.entry - s->vaddr < s->memsz) {
+            mi->entry = s->paddr + (elf.entry - s->vaddr);
             break;
         }
     }

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The ELF reader ferry-hv's loaders share (hypervisor/hv-elf.h). */
+#include "hypervisor/hv-elf.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool add_ok(uint64_t a, uint64_t b, uint64_t *sum)
+{
+    return !__builtin_add_overflow(a, b, sum);
+}
+
+int hv_elf_parse(const uint8_t *img, size_t size, struct hv_elf *elf, char *why, size_t why_len)
+{
+    uint64_t phoff, phend;
+    unsigned phnum, phentsize;
+    bool is64;
+
+    if (size < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG) != 0) {
+        snprintf(why, why_len, "not an ELF file (no \\x7fELF magic)");
+        return -ENOEXEC;
+    }
+    if (img[EI_CLASS] != ELFCLASS32 && img[EI_CLASS] != ELFCLASS64) {
+        snprintf(why, why_len, "unknown ELF class %u", img[EI_CLASS]);
+        return -ENOEXEC;
+    }
+    is64 = img[EI_CLASS] == ELFCLASS64;
+    if (img[EI_DATA] != ELFDATA2LSB) {
+        snprintf(why, why_len, "not a little-endian ELF file");
+        return -ENOEXEC;
+    }
+    if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
+        snprintf(why, why_len, "truncated: %zu bytes, shorter than an ELF header", size);
+        return -ENOEXEC;
+    }
+    if (is64) {
+        Elf64_Ehdr eh;
+        memcpy(&eh, img, sizeof(eh));
+        if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_386) {
+            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
+            return -ENOEXEC;
+        }
+        phoff = eh.e_phoff;
+        phnum = eh.e_phnum;
+        phentsize = eh.e_phentsize;
+        elf->entry = eh.e_entry;
+        if (phentsize < sizeof(Elf64_Phdr))
+            goto bad_phentsize;
+    } else {
+        Elf32_Ehdr eh;
+        memcpy(&eh, img, sizeof(eh));
+        if (eh.e_machine != EM_386 && eh.e_machine != EM_X86_64) {
+            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
+            return -ENOEXEC;
+        }
+        phoff = eh.e_phoff;
+        phnum = eh.e_phnum;
+        phentsize = eh.e_phentsize;
+        elf->entry = eh.e_entry;
+        if (phentsize < sizeof(Elf32_Phdr))
+            goto bad_phentsize;
+    }
+    if (phnum == 0 || phnum > HV_ELF_PHDRS_MAX) {
+        snprintf(why, why_len, "%u program headers (need 1..%d)", phnum, HV_ELF_PHDRS_MAX);
+        return -ENOEXEC;
+    }
+    if (!add_ok(phoff, (uint64_t)phnum * phentsize, &phend) || phend > size) {
+        snprintf(why, why_len, "truncated: program headers end at 0x%llx, file has 0x%zx bytes",
+                 (unsigned long long)phend, size);
+        return -ENOEXEC;
+    }
+    elf->nr = phnum;
+    for (unsigned i = 0; i < phnum; i++) {
+        const uint8_t *p = img + phoff + (uint64_t)i * phentsize;
+        struct hv_elf_seg *s = &elf->seg[i];
+        uint64_t end;
+        if (is64) {
+            Elf64_Phdr ph;
+            memcpy(&ph, p, sizeof(ph));
+            *s = (struct hv_elf_seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_vaddr, ph.p_filesz,
+                                      ph.p_memsz };
+        } else {
+            Elf32_Phdr ph;
+            memcpy(&ph, p, sizeof(ph));
+            *s = (struct hv_elf_seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_vaddr, ph.p_filesz,
+                                      ph.p_memsz };
+        }
+        if (s->type != PT_LOAD && s->type != PT_NOTE)
+            continue;
+        if (!add_ok(s->offset, s->filesz, &end) || end > size) {
+            snprintf(why, why_len, "truncated: segment %u needs file bytes up to 0x%llx, "
+                     "file has 0x%zx", i, (unsigned long long)end, size);
+            return -ENOEXEC;
+        }
+        if (s->type == PT_LOAD && s->filesz > s->memsz) {
+            snprintf(why, why_len, "segment %u: file size 0x%llx larger than memory size 0x%llx",
+                     i, (unsigned long long)s->filesz, (unsigned long long)s->memsz);
+            return -ENOEXEC;
+        }
+    }
+    return 0;
+bad_phentsize:
+    snprintf(why, why_len, "program header entry size %u too small", phentsize);
+    return -ENOEXEC;
+}
