@@ -657,7 +657,7 @@ static double engine_block(struct ferry_qemu_remote *dev, int sock, unsigned k, 
             }
             continue;
         }
-        if (qemu_remote_bar_read(dev, k == 0, k == 0 ? ENG_IO_BAR : ENG_MMIO_BAR, 4,
+        if (mpqemu_remote_bar_read(dev, k == 0, k == 0 ? ENG_IO_BAR : ENG_MMIO_BAR, 4,
                                  &val) < 0 || val != BB_MAC_LO) {
             fprintf(stderr, "qemu-bar-rtt: engine read of IDR0 gave %#llx, not %#x\n",
                     (unsigned long long)val, BB_MAC_LO);
@@ -701,21 +701,21 @@ static int engine_part(const struct opts *o, const struct placement *pl,
     sv[1] = -1;
     if (child < 0)
         goto out;
-    rc = qemu_remote_new(base, &cfg, &engine_ops, NULL, &dev);
+    rc = mpqemu_remote_new(base, &cfg, &engine_ops, NULL, &dev);
     if (!rc)
-        rc = qemu_remote_add_ram(dev, memfd, 0, 16 << 20, 0);
+        rc = mpqemu_remote_add_ram(dev, memfd, 0, 16 << 20, 0);
     if (!rc)
-        rc = qemu_remote_start(dev);
+        rc = mpqemu_remote_start(dev);
     if (rc < 0) {
         fprintf(stderr, "qemu-bar-rtt: cannot start rtl8139 in x-remote QEMU: %s\n",
                 strerror(-rc));
         goto out;
     }
-    qemu_remote_config_write(dev, 0x10, 4, ENG_IO_BAR);
-    qemu_remote_config_write(dev, 0x14, 4, ENG_MMIO_BAR);
-    qemu_remote_config_write(dev, 0x04, 2, 0x3);
+    mpqemu_remote_config_write(dev, 0x10, 4, ENG_IO_BAR);
+    mpqemu_remote_config_write(dev, 0x14, 4, ENG_MMIO_BAR);
+    mpqemu_remote_config_write(dev, 0x04, 2, 0x3);
 
-    qemu = qemu_remote_pid(dev);
+    qemu = mpqemu_remote_pid(dev);
     pin_tasks(qemu, &pl->others);       /* QEMU is the launcher's child, forked from here */
     procs.pid[procs.n++] = child;
     proc_tree(qemu, &procs);
@@ -738,7 +738,7 @@ static int engine_part(const struct opts *o, const struct placement *pl,
     ret = 0;
 out:
     if (dev)
-        qemu_remote_free(dev);
+        mpqemu_remote_free(dev);
     if (sv[0] >= 0)
         close(sv[0]);
     if (child > 0)

@@ -78,16 +78,16 @@ static struct figure summarize(uint64_t *lat, unsigned n, uint64_t total)
 
 int main(int argc, char **argv)
 {
-    static const struct ferry_syscall_list *const plain[] = { &ferry_syscalls_base };
+    static const struct ferry_syscall_list *const plain[] = { &sandbox_syscalls_base };
     static const struct ferry_syscall_list *const san[] = {
-        &ferry_syscalls_base, &ferry_syscalls_sanitizer,
+        &sandbox_syscalls_base, &sandbox_syscalls_sanitizer,
     };
     unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 100000;
     bool full = geteuid() == 0 && getpwnam("ferry");
     struct ferry_sandbox_config cfg = {
         .user = full ? "ferry" : "", .mode = FERRY_SECCOMP_KILL, .namespaces = true,
-        .lists = ferry_sandbox_sanitized() ? san : plain,
-        .nr_lists = ferry_sandbox_sanitized() ? 2 : 1,
+        .lists = sandbox_sanitized() ? san : plain,
+        .nr_lists = sandbox_sanitized() ? 2 : 1,
     };
     struct sandbox_rig conf, open;
     unsigned per = n / ROUNDS;
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
     bench_print_header();
     printf("requests: %u per side in %d interleaved rounds\n", n, ROUNDS);
     printf("confinement: %s, namespaces, no capabilities, no_new_privs, seccomp kill (%zu rules)\n",
-           full ? "user ferry" : "same user (not root)", ferry_syscalls_base.n);
+           full ? "user ferry" : "same user (not root)", sandbox_syscalls_base.n);
     run(&conf, per, NULL);      /* warm-up */
     run(&open, per, NULL);
     for (unsigned r = 0; r < ROUNDS; r++) {

@@ -114,7 +114,7 @@ static void via_router(void *arg, ioreq_t *req)
 
 static void in_process(void *arg, ioreq_t *req)
 {
-    ferry_dm_handle_ioreq(arg, 0, req);
+    dm_handle_ioreq(arg, 0, req);
 }
 
 /* utime+stime in clock ticks and VmRSS in KiB of pid. */
@@ -185,12 +185,12 @@ int main(int argc, char **argv)
     struct ferry_dm_config cfg = { .name = "bench", .base = base };
     struct ferry_dm *dm;
     struct ferry_dm_opts *opts;
-    if (ferry_dm_create(&cfg, &dm) < 0 || ferry_dm_opts_parse("out=file:/dev/null", &opts) < 0 ||
-        ferry_dm_device_add(dm, "uart", "com1", opts, NULL) < 0 || ferry_dm_start(dm) < 0) {
+    if (dm_create(&cfg, &dm) < 0 || dm_opts_parse("out=file:/dev/null", &opts) < 0 ||
+        dm_device_add(dm, "uart", "com1", opts, NULL) < 0 || dm_start(dm) < 0) {
         fprintf(stderr, "uart-throughput: cannot create the in-process UART\n");
         return 1;
     }
-    ferry_dm_opts_free(opts);
+    dm_opts_free(opts);
 
     unsigned long long tick0, tick1;
     unsigned long rss0, rss1;
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
            rss1);
     printf("ratio in-process/ioreq throughput: %.1f\n", l / x);
 
-    ferry_dm_destroy(dm);
+    dm_destroy(dm);
     event_base_free(base);
     atomic_store(&t.stop, true);
     pthread_join(t.thread, NULL);

@@ -410,9 +410,9 @@ static int bench_ferry(struct event_base *b, struct ferry_usb_host *host, const 
     struct event *ev;
     GThread *t;
 
-    if (ferry_usb_host_rescan(host) < 0 || ferry_usb_host_find(host, &spec, &d, err,
+    if (usb_host_rescan(host) < 0 || usb_host_find(host, &spec, &d, err,
                                                                 sizeof(err)) < 0 ||
-        ferry_usb_host_open(host, &d, &h, err, sizeof(err)) < 0) {
+        usb_host_open(host, &d, &h, err, sizeof(err)) < 0) {
         fprintf(stderr, "usb-bulk: ferry: %s\n", err);
         return -1;
     }
@@ -426,7 +426,7 @@ static int bench_ferry(struct event_base *b, struct ferry_usb_host *host, const 
         close(done[1]);
         return -1;
     }
-    if (ferry_usb_redir_new(host, h, sv[0], "bench", &ops, NULL, &r) < 0) {
+    if (usb_redir_new(host, h, sv[0], "bench", &ops, NULL, &r) < 0) {
         close(sv[1]);
         close(done[0]);
         close(done[1]);
@@ -442,7 +442,7 @@ static int bench_ferry(struct event_base *b, struct ferry_usb_host *host, const 
     event_base_dispatch(b);     /* until the guest side says it is done */
     g_thread_join(t);
     event_free(ev);
-    ferry_usb_redir_free(r);    /* gives the device back */
+    usb_redir_free(r);    /* gives the device back */
     close(done[0]);
     close(done[1]);
     *f = g.f;
@@ -583,7 +583,7 @@ int main(int argc, char **argv)
         event_config_avoid_method(ec, "epoll");   /* umockdev nodes are regular files */
     b = event_base_new_with_config(ec);
     event_config_free(ec);
-    if (ferry_usb_host_new(b, true, &hops, NULL, &host) < 0)
+    if (usb_host_new(b, true, &hops, NULL, &host) < 0)
         return 1;
     direct = g_new0(struct run, c.reps);
     ferry = g_new0(struct run, c.reps);
@@ -653,7 +653,7 @@ int main(int argc, char **argv)
         printf("%-8s ferry usbredir: %9.1f %s (%.1f-%.1f)%s\n", names[fig], med[1][fig],
                units[fig], lo, hi, bound);
     }
-    ferry_usb_host_free(host);
+    usb_host_free(host);
     event_base_free(b);
     usbsim_free(sim);
     g_free(direct);

@@ -519,7 +519,7 @@ static int do_config(const struct pci_opts *o, bool release)
     struct ferry_pcihost *h = NULL;
     int rc = FERRY_EXIT_OK;
 
-    if (ferry_pci_config_load(o->config, c, err, sizeof(err)) < 0) {
+    if (pcihost_config_load(o->config, c, err, sizeof(err)) < 0) {
         fprintf(stderr, "ferry pci %s: %s\n", what, err);
         g_free(c);
         return FERRY_EXIT_USAGE;
@@ -649,7 +649,7 @@ static int attach_via_dm(const struct pci_opts *o, struct ferry_qmp *q, struct f
         return FERRY_EXIT_FAILURE;
     }
     /* pci-attach takes device_add's arguments without the driver */
-    args = ferry_vfio_qmp_add_args(dev);
+    args = companion_vfio_qmp_add_args(dev);
     json_object_remove_member(json_node_get_object(args), "driver");
     if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
         fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
@@ -706,7 +706,7 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     if (o->id)
         snprintf(id, sizeof(id), "%s", o->id);
     else
-        ferry_pci_config_default_id(&a, id, sizeof(id));
+        pcihost_config_default_id(&a, id, sizeof(id));
     if (o->bus && strlen(o->bus) >= sizeof(dev.bus)) {
         fprintf(stderr, "ferry pci: --bus '%.64s': longer than %zu characters\n", o->bus,
                 sizeof(dev.bus) - 1);
@@ -766,7 +766,7 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
         fprintf(stderr, "ferry pci attach: %s\n", pcihost_last_error(h));
         goto out;
     }
-    r = ferry_vfio_qmp_plug(q, &dev);
+    r = companion_vfio_qmp_plug(q, &dev);
     if (r < 0) {
         fprintf(stderr, "ferry pci attach: QEMU refused device_add vfio-pci,host=%s: %s\n",
                 name, ferry_qmp_error(q));
@@ -777,7 +777,7 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     {
         char where[32];
 
-        ferry_vfio_qmp_guest_address(q, id, where, sizeof(where));
+        companion_vfio_qmp_guest_address(q, id, where, sizeof(where));
         if (where[0])
             printf("%s: attached to the guest as %s at guest address %s\n", name, id, where);
         else

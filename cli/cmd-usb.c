@@ -99,13 +99,13 @@ static int ctl_open(const char *guest, struct ctl *c)
     c->path = guest_socket(guest);
     c->in = g_string_new(NULL);
     snprintf(addr, sizeof(addr), "unix:%s", c->path);
-    c->fd = ferry_usb_connect(addr, err, sizeof(err));
+    c->fd = usb_connect(addr, err, sizeof(err));
     if (c->fd < 0) {
         fprintf(stderr, "ferry usb: no ferry-dm at %s: %s (start it with --qmp and --control)\n",
                 c->path, g_strerror(-c->fd));
         return c->fd;
     }
-    /* ferry_usb_connect makes it non-blocking; requests here wait, bounded */
+    /* usb_connect makes it non-blocking; requests here wait, bounded */
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     r = ctl_line(c, &greeting);
@@ -151,7 +151,7 @@ static int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, Jso
 
     if (ret)
         *ret = NULL;
-    r = ferry_usb_fd_send(c->fd, fd, msg, strlen(msg));
+    r = usb_fd_send(c->fd, fd, msg, strlen(msg));
     g_free(msg);
     if (r < 0) {
         fprintf(stderr, "ferry usb: %s: %s: cannot send: %s\n", c->path, cmd, g_strerror(-r));
@@ -269,13 +269,13 @@ static int local(const char *verb, int argc, char **argv, bool json)
     }
     /* no guests here: the service needs no folder for their sockets (a full
      * or missing TMPDIR is none of list's and share's business) */
-    r = ferry_usb_service_new(b, NULL, &ops, NULL, &svc);
+    r = usb_service_new(b, NULL, &ops, NULL, &svc);
     if (r < 0) {
         fprintf(stderr, "ferry usb: cannot start the usb service: %s\n", g_strerror(-r));
         goto out;
     }
     if (!strcmp(verb, "list")) {
-        char *s = ferry_usb_service_list_json(svc);
+        char *s = usb_service_list_json(svc);
         if (json)
             printf("%s\n", s);
         else
@@ -284,7 +284,7 @@ static int local(const char *verb, int argc, char **argv, bool json)
         rc = FERRY_EXIT_OK;
         goto out;
     }
-    r = ferry_usb_service_share(svc, argv[0], argv[1], err, sizeof(err));
+    r = usb_service_share(svc, argv[0], argv[1], err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "ferry usb %s: %s\n", verb, err);
         goto out;
@@ -302,7 +302,7 @@ static int local(const char *verb, int argc, char **argv, bool json)
     }
     rc = FERRY_EXIT_OK;
 out:
-    ferry_usb_service_free(svc);
+    usb_service_free(svc);
     event_base_free(b);
     return rc;
 }
@@ -342,12 +342,12 @@ static void broker_arrived(void *opaque, const struct ferry_usb_devinfo *d)
     char ident[200];
 
     /* libusb reports the devices present at start as arrivals too */
-    if (!br->following || !ferry_usb_spec_match(&br->spec, d) ||
+    if (!br->following || !usb_spec_match(&br->spec, d) ||
         (d->bus == br->cur_bus && d->addr == br->cur_addr))
         return;
     br->cur_bus = d->bus;
     br->cur_addr = d->addr;
-    ferry_usb_identity(d, ident, sizeof(ident));
+    usb_identity(d, ident, sizeof(ident));
     if (pass_fd(br->c, d, ident) == 0)
         fprintf(stderr, "ferry usb attach: %s is back at %s, passed to ferry-dm\n", ident, d->port);
 }
@@ -357,10 +357,10 @@ static void broker_left(void *opaque, const struct ferry_usb_devinfo *d)
     struct broker *br = opaque;
     char ident[200], *args;
 
-    if (!br->following || !ferry_usb_spec_match(&br->spec, d))
+    if (!br->following || !usb_spec_match(&br->spec, d))
         return;
     br->cur_bus = br->cur_addr = -1;
-    ferry_usb_identity(d, ident, sizeof(ident));
+    usb_identity(d, ident, sizeof(ident));
     args = json_string_arg("device", ident, false);
     if (ctl_cmd(br->c, "usb-unplugged", args, -1, NULL) == 0)
         fprintf(stderr, "ferry usb attach: %s unplugged, ferry-dm told\n", ident);
@@ -402,22 +402,22 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
     char err[FERRY_USB_ERR_MAX], ident[200];
 
     br.b = event_base_new();
-    if (ferry_usb_spec_parse(device, &br.spec) < 0) {
+    if (usb_spec_parse(device, &br.spec) < 0) {
         fprintf(stderr, "ferry usb attach: '%s': expected VID:PID, VID:PID:SERIAL, a port "
                 "path (1-2.3) or BUS.ADDR\n", device);
         goto out;
     }
-    if (!br.b || ferry_usb_host_new(br.b, true, &hops, &br, &h) < 0) {
+    if (!br.b || usb_host_new(br.b, true, &hops, &br, &h) < 0) {
         fprintf(stderr, "ferry usb attach: cannot start libusb\n");
         goto out;
     }
-    if (ferry_usb_host_find(h, &br.spec, &d, err, sizeof(err)) < 0) {
+    if (usb_host_find(h, &br.spec, &d, err, sizeof(err)) < 0) {
         fprintf(stderr, "ferry usb attach: %s\n", err);
         goto out;
     }
     br.cur_bus = d.bus;
     br.cur_addr = d.addr;
-    ferry_usb_identity(&d, ident, sizeof(ident));
+    usb_identity(&d, ident, sizeof(ident));
     if (follow && already_attached(c, ident))
         fprintf(stderr, "ferry usb attach: %s is already served by ferry-dm\n", ident);
     else if (pass_fd(c, &d, device) < 0)
@@ -428,7 +428,7 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
         struct event *st = evsignal_new(br.b, SIGTERM, on_signal, br.b);
 
         /* from now on the same device, wherever it comes back */
-        if (ferry_usb_spec_parse(ident, &br.spec) < 0)
+        if (usb_spec_parse(ident, &br.spec) < 0)
             goto out;
         /* a long wait: not one of ferry-dm's interactive slots, no idle bound */
         if (ctl_cmd(c, "client-follow", NULL, -1, NULL) < 0) {
@@ -445,7 +445,7 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
         event_free(st);
     }
 out:
-    ferry_usb_host_free(h);
+    usb_host_free(h);
     if (br.b)
         event_base_free(br.b);
     return br.status;

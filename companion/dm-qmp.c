@@ -14,7 +14,7 @@
 #include "common/qmp-wait.h"
 #include "usb/ferry-usb.h"
 
-struct dm_qmp {
+struct companion_qmp {
     struct ferry_usb_qmp *q;
     struct ferry_qmp_watch *watch;
     char *path;
@@ -22,7 +22,7 @@ struct dm_qmp {
     void *opaque;
 };
 
-int dm_qmp_wait_timeout_ms(void)
+int companion_qmp_wait_timeout_ms(void)
 {
     const char *s = getenv(DM_QMP_WAIT_ENV);
     char *end;
@@ -40,7 +40,7 @@ int dm_qmp_wait_timeout_ms(void)
 /* The watch saw QEMU's connection end (its waiters have had -EPIPE). */
 static void on_gone(void *opaque, int err)
 {
-    struct dm_qmp *d = opaque;
+    struct companion_qmp *d = opaque;
 
     ferry_log(FERRY_LOG_INFO, NULL, "qmp: connection to %s ended: %s", d->path,
               err == -EPIPE ? "QEMU has gone" : g_strerror(-err));
@@ -48,11 +48,11 @@ static void on_gone(void *opaque, int err)
         d->gone(d->opaque);
 }
 
-int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
-                void *opaque, struct dm_qmp **out)
+int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
+                void *opaque, struct companion_qmp **out)
 {
     char err[FERRY_USB_ERR_MAX];
-    struct dm_qmp *d = g_new0(struct dm_qmp, 1);
+    struct companion_qmp *d = g_new0(struct companion_qmp, 1);
     int r;
 
     *out = NULL;
@@ -63,51 +63,51 @@ int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *op
      * socket not there yet, or there but not listening yet, is waited for
      * within the same bound as the greeting. */
     for (gint64 end = g_get_monotonic_time() + DM_QMP_TIMEOUT_MS * (gint64)1000;;) {
-        r = ferry_usb_qmp_open(path, DM_QMP_TIMEOUT_MS, &d->q, err, sizeof(err));
+        r = usb_qmp_open(path, DM_QMP_TIMEOUT_MS, &d->q, err, sizeof(err));
         if ((r != -ENOENT && r != -ECONNREFUSED) || g_get_monotonic_time() >= end)
             break;
         g_usleep(50 * 1000);
     }
     if (r < 0) {
         fprintf(stderr, "ferry-dm: %s\n", err);
-        dm_qmp_free(d);
+        companion_qmp_free(d);
         return r;
     }
-    if (ferry_qmp_watch_new(base, ferry_usb_qmp_base(d->q), on_gone, d, &d->watch) < 0) {
+    if (ferry_qmp_watch_new(base, usb_qmp_base(d->q), on_gone, d, &d->watch) < 0) {
         fprintf(stderr, "ferry-dm: cannot watch the QMP connection to %s\n", path);
-        dm_qmp_free(d);
+        companion_qmp_free(d);
         return -ENOMEM;
     }
     *out = d;
     return 0;
 }
 
-struct ferry_usb_qmp *dm_qmp_client(struct dm_qmp *d)
+struct ferry_usb_qmp *companion_qmp_client(struct companion_qmp *d)
 {
     return d ? d->q : NULL;
 }
 
-struct ferry_qmp *dm_qmp_conn(struct dm_qmp *d)
+struct ferry_qmp *companion_qmp_conn(struct companion_qmp *d)
 {
-    return d ? ferry_usb_qmp_base(d->q) : NULL;
+    return d ? usb_qmp_base(d->q) : NULL;
 }
 
-struct ferry_qmp_watch *dm_qmp_watch(struct dm_qmp *d)
+struct ferry_qmp_watch *companion_qmp_watch(struct companion_qmp *d)
 {
     return d ? d->watch : NULL;
 }
 
-const char *dm_qmp_path(const struct dm_qmp *d)
+const char *companion_qmp_path(const struct companion_qmp *d)
 {
     return d ? d->path : NULL;
 }
 
-void dm_qmp_free(struct dm_qmp *d)
+void companion_qmp_free(struct companion_qmp *d)
 {
     if (!d)
         return;
     ferry_qmp_watch_free(d->watch);
-    ferry_usb_qmp_close(d->q);
+    usb_qmp_close(d->q);
     g_free(d->path);
     g_free(d);
 }

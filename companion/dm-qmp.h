@@ -12,8 +12,8 @@
  *
  * What only the guest can end -- the DEVICE_DELETED that follows device_del
  * once the guest OS has let go of the device -- is waited for
- * asynchronously with common/qmp-wait.h's waiters on dm_qmp_watch(d),
- * within dm_qmp_wait_timeout_ms().  The loop serves everything else
+ * asynchronously with common/qmp-wait.h's waiters on companion_qmp_watch(d),
+ * within companion_qmp_wait_timeout_ms().  The loop serves everything else
  * meanwhile.
  */
 #ifndef FERRY_DM_QMP_H
@@ -28,23 +28,23 @@ struct event_base;
 struct ferry_qmp;
 struct ferry_qmp_watch;
 struct ferry_usb_qmp;
-struct dm_qmp;
+struct companion_qmp;
 
 /* Connect now (waiting up to DM_QMP_TIMEOUT_MS for a socket that is not
  * there or not listening yet; greeting, capabilities) and watch.  0 or -errno, the reason
  * printed to stderr. */
-int dm_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
-                void *opaque, struct dm_qmp **out);
+int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
+                void *opaque, struct companion_qmp **out);
 /* The client, as libferry-usb wants it and as common/qmp.h's. */
-struct ferry_usb_qmp *dm_qmp_client(struct dm_qmp *d);
-struct ferry_qmp *dm_qmp_conn(struct dm_qmp *d);
+struct ferry_usb_qmp *companion_qmp_client(struct companion_qmp *d);
+struct ferry_qmp *companion_qmp_conn(struct companion_qmp *d);
 /* Its watch on the loop, for DEVICE_DELETED waiters (common/qmp-wait.h). */
-struct ferry_qmp_watch *dm_qmp_watch(struct dm_qmp *d);
-const char *dm_qmp_path(const struct dm_qmp *d);
+struct ferry_qmp_watch *companion_qmp_watch(struct companion_qmp *d);
+const char *companion_qmp_path(const struct companion_qmp *d);
 /* Waiters still registered are called with -ECANCELED first. */
-void dm_qmp_free(struct dm_qmp *d);
+void companion_qmp_free(struct companion_qmp *d);
 
 /* DM_QMP_TIMEOUT_MS, or DM_QMP_WAIT_ENV's value (tests). */
-int dm_qmp_wait_timeout_ms(void);
+int companion_qmp_wait_timeout_ms(void);
 
 #endif

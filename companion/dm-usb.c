@@ -20,31 +20,31 @@
 
 #define DM_USB_CONFIG_DEVICES_MAX 32
 
-struct dm_usb {
+struct companion_usb {
     struct ferry_usb_service *svc;
-    struct dm_qmp *d;           /* ferry-dm's QMP connection, or NULL */
+    struct companion_qmp *d;           /* ferry-dm's QMP connection, or NULL */
     char *qmp;
     bool confined;
     void (*on_gone)(void *opaque);
     void *opaque;
 };
 
-bool dm_usb_wanted(const char *qmp, const char *config)
+bool companion_usb_wanted(const char *qmp, const char *config)
 {
     struct ferry_usb_config c;
     bool present;
 
     if (qmp && *qmp)
         return true;
-    (void)ferry_usb_config_load(config, &c);
+    (void)usb_config_load(config, &c);
     present = c.present;
-    ferry_usb_config_clear(&c);
+    usb_config_clear(&c);
     return present;
 }
 
 static void usb_gone(void *opaque, const char *guest)
 {
-    struct dm_usb *u = opaque;
+    struct companion_usb *u = opaque;
 
     ferry_log(FERRY_LOG_INFO, NULL, "usb: QEMU at %s has gone", guest);
     if (u->on_gone)
@@ -55,11 +55,11 @@ static void usb_gone(void *opaque, const char *guest)
 static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
                             void (*done)(void *done_opaque, int result), void *done_opaque)
 {
-    struct dm_usb *u = opaque;
+    struct companion_usb *u = opaque;
 
     if (!u->d || strcmp(guest, u->qmp))
         return -ENOTSUP;
-    return ferry_qmp_watch_deleted(dm_qmp_watch(u->d), id, dm_qmp_wait_timeout_ms(), done,
+    return ferry_qmp_watch_deleted(companion_qmp_watch(u->d), id, companion_qmp_wait_timeout_ms(), done,
                                    done_opaque, NULL);
 }
 
@@ -67,13 +67,13 @@ static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
 static void usb_detach_done(void *opaque, int result, const char *err)
 {
     struct ferry_dm_control_pending *p = opaque;
-    JsonNode *id = ferry_dm_control_pending_id(p);
+    JsonNode *id = dm_control_pending_id(p);
 
-    ferry_dm_control_complete(p, result < 0 ? ferry_dm_control_reply_error(id, err)
-                                            : ferry_dm_control_reply(id, NULL));
+    dm_control_complete(p, result < 0 ? dm_control_reply_error(id, err)
+                                            : dm_control_reply(id, NULL));
 }
 
-static char *cmd_detach(struct dm_usb *u, struct ferry_dm_control_req *req, JsonObject *args,
+static char *cmd_detach(struct companion_usb *u, struct ferry_dm_control_req *req, JsonObject *args,
                         JsonNode *id)
 {
     const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
@@ -83,25 +83,25 @@ static char *cmd_detach(struct dm_usb *u, struct ferry_dm_control_req *req, Json
     int r;
 
     if (!dev)
-        return ferry_dm_control_reply_error(id, "usb-detach: \"device\" is required");
-    p = ferry_dm_control_defer(req);
+        return dm_control_reply_error(id, "usb-detach: \"device\" is required");
+    p = dm_control_defer(req);
     if (!p && errno == EBUSY) {
         snprintf(err, sizeof(err), "usb-detach %s: ferry-dm has %d commands waiting for their "
                  "guest already; retry later", dev, FERRY_DM_CONTROL_PENDING_MAX);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     if (!p) {
         /* no client to answer later: QEMU's side ends on its own */
-        if (ferry_usb_service_detach(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
-            return ferry_dm_control_reply_error(id, err);
-        return ferry_dm_control_reply(id, NULL);
+        if (usb_service_detach(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
+            return dm_control_reply_error(id, err);
+        return dm_control_reply(id, NULL);
     }
-    r = ferry_usb_service_detach_async(u->svc, u->qmp, dev, usb_detach_done, p, err,
+    r = usb_service_detach_async(u->svc, u->qmp, dev, usb_detach_done, p, err,
                                        sizeof(err));
     if (r < 0)
-        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+        dm_control_complete(p, dm_control_reply_error(id, err));
     else if (r == 0)
-        ferry_dm_control_complete(p, ferry_dm_control_reply(id, NULL));
+        dm_control_complete(p, dm_control_reply(id, NULL));
     return FERRY_DM_CONTROL_DEFERRED;     /* r == 1: usb_detach_done answers */
 }
 
@@ -111,7 +111,7 @@ static void usb_log(void *opaque, enum ferry_log_level level, const char *msg)
     ferry_log_glib(NULL, level, msg);
 }
 
-static char *cmd_attach(struct dm_usb *u, JsonObject *args, JsonNode *id, int *fd)
+static char *cmd_attach(struct companion_usb *u, JsonObject *args, JsonNode *id, int *fd)
 {
     const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
                            : NULL;
@@ -121,13 +121,13 @@ static char *cmd_attach(struct dm_usb *u, JsonObject *args, JsonNode *id, int *f
 
     if (with_fd) {
         if (*fd < 0)
-            return ferry_dm_control_reply_error(id, "usb-attach: \"fd\": true but no fd came "
+            return dm_control_reply_error(id, "usb-attach: \"fd\": true but no fd came "
                                                 "with the command (SCM_RIGHTS)");
-        r = ferry_usb_service_attach_fd(u->svc, u->qmp, *fd, err, sizeof(err));
+        r = usb_service_attach_fd(u->svc, u->qmp, *fd, err, sizeof(err));
         if (r == 0)
             *fd = -1;       /* the service's now */
     } else if (!dev) {
-        return ferry_dm_control_reply_error(id, "usb-attach: \"device\" (VID:PID, "
+        return dm_control_reply_error(id, "usb-attach: \"device\" (VID:PID, "
                                             "VID:PID:SERIAL, port path or BUS.ADDR) is required");
     } else if (u->confined) {
         snprintf(err, sizeof(err), "usb-attach %s: ferry-dm is confined and holds no fd for it: "
@@ -135,14 +135,14 @@ static char *cmd_attach(struct dm_usb *u, JsonObject *args, JsonNode *id, int *f
                  "root)", dev);
         r = -EPERM;
     } else {
-        r = ferry_usb_service_attach(u->svc, u->qmp, dev, err, sizeof(err));
+        r = usb_service_attach(u->svc, u->qmp, dev, err, sizeof(err));
     }
-    return r < 0 ? ferry_dm_control_reply_error(id, err) : ferry_dm_control_reply(id, NULL);
+    return r < 0 ? dm_control_reply_error(id, err) : dm_control_reply(id, NULL);
 }
 
-static char *cmd_query(struct dm_usb *u, JsonNode *id)
+static char *cmd_query(struct companion_usb *u, JsonNode *id)
 {
-    char *list = ferry_usb_service_list_json(u->svc);
+    char *list = usb_service_list_json(u->svc);
     JsonNode *devs = json_from_string(list, NULL);
     JsonObject *o = json_object_new();
     JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
@@ -150,13 +150,13 @@ static char *cmd_query(struct dm_usb *u, JsonNode *id)
     g_free(list);
     json_object_set_string_member(o, "guest", u->qmp);
     json_object_set_boolean_member(o, "confined", u->confined);
-    json_object_set_int_member(o, "connected", ferry_usb_service_connected(u->svc));
+    json_object_set_int_member(o, "connected", usb_service_connected(u->svc));
     json_object_set_member(o, "devices", devs ? devs : json_node_new(JSON_NODE_ARRAY));
     json_node_take_object(ret, o);
-    return ferry_dm_control_reply(id, ret);
+    return dm_control_reply(id, ret);
 }
 
-char *dm_usb_command(struct dm_usb *u, struct ferry_dm_control_req *req, const char *cmd,
+char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
                      JsonObject *args, JsonNode *id, int *fd)
 {
     char err[FERRY_USB_ERR_MAX];
@@ -169,10 +169,10 @@ char *dm_usb_command(struct dm_usb *u, struct ferry_dm_control_req *req, const c
         const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
                                : NULL;
         if (!dev)
-            return ferry_dm_control_reply_error(id, "usb-unplugged: \"device\" is required");
-        if (ferry_usb_service_device_left(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
-            return ferry_dm_control_reply_error(id, err);
-        return ferry_dm_control_reply(id, NULL);
+            return dm_control_reply_error(id, "usb-unplugged: \"device\" is required");
+        if (usb_service_device_left(u->svc, u->qmp, dev, err, sizeof(err)) < 0)
+            return dm_control_reply_error(id, err);
+        return dm_control_reply(id, NULL);
     }
     if (!strcmp(cmd, "query-usb"))
         return cmd_query(u, id);
@@ -188,7 +188,7 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
 {
     struct ferry_usb_host_ops hops = { .log = usb_log };
     struct ferry_usb_host *h = NULL;
-    int r = ferry_usb_host_new(base, true, &hops, NULL, &h);
+    int r = usb_host_new(base, true, &hops, NULL, &h);
 
     *n = 0;
     if (r < 0) {
@@ -203,13 +203,13 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
         const char *dev = devices[i];
         int fd;
 
-        if (ferry_usb_spec_parse(dev, &spec) < 0) {
+        if (usb_spec_parse(dev, &spec) < 0) {
             fprintf(stderr, "ferry-dm: config [usb] devices: '%s': expected VID:PID[:SERIAL] "
                     "or a port path\n", dev);
             r = -EINVAL;
             break;
         }
-        if (ferry_usb_host_find(h, &spec, &d, err, sizeof(err)) < 0) {
+        if (usb_host_find(h, &spec, &d, err, sizeof(err)) < 0) {
             ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: %s (confined: only devices present "
                       "at start-up, or passed by the broker later, can be served)", dev, err);
             continue;
@@ -223,86 +223,86 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
         }
         fds[(*n)++] = fd;
     }
-    ferry_usb_host_free(h);
+    usb_host_free(h);
     return r < 0 ? r : 0;
 }
 
-int dm_usb_config_qmp(const char *config, char **qmp)
+int companion_usb_config_qmp(const char *config, char **qmp)
 {
     struct ferry_usb_config c;
 
-    (void)ferry_usb_config_load(config, &c);
+    (void)usb_config_load(config, &c);
     *qmp = g_steal_pointer(&c.qmp);
-    ferry_usb_config_clear(&c);
+    usb_config_clear(&c);
     return 0;
 }
 
-int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
+int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
-                 void *opaque, struct dm_usb **out)
+                 void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
     struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
                                         .guest_gone = usb_gone,
                                         .wait_deleted = d ? usb_wait_deleted : NULL };
-    struct ferry_usb_qmp *q = dm_qmp_client(d);
+    struct ferry_usb_qmp *q = companion_qmp_client(d);
     int fds[DM_USB_CONFIG_DEVICES_MAX];
     size_t nfds = 0;
     char err[FERRY_USB_ERR_MAX];
-    struct dm_usb *u;
+    struct companion_usb *u;
     int r;
 
     *out = NULL;
-    if (!dm_usb_wanted(qmp, config))
+    if (!companion_usb_wanted(qmp, config))
         return 0;
     /* the [usb] group, read once: qmp=, policy=, devices= */
-    (void)ferry_usb_config_load(config, &c);
+    (void)usb_config_load(config, &c);
     if (!qmp || !*qmp)
         qmp = c.qmp;
     if (!qmp || !*qmp) {
         fprintf(stderr, "ferry-dm: usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
                 "in [usb])\n");
-        ferry_usb_config_clear(&c);
+        usb_config_clear(&c);
         return -EINVAL;
     }
     if (confined && c.devices && (r = preopen_devices(base, c.devices, fds, &nfds)) < 0) {
-        ferry_usb_config_clear(&c);
+        usb_config_clear(&c);
         return r;
     }
-    u = g_new0(struct dm_usb, 1);
+    u = g_new0(struct companion_usb, 1);
     u->qmp = g_strdup(qmp);
     u->d = d;
     u->confined = confined;
     u->on_gone = on_gone;
     u->opaque = opaque;
-    r = ferry_usb_service_new(base, g_get_tmp_dir(), &ops, u, &u->svc);
+    r = usb_service_new(base, g_get_tmp_dir(), &ops, u, &u->svc);
     if (r < 0) {
         fprintf(stderr, "ferry-dm: usb: cannot start the USB service (libusb): %s\n",
                 strerror(-r));
         goto fail;
     }
     /* the QMP connection, now and for good: ferry-dm's (dm-qmp.h), or our own */
-    r = q ? ferry_usb_service_add_guest_qmp(u->svc, u->qmp, q, err, sizeof(err))
-          : ferry_usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
+    r = q ? usb_service_add_guest_qmp(u->svc, u->qmp, q, err, sizeof(err))
+          : usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "ferry-dm: usb: %s\n", err);
         goto fail;
     }
-    if (c.policy && (r = ferry_usb_service_set_policy(u->svc, u->qmp, c.policy, err,
+    if (c.policy && (r = usb_service_set_policy(u->svc, u->qmp, c.policy, err,
                                                       sizeof(err))) < 0) {
         fprintf(stderr, "ferry-dm: config [usb] policy: %s\n", err);
         goto fail;
     }
     if (confined) {
         for (size_t i = 0; i < nfds; i++) {
-            if (ferry_usb_service_attach_fd(u->svc, u->qmp, fds[i], err, sizeof(err)) < 0) {
+            if (usb_service_attach_fd(u->svc, u->qmp, fds[i], err, sizeof(err)) < 0) {
                 ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s", err);
                 close(fds[i]);
             }
             fds[i] = -1;
         }
     } else if (c.present) {
-        r = ferry_usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
+        r = usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
         if (r < 0) {
             fprintf(stderr, "ferry-dm: %s\n", err);
             goto fail;
@@ -310,29 +310,29 @@ int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
     }
     ferry_log(FERRY_LOG_INFO, NULL, "usb: serving host devices to the QEMU at %s%s", u->qmp,
               confined ? " (confined: devices only from fds)" : "");
-    ferry_usb_config_clear(&c);
+    usb_config_clear(&c);
     *out = u;
     return 0;
 fail:
-    ferry_usb_config_clear(&c);
+    usb_config_clear(&c);
     for (size_t i = 0; i < nfds; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    dm_usb_free(u);
+    companion_usb_free(u);
     return r;
 }
 
-void dm_usb_qmp_lost(struct dm_usb *u)
+void companion_usb_qmp_lost(struct companion_usb *u)
 {
     if (u)
-        ferry_usb_service_guest_lost(u->svc, u->qmp);
+        usb_service_guest_lost(u->svc, u->qmp);
 }
 
-void dm_usb_free(struct dm_usb *u)
+void companion_usb_free(struct companion_usb *u)
 {
     if (!u)
         return;
-    ferry_usb_service_free(u->svc);
+    usb_service_free(u->svc);
     g_free(u->qmp);
     g_free(u);
 }

@@ -4,7 +4,7 @@
  * event loop, serving host devices to the QEMU guest whose QMP socket is
  * given (--qmp PATH or qmp= in the config's [usb] group).
  *
- * Everything that needs a socket or a device node happens in dm_usb_start,
+ * Everything that needs a socket or a device node happens in companion_usb_start,
  * before confinement: the QMP connection is opened and kept; the devices the
  * [usb] group names are opened (confined) or found (not confined).  Later,
  * each usbredir channel is a socketpair whose other end QEMU gets with
@@ -37,18 +37,18 @@
 struct event_base;
 struct ferry_syscall_list;
 struct ferry_usb_qmp;
-struct dm_usb;
+struct companion_usb;
 
 /* USB is wanted: a QMP socket given, or a [usb] group in the config file. */
-bool dm_usb_wanted(const char *qmp, const char *config);
+bool companion_usb_wanted(const char *qmp, const char *config);
 /* The syscalls it needs beyond a confined ferry-dm's base list, loaded when
  * it is wanted (usbredir-syscalls.c). */
-extern const struct ferry_syscall_list ferry_syscalls_usbredir;
+extern const struct ferry_syscall_list companion_syscalls_usbredir;
 
 /* qmp= of the config's [usb] group (*qmp NULL if none; caller frees).  The
- * group is read by libferry-usb (ferry_usb_config_load), here as in
- * dm_usb_start. */
-int dm_usb_config_qmp(const char *config, char **qmp);
+ * group is read by libferry-usb (usb_config_load), here as in
+ * companion_usb_start. */
+int companion_usb_config_qmp(const char *config, char **qmp);
 
 /* Start it (nothing when not wanted: *out = NULL).  d: ferry-dm's QMP
  * connection to the QEMU at qmp (dm-qmp.h), used but not owned; the waits
@@ -57,19 +57,19 @@ int dm_usb_config_qmp(const char *config, char **qmp);
  * waits blocking).  on_gone runs when QEMU's QMP
  * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
  * reason printed to stderr. */
-struct dm_qmp;
+struct companion_qmp;
 struct ferry_dm_control_req;
-int dm_usb_start(struct event_base *base, struct dm_qmp *d, const char *qmp,
+int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, bool confined, void (*on_gone)(void *opaque),
-                 void *opaque, struct dm_usb **out);
+                 void *opaque, struct companion_usb **out);
 /* A control command (usb-attach, usb-detach, usb-unplugged, query-usb), or
  * NULL when it is not one of these.  usb-detach's reply is deferred
  * (control.h) until QEMU has let go of the usb-redir (DEVICE_DELETED,
  * chardev-remove); the host has the device back at once. */
-char *dm_usb_command(struct dm_usb *u, struct ferry_dm_control_req *req, const char *cmd,
+char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
                      JsonObject *args, JsonNode *id, int *fd);
 /* ferry-dm's QMP connection (the one passed as q) has ended. */
-void dm_usb_qmp_lost(struct dm_usb *u);
-void dm_usb_free(struct dm_usb *u);
+void companion_usb_qmp_lost(struct companion_usb *u);
+void companion_usb_free(struct companion_usb *u);
 
 #endif

@@ -29,7 +29,7 @@ struct assigned {
 
 /* A pci-detach waiting for DEVICE_DELETED; its reply is deferred. */
 struct detach {
-    struct dm_vfio *v;
+    struct companion_vfio *v;
     struct ferry_dm_control_pending *p;
     struct ferry_qmp_waiter *w;
     char id[sizeof(((struct ferry_pci_config_dev *)0)->id)];
@@ -37,11 +37,11 @@ struct detach {
     int wait_ms;
 };
 
-struct dm_vfio {
+struct companion_vfio {
     char *file;
     struct ferry_pci_config cfg;
     size_t prepared;            /* config devices prepared by us, in order */
-    struct dm_qmp *d;           /* the caller's */
+    struct companion_qmp *d;           /* the caller's */
     struct ferry_qmp *q;        /* its client */
     char *qmp_path;
     GArray *assigned;           /* struct assigned */
@@ -53,15 +53,15 @@ static void pcihost_log_cb(void *opaque, enum ferry_log_level level, const char 
     ferry_log_glib(opaque, level, msg);
 }
 
-static unsigned flags_of(const struct dm_vfio *v)
+static unsigned flags_of(const struct companion_vfio *v)
 {
     return (v->cfg.group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
            (v->cfg.force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
 }
 
-int dm_vfio_load(const char *config, struct dm_vfio **out)
+int companion_vfio_load(const char *config, struct companion_vfio **out)
 {
-    struct dm_vfio *v = g_new0(struct dm_vfio, 1);
+    struct companion_vfio *v = g_new0(struct companion_vfio, 1);
     char err[FERRY_PCI_CONFIG_ERR_MAX];
     int r;
 
@@ -69,10 +69,10 @@ int dm_vfio_load(const char *config, struct dm_vfio **out)
     v->assigned = g_array_new(FALSE, TRUE, sizeof(struct assigned));
     if (config) {
         v->file = g_strdup(config);
-        r = ferry_pci_config_load(config, &v->cfg, err, sizeof(err));
+        r = pcihost_config_load(config, &v->cfg, err, sizeof(err));
         if (r < 0) {
             fprintf(stderr, "ferry-dm: %s\n", err);
-            dm_vfio_free(v);
+            companion_vfio_free(v);
             return r;
         }
     }
@@ -80,12 +80,12 @@ int dm_vfio_load(const char *config, struct dm_vfio **out)
     return 0;
 }
 
-const char *dm_vfio_config_qmp(const struct dm_vfio *v)
+const char *companion_vfio_config_qmp(const struct companion_vfio *v)
 {
     return v && v->cfg.qmp[0] ? v->cfg.qmp : NULL;
 }
 
-bool dm_vfio_has_devices(const struct dm_vfio *v)
+bool companion_vfio_has_devices(const struct companion_vfio *v)
 {
     return v && v->cfg.n > 0;
 }
@@ -109,7 +109,7 @@ static struct ferry_pcihost *host_open(void)
 }
 
 /* Give config devices [from, to) back to their drivers (still root). */
-static void release_range(struct dm_vfio *v, size_t from, size_t to)
+static void release_range(struct companion_vfio *v, size_t from, size_t to)
 {
     struct ferry_pcihost *h;
 
@@ -128,7 +128,7 @@ static void release_range(struct dm_vfio *v, size_t from, size_t to)
 /* Not root (contrib/ferry-dm@.service runs it as ferry): binding is not
  * ours to do, 'ferry pci prepare --config' (ExecStartPre=) did it or the
  * device is not ready. */
-static int check_prepared(struct dm_vfio *v, struct ferry_pcihost *h)
+static int check_prepared(struct companion_vfio *v, struct ferry_pcihost *h)
 {
     for (size_t i = 0; i < v->cfg.n; i++) {
         const struct ferry_pci_config_dev *d = &v->cfg.dev[i];
@@ -147,12 +147,12 @@ static int check_prepared(struct dm_vfio *v, struct ferry_pcihost *h)
     return 0;
 }
 
-int dm_vfio_prepare(struct dm_vfio *v)
+int companion_vfio_prepare(struct companion_vfio *v)
 {
     struct ferry_pcihost *h;
     int r = 0;
 
-    if (!dm_vfio_has_devices(v))
+    if (!companion_vfio_has_devices(v))
         return 0;
     h = host_open();
     if (!h)
@@ -182,7 +182,7 @@ int dm_vfio_prepare(struct dm_vfio *v)
     return r;
 }
 
-void dm_vfio_release_prepared(struct dm_vfio *v)
+void companion_vfio_release_prepared(struct companion_vfio *v)
 {
     if (!v)
         return;
@@ -191,21 +191,21 @@ void dm_vfio_release_prepared(struct dm_vfio *v)
 }
 
 /* The device's address in the guest, from QEMU's query-pci ("" if none). */
-static void guest_address(struct dm_vfio *v, const char *id, char *where, size_t len)
+static void guest_address(struct companion_vfio *v, const char *id, char *where, size_t len)
 {
-    ferry_vfio_qmp_guest_address(v->q, id, where, len);
+    companion_vfio_qmp_guest_address(v->q, id, where, len);
 }
 
 /* QEMU's refusal (or the transport's trouble) as "qmp PATH: CMD: why". */
-static void qmp_why(struct dm_vfio *v, const char *cmd, int r, char *err, size_t errlen)
+static void qmp_why(struct companion_vfio *v, const char *cmd, int r, char *err, size_t errlen)
 {
     snprintf(err, errlen, "qmp %s: %s: %s", v->qmp_path, cmd, ferry_qmp_reason(v->q, r));
 }
 
-static int plug(struct dm_vfio *v, const struct ferry_pci_config_dev *d, char *err,
+static int plug(struct companion_vfio *v, const struct ferry_pci_config_dev *d, char *err,
                 size_t errlen)
 {
-    int r = ferry_vfio_qmp_plug(v->q, d);
+    int r = companion_vfio_qmp_plug(v->q, d);
 
     if (r < 0) {
         qmp_why(v, "device_add", r, err, errlen);
@@ -215,10 +215,10 @@ static int plug(struct dm_vfio *v, const struct ferry_pci_config_dev *d, char *e
     return 0;
 }
 
-int dm_vfio_start(struct dm_vfio *v, struct dm_qmp *d, const char *qmp_path)
+int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, const char *qmp_path)
 {
     v->d = d;
-    v->q = dm_qmp_conn(d);
+    v->q = companion_qmp_conn(d);
     g_free(v->qmp_path);
     v->qmp_path = g_strdup(qmp_path);
     for (size_t i = 0; i < v->cfg.n; i++) {
@@ -253,7 +253,7 @@ static const char *str_arg(JsonObject *args, const char *name)
     return json_node_get_string(n);
 }
 
-static struct assigned *find(struct dm_vfio *v, const struct ferry_pci_addr *host,
+static struct assigned *find(struct companion_vfio *v, const struct ferry_pci_addr *host,
                              const char *id, guint *index)
 {
     for (guint i = 0; i < v->assigned->len; i++) {
@@ -267,7 +267,7 @@ static struct assigned *find(struct dm_vfio *v, const struct ferry_pci_addr *hos
     return NULL;
 }
 
-static JsonNode *assigned_node(struct dm_vfio *v, const struct assigned *a)
+static JsonNode *assigned_node(struct companion_vfio *v, const struct assigned *a)
 {
     JsonObject *o = json_object_new();
     JsonNode *n = json_node_new(JSON_NODE_OBJECT);
@@ -287,7 +287,7 @@ static JsonNode *assigned_node(struct dm_vfio *v, const struct assigned *a)
     return n;
 }
 
-static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
+static char *cmd_attach(struct companion_vfio *v, JsonObject *args, JsonNode *id)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id"),
                *bus = str_arg(args, "bus"), *addr = str_arg(args, "addr");
@@ -297,14 +297,14 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
     if (!host || pcihost_addr_parse(host, &a.d.host) < 0) {
         snprintf(err, sizeof(err), "pci-attach: \"host\": '%.32s' is not a PCI address "
                  "([DDDD:]BB:DD.F)", host ? host : "");
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     pcihost_addr_format(&a.d.host, a.d.name);
     {
         const struct { const char *name, *val; bool ok; } f[] = {
-            { "id", qid, !qid || ferry_pci_config_id_valid(qid) },
-            { "bus", bus, !bus || ferry_pci_config_id_valid(bus) },
-            { "addr", addr, !addr || ferry_pci_config_addr_valid(addr) },
+            { "id", qid, !qid || pcihost_config_id_valid(qid) },
+            { "bus", bus, !bus || pcihost_config_id_valid(bus) },
+            { "addr", addr, !addr || pcihost_config_addr_valid(addr) },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(f); i++)
             if (!f[i].ok) {
@@ -312,39 +312,39 @@ static char *cmd_attach(struct dm_vfio *v, JsonObject *args, JsonNode *id)
                          a.d.name, f[i].name, f[i].val,
                          i < 2 ? "a letter, then letters, digits, '.', '_', '-'"
                                : "SLOT[.FN] in hex");
-                return ferry_dm_control_reply_error(id, err);
+                return dm_control_reply_error(id, err);
             }
     }
     if (qid)
         snprintf(a.d.id, sizeof(a.d.id), "%s", qid);
     else
-        ferry_pci_config_default_id(&a.d.host, a.d.id, sizeof(a.d.id));
+        pcihost_config_default_id(&a.d.host, a.d.id, sizeof(a.d.id));
     snprintf(a.d.bus, sizeof(a.d.bus), "%s", bus ? bus : "");
     snprintf(a.d.addr, sizeof(a.d.addr), "%s", addr ? addr : "");
     if (find(v, &a.d.host, a.d.id, NULL)) {
         snprintf(err, sizeof(err), "pci-attach %s: already assigned to this guest (or id %s "
                  "is taken)", a.d.name, a.d.id);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     if (v->assigned->len >= DM_VFIO_ASSIGNED_MAX) {
         snprintf(err, sizeof(err), "pci-attach %s: this guest has %d devices already",
                  a.d.name, DM_VFIO_ASSIGNED_MAX);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     if (!v->q) {
         snprintf(err, sizeof(err), "pci-attach %s: ferry-dm has no QMP connection to a QEMU "
                  "(start it with --qmp)", a.d.name);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     if (plug(v, &a.d, qerr, sizeof(qerr)) < 0) {
         snprintf(err, sizeof(err), "pci-attach %s: QEMU refused device_add vfio-pci: %s",
                  a.d.name, qerr);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     g_array_append_val(v->assigned, a);
     ferry_log(FERRY_LOG_INFO, NULL, "pci: %s plugged into the QEMU at %s as %s", a.d.name,
               v->qmp_path, a.d.id);
-    return ferry_dm_control_reply(id, assigned_node(v, &a));
+    return dm_control_reply(id, assigned_node(v, &a));
 }
 
 /* "within 10 s", "within 1500 ms" */
@@ -366,8 +366,8 @@ static void detach_free(struct detach *op)
 static void detach_done(void *opaque, int result)
 {
     struct detach *op = opaque;
-    struct dm_vfio *v = op->v;
-    JsonNode *id = ferry_dm_control_pending_id(op->p);
+    struct companion_vfio *v = op->v;
+    JsonNode *id = dm_control_pending_id(op->p);
     char err[DM_VFIO_ERR_MAX], within[32];
     guint index = 0;
     struct assigned *a = find(v, NULL, op->id, &index);
@@ -378,7 +378,7 @@ static void detach_done(void *opaque, int result)
             g_array_remove_index(v->assigned, index);
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s", op->name,
                   v->qmp_path);
-        ferry_dm_control_complete(op->p, ferry_dm_control_reply(id, NULL));
+        dm_control_complete(op->p, dm_control_reply(id, NULL));
         detach_free(op);
         return;
     }
@@ -401,11 +401,11 @@ static void detach_done(void *opaque, int result)
         break;
     }
     ferry_log(FERRY_LOG_WARNING, NULL, "%s", err);
-    ferry_dm_control_complete(op->p, ferry_dm_control_reply_error(id, err));
+    dm_control_complete(op->p, dm_control_reply_error(id, err));
     detach_free(op);
 }
 
-static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, JsonObject *args,
+static char *cmd_detach(struct companion_vfio *v, struct ferry_dm_control_req *req, JsonObject *args,
                         JsonNode *id)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id");
@@ -420,25 +420,25 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
     if (host && pcihost_addr_parse(host, &ha) < 0) {
         snprintf(err, sizeof(err), "pci-detach: \"host\": '%.32s' is not a PCI address "
                  "([DDDD:]BB:DD.F)", host);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     if (!host && !qid)
-        return ferry_dm_control_reply_error(id, "pci-detach: \"host\" (BDF) or \"id\" is "
+        return dm_control_reply_error(id, "pci-detach: \"host\" (BDF) or \"id\" is "
                                             "required");
     a = find(v, host ? &ha : NULL, host ? NULL : qid, &index);
     if (!a) {
         snprintf(err, sizeof(err), "pci-detach %.32s: not assigned to this guest",
                  host ? host : qid);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     snprintf(name, sizeof(name), "%s", a->d.name);
     if (a->detaching) {
         snprintf(err, sizeof(err), "pci-detach %s: a detach of %s is already waiting for the "
                  "guest to let go; retry once it has ended", name, a->d.id);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     /* The reply may come later: room for it first, before QEMU is asked. */
-    p = ferry_dm_control_defer(req);
+    p = dm_control_defer(req);
     if (!p) {
         if (errno == EBUSY)
             snprintf(err, sizeof(err), "pci-detach %s: ferry-dm has %d commands waiting for "
@@ -446,7 +446,7 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
         else
             snprintf(err, sizeof(err), "pci-detach %s: this caller cannot wait for the "
                      "guest (no control client)", name);
-        return ferry_dm_control_reply_error(id, err);
+        return dm_control_reply_error(id, err);
     }
     /* A device_del asked before whose guest has not answered yet: wait again. */
     r = ferry_qmp_device_del(v->q, a->d.id);
@@ -454,7 +454,7 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
         qmp_why(v, "device_del", r, qerr, sizeof(qerr));
         snprintf(err, sizeof(err), "pci-detach %s: QEMU refused device_del %s: %s", name,
                  a->d.id, qerr);
-        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+        dm_control_complete(p, dm_control_reply_error(id, err));
         return FERRY_DM_CONTROL_DEFERRED;
     }
     if (r == 1) {
@@ -462,22 +462,22 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
         g_array_remove_index(v->assigned, index);
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s (it had "
                   "gone already)", name, v->qmp_path);
-        ferry_dm_control_complete(p, ferry_dm_control_reply(id, NULL));
+        dm_control_complete(p, dm_control_reply(id, NULL));
         return FERRY_DM_CONTROL_DEFERRED;
     }
     op = g_new0(struct detach, 1);
     op->v = v;
     op->p = p;
-    op->wait_ms = dm_qmp_wait_timeout_ms();
+    op->wait_ms = companion_qmp_wait_timeout_ms();
     snprintf(op->id, sizeof(op->id), "%s", a->d.id);
     snprintf(op->name, sizeof(op->name), "%s", name);
-    r = ferry_qmp_watch_deleted(dm_qmp_watch(v->d), op->id, op->wait_ms, detach_done, op,
+    r = ferry_qmp_watch_deleted(companion_qmp_watch(v->d), op->id, op->wait_ms, detach_done, op,
                                 &op->w);
     if (r < 0) {
         snprintf(err, sizeof(err), "pci-detach %s: device_del %s sent, but ferry-dm cannot "
                  "wait for DEVICE_DELETED: %s; retry later", name, a->d.id,
                  r == -EBUSY ? "too many waits" : g_strerror(-r));
-        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+        dm_control_complete(p, dm_control_reply_error(id, err));
         g_free(op);
         return FERRY_DM_CONTROL_DEFERRED;
     }
@@ -488,7 +488,7 @@ static char *cmd_detach(struct dm_vfio *v, struct ferry_dm_control_req *req, Jso
     return FERRY_DM_CONTROL_DEFERRED;
 }
 
-static char *cmd_query(struct dm_vfio *v, JsonNode *id)
+static char *cmd_query(struct companion_vfio *v, JsonNode *id)
 {
     JsonObject *o = json_object_new();
     JsonArray *devs = json_array_new();
@@ -500,10 +500,10 @@ static char *cmd_query(struct dm_vfio *v, JsonNode *id)
     json_object_set_string_member(o, "guest", v->qmp_path ? v->qmp_path : "");
     json_object_set_array_member(o, "devices", devs);
     json_node_take_object(ret, o);
-    return ferry_dm_control_reply(id, ret);
+    return dm_control_reply(id, ret);
 }
 
-char *dm_vfio_command(struct dm_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
+char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
                       JsonObject *args, JsonNode *id)
 {
     if (!v)
@@ -517,7 +517,7 @@ char *dm_vfio_command(struct dm_vfio *v, struct ferry_dm_control_req *req, const
     return NULL;
 }
 
-void dm_vfio_free(struct dm_vfio *v)
+void companion_vfio_free(struct companion_vfio *v)
 {
     if (!v)
         return;

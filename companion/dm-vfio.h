@@ -21,7 +21,7 @@
  *              -> {"host", "id", "guest-address"?}
  *   pci-detach {"host": BDF} or {"id": ID}
  *              device_del, then DEVICE_DELETED within DM_QMP_TIMEOUT_MS
- *              (dm_qmp_wait_timeout_ms), or an error saying the guest did not
+ *              (companion_qmp_wait_timeout_ms), or an error saying the guest did not
  *              release it (it stays assigned).  The wait is asynchronous: the
  *              reply is deferred (control.h) and ferry-dm serves everything
  *              else meanwhile; that client's next commands wait for it.
@@ -35,33 +35,33 @@
 
 #include <json-glib/json-glib.h>
 
-struct dm_qmp;
-struct dm_vfio;
+struct companion_qmp;
+struct companion_vfio;
 struct ferry_dm_control_req;
 
 /* Read the [pci] group of config (may be NULL).  0 or -errno, the reason
  * printed to stderr (file, key, value). */
-int dm_vfio_load(const char *config, struct dm_vfio **out);
+int companion_vfio_load(const char *config, struct companion_vfio **out);
 /* qmp= of the [pci] group, or NULL. */
-const char *dm_vfio_config_qmp(const struct dm_vfio *v);
-bool dm_vfio_has_devices(const struct dm_vfio *v);
+const char *companion_vfio_config_qmp(const struct companion_vfio *v);
+bool companion_vfio_has_devices(const struct companion_vfio *v);
 /* Prepare the config's devices (root, before confinement).  On failure the
  * devices prepared so far are released again; 0 or -errno, printed.  Not
  * root: only checks that each is on vfio-pci already ('ferry pci prepare
  * --config FILE' as root first, as contrib/ferry-dm@.service does). */
-int dm_vfio_prepare(struct dm_vfio *v);
-/* Start-up failed after dm_vfio_prepare: give those devices back. */
-void dm_vfio_release_prepared(struct dm_vfio *v);
+int companion_vfio_prepare(struct companion_vfio *v);
+/* Start-up failed after companion_vfio_prepare: give those devices back. */
+void companion_vfio_release_prepared(struct companion_vfio *v);
 /* Use QEMU's QMP connection (kept by the caller) and plug the config's
  * devices.  0 or -errno, printed; on failure the devices not plugged are
  * released (still root). */
-int dm_vfio_start(struct dm_vfio *v, struct dm_qmp *d, const char *qmp_path);
+int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, const char *qmp_path);
 /* A control command, or NULL when it is not one of ours (control.h's
  * handler: may be FERRY_DM_CONTROL_DEFERRED). */
-char *dm_vfio_command(struct dm_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
+char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
                       JsonObject *args, JsonNode *id);
 /* Detaches still waiting are answered with an error (or dropped when their
- * client or the control socket has gone); call before dm_qmp_free. */
-void dm_vfio_free(struct dm_vfio *v);
+ * client or the control socket has gone); call before companion_qmp_free. */
+void companion_vfio_free(struct companion_vfio *v);
 
 #endif

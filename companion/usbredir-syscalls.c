@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Syscalls of ferry-dm's USB redirection (dm-usb.c) beyond the base list,
- * loaded when USB is wanted (dm_usb_wanted).  The broker (the
+ * loaded when USB is wanted (companion_usb_wanted).  The broker (the
  * `ferry` CLI, root) opens /dev/bus/usb/BBB/DDD and hands the fd over;
  * libusb is initialised with LIBUSB_OPTION_NO_DEVICE_DISCOVERY before
  * confinement and wraps each handed-over fd with libusb_wrap_sys_device,
@@ -44,7 +44,7 @@
 #include "companion/dm-usb.h"
 #include "sandbox/sandbox.h"
 
-FERRY_SYSCALL_LIST(ferry_syscalls_usbredir, "usbredir",
+FERRY_SYSCALL_LIST(companion_syscalls_usbredir, "usbredir",
     "USB redirection: libusb on broker-handed usbfs fds, usbredir on open sockets",
     /* libusb_wrap_sys_device: the device's capabilities, bus and address
      * (no sysfs path here), speed */

@@ -2,7 +2,7 @@
 /* vfio-pci over QMP, shared by `ferry pci` and ferry-dm; see vfio-qmp.h. */
 #include "companion/vfio-qmp.h"
 
-JsonNode *ferry_vfio_qmp_add_args(const struct ferry_pci_config_dev *d)
+JsonNode *companion_vfio_qmp_add_args(const struct ferry_pci_config_dev *d)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -25,14 +25,14 @@ JsonNode *ferry_vfio_qmp_add_args(const struct ferry_pci_config_dev *d)
     return json_builder_get_root(b);
 }
 
-int ferry_vfio_qmp_plug(struct ferry_qmp *q, const struct ferry_pci_config_dev *d)
+int companion_vfio_qmp_plug(struct ferry_qmp *q, const struct ferry_pci_config_dev *d)
 {
-    g_autoptr(JsonNode) args = ferry_vfio_qmp_add_args(d);
+    g_autoptr(JsonNode) args = companion_vfio_qmp_add_args(d);
 
     return ferry_qmp_execute(q, "device_add", args, NULL);
 }
 
-void ferry_vfio_qmp_guest_address(struct ferry_qmp *q, const char *id, char *where, size_t len)
+void companion_vfio_qmp_guest_address(struct ferry_qmp *q, const char *id, char *where, size_t len)
 {
     JsonNode *ret = NULL;
 

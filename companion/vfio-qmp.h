@@ -8,7 +8,7 @@
  *                        "bus"?: BUS, "addr"?: SLOT[.FN]}
  *   where:   query-pci, the device's guest address by its id
  *   unplug:  device_del {"id": ID} (common/qmp-wait.h's ferry_qmp_device_del),
- *            then DEVICE_DELETED: blocking here (ferry_vfio_qmp_detach), or
+ *            then DEVICE_DELETED: blocking here (companion_vfio_qmp_detach), or
  *            asynchronously on ferry-dm's loop (ferry_qmp_watch_deleted).
  *
  * The device is prepared for VFIO (libferry-pcihost) by the caller, as root,
@@ -25,11 +25,11 @@
 #include "pci/host/pci-config.h"
 
 /* device_add's arguments for d (bus and addr only when set; caller unrefs). */
-JsonNode *ferry_vfio_qmp_add_args(const struct ferry_pci_config_dev *d);
+JsonNode *companion_vfio_qmp_add_args(const struct ferry_pci_config_dev *d);
 /* device_add vfio-pci for d: 0, -EREMOTEIO when QEMU refused
  * (ferry_qmp_error), other -errno. */
-int ferry_vfio_qmp_plug(struct ferry_qmp *q, const struct ferry_pci_config_dev *d);
+int companion_vfio_qmp_plug(struct ferry_qmp *q, const struct ferry_pci_config_dev *d);
 /* Where the guest sees device id, from QEMU's query-pci ("BB:SS.F"), or "". */
-void ferry_vfio_qmp_guest_address(struct ferry_qmp *q, const char *id, char *where,
+void companion_vfio_qmp_guest_address(struct ferry_qmp *q, const char *id, char *where,
                                   size_t len);
 #endif

@@ -242,7 +242,7 @@ static int open_in(struct ferry_chardev *cd, const char *spec, char *err, size_t
     return rc;
 }
 
-int ferry_chardev_open(struct event_base *base, const char *out_spec, const char *in_spec,
+int dm_chardev_open(struct event_base *base, const char *out_spec, const char *in_spec,
                        const struct ferry_chardev_ops *ops, void *opaque,
                        struct ferry_chardev **out, char *err, size_t err_len)
 {
@@ -265,7 +265,7 @@ int ferry_chardev_open(struct event_base *base, const char *out_spec, const char
     if (rc == 0)
         rc = open_in(cd, in_spec, err, err_len);
     if (rc < 0) {
-        ferry_chardev_close(cd);
+        dm_chardev_close(cd);
         return rc;
     }
     if (cd->pty_master >= 0) {
@@ -278,7 +278,7 @@ int ferry_chardev_open(struct event_base *base, const char *out_spec, const char
     return 0;
 }
 
-void ferry_chardev_close(struct ferry_chardev *cd)
+void dm_chardev_close(struct ferry_chardev *cd)
 {
     if (!cd)
         return;
@@ -301,7 +301,7 @@ void ferry_chardev_close(struct ferry_chardev *cd)
     free(cd);
 }
 
-void ferry_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n)
+void dm_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n)
 {
     int fd = -1;
     bool may_block = false;
@@ -340,7 +340,7 @@ void ferry_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n)
     }
 }
 
-void ferry_chardev_accept_input(struct ferry_chardev *cd)
+void dm_chardev_accept_input(struct ferry_chardev *cd)
 {
     if (!cd->in_paused)
         return;
@@ -349,17 +349,17 @@ void ferry_chardev_accept_input(struct ferry_chardev *cd)
         event_add(cd->in_ev, NULL);
 }
 
-const char *ferry_chardev_out_name(const struct ferry_chardev *cd)
+const char *dm_chardev_out_name(const struct ferry_chardev *cd)
 {
     return cd->out_name;
 }
 
-const char *ferry_chardev_in_name(const struct ferry_chardev *cd)
+const char *dm_chardev_in_name(const struct ferry_chardev *cd)
 {
     return cd->in_name;
 }
 
-uint64_t ferry_chardev_dropped(const struct ferry_chardev *cd)
+uint64_t dm_chardev_dropped(const struct ferry_chardev *cd)
 {
     return cd->dropped;
 }

@@ -37,16 +37,16 @@ struct ferry_chardev_ops {
 #define FERRY_CHARDEV_SPEC_MAX 512
 
 /* err gets "what failed, on what, why" on failure. */
-int ferry_chardev_open(struct event_base *base, const char *out_spec, const char *in_spec,
+int dm_chardev_open(struct event_base *base, const char *out_spec, const char *in_spec,
                        const struct ferry_chardev_ops *ops, void *opaque,
                        struct ferry_chardev **out, char *err, size_t err_len);
-void ferry_chardev_close(struct ferry_chardev *cd);
-void ferry_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n);
+void dm_chardev_close(struct ferry_chardev *cd);
+void dm_chardev_write(struct ferry_chardev *cd, const uint8_t *buf, size_t n);
 /* The device has room again: resume reading input. */
-void ferry_chardev_accept_input(struct ferry_chardev *cd);
+void dm_chardev_accept_input(struct ferry_chardev *cd);
 /* "pty:/dev/pts/4", "file:/tmp/x", ... for logs and query-devices. */
-const char *ferry_chardev_out_name(const struct ferry_chardev *cd);
-const char *ferry_chardev_in_name(const struct ferry_chardev *cd);
-uint64_t ferry_chardev_dropped(const struct ferry_chardev *cd);
+const char *dm_chardev_out_name(const struct ferry_chardev *cd);
+const char *dm_chardev_in_name(const struct ferry_chardev *cd);
+uint64_t dm_chardev_dropped(const struct ferry_chardev *cd);
 
 #endif

@@ -46,12 +46,12 @@ struct ferry_dm_control_pending {
 
 struct ferry_dm_control_req {
     struct ferry_dm_control *c;
-    struct control_client *cl;      /* NULL: ferry_dm_control_execute */
+    struct control_client *cl;      /* NULL: dm_control_execute */
     JsonNode *id;
     struct ferry_dm_control_pending *p;
 };
 
-const char ferry_dm_control_deferred_mark[1];
+const char dm_control_deferred_mark[1];
 
 struct ferry_dm_control {
     struct ferry_dm *dm;
@@ -148,16 +148,16 @@ static char *cmd_query_status(struct ferry_dm *dm, JsonNode *id)
     JsonBuilder *b = reply_begin();
     struct ferry_dm_stats st;
 
-    ferry_dm_get_stats(dm, &st);
+    dm_get_stats(dm, &st);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, ferry_dm_status_name(ferry_dm_get_status(dm)));
+    json_builder_add_string_value(b, dm_status_name(dm_get_status(dm)));
     json_builder_set_member_name(b, "running");
-    json_builder_add_boolean_value(b, ferry_dm_get_status(dm) == FERRY_DM_RUNNING);
+    json_builder_add_boolean_value(b, dm_get_status(dm) == FERRY_DM_RUNNING);
     json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, ferry_dm_name(dm));
+    json_builder_add_string_value(b, dm_name(dm));
     json_builder_set_member_name(b, "devices");
-    json_builder_add_int_value(b, (gint64)ferry_dm_device_count(dm));
+    json_builder_add_int_value(b, (gint64)dm_device_count(dm));
     json_builder_set_member_name(b, "ioreqs");
     json_builder_add_int_value(b, (gint64)st.ioreqs);
     json_builder_set_member_name(b, "unclaimed");
@@ -174,7 +174,7 @@ static char *cmd_query_types(JsonNode *id)
     const struct ferry_dm_device_type *t;
 
     json_builder_begin_array(b);
-    for (unsigned i = 0; (t = ferry_dm_device_type_nth(i)); i++) {
+    for (unsigned i = 0; (t = dm_device_type_nth(i)); i++) {
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, t->name);
@@ -201,7 +201,7 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
         json_node_get_value_type(json_object_get_member(args, "driver")) != G_TYPE_STRING)
         return reply_error(id, "GenericError", "device_add: 'driver' (a string) is required");
     driver = json_object_get_string_member(args, "driver");
-    opts = ferry_dm_opts_new();
+    opts = dm_opts_new();
     if (!opts)
         return reply_error(id, "GenericError", "device_add: out of memory");
     members = json_object_get_members(args);
@@ -230,15 +230,15 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
             err = g_strdup_printf("device_add: '%s' has an unsupported type", key);
             continue;
         }
-        if (ferry_dm_opts_set(opts, key, val) < 0)
+        if (dm_opts_set(opts, key, val) < 0)
             err = g_strdup_printf("device_add: option '%s' is too long or too many", key);
         g_free(val);
     }
     g_list_free(members);
     if (!err) {
-        rc = ferry_dm_device_add(dm, driver, dev_id, opts, NULL);
+        rc = dm_device_add(dm, driver, dev_id, opts, NULL);
         if (rc < 0) {
-            const char *why = ferry_dm_device_add_error(dm);
+            const char *why = dm_device_add_error(dm);
 
             err = g_strdup_printf("device_add %s: %s%s%s", driver,
                                   rc == -ENOENT ? "no such device type"
@@ -251,7 +251,7 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
                                   why[0] ? ": " : "", why);
         }
     }
-    ferry_dm_opts_free(opts);
+    dm_opts_free(opts);
     if (err) {
         char *r = reply_error(id, "GenericError", "%s", err);
 
@@ -270,7 +270,7 @@ static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
         JSON_NODE_TYPE(json_object_get_member(args, "id")) != JSON_NODE_VALUE ||
         !(dev_id = json_object_get_string_member(args, "id")))
         return reply_error(id, "GenericError", "device_del: 'id' (a string) is required");
-    rc = ferry_dm_device_remove(dm, dev_id);
+    rc = dm_device_remove(dm, dev_id);
     if (rc == -ENOENT)
         return reply_error(id, "DeviceNotFound", "device_del: no device '%s'", dev_id);
     if (rc == -EBUSY)
@@ -281,12 +281,12 @@ static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
     return reply_empty(id);
 }
 
-char *ferry_dm_control_reply_error(JsonNode *id, const char *desc)
+char *dm_control_reply_error(JsonNode *id, const char *desc)
 {
     return reply_error(id, "GenericError", "%s", desc);
 }
 
-char *ferry_dm_control_reply(JsonNode *id, JsonNode *ret)
+char *dm_control_reply(JsonNode *id, JsonNode *ret)
 {
     JsonBuilder *b = reply_begin();
 
@@ -302,7 +302,7 @@ char *ferry_dm_control_reply(JsonNode *id, JsonNode *ret)
 static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
                              struct control_client *cl, const char *line, size_t len, bool *quit);
 
-char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len, bool *quit)
+char *dm_control_execute(struct ferry_dm *dm, const char *line, size_t len, bool *quit)
 {
     return control_execute(dm, NULL, NULL, line, len, quit);
 }
@@ -419,7 +419,7 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     } else if (strcmp(cmd, "query-devices") == 0) {
         JsonBuilder *b = reply_begin();
 
-        ferry_dm_query_devices(dm, b);
+        dm_query_devices(dm, b);
         r = reply_end(b, id);
     } else if (strcmp(cmd, "query-device-types") == 0) {
         r = cmd_query_types(id);
@@ -428,12 +428,12 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     } else if (strcmp(cmd, "device_del") == 0) {
         r = cmd_device_del(dm, args, id);
     } else if (strcmp(cmd, "system_powerdown") == 0) {
-        r = ferry_dm_powerdown(dm) < 0
+        r = dm_powerdown(dm) < 0
                 ? reply_error(id, "GenericError", "system_powerdown: no power button "
                               "(no acpi-pm device)")
                 : reply_empty(id);
     } else if (strcmp(cmd, "system_reset") == 0) {
-        ferry_dm_request_shutdown(dm, IOREQ_SHUTDOWN_REBOOT, 0);
+        dm_request_shutdown(dm, IOREQ_SHUTDOWN_REBOOT, 0);
         r = reply_empty(id);
     } else if (strcmp(cmd, "quit") == 0) {
         *quit = true;
@@ -456,7 +456,7 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     return r;
 }
 
-struct ferry_dm_control_pending *ferry_dm_control_defer(struct ferry_dm_control_req *req)
+struct ferry_dm_control_pending *dm_control_defer(struct ferry_dm_control_req *req)
 {
     struct ferry_dm_control_pending *p;
 
@@ -480,19 +480,19 @@ struct ferry_dm_control_pending *ferry_dm_control_defer(struct ferry_dm_control_
     return p;
 }
 
-JsonNode *ferry_dm_control_pending_id(const struct ferry_dm_control_pending *p)
+JsonNode *dm_control_pending_id(const struct ferry_dm_control_pending *p)
 {
     return p->id;
 }
 
-unsigned ferry_dm_control_pending_count(const struct ferry_dm_control *c)
+unsigned dm_control_pending_count(const struct ferry_dm_control *c)
 {
     return c ? c->pendings->len : 0;
 }
 
 static void client_send(struct control_client *cl, char *line);
 
-void ferry_dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line)
+void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line)
 {
     struct control_client *cl = p->cl;
 
@@ -513,7 +513,7 @@ void ferry_dm_control_complete(struct ferry_dm_control_pending *p, char *reply_l
     g_free(p);
 }
 
-char *ferry_dm_control_greeting(void)
+char *dm_control_greeting(void)
 {
     return g_strdup("{\"QMP\": {\"version\": {\"ferry\": \"" FERRY_VERSION "\"}, "
                     "\"capabilities\": []}}");
@@ -623,7 +623,7 @@ static void client_idle_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    ferry_dm_log(cl->c->dm, FERRY_LOG_DEBUG, "control socket %s: closing a client idle for "
+    dm_log(cl->c->dm, FERRY_LOG_DEBUG, "control socket %s: closing a client idle for "
                  "%u ms", cl->c->path, cl->c->idle_ms);
     if (evbuffer_get_length(out)) {
         client_free(cl);        /* it does not even read its replies */
@@ -805,7 +805,7 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
         event_del(c->listen_ev);
         event_add(c->rearm_ev, &backoff);
         if (ferry_ratelimit_ok(&c->accept_rl, &dropped))
-            ferry_dm_log(c->dm, FERRY_LOG_WARNING, "control socket %s: accept: %s; "
+            dm_log(c->dm, FERRY_LOG_WARNING, "control socket %s: accept: %s; "
                          "not taking connections for 100 ms (%" PRIu32 " similar suppressed)",
                          c->path, strerror(err), dropped);
         return;
@@ -827,16 +827,16 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     }
     cl = g_new0(struct control_client, 1);
     cl->c = c;
-    cl->bev = bufferevent_socket_new(ferry_dm_event_base(c->dm), s, BEV_OPT_CLOSE_ON_FREE);
+    cl->bev = bufferevent_socket_new(dm_event_base(c->dm), s, BEV_OPT_CLOSE_ON_FREE);
     if (!cl->bev) {
         close(s);
         g_free(cl);
         return;
     }
     cl->in = evbuffer_new();
-    cl->rev = event_new(ferry_dm_event_base(c->dm), s, EV_READ | EV_PERSIST, client_read_cb, cl);
-    cl->resume_ev = event_new(ferry_dm_event_base(c->dm), -1, 0, client_resume_cb, cl);
-    cl->idle_ev = evtimer_new(ferry_dm_event_base(c->dm), client_idle_cb, cl);
+    cl->rev = event_new(dm_event_base(c->dm), s, EV_READ | EV_PERSIST, client_read_cb, cl);
+    cl->resume_ev = event_new(dm_event_base(c->dm), -1, 0, client_resume_cb, cl);
+    cl->idle_ev = evtimer_new(dm_event_base(c->dm), client_idle_cb, cl);
     if (!cl->in || !cl->rev || !cl->resume_ev || !cl->idle_ev || event_add(cl->rev, NULL) < 0) {
         if (cl->idle_ev)
             event_free(cl->idle_ev);
@@ -854,11 +854,11 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     g_ptr_array_add(c->clients, cl);
     bufferevent_setcb(cl->bev, NULL, client_write_cb, client_event_cb, cl);
     bufferevent_enable(cl->bev, EV_WRITE);
-    client_send(cl, ferry_dm_control_greeting());
+    client_send(cl, dm_control_greeting());
     client_idle_update(cl, true);
 }
 
-int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
+int dm_control_open(struct ferry_dm *dm, const char *path,
                           const struct ferry_dm_control_ops *ops, void *opaque,
                           struct ferry_dm_control **out)
 {
@@ -866,7 +866,7 @@ int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
     struct ferry_dm_control *c;
     int err;
 
-    if (!ferry_dm_event_base(dm))
+    if (!dm_event_base(dm))
         return -EINVAL;
     if (strlen(path) >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
@@ -911,9 +911,9 @@ int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
         errno = err;
         goto fail;
     }
-    c->listen_ev = event_new(ferry_dm_event_base(dm), c->listen_fd, EV_READ | EV_PERSIST,
+    c->listen_ev = event_new(dm_event_base(dm), c->listen_fd, EV_READ | EV_PERSIST,
                              accept_cb, c);
-    c->rearm_ev = evtimer_new(ferry_dm_event_base(dm), rearm_cb, c);
+    c->rearm_ev = evtimer_new(dm_event_base(dm), rearm_cb, c);
     c->accept_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(10000, 1);
     if (!c->listen_ev || !c->rearm_ev || event_add(c->listen_ev, NULL) < 0) {
         errno = ENOMEM;
@@ -935,7 +935,7 @@ fail:
     return -err;
 }
 
-void ferry_dm_control_close(struct ferry_dm_control *c)
+void dm_control_close(struct ferry_dm_control *c)
 {
     if (!c)
         return;
@@ -957,19 +957,19 @@ void ferry_dm_control_close(struct ferry_dm_control *c)
     g_free(c);
 }
 
-void ferry_dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
+void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
                                   void *opaque)
 {
     c->handler = fn;
     c->handler_opaque = opaque;
 }
 
-unsigned ferry_dm_control_idle_timeout(const struct ferry_dm_control *c)
+unsigned dm_control_idle_timeout(const struct ferry_dm_control *c)
 {
     return c->idle_ms;
 }
 
-void ferry_dm_control_set_idle_timeout(struct ferry_dm_control *c, unsigned ms)
+void dm_control_set_idle_timeout(struct ferry_dm_control *c, unsigned ms)
 {
     c->idle_ms = ms ? ms : 1;
     for (guint i = 0; i < c->clients->len; i++)

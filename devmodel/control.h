@@ -36,7 +36,7 @@
 #define FERRY_DM_CONTROL_BACKLOG      16      /* connections the kernel queues before accept */
 #define FERRY_DM_CONTROL_FDS_MAX      4       /* SCM_RIGHTS fds kept per client */
 #define FERRY_DM_CONTROL_OUT_MAX      (256 * 1024)  /* unread replies before input pauses */
-/* Deferred replies (ferry_dm_control_defer) waiting at a time: per client
+/* Deferred replies (dm_control_defer) waiting at a time: per client
  * (its later commands wait for the reply, so one), and for all clients. */
 #define FERRY_DM_CONTROL_PENDING_CLIENT_MAX 1
 #define FERRY_DM_CONTROL_PENDING_MAX        4
@@ -48,21 +48,21 @@ struct ferry_dm_control_ops {
     void (*quit)(void *opaque);
 };
 
-FERRY_MUST_CHECK int ferry_dm_control_open(struct ferry_dm *dm, const char *path,
+FERRY_MUST_CHECK int dm_control_open(struct ferry_dm *dm, const char *path,
                                            const struct ferry_dm_control_ops *ops,
                                            void *opaque, struct ferry_dm_control **out);
-void ferry_dm_control_close(struct ferry_dm_control *c);
+void dm_control_close(struct ferry_dm_control *c);
 /* The idle bound of interactive clients (FERRY_DM_CONTROL_IDLE_MS; tests
  * shorten it). */
-unsigned ferry_dm_control_idle_timeout(const struct ferry_dm_control *c);
-void ferry_dm_control_set_idle_timeout(struct ferry_dm_control *c, unsigned ms);
+unsigned dm_control_idle_timeout(const struct ferry_dm_control *c);
+void dm_control_set_idle_timeout(struct ferry_dm_control *c, unsigned ms);
 
 /*
  * Execute one command line and return the reply line (without newline;
  * g_free it).  *quit is set when the command was "quit".  Used by the
  * socket and by the unit tests.
  */
-char *ferry_dm_control_execute(struct ferry_dm *dm, const char *line, size_t len,
+char *dm_control_execute(struct ferry_dm *dm, const char *line, size_t len,
                                bool *quit);
 
 /* The command being handled (valid during the handler's call only). */
@@ -73,30 +73,30 @@ struct ferry_dm_control_req;
  * socket does not know, with its arguments (may be NULL) and id.  *fd is the
  * oldest fd the client passed with SCM_RIGHTS and has not used yet (or -1);
  * set it to -1 to keep it, otherwise it is closed after the call.  Return
- * the reply line (ferry_dm_control_reply*), or NULL for "not mine", or
- * FERRY_DM_CONTROL_DEFERRED after ferry_dm_control_defer(req) succeeded.
+ * the reply line (dm_control_reply*), or NULL for "not mine", or
+ * FERRY_DM_CONTROL_DEFERRED after dm_control_defer(req) succeeded.
  */
 typedef char *(*ferry_dm_control_handler_fn)(void *opaque, struct ferry_dm_control_req *req,
                                              const char *cmd, JsonObject *args, JsonNode *id,
                                              int *fd);
-void ferry_dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
+void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
                                   void *opaque);
 /* Reply lines for handlers: {"return": ret or {}} (ret consumed), or a GenericError. */
-char *ferry_dm_control_reply(JsonNode *id, JsonNode *ret);
-char *ferry_dm_control_reply_error(JsonNode *id, const char *desc);
+char *dm_control_reply(JsonNode *id, JsonNode *ret);
+char *dm_control_reply_error(JsonNode *id, const char *desc);
 
 /*
  * Deferred replies: a handler whose answer depends on a peer (the guest
  * letting go of a device) says "the reply comes later" and returns at once,
  * so the loop goes on serving everything else:
  *
- *     struct ferry_dm_control_pending *p = ferry_dm_control_defer(req);
+ *     struct ferry_dm_control_pending *p = dm_control_defer(req);
  *     if (!p)
- *         return ferry_dm_control_reply_error(id, "...: too many commands waiting");
+ *         return dm_control_reply_error(id, "...: too many commands waiting");
  *     ... start the work; keep p ...
  *     return FERRY_DM_CONTROL_DEFERRED;
  *   and later, from any loop callback, exactly once:
- *     ferry_dm_control_complete(p, ferry_dm_control_reply(ferry_dm_control_pending_id(p),
+ *     dm_control_complete(p, dm_control_reply(dm_control_pending_id(p),
  *                                                         NULL));
  *
  * The client's later commands wait until then (replies stay in the order of
@@ -105,22 +105,22 @@ char *ferry_dm_control_reply_error(JsonNode *id, const char *desc);
  * meanwhile, or the control socket closing, leaves the pending valid and its
  * completion is dropped.  NULL with errno EBUSY beyond
  * FERRY_DM_CONTROL_PENDING_CLIENT_MAX / FERRY_DM_CONTROL_PENDING_MAX, or
- * ENOTSUP when the command came through ferry_dm_control_execute (no client
+ * ENOTSUP when the command came through dm_control_execute (no client
  * to answer later).
  */
 struct ferry_dm_control_pending;
-extern const char ferry_dm_control_deferred_mark[1];
-#define FERRY_DM_CONTROL_DEFERRED ((char *)(uintptr_t)ferry_dm_control_deferred_mark)
+extern const char dm_control_deferred_mark[1];
+#define FERRY_DM_CONTROL_DEFERRED ((char *)(uintptr_t)dm_control_deferred_mark)
 
-struct ferry_dm_control_pending *ferry_dm_control_defer(struct ferry_dm_control_req *req);
+struct ferry_dm_control_pending *dm_control_defer(struct ferry_dm_control_req *req);
 /* The id of the deferred command (NULL if it had none); the pending's. */
-JsonNode *ferry_dm_control_pending_id(const struct ferry_dm_control_pending *p);
+JsonNode *dm_control_pending_id(const struct ferry_dm_control_pending *p);
 /* Send reply_line (consumed; NULL: an internal error reply) and free p. */
-void ferry_dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line);
+void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line);
 /* Deferred replies not yet completed, for all clients (tests, status). */
-unsigned ferry_dm_control_pending_count(const struct ferry_dm_control *c);
+unsigned dm_control_pending_count(const struct ferry_dm_control *c);
 
 /* The greeting line (g_free it). */
-char *ferry_dm_control_greeting(void);
+char *dm_control_greeting(void);
 
 #endif

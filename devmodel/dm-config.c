@@ -43,22 +43,22 @@ int dm_device_spec_split(const char *spec, char **type, char **id, struct ferry_
 
     *id = NULL;
     *opts = NULL;
-    rc = ferry_dm_opts_parse(comma ? comma + 1 : "", &all);
+    rc = dm_opts_parse(comma ? comma + 1 : "", &all);
     if (rc < 0) {
         *type = NULL;
         return rc;
     }
     *type = comma ? g_strndup(spec, (gsize)(comma - spec)) : g_strdup(spec);
-    *opts = ferry_dm_opts_new();
-    for (size_t i = 0; i < ferry_dm_opts_count(all); i++) {
-        const char *k = ferry_dm_opts_key(all, i);
+    *opts = dm_opts_new();
+    for (size_t i = 0; i < dm_opts_count(all); i++) {
+        const char *k = dm_opts_key(all, i);
 
         if (strcmp(k, "id") == 0)
-            *id = g_strdup(ferry_dm_opts_get(all, k));
-        else if (ferry_dm_opts_set(*opts, k, ferry_dm_opts_get(all, k)) < 0)
+            *id = g_strdup(dm_opts_get(all, k));
+        else if (dm_opts_set(*opts, k, dm_opts_get(all, k)) < 0)
             rc = -E2BIG;
     }
-    ferry_dm_opts_free(all);
+    dm_opts_free(all);
     return rc;
 }
 
@@ -71,7 +71,7 @@ static char *device_spec_error(const char *spec)
 
     g_free(type);
     g_free(id);
-    ferry_dm_opts_free(opts);
+    dm_opts_free(opts);
     if (rc == -E2BIG)
         return g_strdup_printf("more than %d options", FERRY_DM_OPTS_MAX);
     if (rc < 0)
@@ -107,15 +107,15 @@ static int add_user_device(struct ferry_dm *dm, const char *spec)
         fprintf(stderr, "ferry-dm: device %s: bad options\n", q);
         g_free(type);
         g_free(id);
-        ferry_dm_opts_free(opts);
+        dm_opts_free(opts);
         return rc;
     }
-    rc = ferry_dm_device_add(dm, type, id, opts, NULL);
+    rc = dm_device_add(dm, type, id, opts, NULL);
     if (rc < 0)
         fprintf(stderr, "ferry-dm: device %s: %s\n", q, strerror(-rc));
     g_free(type);
     g_free(id);
-    ferry_dm_opts_free(opts);
+    dm_opts_free(opts);
     return rc;
 }
 
@@ -131,7 +131,7 @@ static bool id_given(const struct dm_args *a, const char *id)
             found = uid && strcmp(uid, id) == 0;
         g_free(type);
         g_free(uid);
-        ferry_dm_opts_free(opts);
+        dm_opts_free(opts);
     }
     return found;
 }
@@ -188,7 +188,7 @@ static int qemu_opt_set(const char *file, const char *grp, struct ferry_dm_opts 
     else if (strlen(v) > FERRY_DM_OPT_LEN_MAX)
         why = g_strdup_printf("%s of %zu bytes is longer than %d", is_id ? "id" : "value",
                               strlen(v), FERRY_DM_OPT_LEN_MAX);
-    else if ((rc = ferry_dm_opts_set(o, key, v)) == -E2BIG)
+    else if ((rc = dm_opts_set(o, key, v)) == -E2BIG)
         why = g_strdup_printf("more than %d keys", FERRY_DM_OPTS_MAX);
     else if (rc < 0)
         why = g_strdup(strerror(-rc));
@@ -230,7 +230,7 @@ int dm_args_read_config(struct dm_args *a)
         bool is_qemu = !strcmp(grp, "qemu") || g_str_has_prefix(grp, "qemu:");
         /* read by dm-usb.c and dm-vfio.c (pci/host/pci-config.c) */
         bool is_usb = !strcmp(grp, "usb") || !strcmp(grp, "pci");
-        struct ferry_dm_opts *o = is_qemu ? ferry_dm_opts_new() : NULL;
+        struct ferry_dm_opts *o = is_qemu ? dm_opts_new() : NULL;
         int rc = 0;
 
         if (strcmp(grp, "dm") != 0 && !is_qemu && !is_usb) {
@@ -254,14 +254,14 @@ int dm_args_read_config(struct dm_args *a)
                 rc = qemu_opt_set(a->config, grp, o, keys[k], v);
         }
         if (rc == 0 && is_qemu) {
-            if (grp[4] == ':' && !ferry_dm_opts_get(o, "id"))
+            if (grp[4] == ':' && !dm_opts_get(o, "id"))
                 rc = qemu_opt_set(a->config, grp, o, "id", grp + 5);
             if (rc == 0) {
                 g_ptr_array_add(a->qemu, o);
                 o = NULL;
             }
         }
-        ferry_dm_opts_free(o);
+        dm_opts_free(o);
         g_strfreev(keys);
         if (rc < 0) {
             g_strfreev(groups);
@@ -340,38 +340,38 @@ int dm_args_add_devices(const struct dm_args *a, struct ferry_dm *dm)
 
         if (id_given(a, default_devices[i].id))
             continue;       /* replaced by a --device with the same id */
-        opts = ferry_dm_opts_new();
+        opts = dm_opts_new();
         if (strcmp(default_devices[i].type, "uart") == 0 &&
-            (ferry_dm_opts_set(opts, "out", a->serial ? a->serial : "stdout") < 0 ||
-             ferry_dm_opts_set(opts, "in", a->serial_in ? a->serial_in : "none") < 0))
+            (dm_opts_set(opts, "out", a->serial ? a->serial : "stdout") < 0 ||
+             dm_opts_set(opts, "in", a->serial_in ? a->serial_in : "none") < 0))
             rc = -EINVAL;
         if (rc == 0)
-            rc = ferry_dm_device_add(dm, default_devices[i].type, default_devices[i].id,
+            rc = dm_device_add(dm, default_devices[i].type, default_devices[i].id,
                                      opts, NULL);
         if (rc < 0)
             fprintf(stderr, "ferry-dm: default device %s (%s): %s\n", default_devices[i].id,
                     default_devices[i].type, strerror(-rc));
-        ferry_dm_opts_free(opts);
+        dm_opts_free(opts);
     }
     for (unsigned i = 0; a->devices && a->devices[i] && rc == 0; i++)
         rc = add_user_device(dm, a->devices[i]);
     for (guint i = 0; a->qemu && i < a->qemu->len && rc == 0; i++) {
-        struct ferry_dm_opts *o = g_ptr_array_index(a->qemu, i), *rest = ferry_dm_opts_new();
+        struct ferry_dm_opts *o = g_ptr_array_index(a->qemu, i), *rest = dm_opts_new();
 
-        for (size_t k = 0; k < ferry_dm_opts_count(o); k++) {
-            const char *key = ferry_dm_opts_key(o, k);
+        for (size_t k = 0; k < dm_opts_count(o); k++) {
+            const char *key = dm_opts_key(o, k);
 
-            if (strcmp(key, "id") != 0 && ferry_dm_opts_set(rest, key,
-                                                            ferry_dm_opts_get(o, key)) < 0)
+            if (strcmp(key, "id") != 0 && dm_opts_set(rest, key,
+                                                            dm_opts_get(o, key)) < 0)
                 rc = -E2BIG;
         }
         if (rc == 0)
-            rc = ferry_dm_device_add(dm, "qemu", ferry_dm_opts_get(o, "id"), rest, NULL);
+            rc = dm_device_add(dm, "qemu", dm_opts_get(o, "id"), rest, NULL);
         if (rc < 0)
             fprintf(stderr, "ferry-dm: %s: [qemu] device %s: %s\n", a->config,
-                    ferry_dm_opts_get(o, "device") ? ferry_dm_opts_get(o, "device") : "?",
+                    dm_opts_get(o, "device") ? dm_opts_get(o, "device") : "?",
                     strerror(-rc));
-        ferry_dm_opts_free(rest);
+        dm_opts_free(rest);
     }
     return rc;
 }
@@ -382,7 +382,7 @@ int dm_args_add_devices(const struct dm_args *a, struct ferry_dm *dm)
 static void add_type_list(const char *type_name, const struct ferry_syscall_list **lists,
                           size_t *n)
 {
-    const struct ferry_dm_device_type *t = ferry_dm_device_type_find(type_name);
+    const struct ferry_dm_device_type *t = dm_device_type_find(type_name);
 
     if (!t || !t->syscalls || !t->syscalls->n)    /* nothing beyond the base list */
         return;
@@ -403,9 +403,9 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
 {
     size_t n = 0;
 
-    lists[n++] = &ferry_syscalls_base;
-    if (ferry_sandbox_sanitized())
-        lists[n++] = &ferry_syscalls_sanitizer;
+    lists[n++] = &sandbox_syscalls_base;
+    if (sandbox_sanitized())
+        lists[n++] = &sandbox_syscalls_sanitizer;
     for (unsigned i = 0; !a->no_defaults && i < G_N_ELEMENTS(default_devices); i++)
         if (!id_given(a, default_devices[i].id))
             add_type_list(default_devices[i].type, lists, &n);
@@ -417,13 +417,13 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
             add_type_list(type, lists, &n);
         g_free(type);
         g_free(id);
-        ferry_dm_opts_free(opts);
+        dm_opts_free(opts);
     }
     if (a->qemu && a->qemu->len)
         add_type_list("qemu", lists, &n);
     /* USB (dm-usb.c): libusb without discovery on fds, usbredir on socketpairs */
-    if (dm_usb_wanted(a->qmp, a->config))
-        lists[n++] = &ferry_syscalls_usbredir;
+    if (companion_usb_wanted(a->qmp, a->config))
+        lists[n++] = &companion_syscalls_usbredir;
     return n;
 }
 
@@ -431,7 +431,7 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
  * --user: default 'ferry'.  Only root can switch users: any other caller
  * keeps its uid (and still loses capabilities, gains no_new_privs and the
  * filter), said once.  An explicit --user that is not the caller fails in
- * ferry_sandbox_enter with a message naming it.
+ * sandbox_enter with a message naming it.
  */
 const char *dm_args_sandbox_user(const struct dm_args *a)
 {
@@ -453,7 +453,7 @@ static void list_devices(void)
     const struct ferry_dm_device_type *t;
 
     printf("device types (--device TYPE[,id=ID][,key=value...]):\n");
-    for (unsigned i = 0; (t = ferry_dm_device_type_nth(i)); i++)
+    for (unsigned i = 0; (t = dm_device_type_nth(i)); i++)
         printf("  %-12s %s%s\n", t->name, t->desc ? t->desc : "",
                t->hotplug ? " [hotplug]" : "");
 }
@@ -531,7 +531,7 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         list_devices();
         return DM_EXIT_OK;
     }
-    a->qemu = g_ptr_array_new_with_free_func((GDestroyNotify)ferry_dm_opts_free);
+    a->qemu = g_ptr_array_new_with_free_func((GDestroyNotify)dm_opts_free);
     if ((a->config && dm_args_read_config(a) < 0) || check_device_specs(a) < 0)
         return DM_EXIT_USAGE;
     return -1;

@@ -41,7 +41,7 @@ void dm_args_clear(struct dm_args *a);
  * The parts of dm_args_parse on their own (tests/fuzz's config target):
  * the config file a->config read into a (a->qemu must exist); one
  * "TYPE[,id=ID][,k=v...]" split (g_free type and id and
- * ferry_dm_opts_free opts whatever it returns).
+ * dm_opts_free opts whatever it returns).
  */
 int dm_args_read_config(struct dm_args *a);
 int dm_device_spec_split(const char *spec, char **type, char **id, struct ferry_dm_opts **opts);

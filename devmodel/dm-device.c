@@ -24,11 +24,11 @@ static unsigned dm_nr_types;
 /* ------------------------------------------------------------------ */
 /* Device types                                                        */
 
-int ferry_dm_device_type_register(const struct ferry_dm_device_type *type)
+int dm_device_type_register(const struct ferry_dm_device_type *type)
 {
     if (!type || !type->name || !type->init)
         return -EINVAL;
-    if (ferry_dm_device_type_find(type->name))
+    if (dm_device_type_find(type->name))
         return -EEXIST;
     if (dm_nr_types >= FERRY_DM_TYPES_MAX)
         return -ENOSPC;
@@ -36,7 +36,7 @@ int ferry_dm_device_type_register(const struct ferry_dm_device_type *type)
     return 0;
 }
 
-const struct ferry_dm_device_type *ferry_dm_device_type_find(const char *name)
+const struct ferry_dm_device_type *dm_device_type_find(const char *name)
 {
     for (unsigned i = 0; i < dm_nr_types; i++)
         if (strcmp(dm_types[i]->name, name) == 0)
@@ -44,7 +44,7 @@ const struct ferry_dm_device_type *ferry_dm_device_type_find(const char *name)
     return NULL;
 }
 
-const struct ferry_dm_device_type *ferry_dm_device_type_nth(unsigned i)
+const struct ferry_dm_device_type *dm_device_type_nth(unsigned i)
 {
     return i < dm_nr_types ? dm_types[i] : NULL;
 }
@@ -60,10 +60,10 @@ static void device_start(struct ferry_dm_device *dev)
         return;
     rc = dev->type->start(dev->state);
     if (rc < 0)
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "cannot start: %s", strerror(-rc));
+        dm_dev_log(dev, FERRY_LOG_ERROR, "cannot start: %s", strerror(-rc));
 }
 
-int ferry_dm_start(struct ferry_dm *dm)
+int dm_start(struct ferry_dm *dm)
 {
     if (dm->status != FERRY_DM_CREATED)
         return -EALREADY;
@@ -106,13 +106,13 @@ void dm_device_free(struct ferry_dm_device *dev)
         struct ferry_dm_pci *p = g_ptr_array_index(dev->pcis, dev->pcis->len - 1);
 
         g_ptr_array_remove_index(dev->pcis, dev->pcis->len - 1);
-        ferry_dm_pci_destroy(p);
+        dm_pci_destroy(p);
     }
     for (unsigned i = 0; i < 256; i++)
         if (dev->dm->pci_ext[i].dev == dev)
             dev->dm->pci_ext[i] = (struct dm_pci_ext){ 0 };
     while (dev->regions->len)
-        ferry_dm_region_del(g_ptr_array_index(dev->regions, dev->regions->len - 1));
+        dm_region_del(g_ptr_array_index(dev->regions, dev->regions->len - 1));
     if (dev->state && dev->type->exit)
         dev->type->exit(dev->state);
     while (dev->irqs->len) {
@@ -130,7 +130,7 @@ void dm_device_free(struct ferry_dm_device *dev)
 static int device_add(struct ferry_dm *dm, const char *type_name, const char *id,
                       const struct ferry_dm_opts *opts, struct ferry_dm_device **out)
 {
-    const struct ferry_dm_device_type *type = ferry_dm_device_type_find(type_name);
+    const struct ferry_dm_device_type *type = dm_device_type_find(type_name);
     struct ferry_dm_device *dev;
     char auto_id[FERRY_DM_ID_MAX];
     int rc;
@@ -160,7 +160,7 @@ static int device_add(struct ferry_dm *dm, const char *type_name, const char *id
     if (!id) {
         do {
             snprintf(auto_id, sizeof(auto_id), "%.20s%u", type->name, dm->next_auto_id++);
-        } while (ferry_dm_device_find(dm, auto_id));
+        } while (dm_device_find(dm, auto_id));
         id = auto_id;
     }
     if (!id_ok(id)) {
@@ -168,7 +168,7 @@ static int device_add(struct ferry_dm *dm, const char *type_name, const char *id
                type_name, id, FERRY_DM_ID_MAX - 1);
         return -EINVAL;
     }
-    if (ferry_dm_device_find(dm, id)) {
+    if (dm_device_find(dm, id)) {
         dm_log(dm, FERRY_LOG_ERROR, "%s: device id '%s' is taken", type_name, id);
         return -EEXIST;
     }
@@ -201,7 +201,7 @@ static int device_add(struct ferry_dm *dm, const char *type_name, const char *id
 }
 
 /* A failed add keeps its first error line for the caller (the control socket's reply). */
-int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *id,
+int dm_device_add(struct ferry_dm *dm, const char *type_name, const char *id,
                         const struct ferry_dm_opts *opts, struct ferry_dm_device **out)
 {
     int rc;
@@ -215,14 +215,14 @@ int ferry_dm_device_add(struct ferry_dm *dm, const char *type_name, const char *
     return rc;
 }
 
-const char *ferry_dm_device_add_error(const struct ferry_dm *dm)
+const char *dm_device_add_error(const struct ferry_dm *dm)
 {
     return dm->add_error;
 }
 
-int ferry_dm_device_remove(struct ferry_dm *dm, const char *id)
+int dm_device_remove(struct ferry_dm *dm, const char *id)
 {
-    struct ferry_dm_device *dev = ferry_dm_device_find(dm, id);
+    struct ferry_dm_device *dev = dm_device_find(dm, id);
 
     if (!dev)
         return -ENOENT;
@@ -233,7 +233,7 @@ int ferry_dm_device_remove(struct ferry_dm *dm, const char *id)
     return 0;
 }
 
-struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id)
+struct ferry_dm_device *dm_device_find(struct ferry_dm *dm, const char *id)
 {
     for (guint i = 0; i < dm->devices->len; i++) {
         struct ferry_dm_device *dev = g_ptr_array_index(dm->devices, i);
@@ -244,32 +244,32 @@ struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id
     return NULL;
 }
 
-size_t ferry_dm_device_count(const struct ferry_dm *dm)
+size_t dm_device_count(const struct ferry_dm *dm)
 {
     return dm->devices->len;
 }
 
-void ferry_dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p)
+void dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p)
 {
     g_ptr_array_add(dev->pcis, p);
 }
 
-struct ferry_dm *ferry_dm_device_dm(struct ferry_dm_device *dev)
+struct ferry_dm *dm_device_dm(struct ferry_dm_device *dev)
 {
     return dev->dm;
 }
 
-const char *ferry_dm_device_id(const struct ferry_dm_device *dev)
+const char *dm_device_id(const struct ferry_dm_device *dev)
 {
     return dev->id;
 }
 
-const struct ferry_dm_device_type *ferry_dm_device_get_type(const struct ferry_dm_device *dev)
+const struct ferry_dm_device_type *dm_device_get_type(const struct ferry_dm_device *dev)
 {
     return dev->type;
 }
 
-void *ferry_dm_device_state(struct ferry_dm_device *dev)
+void *dm_device_state(struct ferry_dm_device *dev)
 {
     return dev->state;
 }
@@ -277,7 +277,7 @@ void *ferry_dm_device_state(struct ferry_dm_device *dev)
 /* ------------------------------------------------------------------ */
 /* Save / restore: records of u8 idlen, id, u32 len (LE), bytes         */
 
-int ferry_dm_save(struct ferry_dm *dm, GByteArray *out)
+int dm_save(struct ferry_dm *dm, GByteArray *out)
 {
     for (guint i = 0; i < dm->devices->len; i++) {
         struct ferry_dm_device *dev = g_ptr_array_index(dm->devices, i);
@@ -304,7 +304,7 @@ int ferry_dm_save(struct ferry_dm *dm, GByteArray *out)
     return 0;
 }
 
-int ferry_dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t n)
+int dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t n)
 {
     size_t pos = 0;
 
@@ -325,14 +325,14 @@ int ferry_dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t n)
         pos += 4;
         if (len > n - pos)
             return -EBADMSG;
-        dev = ferry_dm_device_find(dm, id);
+        dev = dm_device_find(dm, id);
         if (!dev || !dev->type->restore) {
             dm_log(dm, FERRY_LOG_ERROR, "restore: no device '%s' to take its state", id);
             return -ENOENT;
         }
         rc = dev->type->restore(dev->state, buf + pos, len);
         if (rc < 0) {
-            ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "restore: %s", strerror(-rc));
+            dm_dev_log(dev, FERRY_LOG_ERROR, "restore: %s", strerror(-rc));
             return rc;
         }
         pos += len;
@@ -343,7 +343,7 @@ int ferry_dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t n)
 /* ------------------------------------------------------------------ */
 /* Query                                                               */
 
-void ferry_dm_query_devices(struct ferry_dm *dm, JsonBuilder *b)
+void dm_query_devices(struct ferry_dm *dm, JsonBuilder *b)
 {
     json_builder_begin_array(b);
     for (guint i = 0; i < dm->devices->len; i++) {

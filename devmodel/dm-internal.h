@@ -83,7 +83,7 @@ struct ferry_dm {
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
     unsigned nr_vcpus;                  /* 0: unknown */
-    bool adding;                        /* inside ferry_dm_device_add */
+    bool adding;                        /* inside dm_device_add */
     char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
@@ -91,9 +91,7 @@ struct ferry_dm {
     size_t nr_lists;
 };
 
-/* dm.c: the framework's own log lines; guest-triggered ones are rate-limited. */
-FERRY_PRINTF(3, 4) void dm_log(struct ferry_dm *dm, enum ferry_log_level level,
-                               const char *fmt, ...);
+/* dm.c: guest-triggered framework log lines, rate-limited (others: dm_log). */
 FERRY_PRINTF(3, 4) void dm_guest_log_at(struct ferry_dm *dm, enum ferry_log_level level,
                                         const char *fmt, ...);
 #define dm_guest_log(dm, ...) dm_guest_log_at(dm, FERRY_LOG_WARNING, __VA_ARGS__)
@@ -111,9 +109,9 @@ void dm_irq_free(struct ferry_dm_irq *irq);
 void dm_device_free(struct ferry_dm_device *dev);
 
 /* The device owns p from now on: destroyed (unplugged) before its regions go. */
-void ferry_dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p);
-void ferry_dm_pci_destroy(struct ferry_dm_pci *p);
+void dm_device_track_pci(struct ferry_dm_device *dev, struct ferry_dm_pci *p);
+void dm_pci_destroy(struct ferry_dm_pci *p);
 /* bus 0 devfn holds a pci/ function (dm-pci.c; keeps dm.c free of pci.h). */
-bool ferry_dm_pci_bus_has(struct ferry_pci_bus *bus, unsigned devfn);
+bool dm_pci_bus_has(struct ferry_pci_bus *bus, unsigned devfn);
 
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The framework's interrupt lines: GSIs shared by the ferry_dm_irqs on
+ * The framework's interrupt lines: GSIs shared by the dm_irqs on
  * them, delivered through an irqfd (with a resample fd for level lines)
  * or the backend's irq_line.
  */
@@ -127,7 +127,7 @@ static void gsi_deliver(struct dm_gsi *g, bool rising, bool line)
     }
 }
 
-int ferry_dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi, enum ferry_dm_irq_kind kind,
+int dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi, enum ferry_dm_irq_kind kind,
                      struct ferry_dm_irq **out)
 {
     struct ferry_dm *dm = dev->dm;
@@ -137,7 +137,7 @@ int ferry_dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi, enum ferry_dm_ir
     if (kind != FERRY_DM_IRQ_EDGE && kind != FERRY_DM_IRQ_LEVEL)
         return -EINVAL;
     if (g && (g->kind != kind || kind == FERRY_DM_IRQ_EDGE)) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "gsi %" PRIu32 " is already used%s", gsi,
+        dm_dev_log(dev, FERRY_LOG_ERROR, "gsi %" PRIu32 " is already used%s", gsi,
                          kind == FERRY_DM_IRQ_EDGE ? " (edge lines are not shared)"
                                                    : " as an edge line");
         return -EBUSY;
@@ -164,7 +164,7 @@ int ferry_dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi, enum ferry_dm_ir
     return 0;
 }
 
-void ferry_dm_irq_set(struct ferry_dm_irq *irq, bool level)
+void dm_irq_set(struct ferry_dm_irq *irq, bool level)
 {
     struct dm_gsi *g = irq->line;
     bool rising = level && !irq->level;
@@ -182,17 +182,17 @@ void ferry_dm_irq_set(struct ferry_dm_irq *irq, bool level)
     gsi_deliver(g, level && g->asserted == 1, g->asserted > 0);
 }
 
-bool ferry_dm_irq_level(const struct ferry_dm_irq *irq)
+bool dm_irq_level(const struct ferry_dm_irq *irq)
 {
     return irq->level;
 }
 
-uint32_t ferry_dm_irq_gsi(const struct ferry_dm_irq *irq)
+uint32_t dm_irq_gsi(const struct ferry_dm_irq *irq)
 {
     return irq->line->gsi;
 }
 
-uint64_t ferry_dm_irq_count(const struct ferry_dm_irq *irq)
+uint64_t dm_irq_count(const struct ferry_dm_irq *irq)
 {
     return irq->count;
 }
@@ -201,7 +201,7 @@ void dm_irq_free(struct ferry_dm_irq *irq)
 {
     struct dm_gsi *g = irq->line;
 
-    ferry_dm_irq_set(irq, false);
+    dm_irq_set(irq, false);
     if (--g->users == 0)
         g_hash_table_remove(g->dm->gsis, GUINT_TO_POINTER(g->gsi));
     free(irq);
@@ -223,7 +223,7 @@ void dm_gsis_start(struct ferry_dm *dm)
     }
 }
 
-int ferry_dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level)
+int dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level)
 {
     int rc;
 
@@ -237,7 +237,7 @@ int ferry_dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level)
     return rc;
 }
 
-int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd, int resample_fd,
+int dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd, int resample_fd,
                           bool assign)
 {
     if (dm->status != FERRY_DM_RUNNING)

@@ -31,21 +31,21 @@
 #include "devmodel/prewarm.h"
 #include "sandbox/sandbox.h"
 
-struct dm_main {
+struct dm_program {
     struct event_base *base;
     struct ferry_dm *dm;
     struct ferry_dm_server *server;     /* the ioreq server side (unconnected: companion) */
     struct ferry_dm_control *control;
-    struct dm_usb *usb;
-    struct dm_qmp *qmp;             /* the one QMP connection to QEMU (USB and PCI) */
-    struct dm_vfio *vfio;
+    struct companion_usb *usb;
+    struct companion_qmp *qmp;             /* the one QMP connection to QEMU (USB and PCI) */
+    struct companion_vfio *vfio;
     struct event *sig_ev[2];
     int status;
 };
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-    struct dm_main *m = arg;
+    struct dm_program *m = arg;
 
     ferry_log(FERRY_LOG_INFO, NULL, "%s: detaching from the guest", strsignal((int)sig));
     event_base_loopbreak(m->base);
@@ -54,18 +54,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 /* Companion mode: the QEMU we serve has gone, and so do we. */
 static void usb_qemu_gone(void *opaque)
 {
-    struct dm_main *m = opaque;
+    struct dm_program *m = opaque;
 
-    if (!ferry_dm_server_connected(m->server))
+    if (!dm_server_connected(m->server))
         event_base_loopbreak(m->base);
 }
 
 /* ferry-dm's QMP connection ended: USB is told, and a companion exits. */
 static void qmp_gone(void *opaque)
 {
-    struct dm_main *m = opaque;
+    struct dm_program *m = opaque;
 
-    dm_usb_qmp_lost(m->usb);
+    companion_usb_qmp_lost(m->usb);
     usb_qemu_gone(m);
 }
 
@@ -73,15 +73,15 @@ static void qmp_gone(void *opaque)
 static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
                              JsonObject *args, JsonNode *id, int *fd)
 {
-    struct dm_main *m = opaque;
-    char *r = m->usb ? dm_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
+    struct dm_program *m = opaque;
+    char *r = m->usb ? companion_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
 
-    return r ? r : dm_vfio_command(m->vfio, req, cmd, args, id);
+    return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id);
 }
 
 static void control_quit(void *opaque)
 {
-    struct dm_main *m = opaque;
+    struct dm_program *m = opaque;
 
     ferry_log(FERRY_LOG_INFO, NULL, "quit from the control socket: detaching from the guest");
     event_base_loopbreak(m->base);
@@ -96,7 +96,7 @@ static void announce_ptys(struct ferry_dm *dm)
     JsonNode *root;
     JsonArray *devs;
 
-    ferry_dm_query_devices(dm, b);
+    dm_query_devices(dm, b);
     root = json_builder_get_root(b);
     devs = json_node_get_array(root);
     for (guint i = 0; i < json_array_get_length(devs); i++) {
@@ -115,29 +115,29 @@ static void announce_ptys(struct ferry_dm *dm)
     g_object_unref(b);
 }
 
-static void teardown(struct dm_main *m)
+static void teardown(struct dm_program *m)
 {
-    ferry_dm_control_close(m->control);
-    dm_usb_free(m->usb);
-    dm_vfio_free(m->vfio);
-    dm_qmp_free(m->qmp);
+    dm_control_close(m->control);
+    companion_usb_free(m->usb);
+    companion_vfio_free(m->vfio);
+    companion_qmp_free(m->qmp);
     for (unsigned i = 0; i < 2; i++)
         if (m->sig_ev[i])
             event_free(m->sig_ev[i]);
     /* Devices first (their irqfds and claims go back over the socket), then the server. */
-    ferry_dm_destroy(m->dm);
-    ferry_dm_server_free(m->server);
+    dm_destroy(m->dm);
+    dm_server_free(m->server);
     if (m->base)
         event_base_free(m->base);
 }
 
 static int dm_run(const struct dm_args *a)
 {
-    struct dm_main m = { .status = DM_EXIT_FAILURE };
+    struct dm_program m = { .status = DM_EXIT_FAILURE };
     int rc;
     enum ferry_seccomp_mode mode = FERRY_SECCOMP_KILL;
 
-    if (a->seccomp && ferry_sandbox_parse_mode(a->seccomp, &mode) < 0) {
+    if (a->seccomp && sandbox_parse_mode(a->seccomp, &mode) < 0) {
         fprintf(stderr, "ferry-dm: --seccomp=%s: use kill, log or off\n", a->seccomp);
         return DM_EXIT_USAGE;
     }
@@ -153,7 +153,7 @@ static int dm_run(const struct dm_args *a)
         .opaque = NULL,
     };
     if (a->print_policy)
-        return ferry_sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
+        return sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
     /* --qmp alone: the companion of a QEMU, USB and PCI only (no ferry-hv, no devices) */
     bool companion = a->qmp && a->ioreq_fd < 0 && !a->connect;
     if ((a->ioreq_fd < 0) == !a->connect && !companion) {
@@ -165,7 +165,7 @@ static int dm_run(const struct dm_args *a)
     signal(SIGPIPE, SIG_IGN);
     /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
      * be opened: before the QEMU launchers fork and before confinement. */
-    ferry_dm_prewarm();
+    dm_prewarm();
     sbx.user = dm_args_sandbox_user(a);
 
     m.base = event_base_new();
@@ -173,28 +173,28 @@ static int dm_run(const struct dm_args *a)
         fprintf(stderr, "ferry-dm: cannot create the event loop\n");
         goto out;
     }
-    if (ferry_dm_server_new(m.base, &m.server) < 0) {
+    if (dm_server_new(m.base, &m.server) < 0) {
         fprintf(stderr, "ferry-dm: cannot create the ioreq server: out of memory\n");
         goto out;
     }
     struct ferry_dm_config cfg = {
         .name = a->name ? a->name : "guest",
         .base = m.base,
-        .ops = ferry_dm_server_backend(),
+        .ops = dm_server_backend(),
         .opaque = m.server,
         .log = ferry_log_glib,
         .log_opaque = NULL,
     };
-    rc = ferry_dm_create(&cfg, &m.dm);
+    rc = dm_create(&cfg, &m.dm);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot create the device model: %s\n", strerror(-rc));
         goto out;
     }
-    ferry_dm_server_set_dm(m.server, m.dm);
+    dm_server_set_dm(m.server, m.dm);
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
-    ferry_dm_set_sandbox(m.dm, &sbx);
+    dm_set_sandbox(m.dm, &sbx);
     /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
-    if (!companion && ferry_dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0)
+    if (!companion && dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0)
         goto out;
     if (!companion && dm_args_add_devices(a, m.dm) < 0) {
         m.status = DM_EXIT_USAGE;
@@ -202,7 +202,7 @@ static int dm_run(const struct dm_args *a)
     }
     announce_ptys(m.dm);
     if (a->control) {
-        rc = ferry_dm_control_open(m.dm, a->control, &control_ops, &m, &m.control);
+        rc = dm_control_open(m.dm, a->control, &control_ops, &m, &m.control);
         if (rc < 0) {
             fprintf(stderr, "ferry-dm: cannot create control socket %s: %s\n", a->control,
                     strerror(-rc));
@@ -211,7 +211,7 @@ static int dm_run(const struct dm_args *a)
     }
     /* One QMP connection to the QEMU (dm-qmp.h), shared by USB and PCI:
      * --qmp, or qmp= in [usb] or [pci]. */
-    rc = dm_vfio_load(a->config, &m.vfio);
+    rc = companion_vfio_load(a->config, &m.vfio);
     if (rc < 0) {
         m.status = DM_EXIT_USAGE;
         goto out;
@@ -220,10 +220,10 @@ static int dm_run(const struct dm_args *a)
         g_autofree char *usb_qmp = NULL;
         const char *qmp = a->qmp && *a->qmp ? a->qmp : NULL;
 
-        (void)dm_usb_config_qmp(a->config, &usb_qmp);
+        (void)companion_usb_config_qmp(a->config, &usb_qmp);
         if (!qmp)
-            qmp = usb_qmp && *usb_qmp ? usb_qmp : dm_vfio_config_qmp(m.vfio);
-        if (!qmp && dm_vfio_has_devices(m.vfio)) {
+            qmp = usb_qmp && *usb_qmp ? usb_qmp : companion_vfio_config_qmp(m.vfio);
+        if (!qmp && companion_vfio_has_devices(m.vfio)) {
             fprintf(stderr, "ferry-dm: %s: [pci] devices need the QMP socket of the guest's "
                     "QEMU (--qmp PATH, or qmp= in [pci] or [usb])\n", a->config);
             m.status = DM_EXIT_USAGE;
@@ -232,34 +232,34 @@ static int dm_run(const struct dm_args *a)
         /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
          * root (sysfs), first: a device that is not viable stops us before
          * QEMU is touched. */
-        if (dm_vfio_prepare(m.vfio) < 0)
+        if (companion_vfio_prepare(m.vfio) < 0)
             goto out;
-        if (qmp && dm_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
-            dm_vfio_release_prepared(m.vfio);
+        if (qmp && companion_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
+            companion_vfio_release_prepared(m.vfio);
             goto out;
         }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
-        rc = dm_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
+        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
                           mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
                           &m.usb);
         if (rc < 0) {
-            dm_vfio_release_prepared(m.vfio);
+            companion_vfio_release_prepared(m.vfio);
             goto out;
         }
         /* ... then plugged into QEMU */
-        if (m.qmp && dm_vfio_start(m.vfio, m.qmp, qmp) < 0)
+        if (m.qmp && companion_vfio_start(m.vfio, m.qmp, qmp) < 0)
             goto out;
     }
     if (m.control)
-        ferry_dm_control_set_handler(m.control, control_command, &m);
+        dm_control_set_handler(m.control, control_command, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)
         if (m.sig_ev[i])
             event_add(m.sig_ev[i], NULL);
     /* Everything is open: confine, then claim and serve. */
-    rc = ferry_sandbox_enter(&sbx);
+    rc = sandbox_enter(&sbx);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot confine itself: %s (see the log line above; "
                 "--user NAME picks another user, --seccomp=off --no-namespaces for "
@@ -267,22 +267,22 @@ static int dm_run(const struct dm_args *a)
         goto out;
     }
     if (mode != FERRY_SECCOMP_OFF)
-        ferry_dm_set_confined(m.dm, lists, nr_lists);
-    rc = ferry_dm_start(m.dm);
+        dm_set_confined(m.dm, lists, nr_lists);
+    rc = dm_start(m.dm);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
-                ferry_dm_server_last_error(m.server)[0] ? ": " : "",
-                ferry_dm_server_last_error(m.server));
+                dm_server_last_error(m.server)[0] ? ": " : "",
+                dm_server_last_error(m.server));
         goto out;
     }
-    rc = companion ? 0 : ferry_dm_server_enable(m.server);
+    rc = companion ? 0 : dm_server_enable(m.server);
     if (rc < 0) {
         fprintf(stderr, "ferry-dm: cannot enable the ioreq server: %s\n", strerror(-rc));
         goto out;
     }
     ferry_log(FERRY_LOG_INFO, NULL, "serving guest %s: %zu devices, %u vcpus",
-              ferry_dm_name(m.dm), ferry_dm_device_count(m.dm),
-              ferry_dm_server_nr_vcpus(m.server));
+              dm_name(m.dm), dm_device_count(m.dm),
+              dm_server_nr_vcpus(m.server));
     event_base_dispatch(m.base);
     m.status = DM_EXIT_OK;
 out:
@@ -290,7 +290,7 @@ out:
     return m.status;
 }
 
-int ferry_dm_main(int argc, char **argv)
+int dm_main(int argc, char **argv)
 {
     struct dm_args a;
     int status = dm_args_parse(argc, argv, &a);
@@ -299,7 +299,7 @@ int ferry_dm_main(int argc, char **argv)
         status = dm_run(&a);
     dm_args_clear(&a);
     /* Confined: no atexit work (nor LeakSanitizer's ptrace), exit_group at once. */
-    if (ferry_sandbox_active())
-        ferry_sandbox_exit(status);
+    if (sandbox_active())
+        sandbox_exit(status);
     return status;
 }

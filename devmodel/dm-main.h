@@ -7,6 +7,6 @@
 #define FERRY_DM_MAIN_H
 
 /* Parses argv, runs the device model until the guest or a signal ends it; the exit status. */
-int ferry_dm_main(int argc, char **argv);
+int dm_main(int argc, char **argv);
 
 #endif

@@ -17,7 +17,7 @@
 /* ------------------------------------------------------------------ */
 /* Guest memory                                                        */
 
-int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
+int dm_set_guest_memory(struct ferry_dm *dm, int memfd,
                               const struct ioreq_msg_memory_reply *regions)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -61,7 +61,7 @@ bad:
     return -EINVAL;
 }
 
-int ferry_dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions)
+int dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions)
 {
     if (!dm->nr_mem || dm->memfd < 0)
         return -ENODEV;
@@ -82,7 +82,7 @@ static uint8_t *dma_ptr(struct ferry_dm *dm, uint64_t gpa, size_t len)
     return NULL;
 }
 
-int ferry_dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf, size_t len)
+int dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf, size_t len)
 {
     uint8_t *p;
 
@@ -97,7 +97,7 @@ int ferry_dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf, size_t len)
     return 0;
 }
 
-int ferry_dm_dma_write(struct ferry_dm *dm, uint64_t gpa, const void *buf, size_t len)
+int dm_dma_write(struct ferry_dm *dm, uint64_t gpa, const void *buf, size_t len)
 {
     uint8_t *p;
 

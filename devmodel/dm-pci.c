@@ -12,7 +12,7 @@
 #include "pci/pcimodel.h"
 
 /* A BAR region: MSI-X table/PBA accesses go to pci/, the rest to the device. */
-struct dm_pci_bar {
+struct dm_pci_bar_wrap {
     struct ferry_dm_pci *p;
     unsigned bar;
     const struct ferry_dm_region_ops *ops;
@@ -24,13 +24,13 @@ struct ferry_dm_pci {
     struct ferry_dm_device *dev;
     struct ferry_pci_func *fn;
     struct ferry_dm_region *bar[FERRY_PCI_NUM_REGIONS];
-    struct dm_pci_bar bar_wrap[FERRY_PCI_NUM_BARS];
+    struct dm_pci_bar_wrap bar_wrap[FERRY_PCI_NUM_BARS];
     struct ferry_pci_bus *bus;      /* set while plugged */
 };
 
 static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
 {
-    struct dm_pci_bar *b = opaque;
+    struct dm_pci_bar_wrap *b = opaque;
     uint64_t v;
 
     if (pci_func_msix_mmio_read(b->p->fn, b->bar, off, size, &v))
@@ -40,7 +40,7 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
 
 static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 {
-    struct dm_pci_bar *b = opaque;
+    struct dm_pci_bar_wrap *b = opaque;
 
     if (pci_func_msix_mmio_write(b->p->fn, b->bar, off, size, val))
         return;
@@ -52,7 +52,7 @@ static void pci_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
     struct ferry_dm_pci *p = opaque;
 
-    ferry_dm_dev_log(p->dev, level, "%s", msg);
+    dm_dev_log(p->dev, level, "%s", msg);
 }
 
 /* The guest moved, enabled or disabled a BAR: the region follows. */
@@ -67,14 +67,14 @@ static int pci_bar_remap(void *opaque, struct ferry_pci_func *fn, unsigned bar,
     if (!r)
         return new_range->mapped ? -ENODEV : 0;
     if (!new_range->mapped)
-        return ferry_dm_region_unmap(r);
-    rc = ferry_dm_region_move(r, new_range->addr);
+        return dm_region_unmap(r);
+    rc = dm_region_move(r, new_range->addr);
     if (rc < 0)
-        ferry_dm_dev_guest_log(p->dev, "bar %u at 0x%" PRIx64 "+0x%" PRIx64 " not decoded: %s",
+        dm_dev_guest_log(p->dev, "bar %u at 0x%" PRIx64 "+0x%" PRIx64 " not decoded: %s",
                                bar, new_range->addr, new_range->size,
                                rc == -EEXIST ? "overlaps another device" : "claim refused");
     else
-        ferry_dm_dev_guest_log_at(p->dev, FERRY_LOG_DEBUG, "bar %u -> %s 0x%" PRIx64 "+0x%"
+        dm_dev_guest_log_at(p->dev, FERRY_LOG_DEBUG, "bar %u -> %s 0x%" PRIx64 "+0x%"
                                   PRIx64, bar, new_range->io ? "io" : "mem", new_range->addr,
                                   new_range->size);
     return rc;
@@ -85,7 +85,7 @@ static void pci_msi_send(void *opaque, struct ferry_pci_func *fn, unsigned vecto
 {
     struct ferry_dm_pci *p = opaque;
 
-    (void)ferry_dm_signal_msi(ferry_dm_device_dm(p->dev), msg->address, msg->data);
+    (void)dm_signal_msi(dm_device_dm(p->dev), msg->address, msg->data);
 }
 
 static const struct ferry_pci_func_ops dm_pci_func_ops = {
@@ -94,7 +94,7 @@ static const struct ferry_pci_func_ops dm_pci_func_ops = {
     .msi_send = pci_msi_send,
 };
 
-int ferry_dm_pci_parse_addr(const char *s, int *devfn)
+int dm_pci_parse_addr(const char *s, int *devfn)
 {
     unsigned dev, fn = 0;
 
@@ -121,7 +121,7 @@ int ferry_dm_pci_parse_addr(const char *s, int *devfn)
     return 0;
 }
 
-int ferry_dm_pci_create(struct ferry_dm_device *dev, const struct ferry_pci_func_info *info,
+int dm_pci_create(struct ferry_dm_device *dev, const struct ferry_pci_func_info *info,
                         struct ferry_dm_pci **out)
 {
     struct ferry_dm_pci *p = calloc(1, sizeof(*p));
@@ -136,19 +136,19 @@ int ferry_dm_pci_create(struct ferry_dm_device *dev, const struct ferry_pci_func
         free(p);
         return -err;
     }
-    ferry_dm_device_track_pci(dev, p);
+    dm_device_track_pci(dev, p);
     *out = p;
     return 0;
 }
 
-int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind, uint64_t size,
+int dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind, uint64_t size,
                      const struct ferry_dm_region_ops *ops, void *opaque)
 {
     enum ferry_dm_space space = (kind & FERRY_PCI_BAR_IO) ? FERRY_DM_SPACE_PORT
                                                           : FERRY_DM_SPACE_MMIO;
     int rc;
 
-    struct dm_pci_bar *b;
+    struct dm_pci_bar_wrap *b;
 
     if (bar >= FERRY_PCI_NUM_BARS || p->bar[bar] || p->bus || !ops)
         return -EINVAL;
@@ -156,65 +156,65 @@ int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind, uint64
     if (rc < 0)
         return rc;
     b = &p->bar_wrap[bar];
-    *b = (struct dm_pci_bar){ .p = p, .bar = bar, .ops = ops, .opaque = opaque,
+    *b = (struct dm_pci_bar_wrap){ .p = p, .bar = bar, .ops = ops, .opaque = opaque,
                               .wrap = { .read = bar_read, .write = bar_write,
                                         .max_size = ops->max_size } };
     /* Unmapped until the guest programs it; base 0 is a placeholder. */
-    return ferry_dm_region_add(p->dev, space, 0, size, &b->wrap, b, FERRY_DM_REGION_UNMAPPED,
+    return dm_region_add(p->dev, space, 0, size, &b->wrap, b, FERRY_DM_REGION_UNMAPPED,
                                &p->bar[bar]);
 }
 
-bool ferry_dm_pci_bus_has(struct ferry_pci_bus *bus, unsigned devfn)
+bool dm_pci_bus_has(struct ferry_pci_bus *bus, unsigned devfn)
 {
     return pci_bus_lookup(bus, FERRY_PCI_SBDF(0, devfn)) != NULL;
 }
 
-int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn)
+int dm_pci_plug(struct ferry_dm_pci *p, int devfn)
 {
-    struct ferry_pci_bus *bus = ferry_dm_pci_bus(ferry_dm_device_dm(p->dev));
+    struct ferry_pci_bus *bus = dm_pci_bus(dm_device_dm(p->dev));
     int rc;
 
     if (!bus) {
-        ferry_dm_dev_log(p->dev, FERRY_LOG_ERROR, "no PCI bus: add a pci-host device first");
+        dm_dev_log(p->dev, FERRY_LOG_ERROR, "no PCI bus: add a pci-host device first");
         return -ENODEV;
     }
     if (p->bus)
         return -EALREADY;
     if (devfn < 0) {
         for (unsigned d = 1; d < 32 && devfn < 0; d++)
-            if (!ferry_dm_pci_devfn_taken(ferry_dm_device_dm(p->dev), FERRY_PCI_DEVFN(d, 0)))
+            if (!dm_pci_devfn_taken(dm_device_dm(p->dev), FERRY_PCI_DEVFN(d, 0)))
                 devfn = FERRY_PCI_DEVFN(d, 0);
         if (devfn < 0)
             return -ENOSPC;
     }
     if (devfn > 0xff)
         return -EINVAL;
-    if (ferry_dm_pci_devfn_taken(ferry_dm_device_dm(p->dev), (unsigned)devfn))
+    if (dm_pci_devfn_taken(dm_device_dm(p->dev), (unsigned)devfn))
         return -EBUSY;
     rc = pci_bus_add(bus, p->fn, (uint8_t)devfn);
     if (rc < 0)
         return rc;
     p->bus = bus;
-    ferry_dm_dev_log(p->dev, FERRY_LOG_DEBUG, "on pci 00:%02x.%x", devfn >> 3, devfn & 7);
+    dm_dev_log(p->dev, FERRY_LOG_DEBUG, "on pci 00:%02x.%x", devfn >> 3, devfn & 7);
     return 0;
 }
 
-struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p)
+struct ferry_pci_func *dm_pci_func(struct ferry_dm_pci *p)
 {
     return p->fn;
 }
 
-void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level)
+void dm_pci_set_irq(struct ferry_dm_pci *p, bool level)
 {
     pci_func_set_irq(p->fn, level);
 }
 
-int ferry_dm_pci_msi_notify(struct ferry_dm_pci *p, unsigned vector)
+int dm_pci_msi_notify(struct ferry_dm_pci *p, unsigned vector)
 {
     return pci_func_msi_notify(p->fn, vector);
 }
 
-void ferry_dm_pci_destroy(struct ferry_dm_pci *p)
+void dm_pci_destroy(struct ferry_dm_pci *p)
 {
     if (p->bus)
         pci_bus_remove(p->bus, p->fn);     /* resets it: its BARs stop decoding */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The framework's address decoding: regions (add, map, move, claim from
- * the backend) and the dispatch of accesses to them: ferry_dm_io, string
- * I/O, bus 0 functions outside pci/'s model, ferry_dm_handle_ioreq.
+ * the backend) and the dispatch of accesses to them: dm_io, string
+ * I/O, bus 0 functions outside pci/'s model, dm_handle_ioreq.
  */
 #include "devmodel/dm-internal.h"
 
@@ -38,7 +38,7 @@ int dm_region_claim(struct ferry_dm_region *r)
         rc = dm->ops->claim(dm->opaque, (enum ioreq_range_type)r->space, r->base,
                             r->base + r->len - 1, r->flags);
     if (rc < 0) {
-        ferry_dm_dev_log(r->dev, FERRY_LOG_ERROR,
+        dm_dev_log(r->dev, FERRY_LOG_ERROR,
                          "cannot claim %s 0x%" PRIx64 "-0x%" PRIx64 ": %s",
                          dm_space_name(r->space), r->base,
                          r->base + r->len - 1, strerror(-rc));
@@ -86,7 +86,7 @@ static int region_insert(struct ferry_dm_region *r)
         struct ferry_dm_region *o = conflict;
 
         /* A guest programming a BAR gets here too: rate-limited. */
-        ferry_dm_dev_guest_log(r->dev, "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%"
+        dm_dev_guest_log(r->dev, "%s 0x%" PRIx64 "+0x%" PRIx64 " overlaps %s[%s] at 0x%"
                                PRIx64, dm_space_name(r->space), r->base, r->len,
                                o->dev->type->name, o->dev->id, o->base);
     }
@@ -101,7 +101,7 @@ static int region_insert(struct ferry_dm_region *r)
     return rc;
 }
 
-int ferry_dm_region_add(struct ferry_dm_device *dev, enum ferry_dm_space space,
+int dm_region_add(struct ferry_dm_device *dev, enum ferry_dm_space space,
                         uint64_t base, uint64_t len, const struct ferry_dm_region_ops *ops,
                         void *opaque, uint32_t flags, struct ferry_dm_region **out)
 {
@@ -129,7 +129,7 @@ int ferry_dm_region_add(struct ferry_dm_device *dev, enum ferry_dm_space space,
     return 0;
 }
 
-int ferry_dm_region_unmap(struct ferry_dm_region *r)
+int dm_region_unmap(struct ferry_dm_region *r)
 {
     if (!r->mapped)
         return 0;
@@ -139,39 +139,39 @@ int ferry_dm_region_unmap(struct ferry_dm_region *r)
     return 0;
 }
 
-int ferry_dm_region_map(struct ferry_dm_region *r)
+int dm_region_map(struct ferry_dm_region *r)
 {
     if (r->mapped)
         return 0;
     return region_insert(r);
 }
 
-int ferry_dm_region_move(struct ferry_dm_region *r, uint64_t new_base)
+int dm_region_move(struct ferry_dm_region *r, uint64_t new_base)
 {
     if (!range_ok(r->space, new_base, r->len))
         return -EINVAL;
     if (r->mapped && r->base == new_base)
         return 0;
-    ferry_dm_region_unmap(r);
+    dm_region_unmap(r);
     r->base = new_base;
     return region_insert(r);
 }
 
-void ferry_dm_region_del(struct ferry_dm_region *r)
+void dm_region_del(struct ferry_dm_region *r)
 {
     if (!r)
         return;
-    ferry_dm_region_unmap(r);
+    dm_region_unmap(r);
     g_ptr_array_remove(r->dev->regions, r);
     free(r);
 }
 
-uint64_t ferry_dm_region_base(const struct ferry_dm_region *r)
+uint64_t dm_region_base(const struct ferry_dm_region *r)
 {
     return r->base;
 }
 
-bool ferry_dm_region_mapped(const struct ferry_dm_region *r)
+bool dm_region_mapped(const struct ferry_dm_region *r)
 {
     return r->mapped;
 }
@@ -232,7 +232,7 @@ static void dispatch(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t ad
         *data = val;
 }
 
-void ferry_dm_io(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t addr,
+void dm_io(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t addr,
                  unsigned size, bool is_write, uint64_t *data)
 {
     if ((space != FERRY_DM_SPACE_PORT && space != FERRY_DM_SPACE_MMIO) ||
@@ -267,12 +267,12 @@ static void handle_rep(struct ferry_dm *dm, enum ferry_dm_space space, ioreq_t *
         uint64_t val = 0;
 
         if (req->dir == IOREQ_WRITE) {
-            if (ferry_dm_dma_read(dm, gpa, &val, req->size) < 0)
+            if (dm_dma_read(dm, gpa, &val, req->size) < 0)
                 return;
-            ferry_dm_io(dm, space, addr, req->size, true, &val);
+            dm_io(dm, space, addr, req->size, true, &val);
         } else {
-            ferry_dm_io(dm, space, addr, req->size, false, &val);
-            if (ferry_dm_dma_write(dm, gpa, &val, req->size) < 0)
+            dm_io(dm, space, addr, req->size, false, &val);
+            if (dm_dma_write(dm, gpa, &val, req->size) < 0)
                 return;
         }
     }
@@ -300,7 +300,7 @@ static void pci_ext_access(struct dm_pci_ext *e, uint32_t reg, unsigned size, bo
         *data = v;
 }
 
-void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
+void dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
 {
     enum ferry_dm_space space = FERRY_DM_SPACE_PORT;
 
@@ -322,7 +322,7 @@ void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
             dm_guest_log(dm, "ioreq count=%" PRIu32 " without a data pointer: one access",
                          req->count);
         }
-        ferry_dm_io(dm, space, req->addr, req->size, req->dir == IOREQ_WRITE, &req->data);
+        dm_io(dm, space, req->addr, req->size, req->dir == IOREQ_WRITE, &req->data);
         return;
     case IOREQ_TYPE_PCI_CONFIG: {
         uint32_t sbdf = IOREQ_PCI_ADDR_SBDF(req->addr);
@@ -364,16 +364,16 @@ void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req)
     }
 }
 
-bool ferry_dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn)
+bool dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn)
 {
     if (devfn > 0xff)
         return true;
     if (dm->pci_ext[devfn].ops)
         return true;
-    return dm->pci_bus && ferry_dm_pci_bus_has(dm->pci_bus, devfn);
+    return dm->pci_bus && dm_pci_bus_has(dm->pci_bus, devfn);
 }
 
-int ferry_dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
+int dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
                          const struct ferry_dm_pci_ext_ops *ops, void *opaque)
 {
     struct ferry_dm *dm = dev->dm;
@@ -381,17 +381,17 @@ int ferry_dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
     if (!ops || !ops->read || !ops->write || devfn > 0xff)
         return -EINVAL;
     if (!dm->pci_bus) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "no PCI bus: add a pci-host device first");
+        dm_dev_log(dev, FERRY_LOG_ERROR, "no PCI bus: add a pci-host device first");
         return -ENODEV;
     }
     if (devfn < 0) {
         for (unsigned d = 1; d < 32 && devfn < 0; d++)
-            if (!ferry_dm_pci_devfn_taken(dm, d << 3))
+            if (!dm_pci_devfn_taken(dm, d << 3))
                 devfn = (int)(d << 3);
         if (devfn < 0)
             return -ENOSPC;
     }
-    if (devfn == 0 || ferry_dm_pci_devfn_taken(dm, (unsigned)devfn))
+    if (devfn == 0 || dm_pci_devfn_taken(dm, (unsigned)devfn))
         return -EBUSY;
     dm->pci_ext[devfn] = (struct dm_pci_ext){ .dev = dev, .ops = ops, .opaque = opaque };
     return devfn;

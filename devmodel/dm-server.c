@@ -87,7 +87,7 @@ static const struct ferry_dm_backend_ops backend_ops = {
     .shutdown = be_shutdown,
 };
 
-const struct ferry_dm_backend_ops *ferry_dm_server_backend(void)
+const struct ferry_dm_backend_ops *dm_server_backend(void)
 {
     return &backend_ops;
 }
@@ -101,7 +101,7 @@ static void srv_handle(void *opaque, unsigned vcpu, ioreq_t *req)
 {
     struct ferry_dm_server *m = opaque;
 
-    ferry_dm_handle_ioreq(m->dm, vcpu, req);
+    dm_handle_ioreq(m->dm, vcpu, req);
 }
 
 static const struct ioreq_server_ops srv_ops = {
@@ -137,7 +137,7 @@ static void control_cb(evutil_socket_t fd, short what, void *arg)
 
     if (ioreq_server_check_control(m->srv) == -EPIPE) {
         ferry_log(FERRY_LOG_INFO, NULL, "the hypervisor closed the ioreq connection "
-                  "(guest %s); exiting", ferry_dm_status_name(ferry_dm_get_status(m->dm)));
+                  "(guest %s); exiting", dm_status_name(dm_get_status(m->dm)));
         event_base_loopbreak(m->base);
     }
 }
@@ -145,7 +145,7 @@ static void control_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ */
 /* Start-up                                                            */
 
-int ferry_dm_server_new(struct event_base *base, struct ferry_dm_server **out)
+int dm_server_new(struct event_base *base, struct ferry_dm_server **out)
 {
     struct ferry_dm_server *m = calloc(1, sizeof(*m));
 
@@ -156,7 +156,7 @@ int ferry_dm_server_new(struct event_base *base, struct ferry_dm_server **out)
     return 0;
 }
 
-void ferry_dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm)
+void dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm)
 {
     s->dm = dm;
 }
@@ -224,7 +224,7 @@ static void map_guest_memory(struct ferry_dm_server *m)
     int rc = ioreq_server_get_memory(m->srv, &memfd, &regions);
 
     if (rc == 0) {
-        rc = ferry_dm_set_guest_memory(m->dm, memfd, &regions);
+        rc = dm_set_guest_memory(m->dm, memfd, &regions);
         close(memfd);
     }
     if (rc < 0)
@@ -234,7 +234,7 @@ static void map_guest_memory(struct ferry_dm_server *m)
                   ioreq_server_last_error(m->srv));
 }
 
-int ferry_dm_server_connect(struct ferry_dm_server *s, const char *name, const char *path,
+int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *path,
                             int ioreq_fd)
 {
     int rc = connect_router(s, name, path, ioreq_fd);
@@ -246,32 +246,32 @@ int ferry_dm_server_connect(struct ferry_dm_server *s, const char *name, const c
         fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
         return rc;
     }
-    ferry_dm_set_nr_vcpus(s->dm, s->nr_vcpus);
+    dm_set_nr_vcpus(s->dm, s->nr_vcpus);
     map_guest_memory(s);
     return 0;
 }
 
-bool ferry_dm_server_connected(const struct ferry_dm_server *s)
+bool dm_server_connected(const struct ferry_dm_server *s)
 {
     return s && s->srv;
 }
 
-int ferry_dm_server_enable(struct ferry_dm_server *s)
+int dm_server_enable(struct ferry_dm_server *s)
 {
     return ioreq_server_enable(s->srv, true);
 }
 
-unsigned ferry_dm_server_nr_vcpus(const struct ferry_dm_server *s)
+unsigned dm_server_nr_vcpus(const struct ferry_dm_server *s)
 {
     return s ? s->nr_vcpus : 0;
 }
 
-const char *ferry_dm_server_last_error(const struct ferry_dm_server *s)
+const char *dm_server_last_error(const struct ferry_dm_server *s)
 {
     return s && s->srv ? ioreq_server_last_error(s->srv) : "";
 }
 
-void ferry_dm_server_free(struct ferry_dm_server *m)
+void dm_server_free(struct ferry_dm_server *m)
 {
     if (!m)
         return;

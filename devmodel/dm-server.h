@@ -6,10 +6,10 @@
  * vcpu, the buffered ring, the control connection) watched on the
  * framework's libevent loop.
  *
- *   ferry_dm_server_new()      before ferry_dm_create: the backend to give it
- *   ferry_dm_server_connect()  register (--ioreq-fd or --connect), watch the
+ *   dm_server_new()      before dm_create: the backend to give it
+ *   dm_server_connect()  register (--ioreq-fd or --connect), watch the
  *                              fds, map guest RAM for DMA
- *   ferry_dm_server_enable()   after ferry_dm_start: ioreqs flow
+ *   dm_server_enable()   after dm_start: ioreqs flow
  *
  * Unconnected (ferry-dm as the companion of a QEMU), the backend claims
  * nothing and has no interrupts.  When the router hangs up, the loop ends.
@@ -23,25 +23,25 @@
 
 struct ferry_dm_server;
 
-int ferry_dm_server_new(struct event_base *base, struct ferry_dm_server **out);
+int dm_server_new(struct event_base *base, struct ferry_dm_server **out);
 /* The backend for ferry_dm_config: .ops and .opaque = s. */
-const struct ferry_dm_backend_ops *ferry_dm_server_backend(void);
+const struct ferry_dm_backend_ops *dm_server_backend(void);
 /* The device model the server's ioreqs go to; set before connecting. */
-void ferry_dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm);
+void dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm);
 /*
  * Registers with the router over the connected socket ioreq_fd, or at
  * path when it is not NULL; then watches the server's fds on the loop and
  * maps the guest's RAM into dm (a guest without shared RAM is logged, not
  * an error).  Errors are said on stderr.
  */
-int ferry_dm_server_connect(struct ferry_dm_server *s, const char *name, const char *path,
+int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *path,
                             int ioreq_fd);
-bool ferry_dm_server_connected(const struct ferry_dm_server *s);
-int ferry_dm_server_enable(struct ferry_dm_server *s);
-unsigned ferry_dm_server_nr_vcpus(const struct ferry_dm_server *s);
+bool dm_server_connected(const struct ferry_dm_server *s);
+int dm_server_enable(struct ferry_dm_server *s);
+unsigned dm_server_nr_vcpus(const struct ferry_dm_server *s);
 /* The router's last error text ("" when none or unconnected). */
-const char *ferry_dm_server_last_error(const struct ferry_dm_server *s);
-/* After ferry_dm_destroy (devices give back their claims and irqfds first). */
-void ferry_dm_server_free(struct ferry_dm_server *s);
+const char *dm_server_last_error(const struct ferry_dm_server *s);
+/* After dm_destroy (devices give back their claims and irqfds first). */
+void dm_server_free(struct ferry_dm_server *s);
 
 #endif

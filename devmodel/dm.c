@@ -32,19 +32,11 @@ void dm_log(struct ferry_dm *dm, enum ferry_log_level level, const char *fmt, ..
     if (dm->adding && level == FERRY_LOG_ERROR && !dm->add_error[0]) {
         va_list aq;
 
+        /* The first error while a device is added is also device_add's reply. */
         va_copy(aq, ap);
         vsnprintf(dm->add_error, sizeof(dm->add_error), fmt, aq);
         va_end(aq);
     }
-    ferry_vlogf(dm->log, dm->log_opaque, level, fmt, ap);
-    va_end(ap);
-}
-
-void ferry_dm_log(struct ferry_dm *dm, enum ferry_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
     ferry_vlogf(dm->log, dm->log_opaque, level, fmt, ap);
     va_end(ap);
 }
@@ -67,7 +59,7 @@ void dm_guest_log_at(struct ferry_dm *dm, enum ferry_log_level level, const char
         dm_log(dm, level, "%s", buf);
 }
 
-void ferry_dm_dev_log(struct ferry_dm_device *dev, enum ferry_log_level level,
+void dm_dev_log(struct ferry_dm_device *dev, enum ferry_log_level level,
                       const char *fmt, ...)
 {
     char buf[400];
@@ -90,12 +82,12 @@ static FERRY_PRINTF(3, 0) void dev_guest_vlog(struct ferry_dm_device *dev,
         return;
     vsnprintf(buf, sizeof(buf), fmt, ap);
     if (dropped)
-        ferry_dm_dev_log(dev, level, "%s (%" PRIu32 " similar suppressed)", buf, dropped);
+        dm_dev_log(dev, level, "%s (%" PRIu32 " similar suppressed)", buf, dropped);
     else
-        ferry_dm_dev_log(dev, level, "%s", buf);
+        dm_dev_log(dev, level, "%s", buf);
 }
 
-void ferry_dm_dev_guest_log(struct ferry_dm_device *dev, const char *fmt, ...)
+void dm_dev_guest_log(struct ferry_dm_device *dev, const char *fmt, ...)
 {
     va_list ap;
 
@@ -104,7 +96,7 @@ void ferry_dm_dev_guest_log(struct ferry_dm_device *dev, const char *fmt, ...)
     va_end(ap);
 }
 
-void ferry_dm_dev_guest_log_at(struct ferry_dm_device *dev, enum ferry_log_level level,
+void dm_dev_guest_log_at(struct ferry_dm_device *dev, enum ferry_log_level level,
                                const char *fmt, ...)
 {
     va_list ap;
@@ -117,7 +109,7 @@ void ferry_dm_dev_guest_log_at(struct ferry_dm_device *dev, enum ferry_log_level
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 
-int ferry_dm_create(const struct ferry_dm_config *cfg, struct ferry_dm **out)
+int dm_create(const struct ferry_dm_config *cfg, struct ferry_dm **out)
 {
     struct ferry_dm *dm;
 
@@ -139,14 +131,14 @@ int ferry_dm_create(const struct ferry_dm_config *cfg, struct ferry_dm **out)
     dm->devices = g_ptr_array_new();
     dm->gsis = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dm_gsi_free);
     if (!dm->ranges[0] || !dm->ranges[1] || !dm->ranges[2]) {
-        ferry_dm_destroy(dm);
+        dm_destroy(dm);
         return -ENOMEM;
     }
     *out = dm;
     return 0;
 }
 
-void ferry_dm_destroy(struct ferry_dm *dm)
+void dm_destroy(struct ferry_dm *dm)
 {
     if (!dm)
         return;
@@ -167,22 +159,22 @@ void ferry_dm_destroy(struct ferry_dm *dm)
     free(dm);
 }
 
-const char *ferry_dm_name(const struct ferry_dm *dm)
+const char *dm_name(const struct ferry_dm *dm)
 {
     return dm->name;
 }
 
-struct event_base *ferry_dm_event_base(struct ferry_dm *dm)
+struct event_base *dm_event_base(struct ferry_dm *dm)
 {
     return dm->base;
 }
 
-enum ferry_dm_status ferry_dm_get_status(const struct ferry_dm *dm)
+enum ferry_dm_status dm_get_status(const struct ferry_dm *dm)
 {
     return dm->status;
 }
 
-const char *ferry_dm_status_name(enum ferry_dm_status st)
+const char *dm_status_name(enum ferry_dm_status st)
 {
     switch (st) {
     case FERRY_DM_CREATED: return "prelaunch";
@@ -192,7 +184,7 @@ const char *ferry_dm_status_name(enum ferry_dm_status st)
     return "unknown";
 }
 
-uint64_t ferry_dm_clock_ns(struct ferry_dm *dm)
+uint64_t dm_clock_ns(struct ferry_dm *dm)
 {
     struct timespec ts;
 
@@ -202,7 +194,7 @@ uint64_t ferry_dm_clock_ns(struct ferry_dm *dm)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int64_t ferry_dm_wall_ns(struct ferry_dm *dm)
+int64_t dm_wall_ns(struct ferry_dm *dm)
 {
     struct timespec ts;
 
@@ -212,28 +204,28 @@ int64_t ferry_dm_wall_ns(struct ferry_dm *dm)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void ferry_dm_get_stats(const struct ferry_dm *dm, struct ferry_dm_stats *st)
+void dm_get_stats(const struct ferry_dm *dm, struct ferry_dm_stats *st)
 {
     *st = dm->stats;
 }
 
-void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn, void *opaque)
+void dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn, void *opaque)
 {
     dm->pci_config = fn;
     dm->pci_opaque = opaque;
 }
 
-void ferry_dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n)
+void dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n)
 {
     dm->nr_vcpus = n;
 }
 
-unsigned ferry_dm_nr_vcpus(const struct ferry_dm *dm)
+unsigned dm_nr_vcpus(const struct ferry_dm *dm)
 {
     return dm->nr_vcpus;
 }
 
-int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
+int dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
 {
     int rc = dm->ops && dm->ops->msi ? dm->ops->msi(dm->opaque, address, data) : -ENOSYS;
 
@@ -243,7 +235,7 @@ int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
     return rc;
 }
 
-void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
+void dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
                                uint32_t code)
 {
     static const char *const names[] = { "poweroff", "reboot", "crash" };
@@ -258,12 +250,12 @@ void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason r
         dm_guest_log_at(dm, FERRY_LOG_ERROR, "cannot ask the hypervisor for %s: %s",
                         reason <= IOREQ_SHUTDOWN_CRASH ? names[reason] : "?", strerror(-rc));
     if (reason == IOREQ_SHUTDOWN_REBOOT)
-        ferry_dm_reset(dm);
+        dm_reset(dm);
     else
         dm->status = FERRY_DM_SHUTDOWN;
 }
 
-void ferry_dm_reset(struct ferry_dm *dm)
+void dm_reset(struct ferry_dm *dm)
 {
     for (guint i = 0; i < dm->devices->len; i++) {
         struct ferry_dm_device *dev = g_ptr_array_index(dm->devices, i);
@@ -273,7 +265,7 @@ void ferry_dm_reset(struct ferry_dm *dm)
     }
 }
 
-int ferry_dm_powerdown(struct ferry_dm *dm)
+int dm_powerdown(struct ferry_dm *dm)
 {
     int rc = -ENODEV;
 
@@ -288,27 +280,27 @@ int ferry_dm_powerdown(struct ferry_dm *dm)
     return rc;
 }
 
-struct ferry_pci_bus *ferry_dm_pci_bus(struct ferry_dm *dm)
+struct ferry_pci_bus *dm_pci_bus(struct ferry_dm *dm)
 {
     return dm->pci_bus;
 }
 
-void ferry_dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus)
+void dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus)
 {
     dm->pci_bus = bus;
 }
 
-void ferry_dm_set_sandbox(struct ferry_dm *dm, const struct ferry_sandbox_config *sbx)
+void dm_set_sandbox(struct ferry_dm *dm, const struct ferry_sandbox_config *sbx)
 {
     dm->sandbox = sbx;
 }
 
-const struct ferry_sandbox_config *ferry_dm_sandbox(const struct ferry_dm *dm)
+const struct ferry_sandbox_config *dm_sandbox(const struct ferry_dm *dm)
 {
     return dm->sandbox;
 }
 
-void ferry_dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const *lists,
+void dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const *lists,
                            size_t n)
 {
     dm->confined = true;
@@ -317,7 +309,7 @@ void ferry_dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list 
         dm->lists[dm->nr_lists++] = lists[i];
 }
 
-bool ferry_dm_confined(const struct ferry_dm *dm)
+bool dm_confined(const struct ferry_dm *dm)
 {
     return dm->confined;
 }

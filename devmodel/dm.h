@@ -95,48 +95,48 @@ struct ferry_dm_config {
     void *log_opaque;
 };
 
-FERRY_MUST_CHECK int ferry_dm_create(const struct ferry_dm_config *cfg,
+FERRY_MUST_CHECK int dm_create(const struct ferry_dm_config *cfg,
                                      struct ferry_dm **out);
 /* Removes every device (in reverse order of addition), then frees. */
-void ferry_dm_destroy(struct ferry_dm *dm);
+void dm_destroy(struct ferry_dm *dm);
 
 /* Claim every region and irq of the devices added so far; RUNNING after. */
-FERRY_MUST_CHECK int ferry_dm_start(struct ferry_dm *dm);
-enum ferry_dm_status ferry_dm_get_status(const struct ferry_dm *dm);
-const char *ferry_dm_status_name(enum ferry_dm_status st);
-const char *ferry_dm_name(const struct ferry_dm *dm);
-struct event_base *ferry_dm_event_base(struct ferry_dm *dm);
+FERRY_MUST_CHECK int dm_start(struct ferry_dm *dm);
+enum ferry_dm_status dm_get_status(const struct ferry_dm *dm);
+const char *dm_status_name(enum ferry_dm_status st);
+const char *dm_name(const struct ferry_dm *dm);
+struct event_base *dm_event_base(struct ferry_dm *dm);
 
 /* Reset every device (guest reboot). */
-void ferry_dm_reset(struct ferry_dm *dm);
+void dm_reset(struct ferry_dm *dm);
 /* Press the power button: -ENODEV when no device has one. */
-int ferry_dm_powerdown(struct ferry_dm *dm);
+int dm_powerdown(struct ferry_dm *dm);
 /* A device asks to end or reboot the guest. */
-void ferry_dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
+void dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
                                uint32_t code);
 
 /*
  * The guest's vCPU count, as the hypervisor registered it (ferry-dm sets it
  * from its ioreq registration before adding devices; 0 when unknown).
  */
-void ferry_dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n);
-unsigned ferry_dm_nr_vcpus(const struct ferry_dm *dm);
+void dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n);
+unsigned dm_nr_vcpus(const struct ferry_dm *dm);
 
 /* Deliver an MSI through the backend: -ENOSYS when it cannot. */
-int ferry_dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data);
+int dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data);
 
 /* Clocks in ns, through the backend's hooks when it has them. */
-uint64_t ferry_dm_clock_ns(struct ferry_dm *dm);
-int64_t ferry_dm_wall_ns(struct ferry_dm *dm);
+uint64_t dm_clock_ns(struct ferry_dm *dm);
+int64_t dm_wall_ns(struct ferry_dm *dm);
 
 /*
  * The ioreq_server_ops.handle callback: emulate one access.  For reads the
  * result is stored in req->data.  Never fails: bad requests get the
  * behaviour of real hardware (all ones / dropped) and a rate-limited log.
  */
-void ferry_dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req);
+void dm_handle_ioreq(struct ferry_dm *dm, unsigned vcpu, ioreq_t *req);
 /* The same for one access given directly (tests, the PCI glue, benches). */
-void ferry_dm_io(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t addr,
+void dm_io(struct ferry_dm *dm, enum ferry_dm_space space, uint64_t addr,
                  unsigned size, bool is_write, uint64_t *data);
 
 struct ferry_dm_stats {
@@ -145,7 +145,7 @@ struct ferry_dm_stats {
     uint64_t split;         /* accesses split into bytes */
     uint64_t bad;           /* malformed ioreqs (size, type, count) */
 };
-void ferry_dm_get_stats(const struct ferry_dm *dm, struct ferry_dm_stats *st);
+void dm_get_stats(const struct ferry_dm *dm, struct ferry_dm_stats *st);
 
 /*
  * PCI config space: PCI_CONFIG ioreqs (addr = SBDF << 32 | reg) go to this
@@ -153,7 +153,7 @@ void ferry_dm_get_stats(const struct ferry_dm *dm, struct ferry_dm_stats *st);
  */
 typedef void (*ferry_dm_pci_config_fn)(void *opaque, uint32_t sbdf, uint32_t reg,
                                        unsigned size, bool is_write, uint64_t *data);
-void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn,
+void dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn,
                              void *opaque);
 
 /*
@@ -163,7 +163,7 @@ void ferry_dm_set_pci_config(struct ferry_dm *dm, ferry_dm_pci_config_fn fn,
  * a dup of memfd for devices that share guest RAM with another process;
  * the caller may close its memfd afterwards.  -EINVAL for a malformed table.
  */
-FERRY_MUST_CHECK int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
+FERRY_MUST_CHECK int dm_set_guest_memory(struct ferry_dm *dm, int memfd,
                                                const struct ioreq_msg_memory_reply *regions);
 /*
  * Copy between guest RAM and buf.  The whole [gpa, gpa+len) must lie in one
@@ -175,10 +175,10 @@ FERRY_MUST_CHECK int ferry_dm_set_guest_memory(struct ferry_dm *dm, int memfd,
  * engine's SYNC_SYSMEM): the memfd (still the framework's: dup it to keep
  * it) and the region table; -ENODEV when no guest memory was set.
  */
-int ferry_dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions);
-FERRY_MUST_CHECK int ferry_dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf,
+int dm_guest_memory_fd(struct ferry_dm *dm, struct ioreq_msg_memory_reply *regions);
+FERRY_MUST_CHECK int dm_dma_read(struct ferry_dm *dm, uint64_t gpa, void *buf,
                                        size_t len);
-FERRY_MUST_CHECK int ferry_dm_dma_write(struct ferry_dm *dm, uint64_t gpa,
+FERRY_MUST_CHECK int dm_dma_write(struct ferry_dm *dm, uint64_t gpa,
                                         const void *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
@@ -207,7 +207,7 @@ struct ferry_dm_device_type {
     /*
      * Optional: the device model is running (claims made, backend wired):
      * for what needs the hypervisor, e.g. irqfds the device owns.  Called
-     * by ferry_dm_start, or right after init for a device added later.
+     * by dm_start, or right after init for a device added later.
      * A failure is logged; the device stays.
      */
     int (*start)(void *state);
@@ -219,19 +219,19 @@ struct ferry_dm_device_type {
 };
 
 /* Only for FERRY_DM_DEVICE_TYPE(); -ENOSPC when FERRY_DM_TYPES_MAX are taken. */
-int ferry_dm_device_type_register(const struct ferry_dm_device_type *type);
-const struct ferry_dm_device_type *ferry_dm_device_type_find(const char *name);
+int dm_device_type_register(const struct ferry_dm_device_type *type);
+const struct ferry_dm_device_type *dm_device_type_find(const char *name);
 /* Types in registration order; NULL past the end. */
-const struct ferry_dm_device_type *ferry_dm_device_type_nth(unsigned i);
+const struct ferry_dm_device_type *dm_device_type_nth(unsigned i);
 
 /*
  * Register a device type before main() runs.  Devices are linked whole
  * (link_whole / objects) so that their constructors are kept.
  */
 #define FERRY_DM_DEVICE_TYPE(type_var)                                        \
-    static void __attribute__((constructor)) ferry_dm_register_##type_var(void) \
+    static void __attribute__((constructor)) dm_register_##type_var(void) \
     {                                                                         \
-        (void)ferry_dm_device_type_register(&(type_var));                     \
+        (void)dm_device_type_register(&(type_var));                     \
     }
 
 /* ------------------------------------------------------------------ */
@@ -239,57 +239,57 @@ const struct ferry_dm_device_type *ferry_dm_device_type_nth(unsigned i);
 
 /*
  * Add an instance of type `type` with options (may be NULL).  id NULL picks
- * "<type><n>".  After ferry_dm_start only types with hotplug may be added.
+ * "<type><n>".  After dm_start only types with hotplug may be added.
  */
-FERRY_MUST_CHECK int ferry_dm_device_add(struct ferry_dm *dm, const char *type,
+FERRY_MUST_CHECK int dm_device_add(struct ferry_dm *dm, const char *type,
                                          const char *id, const struct ferry_dm_opts *opts,
                                          struct ferry_dm_device **out);
-/* Why the last ferry_dm_device_add failed: its first error line, or "". */
-const char *ferry_dm_device_add_error(const struct ferry_dm *dm);
+/* Why the last dm_device_add failed: its first error line, or "". */
+const char *dm_device_add_error(const struct ferry_dm *dm);
 /*
- * Confinement (sandbox/sandbox.h).  ferry_dm_set_sandbox: the
+ * Confinement (sandbox/sandbox.h).  dm_set_sandbox: the
  * configuration ferry-dm will confine itself with (kept by pointer; it
  * must outlive dm), for devices that start helpers (qemu's launcher drops
- * to the same user).  ferry_dm_set_confined: the syscall lists now
+ * to the same user).  dm_set_confined: the syscall lists now
  * loaded: from then on, device_add refuses a type whose list is not among
  * them (-EPERM, with a log line naming the list), and a device type may
- * refuse what it cannot do confined (ferry_dm_confined()).
+ * refuse what it cannot do confined (dm_confined()).
  */
-void ferry_dm_set_sandbox(struct ferry_dm *dm, const struct ferry_sandbox_config *sbx);
-const struct ferry_sandbox_config *ferry_dm_sandbox(const struct ferry_dm *dm);
-void ferry_dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const *lists,
+void dm_set_sandbox(struct ferry_dm *dm, const struct ferry_sandbox_config *sbx);
+const struct ferry_sandbox_config *dm_sandbox(const struct ferry_dm *dm);
+void dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const *lists,
                            size_t n);
-bool ferry_dm_confined(const struct ferry_dm *dm);
+bool dm_confined(const struct ferry_dm *dm);
 
 /* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
-int ferry_dm_device_remove(struct ferry_dm *dm, const char *id);
-struct ferry_dm_device *ferry_dm_device_find(struct ferry_dm *dm, const char *id);
-size_t ferry_dm_device_count(const struct ferry_dm *dm);
+int dm_device_remove(struct ferry_dm *dm, const char *id);
+struct ferry_dm_device *dm_device_find(struct ferry_dm *dm, const char *id);
+size_t dm_device_count(const struct ferry_dm *dm);
 
-struct ferry_dm *ferry_dm_device_dm(struct ferry_dm_device *dev);
-const char *ferry_dm_device_id(const struct ferry_dm_device *dev);
-const struct ferry_dm_device_type *ferry_dm_device_get_type(const struct ferry_dm_device *dev);
-void *ferry_dm_device_state(struct ferry_dm_device *dev);
+struct ferry_dm *dm_device_dm(struct ferry_dm_device *dev);
+const char *dm_device_id(const struct ferry_dm_device *dev);
+const struct ferry_dm_device_type *dm_device_get_type(const struct ferry_dm_device *dev);
+void *dm_device_state(struct ferry_dm_device *dev);
 
 /* Save/restore every device: a sequence of (id, length, bytes) records. */
-FERRY_MUST_CHECK int ferry_dm_save(struct ferry_dm *dm, GByteArray *out);
-FERRY_MUST_CHECK int ferry_dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t len);
+FERRY_MUST_CHECK int dm_save(struct ferry_dm *dm, GByteArray *out);
+FERRY_MUST_CHECK int dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t len);
 
 /* query-devices: a JSON array of the devices. */
-void ferry_dm_query_devices(struct ferry_dm *dm, JsonBuilder *b);
+void dm_query_devices(struct ferry_dm *dm, JsonBuilder *b);
 
 /* ferry-dm's own messages (not a device's): through the log callback, as they are. */
-FERRY_PRINTF(3, 4) void ferry_dm_log(struct ferry_dm *dm, enum ferry_log_level level,
+FERRY_PRINTF(3, 4) void dm_log(struct ferry_dm *dm, enum ferry_log_level level,
                                      const char *fmt, ...);
 /* Log as "<type>[<id>] <level>: ...". */
-FERRY_PRINTF(3, 4) void ferry_dm_dev_log(struct ferry_dm_device *dev,
+FERRY_PRINTF(3, 4) void dm_dev_log(struct ferry_dm_device *dev,
                                          enum ferry_log_level level,
                                          const char *fmt, ...);
 /* For what a guest can trigger: at most a few lines per interval per device. */
-FERRY_PRINTF(2, 3) void ferry_dm_dev_guest_log(struct ferry_dm_device *dev,
+FERRY_PRINTF(2, 3) void dm_dev_guest_log(struct ferry_dm_device *dev,
                                                const char *fmt, ...);
 /* The same at another level (guest events that are not warnings: a reset, a power-off). */
-FERRY_PRINTF(3, 4) void ferry_dm_dev_guest_log_at(struct ferry_dm_device *dev,
+FERRY_PRINTF(3, 4) void dm_dev_guest_log_at(struct ferry_dm_device *dev,
                                                   enum ferry_log_level level,
                                                   const char *fmt, ...);
 
@@ -306,7 +306,7 @@ struct ferry_dm_region_ops {
 #define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED  /* posted writes allowed */
 #define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */
 
-FERRY_MUST_CHECK int ferry_dm_region_add(struct ferry_dm_device *dev,
+FERRY_MUST_CHECK int dm_region_add(struct ferry_dm_device *dev,
                                          enum ferry_dm_space space, uint64_t base,
                                          uint64_t len, const struct ferry_dm_region_ops *ops,
                                          void *opaque, uint32_t flags,
@@ -316,13 +316,13 @@ FERRY_MUST_CHECK int ferry_dm_region_add(struct ferry_dm_device *dev,
  * claims the new range.  -EEXIST if the new range overlaps another region
  * (the region is then left unmapped, as a conflicting BAR decodes nothing).
  */
-int ferry_dm_region_move(struct ferry_dm_region *r, uint64_t new_base);
+int dm_region_move(struct ferry_dm_region *r, uint64_t new_base);
 /* Stop decoding (BAR disabled) / decode again at the current base. */
-int ferry_dm_region_unmap(struct ferry_dm_region *r);
-int ferry_dm_region_map(struct ferry_dm_region *r);
-void ferry_dm_region_del(struct ferry_dm_region *r);
-uint64_t ferry_dm_region_base(const struct ferry_dm_region *r);
-bool ferry_dm_region_mapped(const struct ferry_dm_region *r);
+int dm_region_unmap(struct ferry_dm_region *r);
+int dm_region_map(struct ferry_dm_region *r);
+void dm_region_del(struct ferry_dm_region *r);
+uint64_t dm_region_base(const struct ferry_dm_region *r);
+bool dm_region_mapped(const struct ferry_dm_region *r);
 
 /* ------------------------------------------------------------------ */
 /* PCI                                                                 */
@@ -333,15 +333,15 @@ struct ferry_pci_func_info;
 struct ferry_dm_pci;
 
 /* The guest's PCI bus (set by the pci-host device), or NULL. */
-struct ferry_pci_bus *ferry_dm_pci_bus(struct ferry_dm *dm);
-void ferry_dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus);
+struct ferry_pci_bus *dm_pci_bus(struct ferry_dm *dm);
+void dm_set_pci_bus(struct ferry_dm *dm, struct ferry_pci_bus *bus);
 
 /*
  * The addr= option of a PCI device: "DEV" or "DEV.FN", DEV in hex 1..1f
  * (device 0 is the host bridge), FN 0..7.  NULL (no option) gives -1: the
  * bus picks a free slot.  -EINVAL for anything else.
  */
-FERRY_MUST_CHECK int ferry_dm_pci_parse_addr(const char *s, int *devfn);
+FERRY_MUST_CHECK int dm_pci_parse_addr(const char *s, int *devfn);
 
 /*
  * A device's PCI function (pci/'s model) whose BARs are framework regions:
@@ -349,24 +349,24 @@ FERRY_MUST_CHECK int ferry_dm_pci_parse_addr(const char *s, int *devfn);
  * moves with it; a BAR that would overlap another region is not decoded.
  * Create, declare BARs, plug; everything goes with the device.
  */
-FERRY_MUST_CHECK int ferry_dm_pci_create(struct ferry_dm_device *dev,
+FERRY_MUST_CHECK int dm_pci_create(struct ferry_dm_device *dev,
                                          const struct ferry_pci_func_info *info,
                                          struct ferry_dm_pci **out);
 /* BAR bar (0..5) of kind FERRY_PCI_BAR_* and size, served by ops/opaque. */
-FERRY_MUST_CHECK int ferry_dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind,
+FERRY_MUST_CHECK int dm_pci_bar(struct ferry_dm_pci *p, unsigned bar, uint32_t kind,
                                       uint64_t size, const struct ferry_dm_region_ops *ops,
                                       void *opaque);
 /* Put the function on the bus at devfn, or at the first free slot (device 1..31) if < 0. */
-FERRY_MUST_CHECK int ferry_dm_pci_plug(struct ferry_dm_pci *p, int devfn);
-struct ferry_pci_func *ferry_dm_pci_func(struct ferry_dm_pci *p);
+FERRY_MUST_CHECK int dm_pci_plug(struct ferry_dm_pci *p, int devfn);
+struct ferry_pci_func *dm_pci_func(struct ferry_dm_pci *p);
 /* INTx of the function (level; the bus routes it to GSI 16..19). */
-void ferry_dm_pci_set_irq(struct ferry_dm_pci *p, bool level);
+void dm_pci_set_irq(struct ferry_dm_pci *p, bool level);
 /*
  * Signal MSI/MSI-X vector `vector` of the function (pci_func_msi_notify's
  * results: 1 sent, 0 masked and pending, -ENODEV when the guest enabled
  * neither MSI nor MSI-X, so the device should use INTx).
  */
-int ferry_dm_pci_msi_notify(struct ferry_dm_pci *p, unsigned vector);
+int dm_pci_msi_notify(struct ferry_dm_pci *p, unsigned vector);
 
 /*
  * A PCI function whose config space lives outside pci/'s model (the
@@ -380,11 +380,11 @@ struct ferry_dm_pci_ext_ops {
     uint32_t (*read)(void *opaque, uint32_t reg, unsigned size);
     void (*write)(void *opaque, uint32_t reg, unsigned size, uint32_t val);
 };
-FERRY_MUST_CHECK int ferry_dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
+FERRY_MUST_CHECK int dm_pci_ext_add(struct ferry_dm_device *dev, int devfn,
                                           const struct ferry_dm_pci_ext_ops *ops,
                                           void *opaque);
 /* True if bus 0 devfn has a function of either kind. */
-bool ferry_dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn);
+bool dm_pci_devfn_taken(struct ferry_dm *dm, unsigned devfn);
 
 /* ------------------------------------------------------------------ */
 /* Interrupt lines                                                     */
@@ -400,14 +400,14 @@ enum ferry_dm_irq_kind {
  * backend (with a resample fd for level lines) or, if that fails,
  * backend irq_line calls.
  */
-FERRY_MUST_CHECK int ferry_dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi,
+FERRY_MUST_CHECK int dm_irq_add(struct ferry_dm_device *dev, uint32_t gsi,
                                       enum ferry_dm_irq_kind kind,
                                       struct ferry_dm_irq **out);
-void ferry_dm_irq_set(struct ferry_dm_irq *irq, bool level);
-bool ferry_dm_irq_level(const struct ferry_dm_irq *irq);
-uint32_t ferry_dm_irq_gsi(const struct ferry_dm_irq *irq);
+void dm_irq_set(struct ferry_dm_irq *irq, bool level);
+bool dm_irq_level(const struct ferry_dm_irq *irq);
+uint32_t dm_irq_gsi(const struct ferry_dm_irq *irq);
 /* Edges and assertions delivered on this line so far (tests, query). */
-uint64_t ferry_dm_irq_count(const struct ferry_dm_irq *irq);
+uint64_t dm_irq_count(const struct ferry_dm_irq *irq);
 
 /*
  * Set the level of GSI gsi through the backend's irq_line hook at once
@@ -417,37 +417,37 @@ uint64_t ferry_dm_irq_count(const struct ferry_dm_irq *irq);
  * programmed it.  For test devices that drive lines as QEMU's
  * qemu_set_irq() does (pc-testdev); no irqfd, no sharing: a device that
  * uses it lowers what it raised on reset and exit.  -ENOSYS without an
- * irq_line hook, -ENOTCONN before ferry_dm_start.
+ * irq_line hook, -ENOTCONN before dm_start.
  */
-int ferry_dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level);
+int dm_gsi_set_level(struct ferry_dm *dm, uint32_t gsi, bool level);
 
 /*
  * For a device whose interrupt eventfds come from elsewhere (e.g. a QEMU
  * process signalling an irqfd itself): wire fd (and resample_fd, or -1)
- * to gsi in the hypervisor directly.  -ENOTCONN before ferry_dm_start,
+ * to gsi in the hypervisor directly.  -ENOTCONN before dm_start,
  * -ENOSYS when the backend has no irqfds.  The caller owns the fds and
  * deassigns (assign = false) before closing them.
  */
-FERRY_MUST_CHECK int ferry_dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd,
+FERRY_MUST_CHECK int dm_irqfd_assign(struct ferry_dm *dm, uint32_t gsi, int fd,
                                            int resample_fd, bool assign);
 
 /* ------------------------------------------------------------------ */
 /* Options: "key=value,key=value" (QEMU -device style, ",," is a comma)  */
 
-FERRY_MUST_CHECK int ferry_dm_opts_parse(const char *s, struct ferry_dm_opts **out);
-struct ferry_dm_opts *ferry_dm_opts_new(void);
-FERRY_MUST_CHECK int ferry_dm_opts_set(struct ferry_dm_opts *o, const char *key,
+FERRY_MUST_CHECK int dm_opts_parse(const char *s, struct ferry_dm_opts **out);
+struct ferry_dm_opts *dm_opts_new(void);
+FERRY_MUST_CHECK int dm_opts_set(struct ferry_dm_opts *o, const char *key,
                                        const char *value);
-void ferry_dm_opts_free(struct ferry_dm_opts *o);
+void dm_opts_free(struct ferry_dm_opts *o);
 /* NULL when absent. */
-const char *ferry_dm_opts_get(const struct ferry_dm_opts *o, const char *key);
+const char *dm_opts_get(const struct ferry_dm_opts *o, const char *key);
 /* Integer (0x.. accepted): def when absent, -EINVAL if malformed or > max. */
-FERRY_MUST_CHECK int ferry_dm_opts_get_u64(const struct ferry_dm_opts *o, const char *key,
+FERRY_MUST_CHECK int dm_opts_get_u64(const struct ferry_dm_opts *o, const char *key,
                                            uint64_t def, uint64_t max, uint64_t *out);
-size_t ferry_dm_opts_count(const struct ferry_dm_opts *o);
-const char *ferry_dm_opts_key(const struct ferry_dm_opts *o, size_t i);
+size_t dm_opts_count(const struct ferry_dm_opts *o);
+const char *dm_opts_key(const struct ferry_dm_opts *o, size_t i);
 /* -EINVAL naming the first key not in the NULL-terminated list. */
-int ferry_dm_opts_check(const struct ferry_dm_opts *o, const char *const *known,
+int dm_opts_check(const struct ferry_dm_opts *o, const char *const *known,
                         const char **bad_key);
 
 #endif /* FERRY_DM_H */

@@ -27,5 +27,5 @@
 
 int main(int argc, char **argv)
 {
-    return ferry_dm_main(argc, argv);
+    return dm_main(argc, argv);
 }

@@ -12,12 +12,12 @@ struct ferry_dm_opts {
     char *value[FERRY_DM_OPTS_MAX];
 };
 
-struct ferry_dm_opts *ferry_dm_opts_new(void)
+struct ferry_dm_opts *dm_opts_new(void)
 {
     return calloc(1, sizeof(struct ferry_dm_opts));
 }
 
-void ferry_dm_opts_free(struct ferry_dm_opts *o)
+void dm_opts_free(struct ferry_dm_opts *o)
 {
     if (!o)
         return;
@@ -28,7 +28,7 @@ void ferry_dm_opts_free(struct ferry_dm_opts *o)
     free(o);
 }
 
-int ferry_dm_opts_set(struct ferry_dm_opts *o, const char *key, const char *value)
+int dm_opts_set(struct ferry_dm_opts *o, const char *key, const char *value)
 {
     char *k, *v;
 
@@ -59,9 +59,9 @@ int ferry_dm_opts_set(struct ferry_dm_opts *o, const char *key, const char *valu
     return 0;
 }
 
-int ferry_dm_opts_parse(const char *s, struct ferry_dm_opts **out)
+int dm_opts_parse(const char *s, struct ferry_dm_opts **out)
 {
-    struct ferry_dm_opts *o = ferry_dm_opts_new();
+    struct ferry_dm_opts *o = dm_opts_new();
     GString *tok = g_string_new(NULL);
     int rc = 0;
 
@@ -84,9 +84,9 @@ int ferry_dm_opts_parse(const char *s, struct ferry_dm_opts **out)
 
             if (eq) {
                 *eq = 0;
-                rc = ferry_dm_opts_set(o, tok->str, eq + 1);
+                rc = dm_opts_set(o, tok->str, eq + 1);
             } else {
-                rc = ferry_dm_opts_set(o, tok->str, "on");
+                rc = dm_opts_set(o, tok->str, "on");
             }
             if (rc < 0)
                 break;
@@ -97,14 +97,14 @@ int ferry_dm_opts_parse(const char *s, struct ferry_dm_opts **out)
     }
     g_string_free(tok, TRUE);
     if (rc < 0) {
-        ferry_dm_opts_free(o);
+        dm_opts_free(o);
         return rc;
     }
     *out = o;
     return 0;
 }
 
-const char *ferry_dm_opts_get(const struct ferry_dm_opts *o, const char *key)
+const char *dm_opts_get(const struct ferry_dm_opts *o, const char *key)
 {
     if (!o)
         return NULL;
@@ -114,10 +114,10 @@ const char *ferry_dm_opts_get(const struct ferry_dm_opts *o, const char *key)
     return NULL;
 }
 
-int ferry_dm_opts_get_u64(const struct ferry_dm_opts *o, const char *key, uint64_t def,
+int dm_opts_get_u64(const struct ferry_dm_opts *o, const char *key, uint64_t def,
                           uint64_t max, uint64_t *out)
 {
-    const char *v = ferry_dm_opts_get(o, key);
+    const char *v = dm_opts_get(o, key);
     guint64 n;
 
     if (!v) {
@@ -133,17 +133,17 @@ int ferry_dm_opts_get_u64(const struct ferry_dm_opts *o, const char *key, uint64
     return 0;
 }
 
-size_t ferry_dm_opts_count(const struct ferry_dm_opts *o)
+size_t dm_opts_count(const struct ferry_dm_opts *o)
 {
     return o ? o->n : 0;
 }
 
-const char *ferry_dm_opts_key(const struct ferry_dm_opts *o, size_t i)
+const char *dm_opts_key(const struct ferry_dm_opts *o, size_t i)
 {
     return o && i < o->n ? o->key[i] : NULL;
 }
 
-int ferry_dm_opts_check(const struct ferry_dm_opts *o, const char *const *known,
+int dm_opts_check(const struct ferry_dm_opts *o, const char *const *known,
                         const char **bad_key)
 {
     for (size_t i = 0; o && i < o->n; i++) {

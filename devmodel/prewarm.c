@@ -22,7 +22,7 @@
 /* errno values Linux defines: 1 (EPERM) .. EHWPOISON (133) */
 #define PREWARM_ERRNO_MAX (EHWPOISON + 1)
 
-void ferry_dm_prewarm(void)
+void dm_prewarm(void)
 {
     size_t sink = 0;
     JsonParser *p;

@@ -6,13 +6,13 @@
  * A confined ferry-dm has an empty root and a filter without open/openat:
  * a library that reads a file the first time it is asked something (glib's
  * charset table, glibc's iconv configuration, ...) kills ferry-dm with
- * SIGSYS if that first time comes after ferry_sandbox_enter(), typically on
- * an error path nobody took before.  ferry-dm calls ferry_dm_prewarm() once,
+ * SIGSYS if that first time comes after sandbox_enter(), typically on
+ * an error path nobody took before.  ferry-dm calls dm_prewarm() once,
  * before it forks anything and before it confines itself.
  */
 #ifndef FERRY_DEVMODEL_PREWARM_H
 #define FERRY_DEVMODEL_PREWARM_H
 
-void ferry_dm_prewarm(void);
+void dm_prewarm(void);
 
 #endif /* FERRY_DEVMODEL_PREWARM_H */

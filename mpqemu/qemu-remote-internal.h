@@ -29,7 +29,7 @@ struct ferry_launcher;
 #define QR_ID_MAX           64
 #define QR_ERRLINE_MAX      512
 
-struct qr_bar {
+struct mpqemu_remote_bar {
     bool present, io, is64, hi;     /* hi: upper half of the previous 64-bit BAR */
     uint64_t size;
     uint32_t flags;                 /* low type bits of the BAR */
@@ -39,7 +39,7 @@ struct qr_bar {
     uint64_t mapped_addr;
 };
 
-struct qr_ram {
+struct mpqemu_remote_ram {
     int fd;
     uint64_t gpa, size, offset;
 };
@@ -62,9 +62,9 @@ struct ferry_qemu_remote {
      */
     struct ferry_launcher *launcher;
 
-    enum qemu_remote_state state;
+    enum mpqemu_remote_state state;
     bool identified;
-    bool stopping;                  /* qemu_remote_free: its end is expected */
+    bool stopping;                  /* mpqemu_remote_free: its end is expected */
     pid_t pid;
     int sock, errfd;
     struct event *ev_err, *ev_sock, *ev_restart, *ev_heartbeat;
@@ -72,29 +72,29 @@ struct ferry_qemu_remote {
     size_t errlen;
     char lasterr[QR_ERRLINE_MAX];
 
-    struct qr_ram ram[QEMU_REMOTE_RAM_MAX];
+    struct mpqemu_remote_ram ram[QEMU_REMOTE_RAM_MAX];
     unsigned nram;
     int irq_fd, resample_fd;
     bool own_irq_fds;
 
     uint32_t ids;                   /* device << 16 | vendor */
     unsigned cfg_size;
-    struct qemu_remote_capview view;
-    struct qr_bar bars[QEMU_REMOTE_BARS];
+    struct mpqemu_remote_capview view;
+    struct mpqemu_remote_bar bars[QEMU_REMOTE_BARS];
     uint16_t command;               /* as the guest wrote it */
     uint8_t wval[4096];
     uint8_t wset[4096];             /* 1: guest wrote this byte (replayed on restart) */
 
     struct ferry_ratelimit rl;          /* refused guest accesses */
     struct ferry_ratelimit err_rl;      /* the remote's stderr */
-    struct qemu_remote_stats st;
+    struct mpqemu_remote_stats st;
 };
 
 #define qlog(r, lvl, fmt, ...) \
     ferry_logf((r)->ops ? (r)->ops->log : NULL, (r)->opaque, (lvl), \
-               "qemu-remote[%s] %s: " fmt, (r)->id, qr_level_name(lvl), ##__VA_ARGS__)
+               "qemu-remote[%s] %s: " fmt, (r)->id, mpqemu_remote_level_name(lvl), ##__VA_ARGS__)
 
-static inline const char *qr_level_name(enum ferry_log_level l)
+static inline const char *mpqemu_remote_level_name(enum ferry_log_level l)
 {
     switch (l) {
     case FERRY_LOG_ERROR: return "error";
@@ -104,7 +104,7 @@ static inline const char *qr_level_name(enum ferry_log_level l)
     }
 }
 
-static inline bool qr_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+static inline bool mpqemu_remote_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
     return a < b + blen && b < a + alen;
 }
@@ -115,18 +115,18 @@ static inline bool qr_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t b
  * One message to the remote and, if want_ret, its RET (empty after
  * DEVICE_RESET when empty_ret) within timeout_ms.  Does not change state.
  */
-int qr_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool want_ret, bool empty_ret,
+int mpqemu_remote_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool want_ret, bool empty_ret,
             uint64_t *ret, unsigned timeout_ms);
 /* A round trip while running; any failure takes the device down. */
-int qr_rpc(struct ferry_qemu_remote *r, struct mpqemu_msg *m, uint64_t *ret);
+int mpqemu_remote_rpc(struct ferry_qemu_remote *r, struct mpqemu_msg *m, uint64_t *ret);
 /* The running remote died or hung: reap it, then restart or give up. */
-void qr_down(struct ferry_qemu_remote *r, const char *why);
+void mpqemu_remote_down(struct ferry_qemu_remote *r, const char *why);
 
 /* qemu-remote-pci.c: the function, at bring-up (first start and each restart). */
 
 /* Read the function's header and BARs; on a restart check that it is the same one. */
-int qr_learn_function(struct ferry_qemu_remote *r, unsigned timeout_ms);
+int mpqemu_remote_learn_function(struct ferry_qemu_remote *r, unsigned timeout_ms);
 /* After reset or restart: the remote's BARs, the guest's config writes, command last. */
-int qr_replay_config(struct ferry_qemu_remote *r, unsigned timeout_ms);
+int mpqemu_remote_replay_config(struct ferry_qemu_remote *r, unsigned timeout_ms);
 
 #endif /* FERRY_QEMU_REMOTE_INTERNAL_H */

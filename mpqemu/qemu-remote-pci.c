@@ -44,7 +44,7 @@ static unsigned msi_cap_len(const uint8_t *cfg, unsigned p)
     return (len + 3) & ~3u;
 }
 
-void qemu_remote_capview_build(const uint8_t cfg[256], struct qemu_remote_capview *v)
+void mpqemu_remote_capview_build(const uint8_t cfg[256], struct mpqemu_remote_capview *v)
 {
     uint8_t keep[QR_CAPS_MAX];
     unsigned nkeep = 0, seen = 0;
@@ -100,7 +100,7 @@ static int raw_cfg_read(struct ferry_qemu_remote *r, unsigned off, unsigned len,
     int rc;
 
     mpqemu_msg_cfgread(&m, off, (int)len);
-    rc = qr_call(r, &m, true, false, &v, timeout);
+    rc = mpqemu_remote_call(r, &m, true, false, &v, timeout);
     *val = (uint32_t)v;
     return rc;
 }
@@ -111,13 +111,13 @@ static int raw_cfg_write(struct ferry_qemu_remote *r, unsigned off, unsigned len
     struct mpqemu_msg m;
 
     mpqemu_msg_cfgwrite(&m, off, val, (int)len);
-    return qr_call(r, &m, true, false, NULL, timeout);
+    return mpqemu_remote_call(r, &m, true, false, NULL, timeout);
 }
 
 /* ------------------------------------------------------------------ */
 /* BARs                                                                */
 
-static uint64_t bar_end(const struct qr_bar *b, uint64_t base)
+static uint64_t bar_end(const struct mpqemu_remote_bar *b, uint64_t base)
 {
     return base + b->size;
 }
@@ -128,7 +128,7 @@ static int place_bars(struct ferry_qemu_remote *r)
     uint64_t io_cur = QR_REMOTE_IO_BASE;
 
     for (unsigned i = 0; i < QEMU_REMOTE_BARS; i++) {
-        struct qr_bar *b = &r->bars[i];
+        struct mpqemu_remote_bar *b = &r->bars[i];
         uint64_t limit, a;
         bool moved = true;
 
@@ -147,15 +147,15 @@ static int place_bars(struct ferry_qemu_remote *r)
         while (moved) {
             moved = false;
             for (unsigned k = 0; k < r->nram; k++) {
-                if (qr_overlaps(a, b->size, r->ram[k].gpa, r->ram[k].size)) {
+                if (mpqemu_remote_overlaps(a, b->size, r->ram[k].gpa, r->ram[k].size)) {
                     a = (r->ram[k].gpa + r->ram[k].size + b->size - 1) & ~(b->size - 1);
                     moved = true;
                 }
             }
             for (unsigned k = 0; k < i; k++) {
-                const struct qr_bar *o = &r->bars[k];
+                const struct mpqemu_remote_bar *o = &r->bars[k];
 
-                if (o->present && !o->io && qr_overlaps(a, b->size, o->remote, o->size)) {
+                if (o->present && !o->io && mpqemu_remote_overlaps(a, b->size, o->remote, o->size)) {
                     a = (o->remote + o->size + b->size - 1) & ~(b->size - 1);
                     moved = true;
                 }
@@ -171,7 +171,7 @@ static int place_bars(struct ferry_qemu_remote *r)
 static int program_remote_bars(struct ferry_qemu_remote *r, unsigned timeout)
 {
     for (unsigned i = 0; i < QEMU_REMOTE_BARS; i++) {
-        const struct qr_bar *b = &r->bars[i];
+        const struct mpqemu_remote_bar *b = &r->bars[i];
         int rc;
 
         if (!b->present)
@@ -186,7 +186,7 @@ static int program_remote_bars(struct ferry_qemu_remote *r, unsigned timeout)
     return 0;
 }
 
-static int probe_bars(struct ferry_qemu_remote *r, struct qr_bar *bars, unsigned timeout)
+static int probe_bars(struct ferry_qemu_remote *r, struct mpqemu_remote_bar *bars, unsigned timeout)
 {
     memset(bars, 0, sizeof(*bars) * QEMU_REMOTE_BARS);
     for (unsigned i = 0; i < QEMU_REMOTE_BARS; i++) {
@@ -245,7 +245,7 @@ static int probe_bars(struct ferry_qemu_remote *r, struct qr_bar *bars, unsigned
 static void update_mappings(struct ferry_qemu_remote *r)
 {
     for (unsigned i = 0; i < QEMU_REMOTE_BARS; i++) {
-        struct qr_bar *b = &r->bars[i];
+        struct mpqemu_remote_bar *b = &r->bars[i];
         bool en;
         uint64_t a = b->guest;
 
@@ -275,10 +275,10 @@ static void update_mappings(struct ferry_qemu_remote *r)
 
 static uint32_t bar_reg_read(const struct ferry_qemu_remote *r, unsigned idx)
 {
-    const struct qr_bar *b = &r->bars[idx];
+    const struct mpqemu_remote_bar *b = &r->bars[idx];
 
     if (b->hi) {
-        const struct qr_bar *lo = &r->bars[idx - 1];
+        const struct mpqemu_remote_bar *lo = &r->bars[idx - 1];
         return (uint32_t)(lo->guest >> 32);
     }
     if (!b->present)
@@ -288,10 +288,10 @@ static uint32_t bar_reg_read(const struct ferry_qemu_remote *r, unsigned idx)
 
 static void bar_reg_write(struct ferry_qemu_remote *r, unsigned idx, uint32_t val)
 {
-    struct qr_bar *b = &r->bars[idx];
+    struct mpqemu_remote_bar *b = &r->bars[idx];
 
     if (b->hi) {
-        struct qr_bar *lo = &r->bars[idx - 1];
+        struct mpqemu_remote_bar *lo = &r->bars[idx - 1];
         uint64_t mask = ~(lo->size - 1);
 
         lo->guest = ((uint64_t)val << 32 | (uint32_t)lo->guest) & mask;
@@ -308,10 +308,10 @@ static void bar_reg_write(struct ferry_qemu_remote *r, unsigned idx, uint32_t va
 /* ------------------------------------------------------------------ */
 /* The function at bring-up                                           */
 
-int qr_learn_function(struct ferry_qemu_remote *r, unsigned t)
+int mpqemu_remote_learn_function(struct ferry_qemu_remote *r, unsigned t)
 {
     uint8_t cfg[256];
-    struct qr_bar bars[QEMU_REMOTE_BARS];
+    struct mpqemu_remote_bar bars[QEMU_REMOTE_BARS];
     int rc;
 
     for (unsigned off = 0; off < 256; off += 4) {
@@ -338,7 +338,7 @@ int qr_learn_function(struct ferry_qemu_remote *r, unsigned t)
             return -ENOTSUP;
         }
     }
-    qemu_remote_capview_build(cfg, &r->view);
+    mpqemu_remote_capview_build(cfg, &r->view);
     r->cfg_size = r->view.express ? 4096 : 256;
     rc = probe_bars(r, bars, t);
     if (rc < 0)
@@ -372,7 +372,7 @@ int qr_learn_function(struct ferry_qemu_remote *r, unsigned t)
     return 0;
 }
 
-int qr_replay_config(struct ferry_qemu_remote *r, unsigned t)
+int mpqemu_remote_replay_config(struct ferry_qemu_remote *r, unsigned t)
 {
     int rc = program_remote_bars(r, t);
 
@@ -423,7 +423,7 @@ static bool cfg_access_ok(unsigned off, unsigned len)
     return (len == 1 || len == 2 || len == 4) && off < 4096 && (off & (len - 1)) == 0;
 }
 
-uint32_t qemu_remote_config_read(struct ferry_qemu_remote *r, unsigned off, unsigned len)
+uint32_t mpqemu_remote_config_read(struct ferry_qemu_remote *r, unsigned off, unsigned len)
 {
     uint32_t ones = len == 1 ? 0xff : len == 2 ? 0xffff : 0xffffffffu;
     uint32_t dev = 0, out = 0;
@@ -453,7 +453,7 @@ uint32_t qemu_remote_config_read(struct ferry_qemu_remote *r, unsigned off, unsi
         unsigned rlen = roff == off ? len : 4;
 
         mpqemu_msg_cfgread(&m, roff, (int)rlen);
-        if (qr_rpc(r, &m, &v) < 0) {
+        if (mpqemu_remote_rpc(r, &m, &v) < 0) {
             r->st.while_down++;
             return ones;
         }
@@ -477,7 +477,7 @@ uint32_t qemu_remote_config_read(struct ferry_qemu_remote *r, unsigned off, unsi
     return out;
 }
 
-void qemu_remote_config_write(struct ferry_qemu_remote *r, unsigned off, unsigned len,
+void mpqemu_remote_config_write(struct ferry_qemu_remote *r, unsigned off, unsigned len,
                               uint32_t val)
 {
     struct mpqemu_msg m;
@@ -509,7 +509,7 @@ void qemu_remote_config_write(struct ferry_qemu_remote *r, unsigned off, unsigne
         return;
     }
     mpqemu_msg_cfgwrite(&m, off, val, (int)len);
-    if (qr_rpc(r, &m, NULL) < 0)
+    if (mpqemu_remote_rpc(r, &m, NULL) < 0)
         return;
     r->st.cfg_writes++;
     for (unsigned i = 0; i < len; i++) {
@@ -537,7 +537,7 @@ static int bar_lookup(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsig
         size < r->access_min || addr + size < addr)
         return -ENXIO;
     for (unsigned i = 0; i < QEMU_REMOTE_BARS; i++) {
-        const struct qr_bar *b = &r->bars[i];
+        const struct mpqemu_remote_bar *b = &r->bars[i];
 
         if (!b->present || !b->mapped || b->io != io)
             continue;
@@ -580,7 +580,7 @@ static int bar_access(struct ferry_qemu_remote *r, bool io, bool write, uint64_t
             mpqemu_msg_bar_write(&m, !io, ra + done, (*val >> (8 * done)) & mask, n);
         else
             mpqemu_msg_bar_read(&m, !io, ra + done, n);
-        if (qr_rpc(r, &m, write ? NULL : &part) < 0) {
+        if (mpqemu_remote_rpc(r, &m, write ? NULL : &part) < 0) {
             if (!write)
                 r->st.while_down++;
             return -ENODEV;
@@ -597,7 +597,7 @@ static int bar_access(struct ferry_qemu_remote *r, bool io, bool write, uint64_t
     return 0;
 }
 
-int qemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
+int mpqemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
                          uint64_t *val)
 {
     uint64_t v = 0;
@@ -608,13 +608,13 @@ int qemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, un
     return rc;
 }
 
-int qemu_remote_bar_write(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
+int mpqemu_remote_bar_write(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
                           uint64_t val)
 {
     return bar_access(r, io, true, addr, size, &val);
 }
 
-int qemu_remote_reset(struct ferry_qemu_remote *r)
+int mpqemu_remote_reset(struct ferry_qemu_remote *r)
 {
     struct mpqemu_msg m;
     int rc;
@@ -622,9 +622,9 @@ int qemu_remote_reset(struct ferry_qemu_remote *r)
     if (r->state != QEMU_REMOTE_RUNNING)
         return -ENODEV;
     mpqemu_msg_device_reset(&m);
-    rc = qr_call(r, &m, true, true, NULL, r->reply_timeout_ms);
+    rc = mpqemu_remote_call(r, &m, true, true, NULL, r->reply_timeout_ms);
     if (rc < 0) {
-        qr_down(r, "no reply to device reset");
+        mpqemu_remote_down(r, "no reply to device reset");
         return rc;
     }
     /*
@@ -634,7 +634,7 @@ int qemu_remote_reset(struct ferry_qemu_remote *r)
      */
     rc = raw_cfg_write(r, PCI_COMMAND, 2, 0, r->reply_timeout_ms);
     if (rc < 0) {
-        qr_down(r, "cannot clear command after reset");
+        mpqemu_remote_down(r, "cannot clear command after reset");
         return rc;
     }
     memset(r->wset, 0, sizeof(r->wset));
@@ -644,20 +644,20 @@ int qemu_remote_reset(struct ferry_qemu_remote *r)
     update_mappings(r);
     rc = program_remote_bars(r, r->reply_timeout_ms);
     if (rc < 0)
-        qr_down(r, "cannot program bars after reset");
+        mpqemu_remote_down(r, "cannot program bars after reset");
     qlog(r, FERRY_LOG_INFO, "device reset pid=%d", (int)r->pid);
     return rc;
 }
 
-int qemu_remote_bar_info(const struct ferry_qemu_remote *r, unsigned bar,
-                         struct qemu_remote_bar_info *info)
+int mpqemu_remote_bar_info(const struct ferry_qemu_remote *r, unsigned bar,
+                         struct mpqemu_remote_bar_info *info)
 {
-    const struct qr_bar *b;
+    const struct mpqemu_remote_bar *b;
 
     if (bar >= QEMU_REMOTE_BARS)
         return -EINVAL;
     b = &r->bars[bar];
-    *info = (struct qemu_remote_bar_info){
+    *info = (struct mpqemu_remote_bar_info){
         .present = b->present, .io = b->io, .is64 = b->is64, .mapped = b->mapped,
         .size = b->size, .guest_addr = b->guest, .remote_addr = b->remote,
     };

@@ -25,7 +25,7 @@
 #include "sandbox/launcher.h"
 #include "mpqemu/qemu-remote-internal.h"
 
-const char *qemu_remote_state_name(enum qemu_remote_state s)
+const char *mpqemu_remote_state_name(enum mpqemu_remote_state s)
 {
     switch (s) {
     case QEMU_REMOTE_STOPPED: return "stopped";
@@ -36,7 +36,7 @@ const char *qemu_remote_state_name(enum qemu_remote_state s)
     return "?";
 }
 
-static void set_state(struct ferry_qemu_remote *r, enum qemu_remote_state s)
+static void set_state(struct ferry_qemu_remote *r, enum mpqemu_remote_state s)
 {
     if (r->state == s)
         return;
@@ -48,7 +48,7 @@ static void set_state(struct ferry_qemu_remote *r, enum qemu_remote_state s)
 /* ------------------------------------------------------------------ */
 /* Remote round trips                                                  */
 
-int qr_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool want_ret, bool empty_ret,
+int mpqemu_remote_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool want_ret, bool empty_ret,
             uint64_t *ret, unsigned timeout_ms)
 {
     struct mpqemu_msg reply;
@@ -84,12 +84,12 @@ int qr_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool want_ret, bo
     return 0;
 }
 
-int qr_rpc(struct ferry_qemu_remote *r, struct mpqemu_msg *m, uint64_t *ret)
+int mpqemu_remote_rpc(struct ferry_qemu_remote *r, struct mpqemu_msg *m, uint64_t *ret)
 {
-    int rc = qr_call(r, m, true, false, ret, r->reply_timeout_ms);
+    int rc = mpqemu_remote_call(r, m, true, false, ret, r->reply_timeout_ms);
 
     if (rc < 0)
-        qr_down(r, rc == -ETIMEDOUT ? "hung" : "link lost");
+        mpqemu_remote_down(r, rc == -ETIMEDOUT ? "hung" : "link lost");
     return rc;
 }
 
@@ -170,7 +170,7 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
     if (r->pid > 0) {
         /* The launcher kills (if still alive) and reaps: QEMU is its child, not ours. */
         (void)kill_it;
-        w = ferry_launcher_stop(r->launcher, r->pid, &status) == 0 ? r->pid : -1;
+        w = sandbox_launcher_stop(r->launcher, r->pid, &status) == 0 ? r->pid : -1;
         drain_stderr(r);
         flush_err_line(r);
         if (w == r->pid && r->stopping) {
@@ -231,7 +231,7 @@ static void on_restart(evutil_socket_t fd, short what, void *arg)
     qlog(r, FERRY_LOG_INFO, "restarted pid=%d", (int)r->pid);
 }
 
-void qr_down(struct ferry_qemu_remote *r, const char *why)
+void mpqemu_remote_down(struct ferry_qemu_remote *r, const char *why)
 {
     if (r->state != QEMU_REMOTE_RUNNING)
         return;
@@ -249,7 +249,7 @@ static void on_sock(evutil_socket_t fd, short what, void *arg)
 
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    qr_down(r, n == 0 ? "connection closed" : "unsolicited message");
+    mpqemu_remote_down(r, n == 0 ? "connection closed" : "unsolicited message");
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -261,10 +261,10 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     if (r->state != QEMU_REMOTE_RUNNING)
         return;
     mpqemu_msg_cfgread(&m, 0, 4);
-    if (qr_rpc(r, &m, &v) < 0)
+    if (mpqemu_remote_rpc(r, &m, &v) < 0)
         return;
     if ((uint32_t)v != r->ids)
-        qr_down(r, "liveness probe read wrong ids");
+        mpqemu_remote_down(r, "liveness probe read wrong ids");
 }
 
 static int find_program(const char *name, char *out, size_t len)
@@ -351,7 +351,7 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
         .log = r->ops ? r->ops->log : NULL,
         .opaque = r->opaque,
     };
-    rc = ferry_launcher_create(&lc, &r->launcher);
+    rc = sandbox_launcher_create(&lc, &r->launcher);
     if (rc < 0)
         qlog(r, FERRY_LOG_ERROR, "cannot fork the launcher for %s: %s", prog, strerror(-rc));
     return rc;
@@ -362,7 +362,7 @@ static int spawn(struct ferry_qemu_remote *r)
     struct ferry_launcher_instance inst;
     int rc;
 
-    rc = ferry_launcher_start(r->launcher, &inst);
+    rc = sandbox_launcher_start(r->launcher, &inst);
     if (rc < 0) {
         qlog(r, FERRY_LOG_ERROR, "cannot start qemu through the launcher: %s%s", strerror(-rc),
              rc == -EPIPE ? " (the launcher is gone)" : "");
@@ -455,26 +455,26 @@ static int do_start(struct ferry_qemu_remote *r)
         }
         rc = mpqemu_msg_sysmem(&m, r->nram, fds, gpa, size, offs);
         if (!rc)
-            rc = qr_call(r, &m, false, false, NULL, t);
+            rc = mpqemu_remote_call(r, &m, false, false, NULL, t);
         if (rc < 0)
             return rc;
         qlog(r, FERRY_LOG_INFO, "sync_sysmem regions=%u", r->nram);
     }
     mpqemu_msg_set_irqfd(&m, r->irq_fd, r->resample_fd);
-    rc = qr_call(r, &m, false, false, NULL, t);
+    rc = mpqemu_remote_call(r, &m, false, false, NULL, t);
     if (rc < 0)
         return rc;
     rc = wait_settled(r, t);
     if (rc < 0)
         return rc;
     mpqemu_msg_device_reset(&m);
-    rc = qr_call(r, &m, true, true, NULL, t);
+    rc = mpqemu_remote_call(r, &m, true, true, NULL, t);
     if (rc < 0)
         return rc;
     qlog(r, FERRY_LOG_DEBUG, "device_reset done");
-    rc = qr_learn_function(r, t);
+    rc = mpqemu_remote_learn_function(r, t);
     if (!rc)
-        rc = qr_replay_config(r, t);
+        rc = mpqemu_remote_replay_config(r, t);
     if (rc < 0)
         return rc;
     if (r->heartbeat_ms) {
@@ -494,7 +494,7 @@ static int do_start(struct ferry_qemu_remote *r)
 /* ------------------------------------------------------------------ */
 /* Public API                                                          */
 
-int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_config *cfg,
+int mpqemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_config *cfg,
                     const struct ferry_qemu_remote_ops *ops, void *opaque,
                     struct ferry_qemu_remote **out)
 {
@@ -524,12 +524,12 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
     for (unsigned i = 0; cfg->extra_args && cfg->extra_args[i]; i++) {
         if (i >= QEMU_REMOTE_EXTRA_ARGS_MAX ||
             strlen(cfg->extra_args[i]) >= QEMU_REMOTE_DEVICE_MAX) {
-            qemu_remote_free(r);
+            mpqemu_remote_free(r);
             return -E2BIG;
         }
         r->extra[i] = strdup(cfg->extra_args[i]);
         if (!r->extra[i]) {
-            qemu_remote_free(r);
+            mpqemu_remote_free(r);
             return -ENOMEM;
         }
     }
@@ -559,25 +559,25 @@ int qemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_conf
         if (r->irq_fd < 0 || r->resample_fd < 0) {
             int e = -errno;
 
-            qemu_remote_free(r);
+            mpqemu_remote_free(r);
             return e;
         }
     }
     r->ev_restart = evtimer_new(base, on_restart, r);
     if (!r->ev_restart) {
-        qemu_remote_free(r);
+        mpqemu_remote_free(r);
         return -ENOMEM;
     }
     int rc = make_launcher(r, cfg->launcher_sandbox);
     if (rc < 0) {
-        qemu_remote_free(r);
+        mpqemu_remote_free(r);
         return rc;
     }
     *out = r;
     return 0;
 }
 
-int qemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa, uint64_t size,
+int mpqemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa, uint64_t size,
                         uint64_t offset)
 {
     struct stat sb;
@@ -591,7 +591,7 @@ int qemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa, ui
         (gpa | size | offset) & 0xfff)
         return -EINVAL;
     for (unsigned i = 0; i < r->nram; i++) {
-        if (qr_overlaps(gpa, size, r->ram[i].gpa, r->ram[i].size))
+        if (mpqemu_remote_overlaps(gpa, size, r->ram[i].gpa, r->ram[i].size))
             return -EEXIST;
     }
     /* The remote ends itself if it cannot map a region: check it here. */
@@ -602,11 +602,11 @@ int qemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa, ui
     fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
         return -errno;
-    r->ram[r->nram++] = (struct qr_ram){ fd, gpa, size, offset };
+    r->ram[r->nram++] = (struct mpqemu_remote_ram){ fd, gpa, size, offset };
     return 0;
 }
 
-int qemu_remote_start(struct ferry_qemu_remote *r)
+int mpqemu_remote_start(struct ferry_qemu_remote *r)
 {
     int rc;
 
@@ -620,14 +620,14 @@ int qemu_remote_start(struct ferry_qemu_remote *r)
     return rc;
 }
 
-void qemu_remote_free(struct ferry_qemu_remote *r)
+void mpqemu_remote_free(struct ferry_qemu_remote *r)
 {
     if (!r)
         return;
     r->stopping = true;
     reap_child(r, true);
     if (r->launcher)
-        ferry_launcher_destroy(r->launcher);
+        sandbox_launcher_destroy(r->launcher);
     free_event(&r->ev_restart);
     for (unsigned i = 0; r->extra[i]; i++)
         free(r->extra[i]);
@@ -642,27 +642,27 @@ void qemu_remote_free(struct ferry_qemu_remote *r)
     free(r);
 }
 
-pid_t qemu_remote_pid(const struct ferry_qemu_remote *r)
+pid_t mpqemu_remote_pid(const struct ferry_qemu_remote *r)
 {
     return r->state == QEMU_REMOTE_RUNNING ? r->pid : 0;
 }
 
-enum qemu_remote_state qemu_remote_state(const struct ferry_qemu_remote *r)
+enum mpqemu_remote_state mpqemu_remote_state(const struct ferry_qemu_remote *r)
 {
     return r->state;
 }
 
-int qemu_remote_irq_fd(const struct ferry_qemu_remote *r)
+int mpqemu_remote_irq_fd(const struct ferry_qemu_remote *r)
 {
     return r->irq_fd;
 }
 
-int qemu_remote_resample_fd(const struct ferry_qemu_remote *r)
+int mpqemu_remote_resample_fd(const struct ferry_qemu_remote *r)
 {
     return r->resample_fd;
 }
 
-void qemu_remote_get_stats(const struct ferry_qemu_remote *r, struct qemu_remote_stats *st)
+void mpqemu_remote_get_stats(const struct ferry_qemu_remote *r, struct mpqemu_remote_stats *st)
 {
     *st = r->st;
 }

@@ -45,7 +45,7 @@ struct ferry_qemu_remote;
 #define QEMU_REMOTE_DEVICE_MAX      1024    /* length of the -device string */
 #define QEMU_REMOTE_EXTRA_ARGS_MAX  32      /* backend options (-netdev, -blockdev ...) */
 
-enum qemu_remote_state {
+enum mpqemu_remote_state {
     QEMU_REMOTE_STOPPED = 0,    /* not started yet */
     QEMU_REMOTE_RUNNING,
     QEMU_REMOTE_DOWN,           /* died or hung; restart pending */
@@ -71,7 +71,7 @@ struct ferry_qemu_remote_config {
     /*
      * The launcher's own confinement (user, no capabilities, no_new_privs;
      * see launcher.h), or NULL.  QEMU is always started by a launcher the
-     * engine forks in qemu_remote_new, so call that before confining.
+     * engine forks in mpqemu_remote_new, so call that before confining.
      */
     const struct ferry_sandbox_config *launcher_sandbox;
     int irq_fd;                 /* INTx eventfd, or -1: the engine makes one */
@@ -84,59 +84,59 @@ struct ferry_qemu_remote_ops {
     void (*bar_map)(void *opaque, unsigned bar, bool io, uint64_t addr, uint64_t size,
                     bool mapped);
     /* The state changed (optional). */
-    void (*state_changed)(void *opaque, enum qemu_remote_state state);
+    void (*state_changed)(void *opaque, enum mpqemu_remote_state state);
 };
 
-struct qemu_remote_stats {
+struct mpqemu_remote_stats {
     uint64_t cfg_reads, cfg_writes, bar_reads, bar_writes;  /* forwarded */
     uint64_t refused;           /* guest accesses not forwarded (bad size/place) */
     uint64_t while_down;        /* accesses answered with all ones while down */
     unsigned restarts;
 };
 
-struct qemu_remote_bar_info {
+struct mpqemu_remote_bar_info {
     bool present, io, is64, mapped;
     uint64_t size;
     uint64_t guest_addr;        /* as the guest programmed it */
     uint64_t remote_addr;       /* where the remote QEMU has it */
 };
 
-FERRY_MUST_CHECK int qemu_remote_new(struct event_base *base,
+FERRY_MUST_CHECK int mpqemu_remote_new(struct event_base *base,
                                      const struct ferry_qemu_remote_config *cfg,
                                      const struct ferry_qemu_remote_ops *ops, void *opaque,
                                      struct ferry_qemu_remote **out);
 /* Guest RAM at gpa, size bytes of memfd from offset (fd is duplicated). Before start. */
-FERRY_MUST_CHECK int qemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa,
+FERRY_MUST_CHECK int mpqemu_remote_add_ram(struct ferry_qemu_remote *r, int memfd, uint64_t gpa,
                                          uint64_t size, uint64_t offset);
 /* Spawn QEMU and hand it RAM, irqfds, reset; learn the function. Blocks. */
-FERRY_MUST_CHECK int qemu_remote_start(struct ferry_qemu_remote *r);
+FERRY_MUST_CHECK int mpqemu_remote_start(struct ferry_qemu_remote *r);
 /* Stops QEMU (no restart) and frees everything. */
-void qemu_remote_free(struct ferry_qemu_remote *r);
+void mpqemu_remote_free(struct ferry_qemu_remote *r);
 
 /* Guest config cycles: off < 4096, len 1, 2 or 4, naturally aligned. */
-uint32_t qemu_remote_config_read(struct ferry_qemu_remote *r, unsigned off, unsigned len);
-void qemu_remote_config_write(struct ferry_qemu_remote *r, unsigned off, unsigned len,
+uint32_t mpqemu_remote_config_read(struct ferry_qemu_remote *r, unsigned off, unsigned len);
+void mpqemu_remote_config_write(struct ferry_qemu_remote *r, unsigned off, unsigned len,
                               uint32_t val);
 /*
  * Guest BAR accesses by guest address.  Return 0 when forwarded, -ENXIO
  * when refused (outside an enabled BAR, bad size or alignment) and
  * -ENODEV while the device is down; then reads give all ones.
  */
-int qemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
+int mpqemu_remote_bar_read(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
                          uint64_t *val);
-int qemu_remote_bar_write(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
+int mpqemu_remote_bar_write(struct ferry_qemu_remote *r, bool io, uint64_t addr, unsigned size,
                           uint64_t val);
 /* Function-level reset (DEVICE_RESET), then BARs and command replayed. */
-FERRY_MUST_CHECK int qemu_remote_reset(struct ferry_qemu_remote *r);
+FERRY_MUST_CHECK int mpqemu_remote_reset(struct ferry_qemu_remote *r);
 
-pid_t qemu_remote_pid(const struct ferry_qemu_remote *r);      /* 0 if none */
-enum qemu_remote_state qemu_remote_state(const struct ferry_qemu_remote *r);
-const char *qemu_remote_state_name(enum qemu_remote_state state);
-int qemu_remote_irq_fd(const struct ferry_qemu_remote *r);
-int qemu_remote_resample_fd(const struct ferry_qemu_remote *r);
-void qemu_remote_get_stats(const struct ferry_qemu_remote *r, struct qemu_remote_stats *st);
-FERRY_MUST_CHECK int qemu_remote_bar_info(const struct ferry_qemu_remote *r, unsigned bar,
-                                          struct qemu_remote_bar_info *info);
+pid_t mpqemu_remote_pid(const struct ferry_qemu_remote *r);      /* 0 if none */
+enum mpqemu_remote_state mpqemu_remote_state(const struct ferry_qemu_remote *r);
+const char *mpqemu_remote_state_name(enum mpqemu_remote_state state);
+int mpqemu_remote_irq_fd(const struct ferry_qemu_remote *r);
+int mpqemu_remote_resample_fd(const struct ferry_qemu_remote *r);
+void mpqemu_remote_get_stats(const struct ferry_qemu_remote *r, struct mpqemu_remote_stats *st);
+FERRY_MUST_CHECK int mpqemu_remote_bar_info(const struct ferry_qemu_remote *r, unsigned bar,
+                                          struct mpqemu_remote_bar_info *info);
 
 /*
  * The guest's view of a capability list with MSI (05h) and MSI-X (11h)
@@ -144,13 +144,13 @@ FERRY_MUST_CHECK int qemu_remote_bar_info(const struct ferry_qemu_remote *r, uns
  * as value[i] if >= 0, else as (device byte & mask[i]); writes to bytes
  * with drop[i] set are not forwarded.  Pure, exported for tests.
  */
-struct qemu_remote_capview {
+struct mpqemu_remote_capview {
     uint8_t mask[256];
     int16_t value[256];
     bool drop[256];
     unsigned hidden;            /* capabilities removed */
     bool express;               /* a PCI Express capability: 4 KiB config space */
 };
-void qemu_remote_capview_build(const uint8_t cfg[256], struct qemu_remote_capview *v);
+void mpqemu_remote_capview_build(const uint8_t cfg[256], struct mpqemu_remote_capview *v);
 
 #endif /* FERRY_QEMU_REMOTE_H */

@@ -294,7 +294,7 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
         s.namespaces = false;   /* the program needs the host's files (QEMU's) */
         s.lists = NULL;
         s.nr_lists = 0;
-        if (ferry_sandbox_enter(&s))
+        if (sandbox_enter(&s))
             _exit(2);
     }
     h.sock = sock;
@@ -313,7 +313,7 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
 /* ------------------------------------------------------------------ */
 /* ferry-dm side                                                       */
 
-int ferry_launcher_create(const struct ferry_launcher_config *cfg, struct ferry_launcher **out)
+int sandbox_launcher_create(const struct ferry_launcher_config *cfg, struct ferry_launcher **out)
 {
     struct ferry_launcher *l;
     size_t n = 0;
@@ -402,7 +402,7 @@ static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, struct launche
     return 0;
 }
 
-int ferry_launcher_start(struct ferry_launcher *l, struct ferry_launcher_instance *inst)
+int sandbox_launcher_start(struct ferry_launcher *l, struct ferry_launcher_instance *inst)
 {
     struct launcher_msg rep;
     int fds[2];
@@ -432,7 +432,7 @@ int ferry_launcher_start(struct ferry_launcher *l, struct ferry_launcher_instanc
     return 0;
 }
 
-int ferry_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
+int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
 {
     struct launcher_msg rep;
     int fds[2];
@@ -448,7 +448,7 @@ int ferry_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
     return rep.status;
 }
 
-void ferry_launcher_destroy(struct ferry_launcher *l)
+void sandbox_launcher_destroy(struct ferry_launcher *l)
 {
     if (!l)
         return;

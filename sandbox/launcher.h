@@ -4,7 +4,7 @@
  * as the remote QEMU of an mpqemu device without ever calling fork or
  * execve itself.
  *
- * ferry_launcher_create() forks a small helper process *before* ferry-dm
+ * sandbox_launcher_create() forks a small helper process *before* ferry-dm
  * confines itself.  The helper holds one fixed command line; it keeps
  * only its end of a socket pair (every other inherited fd is closed),
  * resets every signal to its default, optionally confines itself without
@@ -12,14 +12,14 @@
  * still exec), and runs at most max_live instances at a time (a
  * compromised ferry-dm cannot make it fork without bound).
  *
- * ferry_launcher_start() asks it for one more instance: the helper makes
+ * sandbox_launcher_start() asks it for one more instance: the helper makes
  * a socket pair and a pipe, forks, and in the child puts /dev/null on
  * fd 0, the pipe on fds 1 and 2, its socket end on fd 3 (every "{fd}" in
  * the arguments becomes 3), sets PR_SET_PDEATHSIG to SIGKILL (the program
  * dies with the helper, the helper with ferry-dm) and execs; ferry-dm gets
  * the other socket end and the pipe's read end by SCM_RIGHTS.  A request
  * carries nothing a compromised ferry-dm could use to choose the program
- * or its arguments.  ferry_launcher_stop() has the helper kill and reap an
+ * or its arguments.  sandbox_launcher_stop() has the helper kill and reap an
  * instance (a confined ferry-dm may only signal itself) and returns its
  * wait status; an instance that ended on its own shows as a hang-up on
  * its socket and pipe.
@@ -58,26 +58,26 @@ struct ferry_launcher_config {
 struct ferry_launcher_instance {
     int sock;                   /* ferry-dm's end of the program's fd 3 */
     int errfd;                  /* read end of the program's stdout and stderr */
-    pid_t pid;                  /* for ferry_launcher_stop() and logs */
+    pid_t pid;                  /* for sandbox_launcher_stop() and logs */
 };
 
 /* Forks the helper now.  0 or -errno. */
-FERRY_MUST_CHECK int ferry_launcher_create(const struct ferry_launcher_config *cfg,
+FERRY_MUST_CHECK int sandbox_launcher_create(const struct ferry_launcher_config *cfg,
                                            struct ferry_launcher **out);
 /*
  * One more instance.  0 or -errno: -EPIPE the helper is gone, -EAGAIN
  * max_live instances still run, otherwise the helper's reason (e.g.
  * -ENOENT from execve).  The caller closes inst->sock and inst->errfd.
  */
-FERRY_MUST_CHECK int ferry_launcher_start(struct ferry_launcher *l,
+FERRY_MUST_CHECK int sandbox_launcher_start(struct ferry_launcher *l,
                                           struct ferry_launcher_instance *inst);
 /*
  * Kill (SIGKILL) the instance pid if it still runs, reap it, and store its
  * wait status in *wstatus (may be NULL).  -ESRCH if pid is not a live or
  * unreaped instance of this launcher.
  */
-int ferry_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus);
+int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus);
 /* Closes the helper's socket (the helper and its programs then exit) and reaps it. */
-void ferry_launcher_destroy(struct ferry_launcher *l);
+void sandbox_launcher_destroy(struct ferry_launcher *l);
 
 #endif

@@ -25,7 +25,7 @@
 
 #include "sandbox/sandbox.h"
 
-FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
+FERRY_SYSCALL_LIST(sandbox_syscalls_base, "base",
     "event loop (libevent, glib, json-glib) and the ioreq transport",
     /* I/O on fds it holds */
     FERRY_SC("read"), FERRY_SC("write"), FERRY_SC("readv"), FERRY_SC("writev"),
@@ -99,9 +99,9 @@ FERRY_SYSCALL_LIST(ferry_syscalls_base, "base",
  * leaner base list cannot break sanitizer builds.  Two things it does need
  * are not allowed, on purpose: LeakSanitizer's exit-time check (ptrace
  * from a clone()d tracer; a confined process leaves through
- * ferry_sandbox_exit) and a full error report (it opens /proc/self/maps;
+ * sandbox_exit) and a full error report (it opens /proc/self/maps;
  * run with --seccomp=log when chasing one).
  */
-FERRY_SYSCALL_LIST(ferry_syscalls_sanitizer, "sanitizer",
+FERRY_SYSCALL_LIST(sandbox_syscalls_sanitizer, "sanitizer",
     "AddressSanitizer/UBSan runtime (sanitizer builds only)",
     FERRY_SC("sched_yield"), FERRY_SC("madvise"), FERRY_SC("sigaltstack"));

@@ -235,7 +235,7 @@ fail:
     return rc;
 }
 
-int ferry_sandbox_validate(const struct ferry_sandbox_config *cfg)
+int sandbox_validate(const struct ferry_sandbox_config *cfg)
 {
     scmp_filter_ctx ctx;
     int rc;
@@ -449,7 +449,7 @@ static int switch_user(const struct ferry_sandbox_config *cfg, const struct pass
     return 0;
 }
 
-int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
+int sandbox_enter(const struct ferry_sandbox_config *cfg)
 {
     scmp_filter_ctx ctx = NULL;
     struct passwd pwd, *pw = NULL;
@@ -634,7 +634,7 @@ static void print_list(FILE *out, const struct ferry_syscall_list *list, size_t 
     }
 }
 
-int ferry_sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out)
+int sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out)
 {
     struct internal_rules in;
     size_t rules = 0;
@@ -642,7 +642,7 @@ int ferry_sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out
 
     if (!cfg || !out)
         return -EINVAL;
-    rc = ferry_sandbox_validate(cfg);
+    rc = sandbox_validate(cfg);
     if (rc)
         return rc;
     internal_rules_init(&in);
@@ -677,18 +677,18 @@ int ferry_sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out
     return ferror(out) ? -EIO : 0;
 }
 
-bool ferry_sandbox_active(void)
+bool sandbox_active(void)
 {
     return reporter.active;
 }
 
-void ferry_sandbox_exit(int code)
+void sandbox_exit(int code)
 {
     for (;;)
         syscall(SYS_exit_group, code);
 }
 
-int ferry_sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode)
+int sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode)
 {
     if (!s)
         return -EINVAL;
@@ -703,7 +703,7 @@ int ferry_sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode)
     return 0;
 }
 
-bool ferry_sandbox_sanitized(void)
+bool sandbox_sanitized(void)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(FERRY_SANITIZED)
     return true;

@@ -3,7 +3,7 @@
  * ferry-dm confinement: drop every privilege, then an allow-list seccomp
  * filter built from a base list plus one small list per device type.
  *
- * ferry_sandbox_enter() is called once, after the device model has opened
+ * sandbox_enter() is called once, after the device model has opened
  * everything it will ever need (ioreq transport, guest RAM memfd, control
  * socket, device fds handed over by the broker, log target) and before the
  * first ioreq is served.  In order it:
@@ -34,27 +34,27 @@
  *
  *     const struct ferry_syscall_list *lists[8];
  *     size_t n = 0;
- *     lists[n++] = &ferry_syscalls_base;
- *     if (ferry_sandbox_sanitized()) lists[n++] = &ferry_syscalls_sanitizer;
+ *     lists[n++] = &sandbox_syscalls_base;
+ *     if (sandbox_sanitized()) lists[n++] = &sandbox_syscalls_sanitizer;
  *     for each device type configured:   // its own list, beside its source
  *         if (type->syscalls->n) lists[n++] = type->syscalls;
- *     if (has_usb)     lists[n++] = &ferry_syscalls_usbredir;
+ *     if (has_usb)     lists[n++] = &companion_syscalls_usbredir;
  *     struct ferry_sandbox_config sbx = {
  *         .user = opt_user,                  // NULL: "ferry"
- *         .mode = opt_seccomp,               // ferry_sandbox_parse_mode(--seccomp=)
+ *         .mode = opt_seccomp,               // sandbox_parse_mode(--seccomp=)
  *         .namespaces = true, .lists = lists, .nr_lists = n,
  *         .log = ferry_log_glib, .opaque = NULL,
  *     };
  *     if (opt_print_policy)
- *         exit(ferry_sandbox_print_policy(&sbx, stdout) ? 1 : 0);
- *     ferry_dm_prewarm();     // libraries' lazy state (devmodel/prewarm.h): after
+ *         exit(sandbox_print_policy(&sbx, stdout) ? 1 : 0);
+ *     dm_prewarm();     // libraries' lazy state (devmodel/prewarm.h): after
  *                             // confinement, a first-time file read is SIGSYS
- *     ... launcher (ferry_launcher_create), libusb_init with
+ *     ... launcher (sandbox_launcher_create), libusb_init with
  *     LIBUSB_OPTION_NO_DEVICE_DISCOVERY, event base, ioreq registration,
  *     guest memory, control socket listening, pty ...
- *     if (ferry_sandbox_enter(&sbx)) exit(1);
+ *     if (sandbox_enter(&sbx)) exit(1);
  *     ... claim ranges, enable, irqfds, event loop ...
- *     ferry_sandbox_exit(status);
+ *     sandbox_exit(status);
  */
 #ifndef FERRY_SANDBOX_SANDBOX_H
 #define FERRY_SANDBOX_SANDBOX_H
@@ -180,7 +180,7 @@ struct ferry_sandbox_config {
  * the process may be half-confined.  Call it with one thread only (the
  * filter is synchronised to all threads, the credentials are not).
  */
-FERRY_MUST_CHECK int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg);
+FERRY_MUST_CHECK int sandbox_enter(const struct ferry_sandbox_config *cfg);
 
 /*
  * Ends a confined process at once (exit_group): no atexit handlers and no
@@ -188,25 +188,25 @@ FERRY_MUST_CHECK int ferry_sandbox_enter(const struct ferry_sandbox_config *cfg)
  * (LeakSanitizer ptraces the process from a clone()d tracer).  A confined
  * ferry-dm frees what it wants and then leaves through here.
  */
-_Noreturn void ferry_sandbox_exit(int code);
+_Noreturn void sandbox_exit(int code);
 
 /*
- * True once ferry_sandbox_enter() has succeeded in this process.  A
+ * True once sandbox_enter() has succeeded in this process.  A
  * confined ferry-dm asked to attach a device it holds no fd for must say
  * so instead of trying to open the node (which the filter would punish):
  * "usb 1-2: no fd for this device: a confined ferry-dm opens no device
  * nodes; attach it with `ferry usb attach`, which hands the fd over".
  */
-bool ferry_sandbox_active(void);
+bool sandbox_active(void);
 
 /* Builds the filter without loading it: checks every name in the lists. */
-FERRY_MUST_CHECK int ferry_sandbox_validate(const struct ferry_sandbox_config *cfg);
+FERRY_MUST_CHECK int sandbox_validate(const struct ferry_sandbox_config *cfg);
 
 /* The effective policy, readable (ferry-dm --print-policy).  0 or -errno. */
-int ferry_sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out);
+int sandbox_print_policy(const struct ferry_sandbox_config *cfg, FILE *out);
 
 /* Parses "kill", "log" or "off" (--seccomp=MODE); -EINVAL otherwise. */
-int ferry_sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode);
+int sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode);
 
 /*
  * The lists every confined process starts from.  The others are defined
@@ -214,10 +214,10 @@ int ferry_sandbox_parse_mode(const char *s, enum ferry_seccomp_mode *mode);
  * ferry_dm_device_type's syscalls), USB redirection's beside ferry-dm's USB
  * code (companion/usbredir-syscalls.c).
  */
-extern const struct ferry_syscall_list ferry_syscalls_base;      /* event loop + ioreq */
-extern const struct ferry_syscall_list ferry_syscalls_sanitizer; /* ASan/UBSan runtime */
+extern const struct ferry_syscall_list sandbox_syscalls_base;      /* event loop + ioreq */
+extern const struct ferry_syscall_list sandbox_syscalls_sanitizer; /* ASan/UBSan runtime */
 
-/* True when this build runs under ASan/UBSan (then add ferry_syscalls_sanitizer). */
-bool ferry_sandbox_sanitized(void);
+/* True when this build runs under ASan/UBSan (then add sandbox_syscalls_sanitizer). */
+bool sandbox_sanitized(void);
 
 #endif /* FERRY_SANDBOX_SANDBOX_H */

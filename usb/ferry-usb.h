@@ -21,16 +21,16 @@
  * receives a message naming what failed, on what and why.
  *
  * Embedding (what ferry-dm does, companion/dm-usb.c):
- *     ferry_usb_service_new(base, rundir, &ops, opaque, &usb);
+ *     usb_service_new(base, rundir, &ops, opaque, &usb);
  *         ops.no_discovery = true when confined (libusb's
  *         LIBUSB_OPTION_NO_DEVICE_DISCOVERY is process-wide: see below)
- *     ferry_usb_service_add_guest(usb, qmp, ...)   QMP connected now, kept
- *     ferry_usb_service_set_policy / _load_config  the [usb] group
- *     control "usb-attach"  -> ferry_usb_service_attach()
- *             with an fd    -> ferry_usb_service_attach_fd()
- *             "usb-detach"  -> ferry_usb_service_detach()
- *             "query-usb"   -> ferry_usb_service_list_json()
- *     at exit: ferry_usb_service_free(usb)   (gives every device back)
+ *     usb_service_add_guest(usb, qmp, ...)   QMP connected now, kept
+ *     usb_service_set_policy / _load_config  the [usb] group
+ *     control "usb-attach"  -> usb_service_attach()
+ *             with an fd    -> usb_service_attach_fd()
+ *             "usb-detach"  -> usb_service_detach()
+ *             "query-usb"   -> usb_service_list_json()
+ *     at exit: usb_service_free(usb)   (gives every device back)
  * With a guest added by _add_guest, no socket is created or connected after
  * start-up: each usbredir channel is a socketpair whose other end QEMU gets
  * with getfd + chardev-add (fine under seccomp).  The QMP calls are
@@ -88,7 +88,7 @@ struct ferry_usb_devinfo {
 
 /* Identity used to recognise a device after a replug: "vid:pid:serial" when
  * it has a serial, otherwise its port path. */
-FERRY_USB_API void ferry_usb_identity(const struct ferry_usb_devinfo *d,
+FERRY_USB_API void usb_identity(const struct ferry_usb_devinfo *d,
                                       char *buf, size_t len);
 
 /* ---- device specifications as users type them ---------------------------- */
@@ -108,11 +108,11 @@ struct ferry_usb_spec {
 };
 
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_spec_parse(const char *s, struct ferry_usb_spec *out);
-FERRY_USB_API bool ferry_usb_spec_match(const struct ferry_usb_spec *spec,
+usb_spec_parse(const char *s, struct ferry_usb_spec *out);
+FERRY_USB_API bool usb_spec_match(const struct ferry_usb_spec *spec,
                                         const struct ferry_usb_devinfo *d);
 /* The spec in the same syntax it was parsed from. */
-FERRY_USB_API void ferry_usb_spec_format(const struct ferry_usb_spec *spec,
+FERRY_USB_API void usb_spec_format(const struct ferry_usb_spec *spec,
                                          char *buf, size_t len);
 
 /* ---- host devices ---------------------------------------------------------- */
@@ -127,45 +127,45 @@ struct ferry_usb_host_ops {
 };
 
 /* discover=false: no enumeration and no hotplug; only fds passed in by a
- * broker are used (ferry_usb_host_wrap_fd).  libusb 1.0.26 can only say so
+ * broker are used (usb_host_wrap_fd).  libusb 1.0.26 can only say so
  * for every context the process creates afterwards (the option is set on
  * the NULL context), so do not mix both kinds in one process.  The devices already present are
  * reported through ops->arrived once the loop runs. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_host_new(struct event_base *base, bool discover,
+usb_host_new(struct event_base *base, bool discover,
                    const struct ferry_usb_host_ops *ops, void *opaque,
                    struct ferry_usb_host **out);
-FERRY_USB_API void ferry_usb_host_free(struct ferry_usb_host *h);
-FERRY_USB_API struct libusb_context *ferry_usb_host_context(struct ferry_usb_host *h);
+FERRY_USB_API void usb_host_free(struct ferry_usb_host *h);
+FERRY_USB_API struct libusb_context *usb_host_context(struct ferry_usb_host *h);
 /* The current device list (valid until the loop runs again). */
 FERRY_USB_API const struct ferry_usb_devinfo *
-ferry_usb_host_devices(struct ferry_usb_host *h, size_t *n);
+usb_host_devices(struct ferry_usb_host *h, size_t *n);
 /* Scan now (outside of hotplug), e.g. for a one-shot `ferry usb list`. */
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_host_rescan(struct ferry_usb_host *h);
+FERRY_USB_API FERRY_MUST_CHECK int usb_host_rescan(struct ferry_usb_host *h);
 /* The one device matching spec.  -ENOENT if none; -EEXIST if several, and
  * err lists the candidates. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_host_find(struct ferry_usb_host *h, const struct ferry_usb_spec *spec,
+usb_host_find(struct ferry_usb_host *h, const struct ferry_usb_spec *spec,
                     struct ferry_usb_devinfo *out, char *err, size_t errlen);
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo *d,
+usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo *d,
                     struct libusb_device_handle **out, char *err, size_t errlen);
 /* Wrap a usbfs fd opened by a privileged broker (libusb_wrap_sys_device);
  * the fd stays the caller's until the handle is closed.  info is filled
  * from the descriptors (no port path: usbfs fds do not carry it). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_host_wrap_fd(struct ferry_usb_host *h, int fd,
+usb_host_wrap_fd(struct ferry_usb_host *h, int fd,
                        struct libusb_device_handle **out,
                        struct ferry_usb_devinfo *info, char *err, size_t errlen);
 /* Fill a devinfo from a libusb device (strings from sysfs when present). */
-FERRY_USB_API void ferry_usb_devinfo_from_libusb(struct libusb_device *dev,
+FERRY_USB_API void usb_devinfo_from_libusb(struct libusb_device *dev,
                                                  struct ferry_usb_devinfo *d);
 
 /* SCM_RIGHTS helpers for brokers: one message of up to len bytes with one fd. */
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_fd_send(int sock, int fd,
+FERRY_USB_API FERRY_MUST_CHECK int usb_fd_send(int sock, int fd,
                                                      const void *msg, size_t len);
 /* Returns the message length; *fd is -1 when none came. */
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_fd_recv(int sock, int *fd,
+FERRY_USB_API FERRY_MUST_CHECK int usb_fd_recv(int sock, int *fd,
                                                      void *msg, size_t len);
 
 /* ---- policy ---------------------------------------------------------------- */
@@ -174,13 +174,13 @@ struct ferry_usb_policy;
 /* rules: usbredir filter syntax, "class,vendor,product,version,allow|..."
  * with -1 as wildcard; NULL or "" for none (only the built-in default). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_policy_new(const char *rules, struct ferry_usb_policy **out,
+usb_policy_new(const char *rules, struct ferry_usb_policy **out,
                      char *err, size_t errlen);
-FERRY_USB_API void ferry_usb_policy_free(struct ferry_usb_policy *p);
+FERRY_USB_API void usb_policy_free(struct ferry_usb_policy *p);
 /* 0: allowed; -EPERM: refused, why names the rule ("rule 2
  * '0x03,-1,-1,-1,0'" or "built-in rule: HID keyboard/mouse").  why is
  * filled in both cases. */
-FERRY_USB_API int ferry_usb_policy_check(const struct ferry_usb_policy *p,
+FERRY_USB_API int usb_policy_check(const struct ferry_usb_policy *p,
                                          const struct ferry_usb_devinfo *d,
                                          char *why, size_t len);
 
@@ -227,66 +227,66 @@ struct ferry_usb_redir_ops {
 /* Serve `handle` (ownership taken, closed on failure too) to the usbredir
  * guest on the connected socket `fd` (ownership taken).  handle may be NULL:
  * the peer then talks to a host side without a device (fuzzing).  Host kernel
- * drivers are detached now and given back by ferry_usb_redir_free. */
+ * drivers are detached now and given back by usb_redir_free. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,
+usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,
                     int fd, const char *name, const struct ferry_usb_redir_ops *ops,
                     void *opaque, struct ferry_usb_redir **out);
-FERRY_USB_API void ferry_usb_redir_free(struct ferry_usb_redir *r);
-FERRY_USB_API uint64_t ferry_usb_redir_bytes(const struct ferry_usb_redir *r);
+FERRY_USB_API void usb_redir_free(struct ferry_usb_redir *r);
+FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
 
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
  * close-on-exec; TCP sockets get TCP_NODELAY (also on accepted ones). */
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_listen(const char *addr, char *err, size_t errlen);
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_connect(const char *addr, char *err, size_t errlen);
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_accept(int lfd);
+FERRY_USB_API FERRY_MUST_CHECK int usb_listen(const char *addr, char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int usb_connect(const char *addr, char *err, size_t errlen);
+FERRY_USB_API FERRY_MUST_CHECK int usb_accept(int lfd);
 
 /* ---- QMP --------------------------------------------------------------------- */
 struct ferry_usb_qmp;
 
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
+usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                    char *err, size_t errlen);
-FERRY_USB_API void ferry_usb_qmp_close(struct ferry_usb_qmp *q);
+FERRY_USB_API void usb_qmp_close(struct ferry_usb_qmp *q);
 /* Run one command; args_json may be NULL.  *reply_json (may be NULL) gets
  * the "return" value as JSON text; an "error" reply is -EIO with its desc. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
+usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
                       char **reply_json, char *err, size_t errlen);
 /* Wait for DEVICE_DELETED of device id (also seen while executing), blocking
  * (common/qmp-wait.h's ferry_qmp_wait_deleted). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
 /* The common/qmp.h client underneath, for a loop owner that watches the
  * connection and waits for DEVICE_DELETED asynchronously (common/qmp-wait.h)
  * or sends commands of its own on it. */
 struct ferry_qmp;
-FERRY_USB_API struct ferry_qmp *ferry_usb_qmp_base(struct ferry_usb_qmp *q);
+FERRY_USB_API struct ferry_qmp *usb_qmp_base(struct ferry_usb_qmp *q);
 /* chardev-add (unix socket client, reconnecting) + device_add usb-redir. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
+usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
                         char *err, size_t errlen);
 /* The same on a connected socket we made (socketpair): the fd goes to QEMU
  * with getfd (SCM_RIGHTS on the QMP socket, named id), then chardev-add with
  * a socket backend on {"type":"fd","data":{"str":id}}.  Needs no socket() or
  * connect(): what a confined ferry-dm does.  fd stays the caller's. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
+usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
                            char *err, size_t errlen);
 /* For a connection kept open: its fd (to watch) and a non-blocking read of
  * what arrived (events kept for wait_deleted, the rest dropped); -EPIPE when
  * QEMU has gone. */
-FERRY_USB_API int ferry_usb_qmp_fd(const struct ferry_usb_qmp *q);
-FERRY_USB_API FERRY_MUST_CHECK int ferry_usb_qmp_drain(struct ferry_usb_qmp *q);
+FERRY_USB_API int usb_qmp_fd(const struct ferry_usb_qmp *q);
+FERRY_USB_API FERRY_MUST_CHECK int usb_qmp_drain(struct ferry_usb_qmp *q);
 /* device_del, DEVICE_DELETED, chardev-remove. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
 /* Its two halves around an asynchronous wait: device_del; chardev-remove
  * (a chardev QEMU dropped with the device is fine). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
+usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen);
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
+usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
                                size_t errlen);
 
 /* ---- the USB service: what ferry-dm embeds ---------------------------------- */
@@ -312,42 +312,42 @@ struct ferry_usb_service_ops {
 /* rundir holds the per-device unix sockets QEMU connects to; NULL when no
  * guest will be added (list, share). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_new(struct event_base *base, const char *rundir,
+usb_service_new(struct event_base *base, const char *rundir,
                       const struct ferry_usb_service_ops *ops, void *opaque,
                       struct ferry_usb_service **out);
-FERRY_USB_API void ferry_usb_service_free(struct ferry_usb_service *s);
-FERRY_USB_API struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_service *s);
+FERRY_USB_API void usb_service_free(struct ferry_usb_service *s);
+FERRY_USB_API struct ferry_usb_host *usb_service_host(struct ferry_usb_service *s);
 /* Connect to the guest's QMP socket now and keep the connection: every
  * channel to that guest is then a socketpair whose other end goes to QEMU
- * with getfd + chardev-add (ferry_usb_qmp_redir_add_fd), at attach and again
+ * with getfd + chardev-add (usb_qmp_redir_add_fd), at attach and again
  * after each replug; no socket() or connect() later (confinement).  Without
  * it, a guest gets a listening socket per device that QEMU connects to. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
+usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
                             char *err, size_t errlen);
 /* The same on a QMP connection the embedder opened and keeps (ferry-dm
  * shares its one connection to QEMU between USB and PCI): the service uses
  * q but neither watches nor closes it; the embedder drains it
- * (ferry_usb_qmp_drain) and says ferry_usb_service_guest_lost when it ends.
+ * (usb_qmp_drain) and says usb_service_guest_lost when it ends.
  * q must outlive the service or be followed by guest_lost. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
+usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
                                 struct ferry_usb_qmp *q, char *err, size_t errlen);
-FERRY_USB_API void ferry_usb_service_guest_lost(struct ferry_usb_service *s, const char *guest);
-/* A guest is named by its QMP socket path.  Rules as ferry_usb_policy_new. */
+FERRY_USB_API void usb_service_guest_lost(struct ferry_usb_service *s, const char *guest);
+/* A guest is named by its QMP socket path.  Rules as usb_policy_new. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
+usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
                              const char *rules, char *err, size_t errlen);
 /* The [usb] group of a guest config:  qmp=PATH  policy=RULES
  * devices=SPEC;SPEC;...  (VID:PID[:SERIAL] or port path), attached now
  * when present and whenever they appear (service-config.c). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_load_config(struct ferry_usb_service *s, struct _GKeyFile *kf,
+usb_service_load_config(struct ferry_usb_service *s, struct _GKeyFile *kf,
                               char *err, size_t errlen);
 
 /* ---- the [usb] group, read once (service-config.c) ---------------------------- */
 /* What a guest config's [usb] group says, for every reader (ferry-dm's
- * companion, ferry_usb_service_load_config). */
+ * companion, usb_service_load_config). */
 struct ferry_usb_config {
     bool present;       /* the file has a [usb] group */
     char *qmp;          /* qmp=, or NULL */
@@ -355,31 +355,31 @@ struct ferry_usb_config {
     char **devices;     /* devices=, each stripped, blank ones dropped; NULL-ended */
 };
 /* From a loaded key file: 0 (also without a [usb] group: present false). */
-FERRY_USB_API int ferry_usb_config_read(struct _GKeyFile *kf, struct ferry_usb_config *c);
+FERRY_USB_API int usb_config_read(struct _GKeyFile *kf, struct ferry_usb_config *c);
 /* From a file (NULL, or one that does not load: present false; ferry-dm
  * has checked it already). */
-FERRY_USB_API int ferry_usb_config_load(const char *file, struct ferry_usb_config *c);
-FERRY_USB_API void ferry_usb_config_clear(struct ferry_usb_config *c);
-/* What ferry_usb_service_load_config does with it, for the guest whose QMP
+FERRY_USB_API int usb_config_load(const char *file, struct ferry_usb_config *c);
+FERRY_USB_API void usb_config_clear(struct ferry_usb_config *c);
+/* What usb_service_load_config does with it, for the guest whose QMP
  * socket is guest (which may come from elsewhere than c->qmp): policy= set,
  * devices= assigned (a bus.addr is refused: it changes at every replug). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_apply_config(struct ferry_usb_service *s, const char *guest,
+usb_service_apply_config(struct ferry_usb_service *s, const char *guest,
                                const struct ferry_usb_config *c, char *err, size_t errlen);
 /* Attach now (the device must be present and allowed); it stays assigned
  * and comes back after a replug until detached. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest,
+usb_service_attach(struct ferry_usb_service *s, const char *guest,
                          const char *device, char *err, size_t errlen);
 /* Attach the device behind a usbfs fd a privileged broker opened and passed
- * (SCM_RIGHTS, see ferry_usb_fd_recv).  On success the fd is the service's
+ * (SCM_RIGHTS, see usb_fd_recv).  On success the fd is the service's
  * (closed when the assignment ends); on failure it stays the caller's.  It
  * serves one connection: after a replug the broker passes a new fd. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
+usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
                             char *err, size_t errlen);
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest,
+usb_service_detach(struct ferry_usb_service *s, const char *guest,
                          const char *device, char *err, size_t errlen);
 /* The same, for a service with ops.wait_deleted: the host gets the device
  * back now; QEMU's side (DEVICE_DELETED, chardev-remove) may end later.
@@ -387,25 +387,25 @@ ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest,
  * (also with -ECANCELED if the service is freed first); 0: all done now;
  * -errno with err. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_detach_async(struct ferry_usb_service *s, const char *guest,
+usb_service_detach_async(struct ferry_usb_service *s, const char *guest,
                                const char *device,
                                void (*done)(void *opaque, int result, const char *err),
                                void *opaque, char *err, size_t errlen);
 /* The device of an assignment was unplugged: what libusb's hotplug says when
  * it runs here, and what a broker says for a ferry-dm without discovery
  * (confined).  The channel to the guest ends; the assignment stays, for the
- * broker's next fd (ferry_usb_service_attach_fd) or the next arrival. */
+ * broker's next fd (usb_service_attach_fd) or the next arrival. */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_device_left(struct ferry_usb_service *s, const char *guest,
+usb_service_device_left(struct ferry_usb_service *s, const char *guest,
                               const char *device, char *err, size_t errlen);
 /* Serve a device to whoever connects to `listen` (e.g. "0.0.0.0:4000"). */
 FERRY_USB_API FERRY_MUST_CHECK int
-ferry_usb_service_share(struct ferry_usb_service *s, const char *device,
+usb_service_share(struct ferry_usb_service *s, const char *device,
                         const char *listen, char *err, size_t errlen);
 /* JSON array: one object per host device with policy verdicts and where it
  * is attached; g_free() it. */
-FERRY_USB_API char *ferry_usb_service_list_json(struct ferry_usb_service *s);
+FERRY_USB_API char *usb_service_list_json(struct ferry_usb_service *s);
 /* Number of assignments currently connected to a guest (tests). */
-FERRY_USB_API unsigned ferry_usb_service_connected(struct ferry_usb_service *s);
+FERRY_USB_API unsigned usb_service_connected(struct ferry_usb_service *s);
 
 #endif

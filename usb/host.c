@@ -224,7 +224,7 @@ static void fill_other(struct ferry_usb_devinfo *d, libusb_device *dev, uint8_t 
     }
 }
 
-void ferry_usb_devinfo_from_libusb(libusb_device *dev, struct ferry_usb_devinfo *d)
+void usb_devinfo_from_libusb(libusb_device *dev, struct ferry_usb_devinfo *d)
 {
     struct libusb_device_descriptor dd = { 0 };
     struct libusb_config_descriptor *cfg = NULL;
@@ -267,7 +267,7 @@ void ferry_usb_devinfo_from_libusb(libusb_device *dev, struct ferry_usb_devinfo 
     sysfs_driver(d->port, cfgval, d->n_ifaces, d->driver, sizeof(d->driver));
 }
 
-void ferry_usb_identity(const struct ferry_usb_devinfo *d, char *buf, size_t len)
+void usb_identity(const struct ferry_usb_devinfo *d, char *buf, size_t len)
 {
     if (d->serial[0])
         snprintf(buf, len, "%04x:%04x:%s", d->vid, d->pid, d->serial);
@@ -294,7 +294,7 @@ static bool parse_hex16(const char *s, size_t n, uint16_t *out)
     return true;
 }
 
-int ferry_usb_spec_parse(const char *s, struct ferry_usb_spec *out)
+int usb_spec_parse(const char *s, struct ferry_usb_spec *out)
 {
     const char *c1, *c2;
     size_t len;
@@ -348,7 +348,7 @@ int ferry_usb_spec_parse(const char *s, struct ferry_usb_spec *out)
     return -EINVAL;
 }
 
-bool ferry_usb_spec_match(const struct ferry_usb_spec *spec, const struct ferry_usb_devinfo *d)
+bool usb_spec_match(const struct ferry_usb_spec *spec, const struct ferry_usb_devinfo *d)
 {
     switch (spec->kind) {
     case FERRY_USB_SPEC_VIDPID:
@@ -363,7 +363,7 @@ bool ferry_usb_spec_match(const struct ferry_usb_spec *spec, const struct ferry_
     return false;
 }
 
-void ferry_usb_spec_format(const struct ferry_usb_spec *spec, char *buf, size_t len)
+void usb_spec_format(const struct ferry_usb_spec *spec, char *buf, size_t len)
 {
     switch (spec->kind) {
     case FERRY_USB_SPEC_VIDPID:
@@ -397,7 +397,7 @@ static void host_add_dev(struct ferry_usb_host *h, libusb_device *dev, bool noti
 
     if (host_index(h, dev) >= 0)
         return;
-    ferry_usb_devinfo_from_libusb(dev, &d);
+    usb_devinfo_from_libusb(dev, &d);
     g_array_append_val(h->devs, d);
     g_ptr_array_add(h->libdevs, libusb_ref_device(dev));
     LOG(h, FERRY_LOG_DEBUG, "device arrived bus=%u addr=%u port=%s id=%04x:%04x",
@@ -451,7 +451,7 @@ static int LIBUSB_CALL on_hotplug(libusb_context *ctx, libusb_device *dev,
     return 0;
 }
 
-int ferry_usb_host_rescan(struct ferry_usb_host *h)
+int usb_host_rescan(struct ferry_usb_host *h)
 {
     libusb_device **list;
     ssize_t n;
@@ -478,23 +478,23 @@ int ferry_usb_host_rescan(struct ferry_usb_host *h)
     return 0;
 }
 
-const struct ferry_usb_devinfo *ferry_usb_host_devices(struct ferry_usb_host *h, size_t *n)
+const struct ferry_usb_devinfo *usb_host_devices(struct ferry_usb_host *h, size_t *n)
 {
     *n = h->devs->len;
     return (const struct ferry_usb_devinfo *)h->devs->data;
 }
 
-int ferry_usb_host_find(struct ferry_usb_host *h, const struct ferry_usb_spec *spec,
+int usb_host_find(struct ferry_usb_host *h, const struct ferry_usb_spec *spec,
                         struct ferry_usb_devinfo *out, char *err, size_t errlen)
 {
     unsigned hits = 0;
     GString *cand = g_string_new(NULL);
     char want[160];
 
-    ferry_usb_spec_format(spec, want, sizeof(want));
+    usb_spec_format(spec, want, sizeof(want));
     for (guint i = 0; i < h->devs->len; i++) {
         const struct ferry_usb_devinfo *d = &g_array_index(h->devs, struct ferry_usb_devinfo, i);
-        if (!ferry_usb_spec_match(spec, d))
+        if (!usb_spec_match(spec, d))
             continue;
         if (!hits++)
             *out = *d;
@@ -510,7 +510,7 @@ int ferry_usb_host_find(struct ferry_usb_host *h, const struct ferry_usb_spec *s
     return hits == 1 ? 0 : hits ? -EEXIST : -ENOENT;
 }
 
-int ferry_usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo *d,
+int usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo *d,
                         libusb_device_handle **out, char *err, size_t errlen)
 {
     for (guint i = 0; i < h->devs->len; i++) {
@@ -529,7 +529,7 @@ int ferry_usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo
     return -ENODEV;
 }
 
-int ferry_usb_host_wrap_fd(struct ferry_usb_host *h, int fd, libusb_device_handle **out,
+int usb_host_wrap_fd(struct ferry_usb_host *h, int fd, libusb_device_handle **out,
                            struct ferry_usb_devinfo *info, char *err, size_t errlen)
 {
     int r = libusb_wrap_sys_device(h->ctx, (intptr_t)fd, out);
@@ -541,7 +541,7 @@ int ferry_usb_host_wrap_fd(struct ferry_usb_host *h, int fd, libusb_device_handl
     }
     if (info) {
         struct libusb_device_descriptor dd;
-        ferry_usb_devinfo_from_libusb(libusb_get_device(*out), info);
+        usb_devinfo_from_libusb(libusb_get_device(*out), info);
         /* no sysfs behind a passed fd: ask the device for its strings */
         if (libusb_get_device_descriptor(libusb_get_device(*out), &dd) == 0) {
             const struct { uint8_t idx; char *buf; } str[] = {
@@ -563,14 +563,14 @@ struct event_base *usb_host_base(struct ferry_usb_host *h)
     return h->base;
 }
 
-struct libusb_context *ferry_usb_host_context(struct ferry_usb_host *h)
+struct libusb_context *usb_host_context(struct ferry_usb_host *h)
 {
     return h->ctx;
 }
 
 /* ---- setup ------------------------------------------------------------------- */
 
-int ferry_usb_host_new(struct event_base *base, bool discover,
+int usb_host_new(struct event_base *base, bool discover,
                        const struct ferry_usb_host_ops *ops, void *opaque,
                        struct ferry_usb_host **out)
 {
@@ -592,7 +592,7 @@ int ferry_usb_host_new(struct event_base *base, bool discover,
     if (r < 0) {
         LOG(h, FERRY_LOG_ERROR, "cannot initialise libusb: %s", libusb_strerror(r));
         h->ctx = NULL;
-        ferry_usb_host_free(h);
+        usb_host_free(h);
         return -EIO;
     }
     h->timer = evtimer_new(base, on_libusb_timer, h);
@@ -616,8 +616,8 @@ int ferry_usb_host_new(struct event_base *base, bool discover,
         }
         /* take the initial list now, so that callers see it at once */
         on_deferred(-1, 0, h);
-        if (!h->hp_registered && ferry_usb_host_rescan(h) < 0) {
-            ferry_usb_host_free(h);
+        if (!h->hp_registered && usb_host_rescan(h) < 0) {
+            usb_host_free(h);
             return -EIO;
         }
     }
@@ -626,7 +626,7 @@ int ferry_usb_host_new(struct event_base *base, bool discover,
     return 0;
 }
 
-void ferry_usb_host_free(struct ferry_usb_host *h)
+void usb_host_free(struct ferry_usb_host *h)
 {
     struct host_change *c;
 
@@ -659,7 +659,7 @@ void ferry_usb_host_free(struct ferry_usb_host *h)
 
 /* ---- SCM_RIGHTS ----------------------------------------------------------- */
 
-int ferry_usb_fd_send(int sock, int fd, const void *msg, size_t len)
+int usb_fd_send(int sock, int fd, const void *msg, size_t len)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
@@ -683,7 +683,7 @@ int ferry_usb_fd_send(int sock, int fd, const void *msg, size_t len)
     return 0;
 }
 
-int ferry_usb_fd_recv(int sock, int *fd, void *msg, size_t len)
+int usb_fd_recv(int sock, int *fd, void *msg, size_t len)
 {
     char cbuf[CMSG_SPACE(sizeof(int) * 4)];
     struct iovec iov = { .iov_base = msg, .iov_len = len };

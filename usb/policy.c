@@ -21,7 +21,7 @@ struct ferry_usb_policy {
     int n;
 };
 
-int ferry_usb_policy_new(const char *rules, struct ferry_usb_policy **out,
+int usb_policy_new(const char *rules, struct ferry_usb_policy **out,
                          char *err, size_t errlen)
 {
     struct ferry_usb_policy *p = g_new0(struct ferry_usb_policy, 1);
@@ -48,7 +48,7 @@ int ferry_usb_policy_new(const char *rules, struct ferry_usb_policy **out,
     return 0;
 }
 
-void ferry_usb_policy_free(struct ferry_usb_policy *p)
+void usb_policy_free(struct ferry_usb_policy *p)
 {
     if (!p)
         return;
@@ -141,7 +141,7 @@ static const char *builtin_refusal(const struct ferry_usb_policy *p,
     return NULL;
 }
 
-int ferry_usb_policy_check(const struct ferry_usb_policy *p, const struct ferry_usb_devinfo *d,
+int usb_policy_check(const struct ferry_usb_policy *p, const struct ferry_usb_devinfo *d,
                            char *why, size_t len)
 {
     const char *builtin = builtin_refusal(p, d);

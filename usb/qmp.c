@@ -4,7 +4,7 @@
  * device_add usb-redir, or getfd first for a socketpair end) and remove it
  * again (device_del, DEVICE_DELETED, chardev-remove).  The client itself is
  * common/qmp.c: every wait is bounded by the timeout given to
- * ferry_usb_qmp_open, and QEMU's messages are capped and type-checked there.
+ * usb_qmp_open, and QEMU's messages are capped and type-checked there.
  */
 #include <errno.h>
 #include <glib.h>
@@ -58,23 +58,23 @@ static int qmp_execute_fd(struct ferry_usb_qmp *q, const char *cmd, const char *
     return 0;
 }
 
-int ferry_usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
+int usb_qmp_execute(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
                           char **reply_json, char *err, size_t errlen)
 {
     return qmp_execute_fd(q, cmd, args_json, -1, reply_json, err, errlen);
 }
 
-int ferry_usb_qmp_fd(const struct ferry_usb_qmp *q)
+int usb_qmp_fd(const struct ferry_usb_qmp *q)
 {
     return ferry_qmp_fd(q->q);
 }
 
-int ferry_usb_qmp_drain(struct ferry_usb_qmp *q)
+int usb_qmp_drain(struct ferry_usb_qmp *q)
 {
     return ferry_qmp_drain(q->q);
 }
 
-int ferry_usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
+int usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                        char *err, size_t errlen)
 {
     struct ferry_usb_qmp *q = g_new0(struct ferry_usb_qmp, 1);
@@ -91,14 +91,14 @@ int ferry_usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **
     r = ferry_qmp_connect(q->q, path);
     if (r < 0) {
         snprintf(err, errlen, "qmp %s: %s", path, why(q, r));
-        ferry_usb_qmp_close(q);
+        usb_qmp_close(q);
         return r;
     }
     *out = q;
     return 0;
 }
 
-void ferry_usb_qmp_close(struct ferry_usb_qmp *q)
+void usb_qmp_close(struct ferry_usb_qmp *q)
 {
     if (!q)
         return;
@@ -106,7 +106,7 @@ void ferry_usb_qmp_close(struct ferry_usb_qmp *q)
     g_free(q);
 }
 
-int ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
+int usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
 {
     int r = ferry_qmp_wait_deleted(q->q, id, 0);
 
@@ -116,7 +116,7 @@ int ferry_usb_qmp_wait_deleted(struct ferry_usb_qmp *q, const char *id, char *er
     return r == -ECONNRESET ? -EPIPE : r;
 }
 
-struct ferry_qmp *ferry_usb_qmp_base(struct ferry_usb_qmp *q)
+struct ferry_qmp *usb_qmp_base(struct ferry_usb_qmp *q)
 {
     return q ? q->q : NULL;
 }
@@ -147,12 +147,12 @@ static int redir_device_add(struct ferry_usb_qmp *q, const char *id, char *err, 
     json_builder_add_string_value(b, id);
     json_builder_end_object(b);
     args = json_of(b);
-    r = ferry_usb_qmp_execute(q, "device_add", args, NULL, err, errlen);
+    r = usb_qmp_execute(q, "device_add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0) {
         char e2[FERRY_USB_ERR_MAX];
         char *a2 = g_strdup_printf("{\"id\":\"%s\"}", id);
-        if (ferry_usb_qmp_execute(q, "chardev-remove", a2, NULL, e2, sizeof(e2)) < 0)
+        if (usb_qmp_execute(q, "chardev-remove", a2, NULL, e2, sizeof(e2)) < 0)
             { /* the first error is the one to report */ }
         g_free(a2);
     }
@@ -199,21 +199,21 @@ static char *chardev_socket_args(const char *id, const char *atype, const char *
     return json_of(b);
 }
 
-int ferry_usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
+int usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
                             char *err, size_t errlen)
 {
     /* QEMU reconnects by itself after the device was unplugged */
     char *args = chardev_socket_args(id, "unix", "path", sock_path, true);
     int r;
 
-    r = ferry_usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
+    r = usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0)
         return r;
     return redir_device_add(q, id, err, errlen);
 }
 
-int ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
+int usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
                                char *err, size_t errlen)
 {
     char *args = g_strdup_printf("{\"fdname\":\"%s\"}", id);
@@ -226,12 +226,12 @@ int ferry_usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
         return r;
     /* ... and a socket chardev's connected fd */
     args = chardev_socket_args(id, "fd", "str", id, false);
-    r = ferry_usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
+    r = usb_qmp_execute(q, "chardev-add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0) {
         char e2[FERRY_USB_ERR_MAX];
         char *a2 = g_strdup_printf("{\"fdname\":\"%s\"}", id);
-        if (ferry_usb_qmp_execute(q, "closefd", a2, NULL, e2, sizeof(e2)) < 0)
+        if (usb_qmp_execute(q, "closefd", a2, NULL, e2, sizeof(e2)) < 0)
             { /* consumed by a failed chardev-add, or not: the first error counts */ }
         g_free(a2);
         return r;
@@ -250,22 +250,22 @@ static char *id_args(const char *id)
     return json_of(b);
 }
 
-int ferry_usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err,
+int usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err,
                                   size_t errlen)
 {
     char *args = id_args(id);
-    int r = ferry_usb_qmp_execute(q, "device_del", args, NULL, err, errlen);
+    int r = usb_qmp_execute(q, "device_del", args, NULL, err, errlen);
 
     g_free(args);
     return r;
 }
 
-int ferry_usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
+int usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
                                    size_t errlen)
 {
     /* QEMU 7.2 drops a usb-redir's chardev with the device itself */
     char e2[FERRY_USB_ERR_MAX], *args = id_args(id);
-    int r = ferry_usb_qmp_execute(q, "chardev-remove", args, NULL, e2, sizeof(e2));
+    int r = usb_qmp_execute(q, "chardev-remove", args, NULL, e2, sizeof(e2));
 
     g_free(args);
     if (r < 0 && strstr(e2, "not found"))
@@ -275,13 +275,13 @@ int ferry_usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char
     return r;
 }
 
-int ferry_usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
+int usb_qmp_redir_del(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
 {
-    int r = ferry_usb_qmp_redir_del_start(q, id, err, errlen);
+    int r = usb_qmp_redir_del_start(q, id, err, errlen);
 
     if (r == 0)
-        r = ferry_usb_qmp_wait_deleted(q, id, err, errlen);
+        r = usb_qmp_wait_deleted(q, id, err, errlen);
     if (r == 0)
-        r = ferry_usb_qmp_redir_del_finish(q, id, err, errlen);
+        r = usb_qmp_redir_del_finish(q, id, err, errlen);
     return r;
 }

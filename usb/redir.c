@@ -297,7 +297,7 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
         r->ops.ended(r->opaque, r, r->why);
 }
 
-int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
+int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
                         const char *name, const struct ferry_usb_redir_ops *ops, void *opaque,
                         struct ferry_usb_redir **out)
 {
@@ -317,7 +317,7 @@ int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handl
     r->out = evbuffer_new();
     g_queue_init(&r->out_ends);
     evutil_make_socket_nonblocking(fd);
-    r->uh = usbredirhost_open_full(ferry_usb_host_context(host), NULL, uh_log, uh_read,
+    r->uh = usbredirhost_open_full(usb_host_context(host), NULL, uh_log, uh_read,
                                    uh_write, uh_flush, NULL, NULL, NULL, NULL, r,
                                    "ferry " FERRY_USB_VERSION,
                                    getenv("FERRY_USBREDIR_DEBUG") ? usbredirparser_debug_data
@@ -330,7 +330,7 @@ int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handl
             libusb_close(handle);
         r->fd = -1;
         close(fd);
-        ferry_usb_redir_free(r);
+        usb_redir_free(r);
         return -ENOMEM;
     }
     /* takes the handle; detaches host kernel drivers and claims interfaces */
@@ -338,7 +338,7 @@ int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handl
         redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
         r->fd = -1;
         close(fd);
-        ferry_usb_redir_free(r);
+        usb_redir_free(r);
         return -EBUSY;
     }
     event_add(r->rev, NULL);
@@ -347,7 +347,7 @@ int ferry_usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handl
     return 0;
 }
 
-void ferry_usb_redir_free(struct ferry_usb_redir *r)
+void usb_redir_free(struct ferry_usb_redir *r)
 {
     if (!r)
         return;
@@ -371,7 +371,7 @@ void ferry_usb_redir_free(struct ferry_usb_redir *r)
     g_free(r);
 }
 
-uint64_t ferry_usb_redir_bytes(const struct ferry_usb_redir *r)
+uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
 {
     return r->bytes;
 }
@@ -464,21 +464,21 @@ static int sock_tcp(const char *hostport, bool listen_, char *err, size_t errlen
     return fd;
 }
 
-int ferry_usb_listen(const char *addr, char *err, size_t errlen)
+int usb_listen(const char *addr, char *err, size_t errlen)
 {
     if (!strncmp(addr, "unix:", 5))
         return sock_unix(addr + 5, true, err, errlen);
     return sock_tcp(!strncmp(addr, "tcp:", 4) ? addr + 4 : addr, true, err, errlen);
 }
 
-int ferry_usb_connect(const char *addr, char *err, size_t errlen)
+int usb_connect(const char *addr, char *err, size_t errlen)
 {
     if (!strncmp(addr, "unix:", 5))
         return sock_unix(addr + 5, false, err, errlen);
     return sock_tcp(!strncmp(addr, "tcp:", 4) ? addr + 4 : addr, false, err, errlen);
 }
 
-int ferry_usb_accept(int lfd)
+int usb_accept(int lfd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);

@@ -2,7 +2,7 @@
 /*
  * The [usb] group of a guest config (GKeyFile), read in one place: by
  * ferry-dm's companion (companion/dm-usb.c) and by
- * ferry_usb_service_load_config, which hands the result to the service's
+ * usb_service_load_config, which hands the result to the service's
  * state machine (service.c).
  */
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "usb/ferry-usb.h"
 #include "usb/service-internal.h"
 
-int ferry_usb_config_read(GKeyFile *kf, struct ferry_usb_config *c)
+int usb_config_read(GKeyFile *kf, struct ferry_usb_config *c)
 {
     g_auto(GStrv) list = NULL;
     GPtrArray *devs;
@@ -38,17 +38,17 @@ int ferry_usb_config_read(GKeyFile *kf, struct ferry_usb_config *c)
     return 0;
 }
 
-int ferry_usb_config_load(const char *file, struct ferry_usb_config *c)
+int usb_config_load(const char *file, struct ferry_usb_config *c)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
 
     memset(c, 0, sizeof(*c));
     if (!file || !g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, NULL))
         return 0;
-    return ferry_usb_config_read(kf, c);
+    return usb_config_read(kf, c);
 }
 
-void ferry_usb_config_clear(struct ferry_usb_config *c)
+void usb_config_clear(struct ferry_usb_config *c)
 {
     if (!c)
         return;
@@ -58,29 +58,29 @@ void ferry_usb_config_clear(struct ferry_usb_config *c)
     memset(c, 0, sizeof(*c));
 }
 
-int ferry_usb_service_apply_config(struct ferry_usb_service *s, const char *guest,
+int usb_service_apply_config(struct ferry_usb_service *s, const char *guest,
                                    const struct ferry_usb_config *c, char *err, size_t errlen)
 {
-    int r = c->policy ? ferry_usb_service_set_policy(s, guest, c->policy, err, errlen) : 0;
+    int r = c->policy ? usb_service_set_policy(s, guest, c->policy, err, errlen) : 0;
 
     return r < 0 ? r : usb_service_assign_devices(s, guest, c->devices, err, errlen);
 }
 
-int ferry_usb_service_load_config(struct ferry_usb_service *s, GKeyFile *kf,
+int usb_service_load_config(struct ferry_usb_service *s, GKeyFile *kf,
                                   char *err, size_t errlen)
 {
     struct ferry_usb_config c;
     int r;
 
-    ferry_usb_config_read(kf, &c);
+    usb_config_read(kf, &c);
     if (!c.present)
         return 0;
     if (!c.qmp) {
         snprintf(err, errlen, "config [usb]: no qmp= (the guest's QMP socket)");
-        ferry_usb_config_clear(&c);
+        usb_config_clear(&c);
         return -EINVAL;
     }
-    r = ferry_usb_service_apply_config(s, c.qmp, &c, err, errlen);
-    ferry_usb_config_clear(&c);
+    r = usb_service_apply_config(s, c.qmp, &c, err, errlen);
+    usb_config_clear(&c);
     return r;
 }

@@ -22,7 +22,7 @@ struct guest {
     char *qmp;
     struct ferry_usb_policy *policy;
     struct ferry_usb_service *svc;
-    /* kept open (ferry_usb_service_add_guest): channels are socketpairs
+    /* kept open (usb_service_add_guest): channels are socketpairs
      * handed to QEMU with getfd, no socket of ours for QEMU to connect to */
     struct ferry_usb_qmp *q;
     struct event *qev;
@@ -68,7 +68,7 @@ struct ferry_usb_service {
 
 /* A usb-redir leaving QEMU: device_del sent, DEVICE_DELETED awaited through
  * ops.wait_deleted, then chardev-remove.  It outlives the service (the
- * embedder calls unplug_done once, maybe after ferry_usb_service_free). */
+ * embedder calls unplug_done once, maybe after usb_service_free). */
 struct unplug {
     struct ferry_usb_service *svc;  /* NULL once the service is freed */
     struct guest *guest;            /* the service's, valid while svc is */

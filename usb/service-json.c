@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The USB service's devices as JSON (query-usb, `ferry usb list --json`);
- * see ferry_usb_service_list_json in ferry-usb.h. */
+ * see usb_service_list_json in ferry-usb.h. */
 #include <stdio.h>
 
 #include <glib.h>
@@ -16,7 +16,7 @@ static void list_device(struct ferry_usb_service *s, JsonBuilder *b,
     char buf[200], why[FERRY_USB_ERR_MAX];
     int allowed;
 
-    allowed = ferry_usb_policy_check(att ? usb_service_guest_policy(s, att->guest)
+    allowed = usb_policy_check(att ? usb_service_guest_policy(s, att->guest)
                                          : s->default_policy,
                                      d, why, sizeof(why));
     json_builder_begin_object(b);
@@ -49,7 +49,7 @@ static void list_device(struct ferry_usb_service *s, JsonBuilder *b,
     json_builder_add_int_value(b, d->speed_mbps);
     json_builder_set_member_name(b, "driver");
     json_builder_add_string_value(b, d->driver);
-    ferry_usb_identity(d, buf, sizeof(buf));
+    usb_identity(d, buf, sizeof(buf));
     json_builder_set_member_name(b, "identity");
     json_builder_add_string_value(b, buf);
     json_builder_set_member_name(b, "allowed");
@@ -66,7 +66,7 @@ static void list_device(struct ferry_usb_service *s, JsonBuilder *b,
     json_builder_end_object(b);
 }
 
-char *ferry_usb_service_list_json(struct ferry_usb_service *s)
+char *usb_service_list_json(struct ferry_usb_service *s)
 {
     JsonBuilder *b = json_builder_new();
     const struct ferry_usb_devinfo *devs;
@@ -74,7 +74,7 @@ char *ferry_usb_service_list_json(struct ferry_usb_service *s)
     char *out;
     JsonNode *root;
 
-    devs = ferry_usb_host_devices(s->host, &n);
+    devs = usb_host_devices(s->host, &n);
     json_builder_begin_array(b);
     for (size_t i = 0; i < n; i++) {
         struct assign *att = NULL;

@@ -53,8 +53,8 @@ static void guest_free(gpointer p)
     if (g->qev)
         event_free(g->qev);
     if (!g->lent)
-        ferry_usb_qmp_close(g->q);
-    ferry_usb_policy_free(g->policy);
+        usb_qmp_close(g->q);
+    usb_policy_free(g->policy);
     g_free(g->qmp);
     g_free(g);
 }
@@ -85,7 +85,7 @@ static void assign_update_accept(struct assign *a)
     char why[FERRY_USB_ERR_MAX];
     bool want = a->present && !a->redir;
 
-    if (want && ferry_usb_policy_check(usb_service_guest_policy(a->svc, a->guest), &a->dev,
+    if (want && usb_policy_check(usb_service_guest_policy(a->svc, a->guest), &a->dev,
                                        why, sizeof(why)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
              usb_service_assign_where(a), why);
@@ -108,7 +108,7 @@ static void assign_update_accept(struct assign *a)
 static void assign_stop(struct assign *a)
 {
     if (a->redir) {
-        ferry_usb_redir_free(a->redir);
+        usb_redir_free(a->redir);
         a->redir = NULL;
     }
 }
@@ -122,7 +122,7 @@ static void unplug_done(void *opaque, int result)
     if (s) {
         s->unplugs = g_list_remove(s->unplugs, u);
         if (result == 0 && u->guest->q)
-            result = ferry_usb_qmp_redir_del_finish(u->guest->q, u->id, err, sizeof(err));
+            result = usb_qmp_redir_del_finish(u->guest->q, u->id, err, sizeof(err));
         else if (result < 0)
             snprintf(err, sizeof(err), "qmp %s: device %s: no DEVICE_DELETED: %s",
                      u->guest->qmp, u->id,
@@ -159,8 +159,8 @@ static int assign_unplug_start(struct assign *a, void (*done)(void *, int, const
     int r;
 
     if (!s->ops.wait_deleted || s->freeing)
-        return ferry_usb_qmp_redir_del(a->guest->q, a->id, err, errlen);
-    r = ferry_usb_qmp_redir_del_start(a->guest->q, a->id, err, errlen);
+        return usb_qmp_redir_del(a->guest->q, a->id, err, errlen);
+    r = usb_qmp_redir_del_start(a->guest->q, a->id, err, errlen);
     if (r < 0)
         return r;
     u = g_new0(struct unplug, 1);
@@ -172,8 +172,8 @@ static int assign_unplug_start(struct assign *a, void (*done)(void *, int, const
     u->done_opaque = done_opaque;
     if (s->ops.wait_deleted(s->opaque, a->guest->qmp, u->id, unplug_done, u) < 0) {
         g_free(u);
-        r = ferry_usb_qmp_wait_deleted(a->guest->q, a->id, err, errlen);
-        return r < 0 ? r : ferry_usb_qmp_redir_del_finish(a->guest->q, a->id, err, errlen);
+        r = usb_qmp_wait_deleted(a->guest->q, a->id, err, errlen);
+        return r < 0 ? r : usb_qmp_redir_del_finish(a->guest->q, a->id, err, errlen);
     }
     s->unplugs = g_list_prepend(s->unplugs, u);
     u->a = a;
@@ -213,7 +213,7 @@ static int assign_plug(struct assign *a, char *err, size_t errlen)
         snprintf(err, errlen, "usb %s: the fd the broker passed was used up (device replugged?): "
                  "pass a new one (ferry usb attach)", a->ident);
         return -ENODEV;
-    } else if ((r = ferry_usb_host_open(a->svc->host, &a->dev, &h, err, errlen)) < 0) {
+    } else if ((r = usb_host_open(a->svc->host, &a->dev, &h, err, errlen)) < 0) {
         return r;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -223,7 +223,7 @@ static int assign_plug(struct assign *a, char *err, size_t errlen)
         libusb_close(h);
         return r;
     }
-    r = ferry_usb_redir_new(a->svc->host, h, sv[0], a->ident, &rops, a, &a->redir);
+    r = usb_redir_new(a->svc->host, h, sv[0], a->ident, &rops, a, &a->redir);
     if (r < 0) {
         a->redir = NULL;
         close(sv[1]);
@@ -232,7 +232,7 @@ static int assign_plug(struct assign *a, char *err, size_t errlen)
         return r;
     }
     snprintf(a->id, sizeof(a->id), "ferryusb%u-%u", a->base_id, a->gen++);
-    r = ferry_usb_qmp_redir_add_fd(a->guest->q, a->id, sv[1], err, errlen);
+    r = usb_qmp_redir_add_fd(a->guest->q, a->id, sv[1], err, errlen);
     close(sv[1]);
     if (r < 0) {
         assign_stop(a);
@@ -271,7 +271,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
                                        .ended = on_redir_end };
     libusb_device_handle *h = NULL;
     char err[FERRY_USB_ERR_MAX];
-    int fd = ferry_usb_accept(lfd);
+    int fd = usb_accept(lfd);
 
     if (fd < 0)
         return;
@@ -282,13 +282,13 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     if (a->wrapped) {
         h = a->wrapped;          /* handed to the endpoint, closed with it */
         a->wrapped = NULL;
-    } else if (ferry_usb_host_open(a->svc->host, &a->dev, &h, err, sizeof(err)) < 0) {
+    } else if (usb_host_open(a->svc->host, &a->dev, &h, err, sizeof(err)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] %s", a->ident, err);
         close(fd);
         return;
     }
     /* the log callback gets the service's opaque */
-    if (ferry_usb_redir_new(a->svc->host, h, fd, a->ident, &rops, a, &a->redir) < 0) {
+    if (usb_redir_new(a->svc->host, h, fd, a->ident, &rops, a, &a->redir) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] cannot serve %s", a->ident, usb_service_assign_where(a));
         a->redir = NULL;
         return;
@@ -324,8 +324,8 @@ static void identity_spec(const struct ferry_usb_devinfo *d, struct ferry_usb_sp
 {
     char ident[200];
 
-    ferry_usb_identity(d, ident, sizeof(ident));
-    if (ferry_usb_spec_parse(ident, spec) < 0) {
+    usb_identity(d, ident, sizeof(ident));
+    if (usb_spec_parse(ident, spec) < 0) {
         memset(spec, 0, sizeof(*spec));
         spec->kind = FERRY_USB_SPEC_VIDPID;
         spec->vid = d->vid;
@@ -356,7 +356,7 @@ static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *
     a->spec = *spec;
     a->lfd = -1;
     a->owned_fd = -1;
-    ferry_usb_spec_format(spec, a->ident, sizeof(a->ident));
+    usb_spec_format(spec, a->ident, sizeof(a->ident));
     a->base_id = s->next_id;
     snprintf(a->id, sizeof(a->id), "ferryusb%u", s->next_id++);
     if (g && g->q) {
@@ -373,10 +373,10 @@ static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *
         snprintf(a->sock_path, sizeof(a->sock_path), "%s/%s-%d.sock", s->rundir, a->id,
                  (int)getpid());
         snprintf(addr, sizeof(addr), "unix:%s", a->sock_path);
-        fd = ferry_usb_listen(addr, err, errlen);
+        fd = usb_listen(addr, err, errlen);
     } else {
         a->share_addr = g_strdup(share);
-        fd = ferry_usb_listen(share, err, errlen);
+        fd = usb_listen(share, err, errlen);
     }
     if (fd < 0) {
         a->sock_path[0] = 0;
@@ -393,11 +393,11 @@ static int assign_new(struct ferry_usb_service *s, struct guest *g, const char *
 static void assign_lookup(struct assign *a)
 {
     size_t n;
-    const struct ferry_usb_devinfo *d = ferry_usb_host_devices(a->svc->host, &n);
+    const struct ferry_usb_devinfo *d = usb_host_devices(a->svc->host, &n);
 
     a->present = false;
     for (size_t i = 0; i < n; i++)
-        if (ferry_usb_spec_match(&a->spec, &d[i])) {
+        if (usb_spec_match(&a->spec, &d[i])) {
             a->dev = d[i];
             a->present = true;
             break;
@@ -407,12 +407,12 @@ static void assign_lookup(struct assign *a)
 static int guest_add_redir(struct ferry_usb_service *s, struct assign *a, char *err, size_t errlen)
 {
     struct ferry_usb_qmp *q = NULL;
-    int r = ferry_usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
+    int r = usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
 
     if (r < 0)
         return r;
-    r = ferry_usb_qmp_redir_add(q, a->id, a->sock_path, err, errlen);
-    ferry_usb_qmp_close(q);
+    r = usb_qmp_redir_add(q, a->id, a->sock_path, err, errlen);
+    usb_qmp_close(q);
     return r;
 }
 
@@ -424,7 +424,7 @@ static void on_arrived(void *opaque, const struct ferry_usb_devinfo *d)
 
     for (guint i = 0; i < s->assigns->len; i++) {
         struct assign *a = g_ptr_array_index(s->assigns, i);
-        if (a->present || !ferry_usb_spec_match(&a->spec, d))
+        if (a->present || !usb_spec_match(&a->spec, d))
             continue;
         a->dev = *d;
         a->present = true;
@@ -455,7 +455,7 @@ static void on_left(void *opaque, const struct ferry_usb_devinfo *d)
 
 /* ---- public ------------------------------------------------------------------ */
 
-int ferry_usb_service_new(struct event_base *base, const char *rundir,
+int usb_service_new(struct event_base *base, const char *rundir,
                           const struct ferry_usb_service_ops *ops, void *opaque,
                           struct ferry_usb_service **out)
 {
@@ -471,18 +471,18 @@ int ferry_usb_service_new(struct event_base *base, const char *rundir,
     s->rundir = g_strdup(rundir);
     s->guests = g_ptr_array_new_with_free_func(guest_free);
     s->assigns = g_ptr_array_new();
-    r = ferry_usb_policy_new(NULL, &s->default_policy, err, sizeof(err));
+    r = usb_policy_new(NULL, &s->default_policy, err, sizeof(err));
     if (r == 0)
-        r = ferry_usb_host_new(base, !ops->no_discovery, &hops, s, &s->host);
+        r = usb_host_new(base, !ops->no_discovery, &hops, s, &s->host);
     if (r < 0) {
-        ferry_usb_service_free(s);
+        usb_service_free(s);
         return r;
     }
     *out = s;
     return 0;
 }
 
-void ferry_usb_service_free(struct ferry_usb_service *s)
+void usb_service_free(struct ferry_usb_service *s)
 {
     if (!s)
         return;
@@ -496,33 +496,33 @@ void ferry_usb_service_free(struct ferry_usb_service *s)
     for (GList *l = s->unplugs; l; l = l->next)
         ((struct unplug *)l->data)->svc = NULL;
     g_list_free(s->unplugs);
-    ferry_usb_host_free(s->host);
-    ferry_usb_policy_free(s->default_policy);
+    usb_host_free(s->host);
+    usb_policy_free(s->default_policy);
     if (s->guests)
         g_ptr_array_free(s->guests, TRUE);
     g_free(s->rundir);
     g_free(s);
 }
 
-struct ferry_usb_host *ferry_usb_service_host(struct ferry_usb_service *s)
+struct ferry_usb_host *usb_service_host(struct ferry_usb_service *s)
 {
     return s->host;
 }
 
-int ferry_usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
+int usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
                                  const char *rules, char *err, size_t errlen)
 {
     struct ferry_usb_policy *p;
-    int r = ferry_usb_policy_new(rules, &p, err, errlen);
+    int r = usb_policy_new(rules, &p, err, errlen);
 
     if (r < 0)
         return r;
     if (guest) {
         struct guest *g = guest_get(s, guest);
-        ferry_usb_policy_free(g->policy);
+        usb_policy_free(g->policy);
         g->policy = p;
     } else {
-        ferry_usb_policy_free(s->default_policy);
+        usb_policy_free(s->default_policy);
         s->default_policy = p;
     }
     return 0;
@@ -536,15 +536,15 @@ static int resolve_device(struct ferry_usb_service *s, struct guest *g, const ch
     char why[FERRY_USB_ERR_MAX];
     int r;
 
-    if (ferry_usb_spec_parse(device, &spec) < 0) {
+    if (usb_spec_parse(device, &spec) < 0) {
         snprintf(err, errlen, "usb device '%s': expected VID:PID, VID:PID:SERIAL, a port path "
                  "(1-2.3) or BUS.ADDR", device);
         return -EINVAL;
     }
-    r = ferry_usb_host_find(s->host, &spec, d, err, errlen);
+    r = usb_host_find(s->host, &spec, d, err, errlen);
     if (r < 0)
         return r;
-    if (ferry_usb_policy_check(usb_service_guest_policy(s, g), d, why, sizeof(why)) < 0) {
+    if (usb_policy_check(usb_service_guest_policy(s, g), d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb %s (%04x:%04x): refused for %s by %s", d->port, d->vid,
                  d->pid, g ? g->qmp : "sharing", why);
         return -EPERM;
@@ -576,7 +576,7 @@ static int assign_claim(struct ferry_usb_service *s, struct guest *g, const char
     return 0;
 }
 
-int ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest, const char *device,
+int usb_service_attach(struct ferry_usb_service *s, const char *guest, const char *device,
                              char *err, size_t errlen)
 {
     struct guest *g = guest_get(s, guest);
@@ -597,7 +597,7 @@ int ferry_usb_service_attach(struct ferry_usb_service *s, const char *guest, con
     return 0;
 }
 
-int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
+int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd,
                                 char *err, size_t errlen)
 {
     struct guest *g = guest_get(s, guest);
@@ -606,11 +606,11 @@ int ferry_usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, 
     libusb_device_handle *h;
     char why[FERRY_USB_ERR_MAX];
     struct assign *a;
-    int r = ferry_usb_host_wrap_fd(s->host, fd, &h, &d, err, errlen);
+    int r = usb_host_wrap_fd(s->host, fd, &h, &d, err, errlen);
 
     if (r < 0)
         return r;
-    if (ferry_usb_policy_check(usb_service_guest_policy(s, g), &d, why, sizeof(why)) < 0) {
+    if (usb_policy_check(usb_service_guest_policy(s, g), &d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb fd %d (%04x:%04x): refused for %s by %s", fd, d.vid, d.pid,
                  guest, why);
         libusb_close(h);
@@ -671,7 +671,7 @@ static struct assign *assign_by_device(struct ferry_usb_service *s, const char *
 {
     struct ferry_usb_spec spec;
 
-    if (ferry_usb_spec_parse(device, &spec) < 0) {
+    if (usb_spec_parse(device, &spec) < 0) {
         snprintf(err, errlen, "usb device '%s': not a device specification", device);
         return NULL;
     }
@@ -680,22 +680,22 @@ static struct assign *assign_by_device(struct ferry_usb_service *s, const char *
         if (strcmp(usb_service_assign_where(a), where))
             continue;
         if (!memcmp(&a->spec, &spec, sizeof(spec)) ||
-            ((a->present || a->dev.vid) && ferry_usb_spec_match(&spec, &a->dev)))
+            ((a->present || a->dev.vid) && usb_spec_match(&spec, &a->dev)))
             return a;
     }
     snprintf(err, errlen, "usb device %s: not attached to %s", device, where);
     return NULL;
 }
 
-int ferry_usb_service_detach(struct ferry_usb_service *s, const char *guest, const char *device,
+int usb_service_detach(struct ferry_usb_service *s, const char *guest, const char *device,
                              char *err, size_t errlen)
 {
-    int r = ferry_usb_service_detach_async(s, guest, device, NULL, NULL, err, errlen);
+    int r = usb_service_detach_async(s, guest, device, NULL, NULL, err, errlen);
 
     return r > 0 ? 0 : r;
 }
 
-int ferry_usb_service_detach_async(struct ferry_usb_service *s, const char *guest,
+int usb_service_detach_async(struct ferry_usb_service *s, const char *guest,
                                    const char *device,
                                    void (*done)(void *opaque, int result, const char *err),
                                    void *opaque, char *err, size_t errlen)
@@ -713,10 +713,10 @@ int ferry_usb_service_detach_async(struct ferry_usb_service *s, const char *gues
         }
     } else if (a->guest) {
         struct ferry_usb_qmp *q = NULL;
-        r = ferry_usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
+        r = usb_qmp_open(a->guest->qmp, QMP_TIMEOUT_MS, &q, err, errlen);
         if (r == 0) {
-            r = ferry_usb_qmp_redir_del(q, a->id, err, errlen);
-            ferry_usb_qmp_close(q);
+            r = usb_qmp_redir_del(q, a->id, err, errlen);
+            usb_qmp_close(q);
         }
     }
     /* the host gets the device back even when QEMU did not answer */
@@ -726,7 +726,7 @@ int ferry_usb_service_detach_async(struct ferry_usb_service *s, const char *gues
     return r;
 }
 
-int ferry_usb_service_device_left(struct ferry_usb_service *s, const char *guest,
+int usb_service_device_left(struct ferry_usb_service *s, const char *guest,
                                   const char *device, char *err, size_t errlen)
 {
     struct assign *a = assign_by_device(s, guest, device, err, errlen);
@@ -749,7 +749,7 @@ int ferry_usb_service_device_left(struct ferry_usb_service *s, const char *guest
     return 0;
 }
 
-int ferry_usb_service_share(struct ferry_usb_service *s, const char *device, const char *listen,
+int usb_service_share(struct ferry_usb_service *s, const char *device, const char *listen,
                             char *err, size_t errlen)
 {
     struct ferry_usb_devinfo d;
@@ -776,7 +776,7 @@ int usb_service_assign_devices(struct ferry_usb_service *s, const char *guest,
         const char *dev = devices[i];
         if (!*dev)
             continue;
-        if (ferry_usb_spec_parse(dev, &spec) < 0 || spec.kind == FERRY_USB_SPEC_BUSADDR) {
+        if (usb_spec_parse(dev, &spec) < 0 || spec.kind == FERRY_USB_SPEC_BUSADDR) {
             snprintf(err, errlen, "config [usb] devices: '%s': expected VID:PID[:SERIAL] or a "
                      "port path", dev);
             return -EINVAL;
@@ -800,7 +800,7 @@ int usb_service_assign_devices(struct ferry_usb_service *s, const char *guest,
     return 0;
 }
 
-unsigned ferry_usb_service_connected(struct ferry_usb_service *s)
+unsigned usb_service_connected(struct ferry_usb_service *s)
 {
     unsigned n = 0;
 
@@ -829,7 +829,7 @@ static void on_qmp_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct guest *g = arg;
     struct ferry_usb_service *s = g->svc;
-    int r = ferry_usb_qmp_drain(g->q);
+    int r = usb_qmp_drain(g->q);
 
     if (r == 0)
         return;
@@ -839,7 +839,7 @@ static void on_qmp_readable(evutil_socket_t fd, short what, void *arg)
     guest_lost(s, g);
 }
 
-int ferry_usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
+int usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
                                     struct ferry_usb_qmp *q, char *err, size_t errlen)
 {
     struct guest *g = guest_get(s, guest);
@@ -854,7 +854,7 @@ int ferry_usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *gue
     return 0;
 }
 
-void ferry_usb_service_guest_lost(struct ferry_usb_service *s, const char *guest)
+void usb_service_guest_lost(struct ferry_usb_service *s, const char *guest)
 {
     for (guint i = 0; i < s->guests->len; i++) {
         struct guest *g = g_ptr_array_index(s->guests, i);
@@ -865,7 +865,7 @@ void ferry_usb_service_guest_lost(struct ferry_usb_service *s, const char *guest
     }
 }
 
-int ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
+int usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
                                 char *err, size_t errlen)
 {
     struct guest *g = guest_get(s, guest);
@@ -873,11 +873,11 @@ int ferry_usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
 
     if (g->q)
         return 0;
-    r = ferry_usb_qmp_open(guest, QMP_TIMEOUT_MS, &g->q, err, errlen);
+    r = usb_qmp_open(guest, QMP_TIMEOUT_MS, &g->q, err, errlen);
     if (r < 0)
         return r;
     g->svc = s;
-    g->qev = event_new(s->base, ferry_usb_qmp_fd(g->q), EV_READ | EV_PERSIST, on_qmp_readable, g);
+    g->qev = event_new(s->base, usb_qmp_fd(g->q), EV_READ | EV_PERSIST, on_qmp_readable, g);
     if (!g->qev || event_add(g->qev, NULL) < 0) {
         snprintf(err, errlen, "usb: cannot watch the QMP connection to %s", guest);
         return -ENOMEM;

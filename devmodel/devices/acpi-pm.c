@@ -70,7 +70,7 @@ struct acpi_pm {
 
 static uint64_t tmr_ticks(struct acpi_pm *pm)
 {
-    uint64_t ns = ferry_dm_clock_ns(pm->dm) - pm->r.tmr_base_ns;
+    uint64_t ns = dm_clock_ns(pm->dm) - pm->r.tmr_base_ns;
 
     return (uint64_t)((unsigned __int128)ns * PM_TMR_HZ / 1000000000u);
 }
@@ -91,7 +91,7 @@ static void pm_update_sci(struct acpi_pm *pm)
     bool level = (pm->r.pm1_cnt & CNT_SCI_EN) &&
                  ((pm->r.pm1_sts & pm->r.pm1_en & EN_MASK) || (pm->r.gpe_sts & pm->r.gpe_en));
 
-    ferry_dm_irq_set(pm->sci, level);
+    dm_irq_set(pm->sci, level);
 }
 
 static void tmr_arm(struct acpi_pm *pm);
@@ -189,11 +189,11 @@ static void cnt_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         return;
     if (pm->s5_mask & (1u << typ)) {
         pm->sleeps++;
-        ferry_dm_dev_guest_log_at(pm->dev, FERRY_LOG_INFO, "S5: the guest powers itself off");
-        ferry_dm_request_shutdown(pm->dm, IOREQ_SHUTDOWN_POWEROFF, 0);
+        dm_dev_guest_log_at(pm->dev, FERRY_LOG_INFO, "S5: the guest powers itself off");
+        dm_request_shutdown(pm->dm, IOREQ_SHUTDOWN_POWEROFF, 0);
         return;
     }
-    ferry_dm_dev_guest_log(pm->dev, "sleep with SLP_TYP=%u not supported (only S5, mask "
+    dm_dev_guest_log(pm->dev, "sleep with SLP_TYP=%u not supported (only S5, mask "
                            "0x%02x): ignored", typ, pm->s5_mask);
 }
 
@@ -239,7 +239,7 @@ static void pm_reset(void *state)
 
     memset(&pm->r, 0, sizeof(pm->r));
     pm->r.pm1_cnt = CNT_SCI_EN;
-    pm->r.tmr_base_ns = ferry_dm_clock_ns(pm->dm);
+    pm->r.tmr_base_ns = dm_clock_ns(pm->dm);
     pm_update_sci(pm);
     tmr_arm(pm);
 }
@@ -255,16 +255,16 @@ static void pm_powerdown(void *state)
 static int pm_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts, void **state)
 {
     static const char *const known[] = { "sci", "s5-slp-typ", NULL };
-    struct event_base *base = ferry_dm_event_base(ferry_dm_device_dm(dev));
+    struct event_base *base = dm_event_base(dm_device_dm(dev));
     const char *bad = NULL;
     struct acpi_pm *pm;
     uint64_t sci, s5;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
-        ferry_dm_opts_get_u64(opts, "sci", 9, 1023, &sci) < 0 ||
-        ferry_dm_opts_get_u64(opts, "s5-slp-typ", 8, 7, &s5) < 0) {     /* 8: not given */
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (sci=N, s5-slp-typ=0..7)",
+    if (dm_opts_check(opts, known, &bad) < 0 ||
+        dm_opts_get_u64(opts, "sci", 9, 1023, &sci) < 0 ||
+        dm_opts_get_u64(opts, "s5-slp-typ", 8, 7, &s5) < 0) {     /* 8: not given */
+        dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (sci=N, s5-slp-typ=0..7)",
                          bad ? " " : "", bad ? bad : "");
         return -EINVAL;
     }
@@ -272,21 +272,21 @@ static int pm_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
     if (!pm)
         return -ENOMEM;
     pm->dev = dev;
-    pm->dm = ferry_dm_device_dm(dev);
+    pm->dm = dm_device_dm(dev);
     pm->s5_mask = s5 == 8 ? ACPI_S5_DEFAULT : (uint8_t)(1u << s5);
-    rc = ferry_dm_irq_add(dev, (uint32_t)sci, FERRY_DM_IRQ_LEVEL, &pm->sci);
+    rc = dm_irq_add(dev, (uint32_t)sci, FERRY_DM_IRQ_LEVEL, &pm->sci);
     if (rc < 0)
         goto err;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PM1_EVT_BASE, 4, &evt_ops, pm, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PM1_EVT_BASE, 4, &evt_ops, pm, 0, NULL);
     if (rc < 0)
         goto err;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PM1_CNT_BASE, 2, &cnt_ops, pm, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PM1_CNT_BASE, 2, &cnt_ops, pm, 0, NULL);
     if (rc < 0)
         goto err;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PM_TMR_BASE, 4, &tmr_ops, pm, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PM_TMR_BASE, 4, &tmr_ops, pm, 0, NULL);
     if (rc < 0)
         goto err;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, GPE0_BASE, 4, &gpe_ops, pm, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, GPE0_BASE, 4, &gpe_ops, pm, 0, NULL);
     if (rc < 0)
         goto err;
     if (base) {
@@ -336,7 +336,7 @@ static int pm_restore(void *state, const uint8_t *buf, size_t len)
         return -EINVAL;
     memcpy(&r, buf + 1, sizeof(r));
     ns = (uint64_t)((unsigned __int128)r.tmr_base_ns * 1000000000u / PM_TMR_HZ);
-    r.tmr_base_ns = ferry_dm_clock_ns(pm->dm) - ns;
+    r.tmr_base_ns = dm_clock_ns(pm->dm) - ns;
     r.pm1_en &= EN_MASK;
     r.pm1_cnt |= CNT_SCI_EN;
     pm->r = r;

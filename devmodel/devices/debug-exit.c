@@ -31,8 +31,8 @@ static void dx_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         return;     /* only accesses starting at the port count */
 
     dx->last = code;
-    ferry_dm_dev_guest_log_at(dx->dev, FERRY_LOG_INFO, "guest exits with status %u", code);
-    ferry_dm_request_shutdown(ferry_dm_device_dm(dx->dev), IOREQ_SHUTDOWN_POWEROFF, code);
+    dm_dev_guest_log_at(dx->dev, FERRY_LOG_INFO, "guest exits with status %u", code);
+    dm_request_shutdown(dm_device_dm(dx->dev), IOREQ_SHUTDOWN_POWEROFF, code);
 }
 
 static const struct ferry_dm_region_ops dx_ops = {
@@ -48,9 +48,9 @@ static int dx_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
     int rc;
     const char *bad = NULL;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0xf4, 0xfffc, &port) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xfffc)",
+    if (dm_opts_check(opts, known, &bad) < 0 ||
+        dm_opts_get_u64(opts, "port", 0xf4, 0xfffc, &port) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xfffc)",
                          bad ? "unknown option " : "", bad ? bad : "", bad ? "; " : "");
         return -EINVAL;
     }
@@ -59,7 +59,7 @@ static int dx_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
         return -ENOMEM;
     dx->dev = dev;
     dx->last = -1;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 4, &dx_ops, dx, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 4, &dx_ops, dx, 0, NULL);
     if (rc < 0) {
         free(dx);
         return rc;

@@ -279,8 +279,8 @@ static int items_build(struct fw_cfg *s, unsigned cpus)
     unsigned n;
     int rc;
 
-    if (ferry_dm_guest_memory_fd(s->dm, &mt) < 0) {
-        ferry_dm_dev_log(s->dev, FERRY_LOG_ERROR,
+    if (dm_guest_memory_fd(s->dm, &mt) < 0) {
+        dm_dev_log(s->dev, FERRY_LOG_ERROR,
                          "no guest RAM: fw-cfg needs the memory map and DMA (ferry-dm got no "
                          "memory from the hypervisor)");
         return -ENODEV;
@@ -361,7 +361,7 @@ static int dma_zero(struct ferry_dm *dm, uint64_t gpa, uint64_t len)
     while (len) {
         size_t n = len < sizeof(zero) ? (size_t)len : sizeof(zero);
 
-        if (ferry_dm_dma_write(dm, gpa, zero, n) < 0)
+        if (dm_dma_write(dm, gpa, zero, n) < 0)
             return -EFAULT;
         gpa += n;
         len -= n;
@@ -379,7 +379,7 @@ static void dma_transfer(struct fw_cfg *s)
 
     s->dma_addr = 0;
     s->dma_transfers++;
-    if (ferry_dm_dma_read(s->dm, desc, d, sizeof(d)) < 0) {
+    if (dm_dma_read(s->dm, desc, d, sizeof(d)) < 0) {
         out = FW_CFG_DMA_ERROR;
         goto done;
     }
@@ -408,7 +408,7 @@ static void dma_transfer(struct fw_cfg *s)
                 out |= FW_CFG_DMA_ERROR;
         } else {
             n = it->len - s->cur_offset < len ? it->len - s->cur_offset : len;
-            if ((rd && ferry_dm_dma_write(s->dm, addr, it->data + s->cur_offset, n) < 0) ||
+            if ((rd && dm_dma_write(s->dm, addr, it->data + s->cur_offset, n) < 0) ||
                 wr)                         /* no item is writable */
                 out |= FW_CFG_DMA_ERROR;
             s->cur_offset += n;
@@ -419,12 +419,12 @@ static void dma_transfer(struct fw_cfg *s)
 done:
     if (out & FW_CFG_DMA_ERROR) {
         s->dma_errors++;
-        ferry_dm_dev_guest_log(s->dev, "dma at 0x%" PRIx64 ": error (a guest address outside "
+        dm_dev_guest_log(s->dev, "dma at 0x%" PRIx64 ": error (a guest address outside "
                                "RAM, or a write)", desc);
     }
     put_be(st, out, 4);
     /* control: done, or the error bit (nowhere to say so if desc is not RAM) */
-    if (ferry_dm_dma_write(s->dm, desc, st, 4) < 0 && !(out & FW_CFG_DMA_ERROR))
+    if (dm_dma_write(s->dm, desc, st, 4) < 0 && !(out & FW_CFG_DMA_ERROR))
         s->dma_errors++;
 }
 
@@ -464,26 +464,26 @@ static const struct ferry_dm_region_ops dma_ops = { .read = dma_read, .write = d
 static int fwc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts, void **state)
 {
     static const char *const known[] = { "cpus", "name", "string", NULL };
-    const char *name = ferry_dm_opts_get(opts, "name");
-    const char *str = ferry_dm_opts_get(opts, "string");
+    const char *name = dm_opts_get(opts, "name");
+    const char *str = dm_opts_get(opts, "string");
     struct fw_cfg *s;
     uint64_t cpus;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_opts_get_u64(opts, "cpus", ferry_dm_nr_vcpus(ferry_dm_device_dm(dev)),
+    if (dm_opts_check(opts, known, NULL) < 0 ||
+        dm_opts_get_u64(opts, "cpus", dm_nr_vcpus(dm_device_dm(dev)),
                               FW_CFG_CPUS_MAX, &cpus) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: cpus=N (1..%d), name=opt/...,string=TEXT",
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: cpus=N (1..%d), name=opt/...,string=TEXT",
                          FW_CFG_CPUS_MAX);
         return -EINVAL;
     }
     if (cpus == 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "the guest's vCPU count is unknown: give cpus=N");
+        dm_dev_log(dev, FERRY_LOG_ERROR, "the guest's vCPU count is unknown: give cpus=N");
         return -EINVAL;
     }
     if (!name != !str || (name && (strncmp(name, "opt/", 4) != 0 || !name[4] ||
                                    strlen(name) >= FW_CFG_NAME_MAX))) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "name=%s: a user item needs name=opt/... "
+        dm_dev_log(dev, FERRY_LOG_ERROR, "name=%s: a user item needs name=opt/... "
                          "(at most %d bytes) and string=TEXT together", name ? name : "",
                          FW_CFG_NAME_MAX - 1);
         return -EINVAL;
@@ -492,16 +492,16 @@ static int fwc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     if (!s)
         return -ENOMEM;
     s->dev = dev;
-    s->dm = ferry_dm_device_dm(dev);
+    s->dm = dm_device_dm(dev);
     s->cur_key = FW_CFG_INVALID;
     if ((rc = items_build(s, (unsigned)cpus)) < 0 ||
         (name && (rc = fw_cfg_add_file(s, name, str, strlen(str))) < 0) ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, FW_CFG_CTL_PORT, 2, &ctl_ops, s, 0,
+        (rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, FW_CFG_CTL_PORT, 2, &ctl_ops, s, 0,
                                   NULL)) < 0 ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, FW_CFG_DMA_PORT, 8, &dma_ops, s, 0,
+        (rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, FW_CFG_DMA_PORT, 8, &dma_ops, s, 0,
                                   NULL)) < 0) {
         if (rc != -ENODEV)
-            ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "cannot set up: %s", strerror(-rc));
+            dm_dev_log(dev, FERRY_LOG_ERROR, "cannot set up: %s", strerror(-rc));
         items_free(s);
         free(s);
         return rc;

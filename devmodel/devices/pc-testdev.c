@@ -97,10 +97,10 @@ static void flush_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     if (off != 0 || size != 4)
         return;
     /* The whole page must be guest RAM (one DMA region): read its ends. */
-    if (ferry_dm_dma_read(p->dm, page, &byte, 1) < 0 ||
-        ferry_dm_dma_read(p->dm, page + PCT_PAGE_SIZE - 1, &byte, 1) < 0) {
+    if (dm_dma_read(p->dm, page, &byte, 1) < 0 ||
+        dm_dma_read(p->dm, page + PCT_PAGE_SIZE - 1, &byte, 1) < 0) {
         p->bad_flushes++;
-        ferry_dm_dev_guest_log(p->dev, "flush page 0x%" PRIx64 ": not guest RAM", page);
+        dm_dev_guest_log(p->dev, "flush page 0x%" PRIx64 ": not guest RAM", page);
         return;
     }
     p->flushes++;
@@ -108,7 +108,7 @@ static void flush_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 
 static void set_line(struct pc_testdev *p, unsigned gsi, bool high)
 {
-    int rc = ferry_dm_gsi_set_level(p->dm, gsi, high);
+    int rc = dm_gsi_set_level(p->dm, gsi, high);
 
     if (rc == 0 || !high) {
         if (high)
@@ -162,8 +162,8 @@ static int pct_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     struct pc_testdev *p;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "unknown option %s: pc-testdev takes none",
+    if (dm_opts_check(opts, known, &bad) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "unknown option %s: pc-testdev takes none",
                          bad ? bad : "?");
         return -EINVAL;
     }
@@ -171,17 +171,17 @@ static int pct_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     if (!p)
         return -ENOMEM;
     p->dev = dev;
-    p->dm = ferry_dm_device_dm(dev);
+    p->dm = dm_device_dm(dev);
     /* Regions go with the device if a later one fails. */
-    if ((rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_SCRATCH_PORT, 4, &scratch_ops,
+    if ((rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_SCRATCH_PORT, 4, &scratch_ops,
                                   p, 0, NULL)) < 0 ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_FLUSH_PORT, 4, &flush_ops, p, 0,
+        (rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_FLUSH_PORT, 4, &flush_ops, p, 0,
                                   NULL)) < 0 ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_BYTE_PORT, 4, &scratch_ops, p, 0,
+        (rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_BYTE_PORT, 4, &scratch_ops, p, 0,
                                   NULL)) < 0 ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_IRQ_PORT, PCT_NR_GSI, &irq_ops,
+        (rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, PCT_IRQ_PORT, PCT_NR_GSI, &irq_ops,
                                   p, 0, NULL)) < 0 ||
-        (rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_MMIO, PCT_IOMEM_BASE, PCT_IOMEM_SIZE,
+        (rc = dm_region_add(dev, FERRY_DM_SPACE_MMIO, PCT_IOMEM_BASE, PCT_IOMEM_SIZE,
                                   &iomem_ops, p, 0, NULL)) < 0) {
         free(p);
         return rc;

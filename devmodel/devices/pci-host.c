@@ -39,7 +39,7 @@ static void host_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
     struct pci_host *h = opaque;
 
-    ferry_dm_dev_log(h->dev, level, "%s", msg);
+    dm_dev_log(h->dev, level, "%s", msg);
 }
 
 static void host_set_irq(void *opaque, uint32_t gsi, bool level)
@@ -48,7 +48,7 @@ static void host_set_irq(void *opaque, uint32_t gsi, bool level)
 
     if (gsi >= FERRY_PCI_INTX_GSI_BASE &&
         gsi < FERRY_PCI_INTX_GSI_BASE + FERRY_PCI_INTX_GSI_COUNT)
-        ferry_dm_irq_set(h->intx[gsi - FERRY_PCI_INTX_GSI_BASE], level);
+        dm_irq_set(h->intx[gsi - FERRY_PCI_INTX_GSI_BASE], level);
 }
 
 static const struct ferry_pci_bus_ops host_bus_ops = {
@@ -78,18 +78,18 @@ static int host_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
 {
     static const char *const known[] = { "model", NULL };
     struct ferry_pci_bus_config cfg = { .host = FERRY_PCI_HOST_I440FX, .name = "pci" };
-    const char *model = ferry_dm_opts_get(opts, "model");
-    struct ferry_dm *dm = ferry_dm_device_dm(dev);
+    const char *model = dm_opts_get(opts, "model");
+    struct ferry_dm *dm = dm_device_dm(dev);
     struct pci_host *h;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
+    if (dm_opts_check(opts, known, NULL) < 0 ||
         (model && strcmp(model, "i440fx") != 0 && strcmp(model, "q35") != 0)) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: model=i440fx|q35");
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: model=i440fx|q35");
         return -EINVAL;
     }
-    if (ferry_dm_pci_bus(dm)) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "the guest already has a PCI bus");
+    if (dm_pci_bus(dm)) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "the guest already has a PCI bus");
         return -EEXIST;
     }
     if (model && strcmp(model, "q35") == 0)
@@ -100,7 +100,7 @@ static int host_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     h->dev = dev;
     h->dm = dm;
     for (unsigned i = 0; i < FERRY_PCI_INTX_GSI_COUNT; i++) {
-        rc = ferry_dm_irq_add(dev, FERRY_PCI_INTX_GSI_BASE + i, FERRY_DM_IRQ_LEVEL, &h->intx[i]);
+        rc = dm_irq_add(dev, FERRY_PCI_INTX_GSI_BASE + i, FERRY_DM_IRQ_LEVEL, &h->intx[i]);
         if (rc < 0)
             goto err_free;
     }
@@ -115,12 +115,12 @@ static int host_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
                               "ioapic/lapic")) < 0 ||
         (rc = pci_bus_reserve(h->bus, true, 0, 0x1000, "legacy ports")) < 0)
         goto err_bus;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PCI, IOREQ_PCI_SBDF(0, 0, 0, 0), 256,
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PCI, IOREQ_PCI_SBDF(0, 0, 0, 0), 256,
                              &sbdf_ops, h, 0, NULL);
     if (rc < 0)
         goto err_bus;
-    ferry_dm_set_pci_bus(dm, h->bus);
-    ferry_dm_set_pci_config(dm, host_config, h);
+    dm_set_pci_bus(dm, h->bus);
+    dm_set_pci_config(dm, host_config, h);
     *state = h;
     return 0;
 err_bus:
@@ -134,8 +134,8 @@ static void host_exit(void *state)
 {
     struct pci_host *h = state;
 
-    ferry_dm_set_pci_config(h->dm, NULL, NULL);
-    ferry_dm_set_pci_bus(h->dm, NULL);
+    dm_set_pci_config(h->dm, NULL, NULL);
+    dm_set_pci_bus(h->dm, NULL);
     pci_bus_free(h->bus);
     free(h);
 }

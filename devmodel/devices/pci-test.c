@@ -76,11 +76,11 @@ static void io_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         memcpy(&t->scratch, b, 4);
     } else if (off == 4) {
         t->irq = val & 1;
-        ferry_dm_pci_set_irq(t->pci, t->irq);
+        dm_pci_set_irq(t->pci, t->irq);
         if (val & 2) {
-            int rc = ferry_dm_pci_msi_notify(t->pci, 0);
+            int rc = dm_pci_msi_notify(t->pci, 0);
             if (rc < 0)
-                ferry_dm_dev_guest_log(t->dev, "msi vector 0 not sent: %s",
+                dm_dev_guest_log(t->dev, "msi vector 0 not sent: %s",
                                        rc == -ENODEV ? "msi is disabled" : strerror(-rc));
         }
     }
@@ -116,7 +116,7 @@ static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
 {
     static const char *const known[] = { "addr", NULL };
     const struct ferry_pci_func_info info = {
-        .name = ferry_dm_device_id(dev),
+        .name = dm_device_id(dev),
         .vendor_id = PCI_TEST_VENDOR,
         .device_id = PCI_TEST_DEVICE,
         .class_code = 0xff0000,
@@ -127,9 +127,9 @@ static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     struct pci_test *t;
     int devfn, rc;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_pci_parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN] (hex device 1..1f)");
+    if (dm_opts_check(opts, known, NULL) < 0 ||
+        dm_pci_parse_addr(dm_opts_get(opts, "addr"), &devfn) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN] (hex device 1..1f)");
         return -EINVAL;
     }
     t = calloc(1, sizeof(*t));
@@ -137,13 +137,13 @@ static int test_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
         return -ENOMEM;
     t->dev = dev;
     /* The function and its BAR regions go with the device if a step fails. */
-    if ((rc = ferry_dm_pci_create(dev, &info, &t->pci)) < 0 ||
-        (rc = ferry_dm_pci_bar(t->pci, 0, FERRY_PCI_BAR_IO, PCI_TEST_IO_SIZE, &io_ops, t)) < 0 ||
-        (rc = ferry_dm_pci_bar(t->pci, 1, FERRY_PCI_BAR_MEM32, PCI_TEST_MEM_SIZE, &mem_ops,
+    if ((rc = dm_pci_create(dev, &info, &t->pci)) < 0 ||
+        (rc = dm_pci_bar(t->pci, 0, FERRY_PCI_BAR_IO, PCI_TEST_IO_SIZE, &io_ops, t)) < 0 ||
+        (rc = dm_pci_bar(t->pci, 1, FERRY_PCI_BAR_MEM32, PCI_TEST_MEM_SIZE, &mem_ops,
                                t)) < 0 ||
-        (rc = pci_func_msi_add(ferry_dm_pci_func(t->pci), 1,
+        (rc = pci_func_msi_add(dm_pci_func(t->pci), 1,
                                FERRY_PCI_MSI_64BIT | FERRY_PCI_MSI_MASKABLE, 0)) < 0 ||
-        (rc = ferry_dm_pci_plug(t->pci, devfn)) < 0) {
+        (rc = dm_pci_plug(t->pci, devfn)) < 0) {
         free(t);
         return rc;
     }
@@ -164,7 +164,7 @@ static void test_reset(void *state)
     t->irq = false;
     t->mem_accesses = 0;
     memset(t->mem, 0, sizeof(t->mem));
-    pci_func_reset(ferry_dm_pci_func(t->pci));
+    pci_func_reset(dm_pci_func(t->pci));
 }
 
 #define PCI_TEST_SAVE_VERSION 1
@@ -179,7 +179,7 @@ struct pci_test_saved {
 static int test_save(void *state, GByteArray *out)
 {
     struct pci_test *t = state;
-    struct ferry_pci_func *fn = ferry_dm_pci_func(t->pci);
+    struct ferry_pci_func *fn = dm_pci_func(t->pci);
     struct pci_test_saved sv = { .scratch = t->scratch, .mem_accesses = t->mem_accesses,
                                  .irq = t->irq };
     uint8_t version = PCI_TEST_SAVE_VERSION;
@@ -206,7 +206,7 @@ static int test_restore(void *state, const uint8_t *buf, size_t len)
     if (len < 1 + sizeof(sv) || buf[0] != PCI_TEST_SAVE_VERSION)
         return -EINVAL;
     memcpy(&sv, buf + 1, sizeof(sv));
-    rc = pci_func_restore(ferry_dm_pci_func(t->pci), buf + 1 + sizeof(sv),
+    rc = pci_func_restore(dm_pci_func(t->pci), buf + 1 + sizeof(sv),
                           len - 1 - sizeof(sv));
     if (rc < 0)
         return rc;
@@ -214,14 +214,14 @@ static int test_restore(void *state, const uint8_t *buf, size_t len)
     t->mem_accesses = sv.mem_accesses;
     memcpy(t->mem, sv.mem, sizeof(t->mem));
     t->irq = sv.irq & 1;
-    ferry_dm_pci_set_irq(t->pci, t->irq);
+    dm_pci_set_irq(t->pci, t->irq);
     return 0;
 }
 
 static void test_query(void *state, JsonBuilder *b)
 {
     struct pci_test *t = state;
-    int64_t sbdf = pci_func_sbdf(ferry_dm_pci_func(t->pci));
+    int64_t sbdf = pci_func_sbdf(dm_pci_func(t->pci));
 
     json_builder_set_member_name(b, "sbdf");
     json_builder_add_int_value(b, sbdf);

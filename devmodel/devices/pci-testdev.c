@@ -175,7 +175,7 @@ static int ptd_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
 {
     static const char *const known[] = { "addr", NULL };
     const struct ferry_pci_func_info info = {
-        .name = ferry_dm_device_id(dev),
+        .name = dm_device_id(dev),
         .vendor_id = PTD_VENDOR,
         .device_id = PTD_DEVICE,
         .class_code = PTD_CLASS,
@@ -186,9 +186,9 @@ static int ptd_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     struct ptd_instance *in;
     int devfn, rc;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_pci_parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN] (hex device 1..1f)");
+    if (dm_opts_check(opts, known, NULL) < 0 ||
+        dm_pci_parse_addr(dm_opts_get(opts, "addr"), &devfn) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN] (hex device 1..1f)");
         return -EINVAL;
     }
     in = calloc(1, sizeof(*in));
@@ -200,12 +200,12 @@ static int ptd_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     in->bars[0] = (struct ptd_bar){ .d = &in->d, .type = PTD_MMIO };
     in->bars[1] = (struct ptd_bar){ .d = &in->d, .type = PTD_PORTIO };
     /* The function and its BAR regions go with the device if a step fails. */
-    if ((rc = ferry_dm_pci_create(dev, &info, &in->d.pci)) < 0 ||
-        (rc = ferry_dm_pci_bar(in->d.pci, 0, FERRY_PCI_BAR_MEM32, 2 * PTD_MEM_SIZE, &ptd_ops,
+    if ((rc = dm_pci_create(dev, &info, &in->d.pci)) < 0 ||
+        (rc = dm_pci_bar(in->d.pci, 0, FERRY_PCI_BAR_MEM32, 2 * PTD_MEM_SIZE, &ptd_ops,
                                &in->bars[0])) < 0 ||
-        (rc = ferry_dm_pci_bar(in->d.pci, 1, FERRY_PCI_BAR_IO, 2 * PTD_IO_SIZE, &ptd_ops,
+        (rc = dm_pci_bar(in->d.pci, 1, FERRY_PCI_BAR_IO, 2 * PTD_IO_SIZE, &ptd_ops,
                                &in->bars[1])) < 0 ||
-        (rc = ferry_dm_pci_plug(in->d.pci, devfn)) < 0) {
+        (rc = dm_pci_plug(in->d.pci, devfn)) < 0) {
         free(in);
         return rc;
     }
@@ -224,7 +224,7 @@ static void ptd_reset(void *state)
 
     in->d.current = -1;
     tests_build(&in->d);
-    pci_func_reset(ferry_dm_pci_func(in->d.pci));
+    pci_func_reset(dm_pci_func(in->d.pci));
 }
 
 static void ptd_query(void *state, JsonBuilder *b)
@@ -233,7 +233,7 @@ static void ptd_query(void *state, JsonBuilder *b)
     const struct ptd_test *t = in->d.current >= 0 ? &in->d.tests[in->d.current] : NULL;
 
     json_builder_set_member_name(b, "sbdf");
-    json_builder_add_int_value(b, pci_func_sbdf(ferry_dm_pci_func(in->d.pci)));
+    json_builder_add_int_value(b, pci_func_sbdf(dm_pci_func(in->d.pci)));
     json_builder_set_member_name(b, "test");
     if (t)
         json_builder_add_string_value(b, (const char *)t->hdr + PTD_HDR_NAME);

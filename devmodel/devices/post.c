@@ -41,7 +41,7 @@ static void post_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     else
         p->head = (p->head + 1) % FERRY_POST_HISTORY;
     p->writes++;
-    ferry_dm_dev_guest_log_at(p->dev, FERRY_LOG_DEBUG, "post code 0x%02x", p->last);
+    dm_dev_guest_log_at(p->dev, FERRY_LOG_DEBUG, "post code 0x%02x", p->last);
 }
 
 static const struct ferry_dm_region_ops post_ops = {
@@ -59,9 +59,9 @@ static int post_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     int rc;
     const char *bad = NULL;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0x80, 0xffff, &port) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xffff)",
+    if (dm_opts_check(opts, known, &bad) < 0 ||
+        dm_opts_get_u64(opts, "port", 0x80, 0xffff, &port) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xffff)",
                          bad ? "unknown option " : "", bad ? bad : "", bad ? "; " : "");
         return -EINVAL;
     }
@@ -69,7 +69,7 @@ static int post_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     if (!p)
         return -ENOMEM;
     p->dev = dev;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &post_ops, p, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &post_ops, p, 0, NULL);
     if (rc < 0) {
         free(p);
         return rc;

@@ -49,7 +49,7 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
     struct qemu_bar *b = opaque;
     uint64_t v = UINT64_MAX;
 
-    if (qemu_remote_bar_read(b->q->qr, b->io, ferry_dm_region_base(b->r) + off, size, &v) < 0)
+    if (mpqemu_remote_bar_read(b->q->qr, b->io, dm_region_base(b->r) + off, size, &v) < 0)
         return UINT64_MAX;
     return v;
 }
@@ -58,7 +58,7 @@ static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 {
     struct qemu_bar *b = opaque;
 
-    qemu_remote_bar_write(b->q->qr, b->io, ferry_dm_region_base(b->r) + off, size, val);
+    mpqemu_remote_bar_write(b->q->qr, b->io, dm_region_base(b->r) + off, size, val);
 }
 
 static const struct ferry_dm_region_ops bar_ops = {
@@ -80,39 +80,39 @@ static void qemu_bar_map(void *opaque, unsigned idx, bool io, uint64_t addr, uin
     b = &q->bar[idx];
     if (!mapped) {
         if (b->r)
-            ferry_dm_region_unmap(b->r);
+            dm_region_unmap(b->r);
         return;
     }
     if (b->r && (b->io != io || b->size != size)) {
-        ferry_dm_region_del(b->r);
+        dm_region_del(b->r);
         b->r = NULL;
     }
     if (!b->r) {
         *b = (struct qemu_bar){ .q = q, .idx = idx, .io = io, .size = size };
-        rc = ferry_dm_region_add(q->dev, io ? FERRY_DM_SPACE_PORT : FERRY_DM_SPACE_MMIO, addr,
+        rc = dm_region_add(q->dev, io ? FERRY_DM_SPACE_PORT : FERRY_DM_SPACE_MMIO, addr,
                                  size, &bar_ops, b, 0, &b->r);
     } else {
-        rc = ferry_dm_region_move(b->r, addr);
+        rc = dm_region_move(b->r, addr);
     }
     if (rc < 0)
-        ferry_dm_dev_guest_log(q->dev, "bar %u at %s 0x%llx+0x%llx not decoded: %s", idx,
+        dm_dev_guest_log(q->dev, "bar %u at %s 0x%llx+0x%llx not decoded: %s", idx,
                                io ? "io" : "mem", (unsigned long long)addr,
                                (unsigned long long)size, strerror(-rc));
 }
 
-static void qemu_state(void *opaque, enum qemu_remote_state state)
+static void qemu_state(void *opaque, enum mpqemu_remote_state state)
 {
     struct qemu_dev *q = opaque;
 
-    ferry_dm_dev_log(q->dev, state == QEMU_REMOTE_RUNNING ? FERRY_LOG_INFO : FERRY_LOG_WARNING,
-                     "qemu is %s", qemu_remote_state_name(state));
+    dm_dev_log(q->dev, state == QEMU_REMOTE_RUNNING ? FERRY_LOG_INFO : FERRY_LOG_WARNING,
+                     "qemu is %s", mpqemu_remote_state_name(state));
 }
 
 static void qemu_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
     struct qemu_dev *q = opaque;
 
-    ferry_dm_dev_log(q->dev, level, "%s", msg);
+    dm_dev_log(q->dev, level, "%s", msg);
 }
 
 static const struct ferry_qemu_remote_ops qemu_ops = {
@@ -125,14 +125,14 @@ static uint32_t cfg_read(void *opaque, uint32_t reg, unsigned size)
 {
     struct qemu_dev *q = opaque;
 
-    return qemu_remote_config_read(q->qr, reg, size);
+    return mpqemu_remote_config_read(q->qr, reg, size);
 }
 
 static void cfg_write(void *opaque, uint32_t reg, unsigned size, uint32_t val)
 {
     struct qemu_dev *q = opaque;
 
-    qemu_remote_config_write(q->qr, reg, size, val);
+    mpqemu_remote_config_write(q->qr, reg, size, val);
 }
 
 static const struct ferry_dm_pci_ext_ops cfg_ops = { .read = cfg_read, .write = cfg_write };
@@ -141,15 +141,15 @@ static const struct ferry_dm_pci_ext_ops cfg_ops = { .read = cfg_read, .write = 
 static int share_ram(struct qemu_dev *q)
 {
     struct ioreq_msg_memory_reply regions;
-    int fd = ferry_dm_guest_memory_fd(q->dm, &regions);
+    int fd = dm_guest_memory_fd(q->dm, &regions);
 
     if (fd < 0) {
-        ferry_dm_dev_log(q->dev, FERRY_LOG_WARNING, "no guest RAM to share: the device "
+        dm_dev_log(q->dev, FERRY_LOG_WARNING, "no guest RAM to share: the device "
                          "cannot DMA");
         return 0;
     }
     for (unsigned i = 0; i < regions.nr_regions && i < QEMU_REMOTE_RAM_MAX; i++) {
-        int rc = qemu_remote_add_ram(q->qr, fd, regions.region[i].gpa, regions.region[i].size,
+        int rc = mpqemu_remote_add_ram(q->qr, fd, regions.region[i].gpa, regions.region[i].size,
                                      regions.region[i].offset);
 
         if (rc < 0)
@@ -163,25 +163,25 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
 {
     static const char *const known[] = { "device", "addr", "args", "qemu", "restarts",
                                          "sandbox", NULL };
-    const char *device = ferry_dm_opts_get(opts, "device");
-    const char *args = ferry_dm_opts_get(opts, "args");
-    const char *sandbox = ferry_dm_opts_get(opts, "sandbox");
+    const char *device = dm_opts_get(opts, "device");
+    const char *args = dm_opts_get(opts, "args");
+    const char *sandbox = dm_opts_get(opts, "sandbox");
     const char *bad = NULL;
     uint64_t restarts;
     struct qemu_dev *q;
     int devfn, rc;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0 || !device ||
-        ferry_dm_pci_parse_addr(ferry_dm_opts_get(opts, "addr"), &devfn) < 0 ||
-        ferry_dm_opts_get_u64(opts, "restarts", 3, 100, &restarts) < 0 ||
+    if (dm_opts_check(opts, known, &bad) < 0 || !device ||
+        dm_pci_parse_addr(dm_opts_get(opts, "addr"), &devfn) < 0 ||
+        dm_opts_get_u64(opts, "restarts", 3, 100, &restarts) < 0 ||
         (sandbox && strcmp(sandbox, "on") != 0 && strcmp(sandbox, "off") != 0)) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: device=DEV (required), addr=DEV[.FN], "
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: device=DEV (required), addr=DEV[.FN], "
                          "args=ARGS, qemu=PATH, restarts=N, sandbox=on|off%s%s",
                          bad ? "; unknown: " : "", bad ? bad : "");
         return -EINVAL;
     }
-    if (ferry_dm_confined(ferry_dm_device_dm(dev))) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "a confined ferry-dm cannot start another QEMU: "
+    if (dm_confined(dm_device_dm(dev))) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "a confined ferry-dm cannot start another QEMU: "
                          "its launchers were forked at start-up with fixed command lines; put "
                          "the device in the configuration (a [qemu] group) instead");
         return -EPERM;
@@ -190,42 +190,42 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     if (!q)
         return -ENOMEM;
     q->dev = dev;
-    q->dm = ferry_dm_device_dm(dev);
+    q->dm = dm_device_dm(dev);
     if (args && *args)
         q->argv = g_strsplit_set(args, " ", -1);
     struct ferry_qemu_remote_config cfg = {
-        .qemu = ferry_dm_opts_get(opts, "qemu"),
+        .qemu = dm_opts_get(opts, "qemu"),
         .device = device,
-        .id = ferry_dm_device_id(dev),
+        .id = dm_device_id(dev),
         .extra_args = (const char *const *)q->argv,
         .max_restarts = (unsigned)restarts,
         .no_sandbox = sandbox && strcmp(sandbox, "off") == 0,
-        .launcher_sandbox = ferry_dm_sandbox(q->dm),
+        .launcher_sandbox = dm_sandbox(q->dm),
         .irq_fd = -1,
         .resample_fd = -1,
     };
-    rc = ferry_dm_pci_ext_add(dev, devfn, &cfg_ops, q);
+    rc = dm_pci_ext_add(dev, devfn, &cfg_ops, q);
     if (rc < 0)
         goto err;
     q->devfn = rc;
-    rc = qemu_remote_new(ferry_dm_event_base(q->dm), &cfg, &qemu_ops, q, &q->qr);
+    rc = mpqemu_remote_new(dm_event_base(q->dm), &cfg, &qemu_ops, q, &q->qr);
     if (rc < 0)
         goto err;
     rc = share_ram(q);
     if (rc == 0)
-        rc = qemu_remote_start(q->qr);
+        rc = mpqemu_remote_start(q->qr);
     if (rc < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "cannot start qemu for '%s': %s", device,
+        dm_dev_log(dev, FERRY_LOG_ERROR, "cannot start qemu for '%s': %s", device,
                          strerror(-rc));
         goto err;
     }
-    ferry_dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x in qemu pid %d", device,
-                     q->devfn >> 3, q->devfn & 7, (int)qemu_remote_pid(q->qr));
+    dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x in qemu pid %d", device,
+                     q->devfn >> 3, q->devfn & 7, (int)mpqemu_remote_pid(q->qr));
     *state = q;
     return 0;
 err:
     /* The config claim and any BAR regions go with the device. */
-    qemu_remote_free(q->qr);
+    mpqemu_remote_free(q->qr);
     g_strfreev(q->argv);
     free(q);
     return rc;
@@ -235,16 +235,16 @@ err:
 static int qemu_start(void *state)
 {
     struct qemu_dev *q = state;
-    uint32_t pin = qemu_remote_config_read(q->qr, FERRY_PCI_INTERRUPT_PIN, 1);
+    uint32_t pin = mpqemu_remote_config_read(q->qr, FERRY_PCI_INTERRUPT_PIN, 1);
     int rc;
 
     if (pin < 1 || pin > 4)
         return 0;
     q->gsi = pci_intx_gsi((unsigned)q->devfn >> 3, pin - 1);
-    rc = ferry_dm_irqfd_assign(q->dm, q->gsi, qemu_remote_irq_fd(q->qr),
-                               qemu_remote_resample_fd(q->qr), true);
+    rc = dm_irqfd_assign(q->dm, q->gsi, mpqemu_remote_irq_fd(q->qr),
+                               mpqemu_remote_resample_fd(q->qr), true);
     if (rc < 0) {
-        ferry_dm_dev_log(q->dev, FERRY_LOG_WARNING, "INTx on gsi %u not wired: %s", q->gsi,
+        dm_dev_log(q->dev, FERRY_LOG_WARNING, "INTx on gsi %u not wired: %s", q->gsi,
                          strerror(-rc));
         return rc;
     }
@@ -257,10 +257,10 @@ static void qemu_exit(void *state)
     struct qemu_dev *q = state;
 
     if (q->irqfd &&
-        ferry_dm_irqfd_assign(q->dm, q->gsi, qemu_remote_irq_fd(q->qr),
-                              qemu_remote_resample_fd(q->qr), false) < 0)
-        ferry_dm_dev_log(q->dev, FERRY_LOG_DEBUG, "irqfd for gsi %u already gone", q->gsi);
-    qemu_remote_free(q->qr);
+        dm_irqfd_assign(q->dm, q->gsi, mpqemu_remote_irq_fd(q->qr),
+                              mpqemu_remote_resample_fd(q->qr), false) < 0)
+        dm_dev_log(q->dev, FERRY_LOG_DEBUG, "irqfd for gsi %u already gone", q->gsi);
+    mpqemu_remote_free(q->qr);
     g_strfreev(q->argv);
     free(q);
 }
@@ -269,24 +269,24 @@ static void qemu_reset(void *state)
 {
     struct qemu_dev *q = state;
 
-    if (qemu_remote_state(q->qr) == QEMU_REMOTE_RUNNING && qemu_remote_reset(q->qr) < 0)
-        ferry_dm_dev_log(q->dev, FERRY_LOG_WARNING, "function reset failed");
+    if (mpqemu_remote_state(q->qr) == QEMU_REMOTE_RUNNING && mpqemu_remote_reset(q->qr) < 0)
+        dm_dev_log(q->dev, FERRY_LOG_WARNING, "function reset failed");
 }
 
 static void qemu_query(void *state, JsonBuilder *b)
 {
     struct qemu_dev *q = state;
-    struct qemu_remote_stats st;
+    struct mpqemu_remote_stats st;
     char bdf[16];
 
-    qemu_remote_get_stats(q->qr, &st);
+    mpqemu_remote_get_stats(q->qr, &st);
     snprintf(bdf, sizeof(bdf), "00:%02x.%x", q->devfn >> 3, q->devfn & 7);
     json_builder_set_member_name(b, "bdf");
     json_builder_add_string_value(b, bdf);
     json_builder_set_member_name(b, "qemu-pid");
-    json_builder_add_int_value(b, qemu_remote_pid(q->qr));
+    json_builder_add_int_value(b, mpqemu_remote_pid(q->qr));
     json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, qemu_remote_state_name(qemu_remote_state(q->qr)));
+    json_builder_add_string_value(b, mpqemu_remote_state_name(mpqemu_remote_state(q->qr)));
     json_builder_set_member_name(b, "restarts");
     json_builder_add_int_value(b, st.restarts);
     json_builder_set_member_name(b, "bar-reads");

@@ -42,10 +42,10 @@ static void rcr_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     rc->rcr = v & (RCR_SYS_RST | RCR_FULL_RST);
     if (v & RCR_RST_CPU) {
         rc->resets++;
-        ferry_dm_dev_guest_log_at(rc->dev, FERRY_LOG_INFO, "%s reset through 0xcf9",
+        dm_dev_guest_log_at(rc->dev, FERRY_LOG_INFO, "%s reset through 0xcf9",
                                   (v & (RCR_SYS_RST | RCR_FULL_RST)) ? "hard" : "soft");
         /* Resets every device, this one included (rcr back to 0). */
-        ferry_dm_request_shutdown(ferry_dm_device_dm(rc->dev), IOREQ_SHUTDOWN_REBOOT, 0);
+        dm_request_shutdown(dm_device_dm(rc->dev), IOREQ_SHUTDOWN_REBOOT, 0);
     }
 }
 
@@ -71,9 +71,9 @@ static int rcr_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     int err;
     const char *bad = NULL;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0xcf9, 0xffff, &port) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xffff)",
+    if (dm_opts_check(opts, known, &bad) < 0 ||
+        dm_opts_get_u64(opts, "port", 0xcf9, 0xffff, &port) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "%s%s%soptions: port=N (0..0xffff)",
                          bad ? "unknown option " : "", bad ? bad : "", bad ? "; " : "");
         return -EINVAL;
     }
@@ -81,7 +81,7 @@ static int rcr_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     if (!rc)
         return -ENOMEM;
     rc->dev = dev;
-    err = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &rcr_ops, rc, 0, NULL);
+    err = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &rcr_ops, rc, 0, NULL);
     if (err < 0) {
         free(rc);
         return err;

@@ -113,7 +113,7 @@ static unsigned dec_hour(const struct rtc *s, uint8_t v)
 
 static int64_t guest_ns(struct rtc *s)
 {
-    return ferry_dm_wall_ns(s->dm) + s->r.offset_ns;
+    return dm_wall_ns(s->dm) + s->r.offset_ns;
 }
 
 /* Time registers from the running clock. */
@@ -146,7 +146,7 @@ static unsigned clamp(unsigned v, unsigned lo, unsigned hi)
 static void rtc_set_from_regs(struct rtc *s)
 {
     struct tm tm = { 0 };
-    int64_t now = ferry_dm_wall_ns(s->dm);
+    int64_t now = dm_wall_ns(s->dm);
     time_t t;
 
     tm.tm_sec = (int)clamp(dec(s, s->r.cmos[RTC_SEC]), 0, 59);
@@ -169,7 +169,7 @@ static void rtc_update_irq(struct rtc *s)
 
     if (c & en)     /* PF/AF/UF line up with PIE/AIE/UIE */
         s->r.cmos[RTC_REG_C] |= REG_C_IRQF;
-    ferry_dm_irq_set(s->irq, s->r.cmos[RTC_REG_C] & REG_C_IRQF);
+    dm_irq_set(s->irq, s->r.cmos[RTC_REG_C] & REG_C_IRQF);
 }
 
 static int64_t periodic_ns(const struct rtc *s)
@@ -351,15 +351,15 @@ static int rtc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
                     void **state)
 {
     static const char *const known[] = { "irq", NULL };
-    struct event_base *base = ferry_dm_event_base(ferry_dm_device_dm(dev));
+    struct event_base *base = dm_event_base(dm_device_dm(dev));
     const char *bad = NULL;
     uint64_t irq;
     struct rtc *s;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0 ||
-        ferry_dm_opts_get_u64(opts, "irq", 8, 1023, &irq) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (irq=N)", bad ? " " : "",
+    if (dm_opts_check(opts, known, &bad) < 0 ||
+        dm_opts_get_u64(opts, "irq", 8, 1023, &irq) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (irq=N)", bad ? " " : "",
                          bad ? bad : "");
         return -EINVAL;
     }
@@ -367,11 +367,11 @@ static int rtc_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opt
     if (!s)
         return -ENOMEM;
     s->dev = dev;
-    s->dm = ferry_dm_device_dm(dev);
-    rc = ferry_dm_irq_add(dev, (uint32_t)irq, FERRY_DM_IRQ_EDGE, &s->irq);
+    s->dm = dm_device_dm(dev);
+    rc = dm_irq_add(dev, (uint32_t)irq, FERRY_DM_IRQ_EDGE, &s->irq);
     if (rc < 0)
         goto err_free;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, 0x70, 2, &rtc_ops, s, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, 0x70, 2, &rtc_ops, s, 0, NULL);
     if (rc < 0)
         goto err_free;
     if (base) {

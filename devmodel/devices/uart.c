@@ -126,7 +126,7 @@ static void uart_update_irq(struct uart *u)
     bool pending = !(uart_iir(u) & IIR_NO_INT);
 
     /* On a PC the INTR pin is gated by OUT2 (and never in loopback). */
-    ferry_dm_irq_set(u->irq, pending && (u->r.mcr & MCR_OUT2) && !(u->r.mcr & MCR_LOOP));
+    dm_irq_set(u->irq, pending && (u->r.mcr & MCR_OUT2) && !(u->r.mcr & MCR_LOOP));
 }
 
 static void rx_push(struct uart *u, uint8_t byte)
@@ -154,7 +154,7 @@ static uint8_t rx_pop(struct uart *u)
         u->r.lsr &= ~LSR_DR;
         u->r.timeout_ipending = 0;
         if (u->cd)
-            ferry_chardev_accept_input(u->cd);
+            dm_chardev_accept_input(u->cd);
     }
     return b;
 }
@@ -165,7 +165,7 @@ static void rx_clear(struct uart *u)
     u->r.lsr &= ~LSR_DR;
     u->r.timeout_ipending = 0;
     if (u->cd)
-        ferry_chardev_accept_input(u->cd);
+        dm_chardev_accept_input(u->cd);
 }
 
 /* Modem status inputs: loopback mirrors MCR; otherwise a cable with everything up. */
@@ -196,7 +196,7 @@ static void uart_tx(struct uart *u, uint8_t byte)
         rx_push(u, byte);
         u->r.timeout_ipending = 1;
     } else if (u->cd) {
-        ferry_chardev_write(u->cd, &byte, 1);
+        dm_chardev_write(u->cd, &byte, 1);
     }
     /* Sent at once: the holding register is empty again. */
     u->r.lsr |= LSR_THRE | LSR_TEMT;
@@ -329,8 +329,8 @@ static void uart_output_failed(void *opaque, size_t n, int err, uint64_t total)
 {
     struct uart *u = opaque;
 
-    ferry_dm_dev_guest_log(u->dev, "serial output to %s: %zu bytes dropped: %s (%" PRIu64
-                           " dropped in all)", ferry_chardev_out_name(u->cd), n, strerror(err),
+    dm_dev_guest_log(u->dev, "serial output to %s: %zu bytes dropped: %s (%" PRIu64
+                           " dropped in all)", dm_chardev_out_name(u->cd), n, strerror(err),
                            total);
 }
 
@@ -350,7 +350,7 @@ static void uart_reset(void *state)
     msr_update(u);
     u->r.msr &= 0xf0;
     if (u->cd)
-        ferry_chardev_accept_input(u->cd);
+        dm_chardev_accept_input(u->cd);
     uart_update_irq(u);
 }
 
@@ -358,43 +358,43 @@ static int uart_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
                      void **state)
 {
     static const char *const known[] = { "port", "irq", "out", "in", NULL };
-    const char *out_spec = ferry_dm_opts_get(opts, "out");
-    const char *in_spec = ferry_dm_opts_get(opts, "in");
+    const char *out_spec = dm_opts_get(opts, "out");
+    const char *in_spec = dm_opts_get(opts, "in");
     const char *bad = NULL;
     uint64_t port, irq;
     char err[256];
     struct uart *u;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, &bad) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "unknown option '%s' (port, irq, out, in)", bad);
+    if (dm_opts_check(opts, known, &bad) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "unknown option '%s' (port, irq, out, in)", bad);
         return -EINVAL;
     }
-    if (ferry_dm_opts_get_u64(opts, "port", 0x3f8, 0xfff8, &port) < 0 ||
-        ferry_dm_opts_get_u64(opts, "irq", 4, 1023, &irq) < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "port must be <= 0xfff8 and irq <= 1023");
+    if (dm_opts_get_u64(opts, "port", 0x3f8, 0xfff8, &port) < 0 ||
+        dm_opts_get_u64(opts, "irq", 4, 1023, &irq) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "port must be <= 0xfff8 and irq <= 1023");
         return -EINVAL;
     }
     u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
     u->dev = dev;
-    rc = ferry_dm_irq_add(dev, (uint32_t)irq, FERRY_DM_IRQ_EDGE, &u->irq);
+    rc = dm_irq_add(dev, (uint32_t)irq, FERRY_DM_IRQ_EDGE, &u->irq);
     if (rc < 0)
         goto err_free;
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 8, &uart_ops, u, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 8, &uart_ops, u, 0, NULL);
     if (rc < 0)
         goto err_free;
-    rc = ferry_chardev_open(ferry_dm_event_base(ferry_dm_device_dm(dev)),
+    rc = dm_chardev_open(dm_event_base(dm_device_dm(dev)),
                             out_spec ? out_spec : "stdout", in_spec ? in_spec : "none",
                             &uart_cd_ops, u, &u->cd, err, sizeof(err));
     if (rc < 0) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "%s", err);
+        dm_dev_log(dev, FERRY_LOG_ERROR, "%s", err);
         goto err_free;
     }
-    if (strncmp(ferry_chardev_out_name(u->cd), "pty:", 4) == 0)
-        ferry_dm_dev_log(dev, FERRY_LOG_INFO, "serial console on %s",
-                         ferry_chardev_out_name(u->cd) + 4);
+    if (strncmp(dm_chardev_out_name(u->cd), "pty:", 4) == 0)
+        dm_dev_log(dev, FERRY_LOG_INFO, "serial console on %s",
+                         dm_chardev_out_name(u->cd) + 4);
     *state = u;
     return 0;
 err_free:
@@ -407,7 +407,7 @@ static void uart_exit(void *state)
 {
     struct uart *u = state;
 
-    ferry_chardev_close(u->cd);
+    dm_chardev_close(u->cd);
     free(u);
 }
 
@@ -443,15 +443,15 @@ static void uart_query(void *state, JsonBuilder *b)
     struct uart *u = state;
 
     json_builder_set_member_name(b, "out");
-    json_builder_add_string_value(b, ferry_chardev_out_name(u->cd));
+    json_builder_add_string_value(b, dm_chardev_out_name(u->cd));
     json_builder_set_member_name(b, "in");
-    json_builder_add_string_value(b, ferry_chardev_in_name(u->cd));
+    json_builder_add_string_value(b, dm_chardev_in_name(u->cd));
     json_builder_set_member_name(b, "tx-bytes");
     json_builder_add_int_value(b, (gint64)u->tx_bytes);
     json_builder_set_member_name(b, "rx-bytes");
     json_builder_add_int_value(b, (gint64)u->rx_bytes);
     json_builder_set_member_name(b, "dropped");
-    json_builder_add_int_value(b, (gint64)ferry_chardev_dropped(u->cd));
+    json_builder_add_int_value(b, (gint64)dm_chardev_dropped(u->cd));
 }
 
 /*

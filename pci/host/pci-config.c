@@ -11,7 +11,7 @@
 
 static const char *const pci_keys[] = { "devices", "group", "force", "qmp", NULL };
 
-bool ferry_pci_config_id_valid(const char *s)
+bool pcihost_config_id_valid(const char *s)
 {
     size_t n = strlen(s);
 
@@ -23,7 +23,7 @@ bool ferry_pci_config_id_valid(const char *s)
     return true;
 }
 
-bool ferry_pci_config_addr_valid(const char *s)
+bool pcihost_config_addr_valid(const char *s)
 {
     unsigned long slot, fn = 0;
     char *end;
@@ -41,7 +41,7 @@ bool ferry_pci_config_addr_valid(const char *s)
     return slot < 0x20 && fn < 8;
 }
 
-void ferry_pci_config_default_id(const struct ferry_pci_addr *a, char *buf, size_t len)
+void pcihost_config_default_id(const struct ferry_pci_addr *a, char *buf, size_t len)
 {
     if (a->domain)
         snprintf(buf, len, "ferry-pci-%04x-%02x-%02x-%x", a->domain, a->bus, a->dev, a->fn);
@@ -49,7 +49,7 @@ void ferry_pci_config_default_id(const struct ferry_pci_addr *a, char *buf, size
         snprintf(buf, len, "ferry-pci-%02x-%02x-%x", a->bus, a->dev, a->fn);
 }
 
-int ferry_pci_config_parse_dev(const char *entry, struct ferry_pci_config_dev *d, char *err,
+int pcihost_config_parse_dev(const char *entry, struct ferry_pci_config_dev *d, char *err,
                                size_t errlen)
 {
     g_auto(GStrv) parts = g_strsplit(entry, ",", -1);
@@ -70,21 +70,21 @@ int ferry_pci_config_parse_dev(const char *entry, struct ferry_pci_config_dev *d
         if (eq)
             *eq = '\0';
         if (!strcmp(opt, "bus")) {
-            if (!ferry_pci_config_id_valid(val)) {
+            if (!pcihost_config_id_valid(val)) {
                 snprintf(err, errlen, "%s: bus='%s': not a QEMU bus id (a letter, then "
                          "letters, digits, '.', '_', '-')", d->name, val);
                 return -EINVAL;
             }
             snprintf(d->bus, sizeof(d->bus), "%s", val);
         } else if (!strcmp(opt, "addr")) {
-            if (!ferry_pci_config_addr_valid(val)) {
+            if (!pcihost_config_addr_valid(val)) {
                 snprintf(err, errlen, "%s: addr='%s': not a slot address (SLOT[.FN] in hex, "
                          "slot below 0x20, function below 8)", d->name, val);
                 return -EINVAL;
             }
             snprintf(d->addr, sizeof(d->addr), "%s", val);
         } else if (!strcmp(opt, "id")) {
-            if (!ferry_pci_config_id_valid(val)) {
+            if (!pcihost_config_id_valid(val)) {
                 snprintf(err, errlen, "%s: id='%s': not a QEMU device id (a letter, then "
                          "letters, digits, '.', '_', '-', at most %d)", d->name, val,
                          FERRY_PCI_CONFIG_ID_MAX - 1);
@@ -98,7 +98,7 @@ int ferry_pci_config_parse_dev(const char *entry, struct ferry_pci_config_dev *d
         }
     }
     if (!have_id)
-        ferry_pci_config_default_id(&d->host, d->id, sizeof(d->id));
+        pcihost_config_default_id(&d->host, d->id, sizeof(d->id));
     return 0;
 }
 
@@ -151,7 +151,7 @@ static int get_bool(GKeyFile *kf, const char *file, const char *key, bool *out, 
     return 0;
 }
 
-int ferry_pci_config_load(const char *file, struct ferry_pci_config *c, char *err,
+int pcihost_config_load(const char *file, struct ferry_pci_config *c, char *err,
                           size_t errlen)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -197,7 +197,7 @@ int ferry_pci_config_load(const char *file, struct ferry_pci_config *c, char *er
 
         if (!*entry)
             continue;
-        if (ferry_pci_config_parse_dev(entry, &d, why, sizeof(why)) < 0) {
+        if (pcihost_config_parse_dev(entry, &d, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "%s: [pci] devices: %s", file, why);
             return -EINVAL;
         }

@@ -47,20 +47,20 @@ struct ferry_pci_config {
 
 /* Read FILE's [pci] group into c (c->n = 0 when there is none).  0 or
  * -errno with a message naming the file, the key and the value in err. */
-int ferry_pci_config_load(const char *file, struct ferry_pci_config *c, char *err,
+int pcihost_config_load(const char *file, struct ferry_pci_config *c, char *err,
                           size_t errlen);
 
 /* One devices= entry ("BDF[,bus=B][,addr=A][,id=ID]"), also what a control
  * command's arguments are checked with: 0 or -EINVAL, the reason (without
  * file or key) in err. */
-int ferry_pci_config_parse_dev(const char *entry, struct ferry_pci_config_dev *d, char *err,
+int pcihost_config_parse_dev(const char *entry, struct ferry_pci_config_dev *d, char *err,
                                size_t errlen);
 
 /* A QEMU id, bus name: [A-Za-z][A-Za-z0-9._-]*, shorter than ID_MAX. */
-bool ferry_pci_config_id_valid(const char *s);
+bool pcihost_config_id_valid(const char *s);
 /* device_add's addr: SLOT[.FN], hex, slot < 0x20, fn < 8 (optional 0x). */
-bool ferry_pci_config_addr_valid(const char *s);
+bool pcihost_config_addr_valid(const char *s);
 /* The id a device gets when none is given: ferry-pci-BB-DD-F. */
-void ferry_pci_config_default_id(const struct ferry_pci_addr *a, char *buf, size_t len);
+void pcihost_config_default_id(const struct ferry_pci_addr *a, char *buf, size_t len);
 
 #endif

@@ -136,12 +136,12 @@ void tb_init(struct tb *t, bool irqfd_ok)
     ck_assert_ptr_nonnull(t->base);
     struct ferry_dm_config cfg = { .name = "test", .base = t->base, .ops = &tb_ops,
                                    .opaque = t, .log = tb_log_op, .log_opaque = t };
-    ck_assert_int_eq(ferry_dm_create(&cfg, &t->dm), 0);
+    ck_assert_int_eq(dm_create(&cfg, &t->dm), 0);
 }
 
 void tb_fini(struct tb *t)
 {
-    ferry_dm_destroy(t->dm);
+    dm_destroy(t->dm);
     event_base_free(t->base);
     for (unsigned i = 0; i < t->nr_claims; i++)
         ck_assert_msg(!t->claims[i].live, "claim 0x%llx-0x%llx left behind",
@@ -155,9 +155,9 @@ int tb_try_add(struct tb *t, const char *type, const char *id, const char *opts)
     int rc;
 
     if (opts)
-        ck_assert_int_eq(ferry_dm_opts_parse(opts, &o), 0);
-    rc = ferry_dm_device_add(t->dm, type, id, o, NULL);
-    ferry_dm_opts_free(o);
+        ck_assert_int_eq(dm_opts_parse(opts, &o), 0);
+    rc = dm_device_add(t->dm, type, id, o, NULL);
+    dm_opts_free(o);
     return rc;
 }
 
@@ -166,7 +166,7 @@ struct ferry_dm_device *tb_add(struct tb *t, const char *type, const char *id, c
     int rc = tb_try_add(t, type, id, opts);
 
     ck_assert_msg(rc == 0, "adding %s: %s", type, strerror(-rc));
-    return ferry_dm_device_find(t->dm, id);
+    return dm_device_find(t->dm, id);
 }
 
 uint64_t tb_in(struct tb *t, uint16_t port, unsigned size)
@@ -174,7 +174,7 @@ uint64_t tb_in(struct tb *t, uint16_t port, unsigned size)
     ioreq_t req = { .addr = port, .size = size, .count = 1, .dir = IOREQ_READ,
                     .type = IOREQ_TYPE_PIO, .data = 0x5a5a5a5a5a5a5a5aull };
 
-    ferry_dm_handle_ioreq(t->dm, 0, &req);
+    dm_handle_ioreq(t->dm, 0, &req);
     return req.data;
 }
 
@@ -183,7 +183,7 @@ void tb_out(struct tb *t, uint16_t port, unsigned size, uint64_t val)
     ioreq_t req = { .addr = port, .size = size, .count = 1, .dir = IOREQ_WRITE,
                     .type = IOREQ_TYPE_PIO, .data = val };
 
-    ferry_dm_handle_ioreq(t->dm, 0, &req);
+    dm_handle_ioreq(t->dm, 0, &req);
 }
 
 bool tb_claimed(const struct tb *t, enum ioreq_range_type type, uint64_t start, uint64_t end)
@@ -210,7 +210,7 @@ uint32_t tb_cfg_read(struct tb *t, unsigned dev, unsigned fn, unsigned reg, unsi
     ioreq_t req = { .addr = IOREQ_PCI_ADDR(IOREQ_PCI_SBDF(0, 0, dev, fn), reg), .size = size,
                     .count = 1, .dir = IOREQ_READ, .type = IOREQ_TYPE_PCI_CONFIG };
 
-    ferry_dm_handle_ioreq(t->dm, 0, &req);
+    dm_handle_ioreq(t->dm, 0, &req);
     return (uint32_t)req.data;
 }
 
@@ -221,7 +221,7 @@ void tb_cfg_write(struct tb *t, unsigned dev, unsigned fn, unsigned reg, unsigne
                     .count = 1, .dir = IOREQ_WRITE, .type = IOREQ_TYPE_PCI_CONFIG,
                     .data = val };
 
-    ferry_dm_handle_ioreq(t->dm, 0, &req);
+    dm_handle_ioreq(t->dm, 0, &req);
 }
 
 void tb_loop_until(struct tb *t, bool (*done)(struct tb *t, void *arg), void *arg, unsigned ms)

@@ -15,7 +15,7 @@
 static JsonNode *run(struct tb *t, const char *cmd, bool *quit)
 {
     bool q;
-    char *r = ferry_dm_control_execute(t->dm, cmd, strlen(cmd), quit ? quit : &q);
+    char *r = dm_control_execute(t->dm, cmd, strlen(cmd), quit ? quit : &q);
     JsonNode *n = json_from_string(r, NULL);
 
     ck_assert_msg(n && JSON_NODE_HOLDS_OBJECT(n), "reply is not an object: %s", r);
@@ -50,7 +50,7 @@ START_TEST(test_control_commands)
     tb_init(&t, false);
     tb_add(&t, "uart", "com1", "out=null");
     tb_add(&t, "acpi-pm", "pm", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
 
     n = run(&t, "{\"execute\": \"qmp_capabilities\", \"id\": 7}", NULL);
     ck_assert_ptr_null(error_class(n));
@@ -206,8 +206,8 @@ START_TEST(test_control_socket)
 
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, &ops, &quitted, &c), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, path, &ops, &quitted, &c), 0);
     s.fd = socket(AF_UNIX, SOCK_STREAM, 0);
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     ck_assert_int_eq(connect(s.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -240,7 +240,7 @@ START_TEST(test_control_socket)
     tb_loop_until(&t, got_lines, &s, 5000);
     ck_assert_ptr_nonnull(strstr(s.got->str, "longer than"));
     close(s.fd);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     ck_assert_int_ne(access(path, F_OK), 0);
     g_string_free(s.got, TRUE);
     tb_fini(&t);
@@ -267,10 +267,10 @@ START_TEST(test_control_socket_path)
     int fd;
 
     tb_init(&t, false);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     /* a regular file where the socket should go stays untouched */
     ck_assert(g_file_set_contents(path, "keep", -1, NULL));
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), -EEXIST);
+    ck_assert_int_eq(dm_control_open(t.dm, path, NULL, NULL, &c), -EEXIST);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert(S_ISREG(st.st_mode));
     unlink(path);
@@ -279,7 +279,7 @@ START_TEST(test_control_socket_path)
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(fd);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, path, NULL, NULL, &c), 0);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert(S_ISSOCK(st.st_mode));
     ck_assert_uint_eq(st.st_mode & 0777, 0600);
@@ -291,7 +291,7 @@ START_TEST(test_control_socket_path)
     ck_assert_str_eq(g_dir_read_name(d), "dm.sock");
     ck_assert_ptr_null(g_dir_read_name(d));
     g_dir_close(d);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     tb_fini(&t);
     rmdir(dir);
     g_free(path);
@@ -306,7 +306,7 @@ static int control_connect(struct tb *t, const char *dir, struct ferry_dm_contro
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int fd;
 
-    ck_assert_int_eq(ferry_dm_control_open(t->dm, path, NULL, NULL, c), 0);
+    ck_assert_int_eq(dm_control_open(t->dm, path, NULL, NULL, c), 0);
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -354,7 +354,7 @@ START_TEST(test_control_out_of_fds)
 
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     s.fd = control_connect(&t, dir, &c);    /* queued, not yet accepted */
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
     low = old;
@@ -380,7 +380,7 @@ START_TEST(test_control_out_of_fds)
     tb_loop_until(&t, got_greeting, &s, 10000);
     ck_assert_msg(g_str_has_prefix(s.got->str, "{\"QMP\""), "greeting: %s", s.got->str);
     close(s.fd);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     g_string_free(s.got, TRUE);
     g_free(fill);
     tb_fini(&t);
@@ -408,7 +408,7 @@ START_TEST(test_control_half_close)
         g_string_append(cmds, cmd);
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     s.fd = control_connect(&t, dir, &c);
     ck_assert_int_eq(send(s.fd, cmds->str, cmds->len, 0), (ssize_t)cmds->len);
     ck_assert_int_eq(shutdown(s.fd, SHUT_WR), 0);
@@ -417,7 +417,7 @@ START_TEST(test_control_half_close)
         lines += s.got->str[i] == '\n';
     ck_assert_uint_eq(lines, 1 + CMDS);
     close(s.fd);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     g_string_free(cmds, TRUE);
     g_string_free(s.got, TRUE);
     tb_fini(&t);
@@ -447,7 +447,7 @@ START_TEST(test_control_unread_replies)
         memcpy(chunk + i * cmd_len, cmd, cmd_len);
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     s.fd = control_connect(&t, dir, &c);
     while (sent < SEND_LIMIT && idle < 500) {
         ssize_t n = send(s.fd, chunk, 128 * cmd_len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -475,7 +475,7 @@ START_TEST(test_control_unread_replies)
     }
     ck_assert_uint_eq(lines, 1 + sent / cmd_len);
     close(s.fd);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     g_string_free(s.got, TRUE);
     tb_fini(&t);
     rmdir(dir);
@@ -504,16 +504,16 @@ static char *defer_handler(void *opaque, struct ferry_dm_control_req *req, const
     (void)args;
     (void)fd;
     if (!strcmp(cmd, "fast"))
-        return ferry_dm_control_reply(id, json_node_init_string(json_node_alloc(), "fast"));
+        return dm_control_reply(id, json_node_init_string(json_node_alloc(), "fast"));
     if (strcmp(cmd, "slow") && strcmp(cmd, "slow2"))
         return NULL;
-    p = ferry_dm_control_defer(req);
+    p = dm_control_defer(req);
     if (!p) {
         d->last_errno = errno;
-        return ferry_dm_control_reply_error(id, "busy: too many commands waiting");
+        return dm_control_reply_error(id, "busy: too many commands waiting");
     }
     if (!strcmp(cmd, "slow2"))
-        d->second_refused = !ferry_dm_control_defer(req) && errno == EBUSY;
+        d->second_refused = !dm_control_defer(req) && errno == EBUSY;
     ck_assert_uint_lt(d->n, G_N_ELEMENTS(d->p));
     d->p[d->n++] = p;
     return FERRY_DM_CONTROL_DEFERRED;
@@ -522,8 +522,8 @@ static char *defer_handler(void *opaque, struct ferry_dm_control_req *req, const
 static void defer_complete(struct defer_state *d, unsigned i, const char *what)
 {
     ck_assert_ptr_nonnull(d->p[i]);
-    ferry_dm_control_complete(d->p[i], ferry_dm_control_reply(
-        ferry_dm_control_pending_id(d->p[i]), json_node_init_string(json_node_alloc(), what)));
+    dm_control_complete(d->p[i], dm_control_reply(
+        dm_control_pending_id(d->p[i]), json_node_init_string(json_node_alloc(), what)));
     d->p[i] = NULL;
 }
 
@@ -611,14 +611,14 @@ START_TEST(test_control_defer_order)
 
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
-    ferry_dm_control_set_handler(c, defer_handler, &d);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    dm_control_set_handler(c, defer_handler, &d);
     a.fd = connect_to(path);
     b.fd = connect_to(path);
     send_str(a.fd, "{\"execute\": \"slow\", \"id\": 1}\n{\"execute\": \"fast\", \"id\": 2}\n");
     loop_until_deferred(&t, &d, 1);
-    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 1);
+    ck_assert_uint_eq(dm_control_pending_count(c), 1);
     /* the other client is served meanwhile */
     send_str(b.fd, "{\"execute\": \"query-status\", \"id\": \"b\"}\n");
     tb_loop_until(&t, got_n_lines, &wb, 10000);
@@ -629,7 +629,7 @@ START_TEST(test_control_defer_order)
     ck_assert_uint_eq(count_lines(&a), 1);
     ck_assert_uint_eq(d.n, 1);
     defer_complete(&d, 0, "slow");
-    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 0);
+    ck_assert_uint_eq(dm_control_pending_count(c), 0);
     tb_loop_until(&t, got_n_lines, &wa, 10000);
     l1 = line_of(&a, 1);
     l2 = line_of(&a, 2);
@@ -639,7 +639,7 @@ START_TEST(test_control_defer_order)
     g_free(l2);
     close(a.fd);
     close(b.fd);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     g_string_free(a.got, TRUE);
     g_string_free(b.got, TRUE);
     tb_fini(&t);
@@ -666,9 +666,9 @@ START_TEST(test_control_defer_client_gone)
 
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
-    ferry_dm_control_set_handler(c, defer_handler, &d);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    dm_control_set_handler(c, defer_handler, &d);
 
     /* gone altogether */
     a.fd = connect_to(path);
@@ -678,7 +678,7 @@ START_TEST(test_control_defer_client_gone)
     close(a.fd);
     tb_loop_until(&t, never, NULL, 200);   /* ferry-dm sees it go */
     defer_complete(&d, 0, "late");         /* no use-after-free (ASan) */
-    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 0);
+    ck_assert_uint_eq(dm_control_pending_count(c), 0);
 
     /* half-closed: the reply still goes out, then the connection ends */
     g_string_truncate(a.got, 0);
@@ -702,7 +702,7 @@ START_TEST(test_control_defer_client_gone)
     a.fd = connect_to(path);
     send_str(a.fd, "{\"execute\": \"slow\", \"id\": 4}\n");
     loop_until_deferred(&t, &d, 3);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     defer_complete(&d, 2, "after close");
     close(a.fd);
     g_string_free(a.got, TRUE);
@@ -730,12 +730,12 @@ START_TEST(test_control_defer_caps)
     G_STATIC_ASSERT(FERRY_DM_CONTROL_PENDING_CLIENT_MAX == 1);
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
-    ferry_dm_control_set_handler(c, defer_handler, &d);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    dm_control_set_handler(c, defer_handler, &d);
     /* no client to answer later: refused */
     errno = 0;
-    ck_assert_ptr_null(ferry_dm_control_defer(NULL));
+    ck_assert_ptr_null(dm_control_defer(NULL));
     ck_assert_int_eq(errno, ENOTSUP);
     for (unsigned i = 0; i < N; i++) {
         struct lines_wait w = { &s[i], 1 };
@@ -762,7 +762,7 @@ START_TEST(test_control_defer_caps)
     }
     ck_assert(d.second_refused);
     ck_assert_uint_eq(d.n, FERRY_DM_CONTROL_PENDING_MAX);
-    ck_assert_uint_eq(ferry_dm_control_pending_count(c), FERRY_DM_CONTROL_PENDING_MAX);
+    ck_assert_uint_eq(dm_control_pending_count(c), FERRY_DM_CONTROL_PENDING_MAX);
     ck_assert_int_eq(d.last_errno, EBUSY);
     l = line_of(&s[N - 1], 1);
     ck_assert_msg(strstr(l, "\"error\"") && strstr(l, "too many commands waiting") &&
@@ -777,15 +777,15 @@ START_TEST(test_control_defer_caps)
         tb_loop_until(&t, got_n_lines, &w, 10000);
         loop_until_deferred(&t, &d, FERRY_DM_CONTROL_PENDING_MAX + 1);
     }
-    ck_assert_uint_eq(ferry_dm_control_pending_count(c), FERRY_DM_CONTROL_PENDING_MAX);
+    ck_assert_uint_eq(dm_control_pending_count(c), FERRY_DM_CONTROL_PENDING_MAX);
     for (unsigned i = 1; i < d.n; i++)
         defer_complete(&d, i, "done");
-    ck_assert_uint_eq(ferry_dm_control_pending_count(c), 0);
+    ck_assert_uint_eq(dm_control_pending_count(c), 0);
     for (unsigned i = 0; i < N; i++) {
         close(s[i].fd);
         g_string_free(s[i].got, TRUE);
     }
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     tb_fini(&t);
     rmdir(dir);
     g_free(path);
@@ -846,10 +846,10 @@ START_TEST(test_control_idle_and_followers)
 
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, path, NULL, NULL, &c), 0);
-    ck_assert_uint_eq(ferry_dm_control_idle_timeout(c), FERRY_DM_CONTROL_IDLE_MS);
-    ferry_dm_control_set_idle_timeout(c, 300);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, path, NULL, NULL, &c), 0);
+    ck_assert_uint_eq(dm_control_idle_timeout(c), FERRY_DM_CONTROL_IDLE_MS);
+    dm_control_set_idle_timeout(c, 300);
 
     /* followers first: they do not count against the interactive limit */
     for (unsigned i = 0; i < F + 1; i++) {
@@ -938,7 +938,7 @@ START_TEST(test_control_idle_and_followers)
         ck_assert_str_eq(error_class(n), "GenericError");
         json_node_unref(n);
     }
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     g_string_free(extra.got, TRUE);
     tb_fini(&t);
     rmdir(dir);

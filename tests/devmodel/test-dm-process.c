@@ -216,7 +216,7 @@ static char *slurp(const char *path)
 }
 
 /* Run `ferry dm -s SOCK args...`; returns its stdout, *status its exit status. */
-static char *ferry_dm_cli(struct hv *h, int *status, const char *a1, const char *a2,
+static char *dm_cli(struct hv *h, int *status, const char *a1, const char *a2,
                           const char *a3)
 {
     char *cli = g_build_filename(build_root(), "cli", "ferry", NULL);
@@ -259,18 +259,18 @@ START_TEST(test_process_devices)
     ck_assert_int_eq(rc, IOREQ_UNCLAIMED);
     /* The control socket through the CLI. */
     int st;
-    char *s = ferry_dm_cli(&h, &st, "status", NULL, NULL);
+    char *s = dm_cli(&h, &st, "status", NULL, NULL);
     ck_assert_int_eq(st, 0);
     ck_assert_msg(strstr(s, "\"running\"") != NULL, "status: %s", s);
     g_free(s);
-    s = ferry_dm_cli(&h, &st, "add", "pci-test", "id=pt");
+    s = dm_cli(&h, &st, "add", "pci-test", "id=pt");
     ck_assert_int_eq(st, 0);
     g_free(s);
     ck_assert_uint_eq(cfg_read(&h, 1, 0), 0xfe011234);
-    s = ferry_dm_cli(&h, &st, "devices", NULL, NULL);
+    s = dm_cli(&h, &st, "devices", NULL, NULL);
     ck_assert_msg(strstr(s, "\"com1\"") && strstr(s, "\"pt\""), "devices: %s", s);
     g_free(s);
-    s = ferry_dm_cli(&h, &st, "del", "com1", NULL);
+    s = dm_cli(&h, &st, "del", "com1", NULL);
     ck_assert_int_ne(st, 0);                    /* the UART is not hot-pluggable */
     g_free(s);
     /* All interactive slots taken: the CLI says why it got no answer. */

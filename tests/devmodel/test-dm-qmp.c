@@ -31,7 +31,7 @@
 static GPid qemu_pid;
 
 struct qd_state {
-    struct dm_qmp *d;
+    struct companion_qmp *d;
     unsigned deferred;
     bool gone;
 };
@@ -43,10 +43,10 @@ struct qd_op {
 static void qd_done(void *opaque, int result)
 {
     struct qd_op *op = opaque;
-    JsonNode *id = ferry_dm_control_pending_id(op->p);
+    JsonNode *id = dm_control_pending_id(op->p);
 
-    ferry_dm_control_complete(op->p, result == 0 ? ferry_dm_control_reply(id, NULL)
-                                                 : ferry_dm_control_reply_error(
+    dm_control_complete(op->p, result == 0 ? dm_control_reply(id, NULL)
+                                                 : dm_control_reply_error(
                                                        id, g_strerror(-result)));
     g_free(op);
 }
@@ -66,19 +66,19 @@ static char *qd_handler(void *opaque, struct ferry_dm_control_req *req, const ch
     if (strcmp(cmd, "test-detach"))
         return NULL;
     dev = json_object_get_string_member(args, "device");
-    p = ferry_dm_control_defer(req);
+    p = dm_control_defer(req);
     ck_assert_ptr_nonnull(p);
     dargs = g_strdup_printf("{\"id\": \"%s\"}", dev);
-    r = ferry_usb_qmp_execute(dm_qmp_client(st->d), "device_del", dargs, NULL, err,
+    r = usb_qmp_execute(companion_qmp_client(st->d), "device_del", dargs, NULL, err,
                               sizeof(err));
     g_free(dargs);
     if (r < 0 && !strstr(err, "in the process of unplug")) {
-        ferry_dm_control_complete(p, ferry_dm_control_reply_error(id, err));
+        dm_control_complete(p, dm_control_reply_error(id, err));
         return FERRY_DM_CONTROL_DEFERRED;
     }
     op = g_new0(struct qd_op, 1);
     op->p = p;
-    r = ferry_qmp_watch_deleted(dm_qmp_watch(st->d), dev, (int)json_object_get_int_member(args, "ms"), qd_done,
+    r = ferry_qmp_watch_deleted(companion_qmp_watch(st->d), dev, (int)json_object_get_int_member(args, "ms"), qd_done,
                             op, NULL);
     ck_assert_int_eq(r, 0);
     st->deferred++;
@@ -187,11 +187,11 @@ static void mon_execute(const char *mon, const char *cmd)
     ferry_qmp_close(q);
 }
 
-static void dm_add(struct dm_qmp *d, const char *args)
+static void dm_add(struct companion_qmp *d, const char *args)
 {
     char err[FERRY_USB_ERR_MAX];
 
-    ck_assert_msg(ferry_usb_qmp_execute(dm_qmp_client(d), "device_add", args, NULL, err,
+    ck_assert_msg(usb_qmp_execute(companion_qmp_client(d), "device_add", args, NULL, err,
                                         sizeof(err)) == 0, "device_add %s: %s", args, err);
 }
 
@@ -239,10 +239,10 @@ START_TEST(test_dm_qmp_detach_async)
         g_usleep(10000);
     tb_init(&t, false);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(dm_qmp_open(t.base, qmp, qd_gone, &st, &st.d), 0);
-    ck_assert_int_eq(ferry_dm_control_open(t.dm, ctl, NULL, NULL, &c), 0);
-    ferry_dm_control_set_handler(c, qd_handler, &st);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(companion_qmp_open(t.base, qmp, qd_gone, &st, &st.d), 0);
+    ck_assert_int_eq(dm_control_open(t.dm, ctl, NULL, NULL, &c), 0);
+    dm_control_set_handler(c, qd_handler, &st);
     client_open(&a, ctl);
     client_open(&b, ctl);
     loop_until_lines(&t, &a, 1);
@@ -295,7 +295,7 @@ START_TEST(test_dm_qmp_detach_async)
                     "\"ms\": 60000}, \"id\": \"a4\"}\n");
     loop_until_deferred(&t, &st, 4);
     w3 = NULL;
-    ck_assert_int_eq(ferry_qmp_watch_deleted(dm_qmp_watch(st.d), "n3", 60000, never_cb, NULL, &w3), 0);
+    ck_assert_int_eq(ferry_qmp_watch_deleted(companion_qmp_watch(st.d), "n3", 60000, never_cb, NULL, &w3), 0);
     ferry_qmp_waiter_cancel(w3);
     mon_execute(mon, "quit");
     loop_until_lines(&t, &a, 5);
@@ -309,20 +309,20 @@ START_TEST(test_dm_qmp_detach_async)
 
     /* 5. Registered after QEMU went: -EPIPE from the loop; outstanding
      *    when the connection is freed: -ECANCELED. */
-    ck_assert_int_eq(ferry_qmp_watch_deleted(dm_qmp_watch(st.d), "x", 60000, raw_cb, &r1, NULL), 0);
+    ck_assert_int_eq(ferry_qmp_watch_deleted(companion_qmp_watch(st.d), "x", 60000, raw_cb, &r1, NULL), 0);
     ck_assert_int_eq(r1, 1);                    /* never from inside the call */
     for (unsigned i = 0; i < 1000 && r1 == 1; i++)
         tb_loop_until(&t, never, NULL, 10);
     ck_assert_int_eq(r1, -EPIPE);
-    ck_assert_int_eq(ferry_qmp_watch_deleted(dm_qmp_watch(st.d), "y", 60000, raw_cb, &r2, NULL), 0);
-    dm_qmp_free(st.d);
+    ck_assert_int_eq(ferry_qmp_watch_deleted(companion_qmp_watch(st.d), "y", 60000, raw_cb, &r2, NULL), 0);
+    companion_qmp_free(st.d);
     ck_assert_int_eq(r2, -ECANCELED);
 
     close(a.fd);
     close(b.fd);
     g_string_free(a.got, TRUE);
     g_string_free(b.got, TRUE);
-    ferry_dm_control_close(c);
+    dm_control_close(c);
     tb_fini(&t);
     unlink(fw);
     rmdir(dir);

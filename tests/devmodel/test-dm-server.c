@@ -99,7 +99,7 @@ static void rig_start(struct rig *t)
     struct ioreq_router_config rcfg = { .nr_vcpus = 1, .timeout_ms = 5000, .ops = &r_ops,
                                         .opaque = t };
     struct timeval tv = { 0, 10000 };
-    struct ferry_dm_opts *opts = ferry_dm_opts_new();
+    struct ferry_dm_opts *opts = dm_opts_new();
     int sv[2];
 
     memset(t, 0, sizeof(*t));
@@ -113,20 +113,20 @@ static void rig_start(struct rig *t)
 
     t->base = event_base_new();
     ck_assert_ptr_nonnull(t->base);
-    ck_assert_int_eq(ferry_dm_server_new(t->base, &t->srv), 0);
-    ck_assert(!ferry_dm_server_connected(t->srv));
+    ck_assert_int_eq(dm_server_new(t->base, &t->srv), 0);
+    ck_assert(!dm_server_connected(t->srv));
     struct ferry_dm_config cfg = { .name = "server-test", .base = t->base,
-                                   .ops = ferry_dm_server_backend(), .opaque = t->srv };
-    ck_assert_int_eq(ferry_dm_create(&cfg, &t->dm), 0);
-    ferry_dm_server_set_dm(t->srv, t->dm);
-    ck_assert_int_eq(ferry_dm_server_connect(t->srv, "server-test", NULL, sv[1]), 0);
-    ck_assert(ferry_dm_server_connected(t->srv));
-    ck_assert_uint_eq(ferry_dm_server_nr_vcpus(t->srv), 1);
-    ck_assert_uint_eq(ferry_dm_nr_vcpus(t->dm), 1);       /* told to the framework */
-    ck_assert_int_eq(ferry_dm_device_add(t->dm, "post", "post", opts, NULL), 0);
-    ferry_dm_opts_free(opts);
-    ck_assert_int_eq(ferry_dm_start(t->dm), 0);
-    ck_assert_int_eq(ferry_dm_server_enable(t->srv), 0);
+                                   .ops = dm_server_backend(), .opaque = t->srv };
+    ck_assert_int_eq(dm_create(&cfg, &t->dm), 0);
+    dm_server_set_dm(t->srv, t->dm);
+    ck_assert_int_eq(dm_server_connect(t->srv, "server-test", NULL, sv[1]), 0);
+    ck_assert(dm_server_connected(t->srv));
+    ck_assert_uint_eq(dm_server_nr_vcpus(t->srv), 1);
+    ck_assert_uint_eq(dm_nr_vcpus(t->dm), 1);       /* told to the framework */
+    ck_assert_int_eq(dm_device_add(t->dm, "post", "post", opts, NULL), 0);
+    dm_opts_free(opts);
+    ck_assert_int_eq(dm_start(t->dm), 0);
+    ck_assert_int_eq(dm_server_enable(t->srv), 0);
     t->tick = event_new(t->base, -1, EV_PERSIST, tick_cb, t);
     ck_assert_ptr_nonnull(t->tick);
     ck_assert_int_eq(event_add(t->tick, &tv), 0);
@@ -146,8 +146,8 @@ static void rig_free(struct rig *t)
         rig_stop_router(t);
     event_free(t->tick);
     /* Devices first (their claims go back over the socket), then the server. */
-    ferry_dm_destroy(t->dm);
-    ferry_dm_server_free(t->srv);
+    dm_destroy(t->dm);
+    dm_server_free(t->srv);
     event_base_free(t->base);
     close(t->memfd);
 }
@@ -175,12 +175,12 @@ START_TEST(server_maps_guest_ram)
     uint8_t out[4] = { 1, 2, 3, 4 }, in[4] = { 0 };
 
     rig_start(&t);
-    ck_assert_int_ge(ferry_dm_guest_memory_fd(t.dm, &regions), 0);
+    ck_assert_int_ge(dm_guest_memory_fd(t.dm, &regions), 0);
     ck_assert_uint_eq(regions.nr_regions, 1);
-    ck_assert_int_eq(ferry_dm_dma_write(t.dm, 0x1000, out, sizeof(out)), 0);
+    ck_assert_int_eq(dm_dma_write(t.dm, 0x1000, out, sizeof(out)), 0);
     ck_assert_int_eq(pread(t.memfd, in, sizeof(in), 0x1000), (ssize_t)sizeof(in));
     ck_assert_mem_eq(in, out, sizeof(in));
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, RAM_SIZE - 2, in, sizeof(in)), -EFAULT);
+    ck_assert_int_eq(dm_dma_read(t.dm, RAM_SIZE - 2, in, sizeof(in)), -EFAULT);
     rig_free(&t);
 }
 END_TEST

@@ -50,21 +50,21 @@ static int probe_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
     struct probe *p;
     int rc;
 
-    if (ferry_dm_opts_get_u64(opts, "base", 0x1000, UINT64_MAX, &base) < 0 ||
-        ferry_dm_opts_get_u64(opts, "len", 8, UINT64_MAX, &len) < 0 ||
-        ferry_dm_opts_get_u64(opts, "max", 1, 8, &max) < 0 ||
-        ferry_dm_opts_get_u64(opts, "mmio", 0, 1, &mmio) < 0 ||
-        ferry_dm_opts_get_u64(opts, "gsi", 0, 31, &gsi) < 0 ||
-        ferry_dm_opts_get_u64(opts, "level", 0, 1, &level) < 0)
+    if (dm_opts_get_u64(opts, "base", 0x1000, UINT64_MAX, &base) < 0 ||
+        dm_opts_get_u64(opts, "len", 8, UINT64_MAX, &len) < 0 ||
+        dm_opts_get_u64(opts, "max", 1, 8, &max) < 0 ||
+        dm_opts_get_u64(opts, "mmio", 0, 1, &mmio) < 0 ||
+        dm_opts_get_u64(opts, "gsi", 0, 31, &gsi) < 0 ||
+        dm_opts_get_u64(opts, "level", 0, 1, &level) < 0)
         return -EINVAL;
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
-    rc = ferry_dm_region_add(dev, mmio ? FERRY_DM_SPACE_MMIO : FERRY_DM_SPACE_PORT, base, len,
+    rc = dm_region_add(dev, mmio ? FERRY_DM_SPACE_MMIO : FERRY_DM_SPACE_PORT, base, len,
                              &probe_ops[max == 1 ? 0 : max == 2 ? 1 : max == 4 ? 2 : 3], p, 0,
                              &p->r);
     if (rc == 0 && gsi)
-        rc = ferry_dm_irq_add(dev, (uint32_t)gsi, level ? FERRY_DM_IRQ_LEVEL : FERRY_DM_IRQ_EDGE,
+        rc = dm_irq_add(dev, (uint32_t)gsi, level ? FERRY_DM_IRQ_LEVEL : FERRY_DM_IRQ_EDGE,
                               &p->irq);
     if (rc < 0) {
         free(p);
@@ -118,7 +118,7 @@ FERRY_DM_DEVICE_TYPE(fixed_device)
 
 static struct probe *probe_of(struct tb *t, const char *id)
 {
-    return ferry_dm_device_state(ferry_dm_device_find(t->dm, id));
+    return dm_device_state(dm_device_find(t->dm, id));
 }
 
 START_TEST(test_dispatch_lookup)
@@ -157,10 +157,10 @@ START_TEST(test_dispatch_lookup)
     /* MMIO, 8 bytes. */
     ioreq_t req = { .addr = 0xfe000010, .size = 8, .count = 1, .dir = IOREQ_WRITE,
                     .type = IOREQ_TYPE_COPY, .data = 0x0102030405060708ull };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(m->last_val, 0x0102030405060708ull);
     ck_assert_uint_eq(m->last_off, 0x10);
-    ferry_dm_get_stats(t.dm, &st);
+    dm_get_stats(t.dm, &st);
     ck_assert_uint_ge(st.split, 2);
     ck_assert_uint_ge(st.unclaimed, 1);
     tb_fini(&t);
@@ -179,42 +179,42 @@ START_TEST(test_hostile_requests)
     /* Sizes that no instruction makes: all ones, nothing reaches the device. */
     ioreq_t req = { .addr = 0x1000, .size = 3, .count = 1, .dir = IOREQ_READ,
                     .type = IOREQ_TYPE_PIO };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(req.data, 0xffffff);
     req = (ioreq_t){ .addr = 0x1000, .size = 8, .count = 1, .dir = IOREQ_READ,
                      .type = IOREQ_TYPE_PIO };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(req.data, UINT64_MAX);
     req = (ioreq_t){ .addr = 0x1000, .size = 0xffffffff, .count = 1, .dir = IOREQ_WRITE,
                      .type = IOREQ_TYPE_PIO };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     /* A port above 0xffff, an unknown type, a huge count without a pointer. */
     req = (ioreq_t){ .addr = 0x11000, .size = 1, .count = 1, .dir = IOREQ_READ,
                      .type = IOREQ_TYPE_PIO };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(req.data, 0xff);
     req = (ioreq_t){ .addr = 0x1000, .size = 1, .count = 1, .dir = IOREQ_READ, .type = 99 };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(req.data, UINT64_MAX);
     req = (ioreq_t){ .addr = 0x1000, .size = 1, .count = 1000000, .dir = IOREQ_WRITE,
                      .type = IOREQ_TYPE_PIO, .data = 7 };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(a->writes, 1);
     /* MMIO at the very top of the address space does not wrap. */
     req = (ioreq_t){ .addr = UINT64_MAX - 1, .size = 8, .count = 1, .dir = IOREQ_READ,
                      .type = IOREQ_TYPE_COPY };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(req.data, UINT64_MAX);
     /* String I/O with a data pointer but no guest memory: nothing happens. */
     a->writes = 0;
     req = (ioreq_t){ .addr = 0x1000, .size = 1, .count = 4, .dir = IOREQ_WRITE,
                      .type = IOREQ_TYPE_PIO, .data_is_ptr = 1, .data = 0x1000 };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(a->writes, 0);
     /* PCI config without a bus, and beyond 4 KiB. */
     ck_assert_uint_eq(tb_cfg_read(&t, 3, 0, 0, 4), 0xffffffff);
     ck_assert_uint_eq(tb_cfg_read(&t, 3, 0, 0xffe, 4), 0xffffffff);
-    ferry_dm_get_stats(t.dm, &st);
+    dm_get_stats(t.dm, &st);
     ck_assert_uint_ge(st.bad, 5);
     tb_fini(&t);
 }
@@ -227,32 +227,32 @@ START_TEST(test_claims_follow_regions)
     tb_init(&t, false);
     tb_add(&t, "probe", "a", "base=0x1000,len=8");
     ck_assert_uint_eq(t.nr_claims, 0);          /* nothing before start */
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x1000, 0x1007));
-    ck_assert_int_eq(ferry_dm_get_status(t.dm), FERRY_DM_RUNNING);
+    ck_assert_int_eq(dm_get_status(t.dm), FERRY_DM_RUNNING);
     /* Hotplug after start claims at once; overlap is refused. */
     tb_add(&t, "probe", "b", "mmio=1,base=0xd0000000,len=0x1000");
     ck_assert(tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0000000, 0xd0000fff));
     ck_assert_int_eq(tb_try_add(&t, "probe", "c", "base=0x1004,len=8"), -EEXIST);
-    ck_assert_ptr_null(ferry_dm_device_find(t.dm, "c"));
+    ck_assert_ptr_null(dm_device_find(t.dm, "c"));
     /* A refused claim fails the device add and leaves nothing behind. */
     t.claim_fail = -EEXIST;
     ck_assert_int_eq(tb_try_add(&t, "probe", "d", "base=0x3000,len=8"), -EEXIST);
     ck_assert_uint_eq(tb_in(&t, 0x3000, 1), 0xff);
     /* Moving a region moves its claim. */
     struct probe *b = probe_of(&t, "b");
-    ck_assert_int_eq(ferry_dm_region_move(b->r, 0xd0001000), 0);
+    ck_assert_int_eq(dm_region_move(b->r, 0xd0001000), 0);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0000000, 0xd0000fff));
     ck_assert(tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0001000, 0xd0001fff));
-    ck_assert_int_eq(ferry_dm_region_unmap(b->r), 0);
+    ck_assert_int_eq(dm_region_unmap(b->r), 0);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0001000, 0xd0001fff));
-    ck_assert_int_eq(ferry_dm_region_map(b->r), 0);
+    ck_assert_int_eq(dm_region_map(b->r), 0);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0001000, 0xd0001fff));
     /* Removing a device releases its claims; a fixed one cannot go at run time. */
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "b"), 0);
+    ck_assert_int_eq(dm_device_remove(t.dm, "b"), 0);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_MMIO, 0xd0001000, 0xd0001fff));
     ck_assert_int_eq(tb_try_add(&t, "fixed", "f", "base=0x4000"), -EBUSY);
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "nope"), -ENOENT);
+    ck_assert_int_eq(dm_device_remove(t.dm, "nope"), -ENOENT);
     tb_fini(&t);
 }
 END_TEST
@@ -270,10 +270,10 @@ START_TEST(test_device_ids)
     tb_add(&t, "probe", "x", "base=0x1000");
     ck_assert_int_eq(tb_try_add(&t, "probe", "x", "base=0x2000"), -EEXIST);
     ck_assert_int_eq(tb_try_add(&t, "probe", NULL, "base=0x2000"), 0);
-    ck_assert_ptr_nonnull(ferry_dm_device_find(t.dm, "probe0"));
+    ck_assert_ptr_nonnull(dm_device_find(t.dm, "probe0"));
     ck_assert_int_eq(tb_try_add(&t, "probe", NULL, "base=0x10000"), -EINVAL);  /* past 0xffff */
     ck_assert_int_eq(tb_try_add(&t, "probe", NULL, "base=0x1000,len=0"), -EINVAL);
-    ck_assert_uint_eq(ferry_dm_device_count(t.dm), 2);
+    ck_assert_uint_eq(dm_device_count(t.dm), 2);
     tb_fini(&t);
 }
 END_TEST
@@ -285,25 +285,25 @@ START_TEST(test_opts)
     const char *bad = NULL;
     static const char *const known[] = { "a", "path", "flag", NULL };
 
-    ck_assert_int_eq(ferry_dm_opts_parse("a=0x10,path=/x,,y,flag", &o), 0);
-    ck_assert_str_eq(ferry_dm_opts_get(o, "path"), "/x,y");
-    ck_assert_str_eq(ferry_dm_opts_get(o, "flag"), "on");
-    ck_assert_int_eq(ferry_dm_opts_get_u64(o, "a", 0, 0xff, &v), 0);
+    ck_assert_int_eq(dm_opts_parse("a=0x10,path=/x,,y,flag", &o), 0);
+    ck_assert_str_eq(dm_opts_get(o, "path"), "/x,y");
+    ck_assert_str_eq(dm_opts_get(o, "flag"), "on");
+    ck_assert_int_eq(dm_opts_get_u64(o, "a", 0, 0xff, &v), 0);
     ck_assert_uint_eq(v, 16);
-    ck_assert_int_eq(ferry_dm_opts_get_u64(o, "a", 0, 0xf, &v), -EINVAL);
-    ck_assert_int_eq(ferry_dm_opts_get_u64(o, "path", 0, 0xff, &v), -EINVAL);
-    ck_assert_int_eq(ferry_dm_opts_get_u64(o, "missing", 42, 0xff, &v), 0);
+    ck_assert_int_eq(dm_opts_get_u64(o, "a", 0, 0xf, &v), -EINVAL);
+    ck_assert_int_eq(dm_opts_get_u64(o, "path", 0, 0xff, &v), -EINVAL);
+    ck_assert_int_eq(dm_opts_get_u64(o, "missing", 42, 0xff, &v), 0);
     ck_assert_uint_eq(v, 42);
-    ck_assert_int_eq(ferry_dm_opts_check(o, known, &bad), 0);
-    ck_assert_int_eq(ferry_dm_opts_set(o, "zz", "1"), 0);
-    ck_assert_int_eq(ferry_dm_opts_check(o, known, &bad), -EINVAL);
+    ck_assert_int_eq(dm_opts_check(o, known, &bad), 0);
+    ck_assert_int_eq(dm_opts_set(o, "zz", "1"), 0);
+    ck_assert_int_eq(dm_opts_check(o, known, &bad), -EINVAL);
     ck_assert_str_eq(bad, "zz");
-    ferry_dm_opts_free(o);
+    dm_opts_free(o);
     /* Too many options. */
     GString *s = g_string_new(NULL);
     for (int i = 0; i < FERRY_DM_OPTS_MAX + 1; i++)
         g_string_append_printf(s, "k%d=1,", i);
-    ck_assert_int_eq(ferry_dm_opts_parse(s->str, &o), -E2BIG);
+    ck_assert_int_eq(dm_opts_parse(s->str, &o), -E2BIG);
     g_string_free(s, TRUE);
 }
 END_TEST
@@ -316,20 +316,20 @@ START_TEST(test_irq_edge_irqfd)
     tb_add(&t, "probe", "a", "base=0x1000,gsi=5");
     struct probe *a = probe_of(&t, "a");
     ck_assert_int_eq(t.irqfd_fd[5], -1);        /* wired at start */
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert_int_ge(t.irqfd_fd[5], 0);
     ck_assert_int_eq(t.resample_fd[5], -1);     /* edge: no resample */
     /* A device with its own eventfd wires it straight through. */
-    ck_assert_int_eq(ferry_dm_irqfd_assign(t.dm, 11, 99, 98, true), 0);
+    ck_assert_int_eq(dm_irqfd_assign(t.dm, 11, 99, 98, true), 0);
     ck_assert_int_eq(t.irqfd_fd[11], 99);
-    ck_assert_int_eq(ferry_dm_irqfd_assign(t.dm, 11, 99, 98, false), 0);
-    ferry_dm_irq_set(a->irq, true);
-    ferry_dm_irq_set(a->irq, true);             /* no new edge */
+    ck_assert_int_eq(dm_irqfd_assign(t.dm, 11, 99, 98, false), 0);
+    dm_irq_set(a->irq, true);
+    dm_irq_set(a->irq, true);             /* no new edge */
     ck_assert_uint_eq(tb_irqfd_count(&t, 5), 1);
-    ferry_dm_irq_set(a->irq, false);
-    ferry_dm_irq_set(a->irq, true);
+    dm_irq_set(a->irq, false);
+    dm_irq_set(a->irq, true);
     ck_assert_uint_eq(tb_irqfd_count(&t, 5), 1);
-    ck_assert_uint_eq(ferry_dm_irq_count(a->irq), 2);
+    ck_assert_uint_eq(dm_irq_count(a->irq), 2);
     /* An edge line is not shared. */
     ck_assert_int_eq(tb_try_add(&t, "probe", "b", "base=0x2000,gsi=5"), -EBUSY);
     tb_fini(&t);
@@ -350,11 +350,11 @@ START_TEST(test_irq_level_resample)
     tb_add(&t, "probe", "a", "base=0x1000,gsi=9,level=1");
     tb_add(&t, "probe", "b", "base=0x2000,gsi=9,level=1");
     struct probe *a = probe_of(&t, "a"), *b = probe_of(&t, "b");
-    ferry_dm_irq_set(a->irq, true);             /* before start: delivered at start */
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    dm_irq_set(a->irq, true);             /* before start: delivered at start */
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert_int_ge(t.resample_fd[9], 0);
     ck_assert_uint_eq(tb_irqfd_count(&t, 9), 1);
-    ferry_dm_irq_set(b->irq, true);             /* already asserted: nothing new */
+    dm_irq_set(b->irq, true);             /* already asserted: nothing new */
     ck_assert_int_eq(read(t.irqfd_fd[9], &n, 8), -1);
     /* The guest EOIs while the line is still high: asserted again. */
     ck_assert_int_eq(write(t.resample_fd[9], &one, 8), 8);
@@ -365,8 +365,8 @@ START_TEST(test_irq_level_resample)
     n = tb_irqfd_count(&t, 9);
     ck_assert_uint_eq(n, 1);
     /* Both sources low: an EOI brings nothing. */
-    ferry_dm_irq_set(a->irq, false);
-    ferry_dm_irq_set(b->irq, false);
+    dm_irq_set(a->irq, false);
+    dm_irq_set(b->irq, false);
     ck_assert_int_eq(write(t.resample_fd[9], &one, 8), 8);
     event_base_loopexit(t.base, &tv);
     event_base_dispatch(t.base);
@@ -387,21 +387,21 @@ START_TEST(test_irq_line_fallback)
     tb_add(&t, "probe", "l1", "base=0x2000,gsi=10,level=1");
     tb_add(&t, "probe", "l2", "base=0x3000,gsi=10,level=1");
     struct probe *e = probe_of(&t, "e"), *l1 = probe_of(&t, "l1"), *l2 = probe_of(&t, "l2");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ferry_dm_irq_set(e->irq, true);             /* an edge: a pulse */
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    dm_irq_set(e->irq, true);             /* an edge: a pulse */
     ck_assert_uint_eq(t.line_raises[4], 1);
     ck_assert(!t.line[4]);
-    ferry_dm_irq_set(l1->irq, true);
+    dm_irq_set(l1->irq, true);
     ck_assert(t.line[10]);
-    ferry_dm_irq_set(l2->irq, true);
-    ferry_dm_irq_set(l1->irq, false);
+    dm_irq_set(l2->irq, true);
+    dm_irq_set(l1->irq, false);
     ck_assert(t.line[10]);                      /* wired-OR: l2 still holds it */
-    ferry_dm_irq_set(l2->irq, false);
+    dm_irq_set(l2->irq, false);
     ck_assert(!t.line[10]);
     ck_assert_uint_eq(t.line_raises[10], 1);
     /* Removing an asserting device drops its share of the line. */
-    ferry_dm_irq_set(l2->irq, true);
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "l2"), 0);
+    dm_irq_set(l2->irq, true);
+    ck_assert_int_eq(dm_device_remove(t.dm, "l2"), 0);
     ck_assert(!t.line[10]);
     tb_fini(&t);
 }
@@ -425,52 +425,52 @@ START_TEST(test_dma_and_string_io)
     tb_init(&t, false);
     tb_add(&t, "probe", "a", "base=0x1000,len=1");
     struct probe *a = probe_of(&t, "a");
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0, buf, 4), -ENODEV);
-    ck_assert_int_eq(ferry_dm_guest_memory_fd(t.dm, &regions), -ENODEV);
-    ck_assert_int_eq(ferry_dm_set_guest_memory(t.dm, fd, &regions), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0, buf, 4), -ENODEV);
+    ck_assert_int_eq(dm_guest_memory_fd(t.dm, &regions), -ENODEV);
+    ck_assert_int_eq(dm_set_guest_memory(t.dm, fd, &regions), 0);
     close(fd);
     struct ioreq_msg_memory_reply back;
-    int kept = ferry_dm_guest_memory_fd(t.dm, &back);
+    int kept = dm_guest_memory_fd(t.dm, &back);
     ck_assert_int_ge(kept, 0);
     ck_assert_uint_eq(back.nr_regions, 2);
     ck_assert_int_eq(pwrite(kept, "wxyz", 4, 0x1000 + 0xffc), 4);  /* the same RAM */
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x100ffc, buf, 4), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x100ffc, buf, 4), 0);
     ck_assert_int_eq(memcmp(buf, "wxyz", 4), 0);
-    ck_assert_int_eq(ferry_dm_dma_write(t.dm, 0x100ffc, "abcd", 4), 0);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x100ffc, buf, 4), 0);
+    ck_assert_int_eq(dm_dma_write(t.dm, 0x100ffc, "abcd", 4), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x100ffc, buf, 4), 0);
     ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
     /* Outside RAM, straddling a region's end, wrapping: refused, nothing copied. */
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x1000, buf, 1), -EFAULT);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0xffe, buf, 4), -EFAULT);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x101ffe, buf, 4), -EFAULT);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, UINT64_MAX - 1, buf, 4), -EFAULT);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x1000, buf, 1), -EFAULT);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0xffe, buf, 4), -EFAULT);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x101ffe, buf, 4), -EFAULT);
+    ck_assert_int_eq(dm_dma_read(t.dm, UINT64_MAX - 1, buf, 4), -EFAULT);
     /* rep outsb from guest RAM: four writes of the bytes in order. */
     ioreq_t req = { .addr = 0x1000, .size = 1, .count = 4, .dir = IOREQ_WRITE,
                     .type = IOREQ_TYPE_PIO, .data_is_ptr = 1, .data = 0x100ffc };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(a->writes, 4);
     ck_assert_uint_eq(a->last_val, 'd');
     /* rep insb into guest RAM, backwards (DF=1). */
     req = (ioreq_t){ .addr = 0x1000, .size = 1, .count = 2, .dir = IOREQ_READ,
                      .type = IOREQ_TYPE_PIO, .data_is_ptr = 1, .df = 1, .data = 0x10 };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0xf, buf, 2), 0);
+    dm_handle_ioreq(t.dm, 0, &req);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0xf, buf, 2), 0);
     ck_assert_uint_eq(buf[0], 0x88);
     ck_assert_uint_eq(buf[1], 0x88);
     /* A string op that runs out of RAM stops there. */
     a->writes = 0;
     req = (ioreq_t){ .addr = 0x1000, .size = 1, .count = 8, .dir = IOREQ_WRITE,
                      .type = IOREQ_TYPE_PIO, .data_is_ptr = 1, .data = 0xffc };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(a->writes, 4);
     /* A malformed table is refused. */
     struct tb t2;
     tb_init(&t2, false);
     regions.nr_regions = IOREQ_MEMORY_MAX_REGIONS + 1;
-    ck_assert_int_eq(ferry_dm_set_guest_memory(t2.dm, -1, &regions), -EINVAL);
+    ck_assert_int_eq(dm_set_guest_memory(t2.dm, -1, &regions), -EINVAL);
     regions.nr_regions = 1;
     regions.region[0].offset = 123;
-    ck_assert_int_eq(ferry_dm_set_guest_memory(t2.dm, -1, &regions), -EINVAL);
+    ck_assert_int_eq(dm_set_guest_memory(t2.dm, -1, &regions), -EINVAL);
     tb_fini(&t2);
     tb_fini(&t);
 }
@@ -486,19 +486,19 @@ START_TEST(test_save_restore)
     tb_add(&t, "probe", "b", "base=0x2000");
     probe_of(&t, "a")->saved = 7;
     probe_of(&t, "b")->saved = 9;
-    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
+    ck_assert_int_eq(dm_save(t.dm, img), 0);
     probe_of(&t, "a")->saved = 0;
     probe_of(&t, "b")->saved = 0;
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), 0);
     ck_assert_uint_eq(probe_of(&t, "a")->saved, 7);
     ck_assert_uint_eq(probe_of(&t, "b")->saved, 9);
     /* Truncated or corrupted images are refused. */
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len - 1), -EBADMSG);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len - 1), -EBADMSG);
     img->data[0] = 40;
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -EBADMSG);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), -EBADMSG);
     img->data[0] = 1;
     img->data[1] = 'z';
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -ENOENT);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), -ENOENT);
     g_byte_array_free(img, TRUE);
     tb_fini(&t);
 }
@@ -531,8 +531,8 @@ START_TEST(test_random_ioreqs)
     tb_add(&t, "post", "post", NULL);
     tb_add(&t, "debug-exit", "debug-exit", NULL);
     tb_add(&t, "pci-test", "pt", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
-    ck_assert_int_eq(ferry_dm_set_guest_memory(t.dm, fd, &regions), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_set_guest_memory(t.dm, fd, &regions), 0);
     close(fd);
     /* Decode the test function's BARs somewhere first. */
     tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
@@ -585,7 +585,7 @@ START_TEST(test_random_ioreqs)
                 (req.addr <= 0xb005 && last >= 0xb004))
                 req.dir = IOREQ_READ;
         }
-        ferry_dm_handle_ioreq(t.dm, 0, &req);
+        dm_handle_ioreq(t.dm, 0, &req);
         if (req.dir == IOREQ_READ && !req.data_is_ptr && req.size >= 1 && req.size <= 4 &&
             req.type <= IOREQ_TYPE_PCI_CONFIG)
             ck_assert_uint_eq(req.data >> (8 * req.size), 0);  /* only size bytes answered */

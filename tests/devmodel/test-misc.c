@@ -11,7 +11,7 @@ START_TEST(test_reset_cf9)
     tb_init(&t, false);
     tb_add(&t, "reset", "reset", NULL);
     tb_add(&t, "uart", "com1", "out=null");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     tb_out(&t, 0x3ff, 1, 0x77);                 /* UART scratch: reset clears it */
     tb_out(&t, 0xcf9, 1, 0x02);                 /* select hard reset */
     ck_assert_uint_eq(t.shutdowns, 0);
@@ -21,7 +21,7 @@ START_TEST(test_reset_cf9)
     ck_assert_int_eq(t.reason, IOREQ_SHUTDOWN_REBOOT);
     ck_assert_uint_eq(tb_in(&t, 0xcf9, 1), 0x00);
     ck_assert_uint_eq(tb_in(&t, 0x3ff, 1), 0x00);
-    ck_assert_int_eq(ferry_dm_get_status(t.dm), FERRY_DM_RUNNING);
+    ck_assert_int_eq(dm_get_status(t.dm), FERRY_DM_RUNNING);
     /* 0xcf8 stays the hypervisor's (CONFIG_ADDRESS): not decoded here. */
     ck_assert_uint_eq(tb_in(&t, 0xcf8, 1), 0xff);
     tb_fini(&t);
@@ -39,7 +39,7 @@ START_TEST(test_post_codes)
     ck_assert_uint_eq(tb_in(&t, 0x80, 1), 0x23);
     tb_out(&t, 0x80, 4, 0xdeadbeef);            /* an I/O delay of any width: split */
     JsonBuilder *b = json_builder_new();
-    ferry_dm_query_devices(t.dm, b);
+    dm_query_devices(t.dm, b);
     JsonNode *root = json_builder_get_root(b);
     JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
     JsonArray *h = json_object_get_array_member(o, "history");
@@ -58,7 +58,7 @@ START_TEST(test_debug_exit)
 
     tb_init(&t, false);
     tb_add(&t, "debug-exit", "debug-exit", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xf4, 0xf7));
     ck_assert_uint_eq(tb_in(&t, 0xf4, 1), 0xff);
     tb_out(&t, 0xf5, 1, 3);                     /* not the port itself: ignored */
@@ -92,7 +92,7 @@ START_TEST(test_guest_requests_log_bounded)
     tb_add(&t, "debug-exit", "debug-exit", NULL);
     tb_add(&t, "acpi-pm", "pm", NULL);
     tb_add(&t, "post", "post", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     t.log_lines = 0;
     for (unsigned i = 0; i < WRITES; i++) {
         tb_out(&t, 0xcf9, 1, 0x06);

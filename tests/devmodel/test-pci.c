@@ -11,7 +11,7 @@ static void pci_tb(struct tb *t)
     tb_add(t, "pci-host", "pci", NULL);
     tb_add(t, "acpi-pm", "pm", NULL);
     tb_add(t, "pci-test", "pt", NULL);
-    ck_assert_int_eq(ferry_dm_start(t->dm), 0);
+    ck_assert_int_eq(dm_start(t->dm), 0);
 }
 
 START_TEST(test_pci_enumeration)
@@ -97,10 +97,10 @@ START_TEST(test_pci_bar_programming)
     ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0xcafef00d);
     ioreq_t req = { .addr = 0xd0000100, .size = 8, .count = 1, .dir = IOREQ_WRITE,
                     .type = IOREQ_TYPE_COPY, .data = 0x0123456789abcdefull };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     req = (ioreq_t){ .addr = 0xd0000104, .size = 4, .count = 1, .dir = IOREQ_READ,
                      .type = IOREQ_TYPE_COPY };
-    ferry_dm_handle_ioreq(t.dm, 0, &req);
+    dm_handle_ioreq(t.dm, 0, &req);
     ck_assert_uint_eq(req.data, 0x01234567);
     /* Move the I/O BAR: the old claim goes, the new one comes. */
     tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc100);
@@ -147,11 +147,11 @@ START_TEST(test_pci_intx_and_hotplug)
     ck_assert_int_eq(tb_try_add(&t, "pci-test", "pt3", "addr=5"), -EBUSY);
     ck_assert_int_eq(tb_try_add(&t, "pci-test", "pt3", "addr=40"), -EINVAL);
     tb_out(&t, 0xc004, 4, 1);
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "pt"), 0);
+    ck_assert_int_eq(dm_device_remove(t.dm, "pt"), 0);
     ck_assert(!t.line[gsi]);
     ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0, 4), 0xffffffff);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "pt2"), 0);
+    ck_assert_int_eq(dm_device_remove(t.dm, "pt2"), 0);
     /* Without a bus a PCI device cannot be added; a second bus is refused. */
     ck_assert_int_eq(tb_try_add(&t, "pci-host", "pci2", NULL), -EBUSY);
     tb_fini(&t);
@@ -170,12 +170,12 @@ START_TEST(test_pci_save_restore)
     tb_cfg_write(&t, 1, 0, 0x10, 4, 0xc000);
     tb_cfg_write(&t, 1, 0, 0x04, 2, 0x0001);
     tb_out(&t, 0xc000, 4, 0x600dcafe);
-    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
+    ck_assert_int_eq(dm_save(t.dm, img), 0);
     /* Reset: the BAR stops decoding; restore brings back the BAR, its claim and the data. */
-    ferry_dm_reset(t.dm);
+    dm_reset(t.dm);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
     ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0xffffffff);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), 0);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xc000, 0xc00f));
     ck_assert_uint_eq(tb_in(&t, 0xc000, 4), 0x600dcafe);
     ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0x10, 4), 0xc001);
@@ -191,14 +191,14 @@ START_TEST(test_pci_parse_addr)
                                        "1 ", "100000001", "001", "1.00" };
     int devfn = 0;
 
-    ck_assert_int_eq(ferry_dm_pci_parse_addr(NULL, &devfn), 0);
+    ck_assert_int_eq(dm_pci_parse_addr(NULL, &devfn), 0);
     ck_assert_int_eq(devfn, -1);
-    ck_assert_int_eq(ferry_dm_pci_parse_addr("1f.7", &devfn), 0);
+    ck_assert_int_eq(dm_pci_parse_addr("1f.7", &devfn), 0);
     ck_assert_int_eq(devfn, 31 << 3 | 7);
-    ck_assert_int_eq(ferry_dm_pci_parse_addr("3", &devfn), 0);
+    ck_assert_int_eq(dm_pci_parse_addr("3", &devfn), 0);
     ck_assert_int_eq(devfn, 3 << 3);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(ferry_dm_pci_parse_addr(bad[i], &devfn) == -EINVAL, "'%s' taken", bad[i]);
+        ck_assert_msg(dm_pci_parse_addr(bad[i], &devfn) == -EINVAL, "'%s' taken", bad[i]);
 }
 END_TEST
 

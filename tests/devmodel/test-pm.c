@@ -17,7 +17,7 @@ static void pm_tb(struct tb *t)
     t->fake_clock = true;
     t->clock_ns = 1000000000ull;
     tb_add(t, "acpi-pm", "pm", NULL);
-    ck_assert_int_eq(ferry_dm_start(t->dm), 0);
+    ck_assert_int_eq(dm_start(t->dm), 0);
 }
 
 START_TEST(test_pm_timer)
@@ -51,7 +51,7 @@ START_TEST(test_pm_sci_and_power_button)
 
     pm_tb(&t);
     ck_assert_uint_eq(tb_in(&t, PM1_CNT, 2) & 1, 1);            /* SCI_EN from reset */
-    ck_assert_int_eq(ferry_dm_powerdown(t.dm), 0);
+    ck_assert_int_eq(dm_powerdown(t.dm), 0);
     ck_assert_uint_eq(tb_in(&t, PM1_STS, 2), 0x0100);           /* PWRBTN_STS */
     ck_assert(!t.line[9]);                                      /* not enabled yet */
     tb_out(&t, PM1_EN, 2, 0x0100);
@@ -90,13 +90,13 @@ START_TEST(test_pm_s5)
     ck_assert_uint_eq(t.shutdowns, 1);
     ck_assert_int_eq(t.reason, IOREQ_SHUTDOWN_POWEROFF);
     ck_assert_uint_eq(t.code, 0);
-    ck_assert_int_eq(ferry_dm_get_status(t.dm), FERRY_DM_SHUTDOWN);
+    ck_assert_int_eq(dm_get_status(t.dm), FERRY_DM_SHUTDOWN);
     tb_fini(&t);
 
     /* s5-slp-typ names another value for tables that declare one. */
     tb_init(&t, false);
     tb_add(&t, "acpi-pm", "pm", "s5-slp-typ=7");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     tb_out(&t, PM1_CNT, 2, (1 << 13) | 1);
     tb_out(&t, PM1_CNT, 2, (5 << 10) | (1 << 13) | 1);
     ck_assert_uint_eq(t.shutdowns, 0);
@@ -117,11 +117,11 @@ START_TEST(test_pm_save_restore)
     pm_tb(&t);
     t.clock_ns += 2000000000ull;
     tb_out(&t, PM1_EN, 2, 0x0100);
-    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
+    ck_assert_int_eq(dm_save(t.dm, img), 0);
     /* Restored later on a clock that has moved on: the timer continues from its count. */
     t.clock_ns += 5000000000ull;
-    ferry_dm_reset(t.dm);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    dm_reset(t.dm);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), 0);
     ck_assert_uint_eq(tb_in(&t, PM_TMR, 4), 2 * 3579545);
     ck_assert_uint_eq(tb_in(&t, PM1_EN, 2), 0x0100);
     g_byte_array_free(img, TRUE);

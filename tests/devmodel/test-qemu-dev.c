@@ -20,7 +20,7 @@ START_TEST(test_qemu_rtl8139)
     tb_init(&t, true);
     tb_add(&t, "pci-host", "pci", NULL);
     tb_add(&t, "qemu", "nic0", "device=rtl8139,addr=4,sandbox=off");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert_uint_eq(tb_cfg_read(&t, 4, 0, 0, 4), 0x813910ec);
     ck_assert_uint_eq(tb_cfg_read(&t, 4, 0, 0, 2), 0x10ec);
     ck_assert_uint_eq(tb_cfg_read(&t, 4, 0, 1, 2), 0x3910);      /* unaligned: split */
@@ -43,7 +43,7 @@ START_TEST(test_qemu_rtl8139)
     ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0, 4), 0xfe011234);
     /* query-devices names the QEMU process. */
     JsonBuilder *b = json_builder_new();
-    ferry_dm_query_devices(t.dm, b);
+    dm_query_devices(t.dm, b);
     JsonNode *root = json_builder_get_root(b);
     JsonObject *o = json_array_get_object_element(json_node_get_array(root), 1);
     ck_assert_str_eq(json_object_get_string_member(o, "state"), "running");
@@ -51,7 +51,7 @@ START_TEST(test_qemu_rtl8139)
     json_node_unref(root);
     g_object_unref(b);
     /* Unplug: QEMU goes, the claim and the irqfd go. */
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "nic0"), 0);
+    ck_assert_int_eq(dm_device_remove(t.dm, "nic0"), 0);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc400, 0xc4ff));
     ck_assert_int_eq(t.irqfd_fd[16], -1);
     ck_assert_uint_eq(tb_cfg_read(&t, 4, 0, 0, 4), 0xffffffff);
@@ -70,7 +70,7 @@ START_TEST(test_qemu_bad_options)
     ck_assert_int_eq(tb_try_add(&t, "qemu", "q", "device=rtl8139,addr=0"), -EINVAL);
     ck_assert_int_eq(tb_try_add(&t, "qemu", "q", "device=rtl8139,sandbox=maybe"), -EINVAL);
     ck_assert_int_lt(tb_try_add(&t, "qemu", "q", "device=no-such-device,sandbox=off"), 0);
-    ck_assert_ptr_null(ferry_dm_device_find(t.dm, "q"));
+    ck_assert_ptr_null(dm_device_find(t.dm, "q"));
     tb_fini(&t);
 }
 END_TEST

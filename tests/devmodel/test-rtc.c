@@ -28,7 +28,7 @@ static void rtc_tb(struct tb *t)
     t->fake_clock = true;
     t->wall_ns = T0 * NS + NS / 2;
     tb_add(t, "rtc", "rtc", NULL);
-    ck_assert_int_eq(ferry_dm_start(t->dm), 0);
+    ck_assert_int_eq(dm_start(t->dm), 0);
 }
 
 START_TEST(test_rtc_reads_time)
@@ -101,7 +101,7 @@ START_TEST(test_rtc_set_time)
     cmos_set(&t, 0x00, 0xff);
     ck_assert_uint_le(cmos(&t, 0x00), 0x59);
     /* Reset keeps the time (it is a battery clock). */
-    ferry_dm_reset(t.dm);
+    dm_reset(t.dm);
     ck_assert_uint_eq(cmos(&t, 0x04), 0x05);
     tb_fini(&t);
 }
@@ -118,7 +118,7 @@ START_TEST(test_rtc_nmi_and_ram)
     ck_assert_uint_eq(tb_in(&t, 0x70, 1), 0xff);    /* the index is write-only */
     JsonBuilder *b = json_builder_new();
     tb_out(&t, 0x70, 1, 0x80);
-    ferry_dm_query_devices(t.dm, b);
+    dm_query_devices(t.dm, b);
     JsonNode *root = json_builder_get_root(b);
     JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
     ck_assert(json_object_get_boolean_member(o, "nmi-masked"));
@@ -147,7 +147,7 @@ START_TEST(test_rtc_periodic_interrupt)
 
     tb_init(&t, false);
     tb_add(&t, "rtc", "rtc", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     cmos_set(&t, 0x0a, 0x26);                       /* 1024 Hz */
     cmos_set(&t, 0x0b, 0x42);                       /* PIE */
     /* Each interrupt is acknowledged by reading REG_C, as a guest does. */
@@ -169,7 +169,7 @@ START_TEST(test_rtc_update_interrupt)
 
     tb_init(&t, false);
     tb_add(&t, "rtc", "rtc", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     cmos_set(&t, 0x0b, 0x12);                       /* UIE */
     tb_loop_until(&t, irq_seen, &one, 5000);
     ck_assert_uint_ge(t.line_raises[8], 1);
@@ -186,18 +186,18 @@ START_TEST(test_rtc_save_restore)
     rtc_tb(&t);
     cmos_set(&t, 0x04, 0x07);
     cmos_set(&t, 0x50, 0x77);
-    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
+    ck_assert_int_eq(dm_save(t.dm, img), 0);
     cmos_set(&t, 0x04, 0x09);
     cmos_set(&t, 0x50, 0x00);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), 0);
     ck_assert_uint_eq(cmos(&t, 0x04), 0x07);
     ck_assert_uint_eq(cmos(&t, 0x50), 0x77);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len - 1), -EBADMSG);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len - 1), -EBADMSG);
     /* An offset that would overflow the clock (the last 8 bytes) is refused. */
     memset(img->data + img->len - 8, 0x7f, 8);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -ERANGE);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), -ERANGE);
     memset(img->data + img->len - 8, 0x80, 8);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -ERANGE);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), -ERANGE);
     ck_assert_uint_eq(cmos(&t, 0x50), 0x77);    /* and nothing of it was taken */
     g_byte_array_free(img, TRUE);
     tb_fini(&t);

@@ -27,13 +27,13 @@ static int tb_guest_ram(struct tb *t)
     regions.region[1].gpa = 0xc0000;
     regions.region[1].size = RAM_SIZE - 0xc0000;
     regions.region[1].offset = 0xc0000;
-    ck_assert_int_eq(ferry_dm_set_guest_memory(t->dm, fd, &regions), 0);
+    ck_assert_int_eq(dm_set_guest_memory(t->dm, fd, &regions), 0);
     return fd;
 }
 
 static uint64_t mmio(struct tb *t, uint64_t addr, unsigned size, bool wr, uint64_t v)
 {
-    ferry_dm_io(t->dm, FERRY_DM_SPACE_MMIO, addr, size, wr, &v);
+    dm_io(t->dm, FERRY_DM_SPACE_MMIO, addr, size, wr, &v);
     return v;
 }
 
@@ -48,7 +48,7 @@ START_TEST(test_pc_testdev_ports)
     tb_init(&t, false);
     fd = tb_guest_ram(&t);
     tb_add(&t, "pc-testdev", "testdev", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0xe0, 0xe3));
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x2000, 0x2017));
     ck_assert(tb_claimed(&t, IOREQ_RANGE_MMIO, 0xff000000, 0xff00ffff));
@@ -80,14 +80,14 @@ START_TEST(test_pc_testdev_ports)
     ck_assert_uint_eq(mmio(&t, 0xff00fffe, 4, false, 0), 0xffffdead);   /* past the end */
 
     JsonBuilder *b = json_builder_new();
-    ferry_dm_query_devices(t.dm, b);
+    dm_query_devices(t.dm, b);
     JsonNode *root = json_builder_get_root(b);
     JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
     ck_assert_int_eq(json_object_get_int_member(o, "flushes"), 1);
     ck_assert_int_eq(json_object_get_int_member(o, "bad-flushes"), 2);
     json_node_unref(root);
     g_object_unref(b);
-    ferry_dm_reset(t.dm);
+    dm_reset(t.dm);
     ck_assert_uint_eq(tb_in(&t, 0xe0, 4), 0);
     ck_assert_uint_eq(mmio(&t, 0xff000000, 8, false, 0), 0);
     tb_fini(&t);
@@ -102,7 +102,7 @@ START_TEST(test_pc_testdev_irq_lines)
     /* irqfds on offer: the device still sets levels through irq-line calls. */
     tb_init(&t, true);
     tb_add(&t, "pc-testdev", "testdev", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     tb_out(&t, 0x200e, 1, 1);
     ck_assert(t.line[14]);
     ck_assert_uint_eq(t.line_calls[14], 1);
@@ -117,11 +117,11 @@ START_TEST(test_pc_testdev_irq_lines)
     ck_assert(!t.line[0] && !t.line[1]);
     ck_assert_uint_eq(tb_in(&t, 0x2000, 1), 0xff);
     tb_out(&t, 0x2010, 1, 1);
-    ferry_dm_reset(t.dm);           /* lines left high go low */
+    dm_reset(t.dm);           /* lines left high go low */
     ck_assert(!t.line[16] && !t.line[23]);
     tb_out(&t, 0x2005, 1, 1);
     ck_assert(t.line[5]);
-    ck_assert_int_eq(ferry_dm_device_remove(t.dm, "testdev"), -EBUSY);     /* not hotplug */
+    ck_assert_int_eq(dm_device_remove(t.dm, "testdev"), -EBUSY);     /* not hotplug */
     tb_fini(&t);                    /* ... and when the device goes */
     ck_assert(!t.line[5]);
 }
@@ -181,7 +181,7 @@ START_TEST(test_pci_testdev)
     tb_add(&t, "pci-host", "pci", NULL);
     tb_add(&t, "pci-testdev", "ptd", "addr=3");
     tb_add(&t, "pci-test", "pt", NULL);         /* Ferry's own, another ID */
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert_uint_eq(tb_cfg_read(&t, 3, 0, 0, 4), 0x00051b36);
     ck_assert_uint_eq(tb_cfg_read(&t, 3, 0, 0x08, 4), 0x00ff0000);      /* class 00ff, rev 0 */
     ck_assert_uint_eq(tb_cfg_read(&t, 3, 0, 0x2c, 4), 0x11001af4);
@@ -210,7 +210,7 @@ START_TEST(test_pci_testdev)
     ck_assert_uint_eq(rd32(&t, true, 0) & 0xff, 4);
     ck_assert_uint_eq(rd32(&t, true, 40), 0);
     ck_assert_uint_eq(rd32(&t, true, 252), 0);
-    ferry_dm_reset(t.dm);
+    dm_reset(t.dm);
     tb_fini(&t);
 }
 END_TEST
@@ -255,11 +255,11 @@ static uint32_t dma(struct tb *t, uint64_t desc, uint32_t control, uint32_t len,
     put_be(d, control, 4);
     put_be(d + 4, len, 4);
     put_be(d + 8, addr, 8);
-    if (ferry_dm_dma_write(t->dm, desc, d, sizeof(d)) < 0)
+    if (dm_dma_write(t->dm, desc, d, sizeof(d)) < 0)
         ck_abort_msg("descriptor at 0x%lx is not RAM", (unsigned long)desc);
     tb_out(t, 0x514, 4, __builtin_bswap32((uint32_t)(desc >> 32)));
     tb_out(t, 0x518, 4, __builtin_bswap32((uint32_t)desc));
-    ck_assert_int_eq(ferry_dm_dma_read(t->dm, desc, d, 4), 0);
+    ck_assert_int_eq(dm_dma_read(t->dm, desc, d, 4), 0);
     return (uint32_t)be(d, 4);
 }
 
@@ -274,9 +274,9 @@ START_TEST(test_fw_cfg_ports)
     ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "fwcfg", NULL), -EINVAL);  /* vCPUs unknown */
     ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "fwcfg", "cpus=5000"), -EINVAL);
     ck_assert_int_eq(tb_try_add(&t, "fw-cfg", "fwcfg", "size=1"), -EINVAL);
-    ferry_dm_set_nr_vcpus(t.dm, 3);
+    dm_set_nr_vcpus(t.dm, 3);
     tb_add(&t, "fw-cfg", "fwcfg", NULL);
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x510, 0x511));
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x514, 0x51b));
     sel(&t, 0x0000);
@@ -356,7 +356,7 @@ START_TEST(test_fw_cfg_user_file)
                                 "0123456789012345678901234567890123456789012345678901,string=a"),
                      -EINVAL);
     tb_add(&t, "fw-cfg", "f", "cpus=1,name=opt/ferry/hello,string=hi there");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     sel(&t, 0x0019);
     for (unsigned i = 0; i < sizeof(dir); i++)
         dir[i] = (uint8_t)tb_in(&t, 0x511, 1);
@@ -383,29 +383,29 @@ START_TEST(test_fw_cfg_dma)
     tb_init(&t, false);
     fd = tb_guest_ram(&t);
     tb_add(&t, "fw-cfg", "fwcfg", "cpus=2");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     /* Select + read the signature, then the rest of the item and zeroes past its end. */
     memset(buf, 0xaa, sizeof(buf));
-    ck_assert_int_eq(ferry_dm_dma_write(t.dm, 0x2000, buf, sizeof(buf)), 0);
+    ck_assert_int_eq(dm_dma_write(t.dm, 0x2000, buf, sizeof(buf)), 0);
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0000 << 16 | 0x08 | 0x02, 2, 0x2000), 0);
     ck_assert_uint_eq(dma(&t, 0x1000, 0x02, 6, 0x2002), 0);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x2000, buf, 10), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x2000, buf, 10), 0);
     ck_assert_int_eq(memcmp(buf, "QEMU\0\0\0\0\xaa\xaa", 10), 0);
     /* Skip 2 bytes of RAM_SIZE, read the next 2 (bytes 2..3 of le64 0x200000: 0x20, 0). */
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0003 << 16 | 0x08 | 0x04, 2, 0), 0);
     ck_assert_uint_eq(dma(&t, 0x1000, 0x02, 2, 0x2010), 0);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x2010, buf, 2), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x2010, buf, 2), 0);
     ck_assert_uint_eq(buf[0], 0x20);
     ck_assert_uint_eq(buf[1], 0);
     /* ... and the port continues where DMA stopped. */
     ck_assert_uint_eq(rd_le(&t, 4), 0);
     /* The directory by DMA. */
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0019 << 16 | 0x08 | 0x02, 64, 0x3000), 0);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x3000, buf, 64), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x3000, buf, 64), 0);
     ck_assert_str_eq((const char *)buf + 12, "etc/e820");
     /* Another key into the same buffer. */
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0001 << 16 | 0x08 | 0x02, 4, 0x3100), 0);
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x3100, buf, 4), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x3100, buf, 4), 0);
     ck_assert_uint_eq(buf[0], 3);
 
     /* Hostile requests: the error bit, never a crash, nothing outside RAM touched. */
@@ -416,7 +416,7 @@ START_TEST(test_fw_cfg_dma)
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0000 << 16 | 0x08 | 0x02, 0xffffffffu, 0x4000), 1);
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0000 << 16 | 0x08 | 0x10, 4, 0x2000), 1); /* write */
     ck_assert_uint_eq(dma(&t, 0x1000, 0x0040 << 16 | 0x08 | 0x02, 4, 0x2000), 0); /* no key */
-    ck_assert_int_eq(ferry_dm_dma_read(t.dm, 0x2000, buf, 4), 0);
+    ck_assert_int_eq(dm_dma_read(t.dm, 0x2000, buf, 4), 0);
     ck_assert_uint_eq(buf[0] | buf[1] | buf[2] | buf[3], 0);            /* zeroes */
     ck_assert_uint_eq(dma(&t, 0x1000, 0, 4, 0x2000), 0);                /* no operation */
     /* A descriptor outside RAM, or straddling its end: nothing to do, nothing written. */
@@ -430,7 +430,7 @@ START_TEST(test_fw_cfg_dma)
     tb_out(&t, 0x51b, 1, 0x12);
 
     JsonBuilder *b = json_builder_new();
-    ferry_dm_query_devices(t.dm, b);
+    dm_query_devices(t.dm, b);
     JsonNode *root = json_builder_get_root(b);
     JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
     ck_assert_int_eq(json_object_get_int_member(o, "dma-transfers"), 16);

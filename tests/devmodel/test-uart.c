@@ -127,7 +127,7 @@ START_TEST(test_uart_thre_interrupt)
 
     tb_init(&t, true);
     tb_add(&t, "uart", "com1", "out=null");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     ck_assert_int_ge(t.irqfd_fd[4], 0);
     /* THRE enabled but OUT2 clear: pending in IIR, but the PC gates the line. */
     tb_out(&t, COM1 + IER, 1, 0x02);
@@ -155,7 +155,7 @@ START_TEST(test_uart_loopback_fifo)
 
     tb_init(&t, false);
     tb_add(&t, "uart", "com1", "out=null");
-    ck_assert_int_eq(ferry_dm_start(t.dm), 0);
+    ck_assert_int_eq(dm_start(t.dm), 0);
     tb_out(&t, COM1 + MCR, 1, 0x1f);                            /* loop + all outputs */
     ck_assert_uint_eq(tb_in(&t, COM1 + MSR, 1) & 0xf0, 0xf0);   /* CTS DSR RI DCD mirrored */
     tb_out(&t, COM1 + MCR, 1, 0x10);
@@ -209,22 +209,22 @@ START_TEST(test_uart_save_restore)
     tb_out(&t, COM1 + FCR, 1, 0x01);
     tb_out(&t, COM1, 1, 'k');
     tb_out(&t, COM1 + SCR, 1, 0x42);
-    ck_assert_int_eq(ferry_dm_save(t.dm, img), 0);
-    ferry_dm_reset(t.dm);
+    ck_assert_int_eq(dm_save(t.dm, img), 0);
+    dm_reset(t.dm);
     ck_assert_uint_eq(tb_in(&t, COM1 + SCR, 1), 0);
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), 0);
     ck_assert_uint_eq(tb_in(&t, COM1 + SCR, 1), 0x42);
     ck_assert_uint_eq(tb_in(&t, COM1 + RBR, 1), 'k');
     /* A state with an impossible FIFO index is refused. */
     img->data[img->len - 18] = 200;     /* rx_head */
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -EINVAL);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), -EINVAL);
     /* So is one holding two bytes with the FIFO off (a one-byte holding register). */
     img->data[img->len - 18] = 0;
     img->data[img->len - 23] = 0x00;    /* fcr: FIFO off */
     img->data[img->len - 17] = 2;       /* rx_count */
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), -EINVAL);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), -EINVAL);
     img->data[img->len - 17] = 1;
-    ck_assert_int_eq(ferry_dm_restore(t.dm, img->data, img->len), 0);
+    ck_assert_int_eq(dm_restore(t.dm, img->data, img->len), 0);
     g_byte_array_free(img, TRUE);
     tb_fini(&t);
 }
@@ -287,7 +287,7 @@ START_TEST(test_uart_pty)
     tb_init(&t, false);
     struct ferry_dm_device *d = tb_add(&t, "uart", "com1", "out=pty,in=pty");
     JsonBuilder *b = json_builder_new();
-    ferry_dm_query_devices(t.dm, b);
+    dm_query_devices(t.dm, b);
     JsonNode *root = json_builder_get_root(b);
     JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
     const char *out = json_object_get_string_member(o, "out");

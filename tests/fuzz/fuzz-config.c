@@ -56,8 +56,8 @@ static void usb_group(void)
         struct ferry_usb_policy *p = NULL;
 
         err[0] = 0;
-        if (ferry_usb_policy_new(policy, &p, err, sizeof(err)) == 0)
-            ferry_usb_policy_free(p);
+        if (usb_policy_new(policy, &p, err, sizeof(err)) == 0)
+            usb_policy_free(p);
         else
             FUZZ_CHECK(err[0]);     /* a refusal says why */
     }
@@ -66,15 +66,15 @@ static void usb_group(void)
         struct ferry_usb_spec spec;
         char back[256];
 
-        if (ferry_usb_spec_parse(g_strstrip(devices[i]), &spec) == 0)
-            ferry_usb_spec_format(&spec, back, sizeof(back));
+        if (usb_spec_parse(g_strstrip(devices[i]), &spec) == 0)
+            usb_spec_format(&spec, back, sizeof(back));
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ferry_pci_config pc;
-    struct dm_vfio *v = NULL;
+    struct companion_vfio *v = NULL;
     char err[FERRY_PCI_CONFIG_ERR_MAX];
     char *qmp = NULL;
     int fd;
@@ -94,15 +94,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)fuzz_config_run(path);
     (void)fuzz_config_acpi(path);
     err[0] = 0;
-    if (ferry_pci_config_load(path, &pc, err, sizeof(err)) < 0)
+    if (pcihost_config_load(path, &pc, err, sizeof(err)) < 0)
         FUZZ_CHECK(err[0]);
-    if (dm_vfio_load(path, &v) == 0) {
-        (void)dm_vfio_config_qmp(v);
-        (void)dm_vfio_has_devices(v);
-        dm_vfio_free(v);
+    if (companion_vfio_load(path, &v) == 0) {
+        (void)companion_vfio_config_qmp(v);
+        (void)companion_vfio_has_devices(v);
+        companion_vfio_free(v);
     }
-    (void)dm_usb_wanted(NULL, path);
-    if (dm_usb_config_qmp(path, &qmp) == 0)
+    (void)companion_usb_wanted(NULL, path);
+    if (companion_usb_config_qmp(path, &qmp) == 0)
         g_free(qmp);
     usb_group();
     return 0;

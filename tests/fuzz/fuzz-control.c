@@ -207,17 +207,17 @@ static void setup(void)
 /* ---- ferry-dm's side: the machine, the control socket, the companion ---- */
 
 struct companion {
-    struct dm_usb *usb;
-    struct dm_vfio *vfio;
+    struct companion_usb *usb;
+    struct companion_vfio *vfio;
 };
 
 static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
                              JsonObject *args, JsonNode *id, int *fd)
 {
     struct companion *m = opaque;
-    char *r = m->usb ? dm_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
+    char *r = m->usb ? companion_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
 
-    return r ? r : dm_vfio_command(m->vfio, req, cmd, args, id);
+    return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id);
 }
 
 static void quit(void *opaque)
@@ -231,9 +231,9 @@ static void add(struct ferry_dm *dm, const char *type, const char *id, const cha
 {
     struct ferry_dm_opts *o = NULL;
 
-    FUZZ_CHECK(ferry_dm_opts_parse(opts, &o) == 0);
-    FUZZ_CHECK(ferry_dm_device_add(dm, type, id, o, NULL) == 0);
-    ferry_dm_opts_free(o);
+    FUZZ_CHECK(dm_opts_parse(opts, &o) == 0);
+    FUZZ_CHECK(dm_device_add(dm, type, id, o, NULL) == 0);
+    dm_opts_free(o);
 }
 
 static int client_connect(void)
@@ -322,7 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in_data, size_t size)
     struct ferry_dm *dm;
     struct ferry_dm_control *control = NULL;
     struct companion m = { 0 };
-    struct dm_qmp *d = NULL;
+    struct companion_qmp *d = NULL;
     int cl[FUZZ_CLIENTS] = { -1, -1, -1 }, cur = 0, quitting = 0;
     uint8_t *data = masked(in_data, size);
     size_t pos = 0;
@@ -330,21 +330,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *in_data, size_t size)
 
     if (qemu_listen < 0)
         setup();
-    FUZZ_CHECK(base && ferry_dm_create(&cfg, &dm) == 0);
+    FUZZ_CHECK(base && dm_create(&cfg, &dm) == 0);
     add(dm, "pci-host", "pci", "");
     add(dm, "uart", "com1", "out=null");
     add(dm, "rtc", "rtc", "");
     add(dm, "acpi-pm", "pm", "");
     add(dm, "pci-test", "pt", "");
-    FUZZ_CHECK(ferry_dm_start(dm) == 0);
+    FUZZ_CHECK(dm_start(dm) == 0);
 
     FUZZ_CHECK(pthread_create(&qemu, NULL, qemu_main, NULL) == 0);
-    FUZZ_CHECK(dm_qmp_open(base, qmp_path, NULL, NULL, &d) == 0);
-    FUZZ_CHECK(dm_vfio_load(NULL, &m.vfio) == 0);
-    FUZZ_CHECK(dm_usb_start(base, d, qmp_path, NULL, true, NULL, NULL, &m.usb) == 0);
-    FUZZ_CHECK(dm_vfio_start(m.vfio, d, qmp_path) == 0);
-    FUZZ_CHECK(ferry_dm_control_open(dm, control_path, &control_ops, &quitting, &control) == 0);
-    ferry_dm_control_set_handler(control, control_command, &m);
+    FUZZ_CHECK(companion_qmp_open(base, qmp_path, NULL, NULL, &d) == 0);
+    FUZZ_CHECK(companion_vfio_load(NULL, &m.vfio) == 0);
+    FUZZ_CHECK(companion_usb_start(base, d, qmp_path, NULL, true, NULL, NULL, &m.usb) == 0);
+    FUZZ_CHECK(companion_vfio_start(m.vfio, d, qmp_path) == 0);
+    FUZZ_CHECK(dm_control_open(dm, control_path, &control_ops, &quitting, &control) == 0);
+    dm_control_set_handler(control, control_command, &m);
     cl[0] = client_connect();
 
     while (pos < size && !quitting) {
@@ -391,12 +391,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in_data, size_t size)
         if (cl[c] >= 0)
             close(cl[c]);
     pump(base, cl);
-    ferry_dm_control_close(control);
-    dm_usb_free(m.usb);
-    dm_vfio_free(m.vfio);
-    dm_qmp_free(d);
+    dm_control_close(control);
+    companion_usb_free(m.usb);
+    companion_vfio_free(m.vfio);
+    companion_qmp_free(d);
     pthread_join(qemu, NULL);
-    ferry_dm_destroy(dm);
+    dm_destroy(dm);
     event_base_free(base);
     free(data);
     return 0;

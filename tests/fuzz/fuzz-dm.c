@@ -39,9 +39,9 @@ static void add(struct ferry_dm *dm, const char *type, const char *id, const cha
 {
     struct ferry_dm_opts *o = NULL;
 
-    FUZZ_CHECK(ferry_dm_opts_parse(opts, &o) == 0);
-    FUZZ_CHECK(ferry_dm_device_add(dm, type, id, o, NULL) == 0);
-    ferry_dm_opts_free(o);
+    FUZZ_CHECK(dm_opts_parse(opts, &o) == 0);
+    FUZZ_CHECK(dm_device_add(dm, type, id, o, NULL) == 0);
+    dm_opts_free(o);
 }
 
 static uint64_t rd64(const uint8_t *p)
@@ -62,12 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0;
     int fd;
 
-    FUZZ_CHECK(base && ferry_dm_create(&cfg, &dm) == 0);
+    FUZZ_CHECK(base && dm_create(&cfg, &dm) == 0);
     /* RAM first: fw-cfg reads the memory map when it is added. */
     fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
     FUZZ_CHECK(fd >= 0 && ftruncate(fd, FUZZ_RAM) == 0);
     ram.region[0].size = FUZZ_RAM;
-    FUZZ_CHECK(ferry_dm_set_guest_memory(dm, fd, &ram) == 0);
+    FUZZ_CHECK(dm_set_guest_memory(dm, fd, &ram) == 0);
     close(fd);
     add(dm, "pci-host", "pci", "");
     add(dm, "uart", "com1", "out=null");
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     add(dm, "pc-testdev", "testdev", "");
     add(dm, "pci-testdev", "ptd", "");
     add(dm, "fw-cfg", "fwcfg", "cpus=2");
-    FUZZ_CHECK(ferry_dm_start(dm) == 0);
+    FUZZ_CHECK(dm_start(dm) == 0);
 
     while (pos < size) {
         uint8_t op = data[pos++];
@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pos += 22;
             bool plain_read = req.dir == IOREQ_READ && !req.data_is_ptr && req.size >= 1 &&
                               req.size <= 4 && req.type <= IOREQ_TYPE_PCI_CONFIG;
-            ferry_dm_handle_ioreq(dm, 0, &req);
+            dm_handle_ioreq(dm, 0, &req);
             if (plain_read)
                 FUZZ_CHECK(req.data >> (8 * req.size) == 0);
             break;
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 len = size - pos;
             /* No processes from a fuzzer: the qemu device type stays out. */
             if (!memmem(data + pos, len, "qemu", 4)) {
-                char *r = ferry_dm_control_execute(dm, (const char *)data + pos, len, &quit);
+                char *r = dm_control_execute(dm, (const char *)data + pos, len, &quit);
 
                 FUZZ_CHECK(r && r[0] == '{');
                 g_free(r);
@@ -133,22 +133,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             unsigned off = (unsigned)data[pos] | (unsigned)data[pos + 1] << 8;
             pos += 2;
-            FUZZ_CHECK(ferry_dm_save(dm, img) == 0);
+            FUZZ_CHECK(dm_save(dm, img) == 0);
             if (img->len)
                 img->data[off % img->len] ^= 0x5a;
-            if (ferry_dm_restore(dm, img->data, img->len) < 0) {
+            if (dm_restore(dm, img->data, img->len) < 0) {
                 /* refused as a whole or in part: the devices stay usable */
             }
             g_byte_array_free(img, TRUE);
             break;
         }
         default:
-            ferry_dm_reset(dm);
+            dm_reset(dm);
             break;
         }
     }
 out:
-    ferry_dm_destroy(dm);
+    dm_destroy(dm);
     event_base_free(base);
     return 0;
 }

@@ -7,7 +7,7 @@
  * waiters on an event loop).
  *
  * Input: byte 0 picks the client (% 3: raw ferry_qmp with query-pci and
- * events, ferry_usb_qmp's hot-add/remove, dm_qmp on a loop); the rest is
+ * events, ferry_usb_qmp's hot-add/remove, companion_qmp on a loop); the rest is
  * what "QEMU" sends, all of it at once, then it shuts its side for writing
  * (so no call waits for a timeout) while it keeps reading what the client
  * sends, SCM_RIGHTS fds included.  Whatever arrives, every call must end
@@ -177,27 +177,27 @@ static void usb_client(void)
     char err[256], *reply = NULL;
     int sv[2];
 
-    if (ferry_usb_qmp_open(sock_path, FUZZ_TIMEOUT_MS, &q, err, sizeof(err)) < 0) {
+    if (usb_qmp_open(sock_path, FUZZ_TIMEOUT_MS, &q, err, sizeof(err)) < 0) {
         FUZZ_CHECK(err[0]);
         return;
     }
     err[0] = 0;
-    if (ferry_usb_qmp_execute(q, "query-status", NULL, &reply, err, sizeof(err)) == 0)
+    if (usb_qmp_execute(q, "query-status", NULL, &reply, err, sizeof(err)) == 0)
         g_free(reply);
     else
         FUZZ_CHECK(err[0]);
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    ignore(ferry_usb_qmp_redir_add_fd(q, "usbredir-1", sv[0], err, sizeof(err)));
+    ignore(usb_qmp_redir_add_fd(q, "usbredir-1", sv[0], err, sizeof(err)));
     close(sv[0]);
     close(sv[1]);
-    ignore(ferry_usb_qmp_redir_add(q, "usbredir-2", "/nonexistent/sock", err, sizeof(err)));
-    ignore(ferry_qmp_take_event(ferry_usb_qmp_base(q), "DEVICE_DELETED", "usbredir-1",
+    ignore(usb_qmp_redir_add(q, "usbredir-2", "/nonexistent/sock", err, sizeof(err)));
+    ignore(ferry_qmp_take_event(usb_qmp_base(q), "DEVICE_DELETED", "usbredir-1",
                                 NULL));
-    ignore(ferry_usb_qmp_redir_del(q, "usbredir-1", err, sizeof(err)));
-    if (ferry_usb_qmp_redir_del_start(q, "usbredir-2", err, sizeof(err)) == 0)
-        ignore(ferry_usb_qmp_redir_del_finish(q, "usbredir-2", err, sizeof(err)));
-    ignore(ferry_usb_qmp_drain(q));
-    ferry_usb_qmp_close(q);
+    ignore(usb_qmp_redir_del(q, "usbredir-1", err, sizeof(err)));
+    if (usb_qmp_redir_del_start(q, "usbredir-2", err, sizeof(err)) == 0)
+        ignore(usb_qmp_redir_del_finish(q, "usbredir-2", err, sizeof(err)));
+    ignore(usb_qmp_drain(q));
+    usb_qmp_close(q);
 }
 
 static void gone(void *opaque)
@@ -213,16 +213,16 @@ static void waited(void *opaque, int result)
 static void dm_client(void)
 {
     struct event_base *base = event_base_new();
-    struct dm_qmp *d = NULL;
+    struct companion_qmp *d = NULL;
     int lost = 0, done = 0;
 
     FUZZ_CHECK(base);
-    if (dm_qmp_open(base, sock_path, gone, &lost, &d) == 0) {
-        (void)ferry_qmp_watch_deleted(dm_qmp_watch(d), "usbredir-1", 20, waited, &done, NULL);
-        (void)ferry_qmp_watch_deleted(dm_qmp_watch(d), "hostdev0", 20, waited, &done, NULL);
+    if (companion_qmp_open(base, sock_path, gone, &lost, &d) == 0) {
+        (void)ferry_qmp_watch_deleted(companion_qmp_watch(d), "usbredir-1", 20, waited, &done, NULL);
+        (void)ferry_qmp_watch_deleted(companion_qmp_watch(d), "hostdev0", 20, waited, &done, NULL);
         for (int i = 0; i < 16 && !lost; i++)
             event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        dm_qmp_free(d);
+        companion_qmp_free(d);
     }
     event_base_free(base);
 }

@@ -79,12 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         signal(SIGPIPE, SIG_IGN);       /* as ferry-dm's main() */
         atexit(cleanup);
     }
-    FUZZ_CHECK(base && ferry_dm_create(&cfg, &dm) == 0);
+    FUZZ_CHECK(base && dm_create(&cfg, &dm) == 0);
     snprintf(opts, sizeof(opts), "out=socket:%s,in=socket:%s", sock_path, sock_path);
-    FUZZ_CHECK(ferry_dm_opts_parse(opts, &o) == 0);
-    FUZZ_CHECK(ferry_dm_device_add(dm, "uart", "com1", o, NULL) == 0);
-    ferry_dm_opts_free(o);
-    FUZZ_CHECK(ferry_dm_start(dm) == 0);
+    FUZZ_CHECK(dm_opts_parse(opts, &o) == 0);
+    FUZZ_CHECK(dm_device_add(dm, "uart", "com1", o, NULL) == 0);
+    dm_opts_free(o);
+    FUZZ_CHECK(dm_start(dm) == 0);
     cl = client_connect();
     pump(base, cl);
 
@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                                         : IOREQ_READ,
                             .data = data[pos + 1] };
             pos += 2;
-            ferry_dm_handle_ioreq(dm, 0, &req);
+            dm_handle_ioreq(dm, 0, &req);
             if (req.dir == IOREQ_READ)
                 FUZZ_CHECK(req.data <= 0xff);   /* one byte asked, one answered */
             break;
@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
     close(cl);
     pump(base, -1);
-    ferry_dm_destroy(dm);
+    dm_destroy(dm);
     event_base_free(base);
     return 0;
 }

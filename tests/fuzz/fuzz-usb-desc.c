@@ -244,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct ferry_usb_host_ops ops = { 0 };
 
         /* libusb without enumeration (only "fds" come in): no host devices */
-        FUZZ_CHECK(ferry_usb_host_new(NULL, false, &ops, NULL, &host) == 0);
+        FUZZ_CHECK(usb_host_new(NULL, false, &ops, NULL, &host) == 0);
     }
     decode(&in);
     for (int i = 0; i < 3; i++) {
@@ -257,15 +257,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(spec_copy);
     spec_text = spec_copy;
 
-    ferry_usb_devinfo_from_libusb(fake_dev, &d);
+    usb_devinfo_from_libusb(fake_dev, &d);
     FUZZ_CHECK(d.n_ifaces <= FERRY_USB_IFACE_MAX && d.n_other <= FERRY_USB_IFACE_MAX);
     FUZZ_CHECK(memchr(d.port, 0, sizeof(d.port)));
-    FUZZ_CHECK(ferry_usb_host_wrap_fd(host, 99, &h, &w, err, sizeof(err)) == 0);
+    FUZZ_CHECK(usb_host_wrap_fd(host, 99, &h, &w, err, sizeof(err)) == 0);
     FUZZ_CHECK(memchr(w.manufacturer, 0, sizeof(w.manufacturer)) &&
                memchr(w.product, 0, sizeof(w.product)) && memchr(w.serial, 0, sizeof(w.serial)));
 
     err[0] = 0;
-    if (ferry_usb_policy_new(rules, &p, err, sizeof(err)) < 0) {
+    if (usb_policy_new(rules, &p, err, sizeof(err)) < 0) {
         FUZZ_CHECK(err[0]);     /* a refusal says why */
         p = NULL;
     }
@@ -274,18 +274,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc;
 
         why[0] = 0;
-        rc = ferry_usb_policy_check(p, x, why, sizeof(why));
+        rc = usb_policy_check(p, x, why, sizeof(why));
         FUZZ_CHECK((rc == 0 || rc == -EPERM) && why[0]);
         /* the built-in refusals cannot be overridden by "allow everything" */
         if (x->other_truncated)
             FUZZ_CHECK(rc == -EPERM);
-        ferry_usb_identity(x, ident, sizeof(ident));
-        if (ferry_usb_spec_parse(spec_text, &spec) == 0) {
-            (void)ferry_usb_spec_match(&spec, x);
-            ferry_usb_spec_format(&spec, back, sizeof(back));
+        usb_identity(x, ident, sizeof(ident));
+        if (usb_spec_parse(spec_text, &spec) == 0) {
+            (void)usb_spec_match(&spec, x);
+            usb_spec_format(&spec, back, sizeof(back));
         }
     }
-    ferry_usb_policy_free(p);
+    usb_policy_free(p);
     free(spec_copy);
     release();
     return 0;

@@ -4,7 +4,7 @@
  * endpoint with a device behind it: the umockdev simulator's bulk loopback
  * device (tests/usb/sim: control transfers, bulk OUT 0x01 -> IN 0x82,
  * isochronous IN 0x83, an altsetting), reached through real libusb and
- * usbfs ioctls as a broker's fd would be (ferry_usb_host_wrap_fd).  So the
+ * usbfs ioctls as a broker's fd would be (usb_host_wrap_fd).  So the
  * peer's control, bulk, interrupt and iso packets, set_configuration,
  * set_alt_setting, stream and filter packets reach the device and its
  * answers go back, and the endpoint must stay sound whatever the peer
@@ -99,11 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* a libusb context per input: nothing libusb caches about the device
      * (its active configuration, say) carries over to the next input */
-    FUZZ_CHECK(ferry_usb_host_new(base, false, &hops, NULL, &host) == 0);
-    FUZZ_CHECK(ferry_usb_host_wrap_fd(host, dev_fd, &handle, &info, err, sizeof(err)) == 0);
+    FUZZ_CHECK(usb_host_new(base, false, &hops, NULL, &host) == 0);
+    FUZZ_CHECK(usb_host_wrap_fd(host, dev_fd, &handle, &info, err, sizeof(err)) == 0);
     FUZZ_CHECK(info.vid == USBSIM_VID && info.pid == USBSIM_PID_VENDOR);
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    FUZZ_CHECK(ferry_usb_redir_new(host, handle, sv[0], "fuzz", &rops, &done, &r) == 0);
+    FUZZ_CHECK(usb_redir_new(host, handle, sv[0], "fuzz", &rops, &done, &r) == 0);
     /* feed the input in pieces so that packets straddle reads */
     while (off < size && !done) {
         size_t n = size - off < 4093 ? size - off : 4093;
@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(sv[1]);
     for (int i = 0; i < 8 && !done; i++)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-    ferry_usb_redir_free(r);
-    ferry_usb_host_free(host);
+    usb_redir_free(r);
+    usb_host_free(host);
     return 0;
 }

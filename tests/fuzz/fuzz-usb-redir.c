@@ -33,15 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!b)
         return 0;
-    if (ferry_usb_host_new(b, false, &hops, NULL, &h) < 0 ||
+    if (usb_host_new(b, false, &hops, NULL, &h) < 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        ferry_usb_host_free(h);
+        usb_host_free(h);
         event_base_free(b);
         return 0;
     }
-    if (ferry_usb_redir_new(h, NULL, sv[0], "fuzz", &rops, &done, &r) < 0) {
+    if (usb_redir_new(h, NULL, sv[0], "fuzz", &rops, &done, &r) < 0) {
         close(sv[1]);
-        ferry_usb_host_free(h);
+        usb_host_free(h);
         event_base_free(b);
         return 0;
     }
@@ -61,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(sv[1]);
     for (int i = 0; i < 8 && !done; i++)
         event_base_loop(b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-    ferry_usb_redir_free(r);
-    ferry_usb_host_free(h);
+    usb_redir_free(r);
+    usb_host_free(h);
     event_base_free(b);
     return 0;
 }

@@ -31,7 +31,7 @@ static int load(const char *text, struct ferry_pci_config *c, char *err, size_t 
     fputs(text, f);
     fclose(f);
     err[0] = '\0';
-    int r = ferry_pci_config_load(file, c, err, len);
+    int r = pcihost_config_load(file, c, err, len);
     unlink(file);
     return r;
 }
@@ -116,14 +116,14 @@ START_TEST(test_limits)
     g_string_free(s, TRUE);
     memset(id, 'a', sizeof(id) - 1);
     id[FERRY_PCI_CONFIG_ID_MAX] = '\0';         /* one too long */
-    ck_assert(!ferry_pci_config_id_valid(id));
+    ck_assert(!pcihost_config_id_valid(id));
     id[FERRY_PCI_CONFIG_ID_MAX - 1] = '\0';
-    ck_assert(ferry_pci_config_id_valid(id));
-    ck_assert(ferry_pci_config_addr_valid("1f"));
-    ck_assert(ferry_pci_config_addr_valid("0x1f.7"));
-    ck_assert(!ferry_pci_config_addr_valid(""));
-    ck_assert(!ferry_pci_config_addr_valid("-1"));
-    ck_assert(!ferry_pci_config_addr_valid("1.07"));
+    ck_assert(pcihost_config_id_valid(id));
+    ck_assert(pcihost_config_addr_valid("1f"));
+    ck_assert(pcihost_config_addr_valid("0x1f.7"));
+    ck_assert(!pcihost_config_addr_valid(""));
+    ck_assert(!pcihost_config_addr_valid("-1"));
+    ck_assert(!pcihost_config_addr_valid("1.07"));
 }
 END_TEST
 

@@ -12,7 +12,7 @@
 #include "mpqemu/qemu-remote.h"
 #include "tests/check-main.h"
 
-static uint8_t read_view(const uint8_t *cfg, const struct qemu_remote_capview *v, unsigned o)
+static uint8_t read_view(const uint8_t *cfg, const struct mpqemu_remote_capview *v, unsigned o)
 {
     return v->value[o] >= 0 ? (uint8_t)v->value[o] : cfg[o] & v->mask[o];
 }
@@ -21,7 +21,7 @@ static uint8_t read_view(const uint8_t *cfg, const struct qemu_remote_capview *v
 START_TEST(test_mixed_chain)
 {
     uint8_t cfg[256] = { 0 };
-    struct qemu_remote_capview v;
+    struct mpqemu_remote_capview v;
     unsigned p, n = 0;
     uint8_t ids[8];
 
@@ -31,7 +31,7 @@ START_TEST(test_mixed_chain)
     cfg[0x50] = 0x05; cfg[0x51] = 0x70; cfg[0x52] = 0x80; cfg[0x53] = 0x01;
     cfg[0x70] = 0x10; cfg[0x71] = 0xb0;
     cfg[0xb0] = 0x11; cfg[0xb1] = 0x00;
-    qemu_remote_capview_build(cfg, &v);
+    mpqemu_remote_capview_build(cfg, &v);
     ck_assert_uint_eq(v.hidden, 2);
     ck_assert(v.express);
     p = read_view(cfg, &v, 0x34);
@@ -57,12 +57,12 @@ END_TEST
 START_TEST(test_only_msi)
 {
     uint8_t cfg[256] = { 0 };
-    struct qemu_remote_capview v;
+    struct mpqemu_remote_capview v;
 
     cfg[0x06] = 0x18;   /* capability list + interrupt status */
     cfg[0x34] = 0x50;
     cfg[0x50] = 0x05;
-    qemu_remote_capview_build(cfg, &v);
+    mpqemu_remote_capview_build(cfg, &v);
     ck_assert_uint_eq(v.hidden, 1);
     ck_assert_uint_eq(read_view(cfg, &v, 0x34), 0);
     ck_assert_uint_eq(read_view(cfg, &v, 0x06), 0x08);
@@ -73,14 +73,14 @@ END_TEST
 START_TEST(test_no_msi_untouched)
 {
     uint8_t cfg[256];
-    struct qemu_remote_capview v;
+    struct mpqemu_remote_capview v;
 
     for (unsigned i = 0; i < 256; i++)
         cfg[i] = (uint8_t)(i * 7);
     cfg[0x06] = 0x10;
     cfg[0x34] = 0xa0;
     cfg[0xa0] = 0x10; cfg[0xa1] = 0;
-    qemu_remote_capview_build(cfg, &v);
+    mpqemu_remote_capview_build(cfg, &v);
     ck_assert_uint_eq(v.hidden, 0);
     for (unsigned i = 0; i < 256; i++) {
         ck_assert_uint_eq(read_view(cfg, &v, i), cfg[i]);
@@ -92,21 +92,21 @@ END_TEST
 START_TEST(test_hostile_loop)
 {
     uint8_t cfg[256] = { 0 };
-    struct qemu_remote_capview v;
+    struct mpqemu_remote_capview v;
 
     cfg[0x06] = 0x10;
     cfg[0x34] = 0x40;
     cfg[0x40] = 0x05; cfg[0x41] = 0x44;
     cfg[0x44] = 0x01; cfg[0x45] = 0x40;     /* loops back */
     cfg[0xfc] = 0x11; cfg[0xfd] = 0x00;     /* never reached */
-    qemu_remote_capview_build(cfg, &v);
+    mpqemu_remote_capview_build(cfg, &v);
     ck_assert_uint_eq(v.hidden, 1);
     /* A capability at the very end cannot run past the array. */
     memset(cfg, 0, sizeof(cfg));
     cfg[0x06] = 0x10;
     cfg[0x34] = 0xfc;
     cfg[0xfc] = 0x05; cfg[0xfe] = 0x80; cfg[0xff] = 0x01;
-    qemu_remote_capview_build(cfg, &v);
+    mpqemu_remote_capview_build(cfg, &v);
     ck_assert_uint_eq(v.hidden, 1);
     ck_assert(v.drop[0xff]);
 }

@@ -78,7 +78,7 @@ struct guest {
     uint8_t *ram;
     struct ferry_qemu_remote *dev;
     struct mapping maps[QEMU_REMOTE_BARS];
-    enum qemu_remote_state wait_for;
+    enum mpqemu_remote_state wait_for;
 };
 
 static void on_bar_map(void *opaque, unsigned bar, bool io, uint64_t addr, uint64_t size,
@@ -90,7 +90,7 @@ static void on_bar_map(void *opaque, unsigned bar, bool io, uint64_t addr, uint6
     g->maps[bar] = (struct mapping){ mapped, io, addr, size };
 }
 
-static void on_state(void *opaque, enum qemu_remote_state st)
+static void on_state(void *opaque, enum mpqemu_remote_state st)
 {
     struct guest *g = opaque;
 
@@ -125,23 +125,23 @@ static void guest_init(struct guest *g, const char *device,
     ck_assert_int_eq(ftruncate(g->memfd, RAM_SIZE), 0);
     g->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->memfd, 0);
     ck_assert_ptr_ne(g->ram, MAP_FAILED);
-    ck_assert_int_eq(qemu_remote_new(g->base, &cfg, &ops, g, &g->dev), 0);
+    ck_assert_int_eq(mpqemu_remote_new(g->base, &cfg, &ops, g, &g->dev), 0);
     /* Regions the remote could not map are refused before they can end it. */
-    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0, RAM_SIZE, 0x1000), -EINVAL);
-    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0, 2 * RAM_SIZE, 0), -EINVAL);
-    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0x800, 0x1000, 0), -EINVAL);
-    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0, RAM_SIZE, 0), 0);
-    ck_assert_int_eq(qemu_remote_add_ram(g->dev, g->memfd, 0x1000, 0x1000, 0), -EEXIST);
-    ck_assert_int_eq(qemu_remote_start(g->dev), 0);
-    ck_assert_int_eq(qemu_remote_state(g->dev), QEMU_REMOTE_RUNNING);
-    ck_assert_int_gt(qemu_remote_pid(g->dev), 0);
+    ck_assert_int_eq(mpqemu_remote_add_ram(g->dev, g->memfd, 0, RAM_SIZE, 0x1000), -EINVAL);
+    ck_assert_int_eq(mpqemu_remote_add_ram(g->dev, g->memfd, 0, 2 * RAM_SIZE, 0), -EINVAL);
+    ck_assert_int_eq(mpqemu_remote_add_ram(g->dev, g->memfd, 0x800, 0x1000, 0), -EINVAL);
+    ck_assert_int_eq(mpqemu_remote_add_ram(g->dev, g->memfd, 0, RAM_SIZE, 0), 0);
+    ck_assert_int_eq(mpqemu_remote_add_ram(g->dev, g->memfd, 0x1000, 0x1000, 0), -EEXIST);
+    ck_assert_int_eq(mpqemu_remote_start(g->dev), 0);
+    ck_assert_int_eq(mpqemu_remote_state(g->dev), QEMU_REMOTE_RUNNING);
+    ck_assert_int_gt(mpqemu_remote_pid(g->dev), 0);
 }
 
 static void guest_fini(struct guest *g)
 {
-    pid_t pid = qemu_remote_pid(g->dev);
+    pid_t pid = mpqemu_remote_pid(g->dev);
 
-    qemu_remote_free(g->dev);
+    mpqemu_remote_free(g->dev);
     if (pid > 0)
         ck_assert_int_eq(kill(pid, 0), -1);     /* gone and reaped */
     munmap(g->ram, RAM_SIZE);
@@ -150,53 +150,53 @@ static void guest_fini(struct guest *g)
 }
 
 /* Run the loop until the device reaches state (bounded generously). */
-static void guest_wait_state(struct guest *g, enum qemu_remote_state st)
+static void guest_wait_state(struct guest *g, enum mpqemu_remote_state st)
 {
     struct timeval tv = { 60, 0 };
 
-    if (qemu_remote_state(g->dev) == st)
+    if (mpqemu_remote_state(g->dev) == st)
         return;
     g->wait_for = st;
     event_base_loopexit(g->base, &tv);
     event_base_dispatch(g->base);
-    ck_assert_str_eq(qemu_remote_state_name(qemu_remote_state(g->dev)),
-                     qemu_remote_state_name(st));
+    ck_assert_str_eq(mpqemu_remote_state_name(mpqemu_remote_state(g->dev)),
+                     mpqemu_remote_state_name(st));
 }
 
 static uint32_t cfg_rd(struct guest *g, unsigned off, unsigned len)
 {
-    return qemu_remote_config_read(g->dev, off, len);
+    return mpqemu_remote_config_read(g->dev, off, len);
 }
 
 static void cfg_wr(struct guest *g, unsigned off, unsigned len, uint32_t v)
 {
-    qemu_remote_config_write(g->dev, off, len, v);
+    mpqemu_remote_config_write(g->dev, off, len, v);
 }
 
 static uint64_t io_rd(struct guest *g, uint64_t addr, unsigned size)
 {
     uint64_t v;
 
-    ck_assert_int_eq(qemu_remote_bar_read(g->dev, true, addr, size, &v), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g->dev, true, addr, size, &v), 0);
     return v;
 }
 
 static void io_wr(struct guest *g, uint64_t addr, unsigned size, uint64_t v)
 {
-    ck_assert_int_eq(qemu_remote_bar_write(g->dev, true, addr, size, v), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_write(g->dev, true, addr, size, v), 0);
 }
 
 static uint64_t mm_rd(struct guest *g, uint64_t addr, unsigned size)
 {
     uint64_t v;
 
-    ck_assert_int_eq(qemu_remote_bar_read(g->dev, false, addr, size, &v), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g->dev, false, addr, size, &v), 0);
     return v;
 }
 
 static void mm_wr(struct guest *g, uint64_t addr, unsigned size, uint64_t v)
 {
-    ck_assert_int_eq(qemu_remote_bar_write(g->dev, false, addr, size, v), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_write(g->dev, false, addr, size, v), 0);
 }
 
 /* Size a BAR the way firmware does: all ones, read back, restore. */
@@ -412,7 +412,7 @@ static void rtl_loopback(struct guest *g, unsigned frame_len, uint8_t seed)
 {
     const uint64_t io = GUEST_IO_BAR;
     uint8_t *tx = g->ram + TX_BUF_GPA, *rx = g->ram + RX_RING_GPA;
-    int irq = qemu_remote_irq_fd(g->dev);
+    int irq = mpqemu_remote_irq_fd(g->dev);
     unsigned spins = 0;
 
     /* Reset the chip and wait for RST to clear. */
@@ -456,14 +456,14 @@ static void rtl_loopback(struct guest *g, unsigned frame_len, uint8_t seed)
     {
         uint64_t one = 1;
 
-        ck_assert_int_eq(write(qemu_remote_resample_fd(g->dev), &one, 8), 8);
+        ck_assert_int_eq(write(mpqemu_remote_resample_fd(g->dev), &one, 8), 8);
     }
 }
 
 START_TEST(test_rtl8139_loopback)
 {
     struct guest g;
-    struct qemu_remote_stats st;
+    struct mpqemu_remote_stats st;
 
     guest_init(&g, "rtl8139", NULL);
     /* The remote runs under QEMU's seccomp filter (mode 2) by default. */
@@ -472,7 +472,7 @@ START_TEST(test_rtl8139_loopback)
         FILE *f;
         bool seccomp = false;
 
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)qemu_remote_pid(g.dev));
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)mpqemu_remote_pid(g.dev));
         f = fopen(path, "r");
         ck_assert_ptr_nonnull(f);
         while (fgets(line, sizeof(line), f))
@@ -484,7 +484,7 @@ START_TEST(test_rtl8139_loopback)
     rtl_enumerate(&g);
     rtl_check_mac(&g);
     rtl_loopback(&g, 64, 1);
-    qemu_remote_get_stats(g.dev, &st);
+    mpqemu_remote_get_stats(g.dev, &st);
     ck_assert_uint_gt(st.bar_reads, 10);
     ck_assert_uint_gt(st.bar_writes, 5);
     ck_assert_uint_eq(st.refused, 0);
@@ -522,7 +522,7 @@ START_TEST(test_device_reset)
     rtl_enumerate(&g);
     io_wr(&g, GUEST_IO_BAR + RTL_IMR, 2, ISR_ROK | ISR_TOK);
     ck_assert_uint_eq(io_rd(&g, GUEST_IO_BAR + RTL_IMR, 2), ISR_ROK | ISR_TOK);
-    ck_assert_int_eq(qemu_remote_reset(g.dev), 0);
+    ck_assert_int_eq(mpqemu_remote_reset(g.dev), 0);
     ck_assert_uint_eq(cfg_rd(&g, 0x04, 2) & 7, 0);
     ck_assert_uint_eq(cfg_rd(&g, 0x10, 4), 1);
     ck_assert(!g.maps[0].mapped && !g.maps[1].mapped);
@@ -540,7 +540,7 @@ START_TEST(test_e1000_enumerate)
 {
     struct guest g;
     bool io = false;
-    struct qemu_remote_bar_info bi;
+    struct mpqemu_remote_bar_info bi;
 
     guest_init(&g, "e1000", NULL);
     ck_assert_uint_eq(cfg_rd(&g, 0x00, 4), 0x100e8086);
@@ -552,7 +552,7 @@ START_TEST(test_e1000_enumerate)
     ck_assert(io);
     for (unsigned b = 2; b < 6; b++)
         ck_assert_uint_eq(cfg_rd(&g, 0x10 + 4 * b, 4), 0);
-    ck_assert_int_eq(qemu_remote_bar_info(g.dev, 0, &bi), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_info(g.dev, 0, &bi), 0);
     ck_assert(bi.present && !bi.io && bi.size == 0x20000);
     /* Program and read the STATUS register (offset 8) through BAR0. */
     cfg_wr(&g, 0x10, 4, 0xfeb00000);
@@ -610,7 +610,7 @@ END_TEST
 START_TEST(test_xhci_64bit_bar)
 {
     struct guest g;
-    struct qemu_remote_bar_info bi;
+    struct mpqemu_remote_bar_info bi;
     const uint64_t bar = 0x2000000000ull;
     uint32_t lo;
 
@@ -618,7 +618,7 @@ START_TEST(test_xhci_64bit_bar)
     ck_assert_uint_eq(cfg_rd(&g, 0x00, 4), 0x000d1b36);
     ck_assert_uint_eq(cfg_rd(&g, 0x08, 4) >> 8, 0x0c0330);   /* USB xHCI */
     ck_assert_uint_eq(cfg_rd(&g, 0x3d, 1), 1);
-    ck_assert_int_eq(qemu_remote_bar_info(g.dev, 0, &bi), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_info(g.dev, 0, &bi), 0);
     ck_assert(bi.present && bi.is64 && !bi.io);
     /* Size both halves. */
     cfg_wr(&g, 0x10, 4, 0xffffffff);
@@ -665,7 +665,7 @@ START_TEST(test_hostile)
     struct guest g;
     pid_t pid;
     uint64_t v;
-    struct qemu_remote_stats st;
+    struct mpqemu_remote_stats st;
     static const struct { bool io; uint64_t addr; unsigned size; } bad[] = {
         { true, GUEST_IO_BAR + 0x100, 1 },          /* just past the I/O BAR */
         { true, GUEST_IO_BAR + 0xfe, 4 },           /* straddles its end (unaligned) */
@@ -684,15 +684,15 @@ START_TEST(test_hostile)
     };
 
     guest_init(&g, "rtl8139", NULL);
-    pid = qemu_remote_pid(g.dev);
+    pid = mpqemu_remote_pid(g.dev);
     /* Before the BARs are enabled, nothing is forwarded. */
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 1, &v), -ENXIO);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 1, &v), -ENXIO);
     ck_assert_uint_eq(v, 0xff);
     rtl_enumerate(&g);
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_int_eq(qemu_remote_bar_read(g.dev, bad[i].io, bad[i].addr, bad[i].size, &v),
+        ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, bad[i].io, bad[i].addr, bad[i].size, &v),
                          -ENXIO);
-        ck_assert_int_eq(qemu_remote_bar_write(g.dev, bad[i].io, bad[i].addr, bad[i].size,
+        ck_assert_int_eq(mpqemu_remote_bar_write(g.dev, bad[i].io, bad[i].addr, bad[i].size,
                                                0x1234), -ENXIO);
     }
     /* Config space: offsets QEMU would refuse (addr + 4 > 256), bad lengths. */
@@ -713,17 +713,17 @@ START_TEST(test_hostile)
     ck_assert_uint_eq(cfg_rd(&g, 0x30, 4), 0);
     /* BARs at silly addresses: wrapping, or a 16-bit I/O BAR beyond 64K. */
     cfg_wr(&g, 0x14, 4, 0xffffff00);
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, false, 0xffffff00, 4, &v), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, false, 0xffffff00, 4, &v), 0);
     cfg_wr(&g, 0x14, 4, GUEST_MMIO_BAR);
     /* An 8-byte access inside a BAR is split into two 4-byte ones. */
     ck_assert_uint_eq(io_rd(&g, GUEST_IO_BAR, 8) & 0xffffffffffffull, 0x563412005452ull);
 
     ck_assert_int_eq(kill(pid, 0), 0);
-    ck_assert_int_eq(qemu_remote_pid(g.dev), pid);
-    ck_assert_int_eq(qemu_remote_state(g.dev), QEMU_REMOTE_RUNNING);
+    ck_assert_int_eq(mpqemu_remote_pid(g.dev), pid);
+    ck_assert_int_eq(mpqemu_remote_state(g.dev), QEMU_REMOTE_RUNNING);
     rtl_check_mac(&g);
     rtl_loopback(&g, 100, 7);
-    qemu_remote_get_stats(g.dev, &st);
+    mpqemu_remote_get_stats(g.dev, &st);
     ck_assert_uint_ge(st.refused, 2 * sizeof(bad) / sizeof(bad[0]));
     ck_assert_uint_eq(st.restarts, 0);
     ck_assert(!logged("down pid="));
@@ -743,8 +743,8 @@ START_TEST(test_access_min)
 
     guest_init(&g, "rtl8139", &cfg);
     rtl_enumerate(&g);
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 1, &v), -ENXIO);
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 4, &v), 0);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 1, &v), -ENXIO);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 4, &v), 0);
     ck_assert_uint_eq(v, 0x12005452);
     guest_fini(&g);
 }
@@ -762,7 +762,7 @@ START_TEST(test_supervision)
     };
     pid_t pid1, pid2, pid3;
     uint64_t v;
-    struct qemu_remote_stats st;
+    struct mpqemu_remote_stats st;
 
     guest_init(&g, "rtl8139", &cfg);
     rtl_enumerate(&g);
@@ -770,20 +770,20 @@ START_TEST(test_supervision)
     io_wr(&g, GUEST_IO_BAR + RTL_MAR0, 1, 0x77);
 
     /* 1. It dies while idle: noticed by the event loop alone. */
-    pid1 = qemu_remote_pid(g.dev);
+    pid1 = mpqemu_remote_pid(g.dev);
     ck_assert_int_eq(kill(pid1, SIGKILL), 0);
     guest_wait_state(&g, QEMU_REMOTE_DOWN);
     ck_assert(logged("killed pid="));
-    ck_assert_int_eq(qemu_remote_pid(g.dev), 0);
+    ck_assert_int_eq(mpqemu_remote_pid(g.dev), 0);
     /* Meanwhile: all ones, writes dropped. */
     ck_assert_uint_eq(cfg_rd(&g, 0x00, 4), 0xffffffff);
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 4, &v), -ENODEV);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 4, &v), -ENODEV);
     ck_assert_uint_eq(v, 0xffffffff);
-    ck_assert_int_eq(qemu_remote_bar_write(g.dev, true, GUEST_IO_BAR, 1, 0), -ENODEV);
+    ck_assert_int_eq(mpqemu_remote_bar_write(g.dev, true, GUEST_IO_BAR, 1, 0), -ENODEV);
     cfg_wr(&g, 0x04, 2, 0);
     /* Restarted, reset, RAM/irqfd/BARs/command replayed: the guest goes on. */
     guest_wait_state(&g, QEMU_REMOTE_RUNNING);
-    pid2 = qemu_remote_pid(g.dev);
+    pid2 = mpqemu_remote_pid(g.dev);
     ck_assert_int_gt(pid2, 0);
     ck_assert_int_ne(pid2, pid1);
     ck_assert(logged("restart 1/2"));
@@ -798,13 +798,13 @@ START_TEST(test_supervision)
 
     /* 2. It hangs (SIGSTOP): the reply does not come, so it is down. */
     ck_assert_int_eq(kill(pid2, SIGSTOP), 0);
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 4, &v), -ENODEV);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, true, GUEST_IO_BAR, 4, &v), -ENODEV);
     ck_assert_uint_eq(v, 0xffffffff);
     ck_assert(logged("hung: no reply to bar_read"));
-    ck_assert_int_eq(qemu_remote_state(g.dev), QEMU_REMOTE_DOWN);
+    ck_assert_int_eq(mpqemu_remote_state(g.dev), QEMU_REMOTE_DOWN);
     ck_assert_uint_eq(cfg_rd(&g, 0x02, 2), 0xffff);
     guest_wait_state(&g, QEMU_REMOTE_RUNNING);
-    pid3 = qemu_remote_pid(g.dev);
+    pid3 = mpqemu_remote_pid(g.dev);
     ck_assert_int_gt(pid3, 0);
     ck_assert_int_ne(pid3, pid2);
     ck_assert_int_eq(kill(pid2, 0), -1);    /* the hung one was killed and reaped */
@@ -815,9 +815,9 @@ START_TEST(test_supervision)
     guest_wait_state(&g, QEMU_REMOTE_FAILED);
     ck_assert(logged("giving up after 2 restarts"));
     ck_assert_uint_eq(cfg_rd(&g, 0x00, 4), 0xffffffff);
-    ck_assert_int_eq(qemu_remote_bar_read(g.dev, false, GUEST_MMIO_BAR, 1, &v), -ENODEV);
+    ck_assert_int_eq(mpqemu_remote_bar_read(g.dev, false, GUEST_MMIO_BAR, 1, &v), -ENODEV);
     ck_assert_uint_eq(v, 0xff);
-    qemu_remote_get_stats(g.dev, &st);
+    mpqemu_remote_get_stats(g.dev, &st);
     ck_assert_uint_eq(st.restarts, 2);
     ck_assert_uint_gt(st.while_down, 5);
     guest_fini(&g);
@@ -849,7 +849,7 @@ START_TEST(test_restart_fails)
     qemu_bin = wrapper;
     guest_init(&g, "pci-testdev", &cfg);
     qemu_bin = real;
-    ck_assert_int_eq(kill(qemu_remote_pid(g.dev), SIGKILL), 0);
+    ck_assert_int_eq(kill(mpqemu_remote_pid(g.dev), SIGKILL), 0);
     guest_wait_state(&g, QEMU_REMOTE_DOWN);
     guest_wait_state(&g, QEMU_REMOTE_FAILED);
     ck_assert(logged("restart 1/2 failed"));
@@ -875,13 +875,13 @@ START_TEST(test_heartbeat)
     pid_t pid;
 
     guest_init(&g, "pci-testdev", &cfg);
-    pid = qemu_remote_pid(g.dev);
+    pid = mpqemu_remote_pid(g.dev);
     ck_assert_int_eq(kill(pid, SIGSTOP), 0);
     guest_wait_state(&g, QEMU_REMOTE_DOWN);
     ck_assert(logged("hung: no reply to pci_cfgread"));
     ck_assert_uint_eq(cfg_rd(&g, 0x00, 2), 0xffff);
     guest_wait_state(&g, QEMU_REMOTE_RUNNING);
-    ck_assert_int_ne(qemu_remote_pid(g.dev), pid);
+    ck_assert_int_ne(mpqemu_remote_pid(g.dev), pid);
     ck_assert_uint_eq(cfg_rd(&g, 0x00, 2), 0x1b36);
     guest_fini(&g);
 }

@@ -148,7 +148,7 @@ static void poke_handle(void *opaque, unsigned vcpu, ioreq_t *req)
     } else if (req->addr == POKE_PORT_RESULT && req->dir == IOREQ_READ) {
         req->data = (uint32_t)p->result;
     } else if (req->addr == POKE_PORT_CONFINED && req->dir == IOREQ_READ) {
-        req->data = ferry_sandbox_active();
+        req->data = sandbox_active();
     }
 }
 
@@ -163,7 +163,7 @@ static const struct ioreq_server_ops poke_ops = { .log = child_log, .handle = po
 /* Exit without atexit handlers or sanitizer leak checks (they need more syscalls). */
 static _Noreturn void child_exit(int code)
 {
-    ferry_sandbox_exit(code);
+    sandbox_exit(code);
 }
 
 static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx,
@@ -208,7 +208,7 @@ static _Noreturn void poke_main(int fd, const struct ferry_sandbox_config *sbx,
         struct ferry_sandbox_config c = *sbx;
         if (!c.log)
             c.log = child_log;
-        rc = ferry_sandbox_enter(&c);
+        rc = sandbox_enter(&c);
         if (rc) {
             fprintf(stderr, "poke-dm: sandbox: %s\n", strerror(-rc));
             child_exit(3);

@@ -27,7 +27,7 @@
 #define POKE_PORT_REG       0x3000u
 #define POKE_PORT_VIOLATE   0x3040u
 #define POKE_PORT_RESULT    0x3041u     /* read: result of the last violation attempt */
-#define POKE_PORT_CONFINED  0x3042u     /* read: ferry_sandbox_active() */
+#define POKE_PORT_CONFINED  0x3042u     /* read: sandbox_active() */
 #define POKE_PORT_END       0x3042u
 
 enum poke_violation {

@@ -43,10 +43,10 @@ FERRY_SYSCALL_LIST_STATIC(launcher_client, "launcher-client",
     "reaps the launcher's helper at the end", FERRY_SC("wait4"), FERRY_SC("waitid"));
 
 static const struct ferry_syscall_list *const lists_plain[] = {
-    &ferry_syscalls_base, &launcher_client,
+    &sandbox_syscalls_base, &launcher_client,
 };
 static const struct ferry_syscall_list *const lists_sanitized[] = {
-    &ferry_syscalls_base, &launcher_client, &ferry_syscalls_sanitizer,
+    &sandbox_syscalls_base, &launcher_client, &sandbox_syscalls_sanitizer,
 };
 
 static void log_stderr(void *opaque, enum ferry_log_level level, const char *msg)
@@ -63,7 +63,7 @@ static const char *test_user(void)
 
 static struct ferry_sandbox_config confined(void)
 {
-    bool san = ferry_sandbox_sanitized();
+    bool san = sandbox_sanitized();
     return (struct ferry_sandbox_config){
         .user = test_user(), .mode = FERRY_SECCOMP_KILL, .namespaces = true,
         .lists = san ? lists_sanitized : lists_plain, .nr_lists = san ? 3 : 2,
@@ -121,19 +121,19 @@ static int run_confined_max(const char *const *argv, int (*body)(struct ferry_la
         struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr,
                                             .max_live = max_live };
         struct ferry_launcher *l;
-        int rc = ferry_launcher_create(&lc, &l);
+        int rc = sandbox_launcher_create(&lc, &l);
         if (rc) {
             fprintf(stderr, "launcher-test: create: %s\n", strerror(-rc));
-            ferry_sandbox_exit(10);
+            sandbox_exit(10);
         }
-        rc = ferry_sandbox_enter(&sbx);
+        rc = sandbox_enter(&sbx);
         if (rc) {
             fprintf(stderr, "launcher-test: sandbox: %s\n", strerror(-rc));
-            ferry_sandbox_exit(11);
+            sandbox_exit(11);
         }
         rc = body(l);
-        ferry_launcher_destroy(l);
-        ferry_sandbox_exit(rc);
+        sandbox_launcher_destroy(l);
+        sandbox_exit(rc);
     }
     ck_assert_int_gt(pid, 0);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -164,7 +164,7 @@ static int echo_body(struct ferry_launcher *l)
 
     for (int round = 0; round < 2; round++) {
         struct ferry_launcher_instance in;
-        int rc = ferry_launcher_start(l, &in);
+        int rc = sandbox_launcher_start(l, &in);
         int sock = in.sock;
         pid_t pid = in.pid;
         if (rc) {
@@ -186,13 +186,13 @@ static int echo_body(struct ferry_launcher *l)
         close(in.errfd);
         /* It has answered and exits on its own: stop reaps it and tells how it ended. */
         int ws = -1;
-        rc = ferry_launcher_stop(l, pid, &ws);
+        rc = sandbox_launcher_stop(l, pid, &ws);
         if (rc || !((WIFEXITED(ws) && WEXITSTATUS(ws) == 0) ||
                     (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL))) {
             fprintf(stderr, "launcher-test: stop: %s, status 0x%x\n", strerror(-rc), ws);
             return 23;
         }
-        if (ferry_launcher_stop(l, pid, &ws) != -ESRCH)
+        if (sandbox_launcher_stop(l, pid, &ws) != -ESRCH)
             return 24;      /* a second stop of the same pid */
     }
     return 0;
@@ -212,7 +212,7 @@ END_TEST
 static int enoent_body(struct ferry_launcher *l)
 {
     struct ferry_launcher_instance in;
-    int rc = ferry_launcher_start(l, &in);
+    int rc = sandbox_launcher_start(l, &in);
     return rc == -ENOENT ? 0 : 30;
 }
 
@@ -223,13 +223,13 @@ static int stderr_body(struct ferry_launcher *l)
     char line[128];
     int ws = -1;
 
-    if (ferry_launcher_start(l, &in))
+    if (sandbox_launcher_start(l, &in))
         return 60;
     if (read_line(in.errfd, line, sizeof(line)) <= 0 || strcmp(line, "hello from stderr\n")) {
         fprintf(stderr, "launcher-test: stderr said '%s'\n", line);
         return 61;
     }
-    if (ferry_launcher_stop(l, in.pid, &ws) || !WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
+    if (sandbox_launcher_stop(l, in.pid, &ws) || !WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
         fprintf(stderr, "launcher-test: stop status 0x%x\n", ws);
         return 62;
     }
@@ -255,11 +255,11 @@ END_TEST
 static int limit_body(struct ferry_launcher *l)
 {
     struct ferry_launcher_instance a, b;
-    int rc = ferry_launcher_start(l, &a);
+    int rc = sandbox_launcher_start(l, &a);
 
     if (rc)
         return 50;
-    rc = ferry_launcher_start(l, &b);
+    rc = sandbox_launcher_start(l, &b);
     if (rc != -EAGAIN) {
         fprintf(stderr, "launcher-test: second instance: %s, not EAGAIN\n", strerror(-rc));
         return 51;
@@ -267,7 +267,7 @@ static int limit_body(struct ferry_launcher *l)
     close(a.sock);  /* the shell reads EOF and exits */
     close(a.errfd);
     for (int i = 0; i < 10000; i++) {
-        rc = ferry_launcher_start(l, &b);
+        rc = sandbox_launcher_start(l, &b);
         if (rc != -EAGAIN)
             break;
         struct timespec ts = { 0, 1000000 };
@@ -314,7 +314,7 @@ static int qemu_body(struct ferry_launcher *l)
     } rep;
     struct ferry_launcher_instance in;
     size_t have = 0;
-    int rc = ferry_launcher_start(l, &in);
+    int rc = sandbox_launcher_start(l, &in);
     int sock = in.sock;
 
     if (rc) {
@@ -335,7 +335,7 @@ static int qemu_body(struct ferry_launcher *l)
     fprintf(stderr, "launcher-test: qemu x-remote: cmd %u size %llu vendor/device 0x%08llx\n",
             rep.h.cmd, (unsigned long long)rep.h.size, (unsigned long long)rep.ret);
     int ws;
-    if (ferry_launcher_stop(l, in.pid, &ws))
+    if (sandbox_launcher_stop(l, in.pid, &ws))
         return 45;
     close(sock);
     close(in.errfd);

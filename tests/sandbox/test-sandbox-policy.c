@@ -16,7 +16,7 @@
 #include "tests/check-main.h"
 
 static const struct ferry_syscall_list *const all_lists[] = {
-    &ferry_syscalls_base, &ferry_syscalls_sanitizer,
+    &sandbox_syscalls_base, &sandbox_syscalls_sanitizer,
 };
 
 static char last_log[512];
@@ -39,12 +39,12 @@ START_TEST(test_lists_build)
     struct ferry_sandbox_config cfg = all_config();
 
     last_log[0] = '\0';
-    ck_assert_msg(ferry_sandbox_validate(&cfg) == 0, "%s", last_log);
+    ck_assert_msg(sandbox_validate(&cfg) == 0, "%s", last_log);
     for (size_t i = 0; i < cfg.nr_lists; i++) {
         struct ferry_sandbox_config one = cfg;
         one.lists = &all_lists[i];
         one.nr_lists = 1;
-        ck_assert_msg(ferry_sandbox_validate(&one) == 0, "list %s: %s", all_lists[i]->name,
+        ck_assert_msg(sandbox_validate(&one) == 0, "list %s: %s", all_lists[i]->name,
                       last_log);
         ck_assert_uint_gt(all_lists[i]->n, 0);
     }
@@ -59,7 +59,7 @@ START_TEST(test_print_policy)
     FILE *f = open_memstream(&text, &len);
 
     ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(ferry_sandbox_print_policy(&cfg, f), 0);
+    ck_assert_int_eq(sandbox_print_policy(&cfg, f), 0);
     fclose(f);
     static const char *const want[] = {
         "user: ferry", "no_new_privs: 1", "kills the process",
@@ -90,20 +90,20 @@ START_TEST(test_bad_lists_refused)
         { .syscall = "ioctl", .match = { { .arg = 6, .op = FERRY_ARG_EQ, .value = 1 } } },
     };
     static const struct ferry_syscall_list l2 = { "badarg", "", bad_arg, 1 };
-    const struct ferry_syscall_list *lists[2] = { &ferry_syscalls_base, &l1 };
+    const struct ferry_syscall_list *lists[2] = { &sandbox_syscalls_base, &l1 };
     struct ferry_sandbox_config cfg = { .lists = lists, .nr_lists = 2, .log = keep_log };
 
-    ck_assert_int_eq(ferry_sandbox_validate(&cfg), -EINVAL);
+    ck_assert_int_eq(sandbox_validate(&cfg), -EINVAL);
     ck_assert_msg(strstr(last_log, "no_such_syscall") && strstr(last_log, "broken"), "%s",
                   last_log);
     lists[1] = &l2;
-    ck_assert_int_eq(ferry_sandbox_validate(&cfg), -EINVAL);
+    ck_assert_int_eq(sandbox_validate(&cfg), -EINVAL);
     ck_assert_msg(strstr(last_log, "argument 6"), "%s", last_log);
     lists[1] = NULL;
-    ck_assert_int_eq(ferry_sandbox_validate(&cfg), -EINVAL);
+    ck_assert_int_eq(sandbox_validate(&cfg), -EINVAL);
     /* enter refuses too, and changes nothing. */
     lists[1] = &l1;
-    ck_assert_int_eq(ferry_sandbox_enter(&cfg), -EINVAL);
+    ck_assert_int_eq(sandbox_enter(&cfg), -EINVAL);
 }
 END_TEST
 
@@ -111,7 +111,7 @@ END_TEST
 START_TEST(test_empty_list)
 {
     FERRY_SYSCALL_LIST_NONE(none, "none", "nothing beyond the base list");
-    const struct ferry_syscall_list *lists[2] = { &ferry_syscalls_base, &none };
+    const struct ferry_syscall_list *lists[2] = { &sandbox_syscalls_base, &none };
     struct ferry_sandbox_config cfg = { .lists = lists, .nr_lists = 1, .log = keep_log };
     char *one = NULL, *two = NULL;
     size_t len = 0;
@@ -119,13 +119,13 @@ START_TEST(test_empty_list)
 
     ck_assert_uint_eq(none.n, 0);
     f = open_memstream(&one, &len);
-    ck_assert_int_eq(ferry_sandbox_print_policy(&cfg, f), 0);
+    ck_assert_int_eq(sandbox_print_policy(&cfg, f), 0);
     fclose(f);
     cfg.nr_lists = 2;
     last_log[0] = '\0';
-    ck_assert_msg(ferry_sandbox_validate(&cfg) == 0, "%s", last_log);
+    ck_assert_msg(sandbox_validate(&cfg) == 0, "%s", last_log);
     f = open_memstream(&two, &len);
-    ck_assert_int_eq(ferry_sandbox_print_policy(&cfg, f), 0);
+    ck_assert_int_eq(sandbox_print_policy(&cfg, f), 0);
     fclose(f);
     /* the same rules; only the list's heading and the count of lists differ */
     ck_assert_msg(strstr(two, "\n# list none: nothing beyond the base list\n\n"), "%s", two);
@@ -142,14 +142,14 @@ START_TEST(test_parse_mode)
 {
     enum ferry_seccomp_mode m;
 
-    ck_assert_int_eq(ferry_sandbox_parse_mode("kill", &m), 0);
+    ck_assert_int_eq(sandbox_parse_mode("kill", &m), 0);
     ck_assert_int_eq(m, FERRY_SECCOMP_KILL);
-    ck_assert_int_eq(ferry_sandbox_parse_mode("log", &m), 0);
+    ck_assert_int_eq(sandbox_parse_mode("log", &m), 0);
     ck_assert_int_eq(m, FERRY_SECCOMP_LOG);
-    ck_assert_int_eq(ferry_sandbox_parse_mode("off", &m), 0);
+    ck_assert_int_eq(sandbox_parse_mode("off", &m), 0);
     ck_assert_int_eq(m, FERRY_SECCOMP_OFF);
-    ck_assert_int_eq(ferry_sandbox_parse_mode("trap", &m), -EINVAL);
-    ck_assert_int_eq(ferry_sandbox_parse_mode(NULL, &m), -EINVAL);
+    ck_assert_int_eq(sandbox_parse_mode("trap", &m), -EINVAL);
+    ck_assert_int_eq(sandbox_parse_mode(NULL, &m), -EINVAL);
 }
 END_TEST
 

@@ -29,14 +29,14 @@
 #include "tests/check-main.h"
 #include "tests/sandbox/sandbox-rig.h"
 
-static const struct ferry_syscall_list *const lists_plain[] = { &ferry_syscalls_base };
+static const struct ferry_syscall_list *const lists_plain[] = { &sandbox_syscalls_base };
 static const struct ferry_syscall_list *const lists_sanitized[] = {
-    &ferry_syscalls_base, &ferry_syscalls_sanitizer,
+    &sandbox_syscalls_base, &sandbox_syscalls_sanitizer,
 };
 
 static struct ferry_sandbox_config confined(enum ferry_seccomp_mode mode)
 {
-    bool san = ferry_sandbox_sanitized();
+    bool san = sandbox_sanitized();
     return (struct ferry_sandbox_config){
         .user = "ferry", .mode = mode, .namespaces = true,
         .lists = san ? lists_sanitized : lists_plain,

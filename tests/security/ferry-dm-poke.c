@@ -10,5 +10,5 @@
 
 int main(int argc, char **argv)
 {
-    return ferry_dm_main(argc, argv);
+    return dm_main(argc, argv);
 }

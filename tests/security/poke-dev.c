@@ -60,7 +60,7 @@ static uint64_t poke_dev_read(void *opaque, uint64_t off, unsigned size)
     if (p->armed) {
         int32_t rc = poke_dev_try(p->try);
 
-        ferry_dm_dev_log(p->dev, FERRY_LOG_WARNING, "tried %s: %s (still alive)", p->try,
+        dm_dev_log(p->dev, FERRY_LOG_WARNING, "tried %s: %s (still alive)", p->try,
                          rc ? strerror(-rc) : "done");
         p->armed = false;
     } else if (read(p->arm_fd, &c, 1) == 1) {
@@ -84,16 +84,16 @@ static int poke_dev_init(struct ferry_dm_device *dev, const struct ferry_dm_opts
 {
     static const char *const known[] = { "port", "arm", "try", NULL };
     static const char *const tries[] = { "open-shadow", "execve", "socket-inet", "ptrace", NULL };
-    const char *arm = ferry_dm_opts_get(opts, "arm");
-    const char *try = ferry_dm_opts_get(opts, "try");
+    const char *arm = dm_opts_get(opts, "arm");
+    const char *try = dm_opts_get(opts, "try");
     struct poke_dev *p;
     uint64_t port;
     int rc;
 
-    if (ferry_dm_opts_check(opts, known, NULL) < 0 ||
-        ferry_dm_opts_get_u64(opts, "port", 0x3fd, 0xffff, &port) < 0 || !arm || !try ||
+    if (dm_opts_check(opts, known, NULL) < 0 ||
+        dm_opts_get_u64(opts, "port", 0x3fd, 0xffff, &port) < 0 || !arm || !try ||
         !g_strv_contains(tries, try)) {
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "options: arm=FIFO, try=open-shadow|execve|"
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: arm=FIFO, try=open-shadow|execve|"
                          "socket-inet|ptrace, port=N");
         return -EINVAL;
     }
@@ -105,11 +105,11 @@ static int poke_dev_init(struct ferry_dm_device *dev, const struct ferry_dm_opts
     p->arm_fd = open(arm, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (p->arm_fd < 0) {
         rc = -errno;
-        ferry_dm_dev_log(dev, FERRY_LOG_ERROR, "cannot open %s: %s", arm, strerror(-rc));
+        dm_dev_log(dev, FERRY_LOG_ERROR, "cannot open %s: %s", arm, strerror(-rc));
         free(p);
         return rc;
     }
-    rc = ferry_dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &poke_dev_ops, p, 0, NULL);
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &poke_dev_ops, p, 0, NULL);
     if (rc < 0) {
         close(p->arm_fd);
         free(p);

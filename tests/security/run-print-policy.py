@@ -11,7 +11,7 @@ to which configurations load it, shows up here as a diff to review.
 
 What varies between runs and machines is normalised on both sides: the
 libseccomp version in the first line and ferry-dm's own pid.  A sanitizer
-build adds its runtime's list (ferry_syscalls_sanitizer), which is dropped
+build adds its runtime's list (sandbox_syscalls_sanitizer), which is dropped
 from the output (and from the totals) before comparing.  The syscall numbers
 are x86_64's: SKIP elsewhere.
 """

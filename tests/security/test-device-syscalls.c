@@ -45,19 +45,19 @@ static size_t all_lists(const struct ferry_syscall_list **lists)
     const struct ferry_dm_device_type *t;
     size_t n = 0;
 
-    lists[n++] = &ferry_syscalls_base;
-    if (ferry_sandbox_sanitized())
-        lists[n++] = &ferry_syscalls_sanitizer;
-    for (unsigned i = 0; (t = ferry_dm_device_type_nth(i)); i++)
+    lists[n++] = &sandbox_syscalls_base;
+    if (sandbox_sanitized())
+        lists[n++] = &sandbox_syscalls_sanitizer;
+    for (unsigned i = 0; (t = dm_device_type_nth(i)); i++)
         if (t->syscalls && t->syscalls->n)
             lists[n++] = t->syscalls;
-    lists[n++] = &ferry_syscalls_usbredir;
+    lists[n++] = &companion_syscalls_usbredir;
     return n;
 }
 
 static const struct ferry_syscall_list *type_list(const char *name)
 {
-    const struct ferry_dm_device_type *t = ferry_dm_device_type_find(name);
+    const struct ferry_dm_device_type *t = dm_device_type_find(name);
 
     ck_assert_msg(t, "no device type %s", name);
     ck_assert_msg(t->syscalls, "device type %s states no syscall list", name);
@@ -69,7 +69,7 @@ START_TEST(test_every_type_states_a_list)
     const struct ferry_dm_device_type *t;
     unsigned n = 0;
 
-    for (unsigned i = 0; (t = ferry_dm_device_type_nth(i)); i++, n++) {
+    for (unsigned i = 0; (t = dm_device_type_nth(i)); i++, n++) {
         ck_assert_msg(t->syscalls, "device type %s states no syscall list "
                       "(FERRY_SYSCALL_LIST_NONE when the base list is enough)", t->name);
         ck_assert_msg(t->syscalls->name && *t->syscalls->name && t->syscalls->why &&
@@ -96,14 +96,14 @@ START_TEST(test_lists_build)
 
     cfg.nr_lists = all_lists(lists);
     last_log[0] = '\0';
-    ck_assert_msg(ferry_sandbox_validate(&cfg) == 0, "%s", last_log);
+    ck_assert_msg(sandbox_validate(&cfg) == 0, "%s", last_log);
     for (size_t i = 1; i < cfg.nr_lists; i++) {
-        const struct ferry_syscall_list *two[2] = { &ferry_syscalls_base, lists[i] };
+        const struct ferry_syscall_list *two[2] = { &sandbox_syscalls_base, lists[i] };
         struct ferry_sandbox_config one = cfg;
 
         one.lists = two;
         one.nr_lists = 2;
-        ck_assert_msg(ferry_sandbox_validate(&one) == 0, "list %s: %s", lists[i]->name,
+        ck_assert_msg(sandbox_validate(&one) == 0, "list %s: %s", lists[i]->name,
                       last_log);
     }
 }
@@ -121,7 +121,7 @@ START_TEST(test_print_policy)
 
     cfg.nr_lists = all_lists(lists);
     ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(ferry_sandbox_print_policy(&cfg, f), 0);
+    ck_assert_int_eq(sandbox_print_policy(&cfg, f), 0);
     fclose(f);
     static const char *const want[] = {
         "\n# list base:", "\n# list usbredir:", "\n# list serial:", "\n# list mpqemu:",
@@ -165,7 +165,7 @@ END_TEST
 
 START_TEST(test_uart_pty_confined)
 {
-    const struct ferry_syscall_list *lists[3] = { &ferry_syscalls_base, type_list("uart") };
+    const struct ferry_syscall_list *lists[3] = { &sandbox_syscalls_base, type_list("uart") };
     bool root = geteuid() == 0 && getpwnam(FERRY_SANDBOX_DEFAULT_USER);
     struct ferry_sandbox_config cfg = {
         .user = root ? FERRY_SANDBOX_DEFAULT_USER : "", .mode = FERRY_SECCOMP_KILL,
@@ -173,31 +173,31 @@ START_TEST(test_uart_pty_confined)
     };
     int st;
 
-    if (ferry_sandbox_sanitized())
-        lists[cfg.nr_lists++] = &ferry_syscalls_sanitizer;
+    if (sandbox_sanitized())
+        lists[cfg.nr_lists++] = &sandbox_syscalls_sanitizer;
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (m < 0 || grantpt(m) || unlockpt(m))
-            ferry_sandbox_exit(10);
+            sandbox_exit(10);
         int sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (sl < 0 || ferry_sandbox_enter(&cfg))
-            ferry_sandbox_exit(11);
+        if (sl < 0 || sandbox_enter(&cfg))
+            sandbox_exit(11);
         struct termios t;
         struct winsize ws;
         char c = 0;
         if (tcgetattr(sl, &t))
-            ferry_sandbox_exit(12);
+            sandbox_exit(12);
         cfmakeraw(&t);
         if (tcsetattr(sl, TCSANOW, &t) || tcsetattr(sl, TCSADRAIN, &t) ||
             tcflush(sl, TCIOFLUSH) || ioctl(m, TIOCGWINSZ, &ws))
-            ferry_sandbox_exit(13);
+            sandbox_exit(13);
         if (write(m, "u", 1) != 1 || read(sl, &c, 1) != 1 || c != 'u')
-            ferry_sandbox_exit(14);
+            sandbox_exit(14);
         if (write(sl, "a", 1) != 1 || read(m, &c, 1) != 1 || c != 'a')
-            ferry_sandbox_exit(15);
-        ferry_sandbox_exit(0);
+            sandbox_exit(15);
+        sandbox_exit(0);
     }
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pty child: wait status 0x%x", st);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ferry_dm_prewarm() covers what error paths ask of the libraries after
+ * dm_prewarm() covers what error paths ask of the libraries after
  * confinement: a child prewarms, confines itself with ferry-dm's base
  * filter in kill mode (keeping its user and the host's namespaces, so no
  * root is needed), then puts every errno into words with g_strerror (also
@@ -58,24 +58,24 @@ static gpointer thread_fn(gpointer data)
 
 static int child(void)
 {
-    const struct ferry_syscall_list *lists[] = { &ferry_syscalls_base, &ferry_syscalls_sanitizer };
+    const struct ferry_syscall_list *lists[] = { &sandbox_syscalls_base, &sandbox_syscalls_sanitizer };
     struct ferry_sandbox_config cfg = {
         .user = "", .mode = FERRY_SECCOMP_KILL, .namespaces = false,
-        .lists = lists, .nr_lists = ferry_sandbox_sanitized() ? 2 : 1,
+        .lists = lists, .nr_lists = sandbox_sanitized() ? 2 : 1,
         .log = NULL,
     };
     size_t in_thread = 0, here;
     GThread *t;
 
-    ferry_dm_prewarm();
-    if (ferry_sandbox_enter(&cfg) < 0) {
+    dm_prewarm();
+    if (sandbox_enter(&cfg) < 0) {
         fprintf(stderr, "cannot confine the child\n");
         return 3;
     }
     here = put_into_words();
     t = g_thread_new("words", thread_fn, &in_thread);
     g_thread_join(t);
-    ferry_sandbox_exit(here && in_thread == here ? 0 : 4);
+    sandbox_exit(here && in_thread == here ? 0 : 4);
 }
 
 int main(void)
@@ -105,7 +105,7 @@ int main(void)
         printf("FAIL: the confined child exited with status %d\n", WEXITSTATUS(status));
         return 1;
     }
-    printf("ok: after ferry_dm_prewarm, a confined process (kill mode) put every errno into "
+    printf("ok: after dm_prewarm, a confined process (kill mode) put every errno into "
            "words, in two threads, and got json-glib's parse errors\n");
     return 0;
 }

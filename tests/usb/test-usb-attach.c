@@ -72,14 +72,14 @@ static int qemu_usb_devices(struct ctx *c, char **text)
     JsonNode *root;
     int n = 0;
 
-    if (ferry_usb_qmp_open(c->qmp, 10000, &q, err, sizeof(err)) < 0) {
+    if (usb_qmp_open(c->qmp, 10000, &q, err, sizeof(err)) < 0) {
         g_string_free(t, TRUE);
         return -1;
     }
-    if (ferry_usb_qmp_execute(q, "qom-list", "{\"path\":\"/machine/peripheral\"}", &list, err,
+    if (usb_qmp_execute(q, "qom-list", "{\"path\":\"/machine/peripheral\"}", &list, err,
                               sizeof(err)) < 0 || !(root = json_from_string(list, NULL))) {
         g_free(list);
-        ferry_usb_qmp_close(q);
+        usb_qmp_close(q);
         g_string_free(t, TRUE);
         return -1;
     }
@@ -93,7 +93,7 @@ static int qemu_usb_devices(struct ctx *c, char **text)
             continue;
         snprintf(args, sizeof(args),
                  "{\"path\":\"/machine/peripheral/%.64s\",\"property\":\"attached\"}", name);
-        if (ferry_usb_qmp_execute(q, "qom-get", args, &reply, err, sizeof(err)) == 0) {
+        if (usb_qmp_execute(q, "qom-get", args, &reply, err, sizeof(err)) == 0) {
             g_string_append_printf(t, "%s attached=%s\n", name, reply);
             n += !strcmp(reply, "true");
         }
@@ -101,7 +101,7 @@ static int qemu_usb_devices(struct ctx *c, char **text)
     }
     json_node_unref(root);
     g_free(list);
-    ferry_usb_qmp_close(q);
+    usb_qmp_close(q);
     if (text)
         *text = g_string_free(t, FALSE);
     else
@@ -123,7 +123,7 @@ static bool qemu_has_want(struct ctx *c)
 
 static bool connected_want(struct ctx *c)
 {
-    return ferry_usb_service_connected(c->svc) == (unsigned)c->want;
+    return usb_service_connected(c->svc) == (unsigned)c->want;
 }
 
 static bool both_want(struct ctx *c)
@@ -140,7 +140,7 @@ static bool driver_is(struct usbsim_dev *d, const char *want)
 }
 
 /* Two QMP sockets: a QMP socket serves one client at a time, and the
- * service keeps the second one (ferry_usb_service_add_guest). */
+ * service keeps the second one (usb_service_add_guest). */
 static GPid spawn_qemu(const char *qmp, const char *qmp2)
 {
     const char *argv[] = {
@@ -213,38 +213,38 @@ int main(void)
     event_config_avoid_method(cfg, "epoll");   /* umockdev nodes are regular files */
     c.b = event_base_new_with_config(cfg);
     event_config_free(cfg);
-    CHECK(ferry_usb_service_new(c.b, dir, &ops, NULL, &c.svc) == 0, "service");
+    CHECK(usb_service_new(c.b, dir, &ops, NULL, &c.svc) == 0, "service");
     for (int i = 0; i < 100 && access(c.qmp, F_OK) < 0; i++)
         g_usleep(100000);
     c.want = 0;
     CHECK(qemu_usb_devices(&c, NULL) == 0, "QEMU's USB bus is not empty or QMP failed");
 
     /* policy: the keyboard needs a rule that names it */
-    r = ferry_usb_service_attach(c.svc, c.qmp, "1d50:6101", err, sizeof(err));
+    r = usb_service_attach(c.svc, c.qmp, "1d50:6101", err, sizeof(err));
     CHECK(r == -EPERM && strstr(err, "built-in rule: HID keyboards"), "%d %s", r, err);
     /* ambiguity lists the candidates */
-    r = ferry_usb_service_attach(c.svc, c.qmp, "1d50:6103", err, sizeof(err));
+    r = usb_service_attach(c.svc, c.qmp, "1d50:6103", err, sizeof(err));
     CHECK(r == -EEXIST && strstr(err, "1-4") && strstr(err, "1-5.2"), "%d %s", r, err);
-    r = ferry_usb_service_attach(c.svc, c.qmp, "1-9", err, sizeof(err));
+    r = usb_service_attach(c.svc, c.qmp, "1-9", err, sizeof(err));
     CHECK(r == -ENOENT, "%d %s", r, err);
 
-    CHECK(ferry_usb_service_set_policy(c.svc, c.qmp, "0x03,-1,-1,-1,1|-1,-1,-1,-1,1",
+    CHECK(usb_service_set_policy(c.svc, c.qmp, "0x03,-1,-1,-1,1|-1,-1,-1,-1,1",
                                        err, sizeof(err)) == 0, "%s", err);
-    r = ferry_usb_service_attach(c.svc, c.qmp, "1d50:6101", err, sizeof(err));
+    r = usb_service_attach(c.svc, c.qmp, "1d50:6101", err, sizeof(err));
     CHECK(r == 0, "attach keyboard: %s", err);
     {
         char bus_addr[16];
         snprintf(bus_addr, sizeof(bus_addr), "%d.%d", usbsim_busnum(disk), usbsim_devnum(disk));
-        r = ferry_usb_service_attach(c.svc, c.qmp, bus_addr, err, sizeof(err));
+        r = usb_service_attach(c.svc, c.qmp, bus_addr, err, sizeof(err));
         CHECK(r == 0, "attach disk by bus.addr: %s", err);
     }
-    r = ferry_usb_service_attach(c.svc, c.qmp, "1-3", err, sizeof(err));
+    r = usb_service_attach(c.svc, c.qmp, "1-3", err, sizeof(err));
     CHECK(r == -EBUSY, "second attach: %d %s", r, err);
     c.want = 2;
     CHECK(loop_until(&c, both_want, WAIT_MS), "QEMU does not show 2 devices");
     CHECK(driver_is(disk, ""), "host driver still bound to the disk");
     {
-        char *json = ferry_usb_service_list_json(c.svc);
+        char *json = usb_service_list_json(c.svc);
         CHECK(strstr(json, "\"attached\" : \"") != NULL, "%s", json);
         g_free(json);
     }
@@ -258,12 +258,12 @@ int main(void)
     CHECK(loop_until(&c, both_want, WAIT_MS), "replugged disk not back in QEMU");
 
     /* detach: gone from QEMU, back to the host's driver */
-    r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6102:DISK1", err, sizeof(err));
+    r = usb_service_detach(c.svc, c.qmp, "1d50:6102:DISK1", err, sizeof(err));
     CHECK(r == 0, "detach: %s", err);
     c.want = 1;
     CHECK(loop_until(&c, both_want, WAIT_MS), "detached disk still in QEMU");
     CHECK(driver_is(disk, "usb-storage"), "disk not given back to usb-storage");
-    r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6102:DISK1", err, sizeof(err));
+    r = usb_service_detach(c.svc, c.qmp, "1d50:6102:DISK1", err, sizeof(err));
     CHECK(r == -ENOENT, "second detach: %d", r);
 
     /* persistent assignment from a guest config, device not yet present */
@@ -272,7 +272,7 @@ int main(void)
         GKeyFile *kf = g_key_file_new();
         char *conf = g_strdup_printf("[usb]\nqmp=%s\ndevices=1d50:6103:V2;1-4\n", c.qmp);
         CHECK(g_key_file_load_from_data(kf, conf, (gsize)-1, 0, NULL), "keyfile");
-        r = ferry_usb_service_load_config(c.svc, kf, err, sizeof(err));
+        r = usb_service_load_config(c.svc, kf, err, sizeof(err));
         g_free(conf);
         g_key_file_unref(kf);
         CHECK(r == 0, "config: %s", err);
@@ -288,11 +288,11 @@ int main(void)
         struct usbsim_dev *w = usbsim_add(sim, USBSIM_VENDOR, "1-6", "WRAPPED");
         int fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
         CHECK(fd >= 0, "open %s", usbsim_devnode(w));
-        r = ferry_usb_service_attach_fd(c.svc, c.qmp, fd, err, sizeof(err));
+        r = usb_service_attach_fd(c.svc, c.qmp, fd, err, sizeof(err));
         CHECK(r == 0, "attach fd: %s", err);
         c.want = 4;
         CHECK(loop_until(&c, both_want, WAIT_MS), "device from the fd not attached");
-        r = ferry_usb_service_detach(c.svc, c.qmp, "1d50:6103:WRAPPED", err, sizeof(err));
+        r = usb_service_detach(c.svc, c.qmp, "1d50:6103:WRAPPED", err, sizeof(err));
         CHECK(r == 0, "detach fd device: %s", err);     /* and the fd is closed */
     }
     (void)v1;
@@ -301,10 +301,10 @@ int main(void)
 
     /* ferry-dm's way: QMP kept open, channels are socketpairs handed over
      * with getfd; a broker's fd, its unplug, and the new fd after a replug */
-    ferry_usb_service_free(c.svc);
+    usb_service_free(c.svc);
     c.svc = NULL;
-    CHECK(ferry_usb_service_new(c.b, dir, &ops, NULL, &c.svc) == 0, "service 2");
-    CHECK(ferry_usb_service_add_guest(c.svc, c.qmp2, err, sizeof(err)) == 0, "add guest: %s",
+    CHECK(usb_service_new(c.b, dir, &ops, NULL, &c.svc) == 0, "service 2");
+    CHECK(usb_service_add_guest(c.svc, c.qmp2, err, sizeof(err)) == 0, "add guest: %s",
           err);
     c.want = 0;
     CHECK(loop_until(&c, both_want, WAIT_MS), "devices of the first service still attached");
@@ -313,12 +313,12 @@ int main(void)
         int fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
 
         CHECK(fd >= 0, "open %s", usbsim_devnode(w));
-        r = ferry_usb_service_attach_fd(c.svc, c.qmp2, fd, err, sizeof(err));
+        r = usb_service_attach_fd(c.svc, c.qmp2, fd, err, sizeof(err));
         CHECK(r == 0, "attach fd over getfd: %s", err);
         c.want = 1;
         CHECK(loop_until(&c, both_want, WAIT_MS), "socketpair channel not attached in QEMU");
         /* the broker says it went (a confined ferry-dm has no hotplug) */
-        r = ferry_usb_service_device_left(c.svc, c.qmp2, "1d50:6103:REBIND", err, sizeof(err));
+        r = usb_service_device_left(c.svc, c.qmp2, "1d50:6103:REBIND", err, sizeof(err));
         CHECK(r == 0, "device_left: %s", err);
         c.want = 0;
         CHECK(loop_until(&c, both_want, WAIT_MS), "device still in QEMU after usb-unplugged");
@@ -327,11 +327,11 @@ int main(void)
         /* the broker's new fd goes to the same assignment, over a new channel */
         fd = open(usbsim_devnode(w), O_RDWR | O_CLOEXEC);
         CHECK(fd >= 0, "open %s again", usbsim_devnode(w));
-        r = ferry_usb_service_attach_fd(c.svc, c.qmp2, fd, err, sizeof(err));
+        r = usb_service_attach_fd(c.svc, c.qmp2, fd, err, sizeof(err));
         CHECK(r == 0, "new fd after the replug: %s", err);
         c.want = 1;
         CHECK(loop_until(&c, both_want, WAIT_MS), "replugged device not back in QEMU");
-        r = ferry_usb_service_detach(c.svc, c.qmp2, "1d50:6103:REBIND", err, sizeof(err));
+        r = usb_service_detach(c.svc, c.qmp2, "1d50:6103:REBIND", err, sizeof(err));
         CHECK(r == 0, "detach: %s", err);
         c.want = 0;
         CHECK(loop_until(&c, both_want, WAIT_MS), "detached device still in QEMU");
@@ -344,7 +344,7 @@ out:
             fprintf(stderr, "info usb:\n%s\n", t);
         g_free(t);
     }
-    ferry_usb_service_free(c.svc);
+    usb_service_free(c.svc);
     if (c.b)
         event_base_free(c.b);
     usbsim_free(sim);

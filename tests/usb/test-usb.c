@@ -79,7 +79,7 @@ static struct usbsim *sim_or_skip(void)
 static const struct ferry_usb_devinfo *find_port(struct ferry_usb_host *h, const char *port)
 {
     size_t n;
-    const struct ferry_usb_devinfo *d = ferry_usb_host_devices(h, &n);
+    const struct ferry_usb_devinfo *d = usb_host_devices(h, &n);
 
     for (size_t i = 0; i < n; i++)
         if (!strcmp(d[i].port, port))
@@ -100,8 +100,8 @@ START_TEST(test_enumerate)
     ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_STORAGE, "1-3.1", "DISK0001"));
     ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_VENDOR, "1-4", NULL));
     ck_assert_ptr_nonnull(usbsim_add(sim, USBSIM_DISGUISED, "1-5", NULL));
-    ck_assert_int_eq(ferry_usb_host_new(b, true, &ops, NULL, &h), 0);
-    ferry_usb_host_devices(h, &n);
+    ck_assert_int_eq(usb_host_new(b, true, &ops, NULL, &h), 0);
+    usb_host_devices(h, &n);
     ck_assert_uint_ge(n, 4);
 
     d = find_port(h, "1-2");
@@ -131,10 +131,10 @@ START_TEST(test_enumerate)
     ck_assert_str_eq(d->driver, "");
     {
         char id[64];
-        ferry_usb_identity(d, id, sizeof(id));
+        usb_identity(d, id, sizeof(id));
         ck_assert_str_eq(id, "1-4");
         d = find_port(h, "1-2");
-        ferry_usb_identity(d, id, sizeof(id));
+        usb_identity(d, id, sizeof(id));
         ck_assert_str_eq(id, "1d50:6101:KBD0001");
     }
     /* The vendor device's altsetting 1 is the same class as altsetting 0:
@@ -153,10 +153,10 @@ START_TEST(test_enumerate)
     {
         char why[FERRY_USB_ERR_MAX];
 
-        ck_assert_int_eq(ferry_usb_policy_check(NULL, d, why, sizeof(why)), -EPERM);
+        ck_assert_int_eq(usb_policy_check(NULL, d, why, sizeof(why)), -EPERM);
         ck_assert_ptr_nonnull(strstr(why, "HID keyboards"));
     }
-    ferry_usb_host_free(h);
+    usb_host_free(h);
     event_base_free(b);
     usbsim_free(sim);
 }
@@ -201,7 +201,7 @@ START_TEST(test_hotplug)
     struct usbsim_dev *dev;
     int addr1;
 
-    ck_assert_int_eq(ferry_usb_host_new(b, true, &ops, &hp, &h), 0);
+    ck_assert_int_eq(usb_host_new(b, true, &ops, &hp, &h), 0);
     ck_assert_int_eq(hp.arrived, 0);
     dev = usbsim_add(sim, USBSIM_VENDOR, "1-5", "V1");
     ck_assert_ptr_nonnull(dev);
@@ -216,7 +216,7 @@ START_TEST(test_hotplug)
     ck_assert_msg(loop_until(b, NULL, hp_arr2, &hp, WAIT_MS), "no second arrival");
     ck_assert_int_ne(hp.last.addr, addr1);
     ck_assert_ptr_nonnull(find_port(h, "1-5"));
-    ferry_usb_host_free(h);
+    usb_host_free(h);
     event_base_free(b);
     usbsim_free(sim);
 }
@@ -244,13 +244,13 @@ START_TEST(test_spec)
     char buf[64];
 
     for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
-        int r = ferry_usb_spec_parse(t[i].in, &s);
+        int r = usb_spec_parse(t[i].in, &s);
         ck_assert_msg((r == 0) == (t[i].ok == 1), "spec '%s': %d", t[i].in, r);
         if (r == 0)
             ck_assert_int_eq(s.kind, t[i].kind);
     }
-    ck_assert_int_eq(ferry_usb_spec_parse("046D:C52B:x", &s), 0);
-    ferry_usb_spec_format(&s, buf, sizeof(buf));
+    ck_assert_int_eq(usb_spec_parse("046D:C52B:x", &s), 0);
+    usb_spec_format(&s, buf, sizeof(buf));
     ck_assert_str_eq(buf, "046d:c52b:x");
 }
 END_TEST
@@ -326,15 +326,15 @@ START_TEST(test_policy)
     toomany.other_truncated = true;
     for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
         int r;
-        ck_assert_int_eq(ferry_usb_policy_new(t[i].rules, &p, err, sizeof(err)), 0);
-        r = ferry_usb_policy_check(p, devs[t[i].dev], why, sizeof(why));
+        ck_assert_int_eq(usb_policy_new(t[i].rules, &p, err, sizeof(err)), 0);
+        r = usb_policy_check(p, devs[t[i].dev], why, sizeof(why));
         ck_assert_msg((r == 0) == (t[i].allowed == 1), "case %zu: verdict %d (%s)", i, r, why);
         ck_assert_msg(strstr(why, t[i].why), "case %zu: '%s' lacks '%s'", i, why, t[i].why);
-        ferry_usb_policy_free(p);
+        usb_policy_free(p);
     }
-    ck_assert_int_eq(ferry_usb_policy_new("bogus", &p, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(usb_policy_new("bogus", &p, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "usbredir filter syntax"));
-    ck_assert_int_eq(ferry_usb_policy_new("1,2,3", &p, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(usb_policy_new("1,2,3", &p, err, sizeof(err)), -EINVAL);
 }
 END_TEST
 
@@ -355,12 +355,12 @@ static void env_init(struct env *e)
     e->b = base_new();
     g_strlcpy(e->dir, "/tmp/ferry-usb-test-XXXXXX", sizeof(e->dir));
     ck_assert_ptr_nonnull(g_mkdtemp(e->dir));
-    ck_assert_int_eq(ferry_usb_service_new(e->b, e->dir, &ops, NULL, &e->svc), 0);
+    ck_assert_int_eq(usb_service_new(e->b, e->dir, &ops, NULL, &e->svc), 0);
 }
 
 static void env_fini(struct env *e)
 {
-    ferry_usb_service_free(e->svc);
+    usb_service_free(e->svc);
     event_base_free(e->b);
     usbsim_free(e->sim);
     rmdir(e->dir);
@@ -389,7 +389,7 @@ static bool dev_arrived(void *o)
 {
     struct env *e = o;
     size_t n;
-    const struct ferry_usb_devinfo *d = ferry_usb_host_devices(ferry_usb_service_host(e->svc), &n);
+    const struct ferry_usb_devinfo *d = usb_host_devices(usb_service_host(e->svc), &n);
 
     for (size_t i = 0; i < n; i++)
         if (d[i].vid == USBSIM_VID)
@@ -400,7 +400,7 @@ static bool dev_arrived(void *o)
 static struct redirc *connect_client(struct env *e, const char *addr)
 {
     char err[FERRY_USB_ERR_MAX];
-    int fd = ferry_usb_connect(addr, err, sizeof(err));
+    int fd = usb_connect(addr, err, sizeof(err));
 
     ck_assert_msg(fd >= 0, "%s", err);
     return redirc_new(fd);
@@ -427,7 +427,7 @@ START_TEST(test_share_loopback)
         int r = -EADDRINUSE;
         for (int i = 0; i < 50 && r == -EADDRINUSE; i++) {
             snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + (int)((getpid() + i * 7) % 20000));
-            r = ferry_usb_service_share(e.svc, "1d50:6103", addr, err, sizeof(err));
+            r = usb_service_share(e.svc, "1d50:6103", addr, err, sizeof(err));
         }
         ck_assert_msg(r == 0, "%s", err);
     }
@@ -458,7 +458,7 @@ START_TEST(test_share_loopback)
     ck_assert_int_eq(w.status, 0);
     ck_assert_uint_eq(w.len, sizeof(pattern));
     ck_assert_mem_eq(w.buf, pattern, sizeof(pattern));
-    ck_assert_uint_eq(ferry_usb_service_connected(e.svc), 1);
+    ck_assert_uint_eq(usb_service_connected(e.svc), 1);
 
     /* isochronous IN through usbredir: alt setting 1 of interface 1 */
     redirc_set_alt(c, 4, 1, 1);
@@ -477,7 +477,7 @@ END_TEST
 
 static bool svc_idle(void *o)
 {
-    return ferry_usb_service_connected(((struct env *)o)->svc) == 0;
+    return usb_service_connected(((struct env *)o)->svc) == 0;
 }
 
 static bool driver_back(void *o)
@@ -510,7 +510,7 @@ START_TEST(test_malformed)
     dev = usbsim_add(e.sim, USBSIM_STORAGE, "1-3", "DISKM");
     ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
     snprintf(addr, sizeof(addr), "unix:%s/m.sock", e.dir);
-    ck_assert_msg(ferry_usb_service_share(e.svc, "1-3", addr, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(usb_service_share(e.svc, "1-3", addr, err, sizeof(err)) == 0, "%s", err);
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         struct redirc *c = connect_client(&e, addr);
         int fd;
@@ -518,7 +518,7 @@ START_TEST(test_malformed)
         usbsim_driver(dev, drv, sizeof(drv));
         ck_assert_str_eq(drv, "");       /* detached from the host driver */
         /* the raw socket underneath the client */
-        fd = ferry_usb_connect(addr, err, sizeof(err));
+        fd = usb_connect(addr, err, sizeof(err));
         ck_assert_int_ge(fd, 0);
         close(fd);                       /* a second peer that vanishes at once */
         redirc_step(c, 1);
@@ -528,7 +528,7 @@ START_TEST(test_malformed)
         ck_assert_msg(loop_until(e.b, NULL, driver_back, dev, WAIT_MS),
                       "%s: host driver not given back", bad[i].what);
         /* a peer that sends only garbage */
-        fd = ferry_usb_connect(addr, err, sizeof(err));
+        fd = usb_connect(addr, err, sizeof(err));
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(write(fd, bad[i].bytes, bad[i].len), (ssize_t)bad[i].len);
         {
@@ -585,7 +585,7 @@ START_TEST(test_oversized_packet)
     usbsim_add(e.sim, USBSIM_VENDOR, "1-6", "BIG");
     ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
     snprintf(addr, sizeof(addr), "unix:%s/big.sock", e.dir);
-    ck_assert_msg(ferry_usb_service_share(e.svc, "1-6", addr, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(usb_service_share(e.svc, "1-6", addr, err, sizeof(err)) == 0, "%s", err);
     c = connect_client(&e, addr);
     ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
     ck_assert_int_eq(redirc_push(c), 0);       /* at a packet boundary */
@@ -638,7 +638,7 @@ START_TEST(test_peer_never_reads)
     usbsim_add(e.sim, USBSIM_VENDOR, "1-5", "DEAF");
     ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
     snprintf(addr, sizeof(addr), "unix:%s/deaf.sock", e.dir);
-    ck_assert_msg(ferry_usb_service_share(e.svc, "1-5", addr, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(usb_service_share(e.svc, "1-5", addr, err, sizeof(err)) == 0, "%s", err);
     c = connect_client(&e, addr);
     ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
     for (uint64_t i = 0; i < 20000; i++) {
@@ -675,7 +675,7 @@ START_TEST(test_peer_never_reads_bulk)
     dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-7", "DEAFBULK");
     ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
     snprintf(addr, sizeof(addr), "unix:%s/deafbulk.sock", e.dir);
-    ck_assert_msg(ferry_usb_service_share(e.svc, "1-7", addr, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(usb_service_share(e.svc, "1-7", addr, err, sizeof(err)) == 0, "%s", err);
     c = connect_client(&e, addr);
     ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
     urbs = usbsim_urbs_done(dev);
@@ -709,7 +709,7 @@ START_TEST(test_peer_vanishes_mid_transfer)
     dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-4", "VANISH");
     ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
     snprintf(addr, sizeof(addr), "unix:%s/v.sock", e.dir);
-    ck_assert_msg(ferry_usb_service_share(e.svc, "1-4", addr, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(usb_service_share(e.svc, "1-4", addr, err, sizeof(err)) == 0, "%s", err);
     c = connect_client(&e, addr);
     ck_assert(loop_until(e.b, c, c_conn, c, WAIT_MS));
     urbs = usbsim_urbs_done(dev);
@@ -798,8 +798,8 @@ START_TEST(test_fd_passing)
     /* the broker opens the node and passes it with the device's identity */
     fd = open(usbsim_devnode(dev), O_RDWR | O_CLOEXEC);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ferry_usb_fd_send(sv[0], fd, "1d50:6103:FD1", 14), 0);
-    r = ferry_usb_fd_recv(sv[1], &got, msg, sizeof(msg));
+    ck_assert_int_eq(usb_fd_send(sv[0], fd, "1d50:6103:FD1", 14), 0);
+    r = usb_fd_recv(sv[1], &got, msg, sizeof(msg));
     ck_assert_int_eq(r, 14);
     ck_assert_str_eq(msg, "1d50:6103:FD1");
     ck_assert_int_ge(got, 0);
@@ -807,12 +807,12 @@ START_TEST(test_fd_passing)
     ck_assert_int_eq(fstat(got, &b), 0);
     ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
     /* a message without an fd, and a truncated one */
-    ck_assert_int_eq(ferry_usb_fd_send(sv[0], -1, "x", 1), 0);
-    r = ferry_usb_fd_recv(sv[1], &got, msg, sizeof(msg));
+    ck_assert_int_eq(usb_fd_send(sv[0], -1, "x", 1), 0);
+    r = usb_fd_recv(sv[1], &got, msg, sizeof(msg));
     ck_assert_int_eq(r, 1);
     ck_assert_int_eq(got, -1);
-    ck_assert_int_eq(ferry_usb_fd_send(sv[0], fd, "0123456789", 10), 0);
-    r = ferry_usb_fd_recv(sv[1], &got, msg, 4);
+    ck_assert_int_eq(usb_fd_send(sv[0], fd, "0123456789", 10), 0);
+    r = usb_fd_recv(sv[1], &got, msg, 4);
     ck_assert_int_eq(r, -EMSGSIZE);
     ck_assert_int_eq(got, -1);
     close(fd);
@@ -855,16 +855,16 @@ START_TEST(test_wrap_fd)
 
     ck_assert_ptr_nonnull(dev);
     /* no discovery: this process only ever sees what it was handed */
-    ck_assert_int_eq(ferry_usb_host_new(b, false, &hops, NULL, &h), 0);
+    ck_assert_int_eq(usb_host_new(b, false, &hops, NULL, &h), 0);
     fd = open(usbsim_devnode(dev), O_RDWR | O_CLOEXEC);
     ck_assert_int_ge(fd, 0);
-    ck_assert_msg(ferry_usb_host_wrap_fd(h, fd, &handle, &info, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(usb_host_wrap_fd(h, fd, &handle, &info, err, sizeof(err)) == 0, "%s", err);
     ck_assert_uint_eq(info.vid, USBSIM_VID);
     ck_assert_uint_eq(info.pid, USBSIM_PID_STORAGE);
     ck_assert_uint_eq(info.n_ifaces, 1);
     ck_assert_uint_eq(info.ifaces[0].cls, 8);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    ck_assert_int_eq(ferry_usb_redir_new(h, handle, sv[0], "wrapped", &rops, NULL, &r), 0);
+    ck_assert_int_eq(usb_redir_new(h, handle, sv[0], "wrapped", &rops, NULL, &r), 0);
     c = redirc_new(sv[1]);
     w.c = c;
     ck_assert_msg(loop_until(b, c, c_conn, c, WAIT_MS), "no device_connect");
@@ -876,11 +876,11 @@ START_TEST(test_wrap_fd)
     ck_assert_int_eq(w.status, 0);
     ck_assert_uint_eq(w.len, 18);
     redirc_free(c);
-    ferry_usb_redir_free(r);
+    usb_redir_free(r);
     usbsim_driver(dev, drv, sizeof(drv));
     ck_assert_str_eq(drv, "usb-storage");     /* given back */
     close(fd);
-    ferry_usb_host_free(h);
+    usb_host_free(h);
     event_base_free(b);
     usbsim_free(sim);
 }
@@ -948,17 +948,17 @@ START_TEST(test_qmp_hostile)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/qmp.sock", dir);
     pid = fake_qmp(path, script->str);
-    r = ferry_usb_qmp_open(path, 20000, &q, err, sizeof(err));
+    r = usb_qmp_open(path, 20000, &q, err, sizeof(err));
     ck_assert_msg(r == 0, "open: %d %s", r, err);
-    ck_assert_int_eq(ferry_usb_qmp_execute(q, "a", NULL, NULL, err, sizeof(err)), -EIO);
-    ck_assert_int_eq(ferry_usb_qmp_execute(q, "b", NULL, NULL, err, sizeof(err)), -EIO);
+    ck_assert_int_eq(usb_qmp_execute(q, "a", NULL, NULL, err, sizeof(err)), -EIO);
+    ck_assert_int_eq(usb_qmp_execute(q, "b", NULL, NULL, err, sizeof(err)), -EIO);
     ck_assert_ptr_nonnull(strstr(err, "qmp "));
-    r = ferry_usb_qmp_wait_deleted(q, "dev0", err, sizeof(err));
+    r = usb_qmp_wait_deleted(q, "dev0", err, sizeof(err));
     ck_assert_msg(r == 0, "wait_deleted: %d %s", r, err);
     /* the flood was not all kept: the newest ids are, the oldest are gone */
-    ck_assert_int_eq(ferry_usb_qmp_wait_deleted(q, "flood99999", err, sizeof(err)), 0);
-    ck_assert_int_eq(ferry_usb_qmp_wait_deleted(q, "flood0", err, sizeof(err)), -EPIPE);
-    ferry_usb_qmp_close(q);
+    ck_assert_int_eq(usb_qmp_wait_deleted(q, "flood99999", err, sizeof(err)), 0);
+    ck_assert_int_eq(usb_qmp_wait_deleted(q, "flood0", err, sizeof(err)), -EPIPE);
+    usb_qmp_close(q);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     unlink(path);
     rmdir(dir);

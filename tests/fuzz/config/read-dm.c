@@ -19,11 +19,11 @@ int fuzz_config_dm(const char *path)
         if (dm_device_spec_split(a.devices[i], &type, &id, &opts) == 0) {
             g_free(type);
             g_free(id);
-            ferry_dm_opts_free(opts);
+            dm_opts_free(opts);
         }
     }
     for (guint i = 0; i < a.qemu->len; i++)
-        ferry_dm_opts_free(g_ptr_array_index(a.qemu, i));
+        dm_opts_free(g_ptr_array_index(a.qemu, i));
     g_ptr_array_free(a.qemu, TRUE);
     g_free(a.name);
     g_free(a.connect);
