@@ -195,6 +195,9 @@ struct redirc *redirc_new(int fd)
     usbredirparser_caps_set_cap(caps, usb_redir_cap_64bits_ids);
     usbredirparser_caps_set_cap(caps, usb_redir_cap_32bits_bulk_length);
     usbredirparser_caps_set_cap(caps, usb_redir_cap_device_disconnect_ack);
+    /* QEMU's usb-redir offers these too (hw/usb/redirect.c) */
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_bulk_receiving);
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_bulk_streams);
     usbredirparser_init(c->p, "ferry-test-guest", caps, USB_REDIR_CAPS_SIZE, 0);
     return c;
 }
@@ -370,4 +373,28 @@ bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_
         return true;
     }
     return false;
+}
+
+bool redirc_pop_done(struct redirc *c, uint64_t *id, int *status, uint8_t *buf, size_t *len)
+{
+    struct done *d = g_queue_pop_head(&c->done);
+
+    if (!d)
+        return false;
+    *id = d->id;
+    *status = d->status;
+    if (buf && len) {
+        size_t n = d->data->len < *len ? d->data->len : *len;
+        if (n)
+            memcpy(buf, d->data->data, n);
+        *len = n;
+    }
+    g_byte_array_unref(d->data);
+    g_free(d);
+    return true;
+}
+
+bool redirc_peer_has_cap(struct redirc *c, int cap)
+{
+    return usbredirparser_peer_has_cap(c->p, cap);
 }
