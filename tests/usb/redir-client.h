@@ -50,6 +50,14 @@ int redirc_alt_status(struct redirc *c);      /* -1 until answered */
 bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len);
 /* The oldest completed transfer (any id), in the order the answers came. */
 bool redirc_pop_done(struct redirc *c, uint64_t *id, int *status, uint8_t *buf, size_t *len);
+/* Buffered bulk IN (usb_redir_cap_bulk_receiving): the host side keeps
+ * `transfers` URBs of `bytes` in flight on ep and sends what they receive;
+ * the data arrives in order, collected here.  Status -1 until answered. */
+void redirc_start_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep, uint32_t bytes,
+                            uint8_t transfers);
+void redirc_stop_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep);
+int redirc_bulk_recv_status(struct redirc *c);
+size_t redirc_bulk_recv_data(struct redirc *c, const uint8_t **data, unsigned *packets);
 /* The host side's hello advertised this usb_redir_cap_*. */
 bool redirc_peer_has_cap(struct redirc *c, int cap);
 

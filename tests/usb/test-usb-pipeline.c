@@ -17,6 +17,11 @@
  *   vanish          the peer closes with INs queued and OUTs unread: the
  *                   service ends the channel, no URB is left behind, the next
  *                   peer gets exact data
+ *   bulk receiving  buffered bulk IN (usb_redir_cap_bulk_receiving, what
+ *                   QEMU's usb-redir uses for serial adapters): Ferry keeps
+ *                   the peer's count of URBs in flight on the endpoint and
+ *                   streams what they receive, in order; stopping it
+ *                   discards them
  */
 #include <check.h>
 #include <errno.h>
@@ -398,10 +403,62 @@ START_TEST(test_peer_vanishes_queued)
 }
 END_TEST
 
+static bool bulk_recv_answered(struct rig *g, void *arg)
+{
+    return redirc_bulk_recv_status(g->c) >= 0;
+}
+
+static bool bulk_recv_got(struct rig *g, void *arg)
+{
+    const uint8_t *d;
+
+    return redirc_bulk_recv_data(g->c, &d, NULL) >= *(size_t *)arg;
+}
+
+START_TEST(test_bulk_receiving)
+{
+    enum { URBS = 4, BYTES = 1024, OUTS = 6, OUT_LEN = 1500 };
+    struct rig g;
+    unsigned want = URBS, zero = 0, packets;
+    size_t total = OUTS * OUT_LEN;
+    const uint8_t *d;
+    uint8_t p[OUT_LEN];
+
+    rig_init(&g);
+    rig_endpoint(&g, 0);
+    ck_assert_msg(loop_until(&g, connected, NULL), "no device_connect");
+    redirc_start_bulk_recv(g.c, 5, EP_IN, BYTES, URBS);
+    ck_assert(loop_until(&g, bulk_recv_answered, NULL));
+    ck_assert_int_eq(redirc_bulk_recv_status(g.c), usb_redir_success);
+    ck_assert_msg(loop_until(&g, pending_is, &want), "%u of %u bulk receiving URBs in flight",
+                  usbsim_urbs_pending(g.dev), URBS);
+    for (unsigned k = 0; k < OUTS; k++) {
+        for (size_t i = 0; i < OUT_LEN; i++)
+            p[i] = out_byte(k, i);
+        redirc_bulk(g.c, 20 + k, EP_OUT, p, OUT_LEN);
+    }
+    ck_assert_msg(loop_until(&g, bulk_recv_got, &total), "%zu of %zu bytes received",
+                  redirc_bulk_recv_data(g.c, &d, NULL), total);
+    ck_assert_uint_eq(redirc_bulk_recv_data(g.c, &d, &packets), total);
+    for (unsigned k = 0; k < OUTS; k++)
+        for (size_t i = 0; i < OUT_LEN; i++)
+            ck_assert_msg(d[k * OUT_LEN + i] == out_byte(k, i), "byte %zu of OUT %u", i, k);
+    ck_assert_uint_ge(packets, total / BYTES);
+    /* resubmitted as they complete: still URBS in flight */
+    ck_assert(loop_until(&g, pending_is, &want));
+    redirc_stop_bulk_recv(g.c, 6, EP_IN);
+    ck_assert_msg(loop_until(&g, pending_is, &zero), "%u URBs left after stop",
+                  usbsim_urbs_pending(g.dev));
+    ck_assert(!g.ended);
+    rig_fini(&g);
+}
+END_TEST
+
 static TCase *pipeline_tcase(void)
 {
     return FERRY_CHECK_TCASE("pipeline", 240, test_in_order, test_trickle, test_burst,
-                             test_free_cancels_queued, test_peer_vanishes_queued);
+                             test_free_cancels_queued, test_peer_vanishes_queued,
+                             test_bulk_receiving);
 }
 
 int main(void)
