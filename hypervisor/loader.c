@@ -183,11 +183,6 @@ static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, 
 /* ------------------------------------------------------------------ */
 /* ELF                                                                 */
 
-static bool range_end(uint64_t a, uint64_t len, uint64_t *end)
-{
-    return !__builtin_add_overflow(a, len, end);
-}
-
 /* Walks the notes of PT_NOTE segments for XEN_ELFNOTE_PHYS32_ENTRY. */
 static int elf_find_entry(const uint8_t *img, const struct hv_elf *elf, uint32_t *entry,
                           char *why, size_t why_len)
@@ -245,35 +240,6 @@ int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry, char *why
     int rc = hv_elf_parse(img, size, &elf, why, why_len);
 
     return rc ? rc : elf_find_entry(img, &elf, entry, why, why_len);
-}
-
-/* [a, a+len) against the areas a loaded image must not touch. */
-struct placed {
-    uint64_t start, end;
-    const char *what;
-};
-
-static int check_place(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_t len,
-                       const struct placed *taken, unsigned nr_taken, char *why, size_t why_len)
-{
-    uint64_t end;
-
-    if (!range_end(gpa, len, &end) || !hv_vm_gpa_ptr(vm, gpa, len)) {
-        snprintf(why, why_len, "%s [0x%llx, 0x%llx) lies outside guest RAM (%llu MiB; RAM is "
-                 "0-0x%llx and 0x%llx up)", what, (unsigned long long)gpa,
-                 (unsigned long long)(gpa + len), (unsigned long long)(vm->ram_size >> 20),
-                 (unsigned long long)HV_VGA_HOLE_START, (unsigned long long)HV_VGA_HOLE_END);
-        return -E2BIG;
-    }
-    for (unsigned i = 0; i < nr_taken; i++) {
-        if (gpa < taken[i].end && taken[i].start < end) {
-            snprintf(why, why_len, "%s [0x%llx, 0x%llx) overlaps %s [0x%llx, 0x%llx)", what,
-                     (unsigned long long)gpa, (unsigned long long)end, taken[i].what,
-                     (unsigned long long)taken[i].start, (unsigned long long)taken[i].end);
-            return -EADDRINUSE;
-        }
-    }
-    return 0;
 }
 
 /*
@@ -343,7 +309,7 @@ out:
 static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct hv_boot *boot,
                     uint64_t *needed_end, char *why, size_t why_len)
 {
-    struct placed taken[HV_ELF_PHDRS_MAX + 3];
+    struct hv_area taken[HV_ELF_PHDRS_MAX + 3];
     unsigned nr_taken = 0;
     struct hv_elf elf;
     uint8_t *img = NULL, *mod = NULL;
@@ -353,9 +319,9 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
     char seg_why[160];
     int rc;
 
-    taken[nr_taken++] = (struct placed){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
+    taken[nr_taken++] = (struct hv_area){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
                                          "the boot info area" };
-    taken[nr_taken++] = (struct placed){ HV_ACPI_BASE, HV_ACPI_BASE + HV_ACPI_SIZE,
+    taken[nr_taken++] = (struct hv_area){ HV_ACPI_BASE, HV_ACPI_BASE + HV_ACPI_SIZE,
                                          "the ACPI area" };
     rc = read_image(lc->image, &img, &size, why, why_len);
     if (rc)
@@ -373,12 +339,13 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         if (s->type != PT_LOAD || s->memsz == 0)
             continue;
         snprintf(what, sizeof(what), "segment %u", i);
-        rc = check_place(vm, what, s->paddr, s->memsz, taken, nr_taken, seg_why, sizeof(seg_why));
+        rc = hv_place_check(vm, what, s->paddr, s->memsz, 0, taken, nr_taken, seg_why,
+                            sizeof(seg_why));
         if (rc) {
             snprintf(why, why_len, "%s: %s", lc->image, seg_why);
             goto out;
         }
-        taken[nr_taken++] = (struct placed){ s->paddr, s->paddr + s->memsz, "an earlier segment" };
+        taken[nr_taken++] = (struct hv_area){ s->paddr, s->paddr + s->memsz, "an earlier segment" };
         if (s->paddr + s->memsz > top)
             top = s->paddr + s->memsz;
     }
@@ -418,7 +385,7 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         if (rc)
             goto out;
         uint64_t at = (top + 0xfff) & ~0xfffull;
-        rc = check_place(vm, "module", at, mod_size ? mod_size : 1, taken, nr_taken,
+        rc = hv_place_check(vm, "module", at, mod_size ? mod_size : 1, 0, taken, nr_taken,
                          seg_why, sizeof(seg_why));
         if (rc) {
             snprintf(why, why_len, "%s: %s", lc->module, seg_why);

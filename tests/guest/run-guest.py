@@ -591,7 +591,7 @@ def t_mb_bad_images():
             ([write("above4g.img", mb_patch(aout, header_addr=0xfffff000, load_addr=0xfffff000,
                                              load_end_addr=0, bss_end_addr=0,
                                              entry_addr=0xfffff000)), "-e", "multiboot"],
-             "the image (multiboot address fields) ends above 4 GiB"),
+             "the image (multiboot address fields) [0xfffff000, +0x1004) ends above 4 GiB"),
             ([img("mb-info.elf"), "--module", os.path.join(d, "missing.bin")],
              "missing.bin: cannot open"),
             ([img("mb-info.elf"), "-m", "5M", "--module", write("big.bin", b"m" * (2 << 20))],
