@@ -268,7 +268,7 @@ int ferry_cmd_run(int argc, char **argv)
         { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "vCPUs (default 1)", "N" },
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline, "kernel command line", "S" },
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
-          "a module (initrd) and its arguments (repeatable: multiboot; pvh takes one)",
+          "a module (initrd) and its arguments (repeatable, in order)",
           "FILE[,ARGS]" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "

@@ -32,16 +32,21 @@
 
 #define HV_IMAGE_MAX            (1ull << 30)    /* bytes read from an image file */
 #define HV_CMDLINE_MAX          4095
-/* The boot info area (HV_BOOTINFO_BASE): start info, modlist, memmap, cmdline. */
+/* The boot info area (HV_BOOTINFO_BASE): start info, memmap, modlist, the
+ * command line, then the modules' command lines. */
 #define BI_START_INFO           (HV_BOOTINFO_BASE + 0x000)
-#define BI_MODLIST              (HV_BOOTINFO_BASE + 0x080)
 #define BI_MEMMAP               (HV_BOOTINFO_BASE + 0x100)
+#define BI_MODLIST              (HV_BOOTINFO_BASE + 0x400)
 #define BI_CMDLINE              (HV_BOOTINFO_BASE + 0x1000)
+#define BI_MOD_STRINGS          (BI_CMDLINE + HV_CMDLINE_MAX + 1)
+#define BI_END                  (HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE)
 
-static_assert(BI_MEMMAP + HV_E820_MAX * sizeof(struct hvm_memmap_table_entry) <= BI_CMDLINE,
-              "memmap fits below the command line");
-static_assert(BI_CMDLINE + HV_CMDLINE_MAX + 1 <= HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
-              "command line fits in the boot info area");
+static_assert(BI_START_INFO + sizeof(struct hvm_start_info) <= BI_MEMMAP, "start info fits");
+static_assert(BI_MEMMAP + HV_E820_MAX * sizeof(struct hvm_memmap_table_entry) <= BI_MODLIST,
+              "memmap fits below the module list");
+static_assert(BI_MODLIST + HV_MODULES_MAX * sizeof(struct hvm_modlist_entry) <= BI_CMDLINE,
+              "module list fits below the command line");
+static_assert(BI_MOD_STRINGS < BI_END, "command line fits in the boot info area");
 
 static void e820_add(struct ferry_vm *vm, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -364,7 +369,7 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         memset(dst + s->filesz, 0, s->memsz - s->filesz);
     }
 
-    /* hvm_start_info, memory map, command line, module. */
+    /* hvm_start_info, memory map, command line, modules. */
     struct hvm_start_info *si = hv_vm_gpa_ptr(vm, BI_START_INFO, sizeof(*si));
     memset(si, 0, HV_BOOTINFO_SIZE);
     si->magic = XEN_HVM_START_MAGIC_VALUE;
@@ -380,24 +385,53 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         memcpy(hv_vm_gpa_ptr(vm, BI_CMDLINE, len + 1), lc->cmdline, len + 1);
         si->cmdline_paddr = BI_CMDLINE;
     }
-    if (lc->module) {
-        rc = read_image(lc->module, &mod, &mod_size, why, why_len);
+    /* Modules page-aligned after the image, in order; each one's arguments
+     * (FILE,ARGS) become its cmdline_paddr, as Xen's PVH ABI defines it. */
+    struct hvm_modlist_entry *ml = hv_vm_gpa_ptr(vm, BI_MODLIST,
+                                                 HV_MODULES_MAX * sizeof(*ml));
+    uint64_t strings = BI_MOD_STRINGS;
+
+    if (lc->nr_modules > HV_MODULES_MAX) {
+        snprintf(why, why_len, "%u modules: at most %d", lc->nr_modules, HV_MODULES_MAX);
+        rc = -E2BIG;
+        goto out;
+    }
+    for (unsigned i = 0; i < lc->nr_modules; i++) {
+        const struct hv_module *m = &lc->modules[i];
+
+        rc = hv_file_read(m->path, HV_IMAGE_MAX, "a module", &mod, &mod_size, why, why_len);
         if (rc)
             goto out;
         uint64_t at = (top + 0xfff) & ~0xfffull;
         rc = hv_place_check(vm, "module", at, mod_size ? mod_size : 1, 0, taken, nr_taken,
-                         seg_why, sizeof(seg_why));
+                            seg_why, sizeof(seg_why));
         if (rc) {
-            snprintf(why, why_len, "%s: %s", lc->module, seg_why);
+            snprintf(why, why_len, "%s: %s", m->path, seg_why);
             goto out;
         }
         memcpy(hv_vm_gpa_ptr(vm, at, mod_size), mod, mod_size);
-        struct hvm_modlist_entry *me = hv_vm_gpa_ptr(vm, BI_MODLIST, sizeof(*me));
-        me->paddr = at;
-        me->size = mod_size;
-        si->nr_modules = 1;
-        si->modlist_paddr = BI_MODLIST;
+        ml[i] = (struct hvm_modlist_entry){ .paddr = at, .size = mod_size };
+        if (m->args) {
+            size_t len = strlen(m->args);
+
+            if (len + 1 > BI_END - strings) {
+                snprintf(why, why_len, "%s: the modules' arguments need more than the %llu "
+                         "bytes the boot info area has for them", m->path,
+                         (unsigned long long)(BI_END - BI_MOD_STRINGS));
+                rc = -E2BIG;
+                goto out;
+            }
+            memcpy(hv_vm_gpa_ptr(vm, strings, len + 1), m->args, len + 1);
+            ml[i].cmdline_paddr = strings;
+            strings += len + 1;
+        }
+        free(mod);
+        mod = NULL;
         top = at + mod_size;
+    }
+    if (lc->nr_modules) {
+        si->nr_modules = lc->nr_modules;
+        si->modlist_paddr = BI_MODLIST;
     }
     struct hvm_memmap_table_entry *mm = hv_vm_gpa_ptr(vm, BI_MEMMAP, vm->nr_e820 * sizeof(*mm));
     for (unsigned i = 0; i < vm->nr_e820; i++)
@@ -438,19 +472,11 @@ int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc_in, struct hv_b
     if (lc->entry == HV_ENTRY_MULTIBOOT)
         return hv_load_multiboot(vm, lc, boot, needed_end, why, why_len);
     if (lc->entry == HV_ENTRY_REAL) {
-        if (lc->module || lc->nr_modules) {
+        if (lc->nr_modules) {
             snprintf(why, why_len, "modules need the pvh or multiboot entry");
             return -EINVAL;
         }
         return load_real(vm, lc, boot, needed_end, why, why_len);
-    }
-    if (lc->nr_modules) {
-        if (lc->nr_modules > 1 || lc->modules[0].args) {
-            snprintf(why, why_len, "the pvh entry takes one module, without arguments "
-                     "(several, with arguments: the multiboot entry)");
-            return -EINVAL;
-        }
-        lc->module = lc->modules[0].path;
     }
     return load_pvh(vm, lc, boot, needed_end, why, why_len);
 }

@@ -87,7 +87,17 @@ def t_pvh_info_module():
         with open(mod, "wb") as f:
             f.write(b"ferry module text\n\0" + b"x" * 5000)
         expect(["-i", img("pvh-info.elf"), "--module", mod], 0,
-               ["modules 00000001\n", "module: ferry module text\n"])
+               ["modules 00000001\n", "module: ferry module text\n"], out_lacks=("module cmdline",))
+        # several, with arguments (Xen's PVH ABI: each entry's cmdline_paddr), in order
+        mod2 = os.path.join(d, "second")
+        with open(mod2, "wb") as f:
+            f.write(b"second module\n\0")
+        expect(["-i", img("pvh-info.elf"), "--module", mod + ",first args",
+                "--module", mod2, "--module", mod2 + ",third,with comma"], 0,
+               ["modules 00000003\n",
+                "module: ferry module text\nmodule cmdline: first args\n"
+                "module: second module\n"
+                "module: second module\nmodule cmdline: third,with comma\n"])
 
 
 def t_pvh_info_small():
