@@ -33,32 +33,34 @@ int hv_elf_parse(const uint8_t *img, size_t size, struct hv_elf *elf, char *why,
         snprintf(why, why_len, "truncated: %zu bytes, shorter than an ELF header", size);
         return -ENOEXEC;
     }
+    /* The two classes differ in field widths only. */
+    unsigned machine, phdr_size;
     if (is64) {
         Elf64_Ehdr eh;
         memcpy(&eh, img, sizeof(eh));
-        if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_386) {
-            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
-            return -ENOEXEC;
-        }
+        machine = eh.e_machine;
         phoff = eh.e_phoff;
         phnum = eh.e_phnum;
         phentsize = eh.e_phentsize;
         elf->entry = eh.e_entry;
-        if (phentsize < sizeof(Elf64_Phdr))
-            goto bad_phentsize;
+        phdr_size = sizeof(Elf64_Phdr);
     } else {
         Elf32_Ehdr eh;
         memcpy(&eh, img, sizeof(eh));
-        if (eh.e_machine != EM_386 && eh.e_machine != EM_X86_64) {
-            snprintf(why, why_len, "ELF machine %u is not x86", eh.e_machine);
-            return -ENOEXEC;
-        }
+        machine = eh.e_machine;
         phoff = eh.e_phoff;
         phnum = eh.e_phnum;
         phentsize = eh.e_phentsize;
         elf->entry = eh.e_entry;
-        if (phentsize < sizeof(Elf32_Phdr))
-            goto bad_phentsize;
+        phdr_size = sizeof(Elf32_Phdr);
+    }
+    if (machine != EM_X86_64 && machine != EM_386) {
+        snprintf(why, why_len, "ELF machine %u is not x86", machine);
+        return -ENOEXEC;
+    }
+    if (phentsize < phdr_size) {
+        snprintf(why, why_len, "program header entry size %u too small", phentsize);
+        return -ENOEXEC;
     }
     if (phnum == 0 || phnum > HV_ELF_PHDRS_MAX) {
         snprintf(why, why_len, "%u program headers (need 1..%d)", phnum, HV_ELF_PHDRS_MAX);
@@ -99,9 +101,6 @@ int hv_elf_parse(const uint8_t *img, size_t size, struct hv_elf *elf, char *why,
         }
     }
     return 0;
-bad_phentsize:
-    snprintf(why, why_len, "program header entry size %u too small", phentsize);
-    return -ENOEXEC;
 }
 
 int hv_place_check(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_t len,
