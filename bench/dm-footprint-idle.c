@@ -12,14 +12,19 @@
  * build, generate), so that its GTypes exist as in ferry-dm.  Built twice:
  * dm-footprint-idle (ferry-dm's libraries) and dm-footprint-idle-nojson
  * (the same without json-glib, so without its GIO/GObject chain: what a
- * JSON library without that chain would leave).  Prints "ready" once idle;
+ * JSON library without that chain would leave), and
+ * dm-footprint-idle-jansson (that variant with jansson, a C JSON library
+ * depending on libc only, linked and, with `json`, used once: the figure
+ * a swap would give).  Prints "ready" once idle;
  * ends when stdin closes.
  */
 #include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#ifndef FOOTPRINT_NO_JSON
+#if defined(FOOTPRINT_JANSSON)
+#include <jansson.h>
+#elif !defined(FOOTPRINT_NO_JSON)
 #include <json-glib/json-glib.h>
 #endif
 
@@ -36,7 +41,18 @@ int main(int argc, char **argv)
     struct event_base *b = event_base_new();
     struct event *ev;
 
-#ifndef FOOTPRINT_NO_JSON
+#if defined(FOOTPRINT_JANSSON)
+    if (argc > 1 && !strcmp(argv[1], "json")) {
+        json_error_t e;
+        json_t *v = json_loads("{\"x\": [1.5, \"\\u00e9\", true, null]}", 0, &e);
+        json_t *o = json_pack("{s:i}", "x", 1);
+
+        free(json_dumps(v, JSON_INDENT(2)));
+        free(json_dumps(o, 0));
+        json_decref(v);
+        json_decref(o);
+    }
+#elif !defined(FOOTPRINT_NO_JSON)
     if (argc > 1 && !strcmp(argv[1], "json")) {
         JsonParser *p = json_parser_new();
         JsonBuilder *jb = json_builder_new();
