@@ -58,6 +58,7 @@ enum dm_state_fd_role {
     DM_STATE_FD_CONTROL = 6,        /* the listening control socket */
     DM_STATE_FD_RAM = 7,            /* guest RAM (memfd) */
     DM_STATE_FD_CHARDEV = 8,        /* a chardev's fd: role | tag << 8 (dm_chardev_export) */
+    DM_STATE_FD_LOG = 9,            /* the predecessor's stderr: the successor logs there */
     DM_STATE_FD_ROLE_MAX
 };
 #define DM_STATE_FD_KIND(role)  ((role) & 0xff)
