@@ -6,7 +6,7 @@
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
 rtl8139, ioapic, fwcfg, pcitestdev, s3-rtc, s3-wakeup, s3-powerbutton,
-s3-no-vector.
+s3-no-vector, s3-smp, s3-xvector.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -372,6 +372,22 @@ def scenario_s3_rtc():
                  "S3 wake: the guest resumes in real mode at 0x7000"])
 
 
+def scenario_s3_smp():
+    """The same with two vCPUs: the second is stopped too, and waits for INIT/SIPI again."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "r", "-v", "--vcpus", "2"],
+        0, out_has=["real mode at the waking vector", "resumed: WAK_STS and the wake source set"],
+        err_has=["woken by rtc", "S3 wake: the guest resumes in real mode at 0x7000"])
+
+
+def scenario_s3_xvector():
+    """X_Firmware_Waking_Vector set: it wins over the 32-bit one, in 32-bit protected mode."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "x", "-v"], 0,
+        out_has=["32-bit protected mode at the X waking vector",
+                 "resumed: WAK_STS and RTC_STS set, memory kept, paging off"],
+        out_lacks=("FAIL", "real mode at the waking vector"),
+        err_has=["S3 wake: the guest resumes in 32-bit protected mode at 0x1"])
+
+
 def scenario_s3_no_vector():
     """S3 with Firmware_Waking_Vector 0: nothing to resume, so a reboot (as a BIOS does)."""
     run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "n", "-v"], EXIT_REBOOT,
@@ -505,7 +521,8 @@ SCENARIOS = {
     "rtl8139": scenario_rtl8139, "ioapic": scenario_ioapic, "fwcfg": scenario_fwcfg,
     "pcitestdev": scenario_pcitestdev, "s3-rtc": scenario_s3_rtc,
     "s3-wakeup": scenario_s3_wakeup, "s3-powerbutton": scenario_s3_powerbutton,
-    "s3-no-vector": scenario_s3_no_vector,
+    "s3-no-vector": scenario_s3_no_vector, "s3-smp": scenario_s3_smp,
+    "s3-xvector": scenario_s3_xvector,
 }
 
 if __name__ == "__main__":

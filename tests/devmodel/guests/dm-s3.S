@@ -15,6 +15,8 @@
  *   w  from outside (system_wakeup or the power button): RTC_EN clear, so
  *      the alarm must not wake it; the stub wants PWRBTN_STS
  *   n  by the RTC alarm, with waking vector 0: ferry-hv must reboot
+ *   x  by the RTC alarm, with X_Firmware_Waking_Vector set as well (to a
+ *      32-bit stub in this image): it wins, in 32-bit protected mode
  *
  * The stub runs in real mode at CS:IP = WAKE_ADDR >> 4 : 0 and checks
  * that WAK_STS and the expected status bit are set in PM1_STS, that the
@@ -97,7 +99,10 @@ main64:
     cmpb $'n', mode(%rip)
     jne 2f
     movl $0, 12(%rdi)
-2:  movl $MAGIC, MAGIC_ADDR
+2:  cmpb $'x', mode(%rip)
+    jne 8f
+    movq $resume32, 24(%rdi)                /* X_Firmware_Waking_Vector (FACS version 2) */
+8:  movl $MAGIC, MAGIC_ADDR
     movw $(PM1_WAK_STS | PM1_RTC), EXPECT_ADDR
     cmpb $'w', mode(%rip)
     jne 3f
@@ -251,6 +256,54 @@ r_hello: .asciz "real mode at the waking vector\n"
 r_ok:    .asciz "resumed: WAK_STS and the wake source set, memory kept, devices reset\n"
 r_bad:   .asciz "FAIL resume check (exit status: 1 memory, 2 PM1_STS, 3 RTC)\n"
 resume_stub_end:
+
+/* The X_Firmware_Waking_Vector stub: 32-bit flat protected mode, paging off, in place. */
+    .code32
+resume32:
+    cli
+    mov $0x7fe0, %esp
+    mov $s32_hello, %esi
+    call r32_puts
+    mov $1, %bl
+    cmpl $MAGIC, MAGIC_ADDR
+    jne r32_fail
+    mov $2, %bl
+    mov $0xb000, %dx
+    in %dx, %ax
+    and $(PM1_WAK_STS | PM1_RTC), %ax
+    cmp $(PM1_WAK_STS | PM1_RTC), %ax
+    jne r32_fail
+    mov %cr0, %eax
+    mov $4, %bl
+    test $0x80000000, %eax                  /* paging off */
+    jnz r32_fail
+    mov $s32_ok, %esi
+    call r32_puts
+    xor %al, %al
+    out %al, $DM_EXIT_PORT
+1:  hlt
+    jmp 1b
+r32_fail:
+    mov $s32_bad, %esi
+    call r32_puts
+    mov %bl, %al
+    out %al, $DM_EXIT_PORT
+1:  hlt
+    jmp 1b
+r32_puts:
+1:  lodsb
+    test %al, %al
+    jz 3f
+    mov %al, %ah
+    mov $(COM1 + 5), %dx
+2:  in %dx, %al
+    test $0x20, %al
+    jz 2b
+    mov $COM1, %dx
+    mov %ah, %al
+    out %al, %dx
+    jmp 1b
+3:  ret
     .code64
 
 #include "lib64.inc"
@@ -258,6 +311,9 @@ resume_stub_end:
 s_found:   .asciz "FADT, FACS (through FIRMWARE_CTRL) and PM1a found\n"
 s_suspend: .asciz "suspending to RAM (S3), RTC alarm at second "
 s_awake:   .asciz "FAIL still running after writing S3 to PM1a_CNT\n"
+s32_hello: .asciz "32-bit protected mode at the X waking vector\n"
+s32_ok:    .asciz "resumed: WAK_STS and RTC_STS set, memory kept, paging off\n"
+s32_bad:   .asciz "FAIL 32-bit resume check (exit status: 1 memory, 2 PM1_STS, 4 paging)\n"
 s_tables:  .asciz "FAIL no FADT/FACS through RSDP -> RSDT -> FIRMWARE_CTRL\n"
     .data
 facs:      .quad 0
