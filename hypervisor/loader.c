@@ -100,7 +100,8 @@ uint64_t hv_acpi_find_facs(const uint8_t *blob, size_t len, uint64_t base)
         return 0;
     for (uint32_t off = 36; off + entry <= tlen && !fadt; off += (uint32_t)entry) {
         uint64_t a = entry == 8 ? rd64(t + off) : rd32(t + off);
-        if (a >= base && a - base <= len - 140 && !memcmp(blob + (a - base), "FACP", 4))
+        if (a >= base && len >= 140 && a - base <= len - 140 &&
+            !memcmp(blob + (a - base), "FACP", 4))
             fadt = a;
     }
     if (!fadt)
