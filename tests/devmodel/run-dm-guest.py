@@ -373,9 +373,10 @@ def scenario_s3_rtc():
 
 
 def scenario_s3_smp():
-    """The same with two vCPUs: the second is stopped too, and waits for INIT/SIPI again."""
-    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "r", "-v", "--vcpus", "2"],
-        0, out_has=["real mode at the waking vector", "resumed: WAK_STS and the wake source set"],
+    """Two vCPUs, the second started and halted: S3 stops both, the boot vCPU resumes."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "r2", "-v", "--vcpus", "2"],
+        0, out_has=["the second vCPU is up and halted", "real mode at the waking vector",
+                    "resumed: WAK_STS and the wake source set"],
         err_has=["woken by rtc", "S3 wake: the guest resumes in real mode at 0x7000"])
 
 

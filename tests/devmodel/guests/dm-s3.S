@@ -18,6 +18,9 @@
  *   x  by the RTC alarm, with X_Firmware_Waking_Vector set as well (to a
  *      32-bit stub in this image): it wins, in 32-bit protected mode
  *
+ * A second character '2' first starts the second vCPU (INIT-SIPI-SIPI to
+ * 0x8000), which counts itself in and halts: S3 must stop it too.
+ *
  * The stub runs in real mode at CS:IP = WAKE_ADDR >> 4 : 0 and checks
  * that WAK_STS and the expected status bit are set in PM1_STS, that the
  * magic word survived (memory is kept) and that the RTC's alarm interrupt
@@ -32,6 +35,7 @@
 #define WAKE_ADDR       0x7000      /* the stub; its data in the same 64 KiB segment */
 #define MAGIC_ADDR      0x7ff0
 #define EXPECT_ADDR     0x7ff4      /* PM1_STS bits the stub wants (16 bits) */
+#define AP_COUNT        0x7ff8      /* application processors that came up */
 #define MAGIC           0x5333524d  /* "MR3S" */
 #define PM1_WAK_STS     0x8000
 #define PM1_RTC         0x0400
@@ -62,7 +66,11 @@ main64:
     mov %al, mode(%rip)
 
     /* RSDP (hvm_start_info rsdp_paddr) -> RSDT -> "FACP" */
-    mov 0x20(%r15), %rsi
+    mov 0x18(%r15), %rax
+    cmpb $'2', 1(%rax)
+    jne 9f
+    call start_ap
+9:  mov 0x20(%r15), %rsi
     mov 16(%rsi), %esi                      /* RsdtAddress */
     cmpl $0x54445352, (%rsi)                /* "RSDT" */
     jne fail_tables
@@ -178,6 +186,31 @@ main64:
     out %al, $DM_EXIT_PORT
 6:  hlt
     jmp 6b
+
+/* start_ap: INIT-SIPI-SIPI to the others (vector 8: 0x8000), wait for one to count in */
+start_ap:
+    movw $0, AP_COUNT
+    mov $LAPIC_BASE, %ebx
+    movl $0x1ff, 0xf0(%rbx)                 /* software-enable the LAPIC */
+    movl $0, 0x310(%rbx)
+    movl $0x000c4500, 0x300(%rbx)           /* INIT, all excluding self */
+    call delay64
+    movl $0x000c4608, 0x300(%rbx)           /* SIPI, vector 8 */
+    call delay64
+    movl $0x000c4608, 0x300(%rbx)
+1:  pause
+    cmpw $1, AP_COUNT
+    jb 1b
+    lea s_ap(%rip), %rsi
+    call puts64
+    ret
+delay64:
+    push %rcx
+    mov $20000, %ecx
+1:  pause
+    loop 1b
+    pop %rcx
+    ret
 
 fail_tables:
     lea s_tables(%rip), %rsi
@@ -306,6 +339,19 @@ r32_puts:
 3:  ret
     .code64
 
+/* The second vCPU: counts itself in, then halts with interrupts off. */
+    .section .realmode, "ax"
+    .code16
+ap_start:
+    cli
+    xor %ax, %ax
+    mov %ax, %ds
+    lock incw AP_COUNT
+1:  hlt
+    jmp 1b
+    .code64
+    .text
+
 #include "lib64.inc"
     .section .rodata
 s_found:   .asciz "FADT, FACS (through FIRMWARE_CTRL) and PM1a found\n"
@@ -314,6 +360,7 @@ s_awake:   .asciz "FAIL still running after writing S3 to PM1a_CNT\n"
 s32_hello: .asciz "32-bit protected mode at the X waking vector\n"
 s32_ok:    .asciz "resumed: WAK_STS and RTC_STS set, memory kept, paging off\n"
 s32_bad:   .asciz "FAIL 32-bit resume check (exit status: 1 memory, 2 PM1_STS, 4 paging)\n"
+s_ap:      .asciz "the second vCPU is up and halted\n"
 s_tables:  .asciz "FAIL no FADT/FACS through RSDP -> RSDT -> FIRMWARE_CTRL\n"
     .data
 facs:      .quad 0
