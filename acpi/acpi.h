@@ -96,6 +96,7 @@ struct acpi_pm {            /* fixed-hardware register blocks (I/O ports) */
     uint16_t reset_port;
     uint8_t reset_value;
     uint8_t s3_slp_typ;     /* SLP_TYP for \_S3 (with ACPI_HAS_S3); not s5_slp_typ */
+    /* (s3_slp_typ took what was padding: the struct's size and layout are soname 1's) */
 };
 
 struct acpi_window {        /* inclusive range */
