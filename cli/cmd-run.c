@@ -3,7 +3,7 @@
  * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
- *           [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
+ *           [--eager-memory] [--no-acpi] [--no-pit] [--acpi-table FILE]... [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -36,7 +36,7 @@ struct run_opts {
     char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
     GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
     int vcpus;
-    gboolean no_dm, eager, verbose, no_acpi, print_cpuid;
+    gboolean no_dm, eager, verbose, no_acpi, no_pit, print_cpuid;
     char **dm_args;             /* passed to the device model, one argument each */
     char **acpi_tables;         /* --acpi-table, in order */
     GPtrArray *config_tables;   /* [guest] acpi-tables, before --acpi-table */
@@ -109,7 +109,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
                                          "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
-                                         "cpu", NULL };
+                                         "cpu", "pit", NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         g_autofree char *q = ferry_text_quote(err->message, 300);
@@ -229,6 +229,12 @@ static int run_read_config(const char *path, struct run_opts *o)
                                                                     : g_build_filename(dir, t, NULL));
         }
     }
+    if (!o->no_pit && g_key_file_has_key(kf, "guest", "pit", NULL)) {
+        o->no_pit = !g_key_file_get_boolean(kf, "guest", "pit", &err);
+        if (err) {
+            return run_config_refuse(path, "pit", "not a boolean (true or false)");
+        }
+    }
     if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
         o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);
         if (err) {
@@ -284,6 +290,7 @@ int ferry_cmd_run(int argc, char **argv)
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
+        { "no-pit", 0, 0, G_OPTION_ARG_NONE, &o.no_pit, "no PIT (8254 timer) for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table for the guest (SSDT, SLIC, ...; repeatable)", "FILE" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log", NULL },
@@ -300,7 +307,7 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, acpi-tables\n"
+        "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, pit, acpi-tables\n"
         "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
@@ -403,6 +410,8 @@ int ferry_cmd_run(int argc, char **argv)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
     if (o.no_acpi)
         g_ptr_array_add(args, g_strdup("--no-acpi"));
+    if (o.no_pit)
+        g_ptr_array_add(args, g_strdup("--no-pit"));
     for (guint i = 0; i < o.config_tables->len; i++)
         g_ptr_array_add(args, g_strdup_printf("--acpi-table=%s",
                                               (char *)g_ptr_array_index(o.config_tables, i)));

@@ -90,6 +90,7 @@ struct ferry_vm_config {
     uint64_t memory;            /* bytes of guest RAM */
     unsigned nr_vcpus;
     bool eager_memory;          /* register every memslot up front */
+    bool no_pit;                /* no in-kernel PIT (QEMU's -machine pit=off) */
     ferry_log_fn log;
     void *log_opaque;
 };
@@ -289,6 +290,14 @@ int hv_mb_header_find(const uint8_t *img, size_t size, struct hv_mb_header *h, c
 /* Header, ELF or address fields, and entry checked against the file (fuzzing, unit tests). */
 int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *why,
                       size_t why_len);
+/*
+ * A BIOS's hand-over state for a multiboot guest (hypervisor/bios-state.c):
+ * a real-mode IVT whose handlers EOI and IRET (the loader writes it before
+ * the image), then, once the irqchip exists, the 8259s at vectors 0x08/0x70
+ * with only IRQ 0 and 2 open and the 8254 at 18.2 Hz.
+ */
+FERRY_MUST_CHECK int hv_bios_ivt_write(struct ferry_vm *vm, char *why, size_t why_len);
+FERRY_MUST_CHECK int hv_bios_chips_set(struct ferry_vm *vm, char *why, size_t why_len);
 FERRY_MUST_CHECK int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                                        struct hv_boot *boot, uint64_t *needed_end, char *why,
                                        size_t why_len);

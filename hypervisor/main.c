@@ -5,7 +5,7 @@
  *   ferry-hv --image FILE [--entry auto|real|pvh|multiboot] [--memory SIZE] [--vcpus N]
  *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
  *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
- *            [--no-acpi | --acpi-table FILE...]
+ *            [--no-acpi | --acpi-table FILE...] [--no-pit]
  *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
  *
  * The main thread runs the control loop (ioreq server registrations,
@@ -38,7 +38,7 @@ struct hv_opts {
     char **dm_args;
     char **acpi_tables;             /* --acpi-table, in order */
     int vcpus, wait_servers, wait_ms, verbose;
-    gboolean eager, no_debug_ports, no_acpi, print_cpuid;
+    gboolean eager, no_debug_ports, no_acpi, print_cpuid, no_pit;
 };
 
 struct hv_main {
@@ -326,6 +326,8 @@ int main(int argc, char **argv)
           "register all of guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi,
           "no ACPI tables for the guest", NULL },
+        { "no-pit", 0, 0, G_OPTION_ARG_NONE, &o.no_pit,
+          "no in-kernel PIT (8254) for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table (a complete .aml/.dat: SSDT, SLIC, ...; repeatable)", "FILE" },
         { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
@@ -427,6 +429,7 @@ int main(int argc, char **argv)
     }
     vcfg.nr_vcpus = (unsigned)o.vcpus;
     vcfg.eager_memory = o.eager;
+    vcfg.no_pit = o.no_pit;
 
     sigset_t set;
     sigemptyset(&set);
@@ -473,6 +476,11 @@ int main(int argc, char **argv)
         rc = hv_vcpus_create(m.vm);
     if (!rc)
         rc = hv_vcpus_setup_boot(m.vm, &boot);
+    if (!rc && boot.entry == HV_ENTRY_MULTIBOOT) {
+        rc = hv_bios_chips_set(m.vm, why, sizeof(why));
+        if (rc)
+            ferry_log(FERRY_LOG_ERROR, NULL, "multiboot: %s", why);
+    }
     if (rc)
         goto out;
 

@@ -74,7 +74,7 @@ def run_checks(tmp):
             (["-cpu", "Opteron_G1,vendor=AuthenticAMD"], "no named CPU models"),
             (["-cpu", "host,hv_passthrough"], "Hyper-V"),
             (["-cpu", "max,+no_such_feature"], "no_such_feature"),
-            (["-machine", "pit=off"], "pit=off"),
+            (["-machine", "vmport=on"], "vmport=on"),
             (["-M", "q35,kernel-irqchip=split"], "q35"),
             (["-device", "hyperv-testdev"], "hyperv-testdev"),
             (["-accel", "tcg"], "KVM only"),
@@ -109,6 +109,8 @@ def run_checks(tmp):
     ok(rc == 1, "debug exit 0 -> status 1", show(rc, out, err))
     ok("nb_cpus 00000001\n" in out and "ram_size 08000000\n" in out,
        "defaults: one vCPU, 128 MiB", out)
+    rc, out, err = wrapper(X86_RUN + [PROBE, "-append", "x 0", "-machine", "pit=off"])
+    ok(rc == 1 and "scratch 5a5a1234" in out, "-machine pit=off", show(rc, out, err))
     rc, out, err = wrapper(X86_RUN + [PROBE, "-append", "x 0", "-m", "1g",
                                       "-cpu", "qemu64,+x2apic"])
     ok(rc == 1 and "ram_size 40000000\n" in out, "-m 1g", show(rc, out, err))
