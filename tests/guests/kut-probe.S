@@ -5,7 +5,9 @@
  * ELF32 linked at 4 MiB that prints over COM1 (QEMU's -serial stdio) what
  * the wrapper's options gave it (command line, first line of module 0,
  * fw_cfg's NB_CPUS and RAM_SIZE, CPUID.1:ECX's x2APIC bit, pc-testdev's
- * scratch register, where pci-testdev sits) and ends by writing the last
+ * scratch register, where pci-testdev sits, the 8259 masks, IVT entry 8 and
+ * whether the 8254 counts: the state a BIOS leaves, which kvm-unit-tests'
+ * realmode test counts on) and ends by writing the last
  * character of its command line, as a digit, to the isa-debug-exit port
  * 0xf4 (kvm-unit-tests' exit()).
  */
@@ -81,6 +83,30 @@ _start:
     in %dx, %eax
     call puthex32
     call newline
+    /* what a BIOS leaves: the 8259s' masks, IVT entry 8, the 8254 counting */
+    mov $s_pic, %esi
+    call puts
+    in $0xa1, %al
+    mov %al, %ah
+    in $0x21, %al
+    movzwl %ax, %eax
+    call puthex32
+    call newline
+    mov $s_ivt8, %esi
+    call puts
+    mov 8 * 4, %eax
+    call puthex32
+    call newline
+    mov $s_pit, %esi
+    call puts
+    call pit_read
+    mov %eax, %ebx
+    call pit_read
+    cmp %eax, %ebx
+    setne %al
+    movzbl %al, %eax
+    call puthex32
+    call newline
     /* pci-testdev (1b36:0005) on bus 0 */
     xor %ebx, %ebx
 2:  mov %ebx, %eax
@@ -133,6 +159,16 @@ fw_cfg_read32:
     loop 1b
     pop %edx
     pop %ecx
+    ret
+
+/* pit_read: latch the 8254's channel 0 and return its count in %eax */
+pit_read:
+    xor %eax, %eax
+    out %al, $0x43
+    in $0x40, %al
+    mov %al, %ah
+    in $0x40, %al
+    xchg %al, %ah
     ret
 
 /* putc: %al to COM1, once its transmit holding register is empty */
@@ -216,6 +252,9 @@ s_ram_size: .asciz "ram_size "
 s_x2apic:   .asciz "x2apic "
 s_scratch:  .asciz "scratch "
 s_pci_testdev: .asciz "pci-testdev 00:"
+s_pic:      .asciz "pic_imr "
+s_ivt8:     .asciz "ivt8 "
+s_pit:      .asciz "pit_counting "
 s_bad:      .asciz "FAIL bad multiboot magic\n"
     .bss
     .p2align 4

@@ -101,6 +101,11 @@ def run_checks(tmp):
     ok("x2apic 00000000\n" in out, "-cpu max,-x2apic: no x2APIC in CPUID", out)
     ok("scratch 5a5a1234\n" in out, "-device pc-testdev: scratch register", out)
     ok("pci-testdev 00:" in out, "-device pci-testdev: 1b36:0005 on bus 0", out)
+    # what SeaBIOS leaves under QEMU: 8259 masks (slave ff, master fa: timer and cascade
+    # open), IVT entry 8 at F000:0010 (an EOI and an IRET), the 8254 counting
+    ok("pic_imr 0000fffa\n" in out, "multiboot: the 8259s as a BIOS leaves them", out)
+    ok("ivt8 f0000010\n" in out, "multiboot: IVT entry 8 leads to the BIOS area", out)
+    ok("pit_counting 00000001\n" in out, "multiboot: the 8254 counts", out)
     ok(err == "", "nothing on stderr (kvm-unit-tests reads stderr as QEMU failing)", err)
 
     # QEMU's defaults: 128 MiB, one vCPU; exit 0 -> 1 (kvm-unit-tests' PASS);
@@ -110,7 +115,8 @@ def run_checks(tmp):
     ok("nb_cpus 00000001\n" in out and "ram_size 08000000\n" in out,
        "defaults: one vCPU, 128 MiB", out)
     rc, out, err = wrapper(X86_RUN + [PROBE, "-append", "x 0", "-machine", "pit=off"])
-    ok(rc == 1 and "scratch 5a5a1234" in out, "-machine pit=off", show(rc, out, err))
+    ok(rc == 1 and "pit_counting 00000000\n" in out, "-machine pit=off: no 8254",
+       show(rc, out, err))
     rc, out, err = wrapper(X86_RUN + [PROBE, "-append", "x 0", "-m", "1g",
                                       "-cpu", "qemu64,+x2apic"])
     ok(rc == 1 and "ram_size 40000000\n" in out, "-m 1g", show(rc, out, err))
