@@ -3,7 +3,8 @@
  * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
- *           [--eager-memory] [--no-acpi] [--no-pit] [--acpi-table FILE]... [-v]
+ *           [--eager-memory] [--no-acpi] [--no-pit] [--acpi-table FILE]...
+ *           [--cpu-weight N] [--cpu-cap PERCENT] [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -35,7 +36,7 @@ struct run_opts {
     char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu;
     char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
     GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
-    int vcpus;
+    int vcpus, cpu_weight, cpu_cap;    /* VCPUS_UNSET: not given */
     gboolean no_dm, eager, verbose, no_acpi, no_pit, print_cpuid;
     char **dm_args;             /* passed to the device model, one argument each */
     char **acpi_tables;         /* --acpi-table, in order */
@@ -109,7 +110,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
                                          "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
-                                         "cpu", "pit", NULL };
+                                         "cpu", "pit", "cpu-weight", "cpu-cap", NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         g_autofree char *q = ferry_text_quote(err->message, 300);
@@ -184,6 +185,20 @@ static int run_read_config(const char *path, struct run_opts *o)
         if (err) {
             return run_config_refuse(path, "vcpus", "not a whole number");
         }
+    }
+    if (o->cpu_weight == VCPUS_UNSET && g_key_file_has_key(kf, "guest", "cpu-weight", NULL)) {
+        o->cpu_weight = g_key_file_get_integer(kf, "guest", "cpu-weight", &err);
+        if (err)
+            return run_config_refuse(path, "cpu-weight", "not a whole number");
+        if (o->cpu_weight < 1 || o->cpu_weight > HV_CPU_WEIGHT_MAX)
+            return run_config_refuse(path, "cpu-weight", "must be 1..10000");
+    }
+    if (o->cpu_cap == VCPUS_UNSET && g_key_file_has_key(kf, "guest", "cpu-cap", NULL)) {
+        o->cpu_cap = g_key_file_get_integer(kf, "guest", "cpu-cap", &err);
+        if (err)
+            return run_config_refuse(path, "cpu-cap", "not a whole number");
+        if (o->cpu_cap < 1 || o->cpu_cap > HV_CPU_CAP_MAX)
+            return run_config_refuse(path, "cpu-cap", "must be 1..6400 (percent of one host CPU)");
     }
     if (!o->eager && g_key_file_has_key(kf, "guest", "eager-memory", NULL)) {
         o->eager = g_key_file_get_boolean(kf, "guest", "eager-memory", &err);
@@ -262,7 +277,7 @@ static void run_opts_free(struct run_opts *o)
 
 int ferry_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = { .vcpus = VCPUS_UNSET,
+    struct run_opts o = { .vcpus = VCPUS_UNSET, .cpu_weight = VCPUS_UNSET, .cpu_cap = VCPUS_UNSET,
                           .config_tables = g_ptr_array_new_with_free_func(g_free),
                           .config_modules = g_ptr_array_new_with_free_func(g_free) };
     GOptionEntry entries[] = {
@@ -276,6 +291,10 @@ int ferry_cmd_run(int argc, char **argv)
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
           "a module (initrd) and its arguments (repeatable: multiboot; pvh takes one)",
           "FILE[,ARGS]" },
+        { "cpu-weight", 0, 0, G_OPTION_ARG_INT, &o.cpu_weight,
+          "scheduling weight against other guests (1..10000; a cgroup of its own)", "N" },
+        { "cpu-cap", 0, 0, G_OPTION_ARG_INT, &o.cpu_cap,
+          "at most this much host CPU, in percent of one CPU (1..6400)", "PERCENT" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "
           "/proc/cpuinfo names", "host[,+F|-F]..." },
@@ -307,7 +326,8 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, pit, acpi-tables\n"
+        "module (FILE[,ARGS];...), cpu, cpu-weight, cpu-cap, dm, ioreq-socket, eager-memory,\n"
+        "acpi, pit, acpi-tables "
         "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
@@ -406,6 +426,10 @@ int ferry_cmd_run(int argc, char **argv)
 #undef ADD_OPT
     if (o.vcpus != VCPUS_UNSET)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
+    if (o.cpu_weight != VCPUS_UNSET)
+        g_ptr_array_add(args, g_strdup_printf("--cpu-weight=%d", o.cpu_weight));
+    if (o.cpu_cap != VCPUS_UNSET)
+        g_ptr_array_add(args, g_strdup_printf("--cpu-cap=%d", o.cpu_cap));
     if (o.eager)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
     if (o.no_acpi)
