@@ -32,6 +32,7 @@ static const struct {
     { "del", "device_del", "id" },
     { "powerdown", "system_powerdown", NULL },
     { "reset", "system_reset", NULL },
+    { "wakeup", "system_wakeup", NULL },
     { "replace", "x-replace", NULL },
 };
 
@@ -45,13 +46,14 @@ static void dm_usage(FILE *f)
             "\n"
             "Talks to a running ferry-dm over its control socket (GUEST means\n"
             "${FERRY_RUN_DIR:-/run/ferry}/GUEST/dm.sock).  Commands:\n"
-            "  status                query-status: running or shut down, counters\n"
+            "  status                query-status: running, suspended or shut down, counters\n"
             "  devices               query-devices: devices, ranges, interrupts\n"
             "  types                 query-device-types\n"
             "  add TYPE [id=ID] [k=v...]   device_add (hot-pluggable types only)\n"
             "  del ID                device_del\n"
             "  powerdown             system_powerdown: press the ACPI power button\n"
             "  reset                 system_reset\n"
+            "  wakeup                system_wakeup: wake a guest suspended to RAM (S3)\n"
             "  replace [--binary PATH]  x-replace: start a new ferry-dm (PATH must be the\n"
             "                        one ferry-dm was started to use: --successor), hand it\n"
             "                        the guest's devices and state; the guest runs on\n"

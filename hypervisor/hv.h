@@ -12,6 +12,8 @@
  *   loader.c  `real` flat images and `pvh` ELF kernels, E820, hvm_start_info
  *   multiboot.c  multiboot (v1) kernels and their info block; entry detection
  *   cpu.c     the CPU model: KVM's supported CPUID with feature edits
+ *   sleep.c   ACPI S3: vCPUs parked while suspended, the firmware's resume
+ *             path (power-on state, FACS waking vector) on wake-up
  *   main.c    the ferry-hv program
  *
  * Everything returns 0 or -errno; errors are described through the log
@@ -20,12 +22,15 @@
 #ifndef FERRY_HV_H
 #define FERRY_HV_H
 
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "acpi/acpi.h"
 #include "common/ferry-log.h"
@@ -39,8 +44,15 @@
 #define HV_LAZY_SLOT_SIZE       (1ull << 30)
 #define HV_EAGER_MIN            (16ull << 20)
 
+#define HV_KICK_SIGNAL          (SIGRTMIN + 1)
+
 struct ferry_vm;
 struct kvm_cpuid2;
+struct hv_vcpu_reset;
+struct hv_platform_reset;
+
+/* How the boot vCPU resumes from S3 (sleep.c). */
+enum hv_resume_mode { HV_RESUME_REAL, HV_RESUME_PROT32 };
 
 /* How the guest ended (first reason wins). */
 enum hv_end {
@@ -90,6 +102,7 @@ struct ferry_vm_config {
     uint64_t memory;            /* bytes of guest RAM */
     unsigned nr_vcpus;
     bool eager_memory;          /* register every memslot up front */
+    bool no_pit;                /* no in-kernel PIT (QEMU's -machine pit=off) */
     ferry_log_fn log;
     void *log_opaque;
 };
@@ -103,6 +116,7 @@ struct ferry_vcpu {
     bool thread_started;
     uint64_t exits;
     uint64_t fixup_rip;         /* rip of the last emulation failure fixed by registering */
+    struct hv_vcpu_reset *reset; /* power-on state, for an S3 resume (sleep.c) */
 };
 
 struct ferry_vm {
@@ -145,6 +159,17 @@ struct ferry_vm {
     atomic_int end;                 /* enum hv_end */
     atomic_uint end_code;
     int done_fd;                    /* eventfd: written once the guest ends */
+
+    /* ACPI S3 (sleep.c): vCPUs park on sleep_cond while asleep. */
+    pthread_mutex_t sleep_lock;
+    pthread_cond_t sleep_cond;
+    atomic_bool asleep;
+    unsigned parked;                /* vCPU threads parked (sleep_lock) */
+    uint64_t suspends, wakes;       /* (sleep_lock) */
+    enum hv_resume_mode resume_mode;
+    uint64_t resume_vector;
+    uint64_t facs_gpa;              /* the FACS ferry-hv placed; 0: none */
+    struct hv_platform_reset *platform_reset;   /* irqchip and PIT at power-on */
 
     /* The CPUID every vCPU gets (its APIC ID patched in); NULL: KVM's as it is. */
     struct kvm_cpuid2 *cpuid;
@@ -211,6 +236,23 @@ void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
 /* Debug console (0xe9) and debug exit port; out is where console bytes go. */
 FERRY_MUST_CHECK int hv_io_add_debug_ports(struct ferry_vm *vm, int console_fd);
 void hv_io_log_unclaimed(struct ferry_vm *vm);
+
+/* sleep.c */
+/* Power-on state of the irqchip and PIT (after they are created) and of one vCPU. */
+FERRY_MUST_CHECK int hv_sleep_capture_platform(struct ferry_vm *vm);
+FERRY_MUST_CHECK int hv_sleep_capture_vcpu(struct ferry_vcpu *v);
+void hv_sleep_free(struct ferry_vm *vm);
+/* The router's sleep op: S3 suspend or wake-up (0 or -errno, why says why not). */
+int hv_vm_sleep(struct ferry_vm *vm, enum ioreq_sleep_state state, char *why, size_t why_len);
+/* On a vCPU thread while the guest is asleep: park until woken (or the guest ends). */
+void hv_sleep_park(struct ferry_vcpu *v);
+/* The guest ends: let parked vCPU threads go. */
+void hv_sleep_notify_end(struct ferry_vm *vm);
+/*
+ * The FACS in an ACPI blob ferry-hv built (RSDP at its start, laid out for
+ * base): its guest-physical address, or 0.
+ */
+uint64_t hv_acpi_find_facs(const uint8_t *blob, size_t len, uint64_t base);
 
 /* loader.c */
 #define HV_MODULES_MAX          32
@@ -288,6 +330,14 @@ int hv_mb_header_find(const uint8_t *img, size_t size, struct hv_mb_header *h, c
 /* Header, ELF or address fields, and entry checked against the file (fuzzing, unit tests). */
 int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *why,
                       size_t why_len);
+/*
+ * A BIOS's hand-over state for a multiboot guest (hypervisor/bios-state.c):
+ * a real-mode IVT whose handlers EOI and IRET (the loader writes it before
+ * the image), then, once the irqchip exists, the 8259s at vectors 0x08/0x70
+ * with only IRQ 0 and 2 open and the 8254 at 18.2 Hz.
+ */
+FERRY_MUST_CHECK int hv_bios_ivt_write(struct ferry_vm *vm, char *why, size_t why_len);
+FERRY_MUST_CHECK int hv_bios_chips_set(struct ferry_vm *vm, char *why, size_t why_len);
 FERRY_MUST_CHECK int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                                        struct hv_boot *boot, uint64_t *needed_end, char *why,
                                        size_t why_len);
@@ -327,5 +377,30 @@ int hv_parse_size(const char *s, uint64_t *out);
 /* Guest RAM in HV_MEMORY_MIN..HV_MEMORY_MAX, a multiple of 4 KiB: 0, or
  * -ERANGE with why saying so (HV_MEMORY_RANGE_TEXT). */
 int hv_memory_check(uint64_t size, char *why, size_t why_len);
+
+/* cgroup.c: scheduling weight and cap per guest */
+#define HV_CPU_WEIGHT_MAX   10000   /* cgroup v2's cpu.weight range, 1..10000 */
+#define HV_CPU_CAP_MAX      (100 * HV_VCPUS_MAX)    /* percent of one host CPU */
+struct hv_cgroup {
+    int version;                    /* 2 (unified) or 1; 0 before setup */
+    char base[PATH_MAX];            /* ferry-hv's own cgroup there */
+    char guest[PATH_MAX];           /* BASE/ferry-PID-vcpus: ferry-hv, weight and cap */
+    char dm[PATH_MAX];              /* BASE/ferry-PID-dm: its device model */
+    bool guest_made, dm_made, moved;
+};
+/* BASE from /proc/self/mountinfo and /proc/self/cgroup texts, for the v2 or
+ * the v1 cpu hierarchy: 0, or -ENOENT when there is none. */
+int hv_cgroup_base_find(const char *mountinfo, const char *proc_cgroup, bool v2, char *out,
+                        size_t out_len);
+/* Make both groups, set weight (1..HV_CPU_WEIGHT_MAX, 0: leave) and cap
+ * (percent of one CPU, 0: none) on the guest's and move ferry-hv into it;
+ * on failure nothing is left behind and why says what failed. */
+FERRY_MUST_CHECK int hv_cgroup_setup(struct hv_cgroup *cg, unsigned weight, unsigned cap,
+                                     char *why, size_t why_len);
+FERRY_MUST_CHECK int hv_cgroup_attach_dm(struct hv_cgroup *cg, pid_t pid, char *why,
+                                         size_t why_len);
+/* Move ferry-hv back and remove both groups (the device model must have
+ * exited): 0, or -EBUSY when a group could not be removed. */
+int hv_cgroup_cleanup(struct hv_cgroup *cg);
 
 #endif /* FERRY_HV_H */
