@@ -304,10 +304,8 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
                                                           : DM_STATE_VERSION;
     rc = msg_send(inst.sock, REPLACE_MSG_FDS, version, f,
                   offsetof(struct replace_fds, roles) + nfds * sizeof(uint32_t), fds, nfds);
-    if (rc < 0) {
-        say(why, why_len, "cannot pass the fds to the successor: %s", strerror(-rc));
-        goto fail;
-    }
+    if (rc < 0)
+        goto no_answer;     /* most likely it exited already: say what it said */
     ssize_t n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
     if (n == -ECANCELED)
         goto refused;
