@@ -292,6 +292,8 @@ static int dm_run(const struct dm_args *a)
     dm_set_sandbox(m.dm, &sbx);
     m.guest = cfg.name;
     if (a->take_over >= 0) {
+        if (dm_takeover_started(a->take_over) < 0)
+            takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
         if (companion || a->qmp)
             takeover_failed(NULL, -EOPNOTSUPP, "companion mode cannot be replaced yet");

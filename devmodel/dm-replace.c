@@ -28,6 +28,7 @@ enum replace_type {
     REPLACE_MSG_READY = 2,
     REPLACE_MSG_STATE = 3,
     REPLACE_MSG_RESULT = 4,
+    REPLACE_MSG_STARTED = 5,    /* succ -> pred: exec'd and set up, ready for the fds */
 };
 
 struct replace_hdr {
@@ -253,6 +254,16 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     ferry_log(FERRY_LOG_INFO, NULL, "replace: successor %s is pid %d", r->binary,
               (int)inst.pid);
 
+    /* It execs, parses its options and warms up while we still serve: the guest's pause is
+     * only what comes after STARTED. */
+    ssize_t n = msg_recv(inst.sock, REPLACE_MSG_STARTED, buf, NULL, 0, NULL, NULL);
+    if (n == -ECANCELED)
+        goto refused;
+    if (n < 0) {
+        rc = (int)n;
+        goto no_answer;
+    }
+
     /* From here on this ferry-dm serves nothing until the exchange ends. */
     rc = dm_server_export(p->server, &f->ioreq, fds, REPLACE_FDS_MAX - 1);
     if (rc < 0) {
@@ -306,7 +317,7 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
                   offsetof(struct replace_fds, roles) + nfds * sizeof(uint32_t), fds, nfds);
     if (rc < 0)
         goto no_answer;     /* most likely it exited already: say what it said */
-    ssize_t n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
+    n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
     if (n == -ECANCELED)
         goto refused;
     if (n < 0) {
@@ -379,6 +390,11 @@ struct dm_takeover {
     unsigned nfds;
     bool used[REPLACE_FDS_MAX];
 };
+
+int dm_takeover_started(int fd)
+{
+    return msg_send(fd, REPLACE_MSG_STARTED, DM_STATE_VERSION, NULL, 0, NULL, 0);
+}
 
 int dm_takeover_receive(int fd, struct dm_takeover **out, char *why, size_t why_len)
 {

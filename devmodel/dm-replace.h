@@ -7,6 +7,8 @@
  * --take-over=3, and talks to it over the launcher's socket pair
  * (SOCK_SEQPACKET, fd 3 in the successor):
  *
+ *   succ -> pred  STARTED it has exec'd and warmed up (until then the
+ *                         predecessor serves as usual)
  *   pred -> succ  FDS     the ioreq registration (ioreq_server_handover),
  *                         the fd roles and the state's length; SCM_RIGHTS:
  *                         ioreq socket, shared pages, doorbells, the
@@ -68,6 +70,8 @@ const char *dm_replace_binary(const struct dm_replace *r);
 int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const char *fault,
                    pid_t *pid, char *why, size_t why_len);
 
+/* Successor: as early as it can, say it runs (the predecessor serves until then). */
+int dm_takeover_started(int fd);
 /* Successor: the fds and the registration from FDS (before devices are added). */
 struct dm_takeover;
 FERRY_MUST_CHECK int dm_takeover_receive(int fd, struct dm_takeover **out, char *why,
