@@ -205,6 +205,9 @@ void hv_io_dispatch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req);
 /* Port I/O exit, incl. CF8/CFC. data points into the kvm_run page. */
 void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
                 bool is_write, uint8_t *data);
+/* String port I/O exit: count elements of size in data (KVM's data page). */
+void hv_io_port_rep(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
+                    uint32_t count, bool is_write, uint8_t *data);
 /* MMIO exit, incl. ECAM; lazy RAM is handled by the caller. */
 void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
                 bool is_write, uint8_t *data);

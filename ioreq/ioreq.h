@@ -66,7 +66,7 @@ int ioreq_rangeset_foreach(const struct ioreq_rangeset *set,
 /* Registration protocol (unix SOCK_SEQPACKET, fds by SCM_RIGHTS)      */
 
 #define IOREQ_PROTO_MAGIC       0x51494f46u   /* "FIOQ" little-endian */
-#define IOREQ_PROTO_VERSION     1
+#define IOREQ_PROTO_VERSION     2           /* 2: wait page and bounce pages */
 #define IOREQ_MSG_MAX           4096          /* header + payload */
 #define IOREQ_MSG_MAX_FDS       16
 #define IOREQ_NAME_MAX          32
@@ -112,7 +112,44 @@ struct ioreq_msg_hello_reply {
     uint32_t shared_offset;     /* shared_iopage in the memfd */
     uint32_t buffered_offset;   /* buffered_iopage in the memfd, if asked */
     uint32_t map_size;
+    uint32_t wait_offset;       /* struct ioreq_wait_page in the memfd */
+    uint32_t bounce_offset;     /* nr_vcpus bounce pages of IOREQ_BOUNCE_SIZE */
 };
+
+/*
+ * Ferry's own page beside Xen's two (Xen signals through event channels
+ * and needs none): who may be asleep, so that nobody writes an eventfd to
+ * a peer that is awake.
+ *
+ * server_idle: the server sets it (then looks at the slots and the ring
+ * once more) when it has nothing left to do and may go to sleep; a vCPU
+ * thread that published work clears it and rings only if it was set.  So
+ * doorbells coalesce: while the server is busy, or after one ring, nobody
+ * rings, and the server's last look before sleeping finds what arrived.
+ * router_waiting[v]: vCPU v's thread is about to sleep on its reply
+ * eventfd; the server rings it only then (a spinning vCPU needs no ring).
+ * server_cpu: the CPU the server last ran on (sched_getcpu), for the
+ * router's spin-or-sleep choice.
+ */
+struct ioreq_wait_page {
+    uint32_t server_idle;
+    int32_t server_cpu;
+    uint32_t reserved[14];
+    uint8_t router_waiting[IOREQ_MAX_VCPUS];
+};
+
+/*
+ * String I/O (rep ins/outs): one request for all the repetitions of one
+ * exit.  data_is_ptr means, as in Xen, that data holds the address of the
+ * first element and element i lives at data + i*size (data - i*size when
+ * df is set).  Xen's addresses are guest-physical; Ferry's router puts
+ * the elements in the vCPU's bounce page in the shared memfd instead and
+ * marks the address with IOREQ_BOUNCE_ADDR (above any physical address):
+ * data = IOREQ_BOUNCE_ADDR + offset in that page.
+ */
+#define IOREQ_BOUNCE_SIZE       4096u
+#define IOREQ_BOUNCE_ADDR       (1ull << 63)
+#define IOREQ_REP_MAX           IOREQ_BOUNCE_SIZE   /* repetitions in one request */
 
 struct ioreq_msg_vcpu_fds {
     uint32_t first;             /* fds: req0, resp0, req1, resp1, ... */
@@ -216,7 +253,12 @@ struct ioreq_router_ops {
 struct ioreq_router_config {
     unsigned nr_vcpus;
     unsigned timeout_ms;        /* a server silent this long is detached; 0 = 5000 */
-    unsigned spin_us;           /* spin before blocking for a reply; 0 = 20, -1u = never */
+    /*
+     * Spin this long for a reply before sleeping, only while the server last
+     * ran on another CPU than the vCPU thread (sharing a CPU, spinning only
+     * delays the server): 0 = 20, -1u = never.
+     */
+    unsigned spin_us;
     const struct ioreq_router_ops *ops;
     void *opaque;
 };
@@ -242,15 +284,29 @@ enum ioreq_send_result {
 /*
  * Send one request from vCPU `vcpu` (thread-safe across vCPUs, one call at
  * a time per vCPU) and wait for the answer.  req->type, addr, size, dir,
- * data (writes) and count must be set; count > 1 is not supported (split
- * string I/O).  Posted writes go through the buffered ring when the owning
- * claim allows it and the ring has room; otherwise they are sent
+ * data (writes) and count must be set; count > 1 goes through
+ * ioreq_router_send_rep.  Posted writes go through the buffered ring when
+ * the owning claim allows it and the ring has room; otherwise they are sent
  * synchronously (back-pressure).
  */
 int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req);
 
+/*
+ * String I/O: req->count (1..IOREQ_REP_MAX, count * size at most
+ * IOREQ_BOUNCE_SIZE) elements of req->size bytes in buf, in the order the
+ * instruction handles them (KVM's data page); req->df as the guest's
+ * direction flag (MMIO addresses step down when set).  One request to the
+ * owner of req->addr, through the vCPU's bounce page; reads fill buf.
+ * Unclaimed or failed: reads fill buf with all ones.  -EINVAL for a bad
+ * request, -E2BIG for one that does not fit the page or (MMIO) runs out of
+ * the owner's claim: the caller splits it.
+ */
+int ioreq_router_send_rep(struct ioreq_router *r, unsigned vcpu, ioreq_t *req, void *buf);
+
 struct ioreq_router_stats {
     uint64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
+    uint64_t rep_elements;      /* elements carried by sent string requests */
+    uint64_t doorbells;         /* eventfd writes to servers (coalesced ones not counted) */
     unsigned servers;
     unsigned enabled;           /* servers that sent ENABLE (control thread only) */
 };
@@ -266,7 +322,10 @@ struct ioreq_server_ops {
     /*
      * Emulate one access.  For reads store the result in req->data (the
      * low req->size bytes count).  Called for synchronous requests and for
-     * posted writes from the buffered ring (vcpu = -1u then).
+     * posted writes from the buffered ring (vcpu = -1u then).  A string
+     * request through the bounce page reaches it as count single accesses
+     * (count 1, data the value); one with a guest-physical data pointer
+     * (Xen's kind) comes whole, data_is_ptr set, for the handler to copy.
      */
     void (*handle)(void *opaque, unsigned vcpu, ioreq_t *req);
 };
