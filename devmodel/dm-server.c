@@ -166,6 +166,7 @@ static int connect_router(struct ferry_dm_server *m, const char *name, const cha
 {
     struct ioreq_server_config cfg = {
         .name = name ? name : "ferry-dm",
+        .buffered = true,       /* posted writes for regions that declare them */
         .ops = &srv_ops,
         .opaque = m,
     };

@@ -303,7 +303,15 @@ struct ferry_dm_region_ops {
     unsigned max_size;          /* widest access the handlers take: 1, 2, 4 or 8 */
 };
 
-#define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED  /* posted writes allowed */
+/*
+ * Posted writes allowed: the device declares that a write to this region has
+ * no effect the guest must wait for (no interrupt, no reply, nothing another
+ * vCPU or the outside sees before the next access).  ferry-hv then queues
+ * writes in the buffered ring without waiting (ports and MMIO below 1 MiB,
+ * Xen's limit); any synchronous request to ferry-dm, a read of the same
+ * region included, is handled only after every earlier posted write.
+ */
+#define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED
 #define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */
 
 FERRY_MUST_CHECK int dm_region_add(struct ferry_dm_device *dev,

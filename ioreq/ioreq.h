@@ -305,7 +305,8 @@ int ioreq_router_send_rep(struct ioreq_router *r, unsigned vcpu, ioreq_t *req, v
 
 struct ioreq_router_stats {
     uint64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
-    uint64_t rep_elements;      /* elements carried by sent string requests */
+    uint64_t rep_sent;          /* of sent: string requests (count > 1) */
+    uint64_t rep_elements;      /* elements they carried */
     uint64_t doorbells;         /* eventfd writes to servers (coalesced ones not counted) */
     unsigned servers;
     unsigned enabled;           /* servers that sent ENABLE (control thread only) */

@@ -89,7 +89,7 @@ struct ioreq_router {
     struct srv *servers[IOREQ_SERVERS_MAX];     /* control thread only */
     uint32_t next_id;
     atomic_uint_fast64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
-    atomic_uint_fast64_t rep_elements, doorbells;
+    atomic_uint_fast64_t rep_sent, rep_elements, doorbells;
     atomic_uint live_servers;
 };
 
@@ -1041,6 +1041,7 @@ int ioreq_router_send_rep(struct ioreq_router *r, unsigned vcpu, ioreq_t *req, v
         }
         __atomic_store_n(state_byte(&s->slots[vcpu]), STATE_IOREQ_NONE, __ATOMIC_RELEASE);
         atomic_fetch_add(&r->sent, 1);
+        atomic_fetch_add(&r->rep_sent, 1);
         atomic_fetch_add(&r->rep_elements, n);
         result = IOREQ_SENT;
     } else {
@@ -1060,6 +1061,7 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
     st->unclaimed_reads = atomic_load(&r->unclaimed_reads);
     st->unclaimed_writes = atomic_load(&r->unclaimed_writes);
     st->failed = atomic_load(&r->failed);
+    st->rep_sent = atomic_load(&r->rep_sent);
     st->rep_elements = atomic_load(&r->rep_elements);
     st->doorbells = atomic_load(&r->doorbells);
     st->servers = atomic_load(&r->live_servers);
