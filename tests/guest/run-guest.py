@@ -101,7 +101,8 @@ def t_pvh_info_small():
 
 
 IO64_CHECKS = ["pio-dword-0", "pio-unclaimed-dword", "string-outsb-insb", "string-outsw-insl",
-               "string-outsl-insw", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
+               "string-outsl-insw", "string-insb-df", "string-outsw-df", "string-insw-page-cross",
+               "string-outsw-page-cross", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
                "mmio-unclaimed-qword", "mmio-unaligned-page-cross", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
                "pci-cf8-nodev", "pci-ecam-id", "pci-cf8-sees-ecam-write", "pci-ecam-extended",
                "pci-ecam-nodev", "io64: all checks passed"]
@@ -117,6 +118,10 @@ def t_io64():
     if posted < 60:
         fail("only %d writes went through the buffered ring, expected 60 or more" % posted, "",
              err)
+    # Every rep ins the guest does reaches the server in one ioreq per KVM exit.
+    reps = int(err.split("rep_sent=")[1].split()[0])
+    if reps < 7:
+        fail("only %d string ioreqs (count > 1), expected 7 or more" % reps, "", err)
 
 
 def t_io64_socket():
