@@ -101,7 +101,7 @@ struct ioreq_msg_hdr {
 
 struct ioreq_msg_hello {
     uint32_t flags;
-    uint32_t reserved;
+    int32_t pid;                            /* the server's, for placement; 0: not said */
     char name[IOREQ_NAME_MAX];              /* NUL-padded */
 };
 
@@ -312,6 +312,19 @@ struct ioreq_router_stats {
     unsigned enabled;           /* servers that sent ENABLE (control thread only) */
 };
 void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *st);
+
+/* Who drives each server, for placement (ferry-hv moves a device model next to it). */
+struct ioreq_router_load {
+    uint32_t server_id;
+    int32_t pid;                /* as the server said in its HELLO; 0: unknown */
+    char name[IOREQ_NAME_MAX + 1];
+    uint64_t requests;          /* from every vCPU since the previous call */
+    unsigned busiest_vcpu;      /* the vCPU that sent the most of them */
+    uint64_t busiest_requests;
+};
+/* Control thread: each live registered server's load since the previous call; returns how many. */
+unsigned ioreq_router_take_load(struct ioreq_router *r, struct ioreq_router_load *out,
+                                unsigned max);
 
 /* ------------------------------------------------------------------ */
 /* Server (device-model side)                                          */

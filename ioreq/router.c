@@ -69,6 +69,9 @@ struct srv {
     uint8_t *bounce;                /* nr_vcpus pages for string I/O */
     int buf_fd;
     pthread_mutex_t buf_lock;
+    int32_t pid;                    /* as its HELLO said; 0: unknown */
+    atomic_uint_fast64_t *load;     /* requests per vCPU (sync and posted) */
+    uint64_t *load_seen;            /* load at the previous ioreq_router_take_load */
     int *req_fd;                    /* router -> server, per vCPU */
     int *resp_fd;                   /* server -> router, per vCPU */
 };
@@ -138,6 +141,8 @@ static void srv_unref(struct srv *s)
     if (s->sock >= 0)
         close(s->sock);
     pthread_mutex_destroy(&s->buf_lock);
+    free(s->load);
+    free(s->load_seen);
     free(s);
 }
 
@@ -232,6 +237,7 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
         return reply(s, seq, -EALREADY, "already registered");
     srv_free_pages(s);      /* what an earlier, failed HELLO left */
     memcpy(s->name, h->name, IOREQ_NAME_MAX);
+    s->pid = h->pid > 0 ? h->pid : 0;
     s->name[IOREQ_NAME_MAX] = '\0';
     for (char *p = s->name; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
@@ -665,7 +671,16 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
         return rc;
     }
     s = calloc(1, sizeof(*s));
-    if (!s) {
+    if (s) {
+        s->load = calloc(r->nr_vcpus, sizeof(*s->load));
+        s->load_seen = calloc(r->nr_vcpus, sizeof(*s->load_seen));
+    }
+    if (!s || !s->load || !s->load_seen) {
+        if (s) {
+            free(s->load);
+            free(s->load_seen);
+        }
+        free(s);
         close(fd);
         return -ENOMEM;
     }
@@ -956,6 +971,7 @@ int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req)
         return IOREQ_UNCLAIMED;
     }
 
+    atomic_fetch_add_explicit(&s->load[vcpu], 1, memory_order_relaxed);
     if (req->dir == IOREQ_WRITE && (flags & IOREQ_CLAIM_F_BUFFERED) && s->buf &&
         post_buffered(s, req)) {
         atomic_fetch_add(&r->posted, 1);
@@ -1017,6 +1033,7 @@ int ioreq_router_send_rep(struct ioreq_router *r, unsigned vcpu, ioreq_t *req, v
      * Element i of buf is the i-th repetition.  In the bounce page it sits
      * where Xen's rule puts it: data + i*size, or data - i*size with df.
      */
+    atomic_fetch_add_explicit(&s->load[vcpu], 1, memory_order_relaxed);
     uint8_t *page = s->bounce + (size_t)vcpu * IOREQ_BOUNCE_SIZE;
     uint32_t first = req->df ? (n - 1) * size : 0;
     ioreq_t sr = *req;
@@ -1071,4 +1088,30 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
         if (r->servers[i] && atomic_load(&r->servers[i]->enabled) &&
             !atomic_load(&r->servers[i]->dead))
             st->enabled++;
+}
+
+unsigned ioreq_router_take_load(struct ioreq_router *r, struct ioreq_router_load *out,
+                                unsigned max)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < IOREQ_SERVERS_MAX && n < max; i++) {
+        struct srv *s = r->servers[i];
+        if (!s || !s->registered || atomic_load(&s->dead))
+            continue;
+        struct ioreq_router_load *l = &out[n++];
+        *l = (struct ioreq_router_load){ .server_id = s->id, .pid = s->pid };
+        memcpy(l->name, s->name, sizeof(l->name));
+        for (unsigned v = 0; v < r->nr_vcpus; v++) {
+            uint64_t now = atomic_load_explicit(&s->load[v], memory_order_relaxed);
+            uint64_t d = now - s->load_seen[v];
+            s->load_seen[v] = now;
+            l->requests += d;
+            if (d > l->busiest_requests) {
+                l->busiest_requests = d;
+                l->busiest_vcpu = v;
+            }
+        }
+    }
+    return n;
 }

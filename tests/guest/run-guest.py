@@ -225,6 +225,28 @@ def t_dm_fails():
     print("ok: " + err.strip().splitlines()[-1])
 
 
+def t_placement():
+    """--cpus pins the vCPUs and says so; --dm-cpus pins the device model; bad lists refused."""
+    cpu = str(min(os.sched_getaffinity(0)))
+    _, err = expect(["-i", img("io64.elf"), "-v", "--cpus", cpu, "--dm-cpus", cpu] + dm(), 42,
+                    ["io64: all checks passed"],
+                    ["placement: vcpu 0 on CPU " + cpu, "placement: device model on CPUs " + cpu],
+                    out_lacks=("FAIL", "still running"))
+    _, err = expect(["-i", img("io64.elf"), "-v", "--cpus", cpu] + dm(), 42,
+                    ["io64: all checks passed"],
+                    ["placement: device model follows the vCPU that sends it the most ioreqs"],
+                    out_lacks=("FAIL", "still running"))
+    for bad, why in (("3-1", "ends before it starts"), ("0,x", "expected a CPU number"),
+                     ("99999", "does not exist")):
+        rc, out, err = run_hv(["-i", img("io64.elf"), "--cpus", bad])
+        if rc != 2 or why not in err:
+            fail("--cpus %s: status %d, expected 2 and '%s'" % (bad, rc, why), out, err)
+    rc, out, err = run_hv(["-i", img("io64.elf"), "--dm-cpus", "0"])
+    if rc != 2 or "no device model to pin" not in err:
+        fail("--dm-cpus without --dm: status %d, expected 2" % rc, out, err)
+    print("ok: placement options")
+
+
 def with_pvh_entry(elf, entry):
     """elf (ELF64 bytes) with its XEN_ELFNOTE_PHYS32_ENTRY note set to entry."""
     phoff, = struct.unpack_from("<Q", elf, 0x20)
@@ -812,6 +834,7 @@ SCENARIOS = {
     "pvh-info-module": t_pvh_info_module,
     "io64": t_io64,
     "io64-socket": t_io64_socket,
+    "placement": t_placement,
     "irq64": t_irq64,
     "smp": t_smp,
     "himem-1t": t_himem_1t,
