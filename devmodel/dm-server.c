@@ -23,6 +23,7 @@ struct ferry_dm_server {
     struct event *ctl_ev, *buf_ev;
     struct event **vcpu_ev;
     unsigned nr_vcpus;
+    bool pinned;
 };
 
 /* ------------------------------------------------------------------ */
@@ -161,12 +162,18 @@ void dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm)
     s->dm = dm;
 }
 
+void dm_server_set_pinned(struct ferry_dm_server *s, bool pinned)
+{
+    s->pinned = pinned;
+}
+
 static int connect_router(struct ferry_dm_server *m, const char *name, const char *path,
                           int ioreq_fd)
 {
     struct ioreq_server_config cfg = {
         .name = name ? name : "ferry-dm",
         .buffered = true,       /* posted writes for regions that declare them */
+        .pinned = m->pinned,
         .ops = &srv_ops,
         .opaque = m,
     };

@@ -251,7 +251,7 @@ static void hv_place_servers(struct hv_main *m)
 
     for (unsigned i = 0; i < n; i++) {
         const struct ioreq_router_load *l = &load[i];
-        if (!l->requests || l->pid <= 0)
+        if (!l->requests || l->pid <= 0 || l->pinned)
             continue;
         if (m->dm_fixed && l->pid == m->dm_pid)
             continue;

@@ -98,6 +98,7 @@ struct ioreq_msg_hdr {
 };
 
 #define IOREQ_HELLO_F_BUFFERED  (1u << 0)   /* server wants the buffered ring */
+#define IOREQ_HELLO_F_PINNED    (1u << 1)   /* server chose its CPUs: leave them alone */
 
 struct ioreq_msg_hello {
     uint32_t flags;
@@ -317,6 +318,7 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
 struct ioreq_router_load {
     uint32_t server_id;
     int32_t pid;                /* as the server said in its HELLO; 0: unknown */
+    bool pinned;                /* it chose its CPUs itself */
     char name[IOREQ_NAME_MAX + 1];
     uint64_t requests;          /* from every vCPU since the previous call */
     unsigned busiest_vcpu;      /* the vCPU that sent the most of them */
@@ -347,6 +349,7 @@ struct ioreq_server_ops {
 struct ioreq_server_config {
     const char *name;
     bool buffered;              /* ask for the buffered ring */
+    bool pinned;                /* tell the router our CPUs are chosen (no placement) */
     const struct ioreq_server_ops *ops;
     void *opaque;
 };

@@ -70,6 +70,7 @@ struct srv {
     int buf_fd;
     pthread_mutex_t buf_lock;
     int32_t pid;                    /* as its HELLO said; 0: unknown */
+    bool pinned;                    /* HELLO said: it chose its CPUs */
     atomic_uint_fast64_t *load;     /* requests per vCPU (sync and posted) */
     uint64_t *load_seen;            /* load at the previous ioreq_router_take_load */
     int *req_fd;                    /* router -> server, per vCPU */
@@ -238,6 +239,7 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
     srv_free_pages(s);      /* what an earlier, failed HELLO left */
     memcpy(s->name, h->name, IOREQ_NAME_MAX);
     s->pid = h->pid > 0 ? h->pid : 0;
+    s->pinned = h->flags & IOREQ_HELLO_F_PINNED;
     s->name[IOREQ_NAME_MAX] = '\0';
     for (char *p = s->name; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
@@ -1100,7 +1102,7 @@ unsigned ioreq_router_take_load(struct ioreq_router *r, struct ioreq_router_load
         if (!s || !s->registered || atomic_load(&s->dead))
             continue;
         struct ioreq_router_load *l = &out[n++];
-        *l = (struct ioreq_router_load){ .server_id = s->id, .pid = s->pid };
+        *l = (struct ioreq_router_load){ .server_id = s->id, .pid = s->pid, .pinned = s->pinned };
         memcpy(l->name, s->name, sizeof(l->name));
         for (unsigned v = 0; v < r->nr_vcpus; v++) {
             uint64_t now = atomic_load_explicit(&s->load[v], memory_order_relaxed);

@@ -127,7 +127,8 @@ static int simple_call(struct ioreq_server *s, uint16_t type, const void *payloa
 
 static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cfg)
 {
-    struct ioreq_msg_hello h = { .flags = cfg->buffered ? IOREQ_HELLO_F_BUFFERED : 0,
+    struct ioreq_msg_hello h = { .flags = (cfg->buffered ? IOREQ_HELLO_F_BUFFERED : 0) |
+                                          (cfg->pinned ? IOREQ_HELLO_F_PINNED : 0),
                                  .pid = (int32_t)getpid() };
     char buf[IOREQ_MSG_MAX];
     int fds[IOREQ_MSG_MAX_FDS];

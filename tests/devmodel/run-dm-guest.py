@@ -133,6 +133,10 @@ def scenario_reset():
 
 def scenario_exit():
     run(hv_args(guest("dm-exit.img"), entry="real"), 42)
+    # Placement: ferry-dm pins itself with --cpus, and says so.
+    cpu = str(min(os.sched_getaffinity(0)))
+    run(hv_args(guest("dm-exit.img"), entry="real", dm_args=["-v", "--cpus=" + cpu]), 42,
+        err_has=["placement: ferry-dm on CPUs " + cpu])
 
 
 def scenario_uart():
