@@ -3,7 +3,7 @@
  * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
- *           [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
+ *           [--eager-memory] [--no-acpi] [--acpi-table FILE]... [--cpus LIST [--dm-cpus LIST]] [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "common/cpus.h"
 #include "common/text.h"
 #include "hypervisor/hv-exit.h"
 #include "hypervisor/hv.h"
@@ -32,7 +33,7 @@
 #define VCPUS_UNSET INT_MIN      /* neither --vcpus nor vcpus= given */
 
 struct run_opts {
-    char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu;
+    char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu, *cpus, *dm_cpus;
     char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
     GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
     int vcpus;
@@ -109,7 +110,7 @@ static int run_read_config(const char *path, struct run_opts *o)
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
                                          "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
-                                         "cpu", NULL };
+                                         "cpu", "cpus", "dm-cpus", NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         g_autofree char *q = ferry_text_quote(err->message, 300);
@@ -160,7 +161,18 @@ static int run_read_config(const char *path, struct run_opts *o)
     STR_KEY(cpu, "cpu", false)
     STR_KEY(dm, "dm", true)
     STR_KEY(socket, "ioreq-socket", false)
+    bool cli_cpus = o->cpus != NULL, cli_dm_cpus = o->dm_cpus != NULL;
+    STR_KEY(cpus, "cpus", false)
+    STR_KEY(dm_cpus, "dm-cpus", false)
 #undef STR_KEY
+    for (int k = 0; k < 2; k++) {
+        const char *v = k ? o->dm_cpus : o->cpus;
+        cpu_set_t set;
+        char cwhy[200];
+
+        if (v && !(k ? cli_dm_cpus : cli_cpus) && ferry_cpus_parse(v, &set, cwhy, sizeof(cwhy)) < 0)
+            return run_config_refuse(path, k ? "dm-cpus" : "cpus", cwhy);
+    }
     if (o->memory && g_key_file_has_key(kf, "guest", "memory", NULL)) {
         g_autofree char *v = g_key_file_get_string(kf, "guest", "memory", NULL);
         uint64_t size;
@@ -249,6 +261,8 @@ static void run_opts_free(struct run_opts *o)
     g_ptr_array_unref(o->config_modules);
     g_free(o->dm);
     g_free(o->socket);
+    g_free(o->cpus);
+    g_free(o->dm_cpus);
     g_strfreev(o->dm_args);
     g_strfreev(o->acpi_tables);
     g_ptr_array_unref(o->config_tables);
@@ -283,6 +297,11 @@ int ferry_cmd_run(int argc, char **argv)
           "also accept ioreq servers on this socket", "PATH" },
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &o.cpus,
+          "pin vCPU i to the i-th CPU of LIST; the device model follows the vCPU that drives it "
+          "most", "LIST" },
+        { "dm-cpus", 0, 0, G_OPTION_ARG_STRING, &o.dm_cpus,
+          "pin the device model to these CPUs instead", "LIST" },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table for the guest (SSDT, SLIC, ...; repeatable)", "FILE" },
@@ -301,6 +320,7 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
         "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, acpi-tables\n"
+        "cpus, dm-cpus (CPU lists: 0,2-3)\n"
         "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
@@ -391,8 +411,10 @@ int ferry_cmd_run(int argc, char **argv)
             ADD_OPT("--module", (char *)g_ptr_array_index(o.config_modules, i))
     }
     ADD_OPT("--ioreq-socket", o.socket)
+    ADD_OPT("--cpus", o.cpus)
     if (!o.no_dm) {
         ADD_OPT("--dm", o.dm)
+        ADD_OPT("--dm-cpus", o.dm_cpus)
         for (char **a = o.dm_args; a && *a; a++)
             ADD_OPT("--dm-arg", *a)
     }

@@ -244,6 +244,23 @@ def t_placement():
     rc, out, err = run_hv(["-i", img("io64.elf"), "--dm-cpus", "0"])
     if rc != 2 or "no device model to pin" not in err:
         fail("--dm-cpus without --dm: status %d, expected 2" % rc, out, err)
+    ferry = os.path.join(BUILD, "cli", "ferry")
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "g.conf")
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=%s\ncpus=%s\ndm-cpus=4-1\n" % (img("io64.elf"), cpu))
+        p = subprocess.run([ferry, "run", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "dm-cpus" not in p.stderr or "ends before it starts" not in p.stderr:
+            fail("ferry run with dm-cpus=4-1: status %d, expected 2 naming the key" % p.returncode,
+                 p.stdout, p.stderr)
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=%s\ncpus=%s\n" % (img("io64.elf"), cpu))
+        p = subprocess.run([ferry, "run", "--dm", SERVER, "-v", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 42 or "placement: vcpu 0 on CPU " + cpu not in p.stderr:
+            fail("ferry run with cpus=%s: status %d, expected 42 and the placement" %
+                 (cpu, p.returncode), p.stdout, p.stderr)
     print("ok: placement options")
 
 
