@@ -67,6 +67,17 @@ static int be_msi(void *opaque, uint64_t address, uint32_t data)
     return m->srv ? ioreq_server_signal_msi(m->srv, address, data) : -ENOTCONN;
 }
 
+static int be_msi_route(void *opaque, uint64_t address, uint32_t data, int fd, uint32_t cookie,
+                        bool assign)
+{
+    struct ferry_dm_server *m = opaque;
+
+    if (!m->srv)
+        return -ENOTCONN;
+    return assign ? ioreq_server_msi_route(m->srv, address, data, fd, cookie)
+                  : ioreq_server_msi_unroute(m->srv, cookie);
+}
+
 static int be_shutdown(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
 {
     struct ferry_dm_server *m = opaque;
@@ -85,6 +96,7 @@ static const struct ferry_dm_backend_ops backend_ops = {
     .irqfd = be_irqfd,
     .irq_line = be_irq_line,
     .msi = be_msi,
+    .msi_route = be_msi_route,
     .shutdown = be_shutdown,
 };
 

@@ -80,6 +80,13 @@ struct ferry_dm_backend_ops {
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);
     /* Deliver one MSI/MSI-X message (address and data as the guest programmed them). */
     int (*msi)(void *opaque, uint64_t address, uint32_t data);
+    /*
+     * Optional: have the eventfd fd deliver the MSI (address, data) from now
+     * on (a KVM irqfd on a GSI routed to it), or (assign false, fd -1) undo
+     * the route named cookie.  Without it every MSI goes through msi.
+     */
+    int (*msi_route)(void *opaque, uint64_t address, uint32_t data, int fd, uint32_t cookie,
+                     bool assign);
     int (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
     /* Clocks, for tests to control; NULL means CLOCK_MONOTONIC / CLOCK_REALTIME. */
     uint64_t (*clock_ns)(void *opaque);
@@ -122,7 +129,12 @@ void dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
 void dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n);
 unsigned dm_nr_vcpus(const struct ferry_dm *dm);
 
-/* Deliver an MSI through the backend: -ENOSYS when it cannot. */
+/*
+ * Deliver an MSI through the backend: -ENOSYS when it cannot.  The first
+ * time a message is sent it gets an eventfd routed to it (msi_route), and
+ * from then on sending it is one eventfd write, no round trip; the last
+ * FERRY_DM_MSI_FDS messages keep theirs.
+ */
 int dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data);
 
 /* Clocks in ns, through the backend's hooks when it has them. */

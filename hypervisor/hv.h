@@ -38,6 +38,9 @@
 #define HV_UNCLAIMED_MAX        64      /* distinct places counted one by one */
 #define HV_LAZY_SLOT_SIZE       (1ull << 30)
 #define HV_EAGER_MIN            (16ull << 20)
+#define HV_IOAPIC_PINS          24      /* GSIs 0..23: the IOAPIC (and 0..15 the PICs) */
+#define HV_MSI_GSI_BASE         HV_IOAPIC_PINS
+#define HV_MSI_ROUTES_MAX       1000    /* KVM allows 1024 GSIs in all */
 
 struct ferry_vm;
 struct kvm_cpuid2;
@@ -146,6 +149,9 @@ struct ferry_vm {
     atomic_uint end_code;
     int done_fd;                    /* eventfd: written once the guest ends */
 
+    /* MSI routes for irqfds: GSI HV_MSI_GSI_BASE + i (control thread only). */
+    struct hv_msi_route { bool used; uint64_t address; uint32_t data; } *msi_routes;
+
     /* The CPUID every vCPU gets (its APIC ID patched in); NULL: KVM's as it is. */
     struct kvm_cpuid2 *cpuid;
 };
@@ -178,6 +184,13 @@ int hv_vm_irq_line(struct ferry_vm *vm, uint32_t gsi, bool level);
 int hv_vm_irqfd(struct ferry_vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 /* Inject one MSI (address/data as the guest programmed them) through the LAPIC. */
 int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data);
+/*
+ * Route a GSI of its own to the MSI (address, data) and wire fd to it
+ * (KVM_SET_GSI_ROUTING + KVM_IRQFD; *gsi gets it), or undo that for *gsi.
+ * Control thread only.
+ */
+int hv_vm_msi_route(struct ferry_vm *vm, uint64_t address, uint32_t data, int fd, bool assign,
+                    uint32_t *gsi);
 
 /* vcpu.c */
 FERRY_MUST_CHECK int hv_vcpus_create(struct ferry_vm *vm);

@@ -116,6 +116,17 @@ static int hv_msi_op(void *opaque, uint64_t address, uint32_t data)
     return hv_vm_signal_msi(opaque, address, data);
 }
 
+static int hv_msi_route_op(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                           uint32_t *gsi)
+{
+    int rc = hv_vm_msi_route(opaque, address, data, fd, assign, gsi);
+
+    if (rc == 0 && assign)
+        ferry_log(FERRY_LOG_INFO, NULL, "msi 0x%llx/0x%x routed to gsi %u (irqfd)",
+                  (unsigned long long)address, data, *gsi);
+    return rc;
+}
+
 static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
 {
     return hv_vm_memory_regions(opaque, regions);
@@ -126,6 +137,7 @@ static const struct ioreq_router_ops hv_router_ops = {
     .irqfd = hv_irqfd_op,
     .irq_line = hv_irq_line_op,
     .msi = hv_msi_op,
+    .msi_route = hv_msi_route_op,
     .memory = hv_memory_op,
     .shutdown = hv_shutdown_op,
     .server_gone = hv_server_gone_op,

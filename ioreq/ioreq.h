@@ -85,6 +85,7 @@ enum ioreq_msg_type {
     IOREQ_MSG_SHUTDOWN,         /* s->r: reason (poweroff, reboot, crash) */
     IOREQ_MSG_DESTROY,          /* s->r: unregister */
     IOREQ_MSG_MSI,              /* s->r: deliver one MSI (address, data) */
+    IOREQ_MSG_MSI_ROUTE,        /* s->r: an eventfd that delivers one MSI (KVM irqfd) */
     IOREQ_MSG_REPLY = 0x100,    /* r->s: status, message */
     IOREQ_MSG_TYPE_MAX
 };
@@ -197,6 +198,23 @@ struct ioreq_msg_msi {
     uint32_t reserved;
 };
 
+/*
+ * MSI through an irqfd: the router routes a GSI of its own to the message
+ * and wires the eventfd to it, so that the server signals the MSI with one
+ * eventfd write instead of a round trip.  cookie is the server's name for
+ * the route (deassign by it); at most IOREQ_MSI_ROUTES_MAX per server.
+ */
+#define IOREQ_MSI_ROUTES_MAX    64
+#define IOREQ_MSI_ROUTE_F_DEASSIGN (1u << 0)
+
+struct ioreq_msg_msi_route {
+    uint64_t address;
+    uint32_t data;
+    uint32_t flags;
+    uint32_t cookie;
+    uint32_t reserved;
+};
+
 enum ioreq_shutdown_reason {
     IOREQ_SHUTDOWN_POWEROFF = 0,
     IOREQ_SHUTDOWN_REBOOT = 1,
@@ -243,6 +261,13 @@ struct ioreq_router_ops {
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);
     /* Optional: deliver an MSI message (KVM_SIGNAL_MSI). */
     int (*msi)(void *opaque, uint64_t address, uint32_t data);
+    /*
+     * Optional: route a new GSI to the MSI (address, data) and wire fd to it
+     * (assign: *gsi gets it; the router keeps fd open while assigned), or
+     * undo that for *gsi.
+     */
+    int (*msi_route)(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                     uint32_t *gsi);
     /* Optional: guest RAM for DMA: fills regions, returns the memfd (not dup'ed). */
     int (*memory)(void *opaque, struct ioreq_msg_memory_reply *regions);
     /* Optional: a server asked for power-off, reboot or crash. */
@@ -396,6 +421,10 @@ FERRY_MUST_CHECK int ioreq_server_set_irqfd(struct ioreq_server *s, uint32_t gsi
 int ioreq_server_set_irq_line(struct ioreq_server *s, uint32_t gsi, bool level);
 /* Deliver one MSI/MSI-X message the guest programmed into a device. */
 int ioreq_server_signal_msi(struct ioreq_server *s, uint64_t address, uint32_t data);
+/* Have fd deliver (address, data) from now on (an irqfd); cookie names it for removal. */
+int ioreq_server_msi_route(struct ioreq_server *s, uint64_t address, uint32_t data, int fd,
+                           uint32_t cookie);
+int ioreq_server_msi_unroute(struct ioreq_server *s, uint32_t cookie);
 /* Guest RAM: *memfd (caller closes) and the region table. */
 FERRY_MUST_CHECK int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
                                              struct ioreq_msg_memory_reply *regions);

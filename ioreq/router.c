@@ -73,6 +73,11 @@ struct srv {
     bool pinned;                    /* HELLO said: it chose its CPUs */
     atomic_uint_fast64_t *load;     /* requests per vCPU (sync and posted) */
     uint64_t *load_seen;            /* load at the previous ioreq_router_take_load */
+    struct msi_route {
+        bool used;
+        uint32_t cookie, gsi;
+        int fd;
+    } msi_routes[IOREQ_MSI_ROUTES_MAX];     /* control thread only */
     int *req_fd;                    /* router -> server, per vCPU */
     int *resp_fd;                   /* server -> router, per vCPU */
 };
@@ -186,12 +191,30 @@ static void srv_kill(struct srv *s, enum ferry_log_level level, const char *why)
         r->ops->server_gone(r->opaque, s->name, why);
 }
 
+/* Control thread: undo s's MSI routes (the GSIs go back to the hypervisor). */
+static void srv_unroute_all(struct srv *s)
+{
+    struct ioreq_router *r = s->r;
+
+    for (unsigned i = 0; i < IOREQ_MSI_ROUTES_MAX; i++) {
+        struct msi_route *m = &s->msi_routes[i];
+        if (!m->used)
+            continue;
+        uint32_t gsi = m->gsi;
+        if (r->ops->msi_route)
+            (void)r->ops->msi_route(r->opaque, 0, 0, m->fd, false, &gsi);
+        close(m->fd);
+        m->used = false;
+    }
+}
+
 /* Control thread: forget the connection (the last reference frees s). */
 static void srv_drop(struct srv *s)
 {
     struct ioreq_router *r = s->r;
 
     srv_kill(s, FERRY_LOG_WARNING, "connection closed");
+    srv_unroute_all(s);
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
     for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)
         if (r->servers[i] == s)
@@ -492,6 +515,53 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
         if (rc)
             return reply(s, h->seq, rc, "msi 0x%llx/0x%x: %s", (unsigned long long)m->address,
                          m->data, strerror(-rc));
+        return reply(s, h->seq, 0, NULL);
+    }
+    case IOREQ_MSG_MSI_ROUTE: {
+        const struct ioreq_msg_msi_route *m = p;
+        struct msi_route *slot = NULL, *mine = NULL;
+        for (unsigned i = 0; i < IOREQ_MSI_ROUTES_MAX; i++) {
+            if (s->msi_routes[i].used && s->msi_routes[i].cookie == m->cookie)
+                mine = &s->msi_routes[i];
+            else if (!s->msi_routes[i].used && !slot)
+                slot = &s->msi_routes[i];
+        }
+        if (m->flags & IOREQ_MSI_ROUTE_F_DEASSIGN) {
+            close_fds(fds, nfds);
+            if (!mine)
+                return reply(s, h->seq, -ENOENT, "msi route %u does not exist", m->cookie);
+            uint32_t gsi = mine->gsi;
+            if (r->ops->msi_route)
+                (void)r->ops->msi_route(r->opaque, 0, 0, mine->fd, false, &gsi);
+            close(mine->fd);
+            mine->used = false;
+            return reply(s, h->seq, 0, NULL);
+        }
+        if (nfds != 1) {
+            close_fds(fds, nfds);
+            return reply(s, h->seq, -EINVAL, "msi route %u: %u fds, expected 1", m->cookie, nfds);
+        }
+        if ((m->address >> 20) != 0xfee) {
+            close(fds[0]);
+            return reply(s, h->seq, -EINVAL, "msi address 0x%llx is outside 0xfee00000-0xfeefffff",
+                         (unsigned long long)m->address);
+        }
+        if (mine || !slot) {
+            close(fds[0]);
+            return reply(s, h->seq, mine ? -EEXIST : -ENOSPC, mine ? "msi route %u exists"
+                         : "msi route %u: the server has %u already (the limit)", m->cookie,
+                         IOREQ_MSI_ROUTES_MAX);
+        }
+        uint32_t gsi = 0;
+        rc = r->ops->msi_route ? r->ops->msi_route(r->opaque, m->address, m->data, fds[0], true,
+                                                   &gsi)
+                               : -ENOSYS;
+        if (rc) {
+            close(fds[0]);
+            return reply(s, h->seq, rc, "msi route 0x%llx/0x%x: %s", (unsigned long long)m->address,
+                         m->data, strerror(-rc));
+        }
+        *slot = (struct msi_route){ .used = true, .cookie = m->cookie, .gsi = gsi, .fd = fds[0] };
         return reply(s, h->seq, 0, NULL);
     }
     case IOREQ_MSG_GET_MEMORY: {

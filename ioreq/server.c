@@ -573,6 +573,19 @@ int ioreq_server_signal_msi(struct ioreq_server *s, uint64_t address, uint32_t d
     return simple_call(s, IOREQ_MSG_MSI, &m, sizeof(m), NULL, 0);
 }
 
+int ioreq_server_msi_route(struct ioreq_server *s, uint64_t address, uint32_t data, int fd,
+                           uint32_t cookie)
+{
+    struct ioreq_msg_msi_route m = { .address = address, .data = data, .cookie = cookie };
+    return simple_call(s, IOREQ_MSG_MSI_ROUTE, &m, sizeof(m), &fd, 1);
+}
+
+int ioreq_server_msi_unroute(struct ioreq_server *s, uint32_t cookie)
+{
+    struct ioreq_msg_msi_route m = { .flags = IOREQ_MSI_ROUTE_F_DEASSIGN, .cookie = cookie };
+    return simple_call(s, IOREQ_MSG_MSI_ROUTE, &m, sizeof(m), NULL, 0);
+}
+
 int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
                             struct ioreq_msg_memory_reply *regions)
 {

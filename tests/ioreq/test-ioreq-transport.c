@@ -15,6 +15,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -395,7 +396,25 @@ START_TEST(test_msi)
     ck_assert_uint_eq(t.msi_data, 0x4041);
     /* The hypervisor's failure comes back to the server. */
     ck_assert_int_eq(msi_from_server(&t, 0, 0xdead), -EIO);
+    /* An MSI through an eventfd the router was given: one write, no message. */
+    unsigned before = __atomic_load_n(&t.msis, __ATOMIC_SEQ_CST);
+    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_MSI_FD, .size = 8, .count = 1,
+                    .dir = IOREQ_WRITE, .data = 0x2000ull << 32 | 0x4051 };
+    ck_assert_int_eq(ioreq_router_send(t.r, 0, &req), IOREQ_SENT);
+    req = (ioreq_t){ .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_MSI, .size = 4, .count = 1,
+                     .dir = IOREQ_READ };
+    ck_assert_int_eq(ioreq_router_send(t.r, 0, &req), IOREQ_SENT);
+    ck_assert_int_eq((int32_t)req.data, 0);
+    ck_assert_uint_eq(__atomic_load_n(&t.routes, __ATOMIC_SEQ_CST), 1);
+    ck_assert_uint_eq(t.route_address, 0xfee02000);
+    ck_assert_uint_eq(t.route_data, 0x4051);
+    eventfd_t v = 0;
+    ck_assert_int_ge(t.route_fd, 0);
+    ck_assert_int_eq(eventfd_read(t.route_fd, &v), 0);      /* the router kept it open */
+    ck_assert_uint_eq(v, 1);
+    ck_assert_uint_eq(__atomic_load_n(&t.msis, __ATOMIC_SEQ_CST), before);
     test_router_stop(&t);
+    ck_assert_int_eq(t.route_fd, -1);                       /* undone with the server */
 }
 END_TEST
 
