@@ -4,7 +4,7 @@
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
  *           [--eager-memory] [--no-acpi] [--no-pit] [--acpi-table FILE]...
- *           [--cpu-weight N] [--cpu-cap PERCENT] [-v]
+ *           [--cpu-weight N] [--cpu-cap PERCENT] [--cpus LIST [--dm-cpus LIST]] [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -103,6 +103,11 @@ int ferry_cmd_run(int argc, char **argv)
           "one more argument for the device model (repeatable), e.g. --dm-arg=--seccomp=log", "ARG" },
         { "ioreq-socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
           "also accept ioreq servers on this socket", "PATH" },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &o.cpus,
+          "pin vCPU i to the i-th CPU of LIST; the device model follows the vCPU that drives it "
+          "most", "LIST" },
+        { "dm-cpus", 0, 0, G_OPTION_ARG_STRING, &o.dm_cpus,
+          "pin the device model to these CPUs instead", "LIST" },
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
@@ -124,8 +129,8 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
         "module (FILE[,ARGS];...), cpu, cpu-weight, cpu-cap, dm, ioreq-socket, eager-memory,\n"
-        "acpi, pit, acpi-tables "
-        "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
+        "acpi, pit, acpi-tables (FILE;FILE, added before --acpi-table's), cpus, dm-cpus\n"
+        "(CPU lists: 0,2-3).  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -215,8 +220,10 @@ int ferry_cmd_run(int argc, char **argv)
             ADD_OPT("--module", (char *)g_ptr_array_index(o.config_modules, i))
     }
     ADD_OPT("--ioreq-socket", o.socket)
+    ADD_OPT("--cpus", o.cpus)
     if (!o.no_dm) {
         ADD_OPT("--dm", o.dm)
+        ADD_OPT("--dm-cpus", o.dm_cpus)
         for (char **a = o.dm_args; a && *a; a++)
             ADD_OPT("--dm-arg", *a)
     }

@@ -14,6 +14,7 @@
 
 struct cmd_run_opts {
     char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu;
+    char *cpus, *dm_cpus;       /* placement: --cpus / cpus=, --dm-cpus / dm-cpus= */
     char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
     GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
     int vcpus, cpu_weight, cpu_cap;    /* FERRY_RUN_VCPUS_UNSET: not given */
