@@ -322,6 +322,23 @@ fail:
     return r;
 }
 
+int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d)
+{
+    char err[FERRY_USB_ERR_MAX];
+    int r;
+
+    if (!u || !d || strcmp(companion_qmp_path(d), u->qmp) != 0)
+        return -EINVAL;
+    r = usb_service_guest_reconnect(u->svc, u->qmp, companion_qmp_client(d), err,
+                                    sizeof(err));
+    if (r < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "%s", err);
+        return r;
+    }
+    u->d = d;
+    return 0;
+}
+
 void companion_usb_qmp_lost(struct companion_usb *u)
 {
     if (u)

@@ -69,6 +69,10 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
 char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
                      JsonObject *args, JsonNode *id, int *fd);
 /* ferry-dm's QMP connection (the one passed as q) has ended. */
+/* A new connection d (used, not owned) to a restarted QEMU at the same QMP
+ * socket: the devices are plugged into it again (usb_service_guest_reconnect).
+ * 0 or -errno, logged. */
+int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d);
 void companion_usb_qmp_lost(struct companion_usb *u);
 void companion_usb_free(struct companion_usb *u);
 
