@@ -3,7 +3,8 @@
  * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
- *           [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
+ *           [--eager-memory] [--no-acpi] [--acpi-table FILE]...
+ *           [--usb DEVICE]... [--usb-policy RULES] [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -11,6 +12,9 @@
  * the same keys in a [guest] group; options on the command line win.  The
  * exit status is ferry-hv's: how the guest ended (hypervisor/hv-exit.h).
  * With neither CONFIG nor --image it runs the bundled demo guest.
+ * --usb DEVICE (and a [usb] group: devices=SPEC;SPEC, policy=RULES) gives
+ * the guest host USB devices on its own xHCI controller (ferry-dm --usb,
+ * which adds the xhci device; see docs/usb.md).
  */
 #include <errno.h>
 #include <glib.h>
@@ -39,6 +43,9 @@ struct run_opts {
     gboolean no_dm, eager, verbose, no_acpi, print_cpuid;
     char **dm_args;             /* passed to the device model, one argument each */
     char **acpi_tables;         /* --acpi-table, in order */
+    char **usb;                 /* --usb DEVICE, after the config's [usb] devices= */
+    char *usb_policy;           /* --usb-policy, or the config's [usb] policy= */
+    GPtrArray *config_usb;      /* [usb] devices = SPEC;SPEC */
     GPtrArray *config_tables;   /* [guest] acpi-tables, before --acpi-table */
 };
 
@@ -101,6 +108,49 @@ static const char *run_value_error(const GError *e)
     return "value cannot be read";
 }
 
+/* [usb]: devices = SPEC;SPEC (host USB devices on the guest's xHCI), policy = RULES. */
+static int run_read_usb(const char *path, GKeyFile *kf, struct run_opts *o)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, "usb", NULL, NULL);
+    g_autoptr(GError) err = NULL;
+
+    for (unsigned i = 0; keys && keys[i]; i++) {
+        if (strcmp(keys[i], "devices") != 0 && strcmp(keys[i], "policy") != 0) {
+            g_autofree char *q = ferry_text_quote(keys[i], 64);
+
+            fprintf(stderr, "ferry run: %s: unknown key '%s' in [usb] (devices, policy)\n",
+                    path, q);
+            return -EINVAL;
+        }
+    }
+    if (g_key_file_has_key(kf, "usb", "devices", NULL)) {
+        g_auto(GStrv) list = g_key_file_get_string_list(kf, "usb", "devices", NULL, &err);
+
+        if (!list) {
+            fprintf(stderr, "ferry run: %s: [usb] key 'devices': %s\n", path,
+                    run_value_error(err));
+            return -EINVAL;
+        }
+        for (unsigned i = 0; list[i]; i++) {
+            char *t = g_strstrip(list[i]);
+
+            if (*t)
+                g_ptr_array_add(o->config_usb, g_strdup(t));
+        }
+    }
+    if (!o->usb_policy && g_key_file_has_key(kf, "usb", "policy", NULL)) {
+        g_autoptr(GError) verr = NULL;
+
+        o->usb_policy = g_key_file_get_string(kf, "usb", "policy", &verr);
+        if (!o->usb_policy) {
+            fprintf(stderr, "ferry run: %s: [usb] key 'policy': %s\n", path,
+                    run_value_error(verr));
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* Fill unset options from the [guest] group of a config file. */
 static int run_read_config(const char *path, struct run_opts *o)
 {
@@ -124,13 +174,16 @@ static int run_read_config(const char *path, struct run_opts *o)
     /* a misspelt group would be ignored whole, as a misspelt key would not */
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     for (unsigned i = 0; groups && groups[i]; i++) {
-        if (strcmp(groups[i], "guest") != 0) {
+        if (strcmp(groups[i], "guest") != 0 && strcmp(groups[i], "usb") != 0) {
             g_autofree char *q = ferry_text_quote(groups[i], 64);
 
-            fprintf(stderr, "ferry run: %s: unknown group [%s] (only [guest])\n", path, q);
+            fprintf(stderr, "ferry run: %s: unknown group [%s] (only [guest] and [usb])\n",
+                    path, q);
             return -EINVAL;
         }
     }
+    if (g_key_file_has_group(kf, "usb") && run_read_usb(path, kf, o) < 0)
+        return -EINVAL;
     g_auto(GStrv) keys = g_key_file_get_keys(kf, "guest", NULL, NULL);
     for (unsigned i = 0; keys && keys[i]; i++) {
         if (!g_strv_contains(known, keys[i])) {
@@ -252,13 +305,17 @@ static void run_opts_free(struct run_opts *o)
     g_strfreev(o->dm_args);
     g_strfreev(o->acpi_tables);
     g_ptr_array_unref(o->config_tables);
+    g_strfreev(o->usb);
+    g_free(o->usb_policy);
+    g_ptr_array_unref(o->config_usb);
 }
 
 int ferry_cmd_run(int argc, char **argv)
 {
     struct run_opts o = { .vcpus = VCPUS_UNSET,
                           .config_tables = g_ptr_array_new_with_free_func(g_free),
-                          .config_modules = g_ptr_array_new_with_free_func(g_free) };
+                          .config_modules = g_ptr_array_new_with_free_func(g_free),
+                          .config_usb = g_ptr_array_new_with_free_func(g_free) };
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
         { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry,
@@ -286,6 +343,11 @@ int ferry_cmd_run(int argc, char **argv)
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table for the guest (SSDT, SLIC, ...; repeatable)", "FILE" },
+        { "usb", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.usb,
+          "a host USB device for the guest, on its own xHCI (repeatable; after the config's "
+          "[usb] devices=)", "VID:PID[:SERIAL]|PORT" },
+        { "usb-policy", 0, 0, G_OPTION_ARG_STRING, &o.usb_policy,
+          "USB policy rules (usbredir filter syntax), instead of [usb] policy=", "RULES" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log", NULL },
         { NULL },
     };
@@ -301,7 +363,8 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
         "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, acpi-tables\n"
-        "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
+        "(FILE;FILE, added before --acpi-table's), and optionally a [usb] group: devices\n"
+        "(SPEC;SPEC), policy.  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -395,6 +458,17 @@ int ferry_cmd_run(int argc, char **argv)
         ADD_OPT("--dm", o.dm)
         for (char **a = o.dm_args; a && *a; a++)
             ADD_OPT("--dm-arg", *a)
+        /* host USB devices: ferry-dm adds the xhci and serves them */
+        for (guint i = 0; i < o.config_usb->len; i++)
+            g_ptr_array_add(args, g_strdup_printf("--dm-arg=--usb=%s",
+                                                  (char *)g_ptr_array_index(o.config_usb, i)));
+        for (char **u = o.usb; u && *u; u++)
+            g_ptr_array_add(args, g_strdup_printf("--dm-arg=--usb=%s", *u));
+        if (o.usb_policy && (o.usb || o.config_usb->len))
+            g_ptr_array_add(args, g_strdup_printf("--dm-arg=--usb-policy=%s", o.usb_policy));
+    } else if (o.usb || o.config_usb->len) {
+        fprintf(stderr, "ferry run: USB devices need the device model (not --no-dm)\n");
+        goto out;
     }
 #undef ADD_OPT
     if (o.vcpus != VCPUS_UNSET)

@@ -278,6 +278,7 @@ static int dm_run(const struct dm_args *a)
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
         rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
+                          (const char *const *)a->usb, a->usb_policy,
                           mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
                           &m.usb);
         if (rc < 0) {

@@ -2,9 +2,9 @@
 /*
  * Host side of dm-guest-xhci (run under umockdev-wrapper): the USB
  * simulator's vendor loopback device (1d50:6103) in this process, a Ferry
- * guest (tests/devmodel/guests/dm-xhci.c) under ferry-hv, and ferry-dm
- * hosting QEMU's qemu-xhci in a remote QEMU with the device attached from
- * its config's [usb] group.  Follows the guest's markers on COM1:
+ * guest (tests/devmodel/guests/dm-xhci.c) started by `ferry run --usb
+ * 1d50:6103`: ferry-dm adds its xhci device (QEMU's qemu-xhci in a remote
+ * QEMU) and attaches the device to it.  Follows the guest's markers on COM1:
  *   "unplug the device now"   the simulator unplugs it; once the guest says
  *                             the port disconnected, `ferry usb detach`, the
  *                             device is plugged in again and `ferry usb
@@ -20,7 +20,7 @@
  * umockdev's preload does not follow a passed fd into a confined process
  * (see tests/usb/qemu-usb-e2e.c).
  *
- *   xhci-e2e FERRY_HV FERRY_DM FERRY GUEST_ELF
+ *   xhci-e2e FERRY_DM FERRY GUEST_ELF
  * Exit 0 pass, 1 fail, 77 skip (no /dev/kvm or QEMU).
  */
 #include <errno.h>
@@ -84,8 +84,8 @@ static int remote_pid(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: xhci-e2e FERRY_HV FERRY_DM FERRY GUEST_ELF\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: xhci-e2e FERRY_DM FERRY GUEST_ELF\n");
         return 2;
     }
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         printf("SKIP: qemu-system-x86_64 is not installed\n");
         return 77;
     }
-    ferry_cli = argv[3];
+    ferry_cli = argv[2];
     out_log = g_string_new(NULL);
 
     struct usbsim *sim = usbsim_new();
@@ -111,19 +111,8 @@ int main(int argc, char **argv)
         return 1;
     }
     g_autofree char *dir = g_dir_make_tmp("ferry-xhci-XXXXXX", NULL);
-    g_autofree char *conf = g_build_filename(dir, "dm.conf", NULL);
     g_autofree char *ctlp = g_build_filename(dir, "dm.sock", NULL);
     ctl = ctlp;
-    g_autofree char *conf_text = g_strdup_printf(
-        "[dm]\n"
-        "devices=xhci,id=usb0,addr=6%s\n"
-        "[usb]\n"
-        "devices=%04x:%04x\n", g_getenv("XHCI_E2E_ARGS") ? g_getenv("XHCI_E2E_ARGS") : "",
-        USBSIM_VID, USBSIM_PID_VENDOR);
-    if (!g_file_set_contents(conf, conf_text, -1, NULL)) {
-        fprintf(stderr, "xhci-e2e: FAIL: cannot write %s\n", conf);
-        return 1;
-    }
     /*
      * ferry-hv must not run under umockdev's preload (it answers /dev/kvm's
      * ioctls too); ferry-dm must, to see the simulated devices: ferry-hv
@@ -135,26 +124,25 @@ int main(int argc, char **argv)
     const char *preload = g_getenv("LD_PRELOAD");
     g_autofree char *wrapper = g_build_filename(dir, "ferry-dm", NULL);
     g_autofree char *wrapper_text = g_strdup_printf("#!/bin/sh\nLD_PRELOAD='%s' EVENT_NOEPOLL=1 exec '%s' \"$@\"\n",
-                                                    preload ? preload : "", argv[2]);
+                                                    preload ? preload : "", argv[1]);
     if (!g_file_set_contents(wrapper, wrapper_text, -1, NULL) || chmod(wrapper, 0755) < 0) {
         fprintf(stderr, "xhci-e2e: FAIL: cannot write %s\n", wrapper);
         return 1;
     }
     g_auto(GStrv) envp = g_environ_unsetenv(g_get_environ(), "LD_PRELOAD");
-    g_autofree char *dm_conf = g_strconcat("--dm-arg=--config=", conf, NULL);
     g_autofree char *dm_ctl = g_strconcat("--dm-arg=--control=", ctl, NULL);
+    /* ferry run --usb: ferry-dm adds the xhci and attaches the device */
     const char *hv_argv[] = {
-        argv[1], "--image", argv[4], "--entry", "pvh", "--memory", "64M", "--dm", wrapper,
-        dm_conf, dm_ctl, "--dm-arg=--user=root", "--dm-arg=--seccomp=off",
-        "--dm-arg=--no-namespaces", "--dm-arg=-v",
-        NULL,
+        ferry_cli, "run", "--image", argv[3], "--entry", "pvh", "--memory", "64M",
+        "--dm", wrapper, dm_ctl, "--dm-arg=--user=root", "--dm-arg=--seccomp=off",
+        "--dm-arg=--no-namespaces", "--dm-arg=-v", "--usb", "1d50:6103", NULL,
     };
     g_autoptr(GError) err = NULL;
     GPid hv;
     int out_fd;
     if (!g_spawn_async_with_pipes(NULL, (char **)hv_argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
                                   NULL, &hv, NULL, &out_fd, NULL, &err)) {
-        fprintf(stderr, "xhci-e2e: FAIL: cannot start %s: %s\n", argv[1], err->message);
+        fprintf(stderr, "xhci-e2e: FAIL: cannot start %s: %s\n", ferry_cli, err->message);
         return 1;
     }
 
@@ -237,7 +225,6 @@ int main(int argc, char **argv)
     if (!refused)
         die("ferry usb attach of the keyboard was not refused by the HID rule", 0);
     unlink(wrapper);
-    unlink(conf);
     rmdir(dir);
     printf("ok: enumerated, 3 x 1 MiB looped, unplug seen, attach brought it back, "
            "remote restart (pid %d) re-attached it\n", pid_before);
