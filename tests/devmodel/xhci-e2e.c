@@ -92,7 +92,8 @@ int main(int argc, char **argv)
         printf("SKIP: /dev/kvm: %s\n", strerror(errno));
         return 77;
     }
-    if (!g_find_program_in_path("qemu-system-x86_64")) {
+    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
+    if (!qemu) {
         printf("SKIP: qemu-system-x86_64 is not installed\n");
         return 77;
     }
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
             g_string_truncate(line, 0);
         }
     }
+    g_string_free(line, TRUE);
     int status = 0;
     for (int i = 0; i < 600 && waitpid(hv, &status, WNOHANG) == 0; i++)
         g_usleep(100000);
