@@ -426,11 +426,20 @@ const struct ferry_dm_device_type qemu_device = {
 };
 FERRY_DM_DEVICE_TYPE(qemu_device)
 
+/*
+ * The xhci device's own: the qemu device's, and the removal of its QMP
+ * socket's folder at the end refused quietly (the base list does the same
+ * for unlink): a confined ferry-dm leaves the empty folder behind.
+ */
+FERRY_SYSCALL_LIST_STATIC(xhci_syscalls, "mpqemu-xhci",
+    "qemu-xhci over mpqemu (as mpqemu); its QMP socket's folder is not removed when confined",
+    FERRY_SC("wait4"), FERRY_SC("waitid"), FERRY_SC_ERRNO("rmdir", EACCES));
+
 const struct ferry_dm_device_type xhci_device = {
     .name = "xhci",
     .desc = "an xHCI USB controller (QEMU's qemu-xhci in its own process) for host USB "
             "devices: ferry usb attach, [usb] devices= (addr=)",
-    .syscalls = &qemu_syscalls,
+    .syscalls = &xhci_syscalls,
     .init = xhci_init,
     .exit = qemu_exit,
     .reset = qemu_reset,
