@@ -3,8 +3,8 @@
  * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
- *           [--eager-memory] [--no-acpi] [--acpi-table FILE]...
- *           [--usb DEVICE]... [--usb-policy RULES] [-v]
+ *           [--eager-memory] [--no-acpi] [--no-pit] [--acpi-table FILE]...
+ *           [--cpu-weight N] [--cpu-cap PERCENT] [--usb DEVICE]... [--usb-policy RULES] [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -77,6 +77,7 @@ static char *run_find_program(const char *env, const char *subdir, const char *n
 int ferry_cmd_run(int argc, char **argv)
 {
     struct cmd_run_opts o = { .vcpus = FERRY_RUN_VCPUS_UNSET,
+                              .cpu_weight = FERRY_RUN_VCPUS_UNSET, .cpu_cap = FERRY_RUN_VCPUS_UNSET,
                           .config_tables = g_ptr_array_new_with_free_func(g_free),
                           .config_usb = g_ptr_array_new_with_free_func(g_free),
                           .config_modules = g_ptr_array_new_with_free_func(g_free) };
@@ -91,6 +92,10 @@ int ferry_cmd_run(int argc, char **argv)
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
           "a module (initrd) and its arguments (repeatable, in order)",
           "FILE[,ARGS]" },
+        { "cpu-weight", 0, 0, G_OPTION_ARG_INT, &o.cpu_weight,
+          "scheduling weight against other guests (1..10000; a cgroup of its own)", "N" },
+        { "cpu-cap", 0, 0, G_OPTION_ARG_INT, &o.cpu_cap,
+          "at most this much host CPU, in percent of one CPU (1..6400)", "PERCENT" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "
           "/proc/cpuinfo names", "host[,+F|-F]..." },
@@ -105,6 +110,7 @@ int ferry_cmd_run(int argc, char **argv)
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
+        { "no-pit", 0, 0, G_OPTION_ARG_NONE, &o.no_pit, "no PIT (8254 timer) for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table for the guest (SSDT, SLIC, ...; repeatable)", "FILE" },
         { "usb", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.usb,
@@ -126,7 +132,8 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, acpi-tables\n"
+        "module (FILE[,ARGS];...), cpu, cpu-weight, cpu-cap, dm, ioreq-socket, eager-memory,\n"
+        "acpi, pit, acpi-tables "
         "(FILE;FILE, added before --acpi-table's), and optionally a [usb] group: devices\n"
         "(SPEC;SPEC), policy.  Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
@@ -237,10 +244,16 @@ int ferry_cmd_run(int argc, char **argv)
 #undef ADD_OPT
     if (o.vcpus != FERRY_RUN_VCPUS_UNSET)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
+    if (o.cpu_weight != FERRY_RUN_VCPUS_UNSET)
+        g_ptr_array_add(args, g_strdup_printf("--cpu-weight=%d", o.cpu_weight));
+    if (o.cpu_cap != FERRY_RUN_VCPUS_UNSET)
+        g_ptr_array_add(args, g_strdup_printf("--cpu-cap=%d", o.cpu_cap));
     if (o.eager)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
     if (o.no_acpi)
         g_ptr_array_add(args, g_strdup("--no-acpi"));
+    if (o.no_pit)
+        g_ptr_array_add(args, g_strdup("--no-pit"));
     for (guint i = 0; i < o.config_tables->len; i++)
         g_ptr_array_add(args, g_strdup_printf("--acpi-table=%s",
                                               (char *)g_ptr_array_index(o.config_tables, i)));

@@ -81,7 +81,7 @@ int cmd_run_config_read(const char *path, struct cmd_run_opts *o)
     g_autofree char *dir = g_path_get_dirname(path);
     static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
                                          "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
-                                         "cpu", NULL };
+                                         "cpu", "pit", "cpu-weight", "cpu-cap", NULL };
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
         g_autofree char *q = ferry_text_quote(err->message, 300);
@@ -203,6 +203,27 @@ int cmd_run_config_read(const char *path, struct cmd_run_opts *o)
             g_ptr_array_add(o->config_tables, g_path_is_absolute(t) ? g_strdup(t)
                                                                     : g_build_filename(dir, t, NULL));
         }
+    }
+    if (!o->no_pit && g_key_file_has_key(kf, "guest", "pit", NULL)) {
+        o->no_pit = !g_key_file_get_boolean(kf, "guest", "pit", &err);
+        if (err) {
+            return run_config_refuse(path, "pit", "not a boolean (true or false)");
+        }
+    }
+    if (o->cpu_weight == FERRY_RUN_VCPUS_UNSET &&
+        g_key_file_has_key(kf, "guest", "cpu-weight", NULL)) {
+        o->cpu_weight = g_key_file_get_integer(kf, "guest", "cpu-weight", &err);
+        if (err)
+            return run_config_refuse(path, "cpu-weight", "not a whole number");
+        if (o->cpu_weight < 1 || o->cpu_weight > HV_CPU_WEIGHT_MAX)
+            return run_config_refuse(path, "cpu-weight", "must be 1..10000");
+    }
+    if (o->cpu_cap == FERRY_RUN_VCPUS_UNSET && g_key_file_has_key(kf, "guest", "cpu-cap", NULL)) {
+        o->cpu_cap = g_key_file_get_integer(kf, "guest", "cpu-cap", &err);
+        if (err)
+            return run_config_refuse(path, "cpu-cap", "not a whole number");
+        if (o->cpu_cap < 1 || o->cpu_cap > HV_CPU_CAP_MAX)
+            return run_config_refuse(path, "cpu-cap", "must be 1..6400 (percent of one host CPU)");
     }
     if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
         o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);

@@ -5,7 +5,7 @@
  *   ferry-hv --image FILE [--entry auto|real|pvh|multiboot] [--memory SIZE] [--vcpus N]
  *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
  *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
- *            [--no-acpi | --acpi-table FILE...]
+ *            [--no-acpi | --acpi-table FILE...] [--no-pit] [--cpu-weight N] [--cpu-cap PERCENT]
  *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
  *
  * The main thread runs the control loop (ioreq server registrations,
@@ -37,8 +37,8 @@ struct hv_opts {
     char **modules;                 /* --module FILE[,ARGS], in order */
     char **dm_args;
     char **acpi_tables;             /* --acpi-table, in order */
-    int vcpus, wait_servers, wait_ms, verbose;
-    gboolean eager, no_debug_ports, no_acpi, print_cpuid;
+    int vcpus, wait_servers, wait_ms, verbose, cpu_weight, cpu_cap;
+    gboolean eager, no_debug_ports, no_acpi, print_cpuid, no_pit;
 };
 
 struct hv_main {
@@ -46,6 +46,8 @@ struct hv_main {
     struct ioreq_router *router;
     pid_t dm_pid;
     bool dm_spawned;
+    bool cgroup_on;                 /* --cpu-weight/--cpu-cap: m->cg is set up */
+    struct hv_cgroup cg;
     int sigfd;
     int want_servers;               /* enabled servers needed before the guest starts */
 };
@@ -170,6 +172,16 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
     close(sv[1]);
     m->dm_pid = pid;
     m->dm_spawned = true;
+    if (m->cgroup_on) {
+        char why[PATH_MAX + 128];
+
+        rc = hv_cgroup_attach_dm(&m->cg, pid, why, sizeof(why));
+        if (rc < 0) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: %s", path, why);
+            close(sv[0]);
+            return rc;
+        }
+    }
     rc = ioreq_router_add_connection(m->router, sv[0]);
     if (rc < 0) {
         ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: cannot add its connection: %s",
@@ -300,7 +312,8 @@ static int kvm_error_status(int rc)
 
 int main(int argc, char **argv)
 {
-    struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT };
+    struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT,
+                         .cpu_weight = -1, .cpu_cap = -1 };     /* -1: not given */
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
         { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry,
@@ -308,6 +321,11 @@ int main(int argc, char **argv)
           "multiboot header), real, pvh or multiboot", "KIND" },
         { "memory", 'm', 0, G_OPTION_ARG_STRING, &o.memory, "guest RAM, K/M/G/T (default 64M)", "SIZE" },
         { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "number of vCPUs (default 1)", "N" },
+        { "cpu-weight", 0, 0, G_OPTION_ARG_INT, &o.cpu_weight,
+          "scheduling weight of the guest's vCPUs against other guests' (1..10000, default "
+          "100: its own cgroup's cpu.weight, or cpu.shares N*1024/100)", "N" },
+        { "cpu-cap", 0, 0, G_OPTION_ARG_INT, &o.cpu_cap,
+          "at most this much host CPU for the guest, in percent of one CPU (1..6400)", "PERCENT" },
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline,
           "kernel command line (pvh, multiboot: after the image's name)", "S" },
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
@@ -332,6 +350,8 @@ int main(int argc, char **argv)
           "register all of guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi,
           "no ACPI tables for the guest", NULL },
+        { "no-pit", 0, 0, G_OPTION_ARG_NONE, &o.no_pit,
+          "no in-kernel PIT (8254) for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table (a complete .aml/.dat: SSDT, SLIC, ...; repeatable)", "FILE" },
         { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
@@ -426,6 +446,18 @@ int main(int argc, char **argv)
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
+    if (o.cpu_weight != -1 && (o.cpu_weight < 1 || o.cpu_weight > HV_CPU_WEIGHT_MAX)) {
+        fprintf(stderr, "ferry-hv: --cpu-weight %d: must be 1..%d\n", o.cpu_weight,
+                HV_CPU_WEIGHT_MAX);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
+    }
+    if (o.cpu_cap != -1 && (o.cpu_cap < 1 || o.cpu_cap > HV_CPU_CAP_MAX)) {
+        fprintf(stderr, "ferry-hv: --cpu-cap %d: must be 1..%d (percent of one host CPU)\n",
+                o.cpu_cap, HV_CPU_CAP_MAX);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
+    }
     if (o.wait_servers < 0 || o.wait_ms < 0) {
         fprintf(stderr, "ferry-hv: --wait-servers and --wait-timeout must not be negative\n");
         status = FERRY_HV_EXIT_USAGE;
@@ -433,6 +465,7 @@ int main(int argc, char **argv)
     }
     vcfg.nr_vcpus = (unsigned)o.vcpus;
     vcfg.eager_memory = o.eager;
+    vcfg.no_pit = o.no_pit;
 
     sigset_t set;
     sigemptyset(&set);
@@ -463,6 +496,19 @@ int main(int argc, char **argv)
         status = fflush(stdout) == 0 ? FERRY_HV_EXIT_OK : FERRY_HV_EXIT_FAILURE;
         goto out;
     }
+    if (o.cpu_weight != -1 || o.cpu_cap != -1) {
+        char cwhy[PATH_MAX + 128];
+
+        rc = hv_cgroup_setup(&m.cg, o.cpu_weight > 0 ? (unsigned)o.cpu_weight : 0,
+                             o.cpu_cap > 0 ? (unsigned)o.cpu_cap : 0, cwhy, sizeof(cwhy));
+        if (rc) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "--cpu-weight/--cpu-cap: %s", cwhy);
+            goto out;
+        }
+        m.cgroup_on = true;
+        ferry_log(FERRY_LOG_INFO, NULL, "cgroup v%d: guest in %s, device model in %s",
+                  m.cg.version, m.cg.guest, m.cg.dm);
+    }
     rc = hv_io_init(m.vm);
     if (!rc && !o.no_debug_ports)
         rc = hv_io_add_debug_ports(m.vm, STDOUT_FILENO);
@@ -479,6 +525,11 @@ int main(int argc, char **argv)
         rc = hv_vcpus_create(m.vm);
     if (!rc)
         rc = hv_vcpus_setup_boot(m.vm, &boot);
+    if (!rc && boot.entry == HV_ENTRY_MULTIBOOT) {
+        rc = hv_bios_chips_set(m.vm, why, sizeof(why));
+        if (rc)
+            ferry_log(FERRY_LOG_ERROR, NULL, "multiboot: %s", why);
+    }
     if (rc)
         goto out;
 
@@ -560,6 +611,9 @@ out:
             waitpid(m.dm_pid, NULL, 0);
         }
     }
+    if (m.cgroup_on && hv_cgroup_cleanup(&m.cg) < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "could not remove the cgroups %s and %s", m.cg.guest,
+                  m.cg.dm);
     if (m.vm) {
         hv_io_fini(m.vm);
         hv_vm_destroy(m.vm);

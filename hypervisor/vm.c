@@ -264,7 +264,7 @@ static int vm_create_irqchip(struct ferry_vm *vm)
         vm_log(vm, FERRY_LOG_ERROR, "kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
         return rc;
     }
-    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) > 0) {
+    if (!vm->cfg.no_pit && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) > 0) {
         struct kvm_pit_config pit = { .flags = 0 };
         if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) == 0)
             vm->have_pit = true;
