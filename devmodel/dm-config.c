@@ -340,6 +340,47 @@ int dm_args_read_config(struct dm_args *a)
     return 0;
 }
 
+static bool has_device_type(const struct dm_args *a, const char *want)
+{
+    bool found = false;
+
+    for (unsigned i = 0; a->devices && a->devices[i] && !found; i++) {
+        char *type = NULL, *id = NULL;
+        struct ferry_dm_opts *opts = NULL;
+
+        if (dm_device_spec_split(a->devices[i], &type, &id, &opts) == 0)
+            found = !strcmp(type, want);
+        g_free(type);
+        g_free(id);
+        dm_opts_free(opts);
+    }
+    return found;
+}
+
+/*
+ * Host USB devices for a Ferry guest (--usb, or a [usb] group without
+ * qmp=) go to its own xHCI: an xhci device usb0 when none is given.  Not
+ * for a QEMU's companion (--qmp): its QEMU has the controller.
+ */
+static void add_implicit_xhci(struct dm_args *a)
+{
+    g_autofree char *cfg_qmp = NULL;
+    bool usb = a->usb && a->usb[0];
+    guint n = a->devices ? g_strv_length(a->devices) : 0;
+
+    if (a->qmp)
+        return;
+    if (!usb && a->config && companion_usb_wanted(NULL, a->config)) {
+        (void)companion_usb_config_qmp(a->config, &cfg_qmp);
+        usb = !cfg_qmp || !*cfg_qmp;
+    }
+    if (!usb || has_device_type(a, "xhci"))
+        return;
+    a->devices = g_renew(char *, a->devices, n + 2);
+    a->devices[n] = g_strdup("xhci,id=usb0");
+    a->devices[n + 1] = NULL;
+}
+
 /* Defaults first (the PCI bus before its functions), then the user's devices. */
 int dm_args_add_devices(const struct dm_args *a, struct ferry_dm *dm)
 {
@@ -432,7 +473,8 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
     if (a->qemu && a->qemu->len)
         add_type_list("qemu", lists, &n);
     /* USB (dm-usb.c): libusb without discovery on fds, usbredir on socketpairs */
-    if (companion_usb_wanted(a->qmp, a->config))
+    if (companion_usb_wanted(a->qmp, a->config) || (a->usb && a->usb[0]) ||
+        has_device_type(a, "xhci"))
         lists[n++] = &companion_syscalls_usbredir;
     return n;
 }
@@ -493,6 +535,12 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a->qmp,
           "companion of the QEMU with this QMP socket: serve it host USB and PCI devices "
           "(without --connect/--ioreq-fd: only that, no ferry-hv)", "PATH" },
+        { "usb", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->usb,
+          "a host USB device for the guest (repeatable; as [usb] devices=), on its xhci "
+          "(added as usb0 if there is none)", "VID:PID[:SERIAL]|PORT" },
+        { "usb-policy", 0, 0, G_OPTION_ARG_STRING, &a->usb_policy,
+          "USB policy rules (usbredir filter syntax, as [usb] policy=, which it replaces)",
+          "RULES" },
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a->config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a->list, "list device types and exit", NULL },
@@ -547,6 +595,13 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
     a->qemu = g_ptr_array_new_with_free_func((GDestroyNotify)dm_opts_free);
     if ((a->config && dm_args_read_config(a) < 0) || check_device_specs(a) < 0)
         return DM_EXIT_USAGE;
+    if (a->usb && !a->print_policy && (a->qmp || (a->ioreq_fd < 0 && !a->connect))) {
+        fprintf(stderr, "ferry-dm: --usb is for a Ferry guest's own xhci (with --ioreq-fd or "
+                "--connect); for a QEMU guest (--qmp) give [usb] devices= or use ferry usb "
+                "attach\n");
+        return DM_EXIT_USAGE;
+    }
+    add_implicit_xhci(a);
     return -1;
 }
 
@@ -565,5 +620,7 @@ void dm_args_clear(struct dm_args *a)
     g_free(a->cpus);
     g_free(a->user);
     g_free(a->qmp);
+    g_strfreev(a->usb);
+    g_free(a->usb_policy);
     *a = (struct dm_args){ .ioreq_fd = -1 };
 }

@@ -101,6 +101,11 @@ struct ferry_dm {
     char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
+    struct {                            /* a USB controller's QEMU (dm_usb_host_set) */
+        char qmp[108];
+        void (*restarted)(void *opaque);
+        void *opaque;
+    } usb_host;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */
     size_t nr_lists;
 };

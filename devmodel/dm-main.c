@@ -72,6 +72,40 @@ static void qmp_gone(void *opaque)
     usb_qemu_gone(m);
 }
 
+/*
+ * The xhci device's remote QEMU was restarted: a new QMP connection to it
+ * (the old one ended with the old QEMU), and the USB service plugs the
+ * devices in again.  A confined ferry-dm cannot connect any more: its
+ * devices come back when the broker passes them again.
+ */
+static void usb_host_restarted(void *opaque)
+{
+    struct dm_program *m = opaque;
+    const char *path = dm_usb_host_qmp(m->dm);
+    struct companion_qmp *d = NULL;
+
+    if (!m->usb || !path || !m->qmp || strcmp(companion_qmp_path(m->qmp), path) != 0)
+        return;
+    if (dm_confined(m->dm)) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: the xhci's QEMU was restarted, but a confined "
+                  "ferry-dm cannot connect to its QMP socket again: its USB devices stay "
+                  "unplugged");
+        return;
+    }
+    if (companion_qmp_open(m->base, path, qmp_gone, m, &d) < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: no QMP connection to the restarted xhci "
+                  "QEMU at %s: its USB devices stay unplugged", path);
+        return;
+    }
+    if (companion_usb_reconnect(m->usb, d) < 0) {
+        companion_qmp_free(d);
+        return;
+    }
+    companion_qmp_free(m->qmp);
+    m->qmp = d;
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: reconnected to the restarted xhci QEMU at %s", path);
+}
+
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
 static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
                              JsonObject *args, JsonNode *id, int *fd)
@@ -243,6 +277,9 @@ static int dm_run(const struct dm_args *a)
         (void)companion_usb_config_qmp(a->config, &usb_qmp);
         if (!qmp)
             qmp = usb_qmp && *usb_qmp ? usb_qmp : companion_vfio_config_qmp(m.vfio);
+        /* a Ferry guest's own USB controller (the xhci device): its QEMU's QMP */
+        if (!qmp && !companion)
+            qmp = dm_usb_host_qmp(m.dm);
         if (!qmp && companion_vfio_has_devices(m.vfio)) {
             ferry_log(FERRY_LOG_ERROR, NULL, "%s: [pci] devices need the QMP socket of the guest's "
                     "QEMU (--qmp PATH, or qmp= in [pci] or [usb])", a->config);
@@ -261,6 +298,7 @@ static int dm_run(const struct dm_args *a)
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
         rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
+                          (const char *const *)a->usb, a->usb_policy,
                           mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
                           &m.usb);
         if (rc < 0) {
@@ -271,6 +309,8 @@ static int dm_run(const struct dm_args *a)
         if (m.qmp && companion_vfio_start(m.vfio, m.qmp, qmp) < 0)
             goto out;
     }
+    if (m.usb && dm_usb_host_qmp(m.dm))
+        dm_usb_host_set_handler(m.dm, usb_host_restarted, &m);
     if (m.control)
         dm_control_set_handler(m.control, control_command, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);

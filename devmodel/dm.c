@@ -435,3 +435,31 @@ bool dm_confined(const struct ferry_dm *dm)
 {
     return dm->confined;
 }
+
+int dm_usb_host_set(struct ferry_dm *dm, const char *qmp)
+{
+    if (dm->usb_host.qmp[0])
+        return -EEXIST;
+    if (strlen(qmp) >= sizeof(dm->usb_host.qmp))
+        return -ENAMETOOLONG;
+    snprintf(dm->usb_host.qmp, sizeof(dm->usb_host.qmp), "%s", qmp);
+    return 0;
+}
+
+const char *dm_usb_host_qmp(const struct ferry_dm *dm)
+{
+    return dm->usb_host.qmp[0] ? dm->usb_host.qmp : NULL;
+}
+
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+                             void *opaque)
+{
+    dm->usb_host.restarted = restarted;
+    dm->usb_host.opaque = opaque;
+}
+
+void dm_usb_host_restarted(struct ferry_dm *dm)
+{
+    if (dm->usb_host.restarted)
+        dm->usb_host.restarted(dm->usb_host.opaque);
+}

@@ -309,6 +309,21 @@ void dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const
                            size_t n);
 bool dm_confined(const struct ferry_dm *dm);
 
+/*
+ * A USB host controller emulated by a QEMU that takes usb-redir devices
+ * over the QMP socket qmp (the xhci device): ferry-dm's USB service serves
+ * host devices to it (companion/dm-usb.h), as to a QEMU guest.  One per
+ * guest: -EEXIST for a second.  dm_usb_host_restarted: that QEMU was
+ * restarted (a new process at the same socket); the handler ferry-dm's
+ * program set with dm_usb_host_set_handler reconnects and plugs the
+ * devices in again.
+ */
+FERRY_MUST_CHECK int dm_usb_host_set(struct ferry_dm *dm, const char *qmp);
+const char *dm_usb_host_qmp(const struct ferry_dm *dm);       /* NULL if none */
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+                             void *opaque);
+void dm_usb_host_restarted(struct ferry_dm *dm);
+
 /* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
 int dm_device_remove(struct ferry_dm *dm, const char *id);
 struct ferry_dm_device *dm_device_find(struct ferry_dm *dm, const char *id);

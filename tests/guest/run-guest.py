@@ -444,6 +444,10 @@ def t_cli_run():
             (b"[guest]\nimage=hello.img\n[gust]\nentry=real\n", "unknown group [gust]"),
             (b"[guest]\nimage=hello.img\nco\x01lour=blue\n", "unknown key 'co\\x01lour'"),
             (b"[guest]\nimage=hello.img\nmemory=\x1b[2J\n", "[guest] key 'memory': '\\x1b[2J' is not a size"),
+            (b"[guest]\nimage=hello.img\n[usb]\ndevice=1d50:6103\n",
+             "unknown key 'device' in [usb] (devices, policy)"),
+            (b"[guest]\nimage=hello.img\n[usb]\ndevices=\xff\n",
+             "[usb] key 'devices': value is not valid UTF-8"),
         ]
         for text, want in bad:
             with open(conf, "wb") as f:
@@ -455,6 +459,14 @@ def t_cli_run():
                     any(c < 0x20 and c != 0x0a for c in p.stderr) or b"\xff" in p.stderr:
                 fail("ferry run with %r: status %d, expected 2 and %r (escaped)" %
                      (text, p.returncode, want), p.stdout.decode(), err)
+        # USB devices go to ferry-dm's xhci: without a device model, a refusal.
+        with open(conf, "wb") as f:
+            f.write(b"[guest]\nimage=hello.img\n[usb]\ndevices=1d50:6103\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "USB devices need the device model" not in p.stderr:
+            fail("ferry run --no-dm with [usb] devices=: status %d, expected 2" % p.returncode,
+                 p.stdout, p.stderr)
     print("ok")
 
 
