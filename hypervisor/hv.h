@@ -43,6 +43,9 @@
 #define HV_UNCLAIMED_MAX        64      /* distinct places counted one by one */
 #define HV_LAZY_SLOT_SIZE       (1ull << 30)
 #define HV_EAGER_MIN            (16ull << 20)
+#define HV_IOAPIC_PINS          24      /* GSIs 0..23: the IOAPIC (and 0..15 the PICs) */
+#define HV_MSI_GSI_BASE         HV_IOAPIC_PINS
+#define HV_MSI_ROUTES_MAX       1000    /* KVM allows 1024 GSIs in all */
 
 #define HV_KICK_SIGNAL          (SIGRTMIN + 1)
 
@@ -170,6 +173,8 @@ struct ferry_vm {
     uint64_t resume_vector;
     uint64_t facs_gpa;              /* the FACS ferry-hv placed; 0: none */
     struct hv_platform_reset *platform_reset;   /* irqchip and PIT at power-on */
+    /* MSI routes for irqfds: GSI HV_MSI_GSI_BASE + i (control thread only). */
+    struct hv_msi_route { bool used; uint64_t address; uint32_t data; } *msi_routes;
 
     /* The CPUID every vCPU gets (its APIC ID patched in); NULL: KVM's as it is. */
     struct kvm_cpuid2 *cpuid;
@@ -203,6 +208,13 @@ int hv_vm_irq_line(struct ferry_vm *vm, uint32_t gsi, bool level);
 int hv_vm_irqfd(struct ferry_vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 /* Inject one MSI (address/data as the guest programmed them) through the LAPIC. */
 int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data);
+/*
+ * Route a GSI of its own to the MSI (address, data) and wire fd to it
+ * (KVM_SET_GSI_ROUTING + KVM_IRQFD; *gsi gets it), or undo that for *gsi.
+ * Control thread only.
+ */
+int hv_vm_msi_route(struct ferry_vm *vm, uint64_t address, uint32_t data, int fd, bool assign,
+                    uint32_t *gsi);
 
 /* vcpu.c */
 FERRY_MUST_CHECK int hv_vcpus_create(struct ferry_vm *vm);
@@ -230,6 +242,9 @@ void hv_io_dispatch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req);
 /* Port I/O exit, incl. CF8/CFC. data points into the kvm_run page. */
 void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
                 bool is_write, uint8_t *data);
+/* String port I/O exit: count elements of size in data (KVM's data page). */
+void hv_io_port_rep(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
+                    uint32_t count, bool is_write, uint8_t *data);
 /* MMIO exit, incl. ECAM; lazy RAM is handled by the caller. */
 void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
                 bool is_write, uint8_t *data);

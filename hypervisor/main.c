@@ -6,14 +6,23 @@
  *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
  *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
  *            [--no-acpi | --acpi-table FILE...] [--no-pit] [--cpu-weight N] [--cpu-cap PERCENT]
+ *            [--cpus LIST [--dm-cpus LIST]]
  *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
  *
  * The main thread runs the control loop (ioreq server registrations,
  * signals, the guest's end); each vCPU has a thread of its own.  The exit
  * status says how the guest ended (hypervisor/hv-exit.h).
+ *
+ * Placement: --cpus pins vCPU i to the i-th CPU of the list (round robin).
+ * A device model then shares the CPU of the vCPU that sends it the most
+ * ioreqs (checked once a second; the one --dm starts begins on vCPU 0's),
+ * unless --dm-cpus pins the one --dm starts.  On one CPU a round trip is a
+ * context switch; across two it is two wake-ups, which cost more here.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <glib.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,14 +35,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cpus.h"
 #include "common/log-glib.h"
 #include "hypervisor/hv.h"
 
 #define HV_WAIT_SERVERS_MS_DEFAULT  10000
 #define HV_DM_ARGS_MAX              64
+#define IOREQ_MAX_SERVERS_PLACED    64
 
 struct hv_opts {
-    char *image, *entry, *memory, *cmdline, *socket, *dm, *cpu;
+    char *image, *entry, *memory, *cmdline, *socket, *dm, *cpu, *cpus, *dm_cpus;
     char **modules;                 /* --module FILE[,ARGS], in order */
     char **dm_args;
     char **acpi_tables;             /* --acpi-table, in order */
@@ -50,6 +61,14 @@ struct hv_main {
     struct hv_cgroup cg;
     int sigfd;
     int want_servers;               /* enabled servers needed before the guest starts */
+    bool pinned;                    /* --cpus: vCPU i on vcpu_cpu[i] */
+    int vcpu_cpu[HV_VCPUS_MAX];
+    bool dm_fixed;                  /* --dm-cpus: the spawned device model stays there */
+    cpu_set_t dm_cpus;
+    bool follow;                    /* servers follow their busiest vCPU */
+    struct { uint32_t id; int cpu; bool refused; } placed[IOREQ_MAX_SERVERS_PLACED];
+    unsigned nr_placed;
+    struct timespec last_place;
 };
 
 static void hv_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
@@ -99,6 +118,17 @@ static int hv_msi_op(void *opaque, uint64_t address, uint32_t data)
     return hv_vm_signal_msi(opaque, address, data);
 }
 
+static int hv_msi_route_op(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                           uint32_t *gsi)
+{
+    int rc = hv_vm_msi_route(opaque, address, data, fd, assign, gsi);
+
+    if (rc == 0 && assign)
+        ferry_log(FERRY_LOG_INFO, NULL, "msi 0x%llx/0x%x routed to gsi %u (irqfd)",
+                  (unsigned long long)address, data, *gsi);
+    return rc;
+}
+
 static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
 {
     return hv_vm_memory_regions(opaque, regions);
@@ -114,6 +144,7 @@ static const struct ioreq_router_ops hv_router_ops = {
     .irqfd = hv_irqfd_op,
     .irq_line = hv_irq_line_op,
     .msi = hv_msi_op,
+    .msi_route = hv_msi_route_op,
     .memory = hv_memory_op,
     .shutdown = hv_shutdown_op,
     .sleep = hv_sleep_op,
@@ -162,6 +193,14 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);   /* ignored here; exec would pass that on */
+        cpu_set_t first;
+        CPU_ZERO(&first);
+        if (m->pinned)
+            CPU_SET(m->vcpu_cpu[0], &first);
+        if ((m->dm_fixed || m->pinned) &&
+            sched_setaffinity(0, sizeof(cpu_set_t), m->dm_fixed ? &m->dm_cpus : &first) < 0)
+            fprintf(stderr, "ferry-hv: device model %s: cannot pin it: %s\n", path,
+                    strerror(errno));
         int fl = fcntl(sv[1], F_GETFD);
         if (fl >= 0)
             fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
@@ -236,6 +275,52 @@ static void hv_handle_signals(struct hv_main *m)
     }
 }
 
+/*
+ * Each server moves to the CPU of the vCPU that sent it the most ioreqs
+ * since the last look (the main thread of its process: the one that serves
+ * them).  Only with --cpus: unpinned vCPUs wander, and the scheduler places
+ * both.
+ */
+static void hv_place_servers(struct hv_main *m)
+{
+    struct ioreq_router_load load[IOREQ_MAX_SERVERS_PLACED];
+    unsigned n = ioreq_router_take_load(m->router, load, IOREQ_MAX_SERVERS_PLACED);
+
+    for (unsigned i = 0; i < n; i++) {
+        const struct ioreq_router_load *l = &load[i];
+        if (!l->requests || l->pid <= 0 || l->pinned)
+            continue;
+        if (m->dm_fixed && l->pid == m->dm_pid)
+            continue;
+        unsigned k;
+        for (k = 0; k < m->nr_placed && m->placed[k].id != l->server_id; k++)
+            ;
+        if (k == m->nr_placed) {
+            if (k == IOREQ_MAX_SERVERS_PLACED)
+                continue;
+            m->placed[m->nr_placed++] = (__typeof__(m->placed[0])){ l->server_id, -1, false };
+        }
+        int cpu = m->vcpu_cpu[l->busiest_vcpu];
+        if (m->placed[k].cpu == cpu || m->placed[k].refused)
+            continue;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(l->pid, sizeof(set), &set) < 0) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "placement: cannot move ioreq server %u (%s) "
+                      "pid %d to CPU %d: %s; it stays where it is", l->server_id, l->name,
+                      (int)l->pid, cpu, strerror(errno));
+            m->placed[k].refused = true;
+            continue;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "placement: ioreq server %u (%s) pid %d on CPU %d, "
+                  "with vcpu %u (%llu of its %llu ioreqs)", l->server_id, l->name, (int)l->pid,
+                  cpu, l->busiest_vcpu, (unsigned long long)l->busiest_requests,
+                  (unsigned long long)l->requests);
+        m->placed[k].cpu = cpu;
+    }
+}
+
 /* Run the control loop until fn(m) is true or the guest ends; -ETIMEDOUT after ms. */
 static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
 {
@@ -269,6 +354,14 @@ static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
             hv_handle_signals(m);
         if (p[2].revents)
             ioreq_router_dispatch(m->router);
+        if (m->follow && m->router) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if (t.tv_sec > m->last_place.tv_sec) {
+                m->last_place = t;
+                hv_place_servers(m);
+            }
+        }
     }
 }
 
@@ -363,6 +456,11 @@ int main(int argc, char **argv)
           "one more ACPI table (a complete .aml/.dat: SSDT, SLIC, ...; repeatable)", "FILE" },
         { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
           "no in-process debug console (0xe9) and debug exit (0x501) ports", NULL },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &o.cpus,
+          "pin vCPU i to the i-th CPU of LIST (0,2-3); device models follow the vCPU that "
+          "drives them most", "LIST" },
+        { "dm-cpus", 0, 0, G_OPTION_ARG_STRING, &o.dm_cpus,
+          "pin the device model --dm starts to these CPUs instead", "LIST" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log (info)", NULL },
         { NULL },
     };
@@ -473,6 +571,32 @@ int main(int argc, char **argv)
     vcfg.nr_vcpus = (unsigned)o.vcpus;
     vcfg.eager_memory = o.eager;
     vcfg.no_pit = o.no_pit;
+    if (o.cpus) {
+        cpu_set_t set;
+        if (ferry_cpus_parse(o.cpus, &set, why, sizeof(why)) < 0) {
+            fprintf(stderr, "ferry-hv: --cpus: %s\n", why);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        m.pinned = true;
+        m.follow = true;
+        for (int i = 0; i < o.vcpus; i++)
+            m.vcpu_cpu[i] = ferry_cpus_nth(&set, (unsigned)i);
+    }
+    if (o.dm_cpus) {
+        if (ferry_cpus_parse(o.dm_cpus, &m.dm_cpus, why, sizeof(why)) < 0) {
+            fprintf(stderr, "ferry-hv: --dm-cpus: %s\n", why);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        if (!o.dm) {
+            fprintf(stderr, "ferry-hv: --dm-cpus %s: no device model to pin (give --dm)\n",
+                    o.dm_cpus);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        m.dm_fixed = true;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -584,6 +708,24 @@ int main(int argc, char **argv)
     rc = hv_vcpus_start(m.vm);
     if (rc)
         goto out;
+    for (unsigned i = 0; m.pinned && i < m.vm->nr_vcpus; i++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(m.vcpu_cpu[i], &one);
+        int perr = pthread_setaffinity_np(m.vm->vcpus[i].thread, sizeof(one), &one);
+        if (perr)
+            ferry_log(FERRY_LOG_WARNING, NULL, "placement: cannot pin vcpu %u to CPU %d: %s",
+                      i, m.vcpu_cpu[i], strerror(perr));
+    }
+    if (m.pinned || m.dm_fixed) {
+        char dmc[128] = "";
+        if (m.dm_fixed)
+            ferry_cpus_format(&m.dm_cpus, dmc, sizeof(dmc));
+        for (unsigned i = 0; m.pinned && i < m.vm->nr_vcpus; i++)
+            ferry_log(FERRY_LOG_INFO, NULL, "placement: vcpu %u on CPU %d", i, m.vcpu_cpu[i]);
+        ferry_log(FERRY_LOG_INFO, NULL, "placement: device model %s%s", m.dm_fixed ? "on CPUs " :
+                  "follows the vCPU that sends it the most ioreqs", dmc);
+    }
     hv_loop(&m, NULL, -1);
 ended:
     hv_vcpus_stop(m.vm);
@@ -596,9 +738,12 @@ ended:
         struct ioreq_router_stats st;
         ioreq_router_get_stats(m.router, &st);
         ferry_log(FERRY_LOG_INFO, NULL, "ioreqs: sent=%llu posted=%llu unclaimed_reads=%llu "
-                  "unclaimed_writes=%llu failed=%llu", (unsigned long long)st.sent,
+                  "unclaimed_writes=%llu failed=%llu rep_sent=%llu rep_elements=%llu "
+                  "doorbells=%llu", (unsigned long long)st.sent,
                   (unsigned long long)st.posted, (unsigned long long)st.unclaimed_reads,
-                  (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed);
+                  (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed,
+                  (unsigned long long)st.rep_sent, (unsigned long long)st.rep_elements,
+                  (unsigned long long)st.doorbells);
     }
 out:
     if (m.vm)
@@ -633,6 +778,8 @@ out:
     g_free(o.cmdline);
     g_strfreev(o.modules);
     g_free(o.cpu);
+    g_free(o.cpus);
+    g_free(o.dm_cpus);
     g_free(o.socket);
     g_free(o.dm);
     g_strfreev(o.dm_args);

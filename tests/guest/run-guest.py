@@ -111,7 +111,8 @@ def t_pvh_info_small():
 
 
 IO64_CHECKS = ["pio-dword-0", "pio-unclaimed-dword", "string-outsb-insb", "string-outsw-insl",
-               "string-outsl-insw", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
+               "string-outsl-insw", "string-insb-df", "string-outsw-df", "string-insw-page-cross",
+               "string-outsw-page-cross", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
                "mmio-unclaimed-qword", "mmio-unaligned-page-cross", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
                "pci-cf8-nodev", "pci-ecam-id", "pci-cf8-sees-ecam-write", "pci-ecam-extended",
                "pci-ecam-nodev", "io64: all checks passed"]
@@ -127,6 +128,10 @@ def t_io64():
     if posted < 60:
         fail("only %d writes went through the buffered ring, expected 60 or more" % posted, "",
              err)
+    # Every rep ins the guest does reaches the server in one ioreq per KVM exit.
+    reps = int(err.split("rep_sent=")[1].split()[0])
+    if reps < 7:
+        fail("only %d string ioreqs (count > 1), expected 7 or more" % reps, "", err)
 
 
 def t_io64_socket():
@@ -228,6 +233,45 @@ def t_dm_fails():
     if rc != 1 or "exited before its ioreq server was enabled" not in err or out:
         fail("--dm /bin/false: status %d, expected 1 and no guest output" % rc, out, err)
     print("ok: " + err.strip().splitlines()[-1])
+
+
+def t_placement():
+    """--cpus pins the vCPUs and says so; --dm-cpus pins the device model; bad lists refused."""
+    cpu = str(min(os.sched_getaffinity(0)))
+    _, err = expect(["-i", img("io64.elf"), "-v", "--cpus", cpu, "--dm-cpus", cpu] + dm(), 42,
+                    ["io64: all checks passed"],
+                    ["placement: vcpu 0 on CPU " + cpu, "placement: device model on CPUs " + cpu],
+                    out_lacks=("FAIL", "still running"))
+    _, err = expect(["-i", img("io64.elf"), "-v", "--cpus", cpu] + dm(), 42,
+                    ["io64: all checks passed"],
+                    ["placement: device model follows the vCPU that sends it the most ioreqs"],
+                    out_lacks=("FAIL", "still running"))
+    for bad, why in (("3-1", "ends before it starts"), ("0,x", "expected a CPU number"),
+                     ("99999", "does not exist")):
+        rc, out, err = run_hv(["-i", img("io64.elf"), "--cpus", bad])
+        if rc != 2 or why not in err:
+            fail("--cpus %s: status %d, expected 2 and '%s'" % (bad, rc, why), out, err)
+    rc, out, err = run_hv(["-i", img("io64.elf"), "--dm-cpus", "0"])
+    if rc != 2 or "no device model to pin" not in err:
+        fail("--dm-cpus without --dm: status %d, expected 2" % rc, out, err)
+    ferry = os.path.join(BUILD, "cli", "ferry")
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "g.conf")
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=%s\ncpus=%s\ndm-cpus=4-1\n" % (img("io64.elf"), cpu))
+        p = subprocess.run([ferry, "run", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "dm-cpus" not in p.stderr or "ends before it starts" not in p.stderr:
+            fail("ferry run with dm-cpus=4-1: status %d, expected 2 naming the key" % p.returncode,
+                 p.stdout, p.stderr)
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=%s\ncpus=%s\n" % (img("io64.elf"), cpu))
+        p = subprocess.run([ferry, "run", "--dm", SERVER, "-v", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 42 or "placement: vcpu 0 on CPU " + cpu not in p.stderr:
+            fail("ferry run with cpus=%s: status %d, expected 42 and the placement" %
+                 (cpu, p.returncode), p.stdout, p.stderr)
+    print("ok: placement options")
 
 
 def with_pvh_entry(elf, entry):
@@ -400,6 +444,10 @@ def t_cli_run():
             (b"[guest]\nimage=hello.img\n[gust]\nentry=real\n", "unknown group [gust]"),
             (b"[guest]\nimage=hello.img\nco\x01lour=blue\n", "unknown key 'co\\x01lour'"),
             (b"[guest]\nimage=hello.img\nmemory=\x1b[2J\n", "[guest] key 'memory': '\\x1b[2J' is not a size"),
+            (b"[guest]\nimage=hello.img\n[usb]\ndevice=1d50:6103\n",
+             "unknown key 'device' in [usb] (devices, policy)"),
+            (b"[guest]\nimage=hello.img\n[usb]\ndevices=\xff\n",
+             "[usb] key 'devices': value is not valid UTF-8"),
         ]
         for text, want in bad:
             with open(conf, "wb") as f:
@@ -411,6 +459,14 @@ def t_cli_run():
                     any(c < 0x20 and c != 0x0a for c in p.stderr) or b"\xff" in p.stderr:
                 fail("ferry run with %r: status %d, expected 2 and %r (escaped)" %
                      (text, p.returncode, want), p.stdout.decode(), err)
+        # USB devices go to ferry-dm's xhci: without a device model, a refusal.
+        with open(conf, "wb") as f:
+            f.write(b"[guest]\nimage=hello.img\n[usb]\ndevices=1d50:6103\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "USB devices need the device model" not in p.stderr:
+            fail("ferry run --no-dm with [usb] devices=: status %d, expected 2" % p.returncode,
+                 p.stdout, p.stderr)
     print("ok")
 
 
@@ -935,6 +991,7 @@ SCENARIOS = {
     "pvh-info-module": t_pvh_info_module,
     "io64": t_io64,
     "io64-socket": t_io64_socket,
+    "placement": t_placement,
     "irq64": t_irq64,
     "smp": t_smp,
     "himem-1t": t_himem_1t,

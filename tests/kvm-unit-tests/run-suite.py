@@ -27,7 +27,7 @@ EXPECTED = """
 smptest smptest3 idt_test setjmp rmap_chain realmode
 vmexit_cpuid vmexit_mov_from_cr8 vmexit_mov_to_cr8 vmexit_inl_pmtimer vmexit_ipi
 vmexit_ipi_halt vmexit_ple_round_robin vmexit_tscdeadline vmexit_tscdeadline_immed
-vmexit_cr0_wp vmexit_cr4_pge
+vmexit_cr0_wp vmexit_cr4_pge s3 lam
 """.split()
 
 
