@@ -3,7 +3,7 @@
  * ferry usb list [GUEST] [--json]
  * ferry usb attach GUEST DEVICE [--pass-fd] [--follow]
  * ferry usb detach GUEST DEVICE
- * ferry usb share DEVICE --listen ADDR:PORT
+ * ferry usb share DEVICE --listen ADDR [options]   (cmd-usb-share.c)
  *
  * GUEST is the ferry-dm serving a QEMU guest (ferry-dm --qmp QMP --control
  * SOCK): the path of its control socket, or a name meaning
@@ -15,7 +15,7 @@
  * it again each time the device is replugged, and tell ferry-dm when it
  * goes (a confined ferry-dm sees no hotplug).  list without GUEST looks at
  * the host; share serves a device over the network from this process until
- * interrupted.
+ * interrupted (cmd-usb-share.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +38,9 @@ static void usage(FILE *f)
             "usage: ferry usb list [GUEST] [--json]\n"
             "       ferry usb attach GUEST DEVICE [--pass-fd] [--follow]\n"
             "       ferry usb detach GUEST DEVICE\n"
-            "       ferry usb share DEVICE --listen ADDR:PORT\n"
+            "       ferry usb share DEVICE --listen ADDR [--tls-creds DIR | --tls-psk FILE |\n"
+            "                       --insecure] ... (ferry usb share --help)\n"
+            "--verbose (-v): debug lines too.\n"
             "GUEST: the control socket of the guest's ferry-dm (ferry-dm --qmp QMP --control\n"
             "SOCK), or NAME for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock.  DEVICE: VID:PID,\n"
             "VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  A confined ferry-dm gets the\n"
@@ -254,57 +256,37 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-/* Run the service here: list once, or share and serve until a signal. */
-static int local(const char *verb, int argc, char **argv, bool json)
+/* The host's devices, as the service sees them (policy, attachments). */
+static int list_local(bool json)
 {
     struct event_base *b = event_base_new();
     struct ferry_usb_service_ops ops = { .log = ferry_log_glib };
     struct ferry_usb_service *svc = NULL;
-    char err[FERRY_USB_ERR_MAX];
-    int rc = FERRY_EXIT_FAILURE, r = 0;
+    int r;
 
     if (!b) {
         fprintf(stderr, "ferry usb: cannot create an event loop\n");
         return FERRY_EXIT_FAILURE;
     }
     /* no guests here: the service needs no folder for their sockets (a full
-     * or missing TMPDIR is none of list's and share's business) */
+     * or missing TMPDIR is none of list's business) */
     r = usb_service_new(b, NULL, &ops, NULL, &svc);
     if (r < 0) {
         fprintf(stderr, "ferry usb: cannot start the usb service: %s\n", g_strerror(-r));
-        goto out;
+        event_base_free(b);
+        return FERRY_EXIT_FAILURE;
     }
-    if (!strcmp(verb, "list")) {
+    {
         char *s = usb_service_list_json(svc);
         if (json)
             printf("%s\n", s);
         else
             print_table(s);
         g_free(s);
-        rc = FERRY_EXIT_OK;
-        goto out;
     }
-    r = usb_service_share(svc, argv[0], argv[1], err, sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "ferry usb %s: %s\n", verb, err);
-        goto out;
-    }
-    {
-        struct event *si = evsignal_new(b, SIGINT, on_signal, b);
-        struct event *st = evsignal_new(b, SIGTERM, on_signal, b);
-        event_add(si, NULL);
-        event_add(st, NULL);
-        fprintf(stderr, "ferry usb: share %s: serving on %s until interrupted\n", argv[0],
-                argv[1]);
-        event_base_dispatch(b);
-        event_free(si);
-        event_free(st);
-    }
-    rc = FERRY_EXIT_OK;
-out:
     usb_service_free(svc);
     event_base_free(b);
-    return rc;
+    return FERRY_EXIT_OK;
 }
 
 /* The broker: open the device node here (root) and hand the fd to ferry-dm. */
@@ -521,9 +503,20 @@ static int list_guest(const char *guest, bool json)
 
 int ferry_cmd_usb(int argc, char **argv)
 {
-    const char *verb = argc > 1 ? argv[1] : NULL;
+    const char *verb;
+    int verbose = 0, n = 0;
 
-    ferry_log_init("ferry", getenv("FERRY_VERBOSE") ? 2 : 0);
+    /* --verbose (-v) anywhere: debug lines too */
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")))
+            verbose = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    argc = n;
+    verb = argc > 1 ? argv[1] : NULL;
+    /* share logs every connection at info: what an operator must see */
+    ferry_log_init("ferry", verbose ? 2 : verb && !strcmp(verb, "share") ? 1 : 0);
     signal(SIGPIPE, SIG_IGN);
     if (!verb || !strcmp(verb, "--help") || !strcmp(verb, "help")) {
         usage(verb ? stdout : stderr);
@@ -543,7 +536,7 @@ int ferry_cmd_usb(int argc, char **argv)
                 return FERRY_EXIT_USAGE;
             }
         }
-        return guest ? list_guest(guest, json) : local("list", 0, NULL, json);
+        return guest ? list_guest(guest, json) : list_local(json);
     }
     if (!strcmp(verb, "attach") && argc >= 4) {
         bool pass = false, follow = false;
@@ -562,10 +555,8 @@ int ferry_cmd_usb(int argc, char **argv)
     }
     if (!strcmp(verb, "detach") && argc == 4)
         return detach(argv[2], argv[3]);
-    if (!strcmp(verb, "share") && argc == 5 && !strcmp(argv[3], "--listen")) {
-        char *a[2] = { argv[2], argv[4] };
-        return local("share", 2, a, false);
-    }
+    if (!strcmp(verb, "share"))
+        return ferry_cmd_usb_share(argc - 2, argv + 2);
     usage(stderr);
     return FERRY_EXIT_USAGE;
 }

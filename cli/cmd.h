@@ -12,7 +12,9 @@ int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump 
 /* cli/cmd-pci.c: ferry pci list|check|prepare|release|attach|detach */
 int cmd_pci(int argc, char **argv);
 int cmd_dm(int argc, char **argv);
-int ferry_cmd_usb(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
+int ferry_cmd_usb(int argc, char **argv);
+/* ferry usb share (cmd-usb-share.c): argv from DEVICE on. */
+int ferry_cmd_usb_share(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
 
 
 /* Exit statuses shared by subcommands. */
