@@ -303,9 +303,13 @@ int usb_tls_session_new(const struct ferry_usb_tls *t, int fd, gnutls_session_t 
         gnutls_deinit(s);
         return -EINVAL;
     }
-    if (!t->psk)
+    if (!t->psk) {
         gnutls_certificate_server_set_request(s, t->verify_peer ? GNUTLS_CERT_REQUIRE
                                                                 : GNUTLS_CERT_IGNORE);
+        /* no list of acceptable CAs in the request: a client sends the
+         * certificate it has, and the log says why that one is refused */
+        gnutls_certificate_send_x509_rdn_sequence(s, 1);
+    }
     gnutls_transport_set_int(s, fd);
     *out = s;
     return 0;

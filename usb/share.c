@@ -37,6 +37,14 @@
 #define HELLO_VERSION_LEN 64u
 #define USB_REDIR_HELLO 0u
 #define PEER_MAX 128
+/*
+ * Plain text per TLS record we send.  QEMU's socket chardev reads at most
+ * 4096 bytes at a time (CHR_READ_BUF_LEN) and, in QEMU 7.2, watches only
+ * the socket: what GnuTLS decrypted beyond those 4096 bytes waits there
+ * until more bytes reach the socket, and the guest's transfers time out.
+ * Records no larger than one read leave nothing behind.
+ */
+#define SHARE_TLS_RECORD_MAX 4096u
 
 enum phase { PH_TLS, PH_HELLO, PH_SERVE };
 
@@ -47,6 +55,7 @@ struct client {
     enum phase phase;
     gnutls_session_t tls;
     size_t tls_retry;               /* a send that returned EAGAIN: its length */
+    bool tls_started;               /* its first byte was a TLS record's */
     struct event *ev, *timer;
     uint8_t hello[FERRY_USB_SHARE_HELLO_MAX];
     size_t hello_len, hello_off;    /* read; replayed to the endpoint */
@@ -214,14 +223,14 @@ static ssize_t client_send(void *opaque, const void *buf, size_t len)
     if (c->tls_retry)
         n = gnutls_record_send(c->tls, NULL, 0);
     else
-        n = gnutls_record_send(c->tls, buf, MIN(len, 16384));
+        n = gnutls_record_send(c->tls, buf, MIN(len, SHARE_TLS_RECORD_MAX));
     if (n >= 0) {
         c->tls_retry = 0;
         return n;
     }
     if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
         if (!c->tls_retry)
-            c->tls_retry = MIN(len, 16384);
+            c->tls_retry = MIN(len, SHARE_TLS_RECORD_MAX);
         errno = EAGAIN;
         return -1;
     }
@@ -336,7 +345,28 @@ static void client_handshake(struct client *c)
 {
     struct ferry_usb_share *s = c->s;
     char who[300], err[300];
-    int r = gnutls_handshake(c->tls);
+    uint8_t first;
+    int r;
+
+    /* every TLS connection starts with a handshake record (type 22): a
+     * client that talks usbredir in the clear is told apart at once */
+    if (!c->tls_started) {
+        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n == 0) {
+            client_drop(s, FERRY_LOG_WARNING, "closed before its tls handshake");
+            return;
+        }
+        if (n == 1 && first != 22) {
+            client_drop(s, FERRY_LOG_WARNING, "refused: no tls handshake (first byte 0x%02x%s)",
+                        first, first == 0 ? ": a plain usbredir client?" : "");
+            return;
+        }
+        c->tls_started = true;
+    }
+    r = gnutls_handshake(c->tls);
 
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
         event_del(c->ev);
@@ -437,8 +467,6 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     }
     event_add(c->timer, &tv);
     event_add(c->ev, NULL);
-    if (s->tls)
-        client_handshake(c);
 }
 
 /* After a client: the device may have gone meanwhile. */

@@ -5,7 +5,7 @@
 #   DIR/server   ca-cert.pem server-cert.pem server-key.pem  (ferry usb share --tls-creds)
 #   DIR/client   ca-cert.pem client-cert.pem client-key.pem  (QEMU tls-creds-x509 endpoint=client)
 #   DIR/nocert   ca-cert.pem only                             (a client without a certificate)
-#   DIR/rogue    ca-cert.pem + a client certificate from another CA
+#   DIR/rogue    a client certificate from another CA (and both CAs in ca-cert.pem)
 #   DIR/psk      keys.psk (identity qemu)                     (both ends of tls-creds-psk)
 #   DIR/badpsk   keys.psk, same identity, another key
 #   mkcerts.sh DIR
@@ -33,7 +33,10 @@ ct --generate-certificate --load-privkey "$d/client/client-key.pem" --load-ca-ce
 ct --generate-privkey --outfile "$d/rogue/client-key.pem"
 ct --generate-certificate --load-privkey "$d/rogue/client-key.pem" --load-ca-certificate "$t/ca2-cert.pem" \
    --load-ca-privkey "$t/ca2-key.pem" --template "$t/client.info" --outfile "$d/rogue/client-cert.pem"
-for x in server client nocert rogue; do cp "$t/ca-cert.pem" "$d/$x/ca-cert.pem"; done
+for x in server client nocert; do cp "$t/ca-cert.pem" "$d/$x/ca-cert.pem"; done
+# the rogue client trusts the share's CA too (QEMU checks its own certificate
+# against its ca-cert.pem first): only the share's check can refuse it
+cat "$t/ca-cert.pem" "$t/ca2-cert.pem" > "$d/rogue/ca-cert.pem"
 echo "qemu:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > "$d/psk/keys.psk"
 echo "qemu:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > "$d/badpsk/keys.psk"
 chmod 600 "$d"/*/*-key.pem "$d"/*/keys.psk

@@ -415,28 +415,256 @@ out:
     g_free(upath);
 }
 
+/* ---- TLS against QEMU's own tls-creds ------------------------------------------ */
+
+static const char *certs;       /* mkcerts.sh's folder */
+
+/* Lines of the share's log holding `what`. */
+static int log_count(const char *what)
+{
+    char *t = log_text(), *p = t;
+    int n = 0;
+
+    while ((p = strstr(p, what))) {
+        n++;
+        p += strlen(what);
+    }
+    g_free(t);
+    return n;
+}
+
+/* QEMU as the share's client: usb-redir on a socket chardev to port, with
+ * tls_object ("" for none); no guest (firmware only) unless kernel. */
+static GPid start_qemu(int port, const char *tls_object, const char *kernel, const char *initrd,
+                       const char *serial_log)
+{
+    char chardev[256];
+    const char *argv[40];
+    int n = 0, logfd = -1;
+    char **envp = g_get_environ();
+    GPid pid = 0;
+    GError *err = NULL;
+
+    /* QEMU runs outside the testbed */
+    envp = g_environ_unsetenv(envp, "LD_PRELOAD");
+    envp = g_environ_unsetenv(envp, "UMOCKDEV_DIR");
+    snprintf(chardev, sizeof(chardev), "socket,id=ur0,host=127.0.0.1,port=%d,nodelay=on%s", port,
+             *tls_object ? ",tls-creds=tls0" : "");
+    argv[n++] = "qemu-system-x86_64";
+    argv[n++] = "-accel";
+    argv[n++] = "tcg";
+    argv[n++] = "-m";
+    argv[n++] = "512";
+    argv[n++] = "-nodefaults";
+    argv[n++] = "-display";
+    argv[n++] = "none";
+    argv[n++] = "-no-reboot";
+    if (*tls_object) {
+        argv[n++] = "-object";
+        argv[n++] = tls_object;
+    }
+    argv[n++] = "-device";
+    argv[n++] = "qemu-xhci";
+    argv[n++] = "-chardev";
+    argv[n++] = chardev;
+    argv[n++] = "-device";
+    argv[n++] = "usb-redir,chardev=ur0";
+    if (kernel) {
+        argv[n++] = "-serial";
+        argv[n++] = "stdio";
+        argv[n++] = "-kernel";
+        argv[n++] = kernel;
+        argv[n++] = "-initrd";
+        argv[n++] = initrd;
+        argv[n++] = "-append";
+        argv[n++] = "console=ttyS0 quiet panic=-1";
+    }
+    argv[n] = NULL;
+    if (serial_log)
+        logfd = open(serial_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (!g_spawn_async_with_fds(NULL, (char **)argv, envp,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                -1, logfd, logfd, &err)) {
+        fprintf(stderr, "spawn qemu: %s\n", err->message);
+        g_clear_error(&err);
+        pid = 0;
+    }
+    if (logfd >= 0)
+        close(logfd);
+    g_strfreev(envp);
+    return pid;
+}
+
+static void stop_pid(GPid *pid)
+{
+    if (*pid) {
+        kill(*pid, SIGTERM);
+        waitpid(*pid, NULL, 0);
+    }
+    *pid = 0;
+}
+
+/* A QEMU whose client credentials the share must refuse: one more refusal
+ * line, and the disk never left usb-storage. */
+static bool refused(int port, const char *tls_object, const char *what)
+{
+    int before = log_count("never left its host driver"), taken = log_count("taken from");
+    GPid q = start_qemu(port, tls_object, NULL, NULL, NULL);
+    bool ok = false;
+
+    for (int i = 0; q && i < 300 && !ok; i++) {
+        ok = log_count("never left its host driver") > before;
+        if (!ok)
+            g_usleep(100000);
+    }
+    stop_pid(&q);
+    if (!ok)
+        fprintf(stderr, "FAIL: %s: no refusal logged\n", what);
+    else if (log_count("taken from") != taken || !driver_now("usb-storage"))
+        fprintf(stderr, "FAIL: %s: the disk left its host driver\n", what), ok = false;
+    else
+        printf("usb-share-tls: %s: refused\n", what);
+    return ok;
+}
+
+static void tls_qemu(const char *kernel, const char *initrd, const char *work)
+{
+    char *srv = g_build_filename(certs, "server", NULL), *psk = NULL;
+    char *obj = NULL, *serial = g_build_filename(work, "serial.log", NULL);
+    const char *extra[] = { "--tls-creds", srv, NULL, NULL };
+    GPid pid, q = 0;
+    int port;
+    bool done = false;
+
+    pid = start_share(extra, &port);
+    CHECK(pid, "share --tls-creds did not start");
+    CHECK(driver_is("usb-storage"), "disk not with usb-storage at start");
+    obj = g_strdup_printf("tls-creds-x509,id=tls0,endpoint=client,dir=%s/nocert", certs);
+    CHECK(refused(port, obj, "a client without a certificate"), "nocert");
+    g_free(obj);
+    obj = g_strdup_printf("tls-creds-x509,id=tls0,endpoint=client,dir=%s/rogue", certs);
+    CHECK(refused(port, obj, "a client certificate from another CA"), "rogue");
+    CHECK(wait_log("certificate", "refused"), "rogue: the line does not say why");
+    CHECK(refused(port, "", "a plain-TCP client"), "plain");
+    CHECK(log_count("peer=127.0.0.1:") >= 6, "refusals without the peer's address");
+
+    /* the real thing: a Linux guest gets the disk over TLS */
+    g_free(obj);
+    obj = g_strdup_printf("tls-creds-x509,id=tls0,endpoint=client,dir=%s/client", certs);
+    q = start_qemu(port, obj, kernel, initrd, serial);
+    CHECK(q, "qemu did not start");
+    for (int i = 0; i < 6000 && !done; i++) {
+        char *t = NULL;
+
+        g_file_get_contents(serial, &t, NULL, NULL);
+        done = t && (strstr(t, "FERRY-GUEST-DONE") || strstr(t, "Kernel panic"));
+        if (done && !strstr(t, "FERRY-DISK-OK"))
+            fprintf(stderr, "--- guest ---\n%s\n--- end ---\n", t);
+        CHECK(!done || strstr(t, "FERRY-DISK-OK"), "the guest did not read the disk back");
+        g_free(t);
+        if (!done && waitpid(q, NULL, WNOHANG) == q) {
+            q = 0;
+            break;
+        }
+        if (!done)
+            g_usleep(100000);
+    }
+    CHECK(done, "the guest did not finish");
+    CHECK(wait_log("tls x509", "dn="), "no tls line with the client's DN");
+    {
+        static const char unit[] = "FERRY-PATTERN-0123456789\n";
+        uint8_t *got = g_malloc(65536);
+        bool ok = true;
+
+        usbsim_disk_read(disk, 2048 * 512, got, 65536);
+        for (size_t i = 0; i < 65536 && ok; i++)
+            ok = got[i] == (uint8_t)unit[i % (sizeof(unit) - 1)];
+        g_free(got);
+        CHECK(ok, "the simulated disk does not hold the guest's pattern");
+        printf("usb-share-tls: a TCG guest wrote and read 64 KiB over TLS (QEMU tls-creds-x509)\n");
+    }
+    stop_pid(&q);
+    CHECK(wait_log("peer closed", NULL), "no end line");
+    CHECK(driver_is("usb-storage"), "the disk did not come back after the guest");
+    stop_pid(&pid);
+
+    /* PSK: a wrong key is refused, the right one served */
+    psk = g_build_filename(certs, "psk", "keys.psk", NULL);
+    extra[0] = "--tls-psk";
+    extra[1] = psk;
+    pid = start_share(extra, &port);
+    CHECK(pid, "share --tls-psk did not start");
+    g_free(obj);
+    obj = g_strdup_printf("tls-creds-psk,id=tls0,endpoint=client,dir=%s/badpsk,username=qemu",
+                          certs);
+    CHECK(refused(port, obj, "a PSK client with the wrong key"), "badpsk");
+    g_free(obj);
+    obj = g_strdup_printf("tls-creds-psk,id=tls0,endpoint=client,dir=%s/psk,username=qemu",
+                          certs);
+    q = start_qemu(port, obj, NULL, NULL, NULL);
+    CHECK(wait_log("tls psk", "psk-identity=qemu"), "psk: no handshake");
+    CHECK(wait_log("taken from its host driver", NULL), "psk: not served");
+    printf("usb-share-tls: a QEMU tls-creds-psk client is served\n");
+    stop_pid(&q);
+    CHECK(driver_is("usb-storage"), "psk: the disk did not come back");
+out:
+    stop_pid(&q);
+    if (failures) {
+        char *t = log_text();
+        fprintf(stderr, "--- share log ---\n%s--- end ---\n", t);
+        g_free(t);
+    }
+    stop_pid(&pid);
+    g_free(obj);
+    g_free(srv);
+    g_free(psk);
+    g_free(serial);
+}
+
 int main(int argc, char **argv)
 {
     struct usbsim *sim;
     char dir[] = "/tmp/ferry-usb-share-XXXXXX";
+    bool tls = argc == 7 && !strcmp(argv[6], "tls");
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: test-usb-share FERRY\n");
+    /* hostile: test-usb-share FERRY
+     * tls (through qemu-usb.sh): test-usb-share VMLINUZ INITRD WORKDIR FERRY MKCERTS tls */
+    if (argc != 2 && !tls) {
+        fprintf(stderr, "usage: test-usb-share FERRY | VMLINUZ INITRD WORKDIR FERRY MKCERTS tls\n");
         return 2;
     }
-    ferry = argv[1];
+    ferry = tls ? argv[4] : argv[1];
     signal(SIGPIPE, SIG_IGN);
+    /* umockdev's device nodes are files, which epoll refuses: libevent's
+     * poll backend then has libusb poll them (as qemu-usb-e2e does) */
+    g_setenv("EVENT_NOEPOLL", "1", TRUE);
     if (!g_mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
     }
     snprintf(logpath, sizeof(logpath), "%s/share.log", dir);
+    if (tls) {
+        char *c = g_build_filename(dir, "certs", NULL);
+        const char *mk[] = { "sh", argv[5], c, NULL };
+        int st = -1;
+
+        certs = c;
+        if (!g_spawn_sync(NULL, (char **)mk, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                          &st, NULL) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+            fprintf(stderr, "usb-share-tls: mkcerts.sh failed (status %d)\n", st);
+            return WIFEXITED(st) && WEXITSTATUS(st) == 77 ? 77 : 1;
+        }
+    }
     sim = usbsim_new();
     if (!sim)
         return 1;
     disk = usbsim_add(sim, USBSIM_STORAGE, "1-2", "SHARE1");
-    hostile();
-    refusals(dir);
+    if (tls) {
+        tls_qemu(argv[1], argv[2], argv[3]);
+    } else {
+        hostile();
+        refusals(dir);
+    }
     usbsim_free(sim);
     {
         char *cmd = g_strdup_printf("rm -rf '%s'", dir);
@@ -446,6 +674,7 @@ int main(int argc, char **argv)
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     else
-        printf("usb-share: hostile peers and start-up refusals: ok\n");
+        printf("usb-share: %s: ok\n", tls ? "TLS with QEMU's tls-creds" :
+               "hostile peers and start-up refusals");
     return failures ? 1 : 0;
 }
