@@ -30,6 +30,7 @@
 
 #include "cli/cmd.h"
 #include "common/log-glib.h"
+#include "common/qmp.h"
 #include "usb/ferry-usb.h"
 
 static void usage(FILE *f)
@@ -95,7 +96,7 @@ static int ctl_line(struct ctl *c, char **line)
 static int ctl_open(const char *guest, struct ctl *c)
 {
     char addr[300], err[FERRY_USB_ERR_MAX], *greeting = NULL;
-    struct timeval tv = { .tv_sec = 30 };
+    struct timeval tv = { .tv_sec = FERRY_QMP_GREETING_MS / 1000 };
     int r;
 
     c->path = guest_socket(guest);
@@ -111,6 +112,17 @@ static int ctl_open(const char *guest, struct ctl *c)
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     r = ctl_line(c, &greeting);
+    if (r == -EAGAIN || r == -EWOULDBLOCK) {
+        fprintf(stderr, "ferry usb: %s accepted the connection but sent no greeting within "
+                "%d s: not a ferry-dm control socket, or one another client holds (a QEMU "
+                "monitor libvirt keeps?).  GUEST is ferry-dm's control socket (ferry-dm --qmp "
+                "QMP --control SOCK) or its name\n", c->path, FERRY_QMP_GREETING_MS / 1000);
+        g_free(greeting);
+        return -ETIMEDOUT;
+    }
+    /* commands may take longer: a device_del waits for the guest */
+    tv.tv_sec = 30;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (r == 0 && !strstr(greeting, "\"QMP\"")) {
         /* turned away (too many clients): ferry-dm says why */
         g_autoptr(JsonNode) n = json_from_string(greeting, NULL);
@@ -165,6 +177,12 @@ static int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, Jso
         JsonObject *o;
 
         r = ctl_line(c, &line);
+        if (r == -EPIPE || r == -ECONNRESET) {
+            fprintf(stderr, "ferry usb: %s: %s: ferry-dm closed the connection without a reply: "
+                    "did it exit?  Its log says why (a confined ferry-dm that its seccomp filter "
+                    "killed logs `seccomp: forbidden syscall NAME`)\n", c->path, cmd);
+            return -1;
+        }
         if (r < 0) {
             fprintf(stderr, "ferry usb: %s: %s: no reply: %s\n", c->path, cmd, g_strerror(-r));
             return -1;

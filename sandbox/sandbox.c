@@ -41,6 +41,8 @@
 static struct {
     bool active;
     int fd;
+    uint64_t pid;                   /* the handler makes no syscall before its write */
+    char prog[32];                  /* "ferry-dm", "ferry" (usb share) */
     char names[SANDBOX_NR_MAX][SANDBOX_NAME_MAX];
 } reporter;
 
@@ -81,8 +83,9 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
     size_t pos = 0;
     int nr = si->si_syscall;
 
-    pos = put_str(buf, pos, sizeof(buf), "ferry-dm[");
-    pos = put_num(buf, pos, sizeof(buf), (uint64_t)syscall(SYS_getpid), 10);
+    pos = put_str(buf, pos, sizeof(buf), reporter.prog);
+    pos = put_str(buf, pos, sizeof(buf), "[");
+    pos = put_num(buf, pos, sizeof(buf), reporter.pid, 10);
     pos = put_str(buf, pos, sizeof(buf), "] error: seccomp: forbidden syscall ");
     if (nr >= 0 && nr < SANDBOX_NR_MAX && reporter.names[nr][0])
         pos = put_str(buf, pos, sizeof(buf), reporter.names[nr]);
@@ -251,6 +254,10 @@ int sandbox_validate(const struct ferry_sandbox_config *cfg)
 static void reporter_init(int fd)
 {
     reporter.fd = fd > 0 ? fd : STDERR_FILENO;
+    reporter.pid = (uint64_t)getpid();
+    snprintf(reporter.prog, sizeof(reporter.prog), "%s",
+             program_invocation_short_name && *program_invocation_short_name ?
+             program_invocation_short_name : "ferry");
     for (int nr = 0; nr < SANDBOX_NR_MAX; nr++) {
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
         snprintf(reporter.names[nr], SANDBOX_NAME_MAX, "%s", name ? name : "");
