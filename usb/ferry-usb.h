@@ -184,6 +184,17 @@ FERRY_USB_API int usb_policy_check(const struct ferry_usb_policy *p,
                                          const struct ferry_usb_devinfo *d,
                                          char *why, size_t len);
 
+/* The built-in refusal of a device whatever the rules say (hubs, HID
+ * keyboards and mice, more interfaces than judged), or NULL. */
+FERRY_USB_API const char *usb_policy_builtin(const struct ferry_usb_devinfo *d);
+/* The rules alone, usbredirfilter's verdict over the device and every
+ * interface of every configuration: 0 allowed, -EPERM denied, -ENOENT no
+ * rule decided (no built-in rule applied). */
+FERRY_USB_API int usb_policy_match(const struct ferry_usb_policy *p,
+                                   const struct ferry_usb_devinfo *d);
+/* The rules in filter syntax (g_free). */
+FERRY_USB_API char *usb_policy_format(const struct ferry_usb_policy *p);
+
 /* ---- usbredir endpoint ----------------------------------------------------- */
 struct ferry_usb_redir;
 
