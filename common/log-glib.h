@@ -20,4 +20,13 @@ FERRY_PRINTF(3, 4)
 void ferry_log(enum ferry_log_level level, const char *instance,
                const char *fmt, ...);
 
+/* One line with journal fields besides MESSAGE: kv holds key, value,
+ * key, value, ..., NULL (keys in upper case: "FERRY_GUEST"), at most
+ * FERRY_LOG_FIELDS_MAX pairs.  On stderr only the message shows; under
+ * systemd the journal keeps the fields (journalctl FERRY_GUEST=vm1). */
+#define FERRY_LOG_FIELDS_MAX 12
+FERRY_PRINTF(4, 5)
+void ferry_log_fields(enum ferry_log_level level, const char *instance,
+                      const char *const *kv, const char *fmt, ...);
+
 #endif

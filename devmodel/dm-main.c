@@ -240,9 +240,9 @@ static int dm_run(const struct dm_args *a)
         }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
-        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
-                          mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
-                          &m.usb);
+        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config, a->name,
+                          a->control, mode != FERRY_SECCOMP_OFF || sbx.namespaces,
+                          usb_qemu_gone, &m, &m.usb);
         if (rc < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;

@@ -318,6 +318,16 @@ struct ferry_usb_service_ops {
      * 0, or -errno: then the service waits itself, blocking (the default). */
     int (*wait_deleted)(void *opaque, const char *guest, const char *id,
                         void (*done)(void *done_opaque, int result), void *done_opaque);
+    /* Optional: the embedder's word before device d goes to guest (its
+     * QMP socket; a share's listen address), after the service's own
+     * policy: the device-access policy and exclusive ownership
+     * (policy/policy.h, policy/owner.h).  0, or -errno with err filled;
+     * asked at every attach and replug, so keep it idempotent. */
+    int (*grant)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d,
+                 char *err, size_t errlen);
+    /* Optional: the assignment of d to guest has ended (detach, service
+     * freed): what grant took may be given back. */
+    void (*released)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d);
 };
 
 /* rundir holds the per-device unix sockets QEMU connects to; NULL when no

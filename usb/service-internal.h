@@ -50,6 +50,7 @@ struct assign {
     bool fd_mode;
     int owned_fd;                   /* that fd, closed after the handle */
     struct unplug *unplug;          /* its last channel still leaving QEMU */
+    bool granted;                   /* ops.grant said yes once: ops.released at the end */
 };
 
 struct ferry_usb_service {

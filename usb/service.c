@@ -91,6 +91,15 @@ static void assign_update_accept(struct assign *a)
              usb_service_assign_where(a), why);
         want = false;
     }
+    if (want && a->svc->ops.grant &&
+        a->svc->ops.grant(a->svc->opaque, usb_service_assign_where(a), &a->dev, why,
+                          sizeof(why)) < 0) {
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
+             usb_service_assign_where(a), why);
+        want = false;
+    } else if (want && a->svc->ops.grant) {
+        a->granted = true;
+    }
     if (assign_fd_mode(a)) {
         char err[FERRY_USB_ERR_MAX];
 
@@ -300,6 +309,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static void assign_free(struct assign *a)
 {
+    if (a->granted && a->svc->ops.released)
+        a->svc->ops.released(a->svc->opaque, usb_service_assign_where(a), &a->dev);
     if (a->unplug)
         a->unplug->a = NULL;
     assign_stop(a);
@@ -549,6 +560,8 @@ static int resolve_device(struct ferry_usb_service *s, struct guest *g, const ch
                  d->pid, g ? g->qmp : "sharing", why);
         return -EPERM;
     }
+    if (g && s->ops.grant)
+        return s->ops.grant(s->opaque, g->qmp, d, err, errlen);
     return 0;
 }
 
@@ -572,6 +585,7 @@ static int assign_claim(struct ferry_usb_service *s, struct guest *g, const char
         return r;
     a->dev = *d;
     a->present = true;
+    a->granted = g && s->ops.grant;
     *out = a;
     return 0;
 }
@@ -616,6 +630,10 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
         libusb_close(h);
         return -EPERM;
     }
+    if (s->ops.grant && (r = s->ops.grant(s->opaque, guest, &d, err, errlen)) < 0) {
+        libusb_close(h);
+        return r;
+    }
     identity_spec(&d, &ident);
     if ((a = assign_find(s, &ident)) && a->guest == g && a->fd_mode && !a->redir &&
         !a->wrapped && g->q) {
@@ -627,6 +645,7 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
         a->dev = d;
         a->present = true;
         a->stalled = false;
+        a->granted = s->ops.grant != NULL;
         r = assign_plug(a, err, errlen);
         if (r < 0) {
             a->owned_fd = -1;   /* stays the caller's */
@@ -649,6 +668,7 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
     }
     a->dev = d;
     a->present = true;
+    a->granted = s->ops.grant != NULL;
     a->fd_mode = true;
     a->wrapped = h;
     a->owned_fd = fd;
