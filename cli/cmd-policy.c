@@ -50,8 +50,16 @@ static void usage(FILE *f)
 
 int cli_policy_load(const char *file, struct ferry_policy **out)
 {
-    struct ferry_policy_config cfg = { .file = file };
-    struct ferry_policy_ops ops = { .log = ferry_log_glib, .decided = policy_log_verdict };
+    return cli_policy_load_roots(file, NULL, NULL, out);
+}
+
+int cli_policy_load_roots(const char *file, const char *sysfs, const char *proc,
+                          struct ferry_policy **out)
+{
+    struct ferry_policy_config cfg = { .file = file, .sysfs_root = sysfs, .proc_root = proc };
+    /* the command prints the verdict; the journal gets it with its fields */
+    struct ferry_policy_ops ops = { .log = ferry_log_glib,
+                                    .decided = policy_log_verdict_journal };
     char err[FERRY_POLICY_TEXT_MAX];
     int r = policy_load(&cfg, &ops, out, err, sizeof(err));
 

@@ -20,6 +20,9 @@ int cmd_policy(int argc, char **argv);         /* cli/cmd-policy.c: ferry policy
 struct ferry_policy;
 /* file NULL: $FERRY_POLICY or /etc/ferry/policy.conf; prints why not. */
 int cli_policy_load(const char *file, struct ferry_policy **out);
+/* The same with sysfs and proc roots (NULL: the environment's or the host's). */
+int cli_policy_load_roots(const char *file, const char *sysfs, const char *proc,
+                          struct ferry_policy **out);
 /* GUEST as the policy names it: a name, or the folder of a socket path
  * (/run/ferry/vm1/dm.sock -> vm1); g_free. */
 char *cli_guest_name(const char *guest);

@@ -88,7 +88,7 @@ FERRY_POLICY_API void policy_owner_release(struct ferry_policy_owner *o);
 FERRY_POLICY_API void policy_owner_detach(struct ferry_policy_owner *o);
 /* The lock's fd (to pass with SCM_RIGHTS: the lock lives on in the receiver). */
 FERRY_POLICY_API int policy_owner_fd(const struct ferry_policy_owner *o);
-FERRY_POLICY_API FERRY_MUST_CHECK int
+FERRY_POLICY_API int
 policy_owner_drop(const char *rundir, const char *kind, const char *id, const char *guest);
 FERRY_POLICY_API FERRY_MUST_CHECK int
 policy_owner_query(const char *rundir, const char *kind, const char *id,

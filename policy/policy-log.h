@@ -9,5 +9,8 @@
 #include "policy/policy.h"
 
 void policy_log_verdict(void *opaque, const struct ferry_policy_verdict *v);
+/* The same straight to the journal, not to stderr: for commands that
+ * print the verdict themselves (the CLI); nothing without a journal. */
+void policy_log_verdict_journal(void *opaque, const struct ferry_policy_verdict *v);
 
 #endif

@@ -671,19 +671,19 @@ static int decide(struct ferry_policy *p, const struct rule *r, int matched_allo
         v->allowed = true;
         v->forced = true;
         fmt_into(v->rule, sizeof(v->rule), "%s", where);
-        fmt_into(v->reason, sizeof(v->reason), "allowed by %s, forced: the host's device (it %s)",
-                 where, v->protection);
+        fmt_into(v->reason, sizeof(v->reason), "allowed by %s, forced past the host "
+                 "protection: %s", where, v->protection);
     } else if (v->protection[0] && (!r || matched_allow)) {
         v->allowed = false;
         if (r) {
             fmt_into(v->rule, sizeof(v->rule), "host protection (%s allows it without "
                      "force=true)", where);
-            fmt_into(v->reason, sizeof(v->reason), "refused: the host needs it (it %s); %s "
-                     "would allow it but has no force=true", v->protection, where);
+            fmt_into(v->reason, sizeof(v->reason), "refused: host protection: %s; %s would "
+                     "allow it but has no force=true", v->protection, where);
         } else {
             fmt_into(v->rule, sizeof(v->rule), "host protection");
-            fmt_into(v->reason, sizeof(v->reason), "refused: the host needs it (it %s); only "
-                     "an allow rule with force=true gives it away", v->protection);
+            fmt_into(v->reason, sizeof(v->reason), "refused: host protection: %s; only an "
+                     "allow rule with force=true gives it away", v->protection);
         }
     } else {
         v->allowed = r ? matched_allow : p->default_allow;
@@ -711,8 +711,7 @@ int policy_check_usb(struct ferry_policy *p, const char *guest,
     snprintf(v->device, sizeof(v->device), "usb:%04x:%04x%s%s", d->vid, d->pid,
              d->port[0] ? " " : "", d->port);
     if (builtin)
-        snprintf(v->protection, sizeof(v->protection), "%s",
-                 g_str_has_prefix(builtin, "built-in rule: ") ? builtin + 15 : builtin);
+        snprintf(v->protection, sizeof(v->protection), "%s", builtin);
     else if (d->port[0] && g_hash_table_lookup(p->host.usb, d->port))
         snprintf(v->protection, sizeof(v->protection), "%s",
                  (const char *)g_hash_table_lookup(p->host.usb, d->port));
