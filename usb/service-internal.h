@@ -60,6 +60,7 @@ struct ferry_usb_service {
     char *rundir;
     struct ferry_usb_host *host;
     struct ferry_usb_policy *default_policy;
+    bool default_set;             /* set by usb_service_set_policy, not the built-in one */
     GPtrArray *guests;            /* struct guest * */
     GPtrArray *assigns;           /* struct assign * */
     unsigned next_id;
