@@ -628,6 +628,12 @@ static int do_config(const struct pci_opts *o, bool release)
                             c->dev[j].name, pcihost_last_error(h));
             break;
         }
+        if (release) {
+            /* the guest's claim, left by its ferry-dm (policy/owner.h) */
+            char *guest = o->guest ? g_strdup(o->guest) : config_guest(o->config);
+            (void)policy_owner_drop(NULL, "pci", c->dev[i].name, guest);
+            g_free(guest);
+        }
         if (pcihost_driver_get(h, &c->dev[i].host, drv, sizeof(drv)) < 0)
             drv[0] = '\0';
         printf("%s: %s (driver %s)\n", c->dev[i].name,

@@ -89,7 +89,7 @@ static void owner_release(gpointer p)
 
 /* The guest's name: --name, else the folder of the control socket
  * (/run/ferry/NAME/dm.sock, as the CLI names guests), else the QMP path. */
-static char *guest_name(const char *name, const char *control, const char *qmp)
+char *companion_guest_name(const char *name, const char *control, const char *qmp)
 {
     if (name && *name)
         return g_strdup(name);
@@ -349,7 +349,7 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     }
     u = g_new0(struct companion_usb, 1);
     u->qmp = g_strdup(qmp);
-    u->name = guest_name(name, control, qmp);
+    u->name = companion_guest_name(name, control, qmp);
     u->owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, owner_release);
     r = policy_load(NULL, &pops, &u->policy, err, sizeof(err));
     if (r < 0) {

@@ -59,6 +59,10 @@ int companion_usb_config_qmp(const char *config, char **qmp);
  * reason printed to stderr. */
 struct companion_qmp;
 struct ferry_dm_control_req;
+/* The guest's name for the device-access policy: name (--name), else the
+ * folder of the control socket (/run/ferry/NAME/dm.sock), else fallback
+ * (may be NULL); g_free. */
+char *companion_guest_name(const char *name, const char *control, const char *fallback);
 /* name: the guest's name for the device-access policy (policy/policy.h);
  * NULL: the folder of control (/run/ferry/NAME/dm.sock), else qmp.  The
  * policy file is read here ($FERRY_POLICY, /etc/ferry/policy.conf): a

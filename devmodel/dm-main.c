@@ -232,8 +232,14 @@ static int dm_run(const struct dm_args *a)
         /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
          * root (sysfs), first: a device that is not viable stops us before
          * QEMU is touched. */
-        if (companion_vfio_prepare(m.vfio) < 0)
-            goto out;
+        {
+            char *guest = companion_guest_name(a->name, a->control, a->config);
+            int pr = companion_vfio_prepare(m.vfio, guest ? guest : "");
+
+            g_free(guest);
+            if (pr < 0)
+                goto out;
+        }
         if (qmp && companion_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
