@@ -138,7 +138,7 @@ fi
 # inner QEMUs run the eject firmware, so that device_del completes.
 if [ "$mode" = attach ] && [ -x /usr/bin/qemu-system-x86_64 ]; then
     mkdir -p /mnt/disk /run/ferry/a /run/ferry/b
-    mount -t ext4 /dev/vda /mnt/disk >/tmp/mount.log 2>&1
+    mount -t ext4 /dev/vda /mnt/disk
     fact "disk-mounted=$?"
     nic=$(ls /sys/bus/pci/devices/0000:01:00.0/virtio*/net 2>/dev/null | head -n 1)
     ip link set "$nic" up && ip addr add 10.0.3.15/24 dev "$nic" &&

@@ -48,7 +48,7 @@ GUEST_MODULES = ["e1000e", "irqbypass", "vfio", "vfio_virqfd", "vfio_iommu_type1
 # device-access policy must refuse both by discovery.
 POLICY_MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
                   "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net",
-                  "crc16", "mbcache", "jbd2", "ext4"]
+                  "crc32c_generic", "crc16", "mbcache", "jbd2", "ext4"]
 
 
 class Qmp:
