@@ -31,6 +31,8 @@
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 #include "common/qmp.h"
+#include "policy/owner.h"
+#include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
 static void usage(FILE *f)
@@ -451,14 +453,72 @@ out:
     return br.status;
 }
 
+/* The device-access policy (policy/policy.h) for guest and the device, and
+ * its claim for the guest's ferry-dm (policy/owner.h), before anything is
+ * handed over.  *claimed: a new claim, to undo if the attach fails. */
+static int grant(struct ctl *c, const char *gname, const char *device, char *ident,
+                 size_t identlen, bool *claimed)
+{
+    struct event_base *b = event_base_new();
+    struct ferry_usb_host_ops hops = { .log = ferry_log_glib };
+    struct ferry_usb_host *h = NULL;
+    struct ferry_policy *p = NULL;
+    struct ferry_policy_verdict v;
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec spec;
+    char err[FERRY_USB_ERR_MAX];
+    int r = -EINVAL;
+
+    *claimed = false;
+    if (usb_spec_parse(device, &spec) < 0) {
+        fprintf(stderr, "ferry usb attach: '%s': expected VID:PID, VID:PID:SERIAL, a port "
+                "path (1-2.3) or BUS.ADDR\n", device);
+        goto out;
+    }
+    if (!b || usb_host_new(b, true, &hops, NULL, &h) < 0) {
+        fprintf(stderr, "ferry usb attach: cannot start libusb\n");
+        r = -EIO;
+        goto out;
+    }
+    if ((r = usb_host_find(h, &spec, &d, err, sizeof(err))) < 0) {
+        fprintf(stderr, "ferry usb attach: %s\n", err);
+        goto out;
+    }
+    if ((r = cli_policy_load(NULL, &p)) < 0)
+        goto out;
+    if ((r = policy_check_usb(p, gname, &d, &v)) < 0) {
+        fprintf(stderr, "ferry usb attach: %s (%04x:%04x at %s) for guest %s: %s\n",
+                device, d.vid, d.pid, d.port[0] ? d.port : "?", gname, v.reason);
+        goto out;
+    }
+    usb_identity(&d, ident, identlen);
+    {
+        struct ferry_policy_owner_info before;
+        bool had = policy_owner_query(NULL, "usb", ident, &before) == 1;
+
+        r = cli_owner_claim("ferry usb attach", "usb", ident, gname, "ferry-dm",
+                            cli_peer_pid(c->fd));
+        *claimed = r == 0 && !had;
+    }
+out:
+    policy_free(p);
+    usb_host_free(h);
+    if (b)
+        event_base_free(b);
+    return r;
+}
+
 static int attach(const char *guest, const char *device, bool pass, bool follow)
 {
     struct ctl c = { .fd = -1 };
     JsonNode *q = NULL;
-    char *args;
+    char *args, *gname = cli_guest_name(guest), ident[160] = "";
+    bool claimed = false;
     int rc = FERRY_EXIT_FAILURE;
 
     if (ctl_open(guest, &c) < 0)
+        goto out;
+    if (grant(&c, gname, device, ident, sizeof(ident), &claimed) < 0)
         goto out;
     if (!pass && !follow) {
         /* a confined ferry-dm cannot open device nodes: then we are its broker */
@@ -477,21 +537,72 @@ static int attach(const char *guest, const char *device, bool pass, bool follow)
     rc = ctl_cmd(&c, "usb-attach", args, -1, NULL) < 0 ? FERRY_EXIT_FAILURE : FERRY_EXIT_OK;
     g_free(args);
 out:
+    if (rc != FERRY_EXIT_OK && claimed && policy_owner_drop(NULL, "usb", ident, gname) < 0)
+        fprintf(stderr, "ferry usb attach: cannot drop the claim on %s\n", ident);
+    g_free(gname);
     ctl_close(&c);
     return rc;
 }
 
+/* After a detach: the guest's claim on the device goes (policy/owner.h).
+ * The device may be gone: then every claim of the guest whose identity the
+ * spec matches. */
+static void owner_drop_matching(const char *gname, const char *device);
+
 static int detach(const char *guest, const char *device)
 {
     struct ctl c = { .fd = -1 };
-    char *args = json_string_arg("device", device, false);
+    char *args = json_string_arg("device", device, false), *gname = cli_guest_name(guest);
     int rc = FERRY_EXIT_FAILURE;
 
-    if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "usb-detach", args, -1, NULL) == 0)
+    if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "usb-detach", args, -1, NULL) == 0) {
         rc = FERRY_EXIT_OK;
+        owner_drop_matching(gname, device);
+    }
     g_free(args);
+    g_free(gname);
     ctl_close(&c);
     return rc;
+}
+
+struct drop_ctx {
+    const char *gname;
+    struct ferry_usb_spec spec;
+    char ident[160];
+};
+
+static void drop_one(void *opaque, const struct ferry_policy_owner_info *i)
+{
+    struct drop_ctx *x = opaque;
+    struct ferry_usb_spec s;
+
+    if (strcmp(i->guest, x->gname))
+        return;
+    if (!strcmp(i->id, x->ident) ||
+        (usb_spec_parse(i->id, &s) == 0 && !memcmp(&s, &x->spec, sizeof(s))))
+        if (policy_owner_drop(NULL, "usb", i->id, x->gname) < 0)
+            fprintf(stderr, "ferry usb detach: cannot drop the claim on %s\n", i->id);
+}
+
+static void owner_drop_matching(const char *gname, const char *device)
+{
+    struct drop_ctx x = { .gname = gname };
+    struct event_base *b = event_base_new();
+    struct ferry_usb_host_ops hops = { .log = NULL };
+    struct ferry_usb_host *h = NULL;
+    struct ferry_usb_devinfo d;
+    char err[FERRY_USB_ERR_MAX];
+
+    if (usb_spec_parse(device, &x.spec) < 0)
+        goto out;
+    if (b && usb_host_new(b, true, &hops, NULL, &h) == 0 &&
+        usb_host_find(h, &x.spec, &d, err, sizeof(err)) == 0)
+        usb_identity(&d, x.ident, sizeof(x.ident));
+    (void)policy_owner_list(NULL, "usb", drop_one, &x);
+out:
+    usb_host_free(h);
+    if (b)
+        event_base_free(b);
 }
 
 /* ferry usb list GUEST: what that ferry-dm serves. */

@@ -16,6 +16,9 @@
 #include "common/qmp-wait.h"
 #include "devmodel/control.h"
 #include "companion/dm-qmp.h"
+#include "policy/owner.h"
+#include "policy/policy-log.h"
+#include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
 #define DM_USB_CONFIG_DEVICES_MAX 32
@@ -27,7 +30,80 @@ struct companion_usb {
     bool confined;
     void (*on_gone)(void *opaque);
     void *opaque;
+    char *name;                        /* the guest's name for the policy */
+    struct ferry_policy *policy;       /* the device-access policy (policy/policy.h) */
+    GHashTable *owned;                 /* identity -> struct ferry_policy_owner * */
 };
+
+/* The device-access policy and exclusive ownership, again here (defence in
+ * depth: the broker asked first).  A confined ferry-dm opens no files: its
+ * broker claimed ownership for it. */
+static int usb_grant(void *opaque, const char *guest, const struct ferry_usb_devinfo *d,
+                     char *err, size_t errlen)
+{
+    struct companion_usb *u = opaque;
+    struct ferry_policy_verdict v;
+    struct ferry_policy_owner_info held;
+    struct ferry_policy_owner *o = NULL;
+    char ident[160], oerr[400];
+    int r;
+
+    if (policy_check_usb(u->policy, u->name, d, &v) < 0) {
+        snprintf(err, errlen, "usb %04x:%04x%s%s: guest %s: %s", d->vid, d->pid,
+                 d->port[0] ? " at " : "", d->port, u->name, v.reason);
+        return -EPERM;
+    }
+    if (u->confined)
+        return 0;
+    usb_identity(d, ident, sizeof(ident));
+    if (g_hash_table_contains(u->owned, ident))
+        return 0;
+    r = policy_owner_claim(NULL, "usb", ident, u->name, "ferry-dm", getpid(), &o, &held, oerr,
+                           sizeof(oerr));
+    if (r == -EALREADY)
+        return 0;
+    if (r < 0) {
+        snprintf(err, errlen, "usb %s: %s", ident, oerr);
+        return r == -EBUSY ? -EBUSY : r;
+    }
+    if (held.stale)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: owner guest %s (pid %ld) has gone without "
+                  "releasing it: taken over", ident, held.guest, held.pid);
+    g_hash_table_insert(u->owned, g_strdup(ident), o);
+    return 0;
+}
+
+static void usb_released(void *opaque, const char *guest, const struct ferry_usb_devinfo *d)
+{
+    struct companion_usb *u = opaque;
+    char ident[160];
+
+    usb_identity(d, ident, sizeof(ident));
+    g_hash_table_remove(u->owned, ident);
+}
+
+static void owner_release(gpointer p)
+{
+    policy_owner_release(p);
+}
+
+/* The guest's name: --name, else the folder of the control socket
+ * (/run/ferry/NAME/dm.sock, as the CLI names guests), else the QMP path. */
+char *companion_guest_name(const char *name, const char *control, const char *qmp)
+{
+    if (name && *name)
+        return g_strdup(name);
+    if (control && strchr(control, '/')) {
+        char *dir = g_path_get_dirname(control);
+        char *base = g_path_get_basename(dir);
+
+        g_free(dir);
+        if (strcmp(base, ".") && strcmp(base, "/"))
+            return base;
+        g_free(base);
+    }
+    return g_strdup(qmp);
+}
 
 bool companion_usb_wanted(const char *qmp, const char *config)
 {
@@ -192,7 +268,7 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
 
     *n = 0;
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: usb: cannot look at the host's devices (libusb): %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: cannot look at the host's devices (libusb): %s",
                 strerror(-r));
         return r;
     }
@@ -204,8 +280,8 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
         int fd;
 
         if (usb_spec_parse(dev, &spec) < 0) {
-            fprintf(stderr, "ferry-dm: config [usb] devices: '%s': expected VID:PID[:SERIAL] "
-                    "or a port path\n", dev);
+            ferry_log(FERRY_LOG_ERROR, NULL, "config [usb] devices: '%s': expected VID:PID[:SERIAL] "
+                    "or a port path", dev);
             r = -EINVAL;
             break;
         }
@@ -238,13 +314,15 @@ int companion_usb_config_qmp(const char *config, char **qmp)
 }
 
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
-                 const char *config, bool confined, void (*on_gone)(void *opaque),
-                 void *opaque, struct companion_usb **out)
+                 const char *config, const char *name, const char *control, bool confined,
+                 void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
     struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
                                         .guest_gone = usb_gone,
-                                        .wait_deleted = d ? usb_wait_deleted : NULL };
+                                        .wait_deleted = d ? usb_wait_deleted : NULL,
+                                        .grant = usb_grant, .released = usb_released };
+    struct ferry_policy_ops pops = { .log = usb_log, .decided = policy_log_verdict };
     struct ferry_usb_qmp *q = companion_qmp_client(d);
     int fds[DM_USB_CONFIG_DEVICES_MAX];
     size_t nfds = 0;
@@ -260,8 +338,8 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     if (!qmp || !*qmp)
         qmp = c.qmp;
     if (!qmp || !*qmp) {
-        fprintf(stderr, "ferry-dm: usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
-                "in [usb])\n");
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
+                "in [usb])");
         usb_config_clear(&c);
         return -EINVAL;
     }
@@ -271,13 +349,20 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     }
     u = g_new0(struct companion_usb, 1);
     u->qmp = g_strdup(qmp);
+    u->name = companion_guest_name(name, control, qmp);
+    u->owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, owner_release);
+    r = policy_load(NULL, &pops, &u->policy, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: %s (a broken policy allows nothing)\n", err);
+        goto fail;
+    }
     u->d = d;
     u->confined = confined;
     u->on_gone = on_gone;
     u->opaque = opaque;
     r = usb_service_new(base, g_get_tmp_dir(), &ops, u, &u->svc);
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: usb: cannot start the USB service (libusb): %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: cannot start the USB service (libusb): %s",
                 strerror(-r));
         goto fail;
     }
@@ -285,12 +370,12 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     r = q ? usb_service_add_guest_qmp(u->svc, u->qmp, q, err, sizeof(err))
           : usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: usb: %s\n", err);
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: %s", err);
         goto fail;
     }
     if (c.policy && (r = usb_service_set_policy(u->svc, u->qmp, c.policy, err,
                                                       sizeof(err))) < 0) {
-        fprintf(stderr, "ferry-dm: config [usb] policy: %s\n", err);
+        ferry_log(FERRY_LOG_ERROR, NULL, "config [usb] policy: %s", err);
         goto fail;
     }
     if (confined) {
@@ -304,7 +389,7 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     } else if (c.present) {
         r = usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: %s\n", err);
+            ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
             goto fail;
         }
     }
@@ -332,7 +417,11 @@ void companion_usb_free(struct companion_usb *u)
 {
     if (!u)
         return;
-    usb_service_free(u->svc);
+    usb_service_free(u->svc);     /* releases (ops.released) what it was granted */
+    if (u->owned)
+        g_hash_table_destroy(u->owned);
+    policy_free(u->policy);
+    g_free(u->name);
     g_free(u->qmp);
     g_free(u);
 }

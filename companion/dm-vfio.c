@@ -16,6 +16,9 @@
 #include "companion/dm-qmp.h"
 #include "companion/vfio-qmp.h"
 #include "pci/host/pci-config.h"
+#include "policy/owner.h"
+#include "policy/policy-log.h"
+#include "policy/policy.h"
 
 #define DM_VFIO_ASSIGNED_MAX 64
 #define DM_VFIO_ERR_MAX      768
@@ -46,7 +49,62 @@ struct companion_vfio {
     char *qmp_path;
     GArray *assigned;           /* struct assigned */
     GList *detaches;            /* struct detach *, waiting */
+    GPtrArray *owners;          /* struct ferry_policy_owner *: the [pci] devices' claims */
 };
+
+/* The device-access policy for the [pci] devices (policy/policy.h), before
+ * anything is bound, and their claims for this guest held as long as we run
+ * (policy/owner.h; the lock fds stay open through the confinement). */
+static int grant_config(struct companion_vfio *v, const char *guest)
+{
+    struct ferry_policy_ops pops = { .log = ferry_log_glib, .decided = policy_log_verdict };
+    struct ferry_policy *p = NULL;
+    char err[FERRY_POLICY_TEXT_MAX];
+    int r = policy_load(NULL, &pops, &p, err, sizeof(err));
+
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: pci: %s (a broken policy allows nothing)\n", err);
+        return r;
+    }
+    if (!v->owners)
+        /* at exit only closed (confined: no unlink); the description left
+         * names a process that has gone, which the next claim takes over and
+         * 'ferry pci release --config' (ExecStopPost=) drops */
+        v->owners = g_ptr_array_new_with_free_func((GDestroyNotify)policy_owner_detach);
+    for (size_t i = 0; i < v->cfg.n && r == 0; i++) {
+        const struct ferry_pci_config_dev *d = &v->cfg.dev[i];
+        struct ferry_policy_verdict verdict;
+        struct ferry_policy_owner_info held;
+        struct ferry_policy_owner *o = NULL;
+        char oerr[512];
+
+        if (policy_check_pci(p, guest, d->name, &verdict) < 0) {
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s for guest %s: %s\n", v->file,
+                    d->name, guest, verdict.reason);
+            r = -EPERM;
+            break;
+        }
+        r = policy_owner_claim(NULL, "pci", d->name, guest, "ferry-dm", getpid(), &o, &held,
+                               oerr, sizeof(oerr));
+        if (r == -EBUSY) {
+            fprintf(stderr, "ferry-dm: config %s [pci]: %s\n", v->file, oerr);
+        } else if (r == -EALREADY) {
+            r = 0;
+        } else if (r < 0) {
+            /* not root: the broker (ExecStartPre=) checked, and claims at attach */
+            ferry_log(FERRY_LOG_WARNING, NULL, "pci: %s: ownership not recorded: %s", d->name,
+                      oerr);
+            r = 0;
+        } else {
+            if (held.stale)
+                ferry_log(FERRY_LOG_WARNING, NULL, "pci: %s: owner guest %s (pid %ld) has gone "
+                          "without releasing it: taken over", d->name, held.guest, held.pid);
+            g_ptr_array_add(v->owners, o);
+        }
+    }
+    policy_free(p);
+    return r;
+}
 
 static void pcihost_log_cb(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -71,7 +129,7 @@ int companion_vfio_load(const char *config, struct companion_vfio **out)
         v->file = g_strdup(config);
         r = pcihost_config_load(config, &v->cfg, err, sizeof(err));
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: %s\n", err);
+            ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
             companion_vfio_free(v);
             return r;
         }
@@ -96,11 +154,11 @@ static struct ferry_pcihost *host_open(void)
     struct ferry_pcihost *h = pcihost_open(&ops, NULL);
 
     if (!h) {
-        fprintf(stderr, "ferry-dm: pci: cannot open libpci: %s\n", strerror(errno));
+        ferry_log(FERRY_LOG_ERROR, NULL, "pci: cannot open libpci: %s", strerror(errno));
         return NULL;
     }
     if (pcihost_scan(h) < 0) {
-        fprintf(stderr, "ferry-dm: pci: cannot list the host's PCI devices: %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "pci: cannot list the host's PCI devices: %s",
                 pcihost_last_error(h));
         pcihost_close(h);
         return NULL;
@@ -117,8 +175,8 @@ static void release_range(struct companion_vfio *v, size_t from, size_t to)
         return;
     for (size_t i = from; i < to; i++) {
         if (pcihost_release(h, &v->cfg.dev[i].host, flags_of(v)) < 0)
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: and releasing it again "
-                    "failed: %s\n", v->file, v->cfg.dev[i].name, pcihost_last_error(h));
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: and releasing it again "
+                    "failed: %s", v->file, v->cfg.dev[i].name, pcihost_last_error(h));
         else
             ferry_log(FERRY_LOG_INFO, NULL, "pci: %s released", v->cfg.dev[i].name);
     }
@@ -136,9 +194,9 @@ static int check_prepared(struct companion_vfio *v, struct ferry_pcihost *h)
         int r = pcihost_driver_get(h, &d->host, drv, sizeof(drv));
 
         if (r < 0 || strcmp(drv, "vfio-pci")) {
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not on vfio-pci (%s%s), "
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: not on vfio-pci (%s%s), "
                     "and ferry-dm is not root to bind it: run 'ferry pci prepare --config %s' "
-                    "as root first\n", v->file, d->name, r < 0 ? "no such device" : "driver ",
+                    "as root first", v->file, d->name, r < 0 ? "no such device" : "driver ",
                     r < 0 ? "" : drv[0] ? drv : "none", v->file);
             return r < 0 ? r : -EPERM;
         }
@@ -147,13 +205,15 @@ static int check_prepared(struct companion_vfio *v, struct ferry_pcihost *h)
     return 0;
 }
 
-int companion_vfio_prepare(struct companion_vfio *v)
+int companion_vfio_prepare(struct companion_vfio *v, const char *guest)
 {
     struct ferry_pcihost *h;
     int r = 0;
 
     if (!companion_vfio_has_devices(v))
         return 0;
+    if ((r = grant_config(v, guest)) < 0)
+        return r;
     h = host_open();
     if (!h)
         return -EIO;
@@ -168,8 +228,8 @@ int companion_vfio_prepare(struct companion_vfio *v)
 
         r = pcihost_prepare(h, &d->host, flags_of(v));
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not usable for "
-                    "passthrough: %s\n", v->file, d->name, pcihost_last_error(h));
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: not usable for "
+                    "passthrough: %s", v->file, d->name, pcihost_last_error(h));
             break;
         }
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s prepared for VFIO", d->name);
@@ -227,13 +287,13 @@ int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, cons
         int r = plug(v, &a.d, err, sizeof(err));
 
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: QEMU refused device_add "
-                    "vfio-pci: %s\n", v->file, a.d.name, err);
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: QEMU refused device_add "
+                    "vfio-pci: %s", v->file, a.d.name, err);
             /* the ones QEMU has stay with it until it stops */
             release_range(v, i, v->prepared);
             if (i)
-                fprintf(stderr, "ferry-dm: the [pci] devices plugged before stay with that "
-                        "QEMU; 'ferry pci release --config %s' after it stops\n", v->file);
+                ferry_log(FERRY_LOG_ERROR, NULL, "the [pci] devices plugged before stay with that "
+                        "QEMU; 'ferry pci release --config %s' after it stops", v->file);
             return r;
         }
         g_array_append_val(v->assigned, a);
@@ -529,6 +589,8 @@ void companion_vfio_free(struct companion_vfio *v)
         detach_done(op, -ECANCELED);
     }
     g_array_free(v->assigned, TRUE);
+    if (v->owners)
+        g_ptr_array_free(v->owners, TRUE);
     g_free(v->qmp_path);
     g_free(v->file);
     g_free(v);

@@ -170,11 +170,11 @@ static int dm_run(const struct dm_args *a)
 
     m.base = event_base_new();
     if (!m.base) {
-        fprintf(stderr, "ferry-dm: cannot create the event loop\n");
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot create the event loop");
         goto out;
     }
     if (dm_server_new(m.base, &m.server) < 0) {
-        fprintf(stderr, "ferry-dm: cannot create the ioreq server: out of memory\n");
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot create the ioreq server: out of memory");
         goto out;
     }
     struct ferry_dm_config cfg = {
@@ -187,7 +187,7 @@ static int dm_run(const struct dm_args *a)
     };
     rc = dm_create(&cfg, &m.dm);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot create the device model: %s\n", strerror(-rc));
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot create the device model: %s", strerror(-rc));
         goto out;
     }
     dm_server_set_dm(m.server, m.dm);
@@ -204,7 +204,7 @@ static int dm_run(const struct dm_args *a)
     if (a->control) {
         rc = dm_control_open(m.dm, a->control, &control_ops, &m, &m.control);
         if (rc < 0) {
-            fprintf(stderr, "ferry-dm: cannot create control socket %s: %s\n", a->control,
+            ferry_log(FERRY_LOG_ERROR, NULL, "cannot create control socket %s: %s", a->control,
                     strerror(-rc));
             goto out;
         }
@@ -224,25 +224,38 @@ static int dm_run(const struct dm_args *a)
         if (!qmp)
             qmp = usb_qmp && *usb_qmp ? usb_qmp : companion_vfio_config_qmp(m.vfio);
         if (!qmp && companion_vfio_has_devices(m.vfio)) {
-            fprintf(stderr, "ferry-dm: %s: [pci] devices need the QMP socket of the guest's "
-                    "QEMU (--qmp PATH, or qmp= in [pci] or [usb])\n", a->config);
+            ferry_log(FERRY_LOG_ERROR, NULL, "%s: [pci] devices need the QMP socket of the guest's "
+                    "QEMU (--qmp PATH, or qmp= in [pci] or [usb])", a->config);
             m.status = DM_EXIT_USAGE;
             goto out;
         }
         /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
          * root (sysfs), first: a device that is not viable stops us before
          * QEMU is touched. */
-        if (companion_vfio_prepare(m.vfio) < 0)
-            goto out;
+        {
+            /* no --name, no control socket: the config's name (vm1.conf: vm1) */
+            char *base = a->config ? g_path_get_basename(a->config) : NULL;
+            char *guest;
+
+            if (base && g_str_has_suffix(base, ".conf"))
+                base[strlen(base) - 5] = '\0';
+            guest = companion_guest_name(a->name, a->control, base);
+            g_free(base);
+            int pr = companion_vfio_prepare(m.vfio, guest ? guest : "");
+
+            g_free(guest);
+            if (pr < 0)
+                goto out;
+        }
         if (qmp && companion_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
         }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
-        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
-                          mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
-                          &m.usb);
+        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config, a->name,
+                          a->control, mode != FERRY_SECCOMP_OFF || sbx.namespaces,
+                          usb_qemu_gone, &m, &m.usb);
         if (rc < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
@@ -261,23 +274,23 @@ static int dm_run(const struct dm_args *a)
     /* Everything is open: confine, then claim and serve. */
     rc = sandbox_enter(&sbx);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot confine itself: %s (see the log line above; "
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot confine itself: %s (see the log line above; "
                 "--user NAME picks another user, --seccomp=off --no-namespaces for "
-                "debugging)\n", strerror(-rc));
+                "debugging)", strerror(-rc));
         goto out;
     }
     if (mode != FERRY_SECCOMP_OFF)
         dm_set_confined(m.dm, lists, nr_lists);
     rc = dm_start(m.dm);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot claim the devices' ranges: %s%s%s\n", strerror(-rc),
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot claim the devices' ranges: %s%s%s", strerror(-rc),
                 dm_server_last_error(m.server)[0] ? ": " : "",
                 dm_server_last_error(m.server));
         goto out;
     }
     rc = companion ? 0 : dm_server_enable(m.server);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot enable the ioreq server: %s\n", strerror(-rc));
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot enable the ioreq server: %s", strerror(-rc));
         goto out;
     }
     ferry_log(FERRY_LOG_INFO, NULL, "serving guest %s: %zu devices, %u vcpus",

@@ -176,7 +176,7 @@ static int connect_router(struct ferry_dm_server *m, const char *name, const cha
     else
         rc = ioreq_server_create(ioreq_fd, &cfg, &m->srv);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot register with the hypervisor at %s: %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot register with the hypervisor at %s: %s",
                 path ? path : "--ioreq-fd", strerror(-rc));
         return rc;
     }
@@ -243,7 +243,7 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
         return rc;
     rc = watch_server(s);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot watch the ioreq fds: out of memory");
         return rc;
     }
     dm_set_nr_vcpus(s->dm, s->nr_vcpus);

@@ -224,8 +224,7 @@ struct hv_load_config {
     const char *image;
     enum hv_entry entry;
     const char *cmdline;
-    const char *module;             /* optional, pvh only (hv_load sets it from modules) */
-    const struct hv_module *modules; /* --module FILE[,ARGS]: pvh (one) and multiboot */
+    const struct hv_module *modules; /* --module FILE[,ARGS]: pvh and multiboot */
     unsigned nr_modules;
     bool no_acpi;                   /* no ACPI tables (rsdp_paddr 0) */
     const char *const *acpi_tables; /* NULL-terminated files of extra ACPI tables, or NULL */

@@ -307,7 +307,7 @@ int main(int argc, char **argv)
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline,
           "kernel command line (pvh, multiboot: after the image's name)", "S" },
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
-          "a module (initrd) with its arguments (repeatable: multiboot; pvh takes one)",
+          "a module (initrd) with its arguments (repeatable, in order)",
           "FILE[,ARGS]" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "

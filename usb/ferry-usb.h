@@ -184,6 +184,17 @@ FERRY_USB_API int usb_policy_check(const struct ferry_usb_policy *p,
                                          const struct ferry_usb_devinfo *d,
                                          char *why, size_t len);
 
+/* The built-in refusal of a device whatever the rules say (hubs, HID
+ * keyboards and mice, more interfaces than judged), or NULL. */
+FERRY_USB_API const char *usb_policy_builtin(const struct ferry_usb_devinfo *d);
+/* The rules alone, usbredirfilter's verdict over the device and every
+ * interface of every configuration: 0 allowed, -EPERM denied, -ENOENT no
+ * rule decided (no built-in rule applied). */
+FERRY_USB_API int usb_policy_match(const struct ferry_usb_policy *p,
+                                   const struct ferry_usb_devinfo *d);
+/* The rules in filter syntax (g_free). */
+FERRY_USB_API char *usb_policy_format(const struct ferry_usb_policy *p);
+
 /* ---- usbredir endpoint ----------------------------------------------------- */
 struct ferry_usb_redir;
 
@@ -391,6 +402,16 @@ struct ferry_usb_service_ops {
      * 0, or -errno: then the service waits itself, blocking (the default). */
     int (*wait_deleted)(void *opaque, const char *guest, const char *id,
                         void (*done)(void *done_opaque, int result), void *done_opaque);
+    /* Optional: the embedder's word before device d goes to guest (its
+     * QMP socket; a share's listen address), after the service's own
+     * policy: the device-access policy and exclusive ownership
+     * (policy/policy.h, policy/owner.h).  0, or -errno with err filled;
+     * asked at every attach and replug, so keep it idempotent. */
+    int (*grant)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d,
+                 char *err, size_t errlen);
+    /* Optional: the assignment of d to guest has ended (detach, service
+     * freed): what grant took may be given back. */
+    void (*released)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d);
 };
 
 /* rundir holds the per-device unix sockets QEMU connects to; NULL when no
@@ -438,6 +459,9 @@ struct ferry_usb_config {
     char *policy;       /* policy=, or NULL */
     char **devices;     /* devices=, each stripped, blank ones dropped; NULL-ended */
 };
+/* The keys of [usb] that usb_config_read() reads (NULL-terminated), for
+ * programs that refuse unknown keys in their config files. */
+FERRY_USB_API extern const char *const usb_config_keys[];
 /* From a loaded key file: 0 (also without a [usb] group: present false). */
 FERRY_USB_API int usb_config_read(struct _GKeyFile *kf, struct ferry_usb_config *c);
 /* From a file (NULL, or one that does not load: present false; ferry-dm
