@@ -34,6 +34,7 @@
 #include "cli/cmd.h"
 #include "common/log-glib.h"
 #include "companion/dm-usb.h"
+#include "policy/owner.h"
 #include "sandbox/sandbox.h"
 #include "usb/ferry-usb.h"
 
@@ -388,11 +389,25 @@ static void forward_signal(int sig)
         kill(forward_to, sig);
 }
 
-/* Everything up to serving, in the child: 0 (never returns then) or an exit status. */
-static int share_start(const struct share_opts *o)
+/* Who holds a shared device, as policy/owner.h records it: "share ADDR". */
+static char *share_guest(const struct share_opts *o)
+{
+    return g_strdup_printf("share %s", o->listen);
+}
+
+/*
+ * Everything up to serving, in the child: never returns when serving, or
+ * an exit status.  The device is claimed for the share (policy/owner.h):
+ * the claim's lock lives as long as this process; the identity goes to the
+ * parent through idfd, which removes the description at the end.
+ */
+static int share_start(const struct share_opts *o, int idfd)
 {
     struct ferry_usb_tls *tls = NULL;
-    char err[FERRY_USB_ERR_MAX], ident[200];
+    struct ferry_policy_owner *own = NULL;
+    struct ferry_policy_owner_info held;
+    char err[FERRY_USB_ERR_MAX], ident[200], oerr[512];
+    g_autofree char *guest = share_guest(o);
     int lfd = -1, ufd, r = 0;
     enum bound bk = BOUND_OTHER;
 
@@ -410,6 +425,25 @@ static int share_start(const struct share_opts *o)
         usb_tls_free(tls);
         return FERRY_EXIT_FAILURE;
     }
+    /* one owner per device across Ferry processes: a ferry-dm or another
+     * share that holds it is named, and this share refuses */
+    r = policy_owner_claim(NULL, "usb", ident, guest, "ferry usb share", getpid(), &own, &held,
+                           oerr, sizeof(oerr));
+    if (r < 0) {
+        fprintf(stderr, "ferry usb share: %s\n", oerr);
+        close(ufd);
+        usb_tls_free(tls);
+        return FERRY_EXIT_FAILURE;
+    }
+    if (held.stale) {
+        char who[400];
+
+        policy_owner_describe(&held, who, sizeof(who));
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb share: %s: its owner %s has gone without "
+                  "releasing it: taken over", ident, who);
+    }
+    (void)!write(idfd, ident, strlen(ident));
+    close(idfd);
     lfd = usb_listen(o->listen, err, sizeof(err));
     if (lfd < 0) {
         fprintf(stderr, "ferry usb share: %s\n", err);
@@ -442,6 +476,7 @@ fail:
         if (bk == BOUND_UNIX)
             unlink(o->listen + 5);
     }
+    policy_owner_release(own);
     close(ufd);
     usb_tls_free(tls);
     return FERRY_EXIT_FAILURE;
@@ -456,26 +491,45 @@ fail:
 int ferry_cmd_usb_share(int argc, char **argv)
 {
     struct share_opts o = { 0 };
-    int r, st = 0;
+    char ident[200] = "";
+    int r, st = 0, idp[2];
+    ssize_t n;
     pid_t pid;
 
     r = share_parse(argc, argv, &o);
     if (r)
         return r;
+    if (pipe2(idp, O_CLOEXEC) < 0) {
+        fprintf(stderr, "ferry usb share: pipe: %s\n", g_strerror(errno));
+        return FERRY_EXIT_FAILURE;
+    }
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
         fprintf(stderr, "ferry usb share: fork: %s\n", g_strerror(errno));
         return FERRY_EXIT_FAILURE;
     }
-    if (pid == 0)
-        _exit(share_start(&o));
+    if (pid == 0) {
+        close(idp[0]);
+        _exit(share_start(&o, idp[1]));
+    }
+    close(idp[1]);
     forward_to = pid;
     signal(SIGINT, forward_signal);
     signal(SIGTERM, forward_signal);
     signal(SIGHUP, forward_signal);
+    while ((n = read(idp[0], ident, sizeof(ident) - 1)) < 0 && errno == EINTR)
+        ;
+    ident[n > 0 ? n : 0] = 0;
+    close(idp[0]);
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    if (ident[0]) {
+        /* the claim's lock went with the child; its description goes now */
+        g_autofree char *guest = share_guest(&o);
+
+        (void)policy_owner_drop(NULL, "usb", ident, guest);
+    }
     if (!strncmp(o.listen, "unix:", 5)) {
         /* only a socket nobody listens on any more: the child's, or stale */
         char err[FERRY_USB_ERR_MAX];

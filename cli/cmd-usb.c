@@ -252,8 +252,12 @@ static void print_table(const char *json)
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonObject *o = json_array_get_object_element(a, i);
         char busaddr[16], prod[64];
-        const char *att = json_object_get_null_member(o, "attached") ? "-" :
-                          json_object_get_string_member(o, "attached");
+        /* attached by this ferry-dm, else held by another Ferry process (list_local) */
+        const char *att = !json_object_get_null_member(o, "attached") ?
+                          json_object_get_string_member(o, "attached") :
+                          json_object_has_member(o, "holder") &&
+                          !json_object_get_null_member(o, "holder") ?
+                          json_object_get_string_member(o, "holder") : "-";
         snprintf(busaddr, sizeof(busaddr), "%d.%d",
                  (int)json_object_get_int_member(o, "bus"),
                  (int)json_object_get_int_member(o, "addr"));
@@ -274,6 +278,35 @@ static void print_table(const char *json)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     event_base_loopbreak(arg);
+}
+
+/* Each device's "holder": the Ferry process that owns it (policy/owner.h:
+ * a ferry-dm's guest, a share), or null; g_free the result. */
+static char *list_add_holders(const char *json)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonNode *root;
+    JsonArray *a;
+
+    if (!json_parser_load_from_data(p, json, -1, NULL) ||
+        !JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
+        return g_strdup(json);
+    root = json_parser_get_root(p);
+    a = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        const char *id = json_object_get_string_member_with_default(o, "identity", NULL);
+        struct ferry_policy_owner_info info;
+        char who[400];
+
+        if (id && policy_owner_query(NULL, "usb", id, &info) == 1) {
+            policy_owner_describe(&info, who, sizeof(who));
+            json_object_set_string_member(o, "holder", who);
+        } else {
+            json_object_set_null_member(o, "holder");
+        }
+    }
+    return json_to_string(root, TRUE);
 }
 
 /* The host's devices, as the service sees them (policy, attachments). */
@@ -297,11 +330,13 @@ static int list_local(bool json)
         return FERRY_EXIT_FAILURE;
     }
     {
-        char *s = usb_service_list_json(svc);
+        char *s = usb_service_list_json(svc), *out = list_add_holders(s);
+
         if (json)
-            printf("%s\n", s);
+            printf("%s\n", out);
         else
-            print_table(s);
+            print_table(out);
+        g_free(out);
         g_free(s);
     }
     usb_service_free(svc);

@@ -209,6 +209,8 @@ static bool closed_by_share(int fd)
     return false;
 }
 
+static int run_share(char **out, const char *la, const char *a1, const char *a2);
+
 static void hostile(void)
 {
     const char *extra[] = { "--handshake-timeout", "2", "--idle-timeout", "3", "--verbose", NULL };
@@ -308,6 +310,23 @@ static void hostile(void)
     CHECK(c, "after the hostile peers: not served");
     c2 = NULL;
     CHECK(alive(pid), "the share died");
+    /* one owner per device: another share refuses it, naming this one,
+     * and `ferry usb list` shows who holds it */
+    {
+        char *out = NULL, holder[64];
+        const char *largv[] = { ferry, "usb", "list", NULL };
+        int r;
+
+        snprintf(holder, sizeof(holder), "share 127.0.0.1:%d", port);
+        r = run_share(&out, "127.0.0.1:0", NULL, NULL);
+        CHECK(r == 1 && strstr(out, holder), "second share: %d %s", r, out);
+        g_free(out);
+        out = NULL;
+        if (!g_spawn_sync(NULL, (char **)largv, NULL, 0, NULL, NULL, &out, NULL, NULL, NULL))
+            out = NULL;
+        CHECK(out && strstr(out, holder), "list: no holder: %s", out ? out : "");
+        g_free(out);
+    }
     kill(pid, SIGTERM);
     {
         int st = 0;
@@ -643,6 +662,8 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(logpath, sizeof(logpath), "%s/share.log", dir);
+    /* the owners' records (policy/owner.h) of this test only */
+    g_setenv("FERRY_RUN_DIR", dir, TRUE);
     if (tls) {
         char *c = g_build_filename(dir, "certs", NULL);
         const char *mk[] = { "sh", argv[5], c, NULL };
