@@ -384,6 +384,11 @@ static void refusals(const char *dir)
     CHECK(r == 1 && strstr(out, "without TLS") && strstr(out, "--insecure"), "%d %s", r, out);
     g_free(out);
     out = NULL;
+    /* IPv6: [::]:P parses and binds, and is refused in the clear like 0.0.0.0 */
+    r = run_share(&out, "[::]:0", NULL, NULL);
+    CHECK(r == 1 && strstr(out, "without TLS"), "%d %s", r, out);
+    g_free(out);
+    out = NULL;
     /* a file that is not a socket is never removed */
     g_file_set_contents(path, "keep me", -1, NULL);
     la = g_strconcat("unix:", path, NULL);
