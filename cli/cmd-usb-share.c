@@ -38,13 +38,15 @@
 #include "sandbox/sandbox.h"
 #include "usb/ferry-usb.h"
 
-/* What a share needs beyond the base list and USB redirection's. */
+/*
+ * What a share needs beyond the base list and USB redirection's.  GnuTLS
+ * needs nothing more: the handshakes, records and alerts of usb-share-tls
+ * (X.509 and PSK, TLS 1.3, QEMU 7.2 as the client) run in kill mode with
+ * these lists; its randomness is getrandom and its clock clock_gettime,
+ * both in the base list, and its configuration is read before confinement.
+ */
 FERRY_SYSCALL_LIST_STATIC(share_syscalls, "usb-share",
-    "ferry usb share: TLS (GnuTLS) on the accepted connections",
-    /* GnuTLS: nothing found beyond the base list (getrandom, clock_gettime,
-     * mmap without PROT_EXEC) with the handshakes of the tests; the list
-     * stays, named, for what a later GnuTLS may need */
-    FERRY_SC("getrandom"),
+    "ferry usb share: nothing for TLS; access() answered without running",
     /* access() runs nothing and finds nothing in the empty root: ENOENT.
      * umockdev's preload (the usb suite's simulated devices) asks it before
      * each path call it traps, such as libusb's readlink of a wrapped fd;
@@ -84,7 +86,7 @@ static bool parse_uint(const char *s, unsigned max, unsigned *out)
     return true;
 }
 
-/* 0, or FERRY_EXIT_USAGE after a message. */
+/* 0, -1 after --help, or FERRY_EXIT_USAGE after a message. */
 static int share_parse(int argc, char **argv, struct share_opts *o)
 {
     o->handshake_s = 10;
@@ -93,7 +95,10 @@ static int share_parse(int argc, char **argv, struct share_opts *o)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = true;
 
-        if (!strcmp(a, "--insecure"))
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            share_usage(stdout);
+            return -1;
+        } else if (!strcmp(a, "--insecure"))
             o->insecure = true, takes = false;
         else if (!strcmp(a, "--no-client-cert"))
             o->no_client_cert = true, takes = false;
@@ -498,7 +503,7 @@ int ferry_cmd_usb_share(int argc, char **argv)
 
     r = share_parse(argc, argv, &o);
     if (r)
-        return r;
+        return r < 0 ? FERRY_EXIT_OK : r;
     if (pipe2(idp, O_CLOEXEC) < 0) {
         fprintf(stderr, "ferry usb share: pipe: %s\n", g_strerror(errno));
         return FERRY_EXIT_FAILURE;
