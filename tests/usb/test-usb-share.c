@@ -631,6 +631,23 @@ static void tls_qemu(const char *kernel, const char *initrd, const char *work)
     printf("usb-share-tls: a QEMU tls-creds-psk client is served\n");
     stop_pid(&q);
     CHECK(driver_is("usb-storage"), "psk: the disk did not come back");
+    stop_pid(&pid);
+
+    /* --no-client-cert: TLS without client authentication serves a client
+     * that has only the CA */
+    {
+        const char *nocert[] = { "--tls-creds", srv, "--no-client-cert", NULL };
+
+        pid = start_share(nocert, &port);
+        CHECK(pid, "share --no-client-cert did not start");
+        g_free(obj);
+        obj = g_strdup_printf("tls-creds-x509,id=tls0,endpoint=client,dir=%s/nocert", certs);
+        q = start_qemu(port, obj, NULL, NULL, NULL);
+        CHECK(wait_log("taken from its host driver", NULL), "--no-client-cert: not served");
+        printf("usb-share-tls: --no-client-cert serves a client without a certificate\n");
+        stop_pid(&q);
+        CHECK(driver_is("usb-storage"), "--no-client-cert: the disk did not come back");
+    }
 out:
     stop_pid(&q);
     if (failures) {
