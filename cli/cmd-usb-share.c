@@ -447,8 +447,6 @@ static int share_start(const struct share_opts *o, int idfd)
         ferry_log(FERRY_LOG_WARNING, NULL, "usb share: %s: its owner %s has gone without "
                   "releasing it: taken over", ident, who);
     }
-    (void)!write(idfd, ident, strlen(ident));
-    close(idfd);
     lfd = usb_listen(o->listen, err, sizeof(err));
     if (lfd < 0) {
         fprintf(stderr, "ferry usb share: %s\n", err);
@@ -474,6 +472,9 @@ static int share_start(const struct share_opts *o, int idfd)
                   "name one address to limit who can reach it", o->listen);
     ferry_log(FERRY_LOG_INFO, NULL, "usb share: %s on %s, %s%s, one client at a time", ident,
               o->listen, tls ? "tls " : "no tls", tls ? usb_tls_kind(tls) : "");
+    /* the parent learns the device now, and watches from here on */
+    (void)!write(idfd, ident, strlen(ident));
+    close(idfd);
     serve(o, lfd, ufd, ident, tls);
 fail:
     if (lfd >= 0) {
@@ -497,7 +498,7 @@ int ferry_cmd_usb_share(int argc, char **argv)
 {
     struct share_opts o = { 0 };
     char ident[200] = "";
-    int r, st = 0, idp[2];
+    int r, st = 0, idp[2], nr = -1;
     ssize_t n;
     pid_t pid;
 
@@ -527,8 +528,14 @@ int ferry_cmd_usb_share(int argc, char **argv)
         ;
     ident[n > 0 ? n : 0] = 0;
     close(idp[0]);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    /* the child confines itself now: watched, a seccomp kill is named here
+     * even when the child's own reporter could not run (SIGSYS blocked) */
+    if (ident[0] && (r = sandbox_watch_child(pid)) < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb share: cannot watch the confined server: %s "
+                  "(a seccomp kill with SIGSYS blocked would go unnamed)", g_strerror(-r));
+    if (sandbox_wait_child(pid, &st, &nr) < 0)
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
     if (ident[0]) {
         /* the claim's lock went with the child; its description goes now */
         g_autofree char *guest = share_guest(&o);
@@ -543,12 +550,18 @@ int ferry_cmd_usb_share(int argc, char **argv)
             WEXITSTATUS(st) == FERRY_EXIT_OK)
             ferry_log(FERRY_LOG_WARNING, NULL, "usb share: %s", err);
     }
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS && nr >= 0) {
+        char name[32];
+
+        sandbox_syscall_name(nr, name, sizeof(name));
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb share: the confined server (pid %d) was killed by "
+                  "its seccomp filter: forbidden syscall %s nr=%d (--seccomp=log lets it run; "
+                  "docs/confinement.md)", (int)pid, name, nr);
+        return FERRY_EXIT_FAILURE;
+    }
     if (WIFSIGNALED(st)) {
         ferry_log(FERRY_LOG_ERROR, NULL, "usb share: the confined server (pid %d) died of "
-                  "signal %d (%s)%s", (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)),
-                  WTERMSIG(st) == SIGSYS ? ": a syscall its seccomp filter forbids (the line "
-                  "before names it, unless the call came with SIGSYS blocked; "
-                  "--seccomp=log lets it run and has the kernel log it)" : "");
+                  "signal %d (%s)", (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
         return FERRY_EXIT_FAILURE;
     }
     if (WEXITSTATUS(st) == FERRY_EXIT_OK)

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -723,4 +725,54 @@ bool sandbox_sanitized(void)
 #else
     return false;
 #endif
+}
+
+/* ------------------------------------------------------------------ */
+/* A parent's view of a confined child's death                         */
+
+int sandbox_watch_child(pid_t pid)
+{
+    return ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0 ? -errno : 0;
+}
+
+int sandbox_wait_child(pid_t pid, int *status, int *nr)
+{
+    *nr = -1;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, __WALL);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            *status = st;
+            return 0;
+        }
+        if (!WIFSTOPPED(st))
+            continue;
+        if ((st >> 16) == PTRACE_EVENT_STOP) {
+            /* a group stop (SIGSTOP and friends): let it go on */
+            (void)ptrace(PTRACE_CONT, pid, NULL, NULL);
+        } else {
+            /* a signal on its way: note a seccomp kill's syscall, pass it on */
+            int sig = WSTOPSIG(st);
+            siginfo_t si;
+
+            if (sig == SIGSYS && ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0 &&
+                si.si_code == 1 /* SYS_SECCOMP */)
+                *nr = si.si_syscall;
+            (void)ptrace(PTRACE_CONT, pid, NULL, (void *)(intptr_t)sig);
+        }
+    }
+}
+
+void sandbox_syscall_name(int nr, char *buf, size_t len)
+{
+    char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
+
+    snprintf(buf, len, "%s", name ? name : "unknown");
+    free(name);
 }
