@@ -209,8 +209,11 @@ static int do_check(const char *file, const char *guest, const char *dev, bool j
     if (r == 0 && owned == 1 && strcmp(own.guest, guest)) {
         r = -EBUSY;
         v.allowed = false;
-        snprintf(v.reason, sizeof(v.reason), "refused: assigned to %.200s (the rules would allow "
-                 "it: %.250s)", who, v.rule);
+        char *why = g_strdup_printf("refused: assigned to %s (the rules would allow it: %s)",
+                                    who, v.rule);
+
+        g_strlcpy(v.reason, why, sizeof(v.reason));
+        g_free(why);
     }
     if (json) {
         char *s = policy_verdict_json(&v);

@@ -260,7 +260,44 @@ char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req
  * at the host (a discovering libusb context, freed again before the one
  * without discovery is made), and served from those fds.
  */
-static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n)
+static void owner_close(gpointer p)
+{
+    policy_owner_detach(p);
+}
+
+/* A confined ferry-dm's [usb] device, claimed for its guest now, before the
+ * sandbox (policy/owner.h): the lock fd stays open until exit and is only
+ * closed then (no unlink under seccomp).  A claim that cannot be made (not
+ * root: the run directory is root's) is only a warning: the broker claims. */
+static int preclaim(GHashTable *owned, const char *guest, const struct ferry_usb_devinfo *d)
+{
+    struct ferry_policy_owner_info held;
+    struct ferry_policy_owner *o = NULL;
+    char ident[160], err[512];
+    int r;
+
+    usb_identity(d, ident, sizeof(ident));
+    r = policy_owner_claim(NULL, "usb", ident, guest, "ferry-dm", getpid(), &o, &held, err,
+                           sizeof(err));
+    if (r == -EBUSY) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s", err);
+        return r;
+    }
+    if (r == -EALREADY)
+        return 0;
+    if (r < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: ownership not recorded: %s", ident, err);
+        return 0;
+    }
+    if (held.stale)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: owner guest %s (pid %ld) has gone without "
+                  "releasing it: taken over", ident, held.guest, held.pid);
+    g_hash_table_replace(owned, g_strdup(ident), o);
+    return 0;
+}
+
+static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n,
+                           const char *guest, GHashTable *owned)
 {
     struct ferry_usb_host_ops hops = { .log = usb_log };
     struct ferry_usb_host *h = NULL;
@@ -290,6 +327,8 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
                       "at start-up, or passed by the broker later, can be served)", dev, err);
             continue;
         }
+        if (preclaim(owned, guest, &d) < 0)
+            continue;           /* another guest's: not opened, not served */
         snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
         fd = open(node, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
@@ -328,6 +367,8 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     size_t nfds = 0;
     char err[FERRY_USB_ERR_MAX];
     struct companion_usb *u;
+    GHashTable *owned;
+    char *gname;
     int r;
 
     *out = NULL;
@@ -343,14 +384,20 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
         usb_config_clear(&c);
         return -EINVAL;
     }
-    if (confined && c.devices && (r = preopen_devices(base, c.devices, fds, &nfds)) < 0) {
+    owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                  confined ? owner_close : owner_release);
+    gname = companion_guest_name(name, control, qmp);
+    if (confined && c.devices &&
+        (r = preopen_devices(base, c.devices, fds, &nfds, gname, owned)) < 0) {
+        g_hash_table_destroy(owned);
+        g_free(gname);
         usb_config_clear(&c);
         return r;
     }
     u = g_new0(struct companion_usb, 1);
     u->qmp = g_strdup(qmp);
-    u->name = companion_guest_name(name, control, qmp);
-    u->owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, owner_release);
+    u->name = gname;
+    u->owned = owned;
     r = policy_load(NULL, &pops, &u->policy, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "ferry-dm: usb: %s (a broken policy allows nothing)\n", err);

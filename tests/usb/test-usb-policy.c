@@ -12,7 +12,9 @@
  *    after a's detach b gets it; b's ferry-dm killed (a crash) leaves a stale
  *    owner that a claim takes over;
  *  - a forced override: the HID keyboard, refused to a, goes to b through a
- *    force=true rule, and ferry-dm b logs verdict=allow-forced.
+ *    force=true rule, and ferry-dm b logs verdict=allow-forced;
+ *  - a confined ferry-dm c whose [usb] devices= names a's device claims it at
+ *    start-up, before its sandbox, and is refused naming a.
  *   test-usb-policy FERRY FERRY_DM
  */
 #include <errno.h>
@@ -184,7 +186,7 @@ static bool wait_list(const char *guest, const char *want, bool gone)
 int main(int argc, char **argv)
 {
     char dir[] = "/tmp/ferry-usb-policy-XXXXXX";
-    struct guest a = { .name = "a" }, b = { .name = "b" };
+    struct guest a = { .name = "a" }, b = { .name = "b" }, c = { .name = "c" };
     struct usbsim *sim = NULL;
     char *policy = NULL, *out = NULL, *qemu, *want = NULL, *log = NULL;
     int r;
@@ -323,6 +325,29 @@ int main(int argc, char **argv)
     g_free(out);
     out = NULL;
     CHECK(wait_list("a", "\"connected\" : true", false), "a never got the device back");
+    /* a confined ferry-dm claims its [usb] devices at start-up, before its
+     * sandbox: one that a holds is not opened, and the log names a */
+    {
+        char *conf = g_build_filename(dir, "c.conf", NULL);
+
+        g_file_set_contents(conf, "[usb]\ndevices=1d50:6103:V2\n", -1, NULL);
+        CHECK(guest_start(&c, dir), "QEMU c did not start");
+        {
+            const char *cargv[] = { dm, "--qmp", c.qmp, "--control", c.ctl, "--name", "c",
+                                    "--user=root", "--config", conf, "-v", NULL };
+
+            unlink(c.ctl);
+            c.dm = spawn(cargv, false, c.log);
+        }
+        g_free(conf);
+        CHECK(c.dm && wait_file(c.ctl), "confined ferry-dm c did not start");
+        log = slurp(c.log);
+        CHECK(strstr(log, "usb device 1d50:6103:V2 is assigned to guest a (ferry-dm pid"),
+              "confined ferry-dm c did not refuse a's device at start-up:\n%s", log);
+        g_free(log);
+        log = NULL;
+        CHECK(wait_list("a", "\"connected\" : true", false), "a lost the device to c");
+    }
     printf("ok: per-guest rules, one owner between two ferry-dm, forced override logged\n");
 out:
     g_free(out);
@@ -330,6 +355,7 @@ out:
     g_free(log);
     guest_stop(&a);
     guest_stop(&b);
+    guest_stop(&c);
     usbsim_free(sim);
     if (failures) {
         fprintf(stderr, "kept %s for a look\n", dir);
