@@ -14,10 +14,11 @@
 
 struct cmd_run_opts {
     char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu;
+    char *cpus, *dm_cpus;       /* placement: --cpus / cpus=, --dm-cpus / dm-cpus= */
     char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
     GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
-    int vcpus;
-    gboolean no_dm, eager, verbose, no_acpi, print_cpuid;
+    int vcpus, cpu_weight, cpu_cap;    /* FERRY_RUN_VCPUS_UNSET: not given */
+    gboolean no_dm, eager, verbose, no_acpi, no_pit, print_cpuid;
     char **dm_args;             /* passed to the device model, one argument each */
     char **acpi_tables;         /* --acpi-table, in order */
     GPtrArray *config_tables;   /* [guest] acpi-tables, before --acpi-table */

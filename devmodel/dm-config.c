@@ -9,11 +9,13 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cpus.h"
 #include "common/log-glib.h"
 #include "common/text.h"
 #include "companion/dm-usb.h"
@@ -211,7 +213,7 @@ static int qemu_opt_set(const char *file, const char *grp, struct ferry_dm_opts 
 int dm_args_read_config(struct dm_args *a)
 {
     static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
-                                           "no-defaults", "devices", NULL };
+                                           "no-defaults", "devices", "cpus", NULL };
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
     gchar **groups;
@@ -281,6 +283,15 @@ int dm_args_read_config(struct dm_args *a)
     CFG_STR(control, "control")
     CFG_STR(serial, "serial")
     CFG_STR(serial_in, "serial-in")
+    bool cli_cpus = a->cpus != NULL;
+    CFG_STR(cpus, "cpus")
+    if (!cli_cpus && a->cpus) {
+        cpu_set_t set;
+        char why[200];
+
+        if (ferry_cpus_parse(a->cpus, &set, why, sizeof(why)) < 0)
+            return config_refuse(a->config, "dm", "cpus", why);
+    }
 #undef CFG_STR
     if (g_key_file_has_key(kf, "dm", "no-defaults", NULL)) {
         g_autoptr(GError) berr = NULL;
@@ -488,6 +499,9 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         { "seccomp", 0, 0, G_OPTION_ARG_STRING, &a->seccomp,
           "seccomp filter: kill (default: a forbidden syscall is logged by name and ends "
           "ferry-dm), log (it runs and the kernel logs it), off", "kill|log|off" },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &a->cpus,
+          "run on these CPUs (0,2-3); default: where the hypervisor puts us (next to the vCPU "
+          "that drives us most when its vCPUs are pinned)", "LIST" },
         { "user", 'u', 0, G_OPTION_ARG_STRING, &a->user,
           "unprivileged user to switch to (default: ferry; only when started as root)", "NAME" },
         { "no-namespaces", 0, 0, G_OPTION_ARG_NONE, &a->no_namespaces,
@@ -548,6 +562,7 @@ void dm_args_clear(struct dm_args *a)
     g_free(a->serial_in);
     g_strfreev(a->devices);
     g_free(a->seccomp);
+    g_free(a->cpus);
     g_free(a->user);
     g_free(a->qmp);
     *a = (struct dm_args){ .ioreq_fd = -1 };

@@ -24,6 +24,7 @@ struct dm_args {
     gboolean no_defaults, list;
     int verbose;
     char *seccomp, *user;
+    char *cpus;                     /* --cpus / [dm] cpus: where ferry-dm runs */
     char *qmp;                      /* companion of this QEMU (USB) */
     gboolean no_namespaces, print_policy;
     GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "common/cpus.h"
 #include "common/log-glib.h"
 #include "devmodel/control.h"
 #include "devmodel/dm-config.h"
@@ -163,6 +165,22 @@ static int dm_run(const struct dm_args *a)
         return DM_EXIT_USAGE;
     }
     ferry_log_init("ferry-dm", a->verbose);
+    if (a->cpus) {
+        cpu_set_t set;
+        char why[200];
+
+        if (ferry_cpus_parse(a->cpus, &set, why, sizeof(why)) < 0) {
+            fprintf(stderr, "ferry-dm: --cpus: %s\n", why);
+            m.status = DM_EXIT_USAGE;
+            goto out;
+        }
+        /* Before any thread or child: they all inherit it. */
+        if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+            fprintf(stderr, "ferry-dm: --cpus %s: %s\n", a->cpus, strerror(errno));
+            goto out;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "placement: ferry-dm on CPUs %s", a->cpus);
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
      * be opened: before the QEMU launchers fork and before confinement. */
@@ -192,6 +210,7 @@ static int dm_run(const struct dm_args *a)
         goto out;
     }
     dm_server_set_dm(m.server, m.dm);
+    dm_server_set_pinned(m.server, a->cpus != NULL);
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
     dm_set_sandbox(m.dm, &sbx);
     /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */

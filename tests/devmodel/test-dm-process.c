@@ -390,6 +390,7 @@ START_TEST(test_process_config_file)
         { devopt, "[dm] key 'devices': entry 2 (post,0000" },
         { "[dm]\nno-defaults=perhaps\n", "[dm] key 'no-defaults': 'perhaps' is not a boolean "
                                           "(true or false)" },
+        { "[dm]\ncpus=1-0\n", "[dm] key 'cpus': '1-0': range 1-0 ends before it starts" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         const char *argv2[] = { dm, "--connect=/nonexistent", arg, NULL };
