@@ -66,7 +66,7 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
         { "com1", ACPI_HAS_COM1 }, { "com2", ACPI_HAS_COM2 }, { "rtc", ACPI_HAS_RTC },
         { "hpet", ACPI_HAS_HPET }, { "pci", ACPI_HAS_PCI }, { "mcfg", ACPI_HAS_MCFG },
         { "waet", ACPI_HAS_WAET }, { "power-button", ACPI_HAS_PWRB },
-        { "cpu-ssdt", ACPI_HAS_CPU_SSDT },
+        { "cpu-ssdt", ACPI_HAS_CPU_SSDT }, { "s3", ACPI_HAS_S3 },
     };
     struct acpi_pm pm = cfg->pm;
     g_autofree char *s = NULL;
@@ -120,6 +120,7 @@ static int config_apply_acpi(GKeyFile *kf, const char *file, struct acpi_config 
     PM_KEY("gpe0-len", gpe0_len, 0xff);
     PM_KEY("sci", sci_irq, 0xff);
     PM_KEY("s5-slp-typ", s5_slp_typ, 0xff);
+    PM_KEY("s3-slp-typ", s3_slp_typ, 0xff);
 #undef PM_KEY
     if (pm_changed && acpi_config_set_pm(cfg, &pm))
         return -EINVAL;

@@ -79,6 +79,38 @@ void hv_e820_build(struct ferry_vm *vm)
  * RTC, Xen's PM block with SCI 9, the PCI root bridge).  No HPET: KVM has
  * none in the kernel.
  */
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+uint64_t hv_acpi_find_facs(const uint8_t *blob, size_t len, uint64_t base)
+{
+    uint64_t sdt, fadt = 0, facs;
+    size_t entry;
+
+    /* RSDP: RsdtAddress at 16, XsdtAddress at 24 (revision 2). */
+    if (len < 36 || memcmp(blob, "RSD PTR ", 8))
+        return 0;
+    sdt = blob[15] >= 2 && rd64(blob + 24) ? rd64(blob + 24) : rd32(blob + 16);
+    entry = blob[15] >= 2 && rd64(blob + 24) ? 8 : 4;
+    if (sdt < base || sdt - base > len - 36)
+        return 0;
+    const uint8_t *t = blob + (sdt - base);
+    uint32_t tlen = rd32(t + 4);
+    if (tlen < 36 || tlen > len - (sdt - base))
+        return 0;
+    for (uint32_t off = 36; off + entry <= tlen && !fadt; off += (uint32_t)entry) {
+        uint64_t a = entry == 8 ? rd64(t + off) : rd32(t + off);
+        if (a >= base && len >= 140 && a - base <= len - 140 &&
+            !memcmp(blob + (a - base), "FACP", 4))
+            fadt = a;
+    }
+    if (!fadt)
+        return 0;
+    const uint8_t *f = blob + (fadt - base);
+    facs = rd32(f + 4) >= 140 && rd64(f + 132) ? rd64(f + 132) : rd32(f + 36);
+    return facs;
+}
+
 int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp, char *why,
                   size_t why_len)
 {
@@ -113,6 +145,7 @@ int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp
     uint8_t *dst = hv_vm_gpa_ptr(vm, HV_ACPI_BASE, HV_ACPI_SIZE);
     memcpy(dst, buf, used);
     memset(dst + used, 0, HV_ACPI_SIZE - used);
+    vm->facs_gpa = hv_acpi_find_facs(buf, used, HV_ACPI_BASE);
 out:
     if (rc) {
         ferry_logf(vm->cfg.log, vm->cfg.log_opaque, FERRY_LOG_ERROR,
