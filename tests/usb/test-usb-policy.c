@@ -341,7 +341,14 @@ int main(int argc, char **argv)
         }
         g_free(conf);
         CHECK(c.dm && wait_file(c.ctl), "confined ferry-dm c did not start");
-        log = slurp(c.log);
+        /* its control socket may come before its USB side has started */
+        for (int i = 0; i < 300; i++) {
+            g_free(log);
+            log = slurp(c.log);
+            if (strstr(log, "serving host devices") || kill(c.dm, 0) < 0)
+                break;
+            g_usleep(100000);
+        }
         CHECK(strstr(log, "usb device 1d50:6103:V2 is assigned to guest a (ferry-dm pid"),
               "confined ferry-dm c did not refuse a's device at start-up:\n%s", log);
         g_free(log);
