@@ -16,6 +16,7 @@ static const struct {
     { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
     { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
     { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
+    { "policy", cmd_policy, "the device-access policy: check GUEST DEVICE, show" },
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,9 @@
 #include "common/qmp-wait.h"
 #include "devmodel/control.h"
 #include "companion/dm-qmp.h"
+#include "policy/owner.h"
+#include "policy/policy-log.h"
+#include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
 #define DM_USB_CONFIG_DEVICES_MAX 32
@@ -27,7 +30,80 @@ struct companion_usb {
     bool confined;
     void (*on_gone)(void *opaque);
     void *opaque;
+    char *name;                        /* the guest's name for the policy */
+    struct ferry_policy *policy;       /* the device-access policy (policy/policy.h) */
+    GHashTable *owned;                 /* identity -> struct ferry_policy_owner * */
 };
+
+/* The device-access policy and exclusive ownership, again here (defence in
+ * depth: the broker asked first).  A confined ferry-dm opens no files: its
+ * broker claimed ownership for it. */
+static int usb_grant(void *opaque, const char *guest, const struct ferry_usb_devinfo *d,
+                     char *err, size_t errlen)
+{
+    struct companion_usb *u = opaque;
+    struct ferry_policy_verdict v;
+    struct ferry_policy_owner_info held;
+    struct ferry_policy_owner *o = NULL;
+    char ident[160], oerr[400];
+    int r;
+
+    if (policy_check_usb(u->policy, u->name, d, &v) < 0) {
+        snprintf(err, errlen, "usb %04x:%04x%s%s: guest %s: %s", d->vid, d->pid,
+                 d->port[0] ? " at " : "", d->port, u->name, v.reason);
+        return -EPERM;
+    }
+    if (u->confined)
+        return 0;
+    usb_identity(d, ident, sizeof(ident));
+    if (g_hash_table_contains(u->owned, ident))
+        return 0;
+    r = policy_owner_claim(NULL, "usb", ident, u->name, "ferry-dm", getpid(), &o, &held, oerr,
+                           sizeof(oerr));
+    if (r == -EALREADY)
+        return 0;
+    if (r < 0) {
+        snprintf(err, errlen, "usb %s: %s", ident, oerr);
+        return r == -EBUSY ? -EBUSY : r;
+    }
+    if (held.stale)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: owner guest %s (pid %ld) has gone without "
+                  "releasing it: taken over", ident, held.guest, held.pid);
+    g_hash_table_insert(u->owned, g_strdup(ident), o);
+    return 0;
+}
+
+static void usb_released(void *opaque, const char *guest, const struct ferry_usb_devinfo *d)
+{
+    struct companion_usb *u = opaque;
+    char ident[160];
+
+    usb_identity(d, ident, sizeof(ident));
+    g_hash_table_remove(u->owned, ident);
+}
+
+static void owner_release(gpointer p)
+{
+    policy_owner_release(p);
+}
+
+/* The guest's name: --name, else the folder of the control socket
+ * (/run/ferry/NAME/dm.sock, as the CLI names guests), else the QMP path. */
+char *companion_guest_name(const char *name, const char *control, const char *qmp)
+{
+    if (name && *name)
+        return g_strdup(name);
+    if (control && strchr(control, '/')) {
+        char *dir = g_path_get_dirname(control);
+        char *base = g_path_get_basename(dir);
+
+        g_free(dir);
+        if (strcmp(base, ".") && strcmp(base, "/"))
+            return base;
+        g_free(base);
+    }
+    return g_strdup(qmp);
+}
 
 bool companion_usb_wanted(const char *qmp, const char *config)
 {
@@ -184,7 +260,44 @@ char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req
  * at the host (a discovering libusb context, freed again before the one
  * without discovery is made), and served from those fds.
  */
-static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n)
+static void owner_close(gpointer p)
+{
+    policy_owner_detach(p);
+}
+
+/* A confined ferry-dm's [usb] device, claimed for its guest now, before the
+ * sandbox (policy/owner.h): the lock fd stays open until exit and is only
+ * closed then (no unlink under seccomp).  A claim that cannot be made (not
+ * root: the run directory is root's) is only a warning: the broker claims. */
+static int preclaim(GHashTable *owned, const char *guest, const struct ferry_usb_devinfo *d)
+{
+    struct ferry_policy_owner_info held;
+    struct ferry_policy_owner *o = NULL;
+    char ident[160], err[512];
+    int r;
+
+    usb_identity(d, ident, sizeof(ident));
+    r = policy_owner_claim(NULL, "usb", ident, guest, "ferry-dm", getpid(), &o, &held, err,
+                           sizeof(err));
+    if (r == -EBUSY) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s", err);
+        return r;
+    }
+    if (r == -EALREADY)
+        return 0;
+    if (r < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: ownership not recorded: %s", ident, err);
+        return 0;
+    }
+    if (held.stale)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: owner guest %s (pid %ld) has gone without "
+                  "releasing it: taken over", ident, held.guest, held.pid);
+    g_hash_table_replace(owned, g_strdup(ident), o);
+    return 0;
+}
+
+static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n,
+                           const char *guest, GHashTable *owned)
 {
     struct ferry_usb_host_ops hops = { .log = usb_log };
     struct ferry_usb_host *h = NULL;
@@ -214,6 +327,8 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
                       "at start-up, or passed by the broker later, can be served)", dev, err);
             continue;
         }
+        if (preclaim(owned, guest, &d) < 0)
+            continue;           /* another guest's: not opened, not served */
         snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
         fd = open(node, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
@@ -239,19 +354,22 @@ int companion_usb_config_qmp(const char *config, char **qmp)
 
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 bool confined,
-                 void (*on_gone)(void *opaque),
-                 void *opaque, struct companion_usb **out)
+                 const char *name, const char *control, bool confined,
+                 void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
     struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
                                         .guest_gone = usb_gone,
-                                        .wait_deleted = d ? usb_wait_deleted : NULL };
+                                        .wait_deleted = d ? usb_wait_deleted : NULL,
+                                        .grant = usb_grant, .released = usb_released };
+    struct ferry_policy_ops pops = { .log = usb_log, .decided = policy_log_verdict };
     struct ferry_usb_qmp *q = companion_qmp_client(d);
     int fds[DM_USB_CONFIG_DEVICES_MAX];
     size_t nfds = 0;
     char err[FERRY_USB_ERR_MAX];
     struct companion_usb *u;
+    GHashTable *owned;
+    char *gname;
     int r;
 
     *out = NULL;
@@ -283,12 +401,25 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
         usb_config_clear(&c);
         return -EINVAL;
     }
-    if (confined && c.devices && (r = preopen_devices(base, c.devices, fds, &nfds)) < 0) {
+    owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                  confined ? owner_close : owner_release);
+    gname = companion_guest_name(name, control, qmp);
+    if (confined && c.devices &&
+        (r = preopen_devices(base, c.devices, fds, &nfds, gname, owned)) < 0) {
+        g_hash_table_destroy(owned);
+        g_free(gname);
         usb_config_clear(&c);
         return r;
     }
     u = g_new0(struct companion_usb, 1);
     u->qmp = g_strdup(qmp);
+    u->name = gname;
+    u->owned = owned;
+    r = policy_load(NULL, &pops, &u->policy, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: %s (a broken policy allows nothing)\n", err);
+        goto fail;
+    }
     u->d = d;
     u->confined = confined;
     u->on_gone = on_gone;
@@ -367,7 +498,11 @@ void companion_usb_free(struct companion_usb *u)
 {
     if (!u)
         return;
-    usb_service_free(u->svc);
+    usb_service_free(u->svc);     /* releases (ops.released) what it was granted */
+    if (u->owned)
+        g_hash_table_destroy(u->owned);
+    policy_free(u->policy);
+    g_free(u->name);
     g_free(u->qmp);
     g_free(u);
 }

@@ -61,11 +61,18 @@ int companion_usb_config_qmp(const char *config, char **qmp);
  * NULL.  0 or -errno, the reason printed to stderr. */
 struct companion_qmp;
 struct ferry_dm_control_req;
+/* The guest's name for the device-access policy: name (--name), else the
+ * folder of the control socket (/run/ferry/NAME/dm.sock), else fallback
+ * (may be NULL); g_free. */
+char *companion_guest_name(const char *name, const char *control, const char *fallback);
+/* name: the guest's name for the device-access policy (policy/policy.h);
+ * NULL: the folder of control (/run/ferry/NAME/dm.sock), else qmp.  The
+ * policy file is read here ($FERRY_POLICY, /etc/ferry/policy.conf): a
+ * broken one is an error. */
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 bool confined,
-                 void (*on_gone)(void *opaque),
-                 void *opaque, struct companion_usb **out);
+                 const char *name, const char *control, bool confined,
+                 void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out);
 /* A control command (usb-attach, usb-detach, usb-unplugged, query-usb), or
  * NULL when it is not one of these.  usb-detach's reply is deferred
  * (control.h) until QEMU has let go of the usb-redir (DEVICE_DELETED,

@@ -50,6 +50,7 @@ struct assign {
     bool fd_mode;
     int owned_fd;                   /* that fd, closed after the handle */
     struct unplug *unplug;          /* its last channel still leaving QEMU */
+    bool granted;                   /* ops.grant said yes once: ops.released at the end */
 };
 
 struct ferry_usb_service {
@@ -59,6 +60,7 @@ struct ferry_usb_service {
     char *rundir;
     struct ferry_usb_host *host;
     struct ferry_usb_policy *default_policy;
+    bool default_set;             /* set by usb_service_set_policy, not the built-in one */
     GPtrArray *guests;            /* struct guest * */
     GPtrArray *assigns;           /* struct assign * */
     unsigned next_id;

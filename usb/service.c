@@ -65,6 +65,22 @@ const struct ferry_usb_policy *usb_service_guest_policy(struct ferry_usb_service
     return g && g->policy ? g->policy : s->default_policy;
 }
 
+/* The service's own rules ([usb] policy=) and built-in default; with an
+ * embedder that judges (ops.grant: the device-access policy, which applies
+ * the same built-in protection and may force past it) and no rules of the
+ * guest's own, the embedder alone. */
+static int service_policy_check(struct ferry_usb_service *s, struct guest *g,
+                                const struct ferry_usb_devinfo *d, char *why, size_t len)
+{
+    const struct ferry_usb_policy *p = usb_service_guest_policy(s, g);
+
+    if (s->ops.grant && g && p == s->default_policy && !s->default_set) {
+        snprintf(why, len, "the device-access policy");
+        return 0;
+    }
+    return usb_policy_check(p, d, why, len);
+}
+
 const char *usb_service_assign_where(const struct assign *a)
 {
     return a->guest ? a->guest->qmp : a->share_addr;
@@ -85,11 +101,19 @@ static void assign_update_accept(struct assign *a)
     char why[FERRY_USB_ERR_MAX];
     bool want = a->present && !a->redir;
 
-    if (want && usb_policy_check(usb_service_guest_policy(a->svc, a->guest), &a->dev,
-                                       why, sizeof(why)) < 0) {
+    if (want && service_policy_check(a->svc, a->guest, &a->dev, why, sizeof(why)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
              usb_service_assign_where(a), why);
         want = false;
+    }
+    if (want && a->svc->ops.grant &&
+        a->svc->ops.grant(a->svc->opaque, usb_service_assign_where(a), &a->dev, why,
+                          sizeof(why)) < 0) {
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
+             usb_service_assign_where(a), why);
+        want = false;
+    } else if (want && a->svc->ops.grant) {
+        a->granted = true;
     }
     if (assign_fd_mode(a)) {
         char err[FERRY_USB_ERR_MAX];
@@ -300,6 +324,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static void assign_free(struct assign *a)
 {
+    if (a->granted && a->svc->ops.released)
+        a->svc->ops.released(a->svc->opaque, usb_service_assign_where(a), &a->dev);
     if (a->unplug)
         a->unplug->a = NULL;
     assign_stop(a);
@@ -524,6 +550,7 @@ int usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
     } else {
         usb_policy_free(s->default_policy);
         s->default_policy = p;
+        s->default_set = true;
     }
     return 0;
 }
@@ -544,11 +571,13 @@ static int resolve_device(struct ferry_usb_service *s, struct guest *g, const ch
     r = usb_host_find(s->host, &spec, d, err, errlen);
     if (r < 0)
         return r;
-    if (usb_policy_check(usb_service_guest_policy(s, g), d, why, sizeof(why)) < 0) {
+    if (service_policy_check(s, g, d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb %s (%04x:%04x): refused for %s by %s", d->port, d->vid,
                  d->pid, g ? g->qmp : "sharing", why);
         return -EPERM;
     }
+    if (g && s->ops.grant)
+        return s->ops.grant(s->opaque, g->qmp, d, err, errlen);
     return 0;
 }
 
@@ -572,6 +601,7 @@ static int assign_claim(struct ferry_usb_service *s, struct guest *g, const char
         return r;
     a->dev = *d;
     a->present = true;
+    a->granted = g && s->ops.grant;
     *out = a;
     return 0;
 }
@@ -610,11 +640,15 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
 
     if (r < 0)
         return r;
-    if (usb_policy_check(usb_service_guest_policy(s, g), &d, why, sizeof(why)) < 0) {
+    if (service_policy_check(s, g, &d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb fd %d (%04x:%04x): refused for %s by %s", fd, d.vid, d.pid,
                  guest, why);
         libusb_close(h);
         return -EPERM;
+    }
+    if (s->ops.grant && (r = s->ops.grant(s->opaque, guest, &d, err, errlen)) < 0) {
+        libusb_close(h);
+        return r;
     }
     identity_spec(&d, &ident);
     if ((a = assign_find(s, &ident)) && a->guest == g && a->fd_mode && !a->redir &&
@@ -627,6 +661,7 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
         a->dev = d;
         a->present = true;
         a->stalled = false;
+        a->granted = s->ops.grant != NULL;
         r = assign_plug(a, err, errlen);
         if (r < 0) {
             a->owned_fd = -1;   /* stays the caller's */
@@ -649,6 +684,7 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
     }
     a->dev = d;
     a->present = true;
+    a->granted = s->ops.grant != NULL;
     a->fd_mode = true;
     a->wrapped = h;
     a->owned_fd = fd;
