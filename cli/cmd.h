@@ -13,6 +13,8 @@ int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump 
 int cmd_pci(int argc, char **argv);
 int cmd_dm(int argc, char **argv);
 int ferry_cmd_usb(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
+/* cli/usb-libvirt.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */
+int cmd_libvirt_hook(int argc, char **argv);
 
 
 /* Exit statuses shared by subcommands. */

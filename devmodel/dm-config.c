@@ -422,7 +422,7 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
     if (a->qemu && a->qemu->len)
         add_type_list("qemu", lists, &n);
     /* USB (dm-usb.c): libusb without discovery on fds, usbredir on socketpairs */
-    if (companion_usb_wanted(a->qmp, a->config))
+    if (a->libvirt || companion_usb_wanted(a->qmp, a->config))
         lists[n++] = &companion_syscalls_usbredir;
     return n;
 }
@@ -483,6 +483,9 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a->qmp,
           "companion of the QEMU with this QMP socket: serve it host USB and PCI devices "
           "(without --connect/--ioreq-fd: only that, no ferry-hv)", "PATH" },
+        { "libvirt", 0, 0, G_OPTION_ARG_STRING, &a->libvirt,
+          "serve host USB devices to this libvirt domain (no QMP: the ferry CLI adds "
+          "them through libvirt, docs/libvirt.md)", "DOMAIN" },
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a->config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a->list, "list device types and exit", NULL },
@@ -551,5 +554,6 @@ void dm_args_clear(struct dm_args *a)
     g_free(a->seccomp);
     g_free(a->user);
     g_free(a->qmp);
+    g_free(a->libvirt);
     *a = (struct dm_args){ .ioreq_fd = -1 };
 }

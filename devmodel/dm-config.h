@@ -25,6 +25,7 @@ struct dm_args {
     int verbose;
     char *seccomp, *user;
     char *qmp;                      /* companion of this QEMU (USB) */
+    char *libvirt;                  /* USB for this libvirt domain (no QMP) */
     gboolean no_namespaces, print_policy;
     GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
 };

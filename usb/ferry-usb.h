@@ -402,6 +402,19 @@ usb_service_device_left(struct ferry_usb_service *s, const char *guest,
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_service_share(struct ferry_usb_service *s, const char *device,
                         const char *listen, char *err, size_t errlen);
+/* Serve a device on a listening socket the caller made (lfd; the `ferry`
+ * CLI creates it for a libvirt domain's QEMU, with the owner that QEMU runs
+ * as): every connection gets the device, given back to its host driver
+ * when the peer leaves, and the next connection (QEMU's chardev reconnects)
+ * gets it again.  devfd >= 0: the device behind a broker's usbfs fd;
+ * otherwise `device` (a spec) found and opened here.  where names it
+ * (logs, detach, list).  On success lfd and devfd are the service's. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_service_serve_listener(struct ferry_usb_service *s, const char *where, int lfd,
+                           const char *device, int devfd, char *err, size_t errlen);
+/* Does `device` (a spec) name a device assigned to where? */
+FERRY_USB_API bool usb_service_assigned(struct ferry_usb_service *s, const char *where,
+                                        const char *device);
 /* JSON array: one object per host device with policy verdicts and where it
  * is attached; g_free() it. */
 FERRY_USB_API char *usb_service_list_json(struct ferry_usb_service *s);
