@@ -903,9 +903,10 @@ out:
 /*
  * ferry libvirt-hook DOMAIN OPERATION SUB-OPERATION EXTRA, the domain XML on
  * stdin: libvirt's qemu hook (/etc/libvirt/hooks/qemu.d/ferry runs it).
- *   started: the persistent devices of the domain's metadata whose redirdev
- *            the domain has are served again (ferry-dm started if needed);
- *            QEMU's chardev, reconnecting, finds them.
+ *   prepare: (before QEMU starts) the persistent devices of the domain's
+ *            metadata whose redirdev the domain has are served again
+ *            (ferry-dm started if needed): QEMU 7.2 gives up at start-up on a
+ *            unix chardev nobody listens on, reconnect or not.
  *   stopped, release: the domain's ferry-dm is stopped, its sockets removed.
  * Anything else: nothing.  A hook must not call libvirt back: everything
  * comes from the XML.  Exit 0 unless the domain should not start.
@@ -936,7 +937,7 @@ int cmd_libvirt_hook(int argc, char **argv)
     dir = domain_dir(name);
     if (!strcmp(op, "stopped") || !strcmp(op, "release")) {
         dm_stop(name, dir);
-    } else if (!strcmp(op, "started")) {
+    } else if (!strcmp(op, "prepare")) {
         GHashTable *t = meta_parse(xml->str);
         GHashTableIter it;
         gpointer k, v;
@@ -949,12 +950,17 @@ int cmd_libvirt_hook(int argc, char **argv)
         qemu_owner(xml->str, &uid, &gid, owner, sizeof(owner));
         g_hash_table_iter_init(&it, t);
         while (g_hash_table_iter_next(&it, &k, &v)) {
+            struct ferry_usb_devinfo d, *dp = NULL;
+
             if (!xml_has_alias(xml->str, k))
                 continue;       /* taken out of the domain some other way */
             if (!connected && (dm_ensure(name, dir, who) < 0 || dm_connect(dir, &c) < 0))
                 break;
             connected = true;
-            if (serve_device(&c, dir, k, v, NULL, uid, gid, false, who) < 0)
+            /* a confined ferry-dm needs the fd: the device, if it is here */
+            if (find_host_device(v, &d, who) == 0)
+                dp = &d;
+            if (serve_device(&c, dir, k, v, dp, uid, gid, false, who) < 0)
                 fprintf(stderr, "%s: domain %s: %s (%s) not served\n", who, name,
                         (char *)v, (char *)k);
         }

@@ -222,6 +222,11 @@ struct ferry_usb_redir_ops {
     void *log_opaque;                   /* passed to log */
     /* The endpoint stopped; free it from here or later. */
     void (*ended)(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
+    /* Optional: the device was unplugged.  Set, the connection survives: the
+     * peer is told the device is gone (device_disconnect) and
+     * usb_redir_set_device gives it the replugged one on the same
+     * connection.  NULL: the endpoint ends (FERRY_USB_REDIR_DEVICE_LOST). */
+    void (*device_lost)(void *opaque, struct ferry_usb_redir *r);
 };
 
 /* Serve `handle` (ownership taken, closed on failure too) to the usbredir
@@ -233,6 +238,11 @@ usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,
                     int fd, const char *name, const struct ferry_usb_redir_ops *ops,
                     void *opaque, struct ferry_usb_redir **out);
 FERRY_USB_API void usb_redir_free(struct ferry_usb_redir *r);
+/* Another device (a replug) on the same connection (ownership of handle
+ * taken, closed on failure too), or NULL: the device back to the host, the
+ * peer told it is gone, the connection kept. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_redir_set_device(struct ferry_usb_redir *r, struct libusb_device_handle *handle);
 FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
 
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,

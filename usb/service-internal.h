@@ -51,6 +51,8 @@ struct assign {
     int owned_fd;                   /* that fd, closed after the handle */
     bool rewrap;                    /* a listener's passed fd: wrapped again for each
                                        connection (usb_service_serve_listener) */
+    bool keep;                      /* usb_service_serve_listener: a replug goes to the
+                                       connected peer on the same connection */
     struct unplug *unplug;          /* its last channel still leaving QEMU */
 };
 

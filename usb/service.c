@@ -264,11 +264,22 @@ static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb
     assign_update_accept(a);
 }
 
+/* keep: the device went; QEMU keeps its connection and hears it is gone */
+static void on_redir_device_lost(void *opaque, struct ferry_usb_redir *r)
+{
+    struct assign *a = opaque;
+
+    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (connection kept)",
+         a->ident, usb_service_assign_where(a));
+    a->present = false;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     struct assign *a = arg;
     struct ferry_usb_redir_ops rops = { .log = a->svc->ops.log, .log_opaque = a->svc->opaque,
-                                       .ended = on_redir_end };
+                                       .ended = on_redir_end,
+                                       .device_lost = a->keep ? on_redir_device_lost : NULL };
     libusb_device_handle *h = NULL;
     char err[FERRY_USB_ERR_MAX];
     int fd = usb_accept(lfd);
@@ -448,6 +459,21 @@ static void on_arrived(void *opaque, const struct ferry_usb_devinfo *d)
             a->owned_fd = -1;
             a->rewrap = false;
         }
+        if (a->keep && a->redir) {
+            libusb_device_handle *h = NULL;
+            char err[FERRY_USB_ERR_MAX];
+
+            /* the peer is still connected: the device again on that connection */
+            if (usb_host_open(s->host, &a->dev, &h, err, sizeof(err)) < 0 ||
+                usb_redir_set_device(a->redir, h) < 0) {
+                SLOG(s, FERRY_LOG_WARNING, "usb[%s] back at port=%s but not served: %s",
+                     a->ident, d->port, h ? "cannot claim it" : err);
+                continue;
+            }
+            SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, given again to %s", a->ident,
+                 d->port, usb_service_assign_where(a));
+            continue;
+        }
         SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, reattaching to %s", a->ident, d->port,
              usb_service_assign_where(a));
         assign_update_accept(a);
@@ -462,9 +488,18 @@ static void on_left(void *opaque, const struct ferry_usb_devinfo *d)
         struct assign *a = g_ptr_array_index(s->assigns, i);
         if (!a->present || a->dev.bus != d->bus || a->dev.addr != d->addr)
             continue;
+        a->present = false;
+        if (a->keep && a->redir) {
+            /* the connection stays for the replug; the peer hears it is gone */
+            SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (connection kept)",
+                 a->ident, usb_service_assign_where(a));
+            if (usb_redir_set_device(a->redir, NULL) < 0)
+                assign_stop(a);
+            assign_update_accept(a);
+            continue;
+        }
         SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s", a->ident,
              usb_service_assign_where(a));
-        a->present = false;
         assign_stop(a);
         if (assign_fd_mode(a))
             assign_unplug_qemu(a);
@@ -965,6 +1000,7 @@ int usb_service_serve_listener(struct ferry_usb_service *s, const char *where, i
         return -ENOMEM;
     }
     a->lfd = lfd;
+    a->keep = true;
     if (devfd >= 0) {
         a->rewrap = true;
         a->owned_fd = devfd;
