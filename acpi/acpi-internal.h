@@ -239,6 +239,8 @@ _Static_assert(offsetof(struct acpi_fadt, flags) == 112, "FADT flags");
 _Static_assert(offsetof(struct acpi_fadt, x_firmware_ctrl) == 132, "FADT X_FIRMWARE_CTRL");
 _Static_assert(offsetof(struct acpi_fadt, sleep_control_reg) == 244, "FADT SLEEP_CONTROL");
 _Static_assert(sizeof(struct acpi_facs) == 64, "FACS");
+/* ABI of soname 1: struct acpi_pm (inside struct acpi_config) keeps its size. */
+_Static_assert(sizeof(struct acpi_pm) == 18, "struct acpi_pm layout (soname 1)");
 _Static_assert(sizeof(struct acpi_madt) == 44, "MADT");
 _Static_assert(sizeof(struct acpi_madt_lapic) == 8, "MADT LAPIC");
 _Static_assert(sizeof(struct acpi_madt_ioapic) == 12, "MADT IOAPIC");

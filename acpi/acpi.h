@@ -65,6 +65,7 @@ extern "C" {
 #define ACPI_HAS_WAET   (1u << 6)
 #define ACPI_HAS_PWRB   (1u << 7)   /* control-method power button */
 #define ACPI_HAS_CPU_SSDT (1u << 8) /* processor devices in an SSDT */
+#define ACPI_HAS_S3     (1u << 9)   /* \_S3: suspend to RAM with pm.s3_slp_typ */
 
 enum acpi_madt_form {
     ACPI_MADT_XAPIC = 0,    /* Processor Local APIC entries, ids <= 254 */
@@ -94,6 +95,8 @@ struct acpi_pm {            /* fixed-hardware register blocks (I/O ports) */
     uint8_t s5_slp_typ;     /* SLP_TYP written to PM1a_CNT for \_S5 */
     uint16_t reset_port;
     uint8_t reset_value;
+    uint8_t s3_slp_typ;     /* SLP_TYP for \_S3 (with ACPI_HAS_S3); not s5_slp_typ */
+    /* (s3_slp_typ took what was padding: the struct's size and layout are soname 1's) */
 };
 
 struct acpi_window {        /* inclusive range */
@@ -177,7 +180,7 @@ struct acpi_config {
  * GPE0 0xafe0, SCI 9), reset 0xcf9/6, PCI root bridge with ECAM at
  * 0xe0000000 (buses 0-255), I/O windows 0x1000-0xffff less the PM block,
  * MMIO 0xc0000000-0xdfffffff and a 64-bit window above RAM, INTx on GSIs
- * 16-19.  No NUMA.  Returns 0 or -EINVAL (message through log when given).
+ * 16-19, \_S5 SLP_TYP 0 and \_S3 SLP_TYP 1 (PIIX4's codes).  No NUMA.  Returns 0 or -EINVAL (message through log when given).
  */
 FERRY_MUST_CHECK int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus,
                              uint64_t mem_size);

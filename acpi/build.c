@@ -176,8 +176,16 @@ static struct acpi_fadt *build_fadt(struct builder *bd, struct acpi_facs *facs,
         return NULL;
     header_init(bd, &f->h, "FACP", sizeof(*f), FADT_REVISION);
     f->minor_version = FADT_MINOR;
-    /* ACPI 6.4 5.2.9: FIRMWARE_CTRL must be zero when X_FIRMWARE_CTRL is set. */
-    f->x_firmware_ctrl = gpa_of(bd, facs);
+    /*
+     * ACPI 5.2.9 (4.0 to 6.x): at most one of FIRMWARE_CTRL and
+     * X_FIRMWARE_CTRL is non-zero, X_FIRMWARE_CTRL being for a FACS above
+     * 4 GiB.  Below, the 32-bit field: what ACPI 1.0 OSes, firmware's
+     * resume code and kvm-unit-tests read (as QEMU and edk2 fill it).
+     */
+    if (gpa_of(bd, facs) <= UINT32_MAX)
+        f->firmware_ctrl = (uint32_t)gpa_of(bd, facs);
+    else
+        f->x_firmware_ctrl = gpa_of(bd, facs);
     f->dsdt = gpa32(bd, dsdt, "FADT.DSDT");
     f->x_dsdt = gpa_of(bd, dsdt);
     f->preferred_pm_profile = 0;        /* unspecified */

@@ -97,7 +97,7 @@ int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus, uint64_
     cfg->oem_revision = 1;
     cfg->flags = ACPI_HAS_COM1 | ACPI_HAS_COM2 | ACPI_HAS_RTC | ACPI_HAS_HPET |
                  ACPI_HAS_PCI | ACPI_HAS_MCFG | ACPI_HAS_WAET | ACPI_HAS_PWRB |
-                 ACPI_HAS_CPU_SSDT;
+                 ACPI_HAS_CPU_SSDT | ACPI_HAS_S3;
     cfg->madt_form = nr_vcpus <= ACPI_XAPIC_ID_MAX ? ACPI_MADT_XAPIC : ACPI_MADT_X2APIC;
 
     cfg->nr_vcpus = nr_vcpus;
@@ -134,6 +134,7 @@ int acpi_config_init_default(struct acpi_config *cfg, uint32_t nr_vcpus, uint64_
         .sci_irq = 9,
         .s5_slp_typ = 0,            /* \_S5 of Xen's DSDT (and QEMU's PIIX4) */
         .reset_port = 0xcf9, .reset_value = 6,
+        .s3_slp_typ = 1,            /* \_S3 of QEMU's PIIX4 (Xen's DSDT has 5) */
     };
 
     cfg->pci.bus_start = 0;
@@ -443,6 +444,11 @@ int acpi_config_check(const struct acpi_config *cfg, ferry_log_fn log, void *lo)
         FAIL("pm.sci_irq: %u (must be an ISA IRQ other than 0 and 2)", pm->sci_irq);
     if (pm->s5_slp_typ > 7)
         FAIL("pm.s5_slp_typ: %u (SLP_TYP is 3 bits)", pm->s5_slp_typ);
+    if ((cfg->flags & ACPI_HAS_S3) && pm->s3_slp_typ > 7)
+        FAIL("pm.s3_slp_typ: %u (SLP_TYP is 3 bits)", pm->s3_slp_typ);
+    if ((cfg->flags & ACPI_HAS_S3) && pm->s3_slp_typ == pm->s5_slp_typ)
+        FAIL("pm.s3_slp_typ: %u is pm.s5_slp_typ too (S3 and S5 need different values)",
+             pm->s3_slp_typ);
 
     if (!(cfg->flags & ACPI_HAS_PCI)) {
         if (cfg->flags & ACPI_HAS_MCFG)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The AML of a guest: the DSDT (PCI root bridge, ISA devices, HPET, power
- * button, motherboard resources, \_S5) and the processor SSDT.
+ * button, motherboard resources, \_S3, \_S5) and the processor SSDT.
  */
 #include <stdio.h>
 
@@ -166,6 +166,16 @@ struct aml *acpi_dsdt_body(struct aml_ctx *b, const struct acpi_config *cfg)
     aml_append(sb, mb_resources(b, cfg));
     aml_append(root, sb);
 
+    /* \_S3 (7.4.2): suspend to RAM, in the same form. */
+    if (cfg->flags & ACPI_HAS_S3) {
+        struct aml *s3 = aml_package(b);
+
+        aml_append(s3, aml_int(b, cfg->pm.s3_slp_typ));
+        aml_append(s3, aml_int(b, cfg->pm.s3_slp_typ));
+        aml_append(s3, aml_int(b, 0));
+        aml_append(s3, aml_int(b, 0));
+        aml_append(root, aml_name_decl(b, "\\_S3", s3));
+    }
     /* \_S5 (7.4.2): SLP_TYPa, SLP_TYPb, reserved, reserved. */
     aml_append(s5, aml_int(b, cfg->pm.s5_slp_typ));
     aml_append(s5, aml_int(b, cfg->pm.s5_slp_typ));

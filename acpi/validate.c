@@ -128,14 +128,17 @@ static int fadt_check(struct walk *w, const struct acpi_header *h)
     rc = table_get(w, dsdt_gpa, "DSDT", "FACP.X_DSDT", &dsdt);
     if (rc)
         return rc;
-    if (f->firmware_ctrl && f->x_firmware_ctrl && f->firmware_ctrl != f->x_firmware_ctrl)
-        BAD(w, "FACP: FIRMWARE_CTRL 0x%x and X_FIRMWARE_CTRL 0x%llx disagree",
-            f->firmware_ctrl, (unsigned long long)f->x_firmware_ctrl);
+    /* ACPI 5.2.9: at most one of the two is non-zero. */
+    if (f->firmware_ctrl && f->x_firmware_ctrl)
+        BAD(w, "FACP: FIRMWARE_CTRL 0x%x and X_FIRMWARE_CTRL 0x%llx are both set (at most "
+            "one may be non-zero)", f->firmware_ctrl, (unsigned long long)f->x_firmware_ctrl);
+    if (!f->firmware_ctrl && !f->x_firmware_ctrl)
+        BAD(w, "FACP: neither FIRMWARE_CTRL nor X_FIRMWARE_CTRL points at the FACS");
     facs_gpa = f->x_firmware_ctrl ? f->x_firmware_ctrl : f->firmware_ctrl;
     facs = facs_gpa ? w->resolve(w->opaque, facs_gpa, sizeof(*facs)) : NULL;
     if (!facs)
-        BAD(w, "FACP.X_FIRMWARE_CTRL: 0x%llx does not point at the FACS",
-            (unsigned long long)facs_gpa);
+        BAD(w, "FACP.%sFIRMWARE_CTRL: 0x%llx does not point at the FACS",
+            f->x_firmware_ctrl ? "X_" : "", (unsigned long long)facs_gpa);
     if (memcmp(facs->signature, "FACS", 4) || facs->length != sizeof(*facs))
         BAD(w, "FACS at 0x%llx: signature '%.4s' length %u", (unsigned long long)facs_gpa,
             facs->signature, facs->length);

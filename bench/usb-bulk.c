@@ -41,7 +41,9 @@
  *       boots one (dummy_hcd + configfs in a QEMU TCG guest) and runs this.
  * Options: --reps N (5), --seconds S per figure and side (1), --depth D (4;
  * the simulator buffers at most 4 rounds), --side direct|ferry (one side
- * alone, to profile it: no baseline then, the ratios are meaningless).
+ * alone, to profile it: no baseline then, the ratios are meaningless), --only
+ * rtt64|bulk64k|stream (that figure alone, with the rounds the Ferry side made:
+ * `strace -f -c` per round; the other figures then read 0).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -70,7 +72,8 @@
 
 /* F_CPU: the process; F_LOOP / F_GUEST: Ferry's loop thread and the guest
  * side's thread (through Ferry only), % of one cpu over the three figures */
-enum { F_URB, F_RTT, F_BULK, F_STREAM, F_CPU, F_LOOP, F_GUEST, F_N };
+/* F_ROUNDS: with --only, the rounds (OUT+IN pairs) that figure made */
+enum { F_URB, F_RTT, F_BULK, F_STREAM, F_CPU, F_LOOP, F_GUEST, F_ROUNDS, F_N };
 
 struct cfg {
     uint16_t vid, pid;
@@ -80,7 +83,13 @@ struct cfg {
     int reps, depth;
     bool sim;
     bool skip_direct, skip_ferry;   /* --side: one side alone, for profiling */
+    int only;                       /* --only: one figure (F_RTT...), for strace; 0: all */
 };
+
+static bool want(const struct cfg *c, int fig)
+{
+    return !c->only || c->only == fig;
+}
 
 struct run {                    /* one side's figures of one repetition */
     double v[F_N];
@@ -221,18 +230,18 @@ static int bench_direct(const struct cfg *c, struct run *f)
             goto out;
     f->v[F_URB] = (bench_now_s() - t0) / (double)n * 1e6;
     t0 = bench_now_s();
-    for (n = 0; bench_now_s() - t0 < c->secs; n++)
+    for (n = 0; want(c, F_RTT) && bench_now_s() - t0 < c->secs; n++)
         if (direct_round(h, c, buf, SMALL) < 0)
             goto out;
     f->v[F_RTT] = (double)n / (bench_now_s() - t0);
     t0 = bench_now_s();
-    for (n = 0; bench_now_s() - t0 < c->secs; n++)
+    for (n = 0; want(c, F_BULK) && bench_now_s() - t0 < c->secs; n++)
         if (direct_round(h, c, buf, LARGE) < 0)
             goto out;
     f->v[F_BULK] = (double)n * 2 * LARGE / (1 << 20) / (bench_now_s() - t0);
-    f->v[F_STREAM] = direct_stream(ctx, h, c);
+    f->v[F_STREAM] = want(c, F_STREAM) ? direct_stream(ctx, h, c) : 0;
     f->v[F_CPU] = (cpu_now_s() - cpu0) / (bench_now_s() - wall0) * 100;
-    rc = f->v[F_STREAM] > 0 ? 0 : -1;
+    rc = f->v[F_STREAM] > 0 || !want(c, F_STREAM) ? 0 : -1;
 out:
     if (rc < 0)
         fprintf(stderr, "usb-bulk: direct libusb run failed\n");
@@ -284,7 +293,8 @@ static int guest_round(struct redirc *rc, const struct cfg *c, uint64_t *id, uin
 
 /* DEPTH rounds in flight: each slot is a bulk OUT and a bulk IN sent
  * together; a slot whose two replies are in is sent again. */
-static double guest_stream(struct redirc *rc, const struct cfg *c, uint64_t *id, uint8_t *buf)
+static double guest_stream(struct redirc *rc, const struct cfg *c, uint64_t *id, uint8_t *buf,
+                           double *rounds)
 {
     uint64_t out_id[DEPTH_MAX], in_id[DEPTH_MAX], bytes = 0;
     bool out_busy[DEPTH_MAX], in_busy[DEPTH_MAX];
@@ -330,6 +340,7 @@ static double guest_stream(struct redirc *rc, const struct cfg *c, uint64_t *id,
             out_busy[i] = in_busy[i] = true;
         }
     }
+    *rounds += (double)bytes / (2 * LARGE);
     return failed ? -1 : (double)bytes / (1 << 20) / (bench_now_s() - t0);
 }
 
@@ -355,21 +366,23 @@ static gpointer guest_thread(gpointer arg)
     loop0 = thread_cpu_s(g->loop_clock);
     own0 = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID);
     wall0 = t0 = bench_now_s();
-    for (n = 0; bench_now_s() - t0 < c->secs; n++)
+    for (n = 0; want(c, F_RTT) && bench_now_s() - t0 < c->secs; n++)
         if (guest_round(rc, c, &id, buf, SMALL) < 0)
             goto done;
     g->f.v[F_RTT] = (double)n / (bench_now_s() - t0);
+    g->f.v[F_ROUNDS] += (double)n;
     t0 = bench_now_s();
-    for (n = 0; bench_now_s() - t0 < c->secs; n++)
+    for (n = 0; want(c, F_BULK) && bench_now_s() - t0 < c->secs; n++)
         if (guest_round(rc, c, &id, buf, LARGE) < 0)
             goto done;
     g->f.v[F_BULK] = (double)n * 2 * LARGE / (1 << 20) / (bench_now_s() - t0);
-    g->f.v[F_STREAM] = guest_stream(rc, c, &id, buf);
+    g->f.v[F_ROUNDS] += (double)n;
+    g->f.v[F_STREAM] = want(c, F_STREAM) ? guest_stream(rc, c, &id, buf, &g->f.v[F_ROUNDS]) : 0;
     t0 = bench_now_s() - wall0;
     g->f.v[F_CPU] = (cpu_now_s() - cpu0) / t0 * 100;
     g->f.v[F_LOOP] = (thread_cpu_s(g->loop_clock) - loop0) / t0 * 100;
     g->f.v[F_GUEST] = (thread_cpu_s(CLOCK_THREAD_CPUTIME_ID) - own0) / t0 * 100;
-    g->rc = g->f.v[F_STREAM] > 0 ? 0 : -1;
+    g->rc = g->f.v[F_STREAM] > 0 || !want(c, F_STREAM) ? 0 : -1;
 done:
     redirc_free(rc);
     g_free(buf);
@@ -514,7 +527,7 @@ static void stats(const struct run *runs, int n, int fig, double *med, double *l
 static void usage(void)
 {
     fprintf(stderr, "usage: usb-bulk [--device VID:PID [--iface N]] [--reps N] [--seconds S] "
-            "[--depth D] [--side direct|ferry]\n"
+            "[--depth D] [--side direct|ferry] [--only rtt64|bulk64k|stream]\n"
             "  without --device: the simulated loopback, under umockdev-wrapper\n");
 }
 
@@ -547,6 +560,10 @@ int main(int argc, char **argv)
             c.secs = atof(v);
         } else if (!strcmp(argv[i], "--depth") && v) {
             c.depth = atoi(v);
+        } else if (!strcmp(argv[i], "--only") && v && (!strcmp(v, "rtt64") ||
+                                                        !strcmp(v, "bulk64k") ||
+                                                        !strcmp(v, "stream"))) {
+            c.only = !strcmp(v, "rtt64") ? F_RTT : !strcmp(v, "bulk64k") ? F_BULK : F_STREAM;
         } else if (!strcmp(argv[i], "--side") && v && (!strcmp(v, "direct") ||
                                                         !strcmp(v, "ferry"))) {
             c.skip_direct = !strcmp(v, "ferry");
@@ -625,6 +642,9 @@ int main(int argc, char **argv)
                direct[i].v[F_STREAM], direct[i].v[F_CPU], ferry[i].v[F_RTT],
                ferry[i].v[F_BULK], ferry[i].v[F_STREAM], ferry[i].v[F_CPU], ferry[i].v[F_LOOP],
                ferry[i].v[F_GUEST]);
+        if (c.only)
+            printf("rep %d: the ferry side made %.0f rounds (OUT+IN) of that figure\n", i + 1,
+                   ferry[i].v[F_ROUNDS]);
         fflush(stdout);
     }
     bound = c.sim ? " [bound by the simulator]" : "";

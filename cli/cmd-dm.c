@@ -32,6 +32,7 @@ static const struct {
     { "del", "device_del", "id" },
     { "powerdown", "system_powerdown", NULL },
     { "reset", "system_reset", NULL },
+    { "wakeup", "system_wakeup", NULL },
 };
 
 static void dm_usage(FILE *f)
@@ -41,13 +42,14 @@ static void dm_usage(FILE *f)
             "\n"
             "Talks to a running ferry-dm over its control socket (GUEST means\n"
             "${FERRY_RUN_DIR:-/run/ferry}/GUEST/dm.sock).  Commands:\n"
-            "  status                query-status: running or shut down, counters\n"
+            "  status                query-status: running, suspended or shut down, counters\n"
             "  devices               query-devices: devices, ranges, interrupts\n"
             "  types                 query-device-types\n"
             "  add TYPE [id=ID] [k=v...]   device_add (hot-pluggable types only)\n"
             "  del ID                device_del\n"
             "  powerdown             system_powerdown: press the ACPI power button\n"
             "  reset                 system_reset\n"
+            "  wakeup                system_wakeup: wake a guest suspended to RAM (S3)\n"
             "  quit                  detach ferry-dm from the guest\n"
             "  any other ferry-dm QMP command name, with key=value arguments\n");
 }

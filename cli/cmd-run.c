@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/run-config.h"
 #include "common/text.h"
 #include "hypervisor/hv-exit.h"
 #include "hypervisor/hv.h"
@@ -28,19 +29,6 @@
 #ifndef FERRY_LIBEXECDIR
 #define FERRY_LIBEXECDIR "/usr/local/libexec"
 #endif
-
-#define VCPUS_UNSET INT_MIN      /* neither --vcpus nor vcpus= given */
-
-struct run_opts {
-    char *image, *entry, *memory, *cmdline, *dm, *socket, *cpu;
-    char **modules;             /* --module FILE[,ARGS], in order; replace the config's */
-    GPtrArray *config_modules;  /* [guest] module = FILE[,ARGS];... */
-    int vcpus;
-    gboolean no_dm, eager, verbose, no_acpi, print_cpuid;
-    char **dm_args;             /* passed to the device model, one argument each */
-    char **acpi_tables;         /* --acpi-table, in order */
-    GPtrArray *config_tables;   /* [guest] acpi-tables, before --acpi-table */
-};
 
 /*
  * A file ferry needs: $ENV, next to ferry in the build tree (../SUBDIR/NAME)
@@ -82,181 +70,9 @@ static char *run_find_program(const char *env, const char *subdir, const char *n
     return p ? p : g_find_program_in_path(name);
 }
 
-/* "ferry run: FILE: [guest] key 'KEY': WHY" (why quotes any text of the config). */
-static int run_config_refuse(const char *path, const char *key, const char *why)
-{
-    g_autofree char *qk = ferry_text_quote(key, 64);
-
-    fprintf(stderr, "ferry run: %s: [guest] key '%s': %s\n", path, qk, why);
-    return -EINVAL;
-}
-
-/* Why GKeyFile would not give a value, without echoing the value. */
-static const char *run_value_error(const GError *e)
-{
-    if (e && e->domain == G_KEY_FILE_ERROR && e->code == G_KEY_FILE_ERROR_UNKNOWN_ENCODING)
-        return "value is not valid UTF-8";
-    if (e && e->domain == G_KEY_FILE_ERROR && e->code == G_KEY_FILE_ERROR_INVALID_VALUE)
-        return "value has an invalid escape sequence";
-    return "value cannot be read";
-}
-
-/* Fill unset options from the [guest] group of a config file. */
-static int run_read_config(const char *path, struct run_opts *o)
-{
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GError) err = NULL;
-    g_autofree char *dir = g_path_get_dirname(path);
-    static const char *const known[] = { "image", "entry", "memory", "vcpus", "cmdline", "module",
-                                         "dm", "ioreq-socket", "eager-memory", "acpi", "acpi-tables",
-                                         "cpu", NULL };
-
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
-        g_autofree char *q = ferry_text_quote(err->message, 300);
-
-        fprintf(stderr, "ferry run: %s: %s\n", path, q);
-        return -EINVAL;
-    }
-    if (!g_key_file_has_group(kf, "guest")) {
-        fprintf(stderr, "ferry run: %s: no [guest] group\n", path);
-        return -EINVAL;
-    }
-    /* a misspelt group would be ignored whole, as a misspelt key would not */
-    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-    for (unsigned i = 0; groups && groups[i]; i++) {
-        if (strcmp(groups[i], "guest") != 0) {
-            g_autofree char *q = ferry_text_quote(groups[i], 64);
-
-            fprintf(stderr, "ferry run: %s: unknown group [%s] (only [guest])\n", path, q);
-            return -EINVAL;
-        }
-    }
-    g_auto(GStrv) keys = g_key_file_get_keys(kf, "guest", NULL, NULL);
-    for (unsigned i = 0; keys && keys[i]; i++) {
-        if (!g_strv_contains(known, keys[i])) {
-            g_autofree char *q = ferry_text_quote(keys[i], 64);
-
-            fprintf(stderr, "ferry run: %s: unknown key '%s' in [guest]\n", path, q);
-            return -EINVAL;
-        }
-    }
-#define STR_KEY(field, key, relative)                                                 \
-    if (!o->field && g_key_file_has_key(kf, "guest", key, NULL)) {                    \
-        g_autoptr(GError) verr = NULL;                                                \
-        char *v = g_key_file_get_string(kf, "guest", key, &verr);                     \
-        if (!v)                                                                       \
-            return run_config_refuse(path, key, run_value_error(verr));               \
-        if ((relative) && !g_path_is_absolute(v)) {                                   \
-            char *abs = g_build_filename(dir, v, NULL);                               \
-            g_free(v);                                                                \
-            v = abs;                                                                  \
-        }                                                                             \
-        o->field = v;                                                                 \
-    }
-    STR_KEY(image, "image", true)
-    STR_KEY(entry, "entry", false)
-    STR_KEY(memory, "memory", false)
-    STR_KEY(cmdline, "cmdline", false)
-    STR_KEY(cpu, "cpu", false)
-    STR_KEY(dm, "dm", true)
-    STR_KEY(socket, "ioreq-socket", false)
-#undef STR_KEY
-    if (o->memory && g_key_file_has_key(kf, "guest", "memory", NULL)) {
-        g_autofree char *v = g_key_file_get_string(kf, "guest", "memory", NULL);
-        uint64_t size;
-        char why[128];
-
-        if (v && !strcmp(v, o->memory)) {       /* this one is the config's */
-            if (hv_parse_size(v, &size) < 0) {
-                g_autofree char *q = ferry_text_quote(v, 64);
-                g_autofree char *w = g_strdup_printf("'%s' is not a size; give "
-                                                     HV_MEMORY_RANGE_TEXT
-                                                     " (e.g. 64M, 4G, 1T)", q);
-
-                return run_config_refuse(path, "memory", w);
-            }
-            if (hv_memory_check(size, why, sizeof(why)) < 0)
-                return run_config_refuse(path, "memory", why);
-        }
-    }
-    if (o->vcpus == VCPUS_UNSET && g_key_file_has_key(kf, "guest", "vcpus", NULL)) {
-        o->vcpus = g_key_file_get_integer(kf, "guest", "vcpus", &err);
-        if (err) {
-            return run_config_refuse(path, "vcpus", "not a whole number");
-        }
-    }
-    if (!o->eager && g_key_file_has_key(kf, "guest", "eager-memory", NULL)) {
-        o->eager = g_key_file_get_boolean(kf, "guest", "eager-memory", &err);
-        if (err) {
-            return run_config_refuse(path, "eager-memory", "not a boolean (true or false)");
-        }
-    }
-    /* module = a.bin,ARGS;b.bin (files relative to the config's folder). */
-    if (g_key_file_has_key(kf, "guest", "module", NULL)) {
-        g_auto(GStrv) list = g_key_file_get_string_list(kf, "guest", "module", NULL, &err);
-
-        if (!list) {
-            fprintf(stderr, "ferry run: %s: module: %s\n", path, err->message);
-            return -EINVAL;
-        }
-        for (unsigned i = 0; list[i]; i++) {
-            char *t = g_strstrip(list[i]);
-
-            if (!*t || *t == ',') {
-                fprintf(stderr, "ferry run: %s: module: entry %u has no file name\n", path,
-                        i + 1);
-                return -EINVAL;
-            }
-            g_ptr_array_add(o->config_modules, g_path_is_absolute(t) ? g_strdup(t)
-                                                                     : g_build_filename(dir, t, NULL));
-        }
-    }
-    /* acpi-tables = a.aml;b.aml (relative to the config's folder). */
-    if (g_key_file_has_key(kf, "guest", "acpi-tables", NULL)) {
-        g_auto(GStrv) list = g_key_file_get_string_list(kf, "guest", "acpi-tables", NULL, &err);
-
-        if (!list) {
-            return run_config_refuse(path, "acpi-tables", run_value_error(err));
-        }
-        for (unsigned i = 0; list[i]; i++) {
-            char *t = g_strstrip(list[i]);
-
-            if (!*t) {
-                fprintf(stderr, "ferry run: %s: acpi-tables: entry %u is empty\n", path, i + 1);
-                return -EINVAL;
-            }
-            g_ptr_array_add(o->config_tables, g_path_is_absolute(t) ? g_strdup(t)
-                                                                    : g_build_filename(dir, t, NULL));
-        }
-    }
-    if (!o->no_acpi && g_key_file_has_key(kf, "guest", "acpi", NULL)) {
-        o->no_acpi = !g_key_file_get_boolean(kf, "guest", "acpi", &err);
-        if (err) {
-            return run_config_refuse(path, "acpi", "not a boolean (true or false)");
-        }
-    }
-    return 0;
-}
-
-static void run_opts_free(struct run_opts *o)
-{
-    g_free(o->image);
-    g_free(o->entry);
-    g_free(o->memory);
-    g_free(o->cmdline);
-    g_free(o->cpu);
-    g_strfreev(o->modules);
-    g_ptr_array_unref(o->config_modules);
-    g_free(o->dm);
-    g_free(o->socket);
-    g_strfreev(o->dm_args);
-    g_strfreev(o->acpi_tables);
-    g_ptr_array_unref(o->config_tables);
-}
-
 int ferry_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = { .vcpus = VCPUS_UNSET,
+    struct cmd_run_opts o = { .vcpus = FERRY_RUN_VCPUS_UNSET,
                           .config_tables = g_ptr_array_new_with_free_func(g_free),
                           .config_modules = g_ptr_array_new_with_free_func(g_free) };
     GOptionEntry entries[] = {
@@ -268,7 +84,7 @@ int ferry_cmd_run(int argc, char **argv)
         { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "vCPUs (default 1)", "N" },
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline, "kernel command line", "S" },
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
-          "a module (initrd) and its arguments (repeatable: multiboot; pvh takes one)",
+          "a module (initrd) and its arguments (repeatable, in order)",
           "FILE[,ARGS]" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "
@@ -312,7 +128,7 @@ int ferry_cmd_run(int argc, char **argv)
         fprintf(stderr, "ferry run: one config file at most\n");
         goto out;
     }
-    if (argc == 2 && run_read_config(argv[1], &o) < 0)
+    if (argc == 2 && cmd_run_config_read(argv[1], &o) < 0)
         goto out;
     if (o.print_cpuid) {
         /* Only the CPU model matters: no image, no device model. */
@@ -357,7 +173,7 @@ int ferry_cmd_run(int argc, char **argv)
         fprintf(stderr, "ferry run: memory '%s': %s\n", q, why);
         goto out;
     }
-    if (o.vcpus != VCPUS_UNSET && o.vcpus < 1) {
+    if (o.vcpus != FERRY_RUN_VCPUS_UNSET && o.vcpus < 1) {
         fprintf(stderr, "ferry run: vcpus %d: must be at least 1\n", o.vcpus);
         goto out;
     }
@@ -397,7 +213,7 @@ int ferry_cmd_run(int argc, char **argv)
             ADD_OPT("--dm-arg", *a)
     }
 #undef ADD_OPT
-    if (o.vcpus != VCPUS_UNSET)
+    if (o.vcpus != FERRY_RUN_VCPUS_UNSET)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
     if (o.eager)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
@@ -417,6 +233,6 @@ int ferry_cmd_run(int argc, char **argv)
     fprintf(stderr, "ferry run: cannot run %s: %s\n", hv, strerror(errno));
     status = FERRY_EXIT_FAILURE;
 out:
-    run_opts_free(&o);
+    cmd_run_opts_free(&o);
     return status;
 }

@@ -69,12 +69,12 @@ int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(v
         g_usleep(50 * 1000);
     }
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: %s\n", err);
+        ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
         companion_qmp_free(d);
         return r;
     }
     if (ferry_qmp_watch_new(base, usb_qmp_base(d->q), on_gone, d, &d->watch) < 0) {
-        fprintf(stderr, "ferry-dm: cannot watch the QMP connection to %s\n", path);
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot watch the QMP connection to %s", path);
         companion_qmp_free(d);
         return -ENOMEM;
     }

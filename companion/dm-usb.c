@@ -430,7 +430,7 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
 
     *n = 0;
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: usb: cannot look at the host's devices (libusb): %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: cannot look at the host's devices (libusb): %s",
                 strerror(-r));
         return r;
     }
@@ -442,8 +442,8 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
         int fd;
 
         if (usb_spec_parse(dev, &spec) < 0) {
-            fprintf(stderr, "ferry-dm: config [usb] devices: '%s': expected VID:PID[:SERIAL] "
-                    "or a port path\n", dev);
+            ferry_log(FERRY_LOG_ERROR, NULL, "config [usb] devices: '%s': expected VID:PID[:SERIAL] "
+                    "or a port path", dev);
             r = -EINVAL;
             break;
         }
@@ -498,8 +498,8 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     if (!qmp || !*qmp)
         qmp = c.qmp;
     if (!qmp || !*qmp) {
-        fprintf(stderr, "ferry-dm: usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
-                "in [usb])\n");
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: no QMP socket of the guest's QEMU (--qmp PATH or qmp= "
+                "in [usb])");
         usb_config_clear(&c);
         return -EINVAL;
     }
@@ -515,7 +515,7 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     u->opaque = opaque;
     r = usb_service_new(base, g_get_tmp_dir(), &ops, u, &u->svc);
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: usb: cannot start the USB service (libusb): %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: cannot start the USB service (libusb): %s",
                 strerror(-r));
         goto fail;
     }
@@ -523,12 +523,12 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     r = q ? usb_service_add_guest_qmp(u->svc, u->qmp, q, err, sizeof(err))
           : usb_service_add_guest(u->svc, u->qmp, err, sizeof(err));
     if (r < 0) {
-        fprintf(stderr, "ferry-dm: usb: %s\n", err);
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: %s", err);
         goto fail;
     }
     if (c.policy && (r = usb_service_set_policy(u->svc, u->qmp, c.policy, err,
                                                       sizeof(err))) < 0) {
-        fprintf(stderr, "ferry-dm: config [usb] policy: %s\n", err);
+        ferry_log(FERRY_LOG_ERROR, NULL, "config [usb] policy: %s", err);
         goto fail;
     }
     if (confined) {
@@ -542,7 +542,7 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     } else if (c.present) {
         r = usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: %s\n", err);
+            ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
             goto fail;
         }
     }

@@ -71,7 +71,7 @@ int companion_vfio_load(const char *config, struct companion_vfio **out)
         v->file = g_strdup(config);
         r = pcihost_config_load(config, &v->cfg, err, sizeof(err));
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: %s\n", err);
+            ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
             companion_vfio_free(v);
             return r;
         }
@@ -96,11 +96,11 @@ static struct ferry_pcihost *host_open(void)
     struct ferry_pcihost *h = pcihost_open(&ops, NULL);
 
     if (!h) {
-        fprintf(stderr, "ferry-dm: pci: cannot open libpci: %s\n", strerror(errno));
+        ferry_log(FERRY_LOG_ERROR, NULL, "pci: cannot open libpci: %s", strerror(errno));
         return NULL;
     }
     if (pcihost_scan(h) < 0) {
-        fprintf(stderr, "ferry-dm: pci: cannot list the host's PCI devices: %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "pci: cannot list the host's PCI devices: %s",
                 pcihost_last_error(h));
         pcihost_close(h);
         return NULL;
@@ -117,8 +117,8 @@ static void release_range(struct companion_vfio *v, size_t from, size_t to)
         return;
     for (size_t i = from; i < to; i++) {
         if (pcihost_release(h, &v->cfg.dev[i].host, flags_of(v)) < 0)
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: and releasing it again "
-                    "failed: %s\n", v->file, v->cfg.dev[i].name, pcihost_last_error(h));
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: and releasing it again "
+                    "failed: %s", v->file, v->cfg.dev[i].name, pcihost_last_error(h));
         else
             ferry_log(FERRY_LOG_INFO, NULL, "pci: %s released", v->cfg.dev[i].name);
     }
@@ -136,9 +136,9 @@ static int check_prepared(struct companion_vfio *v, struct ferry_pcihost *h)
         int r = pcihost_driver_get(h, &d->host, drv, sizeof(drv));
 
         if (r < 0 || strcmp(drv, "vfio-pci")) {
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not on vfio-pci (%s%s), "
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: not on vfio-pci (%s%s), "
                     "and ferry-dm is not root to bind it: run 'ferry pci prepare --config %s' "
-                    "as root first\n", v->file, d->name, r < 0 ? "no such device" : "driver ",
+                    "as root first", v->file, d->name, r < 0 ? "no such device" : "driver ",
                     r < 0 ? "" : drv[0] ? drv : "none", v->file);
             return r < 0 ? r : -EPERM;
         }
@@ -168,8 +168,8 @@ int companion_vfio_prepare(struct companion_vfio *v)
 
         r = pcihost_prepare(h, &d->host, flags_of(v));
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: not usable for "
-                    "passthrough: %s\n", v->file, d->name, pcihost_last_error(h));
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: not usable for "
+                    "passthrough: %s", v->file, d->name, pcihost_last_error(h));
             break;
         }
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s prepared for VFIO", d->name);
@@ -227,13 +227,13 @@ int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, cons
         int r = plug(v, &a.d, err, sizeof(err));
 
         if (r < 0) {
-            fprintf(stderr, "ferry-dm: config %s [pci] device %s: QEMU refused device_add "
-                    "vfio-pci: %s\n", v->file, a.d.name, err);
+            ferry_log(FERRY_LOG_ERROR, NULL, "config %s [pci] device %s: QEMU refused device_add "
+                    "vfio-pci: %s", v->file, a.d.name, err);
             /* the ones QEMU has stay with it until it stops */
             release_range(v, i, v->prepared);
             if (i)
-                fprintf(stderr, "ferry-dm: the [pci] devices plugged before stay with that "
-                        "QEMU; 'ferry pci release --config %s' after it stops\n", v->file);
+                ferry_log(FERRY_LOG_ERROR, NULL, "the [pci] devices plugged before stay with that "
+                        "QEMU; 'ferry pci release --config %s' after it stops", v->file);
             return r;
         }
         g_array_append_val(v->assigned, a);

@@ -432,6 +432,14 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
                 ? reply_error(id, "GenericError", "system_powerdown: no power button "
                               "(no acpi-pm device)")
                 : reply_empty(id);
+    } else if (strcmp(cmd, "system_wakeup") == 0) {
+        int rc = dm_wakeup(dm, FERRY_DM_WAKE_OTHER);
+
+        r = rc == -EALREADY
+                ? reply_error(id, "GenericError", "Unable to wake up: guest is not in "
+                              "suspended state")
+                : rc < 0 ? reply_error(id, "GenericError", "system_wakeup: %s", strerror(-rc))
+                         : reply_empty(id);
     } else if (strcmp(cmd, "system_reset") == 0) {
         dm_request_shutdown(dm, IOREQ_SHUTDOWN_REBOOT, 0);
         r = reply_empty(id);

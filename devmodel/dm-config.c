@@ -17,6 +17,7 @@
 #include "common/log-glib.h"
 #include "common/text.h"
 #include "companion/dm-usb.h"
+#include "usb/ferry-usb.h"
 
 /* ------------------------------------------------------------------ */
 /* Devices from the command line                                       */
@@ -211,8 +212,6 @@ int dm_args_read_config(struct dm_args *a)
 {
     static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
                                            "no-defaults", "devices", NULL };
-    /* read by usb/service-config.c (companion/dm-usb.c hands it the file) */
-    static const char *const usb_keys[] = { "qmp", "policy", "devices", NULL };
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
     gchar **groups;
@@ -241,7 +240,7 @@ int dm_args_read_config(struct dm_args *a)
             rc = -EINVAL;
         }
         if (rc == 0 && !strcmp(grp, "usb"))
-            rc = check_keys(a->config, grp, (const char *const *)keys, usb_keys);
+            rc = check_keys(a->config, grp, (const char *const *)keys, usb_config_keys);
         if (rc == 0 && !strcmp(grp, "dm"))
             rc = check_keys(a->config, grp, (const char *const *)keys, dm_keys);
         for (gsize k = 0; keys && keys[k] && rc == 0 && is_qemu; k++) {

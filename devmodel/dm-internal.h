@@ -83,6 +83,7 @@ struct ferry_dm {
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
     unsigned nr_vcpus;                  /* 0: unknown */
+    uint32_t wake_enabled;              /* bit per enum ferry_dm_wake_reason */
     bool adding;                        /* inside dm_device_add */
     char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;

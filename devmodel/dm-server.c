@@ -78,6 +78,22 @@ static int be_shutdown(void *opaque, enum ioreq_shutdown_reason reason, uint32_t
     return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
 }
 
+static int be_sleep(void *opaque, enum ioreq_sleep_state state)
+{
+    struct ferry_dm_server *m = opaque;
+    int rc;
+
+    if (!m->srv)
+        return -ENOTCONN;
+    rc = ioreq_server_sleep(m->srv, state);
+    if (rc < 0 && ioreq_server_last_error(m->srv)[0])
+        ferry_log(FERRY_LOG_WARNING, NULL, "the hypervisor refused %s: %s",
+                  state == IOREQ_SLEEP_S3 ? "S3 suspend" : "the wake-up",
+                  ioreq_server_last_error(m->srv));
+    /* A wake-up without a waking vector reboots: the hypervisor may hang up first. */
+    return state == IOREQ_SLEEP_WAKE && (rc == -EPIPE || rc == -ECONNRESET) ? 0 : rc;
+}
+
 static const struct ferry_dm_backend_ops backend_ops = {
     .claim = be_claim,
     .release = be_release,
@@ -85,6 +101,7 @@ static const struct ferry_dm_backend_ops backend_ops = {
     .irq_line = be_irq_line,
     .msi = be_msi,
     .shutdown = be_shutdown,
+    .sleep = be_sleep,
 };
 
 const struct ferry_dm_backend_ops *dm_server_backend(void)
@@ -176,7 +193,7 @@ static int connect_router(struct ferry_dm_server *m, const char *name, const cha
     else
         rc = ioreq_server_create(ioreq_fd, &cfg, &m->srv);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot register with the hypervisor at %s: %s\n",
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot register with the hypervisor at %s: %s",
                 path ? path : "--ioreq-fd", strerror(-rc));
         return rc;
     }
@@ -243,7 +260,7 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
         return rc;
     rc = watch_server(s);
     if (rc < 0) {
-        fprintf(stderr, "ferry-dm: cannot watch the ioreq fds: out of memory\n");
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot watch the ioreq fds: out of memory");
         return rc;
     }
     dm_set_nr_vcpus(s->dm, s->nr_vcpus);

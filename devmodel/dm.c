@@ -180,6 +180,7 @@ const char *dm_status_name(enum ferry_dm_status st)
     case FERRY_DM_CREATED: return "prelaunch";
     case FERRY_DM_RUNNING: return "running";
     case FERRY_DM_SHUTDOWN: return "shutdown";
+    case FERRY_DM_SUSPENDED: return "suspended";
     }
     return "unknown";
 }
@@ -269,6 +270,9 @@ int dm_powerdown(struct ferry_dm *dm)
 {
     int rc = -ENODEV;
 
+    if (dm->status == FERRY_DM_SUSPENDED)
+        return dm_wakeup(dm, FERRY_DM_WAKE_PWRBTN);
+
     for (guint i = 0; i < dm->devices->len; i++) {
         struct ferry_dm_device *dev = g_ptr_array_index(dm->devices, i);
 
@@ -278,6 +282,73 @@ int dm_powerdown(struct ferry_dm *dm)
         }
     }
     return rc;
+}
+
+const char *dm_wake_reason_name(enum ferry_dm_wake_reason reason)
+{
+    static const char *const names[] = { "rtc", "power-button", "system_wakeup" };
+
+    return reason < FERRY_DM_WAKE_NR ? names[reason] : "?";
+}
+
+void dm_set_wakeup_enabled(struct ferry_dm *dm, enum ferry_dm_wake_reason reason, bool on)
+{
+    if (reason >= FERRY_DM_WAKE_NR)
+        return;
+    if (on)
+        dm->wake_enabled |= 1u << reason;
+    else
+        dm->wake_enabled &= ~(1u << reason);
+}
+
+int dm_request_suspend(struct ferry_dm *dm)
+{
+    int rc;
+
+    if (dm->status == FERRY_DM_SUSPENDED)
+        return -EBUSY;
+    if (!dm->ops || !dm->ops->sleep)
+        return -ENOSYS;
+    rc = dm->ops->sleep(dm->opaque, IOREQ_SLEEP_S3);
+    if (rc < 0) {
+        dm_guest_log_at(dm, FERRY_LOG_WARNING, "S3: the hypervisor cannot suspend the guest: "
+                        "%s; it runs on", strerror(-rc));
+        return rc;
+    }
+    dm->status = FERRY_DM_SUSPENDED;
+    dm_log(dm, FERRY_LOG_INFO, "S3: guest %s suspended to RAM", dm->name);
+    return 0;
+}
+
+int dm_wakeup(struct ferry_dm *dm, enum ferry_dm_wake_reason reason)
+{
+    int rc;
+
+    if (reason >= FERRY_DM_WAKE_NR)
+        return -EINVAL;
+    if (dm->status != FERRY_DM_SUSPENDED)
+        return -EALREADY;
+    if (reason == FERRY_DM_WAKE_RTC && !(dm->wake_enabled & (1u << reason)))
+        return -EPERM;
+    /* The platform leaves S3 through its reset: devices lose their context. */
+    dm_reset(dm);
+    for (guint i = 0; i < dm->devices->len; i++) {
+        struct ferry_dm_device *dev = g_ptr_array_index(dm->devices, i);
+
+        if (dev->type->wakeup)
+            dev->type->wakeup(dev->state, reason);
+    }
+    dm->status = FERRY_DM_RUNNING;
+    rc = dm->ops && dm->ops->sleep ? dm->ops->sleep(dm->opaque, IOREQ_SLEEP_WAKE) : -ENOSYS;
+    if (rc < 0) {
+        dm_log(dm, FERRY_LOG_ERROR, "S3: cannot wake guest %s (%s): %s", dm->name,
+               dm_wake_reason_name(reason), strerror(-rc));
+        dm->status = FERRY_DM_SUSPENDED;    /* the vCPUs are still stopped */
+        return rc;
+    }
+    dm_log(dm, FERRY_LOG_INFO, "S3: guest %s woken by %s", dm->name,
+           dm_wake_reason_name(reason));
+    return 0;
 }
 
 struct ferry_pci_bus *dm_pci_bus(struct ferry_dm *dm)

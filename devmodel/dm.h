@@ -62,6 +62,15 @@ enum ferry_dm_status {
     FERRY_DM_CREATED = 0,   /* devices being added, nothing claimed */
     FERRY_DM_RUNNING,       /* claims made, ioreqs flowing */
     FERRY_DM_SHUTDOWN,      /* the guest asked to power off (or crashed) */
+    FERRY_DM_SUSPENDED,     /* ACPI S3: vCPUs stopped, memory kept, waiting for a wake event */
+};
+
+/* What woke a guest from S3 (the PM block reports it in PM1_STS). */
+enum ferry_dm_wake_reason {
+    FERRY_DM_WAKE_RTC = 0,      /* the RTC alarm, if the guest enabled it (RTC_EN) */
+    FERRY_DM_WAKE_PWRBTN,       /* the power button (system_powerdown): always a wake event */
+    FERRY_DM_WAKE_OTHER,        /* system_wakeup from the control socket: always */
+    FERRY_DM_WAKE_NR
 };
 
 /*
@@ -81,6 +90,8 @@ struct ferry_dm_backend_ops {
     /* Deliver one MSI/MSI-X message (address and data as the guest programmed them). */
     int (*msi)(void *opaque, uint64_t address, uint32_t data);
     int (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
+    /* S3: stop the vCPUs (IOREQ_SLEEP_S3) or resume them at the waking vector (WAKE). */
+    int (*sleep)(void *opaque, enum ioreq_sleep_state state);
     /* Clocks, for tests to control; NULL means CLOCK_MONOTONIC / CLOCK_REALTIME. */
     uint64_t (*clock_ns)(void *opaque);
     int64_t (*wall_ns)(void *opaque);
@@ -109,8 +120,31 @@ struct event_base *dm_event_base(struct ferry_dm *dm);
 
 /* Reset every device (guest reboot). */
 void dm_reset(struct ferry_dm *dm);
-/* Press the power button: -ENODEV when no device has one. */
+/*
+ * Press the power button: -ENODEV when no device has one.  While the guest
+ * is suspended (S3) the button wakes it instead (dm_wakeup, PWRBTN).
+ */
 int dm_powerdown(struct ferry_dm *dm);
+/*
+ * ACPI S3, asked for by the PM device when the guest writes its SLP_TYP
+ * with SLP_EN: the hypervisor stops the vCPUs, the status becomes
+ * SUSPENDED.  -ENOSYS when the backend cannot (the guest then runs on),
+ * -EBUSY when suspended already.
+ */
+int dm_request_suspend(struct ferry_dm *dm);
+/*
+ * A wake event while suspended: -EALREADY when not suspended, -EPERM when
+ * the guest has not enabled this source (dm_set_wakeup_enabled; the power
+ * button and OTHER always wake).  Otherwise, as a platform leaving S3
+ * does: every device is reset (dm_reset), each device's wakeup hook is
+ * told the reason (the PM block sets WAK_STS and the source's status bit),
+ * then the hypervisor resumes the guest at its FACS waking vector; status
+ * RUNNING again.  A backend error is returned (and logged).
+ */
+int dm_wakeup(struct ferry_dm *dm, enum ferry_dm_wake_reason reason);
+/* The PM device says which optional wake sources the guest enabled (RTC_EN). */
+void dm_set_wakeup_enabled(struct ferry_dm *dm, enum ferry_dm_wake_reason reason, bool on);
+const char *dm_wake_reason_name(enum ferry_dm_wake_reason reason);
 /* A device asks to end or reboot the guest. */
 void dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
                                uint32_t code);
@@ -204,6 +238,8 @@ struct ferry_dm_device_type {
     void (*exit)(void *state);              /* free what init allocated */
     void (*reset)(void *state);             /* power-on state */
     void (*powerdown)(void *state);         /* optional: the power button was pressed */
+    /* Optional: the guest leaves S3 for this reason (after every device was reset). */
+    void (*wakeup)(void *state, enum ferry_dm_wake_reason reason);
     /*
      * Optional: the device model is running (claims made, backend wired):
      * for what needs the hypervisor, e.g. irqfds the device owns.  Called

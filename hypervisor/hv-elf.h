@@ -7,8 +7,11 @@
 #ifndef FERRY_HV_HV_ELF_H
 #define FERRY_HV_HV_ELF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct ferry_vm;
 
 #define HV_ELF_PHDRS_MAX        64
 
@@ -33,5 +36,25 @@ struct hv_elf {
  */
 int hv_elf_parse(const uint8_t *img, size_t size, struct hv_elf *elf, char *why,
                  size_t why_len);
+
+/*
+ * Placing what a loader copies into the guest (the PVH and multiboot loaders
+ * share this): a + b without wrapping, and [gpa, gpa+len) checked to be guest
+ * RAM, below limit (0: none), clear of every taken area.  why says which rule
+ * failed on what; -E2BIG (outside RAM or limit) or -EADDRINUSE (overlap).
+ */
+static inline bool hv_add_ok(uint64_t a, uint64_t b, uint64_t *sum)
+{
+    return !__builtin_add_overflow(a, b, sum);
+}
+
+struct hv_area {
+    uint64_t start, end;
+    const char *what;
+};
+
+int hv_place_check(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_t len,
+                   uint64_t limit, const struct hv_area *taken, unsigned nr_taken, char *why,
+                   size_t why_len);
 
 #endif

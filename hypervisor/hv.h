@@ -12,6 +12,8 @@
  *   loader.c  `real` flat images and `pvh` ELF kernels, E820, hvm_start_info
  *   multiboot.c  multiboot (v1) kernels and their info block; entry detection
  *   cpu.c     the CPU model: KVM's supported CPUID with feature edits
+ *   sleep.c   ACPI S3: vCPUs parked while suspended, the firmware's resume
+ *             path (power-on state, FACS waking vector) on wake-up
  *   main.c    the ferry-hv program
  *
  * Everything returns 0 or -errno; errors are described through the log
@@ -21,6 +23,7 @@
 #define FERRY_HV_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,8 +42,15 @@
 #define HV_LAZY_SLOT_SIZE       (1ull << 30)
 #define HV_EAGER_MIN            (16ull << 20)
 
+#define HV_KICK_SIGNAL          (SIGRTMIN + 1)
+
 struct ferry_vm;
 struct kvm_cpuid2;
+struct hv_vcpu_reset;
+struct hv_platform_reset;
+
+/* How the boot vCPU resumes from S3 (sleep.c). */
+enum hv_resume_mode { HV_RESUME_REAL, HV_RESUME_PROT32 };
 
 /* How the guest ended (first reason wins). */
 enum hv_end {
@@ -103,6 +113,7 @@ struct ferry_vcpu {
     bool thread_started;
     uint64_t exits;
     uint64_t fixup_rip;         /* rip of the last emulation failure fixed by registering */
+    struct hv_vcpu_reset *reset; /* power-on state, for an S3 resume (sleep.c) */
 };
 
 struct ferry_vm {
@@ -145,6 +156,17 @@ struct ferry_vm {
     atomic_int end;                 /* enum hv_end */
     atomic_uint end_code;
     int done_fd;                    /* eventfd: written once the guest ends */
+
+    /* ACPI S3 (sleep.c): vCPUs park on sleep_cond while asleep. */
+    pthread_mutex_t sleep_lock;
+    pthread_cond_t sleep_cond;
+    atomic_bool asleep;
+    unsigned parked;                /* vCPU threads parked (sleep_lock) */
+    uint64_t suspends, wakes;       /* (sleep_lock) */
+    enum hv_resume_mode resume_mode;
+    uint64_t resume_vector;
+    uint64_t facs_gpa;              /* the FACS ferry-hv placed; 0: none */
+    struct hv_platform_reset *platform_reset;   /* irqchip and PIT at power-on */
 
     /* The CPUID every vCPU gets (its APIC ID patched in); NULL: KVM's as it is. */
     struct kvm_cpuid2 *cpuid;
@@ -212,6 +234,23 @@ void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
 FERRY_MUST_CHECK int hv_io_add_debug_ports(struct ferry_vm *vm, int console_fd);
 void hv_io_log_unclaimed(struct ferry_vm *vm);
 
+/* sleep.c */
+/* Power-on state of the irqchip and PIT (after they are created) and of one vCPU. */
+FERRY_MUST_CHECK int hv_sleep_capture_platform(struct ferry_vm *vm);
+FERRY_MUST_CHECK int hv_sleep_capture_vcpu(struct ferry_vcpu *v);
+void hv_sleep_free(struct ferry_vm *vm);
+/* The router's sleep op: S3 suspend or wake-up (0 or -errno, why says why not). */
+int hv_vm_sleep(struct ferry_vm *vm, enum ioreq_sleep_state state, char *why, size_t why_len);
+/* On a vCPU thread while the guest is asleep: park until woken (or the guest ends). */
+void hv_sleep_park(struct ferry_vcpu *v);
+/* The guest ends: let parked vCPU threads go. */
+void hv_sleep_notify_end(struct ferry_vm *vm);
+/*
+ * The FACS in an ACPI blob ferry-hv built (RSDP at its start, laid out for
+ * base): its guest-physical address, or 0.
+ */
+uint64_t hv_acpi_find_facs(const uint8_t *blob, size_t len, uint64_t base);
+
 /* loader.c */
 #define HV_MODULES_MAX          32
 struct hv_module {
@@ -224,8 +263,7 @@ struct hv_load_config {
     const char *image;
     enum hv_entry entry;
     const char *cmdline;
-    const char *module;             /* optional, pvh only (hv_load sets it from modules) */
-    const struct hv_module *modules; /* --module FILE[,ARGS]: pvh (one) and multiboot */
+    const struct hv_module *modules; /* --module FILE[,ARGS]: pvh and multiboot */
     unsigned nr_modules;
     bool no_acpi;                   /* no ACPI tables (rsdp_paddr 0) */
     const char *const *acpi_tables; /* NULL-terminated files of extra ACPI tables, or NULL */

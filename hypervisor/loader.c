@@ -32,16 +32,21 @@
 
 #define HV_IMAGE_MAX            (1ull << 30)    /* bytes read from an image file */
 #define HV_CMDLINE_MAX          4095
-/* The boot info area (HV_BOOTINFO_BASE): start info, modlist, memmap, cmdline. */
+/* The boot info area (HV_BOOTINFO_BASE): start info, memmap, modlist, the
+ * command line, then the modules' command lines. */
 #define BI_START_INFO           (HV_BOOTINFO_BASE + 0x000)
-#define BI_MODLIST              (HV_BOOTINFO_BASE + 0x080)
 #define BI_MEMMAP               (HV_BOOTINFO_BASE + 0x100)
+#define BI_MODLIST              (HV_BOOTINFO_BASE + 0x400)
 #define BI_CMDLINE              (HV_BOOTINFO_BASE + 0x1000)
+#define BI_MOD_STRINGS          (BI_CMDLINE + HV_CMDLINE_MAX + 1)
+#define BI_END                  (HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE)
 
-static_assert(BI_MEMMAP + HV_E820_MAX * sizeof(struct hvm_memmap_table_entry) <= BI_CMDLINE,
-              "memmap fits below the command line");
-static_assert(BI_CMDLINE + HV_CMDLINE_MAX + 1 <= HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
-              "command line fits in the boot info area");
+static_assert(BI_START_INFO + sizeof(struct hvm_start_info) <= BI_MEMMAP, "start info fits");
+static_assert(BI_MEMMAP + HV_E820_MAX * sizeof(struct hvm_memmap_table_entry) <= BI_MODLIST,
+              "memmap fits below the module list");
+static_assert(BI_MODLIST + HV_MODULES_MAX * sizeof(struct hvm_modlist_entry) <= BI_CMDLINE,
+              "module list fits below the command line");
+static_assert(BI_MOD_STRINGS < BI_END, "command line fits in the boot info area");
 
 static void e820_add(struct ferry_vm *vm, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -74,6 +79,38 @@ void hv_e820_build(struct ferry_vm *vm)
  * RTC, Xen's PM block with SCI 9, the PCI root bridge).  No HPET: KVM has
  * none in the kernel.
  */
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+uint64_t hv_acpi_find_facs(const uint8_t *blob, size_t len, uint64_t base)
+{
+    uint64_t sdt, fadt = 0, facs;
+    size_t entry;
+
+    /* RSDP: RsdtAddress at 16, XsdtAddress at 24 (revision 2). */
+    if (len < 36 || memcmp(blob, "RSD PTR ", 8))
+        return 0;
+    sdt = blob[15] >= 2 && rd64(blob + 24) ? rd64(blob + 24) : rd32(blob + 16);
+    entry = blob[15] >= 2 && rd64(blob + 24) ? 8 : 4;
+    if (sdt < base || sdt - base > len - 36)
+        return 0;
+    const uint8_t *t = blob + (sdt - base);
+    uint32_t tlen = rd32(t + 4);
+    if (tlen < 36 || tlen > len - (sdt - base))
+        return 0;
+    for (uint32_t off = 36; off + entry <= tlen && !fadt; off += (uint32_t)entry) {
+        uint64_t a = entry == 8 ? rd64(t + off) : rd32(t + off);
+        if (a >= base && len >= 140 && a - base <= len - 140 &&
+            !memcmp(blob + (a - base), "FACP", 4))
+            fadt = a;
+    }
+    if (!fadt)
+        return 0;
+    const uint8_t *f = blob + (fadt - base);
+    facs = rd32(f + 4) >= 140 && rd64(f + 132) ? rd64(f + 132) : rd32(f + 36);
+    return facs;
+}
+
 int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp, char *why,
                   size_t why_len)
 {
@@ -108,6 +145,7 @@ int hv_acpi_place(struct ferry_vm *vm, const char *const *tables, uint64_t *rsdp
     uint8_t *dst = hv_vm_gpa_ptr(vm, HV_ACPI_BASE, HV_ACPI_SIZE);
     memcpy(dst, buf, used);
     memset(dst + used, 0, HV_ACPI_SIZE - used);
+    vm->facs_gpa = hv_acpi_find_facs(buf, used, HV_ACPI_BASE);
 out:
     if (rc) {
         ferry_logf(vm->cfg.log, vm->cfg.log_opaque, FERRY_LOG_ERROR,
@@ -183,11 +221,6 @@ static int read_image(const char *path, uint8_t **buf, size_t *size, char *why, 
 /* ------------------------------------------------------------------ */
 /* ELF                                                                 */
 
-static bool range_end(uint64_t a, uint64_t len, uint64_t *end)
-{
-    return !__builtin_add_overflow(a, len, end);
-}
-
 /* Walks the notes of PT_NOTE segments for XEN_ELFNOTE_PHYS32_ENTRY. */
 static int elf_find_entry(const uint8_t *img, const struct hv_elf *elf, uint32_t *entry,
                           char *why, size_t why_len)
@@ -245,35 +278,6 @@ int hv_elf_pvh_entry(const uint8_t *img, size_t size, uint32_t *entry, char *why
     int rc = hv_elf_parse(img, size, &elf, why, why_len);
 
     return rc ? rc : elf_find_entry(img, &elf, entry, why, why_len);
-}
-
-/* [a, a+len) against the areas a loaded image must not touch. */
-struct placed {
-    uint64_t start, end;
-    const char *what;
-};
-
-static int check_place(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_t len,
-                       const struct placed *taken, unsigned nr_taken, char *why, size_t why_len)
-{
-    uint64_t end;
-
-    if (!range_end(gpa, len, &end) || !hv_vm_gpa_ptr(vm, gpa, len)) {
-        snprintf(why, why_len, "%s [0x%llx, 0x%llx) lies outside guest RAM (%llu MiB; RAM is "
-                 "0-0x%llx and 0x%llx up)", what, (unsigned long long)gpa,
-                 (unsigned long long)(gpa + len), (unsigned long long)(vm->ram_size >> 20),
-                 (unsigned long long)HV_VGA_HOLE_START, (unsigned long long)HV_VGA_HOLE_END);
-        return -E2BIG;
-    }
-    for (unsigned i = 0; i < nr_taken; i++) {
-        if (gpa < taken[i].end && taken[i].start < end) {
-            snprintf(why, why_len, "%s [0x%llx, 0x%llx) overlaps %s [0x%llx, 0x%llx)", what,
-                     (unsigned long long)gpa, (unsigned long long)end, taken[i].what,
-                     (unsigned long long)taken[i].start, (unsigned long long)taken[i].end);
-            return -EADDRINUSE;
-        }
-    }
-    return 0;
 }
 
 /*
@@ -343,7 +347,7 @@ out:
 static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct hv_boot *boot,
                     uint64_t *needed_end, char *why, size_t why_len)
 {
-    struct placed taken[HV_ELF_PHDRS_MAX + 3];
+    struct hv_area taken[HV_ELF_PHDRS_MAX + 3];
     unsigned nr_taken = 0;
     struct hv_elf elf;
     uint8_t *img = NULL, *mod = NULL;
@@ -353,9 +357,9 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
     char seg_why[160];
     int rc;
 
-    taken[nr_taken++] = (struct placed){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
+    taken[nr_taken++] = (struct hv_area){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
                                          "the boot info area" };
-    taken[nr_taken++] = (struct placed){ HV_ACPI_BASE, HV_ACPI_BASE + HV_ACPI_SIZE,
+    taken[nr_taken++] = (struct hv_area){ HV_ACPI_BASE, HV_ACPI_BASE + HV_ACPI_SIZE,
                                          "the ACPI area" };
     rc = read_image(lc->image, &img, &size, why, why_len);
     if (rc)
@@ -373,12 +377,13 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         if (s->type != PT_LOAD || s->memsz == 0)
             continue;
         snprintf(what, sizeof(what), "segment %u", i);
-        rc = check_place(vm, what, s->paddr, s->memsz, taken, nr_taken, seg_why, sizeof(seg_why));
+        rc = hv_place_check(vm, what, s->paddr, s->memsz, 0, taken, nr_taken, seg_why,
+                            sizeof(seg_why));
         if (rc) {
             snprintf(why, why_len, "%s: %s", lc->image, seg_why);
             goto out;
         }
-        taken[nr_taken++] = (struct placed){ s->paddr, s->paddr + s->memsz, "an earlier segment" };
+        taken[nr_taken++] = (struct hv_area){ s->paddr, s->paddr + s->memsz, "an earlier segment" };
         if (s->paddr + s->memsz > top)
             top = s->paddr + s->memsz;
     }
@@ -397,7 +402,7 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         memset(dst + s->filesz, 0, s->memsz - s->filesz);
     }
 
-    /* hvm_start_info, memory map, command line, module. */
+    /* hvm_start_info, memory map, command line, modules. */
     struct hvm_start_info *si = hv_vm_gpa_ptr(vm, BI_START_INFO, sizeof(*si));
     memset(si, 0, HV_BOOTINFO_SIZE);
     si->magic = XEN_HVM_START_MAGIC_VALUE;
@@ -413,24 +418,53 @@ static int load_pvh(struct ferry_vm *vm, const struct hv_load_config *lc, struct
         memcpy(hv_vm_gpa_ptr(vm, BI_CMDLINE, len + 1), lc->cmdline, len + 1);
         si->cmdline_paddr = BI_CMDLINE;
     }
-    if (lc->module) {
-        rc = read_image(lc->module, &mod, &mod_size, why, why_len);
+    /* Modules page-aligned after the image, in order; each one's arguments
+     * (FILE,ARGS) become its cmdline_paddr, as Xen's PVH ABI defines it. */
+    struct hvm_modlist_entry *ml = hv_vm_gpa_ptr(vm, BI_MODLIST,
+                                                 HV_MODULES_MAX * sizeof(*ml));
+    uint64_t strings = BI_MOD_STRINGS;
+
+    if (lc->nr_modules > HV_MODULES_MAX) {
+        snprintf(why, why_len, "%u modules: at most %d", lc->nr_modules, HV_MODULES_MAX);
+        rc = -E2BIG;
+        goto out;
+    }
+    for (unsigned i = 0; i < lc->nr_modules; i++) {
+        const struct hv_module *m = &lc->modules[i];
+
+        rc = hv_file_read(m->path, HV_IMAGE_MAX, "a module", &mod, &mod_size, why, why_len);
         if (rc)
             goto out;
         uint64_t at = (top + 0xfff) & ~0xfffull;
-        rc = check_place(vm, "module", at, mod_size ? mod_size : 1, taken, nr_taken,
-                         seg_why, sizeof(seg_why));
+        rc = hv_place_check(vm, "module", at, mod_size ? mod_size : 1, 0, taken, nr_taken,
+                            seg_why, sizeof(seg_why));
         if (rc) {
-            snprintf(why, why_len, "%s: %s", lc->module, seg_why);
+            snprintf(why, why_len, "%s: %s", m->path, seg_why);
             goto out;
         }
         memcpy(hv_vm_gpa_ptr(vm, at, mod_size), mod, mod_size);
-        struct hvm_modlist_entry *me = hv_vm_gpa_ptr(vm, BI_MODLIST, sizeof(*me));
-        me->paddr = at;
-        me->size = mod_size;
-        si->nr_modules = 1;
-        si->modlist_paddr = BI_MODLIST;
+        ml[i] = (struct hvm_modlist_entry){ .paddr = at, .size = mod_size };
+        if (m->args) {
+            size_t len = strlen(m->args);
+
+            if (len + 1 > BI_END - strings) {
+                snprintf(why, why_len, "%s: the modules' arguments need more than the %llu "
+                         "bytes the boot info area has for them", m->path,
+                         (unsigned long long)(BI_END - BI_MOD_STRINGS));
+                rc = -E2BIG;
+                goto out;
+            }
+            memcpy(hv_vm_gpa_ptr(vm, strings, len + 1), m->args, len + 1);
+            ml[i].cmdline_paddr = strings;
+            strings += len + 1;
+        }
+        free(mod);
+        mod = NULL;
         top = at + mod_size;
+    }
+    if (lc->nr_modules) {
+        si->nr_modules = lc->nr_modules;
+        si->modlist_paddr = BI_MODLIST;
     }
     struct hvm_memmap_table_entry *mm = hv_vm_gpa_ptr(vm, BI_MEMMAP, vm->nr_e820 * sizeof(*mm));
     for (unsigned i = 0; i < vm->nr_e820; i++)
@@ -471,19 +505,11 @@ int hv_load(struct ferry_vm *vm, const struct hv_load_config *lc_in, struct hv_b
     if (lc->entry == HV_ENTRY_MULTIBOOT)
         return hv_load_multiboot(vm, lc, boot, needed_end, why, why_len);
     if (lc->entry == HV_ENTRY_REAL) {
-        if (lc->module || lc->nr_modules) {
+        if (lc->nr_modules) {
             snprintf(why, why_len, "modules need the pvh or multiboot entry");
             return -EINVAL;
         }
         return load_real(vm, lc, boot, needed_end, why, why_len);
-    }
-    if (lc->nr_modules) {
-        if (lc->nr_modules > 1 || lc->modules[0].args) {
-            snprintf(why, why_len, "the pvh entry takes one module, without arguments "
-                     "(several, with arguments: the multiboot entry)");
-            return -EINVAL;
-        }
-        lc->module = lc->modules[0].path;
     }
     return load_pvh(vm, lc, boot, needed_end, why, why_len);
 }

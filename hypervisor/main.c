@@ -102,6 +102,11 @@ static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
     return hv_vm_memory_regions(opaque, regions);
 }
 
+static int hv_sleep_op(void *opaque, enum ioreq_sleep_state state, char *why, size_t why_len)
+{
+    return hv_vm_sleep(opaque, state, why, why_len);
+}
+
 static const struct ioreq_router_ops hv_router_ops = {
     .log = hv_router_log,
     .irqfd = hv_irqfd_op,
@@ -109,6 +114,7 @@ static const struct ioreq_router_ops hv_router_ops = {
     .msi = hv_msi_op,
     .memory = hv_memory_op,
     .shutdown = hv_shutdown_op,
+    .sleep = hv_sleep_op,
     .server_gone = hv_server_gone_op,
 };
 
@@ -305,7 +311,7 @@ int main(int argc, char **argv)
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline,
           "kernel command line (pvh, multiboot: after the image's name)", "S" },
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
-          "a module (initrd) with its arguments (repeatable: multiboot; pvh takes one)",
+          "a module (initrd) with its arguments (repeatable, in order)",
           "FILE[,ARGS]" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "

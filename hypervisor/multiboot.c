@@ -184,11 +184,6 @@ struct mb_image {
     uint64_t entry;         /* physical */
 };
 
-static bool add_ok(uint64_t a, uint64_t b, uint64_t *sum)
-{
-    return !__builtin_add_overflow(a, b, sum);
-}
-
 /* PT_LOAD segments of an ELF (hypervisor/hv-elf.c reads it); entry translated to physical. */
 static int mb_parse_elf(const uint8_t *img, size_t size, struct mb_image *mi, char *why,
                         size_t why_len)
@@ -312,41 +307,6 @@ int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *wh
     return rc;
 }
 
-struct mb_taken {
-    uint64_t start, end;
-    const char *what;
-};
-
-/* [gpa, gpa+len) must be RAM below 4 GiB, clear of taken[]. */
-static int mb_place(struct ferry_vm *vm, const char *what, uint64_t gpa, uint64_t len,
-                    const struct mb_taken *taken, unsigned nr, char *why, size_t why_len)
-{
-    uint64_t end;
-
-    if (!add_ok(gpa, len, &end) || end > MB_4G) {
-        snprintf(why, why_len, "%s ends above 4 GiB, out of a multiboot kernel's reach: "
-                 "[0x%llx, +0x%llx)", what, (unsigned long long)gpa, (unsigned long long)len);
-        return -E2BIG;
-    }
-    if (!hv_vm_gpa_ptr(vm, gpa, len)) {
-        snprintf(why, why_len, "%s [0x%llx, 0x%llx) lies outside guest RAM (%llu MiB; RAM below "
-                 "4 GiB is 0-0x%llx and 0x%llx-0x%llx)", what, (unsigned long long)gpa,
-                 (unsigned long long)end, (unsigned long long)(vm->ram_size >> 20),
-                 (unsigned long long)HV_VGA_HOLE_START, (unsigned long long)HV_VGA_HOLE_END,
-                 (unsigned long long)vm->low_end);
-        return -E2BIG;
-    }
-    for (unsigned i = 0; i < nr; i++) {
-        if (gpa < taken[i].end && taken[i].start < end) {
-            snprintf(why, why_len, "%s [0x%llx, 0x%llx) overlaps %s [0x%llx, 0x%llx)", what,
-                     (unsigned long long)gpa, (unsigned long long)end, taken[i].what,
-                     (unsigned long long)taken[i].start, (unsigned long long)taken[i].end);
-            return -EADDRINUSE;
-        }
-    }
-    return 0;
-}
-
 /* Strings in the boot info area. */
 struct mb_strings {
     uint8_t *base;
@@ -379,7 +339,7 @@ static int mb_string(struct mb_strings *st, const char *a, const char *b, uint32
 int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                       struct hv_boot *boot, uint64_t *needed_end, char *why, size_t why_len)
 {
-    struct mb_taken taken[MB_PHDRS_MAX + HV_MODULES_MAX + 2];
+    struct hv_area taken[MB_PHDRS_MAX + HV_MODULES_MAX + 2];
     unsigned nr_taken = 0;
     struct mb_image mi;
     uint8_t *img = NULL, *mod = NULL;
@@ -397,9 +357,9 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                  strlen(lc->cmdline), MB_CMDLINE_MAX);
         return -E2BIG;
     }
-    taken[nr_taken++] = (struct mb_taken){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
+    taken[nr_taken++] = (struct hv_area){ HV_BOOTINFO_BASE, HV_BOOTINFO_BASE + HV_BOOTINFO_SIZE,
                                            "the multiboot info block" };
-    taken[nr_taken++] = (struct mb_taken){ HV_VGA_HOLE_END, HV_BIOS_END,
+    taken[nr_taken++] = (struct hv_area){ HV_VGA_HOLE_END, HV_BIOS_END,
                                            "the BIOS and ACPI area" };
     rc = hv_file_read(lc->image, MB_IMAGE_MAX, "an image", &img, &size, why, why_len);
     if (rc)
@@ -414,10 +374,10 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
             snprintf(what, sizeof(what), "the image (multiboot address fields)");
         else
             snprintf(what, sizeof(what), "segment %u", s->index);
-        rc = mb_place(vm, what, s->paddr, s->memsz, taken, nr_taken, sub, sizeof(sub));
+        rc = hv_place_check(vm, what, s->paddr, s->memsz, MB_4G, taken, nr_taken, sub, sizeof(sub));
         if (rc)
             goto bad;
-        taken[nr_taken++] = (struct mb_taken){ s->paddr, s->paddr + s->memsz,
+        taken[nr_taken++] = (struct hv_area){ s->paddr, s->paddr + s->memsz,
                                                "an earlier segment" };
         if (s->paddr + s->memsz > top)
             top = s->paddr + s->memsz;
@@ -460,7 +420,7 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
         if (rc)
             goto out;
         uint64_t at = (top + 0xfff) & ~0xfffull;
-        rc = mb_place(vm, "module", at, mod_size ? mod_size : 1, taken, nr_taken, sub,
+        rc = hv_place_check(vm, "module", at, mod_size ? mod_size : 1, MB_4G, taken, nr_taken, sub,
                       sizeof(sub));
         if (rc) {
             snprintf(why, why_len, "%s: %s", m->path, sub);
@@ -474,7 +434,7 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
         rc = mb_string(&st, m->path, m->args, &ml[i].string, why, why_len);
         if (rc)
             goto out;
-        taken[nr_taken++] = (struct mb_taken){ at, at + (mod_size ? mod_size : 1),
+        taken[nr_taken++] = (struct hv_area){ at, at + (mod_size ? mod_size : 1),
                                                "an earlier module" };
         top = at + mod_size;
     }

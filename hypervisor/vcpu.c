@@ -19,7 +19,6 @@
 #include <sys/mman.h>
 
 #define vm_log(vm, lvl, ...) ferry_logf((vm)->cfg.log, (vm)->cfg.log_opaque, lvl, __VA_ARGS__)
-#define HV_KICK_SIGNAL (SIGRTMIN + 1)
 
 /* The VM's CPUID (the CPU model, cpu.c) with this vCPU's APIC ID. */
 static int vcpu_set_cpuid(struct ferry_vm *vm, struct ferry_vcpu *v)
@@ -76,6 +75,9 @@ int hv_vcpus_create(struct ferry_vm *vm)
             return rc;
         }
         rc = vcpu_set_cpuid(vm, v);
+        if (rc)
+            return rc;
+        rc = hv_sleep_capture_vcpu(v);
         if (rc)
             return rc;
     }
@@ -238,6 +240,10 @@ static void *vcpu_thread(void *arg)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
     while (!atomic_load(&vm->stopping)) {
+        if (atomic_load(&vm->asleep)) {
+            hv_sleep_park(v);
+            continue;
+        }
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 run->immediate_exit = 0;
@@ -333,6 +339,7 @@ int hv_vcpus_start(struct ferry_vm *vm)
 void hv_vcpus_stop(struct ferry_vm *vm)
 {
     atomic_store(&vm->stopping, true);
+    hv_sleep_notify_end(vm);
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         struct ferry_vcpu *v = &vm->vcpus[i];
         if (!v->thread_started)

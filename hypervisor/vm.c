@@ -91,6 +91,8 @@ int hv_vm_create(const struct ferry_vm_config *cfg, struct ferry_vm **out)
         vm->vcpus[i].fd = -1;
     pthread_mutex_init(&vm->slot_lock, NULL);
     pthread_mutex_init(&vm->unclaimed_lock, NULL);
+    pthread_mutex_init(&vm->sleep_lock, NULL);
+    pthread_cond_init(&vm->sleep_cond, NULL);
     vm->send_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 5);
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -269,7 +271,7 @@ static int vm_create_irqchip(struct ferry_vm *vm)
         else
             vm_log(vm, FERRY_LOG_WARNING, "kvm: KVM_CREATE_PIT2: %s; no PIT", strerror(errno));
     }
-    return 0;
+    return hv_sleep_capture_platform(vm);
 }
 
 int hv_vm_commit_memory(struct ferry_vm *vm, uint64_t needed_end)
@@ -363,6 +365,7 @@ void hv_vm_end(struct ferry_vm *vm, enum hv_end why, unsigned code)
     if (atomic_compare_exchange_strong(&vm->end, &none, (int)why))
         atomic_store(&vm->end_code, code);
     atomic_store(&vm->stopping, true);
+    hv_sleep_notify_end(vm);
     uint64_t one = 1;
     if (write(vm->done_fd, &one, sizeof(one)) < 0) {
         /* The counter cannot overflow from a handful of writes. */
@@ -431,6 +434,9 @@ void hv_vm_destroy(struct ferry_vm *vm)
         close(vm->done_fd);
     free(vm->slots);
     free(vm->cpuid);
+    hv_sleep_free(vm);
+    pthread_cond_destroy(&vm->sleep_cond);
+    pthread_mutex_destroy(&vm->sleep_lock);
     pthread_mutex_destroy(&vm->slot_lock);
     pthread_mutex_destroy(&vm->unclaimed_lock);
     free(vm);

@@ -85,6 +85,7 @@ enum ioreq_msg_type {
     IOREQ_MSG_SHUTDOWN,         /* s->r: reason (poweroff, reboot, crash) */
     IOREQ_MSG_DESTROY,          /* s->r: unregister */
     IOREQ_MSG_MSI,              /* s->r: deliver one MSI (address, data) */
+    IOREQ_MSG_SLEEP,            /* s->r: suspend the vCPUs (S3) or wake them (S0) */
     IOREQ_MSG_REPLY = 0x100,    /* r->s: status, message */
     IOREQ_MSG_TYPE_MAX
 };
@@ -170,6 +171,26 @@ struct ioreq_msg_shutdown {
     uint32_t code;              /* exit status for a debug exit */
 };
 
+/*
+ * ACPI sleep states a server (the PM device) asks the router for.  SUSPEND
+ * (S3, suspend to RAM): every vCPU stops where it is; memory is kept.  WAKE:
+ * the platform comes back through its firmware's resume path: the router
+ * resets the vCPUs and the interrupt controllers and starts the boot vCPU
+ * at the FACS waking vector (ferry-hv: docs/ferry-hv.md).  A WAKE while
+ * not suspended is refused with -EALREADY, a SUSPEND while suspended with
+ * -EBUSY.  flags must be 0.  An older router answers -EBADMSG (unknown
+ * message type): S3 is then not available.
+ */
+enum ioreq_sleep_state {
+    IOREQ_SLEEP_WAKE = 0,       /* back to S0 (working) */
+    IOREQ_SLEEP_S3 = 3,         /* suspend to RAM */
+};
+
+struct ioreq_msg_sleep {
+    uint32_t state;             /* enum ioreq_sleep_state */
+    uint32_t flags;             /* 0 */
+};
+
 #define IOREQ_REPLY_MSG_MAX 200
 
 struct ioreq_msg_reply {
@@ -192,7 +213,7 @@ int ioreq_msg_validate(const void *buf, size_t n, unsigned nfds,
 struct ioreq_router;
 
 /*
- * Threads: irqfd, irq_line, msi, memory and shutdown run on the thread
+ * Threads: irqfd, irq_line, msi, memory, shutdown and sleep run on the thread
  * that calls ioreq_router_dispatch.  log and server_gone run there too,
  * except when a vCPU thread detaches a server that timed out: then they
  * run on that vCPU thread, so they must be thread-safe.
@@ -209,6 +230,11 @@ struct ioreq_router_ops {
     int (*memory)(void *opaque, struct ioreq_msg_memory_reply *regions);
     /* Optional: a server asked for power-off, reboot or crash. */
     void (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
+    /*
+     * Optional: S3 suspend or wake (enum ioreq_sleep_state, checked):
+     * 0 or -errno with a reason in why (sent back to the server).
+     */
+    int (*sleep)(void *opaque, enum ioreq_sleep_state state, char *why, size_t why_len);
     /* Optional: a server went away (name, why). */
     void (*server_gone)(void *opaque, const char *name, const char *why);
 };
@@ -325,6 +351,8 @@ FERRY_MUST_CHECK int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
                                              struct ioreq_msg_memory_reply *regions);
 int ioreq_server_shutdown(struct ioreq_server *s, enum ioreq_shutdown_reason reason,
                           uint32_t code);
+/* S3: suspend the guest's vCPUs, or wake them (the router's reason in last_error). */
+int ioreq_server_sleep(struct ioreq_server *s, enum ioreq_sleep_state state);
 /* The router's reason for the last failed request ("" if none). */
 const char *ioreq_server_last_error(const struct ioreq_server *s);
 

@@ -34,6 +34,7 @@ static const struct msg_rule rules[] = {
     [IOREQ_MSG_SHUTDOWN] = { true, sizeof(struct ioreq_msg_shutdown), sizeof(struct ioreq_msg_shutdown), 0, 0 },
     [IOREQ_MSG_DESTROY] = { true, 0, 0, 0, 0 },
     [IOREQ_MSG_MSI] = { true, sizeof(struct ioreq_msg_msi), sizeof(struct ioreq_msg_msi), 0, 0 },
+    [IOREQ_MSG_SLEEP] = { true, sizeof(struct ioreq_msg_sleep), sizeof(struct ioreq_msg_sleep), 0, 0 },
 };
 
 /* Replies: the reply payload depends on the request; accept any size that

@@ -495,6 +495,26 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
             r->ops->shutdown(r->opaque, m->reason, m->code);
         return reply(s, h->seq, 0, NULL);
     }
+    case IOREQ_MSG_SLEEP: {
+        const struct ioreq_msg_sleep *m = p;
+        char swhy[IOREQ_REPLY_MSG_MAX] = "";
+        if (m->state != IOREQ_SLEEP_WAKE && m->state != IOREQ_SLEEP_S3)
+            return reply(s, h->seq, -EINVAL, "unknown sleep state %u (0 wake, 3 suspend)",
+                         m->state);
+        if (m->flags)
+            return reply(s, h->seq, -EINVAL, "sleep flags 0x%x: must be 0", m->flags);
+        if (!r->ops->sleep)
+            return reply(s, h->seq, -ENOSYS, "this hypervisor cannot suspend guests");
+        uint32_t dropped = 0;
+        if (ferry_ratelimit_ok(&s->shutdowns, &dropped))
+            rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s) requests %s (%u similar suppressed)",
+                 s->id, s->name, m->state == IOREQ_SLEEP_S3 ? "S3 suspend" : "wake-up",
+                 dropped);
+        rc = r->ops->sleep(r->opaque, (enum ioreq_sleep_state)m->state, swhy, sizeof(swhy));
+        if (rc)
+            return reply(s, h->seq, rc, "%s", swhy[0] ? swhy : strerror(-rc));
+        return reply(s, h->seq, 0, NULL);
+    }
     case IOREQ_MSG_DESTROY:
         reply(s, h->seq, 0, NULL);
         srv_kill(s, FERRY_LOG_INFO, "destroyed by the server");

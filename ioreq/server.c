@@ -487,6 +487,12 @@ int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
     return 0;
 }
 
+int ioreq_server_sleep(struct ioreq_server *s, enum ioreq_sleep_state state)
+{
+    struct ioreq_msg_sleep m = { .state = state, .flags = 0 };
+    return simple_call(s, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0);
+}
+
 int ioreq_server_shutdown(struct ioreq_server *s, enum ioreq_shutdown_reason reason,
                           uint32_t code)
 {

@@ -364,6 +364,9 @@ struct ferry_usb_config {
     char *policy;       /* policy=, or NULL */
     char **devices;     /* devices=, each stripped, blank ones dropped; NULL-ended */
 };
+/* The keys of [usb] that usb_config_read() reads (NULL-terminated), for
+ * programs that refuse unknown keys in their config files. */
+FERRY_USB_API extern const char *const usb_config_keys[];
 /* From a loaded key file: 0 (also without a [usb] group: present false). */
 FERRY_USB_API int usb_config_read(struct _GKeyFile *kf, struct ferry_usb_config *c);
 /* From a file (NULL, or one that does not load: present false; ferry-dm

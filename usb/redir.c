@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <usbredirhost.h>
@@ -32,6 +33,13 @@
 #define REDIR_WQ_MAX 1024
 /* The same in bytes: one packet's worth (FERRY_USB_REDIR_PACKET_MAX). */
 #define REDIR_WQ_BYTES_MAX FERRY_USB_REDIR_PACKET_MAX
+/* Bytes read from the peer ahead of what usbredirparser asked for: one
+ * readv() fills the parser's request and this buffer together, so the
+ * small packets of a burst (headers, control and short bulk requests) come
+ * in with one system call instead of one per header. */
+#define REDIR_RBUF_SIZE (16 * 1024)
+/* Packets handed to the socket in one sendmsg(). */
+#define REDIR_SEND_IOV 16
 
 struct ferry_usb_redir {
     struct ferry_usb_host *host;
@@ -41,7 +49,15 @@ struct ferry_usb_redir {
     struct ferry_usb_redir_ops ops;
     void *opaque;
     struct event *rev, *wev, *endev;
+    struct event *flushev;      /* usbredirhost queued output: send it once per loop pass */
     bool ended, peer_eof, writing, closing, paused;
+    /* Read-ahead: rbuf[rpos..rlen) is the peer's next bytes.  drained: the
+     * last read() returned less than it was offered, so the socket is empty
+     * for now (no read to hear EAGAIN; the level-triggered read event comes
+     * back if more arrives). */
+    uint8_t *rbuf;
+    size_t rpos, rlen;
+    bool drained;
     uint32_t oversized;         /* a packet's data announced larger than the cap */
     enum ferry_usb_redir_end why;
     uint64_t bytes;
@@ -99,10 +115,13 @@ static void redir_end(struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
  * that size, whose pages fill as the data arrives.  Headers are a few dozen
  * bytes, so a request for more than FERRY_USB_REDIR_PACKET_MAX is the data
  * of a packet announced too large: refused before a byte of it is read.
+ * Each request is served from the read-ahead first; when that is empty, one
+ * readv() fills the request and the read-ahead behind it.
  */
 static int uh_read(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
+    struct iovec iov[2];
     ssize_t n;
 
     if ((unsigned)count > FERRY_USB_REDIR_PACKET_MAX) {
@@ -110,11 +129,28 @@ static int uh_read(void *priv, uint8_t *data, int count)
         errno = EMSGSIZE;
         return -1;
     }
-    n = read(r->fd, data, (size_t)count);
+    if (r->rpos < r->rlen) {
+        size_t k = MIN((size_t)count, r->rlen - r->rpos);
 
+        memcpy(data, r->rbuf + r->rpos, k);
+        r->rpos += k;
+        return (int)k;
+    }
+    if (r->drained) {
+        r->drained = false;
+        return 0;
+    }
+    iov[0] = (struct iovec){ .iov_base = data, .iov_len = (size_t)count };
+    iov[1] = (struct iovec){ .iov_base = r->rbuf, .iov_len = REDIR_RBUF_SIZE };
+    n = readv(r->fd, iov, 2);
     if (n > 0) {
         r->bytes += (uint64_t)n;
-        return (int)n;
+        r->drained = (size_t)n < (size_t)count + REDIR_RBUF_SIZE;
+        if (n <= count)
+            return (int)n;
+        r->rpos = 0;
+        r->rlen = (size_t)n - (size_t)count;
+        return count;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
@@ -122,12 +158,21 @@ static int uh_read(void *priv, uint8_t *data, int count)
     return -1;
 }
 
-/* usbredirparser hands over the rest of one packet per call: all taken. */
+/* A packet's buffer, once sent (or dropped with the endpoint). */
+static void out_release(const void *data, size_t len, void *arg)
+{
+    struct ferry_usb_redir *r = arg;
+
+    usbredirhost_free_write_buffer(r->uh, (uint8_t *)data);
+}
+
+/* usbredirparser hands over one whole packet per call, and the buffer with
+ * it (usbredirhost_fl_write_cb_owns_buffer): queued without a copy. */
 static int uh_write(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
 
-    if (evbuffer_add(r->out, data, (size_t)count) < 0) {
+    if (evbuffer_add_reference(r->out, data, (size_t)count, out_release, r) < 0) {
         errno = ENOMEM;
         return -1;
     }
@@ -154,14 +199,24 @@ static unsigned out_packets(struct ferry_usb_redir *r)
     return g_queue_get_length(&r->out_ends);
 }
 
-/* Send what the socket takes: 0, or -errno when the peer is gone. */
+/* Send what the socket takes, several packets per call: 0, or -errno when
+ * the peer is gone. */
 static int out_send(struct ferry_usb_redir *r)
 {
-    struct evbuffer_iovec v;
+    struct evbuffer_iovec v[REDIR_SEND_IOV];
+    struct iovec iov[REDIR_SEND_IOV];
+    int nv;
 
-    while (evbuffer_peek(r->out, -1, NULL, &v, 1) > 0 && v.iov_len) {
-        ssize_t n = send(r->fd, v.iov_base, v.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while ((nv = evbuffer_peek(r->out, -1, NULL, v, REDIR_SEND_IOV)) > 0) {
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(nv, REDIR_SEND_IOV) };
+        size_t want = 0;
+        ssize_t n;
 
+        for (size_t i = 0; i < mh.msg_iovlen; i++) {
+            iov[i] = (struct iovec){ .iov_base = v[i].iov_base, .iov_len = v[i].iov_len };
+            want += v[i].iov_len;
+        }
+        n = sendmsg(r->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -170,6 +225,8 @@ static int out_send(struct ferry_usb_redir *r)
         evbuffer_drain(r->out, (size_t)n);
         r->bytes += (uint64_t)n;
         r->out_sent += (uint64_t)n;
+        if ((size_t)n < want)
+            break;              /* the socket is full: the write event resumes */
     }
     return 0;
 }
@@ -220,7 +277,9 @@ static void redir_flush(struct ferry_usb_redir *r)
     }
 }
 
-/* Called by usbredirhost whenever it queued output; also during
+/* Called by usbredirhost whenever it queued output: once per completed
+ * transfer while libusb reaps a batch.  The send waits for the end of this
+ * loop pass, so one batch leaves in one sendmsg().  Also called during
  * usbredirhost_open_full, before r->uh is set (then the loop writes). */
 static void uh_flush(void *priv)
 {
@@ -232,7 +291,12 @@ static void uh_flush(void *priv)
         event_add(r->wev, NULL);
         return;
     }
-    redir_flush(r);
+    event_active(r->flushev, EV_TIMEOUT, 0);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    redir_flush(arg);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -249,7 +313,10 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct ferry_usb_redir *r = arg;
-    int rc = usbredirhost_read_guest_data(r->uh);
+    int rc;
+
+    r->drained = false;
+    rc = usbredirhost_read_guest_data(r->uh);
 
     switch (rc) {
     case 0:
@@ -320,6 +387,8 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
     r->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, r);
     r->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, r);
     r->endev = event_new(base, -1, 0, on_end, r);
+    r->flushev = event_new(base, -1, 0, on_flush, r);
+    r->rbuf = g_malloc(REDIR_RBUF_SIZE);
     r->out = evbuffer_new();
     g_queue_init(&r->out_ends);
     evutil_make_socket_nonblocking(fd);
@@ -327,10 +396,11 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
                                    uh_write, uh_flush, NULL, NULL, NULL, NULL, r,
                                    "ferry " FERRY_USB_VERSION,
                                    getenv("FERRY_USBREDIR_DEBUG") ? usbredirparser_debug_data
-                                                                  : usbredirparser_warning, 0);
+                                                                  : usbredirparser_warning,
+                                   usbredirhost_fl_write_cb_owns_buffer);
     if (r->uh)
         usbredirhost_set_buffered_output_size_cb(r->uh, uh_buffered);
-    if (!r->uh || !r->out) {
+    if (!r->uh || !r->out || !r->flushev) {
         redir_log(r, FERRY_LOG_ERROR, "cannot start usbredir host side");
         if (handle)
             libusb_close(handle);
@@ -358,8 +428,12 @@ void usb_redir_free(struct ferry_usb_redir *r)
     if (!r)
         return;
     /* gives the device back to the host's kernel drivers; may still call
-     * uh_flush, which then does nothing */
+     * uh_flush, which then does nothing.  What is queued for the peer goes
+     * first: its buffers are usbredirhost's to free. */
     r->closing = true;
+    if (r->out)
+        evbuffer_free(r->out);
+    r->out = NULL;
     if (r->uh)
         usbredirhost_close(r->uh);
     r->uh = NULL;
@@ -369,8 +443,9 @@ void usb_redir_free(struct ferry_usb_redir *r)
         event_free(r->wev);
     if (r->endev)
         event_free(r->endev);
-    if (r->out)
-        evbuffer_free(r->out);
+    if (r->flushev)
+        event_free(r->flushev);
+    g_free(r->rbuf);
     g_queue_clear_full(&r->out_ends, g_free);
     if (r->fd >= 0)
         close(r->fd);

@@ -14,6 +14,8 @@
 #include "usb/ferry-usb.h"
 #include "usb/service-internal.h"
 
+const char *const usb_config_keys[] = { "qmp", "policy", "devices", NULL };
+
 int usb_config_read(GKeyFile *kf, struct ferry_usb_config *c)
 {
     g_auto(GStrv) list = NULL;

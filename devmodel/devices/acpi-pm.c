@@ -12,12 +12,19 @@
  * powered off through the hypervisor.  0 is PIIX4's soft-off code, the
  * value Xen's and QEMU's DSDTs and Ferry's libacpi declare in
  * \_S5 = Package {0, 0, 0, 0}; s5-slp-typ=N selects another value for
- * tables that declare one.  Other SLP_TYP values (S1-S4) are not
- * supported and are ignored with a log line.  SCI_EN reads 1 from
+ * tables that declare one.  SLP_TYP = 1 (PIIX4's, QEMU's and libacpi's
+ * \_S3; s3-slp-typ=N) is S3, suspend to RAM: the hypervisor stops the
+ * vCPUs and keeps memory.  A wake event (the RTC alarm when the guest set
+ * RTC_EN, the power button, the control socket's system_wakeup) resets
+ * every device, as the platform does, sets WAK_STS and the source's
+ * status bit (RTC_STS; PWRBTN_STS for the button and, as QEMU does, for
+ * system_wakeup) and resumes the guest at its FACS waking vector.  Other
+ * SLP_TYP values (S1, S2, S4) are ignored with a log line.  SCI_EN reads 1 from
  * reset: there is no SMM firmware to hand over from (FADT SMI_CMD = 0).
  * The power button (control socket: system_powerdown) sets PWRBTN_STS.
  *
- * Options: sci=9, s5-slp-typ=N (default 0, libacpi's \_S5)
+ * Options: sci=9, s5-slp-typ=N (default 0, libacpi's \_S5),
+ *          s3-slp-typ=N|none (default 1, libacpi's \_S3; none: no S3)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +42,7 @@
 #define PM_TMR_HZ       3579545ull
 #define ACPI_SLP_TYP_S5 0       /* libacpi's \_S5 */
 #define ACPI_S5_DEFAULT (1u << ACPI_SLP_TYP_S5)     /* SLP_TYP values meaning S5 */
+#define ACPI_SLP_TYP_S3 1       /* libacpi's \_S3 */
 
 #define STS_TMR         0x0001
 #define STS_BM          0x0010
@@ -65,7 +73,9 @@ struct acpi_pm {
     struct event *tmr_ev;
     struct pm_regs r;
     unsigned sleeps;            /* S5 requests seen */
+    unsigned suspends, wakes;   /* S3 entries and wake-ups */
     uint8_t s5_mask;            /* bit n: SLP_TYP n is S5 */
+    uint8_t s3_mask;            /* bit n: SLP_TYP n is S3 (0: no S3) */
 };
 
 static uint64_t tmr_ticks(struct acpi_pm *pm)
@@ -164,6 +174,7 @@ static void evt_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     tmr_check(pm);
     pm->r.pm1_sts &= ~w1c;
     pm->r.pm1_en = (uint16_t)((pm->r.pm1_en & ~em) | (en & em & EN_MASK));
+    dm_set_wakeup_enabled(pm->dm, FERRY_DM_WAKE_RTC, pm->r.pm1_en & STS_RTC);
     pm_update_sci(pm);
     tmr_arm(pm);
 }
@@ -193,8 +204,19 @@ static void cnt_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
         dm_request_shutdown(pm->dm, IOREQ_SHUTDOWN_POWEROFF, 0);
         return;
     }
-    dm_dev_guest_log(pm->dev, "sleep with SLP_TYP=%u not supported (only S5, mask "
-                           "0x%02x): ignored", typ, pm->s5_mask);
+    if (pm->s3_mask & (1u << typ)) {
+        int rc;
+
+        dm_dev_guest_log_at(pm->dev, FERRY_LOG_INFO, "S3: the guest suspends to RAM");
+        rc = dm_request_suspend(pm->dm);
+        if (rc == 0)
+            pm->suspends++;
+        else
+            dm_dev_guest_log(pm->dev, "S3 not possible: %s; the guest runs on", strerror(-rc));
+        return;
+    }
+    dm_dev_guest_log(pm->dev, "sleep with SLP_TYP=%u not supported (S5 mask 0x%02x, S3 mask "
+                     "0x%02x): ignored", typ, pm->s5_mask, pm->s3_mask);
 }
 
 static uint64_t tmr_read(void *opaque, uint64_t off, unsigned size)
@@ -240,8 +262,19 @@ static void pm_reset(void *state)
     memset(&pm->r, 0, sizeof(pm->r));
     pm->r.pm1_cnt = CNT_SCI_EN;
     pm->r.tmr_base_ns = dm_clock_ns(pm->dm);
+    dm_set_wakeup_enabled(pm->dm, FERRY_DM_WAKE_RTC, false);
     pm_update_sci(pm);
     tmr_arm(pm);
+}
+
+/* After the reset of a wake-up: WAK_STS and what woke the guest (QEMU's choice for OTHER). */
+static void pm_wakeup(void *state, enum ferry_dm_wake_reason reason)
+{
+    struct acpi_pm *pm = state;
+
+    pm->wakes++;
+    pm->r.pm1_sts |= STS_WAK | (reason == FERRY_DM_WAKE_RTC ? STS_RTC : STS_PWRBTN);
+    pm_update_sci(pm);
 }
 
 static void pm_powerdown(void *state)
@@ -254,18 +287,28 @@ static void pm_powerdown(void *state)
 
 static int pm_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts, void **state)
 {
-    static const char *const known[] = { "sci", "s5-slp-typ", NULL };
+    static const char *const known[] = { "sci", "s5-slp-typ", "s3-slp-typ", NULL };
+    const char *s3opt = dm_opts_get(opts, "s3-slp-typ");
     struct event_base *base = dm_event_base(dm_device_dm(dev));
     const char *bad = NULL;
     struct acpi_pm *pm;
-    uint64_t sci, s5;
+    uint64_t sci, s5, s3 = ACPI_SLP_TYP_S3;
     int rc;
 
     if (dm_opts_check(opts, known, &bad) < 0 ||
         dm_opts_get_u64(opts, "sci", 9, 1023, &sci) < 0 ||
-        dm_opts_get_u64(opts, "s5-slp-typ", 8, 7, &s5) < 0) {     /* 8: not given */
-        dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (sci=N, s5-slp-typ=0..7)",
-                         bad ? " " : "", bad ? bad : "");
+        dm_opts_get_u64(opts, "s5-slp-typ", 8, 7, &s5) < 0 ||     /* 8: not given */
+        (s3opt && strcmp(s3opt, "none") != 0 &&
+         dm_opts_get_u64(opts, "s3-slp-typ", ACPI_SLP_TYP_S3, 7, &s3) < 0)) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "bad option%s%s (sci=N, s5-slp-typ=0..7, "
+                   "s3-slp-typ=0..7|none)", bad ? " " : "", bad ? bad : "");
+        return -EINVAL;
+    }
+    if (s3opt && !strcmp(s3opt, "none"))
+        s3 = 8;
+    if (s3 == (s5 == 8 ? ACPI_SLP_TYP_S5 : s5)) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "s3-slp-typ=%u is the S5 value too",
+                   (unsigned)s3);
         return -EINVAL;
     }
     pm = calloc(1, sizeof(*pm));
@@ -274,6 +317,7 @@ static int pm_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts
     pm->dev = dev;
     pm->dm = dm_device_dm(dev);
     pm->s5_mask = s5 == 8 ? ACPI_S5_DEFAULT : (uint8_t)(1u << s5);
+    pm->s3_mask = s3 == 8 ? 0 : (uint8_t)(1u << s3);
     rc = dm_irq_add(dev, (uint32_t)sci, FERRY_DM_IRQ_LEVEL, &pm->sci);
     if (rc < 0)
         goto err;
@@ -340,6 +384,7 @@ static int pm_restore(void *state, const uint8_t *buf, size_t len)
     r.pm1_en &= EN_MASK;
     r.pm1_cnt |= CNT_SCI_EN;
     pm->r = r;
+    dm_set_wakeup_enabled(pm->dm, FERRY_DM_WAKE_RTC, r.pm1_en & STS_RTC);
     pm_update_sci(pm);
     tmr_arm(pm);
     return 0;
@@ -357,6 +402,10 @@ static void pm_query(void *state, JsonBuilder *b)
     json_builder_add_int_value(b, pm->r.pm1_cnt);
     json_builder_set_member_name(b, "s5-requests");
     json_builder_add_int_value(b, pm->sleeps);
+    json_builder_set_member_name(b, "s3-suspends");
+    json_builder_add_int_value(b, pm->suspends);
+    json_builder_set_member_name(b, "s3-wakes");
+    json_builder_add_int_value(b, pm->wakes);
 }
 
 FERRY_SYSCALL_LIST_NONE(acpi_pm_syscalls, "acpi-pm",
@@ -364,12 +413,14 @@ FERRY_SYSCALL_LIST_NONE(acpi_pm_syscalls, "acpi-pm",
 
 const struct ferry_dm_device_type acpi_pm_device = {
     .name = "acpi-pm",
-    .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 0",
+    .desc = "ACPI PM1a/PM timer/GPE0 block at 0xb000/0xafe0, SCI on sci=9; S5 = SLP_TYP 0, "
+            "S3 = SLP_TYP 1",
     .syscalls = &acpi_pm_syscalls,
     .init = pm_init,
     .exit = pm_exit,
     .reset = pm_reset,
     .powerdown = pm_powerdown,
+    .wakeup = pm_wakeup,
     .save = pm_save,
     .restore = pm_restore,
     .query = pm_query,

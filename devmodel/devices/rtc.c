@@ -10,7 +10,9 @@
  * the guest writes is clamped to valid fields and to the years 1900-2199.
  * Interrupts: periodic (REG_A rate, REG_B PIE), update-ended (UIE) and
  * alarm (AIE, with "don't care" values 0xc0-0xff); REG_C reports and
- * clears them.  UIP reads 1 in the 244 us before each second.
+ * clears them.  UIP reads 1 in the 244 us before each second.  An alarm
+ * with AIE set wakes a guest suspended to RAM (S3) whose PM block has
+ * RTC_EN set (dm_wakeup).
  *
  * Options: irq=8
  */
@@ -214,17 +216,26 @@ static void rtc_update_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rtc *s = arg;
     int64_t ns = guest_ns(s);
+    bool alarm = false;
 
     if (!(s->r.cmos[RTC_REG_B] & REG_B_SET)) {
         rtc_sync(s);
         s->r.cmos[RTC_REG_C] |= REG_C_UF;
         if (alarm_match(s, RTC_SEC_ALARM, RTC_SEC) && alarm_match(s, RTC_MIN_ALARM, RTC_MIN) &&
-            alarm_match(s, RTC_HOUR_ALARM, RTC_HOUR))
+            alarm_match(s, RTC_HOUR_ALARM, RTC_HOUR)) {
             s->r.cmos[RTC_REG_C] |= REG_C_AF;
+            alarm = s->r.cmos[RTC_REG_B] & REG_B_AIE;
+        }
         rtc_update_irq(s);
     }
     if (s->r.cmos[RTC_REG_B] & (REG_B_UIE | REG_B_AIE))
         arm(s->update, NS - ((ns % NS) + NS) % NS + 1000);
+    /*
+     * An alarm that raises the RTC's interrupt is a wake event for a guest
+     * in S3 (if it enabled RTC_EN).  Last: waking resets this device too.
+     */
+    if (alarm && dm_get_status(s->dm) == FERRY_DM_SUSPENDED)
+        dm_wakeup(s->dm, FERRY_DM_WAKE_RTC);
 }
 
 /* (Re)start the timers the current REG_A/REG_B ask for. */

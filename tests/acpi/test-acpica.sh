@@ -4,7 +4,7 @@
 # writes every table; each must disassemble with `iasl -d` without a
 # checksum/length/"Invalid" complaint, the disassembly must compile again
 # with no error or warning, and acpiexec must load the DSDT and SSDTs, pass
-# "Test Predefined" and "Integrity", and evaluate _CRS/_STA/_HID, \_S5 and
+# "Test Predefined" and "Integrity", and evaluate _CRS/_STA/_HID, \_S5, \_S3 and
 # (through probe.asl) the _PRT entry count, with no ACPI Error/Warning/
 # Exception.  With extra.asl compiled and added as a caller's SSDT
 # ([acpi] tables), acpiexec loads the whole set and \_SB.FRYX.FRYV must
@@ -80,7 +80,7 @@ run() {   # NAME EXPECT_PRT ARGS...
 
     aml="$d/dsdt.dat"
     for s in "$d"/ssdt*.dat; do [ -f "$s" ] && aml="$aml $s"; done
-    cmds="Test Predefined; Integrity; Evaluate \\_S5"
+    cmds="Test Predefined; Integrity; Evaluate \\_S5; Evaluate \\_S3"
     if [ "$prt" != none ]; then
         aml="$aml $tmp/probe.aml"
         cmds="$cmds; Evaluate \\PRTC; Evaluate \\PRT5; Evaluate \\_SB.PCI0._CRS; Evaluate \\_SB.PCI0._HID; Evaluate \\OSCQ"
@@ -104,6 +104,9 @@ run() {   # NAME EXPECT_PRT ARGS...
         fail "$name: COM1._HID is not PNP0501"
     grep -A1 "Evaluation of \\\\_S5" "$d/exec.log" | grep -q "Contains 4 Elements" ||
         fail "$name: _S5 is not a 4-element package"
+    # \_S3: SLP_TYPa and SLP_TYPb 1, what ferry-dm's acpi-pm takes as S3.
+    grep -A3 "Evaluation of \\\\_S3" "$d/exec.log" | grep -c "\[Integer\] = 0000000000000001" |
+        grep -qx 2 || fail "$name: _S3 is not Package {1, 1, 0, 0}"
     if [ "$extra" = yes ]; then
         grep -A1 "Evaluation of \\\\_SB.FRYX.FRYV" "$d/exec.log" | grep -q "= 0000000058595246" ||
             { grep -A2 "FRYX" "$d/exec.log"; fail "$name: the extra SSDT's \\_SB.FRYX.FRYV is not 0x58595246"; }

@@ -38,6 +38,15 @@ refuses "vcpus\[1\].apic_id: 1 already used" "$tmp/dup" --out "$tmp/x"
 printf '[guest]\nvcpus = 2\n[acpi]\napic-ids = 1\n' > "$tmp/few"
 refuses "1 ids for 2 vcpus" "$tmp/few" --out "$tmp/x"
 
+# \_S3: on by default (SLP_TYP 1), s3 = false leaves it out, s3-slp-typ moves it, and it
+# may not be S5's value.  ("_S3_" is the name segment in the AML.)
+grep -q "_S3_" "$tmp/d/dsdt.dat" || fail "no \\_S3 in the default DSDT"
+printf '[guest]\nvcpus = 2\n[acpi]\ns3 = false\n' > "$tmp/nos3"
+"$ferry" acpi dump "$tmp/nos3" --out "$tmp/s" > /dev/null || fail "s3 = false"
+! grep -q "_S3_" "$tmp/s/dsdt.dat" || fail "\\_S3 with s3 = false"
+printf '[guest]\nvcpus = 2\n[acpi]\ns3-slp-typ = 0\n' > "$tmp/s3s5"
+refuses "pm.s3_slp_typ: 0 is pm.s5_slp_typ too" "$tmp/s3s5" --out "$tmp/x"
+
 # Extra tables: ferry's own SSDT is a valid table to add (SSDTs may repeat);
 # [acpi] tables (relative to the config) come first, then each --table.
 cp "$tmp/d/ssdt.dat" "$tmp/extra.dat"

@@ -166,6 +166,22 @@ START_TEST(pm_lengths_and_sci)
 }
 END_TEST
 
+START_TEST(s3_slp_typ)
+{
+    ck_assert(cfg.flags & ACPI_HAS_S3);
+    ck_assert_uint_eq(cfg.pm.s3_slp_typ, 1);
+    cfg.pm.s3_slp_typ = cfg.pm.s5_slp_typ;
+    rejected("pm.s3_slp_typ");
+    setup();
+    cfg.pm.s3_slp_typ = 8;
+    rejected("pm.s3_slp_typ");
+    setup();
+    cfg.flags &= ~ACPI_HAS_S3;      /* no \_S3: the value does not matter */
+    cfg.pm.s3_slp_typ = 8;
+    ck_assert_int_eq(acpi_config_check(&cfg, NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(intx_outside_ioapic)
 {
     cfg.ioapic_pins = 16;
@@ -217,6 +233,7 @@ TCase *acpi_config_tcase(void)
     tcase_add_test(tc, ecam_over_ram);
     tcase_add_test(tc, oem_id_too_long);
     tcase_add_test(tc, pm_lengths_and_sci);
+    tcase_add_test(tc, s3_slp_typ);
     tcase_add_test(tc, intx_outside_ioapic);
     tcase_add_test(tc, io_window_count_past_array);
     tcase_add_test(tc, set_pm_moves_io_windows);

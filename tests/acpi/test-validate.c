@@ -131,7 +131,7 @@ START_TEST(every_byte_flip_is_caught)
         flip_all(off_of(r->rsdt_address), 36 + 4 * 8, "RSDT");
     }
     /* The FACS has no checksum: its signature and length are what is checked. */
-    flip_all(off_of(f->x_firmware_ctrl), 8, "FACS");
+    flip_all(off_of(f->firmware_ctrl), 8, "FACS");
 }
 END_TEST
 
@@ -178,6 +178,27 @@ START_TEST(dangling_pointer)
     ck_assert_int_eq(acpi_blob_validate(buf, used, BASE, BASE, test_log_fn, &tlog), -EPROTO);
     ck_assert_msg(strstr(tlog.last, "does not point at a table") != NULL, "message: %s",
                   tlog.last);
+}
+END_TEST
+
+/* FIRMWARE_CTRL and X_FIRMWARE_CTRL: at most one non-zero (ACPI 5.2.9), and one. */
+START_TEST(firmware_ctrl_rules)
+{
+    size_t o = listed_off("FACP");
+    struct acpi_fadt *f = (void *)(buf + o);
+    uint32_t facs = f->firmware_ctrl;
+
+    f->x_firmware_ctrl = facs;
+    reseal(o);
+    ck_assert_int_eq(check(), -EPROTO);
+    ck_assert_msg(strstr(tlog.last, "both set") != NULL, "message: %s", tlog.last);
+    f->firmware_ctrl = 0;
+    reseal(o);
+    ck_assert_int_eq(check(), 0);       /* the 64-bit field alone is fine */
+    f->x_firmware_ctrl = 0;
+    reseal(o);
+    ck_assert_int_eq(check(), -EPROTO);
+    ck_assert_msg(strstr(tlog.last, "neither") != NULL, "message: %s", tlog.last);
 }
 END_TEST
 
@@ -231,6 +252,7 @@ TCase *acpi_validate_tcase(void)
     tcase_add_test(tc, checksum_message);
     tcase_add_test(tc, duplicate_signature);
     tcase_add_test(tc, dangling_pointer);
+    tcase_add_test(tc, firmware_ctrl_rules);
     tcase_add_test(tc, truncated_blob);
     tcase_add_test(tc, madt_subtable_overrun);
     tcase_add_test(tc, unreachable_table_in_set);

@@ -83,6 +83,21 @@ static int tb_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint3
     return 0;
 }
 
+static int tb_sleep_op(void *opaque, enum ioreq_sleep_state state)
+{
+    struct tb *t = opaque;
+
+    if (!t->sleep_ok)
+        return -ENOSYS;
+    if (t->sleep_fail)
+        return t->sleep_fail;
+    if (state == IOREQ_SLEEP_S3)
+        t->suspends++;
+    else
+        t->wakes++;
+    return 0;
+}
+
 static uint64_t tb_clock_op(void *opaque)
 {
     struct tb *t = opaque;
@@ -122,6 +137,7 @@ static const struct ferry_dm_backend_ops tb_ops = {
     .irq_line = tb_irq_line_op,
     .msi = tb_msi_op,
     .shutdown = tb_shutdown_op,
+    .sleep = tb_sleep_op,
     .clock_ns = tb_clock_op,
     .wall_ns = tb_wall_op,
 };

@@ -5,7 +5,8 @@
     run-dm-guest.py SCENARIO
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
-rtl8139, ioapic, fwcfg, pcitestdev.
+rtl8139, ioapic, fwcfg, pcitestdev, s3-rtc, s3-wakeup, s3-powerbutton,
+s3-no-vector, s3-smp, s3-xvector.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -344,6 +345,163 @@ def scenario_rtl8139():
               % (new_pid, pid))
 
 
+def qmp_execute(path, command):
+    """One command over ferry-dm's control socket: its "return" value."""
+    import json
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(path)
+        f = s.makefile("rwb")
+        greeting = json.loads(f.readline())
+        if "QMP" not in greeting:
+            raise OSError("no QMP greeting from %s: %r" % (path, greeting))
+        f.write(json.dumps({"execute": command, "id": 1}).encode() + b"\n")
+        f.flush()
+        reply = json.loads(f.readline())
+        if "return" not in reply:
+            raise OSError("%s: %r" % (command, reply))
+        return reply["return"]
+
+
+def scenario_s3_rtc():
+    """S3, woken by the RTC alarm (RTC_EN): real mode at the FACS waking vector, WAK_STS."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "r", "-v"], 0,
+        out_has=["FACS (through FIRMWARE_CTRL)", "suspending to RAM", "real mode at the waking vector",
+                 "resumed: WAK_STS and the wake source set"],
+        err_has=["S3: the guest suspends to RAM", "woken by rtc",
+                 "S3 wake: the guest resumes in real mode at 0x7000"])
+
+
+def scenario_s3_smp():
+    """Two vCPUs, the second started and halted: S3 stops both, the boot vCPU resumes."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "r2", "-v", "--vcpus", "2"],
+        0, out_has=["the second vCPU is up and halted", "real mode at the waking vector",
+                    "resumed: WAK_STS and the wake source set"],
+        err_has=["woken by rtc", "S3 wake: the guest resumes in real mode at 0x7000"])
+
+
+def scenario_s3_xvector():
+    """X_Firmware_Waking_Vector set: it wins over the 32-bit one, in 32-bit protected mode."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "x", "-v"], 0,
+        out_has=["32-bit protected mode at the X waking vector",
+                 "resumed: WAK_STS and RTC_STS set, memory kept, paging off"],
+        out_lacks=("FAIL", "real mode at the waking vector"),
+        err_has=["S3 wake: the guest resumes in 32-bit protected mode at 0x1"])
+
+
+def scenario_s3_no_vector():
+    """S3 with Firmware_Waking_Vector 0: nothing to resume, so a reboot (as a BIOS does)."""
+    run(hv_args(guest("dm-s3.elf"), dm_args=["-v"]) + ["--cmdline", "n", "-v"], EXIT_REBOOT,
+        out_has=["suspending to RAM"], out_lacks=("FAIL", "real mode at the waking vector"),
+        err_has=["woken by rtc", "the FACS waking vector is 0", "guest ended: reboot"])
+
+
+def s3_from_outside(how):
+    """S3 without RTC_EN: the alarm passes and the guest sleeps on; then `how` wakes it."""
+    import queue
+    import threading
+    with tempfile.TemporaryDirectory() as d:
+        ctl = os.path.join(d, "dm.sock")
+        p = subprocess.Popen(hv_args(guest("dm-s3.elf"), dm_args=["--control=" + ctl, "-v"])
+                             + ["--cmdline", "w"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        lines = queue.Queue()
+        errs = []
+        seen = []
+        threading.Thread(target=lambda: [lines.put(x) for x in p.stdout] + [lines.put(None)],
+                         daemon=True).start()
+        err_thread = threading.Thread(target=lambda: errs.extend(p.stderr), daemon=True)
+        err_thread.start()
+
+        def give_up(why):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            err_thread.join(10)
+            fail(why, "".join(seen), "".join(errs))
+
+        deadline = time.monotonic() + TIMEOUT
+        while not any("suspending to RAM" in x for x in seen):
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                give_up("the guest never suspended")
+            if line is None or "FAIL" in line:
+                give_up("the guest ended or failed before suspending")
+            seen.append(line)
+
+        def status():
+            try:
+                return qmp_execute(ctl, "query-status")
+            except (OSError, ValueError) as e:
+                give_up("query-status on %s: %s" % (ctl, e))
+
+        def rtc_time():
+            try:
+                devs = qmp_execute(ctl, "query-devices")
+            except (OSError, ValueError) as e:
+                give_up("query-devices on %s: %s" % (ctl, e))
+            for dev in devs:
+                if dev.get("type") == "rtc" or dev.get("driver") == "rtc":
+                    return dev["guest-time"]
+            give_up("no rtc in query-devices: %r" % devs)
+
+        while status().get("status") != "suspended":
+            if time.monotonic() > deadline or p.poll() is not None:
+                give_up("query-status never said suspended: %r" % status())
+            time.sleep(0.05)
+        st = status()
+        if st.get("running") is not False:
+            give_up("query-status while suspended: %r" % st)
+        print("ok: query-status %r" % st)
+        # The alarm was at most 3 s ahead: wait on the guest's own clock until it has
+        # passed.  Without RTC_EN it must not have woken the guest.
+        t0 = rtc_time()
+        while rtc_time() < t0 + 4:
+            if time.monotonic() > deadline or p.poll() is not None:
+                give_up("the guest ended while suspended without a wake event")
+            time.sleep(0.1)
+        if status().get("status") != "suspended":
+            give_up("the RTC alarm woke a guest that had not set RTC_EN: %r" % status())
+        print("ok: the RTC alarm passed without RTC_EN and the guest slept on")
+        cmd = {"wakeup": "wakeup", "power-button": "powerdown"}[how]
+        w = subprocess.run([CLI, "dm", "-s", ctl, cmd], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if w.returncode != 0:
+            give_up("ferry dm %s: status %d: %s%s" % (cmd, w.returncode, w.stdout, w.stderr))
+        try:
+            p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            give_up("the guest did not finish after the wake-up")
+        err_thread.join(60)
+        while True:
+            line = lines.get(timeout=10)
+            if line is None:
+                break
+            seen.append(line)
+        out, err = "".join(seen), "".join(errs)
+        check_log(out, err)
+        if p.returncode != 0:
+            fail("exit status %d" % p.returncode, out, err)
+        for want in ("real mode at the waking vector", "resumed: WAK_STS and the wake source set"):
+            if want not in out:
+                fail("output lacks %r" % want, out, err)
+        reason = {"wakeup": "system_wakeup", "power-button": "power-button"}[how]
+        if "woken by %s" % reason not in err:
+            fail("log lacks 'woken by %s'" % reason, out, err)
+        print(out, end="")
+        print("ok: woken by %s through `ferry dm %s`" % (reason, cmd))
+
+
+def scenario_s3_wakeup():
+    s3_from_outside("wakeup")
+
+
+def scenario_s3_powerbutton():
+    s3_from_outside("power-button")
+
+
 def scenario_cli_run():
     run([CLI, "run", "--image", guest("demo.elf")], 0, out_has=["Ferry demo guest", "Bye!"])
     # The README's demo: `ferry run` with nothing else finds the bundled guest.
@@ -362,7 +520,10 @@ SCENARIOS = {
     "msi": scenario_msi, "reset": scenario_reset, "exit": scenario_exit, "uart": scenario_uart,
     "killed": scenario_killed, "cli-run": scenario_cli_run, "qemu": scenario_qemu,
     "rtl8139": scenario_rtl8139, "ioapic": scenario_ioapic, "fwcfg": scenario_fwcfg,
-    "pcitestdev": scenario_pcitestdev,
+    "pcitestdev": scenario_pcitestdev, "s3-rtc": scenario_s3_rtc,
+    "s3-wakeup": scenario_s3_wakeup, "s3-powerbutton": scenario_s3_powerbutton,
+    "s3-no-vector": scenario_s3_no_vector, "s3-smp": scenario_s3_smp,
+    "s3-xvector": scenario_s3_xvector,
 }
 
 if __name__ == "__main__":

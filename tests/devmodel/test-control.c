@@ -135,6 +135,26 @@ START_TEST(test_control_commands)
     json_node_unref(n);
     ck_assert_uint_eq(tb_in(&t, 0xb000, 2), 0x0100);
 
+    /* S3: system_wakeup only while suspended; query-status says so. */
+    n = run(&t, "{\"execute\": \"system_wakeup\"}", NULL);
+    ck_assert_str_eq(error_class(n), "GenericError");
+    ck_assert_ptr_nonnull(strstr(error_desc(n), "not in suspended state"));
+    json_node_unref(n);
+    t.sleep_ok = true;
+    tb_out(&t, 0xb004, 2, (1 << 10) | (1 << 13) | 1);
+    n = run(&t, "{\"execute\": \"query-status\"}", NULL);
+    ck_assert_str_eq(json_object_get_string_member(
+        json_object_get_object_member(json_node_get_object(n), "return"), "status"), "suspended");
+    ck_assert(!json_object_get_boolean_member(
+        json_object_get_object_member(json_node_get_object(n), "return"), "running"));
+    json_node_unref(n);
+    n = run(&t, "{\"execute\": \"system_wakeup\"}", NULL);
+    ck_assert_ptr_null(error_class(n));
+    json_node_unref(n);
+    ck_assert_uint_eq(t.wakes, 1);
+    ck_assert_int_eq(dm_get_status(t.dm), FERRY_DM_RUNNING);
+    ck_assert_uint_eq(tb_in(&t, 0xb000, 2), 0x8100);
+
     /* Malformed input: QMP errors, never a crash. */
     static const char *const bad[] = {
         "not json", "[1, 2]", "{}", "{\"execute\": 5}", "{\"execute\": \"quit\", \"arguments\": 3}",

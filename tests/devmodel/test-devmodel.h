@@ -43,6 +43,9 @@ struct tb {
     uint32_t msi_data;
     enum ioreq_shutdown_reason reason;
     uint32_t code;
+    bool sleep_ok;              /* the backend has S3 (else no sleep op: -ENOSYS) */
+    int sleep_fail;             /* its sleep calls return this */
+    unsigned suspends, wakes;   /* sleep calls: S3, WAKE */
     bool fake_clock;
     uint64_t clock_ns;
     int64_t wall_ns;

@@ -115,8 +115,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     lc.image = image_path;
     lc.entry = data[0] & 1 ? HV_ENTRY_REAL : HV_ENTRY_PVH;
-    if (data[0] & 2)
-        lc.module = module_path;
+    /* one module, or two, the second with arguments */
+    struct hv_module mods[2] = { { module_path, NULL }, { module_path, "root=/dev/x" } };
+    if (data[0] & 2) {
+        lc.modules = mods;
+        lc.nr_modules = data[0] & 64 ? 2 : 1;
+    }
     if (data[0] & 4) {
         cmdline = strndup((const char *)cmd, cmd_len);
         lc.cmdline = cmdline;

@@ -87,7 +87,17 @@ def t_pvh_info_module():
         with open(mod, "wb") as f:
             f.write(b"ferry module text\n\0" + b"x" * 5000)
         expect(["-i", img("pvh-info.elf"), "--module", mod], 0,
-               ["modules 00000001\n", "module: ferry module text\n"])
+               ["modules 00000001\n", "module: ferry module text\n"], out_lacks=("module cmdline",))
+        # several, with arguments (Xen's PVH ABI: each entry's cmdline_paddr), in order
+        mod2 = os.path.join(d, "second")
+        with open(mod2, "wb") as f:
+            f.write(b"second module\n\0")
+        expect(["-i", img("pvh-info.elf"), "--module", mod + ",first args",
+                "--module", mod2, "--module", mod2 + ",third,with comma"], 0,
+               ["modules 00000003\n",
+                "module: ferry module text\nmodule cmdline: first args\n"
+                "module: second module\n"
+                "module: second module\nmodule cmdline: third,with comma\n"])
 
 
 def t_pvh_info_small():
@@ -591,13 +601,13 @@ def t_mb_bad_images():
             ([write("above4g.img", mb_patch(aout, header_addr=0xfffff000, load_addr=0xfffff000,
                                              load_end_addr=0, bss_end_addr=0,
                                              entry_addr=0xfffff000)), "-e", "multiboot"],
-             "the image (multiboot address fields) ends above 4 GiB"),
+             "the image (multiboot address fields) [0xfffff000, +0x1004) ends above 4 GiB"),
             ([img("mb-info.elf"), "--module", os.path.join(d, "missing.bin")],
              "missing.bin: cannot open"),
             ([img("mb-info.elf"), "-m", "5M", "--module", write("big.bin", b"m" * (2 << 20))],
              "big.bin: module [0x402000, 0x602000) lies outside guest RAM"),
-            ([img("pvh-info.elf"), "--module", img("hello-real.img") + ",args"],
-             "the pvh entry takes one module, without arguments"),
+            ([img("pvh-info.elf"), "-m", "5M", "--module", write("big2.bin", b"m" * (8 << 20))],
+             "big2.bin: module [0x"),
         ]
         for args, why in cases:
             rc, out, err = run_hv(["-i"] + args)

@@ -422,6 +422,39 @@ START_TEST(test_mb_header)
 }
 END_TEST
 
+/* The FACS of a blob libacpi built, found as ferry-hv finds it for an S3 resume. */
+START_TEST(test_acpi_find_facs)
+{
+    struct acpi_config *cfg = calloc(1, sizeof(*cfg));
+    uint8_t *buf = malloc(ACPI_BLOB_BUF_SIZE);
+    size_t used = 0;
+    uint64_t rsdp, facs;
+
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(acpi_config_init_default(cfg, 2, 256ull << 20), 0);
+    ck_assert_int_eq(acpi_build_blob(cfg, HV_ACPI_BASE, buf, ACPI_BLOB_BUF_SIZE, &used, &rsdp,
+                                     NULL, NULL), 0);
+    facs = hv_acpi_find_facs(buf, used, HV_ACPI_BASE);
+    ck_assert_uint_ne(facs, 0);
+    ck_assert_uint_eq(facs & 63, 0);
+    ck_assert_uint_lt(facs - HV_ACPI_BASE, used);
+    ck_assert_mem_eq(buf + (facs - HV_ACPI_BASE), "FACS", 4);
+    /* The same through the RSDT (an RSDP of revision 0 has no XSDT). */
+    buf[15] = 0;
+    ck_assert_uint_eq(hv_acpi_find_facs(buf, used, HV_ACPI_BASE), facs);
+    buf[15] = 2;
+    /* Anything cut short or elsewhere: no FACS, never a read outside the blob. */
+    ck_assert_uint_eq(hv_acpi_find_facs(buf, 35, HV_ACPI_BASE), 0);
+    ck_assert_uint_eq(hv_acpi_find_facs(buf, 200, HV_ACPI_BASE), 0);
+    ck_assert_uint_eq(hv_acpi_find_facs(buf, used, HV_ACPI_BASE + 0x1000), 0);
+    memcpy(buf, "RSD PTX ", 8);
+    ck_assert_uint_eq(hv_acpi_find_facs(buf, used, HV_ACPI_BASE), 0);
+    free(buf);
+    free(cfg);
+}
+END_TEST
+
 START_TEST(test_module_parse)
 {
     char a[] = "/x/initrd", b[] = "mod.bin,arg1 arg2=3,x", c[] = ",args";
@@ -545,7 +578,8 @@ static TCase *core_tcase(void)
 {
     return FERRY_CHECK_TCASE("core", 0, test_parse_size, test_elf_pvh_entry, test_memory_check,
                              test_elf_hostile, test_e820, test_gpa_ptr, test_pci_decode,
-                             test_unclaimed, test_mb_header, test_module_parse, test_cpu_model);
+                             test_unclaimed, test_mb_header, test_module_parse, test_cpu_model,
+                             test_acpi_find_facs);
 }
 
 FERRY_CHECK_MAIN("hv", core_tcase);

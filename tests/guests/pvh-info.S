@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * PVH (ELF32): check hvm_start_info (magic, version), then print the memory
- * map ("memmap ADDR SIZE TYPE"), the command line, the module count and the
- * first module's text, rsdp_paddr and the RSDP's signature and OEM id.  Exit 0
+ * map ("memmap ADDR SIZE TYPE"), the command line, the module count and
+ * each module's text and command line, rsdp_paddr and the RSDP's signature and OEM id.  Exit 0
  * if the magic and version are right, 1 otherwise.
  */
 #include "guest.h"
@@ -52,20 +52,33 @@ _start:
     call puts
 4:  mov $'\n', %al
     call putc
-    /* modules: count at +0x0c, list at +0x10; print the first one's text */
+    /* modules: count at +0x0c, list at +0x10; each one's text and cmdline */
     mov $s_modules, %esi
     call puts
     mov 0x0c(%ebx), %eax
     call puthex32
     mov $'\n', %al
     call putc
-    cmpl $0, 0x0c(%ebx)
-    je 5f
-    mov 0x10(%ebx), %edi        /* hvm_modlist_entry: paddr, size, cmdline */
-    mov $s_module, %esi
+    mov 0x0c(%ebx), %ecx
+    test %ecx, %ecx
+    jz 5f
+    mov 0x10(%ebx), %edi        /* hvm_modlist_entry: paddr, size, cmdline, 32 bytes */
+8:  mov $s_module, %esi
     call puts
     mov (%edi), %esi
-    call puts                   /* the test's module is a NUL-terminated line */
+    call puts                   /* the test's modules are NUL-terminated lines */
+    mov 16(%edi), %esi
+    test %esi, %esi
+    jz 9f
+    push %esi
+    mov $s_modcmd, %esi
+    call puts
+    pop %esi
+    call puts
+    mov $'\n', %al
+    call putc
+9:  add $32, %edi
+    loop 8b
 5:  mov $s_rsdp, %esi
     call puts
     mov 0x20(%ebx), %eax
@@ -102,6 +115,7 @@ s_rsdp:    .asciz "rsdp "
 s_modules: .asciz "modules "
 s_rsdp_sig: .asciz "rsdp sig: "
 s_module:  .asciz "module: "
+s_modcmd:  .asciz "module cmdline: "
 s_bad:     .asciz "FAIL bad hvm_start_info\n"
     .bss
     .p2align 4

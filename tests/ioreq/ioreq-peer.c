@@ -174,7 +174,23 @@ static int router_msi(void *opaque, uint64_t address, uint32_t data)
     return data == 0xdead ? -EIO : 0;   /* lets a test see a failure come back */
 }
 
-static const struct ioreq_router_ops router_ops = { .log = router_log, .msi = router_msi };
+/* A hypervisor's view of S3: one suspend at a time, a wake only while suspended. */
+static int router_sleep(void *opaque, enum ioreq_sleep_state state, char *why, size_t why_len)
+{
+    struct test_router *t = opaque;
+
+    if ((state == IOREQ_SLEEP_S3) == t->asleep) {
+        snprintf(why, why_len, "test router: %s", t->asleep ? "asleep already" : "not asleep");
+        return t->asleep ? -EBUSY : -EALREADY;
+    }
+    t->asleep = state == IOREQ_SLEEP_S3;
+    __atomic_fetch_add(t->asleep ? &t->suspends : &t->wakes, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static const struct ioreq_router_ops router_ops = {
+    .log = router_log, .msi = router_msi, .sleep = router_sleep,
+};
 
 int test_router_start(struct test_router *t, unsigned nr_vcpus, bool buffered,
                       unsigned timeout_ms)

@@ -62,6 +62,8 @@ struct test_router {
     uint64_t msi_address;
     uint32_t msi_data;
     unsigned shutdown_logs;     /* router log lines about shutdown requests */
+    unsigned suspends, wakes;   /* ops->sleep calls (S3, WAKE) that succeeded */
+    bool asleep;                /* as a hypervisor would track it */
 };
 
 /* Fork a test server connected to a new router with nr_vcpus; waits until it is enabled. */

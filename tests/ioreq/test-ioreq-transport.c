@@ -562,6 +562,52 @@ START_TEST(test_shutdown_flood)
 }
 END_TEST
 
+/* SLEEP (S3): state and flags checked before the hypervisor sees them; its refusals come back. */
+START_TEST(test_sleep_message)
+{
+    struct raw w;
+    struct ioreq_msg_hello h = { .name = "pm" };
+    struct ioreq_msg_sleep m = { .state = IOREQ_SLEEP_S3 };
+    char why[IOREQ_REPLY_MSG_MAX];
+
+    raw_open(&w);
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, why,
+                              sizeof(why)), -EPROTO);                   /* before HELLO */
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_HELLO, &h, sizeof(h), NULL, 0, NULL, 0), 0);
+    char buf[IOREQ_MSG_MAX];
+    int rfds[IOREQ_MSG_MAX_FDS];
+    unsigned rn;
+    ck_assert_int_gt(ioreq_msg_recv(w.sock, buf, rfds, &rn), 0);       /* VCPU_FDS */
+    for (unsigned i = 0; i < rn; i++)
+        close(rfds[i]);
+    m.state = 1;
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, why,
+                              sizeof(why)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "unknown sleep state 1"));
+    m.state = IOREQ_SLEEP_S3;
+    m.flags = 4;
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, why,
+                              sizeof(why)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "flags"));
+    m.flags = 0;
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, 4, NULL, 0, why, sizeof(why)),
+                     -EBADMSG);                                         /* short payload */
+    ck_assert_int_eq(__atomic_load_n(&w.t.suspends, __ATOMIC_SEQ_CST), 0);
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, NULL, 0), 0);
+    ck_assert_int_eq(__atomic_load_n(&w.t.suspends, __ATOMIC_SEQ_CST), 1);
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, why,
+                              sizeof(why)), -EBUSY);
+    ck_assert_ptr_nonnull(strstr(why, "asleep already"));
+    m.state = IOREQ_SLEEP_WAKE;
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, NULL, 0), 0);
+    ck_assert_int_eq(__atomic_load_n(&w.t.wakes, __ATOMIC_SEQ_CST), 1);
+    ck_assert_int_eq(raw_call(w.sock, IOREQ_MSG_SLEEP, &m, sizeof(m), NULL, 0, NULL, 0),
+                     -EALREADY);
+    close(w.sock);
+    test_router_stop(&w.t);
+}
+END_TEST
+
 START_TEST(test_random_messages)
 {
     struct raw w;
@@ -628,6 +674,7 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_registration_errors);
     tcase_add_test(tc, test_failed_hello_retried);
     tcase_add_test(tc, test_shutdown_flood);
+    tcase_add_test(tc, test_sleep_message);
     tcase_add_test(tc, test_random_messages);
     tcase_add_test(tc, test_million_round_trips);
     return tc;

@@ -195,6 +195,57 @@ class Log:
         return "".join(self.lines)
 
 
+class Journal:
+    """journald's part for a process run as under a unit: a datagram socket
+    of ours (FERRY_LOG_JOURNAL_SOCKET) and a stderr pipe that JOURNAL_STREAM
+    names, so the process logs every field natively, as to the journal."""
+
+    def __init__(self, d):
+        self.path = os.path.join(d, "journal")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.entries = []
+        self.rfd, self.wfd = os.pipe()
+        st = os.fstat(self.wfd)         # both ends of a pipe share its inode
+        self.env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino),
+                        FERRY_LOG_JOURNAL_SOCKET=self.path)
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.entries.append(self.parse(data))
+
+    @staticmethod
+    def parse(data):
+        fields = {}
+        while data:
+            nl = data.index(b"\n")
+            line = data[:nl]
+            if b"=" in line:
+                k, v = line.split(b"=", 1)
+                data = data[nl + 1:]
+            else:                       # KEY\n, 64-bit LE length, value, \n
+                k = line
+                n = int.from_bytes(data[nl + 1:nl + 9], "little")
+                v = data[nl + 9:nl + 9 + n]
+                data = data[nl + 10 + n:]
+            fields[k.decode()] = v.decode(errors="replace")
+        return fields
+
+    def text(self):
+        return "".join(e.get("MESSAGE", "") + "\n" for e in self.entries)
+
+    def close(self):
+        self.sock.close()
+
+
 def wait_for(pred, what, log=None):
     for _ in range(TIMEOUT * 100):
         if pred():
@@ -339,6 +390,7 @@ def guest_mode(mode, user):
     ctl = os.path.join(d, "dm.sock")
     ioreq = os.path.join(d, "ioreq.sock")
     dm = None
+    journal = None
     if mode == "hv":
         # ferry run execs ferry-hv (the same process), which starts ferry-dm
         args = [CLI, "run", "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", DM,
@@ -355,15 +407,22 @@ def guest_mode(mode, user):
                  hvlog)
         if mode == "connect":
             dmargs = [DM, "--connect", ioreq, "--control=" + ctl]
+            dm = subprocess.Popen(dmargs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, errors="replace")
+            dmlog = Log(dm.stderr)
         else:
             cfg = os.path.join(d, "guest.conf")
             with open(cfg, "w") as f:
                 f.write("[dm]\nconnect=%s\ncontrol=%s\n" % (ioreq, ctl))
             dmargs = unit_command(cfg)
             print("ok: the unit's command line: %s" % " ".join(dmargs))
-        dm = subprocess.Popen(dmargs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, errors="replace")
-        dmlog = Log(dm.stderr)
+            # As under systemd: stderr is the journal, and fields must reach it
+            # after confinement (the socket is opened before).
+            journal = Journal(d)
+            dm = subprocess.Popen(dmargs, stdout=subprocess.DEVNULL, stderr=journal.wfd,
+                                  env=journal.env)
+            os.close(journal.wfd)
+            dmlog = Log(os.fdopen(journal.rfd, errors="replace"))
     line = hv.stdout.readline()
     if "waiting" not in line:
         hv.kill()
@@ -381,6 +440,7 @@ def guest_mode(mode, user):
             return False
 
     check_confined(pid, user, dmlog, ctl)
+    confined_at = len(journal.entries) if journal else 0
     with open("/proc/%d/cmdline" % pid) as f:
         print("ok: ferry-dm's command line: %s" % " ".join(f.read().split("\0")).strip())
     # quit: ferry-dm gone, COM1 floats, the guest says so and ferry-hv ends
@@ -402,6 +462,20 @@ def guest_mode(mode, user):
     if dm:
         dmlog.t.join(TIMEOUT)
     err = dmlog.text() if dm else hvlog.text()
+    if journal:
+        journal.t.join(1)
+        journal.close()
+        err += journal.text()
+        mine = [e for e in journal.entries if e.get("FERRY_COMPONENT") == "ferry-dm"]
+        late = [e for e in journal.entries[confined_at:]
+                if e.get("FERRY_COMPONENT") == "ferry-dm"]
+        if not mine or not all("PRIORITY" in e and e.get("SYSLOG_IDENTIFIER") == "ferry-dm"
+                               for e in mine):
+            fail("ferry-dm's journal entries lack their fields", "", err)
+        if not late:
+            fail("no journal entry from ferry-dm once confined", "", err)
+        print("ok: %d journal entries with their fields, %d after confinement, e.g. %s" %
+              (len(mine), len(late), sorted(late[-1].items())))
     check_log(err)
     if dm and dm.returncode != 0:
         fail("ferry-dm exit status %d after quit" % dm.returncode, out, err)

@@ -26,6 +26,9 @@ struct redirc {
     uint16_t vid, pid;
     GQueue done;
     GQueue int_in;              /* GByteArray * of interrupt IN packets, oldest first */
+    GByteArray *bbulk;          /* buffered bulk IN data, in arrival order */
+    unsigned bbulk_packets;
+    int bbulk_status;           /* last bulk_receiving_status, -1 before */
     int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
 };
@@ -117,7 +120,10 @@ static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_head
 static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
 static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h) { }
 static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
-static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h) { }
+static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h)
+{
+    ((struct redirc *)p)->bbulk_status = h->status;
+}
 static void n_ack(void *p) { }
 static void n_reset(void *p) { }
 static void n_filter(void *p, struct usbredirfilter_rule *r, int n) { free(r); }
@@ -152,7 +158,12 @@ static void n_int(void *p, uint64_t id, struct usb_redir_interrupt_packet_header
 static void n_bbulk(void *p, uint64_t id, struct usb_redir_buffered_bulk_packet_header *h,
                     uint8_t *d, int len)
 {
-    usbredirparser_free_packet_data(((struct redirc *)p)->p, d);
+    struct redirc *c = p;
+
+    if (h->status == 0 && d && len > 0 && c->bbulk->len < 16u << 20)
+        g_byte_array_append(c->bbulk, d, (guint)len);
+    c->bbulk_packets++;
+    usbredirparser_free_packet_data(c->p, d);
 }
 
 struct redirc *redirc_new(int fd)
@@ -163,6 +174,8 @@ struct redirc *redirc_new(int fd)
     c->fd = fd;
     c->alt_status = -1;
     c->cfg_status = -1;
+    c->bbulk_status = -1;
+    c->bbulk = g_byte_array_new();
     g_queue_init(&c->done);
     g_queue_init(&c->int_in);
     c->p = usbredirparser_create();
@@ -195,6 +208,9 @@ struct redirc *redirc_new(int fd)
     usbredirparser_caps_set_cap(caps, usb_redir_cap_64bits_ids);
     usbredirparser_caps_set_cap(caps, usb_redir_cap_32bits_bulk_length);
     usbredirparser_caps_set_cap(caps, usb_redir_cap_device_disconnect_ack);
+    /* QEMU's usb-redir offers these too (hw/usb/redirect.c) */
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_bulk_receiving);
+    usbredirparser_caps_set_cap(caps, usb_redir_cap_bulk_streams);
     usbredirparser_init(c->p, "ferry-test-guest", caps, USB_REDIR_CAPS_SIZE, 0);
     return c;
 }
@@ -217,6 +233,7 @@ void redirc_free(struct redirc *c)
     }
     while ((b = g_queue_pop_head(&c->int_in)))
         g_byte_array_unref(b);
+    g_byte_array_unref(c->bbulk);
     usbredirparser_destroy(c->p);
     close(c->fd);
     g_free(c);
@@ -370,4 +387,61 @@ bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_
         return true;
     }
     return false;
+}
+
+bool redirc_pop_done(struct redirc *c, uint64_t *id, int *status, uint8_t *buf, size_t *len)
+{
+    struct done *d = g_queue_pop_head(&c->done);
+
+    if (!d)
+        return false;
+    *id = d->id;
+    *status = d->status;
+    if (buf && len) {
+        size_t n = d->data->len < *len ? d->data->len : *len;
+        if (n)
+            memcpy(buf, d->data->data, n);
+        *len = n;
+    }
+    g_byte_array_unref(d->data);
+    g_free(d);
+    return true;
+}
+
+bool redirc_peer_has_cap(struct redirc *c, int cap)
+{
+    return usbredirparser_peer_has_cap(c->p, cap);
+}
+
+void redirc_start_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep, uint32_t bytes,
+                            uint8_t transfers)
+{
+    struct usb_redir_start_bulk_receiving_header h = {
+        .endpoint = ep, .bytes_per_transfer = bytes, .no_transfers = transfers,
+    };
+
+    c->bbulk_status = -1;
+    usbredirparser_send_start_bulk_receiving(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_stop_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep)
+{
+    struct usb_redir_stop_bulk_receiving_header h = { .endpoint = ep };
+
+    usbredirparser_send_stop_bulk_receiving(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+int redirc_bulk_recv_status(struct redirc *c)
+{
+    return c->bbulk_status;
+}
+
+size_t redirc_bulk_recv_data(struct redirc *c, const uint8_t **data, unsigned *packets)
+{
+    *data = c->bbulk->data;
+    if (packets)
+        *packets = c->bbulk_packets;
+    return c->bbulk->len;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A usbredir *guest* side for tests and benchmarks (what QEMU's usb-redir
- * is), on libusbredirparser.  Non-blocking: call redirc_step() from the
+ * is, with the capabilities QEMU 7.2 advertises), on libusbredirparser.  Non-blocking: call redirc_step() from the
  * loop that also runs the Ferry side, or from a thread of its own.
  */
 #ifndef FERRY_REDIR_CLIENT_H
@@ -48,5 +48,17 @@ unsigned redirc_iso_good(struct redirc *c, unsigned len);
 int redirc_alt_status(struct redirc *c);      /* -1 until answered */
 /* The last completed transfer with this id: status and data, or false. */
 bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len);
+/* The oldest completed transfer (any id), in the order the answers came. */
+bool redirc_pop_done(struct redirc *c, uint64_t *id, int *status, uint8_t *buf, size_t *len);
+/* Buffered bulk IN (usb_redir_cap_bulk_receiving): the host side keeps
+ * `transfers` URBs of `bytes` in flight on ep and sends what they receive;
+ * the data arrives in order, collected here.  Status -1 until answered. */
+void redirc_start_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep, uint32_t bytes,
+                            uint8_t transfers);
+void redirc_stop_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep);
+int redirc_bulk_recv_status(struct redirc *c);
+size_t redirc_bulk_recv_data(struct redirc *c, const uint8_t **data, unsigned *packets);
+/* The host side's hello advertised this usb_redir_cap_*. */
+bool redirc_peer_has_cap(struct redirc *c, int cap);
 
 #endif

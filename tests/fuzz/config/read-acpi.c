@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* For fuzz-config: the config reader of `ferry acpi` ([guest], [acpi]),
- * static in cli/cmd-acpi.c, compiled in here; a config it accepts is built. */
-#include "cli/cmd-acpi.c"
+ * cli/acpi-config.c; a config it accepts is built. */
+#include "cli/acpi-config.h"
 
 int fuzz_config_acpi(const char *path);
 
 int fuzz_config_acpi(const char *path)
 {
-    struct cli_opts o = { .vcpus = OPT_UNSET, .numa = OPT_UNSET };
+    struct cmd_acpi_opts o = { .vcpus = FERRY_ACPI_OPT_UNSET, .numa = FERRY_ACPI_OPT_UNSET };
     struct acpi_config cfg;
     GPtrArray *tables = g_ptr_array_new_with_free_func(g_free);
-    int rc = build_config(&o, path, &cfg, tables);
+    int rc = cmd_acpi_config_build(&o, path, &cfg, tables);
 
     g_ptr_array_unref(tables);
     return rc;

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* For fuzz-config: the guest config reader of `ferry run` ([guest]), static
- * in cli/cmd-run.c, compiled in here. */
-#include "cli/cmd-run.c"
+/* For fuzz-config: the [guest] reader of `ferry run` (cli/run-config.c). */
+#include "cli/run-config.h"
 
 int fuzz_config_run(const char *path);
 
 int fuzz_config_run(const char *path)
 {
-    struct run_opts o = { .vcpus = VCPUS_UNSET,
-                          .config_tables = g_ptr_array_new_with_free_func(g_free),
-                          .config_modules = g_ptr_array_new_with_free_func(g_free) };
-    int rc = run_read_config(path, &o);
+    struct cmd_run_opts o = { .vcpus = FERRY_RUN_VCPUS_UNSET,
+                              .config_tables = g_ptr_array_new_with_free_func(g_free),
+                              .config_modules = g_ptr_array_new_with_free_func(g_free) };
+    int rc = cmd_run_config_read(path, &o);
 
-    run_opts_free(&o);
+    cmd_run_opts_free(&o);
     return rc;
 }

@@ -1115,6 +1115,16 @@ uint64_t usbsim_urbs_done(struct usbsim_dev *d)
     return n;
 }
 
+unsigned usbsim_urbs_pending(struct usbsim_dev *d)
+{
+    unsigned n;
+
+    g_mutex_lock(&d->lock);
+    n = g_queue_get_length(&d->pending);
+    g_mutex_unlock(&d->lock);
+    return n;
+}
+
 void usbsim_free(struct usbsim *sim)
 {
     if (!sim)

@@ -62,5 +62,7 @@ void usbsim_disk_write(struct usbsim_dev *dev, uint64_t off, const void *buf, si
 void usbsim_driver(struct usbsim_dev *dev, char *buf, size_t len);
 /* Number of URBs this device completed. */
 uint64_t usbsim_urbs_done(struct usbsim_dev *dev);
+/* URBs submitted and waiting for the device (e.g. bulk IN with no data). */
+unsigned usbsim_urbs_pending(struct usbsim_dev *dev);
 
 #endif
