@@ -377,6 +377,20 @@ static int dm_ensure(const char *name, const char *dir, const char *who)
     return 0;
 }
 
+/* Running, not a zombie (an orphan whose reaper is slow still counts as gone). */
+static bool pid_alive(pid_t pid)
+{
+    g_autofree char *statf = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *st = NULL;
+    const char *p;
+
+    if (kill(pid, 0) < 0)
+        return false;
+    if (!g_file_get_contents(statf, &st, NULL, NULL) || !(p = strrchr(st, ')')))
+        return true;
+    return p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X');
+}
+
 /* Stop the domain's ferry-dm (its pid file says which) and remove its sockets. */
 static void dm_stop(const char *name, const char *dir)
 {
@@ -399,11 +413,11 @@ static void dm_stop(const char *name, const char *dir)
                     ours = true;
         if (ours) {
             kill((pid_t)pid, SIGTERM);
-            for (int i = 0; i < 250 && kill((pid_t)pid, 0) == 0; i++) {
+            for (int i = 0; i < 250 && pid_alive((pid_t)pid); i++) {
                 (void)waitpid((pid_t)pid, NULL, WNOHANG);
                 g_usleep(20000);
             }
-            if (kill((pid_t)pid, 0) == 0)
+            if (pid_alive((pid_t)pid))
                 kill((pid_t)pid, SIGKILL);
         }
     }
