@@ -251,7 +251,10 @@ static int libvirt_up(struct e2e *e, const char *hook_src)
         snprintf(e->hook_path, sizeof(e->hook_path), "%s/ferry-test-%d", HOOK_DIR, (int)getpid());
         if (g_file_get_contents(hook_src, &text, NULL, NULL)) {
             /* the installed hook runs `ferry` from PATH; here this build's */
-            script = g_strdup_printf("#!/bin/sh\nFERRY=%s\nexport FERRY\n%s", e->ferry, text);
+            /* libvirtd runs hooks from / : an absolute path */
+            g_autofree char *abs = g_canonicalize_filename(e->ferry, NULL);
+
+            script = g_strdup_printf("#!/bin/sh\nFERRY=%s\nexport FERRY\n%s", abs, text);
             if (g_file_set_contents(e->hook_path, script, -1, NULL) &&
                 chmod(e->hook_path, 0755) == 0)
                 e->hook_installed = true;
