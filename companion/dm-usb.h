@@ -55,12 +55,16 @@ int companion_usb_config_qmp(const char *config, char **qmp);
  * for DEVICE_DELETED after a usb-redir's device_del go through its
  * asynchronous waiters (common/qmp-wait.h).  NULL: the service opens and watches its own (and
  * waits blocking).  on_gone runs when QEMU's QMP
- * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
- * reason printed to stderr. */
+ * connection ends (companion mode: ferry-dm then exits).  devices: more
+ * devices to attach, as the [usb] group's devices= (ferry-dm --usb), or
+ * NULL; policy: rules instead of the group's policy= (--usb-policy), or
+ * NULL.  0 or -errno, the reason printed to stderr. */
 struct companion_qmp;
 struct ferry_dm_control_req;
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
-                 const char *config, bool confined, void (*on_gone)(void *opaque),
+                 const char *config, const char *const *devices, const char *policy,
+                 bool confined,
+                 void (*on_gone)(void *opaque),
                  void *opaque, struct companion_usb **out);
 /* libvirt mode (ferry-dm --libvirt DOMAIN): no QMP, libvirt owns QEMU's
  * monitor.  The `ferry` CLI (root) makes a listening unix socket per device
@@ -83,6 +87,10 @@ int companion_usb_start_libvirt(struct event_base *base, const char *domain, con
 char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
                      JsonObject *args, JsonNode *id, int *fd);
 /* ferry-dm's QMP connection (the one passed as q) has ended. */
+/* A new connection d (used, not owned) to a restarted QEMU at the same QMP
+ * socket: the devices are plugged into it again (usb_service_guest_reconnect).
+ * 0 or -errno, logged. */
+int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d);
 void companion_usb_qmp_lost(struct companion_usb *u);
 void companion_usb_free(struct companion_usb *u);
 
