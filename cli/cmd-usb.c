@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/usb-ctl.h"
 #include "common/log-glib.h"
 #include "common/qmp.h"
 #include "policy/owner.h"
@@ -38,35 +39,36 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ferry usb list [GUEST] [--json]\n"
-            "       ferry usb attach GUEST DEVICE [--pass-fd] [--follow]\n"
-            "       ferry usb detach GUEST DEVICE\n"
+            "usage: ferry usb list [GUEST] [--json] [--connect URI]\n"
+            "       ferry usb attach GUEST DEVICE [--pass-fd] [--follow] [--persistent]\n"
+            "                        [--connect URI]\n"
+            "       ferry usb detach GUEST DEVICE [--persistent] [--connect URI]\n"
             "       ferry usb share DEVICE --listen ADDR [--tls-creds DIR | --tls-psk FILE |\n"
             "                       --insecure] ... (ferry usb share --help)\n"
             "--verbose (-v): debug lines too.\n"
             "GUEST: the control socket of the guest's ferry-dm (ferry-dm --qmp QMP --control\n"
-            "SOCK), or NAME for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock.  DEVICE: VID:PID,\n"
+            "SOCK), or NAME for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock, or else a libvirt\n"
+            "domain (--connect URI, default qemu:///system; --persistent: its config too;\n"
+            "docs/libvirt.md).  DEVICE: VID:PID,\n"
             "VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  A confined ferry-dm gets the\n"
             "device's fd from this command (--pass-fd forces it; --follow re-passes it after\n"
             "each replug).\n");
 }
 
-/* GUEST: a path to ferry-dm's control socket, or a guest name. */
-static char *guest_socket(const char *guest)
+const char *usb_run_dir(void)
 {
     const char *dir = getenv("FERRY_RUN_DIR");
 
-    if (strchr(guest, '/'))
-        return g_strdup(guest);
-    return g_build_filename(dir && *dir ? dir : "/run/ferry", guest, "dm.sock", NULL);
+    return dir && *dir ? dir : "/run/ferry";
 }
 
-/* A connection to ferry-dm's control socket: connect, read the greeting. */
-struct ctl {
-    int fd;
-    GString *in;
-    char *path;
-};
+/* GUEST: a path to ferry-dm's control socket, or a guest name. */
+static char *guest_socket(const char *guest)
+{
+    if (strchr(guest, '/'))
+        return g_strdup(guest);
+    return g_build_filename(usb_run_dir(), guest, "dm.sock", NULL);
+}
 
 static int ctl_line(struct ctl *c, char **line)
 {
@@ -95,7 +97,7 @@ static int ctl_line(struct ctl *c, char **line)
     }
 }
 
-static int ctl_open(const char *guest, struct ctl *c)
+int ctl_open(const char *guest, struct ctl *c)
 {
     char addr[300], err[FERRY_USB_ERR_MAX], *greeting = NULL;
     struct timeval tv = { .tv_sec = FERRY_QMP_GREETING_MS / 1000 };
@@ -148,7 +150,7 @@ static int ctl_open(const char *guest, struct ctl *c)
     return r;
 }
 
-static void ctl_close(struct ctl *c)
+void ctl_close(struct ctl *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -157,9 +159,7 @@ static void ctl_close(struct ctl *c)
     g_free(c->path);
 }
 
-/* Run cmd (args: a JSON object text or NULL), passing fd if >= 0.  0 with
- * *ret (the "return" member; may be NULL), or -1 after printing the error. */
-static int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret)
+int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret)
 {
     char *msg = g_strdup_printf("{\"execute\": \"%s\"%s%s}\n", cmd, args ? ", \"arguments\": " : "",
                                 args ? args : "");
@@ -665,9 +665,34 @@ static int list_guest(const char *guest, bool json)
     return rc;
 }
 
+/* --connect URI or --connect=URI at argv[*i]: the URI (i moved past it), or NULL. */
+static const char *opt_connect(int argc, char **argv, int *i)
+{
+    if (!strcmp(argv[*i], "--connect") && *i + 1 < argc)
+        return argv[++*i];
+    if (g_str_has_prefix(argv[*i], "--connect="))
+        return argv[*i] + strlen("--connect=");
+    return NULL;
+}
+
+/* GUEST is a libvirt domain: --connect given, or a name with no ferry-dm socket. */
+static bool libvirt_wanted(const char *guest, const char *uri, const char *verb)
+{
+#ifdef FERRY_HAVE_LIBVIRT
+    return usb_libvirt_wanted(guest, uri);
+#else
+    if (uri)
+        fprintf(stderr, "ferry usb %s: --connect: this ferry was built without libvirt "
+                "(libvirt-dev missing at configure time): libvirt domains are unavailable\n",
+                verb);
+    return false;
+#endif
+}
+
 int ferry_cmd_usb(int argc, char **argv)
 {
     const char *verb;
+    const char *uri = NULL;
     int verbose = 0, n = 0;
 
     /* --verbose (-v) anywhere: debug lines too */
@@ -688,11 +713,13 @@ int ferry_cmd_usb(int argc, char **argv)
     }
     if (!strcmp(verb, "list")) {
         bool json = false;
-        const char *guest = NULL;
+        const char *guest = NULL, *u;
 
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--json"))
                 json = true;
+            else if ((u = opt_connect(argc, argv, &i)))
+                uri = u;
             else if (!guest && argv[i][0] != '-')
                 guest = argv[i];
             else {
@@ -700,25 +727,54 @@ int ferry_cmd_usb(int argc, char **argv)
                 return FERRY_EXIT_USAGE;
             }
         }
+        if (guest && libvirt_wanted(guest, uri, verb)) {
+#ifdef FERRY_HAVE_LIBVIRT
+            return usb_libvirt_list(guest, uri, json);
+#endif
+        }
+        if (uri)
+            return FERRY_EXIT_FAILURE;
         return guest ? list_guest(guest, json) : list_local(json);
     }
-    if (!strcmp(verb, "attach") && argc >= 4) {
-        bool pass = false, follow = false;
+    if ((!strcmp(verb, "attach") || !strcmp(verb, "detach")) && argc >= 4) {
+        bool pass = false, follow = false, persistent = false;
+        bool att = !strcmp(verb, "attach");
+        const char *u;
 
         for (int i = 4; i < argc; i++) {
-            if (!strcmp(argv[i], "--pass-fd"))
+            if (att && !strcmp(argv[i], "--pass-fd"))
                 pass = true;
-            else if (!strcmp(argv[i], "--follow"))
+            else if (att && !strcmp(argv[i], "--follow"))
                 follow = true;
+            else if (!strcmp(argv[i], "--persistent"))
+                persistent = true;
+            else if ((u = opt_connect(argc, argv, &i)))
+                uri = u;
             else {
                 usage(stderr);
                 return FERRY_EXIT_USAGE;
             }
         }
-        return attach(argv[2], argv[3], pass, follow);
+        if (libvirt_wanted(argv[2], uri, verb)) {
+#ifdef FERRY_HAVE_LIBVIRT
+            if (follow) {
+                fprintf(stderr, "ferry usb attach: --follow is for a ferry-dm socket; for a "
+                        "libvirt domain ferry-dm follows replugs itself\n");
+                return FERRY_EXIT_USAGE;
+            }
+            return att ? usb_libvirt_attach(argv[2], uri, argv[3], persistent, pass)
+                       : usb_libvirt_detach(argv[2], uri, argv[3], persistent);
+#endif
+        }
+        if (uri)
+            return FERRY_EXIT_FAILURE;
+        if (persistent) {
+            fprintf(stderr, "ferry usb %s: --persistent is for a libvirt domain; a ferry-dm's "
+                    "persistent devices are its config's [usb] devices=\n", verb);
+            return FERRY_EXIT_USAGE;
+        }
+        return att ? attach(argv[2], argv[3], pass, follow) : detach(argv[2], argv[3]);
     }
-    if (!strcmp(verb, "detach") && argc == 4)
-        return detach(argv[2], argv[3]);
     if (!strcmp(verb, "share"))
         return ferry_cmd_usb_share(argc - 2, argv + 2);
     usage(stderr);

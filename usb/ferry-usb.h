@@ -242,6 +242,11 @@ struct ferry_usb_redir_ops {
     ssize_t (*recv)(void *opaque, void *buf, size_t len);
     ssize_t (*send)(void *opaque, const void *buf, size_t len);
     size_t (*pending)(void *opaque);
+    /* Optional: the device was unplugged.  Set, the connection survives: the
+     * peer is told the device is gone (device_disconnect) and
+     * usb_redir_set_device gives it the replugged one on the same
+     * connection.  NULL: the endpoint ends (FERRY_USB_REDIR_DEVICE_LOST). */
+    void (*device_lost)(void *opaque, struct ferry_usb_redir *r);
 };
 
 /* Serve `handle` (ownership taken, closed on failure too) to the usbredir
@@ -253,6 +258,11 @@ usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,
                     int fd, const char *name, const struct ferry_usb_redir_ops *ops,
                     void *opaque, struct ferry_usb_redir **out);
 FERRY_USB_API void usb_redir_free(struct ferry_usb_redir *r);
+/* Another device (a replug) on the same connection (ownership of handle
+ * taken, closed on failure too), or NULL: the device back to the host, the
+ * peer told it is gone, the connection kept. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_redir_set_device(struct ferry_usb_redir *r, struct libusb_device_handle *handle);
 FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
 
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
@@ -517,6 +527,19 @@ usb_service_device_left(struct ferry_usb_service *s, const char *guest,
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_service_share(struct ferry_usb_service *s, const char *device,
                         const char *listen, char *err, size_t errlen);
+/* Serve a device on a listening socket the caller made (lfd; the `ferry`
+ * CLI creates it for a libvirt domain's QEMU, with the owner that QEMU runs
+ * as): every connection gets the device, given back to its host driver
+ * when the peer leaves, and the next connection (QEMU's chardev reconnects)
+ * gets it again.  devfd >= 0: the device behind a broker's usbfs fd;
+ * otherwise `device` (a spec) found and opened here.  where names it
+ * (logs, detach, list).  On success lfd and devfd are the service's. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_service_serve_listener(struct ferry_usb_service *s, const char *where, int lfd,
+                           const char *device, int devfd, char *err, size_t errlen);
+/* Does `device` (a spec) name a device assigned to where? */
+FERRY_USB_API bool usb_service_assigned(struct ferry_usb_service *s, const char *where,
+                                        const char *device);
 /* JSON array: one object per host device with policy verdicts and where it
  * is attached; g_free() it. */
 FERRY_USB_API char *usb_service_list_json(struct ferry_usb_service *s);

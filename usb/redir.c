@@ -390,6 +390,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     case usbredirhost_read_device_lost:
         redir_log(r, FERRY_LOG_INFO, "device lost");
+        if (r->ops.device_lost) {
+            /* usbredirhost told the peer and let go of the handle */
+            redir_flush(r);
+            r->ops.device_lost(r->opaque, r);
+            return;
+        }
         redir_end(r, FERRY_USB_REDIR_DEVICE_LOST);
         return;
     default:
@@ -491,6 +497,21 @@ void usb_redir_free(struct ferry_usb_redir *r)
     if (r->fd >= 0)
         close(r->fd);
     g_free(r);
+}
+
+int usb_redir_set_device(struct ferry_usb_redir *r, libusb_device_handle *handle)
+{
+    if (r->ended || !r->uh) {
+        if (handle)
+            libusb_close(handle);
+        return -EPIPE;
+    }
+    if (usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
+        redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
+        return -EBUSY;
+    }
+    redir_flush(r);
+    return 0;
 }
 
 uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)

@@ -49,6 +49,10 @@ struct assign {
     libusb_device_handle *wrapped;  /* from a broker's fd, until served */
     bool fd_mode;
     int owned_fd;                   /* that fd, closed after the handle */
+    bool rewrap;                    /* a listener's passed fd: wrapped again for each
+                                       connection (usb_service_serve_listener) */
+    bool keep;                      /* usb_service_serve_listener: a replug goes to the
+                                       connected peer on the same connection */
     struct unplug *unplug;          /* its last channel still leaving QEMU */
     bool granted;                   /* ops.grant said yes once: ops.released at the end */
 };
