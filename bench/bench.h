@@ -82,6 +82,19 @@ static inline int bench_pin(int cpu)
     return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
 }
 
+/* "placement: WHO (pid P) may run on CPUs L": where a peer process of the figure runs. */
+static inline void bench_print_peer(const char *who, pid_t pid)
+{
+    cpu_set_t set;
+    char cpus[128];
+
+    if (pid <= 0 || sched_getaffinity(pid, sizeof(set), &set) < 0)
+        snprintf(cpus, sizeof(cpus), "unknown");
+    else
+        bench_cpus_str(&set, cpus, sizeof(cpus));
+    printf("placement: %s (pid %d) may run on CPUs %s\n", who, (int)pid, cpus);
+}
+
 /*
  * "cpu: MODEL", "build: TYPE, N cores online" and "placement: CPUs L"
  * (where this process may run when the header is printed; a benchmark that

@@ -68,6 +68,7 @@ int main(int argc, char **argv)
     }
     test_peer_init(&local, 1);
     bench_print_header();
+    bench_print_peer("the test server", t.child);
     printf("requests: %u\n", n);
     measure(n / 10, via_router, &t);            /* warm-up */
     measure(n / 10, in_process, &local);

@@ -107,6 +107,8 @@ int main(int argc, char **argv)
     uint64_t tc = 0, to = 0;
 
     bench_print_header();
+    bench_print_peer("the confined ferry-dm", conf.child);
+    bench_print_peer("the unconfined ferry-dm", open.child);
     printf("requests: %u per side in %d interleaved rounds\n", n, ROUNDS);
     printf("confinement: %s, namespaces, no capabilities, no_new_privs, seccomp kill (%zu rules)\n",
            full ? "user ferry" : "same user (not root)", sandbox_syscalls_base.n);

@@ -197,6 +197,7 @@ int main(int argc, char **argv)
     proc_usage(t.dm, &tick0, &rss0);
 
     bench_print_header();
+    bench_print_peer("ferry-dm", t.dm);
     printf("bytes: %u\n", n);
     send_bytes(via_router, &t, n / 10 + 1);              /* warm-up */
     send_bytes(in_process, dm, n / 10 + 1);

@@ -3,7 +3,9 @@
  * ferry run [CONFIG] [--image FILE] [--entry auto|real|pvh|multiboot] [--memory SIZE]
  *           [--dm-arg ARG]... [--vcpus N] [--cmdline S] [--module FILE[,ARGS]]...
  *           [--cpu host[,+F|-F]...] [--dm PATH | --no-dm] [--ioreq-socket PATH]
- *           [--eager-memory] [--no-acpi] [--acpi-table FILE]... [-v]
+ *           [--eager-memory] [--no-acpi] [--no-pit] [--acpi-table FILE]...
+ *           [--cpu-weight N] [--cpu-cap PERCENT] [--cpus LIST [--dm-cpus LIST]]
+ *           [--usb DEVICE]... [--usb-policy RULES] [-v]
  * ferry run --print-cpuid [--cpu host[,+F|-F]...] [CONFIG]
  *
  * Runs one guest: starts ferry-hv, which starts the device model (ferry-dm
@@ -11,6 +13,9 @@
  * the same keys in a [guest] group; options on the command line win.  The
  * exit status is ferry-hv's: how the guest ended (hypervisor/hv-exit.h).
  * With neither CONFIG nor --image it runs the bundled demo guest.
+ * --usb DEVICE (and a [usb] group: devices=SPEC;SPEC, policy=RULES) gives
+ * the guest host USB devices on its own xHCI controller (ferry-dm --usb,
+ * which adds the xhci device; see docs/usb.md).
  */
 #include <errno.h>
 #include <glib.h>
@@ -73,7 +78,9 @@ static char *run_find_program(const char *env, const char *subdir, const char *n
 int ferry_cmd_run(int argc, char **argv)
 {
     struct cmd_run_opts o = { .vcpus = FERRY_RUN_VCPUS_UNSET,
+                              .cpu_weight = FERRY_RUN_VCPUS_UNSET, .cpu_cap = FERRY_RUN_VCPUS_UNSET,
                           .config_tables = g_ptr_array_new_with_free_func(g_free),
+                          .config_usb = g_ptr_array_new_with_free_func(g_free),
                           .config_modules = g_ptr_array_new_with_free_func(g_free) };
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
@@ -86,6 +93,10 @@ int ferry_cmd_run(int argc, char **argv)
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
           "a module (initrd) and its arguments (repeatable, in order)",
           "FILE[,ARGS]" },
+        { "cpu-weight", 0, 0, G_OPTION_ARG_INT, &o.cpu_weight,
+          "scheduling weight against other guests (1..10000; a cgroup of its own)", "N" },
+        { "cpu-cap", 0, 0, G_OPTION_ARG_INT, &o.cpu_cap,
+          "at most this much host CPU, in percent of one CPU (1..6400)", "PERCENT" },
         { "cpu", 0, 0, G_OPTION_ARG_STRING, &o.cpu,
           "CPU model: host (KVM's supported CPUID), then ,-FEATURE or ,+FEATURE by "
           "/proc/cpuinfo names", "host[,+F|-F]..." },
@@ -97,11 +108,22 @@ int ferry_cmd_run(int argc, char **argv)
           "one more argument for the device model (repeatable), e.g. --dm-arg=--seccomp=log", "ARG" },
         { "ioreq-socket", 's', 0, G_OPTION_ARG_FILENAME, &o.socket,
           "also accept ioreq servers on this socket", "PATH" },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &o.cpus,
+          "pin vCPU i to the i-th CPU of LIST; the device model follows the vCPU that drives it "
+          "most", "LIST" },
+        { "dm-cpus", 0, 0, G_OPTION_ARG_STRING, &o.dm_cpus,
+          "pin the device model to these CPUs instead", "LIST" },
         { "eager-memory", 0, 0, G_OPTION_ARG_NONE, &o.eager,
           "register all guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi, "no ACPI tables for the guest", NULL },
+        { "no-pit", 0, 0, G_OPTION_ARG_NONE, &o.no_pit, "no PIT (8254 timer) for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table for the guest (SSDT, SLIC, ...; repeatable)", "FILE" },
+        { "usb", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.usb,
+          "a host USB device for the guest, on its own xHCI (repeatable; after the config's "
+          "[usb] devices=)", "VID:PID[:SERIAL]|PORT" },
+        { "usb-policy", 0, 0, G_OPTION_ARG_STRING, &o.usb_policy,
+          "USB policy rules (usbredir filter syntax), instead of [usb] policy=", "RULES" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log", NULL },
         { NULL },
     };
@@ -116,8 +138,10 @@ int ferry_cmd_run(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx,
         "CONFIG is a key file with a [guest] group: image, entry, memory, vcpus, cmdline,\n"
-        "module (FILE[,ARGS];...), cpu, dm, ioreq-socket, eager-memory, acpi, acpi-tables\n"
-        "(FILE;FILE, added before --acpi-table's).  Options given here win over it.\n"
+        "module (FILE[,ARGS];...), cpu, cpu-weight, cpu-cap, dm, ioreq-socket, eager-memory,\n"
+        "acpi, pit, acpi-tables (FILE;FILE, added before --acpi-table's), cpus, dm-cpus\n"
+        "(CPU lists: 0,2-3), and optionally a [usb] group: devices (SPEC;SPEC), policy.\n"
+        "Options given here win over it.\n"
         "Exit status: the guest's debug exit code (0..63), 70 crash, 71 reboot, 72 stopped,\n"
         "73 no /dev/kvm, 74 /dev/kvm not accessible, 75 KVM lacks a capability, 76 bad image.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -207,18 +231,37 @@ int ferry_cmd_run(int argc, char **argv)
             ADD_OPT("--module", (char *)g_ptr_array_index(o.config_modules, i))
     }
     ADD_OPT("--ioreq-socket", o.socket)
+    ADD_OPT("--cpus", o.cpus)
     if (!o.no_dm) {
         ADD_OPT("--dm", o.dm)
+        ADD_OPT("--dm-cpus", o.dm_cpus)
         for (char **a = o.dm_args; a && *a; a++)
             ADD_OPT("--dm-arg", *a)
+        /* host USB devices: ferry-dm adds the xhci and serves them */
+        for (guint i = 0; i < o.config_usb->len; i++)
+            g_ptr_array_add(args, g_strdup_printf("--dm-arg=--usb=%s",
+                                                  (char *)g_ptr_array_index(o.config_usb, i)));
+        for (char **u = o.usb; u && *u; u++)
+            g_ptr_array_add(args, g_strdup_printf("--dm-arg=--usb=%s", *u));
+        if (o.usb_policy && (o.usb || o.config_usb->len))
+            g_ptr_array_add(args, g_strdup_printf("--dm-arg=--usb-policy=%s", o.usb_policy));
+    } else if (o.usb || o.config_usb->len) {
+        fprintf(stderr, "ferry run: USB devices need the device model (not --no-dm)\n");
+        goto out;
     }
 #undef ADD_OPT
     if (o.vcpus != FERRY_RUN_VCPUS_UNSET)
         g_ptr_array_add(args, g_strdup_printf("--vcpus=%d", o.vcpus));
+    if (o.cpu_weight != FERRY_RUN_VCPUS_UNSET)
+        g_ptr_array_add(args, g_strdup_printf("--cpu-weight=%d", o.cpu_weight));
+    if (o.cpu_cap != FERRY_RUN_VCPUS_UNSET)
+        g_ptr_array_add(args, g_strdup_printf("--cpu-cap=%d", o.cpu_cap));
     if (o.eager)
         g_ptr_array_add(args, g_strdup("--eager-memory"));
     if (o.no_acpi)
         g_ptr_array_add(args, g_strdup("--no-acpi"));
+    if (o.no_pit)
+        g_ptr_array_add(args, g_strdup("--no-pit"));
     for (guint i = 0; i < o.config_tables->len; i++)
         g_ptr_array_add(args, g_strdup_printf("--acpi-table=%s",
                                               (char *)g_ptr_array_index(o.config_tables, i)));

@@ -353,7 +353,8 @@ int companion_usb_config_qmp(const char *config, char **qmp)
 }
 
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
-                 const char *config, const char *name, const char *control, bool confined,
+                 const char *config, const char *const *devices, const char *policy,
+                 const char *name, const char *control, bool confined,
                  void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
@@ -374,8 +375,24 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     *out = NULL;
     if (!companion_usb_wanted(qmp, config))
         return 0;
-    /* the [usb] group, read once: qmp=, policy=, devices= */
+    /* the [usb] group, read once: qmp=, policy=, devices=; then --usb's devices */
     (void)usb_config_load(config, &c);
+    if (devices && devices[0]) {
+        GPtrArray *all = g_ptr_array_new();
+
+        for (size_t i = 0; c.devices && c.devices[i]; i++)
+            g_ptr_array_add(all, c.devices[i]);
+        for (size_t i = 0; devices[i]; i++)
+            g_ptr_array_add(all, g_strdup(devices[i]));
+        g_ptr_array_add(all, NULL);
+        g_free(c.devices);      /* its strings are all's now */
+        c.devices = (char **)g_ptr_array_free(all, FALSE);
+        c.present = true;
+    }
+    if (policy) {
+        g_free(c.policy);
+        c.policy = g_strdup(policy);
+    }
     if (!qmp || !*qmp)
         qmp = c.qmp;
     if (!qmp || !*qmp) {
@@ -452,6 +469,23 @@ fail:
             close(fds[i]);
     companion_usb_free(u);
     return r;
+}
+
+int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d)
+{
+    char err[FERRY_USB_ERR_MAX];
+    int r;
+
+    if (!u || !d || strcmp(companion_qmp_path(d), u->qmp) != 0)
+        return -EINVAL;
+    r = usb_service_guest_reconnect(u->svc, u->qmp, companion_qmp_client(d), err,
+                                    sizeof(err));
+    if (r < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "%s", err);
+        return r;
+    }
+    u->d = d;
+    return 0;
 }
 
 void companion_usb_qmp_lost(struct companion_usb *u)

@@ -55,8 +55,10 @@ int companion_usb_config_qmp(const char *config, char **qmp);
  * for DEVICE_DELETED after a usb-redir's device_del go through its
  * asynchronous waiters (common/qmp-wait.h).  NULL: the service opens and watches its own (and
  * waits blocking).  on_gone runs when QEMU's QMP
- * connection ends (companion mode: ferry-dm then exits).  0 or -errno, the
- * reason printed to stderr. */
+ * connection ends (companion mode: ferry-dm then exits).  devices: more
+ * devices to attach, as the [usb] group's devices= (ferry-dm --usb), or
+ * NULL; policy: rules instead of the group's policy= (--usb-policy), or
+ * NULL.  0 or -errno, the reason printed to stderr. */
 struct companion_qmp;
 struct ferry_dm_control_req;
 /* The guest's name for the device-access policy: name (--name), else the
@@ -68,7 +70,8 @@ char *companion_guest_name(const char *name, const char *control, const char *fa
  * policy file is read here ($FERRY_POLICY, /etc/ferry/policy.conf): a
  * broken one is an error. */
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
-                 const char *config, const char *name, const char *control, bool confined,
+                 const char *config, const char *const *devices, const char *policy,
+                 const char *name, const char *control, bool confined,
                  void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out);
 /* A control command (usb-attach, usb-detach, usb-unplugged, query-usb), or
  * NULL when it is not one of these.  usb-detach's reply is deferred
@@ -77,6 +80,10 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
 char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
                      JsonObject *args, JsonNode *id, int *fd);
 /* ferry-dm's QMP connection (the one passed as q) has ended. */
+/* A new connection d (used, not owned) to a restarted QEMU at the same QMP
+ * socket: the devices are plugged into it again (usb_service_guest_reconnect).
+ * 0 or -errno, logged. */
+int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d);
 void companion_usb_qmp_lost(struct companion_usb *u);
 void companion_usb_free(struct companion_usb *u);
 

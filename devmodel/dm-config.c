@@ -9,11 +9,13 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cpus.h"
 #include "common/log-glib.h"
 #include "common/text.h"
 #include "companion/dm-usb.h"
@@ -211,7 +213,7 @@ static int qemu_opt_set(const char *file, const char *grp, struct ferry_dm_opts 
 int dm_args_read_config(struct dm_args *a)
 {
     static const char *const dm_keys[] = { "name", "connect", "control", "serial", "serial-in",
-                                           "no-defaults", "devices", NULL };
+                                           "no-defaults", "devices", "cpus", NULL };
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
     gchar **groups;
@@ -281,6 +283,15 @@ int dm_args_read_config(struct dm_args *a)
     CFG_STR(control, "control")
     CFG_STR(serial, "serial")
     CFG_STR(serial_in, "serial-in")
+    bool cli_cpus = a->cpus != NULL;
+    CFG_STR(cpus, "cpus")
+    if (!cli_cpus && a->cpus) {
+        cpu_set_t set;
+        char why[200];
+
+        if (ferry_cpus_parse(a->cpus, &set, why, sizeof(why)) < 0)
+            return config_refuse(a->config, "dm", "cpus", why);
+    }
 #undef CFG_STR
     if (g_key_file_has_key(kf, "dm", "no-defaults", NULL)) {
         g_autoptr(GError) berr = NULL;
@@ -327,6 +338,47 @@ int dm_args_read_config(struct dm_args *a)
         g_strfreev(devs);
     }
     return 0;
+}
+
+static bool has_device_type(const struct dm_args *a, const char *want)
+{
+    bool found = false;
+
+    for (unsigned i = 0; a->devices && a->devices[i] && !found; i++) {
+        char *type = NULL, *id = NULL;
+        struct ferry_dm_opts *opts = NULL;
+
+        if (dm_device_spec_split(a->devices[i], &type, &id, &opts) == 0)
+            found = !strcmp(type, want);
+        g_free(type);
+        g_free(id);
+        dm_opts_free(opts);
+    }
+    return found;
+}
+
+/*
+ * Host USB devices for a Ferry guest (--usb, or a [usb] group without
+ * qmp=) go to its own xHCI: an xhci device usb0 when none is given.  Not
+ * for a QEMU's companion (--qmp): its QEMU has the controller.
+ */
+static void add_implicit_xhci(struct dm_args *a)
+{
+    g_autofree char *cfg_qmp = NULL;
+    bool usb = a->usb && a->usb[0];
+    guint n = a->devices ? g_strv_length(a->devices) : 0;
+
+    if (a->qmp)
+        return;
+    if (!usb && a->config && companion_usb_wanted(NULL, a->config)) {
+        (void)companion_usb_config_qmp(a->config, &cfg_qmp);
+        usb = !cfg_qmp || !*cfg_qmp;
+    }
+    if (!usb || has_device_type(a, "xhci"))
+        return;
+    a->devices = g_renew(char *, a->devices, n + 2);
+    a->devices[n] = g_strdup("xhci,id=usb0");
+    a->devices[n + 1] = NULL;
 }
 
 /* Defaults first (the PCI bus before its functions), then the user's devices. */
@@ -421,7 +473,8 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
     if (a->qemu && a->qemu->len)
         add_type_list("qemu", lists, &n);
     /* USB (dm-usb.c): libusb without discovery on fds, usbredir on socketpairs */
-    if (companion_usb_wanted(a->qmp, a->config))
+    if (companion_usb_wanted(a->qmp, a->config) || (a->usb && a->usb[0]) ||
+        has_device_type(a, "xhci"))
         lists[n++] = &companion_syscalls_usbredir;
     return n;
 }
@@ -482,12 +535,21 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a->qmp,
           "companion of the QEMU with this QMP socket: serve it host USB and PCI devices "
           "(without --connect/--ioreq-fd: only that, no ferry-hv)", "PATH" },
+        { "usb", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->usb,
+          "a host USB device for the guest (repeatable; as [usb] devices=), on its xhci "
+          "(added as usb0 if there is none)", "VID:PID[:SERIAL]|PORT" },
+        { "usb-policy", 0, 0, G_OPTION_ARG_STRING, &a->usb_policy,
+          "USB policy rules (usbredir filter syntax, as [usb] policy=, which it replaces)",
+          "RULES" },
         { "config", 'f', 0, G_OPTION_ARG_FILENAME, &a->config,
           "read options and devices from a key file ([dm], [qemu])", "FILE" },
         { "list-devices", 0, 0, G_OPTION_ARG_NONE, &a->list, "list device types and exit", NULL },
         { "seccomp", 0, 0, G_OPTION_ARG_STRING, &a->seccomp,
           "seccomp filter: kill (default: a forbidden syscall is logged by name and ends "
           "ferry-dm), log (it runs and the kernel logs it), off", "kill|log|off" },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &a->cpus,
+          "run on these CPUs (0,2-3); default: where the hypervisor puts us (next to the vCPU "
+          "that drives us most when its vCPUs are pinned)", "LIST" },
         { "user", 'u', 0, G_OPTION_ARG_STRING, &a->user,
           "unprivileged user to switch to (default: ferry; only when started as root)", "NAME" },
         { "no-namespaces", 0, 0, G_OPTION_ARG_NONE, &a->no_namespaces,
@@ -533,6 +595,13 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
     a->qemu = g_ptr_array_new_with_free_func((GDestroyNotify)dm_opts_free);
     if ((a->config && dm_args_read_config(a) < 0) || check_device_specs(a) < 0)
         return DM_EXIT_USAGE;
+    if (a->usb && !a->print_policy && (a->qmp || (a->ioreq_fd < 0 && !a->connect))) {
+        fprintf(stderr, "ferry-dm: --usb is for a Ferry guest's own xhci (with --ioreq-fd or "
+                "--connect); for a QEMU guest (--qmp) give [usb] devices= or use ferry usb "
+                "attach\n");
+        return DM_EXIT_USAGE;
+    }
+    add_implicit_xhci(a);
     return -1;
 }
 
@@ -548,7 +617,10 @@ void dm_args_clear(struct dm_args *a)
     g_free(a->serial_in);
     g_strfreev(a->devices);
     g_free(a->seccomp);
+    g_free(a->cpus);
     g_free(a->user);
     g_free(a->qmp);
+    g_strfreev(a->usb);
+    g_free(a->usb_policy);
     *a = (struct dm_args){ .ioreq_fd = -1 };
 }

@@ -24,7 +24,10 @@ struct dm_args {
     gboolean no_defaults, list;
     int verbose;
     char *seccomp, *user;
+    char *cpus;                     /* --cpus / [dm] cpus: where ferry-dm runs */
     char *qmp;                      /* companion of this QEMU (USB) */
+    char **usb;                     /* --usb: host USB devices for the guest's xhci */
+    char *usb_policy;               /* --usb-policy: rules, instead of [usb] policy= */
     gboolean no_namespaces, print_policy;
     GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
 };

@@ -8,6 +8,8 @@
 
 #include "devmodel/dm.h"
 
+#define FERRY_DM_MSI_FDS 32     /* distinct MSI messages with an irqfd at once */
+
 struct ferry_dm_region {
     struct ferry_dm_device *dev;
     enum ferry_dm_space space;
@@ -80,6 +82,17 @@ struct ferry_dm {
     unsigned nr_mem;
     int memfd;                          /* dup of the guest RAM memfd, or -1 */
     struct ioreq_msg_memory_reply mem_table;
+    struct dm_msi_fd {
+        bool used;
+        uint64_t address;
+        uint32_t data;
+        int efd;
+        uint32_t cookie;
+        uint64_t last_use;
+    } msi_fds[FERRY_DM_MSI_FDS];        /* MSIs with an irqfd of their own */
+    uint32_t msi_cookie;
+    uint64_t msi_clock;
+    bool msi_route_off;                 /* the backend cannot route: every MSI synchronous */
     struct ferry_dm_stats stats;
     struct ferry_ratelimit rl;
     unsigned nr_vcpus;                  /* 0: unknown */
@@ -88,6 +101,11 @@ struct ferry_dm {
     char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
+    struct {                            /* a USB controller's QEMU (dm_usb_host_set) */
+        char qmp[108];
+        void (*restarted)(void *opaque);
+        void *opaque;
+    } usb_host;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */
     size_t nr_lists;
 };

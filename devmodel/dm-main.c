@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "common/cpus.h"
 #include "common/log-glib.h"
 #include "devmodel/control.h"
 #include "devmodel/dm-config.h"
@@ -68,6 +70,40 @@ static void qmp_gone(void *opaque)
 
     companion_usb_qmp_lost(m->usb);
     usb_qemu_gone(m);
+}
+
+/*
+ * The xhci device's remote QEMU was restarted: a new QMP connection to it
+ * (the old one ended with the old QEMU), and the USB service plugs the
+ * devices in again.  A confined ferry-dm cannot connect any more: its
+ * devices come back when the broker passes them again.
+ */
+static void usb_host_restarted(void *opaque)
+{
+    struct dm_program *m = opaque;
+    const char *path = dm_usb_host_qmp(m->dm);
+    struct companion_qmp *d = NULL;
+
+    if (!m->usb || !path || !m->qmp || strcmp(companion_qmp_path(m->qmp), path) != 0)
+        return;
+    if (dm_confined(m->dm)) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: the xhci's QEMU was restarted, but a confined "
+                  "ferry-dm cannot connect to its QMP socket again: its USB devices stay "
+                  "unplugged");
+        return;
+    }
+    if (companion_qmp_open(m->base, path, qmp_gone, m, &d) < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: no QMP connection to the restarted xhci "
+                  "QEMU at %s: its USB devices stay unplugged", path);
+        return;
+    }
+    if (companion_usb_reconnect(m->usb, d) < 0) {
+        companion_qmp_free(d);
+        return;
+    }
+    companion_qmp_free(m->qmp);
+    m->qmp = d;
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: reconnected to the restarted xhci QEMU at %s", path);
 }
 
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
@@ -163,6 +199,22 @@ static int dm_run(const struct dm_args *a)
         return DM_EXIT_USAGE;
     }
     ferry_log_init("ferry-dm", a->verbose);
+    if (a->cpus) {
+        cpu_set_t set;
+        char why[200];
+
+        if (ferry_cpus_parse(a->cpus, &set, why, sizeof(why)) < 0) {
+            fprintf(stderr, "ferry-dm: --cpus: %s\n", why);
+            m.status = DM_EXIT_USAGE;
+            goto out;
+        }
+        /* Before any thread or child: they all inherit it. */
+        if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+            fprintf(stderr, "ferry-dm: --cpus %s: %s\n", a->cpus, strerror(errno));
+            goto out;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "placement: ferry-dm on CPUs %s", a->cpus);
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
      * be opened: before the QEMU launchers fork and before confinement. */
@@ -192,6 +244,7 @@ static int dm_run(const struct dm_args *a)
         goto out;
     }
     dm_server_set_dm(m.server, m.dm);
+    dm_server_set_pinned(m.server, a->cpus != NULL);
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
     dm_set_sandbox(m.dm, &sbx);
     /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
@@ -224,6 +277,9 @@ static int dm_run(const struct dm_args *a)
         (void)companion_usb_config_qmp(a->config, &usb_qmp);
         if (!qmp)
             qmp = usb_qmp && *usb_qmp ? usb_qmp : companion_vfio_config_qmp(m.vfio);
+        /* a Ferry guest's own USB controller (the xhci device): its QEMU's QMP */
+        if (!qmp && !companion)
+            qmp = dm_usb_host_qmp(m.dm);
         if (!qmp && companion_vfio_has_devices(m.vfio)) {
             ferry_log(FERRY_LOG_ERROR, NULL, "%s: [pci] devices need the QMP socket of the guest's "
                     "QEMU (--qmp PATH, or qmp= in [pci] or [usb])", a->config);
@@ -254,9 +310,10 @@ static int dm_run(const struct dm_args *a)
         }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
-        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config, a->name,
-                          a->control, mode != FERRY_SECCOMP_OFF || sbx.namespaces,
-                          usb_qemu_gone, &m, &m.usb);
+        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
+                          (const char *const *)a->usb, a->usb_policy, a->name, a->control,
+                          mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
+                          &m.usb);
         if (rc < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
@@ -265,6 +322,8 @@ static int dm_run(const struct dm_args *a)
         if (m.qmp && companion_vfio_start(m.vfio, m.qmp, qmp) < 0)
             goto out;
     }
+    if (m.usb && dm_usb_host_qmp(m.dm))
+        dm_usb_host_set_handler(m.dm, usb_host_restarted, &m);
     if (m.control)
         dm_control_set_handler(m.control, control_command, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);

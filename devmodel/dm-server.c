@@ -23,6 +23,7 @@ struct ferry_dm_server {
     struct event *ctl_ev, *buf_ev;
     struct event **vcpu_ev;
     unsigned nr_vcpus;
+    bool pinned;
 };
 
 /* ------------------------------------------------------------------ */
@@ -66,6 +67,17 @@ static int be_msi(void *opaque, uint64_t address, uint32_t data)
     return m->srv ? ioreq_server_signal_msi(m->srv, address, data) : -ENOTCONN;
 }
 
+static int be_msi_route(void *opaque, uint64_t address, uint32_t data, int fd, uint32_t cookie,
+                        bool assign)
+{
+    struct ferry_dm_server *m = opaque;
+
+    if (!m->srv)
+        return -ENOTCONN;
+    return assign ? ioreq_server_msi_route(m->srv, address, data, fd, cookie)
+                  : ioreq_server_msi_unroute(m->srv, cookie);
+}
+
 static int be_shutdown(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
 {
     struct ferry_dm_server *m = opaque;
@@ -100,6 +112,7 @@ static const struct ferry_dm_backend_ops backend_ops = {
     .irqfd = be_irqfd,
     .irq_line = be_irq_line,
     .msi = be_msi,
+    .msi_route = be_msi_route,
     .shutdown = be_shutdown,
     .sleep = be_sleep,
 };
@@ -178,11 +191,18 @@ void dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm)
     s->dm = dm;
 }
 
+void dm_server_set_pinned(struct ferry_dm_server *s, bool pinned)
+{
+    s->pinned = pinned;
+}
+
 static int connect_router(struct ferry_dm_server *m, const char *name, const char *path,
                           int ioreq_fd)
 {
     struct ioreq_server_config cfg = {
         .name = name ? name : "ferry-dm",
+        .buffered = true,       /* posted writes for regions that declare them */
+        .pinned = m->pinned,
         .ops = &srv_ops,
         .opaque = m,
     };

@@ -34,6 +34,8 @@ void dm_server_set_dm(struct ferry_dm_server *s, struct ferry_dm *dm);
  * maps the guest's RAM into dm (a guest without shared RAM is logged, not
  * an error).  Errors are said on stderr.
  */
+/* ferry-dm chose its CPUs (--cpus): the hypervisor leaves them alone. Before connect. */
+void dm_server_set_pinned(struct ferry_dm_server *s, bool pinned);
 int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *path,
                             int ioreq_fd);
 bool dm_server_connected(const struct ferry_dm_server *s);

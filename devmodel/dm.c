@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -150,6 +151,9 @@ void dm_destroy(struct ferry_dm *dm)
     }
     g_ptr_array_free(dm->devices, TRUE);
     g_hash_table_destroy(dm->gsis);
+    for (unsigned i = 0; i < FERRY_DM_MSI_FDS; i++)
+        if (dm->msi_fds[i].used)
+            close(dm->msi_fds[i].efd);
     for (unsigned i = 0; i < dm->nr_mem; i++)
         munmap(dm->mem[i].hva, dm->mem[i].size);
     if (dm->memfd >= 0)
@@ -226,8 +230,55 @@ unsigned dm_nr_vcpus(const struct ferry_dm *dm)
     return dm->nr_vcpus;
 }
 
+/* The irqfd of (address, data), routed now if it has none; NULL when the backend cannot. */
+static struct dm_msi_fd *msi_fd_get(struct ferry_dm *dm, uint64_t address, uint32_t data)
+{
+    struct dm_msi_fd *e = NULL, *lru = &dm->msi_fds[0];
+
+    if (dm->msi_route_off || !dm->ops || !dm->ops->msi_route)
+        return NULL;
+    for (unsigned i = 0; i < FERRY_DM_MSI_FDS; i++) {
+        struct dm_msi_fd *m = &dm->msi_fds[i];
+        if (m->used && m->address == address && m->data == data) {
+            m->last_use = ++dm->msi_clock;
+            return m;
+        }
+        if (!m->used && !e)
+            e = m;
+        if (m->last_use < lru->last_use)
+            lru = m;
+    }
+    if (!e) {       /* the least recently used message gives its route up */
+        e = lru;
+        (void)dm->ops->msi_route(dm->opaque, 0, 0, -1, e->cookie, false);
+        close(e->efd);
+        e->used = false;
+    }
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0)
+        return NULL;
+    uint32_t cookie = ++dm->msi_cookie;
+    int rc = dm->ops->msi_route(dm->opaque, address, data, efd, cookie, true);
+    if (rc < 0) {
+        close(efd);
+        if (rc == -ENOSYS || rc == -EOPNOTSUPP || rc == -EINVAL) {
+            dm->msi_route_off = true;
+            dm_log(dm, FERRY_LOG_INFO, "msi through irqfds unavailable (%s): MSIs are sent "
+                   "one by one", strerror(-rc));
+        }
+        return NULL;
+    }
+    *e = (struct dm_msi_fd){ .used = true, .address = address, .data = data, .efd = efd,
+                             .cookie = cookie, .last_use = ++dm->msi_clock };
+    return e;
+}
+
 int dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data)
 {
+    struct dm_msi_fd *e = (address >> 20) == 0xfee ? msi_fd_get(dm, address, data) : NULL;
+
+    if (e && eventfd_write(e->efd, 1) == 0)
+        return 0;
     int rc = dm->ops && dm->ops->msi ? dm->ops->msi(dm->opaque, address, data) : -ENOSYS;
 
     if (rc < 0)         /* devices send MSIs when the guest asks: rate-limited */
@@ -383,4 +434,32 @@ void dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const
 bool dm_confined(const struct ferry_dm *dm)
 {
     return dm->confined;
+}
+
+int dm_usb_host_set(struct ferry_dm *dm, const char *qmp)
+{
+    if (dm->usb_host.qmp[0])
+        return -EEXIST;
+    if (strlen(qmp) >= sizeof(dm->usb_host.qmp))
+        return -ENAMETOOLONG;
+    snprintf(dm->usb_host.qmp, sizeof(dm->usb_host.qmp), "%s", qmp);
+    return 0;
+}
+
+const char *dm_usb_host_qmp(const struct ferry_dm *dm)
+{
+    return dm->usb_host.qmp[0] ? dm->usb_host.qmp : NULL;
+}
+
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+                             void *opaque)
+{
+    dm->usb_host.restarted = restarted;
+    dm->usb_host.opaque = opaque;
+}
+
+void dm_usb_host_restarted(struct ferry_dm *dm)
+{
+    if (dm->usb_host.restarted)
+        dm->usb_host.restarted(dm->usb_host.opaque);
 }

@@ -89,6 +89,13 @@ struct ferry_dm_backend_ops {
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);
     /* Deliver one MSI/MSI-X message (address and data as the guest programmed them). */
     int (*msi)(void *opaque, uint64_t address, uint32_t data);
+    /*
+     * Optional: have the eventfd fd deliver the MSI (address, data) from now
+     * on (a KVM irqfd on a GSI routed to it), or (assign false, fd -1) undo
+     * the route named cookie.  Without it every MSI goes through msi.
+     */
+    int (*msi_route)(void *opaque, uint64_t address, uint32_t data, int fd, uint32_t cookie,
+                     bool assign);
     int (*shutdown)(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code);
     /* S3: stop the vCPUs (IOREQ_SLEEP_S3) or resume them at the waking vector (WAKE). */
     int (*sleep)(void *opaque, enum ioreq_sleep_state state);
@@ -156,7 +163,12 @@ void dm_request_shutdown(struct ferry_dm *dm, enum ioreq_shutdown_reason reason,
 void dm_set_nr_vcpus(struct ferry_dm *dm, unsigned n);
 unsigned dm_nr_vcpus(const struct ferry_dm *dm);
 
-/* Deliver an MSI through the backend: -ENOSYS when it cannot. */
+/*
+ * Deliver an MSI through the backend: -ENOSYS when it cannot.  The first
+ * time a message is sent it gets an eventfd routed to it (msi_route), and
+ * from then on sending it is one eventfd write, no round trip; the last
+ * FERRY_DM_MSI_FDS messages keep theirs.
+ */
 int dm_signal_msi(struct ferry_dm *dm, uint64_t address, uint32_t data);
 
 /* Clocks in ns, through the backend's hooks when it has them. */
@@ -297,6 +309,21 @@ void dm_set_confined(struct ferry_dm *dm, const struct ferry_syscall_list *const
                            size_t n);
 bool dm_confined(const struct ferry_dm *dm);
 
+/*
+ * A USB host controller emulated by a QEMU that takes usb-redir devices
+ * over the QMP socket qmp (the xhci device): ferry-dm's USB service serves
+ * host devices to it (companion/dm-usb.h), as to a QEMU guest.  One per
+ * guest: -EEXIST for a second.  dm_usb_host_restarted: that QEMU was
+ * restarted (a new process at the same socket); the handler ferry-dm's
+ * program set with dm_usb_host_set_handler reconnects and plugs the
+ * devices in again.
+ */
+FERRY_MUST_CHECK int dm_usb_host_set(struct ferry_dm *dm, const char *qmp);
+const char *dm_usb_host_qmp(const struct ferry_dm *dm);       /* NULL if none */
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+                             void *opaque);
+void dm_usb_host_restarted(struct ferry_dm *dm);
+
 /* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
 int dm_device_remove(struct ferry_dm *dm, const char *id);
 struct ferry_dm_device *dm_device_find(struct ferry_dm *dm, const char *id);
@@ -339,7 +366,15 @@ struct ferry_dm_region_ops {
     unsigned max_size;          /* widest access the handlers take: 1, 2, 4 or 8 */
 };
 
-#define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED  /* posted writes allowed */
+/*
+ * Posted writes allowed: the device declares that a write to this region has
+ * no effect the guest must wait for (no interrupt, no reply, nothing another
+ * vCPU or the outside sees before the next access).  ferry-hv then queues
+ * writes in the buffered ring without waiting (ports and MMIO below 1 MiB,
+ * Xen's limit); any synchronous request to ferry-dm, a read of the same
+ * region included, is handled only after every earlier posted write.
+ */
+#define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED
 #define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */
 
 FERRY_MUST_CHECK int dm_region_add(struct ferry_dm_device *dev,

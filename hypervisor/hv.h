@@ -22,6 +22,7 @@
 #ifndef FERRY_HV_H
 #define FERRY_HV_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "acpi/acpi.h"
 #include "common/ferry-log.h"
@@ -41,6 +43,9 @@
 #define HV_UNCLAIMED_MAX        64      /* distinct places counted one by one */
 #define HV_LAZY_SLOT_SIZE       (1ull << 30)
 #define HV_EAGER_MIN            (16ull << 20)
+#define HV_IOAPIC_PINS          24      /* GSIs 0..23: the IOAPIC (and 0..15 the PICs) */
+#define HV_MSI_GSI_BASE         HV_IOAPIC_PINS
+#define HV_MSI_ROUTES_MAX       1000    /* KVM allows 1024 GSIs in all */
 
 #define HV_KICK_SIGNAL          (SIGRTMIN + 1)
 
@@ -100,6 +105,7 @@ struct ferry_vm_config {
     uint64_t memory;            /* bytes of guest RAM */
     unsigned nr_vcpus;
     bool eager_memory;          /* register every memslot up front */
+    bool no_pit;                /* no in-kernel PIT (QEMU's -machine pit=off) */
     ferry_log_fn log;
     void *log_opaque;
 };
@@ -167,6 +173,8 @@ struct ferry_vm {
     uint64_t resume_vector;
     uint64_t facs_gpa;              /* the FACS ferry-hv placed; 0: none */
     struct hv_platform_reset *platform_reset;   /* irqchip and PIT at power-on */
+    /* MSI routes for irqfds: GSI HV_MSI_GSI_BASE + i (control thread only). */
+    struct hv_msi_route { bool used; uint64_t address; uint32_t data; } *msi_routes;
 
     /* The CPUID every vCPU gets (its APIC ID patched in); NULL: KVM's as it is. */
     struct kvm_cpuid2 *cpuid;
@@ -200,6 +208,13 @@ int hv_vm_irq_line(struct ferry_vm *vm, uint32_t gsi, bool level);
 int hv_vm_irqfd(struct ferry_vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 /* Inject one MSI (address/data as the guest programmed them) through the LAPIC. */
 int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data);
+/*
+ * Route a GSI of its own to the MSI (address, data) and wire fd to it
+ * (KVM_SET_GSI_ROUTING + KVM_IRQFD; *gsi gets it), or undo that for *gsi.
+ * Control thread only.
+ */
+int hv_vm_msi_route(struct ferry_vm *vm, uint64_t address, uint32_t data, int fd, bool assign,
+                    uint32_t *gsi);
 
 /* vcpu.c */
 FERRY_MUST_CHECK int hv_vcpus_create(struct ferry_vm *vm);
@@ -227,6 +242,9 @@ void hv_io_dispatch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req);
 /* Port I/O exit, incl. CF8/CFC. data points into the kvm_run page. */
 void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
                 bool is_write, uint8_t *data);
+/* String port I/O exit: count elements of size in data (KVM's data page). */
+void hv_io_port_rep(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
+                    uint32_t count, bool is_write, uint8_t *data);
 /* MMIO exit, incl. ECAM; lazy RAM is handled by the caller. */
 void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,
                 bool is_write, uint8_t *data);
@@ -327,6 +345,14 @@ int hv_mb_header_find(const uint8_t *img, size_t size, struct hv_mb_header *h, c
 /* Header, ELF or address fields, and entry checked against the file (fuzzing, unit tests). */
 int hv_mb_image_check(const uint8_t *img, size_t size, uint64_t *entry, char *why,
                       size_t why_len);
+/*
+ * A BIOS's hand-over state for a multiboot guest (hypervisor/bios-state.c):
+ * a real-mode IVT whose handlers EOI and IRET (the loader writes it before
+ * the image), then, once the irqchip exists, the 8259s at vectors 0x08/0x70
+ * with only IRQ 0 and 2 open and the 8254 at 18.2 Hz.
+ */
+FERRY_MUST_CHECK int hv_bios_ivt_write(struct ferry_vm *vm, char *why, size_t why_len);
+FERRY_MUST_CHECK int hv_bios_chips_set(struct ferry_vm *vm, char *why, size_t why_len);
 FERRY_MUST_CHECK int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
                                        struct hv_boot *boot, uint64_t *needed_end, char *why,
                                        size_t why_len);
@@ -366,5 +392,30 @@ int hv_parse_size(const char *s, uint64_t *out);
 /* Guest RAM in HV_MEMORY_MIN..HV_MEMORY_MAX, a multiple of 4 KiB: 0, or
  * -ERANGE with why saying so (HV_MEMORY_RANGE_TEXT). */
 int hv_memory_check(uint64_t size, char *why, size_t why_len);
+
+/* cgroup.c: scheduling weight and cap per guest */
+#define HV_CPU_WEIGHT_MAX   10000   /* cgroup v2's cpu.weight range, 1..10000 */
+#define HV_CPU_CAP_MAX      (100 * HV_VCPUS_MAX)    /* percent of one host CPU */
+struct hv_cgroup {
+    int version;                    /* 2 (unified) or 1; 0 before setup */
+    char base[PATH_MAX];            /* ferry-hv's own cgroup there */
+    char guest[PATH_MAX];           /* BASE/ferry-PID-vcpus: ferry-hv, weight and cap */
+    char dm[PATH_MAX];              /* BASE/ferry-PID-dm: its device model */
+    bool guest_made, dm_made, moved;
+};
+/* BASE from /proc/self/mountinfo and /proc/self/cgroup texts, for the v2 or
+ * the v1 cpu hierarchy: 0, or -ENOENT when there is none. */
+int hv_cgroup_base_find(const char *mountinfo, const char *proc_cgroup, bool v2, char *out,
+                        size_t out_len);
+/* Make both groups, set weight (1..HV_CPU_WEIGHT_MAX, 0: leave) and cap
+ * (percent of one CPU, 0: none) on the guest's and move ferry-hv into it;
+ * on failure nothing is left behind and why says what failed. */
+FERRY_MUST_CHECK int hv_cgroup_setup(struct hv_cgroup *cg, unsigned weight, unsigned cap,
+                                     char *why, size_t why_len);
+FERRY_MUST_CHECK int hv_cgroup_attach_dm(struct hv_cgroup *cg, pid_t pid, char *why,
+                                         size_t why_len);
+/* Move ferry-hv back and remove both groups (the device model must have
+ * exited): 0, or -EBUSY when a group could not be removed. */
+int hv_cgroup_cleanup(struct hv_cgroup *cg);
 
 #endif /* FERRY_HV_H */

@@ -2,8 +2,10 @@
 /*
  * Exit -> ioreq routing.
  *
- * Every trapped access becomes one ioreq_t (count 1; string I/O arrives
- * here already split).  In-process handlers (the debug ports, benchmarks)
+ * Every trapped access becomes one ioreq_t.  String port I/O (rep ins/outs:
+ * KVM hands over up to a page of elements per exit) goes to an ioreq server
+ * as one request through the vCPU's bounce page, and element by element
+ * to in-process handlers and PCI config ports.  In-process handlers (the debug ports, benchmarks)
  * are looked up first, in range sets of their own; everything else goes to
  * the ioreq router, which finds the server that claimed it.  Nobody owns
  * it: reads return all ones, writes are dropped, and the place is counted
@@ -229,6 +231,38 @@ void hv_io_port(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size
     }
 
     io_access(vm, vcpu, IOREQ_TYPE_PIO, port, size, is_write, data);
+}
+
+void hv_io_port_rep(struct ferry_vm *vm, unsigned vcpu, uint16_t port, unsigned size,
+                    uint32_t count, bool is_write, uint8_t *data)
+{
+    bool pci_ports = port >= PCI_CF8_PORT && port <= PCI_CFC_PORT + 3;
+
+    if (count > 1 && vm->router && !pci_ports) {
+        if (!ioreq_rangeset_lookup(vm->local[IOREQ_RANGE_PORT], port, NULL, NULL)) {
+            /*
+             * KVM's data page holds the elements in the order the instruction
+             * handles them; where they land in guest memory (the direction
+             * flag) is KVM's business, so df stays 0 here.
+             */
+            ioreq_t req = {
+                .addr = port, .size = size, .count = count, .type = IOREQ_TYPE_PIO,
+                .dir = is_write ? IOREQ_WRITE : IOREQ_READ, .vp_eport = vcpu,
+                .state = STATE_IOREQ_READY,
+            };
+            int rc = ioreq_router_send_rep(vm->router, vcpu, &req, data);
+            if (rc == IOREQ_SENT || rc == IOREQ_SERVER_FAILED)
+                return;
+            if (rc == IOREQ_UNCLAIMED) {
+                req.count = 1;
+                io_unclaimed(vm, &req);
+                return;
+            }
+            /* Too big for one request (cannot happen with KVM's page): split. */
+        }
+    }
+    for (uint32_t i = 0; i < count; i++)
+        hv_io_port(vm, vcpu, port, size, is_write, data + (size_t)i * size);
 }
 
 void hv_io_mmio(struct ferry_vm *vm, unsigned vcpu, uint64_t gpa, unsigned len,

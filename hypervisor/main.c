@@ -5,15 +5,24 @@
  *   ferry-hv --image FILE [--entry auto|real|pvh|multiboot] [--memory SIZE] [--vcpus N]
  *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
  *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
- *            [--no-acpi | --acpi-table FILE...]
+ *            [--no-acpi | --acpi-table FILE...] [--no-pit] [--cpu-weight N] [--cpu-cap PERCENT]
+ *            [--cpus LIST [--dm-cpus LIST]]
  *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
  *
  * The main thread runs the control loop (ioreq server registrations,
  * signals, the guest's end); each vCPU has a thread of its own.  The exit
  * status says how the guest ended (hypervisor/hv-exit.h).
+ *
+ * Placement: --cpus pins vCPU i to the i-th CPU of the list (round robin).
+ * A device model then shares the CPU of the vCPU that sends it the most
+ * ioreqs (checked once a second; the one --dm starts begins on vCPU 0's),
+ * unless --dm-cpus pins the one --dm starts.  On one CPU a round trip is a
+ * context switch; across two it is two wake-ups, which cost more here.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <glib.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,19 +35,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cpus.h"
 #include "common/log-glib.h"
 #include "hypervisor/hv.h"
 
 #define HV_WAIT_SERVERS_MS_DEFAULT  10000
 #define HV_DM_ARGS_MAX              64
+#define IOREQ_MAX_SERVERS_PLACED    64
 
 struct hv_opts {
-    char *image, *entry, *memory, *cmdline, *socket, *dm, *cpu;
+    char *image, *entry, *memory, *cmdline, *socket, *dm, *cpu, *cpus, *dm_cpus;
     char **modules;                 /* --module FILE[,ARGS], in order */
     char **dm_args;
     char **acpi_tables;             /* --acpi-table, in order */
-    int vcpus, wait_servers, wait_ms, verbose;
-    gboolean eager, no_debug_ports, no_acpi, print_cpuid;
+    int vcpus, wait_servers, wait_ms, verbose, cpu_weight, cpu_cap;
+    gboolean eager, no_debug_ports, no_acpi, print_cpuid, no_pit;
 };
 
 struct hv_main {
@@ -46,8 +57,18 @@ struct hv_main {
     struct ioreq_router *router;
     pid_t dm_pid;
     bool dm_spawned;
+    bool cgroup_on;                 /* --cpu-weight/--cpu-cap: m->cg is set up */
+    struct hv_cgroup cg;
     int sigfd;
     int want_servers;               /* enabled servers needed before the guest starts */
+    bool pinned;                    /* --cpus: vCPU i on vcpu_cpu[i] */
+    int vcpu_cpu[HV_VCPUS_MAX];
+    bool dm_fixed;                  /* --dm-cpus: the spawned device model stays there */
+    cpu_set_t dm_cpus;
+    bool follow;                    /* servers follow their busiest vCPU */
+    struct { uint32_t id; int cpu; bool refused; } placed[IOREQ_MAX_SERVERS_PLACED];
+    unsigned nr_placed;
+    struct timespec last_place;
 };
 
 static void hv_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
@@ -97,6 +118,17 @@ static int hv_msi_op(void *opaque, uint64_t address, uint32_t data)
     return hv_vm_signal_msi(opaque, address, data);
 }
 
+static int hv_msi_route_op(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                           uint32_t *gsi)
+{
+    int rc = hv_vm_msi_route(opaque, address, data, fd, assign, gsi);
+
+    if (rc == 0 && assign)
+        ferry_log(FERRY_LOG_INFO, NULL, "msi 0x%llx/0x%x routed to gsi %u (irqfd)",
+                  (unsigned long long)address, data, *gsi);
+    return rc;
+}
+
 static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
 {
     return hv_vm_memory_regions(opaque, regions);
@@ -112,6 +144,7 @@ static const struct ioreq_router_ops hv_router_ops = {
     .irqfd = hv_irqfd_op,
     .irq_line = hv_irq_line_op,
     .msi = hv_msi_op,
+    .msi_route = hv_msi_route_op,
     .memory = hv_memory_op,
     .shutdown = hv_shutdown_op,
     .sleep = hv_sleep_op,
@@ -160,6 +193,14 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);   /* ignored here; exec would pass that on */
+        cpu_set_t first;
+        CPU_ZERO(&first);
+        if (m->pinned)
+            CPU_SET(m->vcpu_cpu[0], &first);
+        if ((m->dm_fixed || m->pinned) &&
+            sched_setaffinity(0, sizeof(cpu_set_t), m->dm_fixed ? &m->dm_cpus : &first) < 0)
+            fprintf(stderr, "ferry-hv: device model %s: cannot pin it: %s\n", path,
+                    strerror(errno));
         int fl = fcntl(sv[1], F_GETFD);
         if (fl >= 0)
             fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
@@ -170,6 +211,16 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
     close(sv[1]);
     m->dm_pid = pid;
     m->dm_spawned = true;
+    if (m->cgroup_on) {
+        char why[PATH_MAX + 128];
+
+        rc = hv_cgroup_attach_dm(&m->cg, pid, why, sizeof(why));
+        if (rc < 0) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: %s", path, why);
+            close(sv[0]);
+            return rc;
+        }
+    }
     rc = ioreq_router_add_connection(m->router, sv[0]);
     if (rc < 0) {
         ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: cannot add its connection: %s",
@@ -217,6 +268,52 @@ static void hv_handle_signals(struct hv_main *m)
     }
 }
 
+/*
+ * Each server moves to the CPU of the vCPU that sent it the most ioreqs
+ * since the last look (the main thread of its process: the one that serves
+ * them).  Only with --cpus: unpinned vCPUs wander, and the scheduler places
+ * both.
+ */
+static void hv_place_servers(struct hv_main *m)
+{
+    struct ioreq_router_load load[IOREQ_MAX_SERVERS_PLACED];
+    unsigned n = ioreq_router_take_load(m->router, load, IOREQ_MAX_SERVERS_PLACED);
+
+    for (unsigned i = 0; i < n; i++) {
+        const struct ioreq_router_load *l = &load[i];
+        if (!l->requests || l->pid <= 0 || l->pinned)
+            continue;
+        if (m->dm_fixed && l->pid == m->dm_pid)
+            continue;
+        unsigned k;
+        for (k = 0; k < m->nr_placed && m->placed[k].id != l->server_id; k++)
+            ;
+        if (k == m->nr_placed) {
+            if (k == IOREQ_MAX_SERVERS_PLACED)
+                continue;
+            m->placed[m->nr_placed++] = (__typeof__(m->placed[0])){ l->server_id, -1, false };
+        }
+        int cpu = m->vcpu_cpu[l->busiest_vcpu];
+        if (m->placed[k].cpu == cpu || m->placed[k].refused)
+            continue;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(l->pid, sizeof(set), &set) < 0) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "placement: cannot move ioreq server %u (%s) "
+                      "pid %d to CPU %d: %s; it stays where it is", l->server_id, l->name,
+                      (int)l->pid, cpu, strerror(errno));
+            m->placed[k].refused = true;
+            continue;
+        }
+        ferry_log(FERRY_LOG_INFO, NULL, "placement: ioreq server %u (%s) pid %d on CPU %d, "
+                  "with vcpu %u (%llu of its %llu ioreqs)", l->server_id, l->name, (int)l->pid,
+                  cpu, l->busiest_vcpu, (unsigned long long)l->busiest_requests,
+                  (unsigned long long)l->requests);
+        m->placed[k].cpu = cpu;
+    }
+}
+
 /* Run the control loop until fn(m) is true or the guest ends; -ETIMEDOUT after ms. */
 static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
 {
@@ -250,6 +347,14 @@ static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
             hv_handle_signals(m);
         if (p[2].revents)
             ioreq_router_dispatch(m->router);
+        if (m->follow && m->router) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if (t.tv_sec > m->last_place.tv_sec) {
+                m->last_place = t;
+                hv_place_servers(m);
+            }
+        }
     }
 }
 
@@ -300,7 +405,8 @@ static int kvm_error_status(int rc)
 
 int main(int argc, char **argv)
 {
-    struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT };
+    struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT,
+                         .cpu_weight = -1, .cpu_cap = -1 };     /* -1: not given */
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
         { "entry", 'e', 0, G_OPTION_ARG_STRING, &o.entry,
@@ -308,6 +414,11 @@ int main(int argc, char **argv)
           "multiboot header), real, pvh or multiboot", "KIND" },
         { "memory", 'm', 0, G_OPTION_ARG_STRING, &o.memory, "guest RAM, K/M/G/T (default 64M)", "SIZE" },
         { "vcpus", 'c', 0, G_OPTION_ARG_INT, &o.vcpus, "number of vCPUs (default 1)", "N" },
+        { "cpu-weight", 0, 0, G_OPTION_ARG_INT, &o.cpu_weight,
+          "scheduling weight of the guest's vCPUs against other guests' (1..10000, default "
+          "100: its own cgroup's cpu.weight, or cpu.shares N*1024/100)", "N" },
+        { "cpu-cap", 0, 0, G_OPTION_ARG_INT, &o.cpu_cap,
+          "at most this much host CPU for the guest, in percent of one CPU (1..6400)", "PERCENT" },
         { "cmdline", 0, 0, G_OPTION_ARG_STRING, &o.cmdline,
           "kernel command line (pvh, multiboot: after the image's name)", "S" },
         { "module", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.modules,
@@ -332,10 +443,17 @@ int main(int argc, char **argv)
           "register all of guest RAM with KVM up front", NULL },
         { "no-acpi", 0, 0, G_OPTION_ARG_NONE, &o.no_acpi,
           "no ACPI tables for the guest", NULL },
+        { "no-pit", 0, 0, G_OPTION_ARG_NONE, &o.no_pit,
+          "no in-kernel PIT (8254) for the guest", NULL },
         { "acpi-table", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.acpi_tables,
           "one more ACPI table (a complete .aml/.dat: SSDT, SLIC, ...; repeatable)", "FILE" },
         { "no-debug-ports", 0, 0, G_OPTION_ARG_NONE, &o.no_debug_ports,
           "no in-process debug console (0xe9) and debug exit (0x501) ports", NULL },
+        { "cpus", 0, 0, G_OPTION_ARG_STRING, &o.cpus,
+          "pin vCPU i to the i-th CPU of LIST (0,2-3); device models follow the vCPU that "
+          "drives them most", "LIST" },
+        { "dm-cpus", 0, 0, G_OPTION_ARG_STRING, &o.dm_cpus,
+          "pin the device model --dm starts to these CPUs instead", "LIST" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "more log (info)", NULL },
         { NULL },
     };
@@ -426,6 +544,18 @@ int main(int argc, char **argv)
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
+    if (o.cpu_weight != -1 && (o.cpu_weight < 1 || o.cpu_weight > HV_CPU_WEIGHT_MAX)) {
+        fprintf(stderr, "ferry-hv: --cpu-weight %d: must be 1..%d\n", o.cpu_weight,
+                HV_CPU_WEIGHT_MAX);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
+    }
+    if (o.cpu_cap != -1 && (o.cpu_cap < 1 || o.cpu_cap > HV_CPU_CAP_MAX)) {
+        fprintf(stderr, "ferry-hv: --cpu-cap %d: must be 1..%d (percent of one host CPU)\n",
+                o.cpu_cap, HV_CPU_CAP_MAX);
+        status = FERRY_HV_EXIT_USAGE;
+        goto out;
+    }
     if (o.wait_servers < 0 || o.wait_ms < 0) {
         fprintf(stderr, "ferry-hv: --wait-servers and --wait-timeout must not be negative\n");
         status = FERRY_HV_EXIT_USAGE;
@@ -433,6 +563,33 @@ int main(int argc, char **argv)
     }
     vcfg.nr_vcpus = (unsigned)o.vcpus;
     vcfg.eager_memory = o.eager;
+    vcfg.no_pit = o.no_pit;
+    if (o.cpus) {
+        cpu_set_t set;
+        if (ferry_cpus_parse(o.cpus, &set, why, sizeof(why)) < 0) {
+            fprintf(stderr, "ferry-hv: --cpus: %s\n", why);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        m.pinned = true;
+        m.follow = true;
+        for (int i = 0; i < o.vcpus; i++)
+            m.vcpu_cpu[i] = ferry_cpus_nth(&set, (unsigned)i);
+    }
+    if (o.dm_cpus) {
+        if (ferry_cpus_parse(o.dm_cpus, &m.dm_cpus, why, sizeof(why)) < 0) {
+            fprintf(stderr, "ferry-hv: --dm-cpus: %s\n", why);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        if (!o.dm) {
+            fprintf(stderr, "ferry-hv: --dm-cpus %s: no device model to pin (give --dm)\n",
+                    o.dm_cpus);
+            status = FERRY_HV_EXIT_USAGE;
+            goto out;
+        }
+        m.dm_fixed = true;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -463,6 +620,19 @@ int main(int argc, char **argv)
         status = fflush(stdout) == 0 ? FERRY_HV_EXIT_OK : FERRY_HV_EXIT_FAILURE;
         goto out;
     }
+    if (o.cpu_weight != -1 || o.cpu_cap != -1) {
+        char cwhy[PATH_MAX + 128];
+
+        rc = hv_cgroup_setup(&m.cg, o.cpu_weight > 0 ? (unsigned)o.cpu_weight : 0,
+                             o.cpu_cap > 0 ? (unsigned)o.cpu_cap : 0, cwhy, sizeof(cwhy));
+        if (rc) {
+            ferry_log(FERRY_LOG_ERROR, NULL, "--cpu-weight/--cpu-cap: %s", cwhy);
+            goto out;
+        }
+        m.cgroup_on = true;
+        ferry_log(FERRY_LOG_INFO, NULL, "cgroup v%d: guest in %s, device model in %s",
+                  m.cg.version, m.cg.guest, m.cg.dm);
+    }
     rc = hv_io_init(m.vm);
     if (!rc && !o.no_debug_ports)
         rc = hv_io_add_debug_ports(m.vm, STDOUT_FILENO);
@@ -479,6 +649,11 @@ int main(int argc, char **argv)
         rc = hv_vcpus_create(m.vm);
     if (!rc)
         rc = hv_vcpus_setup_boot(m.vm, &boot);
+    if (!rc && boot.entry == HV_ENTRY_MULTIBOOT) {
+        rc = hv_bios_chips_set(m.vm, why, sizeof(why));
+        if (rc)
+            ferry_log(FERRY_LOG_ERROR, NULL, "multiboot: %s", why);
+    }
     if (rc)
         goto out;
 
@@ -526,6 +701,24 @@ int main(int argc, char **argv)
     rc = hv_vcpus_start(m.vm);
     if (rc)
         goto out;
+    for (unsigned i = 0; m.pinned && i < m.vm->nr_vcpus; i++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(m.vcpu_cpu[i], &one);
+        int perr = pthread_setaffinity_np(m.vm->vcpus[i].thread, sizeof(one), &one);
+        if (perr)
+            ferry_log(FERRY_LOG_WARNING, NULL, "placement: cannot pin vcpu %u to CPU %d: %s",
+                      i, m.vcpu_cpu[i], strerror(perr));
+    }
+    if (m.pinned || m.dm_fixed) {
+        char dmc[128] = "";
+        if (m.dm_fixed)
+            ferry_cpus_format(&m.dm_cpus, dmc, sizeof(dmc));
+        for (unsigned i = 0; m.pinned && i < m.vm->nr_vcpus; i++)
+            ferry_log(FERRY_LOG_INFO, NULL, "placement: vcpu %u on CPU %d", i, m.vcpu_cpu[i]);
+        ferry_log(FERRY_LOG_INFO, NULL, "placement: device model %s%s", m.dm_fixed ? "on CPUs " :
+                  "follows the vCPU that sends it the most ioreqs", dmc);
+    }
     hv_loop(&m, NULL, -1);
 ended:
     hv_vcpus_stop(m.vm);
@@ -538,9 +731,12 @@ ended:
         struct ioreq_router_stats st;
         ioreq_router_get_stats(m.router, &st);
         ferry_log(FERRY_LOG_INFO, NULL, "ioreqs: sent=%llu posted=%llu unclaimed_reads=%llu "
-                  "unclaimed_writes=%llu failed=%llu", (unsigned long long)st.sent,
+                  "unclaimed_writes=%llu failed=%llu rep_sent=%llu rep_elements=%llu "
+                  "doorbells=%llu", (unsigned long long)st.sent,
                   (unsigned long long)st.posted, (unsigned long long)st.unclaimed_reads,
-                  (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed);
+                  (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed,
+                  (unsigned long long)st.rep_sent, (unsigned long long)st.rep_elements,
+                  (unsigned long long)st.doorbells);
     }
 out:
     if (m.vm)
@@ -560,6 +756,9 @@ out:
             waitpid(m.dm_pid, NULL, 0);
         }
     }
+    if (m.cgroup_on && hv_cgroup_cleanup(&m.cg) < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "could not remove the cgroups %s and %s", m.cg.guest,
+                  m.cg.dm);
     if (m.vm) {
         hv_io_fini(m.vm);
         hv_vm_destroy(m.vm);
@@ -572,6 +771,8 @@ out:
     g_free(o.cmdline);
     g_strfreev(o.modules);
     g_free(o.cpu);
+    g_free(o.cpus);
+    g_free(o.dm_cpus);
     g_free(o.socket);
     g_free(o.dm);
     g_strfreev(o.dm_args);

@@ -382,6 +382,10 @@ int hv_load_multiboot(struct ferry_vm *vm, const struct hv_load_config *lc,
         if (s->paddr + s->memsz > top)
             top = s->paddr + s->memsz;
     }
+    /* first: a segment over the vector table wins */
+    rc = hv_bios_ivt_write(vm, why, why_len);
+    if (rc)
+        goto out;
     for (unsigned i = 0; i < mi.nr; i++) {
         const struct mb_seg *s = &mi.seg[i];
         uint8_t *dst = hv_vm_gpa_ptr(vm, s->paddr, s->memsz);

@@ -265,9 +265,8 @@ static void *vcpu_thread(void *arg)
             if ((uint64_t)run->io.data_offset + (uint64_t)run->io.count * size >
                 (uint64_t)vm->run_size)
                 break;
-            for (uint32_t i = 0; i < run->io.count; i++)
-                hv_io_port(vm, v->index, run->io.port, size,
-                           run->io.direction == KVM_EXIT_IO_OUT, data + i * size);
+            hv_io_port_rep(vm, v->index, run->io.port, size, run->io.count,
+                           run->io.direction == KVM_EXIT_IO_OUT, data);
             break;
         }
         case KVM_EXIT_MMIO:

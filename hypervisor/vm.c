@@ -264,7 +264,7 @@ static int vm_create_irqchip(struct ferry_vm *vm)
         vm_log(vm, FERRY_LOG_ERROR, "kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
         return rc;
     }
-    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) > 0) {
+    if (!vm->cfg.no_pit && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) > 0) {
         struct kvm_pit_config pit = { .flags = 0 };
         if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) == 0)
             vm->have_pit = true;
@@ -393,6 +393,90 @@ int hv_vm_signal_msi(struct ferry_vm *vm, uint64_t address, uint32_t data)
     return 0;
 }
 
+/* The whole routing table: KVM's default for the PICs and the IOAPIC, then the MSI routes. */
+static int vm_commit_routes(struct ferry_vm *vm)
+{
+    unsigned n = 16 + HV_IOAPIC_PINS;
+
+    for (unsigned i = 0; i < HV_MSI_ROUTES_MAX; i++)
+        n += vm->msi_routes[i].used;
+    struct kvm_irq_routing *t = calloc(1, sizeof(*t) + n * sizeof(t->entries[0]));
+    if (!t)
+        return -ENOMEM;
+    unsigned k = 0;
+    for (uint32_t gsi = 0; gsi < HV_IOAPIC_PINS; gsi++) {
+        t->entries[k++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi } };
+        if (gsi < 16)
+            t->entries[k++] = (struct kvm_irq_routing_entry){
+                .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+                .u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+                               .pin = gsi % 8 } };
+    }
+    for (unsigned i = 0; i < HV_MSI_ROUTES_MAX; i++) {
+        const struct hv_msi_route *m = &vm->msi_routes[i];
+        if (!m->used)
+            continue;
+        t->entries[k++] = (struct kvm_irq_routing_entry){
+            .gsi = HV_MSI_GSI_BASE + i, .type = KVM_IRQ_ROUTING_MSI,
+            .u.msi = { .address_lo = (uint32_t)m->address,
+                       .address_hi = (uint32_t)(m->address >> 32), .data = m->data } };
+    }
+    t->nr = k;
+    int rc = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
+    free(t);
+    if (rc)
+        vm_log(vm, FERRY_LOG_WARNING, "kvm: KVM_SET_GSI_ROUTING (%u entries): %s", k,
+               strerror(-rc));
+    return rc;
+}
+
+int hv_vm_msi_route(struct ferry_vm *vm, uint64_t address, uint32_t data, int fd, bool assign,
+                    uint32_t *gsi)
+{
+    struct kvm_irqfd irqfd = { .fd = (uint32_t)fd };
+    int rc;
+
+    if (!vm->msi_routes) {
+        vm->msi_routes = calloc(HV_MSI_ROUTES_MAX, sizeof(*vm->msi_routes));
+        if (!vm->msi_routes)
+            return -ENOMEM;
+    }
+    if (!assign) {
+        unsigned i = *gsi - HV_MSI_GSI_BASE;
+        if (*gsi < HV_MSI_GSI_BASE || i >= HV_MSI_ROUTES_MAX || !vm->msi_routes[i].used)
+            return -ENOENT;
+        irqfd.gsi = *gsi;
+        irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+        (void)ioctl(vm->vm_fd, KVM_IRQFD, &irqfd);
+        vm->msi_routes[i].used = false;
+        return vm_commit_routes(vm);
+    }
+    unsigned i;
+    for (i = 0; i < HV_MSI_ROUTES_MAX && vm->msi_routes[i].used; i++)
+        ;
+    if (i == HV_MSI_ROUTES_MAX)
+        return -ENOSPC;
+    vm->msi_routes[i] = (struct hv_msi_route){ true, address, data };
+    rc = vm_commit_routes(vm);
+    if (rc == 0) {
+        irqfd.gsi = HV_MSI_GSI_BASE + i;
+        if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+            rc = -errno;
+            vm_log(vm, FERRY_LOG_WARNING, "irqfd for msi 0x%llx/0x%x on gsi %u: %s",
+                   (unsigned long long)address, data, irqfd.gsi, strerror(errno));
+        }
+    }
+    if (rc) {
+        vm->msi_routes[i].used = false;
+        (void)vm_commit_routes(vm);
+        return rc;
+    }
+    *gsi = HV_MSI_GSI_BASE + i;
+    return 0;
+}
+
 int hv_vm_irqfd(struct ferry_vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign)
 {
     struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
@@ -437,6 +521,7 @@ void hv_vm_destroy(struct ferry_vm *vm)
     hv_sleep_free(vm);
     pthread_cond_destroy(&vm->sleep_cond);
     pthread_mutex_destroy(&vm->sleep_lock);
+    free(vm->msi_routes);
     pthread_mutex_destroy(&vm->slot_lock);
     pthread_mutex_destroy(&vm->unclaimed_lock);
     free(vm);

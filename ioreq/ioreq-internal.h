@@ -21,7 +21,14 @@ int ioreq_msg_send(int sock, uint16_t type, uint32_t seq, const void *payload,
  */
 ssize_t ioreq_msg_recv(int sock, void *buf, int *fds, unsigned *nfds);
 
-/* Layout of the shared memfd for nr_vcpus. */
+/*
+ * Layout of the shared memfd for nr_vcpus: Xen's synchronous slots (page
+ * rounded), Xen's buffered page, Ferry's wait page, one bounce page per vCPU.
+ */
+struct ioreq_layout {
+    size_t sync, buffered, wait, bounce, total;     /* offsets; total = size */
+};
+void ioreq_layout_get(unsigned nr_vcpus, struct ioreq_layout *l);
 size_t ioreq_shared_size(unsigned nr_vcpus);
 
 #endif

@@ -66,7 +66,7 @@ int ioreq_rangeset_foreach(const struct ioreq_rangeset *set,
 /* Registration protocol (unix SOCK_SEQPACKET, fds by SCM_RIGHTS)      */
 
 #define IOREQ_PROTO_MAGIC       0x51494f46u   /* "FIOQ" little-endian */
-#define IOREQ_PROTO_VERSION     1
+#define IOREQ_PROTO_VERSION     2           /* 2: wait page and bounce pages */
 #define IOREQ_MSG_MAX           4096          /* header + payload */
 #define IOREQ_MSG_MAX_FDS       16
 #define IOREQ_NAME_MAX          32
@@ -86,6 +86,7 @@ enum ioreq_msg_type {
     IOREQ_MSG_DESTROY,          /* s->r: unregister */
     IOREQ_MSG_MSI,              /* s->r: deliver one MSI (address, data) */
     IOREQ_MSG_SLEEP,            /* s->r: suspend the vCPUs (S3) or wake them (S0) */
+    IOREQ_MSG_MSI_ROUTE,        /* s->r: an eventfd that delivers one MSI (KVM irqfd) */
     IOREQ_MSG_REPLY = 0x100,    /* r->s: status, message */
     IOREQ_MSG_TYPE_MAX
 };
@@ -99,10 +100,11 @@ struct ioreq_msg_hdr {
 };
 
 #define IOREQ_HELLO_F_BUFFERED  (1u << 0)   /* server wants the buffered ring */
+#define IOREQ_HELLO_F_PINNED    (1u << 1)   /* server chose its CPUs: leave them alone */
 
 struct ioreq_msg_hello {
     uint32_t flags;
-    uint32_t reserved;
+    int32_t pid;                            /* the server's, for placement; 0: not said */
     char name[IOREQ_NAME_MAX];              /* NUL-padded */
 };
 
@@ -113,7 +115,44 @@ struct ioreq_msg_hello_reply {
     uint32_t shared_offset;     /* shared_iopage in the memfd */
     uint32_t buffered_offset;   /* buffered_iopage in the memfd, if asked */
     uint32_t map_size;
+    uint32_t wait_offset;       /* struct ioreq_wait_page in the memfd */
+    uint32_t bounce_offset;     /* nr_vcpus bounce pages of IOREQ_BOUNCE_SIZE */
 };
+
+/*
+ * Ferry's own page beside Xen's two (Xen signals through event channels
+ * and needs none): who may be asleep, so that nobody writes an eventfd to
+ * a peer that is awake.
+ *
+ * server_idle: the server sets it (then looks at the slots and the ring
+ * once more) when it has nothing left to do and may go to sleep; a vCPU
+ * thread that published work clears it and rings only if it was set.  So
+ * doorbells coalesce: while the server is busy, or after one ring, nobody
+ * rings, and the server's last look before sleeping finds what arrived.
+ * router_waiting[v]: vCPU v's thread is about to sleep on its reply
+ * eventfd; the server rings it only then (a spinning vCPU needs no ring).
+ * server_cpu: the CPU the server last ran on (sched_getcpu), for the
+ * router's spin-or-sleep choice.
+ */
+struct ioreq_wait_page {
+    uint32_t server_idle;
+    int32_t server_cpu;
+    uint32_t reserved[14];
+    uint8_t router_waiting[IOREQ_MAX_VCPUS];
+};
+
+/*
+ * String I/O (rep ins/outs): one request for all the repetitions of one
+ * exit.  data_is_ptr means, as in Xen, that data holds the address of the
+ * first element and element i lives at data + i*size (data - i*size when
+ * df is set).  Xen's addresses are guest-physical; Ferry's router puts
+ * the elements in the vCPU's bounce page in the shared memfd instead and
+ * marks the address with IOREQ_BOUNCE_ADDR (above any physical address):
+ * data = IOREQ_BOUNCE_ADDR + offset in that page.
+ */
+#define IOREQ_BOUNCE_SIZE       4096u
+#define IOREQ_BOUNCE_ADDR       (1ull << 63)
+#define IOREQ_REP_MAX           IOREQ_BOUNCE_SIZE   /* repetitions in one request */
 
 struct ioreq_msg_vcpu_fds {
     uint32_t first;             /* fds: req0, resp0, req1, resp1, ... */
@@ -157,6 +196,23 @@ struct ioreq_msg_memory_reply {
 struct ioreq_msg_msi {
     uint64_t address;           /* as the guest programmed it (0xfeeXXXXX) */
     uint32_t data;
+    uint32_t reserved;
+};
+
+/*
+ * MSI through an irqfd: the router routes a GSI of its own to the message
+ * and wires the eventfd to it, so that the server signals the MSI with one
+ * eventfd write instead of a round trip.  cookie is the server's name for
+ * the route (deassign by it); at most IOREQ_MSI_ROUTES_MAX per server.
+ */
+#define IOREQ_MSI_ROUTES_MAX    64
+#define IOREQ_MSI_ROUTE_F_DEASSIGN (1u << 0)
+
+struct ioreq_msg_msi_route {
+    uint64_t address;
+    uint32_t data;
+    uint32_t flags;
+    uint32_t cookie;
     uint32_t reserved;
 };
 
@@ -226,6 +282,13 @@ struct ioreq_router_ops {
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);
     /* Optional: deliver an MSI message (KVM_SIGNAL_MSI). */
     int (*msi)(void *opaque, uint64_t address, uint32_t data);
+    /*
+     * Optional: route a new GSI to the MSI (address, data) and wire fd to it
+     * (assign: *gsi gets it; the router keeps fd open while assigned), or
+     * undo that for *gsi.
+     */
+    int (*msi_route)(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                     uint32_t *gsi);
     /* Optional: guest RAM for DMA: fills regions, returns the memfd (not dup'ed). */
     int (*memory)(void *opaque, struct ioreq_msg_memory_reply *regions);
     /* Optional: a server asked for power-off, reboot or crash. */
@@ -242,7 +305,12 @@ struct ioreq_router_ops {
 struct ioreq_router_config {
     unsigned nr_vcpus;
     unsigned timeout_ms;        /* a server silent this long is detached; 0 = 5000 */
-    unsigned spin_us;           /* spin before blocking for a reply; 0 = 20, -1u = never */
+    /*
+     * Spin this long for a reply before sleeping, only while the server last
+     * ran on another CPU than the vCPU thread (sharing a CPU, spinning only
+     * delays the server): 0 = 20, -1u = never.
+     */
+    unsigned spin_us;
     const struct ioreq_router_ops *ops;
     void *opaque;
 };
@@ -268,19 +336,48 @@ enum ioreq_send_result {
 /*
  * Send one request from vCPU `vcpu` (thread-safe across vCPUs, one call at
  * a time per vCPU) and wait for the answer.  req->type, addr, size, dir,
- * data (writes) and count must be set; count > 1 is not supported (split
- * string I/O).  Posted writes go through the buffered ring when the owning
- * claim allows it and the ring has room; otherwise they are sent
+ * data (writes) and count must be set; count > 1 goes through
+ * ioreq_router_send_rep.  Posted writes go through the buffered ring when
+ * the owning claim allows it and the ring has room; otherwise they are sent
  * synchronously (back-pressure).
  */
 int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req);
 
+/*
+ * String I/O: req->count (1..IOREQ_REP_MAX, count * size at most
+ * IOREQ_BOUNCE_SIZE) elements of req->size bytes in buf, in the order the
+ * instruction handles them (KVM's data page); req->df as the guest's
+ * direction flag (MMIO addresses step down when set).  One request to the
+ * owner of req->addr, through the vCPU's bounce page; reads fill buf.
+ * Unclaimed or failed: reads fill buf with all ones.  -EINVAL for a bad
+ * request, -E2BIG for one that does not fit the page or (MMIO) runs out of
+ * the owner's claim: the caller splits it.
+ */
+int ioreq_router_send_rep(struct ioreq_router *r, unsigned vcpu, ioreq_t *req, void *buf);
+
 struct ioreq_router_stats {
     uint64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
+    uint64_t rep_sent;          /* of sent: string requests (count > 1) */
+    uint64_t rep_elements;      /* elements they carried */
+    uint64_t doorbells;         /* eventfd writes to servers (coalesced ones not counted) */
     unsigned servers;
     unsigned enabled;           /* servers that sent ENABLE (control thread only) */
 };
 void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *st);
+
+/* Who drives each server, for placement (ferry-hv moves a device model next to it). */
+struct ioreq_router_load {
+    uint32_t server_id;
+    int32_t pid;                /* as the server said in its HELLO; 0: unknown */
+    bool pinned;                /* it chose its CPUs itself */
+    char name[IOREQ_NAME_MAX + 1];
+    uint64_t requests;          /* from every vCPU since the previous call */
+    unsigned busiest_vcpu;      /* the vCPU that sent the most of them */
+    uint64_t busiest_requests;
+};
+/* Control thread: each live registered server's load since the previous call; returns how many. */
+unsigned ioreq_router_take_load(struct ioreq_router *r, struct ioreq_router_load *out,
+                                unsigned max);
 
 /* ------------------------------------------------------------------ */
 /* Server (device-model side)                                          */
@@ -292,7 +389,10 @@ struct ioreq_server_ops {
     /*
      * Emulate one access.  For reads store the result in req->data (the
      * low req->size bytes count).  Called for synchronous requests and for
-     * posted writes from the buffered ring (vcpu = -1u then).
+     * posted writes from the buffered ring (vcpu = -1u then).  A string
+     * request through the bounce page reaches it as count single accesses
+     * (count 1, data the value); one with a guest-physical data pointer
+     * (Xen's kind) comes whole, data_is_ptr set, for the handler to copy.
      */
     void (*handle)(void *opaque, unsigned vcpu, ioreq_t *req);
 };
@@ -300,6 +400,7 @@ struct ioreq_server_ops {
 struct ioreq_server_config {
     const char *name;
     bool buffered;              /* ask for the buffered ring */
+    bool pinned;                /* tell the router our CPUs are chosen (no placement) */
     const struct ioreq_server_ops *ops;
     void *opaque;
 };
@@ -346,6 +447,10 @@ FERRY_MUST_CHECK int ioreq_server_set_irqfd(struct ioreq_server *s, uint32_t gsi
 int ioreq_server_set_irq_line(struct ioreq_server *s, uint32_t gsi, bool level);
 /* Deliver one MSI/MSI-X message the guest programmed into a device. */
 int ioreq_server_signal_msi(struct ioreq_server *s, uint64_t address, uint32_t data);
+/* Have fd deliver (address, data) from now on (an irqfd); cookie names it for removal. */
+int ioreq_server_msi_route(struct ioreq_server *s, uint64_t address, uint32_t data, int fd,
+                           uint32_t cookie);
+int ioreq_server_msi_unroute(struct ioreq_server *s, uint32_t cookie);
 /* Guest RAM: *memfd (caller closes) and the region table. */
 FERRY_MUST_CHECK int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,
                                              struct ioreq_msg_memory_reply *regions);

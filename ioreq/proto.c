@@ -35,6 +35,8 @@ static const struct msg_rule rules[] = {
     [IOREQ_MSG_DESTROY] = { true, 0, 0, 0, 0 },
     [IOREQ_MSG_MSI] = { true, sizeof(struct ioreq_msg_msi), sizeof(struct ioreq_msg_msi), 0, 0 },
     [IOREQ_MSG_SLEEP] = { true, sizeof(struct ioreq_msg_sleep), sizeof(struct ioreq_msg_sleep), 0, 0 },
+    [IOREQ_MSG_MSI_ROUTE] = { true, sizeof(struct ioreq_msg_msi_route),
+                              sizeof(struct ioreq_msg_msi_route), 0, 1 },
 };
 
 /* Replies: the reply payload depends on the request; accept any size that
@@ -166,8 +168,19 @@ ssize_t ioreq_msg_recv(int sock, void *buf, int *fds, unsigned *nfds)
     return n;
 }
 
+void ioreq_layout_get(unsigned nr_vcpus, struct ioreq_layout *l)
+{
+    l->sync = 0;
+    l->buffered = ((size_t)nr_vcpus * sizeof(ioreq_t) + 4095) & ~(size_t)4095;
+    l->wait = l->buffered + sizeof(buffered_iopage_t);
+    l->bounce = l->wait + ((sizeof(struct ioreq_wait_page) + 4095) & ~(size_t)4095);
+    l->total = l->bounce + (size_t)nr_vcpus * IOREQ_BOUNCE_SIZE;
+}
+
 size_t ioreq_shared_size(unsigned nr_vcpus)
 {
-    size_t sync = ((size_t)nr_vcpus * sizeof(ioreq_t) + 4095) & ~(size_t)4095;
-    return sync + sizeof(buffered_iopage_t);
+    struct ioreq_layout l;
+
+    ioreq_layout_get(nr_vcpus, &l);
+    return l.total;
 }

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,19 @@ struct srv {
     int memfd;
     ioreq_t *slots;
     buffered_iopage_t *buf;         /* NULL unless the server asked for it */
+    struct ioreq_wait_page *wait;   /* who sleeps: shared with the server */
+    uint8_t *bounce;                /* nr_vcpus pages for string I/O */
     int buf_fd;
     pthread_mutex_t buf_lock;
+    int32_t pid;                    /* as its HELLO said; 0: unknown */
+    bool pinned;                    /* HELLO said: it chose its CPUs */
+    atomic_uint_fast64_t *load;     /* requests per vCPU (sync and posted) */
+    uint64_t *load_seen;            /* load at the previous ioreq_router_take_load */
+    struct msi_route {
+        bool used;
+        uint32_t cookie, gsi;
+        int fd;
+    } msi_routes[IOREQ_MSI_ROUTES_MAX];     /* control thread only */
     int *req_fd;                    /* router -> server, per vCPU */
     int *resp_fd;                   /* server -> router, per vCPU */
 };
@@ -86,6 +98,7 @@ struct ioreq_router {
     struct srv *servers[IOREQ_SERVERS_MAX];     /* control thread only */
     uint32_t next_id;
     atomic_uint_fast64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
+    atomic_uint_fast64_t rep_sent, rep_elements, doorbells;
     atomic_uint live_servers;
 };
 
@@ -120,6 +133,8 @@ static void srv_free_pages(struct srv *s)
     s->map = NULL;
     s->slots = NULL;
     s->buf = NULL;
+    s->wait = NULL;
+    s->bounce = NULL;
     s->memfd = s->buf_fd = -1;
     s->req_fd = s->resp_fd = NULL;
 }
@@ -132,6 +147,8 @@ static void srv_unref(struct srv *s)
     if (s->sock >= 0)
         close(s->sock);
     pthread_mutex_destroy(&s->buf_lock);
+    free(s->load);
+    free(s->load_seen);
     free(s);
 }
 
@@ -174,12 +191,30 @@ static void srv_kill(struct srv *s, enum ferry_log_level level, const char *why)
         r->ops->server_gone(r->opaque, s->name, why);
 }
 
+/* Control thread: undo s's MSI routes (the GSIs go back to the hypervisor). */
+static void srv_unroute_all(struct srv *s)
+{
+    struct ioreq_router *r = s->r;
+
+    for (unsigned i = 0; i < IOREQ_MSI_ROUTES_MAX; i++) {
+        struct msi_route *m = &s->msi_routes[i];
+        if (!m->used)
+            continue;
+        uint32_t gsi = m->gsi;
+        if (r->ops->msi_route)
+            (void)r->ops->msi_route(r->opaque, 0, 0, m->fd, false, &gsi);
+        close(m->fd);
+        m->used = false;
+    }
+}
+
 /* Control thread: forget the connection (the last reference frees s). */
 static void srv_drop(struct srv *s)
 {
     struct ioreq_router *r = s->r;
 
     srv_kill(s, FERRY_LOG_WARNING, "connection closed");
+    srv_unroute_all(s);
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
     for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)
         if (r->servers[i] == s)
@@ -226,6 +261,8 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
         return reply(s, seq, -EALREADY, "already registered");
     srv_free_pages(s);      /* what an earlier, failed HELLO left */
     memcpy(s->name, h->name, IOREQ_NAME_MAX);
+    s->pid = h->pid > 0 ? h->pid : 0;
+    s->pinned = h->flags & IOREQ_HELLO_F_PINNED;
     s->name[IOREQ_NAME_MAX] = '\0';
     for (char *p = s->name; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
@@ -233,8 +270,9 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
     if (!s->name[0])
         strcpy(s->name, "unnamed");
 
-    size_t sync_size = ioreq_shared_size(n) - sizeof(buffered_iopage_t);
-    s->map_size = ioreq_shared_size(n);
+    struct ioreq_layout lay;
+    ioreq_layout_get(n, &lay);
+    s->map_size = lay.total;
     s->memfd = memfd_create("ferry-ioreq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (s->memfd < 0 || ftruncate(s->memfd, (off_t)s->map_size) < 0 ||
         fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
@@ -245,6 +283,11 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
         return reply(s, seq, -errno, "cannot map the shared pages: %s", strerror(errno));
     }
     s->slots = s->map;
+    s->wait = (struct ioreq_wait_page *)((char *)s->map + lay.wait);
+    s->bounce = (uint8_t *)s->map + lay.bounce;
+    /* Until the server says otherwise it may be asleep: ring. */
+    __atomic_store_n(&s->wait->server_idle, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->wait->server_cpu, -1, __ATOMIC_SEQ_CST);
     s->req_fd = malloc(n * sizeof(int));
     s->resp_fd = malloc(n * sizeof(int));
     if (!s->req_fd || !s->resp_fd) {
@@ -262,7 +305,7 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
             return reply(s, seq, -errno, "cannot create eventfds: %s", strerror(errno));
     }
     if (h->flags & IOREQ_HELLO_F_BUFFERED) {
-        s->buf = (buffered_iopage_t *)((char *)s->map + sync_size);
+        s->buf = (buffered_iopage_t *)((char *)s->map + lay.buffered);
         s->buf_fd = new_eventfd();
         if (s->buf_fd < 0)
             return reply(s, seq, -errno, "cannot create eventfds: %s", strerror(errno));
@@ -270,8 +313,9 @@ static int handle_hello(struct srv *s, uint32_t seq, const struct ioreq_msg_hell
 
     struct ioreq_msg_hello_reply rep = {
         .status = 0, .server_id = s->id, .nr_vcpus = n, .shared_offset = 0,
-        .buffered_offset = s->buf ? (uint32_t)sync_size : 0,
+        .buffered_offset = s->buf ? (uint32_t)lay.buffered : 0,
         .map_size = (uint32_t)s->map_size,
+        .wait_offset = (uint32_t)lay.wait, .bounce_offset = (uint32_t)lay.bounce,
     };
     int fds[2] = { s->memfd, s->buf_fd };
     int rc = ioreq_msg_send(s->sock, IOREQ_MSG_REPLY, seq, &rep, sizeof(rep), fds,
@@ -473,6 +517,53 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
                          m->data, strerror(-rc));
         return reply(s, h->seq, 0, NULL);
     }
+    case IOREQ_MSG_MSI_ROUTE: {
+        const struct ioreq_msg_msi_route *m = p;
+        struct msi_route *slot = NULL, *mine = NULL;
+        for (unsigned i = 0; i < IOREQ_MSI_ROUTES_MAX; i++) {
+            if (s->msi_routes[i].used && s->msi_routes[i].cookie == m->cookie)
+                mine = &s->msi_routes[i];
+            else if (!s->msi_routes[i].used && !slot)
+                slot = &s->msi_routes[i];
+        }
+        if (m->flags & IOREQ_MSI_ROUTE_F_DEASSIGN) {
+            close_fds(fds, nfds);
+            if (!mine)
+                return reply(s, h->seq, -ENOENT, "msi route %u does not exist", m->cookie);
+            uint32_t gsi = mine->gsi;
+            if (r->ops->msi_route)
+                (void)r->ops->msi_route(r->opaque, 0, 0, mine->fd, false, &gsi);
+            close(mine->fd);
+            mine->used = false;
+            return reply(s, h->seq, 0, NULL);
+        }
+        if (nfds != 1) {
+            close_fds(fds, nfds);
+            return reply(s, h->seq, -EINVAL, "msi route %u: %u fds, expected 1", m->cookie, nfds);
+        }
+        if ((m->address >> 20) != 0xfee) {
+            close(fds[0]);
+            return reply(s, h->seq, -EINVAL, "msi address 0x%llx is outside 0xfee00000-0xfeefffff",
+                         (unsigned long long)m->address);
+        }
+        if (mine || !slot) {
+            close(fds[0]);
+            return reply(s, h->seq, mine ? -EEXIST : -ENOSPC, mine ? "msi route %u exists"
+                         : "msi route %u: the server has %u already (the limit)", m->cookie,
+                         IOREQ_MSI_ROUTES_MAX);
+        }
+        uint32_t gsi = 0;
+        rc = r->ops->msi_route ? r->ops->msi_route(r->opaque, m->address, m->data, fds[0], true,
+                                                   &gsi)
+                               : -ENOSYS;
+        if (rc) {
+            close(fds[0]);
+            return reply(s, h->seq, rc, "msi route 0x%llx/0x%x: %s", (unsigned long long)m->address,
+                         m->data, strerror(-rc));
+        }
+        *slot = (struct msi_route){ .used = true, .cookie = m->cookie, .gsi = gsi, .fd = fds[0] };
+        return reply(s, h->seq, 0, NULL);
+    }
     case IOREQ_MSG_GET_MEMORY: {
         struct ioreq_msg_memory_reply m = { 0 };
         int memfd = r->ops->memory ? r->ops->memory(r->opaque, &m) : -ENOSYS;
@@ -672,7 +763,16 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
         return rc;
     }
     s = calloc(1, sizeof(*s));
-    if (!s) {
+    if (s) {
+        s->load = calloc(r->nr_vcpus, sizeof(*s->load));
+        s->load_seen = calloc(r->nr_vcpus, sizeof(*s->load_seen));
+    }
+    if (!s || !s->load || !s->load_seen) {
+        if (s) {
+            free(s->load);
+            free(s->load_seen);
+        }
+        free(s);
         close(fd);
         return -ENOMEM;
     }
@@ -771,6 +871,25 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Work for s is published (a READY slot or a ring entry): ring fd only if
+ * the server said it may be asleep, and clear that so that the vCPUs
+ * publishing more before it wakes do not ring again (it looks at every slot
+ * and the ring before it sleeps).  The fence orders the publication before
+ * the look at server_idle, as the server orders its server_idle store
+ * before its last look at the slots.
+ */
+static void kick_server(struct srv *s, int fd)
+{
+    uint32_t *idle = &s->wait->server_idle;
+
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(idle, __ATOMIC_RELAXED) && __atomic_exchange_n(idle, 0, __ATOMIC_SEQ_CST)) {
+        atomic_fetch_add(&s->r->doorbells, 1);
+        eventfd_write(fd, 1);
+    }
+}
+
 /* Try the buffered ring; false when the write cannot or must not be posted. */
 static bool post_buffered(struct srv *s, const ioreq_t *req)
 {
@@ -817,16 +936,30 @@ static bool post_buffered(struct srv *s, const ioreq_t *req)
     }
     __atomic_store_n(&pg->ptrs.write_pointer, wp + 1 + qw, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->buf_lock);
-    eventfd_write(s->buf_fd, 1);
+    kick_server(s, s->buf_fd);
     return true;
+}
+
+/*
+ * Spin only while the server runs on another CPU: on this vCPU's own CPU
+ * the spin would only keep it from running.
+ */
+static bool spin_worth_it(struct srv *s)
+{
+    int cpu = sched_getcpu();
+    int32_t srv_cpu = __atomic_load_n(&s->wait->server_cpu, __ATOMIC_RELAXED);
+
+    return cpu >= 0 && srv_cpu >= 0 && srv_cpu != cpu;
 }
 
 /* Wait for slot to reach IORESP_READY; false if s died or timed out. */
 static bool wait_reply(struct ioreq_router *r, struct srv *s, unsigned vcpu, ioreq_t *slot)
 {
     uint8_t *st = state_byte(slot);
+    uint8_t *waiting = &s->wait->router_waiting[vcpu];
     uint64_t start = now_ns();
-    uint64_t spin_end = r->spin_us == -1u ? start : start + (uint64_t)r->spin_us * 1000;
+    uint64_t spin_end = r->spin_us == -1u || !spin_worth_it(s) ? start
+                        : start + (uint64_t)r->spin_us * 1000;
     uint64_t deadline = start + (uint64_t)r->timeout_ms * 1000000;
 
     for (;;) {
@@ -843,40 +976,83 @@ static bool wait_reply(struct ioreq_router *r, struct srv *s, unsigned vcpu, ior
             srv_kill(s, FERRY_LOG_ERROR, "no answer within the timeout");
             return false;
         }
+        /* Say we sleep, then look once more: the server rings only when we say so. */
+        __atomic_store_n(waiting, 1, __ATOMIC_SEQ_CST);
+        if ((__atomic_load_n(st, __ATOMIC_SEQ_CST) & 0xf) == STATE_IORESP_READY) {
+            __atomic_store_n(waiting, 0, __ATOMIC_RELAXED);
+            return true;
+        }
         struct pollfd p = { .fd = s->resp_fd[vcpu], .events = POLLIN };
         int ms = (int)((deadline - now + 999999) / 1000000);
         if (poll(&p, 1, ms) > 0) {
             eventfd_t v;
             (void)eventfd_read(s->resp_fd[vcpu], &v);
         }
+        __atomic_store_n(waiting, 0, __ATOMIC_RELAXED);
     }
 }
 
-int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req)
+/*
+ * The enabled, live owner of req's address with a reference taken, or NULL;
+ * *flags gets its claim's flags.
+ */
+static struct srv *find_owner(struct ioreq_router *r, const ioreq_t *req, uint32_t *flags,
+                              uint64_t *start, uint64_t *end)
 {
     enum ioreq_range_type t;
     uint64_t key = req->addr;
     struct srv *s = NULL;
-    uint32_t flags = 0;
 
     switch (req->type) {
     case IOREQ_TYPE_PIO: t = IOREQ_RANGE_PORT; break;
     case IOREQ_TYPE_COPY: t = IOREQ_RANGE_MMIO; break;
     case IOREQ_TYPE_PCI_CONFIG: t = IOREQ_RANGE_PCI; key = IOREQ_PCI_ADDR_SBDF(req->addr); break;
-    default: return -EINVAL;
+    default: return NULL;
     }
-    if (vcpu >= r->nr_vcpus || (req->size != 1 && req->size != 2 && req->size != 4 && req->size != 8))
-        return -EINVAL;
-
     pthread_rwlock_rdlock(&r->lock);
-    struct claim *c = ioreq_rangeset_lookup(r->sets[t], key, NULL, NULL);
+    struct claim *c = ioreq_rangeset_lookup(r->sets[t], key, start, end);
     if (c && atomic_load(&c->srv->enabled) && !atomic_load(&c->srv->dead)) {
         s = c->srv;
-        flags = c->flags;
+        *flags = c->flags;
         atomic_fetch_add(&s->refs, 1);
     }
     pthread_rwlock_unlock(&r->lock);
+    return s;
+}
 
+static bool valid_request(const struct ioreq_router *r, unsigned vcpu, const ioreq_t *req)
+{
+    return vcpu < r->nr_vcpus &&
+           (req->type == IOREQ_TYPE_PIO || req->type == IOREQ_TYPE_COPY ||
+            req->type == IOREQ_TYPE_PCI_CONFIG) &&
+           (req->size == 1 || req->size == 2 || req->size == 4 || req->size == 8);
+}
+
+/* Fill s's slot for vcpu, ring, wait; true when the server answered. */
+static bool sync_request(struct ioreq_router *r, struct srv *s, unsigned vcpu, const ioreq_t *req)
+{
+    ioreq_t *slot = &s->slots[vcpu];
+
+    slot->addr = req->addr;
+    slot->data = req->dir == IOREQ_WRITE || req->data_is_ptr ? req->data : 0;
+    slot->count = req->count ? req->count : 1;
+    slot->size = req->size;
+    slot->vp_eport = vcpu;
+    slot->type = req->type;
+    uint8_t b = STATE_IOREQ_READY | (req->data_is_ptr & 1) << 4 | (req->dir & 1) << 5 |
+                (req->df & 1) << 6;
+    __atomic_store_n(state_byte(slot), b, __ATOMIC_RELEASE);
+    kick_server(s, s->req_fd[vcpu]);
+    return wait_reply(r, s, vcpu, slot);
+}
+
+int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req)
+{
+    uint32_t flags = 0;
+
+    if (!valid_request(r, vcpu, req))
+        return -EINVAL;
+    struct srv *s = find_owner(r, req, &flags, NULL, NULL);
     if (!s) {
         if (req->dir == IOREQ_READ) {
             req->data = size_mask(req->size);
@@ -887,6 +1063,7 @@ int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req)
         return IOREQ_UNCLAIMED;
     }
 
+    atomic_fetch_add_explicit(&s->load[vcpu], 1, memory_order_relaxed);
     if (req->dir == IOREQ_WRITE && (flags & IOREQ_CLAIM_F_BUFFERED) && s->buf &&
         post_buffered(s, req)) {
         atomic_fetch_add(&r->posted, 1);
@@ -894,20 +1071,12 @@ int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req)
         return IOREQ_POSTED;
     }
 
-    ioreq_t *slot = &s->slots[vcpu];
-    slot->addr = req->addr;
-    slot->data = req->dir == IOREQ_WRITE ? req->data : 0;
-    slot->count = req->count ? req->count : 1;
-    slot->size = req->size;
-    slot->vp_eport = vcpu;
-    slot->type = req->type;
-    uint8_t b = STATE_IOREQ_READY | (req->data_is_ptr & 1) << 4 | (req->dir & 1) << 5 |
-                (req->df & 1) << 6;
-    __atomic_store_n(state_byte(slot), b, __ATOMIC_RELEASE);
-    eventfd_write(s->req_fd[vcpu], 1);
-
     int result;
-    if (wait_reply(r, s, vcpu, slot)) {
+    ioreq_t one = *req;
+    one.count = 1;
+    one.data_is_ptr = 0;
+    if (sync_request(r, s, vcpu, &one)) {
+        ioreq_t *slot = &s->slots[vcpu];
         if (req->dir == IOREQ_READ)
             req->data = slot->data & size_mask(req->size);
         __atomic_store_n(state_byte(slot), STATE_IOREQ_NONE, __ATOMIC_RELEASE);
@@ -923,6 +1092,77 @@ int ioreq_router_send(struct ioreq_router *r, unsigned vcpu, ioreq_t *req)
     return result;
 }
 
+int ioreq_router_send_rep(struct ioreq_router *r, unsigned vcpu, ioreq_t *req, void *buf)
+{
+    uint32_t flags = 0, n = req->count, size = req->size;
+
+    if (!valid_request(r, vcpu, req) || req->type == IOREQ_TYPE_PCI_CONFIG || n == 0)
+        return -EINVAL;
+    if (n > IOREQ_REP_MAX || (uint64_t)n * size > IOREQ_BOUNCE_SIZE)
+        return -E2BIG;
+    uint64_t start = 0, end = 0, span = (uint64_t)(n - 1) * size;
+    struct srv *s = find_owner(r, req, &flags, &start, &end);
+    /*
+     * MMIO addresses step with each element: all of them must lie in the
+     * one claim, or a server would see accesses to what it never claimed.
+     */
+    if (s && req->type == IOREQ_TYPE_COPY &&
+        (req->df ? req->addr - start < span : end - req->addr < span + size - 1)) {
+        srv_unref(s);
+        return -E2BIG;
+    }
+    if (!s) {
+        if (req->dir == IOREQ_READ) {
+            memset(buf, 0xff, (size_t)n * size);
+            atomic_fetch_add(&r->unclaimed_reads, n);
+        } else {
+            atomic_fetch_add(&r->unclaimed_writes, n);
+        }
+        return IOREQ_UNCLAIMED;
+    }
+
+    /*
+     * Element i of buf is the i-th repetition.  In the bounce page it sits
+     * where Xen's rule puts it: data + i*size, or data - i*size with df.
+     */
+    atomic_fetch_add_explicit(&s->load[vcpu], 1, memory_order_relaxed);
+    uint8_t *page = s->bounce + (size_t)vcpu * IOREQ_BOUNCE_SIZE;
+    uint32_t first = req->df ? (n - 1) * size : 0;
+    ioreq_t sr = *req;
+    sr.data_is_ptr = 1;
+    sr.data = IOREQ_BOUNCE_ADDR + first;
+    if (req->dir == IOREQ_WRITE) {
+        if (!req->df)
+            memcpy(page, buf, (size_t)n * size);
+        else
+            for (uint32_t i = 0; i < n; i++)
+                memcpy(page + first - i * size, (uint8_t *)buf + i * size, size);
+    }
+    int result;
+    if (sync_request(r, s, vcpu, &sr)) {
+        if (req->dir == IOREQ_READ) {
+            /* The server wrote the page: copy each element once, where it belongs. */
+            if (!req->df)
+                memcpy(buf, page, (size_t)n * size);
+            else
+                for (uint32_t i = 0; i < n; i++)
+                    memcpy((uint8_t *)buf + i * size, page + first - i * size, size);
+        }
+        __atomic_store_n(state_byte(&s->slots[vcpu]), STATE_IOREQ_NONE, __ATOMIC_RELEASE);
+        atomic_fetch_add(&r->sent, 1);
+        atomic_fetch_add(&r->rep_sent, 1);
+        atomic_fetch_add(&r->rep_elements, n);
+        result = IOREQ_SENT;
+    } else {
+        if (req->dir == IOREQ_READ)
+            memset(buf, 0xff, (size_t)n * size);
+        atomic_fetch_add(&r->failed, 1);
+        result = IOREQ_SERVER_FAILED;
+    }
+    srv_unref(s);
+    return result;
+}
+
 void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *st)
 {
     st->sent = atomic_load(&r->sent);
@@ -930,6 +1170,9 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
     st->unclaimed_reads = atomic_load(&r->unclaimed_reads);
     st->unclaimed_writes = atomic_load(&r->unclaimed_writes);
     st->failed = atomic_load(&r->failed);
+    st->rep_sent = atomic_load(&r->rep_sent);
+    st->rep_elements = atomic_load(&r->rep_elements);
+    st->doorbells = atomic_load(&r->doorbells);
     st->servers = atomic_load(&r->live_servers);
     /* servers[] belongs to the control thread, the one that asks this. */
     st->enabled = 0;
@@ -937,4 +1180,30 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
         if (r->servers[i] && atomic_load(&r->servers[i]->enabled) &&
             !atomic_load(&r->servers[i]->dead))
             st->enabled++;
+}
+
+unsigned ioreq_router_take_load(struct ioreq_router *r, struct ioreq_router_load *out,
+                                unsigned max)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < IOREQ_SERVERS_MAX && n < max; i++) {
+        struct srv *s = r->servers[i];
+        if (!s || !s->registered || atomic_load(&s->dead))
+            continue;
+        struct ioreq_router_load *l = &out[n++];
+        *l = (struct ioreq_router_load){ .server_id = s->id, .pid = s->pid, .pinned = s->pinned };
+        memcpy(l->name, s->name, sizeof(l->name));
+        for (unsigned v = 0; v < r->nr_vcpus; v++) {
+            uint64_t now = atomic_load_explicit(&s->load[v], memory_order_relaxed);
+            uint64_t d = now - s->load_seen[v];
+            s->load_seen[v] = now;
+            l->requests += d;
+            if (d > l->busiest_requests) {
+                l->busiest_requests = d;
+                l->busiest_vcpu = v;
+            }
+        }
+    }
+    return n;
 }

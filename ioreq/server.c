@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ struct ioreq_server {
     size_t map_size;
     ioreq_t *slots;
     buffered_iopage_t *buf;
+    struct ioreq_wait_page *wait;
+    uint8_t *bounce;
     int buf_fd;
     int *req_fd;
     int *resp_fd;
@@ -124,7 +127,9 @@ static int simple_call(struct ioreq_server *s, uint16_t type, const void *payloa
 
 static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cfg)
 {
-    struct ioreq_msg_hello h = { .flags = cfg->buffered ? IOREQ_HELLO_F_BUFFERED : 0 };
+    struct ioreq_msg_hello h = { .flags = (cfg->buffered ? IOREQ_HELLO_F_BUFFERED : 0) |
+                                          (cfg->pinned ? IOREQ_HELLO_F_PINNED : 0),
+                                 .pid = (int32_t)getpid() };
     char buf[IOREQ_MSG_MAX];
     int fds[IOREQ_MSG_MAX_FDS];
     unsigned nfds;
@@ -138,11 +143,15 @@ static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cf
         return rc;
     }
     const struct ioreq_msg_hello_reply *rep = (const void *)(buf + sizeof(struct ioreq_msg_hdr));
+    struct ioreq_layout lay = { 0 };
+    if (n - sizeof(struct ioreq_msg_hdr) == sizeof(*rep) && rep->nr_vcpus > 0 &&
+        rep->nr_vcpus <= IOREQ_MAX_VCPUS)
+        ioreq_layout_get(rep->nr_vcpus, &lay);
     if (n - sizeof(struct ioreq_msg_hdr) != sizeof(*rep) || nfds != (cfg->buffered ? 2u : 1u) ||
         rep->nr_vcpus == 0 || rep->nr_vcpus > IOREQ_MAX_VCPUS ||
-        rep->map_size < ioreq_shared_size(rep->nr_vcpus) ||
-        (cfg->buffered && rep->buffered_offset != ioreq_shared_size(rep->nr_vcpus) -
-                                                  sizeof(buffered_iopage_t))) {
+        rep->map_size < lay.total || rep->wait_offset != lay.wait ||
+        rep->bounce_offset != lay.bounce ||
+        (cfg->buffered && rep->buffered_offset != lay.buffered)) {
         close_fds(fds, nfds);
         slog(s, FERRY_LOG_ERROR, "ioreq: malformed registration reply from the router");
         return -EPROTO;
@@ -160,6 +169,8 @@ static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cf
         return rc;
     }
     s->slots = s->map;
+    s->wait = (struct ioreq_wait_page *)((char *)s->map + lay.wait);
+    s->bounce = (uint8_t *)s->map + lay.bounce;
     if (cfg->buffered) {
         s->buf = (buffered_iopage_t *)((char *)s->map + rep->buffered_offset);
         s->buf_fd = fds[1];
@@ -296,15 +307,13 @@ static void bad_request(struct ioreq_server *s, const char *what, unsigned vcpu)
              "(%u similar suppressed)", what, vcpu, dropped);
 }
 
-int ioreq_server_dispatch_buffered(struct ioreq_server *s)
+/* Handle every posted write in the ring; -EPROTO when the ring is corrupt. */
+static int drain_ring(struct ioreq_server *s)
 {
     buffered_iopage_t *pg = s->buf;
-    eventfd_t v;
 
     if (!pg)
         return 0;
-    if (s->buf_fd >= 0)
-        (void)eventfd_read(s->buf_fd, &v);
     for (;;) {
         union bufioreq_pointers p;
         p.full = __atomic_load_n(&pg->ptrs.full, __ATOMIC_ACQUIRE);
@@ -337,10 +346,57 @@ int ioreq_server_dispatch_buffered(struct ioreq_server *s)
     }
 }
 
+static bool ring_pending(const struct ioreq_server *s)
+{
+    if (!s->buf)
+        return false;
+    union bufioreq_pointers p;
+    p.full = __atomic_load_n(&s->buf->ptrs.full, __ATOMIC_SEQ_CST);
+    return p.write_pointer != p.read_pointer;
+}
+
+static uint8_t *slot_state(ioreq_t *slot)
+{
+    return (uint8_t *)slot + offsetof(ioreq_t, type) - 1;
+}
+
+/*
+ * A string request through the vCPU's bounce page: count single accesses
+ * for the handler, values to and from the page.  Element i is at
+ * data + i*size (data - i*size with df); all of them must lie in the page.
+ */
+static bool run_bounced(struct ioreq_server *s, unsigned vcpu, const ioreq_t *req)
+{
+    uint64_t off = req->data - IOREQ_BOUNCE_ADDR;
+    uint64_t span = (uint64_t)(req->count - 1) * req->size;
+    uint64_t lo = req->df ? off - span : off;
+
+    if (req->data < IOREQ_BOUNCE_ADDR || (req->df && off < span) ||
+        lo + span + req->size > IOREQ_BOUNCE_SIZE)
+        return false;
+    uint8_t *page = s->bounce + (size_t)vcpu * IOREQ_BOUNCE_SIZE;
+    int64_t step = req->df ? -(int64_t)req->size : (int64_t)req->size;
+    for (uint32_t i = 0; i < req->count; i++) {
+        uint8_t *elem = page + off + step * (int64_t)i;
+        ioreq_t one = *req;
+        one.count = 1;
+        one.data_is_ptr = 0;
+        one.data = 0;
+        if (req->type == IOREQ_TYPE_COPY)
+            one.addr = req->addr + (uint64_t)(step * (int64_t)i);
+        if (req->dir == IOREQ_WRITE)
+            memcpy(&one.data, elem, req->size);
+        s->ops->handle(s->opaque, vcpu, &one);
+        if (req->dir == IOREQ_READ)
+            memcpy(elem, &one.data, req->size);
+    }
+    return true;
+}
+
 static void handle_slot(struct ioreq_server *s, unsigned vcpu)
 {
     ioreq_t *slot = &s->slots[vcpu];
-    uint8_t *st = (uint8_t *)slot + offsetof(ioreq_t, type) - 1;
+    uint8_t *st = slot_state(slot);
     uint8_t b = __atomic_load_n(st, __ATOMIC_ACQUIRE);
 
     if ((b & 0xf) != STATE_IOREQ_READY)
@@ -351,19 +407,71 @@ static void handle_slot(struct ioreq_server *s, unsigned vcpu)
     __atomic_store_n(st, (uint8_t)((b & 0xf0) | STATE_IOREQ_INPROCESS), __ATOMIC_RELAXED);
 
     bool ok = (req.size == 1 || req.size == 2 || req.size == 4 || req.size == 8) &&
-              req.count == 1 && !req.data_is_ptr &&
               (req.type == IOREQ_TYPE_PIO || req.type == IOREQ_TYPE_COPY ||
                req.type == IOREQ_TYPE_PCI_CONFIG);
-    if (ok) {
+    if (ok && req.data_is_ptr) {
+        /* String I/O: never PCI config, never more than a page's worth. */
+        ok = req.type != IOREQ_TYPE_PCI_CONFIG && req.count >= 1 && req.count <= IOREQ_REP_MAX;
+        if (ok && req.data >= IOREQ_BOUNCE_ADDR)
+            ok = run_bounced(s, vcpu, &req);
+        else if (ok)
+            s->ops->handle(s->opaque, vcpu, &req);      /* guest-physical: the handler copies */
+    } else if (ok && req.count == 1) {
         s->ops->handle(s->opaque, vcpu, &req);
     } else {
+        ok = false;
+    }
+    if (!ok) {
         bad_request(s, "malformed slot", vcpu);
         req.data = ~0ull;
     }
-    if (req.dir == IOREQ_READ)
+    if (req.dir == IOREQ_READ && !req.data_is_ptr)
         slot->data = req.data;
-    __atomic_store_n(st, (uint8_t)((b & 0xf0) | STATE_IORESP_READY), __ATOMIC_RELEASE);
-    eventfd_write(s->resp_fd[vcpu], 1);
+    __atomic_store_n(st, (uint8_t)((b & 0xf0) | STATE_IORESP_READY), __ATOMIC_SEQ_CST);
+    /* Ring only a vCPU that said it sleeps (the fence pairs with its flag store). */
+    if (__atomic_load_n(&s->wait->router_waiting[vcpu], __ATOMIC_SEQ_CST))
+        eventfd_write(s->resp_fd[vcpu], 1);
+}
+
+/*
+ * Before the caller sleeps: say so in server_idle, then look at the ring and
+ * every slot once more, since a vCPU that published work while we were busy
+ * did not ring.  Anything found is handled and the look repeats.
+ */
+static void settle(struct ioreq_server *s)
+{
+    for (;;) {
+        int cpu = sched_getcpu();
+        if (cpu >= 0)
+            __atomic_store_n(&s->wait->server_cpu, cpu, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->wait->server_idle, 1, __ATOMIC_SEQ_CST);
+        bool work = ring_pending(s);
+        for (unsigned i = 0; !work && i < s->nr_vcpus; i++)
+            work = (__atomic_load_n(slot_state(&s->slots[i]), __ATOMIC_SEQ_CST) & 0xf) ==
+                   STATE_IOREQ_READY;
+        if (!work)
+            return;
+        __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
+        if (drain_ring(s) < 0)
+            return;
+        for (unsigned i = 0; i < s->nr_vcpus; i++)
+            handle_slot(s, i);
+    }
+}
+
+int ioreq_server_dispatch_buffered(struct ioreq_server *s)
+{
+    eventfd_t v;
+
+    if (!s->buf)
+        return 0;
+    if (s->buf_fd >= 0)
+        (void)eventfd_read(s->buf_fd, &v);
+    __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
+    int rc = drain_ring(s);
+    if (rc == 0)
+        settle(s);
+    return rc;
 }
 
 int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu)
@@ -373,17 +481,21 @@ int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu)
     if (vcpu >= s->nr_vcpus)
         return -EINVAL;
     (void)eventfd_read(s->req_fd[vcpu], &v);
+    __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
     /* Posted writes issued before this request must take effect first. */
-    ioreq_server_dispatch_buffered(s);
+    drain_ring(s);
     handle_slot(s, vcpu);
+    settle(s);
     return 0;
 }
 
 int ioreq_server_dispatch_all(struct ioreq_server *s)
 {
-    ioreq_server_dispatch_buffered(s);
+    __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
+    drain_ring(s);
     for (unsigned i = 0; i < s->nr_vcpus; i++)
         handle_slot(s, i);
+    settle(s);
     return 0;
 }
 
@@ -459,6 +571,19 @@ int ioreq_server_signal_msi(struct ioreq_server *s, uint64_t address, uint32_t d
 {
     struct ioreq_msg_msi m = { .address = address, .data = data };
     return simple_call(s, IOREQ_MSG_MSI, &m, sizeof(m), NULL, 0);
+}
+
+int ioreq_server_msi_route(struct ioreq_server *s, uint64_t address, uint32_t data, int fd,
+                           uint32_t cookie)
+{
+    struct ioreq_msg_msi_route m = { .address = address, .data = data, .cookie = cookie };
+    return simple_call(s, IOREQ_MSG_MSI_ROUTE, &m, sizeof(m), &fd, 1);
+}
+
+int ioreq_server_msi_unroute(struct ioreq_server *s, uint32_t cookie)
+{
+    struct ioreq_msg_msi_route m = { .flags = IOREQ_MSI_ROUTE_F_DEASSIGN, .cookie = cookie };
+    return simple_call(s, IOREQ_MSG_MSI_ROUTE, &m, sizeof(m), NULL, 0);
 }
 
 int ioreq_server_get_memory(struct ioreq_server *s, int *memfd,

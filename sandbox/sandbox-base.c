@@ -58,6 +58,7 @@ FERRY_SYSCALL_LIST(sandbox_syscalls_base, "base",
     FERRY_SC("timerfd_gettime"),
     FERRY_SC("clock_gettime"), FERRY_SC("clock_getres"), FERRY_SC("gettimeofday"),
     FERRY_SC("clock_nanosleep"), FERRY_SC("nanosleep"),
+    FERRY_SC("getcpu"),     /* sched_getcpu's fallback (the ioreq server says where it runs) */
     FERRY_IOCTL(FIONREAD),                      /* libevent's evbuffer_read */
     FERRY_IOCTL(FIONBIO),
     FERRY_IOCTL(TCGETS),                        /* isatty() of the log target */

@@ -355,6 +355,13 @@ FERRY_USB_API FERRY_MUST_CHECK int
 usb_service_add_guest_qmp(struct ferry_usb_service *s, const char *guest,
                                 struct ferry_usb_qmp *q, char *err, size_t errlen);
 FERRY_USB_API void usb_service_guest_lost(struct ferry_usb_service *s, const char *guest);
+/* A new QEMU at the same QMP socket (a restarted remote QEMU): q, lent as
+ * with _add_guest_qmp, replaces the lost connection, and the assignments
+ * whose devices are present are plugged into it again.  -ENOENT if the
+ * guest has no lent connection. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_service_guest_reconnect(struct ferry_usb_service *s, const char *guest,
+                            struct ferry_usb_qmp *q, char *err, size_t errlen);
 /* A guest is named by its QMP socket path.  Rules as usb_policy_new. */
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_service_set_policy(struct ferry_usb_service *s, const char *guest,

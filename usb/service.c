@@ -901,6 +901,47 @@ void usb_service_guest_lost(struct ferry_usb_service *s, const char *guest)
     }
 }
 
+/*
+ * A new QEMU answers at the guest's QMP socket (the remote QEMU of a Ferry
+ * guest's xHCI restarted): the embedder's new connection replaces the lost
+ * one, channels still leaving the old QEMU are forgotten, and every
+ * assignment whose device is present is plugged in again.
+ */
+int usb_service_guest_reconnect(struct ferry_usb_service *s, const char *guest,
+                                struct ferry_usb_qmp *q, char *err, size_t errlen)
+{
+    struct guest *g = NULL;
+
+    for (guint i = 0; i < s->guests->len && !g; i++) {
+        struct guest *c = g_ptr_array_index(s->guests, i);
+        if (!strcmp(c->qmp, guest) && c->lent)
+            g = c;
+    }
+    if (!g) {
+        snprintf(err, errlen, "usb: no lent QMP connection to %s to replace", guest);
+        return -ENOENT;
+    }
+    for (GList *l = s->unplugs; l; l = l->next) {
+        struct unplug *u = l->data;
+        if (u->guest == g && u->a) {
+            u->a->unplug = NULL;
+            u->a = NULL;
+        }
+    }
+    g->q = q;
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (a->guest != g)
+            continue;
+        assign_stop(a);
+        a->plugged = false;
+        a->stalled = false;
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] plugging into the new QEMU at %s", a->ident, g->qmp);
+        assign_update_accept(a);
+    }
+    return 0;
+}
+
 int usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
                                 char *err, size_t errlen)
 {

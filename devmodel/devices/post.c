@@ -4,7 +4,9 @@
  * The last code reads back (as on chipsets that latch it), the last
  * FERRY_POST_HISTORY codes appear in query-devices, and each code is
  * logged at debug level.  Guests also use port 0x80 as an I/O delay: every
- * width is accepted.
+ * width is accepted.  Writes are posted (the region is declared buffered):
+ * the vCPU does not wait for them; a read still returns the last code, as
+ * the server applies posted writes before any synchronous request.
  *
  * Options: port=0x80
  */
@@ -69,7 +71,9 @@ static int post_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
     if (!p)
         return -ENOMEM;
     p->dev = dev;
-    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &post_ops, p, 0, NULL);
+    /* A code written has no effect the guest waits for: posted writes. */
+    rc = dm_region_add(dev, FERRY_DM_SPACE_PORT, port, 1, &post_ops, p,
+                       FERRY_DM_REGION_BUFFERED, NULL);
     if (rc < 0) {
         free(p);
         return rc;

@@ -15,13 +15,23 @@
  *          args=ARGS (extra QEMU arguments, space-separated, e.g.
  *          "-netdev user,,id=n0"), qemu=PATH, restarts=N (default 3),
  *          sandbox=on|off (QEMU's seccomp, default on)
+ *
+ * The xhci device is the same with device=qemu-xhci and a QMP monitor on
+ * the remote QEMU (a unix socket in a private folder): ferry-dm's USB
+ * service (companion/dm-usb.h) plugs host devices into that QEMU as
+ * usb-redir devices whose channels it serves, as for a QEMU guest; when
+ * the remote QEMU is restarted, ferry-dm reconnects and plugs them in
+ * again.  Options: addr=, qemu=, restarts=, sandbox= as above.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devmodel/dm.h"
+#include "sandbox/sandbox.h"
 #include "mpqemu/qemu-remote.h"
 #include "pci/pcimodel.h"
 
@@ -42,6 +52,9 @@ struct qemu_dev {
     bool irqfd;
     struct qemu_bar bar[QEMU_REMOTE_BARS];
     char **argv;
+    bool went_down;             /* restarts are announced (xhci: USB reconnects) */
+    char *qmp_dir;              /* xhci: the private folder of the remote's QMP socket */
+    char *qmp;
 };
 
 static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
@@ -106,6 +119,12 @@ static void qemu_state(void *opaque, enum mpqemu_remote_state state)
 
     dm_dev_log(q->dev, state == QEMU_REMOTE_RUNNING ? FERRY_LOG_INFO : FERRY_LOG_WARNING,
                      "qemu is %s", mpqemu_remote_state_name(state));
+    if (state == QEMU_REMOTE_DOWN)
+        q->went_down = true;
+    if (state == QEMU_REMOTE_RUNNING && q->went_down && q->qmp) {
+        q->went_down = false;
+        dm_usb_host_restarted(q->dm);
+    }
 }
 
 static void qemu_log(void *opaque, enum ferry_log_level level, const char *msg)
@@ -158,26 +177,64 @@ static int share_ram(struct qemu_dev *q)
     return 0;
 }
 
-static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
-                     void **state)
+static void qemu_free(struct qemu_dev *q)
 {
-    static const char *const known[] = { "device", "addr", "args", "qemu", "restarts",
-                                         "sandbox", NULL };
-    const char *device = dm_opts_get(opts, "device");
+    mpqemu_remote_free(q->qr);
+    g_strfreev(q->argv);
+    if (q->qmp)
+        unlink(q->qmp);
+    if (q->qmp_dir)
+        rmdir(q->qmp_dir);
+    g_free(q->qmp);
+    g_free(q->qmp_dir);
+    free(q);
+}
+
+/*
+ * The xhci device's QMP socket: in a folder of its own (0700), owned by
+ * the user the remote QEMU runs as (the launcher's), so that only that
+ * QEMU and ferry-dm reach it.
+ */
+static int xhci_qmp_dir(struct qemu_dev *q)
+{
+    const struct ferry_sandbox_config *sbx = dm_sandbox(q->dm);
+    g_autoptr(GError) err = NULL;
+
+    q->qmp_dir = g_dir_make_tmp("ferry-xhci-XXXXXX", &err);
+    if (!q->qmp_dir) {
+        dm_dev_log(q->dev, FERRY_LOG_ERROR, "cannot make a folder for the remote QEMU's QMP "
+                   "socket: %s", err->message);
+        return -EIO;
+    }
+    if (geteuid() == 0 && sbx && sbx->user && *sbx->user) {
+        struct passwd *pw = getpwnam(sbx->user);
+
+        if (pw && chown(q->qmp_dir, pw->pw_uid, pw->pw_gid) < 0) {
+            int rc = -errno;
+
+            dm_dev_log(q->dev, FERRY_LOG_ERROR, "cannot give %s to user %s: %s", q->qmp_dir,
+                       sbx->user, strerror(errno));
+            return rc;
+        }
+    }
+    q->qmp = g_build_filename(q->qmp_dir, "qmp.sock", NULL);
+    return 0;
+}
+
+static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                      const char *device, bool xhci, void **state)
+{
     const char *args = dm_opts_get(opts, "args");
     const char *sandbox = dm_opts_get(opts, "sandbox");
-    const char *bad = NULL;
     uint64_t restarts;
     struct qemu_dev *q;
     int devfn, rc;
 
-    if (dm_opts_check(opts, known, &bad) < 0 || !device ||
-        dm_pci_parse_addr(dm_opts_get(opts, "addr"), &devfn) < 0 ||
+    if (dm_pci_parse_addr(dm_opts_get(opts, "addr"), &devfn) < 0 ||
         dm_opts_get_u64(opts, "restarts", 3, 100, &restarts) < 0 ||
         (sandbox && strcmp(sandbox, "on") != 0 && strcmp(sandbox, "off") != 0)) {
-        dm_dev_log(dev, FERRY_LOG_ERROR, "options: device=DEV (required), addr=DEV[.FN], "
-                         "args=ARGS, qemu=PATH, restarts=N, sandbox=on|off%s%s",
-                         bad ? "; unknown: " : "", bad ? bad : "");
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: %saddr=DEV[.FN], args=ARGS, qemu=PATH, "
+                   "restarts=N, sandbox=on|off", xhci ? "" : "device=DEV (required), ");
         return -EINVAL;
     }
     if (dm_confined(dm_device_dm(dev))) {
@@ -191,8 +248,18 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
         return -ENOMEM;
     q->dev = dev;
     q->dm = dm_device_dm(dev);
-    if (args && *args)
+    if (xhci) {
+        rc = xhci_qmp_dir(q);
+        if (rc < 0)
+            goto err;
+        g_autofree char *mon = g_strdup_printf("unix:%s,server=on,wait=off", q->qmp);
+        g_autofree char *all = g_strdup_printf("-qmp %s%s%s", mon, args && *args ? " " : "",
+                                               args && *args ? args : "");
+
+        q->argv = g_strsplit_set(all, " ", -1);
+    } else if (args && *args) {
         q->argv = g_strsplit_set(args, " ", -1);
+    }
     struct ferry_qemu_remote_config cfg = {
         .qemu = dm_opts_get(opts, "qemu"),
         .device = device,
@@ -219,16 +286,50 @@ static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *op
                          strerror(-rc));
         goto err;
     }
-    dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x in qemu pid %d", device,
-                     q->devfn >> 3, q->devfn & 7, (int)mpqemu_remote_pid(q->qr));
+    if (xhci && (rc = dm_usb_host_set(q->dm, q->qmp)) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "%s", rc == -EEXIST ? "one xhci per guest: there "
+                   "is one already" : strerror(-rc));
+        goto err;
+    }
+    dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x in qemu pid %d%s%s", device,
+                     q->devfn >> 3, q->devfn & 7, (int)mpqemu_remote_pid(q->qr),
+                     xhci ? ", usb-redir devices through QMP at " : "", xhci ? q->qmp : "");
     *state = q;
     return 0;
 err:
     /* The config claim and any BAR regions go with the device. */
-    mpqemu_remote_free(q->qr);
-    g_strfreev(q->argv);
-    free(q);
+    qemu_free(q);
     return rc;
+}
+
+static int qemu_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                     void **state)
+{
+    static const char *const known[] = { "device", "addr", "args", "qemu", "restarts",
+                                         "sandbox", NULL };
+    const char *bad = NULL;
+
+    if (dm_opts_check(opts, known, &bad) < 0 || !dm_opts_get(opts, "device")) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: device=DEV (required), addr=DEV[.FN], "
+                         "args=ARGS, qemu=PATH, restarts=N, sandbox=on|off%s%s",
+                         bad ? "; unknown: " : "", bad ? bad : "");
+        return -EINVAL;
+    }
+    return qemu_setup(dev, opts, dm_opts_get(opts, "device"), false, state);
+}
+
+static int xhci_init(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
+                     void **state)
+{
+    static const char *const known[] = { "addr", "args", "qemu", "restarts", "sandbox", NULL };
+    const char *bad = NULL;
+
+    if (dm_opts_check(opts, known, &bad) < 0) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "options: addr=DEV[.FN], args=ARGS, qemu=PATH, "
+                   "restarts=N, sandbox=on|off; unknown: %s", bad ? bad : "?");
+        return -EINVAL;
+    }
+    return qemu_setup(dev, opts, "qemu-xhci", true, state);
 }
 
 /* INTx: QEMU signals its eventfd itself; hand it to the hypervisor. */
@@ -260,9 +361,7 @@ static void qemu_exit(void *state)
         dm_irqfd_assign(q->dm, q->gsi, mpqemu_remote_irq_fd(q->qr),
                               mpqemu_remote_resample_fd(q->qr), false) < 0)
         dm_dev_log(q->dev, FERRY_LOG_DEBUG, "irqfd for gsi %u already gone", q->gsi);
-    mpqemu_remote_free(q->qr);
-    g_strfreev(q->argv);
-    free(q);
+    qemu_free(q);
 }
 
 static void qemu_reset(void *state)
@@ -326,3 +425,25 @@ const struct ferry_dm_device_type qemu_device = {
     .query = qemu_query,
 };
 FERRY_DM_DEVICE_TYPE(qemu_device)
+
+/*
+ * The xhci device's own: the qemu device's, and the removal of its QMP
+ * socket's folder at the end refused quietly (the base list does the same
+ * for unlink): a confined ferry-dm leaves the empty folder behind.
+ */
+FERRY_SYSCALL_LIST_STATIC(xhci_syscalls, "mpqemu-xhci",
+    "qemu-xhci over mpqemu (as mpqemu); its QMP socket's folder is not removed when confined",
+    FERRY_SC("wait4"), FERRY_SC("waitid"), FERRY_SC_ERRNO("rmdir", EACCES));
+
+const struct ferry_dm_device_type xhci_device = {
+    .name = "xhci",
+    .desc = "an xHCI USB controller (QEMU's qemu-xhci in its own process) for host USB "
+            "devices: ferry usb attach, [usb] devices= (addr=)",
+    .syscalls = &xhci_syscalls,
+    .init = xhci_init,
+    .exit = qemu_exit,
+    .reset = qemu_reset,
+    .start = qemu_start,
+    .query = qemu_query,
+};
+FERRY_DM_DEVICE_TYPE(xhci_device)

@@ -80,8 +80,10 @@ def scenario_demo():
 
 
 def scenario_msi():
-    run(hv_args(guest("dm-msi.elf"), dm_args=["--device=pci-test,id=t0,addr=5"]), 0,
-        out_has=["MSI vector 0x51 arrived", "delivered on unmask"])
+    # The MSI goes through an irqfd on a GSI routed to it, not a message per interrupt.
+    run(hv_args(guest("dm-msi.elf"), dm_args=["--device=pci-test,id=t0,addr=5"]) + ["-v"], 0,
+        out_has=["MSI vector 0x51 arrived", "delivered on unmask"],
+        err_has=["msi 0xfee00000/0x51 routed to gsi 24 (irqfd)"])
 
 
 def scenario_ioapic():
@@ -134,6 +136,10 @@ def scenario_reset():
 
 def scenario_exit():
     run(hv_args(guest("dm-exit.img"), entry="real"), 42)
+    # Placement: ferry-dm pins itself with --cpus, and says so.
+    cpu = str(min(os.sched_getaffinity(0)))
+    run(hv_args(guest("dm-exit.img"), entry="real", dm_args=["-v", "--cpus=" + cpu]), 42,
+        err_has=["placement: ferry-dm on CPUs " + cpu])
 
 
 def scenario_uart():

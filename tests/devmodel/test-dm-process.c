@@ -390,6 +390,7 @@ START_TEST(test_process_config_file)
         { devopt, "[dm] key 'devices': entry 2 (post,0000" },
         { "[dm]\nno-defaults=perhaps\n", "[dm] key 'no-defaults': 'perhaps' is not a boolean "
                                           "(true or false)" },
+        { "[dm]\ncpus=1-0\n", "[dm] key 'cpus': '1-0': range 1-0 ends before it starts" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         const char *argv2[] = { dm, "--connect=/nonexistent", arg, NULL };
@@ -409,6 +410,20 @@ START_TEST(test_process_config_file)
             ck_assert_msg(strstr(errout, "longer than 1024"), "config %zu: %s", i, errout);
         g_free(errout);
         g_free(dm);
+    }
+    /* --usb is for a Ferry guest's own xhci: a QEMU's companion refuses it. */
+    {
+        char *dm2 = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+        const char *argv3[] = { dm2, "--qmp=/nonexistent", "--usb=1d50:6103", NULL };
+        char *errout = NULL;
+
+        ck_assert(g_spawn_sync(NULL, (char **)argv3, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, &errout, &status, NULL));
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2 &&
+                      strstr(errout, "--usb is for a Ferry guest's own xhci"),
+                      "ferry-dm --qmp --usb: status 0x%x: %s", status, errout);
+        g_free(errout);
+        g_free(dm2);
     }
     g_string_free(many, TRUE);
     g_free(longval);

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rigs"))
 import ferrytest  # noqa: E402
-from ferrytest import BUILD, TIMEOUT, fail, skip  # noqa: E402
+from ferrytest import BUILD, TIMEOUT, fail, ok, skip  # noqa: E402
 
 HV = os.path.join(BUILD, "hypervisor", "ferry-hv")
 SERVER = os.path.join(BUILD, "tests", "guest", "test-server")
@@ -111,7 +111,8 @@ def t_pvh_info_small():
 
 
 IO64_CHECKS = ["pio-dword-0", "pio-unclaimed-dword", "string-outsb-insb", "string-outsw-insl",
-               "string-outsl-insw", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
+               "string-outsl-insw", "string-insb-df", "string-outsw-df", "string-insw-page-cross",
+               "string-outsw-page-cross", "mmio-qword-0", "mmio-qword-8", "mmio-byte-0",
                "mmio-unclaimed-qword", "mmio-unaligned-page-cross", "buffered-qword", "pci-cf8-id", "pci-cf8-write-readback",
                "pci-cf8-nodev", "pci-ecam-id", "pci-cf8-sees-ecam-write", "pci-ecam-extended",
                "pci-ecam-nodev", "io64: all checks passed"]
@@ -127,6 +128,10 @@ def t_io64():
     if posted < 60:
         fail("only %d writes went through the buffered ring, expected 60 or more" % posted, "",
              err)
+    # Every rep ins the guest does reaches the server in one ioreq per KVM exit.
+    reps = int(err.split("rep_sent=")[1].split()[0])
+    if reps < 7:
+        fail("only %d string ioreqs (count > 1), expected 7 or more" % reps, "", err)
 
 
 def t_io64_socket():
@@ -228,6 +233,45 @@ def t_dm_fails():
     if rc != 1 or "exited before its ioreq server was enabled" not in err or out:
         fail("--dm /bin/false: status %d, expected 1 and no guest output" % rc, out, err)
     print("ok: " + err.strip().splitlines()[-1])
+
+
+def t_placement():
+    """--cpus pins the vCPUs and says so; --dm-cpus pins the device model; bad lists refused."""
+    cpu = str(min(os.sched_getaffinity(0)))
+    _, err = expect(["-i", img("io64.elf"), "-v", "--cpus", cpu, "--dm-cpus", cpu] + dm(), 42,
+                    ["io64: all checks passed"],
+                    ["placement: vcpu 0 on CPU " + cpu, "placement: device model on CPUs " + cpu],
+                    out_lacks=("FAIL", "still running"))
+    _, err = expect(["-i", img("io64.elf"), "-v", "--cpus", cpu] + dm(), 42,
+                    ["io64: all checks passed"],
+                    ["placement: device model follows the vCPU that sends it the most ioreqs"],
+                    out_lacks=("FAIL", "still running"))
+    for bad, why in (("3-1", "ends before it starts"), ("0,x", "expected a CPU number"),
+                     ("99999", "does not exist")):
+        rc, out, err = run_hv(["-i", img("io64.elf"), "--cpus", bad])
+        if rc != 2 or why not in err:
+            fail("--cpus %s: status %d, expected 2 and '%s'" % (bad, rc, why), out, err)
+    rc, out, err = run_hv(["-i", img("io64.elf"), "--dm-cpus", "0"])
+    if rc != 2 or "no device model to pin" not in err:
+        fail("--dm-cpus without --dm: status %d, expected 2" % rc, out, err)
+    ferry = os.path.join(BUILD, "cli", "ferry")
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "g.conf")
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=%s\ncpus=%s\ndm-cpus=4-1\n" % (img("io64.elf"), cpu))
+        p = subprocess.run([ferry, "run", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "dm-cpus" not in p.stderr or "ends before it starts" not in p.stderr:
+            fail("ferry run with dm-cpus=4-1: status %d, expected 2 naming the key" % p.returncode,
+                 p.stdout, p.stderr)
+        with open(conf, "w") as f:
+            f.write("[guest]\nimage=%s\ncpus=%s\n" % (img("io64.elf"), cpu))
+        p = subprocess.run([ferry, "run", "--dm", SERVER, "-v", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 42 or "placement: vcpu 0 on CPU " + cpu not in p.stderr:
+            fail("ferry run with cpus=%s: status %d, expected 42 and the placement" %
+                 (cpu, p.returncode), p.stdout, p.stderr)
+    print("ok: placement options")
 
 
 def with_pvh_entry(elf, entry):
@@ -400,6 +444,10 @@ def t_cli_run():
             (b"[guest]\nimage=hello.img\n[gust]\nentry=real\n", "unknown group [gust]"),
             (b"[guest]\nimage=hello.img\nco\x01lour=blue\n", "unknown key 'co\\x01lour'"),
             (b"[guest]\nimage=hello.img\nmemory=\x1b[2J\n", "[guest] key 'memory': '\\x1b[2J' is not a size"),
+            (b"[guest]\nimage=hello.img\n[usb]\ndevice=1d50:6103\n",
+             "unknown key 'device' in [usb] (devices, policy)"),
+            (b"[guest]\nimage=hello.img\n[usb]\ndevices=\xff\n",
+             "[usb] key 'devices': value is not valid UTF-8"),
         ]
         for text, want in bad:
             with open(conf, "wb") as f:
@@ -411,6 +459,14 @@ def t_cli_run():
                     any(c < 0x20 and c != 0x0a for c in p.stderr) or b"\xff" in p.stderr:
                 fail("ferry run with %r: status %d, expected 2 and %r (escaped)" %
                      (text, p.returncode, want), p.stdout.decode(), err)
+        # USB devices go to ferry-dm's xhci: without a device model, a refusal.
+        with open(conf, "wb") as f:
+            f.write(b"[guest]\nimage=hello.img\n[usb]\ndevices=1d50:6103\n")
+        p = subprocess.run([ferry, "run", "--no-dm", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        if p.returncode != 2 or "USB devices need the device model" not in p.stderr:
+            fail("ferry run --no-dm with [usb] devices=: status %d, expected 2" % p.returncode,
+                 p.stdout, p.stderr)
     print("ok")
 
 
@@ -808,6 +864,124 @@ def fmt_bits(bits):
     return "7.0:ebx=%08x,ecx=%08x,edx=%08x" % (bits[(7, 0, 1)], bits[(7, 0, 2)], bits[(7, 0, 3)])
 
 
+# ---------------------------------------------------------------------------
+# Scheduling weight and cap (hypervisor/cgroup.c)
+
+FERRY_DM = os.path.join(BUILD, "devmodel", "ferry-dm")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a whole process (every thread), in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_cgroup(pid):
+    """The process's cgroup in the hierarchy with the cpu controller (v1 "cpu" line, else v2)."""
+    v2 = None
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f:
+            _, ctl, path = line.rstrip("\n").split(":", 2)
+            if "cpu" in ctl.split(","):
+                return path
+            if ctl == "":
+                v2 = path
+    return v2
+
+
+def start_spinner(args):
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         errors="replace")
+    line = p.stdout.readline()
+    if "spinning" not in line:
+        p.kill()
+        out, err = p.communicate()
+        fail("the spinning guest did not start", line + out, err)
+    return p
+
+
+def stop(p, status=EXIT_STOPPED):
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=TIMEOUT)
+    if p.returncode != status:
+        fail("exit status %d after SIGTERM, expected %d" % (p.returncode, status), out, err)
+    return err
+
+
+def cgroup_check():
+    """SKIP unless ferry-hv can make cgroups with the cpu controller here."""
+    rc, out, err = run_hv(["-i", img("triple-fault.elf"), "--cpu-weight", "100"])
+    if "no cgroup hierarchy with the cpu controller" in err:
+        skip("no cgroup hierarchy with the cpu controller on this machine")
+    if "Permission denied" in err or "Read-only file system" in err:
+        skip("cgroups cannot be created here: " + err.strip().splitlines()[-1])
+    if rc != EXIT_CRASH:
+        fail("--cpu-weight with a guest that triple-faults: status %d" % rc, out, err)
+    ferrytest.program_check("taskset", "util-linux")
+
+
+def t_cpu_weight():
+    """Two spinning guests on one pinned host CPU, weights 100 and 300: the second gets about
+    three times the CPU time of the first; each in its own cgroup, its device model in
+    another; the groups are gone after exit."""
+    cgroup_check()
+    cpu = str(sorted(os.sched_getaffinity(0))[0])
+    a = start_spinner(["taskset", "-c", cpu, HV, "-i", img("spin.elf"), "--cpu-weight", "100",
+                       "--dm", FERRY_DM, "-v"])
+    b = start_spinner(["taskset", "-c", cpu, HV, "-i", img("spin.elf"), "--cpu-weight", "300"])
+    try:
+        ga, gb = cpu_cgroup(a.pid), cpu_cgroup(b.pid)
+        ok(ga and ga.endswith("/ferry-%d-vcpus" % a.pid), "guest 1 in its cgroup", ga)
+        ok(gb and gb.endswith("/ferry-%d-vcpus" % b.pid), "guest 2 in its cgroup", gb)
+        kids = ferrytest.children(a.pid)
+        ok(len(kids) == 1 and (cpu_cgroup(kids[0]) or "").endswith("/ferry-%d-dm" % a.pid),
+           "guest 1's ferry-dm in a cgroup of its own",
+           [(k, cpu_cgroup(k)) for k in kids])
+        # Measure a window long enough for many scheduler periods; the verdict is a ratio.
+        a0, b0 = cpu_seconds(a.pid), cpu_seconds(b.pid)
+        time.sleep(4)
+        a1, b1 = cpu_seconds(a.pid), cpu_seconds(b.pid)
+    finally:
+        err_a = stop(a)
+        stop(b)
+    da, db = a1 - a0, b1 - b0
+    ratio = db / da if da else float("inf")
+    print("cpu ticks: weight 100: %d, weight 300: %d, ratio %.2f (expected 3)" % (da, db, ratio))
+    ok(2.0 <= ratio <= 4.5, "weights 100:300 give a CPU time ratio near 3", "%.2f" % ratio)
+    ok("cgroup v" in err_a, "ferry-hv says which cgroups it made", err_a)
+    base = None
+    for line in err_a.splitlines():
+        if "cgroup v" in line and "guest in " in line:
+            base = os.path.dirname(line.split("guest in ")[1].split(",")[0])
+    left = [d for d in os.listdir(base) if d.startswith("ferry-%d-" % a.pid) or
+            d.startswith("ferry-%d-" % b.pid)] if base else []
+    ok(left == [], "the cgroups are removed at exit", left)
+    ferrytest.finish()
+
+
+def t_cpu_cap():
+    """--cpu-cap 25 (percent of one CPU): a spinning guest alone gets at most about a quarter
+    of the elapsed time as CPU time; bad values are refused."""
+    cgroup_check()
+    for args, why in [(["--cpu-weight", "0"], "--cpu-weight 0: must be 1..10000"),
+                      (["--cpu-weight", "10001"], "must be 1..10000"),
+                      (["--cpu-cap", "0"], "--cpu-cap 0: must be 1..6400"),
+                      (["--cpu-cap", "6401"], "must be 1..6400")]:
+        expect(["-i", img("spin.elf")] + args, 2, err_has=[why], out_lacks=())
+    p = start_spinner([HV, "-i", img("spin.elf"), "--cpu-cap", "25"])
+    try:
+        t0, c0 = time.monotonic(), cpu_seconds(p.pid)
+        time.sleep(3)
+        t1, c1 = time.monotonic(), cpu_seconds(p.pid)
+    finally:
+        stop(p)
+    share = (c1 - c0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
+    print("CPU share with --cpu-cap 25: %.2f" % share)
+    ok(share <= 0.25 * 1.4, "the guest's CPU share stays near its cap", "%.2f" % share)
+    ferrytest.finish()
+
+
 SCENARIOS = {
     "linux-pvh": t_linux_pvh,
     "cli-run": t_cli_run,
@@ -817,6 +991,7 @@ SCENARIOS = {
     "pvh-info-module": t_pvh_info_module,
     "io64": t_io64,
     "io64-socket": t_io64_socket,
+    "placement": t_placement,
     "irq64": t_irq64,
     "smp": t_smp,
     "himem-1t": t_himem_1t,
@@ -835,6 +1010,8 @@ SCENARIOS = {
     "cpuid-x2apic": t_cpuid_x2apic,
     "cpuid-cli": t_cpuid_cli,
     "cpuid-avx512": t_cpuid_avx512,
+    "cpu-weight": t_cpu_weight,
+    "cpu-cap": t_cpu_cap,
 }
 
 

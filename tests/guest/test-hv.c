@@ -574,12 +574,53 @@ START_TEST(test_cpu_model)
 }
 END_TEST
 
+/* The cgroup in the cpu hierarchy, from mountinfo and /proc/self/cgroup texts. */
+START_TEST(test_cgroup_base)
+{
+    /* this machine's kind: v1 controllers plus an empty unified mount */
+    static const char v1_mounts[] =
+        "30 25 0:26 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+        "31 25 0:27 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n"
+        "32 25 0:28 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n";
+    static const char v1_self[] = "2:cpuacct:/\n1:cpu:/machine/g1\n0::/\n";
+    /* systemd's: everything unified, cpu,cpuacct together elsewhere */
+    static const char v2_mounts[] =
+        "22 1 0:21 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+    static const char v2_self[] = "0::/system.slice/ferry.service\n";
+    static const char joint_mounts[] =
+        "40 25 0:30 / /cg/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+    static const char joint_self[] = "3:cpu,cpuacct:/\n";
+    /* a container: the mount's root is the container's cgroup */
+    static const char ct_mounts[] =
+        "50 40 0:30 /lxc/c1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+    static const char ct_self[] = "0::/lxc/c1/inner\n";
+    char out[256];
+
+    ck_assert_int_eq(hv_cgroup_base_find(v1_mounts, v1_self, false, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "/sys/fs/cgroup/cpu/machine/g1");
+    ck_assert_int_eq(hv_cgroup_base_find(v1_mounts, v1_self, true, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "/sys/fs/cgroup/unified");
+    ck_assert_int_eq(hv_cgroup_base_find(v2_mounts, v2_self, true, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "/sys/fs/cgroup/system.slice/ferry.service");
+    ck_assert_int_eq(hv_cgroup_base_find(v2_mounts, v2_self, false, out, sizeof(out)), -ENOENT);
+    ck_assert_int_eq(hv_cgroup_base_find(joint_mounts, joint_self, false, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "/cg/cpu,cpuacct");
+    ck_assert_int_eq(hv_cgroup_base_find(ct_mounts, ct_self, true, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "/sys/fs/cgroup/inner");
+    /* cpuacct alone is not cpu; a path too long for out */
+    ck_assert_int_eq(hv_cgroup_base_find("31 25 0:27 / /c rw - cgroup cgroup rw,cpuacct\n",
+                                         "2:cpuacct:/\n", false, out, sizeof(out)), -ENOENT);
+    ck_assert_int_eq(hv_cgroup_base_find(v2_mounts, v2_self, true, out, 8), -ENAMETOOLONG);
+    ck_assert_int_eq(hv_cgroup_base_find("", "", true, out, sizeof(out)), -ENOENT);
+}
+END_TEST
+
 static TCase *core_tcase(void)
 {
     return FERRY_CHECK_TCASE("core", 0, test_parse_size, test_elf_pvh_entry, test_memory_check,
                              test_elf_hostile, test_e820, test_gpa_ptr, test_pci_decode,
                              test_unclaimed, test_mb_header, test_module_parse, test_cpu_model,
-                             test_acpi_find_facs);
+                             test_acpi_find_facs, test_cgroup_base);
 }
 
 FERRY_CHECK_MAIN("hv", core_tcase);

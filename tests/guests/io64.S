@@ -92,6 +92,69 @@ main64:
     mov %ecx, %eax
     CHECK string-outsl-insw, $0
 
+    /* Direction flag set: ins fills memory downwards, outs reads it so */
+    lea pattern(%rip), %rsi
+    mov $16, %ecx
+    rep outsb
+    std
+    lea buf+15(%rip), %rdi
+    mov $16, %ecx
+    rep insb
+    cld
+    lea rpattern(%rip), %rsi
+    lea buf(%rip), %rdi
+    mov $16, %ecx
+    repe cmpsb
+    mov %ecx, %eax
+    CHECK string-insb-df, $0
+    std
+    lea pattern+14(%rip), %rsi
+    mov $8, %ecx
+    rep outsw                   /* words "ef", "cd", ... "01" */
+    cld
+    lea buf(%rip), %rdi
+    mov $8, %ecx
+    rep insw
+    lea wpattern(%rip), %rsi
+    lea buf(%rip), %rdi
+    mov $16, %ecx
+    repe cmpsb
+    mov %ecx, %eax
+    CHECK string-outsw-df, $0
+
+    /* 100 words into memory across a page boundary, and back out of it */
+    lea pagebuf(%rip), %rdi
+    xor %ecx, %ecx
+1:  lea 0x21(%rcx), %eax
+    mov %al, (%rdi,%rcx)
+    inc %ecx
+    cmp $200, %ecx
+    jb 1b
+    lea pagebuf(%rip), %rsi
+    mov $100, %ecx
+    rep outsw
+    lea pagebuf+4096-100(%rip), %rdi
+    mov $100, %ecx
+    rep insw
+    lea pagebuf(%rip), %rsi
+    lea pagebuf+4096-100(%rip), %rdi
+    mov $200, %ecx
+    repe cmpsb
+    mov %ecx, %eax
+    CHECK string-insw-page-cross, $0
+    lea pagebuf+4096-100(%rip), %rsi
+    mov $100, %ecx
+    rep outsw
+    lea pagebuf+8192-64(%rip), %rdi
+    mov $50, %ecx
+    rep insl
+    lea pagebuf(%rip), %rsi
+    lea pagebuf+8192-64(%rip), %rdi
+    mov $200, %ecx
+    repe cmpsb
+    mov %ecx, %eax
+    CHECK string-outsw-page-cross, $0
+
     /* MMIO to a claimed range: widths 1, 2, 4, 8 */
     mov $TS_MMIO, %ebx
     movb $0xa1, 0(%rbx)
@@ -228,7 +291,11 @@ main64:
 #include "lib64.inc"
     .section .rodata
 pattern: .ascii "0123456789abcdef"
+rpattern: .ascii "fedcba9876543210"
+wpattern: .ascii "efcdab8967452301"
 s_done:  .asciz "io64: all checks passed\n"
 s_late:  .asciz "io64: still running after the shutdown request\n"
     .bss
 buf: .skip 64
+    .balign 4096
+pagebuf: .skip 3 * 4096

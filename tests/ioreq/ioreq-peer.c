@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,6 +53,17 @@ void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req)
             req->data = (uint32_t)p->msi_status;
         return;
     }
+    if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_MSI_FD && req->dir == IOREQ_WRITE) {
+        int efd = eventfd(0, EFD_CLOEXEC);
+        p->msi_status = efd < 0 || !p->srv ? -EIO
+                        : ioreq_server_msi_route(p->srv, 0xfee00000 | (req->data >> 32),
+                                                 (uint32_t)req->data, efd, (uint32_t)req->data);
+        if (p->msi_status == 0 && eventfd_write(efd, 1) < 0)
+            p->msi_status = -errno;
+        if (efd >= 0)
+            close(efd);
+        return;
+    }
     if (req->type == IOREQ_TYPE_PIO && req->addr == TEST_PORT_HASH) {
         req->data = *h;
         return;
@@ -95,7 +107,7 @@ static void peer_main(int fd, const char *path, const char *name, bool buffered)
     unsigned n = ioreq_server_nr_vcpus(srv);
     test_peer_init(&p, n);
     p.srv = srv;
-    claim_or_die(srv, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_MSI, 0);
+    claim_or_die(srv, IOREQ_RANGE_PORT, TEST_PORT_BASE, TEST_PORT_MSI_FD, 0);
     claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_MMIO_BASE, TEST_MMIO_END, 0);
     claim_or_die(srv, IOREQ_RANGE_MMIO, TEST_BUF_BASE, TEST_BUF_END, IOREQ_CLAIM_F_BUFFERED);
     claim_or_die(srv, IOREQ_RANGE_PCI, TEST_PCI_SBDF, TEST_PCI_SBDF, 0);
@@ -188,8 +200,25 @@ static int router_sleep(void *opaque, enum ioreq_sleep_state state, char *why, s
     return 0;
 }
 
+static int router_msi_route(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                            uint32_t *gsi)
+{
+    struct test_router *t = opaque;
+
+    if (assign) {
+        t->route_address = address;
+        t->route_data = data;
+        t->route_fd = fd;
+        *gsi = 100 + t->routes;
+        __atomic_fetch_add(&t->routes, 1, __ATOMIC_SEQ_CST);
+    } else {
+        t->route_fd = -1;
+    }
+    return 0;
+}
+
 static const struct ioreq_router_ops router_ops = {
-    .log = router_log, .msi = router_msi, .sleep = router_sleep,
+    .log = router_log, .msi = router_msi, .sleep = router_sleep, .msi_route = router_msi_route,
 };
 
 int test_router_start(struct test_router *t, unsigned nr_vcpus, bool buffered,

@@ -26,6 +26,7 @@
 #define TEST_PORT_HANG      0x2002u     /* any access: the server never answers */
 #define TEST_PORT_PAUSE     0x2003u     /* write N: stop serving for N ms */
 #define TEST_PORT_MSI       0x2004u     /* write N: signal MSI 0xfee00000/N; read: its status */
+#define TEST_PORT_MSI_FD    0x2005u     /* write N: route an eventfd to 0xfee00000/N, write it */
 #define TEST_MMIO_BASE      0x10000000ull
 #define TEST_MMIO_END       0x1fffffffull
 #define TEST_BUF_BASE       0xa0000ull  /* buffered MMIO (below 1 MiB) */
@@ -64,6 +65,10 @@ struct test_router {
     unsigned shutdown_logs;     /* router log lines about shutdown requests */
     unsigned suspends, wakes;   /* ops->sleep calls (S3, WAKE) that succeeded */
     bool asleep;                /* as a hypervisor would track it */
+    int route_fd;               /* the last fd ops->msi_route assigned, -1 after removal */
+    uint64_t route_address;
+    uint32_t route_data;
+    unsigned routes;
 };
 
 /* Fork a test server connected to a new router with nr_vcpus; waits until it is enabled. */

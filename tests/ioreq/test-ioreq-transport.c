@@ -15,6 +15,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -192,6 +193,113 @@ START_TEST(test_buffered_wraparound)
 }
 END_TEST
 
+/* A device that did not declare posted writes gets every write synchronously. */
+START_TEST(test_unbuffered_claim_is_synchronous)
+{
+    struct test_router t;
+
+    ck_assert_int_eq(test_router_start(&t, 1, true, 0), 0);
+    for (unsigned i = 0; i < 100; i++)
+        ck_assert_int_eq(post(&t, TEST_MMIO_BASE + i, 4, i), IOREQ_SENT);
+    struct ioreq_router_stats st;
+    ioreq_router_get_stats(t.r, &st);
+    ck_assert_uint_eq(st.posted, 0);
+    test_router_stop(&t);
+}
+END_TEST
+
+/*
+ * Posted writes then at once a synchronous read, many times: the read must
+ * see every earlier write, whichever doorbells were coalesced away.
+ */
+START_TEST(test_posted_then_read)
+{
+    struct test_router t;
+    uint64_t hash = 0, seed = 7;
+    unsigned posted = 0;
+
+    ck_assert_int_eq(test_router_start(&t, 1, true, 0), 0);
+    for (unsigned i = 0; i < 20000; i++) {
+        unsigned k = 1 + rng_next(&seed) % 4;
+        for (unsigned j = 0; j < k; j++) {
+            uint64_t addr = TEST_BUF_BASE + rng_next(&seed) % 0x1000, data = rng_next(&seed) & 0xff;
+            int rc = post(&t, addr, 1, data);
+            ck_assert(rc == IOREQ_POSTED || rc == IOREQ_SENT);
+            posted += rc == IOREQ_POSTED;
+            hash = test_hash_step(hash, addr, 1, data);
+        }
+        ck_assert_uint_eq(read_hash(&t, 0), hash);
+    }
+    ck_assert_uint_gt(posted, 0);
+    struct ioreq_router_stats st;
+    ioreq_router_get_stats(t.r, &st);
+    /* Coalescing: far fewer doorbells than requests. */
+    ck_assert_uint_lt(st.doorbells, st.sent + st.posted);
+    test_router_stop(&t);
+}
+END_TEST
+
+/* String I/O: one request per call, elements in order, both directions, df. */
+START_TEST(test_string_io)
+{
+    struct test_router t;
+    struct ioreq_router_stats before, st;
+    uint64_t hash = 0;
+
+    ck_assert_int_eq(test_router_start(&t, 2, false, 0), 0);
+    ioreq_router_get_stats(t.r, &before);
+    /* rep outsw: 1000 words to one port, in iteration order whatever df says. */
+    for (int df = 0; df < 2; df++) {
+        uint16_t words[1000];
+        for (unsigned i = 0; i < 1000; i++)
+            words[i] = (uint16_t)(i * 7 + df);
+        ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_BASE + 2, .size = 2,
+                        .count = 1000, .dir = IOREQ_WRITE, .df = df };
+        ck_assert_int_eq(ioreq_router_send_rep(t.r, 1, &req, words), IOREQ_SENT);
+        for (unsigned i = 0; i < 1000; i++)
+            hash = test_hash_step(hash, TEST_PORT_BASE + 2, 2, words[i]);
+    }
+    ck_assert_uint_eq(read_hash(&t, 1), hash);
+    /* rep movs from MMIO: addresses step up, or down with df. */
+    for (int df = 0; df < 2; df++) {
+        uint32_t v[512];
+        uint64_t base = TEST_MMIO_BASE + 0x4000;
+        ioreq_t req = { .type = IOREQ_TYPE_COPY, .addr = base, .size = 4, .count = 512,
+                        .dir = IOREQ_READ, .df = df };
+        ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, v), IOREQ_SENT);
+        for (unsigned i = 0; i < 512; i++) {
+            uint64_t a = df ? base - 4 * i : base + 4 * i;
+            ck_assert_uint_eq(v[i], (uint32_t)test_mix(a));  /* registers still 0 */
+        }
+    }
+    ioreq_router_get_stats(t.r, &st);
+    ck_assert_uint_eq(st.sent - before.sent, 4 + 1);
+    ck_assert_uint_eq(st.rep_elements - before.rep_elements, 2 * 1000 + 2 * 512);
+    /* Too big for the bounce page, empty, PCI config, or out of the claim: refused. */
+    uint8_t big[IOREQ_BOUNCE_SIZE + 8];
+    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_BASE, .size = 2,
+                    .count = IOREQ_BOUNCE_SIZE / 2 + 1, .dir = IOREQ_READ };
+    ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, big), -E2BIG);
+    req.count = 0;
+    ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, big), -EINVAL);
+    req = (ioreq_t){ .type = IOREQ_TYPE_COPY, .addr = TEST_MMIO_END - 7, .size = 4, .count = 3,
+                     .dir = IOREQ_READ };
+    ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, big), -E2BIG);
+    req.count = 2;
+    ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, big), IOREQ_SENT);
+    req = (ioreq_t){ .type = IOREQ_TYPE_COPY, .addr = TEST_MMIO_BASE + 4, .size = 4, .count = 3,
+                     .dir = IOREQ_READ, .df = 1 };
+    ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, big), -E2BIG);
+    /* Unclaimed: all ones. */
+    req = (ioreq_t){ .type = IOREQ_TYPE_PIO, .addr = 0x80, .size = 2, .count = 4,
+                     .dir = IOREQ_READ };
+    ck_assert_int_eq(ioreq_router_send_rep(t.r, 0, &req, big), IOREQ_UNCLAIMED);
+    for (unsigned i = 0; i < 8; i++)
+        ck_assert_uint_eq(big[i], 0xff);
+    test_router_stop(&t);
+}
+END_TEST
+
 struct flood {
     struct test_router *t;
     unsigned posted, sent;
@@ -288,7 +396,25 @@ START_TEST(test_msi)
     ck_assert_uint_eq(t.msi_data, 0x4041);
     /* The hypervisor's failure comes back to the server. */
     ck_assert_int_eq(msi_from_server(&t, 0, 0xdead), -EIO);
+    /* An MSI through an eventfd the router was given: one write, no message. */
+    unsigned before = __atomic_load_n(&t.msis, __ATOMIC_SEQ_CST);
+    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_MSI_FD, .size = 8, .count = 1,
+                    .dir = IOREQ_WRITE, .data = 0x2000ull << 32 | 0x4051 };
+    ck_assert_int_eq(ioreq_router_send(t.r, 0, &req), IOREQ_SENT);
+    req = (ioreq_t){ .type = IOREQ_TYPE_PIO, .addr = TEST_PORT_MSI, .size = 4, .count = 1,
+                     .dir = IOREQ_READ };
+    ck_assert_int_eq(ioreq_router_send(t.r, 0, &req), IOREQ_SENT);
+    ck_assert_int_eq((int32_t)req.data, 0);
+    ck_assert_uint_eq(__atomic_load_n(&t.routes, __ATOMIC_SEQ_CST), 1);
+    ck_assert_uint_eq(t.route_address, 0xfee02000);
+    ck_assert_uint_eq(t.route_data, 0x4051);
+    eventfd_t v = 0;
+    ck_assert_int_ge(t.route_fd, 0);
+    ck_assert_int_eq(eventfd_read(t.route_fd, &v), 0);      /* the router kept it open */
+    ck_assert_uint_eq(v, 1);
+    ck_assert_uint_eq(__atomic_load_n(&t.msis, __ATOMIC_SEQ_CST), before);
     test_router_stop(&t);
+    ck_assert_int_eq(t.route_fd, -1);                       /* undone with the server */
 }
 END_TEST
 
@@ -669,6 +795,9 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_accept_out_of_fds);
     tcase_add_test(tc, test_buffered_wraparound);
     tcase_add_test(tc, test_buffered_backpressure);
+    tcase_add_test(tc, test_unbuffered_claim_is_synchronous);
+    tcase_add_test(tc, test_posted_then_read);
+    tcase_add_test(tc, test_string_io);
     tcase_add_test(tc, test_server_death);
     tcase_add_test(tc, test_server_timeout);
     tcase_add_test(tc, test_registration_errors);
