@@ -35,6 +35,7 @@
 #include "common/log-glib.h"
 #include "companion/dm-usb.h"
 #include "policy/owner.h"
+#include "policy/policy.h"
 #include "sandbox/sandbox.h"
 #include "usb/ferry-usb.h"
 
@@ -54,8 +55,11 @@ FERRY_SYSCALL_LIST_STATIC(share_syscalls, "usb-share",
     FERRY_SC_ERRNO("access", ENOENT), FERRY_SC_ERRNO("faccessat", ENOENT),
     FERRY_SC_ERRNO("faccessat2", ENOENT));
 
+/* The guest name the device-access policy judges a share for. */
+#define FERRY_SHARE_POLICY_GUEST "share"
+
 struct share_opts {
-    const char *device, *listen, *tls_creds, *tls_psk, *user, *socket_owner;
+    const char *device, *listen, *tls_creds, *tls_psk, *user, *socket_owner, *policy;
     bool insecure, no_client_cert, no_namespaces;
     unsigned handshake_s, idle_s;
     int socket_mode;
@@ -68,9 +72,11 @@ static void share_usage(FILE *f)
             "usage: ferry usb share DEVICE --listen ADDR [--tls-creds DIR | --tls-psk FILE |\n"
             "         --insecure] [--no-client-cert] [--handshake-timeout S] [--idle-timeout S]\n"
             "         [--socket-owner USER[:GROUP]] [--socket-mode OCTAL] [--user NAME]\n"
-            "         [--seccomp=kill|log|off] [--no-namespaces] [--verbose]\n"
+            "         [--seccomp=kill|log|off] [--no-namespaces] [--policy FILE] [--verbose]\n"
             "ADDR: HOST:PORT, [IPV6]:PORT or unix:PATH.  Plain TCP only on loopback unless\n"
-            "--insecure; see docs/usb.md for TLS set-up with certtool.\n");
+            "--insecure; see docs/usb.md for TLS set-up with certtool.  The device-access\n"
+            "policy (--policy FILE, else $FERRY_POLICY or /etc/ferry/policy.conf) judges the\n"
+            "device for the guest named 'share' (docs/policy.md).\n");
 }
 
 static bool parse_uint(const char *s, unsigned max, unsigned *out)
@@ -125,6 +131,8 @@ static int share_parse(int argc, char **argv, struct share_opts *o)
             o->tls_creds = v;
         else if (!strcmp(a, "--tls-psk"))
             o->tls_psk = v;
+        else if (!strcmp(a, "--policy"))
+            o->policy = v;
         else if (!strcmp(a, "--user"))
             o->user = v;
         else if (!strcmp(a, "--socket-owner"))
@@ -246,9 +254,11 @@ static int unix_socket_perms(const char *path, const struct share_opts *o)
 }
 
 /* Find the device and open its usbfs node (root, or a user udev lets). */
-static int open_device(const char *device, char *ident, size_t identlen, char *err,
-                       size_t errlen)
+static int open_device(const char *device, const char *policy_file, char *ident,
+                       size_t identlen, char *err, size_t errlen)
 {
+    struct ferry_policy *p = NULL;
+    struct ferry_policy_verdict v;
     struct event_base *b = event_base_new();
     struct ferry_usb_host_ops hops = { .log = ferry_log_glib };
     struct ferry_usb_host *h = NULL;
@@ -277,6 +287,22 @@ static int open_device(const char *device, char *ident, size_t identlen, char *e
         fd = -EPERM;
         goto out;
     }
+    /* the host's device-access policy, as for any guest (a forced allow is
+     * logged by the policy); a broken policy file allows nothing */
+    if (cli_policy_load(policy_file, &p) < 0) {
+        snprintf(err, errlen, "%.40s: no device-access policy (see the line above)", device);
+        fd = -EPERM;
+        goto out;
+    }
+    if (policy_check_usb(p, FERRY_SHARE_POLICY_GUEST, &d, &v) < 0) {
+        g_autofree char *m = g_strdup_printf("%.40s (%04x:%04x at %s) for guest %s: %s", device,
+                                             d.vid, d.pid, d.port[0] ? d.port : "?",
+                                             FERRY_SHARE_POLICY_GUEST, v.reason);
+
+        g_strlcpy(err, m, errlen);   /* the verdict can be long: it names file:line */
+        fd = -EPERM;
+        goto out;
+    }
     usb_identity(&d, ident, identlen);
     snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
     fd = open(node, O_RDWR | O_CLOEXEC);
@@ -288,6 +314,7 @@ static int open_device(const char *device, char *ident, size_t identlen, char *e
                  "device, then drops to the ferry user)" : "");
     }
 out:
+    policy_free(p);
     usb_policy_free(pol);
     usb_host_free(h);
     if (b)
@@ -424,7 +451,7 @@ static int share_start(const struct share_opts *o, int idfd)
         fprintf(stderr, "ferry usb share: %s\n", err);
         return FERRY_EXIT_FAILURE;
     }
-    ufd = open_device(o->device, ident, sizeof(ident), err, sizeof(err));
+    ufd = open_device(o->device, o->policy, ident, sizeof(ident), err, sizeof(err));
     if (ufd < 0) {
         fprintf(stderr, "ferry usb share: %s\n", err);
         usb_tls_free(tls);

@@ -389,6 +389,19 @@ static void refusals(const char *dir)
     CHECK(r == 1 && strstr(out, "without TLS"), "%d %s", r, out);
     g_free(out);
     out = NULL;
+    /* the device-access policy judges the device for the guest 'share' */
+    {
+        char *pol = g_build_filename(dir, "policy.conf", NULL);
+
+        g_file_set_contents(pol, "[policy]\ndefault = deny\n", -1, NULL);
+        r = run_share(&out, "127.0.0.1:0", "--policy", pol);
+        CHECK(r == 1 && strstr(out, "for guest share") && strstr(out, "policy.conf"),
+              "policy: %d %s", r, out);
+        CHECK(driver_now("usb-storage"), "policy: the disk left its driver");
+        g_free(out);
+        out = NULL;
+        g_free(pol);
+    }
     /* a file that is not a socket is never removed */
     g_file_set_contents(path, "keep me", -1, NULL);
     la = g_strconcat("unix:", path, NULL);
