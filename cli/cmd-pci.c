@@ -26,6 +26,8 @@
 #include "common/qmp-wait.h"
 #include "companion/vfio-qmp.h"
 #include "pci/host/pci-config.h"
+#include "policy/owner.h"
+#include "policy/policy.h"
 #include "pci/host/pcihost.h"
 
 #define PCI_JSON_VERSION 1
@@ -38,6 +40,7 @@ struct pci_opts {
     bool json, all, tree, group, force;
     int verbose;
     const char *sysfs_root, *proc_root, *state_dir, *dump, *ids, *id, *bus, *addr, *config;
+    const char *guest;      /* --guest: whom prepare prepares for (the policy) */
 };
 
 static void usage(FILE *f)
@@ -66,6 +69,9 @@ static void usage(FILE *f)
         "  --bus BUS          QEMU bus to plug into (a hotplug-capable port, e.g. a\n"
         "                     pcie-root-port id; default: QEMU's choice)\n"
         "  --addr SLOT[.FN]   slot on that bus (default: QEMU's choice)\n"
+        "  --guest NAME       prepare for guest NAME: the device-access policy\n"
+        "                     (docs/policy.md) judges the device for it; without it\n"
+        "                     only rules for every guest (guests=*) apply\n"
         "  --config FILE      prepare/release every device of FILE's [pci] group (a\n"
         "                     ferry-dm config), with its group=/force=; idempotent\n"
         "  --sysfs-root DIR   sysfs to use (env FERRY_SYSFS_ROOT; default /sys)\n"
@@ -507,6 +513,68 @@ static int do_check(const struct pci_opts *o, const char *bdf)
     return rc;
 }
 
+/* The device-access policy (policy/policy.h) for guest and the device (and,
+ * with group, every function of its IOMMU group), and nobody else's guest
+ * owning it (policy/owner.h).  0, or -errno after saying why. */
+static int pci_grant(const struct pci_opts *o, const char *what, const char *guest,
+                     const struct ferry_pci_addr *a, bool group)
+{
+    struct ferry_policy *p = NULL;
+    struct ferry_policy_verdict v;
+    char name[FERRY_PCI_ADDR_STRLEN];
+    GPtrArray *devs = g_ptr_array_new_with_free_func(g_free);
+    int r;
+
+    pcihost_addr_format(a, name);
+    g_ptr_array_add(devs, g_strdup(name));
+    if (group) {
+        char *dir = g_strdup_printf("%s/bus/pci/devices/%s/iommu_group/devices",
+                                    o->sysfs_root ? o->sysfs_root : "/sys", name);
+        GDir *d = g_dir_open(dir, 0, NULL);
+        const char *e;
+
+        while (d && (e = g_dir_read_name(d)))
+            if (strcmp(e, name))
+                g_ptr_array_add(devs, g_strdup(e));
+        if (d)
+            g_dir_close(d);
+        g_free(dir);
+    }
+    r = cli_policy_load_roots(NULL, o->sysfs_root, o->proc_root, &p);
+    for (guint i = 0; r == 0 && i < devs->len; i++) {
+        const char *bdf = devs->pdata[i];
+
+        r = policy_check_pci(p, guest, bdf, &v);
+        if (r < 0)
+            fprintf(stderr, "%s: %s for %s%s: %s\n", what, bdf,
+                    *guest ? "guest " : "any guest (no --guest)", guest, v.reason);
+        else
+            r = cli_owner_check(what, "pci", bdf, guest);
+    }
+    policy_free(p);
+    g_ptr_array_free(devs, TRUE);
+    return r;
+}
+
+/* The guest a ferry-dm config is for: its [dm] name=, else the file's name
+ * without .conf (/etc/ferry/vm1.conf, as ferry-dm@vm1.service has it). */
+static char *config_guest(const char *file)
+{
+    GKeyFile *kf = g_key_file_new();
+    char *name = NULL;
+
+    if (g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, NULL))
+        name = g_key_file_get_string(kf, "dm", "name", NULL);
+    g_key_file_free(kf);
+    if (name && *name)
+        return name;
+    g_free(name);
+    name = g_path_get_basename(file);
+    if (g_str_has_suffix(name, ".conf"))
+        name[strlen(name) - 5] = '\0';
+    return name;
+}
+
 /* prepare/release --config FILE: every [pci] device of a ferry-dm config,
  * before that ferry-dm starts (when it does not run as root) and after it
  * (and its QEMU) stopped.  Idempotent.  A failed prepare undoes the devices
@@ -528,6 +596,19 @@ static int do_config(const struct pci_opts *o, bool release)
         g_free(c);
         return FERRY_EXIT_FAILURE;
     }
+    if (!release) {
+        char *guest = o->guest ? g_strdup(o->guest) : config_guest(o->config);
+
+        for (size_t i = 0; i < c->n && rc == FERRY_EXIT_OK; i++)
+            if (pci_grant(o, "ferry pci prepare", guest, &c->dev[i].host, c->group) < 0)
+                rc = FERRY_EXIT_FAILURE;
+        g_free(guest);
+        if (rc != FERRY_EXIT_OK) {
+            pcihost_close(h);
+            g_free(c);
+            return rc;
+        }
+    }
     for (size_t i = 0; i < c->n; i++) {
         char drv[64] = "";
         unsigned flags = (c->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
@@ -546,6 +627,12 @@ static int do_config(const struct pci_opts *o, bool release)
                     fprintf(stderr, "ferry pci prepare: and releasing %s again failed: %s\n",
                             c->dev[j].name, pcihost_last_error(h));
             break;
+        }
+        if (release) {
+            /* the guest's claim, left by its ferry-dm (policy/owner.h) */
+            char *guest = o->guest ? g_strdup(o->guest) : config_guest(o->config);
+            (void)policy_owner_drop(NULL, "pci", c->dev[i].name, guest);
+            g_free(guest);
         }
         if (pcihost_driver_get(h, &c->dev[i].host, drv, sizeof(drv)) < 0)
             drv[0] = '\0';
@@ -570,6 +657,9 @@ static int do_prepare(const struct pci_opts *o, const char *bdf, bool release)
 
     if (parse_bdf(bdf, &a) < 0)
         return FERRY_EXIT_USAGE;
+    if (!release && pci_grant(o, "ferry pci prepare", o->guest ? o->guest : "", &a,
+                              o->group) < 0)
+        return FERRY_EXIT_FAILURE;
     h = open_host(o);
     if (!h)
         return FERRY_EXIT_FAILURE;
@@ -694,6 +784,8 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
     int r, rc = FERRY_EXIT_FAILURE;
+    char *gname = NULL;
+    bool claimed = false;
 
     if (!sock) {
         fprintf(stderr, "ferry pci: missing GUEST (ferry-dm's control socket or QEMU's QMP "
@@ -730,6 +822,19 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
                 q ? ferry_qmp_error(q) : "out of memory");
         ferry_qmp_close(q);
         return FERRY_EXIT_FAILURE;
+    }
+    gname = cli_guest_name(guest);
+    if (!detach) {
+        struct ferry_policy_owner_info before;
+
+        if (pci_grant(o, "ferry pci attach", gname, &a, o->group) < 0)
+            goto out;
+        claimed = policy_owner_query(NULL, "pci", name, &before) != 1;
+        /* owned by the process that holds the device: QEMU, or the ferry-dm serving it */
+        if (cli_owner_claim("ferry pci attach", "pci", name, gname,
+                            ferry_qmp_peer_is_ferry_dm(q) ? "ferry-dm" : "qemu",
+                            cli_peer_pid(ferry_qmp_fd(q))) < 0)
+            goto out;
     }
     h = open_host(o);
     if (!h)
@@ -785,6 +890,9 @@ static int do_attach(const struct pci_opts *o, const char *guest, const char *bd
     }
     rc = FERRY_EXIT_OK;
 out:
+    if (gname && ((detach && rc == FERRY_EXIT_OK) || (!detach && rc != FERRY_EXIT_OK && claimed)))
+        (void)policy_owner_drop(NULL, "pci", name, gname);
+    g_free(gname);
     pcihost_close(h);
     ferry_qmp_close(q);
     return rc;
@@ -792,7 +900,8 @@ out:
 
 int cmd_pci(int argc, char **argv)
 {
-    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS, O_ADDR, O_CONFIG };
+    enum { O_SYSFS = 256, O_PROC, O_STATE, O_DUMP, O_IDS, O_ID, O_BUS, O_ADDR, O_CONFIG,
+           O_GUEST };
     static const struct option longopts[] = {
         { "json", no_argument, NULL, 'j' },
         { "all", no_argument, NULL, 'a' },
@@ -810,6 +919,7 @@ int cmd_pci(int argc, char **argv)
         { "bus", required_argument, NULL, O_BUS },
         { "addr", required_argument, NULL, O_ADDR },
         { "config", required_argument, NULL, O_CONFIG },
+        { "guest", required_argument, NULL, O_GUEST },
         { 0 }
     };
     struct pci_opts o = {
@@ -840,6 +950,7 @@ int cmd_pci(int argc, char **argv)
         case O_BUS: o.bus = optarg; break;
         case O_ADDR: o.addr = optarg; break;
         case O_CONFIG: o.config = optarg; break;
+        case O_GUEST: o.guest = optarg; break;
         default: usage(stderr); return FERRY_EXIT_USAGE;
         }
     }

@@ -3,7 +3,7 @@
  * ferry usb list [GUEST] [--json]
  * ferry usb attach GUEST DEVICE [--pass-fd] [--follow]
  * ferry usb detach GUEST DEVICE
- * ferry usb share DEVICE --listen ADDR:PORT
+ * ferry usb share DEVICE --listen ADDR [options]   (cmd-usb-share.c)
  *
  * GUEST is the ferry-dm serving a QEMU guest (ferry-dm --qmp QMP --control
  * SOCK): the path of its control socket, or a name meaning
@@ -15,7 +15,7 @@
  * it again each time the device is replugged, and tell ferry-dm when it
  * goes (a confined ferry-dm sees no hotplug).  list without GUEST looks at
  * the host; share serves a device over the network from this process until
- * interrupted.
+ * interrupted (cmd-usb-share.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,39 +29,46 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/usb-ctl.h"
 #include "common/log-glib.h"
+#include "common/qmp.h"
+#include "policy/owner.h"
+#include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ferry usb list [GUEST] [--json]\n"
-            "       ferry usb attach GUEST DEVICE [--pass-fd] [--follow]\n"
-            "       ferry usb detach GUEST DEVICE\n"
-            "       ferry usb share DEVICE --listen ADDR:PORT\n"
+            "usage: ferry usb list [GUEST] [--json] [--connect URI]\n"
+            "       ferry usb attach GUEST DEVICE [--pass-fd] [--follow] [--persistent]\n"
+            "                        [--connect URI]\n"
+            "       ferry usb detach GUEST DEVICE [--persistent] [--connect URI]\n"
+            "       ferry usb share DEVICE --listen ADDR [--tls-creds DIR | --tls-psk FILE |\n"
+            "                       --insecure] ... (ferry usb share --help)\n"
+            "--verbose (-v): debug lines too.\n"
             "GUEST: the control socket of the guest's ferry-dm (ferry-dm --qmp QMP --control\n"
-            "SOCK), or NAME for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock.  DEVICE: VID:PID,\n"
+            "SOCK), or NAME for ${FERRY_RUN_DIR:-/run/ferry}/NAME/dm.sock, or else a libvirt\n"
+            "domain (--connect URI, default qemu:///system; --persistent: its config too;\n"
+            "docs/libvirt.md).  DEVICE: VID:PID,\n"
             "VID:PID:SERIAL, a port path (1-2.3) or BUS.ADDR.  A confined ferry-dm gets the\n"
             "device's fd from this command (--pass-fd forces it; --follow re-passes it after\n"
             "each replug).\n");
 }
 
-/* GUEST: a path to ferry-dm's control socket, or a guest name. */
-static char *guest_socket(const char *guest)
+const char *usb_run_dir(void)
 {
     const char *dir = getenv("FERRY_RUN_DIR");
 
-    if (strchr(guest, '/'))
-        return g_strdup(guest);
-    return g_build_filename(dir && *dir ? dir : "/run/ferry", guest, "dm.sock", NULL);
+    return dir && *dir ? dir : "/run/ferry";
 }
 
-/* A connection to ferry-dm's control socket: connect, read the greeting. */
-struct ctl {
-    int fd;
-    GString *in;
-    char *path;
-};
+/* GUEST: a path to ferry-dm's control socket, or a guest name. */
+static char *guest_socket(const char *guest)
+{
+    if (strchr(guest, '/'))
+        return g_strdup(guest);
+    return g_build_filename(usb_run_dir(), guest, "dm.sock", NULL);
+}
 
 static int ctl_line(struct ctl *c, char **line)
 {
@@ -90,10 +97,10 @@ static int ctl_line(struct ctl *c, char **line)
     }
 }
 
-static int ctl_open(const char *guest, struct ctl *c)
+int ctl_open(const char *guest, struct ctl *c)
 {
     char addr[300], err[FERRY_USB_ERR_MAX], *greeting = NULL;
-    struct timeval tv = { .tv_sec = 30 };
+    struct timeval tv = { .tv_sec = FERRY_QMP_GREETING_MS / 1000 };
     int r;
 
     c->path = guest_socket(guest);
@@ -109,6 +116,17 @@ static int ctl_open(const char *guest, struct ctl *c)
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     r = ctl_line(c, &greeting);
+    if (r == -EAGAIN || r == -EWOULDBLOCK) {
+        fprintf(stderr, "ferry usb: %s accepted the connection but sent no greeting within "
+                "%d s: not a ferry-dm control socket, or one another client holds (a QEMU "
+                "monitor libvirt keeps?).  GUEST is ferry-dm's control socket (ferry-dm --qmp "
+                "QMP --control SOCK) or its name\n", c->path, FERRY_QMP_GREETING_MS / 1000);
+        g_free(greeting);
+        return -ETIMEDOUT;
+    }
+    /* commands may take longer: a device_del waits for the guest */
+    tv.tv_sec = 30;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (r == 0 && !strstr(greeting, "\"QMP\"")) {
         /* turned away (too many clients): ferry-dm says why */
         g_autoptr(JsonNode) n = json_from_string(greeting, NULL);
@@ -132,7 +150,7 @@ static int ctl_open(const char *guest, struct ctl *c)
     return r;
 }
 
-static void ctl_close(struct ctl *c)
+void ctl_close(struct ctl *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -141,9 +159,7 @@ static void ctl_close(struct ctl *c)
     g_free(c->path);
 }
 
-/* Run cmd (args: a JSON object text or NULL), passing fd if >= 0.  0 with
- * *ret (the "return" member; may be NULL), or -1 after printing the error. */
-static int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret)
+int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret)
 {
     char *msg = g_strdup_printf("{\"execute\": \"%s\"%s%s}\n", cmd, args ? ", \"arguments\": " : "",
                                 args ? args : "");
@@ -163,6 +179,12 @@ static int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, Jso
         JsonObject *o;
 
         r = ctl_line(c, &line);
+        if (r == -EPIPE || r == -ECONNRESET) {
+            fprintf(stderr, "ferry usb: %s: %s: ferry-dm closed the connection without a reply: "
+                    "did it exit?  Its log says why (a confined ferry-dm that its seccomp filter "
+                    "killed logs `seccomp: forbidden syscall NAME`)\n", c->path, cmd);
+            return -1;
+        }
         if (r < 0) {
             fprintf(stderr, "ferry usb: %s: %s: no reply: %s\n", c->path, cmd, g_strerror(-r));
             return -1;
@@ -230,8 +252,12 @@ static void print_table(const char *json)
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonObject *o = json_array_get_object_element(a, i);
         char busaddr[16], prod[64];
-        const char *att = json_object_get_null_member(o, "attached") ? "-" :
-                          json_object_get_string_member(o, "attached");
+        /* attached by this ferry-dm, else held by another Ferry process (list_local) */
+        const char *att = !json_object_get_null_member(o, "attached") ?
+                          json_object_get_string_member(o, "attached") :
+                          json_object_has_member(o, "holder") &&
+                          !json_object_get_null_member(o, "holder") ?
+                          json_object_get_string_member(o, "holder") : "-";
         snprintf(busaddr, sizeof(busaddr), "%d.%d",
                  (int)json_object_get_int_member(o, "bus"),
                  (int)json_object_get_int_member(o, "addr"));
@@ -254,57 +280,68 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-/* Run the service here: list once, or share and serve until a signal. */
-static int local(const char *verb, int argc, char **argv, bool json)
+/* Each device's "holder": the Ferry process that owns it (policy/owner.h:
+ * a ferry-dm's guest, a share), or null; g_free the result. */
+static char *list_add_holders(const char *json)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonNode *root;
+    JsonArray *a;
+
+    if (!json_parser_load_from_data(p, json, -1, NULL) ||
+        !JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
+        return g_strdup(json);
+    root = json_parser_get_root(p);
+    a = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        const char *id = json_object_get_string_member_with_default(o, "identity", NULL);
+        struct ferry_policy_owner_info info;
+        char who[400];
+
+        if (id && policy_owner_query(NULL, "usb", id, &info) == 1) {
+            policy_owner_describe(&info, who, sizeof(who));
+            json_object_set_string_member(o, "holder", who);
+        } else {
+            json_object_set_null_member(o, "holder");
+        }
+    }
+    return json_to_string(root, TRUE);
+}
+
+/* The host's devices, as the service sees them (policy, attachments). */
+static int list_local(bool json)
 {
     struct event_base *b = event_base_new();
     struct ferry_usb_service_ops ops = { .log = ferry_log_glib };
     struct ferry_usb_service *svc = NULL;
-    char err[FERRY_USB_ERR_MAX];
-    int rc = FERRY_EXIT_FAILURE, r = 0;
+    int r;
 
     if (!b) {
         fprintf(stderr, "ferry usb: cannot create an event loop\n");
         return FERRY_EXIT_FAILURE;
     }
     /* no guests here: the service needs no folder for their sockets (a full
-     * or missing TMPDIR is none of list's and share's business) */
+     * or missing TMPDIR is none of list's business) */
     r = usb_service_new(b, NULL, &ops, NULL, &svc);
     if (r < 0) {
         fprintf(stderr, "ferry usb: cannot start the usb service: %s\n", g_strerror(-r));
-        goto out;
-    }
-    if (!strcmp(verb, "list")) {
-        char *s = usb_service_list_json(svc);
-        if (json)
-            printf("%s\n", s);
-        else
-            print_table(s);
-        g_free(s);
-        rc = FERRY_EXIT_OK;
-        goto out;
-    }
-    r = usb_service_share(svc, argv[0], argv[1], err, sizeof(err));
-    if (r < 0) {
-        fprintf(stderr, "ferry usb %s: %s\n", verb, err);
-        goto out;
+        event_base_free(b);
+        return FERRY_EXIT_FAILURE;
     }
     {
-        struct event *si = evsignal_new(b, SIGINT, on_signal, b);
-        struct event *st = evsignal_new(b, SIGTERM, on_signal, b);
-        event_add(si, NULL);
-        event_add(st, NULL);
-        fprintf(stderr, "ferry usb: share %s: serving on %s until interrupted\n", argv[0],
-                argv[1]);
-        event_base_dispatch(b);
-        event_free(si);
-        event_free(st);
+        char *s = usb_service_list_json(svc), *out = list_add_holders(s);
+
+        if (json)
+            printf("%s\n", out);
+        else
+            print_table(out);
+        g_free(out);
+        g_free(s);
     }
-    rc = FERRY_EXIT_OK;
-out:
     usb_service_free(svc);
     event_base_free(b);
-    return rc;
+    return FERRY_EXIT_OK;
 }
 
 /* The broker: open the device node here (root) and hand the fd to ferry-dm. */
@@ -451,14 +488,72 @@ out:
     return br.status;
 }
 
+/* The device-access policy (policy/policy.h) for guest and the device, and
+ * its claim for the guest's ferry-dm (policy/owner.h), before anything is
+ * handed over.  *claimed: a new claim, to undo if the attach fails. */
+static int grant(struct ctl *c, const char *gname, const char *device, char *ident,
+                 size_t identlen, bool *claimed)
+{
+    struct event_base *b = event_base_new();
+    struct ferry_usb_host_ops hops = { .log = ferry_log_glib };
+    struct ferry_usb_host *h = NULL;
+    struct ferry_policy *p = NULL;
+    struct ferry_policy_verdict v;
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec spec;
+    char err[FERRY_USB_ERR_MAX];
+    int r = -EINVAL;
+
+    *claimed = false;
+    if (usb_spec_parse(device, &spec) < 0) {
+        fprintf(stderr, "ferry usb attach: '%s': expected VID:PID, VID:PID:SERIAL, a port "
+                "path (1-2.3) or BUS.ADDR\n", device);
+        goto out;
+    }
+    if (!b || usb_host_new(b, true, &hops, NULL, &h) < 0) {
+        fprintf(stderr, "ferry usb attach: cannot start libusb\n");
+        r = -EIO;
+        goto out;
+    }
+    if ((r = usb_host_find(h, &spec, &d, err, sizeof(err))) < 0) {
+        fprintf(stderr, "ferry usb attach: %s\n", err);
+        goto out;
+    }
+    if ((r = cli_policy_load(NULL, &p)) < 0)
+        goto out;
+    if ((r = policy_check_usb(p, gname, &d, &v)) < 0) {
+        fprintf(stderr, "ferry usb attach: %s (%04x:%04x at %s) for guest %s: %s\n",
+                device, d.vid, d.pid, d.port[0] ? d.port : "?", gname, v.reason);
+        goto out;
+    }
+    usb_identity(&d, ident, identlen);
+    {
+        struct ferry_policy_owner_info before;
+        bool had = policy_owner_query(NULL, "usb", ident, &before) == 1;
+
+        r = cli_owner_claim("ferry usb attach", "usb", ident, gname, "ferry-dm",
+                            cli_peer_pid(c->fd));
+        *claimed = r == 0 && !had;
+    }
+out:
+    policy_free(p);
+    usb_host_free(h);
+    if (b)
+        event_base_free(b);
+    return r;
+}
+
 static int attach(const char *guest, const char *device, bool pass, bool follow)
 {
     struct ctl c = { .fd = -1 };
     JsonNode *q = NULL;
-    char *args;
+    char *args, *gname = cli_guest_name(guest), ident[160] = "";
+    bool claimed = false;
     int rc = FERRY_EXIT_FAILURE;
 
     if (ctl_open(guest, &c) < 0)
+        goto out;
+    if (grant(&c, gname, device, ident, sizeof(ident), &claimed) < 0)
         goto out;
     if (!pass && !follow) {
         /* a confined ferry-dm cannot open device nodes: then we are its broker */
@@ -477,21 +572,72 @@ static int attach(const char *guest, const char *device, bool pass, bool follow)
     rc = ctl_cmd(&c, "usb-attach", args, -1, NULL) < 0 ? FERRY_EXIT_FAILURE : FERRY_EXIT_OK;
     g_free(args);
 out:
+    if (rc != FERRY_EXIT_OK && claimed && policy_owner_drop(NULL, "usb", ident, gname) < 0)
+        fprintf(stderr, "ferry usb attach: cannot drop the claim on %s\n", ident);
+    g_free(gname);
     ctl_close(&c);
     return rc;
 }
 
+/* After a detach: the guest's claim on the device goes (policy/owner.h).
+ * The device may be gone: then every claim of the guest whose identity the
+ * spec matches. */
+static void owner_drop_matching(const char *gname, const char *device);
+
 static int detach(const char *guest, const char *device)
 {
     struct ctl c = { .fd = -1 };
-    char *args = json_string_arg("device", device, false);
+    char *args = json_string_arg("device", device, false), *gname = cli_guest_name(guest);
     int rc = FERRY_EXIT_FAILURE;
 
-    if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "usb-detach", args, -1, NULL) == 0)
+    if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "usb-detach", args, -1, NULL) == 0) {
         rc = FERRY_EXIT_OK;
+        owner_drop_matching(gname, device);
+    }
     g_free(args);
+    g_free(gname);
     ctl_close(&c);
     return rc;
+}
+
+struct drop_ctx {
+    const char *gname;
+    struct ferry_usb_spec spec;
+    char ident[160];
+};
+
+static void drop_one(void *opaque, const struct ferry_policy_owner_info *i)
+{
+    struct drop_ctx *x = opaque;
+    struct ferry_usb_spec s;
+
+    if (strcmp(i->guest, x->gname))
+        return;
+    if (!strcmp(i->id, x->ident) ||
+        (usb_spec_parse(i->id, &s) == 0 && !memcmp(&s, &x->spec, sizeof(s))))
+        if (policy_owner_drop(NULL, "usb", i->id, x->gname) < 0)
+            fprintf(stderr, "ferry usb detach: cannot drop the claim on %s\n", i->id);
+}
+
+static void owner_drop_matching(const char *gname, const char *device)
+{
+    struct drop_ctx x = { .gname = gname };
+    struct event_base *b = event_base_new();
+    struct ferry_usb_host_ops hops = { .log = NULL };
+    struct ferry_usb_host *h = NULL;
+    struct ferry_usb_devinfo d;
+    char err[FERRY_USB_ERR_MAX];
+
+    if (usb_spec_parse(device, &x.spec) < 0)
+        goto out;
+    if (b && usb_host_new(b, true, &hops, NULL, &h) == 0 &&
+        usb_host_find(h, &x.spec, &d, err, sizeof(err)) == 0)
+        usb_identity(&d, x.ident, sizeof(x.ident));
+    (void)policy_owner_list(NULL, "usb", drop_one, &x);
+out:
+    usb_host_free(h);
+    if (b)
+        event_base_free(b);
 }
 
 /* ferry usb list GUEST: what that ferry-dm serves. */
@@ -519,11 +665,47 @@ static int list_guest(const char *guest, bool json)
     return rc;
 }
 
+/* --connect URI or --connect=URI at argv[*i]: the URI (i moved past it), or NULL. */
+static const char *opt_connect(int argc, char **argv, int *i)
+{
+    if (!strcmp(argv[*i], "--connect") && *i + 1 < argc)
+        return argv[++*i];
+    if (g_str_has_prefix(argv[*i], "--connect="))
+        return argv[*i] + strlen("--connect=");
+    return NULL;
+}
+
+/* GUEST is a libvirt domain: --connect given, or a name with no ferry-dm socket. */
+static bool libvirt_wanted(const char *guest, const char *uri, const char *verb)
+{
+#ifdef FERRY_HAVE_LIBVIRT
+    return usb_libvirt_wanted(guest, uri);
+#else
+    if (uri)
+        fprintf(stderr, "ferry usb %s: --connect: this ferry was built without libvirt "
+                "(libvirt-dev missing at configure time): libvirt domains are unavailable\n",
+                verb);
+    return false;
+#endif
+}
+
 int ferry_cmd_usb(int argc, char **argv)
 {
-    const char *verb = argc > 1 ? argv[1] : NULL;
+    const char *verb;
+    const char *uri = NULL;
+    int verbose = 0, n = 0;
 
-    ferry_log_init("ferry", getenv("FERRY_VERBOSE") ? 2 : 0);
+    /* --verbose (-v) anywhere: debug lines too */
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")))
+            verbose = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    argc = n;
+    verb = argc > 1 ? argv[1] : NULL;
+    /* share logs every connection at info: what an operator must see */
+    ferry_log_init("ferry", verbose ? 2 : verb && !strcmp(verb, "share") ? 1 : 0);
     signal(SIGPIPE, SIG_IGN);
     if (!verb || !strcmp(verb, "--help") || !strcmp(verb, "help")) {
         usage(verb ? stdout : stderr);
@@ -531,11 +713,13 @@ int ferry_cmd_usb(int argc, char **argv)
     }
     if (!strcmp(verb, "list")) {
         bool json = false;
-        const char *guest = NULL;
+        const char *guest = NULL, *u;
 
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--json"))
                 json = true;
+            else if ((u = opt_connect(argc, argv, &i)))
+                uri = u;
             else if (!guest && argv[i][0] != '-')
                 guest = argv[i];
             else {
@@ -543,29 +727,56 @@ int ferry_cmd_usb(int argc, char **argv)
                 return FERRY_EXIT_USAGE;
             }
         }
-        return guest ? list_guest(guest, json) : local("list", 0, NULL, json);
+        if (guest && libvirt_wanted(guest, uri, verb)) {
+#ifdef FERRY_HAVE_LIBVIRT
+            return usb_libvirt_list(guest, uri, json);
+#endif
+        }
+        if (uri)
+            return FERRY_EXIT_FAILURE;
+        return guest ? list_guest(guest, json) : list_local(json);
     }
-    if (!strcmp(verb, "attach") && argc >= 4) {
-        bool pass = false, follow = false;
+    if ((!strcmp(verb, "attach") || !strcmp(verb, "detach")) && argc >= 4) {
+        bool pass = false, follow = false, persistent = false;
+        bool att = !strcmp(verb, "attach");
+        const char *u;
 
         for (int i = 4; i < argc; i++) {
-            if (!strcmp(argv[i], "--pass-fd"))
+            if (att && !strcmp(argv[i], "--pass-fd"))
                 pass = true;
-            else if (!strcmp(argv[i], "--follow"))
+            else if (att && !strcmp(argv[i], "--follow"))
                 follow = true;
+            else if (!strcmp(argv[i], "--persistent"))
+                persistent = true;
+            else if ((u = opt_connect(argc, argv, &i)))
+                uri = u;
             else {
                 usage(stderr);
                 return FERRY_EXIT_USAGE;
             }
         }
-        return attach(argv[2], argv[3], pass, follow);
+        if (libvirt_wanted(argv[2], uri, verb)) {
+#ifdef FERRY_HAVE_LIBVIRT
+            if (follow) {
+                fprintf(stderr, "ferry usb attach: --follow is for a ferry-dm socket; for a "
+                        "libvirt domain ferry-dm follows replugs itself\n");
+                return FERRY_EXIT_USAGE;
+            }
+            return att ? usb_libvirt_attach(argv[2], uri, argv[3], persistent, pass)
+                       : usb_libvirt_detach(argv[2], uri, argv[3], persistent);
+#endif
+        }
+        if (uri)
+            return FERRY_EXIT_FAILURE;
+        if (persistent) {
+            fprintf(stderr, "ferry usb %s: --persistent is for a libvirt domain; a ferry-dm's "
+                    "persistent devices are its config's [usb] devices=\n", verb);
+            return FERRY_EXIT_USAGE;
+        }
+        return att ? attach(argv[2], argv[3], pass, follow) : detach(argv[2], argv[3]);
     }
-    if (!strcmp(verb, "detach") && argc == 4)
-        return detach(argv[2], argv[3]);
-    if (!strcmp(verb, "share") && argc == 5 && !strcmp(argv[3], "--listen")) {
-        char *a[2] = { argv[2], argv[4] };
-        return local("share", 2, a, false);
-    }
+    if (!strcmp(verb, "share"))
+        return ferry_cmd_usb_share(argc - 2, argv + 2);
     usage(stderr);
     return FERRY_EXIT_USAGE;
 }

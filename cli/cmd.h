@@ -13,6 +13,31 @@ int cmd_acpi(int argc, char **argv);         /* cli/cmd-acpi.c: ferry acpi dump 
 int cmd_pci(int argc, char **argv);
 int cmd_dm(int argc, char **argv);
 int ferry_cmd_usb(int argc, char **argv);      /* cli/cmd-usb.c: ferry usb ... */
+/* ferry usb share (cmd-usb-share.c): argv from DEVICE on. */
+int ferry_cmd_usb_share(int argc, char **argv);
+int cmd_policy(int argc, char **argv);         /* cli/cmd-policy.c: ferry policy ... */
+
+/* The device-access policy for every command that grants a device
+ * (cli/cmd-policy.c; policy/policy.h, policy/owner.h). */
+struct ferry_policy;
+/* file NULL: $FERRY_POLICY or /etc/ferry/policy.conf; prints why not. */
+int cli_policy_load(const char *file, struct ferry_policy **out);
+/* The same with sysfs and proc roots (NULL: the environment's or the host's). */
+int cli_policy_load_roots(const char *file, const char *sysfs, const char *proc,
+                          struct ferry_policy **out);
+/* GUEST as the policy names it: a name, or the folder of a socket path
+ * (/run/ferry/vm1/dm.sock -> vm1); g_free. */
+char *cli_guest_name(const char *guest);
+/* The process at the other end of a unix socket, 0 if unknown. */
+long cli_peer_pid(int fd);
+/* Claim kind/id for guest on behalf of process pid (0: this one), which
+ * the owner's description names; prints why not.  0 or -errno. */
+int cli_owner_claim(const char *what, const char *kind, const char *id, const char *guest,
+                    const char *program, long pid);
+/* -EBUSY (printed) when another guest owns kind/id. */
+int cli_owner_check(const char *what, const char *kind, const char *id, const char *guest);
+/* cli/usb-libvirt.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */
+int cmd_libvirt_hook(int argc, char **argv);
 
 
 /* Exit statuses shared by subcommands. */

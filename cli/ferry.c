@@ -5,6 +5,16 @@
 
 #include "cli/cmd.h"
 
+#ifndef FERRY_HAVE_LIBVIRT
+/* Built without libvirt-dev: a hook left behind must not stop domains starting. */
+int cmd_libvirt_hook(int argc, char **argv)
+{
+    fprintf(stderr, "ferry libvirt-hook: this ferry was built without libvirt (libvirt-dev "
+            "missing at configure time): nothing to do\n");
+    return FERRY_EXIT_OK;
+}
+#endif
+
 static const struct {
     const char *name;
     ferry_cmd_fn fn;
@@ -16,6 +26,8 @@ static const struct {
     { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
     { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
     { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
+    { "policy", cmd_policy, "the device-access policy: check GUEST DEVICE, show" },
+    { "libvirt-hook", cmd_libvirt_hook, "libvirt's qemu hook (docs/libvirt.md)" },
 };
 
 static void usage(FILE *f)

@@ -425,7 +425,19 @@ int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
         q->fd = -1;
         return fail(q, r, "qmp: cannot connect to %s: %s", path, strerror(-r));
     }
+    /* QEMU greets at once on a monitor nobody else holds; one that another
+     * client holds (libvirt keeps its domains' monitors) accepts in the
+     * kernel and never greets: say so in seconds, not at the full timeout */
+    if (q->timeout_ms > FERRY_QMP_GREETING_MS)
+        deadline = now_ms() + FERRY_QMP_GREETING_MS;
     r = read_message(q, deadline, &greet);
+    if (r == -ETIMEDOUT) {
+        r = fail(q, -ETIMEDOUT, "qmp: no greeting within %d ms: another client (libvirt?) "
+                 "probably holds this monitor (QEMU serves one per QMP socket); for a libvirt "
+                 "domain use `ferry usb attach DOMAIN`, else give QEMU a -qmp socket for Ferry",
+                 q->timeout_ms > FERRY_QMP_GREETING_MS ? FERRY_QMP_GREETING_MS : q->timeout_ms);
+        goto out_close;
+    }
     if (r < 0)
         goto out_close;
     if (!json_object_has_member(json_node_get_object(greet), "QMP")) {

@@ -40,6 +40,9 @@
 
 #define FERRY_QMP_LINE_MAX   (4u << 20)  /* one JSON message */
 #define FERRY_QMP_EVENTS_MAX 256
+/* A QMP socket that accepts and does not greet within this is held by
+ * another client (QEMU serves one per socket): said in seconds. */
+#define FERRY_QMP_GREETING_MS 5000
 
 struct ferry_qmp;
 

@@ -16,6 +16,9 @@
 #include "common/qmp-wait.h"
 #include "devmodel/control.h"
 #include "companion/dm-qmp.h"
+#include "policy/owner.h"
+#include "policy/policy-log.h"
+#include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
 #define DM_USB_CONFIG_DEVICES_MAX 32
@@ -27,7 +30,91 @@ struct companion_usb {
     bool confined;
     void (*on_gone)(void *opaque);
     void *opaque;
+    char *name;                        /* the guest's name for the policy */
+    struct ferry_policy *policy;       /* the device-access policy (policy/policy.h) */
+    GHashTable *owned;                 /* identity -> struct ferry_policy_owner * */
+    /* libvirt mode (companion_usb_start_libvirt): no QMP; each device on a
+     * listening socket the CLI made and passed (usb-listen), by alias */
+    char *domain;
+    GHashTable *listeners;             /* alias -> fd + 1, passed, not yet used */
+    GHashTable *served;                /* alias -> device spec as attached */
 };
+
+/* The device-access policy and exclusive ownership, again here (defence in
+ * depth: the broker asked first).  A confined ferry-dm opens no files: its
+ * broker claimed ownership for it. */
+static int usb_grant(void *opaque, const char *guest, const struct ferry_usb_devinfo *d,
+                     char *err, size_t errlen)
+{
+    struct companion_usb *u = opaque;
+    struct ferry_policy_verdict v;
+    struct ferry_policy_owner_info held;
+    struct ferry_policy_owner *o = NULL;
+    char ident[160], oerr[400];
+    int r;
+
+    if (policy_check_usb(u->policy, u->name, d, &v) < 0) {
+        snprintf(err, errlen, "usb %04x:%04x%s%s: guest %s: %s", d->vid, d->pid,
+                 d->port[0] ? " at " : "", d->port, u->name, v.reason);
+        return -EPERM;
+    }
+    if (u->confined)
+        return 0;
+    usb_identity(d, ident, sizeof(ident));
+    if (g_hash_table_contains(u->owned, ident))
+        return 0;
+    r = policy_owner_claim(NULL, "usb", ident, u->name, "ferry-dm", getpid(), &o, &held, oerr,
+                           sizeof(oerr));
+    if (r == -EALREADY)
+        return 0;
+    if (r < 0) {
+        snprintf(err, errlen, "usb %s: %s", ident, oerr);
+        return r == -EBUSY ? -EBUSY : r;
+    }
+    if (held.stale)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: owner guest %s (pid %ld) has gone without "
+                  "releasing it: taken over", ident, held.guest, held.pid);
+    g_hash_table_insert(u->owned, g_strdup(ident), o);
+    return 0;
+}
+
+static void usb_released(void *opaque, const char *guest, const struct ferry_usb_devinfo *d)
+{
+    struct companion_usb *u = opaque;
+    char ident[160];
+
+    usb_identity(d, ident, sizeof(ident));
+    g_hash_table_remove(u->owned, ident);
+}
+
+static void owner_release(gpointer p)
+{
+    policy_owner_release(p);
+}
+
+/* A confined ferry-dm keeps its claims' lock fds until exit (no unlink under seccomp). */
+static void owner_close(gpointer p)
+{
+    policy_owner_detach(p);
+}
+
+/* The guest's name: --name, else the folder of the control socket
+ * (/run/ferry/NAME/dm.sock, as the CLI names guests), else the QMP path. */
+char *companion_guest_name(const char *name, const char *control, const char *qmp)
+{
+    if (name && *name)
+        return g_strdup(name);
+    if (control && strchr(control, '/')) {
+        char *dir = g_path_get_dirname(control);
+        char *base = g_path_get_basename(dir);
+
+        g_free(dir);
+        if (strcmp(base, ".") && strcmp(base, "/"))
+            return base;
+        g_free(base);
+    }
+    return g_strdup(qmp);
+}
 
 bool companion_usb_wanted(const char *qmp, const char *config)
 {
@@ -156,11 +243,256 @@ static char *cmd_query(struct companion_usb *u, JsonNode *id)
     return dm_control_reply(id, ret);
 }
 
+/* ---- libvirt mode ---------------------------------------------------------- */
+
+static char *libvirt_where(struct companion_usb *u, const char *alias)
+{
+    return g_strdup_printf("libvirt:%s/%s", u->domain, alias);
+}
+
+static bool alias_ok(const char *alias)
+{
+    if (!alias || !g_str_has_prefix(alias, "ua-ferry-") || strlen(alias) > 64)
+        return false;
+    for (const char *p = alias; *p; p++)
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
+            return false;
+    return true;
+}
+
+static char *libvirt_listen(struct companion_usb *u, JsonObject *args, JsonNode *id, int *fd)
+{
+    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
+                             : NULL;
+    gpointer old;
+
+    if (!alias_ok(alias))
+        return dm_control_reply_error(id, "usb-listen: \"alias\" must be ua-ferry-[A-Za-z0-9_-]"
+                                          " (at most 64 characters)");
+    if (*fd < 0)
+        return dm_control_reply_error(id, "usb-listen: no listening socket came with the "
+                                          "command (SCM_RIGHTS)");
+    if (g_hash_table_contains(u->served, alias))
+        return dm_control_reply_error(id, "usb-listen: that alias is served already "
+                                          "(usb-detach it first)");
+    if ((old = g_hash_table_lookup(u->listeners, alias)))
+        close(GPOINTER_TO_INT(old) - 1);
+    g_hash_table_insert(u->listeners, g_strdup(alias), GINT_TO_POINTER(*fd + 1));
+    *fd = -1;
+    return dm_control_reply(id, NULL);
+}
+
+static char *libvirt_attach(struct companion_usb *u, JsonObject *args, JsonNode *id, int *fd)
+{
+    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
+                             : NULL;
+    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
+                           : NULL;
+    bool with_fd = args && json_object_get_boolean_member_with_default(args, "fd", FALSE);
+    char err[FERRY_USB_ERR_MAX];
+    g_autofree char *where = NULL;
+    gpointer lfd;
+    int r;
+
+    if (!dev || !alias_ok(alias))
+        return dm_control_reply_error(id, "usb-attach: \"device\" and \"alias\" (ua-ferry-...) "
+                                          "are required for a libvirt domain");
+    lfd = g_hash_table_lookup(u->listeners, alias);
+    if (!lfd) {
+        snprintf(err, sizeof(err), "usb-attach %s: no listening socket for %s (usb-listen "
+                 "first)", dev, alias);
+        return dm_control_reply_error(id, err);
+    }
+    if (with_fd && *fd < 0)
+        return dm_control_reply_error(id, "usb-attach: \"fd\": true but no fd came with the "
+                                          "command (SCM_RIGHTS)");
+    if (!with_fd && u->confined) {
+        snprintf(err, sizeof(err), "usb-attach %s: ferry-dm is confined and holds no fd for it: "
+                 "the broker must open the device and pass the fd (run 'ferry usb attach' as "
+                 "root)", dev);
+        return dm_control_reply_error(id, err);
+    }
+    where = libvirt_where(u, alias);
+    r = usb_service_serve_listener(u->svc, where, GPOINTER_TO_INT(lfd) - 1, dev,
+                                   with_fd ? *fd : -1, err, sizeof(err));
+    if (r < 0)
+        return dm_control_reply_error(id, err);
+    if (with_fd)
+        *fd = -1;
+    g_hash_table_steal(u->listeners, alias);    /* the fd is the service's now */
+    g_hash_table_insert(u->served, g_strdup(alias), g_strdup(dev));
+    return dm_control_reply(id, NULL);
+}
+
+/* The alias serving `device`, or NULL. */
+static const char *libvirt_alias_of(struct companion_usb *u, const char *dev)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, u->served);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        g_autofree char *where = libvirt_where(u, k);
+
+        if (!strcmp(v, dev) || usb_service_assigned(u->svc, where, dev))
+            return k;
+    }
+    return NULL;
+}
+
+static char *libvirt_which(struct companion_usb *u, JsonObject *args, JsonNode *id)
+{
+    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
+                           : NULL;
+    const char *alias = dev ? libvirt_alias_of(u, dev) : NULL;
+    JsonObject *o;
+    JsonNode *ret;
+    char err[FERRY_USB_ERR_MAX];
+
+    if (!alias) {
+        snprintf(err, sizeof(err), "usb device %s: not attached to libvirt domain %s",
+                 dev ? dev : "(none given)", u->domain);
+        return dm_control_reply_error(id, err);
+    }
+    o = json_object_new();
+    json_object_set_string_member(o, "alias", alias);
+    json_object_set_string_member(o, "device", g_hash_table_lookup(u->served, alias));
+    ret = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(ret, o);
+    return dm_control_reply(id, ret);
+}
+
+static char *libvirt_detach(struct companion_usb *u, JsonObject *args, JsonNode *id)
+{
+    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
+                             : NULL;
+    const char *dev = alias ? g_hash_table_lookup(u->served, alias) : NULL;
+    char err[FERRY_USB_ERR_MAX];
+    g_autofree char *where = NULL;
+    gpointer lfd;
+
+    if (alias && (lfd = g_hash_table_lookup(u->listeners, alias))) {
+        /* listening only (an attach that failed before libvirt had it) */
+        close(GPOINTER_TO_INT(lfd) - 1);
+        g_hash_table_remove(u->listeners, alias);
+        return dm_control_reply(id, NULL);
+    }
+    if (!dev) {
+        snprintf(err, sizeof(err), "usb-detach: alias %s: nothing served under it in "
+                 "domain %s", alias ? alias : "(none given)", u->domain);
+        return dm_control_reply_error(id, err);
+    }
+    where = libvirt_where(u, alias);
+    if (usb_service_detach(u->svc, where, dev, err, sizeof(err)) < 0)
+        return dm_control_reply_error(id, err);
+    g_hash_table_remove(u->served, alias);
+    return dm_control_reply(id, NULL);
+}
+
+static char *libvirt_command(struct companion_usb *u, const char *cmd, JsonObject *args,
+                             JsonNode *id, int *fd)
+{
+    if (!strcmp(cmd, "usb-listen"))
+        return libvirt_listen(u, args, id, fd);
+    if (!strcmp(cmd, "usb-attach"))
+        return libvirt_attach(u, args, id, fd);
+    if (!strcmp(cmd, "usb-which"))
+        return libvirt_which(u, args, id);
+    if (!strcmp(cmd, "usb-detach"))
+        return libvirt_detach(u, args, id);
+    if (!strcmp(cmd, "query-usb")) {
+        char *list = usb_service_list_json(u->svc);
+        JsonNode *devs = json_from_string(list, NULL);
+        JsonObject *o = json_object_new();
+        JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
+        JsonArray *served = json_array_new();
+        GHashTableIter it;
+        gpointer k, v;
+
+        g_free(list);
+        g_hash_table_iter_init(&it, u->served);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            JsonObject *e = json_object_new();
+
+            json_object_set_string_member(e, "alias", k);
+            json_object_set_string_member(e, "device", v);
+            json_array_add_object_element(served, e);
+        }
+        json_object_set_string_member(o, "guest", u->qmp);
+        json_object_set_string_member(o, "domain", u->domain);
+        json_object_set_boolean_member(o, "confined", u->confined);
+        json_object_set_int_member(o, "connected", usb_service_connected(u->svc));
+        json_object_set_member(o, "devices", devs ? devs : json_node_new(JSON_NODE_ARRAY));
+        json_object_set_array_member(o, "served", served);
+        json_node_take_object(ret, o);
+        return dm_control_reply(id, ret);
+    }
+    return NULL;
+}
+
+static void close_listener(gpointer p)
+{
+    close(GPOINTER_TO_INT(p) - 1);
+}
+
+int companion_usb_start_libvirt(struct event_base *base, const char *domain, const char *config,
+                                bool confined, struct companion_usb **out)
+{
+    struct ferry_usb_config c = { 0 };
+    struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
+                                        .grant = usb_grant, .released = usb_released };
+    struct ferry_policy_ops pops = { .log = usb_log, .decided = policy_log_verdict };
+    char err[FERRY_USB_ERR_MAX];
+    struct companion_usb *u;
+    int r;
+
+    *out = NULL;
+    (void)usb_config_load(config, &c);
+    u = g_new0(struct companion_usb, 1);
+    u->domain = g_strdup(domain);
+    u->qmp = g_strdup_printf("libvirt:%s", domain);
+    u->confined = confined;
+    /* the device-access policy and ownership as in companion mode, the
+     * domain's name being the guest's */
+    u->name = g_strdup(domain);
+    u->owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                     confined ? owner_close : owner_release);
+    r = policy_load(NULL, &pops, &u->policy, err, sizeof(err));
+    if (r < 0) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: %s (a broken policy allows nothing)", err);
+        goto fail;
+    }
+    u->listeners = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, close_listener);
+    u->served = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    r = usb_service_new(base, NULL, &ops, u, &u->svc);
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: cannot start the USB service (libusb): %s\n",
+                strerror(-r));
+        goto fail;
+    }
+    if (c.policy && (r = usb_service_set_policy(u->svc, NULL, c.policy, err,
+                                                sizeof(err))) < 0) {
+        fprintf(stderr, "ferry-dm: config [usb] policy: %s\n", err);
+        goto fail;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: serving host devices to libvirt domain %s%s", domain,
+              confined ? " (confined: devices only from fds)" : "");
+    usb_config_clear(&c);
+    *out = u;
+    return 0;
+fail:
+    usb_config_clear(&c);
+    companion_usb_free(u);
+    return r;
+}
+
 char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
                      JsonObject *args, JsonNode *id, int *fd)
 {
     char err[FERRY_USB_ERR_MAX];
 
+    if (u->domain)
+        return libvirt_command(u, cmd, args, id, fd);
     if (!strcmp(cmd, "usb-attach"))
         return cmd_attach(u, args, id, fd);
     if (!strcmp(cmd, "usb-detach"))
@@ -184,7 +516,39 @@ char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req
  * at the host (a discovering libusb context, freed again before the one
  * without discovery is made), and served from those fds.
  */
-static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n)
+/* A confined ferry-dm's [usb] device, claimed for its guest now, before the
+ * sandbox (policy/owner.h): the lock fd stays open until exit and is only
+ * closed then (no unlink under seccomp).  A claim that cannot be made (not
+ * root: the run directory is root's) is only a warning: the broker claims. */
+static int preclaim(GHashTable *owned, const char *guest, const struct ferry_usb_devinfo *d)
+{
+    struct ferry_policy_owner_info held;
+    struct ferry_policy_owner *o = NULL;
+    char ident[160], err[512];
+    int r;
+
+    usb_identity(d, ident, sizeof(ident));
+    r = policy_owner_claim(NULL, "usb", ident, guest, "ferry-dm", getpid(), &o, &held, err,
+                           sizeof(err));
+    if (r == -EBUSY) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s", err);
+        return r;
+    }
+    if (r == -EALREADY)
+        return 0;
+    if (r < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: ownership not recorded: %s", ident, err);
+        return 0;
+    }
+    if (held.stale)
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb: %s: owner guest %s (pid %ld) has gone without "
+                  "releasing it: taken over", ident, held.guest, held.pid);
+    g_hash_table_replace(owned, g_strdup(ident), o);
+    return 0;
+}
+
+static int preopen_devices(struct event_base *base, char *const *devices, int *fds, size_t *n,
+                           const char *guest, GHashTable *owned)
 {
     struct ferry_usb_host_ops hops = { .log = usb_log };
     struct ferry_usb_host *h = NULL;
@@ -214,6 +578,8 @@ static int preopen_devices(struct event_base *base, char *const *devices, int *f
                       "at start-up, or passed by the broker later, can be served)", dev, err);
             continue;
         }
+        if (preclaim(owned, guest, &d) < 0)
+            continue;           /* another guest's: not opened, not served */
         snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d.bus, d.addr);
         fd = open(node, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
@@ -239,19 +605,22 @@ int companion_usb_config_qmp(const char *config, char **qmp)
 
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 bool confined,
-                 void (*on_gone)(void *opaque),
-                 void *opaque, struct companion_usb **out)
+                 const char *name, const char *control, bool confined,
+                 void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
     struct ferry_usb_service_ops ops = { .log = usb_log, .no_discovery = confined,
                                         .guest_gone = usb_gone,
-                                        .wait_deleted = d ? usb_wait_deleted : NULL };
+                                        .wait_deleted = d ? usb_wait_deleted : NULL,
+                                        .grant = usb_grant, .released = usb_released };
+    struct ferry_policy_ops pops = { .log = usb_log, .decided = policy_log_verdict };
     struct ferry_usb_qmp *q = companion_qmp_client(d);
     int fds[DM_USB_CONFIG_DEVICES_MAX];
     size_t nfds = 0;
     char err[FERRY_USB_ERR_MAX];
     struct companion_usb *u;
+    GHashTable *owned;
+    char *gname;
     int r;
 
     *out = NULL;
@@ -283,12 +652,25 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
         usb_config_clear(&c);
         return -EINVAL;
     }
-    if (confined && c.devices && (r = preopen_devices(base, c.devices, fds, &nfds)) < 0) {
+    owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                  confined ? owner_close : owner_release);
+    gname = companion_guest_name(name, control, qmp);
+    if (confined && c.devices &&
+        (r = preopen_devices(base, c.devices, fds, &nfds, gname, owned)) < 0) {
+        g_hash_table_destroy(owned);
+        g_free(gname);
         usb_config_clear(&c);
         return r;
     }
     u = g_new0(struct companion_usb, 1);
     u->qmp = g_strdup(qmp);
+    u->name = gname;
+    u->owned = owned;
+    r = policy_load(NULL, &pops, &u->policy, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: usb: %s (a broken policy allows nothing)\n", err);
+        goto fail;
+    }
     u->d = d;
     u->confined = confined;
     u->on_gone = on_gone;
@@ -367,7 +749,16 @@ void companion_usb_free(struct companion_usb *u)
 {
     if (!u)
         return;
-    usb_service_free(u->svc);
+    usb_service_free(u->svc);     /* releases (ops.released) what it was granted */
+    if (u->owned)
+        g_hash_table_destroy(u->owned);
+    policy_free(u->policy);
+    g_free(u->name);
+    if (u->listeners)
+        g_hash_table_destroy(u->listeners);
+    if (u->served)
+        g_hash_table_destroy(u->served);
+    g_free(u->domain);
     g_free(u->qmp);
     g_free(u);
 }

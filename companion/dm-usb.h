@@ -61,11 +61,32 @@ int companion_usb_config_qmp(const char *config, char **qmp);
  * NULL.  0 or -errno, the reason printed to stderr. */
 struct companion_qmp;
 struct ferry_dm_control_req;
+/* The guest's name for the device-access policy: name (--name), else the
+ * folder of the control socket (/run/ferry/NAME/dm.sock), else fallback
+ * (may be NULL); g_free. */
+char *companion_guest_name(const char *name, const char *control, const char *fallback);
+/* name: the guest's name for the device-access policy (policy/policy.h);
+ * NULL: the folder of control (/run/ferry/NAME/dm.sock), else qmp.  The
+ * policy file is read here ($FERRY_POLICY, /etc/ferry/policy.conf): a
+ * broken one is an error. */
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 bool confined,
-                 void (*on_gone)(void *opaque),
-                 void *opaque, struct companion_usb **out);
+                 const char *name, const char *control, bool confined,
+                 void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out);
+/* libvirt mode (ferry-dm --libvirt DOMAIN): no QMP, libvirt owns QEMU's
+ * monitor.  The `ferry` CLI (root) makes a listening unix socket per device
+ * with the owner the domain's QEMU runs as, passes it here and then adds a
+ * <redirdev type='unix'> that connects to it through libvirt
+ * (docs/libvirt.md).  Control commands in this mode:
+ *   usb-listen {"alias": A}  with the listening socket passed (SCM_RIGHTS)
+ *   usb-attach {"device": SPEC, "alias": A[, "fd": true]}  serve the device
+ *              on A's socket (with "fd": the broker's usbfs fd in the message)
+ *   usb-which  {"device": SPEC} -> {"alias": A, "device": SPEC}
+ *   usb-detach {"alias": A}  the device back to its host driver
+ *   query-usb  -> {"domain": D, "served": [{"alias", "device"}], "devices": [...]}
+ * The config's [usb] policy= applies. */
+int companion_usb_start_libvirt(struct event_base *base, const char *domain, const char *config,
+                                bool confined, struct companion_usb **out);
 /* A control command (usb-attach, usb-detach, usb-unplugged, query-usb), or
  * NULL when it is not one of these.  usb-detach's reply is deferred
  * (control.h) until QEMU has let go of the usb-redir (DEVICE_DELETED,

@@ -16,6 +16,9 @@
 #include "companion/dm-qmp.h"
 #include "companion/vfio-qmp.h"
 #include "pci/host/pci-config.h"
+#include "policy/owner.h"
+#include "policy/policy-log.h"
+#include "policy/policy.h"
 
 #define DM_VFIO_ASSIGNED_MAX 64
 #define DM_VFIO_ERR_MAX      768
@@ -46,7 +49,62 @@ struct companion_vfio {
     char *qmp_path;
     GArray *assigned;           /* struct assigned */
     GList *detaches;            /* struct detach *, waiting */
+    GPtrArray *owners;          /* struct ferry_policy_owner *: the [pci] devices' claims */
 };
+
+/* The device-access policy for the [pci] devices (policy/policy.h), before
+ * anything is bound, and their claims for this guest held as long as we run
+ * (policy/owner.h; the lock fds stay open through the confinement). */
+static int grant_config(struct companion_vfio *v, const char *guest)
+{
+    struct ferry_policy_ops pops = { .log = ferry_log_glib, .decided = policy_log_verdict };
+    struct ferry_policy *p = NULL;
+    char err[FERRY_POLICY_TEXT_MAX];
+    int r = policy_load(NULL, &pops, &p, err, sizeof(err));
+
+    if (r < 0) {
+        fprintf(stderr, "ferry-dm: pci: %s (a broken policy allows nothing)\n", err);
+        return r;
+    }
+    if (!v->owners)
+        /* at exit only closed (confined: no unlink); the description left
+         * names a process that has gone, which the next claim takes over and
+         * 'ferry pci release --config' (ExecStopPost=) drops */
+        v->owners = g_ptr_array_new_with_free_func((GDestroyNotify)policy_owner_detach);
+    for (size_t i = 0; i < v->cfg.n && r == 0; i++) {
+        const struct ferry_pci_config_dev *d = &v->cfg.dev[i];
+        struct ferry_policy_verdict verdict;
+        struct ferry_policy_owner_info held;
+        struct ferry_policy_owner *o = NULL;
+        char oerr[512];
+
+        if (policy_check_pci(p, guest, d->name, &verdict) < 0) {
+            fprintf(stderr, "ferry-dm: config %s [pci] device %s for guest %s: %s\n", v->file,
+                    d->name, guest, verdict.reason);
+            r = -EPERM;
+            break;
+        }
+        r = policy_owner_claim(NULL, "pci", d->name, guest, "ferry-dm", getpid(), &o, &held,
+                               oerr, sizeof(oerr));
+        if (r == -EBUSY) {
+            fprintf(stderr, "ferry-dm: config %s [pci]: %s\n", v->file, oerr);
+        } else if (r == -EALREADY) {
+            r = 0;
+        } else if (r < 0) {
+            /* not root: the broker (ExecStartPre=) checked, and claims at attach */
+            ferry_log(FERRY_LOG_WARNING, NULL, "pci: %s: ownership not recorded: %s", d->name,
+                      oerr);
+            r = 0;
+        } else {
+            if (held.stale)
+                ferry_log(FERRY_LOG_WARNING, NULL, "pci: %s: owner guest %s (pid %ld) has gone "
+                          "without releasing it: taken over", d->name, held.guest, held.pid);
+            g_ptr_array_add(v->owners, o);
+        }
+    }
+    policy_free(p);
+    return r;
+}
 
 static void pcihost_log_cb(void *opaque, enum ferry_log_level level, const char *msg)
 {
@@ -147,13 +205,15 @@ static int check_prepared(struct companion_vfio *v, struct ferry_pcihost *h)
     return 0;
 }
 
-int companion_vfio_prepare(struct companion_vfio *v)
+int companion_vfio_prepare(struct companion_vfio *v, const char *guest)
 {
     struct ferry_pcihost *h;
     int r = 0;
 
     if (!companion_vfio_has_devices(v))
         return 0;
+    if ((r = grant_config(v, guest)) < 0)
+        return r;
     h = host_open();
     if (!h)
         return -EIO;
@@ -529,6 +589,8 @@ void companion_vfio_free(struct companion_vfio *v)
         detach_done(op, -ECANCELED);
     }
     g_array_free(v->assigned, TRUE);
+    if (v->owners)
+        g_ptr_array_free(v->owners, TRUE);
     g_free(v->qmp_path);
     g_free(v->file);
     g_free(v);

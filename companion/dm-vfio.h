@@ -49,7 +49,10 @@ bool companion_vfio_has_devices(const struct companion_vfio *v);
  * devices prepared so far are released again; 0 or -errno, printed.  Not
  * root: only checks that each is on vfio-pci already ('ferry pci prepare
  * --config FILE' as root first, as contrib/ferry-dm@.service does). */
-int companion_vfio_prepare(struct companion_vfio *v);
+/* guest: its name for the device-access policy (docs/policy.md), which
+ * judges every [pci] device first; each is claimed for guest while ferry-dm
+ * runs (policy/owner.h). */
+int companion_vfio_prepare(struct companion_vfio *v, const char *guest);
 /* Start-up failed after companion_vfio_prepare: give those devices back. */
 void companion_vfio_release_prepared(struct companion_vfio *v);
 /* Use QEMU's QMP connection (kept by the caller) and plug the config's

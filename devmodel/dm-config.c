@@ -473,7 +473,7 @@ size_t dm_args_syscall_lists(const struct dm_args *a, const struct ferry_syscall
     if (a->qemu && a->qemu->len)
         add_type_list("qemu", lists, &n);
     /* USB (dm-usb.c): libusb without discovery on fds, usbredir on socketpairs */
-    if (companion_usb_wanted(a->qmp, a->config) || (a->usb && a->usb[0]) ||
+    if (a->libvirt || companion_usb_wanted(a->qmp, a->config) || (a->usb && a->usb[0]) ||
         has_device_type(a, "xhci"))
         lists[n++] = &companion_syscalls_usbredir;
     return n;
@@ -535,6 +535,9 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
         { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &a->qmp,
           "companion of the QEMU with this QMP socket: serve it host USB and PCI devices "
           "(without --connect/--ioreq-fd: only that, no ferry-hv)", "PATH" },
+        { "libvirt", 0, 0, G_OPTION_ARG_STRING, &a->libvirt,
+          "serve host USB devices to this libvirt domain (no QMP: the ferry CLI adds "
+          "them through libvirt, docs/libvirt.md)", "DOMAIN" },
         { "usb", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->usb,
           "a host USB device for the guest (repeatable; as [usb] devices=), on its xhci "
           "(added as usb0 if there is none)", "VID:PID[:SERIAL]|PORT" },
@@ -625,6 +628,7 @@ void dm_args_clear(struct dm_args *a)
     g_free(a->cpus);
     g_free(a->user);
     g_free(a->qmp);
+    g_free(a->libvirt);
     g_strfreev(a->usb);
     g_free(a->usb_policy);
     *a = (struct dm_args){ .ioreq_fd = -1 };

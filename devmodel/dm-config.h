@@ -26,6 +26,7 @@ struct dm_args {
     char *seccomp, *user;
     char *cpus;                     /* --cpus / [dm] cpus: where ferry-dm runs */
     char *qmp;                      /* companion of this QEMU (USB) */
+    char *libvirt;                  /* USB for this libvirt domain (no QMP) */
     char **usb;                     /* --usb: host USB devices for the guest's xhci */
     char *usb_policy;               /* --usb-policy: rules, instead of [usb] policy= */
     gboolean no_namespaces, print_policy;

@@ -288,10 +288,15 @@ static int dm_run(const struct dm_args *a)
     if (a->print_policy)
         return sandbox_print_policy(&sbx, stdout) ? DM_EXIT_FAILURE : DM_EXIT_OK;
     /* --qmp alone: the companion of a QEMU, USB and PCI only (no ferry-hv, no devices) */
-    bool companion = a->qmp && a->ioreq_fd < 0 && !a->connect;
+    bool companion = (a->qmp || a->libvirt) && a->ioreq_fd < 0 && !a->connect;
     if ((a->ioreq_fd < 0) == !a->connect && !companion) {
         fprintf(stderr, "ferry-dm: give exactly one of --ioreq-fd=N and --connect PATH "
-                "(or --qmp PATH alone)\n");
+                "(or --qmp PATH or --libvirt DOMAIN alone)\n");
+        return DM_EXIT_USAGE;
+    }
+    if (a->libvirt && (a->qmp || !companion)) {
+        fprintf(stderr, "ferry-dm: --libvirt DOMAIN stands alone: libvirt owns that QEMU's "
+                "monitor (no --qmp, --connect or --ioreq-fd with it)\n");
         return DM_EXIT_USAGE;
     }
     ferry_log_init("ferry-dm", a->verbose);
@@ -409,18 +414,36 @@ static int dm_run(const struct dm_args *a)
         /* PCI (dm-vfio.h): the [pci] devices bound to vfio-pci while still
          * root (sysfs), first: a device that is not viable stops us before
          * QEMU is touched. */
-        if (companion_vfio_prepare(m.vfio) < 0)
-            goto out;
+        {
+            /* no --name, no control socket: the config's name (vm1.conf: vm1) */
+            char *base = a->config ? g_path_get_basename(a->config) : NULL;
+            char *guest;
+
+            if (base && g_str_has_suffix(base, ".conf"))
+                base[strlen(base) - 5] = '\0';
+            guest = companion_guest_name(a->name, a->control, base);
+            g_free(base);
+            int pr = companion_vfio_prepare(m.vfio, guest ? guest : "");
+
+            g_free(guest);
+            if (pr < 0)
+                goto out;
+        }
         if (qmp && companion_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
         }
         /* USB (dm-usb.h): devices opened now, before the sandbox.  Confined
          * for USB: no open() (seccomp) or no /dev (the new mount namespace). */
-        rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
-                          (const char *const *)a->usb, a->usb_policy,
-                          mode != FERRY_SECCOMP_OFF || sbx.namespaces, usb_qemu_gone, &m,
-                          &m.usb);
+        if (a->libvirt)
+            rc = companion_usb_start_libvirt(m.base, a->libvirt, a->config,
+                                             mode != FERRY_SECCOMP_OFF || sbx.namespaces,
+                                             &m.usb);
+        else
+            rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
+                                     (const char *const *)a->usb, a->usb_policy, a->name,
+                                     a->control, mode != FERRY_SECCOMP_OFF || sbx.namespaces,
+                                     usb_qemu_gone, &m, &m.usb);
         if (rc < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;

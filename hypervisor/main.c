@@ -254,8 +254,10 @@ static bool hv_reap_dm(struct hv_main *m, bool quiet)
             ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d exited with status %d",
                       (int)m->dm_pid, WEXITSTATUS(status));
         else if (WIFSIGNALED(status))
-            ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d killed by signal %d",
-                      (int)m->dm_pid, WTERMSIG(status));
+            ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d killed by signal %d%s",
+                      (int)m->dm_pid, WTERMSIG(status),
+                      WTERMSIG(status) == SIGSYS ? " (SIGSYS: a syscall its seccomp filter "
+                      "forbids; docs/confinement.md)" : "");
     }
     m->dm_pid = -1;
     return true;

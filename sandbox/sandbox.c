@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -41,6 +43,8 @@
 static struct {
     bool active;
     int fd;
+    uint64_t pid;                   /* the handler makes no syscall before its write */
+    char prog[32];                  /* "ferry-dm", "ferry" (usb share) */
     char names[SANDBOX_NR_MAX][SANDBOX_NAME_MAX];
 } reporter;
 
@@ -81,8 +85,9 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
     size_t pos = 0;
     int nr = si->si_syscall;
 
-    pos = put_str(buf, pos, sizeof(buf), "ferry-dm[");
-    pos = put_num(buf, pos, sizeof(buf), (uint64_t)syscall(SYS_getpid), 10);
+    pos = put_str(buf, pos, sizeof(buf), reporter.prog);
+    pos = put_str(buf, pos, sizeof(buf), "[");
+    pos = put_num(buf, pos, sizeof(buf), reporter.pid, 10);
     pos = put_str(buf, pos, sizeof(buf), "] error: seccomp: forbidden syscall ");
     if (nr >= 0 && nr < SANDBOX_NR_MAX && reporter.names[nr][0])
         pos = put_str(buf, pos, sizeof(buf), reporter.names[nr]);
@@ -251,6 +256,10 @@ int sandbox_validate(const struct ferry_sandbox_config *cfg)
 static void reporter_init(int fd)
 {
     reporter.fd = fd > 0 ? fd : STDERR_FILENO;
+    reporter.pid = (uint64_t)getpid();
+    snprintf(reporter.prog, sizeof(reporter.prog), "%s",
+             program_invocation_short_name && *program_invocation_short_name ?
+             program_invocation_short_name : "ferry");
     for (int nr = 0; nr < SANDBOX_NR_MAX; nr++) {
         char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
         snprintf(reporter.names[nr], SANDBOX_NAME_MAX, "%s", name ? name : "");
@@ -716,4 +725,54 @@ bool sandbox_sanitized(void)
 #else
     return false;
 #endif
+}
+
+/* ------------------------------------------------------------------ */
+/* A parent's view of a confined child's death                         */
+
+int sandbox_watch_child(pid_t pid)
+{
+    return ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0 ? -errno : 0;
+}
+
+int sandbox_wait_child(pid_t pid, int *status, int *nr)
+{
+    *nr = -1;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, __WALL);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            *status = st;
+            return 0;
+        }
+        if (!WIFSTOPPED(st))
+            continue;
+        if ((st >> 16) == PTRACE_EVENT_STOP) {
+            /* a group stop (SIGSTOP and friends): let it go on */
+            (void)ptrace(PTRACE_CONT, pid, NULL, NULL);
+        } else {
+            /* a signal on its way: note a seccomp kill's syscall, pass it on */
+            int sig = WSTOPSIG(st);
+            siginfo_t si;
+
+            if (sig == SIGSYS && ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0 &&
+                si.si_code == 1 /* SYS_SECCOMP */)
+                *nr = si.si_syscall;
+            (void)ptrace(PTRACE_CONT, pid, NULL, (void *)(intptr_t)sig);
+        }
+    }
+}
+
+void sandbox_syscall_name(int nr, char *buf, size_t len)
+{
+    char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
+
+    snprintf(buf, len, "%s", name ? name : "unknown");
+    free(name);
 }

@@ -63,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "common/ferry-log.h"
 
@@ -198,6 +199,24 @@ _Noreturn void sandbox_exit(int code);
  * nodes; attach it with `ferry usb attach`, which hands the fd over".
  */
 bool sandbox_active(void);
+
+/*
+ * The one case the reporter cannot cover: a forbidden syscall made while
+ * the thread has SIGSYS blocked (a library blocking every signal around a
+ * call) is killed by the kernel without running any handler.  A parent
+ * can still name it: sandbox_watch_child() (root, or the same user)
+ * attaches to the child with ptrace (PTRACE_SEIZE; nothing stops until a
+ * signal comes), and sandbox_wait_child() waits for it to end, passing
+ * every signal on unchanged and keeping the syscall of a seccomp SIGSYS
+ * (its siginfo).  Call watch once the child no longer needs ptrace for
+ * itself (LeakSanitizer's exit check does: after confinement it is off).
+ */
+FERRY_MUST_CHECK int sandbox_watch_child(pid_t pid);
+/* 0 with *status (as waitpid's) and *nr (the syscall a seccomp filter
+ * killed it for, or -1); -errno.  Without a watch: a plain waitpid. */
+FERRY_MUST_CHECK int sandbox_wait_child(pid_t pid, int *status, int *nr);
+/* The syscall's name on this architecture, or "unknown". */
+void sandbox_syscall_name(int nr, char *buf, size_t len);
 
 /* Builds the filter without loading it: checks every name in the lists. */
 FERRY_MUST_CHECK int sandbox_validate(const struct ferry_sandbox_config *cfg);

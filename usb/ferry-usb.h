@@ -184,6 +184,17 @@ FERRY_USB_API int usb_policy_check(const struct ferry_usb_policy *p,
                                          const struct ferry_usb_devinfo *d,
                                          char *why, size_t len);
 
+/* The built-in refusal of a device whatever the rules say (hubs, HID
+ * keyboards and mice, more interfaces than judged), or NULL. */
+FERRY_USB_API const char *usb_policy_builtin(const struct ferry_usb_devinfo *d);
+/* The rules alone, usbredirfilter's verdict over the device and every
+ * interface of every configuration: 0 allowed, -EPERM denied, -ENOENT no
+ * rule decided (no built-in rule applied). */
+FERRY_USB_API int usb_policy_match(const struct ferry_usb_policy *p,
+                                   const struct ferry_usb_devinfo *d);
+/* The rules in filter syntax (g_free). */
+FERRY_USB_API char *usb_policy_format(const struct ferry_usb_policy *p);
+
 /* ---- usbredir endpoint ----------------------------------------------------- */
 struct ferry_usb_redir;
 
@@ -222,6 +233,20 @@ struct ferry_usb_redir_ops {
     void *log_opaque;                   /* passed to log */
     /* The endpoint stopped; free it from here or later. */
     void (*ended)(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
+    /* Optional transport (TLS, or bytes the owner read already): the
+     * connection's bytes go through these, with opaque, instead of read()
+     * and send() on fd, which is still the socket watched for readiness.
+     * Both are non-blocking: -1 with errno EAGAIN when nothing moves now;
+     * recv returns 0 when the peer closed.  pending: bytes recv returns
+     * without the socket being readable (a TLS record already decrypted). */
+    ssize_t (*recv)(void *opaque, void *buf, size_t len);
+    ssize_t (*send)(void *opaque, const void *buf, size_t len);
+    size_t (*pending)(void *opaque);
+    /* Optional: the device was unplugged.  Set, the connection survives: the
+     * peer is told the device is gone (device_disconnect) and
+     * usb_redir_set_device gives it the replugged one on the same
+     * connection.  NULL: the endpoint ends (FERRY_USB_REDIR_DEVICE_LOST). */
+    void (*device_lost)(void *opaque, struct ferry_usb_redir *r);
 };
 
 /* Serve `handle` (ownership taken, closed on failure too) to the usbredir
@@ -233,6 +258,11 @@ usb_redir_new(struct ferry_usb_host *host, struct libusb_device_handle *handle,
                     int fd, const char *name, const struct ferry_usb_redir_ops *ops,
                     void *opaque, struct ferry_usb_redir **out);
 FERRY_USB_API void usb_redir_free(struct ferry_usb_redir *r);
+/* Another device (a replug) on the same connection (ownership of handle
+ * taken, closed on failure too), or NULL: the device back to the host, the
+ * peer told it is gone, the connection kept. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_redir_set_device(struct ferry_usb_redir *r, struct libusb_device_handle *handle);
 FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
 
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
@@ -240,6 +270,10 @@ FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
 FERRY_USB_API FERRY_MUST_CHECK int usb_listen(const char *addr, char *err, size_t errlen);
 FERRY_USB_API FERRY_MUST_CHECK int usb_connect(const char *addr, char *err, size_t errlen);
 FERRY_USB_API FERRY_MUST_CHECK int usb_accept(int lfd);
+/* What usb_listen does before binding unix:PATH: 0 when PATH is free now
+ * (nothing there, or a socket nobody listens on, removed); -EEXIST (not a
+ * socket), -EADDRINUSE (a process listens on it) or -errno with err. */
+FERRY_USB_API int usb_unix_clear_stale(const char *path, char *err, size_t errlen);
 
 /* ---- QMP --------------------------------------------------------------------- */
 struct ferry_usb_qmp;
@@ -289,6 +323,77 @@ FERRY_USB_API FERRY_MUST_CHECK int
 usb_qmp_redir_del_finish(struct ferry_usb_qmp *q, const char *id, char *err,
                                size_t errlen);
 
+/* ---- TLS credentials for a share (share-tls.c, GnuTLS) ----------------------- */
+struct ferry_usb_tls;
+
+/*
+ * X.509, laid out as QEMU's tls-creds-x509 with endpoint=server: DIR holds
+ * ca-cert.pem (the CA that signed the clients' certificates), server-cert.pem
+ * and server-key.pem, and optionally ca-crl.pem.  With verify_peer every
+ * client must present a certificate that chains to ca-cert.pem (QEMU's
+ * verify-peer=on, its default).  Files are read now.
+ */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_tls_new_x509(const char *dir, bool verify_peer, struct ferry_usb_tls **out,
+                 char *err, size_t errlen);
+/*
+ * Pre-shared keys as QEMU's tls-creds-psk: FILE (keys.psk in QEMU's
+ * directory) has lines IDENTITY:HEXKEY; a client must know one of them.
+ */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_tls_new_psk(const char *file, struct ferry_usb_tls **out, char *err, size_t errlen);
+FERRY_USB_API void usb_tls_free(struct ferry_usb_tls *t);
+/* "x509" or "psk", for log lines. */
+FERRY_USB_API const char *usb_tls_kind(const struct ferry_usb_tls *t);
+
+/* ---- one device shared on a listening socket (share.c) ----------------------- */
+struct ferry_usb_share;
+
+/* The usbredir hello a client must send first, at most (header, version
+ * string, capabilities; usbredir 0.13 sends 12 + 64 + 4 bytes). */
+#define FERRY_USB_SHARE_HELLO_MAX (12u + 64u + 256u)
+
+/*
+ * The first bytes a client sends, checked before the device leaves its host
+ * driver: 1 when buf holds a whole usbredir hello of *need bytes, 0 when
+ * more is needed (*need: how many in all, so far), -EPROTO when it is no
+ * hello (what says why).  Peer data: fuzzed (tests/fuzz/fuzz-usb-share.c).
+ */
+FERRY_USB_API int usb_share_hello_check(const uint8_t *buf, size_t len, size_t *need,
+                                        char *what, size_t whatlen);
+
+struct ferry_usb_share_config {
+    const char *name;           /* the device, for log lines */
+    int listen_fd;              /* listening, non-blocking; the share's */
+    int usbfs_fd;               /* /dev/bus/usb/BBB/DDD opened read-write; the share's */
+    const struct ferry_usb_tls *tls;   /* NULL: plain; else stays the caller's */
+    unsigned handshake_ms;      /* TLS handshake + usbredir hello, at most (0: 10 s) */
+    unsigned idle_ms;           /* no byte either way for this long ends it (0: never) */
+};
+
+struct ferry_usb_share_ops {
+    ferry_log_fn log;
+    void *log_opaque;
+    /* The device is gone (unplugged): nothing more to share. */
+    void (*device_lost)(void *opaque);
+};
+
+/*
+ * Serve one client at a time: a second connection is refused at once; a
+ * client gets the device (taken from its host driver) only after its TLS
+ * handshake and its usbredir hello; the device goes back when it leaves,
+ * is dropped (handshake_ms, idle_ms) or misbehaves.  Every connection,
+ * refusal and end is logged at info or warning with the peer's address.
+ * Needs no new fd after start: fine in a sandbox.
+ */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_share_new(struct ferry_usb_host *host, const struct ferry_usb_share_config *cfg,
+              const struct ferry_usb_share_ops *ops, void *opaque,
+              struct ferry_usb_share **out, char *err, size_t errlen);
+FERRY_USB_API void usb_share_free(struct ferry_usb_share *s);
+/* A client holds the device now (tests). */
+FERRY_USB_API bool usb_share_serving(const struct ferry_usb_share *s);
+
 /* ---- the USB service: what ferry-dm embeds ---------------------------------- */
 struct ferry_usb_service;
 
@@ -307,6 +412,16 @@ struct ferry_usb_service_ops {
      * 0, or -errno: then the service waits itself, blocking (the default). */
     int (*wait_deleted)(void *opaque, const char *guest, const char *id,
                         void (*done)(void *done_opaque, int result), void *done_opaque);
+    /* Optional: the embedder's word before device d goes to guest (its
+     * QMP socket; a share's listen address), after the service's own
+     * policy: the device-access policy and exclusive ownership
+     * (policy/policy.h, policy/owner.h).  0, or -errno with err filled;
+     * asked at every attach and replug, so keep it idempotent. */
+    int (*grant)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d,
+                 char *err, size_t errlen);
+    /* Optional: the assignment of d to guest has ended (detach, service
+     * freed): what grant took may be given back. */
+    void (*released)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d);
 };
 
 /* rundir holds the per-device unix sockets QEMU connects to; NULL when no
@@ -412,6 +527,19 @@ usb_service_device_left(struct ferry_usb_service *s, const char *guest,
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_service_share(struct ferry_usb_service *s, const char *device,
                         const char *listen, char *err, size_t errlen);
+/* Serve a device on a listening socket the caller made (lfd; the `ferry`
+ * CLI creates it for a libvirt domain's QEMU, with the owner that QEMU runs
+ * as): every connection gets the device, given back to its host driver
+ * when the peer leaves, and the next connection (QEMU's chardev reconnects)
+ * gets it again.  devfd >= 0: the device behind a broker's usbfs fd;
+ * otherwise `device` (a spec) found and opened here.  where names it
+ * (logs, detach, list).  On success lfd and devfd are the service's. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_service_serve_listener(struct ferry_usb_service *s, const char *where, int lfd,
+                           const char *device, int devfd, char *err, size_t errlen);
+/* Does `device` (a spec) name a device assigned to where? */
+FERRY_USB_API bool usb_service_assigned(struct ferry_usb_service *s, const char *where,
+                                        const char *device);
 /* JSON array: one object per host device with policy verdicts and where it
  * is attached; g_free() it. */
 FERRY_USB_API char *usb_service_list_json(struct ferry_usb_service *s);

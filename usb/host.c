@@ -519,6 +519,12 @@ int usb_host_open(struct ferry_usb_host *h, const struct ferry_usb_devinfo *d,
         if (o->bus != d->bus || o->addr != d->addr)
             continue;
         r = libusb_open(g_ptr_array_index(h->libdevs, i), out);
+        if (r == LIBUSB_ERROR_ACCESS) {
+            snprintf(err, errlen, "usb %s: cannot open: %s: attach it with root's `ferry usb "
+                     "attach` (it passes the fd), list it in [usb] devices= (opened as root at "
+                     "start), or run as root", d->port, libusb_strerror(r));
+            return -EACCES;
+        }
         if (r < 0) {
             snprintf(err, errlen, "usb %s: cannot open: %s", d->port, libusb_strerror(r));
             return r == LIBUSB_ERROR_ACCESS ? -EACCES : r == LIBUSB_ERROR_NO_DEVICE ? -ENODEV : -EIO;

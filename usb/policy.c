@@ -141,6 +141,31 @@ static const char *builtin_refusal(const struct ferry_usb_policy *p,
     return NULL;
 }
 
+const char *usb_policy_builtin(const struct ferry_usb_devinfo *d)
+{
+    return builtin_refusal(NULL, d);
+}
+
+int usb_policy_match(const struct ferry_usb_policy *p, const struct ferry_usb_devinfo *d)
+{
+    if (!p || p->n == 0)
+        return -ENOENT;
+    return check(p->rules, p->n, d, 0);
+}
+
+char *usb_policy_format(const struct ferry_usb_policy *p)
+{
+    char *s, *r;
+
+    if (!p || p->n == 0)
+        return g_strdup("");
+    s = usbredirfilter_rules_to_string(p->rules, p->n, ",", "|");
+    r = g_strdup(s ? s : "");
+    if (s)
+        usbredirfilter_free(s);
+    return r;
+}
+
 int usb_policy_check(const struct ferry_usb_policy *p, const struct ferry_usb_devinfo *d,
                            char *why, size_t len)
 {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -129,6 +130,18 @@ static int uh_read(void *priv, uint8_t *data, int count)
         errno = EMSGSIZE;
         return -1;
     }
+    if (r->ops.recv) {
+        /* the owner's transport (TLS): no read-ahead here, its own buffer */
+        n = r->ops.recv(r->opaque, data, (size_t)count);
+        if (n > 0) {
+            r->bytes += (uint64_t)n;
+            return (int)n;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        r->peer_eof = true;
+        return -1;
+    }
     if (r->rpos < r->rlen) {
         size_t k = MIN((size_t)count, r->rlen - r->rpos);
 
@@ -201,11 +214,34 @@ static unsigned out_packets(struct ferry_usb_redir *r)
 
 /* Send what the socket takes, several packets per call: 0, or -errno when
  * the peer is gone. */
+/* The same through the owner's transport (TLS), one piece per call. */
+static int out_send_transport(struct ferry_usb_redir *r)
+{
+    struct evbuffer_iovec v;
+
+    while (evbuffer_peek(r->out, -1, NULL, &v, 1) > 0 && v.iov_len) {
+        ssize_t n = r->ops.send(r->opaque, v.iov_base, v.iov_len);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -errno;
+        }
+        evbuffer_drain(r->out, (size_t)n);
+        r->bytes += (uint64_t)n;
+        r->out_sent += (uint64_t)n;
+    }
+    return 0;
+}
+
 static int out_send(struct ferry_usb_redir *r)
 {
     struct evbuffer_iovec v[REDIR_SEND_IOV];
     struct iovec iov[REDIR_SEND_IOV];
     int nv;
+
+    if (r->ops.send)
+        return out_send_transport(r);
 
     while ((nv = evbuffer_peek(r->out, -1, NULL, v, REDIR_SEND_IOV)) > 0) {
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(nv, REDIR_SEND_IOV) };
@@ -229,6 +265,14 @@ static int out_send(struct ferry_usb_redir *r)
             break;              /* the socket is full: the write event resumes */
     }
     return 0;
+}
+
+/* Input the transport holds already (a decrypted TLS record) makes no
+ * readiness on the socket: read it from the loop. */
+static void redir_kick_pending(struct ferry_usb_redir *r)
+{
+    if (!r->ended && !r->paused && r->ops.pending && r->ops.pending(r->opaque) > 0)
+        event_active(r->rev, EV_READ, 0);
 }
 
 /*
@@ -274,6 +318,7 @@ static void redir_flush(struct ferry_usb_redir *r)
     } else if (r->paused && pkts <= REDIR_WQ_MAX / 2 && bytes <= REDIR_WQ_BYTES_MAX / 2) {
         r->paused = false;
         event_add(r->rev, NULL);
+        redir_kick_pending(r);
     }
 }
 
@@ -345,6 +390,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     case usbredirhost_read_device_lost:
         redir_log(r, FERRY_LOG_INFO, "device lost");
+        if (r->ops.device_lost) {
+            /* usbredirhost told the peer and let go of the handle */
+            redir_flush(r);
+            r->ops.device_lost(r->opaque, r);
+            return;
+        }
         redir_end(r, FERRY_USB_REDIR_DEVICE_LOST);
         return;
     default:
@@ -354,6 +405,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     /* the device may have completed transfers meanwhile */
     redir_flush(r);
+    redir_kick_pending(r);
 }
 
 static void on_end(evutil_socket_t fd, short what, void *arg)
@@ -413,6 +465,7 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
     }
     event_add(r->rev, NULL);
     redir_flush(r);
+    redir_kick_pending(r);
     *out = r;
     return 0;
 }
@@ -446,6 +499,21 @@ void usb_redir_free(struct ferry_usb_redir *r)
     g_free(r);
 }
 
+int usb_redir_set_device(struct ferry_usb_redir *r, libusb_device_handle *handle)
+{
+    if (r->ended || !r->uh) {
+        if (handle)
+            libusb_close(handle);
+        return -EPIPE;
+    }
+    if (usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
+        redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
+        return -EBUSY;
+    }
+    redir_flush(r);
+    return 0;
+}
+
 uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
 {
     return r->bytes;
@@ -458,6 +526,60 @@ static void set_nodelay(int fd)
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/*
+ * Before binding PATH: nothing there is fine; a socket nobody listens on (a
+ * stale one, left by a process that could not remove it) is removed;
+ * anything else stays and is an error: a socket in use, or not a socket.
+ */
+static int unix_clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
+                            size_t errlen)
+{
+    struct stat st;
+    int probe, e;
+
+    err[0] = 0;
+    if (lstat(path, &st) < 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "unix socket %s: the path exists and is not a socket: "
+                 "not removed; choose another path", path);
+        return -EEXIST;
+    }
+    probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return -errno;
+    e = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : errno;
+    close(probe);
+    if (e == 0 || e == EAGAIN) {
+        snprintf(err, errlen, "unix socket %s: another process listens on it", path);
+        return -EADDRINUSE;
+    }
+    if (e != ECONNREFUSED) {
+        snprintf(err, errlen, "unix socket %s: cannot tell whether it is in use: %s", path,
+                 g_strerror(e));
+        return -e;
+    }
+    if (unlink(path) < 0 && errno != ENOENT) {
+        e = errno;
+        snprintf(err, errlen, "unix socket %s: cannot remove the stale socket: %s", path,
+                 g_strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int usb_unix_clear_stale(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "unix socket %s: path too long", path);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, path);
+    return unix_clear_stale(path, &sa, err, errlen);
 }
 
 static int sock_unix(const char *path, bool listen_, char *err, size_t errlen)
@@ -474,7 +596,12 @@ static int sock_unix(const char *path, bool listen_, char *err, size_t errlen)
     if (fd < 0)
         return -errno;
     if (listen_) {
-        unlink(path);
+        int r = unix_clear_stale(path, &sa, err, errlen);
+
+        if (r < 0) {
+            close(fd);
+            return r;
+        }
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
             int e = errno;
             snprintf(err, errlen, "unix socket %s: cannot listen: %s", path, g_strerror(e));
@@ -505,6 +632,17 @@ static int sock_tcp(const char *hostport, bool listen_, char *err, size_t errlen
     }
     memcpy(host, hostport, (size_t)(colon - hostport));
     host[colon - hostport] = 0;
+    /* [v6]:PORT */
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+
+        if (n < 2 || host[n - 1] != ']') {
+            snprintf(err, errlen, "address %s: expected [IPV6]:PORT", hostport);
+            return -EINVAL;
+        }
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = 0;
+    }
     r = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
     if (r) {
         snprintf(err, errlen, "address %s: %s", hostport, gai_strerror(r));

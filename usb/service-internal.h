@@ -49,7 +49,12 @@ struct assign {
     libusb_device_handle *wrapped;  /* from a broker's fd, until served */
     bool fd_mode;
     int owned_fd;                   /* that fd, closed after the handle */
+    bool rewrap;                    /* a listener's passed fd: wrapped again for each
+                                       connection (usb_service_serve_listener) */
+    bool keep;                      /* usb_service_serve_listener: a replug goes to the
+                                       connected peer on the same connection */
     struct unplug *unplug;          /* its last channel still leaving QEMU */
+    bool granted;                   /* ops.grant said yes once: ops.released at the end */
 };
 
 struct ferry_usb_service {
@@ -59,6 +64,7 @@ struct ferry_usb_service {
     char *rundir;
     struct ferry_usb_host *host;
     struct ferry_usb_policy *default_policy;
+    bool default_set;             /* set by usb_service_set_policy, not the built-in one */
     GPtrArray *guests;            /* struct guest * */
     GPtrArray *assigns;           /* struct assign * */
     unsigned next_id;

@@ -65,6 +65,22 @@ const struct ferry_usb_policy *usb_service_guest_policy(struct ferry_usb_service
     return g && g->policy ? g->policy : s->default_policy;
 }
 
+/* The service's own rules ([usb] policy=) and built-in default; with an
+ * embedder that judges (ops.grant: the device-access policy, which applies
+ * the same built-in protection and may force past it) and no rules of the
+ * guest's own, the embedder alone. */
+static int service_policy_check(struct ferry_usb_service *s, struct guest *g,
+                                const struct ferry_usb_devinfo *d, char *why, size_t len)
+{
+    const struct ferry_usb_policy *p = usb_service_guest_policy(s, g);
+
+    if (s->ops.grant && g && p == s->default_policy && !s->default_set) {
+        snprintf(why, len, "the device-access policy");
+        return 0;
+    }
+    return usb_policy_check(p, d, why, len);
+}
+
 const char *usb_service_assign_where(const struct assign *a)
 {
     return a->guest ? a->guest->qmp : a->share_addr;
@@ -85,11 +101,19 @@ static void assign_update_accept(struct assign *a)
     char why[FERRY_USB_ERR_MAX];
     bool want = a->present && !a->redir;
 
-    if (want && usb_policy_check(usb_service_guest_policy(a->svc, a->guest), &a->dev,
-                                       why, sizeof(why)) < 0) {
+    if (want && service_policy_check(a->svc, a->guest, &a->dev, why, sizeof(why)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
              usb_service_assign_where(a), why);
         want = false;
+    }
+    if (want && a->svc->ops.grant &&
+        a->svc->ops.grant(a->svc->opaque, usb_service_assign_where(a), &a->dev, why,
+                          sizeof(why)) < 0) {
+        SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] refused for %s: %s", a->ident,
+             usb_service_assign_where(a), why);
+        want = false;
+    } else if (want && a->svc->ops.grant) {
+        a->granted = true;
     }
     if (assign_fd_mode(a)) {
         char err[FERRY_USB_ERR_MAX];
@@ -264,11 +288,22 @@ static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb
     assign_update_accept(a);
 }
 
+/* keep: the device went; QEMU keeps its connection and hears it is gone */
+static void on_redir_device_lost(void *opaque, struct ferry_usb_redir *r)
+{
+    struct assign *a = opaque;
+
+    SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (connection kept)",
+         a->ident, usb_service_assign_where(a));
+    a->present = false;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     struct assign *a = arg;
     struct ferry_usb_redir_ops rops = { .log = a->svc->ops.log, .log_opaque = a->svc->opaque,
-                                       .ended = on_redir_end };
+                                       .ended = on_redir_end,
+                                       .device_lost = a->keep ? on_redir_device_lost : NULL };
     libusb_device_handle *h = NULL;
     char err[FERRY_USB_ERR_MAX];
     int fd = usb_accept(lfd);
@@ -282,6 +317,18 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     if (a->wrapped) {
         h = a->wrapped;          /* handed to the endpoint, closed with it */
         a->wrapped = NULL;
+    } else if (a->rewrap) {
+        struct ferry_usb_devinfo d;
+
+        /* libusb_close leaves a wrapped fd open: the same usbfs fd again */
+        if (a->owned_fd < 0 ||
+            usb_host_wrap_fd(a->svc->host, a->owned_fd, &h, &d, err, sizeof(err)) < 0) {
+            if (a->owned_fd < 0)
+                snprintf(err, sizeof(err), "usb %s: no fd from the broker", a->ident);
+            SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] %s", a->ident, err);
+            close(fd);
+            return;
+        }
     } else if (usb_host_open(a->svc->host, &a->dev, &h, err, sizeof(err)) < 0) {
         SLOG(a->svc, FERRY_LOG_WARNING, "usb[%s] %s", a->ident, err);
         close(fd);
@@ -300,6 +347,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static void assign_free(struct assign *a)
 {
+    if (a->granted && a->svc->ops.released)
+        a->svc->ops.released(a->svc->opaque, usb_service_assign_where(a), &a->dev);
     if (a->unplug)
         a->unplug->a = NULL;
     assign_stop(a);
@@ -307,7 +356,7 @@ static void assign_free(struct assign *a)
         assign_unplug_qemu(a);
     if (a->wrapped)
         libusb_close(a->wrapped);
-    if (a->fd_mode && a->owned_fd >= 0)
+    if ((a->fd_mode || a->rewrap) && a->owned_fd >= 0)
         close(a->owned_fd);
     if (a->accept_ev)
         event_free(a->accept_ev);
@@ -429,6 +478,28 @@ static void on_arrived(void *opaque, const struct ferry_usb_devinfo *d)
         a->dev = *d;
         a->present = true;
         a->stalled = false;
+        if (a->rewrap) {
+            /* the broker's fd was for the old node: this one is opened here */
+            if (a->owned_fd >= 0)
+                close(a->owned_fd);
+            a->owned_fd = -1;
+            a->rewrap = false;
+        }
+        if (a->keep && a->redir) {
+            libusb_device_handle *h = NULL;
+            char err[FERRY_USB_ERR_MAX];
+
+            /* the peer is still connected: the device again on that connection */
+            if (usb_host_open(s->host, &a->dev, &h, err, sizeof(err)) < 0 ||
+                usb_redir_set_device(a->redir, h) < 0) {
+                SLOG(s, FERRY_LOG_WARNING, "usb[%s] back at port=%s but not served: %s",
+                     a->ident, d->port, h ? "cannot claim it" : err);
+                continue;
+            }
+            SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, given again to %s", a->ident,
+                 d->port, usb_service_assign_where(a));
+            continue;
+        }
         SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, reattaching to %s", a->ident, d->port,
              usb_service_assign_where(a));
         assign_update_accept(a);
@@ -443,9 +514,18 @@ static void on_left(void *opaque, const struct ferry_usb_devinfo *d)
         struct assign *a = g_ptr_array_index(s->assigns, i);
         if (!a->present || a->dev.bus != d->bus || a->dev.addr != d->addr)
             continue;
+        a->present = false;
+        if (a->keep && a->redir) {
+            /* the connection stays for the replug; the peer hears it is gone */
+            SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (connection kept)",
+                 a->ident, usb_service_assign_where(a));
+            if (usb_redir_set_device(a->redir, NULL) < 0)
+                assign_stop(a);
+            assign_update_accept(a);
+            continue;
+        }
         SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s", a->ident,
              usb_service_assign_where(a));
-        a->present = false;
         assign_stop(a);
         if (assign_fd_mode(a))
             assign_unplug_qemu(a);
@@ -524,6 +604,7 @@ int usb_service_set_policy(struct ferry_usb_service *s, const char *guest,
     } else {
         usb_policy_free(s->default_policy);
         s->default_policy = p;
+        s->default_set = true;
     }
     return 0;
 }
@@ -544,11 +625,13 @@ static int resolve_device(struct ferry_usb_service *s, struct guest *g, const ch
     r = usb_host_find(s->host, &spec, d, err, errlen);
     if (r < 0)
         return r;
-    if (usb_policy_check(usb_service_guest_policy(s, g), d, why, sizeof(why)) < 0) {
+    if (service_policy_check(s, g, d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb %s (%04x:%04x): refused for %s by %s", d->port, d->vid,
                  d->pid, g ? g->qmp : "sharing", why);
         return -EPERM;
     }
+    if (g && s->ops.grant)
+        return s->ops.grant(s->opaque, g->qmp, d, err, errlen);
     return 0;
 }
 
@@ -572,6 +655,7 @@ static int assign_claim(struct ferry_usb_service *s, struct guest *g, const char
         return r;
     a->dev = *d;
     a->present = true;
+    a->granted = g && s->ops.grant;
     *out = a;
     return 0;
 }
@@ -610,11 +694,15 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
 
     if (r < 0)
         return r;
-    if (usb_policy_check(usb_service_guest_policy(s, g), &d, why, sizeof(why)) < 0) {
+    if (service_policy_check(s, g, &d, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "usb fd %d (%04x:%04x): refused for %s by %s", fd, d.vid, d.pid,
                  guest, why);
         libusb_close(h);
         return -EPERM;
+    }
+    if (s->ops.grant && (r = s->ops.grant(s->opaque, guest, &d, err, errlen)) < 0) {
+        libusb_close(h);
+        return r;
     }
     identity_spec(&d, &ident);
     if ((a = assign_find(s, &ident)) && a->guest == g && a->fd_mode && !a->redir &&
@@ -627,6 +715,7 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
         a->dev = d;
         a->present = true;
         a->stalled = false;
+        a->granted = s->ops.grant != NULL;
         r = assign_plug(a, err, errlen);
         if (r < 0) {
             a->owned_fd = -1;   /* stays the caller's */
@@ -649,6 +738,7 @@ int usb_service_attach_fd(struct ferry_usb_service *s, const char *guest, int fd
     }
     a->dev = d;
     a->present = true;
+    a->granted = s->ops.grant != NULL;
     a->fd_mode = true;
     a->wrapped = h;
     a->owned_fd = fd;
@@ -924,4 +1014,85 @@ int usb_service_add_guest(struct ferry_usb_service *s, const char *guest,
         return -ENOMEM;
     }
     return 0;
+}
+
+/*
+ * A device served on a listening socket someone else made (the `ferry`
+ * CLI, root, for a libvirt domain: owner and mode as the domain's QEMU
+ * needs).  Like share: each connection gets the device, taken from its
+ * host driver while connected and given back when the peer leaves; the
+ * peer (QEMU's reconnecting chardev) may come again.  devfd >= 0: the
+ * device behind a broker's usbfs fd (wrapped again for every connection);
+ * otherwise `device` is looked up and opened here.  lfd and devfd become
+ * the service's on success only.
+ */
+int usb_service_serve_listener(struct ferry_usb_service *s, const char *where, int lfd,
+                               const char *device, int devfd, char *err, size_t errlen)
+{
+    struct ferry_usb_devinfo d;
+    struct ferry_usb_spec ident;
+    libusb_device_handle *h = NULL;
+    char why[FERRY_USB_ERR_MAX];
+    struct assign *a;
+    int r;
+
+    if (devfd >= 0) {
+        r = usb_host_wrap_fd(s->host, devfd, &h, &d, err, errlen);
+        if (r < 0)
+            return r;
+        if (usb_policy_check(s->default_policy, &d, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "usb %04x:%04x: refused for %s by %s", d.vid, d.pid, where,
+                     why);
+            libusb_close(h);
+            return -EPERM;
+        }
+    } else if ((r = resolve_device(s, NULL, device, &d, err, errlen)) < 0) {
+        return r;
+    }
+    identity_spec(&d, &ident);
+    if ((a = assign_find(s, &ident))) {
+        snprintf(err, errlen, "usb %s: already attached to %s", a->ident,
+                 usb_service_assign_where(a));
+        if (h)
+            libusb_close(h);
+        return -EBUSY;
+    }
+    a = g_new0(struct assign, 1);
+    a->svc = s;
+    a->spec = ident;
+    a->owned_fd = -1;
+    usb_spec_format(&ident, a->ident, sizeof(a->ident));
+    a->base_id = s->next_id;
+    snprintf(a->id, sizeof(a->id), "ferryusb%u", s->next_id++);
+    a->share_addr = g_strdup(where);
+    a->dev = d;
+    a->present = true;
+    a->accept_ev = event_new(s->base, lfd, EV_READ | EV_PERSIST, on_accept, a);
+    if (!a->accept_ev) {
+        snprintf(err, errlen, "usb %s: cannot watch the listening socket", a->ident);
+        a->lfd = -1;
+        if (h)
+            libusb_close(h);
+        assign_free(a);
+        return -ENOMEM;
+    }
+    a->lfd = lfd;
+    a->keep = true;
+    if (devfd >= 0) {
+        a->rewrap = true;
+        a->owned_fd = devfd;
+        a->wrapped = h;
+    }
+    g_ptr_array_add(s->assigns, a);
+    assign_update_accept(a);
+    SLOG(s, FERRY_LOG_INFO, "usb[%s] served to %s%s", a->ident, where,
+         devfd >= 0 ? " from a passed fd" : "");
+    return 0;
+}
+
+bool usb_service_assigned(struct ferry_usb_service *s, const char *where, const char *device)
+{
+    char err[FERRY_USB_ERR_MAX];
+
+    return assign_by_device(s, where, device, err, sizeof(err)) != NULL;
 }

@@ -130,6 +130,52 @@ if [ "$mode" = iommu ]; then
     exit 0
 fi
 
+# The device-access policy (docs/policy.md): this guest's own disk (00:05.0,
+# mounted) and its NIC with the default route (01:00.0 behind the root port
+# 00:03.0) are refused by discovery, although a rule allows their classes;
+# e1000e goes to guest a (a QEMU here, its QMP socket in /run/ferry/a), is
+# refused to guest b naming a, and goes to b once a has detached it.  The
+# inner QEMUs run the eject firmware, so that device_del completes.
+if [ "$mode" = attach ] && [ -x /usr/bin/qemu-system-x86_64 ]; then
+    mkdir -p /mnt/disk /run/ferry/a /run/ferry/b
+    mount -t ext4 /dev/vda /mnt/disk
+    fact "disk-mounted=$?"
+    nic=$(ls /sys/bus/pci/devices/0000:01:00.0/virtio*/net 2>/dev/null | head -n 1)
+    ip link set "$nic" up && ip addr add 10.0.3.15/24 dev "$nic" &&
+        ip route add default via 10.0.3.2
+    fact "nic=$nic route=$(ip route | grep -c '^default')"
+    printf '[policy]\ndefault = deny\n\n[rule lab]\nguests = a;b\npci-class = 0x01;0x02\naction = allow\n' \
+        > /tmp/policy.conf
+    export FERRY_POLICY=/tmp/policy.conf
+    run "policy show" ferry policy show
+    run "policy disk" ferry pci prepare --guest a 00:05.0
+    run "policy nic" ferry pci prepare --guest a 01:00.0
+    for g in a b; do
+        qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
+            -bios /ferry-eject.bin -qmp unix:/run/ferry/$g/qmp.sock,server=on,wait=off \
+            -daemonize -pidfile /run/ferry/$g/qemu.pid >/tmp/inner-$g.log 2>&1
+    done
+    run "policy attach a" ferry pci attach /run/ferry/a/qmp.sock 00:02.0
+    run "policy attach b" ferry pci attach /run/ferry/b/qmp.sock 00:02.0
+    run "policy check b" ferry policy check b 00:02.0
+    ferry dm -s /run/ferry/a/qmp.sock cont >/dev/null 2>&1
+    run "policy detach a" ferry pci detach /run/ferry/a/qmp.sock 00:02.0
+    run "policy attach b again" ferry pci attach /run/ferry/b/qmp.sock 00:02.0
+    ferry dm -s /run/ferry/b/qmp.sock cont >/dev/null 2>&1
+    run "policy detach b" ferry pci detach /run/ferry/b/qmp.sock 00:02.0
+    fact "policy-driver-final=$(drv $E1000E)"
+    for g in a b; do
+        pid=$(cat /run/ferry/$g/qemu.pid)
+        kill $pid
+        while kill -0 $pid 2>/dev/null; do sleep 0.1; done
+    done
+    unset FERRY_POLICY
+    # the rest of this script runs as before: no disk, no route, no owners
+    ip route del default; ip addr flush dev "$nic"; ip link set "$nic" down
+    umount /mnt/disk
+    rm -rf /run/ferry/owners /run/ferry/a /run/ferry/b
+fi
+
 # Attach end to end: a second QEMU inside this guest (TCG, i440fx so that its
 # bus takes hotplug while paused) gets e1000e as vfio-pci over QMP; ferry
 # reports where that QEMU's query-pci shows it.  The inner guest never runs

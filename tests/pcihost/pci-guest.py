@@ -43,6 +43,12 @@ from ferrytest import finish, ok, program_check, qemu_check, skip  # noqa: E402
 
 GUEST_MODULES = ["e1000e", "irqbypass", "vfio", "vfio_virqfd", "vfio_iommu_type1",
                  "vfio-pci-core", "vfio-pci"]
+# attach mode also gives the guest a disk it mounts (virtio-blk, ext2 through
+# ext4) and brings up the virtio-net NIC with a default route: the
+# device-access policy must refuse both by discovery.
+POLICY_MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
+                  "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net",
+                  "crc32c_generic", "crc16", "mbcache", "jbd2", "ext4"]
 
 
 class Qmp:
@@ -237,7 +243,7 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm, ferry_faul
         # The guest script loads these itself, in this order (the shared rig's
         # dependency walk loses modules whose dependencies have dependencies).
         mods = []
-        for name in GUEST_MODULES:
+        for name in GUEST_MODULES + (POLICY_MODULES if nested else []):
             found = None
             for root, _, names in os.walk(os.path.join(kdir, "modules")):
                 if name + ".ko" in names:
@@ -259,6 +265,18 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm, ferry_faul
             sys.exit(1)
         qmp_path = os.path.join(tmp, "qmp.sock")
         sync_path = os.path.join(tmp, "sync.sock")
+        disk = []
+        if nested:
+            img = os.path.join(tmp, "disk.img")
+            mkfs = shutil.which("mkfs.ext2") or "/sbin/mkfs.ext2"
+            if not os.path.exists(mkfs):
+                skip("mkfs.ext2 (e2fsprogs) is not installed: the guest's disk needs it")
+            r = subprocess.run([mkfs, "-q", "-F", img, "4096"], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(r.stderr)
+                sys.exit(1)
+            disk = ["-drive", "if=none,id=d0,format=raw,file=%s" % img,
+                    "-device", "virtio-blk-pci,drive=d0,addr=05.0"]
         append = "console=ttyS0 quiet panic=-1 no_timer_check ferry_mode=%s %s" % (
             mode, "intel_iommu=off" if mode == "noiommu" else "intel_iommu=on")
         # A guard against a hung QEMU, not a time limit on the guest: meson's
@@ -276,7 +294,7 @@ def run_guest(mode, ferry, rig_kernel, mkinitramfs, script, ferry_dm, ferry_faul
                "-serial", "mon:stdio", "-serial", "chardev:sync",
                "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
                "-kernel", os.path.join(kdir, "vmlinuz"), "-initrd", initrd,
-               "-append", append]
+               "-append", append] + disk
         t0 = time.monotonic()
         q = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL)
@@ -457,6 +475,36 @@ def check_attach(b, facts):
     ok(b.get("release after attach", (1,))[0] == 0 and facts.get("driver-after-attach") == "e1000e"
        and facts.get("net-after-attach") == facts.get("net-before"),
        "released after the inner QEMU quit, interface back")
+    # The device-access policy (docs/policy.md), as root in this guest.
+    ok(facts.get("disk-mounted") == "0" and facts.get("route") == "1",
+       "the guest mounts its disk and routes through its virtio-net NIC",
+       (facts.get("disk-mounted"), facts.get("nic"), facts.get("route")))
+    for name, what, why in (("policy disk", "00:05.0", "backs the filesystem mounted on /mnt/disk"),
+                            ("policy nic", "01:00.0", "which carries the default route")):
+        r = b.get(name, (0, ""))
+        ok(r[0] == 1 and why in r[1] and "has no force=true" in r[1],
+           "policy: %s refused by discovery (%s) although a rule allows its class" % (what, why),
+           r)
+    r = b.get("policy show", (1, ""))
+    ok(r[0] == 0 and "pci:0000:00:05.0 backs the filesystem mounted on /mnt/disk" in r[1] and
+       "pci:0000:01:00.0 is the network interface" in r[1] and
+       "pci:0000:00:03.0 is the network interface" in r[1],
+       "policy show lists the disk, the NIC and the NIC's root port", r)
+    r = b.get("policy attach a", (1, ""))
+    ok(r[0] == 0 and "attached to the guest" in r[1], "policy: e1000e attached to guest a", r)
+    r = b.get("policy attach b", (0, ""))
+    ok(r[0] == 1 and "is assigned to guest a (qemu pid" in r[1],
+       "policy: e1000e refused to guest b while a holds it, naming a", r)
+    r = b.get("policy check b", (0, ""))
+    ok(r[0] == 1 and "assigned to guest a" in r[1], "policy check says the same", r)
+    r = b.get("policy detach a", (1, ""))
+    ok(r[0] == 0, "policy: e1000e detached from a", r)
+    r = b.get("policy attach b again", (1, ""))
+    ok(r[0] == 0 and "attached to the guest" in r[1],
+       "policy: e1000e attached to b after a detached", r)
+    r = b.get("policy detach b", (1, ""))
+    ok(r[0] == 0 and facts.get("policy-driver-final") == "e1000e",
+       "policy: detached from b, e1000e back", (r, facts.get("policy-driver-final")))
 
 
 def check_dm(b, facts):
@@ -524,8 +572,9 @@ def check_dm(b, facts):
     ok(r[0] == 2 and "/tmp/bad2.conf: [pci] devices: '00:2.0': not a PCI address" in r[1],
        "ferry-dm refuses a malformed BDF, naming file, key and value", r)
     r = blk("dm not viable")
-    ok(r[0] != 0 and "[pci] device 0000:00:01.0: not usable for passthrough" in r[1] and
-       "boot" in r[1].lower(), "ferry-dm refuses to start when a [pci] device is not viable", r)
+    # the device-access policy refuses the boot VGA device before pcihost is asked
+    ok(r[0] != 0 and "[pci] device 0000:00:01.0 for guest" in r[1] and
+       "boot VGA" in r[1], "ferry-dm refuses to start when a [pci] device is not viable", r)
     # the systemd unit's way: root prepares and releases around a ferry-dm run as ferry
     r = blk("dm nonroot unprepared")
     ok(r[0] != 0 and "[pci] device 0000:00:02.0: not on vfio-pci (driver e1000e)" in r[1] and

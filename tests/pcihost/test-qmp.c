@@ -346,6 +346,31 @@ START_TEST(test_hostile)
 }
 END_TEST
 
+/* A monitor another client holds (libvirt): the kernel accepts, QEMU never
+ * greets.  Said within FERRY_QMP_GREETING_MS, not the command timeout. */
+START_TEST(test_no_greeting)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct ferry_qmp *q;
+    int lfd;
+
+    snprintf(sock_path, sizeof(sock_path), "/tmp/test-qmp.%d.sock", (int)getpid());
+    unlink(sock_path);
+    strcpy(sa.sun_path, sock_path);
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(lfd, 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);     /* and never accept */
+    q = ferry_qmp_new(60000);
+    ck_assert_int_eq(ferry_qmp_connect(q, sock_path), -ETIMEDOUT);
+    ck_assert_msg(strstr(ferry_qmp_error(q), "libvirt") &&
+                  strstr(ferry_qmp_error(q), "holds this monitor"), "%s", ferry_qmp_error(q));
+    ferry_qmp_close(q);
+    close(lfd);
+    unlink(sock_path);
+}
+END_TEST
+
 /* query-pci replies, parsed; criticals from json-glib are fatal (main). */
 static bool find_in(const char *json, const char *id, char *where, size_t len)
 {
@@ -452,6 +477,7 @@ int main(void)
     suite_add_tcase(s, FERRY_CHECK_TCASE("client", 120, test_normal, test_error_reply,
                                          test_device_del,
                                          test_event_with_reply, test_bad_shapes, test_hostile,
-                                         test_pci_find, test_pci_find_hostile, test_pci_find_deep));
+                                         test_pci_find, test_pci_find_hostile, test_pci_find_deep,
+                                         test_no_greeting));
     return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -223,6 +224,38 @@ START_TEST(test_namespaces_refused_one_warning)
 }
 END_TEST
 
+/*
+ * A forbidden syscall with SIGSYS blocked (as a library that blocks every
+ * signal around a call makes it): the kernel kills without the reporter,
+ * and a watching parent names the syscall (ferry usb share's does).
+ */
+START_TEST(test_blocked_sigsys_named_by_parent)
+{
+    struct ferry_sandbox_config cfg = confined(FERRY_SECCOMP_KILL);
+    int st = 0, nr = -2;
+    char name[32];
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sigset_t set;
+
+        if (sandbox_enter(&cfg) < 0)
+            _exit(3);
+        sigemptyset(&set);
+        sigaddset(&set, SIGSYS);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        (void)!socket(AF_INET, SOCK_STREAM, 0);
+        _exit(4);
+    }
+    ck_assert_int_eq(sandbox_watch_child(pid), 0);
+    ck_assert_int_eq(sandbox_wait_child(pid, &st, &nr), 0);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "wait status 0x%x", st);
+    sandbox_syscall_name(nr, name, sizeof(name));
+    ck_assert_str_eq(name, "socket");
+}
+END_TEST
+
 /* _i runs over enum poke_violation. */
 START_TEST(test_violation_kills)
 {
@@ -334,6 +367,7 @@ int main(void)
     tcase_add_test(tc, test_status_after_startup);
     tcase_add_loop_test(tc, test_violation_kills, POKE_OPEN_SHADOW, POKE_NR);
     tcase_add_test(tc, test_started_as_user);
+    tcase_add_test(tc, test_blocked_sigsys_named_by_parent);
     tcase_add_test(tc, test_namespaces_refused_one_warning);
     tcase_add_test(tc, test_log_mode_survives);
     tcase_add_test(tc, test_unconfined_baseline);

@@ -500,7 +500,8 @@ def unit_command(cfg):
     argv = shlex.split(execs[0])
     if not argv[0].endswith("/ferry-dm"):
         fail("%s: ExecStart does not run ferry-dm: %s" % (UNIT, execs[0]))
-    return [DM] + [cfg if a == "/etc/ferry/%i.conf" else a for a in argv[1:]]
+    return [DM] + [cfg if a == "/etc/ferry/%i.conf" else a.replace("%i", "unit-test")
+                   for a in argv[1:]]
 
 
 def start_qemu(d):

@@ -475,6 +475,60 @@ START_TEST(test_share_loopback)
 }
 END_TEST
 
+/*
+ * A device served on a listening socket made elsewhere (a libvirt domain's:
+ * usb_service_serve_listener): the peer that connects gets it; an unplug
+ * tells that peer the device is gone but keeps the connection (a hot-added
+ * redirdev's chardev does not reconnect), and the replug gives it the
+ * device again on the same connection.  A later peer gets it as well.
+ */
+static bool c_disc(void *o) { return redirc_disconnected(o); }
+
+static bool svc_idle(void *o);
+
+START_TEST(test_serve_listener_replug)
+{
+    struct env e;
+    char err[FERRY_USB_ERR_MAX], path[128], addr[160];
+    struct redirc *c;
+    struct usbsim_dev *dev;
+    int lfd;
+
+    env_init(&e);
+    dev = usbsim_add(e.sim, USBSIM_VENDOR, "1-8", "LISTEN1");
+    ck_assert(loop_until(e.b, NULL, dev_arrived, &e, WAIT_MS));
+    snprintf(path, sizeof(path), "%s/ferry-listen-%d.sock", g_get_tmp_dir(), (int)getpid());
+    snprintf(addr, sizeof(addr), "unix:%s", path);
+    unlink(path);
+    lfd = usb_listen(addr, err, sizeof(err));
+    ck_assert_msg(lfd >= 0, "%s", err);
+    ck_assert_msg(usb_service_serve_listener(e.svc, "libvirt:test/ua-ferry-x", lfd,
+                                             "1d50:6103:LISTEN1", -1, err, sizeof(err)) == 0,
+                  "%s", err);
+    ck_assert(usb_service_assigned(e.svc, "libvirt:test/ua-ferry-x", "1-8"));
+    c = connect_client(&e, addr);
+    ck_assert_msg(loop_until(e.b, c, c_conn, c, WAIT_MS), "no device_connect");
+    usbsim_unplug(e.sim, dev);
+    ck_assert_msg(loop_until(e.b, c, c_disc, c, WAIT_MS), "no device_disconnect after unplug");
+    ck_assert(!redirc_closed(c));
+    ck_assert_int_eq(usbsim_replug(e.sim, dev), 0);
+    ck_assert_msg(loop_until(e.b, c, c_conn, c, WAIT_MS), "no device_connect after the replug");
+    ck_assert(!redirc_closed(c));
+    ck_assert_uint_eq(redirc_pid(c), USBSIM_PID_VENDOR);
+    redirc_free(c);
+    ck_assert_msg(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS), "still connected");
+    /* the next peer (QEMU after a domain restart) */
+    c = connect_client(&e, addr);
+    ck_assert_msg(loop_until(e.b, c, c_conn, c, WAIT_MS), "no device_connect for a new peer");
+    redirc_free(c);
+    ck_assert_msg(loop_until(e.b, NULL, svc_idle, &e, WAIT_MS), "still connected");
+    ck_assert_int_eq(usb_service_detach(e.svc, "libvirt:test/ua-ferry-x", "1-8", err,
+                                        sizeof(err)), 0);
+    unlink(path);
+    env_fini(&e);
+}
+END_TEST
+
 static bool svc_idle(void *o)
 {
     return usb_service_connected(((struct env *)o)->svc) == 0;
@@ -976,6 +1030,7 @@ static Suite *usb_suite(void)
     ADD(s, test_enumerate);
     ADD(s, test_hotplug);
     ADD(s, test_share_loopback);
+    ADD(s, test_serve_listener_replug);
     ADD(s, test_malformed);
     ADD(s, test_oversized_packet);
     ADD(s, test_peer_never_reads_bulk);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The `ferry usb` side of ferry-dm's control socket (cli/cmd-usb.c), also
+ * used by the libvirt path (cli/usb-libvirt.c).
+ */
+#ifndef FERRY_CLI_USB_CTL_H
+#define FERRY_CLI_USB_CTL_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+/* A connection to ferry-dm's control socket: connect, read the greeting. */
+struct ctl {
+    int fd;
+    GString *in;
+    char *path;
+};
+
+/* guest: a control socket's path, or a name under ${FERRY_RUN_DIR:-/run/ferry}.
+ * 0, or -errno after printing why (ctl_close in both cases). */
+int ctl_open(const char *guest, struct ctl *c);
+void ctl_close(struct ctl *c);
+/* Run cmd (args: a JSON object text or NULL), passing fd if >= 0.  0 with
+ * *ret (the "return" member; may be NULL), or -1 after printing the error. */
+int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret);
+/* The base of ferry's run folders: ${FERRY_RUN_DIR:-/run/ferry}. */
+const char *usb_run_dir(void);
+
+#ifdef FERRY_HAVE_LIBVIRT
+/* cli/usb-libvirt.c: DOMAIN names a libvirt domain (see docs/libvirt.md). */
+bool usb_libvirt_wanted(const char *guest, const char *uri);
+int usb_libvirt_attach(const char *domain, const char *uri, const char *device,
+                       bool persistent, bool pass_fd);
+int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
+                       bool persistent);
+int usb_libvirt_list(const char *domain, const char *uri, bool json);
+#endif
+
+#endif
