@@ -54,6 +54,24 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
+/* A device hosted by a QEMU of its own (its process and sockets are not handed over yet). */
+static bool has_qemu_device(struct ferry_dm *dm)
+{
+    JsonBuilder *b = json_builder_new();
+    bool found = false;
+
+    dm_query_devices(dm, b);
+    JsonNode *root = json_builder_get_root(b);
+    JsonArray *devs = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *o = json_array_get_object_element(devs, i);
+        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "qemu");
+    }
+    json_node_unref(root);
+    g_object_unref(b);
+    return found;
+}
+
 /*
  * x-replace (docs/control.md): start a successor and hand it everything;
  * on success answer now and leave the loop for good (dm_run exits without
@@ -78,6 +96,10 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
+    if (m->qmp || m->usb || has_qemu_device(m->dm))
+        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with QEMU-hosted "
+                                      "devices or companion state (QMP, USB, PCI): nothing "
+                                      "was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
         strcmp(fault, "version"))
         return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
@@ -352,7 +374,7 @@ static int dm_run(const struct dm_args *a)
         if (dm_takeover_started(a->take_over) < 0)
             takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
-        if (companion || a->qmp)
+        if (companion || a->qmp || a->libvirt)
             takeover_failed(NULL, -EOPNOTSUPP, "companion mode cannot be replaced yet");
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
