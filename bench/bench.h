@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cpus.h"
+
 #ifndef FERRY_BUILDTYPE
 #define FERRY_BUILDTYPE "unknown"
 #endif
@@ -38,24 +40,7 @@ static inline double bench_now_s(void)
 /* The CPUs of set as a list, "0-1" or "0,2-3"; "none" if empty. */
 static inline void bench_cpus_str(const cpu_set_t *set, char *buf, size_t len)
 {
-    size_t at = 0;
-
-    buf[0] = '\0';
-    for (int c = 0; c < CPU_SETSIZE && at < len; c++) {
-        if (!CPU_ISSET(c, set))
-            continue;
-        int last = c;
-        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
-            last++;
-        int n = last > c ? snprintf(buf + at, len - at, "%s%d-%d", at ? "," : "", c, last)
-                         : snprintf(buf + at, len - at, "%s%d", at ? "," : "", c);
-        if (n < 0)
-            break;
-        at += (size_t)n;
-        c = last;
-    }
-    if (!buf[0])
-        snprintf(buf, len, "none");
+    ferry_cpus_format(set, buf, len);
 }
 
 /* The CPUs the calling thread may run on (sched_getaffinity), as above. */

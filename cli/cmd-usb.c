@@ -214,15 +214,21 @@ int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode *
     }
 }
 
-static char *json_string_arg(const char *key, const char *val, bool with_fd)
+/* {"k1": v1[, "k2": v2][, "fd": true]} as text (g_free). */
+char *ctl_json_args(const char *k1, const char *v1, const char *k2, const char *v2,
+                    bool with_fd)
 {
     JsonBuilder *b = json_builder_new();
     JsonNode *root;
     char *s;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, key);
-    json_builder_add_string_value(b, val);
+    json_builder_set_member_name(b, k1);
+    json_builder_add_string_value(b, v1);
+    if (k2) {
+        json_builder_set_member_name(b, k2);
+        json_builder_add_string_value(b, v2);
+    }
     if (with_fd) {
         json_builder_set_member_name(b, "fd");
         json_builder_add_boolean_value(b, TRUE);
@@ -365,7 +371,7 @@ static int pass_fd(struct ctl *c, const struct ferry_usb_devinfo *d, const char 
         fprintf(stderr, "ferry usb attach: cannot open %s: %s\n", node, g_strerror(errno));
         return -1;
     }
-    args = json_string_arg("device", device, true);
+    args = ctl_json_args("device", device, NULL, NULL, true);
     r = ctl_cmd(c, "usb-attach", args, fd, NULL);
     g_free(args);
     close(fd);
@@ -398,7 +404,7 @@ static void broker_left(void *opaque, const struct ferry_usb_devinfo *d)
         return;
     br->cur_bus = br->cur_addr = -1;
     usb_identity(d, ident, sizeof(ident));
-    args = json_string_arg("device", ident, false);
+    args = ctl_json_args("device", ident, NULL, NULL, false);
     if (ctl_cmd(br->c, "usb-unplugged", args, -1, NULL) == 0)
         fprintf(stderr, "ferry usb attach: %s unplugged, ferry-dm told\n", ident);
     g_free(args);
@@ -568,7 +574,7 @@ static int attach(const char *guest, const char *device, bool pass, bool follow)
         rc = attach_broker(&c, device, follow);
         goto out;
     }
-    args = json_string_arg("device", device, false);
+    args = ctl_json_args("device", device, NULL, NULL, false);
     rc = ctl_cmd(&c, "usb-attach", args, -1, NULL) < 0 ? FERRY_EXIT_FAILURE : FERRY_EXIT_OK;
     g_free(args);
 out:
@@ -587,7 +593,8 @@ static void owner_drop_matching(const char *gname, const char *device);
 static int detach(const char *guest, const char *device)
 {
     struct ctl c = { .fd = -1 };
-    char *args = json_string_arg("device", device, false), *gname = cli_guest_name(guest);
+    char *args = ctl_json_args("device", device, NULL, NULL, false);
+    char *gname = cli_guest_name(guest);
     int rc = FERRY_EXIT_FAILURE;
 
     if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "usb-detach", args, -1, NULL) == 0) {

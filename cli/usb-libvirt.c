@@ -487,32 +487,6 @@ static int listen_for_qemu(const char *path, uid_t uid, gid_t gid, const char *w
     return fd;
 }
 
-static char *json_args(const char *k1, const char *v1, const char *k2, const char *v2,
-                       bool with_fd)
-{
-    JsonBuilder *b = json_builder_new();
-    JsonNode *root;
-    char *s;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, k1);
-    json_builder_add_string_value(b, v1);
-    if (k2) {
-        json_builder_set_member_name(b, k2);
-        json_builder_add_string_value(b, v2);
-    }
-    if (with_fd) {
-        json_builder_set_member_name(b, "fd");
-        json_builder_add_boolean_value(b, TRUE);
-    }
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    s = json_to_string(root, FALSE);
-    json_node_unref(root);
-    g_object_unref(b);
-    return s;
-}
-
 /*
  * Serve device (a spec) on dir/ALIAS.sock through the domain's ferry-dm
  * (connected as c): listening socket made here, then usb-listen and
@@ -558,14 +532,14 @@ static int serve_device(struct ctl *c, const char *dir, const char *alias, const
             close(dfd);
         return lfd;
     }
-    a1 = json_args("alias", alias, NULL, NULL, false);
+    a1 = ctl_json_args("alias", alias, NULL, NULL, false);
     r = ctl_cmd(c, "usb-listen", a1, lfd, NULL);
     close(lfd);
     if (r == 0) {
-        a2 = json_args("device", device, "alias", alias, dfd >= 0);
+        a2 = ctl_json_args("device", device, "alias", alias, dfd >= 0);
         r = ctl_cmd(c, "usb-attach", a2, dfd, NULL);
         if (r < 0) {
-            g_autofree char *a3 = json_args("alias", alias, NULL, NULL, false);
+            g_autofree char *a3 = ctl_json_args("alias", alias, NULL, NULL, false);
             (void)ctl_cmd(c, "usb-detach", a3, -1, NULL);
         }
     }
@@ -727,7 +701,7 @@ int usb_libvirt_attach(const char *domain, const char *uri, const char *device,
     if (persistent)
         flags |= VIR_DOMAIN_AFFECT_CONFIG;
     if (virDomainAttachDeviceFlags(l.dom, dev_xml, flags) < 0) {
-        g_autofree char *a = json_args("alias", alias, NULL, NULL, false);
+        g_autofree char *a = ctl_json_args("alias", alias, NULL, NULL, false);
         g_autofree char *path = g_strdup_printf("%s/%s.sock", l.dir, alias);
 
         fprintf(stderr, "%s: libvirt refused the redirdev for %s in domain %s: %s\n", who, ident,
@@ -827,7 +801,7 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
                 "detach\n", who, domain, l.dir);
         goto out;
     }
-    a = json_args("device", device, NULL, NULL, false);
+    a = ctl_json_args("device", device, NULL, NULL, false);
     if (ctl_cmd(&c, "usb-which", a, -1, &q) < 0)
         goto out;
     alias = g_strdup(JSON_NODE_HOLDS_OBJECT(q) ?
@@ -846,7 +820,7 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
         goto out;
     }
     g_free(a);
-    a = json_args("alias", alias, NULL, NULL, false);
+    a = ctl_json_args("alias", alias, NULL, NULL, false);
     if (ctl_cmd(&c, "usb-detach", a, -1, NULL) < 0)
         goto out;
     {
