@@ -33,7 +33,11 @@ static const struct {
     { "powerdown", "system_powerdown", NULL },
     { "reset", "system_reset", NULL },
     { "wakeup", "system_wakeup", NULL },
+    { "replace", "x-replace", NULL },
 };
+
+/* x-replace waits for a successor: up to three steps of ferry-dm's 10 s each. */
+#define DM_REPLACE_TIMEOUT_MS 40000
 
 static void dm_usage(FILE *f)
 {
@@ -50,6 +54,9 @@ static void dm_usage(FILE *f)
             "  powerdown             system_powerdown: press the ACPI power button\n"
             "  reset                 system_reset\n"
             "  wakeup                system_wakeup: wake a guest suspended to RAM (S3)\n"
+            "  replace [--binary PATH]  x-replace: start a new ferry-dm (PATH must be the\n"
+            "                        one ferry-dm was started to use: --successor), hand it\n"
+            "                        the guest's devices and state; the guest runs on\n"
             "  quit                  detach ferry-dm from the guest\n"
             "  any other ferry-dm QMP command name, with key=value arguments\n");
 }
@@ -103,6 +110,11 @@ int cmd_dm(int argc, char **argv)
         json_builder_add_string_value(b, argv[i++]);
     }
     for (; i < argc; i++) {
+        if (!strcmp(command, "x-replace") && !strcmp(argv[i], "--binary") && i + 1 < argc) {
+            json_builder_set_member_name(b, "binary");
+            json_builder_add_string_value(b, argv[++i]);
+            continue;
+        }
         const char *eq = strchr(argv[i], '=');
 
         if (!eq || eq == argv[i]) {
@@ -120,7 +132,7 @@ int cmd_dm(int argc, char **argv)
     g_object_unref(b);
 
     status = FERRY_EXIT_FAILURE;
-    q = ferry_qmp_new(DM_TIMEOUT_MS);
+    q = ferry_qmp_new(strcmp(command, "x-replace") ? DM_TIMEOUT_MS : DM_REPLACE_TIMEOUT_MS);
     if (!q || (rc = ferry_qmp_connect(q, sock)) < 0) {
         fprintf(stderr, "ferry dm: cannot talk to %s: %s%s\n", sock,
                 q ? ferry_qmp_error(q) : "out of memory",

@@ -31,6 +31,7 @@ struct ferry_chardev {
     int pty_master, pty_slave;
     char pty_name[64];
     int listen_fd, client_fd;
+    int inh;                    /* index into the inherited fds, -1: none */
     char sock_path[108];
     struct event *in_ev;        /* reading from the current input fd */
     struct event *listen_ev;
@@ -39,6 +40,99 @@ struct ferry_chardev {
     char out_name[FERRY_CHARDEV_SPEC_MAX + 8];
     char in_name[FERRY_CHARDEV_SPEC_MAX + 8];
 };
+
+/*
+ * For a handover (dm_chardev_export / dm_chardev_inherit): the open
+ * chardevs in the order they were opened, and the fds a predecessor
+ * handed over, by chardev index and slot.  The successor opens the same
+ * config in the same order, so index i is the same device's back end.
+ */
+#define CD_REG_MAX 256
+static struct ferry_chardev *cd_reg[CD_REG_MAX];
+static int inh_fd[CD_REG_MAX][DM_CHARDEV_SLOTS];
+static bool inh_set;
+static unsigned inh_next;
+
+static void reg_add(struct ferry_chardev *cd)
+{
+    for (unsigned i = 0; i < CD_REG_MAX; i++)
+        if (!cd_reg[i]) {
+            cd_reg[i] = cd;
+            return;
+        }
+}
+
+static void reg_del(struct ferry_chardev *cd)
+{
+    for (unsigned i = 0; i < CD_REG_MAX; i++)
+        if (cd_reg[i] == cd)
+            cd_reg[i] = NULL;
+}
+
+/* The inherited fd of this chardev's slot (now ours), or -1. */
+static int inh_take(unsigned idx, unsigned slot)
+{
+    int fd;
+
+    if (!inh_set || idx >= CD_REG_MAX)
+        return -1;
+    fd = inh_fd[idx][slot];
+    inh_fd[idx][slot] = -1;
+    return fd;
+}
+
+unsigned dm_chardev_export(int *fds, uint32_t *tags, unsigned max)
+{
+    unsigned n = 0, idx = 0;
+
+    for (unsigned i = 0; i < CD_REG_MAX; i++) {
+        struct ferry_chardev *cd = cd_reg[i];
+        if (!cd)
+            continue;
+        int slot_fd[DM_CHARDEV_SLOTS] = {
+            [DM_CHARDEV_SLOT_OUT] = cd->out_kind == CD_FD ? cd->out_fd : -1,
+            [DM_CHARDEV_SLOT_IN] = cd->in_kind == CD_FD ? cd->in_fd : -1,
+            [DM_CHARDEV_SLOT_PTY_MASTER] = cd->pty_master,
+            [DM_CHARDEV_SLOT_PTY_SLAVE] = cd->pty_slave,
+            [DM_CHARDEV_SLOT_LISTEN] = cd->listen_fd,
+            [DM_CHARDEV_SLOT_CLIENT] = cd->client_fd,
+        };
+        for (unsigned k = 0; k < DM_CHARDEV_SLOTS; k++)
+            if (slot_fd[k] >= 0 && n < max) {
+                fds[n] = slot_fd[k];
+                tags[n++] = idx << 8 | k;
+            }
+        idx++;
+    }
+    return n;
+}
+
+int dm_chardev_inherit(const int *fds, const uint32_t *tags, unsigned n)
+{
+    for (unsigned i = 0; i < CD_REG_MAX; i++)
+        for (unsigned k = 0; k < DM_CHARDEV_SLOTS; k++)
+            inh_fd[i][k] = -1;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned idx = tags[i] >> 8, slot = tags[i] & 0xff;
+        if (idx >= CD_REG_MAX || slot >= DM_CHARDEV_SLOTS || inh_fd[idx][slot] >= 0)
+            return -EINVAL;
+        inh_fd[idx][slot] = fds[i];
+    }
+    inh_set = true;
+    inh_next = 0;
+    return 0;
+}
+
+void dm_chardev_inherit_done(void)
+{
+    for (unsigned i = 0; inh_set && i < CD_REG_MAX; i++)
+        for (unsigned k = 0; k < DM_CHARDEV_SLOTS; k++)
+            if (inh_fd[i][k] >= 0) {
+                close(inh_fd[i][k]);
+                inh_fd[i][k] = -1;
+            }
+    inh_set = false;
+}
 
 static int current_in_fd(const struct ferry_chardev *cd)
 {
@@ -135,6 +229,16 @@ static int open_pty(struct ferry_chardev *cd, char *err, size_t err_len)
 
     if (cd->pty_master >= 0)
         return 0;
+    if (cd->inh >= 0) {
+        cd->pty_master = inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_PTY_MASTER);
+        cd->pty_slave = inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_PTY_SLAVE);
+        if (cd->pty_master < 0 || ptsname_r(cd->pty_master, cd->pty_name,
+                                            sizeof(cd->pty_name)) != 0) {
+            snprintf(err, err_len, "the predecessor handed over no pty");
+            return -EBADF;
+        }
+        return 0;
+    }
     cd->pty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (cd->pty_master < 0 || grantpt(cd->pty_master) < 0 || unlockpt(cd->pty_master) < 0 ||
         ptsname_r(cd->pty_master, cd->pty_name, sizeof(cd->pty_name)) != 0)
@@ -168,6 +272,16 @@ static int open_socket(struct ferry_chardev *cd, const char *path, char *err, si
     }
     memcpy(cd->sock_path, path, strlen(path) + 1);     /* length checked above */
     memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (cd->inh >= 0) {
+        /* The predecessor's listening socket (the path never disappears) and its client. */
+        cd->listen_fd = inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_LISTEN);
+        cd->client_fd = inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_CLIENT);
+        if (cd->listen_fd < 0) {
+            snprintf(err, err_len, "the predecessor handed over no socket for %s", path);
+            return -EBADF;
+        }
+        goto watch;
+    }
     cd->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (cd->listen_fd < 0)
         goto fail;
@@ -175,6 +289,7 @@ static int open_socket(struct ferry_chardev *cd, const char *path, char *err, si
     if (bind(cd->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(cd->listen_fd, 1) < 0)
         goto fail;
+watch:
     if (cd->base) {
         cd->listen_ev = event_new(cd->base, cd->listen_fd, EV_READ | EV_PERSIST, accept_cb, cd);
         if (cd->listen_ev)
@@ -194,9 +309,21 @@ static int open_out(struct ferry_chardev *cd, const char *spec, char *err, size_
     } else if (strcmp(spec, "stdout") == 0 || strcmp(spec, "stderr") == 0) {
         cd->out_kind = CD_FD;
         cd->out_fd = spec[3] == 'o' ? STDOUT_FILENO : STDERR_FILENO;
+        int fd = cd->inh >= 0 ? inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_OUT) : -1;
+        if (fd >= 0) {
+            cd->out_fd = fd;        /* the predecessor's stdout, not ours (the launcher's pipe) */
+            cd->out_owned = true;
+        }
     } else if (strncmp(spec, "file:", 5) == 0) {
         cd->out_kind = CD_FD;
-        cd->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* A successor goes on writing where its predecessor was: never truncate. */
+        cd->out_fd = cd->inh >= 0 ? inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_OUT)
+                                  : open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                                         0644);
+        if (cd->out_fd < 0 && cd->inh >= 0) {
+            snprintf(err, err_len, "the predecessor handed over no fd for %s", spec + 5);
+            return -EBADF;
+        }
         if (cd->out_fd < 0) {
             snprintf(err, err_len, "cannot open %s for serial output: %s", spec + 5,
                      strerror(errno));
@@ -227,6 +354,9 @@ static int open_in(struct ferry_chardev *cd, const char *spec, char *err, size_t
     } else if (strcmp(spec, "stdin") == 0) {
         cd->in_kind = CD_FD;
         cd->in_fd = STDIN_FILENO;
+        int fd = cd->inh >= 0 ? inh_take((unsigned)cd->inh, DM_CHARDEV_SLOT_IN) : -1;
+        if (fd >= 0)
+            cd->in_fd = fd;         /* owned: closed with the chardev */
     } else if (strcmp(spec, "pty") == 0) {
         cd->in_kind = CD_PTY;
         rc = open_pty(cd, err, err_len);
@@ -260,7 +390,8 @@ int dm_chardev_open(struct event_base *base, const char *out_spec, const char *i
     }
     *cd = (struct ferry_chardev){ .base = base, .ops = ops, .opaque = opaque, .out_fd = -1,
                                   .in_fd = -1, .pty_master = -1, .pty_slave = -1,
-                                  .listen_fd = -1, .client_fd = -1 };
+                                  .listen_fd = -1, .client_fd = -1,
+                                  .inh = inh_set ? (int)inh_next++ : -1 };
     rc = open_out(cd, out_spec, err, err_len);
     if (rc == 0)
         rc = open_in(cd, in_spec, err, err_len);
@@ -268,6 +399,9 @@ int dm_chardev_open(struct event_base *base, const char *out_spec, const char *i
         dm_chardev_close(cd);
         return rc;
     }
+    reg_add(cd);
+    if (cd->client_fd >= 0 && cd->in_kind == CD_SOCKET)
+        watch_input(cd);
     if (cd->pty_master >= 0) {
         if (cd->out_kind == CD_PTY)
             snprintf(cd->out_name, sizeof(cd->out_name), "pty:%s", cd->pty_name);
@@ -282,6 +416,7 @@ void dm_chardev_close(struct ferry_chardev *cd)
 {
     if (!cd)
         return;
+    reg_del(cd);
     if (cd->in_ev)
         event_free(cd->in_ev);
     if (cd->listen_ev)

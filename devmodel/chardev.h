@@ -49,4 +49,22 @@ const char *dm_chardev_out_name(const struct ferry_chardev *cd);
 const char *dm_chardev_in_name(const struct ferry_chardev *cd);
 uint64_t dm_chardev_dropped(const struct ferry_chardev *cd);
 
+/*
+ * Replacing ferry-dm: export lists the fds of every open chardev (not
+ * dup'ed), each with a tag (chardev index << 8 | slot, in the order the
+ * chardevs were opened); returns how many.  A successor calls inherit with
+ * what it received before it opens its chardevs from the same config:
+ * each then takes its predecessor's fds instead of opening (a file is not
+ * truncated, a pty keeps its name, a socket its path and client).
+ * inherit_done closes what nobody took.
+ */
+enum {
+    DM_CHARDEV_SLOT_OUT, DM_CHARDEV_SLOT_IN, DM_CHARDEV_SLOT_PTY_MASTER,
+    DM_CHARDEV_SLOT_PTY_SLAVE, DM_CHARDEV_SLOT_LISTEN, DM_CHARDEV_SLOT_CLIENT,
+    DM_CHARDEV_SLOTS
+};
+unsigned dm_chardev_export(int *fds, uint32_t *tags, unsigned max);
+int dm_chardev_inherit(const int *fds, const uint32_t *tags, unsigned n);
+void dm_chardev_inherit_done(void);
+
 #endif

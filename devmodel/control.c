@@ -3,6 +3,7 @@
 #include "devmodel/control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <string.h>
@@ -866,9 +867,34 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     client_idle_update(cl, true);
 }
 
+static int control_open(struct ferry_dm *dm, const char *path, int listen_fd,
+                        const struct ferry_dm_control_ops *ops, void *opaque,
+                        struct ferry_dm_control **out);
+
 int dm_control_open(struct ferry_dm *dm, const char *path,
                           const struct ferry_dm_control_ops *ops, void *opaque,
                           struct ferry_dm_control **out)
+{
+    return control_open(dm, path, -1, ops, opaque, out);
+}
+
+int dm_control_adopt(struct ferry_dm *dm, const char *path, int listen_fd,
+                     const struct ferry_dm_control_ops *ops, void *opaque,
+                     struct ferry_dm_control **out)
+{
+    if (listen_fd < 0)
+        return -EBADF;
+    return control_open(dm, path, listen_fd, ops, opaque, out);
+}
+
+int dm_control_listen_fd(const struct ferry_dm_control *c)
+{
+    return c ? c->listen_fd : -1;
+}
+
+static int control_open(struct ferry_dm *dm, const char *path, int listen_fd,
+                        const struct ferry_dm_control_ops *ops, void *opaque,
+                        struct ferry_dm_control **out)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct ferry_dm_control *c;
@@ -895,6 +921,14 @@ int dm_control_open(struct ferry_dm *dm, const char *path,
      */
     struct stat st;
 
+    if (listen_fd >= 0) {
+        /* A predecessor's socket, listening all along: the path never went away. */
+        c->listen_fd = listen_fd;
+        int fl = fcntl(listen_fd, F_GETFL);
+        if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+            goto fail;
+        goto listening;
+    }
     if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
         errno = EEXIST;     /* replace a stale socket, never another kind of file */
         c->listen_fd = -1;
@@ -919,6 +953,7 @@ int dm_control_open(struct ferry_dm *dm, const char *path,
         errno = err;
         goto fail;
     }
+listening:
     c->listen_ev = event_new(dm_event_base(dm), c->listen_fd, EV_READ | EV_PERSIST,
                              accept_cb, c);
     c->rearm_ev = evtimer_new(dm_event_base(dm), rearm_cb, c);
@@ -963,6 +998,40 @@ void dm_control_close(struct ferry_dm_control *c)
     close(c->listen_fd);
     unlink(c->path);
     g_free(c);
+}
+
+int dm_control_reply_now(struct ferry_dm_control_req *req, const char *line)
+{
+    struct control_client *cl = req->cl;
+
+    if (!cl)
+        return -ENOTCONN;
+    int fd = (int)bufferevent_getfd(cl->bev);
+    /* What was queued before goes first (replies stay in order). */
+    struct evbuffer *out = bufferevent_get_output(cl->bev);
+    g_autofree char *all = NULL;
+    size_t queued = evbuffer_get_length(out);
+    size_t n = queued + strlen(line) + 1;
+
+    all = g_malloc(n);
+    evbuffer_remove(out, all, queued);
+    memcpy(all + queued, line, strlen(line));
+    all[n - 1] = '\n';
+    for (size_t off = 0; off < n;) {
+        ssize_t w = send(fd, all + off, n - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            if (poll(&p, 1, 1000) <= 0)
+                return -ETIMEDOUT;
+            continue;
+        }
+        if (w <= 0)
+            return -errno;
+        off += (size_t)w;
+    }
+    return 0;
 }
 
 void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,

@@ -52,6 +52,15 @@ FERRY_MUST_CHECK int dm_control_open(struct ferry_dm *dm, const char *path,
                                            const struct ferry_dm_control_ops *ops,
                                            void *opaque, struct ferry_dm_control **out);
 void dm_control_close(struct ferry_dm_control *c);
+/*
+ * Replacing ferry-dm: the listening socket (to hand over), and a control
+ * socket made from a predecessor's listening fd (taken over, also on
+ * error) instead of a new one at path.
+ */
+int dm_control_listen_fd(const struct ferry_dm_control *c);
+FERRY_MUST_CHECK int dm_control_adopt(struct ferry_dm *dm, const char *path, int listen_fd,
+                                      const struct ferry_dm_control_ops *ops, void *opaque,
+                                      struct ferry_dm_control **out);
 /* The idle bound of interactive clients (FERRY_DM_CONTROL_IDLE_MS; tests
  * shorten it). */
 unsigned dm_control_idle_timeout(const struct ferry_dm_control *c);
@@ -81,6 +90,13 @@ typedef char *(*ferry_dm_control_handler_fn)(void *opaque, struct ferry_dm_contr
                                              int *fd);
 void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
                                   void *opaque);
+/*
+ * Send reply_line (and what was queued before it) to the client now,
+ * blocking: for a handler whose process ends right after (x-replace), so
+ * that the loop never runs again.  The handler then returns
+ * FERRY_DM_CONTROL_DEFERRED after dm_control_defer(req).
+ */
+int dm_control_reply_now(struct ferry_dm_control_req *req, const char *line);
 /* Reply lines for handlers: {"return": ret or {}} (ret consumed), or a GenericError. */
 char *dm_control_reply(JsonNode *id, JsonNode *ret);
 char *dm_control_reply_error(JsonNode *id, const char *desc);

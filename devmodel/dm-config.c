@@ -559,6 +559,10 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
           "do not enter new mount/ipc/net/uts namespaces (systemd units provide them)", NULL },
         { "print-policy", 0, 0, G_OPTION_ARG_NONE, &a->print_policy,
           "print the confinement policy for the configured devices and exit", NULL },
+        { "successor", 0, 0, G_OPTION_ARG_FILENAME, &a->successor,
+          "the ferry-dm binary x-replace starts (default: this one's path)", "PATH" },
+        { "take-over", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &a->take_over,
+          "internal: be the successor of the ferry-dm on this socket", "FD" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose_seen,
           "more log output (-vv for debug)", NULL },
         { NULL },
@@ -566,7 +570,7 @@ int dm_args_parse(int argc, char **argv, struct dm_args *a)
     GOptionContext *ctx;
     GError *err = NULL;
 
-    *a = (struct dm_args){ .ioreq_fd = -1 };
+    *a = (struct dm_args){ .ioreq_fd = -1, .take_over = -1 };
     /* -v may repeat (-vv, -v -v): count before GOption folds them into one flag. */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--verbose") == 0)
@@ -618,6 +622,7 @@ void dm_args_clear(struct dm_args *a)
     g_free(a->control);
     g_free(a->serial);
     g_free(a->serial_in);
+    g_free(a->successor);
     g_strfreev(a->devices);
     g_free(a->seccomp);
     g_free(a->cpus);

@@ -31,6 +31,8 @@ struct dm_args {
     char *usb_policy;               /* --usb-policy: rules, instead of [usb] policy= */
     gboolean no_namespaces, print_policy;
     GPtrArray *qemu;                /* struct ferry_dm_opts * from [qemu] groups */
+    int take_over;                  /* --take-over=FD: a successor (dm-replace.h); -1 */
+    char *successor;                /* --successor PATH: the binary x-replace starts */
 };
 
 /*

@@ -27,6 +27,7 @@
 #include "devmodel/control.h"
 #include "devmodel/dm-config.h"
 #include "companion/dm-qmp.h"
+#include "devmodel/dm-replace.h"
 #include "devmodel/dm-server.h"
 #include "companion/dm-usb.h"
 #include "companion/dm-vfio.h"
@@ -43,8 +44,84 @@ struct dm_program {
     struct companion_qmp *qmp;             /* the one QMP connection to QEMU (USB and PCI) */
     struct companion_vfio *vfio;
     struct event *sig_ev[2];
+    struct dm_replace *replace;         /* the launcher of a successor (x-replace) */
+    const char *guest;
+    bool replaced;                      /* a successor serves: exit, touch nothing */
     int status;
 };
+
+/* The command line, for a successor's (dm_main keeps it). */
+static int dm_argc;
+static char **dm_argv;
+
+/* A device hosted by a QEMU of its own (its process and sockets are not handed over yet). */
+static bool has_qemu_device(struct ferry_dm *dm)
+{
+    JsonBuilder *b = json_builder_new();
+    bool found = false;
+
+    dm_query_devices(dm, b);
+    JsonNode *root = json_builder_get_root(b);
+    JsonArray *devs = json_node_get_array(root);
+    for (guint i = 0; i < json_array_get_length(devs); i++) {
+        JsonObject *o = json_array_get_object_element(devs, i);
+        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "qemu");
+    }
+    json_node_unref(root);
+    g_object_unref(b);
+    return found;
+}
+
+/*
+ * x-replace (docs/control.md): start a successor and hand it everything;
+ * on success answer now and leave the loop for good (dm_run exits without
+ * a teardown: every fd is the successor's now).
+ */
+static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
+                         JsonObject *args, JsonNode *id)
+{
+    const char *binary = args ? json_object_get_string_member_with_default(args, "binary", NULL)
+                              : NULL;
+    const char *fault = args ? json_object_get_string_member_with_default(args, "x-fault", NULL)
+                             : NULL;
+    char why[512];
+    pid_t pid = 0;
+
+    if (!m->replace)
+        return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced "
+                                      "(companion mode, or its successor launcher failed)");
+    if (binary && strcmp(binary, dm_replace_binary(m->replace)) != 0) {
+        snprintf(why, sizeof(why), "x-replace: this ferry-dm starts %s as its successor "
+                 "(ferry-dm --successor PATH); its launcher takes no other program",
+                 dm_replace_binary(m->replace));
+        return dm_control_reply_error(id, why);
+    }
+    if (m->qmp || m->usb || has_qemu_device(m->dm))
+        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with QEMU-hosted "
+                                      "devices or companion state (QMP, USB, PCI): nothing "
+                                      "was changed");
+    if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
+        strcmp(fault, "version"))
+        return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest };
+    int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (rc < 0) {
+        g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
+        return dm_control_reply_error(id, msg);
+    }
+    JsonBuilder *b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, pid);
+    json_builder_end_object(b);
+    g_autofree char *line = dm_control_reply(id, json_builder_get_root(b));
+    g_object_unref(b);
+    (void)dm_control_reply_now(req, line);
+    m->replaced = true;
+    event_base_loopbreak(m->base);
+    return dm_control_defer(req) ? FERRY_DM_CONTROL_DEFERRED
+                                 : dm_control_reply_error(id, "x-replace: done");
+}
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -111,6 +188,8 @@ static char *control_command(void *opaque, struct ferry_dm_control_req *req, con
                              JsonObject *args, JsonNode *id, int *fd)
 {
     struct dm_program *m = opaque;
+    if (strcmp(cmd, "x-replace") == 0)
+        return cmd_replace(m, req, args, id);
     char *r = m->usb ? companion_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
 
     return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id);
@@ -154,6 +233,7 @@ static void announce_ptys(struct ferry_dm *dm)
 
 static void teardown(struct dm_program *m)
 {
+    dm_replace_free(m->replace);
     dm_control_close(m->control);
     companion_usb_free(m->usb);
     companion_vfio_free(m->vfio);
@@ -168,9 +248,47 @@ static void teardown(struct dm_program *m)
         event_base_free(m->base);
 }
 
+/* A successor that cannot take over: say why to its predecessor and go, touching nothing. */
+static _Noreturn void takeover_failed(struct dm_takeover *t, int rc, const char *why)
+{
+    ferry_log(FERRY_LOG_ERROR, NULL, "cannot take over: %s", why);
+    dm_takeover_refuse(t, rc, why);
+    fflush(stderr);
+    if (sandbox_active())
+        sandbox_exit(DM_EXIT_FAILURE);
+    _exit(DM_EXIT_FAILURE);
+}
+
+/* The successor's command line: ours with --take-over=3 (and no earlier one). */
+static char **successor_argv(const char *binary)
+{
+    GPtrArray *v = g_ptr_array_new();
+
+    g_ptr_array_add(v, g_strdup(binary));
+    for (int i = 1; i < dm_argc; i++) {
+        if (g_str_has_prefix(dm_argv[i], "--take-over"))
+            continue;
+        g_ptr_array_add(v, g_strdup(dm_argv[i]));
+    }
+    g_ptr_array_add(v, g_strdup_printf("--take-over=%d", DM_REPLACE_FD));
+    g_ptr_array_add(v, NULL);
+    return (char **)g_ptr_array_free(v, FALSE);
+}
+
+static char *own_binary(const struct dm_args *a)
+{
+    if (a->successor)
+        return g_strdup(a->successor);
+    if (dm_argv && dm_argv[0] && dm_argv[0][0] == '/')
+        return g_strdup(dm_argv[0]);
+    return g_file_read_link("/proc/self/exe", NULL);
+}
+
 static int dm_run(const struct dm_args *a)
 {
     struct dm_program m = { .status = DM_EXIT_FAILURE };
+    struct dm_takeover *takeover = NULL;
+    char why[512];
     int rc;
     enum ferry_seccomp_mode mode = FERRY_SECCOMP_KILL;
 
@@ -206,7 +324,6 @@ static int dm_run(const struct dm_args *a)
     ferry_log_init("ferry-dm", a->verbose);
     if (a->cpus) {
         cpu_set_t set;
-        char why[200];
 
         if (ferry_cpus_parse(a->cpus, &set, why, sizeof(why)) < 0) {
             fprintf(stderr, "ferry-dm: --cpus: %s\n", why);
@@ -252,15 +369,40 @@ static int dm_run(const struct dm_args *a)
     dm_server_set_pinned(m.server, a->cpus != NULL);
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
     dm_set_sandbox(m.dm, &sbx);
-    /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
-    if (!companion && dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0)
+    m.guest = cfg.name;
+    if (a->take_over >= 0) {
+        if (dm_takeover_started(a->take_over) < 0)
+            takeover_failed(NULL, -EPIPE, "the predecessor went away");
+        /* A successor: everything comes from the predecessor, and any failure is its news. */
+        if (companion || a->qmp || a->libvirt)
+            takeover_failed(NULL, -EOPNOTSUPP, "companion mode cannot be replaced yet");
+        rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
+        if (rc < 0)
+            takeover_failed(takeover, rc, why);
+        rc = dm_takeover_adopt(takeover, m.server, why, sizeof(why));
+        if (rc < 0)
+            takeover_failed(takeover, rc, why);
+    } else if (!companion && dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0) {
+        /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
         goto out;
+    }
     if (!companion && dm_args_add_devices(a, m.dm) < 0) {
+        if (takeover)
+            takeover_failed(takeover, -EINVAL, "cannot add the devices of the config");
         m.status = DM_EXIT_USAGE;
         goto out;
     }
-    announce_ptys(m.dm);
-    if (a->control) {
+    if (!takeover)
+        announce_ptys(m.dm);
+    if (takeover && a->control) {
+        rc = dm_control_adopt(m.dm, a->control, dm_takeover_control_fd(takeover), &control_ops,
+                              &m, &m.control);
+        if (rc < 0) {
+            snprintf(why, sizeof(why), "cannot take over control socket %s: %s", a->control,
+                     strerror(-rc));
+            takeover_failed(takeover, rc, why);
+        }
+    } else if (a->control) {
         rc = dm_control_open(m.dm, a->control, &control_ops, &m, &m.control);
         if (rc < 0) {
             ferry_log(FERRY_LOG_ERROR, NULL, "cannot create control socket %s: %s", a->control,
@@ -336,6 +478,15 @@ static int dm_run(const struct dm_args *a)
         dm_usb_host_set_handler(m.dm, usb_host_restarted, &m);
     if (m.control)
         dm_control_set_handler(m.control, control_command, &m);
+    /* The launcher of a successor (x-replace): forked now, before confinement. */
+    if (m.control && !companion) {
+        g_autofree char *bin = own_binary(a);
+        g_auto(GStrv) sargv = bin ? successor_argv(bin) : NULL;
+        rc = sargv ? dm_replace_prepare((const char *const *)sargv, &sbx, &m.replace) : -ENOENT;
+        if (rc < 0)
+            ferry_log(FERRY_LOG_WARNING, NULL, "x-replace unavailable: cannot start the "
+                      "successor launcher for %s: %s", bin ? bin : "this binary", strerror(-rc));
+    }
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)
@@ -351,6 +502,15 @@ static int dm_run(const struct dm_args *a)
     }
     if (mode != FERRY_SECCOMP_OFF)
         dm_set_confined(m.dm, lists, nr_lists);
+    if (takeover) {
+        struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest };
+        rc = dm_takeover_finish(takeover, &parts, why, sizeof(why));
+        if (rc < 0)
+            takeover_failed(takeover, rc, why);
+        dm_takeover_free(takeover);
+        takeover = NULL;
+        goto serve;
+    }
     rc = dm_start(m.dm);
     if (rc < 0) {
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot claim the devices' ranges: %s%s%s", strerror(-rc),
@@ -363,6 +523,7 @@ static int dm_run(const struct dm_args *a)
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot enable the ioreq server: %s", strerror(-rc));
         goto out;
     }
+serve:
     ferry_log(FERRY_LOG_INFO, NULL, "serving guest %s: %zu devices, %u vcpus",
               dm_name(m.dm), dm_device_count(m.dm),
               dm_server_nr_vcpus(m.server));
@@ -372,6 +533,14 @@ static int dm_run(const struct dm_args *a)
     malloc_trim(0);
     event_base_dispatch(m.base);
     m.status = DM_EXIT_OK;
+    if (m.replaced) {
+        /* Every fd we held is the successor's now: no teardown (it would release claims,
+         * unlink sockets), just go. */
+        fflush(stderr);
+        if (sandbox_active())
+            sandbox_exit(DM_EXIT_OK);
+        _exit(DM_EXIT_OK);
+    }
 out:
     teardown(&m);
     return m.status;
@@ -380,6 +549,12 @@ out:
 int dm_main(int argc, char **argv)
 {
     struct dm_args a;
+    /* A copy: option parsing takes the options it knows out of argv. */
+    g_auto(GStrv) copy = g_new0(char *, (gsize)argc + 1);
+    for (int i = 0; i < argc; i++)
+        copy[i] = g_strdup(argv[i]);
+    dm_argc = argc;
+    dm_argv = copy;
     int status = dm_args_parse(argc, argv, &a);
 
     if (status < 0)

@@ -288,6 +288,41 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
     return 0;
 }
 
+int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handover *h, int *fds,
+                    unsigned nfds)
+{
+    struct ioreq_server_config cfg = { .name = h->name, .ops = &srv_ops, .opaque = s };
+    int rc = ioreq_server_adopt(h, fds, nfds, &cfg, &s->srv);
+
+    if (rc < 0) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot take over the ioreq registration: %s",
+                  strerror(-rc));
+        return rc;
+    }
+    rc = watch_server(s);
+    if (rc < 0)
+        return rc;
+    dm_set_nr_vcpus(s->dm, s->nr_vcpus);
+    map_guest_memory(s);
+    return 0;
+}
+
+int dm_server_export(struct ferry_dm_server *s, struct ioreq_server_handover *h, int *fds,
+                     unsigned max)
+{
+    return s && s->srv ? ioreq_server_export(s->srv, h, fds, max) : -ENOTCONN;
+}
+
+int dm_server_handover(struct ferry_dm_server *s, uint32_t phase, uint32_t pid)
+{
+    return ioreq_server_handover(s->srv, phase, pid);
+}
+
+void dm_server_resume(struct ferry_dm_server *s)
+{
+    ioreq_server_dispatch_all(s->srv);
+}
+
 bool dm_server_connected(const struct ferry_dm_server *s)
 {
     return s && s->srv;

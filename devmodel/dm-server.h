@@ -39,6 +39,18 @@ void dm_server_set_pinned(struct ferry_dm_server *s, bool pinned);
 int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *path,
                             int ioreq_fd);
 bool dm_server_connected(const struct ferry_dm_server *s);
+/*
+ * Replacing ferry-dm (dm-replace.h): export the registration's fds (not
+ * dup'ed; how many, or -errno), adopt a predecessor's (taken over also on
+ * error; then watched and guest RAM mapped as by connect), tell the router
+ * (IOREQ_MSG_HANDOVER), and answer the requests left waiting in the slots.
+ */
+int dm_server_export(struct ferry_dm_server *s, struct ioreq_server_handover *h, int *fds,
+                     unsigned max);
+int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handover *h, int *fds,
+                    unsigned nfds);
+int dm_server_handover(struct ferry_dm_server *s, uint32_t phase, uint32_t pid);
+void dm_server_resume(struct ferry_dm_server *s);
 int dm_server_enable(struct ferry_dm_server *s);
 unsigned dm_server_nr_vcpus(const struct ferry_dm_server *s);
 /* The router's last error text ("" when none or unconnected). */

@@ -242,7 +242,14 @@ static bool hv_reap_dm(struct hv_main *m, bool quiet)
     pid_t p = waitpid(m->dm_pid, &status, WNOHANG);
     if (p != m->dm_pid)
         return false;
-    if (!quiet) {
+    struct ioreq_router_stats st = { 0 };
+    if (m->router)
+        ioreq_router_get_stats(m->router, &st);
+    if (!quiet && WIFEXITED(status) && WEXITSTATUS(status) == 0 && st.servers > 0) {
+        /* Replaced (ferry dm GUEST replace): its successor holds the registration. */
+        ferry_log(FERRY_LOG_INFO, NULL, "device model pid=%d handed over and exited; its "
+                  "successor serves the guest", (int)m->dm_pid);
+    } else if (!quiet) {
         if (WIFEXITED(status))
             ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d exited with status %d",
                       (int)m->dm_pid, WEXITSTATUS(status));

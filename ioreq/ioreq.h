@@ -87,6 +87,7 @@ enum ioreq_msg_type {
     IOREQ_MSG_MSI,              /* s->r: deliver one MSI (address, data) */
     IOREQ_MSG_SLEEP,            /* s->r: suspend the vCPUs (S3) or wake them (S0) */
     IOREQ_MSG_MSI_ROUTE,        /* s->r: an eventfd that delivers one MSI (KVM irqfd) */
+    IOREQ_MSG_HANDOVER,         /* s->r: the registration moves to another process */
     IOREQ_MSG_REPLY = 0x100,    /* r->s: status, message */
     IOREQ_MSG_TYPE_MAX
 };
@@ -204,6 +205,8 @@ struct ioreq_msg_msi {
  * and wires the eventfd to it, so that the server signals the MSI with one
  * eventfd write instead of a round trip.  cookie is the server's name for
  * the route (deassign by it); at most IOREQ_MSI_ROUTES_MAX per server.
+ * A cookie routed again replaces its route (a successor after a handover
+ * numbers its routes from the start).
  */
 #define IOREQ_MSI_ROUTES_MAX    64
 #define IOREQ_MSI_ROUTE_F_DEASSIGN (1u << 0)
@@ -245,6 +248,26 @@ enum ioreq_sleep_state {
 struct ioreq_msg_sleep {
     uint32_t state;             /* enum ioreq_sleep_state */
     uint32_t flags;             /* 0 */
+};
+
+/*
+ * A server hands its registration to a successor process (ferry-dm's
+ * replace): BEGIN before it stops answering (the router then waits for
+ * the successor instead of timing out), DONE from the successor once it
+ * serves, ABORT from the old server when the successor failed and it goes
+ * on serving.  The connection itself (socket, shared pages, doorbells)
+ * moves by SCM_RIGHTS, so nothing changes for the vCPUs: a request left
+ * READY is answered by whoever serves next.
+ */
+enum ioreq_handover_phase {
+    IOREQ_HANDOVER_BEGIN = 1,
+    IOREQ_HANDOVER_DONE = 2,
+    IOREQ_HANDOVER_ABORT = 3,
+};
+
+struct ioreq_msg_handover {
+    uint32_t phase;
+    uint32_t pid;               /* the successor (log only) */
 };
 
 #define IOREQ_REPLY_MSG_MAX 200
@@ -460,5 +483,31 @@ int ioreq_server_shutdown(struct ioreq_server *s, enum ioreq_shutdown_reason rea
 int ioreq_server_sleep(struct ioreq_server *s, enum ioreq_sleep_state state);
 /* The router's reason for the last failed request ("" if none). */
 const char *ioreq_server_last_error(const struct ioreq_server *s);
+
+/*
+ * Handing the registration to another process.  export fills h and fds
+ * (not dup'ed: send them with SCM_RIGHTS) and returns how many fds, at
+ * most 3 + 2 * nr_vcpus: socket, shared pages, [ring doorbell], then a
+ * request and a reply doorbell per vCPU.  adopt takes them all over (also
+ * on error) and serves from there on: requests already READY are found by
+ * ioreq_server_dispatch_all.  abandon frees s without a word to the router
+ * (the old process after the successor took over).  handover sends
+ * IOREQ_MSG_HANDOVER (enum ioreq_handover_phase).
+ */
+struct ioreq_server_handover {
+    uint32_t server_id;
+    uint32_t nr_vcpus;
+    uint32_t map_size;
+    uint32_t buffered_offset;   /* 0: no ring */
+    uint32_t seq;
+    char name[IOREQ_NAME_MAX + 1];
+};
+int ioreq_server_export(const struct ioreq_server *s, struct ioreq_server_handover *h,
+                        int *fds, unsigned max_fds);
+FERRY_MUST_CHECK int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds,
+                                        unsigned nfds, const struct ioreq_server_config *cfg,
+                                        struct ioreq_server **out);
+void ioreq_server_abandon(struct ioreq_server *s);
+int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
 
 #endif /* FERRY_IOREQ_H */

@@ -37,6 +37,8 @@ static const struct msg_rule rules[] = {
     [IOREQ_MSG_SLEEP] = { true, sizeof(struct ioreq_msg_sleep), sizeof(struct ioreq_msg_sleep), 0, 0 },
     [IOREQ_MSG_MSI_ROUTE] = { true, sizeof(struct ioreq_msg_msi_route),
                               sizeof(struct ioreq_msg_msi_route), 0, 1 },
+    [IOREQ_MSG_HANDOVER] = { true, sizeof(struct ioreq_msg_handover),
+                             sizeof(struct ioreq_msg_handover), 0, 0 },
 };
 
 /* Replies: the reply payload depends on the request; accept any size that

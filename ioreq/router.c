@@ -36,6 +36,7 @@
 #define IOREQ_CLAIMS_MAX        4096    /* per server */
 #define IOREQ_SERVERS_MAX       64
 #define IOREQ_VCPU_FDS_PER_MSG  (IOREQ_MSG_MAX_FDS / 2)
+#define IOREQ_HANDOVER_MS       15000   /* longest a handover may hold vCPUs */
 
 struct srv;
 
@@ -56,6 +57,7 @@ struct srv {
     bool registered;
     atomic_bool enabled;
     atomic_bool dead;
+    _Atomic uint64_t handover_until;    /* CLOCK_MONOTONIC ns; 0: no handover under way */
     unsigned nr_claims;
     struct claim *claims;           /* guarded by the router's lock */
     struct ferry_ratelimit refusals; /* a hostile server must not flood the log */
@@ -247,6 +249,35 @@ static int reply(struct srv *s, uint32_t seq, int status, const char *fmt, ...)
     return ioreq_msg_send(s->sock, IOREQ_MSG_REPLY, seq, &m, len, NULL, 0);
 }
 
+static uint64_t now_ns(void);
+
+/*
+ * The registration moves to another process (the fds went by SCM_RIGHTS;
+ * this is only the news): while it does, vCPUs wait for an answer past
+ * timeout_ms, up to IOREQ_HANDOVER_MS.
+ */
+static int handle_handover(struct srv *s, uint32_t seq, const struct ioreq_msg_handover *m)
+{
+    struct ioreq_router *r = s->r;
+
+    switch (m->phase) {
+    case IOREQ_HANDOVER_BEGIN:
+        atomic_store(&s->handover_until, now_ns() + (uint64_t)IOREQ_HANDOVER_MS * 1000000);
+        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s): handing over to pid %u", s->id, s->name,
+             m->pid);
+        break;
+    case IOREQ_HANDOVER_DONE:
+    case IOREQ_HANDOVER_ABORT:
+        atomic_store(&s->handover_until, 0);
+        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s): handover %s (pid %u serves)", s->id,
+             s->name, m->phase == IOREQ_HANDOVER_DONE ? "done" : "aborted", m->pid);
+        break;
+    default:
+        return reply(s, seq, -EINVAL, "unknown handover phase %u", m->phase);
+    }
+    return reply(s, seq, 0, NULL);
+}
+
 static int new_eventfd(void)
 {
     return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -394,6 +425,14 @@ static int handle_claim(struct srv *s, uint32_t seq, const struct ioreq_msg_rang
         return reply(s, seq, -ESHUTDOWN, "server is detached");
     }
     rc = ioreq_rangeset_add(r->sets[m->type], m->start, m->end, c, &other);
+    /* The same range claimed again by its owner (a successor after a handover): a no-op. */
+    if (rc == -EEXIST && ((struct claim *)other)->srv == s &&
+        ((struct claim *)other)->start == m->start && ((struct claim *)other)->end == m->end &&
+        ((struct claim *)other)->flags == m->flags) {
+        pthread_rwlock_unlock(&r->lock);
+        free(c);
+        return reply(s, seq, 0, NULL);
+    }
     char other_name[IOREQ_NAME_MAX + 1] = "";
     if (rc == -EEXIST)
         memcpy(other_name, ((struct claim *)other)->srv->name, sizeof(other_name));
@@ -546,11 +585,20 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
             return reply(s, h->seq, -EINVAL, "msi address 0x%llx is outside 0xfee00000-0xfeefffff",
                          (unsigned long long)m->address);
         }
-        if (mine || !slot) {
+        if (mine) {
+            /* A cookie routed again replaces its route: a successor after a handover
+             * numbers its routes from the start, and the old eventfds are dead. */
+            uint32_t old_gsi = mine->gsi;
+            if (r->ops->msi_route)
+                (void)r->ops->msi_route(r->opaque, 0, 0, mine->fd, false, &old_gsi);
+            close(mine->fd);
+            mine->used = false;
+            slot = mine;
+        }
+        if (!slot) {
             close(fds[0]);
-            return reply(s, h->seq, mine ? -EEXIST : -ENOSPC, mine ? "msi route %u exists"
-                         : "msi route %u: the server has %u already (the limit)", m->cookie,
-                         IOREQ_MSI_ROUTES_MAX);
+            return reply(s, h->seq, -ENOSPC, "msi route %u: the server has %u already (the limit)",
+                         m->cookie, IOREQ_MSI_ROUTES_MAX);
         }
         uint32_t gsi = 0;
         rc = r->ops->msi_route ? r->ops->msi_route(r->opaque, m->address, m->data, fds[0], true,
@@ -606,6 +654,8 @@ static int handle_message(struct srv *s, const void *buf, size_t n, int *fds, un
             return reply(s, h->seq, rc, "%s", swhy[0] ? swhy : strerror(-rc));
         return reply(s, h->seq, 0, NULL);
     }
+    case IOREQ_MSG_HANDOVER:
+        return handle_handover(s, h->seq, p);
     case IOREQ_MSG_DESTROY:
         reply(s, h->seq, 0, NULL);
         srv_kill(s, FERRY_LOG_INFO, "destroyed by the server");
@@ -973,6 +1023,11 @@ static bool wait_reply(struct ioreq_router *r, struct srv *s, unsigned vcpu, ior
             continue;
         }
         if (now >= deadline) {
+            uint64_t until = atomic_load(&s->handover_until);
+            if (now < until) {
+                deadline = until;       /* the successor answers */
+                continue;
+            }
             srv_kill(s, FERRY_LOG_ERROR, "no answer within the timeout");
             return false;
         }

@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct ioreq_server {
     unsigned nr_vcpus;
     void *map;
     size_t map_size;
+    int map_fd;                     /* kept for a handover (ioreq_server_export) */
     ioreq_t *slots;
     buffered_iopage_t *buf;
     struct ioreq_wait_page *wait;
@@ -160,7 +162,7 @@ static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cf
     s->nr_vcpus = rep->nr_vcpus;
     s->map_size = rep->map_size;
     s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
-    close(fds[0]);
+    s->map_fd = fds[0];
     if (s->map == MAP_FAILED) {
         s->map = NULL;
         rc = -errno;
@@ -231,6 +233,7 @@ int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct io
     s->opaque = cfg->opaque;
     s->sock = fd;
     s->buf_fd = -1;
+    s->map_fd = -1;
     s->bad_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "ferry");
     rc = do_hello(s, cfg);
@@ -278,7 +281,10 @@ void ioreq_server_destroy(struct ioreq_server *s)
     }
     if (s->buf_fd >= 0)
         close(s->buf_fd);
-    close(s->sock);
+    if (s->map_fd >= 0)
+        close(s->map_fd);
+    if (s->sock >= 0)
+        close(s->sock);
     free(s->req_fd);
     free(s->resp_fd);
     free(s);
@@ -623,4 +629,124 @@ int ioreq_server_shutdown(struct ioreq_server *s, enum ioreq_shutdown_reason rea
 {
     struct ioreq_msg_shutdown m = { .reason = reason, .code = code };
     return simple_call(s, IOREQ_MSG_SHUTDOWN, &m, sizeof(m), NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handing the registration to another process                         */
+
+int ioreq_server_export(const struct ioreq_server *s, struct ioreq_server_handover *h,
+                        int *fds, unsigned max_fds)
+{
+    unsigned n = 0;
+
+    if (s->gone)
+        return -EPIPE;
+    if (s->map_fd < 0)
+        return -EBADF;
+    if (max_fds < 3 + 2 * s->nr_vcpus)
+        return -E2BIG;
+    *h = (struct ioreq_server_handover){
+        .server_id = s->id, .nr_vcpus = s->nr_vcpus, .map_size = (uint32_t)s->map_size,
+        .buffered_offset = s->buf ? (uint32_t)((char *)s->buf - (char *)s->map) : 0,
+        .seq = s->seq,
+    };
+    memcpy(h->name, s->name, sizeof(h->name));
+    fds[n++] = s->sock;
+    fds[n++] = s->map_fd;
+    if (s->buf)
+        fds[n++] = s->buf_fd;
+    for (unsigned i = 0; i < s->nr_vcpus; i++) {
+        fds[n++] = s->req_fd[i];
+        fds[n++] = s->resp_fd[i];
+    }
+    return (int)n;
+}
+
+int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned nfds,
+                       const struct ioreq_server_config *cfg, struct ioreq_server **out)
+{
+    struct ioreq_server *s;
+    struct stat st;
+    bool buffered = h->buffered_offset != 0;
+    unsigned want;
+    int rc = -EINVAL;
+
+    if (!cfg || !cfg->ops || !cfg->ops->handle || h->nr_vcpus == 0 ||
+        h->nr_vcpus > IOREQ_MAX_VCPUS)
+        goto refuse;
+    struct ioreq_layout lay;
+    ioreq_layout_get(h->nr_vcpus, &lay);
+    want = 2 + buffered + 2 * h->nr_vcpus;
+    if (nfds != want || h->map_size < lay.total ||
+        (buffered && h->buffered_offset != lay.buffered))
+        goto refuse;
+    if (fstat(fds[1], &st) < 0 || (uint64_t)st.st_size < h->map_size) {
+        rc = -EBADF;
+        goto refuse;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        rc = -ENOMEM;
+        goto refuse;
+    }
+    s->ops = cfg->ops;
+    s->opaque = cfg->opaque;
+    s->bad_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
+    memcpy(s->name, h->name, sizeof(h->name));
+    s->name[IOREQ_NAME_MAX] = '\0';
+    s->id = h->server_id;
+    s->seq = h->seq;
+    s->nr_vcpus = h->nr_vcpus;
+    s->map_size = h->map_size;
+    s->sock = fds[0];
+    s->map_fd = fds[1];
+    s->buf_fd = buffered ? fds[2] : -1;
+    s->req_fd = malloc(s->nr_vcpus * sizeof(int));
+    s->resp_fd = malloc(s->nr_vcpus * sizeof(int));
+    s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->map_fd, 0);
+    if (s->map == MAP_FAILED) {
+        s->map = NULL;
+        rc = -errno;
+    } else if (!s->req_fd || !s->resp_fd) {
+        rc = -ENOMEM;
+    } else {
+        rc = 0;
+    }
+    if (rc) {
+        free(s->req_fd);
+        free(s->resp_fd);
+        s->req_fd = s->resp_fd = NULL;
+        s->nr_vcpus = 0;
+        ioreq_server_destroy(s);    /* closes sock, map_fd, buf_fd */
+        close_fds(fds + 2 + buffered, nfds - 2 - buffered);
+        return rc;
+    }
+    s->slots = s->map;
+    s->wait = (struct ioreq_wait_page *)((char *)s->map + lay.wait);
+    s->bounce = (uint8_t *)s->map + lay.bounce;
+    if (buffered)
+        s->buf = (buffered_iopage_t *)((char *)s->map + h->buffered_offset);
+    for (unsigned i = 0; i < s->nr_vcpus; i++) {
+        s->req_fd[i] = fds[2 + buffered + 2 * i];
+        s->resp_fd[i] = fds[2 + buffered + 2 * i + 1];
+    }
+    *out = s;
+    return 0;
+refuse:
+    close_fds(fds, nfds);
+    return rc;
+}
+
+void ioreq_server_abandon(struct ioreq_server *s)
+{
+    if (!s)
+        return;
+    /* Nothing is said to the router: the registration lives on in the successor. */
+    ioreq_server_destroy(s);
+}
+
+int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid)
+{
+    struct ioreq_msg_handover m = { .phase = phase, .pid = pid };
+    return simple_call(s, IOREQ_MSG_HANDOVER, &m, sizeof(m), NULL, 0);
 }

@@ -123,7 +123,8 @@ static _Noreturn void exec_program(const struct helper *h, int sock, int logw, i
     int s = fcntl(sock, F_DUPFD_CLOEXEC, 10);
     int w = fcntl(logw, F_DUPFD_CLOEXEC, 10);
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (!h->cfg->outlive)       /* a successor lives on when its starter exits */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (s >= 0 && w >= 0 && dup2(h->nullfd, 0) >= 0 && dup2(w, 1) >= 0 && dup2(w, 2) >= 0 &&
         dup2(s, FERRY_LAUNCHER_FD) >= 0)
         execve(h->argv[0], h->argv, environ);
@@ -446,6 +447,14 @@ int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
     if (rep.status == 0 && wstatus)
         *wstatus = rep.wstatus;
     return rep.status;
+}
+
+void sandbox_launcher_abandon(struct ferry_launcher *l)
+{
+    if (!l)
+        return;
+    close(l->sock);     /* the helper sees the hang-up and exits; init reaps it */
+    free(l);
 }
 
 void sandbox_launcher_destroy(struct ferry_launcher *l)

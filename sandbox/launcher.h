@@ -51,6 +51,11 @@ struct ferry_launcher_config {
      * off (the program must exec and see its files).
      */
     const struct ferry_sandbox_config *sandbox;
+    /*
+     * The programs outlive the helper and ferry-dm (no PR_SET_PDEATHSIG): for ferry-dm's successor when it is replaced
+     * (docs/ferry-dm.md, "Replacing ferry-dm").
+     */
+    bool outlive;
     ferry_log_fn log;
     void *opaque;
 };
@@ -79,5 +84,7 @@ FERRY_MUST_CHECK int sandbox_launcher_start(struct ferry_launcher *l,
 int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus);
 /* Closes the helper's socket (the helper and its programs then exit) and reaps it. */
 void sandbox_launcher_destroy(struct ferry_launcher *l);
+/* The same without reaping (confined without wait4): the helper exits on its own. */
+void sandbox_launcher_abandon(struct ferry_launcher *l);
 
 #endif

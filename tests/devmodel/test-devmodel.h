@@ -82,5 +82,6 @@ TCase *dm_pm_tcase(void);
 TCase *dm_misc_tcase(void);
 TCase *dm_pci_tcase(void);
 TCase *dm_testdevs_tcase(void);
+TCase *dm_state_tcase(void);
 
 #endif

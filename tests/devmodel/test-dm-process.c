@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -483,11 +484,224 @@ START_TEST(test_process_router_gone)
 }
 END_TEST
 
+/*
+ * Replacing ferry-dm (x-replace, docs/ferry-dm.md): a "vCPU" thread streams
+ * a counter through COM1 and checks the scratch register and LSR after each
+ * byte, while ferry-dm is replaced again and again.  Every byte must reach
+ * the serial file once, in order; no request may be answered all ones or
+ * fail; the router never sees the server go.
+ */
+struct streamer {
+    struct hv *h;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_uint sent;
+    atomic_uint bad;            /* a read that was all ones or a request not SENT */
+    uint64_t max_ns, total_ns;  /* the longest request (across a replace), all of them */
+    char why[160];
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *stream_thread(void *arg)
+{
+    struct streamer *st = arg;
+
+    for (unsigned i = 0; !atomic_load(&st->stop); i++) {
+        int rc1, rc2, rc3;
+        uint8_t c = (uint8_t)('a' + i % 26);
+
+        uint64_t t0 = mono_ns();
+        pio(st->h, 0x3f8 + 7, 1, true, i & 0x7f, &rc1);        /* SCR */
+        uint64_t t1 = mono_ns();
+        uint64_t scr = pio(st->h, 0x3f8 + 7, 1, false, 0, &rc2);
+        uint64_t t2 = mono_ns();
+        pio(st->h, 0x3f8, 1, true, c, &rc3);                    /* THR */
+        uint64_t t3 = mono_ns();
+        uint64_t m = MAX(MAX(t1 - t0, t2 - t1), t3 - t2);
+        st->max_ns = MAX(st->max_ns, m);
+        st->total_ns += t3 - t0;
+        if (rc1 != IOREQ_SENT || rc2 != IOREQ_SENT || rc3 != IOREQ_SENT || scr != (i & 0x7f)) {
+            if (atomic_fetch_add(&st->bad, 1) == 0)
+                snprintf(st->why, sizeof(st->why), "byte %u: results %d/%d/%d, scratch 0x%llx",
+                         i, rc1, rc2, rc3, (unsigned long long)scr);
+            break;
+        }
+        atomic_fetch_add(&st->sent, 1);
+    }
+    return NULL;
+}
+
+/* `ferry dm replace [extra]`: the new pid (0 when refused; *err then has the reason). */
+static pid_t dm_replace(struct hv *h, const char *extra, char **err)
+{
+    char *cli = g_build_filename(build_root(), "cli", "ferry", NULL);
+    const char *argv[] = { cli, "dm", "-s", h->ctl, "replace", extra, NULL };
+    char *out = NULL, *errout = NULL;
+    GError *gerr = NULL;
+    int status;
+    pid_t pid = 0;
+
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &errout, &status, &gerr),
+                  "cannot run %s: %s", cli, gerr ? gerr->message : "?");
+    if (g_spawn_check_wait_status(status, NULL)) {
+        const char *p = strstr(out, "\"pid\"");
+        ck_assert_msg(p, "replace printed no pid: %s", out);
+        pid = (pid_t)atoi(strchr(p, ':') + 1);
+    }
+    if (err)
+        *err = g_strdup(errout);
+    g_free(cli);
+    g_free(out);
+    g_free(errout);
+    return pid;
+}
+
+/* The old ferry-dm exits once its successor serves: reap it (it is our child only at first). */
+static void reap_if_child(pid_t pid)
+{
+    int st;
+
+    if (waitpid(pid, &st, 0) == pid)
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "the replaced ferry-dm %d ended with status 0x%x", (int)pid, st);
+}
+
+static void kill_dm(struct hv *h)
+{
+    if (h->dm > 0) {
+        kill(h->dm, SIGKILL);
+        waitpid(h->dm, NULL, 0);
+        h->dm = -1;
+    }
+}
+
+START_TEST(test_process_replace)
+{
+    struct hv h;
+    struct streamer st = { .h = &h };
+    struct ioreq_router_stats rs;
+    enum { ROUNDS = 5 };
+    pid_t first;
+
+    hv_start(&h, NULL, NULL);
+    first = h.dm;
+    /* hv_start's probes before ferry-dm served were unclaimed: count from here. */
+    struct ioreq_router_stats rs0;
+    ioreq_router_get_stats(h.r, &rs0);
+    ck_assert_int_eq(pthread_create(&st.thread, NULL, stream_thread, &st), 0);
+    for (int k = 0; k < ROUNDS; k++) {
+        unsigned before = atomic_load(&st.sent);
+        char *err = NULL;
+        pid_t next = dm_replace(&h, NULL, &err);
+
+        ck_assert_msg(next > 0, "replace %d refused: %s", k, err);
+        g_free(err);
+        if (h.dm == first)
+            reap_if_child(first);
+        h.dm = next;
+        /* The successor serves: the stream goes on. */
+        while (atomic_load(&st.sent) < before + 200 && !atomic_load(&st.bad))
+            usleep(1000);
+        ck_assert_msg(!atomic_load(&st.bad), "%s", st.why);
+        /* The control socket is the same one: a status through it works. */
+        int status;
+        g_free(dm_cli(&h, &status, "status", NULL, NULL));
+        ck_assert_msg(g_spawn_check_wait_status(status, NULL), "status after replace %d", k);
+    }
+    atomic_store(&st.stop, true);
+    pthread_join(st.thread, NULL);
+    ck_assert_msg(!atomic_load(&st.bad), "%s", st.why);
+
+    /* Every byte once, in order. */
+    unsigned n = atomic_load(&st.sent);
+    /* A figure, not a check: the longest a "vCPU" waited across the replaces. */
+    printf("replace: longest request across %d replaces %.1f ms; mean request %.1f us "
+           "(%u bytes)\n", ROUNDS, st.max_ns / 1e6, st.total_ns / 3e3 / (n ? n : 1), n);
+    char *out = slurp(h.out);
+    size_t len = strlen(out);
+    ck_assert_msg(len == n, "%u bytes sent, %zu in the serial file", n, len);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_msg(out[i] == (char)('a' + i % 26), "byte %u is '%c', not '%c'", i, out[i],
+                      'a' + i % 26);
+    g_free(out);
+    ioreq_router_get_stats(h.r, &rs);
+    ck_assert_uint_eq(rs.failed, rs0.failed);
+    ck_assert_uint_eq(rs.unclaimed_reads + rs.unclaimed_writes,
+                      rs0.unclaimed_reads + rs0.unclaimed_writes);
+    ck_assert_uint_eq(atomic_load(&h.gone), 0);
+    kill_dm(&h);
+    hv_stop(&h);
+}
+END_TEST
+
+/*
+ * Refusals: a corrupt, truncated or foreign-version state and a successor
+ * that cannot start each leave the old ferry-dm serving, and the command
+ * says why.
+ */
+START_TEST(test_process_replace_refused)
+{
+    static const struct { const char *arg, *needle; } cases[] = {
+        { "x-fault=checksum", "checksum" },
+        { "x-fault=truncate", "truncated" },
+        { "x-fault=version", "incompatible state version" },
+        { "binary=/bin/true", "takes no other program" },
+    };
+    struct hv h;
+    int rc;
+
+    hv_start(&h, NULL, NULL);
+    for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
+        char *err = NULL;
+
+        pio(&h, 0x3f8 + 7, 1, true, 0x40 + k, &rc);
+        ck_assert_int_eq(dm_replace(&h, cases[k].arg, &err), 0);
+        ck_assert_msg(strstr(err, cases[k].needle), "%s: '%s' lacks '%s'", cases[k].arg, err,
+                      cases[k].needle);
+        g_free(err);
+        /* The old one serves on, its state intact; it did not exit. */
+        ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x40 + k);
+        ck_assert_int_eq(rc, IOREQ_SENT);
+        ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
+    }
+    /* And it can still be replaced for real afterwards. */
+    pid_t first = h.dm, next = dm_replace(&h, NULL, NULL);
+    ck_assert_int_gt(next, 0);
+    reap_if_child(first);
+    h.dm = next;
+    ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x40 + G_N_ELEMENTS(cases) - 1);
+    kill_dm(&h);
+    hv_stop(&h);
+
+    /* A successor that exits at once (--successor names a program that is no ferry-dm). */
+    hv_start(&h, "--successor=/bin/true", NULL);
+    char *err = NULL;
+    pio(&h, 0x3f8 + 7, 1, true, 0x33, &rc);
+    ck_assert_int_eq(dm_replace(&h, NULL, &err), 0);
+    ck_assert_msg(strstr(err, "exited"), "'%s' lacks 'exited'", err);
+    g_free(err);
+    ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x33);
+    ck_assert_int_eq(rc, IOREQ_SENT);
+    ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
+    kill_dm(&h);
+    hv_stop(&h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
 
     suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
-                                         test_process_config_file, test_process_router_gone));
+                                         test_process_config_file, test_process_router_gone,
+                                         test_process_replace, test_process_replace_refused));
     return ferry_check_run(s, CK_NOFORK);
 }

@@ -4,4 +4,4 @@
 #include "tests/devmodel/test-devmodel.h"
 
 FERRY_CHECK_MAIN("devmodel", dm_framework_tcase, dm_control_tcase, dm_uart_tcase, dm_rtc_tcase,
-                 dm_pm_tcase, dm_misc_tcase, dm_pci_tcase, dm_testdevs_tcase);
+                 dm_pm_tcase, dm_misc_tcase, dm_pci_tcase, dm_testdevs_tcase, dm_state_tcase);

@@ -5,4 +5,5 @@
 #include "tests/check-main.h"
 #include "tests/ioreq/test-ioreq.h"
 
-FERRY_CHECK_MAIN("ioreq", ioreq_abi_tcase, ioreq_rangeset_tcase, ioreq_transport_tcase);
+FERRY_CHECK_MAIN("ioreq", ioreq_abi_tcase, ioreq_rangeset_tcase, ioreq_transport_tcase,
+                 ioreq_handover_tcase);

@@ -5,4 +5,5 @@
 TCase *ioreq_abi_tcase(void);
 TCase *ioreq_rangeset_tcase(void);
 TCase *ioreq_transport_tcase(void);
+TCase *ioreq_handover_tcase(void);
 #endif

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Replacing ferry-dm under a running guest (docs/ferry-dm.md, "Replacing
+ * ferry-dm").  The running ferry-dm (the predecessor) starts its successor
+ * through a launcher forked before confinement (sandbox/launcher.h: the
+ * confined process never execs), with its own command line plus
+ * --take-over=3, and talks to it over the launcher's socket pair
+ * (SOCK_SEQPACKET, fd 3 in the successor):
+ *
+ *   succ -> pred  STARTED it has exec'd and warmed up (until then the
+ *                         predecessor serves as usual)
+ *   pred -> succ  FDS     the ioreq registration (ioreq_server_handover),
+ *                         the fd roles and the state's length; SCM_RIGHTS:
+ *                         ioreq socket, shared pages, doorbells, the
+ *                         listening control socket, the chardevs' fds
+ *   succ -> pred  READY   it has adopted them, opened its devices from the
+ *                         same config and confined itself
+ *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks
+ *   succ -> pred  RESULT  0: it serves (claims repeated, state restored,
+ *                         requests left waiting answered); or -errno and why
+ *
+ * The predecessor serves nothing from FDS on (it is inside the x-replace
+ * command, its loop does not run); vCPUs that exit meanwhile leave their
+ * request READY in the shared page and the router waits for them
+ * (IOREQ_MSG_HANDOVER).  Before RESULT 0 it has touched nothing the
+ * successor took: on any failure (the successor exits, refuses the state,
+ * says nothing for DM_REPLACE_TIMEOUT_MS) it kills the successor, tells the
+ * router the handover is aborted and goes on serving.  After RESULT 0 it
+ * sends its reply and exits at once, without tearing anything down.
+ */
+#ifndef FERRY_DM_REPLACE_H
+#define FERRY_DM_REPLACE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "devmodel/control.h"
+#include "devmodel/dm-server.h"
+#include "devmodel/dm.h"
+
+#define DM_REPLACE_FD           3           /* the successor's end of the socket pair */
+#define DM_REPLACE_TIMEOUT_MS   10000       /* per step of the exchange */
+
+struct dm_replace;
+
+struct dm_replace_parts {
+    struct ferry_dm *dm;
+    struct ferry_dm_server *server;
+    struct ferry_dm_control *control;
+    const char *guest;
+};
+
+/*
+ * Predecessor: fork the launcher now (before confinement).  argv is the
+ * successor's command line (argv[0] the binary, absolute), copied.
+ */
+FERRY_MUST_CHECK int dm_replace_prepare(const char *const *argv,
+                                        const struct ferry_sandbox_config *sbx,
+                                        struct dm_replace **out);
+void dm_replace_free(struct dm_replace *r);
+/* The successor's binary. */
+const char *dm_replace_binary(const struct dm_replace *r);
+/*
+ * x-replace.  0 when the successor (*pid) serves: the caller answers and
+ * exits without serving or tearing down anything.  Otherwise -errno and a
+ * sentence in why, and the caller goes on serving.  fault (NULL in normal
+ * use) corrupts what is sent, for the tests: "checksum", "truncate",
+ * "version".
+ */
+int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const char *fault,
+                   pid_t *pid, char *why, size_t why_len);
+
+/* Successor: as early as it can, say it runs (the predecessor serves until then). */
+int dm_takeover_started(int fd);
+/* Successor: the fds and the registration from FDS (before devices are added). */
+struct dm_takeover;
+FERRY_MUST_CHECK int dm_takeover_receive(int fd, struct dm_takeover **out, char *why,
+                                         size_t why_len);
+/* Adopt the ioreq registration (into p->server) and give chardevs their fds. */
+FERRY_MUST_CHECK int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server,
+                                       char *why, size_t why_len);
+/* The predecessor's listening control socket (ours now), or -1. */
+int dm_takeover_control_fd(struct dm_takeover *t);
+/* After confinement: READY, the state, start, restore, serve, RESULT. */
+FERRY_MUST_CHECK int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p,
+                                        char *why, size_t why_len);
+/* Tell the predecessor why not (best effort). */
+void dm_takeover_refuse(struct dm_takeover *t, int status, const char *why);
+void dm_takeover_free(struct dm_takeover *t);
+
+#endif

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A server hands its registration to another (ioreq_server_export /
+ * ioreq_server_adopt, IOREQ_MSG_HANDOVER) while a vCPU keeps sending: the
+ * switch takes longer than the router's timeout, and still no request is
+ * answered all ones, lost or failed, and the router never sees the server
+ * go.  Without BEGIN the same pause detaches the server (the timeout
+ * stands).  Router and servers in one process: the fds are dup'ed as
+ * SCM_RIGHTS would.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ioreq/ioreq.h"
+#include "tests/ioreq/test-ioreq.h"
+
+#define PORT 0x510
+
+struct rig {
+    struct ioreq_router *r;
+    pthread_t ctl, srv_thread, vcpu;
+    atomic_bool stop;
+    pthread_mutex_t lock;           /* held while a server dispatches; the switch takes it */
+    struct ioreq_server *srv;
+    uint64_t reg;                   /* the "device state" both servers share */
+    atomic_uint done, bad, gone;
+    char why[128];
+};
+
+static void h_log(void *opaque, enum ferry_log_level level, const char *msg)
+{
+    (void)opaque;
+    (void)level;
+    (void)msg;
+}
+
+static void r_gone(void *opaque, const char *name, const char *why)
+{
+    struct rig *g = opaque;
+    atomic_fetch_add(&g->gone, 1);
+}
+
+static void handle(void *opaque, unsigned vcpu, ioreq_t *req)
+{
+    struct rig *g = opaque;
+
+    if (req->dir == IOREQ_WRITE)
+        g->reg = req->data;
+    else
+        req->data = g->reg;
+}
+
+static const struct ioreq_router_ops r_ops = { .log = h_log, .server_gone = r_gone };
+static const struct ioreq_server_ops s_ops = { .log = h_log, .handle = handle };
+
+static void *ctl_thread(void *arg)
+{
+    struct rig *g = arg;
+    struct pollfd p = { .fd = ioreq_router_get_fd(g->r), .events = POLLIN };
+
+    while (!atomic_load(&g->stop))
+        if (poll(&p, 1, 5) > 0)
+            ioreq_router_dispatch(g->r);
+    return NULL;
+}
+
+static void *srv_thread(void *arg)
+{
+    struct rig *g = arg;
+
+    while (!atomic_load(&g->stop)) {
+        pthread_mutex_lock(&g->lock);
+        if (g->srv) {
+            struct pollfd p = { .fd = ioreq_server_vcpu_fd(g->srv, 0), .events = POLLIN };
+            if (poll(&p, 1, 1) > 0)
+                ioreq_server_dispatch_vcpu(g->srv, 0);
+        }
+        pthread_mutex_unlock(&g->lock);
+    }
+    return NULL;
+}
+
+static void *vcpu_thread(void *arg)
+{
+    struct rig *g = arg;
+
+    for (uint64_t i = 1; !atomic_load(&g->stop); i++) {
+        ioreq_t w = { .type = IOREQ_TYPE_PIO, .addr = PORT, .size = 4, .count = 1,
+                      .dir = IOREQ_WRITE, .data = i };
+        ioreq_t rd = { .type = IOREQ_TYPE_PIO, .addr = PORT, .size = 4, .count = 1,
+                       .dir = IOREQ_READ };
+        int a = ioreq_router_send(g->r, 0, &w), b = ioreq_router_send(g->r, 0, &rd);
+        if (a != IOREQ_SENT || b != IOREQ_SENT || rd.data != i) {
+            if (atomic_fetch_add(&g->bad, 1) == 0)
+                snprintf(g->why, sizeof(g->why), "request %llu: %d/%d, read 0x%llx",
+                         (unsigned long long)i, a, b, (unsigned long long)rd.data);
+            return NULL;
+        }
+        atomic_fetch_add(&g->done, 1);
+    }
+    return NULL;
+}
+
+static void rig_start(struct rig *g)
+{
+    struct ioreq_router_config rc = { .nr_vcpus = 1, .timeout_ms = 100, .ops = &r_ops,
+                                      .opaque = g };
+    struct ioreq_server_config sc = { .name = "first", .ops = &s_ops, .opaque = g };
+    int sv[2];
+
+    memset(g, 0, sizeof(*g));
+    pthread_mutex_init(&g->lock, NULL);
+    ck_assert_int_eq(ioreq_router_create(&rc, &g->r), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(g->r, sv[0]), 0);
+    ck_assert_int_eq(pthread_create(&g->ctl, NULL, ctl_thread, g), 0);
+    ck_assert_int_eq(ioreq_server_create(sv[1], &sc, &g->srv), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g->srv, IOREQ_RANGE_PORT, PORT, PORT + 3, 0), 0);
+    ck_assert_int_eq(ioreq_server_enable(g->srv, true), 0);
+    ck_assert_int_eq(pthread_create(&g->srv_thread, NULL, srv_thread, g), 0);
+    ck_assert_int_eq(pthread_create(&g->vcpu, NULL, vcpu_thread, g), 0);
+}
+
+static void wait_done(struct rig *g, unsigned more)
+{
+    unsigned target = atomic_load(&g->done) + more;
+
+    while (atomic_load(&g->done) < target && !atomic_load(&g->bad) &&
+           atomic_load(&g->gone) == 0)
+        usleep(100);
+}
+
+static void rig_stop(struct rig *g)
+{
+    atomic_store(&g->stop, true);
+    pthread_join(g->vcpu, NULL);
+    pthread_join(g->srv_thread, NULL);
+    ioreq_server_destroy(g->srv);
+    pthread_join(g->ctl, NULL);
+    ioreq_router_destroy(g->r);
+    pthread_mutex_destroy(&g->lock);
+}
+
+/* Hand g->srv to a new server after a pause of pause_ms, with or without BEGIN/DONE. */
+static void switch_server(struct rig *g, unsigned pause_ms, bool announce)
+{
+    struct ioreq_server_handover h;
+    int fds[64], dups[64];
+    struct ioreq_server_config sc = { .name = "next", .ops = &s_ops, .opaque = g };
+    struct ioreq_server *next;
+
+    pthread_mutex_lock(&g->lock);       /* the old server answers nothing more */
+    if (announce)
+        ck_assert_int_eq(ioreq_server_handover(g->srv, IOREQ_HANDOVER_BEGIN, 2), 0);
+    int n = ioreq_server_export(g->srv, &h, fds, 64);
+    ck_assert_int_gt(n, 2);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_ge(dups[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0), 0);
+    ioreq_server_abandon(g->srv);
+    g->srv = NULL;
+    usleep(pause_ms * 1000);
+    ck_assert_int_eq(ioreq_server_adopt(&h, dups, (unsigned)n, &sc, &next), 0);
+    /* Its claim repeats the old one: a no-op, not an overlap (the unannounced one is gone). */
+    int rc = ioreq_server_claim_range(next, IOREQ_RANGE_PORT, PORT, PORT + 3, 0);
+    if (announce)
+        ck_assert_int_eq(rc, 0);
+    if (announce)
+        ck_assert_int_eq(ioreq_server_handover(next, IOREQ_HANDOVER_DONE, 3), 0);
+    ioreq_server_dispatch_all(next);
+    g->srv = next;
+    pthread_mutex_unlock(&g->lock);
+}
+
+START_TEST(test_handover_longer_than_timeout)
+{
+    struct rig g;
+    struct ioreq_router_stats st;
+
+    rig_start(&g);
+    wait_done(&g, 1000);
+    for (int k = 0; k < 5; k++) {
+        switch_server(&g, 300, true);   /* three times the router's timeout */
+        wait_done(&g, 1000);
+        ck_assert_msg(!atomic_load(&g.bad), "%s", g.why);
+    }
+    ck_assert_uint_eq(atomic_load(&g.gone), 0);
+    ioreq_router_get_stats(g.r, &st);
+    ck_assert_uint_eq(st.failed, 0);
+    ck_assert_uint_eq(st.unclaimed_reads + st.unclaimed_writes, 0);
+    ck_assert_uint_eq(st.servers, 1);
+    rig_stop(&g);
+}
+END_TEST
+
+START_TEST(test_handover_unannounced_times_out)
+{
+    struct rig g;
+
+    rig_start(&g);
+    wait_done(&g, 100);
+    switch_server(&g, 300, false);
+    /* The vCPU waited past the timeout: the server was detached, the request failed. */
+    for (int i = 0; i < 2000 && !atomic_load(&g.gone); i++)
+        usleep(1000);
+    ck_assert_uint_eq(atomic_load(&g.gone), 1);
+    ck_assert_uint_eq(atomic_load(&g.bad), 1);
+    rig_stop(&g);
+}
+END_TEST
+
+TCase *ioreq_handover_tcase(void)
+{
+    TCase *tc = tcase_create("handover");
+
+    tcase_add_test(tc, test_handover_longer_than_timeout);
+    tcase_add_test(tc, test_handover_unannounced_times_out);
+    return tc;
+}
