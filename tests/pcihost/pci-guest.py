@@ -669,7 +669,9 @@ def qmp_refusal(ferry, ferry_dm):
                    os.path.join(sysfs, "kernel/iommu_groups/7/devices/0000:00:02.0"))
         os.symlink("../../../../kernel/iommu_groups/7", os.path.join(dev, "iommu_group"))
         os.symlink("../../../../bus/pci/drivers/vfio-pci", os.path.join(dev, "driver"))
-        for f, v in (("driver_override", "vfio-pci\n"), ("numa_node", "-1\n")):
+        # what the device-access policy reads of it (the dump's 82574L)
+        for f, v in (("driver_override", "vfio-pci\n"), ("numa_node", "-1\n"),
+                     ("vendor", "0x8086\n"), ("device", "0x10d3\n"), ("class", "0x020000\n")):
             with open(os.path.join(dev, f), "w") as fh:
                 fh.write(v)
         for f in ("unbind", "bind"):
@@ -685,6 +687,10 @@ def qmp_refusal(ferry, ferry_dm):
             fh.write("  24:  0  IR-PCI-MSI 49152-edge  x\n")
         with open(os.path.join(tmp, "proc/self/mountinfo"), "w") as fh:
             fh.write("1 1 0:2 / / rw - rootfs rootfs rw\n")
+        os.makedirs(os.path.join(tmp, "proc/net"))
+        with open(os.path.join(tmp, "proc/net/route"), "w") as fh:
+            fh.write("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU"
+                     "\tWindow\tIRTT\n")
         sock = os.path.join(tmp, "qmp.sock")
         q = subprocess.Popen(["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-S",
                               "-nodefaults", "-nographic", "-display", "none",
