@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Host PCI devices plugged into a running QEMU as vfio-pci, over QMP: the
- * one path shared by `ferry pci attach|detach` on a QMP socket (cli/cmd-pci.c)
+ * one path shared by `ferry pci attach|detach` on a QMP socket (cli/pci-assign.c)
  * and ferry-dm's pci-attach / pci-detach (dm-vfio.c).
  *
  *   plug:    device_add {"driver": "vfio-pci", "host": BDF, "id": ID,

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* ferry-dm's QMP-style control socket; see control.h. */
-#include "devmodel/control.h"
+/*
+ * ferry-dm's QMP-style control socket (see control.h), the transport side:
+ * the listening socket, its clients and their line reading, SCM_RIGHTS fd
+ * passing, deferred replies, the idle bound and client-follow, and the
+ * parsing of each command line.  The built-in commands, the reply lines and
+ * a line's NUL check are control-commands.c's; control-internal.h is what
+ * the two share.
+ */
+#include "devmodel/control-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,234 +78,6 @@ struct ferry_dm_control {
     void *handler_opaque;
 };
 
-/* ------------------------------------------------------------------ */
-/* Commands                                                            */
-
-static char *reply_error(JsonNode *id, const char *cls, const char *fmt, ...)
-    FERRY_PRINTF(3, 4);
-
-static char *to_line(JsonBuilder *b)
-{
-    JsonNode *root = json_builder_get_root(b);
-    char *s = json_to_string(root, FALSE);
-
-    json_node_unref(root);
-    g_object_unref(b);
-    return s;
-}
-
-static void add_id(JsonBuilder *b, JsonNode *id)
-{
-    if (!id)
-        return;
-    json_builder_set_member_name(b, "id");
-    json_builder_add_value(b, json_node_copy(id));
-}
-
-static char *reply_error(JsonNode *id, const char *cls, const char *fmt, ...)
-{
-    JsonBuilder *b = json_builder_new();
-    va_list ap;
-    char *desc;
-
-    va_start(ap, fmt);
-    desc = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "error");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "class");
-    json_builder_add_string_value(b, cls);
-    json_builder_set_member_name(b, "desc");
-    json_builder_add_string_value(b, desc);
-    json_builder_end_object(b);
-    add_id(b, id);
-    json_builder_end_object(b);
-    g_free(desc);
-    return to_line(b);
-}
-
-/* Starts {"return": and leaves the builder positioned for the value. */
-static JsonBuilder *reply_begin(void)
-{
-    JsonBuilder *b = json_builder_new();
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "return");
-    return b;
-}
-
-static char *reply_end(JsonBuilder *b, JsonNode *id)
-{
-    add_id(b, id);
-    json_builder_end_object(b);
-    return to_line(b);
-}
-
-static char *reply_empty(JsonNode *id)
-{
-    JsonBuilder *b = reply_begin();
-
-    json_builder_begin_object(b);
-    json_builder_end_object(b);
-    return reply_end(b, id);
-}
-
-static char *cmd_query_status(struct ferry_dm *dm, JsonNode *id)
-{
-    JsonBuilder *b = reply_begin();
-    struct ferry_dm_stats st;
-
-    dm_get_stats(dm, &st);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, dm_status_name(dm_get_status(dm)));
-    json_builder_set_member_name(b, "running");
-    json_builder_add_boolean_value(b, dm_get_status(dm) == FERRY_DM_RUNNING);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, dm_name(dm));
-    json_builder_set_member_name(b, "devices");
-    json_builder_add_int_value(b, (gint64)dm_device_count(dm));
-    json_builder_set_member_name(b, "ioreqs");
-    json_builder_add_int_value(b, (gint64)st.ioreqs);
-    json_builder_set_member_name(b, "unclaimed");
-    json_builder_add_int_value(b, (gint64)st.unclaimed);
-    json_builder_set_member_name(b, "bad");
-    json_builder_add_int_value(b, (gint64)st.bad);
-    json_builder_end_object(b);
-    return reply_end(b, id);
-}
-
-static char *cmd_query_types(JsonNode *id)
-{
-    JsonBuilder *b = reply_begin();
-    const struct ferry_dm_device_type *t;
-
-    json_builder_begin_array(b);
-    for (unsigned i = 0; (t = dm_device_type_nth(i)); i++) {
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, t->name);
-        json_builder_set_member_name(b, "desc");
-        json_builder_add_string_value(b, t->desc ? t->desc : "");
-        json_builder_set_member_name(b, "hotplug");
-        json_builder_add_boolean_value(b, t->hotplug);
-        json_builder_end_object(b);
-    }
-    json_builder_end_array(b);
-    return reply_end(b, id);
-}
-
-static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
-{
-    struct ferry_dm_opts *opts;
-    const char *driver = NULL, *dev_id = NULL;
-    GList *members;
-    char *err = NULL;
-    int rc;
-
-    if (!args || !json_object_has_member(args, "driver") ||
-        JSON_NODE_TYPE(json_object_get_member(args, "driver")) != JSON_NODE_VALUE ||
-        json_node_get_value_type(json_object_get_member(args, "driver")) != G_TYPE_STRING)
-        return reply_error(id, "GenericError", "device_add: 'driver' (a string) is required");
-    driver = json_object_get_string_member(args, "driver");
-    opts = dm_opts_new();
-    if (!opts)
-        return reply_error(id, "GenericError", "device_add: out of memory");
-    members = json_object_get_members(args);
-    for (GList *l = members; l && !err; l = l->next) {
-        const char *key = l->data;
-        JsonNode *n = json_object_get_member(args, key);
-        char *val;
-
-        if (strcmp(key, "driver") == 0)
-            continue;
-        if (JSON_NODE_TYPE(n) != JSON_NODE_VALUE) {
-            err = g_strdup_printf("device_add: '%s' must be a string, number or boolean", key);
-            break;
-        }
-        if (strcmp(key, "id") == 0) {
-            dev_id = json_node_get_string(n);
-            if (!dev_id)
-                err = g_strdup("device_add: 'id' must be a string");
-            continue;
-        }
-        switch (json_node_get_value_type(n)) {
-        case G_TYPE_STRING: val = g_strdup(json_node_get_string(n)); break;
-        case G_TYPE_INT64: val = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(n)); break;
-        case G_TYPE_BOOLEAN: val = g_strdup(json_node_get_boolean(n) ? "on" : "off"); break;
-        default:
-            err = g_strdup_printf("device_add: '%s' has an unsupported type", key);
-            continue;
-        }
-        if (dm_opts_set(opts, key, val) < 0)
-            err = g_strdup_printf("device_add: option '%s' is too long or too many", key);
-        g_free(val);
-    }
-    g_list_free(members);
-    if (!err) {
-        rc = dm_device_add(dm, driver, dev_id, opts, NULL);
-        if (rc < 0) {
-            const char *why = dm_device_add_error(dm);
-
-            err = g_strdup_printf("device_add %s: %s%s%s", driver,
-                                  rc == -ENOENT ? "no such device type"
-                                  : rc == -EBUSY ? "this device type cannot be hot-plugged"
-                                  : rc == -EEXIST ? "id or address already in use"
-                                  : rc == -EPERM ? "not possible in a confined ferry-dm (its "
-                                                   "seccomp filter was made for the devices "
-                                                   "configured at start-up)"
-                                                  : g_strerror(-rc),
-                                  why[0] ? ": " : "", why);
-        }
-    }
-    dm_opts_free(opts);
-    if (err) {
-        char *r = reply_error(id, "GenericError", "%s", err);
-
-        g_free(err);
-        return r;
-    }
-    return reply_empty(id);
-}
-
-static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
-{
-    const char *dev_id;
-    int rc;
-
-    if (!args || !json_object_has_member(args, "id") ||
-        JSON_NODE_TYPE(json_object_get_member(args, "id")) != JSON_NODE_VALUE ||
-        !(dev_id = json_object_get_string_member(args, "id")))
-        return reply_error(id, "GenericError", "device_del: 'id' (a string) is required");
-    rc = dm_device_remove(dm, dev_id);
-    if (rc == -ENOENT)
-        return reply_error(id, "DeviceNotFound", "device_del: no device '%s'", dev_id);
-    if (rc == -EBUSY)
-        return reply_error(id, "GenericError", "device_del: '%s' cannot be hot-unplugged",
-                           dev_id);
-    if (rc < 0)
-        return reply_error(id, "GenericError", "device_del %s: %s", dev_id, g_strerror(-rc));
-    return reply_empty(id);
-}
-
-char *dm_control_reply_error(JsonNode *id, const char *desc)
-{
-    return reply_error(id, "GenericError", "%s", desc);
-}
-
-char *dm_control_reply(JsonNode *id, JsonNode *ret)
-{
-    JsonBuilder *b = reply_begin();
-
-    if (ret) {
-        json_builder_add_value(b, ret);
-    } else {
-        json_builder_begin_object(b);
-        json_builder_end_object(b);
-    }
-    return reply_end(b, id);
-}
 
 static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
                              struct control_client *cl, const char *line, size_t len, bool *quit);
@@ -327,37 +106,17 @@ static char *cmd_client_follow(struct ferry_dm_control *c, struct control_client
                                JsonNode *id)
 {
     if (!c || !cl)
-        return reply_error(id, "GenericError", "client-follow: only for a connection to "
-                           "the control socket");
+        return dm_control_error(id, "GenericError", "client-follow: only for a connection to "
+                                "the control socket");
     if (!cl->follower) {
         if (c->nr_followers >= FERRY_DM_CONTROL_FOLLOWERS_MAX)
-            return reply_error(id, "GenericError", "client-follow: too many following "
-                               "clients (at most %d)", FERRY_DM_CONTROL_FOLLOWERS_MAX);
+            return dm_control_error(id, "GenericError", "client-follow: too many following "
+                                    "clients (at most %d)", FERRY_DM_CONTROL_FOLLOWERS_MAX);
         cl->follower = true;
         c->nr_followers++;
         client_idle_update(cl, false);
     }
-    return reply_empty(id);
-}
-
-/*
- * A NUL in the line, raw or as \u0000 in a string: json-glib hands strings
- * out as C strings, so "query-status\u0000x" would read as query-status and
- * an id "a\u0000b" as "a".  Escapes are skipped whole, so an escaped
- * backslash followed by "u0000" is no NUL.
- */
-static bool line_has_nul(const char *line, size_t len)
-{
-    if (memchr(line, 0, len))
-        return true;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (line[i] != '\\')
-            continue;
-        if (line[i + 1] == 'u' && i + 5 < len && !memcmp(line + i + 2, "0000", 4))
-            return true;
-        i++;                /* the escaped character */
-    }
-    return false;
+    return dm_control_reply_empty(id);
 }
 
 static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
@@ -373,8 +132,8 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     *quit = false;
     if (len > FERRY_DM_CONTROL_LINE_MAX ||
         !json_parser_load_from_data(p, line, (gssize)len, &gerr)) {
-        r = reply_error(NULL, "GenericError", "JSON parse error: %s",
-                        gerr ? gerr->message : "line too long");
+        r = dm_control_error(NULL, "GenericError", "JSON parse error: %s",
+                             gerr ? gerr->message : "line too long");
         g_clear_error(&gerr);
         g_object_unref(p);
         return r;
@@ -382,20 +141,20 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     root = json_parser_get_root(p);
     if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
         g_object_unref(p);
-        return reply_error(NULL, "GenericError", "expected a JSON object");
+        return dm_control_error(NULL, "GenericError", "expected a JSON object");
     }
     obj = json_node_get_object(root);
     id = json_object_get_member(obj, "id");
-    if (line_has_nul(line, len)) {
-        r = reply_error(id, "GenericError", "a string holds a NUL character (\\u0000): "
-                        "not accepted");
+    if (dm_control_line_has_nul(line, len)) {
+        r = dm_control_error(id, "GenericError", "a string holds a NUL character (\\u0000): "
+                             "not accepted");
         g_object_unref(p);
         return r;
     }
     exec = json_object_get_member(obj, "execute");
     if (!exec || JSON_NODE_TYPE(exec) != JSON_NODE_VALUE ||
         json_node_get_value_type(exec) != G_TYPE_STRING) {
-        r = reply_error(id, "GenericError", "'execute' (a string) is required");
+        r = dm_control_error(id, "GenericError", "'execute' (a string) is required");
         g_object_unref(p);
         return r;
     }
@@ -404,49 +163,17 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
         JsonNode *a = json_object_get_member(obj, "arguments");
 
         if (!JSON_NODE_HOLDS_OBJECT(a)) {
-            r = reply_error(id, "GenericError", "'arguments' must be an object");
+            r = dm_control_error(id, "GenericError", "'arguments' must be an object");
             g_object_unref(p);
             return r;
         }
         args = json_node_get_object(a);
     }
 
-    if (strcmp(cmd, "qmp_capabilities") == 0) {
-        r = reply_empty(id);
-    } else if (strcmp(cmd, "client-follow") == 0) {
-        r = cmd_client_follow(c, cl, id);
-    } else if (strcmp(cmd, "query-status") == 0) {
-        r = cmd_query_status(dm, id);
-    } else if (strcmp(cmd, "query-devices") == 0) {
-        JsonBuilder *b = reply_begin();
-
-        dm_query_devices(dm, b);
-        r = reply_end(b, id);
-    } else if (strcmp(cmd, "query-device-types") == 0) {
-        r = cmd_query_types(id);
-    } else if (strcmp(cmd, "device_add") == 0) {
-        r = cmd_device_add(dm, args, id);
-    } else if (strcmp(cmd, "device_del") == 0) {
-        r = cmd_device_del(dm, args, id);
-    } else if (strcmp(cmd, "system_powerdown") == 0) {
-        r = dm_powerdown(dm) < 0
-                ? reply_error(id, "GenericError", "system_powerdown: no power button "
-                              "(no acpi-pm device)")
-                : reply_empty(id);
-    } else if (strcmp(cmd, "system_wakeup") == 0) {
-        int rc = dm_wakeup(dm, FERRY_DM_WAKE_OTHER);
-
-        r = rc == -EALREADY
-                ? reply_error(id, "GenericError", "Unable to wake up: guest is not in "
-                              "suspended state")
-                : rc < 0 ? reply_error(id, "GenericError", "system_wakeup: %s", strerror(-rc))
-                         : reply_empty(id);
-    } else if (strcmp(cmd, "system_reset") == 0) {
-        dm_request_shutdown(dm, IOREQ_SHUTDOWN_REBOOT, 0);
-        r = reply_empty(id);
-    } else if (strcmp(cmd, "quit") == 0) {
-        *quit = true;
-        r = reply_empty(id);
+    r = strcmp(cmd, "client-follow") == 0 ? cmd_client_follow(c, cl, id)
+                                          : dm_control_builtin(dm, cmd, args, id, quit);
+    if (r) {
+        /* answered */
     } else if (c && c->handler) {
         struct ferry_dm_control_req req = { .c = c, .cl = cl, .id = id };
         int fd = client_take_fd(cl);
@@ -457,9 +184,10 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
         /* deferred, and only then: a programmer's bug otherwise */
         g_assert((r == FERRY_DM_CONTROL_DEFERRED) == (req.p != NULL));
         if (!r)
-            r = reply_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
+            r = dm_control_error(id, "CommandNotFound", "The command %.64s has not been found",
+                                 cmd);
     } else {
-        r = reply_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
+        r = dm_control_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
     }
     g_object_unref(p);
     return r;
@@ -510,8 +238,8 @@ void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line)
     if (cl) {
         cl->pending = NULL;
         client_send(cl, reply_line ? reply_line
-                                   : reply_error(p->id, "GenericError", "internal error: "
-                                                 "the command ended without a reply"));
+                                   : dm_control_error(p->id, "GenericError", "internal error: "
+                                                      "the command ended without a reply"));
         /* its next commands, from the loop (this may run inside anything) */
         event_active(cl->resume_ev, EV_TIMEOUT, 0);
     } else {
@@ -638,9 +366,9 @@ static void client_idle_cb(evutil_socket_t fd, short what, void *arg)
         client_free(cl);        /* it does not even read its replies */
         return;
     }
-    client_send(cl, reply_error(NULL, "GenericError", "idle for %s without a command: "
-                                "closing the connection (a client that waits for long "
-                                "says client-follow)", idle_text(cl->c, buf, sizeof(buf))));
+    client_send(cl, dm_control_error(NULL, "GenericError", "idle for %s without a command: "
+                                     "closing the connection (a client that waits for long "
+                                     "says client-follow)", idle_text(cl->c, buf, sizeof(buf))));
     cl->closing = true;
     client_watch(cl);
 }
@@ -714,8 +442,8 @@ static void client_process(struct control_client *cl)
     }
     if (!cl->closing && !cl->pending && !cl->throttled &&
         evbuffer_get_length(in) > FERRY_DM_CONTROL_LINE_MAX) {
-        client_send(cl, reply_error(NULL, "GenericError", "command longer than %d bytes",
-                                    FERRY_DM_CONTROL_LINE_MAX));
+        client_send(cl, dm_control_error(NULL, "GenericError", "command longer than %d bytes",
+                                         FERRY_DM_CONTROL_LINE_MAX));
         cl->closing = true;
     }
     if (cl->eof && !cl->pending && !cl->throttled)
@@ -821,9 +549,10 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (c->clients->len - c->nr_followers >= FERRY_DM_CONTROL_CLIENTS_MAX) {
         char idle[32];
-        char *busy = reply_error(NULL, "GenericError", "too many control clients (%d at once; "
-                                 "one idle for %s is closed): try again later",
-                                 FERRY_DM_CONTROL_CLIENTS_MAX, idle_text(c, idle, sizeof(idle)));
+        char *busy = dm_control_error(NULL, "GenericError", "too many control clients (%d at once; "
+                                      "one idle for %s is closed): try again later",
+                                      FERRY_DM_CONTROL_CLIENTS_MAX,
+                                      idle_text(c, idle, sizeof(idle)));
         size_t n = strlen(busy);
 
         busy[n] = '\n';        /* over its NUL: sent as one line */

@@ -16,8 +16,8 @@
     run-confined-errors.py qmp-peer   companion mode whose QMP peer sends a line
                                       longer than FERRY_QMP_LINE_MAX
 
-Each command (COMMANDS: the table of devmodel/control.c, dm-usb.c and
-dm-vfio.c, with malformed input, bad arguments and refusals) must get its
+Each command (COMMANDS: the table of devmodel/control-commands.c, dm-usb.c
+and dm-vfio.c, with malformed input, bad arguments and refusals) must get its
 reply, the confined ferry-dm must answer every later one, nothing may trip
 the filter ("forbidden syscall" in the log, or death by SIGSYS), and the
 last command must end it with status 0: `quit` (hv, companion) or
