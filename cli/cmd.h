@@ -36,7 +36,7 @@ int cli_owner_claim(const char *what, const char *kind, const char *id, const ch
                     const char *program, long pid);
 /* -EBUSY (printed) when another guest owns kind/id. */
 int cli_owner_check(const char *what, const char *kind, const char *id, const char *guest);
-/* cli/usb-libvirt.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */
+/* cli/libvirt-hook.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */
 int cmd_libvirt_hook(int argc, char **argv);
 
 

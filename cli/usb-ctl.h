@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The `ferry usb` side of ferry-dm's control socket (cli/cmd-usb.c), also
- * used by the libvirt path (cli/usb-libvirt.c).
+ * used by the libvirt path (cli/usb-libvirt.c, cli/libvirt-hook.c).
  */
 #ifndef FERRY_CLI_USB_CTL_H
 #define FERRY_CLI_USB_CTL_H

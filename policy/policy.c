@@ -3,7 +3,9 @@
  * The policy file (GKeyFile with our own line index, so that every rule and
  * every error names its file:line), rule matching and verdicts.  Rules
  * apply in file order, first match wins; the host protection (host.c) is
- * only given away by a matching allow rule with force=true.
+ * only given away by a matching allow rule with force=true.  The structs
+ * are in policy-internal.h; what `ferry policy show` prints, and a verdict
+ * as JSON, in show.c.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -13,48 +15,16 @@
 #include <string.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "policy/policy-internal.h"
 #include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
-enum rule_kind { RULE_USB, RULE_PCI };
-
-struct rule {
-    char *name;
-    int line;
-    enum rule_kind kind;
-    char **guests;              /* globs and @groups */
-    struct ferry_usb_policy *usb;
-    char *usb_text;
-    char **pci;                 /* BDF globs, normalised */
-    char **pci_id;              /* "vvvv:dddd" globs, lower case */
-    char **pci_class;           /* "0x02", "0x0200", "0x020000" */
-    int *groups;
-    gsize n_groups;
-    bool has_action;
-    bool allow;
-    bool force;
-};
-
-struct ferry_policy {
-    struct ferry_policy_ops ops;
-    char *file;                 /* NULL: built in */
-    char *sysfs, *proc;
-    bool default_allow;
-    int default_line;           /* 0: not in the file */
-    GHashTable *groups;         /* name -> char ** */
-    GPtrArray *rules;           /* struct rule * */
-    struct policy_host host;
-    bool discovered;
-};
-
 #define PLOG(p, lvl, ...) ferry_logf((p)->ops.log, (p)->ops.log_opaque, (lvl), __VA_ARGS__)
 
 static void rule_free(gpointer data)
 {
-    struct rule *r = data;
+    struct policy_rule *r = data;
 
     g_free(r->name);
     g_strfreev(r->guests);
@@ -319,7 +289,7 @@ static bool hex_ok(const char *s, size_t min, size_t max, bool glob)
     return true;
 }
 
-static int parse_pci_keys(struct parse *ps, const char *g, struct rule *r)
+static int parse_pci_keys(struct parse *ps, const char *g, struct policy_rule *r)
 {
     char **v;
 
@@ -406,7 +376,7 @@ static int parse_rule(struct parse *ps, const char *g)
 {
     static const char *const known[] = { "guests", "usb", "pci", "pci-id", "pci-class",
                                          "iommu-group", "action", "force", "comment", NULL };
-    struct rule *r = g_new0(struct rule, 1);
+    struct policy_rule *r = g_new0(struct policy_rule, 1);
     gchar **keys = g_key_file_get_keys(ps->kf, g, NULL, NULL);
     char *action = NULL;
     bool has_pci;
@@ -455,9 +425,9 @@ static int parse_rule(struct parse *ps, const char *g)
             e = perr(ps, g, "usb", "%s", *r->usb_text ? uerr : "empty filter");
             goto fail;
         }
-        r->kind = RULE_USB;
+        r->kind = POLICY_RULE_USB;
     } else if (has_pci) {
-        r->kind = RULE_PCI;
+        r->kind = POLICY_RULE_PCI;
     } else {
         e = perr(ps, g, NULL, "matches no device: give usb= (usbredir filter) or pci=, pci-id=, "
                  "pci-class=, iommu-group=");
@@ -466,7 +436,7 @@ static int parse_rule(struct parse *ps, const char *g)
     action = g_key_file_get_value(ps->kf, g, "action", NULL);
     if (action) {
         g_strstrip(action);
-        if (r->kind == RULE_USB) {
+        if (r->kind == POLICY_RULE_USB) {
             e = perr(ps, g, "action", "a usb= filter carries allow or deny in its last field "
                      "(class,vendor,product,version,1 allows; 0 denies)");
             goto fail;
@@ -477,11 +447,11 @@ static int parse_rule(struct parse *ps, const char *g)
         }
         r->has_action = true;
         r->allow = !strcmp(action, "allow");
-    } else if (r->kind == RULE_PCI) {
+    } else if (r->kind == POLICY_RULE_PCI) {
         e = perr(ps, g, NULL, "no action= (allow or deny)");
         goto fail;
     }
-    if (r->force && r->kind == RULE_PCI && !r->allow) {
+    if (r->force && r->kind == POLICY_RULE_PCI && !r->allow) {
         e = perr(ps, g, "force", "force=true only makes sense on an allow rule");
         goto fail;
     }
@@ -618,13 +588,13 @@ static bool guest_matches(const struct ferry_policy *p, char **patterns, const c
     return false;
 }
 
-static void rule_where(const struct ferry_policy *p, const struct rule *r, char *buf,
+void policy_rule_where(const struct ferry_policy *p, const struct policy_rule *r, char *buf,
                        size_t len)
 {
     snprintf(buf, len, "rule '%s' (%s:%d)", r->name, p->file, r->line);
 }
 
-static void default_where(const struct ferry_policy *p, char *buf, size_t len)
+void policy_default_where(const struct ferry_policy *p, char *buf, size_t len)
 {
     if (p->default_line)
         snprintf(buf, len, "default %s (%s:%d)", p->default_allow ? "allow" : "deny", p->file,
@@ -658,15 +628,15 @@ static FERRY_PRINTF(3, 4) void fmt_into(char *dst, size_t len, const char *fmt, 
 }
 
 /* The verdict from a matched rule (or none: r NULL) and the protection. */
-static int decide(struct ferry_policy *p, const struct rule *r, int matched_allow,
+static int decide(struct ferry_policy *p, const struct policy_rule *r, int matched_allow,
                   struct ferry_policy_verdict *v)
 {
     char where[200];
 
     if (r)
-        rule_where(p, r, where, sizeof(where));
+        policy_rule_where(p, r, where, sizeof(where));
     else
-        default_where(p, where, sizeof(where));
+        policy_default_where(p, where, sizeof(where));
     if (r && matched_allow && v->protection[0] && r->force) {
         v->allowed = true;
         v->forced = true;
@@ -716,10 +686,10 @@ int policy_check_usb(struct ferry_policy *p, const char *guest,
         snprintf(v->protection, sizeof(v->protection), "%s",
                  (const char *)g_hash_table_lookup(p->host.usb, d->port));
     for (guint i = 0; i < p->rules->len; i++) {
-        const struct rule *r = p->rules->pdata[i];
+        const struct policy_rule *r = p->rules->pdata[i];
         int m;
 
-        if (r->kind != RULE_USB || !guest_matches(p, r->guests, guest))
+        if (r->kind != POLICY_RULE_USB || !guest_matches(p, r->guests, guest))
             continue;
         m = usb_policy_match(r->usb, d);
         if (m == -ENOENT)
@@ -729,7 +699,7 @@ int policy_check_usb(struct ferry_policy *p, const char *guest,
     return decide(p, NULL, 0, v);
 }
 
-static bool pci_rule_matches(const struct rule *r, const char *bdf, const char *id,
+static bool pci_rule_matches(const struct policy_rule *r, const char *bdf, const char *id,
                              const char *cls, int group)
 {
     bool any;
@@ -809,197 +779,12 @@ int policy_check_pci(struct ferry_policy *p, const char *guest, const char *bdf,
     if (why)
         snprintf(v->protection, sizeof(v->protection), "%s", why);
     for (guint i = 0; i < p->rules->len; i++) {
-        const struct rule *r = p->rules->pdata[i];
+        const struct policy_rule *r = p->rules->pdata[i];
 
-        if (r->kind != RULE_PCI || !guest_matches(p, r->guests, guest) ||
+        if (r->kind != POLICY_RULE_PCI || !guest_matches(p, r->guests, guest) ||
             !pci_rule_matches(r, bdf, id, cls, group))
             continue;
         return decide(p, r, r->allow, v);
     }
     return decide(p, NULL, 0, v);
-}
-
-/* ---- show ---------------------------------------------------------------- */
-
-static void add_str(JsonBuilder *b, const char *k, const char *v)
-{
-    json_builder_set_member_name(b, k);
-    json_builder_add_string_value(b, v ? v : "");
-}
-
-static void add_list(JsonBuilder *b, const char *k, char **v)
-{
-    json_builder_set_member_name(b, k);
-    json_builder_begin_array(b);
-    for (char **x = v; x && *x; x++)
-        json_builder_add_string_value(b, *x);
-    json_builder_end_array(b);
-}
-
-static char *builder_text(JsonBuilder *b)
-{
-    JsonNode *root = json_builder_get_root(b);
-    char *s = json_to_string(root, TRUE);
-
-    json_node_unref(root);
-    g_object_unref(b);
-    return s;
-}
-
-static gint cmp_str(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static GPtrArray *sorted_keys(GHashTable *t)
-{
-    GPtrArray *a = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer k;
-
-    g_hash_table_iter_init(&it, t);
-    while (g_hash_table_iter_next(&it, &k, NULL))
-        g_ptr_array_add(a, k);
-    g_ptr_array_sort(a, cmp_str);
-    return a;
-}
-
-static char *rule_match_text(const struct rule *r)
-{
-    GString *s = g_string_new("");
-
-    if (r->kind == RULE_USB)
-        g_string_append_printf(s, "usb=%s", r->usb_text);
-    if (r->pci) {
-        char *j = g_strjoinv(";", r->pci);
-        g_string_append_printf(s, "%spci=%s", s->len ? " " : "", j);
-        g_free(j);
-    }
-    if (r->pci_id) {
-        char *j = g_strjoinv(";", r->pci_id);
-        g_string_append_printf(s, "%spci-id=%s", s->len ? " " : "", j);
-        g_free(j);
-    }
-    if (r->pci_class) {
-        char *j = g_strjoinv(";", r->pci_class);
-        g_string_append_printf(s, "%spci-class=0x%s", s->len ? " " : "", j);
-        g_free(j);
-    }
-    for (gsize i = 0; i < r->n_groups; i++)
-        g_string_append_printf(s, "%s%s%d", i ? ";" : (s->len ? " iommu-group=" : "iommu-group="),
-                               "", r->groups[i]);
-    return g_string_free(s, FALSE);
-}
-
-char *policy_show(const struct ferry_policy *p, bool json)
-{
-    GPtrArray *pci = sorted_keys(p->host.pci), *usb = sorted_keys(p->host.usb);
-    char def[300];
-    char *out;
-
-    default_where(p, def, sizeof(def));
-    if (json) {
-        JsonBuilder *b = json_builder_new();
-
-        json_builder_begin_object(b);
-        add_str(b, "file", p->file);
-        add_str(b, "default", p->default_allow ? "allow" : "deny");
-        add_str(b, "default_rule", def);
-        json_builder_set_member_name(b, "rules");
-        json_builder_begin_array(b);
-        for (guint i = 0; i < p->rules->len; i++) {
-            const struct rule *r = p->rules->pdata[i];
-            char *m = rule_match_text(r), where[300];
-
-            rule_where(p, r, where, sizeof(where));
-            json_builder_begin_object(b);
-            add_str(b, "name", r->name);
-            add_str(b, "where", where);
-            add_list(b, "guests", r->guests);
-            add_str(b, "kind", r->kind == RULE_USB ? "usb" : "pci");
-            add_str(b, "match", m);
-            add_str(b, "action", r->kind == RULE_USB ? "filter" : r->allow ? "allow" : "deny");
-            json_builder_set_member_name(b, "force");
-            json_builder_add_boolean_value(b, r->force);
-            json_builder_end_object(b);
-            g_free(m);
-        }
-        json_builder_end_array(b);
-        json_builder_set_member_name(b, "protected");
-        json_builder_begin_array(b);
-        for (guint i = 0; i < pci->len; i++) {
-            json_builder_begin_object(b);
-            char dn[200];
-
-            snprintf(dn, sizeof(dn), "pci:%s", (char *)pci->pdata[i]);
-            add_str(b, "device", dn);
-            add_str(b, "why", g_hash_table_lookup(p->host.pci, pci->pdata[i]));
-            json_builder_end_object(b);
-        }
-        for (guint i = 0; i < usb->len; i++) {
-            json_builder_begin_object(b);
-            char dn[200];
-
-            snprintf(dn, sizeof(dn), "usb:%s", (char *)usb->pdata[i]);
-            add_str(b, "device", dn);
-            add_str(b, "why", g_hash_table_lookup(p->host.usb, usb->pdata[i]));
-            json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-        out = builder_text(b);
-    } else {
-        GString *s = g_string_new("");
-
-        g_string_append_printf(s, "policy: %s\n", p->file ? p->file : "built-in default (no "
-                               "policy file " FERRY_POLICY_FILE_DEFAULT ")");
-        g_string_append_printf(s, "when no rule matches: %s\n", def);
-        g_string_append_printf(s, "rules, first match wins:%s\n", p->rules->len ? "" : " none");
-        for (guint i = 0; i < p->rules->len; i++) {
-            const struct rule *r = p->rules->pdata[i];
-            char *m = rule_match_text(r), *gl = g_strjoinv(";", r->guests), where[300];
-
-            rule_where(p, r, where, sizeof(where));
-            g_string_append_printf(s, "  %s guests=%s %s%s%s%s\n", where, gl, m,
-                                   r->kind == RULE_PCI ? " action=" : "",
-                                   r->kind == RULE_PCI ? (r->allow ? "allow" : "deny") : "",
-                                   r->force ? " force" : "");
-            g_free(m);
-            g_free(gl);
-        }
-        g_string_append_printf(s, "protected (the host's own; only force=true gives them "
-                               "away):\n");
-        g_string_append(s, "  usb: hubs, HID keyboards and mice (built in)\n");
-        for (guint i = 0; i < pci->len; i++)
-            g_string_append_printf(s, "  pci:%s %s\n", (char *)pci->pdata[i],
-                                   (char *)g_hash_table_lookup(p->host.pci, pci->pdata[i]));
-        for (guint i = 0; i < usb->len; i++)
-            g_string_append_printf(s, "  usb:%s %s\n", (char *)usb->pdata[i],
-                                   (char *)g_hash_table_lookup(p->host.usb, usb->pdata[i]));
-        if (!p->discovered)
-            g_string_append(s, "  (no discovery in this process)\n");
-        for (guint i = 0; i < p->host.notes->len; i++)
-            g_string_append_printf(s, "  note: %s\n", (char *)p->host.notes->pdata[i]);
-        out = g_string_free(s, FALSE);
-    }
-    g_ptr_array_free(pci, TRUE);
-    g_ptr_array_free(usb, TRUE);
-    return out;
-}
-
-char *policy_verdict_json(const struct ferry_policy_verdict *v)
-{
-    JsonBuilder *b = json_builder_new();
-
-    json_builder_begin_object(b);
-    add_str(b, "guest", v->guest);
-    add_str(b, "device", v->device);
-    add_str(b, "verdict", v->allowed ? "allow" : "deny");
-    json_builder_set_member_name(b, "forced");
-    json_builder_add_boolean_value(b, v->forced);
-    add_str(b, "rule", v->rule);
-    add_str(b, "protection", v->protection);
-    add_str(b, "reason", v->reason);
-    json_builder_end_object(b);
-    return builder_text(b);
 }
