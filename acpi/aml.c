@@ -2,7 +2,8 @@
 /*
  * AML builder: terms are nodes in an arena owned by a struct aml_ctx;
  * aml_encode() writes a tree out in one pass after sizing it.  Section
- * numbers cite ACPI 6.4.
+ * numbers cite ACPI 6.4.  The resource descriptors (6.4) are in
+ * aml-resource.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,35 +13,7 @@
 
 #include "acpi/aml.h"
 #include "acpi/acpi-internal.h"
-
-enum aml_kind {
-    AML_K_LIST,         /* children only */
-    AML_K_RAW,          /* data bytes, then children */
-    AML_K_PKG,          /* data[0..nhead) PkgLength data[nhead..] children */
-    AML_K_BUFFER,       /* BufferOp PkgLength BufferSize data children */
-    AML_K_RESTEMPLATE,  /* a Buffer of descriptors + EndTag */
-    AML_K_PACKAGE,      /* PackageOp PkgLength NumElements children */
-};
-
-struct aml {
-    struct aml_ctx *ctx;
-    struct aml *first, *last, *next;
-    uint8_t *data;
-    uint32_t ndata;
-    uint32_t nchildren;
-    uint8_t kind;
-    uint8_t nhead;
-    uint8_t appended;
-};
-
-struct aml_ctx {
-    uint8_t *base;
-    size_t len, used;
-    int err;
-    char msg[160];
-};
-
-#define AML_ALIGN 8u
+#include "acpi/aml-internal.h"
 
 /* Opcodes (20.2.x). */
 #define AML_ZERO_OP      0x00
@@ -77,10 +50,7 @@ struct aml_ctx {
 
 #define AML_NAMESEGS_MAX 255
 
-static void ctx_fail(struct aml_ctx *ctx, int err, const char *fmt, ...)
-    FERRY_PRINTF(3, 4);
-
-static void ctx_fail(struct aml_ctx *ctx, int err, const char *fmt, ...)
+void aml_ctx_fail(struct aml_ctx *ctx, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -129,7 +99,7 @@ static void *ctx_alloc(struct aml_ctx *ctx, size_t size)
     if (!ctx || ctx->err)
         return NULL;
     if (n < size || n > ctx->len - ctx->used) {
-        ctx_fail(ctx, -ENOMEM, "aml: arena of %zu bytes exhausted (%zu more needed)",
+        aml_ctx_fail(ctx, -ENOMEM, "aml: arena of %zu bytes exhausted (%zu more needed)",
                  ctx->len, n);
         return NULL;
     }
@@ -139,12 +109,12 @@ static void *ctx_alloc(struct aml_ctx *ctx, size_t size)
     return p;
 }
 
-static struct aml *node_new(struct aml_ctx *ctx, enum aml_kind kind, size_t ndata)
+struct aml *aml_node_new(struct aml_ctx *ctx, enum aml_kind kind, size_t ndata)
 {
     struct aml *t;
 
     if (ndata > AML_PKGLEN_MAX) {
-        ctx_fail(ctx, -E2BIG, "aml: term of %zu bytes is too large", ndata);
+        aml_ctx_fail(ctx, -E2BIG, "aml: term of %zu bytes is too large", ndata);
         return NULL;
     }
     t = ctx_alloc(ctx, sizeof(*t) + ndata);
@@ -162,15 +132,15 @@ struct aml *aml_append(struct aml *parent, struct aml *child)
     if (!parent)
         return NULL;
     if (!child) {
-        ctx_fail(parent->ctx, -EINVAL, "aml: appending a term that failed to build");
+        aml_ctx_fail(parent->ctx, -EINVAL, "aml: appending a term that failed to build");
         return parent;
     }
     if (child->ctx != parent->ctx) {
-        ctx_fail(parent->ctx, -EINVAL, "aml: appending a term of another builder");
+        aml_ctx_fail(parent->ctx, -EINVAL, "aml: appending a term of another builder");
         return parent;
     }
     if (child->appended || child == parent) {
-        ctx_fail(parent->ctx, -EINVAL, "aml: term appended twice");
+        aml_ctx_fail(parent->ctx, -EINVAL, "aml: term appended twice");
         return parent;
     }
     if (parent->last)
@@ -267,7 +237,7 @@ static size_t with_pkglen(const struct aml *t, size_t head, size_t inner)
     int n = pkglen_bytes(inner);
 
     if (n < 0) {
-        ctx_fail(t->ctx, -E2BIG, "aml: package of %zu bytes exceeds the PkgLength limit",
+        aml_ctx_fail(t->ctx, -E2BIG, "aml: package of %zu bytes exceeds the PkgLength limit",
                  inner);
         return SIZE_MAX;
     }
@@ -279,7 +249,7 @@ static size_t term_size(const struct aml *t)
     size_t c = children_size(t), payload;
 
     if (c == SIZE_MAX) {
-        ctx_fail(t->ctx, -E2BIG, "aml: term list exceeds the PkgLength limit");
+        aml_ctx_fail(t->ctx, -E2BIG, "aml: term list exceeds the PkgLength limit");
         return SIZE_MAX;
     }
     switch (t->kind) {
@@ -295,7 +265,7 @@ static size_t term_size(const struct aml *t)
         return with_pkglen(t, 1, int_encode(NULL, payload) + payload);
     case AML_K_PACKAGE:
         if (t->nchildren > 255) {
-            ctx_fail(t->ctx, -E2BIG, "aml: Package of %u elements (max 255)", t->nchildren);
+            aml_ctx_fail(t->ctx, -E2BIG, "aml: Package of %u elements (max 255)", t->nchildren);
             return SIZE_MAX;
         }
         return with_pkglen(t, 1, 1 + c);
@@ -383,7 +353,7 @@ ssize_t aml_encode(struct aml_ctx *ctx, const struct aml *t, void *out, size_t o
     if (!ctx)
         return -EINVAL;
     if (!t)
-        ctx_fail(ctx, -EINVAL, "aml: encoding a term that failed to build");
+        aml_ctx_fail(ctx, -EINVAL, "aml: encoding a term that failed to build");
     if (ctx->err)
         return ctx->err;
     s = term_size(t);
@@ -393,7 +363,7 @@ ssize_t aml_encode(struct aml_ctx *ctx, const struct aml *t, void *out, size_t o
         return -ENOSPC;
     end = term_write(t, out);
     if ((size_t)(end - (uint8_t *)out) != s) {
-        ctx_fail(ctx, -EPROTO, "aml: encoder wrote %zu bytes for a term sized %zu",
+        aml_ctx_fail(ctx, -EPROTO, "aml: encoder wrote %zu bytes for a term sized %zu",
                  (size_t)(end - (uint8_t *)out), s);
         return ctx->err;
     }
@@ -414,7 +384,7 @@ static size_t name_encode(struct aml_ctx *ctx, const char *path, uint8_t *out)
     size_t n = 0, nsegs = 0;
 
     if (!path || !*path) {
-        ctx_fail(ctx, -EINVAL, "aml: empty name");
+        aml_ctx_fail(ctx, -EINVAL, "aml: empty name");
         return 0;
     }
     if (*p == '\\') {
@@ -436,13 +406,13 @@ static size_t name_encode(struct aml_ctx *ctx, const char *path, uint8_t *out)
                 break;
         }
     if (nsegs > AML_NAMESEGS_MAX) {
-        ctx_fail(ctx, -EINVAL, "aml: name '%s' has %zu segments (max %d)", path,
+        aml_ctx_fail(ctx, -EINVAL, "aml: name '%s' has %zu segments (max %d)", path,
                  nsegs, AML_NAMESEGS_MAX);
         return 0;
     }
     if (nsegs == 0) {
         if (n == 0 || *path != '\\') {   /* only "\" alone is a NullName path */
-            ctx_fail(ctx, -EINVAL, "aml: name '%s' has no segment", path);
+            aml_ctx_fail(ctx, -EINVAL, "aml: name '%s' has no segment", path);
             return 0;
         }
         if (out)
@@ -465,14 +435,14 @@ static size_t name_encode(struct aml_ctx *ctx, const char *path, uint8_t *out)
 
         while (p[len] && p[len] != '.') {
             if (len >= 4 || !seg_char_ok(p[len], len == 0)) {
-                ctx_fail(ctx, -EINVAL, "aml: name '%s': bad segment at '%.*s'",
+                aml_ctx_fail(ctx, -EINVAL, "aml: name '%s': bad segment at '%.*s'",
                          path, (int)(len + 1), p);
                 return 0;
             }
             len++;
         }
         if (len == 0) {
-            ctx_fail(ctx, -EINVAL, "aml: name '%s': empty segment", path);
+            aml_ctx_fail(ctx, -EINVAL, "aml: name '%s': empty segment", path);
             return 0;
         }
         for (size_t i = 0; i < 4; i++)
@@ -484,9 +454,9 @@ static size_t name_encode(struct aml_ctx *ctx, const char *path, uint8_t *out)
     return n;
 }
 
-static struct aml *raw_new(struct aml_ctx *ctx, const void *bytes, size_t len)
+struct aml *aml_raw_new(struct aml_ctx *ctx, const void *bytes, size_t len)
 {
-    struct aml *t = node_new(ctx, AML_K_RAW, len);
+    struct aml *t = aml_node_new(ctx, AML_K_RAW, len);
 
     if (t && len)
         memcpy(t->data, bytes, len);
@@ -495,14 +465,14 @@ static struct aml *raw_new(struct aml_ctx *ctx, const void *bytes, size_t len)
 
 struct aml *aml_list(struct aml_ctx *ctx)
 {
-    return node_new(ctx, AML_K_LIST, 0);
+    return aml_node_new(ctx, AML_K_LIST, 0);
 }
 
 struct aml *aml_int(struct aml_ctx *ctx, uint64_t v)
 {
     uint8_t b[9];
 
-    return raw_new(ctx, b, int_encode(b, v));
+    return aml_raw_new(ctx, b, int_encode(b, v));
 }
 
 struct aml *aml_string(struct aml_ctx *ctx, const char *s)
@@ -511,16 +481,16 @@ struct aml *aml_string(struct aml_ctx *ctx, const char *s)
     struct aml *t;
 
     if (!s) {
-        ctx_fail(ctx, -EINVAL, "aml: NULL string");
+        aml_ctx_fail(ctx, -EINVAL, "aml: NULL string");
         return NULL;
     }
     len = strlen(s);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] > 0x7f) {   /* AsciiCharList: 0x01-0x7f */
-            ctx_fail(ctx, -EINVAL, "aml: string has a non-ASCII byte at %zu", i);
+            aml_ctx_fail(ctx, -EINVAL, "aml: string has a non-ASCII byte at %zu", i);
             return NULL;
         }
-    t = node_new(ctx, AML_K_RAW, len + 2);
+    t = aml_node_new(ctx, AML_K_RAW, len + 2);
     if (!t)
         return NULL;
     t->data[0] = AML_STRING_PREFIX;
@@ -531,7 +501,7 @@ struct aml *aml_string(struct aml_ctx *ctx, const char *s)
 
 struct aml *aml_buffer(struct aml_ctx *ctx, const void *bytes, size_t len)
 {
-    struct aml *t = node_new(ctx, AML_K_BUFFER, len);
+    struct aml *t = aml_node_new(ctx, AML_K_BUFFER, len);
 
     if (t && len)
         memcpy(t->data, bytes, len);
@@ -540,7 +510,7 @@ struct aml *aml_buffer(struct aml_ctx *ctx, const void *bytes, size_t len)
 
 struct aml *aml_package(struct aml_ctx *ctx)
 {
-    return node_new(ctx, AML_K_PACKAGE, 0);
+    return aml_node_new(ctx, AML_K_PACKAGE, 0);
 }
 
 static int hexval(char c)
@@ -558,12 +528,12 @@ struct aml *aml_eisaid(struct aml_ctx *ctx, const char *id)
 
     /* Compressed EISA id (6.1.5): three letters of 5 bits, four hex digits. */
     if (!id || strlen(id) != 7) {
-        ctx_fail(ctx, -EINVAL, "aml: EISA id '%s' is not 7 characters", id ? id : "(null)");
+        aml_ctx_fail(ctx, -EINVAL, "aml: EISA id '%s' is not 7 characters", id ? id : "(null)");
         return NULL;
     }
     for (int i = 0; i < 3; i++) {
         if (id[i] < 'A' || id[i] > 'Z') {
-            ctx_fail(ctx, -EINVAL, "aml: EISA id '%s': '%c' is not A-Z", id, id[i]);
+            aml_ctx_fail(ctx, -EINVAL, "aml: EISA id '%s': '%c' is not A-Z", id, id[i]);
             return NULL;
         }
         v |= (uint32_t)(id[i] - 0x40) << (26 - 5 * i);
@@ -572,7 +542,7 @@ struct aml *aml_eisaid(struct aml_ctx *ctx, const char *id)
         int h = hexval(id[i]);
 
         if (h < 0) {
-            ctx_fail(ctx, -EINVAL, "aml: EISA id '%s': '%c' is not a hex digit", id, id[i]);
+            aml_ctx_fail(ctx, -EINVAL, "aml: EISA id '%s': '%c' is not a hex digit", id, id[i]);
             return NULL;
         }
         v |= (uint32_t)h << (4 * (6 - i));
@@ -587,7 +557,7 @@ struct aml *aml_name(struct aml_ctx *ctx, const char *path)
 
     if (!n)
         return NULL;
-    t = node_new(ctx, AML_K_RAW, n);
+    t = aml_node_new(ctx, AML_K_RAW, n);
     if (t)
         name_encode(ctx, path, t->data);
     return t;
@@ -603,7 +573,7 @@ static struct aml *named_new(struct aml_ctx *ctx, enum aml_kind kind,
 
     if (!n)
         return NULL;
-    t = node_new(ctx, kind, nop + n + nextra);
+    t = aml_node_new(ctx, kind, nop + n + nextra);
     if (!t)
         return NULL;
     t->nhead = (uint8_t)nop;
@@ -620,7 +590,7 @@ struct aml *aml_name_decl(struct aml_ctx *ctx, const char *name, struct aml *val
     struct aml *t;
 
     if (!value) {
-        ctx_fail(ctx, -EINVAL, "aml: Name(%s) without a value", name ? name : "(null)");
+        aml_ctx_fail(ctx, -EINVAL, "aml: Name(%s) without a value", name ? name : "(null)");
         return NULL;
     }
     t = named_new(ctx, AML_K_RAW, op, 1, name, NULL, 0);
@@ -648,7 +618,7 @@ struct aml *aml_method(struct aml_ctx *ctx, const char *name, unsigned int nr_ar
     uint8_t flags;
 
     if (nr_args > 7) {
-        ctx_fail(ctx, -EINVAL, "aml: Method(%s) with %u arguments (max 7)",
+        aml_ctx_fail(ctx, -EINVAL, "aml: Method(%s) with %u arguments (max 7)",
                  name ? name : "(null)", nr_args);
         return NULL;
     }
@@ -660,10 +630,10 @@ struct aml *aml_method(struct aml_ctx *ctx, const char *name, unsigned int nr_ar
 static struct aml *op1(struct aml_ctx *ctx, uint8_t op, struct aml *arg, const char *what)
 {
     if (!arg) {
-        ctx_fail(ctx, -EINVAL, "aml: %s without an operand", what);
+        aml_ctx_fail(ctx, -EINVAL, "aml: %s without an operand", what);
         return NULL;
     }
-    return aml_append(raw_new(ctx, &op, 1), arg);
+    return aml_append(aml_raw_new(ctx, &op, 1), arg);
 }
 
 struct aml *aml_return(struct aml_ctx *ctx, struct aml *value)
@@ -681,10 +651,10 @@ struct aml *aml_arg(struct aml_ctx *ctx, unsigned int n)
     uint8_t op = (uint8_t)(AML_ARG0_OP + n);
 
     if (n > 6) {
-        ctx_fail(ctx, -EINVAL, "aml: Arg%u does not exist (Arg0-Arg6)", n);
+        aml_ctx_fail(ctx, -EINVAL, "aml: Arg%u does not exist (Arg0-Arg6)", n);
         return NULL;
     }
-    return raw_new(ctx, &op, 1);
+    return aml_raw_new(ctx, &op, 1);
 }
 
 struct aml *aml_local(struct aml_ctx *ctx, unsigned int n)
@@ -692,10 +662,10 @@ struct aml *aml_local(struct aml_ctx *ctx, unsigned int n)
     uint8_t op = (uint8_t)(AML_LOCAL0_OP + n);
 
     if (n > 7) {
-        ctx_fail(ctx, -EINVAL, "aml: Local%u does not exist (Local0-Local7)", n);
+        aml_ctx_fail(ctx, -EINVAL, "aml: Local%u does not exist (Local0-Local7)", n);
         return NULL;
     }
-    return raw_new(ctx, &op, 1);
+    return aml_raw_new(ctx, &op, 1);
 }
 
 /* Opcode followed by its operands, each a term (NULL operand: an error). */
@@ -705,12 +675,12 @@ static struct aml *opn(struct aml_ctx *ctx, uint8_t op, const char *what, int n,
     va_list ap;
 
     va_start(ap, n);
-    t = raw_new(ctx, &op, 1);
+    t = aml_raw_new(ctx, &op, 1);
     for (int i = 0; i < n; i++) {
         struct aml *arg = va_arg(ap, struct aml *);
 
         if (!arg) {
-            ctx_fail(ctx, -EINVAL, "aml: %s without operand %d", what, i + 1);
+            aml_ctx_fail(ctx, -EINVAL, "aml: %s without operand %d", what, i + 1);
             t = NULL;
             break;
         }
@@ -730,7 +700,7 @@ static struct aml *target_or_null(struct aml_ctx *ctx, struct aml *target)
 {
     static const uint8_t null_name = 0x00;
 
-    return target ? target : raw_new(ctx, &null_name, 1);
+    return target ? target : aml_raw_new(ctx, &null_name, 1);
 }
 
 struct aml *aml_and(struct aml_ctx *ctx, struct aml *a, struct aml *b, struct aml *target)
@@ -758,10 +728,10 @@ struct aml *aml_if(struct aml_ctx *ctx, struct aml *predicate)
     struct aml *t;
 
     if (!predicate) {
-        ctx_fail(ctx, -EINVAL, "aml: If without a predicate");
+        aml_ctx_fail(ctx, -EINVAL, "aml: If without a predicate");
         return NULL;
     }
-    t = node_new(ctx, AML_K_PKG, 1);
+    t = aml_node_new(ctx, AML_K_PKG, 1);
     if (!t)
         return NULL;
     t->data[0] = AML_IF_OP;
@@ -771,7 +741,7 @@ struct aml *aml_if(struct aml_ctx *ctx, struct aml *predicate)
 
 struct aml *aml_else(struct aml_ctx *ctx)
 {
-    struct aml *t = node_new(ctx, AML_K_PKG, 1);
+    struct aml *t = aml_node_new(ctx, AML_K_PKG, 1);
 
     if (t) {
         t->data[0] = AML_ELSE_OP;
@@ -802,192 +772,17 @@ struct aml *aml_touuid(struct aml_ctx *ctx, const char *uuid)
 
     if (!uuid || strlen(uuid) != 36 || uuid[8] != '-' || uuid[13] != '-' ||
         uuid[18] != '-' || uuid[23] != '-') {
-        ctx_fail(ctx, -EINVAL, "aml: '%s' is not a UUID", uuid ? uuid : "(null)");
+        aml_ctx_fail(ctx, -EINVAL, "aml: '%s' is not a UUID", uuid ? uuid : "(null)");
         return NULL;
     }
     for (int i = 0; i < 16; i++) {
         int hi = hexval_ci(uuid[pos[i]]), lo = hexval_ci(uuid[pos[i] + 1]);
 
         if (hi < 0 || lo < 0) {
-            ctx_fail(ctx, -EINVAL, "aml: '%s' is not a UUID", uuid);
+            aml_ctx_fail(ctx, -EINVAL, "aml: '%s' is not a UUID", uuid);
             return NULL;
         }
         b[i] = (uint8_t)(hi << 4 | lo);
     }
     return aml_buffer(ctx, b, sizeof(b));
-}
-
-/* ---- resource descriptors (6.4) ---- */
-
-struct aml *aml_resource_template(struct aml_ctx *ctx)
-{
-    return node_new(ctx, AML_K_RESTEMPLATE, 0);
-}
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-
-struct aml *aml_io(struct aml_ctx *ctx, uint16_t min, uint16_t max, uint8_t align,
-                   uint8_t len)
-{
-    uint8_t d[8] = { 0x47, 0x01 };   /* I/O Port Descriptor (6.4.2.5), Decode16 */
-
-    if (min > max) {
-        ctx_fail(ctx, -EINVAL, "aml: IO min 0x%x above max 0x%x", min, max);
-        return NULL;
-    }
-    put16(d + 2, min);
-    put16(d + 4, max);
-    d[6] = align;
-    d[7] = len;
-    return raw_new(ctx, d, sizeof(d));
-}
-
-struct aml *aml_fixed_io(struct aml_ctx *ctx, uint16_t base, uint8_t len)
-{
-    uint8_t d[4] = { 0x4b };         /* Fixed Location I/O Port (6.4.2.6) */
-
-    if (base > 0x3ff) {
-        ctx_fail(ctx, -EINVAL, "aml: FixedIO base 0x%x is past 10 bits", base);
-        return NULL;
-    }
-    put16(d + 1, base);
-    d[3] = len;
-    return raw_new(ctx, d, sizeof(d));
-}
-
-struct aml *aml_irq_noflags(struct aml_ctx *ctx, uint8_t irq)
-{
-    uint8_t d[3] = { 0x22 };         /* IRQ Descriptor (6.4.2.1), 2 bytes */
-
-    if (irq > 15) {
-        ctx_fail(ctx, -EINVAL, "aml: IRQNoFlags irq %u is not an ISA IRQ", irq);
-        return NULL;
-    }
-    put16(d + 1, (uint16_t)(1u << irq));
-    return raw_new(ctx, d, sizeof(d));
-}
-
-struct aml *aml_interrupt(struct aml_ctx *ctx, unsigned int flags, uint32_t gsi)
-{
-    uint8_t d[9] = { 0x89 };         /* Extended Interrupt (6.4.3.6) */
-
-    put16(d + 1, 6);
-    d[3] = (uint8_t)(AML_RES_CONSUMER |
-                     (flags & (AML_IRQ_EDGE | AML_IRQ_ACTIVE_LOW | AML_IRQ_SHARED)));
-    d[4] = 1;
-    put32(d + 5, gsi);
-    return raw_new(ctx, d, sizeof(d));
-}
-
-struct aml *aml_memory32_fixed(struct aml_ctx *ctx, int read_write, uint32_t base,
-                               uint32_t len)
-{
-    uint8_t d[12] = { 0x86 };        /* 32-Bit Fixed Memory Range (6.4.3.4) */
-
-    if (len && (uint64_t)base + len - 1 > UINT32_MAX) {
-        ctx_fail(ctx, -EINVAL, "aml: Memory32Fixed 0x%x+0x%x passes 4 GiB", base, len);
-        return NULL;
-    }
-    put16(d + 1, 9);
-    d[3] = read_write ? 1 : 0;
-    put32(d + 4, base);
-    put32(d + 8, len);
-    return raw_new(ctx, d, sizeof(d));
-}
-
-/*
- * Address space descriptors (6.4.3.5): general flags bit 0 consumer (0:
- * producer), bit 1 subtractive decode, bit 2 MinFixed, bit 3 MaxFixed.
- */
-#define AML_AS_MEM 0
-#define AML_AS_IO  1
-#define AML_AS_BUS 2
-#define AML_AS_PRODUCER_FIXED 0x0c
-
-static int window_check(struct aml_ctx *ctx, const char *what, uint64_t min, uint64_t max)
-{
-    if (min > max) {
-        ctx_fail(ctx, -EINVAL, "aml: %s min 0x%llx above max 0x%llx", what,
-                 (unsigned long long)min, (unsigned long long)max);
-        return -EINVAL;
-    }
-    if (min == 0 && max == UINT64_MAX) {
-        ctx_fail(ctx, -EINVAL, "aml: %s covers the whole 64-bit space", what);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-struct aml *aml_word_bus_number(struct aml_ctx *ctx, uint16_t min, uint16_t max)
-{
-    uint8_t d[16] = { 0x88 };
-
-    if (window_check(ctx, "WordBusNumber", min, max))
-        return NULL;
-    put16(d + 1, 13);
-    d[3] = AML_AS_BUS;
-    d[4] = AML_AS_PRODUCER_FIXED;
-    d[5] = 0;
-    put16(d + 6, 0);                  /* granularity */
-    put16(d + 8, min);
-    put16(d + 10, max);
-    put16(d + 12, 0);                 /* translation */
-    put16(d + 14, (uint16_t)(max - min + 1));
-    return raw_new(ctx, d, sizeof(d));
-}
-
-static struct aml *dword_as(struct aml_ctx *ctx, uint8_t type, uint8_t tflags,
-                            uint32_t min, uint32_t max, const char *what)
-{
-    uint8_t d[26] = { 0x87 };
-
-    if (window_check(ctx, what, min, max))
-        return NULL;
-    if (min == 0 && max == UINT32_MAX) {
-        ctx_fail(ctx, -EINVAL, "aml: %s covers the whole 32-bit space", what);
-        return NULL;
-    }
-    put16(d + 1, 23);
-    d[3] = type;
-    d[4] = AML_AS_PRODUCER_FIXED;
-    d[5] = tflags;
-    put32(d + 6, 0);
-    put32(d + 10, min);
-    put32(d + 14, max);
-    put32(d + 18, 0);
-    put32(d + 22, max - min + 1);
-    return raw_new(ctx, d, sizeof(d));
-}
-
-struct aml *aml_dword_io(struct aml_ctx *ctx, uint32_t min, uint32_t max)
-{
-    /* Type-specific flags: _RNG = 3, entire range. */
-    return dword_as(ctx, AML_AS_IO, 0x03, min, max, "DWordIO");
-}
-
-/* Memory type-specific flags: bit 0 read-write, bits 1-2 _MEM (1 cacheable). */
-struct aml *aml_dword_memory(struct aml_ctx *ctx, int cacheable, uint32_t min, uint32_t max)
-{
-    return dword_as(ctx, AML_AS_MEM, (uint8_t)(0x01 | (cacheable ? 0x02 : 0)),
-                    min, max, "DWordMemory");
-}
-
-struct aml *aml_qword_memory(struct aml_ctx *ctx, int cacheable, uint64_t min, uint64_t max)
-{
-    uint8_t d[46] = { 0x8a };
-
-    if (window_check(ctx, "QWordMemory", min, max))
-        return NULL;
-    put16(d + 1, 43);
-    d[3] = AML_AS_MEM;
-    d[4] = AML_AS_PRODUCER_FIXED;
-    d[5] = (uint8_t)(0x01 | (cacheable ? 0x02 : 0));
-    put64(d + 6, 0);
-    put64(d + 14, min);
-    put64(d + 22, max);
-    put64(d + 30, 0);
-    put64(d + 38, max - min + 1);
-    return raw_new(ctx, d, sizeof(d));
 }
