@@ -46,8 +46,9 @@ void dm_prewarm(void)
      * an iconv_open, and glibc reads its gconv configuration
      * (gconv-modules.cache) on the first one.  Every message now, so that
      * error paths after confinement (control-commands.c's device_add and device_del,
-     * dm-qmp.c, dm-vfio.c, usb/service.c, usb/redir.c, usb/policy.c) only
-     * look them up; any other number would still find iconv ready.
+     * dm-qmp.c, dm-vfio.c, usb/service-serve.c, usb/service-guest.c,
+     * usb/redir.c, usb/policy.c) only look them up; any other number would
+     * still find iconv ready.
      * glib declares g_strerror G_GNUC_CONST: a call whose result is unused
      * may be dropped by the compiler, hence the sum that an empty asm uses.
      */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The USB service's state, shared by its files and not installed:
- * service.c (the assignment state machine: guests, assignments, plug and
- * unplug, hotplug), service-config.c (the [usb] group of a guest config,
- * GKeyFile) and service-json.c (query-usb's JSON rendering).
+ * service.c (the assignment state machine: guests, assignments, hotplug,
+ * attach, detach, share, listeners), service-serve.c (one assignment's
+ * channels: plug into QEMU, accept a peer, unplug), service-guest.c (the
+ * guest's QMP connection), service-config.c (the [usb] group of a guest
+ * config, GKeyFile) and service-json.c (query-usb's JSON rendering).
  */
 #ifndef FERRY_USB_SERVICE_INTERNAL_H
 #define FERRY_USB_SERVICE_INTERNAL_H
@@ -97,5 +99,31 @@ const char *usb_service_assign_where(const struct assign *a);
  * replug).  0 or -errno with err. */
 int usb_service_assign_devices(struct ferry_usb_service *s, const char *guest,
                                char *const *devices, char *err, size_t errlen);
+
+/* service.c */
+/* The guest of that QMP socket, made on first use. */
+struct guest *usb_service_guest_get(struct ferry_usb_service *s, const char *qmp);
+/* 0 when policy lets g have d, else -EPERM with why. */
+int usb_service_policy_check(struct ferry_usb_service *s, struct guest *g,
+                             const struct ferry_usb_devinfo *d, char *why, size_t len);
+
+/* service-serve.c */
+/* Channels are socketpairs handed to QEMU (the guest's QMP is kept open). */
+bool usb_service_assign_fd_mode(const struct assign *a);
+/* Want a channel now?  Plug into QEMU, or watch or stop watching the listener. */
+void usb_service_assign_update_accept(struct assign *a);
+/* End the usbredir endpoint, if any. */
+void usb_service_assign_stop(struct assign *a);
+/* usb-redir a->id out of QEMU: 1 when done is called later, else 0 or -errno. */
+int usb_service_assign_unplug_start(struct assign *a, void (*done)(void *, int, const char *),
+                                    void *done_opaque, char *err, size_t errlen);
+/* Take a plugged a->id out of QEMU, logging a failure. */
+void usb_service_assign_unplug_qemu(struct assign *a);
+/* A new channel into QEMU; 0 or -errno with err. */
+int usb_service_assign_plug(struct assign *a, char *err, size_t errlen);
+/* Event callback of an assignment's listening socket (arg: the assignment). */
+void usb_service_on_accept(evutil_socket_t lfd, short what, void *arg);
+/* Ends a, releases its device, closes its sockets and fds, frees it. */
+void usb_service_assign_free(struct assign *a);
 
 #endif
