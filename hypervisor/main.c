@@ -752,6 +752,7 @@ out:
         hv_vcpus_stop(m.vm);
     if (m.router) {
         ioreq_router_destroy(m.router);
+        m.router = NULL;        /* hv_reap_dm below asks it for stats otherwise */
         m.vm->router = NULL;
     }
     if (m.dm_pid > 0) {
