@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
+ * Not a benchmark: the baseline processes bench/dm-footprint measures in the
+ * same run and prints its ratio against.
+ *
  * dm-footprint's baselines: a process that links what ferry-dm links (the
  * build adds -Wl,--no-as-needed, so every library is loaded and relocated
  * as in ferry-dm) and then only sleeps in a libevent loop, as an idle
