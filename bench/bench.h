@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +105,29 @@ static inline void bench_print_header(void)
     bench_affinity_str(cpus, sizeof(cpus));
     printf("cpu: %s\nbuild: %s, %ld cores online\nplacement: process %d may run on CPUs %s\n",
            model, FERRY_BUILDTYPE, sysconf(_SC_NPROCESSORS_ONLN), (int)getpid(), cpus);
+}
+
+/* Median, minimum and maximum of n figures (n >= 1); v is left as it is. */
+struct bench_stat3 { double med, min, max; };
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static inline struct bench_stat3 bench_stats(const double *v, int n)
+{
+    double *t = malloc(sizeof(*t) * (size_t)n);
+    struct bench_stat3 r;
+
+    if (!t)
+        abort();
+    memcpy(t, v, sizeof(*t) * (size_t)n);
+    qsort(t, (size_t)n, sizeof(*t), bench_cmp_double);
+    r = (struct bench_stat3){ n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, t[0], t[n - 1] };
+    free(t);
+    return r;
 }
 
 #endif

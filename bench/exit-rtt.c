@@ -260,23 +260,6 @@ out:
     return result;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-struct stat3 { double med, min, max; };
-
-static struct stat3 stats(const double *v, int n)
-{
-    double t[PAIRS_MAX];
-
-    memcpy(t, v, sizeof(t[0]) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(t[0]), cmp_double);
-    return (struct stat3){ n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, t[0], t[n - 1] };
-}
-
 struct placement {
     const char *name;
     int vm_cpu, srv_cpu;
@@ -366,7 +349,8 @@ int main(int argc, char **argv)
     sched_setaffinity(0, sizeof(orig), &orig);
 
     for (int p = 0; p < nr_pl; p++) {
-        struct stat3 l = stats(pl[p].local, pairs), r = stats(pl[p].remote, pairs);
+        struct bench_stat3 l = bench_stats(pl[p].local, pairs);
+        struct bench_stat3 r = bench_stats(pl[p].remote, pairs);
         printf("%-22s in-process handler:    %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
                pl[p].name, l.med, l.min, l.max, 1e6 / l.med);
         printf("%-22s ioreq server (%s): %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
@@ -376,7 +360,7 @@ int main(int argc, char **argv)
            100.0 * (double)atomic_load(&total_sync) / ((double)n * pairs * (nr_pl / 2)),
            (double)atomic_load(&total_bells) / ((double)n * pairs * (nr_pl / 2)));
     for (int p = 0; p < nr_pl; p++) {
-        struct stat3 q = stats(pl[p].ratio, pairs);
+        struct bench_stat3 q = bench_stats(pl[p].ratio, pairs);
         printf("ratio cross-process / in-process cost per exit, %s (median of %d pairs, "
                "%.2f..%.2f, goal <= %s): %.2f\n", pl[p].name, pairs, q.min, q.max,
                pl[p].posted ? "1.2" : "1.5", q.med);

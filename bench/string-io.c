@@ -214,23 +214,6 @@ out:
     return result;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-struct stat3 { double med, min, max; };
-
-static struct stat3 stats(const double *v, int n)
-{
-    double t[PAIRS_MAX];
-
-    memcpy(t, v, sizeof(t[0]) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(t[0]), cmp_double);
-    return (struct stat3){ n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, t[0], t[n - 1] };
-}
-
 struct placement {
     const char *name;
     int vm_cpu, srv_cpu;
@@ -302,15 +285,16 @@ int main(int argc, char **argv)
     sched_setaffinity(0, sizeof(orig), &orig);
 
     for (int p = 0; p < nr_pl; p++) {
-        struct stat3 l = stats(pl[p].local, pairs), r = stats(pl[p].remote, pairs);
-        struct stat3 q = stats(pl[p].per_sector, pairs);
+        struct bench_stat3 l = bench_stats(pl[p].local, pairs);
+        struct bench_stat3 r = bench_stats(pl[p].remote, pairs);
+        struct bench_stat3 q = bench_stats(pl[p].per_sector, pairs);
         printf("%-8s in-process handler: %8.2f ms per MiB (%.2f..%.2f)\n", pl[p].name,
                l.med * 1e3, l.min * 1e3, l.max * 1e3);
         printf("%-8s ferry-dm:           %8.2f ms per MiB (%.2f..%.2f), %.2f ioreqs per sector\n",
                pl[p].name, r.med * 1e3, r.min * 1e3, r.max * 1e3, q.med);
     }
     for (int p = 0; p < nr_pl; p++) {
-        struct stat3 q = stats(pl[p].ratio, pairs);
+        struct bench_stat3 q = bench_stats(pl[p].ratio, pairs);
         printf("ratio ferry-dm / in-process time per MiB, %s (median of %d pairs, %.2f..%.2f, "
                "goal <= 2): %.2f\n", pl[p].name, pairs, q.min, q.max, q.med);
     }
