@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #include "hypervisor/hv.h"
-#include "bench/bench.h"
+#include "bench/bench-vm.h"
 
 #define PORT_MARK   0x5fe
 #define PORT_TEST   0x600
@@ -57,7 +57,7 @@ static _Atomic uint64_t total_bells;    /* posted runs: eventfd writes to the se
 static bool server_batch;               /* --server-batch: the server runs SCHED_BATCH */
 
 struct bench {
-    _Atomic double t0, t1;
+    struct bench_span span;     /* the guest's start and end marks */
     uint64_t handled;
 };
 
@@ -65,22 +65,6 @@ static void quiet_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
     if (level <= FERRY_LOG_WARNING)
         fprintf(stderr, "exit-rtt: %s\n", msg);
-}
-
-static void mark(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
-{
-    struct bench *b = opaque;
-
-    if (req->dir == IOREQ_WRITE)
-        atomic_store(&b->t0, bench_now_s());
-}
-
-static void end_mark(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
-{
-    struct bench *b = opaque;
-
-    atomic_store(&b->t1, bench_now_s());
-    hv_vm_end(vm, HV_END_DEBUG_EXIT, 0);
 }
 
 static void count(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
@@ -168,7 +152,8 @@ static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_c
     struct ferry_vm_config cfg = { .memory = 64ull << 20, .nr_vcpus = 1, .log = quiet_log };
     struct hv_boot boot = { .entry = HV_ENTRY_REAL, .rip = HV_REAL_LOAD_ADDR };
     struct bench b = { 0 };
-    struct hv_io_handler h_mark = { "mark", mark, &b }, h_end = { "end", end_mark, &b },
+    struct hv_io_handler h_mark = { "mark", bench_span_start, &b.span },
+                         h_end = { "end", bench_span_end, &b.span },
                          h_count = { "count", count, &b };
     struct ioreq_router *router = NULL;
     struct ferry_vm *vm;
@@ -229,8 +214,8 @@ static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_c
             ioreq_router_dispatch(router);
     }
     hv_vcpus_stop(vm);
-    if (atomic_load(&vm->end) == HV_END_DEBUG_EXIT && b.t1 > b.t0)
-        result = n / (b.t1 - b.t0);
+    if (atomic_load(&vm->end) == HV_END_DEBUG_EXIT && b.span.t1 > b.span.t0)
+        result = n / (b.span.t1 - b.span.t0);
     if (router) {
         struct ioreq_router_stats st;
         ioreq_router_get_stats(router, &st);

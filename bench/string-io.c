@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench/bench.h"
+#include "bench/bench-vm.h"
 #include "hypervisor/hv.h"
 
 #ifndef FERRY_DM_PATH
@@ -44,7 +44,7 @@
 #define PAIRS_MAX   51
 
 struct bench {
-    _Atomic double t0, t1;
+    struct bench_span span;     /* the guest's start and end marks */
     uint64_t words;
 };
 
@@ -52,22 +52,6 @@ static void quiet_log(void *opaque, enum ferry_log_level level, const char *msg)
 {
     if (level <= FERRY_LOG_WARNING)
         fprintf(stderr, "string-io: %s\n", msg);
-}
-
-static void mark(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
-{
-    struct bench *b = opaque;
-
-    if (req->dir == IOREQ_WRITE)
-        atomic_store(&b->t0, bench_now_s());
-}
-
-static void end_mark(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque)
-{
-    struct bench *b = opaque;
-
-    atomic_store(&b->t1, bench_now_s());
-    hv_vm_end(vm, HV_END_DEBUG_EXIT, 0);
 }
 
 /* The in-process baseline: pc-testdev's scratch register, read one word at a time. */
@@ -125,7 +109,8 @@ static double one_run(const char *dm, bool remote, int srv_cpu, double *per_sect
     struct ferry_vm_config cfg = { .memory = 64ull << 20, .nr_vcpus = 1, .log = quiet_log };
     struct hv_boot boot = { .entry = HV_ENTRY_REAL, .rip = HV_REAL_LOAD_ADDR };
     struct bench b = { 0 };
-    struct hv_io_handler h_mark = { "mark", mark, &b }, h_end = { "end", end_mark, &b },
+    struct hv_io_handler h_mark = { "mark", bench_span_start, &b.span },
+                         h_end = { "end", bench_span_end, &b.span },
                          h_data = { "scratch", scratch, &b };
     struct ioreq_router *router = NULL;
     struct ferry_vm *vm;
@@ -178,8 +163,8 @@ static double one_run(const char *dm, bool remote, int srv_cpu, double *per_sect
             ioreq_router_dispatch(router);
     }
     hv_vcpus_stop(vm);
-    if (atomic_load(&vm->end) == HV_END_DEBUG_EXIT && b.t1 > b.t0)
-        result = b.t1 - b.t0;
+    if (atomic_load(&vm->end) == HV_END_DEBUG_EXIT && b.span.t1 > b.span.t0)
+        result = b.span.t1 - b.span.t0;
     if (router) {
         struct ioreq_router_stats st;
         ioreq_router_get_stats(router, &st);
