@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -279,7 +278,7 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
     const char *who = "ferry usb detach";
     struct ctl c = { .fd = -1 };
     struct lv l;
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     g_autofree char *a = NULL, *xml = NULL, *alias = NULL, *cfg = NULL;
     int rc = FERRY_EXIT_FAILURE;
 
@@ -293,10 +292,8 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
     a = ctl_json_args("device", device, NULL, NULL, false);
     if (ctl_cmd(&c, "usb-which", a, -1, &q) < 0)
         goto out;
-    alias = g_strdup(JSON_NODE_HOLDS_OBJECT(q) ?
-                     json_object_get_string_member_with_default(json_node_get_object(q),
-                                                                "alias", "") : "");
-    json_node_unref(q);
+    alias = g_strdup(ferry_json_string(q, "alias", ""));
+    json_decref(q);
     xml = virDomainIsActive(l.dom) == 1 ? virDomainGetXMLDesc(l.dom, 0) : NULL;
     cfg = virDomainGetXMLDesc(l.dom, VIR_DOMAIN_XML_INACTIVE);
     if (usb_libvirt_xml_has_alias(xml, alias)) {
@@ -331,45 +328,42 @@ int usb_libvirt_list(const char *domain, const char *uri, bool json)
 {
     struct ctl c = { .fd = -1 };
     struct lv l;
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     g_autofree char *xml = NULL;
     int rc = FERRY_EXIT_FAILURE;
 
     if (lv_open(&l, domain, uri, "list") < 0)
         goto out;
     if (usb_libvirt_dm_connect(l.dir, &c) < 0 || ctl_cmd(&c, "query-usb", NULL, -1, &q) < 0 ||
-        !JSON_NODE_HOLDS_OBJECT(q))
+        !json_is_object(q))
         goto out;
     if (json) {
-        g_autofree char *s = json_to_string(q, TRUE);
-        printf("%s\n", s);
+        char *s = ferry_json_dumps(q, true);
+        printf("%s\n", s ? s : "null");
+        free(s);
     } else {
-        JsonObject *o = json_node_get_object(q);
-        JsonArray *served = json_object_get_array_member(o, "served");
-        JsonArray *devs = json_object_get_array_member(o, "devices");
+        json_t *served = ferry_json_array(q, "served"), *devs = ferry_json_array(q, "devices");
+        json_t *e, *dv;
+        size_t i, k;
 
         xml = virDomainGetXMLDesc(l.dom, 0);
         printf("%-40s %-28s %-9s %s\n", "ALIAS", "DEVICE", "IN-DOMAIN", "CONNECTED");
-        for (guint i = 0; served && i < json_array_get_length(served); i++) {
-            JsonObject *e = json_array_get_object_element(served, i);
-            const char *alias = json_object_get_string_member(e, "alias");
+        json_array_foreach(served, i, e) {
+            const char *alias = ferry_json_string(e, "alias", "");
             g_autofree char *where = g_strdup_printf("libvirt:%s/%s", domain, alias);
             bool conn = false;
 
-            for (guint k = 0; devs && k < json_array_get_length(devs); k++) {
-                JsonObject *dv = json_array_get_object_element(devs, k);
-                if (!json_object_get_null_member(dv, "attached") &&
-                    !g_strcmp0(json_object_get_string_member(dv, "attached"), where))
-                    conn = json_object_get_boolean_member_with_default(dv, "connected", FALSE);
+            json_array_foreach(devs, k, dv) {
+                if (!g_strcmp0(ferry_json_string(dv, "attached", NULL), where))
+                    conn = json_is_true(json_object_get(dv, "connected"));
             }
-            printf("%-40s %-28s %-9s %s\n", alias, json_object_get_string_member(e, "device"),
+            printf("%-40s %-28s %-9s %s\n", alias, ferry_json_string(e, "device", ""),
                    usb_libvirt_xml_has_alias(xml, alias) ? "yes" : "no", conn ? "yes" : "no");
         }
     }
     rc = FERRY_EXIT_OK;
 out:
-    if (q)
-        json_node_unref(q);
+    json_decref(q);
     ctl_close(&c);
     lv_close(&l);
     return rc;

@@ -11,8 +11,14 @@
 
 json_t *ferry_json_parse(const char *buf, size_t len, char *err, size_t errlen)
 {
+    return ferry_json_parse_flags(buf, len, 0, err, errlen);
+}
+
+json_t *ferry_json_parse_flags(const char *buf, size_t len, size_t flags, char *err,
+                               size_t errlen)
+{
     json_error_t e;
-    json_t *v = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+    json_t *v = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | flags, &e);
 
     if (!v && err && errlen) {
         if (memchr(buf, '\n', len) && len && memchr(buf, '\n', len) != buf + len - 1)

@@ -29,6 +29,10 @@
 /* Parse buf[0..len): any JSON value at the top.  NULL on error, with the
  * reason and its column (and line, for multi-line text) in err. */
 json_t *ferry_json_parse(const char *buf, size_t len, char *err, size_t errlen);
+/* The same with more of jansson's decoding flags (JSON_ALLOW_NUL: a line
+ * whose \u0000 the caller refuses in words of its own). */
+json_t *ferry_json_parse_flags(const char *buf, size_t len, size_t flags, char *err,
+                               size_t errlen);
 /* The same, refusing anything but an object ("not a JSON object"). */
 json_t *ferry_json_parse_object(const char *buf, size_t len, char *err, size_t errlen);
 

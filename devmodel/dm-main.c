@@ -57,18 +57,13 @@ static char **dm_argv;
 /* A device hosted by a QEMU of its own (its process and sockets are not handed over yet). */
 static bool has_qemu_device(struct ferry_dm *dm)
 {
-    JsonBuilder *b = json_builder_new();
+    json_t *devs = dm_query_devices(dm), *o;
     bool found = false;
+    size_t i;
 
-    dm_query_devices(dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonArray *devs = json_node_get_array(root);
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonObject *o = json_array_get_object_element(devs, i);
-        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "qemu");
-    }
-    json_node_unref(root);
-    g_object_unref(b);
+    json_array_foreach(devs, i, o)
+        found |= !g_strcmp0(ferry_json_string(o, "type", ""), "qemu");
+    json_decref(devs);
     return found;
 }
 
@@ -78,12 +73,10 @@ static bool has_qemu_device(struct ferry_dm *dm)
  * a teardown: every fd is the successor's now).
  */
 static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
-                         JsonObject *args, JsonNode *id)
+                         json_t *args, json_t *id)
 {
-    const char *binary = args ? json_object_get_string_member_with_default(args, "binary", NULL)
-                              : NULL;
-    const char *fault = args ? json_object_get_string_member_with_default(args, "x-fault", NULL)
-                             : NULL;
+    const char *binary = ferry_json_string(args, "binary", NULL);
+    const char *fault = ferry_json_string(args, "x-fault", NULL);
     char why[512];
     pid_t pid = 0;
 
@@ -109,13 +102,9 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
         g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
         return dm_control_reply_error(id, msg);
     }
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "pid");
-    json_builder_add_int_value(b, pid);
-    json_builder_end_object(b);
-    g_autofree char *line = dm_control_reply(id, json_builder_get_root(b));
-    g_object_unref(b);
+    json_t *ret = json_object();
+    json_object_set_new(ret, "pid", json_integer(pid));
+    g_autofree char *line = dm_control_reply(id, ret);
     (void)dm_control_reply_now(req, line);
     m->replaced = true;
     event_base_loopbreak(m->base);
@@ -185,7 +174,7 @@ static void usb_host_restarted(void *opaque)
 
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
 static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
-                             JsonObject *args, JsonNode *id, int *fd)
+                             json_t *args, json_t *id, int *fd)
 {
     struct dm_program *m = opaque;
     if (strcmp(cmd, "x-replace") == 0)
@@ -208,27 +197,20 @@ static const struct ferry_dm_control_ops control_ops = { .quit = control_quit };
 /* Tell the user where pty back ends are: they are useless unnamed. */
 static void announce_ptys(struct ferry_dm *dm)
 {
-    JsonBuilder *b = json_builder_new();
-    JsonNode *root;
-    JsonArray *devs;
+    json_t *devs = dm_query_devices(dm), *o;
+    size_t i;
 
-    dm_query_devices(dm, b);
-    root = json_builder_get_root(b);
-    devs = json_node_get_array(root);
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonObject *o = json_array_get_object_element(devs, i);
-        const char *out = json_object_get_string_member_with_default(o, "out", "");
-        const char *in = json_object_get_string_member_with_default(o, "in", "");
+    json_array_foreach(devs, i, o) {
+        const char *out = ferry_json_string(o, "out", "");
+        const char *in = ferry_json_string(o, "in", "");
         const char *pty = g_str_has_prefix(out, "pty:") ? out : g_str_has_prefix(in, "pty:")
                                                                   ? in : NULL;
 
         if (pty)
             fprintf(stderr, "ferry-dm: %s (%s) is on %s\n",
-                    json_object_get_string_member(o, "id"),
-                    json_object_get_string_member(o, "type"), pty + 4);
+                    ferry_json_string(o, "id", "?"), ferry_json_string(o, "type", "?"), pty + 4);
     }
-    json_node_unref(root);
-    g_object_unref(b);
+    json_decref(devs);
 }
 
 static void teardown(struct dm_program *m)
@@ -338,7 +320,7 @@ static int dm_run(const struct dm_args *a)
         ferry_log(FERRY_LOG_INFO, NULL, "placement: ferry-dm on CPUs %s", a->cpus);
     }
     signal(SIGPIPE, SIG_IGN);
-    /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
+    /* Libraries' lazy set-up (charset, iconv, jansson's hash seed) now, while files can
      * be opened: before the QEMU launchers fork and before confinement. */
     dm_prewarm();
     sbx.user = dm_args_sandbox_user(a);

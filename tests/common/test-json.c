@@ -99,7 +99,8 @@ START_TEST(test_str_not_utf8)
     json_t *v = ferry_json_str("a\xff\xc3z\xed\xa0\x80\xc3\xa9");
     char *s = ferry_json_dumps(v, false);
 
-    ck_assert_str_eq(s, "\"a\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\"");
+    ck_assert_str_eq(s, "\"a\xef\xbf\xbd\xef\xbf\xbdz"
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\"");
     free(s);
     json_decref(v);
     v = ferry_json_str(NULL);
