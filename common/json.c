@@ -2,7 +2,6 @@
 /* The project's JSON helpers on jansson; see json.h. */
 #include "common/json.h"
 
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -327,15 +326,4 @@ json_int_t ferry_json_int(const json_t *o, const char *key, json_int_t def)
 void ferry_json_seed(void)
 {
     json_object_seed(0);
-}
-
-/* TRANSITION: see json.h; goes with json-glib. */
-void *ferry_json_iter_next(json_t *o, void *iter)
-{
-    static void *(*next)(json_t *, void *);
-
-    if (!next)
-        next = (void *(*)(json_t *, void *))dlvsym(RTLD_DEFAULT, "json_object_iter_next",
-                                                    "libjansson.so.4");
-    return next ? next(o, iter) : NULL;
 }

@@ -50,20 +50,6 @@ json_t *ferry_json_array(const json_t *o, const char *key);
 const char *ferry_json_string(const json_t *o, const char *key, const char *def);
 json_int_t ferry_json_int(const json_t *o, const char *key, json_int_t def);
 
-/*
- * TRANSITION (while json-glib is still linked in the same programs): both
- * libraries export json_object_iter_next, and a program linking json-glib
- * first gets json-glib's for jansson's json_object_foreach.  This
- * json_object_foreach takes jansson's by its symbol version.  Goes with
- * json-glib.
- */
-void *ferry_json_iter_next(json_t *o, void *iter);
-#undef json_object_foreach
-#define json_object_foreach(object, key, value)                                             \
-    for (key = json_object_iter_key(json_object_iter(object));                              \
-         key && (value = json_object_iter_value(json_object_key_to_iter(key)));             \
-         key = json_object_iter_key(ferry_json_iter_next(object, json_object_key_to_iter(key))))
-
 /* Seed jansson's hash function now (it reads getrandom or /dev/urandom on
  * first use otherwise): confined processes call it before seccomp. */
 void ferry_json_seed(void);
