@@ -27,11 +27,13 @@
  * fastest and slowest run, each ratio the median of the pairs' ratios with
  * their spread.  The last lines are the ratios, one per case.
  *
- *   exit-rtt [N] [PAIRS] [--server-poll]
+ *   exit-rtt [N] [PAIRS] [--server-poll] [--server-batch] [--only CASE]
  *                          N exits per run (default 20000), PAIRS pairs
  *                          per placement (default 5); --server-poll: the
  *                          server busy-polls its slots instead of sleeping
- *                          on eventfds
+ *                          on eventfds; --server-batch: the server runs
+ *                          SCHED_BATCH; --only: one case (sync-one,
+ *                          posted-one, sync-two, posted-two), for profiling
  */
 #include <errno.h>
 #include <poll.h>
@@ -40,7 +42,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +59,23 @@
 
 static _Atomic uint64_t total_sync;     /* posted runs: writes that went synchronously */
 static _Atomic uint64_t total_bells;    /* posted runs: eventfd writes to the server */
+static _Atomic uint64_t total_quiet;    /* posted runs: writes into a masked ring */
 static bool server_batch;               /* --server-batch: the server runs SCHED_BATCH */
+static unsigned server_slice_us;        /* --server-slice: its EEVDF slice (sched_runtime) */
+static unsigned posted_delay_us;        /* --posted-delay: the server's; 0: the library's */
+
+/*
+ * The server's device timer: a 1 ms periodic timerfd in the server's loop,
+ * as ferry-dm's device timers are, and how late each expiry was handled
+ * while the guest kept it busy.  What a scheduling policy that spares
+ * wake-ups costs the device model's timers.  Shared with the forked server.
+ */
+#define TIMER_PERIOD_NS 1000000
+#define LATE_MAX        4096
+struct lateness {
+    unsigned n;
+    uint32_t us[LATE_MAX];
+};
 
 struct bench {
     struct bench_span span;     /* the guest's start and end marks */
@@ -86,17 +107,34 @@ static void srv_handle(void *opaque, unsigned vcpu, ioreq_t *req)
 
 static const struct ioreq_server_ops srv_ops = { .log = quiet_log, .handle = srv_handle };
 
-static int server_main(int fd, bool busy, bool posted, int cpu)
+struct linux_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+static int server_main(int fd, bool busy, bool posted, int cpu, struct lateness *late)
 {
     uint64_t n = 0;
     struct ioreq_server_config cfg = { .name = "exit-rtt", .buffered = posted, .ops = &srv_ops,
-                                       .opaque = &n };
+                                       .opaque = &n, .posted_delay_us = posted_delay_us };
     struct ioreq_server *s;
 
     struct sched_param sp = { 0 };
     if (server_batch && sched_setscheduler(0, SCHED_BATCH, &sp) < 0) {
         fprintf(stderr, "exit-rtt: server: SCHED_BATCH: %s\n", strerror(errno));
         return 1;
+    }
+    if (server_slice_us) {
+        struct linux_sched_attr a = { .size = sizeof(a), .sched_policy = SCHED_OTHER,
+                                      .sched_runtime = server_slice_us * 1000ull };
+        if (syscall(SYS_sched_setattr, 0, &a, 0) < 0) {
+            fprintf(stderr, "exit-rtt: server: slice %u us: %s\n", server_slice_us,
+                    strerror(errno));
+            return 1;
+        }
     }
     if (cpu >= 0 && bench_pin(cpu) < 0) {
         fprintf(stderr, "exit-rtt: server: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
@@ -107,10 +145,19 @@ static int server_main(int fd, bool busy, bool posted, int cpu)
                                  posted ? IOREQ_CLAIM_F_BUFFERED : 0) ||
         ioreq_server_enable(s, true))
         return 1;
-    struct pollfd p[3] = {
+    int tfd = late ? timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC) : -1;
+    struct itimerspec its = { .it_interval.tv_nsec = TIMER_PERIOD_NS,
+                              .it_value.tv_nsec = TIMER_PERIOD_NS };
+    uint64_t due = bench_now_ns() + TIMER_PERIOD_NS;
+    if (tfd >= 0 && timerfd_settime(tfd, 0, &its, NULL) < 0) {
+        close(tfd);
+        tfd = -1;
+    }
+    struct pollfd p[4] = {
         { .fd = ioreq_server_control_fd(s), .events = POLLIN },
         { .fd = ioreq_server_vcpu_fd(s, 0), .events = POLLIN },
         { .fd = ioreq_server_buffered_fd(s), .events = POLLIN },
+        { .fd = tfd, .events = POLLIN },
     };
     for (;;) {
         if (busy) {
@@ -119,8 +166,18 @@ static int server_main(int fd, bool busy, bool posted, int cpu)
                 break;
             continue;
         }
-        if (poll(p, 3, -1) < 0 && errno != EINTR)
+        if (poll(p, 4, -1) < 0 && errno != EINTR)
             break;
+        if (p[3].revents) {
+            uint64_t now = bench_now_ns(), ticks = 0;
+            if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks) && ticks > 0) {
+                /* Late by the oldest expiry not handled yet. */
+                unsigned k = __atomic_fetch_add(&late->n, 1, __ATOMIC_RELAXED);
+                if (k < LATE_MAX)
+                    late->us[k] = now > due ? (uint32_t)((now - due) / 1000) : 0;
+                due += ticks * TIMER_PERIOD_NS;
+            }
+        }
         if (p[0].revents && ioreq_server_check_control(s) == -EPIPE)
             break;
         if (p[1].revents)
@@ -128,6 +185,8 @@ static int server_main(int fd, bool busy, bool posted, int cpu)
         if (p[2].revents)
             ioreq_server_dispatch_buffered(s);
     }
+    if (tfd >= 0)
+        close(tfd);
     ioreq_server_destroy(s);
     return 0;
 }
@@ -139,7 +198,8 @@ static const struct ioreq_router_ops router_ops = { .log = quiet_log };
  * vCPU thread runs where the calling thread may; the server (remote) on
  * srv_cpu.
  */
-static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_cpu)
+static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_cpu,
+                      struct lateness *late)
 {
     uint8_t code[] = {
         0xba, PORT_MARK & 0xff, PORT_MARK >> 8, 0xee,   /* mov $PORT_MARK, %dx; out */
@@ -183,7 +243,7 @@ static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_c
         child = fork();
         if (child == 0) {
             close(sv[0]);
-            _exit(server_main(sv[1], busy, posted, srv_cpu));
+            _exit(server_main(sv[1], busy, posted, srv_cpu, late));
         }
         close(sv[1]);
         if (child < 0 || ioreq_router_add_connection(router, sv[0]) < 0)
@@ -225,8 +285,9 @@ static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_c
             result = -1;
         }
         if (posted) {
-            atomic_fetch_add(&total_sync, st.sent);
+            atomic_fetch_add(&total_sync, st.sent - 1);    /* less the final read */
             atomic_fetch_add(&total_bells, st.doorbells);
+            atomic_fetch_add(&total_quiet, st.posted_quiet);
         }
     } else if (b.handled != n + 1) {
         fprintf(stderr, "exit-rtt: handled %llu of %u exits\n", (unsigned long long)b.handled, n);
@@ -246,17 +307,25 @@ out:
 }
 
 struct placement {
-    const char *name;
+    const char *name, *tag;
     int vm_cpu, srv_cpu;
     bool posted;
     double local[PAIRS_MAX], remote[PAIRS_MAX], ratio[PAIRS_MAX];
+    struct lateness *late;      /* the server's timer in this case's cross-process runs */
 };
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 int main(int argc, char **argv)
 {
     uint32_t n = 20000;
     int pairs = 5, nums = 0;
     bool busy = false;
+    const char *only = NULL;
     cpu_set_t orig;
     int cpu[2] = { -1, -1 }, nr_cpus = 0;
 
@@ -266,6 +335,19 @@ int main(int argc, char **argv)
             busy = true;
         } else if (!strcmp(argv[i], "--server-batch")) {
             server_batch = true;
+        } else if (!strcmp(argv[i], "--server-slice") && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+            server_slice_us = (unsigned)atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--posted-delay") && i + 1 < argc) {
+            i++;
+            posted_delay_us = !strcmp(argv[i], "off") ? IOREQ_POSTED_IMMEDIATE
+                                                      : (unsigned)atoi(argv[i]);
+            if (posted_delay_us == 0) {
+                fprintf(stderr, "exit-rtt: --posted-delay: 'off' or microseconds, not '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
         } else if (v > 0 && nums == 0) {
             n = (uint32_t)v;
             nums++;
@@ -273,8 +355,8 @@ int main(int argc, char **argv)
             pairs = v;
             nums++;
         } else {
-            fprintf(stderr, "usage: exit-rtt [N] [PAIRS 1..%d] [--server-poll] [--server-batch]\n",
-                    PAIRS_MAX);
+            fprintf(stderr, "usage: exit-rtt [N] [PAIRS 1..%d] [--server-poll] [--server-batch] "
+                    "[--only sync-one|posted-one|sync-two|posted-two]\n", PAIRS_MAX);
             return 2;
         }
     }
@@ -287,12 +369,34 @@ int main(int argc, char **argv)
         if (CPU_ISSET(c, &orig))
             cpu[nr_cpus++] = c;
     struct placement pl[4] = {
-        { .name = "sync read, one CPU", .vm_cpu = cpu[0], .srv_cpu = cpu[0] },
-        { .name = "posted write, one CPU", .vm_cpu = cpu[0], .srv_cpu = cpu[0], .posted = true },
-        { .name = "sync read, two CPUs", .vm_cpu = cpu[0], .srv_cpu = cpu[1] },
-        { .name = "posted write, two CPUs", .vm_cpu = cpu[0], .srv_cpu = cpu[1], .posted = true },
+        { .name = "sync read, one CPU", .tag = "sync-one", .vm_cpu = cpu[0], .srv_cpu = cpu[0] },
+        { .name = "posted write, one CPU", .tag = "posted-one", .vm_cpu = cpu[0], .srv_cpu = cpu[0], .posted = true },
+        { .name = "sync read, two CPUs", .tag = "sync-two", .vm_cpu = cpu[0], .srv_cpu = cpu[1] },
+        { .name = "posted write, two CPUs", .tag = "posted-two", .vm_cpu = cpu[0], .srv_cpu = cpu[1], .posted = true },
     };
     int nr_pl = nr_cpus > 1 ? 4 : 2;
+    if (only) {
+        int k = 0;
+        while (k < 4 && strcmp(pl[k].tag, only))
+            k++;
+        if (k == 4 || k >= nr_pl) {
+            fprintf(stderr, "exit-rtt: --only %s: no such case%s\n", only,
+                    k < 4 ? " on a single CPU" : " (sync-one, posted-one, sync-two, posted-two)");
+            return 2;
+        }
+        pl[0] = pl[k];
+        nr_pl = 1;
+    }
+    unsigned nr_posted = 0;
+    for (int p = 0; p < nr_pl; p++) {
+        nr_posted += pl[p].posted;
+        pl[p].late = mmap(NULL, sizeof(struct lateness), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (pl[p].late == MAP_FAILED) {
+            fprintf(stderr, "exit-rtt: mmap: %s\n", strerror(errno));
+            return 1;
+        }
+    }
 
     bench_print_header();
     printf("placement one CPU: exit-rtt, its vCPU thread and the server on CPU %d\n", cpu[0]);
@@ -301,16 +405,24 @@ int main(int argc, char **argv)
                "CPU %d\n", cpu[0], cpu[1]);
     else
         printf("placement two CPUs: not measured, exit-rtt may use only CPU %d\n", cpu[0]);
-    printf("runs: %d pairs per case, %u exits per run (+1 read), %s server%s\n", pairs, n,
+    printf("runs: %d pairs per case, %u exits per run (+1 read), %s server%s", pairs, n,
            busy ? "polling" : "eventfd", server_batch ? " (SCHED_BATCH)" : "");
+    if (server_slice_us)
+        printf(" (slice %u us)", server_slice_us);
+    if (posted_delay_us == IOREQ_POSTED_IMMEDIATE)
+        printf("; posted writes: a doorbell whenever the server sleeps (--posted-delay off)\n");
+    else
+        printf("; posted writes: a busy ring drained every %u us\n",
+               posted_delay_us ? posted_delay_us : IOREQ_POSTED_DELAY_US);
     fflush(stdout);
     /* Warm-up */
-    if (bench_pin(cpu[0]) < 0 || one_run(n / 10 + 1, false, busy, false, -1) < 0 ||
-        one_run(n / 10 + 1, true, busy, false, pl[nr_pl - 1].srv_cpu) < 0 ||
-        one_run(n / 10 + 1, true, busy, true, pl[nr_pl - 1].srv_cpu) < 0)
+    if (bench_pin(cpu[0]) < 0 || one_run(n / 10 + 1, false, busy, false, -1, NULL) < 0 ||
+        one_run(n / 10 + 1, true, busy, false, pl[nr_pl - 1].srv_cpu, NULL) < 0 ||
+        one_run(n / 10 + 1, true, busy, true, pl[nr_pl - 1].srv_cpu, NULL) < 0)
         return 1;
     atomic_store(&total_sync, 0);
     atomic_store(&total_bells, 0);
+    atomic_store(&total_quiet, 0);
     for (int i = 0; i < pairs; i++) {
         for (int p = 0; p < nr_pl; p++) {
             struct placement *x = &pl[p];
@@ -320,11 +432,11 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (i % 2) {
-                x->remote[i] = one_run(n, true, busy, x->posted, x->srv_cpu);
-                x->local[i] = one_run(n, false, busy, x->posted, -1);
+                x->remote[i] = one_run(n, true, busy, x->posted, x->srv_cpu, x->late);
+                x->local[i] = one_run(n, false, busy, x->posted, -1, NULL);
             } else {
-                x->local[i] = one_run(n, false, busy, x->posted, -1);
-                x->remote[i] = one_run(n, true, busy, x->posted, x->srv_cpu);
+                x->local[i] = one_run(n, false, busy, x->posted, -1, NULL);
+                x->remote[i] = one_run(n, true, busy, x->posted, x->srv_cpu, x->late);
             }
             if (x->local[i] < 0 || x->remote[i] < 0)
                 return 1;
@@ -341,9 +453,22 @@ int main(int argc, char **argv)
         printf("%-22s ioreq server (%s): %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
                pl[p].name, busy ? "polling" : "eventfd", r.med, r.min, r.max, 1e6 / r.med);
     }
-    printf("posted writes: %.2f%% went synchronously (ring full), %.3f doorbells per write\n",
-           100.0 * (double)atomic_load(&total_sync) / ((double)n * pairs * (nr_pl / 2)),
-           (double)atomic_load(&total_bells) / ((double)n * pairs * (nr_pl / 2)));
+    for (int p = 0; p < nr_pl && !busy; p++) {
+        struct lateness *l = pl[p].late;
+        unsigned k = l->n < LATE_MAX ? l->n : LATE_MAX;
+        if (k == 0)
+            continue;
+        qsort(l->us, k, sizeof(l->us[0]), cmp_u32);
+        printf("%-22s server's 1 ms timer handled late by: median %u us, 99%% %u us, "
+               "max %u us (%u expiries)\n", pl[p].name, l->us[k / 2], l->us[k * 99 / 100],
+               l->us[k - 1], k);
+    }
+    printf("posted writes: %.2f%% went synchronously (ring full), %.3f doorbells per write, "
+           "%.1f%% into a masked ring\n",
+           100.0 * (double)atomic_load(&total_sync) / ((double)n * pairs * (nr_posted ? nr_posted : 1)),
+           (double)atomic_load(&total_bells) / ((double)n * pairs * (nr_posted ? nr_posted : 1)),
+           100.0 * (double)atomic_load(&total_quiet) /
+           ((double)n * pairs * (nr_posted ? nr_posted : 1)));
     for (int p = 0; p < nr_pl; p++) {
         struct bench_stat3 q = bench_stats(pl[p].ratio, pairs);
         printf("ratio cross-process / in-process cost per exit, %s (median of %d pairs, "

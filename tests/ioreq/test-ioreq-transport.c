@@ -239,6 +239,61 @@ START_TEST(test_posted_then_read)
 }
 END_TEST
 
+/* Until the server has applied every posted write, without a synchronous request. */
+static void wait_posted_applied(struct test_router *t, struct ioreq_router_stats *st)
+{
+    for (int i = 0; i < 30000; i++) {
+        ioreq_router_get_stats(t->r, st);
+        if (st->posted_pending == 0)
+            return;
+        usleep(1000);
+    }
+    ck_abort_msg("%llu posted writes never applied", (unsigned long long)st->posted_pending);
+}
+
+/*
+ * A burst of posted writes: the ring's second doorbell within the server's
+ * delay masks the ring, the writes after it ring nobody and are applied on
+ * the server's timer, with no synchronous request to push them; a drain
+ * that finds the ring empty unmasks it, and the next write rings again.
+ */
+START_TEST(test_posted_burst_masked)
+{
+    struct test_router t;
+    struct ioreq_router_stats st, before;
+    uint64_t hash = 0;
+
+    test_peer_posted_delay_us = 1000000;        /* 1 s: the steps below take microseconds */
+    ck_assert_int_eq(test_router_start(&t, 1, true, 0), 0);
+    test_peer_posted_delay_us = 0;
+    ioreq_router_get_stats(t.r, &before);
+    for (unsigned i = 0; i < 2; i++) {
+        ck_assert_int_eq(post(&t, TEST_BUF_BASE + i, 4, i), IOREQ_POSTED);
+        hash = test_hash_step(hash, TEST_BUF_BASE + i, 4, i);
+        wait_posted_applied(&t, &st);           /* the doorbell woke it: applied at once */
+    }
+    ck_assert_uint_eq(st.doorbells - before.doorbells, 2);
+    ck_assert_uint_eq(st.posted_quiet - before.posted_quiet, 0);
+    /* Masked now: 100 writes, not one doorbell, all applied on the timer. */
+    for (unsigned i = 2; i < 102; i++) {
+        ck_assert_int_eq(post(&t, TEST_BUF_BASE + i, 2, i), IOREQ_POSTED);
+        hash = test_hash_step(hash, TEST_BUF_BASE + i, 2, i);
+    }
+    wait_posted_applied(&t, &st);
+    ck_assert_uint_eq(st.doorbells - before.doorbells, 2);
+    ck_assert_uint_eq(st.posted_quiet - before.posted_quiet, 100);
+    /* Two delays with no write: the timer found the ring empty and unmasked it. */
+    usleep(2 * 1000000 + 200000);
+    ck_assert_int_eq(post(&t, TEST_BUF_BASE, 1, 0x5a), IOREQ_POSTED);
+    hash = test_hash_step(hash, TEST_BUF_BASE, 1, 0x5a);
+    wait_posted_applied(&t, &st);
+    ck_assert_uint_eq(st.doorbells - before.doorbells, 3);
+    ck_assert_uint_eq(st.posted_quiet - before.posted_quiet, 100);
+    ck_assert_uint_eq(read_hash(&t, 0), hash);
+    test_router_stop(&t);
+}
+END_TEST
+
 /* String I/O: one request per call, elements in order, both directions, df. */
 START_TEST(test_string_io)
 {
@@ -797,6 +852,7 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_buffered_backpressure);
     tcase_add_test(tc, test_unbuffered_claim_is_synchronous);
     tcase_add_test(tc, test_posted_then_read);
+    tcase_add_test(tc, test_posted_burst_masked);
     tcase_add_test(tc, test_string_io);
     tcase_add_test(tc, test_server_death);
     tcase_add_test(tc, test_server_timeout);
