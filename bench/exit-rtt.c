@@ -27,13 +27,24 @@
  * fastest and slowest run, each ratio the median of the pairs' ratios with
  * their spread.  The last lines are the ratios, one per case.
  *
- *   exit-rtt [N] [PAIRS] [--server-poll] [--server-batch] [--only CASE]
+ *   exit-rtt [N] [PAIRS] [--server-poll] [--server-batch] [--server-slice US]
+ *            [--posted-delay US|off] [--posted-both] [--only CASE]
  *                          N exits per run (default 20000), PAIRS pairs
  *                          per placement (default 5); --server-poll: the
  *                          server busy-polls its slots instead of sleeping
  *                          on eventfds; --server-batch: the server runs
- *                          SCHED_BATCH; --only: one case (sync-one,
- *                          posted-one, sync-two, posted-two), for profiling
+ *                          SCHED_BATCH; --server-slice: its EEVDF slice
+ *                          (sched_runtime); --posted-delay: the server's
+ *                          posted_delay_us (off: a doorbell whenever it
+ *                          sleeps); --posted-both: posted writes also that
+ *                          way ("bell each"), interleaved, as a reference;
+ *                          --only: one case (sync-one, posted-one,
+ *                          posted-each-one, sync-two, posted-two,
+ *                          posted-each-two), for profiling
+ *
+ * Each case also says how late a 1 ms periodic timer in the server was
+ * handled: what a policy that spares the server's wake-ups would cost the
+ * device model's timers.
  */
 #include <errno.h>
 #include <poll.h>
@@ -57,12 +68,14 @@
 #define PORT_TEST   0x600
 #define PAIRS_MAX   51
 
-static _Atomic uint64_t total_sync;     /* posted runs: writes that went synchronously */
-static _Atomic uint64_t total_bells;    /* posted runs: eventfd writes to the server */
-static _Atomic uint64_t total_quiet;    /* posted runs: writes into a masked ring */
+/* Posted runs of one case: writes that went synchronously, doorbells, writes into a masked ring. */
+struct posted_stats {
+    uint64_t sync, bells, quiet;
+};
 static bool server_batch;               /* --server-batch: the server runs SCHED_BATCH */
 static unsigned server_slice_us;        /* --server-slice: its EEVDF slice (sched_runtime) */
 static unsigned posted_delay_us;        /* --posted-delay: the server's; 0: the library's */
+static bool posted_both;                /* --posted-both: also a doorbell for each write */
 
 /*
  * The server's device timer: a 1 ms periodic timerfd in the server's loop,
@@ -115,11 +128,12 @@ struct linux_sched_attr {
     uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-static int server_main(int fd, bool busy, bool posted, int cpu, struct lateness *late)
+static int server_main(int fd, bool busy, bool posted, unsigned delay_us, int cpu,
+                       struct lateness *late)
 {
     uint64_t n = 0;
     struct ioreq_server_config cfg = { .name = "exit-rtt", .buffered = posted, .ops = &srv_ops,
-                                       .opaque = &n, .posted_delay_us = posted_delay_us };
+                                       .opaque = &n, .posted_delay_us = delay_us };
     struct ioreq_server *s;
 
     struct sched_param sp = { 0 };
@@ -198,9 +212,18 @@ static const struct ioreq_router_ops router_ops = { .log = quiet_log };
  * vCPU thread runs where the calling thread may; the server (remote) on
  * srv_cpu.
  */
-static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_cpu,
-                      struct lateness *late)
+struct run {
+    bool posted;
+    unsigned delay_us;          /* the server's posted_delay_us */
+    int srv_cpu;
+    struct lateness *late;      /* NULL: not measured */
+    struct posted_stats *ps;    /* NULL: not counted */
+};
+
+static double one_run(uint32_t n, bool remote, bool busy, const struct run *run)
 {
+    bool posted = run->posted;
+
     uint8_t code[] = {
         0xba, PORT_MARK & 0xff, PORT_MARK >> 8, 0xee,   /* mov $PORT_MARK, %dx; out */
         0xba, PORT_TEST & 0xff, PORT_TEST >> 8,         /* mov $PORT_TEST, %dx */
@@ -243,7 +266,7 @@ static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_c
         child = fork();
         if (child == 0) {
             close(sv[0]);
-            _exit(server_main(sv[1], busy, posted, srv_cpu, late));
+            _exit(server_main(sv[1], busy, posted, run->delay_us, run->srv_cpu, run->late));
         }
         close(sv[1]);
         if (child < 0 || ioreq_router_add_connection(router, sv[0]) < 0)
@@ -284,10 +307,10 @@ static double one_run(uint32_t n, bool remote, bool busy, bool posted, int srv_c
                     (unsigned long long)st.sent, (unsigned long long)st.posted, n + 1);
             result = -1;
         }
-        if (posted) {
-            atomic_fetch_add(&total_sync, st.sent - 1);    /* less the final read */
-            atomic_fetch_add(&total_bells, st.doorbells);
-            atomic_fetch_add(&total_quiet, st.posted_quiet);
+        if (posted && run->ps) {
+            run->ps->sync += st.sent - 1;       /* less the final read */
+            run->ps->bells += st.doorbells;
+            run->ps->quiet += st.posted_quiet;
         }
     } else if (b.handled != n + 1) {
         fprintf(stderr, "exit-rtt: handled %llu of %u exits\n", (unsigned long long)b.handled, n);
@@ -310,6 +333,8 @@ struct placement {
     const char *name, *tag;
     int vm_cpu, srv_cpu;
     bool posted;
+    unsigned delay_us;
+    struct posted_stats ps;
     double local[PAIRS_MAX], remote[PAIRS_MAX], ratio[PAIRS_MAX];
     struct lateness *late;      /* the server's timer in this case's cross-process runs */
 };
@@ -346,6 +371,8 @@ int main(int argc, char **argv)
                         argv[i]);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--posted-both")) {
+            posted_both = true;
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
         } else if (v > 0 && nums == 0) {
@@ -356,7 +383,8 @@ int main(int argc, char **argv)
             nums++;
         } else {
             fprintf(stderr, "usage: exit-rtt [N] [PAIRS 1..%d] [--server-poll] [--server-batch] "
-                    "[--only sync-one|posted-one|sync-two|posted-two]\n", PAIRS_MAX);
+                    "[--server-slice US] [--posted-delay US|off] [--posted-both] [--only CASE]\n",
+                    PAIRS_MAX);
             return 2;
         }
     }
@@ -368,28 +396,29 @@ int main(int argc, char **argv)
     for (int c = 0; c < CPU_SETSIZE && nr_cpus < 2; c++)
         if (CPU_ISSET(c, &orig))
             cpu[nr_cpus++] = c;
-    struct placement pl[4] = {
-        { .name = "sync read, one CPU", .tag = "sync-one", .vm_cpu = cpu[0], .srv_cpu = cpu[0] },
-        { .name = "posted write, one CPU", .tag = "posted-one", .vm_cpu = cpu[0], .srv_cpu = cpu[0], .posted = true },
-        { .name = "sync read, two CPUs", .tag = "sync-two", .vm_cpu = cpu[0], .srv_cpu = cpu[1] },
-        { .name = "posted write, two CPUs", .tag = "posted-two", .vm_cpu = cpu[0], .srv_cpu = cpu[1], .posted = true },
-    };
-    int nr_pl = nr_cpus > 1 ? 4 : 2;
-    if (only) {
-        int k = 0;
-        while (k < 4 && strcmp(pl[k].tag, only))
-            k++;
-        if (k == 4 || k >= nr_pl) {
-            fprintf(stderr, "exit-rtt: --only %s: no such case%s\n", only,
-                    k < 4 ? " on a single CPU" : " (sync-one, posted-one, sync-two, posted-two)");
-            return 2;
-        }
-        pl[0] = pl[k];
-        nr_pl = 1;
+    const unsigned each = IOREQ_POSTED_IMMEDIATE;
+    struct placement all[6] = {
+        { "sync read, one CPU", "sync-one", cpu[0], cpu[0], false, posted_delay_us },
+        { "posted write, one CPU", "posted-one", cpu[0], cpu[0], true, posted_delay_us },
+        { "posted, bell each, 1 CPU", "posted-each-one", cpu[0], cpu[0], true, each },
+        { "sync read, two CPUs", "sync-two", cpu[0], cpu[1], false, posted_delay_us },
+        { "posted write, two CPUs", "posted-two", cpu[0], cpu[1], true, posted_delay_us },
+        { "posted, bell each, 2 CPUs", "posted-each-two", cpu[0], cpu[1], true, each },
+    }, pl[6];
+    int nr_pl = 0;
+    for (int k = 0; k < 6; k++) {
+        bool two = k >= 3, each_case = k % 3 == 2;
+        if ((only ? !strcmp(all[k].tag, only) : !each_case || posted_both) &&
+            (!two || nr_cpus > 1))
+            pl[nr_pl++] = all[k];
     }
-    unsigned nr_posted = 0;
+    if (nr_pl == 0) {
+        fprintf(stderr, "exit-rtt: --only %s: no such case here (sync-one, posted-one, "
+                "posted-each-one, sync-two, posted-two, posted-each-two; the last three need "
+                "two CPUs)\n", only);
+        return 2;
+    }
     for (int p = 0; p < nr_pl; p++) {
-        nr_posted += pl[p].posted;
         pl[p].late = mmap(NULL, sizeof(struct lateness), PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (pl[p].late == MAP_FAILED) {
@@ -400,7 +429,7 @@ int main(int argc, char **argv)
 
     bench_print_header();
     printf("placement one CPU: exit-rtt, its vCPU thread and the server on CPU %d\n", cpu[0]);
-    if (nr_pl > 2)
+    if (nr_cpus > 1)
         printf("placement two CPUs: exit-rtt and its vCPU thread on CPU %d, the server on "
                "CPU %d\n", cpu[0], cpu[1]);
     else
@@ -412,17 +441,18 @@ int main(int argc, char **argv)
     if (posted_delay_us == IOREQ_POSTED_IMMEDIATE)
         printf("; posted writes: a doorbell whenever the server sleeps (--posted-delay off)\n");
     else
-        printf("; posted writes: a busy ring drained every %u us\n",
-               posted_delay_us ? posted_delay_us : IOREQ_POSTED_DELAY_US);
+        printf("; posted writes: a busy ring drained every %u us%s\n",
+               posted_delay_us ? posted_delay_us : IOREQ_POSTED_DELAY_US,
+               posted_both ? " (\"bell each\": a doorbell whenever the server sleeps)" : "");
     fflush(stdout);
     /* Warm-up */
-    if (bench_pin(cpu[0]) < 0 || one_run(n / 10 + 1, false, busy, false, -1, NULL) < 0 ||
-        one_run(n / 10 + 1, true, busy, false, pl[nr_pl - 1].srv_cpu, NULL) < 0 ||
-        one_run(n / 10 + 1, true, busy, true, pl[nr_pl - 1].srv_cpu, NULL) < 0)
+    struct run w = { .srv_cpu = pl[nr_pl - 1].srv_cpu, .delay_us = posted_delay_us };
+    if (bench_pin(cpu[0]) < 0 || one_run(n / 10 + 1, false, busy, &w) < 0 ||
+        one_run(n / 10 + 1, true, busy, &w) < 0)
         return 1;
-    atomic_store(&total_sync, 0);
-    atomic_store(&total_bells, 0);
-    atomic_store(&total_quiet, 0);
+    w.posted = true;
+    if (one_run(n / 10 + 1, true, busy, &w) < 0)
+        return 1;
     for (int i = 0; i < pairs; i++) {
         for (int p = 0; p < nr_pl; p++) {
             struct placement *x = &pl[p];
@@ -431,12 +461,15 @@ int main(int argc, char **argv)
                         strerror(errno));
                 return 1;
             }
+            struct run rr = { .posted = x->posted, .delay_us = x->delay_us,
+                              .srv_cpu = x->srv_cpu, .late = x->late, .ps = &x->ps };
+            struct run lr = { .posted = x->posted, .srv_cpu = -1 };
             if (i % 2) {
-                x->remote[i] = one_run(n, true, busy, x->posted, x->srv_cpu, x->late);
-                x->local[i] = one_run(n, false, busy, x->posted, -1, NULL);
+                x->remote[i] = one_run(n, true, busy, &rr);
+                x->local[i] = one_run(n, false, busy, &lr);
             } else {
-                x->local[i] = one_run(n, false, busy, x->posted, -1, NULL);
-                x->remote[i] = one_run(n, true, busy, x->posted, x->srv_cpu, x->late);
+                x->local[i] = one_run(n, false, busy, &lr);
+                x->remote[i] = one_run(n, true, busy, &rr);
             }
             if (x->local[i] < 0 || x->remote[i] < 0)
                 return 1;
@@ -448,9 +481,9 @@ int main(int argc, char **argv)
     for (int p = 0; p < nr_pl; p++) {
         struct bench_stat3 l = bench_stats(pl[p].local, pairs);
         struct bench_stat3 r = bench_stats(pl[p].remote, pairs);
-        printf("%-22s in-process handler:    %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
+        printf("%-25s in-process handler:    %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
                pl[p].name, l.med, l.min, l.max, 1e6 / l.med);
-        printf("%-22s ioreq server (%s): %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
+        printf("%-25s ioreq server (%s): %9.0f exits/s (%9.0f..%9.0f) %7.2f us/exit\n",
                pl[p].name, busy ? "polling" : "eventfd", r.med, r.min, r.max, 1e6 / r.med);
     }
     for (int p = 0; p < nr_pl && !busy; p++) {
@@ -459,21 +492,23 @@ int main(int argc, char **argv)
         if (k == 0)
             continue;
         qsort(l->us, k, sizeof(l->us[0]), cmp_u32);
-        printf("%-22s server's 1 ms timer handled late by: median %u us, 99%% %u us, "
+        printf("%-25s server's 1 ms timer late by: median %u us, 99%% %u us, "
                "max %u us (%u expiries)\n", pl[p].name, l->us[k / 2], l->us[k * 99 / 100],
                l->us[k - 1], k);
     }
-    printf("posted writes: %.2f%% went synchronously (ring full), %.3f doorbells per write, "
-           "%.1f%% into a masked ring\n",
-           100.0 * (double)atomic_load(&total_sync) / ((double)n * pairs * (nr_posted ? nr_posted : 1)),
-           (double)atomic_load(&total_bells) / ((double)n * pairs * (nr_posted ? nr_posted : 1)),
-           100.0 * (double)atomic_load(&total_quiet) /
-           ((double)n * pairs * (nr_posted ? nr_posted : 1)));
+    for (int p = 0; p < nr_pl; p++) {
+        double writes = (double)n * pairs;
+        if (pl[p].posted)
+            printf("%-25s %.2f%% went synchronously (ring full), %.3f doorbells per write, "
+                   "%.1f%% into a masked ring\n", pl[p].name, 100.0 * pl[p].ps.sync / writes,
+                   pl[p].ps.bells / writes, 100.0 * pl[p].ps.quiet / writes);
+    }
     for (int p = 0; p < nr_pl; p++) {
         struct bench_stat3 q = bench_stats(pl[p].ratio, pairs);
         printf("ratio cross-process / in-process cost per exit, %s (median of %d pairs, "
-               "%.2f..%.2f, goal <= %s): %.2f\n", pl[p].name, pairs, q.min, q.max,
-               pl[p].posted ? "1.2" : "1.5", q.med);
+               "%.2f..%.2f, %s): %.2f\n", pl[p].name, pairs, q.min, q.max,
+               !pl[p].posted ? "goal <= 1.5" : pl[p].delay_us == IOREQ_POSTED_IMMEDIATE
+               ? "reference, no goal" : "goal <= 1.2", q.med);
     }
     return 0;
 }
