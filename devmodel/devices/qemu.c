@@ -386,11 +386,18 @@ FERRY_DM_DEVICE_TYPE(qemu_device)
  * The xhci device's own: the qemu device's.  Its remote QEMU's QMP monitor
  * is a socket pair the launcher makes with each QEMU (sandbox/launcher.h,
  * second_sock), so a restart needs no socket() or connect() here and
- * leaves nothing in the file system.
+ * leaves nothing in the file system.  After a restart the USB devices' fds
+ * are wrapped by libusb again (usb_service_guest_reconnect), as a broker's
+ * new fd would be: access() runs nothing and finds nothing in the empty
+ * root, so it is answered ENOENT (umockdev's preload, under which the
+ * simulated devices of the tests run, asks it before libusb's readlink of
+ * a wrapped fd; `ferry usb share` does the same).
  */
 FERRY_SYSCALL_LIST_STATIC(xhci_syscalls, "mpqemu-xhci",
-    "qemu-xhci over mpqemu (as mpqemu); its QMP monitor comes from the launcher",
-    FERRY_SC("wait4"), FERRY_SC("waitid"));
+    "qemu-xhci over mpqemu (as mpqemu); its QMP monitor comes from the launcher; "
+    "access() answered without running",
+    FERRY_SC("wait4"), FERRY_SC("waitid"), FERRY_SC_ERRNO("access", ENOENT),
+    FERRY_SC_ERRNO("faccessat", ENOENT), FERRY_SC_ERRNO("faccessat2", ENOENT));
 
 const struct ferry_dm_device_type xhci_device = {
     .name = "xhci",
