@@ -32,7 +32,8 @@
  *     (seccomp, namespaces, --user=root: no 'ferry' user needed); its device
  *     is opened before confinement (--usb); the remote QEMU is killed and the
  *     confined ferry-dm takes the new QEMU's QMP monitor from the launcher and
- *     plugs the device in again; then ferry-dm is ended with SIGTERM.
+ *     plugs the device in again; the disguised keyboard is refused by the
+ *     broker; then ferry-dm is ended with SIGTERM.
  * Both check that ferry-dm leaves nothing in its TMPDIR (the remote QEMU's
  * monitor is a socket pair: no folder, on a normal exit, on SIGTERM, across
  * the restart) and that the remote QEMU ends with it.  ferry-hv runs outside
@@ -325,8 +326,12 @@ int main(int argc, char **argv)
                 if (confined) {
                     /* it really is confined: seccomp filter mode 2 */
                     g_autofree char *sc = proc_status(dm_pid, "Seccomp:");
+                    g_autofree char *o = NULL;
                     fprintf(stderr, "xhci-e2e: ferry-dm pid %d %s\n", dm_pid, sc);
                     seccomp_seen = g_str_has_suffix(sc, "2");
+                    /* the broker of a confined ferry-dm refuses before it opens anything */
+                    refused = ferry(&o, "usb", "attach", ctl, "1d50:6104", NULL) != 0 &&
+                              strstr(o, "HID") != NULL;
                 }
                 pid_before = remote_pid();
                 if (pid_before <= 0)
@@ -377,6 +382,8 @@ int main(int argc, char **argv)
             : "the keyboard's key press did not reach the guest", 0);
     if (confined && !seccomp_seen)
         die("ferry-dm was not confined (Seccomp: 2 in /proc/PID/status)", 0);
+    if (confined && !refused)
+        die("ferry usb attach of the disguised keyboard was not refused by the HID rule", 0);
     g_autofree char *left = leftovers(tmp);
     if (*left) {
         g_autofree char *why = g_strdup_printf("ferry-dm left %s in its TMPDIR %s", left, tmp);
