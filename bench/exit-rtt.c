@@ -88,6 +88,7 @@ static bool posted_both;                /* --posted-both: also a doorbell for ea
 struct lateness {
     unsigned n;
     uint32_t us[LATE_MAX];
+    double cpu0, cpu1;          /* the server's CPU time at its first and last request, s */
 };
 
 struct bench {
@@ -109,11 +110,28 @@ static void count(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaque
 }
 
 /* The server process: claim PORT_TEST, answer until the router goes. */
+/* The server's count of requests; its CPU time at the first and at the last (the final read). */
+struct srv_state {
+    uint64_t n, last;
+    struct lateness *sh;
+};
+
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void srv_handle(void *opaque, unsigned vcpu, ioreq_t *req)
 {
-    uint64_t *n = opaque;
+    struct srv_state *st = opaque;
 
-    (*n)++;
+    if (++st->n == 1 && st->sh)
+        st->sh->cpu0 = process_cpu_s();
+    if (st->n == st->last && st->sh)
+        st->sh->cpu1 = process_cpu_s();
     if (req->dir == IOREQ_READ)
         req->data = 0;
 }
@@ -129,9 +147,9 @@ struct linux_sched_attr {
 };
 
 static int server_main(int fd, bool busy, bool posted, unsigned delay_us, int cpu,
-                       struct lateness *late)
+                       struct lateness *late, uint64_t requests)
 {
-    uint64_t n = 0;
+    struct srv_state n = { .last = requests, .sh = late };
     struct ioreq_server_config cfg = { .name = "exit-rtt", .buffered = posted, .ops = &srv_ops,
                                        .opaque = &n, .posted_delay_us = delay_us };
     struct ioreq_server *s;
@@ -218,9 +236,10 @@ struct run {
     int srv_cpu;
     struct lateness *late;      /* NULL: not measured */
     struct posted_stats *ps;    /* NULL: not counted */
+    double cpu_us;              /* out: CPU per exit, the vCPU thread's and the server's */
 };
 
-static double one_run(uint32_t n, bool remote, bool busy, const struct run *run)
+static double one_run(uint32_t n, bool remote, bool busy, struct run *run)
 {
     bool posted = run->posted;
 
@@ -263,10 +282,13 @@ static double one_run(uint32_t n, bool remote, bool busy, const struct run *run)
         vm->router = router;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
             goto out;
+        if (run->late)
+            run->late->cpu0 = run->late->cpu1 = 0;
         child = fork();
         if (child == 0) {
             close(sv[0]);
-            _exit(server_main(sv[1], busy, posted, run->delay_us, run->srv_cpu, run->late));
+            _exit(server_main(sv[1], busy, posted, run->delay_us, run->srv_cpu, run->late,
+                              (uint64_t)n + 1));
         }
         close(sv[1]);
         if (child < 0 || ioreq_router_add_connection(router, sv[0]) < 0)
@@ -324,6 +346,12 @@ out:
     }
     if (child > 0)
         waitpid(child, NULL, 0);
+    if (result > 0) {
+        double c = b.span.c1 - b.span.c0;
+        if (remote && run->late)
+            c += run->late->cpu1 - run->late->cpu0;     /* the server's, written before it exited */
+        run->cpu_us = c * 1e6 / n;
+    }
     hv_io_fini(vm);
     hv_vm_destroy(vm);
     return result;
@@ -336,6 +364,7 @@ struct placement {
     unsigned delay_us;
     struct posted_stats ps;
     double local[PAIRS_MAX], remote[PAIRS_MAX], ratio[PAIRS_MAX];
+    double lcpu[PAIRS_MAX], rcpu[PAIRS_MAX], cratio[PAIRS_MAX];     /* CPU us per exit */
     struct lateness *late;      /* the server's timer in this case's cross-process runs */
 };
 
@@ -474,6 +503,9 @@ int main(int argc, char **argv)
             if (x->local[i] < 0 || x->remote[i] < 0)
                 return 1;
             x->ratio[i] = x->local[i] / x->remote[i];
+            x->lcpu[i] = lr.cpu_us;
+            x->rcpu[i] = rr.cpu_us;
+            x->cratio[i] = rr.cpu_us / lr.cpu_us;
         }
     }
     sched_setaffinity(0, sizeof(orig), &orig);
@@ -502,6 +534,12 @@ int main(int argc, char **argv)
             printf("%-25s %.2f%% went synchronously (ring full), %.3f doorbells per write, "
                    "%.1f%% into a masked ring\n", pl[p].name, 100.0 * pl[p].ps.sync / writes,
                    pl[p].ps.bells / writes, 100.0 * pl[p].ps.quiet / writes);
+    }
+    for (int p = 0; p < nr_pl; p++) {
+        struct bench_stat3 l = bench_stats(pl[p].lcpu, pairs), r = bench_stats(pl[p].rcpu, pairs);
+        struct bench_stat3 q = bench_stats(pl[p].cratio, pairs);
+        printf("%-25s CPU per exit (vCPU thread + server): in-process %.2f us, cross-process "
+               "%.2f us, ratio %.2f (%.2f..%.2f)\n", pl[p].name, l.med, r.med, q.med, q.min, q.max);
     }
     for (int p = 0; p < nr_pl; p++) {
         struct bench_stat3 q = bench_stats(pl[p].ratio, pairs);
