@@ -339,8 +339,10 @@ static bool hv_reap_dm(struct hv_main *m, bool quiet)
     if (m->dm_pid > 0 && !m->dm_child && m->dm_pidfd >= 0) {
         struct pollfd pf = { .fd = m->dm_pidfd, .events = POLLIN };
         if (poll(&pf, 1, 0) > 0) {
+            /* Replaced again (its successor's DONE may come later) or dead: its
+             * registration's hang-up, not its exit, says which (server_lost). */
             if (!quiet)
-                ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d (a successor, not "
+                ferry_log(FERRY_LOG_INFO, NULL, "device model pid=%d (a successor, not "
                           "ferry-hv's child) has exited", (int)m->dm_pid);
             m->dm_pid = -1;
         }
