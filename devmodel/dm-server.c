@@ -360,6 +360,9 @@ void dm_server_free(struct ferry_dm_server *m)
         event_free(m->buf_ev);
     if (m->ctl_ev)
         event_free(m->ctl_ev);
+    /* A deliberate end (quit, SIGTERM, the guest's end): not a crash to restart from. */
+    if (m->srv)
+        (void)ioreq_server_unregister(m->srv);
     ioreq_server_destroy(m->srv);
     free(m);
 }

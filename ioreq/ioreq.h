@@ -528,5 +528,12 @@ FERRY_MUST_CHECK int ioreq_server_adopt(const struct ioreq_server_handover *h, i
                                         struct ioreq_server **out);
 void ioreq_server_abandon(struct ioreq_server *s);
 int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
+/*
+ * Unregister on purpose (IOREQ_MSG_DESTROY) before ioreq_server_destroy: the
+ * router detaches the registration at once.  Without it, a hang-up reads as
+ * the process's death, and the hypervisor may keep the registration for a
+ * restarted server (server_lost).
+ */
+int ioreq_server_unregister(struct ioreq_server *s);
 
 #endif /* FERRY_IOREQ_H */

@@ -737,6 +737,13 @@ refuse:
     return rc;
 }
 
+int ioreq_server_unregister(struct ioreq_server *s)
+{
+    if (!s || s->sock < 0)
+        return -ENOTCONN;
+    return simple_call(s, IOREQ_MSG_DESTROY, NULL, 0, NULL, 0);
+}
+
 void ioreq_server_abandon(struct ioreq_server *s)
 {
     if (!s)
