@@ -43,6 +43,18 @@ static double tsc_hz(void)
     return (double)(c1 - c0) * 1e9 / (double)(n1 - n0);
 }
 
+/* Other processes compete for the CPUs: the figure depends on it. */
+static void print_load(const char *when)
+{
+    double l[3];
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    if (f && fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) == 3)
+        printf("load average %s: %.2f %.2f %.2f (1/5/15 min)\n", when, l[0], l[1], l[2]);
+    if (f)
+        fclose(f);
+}
+
 static int run_replace(const char *ctl, double *secs)
 {
     double t0 = bench_now_s();
@@ -82,6 +94,7 @@ int main(int argc, char **argv)
         return 1;
     }
     bench_print_header();
+    print_load("before");
     double hz = tsc_hz();
     printf("tsc: %.0f MHz (host)\n", hz / 1e6);
 
@@ -170,6 +183,7 @@ int main(int argc, char **argv)
     double rtt_us = (double)(cycles - pause_sum) / (double)(n - (unsigned)replaces) / hz * 1e6;
     struct bench_stat3 ps = bench_stats(pauses, replaces);
     struct bench_stat3 cs = bench_stats(cmd, replaces);
+    print_load("after");
     printf("placement: ferry-hv (vCPU) and ferry-dm as the scheduler puts them\n");
     printf("replaces: %d; the replace command took %.1f ms median (%.1f..%.1f)\n", replaces,
            cs.med * 1e3, cs.min * 1e3, cs.max * 1e3);
