@@ -393,6 +393,84 @@ def scenario_crash():
               "the guest saw 2 resets and no read of all ones" % sent)
 
 
+def scenario_crash_unit():
+    """As ferry-dm@GUEST runs: ferry-dm connects to ferry-hv's --ioreq-socket, is killed
+    (SIGKILL), and is started again by its supervisor (here the test, as systemd's
+    Restart= would); ferry-hv --keep-servers kept its registration meanwhile, so the
+    guest's vCPU waited and sees one device reset, never a read of all ones."""
+    with tempfile.TemporaryDirectory() as d:
+        hv_sock = os.path.join(d, "hv.sock")
+        out_path = os.path.join(d, "com1.out")
+        in_path = os.path.join(d, "com1.in")
+        dm_cmd = [DM, "--connect", hv_sock, "--name", "unit-test", "--serial=file:" + out_path,
+                  "--serial-in=socket:" + in_path]
+        p = subprocess.Popen([HV, "--image", guest("dm-crash.elf"), "--entry", "pvh",
+                              "--memory", "64M", "--ioreq-socket", hv_sock, "--wait-servers",
+                              "1", "--keep-servers", "20000", "-v"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        dms = []
+        try:
+            wait_for("ferry-hv's ioreq socket", lambda: os.path.exists(hv_sock), p)
+            dms.append(subprocess.Popen(dm_cmd))
+            line = p.stdout.readline()
+            if "waiting" not in line:
+                raise OSError("the guest did not start: %r" % line)
+
+            def size():
+                try:
+                    return os.path.getsize(out_path)
+                except OSError:
+                    return 0
+            wait_for("the stream", lambda: size() > 1000, p)
+            dms[0].kill()
+            dms[0].wait()
+            # The supervisor starts it again; its serial file starts afresh.
+            dms.append(subprocess.Popen(dm_cmd))
+            wait_for("the stream after the restart",
+                     lambda: size() > 1000 and dms[1].poll() is None, p)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            wait_for("COM1's input socket", lambda: s.connect_ex(in_path) == 0, p)
+            # COM1's input socket is made after the devices (the file truncated): from here
+            # the file's growth is the restarted ferry-dm's.
+            before = size()
+            wait_for("more of the stream", lambda: size() > before + 1000, p)
+            s.sendall(b"q")
+            out, err = p.communicate(timeout=TIMEOUT)
+            s.close()
+            dms[1].wait(timeout=TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            p.kill()
+            out, err = p.communicate()
+            for dm in dms:
+                dm.kill()
+            fail(str(e), out, err)
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if bad in err:
+                fail("log has %r" % bad, out, err)
+        if p.returncode != 0 or "FAIL" in out:
+            fail("exit status %d" % p.returncode, out, err)
+        m = re.search(r"sent 0x([0-9a-f]{8}) resets 0x([0-9a-f]{8})", out)
+        if not m:
+            fail("the guest did not say what it sent and saw", out, err)
+        sent, resets = int(m.group(1), 16), int(m.group(2), 16)
+        if resets != 1:
+            fail("the guest saw %d device resets, not 1" % resets, out, err)
+        if "took over its registration" not in err:
+            fail("ferry-hv did not hand the kept registration to the restarted ferry-dm",
+                 out, err)
+        with open(out_path, "rb") as f:
+            data = f.read()
+        want = bytes(ord("a") + i % 26 for i in range(sent))
+        if not data or data != want[sent - len(data):]:
+            fail("the serial file (%d bytes) is not the end of the %d bytes sent"
+                 % (len(data), sent), out, err)
+        if re.search(r"unclaimed port (at )?0x3f[89a-f]\b", err):
+            fail("ferry-hv reports unclaimed COM1 accesses", out, err)
+        print("ok: ferry-dm --connect killed and started again under a %d-byte stream; the "
+              "guest saw 1 reset and no read of all ones" % sent)
+
+
 def scenario_qemu():
     ferrytest.qemu_check()
     out, err = run(hv_args(guest("dm-qemu.elf"),
@@ -710,7 +788,7 @@ SCENARIOS = {
     "s3-wakeup": scenario_s3_wakeup, "s3-powerbutton": scenario_s3_powerbutton,
     "s3-no-vector": scenario_s3_no_vector, "s3-smp": scenario_s3_smp,
     "s3-xvector": scenario_s3_xvector, "replace": scenario_replace,
-    "crash": scenario_crash,
+    "crash": scenario_crash, "crash-unit": scenario_crash_unit,
 }
 
 if __name__ == "__main__":
