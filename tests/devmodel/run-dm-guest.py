@@ -227,7 +227,7 @@ def scenario_replace():
         p, line, dm_pid = ferrytest.start_waiting_guest(
             hv_args(guest("dm-replace.elf"),
                     dm_args=["--control=" + ctl, "--serial=file:" + out_path,
-                             "--serial-in=socket:" + in_path]))
+                             "--serial-in=socket:" + in_path]) + ["-v"])
         pids = [dm_pid]
         try:
             # COM1's input: connected now, so its client is handed over too.
@@ -278,8 +278,22 @@ def scenario_replace():
         # ferry-hv logs every place an access found no owner: COM1 must never be one.
         if re.search(r"unclaimed port (at )?0x3f[89a-f]\b", err):
             fail("ferry-hv reports unclaimed COM1 accesses", out, err)
+        # ferry-hv followed the last successor (not its child) and waited for it at its end.
+        if not gone(pids[-1]):
+            fail("the last successor %d outlived ferry-hv" % pids[-1], out, err)
+        if "not ferry-hv's child" not in err:
+            fail("ferry-hv did not follow the successor", out, err)
         print("ok: %d replaces, %d bytes through COM1, none lost or repeated, no read of all "
               "ones" % (REPLACES, sent))
+
+
+def gone(pid):
+    """pid has exited (a zombie waiting for its reaper counts)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return any(l.startswith("State:") and "Z" in l.split()[1] for l in f)
+    except OSError:
+        return True
 
 
 def wait_for(what, cond, p, timeout=60):
