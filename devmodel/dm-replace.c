@@ -365,22 +365,24 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     if (rc < 0)
         goto no_answer;     /* most likely it exited already: say what it said */
     t_sent = now_ns();
-    n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
-    t_ready = now_ns();
-    if (n == -ECANCELED)
-        goto refused;
-    if (n < 0) {
-        rc = (int)n;
-        goto no_answer;
-    }
+    /* The state right behind the fds: it waits in the socket until the successor, confined,
+     * reads it, and the guest's pause holds one wake-up less. */
     for (size_t off = 0; off < state->len; off += REPLACE_CHUNK) {
         size_t m = state->len - off < REPLACE_CHUNK ? state->len - off : REPLACE_CHUNK;
         rc = msg_send(inst.sock, REPLACE_MSG_STATE, DM_STATE_VERSION, state->data + off, m,
                       NULL, 0);
         if (rc < 0)
-            goto no_answer;
+            break;      /* gone: maybe with its reason (RESULT) waiting to be read */
     }
     t_state = now_ns();
+    n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
+    t_ready = now_ns();
+    if (n == -ECANCELED)
+        goto refused;
+    if (n < 0 || rc < 0) {
+        rc = rc < 0 ? rc : (int)n;
+        goto no_answer;
+    }
     n = msg_recv(inst.sock, REPLACE_MSG_RESULT, buf, NULL, 0, NULL, NULL);
     if (n < 0) {
         rc = (int)n;
@@ -389,9 +391,9 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     {
         uint64_t t_end = now_ns();
         ferry_log(FERRY_LOG_INFO, NULL, "replace: served nothing for %.2f ms: state saved and "
-                  "fds sent %.2f, the successor adopted them %.2f, state sent %.2f, restored "
+                  "fds sent %.2f, state sent %.2f, the successor adopted them %.2f, restored "
                   "and serving %.2f", (t_end - t_freeze) / 1e6, (t_sent - t_freeze) / 1e6,
-                  (t_ready - t_sent) / 1e6, (t_state - t_ready) / 1e6, (t_end - t_state) / 1e6);
+                  (t_state - t_sent) / 1e6, (t_ready - t_state) / 1e6, (t_end - t_ready) / 1e6);
     }
 refused:;
     struct replace_result res = { 0 };
@@ -580,8 +582,13 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
         say(why, why_len, "the state's fd table does not match the fds passed");
         return -EBADMSG;
     }
-    /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours. */
+    /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours.  The claims go
+     * in one batch: the guest's pause holds one wake-up of ferry-hv for them, not one each. */
+    (void)dm_server_batch(p->server, true);
     rc = dm_start(p->dm);
+    int brc = dm_server_batch(p->server, false);
+    if (rc >= 0)
+        rc = brc;
     if (rc < 0) {
         say(why, why_len, "cannot start the devices: %s: %s", strerror(-rc),
             dm_server_last_error(p->server));

@@ -14,9 +14,10 @@
  *                         the fd roles and the state's length; SCM_RIGHTS:
  *                         ioreq socket, shared pages, doorbells, the
  *                         listening control socket, the chardevs' fds
+ *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks, right
+ *                         behind FDS (read once the successor is confined)
  *   succ -> pred  READY   it has adopted them, opened its devices from the
  *                         same config and confined itself
- *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks
  *   succ -> pred  RESULT  0: it serves (claims repeated, state restored,
  *                         requests left waiting answered); or -errno and why
  *

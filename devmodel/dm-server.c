@@ -328,6 +328,11 @@ bool dm_server_connected(const struct ferry_dm_server *s)
     return s && s->srv;
 }
 
+int dm_server_batch(struct ferry_dm_server *s, bool on)
+{
+    return ioreq_server_batch(s->srv, on);
+}
+
 int dm_server_enable(struct ferry_dm_server *s)
 {
     return ioreq_server_enable(s->srv, true);

@@ -535,5 +535,14 @@ int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
  * restarted server (server_lost).
  */
 int ioreq_server_unregister(struct ioreq_server *s);
+/*
+ * Batch (on) until off: claims, releases, interrupt lines and ENABLE
+ * are sent without waiting for their replies (they return 0); any
+ * other request, or off, reads them first.  off returns the first failure
+ * among them (its message in ioreq_server_last_error).  One wake-up of the
+ * router for many requests: a successor repeating its predecessor's claims
+ * while the guest waits.
+ */
+int ioreq_server_batch(struct ioreq_server *s, bool on);
 
 #endif /* FERRY_IOREQ_H */
