@@ -310,6 +310,32 @@ START_TEST(test_kept_registration_expires)
 }
 END_TEST
 
+/* Claims in a batch (a successor repeating its predecessor's): one failure is reported at the end. */
+START_TEST(test_batched_claims)
+{
+    struct rig g;
+
+    rig_start(&g);
+    wait_done(&g, 100);
+    pthread_mutex_lock(&g.lock);
+    ck_assert_int_eq(ioreq_server_batch(g.srv, true), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x10, PORT + 0x13, 0), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT, PORT + 3, 0), 0);
+    /* Overlaps its own claim with another range: refused, but only said at the end. */
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT + 1, PORT + 2, 0), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x20, PORT + 0x23, 0), 0);
+    ck_assert_int_eq(ioreq_server_batch(g.srv, false), -EEXIST);
+    ck_assert_ptr_nonnull(strstr(ioreq_server_last_error(g.srv), "overlaps"));
+    /* The ones before and after it hold, and the exchange is in step again. */
+    ck_assert_int_eq(ioreq_server_release_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x10, PORT + 0x13), 0);
+    ck_assert_int_eq(ioreq_server_release_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x20, PORT + 0x23), 0);
+    pthread_mutex_unlock(&g.lock);
+    wait_done(&g, 100);
+    ck_assert_msg(!atomic_load(&g.bad), "%s", g.why);
+    rig_stop(&g);
+}
+END_TEST
+
 TCase *ioreq_handover_tcase(void)
 {
     TCase *tc = tcase_create("handover");
@@ -318,5 +344,6 @@ TCase *ioreq_handover_tcase(void)
     tcase_add_test(tc, test_handover_unannounced_times_out);
     tcase_add_test(tc, test_restart_takes_kept_registration);
     tcase_add_test(tc, test_kept_registration_expires);
+    tcase_add_test(tc, test_batched_claims);
     return tc;
 }
