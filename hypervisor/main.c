@@ -4,7 +4,8 @@
  *
  *   ferry-hv --image FILE [--entry auto|real|pvh|multiboot] [--memory SIZE] [--vcpus N]
  *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
- *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
+ *            [--dm PATH [--dm-arg ARG]... [--dm-restarts N]] [--keep-servers MS]
+ *            [--wait-servers N] [--eager-memory]
  *            [--no-acpi | --acpi-table FILE...] [--no-pit] [--cpu-weight N] [--cpu-cap PERCENT]
  *            [--cpus LIST [--dm-cpus LIST]]
  *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
