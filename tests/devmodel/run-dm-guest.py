@@ -194,7 +194,9 @@ def scenario_uart():
 
 
 def scenario_killed():
-    p, line, dm_pid = ferrytest.start_waiting_guest(hv_args(guest("dm-killed.elf")))
+    # --dm-restarts 0: ferry-hv does not start a fresh ferry-dm (scenario_crash does).
+    p, line, dm_pid = ferrytest.start_waiting_guest(hv_args(guest("dm-killed.elf")) +
+                                                    ["--dm-restarts", "0"])
     # ferry-dm is ferry-hv's child: kill it under the running guest.
     os.kill(dm_pid, signal.SIGKILL)
     try:
@@ -225,7 +227,7 @@ def scenario_replace():
         p, line, dm_pid = ferrytest.start_waiting_guest(
             hv_args(guest("dm-replace.elf"),
                     dm_args=["--control=" + ctl, "--serial=file:" + out_path,
-                             "--serial-in=socket:" + in_path]))
+                             "--serial-in=socket:" + in_path]) + ["-v"])
         pids = [dm_pid]
         try:
             # COM1's input: connected now, so its client is handed over too.
@@ -276,8 +278,211 @@ def scenario_replace():
         # ferry-hv logs every place an access found no owner: COM1 must never be one.
         if re.search(r"unclaimed port (at )?0x3f[89a-f]\b", err):
             fail("ferry-hv reports unclaimed COM1 accesses", out, err)
+        # ferry-hv followed the last successor (not its child) and waited for it at its end.
+        if not gone(pids[-1]):
+            fail("the last successor %d outlived ferry-hv" % pids[-1], out, err)
+        if "not ferry-hv's child" not in err:
+            fail("ferry-hv did not follow the successor", out, err)
         print("ok: %d replaces, %d bytes through COM1, none lost or repeated, no read of all "
               "ones" % (REPLACES, sent))
+
+
+def gone(pid):
+    """pid has exited (a zombie waiting for its reaper counts)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return any(l.startswith("State:") and "Z" in l.split()[1] for l in f)
+    except OSError:
+        return True
+
+
+def wait_for(what, cond, p, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if p.poll() is not None:
+            raise OSError("the guest ended while waiting for " + what)
+        if time.monotonic() > deadline:
+            raise OSError("timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+def scenario_crash():
+    """ferry-dm killed (SIGKILL) under a guest streaming through COM1, twice: first
+    ferry-hv's child, then, after a replace, the successor (not ferry-hv's child).
+    ferry-hv starts a fresh ferry-dm each time; the guest's vCPU waits meanwhile,
+    never reads all ones, and sees exactly two device resets (none for the replace)."""
+    with tempfile.TemporaryDirectory() as d:
+        ctl = os.path.join(d, "dm.sock")
+        out_path = os.path.join(d, "com1.out")
+        in_path = os.path.join(d, "com1.in")
+        p, line, dm_pid = ferrytest.start_waiting_guest(
+            hv_args(guest("dm-crash.elf"),
+                    dm_args=["--control=" + ctl, "--serial=file:" + out_path,
+                             "--serial-in=socket:" + in_path]) + ["-v"])
+        extra = []
+        try:
+            def size():
+                try:
+                    return os.path.getsize(out_path)
+                except OSError:
+                    return 0
+            def fresh_control(ino):
+                """A fresh ferry-dm made its control socket anew (after its devices)."""
+                try:
+                    if os.stat(ctl).st_ino == ino:
+                        return False
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                        return c.connect_ex(ctl) == 0
+                except OSError:
+                    return False
+            wait_for("the stream", lambda: size() > 1000, p)
+            # 1: ferry-hv's child dies; ferry-hv starts a fresh one (a new child).
+            ino = os.stat(ctl).st_ino
+            os.kill(dm_pid, signal.SIGKILL)
+            wait_for("a fresh ferry-dm", lambda: fresh_control(ino), p)
+            # Its serial file starts afresh; the stream goes on into it.
+            wait_for("the stream after the restart", lambda: size() > 1000, p)
+            # 2: a replace; the successor is the launcher's child, not ferry-hv's.
+            r = subprocess.run([CLI, "dm", "-s", ctl, "replace"], capture_output=True,
+                               text=True, timeout=TIMEOUT)
+            if r.returncode != 0:
+                raise OSError("replace: %s" % r.stderr.strip())
+            m = re.search(r'"pid"\s*:\s*(\d+)', r.stdout)
+            if not m:
+                raise OSError("replace printed no pid: %r" % r.stdout)
+            succ = int(m.group(1))
+            extra.append(succ)
+            if succ in ferrytest.children(p.pid):
+                raise OSError("the successor %d is ferry-hv's child" % succ)
+            before = size()
+            wait_for("the stream after the replace", lambda: size() > before + 1000, p)
+            # 3: the successor dies; ferry-hv noticed whom it follows and restarts it too.
+            ino = os.stat(ctl).st_ino
+            os.kill(succ, signal.SIGKILL)
+            wait_for("a fresh ferry-dm after the successor's death",
+                     lambda: fresh_control(ino), p)
+            wait_for("the stream after the second restart", lambda: size() > 1000, p)
+            # Stop the guest: COM1's input socket is the fresh ferry-dm's.
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            wait_for("COM1's input socket", lambda: s.connect_ex(in_path) == 0, p)
+            s.sendall(b"q")
+            out, err = p.communicate(timeout=TIMEOUT)
+            s.close()
+        except (OSError, subprocess.TimeoutExpired) as e:
+            p.kill()
+            out, err = p.communicate()
+            for pid in extra:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            fail(str(e), line + out, err)
+        out = line + out
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if bad in err:
+                fail("log has %r" % bad, out, err)
+        if p.returncode != 0 or "FAIL" in out:
+            fail("exit status %d" % p.returncode, out, err)
+        m = re.search(r"sent 0x([0-9a-f]{8}) resets 0x([0-9a-f]{8})", out)
+        if not m:
+            fail("the guest did not say what it sent and saw", out, err)
+        sent, resets = int(m.group(1), 16), int(m.group(2), 16)
+        if resets != 2:
+            fail("the guest saw %d device resets, not 2 (two crashes, one clean replace)"
+                 % resets, out, err)
+        if err.count("starting a fresh one") != 2:
+            fail("ferry-hv did not restart ferry-dm twice", out, err)
+        if "not ferry-hv's child" not in err:
+            fail("ferry-hv did not follow the successor", out, err)
+        # The last fresh ferry-dm's serial file: the stream's end, whole.
+        with open(out_path, "rb") as f:
+            data = f.read()
+        want = bytes(ord("a") + i % 26 for i in range(sent))
+        if not data or data != want[sent - len(data):]:
+            fail("the serial file (%d bytes) is not the end of the %d bytes sent"
+                 % (len(data), sent), out, err)
+        if re.search(r"unclaimed port (at )?0x3f[89a-f]\b", err):
+            fail("ferry-hv reports unclaimed COM1 accesses", out, err)
+        print("ok: two crashes (a child, a successor) and a replace under a %d-byte stream; "
+              "the guest saw 2 resets and no read of all ones" % sent)
+
+
+def scenario_crash_unit():
+    """As ferry-dm@GUEST runs: ferry-dm connects to ferry-hv's --ioreq-socket, is killed
+    (SIGKILL), and is started again by its supervisor (here the test, as systemd's
+    Restart= would); ferry-hv --keep-servers kept its registration meanwhile, so the
+    guest's vCPU waited and sees one device reset, never a read of all ones."""
+    with tempfile.TemporaryDirectory() as d:
+        hv_sock = os.path.join(d, "hv.sock")
+        out_path = os.path.join(d, "com1.out")
+        in_path = os.path.join(d, "com1.in")
+        dm_cmd = [DM, "--connect", hv_sock, "--name", "unit-test", "--serial=file:" + out_path,
+                  "--serial-in=socket:" + in_path]
+        p = subprocess.Popen([HV, "--image", guest("dm-crash.elf"), "--entry", "pvh",
+                              "--memory", "64M", "--ioreq-socket", hv_sock, "--wait-servers",
+                              "1", "--keep-servers", "20000", "-v"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        dms = []
+        try:
+            wait_for("ferry-hv's ioreq socket", lambda: os.path.exists(hv_sock), p)
+            dms.append(subprocess.Popen(dm_cmd))
+            line = p.stdout.readline()
+            if "waiting" not in line:
+                raise OSError("the guest did not start: %r" % line)
+
+            def size():
+                try:
+                    return os.path.getsize(out_path)
+                except OSError:
+                    return 0
+            wait_for("the stream", lambda: size() > 1000, p)
+            dms[0].kill()
+            dms[0].wait()
+            # The supervisor starts it again; its serial file starts afresh.
+            dms.append(subprocess.Popen(dm_cmd))
+            wait_for("the stream after the restart",
+                     lambda: size() > 1000 and dms[1].poll() is None, p)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            wait_for("COM1's input socket", lambda: s.connect_ex(in_path) == 0, p)
+            # COM1's input socket is made after the devices (the file truncated): from here
+            # the file's growth is the restarted ferry-dm's.
+            before = size()
+            wait_for("more of the stream", lambda: size() > before + 1000, p)
+            s.sendall(b"q")
+            out, err = p.communicate(timeout=TIMEOUT)
+            s.close()
+            dms[1].wait(timeout=TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            p.kill()
+            out, err = p.communicate()
+            for dm in dms:
+                dm.kill()
+            fail(str(e), out, err)
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if bad in err:
+                fail("log has %r" % bad, out, err)
+        if p.returncode != 0 or "FAIL" in out:
+            fail("exit status %d" % p.returncode, out, err)
+        m = re.search(r"sent 0x([0-9a-f]{8}) resets 0x([0-9a-f]{8})", out)
+        if not m:
+            fail("the guest did not say what it sent and saw", out, err)
+        sent, resets = int(m.group(1), 16), int(m.group(2), 16)
+        if resets != 1:
+            fail("the guest saw %d device resets, not 1" % resets, out, err)
+        if "took over its registration" not in err:
+            fail("ferry-hv did not hand the kept registration to the restarted ferry-dm",
+                 out, err)
+        with open(out_path, "rb") as f:
+            data = f.read()
+        want = bytes(ord("a") + i % 26 for i in range(sent))
+        if not data or data != want[sent - len(data):]:
+            fail("the serial file (%d bytes) is not the end of the %d bytes sent"
+                 % (len(data), sent), out, err)
+        if re.search(r"unclaimed port (at )?0x3f[89a-f]\b", err):
+            fail("ferry-hv reports unclaimed COM1 accesses", out, err)
+        print("ok: ferry-dm --connect killed and started again under a %d-byte stream; the "
+              "guest saw 1 reset and no read of all ones" % sent)
 
 
 def scenario_qemu():
@@ -597,6 +802,7 @@ SCENARIOS = {
     "s3-wakeup": scenario_s3_wakeup, "s3-powerbutton": scenario_s3_powerbutton,
     "s3-no-vector": scenario_s3_no_vector, "s3-smp": scenario_s3_smp,
     "s3-xvector": scenario_s3_xvector, "replace": scenario_replace,
+    "crash": scenario_crash, "crash-unit": scenario_crash_unit,
 }
 
 if __name__ == "__main__":
