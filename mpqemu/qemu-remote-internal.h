@@ -76,6 +76,7 @@ struct ferry_qemu_remote {
     unsigned nram;
     int irq_fd, resample_fd;
     bool own_irq_fds;
+    bool adopted;                   /* took a running QEMU over from a predecessor */
 
     uint32_t ids;                   /* device << 16 | vendor */
     unsigned cfg_size;
