@@ -283,6 +283,20 @@ def scenario_replace():
 REPLACES_ALL = 20
 
 
+def control_command(path, command, arguments):
+    """One command with arguments over ferry-dm's control socket: the whole reply."""
+    import json
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        s.connect(path)
+        f = s.makefile("rwb")
+        json.loads(f.readline())
+        f.write(json.dumps({"execute": command, "arguments": arguments, "id": 1}).encode() +
+                b"\n")
+        f.flush()
+        return json.loads(f.readline())
+
+
 def scenario_replace_all():
     """ferry-dm replaced REPLACES_ALL times under a 64-bit guest that streams through COM1,
     polls the RTC and the PM timer, loops frames through a QEMU-hosted RTL8139 (DMA, INTx)
@@ -314,6 +328,12 @@ def scenario_replace_all():
                     raise OSError("before replace %d: nic0's QEMU is not pid %d any more: %r"
                                   % (k, qemu_pid, nic[0]))
                 before = os.path.getsize(out_path)
+                if k == REPLACES_ALL // 2:
+                    # A refused replace (a corrupt state) hands the QEMU back: the old
+                    # ferry-dm serves on, and the next replace takes it over as usual.
+                    reply = control_command(ctl, "x-replace", {"x-fault": "checksum"})
+                    if "error" not in reply or "checksum" not in reply["error"].get("desc", ""):
+                        raise OSError("x-replace with a corrupt state: %r" % reply)
                 r = subprocess.run([CLI, "dm", "-s", ctl, "replace"], capture_output=True,
                                    text=True, timeout=TIMEOUT)
                 if r.returncode != 0:
@@ -335,20 +355,37 @@ def scenario_replace_all():
                 raise OSError("after the last replace: nic0's QEMU is not pid %d: %r"
                               % (qemu_pid, nic))
             s.sendall(b"q")
-            out, err = p.communicate(timeout=TIMEOUT)
-            # The last ferry-dm stopped the QEMU it took over (through the launcher it took).
+            # The last ferry-dm supervises the QEMU it took over: killed, it is restarted
+            # through the launcher that came with it.
             deadline = time.monotonic() + TIMEOUT
-            while os.path.exists("/proc/%d" % qemu_pid) and time.monotonic() < deadline:
+            while "kill the remote now" not in line:
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise OSError("the guest did not stop streaming")
+                line += p.stdout.readline()
+            os.kill(qemu_pid, signal.SIGKILL)
+            while True:
+                nic = [dev for dev in qmp_query_devices(ctl) if dev.get("id") == "nic0"]
+                if nic and nic[0].get("state") == "running" and nic[0].get("restarts") == 1:
+                    break
+                if time.monotonic() > deadline:
+                    raise OSError("ferry-dm did not restart the QEMU it took over: %r" % nic)
+                time.sleep(0.05)
+            new_qemu = nic[0].get("qemu-pid")
+            s.sendall(b"r")
+            out, err = p.communicate(timeout=TIMEOUT)
+            # The last ferry-dm stopped it at the end (through the launcher it took).
+            deadline = time.monotonic() + TIMEOUT
+            while os.path.exists("/proc/%d" % new_qemu) and time.monotonic() < deadline:
                 try:
-                    with open("/proc/%d/stat" % qemu_pid) as f:
+                    with open("/proc/%d/stat" % new_qemu) as f:
                         if f.read().split(")")[-1].split()[0] == "Z":
                             break
                 except OSError:
                     break
                 time.sleep(0.05)
             else:
-                if os.path.exists("/proc/%d" % qemu_pid):
-                    raise OSError("the remote QEMU pid %d outlived the guest" % qemu_pid)
+                if os.path.exists("/proc/%d" % new_qemu):
+                    raise OSError("the remote QEMU pid %d outlived the guest" % new_qemu)
         except (OSError, subprocess.TimeoutExpired) as e:
             p.kill()
             out, err = p.communicate()
@@ -363,8 +400,9 @@ def scenario_replace_all():
         if p.returncode != 0 or "FAIL" in out:
             fail("exit status %d" % p.returncode, out, err)
         m = re.search(r"sent 0x([0-9a-f]{8}) frames 0x([0-9a-f]{8}) msis 0x([0-9a-f]{8})", out)
-        if not m:
-            fail("the guest did not say how much it sent", out, err)
+        if not m or "restarted: a frame looped again" not in out:
+            fail("the guest did not say how much it sent, or did not loop a frame after the "
+                 "restart", out, err)
         sent, frames, msis = (int(x, 16) for x in m.groups())
         with open(out_path, "rb") as f:
             data = f.read()
@@ -379,8 +417,9 @@ def scenario_replace_all():
         if bad:
             fail("ferry-hv reports unclaimed accesses: %s" % bad[:5], out, err)
         print("ok: %d replaces, %d bytes through COM1, %d frames through the QEMU-hosted "
-              "RTL8139 (pid %d throughout), %d MSIs; none lost, repeated or all ones"
-              % (REPLACES_ALL, sent, frames, qemu_pid, msis))
+              "RTL8139 (pid %d throughout), %d MSIs; none lost, repeated or all ones; "
+              "then the last ferry-dm restarted that QEMU as pid %d"
+              % (REPLACES_ALL, sent, frames, qemu_pid, msis, new_qemu))
 
 
 def scenario_qemu():

@@ -15,8 +15,10 @@
  * Any read of all ones, a lost scratch value, time going backwards, a frame
  * or interrupt that does not come (within a minute of PM timer), or one
  * interrupt too many is a FAIL on ferry-hv's debug console and exit 1.  At
- * the end it prints "sent 0x<bytes> frames <n> msis <n> irqs <n>" and
- * exits 0.
+ * the end it prints "sent 0x<bytes> frames <n> msis <n> irqs <n>", then
+ * "kill the remote now"; once the test has had the last ferry-dm restart
+ * the remote QEMU and sends another byte, it loops one more frame through
+ * the new QEMU and exits 0.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -372,5 +374,19 @@ int guest_main(void *start_info)
     dputs(" irqs 0x");
     dhex(irqs, 8);
     dputs("\n");
+    /*
+     * The last ferry-dm supervises the QEMU it took over: the test kills
+     * that QEMU, waits until ferry-dm has restarted it, and sends another
+     * byte; the NIC (reset, its config replayed) must loop a frame again.
+     */
+    dputs("kill the remote now\n");
+    while (!(inb(COM1 + 5) & 1))
+        __asm__ volatile("pause");
+    (void)inb(COM1);
+    if (inl(RTL_IO) != 0x12005452u)
+        fail("RTL8139 MAC after the restart", inl(RTL_IO));
+    rtl_loop_once();
+    msi_once();
+    dputs("restarted: a frame looped again\n");
     return 0;
 }
