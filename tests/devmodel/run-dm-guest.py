@@ -312,7 +312,7 @@ def scenario_replace_all():
                     dm_args=["--control=" + ctl, "--serial=file:" + out_path,
                              "--serial-in=socket:" + in_path,
                              "--device=pci-test,id=t0,addr=5",
-                             "--device=qemu,id=nic0,device=rtl8139,addr=6"]))
+                             "--device=qemu,id=nic0,device=rtl8139,addr=6"]) + ["-v"])
         pids = [dm_pid]
         qemu_pid = None
         try:
@@ -412,10 +412,19 @@ def scenario_replace_all():
         if data != want:
             i = next(i for i in range(sent) if data[i] != want[i])
             fail("serial byte %d is %r, not %r" % (i, data[i:i + 1], want[i:i + 1]), out, err)
-        # ferry-hv logs every place an access found no owner: there must be none.
+        # ferry-hv (-v) logs every place an access found no owner and its ioreq totals at
+        # the end: no unclaimed and no failed request, across every switch.
         bad = [x for x in err.splitlines() if re.search(r"unclaimed (port|mmio|pci)", x)]
         if bad:
             fail("ferry-hv reports unclaimed accesses: %s" % bad[:5], out, err)
+        totals = re.findall(r"ioreqs: sent=(\d+) .*unclaimed_reads=(\d+) unclaimed_writes=(\d+) "
+                            r"failed=(\d+)", err)
+        if not totals:
+            fail("ferry-hv printed no ioreq totals", out, err)
+        for t in totals:
+            if int(t[0]) == 0 or t[1:] != ("0", "0", "0"):
+                fail("ferry-hv's ioreq totals: sent=%s unclaimed reads=%s writes=%s failed=%s"
+                     % t, out, err)
         print("ok: %d replaces, %d bytes through COM1, %d frames through the QEMU-hosted "
               "RTL8139 (pid %d throughout), %d MSIs; none lost, repeated or all ones; "
               "then the last ferry-dm restarted that QEMU as pid %d"
