@@ -11,11 +11,25 @@
 #include "devmodel/dm-internal.h"
 #include "devmodel/dm-state.h"
 
-#define DEV_IDX_MAX     4096            /* 12 bits of the tag */
 #define GSI_INH_MAX     64
 
+/*
+ * A device's fds are tagged with its id (20 bits of its CRC-32) and the
+ * slot (4 bits): the successor adds the devices of the same config, but a
+ * device removed at run time must not shift another's fds onto a third.
+ */
+static uint32_t dev_key(const char *id)
+{
+    return dm_state_crc32((const uint8_t *)id, strlen(id)) & 0xfffff;
+}
+
+#define DEV_TAG(key, slot)  ((key) << 4 | (slot))
+#define DEV_TAG_KEY(tag)    ((tag) >> 4)
+#define DEV_TAG_SLOT(tag)   ((tag) & 0xf)
+
 struct dev_fd {
-    unsigned idx, slot;
+    uint32_t key;
+    unsigned slot;
     int fd;
 };
 
@@ -54,8 +68,19 @@ int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned 
 
         if (!dev->type->handover_fds)
             continue;
+        bool clash = false;
+        for (guint j = 0; j < i; j++) {
+            struct ferry_dm_device *o = g_ptr_array_index(dm->devices, j);
+            clash |= o->type->handover_fds && dev_key(o->id) == dev_key(dev->id);
+        }
+        if (clash) {
+            snprintf(why, why_len, "device %s's fds cannot be told from another's (rename it)",
+                     dev->id);
+            abort_upto(dm, i);
+            return -ENOTUNIQ;
+        }
         k = dev->type->handover_fds(dev->state, one, FERRY_DM_HANDOVER_DEV_FDS);
-        if (k >= 0 && (i >= DEV_IDX_MAX || n + (unsigned)k > max)) {
+        if (k >= 0 && n + (unsigned)k > max) {
             if (dev->type->handover_abort)
                 dev->type->handover_abort(dev->state);
             k = -E2BIG;
@@ -68,7 +93,7 @@ int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned 
         }
         for (int s = 0; s < k; s++) {
             fds[n] = one[s];
-            roles[n++] = DM_STATE_FD_DEVICE | (i | (uint32_t)s << 12) << 8;
+            roles[n++] = DM_STATE_FD_DEVICE | DEV_TAG(dev_key(dev->id), (uint32_t)s) << 8;
         }
     }
     GHashTableIter it;
@@ -198,12 +223,12 @@ static int inherit(const int *fds, const uint32_t *roles, unsigned n)
         uint32_t kind = DM_STATE_FD_KIND(roles[i]), tag = DM_STATE_FD_TAG(roles[i]);
 
         if (kind == DM_STATE_FD_DEVICE) {
-            if (inh_ndev == DM_STATE_FDS_MAX || (tag >> 12) >= FERRY_DM_HANDOVER_DEV_FDS)
+            if (inh_ndev == DM_STATE_FDS_MAX)
                 return -EINVAL;
             for (unsigned k = 0; k < inh_ndev; k++)
-                if (inh_dev[k].idx == (tag & 0xfff) && inh_dev[k].slot == tag >> 12)
+                if (inh_dev[k].key == DEV_TAG_KEY(tag) && inh_dev[k].slot == DEV_TAG_SLOT(tag))
                     return -EINVAL;
-            inh_dev[inh_ndev++] = (struct dev_fd){ tag & 0xfff, tag >> 12, fds[i] };
+            inh_dev[inh_ndev++] = (struct dev_fd){ DEV_TAG_KEY(tag), DEV_TAG_SLOT(tag), fds[i] };
         } else if (kind == DM_STATE_FD_MSI) {
             if (tag >= FERRY_DM_MSI_FDS || inh_msi[tag])
                 return -EINVAL;
@@ -233,20 +258,20 @@ int dm_handover_inherit(const int *fds, const uint32_t *roles, unsigned n)
 
 int dm_device_inherited_fds(struct ferry_dm_device *dev, int *fds, unsigned max)
 {
-    unsigned idx = dev->dm->devices->len;   /* init runs before the device is listed */
+    uint32_t key = dev_key(dev->id);
     unsigned n = 0;
 
     if (!dev->dm->adding)
         return 0;
     for (unsigned k = 0; k < inh_ndev; k++)
-        if (inh_dev[k].idx == idx && inh_dev[k].fd >= 0 && inh_dev[k].slot + 1 > n)
+        if (inh_dev[k].key == key && inh_dev[k].fd >= 0 && inh_dev[k].slot + 1 > n)
             n = inh_dev[k].slot + 1;
     if (n > max)
         return -E2BIG;
     for (unsigned s = 0; s < n; s++)
         fds[s] = -1;
     for (unsigned k = 0; k < inh_ndev; k++)
-        if (inh_dev[k].idx == idx && inh_dev[k].fd >= 0) {
+        if (inh_dev[k].key == key && inh_dev[k].fd >= 0) {
             fds[inh_dev[k].slot] = inh_dev[k].fd;
             inh_dev[k].fd = -1;
         }

@@ -6,8 +6,7 @@
  * chardevs, and where the successor finds them.
  *
  *   DM_STATE_FD_DEVICE    a device's own fds (its type's handover_fds), by
- *                         device index (the same config adds the devices in
- *                         the same order) and slot;
+ *                         device id (20 bits of its CRC-32) and slot (0-15);
  *   DM_STATE_FD_MSI       an MSI message's routed eventfd, by slot (the
  *                         message itself is in the state's IRQS section);
  *   DM_STATE_FD_IRQFD     a GSI's eventfd, registered with the hypervisor as

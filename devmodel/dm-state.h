@@ -64,7 +64,7 @@ enum dm_state_fd_role {
     DM_STATE_FD_RAM = 7,            /* guest RAM (memfd) */
     DM_STATE_FD_CHARDEV = 8,        /* a chardev's fd: role | tag << 8 (dm_chardev_export) */
     DM_STATE_FD_LOG = 9,            /* the predecessor's stderr: the successor logs there */
-    DM_STATE_FD_DEVICE = 10,        /* a device's own: tag device index | slot << 12 */
+    DM_STATE_FD_DEVICE = 10,        /* a device's own: tag (CRC-32 of its id) << 4 | slot */
     DM_STATE_FD_IRQFD = 11,         /* a GSI's irqfd (registered): tag the GSI */
     DM_STATE_FD_RESAMPLE = 12,      /* a level GSI's resample eventfd: tag the GSI */
     DM_STATE_FD_MSI = 13,           /* an MSI message's routed eventfd: tag its slot */

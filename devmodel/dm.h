@@ -278,8 +278,8 @@ struct ferry_dm_device_type {
 
 /*
  * In a successor's init (a replace): the fds the predecessor's instance of
- * this device (the same position in the same config) handed over, now the
- * caller's; the count (0: none, start afresh) or -E2BIG when more than max.
+ * this device (the same id) handed over, now the caller's; the count (0:
+ * none, start afresh; a missing slot is -1) or -E2BIG when more than max.
  */
 int dm_device_inherited_fds(struct ferry_dm_device *dev, int *fds, unsigned max);
 #define FERRY_DM_HANDOVER_DEV_FDS   16      /* per device */

@@ -263,7 +263,10 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
     /* A replace: the predecessor's QEMU, its link, INTx fds and launcher are ours. */
     int inh[FERRY_DM_HANDOVER_DEV_FDS];
     int ninh = xhci ? 0 : dm_device_inherited_fds(dev, inh, FERRY_DM_HANDOVER_DEV_FDS);
-    if (ninh != 0 && ninh != QEMU_REMOTE_HANDOVER_FDS) {
+    bool all = true;
+    for (int i = 0; i < ninh; i++)
+        all &= inh[i] >= 0;
+    if (ninh != 0 && (ninh != QEMU_REMOTE_HANDOVER_FDS || !all)) {
         dm_dev_log(dev, FERRY_LOG_ERROR, "the predecessor handed over %d fds, not %d", ninh,
                    QEMU_REMOTE_HANDOVER_FDS);
         for (int i = 0; i < ninh; i++)
