@@ -12,7 +12,9 @@
  *   pred -> succ  FDS     the ioreq registration (ioreq_server_handover),
  *                         the fd roles and the state's length; SCM_RIGHTS:
  *                         ioreq socket, shared pages, doorbells, the
- *                         listening control socket, the chardevs' fds
+ *                         listening control socket, the chardevs' fds,
+ *                         devices' own (a QEMU-hosted device's process),
+ *                         irqfds and MSI routes (dm-handover.h)
  *   succ -> pred  READY   it has adopted them, opened its devices from the
  *                         same config and confined itself
  *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks
