@@ -219,7 +219,7 @@ static void check_time(void)
     for (unsigned i = 0; i < 3; i++)
         if (v[i] == 0xff)
             fail("RTC read all ones", i);
-#define BCD(x) ((x) >> 4) * 10 + ((x) & 0xf)
+#define BCD(x) (((x) >> 4) * 10 + ((x) & 0xf))
     int32_t sod = (int32_t)(BCD(v[0] & 0x3f) * 3600 + BCD(v[1]) * 60 + BCD(v[2]));
     if (rtc_last >= 0 && sod < rtc_last && !(rtc_last > 86000 && sod < 400))
         fail("RTC went backwards from second", (uint64_t)rtc_last);
