@@ -13,8 +13,8 @@
  *   - asks ferry-dm's pci-test function at 00:05 for MSI vector 0 and waits
  *     for exactly that one message.
  * Any read of all ones, a lost scratch value, time going backwards, a frame
- * or interrupt that does not come (within a minute of PM timer), or one
- * interrupt too many is a FAIL on ferry-hv's debug console and exit 1.  At
+ * or interrupt that does not come (within a minute of PM timer), an MSI too
+ * many or more INTx interrupts for a frame than it can raise is a FAIL on ferry-hv's debug console and exit 1.  At
  * the end it prints "sent 0x<bytes> frames <n> msis <n> irqs <n>", then
  * "kill the remote now"; once the test has had the last ferry-dm restart
  * the remote QEMU and sends another byte, it loops one more frame through
@@ -276,6 +276,15 @@ static void msi_once(void)
 static uint8_t rx_ring[0x3000] __attribute__((aligned(4096)));
 static uint8_t tx_buf[2048] __attribute__((aligned(4096)));
 
+/*
+ * TOK and ROK come as one or two assertions of INTx, and each may fire
+ * once more with ISR already clear (this machine's KVM signals the
+ * resample fd before the handler has run: see dm-rtl8139.S), the echo
+ * perhaps late: more than four interrupts per frame over the run is a
+ * spurious one.
+ */
+#define IRQS_PER_FRAME_MAX  4u
+
 static void rtl_loop_once(void)
 {
     uint32_t start = pm_now();
@@ -365,6 +374,8 @@ int guest_main(void *start_info)
         __asm__ volatile("pause");
     if (msis != msis_sent)
         fail("an MSI too many", msis);
+    if (rtl_irqs > IRQS_PER_FRAME_MAX * frames)
+        fail("RTL8139 interrupts, more than its frames can raise", rtl_irqs);
     dputs("sent 0x");
     dhex(sent, 8);
     dputs(" frames 0x");
