@@ -57,8 +57,8 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-/* A device hosted by a QEMU of its own (its process and sockets are not handed over yet). */
-static bool has_qemu_device(struct ferry_dm *dm)
+/* An xhci device: its QEMU has USB companion state (rep-comp hands that over, not yet). */
+static bool has_xhci_device(struct ferry_dm *dm)
 {
     JsonBuilder *b = json_builder_new();
     bool found = false;
@@ -68,7 +68,7 @@ static bool has_qemu_device(struct ferry_dm *dm)
     JsonArray *devs = json_node_get_array(root);
     for (guint i = 0; i < json_array_get_length(devs); i++) {
         JsonObject *o = json_array_get_object_element(devs, i);
-        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "qemu");
+        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "xhci");
     }
     json_node_unref(root);
     g_object_unref(b);
@@ -148,9 +148,9 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
-    if (m->qmp || m->usb || has_qemu_device(m->dm))
-        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with QEMU-hosted "
-                                      "devices or companion state (QMP, USB, PCI): nothing "
+    if (m->qmp || m->usb || has_xhci_device(m->dm))
+        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with an xhci "
+                                      "device or companion state (QMP, USB, PCI): nothing "
                                       "was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
         strcmp(fault, "version"))

@@ -16,6 +16,7 @@
 
 #include "common/log-glib.h"
 #include "devmodel/chardev.h"
+#include "devmodel/dm-handover.h"
 #include "devmodel/dm-state.h"
 #include "sandbox/launcher.h"
 
@@ -284,7 +285,7 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     g_autofree uint8_t *buf = g_malloc(REPLACE_MSG_MAX);
     int fds[REPLACE_FDS_MAX];
     unsigned nfds = 0;
-    bool begun = false;
+    bool begun = false, exported = false;
     int rc;
 
     why[0] = '\0';
@@ -339,6 +340,15 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     for (unsigned i = 0; i < nc; i++)
         f->roles[nfds + i] = DM_STATE_FD_CHARDEV | tags[i] << 8;
     nfds += nc;
+    /* QEMU-hosted devices' processes and links, the GSIs' irqfds, MSI routes (dm-handover.h). */
+    rc = nfds < DM_STATE_FDS_MAX
+             ? dm_handover_export(p->dm, fds + nfds, f->roles + nfds, DM_STATE_FDS_MAX - nfds,
+                                  why, why_len)
+             : 0;
+    if (rc < 0)
+        goto fail;
+    exported = true;
+    nfds += (unsigned)rc;
     f->nr_fds = nfds;
 
     rc = dm_state_save(p->dm, p->guest, f->roles, nfds, state);
@@ -427,6 +437,8 @@ no_answer:
 fail:
     if (inst.pid)
         sandbox_launcher_stop(r->launcher, inst.pid, NULL);
+    if (exported)
+        dm_handover_abort(p->dm);
     if (begun)
         (void)dm_server_handover(p->server, IOREQ_HANDOVER_ABORT, (uint32_t)getpid());
     /* Whatever came in meanwhile is answered by us, still in charge. */
@@ -518,6 +530,26 @@ int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, cha
         for (unsigned i = 0; i < t->nfds; i++)
             t->used[i] = false;     /* closed with t */
         say(why, why_len, "malformed chardev fds in the handover");
+        return rc;
+    }
+    int hfds[REPLACE_FDS_MAX];
+    uint32_t hroles[REPLACE_FDS_MAX];
+    unsigned nh = 0;
+    for (unsigned i = t->f.nr_ioreq_fds; i < t->nfds; i++) {
+        uint32_t kind = DM_STATE_FD_KIND(t->f.roles[i]);
+        if (kind == DM_STATE_FD_DEVICE || kind == DM_STATE_FD_IRQFD ||
+            kind == DM_STATE_FD_RESAMPLE || kind == DM_STATE_FD_MSI) {
+            hfds[nh] = t->fds[i];
+            hroles[nh++] = t->f.roles[i];
+            t->used[i] = true;
+        }
+    }
+    rc = dm_handover_inherit(hfds, hroles, nh);
+    if (rc < 0) {
+        for (unsigned i = t->f.nr_ioreq_fds; i < t->nfds; i++)
+            if (DM_STATE_FD_KIND(t->f.roles[i]) >= DM_STATE_FD_DEVICE)
+                t->used[i] = false;     /* closed with t */
+        say(why, why_len, "malformed device or irqfd fds in the handover");
         return rc;
     }
     for (unsigned i = 0; i < t->f.nr_ioreq_fds; i++)
@@ -622,5 +654,6 @@ void dm_takeover_free(struct dm_takeover *t)
     if (t->sock >= 0)
         close(t->sock);
     dm_chardev_inherit_done();
+    dm_handover_inherit_done();
     g_free(t);
 }

@@ -13,7 +13,9 @@
  *   pred -> succ  FDS     the ioreq registration (ioreq_server_handover),
  *                         the fd roles and the state's length; SCM_RIGHTS:
  *                         ioreq socket, shared pages, doorbells, the
- *                         listening control socket, the chardevs' fds
+ *                         listening control socket, the chardevs' fds,
+ *                         devices' own (a QEMU-hosted device's process),
+ *                         irqfds and MSI routes (dm-handover.h)
  *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks, right
  *                         behind FDS (read once the successor is confined)
  *   succ -> pred  READY   it has adopted them, opened its devices from the

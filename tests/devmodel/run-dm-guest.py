@@ -6,7 +6,7 @@
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
 rtl8139, ioapic, fwcfg, pcitestdev, s3-rtc, s3-wakeup, s3-powerbutton,
-s3-no-vector, s3-smp, s3-xvector, replace.
+s3-no-vector, s3-smp, s3-xvector, replace, replace-all.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -485,6 +485,157 @@ def scenario_crash_unit():
               "guest saw 1 reset and no read of all ones" % sent)
 
 
+REPLACES_ALL = 20
+
+
+def control_command(path, command, arguments):
+    """One command with arguments over ferry-dm's control socket: the whole reply."""
+    import json
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        s.connect(path)
+        f = s.makefile("rwb")
+        json.loads(f.readline())
+        f.write(json.dumps({"execute": command, "arguments": arguments, "id": 1}).encode() +
+                b"\n")
+        f.flush()
+        return json.loads(f.readline())
+
+
+def scenario_replace_all():
+    """ferry-dm replaced REPLACES_ALL times under a 64-bit guest that streams through COM1,
+    polls the RTC and the PM timer, loops frames through a QEMU-hosted RTL8139 (DMA, INTx)
+    and takes pci-test MSIs (dm-replace-all.c); the remote QEMU must be the same process
+    throughout."""
+    ferrytest.qemu_check()
+    with tempfile.TemporaryDirectory() as d:
+        ctl = os.path.join(d, "dm.sock")
+        out_path = os.path.join(d, "com1.out")
+        in_path = os.path.join(d, "com1.in")
+        p, line, dm_pid = ferrytest.start_waiting_guest(
+            hv_args(guest("dm-replace-all.elf"),
+                    dm_args=["--control=" + ctl, "--serial=file:" + out_path,
+                             "--serial-in=socket:" + in_path,
+                             "--device=pci-test,id=t0,addr=5",
+                             "--device=qemu,id=nic0,device=rtl8139,addr=6"]) + ["-v"])
+        pids = [dm_pid]
+        qemu_pid = None
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(in_path)
+            for k in range(REPLACES_ALL):
+                nic = [dev for dev in qmp_query_devices(ctl) if dev.get("id") == "nic0"]
+                if not nic or nic[0].get("state") != "running":
+                    raise OSError("before replace %d: nic0 is %r" % (k, nic))
+                if qemu_pid is None:
+                    qemu_pid = nic[0].get("qemu-pid")
+                elif nic[0].get("qemu-pid") != qemu_pid or nic[0].get("restarts") != 0:
+                    raise OSError("before replace %d: nic0's QEMU is not pid %d any more: %r"
+                                  % (k, qemu_pid, nic[0]))
+                before = os.path.getsize(out_path)
+                if k == REPLACES_ALL // 2:
+                    # A refused replace (a corrupt state) hands the QEMU back: the old
+                    # ferry-dm serves on, and the next replace takes it over as usual.
+                    reply = control_command(ctl, "x-replace", {"x-fault": "checksum"})
+                    if "error" not in reply or "checksum" not in reply["error"].get("desc", ""):
+                        raise OSError("x-replace with a corrupt state: %r" % reply)
+                r = subprocess.run([CLI, "dm", "-s", ctl, "replace"], capture_output=True,
+                                   text=True, timeout=TIMEOUT)
+                if r.returncode != 0:
+                    raise OSError("replace %d: %s" % (k, r.stderr.strip()))
+                m = re.search(r'"pid"\s*:\s*(\d+)', r.stdout)
+                if not m:
+                    raise OSError("replace %d printed no pid: %r" % (k, r.stdout))
+                pids.append(int(m.group(1)))
+                # The guest goes on: more bytes (and so more frames and MSIs) after the switch.
+                deadline = time.monotonic() + TIMEOUT
+                while os.path.getsize(out_path) < before + 500:
+                    if p.poll() is not None:
+                        raise OSError("the guest ended during replace %d" % k)
+                    if time.monotonic() > deadline:
+                        raise OSError("the guest stalled after replace %d" % k)
+                    time.sleep(0.01)
+            nic = [dev for dev in qmp_query_devices(ctl) if dev.get("id") == "nic0"]
+            if not nic or nic[0].get("qemu-pid") != qemu_pid or nic[0].get("restarts") != 0:
+                raise OSError("after the last replace: nic0's QEMU is not pid %d: %r"
+                              % (qemu_pid, nic))
+            s.sendall(b"q")
+            # The last ferry-dm supervises the QEMU it took over: killed, it is restarted
+            # through the launcher that came with it.
+            deadline = time.monotonic() + TIMEOUT
+            while "kill the remote now" not in line:
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise OSError("the guest did not stop streaming")
+                line += p.stdout.readline()
+            os.kill(qemu_pid, signal.SIGKILL)
+            while True:
+                nic = [dev for dev in qmp_query_devices(ctl) if dev.get("id") == "nic0"]
+                if nic and nic[0].get("state") == "running" and nic[0].get("restarts") == 1:
+                    break
+                if time.monotonic() > deadline:
+                    raise OSError("ferry-dm did not restart the QEMU it took over: %r" % nic)
+                time.sleep(0.05)
+            new_qemu = nic[0].get("qemu-pid")
+            s.sendall(b"r")
+            out, err = p.communicate(timeout=TIMEOUT)
+            # The last ferry-dm stopped it at the end (through the launcher it took).
+            deadline = time.monotonic() + TIMEOUT
+            while os.path.exists("/proc/%d" % new_qemu) and time.monotonic() < deadline:
+                try:
+                    with open("/proc/%d/stat" % new_qemu) as f:
+                        if f.read().split(")")[-1].split()[0] == "Z":
+                            break
+                except OSError:
+                    break
+                time.sleep(0.05)
+            else:
+                if os.path.exists("/proc/%d" % new_qemu):
+                    raise OSError("the remote QEMU pid %d outlived the guest" % new_qemu)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            p.kill()
+            out, err = p.communicate()
+            for pid in pids[1:] + ([qemu_pid] if qemu_pid else []):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, TypeError):
+                    pass
+            fail(str(e), line + out, err)
+        out = line + out
+        check_log(out, err)
+        if p.returncode != 0 or "FAIL" in out:
+            fail("exit status %d" % p.returncode, out, err)
+        m = re.search(r"sent 0x([0-9a-f]{8}) frames 0x([0-9a-f]{8}) msis 0x([0-9a-f]{8})", out)
+        if not m or "restarted: a frame looped again" not in out:
+            fail("the guest did not say how much it sent, or did not loop a frame after the "
+                 "restart", out, err)
+        sent, frames, msis = (int(x, 16) for x in m.groups())
+        with open(out_path, "rb") as f:
+            data = f.read()
+        if len(data) != sent:
+            fail("the guest sent %d bytes, the serial file has %d" % (sent, len(data)), out, err)
+        want = bytes(ord("a") + i % 26 for i in range(sent))
+        if data != want:
+            i = next(i for i in range(sent) if data[i] != want[i])
+            fail("serial byte %d is %r, not %r" % (i, data[i:i + 1], want[i:i + 1]), out, err)
+        # ferry-hv (-v) logs every place an access found no owner and its ioreq totals at
+        # the end: no unclaimed and no failed request, across every switch.
+        bad = [x for x in err.splitlines() if re.search(r"unclaimed (port|mmio|pci)", x)]
+        if bad:
+            fail("ferry-hv reports unclaimed accesses: %s" % bad[:5], out, err)
+        totals = re.findall(r"ioreqs: sent=(\d+) .*unclaimed_reads=(\d+) unclaimed_writes=(\d+) "
+                            r"failed=(\d+)", err)
+        if not totals:
+            fail("ferry-hv printed no ioreq totals", out, err)
+        for t in totals:
+            if int(t[0]) == 0 or t[1:] != ("0", "0", "0"):
+                fail("ferry-hv's ioreq totals: sent=%s unclaimed reads=%s writes=%s failed=%s"
+                     % t, out, err)
+        print("ok: %d replaces, %d bytes through COM1, %d frames through the QEMU-hosted "
+              "RTL8139 (pid %d throughout), %d MSIs; none lost, repeated or all ones; "
+              "then the last ferry-dm restarted that QEMU as pid %d"
+              % (REPLACES_ALL, sent, frames, qemu_pid, msis, new_qemu))
+
+
 def scenario_qemu():
     ferrytest.qemu_check()
     out, err = run(hv_args(guest("dm-qemu.elf"),
@@ -803,6 +954,7 @@ SCENARIOS = {
     "s3-no-vector": scenario_s3_no_vector, "s3-smp": scenario_s3_smp,
     "s3-xvector": scenario_s3_xvector, "replace": scenario_replace,
     "crash": scenario_crash, "crash-unit": scenario_crash_unit,
+    "replace-all": scenario_replace_all,
 }
 
 if __name__ == "__main__":
