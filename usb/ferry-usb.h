@@ -281,6 +281,11 @@ struct ferry_usb_qmp;
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                    char *err, size_t errlen);
+/* The same on a connected socket fd (an inherited socketpair end), which the
+ * client owns from now on (closed on failure too); path names it in messages. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_qmp_open_fd(int fd, const char *path, int timeout_ms, struct ferry_usb_qmp **out,
+                char *err, size_t errlen);
 FERRY_USB_API void usb_qmp_close(struct ferry_usb_qmp *q);
 /* Run one command; args_json may be NULL.  *reply_json (may be NULL) gets
  * the "return" value as JSON text; an "error" reply is -EIO with its desc. */
