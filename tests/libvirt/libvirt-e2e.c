@@ -281,10 +281,17 @@ static int libvirt_up(struct e2e *e, const char *hook_src)
             /* ... in this testbed: umockdev's environment, and the shim that
              * lets the broker's simulated fds reach ferry-dm; EVENT_NOEPOLL:
              * umockdev's nodes are regular files, which epoll refuses */
+            const char *asan = getenv("ASAN_OPTIONS"), *ubsan = getenv("UBSAN_OPTIONS");
+
+            /* ... and a sanitizer build's options (the preloads come before its
+             * runtime: verify_asan_link_order=0 in the suite's ASAN_OPTIONS) */
             script = g_strdup_printf("#!/bin/sh\nFERRY=%s\nUMOCKDEV_DIR='%s'\n"
                                      "LD_PRELOAD='%s %s'\nEVENT_NOEPOLL=1\n"
-                                     "export FERRY UMOCKDEV_DIR LD_PRELOAD EVENT_NOEPOLL\n%s",
-                                     abs, getenv("UMOCKDEV_DIR"), shim, pre ? pre : "", text);
+                                     "ASAN_OPTIONS='%s'\nUBSAN_OPTIONS='%s'\n"
+                                     "export FERRY UMOCKDEV_DIR LD_PRELOAD EVENT_NOEPOLL "
+                                     "ASAN_OPTIONS UBSAN_OPTIONS\n%s",
+                                     abs, getenv("UMOCKDEV_DIR"), shim, pre ? pre : "",
+                                     asan ? asan : "", ubsan ? ubsan : "", text);
             if (g_file_set_contents(e->hook_path, script, -1, NULL) &&
                 chmod(e->hook_path, 0755) == 0)
                 e->hook_installed = true;
