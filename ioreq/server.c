@@ -330,6 +330,18 @@ static bool ring_timer_arm(struct ioreq_server *s, uint64_t ns)
     return s->timer_armed;
 }
 
+/*
+ * Shared pages from a predecessor (a handover) that drained a masked ring on
+ * its timer: drain it on ours, now (or, never masking, take doorbells again;
+ * ioreq_server_dispatch_all finds what is already there).
+ */
+static void ring_take_over(struct ioreq_server *s)
+{
+    if (s->buf && __atomic_load_n(&s->wait->ring_masked, __ATOMIC_SEQ_CST) &&
+        (!s->delay_ns || !ring_timer_arm(s, 1)))
+        __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+}
+
 int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct ioreq_server **out)
 {
     static const struct ioreq_server_ops no_ops;
@@ -357,6 +369,8 @@ int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct io
     rc = do_hello(s, cfg);
     if (rc == 0)
         rc = ring_timer_init(s, cfg);
+    if (rc == 0)
+        ring_take_over(s);      /* a restarted server on a kept registration */
     if (rc) {
         slog(s, FERRY_LOG_ERROR, "ioreq: registration as '%s' failed: %s%s%s", s->name,
              strerror(-rc), s->last_error[0] ? ": " : "", s->last_error);
@@ -913,14 +927,7 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
         ioreq_server_destroy(s);
         return rc;
     }
-    /*
-     * The predecessor drained a masked ring on its timer: drain it on ours,
-     * now (or, never masking, take doorbells again; ioreq_server_dispatch_all
-     * finds what is already there).
-     */
-    if (s->buf && __atomic_load_n(&s->wait->ring_masked, __ATOMIC_SEQ_CST) &&
-        (!s->delay_ns || !ring_timer_arm(s, 1)))
-        __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+    ring_take_over(s);
     *out = s;
     return 0;
 refuse:
