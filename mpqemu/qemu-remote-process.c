@@ -370,6 +370,37 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
     return rc;
 }
 
+/*
+ * QEMU is the launcher's child: its end shows as a hang-up on the socket
+ * (on_sock) rather than on a pidfd, which a confined ferry-dm may not open.
+ * The stderr pipe must not block the loop.
+ */
+static int watch_link(struct ferry_qemu_remote *r)
+{
+    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
+    r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
+    r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
+    if (!r->ev_err || !r->ev_sock)
+        return -ENOMEM;
+    event_add(r->ev_err, NULL);
+    event_add(r->ev_sock, NULL);
+    return 0;
+}
+
+static int start_heartbeat(struct ferry_qemu_remote *r)
+{
+    struct timeval tv = { r->heartbeat_ms / 1000, (r->heartbeat_ms % 1000) * 1000 };
+
+    if (!r->heartbeat_ms)
+        return 0;
+    r->ev_heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat, r);
+    if (!r->ev_heartbeat)
+        return -ENOMEM;
+    event_add(r->ev_heartbeat, &tv);
+    return 0;
+}
+
 static int spawn(struct ferry_qemu_remote *r)
 {
     struct ferry_launcher_instance inst;
@@ -385,19 +416,9 @@ static int spawn(struct ferry_qemu_remote *r)
     r->sock = inst.sock;
     r->errfd = inst.errfd;
     r->monitor_fd = inst.sock2;
-    /*
-     * QEMU is the launcher's child: its end shows as a hang-up on the
-     * socket (on_sock) rather than on a pidfd, which a confined ferry-dm
-     * may not open.  The stderr pipe must not block the loop.
-     */
-    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
-        return -errno;
-    r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
-    r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
-    if (!r->ev_err || !r->ev_sock)
-        return -ENOMEM;
-    event_add(r->ev_err, NULL);
-    event_add(r->ev_sock, NULL);
+    rc = watch_link(r);
+    if (rc < 0)
+        return rc;
     qlog(r, FERRY_LOG_INFO, "spawned pid=%d device=%s,id=%s sandbox=%s", (int)r->pid, r->device,
          r->id, r->sandbox ? "on" : "off");
     return 0;
@@ -491,14 +512,9 @@ static int do_start(struct ferry_qemu_remote *r)
         rc = mpqemu_remote_replay_config(r, t);
     if (rc < 0)
         return rc;
-    if (r->heartbeat_ms) {
-        struct timeval tv = { r->heartbeat_ms / 1000, (r->heartbeat_ms % 1000) * 1000 };
-
-        r->ev_heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat, r);
-        if (!r->ev_heartbeat)
-            return -ENOMEM;
-        event_add(r->ev_heartbeat, &tv);
-    }
+    rc = start_heartbeat(r);
+    if (rc < 0)
+        return rc;
     set_state(r, QEMU_REMOTE_RUNNING);
     qlog(r, FERRY_LOG_INFO, "ready pid=%d ids=%04x:%04x", (int)r->pid, r->ids & 0xffff,
          r->ids >> 16);
@@ -718,23 +734,9 @@ void mpqemu_remote_get_stats(const struct ferry_qemu_remote *r, struct mpqemu_re
 /* For qemu-remote-handover.c: what a spawn sets up, for a QEMU taken over. */
 int mpqemu_remote_watch(struct ferry_qemu_remote *r)
 {
-    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
-        return -errno;
-    r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
-    r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
-    if (!r->ev_err || !r->ev_sock)
-        return -ENOMEM;
-    event_add(r->ev_err, NULL);
-    event_add(r->ev_sock, NULL);
-    if (r->heartbeat_ms) {
-        struct timeval tv = { r->heartbeat_ms / 1000, (r->heartbeat_ms % 1000) * 1000 };
+    int rc = watch_link(r);
 
-        r->ev_heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat, r);
-        if (!r->ev_heartbeat)
-            return -ENOMEM;
-        event_add(r->ev_heartbeat, &tv);
-    }
-    return 0;
+    return rc < 0 ? rc : start_heartbeat(r);
 }
 
 void mpqemu_remote_drain_stderr(struct ferry_qemu_remote *r)
