@@ -164,14 +164,19 @@ int usb_libvirt_attach(const char *domain, const char *uri, const char *device,
     gid_t gid;
     int rc = FERRY_EXIT_FAILURE;
 
+    memset(&l, 0, sizeof(l));
+    /* the device and the policy's verdict first: a refused device is refused
+     * before libvirt is asked anything */
+    if (usb_libvirt_domain_name_ok(domain) &&
+        (usb_libvirt_find_host_device(device, &d, who) < 0 ||
+         usb_libvirt_policy_check(domain, device, &d, who) < 0))
+        goto out;
     if (lv_open(&l, domain, uri, "attach") < 0)
         goto out;
     if (virDomainIsActive(l.dom) != 1) {
         fprintf(stderr, "%s: libvirt domain %s is not running (start it first)\n", who, domain);
         goto out;
     }
-    if (usb_libvirt_find_host_device(device, &d, who) < 0)
-        goto out;
     usb_identity(&d, ident, sizeof(ident));
     usb_libvirt_alias_of(ident, alias, sizeof(alias));
     xml = virDomainGetXMLDesc(l.dom, 0);
@@ -195,6 +200,7 @@ int usb_libvirt_attach(const char *domain, const char *uri, const char *device,
         fprintf(stderr, "%s: libvirt refused the redirdev for %s in domain %s: %s\n", who, ident,
                 domain, lv_err());
         (void)ctl_cmd(&c, "usb-detach", a, -1, NULL);
+        usb_libvirt_follow_stop(l.dir, alias);
         unlink(path);
         goto out;
     }
@@ -307,6 +313,7 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
     }
     g_free(a);
     a = ctl_json_args("alias", alias, NULL, NULL, false);
+    usb_libvirt_follow_stop(l.dir, alias);
     if (ctl_cmd(&c, "usb-detach", a, -1, NULL) < 0)
         goto out;
     {
@@ -342,23 +349,22 @@ int usb_libvirt_list(const char *domain, const char *uri, bool json)
         printf("%s\n", s ? s : "null");
         free(s);
     } else {
-        json_t *served = ferry_json_array(q, "served"), *devs = ferry_json_array(q, "devices");
-        json_t *e, *dv;
-        size_t i, k;
+        json_t *served = ferry_json_array(q, "served"), *e;
+        g_autofree char *cfg = virDomainGetXMLDesc(l.dom, VIR_DOMAIN_XML_INACTIVE);
+        size_t i;
 
-        xml = virDomainGetXMLDesc(l.dom, 0);
-        printf("%-40s %-28s %-9s %s\n", "ALIAS", "DEVICE", "IN-DOMAIN", "CONNECTED");
+        xml = virDomainIsActive(l.dom) == 1 ? virDomainGetXMLDesc(l.dom, 0) : NULL;
+        printf("%-40s %-28s %-9s %-9s %-10s %s\n", "ALIAS", "DEVICE", "HOST", "IN-DOMAIN",
+               "PERSISTENT", "QEMU");
         json_array_foreach(served, i, e) {
-            const char *alias = ferry_json_string(e, "alias", "");
-            g_autofree char *where = g_strdup_printf("libvirt:%s/%s", domain, alias);
-            bool conn = false;
+            const char *alias = ferry_json_string(e, "alias", "?");
 
-            json_array_foreach(devs, k, dv) {
-                if (!g_strcmp0(ferry_json_string(dv, "attached", NULL), where))
-                    conn = json_is_true(json_object_get(dv, "connected"));
-            }
-            printf("%-40s %-28s %-9s %s\n", alias, ferry_json_string(e, "device", ""),
-                   usb_libvirt_xml_has_alias(xml, alias) ? "yes" : "no", conn ? "yes" : "no");
+            printf("%-40s %-28s %-9s %-9s %-10s %s\n", alias,
+                   ferry_json_string(e, "device", "?"),
+                   json_is_true(json_object_get(e, "present")) ? "plugged" : "unplugged",
+                   usb_libvirt_xml_has_alias(xml, alias) ? "yes" : "no",
+                   usb_libvirt_xml_has_alias(cfg, alias) ? "yes" : "no",
+                   json_is_true(json_object_get(e, "connected")) ? "connected" : "-");
         }
     }
     rc = FERRY_EXIT_OK;

@@ -51,6 +51,9 @@ struct ferry_qmp;
 struct ferry_qmp *ferry_qmp_new(int timeout_ms);
 /* Connect, read the greeting, negotiate capabilities.  0 or -errno. */
 int ferry_qmp_connect(struct ferry_qmp *q, const char *path);
+/* The same on a connected socket (e.g. an inherited socketpair end, which q
+ * then owns and closes, also on failure); name is for messages. */
+int ferry_qmp_connect_fd(struct ferry_qmp *q, int fd, const char *name);
 /* Disconnect and free (NULL is fine). */
 void ferry_qmp_close(struct ferry_qmp *q);
 

@@ -35,6 +35,11 @@ struct companion_qmp;
  * printed to stderr. */
 int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
                 void *opaque, struct companion_qmp **out);
+/* The same on a connected socket fd (the xhci device's remote QEMU's
+ * monitor, an inherited socketpair end: no connect(), so a confined ferry-dm
+ * may do it), which it owns from now on; path only names it. */
+int companion_qmp_open_fd(struct event_base *base, int fd, const char *path,
+                          void (*gone)(void *opaque), void *opaque, struct companion_qmp **out);
 /* The client, as libferry-usb wants it and as common/qmp.h's. */
 struct ferry_usb_qmp *companion_qmp_client(struct companion_qmp *d);
 struct ferry_qmp *companion_qmp_conn(struct companion_qmp *d);

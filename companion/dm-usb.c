@@ -297,6 +297,14 @@ static char *libvirt_attach(struct companion_usb *u, json_t *args, json_t *id, i
         return dm_control_reply_error(id, "usb-attach: \"device\" and \"alias\" (ua-ferry-...) "
                                           "are required for a libvirt domain");
     lfd = g_hash_table_lookup(u->listeners, alias);
+    if (!lfd && with_fd && *fd >= 0 && g_hash_table_contains(u->served, alias)) {
+        /* the broker's new fd for a device that was replugged (confined: no hotplug here) */
+        where = libvirt_where(u, alias);
+        if (usb_service_serve_listener_fd(u->svc, where, *fd, err, sizeof(err)) < 0)
+            return dm_control_reply_error(id, err);
+        *fd = -1;
+        return dm_control_reply(id, NULL);
+    }
     if (!lfd) {
         snprintf(err, sizeof(err), "usb-attach %s: no listening socket for %s (usb-listen "
                  "first)", dev, alias);
@@ -383,9 +391,30 @@ static char *libvirt_detach(struct companion_usb *u, json_t *args, json_t *id)
     return dm_control_reply(id, NULL);
 }
 
+/* The broker saw the device go (a confined ferry-dm sees no hotplug). */
+static char *libvirt_unplugged(struct companion_usb *u, json_t *args, json_t *id)
+{
+    const char *alias = ferry_json_string(args, "alias", NULL);
+    const char *dev = alias ? g_hash_table_lookup(u->served, alias) : NULL;
+    char err[FERRY_USB_ERR_MAX];
+    g_autofree char *where = NULL;
+
+    if (!dev) {
+        snprintf(err, sizeof(err), "usb-unplugged: alias %s: nothing served under it in "
+                 "domain %s", alias ? alias : "(none given)", u->domain);
+        return dm_control_reply_error(id, err);
+    }
+    where = libvirt_where(u, alias);
+    if (usb_service_device_left(u->svc, where, dev, err, sizeof(err)) < 0)
+        return dm_control_reply_error(id, err);
+    return dm_control_reply(id, NULL);
+}
+
 static char *libvirt_command(struct companion_usb *u, const char *cmd, json_t *args,
                              json_t *id, int *fd)
 {
+    if (!strcmp(cmd, "usb-unplugged"))
+        return libvirt_unplugged(u, args, id);
     if (!strcmp(cmd, "usb-listen"))
         return libvirt_listen(u, args, id, fd);
     if (!strcmp(cmd, "usb-attach"))
@@ -402,9 +431,14 @@ static char *libvirt_command(struct companion_usb *u, const char *cmd, json_t *a
         g_hash_table_iter_init(&it, u->served);
         while (g_hash_table_iter_next(&it, &k, &v)) {
             json_t *e = json_object();
+            g_autofree char *where = libvirt_where(u, k);
+            bool present = false, connected = false;
 
+            (void)usb_service_listener_state(u->svc, where, &present, &connected);
             json_object_set_new(e, "alias", ferry_json_str(k));
             json_object_set_new(e, "device", ferry_json_str(v));
+            json_object_set_new(e, "present", json_boolean(present));
+            json_object_set_new(e, "connected", json_boolean(connected));
             json_array_append_new(served, e);
         }
         json_object_set_new(o, "guest", ferry_json_str(u->qmp));

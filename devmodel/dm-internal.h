@@ -98,12 +98,15 @@ struct ferry_dm {
     unsigned nr_vcpus;                  /* 0: unknown */
     uint32_t wake_enabled;              /* bit per enum ferry_dm_wake_reason */
     bool adding;                        /* inside dm_device_add */
+    bool taking_over;                   /* a replace's restore: lines' levels are set, not
+                                         * delivered (the predecessor delivered them) */
     char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
     struct {                            /* a USB controller's QEMU (dm_usb_host_set) */
         char qmp[108];
-        void (*restarted)(void *opaque);
+        int fd;                         /* its QMP socket until taken, or -1 */
+        void (*restarted)(void *opaque, int fd);
         void *opaque;
     } usb_host;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */
@@ -122,6 +125,8 @@ int dm_region_claim(struct ferry_dm_region *r);
 /* dm-irq.c */
 void dm_gsi_free(gpointer p);
 void dm_gsis_start(struct ferry_dm *dm);
+/* dm-handover.c: a GSI's irqfd and resample fd from the predecessor (now the caller's). */
+bool dm_gsi_inherited(uint32_t gsi, int *efd, int *resample_fd);
 void dm_irq_free(struct ferry_dm_irq *irq);
 
 /* dm-device.c */

@@ -45,6 +45,9 @@ struct dm_program {
     struct companion_vfio *vfio;
     struct event *sig_ev[2];
     struct dm_replace *replace;         /* the launcher of a successor (x-replace) */
+    struct ferry_dm_control_pending *replace_pending;   /* x-replace waiting for STARTED */
+    struct event *replace_ev;
+    char *replace_fault;
     const char *guest;
     bool replaced;                      /* a successor serves: exit, touch nothing */
     int status;
@@ -54,23 +57,68 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-/* A device hosted by a QEMU of its own (its process and sockets are not handed over yet). */
-static bool has_qemu_device(struct ferry_dm *dm)
+/* An xhci device: its QEMU has USB companion state (rep-comp hands that over, not yet). */
+static bool has_xhci_device(struct ferry_dm *dm)
 {
     json_t *devs = dm_query_devices(dm), *o;
     bool found = false;
     size_t i;
 
     json_array_foreach(devs, i, o)
-        found |= !g_strcmp0(ferry_json_string(o, "type", ""), "qemu");
+        found |= !g_strcmp0(ferry_json_string(o, "type", ""), "xhci");
     json_decref(devs);
     return found;
 }
 
+static char *replace_reply(json_t *id, pid_t pid)
+{
+    json_t *ret = json_object();
+
+    json_object_set_new(ret, "pid", json_integer(pid));
+    return dm_control_reply(id, ret);
+}
+
 /*
- * x-replace (docs/control.md): start a successor and hand it everything;
- * on success answer now and leave the loop for good (dm_run exits without
+ * The successor said STARTED (or went, or the time is up): hand it
+ * everything now (this ferry-dm serves nothing until that ends).  On
+ * success answer at once and leave the loop for good (dm_run exits without
  * a teardown: every fd is the successor's now).
+ */
+static void replace_started(evutil_socket_t fd, short what, void *arg)
+{
+    struct dm_program *m = arg;
+    struct ferry_dm_control_pending *p = m->replace_pending;
+    g_autofree char *fault = m->replace_fault;
+    char why[512];
+    pid_t pid = 0;
+
+    event_free(m->replace_ev);
+    m->replace_ev = NULL;
+    m->replace_pending = NULL;
+    m->replace_fault = NULL;
+    if (what & EV_TIMEOUT) {
+        dm_replace_cancel(m->replace);
+        ferry_log(FERRY_LOG_WARNING, NULL, "replace refused, this ferry-dm goes on serving: "
+                  "the successor did not start within %d ms", DM_REPLACE_TIMEOUT_MS);
+        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p),
+                            "x-replace: the successor did not start in time"));
+        return;
+    }
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest };
+    int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (rc < 0) {
+        g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
+        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p), msg));
+        return;
+    }
+    (void)dm_control_complete_now(p, replace_reply(dm_control_pending_id(p), pid));
+    m->replaced = true;
+    event_base_loopbreak(m->base);
+}
+
+/*
+ * x-replace (docs/control.md): start a successor; the rest when it has
+ * started (replace_started), the loop serving meanwhile.
  */
 static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                          json_t *args, json_t *id)
@@ -89,27 +137,49 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
-    if (m->qmp || m->usb || has_qemu_device(m->dm))
-        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with QEMU-hosted "
-                                      "devices or companion state (QMP, USB, PCI): nothing "
+    if (m->qmp || m->usb || has_xhci_device(m->dm))
+        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with an xhci "
+                                      "device or companion state (QMP, USB, PCI): nothing "
                                       "was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
         strcmp(fault, "version"))
         return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
-    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest };
-    int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (m->replace_pending)
+        return dm_control_reply_error(id, "x-replace: a replace is under way already");
+    int sock;
+    int rc = dm_replace_begin(m->replace, &sock, why, sizeof(why));
     if (rc < 0) {
         g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
         return dm_control_reply_error(id, msg);
     }
-    json_t *ret = json_object();
-    json_object_set_new(ret, "pid", json_integer(pid));
-    g_autofree char *line = dm_control_reply(id, ret);
-    (void)dm_control_reply_now(req, line);
+    /* Serve on while the successor execs and warms up; the rest when it says STARTED. */
+    struct ferry_dm_control_pending *p = dm_control_defer(req);
+    if (p) {
+        struct timeval tv = { DM_REPLACE_TIMEOUT_MS / 1000, 0 };
+        m->replace_ev = event_new(m->base, sock, EV_READ, replace_started, m);
+        if (m->replace_ev && event_add(m->replace_ev, &tv) == 0) {
+            m->replace_pending = p;
+            m->replace_fault = g_strdup(fault);
+            return FERRY_DM_CONTROL_DEFERRED;
+        }
+        if (m->replace_ev)
+            event_free(m->replace_ev);
+        m->replace_ev = NULL;
+        dm_replace_cancel(m->replace);
+        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p),
+                                                      "x-replace: out of memory"));
+        return FERRY_DM_CONTROL_DEFERRED;
+    }
+    /* No client to answer later (dm_control_execute): all of it now. */
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest };
+    rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (rc < 0) {
+        g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
+        return dm_control_reply_error(id, msg);
+    }
     m->replaced = true;
     event_base_loopbreak(m->base);
-    return dm_control_defer(req) ? FERRY_DM_CONTROL_DEFERRED
-                                 : dm_control_reply_error(id, "x-replace: done");
+    return replace_reply(id, pid);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -139,28 +209,25 @@ static void qmp_gone(void *opaque)
 }
 
 /*
- * The xhci device's remote QEMU was restarted: a new QMP connection to it
- * (the old one ended with the old QEMU), and the USB service plugs the
- * devices in again.  A confined ferry-dm cannot connect any more: its
- * devices come back when the broker passes them again.
+ * The xhci device's remote QEMU was restarted: the new QEMU's QMP socket
+ * (from the launcher, so a confined ferry-dm gets it too) replaces the old
+ * connection, which ended with the old QEMU, and the USB service plugs the
+ * devices in again.
  */
-static void usb_host_restarted(void *opaque)
+static void usb_host_restarted(void *opaque, int fd)
 {
     struct dm_program *m = opaque;
-    const char *path = dm_usb_host_qmp(m->dm);
+    const char *name = dm_usb_host_qmp(m->dm);
     struct companion_qmp *d = NULL;
 
-    if (!m->usb || !path || !m->qmp || strcmp(companion_qmp_path(m->qmp), path) != 0)
-        return;
-    if (dm_confined(m->dm)) {
-        ferry_log(FERRY_LOG_WARNING, NULL, "usb: the xhci's QEMU was restarted, but a confined "
-                  "ferry-dm cannot connect to its QMP socket again: its USB devices stay "
-                  "unplugged");
+    if (!m->usb || !name || !m->qmp || strcmp(companion_qmp_path(m->qmp), name) != 0) {
+        if (fd >= 0)
+            close(fd);
         return;
     }
-    if (companion_qmp_open(m->base, path, qmp_gone, m, &d) < 0) {
+    if (fd < 0 || companion_qmp_open_fd(m->base, fd, name, qmp_gone, m, &d) < 0) {
         ferry_log(FERRY_LOG_WARNING, NULL, "usb: no QMP connection to the restarted xhci "
-                  "QEMU at %s: its USB devices stay unplugged", path);
+                  "QEMU (%s): its USB devices stay unplugged", name);
         return;
     }
     if (companion_usb_reconnect(m->usb, d) < 0) {
@@ -169,7 +236,7 @@ static void usb_host_restarted(void *opaque)
     }
     companion_qmp_free(m->qmp);
     m->qmp = d;
-    ferry_log(FERRY_LOG_INFO, NULL, "usb: reconnected to the restarted xhci QEMU at %s", path);
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: reconnected to the restarted xhci QEMU (%s)", name);
 }
 
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
@@ -215,6 +282,11 @@ static void announce_ptys(struct ferry_dm *dm)
 
 static void teardown(struct dm_program *m)
 {
+    if (m->replace_ev)
+        event_free(m->replace_ev);
+    if (m->replace_pending)
+        dm_control_complete(m->replace_pending, NULL);
+    g_free(m->replace_fault);
     dm_replace_free(m->replace);
     dm_control_close(m->control);
     companion_usb_free(m->usb);
@@ -266,10 +338,24 @@ static char *own_binary(const struct dm_args *a)
     return g_file_read_link("/proc/self/exe", NULL);
 }
 
+/* The launcher of this ferry-dm's own successor (x-replace), forked before confinement. */
+static void prepare_successor(const struct dm_args *a, const struct ferry_sandbox_config *sbx,
+                              struct dm_program *m)
+{
+    g_autofree char *bin = own_binary(a);
+    g_auto(GStrv) sargv = bin ? successor_argv(bin) : NULL;
+    int rc = sargv ? dm_replace_prepare((const char *const *)sargv, sbx, &m->replace) : -ENOENT;
+
+    if (rc < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "x-replace unavailable: cannot start the "
+                  "successor launcher for %s: %s", bin ? bin : "this binary", strerror(-rc));
+}
+
 static int dm_run(const struct dm_args *a)
 {
     struct dm_program m = { .status = DM_EXIT_FAILURE };
     struct dm_takeover *takeover = NULL;
+    gint64 tt[8] = { 0 };               /* a successor's steps after the fds, for the log */
     char why[512];
     int rc;
     enum ferry_seccomp_mode mode = FERRY_SECCOMP_KILL;
@@ -353,6 +439,9 @@ static int dm_run(const struct dm_args *a)
     dm_set_sandbox(m.dm, &sbx);
     m.guest = cfg.name;
     if (a->take_over >= 0) {
+        /* What needs nothing of the predecessor's, while it still serves. */
+        if (a->control && !companion && !a->qmp && !a->libvirt)
+            prepare_successor(a, &sbx, &m);
         if (dm_takeover_started(a->take_over) < 0)
             takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
@@ -361,9 +450,11 @@ static int dm_run(const struct dm_args *a)
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
+        tt[0] = g_get_monotonic_time();
         rc = dm_takeover_adopt(takeover, m.server, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
+        tt[1] = g_get_monotonic_time();
     } else if (!companion && dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0) {
         /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
         goto out;
@@ -374,6 +465,7 @@ static int dm_run(const struct dm_args *a)
         m.status = DM_EXIT_USAGE;
         goto out;
     }
+    tt[2] = g_get_monotonic_time();
     if (!takeover)
         announce_ptys(m.dm);
     if (takeover && a->control) {
@@ -433,7 +525,10 @@ static int dm_run(const struct dm_args *a)
             if (pr < 0)
                 goto out;
         }
-        if (qmp && companion_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
+        /* the xhci's QEMU: its monitor is already connected (an inherited socketpair) */
+        int qmp_fd = qmp && !companion && qmp == dm_usb_host_qmp(m.dm)
+                     ? dm_usb_host_take_fd(m.dm) : -1;
+        if (qmp && companion_qmp_open_fd(m.base, qmp_fd, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
         }
@@ -460,20 +555,17 @@ static int dm_run(const struct dm_args *a)
         dm_usb_host_set_handler(m.dm, usb_host_restarted, &m);
     if (m.control)
         dm_control_set_handler(m.control, control_command, &m);
-    /* The launcher of a successor (x-replace): forked now, before confinement. */
-    if (m.control && !companion) {
-        g_autofree char *bin = own_binary(a);
-        g_auto(GStrv) sargv = bin ? successor_argv(bin) : NULL;
-        rc = sargv ? dm_replace_prepare((const char *const *)sargv, &sbx, &m.replace) : -ENOENT;
-        if (rc < 0)
-            ferry_log(FERRY_LOG_WARNING, NULL, "x-replace unavailable: cannot start the "
-                      "successor launcher for %s: %s", bin ? bin : "this binary", strerror(-rc));
-    }
+    tt[4] = g_get_monotonic_time();
+    /* The launcher of a successor (x-replace): forked now, before confinement (a successor
+     * forked it before it said STARTED). */
+    if (m.control && !companion && !m.replace)
+        prepare_successor(a, &sbx, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)
         if (m.sig_ev[i])
             event_add(m.sig_ev[i], NULL);
+    tt[7] = g_get_monotonic_time();
     /* Everything is open: confine, then claim and serve. */
     rc = sandbox_enter(&sbx);
     if (rc < 0) {
@@ -486,9 +578,16 @@ static int dm_run(const struct dm_args *a)
         dm_set_confined(m.dm, lists, nr_lists);
     if (takeover) {
         struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest };
+        tt[5] = g_get_monotonic_time();
         rc = dm_takeover_finish(takeover, &parts, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
+        tt[6] = g_get_monotonic_time();
+        ferry_log(FERRY_LOG_INFO, NULL, "took over %.2f ms after the fds came: adopted %.2f, "
+                  "devices %.2f, control socket and companion %.2f, successor launcher %.2f, "
+                  "confined %.2f, state restored and serving %.2f", (tt[6] - tt[0]) / 1e3,
+                  (tt[1] - tt[0]) / 1e3, (tt[2] - tt[1]) / 1e3, (tt[4] - tt[2]) / 1e3,
+                  (tt[7] - tt[4]) / 1e3, (tt[5] - tt[7]) / 1e3, (tt[6] - tt[5]) / 1e3);
         dm_takeover_free(takeover);
         takeover = NULL;
         goto serve;

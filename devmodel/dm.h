@@ -265,7 +265,25 @@ struct ferry_dm_device_type {
     /* Optional: add this instance's properties (members) to its
      * query-devices entry, an object. */
     void (*query)(void *state, json_t *entry);
+    /*
+     * Optional, replacing ferry-dm (docs/ferry-dm.md, "Replacing ferry-dm"):
+     * put the fds this instance hands its successor in fds (at most max;
+     * they stay this process's) and make what they stand for outlive this
+     * process; the count, or -errno to refuse the replace.  The successor's
+     * instance finds them in init with dm_device_inherited_fds.
+     * handover_abort: the replace failed, this process keeps serving.
+     */
+    int (*handover_fds)(void *state, int *fds, unsigned max);
+    void (*handover_abort)(void *state);
 };
+
+/*
+ * In a successor's init (a replace): the fds the predecessor's instance of
+ * this device (the same id) handed over, now the caller's; the count (0:
+ * none, start afresh; a missing slot is -1) or -E2BIG when more than max.
+ */
+int dm_device_inherited_fds(struct ferry_dm_device *dev, int *fds, unsigned max);
+#define FERRY_DM_HANDOVER_DEV_FDS   16      /* per device */
 
 /* Only for FERRY_DM_DEVICE_TYPE(); -ENOSPC when FERRY_DM_TYPES_MAX are taken. */
 int dm_device_type_register(const struct ferry_dm_device_type *type);
@@ -312,18 +330,21 @@ bool dm_confined(const struct ferry_dm *dm);
 
 /*
  * A USB host controller emulated by a QEMU that takes usb-redir devices
- * over the QMP socket qmp (the xhci device): ferry-dm's USB service serves
- * host devices to it (companion/dm-usb.h), as to a QEMU guest.  One per
- * guest: -EEXIST for a second.  dm_usb_host_restarted: that QEMU was
- * restarted (a new process at the same socket); the handler ferry-dm's
- * program set with dm_usb_host_set_handler reconnects and plugs the
- * devices in again.
+ * over QMP (the xhci device): ferry-dm's USB service serves host devices to
+ * it (companion/dm-usb.h), as to a QEMU guest.  qmp names that QMP channel
+ * (logs, the USB service's guest); fd is the connected QMP socket (owned by
+ * dm until dm_usb_host_take_fd; closed on failure).  One per guest: -EEXIST
+ * for a second.  dm_usb_host_restarted: that QEMU was restarted, fd the new
+ * QEMU's QMP socket (or -1); the handler ferry-dm's program set with
+ * dm_usb_host_set_handler owns fd, reconnects and plugs the devices in
+ * again.
  */
-FERRY_MUST_CHECK int dm_usb_host_set(struct ferry_dm *dm, const char *qmp);
+FERRY_MUST_CHECK int dm_usb_host_set(struct ferry_dm *dm, const char *qmp, int fd);
 const char *dm_usb_host_qmp(const struct ferry_dm *dm);       /* NULL if none */
-void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+int dm_usb_host_take_fd(struct ferry_dm *dm);                 /* -1 if none or taken */
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque, int fd),
                              void *opaque);
-void dm_usb_host_restarted(struct ferry_dm *dm);
+void dm_usb_host_restarted(struct ferry_dm *dm, int fd);
 
 /* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
 int dm_device_remove(struct ferry_dm *dm, const char *id);
@@ -373,7 +394,9 @@ struct ferry_dm_region_ops {
  * vCPU or the outside sees before the next access).  ferry-hv then queues
  * writes in the buffered ring without waiting (ports and MMIO below 1 MiB,
  * Xen's limit); any synchronous request to ferry-dm, a read of the same
- * region included, is handled only after every earlier posted write.
+ * region included, is handled only after every earlier posted write.  In a
+ * burst the ring is drained on a timer: a write may take effect up to about
+ * IOREQ_POSTED_DELAY_US (1 ms) late if no synchronous request comes first.
  */
 #define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED
 #define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */

@@ -134,11 +134,18 @@ struct ioreq_msg_hello_reply {
  * eventfd; the server rings it only then (a spinning vCPU needs no ring).
  * server_cpu: the CPU the server last ran on (sched_getcpu), for the
  * router's spin-or-sleep choice.
+ * ring_masked: the server drains the buffered ring on a timer of its own
+ * for now (posted writes keep coming), so a vCPU that posts a write does
+ * not ring, unless the ring is half full; Xen's QEMU masks its buffered
+ * event channel the same way.  The server clears it (then looks at the
+ * ring once more) before it relies on doorbells again.  A router that
+ * ignores it only rings more; a server that never sets it leaves it 0.
  */
 struct ioreq_wait_page {
     uint32_t server_idle;
     int32_t server_cpu;
-    uint32_t reserved[14];
+    uint32_t ring_masked;
+    uint32_t reserved[13];
     uint8_t router_waiting[IOREQ_MAX_VCPUS];
 };
 
@@ -323,6 +330,23 @@ struct ioreq_router_ops {
     int (*sleep)(void *opaque, enum ioreq_sleep_state state, char *why, size_t why_len);
     /* Optional: a server went away (name, why). */
     void (*server_gone)(void *opaque, const char *name, const char *why);
+    /*
+     * Optional: the connection of registered server id hung up (its process
+     * died).  Return how many ms to keep its registration for a restarted
+     * server to take over (0: detach it now, as without this op).  Kept, its
+     * ranges stay claimed and vCPUs that reach them wait, as Xen's wait on
+     * an ioreq server whose emulator is gone; a server that registers with
+     * the same name in that time takes the registration over (the same
+     * shared pages, doorbells, ring and claims; requests left in the slots
+     * go to it), else it is detached when the time is up.
+     */
+    unsigned (*server_lost)(void *opaque, uint32_t id, const char *name);
+    /*
+     * Optional: server id is served by process pid from now on (a handover
+     * that is done, or a restarted server that took over).  pid is the
+     * sender's as the kernel says (SCM_CREDENTIALS), not as it claims.
+     */
+    void (*server_moved)(void *opaque, uint32_t id, const char *name, int32_t pid);
 };
 
 struct ioreq_router_config {
@@ -345,6 +369,8 @@ void ioreq_router_destroy(struct ioreq_router *r);
 FERRY_MUST_CHECK int ioreq_router_listen(struct ioreq_router *r, const char *path);
 /* Take a connected SOCK_SEQPACKET socket (e.g. one end of a socketpair). */
 FERRY_MUST_CHECK int ioreq_router_add_connection(struct ioreq_router *r, int fd);
+/* The same; *id gets the id of the server on it (as in its HELLO's reply). */
+FERRY_MUST_CHECK int ioreq_router_add_connection_id(struct ioreq_router *r, int fd, uint32_t *id);
 /* One fd for the caller's event loop; call dispatch when it is readable. */
 int ioreq_router_get_fd(const struct ioreq_router *r);
 int ioreq_router_dispatch(struct ioreq_router *r);
@@ -383,6 +409,9 @@ struct ioreq_router_stats {
     uint64_t rep_sent;          /* of sent: string requests (count > 1) */
     uint64_t rep_elements;      /* elements they carried */
     uint64_t doorbells;         /* eventfd writes to servers (coalesced ones not counted) */
+    uint64_t posted_quiet;      /* of posted: no doorbell, the server's ring was masked */
+    uint64_t posted_pending;    /* posted writes in the rings now, not applied yet
+                                   (control thread only) */
     unsigned servers;
     unsigned enabled;           /* servers that sent ENABLE (control thread only) */
 };
@@ -391,7 +420,7 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
 /* Who drives each server, for placement (ferry-hv moves a device model next to it). */
 struct ioreq_router_load {
     uint32_t server_id;
-    int32_t pid;                /* as the server said in its HELLO; 0: unknown */
+    int32_t pid;                /* its process as the kernel says (else its HELLO); 0: unknown */
     bool pinned;                /* it chose its CPUs itself */
     char name[IOREQ_NAME_MAX + 1];
     uint64_t requests;          /* from every vCPU since the previous call */
@@ -420,9 +449,21 @@ struct ioreq_server_ops {
     void (*handle)(void *opaque, unsigned vcpu, ioreq_t *req);
 };
 
+/*
+ * Posted writes in a burst: when the ring's doorbell rings twice within
+ * this delay, the server stops taking doorbells for the ring (ring_masked)
+ * and drains it every delay instead, until a drain finds it empty.  A
+ * posted write then takes effect at most about this late, or before the
+ * next synchronous request, whichever comes first (Xen's QEMU: 100 ms,
+ * BUFFER_IO_MAX_DELAY); a lone write still takes effect at once.
+ */
+#define IOREQ_POSTED_DELAY_US   1000u
+#define IOREQ_POSTED_IMMEDIATE  (~0u)  /* posted_delay_us: every doorbell, never a timer */
+
 struct ioreq_server_config {
     const char *name;
     bool buffered;              /* ask for the buffered ring */
+    unsigned posted_delay_us;   /* 0: IOREQ_POSTED_DELAY_US; or IOREQ_POSTED_IMMEDIATE */
     bool pinned;                /* tell the router our CPUs are chosen (no placement) */
     const struct ioreq_server_ops *ops;
     void *opaque;
@@ -441,8 +482,8 @@ uint32_t ioreq_server_id(const struct ioreq_server *s);
 
 /*
  * The fds to watch for reading: control socket (router gone when it hangs
- * up), one doorbell per vCPU, and the buffered ring's doorbell (-1 when
- * not asked for).
+ * up), one doorbell per vCPU, and the buffered ring's (-1 when not asked
+ * for; its doorbell and the server's drain timer together, behind one fd).
  */
 int ioreq_server_control_fd(const struct ioreq_server *s);
 int ioreq_server_vcpu_fd(const struct ioreq_server *s, unsigned vcpu);
@@ -509,5 +550,21 @@ FERRY_MUST_CHECK int ioreq_server_adopt(const struct ioreq_server_handover *h, i
                                         struct ioreq_server **out);
 void ioreq_server_abandon(struct ioreq_server *s);
 int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
+/*
+ * Unregister on purpose (IOREQ_MSG_DESTROY) before ioreq_server_destroy: the
+ * router detaches the registration at once.  Without it, a hang-up reads as
+ * the process's death, and the hypervisor may keep the registration for a
+ * restarted server (server_lost).
+ */
+int ioreq_server_unregister(struct ioreq_server *s);
+/*
+ * Batch (on) until off: claims, releases, interrupt lines and ENABLE
+ * are sent without waiting for their replies (they return 0); any
+ * other request, or off, reads them first.  off returns the first failure
+ * among them (its message in ioreq_server_last_error).  One wake-up of the
+ * router for many requests: a successor repeating its predecessor's claims
+ * while the guest waits.
+ */
+int ioreq_server_batch(struct ioreq_server *s, bool on);
 
 #endif /* FERRY_IOREQ_H */

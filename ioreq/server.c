@@ -18,8 +18,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -43,9 +45,18 @@ struct ioreq_server {
     struct ioreq_wait_page *wait;
     uint8_t *bounce;
     int buf_fd;
+    int bell_fd;                    /* buf_fd and timer_fd behind one fd (epoll), or -1 */
+    int timer_fd;                   /* drains the ring while it is masked, or -1 */
+    uint64_t delay_ns;              /* 0: every doorbell, never masked */
+    uint64_t last_bell_ns;          /* the ring's last doorbell that found work */
+    bool timer_armed;
     int *req_fd;
     int *resp_fd;
     bool gone;
+    bool batch;                     /* ioreq_server_batch: replies read later */
+    unsigned batch_pending;         /* requests sent whose replies are not read yet */
+    int batch_rc;                   /* the first failure among them */
+    char batch_error[IOREQ_REPLY_MSG_MAX];
     struct ferry_ratelimit bad_rl;
     char last_error[IOREQ_REPLY_MSG_MAX];
 };
@@ -59,25 +70,17 @@ static void close_fds(int *fds, unsigned n)
 }
 
 /*
- * Send a request and wait for its reply.  On success the reply (header
+ * Wait for the reply to request seq.  On success the reply (header
  * included) is in buf, its fds in fds/nfds; returns the reply's status
  * (0 or -errno) or a transport error.
  */
-static int call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
-                const int *send_fds, unsigned send_nfds, void *buf, size_t *n,
-                int *fds, unsigned *nfds)
+static int recv_reply(struct ioreq_server *s, uint32_t seq, void *buf, size_t *n, int *fds,
+                      unsigned *nfds)
 {
-    uint32_t seq = ++s->seq;
     char why[160];
     int rc;
 
     *nfds = 0;
-    s->last_error[0] = '\0';
-    if (s->gone)
-        return -EPIPE;
-    rc = ioreq_msg_send(s->sock, type, seq, payload, len, send_fds, send_nfds);
-    if (rc)
-        return rc;
     for (;;) {
         struct pollfd p = { .fd = s->sock, .events = POLLIN };
         int k = poll(&p, 1, IOREQ_REPLY_TIMEOUT_MS);
@@ -112,6 +115,82 @@ static int call(struct ioreq_server *s, uint16_t type, const void *payload, size
         }
         return rep->status > 0 ? -EPROTO : rep->status;
     }
+}
+
+/* Read the replies of a batch; the first failure (and its message) stays. */
+static void batch_flush(struct ioreq_server *s)
+{
+    char buf[IOREQ_MSG_MAX];
+    int fds[IOREQ_MSG_MAX_FDS];
+    unsigned nfds;
+    size_t n;
+
+    while (s->batch_pending) {
+        uint32_t seq = s->seq - --s->batch_pending;
+        s->last_error[0] = '\0';
+        int rc = recv_reply(s, seq, buf, &n, fds, &nfds);
+        close_fds(fds, nfds);
+        if (rc && !s->batch_rc) {
+            s->batch_rc = rc;
+            memcpy(s->batch_error, s->last_error, sizeof(s->batch_error));
+        }
+        if (rc && s->gone) {
+            s->batch_pending = 0;
+            break;
+        }
+    }
+}
+
+/*
+ * Requests whose reply says only yes or no, and whose no ends what the
+ * caller does: a batch sends them without waiting.  Not IRQFD: a refused
+ * irqfd has a fallback (interrupt line calls), decided on its reply.
+ */
+static bool batchable(uint16_t type)
+{
+    return type == IOREQ_MSG_CLAIM || type == IOREQ_MSG_RELEASE ||
+           type == IOREQ_MSG_IRQ_LINE || type == IOREQ_MSG_ENABLE;
+}
+
+#define IOREQ_BATCH_MAX 64      /* replies waiting in the socket at most */
+
+/* Send a request and wait for its reply (recv_reply); in a batch, maybe later. */
+static int call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
+                const int *send_fds, unsigned send_nfds, void *buf, size_t *n,
+                int *fds, unsigned *nfds)
+{
+    int rc;
+
+    *nfds = 0;
+    if (s->batch && (!batchable(type) || s->batch_pending >= IOREQ_BATCH_MAX))
+        batch_flush(s);
+    s->last_error[0] = '\0';
+    if (s->gone)
+        return -EPIPE;
+    uint32_t seq = ++s->seq;
+    rc = ioreq_msg_send(s->sock, type, seq, payload, len, send_fds, send_nfds);
+    if (rc)
+        return rc;
+    if (s->batch && batchable(type)) {
+        s->batch_pending++;
+        *n = 0;
+        return 0;
+    }
+    return recv_reply(s, seq, buf, n, fds, nfds);
+}
+
+int ioreq_server_batch(struct ioreq_server *s, bool on)
+{
+    if (on) {
+        s->batch = true;
+        s->batch_rc = 0;
+        return 0;
+    }
+    batch_flush(s);
+    s->batch = false;
+    if (s->batch_rc)
+        memcpy(s->last_error, s->batch_error, sizeof(s->last_error));
+    return s->batch_rc;
 }
 
 static int simple_call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
@@ -214,6 +293,55 @@ static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cf
     return 0;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The ring's drain timer (cfg->posted_delay_us), and one fd for it and the doorbell. */
+static int ring_timer_init(struct ioreq_server *s, const struct ioreq_server_config *cfg)
+{
+    unsigned us = cfg->posted_delay_us ? cfg->posted_delay_us : IOREQ_POSTED_DELAY_US;
+
+    if (!s->buf || us == IOREQ_POSTED_IMMEDIATE)
+        return 0;
+    s->delay_ns = (uint64_t)us * 1000;
+    s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    s->bell_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->timer_fd < 0 || s->bell_fd < 0)
+        return -errno;
+    struct epoll_event e = { .events = EPOLLIN };
+    if (epoll_ctl(s->bell_fd, EPOLL_CTL_ADD, s->buf_fd, &e) < 0 ||
+        epoll_ctl(s->bell_fd, EPOLL_CTL_ADD, s->timer_fd, &e) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Drain the ring after ns (at least 1) on the timer; false if the timer refused. */
+static bool ring_timer_arm(struct ioreq_server *s, uint64_t ns)
+{
+    struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+                                            .tv_nsec = (long)(ns % 1000000000u) } };
+
+    s->timer_armed = timerfd_settime(s->timer_fd, 0, &its, NULL) == 0;
+    return s->timer_armed;
+}
+
+/*
+ * Shared pages from a predecessor (a handover) that drained a masked ring on
+ * its timer: drain it on ours, now (or, never masking, take doorbells again;
+ * ioreq_server_dispatch_all finds what is already there).
+ */
+static void ring_take_over(struct ioreq_server *s)
+{
+    if (s->buf && __atomic_load_n(&s->wait->ring_masked, __ATOMIC_SEQ_CST) &&
+        (!s->delay_ns || !ring_timer_arm(s, 1)))
+        __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+}
+
 int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct ioreq_server **out)
 {
     static const struct ioreq_server_ops no_ops;
@@ -233,10 +361,16 @@ int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct io
     s->opaque = cfg->opaque;
     s->sock = fd;
     s->buf_fd = -1;
+    s->bell_fd = -1;
+    s->timer_fd = -1;
     s->map_fd = -1;
     s->bad_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "ferry");
     rc = do_hello(s, cfg);
+    if (rc == 0)
+        rc = ring_timer_init(s, cfg);
+    if (rc == 0)
+        ring_take_over(s);      /* a restarted server on a kept registration */
     if (rc) {
         slog(s, FERRY_LOG_ERROR, "ioreq: registration as '%s' failed: %s%s%s", s->name,
              strerror(-rc), s->last_error[0] ? ": " : "", s->last_error);
@@ -281,6 +415,10 @@ void ioreq_server_destroy(struct ioreq_server *s)
     }
     if (s->buf_fd >= 0)
         close(s->buf_fd);
+    if (s->bell_fd >= 0)
+        close(s->bell_fd);
+    if (s->timer_fd >= 0)
+        close(s->timer_fd);
     if (s->map_fd >= 0)
         close(s->map_fd);
     if (s->sock >= 0)
@@ -293,7 +431,10 @@ void ioreq_server_destroy(struct ioreq_server *s)
 unsigned ioreq_server_nr_vcpus(const struct ioreq_server *s) { return s->nr_vcpus; }
 uint32_t ioreq_server_id(const struct ioreq_server *s) { return s->id; }
 int ioreq_server_control_fd(const struct ioreq_server *s) { return s->sock; }
-int ioreq_server_buffered_fd(const struct ioreq_server *s) { return s->buf_fd; }
+int ioreq_server_buffered_fd(const struct ioreq_server *s)
+{
+    return s->bell_fd >= 0 ? s->bell_fd : s->buf_fd;
+}
 const char *ioreq_server_last_error(const struct ioreq_server *s) { return s->last_error; }
 
 int ioreq_server_vcpu_fd(const struct ioreq_server *s, unsigned vcpu)
@@ -313,19 +454,23 @@ static void bad_request(struct ioreq_server *s, const char *what, unsigned vcpu)
              "(%u similar suppressed)", what, vcpu, dropped);
 }
 
-/* Handle every posted write in the ring; -EPROTO when the ring is corrupt. */
+/*
+ * Handle every posted write in the ring; how many, or -EPROTO when the ring
+ * is corrupt.
+ */
 static int drain_ring(struct ioreq_server *s)
 {
     buffered_iopage_t *pg = s->buf;
+    int n = 0;
 
     if (!pg)
         return 0;
-    for (;;) {
+    for (;; n++) {
         union bufioreq_pointers p;
         p.full = __atomic_load_n(&pg->ptrs.full, __ATOMIC_ACQUIRE);
         uint32_t avail = p.write_pointer - p.read_pointer;
         if (avail == 0)
-            return 0;
+            return n;
         if (avail > IOREQ_BUFFER_SLOT_NUM) {
             bad_request(s, "buffered ring pointers out of range", -1u);
             return -EPROTO;
@@ -465,19 +610,64 @@ static void settle(struct ioreq_server *s)
     }
 }
 
+/*
+ * The ring's doorbell found work: mask the doorbell when it rang twice
+ * within the delay and drain on the timer from now on.  Before the drain,
+ * so that whoever sees these writes applied also sees the ring masked.
+ */
+static void pace_bell(struct ioreq_server *s)
+{
+    uint64_t now = now_ns();
+
+    if (s->last_bell_ns && now - s->last_bell_ns < s->delay_ns) {
+        __atomic_store_n(&s->wait->ring_masked, 1, __ATOMIC_SEQ_CST);
+        if (!ring_timer_arm(s, s->delay_ns))
+            __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+    }
+    s->last_bell_ns = now;
+}
+
+/*
+ * After a drain of n posted writes on the timer: go on draining on the
+ * timer while writes keep coming, unmask once a drain finds none.
+ * settle() looks at the ring once more after its fence, so a write that a
+ * vCPU posted without ringing, because it still saw the ring masked, is
+ * found.
+ */
+static void pace_timer(struct ioreq_server *s, int n)
+{
+    if (n == 0 || !ring_timer_arm(s, s->delay_ns))
+        __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+}
+
 int ioreq_server_dispatch_buffered(struct ioreq_server *s)
 {
     eventfd_t v;
+    bool fired = false;
 
     if (!s->buf)
         return 0;
     if (s->buf_fd >= 0)
         (void)eventfd_read(s->buf_fd, &v);
+    if (s->timer_armed) {
+        uint64_t ticks;
+        if (read(s->timer_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks)) {
+            fired = true;
+            s->timer_armed = false;
+        }
+    }
     __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
+    bool masked = __atomic_load_n(&s->wait->ring_masked, __ATOMIC_RELAXED);
+    if (s->delay_ns && !masked && !fired && ring_pending(s))
+        pace_bell(s);
     int rc = drain_ring(s);
-    if (rc == 0)
-        settle(s);
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* Rung while masked (a half-full ring, an older router): the timer stays. */
+    if (s->delay_ns && masked && fired)
+        pace_timer(s, rc);
+    settle(s);
+    return 0;
 }
 
 int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu)
@@ -701,6 +891,8 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
     s->sock = fds[0];
     s->map_fd = fds[1];
     s->buf_fd = buffered ? fds[2] : -1;
+    s->bell_fd = -1;
+    s->timer_fd = -1;
     s->req_fd = malloc(s->nr_vcpus * sizeof(int));
     s->resp_fd = malloc(s->nr_vcpus * sizeof(int));
     s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->map_fd, 0);
@@ -730,11 +922,24 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
         s->req_fd[i] = fds[2 + buffered + 2 * i];
         s->resp_fd[i] = fds[2 + buffered + 2 * i + 1];
     }
+    rc = ring_timer_init(s, cfg);
+    if (rc) {
+        ioreq_server_destroy(s);
+        return rc;
+    }
+    ring_take_over(s);
     *out = s;
     return 0;
 refuse:
     close_fds(fds, nfds);
     return rc;
+}
+
+int ioreq_server_unregister(struct ioreq_server *s)
+{
+    if (!s || s->sock < 0)
+        return -ENOTCONN;
+    return simple_call(s, IOREQ_MSG_DESTROY, NULL, 0, NULL, 0);
 }
 
 void ioreq_server_abandon(struct ioreq_server *s)

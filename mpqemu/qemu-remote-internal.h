@@ -6,6 +6,8 @@
  *                          sandbox launcher, its stderr, the link's round
  *                          trips, liveness, restart with RAM and irqfds
  *                          given again, reaping; the engine's lifecycle.
+ *   qemu-remote-handover.c a replace of ferry-dm: the running QEMU handed
+ *                          over, the engine resumed from a snapshot.
  *   qemu-remote-pci.c      the PCI function proxy: learning the function,
  *                          virtual BARs and their placement, config read and
  *                          write filtering, the capability view, config
@@ -55,6 +57,7 @@ struct ferry_qemu_remote {
     unsigned reply_timeout_ms, start_timeout_ms, heartbeat_ms;
     unsigned max_restarts, restart_delay_ms, access_min;
     bool sandbox;
+    bool monitor;                   /* a QMP monitor on the launcher's second socket */
     /*
      * Every QEMU, the first and each restart, comes from this pre-forked
      * helper (sandbox/launcher.h): a confined ferry-dm never forks or
@@ -67,6 +70,7 @@ struct ferry_qemu_remote {
     bool stopping;                  /* mpqemu_remote_free: its end is expected */
     pid_t pid;
     int sock, errfd;
+    int monitor_fd;                 /* this instance's QMP channel until taken, or -1 */
     struct event *ev_err, *ev_sock, *ev_restart, *ev_heartbeat;
     char errbuf[QR_ERRLINE_MAX];
     size_t errlen;
@@ -76,6 +80,7 @@ struct ferry_qemu_remote {
     unsigned nram;
     int irq_fd, resample_fd;
     bool own_irq_fds;
+    bool adopted;                   /* took a running QEMU over from a predecessor */
 
     uint32_t ids;                   /* device << 16 | vendor */
     unsigned cfg_size;
@@ -121,6 +126,10 @@ int mpqemu_remote_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool w
 int mpqemu_remote_rpc(struct ferry_qemu_remote *r, struct mpqemu_msg *m, uint64_t *ret);
 /* The running remote died or hung: reap it, then restart or give up. */
 void mpqemu_remote_down(struct ferry_qemu_remote *r, const char *why);
+/* Watch the link, stderr (made non-blocking) and liveness of a running remote. */
+int mpqemu_remote_watch(struct ferry_qemu_remote *r);
+void mpqemu_remote_drain_stderr(struct ferry_qemu_remote *r);
+
 
 /* qemu-remote-pci.c: the function, at bring-up (first start and each restart). */
 

@@ -190,6 +190,10 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
         close(r->errfd);
         r->errfd = -1;
     }
+    if (r->monitor_fd >= 0) {
+        close(r->monitor_fd);
+        r->monitor_fd = -1;
+    }
     r->lasterr[0] = '\0';
 }
 
@@ -300,7 +304,7 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
     char devarg[QEMU_REMOTE_DEVICE_MAX + QR_ID_MAX + 8];
     char objarg[QR_ID_MAX + 64];
     char prog[4096];
-    const char *argv[16 + QEMU_REMOTE_EXTRA_ARGS_MAX];
+    const char *argv[20 + QEMU_REMOTE_EXTRA_ARGS_MAX];
     unsigned a = 0;
     int rc;
 
@@ -340,6 +344,14 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
         argv[a++] = "-sandbox";
         argv[a++] = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
     }
+    if (r->monitor) {
+        /* QMP on an inherited socket: nothing in the file system, and a
+         * confined ferry-dm gets the channel to each new QEMU from the launcher */
+        argv[a++] = "-chardev";
+        argv[a++] = "socket,id=ferry-qmp,fd={fd2}";
+        argv[a++] = "-mon";
+        argv[a++] = "chardev=ferry-qmp,mode=control";
+    }
     for (unsigned i = 0; r->extra[i]; i++)
         argv[a++] = r->extra[i];
     argv[a] = NULL;
@@ -347,6 +359,7 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
     struct ferry_launcher_config lc = {
         .argv = argv,
         .sock_type = SOCK_STREAM,
+        .second_sock = r->monitor,
         .sandbox = sbx,
         .log = r->ops ? r->ops->log : NULL,
         .opaque = r->opaque,
@@ -355,6 +368,37 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
     if (rc < 0)
         qlog(r, FERRY_LOG_ERROR, "cannot fork the launcher for %s: %s", prog, strerror(-rc));
     return rc;
+}
+
+/*
+ * QEMU is the launcher's child: its end shows as a hang-up on the socket
+ * (on_sock) rather than on a pidfd, which a confined ferry-dm may not open.
+ * The stderr pipe must not block the loop.
+ */
+static int watch_link(struct ferry_qemu_remote *r)
+{
+    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
+    r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
+    r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
+    if (!r->ev_err || !r->ev_sock)
+        return -ENOMEM;
+    event_add(r->ev_err, NULL);
+    event_add(r->ev_sock, NULL);
+    return 0;
+}
+
+static int start_heartbeat(struct ferry_qemu_remote *r)
+{
+    struct timeval tv = { r->heartbeat_ms / 1000, (r->heartbeat_ms % 1000) * 1000 };
+
+    if (!r->heartbeat_ms)
+        return 0;
+    r->ev_heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat, r);
+    if (!r->ev_heartbeat)
+        return -ENOMEM;
+    event_add(r->ev_heartbeat, &tv);
+    return 0;
 }
 
 static int spawn(struct ferry_qemu_remote *r)
@@ -371,19 +415,10 @@ static int spawn(struct ferry_qemu_remote *r)
     r->pid = inst.pid;
     r->sock = inst.sock;
     r->errfd = inst.errfd;
-    /*
-     * QEMU is the launcher's child: its end shows as a hang-up on the
-     * socket (on_sock) rather than on a pidfd, which a confined ferry-dm
-     * may not open.  The stderr pipe must not block the loop.
-     */
-    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
-        return -errno;
-    r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
-    r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
-    if (!r->ev_err || !r->ev_sock)
-        return -ENOMEM;
-    event_add(r->ev_err, NULL);
-    event_add(r->ev_sock, NULL);
+    r->monitor_fd = inst.sock2;
+    rc = watch_link(r);
+    if (rc < 0)
+        return rc;
     qlog(r, FERRY_LOG_INFO, "spawned pid=%d device=%s,id=%s sandbox=%s", (int)r->pid, r->device,
          r->id, r->sandbox ? "on" : "off");
     return 0;
@@ -477,14 +512,9 @@ static int do_start(struct ferry_qemu_remote *r)
         rc = mpqemu_remote_replay_config(r, t);
     if (rc < 0)
         return rc;
-    if (r->heartbeat_ms) {
-        struct timeval tv = { r->heartbeat_ms / 1000, (r->heartbeat_ms % 1000) * 1000 };
-
-        r->ev_heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat, r);
-        if (!r->ev_heartbeat)
-            return -ENOMEM;
-        event_add(r->ev_heartbeat, &tv);
-    }
+    rc = start_heartbeat(r);
+    if (rc < 0)
+        return rc;
     set_state(r, QEMU_REMOTE_RUNNING);
     qlog(r, FERRY_LOG_INFO, "ready pid=%d ids=%04x:%04x", (int)r->pid, r->ids & 0xffff,
          r->ids >> 16);
@@ -519,7 +549,7 @@ int mpqemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_co
     r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    r->sock = r->errfd = -1;
+    r->sock = r->errfd = r->monitor_fd = -1;
     r->irq_fd = r->resample_fd = -1;
     for (unsigned i = 0; cfg->extra_args && cfg->extra_args[i]; i++) {
         if (i >= QEMU_REMOTE_EXTRA_ARGS_MAX ||
@@ -546,12 +576,38 @@ int mpqemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_co
     r->restart_delay_ms = cfg->restart_delay_ms ? cfg->restart_delay_ms : 100;
     r->access_min = cfg->bar_access_min ? cfg->bar_access_min : 1;
     r->sandbox = !cfg->no_sandbox;
+    r->monitor = cfg->monitor;
     r->pid = 0;
     r->sock = r->errfd = -1;
     r->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     r->err_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 20);
     r->irq_fd = cfg->irq_fd;
     r->resample_fd = cfg->resample_fd;
+    if (cfg->adopt_fds) {
+        /* A predecessor's running QEMU: its fds are ours now, whatever happens. */
+        const int *a = cfg->adopt_fds;
+        int rc = sandbox_launcher_adopt(a[0], r->monitor, ops ? ops->log : NULL, opaque,
+                                        &r->launcher);
+
+        r->sock = a[1];
+        r->errfd = a[2];
+        r->irq_fd = a[3];
+        r->resample_fd = a[4];
+        r->own_irq_fds = true;
+        r->adopted = true;
+        if (rc < 0) {
+            close(a[0]);
+            mpqemu_remote_free(r);
+            return rc;
+        }
+        r->ev_restart = evtimer_new(base, on_restart, r);
+        if (!r->ev_restart) {
+            mpqemu_remote_free(r);
+            return -ENOMEM;
+        }
+        *out = r;
+        return 0;
+    }
     if (r->irq_fd < 0 || r->resample_fd < 0) {
         r->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         r->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -610,7 +666,7 @@ int mpqemu_remote_start(struct ferry_qemu_remote *r)
 {
     int rc;
 
-    if (r->state != QEMU_REMOTE_STOPPED)
+    if (r->state != QEMU_REMOTE_STOPPED || r->adopted)
         return -EBUSY;
     rc = do_start(r);
     if (rc < 0) {
@@ -642,6 +698,14 @@ void mpqemu_remote_free(struct ferry_qemu_remote *r)
     free(r);
 }
 
+int mpqemu_remote_take_monitor(struct ferry_qemu_remote *r)
+{
+    int fd = r->monitor_fd;
+
+    r->monitor_fd = -1;
+    return fd;
+}
+
 pid_t mpqemu_remote_pid(const struct ferry_qemu_remote *r)
 {
     return r->state == QEMU_REMOTE_RUNNING ? r->pid : 0;
@@ -665,4 +729,17 @@ int mpqemu_remote_resample_fd(const struct ferry_qemu_remote *r)
 void mpqemu_remote_get_stats(const struct ferry_qemu_remote *r, struct mpqemu_remote_stats *st)
 {
     *st = r->st;
+}
+
+/* For qemu-remote-handover.c: what a spawn sets up, for a QEMU taken over. */
+int mpqemu_remote_watch(struct ferry_qemu_remote *r)
+{
+    int rc = watch_link(r);
+
+    return rc < 0 ? rc : start_heartbeat(r);
+}
+
+void mpqemu_remote_drain_stderr(struct ferry_qemu_remote *r)
+{
+    drain_stderr(r);
 }
