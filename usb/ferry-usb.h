@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <glib.h>
 
 #include "common/ferry-log.h"
 
@@ -264,6 +265,46 @@ FERRY_USB_API void usb_redir_free(struct ferry_usb_redir *r);
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_redir_set_device(struct ferry_usb_redir *r, struct libusb_device_handle *handle);
 FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
+
+/*
+ * Handing a connection to another process (ferry-dm's replace,
+ * docs/usb.md "Replacing ferry-dm"): the peer sees nothing, no second
+ * hello, no reset, no disconnect, no lost or repeated packet.
+ *
+ * usb_redir_quiesce: take no further request from the peer (the one being
+ * read is still taken whole); what arrives stays in the socket or the
+ * read-ahead.  usb_redir_handover_ready: 0 once nothing is in flight (every
+ * request taken has been answered); -EAGAIN (not yet) or -EBUSY (not at
+ * all: an endpoint streams, an alternate setting, a filter; TLS:
+ * -EOPNOTSUPP) with why.  usb_redir_export: then the state (the peer's
+ * hello, bytes read and not parsed, bytes queued and not sent) appended to
+ * state; from then on the endpoint does nothing (the successor serves the
+ * same socket and device fd) until usb_redir_resume (the handover failed:
+ * serve on).  Freeing an exported endpoint gives the device back to the
+ * host: a predecessor exits without it.
+ */
+FERRY_USB_API void usb_redir_quiesce(struct ferry_usb_redir *r);
+FERRY_USB_API void usb_redir_resume(struct ferry_usb_redir *r);
+FERRY_USB_API int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len);
+FERRY_USB_API FERRY_MUST_CHECK int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state,
+                                                    char *why, size_t len);
+/* The connection's socket; the device's usbfs fd (found in /proc/self/fd
+ * by its node's name), or -errno. */
+FERRY_USB_API int usb_redir_fd(const struct ferry_usb_redir *r);
+FERRY_USB_API int usb_redir_device_fd(const struct ferry_usb_redir *r);
+/*
+ * The successor's side: serve `handle` (the same device, wrapped from the
+ * passed usbfs fd; ownership taken) to the peer on the passed socket `fd`
+ * (ownership taken) from usb_redir_export's state.  Its usbredirhost is
+ * given the peer's hello again and takes the device without resetting it;
+ * what it says to greet and connect is kept from the peer.  0, or -errno
+ * with why (a state of another version, a malformed one).
+ */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_redir_adopt(struct ferry_usb_host *host, struct libusb_device_handle *handle, int fd,
+                const uint8_t *state, size_t len, const char *name,
+                const struct ferry_usb_redir_ops *ops, void *opaque,
+                struct ferry_usb_redir **out, char *why, size_t whylen);
 
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
  * close-on-exec; TCP sockets get TCP_NODELAY (also on accepted ones). */
