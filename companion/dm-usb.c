@@ -605,7 +605,7 @@ int companion_usb_config_qmp(const char *config, char **qmp)
 
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 const char *name, const char *control, bool confined,
+                 const char *name, const char *control, bool confined, bool takeover,
                  void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
@@ -655,7 +655,7 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                   confined ? owner_close : owner_release);
     gname = companion_guest_name(name, control, qmp);
-    if (confined && c.devices &&
+    if (confined && c.devices && !takeover &&
         (r = preopen_devices(base, c.devices, fds, &nfds, gname, owned)) < 0) {
         g_hash_table_destroy(owned);
         g_free(gname);
@@ -701,7 +701,8 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
             }
             fds[i] = -1;
         }
-    } else if (c.present) {
+    } else if (c.present && !takeover) {
+        /* a successor gets its assignments from the predecessor instead */
         r = usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
         if (r < 0) {
             ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
@@ -737,6 +738,42 @@ int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d)
     }
     u->d = d;
     return 0;
+}
+
+/* ---- replace (dm-replace.h's companion hooks) ------------------------------ */
+
+#define DM_USB_QUIESCE_MS 5000
+
+int companion_usb_handover_save(struct companion_usb *u, GByteArray *state, int *fds,
+                                unsigned max, unsigned *n, char *why, size_t len)
+{
+    int r;
+
+    *n = 0;
+    if (u->domain) {
+        snprintf(why, len, "USB of libvirt domain %s (its listeners and redirdevs) is not "
+                 "handed over yet", u->domain);
+        return -EOPNOTSUPP;
+    }
+    r = usb_service_quiesce(u->svc, DM_USB_QUIESCE_MS, why, len);
+    if (r < 0)
+        return r;
+    r = usb_service_export(u->svc, state, fds, max, n, why, len);
+    if (r < 0)
+        usb_service_resume(u->svc);
+    return r;
+}
+
+void companion_usb_handover_resume(struct companion_usb *u)
+{
+    if (u)
+        usb_service_resume(u->svc);
+}
+
+int companion_usb_handover_restore(struct companion_usb *u, const uint8_t *state, size_t len,
+                                   const int *fds, unsigned n, char *why, size_t whylen)
+{
+    return usb_service_adopt(u->svc, state, len, fds, n, why, whylen);
 }
 
 void companion_usb_qmp_lost(struct companion_usb *u)

@@ -16,6 +16,8 @@
  *   FDS      the roles of the fds passed along the stream, one u32 each
  *            (enum dm_state_fd_role), in the order of the SCM_RIGHTS array
  *   SOURCE   optional: the writer's version string, for the log
+ *   COMPANION companion mode (--qmp): the QMP connection and the USB
+ *            service with its usbredir channels (companion/handover.h)
  *
  * A reader checks everything (magic, version, sizes, checksum, every
  * section's bounds, that each saved device exists here and that every
@@ -44,6 +46,7 @@ enum dm_state_section {
     DM_STATE_SEC_DEVICES = 2,
     DM_STATE_SEC_FDS = 3,
     DM_STATE_SEC_SOURCE = 4,
+    DM_STATE_SEC_COMPANION = 5,     /* companion mode's QMP and USB (companion/handover.h) */
 };
 
 #define DM_STATE_SEC_OPTIONAL   (1u << 0)
@@ -59,6 +62,9 @@ enum dm_state_fd_role {
     DM_STATE_FD_RAM = 7,            /* guest RAM (memfd) */
     DM_STATE_FD_CHARDEV = 8,        /* a chardev's fd: role | tag << 8 (dm_chardev_export) */
     DM_STATE_FD_LOG = 9,            /* the predecessor's stderr: the successor logs there */
+    DM_STATE_FD_QMP = 10,           /* companion mode: the QMP connection to QEMU */
+    DM_STATE_FD_COMPANION = 11,     /* companion mode: a USB channel's socket or usbfs fd,
+                                       role | index << 8, in the companion section's order */
     DM_STATE_FD_ROLE_MAX
 };
 #define DM_STATE_FD_KIND(role)  ((role) & 0xff)
@@ -71,11 +77,17 @@ struct dm_state_view {
     uint32_t fd_roles[DM_STATE_FDS_MAX];
     unsigned nr_fds;
     char source[64];                /* "" when absent */
+    const uint8_t *companion;       /* the COMPANION section, NULL when absent */
+    size_t companion_len;
 };
 
 /* One stream for dm's devices, with the given fd roles; 0 or -errno. */
 FERRY_MUST_CHECK int dm_state_save(struct ferry_dm *dm, const char *guest,
                                    const uint32_t *fd_roles, unsigned nr_fds, GByteArray *out);
+/* The same with a COMPANION section (companion mode), when companion is not NULL. */
+FERRY_MUST_CHECK int dm_state_save_full(struct ferry_dm *dm, const char *guest,
+                                        const uint32_t *fd_roles, unsigned nr_fds,
+                                        const GByteArray *companion, GByteArray *out);
 /*
  * Checks the stream's structure (not the devices): 0 and *v filled in, or
  * -EBADMSG (corrupt, truncated), -EPROTONOSUPPORT (another version),

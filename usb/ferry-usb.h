@@ -285,6 +285,9 @@ FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
  */
 FERRY_USB_API void usb_redir_quiesce(struct ferry_usb_redir *r);
 FERRY_USB_API void usb_redir_resume(struct ferry_usb_redir *r);
+/* Quiescing without the event loop (inside a handover that blocks it): read
+ * the rest of the packet being read, send what is queued. */
+FERRY_USB_API void usb_redir_quiesce_step(struct ferry_usb_redir *r);
 FERRY_USB_API int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len);
 FERRY_USB_API FERRY_MUST_CHECK int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state,
                                                     char *why, size_t len);
@@ -322,6 +325,10 @@ struct ferry_usb_qmp;
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                    char *err, size_t errlen);
+/* A connection another process negotiated (ferry_qmp_adopt): fd taken. */
+FERRY_USB_API FERRY_MUST_CHECK int usb_qmp_adopt(const char *path, int fd, const void *unread,
+                                                 size_t len, int timeout_ms,
+                                                 struct ferry_usb_qmp **out);
 FERRY_USB_API void usb_qmp_close(struct ferry_usb_qmp *q);
 /* Run one command; args_json may be NULL.  *reply_json (may be NULL) gets
  * the "return" value as JSON text; an "error" reply is -EIO with its desc. */
@@ -586,5 +593,28 @@ FERRY_USB_API bool usb_service_assigned(struct ferry_usb_service *s, const char 
 FERRY_USB_API char *usb_service_list_json(struct ferry_usb_service *s);
 /* Number of assignments currently connected to a guest (tests). */
 FERRY_USB_API unsigned usb_service_connected(struct ferry_usb_service *s);
+/*
+ * Handing the service to a successor process (ferry-dm's replace,
+ * docs/usb.md): usb_service_quiesce takes no further request on any channel
+ * and waits (blocking, at most timeout_ms, libusb handled meanwhile) until
+ * every request taken is answered; 0, or -errno with why (and every
+ * channel serves on): a network share, a listener, an unplug under way, an
+ * endpoint that streams (usb_redir_handover_ready).  usb_service_export
+ * then appends the state and puts each channel's socket and usbfs fd in fds
+ * (*nfds of them); usb_service_resume serves on when the handover fails.
+ * usb_service_adopt (the successor, whose guests were added with the same
+ * QMP paths and connections) makes the assignments and channels again.
+ */
+FERRY_USB_API int usb_service_quiesce(struct ferry_usb_service *s, int timeout_ms, char *why,
+                                      size_t len);
+FERRY_USB_API void usb_service_resume(struct ferry_usb_service *s);
+FERRY_USB_API FERRY_MUST_CHECK int usb_service_export(struct ferry_usb_service *s,
+                                                      GByteArray *state, int *fds,
+                                                      unsigned max, unsigned *nfds, char *why,
+                                                      size_t len);
+FERRY_USB_API FERRY_MUST_CHECK int usb_service_adopt(struct ferry_usb_service *s,
+                                                     const uint8_t *state, size_t len,
+                                                     const int *fds, unsigned nfds, char *why,
+                                                     size_t whylen);
 
 #endif

@@ -738,6 +738,15 @@ int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state, char *why, si
     return 0;
 }
 
+void usb_redir_quiesce_step(struct ferry_usb_redir *r)
+{
+    if (r->ended || r->handed || !r->quiescing)
+        return;
+    if (!redir_track_at_boundary(&r->track) || r->rpos < r->rlen)
+        on_readable(r->fd, EV_READ, r);
+    redir_flush(r);
+}
+
 int usb_redir_fd(const struct ferry_usb_redir *r)
 {
     return r->fd;

@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Guest side of the qemu-usb-replace test (busybox initramfs): the simulated
+# disk is written once, then read back and compared ITERS times, each read
+# announced on the console (the host replaces ferry-dm meanwhile).  At the
+# end, the kernel log since the disk appeared must hold no USB disconnect,
+# reset or new enumeration, and no I/O error.
+ITERS=14
+wait_for() {   # wait_for SECONDS COMMAND...
+    n=$(( $1 * 5 )); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
+    return 1
+}
+have_disk() { grep -q 'Ferry' /sys/block/sd*/device/vendor 2>/dev/null; }
+rc=0
+wait_for 120 have_disk || { echo "guest: no Ferry disk"; exit 1; }
+disk=$(for d in /sys/block/sd*; do grep -q Ferry $d/device/vendor && basename $d; done | head -n 1)
+sleep 1
+dmesg > /tmp/dmesg-before
+yes FERRY-PATTERN-0123456789 | head -c 1048576 > /tmp/pattern
+dd if=/tmp/pattern of=/dev/$disk bs=64k seek=16 conv=fsync 2>/dev/null || { echo "guest: write failed"; rc=1; }
+i=1
+while [ $i -le $ITERS ]; do
+    echo "FERRY-READING $i"
+    echo 3 > /proc/sys/vm/drop_caches
+    if ! dd if=/dev/$disk of=/tmp/back bs=64k skip=16 count=16 2>/dev/null; then
+        echo "guest: read $i failed"; rc=1
+    elif ! cmp /tmp/pattern /tmp/back; then
+        echo "guest: read $i differs"; rc=1
+    fi
+    i=$((i + 1))
+done
+[ $rc = 0 ] && echo "FERRY-DATA-OK"
+dmesg > /tmp/dmesg-after
+# the lines added since the disk was there
+tail -n +$(( $(wc -l < /tmp/dmesg-before) + 1 )) /tmp/dmesg-after > /tmp/dmesg-new
+if grep -iE 'usb .*(disconnect|reset)|new .*USB device|I/O error|usb-storage|device offline|timing out' /tmp/dmesg-new; then
+    echo "guest: the kernel saw the USB device change (lines above)"; rc=1
+else
+    echo "FERRY-NO-DISCONNECT ($(wc -l < /tmp/dmesg-new) new kernel log lines)"
+fi
+exit $rc
