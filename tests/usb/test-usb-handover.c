@@ -69,6 +69,10 @@ struct rig {
     struct redirc *c;
     int devfd;
     bool ended;
+    /* split: the client's bytes pass through here (c0 -> e1) only when the
+     * test says; the endpoint's go on at once (e1 -> c0) */
+    int c0, e1;
+    GByteArray *held;
 };
 
 static void on_end(void *o, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
@@ -78,10 +82,33 @@ static void on_end(void *o, struct ferry_usb_redir *r, enum ferry_usb_redir_end 
 
 static const struct ferry_usb_redir_ops rops = { .log = tlog, .ended = on_end };
 
+static void proxy_step(struct rig *g, size_t release)
+{
+    uint8_t buf[65536];
+    ssize_t n;
+
+    if (g->c0 < 0)
+        return;
+    while ((n = read(g->e1, buf, sizeof(buf))) > 0)
+        ck_assert_int_eq(write(g->c0, buf, (size_t)n), n);
+    while ((n = read(g->c0, buf, sizeof(buf))) > 0)
+        g_byte_array_append(g->held, buf, (guint)n);
+    if (release && g->held->len) {
+        size_t k = MIN(release, (size_t)g->held->len);
+
+        n = write(g->e1, g->held->data, k);
+        ck_assert_int_gt(n, 0);
+        g_byte_array_remove_range(g->held, 0, (guint)n);
+    }
+}
+
+static size_t release_all = (size_t)-1;
+
 static void step(struct rig *g)
 {
     event_base_loop(g->b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     redirc_step(g->c, 1);
+    proxy_step(g, release_all);
 }
 
 static bool loop_until(struct rig *g, bool (*pred)(struct rig *, void *), void *arg)
@@ -98,7 +125,7 @@ static bool loop_until(struct rig *g, bool (*pred)(struct rig *, void *), void *
 
 static bool connected(struct rig *g, void *arg) { return redirc_connected(g->c); }
 
-static void rig_init(struct rig *g)
+static void rig_init_split(struct rig *g, bool split)
 {
     struct ferry_usb_host_ops hops = { .log = tlog };
     struct ferry_usb_spec spec = { .kind = FERRY_USB_SPEC_VIDPID, .vid = USBSIM_VID,
@@ -109,6 +136,7 @@ static void rig_init(struct rig *g)
     int sv[2];
 
     memset(g, 0, sizeof(*g));
+    g->c0 = g->e1 = -1;
     g->sim = usbsim_new();
     ck_assert_msg(g->sim, "not under umockdev-wrapper (meson runs this test with it)");
     g->dev = usbsim_add(g->sim, USBSIM_VENDOR, "1-4", "HAND1");
@@ -120,7 +148,18 @@ static void rig_init(struct rig *g)
     ck_assert_msg(usb_host_find(g->h, &spec, &d, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(usb_host_open(g->h, &d, &handle, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
-    g->c = redirc_new(sv[1]);
+    if (split) {
+        int cv[2];
+
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, cv),
+                         0);
+        g->c0 = cv[0];
+        g->e1 = sv[1];
+        g->held = g_byte_array_new();
+        g->c = redirc_new(cv[1]);
+    } else {
+        g->c = redirc_new(sv[1]);
+    }
     ck_assert_int_eq(usb_redir_new(g->h, handle, sv[0], "hand", &rops, g, &g->r), 0);
     ck_assert_msg(loop_until(g, connected, NULL), "the guest side saw no device_connect");
     g->devfd = usb_redir_device_fd(g->r);
@@ -128,8 +167,18 @@ static void rig_init(struct rig *g)
                   g_strerror(-g->devfd));
 }
 
+static void rig_init(struct rig *g)
+{
+    rig_init_split(g, false);
+}
+
 static void rig_fini(struct rig *g)
 {
+    if (g->c0 >= 0) {
+        close(g->c0);
+        close(g->e1);
+        g_byte_array_unref(g->held);
+    }
     redirc_free(g->c);
     usb_redir_free(g->r);
     /* newest first; the first one's handle closes the usbfs fd */
@@ -158,7 +207,10 @@ static void hand_over(struct rig *g)
     int rc;
 
     usb_redir_quiesce(g->r);
-    ck_assert_msg(loop_until(g, ready, NULL), "the endpoint did not quiesce");
+    if (!loop_until(g, ready, NULL)) {
+        usb_redir_handover_ready(g->r, why, sizeof(why));
+        ck_abort_msg("the endpoint did not quiesce: %s", why);
+    }
     rc = usb_redir_export(g->r, state, why, sizeof(why));
     ck_assert_msg(rc == 0, "export: %s", why);
     ck_assert_msg(usb_host_wrap_fd(g->h, g->devfd, &handle, &d, why, sizeof(why)) == 0, "%s",
@@ -174,18 +226,31 @@ static void hand_over(struct rig *g)
 static size_t xlen(uint64_t k) { return 1 + (k * 4999u + 17u) % 15000u; }
 static uint8_t xbyte(uint64_t k, size_t i) { return (uint8_t)(k * 31u + i * 7u + 1u); }
 
+static void queue_out(struct rig *g, uint64_t k)
+{
+    uint8_t *p = g_malloc(xlen(k));
+
+    for (size_t i = 0; i < xlen(k); i++)
+        p[i] = xbyte(k, i);
+    redirc_bulk(g->c, 2 * k + 1, EP_OUT, p, (uint32_t)xlen(k));
+    g_free(p);
+}
+
 static void queue_pairs(struct rig *g, uint64_t from, unsigned n)
 {
     /* IN k first (the loopback holds nothing yet), then OUT k with k's bytes */
     for (uint64_t k = from; k < from + n; k++)
         redirc_bulk(g->c, 2 * k, EP_IN, NULL, (uint32_t)xlen(k));
-    for (uint64_t k = from; k < from + n; k++) {
-        uint8_t *p = g_malloc(xlen(k));
+    for (uint64_t k = from; k < from + n; k++)
+        queue_out(g, k);
+}
 
-        for (size_t i = 0; i < xlen(k); i++)
-            p[i] = xbyte(k, i);
-        redirc_bulk(g->c, 2 * k + 1, EP_OUT, p, (uint32_t)xlen(k));
-        g_free(p);
+/* OUT k, then IN k: wherever the stream stops, an IN taken has its data coming */
+static void queue_pairs_out_first(struct rig *g, uint64_t from, unsigned n)
+{
+    for (uint64_t k = from; k < from + n; k++) {
+        queue_out(g, k);
+        redirc_bulk(g->c, 2 * k, EP_IN, NULL, (uint32_t)xlen(k));
     }
 }
 
@@ -254,6 +319,43 @@ START_TEST(stream)
 }
 END_TEST
 
+/*
+ * The handover while a request is half read: the first 30 bytes of a burst
+ * reach the endpoint, it quiesces, then the rest of the burst comes in one
+ * piece (each OUT before its IN: an IN taken without its data would keep
+ * the endpoint from quiescing until the caller gives up).  The endpoint takes that request whole (its read also fetches the
+ * following ones into the read-ahead), stops at its end, and the successor
+ * parses what was read ahead first: every answer once, in order.
+ */
+START_TEST(split)
+{
+    struct rig g;
+    struct tally *t = g_new0(struct tally, 1);
+    uint64_t next = 0;
+
+    rig_init_split(&g, true);
+    for (unsigned round = 0; round < 3; round++) {
+        queue_pairs_out_first(&g, next, NQ);
+        next += NQ;
+        redirc_push(g.c);
+        for (int i = 0; i < 5; i++) {
+            event_base_loop(g.b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+            proxy_step(&g, i == 0 ? 30 : 0);
+        }
+        usb_redir_quiesce(g.r);
+        proxy_step(&g, release_all);
+        hand_over(&g);
+        t->want = next;
+        ck_assert_msg(loop_until(&g, tally_all, t), "round %u: %" PRIu64 " INs and %" PRIu64
+                      " OUTs of %" PRIu64 " answered", round, t->next_in, t->next_out, next);
+    }
+    ck_assert_uint_eq(redirc_connects(g.c), 1);
+    ck_assert_uint_eq(redirc_errors(g.c), 0);
+    g_free(t);
+    rig_fini(&g);
+}
+END_TEST
+
 static bool bulk_recv_answered(struct rig *g, void *arg)
 {
     return redirc_bulk_recv_status(g->c) >= 0;
@@ -313,7 +415,7 @@ END_TEST
 
 static TCase *handover_tcase(void)
 {
-    return FERRY_CHECK_TCASE("handover", 300, stream, refusals);
+    return FERRY_CHECK_TCASE("handover", 300, stream, split, refusals);
 }
 
 FERRY_CHECK_MAIN("usb-handover", handover_tcase);
