@@ -92,7 +92,7 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
 
     if (!m->replace)
         return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced "
-                                      "(companion mode, or its successor launcher failed)");
+                                      "(--libvirt, or its successor launcher failed)");
     if (binary && strcmp(binary, dm_replace_binary(m->replace)) != 0) {
         snprintf(why, sizeof(why), "x-replace: this ferry-dm starts %s as its successor "
                  "(ferry-dm --successor PATH); its launcher takes no other program",

@@ -896,10 +896,12 @@ int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, i
                (uint64_t)(p[4] | p[5] << 8 | p[6] << 16 | (uint32_t)p[7] << 24) << 32;
     redir_log(r, FERRY_LOG_INFO, "taken over: %u bytes read ahead, %u to send, %u packets of a "
               "fresh connect kept from the peer", in_len, out_len, r->dropped);
+    /* nothing moves before the loop runs: until then the predecessor may still be told to
+     * serve on (a failed handover), and it sends what it had queued itself */
     event_add(r->rev, NULL);
     if (in_len)
         event_active(r->rev, EV_READ, 0);
-    redir_flush(r);
+    event_active(r->flushev, EV_TIMEOUT, 0);
     *out = r;
     return 0;
 bad:
