@@ -288,6 +288,8 @@ FERRY_USB_API void usb_redir_resume(struct ferry_usb_redir *r);
 /* Quiescing without the event loop (inside a handover that blocks it): read
  * the rest of the packet being read, send what is queued. */
 FERRY_USB_API void usb_redir_quiesce_step(struct ferry_usb_redir *r);
+/* Requests taken from the peer and not answered yet. */
+FERRY_USB_API unsigned usb_redir_in_flight(const struct ferry_usb_redir *r);
 FERRY_USB_API int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len);
 FERRY_USB_API FERRY_MUST_CHECK int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state,
                                                     char *why, size_t len);

@@ -747,6 +747,11 @@ void usb_redir_quiesce_step(struct ferry_usb_redir *r)
     redir_flush(r);
 }
 
+unsigned usb_redir_in_flight(const struct ferry_usb_redir *r)
+{
+    return redir_track_inflight(&r->track);
+}
+
 int usb_redir_fd(const struct ferry_usb_redir *r)
 {
     return r->fd;

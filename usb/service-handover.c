@@ -81,11 +81,16 @@ int usb_service_quiesce(struct ferry_usb_service *s, int timeout_ms, char *why, 
 
     if (rc < 0)
         return rc;
+    gint64 t0 = g_get_monotonic_time();
+    unsigned waited = 0;
+
     for (guint i = 0; i < s->assigns->len; i++) {
         struct assign *a = g_ptr_array_index(s->assigns, i);
 
-        if (a->redir)
+        if (a->redir) {
             usb_redir_quiesce(a->redir);
+            waited += usb_redir_in_flight(a->redir);
+        }
     }
     /* the loop is not running (the caller blocks it): libusb and the channels by hand */
     for (;;) {
@@ -107,8 +112,12 @@ int usb_service_quiesce(struct ferry_usb_service *s, int timeout_ms, char *why, 
                 snprintf(why, len, "usb %s: %s", a->ident, w);
             }
         }
-        if (all)
+        if (all) {
+            SLOG(s, FERRY_LOG_INFO, "usb: channels quiet for a handover after %lld us "
+                 "(%u transfers were in the devices)",
+                 (long long)(g_get_monotonic_time() - t0), waited);
             return 0;
+        }
         if (rc == -EBUSY || rc == -EOPNOTSUPP || rc == -EPIPE ||
             g_get_monotonic_time() > end) {
             if (rc == -EAGAIN) {

@@ -17,13 +17,13 @@ wait_for 120 have_disk || { echo "guest: no Ferry disk"; exit 1; }
 disk=$(for d in /sys/block/sd*; do grep -q Ferry $d/device/vendor && basename $d; done | head -n 1)
 sleep 1
 dmesg > /tmp/dmesg-before
-yes FERRY-PATTERN-0123456789 | head -c 1048576 > /tmp/pattern
+yes FERRY-PATTERN-0123456789 | head -c 4194304 > /tmp/pattern
 dd if=/tmp/pattern of=/dev/$disk bs=64k seek=16 conv=fsync 2>/dev/null || { echo "guest: write failed"; rc=1; }
 i=1
 while [ $i -le $ITERS ]; do
     echo "FERRY-READING $i"
     echo 3 > /proc/sys/vm/drop_caches
-    if ! dd if=/dev/$disk of=/tmp/back bs=64k skip=16 count=16 2>/dev/null; then
+    if ! dd if=/dev/$disk of=/tmp/back bs=64k skip=16 count=64 2>/dev/null; then
         echo "guest: read $i failed"; rc=1
     elif ! cmp /tmp/pattern /tmp/back; then
         echo "guest: read $i differs"; rc=1

@@ -4,9 +4,10 @@
  * "Replacing ferry-dm"): QEMU (TCG) boots Debian's kernel; ferry-dm --qmp
  * serves it the simulated storage device (sim/usbsim.h, umockdev, in this
  * process); the guest (guest-usb-replace.sh) writes a pattern once and reads
- * it back again and again, and at every other read the host replaces
- * ferry-dm (`ferry dm CTL replace`), REPLACES times in all, while the read
- * is under way.  Passes when every replace succeeded, every read compared
+ * it back again and again (4 MiB each time), and 150 ms into every other
+ * read the host replaces ferry-dm (`ferry dm CTL replace`), REPLACES times
+ * in all, while the read is under way (ferry-dm's log says how many
+ * transfers each handover waited for).  Passes when every replace succeeded, every read compared
  * equal, and the guest's kernel log shows no USB disconnect, reset, new
  * enumeration or I/O error.
  *   qemu-usb-replace VMLINUZ INITRD WORKDIR FERRY_DM FERRY
@@ -62,15 +63,22 @@ static void replace(struct rpl *r)
     g_free(err);
 }
 
+static void on_replace_time(evutil_socket_t fd, short what, void *arg)
+{
+    replace(arg);
+}
+
 static void on_line(struct rpl *r, const char *l)
 {
     const char *m;
 
     if ((m = strstr(l, "FERRY-READING "))) {
         int i = atoi(m + 14);
+        /* a moment later, with the read's transfers under way */
+        struct timeval later = { 0, 150000 };
 
         if (i % 2 == 0 && r->replaced + r->failed < REPLACES)
-            replace(r);
+            event_base_once(r->b, -1, EV_TIMEOUT, on_replace_time, r, &later);
     } else if (strstr(l, "FERRY-DATA-OK")) {
         r->data_ok = true;
     } else if (strstr(l, "FERRY-NO-DISCONNECT")) {
@@ -169,7 +177,7 @@ int main(int argc, char **argv)
         /* unconfined: umockdev's preload answers the usbfs ioctls of fds it saw opened
          * in that process; a successor gets the fd through SCM_RIGHTS */
         const char *dargv[] = { argv[4], "--qmp", qmp, "--control", ctl, "--config", conf,
-                                "--user=root", "--seccomp=off", "--no-namespaces", NULL };
+                                "--user=root", "--seccomp=off", "--no-namespaces", "-v", NULL };
 
         g_setenv("EVENT_NOEPOLL", "1", TRUE);
         if (!g_spawn_async(NULL, (char **)dargv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
