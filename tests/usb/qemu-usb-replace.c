@@ -215,6 +215,25 @@ int main(int argc, char **argv)
     fprintf(stderr, "qemu-usb-replace: replaces=%u failed=%u data=%d no_disconnect=%d "
             "guest_rc=%d\n", r.replaced, r.failed, r.data_ok, r.no_disconnect, r.guest_rc);
     ok = r.replaced == REPLACES && !r.failed && r.data_ok && r.no_disconnect && r.guest_rc == 0;
+    {
+        /* the disk is still this guest's: another guest is refused it (the ownership
+         * record's lock went to the successor with the device) */
+        const char *pargv[] = { argv[5], "policy", "check", "intruder", "1d50:6102:DISK-RPL",
+                                NULL };
+        char *pout = NULL;
+        int status = -1;
+
+        if (!g_spawn_sync(NULL, (char **)pargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                          &pout, NULL, &status, NULL) || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 1) {
+            fprintf(stderr, "qemu-usb-replace: after the replaces another guest may have the "
+                    "disk: %s\n", pout ? pout : "");
+            ok = 0;
+        } else {
+            fprintf(stderr, "qemu-usb-replace: another guest is refused the disk: %s", pout);
+        }
+        g_free(pout);
+    }
     if (kill((pid_t)r.dm_pid, 0) != 0) {
         fprintf(stderr, "qemu-usb-replace: the serving ferry-dm (pid %ld) died\n", r.dm_pid);
         ok = 0;
