@@ -577,6 +577,10 @@ static int dm_run(const struct dm_args *a)
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot confine itself: %s (see the log line above; "
                 "--user NAME picks another user, --seccomp=off --no-namespaces for "
                 "debugging)", strerror(-rc));
+        /* a successor touches nothing of what it was given (the teardown would unlink
+         * the control socket its predecessor still serves, release devices) */
+        if (takeover)
+            takeover_failed(takeover, rc, "cannot confine itself (see its log)");
         goto out;
     }
     if (mode != FERRY_SECCOMP_OFF)
