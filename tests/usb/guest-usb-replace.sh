@@ -4,7 +4,7 @@
 # disk is written once, then read back and compared ITERS times, each read
 # announced on the console (the host replaces ferry-dm meanwhile).  At the
 # end, the kernel log since the disk appeared must hold no USB disconnect,
-# reset or new enumeration, and no I/O error.
+# reset or new enumeration, and no I/O error; then the host detaches it.
 ITERS=14
 wait_for() {   # wait_for SECONDS COMMAND...
     n=$(( $1 * 5 )); shift
@@ -12,6 +12,7 @@ wait_for() {   # wait_for SECONDS COMMAND...
     return 1
 }
 have_disk() { grep -q 'Ferry' /sys/block/sd*/device/vendor 2>/dev/null; }
+no_disk() { ! have_disk; }
 rc=0
 wait_for 120 have_disk || { echo "guest: no Ferry disk"; exit 1; }
 disk=$(for d in /sys/block/sd*; do grep -q Ferry $d/device/vendor && basename $d; done | head -n 1)
@@ -39,4 +40,7 @@ if grep -iE 'usb .*(disconnect|reset)|new .*USB device|I/O error|usb-storage|dev
 else
     echo "FERRY-NO-DISCONNECT ($(wc -l < /tmp/dmesg-new) new kernel log lines)"
 fi
+# the last successor's QMP connection works: `ferry usb detach` takes the disk out
+echo "FERRY-READY-DETACH"
+if wait_for 60 no_disk; then echo "FERRY-GONE"; else echo "guest: disk still there"; rc=1; fi
 exit $rc

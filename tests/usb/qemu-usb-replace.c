@@ -7,9 +7,11 @@
  * it back again and again (4 MiB each time), and 150 ms into every other
  * read the host replaces ferry-dm (`ferry dm CTL replace`), REPLACES times
  * in all, while the read is under way (ferry-dm's log says how many
- * transfers each handover waited for).  Passes when every replace succeeded, every read compared
- * equal, and the guest's kernel log shows no USB disconnect, reset, new
- * enumeration or I/O error.
+ * transfers each handover waited for).  Passes when every replace
+ * succeeded, every read compared equal, the guest's kernel log shows no USB
+ * disconnect, reset, new enumeration or I/O error, another guest is still
+ * refused the disk, and `ferry usb detach` through the last successor's QMP
+ * connection (device_del, DEVICE_DELETED, chardev-remove) takes it out.
  *   qemu-usb-replace VMLINUZ INITRD WORKDIR FERRY_DM FERRY
  */
 #include <errno.h>
@@ -33,7 +35,7 @@ struct rpl {
     GString *line;
     unsigned replaced, failed;
     long dm_pid;            /* the ferry-dm serving now (after a replace: not our child) */
-    bool data_ok, no_disconnect, done;
+    bool data_ok, no_disconnect, owned, gone, done;
     int guest_rc;
 };
 
@@ -68,6 +70,27 @@ static void on_replace_time(evutil_socket_t fd, short what, void *arg)
     replace(arg);
 }
 
+/* After the replaces: the disk is still this guest's (the ownership claim's
+ * lock went along), and the last successor's QMP connection takes it out. */
+static void detach(struct rpl *r)
+{
+    const char *pargv[] = { r->ferry, "policy", "check", "intruder", "1d50:6102:DISK-RPL",
+                            NULL };
+    const char *dargv[] = { r->ferry, "usb", "detach", r->ctl, "1d50:6102:DISK-RPL", NULL };
+    char *pout = NULL;
+    int status = -1;
+
+    if (g_spawn_sync(NULL, (char **)pargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &pout,
+                     NULL, &status, NULL) && WIFEXITED(status) && WEXITSTATUS(status) == 1)
+        r->owned = true;
+    fprintf(stderr, "qemu-usb-replace: another guest %s the disk: %s", r->owned ? "is refused"
+            : "MAY HAVE", pout ? pout : "\n");
+    g_free(pout);
+    if (!g_spawn_sync(NULL, (char **)dargv, NULL, 0, NULL, NULL, NULL, NULL, &status, NULL) ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "qemu-usb-replace: ferry usb detach failed\n");
+}
+
 static void on_line(struct rpl *r, const char *l)
 {
     const char *m;
@@ -79,6 +102,10 @@ static void on_line(struct rpl *r, const char *l)
 
         if (i % 2 == 0 && r->replaced + r->failed < REPLACES)
             event_base_once(r->b, -1, EV_TIMEOUT, on_replace_time, r, &later);
+    } else if (strstr(l, "FERRY-READY-DETACH")) {
+        detach(r);
+    } else if (strstr(l, "FERRY-GONE")) {
+        r->gone = true;
     } else if (strstr(l, "FERRY-DATA-OK")) {
         r->data_ok = true;
     } else if (strstr(l, "FERRY-NO-DISCONNECT")) {
@@ -213,27 +240,10 @@ int main(int argc, char **argv)
     if (!r.done)
         fprintf(stderr, "qemu-usb-replace: guest did not finish within %d s\n", BOOT_TIMEOUT_S);
     fprintf(stderr, "qemu-usb-replace: replaces=%u failed=%u data=%d no_disconnect=%d "
-            "guest_rc=%d\n", r.replaced, r.failed, r.data_ok, r.no_disconnect, r.guest_rc);
+            "owned=%d detached=%d guest_rc=%d\n", r.replaced, r.failed, r.data_ok,
+            r.no_disconnect, r.owned, r.gone, r.guest_rc);
     ok = r.replaced == REPLACES && !r.failed && r.data_ok && r.no_disconnect && r.guest_rc == 0;
-    {
-        /* the disk is still this guest's: another guest is refused it (the ownership
-         * record's lock went to the successor with the device) */
-        const char *pargv[] = { argv[5], "policy", "check", "intruder", "1d50:6102:DISK-RPL",
-                                NULL };
-        char *pout = NULL;
-        int status = -1;
-
-        if (!g_spawn_sync(NULL, (char **)pargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                          &pout, NULL, &status, NULL) || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 1) {
-            fprintf(stderr, "qemu-usb-replace: after the replaces another guest may have the "
-                    "disk: %s\n", pout ? pout : "");
-            ok = 0;
-        } else {
-            fprintf(stderr, "qemu-usb-replace: another guest is refused the disk: %s", pout);
-        }
-        g_free(pout);
-    }
+    ok = ok && r.owned && r.gone;
     if (kill((pid_t)r.dm_pid, 0) != 0) {
         fprintf(stderr, "qemu-usb-replace: the serving ferry-dm (pid %ld) died\n", r.dm_pid);
         ok = 0;
