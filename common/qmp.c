@@ -426,12 +426,11 @@ static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, Jso
     }
 }
 
+static int handshake(struct ferry_qmp *q, const char *path);
+
 int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int64_t deadline = now_ms() + q->timeout_ms;
-    JsonNode *greet = NULL;
-    int r;
 
     if (strlen(path) >= sizeof(sa.sun_path))
         return fail(q, -ENAMETOOLONG, "qmp: socket path too long: %s", path);
@@ -440,11 +439,28 @@ int ferry_qmp_connect(struct ferry_qmp *q, const char *path)
     if (q->fd < 0)
         return fail(q, -errno, "qmp: socket: %s", strerror(errno));
     if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        r = -errno;
+        int r = -errno;
+
         close(q->fd);
         q->fd = -1;
         return fail(q, r, "qmp: cannot connect to %s: %s", path, strerror(-r));
     }
+    return handshake(q, path);
+}
+
+int ferry_qmp_connect_fd(struct ferry_qmp *q, int fd, const char *name)
+{
+    q->fd = fd;
+    return handshake(q, name);
+}
+
+/* The greeting and capabilities on q->fd (closed on failure). */
+static int handshake(struct ferry_qmp *q, const char *path)
+{
+    int64_t deadline = now_ms() + q->timeout_ms;
+    JsonNode *greet = NULL;
+    int r;
+
     /* QEMU greets at once on a monitor nobody else holds; one that another
      * client holds (libvirt keeps its domains' monitors) accepts in the
      * kernel and never greets: say so in seconds, not at the full timeout */

@@ -50,6 +50,9 @@ struct ferry_qmp;
 struct ferry_qmp *ferry_qmp_new(int timeout_ms);
 /* Connect, read the greeting, negotiate capabilities.  0 or -errno. */
 int ferry_qmp_connect(struct ferry_qmp *q, const char *path);
+/* The same on a connected socket (e.g. an inherited socketpair end, which q
+ * then owns and closes, also on failure); name is for messages. */
+int ferry_qmp_connect_fd(struct ferry_qmp *q, int fd, const char *name);
 /*
  * A handover to another process (ferry-dm's replace): the bytes received
  * and not parsed yet (a partial message), and on the other side the same

@@ -52,6 +52,12 @@ static void on_gone(void *opaque, int err)
 int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
                 void *opaque, struct companion_qmp **out)
 {
+    return companion_qmp_open_fd(base, -1, path, gone, opaque, out);
+}
+
+int companion_qmp_open_fd(struct event_base *base, int fd, const char *path,
+                          void (*gone)(void *opaque), void *opaque, struct companion_qmp **out)
+{
     char err[FERRY_USB_ERR_MAX];
     struct companion_qmp *d = g_new0(struct companion_qmp, 1);
     int r;
@@ -64,6 +70,10 @@ int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(v
      * socket not there yet, or there but not listening yet, is waited for
      * within the same bound as the greeting. */
     for (gint64 end = g_get_monotonic_time() + DM_QMP_TIMEOUT_MS * (gint64)1000;;) {
+        if (fd >= 0) {
+            r = usb_qmp_open_fd(fd, path, DM_QMP_TIMEOUT_MS, &d->q, err, sizeof(err));
+            break;
+        }
         r = usb_qmp_open(path, DM_QMP_TIMEOUT_MS, &d->q, err, sizeof(err));
         if ((r != -ENOENT && r != -ECONNREFUSED) || g_get_monotonic_time() >= end)
             break;

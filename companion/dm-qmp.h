@@ -37,6 +37,11 @@ struct companion_qmp;
  * printed to stderr. */
 int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(void *opaque),
                 void *opaque, struct companion_qmp **out);
+/* The same on a connected socket fd (the xhci device's remote QEMU's
+ * monitor, an inherited socketpair end: no connect(), so a confined ferry-dm
+ * may do it), which it owns from now on; path only names it. */
+int companion_qmp_open_fd(struct event_base *base, int fd, const char *path,
+                          void (*gone)(void *opaque), void *opaque, struct companion_qmp **out);
 /* A successor's (ferry-dm's replace): the predecessor's connection, fd
  * (taken) and the bytes it had read and not parsed (ferry_qmp_adopt: no
  * second greeting or negotiation), watched as companion_qmp_open's. */

@@ -103,7 +103,8 @@ struct ferry_dm {
     bool confined;
     struct {                            /* a USB controller's QEMU (dm_usb_host_set) */
         char qmp[108];
-        void (*restarted)(void *opaque);
+        int fd;                         /* its QMP socket until taken, or -1 */
+        void (*restarted)(void *opaque, int fd);
         void *opaque;
     } usb_host;
     const struct ferry_syscall_list *lists[FERRY_DM_TYPES_MAX + 4];   /* loaded when confined */

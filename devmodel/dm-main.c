@@ -219,28 +219,25 @@ static void qmp_gone(void *opaque)
 }
 
 /*
- * The xhci device's remote QEMU was restarted: a new QMP connection to it
- * (the old one ended with the old QEMU), and the USB service plugs the
- * devices in again.  A confined ferry-dm cannot connect any more: its
- * devices come back when the broker passes them again.
+ * The xhci device's remote QEMU was restarted: the new QEMU's QMP socket
+ * (from the launcher, so a confined ferry-dm gets it too) replaces the old
+ * connection, which ended with the old QEMU, and the USB service plugs the
+ * devices in again.
  */
-static void usb_host_restarted(void *opaque)
+static void usb_host_restarted(void *opaque, int fd)
 {
     struct dm_program *m = opaque;
-    const char *path = dm_usb_host_qmp(m->dm);
+    const char *name = dm_usb_host_qmp(m->dm);
     struct companion_qmp *d = NULL;
 
-    if (!m->usb || !path || !m->qmp || strcmp(companion_qmp_path(m->qmp), path) != 0)
-        return;
-    if (dm_confined(m->dm)) {
-        ferry_log(FERRY_LOG_WARNING, NULL, "usb: the xhci's QEMU was restarted, but a confined "
-                  "ferry-dm cannot connect to its QMP socket again: its USB devices stay "
-                  "unplugged");
+    if (!m->usb || !name || !m->qmp || strcmp(companion_qmp_path(m->qmp), name) != 0) {
+        if (fd >= 0)
+            close(fd);
         return;
     }
-    if (companion_qmp_open(m->base, path, qmp_gone, m, &d) < 0) {
+    if (fd < 0 || companion_qmp_open_fd(m->base, fd, name, qmp_gone, m, &d) < 0) {
         ferry_log(FERRY_LOG_WARNING, NULL, "usb: no QMP connection to the restarted xhci "
-                  "QEMU at %s: its USB devices stay unplugged", path);
+                  "QEMU (%s): its USB devices stay unplugged", name);
         return;
     }
     if (companion_usb_reconnect(m->usb, d) < 0) {
@@ -249,7 +246,7 @@ static void usb_host_restarted(void *opaque)
     }
     companion_qmp_free(m->qmp);
     m->qmp = d;
-    ferry_log(FERRY_LOG_INFO, NULL, "usb: reconnected to the restarted xhci QEMU at %s", path);
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: reconnected to the restarted xhci QEMU (%s)", name);
 }
 
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
@@ -520,7 +517,10 @@ static int dm_run(const struct dm_args *a)
             if (pr < 0)
                 goto out;
         }
-        if (qmp && takeover) {
+        /* the xhci's QEMU: its monitor is already connected (an inherited socketpair) */
+        int qmp_fd = qmp && !companion && qmp == dm_usb_host_qmp(m.dm)
+                     ? dm_usb_host_take_fd(m.dm) : -1;
+        if (qmp && takeover && companion) {
             /* the predecessor's connection: QEMU greeted and negotiated it once */
             int qfd = dm_takeover_fd(takeover, DM_STATE_FD_QMP);
 
@@ -528,7 +528,7 @@ static int dm_run(const struct dm_args *a)
                 takeover_failed(takeover, -EINVAL, "the predecessor passed no QMP connection");
             if (companion_qmp_adopt(m.base, qmp, qfd, NULL, 0, qmp_gone, &m, &m.qmp) < 0)
                 takeover_failed(takeover, -ENOMEM, "cannot take over the QMP connection");
-        } else if (qmp && companion_qmp_open(m.base, qmp, qmp_gone, &m, &m.qmp) < 0) {
+        } else if (qmp && companion_qmp_open_fd(m.base, qmp_fd, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
         }

@@ -119,6 +119,7 @@ int dm_create(const struct ferry_dm_config *cfg, struct ferry_dm **out)
     dm = calloc(1, sizeof(*dm));
     if (!dm)
         return -ENOMEM;
+    dm->usb_host.fd = -1;
     snprintf(dm->name, sizeof(dm->name), "%s", cfg->name ? cfg->name : "guest");
     dm->base = cfg->base;
     dm->ops = cfg->ops;
@@ -158,6 +159,8 @@ void dm_destroy(struct ferry_dm *dm)
         munmap(dm->mem[i].hva, dm->mem[i].size);
     if (dm->memfd >= 0)
         close(dm->memfd);
+    if (dm->usb_host.fd >= 0)
+        close(dm->usb_host.fd);
     for (unsigned i = 0; i < FERRY_DM_SPACE_NR; i++)
         ioreq_rangeset_free(dm->ranges[i]);
     free(dm);
@@ -436,13 +439,15 @@ bool dm_confined(const struct ferry_dm *dm)
     return dm->confined;
 }
 
-int dm_usb_host_set(struct ferry_dm *dm, const char *qmp)
+int dm_usb_host_set(struct ferry_dm *dm, const char *qmp, int fd)
 {
-    if (dm->usb_host.qmp[0])
-        return -EEXIST;
-    if (strlen(qmp) >= sizeof(dm->usb_host.qmp))
-        return -ENAMETOOLONG;
+    if (dm->usb_host.qmp[0] || strlen(qmp) >= sizeof(dm->usb_host.qmp)) {
+        if (fd >= 0)
+            close(fd);
+        return dm->usb_host.qmp[0] ? -EEXIST : -ENAMETOOLONG;
+    }
     snprintf(dm->usb_host.qmp, sizeof(dm->usb_host.qmp), "%s", qmp);
+    dm->usb_host.fd = fd;
     return 0;
 }
 
@@ -451,15 +456,25 @@ const char *dm_usb_host_qmp(const struct ferry_dm *dm)
     return dm->usb_host.qmp[0] ? dm->usb_host.qmp : NULL;
 }
 
-void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+int dm_usb_host_take_fd(struct ferry_dm *dm)
+{
+    int fd = dm->usb_host.fd;
+
+    dm->usb_host.fd = -1;
+    return fd;
+}
+
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque, int fd),
                              void *opaque)
 {
     dm->usb_host.restarted = restarted;
     dm->usb_host.opaque = opaque;
 }
 
-void dm_usb_host_restarted(struct ferry_dm *dm)
+void dm_usb_host_restarted(struct ferry_dm *dm, int fd)
 {
     if (dm->usb_host.restarted)
-        dm->usb_host.restarted(dm->usb_host.opaque);
+        dm->usb_host.restarted(dm->usb_host.opaque, fd);
+    else if (fd >= 0)
+        close(fd);
 }

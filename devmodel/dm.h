@@ -311,18 +311,21 @@ bool dm_confined(const struct ferry_dm *dm);
 
 /*
  * A USB host controller emulated by a QEMU that takes usb-redir devices
- * over the QMP socket qmp (the xhci device): ferry-dm's USB service serves
- * host devices to it (companion/dm-usb.h), as to a QEMU guest.  One per
- * guest: -EEXIST for a second.  dm_usb_host_restarted: that QEMU was
- * restarted (a new process at the same socket); the handler ferry-dm's
- * program set with dm_usb_host_set_handler reconnects and plugs the
- * devices in again.
+ * over QMP (the xhci device): ferry-dm's USB service serves host devices to
+ * it (companion/dm-usb.h), as to a QEMU guest.  qmp names that QMP channel
+ * (logs, the USB service's guest); fd is the connected QMP socket (owned by
+ * dm until dm_usb_host_take_fd; closed on failure).  One per guest: -EEXIST
+ * for a second.  dm_usb_host_restarted: that QEMU was restarted, fd the new
+ * QEMU's QMP socket (or -1); the handler ferry-dm's program set with
+ * dm_usb_host_set_handler owns fd, reconnects and plugs the devices in
+ * again.
  */
-FERRY_MUST_CHECK int dm_usb_host_set(struct ferry_dm *dm, const char *qmp);
+FERRY_MUST_CHECK int dm_usb_host_set(struct ferry_dm *dm, const char *qmp, int fd);
 const char *dm_usb_host_qmp(const struct ferry_dm *dm);       /* NULL if none */
-void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque),
+int dm_usb_host_take_fd(struct ferry_dm *dm);                 /* -1 if none or taken */
+void dm_usb_host_set_handler(struct ferry_dm *dm, void (*restarted)(void *opaque, int fd),
                              void *opaque);
-void dm_usb_host_restarted(struct ferry_dm *dm);
+void dm_usb_host_restarted(struct ferry_dm *dm, int fd);
 
 /* Remove one (calls exit, releases its claims); -EBUSY if not hotpluggable while running. */
 int dm_device_remove(struct ferry_dm *dm, const char *id);

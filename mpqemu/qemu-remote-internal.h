@@ -55,6 +55,7 @@ struct ferry_qemu_remote {
     unsigned reply_timeout_ms, start_timeout_ms, heartbeat_ms;
     unsigned max_restarts, restart_delay_ms, access_min;
     bool sandbox;
+    bool monitor;                   /* a QMP monitor on the launcher's second socket */
     /*
      * Every QEMU, the first and each restart, comes from this pre-forked
      * helper (sandbox/launcher.h): a confined ferry-dm never forks or
@@ -67,6 +68,7 @@ struct ferry_qemu_remote {
     bool stopping;                  /* mpqemu_remote_free: its end is expected */
     pid_t pid;
     int sock, errfd;
+    int monitor_fd;                 /* this instance's QMP channel until taken, or -1 */
     struct event *ev_err, *ev_sock, *ev_restart, *ev_heartbeat;
     char errbuf[QR_ERRLINE_MAX];
     size_t errlen;

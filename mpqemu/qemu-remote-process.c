@@ -190,6 +190,10 @@ static void reap_child(struct ferry_qemu_remote *r, bool kill_it)
         close(r->errfd);
         r->errfd = -1;
     }
+    if (r->monitor_fd >= 0) {
+        close(r->monitor_fd);
+        r->monitor_fd = -1;
+    }
     r->lasterr[0] = '\0';
 }
 
@@ -300,7 +304,7 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
     char devarg[QEMU_REMOTE_DEVICE_MAX + QR_ID_MAX + 8];
     char objarg[QR_ID_MAX + 64];
     char prog[4096];
-    const char *argv[16 + QEMU_REMOTE_EXTRA_ARGS_MAX];
+    const char *argv[20 + QEMU_REMOTE_EXTRA_ARGS_MAX];
     unsigned a = 0;
     int rc;
 
@@ -340,6 +344,14 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
         argv[a++] = "-sandbox";
         argv[a++] = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
     }
+    if (r->monitor) {
+        /* QMP on an inherited socket: nothing in the file system, and a
+         * confined ferry-dm gets the channel to each new QEMU from the launcher */
+        argv[a++] = "-chardev";
+        argv[a++] = "socket,id=ferry-qmp,fd={fd2}";
+        argv[a++] = "-mon";
+        argv[a++] = "chardev=ferry-qmp,mode=control";
+    }
     for (unsigned i = 0; r->extra[i]; i++)
         argv[a++] = r->extra[i];
     argv[a] = NULL;
@@ -347,6 +359,7 @@ static int make_launcher(struct ferry_qemu_remote *r, const struct ferry_sandbox
     struct ferry_launcher_config lc = {
         .argv = argv,
         .sock_type = SOCK_STREAM,
+        .second_sock = r->monitor,
         .sandbox = sbx,
         .log = r->ops ? r->ops->log : NULL,
         .opaque = r->opaque,
@@ -371,6 +384,7 @@ static int spawn(struct ferry_qemu_remote *r)
     r->pid = inst.pid;
     r->sock = inst.sock;
     r->errfd = inst.errfd;
+    r->monitor_fd = inst.sock2;
     /*
      * QEMU is the launcher's child: its end shows as a hang-up on the
      * socket (on_sock) rather than on a pidfd, which a confined ferry-dm
@@ -519,7 +533,7 @@ int mpqemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_co
     r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    r->sock = r->errfd = -1;
+    r->sock = r->errfd = r->monitor_fd = -1;
     r->irq_fd = r->resample_fd = -1;
     for (unsigned i = 0; cfg->extra_args && cfg->extra_args[i]; i++) {
         if (i >= QEMU_REMOTE_EXTRA_ARGS_MAX ||
@@ -546,6 +560,7 @@ int mpqemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_co
     r->restart_delay_ms = cfg->restart_delay_ms ? cfg->restart_delay_ms : 100;
     r->access_min = cfg->bar_access_min ? cfg->bar_access_min : 1;
     r->sandbox = !cfg->no_sandbox;
+    r->monitor = cfg->monitor;
     r->pid = 0;
     r->sock = r->errfd = -1;
     r->rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
@@ -640,6 +655,14 @@ void mpqemu_remote_free(struct ferry_qemu_remote *r)
             close(r->resample_fd);
     }
     free(r);
+}
+
+int mpqemu_remote_take_monitor(struct ferry_qemu_remote *r)
+{
+    int fd = r->monitor_fd;
+
+    r->monitor_fd = -1;
+    return fd;
 }
 
 pid_t mpqemu_remote_pid(const struct ferry_qemu_remote *r)

@@ -69,6 +69,13 @@ struct ferry_qemu_remote_config {
     unsigned bar_access_min;    /* smallest access forwarded: 1 (0 means 1), 2 or 4 */
     bool no_sandbox;            /* leave out QEMU's seccomp filter (-sandbox on,...) */
     /*
+     * A QMP monitor for each QEMU on a socket pair the launcher makes with
+     * it (its second socket): mpqemu_remote_take_monitor() hands over
+     * ferry-dm's end, once per (re)start.  Nothing in the file system, and
+     * a confined ferry-dm needs no socket() or connect() for it.
+     */
+    bool monitor;
+    /*
      * The launcher's own confinement (user, no capabilities, no_new_privs;
      * see launcher.h), or NULL.  QEMU is always started by a launcher the
      * engine forks in mpqemu_remote_new, so call that before confining.
@@ -129,6 +136,13 @@ int mpqemu_remote_bar_write(struct ferry_qemu_remote *r, bool io, uint64_t addr,
 /* Function-level reset (DEVICE_RESET), then BARs and command replayed. */
 FERRY_MUST_CHECK int mpqemu_remote_reset(struct ferry_qemu_remote *r);
 
+/*
+ * With cfg->monitor: the connected QMP socket of the QEMU started last (call
+ * it after mpqemu_remote_start, and from state_changed(RUNNING) after a
+ * restart); the caller owns it.  -1 when none or already taken.  One not
+ * taken is closed when that QEMU ends.
+ */
+int mpqemu_remote_take_monitor(struct ferry_qemu_remote *r);
 pid_t mpqemu_remote_pid(const struct ferry_qemu_remote *r);      /* 0 if none */
 enum mpqemu_remote_state mpqemu_remote_state(const struct ferry_qemu_remote *r);
 const char *mpqemu_remote_state_name(enum mpqemu_remote_state state);

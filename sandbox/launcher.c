@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define LAUNCHER_HELPER_FD 3
 #define LAUNCHER_ARG_MAX 4096               /* bytes per argument */
 #define LAUNCHER_LIVE_MAX 16                /* cap on max_live */
+#define LAUNCHER_FDS_MAX 3                  /* a start's reply: socket, log pipe, second socket */
 
 enum launcher_op {
     LAUNCHER_OP_START = 1,
@@ -36,6 +38,7 @@ struct launcher_msg {
 
 struct ferry_launcher {
     int sock;
+    bool second_sock;
     pid_t helper;
     ferry_log_fn log;
     void *opaque;
@@ -59,7 +62,7 @@ static int send_reply(int sock, const struct launcher_msg *m, const int *fds, un
 {
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
+        char buf[CMSG_SPACE(LAUNCHER_FDS_MAX * sizeof(int))];
     } u;
     struct iovec iov = { (void *)m, sizeof(*m) };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -83,7 +86,7 @@ static int reply_status(int sock, uint32_t op, int status)
     return send_reply(sock, &m, NULL, 0);
 }
 
-/* The program's argv with every "{fd}" replaced; built once in the helper. */
+/* The program's argv with every "{fd}" and "{fd2}" replaced; built once in the helper. */
 static char **build_argv(const struct ferry_launcher_config *cfg)
 {
     size_t n = 0;
@@ -101,6 +104,9 @@ static char **build_argv(const struct ferry_launcher_config *cfg)
             if (!strncmp(a, "{fd}", 4)) {
                 argv[i][o++] = '0' + FERRY_LAUNCHER_FD;
                 a += 4;
+            } else if (!strncmp(a, "{fd2}", 5)) {
+                argv[i][o++] = '0' + FERRY_LAUNCHER_FD2;
+                a += 5;
             } else {
                 argv[i][o++] = *a++;
             }
@@ -112,21 +118,24 @@ static char **build_argv(const struct ferry_launcher_config *cfg)
 
 /*
  * The child between fork and exec: fd 0 /dev/null, 1 and 2 the log pipe,
- * 3 its socket end.  Every other fd of the helper is close-on-exec.  A
- * failed exec reports its errno on err_fd (close-on-exec too, so a
- * successful exec just closes it).
+ * 3 its socket end (and 4 the second one's, or nothing).  Every other fd of
+ * the helper is close-on-exec.  A failed exec reports its errno on err_fd
+ * (close-on-exec too, so a successful exec just closes it).
  */
-static _Noreturn void exec_program(const struct helper *h, int sock, int logw, int err_fd)
+static _Noreturn void exec_program(const struct helper *h, int sock, int sock2, int logw,
+                                   int err_fd)
 {
     extern char **environ;
-    /* Out of the way of 0..3 first (the copies are close-on-exec). */
+    /* Out of the way of 0..4 first (the copies are close-on-exec). */
     int s = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+    int s2 = sock2 >= 0 ? fcntl(sock2, F_DUPFD_CLOEXEC, 10) : -1;
     int w = fcntl(logw, F_DUPFD_CLOEXEC, 10);
 
     if (!h->cfg->outlive)       /* a successor lives on when its starter exits */
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (s >= 0 && w >= 0 && dup2(h->nullfd, 0) >= 0 && dup2(w, 1) >= 0 && dup2(w, 2) >= 0 &&
-        dup2(s, FERRY_LAUNCHER_FD) >= 0)
+    if (s >= 0 && w >= 0 && (sock2 < 0 || s2 >= 0) && dup2(h->nullfd, 0) >= 0 &&
+        dup2(w, 1) >= 0 && dup2(w, 2) >= 0 && dup2(s, FERRY_LAUNCHER_FD) >= 0 &&
+        (s2 < 0 || dup2(s2, FERRY_LAUNCHER_FD2) >= 0))
         execve(h->argv[0], h->argv, environ);
     int err = errno;
     (void)!write(err_fd, &err, sizeof(err));
@@ -160,7 +169,8 @@ static int slot_of(struct helper *h, pid_t pid)
 
 static int helper_start(struct helper *h)
 {
-    int sp[2] = { -1, -1 }, lp[2] = { -1, -1 }, ep[2] = { -1, -1 }, e = 0, slot;
+    int sp[2] = { -1, -1 }, lp[2] = { -1, -1 }, ep[2] = { -1, -1 }, sp2[2] = { -1, -1 };
+    int e = 0, slot;
     int type = h->cfg->sock_type ? h->cfg->sock_type : SOCK_STREAM;
     pid_t pid;
 
@@ -176,13 +186,14 @@ static int helper_start(struct helper *h)
         h->live[0] = 0;
     }
     if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sp) < 0 ||
+        (h->cfg->second_sock && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp2) < 0) ||
         pipe2(lp, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
         e = -errno;
         goto out;
     }
     pid = fork();
     if (pid == 0)
-        exec_program(h, sp[1], lp[1], ep[1]);
+        exec_program(h, sp[1], sp2[1], lp[1], ep[1]);
     if (pid < 0) {
         e = -errno;
         goto out;
@@ -202,11 +213,13 @@ static int helper_start(struct helper *h)
 out:;
     struct launcher_msg m = { .magic = LAUNCHER_MAGIC, .op = LAUNCHER_OP_START, .status = e,
                               .pid = e ? 0 : h->live[slot] };
-    int fds[2] = { sp[0], lp[0] };
-    int rc = send_reply(h->sock, &m, fds, e ? 0 : 2);
+    int fds[LAUNCHER_FDS_MAX] = { sp[0], lp[0], sp2[0] };
+    int rc = send_reply(h->sock, &m, fds, e ? 0 : sp2[0] >= 0 ? 3 : 2);
     for (unsigned i = 0; i < 2; i++) {
         if (sp[i] >= 0)
             close(sp[i]);
+        if (sp2[i] >= 0)
+            close(sp2[i]);
         if (lp[i] >= 0)
             close(lp[i]);
         if (ep[i] >= 0)
@@ -330,6 +343,7 @@ int sandbox_launcher_create(const struct ferry_launcher_config *cfg, struct ferr
         return -ENOMEM;
     l->log = cfg->log;
     l->opaque = cfg->opaque;
+    l->second_sock = cfg->second_sock;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
         int rc = -errno;
         free(l);
@@ -353,14 +367,14 @@ int sandbox_launcher_create(const struct ferry_launcher_config *cfg, struct ferr
     return 0;
 }
 
-/* One request and its reply (with up to two fds). */
+/* One request and its reply (with up to LAUNCHER_FDS_MAX fds). */
 static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, struct launcher_msg *rep,
-                int fds[2], unsigned *nfds)
+                int fds[LAUNCHER_FDS_MAX], unsigned *nfds)
 {
     struct launcher_msg m = { .magic = LAUNCHER_MAGIC, .op = op, .pid = pid };
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
+        char buf[CMSG_SPACE(LAUNCHER_FDS_MAX * sizeof(int))];
     } u;
     struct iovec iov = { rep, sizeof(*rep) };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -386,7 +400,7 @@ static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, struct launche
         for (size_t i = 0; i < got; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (*nfds < 2)
+            if (*nfds < LAUNCHER_FDS_MAX)
                 fds[(*nfds)++] = fd;
             else
                 close(fd);
@@ -406,13 +420,13 @@ static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, struct launche
 int sandbox_launcher_start(struct ferry_launcher *l, struct ferry_launcher_instance *inst)
 {
     struct launcher_msg rep;
-    int fds[2];
+    int fds[LAUNCHER_FDS_MAX];
     unsigned nfds;
     int rc = call(l, LAUNCHER_OP_START, 0, &rep, fds, &nfds);
 
     if (rc)
         return rc;
-    if (rep.status == 0 && (nfds != 2 || rep.pid <= 0)) {
+    if (rep.status == 0 && (nfds != (l->second_sock ? 3u : 2u) || rep.pid <= 0)) {
         for (unsigned i = 0; i < nfds; i++)
             close(fds[i]);
         llog(l, FERRY_LOG_ERROR, "launcher: helper %d sent %u fds for a start", (int)l->helper,
@@ -429,6 +443,7 @@ int sandbox_launcher_start(struct ferry_launcher *l, struct ferry_launcher_insta
     }
     inst->sock = fds[0];
     inst->errfd = fds[1];
+    inst->sock2 = l->second_sock ? fds[2] : -1;
     inst->pid = rep.pid;
     return 0;
 }
@@ -436,7 +451,7 @@ int sandbox_launcher_start(struct ferry_launcher *l, struct ferry_launcher_insta
 int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
 {
     struct launcher_msg rep;
-    int fds[2];
+    int fds[LAUNCHER_FDS_MAX];
     unsigned nfds;
     int rc = call(l, LAUNCHER_OP_STOP, pid, &rep, fds, &nfds);
 

@@ -15,9 +15,13 @@
  * sandbox_launcher_start() asks it for one more instance: the helper makes
  * a socket pair and a pipe, forks, and in the child puts /dev/null on
  * fd 0, the pipe on fds 1 and 2, its socket end on fd 3 (every "{fd}" in
- * the arguments becomes 3), sets PR_SET_PDEATHSIG to SIGKILL (the program
+ * the arguments becomes 3; with second_sock, the end of a second socket pair
+ * on fd 4, "{fd2}" in the arguments), sets PR_SET_PDEATHSIG to SIGKILL (the program
  * dies with the helper, the helper with ferry-dm) and execs; ferry-dm gets
- * the other socket end and the pipe's read end by SCM_RIGHTS.  A request
+ * the other socket end(s) and the pipe's read end by SCM_RIGHTS.  A second
+ * socket is how a confined ferry-dm gets a new channel to each new instance
+ * without socket() or connect() (the xhci device's remote QEMU takes its QMP
+ * monitor on it).  A request
  * carries nothing a compromised ferry-dm could use to choose the program
  * or its arguments.  sandbox_launcher_stop() has the helper kill and reap an
  * instance (a confined ferry-dm may only signal itself) and returns its
@@ -30,6 +34,7 @@
 #ifndef FERRY_SANDBOX_LAUNCHER_H
 #define FERRY_SANDBOX_LAUNCHER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/ferry-log.h"
@@ -37,6 +42,7 @@
 
 #define FERRY_LAUNCHER_ARGS_MAX 64
 #define FERRY_LAUNCHER_FD 3
+#define FERRY_LAUNCHER_FD2 4            /* second_sock's end in the program */
 #define FERRY_LAUNCHER_LIVE_DEFAULT 2   /* the running one and its replacement */
 
 struct ferry_launcher;
@@ -44,6 +50,7 @@ struct ferry_launcher;
 struct ferry_launcher_config {
     const char *const *argv;    /* NULL-terminated, argv[0] an absolute path; copied */
     int sock_type;              /* SOCK_STREAM or SOCK_SEQPACKET (0: SOCK_STREAM) */
+    bool second_sock;           /* a second socket pair (SOCK_STREAM) on the program's fd 4 */
     unsigned max_live;          /* instances alive at once (0: FERRY_LAUNCHER_LIVE_DEFAULT) */
     /*
      * Optional: the helper's own confinement: user, no capabilities,
@@ -63,6 +70,7 @@ struct ferry_launcher_config {
 struct ferry_launcher_instance {
     int sock;                   /* ferry-dm's end of the program's fd 3 */
     int errfd;                  /* read end of the program's stdout and stderr */
+    int sock2;                  /* ferry-dm's end of the program's fd 4 (second_sock), or -1 */
     pid_t pid;                  /* for sandbox_launcher_stop() and logs */
 };
 
@@ -72,7 +80,8 @@ FERRY_MUST_CHECK int sandbox_launcher_create(const struct ferry_launcher_config 
 /*
  * One more instance.  0 or -errno: -EPIPE the helper is gone, -EAGAIN
  * max_live instances still run, otherwise the helper's reason (e.g.
- * -ENOENT from execve).  The caller closes inst->sock and inst->errfd.
+ * -ENOENT from execve).  The caller closes inst->sock, inst->errfd and
+ * inst->sock2.
  */
 FERRY_MUST_CHECK int sandbox_launcher_start(struct ferry_launcher *l,
                                           struct ferry_launcher_instance *inst);

@@ -327,6 +327,11 @@ struct ferry_usb_qmp;
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                    char *err, size_t errlen);
+/* The same on a connected socket fd (an inherited socketpair end), which the
+ * client owns from now on (closed on failure too); path names it in messages. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_qmp_open_fd(int fd, const char *path, int timeout_ms, struct ferry_usb_qmp **out,
+                char *err, size_t errlen);
 /* A connection another process negotiated (ferry_qmp_adopt): fd taken. */
 FERRY_USB_API FERRY_MUST_CHECK int usb_qmp_adopt(const char *path, int fd, const void *unread,
                                                  size_t len, int timeout_ms,

@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/qmp.h"
 #include "common/qmp-wait.h"
@@ -77,6 +78,12 @@ int usb_qmp_drain(struct ferry_usb_qmp *q)
 int usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                        char *err, size_t errlen)
 {
+    return usb_qmp_open_fd(-1, path, timeout_ms, out, err, errlen);
+}
+
+int usb_qmp_open_fd(int fd, const char *path, int timeout_ms, struct ferry_usb_qmp **out,
+                    char *err, size_t errlen)
+{
     struct ferry_usb_qmp *q = g_new0(struct ferry_usb_qmp, 1);
     int r;
 
@@ -85,10 +92,13 @@ int usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
     q->q = ferry_qmp_new(timeout_ms);
     if (!q->q) {
         snprintf(err, errlen, "qmp %s: out of memory", path);
+        if (fd >= 0)
+            close(fd);
         g_free(q);
         return -ENOMEM;
     }
-    r = ferry_qmp_connect(q->q, path);
+    r = fd >= 0 ? ferry_qmp_connect_fd(q->q, fd, path) : ferry_qmp_connect(q->q, path);
+    fd = -1;
     if (r < 0) {
         snprintf(err, errlen, "qmp %s: %s", path, why(q, r));
         usb_qmp_close(q);

@@ -107,6 +107,25 @@ int usb_service_guest_reconnect(struct ferry_usb_service *s, const char *guest,
         usb_service_assign_stop(a);
         a->plugged = false;
         a->stalled = false;
+        if (a->fd_mode && !a->wrapped && a->owned_fd >= 0) {
+            /*
+             * The broker's fd (or one opened before confinement) outlives the
+             * channel that used it (libusb_close leaves a wrapped fd open):
+             * the device, if still there, is wrapped again for the new QEMU
+             * instead of waiting for a new fd that only a replug would bring.
+             */
+            struct ferry_usb_devinfo d;
+            char why[FERRY_USB_ERR_MAX];
+
+            if (usb_host_wrap_fd(s->host, a->owned_fd, &a->wrapped, &d, why, sizeof(why)) < 0) {
+                a->wrapped = NULL;
+                a->present = false;
+                SLOG(s, FERRY_LOG_WARNING, "usb[%s] its fd no longer serves (%s): it comes "
+                     "back with a new one (ferry usb attach)", a->ident, why);
+                continue;
+            }
+            a->present = true;
+        }
         SLOG(s, FERRY_LOG_INFO, "usb[%s] plugging into the new QEMU at %s", a->ident, g->qmp);
         usb_service_assign_update_accept(a);
     }

@@ -17,14 +17,14 @@
  *          sandbox=on|off (QEMU's seccomp, default on)
  *
  * The xhci device is the same with device=qemu-xhci and a QMP monitor on
- * the remote QEMU (a unix socket in a private folder): ferry-dm's USB
- * service (companion/dm-usb.h) plugs host devices into that QEMU as
- * usb-redir devices whose channels it serves, as for a QEMU guest; when
- * the remote QEMU is restarted, ferry-dm reconnects and plugs them in
- * again.  Options: addr=, qemu=, restarts=, sandbox= as above.
+ * the remote QEMU (on a socket pair the launcher makes with each QEMU,
+ * nothing in the file system): ferry-dm's USB service (companion/dm-usb.h)
+ * plugs host devices into that QEMU as usb-redir devices whose channels it
+ * serves, as for a QEMU guest; when the remote QEMU is restarted, ferry-dm
+ * takes the new QEMU's monitor (confined too: no socket() or connect()) and
+ * plugs them in again.  Options: addr=, qemu=, restarts=, sandbox= as above.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +53,7 @@ struct qemu_dev {
     struct qemu_bar bar[QEMU_REMOTE_BARS];
     char **argv;
     bool went_down;             /* restarts are announced (xhci: USB reconnects) */
-    char *qmp_dir;              /* xhci: the private folder of the remote's QMP socket */
-    char *qmp;
+    char *qmp;                  /* xhci: the name of the remote's QMP channel (logs, USB) */
 };
 
 static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
@@ -123,7 +122,7 @@ static void qemu_state(void *opaque, enum mpqemu_remote_state state)
         q->went_down = true;
     if (state == QEMU_REMOTE_RUNNING && q->went_down && q->qmp) {
         q->went_down = false;
-        dm_usb_host_restarted(q->dm);
+        dm_usb_host_restarted(q->dm, mpqemu_remote_take_monitor(q->qr));
     }
 }
 
@@ -181,44 +180,8 @@ static void qemu_free(struct qemu_dev *q)
 {
     mpqemu_remote_free(q->qr);
     g_strfreev(q->argv);
-    if (q->qmp)
-        unlink(q->qmp);
-    if (q->qmp_dir)
-        rmdir(q->qmp_dir);
     g_free(q->qmp);
-    g_free(q->qmp_dir);
     free(q);
-}
-
-/*
- * The xhci device's QMP socket: in a folder of its own (0700), owned by
- * the user the remote QEMU runs as (the launcher's), so that only that
- * QEMU and ferry-dm reach it.
- */
-static int xhci_qmp_dir(struct qemu_dev *q)
-{
-    const struct ferry_sandbox_config *sbx = dm_sandbox(q->dm);
-    g_autoptr(GError) err = NULL;
-
-    q->qmp_dir = g_dir_make_tmp("ferry-xhci-XXXXXX", &err);
-    if (!q->qmp_dir) {
-        dm_dev_log(q->dev, FERRY_LOG_ERROR, "cannot make a folder for the remote QEMU's QMP "
-                   "socket: %s", err->message);
-        return -EIO;
-    }
-    if (geteuid() == 0 && sbx && sbx->user && *sbx->user) {
-        struct passwd *pw = getpwnam(sbx->user);
-
-        if (pw && chown(q->qmp_dir, pw->pw_uid, pw->pw_gid) < 0) {
-            int rc = -errno;
-
-            dm_dev_log(q->dev, FERRY_LOG_ERROR, "cannot give %s to user %s: %s", q->qmp_dir,
-                       sbx->user, strerror(errno));
-            return rc;
-        }
-    }
-    q->qmp = g_build_filename(q->qmp_dir, "qmp.sock", NULL);
-    return 0;
 }
 
 static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *opts,
@@ -248,18 +211,10 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
         return -ENOMEM;
     q->dev = dev;
     q->dm = dm_device_dm(dev);
-    if (xhci) {
-        rc = xhci_qmp_dir(q);
-        if (rc < 0)
-            goto err;
-        g_autofree char *mon = g_strdup_printf("unix:%s,server=on,wait=off", q->qmp);
-        g_autofree char *all = g_strdup_printf("-qmp %s%s%s", mon, args && *args ? " " : "",
-                                               args && *args ? args : "");
-
-        q->argv = g_strsplit_set(all, " ", -1);
-    } else if (args && *args) {
+    if (xhci)
+        q->qmp = g_strdup_printf("qemu-xhci:%s", dm_device_id(dev));
+    if (args && *args)
         q->argv = g_strsplit_set(args, " ", -1);
-    }
     struct ferry_qemu_remote_config cfg = {
         .qemu = dm_opts_get(opts, "qemu"),
         .device = device,
@@ -267,6 +222,7 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
         .extra_args = (const char *const *)q->argv,
         .max_restarts = (unsigned)restarts,
         .no_sandbox = sandbox && strcmp(sandbox, "off") == 0,
+        .monitor = xhci,
         .launcher_sandbox = dm_sandbox(q->dm),
         .irq_fd = -1,
         .resample_fd = -1,
@@ -286,14 +242,14 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
                          strerror(-rc));
         goto err;
     }
-    if (xhci && (rc = dm_usb_host_set(q->dm, q->qmp)) < 0) {
+    if (xhci && (rc = dm_usb_host_set(q->dm, q->qmp, mpqemu_remote_take_monitor(q->qr))) < 0) {
         dm_dev_log(dev, FERRY_LOG_ERROR, "%s", rc == -EEXIST ? "one xhci per guest: there "
                    "is one already" : strerror(-rc));
         goto err;
     }
     dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x in qemu pid %d%s%s", device,
                      q->devfn >> 3, q->devfn & 7, (int)mpqemu_remote_pid(q->qr),
-                     xhci ? ", usb-redir devices through QMP at " : "", xhci ? q->qmp : "");
+                     xhci ? ", usb-redir devices through its QMP " : "", xhci ? q->qmp : "");
     *state = q;
     return 0;
 err:
@@ -427,13 +383,21 @@ const struct ferry_dm_device_type qemu_device = {
 FERRY_DM_DEVICE_TYPE(qemu_device)
 
 /*
- * The xhci device's own: the qemu device's, and the removal of its QMP
- * socket's folder at the end refused quietly (the base list does the same
- * for unlink): a confined ferry-dm leaves the empty folder behind.
+ * The xhci device's own: the qemu device's.  Its remote QEMU's QMP monitor
+ * is a socket pair the launcher makes with each QEMU (sandbox/launcher.h,
+ * second_sock), so a restart needs no socket() or connect() here and
+ * leaves nothing in the file system.  After a restart the USB devices' fds
+ * are wrapped by libusb again (usb_service_guest_reconnect), as a broker's
+ * new fd would be: access() runs nothing and finds nothing in the empty
+ * root, so it is answered ENOENT (umockdev's preload, under which the
+ * simulated devices of the tests run, asks it before libusb's readlink of
+ * a wrapped fd; `ferry usb share` does the same).
  */
 FERRY_SYSCALL_LIST_STATIC(xhci_syscalls, "mpqemu-xhci",
-    "qemu-xhci over mpqemu (as mpqemu); its QMP socket's folder is not removed when confined",
-    FERRY_SC("wait4"), FERRY_SC("waitid"), FERRY_SC_ERRNO("rmdir", EACCES));
+    "qemu-xhci over mpqemu (as mpqemu); its QMP monitor comes from the launcher; "
+    "access() answered without running",
+    FERRY_SC("wait4"), FERRY_SC("waitid"), FERRY_SC_ERRNO("access", ENOENT),
+    FERRY_SC_ERRNO("faccessat", ENOENT), FERRY_SC_ERRNO("faccessat2", ENOENT));
 
 const struct ferry_dm_device_type xhci_device = {
     .name = "xhci",

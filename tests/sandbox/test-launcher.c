@@ -9,6 +9,8 @@
  *   - no more than max_live instances run at once;
  *   - the program's stderr reaches the confined process, and a stop kills
  *     and reaps it (the confined process may not signal it itself);
+ *   - with second_sock, each instance has a second socket on fd 4 whose
+ *     other end the confined process gets (no socket() or connect() there);
  *   - with the argument `qemu` (its own meson test, launcher-qemu, which
  *     SKIPs without QEMU): a real `qemu-system-x86_64 -machine x-remote`
  *     answers an mpqemu config read of its RTL8139 (vendor 10ec, device 8139).
@@ -101,6 +103,8 @@ static void on_term(int sig)
  * Runs body in a child that creates the launcher, confines itself and
  * then calls body; returns the child's wait status.
  */
+static bool second_sock;       /* the next run_confined_max's launcher has one */
+
 static int run_confined_max(const char *const *argv, int (*body)(struct ferry_launcher *l),
                             unsigned max_live)
 {
@@ -119,7 +123,8 @@ static int run_confined_max(const char *const *argv, int (*body)(struct ferry_la
         sigprocmask(SIG_BLOCK, &set, NULL);
         struct ferry_sandbox_config sbx = confined();
         struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr,
-                                            .max_live = max_live };
+                                            .max_live = max_live,
+                                            .second_sock = second_sock };
         struct ferry_launcher *l;
         int rc = sandbox_launcher_create(&lc, &l);
         if (rc) {
@@ -280,6 +285,43 @@ static int limit_body(struct ferry_launcher *l)
     return 0;
 }
 
+/* The second socket: a question on fd 3, the answer on fd 4, twice (two instances). */
+static int second_body(struct ferry_launcher *l)
+{
+    for (int round = 0; round < 2; round++) {
+        struct ferry_launcher_instance in;
+        char line[64];
+        int ws;
+
+        if (sandbox_launcher_start(l, &in))
+            return 70;
+        if (in.sock2 < 0)
+            return 71;
+        if (write(in.sock, "ping\n", 5) != 5 || read_line(in.sock2, line, sizeof(line)) <= 0 ||
+            strcmp(line, "two ping\n")) {
+            fprintf(stderr, "launcher-test: fd 4 said '%s'\n", line);
+            return 72;
+        }
+        if (sandbox_launcher_stop(l, in.pid, &ws))
+            return 73;
+        close(in.sock);
+        close(in.sock2);
+        close(in.errfd);
+    }
+    return 0;
+}
+
+START_TEST(test_second_socket)
+{
+    static const char *const argv[] = {
+        "/bin/sh", "-c", "read x <&{fd}; echo \"two $x\" >&{fd2}; read y <&{fd}", NULL,
+    };
+    second_sock = true;
+    assert_exit0(run_confined(argv, second_body));
+    second_sock = false;
+}
+END_TEST
+
 START_TEST(test_live_limit)
 {
     static const char *const argv[] = { "/bin/sh", "-c", "read x <&{fd}", NULL };
@@ -375,6 +417,7 @@ int main(int argc, char **argv)
         tcase_add_test(tc, test_exec_failure_reported);
         tcase_add_test(tc, test_live_limit);
         tcase_add_test(tc, test_stderr_and_stop);
+        tcase_add_test(tc, test_second_socket);
     }
     suite_add_tcase(s, tc);
     return ferry_check_run(s, CK_FORK_GETENV);

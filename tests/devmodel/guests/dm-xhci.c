@@ -18,14 +18,27 @@
  * configuration, configures bulk OUT 0x01 and bulk IN 0x82, and moves
  * LOOP_TOTAL bytes through them in LOOP_CHUNK pieces, comparing each piece.
  *
- * Then the steps the test harness (tests/devmodel/run-dm-guest.py xhci)
- * answers: "unplug the device now": the guest waits for the port's connect
- * status to drop (a Port Status Change event), then for it to come back
- * ("attach it again now": ferry usb attach), enumerates again and loops
- * once more; "kill the remote now": its registers read all ones while the
- * remote QEMU is down, and once ferry-dm has restarted it (a new
- * controller, just reset) the guest starts over and finds the device,
- * re-attached by ferry-dm, on a port again.
+ * Then the steps the test harness (tests/devmodel/xhci-e2e.c) answers, as
+ * the kernel command line asks:
+ *   kbd     "attach the keyboard now": a second device (the simulator's HID
+ *           keyboard, 1d50:6101) appears on another port; the guest
+ *           enumerates it, configures its interrupt IN endpoint (Configure
+ *           Endpoint), sets the configuration, queues a Normal TRB and
+ *           prints "press a key now"; the Transfer Event brings the report
+ *           ("key report 00 00 04 ..."), then the release report; "detach
+ *           the keyboard now": its port disconnects.
+ *   replug  "unplug the device now": the port's connect status drops (a
+ *           Port Status Change event); "plug it in again now": the device
+ *           comes back by itself (ferry-dm follows hotplug) and loops again;
+ *           "detach the device now" (ferry usb detach): it drops again;
+ *           "attach it again now" (ferry usb attach): back, loops again.
+ *   always  "kill the remote now": its registers read all ones while the
+ *           remote QEMU is down, and once ferry-dm has restarted it (a new
+ *           controller, just reset) the guest starts over and finds the
+ *           device, re-attached by ferry-dm, on a port again.
+ *   linger  after "xhci guest done" the guest waits instead of exiting
+ *           (the harness ends ferry-dm with SIGTERM).
+ *   bench   only the loopback, timed (bench/usb-ferry-guest).
  *
  * Output goes to COM1 (ferry-dm's 16550); every wait is bounded by the ACPI
  * PM timer; a failure prints a FAIL line and exits 1 through ferry-dm's
@@ -45,6 +58,7 @@
 #define XHCI_ID         0x000d1b36u     /* Red Hat qemu-xhci */
 #define SIM_VID         0x1d50
 #define SIM_PID_VENDOR  0x6103
+#define SIM_PID_KEYBOARD 0x6101
 
 #define LOOP_CHUNK      (32u * 1024u)
 #define LOOP_TOTAL      (1024u * 1024u)
@@ -291,21 +305,25 @@ static void wr64(volatile uint8_t *base, unsigned off, uint64_t v)
 static uint64_t dcbaa[256] __attribute__((aligned(64)));
 static struct trb cmd_trbs[RING_TRBS] __attribute__((aligned(64)));
 static struct trb ev_trbs[RING_TRBS] __attribute__((aligned(64)));
-static struct trb ep0_trbs[RING_TRBS] __attribute__((aligned(64)));
+/* per slot (slot % DEVS): the loopback and the keyboard are enumerated at once */
+#define DEVS 4
+static struct trb ep0_trbs[DEVS][RING_TRBS] __attribute__((aligned(64)));
 static struct trb out_trbs[RING_TRBS] __attribute__((aligned(64)));
 static struct trb in_trbs[RING_TRBS] __attribute__((aligned(64)));
+static struct trb int_trbs[RING_TRBS] __attribute__((aligned(64)));
 static struct { uint64_t base; uint32_t size, rsvd; } erst[1] __attribute__((aligned(64)));
 static uint32_t in_ctx[33 * 8] __attribute__((aligned(64)));   /* 32-byte contexts */
-static uint32_t dev_ctx[32 * 8] __attribute__((aligned(64)));
+static uint32_t dev_ctx[DEVS][32 * 8] __attribute__((aligned(64)));
 static uint64_t scratch_array[32] __attribute__((aligned(64)));
 static uint8_t scratch_pages[8][4096] __attribute__((aligned(4096)));
 static uint8_t ctl_buf[4096] __attribute__((aligned(4096)));
+static uint8_t report[64] __attribute__((aligned(64)));
 static uint64_t out_words[LOOP_CHUNK / 8] __attribute__((aligned(4096)));
 #define out_buf ((uint8_t *)out_words)
 static uint64_t in_words[LOOP_CHUNK / 8] __attribute__((aligned(4096)));
 #define in_buf ((uint8_t *)in_words)
 
-static struct ring cmd_ring, ep0_ring, out_ring, in_ring;
+static struct ring cmd_ring, ep0_rings[DEVS], out_ring, in_ring, int_ring;
 static unsigned ev_idx;
 static uint32_t ev_cycle;
 
@@ -486,8 +504,8 @@ static void hc_init(void)
 struct usbdev {
     unsigned port, slot, speed, mps0;
     uint16_t vid, pid;
-    uint8_t cfg_value, ep_out, ep_in;
-    uint16_t mps_out, mps_in;
+    uint8_t cfg_value, ep_out, ep_in, ep_int, int_interval;
+    uint16_t mps_out, mps_in, mps_int;
 };
 
 /* A control transfer on EP0; returns the bytes moved. */
@@ -498,13 +516,14 @@ static unsigned control(struct usbdev *u, uint8_t rt_, uint8_t req, uint16_t val
                      (uint64_t)len << 48;
     bool in = rt_ & 0x80;
     unsigned trt = len == 0 ? 0 : in ? 3 : 2;
+    struct ring *ep0_ring = &ep0_rings[u->slot % DEVS];
     struct trb ev;
 
-    ring_put(&ep0_ring, setup, 8, (TRB_SETUP << 10) | TRB_IDT | trt << 16);
+    ring_put(ep0_ring, setup, 8, (TRB_SETUP << 10) | TRB_IDT | trt << 16);
     if (len)
-        ring_put(&ep0_ring, (uint64_t)(uintptr_t)ctl_buf, len,
+        ring_put(ep0_ring, (uint64_t)(uintptr_t)ctl_buf, len,
                  (TRB_DATA << 10) | (in ? 1u << 16 : 0) | TRB_ISP);
-    ring_put(&ep0_ring, 0, 0, (TRB_STATUS << 10) | TRB_IOC | ((len && in) ? 0 : 1u << 16));
+    ring_put(ep0_ring, 0, 0, (TRB_STATUS << 10) | TRB_IOC | ((len && in) ? 0 : 1u << 16));
     wr(db, 4 * u->slot, 1);
     for (;;) {
         if (!event_wait(TRB_EV_TRANSFER, &ev, WAIT_S))
@@ -546,18 +565,22 @@ static bool port_reset(unsigned port, unsigned *speed)
     return (sc & (PORT_CCS | PORT_PED)) == (PORT_CCS | PORT_PED);
 }
 
-static unsigned find_port(unsigned seconds)
+/* A port with a device on it, other than skip (0: any). */
+static unsigned find_port_except(unsigned seconds, unsigned skip)
 {
     struct deadline d = deadline_s(seconds);
 
     for (;;) {
         for (unsigned p = 1; p <= nports; p++)
-            if ((rd(op, OP_PORTSC(p)) & (PORT_CCS | PORT_PP)) == (PORT_CCS | PORT_PP))
+            if (p != skip &&
+                (rd(op, OP_PORTSC(p)) & (PORT_CCS | PORT_PP)) == (PORT_CCS | PORT_PP))
                 return p;
         if (expired(&d))
             return 0;
     }
 }
+
+static unsigned find_port(unsigned seconds) { return find_port_except(seconds, 0); }
 
 static void enumerate(struct usbdev *u, unsigned port)
 {
@@ -573,15 +596,15 @@ static void enumerate(struct usbdev *u, unsigned port)
     if (!u->slot || u->slot > maxslots)
         fail("slot id", u->slot);
 
-    memset(dev_ctx, 0, sizeof(dev_ctx));
-    dcbaa[u->slot] = (uint64_t)(uintptr_t)dev_ctx;
+    memset(dev_ctx[u->slot % DEVS], 0, sizeof(dev_ctx[0]));
+    dcbaa[u->slot] = (uint64_t)(uintptr_t)dev_ctx[u->slot % DEVS];
     memset(in_ctx, 0, sizeof(in_ctx));
     in_ctx[1] = 3;                                  /* add slot, EP0 */
     slot_ctx[0] = u->speed << 20 | 1u << 27;        /* context entries 1 */
     slot_ctx[1] = port << 16;
-    ring_init(&ep0_ring, ep0_trbs);
+    ring_init(&ep0_rings[u->slot % DEVS], ep0_trbs[u->slot % DEVS]);
     ep0[1] = 3u << 1 | 4u << 3 | u->mps0 << 16;     /* CErr 3, control */
-    ep0[2] = (uint32_t)(uintptr_t)ep0_trbs | 1;     /* DCS */
+    ep0[2] = (uint32_t)(uintptr_t)ep0_trbs[u->slot % DEVS] | 1;     /* DCS */
     ep0[3] = 0;
     ep0[4] = 8;
     command((uint64_t)(uintptr_t)in_ctx, TRB_ADDRESS_DEV << 10 | u->slot << 24, "address device");
@@ -619,6 +642,11 @@ static void enumerate(struct usbdev *u, unsigned port)
         uint8_t *dsc = &ctl_buf[i];
         if (dsc[1] == 4)
             if0 = dsc[2] == 0 && dsc[3] == 0;
+        if (dsc[1] == 5 && if0 && (dsc[3] & 3) == 3 && (dsc[2] & 0x80) && !u->ep_int) {
+            u->ep_int = dsc[2];
+            u->mps_int = (uint16_t)((dsc[4] | dsc[5] << 8) & 0x7ff);
+            u->int_interval = dsc[6];
+        }
         if (dsc[1] == 5 && if0 && (dsc[3] & 3) == 2) {
             if (dsc[2] & 0x80) {
                 u->ep_in = dsc[2];
@@ -713,6 +741,89 @@ static uint32_t loopback(struct usbdev *u, unsigned total, uint64_t seed)
     putdec(total / 1024);
     puts_(" KiB compared\n");
     return ticks;
+}
+
+/* ---- interrupt IN: the keyboard ------------------------------------------------- */
+
+/*
+ * The interrupt IN endpoint of interface 0 configured with a Configure
+ * Endpoint command (type 7, its interval in 125 us units: a full- or
+ * low-speed bInterval in ms is 8 * bInterval microframes, 2^Interval of
+ * them), then SET_CONFIGURATION.
+ */
+static void configure_interrupt(struct usbdev *u)
+{
+    unsigned d = dci(u->ep_int), interval;
+    uint32_t *slot_ctx = &in_ctx[8], *ep;
+
+    if (!u->ep_int)
+        fail("no interrupt IN endpoint", 0);
+    if (u->speed >= 3) {            /* high/super speed: 2^(bInterval-1) microframes */
+        interval = u->int_interval ? u->int_interval - 1u : 0;
+    } else {
+        unsigned frames = 8u * (u->int_interval ? u->int_interval : 1);
+        for (interval = 0; (2u << interval) <= frames && interval < 10; interval++)
+            ;
+    }
+    memset(in_ctx, 0, sizeof(in_ctx));
+    in_ctx[1] = 1u | 1u << d;
+    slot_ctx[0] = u->speed << 20 | d << 27;
+    slot_ctx[1] = u->port << 16;
+    ring_init(&int_ring, int_trbs);
+    ep = &in_ctx[8 * (d + 1)];
+    ep[0] = interval << 16;
+    ep[1] = 3u << 1 | 7u << 3 | (uint32_t)u->mps_int << 16;   /* interrupt IN */
+    ep[2] = (uint32_t)(uintptr_t)int_trbs | 1;
+    ep[4] = u->mps_int | (uint32_t)u->mps_int << 16;         /* average TRB, max ESIT */
+    command((uint64_t)(uintptr_t)in_ctx, TRB_CONFIG_EP << 10 | u->slot << 24,
+            "configure endpoint (interrupt)");
+    control(u, 0x00, 9, u->cfg_value, 0, 0, "set configuration");
+    puts_("interrupt IN 0x");
+    puthex(u->ep_int, 2);
+    puts_(" max packet ");
+    putdec(u->mps_int);
+    puts_(" interval ");
+    putdec(interval);
+    puts_("\n");
+}
+
+/* One interrupt IN report: a Normal TRB queued, its Transfer Event awaited. */
+static unsigned read_report(struct usbdev *u, const char *prompt)
+{
+    struct trb ev;
+    unsigned n;
+
+    memset(report, 0, sizeof(report));
+    ring_put(&int_ring, (uint64_t)(uintptr_t)report, u->mps_int,
+             (TRB_NORMAL << 10) | TRB_IOC | TRB_ISP);
+    wr(db, 4 * u->slot, dci(u->ep_int));
+    if (prompt) {
+        puts_(prompt);
+        puts_("\n");
+    }
+    if (!event_wait(TRB_EV_TRANSFER, &ev, WAIT_S * 2))
+        fail("no interrupt IN report", 0);
+    unsigned cc = ev.status >> 24;
+    if (cc != CC_SUCCESS && cc != CC_SHORT)
+        fail("interrupt IN", cc);
+    n = u->mps_int - (ev.status & 0xffffff);
+    puts_("key report");
+    for (unsigned i = 0; i < n; i++) {
+        putc_(' ');
+        puthex(report[i], 2);
+    }
+    puts_("\n");
+    return n;
+}
+
+static void keyboard(struct usbdev *u)
+{
+    configure_interrupt(u);
+    if (read_report(u, "press a key now") < 3 || report[2] == 0)
+        fail("the report has no key in it", report[2]);
+    if (read_report(u, NULL) < 3 || report[2] != 0)
+        fail("the release report still has a key", report[2]);
+    puts_("keyboard done\n");
 }
 
 /* A device is there: enumerate it, and loop data through the simulator's loopback. */
@@ -843,21 +954,63 @@ uint64_t guest_main(uint64_t start_info)
     putdec(irqs_empty);
     puts_(" with nothing pending)\n");
 
-    /* Unplugged on the host: the port's connect status drops. */
-    puts_("unplug the device now\n");
-    wait_connect(port, false, "no disconnect on the port");
-    puts_("port ");
-    putdec(port);
-    puts_(" disconnected\n");
-    command(0, TRB_DISABLE_SLOT << 10 | dev.slot << 24, "disable slot");
-    puts_("attach it again now\n");
-    port = find_port(WAIT_S * 2);
-    if (!port)
-        fail("the device did not come back", 0);
-    puts_("port ");
-    putdec(port);
-    puts_(" connected again\n");
-    use_device(&dev, port, 2);
+    /* The keyboard, attached now (a policy file names it): one key press read. */
+    if (cmdline_has(start_info, "kbd")) {
+        struct usbdev kbd;
+        unsigned kport;
+
+        puts_("attach the keyboard now\n");
+        kport = find_port_except(WAIT_S * 2, port);
+        if (!kport)
+            fail("the keyboard did not come", 0);
+        enumerate(&kbd, kport);
+        if (kbd.vid != SIM_VID || kbd.pid != SIM_PID_KEYBOARD)
+            fail("not the keyboard", (uint64_t)kbd.vid << 16 | kbd.pid);
+        keyboard(&kbd);
+        puts_("detach the keyboard now\n");
+        wait_connect(kport, false, "no disconnect of the keyboard");
+        command(0, TRB_DISABLE_SLOT << 10 | kbd.slot << 24, "disable slot");
+        puts_("keyboard gone from port ");
+        putdec(kport);
+        puts_("\n");
+    }
+
+    /*
+     * Unplugged on the host: the port's connect status drops; plugged in
+     * again, ferry-dm (following hotplug) attaches it again by itself.
+     */
+    if (cmdline_has(start_info, "replug")) {
+        puts_("unplug the device now\n");
+        wait_connect(port, false, "no disconnect on the port");
+        puts_("port ");
+        putdec(port);
+        puts_(" disconnected\n");
+        command(0, TRB_DISABLE_SLOT << 10 | dev.slot << 24, "disable slot");
+        puts_("plug it in again now\n");
+        port = find_port(WAIT_S * 2);
+        if (!port)
+            fail("the replugged device did not come back by itself", 0);
+        puts_("port ");
+        putdec(port);
+        puts_(" connected again after the replug\n");
+        use_device(&dev, port, 2);
+
+        /* ferry usb detach, then ferry usb attach */
+        puts_("detach the device now\n");
+        wait_connect(port, false, "no disconnect on the port after the detach");
+        puts_("port ");
+        putdec(port);
+        puts_(" detached\n");
+        command(0, TRB_DISABLE_SLOT << 10 | dev.slot << 24, "disable slot");
+        puts_("attach it again now\n");
+        port = find_port(WAIT_S * 2);
+        if (!port)
+            fail("the device did not come back", 0);
+        puts_("port ");
+        putdec(port);
+        puts_(" connected again\n");
+        use_device(&dev, port, 3);
+    }
 
     /* The remote QEMU killed under us: all ones, then a new controller. */
     puts_("kill the remote now\n");
@@ -877,12 +1030,15 @@ uint64_t guest_main(uint64_t start_info)
     port = find_port(WAIT_S * 2);
     if (!port)
         fail("no device after the restart", 0);
-    use_device(&dev, port, 3);
+    use_device(&dev, port, 4);
     puts_("interrupts taken: ");
     putdec(irqs);
     puts_(" (");
     putdec(irqs_empty);
     puts_(" with nothing pending)\n");
     puts_("xhci guest done\n");
+    if (cmdline_has(start_info, "linger"))      /* the harness ends ferry-dm itself */
+        for (;;)
+            wait_irq();
     guest_exit(0);
 }
