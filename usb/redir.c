@@ -149,7 +149,8 @@ static int uh_read(void *priv, uint8_t *data, int count)
         /* the predecessor's peer said hello once: the new parser hears it again */
         size_t k = r->replay ? MIN((size_t)count, r->replay->len - r->replay_pos) : 0;
 
-        memcpy(data, r->replay->data + r->replay_pos, k);
+        if (k)
+            memcpy(data, r->replay->data + r->replay_pos, k);
         r->replay_pos += k;
         redir_track_in(&r->track, data, k);
         return (int)k;
