@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Guest side of the qemu-usb-replace test (busybox initramfs): the simulated
-# disk is written once, then read back and compared ITERS times, each read
+# keyboard is opened (the host's replace must be refused) until it is
+# detached; the simulated disk is written once, then read back and compared ITERS times, each read
 # announced on the console (the host replaces ferry-dm meanwhile).  At the
 # end, the kernel log since the disk appeared must hold no USB disconnect,
 # reset or new enumeration, and no I/O error; then the host detaches it.
@@ -13,7 +14,23 @@ wait_for() {   # wait_for SECONDS COMMAND...
 }
 have_disk() { grep -q 'Ferry' /sys/block/sd*/device/vendor 2>/dev/null; }
 no_disk() { ! have_disk; }
+kbd_event() {
+    for e in /sys/class/input/event*; do
+        grep -q Ferry "$e/device/name" 2>/dev/null && { basename "$e"; return 0; }
+    done
+    return 1
+}
+no_kbd() { ! kbd_event >/dev/null; }
 rc=0
+# first a keyboard in use (its interrupt IN endpoint streams): a replace is
+# refused, naming it, and the old ferry-dm serves on; then it is detached
+wait_for 120 kbd_event >/dev/null || { echo "guest: no Ferry keyboard"; exit 1; }
+cat /dev/input/$(kbd_event) > /dev/null &
+reader=$!
+sleep 2
+echo "FERRY-KBD-OPEN"
+wait_for 60 no_kbd || { echo "guest: the keyboard was not detached"; rc=1; }
+kill $reader 2>/dev/null
 wait_for 120 have_disk || { echo "guest: no Ferry disk"; exit 1; }
 disk=$(for d in /sys/block/sd*; do grep -q Ferry $d/device/vendor && basename $d; done | head -n 1)
 sleep 1

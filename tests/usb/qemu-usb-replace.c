@@ -2,8 +2,10 @@
 /*
  * qemu suite, companion mode replaced under a busy USB disk (docs/usb.md,
  * "Replacing ferry-dm"): QEMU (TCG) boots Debian's kernel; ferry-dm --qmp
- * serves it the simulated storage device (sim/usbsim.h, umockdev, in this
- * process); the guest (guest-usb-replace.sh) writes a pattern once and reads
+ * serves it a simulated keyboard and storage device (sim/usbsim.h, umockdev,
+ * in this process).  While the guest reads the keyboard (its interrupt IN
+ * endpoint streams) a replace is refused naming that, and the keyboard is
+ * detached; then the guest (guest-usb-replace.sh) writes a pattern once and reads
  * it back again and again (4 MiB each time), and 150 ms into every other
  * read the host replaces ferry-dm (`ferry dm CTL replace`), REPLACES times
  * in all, while the read is under way (ferry-dm's log says how many
@@ -35,7 +37,7 @@ struct rpl {
     GString *line;
     unsigned replaced, failed;
     long dm_pid;            /* the ferry-dm serving now (after a replace: not our child) */
-    bool data_ok, no_disconnect, owned, gone, done;
+    bool data_ok, no_disconnect, owned, gone, kbd_refused, done;
     int guest_rc;
 };
 
@@ -63,6 +65,27 @@ static void replace(struct rpl *r)
     g_clear_error(&gerr);
     g_free(out);
     g_free(err);
+}
+
+/* A replace while the guest reads the keyboard: refused, naming the streaming
+ * endpoint; then the keyboard is detached (by the same, old ferry-dm). */
+static void refused_replace(struct rpl *r)
+{
+    const char *argv[] = { r->ferry, "dm", "-s", r->ctl, "replace", NULL };
+    const char *dargv[] = { r->ferry, "usb", "detach", r->ctl, "1d50:6101", NULL };
+    char *err = NULL;
+    int status = -1;
+
+    if (g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                     &err, &status, NULL) && WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+        err && strstr(err, "streams"))
+        r->kbd_refused = true;
+    fprintf(stderr, "qemu-usb-replace: replace with the keyboard in use: %s%s",
+            r->kbd_refused ? "refused: " : "NOT REFUSED AS IT SHOULD: ", err ? err : "\n");
+    g_free(err);
+    if (!g_spawn_sync(NULL, (char **)dargv, NULL, 0, NULL, NULL, NULL, NULL, &status, NULL) ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "qemu-usb-replace: ferry usb detach of the keyboard failed\n");
 }
 
 static void on_replace_time(evutil_socket_t fd, short what, void *arg)
@@ -102,6 +125,8 @@ static void on_line(struct rpl *r, const char *l)
 
         if (i % 2 == 0 && r->replaced + r->failed < REPLACES)
             event_base_once(r->b, -1, EV_TIMEOUT, on_replace_time, r, &later);
+    } else if (strstr(l, "FERRY-KBD-OPEN")) {
+        refused_replace(r);
     } else if (strstr(l, "FERRY-READY-DETACH")) {
         detach(r);
     } else if (strstr(l, "FERRY-GONE")) {
@@ -189,7 +214,8 @@ int main(int argc, char **argv)
         printf("FAIL: no umockdev testbed: run under umockdev-wrapper, as meson test does\n");
         return 1;
     }
-    if (!usbsim_add(sim, USBSIM_STORAGE, "1-2", "DISK-RPL"))
+    if (!usbsim_add(sim, USBSIM_KEYBOARD, "1-1", "KBD-RPL") ||
+        !usbsim_add(sim, USBSIM_STORAGE, "1-2", "DISK-RPL"))
         goto fail;
     r.line = g_string_new(NULL);
     cfg = event_config_new();
@@ -198,8 +224,19 @@ int main(int argc, char **argv)
     event_config_free(cfg);
     for (int i = 0; i < 200 && access(qmp, F_OK) < 0; i++)
         g_usleep(50000);
-    if (!g_file_set_contents(conf, "[usb]\n", -1, NULL))
-        goto fail;
+    {
+        /* the simulated keyboard is ours: a rule names it (HID is refused by default),
+         * and the host's device-access policy forces past its protection of keyboards */
+        char *pol = g_strconcat(conf, ".policy", NULL);
+        bool w = g_file_set_contents(conf, "[usb]\npolicy=0x03,0x1d50,-1,-1,1\n", -1, NULL) &&
+                 g_file_set_contents(pol, "[rule test-keyboard]\nguests = *\n"
+                                          "usb = 0x03,0x1d50,-1,-1,1\nforce = true\n", -1, NULL);
+
+        g_setenv("FERRY_POLICY", pol, TRUE);
+        g_free(pol);
+        if (!w)
+            goto fail;
+    }
     {
         /* unconfined: umockdev's preload answers the usbfs ioctls of fds it saw opened
          * in that process; a successor gets the fd through SCM_RIGHTS */
@@ -218,13 +255,17 @@ int main(int argc, char **argv)
             g_usleep(50000);
     }
     {
-        const char *aargv[] = { argv[5], "usb", "attach", ctl, "1d50:6102:DISK-RPL", NULL };
-        int status = -1;
+        const char *devs[] = { "1d50:6101", "1d50:6102:DISK-RPL" };
 
-        if (!g_spawn_sync(NULL, (char **)aargv, NULL, 0, NULL, NULL, NULL, NULL, &status,
-                          NULL) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "qemu-usb-replace: ferry usb attach failed\n");
-            goto fail;
+        for (int i = 0; i < 2; i++) {
+            const char *aargv[] = { argv[5], "usb", "attach", ctl, devs[i], NULL };
+            int status = -1;
+
+            if (!g_spawn_sync(NULL, (char **)aargv, NULL, 0, NULL, NULL, NULL, NULL, &status,
+                              NULL) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "qemu-usb-replace: ferry usb attach %s failed\n", devs[i]);
+                goto fail;
+            }
         }
     }
     ev = event_new(r.b, out_fd, EV_READ | EV_PERSIST, on_serial, &r);
@@ -240,10 +281,10 @@ int main(int argc, char **argv)
     if (!r.done)
         fprintf(stderr, "qemu-usb-replace: guest did not finish within %d s\n", BOOT_TIMEOUT_S);
     fprintf(stderr, "qemu-usb-replace: replaces=%u failed=%u data=%d no_disconnect=%d "
-            "owned=%d detached=%d guest_rc=%d\n", r.replaced, r.failed, r.data_ok,
-            r.no_disconnect, r.owned, r.gone, r.guest_rc);
+            "owned=%d detached=%d kbd_refused=%d guest_rc=%d\n", r.replaced, r.failed,
+            r.data_ok, r.no_disconnect, r.owned, r.gone, r.kbd_refused, r.guest_rc);
     ok = r.replaced == REPLACES && !r.failed && r.data_ok && r.no_disconnect && r.guest_rc == 0;
-    ok = ok && r.owned && r.gone;
+    ok = ok && r.owned && r.gone && r.kbd_refused;
     if (kill((pid_t)r.dm_pid, 0) != 0) {
         fprintf(stderr, "qemu-usb-replace: the serving ferry-dm (pid %ld) died\n", r.dm_pid);
         ok = 0;
@@ -276,5 +317,7 @@ done:
     unlink(qmp);
     unlink(ctl);
     unlink(conf);
+    if (getenv("FERRY_POLICY"))
+        unlink(getenv("FERRY_POLICY"));
     return ok ? 0 : 1;
 }
