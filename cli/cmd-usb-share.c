@@ -46,14 +46,9 @@
  * these lists; its randomness is getrandom and its clock clock_gettime,
  * both in the base list, and its configuration is read before confinement.
  */
-FERRY_SYSCALL_LIST_STATIC(share_syscalls, "usb-share",
-    "ferry usb share: nothing for TLS; access() answered without running",
-    /* access() runs nothing and finds nothing in the empty root: ENOENT.
-     * umockdev's preload (the usb suite's simulated devices) asks it before
-     * each path call it traps, such as libusb's readlink of a wrapped fd;
-     * with SIGSYS blocked around it, a kill there would leave no line */
-    FERRY_SC_ERRNO("access", ENOENT), FERRY_SC_ERRNO("faccessat", ENOENT),
-    FERRY_SC_ERRNO("faccessat2", ENOENT));
+FERRY_SYSCALL_LIST_NONE(share_syscalls, "usb-share",
+    "ferry usb share: nothing beyond USB redirection's list (which answers access() "
+    "without running it)");
 
 /* The guest name the device-access policy judges a share for. */
 #define FERRY_SHARE_POLICY_GUEST "share"

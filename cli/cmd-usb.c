@@ -766,7 +766,8 @@ int ferry_cmd_usb(int argc, char **argv)
 #ifdef FERRY_HAVE_LIBVIRT
             if (follow) {
                 fprintf(stderr, "ferry usb attach: --follow is for a ferry-dm socket; for a "
-                        "libvirt domain ferry-dm follows replugs itself\n");
+                        "libvirt domain replugs are followed without it (by ferry-dm, or for "
+                        "a confined one by ferry libvirt-follow, started by the attach)\n");
                 return FERRY_EXIT_USAGE;
             }
             return att ? usb_libvirt_attach(argv[2], uri, argv[3], persistent, pass)

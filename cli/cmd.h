@@ -38,6 +38,8 @@ int cli_owner_claim(const char *what, const char *kind, const char *id, const ch
 int cli_owner_check(const char *what, const char *kind, const char *id, const char *guest);
 /* cli/libvirt-hook.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */
 int cmd_libvirt_hook(int argc, char **argv);
+/* cli/libvirt-follow.c: ferry libvirt-follow DOMAIN ALIAS IDENTITY (started by ferry) */
+int cmd_libvirt_follow(int argc, char **argv);
 
 
 /* Exit statuses shared by subcommands. */

@@ -13,6 +13,12 @@ int cmd_libvirt_hook(int argc, char **argv)
             "missing at configure time): nothing to do\n");
     return FERRY_EXIT_OK;
 }
+
+int cmd_libvirt_follow(int argc, char **argv)
+{
+    fprintf(stderr, "ferry libvirt-follow: this ferry was built without libvirt\n");
+    return FERRY_EXIT_FAILURE;
+}
 #endif
 
 static const struct {
@@ -28,6 +34,8 @@ static const struct {
     { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
     { "policy", cmd_policy, "the device-access policy: check GUEST DEVICE, show" },
     { "libvirt-hook", cmd_libvirt_hook, "libvirt's qemu hook (docs/libvirt.md)" },
+    { "libvirt-follow", cmd_libvirt_follow,
+      "follows a device's replugs for a confined libvirt ferry-dm (started by ferry)" },
 };
 
 static void usage(FILE *f)

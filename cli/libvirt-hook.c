@@ -31,6 +31,7 @@
 #include "cli/libvirt-internal.h"
 #include "cli/usb-ctl.h"
 #include "common/log-glib.h"
+#include "policy/policy.h"
 #include "usb/ferry-usb.h"
 
 /* ---- the domain's run folder ------------------------------------------------ */
@@ -339,6 +340,10 @@ static void dm_stop(const char *name, const char *dir)
 
         if (lstat(p, &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(p);
+        else if (g_str_has_suffix(f, ".follow") && g_str_has_prefix(f, "ua-ferry-")) {
+            g_autofree char *alias = g_strndup(f, strlen(f) - strlen(".follow"));
+            usb_libvirt_follow_stop(dir, alias);
+        }
     }
     if (d)
         g_dir_close(d);
@@ -459,6 +464,14 @@ int usb_libvirt_serve_device(struct ctl *c, const char *dir, const char *alias,
         unlink(path);
         return -EIO;
     }
+    if (dfd >= 0) {
+        /* a confined ferry-dm sees no hotplug: a broker follows the device for it */
+        g_autofree char *domain = g_path_get_basename(dir);
+        char ident[200];
+
+        usb_identity(d, ident, sizeof(ident));
+        (void)usb_libvirt_follow_start(domain, dir, alias, ident, who);
+    }
     return 0;
 }
 
@@ -533,6 +546,25 @@ int usb_libvirt_find_host_device(const char *device, struct ferry_usb_devinfo *d
     return r;
 }
 
+/* The device-access policy (policy/policy.h) for domain and d, asked by the
+ * root broker before anything else happens (ferry-dm asks again). */
+int usb_libvirt_policy_check(const char *domain, const char *device,
+                             const struct ferry_usb_devinfo *d, const char *who)
+{
+    struct ferry_policy *p = NULL;
+    struct ferry_policy_verdict v;
+    int r;
+
+    if ((r = cli_policy_load(NULL, &p)) < 0)
+        return r;
+    r = policy_check_usb(p, domain, d, &v);
+    if (r < 0)
+        fprintf(stderr, "%s: %s (%04x:%04x at %s) for libvirt domain %s: %s\n", who, device,
+                d->vid, d->pid, d->port[0] ? d->port : "?", domain, v.reason);
+    policy_free(p);
+    return r;
+}
+
 int usb_libvirt_dm_connect(const char *dir, struct ctl *c)
 {
     g_autofree char *sock = g_build_filename(dir, "dm.sock", NULL);
@@ -602,8 +634,11 @@ int cmd_libvirt_hook(int argc, char **argv)
                 break;
             connected = true;
             /* a confined ferry-dm needs the fd: the device, if it is here */
-            if (usb_libvirt_find_host_device(v, &d, who) == 0)
+            if (usb_libvirt_find_host_device(v, &d, who) == 0) {
+                if (usb_libvirt_policy_check(name, v, &d, who) < 0)
+                    continue;
                 dp = &d;
+            }
             if (usb_libvirt_serve_device(&c, dir, k, v, dp, uid, gid, false, who) < 0)
                 fprintf(stderr, "%s: domain %s: %s (%s) not served\n", who, name,
                         (char *)v, (char *)k);

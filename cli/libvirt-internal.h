@@ -43,6 +43,16 @@ bool usb_libvirt_xml_has_alias(const char *xml, const char *alias);
 /* alias -> spec of Ferry's <device alias=.. spec=../> entries in text. */
 GHashTable *usb_libvirt_meta_parse(const char *text);
 /* The host's device for a spec: 0 with *d, or -errno after printing why. */
+/* The device-access policy's verdict for domain: 0, or -errno after printing
+ * the refusal (the rule and its file:line). */
+int usb_libvirt_policy_check(const char *domain, const char *device,
+                             const struct ferry_usb_devinfo *d, const char *who);
+/* cli/libvirt-follow.c: the broker that passes a replugged device's new fd
+ * to a confined ferry-dm (`ferry libvirt-follow`), started for alias in
+ * dir (replacing an earlier one), and stopped. */
+int usb_libvirt_follow_start(const char *domain, const char *dir, const char *alias,
+                             const char *ident, const char *who);
+void usb_libvirt_follow_stop(const char *dir, const char *alias);
 int usb_libvirt_find_host_device(const char *device, struct ferry_usb_devinfo *d,
                                  const char *who);
 

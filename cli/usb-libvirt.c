@@ -165,14 +165,19 @@ int usb_libvirt_attach(const char *domain, const char *uri, const char *device,
     gid_t gid;
     int rc = FERRY_EXIT_FAILURE;
 
+    memset(&l, 0, sizeof(l));
+    /* the device and the policy's verdict first: a refused device is refused
+     * before libvirt is asked anything */
+    if (usb_libvirt_domain_name_ok(domain) &&
+        (usb_libvirt_find_host_device(device, &d, who) < 0 ||
+         usb_libvirt_policy_check(domain, device, &d, who) < 0))
+        goto out;
     if (lv_open(&l, domain, uri, "attach") < 0)
         goto out;
     if (virDomainIsActive(l.dom) != 1) {
         fprintf(stderr, "%s: libvirt domain %s is not running (start it first)\n", who, domain);
         goto out;
     }
-    if (usb_libvirt_find_host_device(device, &d, who) < 0)
-        goto out;
     usb_identity(&d, ident, sizeof(ident));
     usb_libvirt_alias_of(ident, alias, sizeof(alias));
     xml = virDomainGetXMLDesc(l.dom, 0);
@@ -196,6 +201,7 @@ int usb_libvirt_attach(const char *domain, const char *uri, const char *device,
         fprintf(stderr, "%s: libvirt refused the redirdev for %s in domain %s: %s\n", who, ident,
                 domain, lv_err());
         (void)ctl_cmd(&c, "usb-detach", a, -1, NULL);
+        usb_libvirt_follow_stop(l.dir, alias);
         unlink(path);
         goto out;
     }
@@ -310,6 +316,7 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
     }
     g_free(a);
     a = ctl_json_args("alias", alias, NULL, NULL, false);
+    usb_libvirt_follow_stop(l.dir, alias);
     if (ctl_cmd(&c, "usb-detach", a, -1, NULL) < 0)
         goto out;
     {
@@ -345,25 +352,25 @@ int usb_libvirt_list(const char *domain, const char *uri, bool json)
         printf("%s\n", s);
     } else {
         JsonObject *o = json_node_get_object(q);
-        JsonArray *served = json_object_get_array_member(o, "served");
-        JsonArray *devs = json_object_get_array_member(o, "devices");
+        JsonArray *served = json_object_has_member(o, "served") ?
+                            json_object_get_array_member(o, "served") : NULL;
+        g_autofree char *cfg = virDomainGetXMLDesc(l.dom, VIR_DOMAIN_XML_INACTIVE);
 
-        xml = virDomainGetXMLDesc(l.dom, 0);
-        printf("%-40s %-28s %-9s %s\n", "ALIAS", "DEVICE", "IN-DOMAIN", "CONNECTED");
+        xml = virDomainIsActive(l.dom) == 1 ? virDomainGetXMLDesc(l.dom, 0) : NULL;
+        printf("%-40s %-28s %-9s %-9s %-10s %s\n", "ALIAS", "DEVICE", "HOST", "IN-DOMAIN",
+               "PERSISTENT", "QEMU");
         for (guint i = 0; served && i < json_array_get_length(served); i++) {
             JsonObject *e = json_array_get_object_element(served, i);
-            const char *alias = json_object_get_string_member(e, "alias");
-            g_autofree char *where = g_strdup_printf("libvirt:%s/%s", domain, alias);
-            bool conn = false;
+            const char *alias = json_object_get_string_member_with_default(e, "alias", "?");
 
-            for (guint k = 0; devs && k < json_array_get_length(devs); k++) {
-                JsonObject *dv = json_array_get_object_element(devs, k);
-                if (!json_object_get_null_member(dv, "attached") &&
-                    !g_strcmp0(json_object_get_string_member(dv, "attached"), where))
-                    conn = json_object_get_boolean_member_with_default(dv, "connected", FALSE);
-            }
-            printf("%-40s %-28s %-9s %s\n", alias, json_object_get_string_member(e, "device"),
-                   usb_libvirt_xml_has_alias(xml, alias) ? "yes" : "no", conn ? "yes" : "no");
+            printf("%-40s %-28s %-9s %-9s %-10s %s\n", alias,
+                   json_object_get_string_member_with_default(e, "device", "?"),
+                   json_object_get_boolean_member_with_default(e, "present", FALSE) ?
+                   "plugged" : "unplugged",
+                   usb_libvirt_xml_has_alias(xml, alias) ? "yes" : "no",
+                   usb_libvirt_xml_has_alias(cfg, alias) ? "yes" : "no",
+                   json_object_get_boolean_member_with_default(e, "connected", FALSE) ?
+                   "connected" : "-");
         }
     }
     rc = FERRY_EXIT_OK;

@@ -298,6 +298,14 @@ static char *libvirt_attach(struct companion_usb *u, JsonObject *args, JsonNode 
         return dm_control_reply_error(id, "usb-attach: \"device\" and \"alias\" (ua-ferry-...) "
                                           "are required for a libvirt domain");
     lfd = g_hash_table_lookup(u->listeners, alias);
+    if (!lfd && with_fd && *fd >= 0 && g_hash_table_contains(u->served, alias)) {
+        /* the broker's new fd for a device that was replugged (confined: no hotplug here) */
+        where = libvirt_where(u, alias);
+        if (usb_service_serve_listener_fd(u->svc, where, *fd, err, sizeof(err)) < 0)
+            return dm_control_reply_error(id, err);
+        *fd = -1;
+        return dm_control_reply(id, NULL);
+    }
     if (!lfd) {
         snprintf(err, sizeof(err), "usb-attach %s: no listening socket for %s (usb-listen "
                  "first)", dev, alias);
@@ -389,9 +397,31 @@ static char *libvirt_detach(struct companion_usb *u, JsonObject *args, JsonNode 
     return dm_control_reply(id, NULL);
 }
 
+/* The broker saw the device go (a confined ferry-dm sees no hotplug). */
+static char *libvirt_unplugged(struct companion_usb *u, JsonObject *args, JsonNode *id)
+{
+    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
+                             : NULL;
+    const char *dev = alias ? g_hash_table_lookup(u->served, alias) : NULL;
+    char err[FERRY_USB_ERR_MAX];
+    g_autofree char *where = NULL;
+
+    if (!dev) {
+        snprintf(err, sizeof(err), "usb-unplugged: alias %s: nothing served under it in "
+                 "domain %s", alias ? alias : "(none given)", u->domain);
+        return dm_control_reply_error(id, err);
+    }
+    where = libvirt_where(u, alias);
+    if (usb_service_device_left(u->svc, where, dev, err, sizeof(err)) < 0)
+        return dm_control_reply_error(id, err);
+    return dm_control_reply(id, NULL);
+}
+
 static char *libvirt_command(struct companion_usb *u, const char *cmd, JsonObject *args,
                              JsonNode *id, int *fd)
 {
+    if (!strcmp(cmd, "usb-unplugged"))
+        return libvirt_unplugged(u, args, id);
     if (!strcmp(cmd, "usb-listen"))
         return libvirt_listen(u, args, id, fd);
     if (!strcmp(cmd, "usb-attach"))
@@ -413,9 +443,14 @@ static char *libvirt_command(struct companion_usb *u, const char *cmd, JsonObjec
         g_hash_table_iter_init(&it, u->served);
         while (g_hash_table_iter_next(&it, &k, &v)) {
             JsonObject *e = json_object_new();
+            g_autofree char *where = libvirt_where(u, k);
+            bool present = false, connected = false;
 
+            (void)usb_service_listener_state(u->svc, where, &present, &connected);
             json_object_set_string_member(e, "alias", k);
             json_object_set_string_member(e, "device", v);
+            json_object_set_boolean_member(e, "present", present);
+            json_object_set_boolean_member(e, "connected", connected);
             json_array_add_object_element(served, e);
         }
         json_object_set_string_member(o, "guest", u->qmp);

@@ -51,6 +51,12 @@ FERRY_SYSCALL_LIST(companion_syscalls_usbredir, "usbredir",
     FERRY_IOCTL(USBDEVFS_GET_CAPABILITIES), FERRY_IOCTL(USBDEVFS_CONNECTINFO),
     FERRY_IOCTL(USBDEVFS_GET_SPEED),
     FERRY_SC_ERRNO("readlink", ENOENT), FERRY_SC_ERRNO("readlinkat", ENOENT),
+    /* access() runs nothing and finds nothing in the empty root: ENOENT.
+     * umockdev's preload (the tests' simulated devices) asks it before each
+     * path call it traps, such as that readlink; with every signal blocked
+     * around it, a kill there would leave no line (docs/confinement.md) */
+    FERRY_SC_ERRNO("access", ENOENT), FERRY_SC_ERRNO("faccessat", ENOENT),
+    FERRY_SC_ERRNO("faccessat2", ENOENT),
     /* usbredirhost_set_device: libusb_release_interface first, then
      * libusb_claim_interface with auto-detach (DISCONNECT_CLAIM: the host's
      * driver goes, usbfs claims); libusb_reset_device (RESET) when set and at

@@ -250,6 +250,22 @@ void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line)
     g_free(p);
 }
 
+int dm_control_complete_now(struct ferry_dm_control_pending *p, char *reply_line)
+{
+    struct ferry_dm_control_req req = { .c = p->c, .cl = p->cl };
+    int rc = p->cl ? dm_control_reply_now(&req, reply_line) : -ENOTCONN;
+
+    if (p->c)
+        g_ptr_array_remove(p->c->pendings, p);
+    if (p->cl)
+        p->cl->pending = NULL;
+    g_free(reply_line);
+    if (p->id)
+        json_node_unref(p->id);
+    g_free(p);
+    return rc;
+}
+
 char *dm_control_greeting(void)
 {
     return g_strdup("{\"QMP\": {\"version\": {\"ferry\": \"" FERRY_VERSION "\"}, "

@@ -133,6 +133,12 @@ struct ferry_dm_control_pending *dm_control_defer(struct ferry_dm_control_req *r
 JsonNode *dm_control_pending_id(const struct ferry_dm_control_pending *p);
 /* Send reply_line (consumed; NULL: an internal error reply) and free p. */
 void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line);
+/*
+ * The same, but sent now, blocking (as dm_control_reply_now): for a
+ * deferred x-replace, whose process ends right after.  -ENOTCONN when the
+ * client has gone.
+ */
+int dm_control_complete_now(struct ferry_dm_control_pending *p, char *reply_line);
 /* Deferred replies not yet completed, for all clients (tests, status). */
 unsigned dm_control_pending_count(const struct ferry_dm_control *c);
 

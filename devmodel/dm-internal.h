@@ -98,6 +98,8 @@ struct ferry_dm {
     unsigned nr_vcpus;                  /* 0: unknown */
     uint32_t wake_enabled;              /* bit per enum ferry_dm_wake_reason */
     bool adding;                        /* inside dm_device_add */
+    bool taking_over;                   /* a replace's restore: lines' levels are set, not
+                                         * delivered (the predecessor delivered them) */
     char add_error[400];                /* its first error line, for the caller */
     const struct ferry_sandbox_config *sandbox;
     bool confined;
@@ -123,6 +125,8 @@ int dm_region_claim(struct ferry_dm_region *r);
 /* dm-irq.c */
 void dm_gsi_free(gpointer p);
 void dm_gsis_start(struct ferry_dm *dm);
+/* dm-handover.c: a GSI's irqfd and resample fd from the predecessor (now the caller's). */
+bool dm_gsi_inherited(uint32_t gsi, int *efd, int *resample_fd);
 void dm_irq_free(struct ferry_dm_irq *irq);
 
 /* dm-device.c */

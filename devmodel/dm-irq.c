@@ -68,6 +68,21 @@ static void gsi_connect(struct dm_gsi *g)
 
     if (g->irqfd || dm->status != FERRY_DM_RUNNING || !dm->ops || !dm->ops->irqfd)
         return;
+    int efd, rfd;
+    if (g->efd < 0 && g->resample_fd < 0 && dm_gsi_inherited(g->gsi, &efd, &rfd)) {
+        /* A replace: the predecessor's irqfd stays registered; it is ours now. */
+        g->efd = efd;
+        g->resample_fd = rfd;
+        if (!level || rfd >= 0) {
+            rc = 0;
+            goto wired;
+        }
+        /* Not a level line there: register it ours, as below. */
+        close(efd);
+        if (rfd >= 0)
+            close(rfd);
+        g->efd = g->resample_fd = -1;
+    }
     if (g->efd < 0)
         g->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (level && g->resample_fd < 0)
@@ -83,6 +98,7 @@ static void gsi_connect(struct dm_gsi *g)
                g->gsi, strerror(-rc));
         return;
     }
+wired:
     if (level && dm->base) {
         g->resample_ev = event_new(dm->base, g->resample_fd, EV_READ | EV_PERSIST,
                                    gsi_resample_cb, g);
@@ -100,6 +116,11 @@ static void gsi_deliver(struct dm_gsi *g, bool rising, bool line)
 
     if (dm->status != FERRY_DM_RUNNING)
         return;
+    if (dm->taking_over) {
+        /* The predecessor delivered this already: the level is ours to know, not to send. */
+        g->line_high = line;
+        return;
+    }
     if (g->irqfd) {
         if (rising) {
             g->count++;

@@ -48,6 +48,9 @@ struct dm_program {
     struct event *sig_ev[2];
     struct dm_replace *replace;         /* the launcher of a successor (x-replace) */
     struct dm_replace_companion companion;      /* companion mode's part of a replace */
+    struct ferry_dm_control_pending *replace_pending;   /* x-replace waiting for STARTED */
+    struct event *replace_ev;
+    char *replace_fault;
     const char *guest;
     bool replaced;                      /* a successor serves: exit, touch nothing */
     int status;
@@ -57,8 +60,8 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-/* A device hosted by a QEMU of its own (its process and sockets are not handed over yet). */
-static bool has_qemu_device(struct ferry_dm *dm)
+/* An xhci device: its QEMU has USB companion state (rep-comp hands that over, not yet). */
+static bool has_xhci_device(struct ferry_dm *dm)
 {
     JsonBuilder *b = json_builder_new();
     bool found = false;
@@ -68,17 +71,67 @@ static bool has_qemu_device(struct ferry_dm *dm)
     JsonArray *devs = json_node_get_array(root);
     for (guint i = 0; i < json_array_get_length(devs); i++) {
         JsonObject *o = json_array_get_object_element(devs, i);
-        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "qemu");
+        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "xhci");
     }
     json_node_unref(root);
     g_object_unref(b);
     return found;
 }
 
+static char *replace_reply(JsonNode *id, pid_t pid)
+{
+    JsonBuilder *b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, pid);
+    json_builder_end_object(b);
+    char *line = dm_control_reply(id, json_builder_get_root(b));
+    g_object_unref(b);
+    return line;
+}
+
 /*
- * x-replace (docs/control.md): start a successor and hand it everything;
- * on success answer now and leave the loop for good (dm_run exits without
+ * The successor said STARTED (or went, or the time is up): hand it
+ * everything now (this ferry-dm serves nothing until that ends).  On
+ * success answer at once and leave the loop for good (dm_run exits without
  * a teardown: every fd is the successor's now).
+ */
+static void replace_started(evutil_socket_t fd, short what, void *arg)
+{
+    struct dm_program *m = arg;
+    struct ferry_dm_control_pending *p = m->replace_pending;
+    g_autofree char *fault = m->replace_fault;
+    char why[512];
+    pid_t pid = 0;
+
+    event_free(m->replace_ev);
+    m->replace_ev = NULL;
+    m->replace_pending = NULL;
+    m->replace_fault = NULL;
+    if (what & EV_TIMEOUT) {
+        dm_replace_cancel(m->replace);
+        ferry_log(FERRY_LOG_WARNING, NULL, "replace refused, this ferry-dm goes on serving: "
+                  "the successor did not start within %d ms", DM_REPLACE_TIMEOUT_MS);
+        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p),
+                            "x-replace: the successor did not start in time"));
+        return;
+    }
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
+                                      m->qmp ? &m->companion : NULL };
+    int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (rc < 0) {
+        g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
+        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p), msg));
+        return;
+    }
+    (void)dm_control_complete_now(p, replace_reply(dm_control_pending_id(p), pid));
+    m->replaced = true;
+    event_base_loopbreak(m->base);
+}
+
+/*
+ * x-replace (docs/control.md): start a successor; the rest when it has
+ * started (replace_started), the loop serving meanwhile.
  */
 static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                          JsonObject *args, JsonNode *id)
@@ -99,9 +152,9 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
-    if (has_qemu_device(m->dm))
-        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with QEMU-hosted "
-                                      "devices: nothing was changed");
+    if (has_xhci_device(m->dm))
+        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with an xhci "
+                                      "device (its USB state): nothing was changed");
     if (m->vfio && companion_vfio_assigned(m->vfio))
         return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with PCI devices "
                                       "assigned to its guest (vfio-pci): nothing was changed");
@@ -111,25 +164,43 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
         strcmp(fault, "version"))
         return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
-    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
-                                      m->qmp ? &m->companion : NULL };
-    int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (m->replace_pending)
+        return dm_control_reply_error(id, "x-replace: a replace is under way already");
+    int sock;
+    int rc = dm_replace_begin(m->replace, &sock, why, sizeof(why));
     if (rc < 0) {
         g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
         return dm_control_reply_error(id, msg);
     }
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "pid");
-    json_builder_add_int_value(b, pid);
-    json_builder_end_object(b);
-    g_autofree char *line = dm_control_reply(id, json_builder_get_root(b));
-    g_object_unref(b);
-    (void)dm_control_reply_now(req, line);
+    /* Serve on while the successor execs and warms up; the rest when it says STARTED. */
+    struct ferry_dm_control_pending *p = dm_control_defer(req);
+    if (p) {
+        struct timeval tv = { DM_REPLACE_TIMEOUT_MS / 1000, 0 };
+        m->replace_ev = event_new(m->base, sock, EV_READ, replace_started, m);
+        if (m->replace_ev && event_add(m->replace_ev, &tv) == 0) {
+            m->replace_pending = p;
+            m->replace_fault = g_strdup(fault);
+            return FERRY_DM_CONTROL_DEFERRED;
+        }
+        if (m->replace_ev)
+            event_free(m->replace_ev);
+        m->replace_ev = NULL;
+        dm_replace_cancel(m->replace);
+        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p),
+                                                      "x-replace: out of memory"));
+        return FERRY_DM_CONTROL_DEFERRED;
+    }
+    /* No client to answer later (dm_control_execute): all of it now. */
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
+                                      m->qmp ? &m->companion : NULL };
+    rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
+    if (rc < 0) {
+        g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
+        return dm_control_reply_error(id, msg);
+    }
     m->replaced = true;
     event_base_loopbreak(m->base);
-    return dm_control_defer(req) ? FERRY_DM_CONTROL_DEFERRED
-                                 : dm_control_reply_error(id, "x-replace: done");
+    return replace_reply(id, pid);
 }
 
 /*
@@ -147,8 +218,11 @@ static int companion_save(void *opaque, GByteArray *state, int *fds, uint32_t *r
     int rc;
 
     *n = 0;
-    if (max < 1)
+    if (max < 1) {
+        snprintf(why, why_len, "no room left among the %u fds a handover passes for the QMP "
+                 "connection", DM_STATE_FDS_MAX);
         return -E2BIG;
+    }
     /* everything QEMU said is read and parsed: a half message cannot be handed over */
     (void)ferry_qmp_drain(q);
     (void)ferry_qmp_unread(q, &unread);
@@ -299,6 +373,11 @@ static void announce_ptys(struct ferry_dm *dm)
 
 static void teardown(struct dm_program *m)
 {
+    if (m->replace_ev)
+        event_free(m->replace_ev);
+    if (m->replace_pending)
+        dm_control_complete(m->replace_pending, NULL);
+    g_free(m->replace_fault);
     dm_replace_free(m->replace);
     dm_control_close(m->control);
     companion_usb_free(m->usb);
@@ -350,10 +429,24 @@ static char *own_binary(const struct dm_args *a)
     return g_file_read_link("/proc/self/exe", NULL);
 }
 
+/* The launcher of this ferry-dm's own successor (x-replace), forked before confinement. */
+static void prepare_successor(const struct dm_args *a, const struct ferry_sandbox_config *sbx,
+                              struct dm_program *m)
+{
+    g_autofree char *bin = own_binary(a);
+    g_auto(GStrv) sargv = bin ? successor_argv(bin) : NULL;
+    int rc = sargv ? dm_replace_prepare((const char *const *)sargv, sbx, &m->replace) : -ENOENT;
+
+    if (rc < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "x-replace unavailable: cannot start the "
+                  "successor launcher for %s: %s", bin ? bin : "this binary", strerror(-rc));
+}
+
 static int dm_run(const struct dm_args *a)
 {
     struct dm_program m = { .status = DM_EXIT_FAILURE };
     struct dm_takeover *takeover = NULL;
+    gint64 tt[8] = { 0 };               /* a successor's steps after the fds, for the log */
     char why[512];
     int rc;
     enum ferry_seccomp_mode mode = FERRY_SECCOMP_KILL;
@@ -437,6 +530,9 @@ static int dm_run(const struct dm_args *a)
     dm_set_sandbox(m.dm, &sbx);
     m.guest = cfg.name;
     if (a->take_over >= 0) {
+        /* What needs nothing of the predecessor's, while it still serves. */
+        if (a->control && !companion && !a->qmp && !a->libvirt)
+            prepare_successor(a, &sbx, &m);
         if (dm_takeover_started(a->take_over) < 0)
             takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
@@ -445,9 +541,11 @@ static int dm_run(const struct dm_args *a)
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
+        tt[0] = g_get_monotonic_time();
         rc = dm_takeover_adopt(takeover, m.server, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
+        tt[1] = g_get_monotonic_time();
     } else if (!companion && dm_server_connect(m.server, a->name, a->connect, a->ioreq_fd) < 0) {
         /* Registered and guest RAM mapped first: devices may need RAM to start (qemu). */
         goto out;
@@ -458,6 +556,7 @@ static int dm_run(const struct dm_args *a)
         m.status = DM_EXIT_USAGE;
         goto out;
     }
+    tt[2] = g_get_monotonic_time();
     if (!takeover)
         announce_ptys(m.dm);
     if (takeover && a->control) {
@@ -555,22 +654,19 @@ static int dm_run(const struct dm_args *a)
         dm_usb_host_set_handler(m.dm, usb_host_restarted, &m);
     if (m.control)
         dm_control_set_handler(m.control, control_command, &m);
-    /* The launcher of a successor (x-replace): forked now, before confinement. */
+    tt[4] = g_get_monotonic_time();
+    /* The launcher of a successor (x-replace): forked now, before confinement (a successor
+     * forked it before it said STARTED). */
     m.companion = (struct dm_replace_companion){ companion_save, companion_resume,
                                                  companion_restore, &m };
-    if (m.control && !a->libvirt) {
-        g_autofree char *bin = own_binary(a);
-        g_auto(GStrv) sargv = bin ? successor_argv(bin) : NULL;
-        rc = sargv ? dm_replace_prepare((const char *const *)sargv, &sbx, &m.replace) : -ENOENT;
-        if (rc < 0)
-            ferry_log(FERRY_LOG_WARNING, NULL, "x-replace unavailable: cannot start the "
-                      "successor launcher for %s: %s", bin ? bin : "this binary", strerror(-rc));
-    }
+    if (m.control && !a->libvirt && !m.replace)
+        prepare_successor(a, &sbx, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
     for (unsigned i = 0; i < 2; i++)
         if (m.sig_ev[i])
             event_add(m.sig_ev[i], NULL);
+    tt[7] = g_get_monotonic_time();
     /* Everything is open: confine, then claim and serve. */
     rc = sandbox_enter(&sbx);
     if (rc < 0) {
@@ -588,9 +684,16 @@ static int dm_run(const struct dm_args *a)
     if (takeover) {
         struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest,
                                           companion ? &m.companion : NULL };
+        tt[5] = g_get_monotonic_time();
         rc = dm_takeover_finish(takeover, &parts, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
+        tt[6] = g_get_monotonic_time();
+        ferry_log(FERRY_LOG_INFO, NULL, "took over %.2f ms after the fds came: adopted %.2f, "
+                  "devices %.2f, control socket and companion %.2f, successor launcher %.2f, "
+                  "confined %.2f, state restored and serving %.2f", (tt[6] - tt[0]) / 1e3,
+                  (tt[1] - tt[0]) / 1e3, (tt[2] - tt[1]) / 1e3, (tt[4] - tt[2]) / 1e3,
+                  (tt[7] - tt[4]) / 1e3, (tt[5] - tt[7]) / 1e3, (tt[6] - tt[5]) / 1e3);
         dm_takeover_free(takeover);
         takeover = NULL;
         goto serve;

@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log-glib.h"
 #include "devmodel/chardev.h"
+#include "devmodel/dm-handover.h"
 #include "devmodel/dm-state.h"
 #include "sandbox/launcher.h"
 
@@ -157,6 +159,14 @@ static ssize_t msg_recv(int sock, uint16_t want, void *buf, int *fds, unsigned m
     return (ssize_t)h->len;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 FERRY_PRINTF(3, 4) static void say(char *why, size_t n, const char *fmt, ...)
 {
     va_list ap;
@@ -172,6 +182,8 @@ FERRY_PRINTF(3, 4) static void say(char *why, size_t n, const char *fmt, ...)
 struct dm_replace {
     struct ferry_launcher *launcher;
     char *binary;
+    struct ferry_launcher_instance inst;    /* a successor started by dm_replace_begin */
+    bool begun;
 };
 
 int dm_replace_prepare(const char *const *argv, const struct ferry_sandbox_config *sbx,
@@ -202,10 +214,43 @@ const char *dm_replace_binary(const struct dm_replace *r)
     return r->binary;
 }
 
+int dm_replace_begin(struct dm_replace *r, int *sock, char *why, size_t why_len)
+{
+    struct ferry_launcher_instance inst = { .sock = -1, .errfd = -1 };
+    int rc;
+
+    if (r->begun) {
+        say(why, why_len, "a replace is under way already");
+        return -EBUSY;
+    }
+    rc = sandbox_launcher_start(r->launcher, &inst);
+    if (rc < 0) {
+        say(why, why_len, "cannot start the successor %s: %s", r->binary, strerror(-rc));
+        return rc;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "replace: successor %s is pid %d", r->binary,
+              (int)inst.pid);
+    r->inst = inst;
+    r->begun = true;
+    *sock = inst.sock;
+    return 0;
+}
+
+void dm_replace_cancel(struct dm_replace *r)
+{
+    if (!r || !r->begun)
+        return;
+    sandbox_launcher_stop(r->launcher, r->inst.pid, NULL);
+    close(r->inst.sock);
+    close(r->inst.errfd);
+    r->begun = false;
+}
+
 void dm_replace_free(struct dm_replace *r)
 {
     if (!r)
         return;
+    dm_replace_cancel(r);
     if (sandbox_active())
         sandbox_launcher_abandon(r->launcher);      /* no wait4 in the base list */
     else
@@ -240,25 +285,27 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     g_autofree uint8_t *buf = g_malloc(REPLACE_MSG_MAX);
     int fds[REPLACE_FDS_MAX];
     unsigned nfds = 0;
-    bool begun = false;
+    bool begun = false, exported = false;
     bool serving = dm_server_connected(p->server);     /* not in companion mode */
     bool companion_saved = false;
     g_autoptr(GByteArray) cstate = NULL;
     int rc;
 
     why[0] = '\0';
-    rc = sandbox_launcher_start(r->launcher, &inst);
-    if (rc < 0) {
-        say(why, why_len, "cannot start the successor %s: %s", r->binary, strerror(-rc));
-        g_free(f);
-        return rc;
+    if (!r->begun) {
+        int sock;
+        rc = dm_replace_begin(r, &sock, why, why_len);
+        if (rc < 0) {
+            g_free(f);
+            return rc;
+        }
     }
+    inst = r->inst;             /* ours from here on */
+    r->begun = false;
     *pid = inst.pid;
-    ferry_log(FERRY_LOG_INFO, NULL, "replace: successor %s is pid %d", r->binary,
-              (int)inst.pid);
 
-    /* It execs, parses its options and warms up while we still serve: the guest's pause is
-     * only what comes after STARTED. */
+    /* It execs, parses its options and warms up while we still serve (dm_replace_begin, the
+     * caller's loop): the guest's pause is only what comes after STARTED. */
     ssize_t n = msg_recv(inst.sock, REPLACE_MSG_STARTED, buf, NULL, 0, NULL, NULL);
     if (n == -ECANCELED)
         goto refused;
@@ -268,6 +315,7 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     }
 
     /* From here on this ferry-dm serves nothing until the exchange ends. */
+    uint64_t t_freeze = now_ns(), t_sent = 0, t_ready = 0, t_state = 0;
     rc = serving ? dm_server_export(p->server, &f->ioreq, fds, REPLACE_FDS_MAX - 1) : 0;
     if (rc < 0) {
         say(why, why_len, "cannot hand over the ioreq registration: %s", strerror(-rc));
@@ -295,13 +343,23 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     for (unsigned i = 0; i < nc; i++)
         f->roles[nfds + i] = DM_STATE_FD_CHARDEV | tags[i] << 8;
     nfds += nc;
+    /* QEMU-hosted devices' processes and links, the GSIs' irqfds, MSI routes (dm-handover.h). */
+    rc = nfds < DM_STATE_FDS_MAX
+             ? dm_handover_export(p->dm, fds + nfds, f->roles + nfds, DM_STATE_FDS_MAX - nfds,
+                                  why, why_len)
+             : 0;
+    if (rc < 0)
+        goto fail;
+    exported = true;
+    nfds += (unsigned)rc;
     if (p->companion) {
         unsigned nco = 0;
 
         cstate = g_byte_array_new();
         companion_saved = true;
         rc = p->companion->save(p->companion->opaque, cstate, fds + nfds, f->roles + nfds,
-                                REPLACE_FDS_MAX - nfds, &nco, why, why_len);
+                                nfds < DM_STATE_FDS_MAX ? DM_STATE_FDS_MAX - nfds : 0, &nco,
+                                why, why_len);
         if (rc < 0)
             goto fail;
         nfds += nco;
@@ -331,24 +389,36 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
                   offsetof(struct replace_fds, roles) + nfds * sizeof(uint32_t), fds, nfds);
     if (rc < 0)
         goto no_answer;     /* most likely it exited already: say what it said */
-    n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
-    if (n == -ECANCELED)
-        goto refused;
-    if (n < 0) {
-        rc = (int)n;
-        goto no_answer;
-    }
+    t_sent = now_ns();
+    /* The state right behind the fds: it waits in the socket until the successor, confined,
+     * reads it, and the guest's pause holds one wake-up less. */
     for (size_t off = 0; off < state->len; off += REPLACE_CHUNK) {
         size_t m = state->len - off < REPLACE_CHUNK ? state->len - off : REPLACE_CHUNK;
         rc = msg_send(inst.sock, REPLACE_MSG_STATE, DM_STATE_VERSION, state->data + off, m,
                       NULL, 0);
         if (rc < 0)
-            goto no_answer;
+            break;      /* gone: maybe with its reason (RESULT) waiting to be read */
+    }
+    t_state = now_ns();
+    n = msg_recv(inst.sock, REPLACE_MSG_READY, buf, NULL, 0, NULL, NULL);
+    t_ready = now_ns();
+    if (n == -ECANCELED)
+        goto refused;
+    if (n < 0 || rc < 0) {
+        rc = rc < 0 ? rc : (int)n;
+        goto no_answer;
     }
     n = msg_recv(inst.sock, REPLACE_MSG_RESULT, buf, NULL, 0, NULL, NULL);
     if (n < 0) {
         rc = (int)n;
         goto no_answer;
+    }
+    {
+        uint64_t t_end = now_ns();
+        ferry_log(FERRY_LOG_INFO, NULL, "replace: served nothing for %.2f ms: state saved and "
+                  "fds sent %.2f, state sent %.2f, the successor adopted them %.2f, restored "
+                  "and serving %.2f", (t_end - t_freeze) / 1e6, (t_sent - t_freeze) / 1e6,
+                  (t_state - t_sent) / 1e6, (t_ready - t_state) / 1e6, (t_end - t_ready) / 1e6);
     }
 refused:;
     struct replace_result res = { 0 };
@@ -382,6 +452,8 @@ no_answer:
 fail:
     if (inst.pid)
         sandbox_launcher_stop(r->launcher, inst.pid, NULL);
+    if (exported)
+        dm_handover_abort(p->dm);
     if (begun)
         (void)dm_server_handover(p->server, IOREQ_HANDOVER_ABORT, (uint32_t)getpid());
     /* Whatever came in meanwhile is answered by us, still in charge. */
@@ -478,6 +550,26 @@ int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, cha
         say(why, why_len, "malformed chardev fds in the handover");
         return rc;
     }
+    int hfds[REPLACE_FDS_MAX];
+    uint32_t hroles[REPLACE_FDS_MAX];
+    unsigned nh = 0;
+    for (unsigned i = t->f.nr_ioreq_fds; i < t->nfds; i++) {
+        uint32_t kind = DM_STATE_FD_KIND(t->f.roles[i]);
+        if (kind == DM_STATE_FD_DEVICE || kind == DM_STATE_FD_IRQFD ||
+            kind == DM_STATE_FD_RESAMPLE || kind == DM_STATE_FD_MSI) {
+            hfds[nh] = t->fds[i];
+            hroles[nh++] = t->f.roles[i];
+            t->used[i] = true;
+        }
+    }
+    rc = dm_handover_inherit(hfds, hroles, nh);
+    if (rc < 0) {
+        for (unsigned i = t->f.nr_ioreq_fds; i < t->nfds; i++)
+            if (DM_STATE_FD_KIND(t->f.roles[i]) >= DM_STATE_FD_DEVICE)
+                t->used[i] = false;     /* closed with t */
+        say(why, why_len, "malformed device or irqfd fds in the handover");
+        return rc;
+    }
     for (unsigned i = 0; i < t->f.nr_ioreq_fds; i++)
         t->used[i] = true;
     if (t->f.nr_ioreq_fds == 0)
@@ -552,8 +644,13 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
         say(why, why_len, "the state's fd table does not match the fds passed");
         return -EBADMSG;
     }
-    /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours. */
+    /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours.  The claims go
+     * in one batch: the guest's pause holds one wake-up of ferry-hv for them, not one each. */
+    (void)dm_server_batch(p->server, true);
     rc = dm_start(p->dm);
+    int brc = dm_server_batch(p->server, false);
+    if (rc >= 0)
+        rc = brc;
     if (rc < 0) {
         say(why, why_len, "cannot start the devices: %s: %s", strerror(-rc),
             dm_server_last_error(p->server));
@@ -592,14 +689,15 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
         say(why, why_len, "cannot enable the ioreq server: %s", strerror(-rc));
         return rc;
     }
+    /* The predecessor serves nothing more (it waits for RESULT, then exits): what waited in
+     * the slots is ours, answered first, the guest's pause ends here. */
+    if (serving)
+        dm_server_resume(p->server);
+    send_result(t, 0, NULL);
+    if (serving)
+        (void)dm_server_handover(p->server, IOREQ_HANDOVER_DONE, (uint32_t)getpid());
     ferry_log(FERRY_LOG_INFO, NULL, "took over guest %s from %s (state %u bytes)", p->guest,
               v.source[0] ? v.source : "an unnamed ferry-dm", t->f.state_len);
-    send_result(t, 0, NULL);
-    if (!serving)
-        return 0;
-    /* The predecessor serves nothing more: what waited in the slots is ours. */
-    (void)dm_server_handover(p->server, IOREQ_HANDOVER_DONE, (uint32_t)getpid());
-    dm_server_resume(p->server);
     return 0;
 }
 
@@ -613,5 +711,6 @@ void dm_takeover_free(struct dm_takeover *t)
     if (t->sock >= 0)
         close(t->sock);
     dm_chardev_inherit_done();
+    dm_handover_inherit_done();
     g_free(t);
 }

@@ -8,14 +8,18 @@
  * (SOCK_SEQPACKET, fd 3 in the successor):
  *
  *   succ -> pred  STARTED it has exec'd and warmed up (until then the
- *                         predecessor serves as usual)
+ *                         predecessor serves as usual: dm_replace_begin, and
+ *                         the control command's reply is deferred)
  *   pred -> succ  FDS     the ioreq registration (ioreq_server_handover),
  *                         the fd roles and the state's length; SCM_RIGHTS:
  *                         ioreq socket, shared pages, doorbells, the
- *                         listening control socket, the chardevs' fds
+ *                         listening control socket, the chardevs' fds,
+ *                         devices' own (a QEMU-hosted device's process),
+ *                         irqfds and MSI routes (dm-handover.h)
+ *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks, right
+ *                         behind FDS (read once the successor is confined)
  *   succ -> pred  READY   it has adopted them, opened its devices from the
  *                         same config and confined itself
- *   pred -> succ  STATE   the handover stream (dm-state.h), in chunks
  *   succ -> pred  RESULT  0: it serves (claims repeated, state restored,
  *                         requests left waiting answered); or -errno and why
  *
@@ -82,7 +86,16 @@ void dm_replace_free(struct dm_replace *r);
 /* The successor's binary. */
 const char *dm_replace_binary(const struct dm_replace *r);
 /*
- * x-replace.  0 when the successor (*pid) serves: the caller answers and
+ * x-replace in two steps, so that this ferry-dm serves while its successor
+ * execs and warms up: begin starts the successor (*sock becomes readable
+ * when it says STARTED, or goes); dm_replace_run then does the rest.
+ * cancel stops a begun successor that never came (the caller's timeout).
+ */
+FERRY_MUST_CHECK int dm_replace_begin(struct dm_replace *r, int *sock, char *why,
+                                      size_t why_len);
+void dm_replace_cancel(struct dm_replace *r);
+/*
+ * x-replace (begun or not: then it begins here).  0 when the successor (*pid) serves: the caller answers and
  * exits without serving or tearing down anything.  Otherwise -errno and a
  * sentence in why, and the caller goes on serving.  fault (NULL in normal
  * use) corrupts what is sent, for the tests: "checksum", "truncate",

@@ -328,6 +328,11 @@ bool dm_server_connected(const struct ferry_dm_server *s)
     return s && s->srv;
 }
 
+int dm_server_batch(struct ferry_dm_server *s, bool on)
+{
+    return ioreq_server_batch(s->srv, on);
+}
+
 int dm_server_enable(struct ferry_dm_server *s)
 {
     return ioreq_server_enable(s->srv, true);
@@ -360,6 +365,9 @@ void dm_server_free(struct ferry_dm_server *m)
         event_free(m->buf_ev);
     if (m->ctl_ev)
         event_free(m->ctl_ev);
+    /* A deliberate end (quit, SIGTERM, the guest's end): not a crash to restart from. */
+    if (m->srv)
+        (void)ioreq_server_unregister(m->srv);
     ioreq_server_destroy(m->srv);
     free(m);
 }

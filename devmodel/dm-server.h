@@ -52,6 +52,8 @@ int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handove
 int dm_server_handover(struct ferry_dm_server *s, uint32_t phase, uint32_t pid);
 void dm_server_resume(struct ferry_dm_server *s);
 int dm_server_enable(struct ferry_dm_server *s);
+/* Claims and irqfds without waiting for each reply until off (ioreq_server_batch). */
+int dm_server_batch(struct ferry_dm_server *s, bool on);
 unsigned dm_server_nr_vcpus(const struct ferry_dm_server *s);
 /* The router's last error text ("" when none or unconnected). */
 const char *dm_server_last_error(const struct ferry_dm_server *s);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "devmodel/dm-handover.h"
 #include "devmodel/dm-internal.h"
 
 #ifndef FERRY_VERSION
@@ -86,7 +87,7 @@ int dm_state_save_full(struct ferry_dm *dm, const char *guest, const uint32_t *f
     put16(b, DM_STATE_VERSION);
     put16(b, DM_STATE_HEADER_SIZE);
     put32(b, 0);
-    put32(b, companion ? 5 : 4);
+    put32(b, companion ? 6 : 5);
     put64(b, 0);        /* payload length, patched below */
     section(b, DM_STATE_SEC_GUEST, 0, guest, (uint32_t)glen);
     section(b, DM_STATE_SEC_DEVICES, 0, devs->data, devs->len);
@@ -95,6 +96,11 @@ int dm_state_save_full(struct ferry_dm *dm, const char *guest, const uint32_t *f
         for (unsigned i = 0; i < nr_fds; i++)
             put32(f, fd_roles[i]);
         section(b, DM_STATE_SEC_FDS, 0, f->data, f->len);
+    }
+    {
+        g_autoptr(GByteArray) q = g_byte_array_new();
+        dm_handover_save_irqs(dm, q);
+        section(b, DM_STATE_SEC_IRQS, 0, q->data, q->len);
     }
     section(b, DM_STATE_SEC_SOURCE, DM_STATE_SEC_OPTIONAL, "ferry-dm " FERRY_VERSION,
             (uint32_t)strlen("ferry-dm " FERRY_VERSION));
@@ -194,8 +200,9 @@ int dm_state_parse(const uint8_t *buf, size_t len, struct dm_state_view *v, char
                 v->fd_roles[k] = get32(p + 4 * k);
                 if (DM_STATE_FD_KIND(v->fd_roles[k]) == 0 ||
                     DM_STATE_FD_KIND(v->fd_roles[k]) >= DM_STATE_FD_ROLE_MAX ||
-                    (DM_STATE_FD_KIND(v->fd_roles[k]) != DM_STATE_FD_CHARDEV &&
-                     DM_STATE_FD_KIND(v->fd_roles[k]) != DM_STATE_FD_COMPANION &&
+                    (DM_STATE_FD_KIND(v->fd_roles[k]) < DM_STATE_FD_CHARDEV &&
+                     DM_STATE_FD_TAG(v->fd_roles[k])) ||
+                    (DM_STATE_FD_KIND(v->fd_roles[k]) == DM_STATE_FD_LOG &&
                      DM_STATE_FD_TAG(v->fd_roles[k])))
                     return fail(why, why_len, "fd %u has unknown role %u", k,
                                 v->fd_roles[k]) - EINVAL;
@@ -213,6 +220,12 @@ int dm_state_parse(const uint8_t *buf, size_t len, struct dm_state_view *v, char
                     v->source[k] = '?';
             break;
         }
+        case DM_STATE_SEC_IRQS:
+            if (n < 8 || (n - 8) % 20 || get32(p + 4) != (n - 8) / 20)
+                return fail(why, why_len, "irqs section of %u bytes", n) - EBADMSG;
+            v->irqs = p;
+            v->irqs_len = n;
+            break;
         default:
             if (!(flags & DM_STATE_SEC_OPTIONAL))
                 return fail(why, why_len, "section type %u is unknown and not optional", type) -
@@ -283,7 +296,15 @@ int dm_state_load(struct ferry_dm *dm, const char *guest, const uint8_t *buf, si
     rc = check_devices(dm, v->devices, v->devices_len, why, why_len);
     if (rc)
         return rc;
+    /* The MSI routes first: a device's restore may find a message to send. */
+    if (v->irqs) {
+        rc = dm_handover_load_irqs(dm, v->irqs, v->irqs_len, why, why_len);
+        if (rc)
+            return rc;
+    }
+    dm->taking_over = true;
     rc = dm_restore(dm, v->devices, v->devices_len);
+    dm->taking_over = false;
     if (rc)
         fail(why, why_len, "a device refused its state: %s (see the log)", strerror(-rc));
     return rc;

@@ -16,8 +16,12 @@
  *   FDS      the roles of the fds passed along the stream, one u32 each
  *            (enum dm_state_fd_role), in the order of the SCM_RIGHTS array
  *   SOURCE   optional: the writer's version string, for the log
+ *   IRQS     the MSI messages that have an irqfd of their own (their
+ *            eventfds are passed as DM_STATE_FD_MSI): next cookie u32,
+ *            count u32, then per message slot u32, cookie u32, address
+ *            u64, data u32 (dm-handover.c); absent: none
  *   COMPANION companion mode (--qmp): the QMP connection and the USB
- *            service with its usbredir channels (companion/handover.h)
+ *            service with its usbredir channels (dm-replace.h, companion/dm-usb.h)
  *
  * A reader checks everything (magic, version, sizes, checksum, every
  * section's bounds, that each saved device exists here and that every
@@ -46,7 +50,8 @@ enum dm_state_section {
     DM_STATE_SEC_DEVICES = 2,
     DM_STATE_SEC_FDS = 3,
     DM_STATE_SEC_SOURCE = 4,
-    DM_STATE_SEC_COMPANION = 5,     /* companion mode's QMP and USB (companion/handover.h) */
+    DM_STATE_SEC_IRQS = 5,          /* MSI routes handed over (dm-handover.h) */
+    DM_STATE_SEC_COMPANION = 6,     /* companion mode's QMP and USB (dm-replace.h) */
 };
 
 #define DM_STATE_SEC_OPTIONAL   (1u << 0)
@@ -62,9 +67,14 @@ enum dm_state_fd_role {
     DM_STATE_FD_RAM = 7,            /* guest RAM (memfd) */
     DM_STATE_FD_CHARDEV = 8,        /* a chardev's fd: role | tag << 8 (dm_chardev_export) */
     DM_STATE_FD_LOG = 9,            /* the predecessor's stderr: the successor logs there */
-    DM_STATE_FD_QMP = 10,           /* companion mode: the QMP connection to QEMU */
-    DM_STATE_FD_COMPANION = 11,     /* companion mode: a USB channel's socket or usbfs fd,
-                                       role | index << 8, in the companion section's order */
+    DM_STATE_FD_DEVICE = 10,        /* a device's own: tag (CRC-32 of its id) << 4 | slot */
+    DM_STATE_FD_IRQFD = 11,         /* a GSI's irqfd (registered): tag the GSI */
+    DM_STATE_FD_RESAMPLE = 12,      /* a level GSI's resample eventfd: tag the GSI */
+    DM_STATE_FD_MSI = 13,           /* an MSI message's routed eventfd: tag its slot */
+    DM_STATE_FD_QMP = 14,           /* companion mode: the QMP connection to QEMU */
+    DM_STATE_FD_COMPANION = 15,     /* companion mode: a USB channel's socket or usbfs fd, or
+                                       an ownership claim's lock: tag its index, in the
+                                       companion section's order */
     DM_STATE_FD_ROLE_MAX
 };
 #define DM_STATE_FD_KIND(role)  ((role) & 0xff)
@@ -77,6 +87,8 @@ struct dm_state_view {
     uint32_t fd_roles[DM_STATE_FDS_MAX];
     unsigned nr_fds;
     char source[64];                /* "" when absent */
+    const uint8_t *irqs;            /* the IRQS section, NULL when absent */
+    size_t irqs_len;
     const uint8_t *companion;       /* the COMPANION section, NULL when absent */
     size_t companion_len;
 };

@@ -264,7 +264,25 @@ struct ferry_dm_device_type {
     int (*restore)(void *state, const uint8_t *buf, size_t len);
     /* Optional: add this instance's properties to a query-devices entry. */
     void (*query)(void *state, JsonBuilder *b);
+    /*
+     * Optional, replacing ferry-dm (docs/ferry-dm.md, "Replacing ferry-dm"):
+     * put the fds this instance hands its successor in fds (at most max;
+     * they stay this process's) and make what they stand for outlive this
+     * process; the count, or -errno to refuse the replace.  The successor's
+     * instance finds them in init with dm_device_inherited_fds.
+     * handover_abort: the replace failed, this process keeps serving.
+     */
+    int (*handover_fds)(void *state, int *fds, unsigned max);
+    void (*handover_abort)(void *state);
 };
+
+/*
+ * In a successor's init (a replace): the fds the predecessor's instance of
+ * this device (the same id) handed over, now the caller's; the count (0:
+ * none, start afresh; a missing slot is -1) or -E2BIG when more than max.
+ */
+int dm_device_inherited_fds(struct ferry_dm_device *dev, int *fds, unsigned max);
+#define FERRY_DM_HANDOVER_DEV_FDS   16      /* per device */
 
 /* Only for FERRY_DM_DEVICE_TYPE(); -ENOSPC when FERRY_DM_TYPES_MAX are taken. */
 int dm_device_type_register(const struct ferry_dm_device_type *type);

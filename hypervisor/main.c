@@ -4,7 +4,8 @@
  *
  *   ferry-hv --image FILE [--entry auto|real|pvh|multiboot] [--memory SIZE] [--vcpus N]
  *            [--cmdline S] [--module FILE[,ARGS]]... [--cpu host[,+F|-F]...] [--ioreq-socket PATH]
- *            [--dm PATH [--dm-arg ARG]...] [--wait-servers N] [--eager-memory]
+ *            [--dm PATH [--dm-arg ARG]... [--dm-restarts N]] [--keep-servers MS]
+ *            [--wait-servers N] [--eager-memory]
  *            [--no-acpi | --acpi-table FILE...] [--no-pit] [--cpu-weight N] [--cpu-cap PERCENT]
  *            [--cpus LIST [--dm-cpus LIST]]
  *   ferry-hv --print-cpuid [--cpu host[,+F|-F]...]
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +43,8 @@
 
 #define HV_WAIT_SERVERS_MS_DEFAULT  10000
 #define HV_DM_ARGS_MAX              64
+#define HV_DM_RESTARTS_DEFAULT      3
+#define HV_DM_RESTART_MS            10000   /* vCPUs wait this long for a restarted one */
 #define IOREQ_MAX_SERVERS_PLACED    64
 
 struct hv_opts {
@@ -48,15 +52,29 @@ struct hv_opts {
     char **modules;                 /* --module FILE[,ARGS], in order */
     char **dm_args;
     char **acpi_tables;             /* --acpi-table, in order */
-    int vcpus, wait_servers, wait_ms, verbose, cpu_weight, cpu_cap;
+    int vcpus, wait_servers, wait_ms, verbose, cpu_weight, cpu_cap, dm_restarts, keep_ms;
     gboolean eager, no_debug_ports, no_acpi, print_cpuid, no_pit;
 };
 
 struct hv_main {
     struct ferry_vm *vm;
     struct ioreq_router *router;
+    /*
+     * The device model ferry-hv supervises (--dm): the process that serves
+     * its registration now, ferry-hv's child or, after a replace, a
+     * successor that is not (followed by a pidfd; the router says who by
+     * the kernel's word, server_moved).
+     */
     pid_t dm_pid;
+    int dm_pidfd;                   /* -1 unless dm_pid is not our child */
+    bool dm_child;
     bool dm_spawned;
+    uint32_t dm_server_id;          /* its registration (kept across replaces and restarts) */
+    const char *dm_path;
+    char **dm_args;
+    int dm_restarts;                /* restarts left (--dm-restarts) */
+    bool dm_restart_due;            /* its registration lost its process: start a fresh one */
+    unsigned keep_ms;               /* --keep-servers: keep any lost registration this long */
     bool cgroup_on;                 /* --cpu-weight/--cpu-cap: m->cg is set up */
     struct hv_cgroup cg;
     int sigfd;
@@ -73,7 +91,7 @@ struct hv_main {
 
 static void hv_shutdown_op(void *opaque, enum ioreq_shutdown_reason reason, uint32_t code)
 {
-    struct ferry_vm *vm = opaque;
+    struct ferry_vm *vm = ((struct hv_main *)opaque)->vm;
 
     switch (reason) {
     case IOREQ_SHUTDOWN_POWEROFF:
@@ -95,7 +113,7 @@ static void hv_router_log(void *opaque, enum ferry_log_level level, const char *
 
 static void hv_server_gone_op(void *opaque, const char *name, const char *why)
 {
-    struct ferry_vm *vm = opaque;
+    struct ferry_vm *vm = ((struct hv_main *)opaque)->vm;
 
     if (atomic_load(&vm->stopping))
         return;                     /* teardown: every server goes */
@@ -105,23 +123,23 @@ static void hv_server_gone_op(void *opaque, const char *name, const char *why)
 
 static int hv_irqfd_op(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
 {
-    return hv_vm_irqfd(opaque, gsi, fd, resample_fd, assign);
+    return hv_vm_irqfd(((struct hv_main *)opaque)->vm, gsi, fd, resample_fd, assign);
 }
 
 static int hv_irq_line_op(void *opaque, uint32_t gsi, bool level)
 {
-    return hv_vm_irq_line(opaque, gsi, level);
+    return hv_vm_irq_line(((struct hv_main *)opaque)->vm, gsi, level);
 }
 
 static int hv_msi_op(void *opaque, uint64_t address, uint32_t data)
 {
-    return hv_vm_signal_msi(opaque, address, data);
+    return hv_vm_signal_msi(((struct hv_main *)opaque)->vm, address, data);
 }
 
 static int hv_msi_route_op(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
                            uint32_t *gsi)
 {
-    int rc = hv_vm_msi_route(opaque, address, data, fd, assign, gsi);
+    int rc = hv_vm_msi_route(((struct hv_main *)opaque)->vm, address, data, fd, assign, gsi);
 
     if (rc == 0 && assign)
         ferry_log(FERRY_LOG_INFO, NULL, "msi 0x%llx/0x%x routed to gsi %u (irqfd)",
@@ -131,15 +149,66 @@ static int hv_msi_route_op(void *opaque, uint64_t address, uint32_t data, int fd
 
 static int hv_memory_op(void *opaque, struct ioreq_msg_memory_reply *regions)
 {
-    return hv_vm_memory_regions(opaque, regions);
+    return hv_vm_memory_regions(((struct hv_main *)opaque)->vm, regions);
 }
 
 static int hv_sleep_op(void *opaque, enum ioreq_sleep_state state, char *why, size_t why_len)
 {
-    return hv_vm_sleep(opaque, state, why, why_len);
+    return hv_vm_sleep(((struct hv_main *)opaque)->vm, state, why, why_len);
+}
+
+static int hv_pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/*
+ * A registration's process died (its connection hung up).  The device model
+ * ferry-hv started is started afresh (--dm-restarts times); meanwhile the
+ * router keeps its registration and vCPUs that reach it wait.  Others are
+ * kept --keep-servers ms for a restart of their own (systemd's Restart=).
+ */
+static unsigned hv_server_lost_op(void *opaque, uint32_t id, const char *name)
+{
+    struct hv_main *m = opaque;
+
+    if (atomic_load(&m->vm->stopping))
+        return 0;
+    if (m->dm_spawned && id == m->dm_server_id) {
+        if (m->dm_restarts <= 0) {
+            ferry_log(FERRY_LOG_WARNING, NULL, "device model %s: its process is gone and no "
+                      "restart is left (--dm-restarts)", name);
+            return 0;
+        }
+        m->dm_restart_due = true;
+        return HV_DM_RESTART_MS;
+    }
+    return m->keep_ms;
+}
+
+/* Server id is served by pid now (a replace, or a restarted server): follow it. */
+static void hv_server_moved_op(void *opaque, uint32_t id, const char *name, int32_t pid)
+{
+    struct hv_main *m = opaque;
+
+    if (!m->dm_spawned || id != m->dm_server_id || pid <= 0 || pid == m->dm_pid)
+        return;
+    if (m->dm_pidfd >= 0)
+        close(m->dm_pidfd);
+    /* Our children are reaped by SIGCHLD; this is a successor (its launcher's child). */
+    m->dm_pidfd = hv_pidfd_open(pid);
+    if (m->dm_pidfd < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "device model %s: cannot follow pid %d: %s; its "
+                  "end shows only as its registration's", name, (int)pid, strerror(errno));
+    m->dm_pid = pid;
+    m->dm_child = false;
+    ferry_log(FERRY_LOG_INFO, NULL, "device model %s is pid %d now (not ferry-hv's child: "
+              "followed by a pidfd)", name, (int)pid);
 }
 
 static const struct ioreq_router_ops hv_router_ops = {
+    .server_lost = hv_server_lost_op,
+    .server_moved = hv_server_moved_op,
     .log = hv_router_log,
     .irqfd = hv_irqfd_op,
     .irq_line = hv_irq_line_op,
@@ -210,6 +279,10 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
     }
     close(sv[1]);
     m->dm_pid = pid;
+    m->dm_child = true;
+    if (m->dm_pidfd >= 0)
+        close(m->dm_pidfd);
+    m->dm_pidfd = -1;
     m->dm_spawned = true;
     if (m->cgroup_on) {
         char why[PATH_MAX + 128];
@@ -221,46 +294,65 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
             return rc;
         }
     }
-    rc = ioreq_router_add_connection(m->router, sv[0]);
+    uint32_t id = 0;
+    rc = ioreq_router_add_connection_id(m->router, sv[0], &id);
     if (rc < 0) {
         ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: cannot add its connection: %s",
                   path, strerror(-rc));
         close(sv[0]);
         return rc;
     }
+    /* A restarted one takes the first one's registration over (server_moved). */
+    if (!m->dm_server_id)
+        m->dm_server_id = id;
     ferry_log(FERRY_LOG_INFO, NULL, "device model %s started pid=%d", path, (int)pid);
     return 0;
 }
 
-/* Reap the device model; true if it has exited. */
+/*
+ * Reap every child that has exited (device models, earlier ones too);
+ * true once the supervised device model is gone.
+ */
 static bool hv_reap_dm(struct hv_main *m, bool quiet)
 {
     int status;
+    pid_t p;
 
-    if (m->dm_pid <= 0)
-        return true;
-    pid_t p = waitpid(m->dm_pid, &status, WNOHANG);
-    if (p != m->dm_pid)
-        return false;
-    struct ioreq_router_stats st = { 0 };
-    if (m->router)
-        ioreq_router_get_stats(m->router, &st);
-    if (!quiet && WIFEXITED(status) && WEXITSTATUS(status) == 0 && st.servers > 0) {
-        /* Replaced (ferry dm GUEST replace): its successor holds the registration. */
-        ferry_log(FERRY_LOG_INFO, NULL, "device model pid=%d handed over and exited; its "
-                  "successor serves the guest", (int)m->dm_pid);
-    } else if (!quiet) {
-        if (WIFEXITED(status))
+    while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+        bool current = p == m->dm_pid;
+        if (current)
+            m->dm_pid = -1;
+        if (quiet)
+            continue;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            /* Replaced (ferry dm GUEST replace): its successor holds the registration. */
+            ferry_log(FERRY_LOG_INFO, NULL, "device model pid=%d exited (status 0)", (int)p);
+        else if (WIFEXITED(status))
             ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d exited with status %d",
-                      (int)m->dm_pid, WEXITSTATUS(status));
+                      (int)p, WEXITSTATUS(status));
         else if (WIFSIGNALED(status))
             ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d killed by signal %d%s",
-                      (int)m->dm_pid, WTERMSIG(status),
+                      (int)p, WTERMSIG(status),
                       WTERMSIG(status) == SIGSYS ? " (SIGSYS: a syscall its seccomp filter "
                       "forbids; docs/confinement.md)" : "");
     }
-    m->dm_pid = -1;
-    return true;
+    /* A successor (not our child): its pidfd says when it is gone. */
+    if (m->dm_pid > 0 && !m->dm_child && m->dm_pidfd >= 0) {
+        struct pollfd pf = { .fd = m->dm_pidfd, .events = POLLIN };
+        if (poll(&pf, 1, 0) > 0) {
+            /* Replaced again (its successor's DONE may come later) or dead: its
+             * registration's hang-up, not its exit, says which (server_lost). */
+            if (!quiet)
+                ferry_log(FERRY_LOG_INFO, NULL, "device model pid=%d (a successor, not "
+                          "ferry-hv's child) has exited", (int)m->dm_pid);
+            m->dm_pid = -1;
+        }
+    }
+    if (m->dm_pid < 0 && m->dm_pidfd >= 0) {
+        close(m->dm_pidfd);
+        m->dm_pidfd = -1;
+    }
+    return m->dm_pid <= 0;
 }
 
 static void hv_handle_signals(struct hv_main *m)
@@ -330,10 +422,11 @@ static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        struct pollfd p[3] = {
+        struct pollfd p[4] = {
             { .fd = m->sigfd, .events = POLLIN },
             { .fd = m->vm->done_fd, .events = POLLIN },
             { .fd = m->router ? ioreq_router_get_fd(m->router) : -1, .events = POLLIN },
+            { .fd = m->dm_child ? -1 : m->dm_pidfd, .events = POLLIN },
         };
         if (until && until(m))
             return 0;
@@ -350,12 +443,28 @@ static int hv_loop(struct hv_main *m, bool (*until)(struct hv_main *), int ms)
                 return -ETIMEDOUT;
             wait = (int)(ms - el) < wait ? (int)(ms - el) : wait;
         }
-        if (poll(p, 3, wait) < 0 && errno != EINTR)
+        if (poll(p, 4, wait) < 0 && errno != EINTR)
             return -errno;
+        /*
+         * The router first: a device model's hang-up is there before its
+         * SIGCHLD.  Every round: registrations kept for a restart expire.
+         */
+        if (m->router)
+            ioreq_router_dispatch(m->router);
         if (p[0].revents)
             hv_handle_signals(m);
-        if (p[2].revents)
-            ioreq_router_dispatch(m->router);
+        if (p[3].revents)
+            hv_reap_dm(m, false);
+        if (m->dm_restart_due && !atomic_load(&m->vm->stopping)) {
+            m->dm_restart_due = false;
+            m->dm_restarts--;
+            ferry_log(FERRY_LOG_WARNING, NULL, "device model %s: its process is gone; starting "
+                      "a fresh one (its devices start from the config, reset; %d restart(s) "
+                      "left)", m->dm_path, m->dm_restarts);
+            if (hv_spawn_dm(m, m->dm_path, m->dm_args) < 0)
+                ferry_log(FERRY_LOG_ERROR, NULL, "device model %s: cannot restart it; its "
+                          "devices are gone when the kept registration expires", m->dm_path);
+        }
         if (m->follow && m->router) {
             struct timespec t;
             clock_gettime(CLOCK_MONOTONIC, &t);
@@ -415,6 +524,7 @@ static int kvm_error_status(int rc)
 int main(int argc, char **argv)
 {
     struct hv_opts o = { .vcpus = 1, .wait_ms = HV_WAIT_SERVERS_MS_DEFAULT,
+                         .dm_restarts = HV_DM_RESTARTS_DEFAULT,
                          .cpu_weight = -1, .cpu_cap = -1 };     /* -1: not given */
     GOptionEntry entries[] = {
         { "image", 'i', 0, G_OPTION_ARG_FILENAME, &o.image, "guest image", "FILE" },
@@ -444,6 +554,12 @@ int main(int argc, char **argv)
           "start this device model with --ioreq-fd=N", "PATH" },
         { "dm-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.dm_args,
           "one more argument for the device model (repeatable)", "ARG" },
+        { "dm-restarts", 0, 0, G_OPTION_ARG_INT, &o.dm_restarts,
+          "start the --dm device model afresh this often when its process dies (default 3; "
+          "0: its devices are gone)", "N" },
+        { "keep-servers", 0, 0, G_OPTION_ARG_INT, &o.keep_ms,
+          "keep the registration of a server whose process died this long for a restarted one "
+          "(systemd's Restart=); vCPUs wait meanwhile (default 0: detach it)", "MS" },
         { "wait-servers", 'w', 0, G_OPTION_ARG_INT, &o.wait_servers,
           "start the guest once N servers (besides --dm) are enabled", "N" },
         { "wait-timeout", 0, 0, G_OPTION_ARG_INT, &o.wait_ms,
@@ -468,7 +584,7 @@ int main(int argc, char **argv)
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- run one HVM guest on KVM");
     g_autoptr(GError) err = NULL;
-    struct hv_main m = { .dm_pid = -1, .sigfd = -1 };
+    struct hv_main m = { .dm_pid = -1, .dm_pidfd = -1, .sigfd = -1 };
     struct ferry_vm_config vcfg = { .log = ferry_log_glib };
     struct hv_load_config lc = { 0 };
     struct hv_module modules[HV_MODULES_MAX];
@@ -565,8 +681,9 @@ int main(int argc, char **argv)
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
-    if (o.wait_servers < 0 || o.wait_ms < 0) {
-        fprintf(stderr, "ferry-hv: --wait-servers and --wait-timeout must not be negative\n");
+    if (o.wait_servers < 0 || o.wait_ms < 0 || o.dm_restarts < 0 || o.keep_ms < 0) {
+        fprintf(stderr, "ferry-hv: --wait-servers, --wait-timeout, --dm-restarts and "
+                "--keep-servers must not be negative\n");
         status = FERRY_HV_EXIT_USAGE;
         goto out;
     }
@@ -667,7 +784,7 @@ int main(int argc, char **argv)
         goto out;
 
     struct ioreq_router_config rcfg = {
-        .nr_vcpus = vcfg.nr_vcpus, .ops = &hv_router_ops, .opaque = m.vm,
+        .nr_vcpus = vcfg.nr_vcpus, .ops = &hv_router_ops, .opaque = &m,
     };
     rc = ioreq_router_create(&rcfg, &m.router);
     if (rc) {
@@ -683,6 +800,10 @@ int main(int argc, char **argv)
         }
     }
     m.want_servers = o.wait_servers;
+    m.keep_ms = (unsigned)o.keep_ms;
+    m.dm_restarts = o.dm_restarts;
+    m.dm_path = o.dm;
+    m.dm_args = o.dm_args;
     if (o.dm) {
         rc = hv_spawn_dm(&m, o.dm, o.dm_args);
         if (rc)
@@ -762,10 +883,18 @@ out:
         if (m.dm_pid > 0) {
             ferry_log(FERRY_LOG_WARNING, NULL, "device model pid=%d still running; killing it",
                       (int)m.dm_pid);
-            kill(m.dm_pid, SIGKILL);
-            waitpid(m.dm_pid, NULL, 0);
+            if (m.dm_child) {
+                kill(m.dm_pid, SIGKILL);
+                waitpid(m.dm_pid, NULL, 0);
+            } else if (m.dm_pidfd >= 0) {
+                /* Not our child: by its pidfd, so that a reused pid is never hit. */
+                (void)syscall(SYS_pidfd_send_signal, m.dm_pidfd, SIGKILL, NULL, 0);
+            }
         }
     }
+    (void)hv_reap_dm(&m, true);     /* earlier device models (restarted, replaced) */
+    if (m.dm_pidfd >= 0)
+        close(m.dm_pidfd);
     if (m.cgroup_on && hv_cgroup_cleanup(&m.cg) < 0)
         ferry_log(FERRY_LOG_WARNING, NULL, "could not remove the cgroups %s and %s", m.cg.guest,
                   m.cg.dm);

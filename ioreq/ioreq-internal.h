@@ -20,6 +20,8 @@ int ioreq_msg_send(int sock, uint16_t type, uint32_t seq, const void *payload,
  * Truncated messages or fd arrays are refused (-EMSGSIZE), their fds closed.
  */
 ssize_t ioreq_msg_recv(int sock, void *buf, int *fds, unsigned *nfds);
+/* The same; *pid gets the sender's pid when the socket has SO_PASSCRED (else 0). */
+ssize_t ioreq_msg_recv_cred(int sock, void *buf, int *fds, unsigned *nfds, int32_t *pid);
 
 /*
  * Layout of the shared memfd for nr_vcpus: Xen's synchronous slots (page

@@ -323,6 +323,23 @@ struct ioreq_router_ops {
     int (*sleep)(void *opaque, enum ioreq_sleep_state state, char *why, size_t why_len);
     /* Optional: a server went away (name, why). */
     void (*server_gone)(void *opaque, const char *name, const char *why);
+    /*
+     * Optional: the connection of registered server id hung up (its process
+     * died).  Return how many ms to keep its registration for a restarted
+     * server to take over (0: detach it now, as without this op).  Kept, its
+     * ranges stay claimed and vCPUs that reach them wait, as Xen's wait on
+     * an ioreq server whose emulator is gone; a server that registers with
+     * the same name in that time takes the registration over (the same
+     * shared pages, doorbells, ring and claims; requests left in the slots
+     * go to it), else it is detached when the time is up.
+     */
+    unsigned (*server_lost)(void *opaque, uint32_t id, const char *name);
+    /*
+     * Optional: server id is served by process pid from now on (a handover
+     * that is done, or a restarted server that took over).  pid is the
+     * sender's as the kernel says (SCM_CREDENTIALS), not as it claims.
+     */
+    void (*server_moved)(void *opaque, uint32_t id, const char *name, int32_t pid);
 };
 
 struct ioreq_router_config {
@@ -345,6 +362,8 @@ void ioreq_router_destroy(struct ioreq_router *r);
 FERRY_MUST_CHECK int ioreq_router_listen(struct ioreq_router *r, const char *path);
 /* Take a connected SOCK_SEQPACKET socket (e.g. one end of a socketpair). */
 FERRY_MUST_CHECK int ioreq_router_add_connection(struct ioreq_router *r, int fd);
+/* The same; *id gets the id of the server on it (as in its HELLO's reply). */
+FERRY_MUST_CHECK int ioreq_router_add_connection_id(struct ioreq_router *r, int fd, uint32_t *id);
 /* One fd for the caller's event loop; call dispatch when it is readable. */
 int ioreq_router_get_fd(const struct ioreq_router *r);
 int ioreq_router_dispatch(struct ioreq_router *r);
@@ -391,7 +410,7 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
 /* Who drives each server, for placement (ferry-hv moves a device model next to it). */
 struct ioreq_router_load {
     uint32_t server_id;
-    int32_t pid;                /* as the server said in its HELLO; 0: unknown */
+    int32_t pid;                /* its process as the kernel says (else its HELLO); 0: unknown */
     bool pinned;                /* it chose its CPUs itself */
     char name[IOREQ_NAME_MAX + 1];
     uint64_t requests;          /* from every vCPU since the previous call */
@@ -509,5 +528,21 @@ FERRY_MUST_CHECK int ioreq_server_adopt(const struct ioreq_server_handover *h, i
                                         struct ioreq_server **out);
 void ioreq_server_abandon(struct ioreq_server *s);
 int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
+/*
+ * Unregister on purpose (IOREQ_MSG_DESTROY) before ioreq_server_destroy: the
+ * router detaches the registration at once.  Without it, a hang-up reads as
+ * the process's death, and the hypervisor may keep the registration for a
+ * restarted server (server_lost).
+ */
+int ioreq_server_unregister(struct ioreq_server *s);
+/*
+ * Batch (on) until off: claims, releases, interrupt lines and ENABLE
+ * are sent without waiting for their replies (they return 0); any
+ * other request, or off, reads them first.  off returns the first failure
+ * among them (its message in ioreq_server_last_error).  One wake-up of the
+ * router for many requests: a successor repeating its predecessor's claims
+ * while the guest waits.
+ */
+int ioreq_server_batch(struct ioreq_server *s, bool on);
 
 #endif /* FERRY_IOREQ_H */

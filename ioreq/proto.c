@@ -131,8 +131,13 @@ int ioreq_msg_send(int sock, uint16_t type, uint32_t seq, const void *payload, s
 
 ssize_t ioreq_msg_recv(int sock, void *buf, int *fds, unsigned *nfds)
 {
+    return ioreq_msg_recv_cred(sock, buf, fds, nfds, NULL);
+}
+
+ssize_t ioreq_msg_recv_cred(int sock, void *buf, int *fds, unsigned *nfds, int32_t *pid)
+{
     union {
-        char buf[CMSG_SPACE(sizeof(int) * IOREQ_MSG_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * IOREQ_MSG_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred))];
         struct cmsghdr align;
     } cm;
     struct iovec iov = { buf, IOREQ_MSG_MAX };
@@ -143,12 +148,22 @@ ssize_t ioreq_msg_recv(int sock, void *buf, int *fds, unsigned *nfds)
     ssize_t n;
 
     *nfds = 0;
+    if (pid)
+        *pid = 0;
     do
         n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred uc;
+            memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+            if (pid)
+                *pid = uc.pid;
+            continue;
+        }
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
         unsigned k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);

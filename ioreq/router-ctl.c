@@ -48,11 +48,19 @@ static int handle_handover(struct ioreq_srv *s, uint32_t seq,
              m->pid);
         break;
     case IOREQ_HANDOVER_DONE:
-    case IOREQ_HANDOVER_ABORT:
+    case IOREQ_HANDOVER_ABORT: {
         atomic_store(&s->handover_until, 0);
-        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s): handover %s (pid %u serves)", s->id,
-             s->name, m->phase == IOREQ_HANDOVER_DONE ? "done" : "aborted", m->pid);
+        /* Who serves now, as the kernel says: the sender of this message. */
+        int32_t pid = s->msg_pid > 0 ? s->msg_pid : (int32_t)m->pid;
+        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s): handover %s (pid %d serves)", s->id,
+             s->name, m->phase == IOREQ_HANDOVER_DONE ? "done" : "aborted", (int)pid);
+        if (m->phase == IOREQ_HANDOVER_DONE && pid != s->pid) {
+            s->pid = pid;
+            if (r->ops->server_moved)
+                r->ops->server_moved(r->opaque, s->id, s->name, pid);
+        }
         break;
+    }
     default:
         return ioreq_router_reply(s, seq, -EINVAL, "unknown handover phase %u", m->phase);
     }

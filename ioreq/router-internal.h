@@ -52,7 +52,10 @@ struct ioreq_srv {
     uint8_t *bounce;                /* nr_vcpus pages for string I/O */
     int buf_fd;
     pthread_mutex_t buf_lock;
-    int32_t pid;                    /* as its HELLO said; 0: unknown */
+    int32_t pid;                    /* the kernel's word (else its HELLO's); 0: unknown */
+    int32_t msg_pid;                /* the sender of the message being handled (SCM_CREDENTIALS) */
+    bool orphan;                    /* its process died; kept for a restart until handover_until */
+    bool restarted;                 /* a restarted server took it over; not enabled again yet */
     bool pinned;                    /* HELLO said: it chose its CPUs */
     atomic_uint_fast64_t *load;     /* requests per vCPU (sync and posted) */
     uint64_t *load_seen;            /* load at the previous ioreq_router_take_load */

@@ -41,6 +41,9 @@
 
 static const char listen_tag;       /* epoll data for the listening socket */
 
+/* handle_message: the connection's server was merged into a kept registration (and freed). */
+#define IOREQ_ADOPTED   1
+
 /* ------------------------------------------------------------------ */
 /* Servers                                                             */
 
@@ -127,14 +130,46 @@ void ioreq_router_srv_kill(struct ioreq_srv *s, enum ferry_log_level level, cons
 }
 
 
+/*
+ * Control thread: s's connection hung up.  Keep the registration for a
+ * restarted server when the hypervisor asks for it (server_lost): the
+ * claims stay, vCPUs wait until handover_until; else detach it.
+ */
+static bool srv_orphan(struct ioreq_srv *s)
+{
+    struct ioreq_router *r = s->r;
+
+    if (!s->registered || s->orphan || atomic_load(&s->dead) || !r->ops->server_lost)
+        return false;
+    unsigned ms = r->ops->server_lost(r->opaque, s->id, s->name);
+    if (!ms)
+        return false;
+    s->orphan = true;
+    s->restarted = false;
+    atomic_store(&s->handover_until, ioreq_router_now_ns() + (uint64_t)ms * 1000000);
+    ioreq_router_unroute_all(s);        /* the dead process's eventfds */
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
+    close(s->sock);
+    s->sock = -1;
+    /* Nobody serves: whoever publishes work rings, for the restarted server to find. */
+    __atomic_store_n(&s->wait->server_idle, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->wait->server_cpu, -1, __ATOMIC_SEQ_CST);
+    rlog(r, FERRY_LOG_WARNING, "ioreq server %u (%s): its process is gone; its ranges stay "
+         "claimed and vCPUs wait up to %u ms for a restarted server", s->id, s->name, ms);
+    return true;
+}
+
 /* Control thread: forget the connection (the last reference frees s). */
 static void srv_drop(struct ioreq_srv *s)
 {
     struct ioreq_router *r = s->r;
 
+    if (srv_orphan(s))
+        return;
     ioreq_router_srv_kill(s, FERRY_LOG_WARNING, "connection closed");
     ioreq_router_unroute_all(s);
-    epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
+    if (s->sock >= 0)
+        epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
     for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)
         if (r->servers[i] == s)
             r->servers[i] = NULL;
@@ -168,6 +203,91 @@ static int new_eventfd(void)
     return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
+/* The HELLO reply: the shared pages, the ring's doorbell, then every vCPU's doorbells. */
+static int send_hello_reply(struct ioreq_srv *s, int sock, uint32_t seq)
+{
+    struct ioreq_layout lay;
+    unsigned n = s->r->nr_vcpus;
+
+    ioreq_layout_get(n, &lay);
+    struct ioreq_msg_hello_reply rep = {
+        .status = 0, .server_id = s->id, .nr_vcpus = n, .shared_offset = 0,
+        .buffered_offset = s->buf ? (uint32_t)lay.buffered : 0,
+        .map_size = (uint32_t)s->map_size,
+        .wait_offset = (uint32_t)lay.wait, .bounce_offset = (uint32_t)lay.bounce,
+    };
+    int fds[2] = { s->memfd, s->buf_fd };
+    int rc = ioreq_msg_send(sock, IOREQ_MSG_REPLY, seq, &rep, sizeof(rep), fds, s->buf ? 2 : 1);
+    for (unsigned first = 0; rc == 0 && first < n; first += IOREQ_VCPU_FDS_PER_MSG) {
+        struct ioreq_msg_vcpu_fds v = { .first = first, .count = n - first };
+        int vf[IOREQ_MSG_MAX_FDS];
+        if (v.count > IOREQ_VCPU_FDS_PER_MSG)
+            v.count = IOREQ_VCPU_FDS_PER_MSG;
+        for (unsigned i = 0; i < v.count; i++) {
+            vf[2 * i] = s->req_fd[first + i];
+            vf[2 * i + 1] = s->resp_fd[first + i];
+        }
+        rc = ioreq_msg_send(sock, IOREQ_MSG_VCPU_FDS, seq, &v, sizeof(v), vf, 2 * v.count);
+    }
+    return rc;
+}
+
+/* A registration kept for a restart (server_lost) that a server named name may take. */
+static struct ioreq_srv *find_orphan(struct ioreq_router *r, const char *name, bool buffered)
+{
+    for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++) {
+        struct ioreq_srv *o = r->servers[i];
+        if (o && o->orphan && !atomic_load(&o->dead) && (o->buf != NULL) == buffered &&
+            !strcmp(o->name, name))
+            return o;
+    }
+    return NULL;
+}
+
+/*
+ * A restarted server (s, a new connection) takes over the kept registration
+ * o: o gets s's socket and serves on with its pages, doorbells and claims;
+ * s is dropped.  Requests the dead process had begun go to the new one
+ * again (INPROCESS back to READY); every doorbell rings once, so that it
+ * looks at every slot and the ring when it serves.
+ */
+static int adopt_orphan(struct ioreq_srv *s, struct ioreq_srv *o, uint32_t seq)
+{
+    struct ioreq_router *r = s->r;
+    int rc = send_hello_reply(o, s->sock, seq);
+
+    if (rc)
+        return rc;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = o };
+    if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, s->sock, &ev) < 0)
+        return -errno;
+    o->sock = s->sock;
+    s->sock = -1;
+    o->pid = s->msg_pid > 0 ? s->msg_pid : s->pid;
+    o->pinned = s->pinned;
+    o->orphan = false;
+    o->restarted = true;
+    for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)
+        if (r->servers[i] == s)
+            r->servers[i] = NULL;
+    ioreq_router_srv_unref(s);
+    for (unsigned v = 0; v < r->nr_vcpus; v++) {
+        uint8_t *st = (uint8_t *)&o->slots[v] + offsetof(ioreq_t, type) - 1;
+        uint8_t b = __atomic_load_n(st, __ATOMIC_ACQUIRE);
+        if ((b & 0xf) == STATE_IOREQ_INPROCESS)
+            __atomic_store_n(st, (uint8_t)((b & 0xf0) | STATE_IOREQ_READY), __ATOMIC_RELEASE);
+        eventfd_write(o->req_fd[v], 1);
+    }
+    if (o->buf_fd >= 0)
+        eventfd_write(o->buf_fd, 1);
+    __atomic_store_n(&o->wait->server_idle, 1, __ATOMIC_SEQ_CST);
+    rlog(r, FERRY_LOG_WARNING, "ioreq server %u (%s): a restarted server (pid %d) took over "
+         "its registration; its devices start afresh", o->id, o->name, (int)o->pid);
+    if (r->ops->server_moved)
+        r->ops->server_moved(r->opaque, o->id, o->name, o->pid);
+    return IOREQ_ADOPTED;   /* s is gone: handle_connection must not touch it */
+}
+
 static int handle_hello(struct ioreq_srv *s, uint32_t seq, const struct ioreq_msg_hello *h)
 {
     struct ioreq_router *r = s->r;
@@ -177,7 +297,7 @@ static int handle_hello(struct ioreq_srv *s, uint32_t seq, const struct ioreq_ms
         return ioreq_router_reply(s, seq, -EALREADY, "already registered");
     srv_free_pages(s);      /* what an earlier, failed HELLO left */
     memcpy(s->name, h->name, IOREQ_NAME_MAX);
-    s->pid = h->pid > 0 ? h->pid : 0;
+    s->pid = s->msg_pid > 0 ? s->msg_pid : h->pid > 0 ? h->pid : 0;
     s->pinned = h->flags & IOREQ_HELLO_F_PINNED;
     s->name[IOREQ_NAME_MAX] = '\0';
     for (char *p = s->name; *p; p++)
@@ -185,6 +305,9 @@ static int handle_hello(struct ioreq_srv *s, uint32_t seq, const struct ioreq_ms
             *p = '?';
     if (!s->name[0])
         strcpy(s->name, "unnamed");
+    struct ioreq_srv *o = find_orphan(r, s->name, h->flags & IOREQ_HELLO_F_BUFFERED);
+    if (o)
+        return adopt_orphan(s, o, seq);
 
     struct ioreq_layout lay;
     ioreq_layout_get(n, &lay);
@@ -231,26 +354,7 @@ static int handle_hello(struct ioreq_srv *s, uint32_t seq, const struct ioreq_ms
                                       strerror(errno));
     }
 
-    struct ioreq_msg_hello_reply rep = {
-        .status = 0, .server_id = s->id, .nr_vcpus = n, .shared_offset = 0,
-        .buffered_offset = s->buf ? (uint32_t)lay.buffered : 0,
-        .map_size = (uint32_t)s->map_size,
-        .wait_offset = (uint32_t)lay.wait, .bounce_offset = (uint32_t)lay.bounce,
-    };
-    int fds[2] = { s->memfd, s->buf_fd };
-    int rc = ioreq_msg_send(s->sock, IOREQ_MSG_REPLY, seq, &rep, sizeof(rep), fds,
-                            s->buf ? 2 : 1);
-    for (unsigned first = 0; rc == 0 && first < n; first += IOREQ_VCPU_FDS_PER_MSG) {
-        struct ioreq_msg_vcpu_fds v = { .first = first, .count = n - first };
-        int vf[IOREQ_MSG_MAX_FDS];
-        if (v.count > IOREQ_VCPU_FDS_PER_MSG)
-            v.count = IOREQ_VCPU_FDS_PER_MSG;
-        for (unsigned i = 0; i < v.count; i++) {
-            vf[2 * i] = s->req_fd[first + i];
-            vf[2 * i + 1] = s->resp_fd[first + i];
-        }
-        rc = ioreq_msg_send(s->sock, IOREQ_MSG_VCPU_FDS, seq, &v, sizeof(v), vf, 2 * v.count);
-    }
+    int rc = send_hello_reply(s, s->sock, seq);
     if (rc == 0) {
         s->registered = true;
         atomic_fetch_add(&r->live_servers, 1);
@@ -410,6 +514,11 @@ static int handle_message(struct ioreq_srv *s, const void *buf, size_t n, int *f
     case IOREQ_MSG_ENABLE:
     case IOREQ_MSG_DISABLE:
         atomic_store(&s->enabled, h->type == IOREQ_MSG_ENABLE);
+        if (h->type == IOREQ_MSG_ENABLE && s->restarted) {
+            /* The restarted server serves: vCPUs wait no longer than timeout_ms again. */
+            s->restarted = false;
+            atomic_store(&s->handover_until, 0);
+        }
         return ioreq_router_reply(s, h->seq, 0, NULL);
     case IOREQ_MSG_IRQFD:
     case IOREQ_MSG_IRQ_LINE:
@@ -557,8 +666,14 @@ static void accept_server(struct ioreq_router *r)
 
 int ioreq_router_add_connection(struct ioreq_router *r, int fd)
 {
+    return ioreq_router_add_connection_id(r, fd, NULL);
+}
+
+int ioreq_router_add_connection_id(struct ioreq_router *r, int fd, uint32_t *id)
+{
     unsigned slot;
     struct ioreq_srv *s;
+    int one = 1;
 
     for (slot = 0; slot < IOREQ_SERVERS_MAX && r->servers[slot]; slot++)
         ;
@@ -577,6 +692,8 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
         close(fd);
         return rc;
     }
+    /* Every message then says who sent it (the kernel's word, in our pid namespace). */
+    (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
     s = calloc(1, sizeof(*s));
     if (s) {
         s->load = calloc(r->nr_vcpus, sizeof(*s->load));
@@ -608,6 +725,8 @@ int ioreq_router_add_connection(struct ioreq_router *r, int fd)
         return rc;
     }
     r->servers[slot] = s;
+    if (id)
+        *id = s->id;
     return 0;
 }
 
@@ -623,7 +742,7 @@ static void handle_connection(struct ioreq_srv *s, uint32_t events)
     unsigned nfds;
 
     if (events & EPOLLIN) {
-        ssize_t n = ioreq_msg_recv(s->sock, buf, fds, &nfds);
+        ssize_t n = ioreq_msg_recv_cred(s->sock, buf, fds, &nfds, &s->msg_pid);
         if (n == -EAGAIN)
             return;
         if (n == -EMSGSIZE) {
@@ -632,9 +751,10 @@ static void handle_connection(struct ioreq_srv *s, uint32_t events)
             return;
         }
         if (n > 0) {
-            if (!atomic_load(&s->dead) &&
-                handle_message(s, buf, (size_t)n, fds, nfds) != -ECONNRESET)
-                return;
+            int rc = atomic_load(&s->dead) ? -ECONNRESET
+                                           : handle_message(s, buf, (size_t)n, fds, nfds);
+            if (rc != -ECONNRESET)
+                return;     /* also IOREQ_ADOPTED: s is freed */
         } else {
             ioreq_router_close_fds(fds, nfds);
         }
@@ -662,6 +782,18 @@ int ioreq_router_dispatch(struct ioreq_router *r)
             live |= r->servers[k] == s;
         if (live)
             handle_connection(s, ev[i].events);
+    }
+    /* Registrations kept for a restart that nobody took in time (or that a vCPU gave up on). */
+    uint64_t now = ioreq_router_now_ns();
+    for (unsigned k = 0; k < IOREQ_SERVERS_MAX; k++) {
+        struct ioreq_srv *s = r->servers[k];
+        if (!s || !s->orphan)
+            continue;
+        if (!atomic_load(&s->dead) && now < atomic_load(&s->handover_until))
+            continue;
+        ioreq_router_srv_kill(s, FERRY_LOG_WARNING, "no restarted server took it over in time");
+        s->orphan = false;
+        srv_drop(s);
     }
     return 0;
 }

@@ -46,6 +46,10 @@ struct ioreq_server {
     int *req_fd;
     int *resp_fd;
     bool gone;
+    bool batch;                     /* ioreq_server_batch: replies read later */
+    unsigned batch_pending;         /* requests sent whose replies are not read yet */
+    int batch_rc;                   /* the first failure among them */
+    char batch_error[IOREQ_REPLY_MSG_MAX];
     struct ferry_ratelimit bad_rl;
     char last_error[IOREQ_REPLY_MSG_MAX];
 };
@@ -59,25 +63,17 @@ static void close_fds(int *fds, unsigned n)
 }
 
 /*
- * Send a request and wait for its reply.  On success the reply (header
+ * Wait for the reply to request seq.  On success the reply (header
  * included) is in buf, its fds in fds/nfds; returns the reply's status
  * (0 or -errno) or a transport error.
  */
-static int call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
-                const int *send_fds, unsigned send_nfds, void *buf, size_t *n,
-                int *fds, unsigned *nfds)
+static int recv_reply(struct ioreq_server *s, uint32_t seq, void *buf, size_t *n, int *fds,
+                      unsigned *nfds)
 {
-    uint32_t seq = ++s->seq;
     char why[160];
     int rc;
 
     *nfds = 0;
-    s->last_error[0] = '\0';
-    if (s->gone)
-        return -EPIPE;
-    rc = ioreq_msg_send(s->sock, type, seq, payload, len, send_fds, send_nfds);
-    if (rc)
-        return rc;
     for (;;) {
         struct pollfd p = { .fd = s->sock, .events = POLLIN };
         int k = poll(&p, 1, IOREQ_REPLY_TIMEOUT_MS);
@@ -112,6 +108,82 @@ static int call(struct ioreq_server *s, uint16_t type, const void *payload, size
         }
         return rep->status > 0 ? -EPROTO : rep->status;
     }
+}
+
+/* Read the replies of a batch; the first failure (and its message) stays. */
+static void batch_flush(struct ioreq_server *s)
+{
+    char buf[IOREQ_MSG_MAX];
+    int fds[IOREQ_MSG_MAX_FDS];
+    unsigned nfds;
+    size_t n;
+
+    while (s->batch_pending) {
+        uint32_t seq = s->seq - --s->batch_pending;
+        s->last_error[0] = '\0';
+        int rc = recv_reply(s, seq, buf, &n, fds, &nfds);
+        close_fds(fds, nfds);
+        if (rc && !s->batch_rc) {
+            s->batch_rc = rc;
+            memcpy(s->batch_error, s->last_error, sizeof(s->batch_error));
+        }
+        if (rc && s->gone) {
+            s->batch_pending = 0;
+            break;
+        }
+    }
+}
+
+/*
+ * Requests whose reply says only yes or no, and whose no ends what the
+ * caller does: a batch sends them without waiting.  Not IRQFD: a refused
+ * irqfd has a fallback (interrupt line calls), decided on its reply.
+ */
+static bool batchable(uint16_t type)
+{
+    return type == IOREQ_MSG_CLAIM || type == IOREQ_MSG_RELEASE ||
+           type == IOREQ_MSG_IRQ_LINE || type == IOREQ_MSG_ENABLE;
+}
+
+#define IOREQ_BATCH_MAX 64      /* replies waiting in the socket at most */
+
+/* Send a request and wait for its reply (recv_reply); in a batch, maybe later. */
+static int call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
+                const int *send_fds, unsigned send_nfds, void *buf, size_t *n,
+                int *fds, unsigned *nfds)
+{
+    int rc;
+
+    *nfds = 0;
+    if (s->batch && (!batchable(type) || s->batch_pending >= IOREQ_BATCH_MAX))
+        batch_flush(s);
+    s->last_error[0] = '\0';
+    if (s->gone)
+        return -EPIPE;
+    uint32_t seq = ++s->seq;
+    rc = ioreq_msg_send(s->sock, type, seq, payload, len, send_fds, send_nfds);
+    if (rc)
+        return rc;
+    if (s->batch && batchable(type)) {
+        s->batch_pending++;
+        *n = 0;
+        return 0;
+    }
+    return recv_reply(s, seq, buf, n, fds, nfds);
+}
+
+int ioreq_server_batch(struct ioreq_server *s, bool on)
+{
+    if (on) {
+        s->batch = true;
+        s->batch_rc = 0;
+        return 0;
+    }
+    batch_flush(s);
+    s->batch = false;
+    if (s->batch_rc)
+        memcpy(s->last_error, s->batch_error, sizeof(s->last_error));
+    return s->batch_rc;
 }
 
 static int simple_call(struct ioreq_server *s, uint16_t type, const void *payload, size_t len,
@@ -735,6 +807,13 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
 refuse:
     close_fds(fds, nfds);
     return rc;
+}
+
+int ioreq_server_unregister(struct ioreq_server *s)
+{
+    if (!s || s->sock < 0)
+        return -ENOTCONN;
+    return simple_call(s, IOREQ_MSG_DESTROY, NULL, 0, NULL, 0);
 }
 
 void ioreq_server_abandon(struct ioreq_server *s)

@@ -6,6 +6,8 @@
  *                          sandbox launcher, its stderr, the link's round
  *                          trips, liveness, restart with RAM and irqfds
  *                          given again, reaping; the engine's lifecycle.
+ *   qemu-remote-handover.c a replace of ferry-dm: the running QEMU handed
+ *                          over, the engine resumed from a snapshot.
  *   qemu-remote-pci.c      the PCI function proxy: learning the function,
  *                          virtual BARs and their placement, config read and
  *                          write filtering, the capability view, config
@@ -78,6 +80,7 @@ struct ferry_qemu_remote {
     unsigned nram;
     int irq_fd, resample_fd;
     bool own_irq_fds;
+    bool adopted;                   /* took a running QEMU over from a predecessor */
 
     uint32_t ids;                   /* device << 16 | vendor */
     unsigned cfg_size;
@@ -123,6 +126,10 @@ int mpqemu_remote_call(struct ferry_qemu_remote *r, struct mpqemu_msg *m, bool w
 int mpqemu_remote_rpc(struct ferry_qemu_remote *r, struct mpqemu_msg *m, uint64_t *ret);
 /* The running remote died or hung: reap it, then restart or give up. */
 void mpqemu_remote_down(struct ferry_qemu_remote *r, const char *why);
+/* Watch the link, stderr (made non-blocking) and liveness of a running remote. */
+int mpqemu_remote_watch(struct ferry_qemu_remote *r);
+void mpqemu_remote_drain_stderr(struct ferry_qemu_remote *r);
+
 
 /* qemu-remote-pci.c: the function, at bring-up (first start and each restart). */
 

@@ -567,6 +567,31 @@ int mpqemu_remote_new(struct event_base *base, const struct ferry_qemu_remote_co
     r->err_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 20);
     r->irq_fd = cfg->irq_fd;
     r->resample_fd = cfg->resample_fd;
+    if (cfg->adopt_fds) {
+        /* A predecessor's running QEMU: its fds are ours now, whatever happens. */
+        const int *a = cfg->adopt_fds;
+        int rc = sandbox_launcher_adopt(a[0], r->monitor, ops ? ops->log : NULL, opaque,
+                                        &r->launcher);
+
+        r->sock = a[1];
+        r->errfd = a[2];
+        r->irq_fd = a[3];
+        r->resample_fd = a[4];
+        r->own_irq_fds = true;
+        r->adopted = true;
+        if (rc < 0) {
+            close(a[0]);
+            mpqemu_remote_free(r);
+            return rc;
+        }
+        r->ev_restart = evtimer_new(base, on_restart, r);
+        if (!r->ev_restart) {
+            mpqemu_remote_free(r);
+            return -ENOMEM;
+        }
+        *out = r;
+        return 0;
+    }
     if (r->irq_fd < 0 || r->resample_fd < 0) {
         r->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         r->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -625,7 +650,7 @@ int mpqemu_remote_start(struct ferry_qemu_remote *r)
 {
     int rc;
 
-    if (r->state != QEMU_REMOTE_STOPPED)
+    if (r->state != QEMU_REMOTE_STOPPED || r->adopted)
         return -EBUSY;
     rc = do_start(r);
     if (rc < 0) {
@@ -688,4 +713,31 @@ int mpqemu_remote_resample_fd(const struct ferry_qemu_remote *r)
 void mpqemu_remote_get_stats(const struct ferry_qemu_remote *r, struct mpqemu_remote_stats *st)
 {
     *st = r->st;
+}
+
+/* For qemu-remote-handover.c: what a spawn sets up, for a QEMU taken over. */
+int mpqemu_remote_watch(struct ferry_qemu_remote *r)
+{
+    if (fcntl(r->errfd, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
+    r->ev_err = event_new(r->base, r->errfd, EV_READ | EV_PERSIST, on_stderr, r);
+    r->ev_sock = event_new(r->base, r->sock, EV_READ | EV_PERSIST, on_sock, r);
+    if (!r->ev_err || !r->ev_sock)
+        return -ENOMEM;
+    event_add(r->ev_err, NULL);
+    event_add(r->ev_sock, NULL);
+    if (r->heartbeat_ms) {
+        struct timeval tv = { r->heartbeat_ms / 1000, (r->heartbeat_ms % 1000) * 1000 };
+
+        r->ev_heartbeat = event_new(r->base, -1, EV_PERSIST, on_heartbeat, r);
+        if (!r->ev_heartbeat)
+            return -ENOMEM;
+        event_add(r->ev_heartbeat, &tv);
+    }
+    return 0;
+}
+
+void mpqemu_remote_drain_stderr(struct ferry_qemu_remote *r)
+{
+    drain_stderr(r);
 }

@@ -83,6 +83,14 @@ struct ferry_qemu_remote_config {
     const struct ferry_sandbox_config *launcher_sandbox;
     int irq_fd;                 /* INTx eventfd, or -1: the engine makes one */
     int resample_fd;            /* resample eventfd, or -1: the engine makes one */
+    /*
+     * A successor of a replaced ferry-dm: NULL, or the QEMU_REMOTE_HANDOVER_FDS
+     * fds of mpqemu_remote_handover_begin (now the engine's, also on
+     * failure); the engine adopts the running QEMU instead of forking a
+     * launcher, and mpqemu_remote_resume (not _start) brings it up.
+     * irq_fd and resample_fd are ignored then.
+     */
+    const int *adopt_fds;
 };
 
 struct ferry_qemu_remote_ops {
@@ -151,6 +159,36 @@ int mpqemu_remote_resample_fd(const struct ferry_qemu_remote *r);
 void mpqemu_remote_get_stats(const struct ferry_qemu_remote *r, struct mpqemu_remote_stats *st);
 FERRY_MUST_CHECK int mpqemu_remote_bar_info(const struct ferry_qemu_remote *r, unsigned bar,
                                           struct mpqemu_remote_bar_info *info);
+
+/*
+ * Replacing ferry-dm under a running guest (docs/ferry-dm.md): the QEMU
+ * process, its link, stderr pipe, INTx eventfd and resample eventfd, and
+ * its launcher (which reaps and restarts it) pass to the successor, which
+ * resumes the engine from a snapshot without a reset, a re-sync or any
+ * access the guest could see.
+ */
+#define QEMU_REMOTE_HANDOVER_FDS    5   /* launcher, link, stderr, irq, resample */
+/*
+ * The fds to pass (still ours), in the order adopt_fds takes them; the
+ * launcher is told to outlive us.  -EBUSY unless running (a QEMU being
+ * restarted is not handed over).
+ */
+FERRY_MUST_CHECK int mpqemu_remote_handover_begin(struct ferry_qemu_remote *r,
+                                                int fds[QEMU_REMOTE_HANDOVER_FDS]);
+/* The replace failed: we keep them; the launcher dies with us again. */
+void mpqemu_remote_handover_abort(struct ferry_qemu_remote *r);
+/* The engine's state for the successor: at most mpqemu_remote_snapshot_size() bytes. */
+size_t mpqemu_remote_snapshot_size(void);
+void mpqemu_remote_snapshot(const struct ferry_qemu_remote *r, void *buf);
+/*
+ * An adopted engine (adopt_fds): take the snapshot (checked: size, magic,
+ * the same device), announce the BARs the guest had mapped (bar_map) and
+ * serve; RUNNING after.  -EINVAL for a bad snapshot, -EBUSY when not adopted
+ * or already resumed.
+ */
+FERRY_MUST_CHECK int mpqemu_remote_resume(struct ferry_qemu_remote *r, const void *buf,
+                                        size_t len);
+bool mpqemu_remote_adopted(const struct ferry_qemu_remote *r);
 
 /*
  * The guest's view of a capability list with MSI (05h) and MSI-X (11h)

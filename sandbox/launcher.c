@@ -26,6 +26,7 @@
 enum launcher_op {
     LAUNCHER_OP_START = 1,
     LAUNCHER_OP_STOP = 2,
+    LAUNCHER_OP_KEEP = 3,   /* pid 1: outlive ferry-dm (no PDEATHSIG), 0: die with it again */
 };
 
 struct launcher_msg {
@@ -39,7 +40,7 @@ struct launcher_msg {
 struct ferry_launcher {
     int sock;
     bool second_sock;
-    pid_t helper;
+    pid_t helper;           /* <= 0: adopted, not our child (never reaped here) */
     ferry_log_fn log;
     void *opaque;
 };
@@ -262,6 +263,11 @@ static int helper_serve_one(struct helper *h)
         return helper_start(h) ? -EPIPE : 0;
     case LAUNCHER_OP_STOP:
         return helper_stop(h, req.pid) ? -EPIPE : 0;
+    case LAUNCHER_OP_KEEP:
+        /* ferry-dm is being replaced: its successor talks to us over this same socket. */
+        return reply_status(h->sock, req.op,
+                            prctl(PR_SET_PDEATHSIG, req.pid ? 0 : SIGKILL, 0, 0, 0) < 0
+                                ? -errno : 0) ? -EPIPE : 0;
     default:
         return reply_status(h->sock, req.op, -EOPNOTSUPP) ? -EPIPE : 0;
     }
@@ -462,6 +468,39 @@ int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
     if (rep.status == 0 && wstatus)
         *wstatus = rep.wstatus;
     return rep.status;
+}
+
+int sandbox_launcher_keep(struct ferry_launcher *l, bool keep)
+{
+    struct launcher_msg rep;
+    int fds[LAUNCHER_FDS_MAX];
+    unsigned nfds;
+    int rc = call(l, LAUNCHER_OP_KEEP, keep ? 1 : 0, &rep, fds, &nfds);
+
+    for (unsigned i = 0; i < nfds; i++)
+        close(fds[i]);
+    return rc ? rc : rep.status;
+}
+
+int sandbox_launcher_fd(const struct ferry_launcher *l)
+{
+    return l->sock;
+}
+
+int sandbox_launcher_adopt(int sock, bool second_sock, ferry_log_fn log, void *opaque,
+                           struct ferry_launcher **out)
+{
+    struct ferry_launcher *l = calloc(1, sizeof(*l));
+
+    if (!l)
+        return -ENOMEM;
+    l->sock = sock;
+    l->second_sock = second_sock;
+    l->helper = 0;
+    l->log = log;
+    l->opaque = opaque;
+    *out = l;
+    return 0;
 }
 
 void sandbox_launcher_abandon(struct ferry_launcher *l)

@@ -96,4 +96,22 @@ void sandbox_launcher_destroy(struct ferry_launcher *l);
 /* The same without reaping (confined without wait4): the helper exits on its own. */
 void sandbox_launcher_abandon(struct ferry_launcher *l);
 
+/*
+ * Replacing ferry-dm (docs/ferry-dm.md, "Replacing ferry-dm"): the helper
+ * and its programs normally die with ferry-dm (PR_SET_PDEATHSIG).  keep
+ * true: the helper lives on when ferry-dm exits (it still exits when its
+ * socket closes, and its programs still die with it); keep false undoes
+ * that (the replace failed).  0 or -errno.
+ */
+FERRY_MUST_CHECK int sandbox_launcher_keep(struct ferry_launcher *l, bool keep);
+/* The socket to the helper, to hand to a successor (still ours). */
+int sandbox_launcher_fd(const struct ferry_launcher *l);
+/*
+ * A successor: take over a helper from its predecessor by that socket (now
+ * the caller's); second_sock as the helper was created with.  The helper is not our child: destroy does not reap it
+ * (its new parent does), it exits when the socket closes.
+ */
+FERRY_MUST_CHECK int sandbox_launcher_adopt(int sock, bool second_sock, ferry_log_fn log,
+                                            void *opaque, struct ferry_launcher **out);
+
 #endif

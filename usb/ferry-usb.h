@@ -592,6 +592,17 @@ usb_service_share(struct ferry_usb_service *s, const char *device,
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_service_serve_listener(struct ferry_usb_service *s, const char *where, int lfd,
                            const char *device, int devfd, char *err, size_t errlen);
+/* The broker's new usbfs fd for the device served to where by
+ * usb_service_serve_listener, after a replug (a ferry-dm without discovery):
+ * the same device again, to the peer still connected or the next one.
+ * usb_service_device_left(where, device) is its unplug.  devfd is the
+ * service's on success only. */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_service_serve_listener_fd(struct ferry_usb_service *s, const char *where, int devfd,
+                              char *err, size_t errlen);
+/* The listener's device: plugged in, and a peer connected.  0 or -ENOENT. */
+FERRY_USB_API int usb_service_listener_state(struct ferry_usb_service *s, const char *where,
+                                             bool *present, bool *connected);
 /* Does `device` (a spec) name a device assigned to where? */
 FERRY_USB_API bool usb_service_assigned(struct ferry_usb_service *s, const char *where,
                                         const char *device);

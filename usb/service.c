@@ -547,6 +547,23 @@ int usb_service_device_left(struct ferry_usb_service *s, const char *guest,
 
     if (!a)
         return -ENOENT;
+    if (a->keep) {
+        /* a listener's device: QEMU keeps its connection and hears it is gone */
+        if (a->present)
+            SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (the broker says; "
+                 "connection kept)", a->ident, usb_service_assign_where(a));
+        a->present = false;
+        if (a->redir && usb_redir_set_device(a->redir, NULL) < 0)
+            usb_service_assign_stop(a);
+        if (a->wrapped)
+            libusb_close(a->wrapped);
+        a->wrapped = NULL;
+        if (a->rewrap && a->owned_fd >= 0)
+            close(a->owned_fd);
+        a->owned_fd = -1;
+        usb_service_assign_update_accept(a);
+        return 0;
+    }
     if (!a->present)
         return 0;
     SLOG(s, FERRY_LOG_INFO, "usb[%s] unplugged while attached to %s (the broker says)", a->ident,
@@ -694,6 +711,92 @@ int usb_service_serve_listener(struct ferry_usb_service *s, const char *where, i
     usb_service_assign_update_accept(a);
     SLOG(s, FERRY_LOG_INFO, "usb[%s] served to %s%s", a->ident, where,
          devfd >= 0 ? " from a passed fd" : "");
+    return 0;
+}
+
+/* The listener assignment served to where, or NULL. */
+static struct assign *listener_find(struct ferry_usb_service *s, const char *where)
+{
+    for (guint i = 0; i < s->assigns->len; i++) {
+        struct assign *a = g_ptr_array_index(s->assigns, i);
+        if (a->keep && a->share_addr && !strcmp(a->share_addr, where))
+            return a;
+    }
+    return NULL;
+}
+
+/*
+ * The broker's new usbfs fd for the device served to where (it was
+ * unplugged and is back): the same device (its identity), allowed by the
+ * policy; a peer still connected gets it on that connection, otherwise the
+ * next one does.  devfd is the service's on success only.
+ */
+int usb_service_serve_listener_fd(struct ferry_usb_service *s, const char *where, int devfd,
+                                  char *err, size_t errlen)
+{
+    struct assign *a = listener_find(s, where);
+    libusb_device_handle *h = NULL;
+    struct ferry_usb_devinfo d;
+    char why[FERRY_USB_ERR_MAX];
+    int r;
+
+    if (!a) {
+        snprintf(err, errlen, "usb: nothing is served to %s", where);
+        return -ENOENT;
+    }
+    if ((r = usb_host_wrap_fd(s->host, devfd, &h, &d, err, errlen)) < 0)
+        return r;
+    if (!usb_spec_match(&a->spec, &d)) {
+        snprintf(err, errlen, "usb fd (%04x:%04x at %s) is not %s, which is served to %s",
+                 d.vid, d.pid, d.port[0] ? d.port : "?", a->ident, where);
+        libusb_close(h);
+        return -EINVAL;
+    }
+    if (usb_policy_check(s->default_policy, &d, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "usb %04x:%04x: refused for %s by %s", d.vid, d.pid, where, why);
+        libusb_close(h);
+        return -EPERM;
+    }
+    /* the old node's handle and fd go first */
+    if (a->redir && a->present && usb_redir_set_device(a->redir, NULL) < 0)
+        SLOG(s, FERRY_LOG_WARNING, "usb[%s] cannot let go of the old handle", a->ident);
+    if (a->wrapped)
+        libusb_close(a->wrapped);
+    a->wrapped = NULL;
+    if (a->owned_fd >= 0)
+        close(a->owned_fd);
+    a->owned_fd = -1;
+    a->rewrap = true;
+    a->dev = d;
+    a->stalled = false;
+    if (a->redir) {
+        if (usb_redir_set_device(a->redir, h) < 0) {
+            snprintf(err, errlen, "usb %s: back, but cannot claim it for %s", a->ident, where);
+            a->present = false;
+            return -EBUSY;
+        }
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s, given again to %s (the broker's fd)",
+             a->ident, d.port, where);
+    } else {
+        a->wrapped = h;
+        SLOG(s, FERRY_LOG_INFO, "usb[%s] back at port=%s for %s (the broker's fd)", a->ident,
+             d.port, where);
+    }
+    a->owned_fd = devfd;
+    a->present = true;
+    usb_service_assign_update_accept(a);
+    return 0;
+}
+
+int usb_service_listener_state(struct ferry_usb_service *s, const char *where, bool *present,
+                               bool *connected)
+{
+    struct assign *a = listener_find(s, where);
+
+    if (!a)
+        return -ENOENT;
+    *present = a->present;
+    *connected = a->redir != NULL;
     return 0;
 }
 

@@ -215,6 +215,21 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
         q->qmp = g_strdup_printf("qemu-xhci:%s", dm_device_id(dev));
     if (args && *args)
         q->argv = g_strsplit_set(args, " ", -1);
+    /* A replace: the predecessor's QEMU, its link, INTx fds and launcher are ours. */
+    int inh[FERRY_DM_HANDOVER_DEV_FDS];
+    int ninh = xhci ? 0 : dm_device_inherited_fds(dev, inh, FERRY_DM_HANDOVER_DEV_FDS);
+    bool all = true;
+    for (int i = 0; i < ninh; i++)
+        all &= inh[i] >= 0;
+    if (ninh != 0 && (ninh != QEMU_REMOTE_HANDOVER_FDS || !all)) {
+        dm_dev_log(dev, FERRY_LOG_ERROR, "the predecessor handed over %d fds, not %d", ninh,
+                   QEMU_REMOTE_HANDOVER_FDS);
+        for (int i = 0; i < ninh; i++)
+            if (inh[i] >= 0)
+                close(inh[i]);
+        rc = -EINVAL;
+        goto err;
+    }
     struct ferry_qemu_remote_config cfg = {
         .qemu = dm_opts_get(opts, "qemu"),
         .device = device,
@@ -226,15 +241,26 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
         .launcher_sandbox = dm_sandbox(q->dm),
         .irq_fd = -1,
         .resample_fd = -1,
+        .adopt_fds = ninh ? inh : NULL,
     };
     rc = dm_pci_ext_add(dev, devfn, &cfg_ops, q);
-    if (rc < 0)
+    if (rc < 0) {
+        for (int i = 0; i < ninh; i++)
+            close(inh[i]);
         goto err;
+    }
     q->devfn = rc;
     rc = mpqemu_remote_new(dm_event_base(q->dm), &cfg, &qemu_ops, q, &q->qr);
     if (rc < 0)
         goto err;
     rc = share_ram(q);
+    if (rc == 0 && ninh) {
+        /* Resumed from the predecessor's state (qemu_restore): no start, no reset. */
+        dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x: taking over its running qemu",
+                   device, q->devfn >> 3, q->devfn & 7);
+        *state = q;
+        return 0;
+    }
     if (rc == 0)
         rc = mpqemu_remote_start(q->qr);
     if (rc < 0) {
@@ -295,6 +321,9 @@ static int qemu_start(void *state)
     uint32_t pin = mpqemu_remote_config_read(q->qr, FERRY_PCI_INTERRUPT_PIN, 1);
     int rc;
 
+    /* Taken over: the predecessor's irqfd stays registered (its gsi comes with the state). */
+    if (mpqemu_remote_adopted(q->qr))
+        return 0;
     if (pin < 1 || pin > 4)
         return 0;
     q->gsi = pci_intx_gsi((unsigned)q->devfn >> 3, pin - 1);
@@ -318,6 +347,73 @@ static void qemu_exit(void *state)
                               mpqemu_remote_resample_fd(q->qr), false) < 0)
         dm_dev_log(q->dev, FERRY_LOG_DEBUG, "irqfd for gsi %u already gone", q->gsi);
     qemu_free(q);
+}
+
+/*
+ * Replacing ferry-dm (docs/ferry-dm.md): the QEMU process keeps running;
+ * the successor gets its launcher (which reaps and restarts it), the
+ * mpqemu link, its stderr and the INTx eventfd and resample eventfd
+ * (still registered with the hypervisor), and the engine's state: where
+ * the guest put the BARs, its config writes, the restart count.
+ */
+static int qemu_handover_fds(void *state, int *fds, unsigned max)
+{
+    struct qemu_dev *q = state;
+
+    if (max < QEMU_REMOTE_HANDOVER_FDS)
+        return -E2BIG;
+    return mpqemu_remote_handover_begin(q->qr, fds);
+}
+
+static void qemu_handover_abort(void *state)
+{
+    struct qemu_dev *q = state;
+
+    mpqemu_remote_handover_abort(q->qr);
+}
+
+#define QEMU_SAVE_VERSION 1
+
+struct qemu_save_hdr {
+    uint32_t version;
+    uint32_t gsi;
+    uint32_t irqfd;
+    uint32_t devfn;
+};
+
+static int qemu_save(void *state, GByteArray *out)
+{
+    struct qemu_dev *q = state;
+    struct qemu_save_hdr h = { QEMU_SAVE_VERSION, q->gsi, q->irqfd, (uint32_t)q->devfn };
+    size_t n = mpqemu_remote_snapshot_size();
+    g_autofree uint8_t *snap = g_malloc(n);
+
+    mpqemu_remote_snapshot(q->qr, snap);
+    g_byte_array_append(out, (const guint8 *)&h, sizeof(h));
+    g_byte_array_append(out, snap, (guint)n);
+    return 0;
+}
+
+static int qemu_restore(void *state, const uint8_t *buf, size_t len)
+{
+    struct qemu_dev *q = state;
+    struct qemu_save_hdr h;
+    int rc;
+
+    if (len < sizeof(h))
+        return -EINVAL;
+    memcpy(&h, buf, sizeof(h));
+    if (h.version != QEMU_SAVE_VERSION || h.devfn != (uint32_t)q->devfn || h.irqfd > 1)
+        return -EINVAL;
+    /* Only a QEMU taken over from the predecessor can take its state. */
+    if (!mpqemu_remote_adopted(q->qr))
+        return -EOPNOTSUPP;
+    rc = mpqemu_remote_resume(q->qr, buf + sizeof(h), len - sizeof(h));
+    if (rc < 0)
+        return rc;
+    q->gsi = h.gsi;
+    q->irqfd = h.irqfd;
+    return 0;
 }
 
 static void qemu_reset(void *state)
@@ -379,6 +475,10 @@ const struct ferry_dm_device_type qemu_device = {
     .reset = qemu_reset,
     .start = qemu_start,
     .query = qemu_query,
+    .save = qemu_save,
+    .restore = qemu_restore,
+    .handover_fds = qemu_handover_fds,
+    .handover_abort = qemu_handover_abort,
 };
 FERRY_DM_DEVICE_TYPE(qemu_device)
 

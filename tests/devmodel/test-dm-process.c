@@ -63,9 +63,41 @@ static void r_log(void *opaque, enum ferry_log_level level, const char *msg)
         fprintf(stderr, "test-hv: %s\n", msg);
 }
 
+/*
+ * An irqchip of sorts, for test_process_replace_irqs only: irqfds and MSI
+ * routes are accepted and counted, and a copy of GSI 4's eventfd and of
+ * the first routed MSI's is kept to read what ferry-dm signals.
+ */
+static struct {
+    bool on;
+    unsigned gsi4_assigns, msi_routes;
+    int gsi4_fd, msi_fd;
+} chip = { .gsi4_fd = -1, .msi_fd = -1 };
+
 static int r_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
 {
-    return -ENOSYS;     /* no irqchip here: ferry-dm falls back to irq line calls */
+    if (!chip.on)
+        return -ENOSYS;     /* no irqchip here: ferry-dm falls back to irq line calls */
+    if (assign && gsi == 4) {
+        chip.gsi4_assigns++;
+        if (chip.gsi4_fd < 0)
+            chip.gsi4_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    }
+    return 0;
+}
+
+static int r_msi_route(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
+                       uint32_t *gsi)
+{
+    if (!chip.on)
+        return -ENOSYS;
+    if (assign) {
+        chip.msi_routes++;
+        if (chip.msi_fd < 0)
+            chip.msi_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        *gsi = 100 + chip.msi_routes;
+    }
+    return 0;
 }
 
 static int r_irq_line(void *opaque, uint32_t gsi, bool level)
@@ -108,6 +140,7 @@ static void r_gone(void *opaque, const char *name, const char *why)
 static const struct ioreq_router_ops r_ops = {
     .log = r_log,
     .irqfd = r_irqfd,
+    .msi_route = r_msi_route,
     .irq_line = r_irq_line,
     .memory = r_memory,
     .shutdown = r_shutdown,
@@ -140,6 +173,14 @@ static uint32_t cfg_read(struct hv *h, unsigned dev, unsigned reg)
 
     ck_assert_int_eq(ioreq_router_send(h->r, 0, &req), IOREQ_SENT);
     return (uint32_t)req.data;
+}
+
+static void cfg_write(struct hv *h, unsigned dev, unsigned reg, uint32_t val)
+{
+    ioreq_t req = { .type = IOREQ_TYPE_PCI_CONFIG, .size = 4, .count = 1, .dir = IOREQ_WRITE,
+                    .addr = IOREQ_PCI_ADDR(IOREQ_PCI_SBDF(0, 0, dev, 0), reg), .data = val };
+
+    ck_assert_int_eq(ioreq_router_send(h->r, 0, &req), IOREQ_SENT);
 }
 
 static void hv_start(struct hv *h, const char *extra, const char *extra2)
@@ -696,12 +737,83 @@ START_TEST(test_process_replace_refused)
 }
 END_TEST
 
+/* What an eventfd counted within ms (0: nothing). */
+static uint64_t efd_count(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    uint64_t n = 0;
+
+    if (poll(&p, 1, ms) == 1)
+        ck_assert_int_eq(read(fd, &n, sizeof(n)), sizeof(n));
+    return n;
+}
+
+/*
+ * Interrupts across a replace: the successor keeps the irqfd of COM1's GSI
+ * and the route of pci-test's MSI that its predecessor registered (no
+ * second registration: the router sees each once), signals the same
+ * eventfds, and does not send again the THRE interrupt the predecessor
+ * had already sent (the level it restores is not an edge).
+ */
+START_TEST(test_process_replace_irqs)
+{
+    struct hv h;
+    int rc;
+
+    chip.on = true;
+    hv_start(&h, "--device=pci-test,id=t0,addr=5", NULL);
+    unsigned cap = cfg_read(&h, 5, 0x34) & 0xff;
+    ck_assert_uint_eq(cfg_read(&h, 5, cap) & 0xff, 0x05);
+    cfg_write(&h, 5, 0x10, 0xc000);
+    cfg_write(&h, 5, cap + 4, 0xfee00000u);
+    cfg_write(&h, 5, cap + 8, 0);
+    cfg_write(&h, 5, cap + 12, 0x51);
+    cfg_write(&h, 5, cap, cfg_read(&h, 5, cap) | 0x10000);
+    cfg_write(&h, 5, 0x04, 0x0005);
+    pio(&h, 0xc004, 4, true, 2, &rc);                   /* MSI vector 0 */
+    ck_assert_int_eq(rc, IOREQ_SENT);
+    ck_assert_uint_eq(chip.msi_routes, 1);
+    ck_assert_int_ge(chip.msi_fd, 0);
+    ck_assert_uint_eq(efd_count(chip.msi_fd, 5000), 1);
+    pio(&h, 0x3f8 + 1, 1, true, 0x02, &rc);             /* IER: THRE */
+    pio(&h, 0x3f8 + 4, 1, true, 0x08, &rc);             /* MCR: OUT2 */
+    ck_assert_uint_eq(chip.gsi4_assigns, 1);
+    ck_assert_int_ge(chip.gsi4_fd, 0);
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);    /* THR empty: pending */
+
+    for (int k = 0; k < 3; k++) {
+        pid_t first = h.dm, next = dm_replace(&h, NULL, NULL);
+
+        ck_assert_int_gt(next, 0);
+        if (k == 0)
+            reap_if_child(first);
+        h.dm = next;
+        /* Still pending, but sent already: no second edge. */
+        ck_assert_uint_eq(efd_count(chip.gsi4_fd, 200), 0);
+        ck_assert_uint_eq((uint32_t)pio(&h, 0x3f8 + 2, 1, false, 0, &rc) & 0x0f, 0x02);
+        /* IIR read cleared THRE; a byte sent sets it again: an edge on the same irqfd. */
+        pio(&h, 0x3f8, 1, true, 'a' + k, &rc);
+        ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+        pio(&h, 0xc004, 4, true, 2, &rc);
+        ck_assert_uint_eq(efd_count(chip.msi_fd, 5000), 1);
+        ck_assert_uint_eq(chip.msi_routes, 1);
+        ck_assert_uint_eq(chip.gsi4_assigns, 1);
+    }
+    kill_dm(&h);
+    hv_stop(&h);
+    close(chip.gsi4_fd);
+    close(chip.msi_fd);
+    chip = (typeof(chip)){ .gsi4_fd = -1, .msi_fd = -1 };
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
 
     suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
                                          test_process_config_file, test_process_router_gone,
-                                         test_process_replace, test_process_replace_refused));
+                                         test_process_replace, test_process_replace_refused,
+                                         test_process_replace_irqs));
     return ferry_check_run(s, CK_NOFORK);
 }

@@ -5,7 +5,10 @@
  * switch takes longer than the router's timeout, and still no request is
  * answered all ones, lost or failed, and the router never sees the server
  * go.  Without BEGIN the same pause detaches the server (the timeout
- * stands).  Router and servers in one process: the fds are dup'ed as
+ * stands).  A server whose process dies (its socket hangs up) is kept when
+ * the hypervisor asks (server_lost) and taken over by a fresh server of the
+ * same name, the vCPU waiting meanwhile; unclaimed in time, it is detached.
+ * Router and servers in one process: the fds are dup'ed as
  * SCM_RIGHTS would.
  */
 #include <check.h>
@@ -31,7 +34,9 @@ struct rig {
     pthread_mutex_t lock;           /* held while a server dispatches; the switch takes it */
     struct ioreq_server *srv;
     uint64_t reg;                   /* the "device state" both servers share */
-    atomic_uint done, bad, gone;
+    atomic_uint done, bad, gone, lost, moved;
+    unsigned keep_ms;               /* server_lost's answer */
+    int32_t moved_pid;
     char why[128];
 };
 
@@ -58,7 +63,22 @@ static void handle(void *opaque, unsigned vcpu, ioreq_t *req)
         req->data = g->reg;
 }
 
-static const struct ioreq_router_ops r_ops = { .log = h_log, .server_gone = r_gone };
+static unsigned r_lost(void *opaque, uint32_t id, const char *name)
+{
+    struct rig *g = opaque;
+    atomic_fetch_add(&g->lost, 1);
+    return g->keep_ms;
+}
+
+static void r_moved(void *opaque, uint32_t id, const char *name, int32_t pid)
+{
+    struct rig *g = opaque;
+    g->moved_pid = pid;
+    atomic_fetch_add(&g->moved, 1);
+}
+
+static const struct ioreq_router_ops r_ops = { .log = h_log, .server_gone = r_gone,
+                                               .server_lost = r_lost, .server_moved = r_moved };
 static const struct ioreq_server_ops s_ops = { .log = h_log, .handle = handle };
 
 static void *ctl_thread(void *arg)
@@ -116,7 +136,10 @@ static void rig_start(struct rig *g)
     struct ioreq_server_config sc = { .name = "first", .ops = &s_ops, .opaque = g };
     int sv[2];
 
+    unsigned keep = g->keep_ms;
+
     memset(g, 0, sizeof(*g));
+    g->keep_ms = keep;
     pthread_mutex_init(&g->lock, NULL);
     ck_assert_int_eq(ioreq_router_create(&rc, &g->r), 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -216,11 +239,111 @@ START_TEST(test_handover_unannounced_times_out)
 }
 END_TEST
 
+/*
+ * The server's process dies (its socket hangs up, nothing said) and a fresh
+ * one registers under the same name pause_ms later: the router kept the
+ * registration (server_lost said so) and gives it to the fresh one.
+ */
+static void restart_server(struct rig *g, unsigned pause_ms)
+{
+    struct ioreq_server_config sc = { .name = "first", .ops = &s_ops, .opaque = g };
+    struct ioreq_server *fresh;
+    int sv[2];
+
+    pthread_mutex_lock(&g->lock);
+    ioreq_server_destroy(g->srv);       /* as a SIGKILL would: no word to the router */
+    g->srv = NULL;
+    usleep(pause_ms * 1000);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(g->r, sv[0]), 0);
+    ck_assert_int_eq(ioreq_server_create(sv[1], &sc, &fresh), 0);
+    /* The kept claim is its own now: claiming it again is a no-op. */
+    ck_assert_int_eq(ioreq_server_claim_range(fresh, IOREQ_RANGE_PORT, PORT, PORT + 3, 0), 0);
+    ck_assert_int_eq(ioreq_server_enable(fresh, true), 0);
+    g->srv = fresh;
+    pthread_mutex_unlock(&g->lock);
+}
+
+START_TEST(test_restart_takes_kept_registration)
+{
+    struct rig g = { .keep_ms = 5000 };
+    struct ioreq_router_stats st;
+
+    rig_start(&g);
+    wait_done(&g, 1000);
+    for (int k = 0; k < 3; k++) {
+        restart_server(&g, 2500);       /* past the router's timeout: the vCPU waited */
+        wait_done(&g, 1000);
+        ck_assert_msg(!atomic_load(&g.bad), "%s", g.why);
+    }
+    ck_assert_uint_eq(atomic_load(&g.gone), 0);
+    ck_assert_uint_eq(atomic_load(&g.lost), 3);
+    ck_assert_uint_eq(atomic_load(&g.moved), 3);
+    ck_assert_int_eq(g.moved_pid, getpid());    /* the kernel's word: this process */
+    ioreq_router_get_stats(g.r, &st);
+    ck_assert_uint_eq(st.failed, 0);
+    ck_assert_uint_eq(st.unclaimed_reads + st.unclaimed_writes, 0);
+    ck_assert_uint_eq(st.servers, 1);
+    rig_stop(&g);
+}
+END_TEST
+
+START_TEST(test_kept_registration_expires)
+{
+    struct rig g = { .keep_ms = 300 };
+
+    rig_start(&g);
+    wait_done(&g, 100);
+    pthread_mutex_lock(&g.lock);
+    ioreq_server_destroy(g.srv);
+    g.srv = NULL;
+    pthread_mutex_unlock(&g.lock);
+    /* Nobody restarts it: detached when the 300 ms are up, the waiting request failed. */
+    for (int i = 0; i < 5000 && !atomic_load(&g.gone); i++)
+        usleep(1000);
+    ck_assert_uint_eq(atomic_load(&g.lost), 1);
+    ck_assert_uint_eq(atomic_load(&g.gone), 1);
+    for (int i = 0; i < 5000 && !atomic_load(&g.bad); i++)
+        usleep(1000);
+    ck_assert_uint_eq(atomic_load(&g.bad), 1);
+    rig_stop(&g);
+}
+END_TEST
+
+/* Claims in a batch (a successor repeating its predecessor's): one failure is reported at the end. */
+START_TEST(test_batched_claims)
+{
+    struct rig g;
+
+    rig_start(&g);
+    wait_done(&g, 100);
+    pthread_mutex_lock(&g.lock);
+    ck_assert_int_eq(ioreq_server_batch(g.srv, true), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x10, PORT + 0x13, 0), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT, PORT + 3, 0), 0);
+    /* Overlaps its own claim with another range: refused, but only said at the end. */
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT + 1, PORT + 2, 0), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x20, PORT + 0x23, 0), 0);
+    ck_assert_int_eq(ioreq_server_batch(g.srv, false), -EEXIST);
+    ck_assert_ptr_nonnull(strstr(ioreq_server_last_error(g.srv), "overlaps"));
+    /* The ones before and after it hold, and the exchange is in step again. */
+    ck_assert_int_eq(ioreq_server_release_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x10, PORT + 0x13), 0);
+    ck_assert_int_eq(ioreq_server_release_range(g.srv, IOREQ_RANGE_PORT, PORT + 0x20, PORT + 0x23), 0);
+    pthread_mutex_unlock(&g.lock);
+    wait_done(&g, 100);
+    ck_assert_msg(!atomic_load(&g.bad), "%s", g.why);
+    rig_stop(&g);
+}
+END_TEST
+
 TCase *ioreq_handover_tcase(void)
 {
     TCase *tc = tcase_create("handover");
 
     tcase_add_test(tc, test_handover_longer_than_timeout);
     tcase_add_test(tc, test_handover_unannounced_times_out);
+    tcase_add_test(tc, test_restart_takes_kept_registration);
+    tcase_add_test(tc, test_kept_registration_expires);
+    tcase_add_test(tc, test_batched_claims);
     return tc;
 }

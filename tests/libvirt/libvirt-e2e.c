@@ -6,28 +6,42 @@
  * USB disk of this process (umockdev testbed) given to it with
  * `ferry usb attach DOMAIN`.  The guest writes a pattern per round; the RAM
  * disk here must hold it.  Checked, in order:
- *   1. attach: the data, `virsh dumpxml` shows the redirdev with its
- *      ua-ferry- alias, the host driver is detached while the guest has it;
+ *   0. a policy file that denies the disk to the domain: `ferry usb attach`
+ *      refused naming the rule and its file:line, before libvirt is asked
+ *      (the domain's XML unchanged, no ferry-dm started, and with an
+ *      unreachable --connect URI the same refusal);
+ *   1. attach (an unconfined ferry-dm started by ferry): the data, `virsh
+ *      dumpxml` shows the redirdev with its ua-ferry- alias, the host driver
+ *      is detached while the guest has it;
  *   2. `virsh detach-device-alias`: the guest loses it, the host driver has
  *      it back; `ferry usb detach` then ends Ferry's side;
  *   3. attach again, `ferry usb detach` (libvirt's DEVICE_REMOVED awaited):
  *      gone from the guest and from dumpxml, host driver back;
- *   4. attach --persistent, unplug and replug on the host: back in the guest
- *      with no command;
- *   5. `virsh destroy`: the hook stops the domain's ferry-dm; a ferry-dm is
- *      started again in this testbed (the only place the simulated disk
- *      exists), `virsh start`: the hook serves the persistent device from the
- *      domain's metadata, and the guest gets it again.
- *   libvirt-e2e WORKDIR FERRY FERRY_DM HOOK_SCRIPT
+ *   4. attach --persistent, `ferry usb list DOMAIN` (plugged, in the domain,
+ *      persistent, QEMU connected), unplug on the host (list: unplugged,
+ *      still in the domain), replug: back in the guest with no command;
+ *   5. `virsh destroy`: the hook stops the domain's ferry-dm; `virsh start`:
+ *      the hook starts a ferry-dm by itself, confined as by default (user
+ *      ferry, seccomp, no_new_privs), passes it the device's fd and serves
+ *      the persistent device from the domain's metadata: the guest gets it;
+ *   6. unplug and replug again: the confined ferry-dm gets the new fd from
+ *      the broker that follows the device (ferry libvirt-follow) and the
+ *      guest has it back with no command; detach --persistent.
+ * The hook runs in the testbed (UMOCKDEV_DIR, umockdev's preload and
+ * fdpass-shim.so, which lets a simulated usbfs fd follow SCM_RIGHTS into
+ * ferry-dm as a real one does): the only place the simulated disk exists.
+ *   libvirt-e2e WORKDIR FERRY FERRY_DM HOOK_SCRIPT FDPASS_SHIM
  * WORKDIR (world-readable: QEMU runs as libvirt-qemu) holds vmlinuz and initrd.gz.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,7 +57,7 @@
 struct e2e {
     char **clean_env;       /* without umockdev's preload: libvirtd, virsh */
     char **ferry_env;       /* the testbed's, for ferry and ferry-dm */
-    const char *ferry, *ferry_dm, *work;
+    const char *ferry, *ferry_dm, *work, *shim;
     char name[64];
     char serial[512];
     char rundir[512];
@@ -66,8 +80,8 @@ static void check(bool ok, const char *what)
         failures++;
 }
 
-/* Run argv (env), its output in *out (may be NULL); true when it exits 0. */
-static bool run(char **env, char **out, const char *const *argv)
+/* Run argv (env), its output in *out and *errout (may be NULL); true when it exits 0. */
+static bool run2(char **env, char **out, char **errout, const char *const *argv)
 {
     g_autofree char *o = NULL, *e = NULL;
     g_autoptr(GError) err = NULL;
@@ -89,7 +103,14 @@ static bool run(char **env, char **out, const char *const *argv)
     fflush(stdout);
     if (out)
         *out = g_steal_pointer(&o);
+    if (errout)
+        *errout = g_steal_pointer(&e);
     return ok;
+}
+
+static bool run(char **env, char **out, const char *const *argv)
+{
+    return run2(env, out, NULL, argv);
 }
 
 static bool virsh(struct e2e *e, char **out, const char *a1, const char *a2, const char *a3)
@@ -254,7 +275,23 @@ static int libvirt_up(struct e2e *e, const char *hook_src)
             /* libvirtd runs hooks from / : an absolute path */
             g_autofree char *abs = g_canonicalize_filename(e->ferry, NULL);
 
-            script = g_strdup_printf("#!/bin/sh\nFERRY=%s\nexport FERRY\n%s", abs, text);
+            g_autofree char *shim = g_canonicalize_filename(e->shim, NULL);
+            const char *pre = getenv("LD_PRELOAD");
+
+            /* ... in this testbed: umockdev's environment, and the shim that
+             * lets the broker's simulated fds reach ferry-dm; EVENT_NOEPOLL:
+             * umockdev's nodes are regular files, which epoll refuses */
+            const char *asan = getenv("ASAN_OPTIONS"), *ubsan = getenv("UBSAN_OPTIONS");
+
+            /* ... and a sanitizer build's options (the preloads come before its
+             * runtime: verify_asan_link_order=0 in the suite's ASAN_OPTIONS) */
+            script = g_strdup_printf("#!/bin/sh\nFERRY=%s\nUMOCKDEV_DIR='%s'\n"
+                                     "LD_PRELOAD='%s %s'\nEVENT_NOEPOLL=1\n"
+                                     "ASAN_OPTIONS='%s'\nUBSAN_OPTIONS='%s'\n"
+                                     "export FERRY UMOCKDEV_DIR LD_PRELOAD EVENT_NOEPOLL "
+                                     "ASAN_OPTIONS UBSAN_OPTIONS\n%s",
+                                     abs, getenv("UMOCKDEV_DIR"), shim, pre ? pre : "",
+                                     asan ? asan : "", ubsan ? ubsan : "", text);
             if (g_file_set_contents(e->hook_path, script, -1, NULL) &&
                 chmod(e->hook_path, 0755) == 0)
                 e->hook_installed = true;
@@ -329,32 +366,119 @@ static bool start_domain(struct e2e *e)
     return virsh(e, NULL, "start", e->name, NULL);
 }
 
-/* The testbed's ferry-dm for the domain, as the CLI starts it (a domain's
- * ferry-dm started by the hook would not see the simulated disk). */
-static bool start_ferry_dm(struct e2e *e)
-{
-    g_autofree char *sock = g_build_filename(e->rundir, "dm.sock", NULL);
-    g_autofree char *log = g_build_filename(e->rundir, "dm.log", NULL);
-    g_autofree char *pidf = g_build_filename(e->rundir, "dm.pid", NULL);
-    g_autofree char *pids = NULL;
-    const char *argv[] = { e->ferry_dm, "--libvirt", e->name, "--name", e->name, "--control",
-                           sock, "--user=root", "--seccomp=off", "--no-namespaces", NULL };
-    GPid pid;
-    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+#define ALIAS "ua-ferry-1d50-6102-LIBVIRT-E2E"
 
-    g_mkdir_with_parents(e->rundir, 0711);
-    if (out < 0 || !g_spawn_async_with_fds(NULL, (char **)argv, e->ferry_env, 0, NULL, NULL,
-                                           &pid, -1, out, out, NULL)) {
-        if (out >= 0)
-            close(out);
-        return false;
+static char *domain_xml(struct e2e *e, bool inactive)
+{
+    char *xml = NULL;
+
+    if (!virsh(e, &xml, "dumpxml", e->name, inactive ? "--inactive" : NULL)) {
+        g_free(xml);
+        return NULL;
     }
-    close(out);
-    pids = g_strdup_printf("%d\n", pid);
-    g_file_set_contents(pidf, pids, -1, NULL);
-    for (int i = 0; i < 200 && access(sock, F_OK) < 0; i++)
-        g_usleep(50000);
-    return access(sock, F_OK) == 0;
+    return xml;
+}
+
+/* `ferry usb list DOMAIN`: the fields of the device's row (ALIAS DEVICE HOST
+ * IN-DOMAIN PERSISTENT QEMU), or NULL. */
+static char **list_row(struct e2e *e)
+{
+    const char *argv[] = { e->ferry, "usb", "list", e->name, NULL };
+    g_autofree char *out = NULL;
+    g_auto(GStrv) lines = NULL;
+    char **row = NULL;
+
+    if (!run(e->ferry_env, &out, argv) || !out)
+        return NULL;
+    printf("%s", out);
+    lines = g_strsplit(out, "\n", -1);
+    if (!lines[0] || !g_str_has_prefix(lines[0], "ALIAS") || !strstr(lines[0], "HOST") ||
+        !strstr(lines[0], "PERSISTENT"))
+        return NULL;
+    for (char **l = lines; *l && !row; l++)
+        if (g_str_has_prefix(*l, ALIAS " "))
+            row = g_regex_split_simple("\\s+", *l, 0, 0);
+    return row;
+}
+
+static bool list_says(struct e2e *e, const char *host, const char *in_domain,
+                      const char *persistent, const char *qemu)
+{
+    g_auto(GStrv) row = NULL;
+
+    /* QEMU's reconnect and the replug take a moment */
+    for (int i = 0; i < 50; i++) {
+        g_strfreev(row);
+        row = list_row(e);
+        if (row && g_strv_length(row) >= 6 && !strcmp(row[1], DEV_SPEC) &&
+            !strcmp(row[2], host) && !strcmp(row[3], in_domain) && !strcmp(row[4], persistent) &&
+            !strcmp(row[5], qemu))
+            return true;
+        g_usleep(200000);
+    }
+    printf("  expected %s %s %s %s %s %s\n", ALIAS, DEV_SPEC, host, in_domain, persistent, qemu);
+    return false;
+}
+
+static int dm_pid(struct e2e *e)
+{
+    g_autofree char *pidf = g_build_filename(e->rundir, "dm.pid", NULL);
+    g_autofree char *s = NULL;
+
+    return g_file_get_contents(pidf, &s, NULL, NULL) ? atoi(s) : -1;
+}
+
+/* /proc/PID/status: every uid the ferry user's, Seccomp 2, NoNewPrivs 1. */
+static bool dm_confined(int pid)
+{
+    g_autofree char *f = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *text = NULL, *want = NULL;
+    struct passwd *pw = getpwnam("ferry");
+    bool ok;
+
+    if (!pw || !g_file_get_contents(f, &text, NULL, NULL))
+        return false;
+    want = g_strdup_printf("\nUid:\t%u\t%u\t%u\t%u\n", pw->pw_uid, pw->pw_uid, pw->pw_uid,
+                           pw->pw_uid);
+    ok = strstr(text, want) && strstr(text, "\nSeccomp:\t2\n") &&
+         strstr(text, "\nNoNewPrivs:\t1\n");
+    if (!ok)
+        printf("  /proc/%d/status:\n%s", pid, text);
+    return ok;
+}
+
+/* 0. The policy denies the disk to the domain: refused before libvirt is asked. */
+static void policy_refusal(struct e2e *e)
+{
+    g_autofree char *pol = g_build_filename(e->work, "policy.conf", NULL);
+    g_autofree char *x1 = domain_xml(e, false), *c1 = domain_xml(e, true);
+    g_autofree char *x2 = NULL, *c2 = NULL, *err = NULL, *err2 = NULL;
+    g_autofree char *dmsock = g_build_filename(e->rundir, "dm.sock", NULL);
+    g_autofree char *want = g_strdup_printf("rule 'no-sim-disk-for-tests' (%s:", pol);
+    char **env = g_environ_setenv(g_strdupv(e->ferry_env), "FERRY_POLICY", pol, TRUE);
+    const char *argv[] = { e->ferry, "usb", "attach", e->name, DEV_SPEC, NULL };
+    const char *argv2[] = { e->ferry, "usb", "attach", e->name, DEV_SPEC, "--connect",
+                            "qemu+unix:///system?socket=/nonexistent/ferry-test.sock", NULL };
+    bool ok;
+
+    g_file_set_contents(pol, "# the simulated disk is not for test domains\n"
+                             "[rule no-sim-disk-for-tests]\n"
+                             "usb = -1,0x1d50,0x6102,-1,0\n"
+                             "guests = ferry-test-*\n", -1, NULL);
+    ok = run2(env, NULL, &err, argv);
+    check(!ok, "policy: ferry usb attach of a denied device fails");
+    check(err && strstr(err, "no-sim-disk-for-tests") && strstr(err, want),
+          "policy: the refusal names the rule and its file:line");
+    x2 = domain_xml(e, false);
+    c2 = domain_xml(e, true);
+    check(x1 && x2 && !strcmp(x1, x2) && c1 && c2 && !strcmp(c1, c2),
+          "policy: the domain's live and inactive XML are unchanged");
+    check(access(dmsock, F_OK) < 0, "policy: no ferry-dm was started for the domain");
+    ok = run2(env, NULL, &err2, argv2);
+    check(!ok && err2 && strstr(err2, "no-sim-disk-for-tests") &&
+          !strstr(err2, "cannot connect to libvirt"),
+          "policy: refused before any libvirt call (an unreachable --connect URI is never used)");
+    g_strfreev(env);
 }
 
 static bool dm_running(struct e2e *e)
@@ -384,16 +508,17 @@ static bool dm_running(struct e2e *e)
 int main(int argc, char **argv)
 {
     struct e2e e = { 0 };
-    int rc, r;
+    int rc, r, pid;
 
-    if (argc != 5) {
-        fprintf(stderr, "usage: libvirt-e2e WORKDIR FERRY FERRY_DM HOOK\n");
+    if (argc != 6) {
+        fprintf(stderr, "usage: libvirt-e2e WORKDIR FERRY FERRY_DM HOOK FDPASS_SHIM\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     e.work = argv[1];
     e.ferry = argv[2];
     e.ferry_dm = argv[3];
+    e.shim = argv[5];
     e.line = g_string_new(NULL);
     snprintf(e.name, sizeof(e.name), "ferry-test-%d", (int)getpid());
     snprintf(e.serial, sizeof(e.serial), "%s/serial.log", e.work);
@@ -403,33 +528,58 @@ int main(int argc, char **argv)
     e.clean_env = g_get_environ();
     e.clean_env = g_environ_unsetenv(e.clean_env, "LD_PRELOAD");
     e.clean_env = g_environ_unsetenv(e.clean_env, "UMOCKDEV_DIR");
-
-    r = libvirt_up(&e, argv[4]);
-    if (r) {
-        libvirt_down(&e);
-        return r;
+    if (!getpwnam("ferry")) {
+        printf("SKIP: no user 'ferry' (scripts/setup creates it): the hook's ferry-dm confines "
+               "itself to it\n");
+        return 77;
     }
+    /* one libvirt test at a time on this machine (another build tree's too): they
+     * share the system libvirtd, which the first one starts and stops */
+    {
+        int lk = open("/run/lock/ferry-libvirt-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+        if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) < 0) {
+            printf("another libvirt test runs on this machine: waiting for it\n");
+            (void)flock(lk, LOCK_EX);
+        }
+    }
+    /* the testbed first: the hook installed by libvirt_up runs in it */
     e.sim = usbsim_new();
     if (!e.sim) {
         printf("FAIL: no umockdev testbed: run under umockdev-wrapper, as meson test does\n");
-        failures++;
-        goto out;
+        return 1;
     }
     e.disk = usbsim_add(e.sim, USBSIM_STORAGE, "1-2", "LIBVIRT-E2E");
+    r = libvirt_up(&e, argv[4]);
+    if (r) {
+        libvirt_down(&e);
+        usbsim_free(e.sim);
+        return r;
+    }
     /* the testbed's environment (UMOCKDEV_DIR is set by usbsim_new) for ferry and the
-     * ferry-dm it starts: unconfined (umockdev's devices do not follow an fd into
-     * another process), no epoll (umockdev's nodes are regular files) */
+     * ferry-dm it starts: unconfined here (the hook's, later, is confined), no epoll
+     * (umockdev's nodes are regular files), the shim that lets a simulated usbfs fd
+     * follow SCM_RIGHTS */
     e.ferry_env = g_get_environ();
     e.ferry_env = g_environ_setenv(e.ferry_env, "FERRY_DM_EXTRA_ARGS",
                                    "--user=root --seccomp=off --no-namespaces -v", TRUE);
     e.ferry_env = g_environ_setenv(e.ferry_env, "FERRY_DM", e.ferry_dm, TRUE);
     e.ferry_env = g_environ_setenv(e.ferry_env, "EVENT_NOEPOLL", "1", TRUE);
+    {
+        g_autofree char *shim = g_canonicalize_filename(e.shim, NULL);
+        g_autofree char *pre = g_strdup_printf("%s %s", shim,
+                                               g_environ_getenv(e.ferry_env, "LD_PRELOAD") ?
+                                               g_environ_getenv(e.ferry_env, "LD_PRELOAD") : "");
+        e.ferry_env = g_environ_setenv(e.ferry_env, "LD_PRELOAD", pre, TRUE);
+    }
     if (!define_domain(&e) || !start_domain(&e)) {
         printf("FAIL: cannot define and start the test domain\n");
         failures++;
         goto out;
     }
 
+    /* 0. the policy */
+    policy_refusal(&e);
     /* 1. attach */
     check(ferry_usb(&e, "attach", NULL), "ferry usb attach DOMAIN " DEV_SPEC);
     if (failures)
@@ -442,8 +592,7 @@ int main(int argc, char **argv)
     check(dumpxml_has_redirdev(&e, false), "virsh dumpxml shows the redirdev and its alias");
     check(host_driver_is(&e, ""), "the host driver let go while the guest has it");
     /* 2. virsh's own detach */
-    check(virsh(&e, NULL, "detach-device-alias", e.name, "ua-ferry-1d50-6102-LIBVIRT-E2E"),
-          "virsh detach-device-alias");
+    check(virsh(&e, NULL, "detach-device-alias", e.name, ALIAS), "virsh detach-device-alias");
     check(wait_round(&e, &e.last_gone, 1, STEP_TIMEOUT_S), "round 1: gone from the guest");
     check(host_driver_is(&e, "usb-storage"), "the host driver has it back");
     check(!dumpxml_has_redirdev(&e, false), "dumpxml no longer shows it");
@@ -458,38 +607,65 @@ int main(int argc, char **argv)
     check(wait_round(&e, &e.last_gone, 2, STEP_TIMEOUT_S), "round 2: gone from the guest");
     check(!dumpxml_has_redirdev(&e, false), "dumpxml no longer shows it");
     check(host_driver_is(&e, "usb-storage"), "the host driver has it back");
-    /* 4. persistent, replug on the host */
+    /* 4. persistent, list, replug on the host (unconfined ferry-dm: its own hotplug) */
     if (failures)
         goto out;
     check(ferry_usb(&e, "attach", "--persistent"), "ferry usb attach --persistent");
     check(wait_round(&e, &e.last_ok, 3, STEP_TIMEOUT_S) && ramdisk_holds(&e, 3),
           "round 3: the pattern through the guest");
     check(dumpxml_has_redirdev(&e, true), "the domain's config (dumpxml --inactive) has it");
+    check(list_says(&e, "plugged", "yes", "yes", "connected"),
+          "ferry usb list DOMAIN: plugged, in the domain, persistent, QEMU connected");
     usbsim_unplug(e.sim, e.disk);
     check(wait_round(&e, &e.last_gone, 3, STEP_TIMEOUT_S), "unplugged on the host: gone from "
           "the guest");
+    check(list_says(&e, "unplugged", "yes", "yes", "connected"),
+          "ferry usb list DOMAIN: unplugged on the host, still in the domain (QEMU's "
+          "connection kept)");
     check(usbsim_replug(e.sim, e.disk) == 0, "replugged in the simulator");
     check(wait_round(&e, &e.last_ok, 4, STEP_TIMEOUT_S) && ramdisk_holds(&e, 4),
           "round 4: back in the guest by itself, the pattern through it");
     if (failures)
         goto out;
-    /* 5. restart */
-    check(virsh(&e, NULL, "destroy", e.name, NULL), "virsh destroy");
-    if (e.hook_installed) {
-        for (int i = 0; i < 50 && dm_running(&e); i++)
-            g_usleep(100000);
-        check(!dm_running(&e), "the hook stopped the domain's ferry-dm");
-        check(host_driver_is(&e, "usb-storage"), "the host driver has it back");
-        check(start_ferry_dm(&e), "a ferry-dm for the domain in the testbed");
-        check(start_domain(&e), "virsh start");
-        check(dumpxml_has_redirdev(&e, false), "the restarted domain has the redirdev");
-        check(wait_round(&e, &e.last_ok, 1, BOOT_TIMEOUT_S) && ramdisk_holds(&e, 1),
-              "after the restart the hook served it again: the pattern through the guest");
-        check(ferry_usb(&e, "detach", "--persistent"), "ferry usb detach --persistent");
-        check(!dumpxml_has_redirdev(&e, true), "gone from the domain's config");
-    } else {
+    if (!e.hook_installed) {
         printf("note: libvirtd ran before the test, without this build's hook: the restart "
-               "part was not checked\n");
+               "and confined parts were not checked\n");
+        goto out;
+    }
+    /* 5. restart: the hook stops ferry-dm, and starts a confined one by itself */
+    check(virsh(&e, NULL, "destroy", e.name, NULL), "virsh destroy");
+    for (int i = 0; i < 50 && dm_running(&e); i++)
+        g_usleep(100000);
+    check(!dm_running(&e), "the hook stopped the domain's ferry-dm");
+    check(host_driver_is(&e, "usb-storage"), "the host driver has it back");
+    check(start_domain(&e), "virsh start (the hook starts the domain's ferry-dm)");
+    check(dm_running(&e) && (pid = dm_pid(&e)) > 1 && dm_confined(pid),
+          "the hook's ferry-dm runs confined: user ferry, Seccomp 2, NoNewPrivs 1");
+    check(dumpxml_has_redirdev(&e, false), "the restarted domain has the redirdev");
+    check(wait_round(&e, &e.last_ok, 1, BOOT_TIMEOUT_S) && ramdisk_holds(&e, 1),
+          "after the restart the hook served it again through a confined ferry-dm (the "
+          "broker's fd): the pattern through the guest");
+    check(list_says(&e, "plugged", "yes", "yes", "connected"),
+          "ferry usb list DOMAIN (confined ferry-dm): plugged, in the domain, persistent, "
+          "connected");
+    /* 6. replug with the confined ferry-dm: the follower passes the new fd */
+    usbsim_unplug(e.sim, e.disk);
+    check(wait_round(&e, &e.last_gone, 1, STEP_TIMEOUT_S), "confined: unplugged on the host, "
+          "gone from the guest");
+    check(list_says(&e, "unplugged", "yes", "yes", "connected"),
+          "ferry usb list DOMAIN (confined): unplugged, still in the domain");
+    check(usbsim_replug(e.sim, e.disk) == 0, "replugged in the simulator");
+    check(wait_round(&e, &e.last_ok, 2, STEP_TIMEOUT_S) && ramdisk_holds(&e, 2),
+          "confined: back in the guest with no command (the follower's fd), the pattern "
+          "through it");
+    check(dm_running(&e) && dm_confined(dm_pid(&e)), "the same ferry-dm, still confined");
+    check(ferry_usb(&e, "detach", "--persistent"), "ferry usb detach --persistent");
+    check(wait_round(&e, &e.last_gone, 2, STEP_TIMEOUT_S), "gone from the guest");
+    check(host_driver_is(&e, "usb-storage"), "the host driver has it back");
+    check(!dumpxml_has_redirdev(&e, true), "gone from the domain's config");
+    {
+        g_autofree char *fol = g_build_filename(e.rundir, ALIAS ".follow", NULL);
+        check(access(fol, F_OK) < 0, "the follower was stopped with the detach");
     }
 out:
     rc = failures ? 1 : 0;

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # libvirt suite: a simulated USB disk into a libvirt TCG domain with
 # `ferry usb attach DOMAIN` (see libvirt-e2e.c for what is checked).
-#   libvirt.sh DRIVER RIG_LINUX_KERNEL RIG_MKINITRAMFS GUEST_SCRIPT FERRY FERRY_DM HOOK
+#   libvirt.sh DRIVER RIG_LINUX_KERNEL RIG_MKINITRAMFS GUEST_SCRIPT FERRY FERRY_DM HOOK SHIM
 set -eu
 driver=$1; rig_kernel=$2; rig_initramfs=$3; script=$4; shift 4
 command -v virsh >/dev/null || { echo "SKIP: virsh is not installed (libvirt-clients; scripts/setup installs libvirt)"; exit 77; }

@@ -16,6 +16,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -824,6 +825,129 @@ START_TEST(test_supervision)
 }
 END_TEST
 
+/*
+ * A replace of ferry-dm: a process (the predecessor) runs the device,
+ * hands the running QEMU over (mpqemu_remote_handover_begin: launcher,
+ * link, stderr, INTx fds; the snapshot) and exits without a teardown; this
+ * process adopts it: the same QEMU, not reset (a register the guest wrote
+ * keeps its value), BARs where the guest put them, DMA and the irqfd
+ * working, and supervision with it (killed, it is restarted through the
+ * adopted launcher).  A bad snapshot and a second resume are refused.
+ */
+START_TEST(test_handover)
+{
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        struct ferry_qemu_remote_config cfg = {
+            .id = "dev0", .irq_fd = -1, .resample_fd = -1, .reply_timeout_ms = 10000,
+            .start_timeout_ms = 30000, .max_restarts = 1, .restart_delay_ms = 200,
+        };
+        struct guest a;
+        int fds[QEMU_REMOTE_HANDOVER_FDS + 1];
+
+        close(sp[0]);
+        guest_init(&a, "rtl8139", &cfg);
+        rtl_enumerate(&a);
+        rtl_check_mac(&a);
+        io_wr(&a, GUEST_IO_BAR + RTL_MAR0, 1, 0x77);
+        if (mpqemu_remote_handover_begin(a.dev, fds) != QEMU_REMOTE_HANDOVER_FDS)
+            _exit(10);
+        fds[QEMU_REMOTE_HANDOVER_FDS] = a.memfd;
+        size_t n = mpqemu_remote_snapshot_size();
+        uint8_t *snap = malloc(n);
+        mpqemu_remote_snapshot(a.dev, snap);
+        char cbuf[CMSG_SPACE(sizeof(fds))] = { 0 };
+        struct iovec iov = { snap, n };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                             .msg_controllen = sizeof(cbuf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(fds));
+        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+        _exit(sendmsg(sp[1], &mh, 0) == (ssize_t)n ? 0 : 11);   /* no teardown */
+    }
+    close(sp[1]);
+    int st = -1;
+    ck_assert_int_eq(waitpid(child, &st, 0), child);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "predecessor: status 0x%x", st);
+
+    size_t n = mpqemu_remote_snapshot_size();
+    uint8_t *snap = malloc(n + 1);
+    int fds[QEMU_REMOTE_HANDOVER_FDS + 1];
+    char cbuf[CMSG_SPACE(sizeof(fds))];
+    struct iovec iov = { snap, n + 1 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof(cbuf) };
+    ck_assert_int_eq(recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC), (ssize_t)n);
+    ck_assert_ptr_nonnull(CMSG_FIRSTHDR(&mh));
+    memcpy(fds, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(fds));
+    close(sp[0]);
+
+    struct ferry_qemu_remote_config cfg = {
+        .qemu = qemu_bin, .device = "rtl8139", .id = "dev0", .reply_timeout_ms = 10000,
+        .start_timeout_ms = 30000, .max_restarts = 1, .restart_delay_ms = 200,
+        .irq_fd = -1, .resample_fd = -1,
+    };
+    struct guest b = { 0 };
+    b.base = event_base_new();
+    b.memfd = fds[QEMU_REMOTE_HANDOVER_FDS];
+    b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b.memfd, 0);
+    ck_assert_ptr_ne(b.ram, MAP_FAILED);
+
+    /* A snapshot of another device is refused; the QEMU lives on. */
+    {
+        int dups[QEMU_REMOTE_HANDOVER_FDS];
+        struct ferry_qemu_remote *c;
+
+        for (unsigned i = 0; i < QEMU_REMOTE_HANDOVER_FDS; i++)
+            dups[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+        cfg.adopt_fds = dups;
+        ck_assert_int_eq(mpqemu_remote_new(b.base, &cfg, &ops, &b, &c), 0);
+        ck_assert_int_eq(mpqemu_remote_add_ram(c, b.memfd, 0, RAM_SIZE, 0), 0);
+        ck_assert_int_eq(mpqemu_remote_start(c), -EBUSY);      /* adopted: no start */
+        uint8_t *bad = malloc(n);
+        memcpy(bad, snap, n);
+        bad[8] ^= 0x01;                                         /* the device's name */
+        ck_assert_int_eq(mpqemu_remote_resume(c, bad, n), -EINVAL);
+        ck_assert_int_eq(mpqemu_remote_resume(c, snap, n - 1), -EINVAL);
+        free(bad);
+        mpqemu_remote_free(c);      /* never resumed: nothing stopped */
+    }
+
+    cfg.adopt_fds = fds;
+    ck_assert_int_eq(mpqemu_remote_new(b.base, &cfg, &ops, &b, &b.dev), 0);
+    ck_assert_int_eq(mpqemu_remote_add_ram(b.dev, b.memfd, 0, RAM_SIZE, 0), 0);
+    ck_assert(mpqemu_remote_adopted(b.dev));
+    ck_assert_int_eq(mpqemu_remote_resume(b.dev, snap, n), 0);
+    ck_assert_int_eq(mpqemu_remote_resume(b.dev, snap, n), -EBUSY);
+    free(snap);
+    ck_assert_int_eq(mpqemu_remote_state(b.dev), QEMU_REMOTE_RUNNING);
+    pid_t pid = mpqemu_remote_pid(b.dev);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(kill(pid, 0), 0);
+    ck_assert(b.maps[0].mapped && b.maps[0].io && b.maps[0].addr == GUEST_IO_BAR);
+    ck_assert(b.maps[1].mapped && !b.maps[1].io && b.maps[1].addr == GUEST_MMIO_BAR);
+    ck_assert_uint_eq(cfg_rd(&b, 0x04, 2) & 7, 7);
+    ck_assert_uint_eq(cfg_rd(&b, 0x3c, 1), 11);
+    ck_assert_uint_eq(io_rd(&b, GUEST_IO_BAR + RTL_MAR0, 1), 0x77);  /* not reset */
+    rtl_check_mac(&b);
+    rtl_loopback(&b, 64, 5);
+
+    /* Supervision came along: killed, it is restarted through the adopted launcher. */
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    guest_wait_state(&b, QEMU_REMOTE_DOWN);
+    guest_wait_state(&b, QEMU_REMOTE_RUNNING);
+    ck_assert_int_ne(mpqemu_remote_pid(b.dev), pid);
+    rtl_check_mac(&b);
+    rtl_loopback(&b, 64, 6);
+    guest_fini(&b);
+}
+END_TEST
+
 /* A restart that fails counts, and is retried up to the limit. */
 START_TEST(test_restart_fails)
 {
@@ -913,6 +1037,6 @@ int main(void)
                                          test_e1000_enumerate, test_extra_args,
                                          test_pci_testdev_enumerate, test_xhci_64bit_bar,
                                          test_hostile, test_access_min, test_supervision,
-                                         test_heartbeat, test_restart_fails));
+                                         test_heartbeat, test_restart_fails, test_handover));
     return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -9,6 +9,9 @@
  *   - no more than max_live instances run at once;
  *   - the program's stderr reaches the confined process, and a stop kills
  *     and reaps it (the confined process may not signal it itself);
+ *   - a launcher kept for a successor (sandbox_launcher_keep) outlives the
+ *     process that made it, and the successor stops and starts through it
+ *     (sandbox_launcher_adopt); one not kept takes its instances along;
  *   - with second_sock, each instance has a second socket on fd 4 whose
  *     other end the confined process gets (no socket() or connect() there);
  *   - with the argument `qemu` (its own meson test, launcher-qemu, which
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -336,6 +340,105 @@ START_TEST(test_exec_failure_reported)
 }
 END_TEST
 
+/*
+ * A replace of ferry-dm (sandbox_launcher_keep, _adopt): a process makes a
+ * launcher, starts an instance, hands the launcher's socket and the
+ * instance's to its parent and exits without a teardown.  Kept, the
+ * helper and the instance live on, and the parent stops the instance and
+ * starts another through the adopted launcher; not kept, the instance dies
+ * with the process (its socket hangs up).
+ */
+static void handover_child(int chan, bool keep)
+{
+    static const char *const argv[] = { "/bin/sh", "-c", "read x <&{fd}", NULL };
+    struct ferry_launcher_config cfg = { .argv = argv };
+    struct ferry_launcher *l;
+    struct ferry_launcher_instance in;
+
+    if (sandbox_launcher_create(&cfg, &l) || sandbox_launcher_start(l, &in))
+        _exit(60);
+    if (keep && sandbox_launcher_keep(l, true))
+        _exit(61);
+    int fds[2] = { sandbox_launcher_fd(l), in.sock };
+    char cbuf[CMSG_SPACE(sizeof(fds))] = { 0 };
+    int32_t pid = in.pid;
+    struct iovec iov = { &pid, sizeof(pid) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    _exit(sendmsg(chan, &mh, 0) == sizeof(pid) ? 0 : 62);
+}
+
+static void handover_check(bool keep)
+{
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(sp[0]);
+        handover_child(sp[1], keep);
+    }
+    close(sp[1]);
+    int st = -1;
+    ck_assert_int_eq(waitpid(child, &st, 0), child);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "handover child: status 0x%x", st);
+
+    int32_t pid = 0;
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
+    struct iovec iov = { &pid, sizeof(pid) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof(cbuf) };
+    ck_assert_int_eq(recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC), sizeof(pid));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    ck_assert_ptr_nonnull(c);
+    int fds[2];
+    memcpy(fds, CMSG_DATA(c), sizeof(fds));
+    close(sp[0]);
+
+    /* The instance: its socket hangs up when it dies (within ten seconds). */
+    struct pollfd p = { .fd = fds[1], .events = POLLIN };
+    int k = poll(&p, 1, keep ? 200 : 10000);
+    if (!keep) {
+        ck_assert_msg(k == 1 && (p.revents & (POLLHUP | POLLIN)),
+                      "an instance of a launcher not kept outlived its ferry-dm");
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    ck_assert_msg(k == 0, "a kept launcher's instance died with its ferry-dm");
+    ck_assert_int_eq(kill(pid, 0), 0);
+
+    struct ferry_launcher *l;
+    ck_assert_int_eq(sandbox_launcher_adopt(fds[0], false, NULL, NULL, &l), 0);
+    st = 0;
+    ck_assert_int_eq(sandbox_launcher_stop(l, pid, &st), 0);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "stop status 0x%x", st);
+    struct ferry_launcher_instance in;
+    ck_assert_int_eq(sandbox_launcher_start(l, &in), 0);
+    ck_assert_int_eq(sandbox_launcher_stop(l, in.pid, NULL), 0);
+    close(in.sock);
+    close(in.errfd);
+    close(fds[1]);
+    sandbox_launcher_destroy(l);     /* adopted: closes, does not wait for a non-child */
+}
+
+START_TEST(test_keep_and_adopt)
+{
+    handover_check(true);
+}
+END_TEST
+
+START_TEST(test_not_kept_dies)
+{
+    handover_check(false);
+}
+END_TEST
+
 /* mpqemu (QEMU 7.2): header {u32 cmd; u32 pad; u64 size}, PCI_CFGREAD = 3, RET = 1. */
 struct mpqemu_hdr {
     uint32_t cmd;
@@ -417,6 +520,8 @@ int main(int argc, char **argv)
         tcase_add_test(tc, test_exec_failure_reported);
         tcase_add_test(tc, test_live_limit);
         tcase_add_test(tc, test_stderr_and_stop);
+        tcase_add_test(tc, test_keep_and_adopt);
+        tcase_add_test(tc, test_not_kept_dies);
         tcase_add_test(tc, test_second_socket);
     }
     suite_add_tcase(s, tc);

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dm-replace: the pause a guest sees while ferry-dm is replaced under it
+ * (docs/ferry-dm.md, "Replacing ferry-dm"), against an ordinary ioreq round
+ * trip measured in the same run by the same guest.
+ *
+ *   build/bench/dm-replace [-n REPLACES] [-v]
+ *
+ * ferry-hv runs tests/devmodel/guests/bench-replace.c with ferry-dm (the
+ * default devices); the guest reads COM1's LSR in a loop, timing every
+ * read with the TSC.  The bench replaces ferry-dm REPLACES times (default
+ * 10; `ferry dm -s SOCK replace`, 300 ms apart), then stops the guest.  Each
+ * replace leaves one long read: the time that vCPU waited across the
+ * switch.  Figures: the ordinary read (the mean of all reads but the
+ * REPLACES longest), the pauses (median and longest), their ratio last.
+ * TSC cycles become time by the host's TSC rate, measured here (KVM
+ * guests run on the host's TSC frequency).  -v: ferry-dm -v, whose log
+ * (stderr) says where each pause went ("replace: served nothing for").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include "bench/bench.h"
+
+#define TOP_N           64      /* as the guest keeps */
+#define REPLACES_MAX    (TOP_N / 2)
+
+static double tsc_hz(void)
+{
+    uint64_t n0 = bench_now_ns(), c0 = __rdtsc();
+    usleep(200000);
+    uint64_t n1 = bench_now_ns(), c1 = __rdtsc();
+    return (double)(c1 - c0) * 1e9 / (double)(n1 - n0);
+}
+
+/* Other processes compete for the CPUs: the figure depends on it. */
+static void print_load(const char *when)
+{
+    double l[3];
+    FILE *f = fopen("/proc/loadavg", "r");
+
+    if (f && fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) == 3)
+        printf("load average %s: %.2f %.2f %.2f (1/5/15 min)\n", when, l[0], l[1], l[2]);
+    if (f)
+        fclose(f);
+}
+
+static int run_replace(const char *ctl, double *secs)
+{
+    double t0 = bench_now_s();
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        execl(FERRY_CLI_PATH, "ferry", "dm", "-s", ctl, "replace", (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    *secs = bench_now_s() - t0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    int replaces = 10;
+    bool verbose = false;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "n:v")) != -1) {
+        if (opt == 'v') {
+            verbose = true;     /* ferry-dm -v: where each pause went, on stderr */
+        } else if (opt == 'n' && atoi(optarg) >= 1 && atoi(optarg) <= REPLACES_MAX) {
+            replaces = atoi(optarg);
+        } else {
+            fprintf(stderr, "usage: dm-replace [-n REPLACES (1..%d)] [-v]\n", REPLACES_MAX);
+            return 2;
+        }
+    }
+    if (access("/dev/kvm", R_OK | W_OK) < 0) {
+        fprintf(stderr, "dm-replace: /dev/kvm: %s\n", strerror(errno));
+        return 1;
+    }
+    bench_print_header();
+    print_load("before");
+    double hz = tsc_hz();
+    printf("tsc: %.0f MHz (host)\n", hz / 1e6);
+
+    char dir[] = "/tmp/ferry-dm-replace-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("dm-replace: mkdtemp");
+        return 1;
+    }
+    char ctl[256], in[256], ctlarg[300], inarg[300];
+    snprintf(ctl, sizeof(ctl), "%s/dm.sock", dir);
+    snprintf(in, sizeof(in), "%s/com1.in", dir);
+    snprintf(ctlarg, sizeof(ctlarg), "--control=%s", ctl);
+    snprintf(inarg, sizeof(inarg), "--serial-in=socket:%s", in);
+
+    int out[2];
+    if (pipe(out) < 0)
+        return 1;
+    pid_t hv = fork();
+    if (hv == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        close(out[0]);
+        char *hv_argv[] = { "ferry-hv", "--image", FERRY_BENCH_REPLACE_GUEST, "--entry", "pvh",
+                            "--memory", "64M", "--dm", FERRY_DM_PATH, "--dm-arg", ctlarg,
+                            "--dm-arg", inarg, "--dm-arg", "--serial=null",
+                            verbose ? "--dm-arg" : NULL, "-v", NULL };
+        execv(FERRY_HV_PATH, hv_argv);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *gout = fdopen(out[0], "r");
+    char line[8192];
+    if (!fgets(line, sizeof(line), gout) || !strstr(line, "waiting")) {
+        fprintf(stderr, "dm-replace: the guest did not start\n");
+        kill(hv, SIGKILL);
+        return 1;
+    }
+    usleep(500000);     /* warm-up: the loop runs, ferry-dm is placed */
+    double cmd[REPLACES_MAX];
+    int failed = 0;
+    for (int i = 0; i < replaces && !failed; i++) {
+        if (run_replace(ctl, &cmd[i]) < 0) {
+            fprintf(stderr, "dm-replace: replace %d failed\n", i + 1);
+            failed = 1;
+        }
+        usleep(300000);
+    }
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(in) >= sizeof(sa.sun_path))
+        return 1;
+    memcpy(sa.sun_path, in, strlen(in) + 1);
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(s, "q", 1) != 1) {
+        fprintf(stderr, "dm-replace: cannot stop the guest through %s: %s\n", in,
+                strerror(errno));
+        kill(hv, SIGKILL);
+        return 1;
+    }
+    bool got = false;
+    unsigned long long n = 0, cycles = 0, top[TOP_N] = { 0 };
+    while (fgets(line, sizeof(line), gout)) {
+        char *p = strstr(line, "reads ");
+        if (!p || sscanf(p, "reads %llu cycles %llu", &n, &cycles) != 2)
+            continue;
+        p = strstr(p, " top");
+        for (int i = 0; p && i < TOP_N; i++)
+            top[i] = strtoull(p + 4, &p, 10), p -= 4;
+        got = true;
+    }
+    int st = 0;
+    fflush(stdout);
+    waitpid(hv, &st, 0);
+    close(s);
+    unlink(ctl);
+    unlink(in);
+    rmdir(dir);
+    if (!got || failed || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || n <= (unsigned)replaces) {
+        fprintf(stderr, "dm-replace: the guest did not report (ferry-hv status 0x%x)\n", st);
+        return 1;
+    }
+    unsigned long long pause_sum = 0;
+    double pauses[REPLACES_MAX];
+    for (int i = 0; i < replaces; i++) {
+        pause_sum += top[i];
+        pauses[i] = (double)top[i] / hz * 1e3;
+    }
+    double rtt_us = (double)(cycles - pause_sum) / (double)(n - (unsigned)replaces) / hz * 1e6;
+    struct bench_stat3 ps = bench_stats(pauses, replaces);
+    struct bench_stat3 cs = bench_stats(cmd, replaces);
+    print_load("after");
+    printf("placement: ferry-hv (vCPU) and ferry-dm as the scheduler puts them\n");
+    printf("replaces: %d; the replace command took %.1f ms median (%.1f..%.1f)\n", replaces,
+           cs.med * 1e3, cs.min * 1e3, cs.max * 1e3);
+    printf("ordinary ioreq round trip (COM1 LSR read, %llu reads): %.2f us mean\n",
+           n - (unsigned)replaces, rtt_us);
+    printf("next longest read (not a replace): %.3f ms\n", (double)top[replaces] / hz * 1e3);
+    printf("pause (longest read across a replace): %.2f ms median, %.2f ms min, %.2f ms max "
+           "(goal: under 10 ms)\n", ps.med, ps.min, ps.max);
+    printf("ratio: pause / round trip = %.0f (median), %.0f (max)\n", ps.med * 1e3 / rtt_us,
+           ps.max * 1e3 / rtt_us);
+    return 0;
+}
