@@ -646,9 +646,11 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
     }
     /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours.  The claims go
      * in one batch: the guest's pause holds one wake-up of ferry-hv for them, not one each. */
-    (void)dm_server_batch(p->server, true);
+    bool serving = t->f.nr_ioreq_fds != 0;      /* not in companion mode */
+    if (serving)
+        (void)dm_server_batch(p->server, true);
     rc = dm_start(p->dm);
-    int brc = dm_server_batch(p->server, false);
+    int brc = serving ? dm_server_batch(p->server, false) : 0;
     if (rc >= 0)
         rc = brc;
     if (rc < 0) {
@@ -659,7 +661,6 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
     rc = dm_state_load(p->dm, p->guest, state->data, state->len, &v, why, why_len);
     if (rc < 0)
         return rc;
-    bool serving = t->f.nr_ioreq_fds != 0;
     if (!p->companion != !v.companion) {
         say(why, why_len, "%s", p->companion ? "the state has no companion-mode section, and "
             "this ferry-dm is a companion (--qmp)" : "the state is a companion's (--qmp), "
