@@ -14,7 +14,16 @@
 
 struct bench_span {
     _Atomic double t0, t1;      /* seconds, bench_now_s() */
+    _Atomic double c0, c1;      /* the marking (vCPU) thread's CPU time, seconds */
 };
+
+static inline double bench_thread_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* hv_io handler, opaque a struct bench_span: a write takes the start time. */
 static inline void bench_span_start(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req,
@@ -22,8 +31,10 @@ static inline void bench_span_start(struct ferry_vm *vm, unsigned vcpu, ioreq_t 
 {
     struct bench_span *s = opaque;
 
-    if (req->dir == IOREQ_WRITE)
+    if (req->dir == IOREQ_WRITE) {
+        atomic_store(&s->c0, bench_thread_cpu_s());
         atomic_store(&s->t0, bench_now_s());
+    }
 }
 
 /* hv_io handler, opaque a struct bench_span: takes the end time, ends the VM. */
@@ -33,6 +44,7 @@ static inline void bench_span_end(struct ferry_vm *vm, unsigned vcpu, ioreq_t *r
     struct bench_span *s = opaque;
 
     atomic_store(&s->t1, bench_now_s());
+    atomic_store(&s->c1, bench_thread_cpu_s());
     hv_vm_end(vm, HV_END_DEBUG_EXIT, 0);
 }
 

@@ -393,7 +393,9 @@ struct ferry_dm_region_ops {
  * vCPU or the outside sees before the next access).  ferry-hv then queues
  * writes in the buffered ring without waiting (ports and MMIO below 1 MiB,
  * Xen's limit); any synchronous request to ferry-dm, a read of the same
- * region included, is handled only after every earlier posted write.
+ * region included, is handled only after every earlier posted write.  In a
+ * burst the ring is drained on a timer: a write may take effect up to about
+ * IOREQ_POSTED_DELAY_US (1 ms) late if no synchronous request comes first.
  */
 #define FERRY_DM_REGION_BUFFERED  IOREQ_CLAIM_F_BUFFERED
 #define FERRY_DM_REGION_UNMAPPED  (1u << 16)  /* add without decoding (a BAR not yet programmed) */

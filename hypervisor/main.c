@@ -862,11 +862,11 @@ ended:
         ioreq_router_get_stats(m.router, &st);
         ferry_log(FERRY_LOG_INFO, NULL, "ioreqs: sent=%llu posted=%llu unclaimed_reads=%llu "
                   "unclaimed_writes=%llu failed=%llu rep_sent=%llu rep_elements=%llu "
-                  "doorbells=%llu", (unsigned long long)st.sent,
+                  "doorbells=%llu posted_quiet=%llu", (unsigned long long)st.sent,
                   (unsigned long long)st.posted, (unsigned long long)st.unclaimed_reads,
                   (unsigned long long)st.unclaimed_writes, (unsigned long long)st.failed,
                   (unsigned long long)st.rep_sent, (unsigned long long)st.rep_elements,
-                  (unsigned long long)st.doorbells);
+                  (unsigned long long)st.doorbells, (unsigned long long)st.posted_quiet);
     }
 out:
     if (m.vm)

@@ -134,11 +134,18 @@ struct ioreq_msg_hello_reply {
  * eventfd; the server rings it only then (a spinning vCPU needs no ring).
  * server_cpu: the CPU the server last ran on (sched_getcpu), for the
  * router's spin-or-sleep choice.
+ * ring_masked: the server drains the buffered ring on a timer of its own
+ * for now (posted writes keep coming), so a vCPU that posts a write does
+ * not ring, unless the ring is half full; Xen's QEMU masks its buffered
+ * event channel the same way.  The server clears it (then looks at the
+ * ring once more) before it relies on doorbells again.  A router that
+ * ignores it only rings more; a server that never sets it leaves it 0.
  */
 struct ioreq_wait_page {
     uint32_t server_idle;
     int32_t server_cpu;
-    uint32_t reserved[14];
+    uint32_t ring_masked;
+    uint32_t reserved[13];
     uint8_t router_waiting[IOREQ_MAX_VCPUS];
 };
 
@@ -402,6 +409,9 @@ struct ioreq_router_stats {
     uint64_t rep_sent;          /* of sent: string requests (count > 1) */
     uint64_t rep_elements;      /* elements they carried */
     uint64_t doorbells;         /* eventfd writes to servers (coalesced ones not counted) */
+    uint64_t posted_quiet;      /* of posted: no doorbell, the server's ring was masked */
+    uint64_t posted_pending;    /* posted writes in the rings now, not applied yet
+                                   (control thread only) */
     unsigned servers;
     unsigned enabled;           /* servers that sent ENABLE (control thread only) */
 };
@@ -439,9 +449,21 @@ struct ioreq_server_ops {
     void (*handle)(void *opaque, unsigned vcpu, ioreq_t *req);
 };
 
+/*
+ * Posted writes in a burst: when the ring's doorbell rings twice within
+ * this delay, the server stops taking doorbells for the ring (ring_masked)
+ * and drains it every delay instead, until a drain finds it empty.  A
+ * posted write then takes effect at most about this late, or before the
+ * next synchronous request, whichever comes first (Xen's QEMU: 100 ms,
+ * BUFFER_IO_MAX_DELAY); a lone write still takes effect at once.
+ */
+#define IOREQ_POSTED_DELAY_US   1000u
+#define IOREQ_POSTED_IMMEDIATE  (~0u)  /* posted_delay_us: every doorbell, never a timer */
+
 struct ioreq_server_config {
     const char *name;
     bool buffered;              /* ask for the buffered ring */
+    unsigned posted_delay_us;   /* 0: IOREQ_POSTED_DELAY_US; or IOREQ_POSTED_IMMEDIATE */
     bool pinned;                /* tell the router our CPUs are chosen (no placement) */
     const struct ioreq_server_ops *ops;
     void *opaque;
@@ -460,8 +482,8 @@ uint32_t ioreq_server_id(const struct ioreq_server *s);
 
 /*
  * The fds to watch for reading: control socket (router gone when it hangs
- * up), one doorbell per vCPU, and the buffered ring's doorbell (-1 when
- * not asked for).
+ * up), one doorbell per vCPU, and the buffered ring's (-1 when not asked
+ * for; its doorbell and the server's drain timer together, behind one fd).
  */
 int ioreq_server_control_fd(const struct ioreq_server *s);
 int ioreq_server_vcpu_fd(const struct ioreq_server *s, unsigned vcpu);

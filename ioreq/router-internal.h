@@ -84,7 +84,7 @@ struct ioreq_router {
     struct ioreq_srv *servers[IOREQ_SERVERS_MAX];     /* control thread only */
     uint32_t next_id;
     atomic_uint_fast64_t sent, posted, unclaimed_reads, unclaimed_writes, failed;
-    atomic_uint_fast64_t rep_sent, rep_elements, doorbells;
+    atomic_uint_fast64_t rep_sent, rep_elements, doorbells, posted_quiet;
     atomic_uint live_servers;
 };
 

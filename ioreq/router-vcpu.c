@@ -103,6 +103,18 @@ static bool post_buffered(struct ioreq_srv *s, const ioreq_t *req)
     }
     __atomic_store_n(&pg->ptrs.write_pointer, wp + 1 + qw, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->buf_lock);
+    /*
+     * A masked ring is drained on the server's timer: no doorbell unless
+     * it is half full.  The fence orders the entry before the look at
+     * ring_masked, as the server orders its unmasking before its last look
+     * at the ring.
+     */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (wp + 1 + qw - rp < IOREQ_BUFFER_SLOT_NUM / 2 &&
+        __atomic_load_n(&s->wait->ring_masked, __ATOMIC_RELAXED)) {
+        atomic_fetch_add_explicit(&s->r->posted_quiet, 1, memory_order_relaxed);
+        return true;
+    }
     kick_server(s, s->buf_fd);
     return true;
 }
@@ -346,12 +358,20 @@ void ioreq_router_get_stats(struct ioreq_router *r, struct ioreq_router_stats *s
     st->rep_sent = atomic_load(&r->rep_sent);
     st->rep_elements = atomic_load(&r->rep_elements);
     st->doorbells = atomic_load(&r->doorbells);
+    st->posted_quiet = atomic_load(&r->posted_quiet);
     st->servers = atomic_load(&r->live_servers);
     /* servers[] belongs to the control thread, the one that asks this. */
     st->enabled = 0;
-    for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)
-        if (r->servers[i] && atomic_load(&r->servers[i]->enabled) &&
-            !atomic_load(&r->servers[i]->dead))
+    st->posted_pending = 0;
+    for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++) {
+        struct ioreq_srv *s = r->servers[i];
+        if (s && atomic_load(&s->enabled) && !atomic_load(&s->dead))
             st->enabled++;
+        if (s && s->buf && !atomic_load(&s->dead)) {
+            union bufioreq_pointers p;
+            p.full = __atomic_load_n(&s->buf->ptrs.full, __ATOMIC_ACQUIRE);
+            st->posted_pending += p.write_pointer - p.read_pointer;
+        }
+    }
 }
 

@@ -254,6 +254,9 @@ static struct ioreq_srv *find_orphan(struct ioreq_router *r, const char *name, b
 static int adopt_orphan(struct ioreq_srv *s, struct ioreq_srv *o, uint32_t seq)
 {
     struct ioreq_router *r = s->r;
+
+    /* The dead process's drain timer went with it: the ring takes doorbells again. */
+    __atomic_store_n(&o->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
     int rc = send_hello_reply(o, s->sock, seq);
 
     if (rc)

@@ -18,8 +18,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -43,6 +45,11 @@ struct ioreq_server {
     struct ioreq_wait_page *wait;
     uint8_t *bounce;
     int buf_fd;
+    int bell_fd;                    /* buf_fd and timer_fd behind one fd (epoll), or -1 */
+    int timer_fd;                   /* drains the ring while it is masked, or -1 */
+    uint64_t delay_ns;              /* 0: every doorbell, never masked */
+    uint64_t last_bell_ns;          /* the ring's last doorbell that found work */
+    bool timer_armed;
     int *req_fd;
     int *resp_fd;
     bool gone;
@@ -286,6 +293,55 @@ static int do_hello(struct ioreq_server *s, const struct ioreq_server_config *cf
     return 0;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The ring's drain timer (cfg->posted_delay_us), and one fd for it and the doorbell. */
+static int ring_timer_init(struct ioreq_server *s, const struct ioreq_server_config *cfg)
+{
+    unsigned us = cfg->posted_delay_us ? cfg->posted_delay_us : IOREQ_POSTED_DELAY_US;
+
+    if (!s->buf || us == IOREQ_POSTED_IMMEDIATE)
+        return 0;
+    s->delay_ns = (uint64_t)us * 1000;
+    s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    s->bell_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->timer_fd < 0 || s->bell_fd < 0)
+        return -errno;
+    struct epoll_event e = { .events = EPOLLIN };
+    if (epoll_ctl(s->bell_fd, EPOLL_CTL_ADD, s->buf_fd, &e) < 0 ||
+        epoll_ctl(s->bell_fd, EPOLL_CTL_ADD, s->timer_fd, &e) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Drain the ring after ns (at least 1) on the timer; false if the timer refused. */
+static bool ring_timer_arm(struct ioreq_server *s, uint64_t ns)
+{
+    struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+                                            .tv_nsec = (long)(ns % 1000000000u) } };
+
+    s->timer_armed = timerfd_settime(s->timer_fd, 0, &its, NULL) == 0;
+    return s->timer_armed;
+}
+
+/*
+ * Shared pages from a predecessor (a handover) that drained a masked ring on
+ * its timer: drain it on ours, now (or, never masking, take doorbells again;
+ * ioreq_server_dispatch_all finds what is already there).
+ */
+static void ring_take_over(struct ioreq_server *s)
+{
+    if (s->buf && __atomic_load_n(&s->wait->ring_masked, __ATOMIC_SEQ_CST) &&
+        (!s->delay_ns || !ring_timer_arm(s, 1)))
+        __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+}
+
 int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct ioreq_server **out)
 {
     static const struct ioreq_server_ops no_ops;
@@ -305,10 +361,16 @@ int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct io
     s->opaque = cfg->opaque;
     s->sock = fd;
     s->buf_fd = -1;
+    s->bell_fd = -1;
+    s->timer_fd = -1;
     s->map_fd = -1;
     s->bad_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "ferry");
     rc = do_hello(s, cfg);
+    if (rc == 0)
+        rc = ring_timer_init(s, cfg);
+    if (rc == 0)
+        ring_take_over(s);      /* a restarted server on a kept registration */
     if (rc) {
         slog(s, FERRY_LOG_ERROR, "ioreq: registration as '%s' failed: %s%s%s", s->name,
              strerror(-rc), s->last_error[0] ? ": " : "", s->last_error);
@@ -353,6 +415,10 @@ void ioreq_server_destroy(struct ioreq_server *s)
     }
     if (s->buf_fd >= 0)
         close(s->buf_fd);
+    if (s->bell_fd >= 0)
+        close(s->bell_fd);
+    if (s->timer_fd >= 0)
+        close(s->timer_fd);
     if (s->map_fd >= 0)
         close(s->map_fd);
     if (s->sock >= 0)
@@ -365,7 +431,10 @@ void ioreq_server_destroy(struct ioreq_server *s)
 unsigned ioreq_server_nr_vcpus(const struct ioreq_server *s) { return s->nr_vcpus; }
 uint32_t ioreq_server_id(const struct ioreq_server *s) { return s->id; }
 int ioreq_server_control_fd(const struct ioreq_server *s) { return s->sock; }
-int ioreq_server_buffered_fd(const struct ioreq_server *s) { return s->buf_fd; }
+int ioreq_server_buffered_fd(const struct ioreq_server *s)
+{
+    return s->bell_fd >= 0 ? s->bell_fd : s->buf_fd;
+}
 const char *ioreq_server_last_error(const struct ioreq_server *s) { return s->last_error; }
 
 int ioreq_server_vcpu_fd(const struct ioreq_server *s, unsigned vcpu)
@@ -385,19 +454,23 @@ static void bad_request(struct ioreq_server *s, const char *what, unsigned vcpu)
              "(%u similar suppressed)", what, vcpu, dropped);
 }
 
-/* Handle every posted write in the ring; -EPROTO when the ring is corrupt. */
+/*
+ * Handle every posted write in the ring; how many, or -EPROTO when the ring
+ * is corrupt.
+ */
 static int drain_ring(struct ioreq_server *s)
 {
     buffered_iopage_t *pg = s->buf;
+    int n = 0;
 
     if (!pg)
         return 0;
-    for (;;) {
+    for (;; n++) {
         union bufioreq_pointers p;
         p.full = __atomic_load_n(&pg->ptrs.full, __ATOMIC_ACQUIRE);
         uint32_t avail = p.write_pointer - p.read_pointer;
         if (avail == 0)
-            return 0;
+            return n;
         if (avail > IOREQ_BUFFER_SLOT_NUM) {
             bad_request(s, "buffered ring pointers out of range", -1u);
             return -EPROTO;
@@ -537,19 +610,64 @@ static void settle(struct ioreq_server *s)
     }
 }
 
+/*
+ * The ring's doorbell found work: mask the doorbell when it rang twice
+ * within the delay and drain on the timer from now on.  Before the drain,
+ * so that whoever sees these writes applied also sees the ring masked.
+ */
+static void pace_bell(struct ioreq_server *s)
+{
+    uint64_t now = now_ns();
+
+    if (s->last_bell_ns && now - s->last_bell_ns < s->delay_ns) {
+        __atomic_store_n(&s->wait->ring_masked, 1, __ATOMIC_SEQ_CST);
+        if (!ring_timer_arm(s, s->delay_ns))
+            __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+    }
+    s->last_bell_ns = now;
+}
+
+/*
+ * After a drain of n posted writes on the timer: go on draining on the
+ * timer while writes keep coming, unmask once a drain finds none.
+ * settle() looks at the ring once more after its fence, so a write that a
+ * vCPU posted without ringing, because it still saw the ring masked, is
+ * found.
+ */
+static void pace_timer(struct ioreq_server *s, int n)
+{
+    if (n == 0 || !ring_timer_arm(s, s->delay_ns))
+        __atomic_store_n(&s->wait->ring_masked, 0, __ATOMIC_SEQ_CST);
+}
+
 int ioreq_server_dispatch_buffered(struct ioreq_server *s)
 {
     eventfd_t v;
+    bool fired = false;
 
     if (!s->buf)
         return 0;
     if (s->buf_fd >= 0)
         (void)eventfd_read(s->buf_fd, &v);
+    if (s->timer_armed) {
+        uint64_t ticks;
+        if (read(s->timer_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks)) {
+            fired = true;
+            s->timer_armed = false;
+        }
+    }
     __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
+    bool masked = __atomic_load_n(&s->wait->ring_masked, __ATOMIC_RELAXED);
+    if (s->delay_ns && !masked && !fired && ring_pending(s))
+        pace_bell(s);
     int rc = drain_ring(s);
-    if (rc == 0)
-        settle(s);
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* Rung while masked (a half-full ring, an older router): the timer stays. */
+    if (s->delay_ns && masked && fired)
+        pace_timer(s, rc);
+    settle(s);
+    return 0;
 }
 
 int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu)
@@ -773,6 +891,8 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
     s->sock = fds[0];
     s->map_fd = fds[1];
     s->buf_fd = buffered ? fds[2] : -1;
+    s->bell_fd = -1;
+    s->timer_fd = -1;
     s->req_fd = malloc(s->nr_vcpus * sizeof(int));
     s->resp_fd = malloc(s->nr_vcpus * sizeof(int));
     s->map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->map_fd, 0);
@@ -802,6 +922,12 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
         s->req_fd[i] = fds[2 + buffered + 2 * i];
         s->resp_fd[i] = fds[2 + buffered + 2 * i + 1];
     }
+    rc = ring_timer_init(s, cfg);
+    if (rc) {
+        ioreq_server_destroy(s);
+        return rc;
+    }
+    ring_take_over(s);
     *out = s;
     return 0;
 refuse:

@@ -6,7 +6,7 @@
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
 rtl8139, ioapic, fwcfg, pcitestdev, s3-rtc, s3-wakeup, s3-powerbutton,
-s3-no-vector, s3-smp, s3-xvector, replace, replace-all.
+s3-no-vector, s3-smp, s3-xvector, replace, replace-all, posted.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -285,6 +285,44 @@ def scenario_replace():
             fail("ferry-hv did not follow the successor", out, err)
         print("ok: %d replaces, %d bytes through COM1, none lost or repeated, no read of all "
               "ones" % (REPLACES, sent))
+
+
+def scenario_posted():
+    """A burst of posted POST codes reaches a confined ferry-dm with no request after it."""
+    with tempfile.TemporaryDirectory() as d:
+        ctl = os.path.join(d, "dm.sock")
+        p = subprocess.Popen(hv_args(guest("dm-posted.img"), entry="real",
+                                     dm_args=["--control=" + ctl]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
+        post = None
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            # The guest halts after its last write: only the doorbell or the
+            # server's drain timer can bring the writes to the device.
+            while time.monotonic() < deadline and p.poll() is None:
+                if os.path.exists(ctl):
+                    post = next((x for x in qmp_query_devices(ctl) if x.get("type") == "post"),
+                                None)
+                    if post and post.get("writes") == 1001:
+                        break
+                time.sleep(0.05)
+        except (OSError, ValueError) as e:
+            post = {"error": str(e)}
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        check_log(out, err)
+        if not post or post.get("writes") != 1001 or post.get("last") != 0xab:
+            fail("the POST device shows %r, not 1001 writes ending in 0xab" % (post,), out, err)
+        hist = post.get("history", [])
+        if hist[-2:] != [0xe7, 0xab]:
+            fail("POST history ends %r, not [0xe7, 0xab]: writes out of order" % hist, out, err)
+        print("ok: 1001 posted writes applied in order with the guest halted, no request after "
+              "them")
 
 
 def gone(pid):
@@ -954,7 +992,7 @@ SCENARIOS = {
     "s3-no-vector": scenario_s3_no_vector, "s3-smp": scenario_s3_smp,
     "s3-xvector": scenario_s3_xvector, "replace": scenario_replace,
     "crash": scenario_crash, "crash-unit": scenario_crash_unit,
-    "replace-all": scenario_replace_all,
+    "replace-all": scenario_replace_all, "posted": scenario_posted,
 }
 
 if __name__ == "__main__":

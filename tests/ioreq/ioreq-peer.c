@@ -90,10 +90,13 @@ static void claim_or_die(struct ioreq_server *s, enum ioreq_range_type t, uint64
     }
 }
 
+unsigned test_peer_posted_delay_us;
+
 /* The child's whole life: register, claim, serve until the router goes. */
 static void peer_main(int fd, const char *path, const char *name, bool buffered)
 {
-    struct ioreq_server_config cfg = { .name = name, .buffered = buffered, .ops = &peer_ops };
+    struct ioreq_server_config cfg = { .name = name, .buffered = buffered, .ops = &peer_ops,
+                                       .posted_delay_us = test_peer_posted_delay_us };
     struct test_peer p = { 0 };
     struct ioreq_server *srv;
     int rc;

@@ -52,6 +52,8 @@ struct test_peer {
     int msi_status;
 };
 void test_peer_init(struct test_peer *p, unsigned nr_vcpus);
+/* The servers forked from now on: ioreq_server_config.posted_delay_us (0: the default). */
+extern unsigned test_peer_posted_delay_us;
 void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req);
 
 struct test_router {

@@ -288,6 +288,83 @@ START_TEST(test_restart_takes_kept_registration)
 }
 END_TEST
 
+/* Post one buffered write to PORT; IOREQ_POSTED expected. */
+static int post_one(struct rig *g, uint32_t v)
+{
+    ioreq_t w = { .type = IOREQ_TYPE_PIO, .addr = PORT, .size = 4, .count = 1,
+                  .dir = IOREQ_WRITE, .data = v };
+    return ioreq_router_send(g->r, 0, &w);
+}
+
+/* Wait for the ring's fd and dispatch it once. */
+static void serve_ring(struct ioreq_server *s)
+{
+    struct pollfd p = { .fd = ioreq_server_buffered_fd(s), .events = POLLIN };
+
+    ck_assert_int_eq(poll(&p, 1, 30000), 1);
+    ck_assert_int_eq(ioreq_server_dispatch_buffered(s), 0);
+}
+
+/*
+ * A server dies with its ring masked (drained on its own timer, which died
+ * with it): the restarted server that takes the kept registration gets a
+ * ring that takes doorbells again, and the write left in it.
+ */
+START_TEST(test_restart_unmasks_ring)
+{
+    struct rig g = { .keep_ms = 10000 };
+    struct ioreq_router_config rc = { .nr_vcpus = 1, .timeout_ms = 1000, .ops = &r_ops,
+                                      .opaque = &g };
+    struct ioreq_server_config sc = { .name = "ring", .buffered = true, .ops = &s_ops,
+                                      .opaque = &g, .posted_delay_us = 10000000 };
+    struct ioreq_router_stats st, before;
+    struct ioreq_server *srv;
+    int sv[2];
+
+    ck_assert_int_eq(ioreq_router_create(&rc, &g.r), 0);
+    ck_assert_int_eq(pthread_create(&g.ctl, NULL, ctl_thread, &g), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(g.r, sv[0]), 0);
+    ck_assert_int_eq(ioreq_server_create(sv[1], &sc, &srv), 0);
+    ck_assert_int_eq(ioreq_server_claim_range(srv, IOREQ_RANGE_PORT, PORT, PORT + 3,
+                                              IOREQ_CLAIM_F_BUFFERED), 0);
+    ck_assert_int_eq(ioreq_server_enable(srv, true), 0);
+    /* Two doorbells that find work within the (10 s) delay: masked. */
+    for (uint32_t v = 1; v <= 2; v++) {
+        ck_assert_int_eq(post_one(&g, v), IOREQ_POSTED);
+        serve_ring(srv);
+        ck_assert_uint_eq(g.reg, v);
+    }
+    ioreq_router_get_stats(g.r, &before);
+    ck_assert_int_eq(post_one(&g, 3), IOREQ_POSTED);
+    ioreq_router_get_stats(g.r, &st);
+    ck_assert_uint_eq(st.posted_quiet, before.posted_quiet + 1);
+    /* Dies with write 3 in the ring; a fresh process takes the registration. */
+    ioreq_server_destroy(srv);
+    while (atomic_load(&g.lost) == 0)
+        usleep(1000);
+    sc.posted_delay_us = IOREQ_POSTED_IMMEDIATE;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(g.r, sv[0]), 0);
+    ck_assert_int_eq(ioreq_server_create(sv[1], &sc, &srv), 0);
+    serve_ring(srv);                    /* rung once at the takeover */
+    ck_assert_uint_eq(g.reg, 3);
+    /* Unmasked: the next write rings. */
+    ioreq_router_get_stats(g.r, &before);
+    ck_assert_int_eq(post_one(&g, 4), IOREQ_POSTED);
+    ioreq_router_get_stats(g.r, &st);
+    ck_assert_uint_eq(st.posted_quiet, before.posted_quiet);
+    ck_assert_uint_eq(st.doorbells, before.doorbells + 1);
+    serve_ring(srv);
+    ck_assert_uint_eq(g.reg, 4);
+    ck_assert_uint_eq(atomic_load(&g.moved), 1);
+    ioreq_server_destroy(srv);
+    atomic_store(&g.stop, true);
+    pthread_join(g.ctl, NULL);
+    ioreq_router_destroy(g.r);
+}
+END_TEST
+
 START_TEST(test_kept_registration_expires)
 {
     struct rig g = { .keep_ms = 300 };
@@ -344,6 +421,7 @@ TCase *ioreq_handover_tcase(void)
     tcase_add_test(tc, test_handover_unannounced_times_out);
     tcase_add_test(tc, test_restart_takes_kept_registration);
     tcase_add_test(tc, test_kept_registration_expires);
+    tcase_add_test(tc, test_restart_unmasks_ring);
     tcase_add_test(tc, test_batched_claims);
     return tc;
 }

@@ -239,6 +239,72 @@ START_TEST(test_posted_then_read)
 }
 END_TEST
 
+/* Until the server has applied every posted write, without a synchronous request. */
+static void wait_posted_applied(struct test_router *t, struct ioreq_router_stats *st)
+{
+    for (int i = 0; i < 30000; i++) {
+        ioreq_router_get_stats(t->r, st);
+        if (st->posted_pending == 0)
+            return;
+        usleep(1000);
+    }
+    ck_abort_msg("%llu posted writes never applied", (unsigned long long)st->posted_pending);
+}
+
+/*
+ * A burst of posted writes: once the ring's doorbell has found work twice
+ * within the server's delay the ring is masked, the writes after it ring
+ * nobody and are applied on the server's timer, with no synchronous
+ * request to push them; a drain that finds the ring empty unmasks it, and
+ * the next write rings again.
+ */
+START_TEST(test_posted_burst_masked)
+{
+    struct test_router t;
+    struct ioreq_router_stats st, before;
+    uint64_t hash = 0;
+    unsigned i = 0;
+
+    test_peer_posted_delay_us = 1000000;        /* 1 s: the steps below take microseconds */
+    ck_assert_int_eq(test_router_start(&t, 1, true, 0), 0);
+    test_peer_posted_delay_us = 0;
+    /*
+     * One write at a time, each applied before the next, until one goes into
+     * a masked ring (how many doorbells that takes depends on whether the
+     * server was still awake: a doorbell goes only to a sleeper).
+     */
+    for (;; i++) {
+        ck_assert_uint_lt(i, 100);
+        ioreq_router_get_stats(t.r, &before);
+        ck_assert_int_eq(post(&t, TEST_BUF_BASE + i, 4, i), IOREQ_POSTED);
+        hash = test_hash_step(hash, TEST_BUF_BASE + i, 4, i);
+        ioreq_router_get_stats(t.r, &st);
+        if (st.posted_quiet > before.posted_quiet)
+            break;
+        wait_posted_applied(&t, &st);
+    }
+    ck_assert_uint_ge(i, 1);
+    ck_assert_uint_eq(st.doorbells, before.doorbells);
+    /* Masked now: 100 more writes, not one doorbell, all applied on the timer. */
+    for (unsigned k = 0; k < 100; k++) {
+        ck_assert_int_eq(post(&t, TEST_BUF_BASE + 0x100 + k, 2, k), IOREQ_POSTED);
+        hash = test_hash_step(hash, TEST_BUF_BASE + 0x100 + k, 2, k);
+    }
+    wait_posted_applied(&t, &st);
+    ck_assert_uint_eq(st.doorbells, before.doorbells);
+    ck_assert_uint_eq(st.posted_quiet - before.posted_quiet, 101);
+    /* Two delays with no write: the timer found the ring empty and unmasked it. */
+    usleep(2 * 1000000 + 200000);
+    ck_assert_int_eq(post(&t, TEST_BUF_BASE, 1, 0x5a), IOREQ_POSTED);
+    hash = test_hash_step(hash, TEST_BUF_BASE, 1, 0x5a);
+    wait_posted_applied(&t, &st);
+    ck_assert_uint_eq(st.doorbells, before.doorbells + 1);
+    ck_assert_uint_eq(st.posted_quiet - before.posted_quiet, 101);
+    ck_assert_uint_eq(read_hash(&t, 0), hash);
+    test_router_stop(&t);
+}
+END_TEST
+
 /* String I/O: one request per call, elements in order, both directions, df. */
 START_TEST(test_string_io)
 {
@@ -797,6 +863,7 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_buffered_backpressure);
     tcase_add_test(tc, test_unbuffered_claim_is_synchronous);
     tcase_add_test(tc, test_posted_then_read);
+    tcase_add_test(tc, test_posted_burst_masked);
     tcase_add_test(tc, test_string_io);
     tcase_add_test(tc, test_server_death);
     tcase_add_test(tc, test_server_timeout);
