@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@ struct redirc {
     int fd;
     struct usbredirparser *p;
     bool connected, disconnected, closed;
+    unsigned connects, errors;  /* device_connect packets; parser errors (a second hello) */
     uint16_t vid, pid;
     GQueue done;
     GQueue int_in;              /* GByteArray * of interrupt IN packets, oldest first */
@@ -33,7 +35,16 @@ struct redirc {
     unsigned iso_ok, iso_len_seen[4];
 };
 
-static void c_log(void *priv, int level, const char *msg) { (void)priv; (void)level; (void)msg; }
+static void c_log(void *priv, int level, const char *msg)
+{
+    struct redirc *c = priv;
+
+    if (level <= usbredirparser_error) {
+        c->errors++;
+        if (getenv("FERRY_TEST_VERBOSE"))
+            fprintf(stderr, "redir-client: %s\n", msg);
+    }
+}
 
 static int c_read(void *priv, uint8_t *data, int count)
 {
@@ -66,6 +77,7 @@ static void c_connect(void *priv, struct usb_redir_device_connect_header *h)
     struct redirc *c = priv;
 
     c->connected = true;
+    c->connects++;
     c->disconnected = false;
     c->vid = h->vendor_id;
     c->pid = h->product_id;
@@ -266,6 +278,8 @@ int redirc_push(struct redirc *c)
 
 bool redirc_connected(struct redirc *c) { return c->connected; }
 bool redirc_disconnected(struct redirc *c) { return c->disconnected; }
+unsigned redirc_connects(struct redirc *c) { return c->connects; }
+unsigned redirc_errors(struct redirc *c) { return c->errors; }
 bool redirc_closed(struct redirc *c) { return c->closed; }
 uint16_t redirc_vid(struct redirc *c) { return c->vid; }
 uint16_t redirc_pid(struct redirc *c) { return c->pid; }

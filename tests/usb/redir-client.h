@@ -24,6 +24,8 @@ int redirc_step(struct redirc *c, int timeout_ms);
 int redirc_push(struct redirc *c);
 bool redirc_connected(struct redirc *c);    /* device_connect seen */
 bool redirc_disconnected(struct redirc *c); /* device_disconnect seen */
+unsigned redirc_connects(struct redirc *c);  /* device_connect packets seen */
+unsigned redirc_errors(struct redirc *c);    /* usbredirparser errors (e.g. a second hello) */
 uint16_t redirc_vid(struct redirc *c);
 uint16_t redirc_pid(struct redirc *c);
 bool redirc_closed(struct redirc *c);
