@@ -29,6 +29,7 @@ got_key() { [ "$(keys | tr ' ' '\n' | grep -c ':0$')" -ge "$1" ]; }
 # while ferry-dm is replaced each reach the guest once, in order
 wait_for 120 kbd_event >/dev/null || { echo "guest: no Ferry keyboard"; exit 1; }
 wait_for 120 have_disk || { echo "guest: no Ferry disk"; exit 1; }
+disk=$(for d in /sys/block/sd*; do grep -q Ferry $d/device/vendor && basename $d; done | head -n 1)
 sleep 1
 dmesg > /tmp/dmesg-before
 cat /dev/input/$(kbd_event) > /tmp/ev &
