@@ -265,9 +265,23 @@ static bool redir_is_inject_reply(struct ferry_usb_redir *r, const uint8_t *p, i
     if (count < (int)hl)
         return false;
     type = rd_le32(p);
-    return (type == usb_redir_interrupt_receiving_status ||
-            type == usb_redir_bulk_receiving_status) && rd_le32(p + 8) == REDIR_INJECT_ID &&
-           (hl == 12 || rd_le32(p + 12) == 0);
+    if ((type != usb_redir_interrupt_receiving_status &&
+         type != usb_redir_bulk_receiving_status) || rd_le32(p + 8) != REDIR_INJECT_ID ||
+        (hl == 16 && rd_le32(p + 12) != 0))
+        return false;
+    /* status, endpoint | stream_id u32, endpoint, status: a failure is QEMU's to know */
+    bool intr = type == usb_redir_interrupt_receiving_status;
+    unsigned need = hl + (intr ? 2 : 6);
+    uint8_t ep = count >= (int)need ? p[hl + (intr ? 1 : 4)] : 0;
+    uint8_t st = count >= (int)need ? p[hl + (intr ? 0 : 5)] : usb_redir_inval;
+
+    if (st != usb_redir_success) {
+        r->swallow--;
+        redir_log(r, FERRY_LOG_WARNING, "handover: a receiving stream on endpoint %02x did "
+                  "not stop or start again (usbredir status %u): passed on to the peer", ep, st);
+        return false;
+    }
+    return true;
 }
 
 /* One packet (header and type header, no data) for usbredirhost to read next. */
@@ -623,6 +637,8 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
     return 0;
 }
 
+static void redir_park_forget(struct ferry_usb_redir *r);
+
 void usb_redir_free(struct ferry_usb_redir *r)
 {
     if (!r)
@@ -650,6 +666,9 @@ void usb_redir_free(struct ferry_usb_redir *r)
     redir_track_clear(&r->track);
     if (r->replay)
         g_byte_array_unref(r->replay);
+    if (r->inject)
+        g_byte_array_unref(r->inject);
+    redir_park_forget(r);
     if (r->fd >= 0)
         close(r->fd);
     g_free(r);
@@ -822,6 +841,28 @@ libusb_cancel_transfer(struct libusb_transfer *t)
         park_window->cancels++;
     }
     return real_cancel_transfer(t);
+}
+
+/* r goes: a stopped transfer libusb never gave back keeps its own callback. */
+static void redir_park_forget(struct ferry_usb_redir *r)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    if (!parked_xfers)
+        return;
+    g_hash_table_iter_init(&it, parked_xfers);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        struct parked_xfer *x = v;
+
+        if (x->r == r) {
+            ((struct libusb_transfer *)k)->callback = x->cb;
+            g_free(x);
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    if (!g_hash_table_size(parked_xfers))
+        g_clear_pointer(&parked_xfers, g_hash_table_destroy);
 }
 
 static bool redir_has_recv(const struct ferry_usb_redir *r)
