@@ -713,6 +713,7 @@ uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
 static bool adopt_window;
 static int (*real_reset_device)(libusb_device_handle *);
 static int (*real_set_auto_detach)(libusb_device_handle *, int);
+static int (*real_cancel_transfer)(struct libusb_transfer *);
 
 __attribute__((constructor)) static void redir_interpose_init(void)
 {
@@ -720,6 +721,8 @@ __attribute__((constructor)) static void redir_interpose_init(void)
                                                                "libusb_reset_device");
     real_set_auto_detach = (int (*)(libusb_device_handle *, int))dlsym(
         RTLD_NEXT, "libusb_set_auto_detach_kernel_driver");
+    real_cancel_transfer = (int (*)(struct libusb_transfer *))dlsym(RTLD_NEXT,
+                                                                    "libusb_cancel_transfer");
 }
 
 __attribute__((visibility("default"))) int LIBUSB_CALL
@@ -763,7 +766,6 @@ struct parked_xfer {
 
 static struct ferry_usb_redir *park_window;
 static GHashTable *parked_xfers;        /* struct libusb_transfer * -> struct parked_xfer * */
-static int (*real_cancel_transfer)(struct libusb_transfer *);
 
 static uint8_t idx_ep(unsigned i)
 {
@@ -826,9 +828,6 @@ static void LIBUSB_CALL park_done(struct libusb_transfer *t)
 __attribute__((visibility("default"))) int LIBUSB_CALL
 libusb_cancel_transfer(struct libusb_transfer *t)
 {
-    if (!real_cancel_transfer)
-        real_cancel_transfer = (int (*)(struct libusb_transfer *))dlsym(
-            RTLD_NEXT, "libusb_cancel_transfer");
     if (park_window && t->callback != park_done) {
         struct parked_xfer *x = g_new(struct parked_xfer, 1);
 
@@ -840,7 +839,7 @@ libusb_cancel_transfer(struct libusb_transfer *t)
         t->callback = park_done;
         park_window->cancels++;
     }
-    return real_cancel_transfer(t);
+    return real_cancel_transfer ? real_cancel_transfer(t) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
 /* r goes: a stopped transfer libusb never gave back keeps its own callback. */
