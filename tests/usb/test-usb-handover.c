@@ -369,6 +369,11 @@ static bool bulk_recv_answered(struct rig *g, void *arg)
     return redirc_bulk_recv_status(g->c) >= 0;
 }
 
+static bool statuses(struct rig *g, void *arg)
+{
+    return redirc_stream_statuses(g->c) >= *(unsigned *)arg;
+}
+
 static bool alt_answered(struct rig *g, void *arg) { return redirc_alt_status(g->c) >= 0; }
 static bool iso_flowing(struct rig *g, void *arg) { return redirc_iso_good(g->c, 192) >= 8; }
 
@@ -442,8 +447,7 @@ START_TEST(receiving)
     ck_assert_uint_eq(redirc_errors(g.c), 0);
     /* the guest stops it: answered by the fifth successor */
     redirc_stop_bulk_recv(g.c, 901, EP_IN);
-    while (redirc_stream_statuses(g.c) < 2)
-        step(&g);
+    ck_assert(loop_until(&g, statuses, &(unsigned){ 2 }));
     ck_assert_int_eq(redirc_bulk_recv_status(g.c), usb_redir_success);
     rig_fini(&g);
 }
@@ -486,8 +490,7 @@ START_TEST(keys)
 
     rig_init_dev(&g, false, USBSIM_KEYBOARD, USBSIM_PID_KEYBOARD);
     redirc_start_int(g.c, 0, 0x81);
-    while (redirc_stream_statuses(g.c) < 1)
-        step(&g);
+    ck_assert(loop_until(&g, statuses, &(unsigned){ 1 }));
     for (unsigned round = 0; round < ROUNDS; round++) {
         for (unsigned i = 0; i < 2; i++)
             usbsim_key_tap(g.dev, (uint8_t)(4 + key++ % 26));
