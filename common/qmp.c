@@ -70,6 +70,26 @@ void ferry_qmp_close(struct ferry_qmp *q)
     g_free(q);
 }
 
+const char *ferry_qmp_unread(const struct ferry_qmp *q, size_t *len)
+{
+    *len = q->len;
+    return q->buf;
+}
+
+int ferry_qmp_adopt(struct ferry_qmp *q, int fd, const void *unread, size_t len)
+{
+    if (q->fd >= 0 || len > FERRY_QMP_LINE_MAX)
+        return -EINVAL;
+    q->fd = fd;
+    if (len) {
+        q->buf = g_realloc(q->buf, len + 4096);
+        q->cap = len + 4096;
+        memcpy(q->buf, unread, len);
+        q->len = len;
+    }
+    return 0;
+}
+
 bool ferry_qmp_peer_is_ferry_dm(const struct ferry_qmp *q)
 {
     return q->peer_ferry_dm;

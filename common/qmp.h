@@ -54,6 +54,15 @@ int ferry_qmp_connect(struct ferry_qmp *q, const char *path);
 /* The same on a connected socket (e.g. an inherited socketpair end, which q
  * then owns and closes, also on failure); name is for messages. */
 int ferry_qmp_connect_fd(struct ferry_qmp *q, int fd, const char *name);
+/*
+ * A handover to another process (ferry-dm's replace): the bytes received
+ * and not parsed yet (a partial message), and on the other side the same
+ * connection taken as it is, with those bytes: no greeting is read and no
+ * qmp_capabilities sent (QEMU negotiates once per connection and refuses a
+ * second one).  Kept events stay with the old client.  0 or -EINVAL.
+ */
+const char *ferry_qmp_unread(const struct ferry_qmp *q, size_t *len);
+int ferry_qmp_adopt(struct ferry_qmp *q, int fd, const void *unread, size_t len);
 /* Disconnect and free (NULL is fine). */
 void ferry_qmp_close(struct ferry_qmp *q);
 

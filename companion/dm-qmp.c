@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <glib.h>
@@ -90,6 +91,36 @@ int companion_qmp_open_fd(struct event_base *base, int fd, const char *path,
     }
     *out = d;
     return 0;
+}
+
+int companion_qmp_adopt(struct event_base *base, const char *path, int fd, const void *unread,
+                        size_t len, void (*gone)(void *opaque), void *opaque,
+                        struct companion_qmp **out)
+{
+    struct companion_qmp *d = g_new0(struct companion_qmp, 1);
+    int r;
+
+    *out = NULL;
+    d->path = g_strdup(path);
+    d->gone = gone;
+    d->opaque = opaque;
+    r = usb_qmp_adopt(path, fd, unread, len, DM_QMP_TIMEOUT_MS, &d->q);
+    if (r < 0) {
+        close(fd);
+        companion_qmp_free(d);
+        return r;
+    }
+    if (ferry_qmp_watch_new(base, usb_qmp_base(d->q), on_gone, d, &d->watch) < 0) {
+        companion_qmp_free(d);
+        return -ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+int companion_qmp_fd(struct companion_qmp *d)
+{
+    return ferry_qmp_fd(usb_qmp_base(d->q));
 }
 
 struct ferry_usb_qmp *companion_qmp_client(struct companion_qmp *d)

@@ -19,6 +19,8 @@
 #ifndef FERRY_DM_QMP_H
 #define FERRY_DM_QMP_H
 
+#include <stddef.h>
+
 #define DM_QMP_TIMEOUT_MS 10000
 /* For tests: the DEVICE_DELETED wait in ms (default DM_QMP_TIMEOUT_MS),
  * 1..600000; anything else is ignored. */
@@ -40,6 +42,14 @@ int companion_qmp_open(struct event_base *base, const char *path, void (*gone)(v
  * may do it), which it owns from now on; path only names it. */
 int companion_qmp_open_fd(struct event_base *base, int fd, const char *path,
                           void (*gone)(void *opaque), void *opaque, struct companion_qmp **out);
+/* A successor's (ferry-dm's replace): the predecessor's connection, fd
+ * (taken) and the bytes it had read and not parsed (ferry_qmp_adopt: no
+ * second greeting or negotiation), watched as companion_qmp_open's. */
+int companion_qmp_adopt(struct event_base *base, const char *path, int fd, const void *unread,
+                        size_t len, void (*gone)(void *opaque), void *opaque,
+                        struct companion_qmp **out);
+/* The connection's socket. */
+int companion_qmp_fd(struct companion_qmp *d);
 /* The client, as libferry-usb wants it and as common/qmp.h's. */
 struct ferry_usb_qmp *companion_qmp_client(struct companion_qmp *d);
 struct ferry_qmp *companion_qmp_conn(struct companion_qmp *d);

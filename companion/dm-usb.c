@@ -626,7 +626,7 @@ int companion_usb_config_qmp(const char *config, char **qmp)
 
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 const char *name, const char *control, bool confined,
+                 const char *name, const char *control, bool confined, bool takeover,
                  void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out)
 {
     struct ferry_usb_config c = { 0 };
@@ -676,7 +676,7 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                   confined ? owner_close : owner_release);
     gname = companion_guest_name(name, control, qmp);
-    if (confined && c.devices &&
+    if (confined && c.devices && !takeover &&
         (r = preopen_devices(base, c.devices, fds, &nfds, gname, owned)) < 0) {
         g_hash_table_destroy(owned);
         g_free(gname);
@@ -722,7 +722,8 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
             }
             fds[i] = -1;
         }
-    } else if (c.present) {
+    } else if (c.present && !takeover) {
+        /* a successor gets its assignments from the predecessor instead */
         r = usb_service_apply_config(u->svc, u->qmp, &c, err, sizeof(err));
         if (r < 0) {
             ferry_log(FERRY_LOG_ERROR, NULL, "%s", err);
@@ -757,6 +758,141 @@ int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d)
         return r;
     }
     u->d = d;
+    return 0;
+}
+
+/* ---- replace (dm-replace.h's companion hooks) ------------------------------ */
+
+static void put32(GByteArray *b, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+
+    g_byte_array_append(b, x, 4);
+}
+
+#define DM_USB_QUIESCE_MS 5000
+
+int companion_usb_handover_save(struct companion_usb *u, GByteArray *state, int *fds,
+                                unsigned max, unsigned *n, char *why, size_t len)
+{
+    int r;
+
+    *n = 0;
+    if (u->domain) {
+        snprintf(why, len, "USB of libvirt domain %s (its listeners and redirdevs) is not "
+                 "handed over yet", u->domain);
+        return -EOPNOTSUPP;
+    }
+    r = usb_service_quiesce(u->svc, DM_USB_QUIESCE_MS, why, len);
+    if (r < 0)
+        return r;
+    /* [u32 length, the service's state][u32 its fds][u32 claims, each: ident, path
+     * (u32 length, bytes)]; fds: the service's, then each claim's lock */
+    g_autoptr(GByteArray) svc = g_byte_array_new();
+    unsigned ns = 0;
+    GHashTableIter it;
+    gpointer k, v;
+
+    r = usb_service_export(u->svc, svc, fds, max, &ns, why, len);
+    if (r < 0) {
+        usb_service_resume(u->svc);
+        return r;
+    }
+    if (ns + g_hash_table_size(u->owned) > max) {
+        snprintf(why, len, "more USB fds and ownership claims than a handover passes");
+        usb_service_resume(u->svc);
+        return -E2BIG;
+    }
+    put32(state, svc->len);
+    g_byte_array_append(state, svc->data, svc->len);
+    put32(state, ns);
+    put32(state, g_hash_table_size(u->owned));
+    *n = ns;
+    g_hash_table_iter_init(&it, u->owned);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const char *path = policy_owner_path(v);
+
+        put32(state, (uint32_t)strlen(k));
+        g_byte_array_append(state, k, (guint)strlen(k));
+        put32(state, (uint32_t)strlen(path));
+        g_byte_array_append(state, (const uint8_t *)path, (guint)strlen(path));
+        fds[(*n)++] = policy_owner_fd(v);
+    }
+    return 0;
+}
+
+void companion_usb_handover_resume(struct companion_usb *u)
+{
+    if (u)
+        usb_service_resume(u->svc);
+}
+
+static bool get32(const uint8_t **p, size_t *left, uint32_t *v)
+{
+    if (*left < 4)
+        return false;
+    *v = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
+         (uint32_t)(*p)[3] << 24;
+    *p += 4;
+    *left -= 4;
+    return true;
+}
+
+/* A string of at most max bytes (no NUL inside): g_free. */
+static char *get_str(const uint8_t **p, size_t *left, size_t max)
+{
+    uint32_t n;
+    char *s;
+
+    if (!get32(p, left, &n) || n > *left || n > max || memchr(*p, 0, n))
+        return NULL;
+    s = g_strndup((const char *)*p, n);
+    *p += n;
+    *left -= n;
+    return s;
+}
+
+int companion_usb_handover_restore(struct companion_usb *u, const uint8_t *state, size_t len,
+                                   const int *fds, unsigned n, char *why, size_t whylen)
+{
+    const uint8_t *p = state;
+    size_t left = len;
+    uint32_t slen, ns, nc;
+    int r;
+
+    if (!get32(&p, &left, &slen) || slen > left || left - slen < 8) {
+        snprintf(why, whylen, "usb: malformed companion state (%zu bytes)", len);
+        return -EBADMSG;
+    }
+    const uint8_t *svc = p;
+
+    p += slen;
+    left -= slen;
+    (void)get32(&p, &left, &ns);
+    (void)get32(&p, &left, &nc);
+    if (ns > n || nc != n - ns) {
+        snprintf(why, whylen, "usb: %u fds passed, the state names %u and %u claims", n, ns,
+                 nc);
+        return -EBADMSG;
+    }
+    r = usb_service_adopt(u->svc, svc, slen, fds, ns, why, whylen);
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0; i < nc; i++) {
+        g_autofree char *ident = get_str(&p, &left, 160);
+        g_autofree char *path = get_str(&p, &left, 4096);
+        struct ferry_policy_owner *o;
+
+        if (!ident || !path || policy_owner_adopt(fds[ns + i], path, &o) < 0) {
+            snprintf(why, whylen, "usb: ownership claim %u malformed", i);
+            return -EBADMSG;
+        }
+        g_hash_table_replace(u->owned, g_steal_pointer(&ident), o);
+    }
+    if (left) {
+        snprintf(why, whylen, "usb: %zu bytes left over in the companion state", left);
+        return -EBADMSG;
+    }
     return 0;
 }
 

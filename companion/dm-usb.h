@@ -31,6 +31,9 @@
 #define FERRY_DM_USB_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
 
 #include "common/json.h"
 
@@ -71,7 +74,7 @@ char *companion_guest_name(const char *name, const char *control, const char *fa
  * broken one is an error. */
 int companion_usb_start(struct event_base *base, struct companion_qmp *d, const char *qmp,
                  const char *config, const char *const *devices, const char *policy,
-                 const char *name, const char *control, bool confined,
+                 const char *name, const char *control, bool confined, bool takeover,
                  void (*on_gone)(void *opaque), void *opaque, struct companion_usb **out);
 /* libvirt mode (ferry-dm --libvirt DOMAIN): no QMP, libvirt owns QEMU's
  * monitor.  The `ferry` CLI (root) makes a listening unix socket per device
@@ -99,6 +102,15 @@ char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req
  * 0 or -errno, logged. */
 int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d);
 void companion_usb_qmp_lost(struct companion_usb *u);
+/* ferry-dm's replace (dm-replace.h, docs/usb.md): quiesce every channel
+ * (at most 5 s) and append the service's state and its channels' fds
+ * (socket, usbfs fd each); resume on a failed handover; the successor's
+ * side (started with takeover: no [usb] device attached by itself). */
+int companion_usb_handover_save(struct companion_usb *u, GByteArray *state, int *fds,
+                                unsigned max, unsigned *n, char *why, size_t len);
+void companion_usb_handover_resume(struct companion_usb *u);
+int companion_usb_handover_restore(struct companion_usb *u, const uint8_t *state, size_t len,
+                                   const int *fds, unsigned n, char *why, size_t whylen);
 void companion_usb_free(struct companion_usb *u);
 
 #endif

@@ -143,6 +143,11 @@ const char *companion_vfio_config_qmp(const struct companion_vfio *v)
     return v && v->cfg.qmp[0] ? v->cfg.qmp : NULL;
 }
 
+unsigned companion_vfio_assigned(const struct companion_vfio *v)
+{
+    return v && v->assigned ? v->assigned->len : 0;
+}
+
 bool companion_vfio_has_devices(const struct companion_vfio *v)
 {
     return v && v->cfg.n > 0;

@@ -45,6 +45,8 @@ int companion_vfio_load(const char *config, struct companion_vfio **out);
 /* qmp= of the [pci] group, or NULL. */
 const char *companion_vfio_config_qmp(const struct companion_vfio *v);
 bool companion_vfio_has_devices(const struct companion_vfio *v);
+/* PCI devices assigned to the guest now (config and pci-attach). */
+unsigned companion_vfio_assigned(const struct companion_vfio *v);
 /* Prepare the config's devices (root, before confinement).  On failure the
  * devices prepared so far are released again; 0 or -errno, printed.  Not
  * root: only checks that each is on vfio-pci already ('ferry pci prepare

@@ -28,6 +28,8 @@
 #include "devmodel/dm-config.h"
 #include "companion/dm-qmp.h"
 #include "devmodel/dm-replace.h"
+#include "devmodel/dm-state.h"
+#include "common/qmp.h"
 #include "devmodel/dm-server.h"
 #include "companion/dm-usb.h"
 #include "companion/dm-vfio.h"
@@ -45,6 +47,7 @@ struct dm_program {
     struct companion_vfio *vfio;
     struct event *sig_ev[2];
     struct dm_replace *replace;         /* the launcher of a successor (x-replace) */
+    struct dm_replace_companion companion;      /* companion mode's part of a replace */
     struct ferry_dm_control_pending *replace_pending;   /* x-replace waiting for STARTED */
     struct event *replace_ev;
     char *replace_fault;
@@ -56,19 +59,6 @@ struct dm_program {
 /* The command line, for a successor's (dm_main keeps it). */
 static int dm_argc;
 static char **dm_argv;
-
-/* An xhci device: its QEMU has USB companion state (rep-comp hands that over, not yet). */
-static bool has_xhci_device(struct ferry_dm *dm)
-{
-    json_t *devs = dm_query_devices(dm), *o;
-    bool found = false;
-    size_t i;
-
-    json_array_foreach(devs, i, o)
-        found |= !g_strcmp0(ferry_json_string(o, "type", ""), "xhci");
-    json_decref(devs);
-    return found;
-}
 
 static char *replace_reply(json_t *id, pid_t pid)
 {
@@ -104,7 +94,8 @@ static void replace_started(evutil_socket_t fd, short what, void *arg)
                             "x-replace: the successor did not start in time"));
         return;
     }
-    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest };
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
+                                      m->qmp ? &m->companion : NULL };
     int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
     if (rc < 0) {
         g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
@@ -130,17 +121,21 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
 
     if (!m->replace)
         return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced "
-                                      "(companion mode, or its successor launcher failed)");
+                                      "(--libvirt, or its successor launcher failed)");
     if (binary && strcmp(binary, dm_replace_binary(m->replace)) != 0) {
         snprintf(why, sizeof(why), "x-replace: this ferry-dm starts %s as its successor "
                  "(ferry-dm --successor PATH); its launcher takes no other program",
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
-    if (m->qmp || m->usb || has_xhci_device(m->dm))
-        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with an xhci "
-                                      "device or companion state (QMP, USB, PCI): nothing "
-                                      "was changed");
+    if (m->vfio && companion_vfio_assigned(m->vfio))
+        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with PCI devices "
+                                      "assigned to its guest (vfio-pci): nothing was changed");
+    if (m->qmp && dm_server_connected(m->server) &&
+        !(dm_usb_host_qmp(m->dm) && !strcmp(companion_qmp_path(m->qmp), dm_usb_host_qmp(m->dm))))
+        return dm_control_reply_error(id, "x-replace: not yet for a Ferry guest whose ferry-dm "
+                                      "also serves another QEMU's USB or PCI (--qmp, qmp= in "
+                                      "[usb] or [pci]): nothing was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
         strcmp(fault, "version"))
         return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
@@ -171,7 +166,8 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
         return FERRY_DM_CONTROL_DEFERRED;
     }
     /* No client to answer later (dm_control_execute): all of it now. */
-    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest };
+    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
+                                      m->qmp ? &m->companion : NULL };
     rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
     if (rc < 0) {
         g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
@@ -180,6 +176,69 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
     m->replaced = true;
     event_base_loopbreak(m->base);
     return replace_reply(id, pid);
+}
+
+/*
+ * Companion mode's part of a replace (dm-replace.h): the QMP connection as
+ * it is (QEMU negotiated its capabilities once, a successor must not greet
+ * again) and the USB service with every channel (companion/dm-usb.h).
+ */
+static int companion_save(void *opaque, GByteArray *state, int *fds, uint32_t *roles,
+                          unsigned max, unsigned *n, char *why, size_t why_len)
+{
+    struct dm_program *m = opaque;
+    struct ferry_qmp *q = companion_qmp_conn(m->qmp);
+    unsigned nu = 0;
+    size_t unread;
+    int rc;
+
+    *n = 0;
+    if (max < 1) {
+        snprintf(why, why_len, "no room left among the %u fds a handover passes for the QMP "
+                 "connection", DM_STATE_FDS_MAX);
+        return -E2BIG;
+    }
+    /* everything QEMU said is read and parsed: a half message cannot be handed over */
+    (void)ferry_qmp_drain(q);
+    (void)ferry_qmp_unread(q, &unread);
+    if (unread) {
+        snprintf(why, why_len, "a QMP message from QEMU is half received (%zu bytes): retry",
+                 unread);
+        return -EAGAIN;
+    }
+    fds[0] = companion_qmp_fd(m->qmp);
+    roles[0] = DM_STATE_FD_QMP;
+    if (m->usb) {
+        rc = companion_usb_handover_save(m->usb, state, fds + 1, max - 1, &nu, why, why_len);
+        if (rc < 0)
+            return rc;
+    }
+    for (unsigned i = 0; i < nu; i++)
+        roles[1 + i] = DM_STATE_FD_COMPANION | i << 8;
+    *n = 1 + nu;
+    return 0;
+}
+
+static void companion_resume(void *opaque)
+{
+    struct dm_program *m = opaque;
+
+    companion_usb_handover_resume(m->usb);
+}
+
+static int companion_restore(void *opaque, const uint8_t *state, size_t len, const int *fds,
+                             unsigned n, char *why, size_t why_len)
+{
+    struct dm_program *m = opaque;
+
+    if (!len && !n)
+        return 0;           /* the predecessor served no USB */
+    if (!m->usb) {
+        snprintf(why, why_len, "the predecessor served USB channels, this ferry-dm has no USB "
+                 "service");
+        return -EINVAL;
+    }
+    return companion_usb_handover_restore(m->usb, state, len, fds, n, why, why_len);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -445,8 +504,8 @@ static int dm_run(const struct dm_args *a)
         if (dm_takeover_started(a->take_over) < 0)
             takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
-        if (companion || a->qmp || a->libvirt)
-            takeover_failed(NULL, -EOPNOTSUPP, "companion mode cannot be replaced yet");
+        if (a->libvirt)
+            takeover_failed(NULL, -EOPNOTSUPP, "ferry-dm --libvirt cannot be replaced yet");
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
@@ -528,7 +587,16 @@ static int dm_run(const struct dm_args *a)
         /* the xhci's QEMU: its monitor is already connected (an inherited socketpair) */
         int qmp_fd = qmp && !companion && qmp == dm_usb_host_qmp(m.dm)
                      ? dm_usb_host_take_fd(m.dm) : -1;
-        if (qmp && companion_qmp_open_fd(m.base, qmp_fd, qmp, qmp_gone, &m, &m.qmp) < 0) {
+        if (qmp && takeover) {
+            /* the predecessor's connection (a companion's, or the xhci's monitor): QEMU
+             * greeted and negotiated it once */
+            int qfd = dm_takeover_fd(takeover, DM_STATE_FD_QMP);
+
+            if (qfd < 0)
+                takeover_failed(takeover, -EINVAL, "the predecessor passed no QMP connection");
+            if (companion_qmp_adopt(m.base, qmp, qfd, NULL, 0, qmp_gone, &m, &m.qmp) < 0)
+                takeover_failed(takeover, -ENOMEM, "cannot take over the QMP connection");
+        } else if (qmp && companion_qmp_open_fd(m.base, qmp_fd, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
         }
@@ -542,13 +610,13 @@ static int dm_run(const struct dm_args *a)
             rc = companion_usb_start(m.base, m.qmp, qmp ? qmp : a->qmp, a->config,
                                      (const char *const *)a->usb, a->usb_policy, a->name,
                                      a->control, mode != FERRY_SECCOMP_OFF || sbx.namespaces,
-                                     usb_qemu_gone, &m, &m.usb);
+                                     takeover != NULL, usb_qemu_gone, &m, &m.usb);
         if (rc < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
         }
         /* ... then plugged into QEMU */
-        if (m.qmp && companion_vfio_start(m.vfio, m.qmp, qmp) < 0)
+        if (m.qmp && !takeover && companion_vfio_start(m.vfio, m.qmp, qmp) < 0)
             goto out;
     }
     if (m.usb && dm_usb_host_qmp(m.dm))
@@ -558,7 +626,9 @@ static int dm_run(const struct dm_args *a)
     tt[4] = g_get_monotonic_time();
     /* The launcher of a successor (x-replace): forked now, before confinement (a successor
      * forked it before it said STARTED). */
-    if (m.control && !companion && !m.replace)
+    m.companion = (struct dm_replace_companion){ companion_save, companion_resume,
+                                                 companion_restore, &m };
+    if (m.control && !a->libvirt && !m.replace)
         prepare_successor(a, &sbx, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
     m.sig_ev[1] = evsignal_new(m.base, SIGTERM, signal_cb, &m);
@@ -572,12 +642,17 @@ static int dm_run(const struct dm_args *a)
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot confine itself: %s (see the log line above; "
                 "--user NAME picks another user, --seccomp=off --no-namespaces for "
                 "debugging)", strerror(-rc));
+        /* a successor touches nothing of what it was given (the teardown would unlink
+         * the control socket its predecessor still serves, release devices) */
+        if (takeover)
+            takeover_failed(takeover, rc, "cannot confine itself (see its log)");
         goto out;
     }
     if (mode != FERRY_SECCOMP_OFF)
         dm_set_confined(m.dm, lists, nr_lists);
     if (takeover) {
-        struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest };
+        struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest,
+                                          m.qmp ? &m.companion : NULL };
         tt[5] = g_get_monotonic_time();
         rc = dm_takeover_finish(takeover, &parts, why, sizeof(why));
         if (rc < 0)

@@ -286,6 +286,9 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     int fds[REPLACE_FDS_MAX];
     unsigned nfds = 0;
     bool begun = false, exported = false;
+    bool serving = dm_server_connected(p->server);     /* not in companion mode */
+    bool companion_saved = false;
+    g_autoptr(GByteArray) cstate = NULL;
     int rc;
 
     why[0] = '\0';
@@ -313,7 +316,7 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
 
     /* From here on this ferry-dm serves nothing until the exchange ends. */
     uint64_t t_freeze = now_ns(), t_sent = 0, t_ready = 0, t_state = 0;
-    rc = dm_server_export(p->server, &f->ioreq, fds, REPLACE_FDS_MAX - 1);
+    rc = serving ? dm_server_export(p->server, &f->ioreq, fds, REPLACE_FDS_MAX - 1) : 0;
     if (rc < 0) {
         say(why, why_len, "cannot hand over the ioreq registration: %s", strerror(-rc));
         goto fail;
@@ -349,9 +352,21 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
         goto fail;
     exported = true;
     nfds += (unsigned)rc;
+    if (p->companion) {
+        unsigned nco = 0;
+
+        cstate = g_byte_array_new();
+        companion_saved = true;
+        rc = p->companion->save(p->companion->opaque, cstate, fds + nfds, f->roles + nfds,
+                                nfds < DM_STATE_FDS_MAX ? DM_STATE_FDS_MAX - nfds : 0, &nco,
+                                why, why_len);
+        if (rc < 0)
+            goto fail;
+        nfds += nco;
+    }
     f->nr_fds = nfds;
 
-    rc = dm_state_save(p->dm, p->guest, f->roles, nfds, state);
+    rc = dm_state_save_full(p->dm, p->guest, f->roles, nfds, cstate, state);
     if (rc < 0) {
         say(why, why_len, "cannot save the devices' state: %s", strerror(-rc));
         goto fail;
@@ -362,12 +377,12 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
         g_byte_array_set_size(state, state->len - 7);
     f->state_len = state->len;
 
-    rc = dm_server_handover(p->server, IOREQ_HANDOVER_BEGIN, (uint32_t)inst.pid);
+    rc = serving ? dm_server_handover(p->server, IOREQ_HANDOVER_BEGIN, (uint32_t)inst.pid) : 0;
     if (rc < 0) {
         say(why, why_len, "the hypervisor refused the handover: %s", strerror(-rc));
         goto fail;
     }
-    begun = true;
+    begun = serving;
     uint16_t version = fault && !strcmp(fault, "version") ? DM_STATE_VERSION + 1
                                                           : DM_STATE_VERSION;
     rc = msg_send(inst.sock, REPLACE_MSG_FDS, version, f,
@@ -442,7 +457,10 @@ fail:
     if (begun)
         (void)dm_server_handover(p->server, IOREQ_HANDOVER_ABORT, (uint32_t)getpid());
     /* Whatever came in meanwhile is answered by us, still in charge. */
-    dm_server_resume(p->server);
+    if (serving)
+        dm_server_resume(p->server);
+    if (companion_saved && p->companion->resume)
+        p->companion->resume(p->companion->opaque);
     close(inst.sock);
     close(inst.errfd);
     g_free(f);
@@ -554,10 +572,22 @@ int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, cha
     }
     for (unsigned i = 0; i < t->f.nr_ioreq_fds; i++)
         t->used[i] = true;
+    if (t->f.nr_ioreq_fds == 0)
+        return 0;       /* companion mode: no ioreq server */
     rc = dm_server_adopt(server, &t->f.ioreq, t->fds, t->f.nr_ioreq_fds);
     if (rc < 0)
         say(why, why_len, "cannot take over the ioreq registration: %s", strerror(-rc));
     return rc;
+}
+
+int dm_takeover_fd(struct dm_takeover *t, uint32_t role)
+{
+    for (unsigned i = 0; i < t->nfds; i++)
+        if (!t->used[i] && t->f.roles[i] == role) {
+            t->used[i] = true;
+            return t->fds[i];
+        }
+    return -1;
 }
 
 int dm_takeover_control_fd(struct dm_takeover *t)
@@ -616,9 +646,11 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
     }
     /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours.  The claims go
      * in one batch: the guest's pause holds one wake-up of ferry-hv for them, not one each. */
-    (void)dm_server_batch(p->server, true);
+    bool serving = t->f.nr_ioreq_fds != 0;      /* not in companion mode */
+    if (serving)
+        (void)dm_server_batch(p->server, true);
     rc = dm_start(p->dm);
-    int brc = dm_server_batch(p->server, false);
+    int brc = serving ? dm_server_batch(p->server, false) : 0;
     if (rc >= 0)
         rc = brc;
     if (rc < 0) {
@@ -629,16 +661,42 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
     rc = dm_state_load(p->dm, p->guest, state->data, state->len, &v, why, why_len);
     if (rc < 0)
         return rc;
-    rc = dm_server_enable(p->server);
+    if (!p->companion != !v.companion) {
+        say(why, why_len, "%s", p->companion ? "the state has no companion-mode section, and "
+            "this ferry-dm is a companion (--qmp)" : "the state is a companion's (--qmp), "
+            "this ferry-dm is not");
+        return -EINVAL;
+    }
+    if (p->companion) {
+        int cfds[REPLACE_FDS_MAX];
+        unsigned nc = 0;
+
+        for (unsigned i = 0; i < t->nfds; i++)
+            if (!t->used[i] && DM_STATE_FD_KIND(t->f.roles[i]) == DM_STATE_FD_COMPANION) {
+                if (DM_STATE_FD_TAG(t->f.roles[i]) != nc) {
+                    say(why, why_len, "companion fds out of order in the handover");
+                    return -EBADMSG;
+                }
+                cfds[nc++] = t->fds[i];
+                t->used[i] = true;
+            }
+        rc = p->companion->restore(p->companion->opaque, v.companion, v.companion_len, cfds, nc,
+                                   why, why_len);
+        if (rc < 0)
+            return rc;
+    }
+    rc = serving ? dm_server_enable(p->server) : 0;
     if (rc < 0) {
         say(why, why_len, "cannot enable the ioreq server: %s", strerror(-rc));
         return rc;
     }
     /* The predecessor serves nothing more (it waits for RESULT, then exits): what waited in
      * the slots is ours, answered first, the guest's pause ends here. */
-    dm_server_resume(p->server);
+    if (serving)
+        dm_server_resume(p->server);
     send_result(t, 0, NULL);
-    (void)dm_server_handover(p->server, IOREQ_HANDOVER_DONE, (uint32_t)getpid());
+    if (serving)
+        (void)dm_server_handover(p->server, IOREQ_HANDOVER_DONE, (uint32_t)getpid());
     ferry_log(FERRY_LOG_INFO, NULL, "took over guest %s from %s (state %u bytes)", p->guest,
               v.source[0] ? v.source : "an unnamed ferry-dm", t->f.state_len);
     return 0;

@@ -36,6 +36,7 @@
 #define FERRY_DM_REPLACE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "devmodel/control.h"
@@ -47,11 +48,31 @@
 
 struct dm_replace;
 
+/*
+ * Companion mode (no ioreq server: ferry-dm serves a QEMU guest's USB):
+ * what dm-main hands over besides the framework's, through these hooks.
+ *   save     predecessor, after STARTED: quiesce and append the COMPANION
+ *            section's bytes to state, the fds to pass to fds (*n, at most
+ *            max) with their roles; -errno and why: the replace is refused
+ *   resume   predecessor: the handover failed after save, serve on
+ *   restore  successor, after the devices' state: take it over from the
+ *            section and the passed fds of kind DM_STATE_FD_COMPANION
+ */
+struct dm_replace_companion {
+    int (*save)(void *opaque, GByteArray *state, int *fds, uint32_t *roles, unsigned max,
+                unsigned *n, char *why, size_t why_len);
+    void (*resume)(void *opaque);
+    int (*restore)(void *opaque, const uint8_t *state, size_t len, const int *fds, unsigned n,
+                   char *why, size_t why_len);
+    void *opaque;
+};
+
 struct dm_replace_parts {
     struct ferry_dm *dm;
     struct ferry_dm_server *server;
     struct ferry_dm_control *control;
     const char *guest;
+    const struct dm_replace_companion *companion;   /* NULL: not companion mode */
 };
 
 /*
@@ -92,6 +113,8 @@ FERRY_MUST_CHECK int dm_takeover_receive(int fd, struct dm_takeover **out, char 
 /* Adopt the ioreq registration (into p->server) and give chardevs their fds. */
 FERRY_MUST_CHECK int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server,
                                        char *why, size_t why_len);
+/* A passed fd of this role (DM_STATE_FD_QMP), ours now, or -1. */
+int dm_takeover_fd(struct dm_takeover *t, uint32_t role);
 /* The predecessor's listening control socket (ours now), or -1. */
 int dm_takeover_control_fd(struct dm_takeover *t);
 /* After confinement: READY, the state, start, restore, serve, RESULT. */

@@ -20,6 +20,8 @@
  *            eventfds are passed as DM_STATE_FD_MSI): next cookie u32,
  *            count u32, then per message slot u32, cookie u32, address
  *            u64, data u32 (dm-handover.c); absent: none
+ *   COMPANION companion mode (--qmp): the QMP connection and the USB
+ *            service with its usbredir channels (dm-replace.h, companion/dm-usb.h)
  *
  * A reader checks everything (magic, version, sizes, checksum, every
  * section's bounds, that each saved device exists here and that every
@@ -49,6 +51,7 @@ enum dm_state_section {
     DM_STATE_SEC_FDS = 3,
     DM_STATE_SEC_SOURCE = 4,
     DM_STATE_SEC_IRQS = 5,          /* MSI routes handed over (dm-handover.h) */
+    DM_STATE_SEC_COMPANION = 6,     /* companion mode's QMP and USB (dm-replace.h) */
 };
 
 #define DM_STATE_SEC_OPTIONAL   (1u << 0)
@@ -68,6 +71,10 @@ enum dm_state_fd_role {
     DM_STATE_FD_IRQFD = 11,         /* a GSI's irqfd (registered): tag the GSI */
     DM_STATE_FD_RESAMPLE = 12,      /* a level GSI's resample eventfd: tag the GSI */
     DM_STATE_FD_MSI = 13,           /* an MSI message's routed eventfd: tag its slot */
+    DM_STATE_FD_QMP = 14,           /* companion mode: the QMP connection to QEMU */
+    DM_STATE_FD_COMPANION = 15,     /* companion mode: a USB channel's socket or usbfs fd, or
+                                       an ownership claim's lock: tag its index, in the
+                                       companion section's order */
     DM_STATE_FD_ROLE_MAX
 };
 #define DM_STATE_FD_KIND(role)  ((role) & 0xff)
@@ -82,11 +89,17 @@ struct dm_state_view {
     char source[64];                /* "" when absent */
     const uint8_t *irqs;            /* the IRQS section, NULL when absent */
     size_t irqs_len;
+    const uint8_t *companion;       /* the COMPANION section, NULL when absent */
+    size_t companion_len;
 };
 
 /* One stream for dm's devices, with the given fd roles; 0 or -errno. */
 FERRY_MUST_CHECK int dm_state_save(struct ferry_dm *dm, const char *guest,
                                    const uint32_t *fd_roles, unsigned nr_fds, GByteArray *out);
+/* The same with a COMPANION section (companion mode), when companion is not NULL. */
+FERRY_MUST_CHECK int dm_state_save_full(struct ferry_dm *dm, const char *guest,
+                                        const uint32_t *fd_roles, unsigned nr_fds,
+                                        const GByteArray *companion, GByteArray *out);
 /*
  * Checks the stream's structure (not the devices): 0 and *v filled in, or
  * -EBADMSG (corrupt, truncated), -EPROTONOSUPPORT (another version),

@@ -392,6 +392,27 @@ int policy_owner_fd(const struct ferry_policy_owner *o)
     return o ? o->fd : -1;
 }
 
+const char *policy_owner_path(const struct ferry_policy_owner *o)
+{
+    return o ? o->path : NULL;
+}
+
+int policy_owner_adopt(int fd, const char *path, struct ferry_policy_owner **out)
+{
+    struct ferry_policy_owner *o;
+
+    *out = NULL;
+    if (fd < 0 || !path || strlen(path) >= sizeof(o->path))
+        return -EINVAL;
+    o = calloc(1, sizeof(*o));
+    if (!o)
+        return -ENOMEM;
+    o->fd = fd;
+    snprintf(o->path, sizeof(o->path), "%s", path);
+    *out = o;
+    return 0;
+}
+
 int policy_owner_drop(const char *rundir, const char *kind, const char *id, const char *guest)
 {
     struct ferry_policy_owner_info i = { 0 };

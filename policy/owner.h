@@ -88,6 +88,12 @@ FERRY_POLICY_API void policy_owner_release(struct ferry_policy_owner *o);
 FERRY_POLICY_API void policy_owner_detach(struct ferry_policy_owner *o);
 /* The lock's fd (to pass with SCM_RIGHTS: the lock lives on in the receiver). */
 FERRY_POLICY_API int policy_owner_fd(const struct ferry_policy_owner *o);
+/* A claim handed over by another process (ferry-dm's replace): its lock fd,
+ * passed with SCM_RIGHTS, still holds the lock (an open-file-description
+ * lock), and its description's path.  fd taken on success; 0 or -errno. */
+FERRY_POLICY_API const char *policy_owner_path(const struct ferry_policy_owner *o);
+FERRY_POLICY_API int policy_owner_adopt(int fd, const char *path,
+                                        struct ferry_policy_owner **out);
 FERRY_POLICY_API int
 policy_owner_drop(const char *rundir, const char *kind, const char *id, const char *guest);
 FERRY_POLICY_API FERRY_MUST_CHECK int

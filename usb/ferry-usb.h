@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <glib.h>
 
 #include "common/ferry-log.h"
 
@@ -265,6 +266,51 @@ FERRY_USB_API FERRY_MUST_CHECK int
 usb_redir_set_device(struct ferry_usb_redir *r, struct libusb_device_handle *handle);
 FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
 
+/*
+ * Handing a connection to another process (ferry-dm's replace,
+ * docs/usb.md "Replacing ferry-dm"): the peer sees nothing, no second
+ * hello, no reset, no disconnect, no lost or repeated packet.
+ *
+ * usb_redir_quiesce: take no further request from the peer (the one being
+ * read is still taken whole); what arrives stays in the socket or the
+ * read-ahead.  usb_redir_handover_ready: 0 once nothing is in flight (every
+ * request taken has been answered); -EAGAIN (not yet) or -EBUSY (not at
+ * all: an endpoint streams, an alternate setting, a filter; TLS:
+ * -EOPNOTSUPP) with why.  usb_redir_export: then the state (the peer's
+ * hello, bytes read and not parsed, bytes queued and not sent) appended to
+ * state; from then on the endpoint does nothing (the successor serves the
+ * same socket and device fd) until usb_redir_resume (the handover failed:
+ * serve on).  Freeing an exported endpoint gives the device back to the
+ * host: a predecessor exits without it.
+ */
+FERRY_USB_API void usb_redir_quiesce(struct ferry_usb_redir *r);
+FERRY_USB_API void usb_redir_resume(struct ferry_usb_redir *r);
+/* Quiescing without the event loop (inside a handover that blocks it): read
+ * the rest of the packet being read, send what is queued. */
+FERRY_USB_API void usb_redir_quiesce_step(struct ferry_usb_redir *r);
+/* Requests taken from the peer and not answered yet. */
+FERRY_USB_API unsigned usb_redir_in_flight(const struct ferry_usb_redir *r);
+FERRY_USB_API int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len);
+FERRY_USB_API FERRY_MUST_CHECK int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state,
+                                                    char *why, size_t len);
+/* The connection's socket; the device's usbfs fd (found in /proc/self/fd
+ * by its node's name), or -errno. */
+FERRY_USB_API int usb_redir_fd(const struct ferry_usb_redir *r);
+FERRY_USB_API int usb_redir_device_fd(const struct ferry_usb_redir *r);
+/*
+ * The successor's side: serve `handle` (the same device, wrapped from the
+ * passed usbfs fd; ownership taken) to the peer on the passed socket `fd`
+ * (ownership taken) from usb_redir_export's state.  Its usbredirhost is
+ * given the peer's hello again and takes the device without resetting it;
+ * what it says to greet and connect is kept from the peer.  0, or -errno
+ * with why (a state of another version, a malformed one).
+ */
+FERRY_USB_API FERRY_MUST_CHECK int
+usb_redir_adopt(struct ferry_usb_host *host, struct libusb_device_handle *handle, int fd,
+                const uint8_t *state, size_t len, const char *name,
+                const struct ferry_usb_redir_ops *ops, void *opaque,
+                struct ferry_usb_redir **out, char *why, size_t whylen);
+
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
  * close-on-exec; TCP sockets get TCP_NODELAY (also on accepted ones). */
 FERRY_USB_API FERRY_MUST_CHECK int usb_listen(const char *addr, char *err, size_t errlen);
@@ -286,6 +332,10 @@ usb_qmp_open(const char *path, int timeout_ms, struct ferry_usb_qmp **out,
 FERRY_USB_API FERRY_MUST_CHECK int
 usb_qmp_open_fd(int fd, const char *path, int timeout_ms, struct ferry_usb_qmp **out,
                 char *err, size_t errlen);
+/* A connection another process negotiated (ferry_qmp_adopt): fd taken. */
+FERRY_USB_API FERRY_MUST_CHECK int usb_qmp_adopt(const char *path, int fd, const void *unread,
+                                                 size_t len, int timeout_ms,
+                                                 struct ferry_usb_qmp **out);
 FERRY_USB_API void usb_qmp_close(struct ferry_usb_qmp *q);
 /* Run one command; args_json may be NULL.  *reply_json (may be NULL) gets
  * the "return" value as JSON text; an "error" reply is -EIO with its desc. */
@@ -561,5 +611,28 @@ FERRY_USB_API bool usb_service_assigned(struct ferry_usb_service *s, const char 
 FERRY_USB_API char *usb_service_list_json(struct ferry_usb_service *s);
 /* Number of assignments currently connected to a guest (tests). */
 FERRY_USB_API unsigned usb_service_connected(struct ferry_usb_service *s);
+/*
+ * Handing the service to a successor process (ferry-dm's replace,
+ * docs/usb.md): usb_service_quiesce takes no further request on any channel
+ * and waits (blocking, at most timeout_ms, libusb handled meanwhile) until
+ * every request taken is answered; 0, or -errno with why (and every
+ * channel serves on): a network share, a listener, an unplug under way, an
+ * endpoint that streams (usb_redir_handover_ready).  usb_service_export
+ * then appends the state and puts each channel's socket and usbfs fd in fds
+ * (*nfds of them); usb_service_resume serves on when the handover fails.
+ * usb_service_adopt (the successor, whose guests were added with the same
+ * QMP paths and connections) makes the assignments and channels again.
+ */
+FERRY_USB_API int usb_service_quiesce(struct ferry_usb_service *s, int timeout_ms, char *why,
+                                      size_t len);
+FERRY_USB_API void usb_service_resume(struct ferry_usb_service *s);
+FERRY_USB_API FERRY_MUST_CHECK int usb_service_export(struct ferry_usb_service *s,
+                                                      GByteArray *state, int *fds,
+                                                      unsigned max, unsigned *nfds, char *why,
+                                                      size_t len);
+FERRY_USB_API FERRY_MUST_CHECK int usb_service_adopt(struct ferry_usb_service *s,
+                                                     const uint8_t *state, size_t len,
+                                                     const int *fds, unsigned nfds, char *why,
+                                                     size_t whylen);
 
 #endif

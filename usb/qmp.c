@@ -107,6 +107,28 @@ int usb_qmp_open_fd(int fd, const char *path, int timeout_ms, struct ferry_usb_q
     return 0;
 }
 
+int usb_qmp_adopt(const char *path, int fd, const void *unread, size_t len, int timeout_ms,
+                  struct ferry_usb_qmp **out)
+{
+    struct ferry_usb_qmp *q = g_new0(struct ferry_usb_qmp, 1);
+    int r;
+
+    *out = NULL;
+    g_strlcpy(q->path, path, sizeof(q->path));
+    q->q = ferry_qmp_new(timeout_ms);
+    if (!q->q) {
+        g_free(q);
+        return -ENOMEM;
+    }
+    r = ferry_qmp_adopt(q->q, fd, unread, len);
+    if (r < 0) {
+        usb_qmp_close(q);
+        return r;
+    }
+    *out = q;
+    return 0;
+}
+
 void usb_qmp_close(struct ferry_usb_qmp *q)
 {
     if (!q)

@@ -6,11 +6,14 @@
  * or oversized packets, or vanishes, ends the endpoint with a log line; the
  * device goes back to the host.
  */
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libusb.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -69,6 +72,25 @@ struct ferry_usb_redir {
     GQueue out_ends;            /* where each queued packet ends, in out_total */
     uint64_t out_total;         /* bytes ever put in out */
     uint64_t out_sent;          /* bytes ever sent from it */
+    /* Handover (usb_redir_export / usb_redir_adopt): the packets followed,
+     * whether requests are taken no more (quiescing), whether the
+     * connection is another process's now (handed), and, while a successor
+     * builds its host side, the peer's hello replayed to the new parser
+     * and the packets of a fresh connect kept from the peer (adopting). */
+    struct redir_track track;
+    bool quiescing, handed, adopting;
+    GByteArray *replay;
+    size_t replay_pos;
+    unsigned dropped;
+    /* Receiving streams stopped on the host side for a handover (parked),
+     * the packets put to usbredirhost as if from the peer (inject), the
+     * stream status replies to them not passed on (swallow), the stopped
+     * transfers libusb has not given back yet (cancels). */
+    GByteArray *inject;
+    size_t inject_pos;
+    bool parked;
+    unsigned swallow, cancels;
+    libusb_device_handle *handle;
 };
 
 static void redir_log(struct ferry_usb_redir *r, enum ferry_log_level lvl, const char *fmt, ...)
@@ -119,10 +141,11 @@ static void redir_end(struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
  * Each request is served from the read-ahead first; when that is empty, one
  * readv() fills the request and the read-ahead behind it.
  */
+static ssize_t uh_read_bytes(struct ferry_usb_redir *r, uint8_t *data, int count);
+
 static int uh_read(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
-    struct iovec iov[2];
     ssize_t n;
 
     if ((unsigned)count > FERRY_USB_REDIR_PACKET_MAX) {
@@ -130,6 +153,40 @@ static int uh_read(void *priv, uint8_t *data, int count)
         errno = EMSGSIZE;
         return -1;
     }
+    if (r->inject && r->inject_pos < r->inject->len) {
+        /* packets of our own, whole, between two of the peer's */
+        size_t k = MIN((size_t)count, r->inject->len - r->inject_pos);
+
+        memcpy(data, r->inject->data + r->inject_pos, k);
+        r->inject_pos += k;
+        if (r->adopting)        /* a successor's starts: followed like the peer's */
+            redir_track_in(&r->track, data, k);
+        return (int)k;
+    }
+    if (r->adopting) {
+        /* the predecessor's peer said hello once: the new parser hears it again */
+        size_t k = r->replay ? MIN((size_t)count, r->replay->len - r->replay_pos) : 0;
+
+        if (k)
+            memcpy(data, r->replay->data + r->replay_pos, k);
+        r->replay_pos += k;
+        redir_track_in(&r->track, data, k);
+        return (int)k;
+    }
+    /* quiescing: no further request is taken; what is read stays in rbuf */
+    if (r->handed || (r->quiescing && redir_track_at_boundary(&r->track)))
+        return 0;
+    n = uh_read_bytes(r, data, count);
+    if (n > 0)
+        redir_track_in(&r->track, data, (size_t)n);
+    return (int)n;
+}
+
+static ssize_t uh_read_bytes(struct ferry_usb_redir *r, uint8_t *data, int count)
+{
+    struct iovec iov[2];
+    ssize_t n;
+
     if (r->ops.recv) {
         /* the owner's transport (TLS): no read-ahead here, its own buffer */
         n = r->ops.recv(r->opaque, data, (size_t)count);
@@ -179,11 +236,103 @@ static void out_release(const void *data, size_t len, void *arg)
     usbredirhost_free_write_buffer(r->uh, (uint8_t *)data);
 }
 
+/*
+ * Packets of our own for usbredirhost (stopping and starting receiving
+ * streams across a handover): REDIR_INJECT_ID is their id, never one of
+ * QEMU's at that moment (QEMU sends its stream starts and stops with id 0,
+ * and none of its requests is in flight while a channel is handed over).
+ */
+#define REDIR_INJECT_ID 0x46e7d5a1u
+
+static uint32_t rd_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static bool redir_is_inject_reply(struct ferry_usb_redir *r, const uint8_t *p, int count)
+{
+    unsigned hl = redir_track_hdr_len(&r->track);
+    uint32_t type;
+
+    if (count < (int)hl)
+        return false;
+    type = rd_le32(p);
+    if ((type != usb_redir_interrupt_receiving_status &&
+         type != usb_redir_bulk_receiving_status) || rd_le32(p + 8) != REDIR_INJECT_ID ||
+        (hl == 16 && rd_le32(p + 12) != 0))
+        return false;
+    /* status, endpoint | stream_id u32, endpoint, status: a failure is QEMU's to know */
+    bool intr = type == usb_redir_interrupt_receiving_status;
+    unsigned need = hl + (intr ? 2 : 6);
+    uint8_t ep = count >= (int)need ? p[hl + (intr ? 1 : 4)] : 0;
+    uint8_t st = count >= (int)need ? p[hl + (intr ? 0 : 5)] : usb_redir_inval;
+
+    if (st != usb_redir_success) {
+        r->swallow--;
+        redir_log(r, FERRY_LOG_WARNING, "handover: a receiving stream on endpoint %02x did "
+                  "not stop or start again (usbredir status %u): passed on to the peer", ep, st);
+        return false;
+    }
+    return true;
+}
+
+/* One packet (header and type header, no data) for usbredirhost to read next. */
+static void redir_inject(struct ferry_usb_redir *r, uint32_t type, const uint8_t *hdr,
+                         uint32_t len)
+{
+    unsigned hl = redir_track_hdr_len(&r->track);
+    uint8_t h[16] = { 0 };
+
+    if (!r->inject)
+        r->inject = g_byte_array_new();
+    if (r->inject_pos == r->inject->len) {
+        g_byte_array_set_size(r->inject, 0);
+        r->inject_pos = 0;
+    }
+    put_le32(h, type);
+    put_le32(h + 4, len);
+    put_le32(h + 8, REDIR_INJECT_ID);
+    g_byte_array_append(r->inject, h, hl);
+    g_byte_array_append(r->inject, hdr, len);
+    r->swallow++;
+}
+
 /* usbredirparser hands over one whole packet per call, and the buffer with
- * it (usbredirhost_fl_write_cb_owns_buffer): queued without a copy. */
+ * it (usbredirhost_fl_write_cb_owns_buffer): queued without a copy.  A
+ * successor's host side greets and connects the device like a new one:
+ * those packets are kept from the peer, which has had them from the
+ * predecessor. */
 static int uh_write(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
+
+    if (r->swallow && redir_is_inject_reply(r, data, count)) {
+        r->swallow--;
+        usbredirhost_free_write_buffer(r->uh, data);
+        return count;
+    }
+    redir_track_out(&r->track, data, (size_t)count);
+    if (r->adopting && count >= 4) {
+        uint32_t type = (uint32_t)data[0] | (uint32_t)data[1] << 8 |
+                        (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+
+        if (type == usb_redir_hello || type == usb_redir_device_connect ||
+            type == usb_redir_interface_info || type == usb_redir_ep_info) {
+            r->dropped++;
+            usbredirhost_free_write_buffer(r->uh, data);
+            return count;
+        }
+        redir_log(r, FERRY_LOG_WARNING, "handover: the new host side sent packet type %u "
+                  "while taking over: passed on", type);
+    }
 
     if (evbuffer_add_reference(r->out, data, (size_t)count, out_release, r) < 0) {
         errno = ENOMEM;
@@ -288,7 +437,7 @@ static void redir_flush(struct ferry_usb_redir *r)
     unsigned pkts;
     int rc;
 
-    if (!r->uh || r->ended || r->writing)
+    if (!r->uh || r->ended || r->writing || r->handed)
         return;
     r->writing = true;
     rc = usbredirhost_write_guest_data(r->uh) < 0 ? -errno : 0;
@@ -405,7 +554,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     /* the device may have completed transfers meanwhile */
     redir_flush(r);
-    redir_kick_pending(r);
+    if (r->quiescing && redir_track_at_boundary(&r->track))
+        event_del(r->rev);      /* no request is taken until usb_redir_resume */
+    else
+        redir_kick_pending(r);
 }
 
 static void on_end(evutil_socket_t fd, short what, void *arg)
@@ -416,9 +568,8 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
         r->ops.ended(r->opaque, r, r->why);
 }
 
-int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
-                        const char *name, const struct ferry_usb_redir_ops *ops, void *opaque,
-                        struct ferry_usb_redir **out)
+static struct ferry_usb_redir *redir_alloc(struct ferry_usb_host *host, int fd, const char *name,
+                                           const struct ferry_usb_redir_ops *ops, void *opaque)
 {
     struct ferry_usb_redir *r = g_new0(struct ferry_usb_redir, 1);
     struct event_base *base;
@@ -437,13 +588,28 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
     r->rbuf = g_malloc(REDIR_RBUF_SIZE);
     r->out = evbuffer_new();
     g_queue_init(&r->out_ends);
+    redir_track_init(&r->track);
     evutil_make_socket_nonblocking(fd);
-    r->uh = usbredirhost_open_full(usb_host_context(host), NULL, uh_log, uh_read,
+    return r;
+}
+
+static struct usbredirhost *redir_host_open(struct ferry_usb_redir *r)
+{
+    return usbredirhost_open_full(usb_host_context(r->host), NULL, uh_log, uh_read,
                                    uh_write, uh_flush, NULL, NULL, NULL, NULL, r,
                                    "ferry " FERRY_USB_VERSION,
                                    getenv("FERRY_USBREDIR_DEBUG") ? usbredirparser_debug_data
                                                                   : usbredirparser_warning,
                                    usbredirhost_fl_write_cb_owns_buffer);
+}
+
+int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
+                        const char *name, const struct ferry_usb_redir_ops *ops, void *opaque,
+                        struct ferry_usb_redir **out)
+{
+    struct ferry_usb_redir *r = redir_alloc(host, fd, name, ops, opaque);
+
+    r->uh = redir_host_open(r);
     if (r->uh)
         usbredirhost_set_buffered_output_size_cb(r->uh, uh_buffered);
     if (!r->uh || !r->out || !r->flushev) {
@@ -456,6 +622,7 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
         return -ENOMEM;
     }
     /* takes the handle; detaches host kernel drivers and claims interfaces */
+    r->handle = handle;
     if (handle && usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
         redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
         r->fd = -1;
@@ -469,6 +636,8 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
     *out = r;
     return 0;
 }
+
+static void redir_park_forget(struct ferry_usb_redir *r);
 
 void usb_redir_free(struct ferry_usb_redir *r)
 {
@@ -494,6 +663,12 @@ void usb_redir_free(struct ferry_usb_redir *r)
         event_free(r->flushev);
     g_free(r->rbuf);
     g_queue_clear_full(&r->out_ends, g_free);
+    redir_track_clear(&r->track);
+    if (r->replay)
+        g_byte_array_unref(r->replay);
+    if (r->inject)
+        g_byte_array_unref(r->inject);
+    redir_park_forget(r);
     if (r->fd >= 0)
         close(r->fd);
     g_free(r);
@@ -506,7 +681,9 @@ int usb_redir_set_device(struct ferry_usb_redir *r, libusb_device_handle *handle
             libusb_close(handle);
         return -EPIPE;
     }
+    r->handle = handle;
     if (usbredirhost_set_device(r->uh, handle) != usb_redir_success) {
+        r->handle = NULL;
         redir_log(r, FERRY_LOG_ERROR, "cannot claim the device for redirection");
         return -EBUSY;
     }
@@ -517,6 +694,543 @@ int usb_redir_set_device(struct ferry_usb_redir *r, libusb_device_handle *handle
 uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
 {
     return r->bytes;
+}
+
+/* ---- handover ------------------------------------------------------------ */
+
+/*
+ * A successor's usbredirhost takes a device that is claimed, configured and
+ * in use: usbredirhost_set_device would reset it first ("the first thing
+ * almost any usb-guest does") and claim its interfaces with libusb's
+ * automatic driver detach, which usbfs refuses on an interface that usbfs
+ * (our own file) holds.  Neither can be switched off through its API, so
+ * for the length of that one call (adopt_window) these two libusb calls are
+ * no-ops: this process's definitions come first for libusbredirhost.so's
+ * references (the executable's symbols interpose), and pass everything else
+ * on to libusb.  A plain claim of an interface this file holds already is a
+ * no-op for usbfs.
+ */
+static bool adopt_window;
+static int (*real_reset_device)(libusb_device_handle *);
+static int (*real_set_auto_detach)(libusb_device_handle *, int);
+static int (*real_cancel_transfer)(struct libusb_transfer *);
+
+__attribute__((constructor)) static void redir_interpose_init(void)
+{
+    real_reset_device = (int (*)(libusb_device_handle *))dlsym(RTLD_NEXT,
+                                                               "libusb_reset_device");
+    real_set_auto_detach = (int (*)(libusb_device_handle *, int))dlsym(
+        RTLD_NEXT, "libusb_set_auto_detach_kernel_driver");
+    real_cancel_transfer = (int (*)(struct libusb_transfer *))dlsym(RTLD_NEXT,
+                                                                    "libusb_cancel_transfer");
+}
+
+__attribute__((visibility("default"))) int LIBUSB_CALL
+libusb_reset_device(libusb_device_handle *h)
+{
+    if (adopt_window)
+        return LIBUSB_SUCCESS;
+    return real_reset_device ? real_reset_device(h) : LIBUSB_ERROR_NOT_SUPPORTED;
+}
+
+__attribute__((visibility("default"))) int LIBUSB_CALL
+libusb_set_auto_detach_kernel_driver(libusb_device_handle *h, int enable)
+{
+    if (adopt_window)
+        return LIBUSB_SUCCESS;
+    return real_set_auto_detach ? real_set_auto_detach(h, enable) : LIBUSB_ERROR_NOT_SUPPORTED;
+}
+
+#define REDIR_STATE_MAGIC   0x48525546u     /* "FURH" */
+#define REDIR_STATE_VERSION 2
+#define REDIR_RECV_REC      (1 + REDIR_TRACK_RECV_HDR)     /* type (1 int, 2 bulk), header */
+
+/*
+ * Receiving streams (interrupt or bulk receiving: a HID device the guest
+ * reads, a serial adapter) across a handover.  Their transfers are always
+ * in the device, and a usbfs URB submitted here is reaped with this
+ * process's pointer: so the predecessor stops them as if the peer had
+ * asked (stop packets injected into its usbredirhost, which cancels the
+ * URBs), and the successor starts them again with the same parameters
+ * before it serves the peer.  Data a stopped transfer had already received
+ * (usbredirhost drops a cancelled transfer's data) is sent to the peer here,
+ * in order, as usbredirhost would have.  While park_window is set, each
+ * transfer usbredirhost cancels is followed to its completion (its callback
+ * is ours until then), so the handover waits until libusb has given every
+ * one back.
+ */
+struct parked_xfer {
+    libusb_transfer_cb_fn cb;
+    struct ferry_usb_redir *r;
+};
+
+static struct ferry_usb_redir *park_window;
+static GHashTable *parked_xfers;        /* struct libusb_transfer * -> struct parked_xfer * */
+
+static uint8_t idx_ep(unsigned i)
+{
+    return (uint8_t)((i & 0x10) << 3 | (i & 0x0f));
+}
+
+/* The data of a stopped transfer, to the peer as usbredirhost would have sent it. */
+static void park_forward(struct ferry_usb_redir *r, struct libusb_transfer *t)
+{
+    unsigned hl = redir_track_hdr_len(&r->track), i = ((t->endpoint & 0x80) >> 3) |
+                                                      (t->endpoint & 0x0f);
+    uint8_t h[16 + 10] = { 0 };
+    uint32_t tl;
+
+    if (!r->writing) {
+        r->writing = true;
+        usbredirhost_write_guest_data(r->uh);
+        r->writing = false;
+    }
+    if (r->track.recv_type[i] == usb_redir_start_bulk_receiving) {
+        put_le32(h, usb_redir_buffered_bulk_packet);
+        tl = 10;
+        memcpy(h + hl, r->track.recv_hdr[i], 4);            /* stream_id */
+        put_le32(h + hl + 4, (uint32_t)t->actual_length);
+        h[hl + 8] = t->endpoint;
+        h[hl + 9] = usb_redir_success;
+    } else {
+        put_le32(h, usb_redir_interrupt_packet);
+        tl = 4;
+        h[hl] = t->endpoint;
+        h[hl + 1] = usb_redir_success;
+        h[hl + 2] = (uint8_t)t->actual_length;
+        h[hl + 3] = (uint8_t)(t->actual_length >> 8);
+    }
+    put_le32(h + 4, tl + (uint32_t)t->actual_length);
+    evbuffer_add(r->out, h, hl + tl);
+    evbuffer_add(r->out, t->buffer, (size_t)t->actual_length);
+    r->out_total += hl + tl + (uint64_t)t->actual_length;
+    g_queue_push_tail(&r->out_ends, g_memdup2(&r->out_total, sizeof(r->out_total)));
+    redir_log(r, FERRY_LOG_DEBUG, "handover: %d bytes a stopped transfer on endpoint %02x had "
+              "received sent on", t->actual_length, t->endpoint);
+}
+
+static void LIBUSB_CALL park_done(struct libusb_transfer *t)
+{
+    struct parked_xfer *x = g_hash_table_lookup(parked_xfers, t);
+    struct ferry_usb_redir *r = x->r;
+
+    g_hash_table_steal(parked_xfers, t);
+    t->callback = x->cb;
+    g_free(x);
+    r->cancels--;
+    if (t->actual_length > 0 && !r->closing && r->out)
+        park_forward(r, t);
+    t->callback(t);
+    if (!r->closing)
+        event_active(r->flushev, EV_TIMEOUT, 0);
+}
+
+__attribute__((visibility("default"))) int LIBUSB_CALL
+libusb_cancel_transfer(struct libusb_transfer *t)
+{
+    if (park_window && t->callback != park_done) {
+        struct parked_xfer *x = g_new(struct parked_xfer, 1);
+
+        if (!parked_xfers)
+            parked_xfers = g_hash_table_new(g_direct_hash, g_direct_equal);
+        x->cb = t->callback;
+        x->r = park_window;
+        g_hash_table_insert(parked_xfers, t, x);
+        t->callback = park_done;
+        park_window->cancels++;
+    }
+    return real_cancel_transfer ? real_cancel_transfer(t) : LIBUSB_ERROR_NOT_SUPPORTED;
+}
+
+/* r goes: a stopped transfer libusb never gave back keeps its own callback. */
+static void redir_park_forget(struct ferry_usb_redir *r)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    if (!parked_xfers)
+        return;
+    g_hash_table_iter_init(&it, parked_xfers);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        struct parked_xfer *x = v;
+
+        if (x->r == r) {
+            ((struct libusb_transfer *)k)->callback = x->cb;
+            g_free(x);
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    if (!g_hash_table_size(parked_xfers))
+        g_clear_pointer(&parked_xfers, g_hash_table_destroy);
+}
+
+static bool redir_has_recv(const struct ferry_usb_redir *r)
+{
+    for (unsigned i = 0; i < 32; i++)
+        if (r->track.recv_type[i])
+            return true;
+    return false;
+}
+
+/* Every receiving stream stopped on the host side; the peer hears nothing of it. */
+static void redir_park(struct ferry_usb_redir *r)
+{
+    for (unsigned i = 0; i < 32; i++) {
+        uint8_t h[5];
+
+        if (r->track.recv_type[i] == usb_redir_start_interrupt_receiving) {
+            h[0] = idx_ep(i);
+            redir_inject(r, usb_redir_stop_interrupt_receiving, h, 1);
+        } else if (r->track.recv_type[i] == usb_redir_start_bulk_receiving) {
+            memcpy(h, r->track.recv_hdr[i], 4);
+            h[4] = idx_ep(i);
+            redir_inject(r, usb_redir_stop_bulk_receiving, h, 5);
+        }
+    }
+    r->parked = true;
+    park_window = r;
+    usbredirhost_read_guest_data(r->uh);
+    park_window = NULL;
+    redir_log(r, FERRY_LOG_INFO, "handover: receiving streams stopped on the host side (%u "
+              "transfers being given back)", r->cancels);
+}
+
+/* ... and started again with the peer's parameters (a successor, or a failed handover). */
+static void redir_unpark_from(struct ferry_usb_redir *r, const uint32_t *type,
+                              uint8_t (*hdr)[REDIR_TRACK_RECV_HDR])
+{
+    for (unsigned i = 0; i < 32; i++)
+        if (type[i] == usb_redir_start_interrupt_receiving)
+            redir_inject(r, type[i], hdr[i], 1);
+        else if (type[i] == usb_redir_start_bulk_receiving)
+            redir_inject(r, type[i], hdr[i], REDIR_TRACK_RECV_HDR);
+    usbredirhost_read_guest_data(r->uh);
+    r->parked = false;
+}
+
+void usb_redir_quiesce(struct ferry_usb_redir *r)
+{
+    if (r->ended || r->handed || r->quiescing)
+        return;
+    r->quiescing = true;
+    if (redir_track_at_boundary(&r->track))
+        event_del(r->rev);
+    /* else the rest of the packet being read is still taken */
+}
+
+void usb_redir_resume(struct ferry_usb_redir *r)
+{
+    if (r->ended || (!r->quiescing && !r->handed))
+        return;
+    if (r->parked) {
+        /* still at a packet boundary, reading nothing of the peer's: only these */
+        r->handed = false;
+        r->quiescing = true;
+        redir_unpark_from(r, r->track.recv_type, r->track.recv_hdr);
+    }
+    r->quiescing = false;
+    r->handed = false;
+    if (!r->paused) {
+        event_add(r->rev, NULL);
+        if (r->rpos < r->rlen)
+            event_active(r->rev, EV_READ, 0);   /* read ahead already: no readiness for it */
+    }
+    redir_flush(r);
+    redir_kick_pending(r);
+}
+
+int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len)
+{
+    int rc;
+
+    if (r->ended) {
+        snprintf(why, len, "the connection has ended");
+        return -EPIPE;
+    }
+    if (r->ops.recv || r->ops.send) {
+        snprintf(why, len, "its transport (TLS) keeps state of its own");
+        return -EOPNOTSUPP;
+    }
+    rc = redir_track_check(&r->track, why, len);
+    if (rc == -EBUSY)
+        return rc;
+    if (rc == 0 && !r->quiescing) {
+        snprintf(why, len, "not quiescing");
+        return -EAGAIN;
+    }
+    if (rc == 0 && !redir_track_at_boundary(&r->track)) {
+        snprintf(why, len, "a request from the peer is still arriving");
+        rc = -EAGAIN;
+    } else if (rc == 0 && redir_track_inflight(&r->track)) {
+        snprintf(why, len, "%u transfers in the device", redir_track_inflight(&r->track));
+        rc = -EAGAIN;
+    } else if (rc == 0 && !r->parked && !r->handed && redir_has_recv(r)) {
+        redir_park(r);
+    }
+    if (rc == 0 && r->cancels) {
+        snprintf(why, len, "%u transfers of a receiving stream being stopped", r->cancels);
+        rc = -EAGAIN;
+    }
+    return rc;
+}
+
+static void put32(GByteArray *b, uint32_t v)
+{
+    uint8_t p[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+
+    g_byte_array_append(b, p, 4);
+}
+
+int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state, char *why, size_t len)
+{
+    size_t out_len;
+    int rc = usb_redir_handover_ready(r, why, len);
+
+    if (rc < 0)
+        return rc;
+    /* what usbredirhost has queued goes into r->out, sent by the successor */
+    r->writing = true;
+    rc = usbredirhost_write_guest_data(r->uh) < 0 ? -EIO : 0;
+    r->writing = false;
+    if (rc < 0) {
+        snprintf(why, len, "cannot take the packets queued for the peer");
+        return rc;
+    }
+    out_len = evbuffer_get_length(r->out);
+    put32(state, REDIR_STATE_MAGIC);
+    put32(state, REDIR_STATE_VERSION);
+    put32(state, r->track.peer_hello->len);
+    g_byte_array_append(state, r->track.peer_hello->data, r->track.peer_hello->len);
+    put32(state, (uint32_t)(r->rlen - r->rpos));
+    g_byte_array_append(state, r->rbuf + r->rpos, (guint)(r->rlen - r->rpos));
+    put32(state, (uint32_t)out_len);
+    g_byte_array_set_size(state, state->len + (guint)out_len);
+    evbuffer_copyout(r->out, state->data + state->len - out_len, out_len);
+    {
+        unsigned nrec = 0;
+
+        for (unsigned i = 0; i < 32; i++)
+            nrec += r->track.recv_type[i] ? 1 : 0;
+        put32(state, nrec * REDIR_RECV_REC);
+        for (unsigned i = 0; i < 32; i++) {
+            uint8_t k = r->track.recv_type[i] == usb_redir_start_interrupt_receiving ? 1 : 2;
+
+            if (!r->track.recv_type[i])
+                continue;
+            g_byte_array_append(state, &k, 1);
+            g_byte_array_append(state, r->track.recv_hdr[i], REDIR_TRACK_RECV_HDR);
+        }
+    }
+    put32(state, (uint32_t)r->bytes);
+    put32(state, (uint32_t)(r->bytes >> 32));
+    /* everything is the successor's from now on, until usb_redir_resume */
+    r->handed = true;
+    event_del(r->rev);
+    event_del(r->wev);
+    return 0;
+}
+
+void usb_redir_quiesce_step(struct ferry_usb_redir *r)
+{
+    if (r->ended || r->handed || !r->quiescing)
+        return;
+    if (!redir_track_at_boundary(&r->track) || r->rpos < r->rlen)
+        on_readable(r->fd, EV_READ, r);
+    redir_flush(r);
+}
+
+unsigned usb_redir_in_flight(const struct ferry_usb_redir *r)
+{
+    return redir_track_inflight(&r->track);
+}
+
+int usb_redir_fd(const struct ferry_usb_redir *r)
+{
+    return r->fd;
+}
+
+int usb_redir_device_fd(const struct ferry_usb_redir *r)
+{
+    libusb_device *dev = r->handle ? libusb_get_device(r->handle) : NULL;
+    char want[32], link[PATH_MAX], path[300];
+    struct dirent *e;
+    DIR *d;
+    int fd = -ENOENT;
+
+    if (!dev)
+        return -ENODEV;
+    snprintf(want, sizeof(want), "/dev/bus/usb/%03u/%03u", libusb_get_bus_number(dev),
+             libusb_get_device_address(dev));
+    d = opendir("/proc/self/fd");
+    if (!d)
+        return -errno;
+    while ((e = readdir(d))) {
+        ssize_t n;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        if (g_str_has_suffix(link, want)) {
+            fd = atoi(e->d_name);
+            break;
+        }
+    }
+    closedir(d);
+    return fd;
+}
+
+/* One length-prefixed piece of a state: its bytes stay in the state. */
+static bool take(const uint8_t **p, size_t *left, size_t max, const uint8_t **data, uint32_t *len)
+{
+    uint32_t n;
+
+    if (*left < 4)
+        return false;
+    n = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
+        (uint32_t)(*p)[3] << 24;
+    *p += 4;
+    *left -= 4;
+    if (n > *left || n > max)
+        return false;
+    *data = *p;
+    *len = n;
+    *p += n;
+    *left -= n;
+    return true;
+}
+
+int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
+                    const uint8_t *state, size_t len, const char *name,
+                    const struct ferry_usb_redir_ops *ops, void *opaque,
+                    struct ferry_usb_redir **out, char *why, size_t whylen)
+{
+    const uint8_t *p = state, *hello, *in, *outq, *recv;
+    uint32_t magic, version, hello_len, in_len, out_len, recv_len;
+    size_t left = len;
+    struct ferry_usb_redir *r;
+    int rc;
+
+    *out = NULL;
+    if (left < 8) {
+        snprintf(why, whylen, "usb channel %s: state truncated (%zu bytes)", name, len);
+        goto bad;
+    }
+    magic = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    version = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+              (uint32_t)p[7] << 24;
+    p += 8;
+    left -= 8;
+    if (magic != REDIR_STATE_MAGIC || version != REDIR_STATE_VERSION) {
+        snprintf(why, whylen, "usb channel %s: not a usbredir state of version %u (magic "
+                 "%08x, version %u)", name, REDIR_STATE_VERSION, magic, version);
+        rc = -EPROTONOSUPPORT;
+        goto fail;
+    }
+    if (!take(&p, &left, REDIR_TRACK_HELLO_MAX, &hello, &hello_len) || hello_len < 12 + 64 ||
+        !take(&p, &left, REDIR_RBUF_SIZE, &in, &in_len) ||
+        !take(&p, &left, FERRY_USB_REDIR_PEER_MAX, &outq, &out_len) ||
+        !take(&p, &left, 32 * REDIR_RECV_REC, &recv, &recv_len) ||
+        recv_len % REDIR_RECV_REC || left != 8) {
+        snprintf(why, whylen, "usb channel %s: malformed state (%zu bytes)", name, len);
+        goto bad;
+    }
+    r = redir_alloc(host, fd, name, ops, opaque);
+    r->replay = g_byte_array_new();
+    g_byte_array_append(r->replay, hello, hello_len);
+    r->adopting = true;
+    r->uh = redir_host_open(r);
+    if (!r->uh || !r->out || !r->flushev) {
+        snprintf(why, whylen, "usb channel %s: cannot start the usbredir host side", name);
+        if (handle)
+            libusb_close(handle);
+        usb_redir_free(r);
+        return -ENOMEM;
+    }
+    usbredirhost_set_buffered_output_size_cb(r->uh, uh_buffered);
+    /* the peer's hello, as the predecessor's parser had it */
+    if (usbredirhost_read_guest_data(r->uh) != 0 || r->replay_pos != r->replay->len ||
+        !r->track.hello_seen) {
+        snprintf(why, whylen, "usb channel %s: the peer's hello in the state does not parse",
+                 name);
+        if (handle)
+            libusb_close(handle);
+        usb_redir_free(r);
+        return -EBADMSG;
+    }
+    /* the device as it is: no reset, its claims are this file's already */
+    r->handle = handle;
+    adopt_window = true;
+    rc = handle ? usbredirhost_set_device(r->uh, handle) : usb_redir_success;
+    adopt_window = false;
+    if (rc != usb_redir_success) {
+        snprintf(why, whylen, "usb channel %s: the device cannot be taken over (usbredir "
+                 "status %d)", name, rc);
+        usb_redir_free(r);
+        return -EBUSY;
+    }
+    /* hello, interface and endpoint info, device_connect: the peer had them */
+    r->writing = true;
+    rc = usbredirhost_write_guest_data(r->uh);
+    r->writing = false;
+    if (rc >= 0 && recv_len && handle) {
+        /* the receiving streams the predecessor stopped, before the peer is served */
+        uint32_t type[32] = { 0 };
+        uint8_t hdr[32][REDIR_TRACK_RECV_HDR];
+
+        for (uint32_t o = 0; o < recv_len; o += REDIR_RECV_REC) {
+            const uint8_t *h = recv + o + 1;
+            uint8_t ep = recv[o] == 1 ? h[0] : h[8];
+            unsigned i = ((ep & 0x80) >> 3) | (ep & 0x0f);
+
+            type[i] = recv[o] == 1 ? usb_redir_start_interrupt_receiving
+                                   : usb_redir_start_bulk_receiving;
+            memcpy(hdr[i], h, REDIR_TRACK_RECV_HDR);
+        }
+        redir_unpark_from(r, type, hdr);
+        r->writing = true;
+        rc = usbredirhost_write_guest_data(r->uh);
+        r->writing = false;
+        redir_log(r, FERRY_LOG_INFO, "handover: %u receiving streams started again",
+                  recv_len / REDIR_RECV_REC);
+    }
+    r->adopting = false;
+    if (rc < 0) {
+        snprintf(why, whylen, "usb channel %s: the new host side failed to start", name);
+        usb_redir_free(r);
+        return -EIO;
+    }
+    /* what the predecessor had read and not parsed, and not yet sent */
+    memcpy(r->rbuf, in, in_len);
+    r->rpos = 0;
+    r->rlen = in_len;
+    if (out_len) {
+        evbuffer_add(r->out, outq, out_len);
+        r->out_total += out_len;
+        g_queue_push_tail(&r->out_ends, g_memdup2(&r->out_total, sizeof(r->out_total)));
+    }
+    r->bytes = (uint64_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24) |
+               (uint64_t)(p[4] | p[5] << 8 | p[6] << 16 | (uint32_t)p[7] << 24) << 32;
+    redir_log(r, FERRY_LOG_INFO, "taken over: %u bytes read ahead, %u to send, %u packets of a "
+              "fresh connect kept from the peer", in_len, out_len, r->dropped);
+    /* nothing moves before the loop runs: until then the predecessor may still be told to
+     * serve on (a failed handover), and it sends what it had queued itself */
+    event_add(r->rev, NULL);
+    if (in_len)
+        event_active(r->rev, EV_READ, 0);
+    event_active(r->flushev, EV_TIMEOUT, 0);
+    *out = r;
+    return 0;
+bad:
+    rc = -EBADMSG;
+fail:
+    if (handle)
+        libusb_close(handle);
+    close(fd);
+    return rc;
 }
 
 /* ---- sockets ------------------------------------------------------------- */

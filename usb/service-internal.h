@@ -123,6 +123,8 @@ void usb_service_assign_unplug_qemu(struct assign *a);
 int usb_service_assign_plug(struct assign *a, char *err, size_t errlen);
 /* Event callback of an assignment's listening socket (arg: the assignment). */
 void usb_service_on_accept(evutil_socket_t lfd, short what, void *arg);
+/* a's usbredir endpoint has ended (its ops.ended). */
+void usb_service_assign_redir_ended(struct assign *a, enum ferry_usb_redir_end why);
 /* Ends a, releases its device, closes its sockets and fds, frees it. */
 void usb_service_assign_free(struct assign *a);
 

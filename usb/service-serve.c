@@ -26,7 +26,10 @@ bool usb_service_assign_fd_mode(const struct assign *a)
     return a->guest && a->guest->q;
 }
 
-static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
+static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
+{
+    usb_service_assign_redir_ended(opaque, why);
+}
 
 void usb_service_assign_update_accept(struct assign *a)
 {
@@ -200,9 +203,8 @@ int usb_service_assign_plug(struct assign *a, char *err, size_t errlen)
     return 0;
 }
 
-static void on_redir_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
+void usb_service_assign_redir_ended(struct assign *a, enum ferry_usb_redir_end why)
 {
-    struct assign *a = opaque;
 
     SLOG(a->svc, FERRY_LOG_INFO, "usb[%s] connection to %s ended (%s)", a->ident,
          usb_service_assign_where(a),
@@ -288,7 +290,7 @@ void usb_service_assign_free(struct assign *a)
         usb_service_assign_unplug_qemu(a);
     if (a->wrapped)
         libusb_close(a->wrapped);
-    if ((a->fd_mode || a->rewrap) && a->owned_fd >= 0)
+    if (a->owned_fd >= 0)     /* a broker's, a listener's or a predecessor's fd */
         close(a->owned_fd);
     if (a->accept_ev)
         event_free(a->accept_ev);

@@ -312,7 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in_data, size_t size)
     FUZZ_CHECK(pthread_create(&qemu, NULL, qemu_main, NULL) == 0);
     FUZZ_CHECK(companion_qmp_open(base, qmp_path, NULL, NULL, &d) == 0);
     FUZZ_CHECK(companion_vfio_load(NULL, &m.vfio) == 0);
-    FUZZ_CHECK(companion_usb_start(base, d, qmp_path, NULL, NULL, NULL, "fuzz", NULL, true, NULL, NULL,
+    FUZZ_CHECK(companion_usb_start(base, d, qmp_path, NULL, NULL, NULL, "fuzz", NULL, true, false, NULL, NULL,
                                    &m.usb) == 0);
     FUZZ_CHECK(companion_vfio_start(m.vfio, d, qmp_path) == 0);
     FUZZ_CHECK(dm_control_open(dm, control_path, &control_ops, &quitting, &control) == 0);

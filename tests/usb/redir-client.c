@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,17 +24,28 @@ struct redirc {
     int fd;
     struct usbredirparser *p;
     bool connected, disconnected, closed;
+    unsigned connects, errors;  /* device_connect packets; parser errors (a second hello) */
     uint16_t vid, pid;
     GQueue done;
     GQueue int_in;              /* GByteArray * of interrupt IN packets, oldest first */
     GByteArray *bbulk;          /* buffered bulk IN data, in arrival order */
     unsigned bbulk_packets;
     int bbulk_status;           /* last bulk_receiving_status, -1 before */
+    unsigned stream_statuses;   /* interrupt and bulk receiving status packets seen */
     int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
 };
 
-static void c_log(void *priv, int level, const char *msg) { (void)priv; (void)level; (void)msg; }
+static void c_log(void *priv, int level, const char *msg)
+{
+    struct redirc *c = priv;
+
+    if (level <= usbredirparser_error) {
+        c->errors++;
+        if (getenv("FERRY_TEST_VERBOSE"))
+            fprintf(stderr, "redir-client: %s\n", msg);
+    }
+}
 
 static int c_read(void *priv, uint8_t *data, int count)
 {
@@ -66,6 +78,7 @@ static void c_connect(void *priv, struct usb_redir_device_connect_header *h)
     struct redirc *c = priv;
 
     c->connected = true;
+    c->connects++;
     c->disconnected = false;
     c->vid = h->vendor_id;
     c->pid = h->product_id;
@@ -118,11 +131,15 @@ static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_head
     ((struct redirc *)p)->alt_status = h->status;
 }
 static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
-static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h) { }
+static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h)
+{
+    ((struct redirc *)p)->stream_statuses++;
+}
 static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
 static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h)
 {
     ((struct redirc *)p)->bbulk_status = h->status;
+    ((struct redirc *)p)->stream_statuses++;
 }
 static void n_ack(void *p) { }
 static void n_reset(void *p) { }
@@ -266,6 +283,8 @@ int redirc_push(struct redirc *c)
 
 bool redirc_connected(struct redirc *c) { return c->connected; }
 bool redirc_disconnected(struct redirc *c) { return c->disconnected; }
+unsigned redirc_connects(struct redirc *c) { return c->connects; }
+unsigned redirc_errors(struct redirc *c) { return c->errors; }
 bool redirc_closed(struct redirc *c) { return c->closed; }
 uint16_t redirc_vid(struct redirc *c) { return c->vid; }
 uint16_t redirc_pid(struct redirc *c) { return c->pid; }
@@ -431,6 +450,11 @@ void redirc_stop_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep)
 
     usbredirparser_send_stop_bulk_receiving(c->p, id, &h);
     usbredirparser_do_write(c->p);
+}
+
+unsigned redirc_stream_statuses(struct redirc *c)
+{
+    return c->stream_statuses;
 }
 
 int redirc_bulk_recv_status(struct redirc *c)
