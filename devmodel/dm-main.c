@@ -60,24 +60,6 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-/* An xhci device: its QEMU has USB companion state (rep-comp hands that over, not yet). */
-static bool has_xhci_device(struct ferry_dm *dm)
-{
-    JsonBuilder *b = json_builder_new();
-    bool found = false;
-
-    dm_query_devices(dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonArray *devs = json_node_get_array(root);
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonObject *o = json_array_get_object_element(devs, i);
-        found |= !g_strcmp0(json_object_get_string_member_with_default(o, "type", ""), "xhci");
-    }
-    json_node_unref(root);
-    g_object_unref(b);
-    return found;
-}
-
 static char *replace_reply(JsonNode *id, pid_t pid)
 {
     JsonBuilder *b = json_builder_new();
@@ -152,15 +134,14 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
-    if (has_xhci_device(m->dm))
-        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with an xhci "
-                                      "device (its USB state): nothing was changed");
     if (m->vfio && companion_vfio_assigned(m->vfio))
         return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with PCI devices "
                                       "assigned to its guest (vfio-pci): nothing was changed");
-    if (m->qmp && dm_server_connected(m->server))
-        return dm_control_reply_error(id, "x-replace: not yet for a Ferry guest's USB "
-                                      "controller (the xhci device's QMP): nothing was changed");
+    if (m->qmp && dm_server_connected(m->server) &&
+        !(dm_usb_host_qmp(m->dm) && !strcmp(companion_qmp_path(m->qmp), dm_usb_host_qmp(m->dm))))
+        return dm_control_reply_error(id, "x-replace: not yet for a Ferry guest whose ferry-dm "
+                                      "also serves another QEMU's USB or PCI (--qmp, qmp= in "
+                                      "[usb] or [pci]): nothing was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
         strcmp(fault, "version"))
         return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
@@ -619,8 +600,9 @@ static int dm_run(const struct dm_args *a)
         /* the xhci's QEMU: its monitor is already connected (an inherited socketpair) */
         int qmp_fd = qmp && !companion && qmp == dm_usb_host_qmp(m.dm)
                      ? dm_usb_host_take_fd(m.dm) : -1;
-        if (qmp && takeover && companion) {
-            /* the predecessor's connection: QEMU greeted and negotiated it once */
+        if (qmp && takeover) {
+            /* the predecessor's connection (a companion's, or the xhci's monitor): QEMU
+             * greeted and negotiated it once */
             int qfd = dm_takeover_fd(takeover, DM_STATE_FD_QMP);
 
             if (qfd < 0)
@@ -683,7 +665,7 @@ static int dm_run(const struct dm_args *a)
         dm_set_confined(m.dm, lists, nr_lists);
     if (takeover) {
         struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest,
-                                          companion ? &m.companion : NULL };
+                                          m.qmp ? &m.companion : NULL };
         tt[5] = g_get_monotonic_time();
         rc = dm_takeover_finish(takeover, &parts, why, sizeof(why));
         if (rc < 0)

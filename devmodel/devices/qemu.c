@@ -215,9 +215,10 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
         q->qmp = g_strdup_printf("qemu-xhci:%s", dm_device_id(dev));
     if (args && *args)
         q->argv = g_strsplit_set(args, " ", -1);
-    /* A replace: the predecessor's QEMU, its link, INTx fds and launcher are ours. */
+    /* A replace: the predecessor's QEMU, its link, INTx fds and launcher are ours (the
+     * xhci's QMP monitor comes with the companion part: ferry-dm's one QMP connection). */
     int inh[FERRY_DM_HANDOVER_DEV_FDS];
-    int ninh = xhci ? 0 : dm_device_inherited_fds(dev, inh, FERRY_DM_HANDOVER_DEV_FDS);
+    int ninh = dm_device_inherited_fds(dev, inh, FERRY_DM_HANDOVER_DEV_FDS);
     bool all = true;
     for (int i = 0; i < ninh; i++)
         all &= inh[i] >= 0;
@@ -255,7 +256,13 @@ static int qemu_setup(struct ferry_dm_device *dev, const struct ferry_dm_opts *o
         goto err;
     rc = share_ram(q);
     if (rc == 0 && ninh) {
-        /* Resumed from the predecessor's state (qemu_restore): no start, no reset. */
+        /* Resumed from the predecessor's state (qemu_restore): no start, no reset.  The
+         * xhci's monitor: the predecessor's connection, taken over by ferry-dm (dm-main.c). */
+        if (xhci && (rc = dm_usb_host_set(q->dm, q->qmp, -1)) < 0) {
+            dm_dev_log(dev, FERRY_LOG_ERROR, "%s", rc == -EEXIST ? "one xhci per guest: there "
+                       "is one already" : strerror(-rc));
+            goto err;
+        }
         dm_dev_log(dev, FERRY_LOG_INFO, "%s at 00:%02x.%x: taking over its running qemu",
                    device, q->devfn >> 3, q->devfn & 7);
         *state = q;
@@ -509,5 +516,11 @@ const struct ferry_dm_device_type xhci_device = {
     .reset = qemu_reset,
     .start = qemu_start,
     .query = qemu_query,
+    /* a replace takes the remote QEMU over as the qemu device's; its monitor and the
+     * usbredir channels go with ferry-dm's QMP connection and USB service (dm-main.c) */
+    .save = qemu_save,
+    .restore = qemu_restore,
+    .handover_fds = qemu_handover_fds,
+    .handover_abort = qemu_handover_abort,
 };
 FERRY_DM_DEVICE_TYPE(xhci_device)

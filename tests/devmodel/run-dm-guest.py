@@ -6,7 +6,7 @@
 
 Scenarios: demo, uart, pci, msi, rtc, s5, reset, exit, killed, cli-run, qemu,
 rtl8139, ioapic, fwcfg, pcitestdev, s3-rtc, s3-wakeup, s3-powerbutton,
-s3-no-vector, s3-smp, s3-xvector, replace, replace-all, posted.
+s3-no-vector, s3-smp, s3-xvector, replace, replace-all, posted, replace-xhci.
 The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
@@ -218,8 +218,25 @@ def scenario_killed():
 REPLACES = 10
 
 
-def scenario_replace():
-    """ferry-dm replaced REPLACES times under a guest streaming through COM1 (x-replace)."""
+def xhci_remote(ctl):
+    """The xhci device's remote QEMU: (pid, state) from `ferry dm devices`."""
+    r = subprocess.run([CLI, "dm", "-s", ctl, "devices"], capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    pid = re.search(r'"qemu-pid"\s*:\s*(\d+)', r.stdout)
+    state = re.search(r'"state"\s*:\s*"(\w+)"', r.stdout)
+    return (int(pid.group(1)) if pid else -1, state.group(1) if state else "")
+
+
+def scenario_replace(xhci=False):
+    """ferry-dm replaced REPLACES times under a guest streaming through COM1 (x-replace).
+
+    xhci: a confined ferry-dm (as by default) with an xhci device too: each
+    replace must keep its remote QEMU (the same pid); then that QEMU is
+    killed and the last successor restarts it through the launcher it was
+    handed and connects to the new QEMU's QMP monitor."""
+    if xhci:
+        ferrytest.qemu_check()
+    replaces = 3 if xhci else REPLACES
     with tempfile.TemporaryDirectory() as d:
         ctl = os.path.join(d, "dm.sock")
         out_path = os.path.join(d, "com1.out")
@@ -227,13 +244,19 @@ def scenario_replace():
         p, line, dm_pid = ferrytest.start_waiting_guest(
             hv_args(guest("dm-replace.elf"),
                     dm_args=["--control=" + ctl, "--serial=file:" + out_path,
-                             "--serial-in=socket:" + in_path]) + ["-v"])
+                             "--serial-in=socket:" + in_path] +
+                    (["--device=xhci,id=usb0", "-v"] if xhci else [])) + ["-v"])
         pids = [dm_pid]
+        qemu_pid = restarted = -1
         try:
             # COM1's input: connected now, so its client is handed over too.
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(in_path)
-            for k in range(REPLACES):
+            if xhci:
+                qemu_pid = xhci_remote(ctl)[0]
+                if qemu_pid <= 0:
+                    raise OSError("no qemu-pid for the xhci device in ferry dm devices")
+            for k in range(replaces):
                 before = os.path.getsize(out_path)
                 r = subprocess.run([CLI, "dm", "-s", ctl, "replace"], capture_output=True,
                                    text=True, timeout=TIMEOUT)
@@ -248,6 +271,21 @@ def scenario_replace():
                     if p.poll() is not None:
                         raise OSError("the guest ended during replace %d" % k)
                     time.sleep(0.01)
+                if xhci and xhci_remote(ctl) != (qemu_pid, "running"):
+                    raise OSError("replace %d: the xhci's remote QEMU is %r, not %d running" %
+                                  (k, xhci_remote(ctl), qemu_pid))
+            if xhci:
+                # the last successor supervises the remote QEMU: restarted after a kill
+                os.kill(qemu_pid, signal.SIGKILL)
+                deadline = time.monotonic() + TIMEOUT
+                while True:
+                    restarted, state = xhci_remote(ctl)
+                    if restarted > 0 and restarted != qemu_pid and state == "running":
+                        break
+                    if time.monotonic() > deadline or p.poll() is not None:
+                        raise OSError("the last successor did not restart the xhci's QEMU: %r"
+                                      % ((restarted, state),))
+                    time.sleep(0.1)
             s.sendall(b"q")
             out, err = p.communicate(timeout=TIMEOUT)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -283,6 +321,18 @@ def scenario_replace():
             fail("the last successor %d outlived ferry-hv" % pids[-1], out, err)
         if "not ferry-hv's child" not in err:
             fail("ferry-hv did not follow the successor", out, err)
+        if xhci:
+            if "usb: reconnected to the restarted xhci QEMU" not in err:
+                fail("the last successor did not take the restarted QEMU's QMP monitor", out,
+                     err)
+            if err.count("took over qemu pid=%d" % qemu_pid) != replaces:
+                fail("not every successor took over the xhci's QEMU pid %d" % qemu_pid, out, err)
+            if not gone(restarted):
+                fail("the xhci's restarted QEMU %d outlived ferry-dm" % restarted, out, err)
+            print("ok: %d replaces of a confined ferry-dm with an xhci device (remote QEMU pid "
+                  "%d kept; restarted by the last successor as %d, its QMP taken), %d bytes "
+                  "through COM1, none lost or repeated" % (replaces, qemu_pid, restarted, sent))
+            return
         print("ok: %d replaces, %d bytes through COM1, none lost or repeated, no read of all "
               "ones" % (REPLACES, sent))
 
@@ -993,6 +1043,7 @@ SCENARIOS = {
     "s3-xvector": scenario_s3_xvector, "replace": scenario_replace,
     "crash": scenario_crash, "crash-unit": scenario_crash_unit,
     "replace-all": scenario_replace_all, "posted": scenario_posted,
+    "replace-xhci": lambda: scenario_replace(xhci=True),
 }
 
 if __name__ == "__main__":

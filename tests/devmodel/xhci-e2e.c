@@ -38,12 +38,21 @@
  *     broker; then ferry-dm is ended with SIGTERM.  FDPASS_SHIM
  *     (tests/usb/fdpass-shim.c), preloaded into ferry-dm and ferry, lets the
  *     simulated fd follow SCM_RIGHTS as a real usbfs fd does.
- * Both check that ferry-dm leaves nothing in its TMPDIR (the remote QEMU's
+ *   replace (dm-guest-xhci-replace): unconfined; on each "replace ferry-dm
+ *     now" (the guest loops 1 MiB through the device right after it) the
+ *     harness replaces ferry-dm (`ferry dm CTL replace`): the replace must
+ *     succeed, the remote QEMU keep its pid, the old ferry-dm end; the guest
+ *     checks every byte and that its port's status never changed.  Then
+ *     `ferry usb detach|attach` through the last successor, and the remote
+ *     QEMU killed: the last successor restarts it (its launcher was handed
+ *     over) and plugs the device in again.  The successors serve the usbfs
+ *     fd passed to them: FDPASS_SHIM as above.
+ * All check that ferry-dm leaves nothing in its TMPDIR (the remote QEMU's
  * monitor is a socket pair: no folder, on a normal exit, on SIGTERM, across
  * the restart) and that the remote QEMU ends with it.  ferry-hv runs outside
  * the preload, which would answer /dev/kvm's ioctls too.
  *
- *   xhci-e2e FERRY_DM FERRY GUEST_ELF [confined FDPASS_SHIM]
+ *   xhci-e2e FERRY_DM FERRY GUEST_ELF [confined|replace FDPASS_SHIM]
  * Exit 0 pass, 1 fail, 77 skip (no /dev/kvm or QEMU).
  */
 #include <dirent.h>
@@ -157,11 +166,13 @@ static char *leftovers(const char *folder)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 && !(argc == 6 && !strcmp(argv[4], "confined"))) {
-        fprintf(stderr, "usage: xhci-e2e FERRY_DM FERRY GUEST_ELF [confined FDPASS_SHIM]\n");
+    if (argc != 4 && !(argc == 6 && (!strcmp(argv[4], "confined") ||
+                                     !strcmp(argv[4], "replace")))) {
+        fprintf(stderr, "usage: xhci-e2e FERRY_DM FERRY GUEST_ELF [confined|replace FDPASS_SHIM]\n");
         return 2;
     }
-    bool confined = argc == 6;
+    bool confined = argc == 6 && !strcmp(argv[4], "confined");
+    bool replacing = argc == 6 && !strcmp(argv[4], "replace");
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
         printf("SKIP: /dev/kvm: %s\n", strerror(errno));
         return 77;
@@ -218,7 +229,7 @@ int main(int argc, char **argv)
      * other umockdev tests.  Its TMPDIR is a folder of its own, checked
      * empty at the end.
      */
-    g_autofree char *shim = confined ? g_canonicalize_filename(argv[5], NULL) : NULL;
+    g_autofree char *shim = argc == 6 ? g_canonicalize_filename(argv[5], NULL) : NULL;
     g_autofree char *preload = g_strdup_printf("%s%s%s", shim ? shim : "", shim ? " " : "",
                                                g_getenv("LD_PRELOAD") ? g_getenv("LD_PRELOAD")
                                                                       : "");
@@ -235,7 +246,7 @@ int main(int argc, char **argv)
     /* ferry run --usb: ferry-dm adds the xhci and attaches the device */
     const char *hv_argv[] = {
         ferry_cli, "run", "--image", argv[3], "--entry", "pvh", "--memory", "64M",
-        "--cmdline", confined ? "linger" : "kbd replug",
+        "--cmdline", confined ? "linger" : replacing ? "replace" : "kbd replug",
         "--dm", wrapper, dm_ctl, "--dm-arg=--user=root", "--dm-arg=-v", "--usb", "1d50:6103",
         "--dm-arg=--seccomp=off", "--dm-arg=--no-namespaces", NULL,
     };
@@ -260,6 +271,7 @@ int main(int argc, char **argv)
     bool done = false, listed = false, refused = false, kbd_attached = false, key_ok = false;
     bool seccomp_seen = false;
     int pid_before = -1, pid_after = -1, dm_pid = -1, devices_seen = 0, loops = 0;
+    int replaces = 0;
     char buf[4096];
 
     while (!done) {
@@ -326,6 +338,31 @@ int main(int argc, char **argv)
             }
             if (strstr(l, "plug it in again now") && usbsim_replug(sim, dev) < 0)
                 die("cannot replug the simulated device", hv);
+            if (strstr(l, "replace ferry-dm now")) {
+                g_autofree char *o = NULL;
+                int before = remote_pid(), old_dm = dm_pid;
+                const char *p;
+
+                if (before <= 0 || old_dm <= 0)
+                    die("no qemu-pid in query-devices, or no ferry-dm pid, before a replace", hv);
+                if (ferry(&o, "dm", "-s", ctl, "replace", NULL) != 0 ||
+                    !(p = strstr(o, "\"pid\"")) || !strchr(p, ':'))
+                    die("ferry dm replace failed", hv);
+                dm_pid = atoi(strchr(p, ':') + 1);
+                if (dm_pid <= 0 || dm_pid == old_dm)
+                    die("the replace named no new ferry-dm", hv);
+                if (!wait_gone(old_dm, 30))
+                    die("the replaced ferry-dm did not end", hv);
+                int after = remote_pid();
+                if (after != before) {
+                    g_autofree char *why = g_strdup_printf("the remote QEMU changed across a "
+                                                           "replace: pid %d -> %d", before, after);
+                    die(why, hv);
+                }
+                replaces++;
+                fprintf(stderr, "xhci-e2e: replace %d: ferry-dm %d -> %d, remote QEMU %d kept\n",
+                        replaces, old_dm, dm_pid, after);
+            }
             if (strstr(l, "detach the device now") &&
                 ferry(NULL, "usb", "detach", ctl, "1d50:6103", NULL) != 0)
                 die("ferry usb detach failed", hv);
@@ -380,18 +417,25 @@ int main(int argc, char **argv)
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             die("ferry-hv did not exit 0", hv);
     }
-    int want = confined ? 2 : 4;
-    if (devices_seen != want || loops != want) {
+    int want = confined ? 2 : 4, want_loops = replacing ? 8 : want;
+
+    if (replacing)
+        want = 3;
+    if (replacing && replaces != 5) {
+        g_autofree char *why = g_strdup_printf("%d replaces, not 5", replaces);
+        die(why, 0);
+    }
+    if (devices_seen != want || loops != want_loops) {
         g_autofree char *why = g_strdup_printf("the guest enumerated the device %d times and "
-                                               "looped 1 MiB %d times, not %d", devices_seen,
-                                               loops, want);
+                                               "looped 1 MiB %d times, not %d and %d",
+                                               devices_seen, loops, want, want_loops);
         die(why, 0);
     }
     if (pid_after <= 0 || pid_after == pid_before)
         die("no new remote QEMU after the kill", 0);
     if (!wait_gone(pid_after, 30))
         die("the remote QEMU outlived ferry-dm", 0);
-    if (!confined && (!listed || !refused || !kbd_attached || !key_ok))
+    if (!confined && !replacing && (!listed || !refused || !kbd_attached || !key_ok))
         die(!listed ? "ferry usb list did not show the device"
             : !refused ? "ferry usb attach of the disguised keyboard was not refused by the HID rule"
             : "the keyboard's key press did not reach the guest", 0);
@@ -410,7 +454,12 @@ int main(int argc, char **argv)
     rmdir(tmp);
     rmdir(gdir);
     rmdir(dir);
-    if (confined)
+    if (replacing)
+        printf("ok: 5 replaces of ferry-dm under 1 MiB loops (remote QEMU kept, every byte "
+               "compared, no port status change), detach/attach through the last successor, "
+               "remote restart (pid %d -> %d) re-attached it, nothing left in TMPDIR\n",
+               pid_before, pid_after);
+    else if (confined)
         printf("ok: confined ferry-dm: enumerated, 1 MiB looped, remote restart (pid %d -> %d) "
                "re-attached the device (QMP from the launcher), SIGTERM, nothing left in "
                "TMPDIR\n", pid_before, pid_after);

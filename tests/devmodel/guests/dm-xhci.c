@@ -32,6 +32,12 @@
  *           comes back by itself (ferry-dm follows hotplug) and loops again;
  *           "detach the device now" (ferry usb detach): it drops again;
  *           "attach it again now" (ferry usb attach): back, loops again.
+ *   replace "replace ferry-dm now", REPLACE_ROUNDS times, each followed by a
+ *           loopback while the harness replaces ferry-dm (`ferry dm replace`):
+ *           every byte compared, and the port's status never changes (no
+ *           change bit in PORTSC, no Port Status Change event); then "detach
+ *           the device now" and "attach it again now" as with replug, through
+ *           the last successor.
  *   always  "kill the remote now": its registers read all ones while the
  *           remote QEMU is down, and once ferry-dm has restarted it (a new
  *           controller, just reset) the guest starts over and finds the
@@ -62,6 +68,7 @@
 
 #define LOOP_CHUNK      (32u * 1024u)
 #define LOOP_TOTAL      (1024u * 1024u)
+#define REPLACE_ROUNDS  5u
 #define WAIT_S          20u             /* one wait: a minute */
 
 /* ---- port I/O, console, timer ------------------------------------------- */
@@ -953,6 +960,37 @@ uint64_t guest_main(uint64_t start_info)
     puts_(" (");
     putdec(irqs_empty);
     puts_(" with nothing pending)\n");
+
+    /*
+     * ferry-dm replaced under the running transfers: the remote QEMU and the
+     * usbredir channel go to the successor as they are, the port never
+     * notices.  Then a detach and an attach through the last successor.
+     */
+    if (cmdline_has(start_info, "replace")) {
+        unsigned changes = port_changes;
+
+        for (unsigned r = 0; r < REPLACE_ROUNDS; r++) {
+            puts_("replace ferry-dm now\n");
+            loopback(&dev, LOOP_TOTAL, 10 + r);
+            uint32_t sc = rd(op, OP_PORTSC(port));
+            if (!(sc & PORT_CCS) || (sc & PORT_CHANGES))
+                fail("the port's status changed across a replace: portsc", sc);
+            if (port_changes != changes)
+                fail("port status change events across a replace", port_changes - changes);
+        }
+        puts_("replaces done, port status unchanged\n");
+        puts_("detach the device now\n");
+        wait_connect(port, false, "no disconnect on the port after the detach");
+        command(0, TRB_DISABLE_SLOT << 10 | dev.slot << 24, "disable slot");
+        puts_("attach it again now\n");
+        port = find_port(WAIT_S * 2);
+        if (!port)
+            fail("the device did not come back", 0);
+        puts_("port ");
+        putdec(port);
+        puts_(" connected again\n");
+        use_device(&dev, port, 30);
+    }
 
     /* The keyboard, attached now (a policy file names it): one key press read. */
     if (cmdline_has(start_info, "kbd")) {
