@@ -56,6 +56,11 @@ static unsigned hdr_len(const struct redir_track *t)
     return t->peer_ids64 && t->own_ids64 ? 16 : 12;
 }
 
+unsigned redir_track_hdr_len(const struct redir_track *t)
+{
+    return hdr_len(t);
+}
+
 static uint64_t hdr_id(const struct redir_track *t, const uint8_t *h)
 {
     return hdr_len(t) == 16 ? le64(h + 8) : le32(h + 8);
@@ -67,14 +72,34 @@ static bool is_request(uint32_t type)
            type == usb_redir_interrupt_packet;
 }
 
+static unsigned ep_index(uint8_t ep)
+{
+    return ((ep & 0x80) >> 3) | (ep & 0x0f);
+}
+
 static void stream_set(struct redir_track *t, uint8_t ep, bool on)
 {
-    unsigned i = ((ep & 0x80) >> 3) | (ep & 0x0f);
+    unsigned i = ep_index(ep);
 
     if (on)
         t->streams |= 1u << i;
     else
         t->streams &= ~(1u << i);
+    if (!on) {
+        t->iso_eps &= ~(1u << i);
+        t->recv_type[i] = 0;
+    }
+}
+
+/* A receiving stream started: its start packet's header, to start it again. */
+static void recv_set(struct redir_track *t, uint32_t type, uint8_t ep, const uint8_t *hdr,
+                     size_t len)
+{
+    unsigned i = ep_index(ep);
+
+    t->recv_type[i] = type;
+    memset(t->recv_hdr[i], 0, REDIR_TRACK_RECV_HDR);
+    memcpy(t->recv_hdr[i], hdr, MIN(len, (size_t)REDIR_TRACK_RECV_HDR));
 }
 
 /* One whole packet from the peer (the first REDIR_TRACK_KEEP bytes of it). */
@@ -103,12 +128,23 @@ static void packet_in(struct redir_track *t, const uint8_t *p, size_t have, uint
         t->iso = true;
         break;
     case usb_redir_start_iso_stream:
-    case usb_redir_start_interrupt_receiving:
-    case usb_redir_start_bulk_receiving:
-        if (blen >= 1 && type != usb_redir_start_bulk_receiving)
+        if (blen >= 1) {
             stream_set(t, body[0], true);
-        else if (blen >= 9)     /* stream_id u32, bytes_per_transfer u32, endpoint */
+            t->iso_eps |= 1u << ep_index(body[0]);
+        }
+        break;
+    case usb_redir_start_interrupt_receiving:
+        if (blen >= 1) {
+            stream_set(t, body[0], true);
+            recv_set(t, type, body[0], body, 1);
+        }
+        break;
+    case usb_redir_start_bulk_receiving:
+        /* stream_id u32, bytes_per_transfer u32, endpoint, no_transfers */
+        if (blen >= REDIR_TRACK_RECV_HDR) {
             stream_set(t, body[8], true);
+            recv_set(t, type, body[8], body, REDIR_TRACK_RECV_HDR);
+        }
         break;
     case usb_redir_stop_iso_stream:
     case usb_redir_stop_interrupt_receiving:
@@ -232,10 +268,10 @@ int redir_track_check(const struct redir_track *t, char *why, size_t len)
                  "carries" : "the peer has not said hello yet");
         return -EAGAIN;
     }
-    if (t->streams || t->iso || t->bulk_streams) {
+    /* interrupt and bulk receiving: stopped and started again (redir.c's park) */
+    if (t->iso_eps || t->iso || t->bulk_streams) {
         snprintf(why, len, "an endpoint streams (%s): its transfers cannot be handed over",
-                 t->iso ? "isochronous" : t->bulk_streams ? "bulk streams"
-                        : "interrupt or bulk receiving, or an isochronous stream");
+                 t->bulk_streams ? "bulk streams" : "isochronous");
         return -EBUSY;
     }
     for (size_t i = 0; i < sizeof(t->alt); i++)

@@ -82,6 +82,14 @@ struct ferry_usb_redir {
     GByteArray *replay;
     size_t replay_pos;
     unsigned dropped;
+    /* Receiving streams stopped on the host side for a handover (parked),
+     * the packets put to usbredirhost as if from the peer (inject), the
+     * stream status replies to them not passed on (swallow), the stopped
+     * transfers libusb has not given back yet (cancels). */
+    GByteArray *inject;
+    size_t inject_pos;
+    bool parked;
+    unsigned swallow, cancels;
     libusb_device_handle *handle;
 };
 
@@ -144,6 +152,16 @@ static int uh_read(void *priv, uint8_t *data, int count)
         r->oversized = (uint32_t)count;
         errno = EMSGSIZE;
         return -1;
+    }
+    if (r->inject && r->inject_pos < r->inject->len) {
+        /* packets of our own, whole, between two of the peer's */
+        size_t k = MIN((size_t)count, r->inject->len - r->inject_pos);
+
+        memcpy(data, r->inject->data + r->inject_pos, k);
+        r->inject_pos += k;
+        if (r->adopting)        /* a successor's starts: followed like the peer's */
+            redir_track_in(&r->track, data, k);
+        return (int)k;
     }
     if (r->adopting) {
         /* the predecessor's peer said hello once: the new parser hears it again */
@@ -218,6 +236,75 @@ static void out_release(const void *data, size_t len, void *arg)
     usbredirhost_free_write_buffer(r->uh, (uint8_t *)data);
 }
 
+/*
+ * Packets of our own for usbredirhost (stopping and starting receiving
+ * streams across a handover): REDIR_INJECT_ID is their id, never one of
+ * QEMU's at that moment (QEMU sends its stream starts and stops with id 0,
+ * and none of its requests is in flight while a channel is handed over).
+ */
+#define REDIR_INJECT_ID 0x46e7d5a1u
+
+static uint32_t rd_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static bool redir_is_inject_reply(struct ferry_usb_redir *r, const uint8_t *p, int count)
+{
+    unsigned hl = redir_track_hdr_len(&r->track);
+    uint32_t type;
+
+    if (count < (int)hl)
+        return false;
+    type = rd_le32(p);
+    if ((type != usb_redir_interrupt_receiving_status &&
+         type != usb_redir_bulk_receiving_status) || rd_le32(p + 8) != REDIR_INJECT_ID ||
+        (hl == 16 && rd_le32(p + 12) != 0))
+        return false;
+    /* status, endpoint | stream_id u32, endpoint, status: a failure is QEMU's to know */
+    bool intr = type == usb_redir_interrupt_receiving_status;
+    unsigned need = hl + (intr ? 2 : 6);
+    uint8_t ep = count >= (int)need ? p[hl + (intr ? 1 : 4)] : 0;
+    uint8_t st = count >= (int)need ? p[hl + (intr ? 0 : 5)] : usb_redir_inval;
+
+    if (st != usb_redir_success) {
+        r->swallow--;
+        redir_log(r, FERRY_LOG_WARNING, "handover: a receiving stream on endpoint %02x did "
+                  "not stop or start again (usbredir status %u): passed on to the peer", ep, st);
+        return false;
+    }
+    return true;
+}
+
+/* One packet (header and type header, no data) for usbredirhost to read next. */
+static void redir_inject(struct ferry_usb_redir *r, uint32_t type, const uint8_t *hdr,
+                         uint32_t len)
+{
+    unsigned hl = redir_track_hdr_len(&r->track);
+    uint8_t h[16] = { 0 };
+
+    if (!r->inject)
+        r->inject = g_byte_array_new();
+    if (r->inject_pos == r->inject->len) {
+        g_byte_array_set_size(r->inject, 0);
+        r->inject_pos = 0;
+    }
+    put_le32(h, type);
+    put_le32(h + 4, len);
+    put_le32(h + 8, REDIR_INJECT_ID);
+    g_byte_array_append(r->inject, h, hl);
+    g_byte_array_append(r->inject, hdr, len);
+    r->swallow++;
+}
+
 /* usbredirparser hands over one whole packet per call, and the buffer with
  * it (usbredirhost_fl_write_cb_owns_buffer): queued without a copy.  A
  * successor's host side greets and connects the device like a new one:
@@ -227,6 +314,11 @@ static int uh_write(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
 
+    if (r->swallow && redir_is_inject_reply(r, data, count)) {
+        r->swallow--;
+        usbredirhost_free_write_buffer(r->uh, data);
+        return count;
+    }
     redir_track_out(&r->track, data, (size_t)count);
     if (r->adopting && count >= 4) {
         uint32_t type = (uint32_t)data[0] | (uint32_t)data[1] << 8 |
@@ -545,6 +637,8 @@ int usb_redir_new(struct ferry_usb_host *host, libusb_device_handle *handle, int
     return 0;
 }
 
+static void redir_park_forget(struct ferry_usb_redir *r);
+
 void usb_redir_free(struct ferry_usb_redir *r)
 {
     if (!r)
@@ -572,6 +666,9 @@ void usb_redir_free(struct ferry_usb_redir *r)
     redir_track_clear(&r->track);
     if (r->replay)
         g_byte_array_unref(r->replay);
+    if (r->inject)
+        g_byte_array_unref(r->inject);
+    redir_park_forget(r);
     if (r->fd >= 0)
         close(r->fd);
     g_free(r);
@@ -616,6 +713,7 @@ uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
 static bool adopt_window;
 static int (*real_reset_device)(libusb_device_handle *);
 static int (*real_set_auto_detach)(libusb_device_handle *, int);
+static int (*real_cancel_transfer)(struct libusb_transfer *);
 
 __attribute__((constructor)) static void redir_interpose_init(void)
 {
@@ -623,6 +721,8 @@ __attribute__((constructor)) static void redir_interpose_init(void)
                                                                "libusb_reset_device");
     real_set_auto_detach = (int (*)(libusb_device_handle *, int))dlsym(
         RTLD_NEXT, "libusb_set_auto_detach_kernel_driver");
+    real_cancel_transfer = (int (*)(struct libusb_transfer *))dlsym(RTLD_NEXT,
+                                                                    "libusb_cancel_transfer");
 }
 
 __attribute__((visibility("default"))) int LIBUSB_CALL
@@ -642,7 +742,171 @@ libusb_set_auto_detach_kernel_driver(libusb_device_handle *h, int enable)
 }
 
 #define REDIR_STATE_MAGIC   0x48525546u     /* "FURH" */
-#define REDIR_STATE_VERSION 1
+#define REDIR_STATE_VERSION 2
+#define REDIR_RECV_REC      (1 + REDIR_TRACK_RECV_HDR)     /* type (1 int, 2 bulk), header */
+
+/*
+ * Receiving streams (interrupt or bulk receiving: a HID device the guest
+ * reads, a serial adapter) across a handover.  Their transfers are always
+ * in the device, and a usbfs URB submitted here is reaped with this
+ * process's pointer: so the predecessor stops them as if the peer had
+ * asked (stop packets injected into its usbredirhost, which cancels the
+ * URBs), and the successor starts them again with the same parameters
+ * before it serves the peer.  Data a stopped transfer had already received
+ * (usbredirhost drops a cancelled transfer's data) is sent to the peer here,
+ * in order, as usbredirhost would have.  While park_window is set, each
+ * transfer usbredirhost cancels is followed to its completion (its callback
+ * is ours until then), so the handover waits until libusb has given every
+ * one back.
+ */
+struct parked_xfer {
+    libusb_transfer_cb_fn cb;
+    struct ferry_usb_redir *r;
+};
+
+static struct ferry_usb_redir *park_window;
+static GHashTable *parked_xfers;        /* struct libusb_transfer * -> struct parked_xfer * */
+
+static uint8_t idx_ep(unsigned i)
+{
+    return (uint8_t)((i & 0x10) << 3 | (i & 0x0f));
+}
+
+/* The data of a stopped transfer, to the peer as usbredirhost would have sent it. */
+static void park_forward(struct ferry_usb_redir *r, struct libusb_transfer *t)
+{
+    unsigned hl = redir_track_hdr_len(&r->track), i = ((t->endpoint & 0x80) >> 3) |
+                                                      (t->endpoint & 0x0f);
+    uint8_t h[16 + 10] = { 0 };
+    uint32_t tl;
+
+    if (!r->writing) {
+        r->writing = true;
+        usbredirhost_write_guest_data(r->uh);
+        r->writing = false;
+    }
+    if (r->track.recv_type[i] == usb_redir_start_bulk_receiving) {
+        put_le32(h, usb_redir_buffered_bulk_packet);
+        tl = 10;
+        memcpy(h + hl, r->track.recv_hdr[i], 4);            /* stream_id */
+        put_le32(h + hl + 4, (uint32_t)t->actual_length);
+        h[hl + 8] = t->endpoint;
+        h[hl + 9] = usb_redir_success;
+    } else {
+        put_le32(h, usb_redir_interrupt_packet);
+        tl = 4;
+        h[hl] = t->endpoint;
+        h[hl + 1] = usb_redir_success;
+        h[hl + 2] = (uint8_t)t->actual_length;
+        h[hl + 3] = (uint8_t)(t->actual_length >> 8);
+    }
+    put_le32(h + 4, tl + (uint32_t)t->actual_length);
+    evbuffer_add(r->out, h, hl + tl);
+    evbuffer_add(r->out, t->buffer, (size_t)t->actual_length);
+    r->out_total += hl + tl + (uint64_t)t->actual_length;
+    g_queue_push_tail(&r->out_ends, g_memdup2(&r->out_total, sizeof(r->out_total)));
+    redir_log(r, FERRY_LOG_DEBUG, "handover: %d bytes a stopped transfer on endpoint %02x had "
+              "received sent on", t->actual_length, t->endpoint);
+}
+
+static void LIBUSB_CALL park_done(struct libusb_transfer *t)
+{
+    struct parked_xfer *x = g_hash_table_lookup(parked_xfers, t);
+    struct ferry_usb_redir *r = x->r;
+
+    g_hash_table_steal(parked_xfers, t);
+    t->callback = x->cb;
+    g_free(x);
+    r->cancels--;
+    if (t->actual_length > 0 && !r->closing && r->out)
+        park_forward(r, t);
+    t->callback(t);
+    if (!r->closing)
+        event_active(r->flushev, EV_TIMEOUT, 0);
+}
+
+__attribute__((visibility("default"))) int LIBUSB_CALL
+libusb_cancel_transfer(struct libusb_transfer *t)
+{
+    if (park_window && t->callback != park_done) {
+        struct parked_xfer *x = g_new(struct parked_xfer, 1);
+
+        if (!parked_xfers)
+            parked_xfers = g_hash_table_new(g_direct_hash, g_direct_equal);
+        x->cb = t->callback;
+        x->r = park_window;
+        g_hash_table_insert(parked_xfers, t, x);
+        t->callback = park_done;
+        park_window->cancels++;
+    }
+    return real_cancel_transfer ? real_cancel_transfer(t) : LIBUSB_ERROR_NOT_SUPPORTED;
+}
+
+/* r goes: a stopped transfer libusb never gave back keeps its own callback. */
+static void redir_park_forget(struct ferry_usb_redir *r)
+{
+    GHashTableIter it;
+    gpointer k, v;
+
+    if (!parked_xfers)
+        return;
+    g_hash_table_iter_init(&it, parked_xfers);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        struct parked_xfer *x = v;
+
+        if (x->r == r) {
+            ((struct libusb_transfer *)k)->callback = x->cb;
+            g_free(x);
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    if (!g_hash_table_size(parked_xfers))
+        g_clear_pointer(&parked_xfers, g_hash_table_destroy);
+}
+
+static bool redir_has_recv(const struct ferry_usb_redir *r)
+{
+    for (unsigned i = 0; i < 32; i++)
+        if (r->track.recv_type[i])
+            return true;
+    return false;
+}
+
+/* Every receiving stream stopped on the host side; the peer hears nothing of it. */
+static void redir_park(struct ferry_usb_redir *r)
+{
+    for (unsigned i = 0; i < 32; i++) {
+        uint8_t h[5];
+
+        if (r->track.recv_type[i] == usb_redir_start_interrupt_receiving) {
+            h[0] = idx_ep(i);
+            redir_inject(r, usb_redir_stop_interrupt_receiving, h, 1);
+        } else if (r->track.recv_type[i] == usb_redir_start_bulk_receiving) {
+            memcpy(h, r->track.recv_hdr[i], 4);
+            h[4] = idx_ep(i);
+            redir_inject(r, usb_redir_stop_bulk_receiving, h, 5);
+        }
+    }
+    r->parked = true;
+    park_window = r;
+    usbredirhost_read_guest_data(r->uh);
+    park_window = NULL;
+    redir_log(r, FERRY_LOG_INFO, "handover: receiving streams stopped on the host side (%u "
+              "transfers being given back)", r->cancels);
+}
+
+/* ... and started again with the peer's parameters (a successor, or a failed handover). */
+static void redir_unpark_from(struct ferry_usb_redir *r, const uint32_t *type,
+                              uint8_t (*hdr)[REDIR_TRACK_RECV_HDR])
+{
+    for (unsigned i = 0; i < 32; i++)
+        if (type[i] == usb_redir_start_interrupt_receiving)
+            redir_inject(r, type[i], hdr[i], 1);
+        else if (type[i] == usb_redir_start_bulk_receiving)
+            redir_inject(r, type[i], hdr[i], REDIR_TRACK_RECV_HDR);
+    usbredirhost_read_guest_data(r->uh);
+    r->parked = false;
+}
 
 void usb_redir_quiesce(struct ferry_usb_redir *r)
 {
@@ -658,6 +922,12 @@ void usb_redir_resume(struct ferry_usb_redir *r)
 {
     if (r->ended || (!r->quiescing && !r->handed))
         return;
+    if (r->parked) {
+        /* still at a packet boundary, reading nothing of the peer's: only these */
+        r->handed = false;
+        r->quiescing = true;
+        redir_unpark_from(r, r->track.recv_type, r->track.recv_hdr);
+    }
     r->quiescing = false;
     r->handed = false;
     if (!r->paused) {
@@ -693,6 +963,12 @@ int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len)
         rc = -EAGAIN;
     } else if (rc == 0 && redir_track_inflight(&r->track)) {
         snprintf(why, len, "%u transfers in the device", redir_track_inflight(&r->track));
+        rc = -EAGAIN;
+    } else if (rc == 0 && !r->parked && !r->handed && redir_has_recv(r)) {
+        redir_park(r);
+    }
+    if (rc == 0 && r->cancels) {
+        snprintf(why, len, "%u transfers of a receiving stream being stopped", r->cancels);
         rc = -EAGAIN;
     }
     return rc;
@@ -730,6 +1006,21 @@ int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state, char *why, si
     put32(state, (uint32_t)out_len);
     g_byte_array_set_size(state, state->len + (guint)out_len);
     evbuffer_copyout(r->out, state->data + state->len - out_len, out_len);
+    {
+        unsigned nrec = 0;
+
+        for (unsigned i = 0; i < 32; i++)
+            nrec += r->track.recv_type[i] ? 1 : 0;
+        put32(state, nrec * REDIR_RECV_REC);
+        for (unsigned i = 0; i < 32; i++) {
+            uint8_t k = r->track.recv_type[i] == usb_redir_start_interrupt_receiving ? 1 : 2;
+
+            if (!r->track.recv_type[i])
+                continue;
+            g_byte_array_append(state, &k, 1);
+            g_byte_array_append(state, r->track.recv_hdr[i], REDIR_TRACK_RECV_HDR);
+        }
+    }
     put32(state, (uint32_t)r->bytes);
     put32(state, (uint32_t)(r->bytes >> 32));
     /* everything is the successor's from now on, until usb_redir_resume */
@@ -817,8 +1108,8 @@ int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, i
                     const struct ferry_usb_redir_ops *ops, void *opaque,
                     struct ferry_usb_redir **out, char *why, size_t whylen)
 {
-    const uint8_t *p = state, *hello, *in, *outq;
-    uint32_t magic, version, hello_len, in_len, out_len;
+    const uint8_t *p = state, *hello, *in, *outq, *recv;
+    uint32_t magic, version, hello_len, in_len, out_len, recv_len;
     size_t left = len;
     struct ferry_usb_redir *r;
     int rc;
@@ -841,7 +1132,9 @@ int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, i
     }
     if (!take(&p, &left, REDIR_TRACK_HELLO_MAX, &hello, &hello_len) || hello_len < 12 + 64 ||
         !take(&p, &left, REDIR_RBUF_SIZE, &in, &in_len) ||
-        !take(&p, &left, FERRY_USB_REDIR_PEER_MAX, &outq, &out_len) || left != 8) {
+        !take(&p, &left, FERRY_USB_REDIR_PEER_MAX, &outq, &out_len) ||
+        !take(&p, &left, 32 * REDIR_RECV_REC, &recv, &recv_len) ||
+        recv_len % REDIR_RECV_REC || left != 8) {
         snprintf(why, whylen, "usb channel %s: malformed state (%zu bytes)", name, len);
         goto bad;
     }
@@ -883,6 +1176,27 @@ int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, i
     r->writing = true;
     rc = usbredirhost_write_guest_data(r->uh);
     r->writing = false;
+    if (rc >= 0 && recv_len && handle) {
+        /* the receiving streams the predecessor stopped, before the peer is served */
+        uint32_t type[32] = { 0 };
+        uint8_t hdr[32][REDIR_TRACK_RECV_HDR];
+
+        for (uint32_t o = 0; o < recv_len; o += REDIR_RECV_REC) {
+            const uint8_t *h = recv + o + 1;
+            uint8_t ep = recv[o] == 1 ? h[0] : h[8];
+            unsigned i = ((ep & 0x80) >> 3) | (ep & 0x0f);
+
+            type[i] = recv[o] == 1 ? usb_redir_start_interrupt_receiving
+                                   : usb_redir_start_bulk_receiving;
+            memcpy(hdr[i], h, REDIR_TRACK_RECV_HDR);
+        }
+        redir_unpark_from(r, type, hdr);
+        r->writing = true;
+        rc = usbredirhost_write_guest_data(r->uh);
+        r->writing = false;
+        redir_log(r, FERRY_LOG_INFO, "handover: %u receiving streams started again",
+                  recv_len / REDIR_RECV_REC);
+    }
     r->adopting = false;
     if (rc < 0) {
         snprintf(why, whylen, "usb channel %s: the new host side failed to start", name);

@@ -19,6 +19,7 @@ struct event_base *usb_host_base(struct ferry_usb_host *h);
  * handover (usb_redir_export / usb_redir_adopt). */
 #define REDIR_TRACK_KEEP        96      /* bytes of a packet looked at: header, type header */
 #define REDIR_TRACK_HELLO_MAX   1024    /* the peer's hello, kept whole for a replay */
+#define REDIR_TRACK_RECV_HDR    10      /* usb_redir_start_bulk_receiving_header */
 
 struct redir_track {
     uint8_t pkt[REDIR_TRACK_KEEP];      /* the start of the peer's current packet */
@@ -28,11 +29,18 @@ struct redir_track {
     GByteArray *peer_hello;
     GHashTable *inflight;               /* id -> type << 8 | endpoint: not answered yet */
     uint32_t streams;                   /* endpoints with a stream: bit (dir << 4 | number) */
+    /* Receiving streams (interrupt or bulk), per endpoint index: the type of
+     * the peer's start packet (0: none) and its header, to start it again. */
+    uint32_t recv_type[32];
+    uint8_t recv_hdr[32][REDIR_TRACK_RECV_HDR];
+    uint32_t iso_eps;                   /* endpoints with an isochronous stream */
     bool iso, bulk_streams, filter, disconnect_pending;
     uint8_t alt[32];                    /* interfaces' alternate settings */
 };
 
 void redir_track_init(struct redir_track *t);
+/* The header length of packets on the connection now (12 or 16). */
+unsigned redir_track_hdr_len(const struct redir_track *t);
 void redir_track_clear(struct redir_track *t);
 /* Bytes handed to usbredirparser, in order. */
 void redir_track_in(struct redir_track *t, const uint8_t *data, size_t n);

@@ -31,6 +31,7 @@ struct redirc {
     GByteArray *bbulk;          /* buffered bulk IN data, in arrival order */
     unsigned bbulk_packets;
     int bbulk_status;           /* last bulk_receiving_status, -1 before */
+    unsigned stream_statuses;   /* interrupt and bulk receiving status packets seen */
     int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
 };
@@ -130,11 +131,15 @@ static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_head
     ((struct redirc *)p)->alt_status = h->status;
 }
 static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
-static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h) { }
+static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h)
+{
+    ((struct redirc *)p)->stream_statuses++;
+}
 static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
 static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h)
 {
     ((struct redirc *)p)->bbulk_status = h->status;
+    ((struct redirc *)p)->stream_statuses++;
 }
 static void n_ack(void *p) { }
 static void n_reset(void *p) { }
@@ -445,6 +450,11 @@ void redirc_stop_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep)
 
     usbredirparser_send_stop_bulk_receiving(c->p, id, &h);
     usbredirparser_do_write(c->p);
+}
+
+unsigned redirc_stream_statuses(struct redirc *c)
+{
+    return c->stream_statuses;
 }
 
 int redirc_bulk_recv_status(struct redirc *c)

@@ -59,6 +59,8 @@ void redirc_start_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep, uint32_t 
                             uint8_t transfers);
 void redirc_stop_bulk_recv(struct redirc *c, uint64_t id, uint8_t ep);
 int redirc_bulk_recv_status(struct redirc *c);
+/* Interrupt and bulk receiving status packets seen (each answers a start or stop). */
+unsigned redirc_stream_statuses(struct redirc *c);
 size_t redirc_bulk_recv_data(struct redirc *c, const uint8_t **data, unsigned *packets);
 /* The host side's hello advertised this usb_redir_cap_*. */
 bool redirc_peer_has_cap(struct redirc *c, int cap);

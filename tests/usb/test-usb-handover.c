@@ -13,9 +13,12 @@
  *               hands it over once they are answered, then queues more: every
  *               answer comes once, in order, with its bytes; the guest saw
  *               one device_connect and one hello in all (no parser error)
- *   refusals    bulk receiving started: not handed over (named); stopped:
- *               handed over; a state of another version or truncated is
- *               refused
+ *   receiving   bulk receiving on the loopback runs through five handovers:
+ *               every byte once, in order, no stream status not asked for
+ *   keys        a keyboard read by interrupt receiving, keys pressed around
+ *               five handovers: every report once, in order
+ *   refusals    a state of another version or truncated is refused; an
+ *               isochronous stream is not handed over (named)
  * Run under umockdev-wrapper.
  */
 #include <check.h>
@@ -125,11 +128,11 @@ static bool loop_until(struct rig *g, bool (*pred)(struct rig *, void *), void *
 
 static bool connected(struct rig *g, void *arg) { return redirc_connected(g->c); }
 
-static void rig_init_split(struct rig *g, bool split)
+static void rig_init_dev(struct rig *g, bool split, enum usbsim_kind kind, uint16_t pid)
 {
     struct ferry_usb_host_ops hops = { .log = tlog };
     struct ferry_usb_spec spec = { .kind = FERRY_USB_SPEC_VIDPID, .vid = USBSIM_VID,
-                                   .pid = USBSIM_PID_VENDOR };
+                                   .pid = pid };
     struct ferry_usb_devinfo d;
     libusb_device_handle *handle;
     char err[FERRY_USB_ERR_MAX];
@@ -139,7 +142,7 @@ static void rig_init_split(struct rig *g, bool split)
     g->c0 = g->e1 = -1;
     g->sim = usbsim_new();
     ck_assert_msg(g->sim, "not under umockdev-wrapper (meson runs this test with it)");
-    g->dev = usbsim_add(g->sim, USBSIM_VENDOR, "1-4", "HAND1");
+    g->dev = usbsim_add(g->sim, kind, "1-4", "HAND1");
     ck_assert_ptr_nonnull(g->dev);
     g->b = base_new();
     g->old = g_ptr_array_new();
@@ -165,6 +168,11 @@ static void rig_init_split(struct rig *g, bool split)
     g->devfd = usb_redir_device_fd(g->r);
     ck_assert_msg(g->devfd >= 0, "the endpoint's usbfs fd was not found: %s",
                   g_strerror(-g->devfd));
+}
+
+static void rig_init_split(struct rig *g, bool split)
+{
+    rig_init_dev(g, split, USBSIM_VENDOR, USBSIM_PID_VENDOR);
 }
 
 static void rig_init(struct rig *g)
@@ -361,6 +369,148 @@ static bool bulk_recv_answered(struct rig *g, void *arg)
     return redirc_bulk_recv_status(g->c) >= 0;
 }
 
+static bool statuses(struct rig *g, void *arg)
+{
+    return redirc_stream_statuses(g->c) >= *(unsigned *)arg;
+}
+
+static bool alt_answered(struct rig *g, void *arg) { return redirc_alt_status(g->c) >= 0; }
+static bool iso_flowing(struct rig *g, void *arg) { return redirc_iso_good(g->c, 192) >= 8; }
+
+struct recv_want {
+    size_t len;
+    uint64_t outs;
+};
+
+/* every OUT answered (in order), and the receiving stream has brought len bytes */
+static bool recv_all(struct rig *g, void *arg)
+{
+    struct recv_want *w = arg;
+    const uint8_t *d;
+    uint8_t buf[64];
+    size_t len = sizeof(buf);
+    uint64_t id;
+    int status;
+
+    while (redirc_pop_done(g->c, &id, &status, buf, &len)) {
+        ck_assert_int_eq(status, usb_redir_success);
+        ck_assert_uint_eq(id, 2 * w->outs + 1);
+        w->outs++;
+        len = sizeof(buf);
+    }
+    return redirc_bulk_recv_data(g->c, &d, NULL) >= w->len;
+}
+
+/*
+ * Bulk receiving on the loopback's IN endpoint, running while the endpoint
+ * is handed over five times: the bytes written to the OUT endpoint come back
+ * through the stream once each and in order, and the guest saw no stream
+ * status it did not ask for (the stops and starts of a handover are the
+ * host side's own).
+ */
+START_TEST(receiving)
+{
+    g_autoptr(GByteArray) want = g_byte_array_new();
+    struct recv_want w = { 0, 0 };
+    const uint8_t *got;
+    struct rig g;
+    uint64_t k = 0;
+    size_t n;
+
+    rig_init(&g);
+    redirc_start_bulk_recv(g.c, 900, EP_IN, 512, 2);
+    ck_assert(loop_until(&g, bulk_recv_answered, NULL));
+    ck_assert_int_eq(redirc_bulk_recv_status(g.c), usb_redir_success);
+    ck_assert_uint_eq(redirc_stream_statuses(g.c), 1);
+    for (unsigned round = 0; round < ROUNDS; round++) {
+        for (unsigned i = 0; i < 3; i++, k++) {
+            queue_out(&g, k);
+            for (size_t j = 0; j < xlen(k); j++)
+                g_byte_array_append(want, &(uint8_t){ xbyte(k, j) }, 1);
+        }
+        /* some of it received, some still in the loopback or in the socket */
+        for (unsigned i = 0; i < 3 + round; i++)
+            step(&g);
+        hand_over(&g);
+    }
+    w.len = want->len;
+    ck_assert_msg(loop_until(&g, recv_all, &w), "the stream brought %zu of %u bytes",
+                  redirc_bulk_recv_data(g.c, &got, NULL), want->len);
+    n = redirc_bulk_recv_data(g.c, &got, NULL);
+    ck_assert_uint_eq(n, want->len);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(got[i] == want->data[i], "received byte %zu differs (lost or repeated "
+                      "data)", i);
+    ck_assert_uint_eq(w.outs, k);
+    ck_assert_uint_eq(redirc_stream_statuses(g.c), 1);
+    ck_assert_uint_eq(redirc_connects(g.c), 1);
+    ck_assert_uint_eq(redirc_errors(g.c), 0);
+    /* the guest stops it: answered by the fifth successor */
+    redirc_stop_bulk_recv(g.c, 901, EP_IN);
+    ck_assert(loop_until(&g, statuses, &(unsigned){ 2 }));
+    ck_assert_int_eq(redirc_bulk_recv_status(g.c), usb_redir_success);
+    rig_fini(&g);
+}
+END_TEST
+
+struct keys {
+    unsigned seen, want;
+};
+
+/* reports in order: press of key i (usage 4 + i % 26), then a release */
+static bool keys_all(struct rig *g, void *arg)
+{
+    struct keys *k = arg;
+    uint8_t rep[64];
+    size_t len = sizeof(rep);
+
+    while (redirc_int_in(g->c, rep, &len)) {
+        unsigned key = k->seen / 2;
+
+        ck_assert_uint_eq(len, 8);
+        ck_assert_msg(rep[2] == (k->seen % 2 ? 0 : 4 + key % 26), "report %u: usage %02x, "
+                      "report of key %u was due (lost or repeated)", k->seen, rep[2], key);
+        k->seen++;
+        len = sizeof(rep);
+    }
+    return k->seen >= k->want;
+}
+
+/*
+ * A HID keyboard the guest reads (interrupt receiving on 0x81), its keys
+ * pressed while the endpoint is handed over five times: every press and
+ * release reaches the guest once, in order, and no stream status it did
+ * not ask for.
+ */
+START_TEST(keys)
+{
+    struct keys k = { 0, 0 };
+    struct rig g;
+    unsigned key = 0;
+
+    rig_init_dev(&g, false, USBSIM_KEYBOARD, USBSIM_PID_KEYBOARD);
+    redirc_start_int(g.c, 0, 0x81);
+    ck_assert(loop_until(&g, statuses, &(unsigned){ 1 }));
+    for (unsigned round = 0; round < ROUNDS; round++) {
+        for (unsigned i = 0; i < 2; i++)
+            usbsim_key_tap(g.dev, (uint8_t)(4 + key++ % 26));
+        for (unsigned i = 0; i < round; i++)
+            step(&g);
+        hand_over(&g);
+        usbsim_key_tap(g.dev, (uint8_t)(4 + key++ % 26));
+    }
+    k.want = 2 * key;
+    ck_assert_msg(loop_until(&g, keys_all, &k), "%u of %u reports", k.seen, k.want);
+    for (int i = 0; i < 20; i++)
+        step(&g);
+    ck_assert(!keys_all(&g, &(struct keys){ k.want, k.want + 1 }));
+    ck_assert_uint_eq(redirc_stream_statuses(g.c), 1);
+    ck_assert_uint_eq(redirc_connects(g.c), 1);
+    ck_assert_uint_eq(redirc_errors(g.c), 0);
+    rig_fini(&g);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     g_autoptr(GByteArray) state = g_byte_array_new();
@@ -370,22 +520,8 @@ START_TEST(refusals)
     int rc;
 
     rig_init(&g);
-    redirc_start_bulk_recv(g.c, 900, EP_IN, 512, 2);
-    ck_assert(loop_until(&g, bulk_recv_answered, NULL));
     usb_redir_quiesce(g.r);
-    for (int i = 0; i < 20; i++)
-        step(&g);
-    rc = usb_redir_handover_ready(g.r, why, sizeof(why));
-    ck_assert_int_eq(rc, -EBUSY);
-    ck_assert_msg(strstr(why, "receiving"), "reason: %s", why);
-    ck_assert_int_eq(usb_redir_export(g.r, state, why, sizeof(why)), -EBUSY);
-    /* refused: it serves on */
-    usb_redir_resume(g.r);
-    redirc_stop_bulk_recv(g.c, 901, EP_IN);
-    for (int i = 0; i < 50; i++)
-        step(&g);
-    usb_redir_quiesce(g.r);
-    ck_assert_msg(loop_until(&g, ready, NULL), "not ready once the receiving stopped");
+    ck_assert_msg(loop_until(&g, ready, NULL), "not ready");
     ck_assert_int_eq(usb_redir_export(g.r, state, why, sizeof(why)), 0);
     usb_redir_resume(g.r);
 
@@ -409,13 +545,28 @@ START_TEST(refusals)
         ck_assert(loop_until(&g, tally_all, t));
         g_free(t);
     }
+
+    /* an isochronous stream: not handed over (named), and it serves on */
+    redirc_set_alt(g.c, 902, 1, 1);
+    ck_assert(loop_until(&g, alt_answered, NULL));
+    ck_assert_int_eq(redirc_alt_status(g.c), 0);
+    redirc_start_iso(g.c, 903, 0x83, 8, 2);
+    ck_assert_msg(loop_until(&g, iso_flowing, NULL), "no iso packets");
+    usb_redir_quiesce(g.r);
+    for (int i = 0; i < 20; i++)
+        step(&g);
+    rc = usb_redir_handover_ready(g.r, why, sizeof(why));
+    ck_assert_int_eq(rc, -EBUSY);
+    ck_assert_msg(strstr(why, "isochronous"), "reason: %s", why);
+    ck_assert_int_eq(usb_redir_export(g.r, state, why, sizeof(why)), -EBUSY);
+    usb_redir_resume(g.r);
     rig_fini(&g);
 }
 END_TEST
 
 static TCase *handover_tcase(void)
 {
-    return FERRY_CHECK_TCASE("handover", 300, stream, split, refusals);
+    return FERRY_CHECK_TCASE("handover", 300, stream, split, receiving, keys, refusals);
 }
 
 FERRY_CHECK_MAIN("usb-handover", handover_tcase);
