@@ -372,7 +372,7 @@ int main(int argc, char **argv)
          r.guest_rc == 0;
     ok = ok && r.owned && r.gone && r.keys_ok;
     {
-        /* every successor took the channels over with the fds it was passed */
+        /* every successor took both channels over with the fds it was passed */
         g_autofree char *log = NULL;
         unsigned took = 0;
 
@@ -381,9 +381,9 @@ int main(int argc, char **argv)
                 took++;
         fprintf(stderr, "qemu-usb-replace: %s: %u channels taken over by %u successors, %u "
                 "successors not confined\n", argv[7], took, r.replaced, r.not_confined);
-        if (took < r.replaced || r.not_confined) {
-            fprintf(stderr, "qemu-usb-replace: expected each successor to take a channel "
-                    "over, every successor confined as asked\n");
+        if (took != 2 * r.replaced || r.not_confined) {
+            fprintf(stderr, "qemu-usb-replace: expected each successor to take both channels "
+                    "(keyboard, disk) over, every successor confined as asked\n");
             ok = 0;
         }
         if (!ok && log)
