@@ -16,8 +16,6 @@
  *   bytes); its socket and usbfs fd are the next two of the passed fds.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <glib.h>
 #include <libusb.h>
 #include <stdio.h>
@@ -250,29 +248,6 @@ static const uint8_t *rdn(struct reader *r, size_t n)
     return p;
 }
 
-/*
- * The node of a passed usbfs fd, opened again (an unconfined successor,
- * when the fd itself cannot be wrapped: umockdev's preload answers usbfs
- * ioctls only on fds it saw opened in the same process).  On a real usbfs
- * the passed fd is used: interface claims belong to the open file.
- */
-static int reopen_node(int fd)
-{
-    char link[PATH_MAX], path[64];
-    const char *dev;
-    ssize_t n;
-
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    n = readlink(path, link, sizeof(link) - 1);
-    if (n <= 0)
-        return -errno;
-    link[n] = '\0';
-    dev = strstr(link, "/dev/bus/usb/");
-    if (!dev)
-        return -ENODEV;
-    return open(dev, O_RDWR | O_CLOEXEC);
-}
-
 static void on_adopted_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
 
 int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t len,
@@ -360,21 +335,9 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
         libusb_device_handle *h = NULL;
         struct ferry_usb_devinfo d;
         char err[FERRY_USB_ERR_MAX];
+        /* the passed fd itself: interface claims belong to the open file */
         int rc = usb_host_wrap_fd(s->host, dfd, &h, &d, err, sizeof(err));
 
-        if (rc < 0 && !s->ops.no_discovery) {
-            int nfd = reopen_node(dfd);
-
-            if (nfd >= 0 && usb_host_wrap_fd(s->host, nfd, &h, &d, err, sizeof(err)) == 0) {
-                SLOG(s, FERRY_LOG_INFO, "usb[%s] the passed usbfs fd does not answer here: "
-                     "its node opened again", a->ident);
-                close(dfd);
-                dfd = nfd;
-                rc = 0;
-            } else if (nfd >= 0) {
-                close(nfd);
-            }
-        }
         if (rc < 0) {
             snprintf(why, whylen, "usb %s: %s", a->ident, err);
             return rc;

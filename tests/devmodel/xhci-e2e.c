@@ -29,11 +29,15 @@
  *     follow a passed fd into another process (see tests/usb/qemu-usb-e2e.c),
  *     so the broker's fds are not used here.
  *   confined (dm-guest-xhci-confined): ferry-dm confined as by default
- *     (seccomp, namespaces, --user=root: no 'ferry' user needed); its device
- *     is opened before confinement (--usb); the remote QEMU is killed and the
- *     confined ferry-dm takes the new QEMU's QMP monitor from the launcher and
- *     plugs the device in again; the disguised keyboard is refused by the
- *     broker; then ferry-dm is ended with SIGTERM.
+ *     (seccomp, namespaces, --user=root: no 'ferry' user needed) with an
+ *     xhci and no device; once the guest's controller runs, `ferry usb
+ *     attach` (the broker: it opens the node and passes the fd) gives it the
+ *     device; the remote QEMU is killed and the confined ferry-dm takes the
+ *     new QEMU's QMP monitor from the launcher and plugs the device in again
+ *     from the same passed fd; the disguised keyboard is refused by the
+ *     broker; then ferry-dm is ended with SIGTERM.  FDPASS_SHIM
+ *     (tests/usb/fdpass-shim.c), preloaded into ferry-dm and ferry, lets the
+ *     simulated fd follow SCM_RIGHTS as a real usbfs fd does.
  *   replace (dm-guest-xhci-replace): unconfined; on each "replace ferry-dm
  *     now" (the guest loops 1 MiB through the device right after it) the
  *     harness replaces ferry-dm (`ferry dm CTL replace`): the replace must
@@ -41,13 +45,14 @@
  *     checks every byte and that its port's status never changed.  Then
  *     `ferry usb detach|attach` through the last successor, and the remote
  *     QEMU killed: the last successor restarts it (its launcher was handed
- *     over) and plugs the device in again.
+ *     over) and plugs the device in again.  The successors serve the usbfs
+ *     fd passed to them: FDPASS_SHIM as above.
  * All check that ferry-dm leaves nothing in its TMPDIR (the remote QEMU's
  * monitor is a socket pair: no folder, on a normal exit, on SIGTERM, across
  * the restart) and that the remote QEMU ends with it.  ferry-hv runs outside
  * the preload, which would answer /dev/kvm's ioctls too.
  *
- *   xhci-e2e FERRY_DM FERRY GUEST_ELF [confined|replace]
+ *   xhci-e2e FERRY_DM FERRY GUEST_ELF [confined|replace FDPASS_SHIM]
  * Exit 0 pass, 1 fail, 77 skip (no /dev/kvm or QEMU).
  */
 #include <dirent.h>
@@ -161,13 +166,13 @@ static char *leftovers(const char *folder)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 && !(argc == 5 && (!strcmp(argv[4], "confined") ||
+    if (argc != 4 && !(argc == 6 && (!strcmp(argv[4], "confined") ||
                                      !strcmp(argv[4], "replace")))) {
-        fprintf(stderr, "usage: xhci-e2e FERRY_DM FERRY GUEST_ELF [confined|replace]\n");
+        fprintf(stderr, "usage: xhci-e2e FERRY_DM FERRY GUEST_ELF [confined|replace FDPASS_SHIM]\n");
         return 2;
     }
-    bool confined = argc == 5 && !strcmp(argv[4], "confined");
-    bool replacing = argc == 5 && !strcmp(argv[4], "replace");
+    bool confined = argc == 6 && !strcmp(argv[4], "confined");
+    bool replacing = argc == 6 && !strcmp(argv[4], "replace");
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
         printf("SKIP: /dev/kvm: %s\n", strerror(errno));
         return 77;
@@ -224,7 +229,10 @@ int main(int argc, char **argv)
      * other umockdev tests.  Its TMPDIR is a folder of its own, checked
      * empty at the end.
      */
-    const char *preload = g_getenv("LD_PRELOAD");
+    g_autofree char *shim = argc == 6 ? g_canonicalize_filename(argv[5], NULL) : NULL;
+    g_autofree char *preload = g_strdup_printf("%s%s%s", shim ? shim : "", shim ? " " : "",
+                                               g_getenv("LD_PRELOAD") ? g_getenv("LD_PRELOAD")
+                                                                      : "");
     g_autofree char *wrapper = g_build_filename(dir, "ferry-dm", NULL);
     g_autofree char *wrapper_text = g_strdup_printf(
         "#!/bin/sh\necho $$ > '%s'\nLD_PRELOAD='%s' EVENT_NOEPOLL=1 TMPDIR='%s' exec '%s' \"$@\"\n",
@@ -242,8 +250,11 @@ int main(int argc, char **argv)
         "--dm", wrapper, dm_ctl, "--dm-arg=--user=root", "--dm-arg=-v", "--usb", "1d50:6103",
         "--dm-arg=--seccomp=off", "--dm-arg=--no-namespaces", NULL,
     };
-    if (confined)
-        hv_argv[G_N_ELEMENTS(hv_argv) - 3] = NULL;
+    if (confined) {
+        /* no --usb: the device comes from the broker once the guest runs */
+        hv_argv[15] = "--dm-arg=--device=xhci,id=usb0";
+        hv_argv[16] = NULL;
+    }
     g_autoptr(GError) err = NULL;
     GPid hv;
     int out_fd;
@@ -253,6 +264,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (confined)
+        g_setenv("LD_PRELOAD", preload, TRUE);     /* the broker (ferry) too */
     GString *line = g_string_new(NULL);
     gint64 deadline = g_get_monotonic_time() + (gint64)TIMEOUT_S * G_USEC_PER_SEC;
     bool done = false, listed = false, refused = false, kbd_attached = false, key_ok = false;
@@ -302,6 +315,9 @@ int main(int argc, char **argv)
                     die("ferry usb attach of the keyboard (allowed by the policy file) failed",
                         hv);
             }
+            if (confined && strstr(l, "controller running") &&
+                ferry(NULL, "usb", "attach", ctl, "1d50:6103", NULL) != 0)
+                die("ferry usb attach (the broker's fd) failed", hv);
             if (strstr(l, "press a key now"))
                 usbsim_key_tap(kbd, 0x04);      /* 'a' */
             if (g_str_has_prefix(l, "key report ") && !key_ok) {

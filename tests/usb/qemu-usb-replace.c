@@ -12,14 +12,28 @@
  * read the host replaces ferry-dm (`ferry dm CTL replace`), REPLACES times
  * in all, while the read is under way (ferry-dm's log says how many
  * transfers each handover waited for).  Passes when every replace
- * succeeded, every key arrived once, every read compared equal, the guest's kernel log shows no USB
- * disconnect, reset, new enumeration or I/O error, another guest is still
- * refused the disk, and `ferry usb detach` through the last successor's QMP
- * connection (device_del, DEVICE_DELETED, chardev-remove) takes it out.
- *   qemu-usb-replace VMLINUZ INITRD WORKDIR FERRY_DM FERRY
+ * succeeded, every key arrived once, every read compared equal, the
+ * guest's kernel log shows no USB disconnect, reset, new enumeration or I/O
+ * error, another guest is still refused the disk (confined: before the
+ * replaces only, a known limit), and `ferry usb detach` through the last
+ * successor's QMP connection (device_del, DEVICE_DELETED, chardev-remove)
+ * takes it out.
+ *   unconfined: ferry-dm --seccomp=off --no-namespaces --user=root, which
+ *     opens the devices itself (`ferry usb attach`).
+ *   confined: ferry-dm as by default (user ferry, seccomp, namespaces): the
+ *     devices come from `ferry usb attach` as the broker's fds, and each
+ *     successor must be confined the same (/proc/PID/status) and serve the
+ *     usbfs fd it was passed (it cannot open a node; its log says it took
+ *     the channel over).
+ * In both, FDPASS_SHIM (fdpass-shim.c) is preloaded into ferry-dm and
+ * ferry, so that a simulated usbfs fd follows SCM_RIGHTS as a real one does.
+ *   qemu-usb-replace VMLINUZ INITRD WORKDIR FERRY_DM FERRY FDPASS_SHIM confined|unconfined
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <glib.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,8 +58,31 @@ struct rpl {
     struct usbsim_dev *kbd;
     unsigned disk_replaces;
     bool data_ok, no_disconnect, owned, gone, keys_ok, done;
+    bool confined;
+    unsigned not_confined;  /* successors found without the confinement asked for */
     int guest_rc;
 };
+
+/* Is pid confined as by default: the user ferry, seccomp filter, no_new_privs? */
+static bool check_confined(long pid)
+{
+    struct passwd *pw = getpwnam("ferry");
+    char path[64], *st = NULL, *uid = NULL;
+    bool ok;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    if (!pw || !g_file_get_contents(path, &st, NULL, NULL)) {
+        fprintf(stderr, "qemu-usb-replace: cannot read %s\n", path);
+        return false;
+    }
+    uid = g_strdup_printf("\nUid:\t%u\t%u\t", (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
+    ok = strstr(st, uid) && strstr(st, "\nSeccomp:\t2\n") && strstr(st, "\nNoNewPrivs:\t1\n");
+    fprintf(stderr, "qemu-usb-replace: ferry-dm pid %ld is %s\n", pid,
+            ok ? "confined (user ferry, Seccomp 2, NoNewPrivs 1)" : "NOT CONFINED as by default");
+    g_free(uid);
+    g_free(st);
+    return ok;
+}
 
 /* `ferry dm CTL replace` while the guest reads: its answer names the successor. */
 static void replace(struct rpl *r)
@@ -68,6 +105,8 @@ static void replace(struct rpl *r)
         r->replaced++;
     else
         r->failed++;
+    if (ok && r->confined && !check_confined(r->dm_pid))
+        r->not_confined++;
     g_clear_error(&gerr);
     g_free(out);
     g_free(err);
@@ -90,20 +129,35 @@ static void on_replace_time(evutil_socket_t fd, short what, void *arg)
 
 /* After the replaces: the disk is still this guest's (the ownership claim's
  * lock went along), and the last successor's QMP connection takes it out. */
-static void detach(struct rpl *r)
+static bool owned(struct rpl *r, const char *when)
 {
     const char *pargv[] = { r->ferry, "policy", "check", "intruder", "1d50:6102:DISK-RPL",
                             NULL };
-    const char *dargv[] = { r->ferry, "usb", "detach", r->ctl, "1d50:6102:DISK-RPL", NULL };
     char *pout = NULL;
     int status = -1;
+    bool ok = g_spawn_sync(NULL, (char **)pargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                           &pout, NULL, &status, NULL) && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 1;
 
-    if (g_spawn_sync(NULL, (char **)pargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &pout,
-                     NULL, &status, NULL) && WIFEXITED(status) && WEXITSTATUS(status) == 1)
-        r->owned = true;
-    fprintf(stderr, "qemu-usb-replace: another guest %s the disk: %s", r->owned ? "is refused"
-            : "MAY HAVE", pout ? pout : "\n");
+    fprintf(stderr, "qemu-usb-replace: %s, another guest %s the disk: %s", when,
+            ok ? "is refused" : "MAY HAVE", pout ? pout : "\n");
     g_free(pout);
+    return ok;
+}
+
+static void detach(struct rpl *r)
+{
+    const char *dargv[] = { r->ferry, "usb", "detach", r->ctl, "1d50:6102:DISK-RPL", NULL };
+    int status = -1;
+
+    if (!r->confined) {
+        r->owned = owned(r, "after the replaces");
+    } else {
+        /* Known limit (docs/usb.md): the broker's claim names the first ferry-dm's pid
+         * and no process holds its lock, so it goes stale once that ferry-dm is
+         * replaced.  Judged before the replaces (FERRY-READING 1); shown here. */
+        (void)owned(r, "after the replaces (not judged: known limit)");
+    }
     if (!g_spawn_sync(NULL, (char **)dargv, NULL, 0, NULL, NULL, NULL, NULL, &status, NULL) ||
         !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fprintf(stderr, "qemu-usb-replace: ferry usb detach failed\n");
@@ -121,6 +175,12 @@ static void on_line(struct rpl *r, const char *l)
         if (i % 2 == 0 && r->disk_replaces++ < REPLACES)
             event_base_once(r->b, -1, EV_TIMEOUT, on_replace_time, r, &later);
     } else if ((m = strstr(l, "FERRY-KEY "))) {
+        if (atoi(m + 10) == 1 && r->confined) {
+            /* the first ferry-dm, before any replace */
+            if (!check_confined(r->dm_pid))
+                r->not_confined++;
+            r->owned = owned(r, "before the replaces");
+        }
         key(r, atoi(m + 10));
     } else if (strstr(l, "FERRY-KEYS-OK")) {
         r->keys_ok = true;
@@ -166,18 +226,26 @@ int main(int argc, char **argv)
     struct event_config *cfg;
     struct usbsim *sim;
     struct event *ev;
-    char qmp[256], ctl[256], conf[256];
+    char qmp[256], ctl[256], conf[256], dmlog[256];
+    int logfd = -1;
     char **envp;
     GError *gerr = NULL;
     GPid pid, dpid = 0;
     int out_fd, ok;
     gint64 end;
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: qemu-usb-replace VMLINUZ INITRD WORKDIR FERRY_DM FERRY\n");
+    if (argc != 8 || (strcmp(argv[7], "confined") && strcmp(argv[7], "unconfined"))) {
+        fprintf(stderr, "usage: qemu-usb-replace VMLINUZ INITRD WORKDIR FERRY_DM FERRY "
+                "FDPASS_SHIM confined|unconfined\n");
         return 2;
     }
     r.ferry = argv[5];
+    r.confined = !strcmp(argv[7], "confined");
+    if (r.confined && !getpwnam("ferry")) {
+        printf("SKIP: no user 'ferry' (scripts/setup makes it)\n");
+        return 77;
+    }
+    snprintf(dmlog, sizeof(dmlog), "%s/dm.log", argv[3]);
     r.ctl = ctl;
     snprintf(qmp, sizeof(qmp), "%s/qmp.sock", argv[3]);
     snprintf(ctl, sizeof(ctl), "%s/dm.sock", argv[3]);
@@ -235,14 +303,34 @@ int main(int argc, char **argv)
             goto fail;
     }
     {
-        /* unconfined: umockdev's preload answers the usbfs ioctls of fds it saw opened
-         * in that process; a successor gets the fd through SCM_RIGHTS */
+        /* umockdev's preload answers the usbfs ioctls of fds it saw opened in that
+         * process; the shim carries a connection to the simulator along with each fd
+         * passed (the broker's to ferry-dm, a ferry-dm's to its successor) */
         const char *dargv[] = { argv[4], "--qmp", qmp, "--control", ctl, "--config", conf,
-                                "--user=root", "--seccomp=off", "--no-namespaces", "-v", NULL };
+                                "-v", "--user=root", "--seccomp=off", "--no-namespaces", NULL };
+        g_autofree char *shim = g_canonicalize_filename(argv[6], NULL);
+        g_autofree char *pre = g_strdup_printf("%s %s", shim, g_getenv("LD_PRELOAD") ?
+                                               g_getenv("LD_PRELOAD") : "");
 
+        if (r.confined) {
+            dargv[8] = NULL;
+            /* the successors run as ferry and read the config again */
+            if (chmod(argv[3], 0755) < 0 || chmod(conf, 0644) < 0)
+                goto fail;
+        }
+        g_autofree char *run = g_build_filename(argv[3], "run", NULL);
+
+        /* owner records of our own: other runs on this host do not see or hold ours */
+        if (g_mkdir_with_parents(run, 0755) < 0)
+            goto fail;
+        g_setenv("FERRY_RUN_DIR", run, TRUE);
+        g_setenv("LD_PRELOAD", pre, TRUE);      /* ferry-dm and ferry, not QEMU (started) */
         g_setenv("EVENT_NOEPOLL", "1", TRUE);
-        if (!g_spawn_async(NULL, (char **)dargv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                           &dpid, &gerr)) {
+        logfd = open(dmlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (logfd < 0)
+            goto fail;
+        if (!g_spawn_async_with_fds(NULL, (char **)dargv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                    NULL, &dpid, -1, logfd, logfd, &gerr)) {
             fprintf(stderr, "qemu-usb-replace: cannot start ferry-dm: %s\n", gerr->message);
             g_clear_error(&gerr);
             goto fail;
@@ -283,6 +371,24 @@ int main(int argc, char **argv)
     ok = r.replaced == REPLACES + KEY_REPLACES && !r.failed && r.data_ok && r.no_disconnect &&
          r.guest_rc == 0;
     ok = ok && r.owned && r.gone && r.keys_ok;
+    {
+        /* every successor took both channels over with the fds it was passed */
+        g_autofree char *log = NULL;
+        unsigned took = 0;
+
+        if (g_file_get_contents(dmlog, &log, NULL, NULL))
+            for (const char *p = log; (p = strstr(p, "taken over: connected to")); p++)
+                took++;
+        fprintf(stderr, "qemu-usb-replace: %s: %u channels taken over by %u successors, %u "
+                "successors not confined\n", argv[7], took, r.replaced, r.not_confined);
+        if (took != 2 * r.replaced || r.not_confined) {
+            fprintf(stderr, "qemu-usb-replace: expected each successor to take both channels "
+                    "(keyboard, disk) over, every successor confined as asked\n");
+            ok = 0;
+        }
+        if (!ok && log)
+            fprintf(stderr, "--- ferry-dm's log\n%s--- end of ferry-dm's log\n", log);
+    }
     if (kill((pid_t)r.dm_pid, 0) != 0) {
         fprintf(stderr, "qemu-usb-replace: the serving ferry-dm (pid %ld) died\n", r.dm_pid);
         ok = 0;
@@ -315,6 +421,9 @@ done:
     unlink(qmp);
     unlink(ctl);
     unlink(conf);
+    unlink(dmlog);
+    if (logfd >= 0)
+        close(logfd);
     if (getenv("FERRY_POLICY"))
         unlink(getenv("FERRY_POLICY"));
     return ok ? 0 : 1;
