@@ -10,13 +10,8 @@
  * seconds of idleness from /proc/PID/smaps_rollup (Rss, Pss, private =
  * Private_Clean + Private_Dirty, Anonymous), medians:
  *   baseline           dm-footprint-idle: ferry-dm's libraries, idle
- *   baseline+json      the same after one use of json-glib as ferry-dm's
- *                      prewarm makes (its GTypes registered)
- *   no-json variant    dm-footprint-idle-nojson: the same build without
- *                      json-glib (so without GIO, GObject and their chain):
- *                      what a JSON library without that chain would leave
- *   jansson variant    the same with jansson linked and used once (when
- *                      libjansson-dev is installed): what the swap gives
+ *   baseline+json      the same after one use of jansson as ferry-dm's
+ *                      prewarm makes (hash seeded, parse, build, generate)
  *   ferry-dm           behind an ioreq router in this process
  *                      (--ioreq-fd), default devices, confined as deployed
  *   ferry-dm+usb+qemu  the same with the USB service on (--qmp to an idle
@@ -56,13 +51,11 @@
 #define REPS_MAX 15
 
 enum { M_RSS, M_PSS, M_PRIV, M_ANON, M_THREADS, M_N };
-enum { P_BASE, P_BASE_JSON, P_NOJSON, P_JANSSON, P_DM, P_DM_USB, P_DM_USB_ARENA, P_N };
+enum { P_BASE, P_BASE_JSON, P_DM, P_DM_USB, P_DM_USB_ARENA, P_N };
 
 static const char *const p_name[P_N] = {
     "baseline: ferry-dm's libraries, idle",
-    "baseline + json-glib used once",
-    "build variant without json-glib",
-    "  the same with jansson, used once",
+    "baseline + jansson used once",
     "ferry-dm, default devices",
     "ferry-dm, + USB service + QEMU device",
     "  the same, MALLOC_ARENA_MAX=1",
@@ -76,7 +69,7 @@ struct proc {
     atomic_bool stop;
 };
 
-static char dm_path[4096], idle_path[4096], nojson_path[4096], jansson_path[4096];
+static char dm_path[4096], idle_path[4096];
 static char qmp_path[256];
 
 static void *router_thread(void *arg)
@@ -330,8 +323,6 @@ static void paths(void)
         *slash = 0;
     snprintf(dm_path, sizeof(dm_path), "%s/../devmodel/ferry-dm", self);
     snprintf(idle_path, sizeof(idle_path), "%s/dm-footprint-idle", self);
-    snprintf(nojson_path, sizeof(nojson_path), "%s/dm-footprint-idle-nojson", self);
-    snprintf(jansson_path, sizeof(jansson_path), "%s/dm-footprint-idle-jansson", self);
 }
 
 /* An idle QEMU for the USB service's QMP connection. */
@@ -393,13 +384,11 @@ int main(int argc, char **argv)
             struct proc p;
             int rc;
 
-            if ((k >= P_DM_USB && qemu < 0) || (k == P_JANSSON && access(jansson_path, X_OK)))
+            if (k >= P_DM_USB && qemu < 0)
                 continue;
             switch (k) {
             case P_BASE: rc = start_idle(&p, idle_path, "libs"); break;
             case P_BASE_JSON: rc = start_idle(&p, idle_path, "json"); break;
-            case P_NOJSON: rc = start_idle(&p, nojson_path, "libs"); break;
-            case P_JANSSON: rc = start_idle(&p, jansson_path, "json"); break;
             case P_DM: rc = start_dm(&p, false, false); break;
             default: rc = start_dm(&p, true, k == P_DM_USB_ARENA); break;
             }
@@ -453,15 +442,7 @@ int main(int argc, char **argv)
            med[a][M_RSS] - med[b][M_RSS], med[a][M_PSS] - med[b][M_PSS],                   \
            med[a][M_PRIV] - med[b][M_PRIV], med[a][M_ANON] - med[b][M_ANON])
     DIFF("Ferry's own (ferry-dm - baseline)", P_DM, P_BASE);
-    DIFF("json-glib chain linked (baseline - no-json)", P_BASE, P_NOJSON);
-    DIFF("json-glib chain used (+json - no-json)", P_BASE_JSON, P_NOJSON);
-    if (have[P_JANSSON]) {
-        DIFF("jansson used (jansson - no-json)", P_JANSSON, P_NOJSON);
-        printf("%-42s RSS %6.0f  private %6.0f KiB (ferry-dm - json-glib used + jansson used)\n",
-               "ferry-dm with jansson, estimated",
-               med[P_DM][M_RSS] - med[P_BASE_JSON][M_RSS] + med[P_JANSSON][M_RSS],
-               med[P_DM][M_PRIV] - med[P_BASE_JSON][M_PRIV] + med[P_JANSSON][M_PRIV]);
-    }
+    DIFF("JSON used (+jansson - baseline)", P_BASE_JSON, P_BASE);
     if (have[P_DM_USB]) {
         DIFF("USB service + QEMU device (vs default)", P_DM_USB, P_DM);
         DIFF("MALLOC_ARENA_MAX=1 (vs the same without)", P_DM_USB_ARENA, P_DM_USB);

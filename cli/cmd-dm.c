@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "cli/cmd.h"
 #include "common/qmp.h"
@@ -66,8 +65,7 @@ int cmd_dm(int argc, char **argv)
     const char *sock = NULL, *command, *positional = NULL;
     char *sock_owned = NULL;
     struct ferry_qmp *q = NULL;
-    JsonBuilder *b;
-    JsonNode *args = NULL, *ret = NULL;
+    json_t *args = NULL, *ret = NULL;
     int i = 1, rc = 0, status = FERRY_EXIT_USAGE;
 
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -98,38 +96,33 @@ int cmd_dm(int argc, char **argv)
     }
 
     /* The arguments: the alias's positional one, then key=value pairs (strings). */
-    b = json_builder_new();
-    json_builder_begin_object(b);
+    args = json_object();
     if (positional) {
         if (i >= argc || strchr(argv[i], '=')) {
             fprintf(stderr, "ferry dm: %s needs a %s\n", command, positional);
-            g_object_unref(b);
             goto out;
         }
-        json_builder_set_member_name(b, positional);
-        json_builder_add_string_value(b, argv[i++]);
+        json_object_set_new(args, positional, ferry_json_str(argv[i++]));
     }
     for (; i < argc; i++) {
         if (!strcmp(command, "x-replace") && !strcmp(argv[i], "--binary") && i + 1 < argc) {
-            json_builder_set_member_name(b, "binary");
-            json_builder_add_string_value(b, argv[++i]);
+            json_object_set_new(args, "binary", ferry_json_str(argv[++i]));
             continue;
         }
         const char *eq = strchr(argv[i], '=');
 
         if (!eq || eq == argv[i]) {
             fprintf(stderr, "ferry dm: argument '%s' is not key=value\n", argv[i]);
-            g_object_unref(b);
             goto out;
         }
         char *key = g_strndup(argv[i], (gsize)(eq - argv[i]));
-        json_builder_set_member_name(b, key);
-        json_builder_add_string_value(b, eq + 1);
+        if (json_object_set_new(args, key, ferry_json_str(eq + 1)) < 0) {
+            fprintf(stderr, "ferry dm: argument '%s': the key is not UTF-8\n", argv[i]);
+            g_free(key);
+            goto out;
+        }
         g_free(key);
     }
-    json_builder_end_object(b);
-    args = json_builder_get_root(b);
-    g_object_unref(b);
 
     status = FERRY_EXIT_FAILURE;
     q = ferry_qmp_new(strcmp(command, "x-replace") ? DM_TIMEOUT_MS : DM_REPLACE_TIMEOUT_MS);
@@ -143,24 +136,16 @@ int cmd_dm(int argc, char **argv)
         fprintf(stderr, "ferry dm: %s: %s\n", command, ferry_qmp_error(q));
         goto out;
     }
-    if (ret && !(JSON_NODE_HOLDS_OBJECT(ret) &&
-                 json_object_get_size(json_node_get_object(ret)) == 0)) {
-        JsonGenerator *g = json_generator_new();
-        char *s;
+    if (ret && !(json_is_object(ret) && json_object_size(ret) == 0)) {
+        char *s = ferry_json_dumps(ret, true);
 
-        json_generator_set_pretty(g, TRUE);
-        json_generator_set_root(g, ret);
-        s = json_generator_to_data(g, NULL);
-        printf("%s\n", s);
-        g_free(s);
-        g_object_unref(g);
+        printf("%s\n", s ? s : "null");
+        free(s);
     }
     status = FERRY_EXIT_OK;
 out:
-    if (ret)
-        json_node_unref(ret);
-    if (args)
-        json_node_unref(args);
+    json_decref(ret);
+    json_decref(args);
     ferry_qmp_close(q);
     g_free(sock_owned);
     return status;

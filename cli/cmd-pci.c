@@ -16,10 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-glib/json-glib.h>
-
 #include "cli/cmd.h"
 #include "cli/pci-assign.h"
+#include "common/json.h"
 #include "common/log-glib.h"
 #include "pci/host/pcihost.h"
 
@@ -132,68 +131,54 @@ struct ferry_pcihost *cmd_pci_open_host(const struct cmd_pci_opts *o)
     return h;
 }
 
-static void print_json(JsonBuilder *b)
+static void print_json(json_t *o)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autofree char *text = NULL;
+    char *text = ferry_json_dumps(o, true);
 
-    json_generator_set_pretty(gen, TRUE);
-    json_generator_set_indent(gen, 2);
-    json_generator_set_root(gen, root);
-    text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
+    printf("%s\n", text ? text : "null");
+    free(text);
+    json_decref(o);
 }
 
-static void j_str(JsonBuilder *b, const char *k, const char *v)
+static void j_str(json_t *o, const char *k, const char *v)
 {
-    json_builder_set_member_name(b, k);
-    if (v && *v)
-        json_builder_add_string_value(b, v);
-    else
-        json_builder_add_null_value(b);
+    json_object_set_new(o, k, v && *v ? ferry_json_str(v) : json_null());
 }
 
-static void j_int(JsonBuilder *b, const char *k, int64_t v)
+static void j_int(json_t *o, const char *k, int64_t v)
 {
-    json_builder_set_member_name(b, k);
-    json_builder_add_int_value(b, v);
+    json_object_set_new(o, k, json_integer(v));
 }
 
-static void j_bool(JsonBuilder *b, const char *k, bool v)
+static void j_bool(json_t *o, const char *k, bool v)
 {
-    json_builder_set_member_name(b, k);
-    json_builder_add_boolean_value(b, v);
+    json_object_set_new(o, k, json_boolean(v));
 }
 
-static void j_opt_int(JsonBuilder *b, const char *k, int64_t v, bool present)
+static void j_opt_int(json_t *o, const char *k, int64_t v, bool present)
 {
-    json_builder_set_member_name(b, k);
-    if (present)
-        json_builder_add_int_value(b, v);
-    else
-        json_builder_add_null_value(b);
+    json_object_set_new(o, k, present ? json_integer(v) : json_null());
 }
 
-static void j_hidden(JsonBuilder *b, unsigned hidden)
+static void j_hidden(json_t *o, unsigned hidden)
 {
-    json_builder_set_member_name(b, "hidden");
-    json_builder_begin_array(b);
+    json_t *a = json_array();
+
     if (hidden & FERRY_PCIHOST_HIDDEN_CAPS)
-        json_builder_add_string_value(b, "capabilities");
+        json_array_append_new(a, json_string("capabilities"));
     if (hidden & FERRY_PCIHOST_HIDDEN_EXT)
-        json_builder_add_string_value(b, "extended_capabilities");
+        json_array_append_new(a, json_string("extended_capabilities"));
     if (hidden & FERRY_PCIHOST_HIDDEN_SIZES)
-        json_builder_add_string_value(b, "bar_sizes");
+        json_array_append_new(a, json_string("bar_sizes"));
     if (hidden & FERRY_PCIHOST_HIDDEN_SYSFS)
-        json_builder_add_string_value(b, "sysfs");
-    json_builder_end_array(b);
+        json_array_append_new(a, json_string("sysfs"));
+    json_object_set_new(o, "hidden", a);
 }
 
-static void json_dev(JsonBuilder *b, const struct ferry_pcihost *h,
-                     const struct ferry_pcihost_dev *d)
+static json_t *json_dev(const struct ferry_pcihost *h, const struct ferry_pcihost_dev *d)
 {
-    json_builder_begin_object(b);
+    json_t *b = json_object(), *bars = json_array();
+
     j_str(b, "address", d->name);
     j_int(b, "domain", d->addr.domain);
     j_int(b, "bus", d->addr.bus);
@@ -213,47 +198,49 @@ static void json_dev(JsonBuilder *b, const struct ferry_pcihost *h,
     j_bool(b, "multifunction", d->multifunction);
     j_opt_int(b, "irq_pin", d->irq_pin, d->irq_pin != 0);
     j_opt_int(b, "irq", d->irq, d->irq_pin != 0 && d->irq > 0);
-    json_builder_set_member_name(b, "bars");
-    json_builder_begin_array(b);
     for (int i = 0; i < FERRY_PCIHOST_BARS; i++) {
         const struct ferry_pcihost_bar *bar = &d->bars[i];
+        json_t *o;
+
         if (!bar->present)
             continue;
-        json_builder_begin_object(b);
-        j_int(b, "index", i);
-        j_str(b, "type", bar->io ? "io" : "memory");
-        j_int(b, "address", (int64_t)bar->addr);
-        j_opt_int(b, "size", (int64_t)bar->size, bar->size != 0);
-        j_bool(b, "prefetchable", bar->prefetch);
-        j_bool(b, "64bit", bar->mem64);
-        json_builder_end_object(b);
+        o = json_object();
+        j_int(o, "index", i);
+        j_str(o, "type", bar->io ? "io" : "memory");
+        j_int(o, "address", (int64_t)bar->addr);
+        j_opt_int(o, "size", (int64_t)bar->size, bar->size != 0);
+        j_bool(o, "prefetchable", bar->prefetch);
+        j_bool(o, "64bit", bar->mem64);
+        json_array_append_new(bars, o);
     }
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "rom");
+    json_object_set_new(b, "bars", bars);
     if (d->rom.present) {
-        json_builder_begin_object(b);
-        j_int(b, "address", (int64_t)d->rom.addr);
-        j_opt_int(b, "size", (int64_t)d->rom.size, d->rom.size != 0);
-        json_builder_end_object(b);
+        json_t *o = json_object();
+
+        j_int(o, "address", (int64_t)d->rom.addr);
+        j_opt_int(o, "size", (int64_t)d->rom.size, d->rom.size != 0);
+        json_object_set_new(b, "rom", o);
     } else {
-        json_builder_add_null_value(b);
+        json_object_set_new(b, "rom", json_null());
     }
     for (int ext = 0; ext < 2; ext++) {
-        json_builder_set_member_name(b, ext ? "extended_capabilities" : "capabilities");
-        json_builder_begin_array(b);
+        json_t *caps = json_array();
+
         for (size_t i = 0; i < d->ncaps; i++) {
             const struct ferry_pcihost_cap *c = &d->caps[i];
+            json_t *o;
+
             if (c->ext != ext)
                 continue;
-            json_builder_begin_object(b);
-            j_int(b, "id", c->id);
-            j_str(b, "name", pcihost_cap_name(c));
-            j_int(b, "offset", c->offset);
+            o = json_object();
+            j_int(o, "id", c->id);
+            j_str(o, "name", pcihost_cap_name(c));
+            j_int(o, "offset", c->offset);
             if (ext)
-                j_int(b, "version", c->version);
-            json_builder_end_object(b);
+                j_int(o, "version", c->version);
+            json_array_append_new(caps, o);
         }
-        json_builder_end_array(b);
+        json_object_set_new(b, ext ? "extended_capabilities" : "capabilities", caps);
     }
     j_opt_int(b, "iommu_group", d->iommu_group, d->iommu_group >= 0);
     j_opt_int(b, "numa_node", d->numa_node, d->numa_node >= 0);
@@ -265,7 +252,7 @@ static void json_dev(JsonBuilder *b, const struct ferry_pcihost *h,
         j_int(b, "subordinate_bus", d->subordinate_bus);
     }
     j_hidden(b, d->hidden);
-    json_builder_end_object(b);
+    return b;
 }
 
 static void text_dev_line(const struct ferry_pcihost_dev *d, int depth)
@@ -365,17 +352,14 @@ static int do_list(const struct cmd_pci_opts *o)
     if (!h)
         return FERRY_EXIT_FAILURE;
     if (o->json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_object(b);
+        json_t *b = json_object(), *devs = json_array();
+
         j_int(b, "version", PCI_JSON_VERSION);
         j_str(b, "source", o->dump ? "dump" : "sysfs");
         j_hidden(b, pcihost_hidden(h));
-        json_builder_set_member_name(b, "devices");
-        json_builder_begin_array(b);
         for (size_t i = 0; i < pcihost_dev_count(h); i++)
-            json_dev(b, h, pcihost_dev_get(h, i));
-        json_builder_end_array(b);
-        json_builder_end_object(b);
+            json_array_append_new(devs, json_dev(h, pcihost_dev_get(h, i)));
+        json_object_set_new(b, "devices", devs);
         print_json(b);
     } else if (o->tree) {
         text_tree(h, -1, 0, o->all);
@@ -431,45 +415,41 @@ static int do_check(const struct cmd_pci_opts *o, const char *bdf)
         fails += r->f[i].verdict == FERRY_PCIHOST_FAIL;
     }
     if (o->json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_object(b);
+        json_t *b = json_object(), *members = json_array(), *resets = json_array();
+        json_t *checks = json_array();
+
         j_int(b, "version", PCI_JSON_VERSION);
         j_str(b, "device", r->dev);
         j_bool(b, "ready", r->ready);
         j_opt_int(b, "iommu_group", r->iommu_group, r->iommu_group >= 0);
-        json_builder_set_member_name(b, "group_members");
-        json_builder_begin_array(b);
         for (size_t i = 0; i < r->nmembers; i++) {
-            json_builder_begin_object(b);
-            j_str(b, "address", r->members[i].name);
-            j_str(b, "driver", r->members[i].driver);
-            j_bool(b, "bridge", r->members[i].bridge);
-            json_builder_end_object(b);
+            json_t *m = json_object();
+
+            j_str(m, "address", r->members[i].name);
+            j_str(m, "driver", r->members[i].driver);
+            j_bool(m, "bridge", r->members[i].bridge);
+            json_array_append_new(members, m);
         }
-        json_builder_end_array(b);
-        json_builder_set_member_name(b, "reset_methods");
-        json_builder_begin_array(b);
+        json_object_set_new(b, "group_members", members);
         if (r->resets & FERRY_PCIHOST_RESET_FLR)
-            json_builder_add_string_value(b, "flr");
+            json_array_append_new(resets, json_string("flr"));
         if (r->resets & FERRY_PCIHOST_RESET_AF_FLR)
-            json_builder_add_string_value(b, "af_flr");
+            json_array_append_new(resets, json_string("af_flr"));
         if (r->resets & FERRY_PCIHOST_RESET_PM)
-            json_builder_add_string_value(b, "pm");
+            json_array_append_new(resets, json_string("pm"));
         if (r->resets & FERRY_PCIHOST_RESET_BUS)
-            json_builder_add_string_value(b, "bus");
-        json_builder_end_array(b);
+            json_array_append_new(resets, json_string("bus"));
+        json_object_set_new(b, "reset_methods", resets);
         j_str(b, "kernel_reset_method", r->kernel_reset_method);
-        json_builder_set_member_name(b, "checks");
-        json_builder_begin_array(b);
         for (size_t i = 0; i < r->n; i++) {
-            json_builder_begin_object(b);
-            j_str(b, "check", r->f[i].check);
-            j_str(b, "verdict", pcihost_verdict_name(r->f[i].verdict));
-            j_str(b, "reason", r->f[i].reason);
-            json_builder_end_object(b);
+            json_t *c = json_object();
+
+            j_str(c, "check", r->f[i].check);
+            j_str(c, "verdict", pcihost_verdict_name(r->f[i].verdict));
+            j_str(c, "reason", r->f[i].reason);
+            json_array_append_new(checks, c);
         }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
+        json_object_set_new(b, "checks", checks);
         print_json(b);
     } else {
         printf("ferry pci check %s: %s", r->dev,

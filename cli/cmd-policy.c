@@ -19,9 +19,9 @@
 
 #include <event2/event.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "cli/cmd.h"
+#include "common/json.h"
 #include "common/log-glib.h"
 #include "pci/host/pcihost.h"
 #include "policy/owner.h"
@@ -217,23 +217,18 @@ static int do_check(const char *file, const char *guest, const char *dev, bool j
     }
     if (json) {
         char *s = policy_verdict_json(&v);
-        JsonNode *n = json_from_string(s, NULL);
-        JsonObject *o = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+        json_t *o = ferry_json_parse_object(s, strlen(s), NULL, 0);
 
         if (o) {
-            json_object_set_string_member(o, "verdict", v.allowed ? "allow" : "deny");
-            json_object_set_string_member(o, "reason", v.reason);
-            if (owned == 1)
-                json_object_set_string_member(o, "owner", who);
-            else
-                json_object_set_null_member(o, "owner");
+            json_object_set_new(o, "verdict", json_string(v.allowed ? "allow" : "deny"));
+            json_object_set_new(o, "reason", ferry_json_str(v.reason));
+            json_object_set_new(o, "owner", owned == 1 ? ferry_json_str(who) : json_null());
             g_free(s);
-            s = json_to_string(n, TRUE);
+            s = ferry_json_dumps(o, true);
+            json_decref(o);
         }
-        printf("%s\n", s);
+        printf("%s\n", s ? s : "null");
         g_free(s);
-        if (n)
-            json_node_unref(n);
     } else {
         printf("%s %s %s: %s\n", v.allowed ? "allow" : "deny", guest, v.device, v.reason);
         if (owned == 1)

@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <event2/event.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,18 +128,17 @@ int ctl_open(const char *guest, struct ctl *c)
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (r == 0 && !strstr(greeting, "\"QMP\"")) {
         /* turned away (too many clients): ferry-dm says why */
-        g_autoptr(JsonNode) n = json_from_string(greeting, NULL);
-        JsonObject *e = n && JSON_NODE_HOLDS_OBJECT(n) ?
-                        json_object_get_object_member(json_node_get_object(n), "error") : NULL;
-        const char *desc = e ? json_object_get_string_member_with_default(e, "desc", NULL)
-                             : NULL;
+        json_t *n = ferry_json_parse(greeting, strlen(greeting), NULL, 0);
+        const char *desc = ferry_json_string(ferry_json_object(n, "error"), "desc", NULL);
 
         if (desc) {
             fprintf(stderr, "ferry usb: %s: ferry-dm refused the connection: %s\n", c->path,
                     desc);
+            json_decref(n);
             g_free(greeting);
             return -EBUSY;
         }
+        json_decref(n);
         r = -EPROTO;
     }
     if (r < 0)
@@ -159,7 +157,7 @@ void ctl_close(struct ctl *c)
     g_free(c->path);
 }
 
-int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret)
+int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, json_t **ret)
 {
     char *msg = g_strdup_printf("{\"execute\": \"%s\"%s%s}\n", cmd, args ? ", \"arguments\": " : "",
                                 args ? args : "");
@@ -175,8 +173,7 @@ int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode *
     }
     for (;;) {
         char *line = NULL;
-        JsonNode *n;
-        JsonObject *o;
+        json_t *o;
 
         r = ctl_line(c, &line);
         if (r == -EPIPE || r == -ECONNRESET) {
@@ -189,28 +186,23 @@ int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode *
             fprintf(stderr, "ferry usb: %s: %s: no reply: %s\n", c->path, cmd, g_strerror(-r));
             return -1;
         }
-        n = json_from_string(line, NULL);
+        o = ferry_json_parse_object(line, strlen(line), NULL, 0);
         g_free(line);
-        if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
-            if (n)
-                json_node_unref(n);
+        if (!o)
             continue;
-        }
-        o = json_node_get_object(n);
-        if (json_object_has_member(o, "return")) {
+        if (json_object_get(o, "return")) {
             if (ret)
-                *ret = json_node_copy(json_object_get_member(o, "return"));
-            json_node_unref(n);
+                *ret = json_incref(json_object_get(o, "return"));
+            json_decref(o);
             return 0;
         }
-        if (json_object_has_member(o, "error")) {
-            JsonObject *e = json_object_get_object_member(o, "error");
+        if (json_object_get(o, "error")) {
             fprintf(stderr, "ferry usb %s: %s\n", cmd,
-                    e ? json_object_get_string_member_with_default(e, "desc", "error") : "error");
-            json_node_unref(n);
+                    ferry_json_string(ferry_json_object(o, "error"), "desc", "error"));
+            json_decref(o);
             return -1;
         }
-        json_node_unref(n);
+        json_decref(o);
     }
 }
 
@@ -218,67 +210,53 @@ int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode *
 char *ctl_json_args(const char *k1, const char *v1, const char *k2, const char *v2,
                     bool with_fd)
 {
-    JsonBuilder *b = json_builder_new();
-    JsonNode *root;
+    json_t *o = json_object();
     char *s;
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, k1);
-    json_builder_add_string_value(b, v1);
-    if (k2) {
-        json_builder_set_member_name(b, k2);
-        json_builder_add_string_value(b, v2);
-    }
-    if (with_fd) {
-        json_builder_set_member_name(b, "fd");
-        json_builder_add_boolean_value(b, TRUE);
-    }
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    s = json_to_string(root, FALSE);
-    json_node_unref(root);
-    g_object_unref(b);
+    json_object_set_new(o, k1, ferry_json_str(v1));
+    if (k2)
+        json_object_set_new(o, k2, ferry_json_str(v2));
+    if (with_fd)
+        json_object_set_new(o, "fd", json_true());
+    s = ferry_json_dumps(o, false);
+    json_decref(o);
     return s;
 }
 
 static void print_table(const char *json)
 {
-    JsonParser *p = json_parser_new();
-    JsonArray *a;
+    char why[160];
+    json_t *a = ferry_json_parse(json, strlen(json), why, sizeof(why)), *o;
+    size_t i;
 
-    if (!json_parser_load_from_data(p, json, -1, NULL) ||
-        !JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p))) {
-        fprintf(stderr, "ferry usb: unreadable device list\n");
-        g_object_unref(p);
+    if (!json_is_array(a)) {
+        fprintf(stderr, "ferry usb: unreadable device list: %s\n",
+                a ? "not a JSON array" : why);
+        json_decref(a);
         return;
     }
-    a = json_node_get_array(json_parser_get_root(p));
     printf("%-7s %-10s %-9s %-6s %-12s %-7s %-30s %s\n", "BUS.ADR", "PORT", "ID", "SPEED",
            "DRIVER", "POLICY", "PRODUCT", "ATTACHED");
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *o = json_array_get_object_element(a, i);
+    json_array_foreach(a, i, o) {
         char busaddr[16], prod[64];
         /* attached by this ferry-dm, else held by another Ferry process (list_local) */
-        const char *att = !json_object_get_null_member(o, "attached") ?
-                          json_object_get_string_member(o, "attached") :
-                          json_object_has_member(o, "holder") &&
-                          !json_object_get_null_member(o, "holder") ?
-                          json_object_get_string_member(o, "holder") : "-";
-        snprintf(busaddr, sizeof(busaddr), "%d.%d",
-                 (int)json_object_get_int_member(o, "bus"),
-                 (int)json_object_get_int_member(o, "addr"));
-        snprintf(prod, sizeof(prod), "%s %s", json_object_get_string_member(o, "manufacturer"),
-                 json_object_get_string_member(o, "product"));
+        const char *att = ferry_json_string(o, "attached",
+                                            ferry_json_string(o, "holder", "-"));
+        const char *driver = ferry_json_string(o, "driver", "");
+        bool allowed = json_is_true(json_object_get(o, "allowed"));
+
+        snprintf(busaddr, sizeof(busaddr), "%d.%d", (int)ferry_json_int(o, "bus", 0),
+                 (int)ferry_json_int(o, "addr", 0));
+        snprintf(prod, sizeof(prod), "%s %s", ferry_json_string(o, "manufacturer", ""),
+                 ferry_json_string(o, "product", ""));
         printf("%-7s %-10s %-9s %-6d %-12s %-7s %-30s %s\n", busaddr,
-               json_object_get_string_member(o, "port"), json_object_get_string_member(o, "id"),
-               (int)json_object_get_int_member(o, "speed_mbps"),
-               *json_object_get_string_member(o, "driver") ?
-                   json_object_get_string_member(o, "driver") : "-",
-               json_object_get_boolean_member(o, "allowed") ? "allow" : "refuse", prod, att);
-        if (!json_object_get_boolean_member(o, "allowed"))
-            printf("        refused: %s\n", json_object_get_string_member(o, "rule"));
+               ferry_json_string(o, "port", ""), ferry_json_string(o, "id", ""),
+               (int)ferry_json_int(o, "speed_mbps", 0), *driver ? driver : "-",
+               allowed ? "allow" : "refuse", prod, att);
+        if (!allowed)
+            printf("        refused: %s\n", ferry_json_string(o, "rule", ""));
     }
-    g_object_unref(p);
+    json_decref(a);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -290,29 +268,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
  * a ferry-dm's guest, a share), or null; g_free the result. */
 static char *list_add_holders(const char *json)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
-    JsonNode *root;
-    JsonArray *a;
+    json_t *a = ferry_json_parse(json, strlen(json), NULL, 0), *o;
+    size_t i;
+    char *s;
 
-    if (!json_parser_load_from_data(p, json, -1, NULL) ||
-        !JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
+    if (!json_is_array(a)) {
+        json_decref(a);
         return g_strdup(json);
-    root = json_parser_get_root(p);
-    a = json_node_get_array(root);
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-        JsonObject *o = json_array_get_object_element(a, i);
-        const char *id = json_object_get_string_member_with_default(o, "identity", NULL);
+    }
+    json_array_foreach(a, i, o) {
+        const char *id = ferry_json_string(o, "identity", NULL);
         struct ferry_policy_owner_info info;
         char who[400];
 
         if (id && policy_owner_query(NULL, "usb", id, &info) == 1) {
             policy_owner_describe(&info, who, sizeof(who));
-            json_object_set_string_member(o, "holder", who);
+            json_object_set_new(o, "holder", ferry_json_str(who));
         } else {
-            json_object_set_null_member(o, "holder");
+            json_object_set_new(o, "holder", json_null());
         }
     }
-    return json_to_string(root, TRUE);
+    s = ferry_json_dumps(a, true);
+    json_decref(a);
+    return s;
 }
 
 /* The host's devices, as the service sees them (policy, attachments). */
@@ -413,25 +391,18 @@ static void broker_left(void *opaque, const struct ferry_usb_devinfo *d)
 /* Does ferry-dm serve the device with this identity already (its [usb] config)? */
 static bool already_attached(struct ctl *c, const char *ident)
 {
-    JsonNode *q = NULL;
+    json_t *q = NULL, *d;
     bool found = false;
+    size_t i;
 
     if (ctl_cmd(c, "query-usb", NULL, -1, &q) < 0)
         return false;
-    if (JSON_NODE_HOLDS_OBJECT(q)) {
-        JsonObject *o = json_node_get_object(q);
-        JsonArray *devs = json_object_has_member(o, "devices") ?
-                          json_object_get_array_member(o, "devices") : NULL;
-
-        for (guint i = 0; devs && i < json_array_get_length(devs); i++) {
-            JsonObject *d = json_array_get_object_element(devs, i);
-            if (d && !g_strcmp0(json_object_get_string_member_with_default(d, "identity", ""),
-                                ident) &&
-                !json_object_get_null_member(d, "attached"))
-                found = true;
-        }
+    json_array_foreach(ferry_json_array(q, "devices"), i, d) {
+        if (!g_strcmp0(ferry_json_string(d, "identity", ""), ident) &&
+            json_object_get(d, "attached") && !json_is_null(json_object_get(d, "attached")))
+            found = true;
     }
-    json_node_unref(q);
+    json_decref(q);
     return found;
 }
 
@@ -552,7 +523,7 @@ out:
 static int attach(const char *guest, const char *device, bool pass, bool follow)
 {
     struct ctl c = { .fd = -1 };
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     char *args, *gname = cli_guest_name(guest), ident[160] = "";
     bool claimed = false;
     int rc = FERRY_EXIT_FAILURE;
@@ -565,10 +536,8 @@ static int attach(const char *guest, const char *device, bool pass, bool follow)
         /* a confined ferry-dm cannot open device nodes: then we are its broker */
         if (ctl_cmd(&c, "query-usb", NULL, -1, &q) < 0)
             goto out;
-        pass = JSON_NODE_HOLDS_OBJECT(q) &&
-               json_object_get_boolean_member_with_default(json_node_get_object(q), "confined",
-                                                           FALSE);
-        json_node_unref(q);
+        pass = json_is_true(json_object_get(q, "confined"));
+        json_decref(q);
     }
     if (pass || follow) {
         rc = attach_broker(&c, device, follow);
@@ -651,13 +620,13 @@ out:
 static int list_guest(const char *guest, bool json)
 {
     struct ctl c = { .fd = -1 };
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     int rc = FERRY_EXIT_FAILURE;
 
     if (ctl_open(guest, &c) == 0 && ctl_cmd(&c, "query-usb", NULL, -1, &q) == 0 &&
-        JSON_NODE_HOLDS_OBJECT(q)) {
-        JsonNode *devs = json_object_get_member(json_node_get_object(q), "devices");
-        char *s = devs ? json_to_string(devs, TRUE) : g_strdup("[]");
+        json_is_object(q)) {
+        json_t *devs = json_object_get(q, "devices");
+        char *s = devs ? ferry_json_dumps(devs, true) : g_strdup("[]");
 
         if (json)
             printf("%s\n", s);
@@ -666,8 +635,7 @@ static int list_guest(const char *guest, bool json)
         g_free(s);
         rc = FERRY_EXIT_OK;
     }
-    if (q)
-        json_node_unref(q);
+    json_decref(q);
     ctl_close(&c);
     return rc;
 }

@@ -25,7 +25,6 @@
 
 #include <event2/event.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "cli/cmd.h"
 #include "cli/libvirt-internal.h"
@@ -413,16 +412,14 @@ int usb_libvirt_serve_device(struct ctl *c, const char *dir, const char *alias,
 {
     g_autofree char *path = g_strdup_printf("%s/%s.sock", dir, alias);
     g_autofree char *a1 = NULL, *a2 = NULL;
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     int lfd, dfd = -1, r;
 
     if (!pass_fd) {
         if (ctl_cmd(c, "query-usb", NULL, -1, &q) < 0)
             return -EIO;
-        pass_fd = JSON_NODE_HOLDS_OBJECT(q) &&
-                  json_object_get_boolean_member_with_default(json_node_get_object(q),
-                                                              "confined", FALSE);
-        json_node_unref(q);
+        pass_fd = json_is_true(json_object_get(q, "confined"));
+        json_decref(q);
     }
     if (pass_fd) {
         char node[64];

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-glib/json-glib.h>
+#include <glib.h>
 
 #include "cli/cmd.h"
 #include "cli/pci-assign.h"
@@ -233,18 +233,14 @@ static int attach_via_dm(const struct cmd_pci_opts *o, struct ferry_qmp *q, stru
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
     const struct ferry_pci_addr *a = &dev->host;
     const char *name = dev->name, *id = dev->id;
-    g_autoptr(JsonNode) args = NULL;
-    JsonNode *ret = NULL;
+    json_t *args = NULL, *ret = NULL;
+    int r;
 
     if (detach) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "host");
-        json_builder_add_string_value(b, name);     /* a BDF: never empty */
-        json_builder_end_object(b);
-        args = json_builder_get_root(b);
-        if (ferry_qmp_execute(q, "pci-detach", args, NULL) < 0) {
+        args = json_pack("{s:s}", "host", name);      /* a BDF: never empty */
+        r = ferry_qmp_execute(q, "pci-detach", args, NULL);
+        json_decref(args);
+        if (r < 0) {
             fprintf(stderr, "ferry pci detach: ferry-dm: %s\n", dm_error(q));
             return FERRY_EXIT_FAILURE;
         }
@@ -261,25 +257,23 @@ static int attach_via_dm(const struct cmd_pci_opts *o, struct ferry_qmp *q, stru
     }
     /* pci-attach takes device_add's arguments without the driver */
     args = companion_vfio_qmp_add_args(dev);
-    json_object_remove_member(json_node_get_object(args), "driver");
-    if (ferry_qmp_execute(q, "pci-attach", args, &ret) < 0) {
+    json_object_del(args, "driver");
+    r = ferry_qmp_execute(q, "pci-attach", args, &ret);
+    json_decref(args);
+    if (r < 0) {
         fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
         release_after_failure(h, a, flags, name);
         return FERRY_EXIT_FAILURE;
     }
     {
-        JsonObject *r = ret && JSON_NODE_HOLDS_OBJECT(ret) ? json_node_get_object(ret) : NULL;
-        JsonNode *w = r ? json_object_get_member(r, "guest-address") : NULL;
-        const char *where = w && JSON_NODE_HOLDS_VALUE(w) &&
-                            json_node_get_value_type(w) == G_TYPE_STRING
-                                ? json_node_get_string(w) : NULL;
+        const char *where = ferry_json_string(ret, "guest-address", NULL);
+
         if (where)
             printf("%s: attached to the guest as %s at guest address %s\n", name, id, where);
         else
             printf("%s: attached to the guest as %s (not yet in query-pci)\n", name, id);
     }
-    if (ret)
-        json_node_unref(ret);
+    json_decref(ret);
     return FERRY_EXIT_OK;
 }
 

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include "common/json.h"
 
 /* A connection to ferry-dm's control socket: connect, read the greeting. */
 struct ctl {
@@ -24,7 +24,7 @@ int ctl_open(const char *guest, struct ctl *c);
 void ctl_close(struct ctl *c);
 /* Run cmd (args: a JSON object text or NULL), passing fd if >= 0.  0 with
  * *ret (the "return" member; may be NULL), or -1 after printing the error. */
-int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, JsonNode **ret);
+int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, json_t **ret);
 /* {"k1": v1[, "k2": v2][, "fd": true]} as text for ctl_cmd's args (g_free). */
 char *ctl_json_args(const char *k1, const char *v1, const char *k2, const char *v2,
                     bool with_fd);

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -285,7 +284,7 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
     const char *who = "ferry usb detach";
     struct ctl c = { .fd = -1 };
     struct lv l;
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     g_autofree char *a = NULL, *xml = NULL, *alias = NULL, *cfg = NULL;
     int rc = FERRY_EXIT_FAILURE;
 
@@ -299,10 +298,8 @@ int usb_libvirt_detach(const char *domain, const char *uri, const char *device,
     a = ctl_json_args("device", device, NULL, NULL, false);
     if (ctl_cmd(&c, "usb-which", a, -1, &q) < 0)
         goto out;
-    alias = g_strdup(JSON_NODE_HOLDS_OBJECT(q) ?
-                     json_object_get_string_member_with_default(json_node_get_object(q),
-                                                                "alias", "") : "");
-    json_node_unref(q);
+    alias = g_strdup(ferry_json_string(q, "alias", ""));
+    json_decref(q);
     xml = virDomainIsActive(l.dom) == 1 ? virDomainGetXMLDesc(l.dom, 0) : NULL;
     cfg = virDomainGetXMLDesc(l.dom, VIR_DOMAIN_XML_INACTIVE);
     if (usb_libvirt_xml_has_alias(xml, alias)) {
@@ -338,45 +335,41 @@ int usb_libvirt_list(const char *domain, const char *uri, bool json)
 {
     struct ctl c = { .fd = -1 };
     struct lv l;
-    JsonNode *q = NULL;
+    json_t *q = NULL;
     g_autofree char *xml = NULL;
     int rc = FERRY_EXIT_FAILURE;
 
     if (lv_open(&l, domain, uri, "list") < 0)
         goto out;
     if (usb_libvirt_dm_connect(l.dir, &c) < 0 || ctl_cmd(&c, "query-usb", NULL, -1, &q) < 0 ||
-        !JSON_NODE_HOLDS_OBJECT(q))
+        !json_is_object(q))
         goto out;
     if (json) {
-        g_autofree char *s = json_to_string(q, TRUE);
-        printf("%s\n", s);
+        char *s = ferry_json_dumps(q, true);
+        printf("%s\n", s ? s : "null");
+        free(s);
     } else {
-        JsonObject *o = json_node_get_object(q);
-        JsonArray *served = json_object_has_member(o, "served") ?
-                            json_object_get_array_member(o, "served") : NULL;
+        json_t *served = ferry_json_array(q, "served"), *e;
         g_autofree char *cfg = virDomainGetXMLDesc(l.dom, VIR_DOMAIN_XML_INACTIVE);
+        size_t i;
 
         xml = virDomainIsActive(l.dom) == 1 ? virDomainGetXMLDesc(l.dom, 0) : NULL;
         printf("%-40s %-28s %-9s %-9s %-10s %s\n", "ALIAS", "DEVICE", "HOST", "IN-DOMAIN",
                "PERSISTENT", "QEMU");
-        for (guint i = 0; served && i < json_array_get_length(served); i++) {
-            JsonObject *e = json_array_get_object_element(served, i);
-            const char *alias = json_object_get_string_member_with_default(e, "alias", "?");
+        json_array_foreach(served, i, e) {
+            const char *alias = ferry_json_string(e, "alias", "?");
 
             printf("%-40s %-28s %-9s %-9s %-10s %s\n", alias,
-                   json_object_get_string_member_with_default(e, "device", "?"),
-                   json_object_get_boolean_member_with_default(e, "present", FALSE) ?
-                   "plugged" : "unplugged",
+                   ferry_json_string(e, "device", "?"),
+                   json_is_true(json_object_get(e, "present")) ? "plugged" : "unplugged",
                    usb_libvirt_xml_has_alias(xml, alias) ? "yes" : "no",
                    usb_libvirt_xml_has_alias(cfg, alias) ? "yes" : "no",
-                   json_object_get_boolean_member_with_default(e, "connected", FALSE) ?
-                   "connected" : "-");
+                   json_is_true(json_object_get(e, "connected")) ? "connected" : "-");
         }
     }
     rc = FERRY_EXIT_OK;
 out:
-    if (q)
-        json_node_unref(q);
+    json_decref(q);
     ctl_close(&c);
     lv_close(&l);
     return rc;

@@ -28,17 +28,13 @@ struct ferry_qmp_watch {
 
 int ferry_qmp_device_del(struct ferry_qmp *q, const char *id)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonNode) args = NULL;
+    json_t *args = json_object();
     const char *e;
     int r;
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, id);
-    json_builder_end_object(b);
-    args = json_builder_get_root(b);
+    json_object_set_new(args, "id", ferry_json_str(id));
     r = ferry_qmp_execute(q, "device_del", args, NULL);
+    json_decref(args);
     if (r != -EREMOTEIO)
         return r;
     e = ferry_qmp_error(q);

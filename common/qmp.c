@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The project's one QMP client, on json-glib; see qmp.h. */
+/* The project's one QMP client, on jansson (common/json.h); see qmp.h. */
 #include "common/qmp.h"
 
 #include <errno.h>
@@ -13,12 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 struct ferry_qmp {
     int fd;
     int timeout_ms;
     char *buf;          /* received bytes not yet split into lines */
     size_t len, cap;
-    GQueue events;      /* JsonNode * of kept events */
+    GQueue events;      /* json_t * of kept events */
     unsigned long next_id;
     bool peer_ferry_dm;
     void (*on_event)(void *opaque);     /* an event was kept */
@@ -63,7 +65,7 @@ void ferry_qmp_close(struct ferry_qmp *q)
         return;
     if (q->fd >= 0)
         close(q->fd);
-    g_queue_clear_full(&q->events, (GDestroyNotify)json_node_unref);
+    g_queue_clear_full(&q->events, (GDestroyNotify)json_decref);
     g_free(q->buf);
     g_free(q);
 }
@@ -110,57 +112,27 @@ const char *ferry_qmp_reason(const struct ferry_qmp *q, int r)
     return e;
 }
 
-/* Member `name` of o if it is an object, else NULL: a peer's reply may put
- * anything anywhere, and json-glib's getters complain about wrong types. */
-static JsonObject *object_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+/* Peer input: a reply may put anything anywhere; the typed lookups of
+ * common/json.h give NULL (or the default) for a member of another type. */
+#define object_member ferry_json_object
+#define string_member ferry_json_string
+#define array_member ferry_json_array
+#define int_member ferry_json_int
 
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+static json_t *array_object(json_t *a, size_t i)
+{
+    json_t *n = json_array_get(a, i);
+
+    return json_is_object(n) ? n : NULL;
 }
 
-/* String member `name` of o, or def when it is absent or not a string. */
-static const char *string_member(JsonObject *o, const char *name, const char *def)
-{
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-        return def;
-    return json_node_get_string(n);
-}
-
-/* Member `name` of o if it is an array, else NULL. */
-static JsonArray *array_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
-/* Integer member `name` of o, or def when absent or not an integer. */
-static gint64 int_member(JsonObject *o, const char *name, gint64 def)
-{
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
-        return def;
-    return json_node_get_int(n);
-}
-
-static JsonObject *array_object(JsonArray *a, guint i)
-{
-    JsonNode *n = json_array_get_element(a, i);
-
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
-static bool pci_find_devs(JsonArray *devs, const char *id, char *where, size_t len,
+static bool pci_find_devs(json_t *devs, const char *id, char *where, size_t len,
                           unsigned depth)
 {
     if (!devs || depth > FERRY_QMP_PCI_DEPTH_MAX)
         return false;
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonObject *d = array_object(devs, i);
+    for (size_t i = 0; i < json_array_size(devs); i++) {
+        json_t *d = array_object(devs, i);
 
         if (!d)
             continue;
@@ -177,41 +149,37 @@ static bool pci_find_devs(JsonArray *devs, const char *id, char *where, size_t l
     return false;
 }
 
-bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len)
+bool ferry_qmp_pci_find(json_t *ret, const char *id, char *where, size_t len)
 {
-    JsonArray *buses;
-
-    if (!ret || !id || !JSON_NODE_HOLDS_ARRAY(ret))
+    if (!id || !json_is_array(ret))
         return false;
-    buses = json_node_get_array(ret);
-    for (guint i = 0; i < json_array_get_length(buses); i++)
-        if (pci_find_devs(array_member(array_object(buses, i), "devices"), id, where, len, 1))
+    for (size_t i = 0; i < json_array_size(ret); i++)
+        if (pci_find_devs(array_member(array_object(ret, i), "devices"), id, where, len, 1))
             return true;
     return false;
 }
 
 /* Next complete message (one line) as a parsed object node, waiting until
  * `deadline`.  0 or -errno. */
-static int read_message(struct ferry_qmp *q, int64_t deadline, JsonNode **out)
+static int read_message(struct ferry_qmp *q, int64_t deadline, json_t **out)
 {
     for (;;) {
         char *nl = q->len ? memchr(q->buf, '\n', q->len) : NULL;
 
         if (nl) {
             size_t n = (size_t)(nl - q->buf);
-            g_autoptr(JsonParser) p = json_parser_new();
-            g_autoptr(GError) e = NULL;
-            JsonNode *root;
-            bool ok = json_parser_load_from_data(p, q->buf, (gssize)n, &e);
+            char why[160];
+            json_t *root = ferry_json_parse(q->buf, n, why, sizeof(why));
 
             memmove(q->buf, nl + 1, q->len - n - 1);
             q->len -= n + 1;
-            if (!ok)
-                return fail(q, -EPROTO, "qmp: unparsable message: %s", e->message);
-            root = json_parser_get_root(p);
-            if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+            if (!root)
+                return fail(q, -EPROTO, "qmp: unparsable message: %s", why);
+            if (!json_is_object(root)) {
+                json_decref(root);
                 return fail(q, -EPROTO, "qmp: message is not a JSON object");
-            *out = json_node_copy(root);
+            }
+            *out = root;
             return 0;
         }
         if (q->len >= FERRY_QMP_LINE_MAX)
@@ -247,10 +215,10 @@ static int read_message(struct ferry_qmp *q, int64_t deadline, JsonNode **out)
 
 /* Keep an event, dropping the oldest when FERRY_QMP_EVENTS_MAX are kept
  * (a waiter wants the newest). */
-static void keep_event(struct ferry_qmp *q, JsonNode *ev)
+static void keep_event(struct ferry_qmp *q, json_t *ev)
 {
     if (g_queue_get_length(&q->events) >= FERRY_QMP_EVENTS_MAX)
-        json_node_unref(g_queue_pop_head(&q->events));
+        json_decref(g_queue_pop_head(&q->events));
     g_queue_push_tail(&q->events, ev);
     if (q->on_event)
         q->on_event(q->on_event_opaque);
@@ -299,26 +267,26 @@ static int send_with_fd(struct ferry_qmp *q, const char *text, size_t n, int fd)
     return send_all(q, text + w, n - (size_t)w);
 }
 
-int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret)
+int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, json_t *args, json_t **ret)
 {
     return ferry_qmp_execute_fd(q, cmd, args, -1, ret);
 }
 
-static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, JsonNode **ret);
+static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, json_t **ret);
 
 /* The complete lines already read: events kept, anything else (a reply
  * nobody waits for, a line that does not parse) dropped. */
 static void drain_buffered(struct ferry_qmp *q)
 {
     while (q->len && memchr(q->buf, '\n', q->len)) {
-        JsonNode *msg = NULL;
+        json_t *msg = NULL;
 
         if (read_message(q, now_ms(), &msg) < 0)
             continue;
-        if (json_object_has_member(json_node_get_object(msg), "event"))
+        if (json_object_get(msg, "event"))
             keep_event(q, msg);
         else
-            json_node_unref(msg);
+            json_decref(msg);
     }
 }
 
@@ -331,28 +299,24 @@ static void keep_buffered(struct ferry_qmp *q)
 
     while (q->len && (nl = memchr(q->buf, '\n', q->len))) {
         size_t n = (size_t)(nl - q->buf);
-        g_autoptr(JsonParser) p = json_parser_new();
-        JsonNode *root;
+        json_t *root = ferry_json_parse(q->buf, n, NULL, 0);
 
-        if (!json_parser_load_from_data(p, q->buf, (gssize)n, NULL))
+        if (!json_is_object(root) || !json_object_get(root, "event")) {
+            json_decref(root);
             return;
-        root = json_parser_get_root(p);
-        if (!root || !JSON_NODE_HOLDS_OBJECT(root) ||
-            !json_object_has_member(json_node_get_object(root), "event"))
-            return;
-        keep_event(q, json_node_copy(root));
+        }
+        keep_event(q, root);
         memmove(q->buf, nl + 1, q->len - n - 1);
         q->len -= n + 1;
     }
 }
 
-int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, int fd,
-                         JsonNode **ret)
+int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, json_t *args, int fd,
+                         json_t **ret)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) req = NULL;
-    g_autofree char *text = NULL, *id = NULL;
+    json_t *req;
+    char *text;
+    char id[32];
     int64_t deadline = now_ms() + q->timeout_ms;
     int r;
 
@@ -360,25 +324,24 @@ int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, i
         *ret = NULL;
     if (q->fd < 0)
         return fail(q, -ENOTCONN, "qmp: not connected");
-    if (args && !JSON_NODE_HOLDS_OBJECT(args))
+    if (args && !json_is_object(args))
         return fail(q, -EINVAL, "qmp: %s: arguments must be an object", cmd);
-    id = g_strdup_printf("ferry-%lu", ++q->next_id);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "execute");
-    json_builder_add_string_value(b, cmd);
-    if (args) {
-        json_builder_set_member_name(b, "arguments");
-        json_builder_add_value(b, json_node_copy(args));
-    }
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, id);
-    json_builder_end_object(b);
-    req = json_builder_get_root(b);
-    json_generator_set_root(gen, req);
-    text = json_generator_to_data(gen, NULL);
+    snprintf(id, sizeof(id), "ferry-%lu", ++q->next_id);
+    req = json_object();
+    json_object_set_new(req, "execute", ferry_json_str(cmd));
+    if (args)
+        json_object_set(req, "arguments", args);
+    json_object_set_new(req, "id", json_string(id));
+    text = ferry_json_dumps(req, false);
+    json_decref(req);
+    if (!text)
+        return fail(q, -ENOMEM, "qmp: %s: out of memory", cmd);
     {
-        g_autofree char *line = g_strconcat(text, "\n", NULL);
+        char *line = g_strconcat(text, "\n", NULL);
+
         r = fd >= 0 ? send_with_fd(q, line, strlen(line), fd) : send_all(q, line, strlen(line));
+        g_free(line);
+        free(text);
     }
     if (r < 0)
         return r;
@@ -389,39 +352,38 @@ int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, i
     return r;
 }
 
-static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, JsonNode **ret)
+static int wait_reply(struct ferry_qmp *q, const char *id, int64_t deadline, json_t **ret)
 {
     int r;
 
     for (;;) {
-        JsonNode *msg = NULL;
-        JsonObject *o;
+        json_t *msg = NULL, *o;
 
         r = read_message(q, deadline, &msg);
         if (r < 0)
             return r;
-        o = json_node_get_object(msg);
-        if (json_object_has_member(o, "event")) {
+        o = msg;
+        if (json_object_get(o, "event")) {
             keep_event(q, msg);
             continue;
         }
         /* QEMU echoes our id; a reply with another id answers someone
          * else's command.  One without any id is taken as ours (a peer
          * that does not echo ids can only be answering us). */
-        if (json_object_has_member(o, "id") && g_strcmp0(string_member(o, "id", NULL), id)) {
-            json_node_unref(msg);
+        if (json_object_get(o, "id") && g_strcmp0(string_member(o, "id", NULL), id)) {
+            json_decref(msg);
             continue;
         }
-        if (json_object_has_member(o, "error")) {
-            JsonObject *e = object_member(o, "error");
+        if (json_object_get(o, "error")) {
+            json_t *e = object_member(o, "error");
             r = fail(q, -EREMOTEIO, "%s: %s", string_member(e, "class", "Error"),
                      string_member(e, "desc", "?"));
-            json_node_unref(msg);
+            json_decref(msg);
             return r;
         }
-        if (ret && json_object_has_member(o, "return"))
-            *ret = json_node_copy(json_object_get_member(o, "return"));
-        json_node_unref(msg);
+        if (ret && json_object_get(o, "return"))
+            *ret = json_incref(json_object_get(o, "return"));
+        json_decref(msg);
         return 0;
     }
 }
@@ -458,7 +420,7 @@ int ferry_qmp_connect_fd(struct ferry_qmp *q, int fd, const char *name)
 static int handshake(struct ferry_qmp *q, const char *path)
 {
     int64_t deadline = now_ms() + q->timeout_ms;
-    JsonNode *greet = NULL;
+    json_t *greet = NULL;
     int r;
 
     /* QEMU greets at once on a monitor nobody else holds; one that another
@@ -476,10 +438,9 @@ static int handshake(struct ferry_qmp *q, const char *path)
     }
     if (r < 0)
         goto out_close;
-    if (!json_object_has_member(json_node_get_object(greet), "QMP")) {
+    if (!json_object_get(greet, "QMP")) {
         /* turned away (ferry-dm: too many clients) with the reason */
-        const char *desc = string_member(object_member(json_node_get_object(greet), "error"),
-                                         "desc", NULL);
+        const char *desc = string_member(object_member(greet, "error"), "desc", NULL);
 
         if (desc) {
             char *why = g_strescape(desc, NULL);
@@ -489,14 +450,13 @@ static int handshake(struct ferry_qmp *q, const char *path)
         } else {
             r = fail(q, -EPROTO, "qmp: %s did not greet with a QMP banner", path);
         }
-        json_node_unref(greet);
+        json_decref(greet);
         goto out_close;
     }
     /* ferry-dm's control socket greets with version {"ferry": ...} */
-    q->peer_ferry_dm = string_member(object_member(object_member(json_node_get_object(greet),
-                                                                 "QMP"), "version"),
+    q->peer_ferry_dm = string_member(object_member(object_member(greet, "QMP"), "version"),
                                      "ferry", NULL) != NULL;
-    json_node_unref(greet);
+    json_decref(greet);
     r = ferry_qmp_execute(q, "qmp_capabilities", NULL, NULL);
     if (r < 0)
         goto out_close;
@@ -549,10 +509,9 @@ int ferry_qmp_drain(struct ferry_qmp *q)
     return 0;
 }
 
-static bool event_matches(JsonNode *ev, const char *name, const char *device)
+static bool event_matches(json_t *o, const char *name, const char *device)
 {
-    JsonObject *o = json_node_get_object(ev);
-    JsonObject *data;
+    json_t *data;
 
     if (g_strcmp0(string_member(o, "event", ""), name))
         return false;
@@ -565,24 +524,21 @@ static bool event_matches(JsonNode *ev, const char *name, const char *device)
            !g_strcmp0(string_member(data, "path", ""), device);
 }
 
-static void take_data(JsonNode *ev, JsonNode **data)
+static void take_data(json_t *ev, json_t **data)
 {
-    JsonObject *o = json_node_get_object(ev);
-
     if (data)
-        *data = json_object_has_member(o, "data")
-                    ? json_node_copy(json_object_get_member(o, "data")) : NULL;
-    json_node_unref(ev);
+        *data = json_incref(json_object_get(ev, "data"));
+    json_decref(ev);
 }
 
 int ferry_qmp_take_event(struct ferry_qmp *q, const char *name, const char *device,
-                         JsonNode **data)
+                         json_t **data)
 {
     if (data)
         *data = NULL;
     for (GList *l = q->events.head; l; l = l->next) {
         if (event_matches(l->data, name, device)) {
-            JsonNode *ev = l->data;
+            json_t *ev = l->data;
             g_queue_delete_link(&q->events, l);
             take_data(ev, data);
             return 0;
@@ -592,7 +548,7 @@ int ferry_qmp_take_event(struct ferry_qmp *q, const char *name, const char *devi
 }
 
 int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
-                         int timeout_ms, JsonNode **data)
+                         int timeout_ms, json_t **data)
 {
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : q->timeout_ms);
 
@@ -601,7 +557,7 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
     if (q->fd < 0)
         return fail(q, -ENOTCONN, "qmp: not connected");
     for (;;) {
-        JsonNode *msg = NULL;
+        json_t *msg = NULL;
         int r = read_message(q, deadline, &msg);
 
         if (r == -ETIMEDOUT)
@@ -614,9 +570,9 @@ int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *devi
             keep_buffered(q);
             return 0;
         }
-        if (json_object_has_member(json_node_get_object(msg), "event"))
+        if (json_object_get(msg, "event"))
             keep_event(q, msg);
         else
-            json_node_unref(msg);
+            json_decref(msg);
     }
 }

@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A small synchronous QMP client (QEMU Machine Protocol) on json-glib.
+ * A small synchronous QMP client (QEMU Machine Protocol) on jansson
+ * (common/json.h).
  *
- * It uses glib and json-glib: programs link it, and so does libferry-usb
+ * It uses glib and jansson: programs link it, and so does libferry-usb
  * (which uses them anyway); the glib-free libraries do not.  One
  * connection to a QMP unix socket (QEMU started with
  * `-qmp unix:PATH,server=on,wait=off`):
  *
  *     struct ferry_qmp *q = ferry_qmp_new(5000);
- *     JsonNode *ret;
+ *     json_t *ret;
  *     if (ferry_qmp_connect(q, PATH) < 0)
  *         fprintf(stderr, "%s\n", ferry_qmp_error(q));
  *     if (ferry_qmp_execute(q, "query-pci", NULL, &ret) < 0)
  *         fprintf(stderr, "%s\n", ferry_qmp_error(q));  // "GenericError: ..."
- *     json_node_unref(ret);
+ *     json_decref(ret);
  *     ferry_qmp_close(q);
  *
  * The connect call reads QEMU's greeting and negotiates capabilities
@@ -36,7 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <json-glib/json-glib.h>
+#include "common/json.h"
 
 #define FERRY_QMP_LINE_MAX   (4u << 20)  /* one JSON message */
 #define FERRY_QMP_EVENTS_MAX 256
@@ -65,15 +66,15 @@ int ferry_qmp_adopt(struct ferry_qmp *q, int fd, const void *unread, size_t len)
 /* Disconnect and free (NULL is fine). */
 void ferry_qmp_close(struct ferry_qmp *q);
 
-/* Run `cmd` with `args` (a JSON object node or NULL; not consumed).  On
- * success *ret (if non-NULL) gets the "return" member (caller unrefs).
+/* Run `cmd` with `args` (a JSON object or NULL; not consumed).  On
+ * success *ret (if non-NULL) gets the "return" member (caller json_decrefs).
  * QEMU's refusal gives -EREMOTEIO with "CLASS: desc" in ferry_qmp_error();
  * transport problems give other -errno. */
-int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, JsonNode *args, JsonNode **ret);
+int ferry_qmp_execute(struct ferry_qmp *q, const char *cmd, json_t *args, json_t **ret);
 /* The same, with fd passed in the command's first bytes (SCM_RIGHTS), as
  * QEMU's getfd wants it; fd stays the caller's. */
-int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, JsonNode *args, int fd,
-                         JsonNode **ret);
+int ferry_qmp_execute_fd(struct ferry_qmp *q, const char *cmd, json_t *args, int fd,
+                         json_t **ret);
 
 /* The socket, to watch for input between commands. */
 int ferry_qmp_fd(const struct ferry_qmp *q);
@@ -86,7 +87,7 @@ int ferry_qmp_drain(struct ferry_qmp *q);
  * `device` is non-NULL, whose data.device or data.path equals it).  0, with
  * *data as for ferry_qmp_wait_event, or -ENOENT when none is kept. */
 int ferry_qmp_take_event(struct ferry_qmp *q, const char *name, const char *device,
-                         JsonNode **data);
+                         json_t **data);
 /* fn(opaque) each time an event is kept: by ferry_qmp_drain, and by a
  * command or wait that read it on the way.  It may run inside those calls:
  * it must not use the connection (a loop owner schedules its look with
@@ -95,17 +96,17 @@ void ferry_qmp_set_event_cb(struct ferry_qmp *q, void (*fn)(void *opaque), void 
 
 /* Wait until an event named `name` arrives (or was already kept); when
  * `device` is non-NULL only one whose data.device or data.path equals it
- * counts.  *data gets its "data" member (caller unrefs) if non-NULL.
+ * counts.  *data gets its "data" member (caller json_decrefs) if non-NULL.
  * -ETIMEDOUT after timeout_ms. */
 int ferry_qmp_wait_event(struct ferry_qmp *q, const char *name, const char *device,
-                         int timeout_ms, JsonNode **data);
+                         int timeout_ms, json_t **data);
 
 /* Where query-pci's reply `ret` puts the device whose qdev_id is `id`:
  * "BB:SS.F" into where (true), or false.  The reply is QEMU's, so it is
  * checked like peer input: members of the wrong type count as absent and
  * bridges are followed at most FERRY_QMP_PCI_DEPTH_MAX buses deep. */
 #define FERRY_QMP_PCI_DEPTH_MAX 256
-bool ferry_qmp_pci_find(JsonNode *ret, const char *id, char *where, size_t len);
+bool ferry_qmp_pci_find(json_t *ret, const char *id, char *where, size_t len);
 
 /* The peer greeted as ferry-dm's control socket (version {"ferry": ...})
  * rather than as QEMU. */

@@ -10,7 +10,6 @@
 
 #include <event2/event.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "common/log-glib.h"
 #include "common/qmp-wait.h"
@@ -154,17 +153,16 @@ static int usb_wait_deleted(void *opaque, const char *guest, const char *id,
 static void usb_detach_done(void *opaque, int result, const char *err)
 {
     struct ferry_dm_control_pending *p = opaque;
-    JsonNode *id = dm_control_pending_id(p);
+    json_t *id = dm_control_pending_id(p);
 
     dm_control_complete(p, result < 0 ? dm_control_reply_error(id, err)
                                             : dm_control_reply(id, NULL));
 }
 
-static char *cmd_detach(struct companion_usb *u, struct ferry_dm_control_req *req, JsonObject *args,
-                        JsonNode *id)
+static char *cmd_detach(struct companion_usb *u, struct ferry_dm_control_req *req, json_t *args,
+                        json_t *id)
 {
-    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
-                           : NULL;
+    const char *dev = ferry_json_string(args, "device", NULL);
     struct ferry_dm_control_pending *p;
     char err[FERRY_USB_ERR_MAX];
     int r;
@@ -198,11 +196,10 @@ static void usb_log(void *opaque, enum ferry_log_level level, const char *msg)
     ferry_log_glib(NULL, level, msg);
 }
 
-static char *cmd_attach(struct companion_usb *u, JsonObject *args, JsonNode *id, int *fd)
+static char *cmd_attach(struct companion_usb *u, json_t *args, json_t *id, int *fd)
 {
-    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
-                           : NULL;
-    bool with_fd = args && json_object_get_boolean_member_with_default(args, "fd", FALSE);
+    const char *dev = ferry_json_string(args, "device", NULL);
+    bool with_fd = json_is_true(json_object_get(args, "fd"));
     char err[FERRY_USB_ERR_MAX];
     int r;
 
@@ -227,20 +224,25 @@ static char *cmd_attach(struct companion_usb *u, JsonObject *args, JsonNode *id,
     return r < 0 ? dm_control_reply_error(id, err) : dm_control_reply(id, NULL);
 }
 
-static char *cmd_query(struct companion_usb *u, JsonNode *id)
+/* The USB service's device list (usb_service_list_json) as a value. */
+static json_t *service_list(struct companion_usb *u)
 {
     char *list = usb_service_list_json(u->svc);
-    JsonNode *devs = json_from_string(list, NULL);
-    JsonObject *o = json_object_new();
-    JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
+    json_t *devs = list ? ferry_json_parse(list, strlen(list), NULL, 0) : NULL;
 
     g_free(list);
-    json_object_set_string_member(o, "guest", u->qmp);
-    json_object_set_boolean_member(o, "confined", u->confined);
-    json_object_set_int_member(o, "connected", usb_service_connected(u->svc));
-    json_object_set_member(o, "devices", devs ? devs : json_node_new(JSON_NODE_ARRAY));
-    json_node_take_object(ret, o);
-    return dm_control_reply(id, ret);
+    return devs ? devs : json_array();
+}
+
+static char *cmd_query(struct companion_usb *u, json_t *id)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "guest", ferry_json_str(u->qmp));
+    json_object_set_new(o, "confined", json_boolean(u->confined));
+    json_object_set_new(o, "connected", json_integer(usb_service_connected(u->svc)));
+    json_object_set_new(o, "devices", service_list(u));
+    return dm_control_reply(id, o);
 }
 
 /* ---- libvirt mode ---------------------------------------------------------- */
@@ -260,10 +262,9 @@ static bool alias_ok(const char *alias)
     return true;
 }
 
-static char *libvirt_listen(struct companion_usb *u, JsonObject *args, JsonNode *id, int *fd)
+static char *libvirt_listen(struct companion_usb *u, json_t *args, json_t *id, int *fd)
 {
-    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
-                             : NULL;
+    const char *alias = ferry_json_string(args, "alias", NULL);
     gpointer old;
 
     if (!alias_ok(alias))
@@ -282,13 +283,11 @@ static char *libvirt_listen(struct companion_usb *u, JsonObject *args, JsonNode 
     return dm_control_reply(id, NULL);
 }
 
-static char *libvirt_attach(struct companion_usb *u, JsonObject *args, JsonNode *id, int *fd)
+static char *libvirt_attach(struct companion_usb *u, json_t *args, json_t *id, int *fd)
 {
-    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
-                             : NULL;
-    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
-                           : NULL;
-    bool with_fd = args && json_object_get_boolean_member_with_default(args, "fd", FALSE);
+    const char *alias = ferry_json_string(args, "alias", NULL);
+    const char *dev = ferry_json_string(args, "device", NULL);
+    bool with_fd = json_is_true(json_object_get(args, "fd"));
     char err[FERRY_USB_ERR_MAX];
     g_autofree char *where = NULL;
     gpointer lfd;
@@ -348,13 +347,11 @@ static const char *libvirt_alias_of(struct companion_usb *u, const char *dev)
     return NULL;
 }
 
-static char *libvirt_which(struct companion_usb *u, JsonObject *args, JsonNode *id)
+static char *libvirt_which(struct companion_usb *u, json_t *args, json_t *id)
 {
-    const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
-                           : NULL;
+    const char *dev = ferry_json_string(args, "device", NULL);
     const char *alias = dev ? libvirt_alias_of(u, dev) : NULL;
-    JsonObject *o;
-    JsonNode *ret;
+    json_t *o;
     char err[FERRY_USB_ERR_MAX];
 
     if (!alias) {
@@ -362,18 +359,15 @@ static char *libvirt_which(struct companion_usb *u, JsonObject *args, JsonNode *
                  dev ? dev : "(none given)", u->domain);
         return dm_control_reply_error(id, err);
     }
-    o = json_object_new();
-    json_object_set_string_member(o, "alias", alias);
-    json_object_set_string_member(o, "device", g_hash_table_lookup(u->served, alias));
-    ret = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(ret, o);
-    return dm_control_reply(id, ret);
+    o = json_object();
+    json_object_set_new(o, "alias", ferry_json_str(alias));
+    json_object_set_new(o, "device", ferry_json_str(g_hash_table_lookup(u->served, alias)));
+    return dm_control_reply(id, o);
 }
 
-static char *libvirt_detach(struct companion_usb *u, JsonObject *args, JsonNode *id)
+static char *libvirt_detach(struct companion_usb *u, json_t *args, json_t *id)
 {
-    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
-                             : NULL;
+    const char *alias = ferry_json_string(args, "alias", NULL);
     const char *dev = alias ? g_hash_table_lookup(u->served, alias) : NULL;
     char err[FERRY_USB_ERR_MAX];
     g_autofree char *where = NULL;
@@ -398,10 +392,9 @@ static char *libvirt_detach(struct companion_usb *u, JsonObject *args, JsonNode 
 }
 
 /* The broker saw the device go (a confined ferry-dm sees no hotplug). */
-static char *libvirt_unplugged(struct companion_usb *u, JsonObject *args, JsonNode *id)
+static char *libvirt_unplugged(struct companion_usb *u, json_t *args, json_t *id)
 {
-    const char *alias = args ? json_object_get_string_member_with_default(args, "alias", NULL)
-                             : NULL;
+    const char *alias = ferry_json_string(args, "alias", NULL);
     const char *dev = alias ? g_hash_table_lookup(u->served, alias) : NULL;
     char err[FERRY_USB_ERR_MAX];
     g_autofree char *where = NULL;
@@ -417,8 +410,8 @@ static char *libvirt_unplugged(struct companion_usb *u, JsonObject *args, JsonNo
     return dm_control_reply(id, NULL);
 }
 
-static char *libvirt_command(struct companion_usb *u, const char *cmd, JsonObject *args,
-                             JsonNode *id, int *fd)
+static char *libvirt_command(struct companion_usb *u, const char *cmd, json_t *args,
+                             json_t *id, int *fd)
 {
     if (!strcmp(cmd, "usb-unplugged"))
         return libvirt_unplugged(u, args, id);
@@ -431,36 +424,30 @@ static char *libvirt_command(struct companion_usb *u, const char *cmd, JsonObjec
     if (!strcmp(cmd, "usb-detach"))
         return libvirt_detach(u, args, id);
     if (!strcmp(cmd, "query-usb")) {
-        char *list = usb_service_list_json(u->svc);
-        JsonNode *devs = json_from_string(list, NULL);
-        JsonObject *o = json_object_new();
-        JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
-        JsonArray *served = json_array_new();
+        json_t *o = json_object(), *served = json_array();
         GHashTableIter it;
         gpointer k, v;
 
-        g_free(list);
         g_hash_table_iter_init(&it, u->served);
         while (g_hash_table_iter_next(&it, &k, &v)) {
-            JsonObject *e = json_object_new();
+            json_t *e = json_object();
             g_autofree char *where = libvirt_where(u, k);
             bool present = false, connected = false;
 
             (void)usb_service_listener_state(u->svc, where, &present, &connected);
-            json_object_set_string_member(e, "alias", k);
-            json_object_set_string_member(e, "device", v);
-            json_object_set_boolean_member(e, "present", present);
-            json_object_set_boolean_member(e, "connected", connected);
-            json_array_add_object_element(served, e);
+            json_object_set_new(e, "alias", ferry_json_str(k));
+            json_object_set_new(e, "device", ferry_json_str(v));
+            json_object_set_new(e, "present", json_boolean(present));
+            json_object_set_new(e, "connected", json_boolean(connected));
+            json_array_append_new(served, e);
         }
-        json_object_set_string_member(o, "guest", u->qmp);
-        json_object_set_string_member(o, "domain", u->domain);
-        json_object_set_boolean_member(o, "confined", u->confined);
-        json_object_set_int_member(o, "connected", usb_service_connected(u->svc));
-        json_object_set_member(o, "devices", devs ? devs : json_node_new(JSON_NODE_ARRAY));
-        json_object_set_array_member(o, "served", served);
-        json_node_take_object(ret, o);
-        return dm_control_reply(id, ret);
+        json_object_set_new(o, "guest", ferry_json_str(u->qmp));
+        json_object_set_new(o, "domain", ferry_json_str(u->domain));
+        json_object_set_new(o, "confined", json_boolean(u->confined));
+        json_object_set_new(o, "connected", json_integer(usb_service_connected(u->svc)));
+        json_object_set_new(o, "devices", service_list(u));
+        json_object_set_new(o, "served", served);
+        return dm_control_reply(id, o);
     }
     return NULL;
 }
@@ -522,7 +509,7 @@ fail:
 }
 
 char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
-                     JsonObject *args, JsonNode *id, int *fd)
+                     json_t *args, json_t *id, int *fd)
 {
     char err[FERRY_USB_ERR_MAX];
 
@@ -533,8 +520,7 @@ char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req
     if (!strcmp(cmd, "usb-detach"))
         return cmd_detach(u, req, args, id);
     if (!strcmp(cmd, "usb-unplugged")) {
-        const char *dev = args ? json_object_get_string_member_with_default(args, "device", NULL)
-                               : NULL;
+        const char *dev = ferry_json_string(args, "device", NULL);
         if (!dev)
             return dm_control_reply_error(id, "usb-unplugged: \"device\" is required");
         if (usb_service_device_left(u->svc, u->qmp, dev, err, sizeof(err)) < 0)

@@ -33,7 +33,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <json-glib/json-glib.h>
+#include <glib.h>
+
+#include "common/json.h"
 
 struct event_base;
 struct ferry_syscall_list;
@@ -93,7 +95,7 @@ int companion_usb_start_libvirt(struct event_base *base, const char *domain, con
  * (control.h) until QEMU has let go of the usb-redir (DEVICE_DELETED,
  * chardev-remove); the host has the device back at once. */
 char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req *req, const char *cmd,
-                     JsonObject *args, JsonNode *id, int *fd);
+                     json_t *args, json_t *id, int *fd);
 /* ferry-dm's QMP connection (the one passed as q) has ended. */
 /* A new connection d (used, not owned) to a restarted QEMU at the same QMP
  * socket: the devices are plugged into it again (usb_service_guest_reconnect).

@@ -309,13 +309,9 @@ int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, cons
     return 0;
 }
 
-static const char *str_arg(JsonObject *args, const char *name)
+static const char *str_arg(json_t *args, const char *name)
 {
-    JsonNode *n = args ? json_object_get_member(args, name) : NULL;
-
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-        return NULL;
-    return json_node_get_string(n);
+    return ferry_json_string(args, name, NULL);
 }
 
 static struct assigned *find(struct companion_vfio *v, const struct ferry_pci_addr *host,
@@ -332,27 +328,25 @@ static struct assigned *find(struct companion_vfio *v, const struct ferry_pci_ad
     return NULL;
 }
 
-static JsonNode *assigned_node(struct companion_vfio *v, const struct assigned *a)
+static json_t *assigned_node(struct companion_vfio *v, const struct assigned *a)
 {
-    JsonObject *o = json_object_new();
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_t *o = json_object();
     char where[32];
 
-    json_object_set_string_member(o, "host", a->d.name);
-    json_object_set_string_member(o, "id", a->d.id);
+    json_object_set_new(o, "host", ferry_json_str(a->d.name));
+    json_object_set_new(o, "id", ferry_json_str(a->d.id));
     if (a->d.bus[0])
-        json_object_set_string_member(o, "bus", a->d.bus);
+        json_object_set_new(o, "bus", ferry_json_str(a->d.bus));
     if (a->d.addr[0])
-        json_object_set_string_member(o, "addr", a->d.addr);
-    json_object_set_boolean_member(o, "config", a->from_config);
+        json_object_set_new(o, "addr", ferry_json_str(a->d.addr));
+    json_object_set_new(o, "config", json_boolean(a->from_config));
     guest_address(v, a->d.id, where, sizeof(where));
     if (where[0])
-        json_object_set_string_member(o, "guest-address", where);
-    json_node_take_object(n, o);
-    return n;
+        json_object_set_new(o, "guest-address", ferry_json_str(where));
+    return o;
 }
 
-static char *cmd_attach(struct companion_vfio *v, JsonObject *args, JsonNode *id)
+static char *cmd_attach(struct companion_vfio *v, json_t *args, json_t *id)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id"),
                *bus = str_arg(args, "bus"), *addr = str_arg(args, "addr");
@@ -432,7 +426,7 @@ static void detach_done(void *opaque, int result)
 {
     struct detach *op = opaque;
     struct companion_vfio *v = op->v;
-    JsonNode *id = dm_control_pending_id(op->p);
+    json_t *id = dm_control_pending_id(op->p);
     char err[DM_VFIO_ERR_MAX], within[32];
     guint index = 0;
     struct assigned *a = find(v, NULL, op->id, &index);
@@ -470,8 +464,8 @@ static void detach_done(void *opaque, int result)
     detach_free(op);
 }
 
-static char *cmd_detach(struct companion_vfio *v, struct ferry_dm_control_req *req, JsonObject *args,
-                        JsonNode *id)
+static char *cmd_detach(struct companion_vfio *v, struct ferry_dm_control_req *req, json_t *args,
+                        json_t *id)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id");
     struct ferry_pci_addr ha;
@@ -553,23 +547,20 @@ static char *cmd_detach(struct companion_vfio *v, struct ferry_dm_control_req *r
     return FERRY_DM_CONTROL_DEFERRED;
 }
 
-static char *cmd_query(struct companion_vfio *v, JsonNode *id)
+static char *cmd_query(struct companion_vfio *v, json_t *id)
 {
-    JsonObject *o = json_object_new();
-    JsonArray *devs = json_array_new();
-    JsonNode *ret = json_node_new(JSON_NODE_OBJECT);
+    json_t *o = json_object(), *devs = json_array();
 
     for (guint i = 0; i < v->assigned->len; i++)
-        json_array_add_element(devs, assigned_node(v, &g_array_index(v->assigned,
-                                                                    struct assigned, i)));
-    json_object_set_string_member(o, "guest", v->qmp_path ? v->qmp_path : "");
-    json_object_set_array_member(o, "devices", devs);
-    json_node_take_object(ret, o);
-    return dm_control_reply(id, ret);
+        json_array_append_new(devs, assigned_node(v, &g_array_index(v->assigned,
+                                                                   struct assigned, i)));
+    json_object_set_new(o, "guest", ferry_json_str(v->qmp_path ? v->qmp_path : ""));
+    json_object_set_new(o, "devices", devs);
+    return dm_control_reply(id, o);
 }
 
 char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
-                      JsonObject *args, JsonNode *id)
+                      json_t *args, json_t *id)
 {
     if (!v)
         return NULL;

@@ -33,7 +33,7 @@
 
 #include <stdbool.h>
 
-#include <json-glib/json-glib.h>
+#include "common/json.h"
 
 struct companion_qmp;
 struct companion_vfio;
@@ -64,7 +64,7 @@ int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, cons
 /* A control command, or NULL when it is not one of ours (control.h's
  * handler: may be FERRY_DM_CONTROL_DEFERRED). */
 char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
-                      JsonObject *args, JsonNode *id);
+                      json_t *args, json_t *id);
 /* Detaches still waiting are answered with an error (or dropped when their
  * client or the control socket has gone); call before companion_qmp_free. */
 void companion_vfio_free(struct companion_vfio *v);

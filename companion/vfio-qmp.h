@@ -19,13 +19,13 @@
 
 #include <stddef.h>
 
-#include <json-glib/json-glib.h>
+#include "common/json.h"
 
 #include "common/qmp.h"
 #include "pci/host/pci-config.h"
 
 /* device_add's arguments for d (bus and addr only when set; caller unrefs). */
-JsonNode *companion_vfio_qmp_add_args(const struct ferry_pci_config_dev *d);
+json_t *companion_vfio_qmp_add_args(const struct ferry_pci_config_dev *d);
 /* device_add vfio-pci for d: 0, -EREMOTEIO when QEMU refused
  * (ferry_qmp_error), other -errno. */
 int companion_vfio_qmp_plug(struct ferry_qmp *q, const struct ferry_pci_config_dev *d);

@@ -12,156 +12,124 @@
 #include <errno.h>
 #include <string.h>
 
-static char *to_line(JsonBuilder *b)
+/* The reply line of o (consumed), compact as on the wire. */
+static char *to_line(json_t *o)
 {
-    JsonNode *root = json_builder_get_root(b);
-    char *s = json_to_string(root, FALSE);
+    char *s = ferry_json_dumps(o, false);
 
-    json_node_unref(root);
-    g_object_unref(b);
-    return s;
+    json_decref(o);
+    return s ? s : g_strdup("{\"error\": {\"class\": \"GenericError\", "
+                            "\"desc\": \"out of memory\"}}");
 }
 
-static void add_id(JsonBuilder *b, JsonNode *id)
+static void add_id(json_t *o, json_t *id)
 {
-    if (!id)
-        return;
-    json_builder_set_member_name(b, "id");
-    json_builder_add_value(b, json_node_copy(id));
+    if (id)
+        json_object_set(o, "id", id);
 }
 
-char *dm_control_error(JsonNode *id, const char *cls, const char *fmt, ...)
+char *dm_control_error(json_t *id, const char *cls, const char *fmt, ...)
 {
-    JsonBuilder *b = json_builder_new();
+    json_t *o = json_object(), *e = json_object();
     va_list ap;
     char *desc;
 
     va_start(ap, fmt);
     desc = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "error");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "class");
-    json_builder_add_string_value(b, cls);
-    json_builder_set_member_name(b, "desc");
-    json_builder_add_string_value(b, desc);
-    json_builder_end_object(b);
-    add_id(b, id);
-    json_builder_end_object(b);
+    json_object_set_new(e, "class", ferry_json_str(cls));
+    json_object_set_new(e, "desc", ferry_json_str(desc));
+    json_object_set_new(o, "error", e);
+    add_id(o, id);
     g_free(desc);
-    return to_line(b);
+    return to_line(o);
 }
 
-/* Starts {"return": and leaves the builder positioned for the value. */
-static JsonBuilder *reply_begin(void)
+/* {"return": ret (consumed; NULL: {}), "id": id} */
+static char *reply_line(json_t *id, json_t *ret)
 {
-    JsonBuilder *b = json_builder_new();
+    json_t *o = json_object();
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "return");
-    return b;
+    json_object_set_new(o, "return", ret ? ret : json_object());
+    add_id(o, id);
+    return to_line(o);
 }
 
-static char *reply_end(JsonBuilder *b, JsonNode *id)
+char *dm_control_reply_empty(json_t *id)
 {
-    add_id(b, id);
-    json_builder_end_object(b);
-    return to_line(b);
+    return reply_line(id, NULL);
 }
 
-char *dm_control_reply_empty(JsonNode *id)
+static char *cmd_query_status(struct ferry_dm *dm, json_t *id)
 {
-    JsonBuilder *b = reply_begin();
-
-    json_builder_begin_object(b);
-    json_builder_end_object(b);
-    return reply_end(b, id);
-}
-
-static char *cmd_query_status(struct ferry_dm *dm, JsonNode *id)
-{
-    JsonBuilder *b = reply_begin();
+    json_t *b = json_object();
     struct ferry_dm_stats st;
 
     dm_get_stats(dm, &st);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, dm_status_name(dm_get_status(dm)));
-    json_builder_set_member_name(b, "running");
-    json_builder_add_boolean_value(b, dm_get_status(dm) == FERRY_DM_RUNNING);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, dm_name(dm));
-    json_builder_set_member_name(b, "devices");
-    json_builder_add_int_value(b, (gint64)dm_device_count(dm));
-    json_builder_set_member_name(b, "ioreqs");
-    json_builder_add_int_value(b, (gint64)st.ioreqs);
-    json_builder_set_member_name(b, "unclaimed");
-    json_builder_add_int_value(b, (gint64)st.unclaimed);
-    json_builder_set_member_name(b, "bad");
-    json_builder_add_int_value(b, (gint64)st.bad);
-    json_builder_end_object(b);
-    return reply_end(b, id);
+    json_object_set_new(b, "status", ferry_json_str(dm_status_name(dm_get_status(dm))));
+    json_object_set_new(b, "running", json_boolean(dm_get_status(dm) == FERRY_DM_RUNNING));
+    json_object_set_new(b, "name", ferry_json_str(dm_name(dm)));
+    json_object_set_new(b, "devices", json_integer((json_int_t)dm_device_count(dm)));
+    json_object_set_new(b, "ioreqs", json_integer((json_int_t)st.ioreqs));
+    json_object_set_new(b, "unclaimed", json_integer((json_int_t)st.unclaimed));
+    json_object_set_new(b, "bad", json_integer((json_int_t)st.bad));
+    return reply_line(id, b);
 }
 
-static char *cmd_query_types(JsonNode *id)
+static char *cmd_query_types(json_t *id)
 {
-    JsonBuilder *b = reply_begin();
+    json_t *list = json_array();
     const struct ferry_dm_device_type *t;
 
-    json_builder_begin_array(b);
     for (unsigned i = 0; (t = dm_device_type_nth(i)); i++) {
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, t->name);
-        json_builder_set_member_name(b, "desc");
-        json_builder_add_string_value(b, t->desc ? t->desc : "");
-        json_builder_set_member_name(b, "hotplug");
-        json_builder_add_boolean_value(b, t->hotplug);
-        json_builder_end_object(b);
+        json_t *o = json_object();
+
+        json_object_set_new(o, "name", ferry_json_str(t->name));
+        json_object_set_new(o, "desc", ferry_json_str(t->desc ? t->desc : ""));
+        json_object_set_new(o, "hotplug", json_boolean(t->hotplug));
+        json_array_append_new(list, o);
     }
-    json_builder_end_array(b);
-    return reply_end(b, id);
+    return reply_line(id, list);
 }
 
-static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
+static char *cmd_device_add(struct ferry_dm *dm, json_t *args, json_t *id)
 {
     struct ferry_dm_opts *opts;
-    const char *driver = NULL, *dev_id = NULL;
-    GList *members;
+    const char *driver = NULL, *dev_id = NULL, *key;
+    json_t *n;
     char *err = NULL;
     int rc;
 
-    if (!args || !json_object_has_member(args, "driver") ||
-        JSON_NODE_TYPE(json_object_get_member(args, "driver")) != JSON_NODE_VALUE ||
-        json_node_get_value_type(json_object_get_member(args, "driver")) != G_TYPE_STRING)
+    driver = ferry_json_string(args, "driver", NULL);
+    if (!driver)
         return dm_control_error(id, "GenericError", "device_add: 'driver' (a string) is required");
-    driver = json_object_get_string_member(args, "driver");
     opts = dm_opts_new();
     if (!opts)
         return dm_control_error(id, "GenericError", "device_add: out of memory");
-    members = json_object_get_members(args);
-    for (GList *l = members; l && !err; l = l->next) {
-        const char *key = l->data;
-        JsonNode *n = json_object_get_member(args, key);
+    json_object_foreach(args, key, n) {
         char *val;
 
+        if (err)
+            break;
         if (strcmp(key, "driver") == 0)
             continue;
-        if (JSON_NODE_TYPE(n) != JSON_NODE_VALUE) {
+        if (json_is_object(n) || json_is_array(n) || json_is_null(n)) {
             err = g_strdup_printf("device_add: '%s' must be a string, number or boolean", key);
             break;
         }
         if (strcmp(key, "id") == 0) {
-            dev_id = json_node_get_string(n);
+            dev_id = json_string_value(n);
             if (!dev_id)
                 err = g_strdup("device_add: 'id' must be a string");
             continue;
         }
-        switch (json_node_get_value_type(n)) {
-        case G_TYPE_STRING: val = g_strdup(json_node_get_string(n)); break;
-        case G_TYPE_INT64: val = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(n)); break;
-        case G_TYPE_BOOLEAN: val = g_strdup(json_node_get_boolean(n) ? "on" : "off"); break;
+        switch (json_typeof(n)) {
+        case JSON_STRING: val = g_strdup(json_string_value(n)); break;
+        case JSON_INTEGER:
+            val = g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(n));
+            break;
+        case JSON_TRUE: val = g_strdup("on"); break;
+        case JSON_FALSE: val = g_strdup("off"); break;
         default:
             err = g_strdup_printf("device_add: '%s' has an unsupported type", key);
             continue;
@@ -170,7 +138,6 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
             err = g_strdup_printf("device_add: option '%s' is too long or too many", key);
         g_free(val);
     }
-    g_list_free(members);
     if (!err) {
         rc = dm_device_add(dm, driver, dev_id, opts, NULL);
         if (rc < 0) {
@@ -197,14 +164,12 @@ static char *cmd_device_add(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
     return dm_control_reply_empty(id);
 }
 
-static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
+static char *cmd_device_del(struct ferry_dm *dm, json_t *args, json_t *id)
 {
     const char *dev_id;
     int rc;
 
-    if (!args || !json_object_has_member(args, "id") ||
-        JSON_NODE_TYPE(json_object_get_member(args, "id")) != JSON_NODE_VALUE ||
-        !(dev_id = json_object_get_string_member(args, "id")))
+    if (!(dev_id = ferry_json_string(args, "id", NULL)))
         return dm_control_error(id, "GenericError", "device_del: 'id' (a string) is required");
     rc = dm_device_remove(dm, dev_id);
     if (rc == -ENOENT)
@@ -217,29 +182,22 @@ static char *cmd_device_del(struct ferry_dm *dm, JsonObject *args, JsonNode *id)
     return dm_control_reply_empty(id);
 }
 
-char *dm_control_reply_error(JsonNode *id, const char *desc)
+char *dm_control_reply_error(json_t *id, const char *desc)
 {
     return dm_control_error(id, "GenericError", "%s", desc);
 }
 
-char *dm_control_reply(JsonNode *id, JsonNode *ret)
+char *dm_control_reply(json_t *id, json_t *ret)
 {
-    JsonBuilder *b = reply_begin();
-
-    if (ret) {
-        json_builder_add_value(b, ret);
-    } else {
-        json_builder_begin_object(b);
-        json_builder_end_object(b);
-    }
-    return reply_end(b, id);
+    return reply_line(id, ret);
 }
 
 /*
- * A NUL in the line, raw or as \u0000 in a string: json-glib hands strings
- * out as C strings, so "query-status\u0000x" would read as query-status and
- * an id "a\u0000b" as "a".  Escapes are skipped whole, so an escaped
- * backslash followed by "u0000" is no NUL.
+ * A NUL in the line, raw or as \u0000 in a string: strings are handed out
+ * as C strings, so "query-status\u0000x" would read as query-status and an
+ * id "a\u0000b" as "a" (jansson refuses \u0000 too; this check says so in
+ * words of its own).  Escapes are skipped whole, so an escaped backslash
+ * followed by "u0000" is no NUL.
  */
 bool dm_control_line_has_nul(const char *line, size_t len)
 {
@@ -255,7 +213,7 @@ bool dm_control_line_has_nul(const char *line, size_t len)
     return false;
 }
 
-char *dm_control_builtin(struct ferry_dm *dm, const char *cmd, JsonObject *args, JsonNode *id,
+char *dm_control_builtin(struct ferry_dm *dm, const char *cmd, json_t *args, json_t *id,
                          bool *quit)
 {
     char *r;
@@ -265,10 +223,7 @@ char *dm_control_builtin(struct ferry_dm *dm, const char *cmd, JsonObject *args,
     } else if (strcmp(cmd, "query-status") == 0) {
         r = cmd_query_status(dm, id);
     } else if (strcmp(cmd, "query-devices") == 0) {
-        JsonBuilder *b = reply_begin();
-
-        dm_query_devices(dm, b);
-        r = reply_end(b, id);
+        r = reply_line(id, dm_query_devices(dm));
     } else if (strcmp(cmd, "query-device-types") == 0) {
         r = cmd_query_types(id);
     } else if (strcmp(cmd, "device_add") == 0) {

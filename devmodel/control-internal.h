@@ -10,12 +10,12 @@
 #include "devmodel/control.h"
 
 /* An error reply line {"error": {"class": cls, "desc": ...}, "id": id} (g_free it). */
-char *dm_control_error(JsonNode *id, const char *cls, const char *fmt, ...) FERRY_PRINTF(3, 4);
+char *dm_control_error(json_t *id, const char *cls, const char *fmt, ...) FERRY_PRINTF(3, 4);
 /* The reply line {"return": {}, "id": id} (g_free it). */
-char *dm_control_reply_empty(JsonNode *id);
+char *dm_control_reply_empty(json_t *id);
 /*
- * A NUL in the line, raw or as \u0000 in a string (json-glib would cut the
- * string there): such a line is refused.
+ * A NUL in the line, raw or as \u0000 in a string (C strings would cut the
+ * string there): such a line is refused, with the command's id.
  */
 bool dm_control_line_has_nul(const char *line, size_t len);
 /*
@@ -23,7 +23,7 @@ bool dm_control_line_has_nul(const char *line, size_t len);
  * aside) and return its reply line; NULL if cmd is not one.  *quit is set
  * for "quit".
  */
-char *dm_control_builtin(struct ferry_dm *dm, const char *cmd, JsonObject *args, JsonNode *id,
+char *dm_control_builtin(struct ferry_dm *dm, const char *cmd, json_t *args, json_t *id,
                          bool *quit);
 
 #endif

@@ -49,13 +49,13 @@ struct control_client {
 struct ferry_dm_control_pending {
     struct ferry_dm_control *c;     /* NULL once the control socket closed */
     struct control_client *cl;      /* NULL once the client has gone */
-    JsonNode *id;                   /* a copy, or NULL */
+    json_t *id;                     /* a reference, or NULL */
 };
 
 struct ferry_dm_control_req {
     struct ferry_dm_control *c;
     struct control_client *cl;      /* NULL: dm_control_execute */
-    JsonNode *id;
+    json_t *id;
     struct ferry_dm_control_pending *p;
 };
 
@@ -103,7 +103,7 @@ static void client_idle_update(struct control_client *cl, bool active);
 
 /* This connection stays for long (a hotplug broker): see control.h. */
 static char *cmd_client_follow(struct ferry_dm_control *c, struct control_client *cl,
-                               JsonNode *id)
+                               json_t *id)
 {
     if (!c || !cl)
         return dm_control_error(id, "GenericError", "client-follow: only for a connection to "
@@ -122,52 +122,39 @@ static char *cmd_client_follow(struct ferry_dm_control *c, struct control_client
 static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
                              struct control_client *cl, const char *line, size_t len, bool *quit)
 {
-    JsonParser *p = json_parser_new();
-    GError *gerr = NULL;
-    JsonObject *obj, *args = NULL;
-    JsonNode *root, *id = NULL, *exec;
+    json_t *root, *args = NULL, *id = NULL;
     const char *cmd;
+    char why[160];
     char *r;
 
     *quit = false;
-    if (len > FERRY_DM_CONTROL_LINE_MAX ||
-        !json_parser_load_from_data(p, line, (gssize)len, &gerr)) {
-        r = dm_control_error(NULL, "GenericError", "JSON parse error: %s",
-                             gerr ? gerr->message : "line too long");
-        g_clear_error(&gerr);
-        g_object_unref(p);
-        return r;
-    }
-    root = json_parser_get_root(p);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_object_unref(p);
+    if (len > FERRY_DM_CONTROL_LINE_MAX)
+        return dm_control_error(NULL, "GenericError", "JSON parse error: line too long");
+    /* \u0000 is parsed, to be refused below with the command's id */
+    root = ferry_json_parse_flags(line, len, JSON_ALLOW_NUL, why, sizeof(why));
+    if (!root)
+        return dm_control_error(NULL, "GenericError", "JSON parse error: %s", why);
+    if (!json_is_object(root)) {
+        json_decref(root);
         return dm_control_error(NULL, "GenericError", "expected a JSON object");
     }
-    obj = json_node_get_object(root);
-    id = json_object_get_member(obj, "id");
+    id = json_object_get(root, "id");
     if (dm_control_line_has_nul(line, len)) {
         r = dm_control_error(id, "GenericError", "a string holds a NUL character (\\u0000): "
                              "not accepted");
-        g_object_unref(p);
+        json_decref(root);
         return r;
     }
-    exec = json_object_get_member(obj, "execute");
-    if (!exec || JSON_NODE_TYPE(exec) != JSON_NODE_VALUE ||
-        json_node_get_value_type(exec) != G_TYPE_STRING) {
+    cmd = ferry_json_string(root, "execute", NULL);
+    if (!cmd) {
         r = dm_control_error(id, "GenericError", "'execute' (a string) is required");
-        g_object_unref(p);
+        json_decref(root);
         return r;
     }
-    cmd = json_node_get_string(exec);
-    if (json_object_has_member(obj, "arguments")) {
-        JsonNode *a = json_object_get_member(obj, "arguments");
-
-        if (!JSON_NODE_HOLDS_OBJECT(a)) {
-            r = dm_control_error(id, "GenericError", "'arguments' must be an object");
-            g_object_unref(p);
-            return r;
-        }
-        args = json_node_get_object(a);
+    if ((args = json_object_get(root, "arguments")) && !json_is_object(args)) {
+        r = dm_control_error(id, "GenericError", "'arguments' must be an object");
+        json_decref(root);
+        return r;
     }
 
     r = strcmp(cmd, "client-follow") == 0 ? cmd_client_follow(c, cl, id)
@@ -189,7 +176,7 @@ static char *control_execute(struct ferry_dm *dm, struct ferry_dm_control *c,
     } else {
         r = dm_control_error(id, "CommandNotFound", "The command %.64s has not been found", cmd);
     }
-    g_object_unref(p);
+    json_decref(root);
     return r;
 }
 
@@ -210,14 +197,14 @@ struct ferry_dm_control_pending *dm_control_defer(struct ferry_dm_control_req *r
     p = g_new0(struct ferry_dm_control_pending, 1);
     p->c = req->c;
     p->cl = req->cl;
-    p->id = req->id ? json_node_copy(req->id) : NULL;
+    p->id = json_incref(req->id);
     g_ptr_array_add(p->c->pendings, p);
     req->cl->pending = p;
     req->p = p;
     return p;
 }
 
-JsonNode *dm_control_pending_id(const struct ferry_dm_control_pending *p)
+json_t *dm_control_pending_id(const struct ferry_dm_control_pending *p)
 {
     return p->id;
 }
@@ -245,8 +232,7 @@ void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line)
     } else {
         g_free(reply_line);     /* the client has gone: dropped */
     }
-    if (p->id)
-        json_node_unref(p->id);
+    json_decref(p->id);
     g_free(p);
 }
 
@@ -260,8 +246,7 @@ int dm_control_complete_now(struct ferry_dm_control_pending *p, char *reply_line
     if (p->cl)
         p->cl->pending = NULL;
     g_free(reply_line);
-    if (p->id)
-        json_node_unref(p->id);
+    json_decref(p->id);
     g_free(p);
     return rc;
 }

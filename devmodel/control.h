@@ -86,7 +86,7 @@ struct ferry_dm_control_req;
  * FERRY_DM_CONTROL_DEFERRED after dm_control_defer(req) succeeded.
  */
 typedef char *(*ferry_dm_control_handler_fn)(void *opaque, struct ferry_dm_control_req *req,
-                                             const char *cmd, JsonObject *args, JsonNode *id,
+                                             const char *cmd, json_t *args, json_t *id,
                                              int *fd);
 void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
                                   void *opaque);
@@ -98,8 +98,8 @@ void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler
  */
 int dm_control_reply_now(struct ferry_dm_control_req *req, const char *line);
 /* Reply lines for handlers: {"return": ret or {}} (ret consumed), or a GenericError. */
-char *dm_control_reply(JsonNode *id, JsonNode *ret);
-char *dm_control_reply_error(JsonNode *id, const char *desc);
+char *dm_control_reply(json_t *id, json_t *ret);
+char *dm_control_reply_error(json_t *id, const char *desc);
 
 /*
  * Deferred replies: a handler whose answer depends on a peer (the guest
@@ -130,7 +130,7 @@ extern const char dm_control_deferred_mark[1];
 
 struct ferry_dm_control_pending *dm_control_defer(struct ferry_dm_control_req *req);
 /* The id of the deferred command (NULL if it had none); the pending's. */
-JsonNode *dm_control_pending_id(const struct ferry_dm_control_pending *p);
+json_t *dm_control_pending_id(const struct ferry_dm_control_pending *p);
 /* Send reply_line (consumed; NULL: an internal error reply) and free p. */
 void dm_control_complete(struct ferry_dm_control_pending *p, char *reply_line);
 /*

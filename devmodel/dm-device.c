@@ -343,59 +343,44 @@ int dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t n)
 /* ------------------------------------------------------------------ */
 /* Query                                                               */
 
-void dm_query_devices(struct ferry_dm *dm, JsonBuilder *b)
+json_t *dm_query_devices(struct ferry_dm *dm)
 {
-    json_builder_begin_array(b);
+    json_t *list = json_array();
+
     for (guint i = 0; i < dm->devices->len; i++) {
         struct ferry_dm_device *dev = g_ptr_array_index(dm->devices, i);
+        json_t *b = json_object(), *regions = json_array(), *irqs = json_array();
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "id");
-        json_builder_add_string_value(b, dev->id);
-        json_builder_set_member_name(b, "type");
-        json_builder_add_string_value(b, dev->type->name);
-        json_builder_set_member_name(b, "hotplug");
-        json_builder_add_boolean_value(b, dev->type->hotplug);
-        json_builder_set_member_name(b, "regions");
-        json_builder_begin_array(b);
+        json_object_set_new(b, "id", ferry_json_str(dev->id));
+        json_object_set_new(b, "type", ferry_json_str(dev->type->name));
+        json_object_set_new(b, "hotplug", json_boolean(dev->type->hotplug));
         for (guint j = 0; j < dev->regions->len; j++) {
             struct ferry_dm_region *r = g_ptr_array_index(dev->regions, j);
+            json_t *o = json_object();
 
-            json_builder_begin_object(b);
-            json_builder_set_member_name(b, "space");
-            json_builder_add_string_value(b, dm_space_name(r->space));
-            json_builder_set_member_name(b, "base");
-            json_builder_add_int_value(b, (gint64)r->base);
-            json_builder_set_member_name(b, "size");
-            json_builder_add_int_value(b, (gint64)r->len);
-            json_builder_set_member_name(b, "mapped");
-            json_builder_add_boolean_value(b, r->mapped);
-            json_builder_end_object(b);
+            json_object_set_new(o, "space", ferry_json_str(dm_space_name(r->space)));
+            json_object_set_new(o, "base", json_integer((json_int_t)r->base));
+            json_object_set_new(o, "size", json_integer((json_int_t)r->len));
+            json_object_set_new(o, "mapped", json_boolean(r->mapped));
+            json_array_append_new(regions, o);
         }
-        json_builder_end_array(b);
-        json_builder_set_member_name(b, "irqs");
-        json_builder_begin_array(b);
+        json_object_set_new(b, "regions", regions);
         for (guint j = 0; j < dev->irqs->len; j++) {
             struct ferry_dm_irq *irq = g_ptr_array_index(dev->irqs, j);
+            json_t *o = json_object();
 
-            json_builder_begin_object(b);
-            json_builder_set_member_name(b, "gsi");
-            json_builder_add_int_value(b, irq->line->gsi);
-            json_builder_set_member_name(b, "kind");
-            json_builder_add_string_value(b, irq->line->kind == FERRY_DM_IRQ_EDGE ? "edge"
-                                                                                  : "level");
-            json_builder_set_member_name(b, "delivery");
-            json_builder_add_string_value(b, irq->line->irqfd ? "irqfd" : "line");
-            json_builder_set_member_name(b, "level");
-            json_builder_add_boolean_value(b, irq->level);
-            json_builder_set_member_name(b, "count");
-            json_builder_add_int_value(b, (gint64)irq->count);
-            json_builder_end_object(b);
+            json_object_set_new(o, "gsi", json_integer(irq->line->gsi));
+            json_object_set_new(o, "kind", json_string(irq->line->kind == FERRY_DM_IRQ_EDGE
+                                                           ? "edge" : "level"));
+            json_object_set_new(o, "delivery", json_string(irq->line->irqfd ? "irqfd" : "line"));
+            json_object_set_new(o, "level", json_boolean(irq->level));
+            json_object_set_new(o, "count", json_integer((json_int_t)irq->count));
+            json_array_append_new(irqs, o);
         }
-        json_builder_end_array(b);
+        json_object_set_new(b, "irqs", irqs);
         if (dev->type->query)
             dev->type->query(dev->state, b);
-        json_builder_end_object(b);
+        json_array_append_new(list, b);
     }
-    json_builder_end_array(b);
+    return list;
 }

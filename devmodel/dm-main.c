@@ -60,16 +60,12 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-static char *replace_reply(JsonNode *id, pid_t pid)
+static char *replace_reply(json_t *id, pid_t pid)
 {
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "pid");
-    json_builder_add_int_value(b, pid);
-    json_builder_end_object(b);
-    char *line = dm_control_reply(id, json_builder_get_root(b));
-    g_object_unref(b);
-    return line;
+    json_t *ret = json_object();
+
+    json_object_set_new(ret, "pid", json_integer(pid));
+    return dm_control_reply(id, ret);
 }
 
 /*
@@ -116,12 +112,10 @@ static void replace_started(evutil_socket_t fd, short what, void *arg)
  * started (replace_started), the loop serving meanwhile.
  */
 static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
-                         JsonObject *args, JsonNode *id)
+                         json_t *args, json_t *id)
 {
-    const char *binary = args ? json_object_get_string_member_with_default(args, "binary", NULL)
-                              : NULL;
-    const char *fault = args ? json_object_get_string_member_with_default(args, "x-fault", NULL)
-                             : NULL;
+    const char *binary = ferry_json_string(args, "binary", NULL);
+    const char *fault = ferry_json_string(args, "x-fault", NULL);
     char why[512];
     pid_t pid = 0;
 
@@ -306,7 +300,7 @@ static void usb_host_restarted(void *opaque, int fd)
 
 /* Control commands beyond the framework's: USB's, then PCI passthrough's. */
 static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
-                             JsonObject *args, JsonNode *id, int *fd)
+                             json_t *args, json_t *id, int *fd)
 {
     struct dm_program *m = opaque;
     if (strcmp(cmd, "x-replace") == 0)
@@ -329,27 +323,20 @@ static const struct ferry_dm_control_ops control_ops = { .quit = control_quit };
 /* Tell the user where pty back ends are: they are useless unnamed. */
 static void announce_ptys(struct ferry_dm *dm)
 {
-    JsonBuilder *b = json_builder_new();
-    JsonNode *root;
-    JsonArray *devs;
+    json_t *devs = dm_query_devices(dm), *o;
+    size_t i;
 
-    dm_query_devices(dm, b);
-    root = json_builder_get_root(b);
-    devs = json_node_get_array(root);
-    for (guint i = 0; i < json_array_get_length(devs); i++) {
-        JsonObject *o = json_array_get_object_element(devs, i);
-        const char *out = json_object_get_string_member_with_default(o, "out", "");
-        const char *in = json_object_get_string_member_with_default(o, "in", "");
+    json_array_foreach(devs, i, o) {
+        const char *out = ferry_json_string(o, "out", "");
+        const char *in = ferry_json_string(o, "in", "");
         const char *pty = g_str_has_prefix(out, "pty:") ? out : g_str_has_prefix(in, "pty:")
                                                                   ? in : NULL;
 
         if (pty)
             fprintf(stderr, "ferry-dm: %s (%s) is on %s\n",
-                    json_object_get_string_member(o, "id"),
-                    json_object_get_string_member(o, "type"), pty + 4);
+                    ferry_json_string(o, "id", "?"), ferry_json_string(o, "type", "?"), pty + 4);
     }
-    json_node_unref(root);
-    g_object_unref(b);
+    json_decref(devs);
 }
 
 static void teardown(struct dm_program *m)
@@ -478,7 +465,7 @@ static int dm_run(const struct dm_args *a)
         ferry_log(FERRY_LOG_INFO, NULL, "placement: ferry-dm on CPUs %s", a->cpus);
     }
     signal(SIGPIPE, SIG_IGN);
-    /* Libraries' lazy set-up (charset, iconv, json-glib) now, while files can
+    /* Libraries' lazy set-up (charset, iconv, jansson's hash seed) now, while files can
      * be opened: before the QEMU launchers fork and before confinement. */
     dm_prewarm();
     sbx.user = dm_args_sandbox_user(a);

@@ -28,9 +28,9 @@
 #include <stdint.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "common/ferry-log.h"
+#include "common/json.h"
 #include "sandbox/sandbox.h"
 #include "ioreq/ioreq.h"
 
@@ -262,8 +262,9 @@ struct ferry_dm_device_type {
     /* Save/restore the guest-visible state; restore checks what it reads. */
     int (*save)(void *state, GByteArray *out);
     int (*restore)(void *state, const uint8_t *buf, size_t len);
-    /* Optional: add this instance's properties to a query-devices entry. */
-    void (*query)(void *state, JsonBuilder *b);
+    /* Optional: add this instance's properties (members) to its
+     * query-devices entry, an object. */
+    void (*query)(void *state, json_t *entry);
     /*
      * Optional, replacing ferry-dm (docs/ferry-dm.md, "Replacing ferry-dm"):
      * put the fds this instance hands its successor in fds (at most max;
@@ -359,8 +360,8 @@ void *dm_device_state(struct ferry_dm_device *dev);
 FERRY_MUST_CHECK int dm_save(struct ferry_dm *dm, GByteArray *out);
 FERRY_MUST_CHECK int dm_restore(struct ferry_dm *dm, const uint8_t *buf, size_t len);
 
-/* query-devices: a JSON array of the devices. */
-void dm_query_devices(struct ferry_dm *dm, JsonBuilder *b);
+/* query-devices: a JSON array of the devices (json_decref it). */
+json_t *dm_query_devices(struct ferry_dm *dm);
 
 /* ferry-dm's own messages (not a device's): through the log callback, as they are. */
 FERRY_PRINTF(3, 4) void dm_log(struct ferry_dm *dm, enum ferry_log_level level,

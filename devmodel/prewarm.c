@@ -6,8 +6,8 @@
  * tests/security/run-confined-errors.py, in each start mode, with ferry-dm
  * under strace -f, looking at what it opened or called for the first time
  * after the filter went on; and the library sources behind each call that
- * error paths reach (g_strerror, json-glib's error messages, libusb's
- * wrap of a handed-over fd).  Already before confinement, elsewhere:
+ * error paths reach (g_strerror, jansson's hash seed, libusb's wrap of a
+ * handed-over fd).  Already before confinement, elsewhere:
  * tzset() (sandbox.c: localtime() would read /etc/localtime), the user's
  * passwd entry (sandbox.c: NSS), libusb_init without device discovery
  * (usb/host.c), the QMP connection and the control socket.
@@ -16,8 +16,10 @@
 
 #include <errno.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/json.h"
 
 /* errno values Linux defines: 1 (EPERM) .. EHWPOISON (133) */
 #define PREWARM_ERRNO_MAX (EHWPOISON + 1)
@@ -25,9 +27,9 @@
 void dm_prewarm(void)
 {
     size_t sink = 0;
-    JsonParser *p;
-    JsonNode *n;
-    GError *err = NULL;
+    static const char doc[] = "{\"x\": [1.5, \"\\u00e9\", true, null]}";
+    json_t *v;
+    char *s, why[160];
 
     /*
      * glib's charset: g_get_charset() reads charset.alias from glib's
@@ -59,31 +61,23 @@ void dm_prewarm(void)
     __asm__ __volatile__("" : : "r"(sink));     /* the sum is used: the calls stay */
 
     /*
-     * json-glib: its GTypes (parser, builder, generator, node boxed types)
-     * are registered on first use, and a parse error's message goes
-     * through g_dgettext, whose first call looks at the locale and the
-     * text domain; both on the control socket's first bad line otherwise.
+     * jansson seeds its hash function on the first object it makes, from
+     * /dev/urandom (open, read, close; the time and pid if that fails):
+     * before confinement, once for the process.  Nothing else in jansson
+     * asks the system for anything but memory: its parse errors are
+     * snprintf into a buffer, numbers go through strtod/snprintf in the
+     * "C" locale.  One parse error and one round trip, so that the paths
+     * the control socket's first lines take are not new after the filter.
      */
-    p = json_parser_new();
-    if (!json_parser_load_from_data(p, "{\"x\": [1.5, \"\\u00e9\", true, null", -1, &err))
-        g_clear_error(&err);
-    if (json_parser_load_from_data(p, "{\"x\": [1.5, \"\\u00e9\", true, null]}", -1, &err)) {
-        n = json_parser_get_root(p);
-        g_free(json_to_string(n, TRUE));
-    } else {
-        g_clear_error(&err);
+    ferry_json_seed();
+    if (!(v = ferry_json_parse(doc, strlen(doc) - 2, why, sizeof(why))))   /* cut short */
+        sink += strlen(why);
+    json_decref(v);
+    v = ferry_json_parse(doc, strlen(doc), why, sizeof(why));
+    if (v && (s = ferry_json_dumps(v, false))) {
+        sink += strlen(s);
+        free(s);
     }
-    g_object_unref(p);
-    {
-        JsonBuilder *b = json_builder_new();
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "x");
-        json_builder_add_int_value(b, 1);
-        json_builder_end_object(b);
-        n = json_builder_get_root(b);
-        g_free(json_to_string(n, FALSE));
-        json_node_unref(n);
-        g_object_unref(b);
-    }
+    json_decref(v);
+    __asm__ __volatile__("" : : "r"(sink));
 }

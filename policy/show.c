@@ -10,33 +10,29 @@
 #include <string.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
-
+#include "common/json.h"
 #include "policy/policy-internal.h"
 #include "policy/policy.h"
 
-static void add_str(JsonBuilder *b, const char *k, const char *v)
+static void add_str(json_t *o, const char *k, const char *v)
 {
-    json_builder_set_member_name(b, k);
-    json_builder_add_string_value(b, v ? v : "");
+    json_object_set_new(o, k, ferry_json_str(v ? v : ""));
 }
 
-static void add_list(JsonBuilder *b, const char *k, char **v)
+static void add_list(json_t *o, const char *k, char **v)
 {
-    json_builder_set_member_name(b, k);
-    json_builder_begin_array(b);
+    json_t *a = json_array();
+
     for (char **x = v; x && *x; x++)
-        json_builder_add_string_value(b, *x);
-    json_builder_end_array(b);
+        json_array_append_new(a, ferry_json_str(*x));
+    json_object_set_new(o, k, a);
 }
 
-static char *builder_text(JsonBuilder *b)
+static char *json_text(json_t *o)
 {
-    JsonNode *root = json_builder_get_root(b);
-    char *s = json_to_string(root, TRUE);
+    char *s = ferry_json_dumps(o, true);
 
-    json_node_unref(root);
-    g_object_unref(b);
+    json_decref(o);
     return s;
 }
 
@@ -93,55 +89,48 @@ char *policy_show(const struct ferry_policy *p, bool json)
 
     policy_default_where(p, def, sizeof(def));
     if (json) {
-        JsonBuilder *b = json_builder_new();
+        json_t *b = json_object(), *rules = json_array(), *prot = json_array();
 
-        json_builder_begin_object(b);
         add_str(b, "file", p->file);
         add_str(b, "default", p->default_allow ? "allow" : "deny");
         add_str(b, "default_rule", def);
-        json_builder_set_member_name(b, "rules");
-        json_builder_begin_array(b);
         for (guint i = 0; i < p->rules->len; i++) {
             const struct policy_rule *r = p->rules->pdata[i];
             char *m = rule_match_text(r), where[300];
+            json_t *o = json_object();
 
             policy_rule_where(p, r, where, sizeof(where));
-            json_builder_begin_object(b);
-            add_str(b, "name", r->name);
-            add_str(b, "where", where);
-            add_list(b, "guests", r->guests);
-            add_str(b, "kind", r->kind == POLICY_RULE_USB ? "usb" : "pci");
-            add_str(b, "match", m);
-            add_str(b, "action", r->kind == POLICY_RULE_USB ? "filter" : r->allow ? "allow" : "deny");
-            json_builder_set_member_name(b, "force");
-            json_builder_add_boolean_value(b, r->force);
-            json_builder_end_object(b);
+            add_str(o, "name", r->name);
+            add_str(o, "where", where);
+            add_list(o, "guests", r->guests);
+            add_str(o, "kind", r->kind == POLICY_RULE_USB ? "usb" : "pci");
+            add_str(o, "match", m);
+            add_str(o, "action", r->kind == POLICY_RULE_USB ? "filter" : r->allow ? "allow" : "deny");
+            json_object_set_new(o, "force", json_boolean(r->force));
+            json_array_append_new(rules, o);
             g_free(m);
         }
-        json_builder_end_array(b);
-        json_builder_set_member_name(b, "protected");
-        json_builder_begin_array(b);
+        json_object_set_new(b, "rules", rules);
         for (guint i = 0; i < pci->len; i++) {
-            json_builder_begin_object(b);
+            json_t *o = json_object();
             char dn[200];
 
             snprintf(dn, sizeof(dn), "pci:%s", (char *)pci->pdata[i]);
-            add_str(b, "device", dn);
-            add_str(b, "why", g_hash_table_lookup(p->host.pci, pci->pdata[i]));
-            json_builder_end_object(b);
+            add_str(o, "device", dn);
+            add_str(o, "why", g_hash_table_lookup(p->host.pci, pci->pdata[i]));
+            json_array_append_new(prot, o);
         }
         for (guint i = 0; i < usb->len; i++) {
-            json_builder_begin_object(b);
+            json_t *o = json_object();
             char dn[200];
 
             snprintf(dn, sizeof(dn), "usb:%s", (char *)usb->pdata[i]);
-            add_str(b, "device", dn);
-            add_str(b, "why", g_hash_table_lookup(p->host.usb, usb->pdata[i]));
-            json_builder_end_object(b);
+            add_str(o, "device", dn);
+            add_str(o, "why", g_hash_table_lookup(p->host.usb, usb->pdata[i]));
+            json_array_append_new(prot, o);
         }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-        out = builder_text(b);
+        json_object_set_new(b, "protected", prot);
+        out = json_text(b);
     } else {
         GString *s = g_string_new("");
 
@@ -183,17 +172,14 @@ char *policy_show(const struct ferry_policy *p, bool json)
 
 char *policy_verdict_json(const struct ferry_policy_verdict *v)
 {
-    JsonBuilder *b = json_builder_new();
+    json_t *b = json_object();
 
-    json_builder_begin_object(b);
     add_str(b, "guest", v->guest);
     add_str(b, "device", v->device);
     add_str(b, "verdict", v->allowed ? "allow" : "deny");
-    json_builder_set_member_name(b, "forced");
-    json_builder_add_boolean_value(b, v->forced);
+    json_object_set_new(b, "forced", json_boolean(v->forced));
     add_str(b, "rule", v->rule);
     add_str(b, "protection", v->protection);
     add_str(b, "reason", v->reason);
-    json_builder_end_object(b);
-    return builder_text(b);
+    return json_text(b);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The syscalls every confined ferry-dm needs: a libevent (epoll) loop with
- * glib and json-glib, the ioreq transport (memfd pages already mapped or
+ * glib and jansson, the ioreq transport (memfd pages already mapped or
  * mapped from fds it was sent, eventfd doorbells, a seqpacket control
  * socket with SCM_RIGHTS), timers, logging to an fd it already holds, and
  * accepting connections on a control socket it already listens on.
@@ -26,7 +26,7 @@
 #include "sandbox/sandbox.h"
 
 FERRY_SYSCALL_LIST(sandbox_syscalls_base, "base",
-    "event loop (libevent, glib, json-glib) and the ioreq transport",
+    "event loop (libevent, glib, jansson) and the ioreq transport",
     /* I/O on fds it holds */
     FERRY_SC("read"), FERRY_SC("write"), FERRY_SC("readv"), FERRY_SC("writev"),
     FERRY_SC("pread64"), FERRY_SC("pwrite64"), FERRY_SC("lseek"),

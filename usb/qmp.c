@@ -8,11 +8,11 @@
  */
 #include <errno.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/qmp.h"
 #include "common/qmp-wait.h"
 #include "usb/ferry-usb.h"
@@ -35,27 +35,26 @@ static const char *why(const struct ferry_usb_qmp *q, int r)
 static int qmp_execute_fd(struct ferry_usb_qmp *q, const char *cmd, const char *args_json,
                           int fd, char **reply_json, char *err, size_t errlen)
 {
-    JsonNode *args = NULL, *ret = NULL;
+    json_t *args = NULL, *ret = NULL;
+    char bad[160];
     int r;
 
     if (reply_json)
         *reply_json = NULL;
-    if (args_json && !(args = json_from_string(args_json, NULL))) {
-        snprintf(err, errlen, "qmp %s: %s: arguments are not JSON", q->path, cmd);
+    if (args_json && !(args = ferry_json_parse(args_json, strlen(args_json), bad, sizeof(bad)))) {
+        snprintf(err, errlen, "qmp %s: %s: arguments are not JSON: %s", q->path, cmd, bad);
         return -EINVAL;
     }
     r = ferry_qmp_execute_fd(q->q, cmd, args, fd, reply_json ? &ret : NULL);
-    if (args)
-        json_node_unref(args);
+    json_decref(args);
     if (r < 0) {
         snprintf(err, errlen, "qmp %s: %s: %s", q->path, cmd, why(q, r));
         /* QEMU said no: -EIO, as before; the transport's errors stay */
         return r == -EREMOTEIO ? -EIO : r == -ECONNRESET ? -EPIPE : r;
     }
     if (reply_json)
-        *reply_json = ret ? json_to_string(ret, FALSE) : g_strdup("{}");
-    if (ret)
-        json_node_unref(ret);
+        *reply_json = ret ? ferry_json_dumps(ret, false) : g_strdup("{}");
+    json_decref(ret);
     return 0;
 }
 
@@ -153,32 +152,23 @@ struct ferry_qmp *usb_qmp_base(struct ferry_usb_qmp *q)
     return q ? q->q : NULL;
 }
 
-static char *json_of(JsonBuilder *b)
+/* o as compact text (g_free it), o consumed. */
+static char *json_of(json_t *o)
 {
-    JsonNode *root = json_builder_get_root(b);
-    char *s = json_to_string(root, FALSE);
+    char *s = ferry_json_dumps(o, false);
 
-    json_node_unref(root);
-    g_object_unref(b);
+    json_decref(o);
     return s;
 }
 
 /* device_add usb-redir on chardev id (removing the chardev on failure). */
 static int redir_device_add(struct ferry_usb_qmp *q, const char *id, char *err, size_t errlen)
 {
-    JsonBuilder *b = json_builder_new();
     char *args;
     int r;
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "driver");
-    json_builder_add_string_value(b, "usb-redir");
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, id);
-    json_builder_set_member_name(b, "chardev");
-    json_builder_add_string_value(b, id);
-    json_builder_end_object(b);
-    args = json_of(b);
+    args = json_of(json_pack("{s:s, s:s, s:s}", "driver", "usb-redir", "id", id,
+                             "chardev", id));
     r = usb_qmp_execute(q, "device_add", args, NULL, err, errlen);
     g_free(args);
     if (r < 0) {
@@ -198,37 +188,13 @@ static int redir_device_add(struct ferry_usb_qmp *q, const char *id, char *err, 
 static char *chardev_socket_args(const char *id, const char *atype, const char *key,
                                  const char *value, bool reconnect)
 {
-    JsonBuilder *b = json_builder_new();
+    json_t *sock = json_pack("{s:{s:s, s:{s:s}}, s:b}", "addr", "type", atype, "data", key,
+                             value, "server", 0);
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, id);
-    json_builder_set_member_name(b, "backend");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, "socket");
-    json_builder_set_member_name(b, "data");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "addr");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, atype);
-    json_builder_set_member_name(b, "data");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, key);
-    json_builder_add_string_value(b, value);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    json_builder_set_member_name(b, "server");
-    json_builder_add_boolean_value(b, FALSE);
-    if (reconnect) {
-        json_builder_set_member_name(b, "reconnect");
-        json_builder_add_int_value(b, 1);
-    }
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    return json_of(b);
+    if (sock && reconnect)
+        json_object_set_new(sock, "reconnect", json_integer(1));
+    return json_of(json_pack("{s:s, s:{s:s, s:o?}}", "id", id, "backend", "type", "socket",
+                             "data", sock));
 }
 
 int usb_qmp_redir_add(struct ferry_usb_qmp *q, const char *id, const char *sock_path,
@@ -273,13 +239,7 @@ int usb_qmp_redir_add_fd(struct ferry_usb_qmp *q, const char *id, int fd,
 
 static char *id_args(const char *id)
 {
-    JsonBuilder *b = json_builder_new();
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, id);
-    json_builder_end_object(b);
-    return json_of(b);
+    return json_of(json_pack("{s:s}", "id", id));
 }
 
 int usb_qmp_redir_del_start(struct ferry_usb_qmp *q, const char *id, char *err,

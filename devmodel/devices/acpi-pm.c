@@ -390,22 +390,16 @@ static int pm_restore(void *state, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static void pm_query(void *state, JsonBuilder *b)
+static void pm_query(void *state, json_t *b)
 {
     struct acpi_pm *pm = state;
 
-    json_builder_set_member_name(b, "pm1-sts");
-    json_builder_add_int_value(b, pm->r.pm1_sts);
-    json_builder_set_member_name(b, "pm1-en");
-    json_builder_add_int_value(b, pm->r.pm1_en);
-    json_builder_set_member_name(b, "pm1-cnt");
-    json_builder_add_int_value(b, pm->r.pm1_cnt);
-    json_builder_set_member_name(b, "s5-requests");
-    json_builder_add_int_value(b, pm->sleeps);
-    json_builder_set_member_name(b, "s3-suspends");
-    json_builder_add_int_value(b, pm->suspends);
-    json_builder_set_member_name(b, "s3-wakes");
-    json_builder_add_int_value(b, pm->wakes);
+    json_object_set_new(b, "pm1-sts", json_integer(pm->r.pm1_sts));
+    json_object_set_new(b, "pm1-en", json_integer(pm->r.pm1_en));
+    json_object_set_new(b, "pm1-cnt", json_integer(pm->r.pm1_cnt));
+    json_object_set_new(b, "s5-requests", json_integer(pm->sleeps));
+    json_object_set_new(b, "s3-suspends", json_integer(pm->suspends));
+    json_object_set_new(b, "s3-wakes", json_integer(pm->wakes));
 }
 
 FERRY_SYSCALL_LIST_NONE(acpi_pm_syscalls, "acpi-pm",

@@ -73,12 +73,11 @@ static void dx_exit(void *state)
     free(state);
 }
 
-static void dx_query(void *state, JsonBuilder *b)
+static void dx_query(void *state, json_t *b)
 {
     struct debug_exit *dx = state;
 
-    json_builder_set_member_name(b, "last-status");
-    json_builder_add_int_value(b, dx->last);
+    json_object_set_new(b, "last-status", json_integer(dx->last));
 }
 
 FERRY_SYSCALL_LIST_NONE(debug_exit_syscalls, "debug-exit",

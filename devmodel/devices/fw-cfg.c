@@ -525,19 +525,17 @@ static void fwc_reset(void *state)
     s->dma_addr = 0;
 }
 
-static void fwc_query(void *state, JsonBuilder *b)
+static void fwc_query(void *state, json_t *b)
 {
     struct fw_cfg *s = state;
 
-    json_builder_set_member_name(b, "files");
-    json_builder_begin_array(b);
+    json_t *files = json_array();
+
     for (unsigned i = 0; i < s->nr_files; i++)
-        json_builder_add_string_value(b, s->files[i].name);
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "dma-transfers");
-    json_builder_add_int_value(b, (int64_t)s->dma_transfers);
-    json_builder_set_member_name(b, "dma-errors");
-    json_builder_add_int_value(b, (int64_t)s->dma_errors);
+        json_array_append_new(files, ferry_json_str(s->files[i].name));
+    json_object_set_new(b, "files", files);
+    json_object_set_new(b, "dma-transfers", json_integer((int64_t)s->dma_transfers));
+    json_object_set_new(b, "dma-errors", json_integer((int64_t)s->dma_errors));
 }
 
 FERRY_SYSCALL_LIST_NONE(fw_cfg_syscalls, "fw-cfg",

@@ -212,20 +212,15 @@ static void pct_reset(void *state)
     memset(p->iomem, 0, sizeof(p->iomem));
 }
 
-static void pct_query(void *state, JsonBuilder *b)
+static void pct_query(void *state, json_t *b)
 {
     struct pc_testdev *p = state;
 
-    json_builder_set_member_name(b, "scratch");
-    json_builder_add_int_value(b, p->scratch);
-    json_builder_set_member_name(b, "lines-high");
-    json_builder_add_int_value(b, p->levels);
-    json_builder_set_member_name(b, "irq-writes");
-    json_builder_add_int_value(b, (int64_t)p->irq_writes);
-    json_builder_set_member_name(b, "flushes");
-    json_builder_add_int_value(b, (int64_t)p->flushes);
-    json_builder_set_member_name(b, "bad-flushes");
-    json_builder_add_int_value(b, (int64_t)p->bad_flushes);
+    json_object_set_new(b, "scratch", json_integer(p->scratch));
+    json_object_set_new(b, "lines-high", json_integer(p->levels));
+    json_object_set_new(b, "irq-writes", json_integer((int64_t)p->irq_writes));
+    json_object_set_new(b, "flushes", json_integer((int64_t)p->flushes));
+    json_object_set_new(b, "bad-flushes", json_integer((int64_t)p->bad_flushes));
 }
 
 FERRY_SYSCALL_LIST_NONE(pc_testdev_syscalls, "pc-testdev",

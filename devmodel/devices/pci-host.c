@@ -147,36 +147,31 @@ static void host_reset(void *state)
     pci_func_reset(pci_bus_host_bridge(h->bus));
 }
 
-static void host_query(void *state, JsonBuilder *b)
+static void host_query(void *state, json_t *b)
 {
     struct pci_host *h = state;
 
-    json_builder_set_member_name(b, "functions");
-    json_builder_begin_array(b);
+    json_t *fns = json_array();
+
     for (unsigned devfn = 0; devfn < 256; devfn++) {
         struct ferry_pci_func *fn = pci_bus_lookup(h->bus, FERRY_PCI_SBDF(0, devfn));
         uint16_t ids[2];
 
         if (!fn || pci_func_config_get(fn, FERRY_PCI_VENDOR_ID, ids, sizeof(ids)) < 0)
             continue;
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "bdf");
+        json_t *f = json_object();
         char bdf[16];
+
         snprintf(bdf, sizeof(bdf), "00:%02x.%x", devfn >> 3, devfn & 7);
-        json_builder_add_string_value(b, bdf);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, pci_func_name(fn));
-        json_builder_set_member_name(b, "vendor-id");
-        json_builder_add_int_value(b, ids[0]);
-        json_builder_set_member_name(b, "device-id");
-        json_builder_add_int_value(b, ids[1]);
-        json_builder_end_object(b);
+        json_object_set_new(f, "bdf", json_string(bdf));
+        json_object_set_new(f, "name", ferry_json_str(pci_func_name(fn)));
+        json_object_set_new(f, "vendor-id", json_integer(ids[0]));
+        json_object_set_new(f, "device-id", json_integer(ids[1]));
+        json_array_append_new(fns, f);
     }
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "config-reads");
-    json_builder_add_int_value(b, (gint64)h->config_reads);
-    json_builder_set_member_name(b, "config-writes");
-    json_builder_add_int_value(b, (gint64)h->config_writes);
+    json_object_set_new(b, "functions", fns);
+    json_object_set_new(b, "config-reads", json_integer((json_int_t)h->config_reads));
+    json_object_set_new(b, "config-writes", json_integer((json_int_t)h->config_writes));
 }
 
 FERRY_SYSCALL_LIST_NONE(pci_host_syscalls, "pci-host",

@@ -218,15 +218,13 @@ static int test_restore(void *state, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static void test_query(void *state, JsonBuilder *b)
+static void test_query(void *state, json_t *b)
 {
     struct pci_test *t = state;
     int64_t sbdf = pci_func_sbdf(dm_pci_func(t->pci));
 
-    json_builder_set_member_name(b, "sbdf");
-    json_builder_add_int_value(b, sbdf);
-    json_builder_set_member_name(b, "intx");
-    json_builder_add_boolean_value(b, t->irq);
+    json_object_set_new(b, "sbdf", json_integer(sbdf));
+    json_object_set_new(b, "intx", json_boolean(t->irq));
 }
 
 FERRY_SYSCALL_LIST_NONE(pci_test_syscalls, "pci-test",

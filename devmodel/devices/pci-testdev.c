@@ -227,20 +227,15 @@ static void ptd_reset(void *state)
     pci_func_reset(dm_pci_func(in->d.pci));
 }
 
-static void ptd_query(void *state, JsonBuilder *b)
+static void ptd_query(void *state, json_t *b)
 {
     struct ptd_instance *in = state;
     const struct ptd_test *t = in->d.current >= 0 ? &in->d.tests[in->d.current] : NULL;
 
-    json_builder_set_member_name(b, "sbdf");
-    json_builder_add_int_value(b, pci_func_sbdf(dm_pci_func(in->d.pci)));
-    json_builder_set_member_name(b, "test");
-    if (t)
-        json_builder_add_string_value(b, (const char *)t->hdr + PTD_HDR_NAME);
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "count");
-    json_builder_add_int_value(b, t ? get_le32(t->hdr + 12) : 0);
+    json_object_set_new(b, "sbdf", json_integer(pci_func_sbdf(dm_pci_func(in->d.pci))));
+    json_object_set_new(b, "test", t ? ferry_json_str((const char *)t->hdr + PTD_HDR_NAME)
+                                     : json_null());
+    json_object_set_new(b, "count", json_integer(t ? get_le32(t->hdr + 12) : 0));
 }
 
 FERRY_SYSCALL_LIST_NONE(pci_testdev_syscalls, "pci-testdev",

@@ -87,19 +87,18 @@ static void post_exit(void *state)
     free(state);
 }
 
-static void post_query(void *state, JsonBuilder *b)
+static void post_query(void *state, json_t *b)
 {
     struct post *p = state;
 
-    json_builder_set_member_name(b, "last");
-    json_builder_add_int_value(b, p->last);
-    json_builder_set_member_name(b, "writes");
-    json_builder_add_int_value(b, (gint64)p->writes);
-    json_builder_set_member_name(b, "history");
-    json_builder_begin_array(b);
+    json_object_set_new(b, "last", json_integer(p->last));
+    json_object_set_new(b, "writes", json_integer((json_int_t)p->writes));
+    json_t *history = json_array();
+
     for (unsigned i = 0; i < p->count; i++)
-        json_builder_add_int_value(b, p->history[(p->head + i) % FERRY_POST_HISTORY]);
-    json_builder_end_array(b);
+        json_array_append_new(history,
+                              json_integer(p->history[(p->head + i) % FERRY_POST_HISTORY]));
+    json_object_set_new(b, "history", history);
 }
 
 FERRY_SYSCALL_LIST_NONE(post_syscalls, "post",

@@ -431,7 +431,7 @@ static void qemu_reset(void *state)
         dm_dev_log(q->dev, FERRY_LOG_WARNING, "function reset failed");
 }
 
-static void qemu_query(void *state, JsonBuilder *b)
+static void qemu_query(void *state, json_t *b)
 {
     struct qemu_dev *q = state;
     struct mpqemu_remote_stats st;
@@ -439,20 +439,14 @@ static void qemu_query(void *state, JsonBuilder *b)
 
     mpqemu_remote_get_stats(q->qr, &st);
     snprintf(bdf, sizeof(bdf), "00:%02x.%x", q->devfn >> 3, q->devfn & 7);
-    json_builder_set_member_name(b, "bdf");
-    json_builder_add_string_value(b, bdf);
-    json_builder_set_member_name(b, "qemu-pid");
-    json_builder_add_int_value(b, mpqemu_remote_pid(q->qr));
-    json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, mpqemu_remote_state_name(mpqemu_remote_state(q->qr)));
-    json_builder_set_member_name(b, "restarts");
-    json_builder_add_int_value(b, st.restarts);
-    json_builder_set_member_name(b, "bar-reads");
-    json_builder_add_int_value(b, (gint64)st.bar_reads);
-    json_builder_set_member_name(b, "bar-writes");
-    json_builder_add_int_value(b, (gint64)st.bar_writes);
-    json_builder_set_member_name(b, "refused");
-    json_builder_add_int_value(b, (gint64)st.refused);
+    json_object_set_new(b, "bdf", ferry_json_str(bdf));
+    json_object_set_new(b, "qemu-pid", json_integer(mpqemu_remote_pid(q->qr)));
+    json_object_set_new(b, "state",
+                        ferry_json_str(mpqemu_remote_state_name(mpqemu_remote_state(q->qr))));
+    json_object_set_new(b, "restarts", json_integer(st.restarts));
+    json_object_set_new(b, "bar-reads", json_integer((json_int_t)st.bar_reads));
+    json_object_set_new(b, "bar-writes", json_integer((json_int_t)st.bar_writes));
+    json_object_set_new(b, "refused", json_integer((json_int_t)st.refused));
 }
 
 /*

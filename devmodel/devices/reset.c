@@ -95,12 +95,11 @@ static void rcr_exit(void *state)
     free(state);
 }
 
-static void rcr_query(void *state, JsonBuilder *b)
+static void rcr_query(void *state, json_t *b)
 {
     struct reset_ctl *rc = state;
 
-    json_builder_set_member_name(b, "resets");
-    json_builder_add_int_value(b, rc->resets);
+    json_object_set_new(b, "resets", json_integer(rc->resets));
 }
 
 FERRY_SYSCALL_LIST_NONE(reset_syscalls, "reset",

@@ -446,17 +446,14 @@ static int rtc_restore(void *state, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static void rtc_query(void *state, JsonBuilder *b)
+static void rtc_query(void *state, json_t *b)
 {
     struct rtc *s = state;
     int64_t ns = guest_ns(s);
 
-    json_builder_set_member_name(b, "nmi-masked");
-    json_builder_add_boolean_value(b, s->r.nmi_masked);
-    json_builder_set_member_name(b, "guest-time");
-    json_builder_add_int_value(b, ns / NS);
-    json_builder_set_member_name(b, "offset-seconds");
-    json_builder_add_int_value(b, s->r.offset_ns / NS);
+    json_object_set_new(b, "nmi-masked", json_boolean(s->r.nmi_masked));
+    json_object_set_new(b, "guest-time", json_integer(ns / NS));
+    json_object_set_new(b, "offset-seconds", json_integer(s->r.offset_ns / NS));
 }
 
 FERRY_SYSCALL_LIST_NONE(rtc_syscalls, "rtc",

@@ -438,20 +438,15 @@ static int uart_restore(void *state, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static void uart_query(void *state, JsonBuilder *b)
+static void uart_query(void *state, json_t *b)
 {
     struct uart *u = state;
 
-    json_builder_set_member_name(b, "out");
-    json_builder_add_string_value(b, dm_chardev_out_name(u->cd));
-    json_builder_set_member_name(b, "in");
-    json_builder_add_string_value(b, dm_chardev_in_name(u->cd));
-    json_builder_set_member_name(b, "tx-bytes");
-    json_builder_add_int_value(b, (gint64)u->tx_bytes);
-    json_builder_set_member_name(b, "rx-bytes");
-    json_builder_add_int_value(b, (gint64)u->rx_bytes);
-    json_builder_set_member_name(b, "dropped");
-    json_builder_add_int_value(b, (gint64)dm_chardev_dropped(u->cd));
+    json_object_set_new(b, "out", ferry_json_str(dm_chardev_out_name(u->cd)));
+    json_object_set_new(b, "in", ferry_json_str(dm_chardev_in_name(u->cd)));
+    json_object_set_new(b, "tx-bytes", json_integer((json_int_t)u->tx_bytes));
+    json_object_set_new(b, "rx-bytes", json_integer((json_int_t)u->rx_bytes));
+    json_object_set_new(b, "dropped", json_integer((json_int_t)dm_chardev_dropped(u->cd)));
 }
 
 /*

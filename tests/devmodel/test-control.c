@@ -12,39 +12,39 @@
 #include "tests/devmodel/test-devmodel.h"
 
 /* Execute cmd and parse the reply; the caller unrefs the returned node. */
-static JsonNode *run(struct tb *t, const char *cmd, bool *quit)
+static json_t *run(struct tb *t, const char *cmd, bool *quit)
 {
     bool q;
     char *r = dm_control_execute(t->dm, cmd, strlen(cmd), quit ? quit : &q);
-    JsonNode *n = json_from_string(r, NULL);
+    json_t *n = json_loads(r, JSON_DECODE_ANY, NULL);
 
-    ck_assert_msg(n && JSON_NODE_HOLDS_OBJECT(n), "reply is not an object: %s", r);
+    ck_assert_msg(json_is_object(n), "reply is not an object: %s", r);
     g_free(r);
     return n;
 }
 
-static const char *error_class(JsonNode *n)
+static const char *error_class(json_t *n)
 {
-    JsonObject *o = json_node_get_object(n);
+    json_t *o = n;
 
-    if (!json_object_has_member(o, "error"))
+    if (!json_object_get(o, "error"))
         return NULL;
-    return json_object_get_string_member(json_object_get_object_member(o, "error"), "class");
+    return json_string_value(json_object_get(json_object_get(o, "error"), "class"));
 }
 
-static const char *error_desc(JsonNode *n)
+static const char *error_desc(json_t *n)
 {
-    JsonObject *o = json_node_get_object(n);
+    json_t *o = n;
 
-    if (!json_object_has_member(o, "error"))
+    if (!json_object_get(o, "error"))
         return "";
-    return json_object_get_string_member(json_object_get_object_member(o, "error"), "desc");
+    return json_string_value(json_object_get(json_object_get(o, "error"), "desc"));
 }
 
 START_TEST(test_control_commands)
 {
     struct tb t;
-    JsonNode *n;
+    json_t *n;
     bool quit;
 
     tb_init(&t, false);
@@ -54,103 +54,101 @@ START_TEST(test_control_commands)
 
     n = run(&t, "{\"execute\": \"qmp_capabilities\", \"id\": 7}", NULL);
     ck_assert_ptr_null(error_class(n));
-    ck_assert_int_eq(json_object_get_int_member(json_node_get_object(n), "id"), 7);
-    json_node_unref(n);
+    ck_assert_int_eq(json_integer_value(json_object_get(n, "id")), 7);
+    json_decref(n);
 
     n = run(&t, "{\"execute\": \"query-status\"}", NULL);
-    JsonObject *st = json_object_get_object_member(json_node_get_object(n), "return");
-    ck_assert_str_eq(json_object_get_string_member(st, "status"), "running");
-    ck_assert(json_object_get_boolean_member(st, "running"));
-    ck_assert_int_eq(json_object_get_int_member(st, "devices"), 2);
-    json_node_unref(n);
+    json_t *st = json_object_get(n, "return");
+    ck_assert_str_eq(json_string_value(json_object_get(st, "status")), "running");
+    ck_assert(json_is_true(json_object_get(st, "running")));
+    ck_assert_int_eq(json_integer_value(json_object_get(st, "devices")), 2);
+    json_decref(n);
 
     n = run(&t, "{\"execute\": \"query-devices\"}", NULL);
-    JsonArray *devs = json_object_get_array_member(json_node_get_object(n), "return");
-    ck_assert_uint_eq(json_array_get_length(devs), 2);
-    JsonObject *com1 = json_array_get_object_element(devs, 0);
-    ck_assert_str_eq(json_object_get_string_member(com1, "id"), "com1");
-    ck_assert_str_eq(json_object_get_string_member(com1, "type"), "uart");
-    JsonObject *reg = json_array_get_object_element(json_object_get_array_member(com1, "regions"), 0);
-    ck_assert_int_eq(json_object_get_int_member(reg, "base"), 0x3f8);
-    ck_assert_int_eq(json_object_get_int_member(reg, "size"), 8);
-    json_node_unref(n);
+    json_t *devs = json_object_get(n, "return");
+    ck_assert_uint_eq(json_array_size(devs), 2);
+    json_t *com1 = json_array_get(devs, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(com1, "id")), "com1");
+    ck_assert_str_eq(json_string_value(json_object_get(com1, "type")), "uart");
+    json_t *reg = json_array_get(json_object_get(com1, "regions"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(reg, "base")), 0x3f8);
+    ck_assert_int_eq(json_integer_value(json_object_get(reg, "size")), 8);
+    json_decref(n);
 
     n = run(&t, "{\"execute\": \"query-device-types\"}", NULL);
-    ck_assert_uint_ge(json_array_get_length(json_object_get_array_member(
-                          json_node_get_object(n), "return")), 8);
-    json_node_unref(n);
+    ck_assert_uint_ge(json_array_size(json_object_get(n, "return")), 8);
+    json_decref(n);
 
     /* Hotplug: post can come and go, the UART cannot. */
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": "
                 "{\"driver\": \"post\", \"id\": \"p2\", \"port\": \"0x81\"}}", NULL);
     ck_assert_ptr_null(error_class(n));
-    json_node_unref(n);
+    json_decref(n);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x81, 0x81));
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": "
                 "{\"driver\": \"post\", \"id\": \"p3\", \"port\": 130}}", NULL);
     ck_assert_ptr_null(error_class(n));
-    json_node_unref(n);
+    json_decref(n);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x82, 0x82));
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"uart\", "
                 "\"id\": \"com2\", \"port\": \"0x2f8\", \"irq\": 3}}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
-    json_node_unref(n);
+    json_decref(n);
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"post\", "
                 "\"id\": \"p4\", \"port\": [1]}}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
-    json_node_unref(n);
+    json_decref(n);
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"id\": \"x\"}}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
-    json_node_unref(n);
+    json_decref(n);
     /* A device that refuses its options says why in the reply, not only in the log. */
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"pci-test\", "
                 "\"id\": \"t9\", \"addr\": \"zz\"}}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
     ck_assert_msg(strstr(error_desc(n), "addr=DEV[.FN]"), "desc: %s", error_desc(n));
-    json_node_unref(n);
+    json_decref(n);
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"post\", "
                 "\"id\": \"p5\", \"colour\": \"blue\"}}", NULL);
     ck_assert_msg(strstr(error_desc(n), "unknown option colour"), "desc: %s", error_desc(n));
-    json_node_unref(n);
+    json_decref(n);
     /* ... and a later failure carries no stale reason */
     n = run(&t, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"nonesuch\"}}",
             NULL);
     ck_assert_msg(strstr(error_desc(n), "no such device type") &&
                   !strstr(error_desc(n), "addr=DEV"), "desc: %s", error_desc(n));
-    json_node_unref(n);
+    json_decref(n);
     n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p2\"}}", NULL);
     ck_assert_ptr_null(error_class(n));
-    json_node_unref(n);
+    json_decref(n);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0x81, 0x81));
     n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p2\"}}", NULL);
     ck_assert_str_eq(error_class(n), "DeviceNotFound");
-    json_node_unref(n);
+    json_decref(n);
     n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"com1\"}}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
-    json_node_unref(n);
+    json_decref(n);
 
     /* The power button reaches the PM block. */
     n = run(&t, "{\"execute\": \"system_powerdown\"}", NULL);
     ck_assert_ptr_null(error_class(n));
-    json_node_unref(n);
+    json_decref(n);
     ck_assert_uint_eq(tb_in(&t, 0xb000, 2), 0x0100);
 
     /* S3: system_wakeup only while suspended; query-status says so. */
     n = run(&t, "{\"execute\": \"system_wakeup\"}", NULL);
     ck_assert_str_eq(error_class(n), "GenericError");
     ck_assert_ptr_nonnull(strstr(error_desc(n), "not in suspended state"));
-    json_node_unref(n);
+    json_decref(n);
     t.sleep_ok = true;
     tb_out(&t, 0xb004, 2, (1 << 10) | (1 << 13) | 1);
     n = run(&t, "{\"execute\": \"query-status\"}", NULL);
-    ck_assert_str_eq(json_object_get_string_member(
-        json_object_get_object_member(json_node_get_object(n), "return"), "status"), "suspended");
-    ck_assert(!json_object_get_boolean_member(
-        json_object_get_object_member(json_node_get_object(n), "return"), "running"));
-    json_node_unref(n);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(n, "return"), "status")),
+                     "suspended");
+    ck_assert(!json_is_true(json_object_get(json_object_get(n, "return"), "running")));
+    json_decref(n);
     n = run(&t, "{\"execute\": \"system_wakeup\"}", NULL);
     ck_assert_ptr_null(error_class(n));
-    json_node_unref(n);
+    json_decref(n);
     ck_assert_uint_eq(t.wakes, 1);
     ck_assert_int_eq(dm_get_status(t.dm), FERRY_DM_RUNNING);
     ck_assert_uint_eq(tb_in(&t, 0xb000, 2), 0x8100);
@@ -164,27 +162,27 @@ START_TEST(test_control_commands)
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         n = run(&t, bad[i], NULL);
         ck_assert_msg(error_class(n) != NULL, "no error for %s", bad[i]);
-        json_node_unref(n);
+        json_decref(n);
     }
     n = run(&t, "{\"execute\": \"frobnicate\"}", NULL);
     ck_assert_str_eq(error_class(n), "CommandNotFound");
-    json_node_unref(n);
+    json_decref(n);
     /* A NUL inside a string would cut it short: "query-status\0x" is not
      * query-status, and an id with a NUL is not the id before it. */
     n = run(&t, "{\"execute\": \"query-status\\u0000x\"}", NULL);
     ck_assert_msg(error_class(n) != NULL, "query-status\\u0000x ran");
-    json_node_unref(n);
+    json_decref(n);
     n = run(&t, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"p3\\u0000x\"}}", NULL);
     ck_assert_msg(error_class(n) != NULL, "device_del p3\\u0000x deleted p3");
-    json_node_unref(n);
+    json_decref(n);
     ck_assert(tb_claimed(&t, IOREQ_RANGE_PORT, 0x82, 0x82));
     n = run(&t, "{\"execute\": \"query-status\", \"id\": \"\\\\u0000\"}", NULL);
     ck_assert_ptr_null(error_class(n));     /* an escaped backslash, then "u0000" */
-    json_node_unref(n);
+    json_decref(n);
 
     n = run(&t, "{\"execute\": \"quit\"}", &quit);
     ck_assert(quit);
-    json_node_unref(n);
+    json_decref(n);
     tb_fini(&t);
 }
 END_TEST
@@ -516,7 +514,7 @@ struct defer_state {
 };
 
 static char *defer_handler(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
-                           JsonObject *args, JsonNode *id, int *fd)
+                           json_t *args, json_t *id, int *fd)
 {
     struct defer_state *d = opaque;
     struct ferry_dm_control_pending *p;
@@ -524,7 +522,7 @@ static char *defer_handler(void *opaque, struct ferry_dm_control_req *req, const
     (void)args;
     (void)fd;
     if (!strcmp(cmd, "fast"))
-        return dm_control_reply(id, json_node_init_string(json_node_alloc(), "fast"));
+        return dm_control_reply(id, json_string("fast"));
     if (strcmp(cmd, "slow") && strcmp(cmd, "slow2"))
         return NULL;
     p = dm_control_defer(req);
@@ -543,7 +541,7 @@ static void defer_complete(struct defer_state *d, unsigned i, const char *what)
 {
     ck_assert_ptr_nonnull(d->p[i]);
     dm_control_complete(d->p[i], dm_control_reply(
-        dm_control_pending_id(d->p[i]), json_node_init_string(json_node_alloc(), what)));
+        dm_control_pending_id(d->p[i]), json_string(what)));
     d->p[i] = NULL;
 }
 
@@ -953,10 +951,10 @@ START_TEST(test_control_idle_and_followers)
     }
     /* client-follow needs a connection to keep */
     {
-        JsonNode *n = run(&t, "{\"execute\": \"client-follow\"}", NULL);
+        json_t *n = run(&t, "{\"execute\": \"client-follow\"}", NULL);
 
         ck_assert_str_eq(error_class(n), "GenericError");
-        json_node_unref(n);
+        json_decref(n);
     }
     dm_control_close(c);
     g_string_free(extra.got, TRUE);

@@ -43,7 +43,7 @@ struct qd_op {
 static void qd_done(void *opaque, int result)
 {
     struct qd_op *op = opaque;
-    JsonNode *id = dm_control_pending_id(op->p);
+    json_t *id = dm_control_pending_id(op->p);
 
     dm_control_complete(op->p, result == 0 ? dm_control_reply(id, NULL)
                                                  : dm_control_reply_error(
@@ -53,7 +53,7 @@ static void qd_done(void *opaque, int result)
 
 /* test-detach {"device": ID, "ms": N}: device_del, then the deferred wait. */
 static char *qd_handler(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
-                        JsonObject *args, JsonNode *id, int *fd)
+                        json_t *args, json_t *id, int *fd)
 {
     struct qd_state *st = opaque;
     struct ferry_dm_control_pending *p;
@@ -65,7 +65,7 @@ static char *qd_handler(void *opaque, struct ferry_dm_control_req *req, const ch
     (void)fd;
     if (strcmp(cmd, "test-detach"))
         return NULL;
-    dev = json_object_get_string_member(args, "device");
+    dev = json_string_value(json_object_get(args, "device"));
     p = dm_control_defer(req);
     ck_assert_ptr_nonnull(p);
     dargs = g_strdup_printf("{\"id\": \"%s\"}", dev);
@@ -78,8 +78,9 @@ static char *qd_handler(void *opaque, struct ferry_dm_control_req *req, const ch
     }
     op = g_new0(struct qd_op, 1);
     op->p = p;
-    r = ferry_qmp_watch_deleted(companion_qmp_watch(st->d), dev, (int)json_object_get_int_member(args, "ms"), qd_done,
-                            op, NULL);
+    r = ferry_qmp_watch_deleted(companion_qmp_watch(st->d), dev,
+                                (int)json_integer_value(json_object_get(args, "ms")), qd_done,
+                                op, NULL);
     ck_assert_int_eq(r, 0);
     st->deferred++;
     return FERRY_DM_CONTROL_DEFERRED;

@@ -38,16 +38,13 @@ START_TEST(test_post_codes)
         tb_out(&t, 0x80, 1, 0x10 + i);
     ck_assert_uint_eq(tb_in(&t, 0x80, 1), 0x23);
     tb_out(&t, 0x80, 4, 0xdeadbeef);            /* an I/O delay of any width: split */
-    JsonBuilder *b = json_builder_new();
-    dm_query_devices(t.dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
-    JsonArray *h = json_object_get_array_member(o, "history");
-    ck_assert_uint_eq(json_array_get_length(h), 16);
-    ck_assert_int_eq(json_array_get_int_element(h, 15), 0xef);
-    ck_assert_int_eq(json_object_get_int_member(o, "writes"), 21);
-    json_node_unref(root);
-    g_object_unref(b);
+    json_t *root = dm_query_devices(t.dm);
+    json_t *o = json_array_get(root, 0);
+    json_t *h = json_object_get(o, "history");
+    ck_assert_uint_eq(json_array_size(h), 16);
+    ck_assert_int_eq(json_integer_value(json_array_get(h, 15)), 0xef);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "writes")), 21);
+    json_decref(root);
     tb_fini(&t);
 }
 END_TEST

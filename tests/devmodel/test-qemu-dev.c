@@ -42,14 +42,11 @@ START_TEST(test_qemu_rtl8139)
     tb_add(&t, "pci-test", "pt2", NULL);
     ck_assert_uint_eq(tb_cfg_read(&t, 1, 0, 0, 4), 0xfe011234);
     /* query-devices names the QEMU process. */
-    JsonBuilder *b = json_builder_new();
-    dm_query_devices(t.dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonObject *o = json_array_get_object_element(json_node_get_array(root), 1);
-    ck_assert_str_eq(json_object_get_string_member(o, "state"), "running");
-    ck_assert_int_gt(json_object_get_int_member(o, "qemu-pid"), 0);
-    json_node_unref(root);
-    g_object_unref(b);
+    json_t *root = dm_query_devices(t.dm);
+    json_t *o = json_array_get(root, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "running");
+    ck_assert_int_gt(json_integer_value(json_object_get(o, "qemu-pid")), 0);
+    json_decref(root);
     /* Unplug: QEMU goes, the claim and the irqfd go. */
     ck_assert_int_eq(dm_device_remove(t.dm, "nic0"), 0);
     ck_assert(!tb_claimed(&t, IOREQ_RANGE_PORT, 0xc400, 0xc4ff));

@@ -79,14 +79,11 @@ START_TEST(test_pc_testdev_ports)
     ck_assert_uint_eq(mmio(&t, 0xff00ffff, 1, false, 0), 0xde);
     ck_assert_uint_eq(mmio(&t, 0xff00fffe, 4, false, 0), 0xffffdead);   /* past the end */
 
-    JsonBuilder *b = json_builder_new();
-    dm_query_devices(t.dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
-    ck_assert_int_eq(json_object_get_int_member(o, "flushes"), 1);
-    ck_assert_int_eq(json_object_get_int_member(o, "bad-flushes"), 2);
-    json_node_unref(root);
-    g_object_unref(b);
+    json_t *root = dm_query_devices(t.dm);
+    json_t *o = json_array_get(root, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "flushes")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "bad-flushes")), 2);
+    json_decref(root);
     dm_reset(t.dm);
     ck_assert_uint_eq(tb_in(&t, 0xe0, 4), 0);
     ck_assert_uint_eq(mmio(&t, 0xff000000, 8, false, 0), 0);
@@ -429,14 +426,11 @@ START_TEST(test_fw_cfg_dma)
     tb_out(&t, 0x516, 2, 0x1234);                   /* other widths/offsets: ignored */
     tb_out(&t, 0x51b, 1, 0x12);
 
-    JsonBuilder *b = json_builder_new();
-    dm_query_devices(t.dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
-    ck_assert_int_eq(json_object_get_int_member(o, "dma-transfers"), 16);
-    ck_assert_int_eq(json_object_get_int_member(o, "dma-errors"), 8);
-    json_node_unref(root);
-    g_object_unref(b);
+    json_t *root = dm_query_devices(t.dm);
+    json_t *o = json_array_get(root, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "dma-transfers")), 16);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "dma-errors")), 8);
+    json_decref(root);
     tb_fini(&t);
     close(fd);
 }

@@ -286,11 +286,9 @@ START_TEST(test_uart_pty)
 
     tb_init(&t, false);
     struct ferry_dm_device *d = tb_add(&t, "uart", "com1", "out=pty,in=pty");
-    JsonBuilder *b = json_builder_new();
-    dm_query_devices(t.dm, b);
-    JsonNode *root = json_builder_get_root(b);
-    JsonObject *o = json_array_get_object_element(json_node_get_array(root), 0);
-    const char *out = json_object_get_string_member(o, "out");
+    json_t *root = dm_query_devices(t.dm);
+    json_t *o = json_array_get(root, 0);
+    const char *out = json_string_value(json_object_get(o, "out"));
     ck_assert_msg(g_str_has_prefix(out, "pty:/dev/pts/"), "out=%s", out);
     int fd = open(out + 4, O_RDWR | O_NOCTTY);
     ck_assert_int_ge(fd, 0);
@@ -298,8 +296,7 @@ START_TEST(test_uart_pty)
     ck_assert_int_eq(read(fd, buf, 1), 1);
     ck_assert_int_eq(buf[0], 'p');
     close(fd);
-    json_node_unref(root);
-    g_object_unref(b);
+    json_decref(root);
     (void)d;
     tb_fini(&t);
 }

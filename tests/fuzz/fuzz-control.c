@@ -68,33 +68,20 @@ static void qemu_send(int s, const char *line)
 
 static void qemu_answer(int s, const char *line)
 {
-    JsonParser *p = json_parser_new();
-    JsonNode *root;
-    JsonObject *o, *args;
-    const char *cmd = "", *dev = NULL;
+    json_t *o = ferry_json_parse_object(line, strlen(line), NULL, 0), *args;
+    const char *cmd, *dev;
     char *id = NULL, *reply;
 
-    if (!json_parser_load_from_data(p, line, -1, NULL) || !(root = json_parser_get_root(p)) ||
-        !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_object_unref(p);
+    if (!o) {
         qemu_send(s, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"bad JSON\"}}\n");
         return;
     }
-    o = json_node_get_object(root);
-    if (json_object_has_member(o, "execute"))
-        cmd = json_node_get_string(json_object_get_member(o, "execute"));
-    if (json_object_has_member(o, "id")) {
-        JsonGenerator *g = json_generator_new();
-
-        json_generator_set_root(g, json_object_get_member(o, "id"));
-        id = json_generator_to_data(g, NULL);
-        g_object_unref(g);
-    }
-    args = json_object_has_member(o, "arguments")
-               ? json_node_get_object(json_object_get_member(o, "arguments")) : NULL;
-    if (args && json_object_has_member(args, "id"))
-        dev = json_node_get_string(json_object_get_member(args, "id"));
-    if (cmd && !strcmp(cmd, "query-pci"))
+    cmd = ferry_json_string(o, "execute", "");
+    if (json_object_get(o, "id"))
+        id = ferry_json_dumps(json_object_get(o, "id"), false);
+    args = ferry_json_object(o, "arguments");
+    dev = ferry_json_string(args, "id", NULL);
+    if (!strcmp(cmd, "query-pci"))
         reply = g_strdup_printf("{\"return\": [{\"bus\": 0, \"devices\": [{\"bus\": 0, "
                                 "\"slot\": 4, \"function\": 0, \"qdev_id\": \"%s\"}]}]%s%s}\n",
                                 "hostdev0", id ? ", \"id\": " : "", id ? id : "");
@@ -103,33 +90,17 @@ static void qemu_answer(int s, const char *line)
                                 id ? id : "");
     qemu_send(s, reply);
     g_free(reply);
-    if (cmd && !strcmp(cmd, "device_del") && dev) {
-        JsonBuilder *b = json_builder_new();
-        JsonGenerator *g = json_generator_new();
-        JsonNode *n;
-        char *ev;
+    if (!strcmp(cmd, "device_del") && dev) {
+        json_t *n = json_pack("{s:s, s:{s:s}}", "event", "DEVICE_DELETED", "data", "device", dev);
+        char *ev = ferry_json_dumps(n, false);
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "event");
-        json_builder_add_string_value(b, "DEVICE_DELETED");
-        json_builder_set_member_name(b, "data");
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "device");
-        json_builder_add_string_value(b, dev);
-        json_builder_end_object(b);
-        json_builder_end_object(b);
-        n = json_builder_get_root(b);
-        json_generator_set_root(g, n);
-        ev = json_generator_to_data(g, NULL);
         qemu_send(s, ev);
         qemu_send(s, "\n");
-        g_free(ev);
-        json_node_unref(n);
-        g_object_unref(g);
-        g_object_unref(b);
+        free(ev);
+        json_decref(n);
     }
-    g_free(id);
-    g_object_unref(p);
+    free(id);
+    json_decref(o);
 }
 
 static void *qemu_main(void *arg)
@@ -212,7 +183,7 @@ struct companion {
 };
 
 static char *control_command(void *opaque, struct ferry_dm_control_req *req, const char *cmd,
-                             JsonObject *args, JsonNode *id, int *fd)
+                             json_t *args, json_t *id, int *fd)
 {
     struct companion *m = opaque;
     char *r = m->usb ? companion_usb_command(m->usb, req, cmd, args, id, fd) : NULL;

@@ -26,6 +26,8 @@
 
 #include <event2/event.h>
 
+#include <glib.h>
+
 #include "common/qmp.h"
 #include "common/qmp-wait.h"
 #include "companion/dm-qmp.h"
@@ -133,7 +135,7 @@ static void *peer_main(void *arg)
 static void raw_client(void)
 {
     struct ferry_qmp *q = ferry_qmp_new(FUZZ_TIMEOUT_MS);
-    JsonNode *ret = NULL, *ev = NULL;
+    json_t *ret = NULL, *ev = NULL;
     char where[16];
 
     FUZZ_CHECK(q);
@@ -147,20 +149,20 @@ static void raw_client(void)
         if (ret) {
             (void)ferry_qmp_pci_find(ret, "hostdev0", where, sizeof(where));
             (void)ferry_qmp_pci_find(ret, "", where, sizeof(where));
-            json_node_unref(ret);
+            json_decref(ret);
         }
     } else {
         FUZZ_CHECK(ferry_qmp_error(q)[0]);     /* every failure says why */
     }
     if (ferry_qmp_take_event(q, "DEVICE_DELETED", "hostdev0", &ev) == 0 && ev)
-        json_node_unref(ev);
+        json_decref(ev);
     ev = NULL;
     (void)ferry_qmp_drain(q);
     if (ferry_qmp_wait_event(q, "DEVICE_DELETED", NULL, 50, &ev) == 0 && ev)
-        json_node_unref(ev);
+        json_decref(ev);
     ev = NULL;
     if (ferry_qmp_take_event(q, "RESET", NULL, &ev) == 0 && ev)
-        json_node_unref(ev);
+        json_decref(ev);
     ferry_qmp_close(q);
 }
 

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "common/qmp.h"
 #include "common/qmp-wait.h"
 #include "tests/check-main.h"
@@ -202,16 +204,16 @@ static struct ferry_qmp *connected(enum script s, int timeout_ms)
 START_TEST(test_normal)
 {
     struct ferry_qmp *q = connected(S_NORMAL, 5000);
-    JsonNode *ret = NULL, *data = NULL;
+    json_t *ret = NULL, *data = NULL;
 
     /* the event and a reply to another id arrive first: kept and skipped */
     ck_assert_int_eq(ferry_qmp_execute(q, "query-x", NULL, &ret), 0);
-    ck_assert(JSON_NODE_HOLDS_ARRAY(ret));
-    ck_assert_uint_eq(json_array_get_length(json_node_get_array(ret)), 2);
-    json_node_unref(ret);
+    ck_assert(json_is_array(ret));
+    ck_assert_uint_eq(json_array_size(ret), 2);
+    json_decref(ret);
     ck_assert_int_eq(ferry_qmp_wait_event(q, "DEVICE_DELETED", "d0", 1000, &data), 0);
-    ck_assert_str_eq(json_object_get_string_member(json_node_get_object(data), "device"), "d0");
-    json_node_unref(data);
+    ck_assert_str_eq(json_string_value(json_object_get(data, "device")), "d0");
+    json_decref(data);
     /* an event that comes after the reply is read while waiting */
     ck_assert_int_eq(ferry_qmp_execute(q, "device_del", NULL, NULL), 0);
     ck_assert_int_eq(ferry_qmp_wait_event(q, "DEVICE_DELETED", "d1", 5000, NULL), 0);
@@ -250,7 +252,7 @@ END_TEST
 START_TEST(test_error_reply)
 {
     struct ferry_qmp *q = connected(S_ERROR, 5000);
-    JsonNode *ret = NULL;
+    json_t *ret = NULL;
 
     ck_assert_int_eq(ferry_qmp_execute(q, "device_add", NULL, &ret), -EREMOTEIO);
     ck_assert_ptr_null(ret);
@@ -299,8 +301,7 @@ END_TEST
 START_TEST(test_hostile)
 {
     struct ferry_qmp *q;
-    JsonBuilder *b;
-    JsonNode *args;
+    json_t *args;
 
     q = connected(S_GARBAGE, 5000);
     ck_assert_int_eq(ferry_qmp_execute(q, "x", NULL, NULL), -EPROTO);
@@ -321,13 +322,9 @@ START_TEST(test_hostile)
     ck_assert_int_eq(ferry_qmp_execute(q, "x", NULL, NULL), -ETIMEDOUT);
     ck_assert_int_eq(ferry_qmp_wait_event(q, "NEVER", NULL, 100, NULL), -ETIMEDOUT);
     /* arguments must be an object */
-    b = json_builder_new();
-    json_builder_begin_array(b);
-    json_builder_end_array(b);
-    args = json_builder_get_root(b);
+    args = json_array();
     ck_assert_int_eq(ferry_qmp_execute(q, "x", args, NULL), -EINVAL);
-    json_node_unref(args);
-    g_object_unref(b);
+    json_decref(args);
     ferry_qmp_close(q);
     stop();
 
@@ -371,15 +368,15 @@ START_TEST(test_no_greeting)
 }
 END_TEST
 
-/* query-pci replies, parsed; criticals from json-glib are fatal (main). */
+/* query-pci replies, parsed; glib's criticals are fatal (main). */
 static bool find_in(const char *json, const char *id, char *where, size_t len)
 {
-    JsonNode *n = json_from_string(json, NULL);
+    json_t *n = json_loads(json, JSON_DECODE_ANY, NULL);
     bool found;
 
     ck_assert_ptr_nonnull(n);
     found = ferry_qmp_pci_find(n, id, where, len);
-    json_node_unref(n);
+    json_decref(n);
     return found;
 }
 
@@ -454,14 +451,14 @@ START_TEST(test_pci_find_deep)
     json = nested(FERRY_QMP_PCI_DEPTH_MAX + 1);
     ck_assert(!find_in(json, "deep", where, sizeof(where)));
     g_free(json);
-    /* far deeper than the bound (json-glib itself caps nesting; either way
+    /* far deeper than the bound (jansson itself caps nesting; either way
      * the answer is "not found" and nothing recurses without bound) */
     json = nested(5000);
     {
-        JsonNode *n = json_from_string(json, NULL);
+        json_t *n = json_loads(json, JSON_DECODE_ANY, NULL);
         if (n) {
             ck_assert(!ferry_qmp_pci_find(n, "deep", where, sizeof(where)));
-            json_node_unref(n);
+            json_decref(n);
         }
     }
     g_free(json);

@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include "common/json.h"
 #include <libusb.h>
 #include <poll.h>
 #include <pwd.h>
@@ -133,28 +133,27 @@ static struct chan *chan_free_slot(struct chan *tab)
 }
 
 /* {"backend": {"data": {"addr": {"type": "fd", "data": {"str": NAME}}}}} */
-static const char *chardev_fdname(JsonObject *args)
+static const char *chardev_fdname(json_t *args)
 {
-    JsonObject *o = args;
+    json_t *o = args;
     const char *path[] = { "backend", "data", "addr", "data" };
 
     for (size_t i = 0; o && i < G_N_ELEMENTS(path); i++) {
-        JsonNode *n = json_object_get_member(o, path[i]);
-        o = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+        json_t *n = json_object_get(o, path[i]);
+        o = json_is_object(n) ? n : NULL;
     }
-    return o ? json_object_get_string_member_with_default(o, "str", NULL) : NULL;
+    return o ? ferry_json_string(o, "str", NULL) : NULL;
 }
 
-static void qmp_command(struct ctx *c, const char *cmd, JsonObject *args)
+static void qmp_command(struct ctx *c, const char *cmd, json_t *args)
 {
-    const char *id = args ? json_object_get_string_member_with_default(args, "id", NULL) : NULL;
+    const char *id = args ? ferry_json_string(args, "id", NULL) : NULL;
     struct chan *ch;
 
     if (!strcmp(cmd, "qmp_capabilities")) {
         qmp_reply(c, NULL);
     } else if (!strcmp(cmd, "getfd")) {
-        const char *name = args ? json_object_get_string_member_with_default(args, "fdname",
-                                                                             NULL) : NULL;
+        const char *name = args ? ferry_json_string(args, "fdname", NULL) : NULL;
         if (c->pending_fd < 0 || !name || !(ch = chan_free_slot(c->fds))) {
             qmp_reply(c, "getfd: no fd or no name");
             return;
@@ -164,8 +163,7 @@ static void qmp_command(struct ctx *c, const char *cmd, JsonObject *args)
         c->pending_fd = -1;
         qmp_reply(c, NULL);
     } else if (!strcmp(cmd, "closefd")) {
-        const char *name = args ? json_object_get_string_member_with_default(args, "fdname",
-                                                                             NULL) : NULL;
+        const char *name = args ? ferry_json_string(args, "fdname", NULL) : NULL;
         if (name && (ch = chan_find(c->fds, name))) {
             close(ch->fd);
             ch->fd = -1;
@@ -184,8 +182,8 @@ static void qmp_command(struct ctx *c, const char *cmd, JsonObject *args)
         src->fd = -1;
         qmp_reply(c, NULL);
     } else if (!strcmp(cmd, "device_add")) {
-        const char *drv = json_object_get_string_member_with_default(args, "driver", "");
-        const char *cd = json_object_get_string_member_with_default(args, "chardev", "");
+        const char *drv = ferry_json_string(args, "driver", "");
+        const char *cd = ferry_json_string(args, "chardev", "");
 
         if (strcmp(drv, "usb-redir") || !id || !(ch = chan_find(c->chardevs, cd)) || c->rc) {
             qmp_reply(c, "device_add: one usb-redir on a known chardev at a time");
@@ -224,17 +222,17 @@ static void qmp_command(struct ctx *c, const char *cmd, JsonObject *args)
 
 static void qmp_line(struct ctx *c, const char *line)
 {
-    JsonNode *n = json_from_string(line, NULL);
-    JsonObject *o = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-    const char *cmd = o ? json_object_get_string_member_with_default(o, "execute", NULL) : NULL;
-    JsonNode *a = o ? json_object_get_member(o, "arguments") : NULL;
+    json_t *n = json_loads(line, JSON_DECODE_ANY, NULL);
+    json_t *o = json_is_object(n) ? n : NULL;
+    const char *cmd = o ? ferry_json_string(o, "execute", NULL) : NULL;
+    json_t *a = o ? json_object_get(o, "arguments") : NULL;
 
     if (cmd)
-        qmp_command(c, cmd, a && JSON_NODE_HOLDS_OBJECT(a) ? json_node_get_object(a) : NULL);
+        qmp_command(c, cmd, json_is_object(a) ? a : NULL);
     else
         qmp_reply(c, "expected {\"execute\": ...}");
     if (n)
-        json_node_unref(n);
+        json_decref(n);
 }
 
 static void qmp_readable(struct ctx *c)

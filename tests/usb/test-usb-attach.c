@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <event2/event.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include "common/json.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +69,7 @@ static int qemu_usb_devices(struct ctx *c, char **text)
     struct ferry_usb_qmp *q;
     char err[FERRY_USB_ERR_MAX], *list = NULL;
     GString *t = g_string_new(NULL);
-    JsonNode *root;
+    json_t *root;
     int n = 0;
 
     if (usb_qmp_open(c->qmp, 10000, &q, err, sizeof(err)) < 0) {
@@ -77,16 +77,16 @@ static int qemu_usb_devices(struct ctx *c, char **text)
         return -1;
     }
     if (usb_qmp_execute(q, "qom-list", "{\"path\":\"/machine/peripheral\"}", &list, err,
-                              sizeof(err)) < 0 || !(root = json_from_string(list, NULL))) {
+                              sizeof(err)) < 0 || !(root = json_loads(list, 0, NULL))) {
         g_free(list);
         usb_qmp_close(q);
         g_string_free(t, TRUE);
         return -1;
     }
-    for (guint i = 0; JSON_NODE_HOLDS_ARRAY(root) &&
-                      i < json_array_get_length(json_node_get_array(root)); i++) {
-        JsonObject *o = json_array_get_object_element(json_node_get_array(root), i);
-        const char *name = o ? json_object_get_string_member_with_default(o, "name", "") : "";
+    for (guint i = 0; json_is_array(root) &&
+                      i < json_array_size(root); i++) {
+        json_t *o = json_array_get(root, i);
+        const char *name = o ? ferry_json_string(o, "name", "") : "";
         char args[160], *reply = NULL;
 
         if (!g_str_has_prefix(name, "ferryusb"))
@@ -99,7 +99,7 @@ static int qemu_usb_devices(struct ctx *c, char **text)
         }
         g_free(reply);
     }
-    json_node_unref(root);
+    json_decref(root);
     g_free(list);
     usb_qmp_close(q);
     if (text)
