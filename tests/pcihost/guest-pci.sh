@@ -296,8 +296,10 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
         >/tmp/dm2.log 2>&1 &
     dmpid=$!
     up=$(dm_up /tmp/dm2.sock $dmpid)
-    # ($dmpid is the subshell around su; the only ferry-dm running is the one)
-    fact "dm2-started=$up dm2-uid=$(awk '/^Uid:/ {print $2}' /proc/$(pidof ferry-dm)/status)"
+    # ($dmpid is the subshell around su; the ferry-dms running are that one and
+    # the launcher it forked for its successor, both as the user it was started as)
+    dm2pids=$(pidof ferry-dm)
+    fact "dm2-started=$up dm2-uid=$(awk '/^Uid:/ {print $2}' /proc/${dm2pids%% *}/status)"
     run "dm2 query" ferry dm -s /tmp/dm2.sock query-pci-assigned
     kill $qpid
     while kill -0 $qpid 2>/dev/null; do sleep 0.1; done

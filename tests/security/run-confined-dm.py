@@ -54,8 +54,8 @@ def preflight():
     return user
 
 
-def start(dm, dm_args):
-    args = [HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", dm]
+def start(dm, dm_args, hv_args=()):
+    args = [HV, "--image", GUEST, "--entry", "pvh", "--memory", "64M", "--dm", dm] + list(hv_args)
     for a in dm_args:
         args += ["--dm-arg", a]
     return ferrytest.start_waiting_guest(args)
@@ -178,8 +178,10 @@ def scenario_try(what, user):
     with tempfile.TemporaryDirectory(prefix="ferry-sec-") as d:
         fifo = os.path.join(d, "arm")
         os.mkfifo(fifo, 0o600)
+        # --dm-restarts 0: the killed ferry-dm stays dead and its port floats (a fresh
+        # one would die on the same read: crash restart has tests of its own).
         p, line, pid = start(DM_POKE, ["--no-defaults", "--device=poke,arm=%s,try=%s" %
-                                       (fifo, what)])
+                                       (fifo, what)], ["--dm-restarts", "0"])
         st = status_of(pid)
         if st.get("Seccomp") != "2" or not st.get("Uid", "").startswith(str(user.pw_uid)):
             p.kill()
