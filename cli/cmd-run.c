@@ -68,8 +68,8 @@ static char *run_find_file(const char *env, const char *subdir, const char *name
     return NULL;
 }
 
-/* A helper program: as run_find_file, in the libexec folder, or in PATH. */
-static char *run_find_program(const char *env, const char *subdir, const char *name)
+/* A helper program: as run_find_file, in the libexec folder, or in PATH (cli/cmd.h). */
+char *cmd_find_program(const char *env, const char *subdir, const char *name)
 {
     char *p = run_find_file(env, subdir, name, FERRY_LIBEXECDIR, X_OK);
     return p ? p : g_find_program_in_path(name);
@@ -156,7 +156,7 @@ int ferry_cmd_run(int argc, char **argv)
         goto out;
     if (o.print_cpuid) {
         /* Only the CPU model matters: no image, no device model. */
-        hv = run_find_program("FERRY_HV", "hypervisor", "ferry-hv");
+        hv = cmd_find_program("FERRY_HV", "hypervisor", "ferry-hv");
         if (!hv) {
             fprintf(stderr, "ferry run: ferry-hv not found (next to ferry, in %s, or in PATH; "
                     "FERRY_HV overrides)\n", FERRY_LIBEXECDIR);
@@ -201,7 +201,7 @@ int ferry_cmd_run(int argc, char **argv)
         fprintf(stderr, "ferry run: vcpus %d: must be at least 1\n", o.vcpus);
         goto out;
     }
-    hv = run_find_program("FERRY_HV", "hypervisor", "ferry-hv");
+    hv = cmd_find_program("FERRY_HV", "hypervisor", "ferry-hv");
     if (!hv) {
         fprintf(stderr, "ferry run: ferry-hv not found (next to ferry, in %s, or in PATH; "
                 "FERRY_HV overrides)\n", FERRY_LIBEXECDIR);
@@ -209,7 +209,7 @@ int ferry_cmd_run(int argc, char **argv)
         goto out;
     }
     if (!o.dm && !o.no_dm) {
-        o.dm = run_find_program("FERRY_DM", "devmodel", "ferry-dm");
+        o.dm = cmd_find_program("FERRY_DM", "devmodel", "ferry-dm");
         if (!o.dm && o.verbose)
             fprintf(stderr, "ferry run: no ferry-dm found; running without a device model\n");
     }

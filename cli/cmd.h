@@ -37,6 +37,11 @@ int cli_owner_claim(const char *what, const char *kind, const char *id, const ch
 /* -EBUSY (printed) when another guest owns kind/id. */
 int cli_owner_check(const char *what, const char *kind, const char *id, const char *guest);
 /* cli/libvirt-hook.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */
+/* A Ferry program: $ENV, or beside this one in the build tree (../SUBDIR/NAME) or
+ * installed (NAME beside it), in the libexec folder, or in PATH; NULL if none
+ * (cli/cmd-run.c). */
+char *cmd_find_program(const char *env, const char *subdir, const char *name);
+
 int cmd_libvirt_hook(int argc, char **argv);
 /* cli/libvirt-follow.c: ferry libvirt-follow DOMAIN ALIAS IDENTITY (started by ferry) */
 int cmd_libvirt_follow(int argc, char **argv);

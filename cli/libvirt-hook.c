@@ -131,31 +131,6 @@ void usb_libvirt_qemu_owner(const char *xml, uid_t *uid, gid_t *gid, char *why, 
 
 /* ---- the domain's ferry-dm ------------------------------------------------ */
 
-static char *find_ferry_dm(void)
-{
-    const char *e = getenv("FERRY_DM");
-    char self[4096];
-    ssize_t n;
-
-    if (e && *e)
-        return g_strdup(e);
-    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        g_autofree char *dir = g_path_get_dirname(self);
-        char *p = g_build_filename(dir, "..", "devmodel", "ferry-dm", NULL);
-
-        if (access(p, X_OK) == 0)
-            return p;
-        g_free(p);
-        p = g_build_filename(dir, "ferry-dm", NULL);
-        if (access(p, X_OK) == 0)
-            return p;
-        g_free(p);
-    }
-    return g_find_program_in_path("ferry-dm");
-}
-
 /* The run folder, mode 0711 up from the base: QEMU (another user) must reach
  * the sockets in it, and may list nothing. */
 static int make_dirs(const char *dir)
@@ -216,7 +191,7 @@ int usb_libvirt_dm_ensure(const char *name, const char *dir, const char *who)
         fprintf(stderr, "%s: cannot make the run folder %s: %s\n", who, dir, g_strerror(-r));
         return r;
     }
-    dm = find_ferry_dm();
+    dm = cmd_find_program("FERRY_DM", "devmodel", "ferry-dm");
     if (!dm) {
         fprintf(stderr, "%s: ferry-dm not found (beside ferry, in PATH, or $FERRY_DM)\n", who);
         return -ENOENT;
