@@ -261,12 +261,28 @@ static int write_desc(int fd, const char *guest, const char *program, pid_t pid)
     return 0;
 }
 
+/* A device another claimant holds: -EALREADY if that is this guest, else -EBUSY, said in err. */
+static int held_verdict(const struct ferry_policy_owner_info *info, const char *kind,
+                        const char *id, const char *guest, char *err, size_t errlen)
+{
+    char who[400];
+
+    policy_owner_describe(info, who, sizeof(who));
+    if (!strcmp(info->guest, guest)) {
+        snprintf(err, errlen, "%s device %s: already held by %s", kind, id, who);
+        return -EALREADY;
+    }
+    snprintf(err, errlen, "%s device %s is assigned to %s: detach it there first", kind,
+             id, who);
+    return -EBUSY;
+}
+
 int policy_owner_claim(const char *rundir, const char *kind, const char *id, const char *guest,
                        const char *program, pid_t pid, struct ferry_policy_owner **out,
                        struct ferry_policy_owner_info *held, char *err, size_t errlen)
 {
     struct ferry_policy_owner_info info_local, *info = held ? held : &info_local;
-    char dir[512], path[512], who[400];
+    char dir[512], path[512];
     int r;
 
     *out = NULL;
@@ -307,14 +323,7 @@ int policy_owner_claim(const char *rundir, const char *kind, const char *id, con
                 usleep(10000);
                 continue;
             }
-            policy_owner_describe(info, who, sizeof(who));
-            if (!strcmp(info->guest, guest)) {
-                snprintf(err, errlen, "%s device %s: already held by %s", kind, id, who);
-                return -EALREADY;
-            }
-            snprintf(err, errlen, "%s device %s is assigned to %s: detach it there first",
-                     kind, id, who);
-            return -EBUSY;
+            return held_verdict(info, kind, id, guest, err, errlen);
         }
         if (r < 0) {
             snprintf(err, errlen, "owner: cannot lock %s: %s", path, strerror(-r));
@@ -333,14 +342,7 @@ int policy_owner_claim(const char *rundir, const char *kind, const char *id, con
             /* described owner still runs without the lock (a broker claimed
              * for it and let go): it owns the device */
             close(fd);
-            policy_owner_describe(info, who, sizeof(who));
-            if (!strcmp(info->guest, guest)) {
-                snprintf(err, errlen, "%s device %s: already held by %s", kind, id, who);
-                return -EALREADY;
-            }
-            snprintf(err, errlen, "%s device %s is assigned to %s: detach it there first",
-                     kind, id, who);
-            return -EBUSY;
+            return held_verdict(info, kind, id, guest, err, errlen);
         }
         r = write_desc(fd, guest, program, pid);
         if (r < 0) {
