@@ -7,7 +7,10 @@
 #ifndef FERRY_BENCH_VM_H
 #define FERRY_BENCH_VM_H
 
+#include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "bench/bench.h"
 #include "hypervisor/hv.h"
@@ -46,6 +49,43 @@ static inline void bench_span_end(struct ferry_vm *vm, unsigned vcpu, ioreq_t *r
     atomic_store(&s->t1, bench_now_s());
     atomic_store(&s->c1, bench_thread_cpu_s());
     hv_vm_end(vm, HV_END_DEBUG_EXIT, 0);
+}
+
+/* Dispatches router until one server has enabled (registered and claimed);
+ * -1, said on stderr as "PROG: WHO did not register", after 10 s of silence. */
+static inline int bench_router_wait_enabled(struct ioreq_router *router, const char *prog,
+                                            const char *who)
+{
+    struct ioreq_router_stats st = { 0 };
+
+    while (st.enabled < 1) {
+        struct pollfd p = { .fd = ioreq_router_get_fd(router), .events = POLLIN };
+
+        if (poll(&p, 1, 10000) <= 0) {
+            fprintf(stderr, "%s: %s did not register\n", prog, who);
+            return -1;
+        }
+        ioreq_router_dispatch(router);
+        ioreq_router_get_stats(router, &st);
+    }
+    return 0;
+}
+
+/* Runs the started vCPUs until the VM ends, dispatching router (if any) meanwhile. */
+static inline void bench_vm_serve(struct ferry_vm *vm, struct ioreq_router *router)
+{
+    for (;;) {
+        struct pollfd p[2] = {
+            { .fd = vm->done_fd, .events = POLLIN },
+            { .fd = router ? ioreq_router_get_fd(router) : -1, .events = POLLIN },
+        };
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents)
+            break;
+        if (p[1].revents)
+            ioreq_router_dispatch(router);
+    }
 }
 
 #endif

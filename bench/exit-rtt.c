@@ -293,31 +293,12 @@ static double one_run(uint32_t n, bool remote, bool busy, struct run *run)
         close(sv[1]);
         if (child < 0 || ioreq_router_add_connection(router, sv[0]) < 0)
             goto out;
-        struct ioreq_router_stats st = { 0 };
-        while (st.enabled < 1) {
-            struct pollfd p = { .fd = ioreq_router_get_fd(router), .events = POLLIN };
-            if (poll(&p, 1, 10000) <= 0) {
-                fprintf(stderr, "exit-rtt: the server did not register\n");
-                goto out;
-            }
-            ioreq_router_dispatch(router);
-            ioreq_router_get_stats(router, &st);
-        }
+        if (bench_router_wait_enabled(router, "exit-rtt", "the server") < 0)
+            goto out;
     }
     if (hv_vcpus_start(vm))
         goto out;
-    for (;;) {
-        struct pollfd p[2] = {
-            { .fd = vm->done_fd, .events = POLLIN },
-            { .fd = router ? ioreq_router_get_fd(router) : -1, .events = POLLIN },
-        };
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
-            break;
-        if (p[0].revents)
-            break;
-        if (p[1].revents)
-            ioreq_router_dispatch(router);
-    }
+    bench_vm_serve(vm, router);
     hv_vcpus_stop(vm);
     if (atomic_load(&vm->end) == HV_END_DEBUG_EXIT && b.span.t1 > b.span.t0)
         result = n / (b.span.t1 - b.span.t0);
