@@ -715,8 +715,15 @@ static int (*real_reset_device)(libusb_device_handle *);
 static int (*real_set_auto_detach)(libusb_device_handle *, int);
 static int (*real_cancel_transfer)(struct libusb_transfer *);
 
-__attribute__((constructor)) static void redir_interpose_init(void)
+/* libusb's own functions: found once libusb is loaded (usb_libs_load, and
+ * on first use), not in a constructor: ferry-dm loads libusb only when USB
+ * is wanted (usb/libs-dl.c).  In ferry-dm, whose link line has no
+ * libusbredirhost to make these definitions dynamic, its link arguments
+ * export them (devmodel/meson.build). */
+void redir_interpose_init(void)
 {
+    if (real_reset_device)
+        return;
     real_reset_device = (int (*)(libusb_device_handle *))dlsym(RTLD_NEXT,
                                                                "libusb_reset_device");
     real_set_auto_detach = (int (*)(libusb_device_handle *, int))dlsym(
@@ -730,6 +737,7 @@ libusb_reset_device(libusb_device_handle *h)
 {
     if (adopt_window)
         return LIBUSB_SUCCESS;
+    redir_interpose_init();
     return real_reset_device ? real_reset_device(h) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
@@ -738,6 +746,7 @@ libusb_set_auto_detach_kernel_driver(libusb_device_handle *h, int enable)
 {
     if (adopt_window)
         return LIBUSB_SUCCESS;
+    redir_interpose_init();
     return real_set_auto_detach ? real_set_auto_detach(h, enable) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
@@ -839,6 +848,7 @@ libusb_cancel_transfer(struct libusb_transfer *t)
         t->callback = park_done;
         park_window->cancels++;
     }
+    redir_interpose_init();
     return real_cancel_transfer ? real_cancel_transfer(t) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
