@@ -2,14 +2,18 @@
 /*
  * libFuzzer target: the state a successor ferry-dm's usbredir endpoint is
  * built from (usb_redir_adopt: the peer's hello replayed to a new parser,
- * bytes read ahead, bytes queued for the peer), no device behind it.  A
- * state that does not parse is refused with an error; one that does serves
- * what it carries and then sees the peer go.  Never a crash, a leak or a
- * read out of bounds.
+ * bytes read ahead, bytes queued for the peer, the streams to start again
+ * with their parameters, the alternate settings, the bulk streams), no
+ * device behind it.  A state that does not parse is refused with an error
+ * (printed with FERRY_FUZZ_VERBOSE set); one that does serves what it
+ * carries and then sees the peer go.  Never a crash, a leak or a read out
+ * of bounds.
  */
 #include <event2/event.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,6 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             event_base_loop(b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
         usb_redir_free(r);
     } else {
+        if (getenv("FERRY_FUZZ_VERBOSE"))
+            fprintf(stderr, "refused: %s\n", why);
         close(sv[1]);
     }
     usb_host_free(h);
