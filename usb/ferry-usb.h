@@ -621,13 +621,17 @@ FERRY_USB_API unsigned usb_service_connected(struct ferry_usb_service *s);
  * Handing the service to a successor process (ferry-dm's replace,
  * docs/usb.md): usb_service_quiesce takes no further request on any channel
  * and waits (blocking, at most timeout_ms, libusb handled meanwhile) until
- * every request taken is answered; 0, or -errno with why (and every
- * channel serves on): a network share, a listener, an unplug under way, an
- * endpoint that streams (usb_redir_handover_ready).  usb_service_export
- * then appends the state and puts each channel's socket and usbfs fd in fds
- * (*nfds of them); usb_service_resume serves on when the handover fails.
+ * every request taken is answered and the streams are stopped; 0, or
+ * -errno with why (and every channel serves on): an unplug under way, a
+ * broker's fd not served yet, a channel that cannot go yet or at all
+ * (usb_redir_handover_ready: a usbredir filter, TLS).  usb_service_export
+ * then appends the state and puts each assignment's fds in fds (*nfds of
+ * them: a listening socket, a channel's socket and usbfs fd, a listener's
+ * broker fd); usb_service_resume serves on when the handover fails.
  * usb_service_adopt (the successor, whose guests were added with the same
- * QMP paths and connections) makes the assignments and channels again.
+ * QMP paths and connections) makes the assignments, listeners and channels
+ * again: a network share's peer keeps its connection, the next peer
+ * connects to the successor.
  */
 FERRY_USB_API int usb_service_quiesce(struct ferry_usb_service *s, int timeout_ms, char *why,
                                       size_t len);

@@ -26,6 +26,10 @@
  *   streams     bulk streams (USB 3) allocated by the guest stay allocated
  *               across three handovers (no free, no second alloc on the
  *               device) and are freed through the third successor
+ *   share       a device shared on a listening socket, handed from service
+ *               to service: with no peer (the next one connects to the
+ *               successor), then with its peer connected and transfers going
+ *               (its connection goes along, nothing lost or repeated)
  *   refusals    a state of another version or truncated is refused
  * Run under umockdev-wrapper.
  */
@@ -34,6 +38,7 @@
 #include <event2/event.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libusb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +123,10 @@ static size_t release_all = (size_t)-1;
 static void step(struct rig *g)
 {
     event_base_loop(g->b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-    redirc_step(g->c, 1);
+    if (g->c)
+        redirc_step(g->c, 1);
+    else
+        g_usleep(1000);
     proxy_step(g, release_all);
 }
 
@@ -736,6 +744,150 @@ START_TEST(streams)
 }
 END_TEST
 
+/* ---- a device shared on the network, handed from service to service ---- */
+
+static const struct ferry_usb_service_ops svc_ops = { .log = tlog };
+
+static bool svc_has_dev(struct rig *g, void *arg)
+{
+    size_t n;
+    const struct ferry_usb_devinfo *d = usb_host_devices(usb_service_host(arg), &n);
+
+    for (size_t i = 0; i < n; i++)
+        if (d[i].vid == USBSIM_VID)
+            return true;
+    return false;
+}
+
+static bool svc_connected(struct rig *g, void *arg)
+{
+    return usb_service_connected(arg) == 1 && redirc_connected(g->c);
+}
+
+static bool svc_idle(struct rig *g, void *arg)
+{
+    return usb_service_connected(arg) == 0;
+}
+
+/* A successor service on a loop of its own (the predecessor's runs no more,
+ * as a replaced ferry-dm's), built from *svc's state and copies of its fds. */
+static struct ferry_usb_service *svc_hand_over(struct rig *g, struct ferry_usb_service *svc,
+                                               struct event_base **base)
+{
+    g_autoptr(GByteArray) state = g_byte_array_new();
+    struct ferry_usb_service *next = NULL;
+    int fds[16], copies[16];
+    unsigned n = 0;
+    char why[400];
+
+    ck_assert_msg(usb_service_quiesce(svc, WAIT_MS, why, sizeof(why)) == 0, "quiesce: %s", why);
+    ck_assert_msg(usb_service_export(svc, state, fds, G_N_ELEMENTS(fds), &n, why,
+                                     sizeof(why)) == 0, "export: %s", why);
+    /* sockets as SCM_RIGHTS would pass them; a usbfs fd as it is (umockdev
+     * answers ioctls on the fds it saw opened, not on copies) */
+    for (unsigned i = 0; i < n; i++) {
+        char link[PATH_MAX], path[64];
+        ssize_t k;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[i]);
+        k = readlink(path, link, sizeof(link) - 1);
+        link[k > 0 ? k : 0] = 0;
+        copies[i] = strstr(link, "/dev/bus/usb/") ? fds[i] : dup(fds[i]);
+    }
+    *base = base_new();
+    g->b = *base;
+    ck_assert_int_eq(usb_service_new(*base, NULL, &svc_ops, NULL, &next), 0);
+    ck_assert(loop_until(g, svc_has_dev, next));
+    ck_assert_msg(usb_service_adopt(next, state->data, state->len, copies, n, why,
+                                    sizeof(why)) == 0, "adopt: %s", why);
+    return next;
+}
+
+/*
+ * `share`: the vendor loopback shared on a unix socket (as on TCP), handed
+ * over twice: first with no peer (the listening socket alone: the next peer
+ * connects to the successor), then with that peer connected and transfers
+ * going (its connection goes along: no second connect, no parser error,
+ * every answer once in order).  When the peer leaves, the second successor
+ * takes the next one on the same socket.
+ */
+START_TEST(share)
+{
+    struct ferry_usb_service *svc[3] = { NULL };
+    struct event_base *base[3] = { NULL };
+    struct tally *t = g_new0(struct tally, 1);
+    char err[FERRY_USB_ERR_MAX], dir[64], addr[128];
+    struct rig g;
+    int fd;
+
+    memset(&g, 0, sizeof(g));
+    g.c0 = g.e1 = -1;
+    g.sim = usbsim_new();
+    ck_assert_msg(g.sim, "not under umockdev-wrapper (meson runs this test with it)");
+    g.dev = usbsim_add(g.sim, USBSIM_VENDOR, "1-4", "SHARE1");
+    ck_assert_ptr_nonnull(g.dev);
+    g_strlcpy(dir, "/tmp/ferry-usb-handover-XXXXXX", sizeof(dir));
+    ck_assert_ptr_nonnull(g_mkdtemp(dir));
+    snprintf(addr, sizeof(addr), "unix:%s/share.sock", dir);
+    base[0] = base_new();
+    g.b = base[0];
+    ck_assert_int_eq(usb_service_new(base[0], NULL, &svc_ops, NULL, &svc[0]), 0);
+    ck_assert(loop_until(&g, svc_has_dev, svc[0]));
+    ck_assert_msg(usb_service_share(svc[0], "1-4", addr, err, sizeof(err)) == 0, "%s", err);
+
+    /* no peer yet: the listening socket alone */
+    svc[1] = svc_hand_over(&g, svc[0], &base[1]);
+    fd = usb_connect(addr, err, sizeof(err));
+    ck_assert_msg(fd >= 0, "%s", err);
+    g.c = redirc_new(fd);
+    ck_assert_msg(loop_until(&g, svc_connected, svc[1]), "the successor took no peer on the "
+                  "handed listening socket");
+    queue_pairs(&g, 0, NQ);
+    t->want = NQ;
+    ck_assert(loop_until(&g, tally_all, t));
+
+    /* the peer connected, requests in the socket and in the device */
+    queue_pairs(&g, t->want, NQ);
+    t->want += NQ;
+    for (int i = 0; i < 3; i++)
+        step(&g);
+    svc[2] = svc_hand_over(&g, svc[1], &base[2]);
+    ck_assert_msg(loop_until(&g, tally_all, t), "%" PRIu64 " INs and %" PRIu64 " OUTs of %"
+                  PRIu64 " answered after the handover", t->next_in, t->next_out, t->want);
+    queue_pairs(&g, t->want, NQ);
+    t->want += NQ;
+    ck_assert(loop_until(&g, tally_all, t));
+    ck_assert_uint_eq(usb_service_connected(svc[2]), 1);
+    ck_assert_uint_eq(redirc_connects(g.c), 1);
+    ck_assert_msg(redirc_errors(g.c) == 0, "the peer's parser complained %u times",
+                  redirc_errors(g.c));
+
+    /* it leaves; the next peer is the successor's, on the same socket */
+    redirc_free(g.c);
+    g.c = NULL;
+    ck_assert(loop_until(&g, svc_idle, svc[2]));
+    fd = usb_connect(addr, err, sizeof(err));
+    ck_assert_msg(fd >= 0, "%s", err);
+    g.c = redirc_new(fd);
+    ck_assert(loop_until(&g, svc_connected, svc[2]));
+    memset(t, 0, sizeof(*t));
+    queue_pairs(&g, 0, 2);
+    t->want = 2;
+    ck_assert(loop_until(&g, tally_all, t));
+
+    redirc_free(g.c);
+    /* newest first: the last one's free closes the usbfs fd they share */
+    for (int i = 2; i >= 0; i--) {
+        usb_service_free(svc[i]);
+        event_base_free(base[i]);
+    }
+    usbsim_free(g.sim);
+    g_free(t);
+    unlink(addr + 5);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     g_autoptr(GByteArray) state = g_byte_array_new();
@@ -778,7 +930,7 @@ END_TEST
 static TCase *handover_tcase(void)
 {
     return FERRY_CHECK_TCASE("handover", 300, stream, split, receiving, keys, iso, streams,
-                             refusals);
+                             share, refusals);
 }
 
 FERRY_CHECK_MAIN("usb-handover", handover_tcase);
