@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <usbredirfilter.h>
 #include <usbredirparser.h>
 
 #include "redir-client.h"
@@ -404,6 +405,15 @@ void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_pe
 unsigned redirc_iso_good(struct redirc *c, unsigned len)
 {
     return c->iso_len_seen[0] == len ? c->iso_ok : 0;
+}
+
+void redirc_filter(struct redirc *c)
+{
+    /* allow everything (class, vendor, product, version: -1 each) */
+    const struct usbredirfilter_rule r = { -1, -1, -1, -1, 1 };
+
+    usbredirparser_send_filter_filter(c->p, &r, 1);
+    usbredirparser_do_write(c->p);
 }
 
 void redirc_stop_iso(struct redirc *c, uint64_t id, uint8_t ep)

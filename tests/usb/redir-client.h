@@ -49,6 +49,8 @@ void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_pe
 unsigned redirc_iso_good(struct redirc *c, unsigned len);
 int redirc_alt_status(struct redirc *c);      /* -1 until answered */
 void redirc_stop_iso(struct redirc *c, uint64_t id, uint8_t ep);
+/* Send the host side a usbredir filter (one rule that allows everything). */
+void redirc_filter(struct redirc *c);
 unsigned redirc_iso_statuses(struct redirc *c);   /* iso_stream_status packets seen */
 /* The good iso packets so far, in arrival order: their ids and the
  * simulator's frame numbers they carry (usbsim.h); returns how many. */

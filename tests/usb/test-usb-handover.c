@@ -30,7 +30,9 @@
  *               to service: with no peer (the next one connects to the
  *               successor), then with its peer connected and transfers going
  *               (its connection goes along, nothing lost or repeated)
- *   refusals    a state of another version or truncated is refused
+ *   refusals    a state of another version or truncated is refused; a
+ *               channel whose peer set a usbredir filter is not handed over
+ *               (named) and serves on
  * Run under umockdev-wrapper.
  */
 #include <check.h>
@@ -920,9 +922,24 @@ START_TEST(refusals)
 
         t->want = 2;
         ck_assert(loop_until(&g, tally_all, t));
+
+        /* a filter from the peer: not handed over (named), and it serves on */
+        redirc_filter(g.c);
+        for (int i = 0; i < 20; i++)
+            step(&g);
+        usb_redir_quiesce(g.r);
+        for (int i = 0; i < 20; i++)
+            step(&g);
+        rc = usb_redir_handover_ready(g.r, why, sizeof(why));
+        ck_assert_int_eq(rc, -EBUSY);
+        ck_assert_msg(strstr(why, "filter"), "reason: %s", why);
+        ck_assert_int_eq(usb_redir_export(g.r, state, why, sizeof(why)), -EBUSY);
+        usb_redir_resume(g.r);
+        queue_pairs(&g, 2, 2);
+        t->want = 4;
+        ck_assert(loop_until(&g, tally_all, t));
         g_free(t);
     }
-
     rig_fini(&g);
 }
 END_TEST
