@@ -209,6 +209,11 @@ int dm_replace_prepare(const char *const *argv, const struct ferry_sandbox_confi
     return 0;
 }
 
+int dm_replace_log_to(struct dm_replace *r, int fd)
+{
+    return sandbox_launcher_log_to(r->launcher, fd);
+}
+
 const char *dm_replace_binary(const struct dm_replace *r)
 {
     return r->binary;
@@ -224,6 +229,13 @@ int dm_replace_begin(struct dm_replace *r, int *sock, char *why, size_t why_len)
         return -EBUSY;
     }
     rc = sandbox_launcher_start(r->launcher, &inst);
+    if (rc < 0 && sandbox_launcher_gone(r->launcher)) {
+        /* Nothing was frozen: this ferry-dm serves on, but no replace can work any more. */
+        say(why, why_len, "cannot start the successor %s: its launcher (pid %d) has exited, "
+            "so this ferry-dm cannot be replaced (it goes on serving; its log says why the "
+            "launcher went)", r->binary, (int)sandbox_launcher_pid(r->launcher));
+        return rc;
+    }
     if (rc < 0) {
         say(why, why_len, "cannot start the successor %s: %s", r->binary, strerror(-rc));
         return rc;

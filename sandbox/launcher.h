@@ -106,6 +106,17 @@ void sandbox_launcher_abandon(struct ferry_launcher *l);
 FERRY_MUST_CHECK int sandbox_launcher_keep(struct ferry_launcher *l, bool keep);
 /* The socket to the helper, to hand to a successor (still ours). */
 int sandbox_launcher_fd(const struct ferry_launcher *l);
+/* The helper's pid (0 for an adopted one), and whether it has been found gone (-EPIPE). */
+pid_t sandbox_launcher_pid(const struct ferry_launcher *l);
+bool sandbox_launcher_gone(const struct ferry_launcher *l);
+/*
+ * fd (a copy) becomes the helper's stdout and stderr, where it logs.  A
+ * successor ferry-dm forks its helper while its own stderr is still the
+ * pipe its predecessor reads (and closes on exit); it passes its real log
+ * once it has it.  The helper sends no reply (the successor serves on at
+ * once); 0, or -EPIPE when the helper is gone.
+ */
+FERRY_MUST_CHECK int sandbox_launcher_log_to(struct ferry_launcher *l, int fd);
 /*
  * A successor: take over a helper from its predecessor by that socket (now
  * the caller's); second_sock as the helper was created with.  The helper is not our child: destroy does not reap it

@@ -636,6 +636,31 @@ static pid_t dm_replace_or_fail(struct hv *h, struct streamer *st, int k)
     return 0;   /* not reached */
 }
 
+/* pid's child named ferry-launcher (its successor launcher), or 0. */
+static pid_t launcher_of(pid_t pid)
+{
+    char path[64], *kids = NULL;
+    pid_t found = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    if (!g_file_get_contents(path, &kids, NULL, NULL))
+        return 0;
+    for (char *p = kids, *end; !found && *p; p = end) {
+        long k = strtol(p, &end, 10);
+        char *comm = NULL;
+
+        if (end == p)
+            break;
+        snprintf(path, sizeof(path), "/proc/%ld/comm", k);
+        if (g_file_get_contents(path, &comm, NULL, NULL) && !strcmp(g_strstrip(comm),
+                                                                    "ferry-launcher"))
+            found = (pid_t)k;
+        g_free(comm);
+    }
+    g_free(kids);
+    return found;
+}
+
 /* The old ferry-dm exits once its successor serves: reap it (it is our child only at first). */
 static void reap_if_child(pid_t pid)
 {
@@ -746,6 +771,28 @@ START_TEST(test_process_replace_refused)
     reap_if_child(first);
     h.dm = next;
     ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x40 + G_N_ELEMENTS(cases) - 1);
+    kill_dm(&h);
+    hv_stop(&h);
+
+    /* Its successor launcher gone (killed here; a launcher that died on its own, the same):
+     * the replace says so, and the old ferry-dm serves on. */
+    hv_start(&h, NULL, NULL);
+    pid_t helper = launcher_of(h.dm);
+    ck_assert_msg(helper > 0, "ferry-dm %d has no ferry-launcher child", (int)h.dm);
+    ck_assert_int_eq(kill(helper, SIGKILL), 0);
+    pio(&h, 0x3f8 + 7, 1, true, 0x44, &rc);
+    for (int k = 0; k < 2; k++) {
+        char *err = NULL;
+
+        ck_assert_int_eq(dm_replace(&h, NULL, &err), 0);
+        ck_assert_msg(strstr(err, "its launcher") && strstr(err, "has exited") &&
+                      strstr(err, "goes on serving"), "'%s' does not say the launcher is gone",
+                      err);
+        g_free(err);
+        ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x44);
+        ck_assert_int_eq(rc, IOREQ_SENT);
+        ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
+    }
     kill_dm(&h);
     hv_stop(&h);
 
