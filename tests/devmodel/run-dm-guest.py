@@ -11,6 +11,7 @@ The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
 """
+import ctypes
 import datetime
 import os
 import re
@@ -227,6 +228,47 @@ def xhci_remote(ctl):
     return (int(pid.group(1)) if pid else -1, state.group(1) if state else "")
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """Every orphan of this test's processes comes to this test (not init): what ferry-hv
+    leaves behind shows up as our child, alive or a zombie."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        fail("PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
+
+
+def leftovers(mark):
+    """This test's processes still there once ferry-hv has ended: our children (a
+    subreaper's: orphans, alive or zombies), and processes whose command line names mark
+    (the test's own folder: a ferry-dm launcher's is its ferry-dm's).  Reaped or killed."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        pid = int(name)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        if int(ppid) == os.getpid() or mark in cmdline:
+            found.append("pid %d %s (state %s, parent %s): %s" % (pid, comm, state, ppid,
+                                                                 cmdline or "-"))
+            try:
+                os.kill(pid, signal.SIGKILL)
+                if int(ppid) == os.getpid():
+                    os.waitpid(pid, 0)
+            except OSError:
+                pass
+    return found
+
+
 def scenario_replace(xhci=False):
     """ferry-dm replaced REPLACES times under a guest streaming through COM1 (x-replace).
 
@@ -237,6 +279,7 @@ def scenario_replace(xhci=False):
     if xhci:
         ferrytest.qemu_check()
     replaces = 3 if xhci else REPLACES
+    become_subreaper()
     with tempfile.TemporaryDirectory() as d:
         ctl = os.path.join(d, "dm.sock")
         out_path = os.path.join(d, "com1.out")
@@ -319,6 +362,12 @@ def scenario_replace(xhci=False):
         # ferry-hv followed the last successor (not its child) and waited for it at its end.
         if not gone(pids[-1]):
             fail("the last successor %d outlived ferry-hv" % pids[-1], out, err)
+        # ... and for everything the replaced ones left: their successor launchers (a
+        # ferry-dm's fork, its command line), the xhci's QEMU launcher: no orphan, no zombie.
+        left = leftovers(d)
+        if left:
+            fail("after %d replaces and the guest's end, left behind:\n  %s" %
+                 (replaces, "\n  ".join(left)), out, err)
         if "not ferry-hv's child" not in err:
             fail("ferry-hv did not follow the successor", out, err)
         if xhci:
