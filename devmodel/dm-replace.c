@@ -3,6 +3,7 @@
 #include "devmodel/dm-replace.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -190,11 +191,19 @@ int dm_replace_prepare(const char *const *argv, const struct ferry_sandbox_confi
                        struct dm_replace **out)
 {
     struct dm_replace *r = g_new0(struct dm_replace, 1);
+    /*
+     * The launcher drops to the sandbox's user like QEMU's, but keeps what its successor
+     * needs to confine itself as this ferry-dm did: CAP_SYS_ADMIN for the namespaces
+     * (a user namespace instead cannot map uid 0 for a root ferry-dm, and is weaker),
+     * CAP_SETPCAP to empty the bounding set.  Only those this ferry-dm holds now.
+     */
+    struct ferry_sandbox_config lsbx = sbx ? *sbx : (struct ferry_sandbox_config){ 0 };
+    lsbx.keep_caps = 1ull << CAP_SETPCAP | (lsbx.namespaces ? 1ull << CAP_SYS_ADMIN : 0);
     struct ferry_launcher_config cfg = {
         .argv = argv,
         .sock_type = SOCK_SEQPACKET,
         .max_live = 1,
-        .sandbox = sbx,
+        .sandbox = sbx ? &lsbx : NULL,
         .outlive = true,
         .log = ferry_log_glib,
     };

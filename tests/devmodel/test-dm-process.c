@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -661,6 +662,46 @@ static pid_t launcher_of(pid_t pid)
     return found;
 }
 
+/* The target of /proc/PID/ns/NAME ("net:[4026531840]"), g_free it. */
+static char *ns_of(pid_t pid, const char *name)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+    return g_file_read_link(path, NULL);
+}
+
+/*
+ * A ferry-dm started as root (as here) with namespaces confines itself in
+ * new mount and network namespaces of its own, in our user namespace (not
+ * a nested one, which a successor started without CAP_SYS_ADMIN fell back
+ * to, and which cannot map uid 0 at all), as uid: the first one and every
+ * successor alike.
+ */
+static void ck_confined_like_first(pid_t pid, unsigned uid)
+{
+    static const char *const names[] = { "user", "mnt", "net" };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        char *ours = ns_of(getpid(), names[i]), *its = ns_of(pid, names[i]);
+
+        ck_assert_msg(ours && its, "cannot read the %s namespace of %d", names[i], (int)pid);
+        ck_assert_msg(i == 0 ? !strcmp(ours, its) : strcmp(ours, its) != 0,
+                      "ferry-dm %d: %s namespace %s, the test's %s", (int)pid, names[i], its,
+                      ours);
+        g_free(ours);
+        g_free(its);
+    }
+    char path[64], *status = NULL;
+    unsigned r = ~0u, e = ~0u;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    ck_assert(g_file_get_contents(path, &status, NULL, NULL));
+    const char *l = strstr(status, "\nUid:");
+    ck_assert_msg(l && sscanf(l, "\nUid: %u %u", &r, &e) == 2 && r == uid && e == uid,
+                  "ferry-dm %d: uid %u/%u, not %u", (int)pid, r, e, uid);
+    g_free(status);
+}
+
 /* The old ferry-dm exits once its successor serves: reap it (it is our child only at first). */
 static void reap_if_child(pid_t pid)
 {
@@ -713,6 +754,9 @@ START_TEST(test_process_replace)
     atomic_store(&st.stop, true);
     pthread_join(st.thread, NULL);
     ck_assert_msg(!atomic_load(&st.bad), "%s", st.why);
+    /* The last successor is confined as the first one was (the user "ferry", its own
+     * namespaces), not in a user namespace of its own. */
+    ck_confined_like_first(h.dm, getpwnam("ferry")->pw_uid);
 
     /* Every byte once, in order. */
     unsigned n = atomic_load(&st.sent);
@@ -731,6 +775,37 @@ START_TEST(test_process_replace)
     ck_assert_uint_eq(rs.unclaimed_reads + rs.unclaimed_writes,
                       rs0.unclaimed_reads + rs0.unclaimed_writes);
     ck_assert_uint_eq(atomic_load(&h.gone), 0);
+    kill_dm(&h);
+    hv_stop(&h);
+}
+END_TEST
+
+/*
+ * ferry-dm --user=root with namespaces (the confinement a root ferry-dm
+ * takes: no capabilities, seccomp, its own namespaces) is replaced like any
+ * other: its successor confines itself the same way.  It used to fail with
+ * "sandbox: cannot map uid 0 and gid 0 into the new user namespace": the
+ * launcher had dropped every capability, so the successor could only try a
+ * user namespace, where uid 0 may not be mapped without CAP_SETFCAP.
+ */
+START_TEST(test_process_replace_root)
+{
+    struct hv h;
+    int rc;
+
+    hv_start(&h, "--user=root", NULL);
+    ck_confined_like_first(h.dm, 0);
+    pio(&h, 0x3f8 + 7, 1, true, 0x5a, &rc);
+    for (int k = 0; k < 2; k++) {
+        pid_t first = h.dm, next = dm_replace_or_fail(&h, NULL, k);
+
+        if (k == 0)
+            reap_if_child(first);
+        h.dm = next;
+        ck_confined_like_first(next, 0);
+        ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x5a);
+        ck_assert_int_eq(rc, IOREQ_SENT);
+    }
     kill_dm(&h);
     hv_stop(&h);
 }
@@ -886,7 +961,8 @@ int main(void)
 
     suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
                                          test_process_config_file, test_process_router_gone,
-                                         test_process_replace, test_process_replace_refused,
+                                         test_process_replace, test_process_replace_root,
+                                         test_process_replace_refused,
                                          test_process_replace_irqs));
     return ferry_check_run(s, CK_NOFORK);
 }
