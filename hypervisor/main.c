@@ -223,7 +223,7 @@ static void hv_server_moved_op(void *opaque, uint32_t id, const char *name, int3
     m->dm_child = false;
     hv_dm_remember(m, pid);
     ferry_log(FERRY_LOG_INFO, NULL, "device model %s is pid %d now (not ferry-hv's child: "
-              "followed by a pidfd)", name, (int)pid);
+              "followed by a pidfd; reaped here once its launcher is gone)", name, (int)pid);
 }
 
 static const struct ioreq_router_ops hv_router_ops = {
