@@ -7,7 +7,9 @@
  * sandbox_launcher_create() forks a small helper process *before* ferry-dm
  * confines itself.  The helper holds one fixed command line; it keeps
  * only its end of a socket pair (every other inherited fd is closed),
- * resets every signal to its default, optionally confines itself without
+ * resets every signal to its default but SIGPIPE, which it ignores (its
+ * stderr may be a pipe whose reader has gone: a log line must not kill it;
+ * its programs get SIGPIPE back), optionally confines itself without
  * a seccomp filter (user switch, no capabilities, no_new_privs: it must
  * still exec), and runs at most max_live instances at a time (a
  * compromised ferry-dm cannot make it fork without bound).
