@@ -55,7 +55,8 @@ struct ferry_launcher_config {
     bool second_sock;           /* a second socket pair (SOCK_STREAM) on the program's fd 4 */
     unsigned max_live;          /* instances alive at once (0: FERRY_LAUNCHER_LIVE_DEFAULT) */
     /*
-     * Optional: the helper's own confinement: user, no capabilities,
+     * Optional: the helper's own confinement: user, no capabilities (but
+     * the config's keep_caps, which its programs then start with),
      * no_new_privs.  Its seccomp mode is forced to OFF and its namespaces
      * off (the program must exec and see its files).
      */
