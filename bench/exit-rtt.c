@@ -21,14 +21,23 @@
  * sched_setaffinity: "one CPU" (exit-rtt, its vCPU thread and the server
  * on the first CPU exit-rtt may use) and "two CPUs" (exit-rtt and its vCPU
  * thread on the first, the server on the second).  Runs come in pairs (an
- * in-process run and a cross-process run, which goes first alternating),
- * round robin over the cases (kind x placement), so that load from
+ * in-process run and a cross-process run, which goes first alternating;
+ * for sync reads a floor run between them), round robin over the cases
+ * (kind x server x placement), so that load from
  * elsewhere hits all alike; each line is the median of the pairs with the
  * fastest and slowest run, each ratio the median of the pairs' ratios with
  * their spread.  The last lines are the ratios, one per case.
  *
+ * The server is a forked process running the ioreq library in a poll loop
+ * of its own, or (sync, ferry-dm) the real ferry-dm with pc-testdev, the
+ * guest reading its scratch register.  The floor: the in-process handler
+ * wakes a process on the server's CPU through a futex in a shared page and
+ * waits for its answer the same way, the cheapest wake-up round trip; what
+ * any device model in another process costs at least.
+ *
  *   exit-rtt [N] [PAIRS] [--server-poll] [--server-batch] [--server-slice US]
- *            [--posted-delay US|off] [--posted-both] [--only CASE]
+ *            [--posted-delay US|off] [--posted-both] [--only CASE[,CASE...]]
+ *            [--dm PATH]
  *                          N exits per run (default 20000), PAIRS pairs
  *                          per placement (default 5); --server-poll: the
  *                          server busy-polls its slots instead of sleeping
@@ -38,9 +47,11 @@
  *                          posted_delay_us (off: a doorbell whenever it
  *                          sleeps); --posted-both: posted writes also that
  *                          way ("bell each"), interleaved, as a reference;
- *                          --only: one case (sync-one, posted-one,
- *                          posted-each-one, sync-two, posted-two,
- *                          posted-each-two), for profiling
+ *                          --only: these cases (sync-one, sync-dm-one,
+ *                          posted-one, posted-each-one, sync-two,
+ *                          sync-dm-two, posted-two, posted-each-two);
+ *                          --dm: the ferry-dm to run (default: the
+ *                          build's)
  *
  * Each case also says how late a 1 ms periodic timer in the server was
  * handled: what a policy that spares the server's wake-ups would cost the
@@ -510,6 +521,17 @@ struct placement {
     struct lateness *late;      /* the server's timer in this case's cross-process runs */
 };
 
+/* Whether word is one of list's comma-separated words. */
+static bool in_list(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, word, n) && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -557,7 +579,7 @@ int main(int argc, char **argv)
             nums++;
         } else {
             fprintf(stderr, "usage: exit-rtt [N] [PAIRS 1..%d] [--server-poll] [--server-batch] "
-                    "[--server-slice US] [--posted-delay US|off] [--posted-both] [--only CASE] "
+                    "[--server-slice US] [--posted-delay US|off] [--posted-both] [--only CASE,...] "
                     "[--dm PATH]\n",
                     PAIRS_MAX);
             return 2;
@@ -590,7 +612,7 @@ int main(int argc, char **argv)
     }, pl[NR_CASES];
     int nr_pl = 0;
     for (int k = 0; k < NR_CASES; k++) {
-        if ((only ? !strcmp(all[k].tag, only) : !all[k].each || posted_both) &&
+        if ((only ? in_list(only, all[k].tag) : !all[k].each || posted_both) &&
             (!all[k].two || nr_cpus > 1))
             pl[nr_pl++] = all[k];
     }
@@ -721,7 +743,8 @@ int main(int argc, char **argv)
             struct bench_stat3 f = bench_stats(pl[p].fcpu, pairs);
             struct bench_stat3 fq = bench_stats(pl[p].fcratio, pairs);
             printf("%-25s CPU per exit, floor (vCPU thread + peer): %.2f us, ratio to "
-                   "in-process %.2f (%.2f..%.2f)\n", pl[p].name, f.med, fq.med, fq.min, fq.max);
+                   "in-process %.2f (%.2f..%.2f); the server's transport above it: %.2f us\n",
+                   pl[p].name, f.med, fq.med, fq.min, fq.max, r.med - f.med);
         }
     }
     for (int p = 0; p < nr_pl; p++) {
