@@ -852,7 +852,11 @@ START_TEST(test_process_replace_refused)
     /* Its successor launcher gone (killed here; a launcher that died on its own, the same):
      * the replace says so, and the old ferry-dm serves on. */
     hv_start(&h, NULL, NULL);
-    pid_t helper = launcher_of(h.dm);
+    /* The launcher names itself after its fork: a loaded machine may not have run it yet
+     * (the test's timeout bounds the wait). */
+    pid_t helper;
+    while ((helper = launcher_of(h.dm)) == 0 && waitpid(h.dm, NULL, WNOHANG) == 0)
+        g_usleep(1000);
     ck_assert_msg(helper > 0, "ferry-dm %d has no ferry-launcher child", (int)h.dm);
     ck_assert_int_eq(kill(helper, SIGKILL), 0);
     pio(&h, 0x3f8 + 7, 1, true, 0x44, &rc);
