@@ -4,7 +4,7 @@
  * (docs/ferry-dm.md, "Replacing ferry-dm"), against an ordinary ioreq round
  * trip measured in the same run by the same guest.
  *
- *   build/bench/dm-replace [-n REPLACES] [-v]
+ *   build/bench/dm-replace [-n REPLACES] [-v] [-d FERRY_DM]
  *
  * ferry-hv runs tests/devmodel/guests/bench-replace.c with ferry-dm (the
  * default devices); the guest reads COM1's LSR in a loop, timing every
@@ -16,6 +16,8 @@
  * TSC cycles become time by the host's TSC rate, measured here (KVM
  * guests run on the host's TSC frequency).  -v: ferry-dm -v, whose log
  * (stderr) says where each pause went ("replace: served nothing for").
+ * -d: another ferry-dm binary (an older build, for a before/after run
+ * interleaved with this one's: the same ferry-hv and guest).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,15 +79,19 @@ int main(int argc, char **argv)
 {
     int replaces = 10;
     bool verbose = false;
+    const char *dm = FERRY_DM_PATH;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:v")) != -1) {
-        if (opt == 'v') {
+    while ((opt = getopt(argc, argv, "n:vd:")) != -1) {
+        if (opt == 'd') {
+            dm = optarg;
+        } else if (opt == 'v') {
             verbose = true;     /* ferry-dm -v: where each pause went, on stderr */
         } else if (opt == 'n' && atoi(optarg) >= 1 && atoi(optarg) <= REPLACES_MAX) {
             replaces = atoi(optarg);
         } else {
-            fprintf(stderr, "usage: dm-replace [-n REPLACES (1..%d)] [-v]\n", REPLACES_MAX);
+            fprintf(stderr, "usage: dm-replace [-n REPLACES (1..%d)] [-v] [-d FERRY_DM]\n",
+                    REPLACES_MAX);
             return 2;
         }
     }
@@ -93,7 +99,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "dm-replace: /dev/kvm: %s\n", strerror(errno));
         return 1;
     }
+    if (access(dm, X_OK) < 0) {
+        fprintf(stderr, "dm-replace: -d %s: %s\n", dm, strerror(errno));
+        return 2;
+    }
     bench_print_header();
+    printf("ferry-dm: %s\n", dm);
     print_load("before");
     double hz = tsc_hz();
     printf("tsc: %.0f MHz (host)\n", hz / 1e6);
@@ -117,7 +128,7 @@ int main(int argc, char **argv)
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
         char *hv_argv[] = { "ferry-hv", "--image", FERRY_BENCH_REPLACE_GUEST, "--entry", "pvh",
-                            "--memory", "64M", "--dm", FERRY_DM_PATH, "--dm-arg", ctlarg,
+                            "--memory", "64M", "--dm", (char *)dm, "--dm-arg", ctlarg,
                             "--dm-arg", inarg, "--dm-arg", "--serial=null",
                             verbose ? "--dm-arg" : NULL, "-v", NULL };
         execv(FERRY_HV_PATH, hv_argv);

@@ -289,7 +289,7 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
 }
 
 int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handover *h, int *fds,
-                    unsigned nfds)
+                    unsigned nfds, int memfd, const struct ioreq_msg_memory_reply *regions)
 {
     struct ioreq_server_config cfg = { .name = h->name, .ops = &srv_ops, .opaque = s };
     int rc = ioreq_server_adopt(h, fds, nfds, &cfg, &s->srv);
@@ -303,8 +303,18 @@ int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handove
     if (rc < 0)
         return rc;
     dm_set_nr_vcpus(s->dm, s->nr_vcpus);
-    map_guest_memory(s);
+    if (memfd >= 0) {
+        rc = dm_set_guest_memory(s->dm, memfd, regions);
+        if (rc < 0)
+            ferry_log(FERRY_LOG_WARNING, NULL, "no guest memory for DMA: the predecessor's: "
+                      "%s", strerror(-rc));
+    }
     return 0;
+}
+
+void dm_server_take_over(struct ferry_dm_server *s, uint32_t seq)
+{
+    ioreq_server_take_over(s->srv, seq);
 }
 
 int dm_server_export(struct ferry_dm_server *s, struct ioreq_server_handover *h, int *fds,
