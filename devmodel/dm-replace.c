@@ -63,11 +63,16 @@ struct replace_fds {
     uint32_t roles[REPLACE_FDS_MAX];
 };
 
+#define REPLACE_CLAIMS_MAX  1024  /* more are asked of the router again (no-ops there) */
+
 struct replace_freeze {
     uint32_t seq;               /* the registration's last sequence number */
     uint32_t state_len;
     uint32_t nr_fds;            /* the late fds, after the FDS ones in the state's fd table */
+    uint32_t enabled;           /* the registration is enabled */
+    uint32_t nr_claims;
     uint32_t roles[DM_STATE_FDS_MAX];
+    struct dm_server_claim claims[REPLACE_CLAIMS_MAX];  /* the router's for the registration */
 };
 
 struct replace_result {
@@ -576,8 +581,14 @@ int dm_replace_commit(struct dm_replace *r, const char *fault, pid_t *pid, char 
     else if (fault && !strcmp(fault, "truncate"))
         g_byte_array_set_size(state, state->len - 7);
     z->state_len = state->len;
+    if (r->serving) {
+        bool enabled = false;
+        z->nr_claims = dm_server_claims(p->server, z->claims, REPLACE_CLAIMS_MAX, &enabled);
+        z->enabled = enabled;
+    }
     rc = msg_send(inst.sock, REPLACE_MSG_FREEZE, DM_STATE_VERSION, z,
-                  offsetof(struct replace_freeze, roles) + nl * sizeof(uint32_t), fds, nl);
+                  offsetof(struct replace_freeze, claims) +
+                  z->nr_claims * sizeof(struct dm_server_claim), fds, nl);
     if (rc < 0)
         goto no_answer;
     t_sent = now_ns();
@@ -840,7 +851,7 @@ void dm_takeover_refuse(struct dm_takeover *t, int status, const char *why)
 static int await_freeze(struct dm_takeover *t, struct ferry_dm_server *server, uint8_t *buf,
                         char *why, size_t why_len)
 {
-    struct replace_freeze z;
+    g_autofree struct replace_freeze *z = g_new0(struct replace_freeze, 1);
     int late[REPLACE_FDS_MAX];
     unsigned nl = 0;
     int rc = msg_send(t->sock, REPLACE_MSG_PREPARED, DM_STATE_VERSION, NULL, 0, NULL, 0);
@@ -854,29 +865,31 @@ static int await_freeze(struct dm_takeover *t, struct ferry_dm_server *server, u
         say(why, why_len, "the predecessor did not stop: %s", strerror((int)-n));
         return (int)n;
     }
-    memset(&z, 0, sizeof(z));
-    memcpy(&z, buf + sizeof(struct replace_hdr), (size_t)n < sizeof(z) ? (size_t)n : sizeof(z));
-    if ((size_t)n < offsetof(struct replace_freeze, roles) ||
-        z.nr_fds > DM_STATE_FDS_MAX - t->nfds ||
-        (size_t)n != offsetof(struct replace_freeze, roles) + z.nr_fds * sizeof(uint32_t) ||
-        z.nr_fds != nl || z.state_len > DM_STATE_MAX) {
+    memcpy(z, buf + sizeof(struct replace_hdr), (size_t)n < sizeof(*z) ? (size_t)n : sizeof(*z));
+    if ((size_t)n < offsetof(struct replace_freeze, claims) ||
+        z->nr_fds > DM_STATE_FDS_MAX - t->nfds || z->nr_claims > REPLACE_CLAIMS_MAX ||
+        (size_t)n != offsetof(struct replace_freeze, claims) +
+                     z->nr_claims * sizeof(struct dm_server_claim) ||
+        z->nr_fds != nl || z->state_len > DM_STATE_MAX) {
         for (unsigned i = 0; i < nl; i++)
             close(late[i]);
         say(why, why_len, "malformed freeze: %zd bytes, %u fds announced, %u came", n,
-            z.nr_fds, nl);
+            z->nr_fds, nl);
         return -EBADMSG;
     }
     unsigned from = t->nfds;
     for (unsigned i = 0; i < nl; i++) {
         t->fds[t->nfds] = late[i];
-        t->f.roles[t->nfds++] = z.roles[i];
+        t->f.roles[t->nfds++] = z->roles[i];
     }
-    t->state_len = z.state_len;
+    t->state_len = z->state_len;
     rc = inherit_lines(t, from, why, why_len);
     if (rc < 0)
         return rc;
-    if (t->f.nr_ioreq_fds)
-        dm_server_take_over(server, z.seq);
+    if (t->f.nr_ioreq_fds) {
+        dm_server_take_over(server, z->seq);
+        dm_server_inherit_claims(server, z->claims, z->nr_claims, z->enabled != 0);
+    }
     return 0;
 }
 
@@ -917,9 +930,10 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
             "this ferry-dm is not");
         return -EINVAL;
     }
-    /* Claims repeat the predecessor's (no-ops for the router), irqfds are ours; they, the
-     * lines' levels and ENABLE go in one batch: one wake-up of ferry-hv while the guest
-     * waits, not one each. */
+    /* The predecessor's claims and ENABLE are the router's already (not asked again), irqfds
+     * and MSI routes are ours: in the usual case not one request to the router while the
+     * guest waits.  Whatever else (a claim the predecessor did not have, a line's level) goes
+     * in one batch: one wake-up of ferry-hv, not one each. */
     bool serving = t->f.nr_ioreq_fds != 0;      /* not in companion mode */
     if (serving)
         (void)dm_server_batch(p->server, true);
@@ -931,6 +945,8 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
     if (rc >= 0 && serving)
         rc = dm_server_enable(p->server);
     int brc = serving ? dm_server_batch(p->server, false) : 0;
+    if (serving)
+        dm_server_inherit_done(p->server);
     if (rc >= 0 && brc < 0) {
         rc = brc;
         say(why, why_len, "the hypervisor refused a claim or the enable: %s: %s",
