@@ -61,11 +61,16 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-static char *replace_reply(json_t *id, pid_t pid)
+static char *replace_reply(struct dm_program *m, json_t *id, pid_t pid)
 {
     json_t *ret = json_object();
+    uint64_t at, len;
 
+    dm_replace_last_freeze(m->replace, &at, &len);
     json_object_set_new(ret, "pid", json_integer(pid));
+    /* Where the guest's wait for ferry-dm was (bench/dm-replace places its reads with it). */
+    json_object_set_new(ret, "freeze-monotonic-ns", json_integer((json_int_t)at));
+    json_object_set_new(ret, "frozen-ns", json_integer((json_int_t)len));
     return dm_control_reply(id, ret);
 }
 
@@ -79,7 +84,7 @@ static void replace_done(struct dm_program *m, struct ferry_dm_control_pending *
         return;
     }
     /* dm_run exits without a teardown: every fd is the successor's now. */
-    (void)dm_control_complete_now(p, replace_reply(dm_control_pending_id(p), pid));
+    (void)dm_control_complete_now(p, replace_reply(m, dm_control_pending_id(p), pid));
     m->replaced = true;
     event_base_loopbreak(m->base);
 }
@@ -204,7 +209,7 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
     }
     m->replaced = true;
     event_base_loopbreak(m->base);
-    return replace_reply(id, pid);
+    return replace_reply(m, id, pid);
 }
 
 /*

@@ -225,6 +225,7 @@ struct dm_replace {
     struct replace_fds f;                   /* as sent */
     int fds[REPLACE_FDS_MAX];
     struct fd_id ids[REPLACE_FDS_MAX];
+    uint64_t freeze_at, frozen;             /* the last commit's (dm_replace_last_freeze) */
 };
 
 int dm_replace_prepare(const char *const *argv, const struct ferry_sandbox_config *sbx,
@@ -608,6 +609,8 @@ int dm_replace_commit(struct dm_replace *r, const char *fault, pid_t *pid, char 
     }
     {
         uint64_t t_end = now_ns();
+        r->freeze_at = t_freeze;
+        r->frozen = t_end - t_freeze;
         ferry_log(FERRY_LOG_INFO, NULL, "replace: served nothing for %.2f ms: state saved and "
                   "fds sent %.2f, state sent %.2f, the successor restored it and serves %.2f",
                   (t_end - t_freeze) / 1e6, (t_sent - t_freeze) / 1e6,
@@ -656,6 +659,12 @@ fail:
     ferry_log(FERRY_LOG_WARNING, NULL, "replace refused, this ferry-dm goes on serving: %s",
               why);
     return rc < 0 ? rc : -EPROTO;
+}
+
+void dm_replace_last_freeze(const struct dm_replace *r, uint64_t *at_ns, uint64_t *len_ns)
+{
+    *at_ns = r->freeze_at;
+    *len_ns = r->frozen;
 }
 
 int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const char *fault,

@@ -121,6 +121,12 @@ FERRY_MUST_CHECK int dm_replace_commit(struct dm_replace *r, const char *fault, 
                                        char *why, size_t why_len);
 void dm_replace_cancel(struct dm_replace *r);
 /*
+ * The last successful commit's freeze: when it began (CLOCK_MONOTONIC) and
+ * how long this ferry-dm served nothing (until RESULT: an upper bound of
+ * the guest's wait for ferry-dm), in ns.
+ */
+void dm_replace_last_freeze(const struct dm_replace *r, uint64_t *at_ns, uint64_t *len_ns);
+/*
  * All of x-replace at once (begun or not: then it begins here), blocking.
  * 0 when the successor (*pid) serves: the caller answers and exits without
  * serving or tearing down anything.
