@@ -439,6 +439,9 @@ int dm_replace_offer(struct dm_replace *r, const struct dm_replace_parts *p, con
                 strerror(-rc));
             goto fail;
         }
+    /* For the tests: as if a back end changed before the freeze. */
+    if (fault && !strcmp(fault, "stale") && n)
+        r->ids[n - 1].ino ^= 1;
     r->generation = dm_handover_generation(p->dm);
     /* vCPUs wait past the router's timeout from now on (the successor answers them). */
     rc = r->serving ? dm_server_handover(p->server, IOREQ_HANDOVER_BEGIN, (uint32_t)r->inst.pid)

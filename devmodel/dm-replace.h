@@ -111,7 +111,8 @@ const char *dm_replace_binary(const struct dm_replace *r);
  * (the successor stopped) and this ferry-dm serving on.  cancel stops a
  * begun successor that never came (the caller's timeout), undoing an
  * offer.  fault (NULL in normal use) corrupts what is sent, for the tests:
- * "checksum", "truncate", "version".
+ * "checksum", "truncate", "version", or "stale" (a back end passed with
+ * FDS reads as changed at the freeze).
  */
 FERRY_MUST_CHECK int dm_replace_begin(struct dm_replace *r, int *sock, char *why,
                                       size_t why_len);

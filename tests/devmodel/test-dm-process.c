@@ -689,9 +689,10 @@ START_TEST(test_process_replace)
 END_TEST
 
 /*
- * Refusals: a corrupt, truncated or foreign-version state and a successor
- * that cannot start each leave the old ferry-dm serving, and the command
- * says why.
+ * Refusals: a corrupt, truncated or foreign-version state, a back end that
+ * changed between the fds' passing and the freeze, and a successor that
+ * cannot start each leave the old ferry-dm serving, and the command says
+ * why.
  */
 START_TEST(test_process_replace_refused)
 {
@@ -699,6 +700,7 @@ START_TEST(test_process_replace_refused)
         { "x-fault=checksum", "checksum" },
         { "x-fault=truncate", "truncated" },
         { "x-fault=version", "incompatible state version" },
+        { "x-fault=stale", "try again" },
         { "binary=/bin/true", "takes no other program" },
     };
     struct hv h;
