@@ -101,6 +101,12 @@ void dm_replace_free(struct dm_replace *r);
 /* The successor's binary. */
 const char *dm_replace_binary(const struct dm_replace *r);
 /*
+ * A successor forks its own launcher while its stderr is still the pipe
+ * its predecessor reads; once it has taken over, fd (its log, stderr)
+ * becomes the launcher's log too.  0 or -errno.
+ */
+FERRY_MUST_CHECK int dm_replace_log_to(struct dm_replace *r, int fd);
+/*
  * x-replace in steps, so that this ferry-dm serves while its successor
  * execs, adds its devices and confines itself: begin starts the successor
  * (*sock becomes readable when it says STARTED, or goes); offer, then,
