@@ -18,9 +18,9 @@
  *
  * The stand-ins are hidden: libusbredirhost's own references to libusb go
  * straight to libusb.  libusb_reset_device, libusb_set_auto_detach_kernel_
- * driver and libusb_cancel_transfer are not here: usb/redir.c defines them
- * (its handover interposition, exported by ferry-dm's link line) and finds
- * libusb's through RTLD_NEXT.
+ * driver, libusb_cancel_transfer and libusb_set_interface_alt_setting are
+ * not here: usb/redir.c defines them (its handover interposition, exported
+ * by ferry-dm's link line) and finds libusb's through RTLD_NEXT.
  *
  * The list is what the ferry-dm link needs from these libraries (nm -D
  * --undefined-only on a build without this file); a function Ferry starts

@@ -763,9 +763,10 @@ static int (*real_set_alt)(libusb_device_handle *, int, int);
 
 /* libusb's own functions: found once libusb is loaded (usb_libs_load, and
  * on first use), not in a constructor: ferry-dm loads libusb only when USB
- * is wanted (usb/libs-dl.c).  In ferry-dm, whose link line has no
- * libusbredirhost to make these definitions dynamic, its link arguments
- * export them (devmodel/meson.build). */
+ * is wanted (usb/libs-dl.c), so each interposer below calls this first.
+ * In ferry-dm, whose link line has no libusbredirhost to make these
+ * definitions dynamic, usb_dl_link_args (usb/meson.build) exports them: a
+ * new interposer needs its line there and in tests/devmodel/dm-needed.py. */
 void redir_interpose_init(void)
 {
     if (real_reset_device)
@@ -785,6 +786,7 @@ libusb_set_interface_alt_setting(libusb_device_handle *h, int iface, int alt)
 {
     if (alt_window)
         return LIBUSB_SUCCESS;
+    redir_interpose_init();
     return real_set_alt ? real_set_alt(h, iface, alt) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 

@@ -4,8 +4,9 @@
 usb_libs_load) and libpci only for [pci] devices (pci/host/libs-dl.c,
 pcihost_scan): its ELF file must not name them (nor libudev, which comes
 with both) as DT_NEEDED (a new call without a stand-in in a libs-dl.c
-brings them back at start-up), and it must export usb/redir.c's interposition of three libusb
-functions, which libusbredirhost binds to once loaded.
+brings them back at start-up), and it must export usb/redir.c's
+interposition of four libusb functions, which libusbredirhost binds to once
+loaded.
 
     dm-needed.py READELF FERRY_DM
 """
@@ -15,7 +16,7 @@ import sys
 
 UNWANTED = ("libusb-1.0", "libusbredirhost", "libusbredirparser", "libpci", "libudev")
 EXPORTED = ("libusb_reset_device", "libusb_set_auto_detach_kernel_driver",
-            "libusb_cancel_transfer")
+            "libusb_cancel_transfer", "libusb_set_interface_alt_setting")
 
 
 def main():
