@@ -22,7 +22,10 @@
 
 #define REPLACE_MAGIC       0x50524446u     /* "FDRP" */
 #define REPLACE_CHUNK       32768
-#define REPLACE_FDS_MAX     250             /* under the kernel's SCM_MAX_FD (253) */
+/* fds per SCM_RIGHTS message: the kernel takes at most SCM_MAX_FD (253) in one; a handover
+ * with more (DM_STATE_FDS_MAX in all) sends them in FDS_MORE messages after the first */
+#define REPLACE_FDS_PER_MSG 200
+#define REPLACE_SCM_MAX_FD  253
 #define REPLACE_MSG_MAX     (REPLACE_CHUNK + 64)
 
 enum replace_type {
@@ -31,6 +34,7 @@ enum replace_type {
     REPLACE_MSG_STATE = 3,
     REPLACE_MSG_RESULT = 4,
     REPLACE_MSG_STARTED = 5,    /* succ -> pred: exec'd and set up, ready for the fds */
+    REPLACE_MSG_FDS_MORE = 6,   /* pred -> succ: the next fds (struct replace_fds_more) */
 };
 
 struct replace_hdr {
@@ -44,8 +48,14 @@ struct replace_fds {
     struct ioreq_server_handover ioreq;
     uint32_t nr_ioreq_fds;
     uint32_t state_len;
-    uint32_t nr_fds;
-    uint32_t roles[REPLACE_FDS_MAX];
+    uint32_t nr_fds;            /* in all: the first REPLACE_FDS_PER_MSG come with this */
+    uint32_t roles[DM_STATE_FDS_MAX];
+};
+
+/* The fds from first on, count of them (the rest of nr_fds, at most REPLACE_FDS_PER_MSG). */
+struct replace_fds_more {
+    uint32_t first;
+    uint32_t count;
 };
 
 struct replace_result {
@@ -97,7 +107,7 @@ static ssize_t msg_recv(int sock, uint16_t want, void *buf, int *fds, unsigned m
 {
     struct pollfd p = { .fd = sock, .events = POLLIN };
     struct replace_hdr *h = buf;
-    size_t space = CMSG_SPACE(REPLACE_FDS_MAX * sizeof(int));
+    size_t space = CMSG_SPACE(REPLACE_SCM_MAX_FD * sizeof(int));
     g_autofree char *cbuf = g_malloc0(space);
     struct iovec iov = { buf, REPLACE_MSG_MAX };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -283,7 +293,8 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     struct replace_fds *f = g_new0(struct replace_fds, 1);
     g_autoptr(GByteArray) state = g_byte_array_new();
     g_autofree uint8_t *buf = g_malloc(REPLACE_MSG_MAX);
-    int fds[REPLACE_FDS_MAX];
+    g_autofree int *fds = g_new(int, DM_STATE_FDS_MAX);
+    g_autofree uint32_t *tags = g_new(uint32_t, DM_STATE_FDS_MAX);
     unsigned nfds = 0;
     bool begun = false, exported = false;
     bool serving = dm_server_connected(p->server);     /* not in companion mode */
@@ -316,7 +327,7 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
 
     /* From here on this ferry-dm serves nothing until the exchange ends. */
     uint64_t t_freeze = now_ns(), t_sent = 0, t_ready = 0, t_state = 0;
-    rc = serving ? dm_server_export(p->server, &f->ioreq, fds, REPLACE_FDS_MAX - 1) : 0;
+    rc = serving ? dm_server_export(p->server, &f->ioreq, fds, DM_STATE_FDS_MAX - 2) : 0;
     if (rc < 0) {
         say(why, why_len, "cannot hand over the ioreq registration: %s", strerror(-rc));
         goto fail;
@@ -330,24 +341,26 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
                             ? DM_STATE_FD_IOREQ_REQ : DM_STATE_FD_IOREQ_RESP;
         f->roles[i] = role;
     }
-    if (p->control && nfds < REPLACE_FDS_MAX) {
+    /* room for both kept by dm_server_export's limit */
+    if (p->control) {
         fds[nfds] = dm_control_listen_fd(p->control);
         f->roles[nfds++] = DM_STATE_FD_CONTROL;
     }
-    if (nfds < REPLACE_FDS_MAX) {
-        fds[nfds] = STDERR_FILENO;
-        f->roles[nfds++] = DM_STATE_FD_LOG;
+    fds[nfds] = STDERR_FILENO;
+    f->roles[nfds++] = DM_STATE_FD_LOG;
+    int nc = dm_chardev_export(fds + nfds, tags, DM_STATE_FDS_MAX - nfds);
+    if (nc < 0) {
+        rc = nc;
+        say(why, why_len, "the chardevs' fds do not fit in a handover (at most %u fds in all)",
+            DM_STATE_FDS_MAX);
+        goto fail;
     }
-    uint32_t tags[REPLACE_FDS_MAX];
-    unsigned nc = dm_chardev_export(fds + nfds, tags, REPLACE_FDS_MAX - nfds);
-    for (unsigned i = 0; i < nc; i++)
+    for (int i = 0; i < nc; i++)
         f->roles[nfds + i] = DM_STATE_FD_CHARDEV | tags[i] << 8;
-    nfds += nc;
+    nfds += (unsigned)nc;
     /* QEMU-hosted devices' processes and links, the GSIs' irqfds, MSI routes (dm-handover.h). */
-    rc = nfds < DM_STATE_FDS_MAX
-             ? dm_handover_export(p->dm, fds + nfds, f->roles + nfds, DM_STATE_FDS_MAX - nfds,
-                                  why, why_len)
-             : 0;
+    rc = dm_handover_export(p->dm, fds + nfds, f->roles + nfds, DM_STATE_FDS_MAX - nfds, why,
+                            why_len);
     if (rc < 0)
         goto fail;
     exported = true;
@@ -386,10 +399,21 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     uint16_t version = fault && !strcmp(fault, "version") ? DM_STATE_VERSION + 1
                                                           : DM_STATE_VERSION;
     rc = msg_send(inst.sock, REPLACE_MSG_FDS, version, f,
-                  offsetof(struct replace_fds, roles) + nfds * sizeof(uint32_t), fds, nfds);
+                  offsetof(struct replace_fds, roles) + nfds * sizeof(uint32_t), fds,
+                  MIN(nfds, REPLACE_FDS_PER_MSG));
+    /* more than one message takes: the rest in order, each saying which they are */
+    for (unsigned first = REPLACE_FDS_PER_MSG; rc == 0 && first < nfds;
+         first += REPLACE_FDS_PER_MSG) {
+        struct replace_fds_more m = { first, MIN(nfds - first, REPLACE_FDS_PER_MSG) };
+
+        rc = msg_send(inst.sock, REPLACE_MSG_FDS_MORE, DM_STATE_VERSION, &m, sizeof(m),
+                      fds + first, m.count);
+    }
     if (rc < 0)
         goto no_answer;     /* most likely it exited already: say what it said */
     t_sent = now_ns();
+    ferry_log(FERRY_LOG_INFO, NULL, "replace: %u fds handed over in %u messages", nfds,
+              nfds ? (nfds + REPLACE_FDS_PER_MSG - 1) / REPLACE_FDS_PER_MSG : 1);
     /* The state right behind the fds: it waits in the socket until the successor, confined,
      * reads it, and the guest's pause holds one wake-up less. */
     for (size_t off = 0; off < state->len; off += REPLACE_CHUNK) {
@@ -475,9 +499,9 @@ fail:
 struct dm_takeover {
     int sock;
     struct replace_fds f;
-    int fds[REPLACE_FDS_MAX];
+    int fds[DM_STATE_FDS_MAX];
     unsigned nfds;
-    bool used[REPLACE_FDS_MAX];
+    bool used[DM_STATE_FDS_MAX];
 };
 
 int dm_takeover_started(int fd)
@@ -492,7 +516,8 @@ int dm_takeover_receive(int fd, struct dm_takeover **out, char *why, size_t why_
     uint16_t version = 0;
 
     t->sock = fd;
-    ssize_t n = msg_recv(fd, REPLACE_MSG_FDS, buf, t->fds, REPLACE_FDS_MAX, &t->nfds, &version);
+    ssize_t n = msg_recv(fd, REPLACE_MSG_FDS, buf, t->fds, REPLACE_FDS_PER_MSG, &t->nfds,
+                         &version);
     if (n == -EPROTONOSUPPORT) {
         say(why, why_len, "incompatible state version %u: this ferry-dm reads version %u",
             version, DM_STATE_VERSION);
@@ -504,13 +529,35 @@ int dm_takeover_receive(int fd, struct dm_takeover **out, char *why, size_t why_
     }
     memcpy(&t->f, buf + sizeof(struct replace_hdr),
            (size_t)n < sizeof(t->f) ? (size_t)n : sizeof(t->f));
-    if ((size_t)n < offsetof(struct replace_fds, roles) || t->f.nr_fds > REPLACE_FDS_MAX ||
+    if ((size_t)n < offsetof(struct replace_fds, roles) || t->f.nr_fds > DM_STATE_FDS_MAX ||
         (size_t)n != offsetof(struct replace_fds, roles) + t->f.nr_fds * sizeof(uint32_t) ||
-        t->f.nr_fds != t->nfds || t->f.nr_ioreq_fds > t->nfds || t->f.state_len > DM_STATE_MAX) {
+        t->nfds != MIN(t->f.nr_fds, REPLACE_FDS_PER_MSG) || t->f.nr_ioreq_fds > t->f.nr_fds ||
+        t->f.state_len > DM_STATE_MAX) {
         say(why, why_len, "malformed handover: %zd bytes, %u fds announced, %u came",
             n, t->f.nr_fds, t->nfds);
         n = -EBADMSG;
         goto refuse;
+    }
+    /* the rest of the fds, each message naming where its fds go: all of them, or a refusal */
+    while (t->nfds < t->f.nr_fds) {
+        struct replace_fds_more m = { 0 };
+        unsigned want = MIN(t->f.nr_fds - t->nfds, REPLACE_FDS_PER_MSG), got = 0;
+
+        n = msg_recv(fd, REPLACE_MSG_FDS_MORE, buf, t->fds + t->nfds, want, &got, NULL);
+        if (n < 0) {
+            say(why, why_len, "the handover's fds stopped at %u of %u: %s", t->nfds,
+                t->f.nr_fds, strerror((int)-n));
+            goto refuse;
+        }
+        memcpy(&m, buf + sizeof(struct replace_hdr), MIN((size_t)n, sizeof(m)));
+        t->nfds += got;     /* ours to close from here on */
+        if ((size_t)n != sizeof(m) || m.first != t->nfds - got || m.count != got ||
+            got != want) {
+            say(why, why_len, "malformed handover: fds %u-%u announced, %u came at %u of %u",
+                m.first, m.first + m.count, got, t->nfds - got, t->f.nr_fds);
+            n = -EBADMSG;
+            goto refuse;
+        }
     }
     t->f.ioreq.name[IOREQ_NAME_MAX] = '\0';
     *out = t;
@@ -523,8 +570,8 @@ refuse:
 int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, char *why,
                       size_t why_len)
 {
-    int cfds[REPLACE_FDS_MAX];
-    uint32_t tags[REPLACE_FDS_MAX];
+    g_autofree int *cfds = g_new(int, DM_STATE_FDS_MAX);
+    g_autofree uint32_t *tags = g_new(uint32_t, DM_STATE_FDS_MAX);
     unsigned nc = 0;
 
     for (unsigned i = 0; i < t->nfds; i++) {
@@ -550,8 +597,8 @@ int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, cha
         say(why, why_len, "malformed chardev fds in the handover");
         return rc;
     }
-    int hfds[REPLACE_FDS_MAX];
-    uint32_t hroles[REPLACE_FDS_MAX];
+    g_autofree int *hfds = g_new(int, DM_STATE_FDS_MAX);
+    g_autofree uint32_t *hroles = g_new(uint32_t, DM_STATE_FDS_MAX);
     unsigned nh = 0;
     for (unsigned i = t->f.nr_ioreq_fds; i < t->nfds; i++) {
         uint32_t kind = DM_STATE_FD_KIND(t->f.roles[i]);
@@ -668,7 +715,7 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
         return -EINVAL;
     }
     if (p->companion) {
-        int cfds[REPLACE_FDS_MAX];
+        g_autofree int *cfds = g_new(int, DM_STATE_FDS_MAX);
         unsigned nc = 0;
 
         for (unsigned i = 0; i < t->nfds; i++)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -807,6 +808,134 @@ START_TEST(test_process_replace_irqs)
 }
 END_TEST
 
+/*
+ * A handover of more fds than one SCM_RIGHTS message carries (and than the
+ * old limit of 64): 70 more UARTs, each with a serial file and an input
+ * socket that a client stays connected to (three fds each: over 210 in
+ * all, two messages), replaced twice.  Every UART still writes its file where it was and reads what its
+ * client sends, through the fds its predecessor passed.
+ */
+START_TEST(test_process_replace_many_fds)
+{
+    enum { UARTS = 70, ROUNDS = 3 };
+    char *dir = g_dir_make_tmp("ferry-dm-fds-XXXXXX", NULL);
+    char *conf = g_build_filename(dir, "many.conf", NULL);
+    GString *text = g_string_new("[dm]\ndevices=");
+    int clients[UARTS];
+    struct hv h;
+    int rc;
+
+    ck_assert_ptr_nonnull(dir);
+    for (int i = 0; i < UARTS; i++)
+        g_string_append_printf(text, "%suart,id=u%d,port=0x%x,irq=%d,out=file:%s/u%d.out,"
+                               "in=socket:%s/u%d.in", i ? ";" : "", i, 0x1000 + 8 * i, 100 + i,
+                               dir, i, dir, i);
+    g_string_append_c(text, '\n');
+    ck_assert(g_file_set_contents(conf, text->str, -1, NULL));
+    g_string_free(text, TRUE);
+    /* the successors (user ferry) read the config again */
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(chmod(conf, 0644), 0);
+    char *arg = g_strdup_printf("--config=%s", conf);
+    hv_start(&h, arg, NULL);
+    for (int i = 0; i < UARTS; i++) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        clients[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(clients[i], 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/u%d.in", dir, i);
+        ck_assert_msg(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)) == 0,
+                      "connect %s: %s", sa.sun_path, strerror(errno));
+    }
+    for (int k = 0; k < ROUNDS; k++) {
+        if (k > 0) {
+            char *err = NULL;
+            pid_t first = h.dm, next = dm_replace(&h, NULL, &err);
+
+            ck_assert_msg(next > 0, "replace %d with many fds refused: %s", k, err);
+            g_free(err);
+            if (k == 1)
+                reap_if_child(first);
+            h.dm = next;
+        } else {
+            /* the configuration does need more than one message's worth and 64 */
+            char *fddir = g_strdup_printf("/proc/%d/fd", (int)h.dm);
+            GDir *d;
+            unsigned n = 0;
+
+            /* a client counts once ferry-dm has accepted it */
+            for (int t = 0; t < 5000 && n < 3 * UARTS; t++) {
+                n = 0;
+                d = g_dir_open(fddir, 0, NULL);
+                ck_assert_ptr_nonnull(d);
+                while (g_dir_read_name(d))
+                    n++;
+                g_dir_close(d);
+                if (n < 3 * UARTS)
+                    usleep(1000);
+            }
+            ck_assert_msg(n >= 3 * UARTS, "ferry-dm holds %u fds, expected over %d", n,
+                          3 * UARTS);
+            g_free(fddir);
+        }
+        for (int i = 0; i < UARTS; i++) {
+            uint16_t port = (uint16_t)(0x1000 + 8 * i);
+            char c = (char)('a' + (i + k) % 26);
+
+            pio(&h, port, 1, true, (uint64_t)('A' + k), &rc);
+            ck_assert_int_eq(rc, IOREQ_SENT);
+            ck_assert_int_eq(write(clients[i], &c, 1), 1);
+            uint64_t lsr = 0;
+            for (int t = 0; t < 5000 && !(lsr & 1); t++) {
+                lsr = pio(&h, port + 5, 1, false, 0, &rc);
+                ck_assert_int_eq(rc, IOREQ_SENT);
+                if (!(lsr & 1))
+                    usleep(1000);
+            }
+            ck_assert_msg(lsr & 1, "round %d: u%d never received its client's byte", k, i);
+            ck_assert_uint_eq(pio(&h, port, 1, false, 0, &rc), (uint8_t)c);
+        }
+        for (int i = 0; i < UARTS; i++) {
+            char *path = g_strdup_printf("%s/u%d.out", dir, i);
+            char *out = NULL;
+
+            for (int t = 0; t < 5000; t++) {
+                g_free(out);
+                out = slurp(path);
+                if (strlen(out) >= (size_t)k + 1)
+                    break;
+                usleep(1000);
+            }
+            /* one byte per round, in the same file (a successor does not truncate it) */
+            char want[ROUNDS + 1] = { 0 };
+            for (int j = 0; j <= k; j++)
+                want[j] = (char)('A' + j);
+            ck_assert_msg(!strcmp(out, want), "round %d: u%d's file has '%s', not '%s'", k, i,
+                          out, want);
+            g_free(out);
+            g_free(path);
+        }
+    }
+    for (int i = 0; i < UARTS; i++) {
+        char *path = g_strdup_printf("%s/u%d.out", dir, i);
+
+        close(clients[i]);
+        unlink(path);
+        g_free(path);
+        path = g_strdup_printf("%s/u%d.in", dir, i);
+        unlink(path);
+        g_free(path);
+    }
+    kill_dm(&h);
+    hv_stop(&h);
+    unlink(conf);
+    rmdir(dir);
+    g_free(conf);
+    g_free(arg);
+    g_free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
@@ -814,6 +943,7 @@ int main(void)
     suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
                                          test_process_config_file, test_process_router_gone,
                                          test_process_replace, test_process_replace_refused,
-                                         test_process_replace_irqs));
+                                         test_process_replace_irqs,
+                                         test_process_replace_many_fds));
     return ferry_check_run(s, CK_NOFORK);
 }
