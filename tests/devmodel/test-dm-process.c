@@ -65,14 +65,18 @@ static void r_log(void *opaque, enum ferry_log_level level, const char *msg)
 }
 
 /*
- * An irqchip of sorts, for test_process_replace_irqs only: irqfds and MSI
- * routes are accepted and counted, and a copy of GSI 4's eventfd and of
- * the first routed MSI's is kept to read what ferry-dm signals.
+ * An irqchip of sorts, for test_process_replace_irqs and
+ * test_process_crash_irqfds only: irqfds and MSI routes are accepted and
+ * counted, and a copy of GSI 4's latest eventfd and of the first routed
+ * MSI's is kept to read what ferry-dm signals.  keep_ms: the router keeps a
+ * dead server's registration for a restart (server_lost), as ferry-hv does.
  */
 static struct {
     bool on;
     unsigned gsi4_assigns, msi_routes;
+    atomic_uint gsi4_deassigns;
     int gsi4_fd, msi_fd;
+    unsigned keep_ms;
 } chip = { .gsi4_fd = -1, .msi_fd = -1 };
 
 static int r_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
@@ -81,10 +85,18 @@ static int r_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool ass
         return -ENOSYS;     /* no irqchip here: ferry-dm falls back to irq line calls */
     if (assign && gsi == 4) {
         chip.gsi4_assigns++;
-        if (chip.gsi4_fd < 0)
-            chip.gsi4_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (chip.gsi4_fd >= 0)
+            close(chip.gsi4_fd);
+        chip.gsi4_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    } else if (!assign && gsi == 4) {
+        atomic_fetch_add(&chip.gsi4_deassigns, 1);
     }
     return 0;
+}
+
+static unsigned r_server_lost(void *opaque, uint32_t id, const char *name)
+{
+    return chip.keep_ms;
 }
 
 static int r_msi_route(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
@@ -146,6 +158,7 @@ static const struct ioreq_router_ops r_ops = {
     .memory = r_memory,
     .shutdown = r_shutdown,
     .server_gone = r_gone,
+    .server_lost = r_server_lost,
 };
 
 static const char *build_root(void)
@@ -936,6 +949,89 @@ START_TEST(test_process_replace_many_fds)
 }
 END_TEST
 
+/*
+ * A crash restart and the dead ferry-dm's irqfds: ferry-dm is killed
+ * (SIGKILL) with COM1's THRE interrupt on an irqfd; the router keeps its
+ * registration (server_lost, as ferry-hv --dm-restarts) and deassigns that
+ * irqfd at once, though its eventfd lives on here (the test's copy, as a
+ * remote QEMU's would): KVM would otherwise keep it.  A fresh ferry-dm takes
+ * the registration over, and its own irqfd delivers; the old eventfd is
+ * signalled no more.  A clean replace deassigns nothing (test_process_replace_irqs).
+ */
+START_TEST(test_process_crash_irqfds)
+{
+    struct hv h;
+    int rc, old, sv[2];
+
+    chip.on = true;
+    chip.keep_ms = 20000;
+    hv_start(&h, NULL, NULL);
+    pio(&h, 0x3f8 + 1, 1, true, 0x02, &rc);             /* IER: THRE */
+    pio(&h, 0x3f8 + 4, 1, true, 0x08, &rc);             /* MCR: OUT2 */
+    ck_assert_uint_eq(chip.gsi4_assigns, 1);
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+    old = fcntl(chip.gsi4_fd, F_DUPFD_CLOEXEC, 3);
+    ck_assert_int_ge(old, 0);
+    kill(h.dm, SIGKILL);
+    waitpid(h.dm, NULL, 0);
+    h.dm = -1;
+    for (int i = 0; i < 5000 && atomic_load(&chip.gsi4_deassigns) == 0; i++)
+        usleep(1000);
+    ck_assert_uint_eq(atomic_load(&chip.gsi4_deassigns), 1);
+    ck_assert_uint_eq(atomic_load(&h.gone), 0);         /* kept for a restart */
+
+    /* the restart: a fresh ferry-dm with the same name on a new connection */
+    atomic_store(&h.stop, true);
+    pthread_join(h.thread, NULL);
+    atomic_store(&h.stop, false);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(h.r, sv[0]), 0);
+    ck_assert_int_eq(pthread_create(&h.thread, NULL, control_thread, &h), 0);
+    {
+        char *dm = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+        char fdarg[32], serial[512], control[512];
+
+        snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
+        snprintf(serial, sizeof(serial), "--serial=file:%s", h.out);
+        snprintf(control, sizeof(control), "--control=%s", h.ctl);
+        h.dm = fork();
+        ck_assert_int_ge(h.dm, 0);
+        if (h.dm == 0) {
+            fcntl(sv[1], F_SETFD, 0);
+            execl(dm, dm, fdarg, serial, control, "--name=proc-test", (char *)NULL);
+            _exit(127);
+        }
+        close(sv[1]);
+        g_free(dm);
+    }
+    /* the devices start afresh: the guest programs COM1 again */
+    for (int i = 0; i < 10000; i++) {
+        pio(&h, 0x80, 1, false, 0, &rc);
+        if (rc == IOREQ_SENT)
+            break;
+        usleep(1000);
+    }
+    ck_assert_int_eq(rc, IOREQ_SENT);
+    pio(&h, 0x3f8 + 1, 1, true, 0x02, &rc);
+    pio(&h, 0x3f8 + 4, 1, true, 0x08, &rc);
+    ck_assert_uint_eq(chip.gsi4_assigns, 2);            /* its own, one assigned in all */
+    ck_assert_uint_eq(atomic_load(&chip.gsi4_deassigns), 1);
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+    ck_assert_uint_eq((uint32_t)pio(&h, 0x3f8 + 2, 1, false, 0, &rc) & 0x0f, 0x02);
+    pio(&h, 0x3f8, 1, true, 'x', &rc);                  /* THRE again: an edge */
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+    ck_assert_uint_eq(efd_count(old, 200), 0);
+    close(old);
+    chip.keep_ms = 0;       /* its end is an end */
+    kill_dm(&h);
+    hv_stop(&h);
+    ck_assert_uint_eq(atomic_load(&chip.gsi4_deassigns), 2);  /* the fresh one's, at its end */
+    close(chip.gsi4_fd);
+    close(chip.msi_fd);
+    chip = (typeof(chip)){ .gsi4_fd = -1, .msi_fd = -1 };
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
@@ -944,6 +1040,7 @@ int main(void)
                                          test_process_config_file, test_process_router_gone,
                                          test_process_replace, test_process_replace_refused,
                                          test_process_replace_irqs,
-                                         test_process_replace_many_fds));
+                                         test_process_replace_many_fds,
+                                         test_process_crash_irqfds));
     return ferry_check_run(s, CK_NOFORK);
 }
