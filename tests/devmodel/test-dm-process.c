@@ -708,6 +708,7 @@ START_TEST(test_process_replace_refused)
         { "x-fault=checksum", "checksum" },
         { "x-fault=truncate", "truncated" },
         { "x-fault=version", "incompatible state version" },
+        { "x-fault=fds", "fds announced" },
         { "binary=/bin/true", "takes no other program" },
     };
     struct hv h;
@@ -861,6 +862,15 @@ START_TEST(test_process_replace_many_fds)
                       "connect %s: %s", sa.sun_path, strerror(errno));
     }
     for (int k = 0; k < ROUNDS; k++) {
+        if (k == 1) {
+            /* an fd short in the second message: refused, the old one serves on (below) */
+            char *err = NULL;
+
+            ck_assert_int_eq(dm_replace(&h, "x-fault=fds", &err), 0);
+            ck_assert_msg(strstr(err, "fds 200-"), "x-fault=fds: '%s' lacks 'fds 200-'", err);
+            g_free(err);
+            ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
+        }
         if (k > 0) {
             char *err = NULL;
             pid_t first = h.dm, next = dm_replace(&h, NULL, &err);
