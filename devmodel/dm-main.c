@@ -665,6 +665,11 @@ static int dm_run(const struct dm_args *a)
                   (tt[7] - tt[4]) / 1e3, (tt[5] - tt[7]) / 1e3, (tt[6] - tt[5]) / 1e3);
         dm_takeover_free(takeover);
         takeover = NULL;
+        /* Our launcher logged to the pipe our predecessor read (and closed when it went):
+         * ours now, after the guest's pause. */
+        if (m.replace && (rc = dm_replace_log_to(m.replace, STDERR_FILENO)) < 0)
+            ferry_log(FERRY_LOG_WARNING, NULL, "the successor launcher keeps its old log (a "
+                      "closed pipe): %s", strerror(-rc));
         goto serve;
     }
     rc = dm_start(m.dm);

@@ -3,6 +3,7 @@
 #include "devmodel/dm-replace.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -190,11 +191,19 @@ int dm_replace_prepare(const char *const *argv, const struct ferry_sandbox_confi
                        struct dm_replace **out)
 {
     struct dm_replace *r = g_new0(struct dm_replace, 1);
+    /*
+     * The launcher drops to the sandbox's user like QEMU's, but keeps what its successor
+     * needs to confine itself as this ferry-dm did: CAP_SYS_ADMIN for the namespaces
+     * (a user namespace instead cannot map uid 0 for a root ferry-dm, and is weaker),
+     * CAP_SETPCAP to empty the bounding set.  Only those this ferry-dm holds now.
+     */
+    struct ferry_sandbox_config lsbx = sbx ? *sbx : (struct ferry_sandbox_config){ 0 };
+    lsbx.keep_caps = 1ull << CAP_SETPCAP | (lsbx.namespaces ? 1ull << CAP_SYS_ADMIN : 0);
     struct ferry_launcher_config cfg = {
         .argv = argv,
         .sock_type = SOCK_SEQPACKET,
         .max_live = 1,
-        .sandbox = sbx,
+        .sandbox = sbx ? &lsbx : NULL,
         .outlive = true,
         .log = ferry_log_glib,
     };
@@ -207,6 +216,11 @@ int dm_replace_prepare(const char *const *argv, const struct ferry_sandbox_confi
     r->binary = g_strdup(argv[0]);
     *out = r;
     return 0;
+}
+
+int dm_replace_log_to(struct dm_replace *r, int fd)
+{
+    return sandbox_launcher_log_to(r->launcher, fd);
 }
 
 const char *dm_replace_binary(const struct dm_replace *r)
@@ -224,6 +238,13 @@ int dm_replace_begin(struct dm_replace *r, int *sock, char *why, size_t why_len)
         return -EBUSY;
     }
     rc = sandbox_launcher_start(r->launcher, &inst);
+    if (rc < 0 && sandbox_launcher_gone(r->launcher)) {
+        /* Nothing was frozen: this ferry-dm serves on, but no replace can work any more. */
+        say(why, why_len, "cannot start the successor %s: its launcher (pid %d) has exited, "
+            "so this ferry-dm cannot be replaced (it goes on serving; its log says why the "
+            "launcher went)", r->binary, (int)sandbox_launcher_pid(r->launcher));
+        return rc;
+    }
     if (rc < 0) {
         say(why, why_len, "cannot start the successor %s: %s", r->binary, strerror(-rc));
         return rc;

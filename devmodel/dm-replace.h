@@ -86,6 +86,12 @@ void dm_replace_free(struct dm_replace *r);
 /* The successor's binary. */
 const char *dm_replace_binary(const struct dm_replace *r);
 /*
+ * A successor forks its own launcher while its stderr is still the pipe
+ * its predecessor reads; once it has taken over, fd (its log, stderr)
+ * becomes the launcher's log too.  0 or -errno.
+ */
+FERRY_MUST_CHECK int dm_replace_log_to(struct dm_replace *r, int fd);
+/*
  * x-replace in two steps, so that this ferry-dm serves while its successor
  * execs and warms up: begin starts the successor (*sock becomes readable
  * when it says STARTED, or goes); dm_replace_run then does the rest.

@@ -196,6 +196,16 @@ void dm_server_set_pinned(struct ferry_dm_server *s, bool pinned)
     s->pinned = pinned;
 }
 
+/*
+ * The vCPU doorbells are watched edge-triggered where libevent's backend
+ * can (epoll): a synchronous request then costs ferry-dm one syscall, the
+ * epoll_wait that wakes it, instead of two (the doorbell's read).
+ */
+static bool edge_doorbells(const struct ferry_dm_server *m)
+{
+    return event_base_get_features(m->base) & EV_FEATURE_ET;
+}
+
 static int connect_router(struct ferry_dm_server *m, const char *name, const char *path,
                           int ioreq_fd)
 {
@@ -203,6 +213,7 @@ static int connect_router(struct ferry_dm_server *m, const char *name, const cha
         .name = name ? name : "ferry-dm",
         .buffered = true,       /* posted writes for regions that declare them */
         .pinned = m->pinned,
+        .edge_doorbells = edge_doorbells(m),
         .ops = &srv_ops,
         .opaque = m,
     };
@@ -233,7 +244,8 @@ static int watch_server(struct ferry_dm_server *m)
     }
     for (unsigned i = 0; i < m->nr_vcpus; i++) {
         args[i] = (struct vcpu_arg){ .m = m, .vcpu = i };
-        m->vcpu_ev[i] = event_new(m->base, ioreq_server_vcpu_fd(m->srv, i), EV_READ | EV_PERSIST,
+        m->vcpu_ev[i] = event_new(m->base, ioreq_server_vcpu_fd(m->srv, i),
+                                  EV_READ | EV_PERSIST | (edge_doorbells(m) ? EV_ET : 0),
                                   vcpu_doorbell_cb, &args[i]);
         if (!m->vcpu_ev[i] || event_add(m->vcpu_ev[i], NULL) < 0)
             return -ENOMEM;
@@ -291,7 +303,8 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
 int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handover *h, int *fds,
                     unsigned nfds)
 {
-    struct ioreq_server_config cfg = { .name = h->name, .ops = &srv_ops, .opaque = s };
+    struct ioreq_server_config cfg = { .name = h->name, .edge_doorbells = edge_doorbells(s),
+                                       .ops = &srv_ops, .opaque = s };
     int rc = ioreq_server_adopt(h, fds, nfds, &cfg, &s->srv);
 
     if (rc < 0) {

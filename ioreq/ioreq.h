@@ -465,6 +465,14 @@ struct ioreq_server_config {
     bool buffered;              /* ask for the buffered ring */
     unsigned posted_delay_us;   /* 0: IOREQ_POSTED_DELAY_US; or IOREQ_POSTED_IMMEDIATE */
     bool pinned;                /* tell the router our CPUs are chosen (no placement) */
+    /*
+     * The caller watches the vCPU doorbells edge-triggered (EPOLLET,
+     * libevent's EV_ET): every ring is an event of its own, so dispatching
+     * leaves the doorbell's counter alone, one read syscall less per
+     * request.  Never with a level-triggered watch (poll, select): the
+     * doorbell would stay readable.
+     */
+    bool edge_doorbells;
     const struct ioreq_server_ops *ops;
     void *opaque;
 };

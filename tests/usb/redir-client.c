@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <usbredirfilter.h>
 #include <usbredirparser.h>
 
 #include "redir-client.h"
@@ -17,6 +18,7 @@
 /* Bytes read ahead of what usbredirparser asked for: the headers of a burst
  * come in with one readv() (as QEMU's chardev reads a block at a time). */
 #define REDIRC_RBUF_SIZE (16 * 1024)
+#define REDIRC_ISO_LOG_MAX   (1u << 20)     /* iso packets whose id and frame are kept */
 
 struct done {
     uint64_t id;
@@ -41,6 +43,10 @@ struct redirc {
     unsigned stream_statuses;   /* interrupt and bulk receiving status packets seen */
     int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
+    unsigned iso_statuses;      /* iso_stream_status packets seen */
+    GArray *iso_ids, *iso_seqs; /* good iso packets: their ids, their frame numbers */
+    int streams_status;         /* last bulk_streams_status, -1 before */
+    uint32_t streams_count;
 };
 
 static void c_log(void *priv, int level, const char *msg)
@@ -175,12 +181,19 @@ static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_head
 {
     ((struct redirc *)p)->alt_status = h->status;
 }
-static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
+static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h)
+{
+    ((struct redirc *)p)->iso_statuses++;
+}
 static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h)
 {
     ((struct redirc *)p)->stream_statuses++;
 }
-static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
+static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h)
+{
+    ((struct redirc *)p)->streams_status = h->status;
+    ((struct redirc *)p)->streams_count = h->no_streams;
+}
 static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h)
 {
     ((struct redirc *)p)->bbulk_status = h->status;
@@ -198,6 +211,13 @@ static void n_iso(void *p, uint64_t id, struct usb_redir_iso_packet_header *h, u
     if (h->status == 0 && len >= 2 && d[1] == (uint8_t)(d[0] + 1)) {
         c->iso_ok++;
         c->iso_len_seen[0] = (unsigned)len;
+        if (len >= 8 && c->iso_ids->len < REDIRC_ISO_LOG_MAX) {
+            uint32_t seq = (uint32_t)d[len - 4] | (uint32_t)d[len - 3] << 8 |
+                           (uint32_t)d[len - 2] << 16 | (uint32_t)d[len - 1] << 24;
+
+            g_array_append_val(c->iso_ids, id);
+            g_array_append_val(c->iso_seqs, seq);
+        }
     }
     usbredirparser_free_packet_data(c->p, d);
 }
@@ -238,7 +258,10 @@ struct redirc *redirc_new(int fd)
     c->alt_status = -1;
     c->cfg_status = -1;
     c->bbulk_status = -1;
+    c->streams_status = -1;
     c->bbulk = g_byte_array_new();
+    c->iso_ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    c->iso_seqs = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     g_queue_init(&c->done);
     g_queue_init(&c->int_in);
     c->p = usbredirparser_create();
@@ -295,6 +318,8 @@ void redirc_free(struct redirc *c)
     while ((b = g_queue_pop_head(&c->int_in)))
         g_byte_array_unref(b);
     g_byte_array_unref(c->bbulk);
+    g_array_unref(c->iso_ids);
+    g_array_unref(c->iso_seqs);
     usbredirparser_destroy(c->p);
     close(c->fd);
     g_free(c->rbuf);
@@ -425,6 +450,60 @@ void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_pe
 unsigned redirc_iso_good(struct redirc *c, unsigned len)
 {
     return c->iso_len_seen[0] == len ? c->iso_ok : 0;
+}
+
+void redirc_filter(struct redirc *c)
+{
+    /* allow everything (class, vendor, product, version: -1 each) */
+    const struct usbredirfilter_rule r = { -1, -1, -1, -1, 1 };
+
+    usbredirparser_send_filter_filter(c->p, &r, 1);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_stop_iso(struct redirc *c, uint64_t id, uint8_t ep)
+{
+    struct usb_redir_stop_iso_stream_header h = { .endpoint = ep };
+
+    usbredirparser_send_stop_iso_stream(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+unsigned redirc_iso_statuses(struct redirc *c)
+{
+    return c->iso_statuses;
+}
+
+size_t redirc_iso_log(struct redirc *c, const uint64_t **ids, const uint32_t **frames)
+{
+    *ids = (const uint64_t *)(void *)c->iso_ids->data;
+    *frames = (const uint32_t *)(void *)c->iso_seqs->data;
+    return c->iso_ids->len;
+}
+
+void redirc_alloc_bulk_streams(struct redirc *c, uint64_t id, uint32_t eps, uint32_t count)
+{
+    struct usb_redir_alloc_bulk_streams_header h = { .endpoints = eps, .no_streams = count };
+
+    c->streams_status = -1;
+    usbredirparser_send_alloc_bulk_streams(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_free_bulk_streams(struct redirc *c, uint64_t id, uint32_t eps)
+{
+    struct usb_redir_free_bulk_streams_header h = { .endpoints = eps };
+
+    c->streams_status = -1;
+    usbredirparser_send_free_bulk_streams(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+int redirc_bulk_streams_status(struct redirc *c, uint32_t *count)
+{
+    if (count)
+        *count = c->streams_count;
+    return c->streams_status;
 }
 
 int redirc_alt_status(struct redirc *c)
