@@ -542,10 +542,14 @@ const char *ioreq_server_last_error(const struct ioreq_server *s);
  * (not dup'ed: send them with SCM_RIGHTS) and returns how many fds, at
  * most 3 + 2 * nr_vcpus: socket, shared pages, [ring doorbell], then a
  * request and a reply doorbell per vCPU.  adopt takes them all over (also
- * on error) and serves from there on: requests already READY are found by
- * ioreq_server_dispatch_all.  abandon frees s without a word to the router
- * (the old process after the successor took over).  handover sends
- * IOREQ_MSG_HANDOVER (enum ioreq_handover_phase).
+ * on error) and maps the pages, touching nothing the old process still
+ * uses: it may run while the old process serves.  take_over, once the old
+ * process has stopped, takes its place: seq is its last sequence number
+ * (export's h->seq then), the buffered ring is ours; from there on it
+ * serves, requests already READY are found by ioreq_server_dispatch_all.
+ * abandon frees s without a word to the router (the old process after the
+ * successor took over).  handover sends IOREQ_MSG_HANDOVER (enum
+ * ioreq_handover_phase).
  */
 struct ioreq_server_handover {
     uint32_t server_id;
@@ -560,6 +564,7 @@ int ioreq_server_export(const struct ioreq_server *s, struct ioreq_server_handov
 FERRY_MUST_CHECK int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds,
                                         unsigned nfds, const struct ioreq_server_config *cfg,
                                         struct ioreq_server **out);
+void ioreq_server_take_over(struct ioreq_server *s, uint32_t seq);
 void ioreq_server_abandon(struct ioreq_server *s);
 int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
 /*

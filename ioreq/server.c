@@ -932,12 +932,17 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
         ioreq_server_destroy(s);
         return rc;
     }
-    ring_take_over(s);
     *out = s;
     return 0;
 refuse:
     close_fds(fds, nfds);
     return rc;
+}
+
+void ioreq_server_take_over(struct ioreq_server *s, uint32_t seq)
+{
+    s->seq = seq;
+    ring_take_over(s);
 }
 
 int ioreq_server_unregister(struct ioreq_server *s)
