@@ -261,7 +261,7 @@ static void print_maps(pid_t pid, const char *who)
                 field++;
             }
             sp = sp && *sp && *sp != '\n' ? strrchr(sp, '/') ? strrchr(sp, '/') + 1 : sp : "[anon]";
-            snprintf(name, sizeof(name), "%s %s", perms, sp);
+            snprintf(name, sizeof(name), "%s %.*s", perms, (int)(sizeof(name) - 9), sp);
             name[strcspn(name, "\n")] = 0;
             for (cur = 0; cur < n && strcmp(rows[cur].name, name); cur++)
                 ;
