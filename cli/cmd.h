@@ -34,6 +34,11 @@ long cli_peer_pid(int fd);
  * the owner's description names; prints why not.  0 or -errno. */
 int cli_owner_claim(const char *what, const char *kind, const char *id, const char *guest,
                     const char *program, long pid);
+/* The same, and *lock_fd a copy of the claim's lock fd (its lock lives while
+ * any copy is open: pass it to the ferry-dm that serves the device, which
+ * keeps it across its replace), or -1 when this guest held it already. */
+int cli_owner_claim_fd(const char *what, const char *kind, const char *id, const char *guest,
+                       const char *program, long pid, int *lock_fd);
 /* -EBUSY (printed) when another guest owns kind/id. */
 int cli_owner_check(const char *what, const char *kind, const char *id, const char *guest);
 /* cli/libvirt-hook.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */

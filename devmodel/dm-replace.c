@@ -289,6 +289,7 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
     bool serving = dm_server_connected(p->server);     /* not in companion mode */
     bool companion_saved = false;
     g_autoptr(GByteArray) cstate = NULL;
+    g_autoptr(GByteArray) pstate = NULL;
     int rc;
 
     why[0] = '\0';
@@ -363,10 +364,21 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
         if (rc < 0)
             goto fail;
         nfds += nco;
+        if (p->companion->save_pci) {
+            pstate = g_byte_array_new();
+            nco = 0;
+            rc = p->companion->save_pci(p->companion->opaque, pstate, fds + nfds,
+                                        f->roles + nfds,
+                                        nfds < DM_STATE_FDS_MAX ? DM_STATE_FDS_MAX - nfds : 0,
+                                        &nco, why, why_len);
+            if (rc < 0)
+                goto fail;
+            nfds += nco;
+        }
     }
     f->nr_fds = nfds;
 
-    rc = dm_state_save_full(p->dm, p->guest, f->roles, nfds, cstate, state);
+    rc = dm_state_save_full(p->dm, p->guest, f->roles, nfds, cstate, pstate, state);
     if (rc < 0) {
         say(why, why_len, "cannot save the devices' state: %s", strerror(-rc));
         goto fail;
@@ -684,6 +696,31 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
                                    why, why_len);
         if (rc < 0)
             return rc;
+        nc = 0;
+        for (unsigned i = 0; i < t->nfds; i++)
+            if (!t->used[i] && DM_STATE_FD_KIND(t->f.roles[i]) == DM_STATE_FD_PCI) {
+                if (DM_STATE_FD_TAG(t->f.roles[i]) != nc) {
+                    say(why, why_len, "PCI claim fds out of order in the handover");
+                    return -EBADMSG;
+                }
+                cfds[nc++] = t->fds[i];
+                t->used[i] = true;
+            }
+        if (!p->companion->restore_pci && (v.pci || nc)) {
+            say(why, why_len, "the predecessor had PCI devices assigned, this ferry-dm cannot "
+                "take them over");
+            return -EOPNOTSUPP;
+        }
+        rc = p->companion->restore_pci
+                 ? p->companion->restore_pci(p->companion->opaque, v.pci, v.pci_len, cfds, nc,
+                                             why, why_len)
+                 : 0;
+        if (rc < 0)
+            return rc;
+    } else if (v.pci) {
+        say(why, why_len, "the state has PCI assignments, a companion's (--qmp); this "
+            "ferry-dm is not a companion");
+        return -EINVAL;
     }
     rc = serving ? dm_server_enable(p->server) : 0;
     if (rc < 0) {
