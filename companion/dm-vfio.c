@@ -735,8 +735,7 @@ int companion_vfio_handover_restore(struct companion_vfio *v, const uint8_t *sta
         }
         return 0;
     }
-    if (!vh_get32(&p, &left, &magic) || !vh_get32(&p, &left, &version) ||
-        !vh_get32(&p, &left, &count) || magic != VH_MAGIC) {
+    if (!vh_get32(&p, &left, &magic) || !vh_get32(&p, &left, &version) || magic != VH_MAGIC) {
         snprintf(why, whylen, "pci: malformed PCI section (%zu bytes)", len);
         return -EBADMSG;
     }
@@ -744,6 +743,10 @@ int companion_vfio_handover_restore(struct companion_vfio *v, const uint8_t *sta
         snprintf(why, whylen, "pci: PCI section version %u, this ferry-dm reads %u", version,
                  VH_VERSION);
         return -EPROTONOSUPPORT;
+    }
+    if (!vh_get32(&p, &left, &count)) {
+        snprintf(why, whylen, "pci: malformed PCI section (%zu bytes)", len);
+        return -EBADMSG;
     }
     if (count > DM_VFIO_ASSIGNED_MAX) {
         snprintf(why, whylen, "pci: %u assignments, at most %d", count, DM_VFIO_ASSIGNED_MAX);

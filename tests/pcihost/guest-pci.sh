@@ -26,6 +26,21 @@ dm_up() {
     done
     echo no
 }
+# dm_replace SOCK TAG: replace the ferry-dm on SOCK twice (x-replace) while
+# QEMU holds its vfio-pci device; facts TAG-replace-N=PID|failed, the last
+# successor's pid in $dmpid, and the output of each as a block
+dm_replace() {
+    for n in 1 2; do
+        out=$(ferry dm -s "$1" replace 2>&1)
+        rrc=$?
+        echo "FERRY-BEGIN $2 replace $n"
+        echo "$out"
+        echo "FERRY-END $2 replace $n rc=$rrc"
+        pid=$(echo "$out" | sed -n 's/.*"pid" *: *\([0-9]*\).*/\1/p')
+        [ $rrc -eq 0 ] && [ -n "$pid" ] && dmpid=$pid
+        fact "$2-replace-$n=${pid:-failed}"
+    done
+}
 run() {  # run NAME CMD...: output between markers, rc at the end
     name=$1; shift
     echo "FERRY-BEGIN $name"
@@ -221,6 +236,14 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     fact "dm-driver=$(drv $E1000E)"
     run "dm inner query-pci" ferry dm -s /tmp/mon.sock query-pci
     run "dm query" ferry dm -s /tmp/dm.sock query-pci-assigned
+    # Replaced twice with the config's device assigned: QEMU's vfio-pci device
+    # is not touched, the successor lists it (config: true) and holds the claim.
+    dm0=$dmpid
+    dm_replace /tmp/dm.sock cfg
+    fact "cfg-replaced-old-gone=$(kill -0 $dm0 2>/dev/null && echo no || echo yes) cfg-driver=$(drv $E1000E)"
+    run "cfg query replaced" ferry dm -s /tmp/dm.sock query-pci-assigned
+    run "cfg inner query-pci replaced" ferry dm -s /tmp/mon.sock query-pci
+    run "cfg owner replaced" ferry policy check other 00:02.0
     # The inner guest is paused: nobody ejects, the wait ends with an error.
     # ferry-dm waits without blocking: while it does (its log says device_del
     # went out), a second control client's query-status is answered, and the
@@ -252,6 +275,13 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     run "dm attach" ferry pci attach --addr 6 /tmp/dm.sock 00:02.0
     fact "dm-driver-attached=$(drv $E1000E)"
     run "dm query 2" ferry dm -s /tmp/dm.sock query-pci-assigned
+    # Replaced twice with a device attached at run time: the broker's claim
+    # (its lock fd, passed with pci-attach) goes along; the last successor
+    # lists the device (config: false) and detaches it.
+    dm_replace /tmp/dm.sock hot
+    run "hot query replaced" ferry dm -s /tmp/dm.sock query-pci-assigned
+    run "hot inner query-pci replaced" ferry dm -s /tmp/mon.sock query-pci
+    run "hot owner replaced" ferry policy check other 00:02.0
     run "dm detach" ferry pci detach /tmp/dm.sock 00:02.0
     fact "dm-driver-detached2=$(drv $E1000E)"
     # Stop with a device plugged: QEMU goes, ferry-dm follows, and the
