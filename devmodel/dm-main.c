@@ -52,6 +52,7 @@ struct dm_program {
     struct event *replace_ev;
     char *replace_fault;
     const char *guest;
+    const char *libvirt;                /* --libvirt DOMAIN, or NULL */
     bool replaced;                      /* a successor serves: exit, touch nothing */
     int status;
 };
@@ -116,12 +117,23 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
 {
     const char *binary = ferry_json_string(args, "binary", NULL);
     const char *fault = ferry_json_string(args, "x-fault", NULL);
-    char why[512];
+    char why[768];
     pid_t pid = 0;
 
+    if (m->libvirt) {
+        /* docs/libvirt.md, "Replacing ferry-dm": what stands in the way, by name */
+        g_autofree char *aliases = companion_usb_libvirt_aliases(m->usb);
+
+        snprintf(why, sizeof(why), "x-replace: ferry-dm --libvirt %s cannot be replaced: its "
+                 "USB devices (%s) reach QEMU through listening sockets, which a handover does "
+                 "not pass, their followers (ferry libvirt-follow) end with its control "
+                 "connection, and the libvirt hook stops the pid in dm.pid; nothing was "
+                 "changed", m->libvirt, aliases && *aliases ? aliases : "none now");
+        return dm_control_reply_error(id, why);
+    }
     if (!m->replace)
-        return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced "
-                                      "(--libvirt, or its successor launcher failed)");
+        return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced: its "
+                                      "successor launcher failed to start (see its log)");
     if (binary && strcmp(binary, dm_replace_binary(m->replace)) != 0) {
         snprintf(why, sizeof(why), "x-replace: this ferry-dm starts %s as its successor "
                  "(ferry-dm --successor PATH); its launcher takes no other program",
@@ -520,6 +532,7 @@ static int dm_run(const struct dm_args *a)
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
     dm_set_sandbox(m.dm, &sbx);
     m.guest = cfg.name;
+    m.libvirt = a->libvirt;
     if (a->take_over >= 0) {
         /* What needs nothing of the predecessor's, while it still serves. */
         if (a->control && !companion && !a->qmp && !a->libvirt)
@@ -528,7 +541,9 @@ static int dm_run(const struct dm_args *a)
             takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
         if (a->libvirt)
-            takeover_failed(NULL, -EOPNOTSUPP, "ferry-dm --libvirt cannot be replaced yet");
+            takeover_failed(NULL, -EOPNOTSUPP, "ferry-dm --libvirt cannot take over: a "
+                            "libvirt domain's listening sockets, followers and dm.pid are not "
+                            "handed over (docs/libvirt.md)");
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);

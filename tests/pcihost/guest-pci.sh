@@ -219,6 +219,9 @@ fi
 if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     grep -q '^ferry:' /etc/passwd 2>/dev/null || echo 'ferry:x:970:970:ferry:/:/bin/false' >> /etc/passwd
     grep -q '^ferry:' /etc/group 2>/dev/null || echo 'ferry:x:970:' >> /etc/group
+    # the successors (replace) run as ferry from the start: the initramfs is
+    # root's (mkinitramfs keeps its temporary 0700 modes)
+    chmod a+rx / ; chmod -R a+rX /bin /sbin /usr /lib /lib64 /etc 2>/dev/null; chmod 1777 /tmp
     printf '[pci]\n# the QEMU gets it at 00:05.0 as hostnic\ndevices=0000:00:02.0,addr=5,id=hostnic\n' \
         > /tmp/vm.conf
     qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
