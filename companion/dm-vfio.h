@@ -18,7 +18,9 @@
  * attach GUEST BDF` as root, prepares the device first and releases it
  * after a detach):
  *   pci-attach {"host": BDF, "id"?: ID, "bus"?: BUS, "addr"?: SLOT[.FN]}
- *              -> {"host", "id", "guest-address"?}
+ *              -> {"host", "id", "guest-address"?}; an fd passed with it is
+ *              the broker's ownership claim's lock, held while the device is
+ *              assigned (and handed to a successor)
  *   pci-detach {"host": BDF} or {"id": ID}
  *              device_del, then DEVICE_DELETED within DM_QMP_TIMEOUT_MS
  *              (companion_qmp_wait_timeout_ms), or an error saying the guest did not
