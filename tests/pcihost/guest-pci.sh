@@ -28,17 +28,25 @@ dm_up() {
 }
 # dm_replace SOCK TAG: replace the ferry-dm on SOCK twice (x-replace) while
 # QEMU holds its vfio-pci device; facts TAG-replace-N=PID|failed, the last
-# successor's pid in $dmpid, and the output of each as a block
+# successor's pid in $dmpid, and the output of each as a block.  A successor
+# slower than ferry-dm's step timeout (10 s: an ASan build under TCG on a
+# loaded host) is refused and the old one serves on: that attempt is
+# repeated, at most twice, and counted (TAG-replace-N-timeouts).
 dm_replace() {
     for n in 1 2; do
-        out=$(ferry dm -s "$1" replace 2>&1)
-        rrc=$?
+        t=0
+        while :; do
+            out=$(ferry dm -s "$1" replace 2>&1)
+            rrc=$?
+            [ $rrc -ne 0 ] && [ $t -lt 2 ] && echo "$out" | grep -q "did not answer in time\|did not start in time" || break
+            t=$((t + 1))
+        done
         echo "FERRY-BEGIN $2 replace $n"
         echo "$out"
         echo "FERRY-END $2 replace $n rc=$rrc"
         pid=$(echo "$out" | sed -n 's/.*"pid" *: *\([0-9]*\).*/\1/p')
         [ $rrc -eq 0 ] && [ -n "$pid" ] && dmpid=$pid
-        fact "$2-replace-$n=${pid:-failed}"
+        fact "$2-replace-$n=${pid:-failed} $2-replace-$n-timeouts=$t"
     done
 }
 run() {  # run NAME CMD...: output between markers, rc at the end

@@ -602,6 +602,10 @@ def check_dm_replaced(b, facts, blk, tag, qid, config, where):
     it and the ownership claim is held throughout."""
     what = "from the config" if config == "true" else "attached at run time"
     pids = [facts.get("%s-replace-%d" % (tag, n), "") for n in (1, 2)]
+    slow = [facts.get("%s-replace-%d-timeouts" % (tag, n), "0") for n in (1, 2)]
+    if slow != ["0", "0"]:
+        print("note: %s: a successor was slower than ferry-dm's step timeout and refused "
+              "(the old one served on), the replace repeated: %s times" % (tag, "+".join(slow)))
     ok(all(p.isdigit() for p in pids) and pids[0] != pids[1],
        "%s: ferry-dm replaced twice with e1000e (%s) assigned" % (tag, what),
        [blk("%s replace %d" % (tag, n)) for n in (1, 2)] + [blk("dm log")[1][-2500:]])
