@@ -30,19 +30,25 @@ static const struct {
     { "acpi", cmd_acpi, "dump a guest's ACPI tables (ferry acpi dump)" },
     { "run", ferry_cmd_run, "run a guest under ferry-hv" },
     { "pci", cmd_pci, "host PCI devices: list, check, prepare/release for VFIO, attach" },
-    { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, quit)" },
+    { "dm", cmd_dm, "talk to a running ferry-dm (status, devices, add, del, replace, quit)" },
     { "usb", ferry_cmd_usb, "host USB devices: list, attach, detach, share" },
     { "policy", cmd_policy, "the device-access policy: check GUEST DEVICE, show" },
     { "libvirt-hook", cmd_libvirt_hook, "libvirt's qemu hook (docs/libvirt.md)" },
     { "libvirt-follow", cmd_libvirt_follow,
-      "follows a device's replugs for a confined libvirt ferry-dm (started by ferry)" },
+      "follow a device's replugs for a confined libvirt ferry-dm (started by ferry)" },
 };
 
 static void usage(FILE *f)
 {
+    size_t n = sizeof(commands) / sizeof(commands[0]), width = 0;
+
+    /* One column for the help, past the longest name: every line starts it at the same place. */
+    for (size_t i = 0; i < n; i++)
+        if (strlen(commands[i].name) > width)
+            width = strlen(commands[i].name);
     fprintf(f, "usage: ferry [--version] COMMAND [ARGS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-*s  %s\n", (int)width, commands[i].name, commands[i].help);
     fprintf(f, "\n'ferry COMMAND --help' describes each command.\n");
 }
 

@@ -193,6 +193,7 @@ static int device_add(struct ferry_dm *dm, const char *type_name, const char *id
     if (type->reset)
         type->reset(dev->state);
     g_ptr_array_add(dm->devices, dev);
+    dm->devices_gen++;
     if (dm->status == FERRY_DM_RUNNING)
         device_start(dev);
     if (out)
@@ -229,6 +230,7 @@ int dm_device_remove(struct ferry_dm *dm, const char *id)
     if (dm->status != FERRY_DM_CREATED && !dev->type->hotplug)
         return -EBUSY;
     g_ptr_array_remove(dm->devices, dev);
+    dm->devices_gen++;
     dm_device_free(dev);
     return 0;
 }

@@ -55,8 +55,8 @@ static void abort_upto(struct ferry_dm *dm, guint upto)
     }
 }
 
-int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned max,
-                       char *why, size_t why_len)
+int dm_handover_export_devices(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned max,
+                               char *why, size_t why_len)
 {
     unsigned n = 0;
     guint i;
@@ -96,6 +96,18 @@ int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned 
             roles[n++] = DM_STATE_FD_DEVICE | DEV_TAG(dev_key(dev->id), (uint32_t)s) << 8;
         }
     }
+    return (int)n;
+}
+
+uint64_t dm_handover_generation(const struct ferry_dm *dm)
+{
+    return dm->devices_gen;
+}
+
+int dm_handover_export_irqs(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned max,
+                            char *why, size_t why_len)
+{
+    unsigned n = 0;
     GHashTableIter it;
     gpointer v;
 
@@ -106,8 +118,7 @@ int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned 
         if (!g->irqfd || g->gsi > 0xffffff)
             continue;
         if (n + 2 > max) {
-            snprintf(why, why_len, "too many fds to hand over (at most %u)", max);
-            abort_upto(dm, i);
+            snprintf(why, why_len, "too many fds to hand over (at most %u more)", max);
             return -E2BIG;
         }
         fds[n] = g->efd;
@@ -121,8 +132,7 @@ int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles, unsigned 
         if (!dm->msi_fds[k].used)
             continue;
         if (n == max) {
-            snprintf(why, why_len, "too many fds to hand over (at most %u)", max);
-            abort_upto(dm, i);
+            snprintf(why, why_len, "too many fds to hand over (at most %u more)", max);
             return -E2BIG;
         }
         fds[n] = dm->msi_fds[k].efd;

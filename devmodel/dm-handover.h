@@ -27,10 +27,18 @@
 
 /*
  * Predecessor: the fds to pass and their roles (at most max); the count,
- * or -errno with a sentence in why (a device refused: nothing changed).
+ * or -errno with a sentence in why (nothing changed).  The devices' own
+ * (DM_STATE_FD_DEVICE) go while the predecessor still serves, for the
+ * successor to add its devices with (a device refused: nothing changed;
+ * dm_handover_abort undoes the others); the interrupt lines' (IRQFD,
+ * RESAMPLE, MSI: the guest may route an MSI any time) when it stops.
  */
-FERRY_MUST_CHECK int dm_handover_export(struct ferry_dm *dm, int *fds, uint32_t *roles,
-                                        unsigned max, char *why, size_t why_len);
+FERRY_MUST_CHECK int dm_handover_export_devices(struct ferry_dm *dm, int *fds, uint32_t *roles,
+                                                unsigned max, char *why, size_t why_len);
+FERRY_MUST_CHECK int dm_handover_export_irqs(struct ferry_dm *dm, int *fds, uint32_t *roles,
+                                             unsigned max, char *why, size_t why_len);
+/* Changes whenever a device is added or removed: the devices' fds passed early still hold. */
+uint64_t dm_handover_generation(const struct ferry_dm *dm);
 /* Predecessor: the replace failed; the devices keep what they handed over. */
 void dm_handover_abort(struct ferry_dm *dm);
 /*

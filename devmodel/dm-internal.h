@@ -98,6 +98,7 @@ struct ferry_dm {
     unsigned nr_vcpus;                  /* 0: unknown */
     uint32_t wake_enabled;              /* bit per enum ferry_dm_wake_reason */
     bool adding;                        /* inside dm_device_add */
+    uint64_t devices_gen;               /* +1 on every device added or removed (a replace) */
     bool taking_over;                   /* a replace's restore: lines' levels are set, not
                                          * delivered (the predecessor delivered them) */
     char add_error[400];                /* its first error line, for the caller */

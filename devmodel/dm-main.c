@@ -48,8 +48,9 @@ struct dm_program {
     struct event *sig_ev[2];
     struct dm_replace *replace;         /* the launcher of a successor (x-replace) */
     struct dm_replace_companion companion;      /* companion mode's part of a replace */
-    struct ferry_dm_control_pending *replace_pending;   /* x-replace waiting for STARTED */
+    struct ferry_dm_control_pending *replace_pending;   /* x-replace waiting for the successor */
     struct event *replace_ev;
+    bool replace_offered;               /* FDS sent: waiting for PREPARED */
     char *replace_fault;
     const char *guest;
     const char *libvirt;                /* --libvirt DOMAIN, or NULL */
@@ -61,51 +62,84 @@ struct dm_program {
 static int dm_argc;
 static char **dm_argv;
 
-static char *replace_reply(json_t *id, pid_t pid)
+static char *replace_reply(struct dm_program *m, json_t *id, pid_t pid)
 {
     json_t *ret = json_object();
+    uint64_t at, len;
 
+    dm_replace_last_freeze(m->replace, &at, &len);
     json_object_set_new(ret, "pid", json_integer(pid));
+    /* Where the guest's wait for ferry-dm was (bench/dm-replace places its reads with it). */
+    json_object_set_new(ret, "freeze-monotonic-ns", json_integer((json_int_t)at));
+    json_object_set_new(ret, "frozen-ns", json_integer((json_int_t)len));
     return dm_control_reply(id, ret);
 }
 
-/*
- * The successor said STARTED (or went, or the time is up): hand it
- * everything now (this ferry-dm serves nothing until that ends).  On
- * success answer at once and leave the loop for good (dm_run exits without
- * a teardown: every fd is the successor's now).
- */
-static void replace_started(evutil_socket_t fd, short what, void *arg)
+/* x-replace's end, either way: the client's answer; on success leave the loop for good. */
+static void replace_done(struct dm_program *m, struct ferry_dm_control_pending *p, int rc,
+                         pid_t pid, const char *why)
 {
-    struct dm_program *m = arg;
-    struct ferry_dm_control_pending *p = m->replace_pending;
-    g_autofree char *fault = m->replace_fault;
-    char why[512];
-    pid_t pid = 0;
-
-    event_free(m->replace_ev);
-    m->replace_ev = NULL;
-    m->replace_pending = NULL;
-    m->replace_fault = NULL;
-    if (what & EV_TIMEOUT) {
-        dm_replace_cancel(m->replace);
-        ferry_log(FERRY_LOG_WARNING, NULL, "replace refused, this ferry-dm goes on serving: "
-                  "the successor did not start within %d ms", DM_REPLACE_TIMEOUT_MS);
-        dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p),
-                            "x-replace: the successor did not start in time"));
-        return;
-    }
-    struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
-                                      m->qmp ? &m->companion : NULL };
-    int rc = dm_replace_run(m->replace, &parts, fault, &pid, why, sizeof(why));
     if (rc < 0) {
         g_autofree char *msg = g_strdup_printf("x-replace: %s", why);
         dm_control_complete(p, dm_control_reply_error(dm_control_pending_id(p), msg));
         return;
     }
-    (void)dm_control_complete_now(p, replace_reply(dm_control_pending_id(p), pid));
+    /* dm_run exits without a teardown: every fd is the successor's now. */
+    (void)dm_control_complete_now(p, replace_reply(m, dm_control_pending_id(p), pid));
     m->replaced = true;
     event_base_loopbreak(m->base);
+}
+
+/*
+ * The successor spoke (or went, or the time is up).  After STARTED: offer
+ * it what holds still (dm_replace_offer) and serve on.  After PREPARED: stop
+ * serving and hand it the rest (dm_replace_commit).
+ */
+static void replace_step(evutil_socket_t fd, short what, void *arg)
+{
+    struct dm_program *m = arg;
+    struct ferry_dm_control_pending *p = m->replace_pending;
+    char why[512];
+    pid_t pid = 0;
+    int rc;
+
+    if (what & EV_TIMEOUT) {
+        event_free(m->replace_ev);
+        m->replace_ev = NULL;
+        m->replace_pending = NULL;
+        g_clear_pointer(&m->replace_fault, g_free);
+        dm_replace_cancel(m->replace);
+        snprintf(why, sizeof(why), "the successor did not %s within %d ms",
+                 m->replace_offered ? "get ready" : "start", DM_REPLACE_TIMEOUT_MS);
+        ferry_log(FERRY_LOG_WARNING, NULL, "replace refused, this ferry-dm goes on serving: %s",
+                  why);
+        m->replace_offered = false;
+        replace_done(m, p, -ETIMEDOUT, 0, why);
+        return;
+    }
+    if (!m->replace_offered) {
+        struct dm_replace_parts parts = { m->dm, m->server, m->control, m->guest,
+                                          m->qmp ? &m->companion : NULL };
+        struct timeval tv = { DM_REPLACE_TIMEOUT_MS / 1000, 0 };
+
+        rc = dm_replace_offer(m->replace, &parts, m->replace_fault, why, sizeof(why));
+        if (rc == 0 && event_add(m->replace_ev, &tv) == 0) {
+            m->replace_offered = true;
+            return;     /* serving on until PREPARED */
+        }
+        if (rc == 0) {
+            dm_replace_cancel(m->replace);
+            snprintf(why, sizeof(why), "cannot wait for the successor: out of memory");
+        }
+    } else {
+        rc = dm_replace_commit(m->replace, m->replace_fault, &pid, why, sizeof(why));
+    }
+    event_free(m->replace_ev);
+    m->replace_ev = NULL;
+    m->replace_pending = NULL;
+    m->replace_offered = false;
+    g_clear_pointer(&m->replace_fault, g_free);
+    replace_done(m, p, rc < 0 ? rc : 0, pid, why);
 }
 
 /*
@@ -124,11 +158,12 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
         /* docs/libvirt.md, "Replacing ferry-dm": what stands in the way, by name */
         g_autofree char *aliases = companion_usb_libvirt_aliases(m->usb);
 
-        snprintf(why, sizeof(why), "x-replace: ferry-dm --libvirt %s cannot be replaced: its "
-                 "USB devices (%s) reach QEMU through listening sockets, which a handover does "
-                 "not pass, their followers (ferry libvirt-follow) end with its control "
-                 "connection, and the libvirt hook stops the pid in dm.pid; nothing was "
-                 "changed", m->libvirt, aliases && *aliases ? aliases : "none now");
+        snprintf(why, sizeof(why), "x-replace: ferry-dm --libvirt %s cannot be replaced: the "
+                 "domain's side of its USB devices (%s: the aliases served and the listening "
+                 "sockets not used yet) is not in the companion's state, their followers (ferry "
+                 "libvirt-follow) end with its control connection, and the libvirt hook stops "
+                 "the pid in dm.pid; nothing was changed", m->libvirt,
+                 aliases && *aliases ? aliases : "none now");
         return dm_control_reply_error(id, why);
     }
     if (!m->replace)
@@ -146,8 +181,9 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                                       "also serves another QEMU's USB or PCI (--qmp, qmp= in "
                                       "[usb] or [pci]): nothing was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
-        strcmp(fault, "version"))
-        return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate or version");
+        strcmp(fault, "version") && strcmp(fault, "stale"))
+        return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate, version "
+                                      "or stale");
     if (m->replace_pending)
         return dm_control_reply_error(id, "x-replace: a replace is under way already");
     int sock;
@@ -160,7 +196,7 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
     struct ferry_dm_control_pending *p = dm_control_defer(req);
     if (p) {
         struct timeval tv = { DM_REPLACE_TIMEOUT_MS / 1000, 0 };
-        m->replace_ev = event_new(m->base, sock, EV_READ, replace_started, m);
+        m->replace_ev = event_new(m->base, sock, EV_READ, replace_step, m);
         if (m->replace_ev && event_add(m->replace_ev, &tv) == 0) {
             m->replace_pending = p;
             m->replace_fault = g_strdup(fault);
@@ -184,7 +220,7 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
     }
     m->replaced = true;
     event_base_loopbreak(m->base);
-    return replace_reply(id, pid);
+    return replace_reply(m, id, pid);
 }
 
 /*
@@ -202,11 +238,6 @@ static int companion_save(void *opaque, GByteArray *state, int *fds, uint32_t *r
     int rc;
 
     *n = 0;
-    if (max < 1) {
-        snprintf(why, why_len, "no room left among the %u fds a handover passes for the QMP "
-                 "connection", DM_STATE_FDS_MAX);
-        return -E2BIG;
-    }
     /* everything QEMU said is read and parsed: a half message cannot be handed over */
     (void)ferry_qmp_drain(q);
     (void)ferry_qmp_unread(q, &unread);
@@ -215,17 +246,23 @@ static int companion_save(void *opaque, GByteArray *state, int *fds, uint32_t *r
                  unread);
         return -EAGAIN;
     }
-    fds[0] = companion_qmp_fd(m->qmp);
-    roles[0] = DM_STATE_FD_QMP;
     if (m->usb) {
-        rc = companion_usb_handover_save(m->usb, state, fds + 1, max - 1, &nu, why, why_len);
+        rc = companion_usb_handover_save(m->usb, state, fds, max, &nu, why, why_len);
         if (rc < 0)
             return rc;
     }
     for (unsigned i = 0; i < nu; i++)
-        roles[1 + i] = DM_STATE_FD_COMPANION | i << 8;
-    *n = 1 + nu;
+        roles[i] = DM_STATE_FD_COMPANION | i << 8;
+    *n = nu;
     return 0;
+}
+
+/* The QMP connection passes early (FDS): the successor adopts it before it confines itself. */
+static int companion_qmp_fd_get(void *opaque)
+{
+    struct dm_program *m = opaque;
+
+    return m->qmp ? companion_qmp_fd(m->qmp) : -1;
 }
 
 static void companion_resume(void *opaque)
@@ -542,8 +579,8 @@ static int dm_run(const struct dm_args *a)
         /* A successor: everything comes from the predecessor, and any failure is its news. */
         if (a->libvirt)
             takeover_failed(NULL, -EOPNOTSUPP, "ferry-dm --libvirt cannot take over: a "
-                            "libvirt domain's listening sockets, followers and dm.pid are not "
-                            "handed over (docs/libvirt.md)");
+                            "libvirt domain's aliases and listeners, followers and dm.pid are "
+                            "not handed over (docs/libvirt.md)");
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
@@ -668,8 +705,9 @@ static int dm_run(const struct dm_args *a)
     /* The launcher of a successor (x-replace): forked now, before confinement (a successor
      * forked it before it said STARTED). */
     m.companion = (struct dm_replace_companion){
-        .save = companion_save, .resume = companion_resume, .restore = companion_restore,
-        .save_pci = companion_save_pci, .restore_pci = companion_restore_pci, .opaque = &m };
+        .qmp_fd = companion_qmp_fd_get, .save = companion_save, .resume = companion_resume,
+        .restore = companion_restore, .save_pci = companion_save_pci,
+        .restore_pci = companion_restore_pci, .opaque = &m };
     if (m.control && !a->libvirt && !m.replace)
         prepare_successor(a, &sbx, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);
@@ -696,17 +734,22 @@ static int dm_run(const struct dm_args *a)
         struct dm_replace_parts parts = { m.dm, m.server, m.control, m.guest,
                                           m.qmp ? &m.companion : NULL };
         tt[5] = g_get_monotonic_time();
+        /* Said before the predecessor stops: no log line while the guest waits. */
+        ferry_log(FERRY_LOG_INFO, NULL, "ready to take over %.2f ms after the fds came, the "
+                  "predecessor serving: adopted %.2f, devices %.2f, control socket and "
+                  "companion %.2f, successor launcher %.2f, confined %.2f",
+                  (tt[5] - tt[0]) / 1e3, (tt[1] - tt[0]) / 1e3, (tt[2] - tt[1]) / 1e3,
+                  (tt[4] - tt[2]) / 1e3, (tt[7] - tt[4]) / 1e3, (tt[5] - tt[7]) / 1e3);
         rc = dm_takeover_finish(takeover, &parts, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
-        tt[6] = g_get_monotonic_time();
-        ferry_log(FERRY_LOG_INFO, NULL, "took over %.2f ms after the fds came: adopted %.2f, "
-                  "devices %.2f, control socket and companion %.2f, successor launcher %.2f, "
-                  "confined %.2f, state restored and serving %.2f", (tt[6] - tt[0]) / 1e3,
-                  (tt[1] - tt[0]) / 1e3, (tt[2] - tt[1]) / 1e3, (tt[4] - tt[2]) / 1e3,
-                  (tt[7] - tt[4]) / 1e3, (tt[5] - tt[7]) / 1e3, (tt[6] - tt[5]) / 1e3);
         dm_takeover_free(takeover);
         takeover = NULL;
+        /* Our launcher logged to the pipe our predecessor read (and closed when it went):
+         * ours now, after the guest's pause. */
+        if (m.replace && (rc = dm_replace_log_to(m.replace, STDERR_FILENO)) < 0)
+            ferry_log(FERRY_LOG_WARNING, NULL, "the successor launcher keeps its old log (a "
+                      "closed pipe): %s", strerror(-rc));
         goto serve;
     }
     rc = dm_start(m.dm);

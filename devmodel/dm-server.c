@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <glib.h>
 
 #include "common/log-glib.h"
 
@@ -24,7 +25,31 @@ struct ferry_dm_server {
     struct event **vcpu_ev;
     unsigned nr_vcpus;
     bool pinned;
+    bool enabled;
+    GArray *claims;                 /* struct dm_server_claim: what the router gave us */
+    GArray *inherited;              /* a predecessor's, not repeated to the router */
+    bool inherited_enabled;
 };
+
+static bool claim_eq(const struct dm_server_claim *a, uint32_t type, uint64_t start,
+                     uint64_t end, uint32_t flags)
+{
+    return a->type == type && a->start == start && a->end == end && a->flags == flags;
+}
+
+/* Remove (type, start, end[, flags]) from a; true if it was there. */
+static bool claims_take(GArray *a, uint32_t type, uint64_t start, uint64_t end,
+                        const uint32_t *flags)
+{
+    for (guint i = 0; a && i < a->len; i++) {
+        const struct dm_server_claim *c = &g_array_index(a, struct dm_server_claim, i);
+        if (claim_eq(c, type, start, end, flags ? *flags : c->flags)) {
+            g_array_remove_index_fast(a, i);
+            return true;
+        }
+    }
+    return false;
+}
 
 /* ------------------------------------------------------------------ */
 /* The backend: the framework's needs, met by the ioreq server          */
@@ -33,17 +58,28 @@ static int be_claim(void *opaque, enum ioreq_range_type type, uint64_t start, ui
                     uint32_t flags)
 {
     struct ferry_dm_server *m = opaque;
+    struct dm_server_claim c = { type, flags, start, end };
 
     if (!m->srv)
         return 0;
-    return ioreq_server_claim_range(m->srv, type, start, end, flags);
+    /* A predecessor's claim on this same registration: the router has it already. */
+    if (!claims_take(m->inherited, type, start, end, &flags)) {
+        int rc = ioreq_server_claim_range(m->srv, type, start, end, flags);
+        if (rc < 0)
+            return rc;
+    }
+    g_array_append_val(m->claims, c);
+    return 0;
 }
 
 static int be_release(void *opaque, enum ioreq_range_type type, uint64_t start, uint64_t end)
 {
     struct ferry_dm_server *m = opaque;
+    int rc = m->srv ? ioreq_server_release_range(m->srv, type, start, end) : 0;
 
-    return m->srv ? ioreq_server_release_range(m->srv, type, start, end) : 0;
+    if (rc == 0)
+        (void)claims_take(m->claims, type, start, end, NULL);
+    return rc;
 }
 
 static int be_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
@@ -182,6 +218,7 @@ int dm_server_new(struct event_base *base, struct ferry_dm_server **out)
     if (!m)
         return -ENOMEM;
     m->base = base;
+    m->claims = g_array_new(FALSE, FALSE, sizeof(struct dm_server_claim));
     *out = m;
     return 0;
 }
@@ -196,6 +233,16 @@ void dm_server_set_pinned(struct ferry_dm_server *s, bool pinned)
     s->pinned = pinned;
 }
 
+/*
+ * The vCPU doorbells are watched edge-triggered where libevent's backend
+ * can (epoll): a synchronous request then costs ferry-dm one syscall, the
+ * epoll_wait that wakes it, instead of two (the doorbell's read).
+ */
+static bool edge_doorbells(const struct ferry_dm_server *m)
+{
+    return event_base_get_features(m->base) & EV_FEATURE_ET;
+}
+
 static int connect_router(struct ferry_dm_server *m, const char *name, const char *path,
                           int ioreq_fd)
 {
@@ -203,6 +250,7 @@ static int connect_router(struct ferry_dm_server *m, const char *name, const cha
         .name = name ? name : "ferry-dm",
         .buffered = true,       /* posted writes for regions that declare them */
         .pinned = m->pinned,
+        .edge_doorbells = edge_doorbells(m),
         .ops = &srv_ops,
         .opaque = m,
     };
@@ -233,7 +281,8 @@ static int watch_server(struct ferry_dm_server *m)
     }
     for (unsigned i = 0; i < m->nr_vcpus; i++) {
         args[i] = (struct vcpu_arg){ .m = m, .vcpu = i };
-        m->vcpu_ev[i] = event_new(m->base, ioreq_server_vcpu_fd(m->srv, i), EV_READ | EV_PERSIST,
+        m->vcpu_ev[i] = event_new(m->base, ioreq_server_vcpu_fd(m->srv, i),
+                                  EV_READ | EV_PERSIST | (edge_doorbells(m) ? EV_ET : 0),
                                   vcpu_doorbell_cb, &args[i]);
         if (!m->vcpu_ev[i] || event_add(m->vcpu_ev[i], NULL) < 0)
             return -ENOMEM;
@@ -289,9 +338,10 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
 }
 
 int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handover *h, int *fds,
-                    unsigned nfds)
+                    unsigned nfds, int memfd, const struct ioreq_msg_memory_reply *regions)
 {
-    struct ioreq_server_config cfg = { .name = h->name, .ops = &srv_ops, .opaque = s };
+    struct ioreq_server_config cfg = { .name = h->name, .edge_doorbells = edge_doorbells(s),
+                                       .ops = &srv_ops, .opaque = s };
     int rc = ioreq_server_adopt(h, fds, nfds, &cfg, &s->srv);
 
     if (rc < 0) {
@@ -303,8 +353,18 @@ int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handove
     if (rc < 0)
         return rc;
     dm_set_nr_vcpus(s->dm, s->nr_vcpus);
-    map_guest_memory(s);
+    if (memfd >= 0) {
+        rc = dm_set_guest_memory(s->dm, memfd, regions);
+        if (rc < 0)
+            ferry_log(FERRY_LOG_WARNING, NULL, "no guest memory for DMA: the predecessor's: "
+                      "%s", strerror(-rc));
+    }
     return 0;
+}
+
+void dm_server_take_over(struct ferry_dm_server *s, uint32_t seq)
+{
+    ioreq_server_take_over(s->srv, seq);
 }
 
 int dm_server_export(struct ferry_dm_server *s, struct ioreq_server_handover *h, int *fds,
@@ -335,7 +395,39 @@ int dm_server_batch(struct ferry_dm_server *s, bool on)
 
 int dm_server_enable(struct ferry_dm_server *s)
 {
-    return ioreq_server_enable(s->srv, true);
+    int rc = s->inherited_enabled ? 0 : ioreq_server_enable(s->srv, true);
+
+    s->enabled |= rc == 0;
+    return rc;
+}
+
+unsigned dm_server_claims(const struct ferry_dm_server *s, struct dm_server_claim *out,
+                          unsigned max, bool *enabled)
+{
+    unsigned n = 0;
+
+    for (guint i = 0; s && i < s->claims->len && n < max; i++)
+        out[n++] = g_array_index(s->claims, struct dm_server_claim, i);
+    *enabled = s && s->enabled;
+    return n;
+}
+
+void dm_server_inherit_claims(struct ferry_dm_server *s, const struct dm_server_claim *c,
+                              unsigned n, bool enabled)
+{
+    if (!s->inherited)
+        s->inherited = g_array_new(FALSE, FALSE, sizeof(struct dm_server_claim));
+    g_array_set_size(s->inherited, 0);
+    g_array_append_vals(s->inherited, c, n);
+    s->inherited_enabled = enabled;
+}
+
+void dm_server_inherit_done(struct ferry_dm_server *s)
+{
+    /* Not claimed again: still ours at the router (as before a replace), not tracked. */
+    if (s->inherited)
+        g_array_set_size(s->inherited, 0);
+    s->inherited_enabled = false;
 }
 
 unsigned dm_server_nr_vcpus(const struct ferry_dm_server *s)
@@ -369,5 +461,8 @@ void dm_server_free(struct ferry_dm_server *m)
     if (m->srv)
         (void)ioreq_server_unregister(m->srv);
     ioreq_server_destroy(m->srv);
+    g_array_unref(m->claims);
+    if (m->inherited)
+        g_array_unref(m->inherited);
     free(m);
 }

@@ -41,15 +41,36 @@ int dm_server_connect(struct ferry_dm_server *s, const char *name, const char *p
 bool dm_server_connected(const struct ferry_dm_server *s);
 /*
  * Replacing ferry-dm (dm-replace.h): export the registration's fds (not
- * dup'ed; how many, or -errno), adopt a predecessor's (taken over also on
- * error; then watched and guest RAM mapped as by connect), tell the router
+ * dup'ed; how many, or -errno), adopt a predecessor's while it still
+ * serves (taken over also on error; then watched, and guest RAM mapped
+ * from memfd and regions, the predecessor's, when memfd >= 0: no request
+ * to the router, whose connection is still the predecessor's), take_over
+ * once it has stopped (its last sequence number), tell the router
  * (IOREQ_MSG_HANDOVER), and answer the requests left waiting in the slots.
  */
 int dm_server_export(struct ferry_dm_server *s, struct ioreq_server_handover *h, int *fds,
                      unsigned max);
 int dm_server_adopt(struct ferry_dm_server *s, const struct ioreq_server_handover *h, int *fds,
-                    unsigned nfds);
+                    unsigned nfds, int memfd, const struct ioreq_msg_memory_reply *regions);
+void dm_server_take_over(struct ferry_dm_server *s, uint32_t seq);
 int dm_server_handover(struct ferry_dm_server *s, uint32_t phase, uint32_t pid);
+/*
+ * The ranges the router gave this registration (at most max; the count)
+ * and whether it is enabled: a predecessor passes them at the freeze.  The
+ * successor's devices, started, claim the same ranges again: those
+ * inherited (until inherit_done) are not asked of the router, nor ENABLE
+ * when it was enabled: no round trip while the guest waits.
+ */
+struct dm_server_claim {
+    uint32_t type;      /* enum ioreq_range_type */
+    uint32_t flags;
+    uint64_t start, end;
+};
+unsigned dm_server_claims(const struct ferry_dm_server *s, struct dm_server_claim *out,
+                          unsigned max, bool *enabled);
+void dm_server_inherit_claims(struct ferry_dm_server *s, const struct dm_server_claim *c,
+                              unsigned n, bool enabled);
+void dm_server_inherit_done(struct ferry_dm_server *s);
 void dm_server_resume(struct ferry_dm_server *s);
 int dm_server_enable(struct ferry_dm_server *s);
 /* Claims and irqfds without waiting for each reply until off (ioreq_server_batch). */

@@ -44,7 +44,7 @@
 #include "devmodel/dm.h"
 
 #define DM_STATE_MAGIC          0x534d4446u     /* "FDMS" little-endian */
-#define DM_STATE_VERSION        1
+#define DM_STATE_VERSION        2       /* 2: the exchange in two steps (FDS, FREEZE) */
 #define DM_STATE_HEADER_SIZE    24
 #define DM_STATE_MAX            (16u << 20)     /* a whole stream, trailer included */
 #define DM_STATE_SECTIONS_MAX   64

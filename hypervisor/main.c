@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -45,6 +46,7 @@
 #define HV_DM_ARGS_MAX              64
 #define HV_DM_RESTARTS_DEFAULT      3
 #define HV_DM_RESTART_MS            10000   /* vCPUs wait this long for a restarted one */
+#define HV_DM_KNOWN                 64      /* device model pids remembered (replaces, restarts) */
 #define IOREQ_MAX_SERVERS_PLACED    64
 
 struct hv_opts {
@@ -69,6 +71,10 @@ struct hv_main {
     int dm_pidfd;                   /* -1 unless dm_pid is not our child */
     bool dm_child;
     bool dm_spawned;
+    /* Every pid that was the device model (spawned, or a successor followed): the others
+     * reaped here are what replaced ones left (their launchers), adopted as subreaper. */
+    pid_t dm_known[HV_DM_KNOWN];
+    unsigned dm_nknown;
     uint32_t dm_server_id;          /* its registration (kept across replaces and restarts) */
     const char *dm_path;
     char **dm_args;
@@ -157,6 +163,19 @@ static int hv_sleep_op(void *opaque, enum ioreq_sleep_state state, char *why, si
     return hv_vm_sleep(((struct hv_main *)opaque)->vm, state, why, why_len);
 }
 
+static void hv_dm_remember(struct hv_main *m, pid_t pid)
+{
+    m->dm_known[m->dm_nknown++ % HV_DM_KNOWN] = pid;
+}
+
+static bool hv_dm_known(const struct hv_main *m, pid_t pid)
+{
+    for (unsigned i = 0; i < HV_DM_KNOWN && i < m->dm_nknown; i++)
+        if (m->dm_known[i] == pid)
+            return true;
+    return false;
+}
+
 static int hv_pidfd_open(pid_t pid)
 {
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -202,8 +221,9 @@ static void hv_server_moved_op(void *opaque, uint32_t id, const char *name, int3
                   "end shows only as its registration's", name, (int)pid, strerror(errno));
     m->dm_pid = pid;
     m->dm_child = false;
+    hv_dm_remember(m, pid);
     ferry_log(FERRY_LOG_INFO, NULL, "device model %s is pid %d now (not ferry-hv's child: "
-              "followed by a pidfd)", name, (int)pid);
+              "followed by a pidfd; reaped here once its launcher is gone)", name, (int)pid);
 }
 
 static const struct ioreq_router_ops hv_router_ops = {
@@ -280,6 +300,7 @@ static int hv_spawn_dm(struct hv_main *m, const char *path, char **args)
     close(sv[1]);
     m->dm_pid = pid;
     m->dm_child = true;
+    hv_dm_remember(m, pid);
     if (m->dm_pidfd >= 0)
         close(m->dm_pidfd);
     m->dm_pidfd = -1;
@@ -324,6 +345,13 @@ static bool hv_reap_dm(struct hv_main *m, bool quiet)
             m->dm_pid = -1;
         if (quiet)
             continue;
+        if (!current && !hv_dm_known(m, p)) {
+            /* Orphaned to us (PR_SET_CHILD_SUBREAPER): a replaced device model's launcher, or
+             * a remote QEMU's launcher or QEMU handed to a successor. */
+            ferry_log(FERRY_LOG_DEBUG, NULL, "reaped pid=%d (left by a replaced device model), "
+                      "status 0x%x", (int)p, status);
+            continue;
+        }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
             /* Replaced (ferry dm GUEST replace): its successor holds the registration. */
             ferry_log(FERRY_LOG_INFO, NULL, "device model pid=%d exited (status 0)", (int)p);
@@ -724,6 +752,13 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /*
+     * A replaced device model's launcher and its successor lose their parent (it exits):
+     * they come to us, not init, and are reaped here (SIGCHLD), and at the end waited for.
+     */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "PR_SET_CHILD_SUBREAPER: %s; processes a replaced "
+                  "device model leaves go to init", strerror(errno));
     m.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (m.sigfd < 0) {
         fprintf(stderr, "ferry-hv: signalfd: %s\n", strerror(errno));
@@ -893,6 +928,18 @@ out:
         }
     }
     (void)hv_reap_dm(&m, true);     /* earlier device models (restarted, replaced) */
+    /* What device models left to us (launchers, the QEMUs they ran): they end with the last
+     * device model (PR_SET_PDEATHSIG, or their socket's hang-up).  Nothing outlives ferry-hv. */
+    for (int i = 0; i < 500; i++) {
+        pid_t p = waitpid(-1, NULL, WNOHANG);
+        if (p < 0)
+            break;      /* ECHILD: none left */
+        if (p == 0)
+            usleep(10000);
+    }
+    if (waitpid(-1, NULL, WNOHANG) >= 0)
+        ferry_log(FERRY_LOG_WARNING, NULL, "processes left by the device model still run after "
+                  "5 s; init inherits them");
     if (m.dm_pidfd >= 0)
         close(m.dm_pidfd);
     if (m.cgroup_on && hv_cgroup_cleanup(&m.cg) < 0)

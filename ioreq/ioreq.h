@@ -465,6 +465,14 @@ struct ioreq_server_config {
     bool buffered;              /* ask for the buffered ring */
     unsigned posted_delay_us;   /* 0: IOREQ_POSTED_DELAY_US; or IOREQ_POSTED_IMMEDIATE */
     bool pinned;                /* tell the router our CPUs are chosen (no placement) */
+    /*
+     * The caller watches the vCPU doorbells edge-triggered (EPOLLET,
+     * libevent's EV_ET): every ring is an event of its own, so dispatching
+     * leaves the doorbell's counter alone, one read syscall less per
+     * request.  Never with a level-triggered watch (poll, select): the
+     * doorbell would stay readable.
+     */
+    bool edge_doorbells;
     const struct ioreq_server_ops *ops;
     void *opaque;
 };
@@ -530,10 +538,14 @@ const char *ioreq_server_last_error(const struct ioreq_server *s);
  * (not dup'ed: send them with SCM_RIGHTS) and returns how many fds, at
  * most 3 + 2 * nr_vcpus: socket, shared pages, [ring doorbell], then a
  * request and a reply doorbell per vCPU.  adopt takes them all over (also
- * on error) and serves from there on: requests already READY are found by
- * ioreq_server_dispatch_all.  abandon frees s without a word to the router
- * (the old process after the successor took over).  handover sends
- * IOREQ_MSG_HANDOVER (enum ioreq_handover_phase).
+ * on error) and maps the pages, touching nothing the old process still
+ * uses: it may run while the old process serves.  take_over, once the old
+ * process has stopped, takes its place: seq is its last sequence number
+ * (export's h->seq then), the buffered ring is ours; from there on it
+ * serves, requests already READY are found by ioreq_server_dispatch_all.
+ * abandon frees s without a word to the router (the old process after the
+ * successor took over).  handover sends IOREQ_MSG_HANDOVER (enum
+ * ioreq_handover_phase).
  */
 struct ioreq_server_handover {
     uint32_t server_id;
@@ -548,6 +560,7 @@ int ioreq_server_export(const struct ioreq_server *s, struct ioreq_server_handov
 FERRY_MUST_CHECK int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds,
                                         unsigned nfds, const struct ioreq_server_config *cfg,
                                         struct ioreq_server **out);
+void ioreq_server_take_over(struct ioreq_server *s, uint32_t seq);
 void ioreq_server_abandon(struct ioreq_server *s);
 int ioreq_server_handover(struct ioreq_server *s, uint32_t phase, uint32_t pid);
 /*

@@ -53,6 +53,7 @@ struct ioreq_server {
     int *req_fd;
     int *resp_fd;
     bool gone;
+    bool edge_doorbells;            /* cfg->edge_doorbells: doorbells are never read */
     bool batch;                     /* ioreq_server_batch: replies read later */
     unsigned batch_pending;         /* requests sent whose replies are not read yet */
     int batch_rc;                   /* the first failure among them */
@@ -359,6 +360,7 @@ int ioreq_server_create(int fd, const struct ioreq_server_config *cfg, struct io
     }
     s->ops = cfg->ops ? cfg->ops : &no_ops;
     s->opaque = cfg->opaque;
+    s->edge_doorbells = cfg->edge_doorbells;
     s->sock = fd;
     s->buf_fd = -1;
     s->bell_fd = -1;
@@ -676,7 +678,9 @@ int ioreq_server_dispatch_vcpu(struct ioreq_server *s, unsigned vcpu)
 
     if (vcpu >= s->nr_vcpus)
         return -EINVAL;
-    (void)eventfd_read(s->req_fd[vcpu], &v);
+    /* Edge-triggered, the doorbell's counter only grows: 2^64 rings are out of reach. */
+    if (!s->edge_doorbells)
+        (void)eventfd_read(s->req_fd[vcpu], &v);
     __atomic_store_n(&s->wait->server_idle, 0, __ATOMIC_SEQ_CST);
     /* Posted writes issued before this request must take effect first. */
     drain_ring(s);
@@ -881,6 +885,7 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
     }
     s->ops = cfg->ops;
     s->opaque = cfg->opaque;
+    s->edge_doorbells = cfg->edge_doorbells;
     s->bad_rl = (struct ferry_ratelimit)FERRY_RATELIMIT_INIT(1000, 10);
     memcpy(s->name, h->name, sizeof(h->name));
     s->name[IOREQ_NAME_MAX] = '\0';
@@ -927,12 +932,17 @@ int ioreq_server_adopt(const struct ioreq_server_handover *h, int *fds, unsigned
         ioreq_server_destroy(s);
         return rc;
     }
-    ring_take_over(s);
     *out = s;
     return 0;
 refuse:
     close_fds(fds, nfds);
     return rc;
+}
+
+void ioreq_server_take_over(struct ioreq_server *s, uint32_t seq)
+{
+    s->seq = seq;
+    ring_take_over(s);
 }
 
 int ioreq_server_unregister(struct ioreq_server *s)

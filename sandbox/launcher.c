@@ -27,6 +27,7 @@ enum launcher_op {
     LAUNCHER_OP_START = 1,
     LAUNCHER_OP_STOP = 2,
     LAUNCHER_OP_KEEP = 3,   /* pid 1: outlive ferry-dm (no PDEATHSIG), 0: die with it again */
+    LAUNCHER_OP_LOG = 4,    /* the fd it carries becomes the helper's stdout and stderr */
 };
 
 struct launcher_msg {
@@ -41,11 +42,14 @@ struct ferry_launcher {
     int sock;
     bool second_sock;
     pid_t helper;           /* <= 0: adopted, not our child (never reaped here) */
+    bool gone;              /* it hung up: every request fails with -EPIPE */
+    char *program;          /* its argv[0], for the logs */
     ferry_log_fn log;
     void *opaque;
 };
 
 #define llog(l, level, ...) ferry_logf((l)->log, (l)->opaque, level, __VA_ARGS__)
+#define hlog(h, level, ...) ferry_logf((h)->cfg->log, (h)->cfg->opaque, level, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* Helper process                                                      */
@@ -134,6 +138,7 @@ static _Noreturn void exec_program(const struct helper *h, int sock, int sock2, 
 
     if (!h->cfg->outlive)       /* a successor lives on when its starter exits */
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    signal(SIGPIPE, SIG_DFL);   /* ignored by the helper only (helper_main) */
     if (s >= 0 && w >= 0 && (sock2 < 0 || s2 >= 0) && dup2(h->nullfd, 0) >= 0 &&
         dup2(w, 1) >= 0 && dup2(w, 2) >= 0 && dup2(s, FERRY_LAUNCHER_FD) >= 0 &&
         (s2 < 0 || dup2(s2, FERRY_LAUNCHER_FD2) >= 0))
@@ -246,31 +251,68 @@ static int helper_stop(struct helper *h, pid_t pid)
     return send_reply(h->sock, &m, NULL, 0);
 }
 
-/* One request: 0 to go on, <0 when ferry-dm went away. */
+/*
+ * One request: 0 to go on; otherwise why the helper stops: -ENOTCONN
+ * ferry-dm hung up (its normal end), -EPIPE a reply could not be sent,
+ * another -errno a failed recvmsg.
+ */
 static int helper_serve_one(struct helper *h)
 {
     struct launcher_msg req;
-    ssize_t n = recv(h->sock, &req, sizeof(req), 0);
+    union {
+        struct cmsghdr c;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct iovec iov = { &req, sizeof(req) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof(u.buf) };
+    int fd = -1, rc;
+    ssize_t n = recvmsg(h->sock, &mh, MSG_CMSG_CLOEXEC);
 
     if (n < 0 && errno == EINTR)
         return 0;
-    if (n <= 0)
-        return -EPIPE;
-    if ((size_t)n != sizeof(req) || req.magic != LAUNCHER_MAGIC)
-        return reply_status(h->sock, 0, -EBADMSG) ? -EPIPE : 0;
-    switch (req.op) {
-    case LAUNCHER_OP_START:
-        return helper_start(h) ? -EPIPE : 0;
-    case LAUNCHER_OP_STOP:
-        return helper_stop(h, req.pid) ? -EPIPE : 0;
-    case LAUNCHER_OP_KEEP:
-        /* ferry-dm is being replaced: its successor talks to us over this same socket. */
-        return reply_status(h->sock, req.op,
-                            prctl(PR_SET_PDEATHSIG, req.pid ? 0 : SIGKILL, 0, 0, 0) < 0
-                                ? -errno : 0) ? -EPIPE : 0;
-    default:
-        return reply_status(h->sock, req.op, -EOPNOTSUPP) ? -EPIPE : 0;
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return -ENOTCONN;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)) && fd < 0)
+            memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    if ((size_t)n != sizeof(req) || req.magic != LAUNCHER_MAGIC || (mh.msg_flags & MSG_CTRUNC) ||
+        (fd >= 0 && req.op != LAUNCHER_OP_LOG)) {
+        rc = reply_status(h->sock, 0, -EBADMSG);
+    } else {
+        switch (req.op) {
+        case LAUNCHER_OP_START:
+            rc = helper_start(h);
+            break;
+        case LAUNCHER_OP_STOP:
+            rc = helper_stop(h, req.pid);
+            break;
+        case LAUNCHER_OP_KEEP:
+            /* ferry-dm is being replaced: its successor talks to us over this same socket. */
+            rc = reply_status(h->sock, req.op,
+                              prctl(PR_SET_PDEATHSIG, req.pid ? 0 : SIGKILL, 0, 0, 0) < 0
+                                  ? -errno : 0);
+            break;
+        case LAUNCHER_OP_LOG:
+            /* A successor's helper was forked while its stderr was the pipe its predecessor
+             * reads (and closes when it exits): the successor's log, passed here (no reply:
+             * the successor serves meanwhile). */
+            if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+                hlog(h, FERRY_LOG_WARNING, "launcher %d: cannot log to the fd passed: %s",
+                     (int)getpid(), fd < 0 ? "none came" : strerror(errno));
+            rc = 0;
+            break;
+        default:
+            rc = reply_status(h->sock, req.op, -EOPNOTSUPP);
+            break;
+        }
     }
+    if (fd >= 0)
+        close(fd);
+    return rc ? -EPIPE : 0;
 }
 
 /*
@@ -296,6 +338,9 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
     struct helper h = { .cfg = cfg };
 
     helper_reset_signals();
+    /* Its stderr may be a pipe nobody reads any more (a successor's helper, forked before its
+     * log was handed over): a log line must fail there, not kill it (SIGPIPE). */
+    signal(SIGPIPE, SIG_IGN);
     /* Keep stdio and the request socket; ferry-dm's other fds are not ours. */
     if (sock != LAUNCHER_HELPER_FD) {
         if (dup2(sock, LAUNCHER_HELPER_FD) < 0)
@@ -316,19 +361,32 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
         s.namespaces = false;   /* the program needs the host's files (QEMU's) */
         s.lists = NULL;
         s.nr_lists = 0;
-        if (sandbox_enter(&s))
+        int rc = sandbox_enter(&s);
+        if (rc) {
+            ferry_logf(cfg->log, cfg->opaque, FERRY_LOG_ERROR, "launcher %d of %s: cannot "
+                       "confine itself: %s; exiting", (int)getpid(), cfg->argv[0],
+                       strerror(-rc));
             _exit(2);
+        }
     }
     h.sock = sock;
     h.max_live = cfg->max_live ? cfg->max_live : FERRY_LAUNCHER_LIVE_DEFAULT;
     if (h.max_live > LAUNCHER_LIVE_MAX)
         h.max_live = LAUNCHER_LIVE_MAX;
     h.argv = build_argv(cfg);
-    if (!h.argv || h.nullfd < 0)
+    if (!h.argv || h.nullfd < 0) {
+        hlog(&h, FERRY_LOG_ERROR, "launcher %d of %s: out of memory or no /dev/null; exiting",
+             (int)getpid(), cfg->argv[0]);
         _exit(3);
-    while (helper_serve_one(&h) == 0)
+    }
+    int why;
+    while ((why = helper_serve_one(&h)) == 0)
         ;
-    _exit(0);
+    /* Why a launcher is gone is in the log (x-replace reports only that it is). */
+    hlog(&h, why == -ENOTCONN ? FERRY_LOG_DEBUG : FERRY_LOG_ERROR, "launcher %d of %s: %s; "
+         "exiting", (int)getpid(), cfg->argv[0], why == -ENOTCONN ? "its ferry-dm hung up" :
+         why == -EPIPE ? "cannot reply to its ferry-dm" : strerror(-why));
+    _exit(why == -ENOTCONN ? 0 : 4);
 }
 
 /* ------------------------------------------------------------------ */
@@ -351,8 +409,10 @@ int sandbox_launcher_create(const struct ferry_launcher_config *cfg, struct ferr
     l->log = cfg->log;
     l->opaque = cfg->opaque;
     l->second_sock = cfg->second_sock;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-        int rc = -errno;
+    l->program = strdup(cfg->argv[0]);
+    if (!l->program || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+        int rc = l->program ? -errno : -ENOMEM;
+        free(l->program);
         free(l);
         return rc;
     }
@@ -365,6 +425,7 @@ int sandbox_launcher_create(const struct ferry_launcher_config *cfg, struct ferr
     if (l->helper < 0) {
         int rc = -errno;
         close(sp[0]);
+        free(l->program);
         free(l);
         return rc;
     }
@@ -374,11 +435,27 @@ int sandbox_launcher_create(const struct ferry_launcher_config *cfg, struct ferr
     return 0;
 }
 
-/* One request and its reply (with up to LAUNCHER_FDS_MAX fds). */
-static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, struct launcher_msg *rep,
-                int fds[LAUNCHER_FDS_MAX], unsigned *nfds)
+/* The helper is gone: said once, clearly (its own last log line says why). */
+static int helper_gone(struct ferry_launcher *l, int err)
+{
+    if (!l->gone)
+        llog(l, FERRY_LOG_ERROR, "launcher: helper %d of %s has exited (%s)", (int)l->helper,
+             l->program ? l->program : "a predecessor's program", strerror(-err));
+    l->gone = true;
+    return -EPIPE;
+}
+
+/* One request (with fd send_fd unless -1) and its reply (with up to LAUNCHER_FDS_MAX fds). */
+static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, int send_fd,
+                struct launcher_msg *rep, int fds[LAUNCHER_FDS_MAX], unsigned *nfds)
 {
     struct launcher_msg m = { .magic = LAUNCHER_MAGIC, .op = op, .pid = pid };
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } su;
+    struct iovec siov = { &m, sizeof(m) };
+    struct msghdr smh = { .msg_iov = &siov, .msg_iovlen = 1 };
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(LAUNCHER_FDS_MAX * sizeof(int))];
@@ -390,16 +467,34 @@ static int call(struct ferry_launcher *l, uint32_t op, pid_t pid, struct launche
     int k;
     ssize_t n;
 
-    *nfds = 0;
-    if (send(l->sock, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+    if (nfds)
+        *nfds = 0;
+    if (l->gone)
         return -EPIPE;
+    if (send_fd >= 0) {
+        memset(&su, 0, sizeof(su));
+        smh.msg_control = su.buf;
+        smh.msg_controllen = sizeof(su.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&smh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
+    }
+    while ((n = sendmsg(l->sock, &smh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof(m))
+        return n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+                   ? helper_gone(l, -errno) : n < 0 ? -errno : -EPROTO;
+    if (!rep)
+        return 0;       /* a request without a reply (LAUNCHER_OP_LOG) */
     while ((k = poll(&p, 1, LAUNCHER_REPLY_TIMEOUT_MS)) < 0 && errno == EINTR)
         ;
     if (k <= 0)
         return k == 0 ? -ETIMEDOUT : -errno;
     n = recvmsg(l->sock, &mh, MSG_CMSG_CLOEXEC);
     if (n <= 0)
-        return -EPIPE;
+        return helper_gone(l, n == 0 ? -ECONNRESET : -errno);
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
@@ -429,7 +524,7 @@ int sandbox_launcher_start(struct ferry_launcher *l, struct ferry_launcher_insta
     struct launcher_msg rep;
     int fds[LAUNCHER_FDS_MAX];
     unsigned nfds;
-    int rc = call(l, LAUNCHER_OP_START, 0, &rep, fds, &nfds);
+    int rc = call(l, LAUNCHER_OP_START, 0, -1, &rep, fds, &nfds);
 
     if (rc)
         return rc;
@@ -460,7 +555,7 @@ int sandbox_launcher_stop(struct ferry_launcher *l, pid_t pid, int *wstatus)
     struct launcher_msg rep;
     int fds[LAUNCHER_FDS_MAX];
     unsigned nfds;
-    int rc = call(l, LAUNCHER_OP_STOP, pid, &rep, fds, &nfds);
+    int rc = call(l, LAUNCHER_OP_STOP, pid, -1, &rep, fds, &nfds);
 
     for (unsigned i = 0; i < nfds; i++)
         close(fds[i]);
@@ -476,16 +571,32 @@ int sandbox_launcher_keep(struct ferry_launcher *l, bool keep)
     struct launcher_msg rep;
     int fds[LAUNCHER_FDS_MAX];
     unsigned nfds;
-    int rc = call(l, LAUNCHER_OP_KEEP, keep ? 1 : 0, &rep, fds, &nfds);
+    int rc = call(l, LAUNCHER_OP_KEEP, keep ? 1 : 0, -1, &rep, fds, &nfds);
 
     for (unsigned i = 0; i < nfds; i++)
         close(fds[i]);
     return rc ? rc : rep.status;
 }
 
+int sandbox_launcher_log_to(struct ferry_launcher *l, int fd)
+{
+    /* No reply: the successor serves meanwhile, the helper takes it when it gets to it. */
+    return fd < 0 ? -EBADF : call(l, LAUNCHER_OP_LOG, 0, fd, NULL, NULL, NULL);
+}
+
 int sandbox_launcher_fd(const struct ferry_launcher *l)
 {
     return l->sock;
+}
+
+pid_t sandbox_launcher_pid(const struct ferry_launcher *l)
+{
+    return l->helper;
+}
+
+bool sandbox_launcher_gone(const struct ferry_launcher *l)
+{
+    return l->gone;
 }
 
 int sandbox_launcher_adopt(int sock, bool second_sock, ferry_log_fn log, void *opaque,
@@ -509,6 +620,7 @@ void sandbox_launcher_abandon(struct ferry_launcher *l)
     if (!l)
         return;
     close(l->sock);     /* the helper sees the hang-up and exits; init reaps it */
+    free(l->program);
     free(l);
 }
 
@@ -520,5 +632,6 @@ void sandbox_launcher_destroy(struct ferry_launcher *l)
     if (l->helper > 0)
         while (waitpid(l->helper, NULL, 0) < 0 && errno == EINTR)
             ;
+    free(l->program);
     free(l);
 }

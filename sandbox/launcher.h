@@ -7,7 +7,9 @@
  * sandbox_launcher_create() forks a small helper process *before* ferry-dm
  * confines itself.  The helper holds one fixed command line; it keeps
  * only its end of a socket pair (every other inherited fd is closed),
- * resets every signal to its default, optionally confines itself without
+ * resets every signal to its default but SIGPIPE, which it ignores (its
+ * stderr may be a pipe whose reader has gone: a log line must not kill it;
+ * its programs get SIGPIPE back), optionally confines itself without
  * a seccomp filter (user switch, no capabilities, no_new_privs: it must
  * still exec), and runs at most max_live instances at a time (a
  * compromised ferry-dm cannot make it fork without bound).
@@ -53,7 +55,8 @@ struct ferry_launcher_config {
     bool second_sock;           /* a second socket pair (SOCK_STREAM) on the program's fd 4 */
     unsigned max_live;          /* instances alive at once (0: FERRY_LAUNCHER_LIVE_DEFAULT) */
     /*
-     * Optional: the helper's own confinement: user, no capabilities,
+     * Optional: the helper's own confinement: user, no capabilities (but
+     * the config's keep_caps, which its programs then start with),
      * no_new_privs.  Its seccomp mode is forced to OFF and its namespaces
      * off (the program must exec and see its files).
      */
@@ -106,6 +109,17 @@ void sandbox_launcher_abandon(struct ferry_launcher *l);
 FERRY_MUST_CHECK int sandbox_launcher_keep(struct ferry_launcher *l, bool keep);
 /* The socket to the helper, to hand to a successor (still ours). */
 int sandbox_launcher_fd(const struct ferry_launcher *l);
+/* The helper's pid (0 for an adopted one), and whether it has been found gone (-EPIPE). */
+pid_t sandbox_launcher_pid(const struct ferry_launcher *l);
+bool sandbox_launcher_gone(const struct ferry_launcher *l);
+/*
+ * fd (a copy) becomes the helper's stdout and stderr, where it logs.  A
+ * successor ferry-dm forks its helper while its own stderr is still the
+ * pipe its predecessor reads (and closes on exit); it passes its real log
+ * once it has it.  The helper sends no reply (the successor serves on at
+ * once); 0, or -EPIPE when the helper is gone.
+ */
+FERRY_MUST_CHECK int sandbox_launcher_log_to(struct ferry_launcher *l, int fd);
 /*
  * A successor: take over a helper from its predecessor by that socket (now
  * the caller's); second_sock as the helper was created with.  The helper is not our child: destroy does not reap it

@@ -381,7 +381,37 @@ static int enter_namespaces(const struct ferry_sandbox_config *cfg, bool *in_use
     return 0;
 }
 
-static int drop_bounding_set(const struct ferry_sandbox_config *cfg)
+/* Of the capabilities in mask, those in the effective set. */
+static uint64_t held_caps(uint64_t mask)
+{
+    uint64_t held = 0;
+
+    for (int cap = 0; cap < 64; cap++)
+        if ((mask & (1ull << cap)) && have_cap(cap))
+            held |= 1ull << cap;
+    return held;
+}
+
+/*
+ * keep (held, see held_caps) as the only effective, permitted, inheritable
+ * and ambient capabilities: what an exec'd program starts with, as any user.
+ */
+static int keep_only_caps(uint64_t keep)
+{
+    struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct d[2] = { { 0 } };
+
+    for (int i = 0; i < 2; i++)
+        d[i].effective = d[i].permitted = d[i].inheritable = (uint32_t)(keep >> (32 * i));
+    if (syscall(SYS_capset, &h, d) < 0)
+        return -errno;
+    for (int cap = 0; cap < 64; cap++)
+        if ((keep & (1ull << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+            return -errno;
+    return 0;
+}
+
+static int drop_bounding_set(const struct ferry_sandbox_config *cfg, uint64_t keep)
 {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -errno;
@@ -389,7 +419,7 @@ static int drop_bounding_set(const struct ferry_sandbox_config *cfg)
         int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
         if (in < 0)
             break;      /* past CAP_LAST_CAP */
-        if (in && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+        if (in && !(keep & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             int rc = -errno;
             if (rc == -EPERM && !have_cap(CAP_SETPCAP)) {
                 slog(cfg, FERRY_LOG_WARNING, "sandbox: the capability bounding set "
@@ -509,12 +539,13 @@ int sandbox_enter(const struct ferry_sandbox_config *cfg)
     }
 
     /* 4. Bounding and ambient sets need CAP_SETPCAP: before the switch. */
-    rc = drop_bounding_set(cfg);
+    uint64_t keep = held_caps(cfg->keep_caps);
+    rc = drop_bounding_set(cfg, keep);
     if (rc)
         goto out;
 
-    /* 5. Groups, gid, uid. */
-    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) {
+    /* 5. Groups, gid, uid (keeping the permitted set only for keep_caps). */
+    if (prctl(PR_SET_KEEPCAPS, keep ? 1 : 0, 0, 0, 0) < 0) {
         rc = -errno;
         slog(cfg, FERRY_LOG_ERROR, "sandbox: PR_SET_KEEPCAPS: %s", strerror(-rc));
         goto out;
@@ -523,10 +554,16 @@ int sandbox_enter(const struct ferry_sandbox_config *cfg)
     if (rc)
         goto out;
 
-    /* 6. Whatever capabilities are left, and proof that root is gone. */
-    rc = clear_caps();
+    /* 6. Whatever capabilities are left (keep_caps alone stay), and proof that root is gone. */
+    rc = keep ? keep_only_caps(keep) : clear_caps();
     if (rc) {
-        slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot clear capabilities: %s", strerror(-rc));
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: cannot %s capabilities: %s",
+             keep ? "keep only the listed" : "clear", strerror(-rc));
+        goto out;
+    }
+    if (keep && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) {
+        rc = -errno;
+        slog(cfg, FERRY_LOG_ERROR, "sandbox: PR_SET_KEEPCAPS: %s", strerror(-rc));
         goto out;
     }
     if (switched && pw->pw_uid != 0 && !in_userns && setuid(0) == 0) {
@@ -569,10 +606,11 @@ int sandbox_enter(const struct ferry_sandbox_config *cfg)
         }
     }
     reporter.active = true;
-    slog(cfg, FERRY_LOG_INFO, "sandbox: confined user=%s uid=%u gid=%u namespaces=%s seccomp=%s",
+    slog(cfg, FERRY_LOG_INFO, "sandbox: confined user=%s uid=%u gid=%u namespaces=%s seccomp=%s%s",
          pw ? pw->pw_name : "(unchanged)", (unsigned)getuid(), (unsigned)getgid(),
          !cfg->namespaces ? "off" : in_userns ? "user" : "on",
-         cfg->mode == FERRY_SECCOMP_KILL ? "kill" : cfg->mode == FERRY_SECCOMP_LOG ? "log" : "off");
+         cfg->mode == FERRY_SECCOMP_KILL ? "kill" : cfg->mode == FERRY_SECCOMP_LOG ? "log" : "off",
+         keep ? " (capabilities kept for the program it execs)" : "");
     rc = 0;
 out:
     if (ctx)

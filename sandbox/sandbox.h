@@ -171,6 +171,13 @@ struct ferry_sandbox_config {
     const struct ferry_syscall_list *const *lists;
     size_t nr_lists;
     int violation_fd;       /* where the SIGSYS reporter writes; <= 0: stderr */
+    /*
+     * Capabilities (bit 1 << CAP_X) kept across the user switch, of those the
+     * caller holds, and passed to a program it execs (ambient): the launcher
+     * of ferry-dm's successor keeps what that successor needs to confine
+     * itself as its predecessor did (docs/confinement.md).  0 for everyone else.
+     */
+    uint64_t keep_caps;
     ferry_log_fn log;
     void *opaque;
 };

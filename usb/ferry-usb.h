@@ -274,14 +274,16 @@ FERRY_USB_API uint64_t usb_redir_bytes(const struct ferry_usb_redir *r);
  * usb_redir_quiesce: take no further request from the peer (the one being
  * read is still taken whole); what arrives stays in the socket or the
  * read-ahead.  usb_redir_handover_ready: 0 once nothing is in flight (every
- * request taken has been answered); -EAGAIN (not yet) or -EBUSY (not at
- * all: an endpoint streams, an alternate setting, a filter; TLS:
- * -EOPNOTSUPP) with why.  usb_redir_export: then the state (the peer's
- * hello, bytes read and not parsed, bytes queued and not sent) appended to
- * state; from then on the endpoint does nothing (the successor serves the
- * same socket and device fd) until usb_redir_resume (the handover failed:
- * serve on).  Freeing an exported endpoint gives the device back to the
- * host: a predecessor exits without it.
+ * request taken has been answered, and the streams are stopped on the
+ * host side at a packet boundary, what they had received sent on); -EAGAIN
+ * (not yet) or -EBUSY (not at all: a filter; TLS: -EOPNOTSUPP) with why.
+ * usb_redir_export: then the state (the peer's hello, bytes read and not
+ * parsed, bytes queued and not sent, the streams with their parameters,
+ * the alternate settings, the bulk streams) appended to state; from then
+ * on the endpoint does nothing (the successor serves the same socket and
+ * device fd) until usb_redir_resume (the handover failed: serve on, the
+ * streams started again).  Freeing an exported endpoint gives the device
+ * back to the host: a predecessor exits without it.
  */
 FERRY_USB_API void usb_redir_quiesce(struct ferry_usb_redir *r);
 FERRY_USB_API void usb_redir_resume(struct ferry_usb_redir *r);
@@ -310,6 +312,10 @@ usb_redir_adopt(struct ferry_usb_host *host, struct libusb_device_handle *handle
                 const uint8_t *state, size_t len, const char *name,
                 const struct ferry_usb_redir_ops *ops, void *opaque,
                 struct ferry_usb_redir **out, char *why, size_t whylen);
+/* An adopted endpoint's switch window: how long (us, from the monotonic
+ * clock, across the two processes) its isochronous streams had no transfer
+ * in the device; 0 when it took over none. */
+FERRY_USB_API uint64_t usb_redir_stream_gap_us(const struct ferry_usb_redir *r);
 
 /* Sockets: "unix:PATH" or "HOST:PORT" / "tcp:HOST:PORT".  Non-blocking,
  * close-on-exec; TCP sockets get TCP_NODELAY (also on accepted ones). */
@@ -615,13 +621,17 @@ FERRY_USB_API unsigned usb_service_connected(struct ferry_usb_service *s);
  * Handing the service to a successor process (ferry-dm's replace,
  * docs/usb.md): usb_service_quiesce takes no further request on any channel
  * and waits (blocking, at most timeout_ms, libusb handled meanwhile) until
- * every request taken is answered; 0, or -errno with why (and every
- * channel serves on): a network share, a listener, an unplug under way, an
- * endpoint that streams (usb_redir_handover_ready).  usb_service_export
- * then appends the state and puts each channel's socket and usbfs fd in fds
- * (*nfds of them); usb_service_resume serves on when the handover fails.
+ * every request taken is answered and the streams are stopped; 0, or
+ * -errno with why (and every channel serves on): an unplug under way, a
+ * broker's fd not served yet, a channel that cannot go yet or at all
+ * (usb_redir_handover_ready: a usbredir filter, TLS).  usb_service_export
+ * then appends the state and puts each assignment's fds in fds (*nfds of
+ * them: a listening socket, a channel's socket and usbfs fd, a listener's
+ * broker fd); usb_service_resume serves on when the handover fails.
  * usb_service_adopt (the successor, whose guests were added with the same
- * QMP paths and connections) makes the assignments and channels again.
+ * QMP paths and connections) makes the assignments, listeners and channels
+ * again: a network share's peer keeps its connection, the next peer
+ * connects to the successor.
  */
 FERRY_USB_API int usb_service_quiesce(struct ferry_usb_service *s, int timeout_ms, char *why,
                                       size_t len);

@@ -9,10 +9,13 @@
  *
  * Kept: the peer's hello (replayed to the successor's parser, which then
  * knows the peer's capabilities without a second greeting on the wire), the
- * data packets taken and not answered yet (in flight), the endpoints with a
- * stream (isochronous, interrupt or bulk receiving, bulk streams), the
- * interfaces on an alternate setting, a filter from the peer and a device
- * disconnect the peer has not acknowledged: what a handover cannot carry.
+ * data packets taken and not answered yet (in flight), the streams with
+ * their start parameters (isochronous, interrupt or bulk receiving; for
+ * isochronous streams also the id of the next packet the peer is to see),
+ * the bulk streams (USB 3) the device has, the interfaces on an alternate
+ * setting: what a successor starts or selects again.  And what a handover
+ * cannot carry: a filter from the peer and a device disconnect the peer has
+ * not acknowledged.
  * No I/O here.
  */
 #include <errno.h>
@@ -87,6 +90,7 @@ static void stream_set(struct redir_track *t, uint8_t ep, bool on)
         t->streams &= ~(1u << i);
     if (!on) {
         t->iso_eps &= ~(1u << i);
+        memset(t->iso_hdr[i], 0, REDIR_TRACK_ISO_HDR);
         t->recv_type[i] = 0;
     }
 }
@@ -124,13 +128,16 @@ static void packet_in(struct redir_track *t, const uint8_t *p, size_t have, uint
         return;
     }
     switch (type) {
-    case usb_redir_iso_packet:
-        t->iso = true;
-        break;
     case usb_redir_start_iso_stream:
-        if (blen >= 1) {
+        /* endpoint, pkts_per_urb, no_urbs; usbredirhost numbers its packets from 0 */
+        if (blen >= REDIR_TRACK_ISO_HDR) {
+            unsigned i = ep_index(body[0]);
+
             stream_set(t, body[0], true);
-            t->iso_eps |= 1u << ep_index(body[0]);
+            t->iso_eps |= 1u << i;
+            memcpy(t->iso_hdr[i], body, REDIR_TRACK_ISO_HDR);
+            t->iso_next[i] = 0;
+            t->iso_base[i] = 0;
         }
         break;
     case usb_redir_start_interrupt_receiving:
@@ -154,12 +161,6 @@ static void packet_in(struct redir_track *t, const uint8_t *p, size_t have, uint
     case usb_redir_stop_bulk_receiving:
         if (blen >= 5)          /* stream_id u32, endpoint */
             stream_set(t, body[4], false);
-        break;
-    case usb_redir_alloc_bulk_streams:
-        t->bulk_streams = true;
-        break;
-    case usb_redir_free_bulk_streams:
-        t->bulk_streams = false;
         break;
     case usb_redir_filter_filter:
         t->filter = true;
@@ -247,6 +248,34 @@ void redir_track_out(struct redir_track *t, const uint8_t *p, size_t n)
     case usb_redir_device_disconnect:
         t->disconnect_pending = true;
         break;
+    case usb_redir_iso_packet:             /* endpoint, status, length u16 */
+        if (n >= hl + 1)
+            t->iso_next[ep_index(p[hl])] = hdr_id(t, p) + 1;
+        break;
+    case usb_redir_iso_stream_status:      /* status, endpoint */
+    case usb_redir_interrupt_receiving_status:
+        /* a stall: the host side stopped the stream (the peer knows) */
+        if (n >= hl + 2 && p[hl] == usb_redir_stall)
+            stream_set(t, p[hl + 1], false);
+        break;
+    case usb_redir_bulk_receiving_status:  /* stream_id u32, endpoint, status */
+        if (n >= hl + 6 && p[hl + 5] == usb_redir_stall)
+            stream_set(t, p[hl + 4], false);
+        break;
+    case usb_redir_bulk_streams_status:    /* endpoints u32, no_streams u32, status */
+        if (n >= hl + 9 && p[hl + 8] == usb_redir_success) {
+            uint32_t eps = le32(p + hl), count = le32(p + hl + 4);
+
+            if (count) {
+                t->bulk_stream_eps |= eps;
+                t->bulk_stream_count = count;
+            } else {
+                t->bulk_stream_eps &= ~eps;
+            }
+            if (!t->bulk_stream_eps)
+                t->bulk_stream_count = 0;
+        }
+        break;
     case usb_redir_alt_setting_status:     /* status, interface, alt */
         if (n >= hl + 3 && p[hl] == usb_redir_success && p[hl + 1] < sizeof(t->alt))
             t->alt[p[hl + 1]] = p[hl + 2];
@@ -268,18 +297,9 @@ int redir_track_check(const struct redir_track *t, char *why, size_t len)
                  "carries" : "the peer has not said hello yet");
         return -EAGAIN;
     }
-    /* interrupt and bulk receiving: stopped and started again (redir.c's park) */
-    if (t->iso_eps || t->iso || t->bulk_streams) {
-        snprintf(why, len, "an endpoint streams (%s): its transfers cannot be handed over",
-                 t->bulk_streams ? "bulk streams" : "isochronous");
-        return -EBUSY;
-    }
-    for (size_t i = 0; i < sizeof(t->alt); i++)
-        if (t->alt[i]) {
-            snprintf(why, len, "interface %zu is on alternate setting %u (a successor would "
-                     "have to select it again on the device)", i, t->alt[i]);
-            return -EBUSY;
-        }
+    /* streams are stopped and started again (redir.c's park), alternate
+     * settings selected again in the successor's host side only, bulk
+     * streams stay with the usbfs file */
     if (t->filter) {
         snprintf(why, len, "the peer set a usbredir filter");
         return -EBUSY;

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <libusb.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -91,6 +92,9 @@ struct ferry_usb_redir {
     bool parked;
     unsigned swallow, cancels;
     libusb_device_handle *handle;
+    /* When the streams were stopped (monotonic us, also across processes),
+     * and how long a successor's streams were stopped (0: none were). */
+    uint64_t parked_at_us, gap_us;
 };
 
 static void redir_log(struct ferry_usb_redir *r, enum ferry_log_level lvl, const char *fmt, ...)
@@ -237,10 +241,11 @@ static void out_release(const void *data, size_t len, void *arg)
 }
 
 /*
- * Packets of our own for usbredirhost (stopping and starting receiving
- * streams across a handover): REDIR_INJECT_ID is their id, never one of
- * QEMU's at that moment (QEMU sends its stream starts and stops with id 0,
- * and none of its requests is in flight while a channel is handed over).
+ * Packets of our own for usbredirhost (stopping and starting streams,
+ * selecting alternate settings again, across a handover): REDIR_INJECT_ID
+ * is their id, never one of QEMU's at that moment (QEMU sends its stream
+ * starts and stops with id 0, and none of its requests is in flight while a
+ * channel is handed over).
  */
 #define REDIR_INJECT_ID 0x46e7d5a1u
 
@@ -259,26 +264,39 @@ static void put_le32(uint8_t *p, uint32_t v)
 
 static bool redir_is_inject_reply(struct ferry_usb_redir *r, const uint8_t *p, int count)
 {
-    unsigned hl = redir_track_hdr_len(&r->track);
+    unsigned hl = redir_track_hdr_len(&r->track), need, at_ep, at_st;
+    const char *what;
     uint32_t type;
 
     if (count < (int)hl)
         return false;
     type = rd_le32(p);
-    if ((type != usb_redir_interrupt_receiving_status &&
-         type != usb_redir_bulk_receiving_status) || rd_le32(p + 8) != REDIR_INJECT_ID ||
-        (hl == 16 && rd_le32(p + 12) != 0))
+    switch (type) {
+    case usb_redir_interrupt_receiving_status:     /* status, endpoint */
+    case usb_redir_iso_stream_status:
+        need = 2, at_st = 0, at_ep = 1;
+        what = type == usb_redir_iso_stream_status ? "an isochronous stream"
+                                                   : "a receiving stream";
+        break;
+    case usb_redir_bulk_receiving_status:          /* stream_id u32, endpoint, status */
+        need = 6, at_ep = 4, at_st = 5, what = "a receiving stream";
+        break;
+    case usb_redir_alt_setting_status:             /* status, interface, alt */
+        need = 3, at_st = 0, at_ep = 1, what = "an alternate setting of interface";
+        break;
+    default:
         return false;
-    /* status, endpoint | stream_id u32, endpoint, status: a failure is QEMU's to know */
-    bool intr = type == usb_redir_interrupt_receiving_status;
-    unsigned need = hl + (intr ? 2 : 6);
-    uint8_t ep = count >= (int)need ? p[hl + (intr ? 1 : 4)] : 0;
-    uint8_t st = count >= (int)need ? p[hl + (intr ? 0 : 5)] : usb_redir_inval;
+    }
+    if (rd_le32(p + 8) != REDIR_INJECT_ID || (hl == 16 && rd_le32(p + 12) != 0))
+        return false;
+    /* a failure is QEMU's to know */
+    uint8_t ep = count >= (int)(hl + need) ? p[hl + at_ep] : 0;
+    uint8_t st = count >= (int)(hl + need) ? p[hl + at_st] : usb_redir_inval;
 
     if (st != usb_redir_success) {
         r->swallow--;
-        redir_log(r, FERRY_LOG_WARNING, "handover: a receiving stream on endpoint %02x did "
-                  "not stop or start again (usbredir status %u): passed on to the peer", ep, st);
+        redir_log(r, FERRY_LOG_WARNING, "handover: %s on %02x did not stop, start or select "
+                  "again (usbredir status %u): passed on to the peer", what, ep, st);
         return false;
     }
     return true;
@@ -305,6 +323,25 @@ static void redir_inject(struct ferry_usb_redir *r, uint32_t type, const uint8_t
     r->swallow++;
 }
 
+/* An isochronous packet of a stream started again across a handover: the
+ * host side numbered it from 0, the peer sees the stream's ids go on. */
+static void redir_iso_rebase(struct ferry_usb_redir *r, uint8_t *p, int count)
+{
+    unsigned hl = redir_track_hdr_len(&r->track), i;
+    uint64_t id;
+
+    if (count < (int)hl + 1 || rd_le32(p) != usb_redir_iso_packet)
+        return;
+    i = ((p[hl] & 0x80) >> 3) | (p[hl] & 0x0f);
+    if (!r->track.iso_base[i])
+        return;
+    id = rd_le32(p + 8) | (hl == 16 ? (uint64_t)rd_le32(p + 12) << 32 : 0);
+    id += r->track.iso_base[i];
+    put_le32(p + 8, (uint32_t)id);
+    if (hl == 16)
+        put_le32(p + 12, (uint32_t)(id >> 32));
+}
+
 /* usbredirparser hands over one whole packet per call, and the buffer with
  * it (usbredirhost_fl_write_cb_owns_buffer): queued without a copy.  A
  * successor's host side greets and connects the device like a new one:
@@ -314,12 +351,13 @@ static int uh_write(void *priv, uint8_t *data, int count)
 {
     struct ferry_usb_redir *r = priv;
 
+    redir_iso_rebase(r, data, count);
+    redir_track_out(&r->track, data, (size_t)count);
     if (r->swallow && redir_is_inject_reply(r, data, count)) {
         r->swallow--;
         usbredirhost_free_write_buffer(r->uh, data);
         return count;
     }
-    redir_track_out(&r->track, data, (size_t)count);
     if (r->adopting && count >= 4) {
         uint32_t type = (uint32_t)data[0] | (uint32_t)data[1] << 8 |
                         (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
@@ -568,12 +606,46 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
         r->ops.ended(r->opaque, r, r->why);
 }
 
+/*
+ * Every bulk transfer through usbredir allocates about three times its size
+ * (usbredirparser's buffer for a request's data, usbredirhost's for an IN
+ * transfer, usbredirparser's packet for the answer), freed as soon as it is
+ * sent.  glibc gives the top of its heap back to the kernel when more than
+ * 128 KiB of it is free (and mmaps, then unmaps, blocks over its adaptive
+ * threshold), so a stream of 64 KiB transfers faulted its buffers in again,
+ * zeroed page by page, on every burst: 9209 page faults in 4 s of the
+ * gadget rig's stream against 617 with this.  What a process keeps is
+ * bounded by REDIR_HEAP_KEEP of free heap; blocks of up to
+ * REDIR_HEAP_MMAP_MIN come from the heap.  A GLIBC_TUNABLES that sets either
+ * wins.  Once per process, at its first usbredir endpoint.
+ */
+#define REDIR_HEAP_KEEP     (4u << 20)
+#define REDIR_HEAP_MMAP_MIN (1u << 20)
+
+static void redir_heap_tune(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+    static gsize once;
+
+    if (g_once_init_enter(&once)) {
+        const char *t = getenv("GLIBC_TUNABLES");
+
+        if (!t || (!strstr(t, "malloc.trim_threshold") && !strstr(t, "malloc.mmap_threshold"))) {
+            mallopt(M_TRIM_THRESHOLD, (int)REDIR_HEAP_KEEP);
+            mallopt(M_MMAP_THRESHOLD, (int)REDIR_HEAP_MMAP_MIN);
+        }
+        g_once_init_leave(&once, 1);
+    }
+#endif
+}
+
 static struct ferry_usb_redir *redir_alloc(struct ferry_usb_host *host, int fd, const char *name,
                                            const struct ferry_usb_redir_ops *ops, void *opaque)
 {
     struct ferry_usb_redir *r = g_new0(struct ferry_usb_redir, 1);
     struct event_base *base;
 
+    redir_heap_tune();
     r->host = host;
     r->fd = fd;
     r->ops = *ops;
@@ -696,6 +768,11 @@ uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
     return r->bytes;
 }
 
+uint64_t usb_redir_stream_gap_us(const struct ferry_usb_redir *r)
+{
+    return r->gap_us;
+}
+
 /* ---- handover ------------------------------------------------------------ */
 
 /*
@@ -708,12 +785,16 @@ uint64_t usb_redir_bytes(const struct ferry_usb_redir *r)
  * no-ops: this process's definitions come first for libusbredirhost.so's
  * references (the executable's symbols interpose), and pass everything else
  * on to libusb.  A plain claim of an interface this file holds already is a
- * no-op for usbfs.
+ * no-op for usbfs.  Likewise, while a successor's host side is told the
+ * alternate settings its predecessor's had selected (alt_window), the
+ * device is not asked again (a SET_INTERFACE resets the interface's
+ * endpoints, a camera would restart its stream): the device is on them.
  */
-static bool adopt_window;
+static bool adopt_window, alt_window;
 static int (*real_reset_device)(libusb_device_handle *);
 static int (*real_set_auto_detach)(libusb_device_handle *, int);
 static int (*real_cancel_transfer)(struct libusb_transfer *);
+static int (*real_set_alt)(libusb_device_handle *, int, int);
 
 __attribute__((constructor)) static void redir_interpose_init(void)
 {
@@ -723,6 +804,16 @@ __attribute__((constructor)) static void redir_interpose_init(void)
         RTLD_NEXT, "libusb_set_auto_detach_kernel_driver");
     real_cancel_transfer = (int (*)(struct libusb_transfer *))dlsym(RTLD_NEXT,
                                                                     "libusb_cancel_transfer");
+    real_set_alt = (int (*)(libusb_device_handle *, int, int))dlsym(
+        RTLD_NEXT, "libusb_set_interface_alt_setting");
+}
+
+__attribute__((visibility("default"))) int LIBUSB_CALL
+libusb_set_interface_alt_setting(libusb_device_handle *h, int iface, int alt)
+{
+    if (alt_window)
+        return LIBUSB_SUCCESS;
+    return real_set_alt ? real_set_alt(h, iface, alt) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
 __attribute__((visibility("default"))) int LIBUSB_CALL
@@ -741,23 +832,45 @@ libusb_set_auto_detach_kernel_driver(libusb_device_handle *h, int enable)
     return real_set_auto_detach ? real_set_auto_detach(h, enable) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
+/*
+ * A channel's state (little-endian), after magic "FURH" and version:
+ * the peer's hello, the bytes read ahead and not parsed, the packets queued
+ * for the peer (each u32 length, bytes); the receiving streams (u32 length,
+ * REDIR_RECV_REC each: type 1 interrupt or 2 bulk, start header); the
+ * alternate settings (u32 length, REDIR_ALT_REC each: interface, alt); the
+ * isochronous streams (u32 length, REDIR_ISO_REC each: start header
+ * endpoint/pkts_per_urb/no_urbs, the next packet's id u64); the bulk streams'
+ * endpoint mask and count (u32 each); when the streams were stopped
+ * (monotonic us, u64, 0: none); the bytes the channel carried (u64).
+ */
 #define REDIR_STATE_MAGIC   0x48525546u     /* "FURH" */
-#define REDIR_STATE_VERSION 2
+#define REDIR_STATE_VERSION 3
 #define REDIR_RECV_REC      (1 + REDIR_TRACK_RECV_HDR)     /* type (1 int, 2 bulk), header */
+#define REDIR_ALT_REC       2
+#define REDIR_ISO_REC       (REDIR_TRACK_ISO_HDR + 8)
+#define REDIR_STATE_TAIL    24                  /* bulk streams, stop time, bytes */
+/* usbredirhost's limits on a stream's start (MAX_PACKETS_PER_TRANSFER, MAX_TRANSFER_COUNT) */
+#define REDIR_ISO_PKTS_MAX  32
+#define REDIR_ISO_URBS_MAX  16
 
 /*
- * Receiving streams (interrupt or bulk receiving: a HID device the guest
- * reads, a serial adapter) across a handover.  Their transfers are always
- * in the device, and a usbfs URB submitted here is reaped with this
- * process's pointer: so the predecessor stops them as if the peer had
- * asked (stop packets injected into its usbredirhost, which cancels the
- * URBs), and the successor starts them again with the same parameters
- * before it serves the peer.  Data a stopped transfer had already received
- * (usbredirhost drops a cancelled transfer's data) is sent to the peer here,
- * in order, as usbredirhost would have.  While park_window is set, each
- * transfer usbredirhost cancels is followed to its completion (its callback
- * is ours until then), so the handover waits until libusb has given every
- * one back.
+ * Streams (interrupt or bulk receiving: a HID device the guest reads, a
+ * serial adapter; isochronous: a camera, a headset) across a handover.
+ * Their transfers are always in the device, and a usbfs URB submitted here
+ * is reaped with this process's pointer: so the predecessor stops them as
+ * if the peer had asked (stop packets injected into its usbredirhost, which
+ * cancels the URBs), and the successor starts them again with the same
+ * parameters before it serves the peer.  Data a stopped transfer had
+ * already received (usbredirhost drops a cancelled transfer's data) is sent
+ * to the peer here, in order, as usbredirhost would have: for an
+ * isochronous URB, its packets up to the last one the device completed (a
+ * packet boundary; the rest were never filled).  While park_window is set,
+ * each transfer usbredirhost cancels is followed to its completion (its
+ * callback is ours until then), so the handover waits until libusb has
+ * given every one back.  An isochronous stream misses the packets of the
+ * frames between its stop and its start again (the switch window, gap_us);
+ * an isochronous OUT stream also the packets usbredirhost held for URBs not
+ * submitted yet.
  */
 struct parked_xfer {
     libusb_transfer_cb_fn cb;
@@ -772,6 +885,43 @@ static uint8_t idx_ep(unsigned i)
     return (uint8_t)((i & 0x10) << 3 | (i & 0x0f));
 }
 
+/* The packets a stopped isochronous IN transfer had received, numbered on. */
+static void park_forward_iso(struct ferry_usb_redir *r, struct libusb_transfer *t)
+{
+    unsigned hl = redir_track_hdr_len(&r->track), i = ((t->endpoint & 0x80) >> 3) |
+                                                      (t->endpoint & 0x0f);
+    int last = -1, sent = 0;
+
+    for (int k = 0; k < t->num_iso_packets; k++)
+        if (t->iso_packet_desc[k].status == LIBUSB_TRANSFER_COMPLETED)
+            last = k;
+    for (int k = 0; k <= last; k++) {
+        const struct libusb_iso_packet_descriptor *d = &t->iso_packet_desc[k];
+        bool ok = d->status == LIBUSB_TRANSFER_COMPLETED;
+        uint32_t len = ok ? d->actual_length : 0;
+        uint64_t id = r->track.iso_next[i]++;
+        uint8_t h[16 + 4] = { 0 };
+
+        /* endpoint, status, length u16: an error before the stop as usbredirhost sends it */
+        put_le32(h, usb_redir_iso_packet);
+        put_le32(h + 4, 4 + len);
+        put_le32(h + 8, (uint32_t)id);
+        if (hl == 16)
+            put_le32(h + 12, (uint32_t)(id >> 32));
+        h[hl] = t->endpoint;
+        h[hl + 1] = ok ? usb_redir_success : usb_redir_ioerror;
+        h[hl + 2] = (uint8_t)len;
+        h[hl + 3] = (uint8_t)(len >> 8);
+        evbuffer_add(r->out, h, hl + 4);
+        evbuffer_add(r->out, libusb_get_iso_packet_buffer(t, (unsigned)k), len);
+        r->out_total += hl + 4 + (uint64_t)len;
+        g_queue_push_tail(&r->out_ends, g_memdup2(&r->out_total, sizeof(r->out_total)));
+        sent++;
+    }
+    redir_log(r, FERRY_LOG_DEBUG, "handover: %d of %d packets a stopped isochronous transfer "
+              "on endpoint %02x had received sent on", sent, t->num_iso_packets, t->endpoint);
+}
+
 /* The data of a stopped transfer, to the peer as usbredirhost would have sent it. */
 static void park_forward(struct ferry_usb_redir *r, struct libusb_transfer *t)
 {
@@ -784,6 +934,11 @@ static void park_forward(struct ferry_usb_redir *r, struct libusb_transfer *t)
         r->writing = true;
         usbredirhost_write_guest_data(r->uh);
         r->writing = false;
+    }
+    if (t->type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS) {
+        if (t->endpoint & 0x80)
+            park_forward_iso(r, t);
+        return;
     }
     if (r->track.recv_type[i] == usb_redir_start_bulk_receiving) {
         put_le32(h, usb_redir_buffered_bulk_packet);
@@ -818,7 +973,8 @@ static void LIBUSB_CALL park_done(struct libusb_transfer *t)
     t->callback = x->cb;
     g_free(x);
     r->cancels--;
-    if (t->actual_length > 0 && !r->closing && r->out)
+    if ((t->actual_length > 0 || t->type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS) &&
+        !r->closing && r->out)
         park_forward(r, t);
     t->callback(t);
     if (!r->closing)
@@ -864,17 +1020,26 @@ static void redir_park_forget(struct ferry_usb_redir *r)
         g_clear_pointer(&parked_xfers, g_hash_table_destroy);
 }
 
-static bool redir_has_recv(const struct ferry_usb_redir *r)
+static bool redir_has_streams(const struct ferry_usb_redir *r)
 {
+    if (r->track.iso_eps)
+        return true;
     for (unsigned i = 0; i < 32; i++)
         if (r->track.recv_type[i])
             return true;
     return false;
 }
 
-/* Every receiving stream stopped on the host side; the peer hears nothing of it. */
+static uint64_t mono_us(void)
+{
+    return (uint64_t)g_get_monotonic_time();
+}
+
+/* Every stream stopped on the host side; the peer hears nothing of it. */
 static void redir_park(struct ferry_usb_redir *r)
 {
+    unsigned niso = 0;
+
     for (unsigned i = 0; i < 32; i++) {
         uint8_t h[5];
 
@@ -885,26 +1050,67 @@ static void redir_park(struct ferry_usb_redir *r)
             memcpy(h, r->track.recv_hdr[i], 4);
             h[4] = idx_ep(i);
             redir_inject(r, usb_redir_stop_bulk_receiving, h, 5);
+        } else if (r->track.iso_eps & (1u << i)) {
+            h[0] = idx_ep(i);
+            redir_inject(r, usb_redir_stop_iso_stream, h, 1);
+            niso++;
         }
     }
     r->parked = true;
+    r->parked_at_us = mono_us();
     park_window = r;
     usbredirhost_read_guest_data(r->uh);
     park_window = NULL;
-    redir_log(r, FERRY_LOG_INFO, "handover: receiving streams stopped on the host side (%u "
-              "transfers being given back)", r->cancels);
+    redir_log(r, FERRY_LOG_INFO, "handover: streams stopped on the host side (%u isochronous; "
+              "%u transfers being given back)", niso, r->cancels);
 }
 
-/* ... and started again with the peer's parameters (a successor, or a failed handover). */
-static void redir_unpark_from(struct ferry_usb_redir *r, const uint32_t *type,
-                              uint8_t (*hdr)[REDIR_TRACK_RECV_HDR])
+/* A stream of the predecessor's, started again (or an alternate setting selected again). */
+struct redir_restart {
+    uint32_t recv_type[32];
+    uint8_t recv_hdr[32][REDIR_TRACK_RECV_HDR];
+    uint32_t iso_eps;
+    uint8_t iso_hdr[32][REDIR_TRACK_ISO_HDR];
+    uint64_t iso_next[32];
+    uint8_t alt[32];
+};
+
+static void redir_restart_from_track(struct redir_restart *x, const struct redir_track *t)
+{
+    memcpy(x->recv_type, t->recv_type, sizeof(x->recv_type));
+    memcpy(x->recv_hdr, t->recv_hdr, sizeof(x->recv_hdr));
+    x->iso_eps = t->iso_eps;
+    memcpy(x->iso_hdr, t->iso_hdr, sizeof(x->iso_hdr));
+    memcpy(x->iso_next, t->iso_next, sizeof(x->iso_next));
+    memset(x->alt, 0, sizeof(x->alt));      /* the host side still has them */
+}
+
+/* ... and started again with the peer's parameters (a successor, or a failed
+ * handover), after the alternate settings they live on: isochronous ids go
+ * on from where the peer is. */
+static void redir_unpark_from(struct ferry_usb_redir *r, const struct redir_restart *x)
 {
     for (unsigned i = 0; i < 32; i++)
-        if (type[i] == usb_redir_start_interrupt_receiving)
-            redir_inject(r, type[i], hdr[i], 1);
-        else if (type[i] == usb_redir_start_bulk_receiving)
-            redir_inject(r, type[i], hdr[i], REDIR_TRACK_RECV_HDR);
+        if (x->alt[i]) {
+            uint8_t h[2] = { (uint8_t)i, x->alt[i] };
+
+            redir_inject(r, usb_redir_set_alt_setting, h, 2);
+        }
+    for (unsigned i = 0; i < 32; i++)
+        if (x->recv_type[i] == usb_redir_start_interrupt_receiving)
+            redir_inject(r, x->recv_type[i], x->recv_hdr[i], 1);
+        else if (x->recv_type[i] == usb_redir_start_bulk_receiving)
+            redir_inject(r, x->recv_type[i], x->recv_hdr[i], REDIR_TRACK_RECV_HDR);
+        else if (x->iso_eps & (1u << i))
+            redir_inject(r, usb_redir_start_iso_stream, x->iso_hdr[i], REDIR_TRACK_ISO_HDR);
+    alt_window = true;
     usbredirhost_read_guest_data(r->uh);
+    alt_window = false;
+    for (unsigned i = 0; i < 32; i++)
+        if (x->iso_eps & (1u << i) & r->track.iso_eps) {
+            r->track.iso_next[i] = x->iso_next[i];
+            r->track.iso_base[i] = x->iso_next[i];
+        }
     r->parked = false;
 }
 
@@ -924,9 +1130,12 @@ void usb_redir_resume(struct ferry_usb_redir *r)
         return;
     if (r->parked) {
         /* still at a packet boundary, reading nothing of the peer's: only these */
+        struct redir_restart x;
+
         r->handed = false;
         r->quiescing = true;
-        redir_unpark_from(r, r->track.recv_type, r->track.recv_hdr);
+        redir_restart_from_track(&x, &r->track);
+        redir_unpark_from(r, &x);
     }
     r->quiescing = false;
     r->handed = false;
@@ -964,7 +1173,7 @@ int usb_redir_handover_ready(struct ferry_usb_redir *r, char *why, size_t len)
     } else if (rc == 0 && redir_track_inflight(&r->track)) {
         snprintf(why, len, "%u transfers in the device", redir_track_inflight(&r->track));
         rc = -EAGAIN;
-    } else if (rc == 0 && !r->parked && !r->handed && redir_has_recv(r)) {
+    } else if (rc == 0 && !r->parked && !r->handed && redir_has_streams(r)) {
         redir_park(r);
     }
     if (rc == 0 && r->cancels) {
@@ -1021,6 +1230,32 @@ int usb_redir_export(struct ferry_usb_redir *r, GByteArray *state, char *why, si
             g_byte_array_append(state, r->track.recv_hdr[i], REDIR_TRACK_RECV_HDR);
         }
     }
+    {
+        unsigned nalt = 0, niso = 0;
+
+        for (unsigned i = 0; i < 32; i++) {
+            nalt += r->track.alt[i] ? 1 : 0;
+            niso += r->track.iso_eps & (1u << i) ? 1 : 0;
+        }
+        put32(state, nalt * REDIR_ALT_REC);
+        for (unsigned i = 0; i < 32; i++)
+            if (r->track.alt[i]) {
+                uint8_t a[2] = { (uint8_t)i, r->track.alt[i] };
+
+                g_byte_array_append(state, a, 2);
+            }
+        put32(state, niso * REDIR_ISO_REC);
+        for (unsigned i = 0; i < 32; i++)
+            if (r->track.iso_eps & (1u << i)) {
+                g_byte_array_append(state, r->track.iso_hdr[i], REDIR_TRACK_ISO_HDR);
+                put32(state, (uint32_t)r->track.iso_next[i]);
+                put32(state, (uint32_t)(r->track.iso_next[i] >> 32));
+            }
+    }
+    put32(state, r->track.bulk_stream_eps);
+    put32(state, r->track.bulk_stream_count);
+    put32(state, (uint32_t)(r->parked ? r->parked_at_us : 0));
+    put32(state, (uint32_t)((r->parked ? r->parked_at_us : 0) >> 32));
     put32(state, (uint32_t)r->bytes);
     put32(state, (uint32_t)(r->bytes >> 32));
     /* everything is the successor's from now on, until usb_redir_resume */
@@ -1103,15 +1338,85 @@ static bool take(const uint8_t **p, size_t *left, size_t max, const uint8_t **da
     return true;
 }
 
+static uint64_t rd_le64(const uint8_t *p)
+{
+    return (uint64_t)rd_le32(p) | (uint64_t)rd_le32(p + 4) << 32;
+}
+
+static bool ep_ok(uint8_t ep)
+{
+    return (ep & 0x70) == 0 && (ep & 0x0f) != 0;
+}
+
+/* The streams and alternate settings of a state, checked; why names what is wrong. */
+static int restart_parse(struct redir_restart *x, const uint8_t *recv, uint32_t recv_len,
+                         const uint8_t *alt, uint32_t alt_len, const uint8_t *iso,
+                         uint32_t iso_len, char *why, size_t len)
+{
+    memset(x, 0, sizeof(*x));
+    if (recv_len % REDIR_RECV_REC || alt_len % REDIR_ALT_REC || iso_len % REDIR_ISO_REC) {
+        snprintf(why, len, "a list of %s of %u bytes is not whole records",
+                 recv_len % REDIR_RECV_REC ? "receiving streams" : alt_len % REDIR_ALT_REC ?
+                 "alternate settings" : "isochronous streams",
+                 recv_len % REDIR_RECV_REC ? recv_len : alt_len % REDIR_ALT_REC ? alt_len
+                                                                                : iso_len);
+        return -EBADMSG;
+    }
+    for (uint32_t o = 0; o < recv_len; o += REDIR_RECV_REC) {
+        const uint8_t *h = recv + o + 1;
+        uint8_t ep = recv[o] == 1 ? h[0] : h[8];
+        unsigned i = ((ep & 0x80) >> 3) | (ep & 0x0f);
+
+        if ((recv[o] != 1 && recv[o] != 2) || !ep_ok(ep) || !(ep & 0x80) || x->recv_type[i]) {
+            snprintf(why, len, "receiving stream %u: type %u on endpoint %02x is not one to "
+                     "start (or twice)", o / REDIR_RECV_REC, recv[o], ep);
+            return -EBADMSG;
+        }
+        x->recv_type[i] = recv[o] == 1 ? usb_redir_start_interrupt_receiving
+                                       : usb_redir_start_bulk_receiving;
+        memcpy(x->recv_hdr[i], h, REDIR_TRACK_RECV_HDR);
+    }
+    for (uint32_t o = 0; o < alt_len; o += REDIR_ALT_REC) {
+        uint8_t ifc = alt[o], a = alt[o + 1];
+
+        if (ifc >= 32 || !a || x->alt[ifc]) {
+            snprintf(why, len, "alternate setting %u of interface %u: not one to select "
+                     "(interfaces 0-31, settings 1-255, each once)", a, ifc);
+            return -EBADMSG;
+        }
+        x->alt[ifc] = a;
+    }
+    for (uint32_t o = 0; o < iso_len; o += REDIR_ISO_REC) {
+        const uint8_t *h = iso + o;
+        unsigned i = ((h[0] & 0x80) >> 3) | (h[0] & 0x0f);
+
+        if (!ep_ok(h[0]) || (x->iso_eps & (1u << i)) || x->recv_type[i] || !h[1] ||
+            h[1] > REDIR_ISO_PKTS_MAX || !h[2] || h[2] > REDIR_ISO_URBS_MAX) {
+            snprintf(why, len, "isochronous stream on endpoint %02x (%u packets per URB, "
+                     "%u URBs): not one to start (1-%u packets, 1-%u URBs, each endpoint "
+                     "once)", h[0], h[1], h[2], REDIR_ISO_PKTS_MAX, REDIR_ISO_URBS_MAX);
+            return -EBADMSG;
+        }
+        x->iso_eps |= 1u << i;
+        memcpy(x->iso_hdr[i], h, REDIR_TRACK_ISO_HDR);
+        x->iso_next[i] = rd_le64(h + REDIR_TRACK_ISO_HDR);
+    }
+    return 0;
+}
+
 int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, int fd,
                     const uint8_t *state, size_t len, const char *name,
                     const struct ferry_usb_redir_ops *ops, void *opaque,
                     struct ferry_usb_redir **out, char *why, size_t whylen)
 {
-    const uint8_t *p = state, *hello, *in, *outq, *recv;
-    uint32_t magic, version, hello_len, in_len, out_len, recv_len;
+    const uint8_t *p = state, *hello, *in, *outq, *recv, *alt, *iso;
+    uint32_t magic, version, hello_len, in_len, out_len, recv_len, alt_len, iso_len;
+    uint32_t stream_eps, stream_count;
+    uint64_t parked_at;
+    struct redir_restart x;
     size_t left = len;
     struct ferry_usb_redir *r;
+    char w[200];
     int rc;
 
     *out = NULL;
@@ -1134,8 +1439,22 @@ int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, i
         !take(&p, &left, REDIR_RBUF_SIZE, &in, &in_len) ||
         !take(&p, &left, FERRY_USB_REDIR_PEER_MAX, &outq, &out_len) ||
         !take(&p, &left, 32 * REDIR_RECV_REC, &recv, &recv_len) ||
-        recv_len % REDIR_RECV_REC || left != 8) {
+        !take(&p, &left, 32 * REDIR_ALT_REC, &alt, &alt_len) ||
+        !take(&p, &left, 32 * REDIR_ISO_REC, &iso, &iso_len) || left != REDIR_STATE_TAIL) {
         snprintf(why, whylen, "usb channel %s: malformed state (%zu bytes)", name, len);
+        goto bad;
+    }
+    if (restart_parse(&x, recv, recv_len, alt, alt_len, iso, iso_len, w, sizeof(w)) < 0) {
+        snprintf(why, whylen, "usb channel %s: malformed state: %s", name, w);
+        goto bad;
+    }
+    stream_eps = rd_le32(p);
+    stream_count = rd_le32(p + 4);
+    parked_at = rd_le64(p + 8);
+    p += 16;
+    if (!stream_eps != !stream_count || stream_count > 65535) {
+        snprintf(why, whylen, "usb channel %s: malformed state: %u bulk streams on endpoints "
+                 "%08x", name, stream_count, stream_eps);
         goto bad;
     }
     r = redir_alloc(host, fd, name, ops, opaque);
@@ -1176,27 +1495,23 @@ int usb_redir_adopt(struct ferry_usb_host *host, libusb_device_handle *handle, i
     r->writing = true;
     rc = usbredirhost_write_guest_data(r->uh);
     r->writing = false;
-    if (rc >= 0 && recv_len && handle) {
-        /* the receiving streams the predecessor stopped, before the peer is served */
-        uint32_t type[32] = { 0 };
-        uint8_t hdr[32][REDIR_TRACK_RECV_HDR];
-
-        for (uint32_t o = 0; o < recv_len; o += REDIR_RECV_REC) {
-            const uint8_t *h = recv + o + 1;
-            uint8_t ep = recv[o] == 1 ? h[0] : h[8];
-            unsigned i = ((ep & 0x80) >> 3) | (ep & 0x0f);
-
-            type[i] = recv[o] == 1 ? usb_redir_start_interrupt_receiving
-                                   : usb_redir_start_bulk_receiving;
-            memcpy(hdr[i], h, REDIR_TRACK_RECV_HDR);
-        }
-        redir_unpark_from(r, type, hdr);
+    if (rc >= 0 && (recv_len || alt_len || iso_len) && handle) {
+        /* the alternate settings the device is on, then the streams the
+         * predecessor stopped, before the peer is served */
+        redir_unpark_from(r, &x);
         r->writing = true;
         rc = usbredirhost_write_guest_data(r->uh);
         r->writing = false;
-        redir_log(r, FERRY_LOG_INFO, "handover: %u receiving streams started again",
-                  recv_len / REDIR_RECV_REC);
+        if (iso_len && parked_at && mono_us() >= parked_at)
+            r->gap_us = mono_us() - parked_at;
+        redir_log(r, FERRY_LOG_INFO, "handover: %u receiving and %u isochronous streams "
+                  "started again (%" PRIu64 " us after they stopped), %u alternate settings "
+                  "selected again", recv_len / REDIR_RECV_REC, iso_len / REDIR_ISO_REC,
+                  parked_at ? mono_us() - parked_at : 0, alt_len / REDIR_ALT_REC);
     }
+    /* the device's bulk streams stay with its usbfs file: only the bookkeeping */
+    r->track.bulk_stream_eps = stream_eps;
+    r->track.bulk_stream_count = stream_count;
     r->adopting = false;
     if (rc < 0) {
         snprintf(why, whylen, "usb channel %s: the new host side failed to start", name);

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The USB service handed to a successor process (ferry-dm's replace,
- * docs/usb.md "Replacing ferry-dm"): every assignment of the guests whose
- * channels are socketpairs handed to QEMU, each with its usbredir channel
- * (the socket to QEMU's chardev, the device's usbfs fd and the endpoint's
- * state, usb_redir_export) as it is.  QEMU keeps its chardev and usb-redir
- * device; the guest sees nothing.
+ * docs/usb.md "Replacing ferry-dm"): every assignment, each with its
+ * usbredir channel (the socket to QEMU's chardev or to a peer, the device's
+ * usbfs fd and the endpoint's state, usb_redir_export) as it is, and for a
+ * device served on a listening socket (shared on the network, served to a
+ * listener someone passed, or to a QEMU that connects to us) that socket.
+ * QEMU keeps its chardev and usb-redir device, a network peer its
+ * connection; neither sees anything.
  *
  * State (little-endian), after magic "FUSV" and version:
  *   next_id u32, count u32, then per assignment:
  *   sizes of spec and devinfo (u32 each, must match this build), spec,
- *   devinfo, ident[160], id[32], base_id u32, gen u32, flags u32
- *   (present, plugged, stalled, fd_mode, granted, channel), the guest's QMP
- *   path (u32 length, bytes), and with a channel: its state (u32 length,
- *   bytes); its socket and usbfs fd are the next two of the passed fds.
+ *   devinfo, ident[160], id[32], base_id u32, gen u32, flags u32 (AF_*),
+ *   the guest's QMP path (none for a share), the share's address, the
+ *   socket path QEMU connects to (each u32 length, bytes), and with a
+ *   channel: its state (u32 length, bytes).  Its fds, in the order passed:
+ *   the listening socket (AF_LISTENER), the channel's socket and usbfs fd
+ *   (AF_CHANNEL), the broker's usbfs fd a listener wraps for each
+ *   connection (AF_OWNED, without a channel).
  */
 #include <errno.h>
 #include <glib.h>
@@ -26,8 +31,9 @@
 #include "usb/usb-internal.h"
 
 #define SVC_STATE_MAGIC     0x56535546u     /* "FUSV" */
-#define SVC_STATE_VERSION   1
+#define SVC_STATE_VERSION   2
 #define SVC_ASSIGNS_MAX     64
+#define SVC_ADDR_MAX        4096
 
 enum {
     AF_PRESENT = 1 << 0,
@@ -36,6 +42,13 @@ enum {
     AF_FD_MODE = 1 << 3,
     AF_GRANTED = 1 << 4,
     AF_CHANNEL = 1 << 5,
+    AF_GUEST_QMP = 1 << 6,      /* its guest's QMP connection is kept (channels are socketpairs) */
+    AF_LISTENER = 1 << 7,       /* a listening socket is passed */
+    AF_ACCEPTING = 1 << 8,      /* ... and watched for the next peer */
+    AF_KEEP = 1 << 9,           /* usb_service_serve_listener's */
+    AF_REWRAP = 1 << 10,
+    AF_OWNED = 1 << 11,         /* the broker's usbfs fd is passed (without a channel) */
+    AF_ALL = (1 << 12) - 1,
 };
 
 /* What stands in the way of handing over s, or 0. */
@@ -49,21 +62,11 @@ static int refusal(struct ferry_usb_service *s, char *why, size_t len)
     for (guint i = 0; i < s->assigns->len; i++) {
         struct assign *a = g_ptr_array_index(s->assigns, i);
 
-        if (!a->guest) {
-            snprintf(why, len, "usb %s is shared on the network (%s): its listener and peer "
-                     "are not handed over", a->ident, a->share_addr);
-            return -EOPNOTSUPP;
-        }
-        if (!usb_service_assign_fd_mode(a)) {
-            snprintf(why, len, "usb %s reaches QEMU through a listening socket, not a channel "
-                     "QEMU was given", a->ident);
-            return -EOPNOTSUPP;
-        }
-        if (a->wrapped) {
+        if (a->wrapped && !a->rewrap) {
             snprintf(why, len, "usb %s: the broker's fd is not served yet", a->ident);
             return -EAGAIN;
         }
-        if (a->redir && !a->plugged) {
+        if (a->redir && usb_service_assign_fd_mode(a) && !a->plugged) {
             snprintf(why, len, "usb %s has a channel QEMU does not hold", a->ident);
             return -EAGAIN;
         }
@@ -171,7 +174,14 @@ int usb_service_export(struct ferry_usb_service *s, GByteArray *state, int *fds,
         struct assign *a = g_ptr_array_index(s->assigns, i);
         uint32_t flags = (a->present ? AF_PRESENT : 0) | (a->plugged ? AF_PLUGGED : 0) |
                          (a->stalled ? AF_STALLED : 0) | (a->fd_mode ? AF_FD_MODE : 0) |
-                         (a->granted ? AF_GRANTED : 0) | (a->redir ? AF_CHANNEL : 0);
+                         (a->granted ? AF_GRANTED : 0) | (a->redir ? AF_CHANNEL : 0) |
+                         (usb_service_assign_fd_mode(a) ? AF_GUEST_QMP : 0) |
+                         (a->lfd >= 0 ? AF_LISTENER : 0) |
+                         (a->lfd >= 0 && a->accepting ? AF_ACCEPTING : 0) |
+                         (a->keep ? AF_KEEP : 0) | (a->rewrap ? AF_REWRAP : 0) |
+                         (!a->redir && a->rewrap && a->owned_fd >= 0 ? AF_OWNED : 0);
+        const char *qmp = a->guest ? a->guest->qmp : "";
+        const char *share = a->share_addr ? a->share_addr : "";
 
         put32(b, sizeof(a->spec));
         put32(b, sizeof(a->dev));
@@ -182,10 +192,24 @@ int usb_service_export(struct ferry_usb_service *s, GByteArray *state, int *fds,
         put32(b, a->base_id);
         put32(b, a->gen);
         put32(b, flags);
-        put32(b, (uint32_t)strlen(a->guest->qmp));
-        g_byte_array_append(b, (const uint8_t *)a->guest->qmp, (guint)strlen(a->guest->qmp));
-        if (!a->redir)
+        put32(b, (uint32_t)strlen(qmp));
+        g_byte_array_append(b, (const uint8_t *)qmp, (guint)strlen(qmp));
+        put32(b, (uint32_t)strlen(share));
+        g_byte_array_append(b, (const uint8_t *)share, (guint)strlen(share));
+        put32(b, (uint32_t)strnlen(a->sock_path, sizeof(a->sock_path)));
+        g_byte_array_append(b, (const uint8_t *)a->sock_path,
+                            (guint)strnlen(a->sock_path, sizeof(a->sock_path)));
+        if (n + 3 > max) {
+            snprintf(why, len, "more USB channels and listeners than a handover passes fds for");
+            return -E2BIG;
+        }
+        if (a->lfd >= 0)
+            fds[n++] = a->lfd;
+        if (!a->redir) {
+            if (flags & AF_OWNED)
+                fds[n++] = a->owned_fd;
             continue;
+        }
         if (n + 2 > max) {
             snprintf(why, len, "more USB channels than a handover passes fds for");
             return -E2BIG;
@@ -248,8 +272,6 @@ static const uint8_t *rdn(struct reader *r, size_t n)
     return p;
 }
 
-static void on_adopted_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why);
-
 int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t len,
                       const int *fds, unsigned nfds, char *why, size_t whylen)
 {
@@ -269,8 +291,8 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
     }
     for (uint32_t i = 0; i < count; i++) {
         uint32_t ssz = rd32(&rd), dsz = rd32(&rd);
-        const uint8_t *spec, *dev, *ident, *id, *qmp;
-        uint32_t base_id, gen, flags, qlen;
+        const uint8_t *spec, *dev, *ident, *id, *qmp, *share, *path;
+        uint32_t base_id, gen, flags, qlen, slen, plen;
 
         if (rd.bad || ssz != sizeof(struct ferry_usb_spec) ||
             dsz != sizeof(struct ferry_usb_devinfo)) {
@@ -287,23 +309,44 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
         gen = rd32(&rd);
         flags = rd32(&rd);
         qlen = rd32(&rd);
-        qmp = rd.bad || qlen > 4096 ? NULL : rdn(&rd, qlen);
-        if (rd.bad || !qmp || !memchr(ident, 0, 160) || !memchr(id, 0, 32)) {
+        qmp = rd.bad || qlen > SVC_ADDR_MAX ? NULL : rdn(&rd, qlen);
+        slen = rd32(&rd);
+        share = rd.bad || slen > SVC_ADDR_MAX ? NULL : rdn(&rd, slen);
+        plen = rd32(&rd);
+        path = rd.bad || plen >= sizeof(((struct assign *)0)->sock_path) ? NULL
+                                                                         : rdn(&rd, plen);
+        if (rd.bad || !qmp || !share || !path || !memchr(ident, 0, 160) || !memchr(id, 0, 32) ||
+            memchr(qmp, 0, qlen) || memchr(share, 0, slen) || memchr(path, 0, plen)) {
             snprintf(why, whylen, "usb: assignment %u: malformed", i);
+            return -EBADMSG;
+        }
+        /* a guest's (its QMP kept: channels are socketpairs; or QEMU connects to
+         * our socket) or a share's (an address, a listening socket) */
+        if ((flags & ~(uint32_t)AF_ALL) || !qlen == !slen || (!qlen && (flags & AF_GUEST_QMP)) ||
+            ((flags & AF_GUEST_QMP) && (flags & AF_LISTENER)) ||
+            (!(flags & AF_GUEST_QMP) && !(flags & AF_LISTENER)) ||
+            ((flags & AF_ACCEPTING) && !(flags & AF_LISTENER)) ||
+            ((flags & AF_OWNED) && (!(flags & AF_REWRAP) || (flags & AF_CHANNEL)))) {
+            snprintf(why, whylen, "usb: assignment %u: flags %#x do not make one (a guest's "
+                     "or a share's, with its sockets)", i, flags);
             return -EBADMSG;
         }
         g_autofree char *qpath = g_strndup((const char *)qmp, qlen);
         struct guest *g = NULL;
 
-        for (guint k = 0; k < s->guests->len; k++) {
-            struct guest *x = g_ptr_array_index(s->guests, k);
-            if (!strcmp(x->qmp, qpath))
-                g = x;
-        }
-        if (!g || !g->q) {
-            snprintf(why, whylen, "usb: assignment %u is for the QEMU at %s, which this "
-                     "ferry-dm has no QMP connection to", i, qpath);
-            return -ENOENT;
+        if (qlen && (flags & AF_GUEST_QMP)) {
+            for (guint k = 0; k < s->guests->len; k++) {
+                struct guest *x = g_ptr_array_index(s->guests, k);
+                if (!strcmp(x->qmp, qpath))
+                    g = x;
+            }
+            if (!g || !g->q) {
+                snprintf(why, whylen, "usb: assignment %u is for the QEMU at %s, which this "
+                         "ferry-dm has no QMP connection to", i, qpath);
+                return -ENOENT;
+            }
+        } else if (qlen) {
+            g = usb_service_guest_get(s, qpath);
         }
         struct assign *a = g_new0(struct assign, 1);
 
@@ -315,6 +358,9 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
         memcpy(&a->dev, dev, dsz);
         memcpy(a->ident, ident, sizeof(a->ident));
         memcpy(a->id, id, sizeof(a->id));
+        memcpy(a->sock_path, path, plen);
+        if (slen)
+            a->share_addr = g_strndup((const char *)share, slen);
         a->base_id = base_id;
         a->gen = gen;
         a->present = flags & AF_PRESENT;
@@ -322,7 +368,34 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
         a->stalled = flags & AF_STALLED;
         a->fd_mode = flags & AF_FD_MODE;
         a->granted = flags & AF_GRANTED;
+        a->keep = flags & AF_KEEP;
+        a->rewrap = flags & AF_REWRAP;
         g_ptr_array_add(s->assigns, a);
+        if (flags & AF_LISTENER) {
+            if (used + 1 > nfds) {
+                snprintf(why, whylen, "usb %s: its listening socket is missing", a->ident);
+                return -EBADMSG;
+            }
+            a->lfd = fds[used++];
+            a->accept_ev = event_new(s->base, a->lfd, EV_READ | EV_PERSIST,
+                                     usb_service_on_accept, a);
+            if (!a->accept_ev) {
+                snprintf(why, whylen, "usb %s: cannot watch its listening socket", a->ident);
+                return -ENOMEM;
+            }
+            /* the next peer is taken here, as the predecessor would have */
+            if (flags & AF_ACCEPTING) {
+                event_add(a->accept_ev, NULL);
+                a->accepting = true;
+            }
+        }
+        if (flags & AF_OWNED) {
+            if (used + 1 > nfds) {
+                snprintf(why, whylen, "usb %s: the broker's fd is missing", a->ident);
+                return -EBADMSG;
+            }
+            a->owned_fd = fds[used++];
+        }
         if (!(flags & AF_CHANNEL))
             continue;
         uint32_t rlen = rd32(&rd);
@@ -343,8 +416,9 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
             return rc;
         }
         a->owned_fd = dfd;      /* closed after the handle */
-        struct ferry_usb_redir_ops rops = { .log = s->ops.log, .log_opaque = s->opaque,
-                                            .ended = on_adopted_end };
+        struct ferry_usb_redir_ops rops;
+
+        usb_service_assign_redir_ops(a, &rops);
         rc = usb_redir_adopt(s->host, h, sock, rstate, rlen, a->ident, &rops, a, &a->redir,
                              err, sizeof(err));
         if (rc < 0) {
@@ -363,8 +437,3 @@ int usb_service_adopt(struct ferry_usb_service *s, const uint8_t *state, size_t 
     return 0;
 }
 
-/* As a channel made here ends (service-serve.c's on_redir_end). */
-static void on_adopted_end(void *opaque, struct ferry_usb_redir *r, enum ferry_usb_redir_end why)
-{
-    usb_service_assign_redir_ended(opaque, why);
-}

@@ -121,6 +121,8 @@ int usb_service_assign_unplug_start(struct assign *a, void (*done)(void *, int, 
 void usb_service_assign_unplug_qemu(struct assign *a);
 /* A new channel into QEMU; 0 or -errno with err. */
 int usb_service_assign_plug(struct assign *a, char *err, size_t errlen);
+/* The callbacks of an endpoint serving a (a peer accepted, a channel handed over). */
+void usb_service_assign_redir_ops(struct assign *a, struct ferry_usb_redir_ops *rops);
 /* Event callback of an assignment's listening socket (arg: the assignment). */
 void usb_service_on_accept(evutil_socket_t lfd, short what, void *arg);
 /* a's usbredir endpoint has ended (its ops.ended). */

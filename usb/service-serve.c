@@ -232,16 +232,23 @@ static void on_redir_device_lost(void *opaque, struct ferry_usb_redir *r)
     a->present = false;
 }
 
+void usb_service_assign_redir_ops(struct assign *a, struct ferry_usb_redir_ops *rops)
+{
+    *rops = (struct ferry_usb_redir_ops){ .log = a->svc->ops.log, .log_opaque = a->svc->opaque,
+                                          .ended = on_redir_end,
+                                          .device_lost = a->keep && !usb_service_assign_fd_mode(a)
+                                                         ? on_redir_device_lost : NULL };
+}
+
 void usb_service_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     struct assign *a = arg;
-    struct ferry_usb_redir_ops rops = { .log = a->svc->ops.log, .log_opaque = a->svc->opaque,
-                                       .ended = on_redir_end,
-                                       .device_lost = a->keep ? on_redir_device_lost : NULL };
+    struct ferry_usb_redir_ops rops;
     libusb_device_handle *h = NULL;
     char err[FERRY_USB_ERR_MAX];
     int fd = usb_accept(lfd);
 
+    usb_service_assign_redir_ops(a, &rops);
     if (fd < 0)
         return;
     if (a->redir || !a->present) {

@@ -20,6 +20,7 @@ struct event_base *usb_host_base(struct ferry_usb_host *h);
 #define REDIR_TRACK_KEEP        96      /* bytes of a packet looked at: header, type header */
 #define REDIR_TRACK_HELLO_MAX   1024    /* the peer's hello, kept whole for a replay */
 #define REDIR_TRACK_RECV_HDR    10      /* usb_redir_start_bulk_receiving_header */
+#define REDIR_TRACK_ISO_HDR     3       /* usb_redir_start_iso_stream_header */
 
 struct redir_track {
     uint8_t pkt[REDIR_TRACK_KEEP];      /* the start of the peer's current packet */
@@ -33,9 +34,20 @@ struct redir_track {
      * the peer's start packet (0: none) and its header, to start it again. */
     uint32_t recv_type[32];
     uint8_t recv_hdr[32][REDIR_TRACK_RECV_HDR];
-    uint32_t iso_eps;                   /* endpoints with an isochronous stream */
-    bool iso, bulk_streams, filter, disconnect_pending;
-    uint8_t alt[32];                    /* interfaces' alternate settings */
+    /* Isochronous streams, per endpoint index: the peer's start packet
+     * (endpoint, pkts_per_urb, no_urbs) and the id of the next iso packet
+     * the peer is to see on it (the host side numbers them by packet), and
+     * what is added to the host side's ids on a stream started again across
+     * a handover (it numbers from 0 again; the peer sees the ids go on). */
+    uint32_t iso_eps;
+    uint8_t iso_hdr[32][REDIR_TRACK_ISO_HDR];
+    uint64_t iso_next[32], iso_base[32];
+    /* Bulk streams (USB 3) the device has, as its last successful
+     * bulk_streams_status said: usbredir's endpoint mask and their count.
+     * The kernel keeps them with the usbfs file, handed over whole. */
+    uint32_t bulk_stream_eps, bulk_stream_count;
+    bool filter, disconnect_pending;
+    uint8_t alt[32];                    /* interfaces' alternate settings (by number) */
 };
 
 void redir_track_init(struct redir_track *t);

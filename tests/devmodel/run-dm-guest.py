@@ -11,6 +11,7 @@ The guests are in tests/devmodel/guests/ (built by meson into
 tests/devmodel/).  Exits 0 on success, 1 on failure, 77 (SKIP) when
 /dev/kvm cannot be used here.
 """
+import ctypes
 import datetime
 import os
 import re
@@ -227,6 +228,47 @@ def xhci_remote(ctl):
     return (int(pid.group(1)) if pid else -1, state.group(1) if state else "")
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """Every orphan of this test's processes comes to this test (not init): what ferry-hv
+    leaves behind shows up as our child, alive or a zombie."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        fail("PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
+
+
+def leftovers(mark):
+    """This test's processes still there once ferry-hv has ended: our children (a
+    subreaper's: orphans, alive or zombies), and processes whose command line names mark
+    (the test's own folder: a ferry-dm launcher's is its ferry-dm's).  Reaped or killed."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        pid = int(name)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        if int(ppid) == os.getpid() or mark in cmdline:
+            found.append("pid %d %s (state %s, parent %s): %s" % (pid, comm, state, ppid,
+                                                                 cmdline or "-"))
+            try:
+                os.kill(pid, signal.SIGKILL)
+                if int(ppid) == os.getpid():
+                    os.waitpid(pid, 0)
+            except OSError:
+                pass
+    return found
+
+
 def scenario_replace(xhci=False):
     """ferry-dm replaced REPLACES times under a guest streaming through COM1 (x-replace).
 
@@ -237,6 +279,7 @@ def scenario_replace(xhci=False):
     if xhci:
         ferrytest.qemu_check()
     replaces = 3 if xhci else REPLACES
+    become_subreaper()
     with tempfile.TemporaryDirectory() as d:
         ctl = os.path.join(d, "dm.sock")
         out_path = os.path.join(d, "com1.out")
@@ -319,6 +362,12 @@ def scenario_replace(xhci=False):
         # ferry-hv followed the last successor (not its child) and waited for it at its end.
         if not gone(pids[-1]):
             fail("the last successor %d outlived ferry-hv" % pids[-1], out, err)
+        # ... and for everything the replaced ones left: their successor launchers (a
+        # ferry-dm's fork, its command line), the xhci's QEMU launcher: no orphan, no zombie.
+        left = leftovers(d)
+        if left:
+            fail("after %d replaces and the guest's end, left behind:\n  %s" %
+                 (replaces, "\n  ".join(left)), out, err)
         if "not ferry-hv's child" not in err:
             fail("ferry-hv did not follow the successor", out, err)
         if xhci:
@@ -384,6 +433,20 @@ def gone(pid):
         return True
 
 
+def parent_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def comm_of(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
 def wait_for(what, cond, p, timeout=60):
     deadline = time.monotonic() + timeout
     while not cond():
@@ -430,7 +493,8 @@ def scenario_crash():
             wait_for("a fresh ferry-dm", lambda: fresh_control(ino), p)
             # Its serial file starts afresh; the stream goes on into it.
             wait_for("the stream after the restart", lambda: size() > 1000, p)
-            # 2: a replace; the successor is the launcher's child, not ferry-hv's.
+            # 2: a replace; the successor is the old ferry-dm's launcher's child, or, once that
+            # launcher died with the old ferry-dm, ferry-hv's (a subreaper), never init's.
             r = subprocess.run([CLI, "dm", "-s", ctl, "replace"], capture_output=True,
                                text=True, timeout=TIMEOUT)
             if r.returncode != 0:
@@ -440,8 +504,10 @@ def scenario_crash():
                 raise OSError("replace printed no pid: %r" % r.stdout)
             succ = int(m.group(1))
             extra.append(succ)
-            if succ in ferrytest.children(p.pid):
-                raise OSError("the successor %d is ferry-hv's child" % succ)
+            parent = parent_of(succ)
+            if parent != p.pid and comm_of(parent) != "ferry-launcher":
+                raise OSError("the successor %d's parent is %d (%s), neither ferry-hv nor the "
+                              "old ferry-dm's launcher" % (succ, parent, comm_of(parent)))
             before = size()
             wait_for("the stream after the replace", lambda: size() > before + 1000, p)
             # 3: the successor dies; ferry-hv noticed whom it follows and restarts it too.

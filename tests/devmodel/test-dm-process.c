@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -219,16 +220,20 @@ static void hv_start(struct hv *h, const char *extra, const char *extra2)
     }
     close(sv[1]);
     g_free(dm);
-    /* Enabled once the POST port (present in every set-up here) answers. */
-    for (int i = 0; i < 10000; i++) {
-        int rc;
+    /* Enabled once the POST port (present in every set-up here) answers; however long a
+     * loaded machine takes (the test's own timeout bounds it), unless ferry-dm died. */
+    for (;;) {
+        int rc, status;
 
         pio(h, 0x80, 1, false, 0, &rc);
         if (rc == IOREQ_SENT)
             return;
+        if (waitpid(h->dm, &status, WNOHANG) == h->dm) {
+            h->dm = -1;
+            ck_abort_msg("ferry-dm did not come up: it ended, status 0x%x", status);
+        }
         usleep(1000);
     }
-    ck_abort_msg("ferry-dm did not come up");
 }
 
 static void hv_stop(struct hv *h)
@@ -371,8 +376,9 @@ START_TEST(test_process_killed)
     kill(h.dm, SIGKILL);
     waitpid(h.dm, NULL, 0);
     h.dm = -1;
-    /* The router notices, reports the detach and keeps serving (all ones). */
-    for (int i = 0; i < 5000 && !atomic_load(&h.gone); i++) {
+    /* The router notices, reports the detach and keeps serving (all ones); however long a
+     * loaded machine makes it take (the test's timeout bounds the wait). */
+    while (!atomic_load(&h.gone)) {
         pio(&h, 0x3fd, 1, false, 0, NULL);
         usleep(1000);
     }
@@ -486,17 +492,17 @@ START_TEST(test_process_router_gone)
     int status = -1;
 
     hv_start(&h, NULL, NULL);
-    /* The hypervisor goes away: ferry-dm exits 0 by itself. */
+    /* The hypervisor goes away: ferry-dm exits 0 by itself, however long a loaded machine
+     * makes it take (the test's timeout bounds the wait, not a count of naps). */
     atomic_store(&h.stop, true);
     pthread_join(h.thread, NULL);
     ioreq_router_destroy(h.r);
-    for (int i = 0; i < 10000; i++) {
-        if (waitpid(h.dm, &status, WNOHANG) == h.dm)
-            break;
-        usleep(1000);
-    }
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ferry-dm status 0x%x",
-                  status);
+    pid_t w;
+    while ((w = waitpid(h.dm, &status, 0)) < 0 && errno == EINTR)
+        ;
+    ck_assert_msg(w == h.dm, "waitpid: %s", strerror(errno));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ferry-dm status 0x%x%s",
+                  status, WIFSIGNALED(status) ? " (killed by a signal: see its log above)" : "");
     /*
      * Nobody listens on the control socket any more.  A confined ferry-dm
      * (the default) cannot remove the name (unlink fails softly under its
@@ -589,20 +595,116 @@ static pid_t dm_replace(struct hv *h, const char *extra, char **err)
     int status;
     pid_t pid = 0;
 
-    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                               &errout, &status, &gerr),
-                  "cannot run %s: %s", cli, gerr ? gerr->message : "?");
-    if (g_spawn_check_wait_status(status, NULL)) {
+    /* No assertion in here: a failure must first stop what runs on the caller's stack. */
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errout,
+                      &status, &gerr)) {
+        errout = g_strdup_printf("cannot run %s: %s", cli, gerr ? gerr->message : "?");
+    } else if (g_spawn_check_wait_status(status, NULL)) {
         const char *p = strstr(out, "\"pid\"");
-        ck_assert_msg(p, "replace printed no pid: %s", out);
-        pid = (pid_t)atoi(strchr(p, ':') + 1);
+        if (p && strchr(p, ':'))
+            pid = (pid_t)atoi(strchr(p, ':') + 1);
+        if (pid <= 0) {
+            g_free(errout);
+            errout = g_strdup_printf("replace printed no pid: %s", out);
+            pid = 0;
+        }
     }
     if (err)
-        *err = g_strdup(errout);
+        *err = g_strdup(errout ? errout : "");
+    g_clear_error(&gerr);
     g_free(cli);
     g_free(out);
     g_free(errout);
     return pid;
+}
+
+/*
+ * A replace that must work.  Refused: the streaming "vCPU" thread and the
+ * router's thread use the caller's stack, and a failed assertion leaves it
+ * (CK_NOFORK): both are stopped and ferry-dm killed first, then the test
+ * fails saying why the replace was refused.
+ */
+static pid_t dm_replace_or_fail(struct hv *h, struct streamer *st, int k)
+{
+    char *err = NULL;
+    pid_t next = dm_replace(h, NULL, &err);
+
+    if (next > 0) {
+        g_free(err);
+        return next;
+    }
+    if (st) {
+        atomic_store(&st->stop, true);
+        pthread_join(st->thread, NULL);
+    }
+    hv_stop(h);
+    ck_abort_msg("replace %d refused: %s", k, err);
+    return 0;   /* not reached */
+}
+
+/* pid's child named ferry-launcher (its successor launcher), or 0. */
+static pid_t launcher_of(pid_t pid)
+{
+    char path[64], *kids = NULL;
+    pid_t found = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    if (!g_file_get_contents(path, &kids, NULL, NULL))
+        return 0;
+    for (char *p = kids, *end; !found && *p; p = end) {
+        long k = strtol(p, &end, 10);
+        char *comm = NULL;
+
+        if (end == p)
+            break;
+        snprintf(path, sizeof(path), "/proc/%ld/comm", k);
+        if (g_file_get_contents(path, &comm, NULL, NULL) && !strcmp(g_strstrip(comm),
+                                                                    "ferry-launcher"))
+            found = (pid_t)k;
+        g_free(comm);
+    }
+    g_free(kids);
+    return found;
+}
+
+/* The target of /proc/PID/ns/NAME ("net:[4026531840]"), g_free it. */
+static char *ns_of(pid_t pid, const char *name)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+    return g_file_read_link(path, NULL);
+}
+
+/*
+ * A ferry-dm started as root (as here) with namespaces confines itself in
+ * new mount and network namespaces of its own, in our user namespace (not
+ * a nested one, which a successor started without CAP_SYS_ADMIN fell back
+ * to, and which cannot map uid 0 at all), as uid: the first one and every
+ * successor alike.
+ */
+static void ck_confined_like_first(pid_t pid, unsigned uid)
+{
+    static const char *const names[] = { "user", "mnt", "net" };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        char *ours = ns_of(getpid(), names[i]), *its = ns_of(pid, names[i]);
+
+        ck_assert_msg(ours && its, "cannot read the %s namespace of %d", names[i], (int)pid);
+        ck_assert_msg(i == 0 ? !strcmp(ours, its) : strcmp(ours, its) != 0,
+                      "ferry-dm %d: %s namespace %s, the test's %s", (int)pid, names[i], its,
+                      ours);
+        g_free(ours);
+        g_free(its);
+    }
+    char path[64], *status = NULL;
+    unsigned r = ~0u, e = ~0u;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    ck_assert(g_file_get_contents(path, &status, NULL, NULL));
+    const char *l = strstr(status, "\nUid:");
+    ck_assert_msg(l && sscanf(l, "\nUid: %u %u", &r, &e) == 2 && r == uid && e == uid,
+                  "ferry-dm %d: uid %u/%u, not %u", (int)pid, r, e, uid);
+    g_free(status);
 }
 
 /* The old ferry-dm exits once its successor serves: reap it (it is our child only at first). */
@@ -640,11 +742,8 @@ START_TEST(test_process_replace)
     ck_assert_int_eq(pthread_create(&st.thread, NULL, stream_thread, &st), 0);
     for (int k = 0; k < ROUNDS; k++) {
         unsigned before = atomic_load(&st.sent);
-        char *err = NULL;
-        pid_t next = dm_replace(&h, NULL, &err);
+        pid_t next = dm_replace_or_fail(&h, &st, k);
 
-        ck_assert_msg(next > 0, "replace %d refused: %s", k, err);
-        g_free(err);
         if (h.dm == first)
             reap_if_child(first);
         h.dm = next;
@@ -660,6 +759,9 @@ START_TEST(test_process_replace)
     atomic_store(&st.stop, true);
     pthread_join(st.thread, NULL);
     ck_assert_msg(!atomic_load(&st.bad), "%s", st.why);
+    /* The last successor is confined as the first one was (the user "ferry", its own
+     * namespaces), not in a user namespace of its own. */
+    ck_confined_like_first(h.dm, getpwnam("ferry")->pw_uid);
 
     /* Every byte once, in order. */
     unsigned n = atomic_load(&st.sent);
@@ -684,9 +786,41 @@ START_TEST(test_process_replace)
 END_TEST
 
 /*
- * Refusals: a corrupt, truncated or foreign-version state and a successor
- * that cannot start each leave the old ferry-dm serving, and the command
- * says why.
+ * ferry-dm --user=root with namespaces (the confinement a root ferry-dm
+ * takes: no capabilities, seccomp, its own namespaces) is replaced like any
+ * other: its successor confines itself the same way.  It used to fail with
+ * "sandbox: cannot map uid 0 and gid 0 into the new user namespace": the
+ * launcher had dropped every capability, so the successor could only try a
+ * user namespace, where uid 0 may not be mapped without CAP_SETFCAP.
+ */
+START_TEST(test_process_replace_root)
+{
+    struct hv h;
+    int rc;
+
+    hv_start(&h, "--user=root", NULL);
+    ck_confined_like_first(h.dm, 0);
+    pio(&h, 0x3f8 + 7, 1, true, 0x5a, &rc);
+    for (int k = 0; k < 2; k++) {
+        pid_t first = h.dm, next = dm_replace_or_fail(&h, NULL, k);
+
+        if (k == 0)
+            reap_if_child(first);
+        h.dm = next;
+        ck_confined_like_first(next, 0);
+        ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x5a);
+        ck_assert_int_eq(rc, IOREQ_SENT);
+    }
+    kill_dm(&h);
+    hv_stop(&h);
+}
+END_TEST
+
+/*
+ * Refusals: a corrupt, truncated or foreign-version state, a back end that
+ * changed between the fds' passing and the freeze, and a successor that
+ * cannot start each leave the old ferry-dm serving, and the command says
+ * why.
  */
 START_TEST(test_process_replace_refused)
 {
@@ -694,6 +828,7 @@ START_TEST(test_process_replace_refused)
         { "x-fault=checksum", "checksum" },
         { "x-fault=truncate", "truncated" },
         { "x-fault=version", "incompatible state version" },
+        { "x-fault=stale", "try again" },
         { "binary=/bin/true", "takes no other program" },
     };
     struct hv h;
@@ -714,11 +849,36 @@ START_TEST(test_process_replace_refused)
         ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
     }
     /* And it can still be replaced for real afterwards. */
-    pid_t first = h.dm, next = dm_replace(&h, NULL, NULL);
-    ck_assert_int_gt(next, 0);
+    pid_t first = h.dm, next = dm_replace_or_fail(&h, NULL, -1);
     reap_if_child(first);
     h.dm = next;
     ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x40 + G_N_ELEMENTS(cases) - 1);
+    kill_dm(&h);
+    hv_stop(&h);
+
+    /* Its successor launcher gone (killed here; a launcher that died on its own, the same):
+     * the replace says so, and the old ferry-dm serves on. */
+    hv_start(&h, NULL, NULL);
+    /* The launcher names itself after its fork: a loaded machine may not have run it yet
+     * (the test's timeout bounds the wait). */
+    pid_t helper;
+    while ((helper = launcher_of(h.dm)) == 0 && waitpid(h.dm, NULL, WNOHANG) == 0)
+        g_usleep(1000);
+    ck_assert_msg(helper > 0, "ferry-dm %d has no ferry-launcher child", (int)h.dm);
+    ck_assert_int_eq(kill(helper, SIGKILL), 0);
+    pio(&h, 0x3f8 + 7, 1, true, 0x44, &rc);
+    for (int k = 0; k < 2; k++) {
+        char *err = NULL;
+
+        ck_assert_int_eq(dm_replace(&h, NULL, &err), 0);
+        ck_assert_msg(strstr(err, "its launcher") && strstr(err, "has exited") &&
+                      strstr(err, "goes on serving"), "'%s' does not say the launcher is gone",
+                      err);
+        g_free(err);
+        ck_assert_uint_eq(pio(&h, 0x3f8 + 7, 1, false, 0, &rc), 0x44);
+        ck_assert_int_eq(rc, IOREQ_SENT);
+        ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
+    }
     kill_dm(&h);
     hv_stop(&h);
 
@@ -782,9 +942,8 @@ START_TEST(test_process_replace_irqs)
     ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);    /* THR empty: pending */
 
     for (int k = 0; k < 3; k++) {
-        pid_t first = h.dm, next = dm_replace(&h, NULL, NULL);
+        pid_t first = h.dm, next = dm_replace_or_fail(&h, NULL, k);
 
-        ck_assert_int_gt(next, 0);
         if (k == 0)
             reap_if_child(first);
         h.dm = next;
@@ -813,7 +972,8 @@ int main(void)
 
     suite_add_tcase(s, FERRY_CHECK_TCASE("ferry-dm", 120, test_process_devices, test_process_killed,
                                          test_process_config_file, test_process_router_gone,
-                                         test_process_replace, test_process_replace_refused,
+                                         test_process_replace, test_process_replace_root,
+                                         test_process_replace_refused,
                                          test_process_replace_irqs));
     return ferry_check_run(s, CK_NOFORK);
 }

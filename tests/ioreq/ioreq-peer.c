@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -91,12 +92,77 @@ static void claim_or_die(struct ioreq_server *s, enum ioreq_range_type t, uint64
 }
 
 unsigned test_peer_posted_delay_us;
+bool test_peer_edge_doorbells;
+
+/* Serving with poll(): every fd level-triggered, the doorbells read. */
+static void serve_level(struct ioreq_server *srv, unsigned n)
+{
+    struct pollfd *pfd = calloc(n + 2, sizeof(*pfd));
+
+    if (!pfd)
+        _exit(5);
+    for (unsigned i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){ .fd = ioreq_server_vcpu_fd(srv, i), .events = POLLIN };
+    pfd[n] = (struct pollfd){ .fd = ioreq_server_control_fd(srv), .events = POLLIN };
+    pfd[n + 1] = (struct pollfd){ .fd = ioreq_server_buffered_fd(srv), .events = POLLIN };
+    for (;;) {
+        if (poll(pfd, n + 2, -1) < 0 && errno != EINTR)
+            _exit(5);
+        for (unsigned i = 0; i < n; i++)
+            if (pfd[i].revents)
+                ioreq_server_dispatch_vcpu(srv, i);
+        if (pfd[n + 1].revents)
+            ioreq_server_dispatch_buffered(srv);
+        if (pfd[n].revents && ioreq_server_check_control(srv) < 0)
+            break;
+    }
+    free(pfd);
+}
+
+/*
+ * Serving with test_peer_edge_doorbells: the vCPU doorbells in an epoll set
+ * edge-triggered (ioreq_server_config.edge_doorbells: never read), the
+ * control socket and the ring level-triggered, as ferry-dm's libevent does.
+ */
+static void serve_edge(struct ioreq_server *srv, unsigned n)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event e;
+
+    if (ep < 0)
+        _exit(5);
+    for (unsigned i = 0; i <= n + 1; i++) {
+        int fd = i < n ? ioreq_server_vcpu_fd(srv, i)
+                 : i == n ? ioreq_server_control_fd(srv) : ioreq_server_buffered_fd(srv);
+        e = (struct epoll_event){ .events = EPOLLIN | (i < n ? EPOLLET : 0), .data.u32 = i };
+        if (fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0)
+            _exit(5);
+    }
+    for (;;) {
+        struct epoll_event ev[8];
+        int k = epoll_wait(ep, ev, 8, -1);
+        if (k < 0 && errno != EINTR)
+            _exit(5);
+        for (int j = 0; j < k; j++) {
+            uint32_t i = ev[j].data.u32;
+            if (i < n)
+                ioreq_server_dispatch_vcpu(srv, i);
+            else if (i == n + 1)
+                ioreq_server_dispatch_buffered(srv);
+            else if (ioreq_server_check_control(srv) < 0) {
+                close(ep);
+                return;
+            }
+        }
+    }
+}
 
 /* The child's whole life: register, claim, serve until the router goes. */
 static void peer_main(int fd, const char *path, const char *name, bool buffered)
 {
     struct ioreq_server_config cfg = { .name = name, .buffered = buffered, .ops = &peer_ops,
-                                       .posted_delay_us = test_peer_posted_delay_us };
+                                       .posted_delay_us = test_peer_posted_delay_us,
+                                       .edge_doorbells = test_peer_edge_doorbells };
     struct test_peer p = { 0 };
     struct ioreq_server *srv;
     int rc;
@@ -117,24 +183,11 @@ static void peer_main(int fd, const char *path, const char *name, bool buffered)
     if (ioreq_server_enable(srv, true))
         _exit(4);
 
-    struct pollfd *pfd = calloc(n + 2, sizeof(*pfd));
-    for (unsigned i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){ .fd = ioreq_server_vcpu_fd(srv, i), .events = POLLIN };
-    pfd[n] = (struct pollfd){ .fd = ioreq_server_control_fd(srv), .events = POLLIN };
-    pfd[n + 1] = (struct pollfd){ .fd = ioreq_server_buffered_fd(srv), .events = POLLIN };
-    for (;;) {
-        if (poll(pfd, n + 2, -1) < 0 && errno != EINTR)
-            _exit(5);
-        for (unsigned i = 0; i < n; i++)
-            if (pfd[i].revents)
-                ioreq_server_dispatch_vcpu(srv, i);
-        if (pfd[n + 1].revents)
-            ioreq_server_dispatch_buffered(srv);
-        if (pfd[n].revents && ioreq_server_check_control(srv) < 0)
-            break;
-    }
+    if (test_peer_edge_doorbells)
+        serve_edge(srv, n);
+    else
+        serve_level(srv, n);
     ioreq_server_destroy(srv);
-    free(pfd);
     free(p.regs);
     free(p.hash);
     _exit(0);

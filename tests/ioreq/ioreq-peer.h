@@ -54,6 +54,8 @@ struct test_peer {
 void test_peer_init(struct test_peer *p, unsigned nr_vcpus);
 /* The servers forked from now on: ioreq_server_config.posted_delay_us (0: the default). */
 extern unsigned test_peer_posted_delay_us;
+/* ... and edge_doorbells, served from an epoll set (the doorbells EPOLLET). */
+extern bool test_peer_edge_doorbells;
 void test_peer_handle(void *opaque, unsigned vcpu, ioreq_t *req);
 
 struct test_router {

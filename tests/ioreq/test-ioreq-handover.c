@@ -191,6 +191,7 @@ static void switch_server(struct rig *g, unsigned pause_ms, bool announce)
     g->srv = NULL;
     usleep(pause_ms * 1000);
     ck_assert_int_eq(ioreq_server_adopt(&h, dups, (unsigned)n, &sc, &next), 0);
+    ioreq_server_take_over(next, h.seq);
     /* Its claim repeats the old one: a no-op, not an overlap (the unannounced one is gone). */
     int rc = ioreq_server_claim_range(next, IOREQ_RANGE_PORT, PORT, PORT + 3, 0);
     if (announce)

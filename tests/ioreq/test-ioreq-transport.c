@@ -131,6 +131,51 @@ START_TEST(test_million_round_trips)
 }
 END_TEST
 
+/*
+ * A server that watches its doorbells edge-triggered and never reads them
+ * (ferry-dm's way): no ring is lost, whoever is asleep, with two vCPUs
+ * interleaving synchronous requests and posted writes.
+ */
+START_TEST(test_edge_doorbells)
+{
+    enum { VCPUS = 3, COUNT = 20000 };
+    struct test_router t;
+    struct vcpu_job jobs[VCPUS];
+    pthread_t th[VCPUS];
+    uint64_t posted_hash = 0;
+
+    test_peer_edge_doorbells = true;
+    ck_assert_int_eq(test_router_start(&t, VCPUS, true, 0), 0);
+    test_peer_edge_doorbells = false;
+    for (unsigned v = 1; v < VCPUS; v++) {
+        jobs[v] = (struct vcpu_job){ .t = &t, .vcpu = v, .count = COUNT };
+        ck_assert_int_eq(pthread_create(&th[v], NULL, vcpu_thread, &jobs[v]), 0);
+    }
+    /*
+     * Meanwhile posted writes from vCPU 0 (the test device counts them as
+     * its own): each one rings or finds the server awake.
+     */
+    for (unsigned i = 0; i < COUNT; i++) {
+        ioreq_t req = { .type = IOREQ_TYPE_COPY, .addr = TEST_BUF_BASE + (i % 64) * 4, .size = 4,
+                        .dir = IOREQ_WRITE, .data = i, .count = 1 };
+        int rc = ioreq_router_send(t.r, 0, &req);
+        ck_assert(rc == IOREQ_POSTED || rc == IOREQ_SENT);
+        posted_hash = test_hash_step(posted_hash, req.addr, req.size, i);
+    }
+    ck_assert_uint_eq(read_hash(&t, 0), posted_hash);
+    for (unsigned v = 1; v < VCPUS; v++) {
+        pthread_join(th[v], NULL);
+        ck_assert_uint_eq(jobs[v].errors, 0);
+        ck_assert_uint_eq(read_hash(&t, v), jobs[v].hash);
+    }
+    struct ioreq_router_stats st;
+    ioreq_router_get_stats(t.r, &st);
+    ck_assert_uint_ge(st.sent + st.posted, VCPUS * COUNT);
+    ck_assert_uint_eq(st.failed, 0);
+    test_router_stop(&t);
+}
+END_TEST
+
 START_TEST(test_unclaimed)
 {
     struct test_router t;
@@ -873,5 +918,6 @@ TCase *ioreq_transport_tcase(void)
     tcase_add_test(tc, test_sleep_message);
     tcase_add_test(tc, test_random_messages);
     tcase_add_test(tc, test_million_round_trips);
+    tcase_add_test(tc, test_edge_doorbells);
     return tc;
 }

@@ -12,6 +12,8 @@
  *   - a launcher kept for a successor (sandbox_launcher_keep) outlives the
  *     process that made it, and the successor stops and starts through it
  *     (sandbox_launcher_adopt); one not kept takes its instances along;
+ *   - a helper whose stderr is a pipe nobody reads survives its log line
+ *     there, and logs to the fd sandbox_launcher_log_to passes from then on;
  *   - with second_sock, each instance has a second socket on fd 4 whose
  *     other end the confined process gets (no socket() or connect() there);
  *   - with the argument `qemu` (its own meson test, launcher-qemu, which
@@ -250,6 +252,72 @@ static int stderr_body(struct ferry_launcher *l)
     close(in.errfd);
     return 0;
 }
+
+/*
+ * A successor ferry-dm's launcher: forked while its stderr is a pipe whose
+ * reader then goes away.  Its log line there must not kill it (SIGPIPE);
+ * sandbox_launcher_log_to gives it a log that works, and its last line
+ * (why it exits) arrives there.
+ */
+static int dead_log_child(void)
+{
+    static const char *const argv[] = { "/bin/sh", "-c", "read x <&{fd}", NULL };
+    struct ferry_sandbox_config sbx = confined();
+    struct ferry_launcher_config lc = { .argv = argv, .sandbox = &sbx, .log = log_stderr };
+    struct ferry_launcher_instance in;
+    struct ferry_launcher *l;
+    int dead[2], live[2], ws;
+    char all[4096];
+    size_t have = 0;
+    ssize_t n;
+
+    signal(SIGPIPE, SIG_IGN);       /* as ferry-dm; the helper resets its signals */
+    int saved = dup(STDERR_FILENO);
+    if (saved < 0 || pipe(dead) < 0 || pipe(live) < 0)
+        return 70;
+    close(dead[0]);                 /* the predecessor that read it has exited */
+    dup2(dead[1], STDERR_FILENO);
+    close(dead[1]);
+    int rc = sandbox_launcher_create(&lc, &l);
+    dup2(saved, STDERR_FILENO);
+    if (rc)
+        return 71;
+    /* The helper logged 'confined' into the dead pipe before it served this. */
+    if (sandbox_launcher_start(l, &in)) {
+        fprintf(stderr, "launcher-test: the helper died of its log line into a closed pipe\n");
+        return 72;
+    }
+    if (sandbox_launcher_stop(l, in.pid, &ws))
+        return 73;
+    close(in.sock);
+    close(in.errfd);
+    if (sandbox_launcher_log_to(l, live[1]))
+        return 74;
+    close(live[1]);
+    sandbox_launcher_destroy(l);    /* it logs why it exits, then exits: EOF */
+    while (have < sizeof(all) - 1 && (n = read(live[0], all + have, sizeof(all) - 1 - have)) > 0)
+        have += (size_t)n;
+    all[have] = '\0';
+    if (!strstr(all, "its ferry-dm hung up; exiting")) {
+        fprintf(stderr, "launcher-test: the passed log got '%s'\n", all);
+        return 75;
+    }
+    return 0;
+}
+
+START_TEST(test_log_to_after_dead_pipe)
+{
+    int st;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(dead_log_child());
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    assert_exit0(st);
+}
+END_TEST
 
 START_TEST(test_stderr_and_stop)
 {
@@ -523,6 +591,7 @@ int main(int argc, char **argv)
         tcase_add_test(tc, test_keep_and_adopt);
         tcase_add_test(tc, test_not_kept_dies);
         tcase_add_test(tc, test_second_socket);
+        tcase_add_test(tc, test_log_to_after_dead_pipe);
     }
     suite_add_tcase(s, tc);
     return ferry_check_run(s, CK_FORK_GETENV);

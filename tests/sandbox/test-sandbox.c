@@ -351,6 +351,63 @@ START_TEST(test_unknown_user_fails)
 }
 END_TEST
 
+/*
+ * keep_caps (the launcher of ferry-dm's successor): the user switch and
+ * no_new_privs happen, but the listed capabilities reach the program it
+ * execs, and nothing else does (effective, permitted and bounding sets),
+ * as the 'ferry' user and as root.
+ */
+START_TEST(test_keep_caps_reach_exec)
+{
+    static const char *const users[] = { "ferry", "root" };
+    const uint64_t keep = 1ull << 21 | 1ull << 8;      /* CAP_SYS_ADMIN, CAP_SETPCAP */
+
+    for (size_t u = 0; u < 2; u++) {
+        struct ferry_sandbox_config cfg = {
+            .user = users[u], .mode = FERRY_SECCOMP_OFF, .namespaces = false,
+            .keep_caps = keep,
+        };
+        int p[2];
+        char out[8192] = "";
+        size_t have = 0;
+        ssize_t n;
+        int st;
+
+        ck_assert_int_eq(pipe(p), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            dup2(p[1], STDOUT_FILENO);
+            if (sandbox_enter(&cfg) < 0)
+                _exit(2);
+            execl("/bin/cat", "cat", "/proc/self/status", (char *)NULL);
+            _exit(127);
+        }
+        close(p[1]);
+        while (have < sizeof(out) - 1 && (n = read(p[0], out + have, sizeof(out) - 1 - have)) > 0)
+            have += (size_t)n;
+        out[have] = '\0';
+        close(p[0]);
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status 0x%x", users[u], st);
+        static const char *const sets[] = { "CapEff:", "CapPrm:", "CapBnd:" };
+        for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+            const char *l = strstr(out, sets[i]);
+            unsigned long long v = ~0ull;
+            ck_assert_msg(l && sscanf(l + strlen(sets[i]), "%llx", &v) == 1 && v == keep,
+                          "%s: %s %llx, not %llx", users[u], sets[i], v,
+                          (unsigned long long)keep);
+        }
+        ck_assert_msg(strstr(out, "NoNewPrivs:\t1"), "%s: no_new_privs is off", users[u]);
+        const struct passwd *pw = getpwnam(users[u]);
+        unsigned uid = ~0u;
+        const char *l = strstr(out, "\nUid:");
+        ck_assert_msg(l && sscanf(l, "\nUid: %u", &uid) == 1 && uid == pw->pw_uid,
+                      "%s: uid %u", users[u], uid);
+    }
+}
+END_TEST
+
 int main(void)
 {
     if (geteuid() != 0) {
@@ -372,6 +429,7 @@ int main(void)
     tcase_add_test(tc, test_log_mode_survives);
     tcase_add_test(tc, test_unconfined_baseline);
     tcase_add_test(tc, test_unknown_user_fails);
+    tcase_add_test(tc, test_keep_caps_reach_exec);
     suite_add_tcase(s, tc);
     return ferry_check_run(s, CK_FORK_GETENV);
 }

@@ -54,7 +54,7 @@ grep -q "connection to $work/qmp.sock ended" "$work/dm.log" || fail "no end of Q
 lvpid=$!
 n=0; while ! "$ferry" dm -s "$work/lv.sock" query-status >/dev/null 2>&1 && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 out=$("$ferry" dm -s "$work/lv.sock" replace 2>&1) && fail "ferry-dm --libvirt was replaced: $out"
-echo "$out" | grep -q "ferry-dm --libvirt ferry-crc-dom cannot be replaced: .*listening sockets.*ferry libvirt-follow.*dm.pid; nothing was changed" ||
+echo "$out" | grep -q "ferry-dm --libvirt ferry-crc-dom cannot be replaced: .*none now.*listening sockets.*ferry libvirt-follow.*dm.pid; nothing was changed" ||
     fail "libvirt refusal says: $out"
 "$ferry" dm -s "$work/lv.sock" query-status >/dev/null 2>&1 || fail "ferry-dm --libvirt does not serve on after the refusal"
 kill "$lvpid"; wait "$lvpid" 2>/dev/null; lvpid=

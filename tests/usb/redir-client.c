@@ -7,22 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <usbredirfilter.h>
 #include <usbredirparser.h>
 
 #include "redir-client.h"
 
 #define REDIRC_INT_QUEUE_MAX 1024   /* interrupt IN packets kept until taken */
+/* Bytes read ahead of what usbredirparser asked for: the headers of a burst
+ * come in with one readv() (as QEMU's chardev reads a block at a time). */
+#define REDIRC_RBUF_SIZE (16 * 1024)
+#define REDIRC_ISO_LOG_MAX   (1u << 20)     /* iso packets whose id and frame are kept */
 
 struct done {
     uint64_t id;
     int status;
-    GByteArray *data;
+    uint8_t *data;              /* the parser's packet data, ours until taken */
+    int len;
 };
 
 struct redirc {
     int fd;
     struct usbredirparser *p;
+    uint8_t *rbuf;              /* rbuf[rpos..rlen): read, not yet parsed */
+    size_t rpos, rlen;
     bool connected, disconnected, closed;
     unsigned connects, errors;  /* device_connect packets; parser errors (a second hello) */
     uint16_t vid, pid;
@@ -34,6 +43,10 @@ struct redirc {
     unsigned stream_statuses;   /* interrupt and bulk receiving status packets seen */
     int alt_status, cfg_status;
     unsigned iso_ok, iso_len_seen[4];
+    unsigned iso_statuses;      /* iso_stream_status packets seen */
+    GArray *iso_ids, *iso_seqs; /* good iso packets: their ids, their frame numbers */
+    int streams_status;         /* last bulk_streams_status, -1 before */
+    uint32_t streams_count;
 };
 
 static void c_log(void *priv, int level, const char *msg)
@@ -50,8 +63,28 @@ static void c_log(void *priv, int level, const char *msg)
 static int c_read(void *priv, uint8_t *data, int count)
 {
     struct redirc *c = priv;
-    ssize_t n = recv(c->fd, data, (size_t)count, MSG_DONTWAIT);
+    struct iovec iov[2] = {
+        { .iov_base = data, .iov_len = (size_t)count },
+        { .iov_base = c->rbuf, .iov_len = REDIRC_RBUF_SIZE },
+    };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+    ssize_t n;
 
+    if (c->rpos < c->rlen) {
+        size_t k = MIN((size_t)count, c->rlen - c->rpos);
+
+        memcpy(data, c->rbuf + c->rpos, k);
+        c->rpos += k;
+        return (int)k;
+    }
+    /* empty: usbredirparser asks again until this says 0, so nothing read
+     * stays here when it returns and poll() tells of what is left */
+    n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+    if (n > count) {
+        c->rpos = 0;
+        c->rlen = (size_t)(n - count);
+        return count;
+    }
     if (n > 0)
         return (int)n;
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -92,30 +125,48 @@ static void c_disconnect(void *priv)
     c->connected = false;
 }
 
-static void c_done(struct redirc *c, uint64_t id, int status, const uint8_t *data, int len)
+/* A completion; takes the parser's data (copied once, into the caller's
+ * buffer, when taken: as QEMU's usb-redir copies it into the guest's). */
+static void c_done(struct redirc *c, uint64_t id, int status, uint8_t *data, int len)
 {
     struct done *d = g_new0(struct done, 1);
 
     d->id = id;
     d->status = status;
-    d->data = g_byte_array_new();
-    if (data && len > 0)
-        g_byte_array_append(d->data, data, (guint)len);
+    d->data = data;
+    d->len = data && len > 0 ? len : 0;
     g_queue_push_tail(&c->done, d);
+}
+
+static void done_free(struct redirc *c, struct done *d)
+{
+    usbredirparser_free_packet_data(c->p, d->data);
+    g_free(d);
+}
+
+/* d's data into buf (at most *len bytes; *len becomes what was copied) */
+static void done_take(const struct done *d, uint8_t *buf, size_t *len)
+{
+    size_t n;
+
+    if (!buf || !len)
+        return;
+    n = (size_t)d->len < *len ? (size_t)d->len : *len;
+    if (n)
+        memcpy(buf, d->data, n);
+    *len = n;
 }
 
 static void c_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header *h,
                    uint8_t *data, int len)
 {
     c_done(priv, id, h->status, data, len);
-    usbredirparser_free_packet_data(((struct redirc *)priv)->p, data);
 }
 
 static void c_control(void *priv, uint64_t id, struct usb_redir_control_packet_header *h,
                       uint8_t *data, int len)
 {
     c_done(priv, id, h->status, data, len);
-    usbredirparser_free_packet_data(((struct redirc *)priv)->p, data);
 }
 
 /* usbredirparser calls these without checking for NULL */
@@ -130,12 +181,19 @@ static void n_alt(void *p, uint64_t id, struct usb_redir_alt_setting_status_head
 {
     ((struct redirc *)p)->alt_status = h->status;
 }
-static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h) { }
+static void n_iso_st(void *p, uint64_t id, struct usb_redir_iso_stream_status_header *h)
+{
+    ((struct redirc *)p)->iso_statuses++;
+}
 static void n_int_st(void *p, uint64_t id, struct usb_redir_interrupt_receiving_status_header *h)
 {
     ((struct redirc *)p)->stream_statuses++;
 }
-static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h) { }
+static void n_streams(void *p, uint64_t id, struct usb_redir_bulk_streams_status_header *h)
+{
+    ((struct redirc *)p)->streams_status = h->status;
+    ((struct redirc *)p)->streams_count = h->no_streams;
+}
 static void n_bulk_st(void *p, uint64_t id, struct usb_redir_bulk_receiving_status_header *h)
 {
     ((struct redirc *)p)->bbulk_status = h->status;
@@ -153,6 +211,13 @@ static void n_iso(void *p, uint64_t id, struct usb_redir_iso_packet_header *h, u
     if (h->status == 0 && len >= 2 && d[1] == (uint8_t)(d[0] + 1)) {
         c->iso_ok++;
         c->iso_len_seen[0] = (unsigned)len;
+        if (len >= 8 && c->iso_ids->len < REDIRC_ISO_LOG_MAX) {
+            uint32_t seq = (uint32_t)d[len - 4] | (uint32_t)d[len - 3] << 8 |
+                           (uint32_t)d[len - 2] << 16 | (uint32_t)d[len - 1] << 24;
+
+            g_array_append_val(c->iso_ids, id);
+            g_array_append_val(c->iso_seqs, seq);
+        }
     }
     usbredirparser_free_packet_data(c->p, d);
 }
@@ -189,10 +254,14 @@ struct redirc *redirc_new(int fd)
     uint32_t caps[USB_REDIR_CAPS_SIZE] = { 0 };
 
     c->fd = fd;
+    c->rbuf = g_malloc(REDIRC_RBUF_SIZE);
     c->alt_status = -1;
     c->cfg_status = -1;
     c->bbulk_status = -1;
+    c->streams_status = -1;
     c->bbulk = g_byte_array_new();
+    c->iso_ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    c->iso_seqs = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     g_queue_init(&c->done);
     g_queue_init(&c->int_in);
     c->p = usbredirparser_create();
@@ -244,15 +313,16 @@ void redirc_free(struct redirc *c)
 
     if (!c)
         return;
-    while ((d = g_queue_pop_head(&c->done))) {
-        g_byte_array_unref(d->data);
-        g_free(d);
-    }
+    while ((d = g_queue_pop_head(&c->done)))
+        done_free(c, d);
     while ((b = g_queue_pop_head(&c->int_in)))
         g_byte_array_unref(b);
     g_byte_array_unref(c->bbulk);
+    g_array_unref(c->iso_ids);
+    g_array_unref(c->iso_seqs);
     usbredirparser_destroy(c->p);
     close(c->fd);
+    g_free(c->rbuf);
     g_free(c);
 }
 
@@ -382,6 +452,60 @@ unsigned redirc_iso_good(struct redirc *c, unsigned len)
     return c->iso_len_seen[0] == len ? c->iso_ok : 0;
 }
 
+void redirc_filter(struct redirc *c)
+{
+    /* allow everything (class, vendor, product, version: -1 each) */
+    const struct usbredirfilter_rule r = { -1, -1, -1, -1, 1 };
+
+    usbredirparser_send_filter_filter(c->p, &r, 1);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_stop_iso(struct redirc *c, uint64_t id, uint8_t ep)
+{
+    struct usb_redir_stop_iso_stream_header h = { .endpoint = ep };
+
+    usbredirparser_send_stop_iso_stream(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+unsigned redirc_iso_statuses(struct redirc *c)
+{
+    return c->iso_statuses;
+}
+
+size_t redirc_iso_log(struct redirc *c, const uint64_t **ids, const uint32_t **frames)
+{
+    *ids = (const uint64_t *)(void *)c->iso_ids->data;
+    *frames = (const uint32_t *)(void *)c->iso_seqs->data;
+    return c->iso_ids->len;
+}
+
+void redirc_alloc_bulk_streams(struct redirc *c, uint64_t id, uint32_t eps, uint32_t count)
+{
+    struct usb_redir_alloc_bulk_streams_header h = { .endpoints = eps, .no_streams = count };
+
+    c->streams_status = -1;
+    usbredirparser_send_alloc_bulk_streams(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+void redirc_free_bulk_streams(struct redirc *c, uint64_t id, uint32_t eps)
+{
+    struct usb_redir_free_bulk_streams_header h = { .endpoints = eps };
+
+    c->streams_status = -1;
+    usbredirparser_send_free_bulk_streams(c->p, id, &h);
+    usbredirparser_do_write(c->p);
+}
+
+int redirc_bulk_streams_status(struct redirc *c, uint32_t *count)
+{
+    if (count)
+        *count = c->streams_count;
+    return c->streams_status;
+}
+
 int redirc_alt_status(struct redirc *c)
 {
     return c->alt_status;
@@ -394,15 +518,9 @@ bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_
         if (d->id != id)
             continue;
         *status = d->status;
-        if (buf && len) {
-            size_t n = d->data->len < *len ? d->data->len : *len;
-            if (n)
-                memcpy(buf, d->data->data, n);
-            *len = n;
-        }
+        done_take(d, buf, len);
         g_queue_delete_link(&c->done, l);
-        g_byte_array_unref(d->data);
-        g_free(d);
+        done_free(c, d);
         return true;
     }
     return false;
@@ -416,14 +534,8 @@ bool redirc_pop_done(struct redirc *c, uint64_t *id, int *status, uint8_t *buf, 
         return false;
     *id = d->id;
     *status = d->status;
-    if (buf && len) {
-        size_t n = d->data->len < *len ? d->data->len : *len;
-        if (n)
-            memcpy(buf, d->data->data, n);
-        *len = n;
-    }
-    g_byte_array_unref(d->data);
-    g_free(d);
+    done_take(d, buf, len);
+    done_free(c, d);
     return true;
 }
 

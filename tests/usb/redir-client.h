@@ -48,6 +48,19 @@ void redirc_start_iso(struct redirc *c, uint64_t id, uint8_t ep, uint8_t pkts_pe
                       uint8_t urbs);
 unsigned redirc_iso_good(struct redirc *c, unsigned len);
 int redirc_alt_status(struct redirc *c);      /* -1 until answered */
+void redirc_stop_iso(struct redirc *c, uint64_t id, uint8_t ep);
+/* Send the host side a usbredir filter (one rule that allows everything). */
+void redirc_filter(struct redirc *c);
+unsigned redirc_iso_statuses(struct redirc *c);   /* iso_stream_status packets seen */
+/* The good iso packets so far, in arrival order: their ids and the
+ * simulator's frame numbers they carry (usbsim.h); returns how many. */
+size_t redirc_iso_log(struct redirc *c, const uint64_t **ids, const uint32_t **frames);
+/* Bulk streams (USB 3): allocate count streams on the endpoints of usbredir's
+ * mask (bit 16 + n: IN n, bit n: OUT n), free them; the last
+ * bulk_streams_status (-1 until answered) and its stream count. */
+void redirc_alloc_bulk_streams(struct redirc *c, uint64_t id, uint32_t eps, uint32_t count);
+void redirc_free_bulk_streams(struct redirc *c, uint64_t id, uint32_t eps);
+int redirc_bulk_streams_status(struct redirc *c, uint32_t *count);
 /* The last completed transfer with this id: status and data, or false. */
 bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_t *len);
 /* The oldest completed transfer (any id), in the order the answers came. */

@@ -6,8 +6,11 @@
  * TOP_N longest reads (each replace leaves one long one: the pause).  A
  * byte on COM1's input (LSR bit 0) ends it; it prints
  *   "reads N cycles S top T1 T2 ..." (decimal, longest first)
- * on ferry-hv's debug console (0xe9, not an ioreq) and exits 0.  A read of
- * all ones prints a FAIL line and exits 1.  "waiting" first: it runs.
+ * on ferry-hv's debug console (0xe9, not an ioreq), then one line
+ *   "long START CYCLES" per read longer than LONG_CYCLES (the first LONG_N;
+ *   START its TSC), and exits 0.  A read of all ones prints a FAIL line and
+ * exits 1.  "waiting ... tsc T" first: it runs, and its TSC was T then (the
+ * bench places the long reads on its own clock with it).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +18,8 @@
 #define COM1        0x3f8
 #define DEBUG_CON   0xe9
 #define TOP_N       64
+#define LONG_N      2048
+#define LONG_CYCLES 1000000     /* 0.5 ms at 2 GHz: far above a round trip */
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
@@ -49,9 +54,13 @@ int guest_main(void);
 int guest_main(void)
 {
     static uint64_t top[TOP_N];     /* longest first */
+    static uint64_t long_at[LONG_N], long_d[LONG_N];
+    unsigned nlong = 0;
     uint64_t n = 0, sum = 0;
 
-    puts_("waiting: reading COM1's LSR\n");
+    puts_("waiting: reading COM1's LSR tsc ");
+    putu(rdtsc());
+    puts_("\n");
     for (;;) {
         uint64_t t0 = rdtsc();
         uint8_t lsr = inb(COM1 + 5);
@@ -66,6 +75,10 @@ int guest_main(void)
             break;
         n++;
         sum += d;
+        if (d > LONG_CYCLES && nlong < LONG_N) {
+            long_at[nlong] = t0;
+            long_d[nlong++] = d;
+        }
         if (d > top[TOP_N - 1]) {
             int i = TOP_N - 1;
             for (; i > 0 && top[i - 1] < d; i--)
@@ -83,5 +96,12 @@ int guest_main(void)
         putu(top[i]);
     }
     puts_("\n");
+    for (unsigned i = 0; i < nlong; i++) {
+        puts_("long ");
+        putu(long_at[i]);
+        puts_(" ");
+        putu(long_d[i]);
+        puts_("\n");
+    }
     return 0;
 }

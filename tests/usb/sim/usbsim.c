@@ -30,6 +30,8 @@ struct sim_urb {
     UMockdevIoctlData *iso;      /* its iso frame descriptors, may be NULL */
     uint8_t ep;
     uint8_t type;
+    int iso_filled;              /* manual iso clock: packets filled so far */
+    int iso_bytes;
 };
 
 struct usbsim_dev {
@@ -65,6 +67,9 @@ struct usbsim_dev {
     /* vendor */
     GByteArray *loop;
     uint32_t iso_seq;
+    bool iso_manual;          /* usbsim_iso_manual: frames pass by usbsim_iso_tick */
+    unsigned stream_allocs, stream_frees, streams;
+    struct usbsim_iso_stats iso;
     GPtrArray *old_handlers;
 };
 
@@ -430,6 +435,20 @@ static void vnd_pump(struct usbsim_dev *d)
     }
 }
 
+/* One iso packet: bytes counting up from its frame number, the number
+ * itself (little-endian) in its last 4 bytes. */
+static void iso_fill(uint8_t *p, unsigned len, uint32_t seq)
+{
+    for (unsigned k = 0; k < len; k++)
+        p[k] = (uint8_t)(seq + k);
+    if (len >= 8) {
+        p[len - 4] = (uint8_t)seq;
+        p[len - 3] = (uint8_t)(seq >> 8);
+        p[len - 2] = (uint8_t)(seq >> 16);
+        p[len - 1] = (uint8_t)(seq >> 24);
+    }
+}
+
 static void vnd_iso(struct usbsim_dev *d, struct sim_urb *u)
 {
     struct usbdevfs_urb *h = urb_hdr(u);
@@ -442,12 +461,20 @@ static void vnd_iso(struct usbsim_dev *d, struct sim_urb *u)
         return;
     }
     fd = (struct usbdevfs_iso_packet_desc *)u->iso->data;
+    if (d->iso_manual) {
+        /* as usb_submit_urb: every packet "not transferred" until its frame */
+        for (int i = 0; i < n; i++) {
+            fd[i].actual_length = 0;
+            fd[i].status = (unsigned)-EXDEV;
+        }
+        g_queue_push_tail(&d->pending, u);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         unsigned len = fd[i].length;
         if (off + len > (size_t)u->buf->data_len)
             len = 0;
-        for (unsigned k = 0; k < len; k++)
-            u->buf->data[off + k] = (uint8_t)(d->iso_seq + k);
+        iso_fill(u->buf->data + off, len, d->iso_seq);
         d->iso_seq++;
         fd[i].actual_length = len;
         fd[i].status = 0;
@@ -455,6 +482,72 @@ static void vnd_iso(struct usbsim_dev *d, struct sim_urb *u)
         total += (int)len;
     }
     urb_complete(d, u, 0, total);
+}
+
+void usbsim_iso_manual(struct usbsim_dev *d, bool manual)
+{
+    g_mutex_lock(&d->lock);
+    d->iso_manual = manual;
+    g_mutex_unlock(&d->lock);
+}
+
+/* Frames pass on the bus: each fills the next packet of the oldest URB
+ * waiting on 0x83; with none waiting, the frame's packet is lost. */
+void usbsim_iso_tick(struct usbsim_dev *d, unsigned frames)
+{
+    g_mutex_lock(&d->lock);
+    for (unsigned f = 0; f < frames; f++) {
+        struct sim_urb *u = NULL;
+        struct usbdevfs_iso_packet_desc *fd;
+        size_t off = 0;
+        unsigned len;
+
+        for (GList *l = d->pending.head; l && !u; l = l->next) {
+            struct sim_urb *x = l->data;
+            if (x->ep == 0x83 && x->type == USBDEVFS_URB_TYPE_ISO)
+                u = x;
+        }
+        d->iso.frames++;
+        if (!u || !u->iso || !u->buf) {
+            d->iso.lost++;
+            d->iso_seq++;
+            continue;
+        }
+        fd = (struct usbdevfs_iso_packet_desc *)u->iso->data;
+        for (int i = 0; i < u->iso_filled; i++)
+            off += fd[i].length;
+        len = fd[u->iso_filled].length;
+        if (off + len > (size_t)u->buf->data_len)
+            len = 0;
+        iso_fill(u->buf->data + off, len, d->iso_seq++);
+        fd[u->iso_filled].actual_length = len;
+        fd[u->iso_filled].status = 0;
+        u->iso_filled++;
+        u->iso_bytes += (int)len;
+        d->iso.filled++;
+        if (u->iso_filled == urb_hdr(u)->number_of_packets) {
+            g_queue_remove(&d->pending, u);
+            d->iso.completed_packets += (uint64_t)u->iso_filled;
+            urb_complete(d, u, 0, u->iso_bytes);
+        }
+    }
+    g_mutex_unlock(&d->lock);
+}
+
+void usbsim_streams(struct usbsim_dev *d, unsigned *allocs, unsigned *frees, unsigned *now)
+{
+    g_mutex_lock(&d->lock);
+    *allocs = d->stream_allocs;
+    *frees = d->stream_frees;
+    *now = d->streams;
+    g_mutex_unlock(&d->lock);
+}
+
+void usbsim_iso_stats(struct usbsim_dev *d, struct usbsim_iso_stats *st)
+{
+    g_mutex_lock(&d->lock);
+    *st = d->iso;
+    g_mutex_unlock(&d->lock);
 }
 
 /* ---- control transfers --------------------------------------------------- */
@@ -777,6 +870,17 @@ static gboolean on_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, g
         }
         break;
     }
+    case USBDEVFS_ALLOC_STREAMS: {   /* as an xHCI would: what was asked */
+        const struct usbdevfs_streams *st = (const void *)data->data;
+        d->stream_allocs++;
+        d->streams = st->num_streams;
+        res = st->num_streams;
+        break;
+    }
+    case USBDEVFS_FREE_STREAMS:
+        d->stream_frees++;
+        d->streams = 0;
+        break;
     case USBDEVFS_SUBMITURB:
         if (!submit(d, data)) {
             res = -1;
@@ -792,7 +896,12 @@ static gboolean on_ioctl(UMockdevIoctlBase *base, UMockdevIoctlClient *client, g
             struct sim_urb *u = l->data;
             if (u->data->client_addr == addr) {
                 g_queue_delete_link(&d->pending, l);
-                urb_complete(d, u, -ENOENT, 0);
+                if (u->type == USBDEVFS_URB_TYPE_ISO) {
+                    if (u->iso_filled && u->iso_filled < urb_hdr(u)->number_of_packets)
+                        d->iso.partial_discards++;
+                    d->iso.completed_packets += (uint64_t)u->iso_filled;
+                }
+                urb_complete(d, u, -ENOENT, u->iso_bytes);
                 res = 0;
                 e = 0;
                 break;

@@ -58,6 +58,27 @@ void usbsim_key_tap(struct usbsim_dev *dev, uint8_t usage);
 /* Storage: copy out of / into the RAM disk. */
 void usbsim_disk_read(struct usbsim_dev *dev, uint64_t off, void *buf, size_t len);
 void usbsim_disk_write(struct usbsim_dev *dev, uint64_t off, const void *buf, size_t len);
+/* Vendor, the isochronous IN endpoint 0x83: each packet carries its frame
+ * number (bytes counting up from it, and the number itself, little-endian,
+ * in its last 4 bytes).  By default a URB is filled as it is submitted;
+ * with a manual clock, frames pass only by usbsim_iso_tick, each filling
+ * the next packet of the oldest URB waiting (none waiting: that frame's
+ * packet is lost, as on a bus), a URB completing once all its packets are
+ * filled; one discarded keeps the packets filled so far (the others
+ * "not transferred", -EXDEV, as the kernel reports them). */
+struct usbsim_iso_stats {
+    uint64_t frames;            /* frames passed (manual clock) */
+    uint64_t filled;            /* packets filled into URBs */
+    uint64_t lost;              /* frames with no URB waiting */
+    uint64_t completed_packets; /* filled packets of URBs given back (completed or discarded) */
+    uint64_t partial_discards;  /* URBs discarded with some, not all, packets filled */
+};
+void usbsim_iso_manual(struct usbsim_dev *dev, bool manual);
+void usbsim_iso_tick(struct usbsim_dev *dev, unsigned frames);
+void usbsim_iso_stats(struct usbsim_dev *dev, struct usbsim_iso_stats *st);
+/* Bulk streams (USB 3): USBDEVFS_ALLOC_STREAMS and FREE_STREAMS calls, and
+ * the streams allocated now (any endpoint; the simulator grants what is asked). */
+void usbsim_streams(struct usbsim_dev *dev, unsigned *allocs, unsigned *frees, unsigned *now);
 /* Kernel driver bound to interface 0 on the host ("" when none). */
 void usbsim_driver(struct usbsim_dev *dev, char *buf, size_t len);
 /* Number of URBs this device completed. */
