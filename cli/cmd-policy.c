@@ -10,7 +10,6 @@
  * lives in ${FERRY_RUN_DIR:-/run/ferry}/owners.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,23 +91,17 @@ long cli_peer_pid(int fd)
 }
 
 int cli_owner_claim(const char *what, const char *kind, const char *id, const char *guest,
-                    const char *program, long pid)
-{
-    return cli_owner_claim_fd(what, kind, id, guest, program, pid, NULL);
-}
-
-int cli_owner_claim_fd(const char *what, const char *kind, const char *id, const char *guest,
-                       const char *program, long pid, int *lock_fd)
+                    const char *program, long pid, struct ferry_policy_owner **keep)
 {
     struct ferry_policy_owner *o = NULL;
     struct ferry_policy_owner_info held;
     char err[512];
     int r;
 
-    if (lock_fd)
-        *lock_fd = -1;
     if (pid <= 0)
         pid = getpid();
+    if (keep)
+        *keep = NULL;
     r = policy_owner_claim(NULL, kind, id, guest, program, (pid_t)pid, &o, &held, err,
                            sizeof(err));
     if (r == -EALREADY)
@@ -124,11 +117,11 @@ int cli_owner_claim_fd(const char *what, const char *kind, const char *id, const
         ferry_log(FERRY_LOG_WARNING, NULL, "%s %s: its owner %s has gone without releasing it: "
                   "taken over", kind, id, who);
     }
-    /* the description stays, naming the process that serves the device (and a copy of
-     * the lock, for that process to hold) */
-    if (lock_fd)
-        *lock_fd = fcntl(policy_owner_fd(o), F_DUPFD_CLOEXEC, 3);
-    policy_owner_detach(o);
+    /* the description stays, naming the process that serves the device */
+    if (keep)
+        *keep = o;
+    else
+        policy_owner_detach(o);
     return 0;
 }
 

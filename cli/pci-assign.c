@@ -301,7 +301,8 @@ int cmd_pci_attach(const struct cmd_pci_opts *o, const char *guest, const char *
     struct ferry_qmp *q;
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
-    int r, rc = FERRY_EXIT_FAILURE, lock_fd = -1;
+    int r, rc = FERRY_EXIT_FAILURE;
+    struct ferry_policy_owner *own = NULL;  /* the claim, its lock for ferry-dm to hold */
     char *gname = NULL;
     bool claimed = false;
 
@@ -349,17 +350,17 @@ int cmd_pci_attach(const struct cmd_pci_opts *o, const char *guest, const char *
             goto out;
         claimed = policy_owner_query(NULL, "pci", name, &before) != 1;
         /* owned by the process that holds the device: QEMU, or the ferry-dm serving it */
-        if (cli_owner_claim_fd("ferry pci attach", "pci", name, gname,
-                               ferry_qmp_peer_is_ferry_dm(q) ? "ferry-dm" : "qemu",
-                               cli_peer_pid(ferry_qmp_fd(q)),
-                               ferry_qmp_peer_is_ferry_dm(q) ? &lock_fd : NULL) < 0)
+        if (cli_owner_claim("ferry pci attach", "pci", name, gname,
+                            ferry_qmp_peer_is_ferry_dm(q) ? "ferry-dm" : "qemu",
+                            cli_peer_pid(ferry_qmp_fd(q)),
+                            ferry_qmp_peer_is_ferry_dm(q) ? &own : NULL) < 0)
             goto out;
     }
     h = cmd_pci_open_host(o);
     if (!h)
         goto out;
     if (ferry_qmp_peer_is_ferry_dm(q)) {
-        rc = attach_via_dm(o, q, h, &dev, detach, lock_fd);
+        rc = attach_via_dm(o, q, h, &dev, detach, own ? policy_owner_fd(own) : -1);
         goto out;
     }
 
@@ -412,8 +413,9 @@ out:
     if (gname && ((detach && rc == FERRY_EXIT_OK) || (!detach && rc != FERRY_EXIT_OK && claimed)))
         (void)policy_owner_drop(NULL, "pci", name, gname);
     g_free(gname);
-    if (lock_fd >= 0)
-        close(lock_fd);
+    /* ferry-dm holds the lock now (its copy of the fd); the description stays */
+    if (own)
+        policy_owner_detach(own);
     pcihost_close(h);
     ferry_qmp_close(q);
     return rc;
