@@ -8,12 +8,16 @@
  *
  * Processes, each started REPS times, interleaved, measured after IDLE
  * seconds of idleness from /proc/PID/smaps_rollup (Rss, Pss, private =
- * Private_Clean + Private_Dirty, Anonymous), medians:
+ * Private_Clean + Private_Dirty, each also alone, Anonymous), medians:
  *   baseline           dm-footprint-idle: ferry-dm's libraries, idle
  *   baseline+json      the same after one use of jansson as ferry-dm's
  *                      prewarm makes (hash seeded, parse, build, generate)
  *   ferry-dm           behind an ioreq router in this process
  *                      (--ioreq-fd), default devices, confined as deployed
+ *   a second one       the same, measured while a first one idles beside
+ *                      it: what one more guest's ferry-dm costs
+ *   vs=PATH            (optional) another build's ferry-dm, default
+ *                      devices, measured alike: a before/after in one run
  *   ferry-dm+usb+qemu  the same with the USB service on (--qmp to an idle
  *                      QEMU, -machine none; no host device to serve, so
  *                      libusb's context and hotplug thread but no endpoint)
@@ -21,12 +25,23 @@
  *                      behind ferry-dm's launcher process)
  *   ... MALLOC_ARENA_MAX=1  the last one with one malloc arena (the libusb
  *                      thread otherwise gets its own)
- * Differences follow, the goals of issue 15 (idle RSS <= 5 MiB, private <=
- * 1 MiB), and the ratio ferry-dm / baseline (private) on the last line.
- * PSS depends on what else maps the same libraries at that moment.
+ * Differences follow, the goals of issue 15 (idle RSS <= 5 MiB, private
+ * dirty <= 1 MiB), and a ratio on the last line: this build / vs=PATH's
+ * with vs=, else ferry-dm / baseline (private dirty).
  *
- *   build/bench/dm-footprint [REPS] [IDLE_SECONDS] [maps]   (root: ferry-dm confines itself)
- * maps: also list the baseline's and ferry-dm's largest mappings.
+ * Why private dirty is the figure: private clean pages are file pages
+ * (text, read-only data) that no other process maps at that moment; they
+ * become shared as soon as another process maps the same file (a second
+ * ferry-dm: see its line), stay in the page cache when ferry-dm exits and
+ * can be dropped at any time without I/O but a re-read.  So private clean
+ * swings with what else runs (1.2 MiB on a quiet machine, 0.4 on a busy
+ * one) while dirty pages are ferry-dm's own whatever runs beside it.  PSS
+ * depends on the same.
+ *
+ *   build/bench/dm-footprint [REPS] [IDLE_SECONDS] [maps] [vs=FERRY_DM]
+ *   (root: ferry-dm confines itself)
+ * maps: also list the baseline's and ferry-dm's mappings with private
+ * pages (clean and dirty), per file and permissions.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,13 +65,15 @@
 #define COM1 0x3f8
 #define REPS_MAX 15
 
-enum { M_RSS, M_PSS, M_PRIV, M_ANON, M_THREADS, M_N };
-enum { P_BASE, P_BASE_JSON, P_DM, P_DM_USB, P_DM_USB_ARENA, P_N };
+enum { M_RSS, M_PSS, M_PRIV, M_DIRTY, M_CLEAN, M_ANON, M_THREADS, M_N };
+enum { P_BASE, P_BASE_JSON, P_DM, P_DM_SECOND, P_DM_OTHER, P_DM_USB, P_DM_USB_ARENA, P_N };
 
 static const char *const p_name[P_N] = {
     "baseline: ferry-dm's libraries, idle",
     "baseline + jansson used once",
     "ferry-dm, default devices",
+    "  a second one beside the first",
+    "ferry-dm of vs=PATH, default devices",
     "ferry-dm, + USB service + QEMU device",
     "  the same, MALLOC_ARENA_MAX=1",
 };
@@ -70,6 +87,7 @@ struct proc {
 };
 
 static char dm_path[4096], idle_path[4096];
+static const char *other_dm;        /* vs=PATH: another build's ferry-dm, measured alike */
 static char qmp_path[256];
 
 static void *router_thread(void *arg)
@@ -85,7 +103,7 @@ static void *router_thread(void *arg)
 
 static const struct ioreq_router_ops router_ops = { 0 };
 
-static int start_dm(struct proc *p, bool usb, bool arena1)
+static int start_dm(struct proc *p, const char *path, bool usb, bool arena1)
 {
     struct ioreq_router_config cfg = { .nr_vcpus = 1, .ops = &router_ops };
     char fdarg[32], qmparg[300];
@@ -109,10 +127,10 @@ static int start_dm(struct proc *p, bool usb, bool arena1)
         if (arena1)
             setenv("MALLOC_ARENA_MAX", "1", 1);
         if (usb)
-            execl(dm_path, dm_path, fdarg, qmparg, "--serial=null",
+            execl(path, path, fdarg, qmparg, "--serial=null",
                   "--device=qemu,id=nic0,device=rtl8139,addr=6", (char *)NULL);
         else
-            execl(dm_path, dm_path, fdarg, "--serial=null", (char *)NULL);
+            execl(path, path, fdarg, "--serial=null", (char *)NULL);
         _exit(127);
     }
     close(sv[1]);
@@ -193,9 +211,13 @@ static int measure(pid_t pid, double *m)
             m[M_RSS] = (double)v;
         else if (sscanf(line, "Pss: %lu", &v) == 1)
             m[M_PSS] = (double)v;
-        else if (sscanf(line, "Private_Clean: %lu", &v) == 1 ||
-                 sscanf(line, "Private_Dirty: %lu", &v) == 1)
+        else if (sscanf(line, "Private_Clean: %lu", &v) == 1) {
             m[M_PRIV] += (double)v;
+            m[M_CLEAN] = (double)v;
+        } else if (sscanf(line, "Private_Dirty: %lu", &v) == 1) {
+            m[M_PRIV] += (double)v;
+            m[M_DIRTY] = (double)v;
+        }
         else if (sscanf(line, "Anonymous: %lu", &v) == 1)
             m[M_ANON] = (double)v;
     }
@@ -210,12 +232,14 @@ static int measure(pid_t pid, double *m)
     return 0;
 }
 
-/* Per mapped file (or [heap], [anon]...): RSS and private KiB of pid, the
- * largest first: where the figure comes from. */
+/* Per mapping kind (file or [heap], [anon]..., and permissions: a library's
+ * text r-xp, its relro r--p after relocation, its data rw-p): RSS, private
+ * clean and private dirty KiB of pid, every kind that has private pages,
+ * the most dirty first: where the figures come from. */
 static void print_maps(pid_t pid, const char *who)
 {
-    char path[64], line[512], name[256] = "";
-    struct row { char name[256]; unsigned long rss, priv; } rows[256];
+    char path[64], line[512];
+    struct row { char name[160]; unsigned long rss, clean, dirty; } rows[256];
     int n = 0, cur = -1;
     FILE *f;
 
@@ -224,41 +248,53 @@ static void print_maps(pid_t pid, const char *who)
         return;
     while (fgets(line, sizeof(line), f)) {
         unsigned long v, lo, hi;
-        char perms[8], *sp;
+        char perms[8], name[160], *sp;
 
         if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3) {
-            sp = strrchr(line, ' ');
-            snprintf(name, sizeof(name), "%s", sp && sp[1] != '\n' ? sp + 1 : "[anon]\n");
+            int field = 0;
+
+            /* the name is the sixth field (none: anonymous) */
+            sp = line;
+            while (field < 5 && (sp = strchr(sp, ' '))) {
+                while (*sp == ' ')
+                    sp++;
+                field++;
+            }
+            sp = sp && *sp && *sp != '\n' ? strrchr(sp, '/') ? strrchr(sp, '/') + 1 : sp : "[anon]";
+            snprintf(name, sizeof(name), "%s %s", perms, sp);
             name[strcspn(name, "\n")] = 0;
-            if (!name[0])
-                snprintf(name, sizeof(name), "[anon]");
             for (cur = 0; cur < n && strcmp(rows[cur].name, name); cur++)
                 ;
             if (cur == n && n < 256) {
                 snprintf(rows[n].name, sizeof(rows[n].name), "%s", name);
-                rows[n].rss = rows[n].priv = 0;
+                rows[n].rss = rows[n].clean = rows[n].dirty = 0;
                 n++;
             }
             if (cur >= 256)
                 cur = -1;
         } else if (cur >= 0 && sscanf(line, "Rss: %lu", &v) == 1) {
             rows[cur].rss += v;
-        } else if (cur >= 0 && (sscanf(line, "Private_Clean: %lu", &v) == 1 ||
-                                sscanf(line, "Private_Dirty: %lu", &v) == 1)) {
-            rows[cur].priv += v;
+        } else if (cur >= 0 && sscanf(line, "Private_Clean: %lu", &v) == 1) {
+            rows[cur].clean += v;
+        } else if (cur >= 0 && sscanf(line, "Private_Dirty: %lu", &v) == 1) {
+            rows[cur].dirty += v;
         }
     }
     fclose(f);
-    printf("%s: mappings by RSS (KiB rss / private)\n", who);
-    for (int k = 0; k < 14; k++) {
+    printf("%s: mappings with private pages, the most dirty first (KiB)\n"
+           "  %6s %6s %6s  perms name\n", who, "rss", "clean", "dirty");
+    for (;;) {
         int best = -1;
         for (int i = 0; i < n; i++)
-            if (rows[i].rss && (best < 0 || rows[i].rss > rows[best].rss))
+            if ((rows[i].dirty || rows[i].clean) &&
+                (best < 0 || rows[i].dirty > rows[best].dirty ||
+                 (rows[i].dirty == rows[best].dirty && rows[i].clean > rows[best].clean)))
                 best = i;
         if (best < 0)
             break;
-        printf("  %6lu %6lu  %s\n", rows[best].rss, rows[best].priv, rows[best].name);
-        rows[best].rss = 0;
+        printf("  %6lu %6lu %6lu  %s\n", rows[best].rss, rows[best].clean, rows[best].dirty,
+               rows[best].name);
+        rows[best].dirty = rows[best].clean = 0;
     }
 }
 
@@ -359,14 +395,23 @@ int main(int argc, char **argv)
     unsigned idle_s = argc > 2 ? (unsigned)atoi(argv[2]) : 2;
     static double v[P_N][M_N][REPS_MAX];
     double med[P_N][M_N], launcher = 0, launcher_pss = 0;
-    bool maps = argc > 3 && !strcmp(argv[3], "maps");
+    bool maps = false;
     char dir[] = "/tmp/ferry-dm-footprint.XXXXXX";
     bool have[P_N] = { 0 };
     int nl = 0;
     pid_t qemu;
 
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "maps"))
+            maps = true;
+        else if (!strncmp(argv[i], "vs=", 3) && argv[i][3])
+            other_dm = argv[i] + 3;
+        else
+            reps = 0;
+    }
     if (reps < 1 || reps > REPS_MAX || idle_s < 1) {
-        fprintf(stderr, "usage: dm-footprint [REPS 1..%d] [IDLE_SECONDS]\n", REPS_MAX);
+        fprintf(stderr, "usage: dm-footprint [REPS 1..%d] [IDLE_SECONDS] [maps] [vs=FERRY_DM]\n",
+                REPS_MAX);
         return 2;
     }
     paths();
@@ -377,25 +422,35 @@ int main(int argc, char **argv)
     bench_print_header();
     printf("method: %d repetitions, interleaved, each process measured after %u s idle, "
            "medians; KiB from /proc/PID/smaps_rollup\n", reps, idle_s);
+    if (other_dm)
+        printf("vs: %s (another build's ferry-dm, measured alike, interleaved)\n", other_dm);
     if (qemu < 0)
         printf("no qemu-system-x86_64: the USB + QEMU device lines are left out\n");
     for (int i = 0; i < reps; i++) {
         for (int k = 0; k < P_N; k++) {
-            struct proc p;
+            struct proc p, first = { .pid = 0, .in_w = -1 };
             int rc;
 
-            if (k >= P_DM_USB && qemu < 0)
+            if ((k >= P_DM_USB && qemu < 0) || (k == P_DM_OTHER && !other_dm))
                 continue;
             switch (k) {
             case P_BASE: rc = start_idle(&p, idle_path, "libs"); break;
             case P_BASE_JSON: rc = start_idle(&p, idle_path, "json"); break;
-            case P_DM: rc = start_dm(&p, false, false); break;
-            default: rc = start_dm(&p, true, k == P_DM_USB_ARENA); break;
+            case P_DM: rc = start_dm(&p, dm_path, false, false); break;
+            case P_DM_SECOND:
+                /* the first one idles while the second starts and is measured */
+                rc = start_dm(&first, dm_path, false, false);
+                if (rc == 0)
+                    rc = start_dm(&p, dm_path, false, false);
+                break;
+            case P_DM_OTHER: rc = start_dm(&p, other_dm, false, false); break;
+            default: rc = start_dm(&p, dm_path, true, k == P_DM_USB_ARENA); break;
             }
             if (rc < 0) {
                 fprintf(stderr, "dm-footprint: cannot start '%s'%s\n", p_name[k],
                         k >= P_DM ? " (root? the user 'ferry' of scripts/setup?)" : "");
                 stop(&p);
+                stop(&first);
                 return 1;
             }
             sleep(idle_s);
@@ -403,16 +458,18 @@ int main(int argc, char **argv)
             if (measure(p.pid, m) < 0) {
                 fprintf(stderr, "dm-footprint: cannot read /proc/%d/smaps_rollup\n", (int)p.pid);
                 stop(&p);
+                stop(&first);
                 return 1;
             }
             if (k == P_DM_USB && i == 0)
                 launcher = children_private(p.pid, &nl, &launcher_pss);
-            if (maps && i == 0 && (k == P_DM || k == P_BASE))
+            if (maps && i == 0 && (k == P_DM || k == P_BASE || k == P_DM_SECOND))
                 print_maps(p.pid, p_name[k]);
             for (int j = 0; j < M_N; j++)
                 v[k][j][i] = m[j];
             have[k] = true;
             stop(&p);
+            stop(&first);
         }
     }
     if (qemu > 0) {
@@ -422,35 +479,51 @@ int main(int argc, char **argv)
     unlink(qmp_path);
     rmdir(dir);
 
-    printf("%-42s %9s %9s %12s %9s %8s\n", "process", "RSS KiB", "PSS KiB", "private KiB",
-           "anon KiB", "threads");
+    printf("%-38s %7s %7s %8s %6s %6s %6s %7s\n", "process (KiB)", "RSS", "PSS", "private",
+           "clean", "dirty", "anon", "threads");
     for (int k = 0; k < P_N; k++) {
         if (!have[k])
             continue;
         for (int j = 0; j < M_N; j++)
             med[k][j] = median(v[k][j], reps);
-        printf("%-42s %9.0f %9.0f %12.0f %9.0f %8.0f\n", p_name[k], med[k][M_RSS],
-               med[k][M_PSS], med[k][M_PRIV], med[k][M_ANON], med[k][M_THREADS]);
+        printf("%-38s %7.0f %7.0f %8.0f %6.0f %6.0f %6.0f %7.0f\n", p_name[k], med[k][M_RSS],
+               med[k][M_PSS], med[k][M_PRIV], med[k][M_CLEAN], med[k][M_DIRTY], med[k][M_ANON],
+               med[k][M_THREADS]);
     }
+    printf("(private = clean + dirty; clean: file pages no other process maps at that moment, "
+           "dirty: written pages, ferry-dm's alone)\n");
     if (have[P_DM_USB])
         printf("(ferry-dm's QEMU launcher, its forked child: %d process(es), %.0f KiB private, "
                "PSS %.0f KiB; pages both still share after the fork count as shared, not "
                "private: PSS of the two %.0f KiB; the QEMU it runs is not counted)\n", nl,
                launcher, launcher_pss, med[P_DM_USB][M_PSS] + launcher_pss);
 #define DIFF(label, a, b)                                                                   \
-    printf("%-42s RSS %+6.0f  PSS %+6.0f  private %+6.0f  anon %+6.0f KiB\n", label,        \
+    printf("%-40s RSS %+6.0f  PSS %+6.0f  private %+6.0f  dirty %+5.0f  anon %+5.0f\n", label, \
            med[a][M_RSS] - med[b][M_RSS], med[a][M_PSS] - med[b][M_PSS],                   \
-           med[a][M_PRIV] - med[b][M_PRIV], med[a][M_ANON] - med[b][M_ANON])
+           med[a][M_PRIV] - med[b][M_PRIV], med[a][M_DIRTY] - med[b][M_DIRTY],             \
+           med[a][M_ANON] - med[b][M_ANON])
     DIFF("Ferry's own (ferry-dm - baseline)", P_DM, P_BASE);
     DIFF("JSON used (+jansson - baseline)", P_BASE_JSON, P_BASE);
+    DIFF("a second ferry-dm (vs the first alone)", P_DM_SECOND, P_DM);
+    if (have[P_DM_OTHER])
+        DIFF("this build (vs vs=PATH's)", P_DM, P_DM_OTHER);
     if (have[P_DM_USB]) {
         DIFF("USB service + QEMU device (vs default)", P_DM_USB, P_DM);
         DIFF("MALLOC_ARENA_MAX=1 (vs the same without)", P_DM_USB_ARENA, P_DM_USB);
     }
-    printf("goal (issue 15): idle RSS <= 5120 KiB: %.0f KiB (%s); private <= 1024 KiB: %.0f KiB "
-           "(%s)\n", med[P_DM][M_RSS], med[P_DM][M_RSS] <= 5120 ? "met" : "not met",
-           med[P_DM][M_PRIV], med[P_DM][M_PRIV] <= 1024 ? "met" : "not met");
-    printf("ratio ferry-dm (default devices) / baseline (same libraries, idle), private: %.2f\n",
-           med[P_DM][M_PRIV] / med[P_BASE][M_PRIV]);
+    printf("goal (issue 15): idle RSS <= 5120 KiB: %.0f KiB (%s); private (dirty) <= 1024 KiB: "
+           "%.0f KiB (%s)\n", med[P_DM][M_RSS], med[P_DM][M_RSS] <= 5120 ? "met" : "not met",
+           med[P_DM][M_DIRTY], med[P_DM][M_DIRTY] <= 1024 ? "met" : "not met");
+    printf("  private clean + dirty: %.0f KiB alone, %.0f KiB for a second ferry-dm beside "
+           "the first (%s)\n", med[P_DM][M_PRIV], med[P_DM_SECOND][M_PRIV],
+           med[P_DM][M_PRIV] <= 1024 ? "<= 1024 alone too" : "> 1024 alone: clean pages of "
+           "files only this ferry-dm maps now");
+    if (have[P_DM_OTHER])
+        printf("ratio ferry-dm this build / vs=PATH's, default devices: RSS %.2f, private dirty "
+               "%.2f\n", med[P_DM][M_RSS] / med[P_DM_OTHER][M_RSS],
+               med[P_DM][M_DIRTY] / med[P_DM_OTHER][M_DIRTY]);
+    else
+        printf("ratio ferry-dm (default devices) / baseline (same libraries, idle), private "
+               "dirty: %.2f\n", med[P_DM][M_DIRTY] / med[P_BASE][M_DIRTY]);
     return 0;
 }

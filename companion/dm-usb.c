@@ -529,6 +529,11 @@ int companion_usb_start_libvirt(struct event_base *base, const char *domain, con
     int r;
 
     *out = NULL;
+    /* libusb and usbredir, only now that USB is wanted (before confinement) */
+    if ((r = usb_libs_load(err, sizeof(err))) < 0) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: %s", err);
+        return r;
+    }
     (void)usb_config_load(config, &c);
     u = g_new0(struct companion_usb, 1);
     u->domain = g_strdup(domain);
@@ -707,6 +712,11 @@ int companion_usb_start(struct event_base *base, struct companion_qmp *d, const 
     *out = NULL;
     if (!companion_usb_wanted(qmp, config))
         return 0;
+    /* libusb and usbredir, only now that USB is wanted (before confinement) */
+    if ((r = usb_libs_load(err, sizeof(err))) < 0) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "usb: %s", err);
+        return r;
+    }
     /* the [usb] group, read once: qmp=, policy=, devices=; then --usb's devices */
     (void)usb_config_load(config, &c);
     if (devices && devices[0]) {

@@ -485,6 +485,14 @@ struct ferry_usb_service_ops {
     void (*released)(void *opaque, const char *guest, const struct ferry_usb_devinfo *d);
 };
 
+/* Load libusb, libusbredirparser and libusbredirhost (dlopen, RTLD_GLOBAL)
+ * if they are not yet: ferry-dm links none of them (usb/libs-dl.c) and
+ * calls this before confinement when USB is wanted, before any other
+ * function of this library.  A program that links them gets the same
+ * libraries back: a no-op.  0, or -ENOENT with err naming the library and
+ * dlerror's reason. */
+FERRY_USB_API FERRY_MUST_CHECK int usb_libs_load(char *err, size_t errlen);
+
 /* rundir holds the per-device unix sockets QEMU connects to; NULL when no
  * guest will be added (list, share). */
 FERRY_USB_API FERRY_MUST_CHECK int

@@ -796,8 +796,16 @@ static int (*real_set_auto_detach)(libusb_device_handle *, int);
 static int (*real_cancel_transfer)(struct libusb_transfer *);
 static int (*real_set_alt)(libusb_device_handle *, int, int);
 
-__attribute__((constructor)) static void redir_interpose_init(void)
+/* libusb's own functions: found once libusb is loaded (usb_libs_load, and
+ * on first use), not in a constructor: ferry-dm loads libusb only when USB
+ * is wanted (usb/libs-dl.c), so each interposer below calls this first.
+ * In ferry-dm, whose link line has no libusbredirhost to make these
+ * definitions dynamic, usb_dl_link_args (usb/meson.build) exports them: a
+ * new interposer needs its line there and in tests/devmodel/dm-needed.py. */
+void redir_interpose_init(void)
 {
+    if (real_reset_device)
+        return;
     real_reset_device = (int (*)(libusb_device_handle *))dlsym(RTLD_NEXT,
                                                                "libusb_reset_device");
     real_set_auto_detach = (int (*)(libusb_device_handle *, int))dlsym(
@@ -813,6 +821,7 @@ libusb_set_interface_alt_setting(libusb_device_handle *h, int iface, int alt)
 {
     if (alt_window)
         return LIBUSB_SUCCESS;
+    redir_interpose_init();
     return real_set_alt ? real_set_alt(h, iface, alt) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
@@ -821,6 +830,7 @@ libusb_reset_device(libusb_device_handle *h)
 {
     if (adopt_window)
         return LIBUSB_SUCCESS;
+    redir_interpose_init();
     return real_reset_device ? real_reset_device(h) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
@@ -829,6 +839,7 @@ libusb_set_auto_detach_kernel_driver(libusb_device_handle *h, int enable)
 {
     if (adopt_window)
         return LIBUSB_SUCCESS;
+    redir_interpose_init();
     return real_set_auto_detach ? real_set_auto_detach(h, enable) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 
@@ -995,6 +1006,7 @@ libusb_cancel_transfer(struct libusb_transfer *t)
         t->callback = park_done;
         park_window->cancels++;
     }
+    redir_interpose_init();
     return real_cancel_transfer ? real_cancel_transfer(t) : LIBUSB_ERROR_NOT_SUPPORTED;
 }
 

@@ -11,6 +11,8 @@
 
 /* Handle pending libusb events now (zero timeout) and re-arm the timer. */
 void usb_host_pump(struct ferry_usb_host *h);
+/* redir.c: find libusb's functions behind its handover interposition (libusb loaded) */
+void redir_interpose_init(void);
 struct event_base *usb_host_base(struct ferry_usb_host *h);
 
 #define FERRY_USB_VERSION "0.1"

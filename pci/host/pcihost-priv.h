@@ -9,6 +9,8 @@
 #include "pci/host/pcihost.h"
 
 #define PCIHOST_PATH_MAX PATH_MAX
+/* libpci's soname (its ABI): what pcihost_scan loads when not linked */
+#define PCIHOST_LIBPCI "libpci.so.3"
 #define PCIHOST_FILE_MAX 4096    /* largest sysfs/proc text we read at once */
 
 struct ferry_pcihost {

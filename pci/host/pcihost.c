@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -723,6 +724,15 @@ int pcihost_scan(struct ferry_pcihost *h)
                                 strerror(errno));
     }
 
+    /* libpci (and libudev, libz with it): ferry-dm does not link it (pci/host/libs-dl.c) and
+     * loads it here, still root and unconfined, only for a config's [pci] devices.  A
+     * program that links it gets the same library back. */
+    if (!dlopen(PCIHOST_LIBPCI, RTLD_NOW | RTLD_GLOBAL)) {
+        const char *why = dlerror();
+
+        return pcihost_fail(h, -ENOENT, "pci: cannot load %s: %s", PCIHOST_LIBPCI,
+                            why ? why : "unknown error");
+    }
     pacc = pci_alloc();
     if (!pacc)
         return pcihost_fail(h, -ENOMEM, "pci: libpci: out of memory");
