@@ -227,7 +227,7 @@ static const char *dm_error(const struct ferry_qmp *q)
  * socket and plugs (pci-attach) or unplugs (pci-detach, which waits for the
  * guest to let go); we, as root, prepare before and release after. */
 static int attach_via_dm(const struct cmd_pci_opts *o, struct ferry_qmp *q, struct ferry_pcihost *h,
-                         const struct ferry_pci_config_dev *dev, bool detach)
+                         const struct ferry_pci_config_dev *dev, bool detach, int lock_fd)
 {
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
@@ -258,7 +258,10 @@ static int attach_via_dm(const struct cmd_pci_opts *o, struct ferry_qmp *q, stru
     /* pci-attach takes device_add's arguments without the driver */
     args = companion_vfio_qmp_add_args(dev);
     json_object_del(args, "driver");
-    r = ferry_qmp_execute(q, "pci-attach", args, &ret);
+    /* with the claim's lock, which ferry-dm holds while the device is assigned (also
+     * across its replace: docs/pci.md) */
+    r = lock_fd >= 0 ? ferry_qmp_execute_fd(q, "pci-attach", args, lock_fd, &ret)
+                     : ferry_qmp_execute(q, "pci-attach", args, &ret);
     json_decref(args);
     if (r < 0) {
         fprintf(stderr, "ferry pci attach: ferry-dm: %s\n", dm_error(q));
@@ -299,6 +302,7 @@ int cmd_pci_attach(const struct cmd_pci_opts *o, const char *guest, const char *
     unsigned flags = (o->group ? FERRY_PCIHOST_PREPARE_GROUP : 0) |
                      (o->force ? FERRY_PCIHOST_PREPARE_FORCE : 0);
     int r, rc = FERRY_EXIT_FAILURE;
+    struct ferry_policy_owner *own = NULL;  /* the claim, its lock for ferry-dm to hold */
     char *gname = NULL;
     bool claimed = false;
 
@@ -348,14 +352,15 @@ int cmd_pci_attach(const struct cmd_pci_opts *o, const char *guest, const char *
         /* owned by the process that holds the device: QEMU, or the ferry-dm serving it */
         if (cli_owner_claim("ferry pci attach", "pci", name, gname,
                             ferry_qmp_peer_is_ferry_dm(q) ? "ferry-dm" : "qemu",
-                            cli_peer_pid(ferry_qmp_fd(q)), NULL) < 0)
+                            cli_peer_pid(ferry_qmp_fd(q)),
+                            ferry_qmp_peer_is_ferry_dm(q) ? &own : NULL) < 0)
             goto out;
     }
     h = cmd_pci_open_host(o);
     if (!h)
         goto out;
     if (ferry_qmp_peer_is_ferry_dm(q)) {
-        rc = attach_via_dm(o, q, h, &dev, detach);
+        rc = attach_via_dm(o, q, h, &dev, detach, own ? policy_owner_fd(own) : -1);
         goto out;
     }
 
@@ -408,6 +413,9 @@ out:
     if (gname && ((detach && rc == FERRY_EXIT_OK) || (!detach && rc != FERRY_EXIT_OK && claimed)))
         (void)policy_owner_drop(NULL, "pci", name, gname);
     g_free(gname);
+    /* ferry-dm holds the lock now (its copy of the fd); the description stays */
+    if (own)
+        policy_owner_detach(own);
     pcihost_close(h);
     ferry_qmp_close(q);
     return rc;

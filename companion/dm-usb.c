@@ -831,6 +831,23 @@ int companion_usb_reconnect(struct companion_usb *u, struct companion_qmp *d)
     return 0;
 }
 
+char *companion_usb_libvirt_aliases(struct companion_usb *u)
+{
+    GString *s;
+    GHashTableIter it;
+    gpointer k;
+
+    if (!u || !u->domain)
+        return NULL;
+    s = g_string_new("");
+    for (int pass = 0; pass < 2; pass++) {
+        g_hash_table_iter_init(&it, pass ? u->listeners : u->served);
+        while (g_hash_table_iter_next(&it, &k, NULL))
+            g_string_append_printf(s, "%s%s", s->len ? ", " : "", (const char *)k);
+    }
+    return g_string_free(s, FALSE);
+}
+
 /* ---- replace (dm-replace.h's companion hooks) ------------------------------ */
 
 static void put32(GByteArray *b, uint32_t v)

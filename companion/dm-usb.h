@@ -111,6 +111,9 @@ int companion_usb_handover_save(struct companion_usb *u, GByteArray *state, int 
 void companion_usb_handover_resume(struct companion_usb *u);
 int companion_usb_handover_restore(struct companion_usb *u, const uint8_t *state, size_t len,
                                    const int *fds, unsigned n, char *why, size_t whylen);
+/* libvirt mode: the aliases served or listening, ", "-separated ("" for
+ * none; g_free), or NULL when u is not a libvirt domain's. */
+char *companion_usb_libvirt_aliases(struct companion_usb *u);
 void companion_usb_free(struct companion_usb *u);
 
 #endif

@@ -28,6 +28,8 @@ struct assigned {
     struct ferry_pci_config_dev d;
     bool from_config;
     bool detaching;             /* device_del sent, waiting for the guest */
+    int claim_fd;               /* the broker's ownership claim's lock (policy/owner.h), or -1:
+                                 * held while the device is assigned, closed at its detach */
 };
 
 /* A pci-detach waiting for DEVICE_DELETED; its reply is deferred. */
@@ -280,14 +282,20 @@ static int plug(struct companion_vfio *v, const struct ferry_pci_config_dev *d, 
     return 0;
 }
 
-int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, const char *qmp_path)
+void companion_vfio_use_qmp(struct companion_vfio *v, struct companion_qmp *d,
+                            const char *qmp_path)
 {
     v->d = d;
-    v->q = companion_qmp_conn(d);
+    v->q = d ? companion_qmp_conn(d) : NULL;
     g_free(v->qmp_path);
     v->qmp_path = g_strdup(qmp_path);
+}
+
+int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, const char *qmp_path)
+{
+    companion_vfio_use_qmp(v, d, qmp_path);
     for (size_t i = 0; i < v->cfg.n; i++) {
-        struct assigned a = { .d = v->cfg.dev[i], .from_config = true };
+        struct assigned a = { .d = v->cfg.dev[i], .from_config = true, .claim_fd = -1 };
         char err[DM_VFIO_QERR_MAX], where[32];
         int r = plug(v, &a.d, err, sizeof(err));
 
@@ -346,12 +354,12 @@ static json_t *assigned_node(struct companion_vfio *v, const struct assigned *a)
     return o;
 }
 
-static char *cmd_attach(struct companion_vfio *v, json_t *args, json_t *id)
+static char *cmd_attach(struct companion_vfio *v, json_t *args, json_t *id, int *fd)
 {
     const char *host = str_arg(args, "host"), *qid = str_arg(args, "id"),
                *bus = str_arg(args, "bus"), *addr = str_arg(args, "addr");
     char err[DM_VFIO_ERR_MAX], qerr[DM_VFIO_QERR_MAX];
-    struct assigned a = { 0 };
+    struct assigned a = { .claim_fd = -1 };
 
     if (!host || pcihost_addr_parse(host, &a.d.host) < 0) {
         snprintf(err, sizeof(err), "pci-attach: \"host\": '%.32s' is not a PCI address "
@@ -400,9 +408,12 @@ static char *cmd_attach(struct companion_vfio *v, json_t *args, json_t *id)
                  a.d.name, qerr);
         return dm_control_reply_error(id, err);
     }
+    /* the broker's claim (its lock fd, passed along): ours while the device is */
+    a.claim_fd = *fd;
+    *fd = -1;
     g_array_append_val(v->assigned, a);
-    ferry_log(FERRY_LOG_INFO, NULL, "pci: %s plugged into the QEMU at %s as %s", a.d.name,
-              v->qmp_path, a.d.id);
+    ferry_log(FERRY_LOG_INFO, NULL, "pci: %s plugged into the QEMU at %s as %s%s", a.d.name,
+              v->qmp_path, a.d.id, a.claim_fd >= 0 ? " (its ownership claim held)" : "");
     return dm_control_reply(id, assigned_node(v, &a));
 }
 
@@ -413,6 +424,16 @@ static void wait_text(int ms, char *buf, size_t len)
         snprintf(buf, len, "%d ms", ms);
     else
         snprintf(buf, len, "%d s", ms / 1000);
+}
+
+/* The device has left the guest: its claim's lock goes (the broker drops the record). */
+static void assigned_remove(struct companion_vfio *v, guint index)
+{
+    struct assigned *a = &g_array_index(v->assigned, struct assigned, index);
+
+    if (a->claim_fd >= 0)
+        close(a->claim_fd);
+    g_array_remove_index(v->assigned, index);
 }
 
 static void detach_free(struct detach *op)
@@ -434,7 +455,7 @@ static void detach_done(void *opaque, int result)
     op->w = NULL;
     if (result == 0) {
         if (a)
-            g_array_remove_index(v->assigned, index);
+            assigned_remove(v, index);
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s", op->name,
                   v->qmp_path);
         dm_control_complete(op->p, dm_control_reply(id, NULL));
@@ -518,7 +539,7 @@ static char *cmd_detach(struct companion_vfio *v, struct ferry_dm_control_req *r
     }
     if (r == 1) {
         /* QEMU does not have it (any more) */
-        g_array_remove_index(v->assigned, index);
+        assigned_remove(v, index);
         ferry_log(FERRY_LOG_INFO, NULL, "pci: %s unplugged from the QEMU at %s (it had "
                   "gone already)", name, v->qmp_path);
         dm_control_complete(p, dm_control_reply(id, NULL));
@@ -559,13 +580,13 @@ static char *cmd_query(struct companion_vfio *v, json_t *id)
     return dm_control_reply(id, o);
 }
 
-char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
-                      json_t *args, json_t *id)
+char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req,
+                             const char *cmd, json_t *args, json_t *id, int *fd)
 {
     if (!v)
         return NULL;
     if (!strcmp(cmd, "pci-attach"))
-        return cmd_attach(v, args, id);
+        return cmd_attach(v, args, id, fd);
     if (!strcmp(cmd, "pci-detach"))
         return cmd_detach(v, req, args, id);
     if (!strcmp(cmd, "query-pci-assigned"))
@@ -584,10 +605,232 @@ void companion_vfio_free(struct companion_vfio *v)
         op->w = NULL;
         detach_done(op, -ECANCELED);
     }
+    for (guint i = 0; i < v->assigned->len; i++)
+        if (g_array_index(v->assigned, struct assigned, i).claim_fd >= 0)
+            close(g_array_index(v->assigned, struct assigned, i).claim_fd);
     g_array_free(v->assigned, TRUE);
     if (v->owners)
         g_ptr_array_free(v->owners, TRUE);
     g_free(v->qmp_path);
     g_free(v->file);
     g_free(v);
+}
+
+/* ---- replace (dm-replace.h's PCI hooks) ------------------------------------ */
+
+/*
+ * The PCI section (little-endian): magic "FPCI", version u32, count u32,
+ * then per assignment the host address, QEMU id, bus and addr (u32 length,
+ * bytes each; bus and addr may be empty) and flags u32 (VH_CONFIG: from the
+ * config's [pci] group, VH_CLAIM: its claim's lock fd is the next passed fd);
+ * then the ferry-dm's own claims of the [pci] devices: count u32, each its
+ * record's path (u32 length, bytes), its lock fd the next passed fd.
+ */
+#define VH_MAGIC        0x49435046u     /* "FPCI" */
+#define VH_VERSION      1
+#define VH_CONFIG       (1u << 0)
+#define VH_CLAIM        (1u << 1)
+#define VH_STR_MAX      4096
+
+static void vh_put32(GByteArray *b, uint32_t x)
+{
+    uint8_t y[4] = { (uint8_t)x, (uint8_t)(x >> 8), (uint8_t)(x >> 16), (uint8_t)(x >> 24) };
+
+    g_byte_array_append(b, y, 4);
+}
+
+static void vh_put_str(GByteArray *b, const char *s)
+{
+    vh_put32(b, (uint32_t)strlen(s));
+    g_byte_array_append(b, (const uint8_t *)s, (guint)strlen(s));
+}
+
+static bool vh_get32(const uint8_t **p, size_t *left, uint32_t *x)
+{
+    if (*left < 4)
+        return false;
+    *x = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
+         (uint32_t)(*p)[3] << 24;
+    *p += 4;
+    *left -= 4;
+    return true;
+}
+
+/* A string shorter than size into buf (no NUL inside); false when malformed. */
+static bool vh_get_str(const uint8_t **p, size_t *left, char *buf, size_t size)
+{
+    uint32_t n;
+
+    if (!vh_get32(p, left, &n) || n > *left || n >= size || memchr(*p, 0, n))
+        return false;
+    memcpy(buf, *p, n);
+    buf[n] = '\0';
+    *p += n;
+    *left -= n;
+    return true;
+}
+
+int companion_vfio_handover_save(struct companion_vfio *v, GByteArray *out, int *fds,
+                                 unsigned max, unsigned *n, char *why, size_t len)
+{
+    unsigned need = 0, nown = v && v->owners ? v->owners->len : 0;
+
+    *n = 0;
+    if (!v || (!v->assigned->len && !nown))
+        return 0;           /* nothing assigned: no section */
+    for (guint i = 0; i < v->assigned->len; i++) {
+        const struct assigned *a = &g_array_index(v->assigned, struct assigned, i);
+
+        if (a->detaching) {
+            snprintf(why, len, "pci %s: a pci-detach of %s waits for the guest to let go "
+                     "(device_del sent, DEVICE_DELETED not seen yet): retry once it has ended",
+                     a->d.name, a->d.id);
+            return -EAGAIN;
+        }
+        need += a->claim_fd >= 0;
+    }
+    if (need + nown > max) {
+        snprintf(why, len, "more PCI ownership claims (%u) than a handover passes (%u left)",
+                 need + nown, max);
+        return -E2BIG;
+    }
+    vh_put32(out, VH_MAGIC);
+    vh_put32(out, VH_VERSION);
+    vh_put32(out, v->assigned->len);
+    for (guint i = 0; i < v->assigned->len; i++) {
+        const struct assigned *a = &g_array_index(v->assigned, struct assigned, i);
+
+        vh_put_str(out, a->d.name);
+        vh_put_str(out, a->d.id);
+        vh_put_str(out, a->d.bus);
+        vh_put_str(out, a->d.addr);
+        vh_put32(out, (a->from_config ? VH_CONFIG : 0) | (a->claim_fd >= 0 ? VH_CLAIM : 0));
+        if (a->claim_fd >= 0)
+            fds[(*n)++] = a->claim_fd;
+    }
+    vh_put32(out, nown);
+    for (unsigned i = 0; i < nown; i++) {
+        struct ferry_policy_owner *o = g_ptr_array_index(v->owners, i);
+
+        vh_put_str(out, policy_owner_path(o));
+        fds[(*n)++] = policy_owner_fd(o);
+    }
+    return 0;
+}
+
+int companion_vfio_handover_restore(struct companion_vfio *v, const uint8_t *state, size_t len,
+                                    const int *fds, unsigned n, char *why, size_t whylen)
+{
+    const uint8_t *p = state;
+    size_t left = len;
+    uint32_t magic = 0, version = 0, count = 0, nown = 0;
+    unsigned used = 0;
+    g_autoptr(GArray) got = g_array_new(FALSE, TRUE, sizeof(struct assigned));
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+
+    if (!state) {
+        if (n) {
+            snprintf(why, whylen, "pci: %u claim fds passed without a PCI section", n);
+            return -EBADMSG;
+        }
+        return 0;
+    }
+    if (!vh_get32(&p, &left, &magic) || !vh_get32(&p, &left, &version) || magic != VH_MAGIC) {
+        snprintf(why, whylen, "pci: malformed PCI section (%zu bytes)", len);
+        return -EBADMSG;
+    }
+    if (version != VH_VERSION) {
+        snprintf(why, whylen, "pci: PCI section version %u, this ferry-dm reads %u", version,
+                 VH_VERSION);
+        return -EPROTONOSUPPORT;
+    }
+    if (!vh_get32(&p, &left, &count)) {
+        snprintf(why, whylen, "pci: malformed PCI section (%zu bytes)", len);
+        return -EBADMSG;
+    }
+    if (count > DM_VFIO_ASSIGNED_MAX) {
+        snprintf(why, whylen, "pci: %u assignments, at most %d", count, DM_VFIO_ASSIGNED_MAX);
+        return -EBADMSG;
+    }
+    /* All of it checked before anything changes. */
+    for (uint32_t i = 0; i < count; i++) {
+        struct assigned a = { .claim_fd = -1 };
+        char host[FERRY_PCI_ADDR_STRLEN];
+        uint32_t flags = 0;
+
+        if (!vh_get_str(&p, &left, host, sizeof(host)) ||
+            !vh_get_str(&p, &left, a.d.id, sizeof(a.d.id)) ||
+            !vh_get_str(&p, &left, a.d.bus, sizeof(a.d.bus)) ||
+            !vh_get_str(&p, &left, a.d.addr, sizeof(a.d.addr)) ||
+            !vh_get32(&p, &left, &flags) || (flags & ~(VH_CONFIG | VH_CLAIM)) ||
+            pcihost_addr_parse(host, &a.d.host) < 0 || !pcihost_config_id_valid(a.d.id) ||
+            (a.d.bus[0] && !pcihost_config_id_valid(a.d.bus)) ||
+            (a.d.addr[0] && !pcihost_config_addr_valid(a.d.addr))) {
+            snprintf(why, whylen, "pci: assignment %u of the PCI section is malformed", i);
+            return -EBADMSG;
+        }
+        pcihost_addr_format(&a.d.host, a.d.name);
+        for (guint k = 0; k < got->len; k++) {
+            const struct assigned *b = &g_array_index(got, struct assigned, k);
+
+            if (pcihost_addr_equal(&b->d.host, &a.d.host) || !strcmp(b->d.id, a.d.id)) {
+                snprintf(why, whylen, "pci: %s (%s) is in the PCI section twice", a.d.name,
+                         a.d.id);
+                return -EBADMSG;
+            }
+        }
+        a.from_config = flags & VH_CONFIG;
+        if (flags & VH_CLAIM) {
+            if (used == n) {
+                snprintf(why, whylen, "pci: %s's claim fd was not passed", a.d.name);
+                return -EBADMSG;
+            }
+            a.claim_fd = fds[used++];
+        }
+        g_array_append_val(got, a);
+    }
+    if (!vh_get32(&p, &left, &nown) || nown > n - used) {
+        snprintf(why, whylen, "pci: the PCI section names more claims than fds were passed");
+        return -EBADMSG;
+    }
+    for (uint32_t i = 0; i < nown; i++) {
+        char path[VH_STR_MAX];
+
+        if (!vh_get_str(&p, &left, path, sizeof(path)) || !path[0]) {
+            snprintf(why, whylen, "pci: ownership claim %u of the PCI section is malformed", i);
+            return -EBADMSG;
+        }
+        g_ptr_array_add(paths, g_strdup(path));
+    }
+    if (left || used + nown != n) {
+        snprintf(why, whylen, "pci: %zu bytes left over in the PCI section, %u fds passed for "
+                 "%u claims", left, n, used + nown);
+        return -EBADMSG;
+    }
+    if (v->assigned->len) {
+        snprintf(why, whylen, "pci: this ferry-dm has PCI devices assigned already");
+        return -EBUSY;
+    }
+    if (!v->owners)
+        v->owners = g_ptr_array_new_with_free_func((GDestroyNotify)policy_owner_detach);
+    for (uint32_t i = 0; i < nown; i++) {
+        struct ferry_policy_owner *o = NULL;
+        int r = policy_owner_adopt(fds[used + i], g_ptr_array_index(paths, i), &o);
+
+        if (r < 0) {
+            snprintf(why, whylen, "pci: cannot take over ownership claim %s: %s",
+                     (const char *)g_ptr_array_index(paths, i), g_strerror(-r));
+            return r;
+        }
+        g_ptr_array_add(v->owners, o);
+    }
+    g_array_append_vals(v->assigned, got->data, got->len);
+    for (guint i = 0; i < got->len; i++) {
+        const struct assigned *a = &g_array_index(got, struct assigned, i);
+
+        ferry_log(FERRY_LOG_INFO, NULL, "pci: %s took over as %s (%s%s)", a->d.name, a->d.id,
+                  a->from_config ? "from the config" : "attached at run time",
+                  a->claim_fd >= 0 ? ", its ownership claim held" : "");
+    }
+    return 0;
 }

@@ -18,7 +18,9 @@
  * attach GUEST BDF` as root, prepares the device first and releases it
  * after a detach):
  *   pci-attach {"host": BDF, "id"?: ID, "bus"?: BUS, "addr"?: SLOT[.FN]}
- *              -> {"host", "id", "guest-address"?}
+ *              -> {"host", "id", "guest-address"?}; an fd passed with it is
+ *              the broker's ownership claim's lock, held while the device is
+ *              assigned (and handed to a successor)
  *   pci-detach {"host": BDF} or {"id": ID}
  *              device_del, then DEVICE_DELETED within DM_QMP_TIMEOUT_MS
  *              (companion_qmp_wait_timeout_ms), or an error saying the guest did not
@@ -32,6 +34,10 @@
 #define FERRY_DM_VFIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
 
 #include "common/json.h"
 
@@ -61,10 +67,29 @@ void companion_vfio_release_prepared(struct companion_vfio *v);
  * devices.  0 or -errno, printed; on failure the devices not plugged are
  * released (still root). */
 int companion_vfio_start(struct companion_vfio *v, struct companion_qmp *d, const char *qmp_path);
+/* The QEMU's QMP connection (kept by the caller) without plugging anything:
+ * a successor's (replace), whose assignments come from its predecessor. */
+void companion_vfio_use_qmp(struct companion_vfio *v, struct companion_qmp *d,
+                            const char *qmp_path);
 /* A control command, or NULL when it is not one of ours (control.h's
- * handler: may be FERRY_DM_CONTROL_DEFERRED). */
-char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req, const char *cmd,
-                      json_t *args, json_t *id);
+ * handler: may be FERRY_DM_CONTROL_DEFERRED).  *fd: pci-attach keeps the fd
+ * the client passed (the broker's ownership claim's lock, policy/owner.h)
+ * while the device is assigned, and sets it to -1. */
+char *companion_vfio_command(struct companion_vfio *v, struct ferry_dm_control_req *req,
+                             const char *cmd, json_t *args, json_t *id, int *fd);
+/*
+ * Replace (devmodel/dm-replace.h, the state's PCI section): save appends
+ * every assignment (host address, QEMU id, bus, addr, from the config or
+ * attached at run time) and the claims, and puts the claims' lock fds in
+ * fds (*n, at most max); nothing assigned and no claims: nothing appended.
+ * Refused (-EAGAIN, why) while a pci-detach waits for the guest.  restore
+ * (state NULL: no section) takes them over, all or nothing (-EBADMSG and
+ * why for a malformed section); QEMU's devices are not touched.
+ */
+int companion_vfio_handover_save(struct companion_vfio *v, GByteArray *out, int *fds,
+                                 unsigned max, unsigned *n, char *why, size_t len);
+int companion_vfio_handover_restore(struct companion_vfio *v, const uint8_t *state, size_t len,
+                                    const int *fds, unsigned n, char *why, size_t whylen);
 /* Detaches still waiting are answered with an error (or dropped when their
  * client or the control socket has gone); call before companion_qmp_free. */
 void companion_vfio_free(struct companion_vfio *v);

@@ -53,6 +53,7 @@ struct dm_program {
     bool replace_offered;               /* FDS sent: waiting for PREPARED */
     char *replace_fault;
     const char *guest;
+    const char *libvirt;                /* --libvirt DOMAIN, or NULL */
     bool replaced;                      /* a successor serves: exit, touch nothing */
     int status;
 };
@@ -150,21 +151,30 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
 {
     const char *binary = ferry_json_string(args, "binary", NULL);
     const char *fault = ferry_json_string(args, "x-fault", NULL);
-    char why[512];
+    char why[768];
     pid_t pid = 0;
 
+    if (m->libvirt) {
+        /* docs/libvirt.md, "Replacing ferry-dm": what stands in the way, by name */
+        g_autofree char *aliases = companion_usb_libvirt_aliases(m->usb);
+
+        snprintf(why, sizeof(why), "x-replace: ferry-dm --libvirt %s cannot be replaced: the "
+                 "domain's side of its USB devices (%s: the aliases served and the listening "
+                 "sockets not used yet) is not in the companion's state, their followers (ferry "
+                 "libvirt-follow) end with its control connection, and the libvirt hook stops "
+                 "the pid in dm.pid; nothing was changed", m->libvirt,
+                 aliases && *aliases ? aliases : "none now");
+        return dm_control_reply_error(id, why);
+    }
     if (!m->replace)
-        return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced "
-                                      "(--libvirt, or its successor launcher failed)");
+        return dm_control_reply_error(id, "x-replace: this ferry-dm cannot be replaced: its "
+                                      "successor launcher failed to start (see its log)");
     if (binary && strcmp(binary, dm_replace_binary(m->replace)) != 0) {
         snprintf(why, sizeof(why), "x-replace: this ferry-dm starts %s as its successor "
                  "(ferry-dm --successor PATH); its launcher takes no other program",
                  dm_replace_binary(m->replace));
         return dm_control_reply_error(id, why);
     }
-    if (m->vfio && companion_vfio_assigned(m->vfio))
-        return dm_control_reply_error(id, "x-replace: not yet for a ferry-dm with PCI devices "
-                                      "assigned to its guest (vfio-pci): nothing was changed");
     if (m->qmp && dm_server_connected(m->server) &&
         !(dm_usb_host_qmp(m->dm) && !strcmp(companion_qmp_path(m->qmp), dm_usb_host_qmp(m->dm))))
         return dm_control_reply_error(id, "x-replace: not yet for a Ferry guest whose ferry-dm "
@@ -277,6 +287,32 @@ static int companion_restore(void *opaque, const uint8_t *state, size_t len, con
     return companion_usb_handover_restore(m->usb, state, len, fds, n, why, why_len);
 }
 
+/* The PCI assignments (companion/dm-vfio.h): QEMU keeps its vfio-pci devices, the successor
+ * knows them and holds their claims. */
+static int companion_save_pci(void *opaque, GByteArray *pci, int *fds, uint32_t *roles,
+                              unsigned max, unsigned *n, char *why, size_t why_len)
+{
+    struct dm_program *m = opaque;
+    int rc = companion_vfio_handover_save(m->vfio, pci, fds, max, n, why, why_len);
+
+    for (unsigned i = 0; rc == 0 && i < *n; i++)
+        roles[i] = DM_STATE_FD_PCI | i << 8;
+    return rc;
+}
+
+static int companion_restore_pci(void *opaque, const uint8_t *pci, size_t len, const int *fds,
+                                 unsigned n, char *why, size_t why_len)
+{
+    struct dm_program *m = opaque;
+
+    if (!m->vfio) {
+        snprintf(why, why_len, "the predecessor had PCI devices assigned, this ferry-dm has no "
+                 "PCI passthrough");
+        return -EINVAL;
+    }
+    return companion_vfio_handover_restore(m->vfio, pci, len, fds, n, why, why_len);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct dm_program *m = arg;
@@ -343,7 +379,7 @@ static char *control_command(void *opaque, struct ferry_dm_control_req *req, con
         return cmd_replace(m, req, args, id);
     char *r = m->usb ? companion_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
 
-    return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id);
+    return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id, fd);
 }
 
 static void control_quit(void *opaque)
@@ -533,6 +569,7 @@ static int dm_run(const struct dm_args *a)
     /* QEMU launchers (forked while adding qemu devices, before any thread) confine the same way. */
     dm_set_sandbox(m.dm, &sbx);
     m.guest = cfg.name;
+    m.libvirt = a->libvirt;
     if (a->take_over >= 0) {
         /* What needs nothing of the predecessor's, while it still serves. */
         if (a->control && !companion && !a->qmp && !a->libvirt)
@@ -541,7 +578,9 @@ static int dm_run(const struct dm_args *a)
             takeover_failed(NULL, -EPIPE, "the predecessor went away");
         /* A successor: everything comes from the predecessor, and any failure is its news. */
         if (a->libvirt)
-            takeover_failed(NULL, -EOPNOTSUPP, "ferry-dm --libvirt cannot be replaced yet");
+            takeover_failed(NULL, -EOPNOTSUPP, "ferry-dm --libvirt cannot take over: a "
+                            "libvirt domain's aliases and listeners, followers and dm.pid are "
+                            "not handed over (docs/libvirt.md)");
         rc = dm_takeover_receive(a->take_over, &takeover, why, sizeof(why));
         if (rc < 0)
             takeover_failed(takeover, rc, why);
@@ -614,7 +653,9 @@ static int dm_run(const struct dm_args *a)
                 base[strlen(base) - 5] = '\0';
             guest = companion_guest_name(a->name, a->control, base);
             g_free(base);
-            int pr = companion_vfio_prepare(m.vfio, guest ? guest : "");
+            /* a successor: the devices are prepared and claimed, the claims come with
+             * the assignments (companion_restore_pci) */
+            int pr = takeover ? 0 : companion_vfio_prepare(m.vfio, guest ? guest : "");
 
             g_free(guest);
             if (pr < 0)
@@ -632,6 +673,7 @@ static int dm_run(const struct dm_args *a)
                 takeover_failed(takeover, -EINVAL, "the predecessor passed no QMP connection");
             if (companion_qmp_adopt(m.base, qmp, qfd, NULL, 0, qmp_gone, &m, &m.qmp) < 0)
                 takeover_failed(takeover, -ENOMEM, "cannot take over the QMP connection");
+            companion_vfio_use_qmp(m.vfio, m.qmp, qmp);
         } else if (qmp && companion_qmp_open_fd(m.base, qmp_fd, qmp, qmp_gone, &m, &m.qmp) < 0) {
             companion_vfio_release_prepared(m.vfio);
             goto out;
@@ -662,8 +704,10 @@ static int dm_run(const struct dm_args *a)
     tt[4] = g_get_monotonic_time();
     /* The launcher of a successor (x-replace): forked now, before confinement (a successor
      * forked it before it said STARTED). */
-    m.companion = (struct dm_replace_companion){ companion_qmp_fd_get, companion_save,
-                                                 companion_resume, companion_restore, &m };
+    m.companion = (struct dm_replace_companion){
+        .qmp_fd = companion_qmp_fd_get, .save = companion_save, .resume = companion_resume,
+        .restore = companion_restore, .save_pci = companion_save_pci,
+        .restore_pci = companion_restore_pci, .opaque = &m };
     if (m.control && !a->libvirt && !m.replace)
         prepare_successor(a, &sbx, &m);
     m.sig_ev[0] = evsignal_new(m.base, SIGINT, signal_cb, &m);

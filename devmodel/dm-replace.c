@@ -628,6 +628,7 @@ int dm_replace_commit(struct dm_replace *r, const char *fault, pid_t *pid, char 
     unsigned nl = 0, n1 = r->f.nr_fds;
     bool companion_saved = false, frozen = false;
     g_autoptr(GByteArray) cstate = NULL;
+    g_autoptr(GByteArray) pstate = NULL;
     int rc;
 
     why[0] = '\0';
@@ -668,11 +669,22 @@ int dm_replace_commit(struct dm_replace *r, const char *fault, pid_t *pid, char 
         if (rc < 0)
             goto fail;
         nl += nco;
+        if (p->companion->save_pci) {
+            /* the PCI assignments and their claims' locks (a pci-attach may have come
+             * after FDS) */
+            pstate = g_byte_array_new();
+            nco = 0;
+            rc = p->companion->save_pci(p->companion->opaque, pstate, fds + nl, z->roles + nl,
+                                        DM_STATE_FDS_MAX - n1 - nl, &nco, why, why_len);
+            if (rc < 0)
+                goto fail;
+            nl += nco;
+        }
     }
     z->nr_fds = nl;
     memcpy(roles, r->f.roles, n1 * sizeof(uint32_t));
     memcpy(roles + n1, z->roles, nl * sizeof(uint32_t));
-    rc = dm_state_save_full(p->dm, p->guest, roles, n1 + nl, cstate, state);
+    rc = dm_state_save_full(p->dm, p->guest, roles, n1 + nl, cstate, pstate, state);
     if (rc < 0) {
         say(why, why_len, "cannot save the devices' state: %s", strerror(-rc));
         goto fail;
@@ -1094,6 +1106,31 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
                                    why, why_len);
         if (rc < 0)
             return rc;
+        nc = 0;
+        for (unsigned i = 0; i < t->nfds; i++)
+            if (!t->used[i] && DM_STATE_FD_KIND(t->f.roles[i]) == DM_STATE_FD_PCI) {
+                if (DM_STATE_FD_TAG(t->f.roles[i]) != nc) {
+                    say(why, why_len, "PCI claim fds out of order in the handover");
+                    return -EBADMSG;
+                }
+                cfds[nc++] = t->fds[i];
+                t->used[i] = true;
+            }
+        if (!p->companion->restore_pci && (v.pci || nc)) {
+            say(why, why_len, "the predecessor had PCI devices assigned, this ferry-dm cannot "
+                "take them over");
+            return -EOPNOTSUPP;
+        }
+        rc = p->companion->restore_pci
+                 ? p->companion->restore_pci(p->companion->opaque, v.pci, v.pci_len, cfds, nc,
+                                             why, why_len)
+                 : 0;
+        if (rc < 0)
+            return rc;
+    } else if (v.pci) {
+        say(why, why_len, "the state has PCI assignments, a companion's (--qmp); this "
+            "ferry-dm is not a companion");
+        return -EINVAL;
     }
     /* The predecessor serves nothing more (it waits for RESULT, then exits): what waited in
      * the slots is ours, answered first, the guest's pause ends here. */

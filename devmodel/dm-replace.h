@@ -71,6 +71,12 @@ struct dm_replace;
  *   resume   predecessor: the handover failed after save, serve on
  *   restore  successor, after the devices' state: take it over from the
  *            section and the passed fds of kind DM_STATE_FD_COMPANION
+ *   save_pci predecessor, at the freeze after save: the PCI assignments (the
+ *            PCI section, left empty when there are none, and the claims' lock
+ *            fds with roles DM_STATE_FD_PCI); -errno and why: refused (resume
+ *            follows)
+ *   restore_pci successor, after restore: from the PCI section (NULL, 0 when
+ *            absent) and the fds of kind DM_STATE_FD_PCI
  */
 struct dm_replace_companion {
     int (*qmp_fd)(void *opaque);
@@ -79,6 +85,10 @@ struct dm_replace_companion {
     void (*resume)(void *opaque);
     int (*restore)(void *opaque, const uint8_t *state, size_t len, const int *fds, unsigned n,
                    char *why, size_t why_len);
+    int (*save_pci)(void *opaque, GByteArray *pci, int *fds, uint32_t *roles, unsigned max,
+                    unsigned *n, char *why, size_t why_len);
+    int (*restore_pci)(void *opaque, const uint8_t *pci, size_t len, const int *fds,
+                       unsigned n, char *why, size_t why_len);
     void *opaque;
 };
 

@@ -67,11 +67,12 @@ static void section(GByteArray *b, uint16_t type, uint16_t flags, const void *da
 int dm_state_save(struct ferry_dm *dm, const char *guest, const uint32_t *fd_roles,
                   unsigned nr_fds, GByteArray *out)
 {
-    return dm_state_save_full(dm, guest, fd_roles, nr_fds, NULL, out);
+    return dm_state_save_full(dm, guest, fd_roles, nr_fds, NULL, NULL, out);
 }
 
 int dm_state_save_full(struct ferry_dm *dm, const char *guest, const uint32_t *fd_roles,
-                       unsigned nr_fds, const GByteArray *companion, GByteArray *out)
+                       unsigned nr_fds, const GByteArray *companion, const GByteArray *pci,
+                       GByteArray *out)
 {
     g_autoptr(GByteArray) devs = g_byte_array_new();
     g_autoptr(GByteArray) b = g_byte_array_new();
@@ -87,7 +88,9 @@ int dm_state_save_full(struct ferry_dm *dm, const char *guest, const uint32_t *f
     put16(b, DM_STATE_VERSION);
     put16(b, DM_STATE_HEADER_SIZE);
     put32(b, 0);
-    put32(b, companion ? 6 : 5);
+    bool with_pci = pci && pci->len;
+
+    put32(b, 5 + (companion != NULL) + with_pci);
     put64(b, 0);        /* payload length, patched below */
     section(b, DM_STATE_SEC_GUEST, 0, guest, (uint32_t)glen);
     section(b, DM_STATE_SEC_DEVICES, 0, devs->data, devs->len);
@@ -106,6 +109,8 @@ int dm_state_save_full(struct ferry_dm *dm, const char *guest, const uint32_t *f
             (uint32_t)strlen("ferry-dm " FERRY_VERSION));
     if (companion)
         section(b, DM_STATE_SEC_COMPANION, 0, companion->data, companion->len);
+    if (with_pci)
+        section(b, DM_STATE_SEC_PCI, 0, pci->data, pci->len);
     uint64_t payload = b->len - DM_STATE_HEADER_SIZE;
     for (int i = 0; i < 8; i++)
         b->data[16 + i] = (uint8_t)(payload >> (8 * i));
@@ -130,7 +135,7 @@ FERRY_PRINTF(3, 4) static int fail(char *why, size_t n, const char *fmt, ...)
 int dm_state_parse(const uint8_t *buf, size_t len, struct dm_state_view *v, char *why,
                    size_t why_len)
 {
-    bool seen[DM_STATE_SEC_COMPANION + 1] = { false };
+    bool seen[DM_STATE_SEC_PCI + 1] = { false };
 
     memset(v, 0, sizeof(*v));
     if (why && why_len)
@@ -177,7 +182,7 @@ int dm_state_parse(const uint8_t *buf, size_t len, struct dm_state_view *v, char
         pos += n;
         if (flags & ~DM_STATE_SEC_OPTIONAL)
             return fail(why, why_len, "section %u: unknown flags 0x%x", i, flags) - EBADMSG;
-        if (type <= DM_STATE_SEC_COMPANION && type >= 1) {
+        if (type <= DM_STATE_SEC_PCI && type >= 1) {
             if (seen[type])
                 return fail(why, why_len, "section type %u twice", type) - EBADMSG;
             seen[type] = true;
@@ -211,6 +216,10 @@ int dm_state_parse(const uint8_t *buf, size_t len, struct dm_state_view *v, char
         case DM_STATE_SEC_COMPANION:
             v->companion = p;
             v->companion_len = n;
+            break;
+        case DM_STATE_SEC_PCI:
+            v->pci = p;
+            v->pci_len = n;
             break;
         case DM_STATE_SEC_SOURCE: {
             size_t m = n < sizeof(v->source) - 1 ? n : sizeof(v->source) - 1;

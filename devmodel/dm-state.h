@@ -22,6 +22,11 @@
  *            u64, data u32 (dm-handover.c); absent: none
  *   COMPANION companion mode (--qmp): the QMP connection and the USB
  *            service with its usbredir channels (dm-replace.h, companion/dm-usb.h)
+ *   PCI      companion mode with PCI devices assigned to the guest (vfio-pci,
+ *            companion/dm-vfio.h): each assignment and the ownership claims,
+ *            their lock fds passed as DM_STATE_FD_PCI; absent: none (so a
+ *            successor that does not know it refuses only a state it cannot
+ *            keep the assignments of)
  *
  * A reader checks everything (magic, version, sizes, checksum, every
  * section's bounds, that each saved device exists here and that every
@@ -54,6 +59,7 @@ enum dm_state_section {
     DM_STATE_SEC_SOURCE = 4,
     DM_STATE_SEC_IRQS = 5,          /* MSI routes handed over (dm-handover.h) */
     DM_STATE_SEC_COMPANION = 6,     /* companion mode's QMP and USB (dm-replace.h) */
+    DM_STATE_SEC_PCI = 7,           /* companion mode's PCI assignments (dm-vfio.h) */
 };
 
 #define DM_STATE_SEC_OPTIONAL   (1u << 0)
@@ -77,6 +83,8 @@ enum dm_state_fd_role {
     DM_STATE_FD_COMPANION = 15,     /* companion mode: a USB channel's socket or usbfs fd, or
                                        an ownership claim's lock: tag its index, in the
                                        companion section's order */
+    DM_STATE_FD_PCI = 16,           /* companion mode: a PCI ownership claim's lock: tag its
+                                       index, in the PCI section's order */
     DM_STATE_FD_ROLE_MAX
 };
 #define DM_STATE_FD_KIND(role)  ((role) & 0xff)
@@ -93,15 +101,19 @@ struct dm_state_view {
     size_t irqs_len;
     const uint8_t *companion;       /* the COMPANION section, NULL when absent */
     size_t companion_len;
+    const uint8_t *pci;             /* the PCI section, NULL when absent */
+    size_t pci_len;
 };
 
 /* One stream for dm's devices, with the given fd roles; 0 or -errno. */
 FERRY_MUST_CHECK int dm_state_save(struct ferry_dm *dm, const char *guest,
                                    const uint32_t *fd_roles, unsigned nr_fds, GByteArray *out);
-/* The same with a COMPANION section (companion mode), when companion is not NULL. */
+/* The same with a COMPANION section (companion mode), when companion is not NULL, and a
+ * PCI section when pci is not NULL and not empty. */
 FERRY_MUST_CHECK int dm_state_save_full(struct ferry_dm *dm, const char *guest,
                                         const uint32_t *fd_roles, unsigned nr_fds,
-                                        const GByteArray *companion, GByteArray *out);
+                                        const GByteArray *companion, const GByteArray *pci,
+                                        GByteArray *out);
 /*
  * Checks the stream's structure (not the devices): 0 and *v filled in, or
  * -EBADMSG (corrupt, truncated), -EPROTONOSUPPORT (another version),

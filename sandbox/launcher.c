@@ -353,6 +353,8 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
             close(fd);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     prctl(PR_SET_NAME, "ferry-launcher", 0, 0, 0);
+    /* before the user changes: a /dev its user cannot reach must not end the helper */
+    h.nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (cfg->sandbox) {
         struct ferry_sandbox_config s = *cfg->sandbox;
         s.mode = FERRY_SECCOMP_OFF;
@@ -372,7 +374,6 @@ static _Noreturn void helper_main(const struct ferry_launcher_config *cfg, int s
     if (h.max_live > LAUNCHER_LIVE_MAX)
         h.max_live = LAUNCHER_LIVE_MAX;
     h.argv = build_argv(cfg);
-    h.nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (!h.argv || h.nullfd < 0) {
         hlog(&h, FERRY_LOG_ERROR, "launcher %d of %s: out of memory or no /dev/null; exiting",
              (int)getpid(), cfg->argv[0]);

@@ -188,7 +188,7 @@ static char *control_command(void *opaque, struct ferry_dm_control_req *req, con
     struct companion *m = opaque;
     char *r = m->usb ? companion_usb_command(m->usb, req, cmd, args, id, fd) : NULL;
 
-    return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id);
+    return r ? r : companion_vfio_command(m->vfio, req, cmd, args, id, fd);
 }
 
 static void quit(void *opaque)

@@ -24,7 +24,9 @@
  *      the hook starts a ferry-dm by itself, confined as by default (user
  *      ferry, seccomp, no_new_privs), passes it the device's fd and serves
  *      the persistent device from the domain's metadata: the guest gets it;
- *   6. unplug and replug again: the confined ferry-dm gets the new fd from
+ *   6. `ferry dm replace` of that ferry-dm is refused, naming what a handover
+ *      does not pass (docs/libvirt.md); unplug and replug again: the
+ *      confined ferry-dm gets the new fd from
  *      the broker that follows the device (ferry libvirt-follow) and the
  *      guest has it back with no command; detach --persistent.
  * The hook runs in the testbed (UMOCKDEV_DIR, umockdev's preload and
@@ -648,6 +650,22 @@ int main(int argc, char **argv)
     check(list_says(&e, "plugged", "yes", "yes", "connected"),
           "ferry usb list DOMAIN (confined ferry-dm): plugged, in the domain, persistent, "
           "connected");
+    /* a libvirt domain's ferry-dm is not replaced: refused naming what stands in the way,
+     * and it serves on (the replug below goes through it and its follower) */
+    {
+        g_autofree char *dmsock = g_build_filename(e.rundir, "dm.sock", NULL);
+        g_autofree char *rerr = NULL;
+        const char *argv_r[] = { e.ferry, "dm", "-s", dmsock, "replace", NULL };
+
+        check(!run2(e.ferry_env, NULL, &rerr, argv_r) && rerr &&
+              strstr(rerr, "ferry-dm --libvirt") && strstr(rerr, ALIAS) &&
+              strstr(rerr, "ferry libvirt-follow") && strstr(rerr, "dm.pid") &&
+              strstr(rerr, "nothing was changed"),
+              "ferry dm replace of the domain's ferry-dm: refused, naming the alias served "
+              "through a listening socket, the follower and dm.pid");
+        if (rerr && !strstr(rerr, ALIAS))
+            printf("  replace said: %s\n", rerr);
+    }
     /* 6. replug with the confined ferry-dm: the follower passes the new fd */
     usbsim_unplug(e.sim, e.disk);
     check(wait_round(&e, &e.last_gone, 1, STEP_TIMEOUT_S), "confined: unplugged on the host, "

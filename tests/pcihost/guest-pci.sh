@@ -26,6 +26,29 @@ dm_up() {
     done
     echo no
 }
+# dm_replace SOCK TAG: replace the ferry-dm on SOCK twice (x-replace) while
+# QEMU holds its vfio-pci device; facts TAG-replace-N=PID|failed, the last
+# successor's pid in $dmpid, and the output of each as a block.  A successor
+# slower than ferry-dm's step timeout (10 s: an ASan build under TCG on a
+# loaded host) is refused and the old one serves on: that attempt is
+# repeated, at most twice, and counted (TAG-replace-N-timeouts).
+dm_replace() {
+    for n in 1 2; do
+        t=0
+        while :; do
+            out=$(ferry dm -s "$1" replace 2>&1)
+            rrc=$?
+            [ $rrc -ne 0 ] && [ $t -lt 2 ] && echo "$out" | grep -q "did not answer in time\|did not start in time" || break
+            t=$((t + 1))
+        done
+        echo "FERRY-BEGIN $2 replace $n"
+        echo "$out"
+        echo "FERRY-END $2 replace $n rc=$rrc"
+        pid=$(echo "$out" | sed -n 's/.*"pid" *: *\([0-9]*\).*/\1/p')
+        [ $rrc -eq 0 ] && [ -n "$pid" ] && dmpid=$pid
+        fact "$2-replace-$n=${pid:-failed} $2-replace-$n-timeouts=$t"
+    done
+}
 run() {  # run NAME CMD...: output between markers, rc at the end
     name=$1; shift
     echo "FERRY-BEGIN $name"
@@ -204,6 +227,9 @@ fi
 if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     grep -q '^ferry:' /etc/passwd 2>/dev/null || echo 'ferry:x:970:970:ferry:/:/bin/false' >> /etc/passwd
     grep -q '^ferry:' /etc/group 2>/dev/null || echo 'ferry:x:970:' >> /etc/group
+    # the successors (replace) run as ferry from the start: the initramfs is
+    # root's (mkinitramfs keeps its temporary 0700 modes)
+    chmod a+rx / ; chmod -R a+rX /bin /sbin /usr /lib /lib64 /etc 2>/dev/null; chmod 1777 /tmp
     printf '[pci]\n# the QEMU gets it at 00:05.0 as hostnic\ndevices=0000:00:02.0,addr=5,id=hostnic\n' \
         > /tmp/vm.conf
     qemu-system-x86_64 -accel tcg -machine pc -S -nodefaults -display none -m 32 \
@@ -221,6 +247,14 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     fact "dm-driver=$(drv $E1000E)"
     run "dm inner query-pci" ferry dm -s /tmp/mon.sock query-pci
     run "dm query" ferry dm -s /tmp/dm.sock query-pci-assigned
+    # Replaced twice with the config's device assigned: QEMU's vfio-pci device
+    # is not touched, the successor lists it (config: true) and holds the claim.
+    dm0=$dmpid
+    dm_replace /tmp/dm.sock cfg
+    fact "cfg-replaced-old-gone=$(kill -0 $dm0 2>/dev/null && echo no || echo yes) cfg-driver=$(drv $E1000E)"
+    run "cfg query replaced" ferry dm -s /tmp/dm.sock query-pci-assigned
+    run "cfg inner query-pci replaced" ferry dm -s /tmp/mon.sock query-pci
+    run "cfg owner replaced" ferry policy check other 00:02.0
     # The inner guest is paused: nobody ejects, the wait ends with an error.
     # ferry-dm waits without blocking: while it does (its log says device_del
     # went out), a second control client's query-status is answered, and the
@@ -252,6 +286,13 @@ if [ -x /usr/bin/qemu-system-x86_64 ] && [ -x /usr/bin/ferry-dm ]; then
     run "dm attach" ferry pci attach --addr 6 /tmp/dm.sock 00:02.0
     fact "dm-driver-attached=$(drv $E1000E)"
     run "dm query 2" ferry dm -s /tmp/dm.sock query-pci-assigned
+    # Replaced twice with a device attached at run time: the broker's claim
+    # (its lock fd, passed with pci-attach) goes along; the last successor
+    # lists the device (config: false) and detaches it.
+    dm_replace /tmp/dm.sock hot
+    run "hot query replaced" ferry dm -s /tmp/dm.sock query-pci-assigned
+    run "hot inner query-pci replaced" ferry dm -s /tmp/mon.sock query-pci
+    run "hot owner replaced" ferry policy check other 00:02.0
     run "dm detach" ferry pci detach /tmp/dm.sock 00:02.0
     fact "dm-driver-detached2=$(drv $E1000E)"
     # Stop with a device plugged: QEMU goes, ferry-dm follows, and the

@@ -536,6 +536,7 @@ def check_dm(b, facts):
        re.search(r'"id"\s*:\s*"hostnic"', q[1]) and re.search(r'"config"\s*:\s*true', q[1]) and
        re.search(r'"guest-address"\s*:\s*"00:05.0"', q[1]),
        "query-pci-assigned shows the config device and where the guest sees it", q)
+    check_dm_replaced(b, facts, blk, "cfg", "hostnic", "true", "0000:00:05.0")
     d = blk("dm detach paused")
     ok(d[0] == 1 and "the guest did not release" in d[1] and "stays assigned" in d[1],
        "detach while the inner guest is paused: bounded wait, clear error", d)
@@ -554,9 +555,11 @@ def check_dm(b, facts):
     ok(a[0] == 0 and "attached to the guest as ferry-pci-00-02-0 at guest address 00:06.0" in a[1],
        "ferry pci attach through ferry-dm's control socket (pci-attach, --addr 6)", a)
     ok(facts.get("dm-driver-attached") == "vfio-pci", "prepared by ferry before pci-attach")
+    check_dm_replaced(b, facts, blk, "hot", "ferry-pci-00-02-0", "false", "0000:00:06.0")
     d = blk("dm detach")
     ok(d[0] == 0 and facts.get("dm-driver-detached2") == "e1000e",
-       "detach through ferry-dm: device_del completes (DEVICE_DELETED), then released", d)
+       "detach through ferry-dm (the last successor of two replaces): device_del completes "
+       "(DEVICE_DELETED), then released", d)
     ok(facts.get("dm-exited") == "yes", "ferry-dm exits when its QEMU does")
     ok(facts.get("dm-driver-stopped") == "vfio-pci", "the device stays on vfio-pci after that")
     r = blk("release config")
@@ -591,6 +594,44 @@ def check_dm(b, facts):
     r = blk("release config 2")
     ok(r[0] == 0 and facts.get("dm2-driver-final") == "e1000e",
        "ferry pci release --config after it stopped (ExecStopPost=)", r)
+
+
+def check_dm_replaced(b, facts, blk, tag, qid, config, where):
+    """ferry-dm replaced twice with e1000e assigned as qid (guest-pci.sh,
+    dm_replace): QEMU keeps the device where it was, the last successor lists
+    it and the ownership claim is held throughout."""
+    what = "from the config" if config == "true" else "attached at run time"
+    pids = [facts.get("%s-replace-%d" % (tag, n), "") for n in (1, 2)]
+    slow = [facts.get("%s-replace-%d-timeouts" % (tag, n), "0") for n in (1, 2)]
+    if slow != ["0", "0"]:
+        print("note: %s: a successor was slower than ferry-dm's step timeout and refused "
+              "(the old one served on), the replace repeated: %s times" % (tag, "+".join(slow)))
+    ok(all(p.isdigit() for p in pids) and pids[0] != pids[1],
+       "%s: ferry-dm replaced twice with e1000e (%s) assigned" % (tag, what),
+       [blk("%s replace %d" % (tag, n)) for n in (1, 2)] + [blk("dm log")[1][-2500:]])
+    if tag == "cfg":
+        ok(facts.get("cfg-replaced-old-gone") == "yes" and facts.get("cfg-driver") == "vfio-pci",
+           "cfg: the first ferry-dm has exited, e1000e is still on vfio-pci",
+           (facts.get("cfg-replaced-old-gone"), facts.get("cfg-driver")))
+    q = blk("%s query replaced" % tag)
+    ok(q[0] == 0 and re.search(r'"host"\s*:\s*"0000:00:02.0"', q[1]) and
+       re.search(r'"id"\s*:\s*"%s"' % qid, q[1]) and
+       re.search(r'"config"\s*:\s*%s' % config, q[1]) and
+       re.search(r'"guest-address"\s*:\s*"%s"' % where[5:], q[1]),
+       "%s: the successor's query-pci-assigned lists e1000e as %s (%s) at %s" %
+       (tag, qid, what, where[5:]), q)
+    qp = blk("%s inner query-pci replaced" % tag)
+    devs = {}
+    try:
+        devs = flatten_query_pci(json.loads(qp[1][qp[1].find("["):]))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    got = [bdf for bdf, d in devs.items() if d.get("qdev_id") == qid]
+    ok(got == [where], "%s: the inner QEMU's query-pci still has %s at %s after the replaces" %
+       (tag, qid, where[5:]), qp[1][-1500:])
+    r = blk("%s owner replaced" % tag)
+    ok(r[0] == 1 and "refused: assigned to guest" in r[1] and "owner: guest" in r[1],
+       "%s: the claim is held across the replaces (another guest is refused e1000e)" % tag, r)
 
 
 def smoke(ferry):

@@ -5,7 +5,8 @@
 # needed): each successor takes the QMP connection as it is (no second
 # greeting or qmp_capabilities), confines itself, answers on the control
 # socket, and exits when QEMU does (its watch on the adopted connection).
-# A successor of another binary is refused, and the old one serves on.
+# A successor of another binary is refused, and the old one serves on; so is
+# a replace of a libvirt domain's ferry-dm (--libvirt).
 # (USB channels under a guest: qemu-usb-replace.)
 #   companion-replace-confined.sh FERRY_DM FERRY
 set -u
@@ -15,8 +16,8 @@ id ferry >/dev/null 2>&1 || { echo "SKIP: no user 'ferry' (scripts/setup makes i
 work=$(mktemp -d /tmp/ferry-crc.XXXXXX)
 # the successors run as user ferry and read the config again
 chmod 755 "$work"
-qpid=
-cleanup() { [ -n "$qpid" ] && kill "$qpid" 2>/dev/null; rm -rf "$work"; }
+qpid=; lvpid=
+cleanup() { [ -n "$qpid" ] && kill "$qpid" 2>/dev/null; [ -n "$lvpid" ] && kill "$lvpid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- ferry-dm's log"; cat "$work/dm.log"; exit 1; }
 
@@ -47,4 +48,14 @@ kill "$qpid"; wait "$qpid" 2>/dev/null; qpid=
 n=0; while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 kill -0 "$pid" 2>/dev/null && fail "the last successor ($pid) did not notice QEMU going"
 grep -q "connection to $work/qmp.sock ended" "$work/dm.log" || fail "no end of QMP in the log"
-echo "PASS: three confined replaces, QMP kept, refusal named"
+# A libvirt domain's ferry-dm (no libvirtd needed: ferry-dm never calls it) is
+# not replaced: refused naming what a handover does not pass; it serves on.
+"$dm" --libvirt ferry-crc-dom --control "$work/lv.sock" -v >"$work/lv.log" 2>&1 &
+lvpid=$!
+n=0; while ! "$ferry" dm -s "$work/lv.sock" query-status >/dev/null 2>&1 && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+out=$("$ferry" dm -s "$work/lv.sock" replace 2>&1) && fail "ferry-dm --libvirt was replaced: $out"
+echo "$out" | grep -q "ferry-dm --libvirt ferry-crc-dom cannot be replaced: .*none now.*listening sockets.*ferry libvirt-follow.*dm.pid; nothing was changed" ||
+    fail "libvirt refusal says: $out"
+"$ferry" dm -s "$work/lv.sock" query-status >/dev/null 2>&1 || fail "ferry-dm --libvirt does not serve on after the refusal"
+kill "$lvpid"; wait "$lvpid" 2>/dev/null; lvpid=
+echo "PASS: three confined replaces, QMP kept, refusals named (another binary, --libvirt)"
