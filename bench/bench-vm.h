@@ -8,9 +8,14 @@
 #define FERRY_BENCH_VM_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "hypervisor/hv.h"
@@ -86,6 +91,37 @@ static inline void bench_vm_serve(struct ferry_vm *vm, struct ioreq_router *rout
         if (p[1].revents)
             ioreq_router_dispatch(router);
     }
+}
+
+/* Starts DM (ferry-dm) serving pc-testdev only, pinned to srv_cpu (< 0: not
+ * pinned), registered over a socket pair with router; its pid, or -1.
+ * PROG names the benchmark in what goes wrong. */
+static inline pid_t bench_spawn_testdev_dm(const char *prog, const char *dm, int srv_cpu,
+                                           struct ioreq_router *router)
+{
+    char fdarg[32];
+    const char *argv[] = { dm, fdarg, "--no-defaults", "--device=pc-testdev", NULL };
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        fcntl(sv[1], F_SETFD, 0);
+        signal(SIGPIPE, SIG_DFL);
+        if (srv_cpu >= 0 && bench_pin(srv_cpu) < 0)
+            fprintf(stderr, "%s: cannot pin ferry-dm: %s\n", prog, strerror(errno));
+        execv(dm, (char **)argv);
+        fprintf(stderr, "%s: cannot run %s: %s\n", prog, dm, strerror(errno));
+        _exit(127);
+    }
+    close(sv[1]);
+    if (pid < 0 || ioreq_router_add_connection(router, sv[0]) < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    return pid;
 }
 
 #endif

@@ -326,34 +326,6 @@ struct run {
     double cpu_us;              /* out: CPU per exit, the vCPU thread's and the server's */
 };
 
-/* ferry-dm with pc-testdev only, registered over a socket to router, on srv_cpu. */
-static pid_t spawn_dm(const char *dm, int srv_cpu, struct ioreq_router *router)
-{
-    char fdarg[32];
-    const char *argv[] = { dm, fdarg, "--no-defaults", "--device=pc-testdev", NULL };
-    int sv[2];
-
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
-    snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
-    pid_t pid = fork();
-    if (pid == 0) {
-        fcntl(sv[1], F_SETFD, 0);
-        signal(SIGPIPE, SIG_DFL);
-        if (srv_cpu >= 0 && bench_pin(srv_cpu) < 0)
-            fprintf(stderr, "exit-rtt: cannot pin ferry-dm: %s\n", strerror(errno));
-        execv(dm, (char **)argv);
-        fprintf(stderr, "exit-rtt: cannot run %s: %s\n", dm, strerror(errno));
-        _exit(127);
-    }
-    close(sv[1]);
-    if (pid < 0 || ioreq_router_add_connection(router, sv[0]) < 0) {
-        close(sv[0]);
-        return -1;
-    }
-    return pid;
-}
-
 /* Seconds pid has run on a CPU (/proc/PID/schedstat), or < 0. */
 static double schedstat_s(pid_t pid)
 {
@@ -427,7 +399,7 @@ static double one_run(uint32_t n, bool remote, bool busy, struct run *run)
         if (ioreq_router_create(&rc, &router))
             goto out;
         vm->router = router;
-        child = spawn_dm(run->dm, run->srv_cpu, router);
+        child = bench_spawn_testdev_dm("exit-rtt", run->dm, run->srv_cpu, router);
         if (child < 0 || bench_router_wait_enabled(router, "exit-rtt", "ferry-dm") < 0)
             goto out;
         dm_cpu0 = schedstat_s(child);

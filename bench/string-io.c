@@ -66,33 +66,6 @@ static void scratch(struct ferry_vm *vm, unsigned vcpu, ioreq_t *req, void *opaq
 
 static const struct ioreq_router_ops router_ops = { .log = quiet_log };
 
-static pid_t spawn_dm(const char *dm, int srv_cpu, struct ioreq_router *router)
-{
-    char fdarg[32];
-    const char *argv[] = { dm, fdarg, "--no-defaults", "--device=pc-testdev", NULL };
-    int sv[2];
-
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
-    snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
-    pid_t pid = fork();
-    if (pid == 0) {
-        fcntl(sv[1], F_SETFD, 0);
-        signal(SIGPIPE, SIG_DFL);
-        if (bench_pin(srv_cpu) < 0)
-            fprintf(stderr, "string-io: cannot pin ferry-dm: %s\n", strerror(errno));
-        execv(dm, (char **)argv);
-        fprintf(stderr, "string-io: cannot run %s: %s\n", dm, strerror(errno));
-        _exit(127);
-    }
-    close(sv[1]);
-    if (pid < 0 || ioreq_router_add_connection(router, sv[0]) < 0) {
-        close(sv[0]);
-        return -1;
-    }
-    return pid;
-}
-
 /* One run: seconds for the 1 MiB, or < 0; *per_sector gets ioreqs per sector. */
 static double one_run(const char *dm, bool remote, int srv_cpu, double *per_sector)
 {
@@ -134,7 +107,7 @@ static double one_run(const char *dm, bool remote, int srv_cpu, double *per_sect
         if (ioreq_router_create(&rc, &router))
             goto out;
         vm->router = router;
-        child = spawn_dm(dm, srv_cpu, router);
+        child = bench_spawn_testdev_dm("string-io", dm, srv_cpu, router);
         if (child < 0)
             goto out;
         if (bench_router_wait_enabled(router, "string-io", "ferry-dm") < 0)
