@@ -1027,6 +1027,25 @@ static int await_freeze(struct dm_takeover *t, struct ferry_dm_server *server, u
     return 0;
 }
 
+/* The unused fds of one kind, in their tags' order (0, 1, ...), into out; how
+ * many, or -EBADMSG (said as "WHAT fds out of order") if a tag is missing. */
+static int take_kind(struct dm_takeover *t, uint32_t kind, int *out, const char *what,
+                     char *why, size_t why_len)
+{
+    int n = 0;
+
+    for (unsigned i = 0; i < t->nfds; i++)
+        if (!t->used[i] && DM_STATE_FD_KIND(t->f.roles[i]) == kind) {
+            if (DM_STATE_FD_TAG(t->f.roles[i]) != (uint32_t)n) {
+                say(why, why_len, "%s fds out of order in the handover", what);
+                return -EBADMSG;
+            }
+            out[n++] = t->fds[i];
+            t->used[i] = true;
+        }
+    return n;
+}
+
 int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, char *why,
                        size_t why_len)
 {
@@ -1091,31 +1110,17 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
     t_started = now_ns();
     if (p->companion) {
         int cfds[DM_STATE_FDS_MAX];
-        unsigned nc = 0;
+        int nc = take_kind(t, DM_STATE_FD_COMPANION, cfds, "companion", why, why_len);
 
-        for (unsigned i = 0; i < t->nfds; i++)
-            if (!t->used[i] && DM_STATE_FD_KIND(t->f.roles[i]) == DM_STATE_FD_COMPANION) {
-                if (DM_STATE_FD_TAG(t->f.roles[i]) != nc) {
-                    say(why, why_len, "companion fds out of order in the handover");
-                    return -EBADMSG;
-                }
-                cfds[nc++] = t->fds[i];
-                t->used[i] = true;
-            }
+        if (nc < 0)
+            return nc;
         rc = p->companion->restore(p->companion->opaque, v.companion, v.companion_len, cfds, nc,
                                    why, why_len);
         if (rc < 0)
             return rc;
-        nc = 0;
-        for (unsigned i = 0; i < t->nfds; i++)
-            if (!t->used[i] && DM_STATE_FD_KIND(t->f.roles[i]) == DM_STATE_FD_PCI) {
-                if (DM_STATE_FD_TAG(t->f.roles[i]) != nc) {
-                    say(why, why_len, "PCI claim fds out of order in the handover");
-                    return -EBADMSG;
-                }
-                cfds[nc++] = t->fds[i];
-                t->used[i] = true;
-            }
+        nc = take_kind(t, DM_STATE_FD_PCI, cfds, "PCI claim", why, why_len);
+        if (nc < 0)
+            return nc;
         if (!p->companion->restore_pci && (v.pci || nc)) {
             say(why, why_len, "the predecessor had PCI devices assigned, this ferry-dm cannot "
                 "take them over");
