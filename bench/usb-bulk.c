@@ -43,7 +43,12 @@
  * the simulator buffers at most 4 rounds), --side direct|ferry (one side
  * alone, to profile it: no baseline then, the ratios are meaningless), --only
  * rtt64|bulk64k|stream (that figure alone, with the rounds the Ferry side made:
- * `strace -f -c` per round; the other figures then read 0).
+ * `strace -f -c` per round; the other figures then read 0), --guest-side
+ * thread|loop (thread: the usbredir guest side in a thread of its own,
+ * blocking in poll as QEMU does in its process; loop: on Ferry's loop
+ * thread, running Ferry's loop whenever it waits, so the Ferry side has no
+ * thread hop, as direct libusb has none: Ferry's own cost without the
+ * guest side's scheduling).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -84,6 +89,7 @@ struct cfg {
     bool sim;
     bool skip_direct, skip_ferry;   /* --side: one side alone, for profiling */
     int only;                       /* --only: one figure (F_RTT...), for strace; 0: all */
+    bool guest_on_loop;             /* --guest-side loop: the client on Ferry's loop thread */
 };
 
 static bool want(const struct cfg *c, int fig)
@@ -258,42 +264,62 @@ out:
 
 struct guest {
     const struct cfg *c;
+    struct event_base *loop;    /* --guest-side loop: Ferry's loop, run while waiting */
+    struct event *wake;         /* ... and the channel's readiness in it */
     int fd, done_fd;            /* the channel; written once finished */
     clockid_t loop_clock;       /* cpu clock of the thread running Ferry's loop */
     struct run f;
     int rc;
 };
 
+/* Wait for the peer: in poll (another thread, as QEMU would), or, with
+ * --guest-side loop, by running Ferry's loop once in this same thread until
+ * it or the channel has something; then read what came. */
+static int guest_step(struct guest *g, struct redirc *rc)
+{
+    if (!g->loop)
+        return redirc_step(rc, WAIT_MS);
+    if (redirc_step(rc, 0) < 0)
+        return -1;
+    event_base_loop(g->loop, EVLOOP_ONCE);
+    return redirc_step(rc, 0);
+}
+
+static void on_guest_readable(evutil_socket_t fd, short what, void *arg)
+{
+    /* only wakes the loop: guest_step reads */
+}
+
 /* Block (poll) until transfer id completes; its status, -1 on timeout. */
-static int guest_wait(struct redirc *rc, uint64_t id, uint8_t *buf, size_t *len)
+static int guest_wait(struct guest *g, struct redirc *rc, uint64_t id, uint8_t *buf, size_t *len)
 {
     double end = bench_now_s() + WAIT_MS / 1000.0;
     int status;
 
     while (!redirc_done(rc, id, &status, buf, len)) {
-        if (bench_now_s() > end || redirc_step(rc, WAIT_MS) < 0)
+        if (bench_now_s() > end || guest_step(g, rc) < 0)
             return -1;
     }
     return status;
 }
 
-static int guest_round(struct redirc *rc, const struct cfg *c, uint64_t *id, uint8_t *buf,
+static int guest_round(struct guest *g, struct redirc *rc, const struct cfg *c, uint64_t *id, uint8_t *buf,
                        uint32_t len)
 {
     size_t got = len;
 
     redirc_bulk(rc, ++*id, c->ep_out, buf, len);
-    if (guest_wait(rc, *id, NULL, NULL) != 0)
+    if (guest_wait(g, rc, *id, NULL, NULL) != 0)
         return -1;
     redirc_bulk(rc, ++*id, c->ep_in, NULL, len);
-    if (guest_wait(rc, *id, buf, &got) != 0 || got != len)
+    if (guest_wait(g, rc, *id, buf, &got) != 0 || got != len)
         return -1;
     return 0;
 }
 
 /* DEPTH rounds in flight: each slot is a bulk OUT and a bulk IN sent
  * together; a slot whose two replies are in is sent again. */
-static double guest_stream(struct redirc *rc, const struct cfg *c, uint64_t *id, uint8_t *buf,
+static double guest_stream(struct guest *g, struct redirc *rc, const struct cfg *c, uint64_t *id, uint8_t *buf,
                            double *rounds)
 {
     uint64_t out_id[DEPTH_MAX], in_id[DEPTH_MAX], bytes = 0;
@@ -311,7 +337,7 @@ static double guest_stream(struct redirc *rc, const struct cfg *c, uint64_t *id,
     }
     deadline = bench_now_s() + WAIT_MS / 1000.0;
     while (active > 0) {
-        if (bench_now_s() > deadline || redirc_step(rc, WAIT_MS) < 0)
+        if (bench_now_s() > deadline || guest_step(g, rc) < 0)
             return -1;
         for (int i = 0; i < c->depth; i++) {
             size_t got = LARGE;
@@ -356,34 +382,36 @@ static gpointer guest_thread(gpointer arg)
 
     g->rc = -1;
     while (!redirc_connected(rc))
-        if (bench_now_s() > end || redirc_step(rc, WAIT_MS) < 0)
+        if (bench_now_s() > end || guest_step(g, rc) < 0)
             goto done;
     /* Interfaces Ferry claimed but the figures do not use stay idle. */
     for (int i = 0; i < WARMUP; i++)
-        if (guest_round(rc, c, &id, buf, SMALL) < 0)
+        if (guest_round(g, rc, c, &id, buf, SMALL) < 0)
             goto done;
     cpu0 = cpu_now_s();
     loop0 = thread_cpu_s(g->loop_clock);
     own0 = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID);
     wall0 = t0 = bench_now_s();
     for (n = 0; want(c, F_RTT) && bench_now_s() - t0 < c->secs; n++)
-        if (guest_round(rc, c, &id, buf, SMALL) < 0)
+        if (guest_round(g, rc, c, &id, buf, SMALL) < 0)
             goto done;
     g->f.v[F_RTT] = (double)n / (bench_now_s() - t0);
     g->f.v[F_ROUNDS] += (double)n;
     t0 = bench_now_s();
     for (n = 0; want(c, F_BULK) && bench_now_s() - t0 < c->secs; n++)
-        if (guest_round(rc, c, &id, buf, LARGE) < 0)
+        if (guest_round(g, rc, c, &id, buf, LARGE) < 0)
             goto done;
     g->f.v[F_BULK] = (double)n * 2 * LARGE / (1 << 20) / (bench_now_s() - t0);
     g->f.v[F_ROUNDS] += (double)n;
-    g->f.v[F_STREAM] = want(c, F_STREAM) ? guest_stream(rc, c, &id, buf, &g->f.v[F_ROUNDS]) : 0;
+    g->f.v[F_STREAM] = want(c, F_STREAM) ? guest_stream(g, rc, c, &id, buf, &g->f.v[F_ROUNDS]) : 0;
     t0 = bench_now_s() - wall0;
     g->f.v[F_CPU] = (cpu_now_s() - cpu0) / t0 * 100;
     g->f.v[F_LOOP] = (thread_cpu_s(g->loop_clock) - loop0) / t0 * 100;
     g->f.v[F_GUEST] = (thread_cpu_s(CLOCK_THREAD_CPUTIME_ID) - own0) / t0 * 100;
     g->rc = g->f.v[F_STREAM] > 0 || !want(c, F_STREAM) ? 0 : -1;
 done:
+    if (g->wake)
+        event_del(g->wake);     /* before the channel closes */
     redirc_free(rc);
     g_free(buf);
     if (write(g->done_fd, "x", 1) != 1)
@@ -449,12 +477,21 @@ static int bench_ferry(struct event_base *b, struct ferry_usb_host *host, const 
     g.done_fd = done[1];
     if (pthread_getcpuclockid(pthread_self(), &g.loop_clock) != 0)
         g.loop_clock = CLOCK_THREAD_CPUTIME_ID;    /* not expected on Linux */
-    ev = event_new(b, done[0], EV_READ, on_guest_done, b);
-    event_add(ev, NULL);
-    t = g_thread_new("guest", guest_thread, &g);
-    event_base_dispatch(b);     /* until the guest side says it is done */
-    g_thread_join(t);
-    event_free(ev);
+    if (c->guest_on_loop) {
+        /* the guest side runs Ferry's loop whenever it waits: no thread hop */
+        g.loop = b;
+        g.wake = event_new(b, g.fd, EV_READ | EV_PERSIST, on_guest_readable, NULL);
+        event_add(g.wake, NULL);
+        guest_thread(&g);
+        event_free(g.wake);
+    } else {
+        ev = event_new(b, done[0], EV_READ, on_guest_done, b);
+        event_add(ev, NULL);
+        t = g_thread_new("guest", guest_thread, &g);
+        event_base_dispatch(b);     /* until the guest side says it is done */
+        g_thread_join(t);
+        event_free(ev);
+    }
     usb_redir_free(r);    /* gives the device back */
     close(done[0]);
     close(done[1]);
@@ -528,6 +565,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: usb-bulk [--device VID:PID [--iface N]] [--reps N] [--seconds S] "
             "[--depth D] [--side direct|ferry] [--only rtt64|bulk64k|stream]\n"
+            "       [--guest-side thread|loop]\n"
             "  without --device: the simulated loopback, under umockdev-wrapper\n");
 }
 
@@ -564,6 +602,9 @@ int main(int argc, char **argv)
                                                         !strcmp(v, "bulk64k") ||
                                                         !strcmp(v, "stream"))) {
             c.only = !strcmp(v, "rtt64") ? F_RTT : !strcmp(v, "bulk64k") ? F_BULK : F_STREAM;
+        } else if (!strcmp(argv[i], "--guest-side") && v && (!strcmp(v, "thread") ||
+                                                              !strcmp(v, "loop"))) {
+            c.guest_on_loop = !strcmp(v, "loop");
         } else if (!strcmp(argv[i], "--side") && v && (!strcmp(v, "direct") ||
                                                         !strcmp(v, "ferry"))) {
             c.skip_direct = !strcmp(v, "ferry");
@@ -624,8 +665,11 @@ int main(int argc, char **argv)
                c.vid, c.pid, c.iface, c.ep_out, c.ep_in);
     printf("method: %d repetitions of %.1f s per figure and side, interleaved, medians; "
            "stream depth %d x (64 KiB OUT + 64 KiB IN)\n", c.reps, c.secs, c.depth);
-    printf("ferry: usbredir endpoint (libusbredirhost) on a libevent loop (%s), guest side "
-           "blocking in poll in another thread, socketpair\n", event_base_get_method(b));
+    printf("ferry: usbredir endpoint (libusbredirhost) on a libevent loop (%s), guest side %s, "
+           "socketpair\n", event_base_get_method(b),
+           c.guest_on_loop ? "on the loop's thread, running the loop while it waits (no thread "
+                             "hop; loop and guest side cpu are that one thread's)"
+                           : "blocking in poll in another thread");
     for (int i = 0; i < c.reps; i++) {
         /* alternate which side goes first */
         for (int k = 0; k < 2; k++) {

@@ -91,7 +91,7 @@ long cli_peer_pid(int fd)
 }
 
 int cli_owner_claim(const char *what, const char *kind, const char *id, const char *guest,
-                    const char *program, long pid)
+                    const char *program, long pid, struct ferry_policy_owner **keep)
 {
     struct ferry_policy_owner *o = NULL;
     struct ferry_policy_owner_info held;
@@ -100,6 +100,8 @@ int cli_owner_claim(const char *what, const char *kind, const char *id, const ch
 
     if (pid <= 0)
         pid = getpid();
+    if (keep)
+        *keep = NULL;
     r = policy_owner_claim(NULL, kind, id, guest, program, (pid_t)pid, &o, &held, err,
                            sizeof(err));
     if (r == -EALREADY)
@@ -116,7 +118,10 @@ int cli_owner_claim(const char *what, const char *kind, const char *id, const ch
                   "taken over", kind, id, who);
     }
     /* the description stays, naming the process that serves the device */
-    policy_owner_detach(o);
+    if (keep)
+        *keep = o;
+    else
+        policy_owner_detach(o);
     return 0;
 }
 

@@ -157,7 +157,42 @@ void ctl_close(struct ctl *c)
     g_free(c->path);
 }
 
+/* msg with fds (SCM_RIGHTS, in this order) on the control connection; 0 or -errno. */
+static int ctl_send(int sock, const char *msg, const int *fds, unsigned nfds)
+{
+    char cbuf[CMSG_SPACE(sizeof(int) * CTL_FDS_MAX)];
+    struct iovec iov = { .iov_base = (void *)msg, .iov_len = strlen(msg) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n;
+
+    if (nfds > CTL_FDS_MAX)
+        return -E2BIG;
+    if (nfds) {
+        struct cmsghdr *cm;
+
+        memset(cbuf, 0, sizeof(cbuf));
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+    }
+    while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -errno;
+    return n == (ssize_t)iov.iov_len ? 0 : -EIO;
+}
+
 int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, json_t **ret)
+{
+    return ctl_cmd_fds(c, cmd, args, &fd, fd >= 0 ? 1 : 0, ret);
+}
+
+int ctl_cmd_fds(struct ctl *c, const char *cmd, const char *args, const int *fds,
+                unsigned nfds, json_t **ret)
 {
     char *msg = g_strdup_printf("{\"execute\": \"%s\"%s%s}\n", cmd, args ? ", \"arguments\": " : "",
                                 args ? args : "");
@@ -165,7 +200,7 @@ int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, json_t **r
 
     if (ret)
         *ret = NULL;
-    r = usb_fd_send(c->fd, fd, msg, strlen(msg));
+    r = ctl_send(c->fd, msg, fds, nfds);
     g_free(msg);
     if (r < 0) {
         fprintf(stderr, "ferry usb: %s: %s: cannot send: %s\n", c->path, cmd, g_strerror(-r));
@@ -338,21 +373,39 @@ struct broker {
     int cur_bus, cur_addr;      /* where the device is now; -1 while unplugged */
 };
 
-static int pass_fd(struct ctl *c, const struct ferry_usb_devinfo *d, const char *device)
+/* The device node's fd to ferry-dm; with claim (ours, just made), its lock
+ * fd too, which ferry-dm keeps with the assignment (and hands to each
+ * successor on replace): the claim is then held by the process serving the
+ * device, not only described (policy/owner.h). */
+static int pass_fd(struct ctl *c, const struct ferry_usb_devinfo *d, const char *device,
+                   const char *ident, struct ferry_policy_owner *claim)
 {
     char node[64], *args;
-    int fd, r;
+    json_t *o;
+    int fds[2], r;
 
     snprintf(node, sizeof(node), "/dev/bus/usb/%03u/%03u", d->bus, d->addr);
-    fd = open(node, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
+    fds[0] = open(node, O_RDWR | O_CLOEXEC);
+    if (fds[0] < 0) {
         fprintf(stderr, "ferry usb attach: cannot open %s: %s\n", node, g_strerror(errno));
         return -1;
     }
-    args = ctl_json_args("device", device, NULL, NULL, true);
-    r = ctl_cmd(c, "usb-attach", args, fd, NULL);
+    o = json_object();
+    json_object_set_new(o, "device", ferry_json_str(device));
+    json_object_set_new(o, "fd", json_true());
+    if (claim) {
+        json_t *cl = json_object();
+
+        json_object_set_new(cl, "id", ferry_json_str(ident));
+        json_object_set_new(cl, "path", ferry_json_str(policy_owner_path(claim)));
+        json_object_set_new(o, "claim", cl);
+        fds[1] = policy_owner_fd(claim);
+    }
+    args = ferry_json_dumps(o, false);
+    json_decref(o);
+    r = ctl_cmd_fds(c, "usb-attach", args, fds, claim ? 2 : 1, NULL);
     g_free(args);
-    close(fd);
+    close(fds[0]);
     return r;
 }
 
@@ -369,7 +422,7 @@ static void broker_arrived(void *opaque, const struct ferry_usb_devinfo *d)
     br->cur_bus = d->bus;
     br->cur_addr = d->addr;
     usb_identity(d, ident, sizeof(ident));
-    if (pass_fd(br->c, d, ident) == 0)
+    if (pass_fd(br->c, d, ident, ident, NULL) == 0)
         fprintf(stderr, "ferry usb attach: %s is back at %s, passed to ferry-dm\n", ident, d->port);
 }
 
@@ -406,7 +459,8 @@ static bool already_attached(struct ctl *c, const char *ident)
     return found;
 }
 
-static int attach_broker(struct ctl *c, const char *device, bool follow)
+static int attach_broker(struct ctl *c, const char *device, bool follow,
+                         struct ferry_policy_owner **claim)
 {
     struct broker br = { .c = c, .status = FERRY_EXIT_FAILURE };
     struct ferry_usb_host_ops hops = { .log = ferry_log_glib, .arrived = broker_arrived,
@@ -434,8 +488,11 @@ static int attach_broker(struct ctl *c, const char *device, bool follow)
     usb_identity(&d, ident, sizeof(ident));
     if (follow && already_attached(c, ident))
         fprintf(stderr, "ferry usb attach: %s is already served by ferry-dm\n", ident);
-    else if (pass_fd(c, &d, device) < 0)
+    else if (pass_fd(c, &d, device, ident, *claim) < 0)
         goto out;
+    /* ferry-dm holds the lock now (a copy of our fd): ours goes before a long --follow */
+    policy_owner_detach(*claim);
+    *claim = NULL;
     br.status = FERRY_EXIT_OK;
     if (follow) {
         struct event *si = evsignal_new(br.b, SIGINT, on_signal, br.b);
@@ -469,7 +526,7 @@ out:
  * its claim for the guest's ferry-dm (policy/owner.h), before anything is
  * handed over.  *claimed: a new claim, to undo if the attach fails. */
 static int grant(struct ctl *c, const char *gname, const char *device, char *ident,
-                 size_t identlen, bool *claimed)
+                 size_t identlen, bool *claimed, struct ferry_policy_owner **claim)
 {
     struct event_base *b = event_base_new();
     struct ferry_usb_host_ops hops = { .log = ferry_log_glib };
@@ -509,7 +566,7 @@ static int grant(struct ctl *c, const char *gname, const char *device, char *ide
         bool had = policy_owner_query(NULL, "usb", ident, &before) == 1;
 
         r = cli_owner_claim("ferry usb attach", "usb", ident, gname, "ferry-dm",
-                            cli_peer_pid(c->fd));
+                            cli_peer_pid(c->fd), claim);
         *claimed = r == 0 && !had;
     }
 out:
@@ -525,12 +582,13 @@ static int attach(const char *guest, const char *device, bool pass, bool follow)
     struct ctl c = { .fd = -1 };
     json_t *q = NULL;
     char *args, *gname = cli_guest_name(guest), ident[160] = "";
+    struct ferry_policy_owner *claim = NULL;
     bool claimed = false;
     int rc = FERRY_EXIT_FAILURE;
 
     if (ctl_open(guest, &c) < 0)
         goto out;
-    if (grant(&c, gname, device, ident, sizeof(ident), &claimed) < 0)
+    if (grant(&c, gname, device, ident, sizeof(ident), &claimed, &claim) < 0)
         goto out;
     if (!pass && !follow) {
         /* a confined ferry-dm cannot open device nodes: then we are its broker */
@@ -540,13 +598,19 @@ static int attach(const char *guest, const char *device, bool pass, bool follow)
         json_decref(q);
     }
     if (pass || follow) {
-        rc = attach_broker(&c, device, follow);
+        /* the claim's lock goes along with the device's fd */
+        rc = attach_broker(&c, device, follow, &claim);
         goto out;
     }
+    /* ferry-dm opens the device itself and claims it (its own lock): ours must be free */
+    policy_owner_detach(claim);
+    claim = NULL;
     args = ctl_json_args("device", device, NULL, NULL, false);
     rc = ctl_cmd(&c, "usb-attach", args, -1, NULL) < 0 ? FERRY_EXIT_FAILURE : FERRY_EXIT_OK;
     g_free(args);
 out:
+    /* ours goes; ferry-dm's copy of the lock fd (same open file description) holds it on */
+    policy_owner_detach(claim);
     if (rc != FERRY_EXIT_OK && claimed && policy_owner_drop(NULL, "usb", ident, gname) < 0)
         fprintf(stderr, "ferry usb attach: cannot drop the claim on %s\n", ident);
     g_free(gname);

@@ -20,6 +20,7 @@ int cmd_policy(int argc, char **argv);         /* cli/cmd-policy.c: ferry policy
 /* The device-access policy for every command that grants a device
  * (cli/cmd-policy.c; policy/policy.h, policy/owner.h). */
 struct ferry_policy;
+struct ferry_policy_owner;
 /* file NULL: $FERRY_POLICY or /etc/ferry/policy.conf; prints why not. */
 int cli_policy_load(const char *file, struct ferry_policy **out);
 /* The same with sysfs and proc roots (NULL: the environment's or the host's). */
@@ -31,9 +32,12 @@ char *cli_guest_name(const char *guest);
 /* The process at the other end of a unix socket, 0 if unknown. */
 long cli_peer_pid(int fd);
 /* Claim kind/id for guest on behalf of process pid (0: this one), which
- * the owner's description names; prints why not.  0 or -errno. */
+ * the owner's description names; prints why not.  0 or -errno.  keep NULL:
+ * the lock is let go at once (the description stays); else *keep gets the
+ * claim, to pass its lock fd to that process (policy_owner_fd), or NULL when
+ * the guest held it already (-EALREADY: nothing new to pass). */
 int cli_owner_claim(const char *what, const char *kind, const char *id, const char *guest,
-                    const char *program, long pid);
+                    const char *program, long pid, struct ferry_policy_owner **keep);
 /* -EBUSY (printed) when another guest owns kind/id. */
 int cli_owner_check(const char *what, const char *kind, const char *id, const char *guest);
 /* cli/libvirt-hook.c: ferry libvirt-hook DOMAIN OP SUB-OP EXTRA < XML */

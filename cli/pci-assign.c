@@ -348,7 +348,7 @@ int cmd_pci_attach(const struct cmd_pci_opts *o, const char *guest, const char *
         /* owned by the process that holds the device: QEMU, or the ferry-dm serving it */
         if (cli_owner_claim("ferry pci attach", "pci", name, gname,
                             ferry_qmp_peer_is_ferry_dm(q) ? "ferry-dm" : "qemu",
-                            cli_peer_pid(ferry_qmp_fd(q))) < 0)
+                            cli_peer_pid(ferry_qmp_fd(q)), NULL) < 0)
             goto out;
     }
     h = cmd_pci_open_host(o);

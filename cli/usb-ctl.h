@@ -25,6 +25,11 @@ void ctl_close(struct ctl *c);
 /* Run cmd (args: a JSON object text or NULL), passing fd if >= 0.  0 with
  * *ret (the "return" member; may be NULL), or -1 after printing the error. */
 int ctl_cmd(struct ctl *c, const char *cmd, const char *args, int fd, json_t **ret);
+/* The same with nfds fds (at most CTL_FDS_MAX), in that order: ferry-dm's
+ * handler takes them oldest first (a device's fd, then its claim's lock). */
+#define CTL_FDS_MAX 4
+int ctl_cmd_fds(struct ctl *c, const char *cmd, const char *args, const int *fds,
+                unsigned nfds, json_t **ret);
 /* {"k1": v1[, "k2": v2][, "fd": true]} as text for ctl_cmd's args (g_free). */
 char *ctl_json_args(const char *k1, const char *v1, const char *k2, const char *v2,
                     bool with_fd);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,6 +33,7 @@ struct companion_usb {
     char *name;                        /* the guest's name for the policy */
     struct ferry_policy *policy;       /* the device-access policy (policy/policy.h) */
     GHashTable *owned;                 /* identity -> struct ferry_policy_owner * */
+    char granted[160];                 /* identity of the device usb_grant saw last */
     /* libvirt mode (companion_usb_start_libvirt): no QMP; each device on a
      * listening socket the CLI made and passed (usb-listen), by alias */
     char *domain;
@@ -57,9 +59,10 @@ static int usb_grant(void *opaque, const char *guest, const struct ferry_usb_dev
                  d->port[0] ? " at " : "", d->port, u->name, v.reason);
         return -EPERM;
     }
+    usb_identity(d, ident, sizeof(ident));
+    g_strlcpy(u->granted, ident, sizeof(u->granted));
     if (u->confined)
         return 0;
-    usb_identity(d, ident, sizeof(ident));
     if (g_hash_table_contains(u->owned, ident))
         return 0;
     r = policy_owner_claim(NULL, "usb", ident, u->name, "ferry-dm", getpid(), &o, &held, oerr,
@@ -196,20 +199,75 @@ static void usb_log(void *opaque, enum ferry_log_level level, const char *msg)
     ferry_log_glib(NULL, level, msg);
 }
 
-static char *cmd_attach(struct companion_usb *u, json_t *args, json_t *id, int *fd)
+/*
+ * The broker's claim on the device it passed (policy/owner.h): its lock fd
+ * is kept with the assignment, released with it (usb_released) and handed
+ * to a successor on replace, so that the guest holds the device as long as
+ * some ferry-dm of it serves it.  Only for the device just attached: the
+ * identity ferry-dm saw (usb_grant) must be the claim's.
+ */
+static void keep_claim(struct companion_usb *u, const char *cid, const char *path, int lockfd)
+{
+    struct ferry_policy_owner *o = NULL;
+    struct stat st;
+
+    if (strcmp(cid, u->granted)) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb-attach: the claim passed is for %s, the device "
+                  "passed is %s: claim not kept", cid, u->granted[0] ? u->granted : "unknown");
+        close(lockfd);
+        return;
+    }
+    if (g_hash_table_contains(u->owned, cid)) {
+        close(lockfd);          /* held already (our own claim, or an earlier broker's) */
+        return;
+    }
+    if (fstat(lockfd, &st) < 0 || !S_ISREG(st.st_mode) || policy_owner_adopt(lockfd, path, &o) < 0) {
+        ferry_log(FERRY_LOG_WARNING, NULL, "usb-attach %s: the claim's fd is not an owner "
+                  "record (%s): claim not kept", cid, path);
+        close(lockfd);
+        return;
+    }
+    g_hash_table_replace(u->owned, g_strdup(cid), o);
+    ferry_log(FERRY_LOG_INFO, NULL, "usb: %s: the broker's ownership claim is held here now "
+              "(%s)", cid, path);
+}
+
+static char *cmd_attach(struct companion_usb *u, struct ferry_dm_control_req *req, json_t *args,
+                        json_t *id, int *fd)
 {
     const char *dev = ferry_json_string(args, "device", NULL);
     bool with_fd = json_is_true(json_object_get(args, "fd"));
+    json_t *claim = json_object_get(args, "claim");
+    const char *cid = ferry_json_string(claim, "id", NULL);
+    const char *cpath = ferry_json_string(claim, "path", NULL);
     char err[FERRY_USB_ERR_MAX];
+    int lockfd = -1;
     int r;
 
+    if (claim) {
+        /* {"claim": {"id": IDENTITY, "path": OWNER-FILE}}: its lock is the second fd */
+        lockfd = with_fd && *fd >= 0 ? dm_control_take_fd(req) : -1;
+        if (!json_is_object(claim) || !cid || !cpath || lockfd < 0) {
+            if (lockfd >= 0)
+                close(lockfd);
+            return dm_control_reply_error(id, "usb-attach: \"claim\" ({\"id\": IDENTITY, "
+                                              "\"path\": FILE}) comes with \"fd\": true and two "
+                                              "fds (SCM_RIGHTS): the device's, then the claim's "
+                                              "lock");
+        }
+    }
     if (with_fd) {
         if (*fd < 0)
             return dm_control_reply_error(id, "usb-attach: \"fd\": true but no fd came "
                                                 "with the command (SCM_RIGHTS)");
+        u->granted[0] = '\0';
         r = usb_service_attach_fd(u->svc, u->qmp, *fd, err, sizeof(err));
-        if (r == 0)
+        if (r == 0) {
             *fd = -1;       /* the service's now */
+            if (lockfd >= 0)
+                keep_claim(u, cid, cpath, lockfd);
+            lockfd = -1;
+        }
     } else if (!dev) {
         return dm_control_reply_error(id, "usb-attach: \"device\" (VID:PID, "
                                             "VID:PID:SERIAL, port path or BUS.ADDR) is required");
@@ -221,6 +279,8 @@ static char *cmd_attach(struct companion_usb *u, json_t *args, json_t *id, int *
     } else {
         r = usb_service_attach(u->svc, u->qmp, dev, err, sizeof(err));
     }
+    if (lockfd >= 0)
+        close(lockfd);
     return r < 0 ? dm_control_reply_error(id, err) : dm_control_reply(id, NULL);
 }
 
@@ -516,7 +576,7 @@ char *companion_usb_command(struct companion_usb *u, struct ferry_dm_control_req
     if (u->domain)
         return libvirt_command(u, cmd, args, id, fd);
     if (!strcmp(cmd, "usb-attach"))
-        return cmd_attach(u, args, id, fd);
+        return cmd_attach(u, req, args, id, fd);
     if (!strcmp(cmd, "usb-detach"))
         return cmd_detach(u, req, args, id);
     if (!strcmp(cmd, "usb-unplugged")) {

@@ -81,7 +81,7 @@ static int inh_take(unsigned idx, unsigned slot)
     return fd;
 }
 
-unsigned dm_chardev_export(int *fds, uint32_t *tags, unsigned max)
+int dm_chardev_export(int *fds, uint32_t *tags, unsigned max)
 {
     unsigned n = 0, idx = 0;
 
@@ -97,14 +97,17 @@ unsigned dm_chardev_export(int *fds, uint32_t *tags, unsigned max)
             [DM_CHARDEV_SLOT_LISTEN] = cd->listen_fd,
             [DM_CHARDEV_SLOT_CLIENT] = cd->client_fd,
         };
-        for (unsigned k = 0; k < DM_CHARDEV_SLOTS; k++)
-            if (slot_fd[k] >= 0 && n < max) {
-                fds[n] = slot_fd[k];
-                tags[n++] = idx << 8 | k;
-            }
+        for (unsigned k = 0; k < DM_CHARDEV_SLOTS; k++) {
+            if (slot_fd[k] < 0)
+                continue;
+            if (n == max)
+                return -E2BIG;
+            fds[n] = slot_fd[k];
+            tags[n++] = idx << 8 | k;
+        }
         idx++;
     }
-    return n;
+    return (int)n;
 }
 
 int dm_chardev_inherit(const int *fds, const uint32_t *tags, unsigned n)

@@ -63,7 +63,8 @@ enum {
     DM_CHARDEV_SLOT_PTY_SLAVE, DM_CHARDEV_SLOT_LISTEN, DM_CHARDEV_SLOT_CLIENT,
     DM_CHARDEV_SLOTS
 };
-unsigned dm_chardev_export(int *fds, uint32_t *tags, unsigned max);
+/* How many (at most max), or -E2BIG when they do not all fit: none is left out silently. */
+int dm_chardev_export(int *fds, uint32_t *tags, unsigned max);
 int dm_chardev_inherit(const int *fds, const uint32_t *tags, unsigned n);
 void dm_chardev_inherit_done(void);
 

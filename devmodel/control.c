@@ -101,6 +101,11 @@ static int client_take_fd(struct control_client *cl)
 
 static void client_idle_update(struct control_client *cl, bool active);
 
+int dm_control_take_fd(struct ferry_dm_control_req *req)
+{
+    return req ? client_take_fd(req->cl) : -1;
+}
+
 /* This connection stays for long (a hotplug broker): see control.h. */
 static char *cmd_client_follow(struct ferry_dm_control *c, struct control_client *cl,
                                json_t *id)

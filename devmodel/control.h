@@ -90,6 +90,9 @@ typedef char *(*ferry_dm_control_handler_fn)(void *opaque, struct ferry_dm_contr
                                              int *fd);
 void dm_control_set_handler(struct ferry_dm_control *c, ferry_dm_control_handler_fn fn,
                                   void *opaque);
+/* The next fd the client passed after *fd (a command that takes two: a
+ * device's fd and its ownership claim's lock), now the caller's; -1 if none. */
+int dm_control_take_fd(struct ferry_dm_control_req *req);
 /*
  * Send reply_line (and what was queued before it) to the client now,
  * blocking: for a handler whose process ends right after (x-replace), so

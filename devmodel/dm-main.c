@@ -171,9 +171,9 @@ static char *cmd_replace(struct dm_program *m, struct ferry_dm_control_req *req,
                                       "also serves another QEMU's USB or PCI (--qmp, qmp= in "
                                       "[usb] or [pci]): nothing was changed");
     if (fault && strcmp(fault, "checksum") && strcmp(fault, "truncate") &&
-        strcmp(fault, "version") && strcmp(fault, "stale"))
-        return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate, version "
-                                      "or stale");
+        strcmp(fault, "version") && strcmp(fault, "stale") && strcmp(fault, "fds"))
+        return dm_control_reply_error(id, "x-replace: x-fault is checksum, truncate, version, "
+                                      "stale or fds");
     if (m->replace_pending)
         return dm_control_reply_error(id, "x-replace: a replace is under way already");
     int sock;

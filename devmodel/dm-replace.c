@@ -24,7 +24,10 @@
 
 #define REPLACE_MAGIC       0x50524446u     /* "FDRP" */
 #define REPLACE_CHUNK       32768
-#define REPLACE_FDS_MAX     250             /* under the kernel's SCM_MAX_FD (253) */
+/* fds per SCM_RIGHTS message: the kernel takes at most SCM_MAX_FD (253) in one; a message
+ * with more (DM_STATE_FDS_MAX in all) has the rest follow in FDS_MORE messages */
+#define REPLACE_FDS_PER_MSG 200
+#define REPLACE_SCM_MAX_FD  253
 #define REPLACE_MSG_MAX     (REPLACE_CHUNK + 64)
 
 /*
@@ -44,6 +47,7 @@ enum replace_type {
     REPLACE_MSG_RESULT = 4,
     REPLACE_MSG_STARTED = 5,
     REPLACE_MSG_FREEZE = 6,
+    REPLACE_MSG_FDS_MORE = 7,   /* the next fds of an FDS or FREEZE (struct replace_fds_more) */
 };
 
 /* The router's deadline for vCPUs (15 s from FDS) is renewed at the freeze past this. */
@@ -61,7 +65,7 @@ struct replace_fds {
     struct ioreq_msg_memory_reply mem;      /* guest RAM's regions, with a DM_STATE_FD_RAM */
     uint32_t nr_ioreq_fds;
     uint32_t nr_fds;
-    uint32_t roles[REPLACE_FDS_MAX];
+    uint32_t roles[DM_STATE_FDS_MAX];
 };
 
 #define REPLACE_CLAIMS_MAX  1024  /* more are asked of the router again (no-ops there) */
@@ -125,7 +129,7 @@ static ssize_t msg_recv(int sock, uint16_t want, void *buf, int *fds, unsigned m
 {
     struct pollfd p = { .fd = sock, .events = POLLIN };
     struct replace_hdr *h = buf;
-    size_t space = CMSG_SPACE(REPLACE_FDS_MAX * sizeof(int));
+    size_t space = CMSG_SPACE(REPLACE_SCM_MAX_FD * sizeof(int));
     g_autofree char *cbuf = g_malloc0(space);
     struct iovec iov = { buf, REPLACE_MSG_MAX };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -187,6 +191,67 @@ static ssize_t msg_recv(int sock, uint16_t want, void *buf, int *fds, unsigned m
     return (ssize_t)h->len;
 }
 
+FERRY_PRINTF(3, 4) static void say(char *why, size_t n, const char *fmt, ...);
+
+/* The fds from first on, count of them: the rest of an FDS's or a FREEZE's fds. */
+struct replace_fds_more {
+    uint32_t first;
+    uint32_t count;
+};
+
+/*
+ * A message with nfds fds, in as many SCM_RIGHTS messages as they need: the
+ * first REPLACE_FDS_PER_MSG with it, the rest in FDS_MORE messages, each
+ * naming its first fd and count.  short_by: the last carries that many fds
+ * less than it says (x-fault=fds).
+ */
+static int msg_send_fds(int sock, uint16_t type, uint16_t version, const void *payload,
+                        size_t len, const int *fds, unsigned nfds, unsigned short_by)
+{
+    unsigned n1 = MIN(nfds, REPLACE_FDS_PER_MSG);
+    int rc = msg_send(sock, type, version, payload, len, fds,
+                      n1 - (n1 == nfds ? MIN(short_by, n1) : 0));
+
+    for (unsigned first = n1; rc == 0 && first < nfds; first += REPLACE_FDS_PER_MSG) {
+        struct replace_fds_more m = { first, MIN(nfds - first, REPLACE_FDS_PER_MSG) };
+        bool last = first + m.count == nfds;
+
+        rc = msg_send(sock, REPLACE_MSG_FDS_MORE, DM_STATE_VERSION, &m, sizeof(m), fds + first,
+                      m.count - (last ? MIN(short_by, m.count) : 0));
+    }
+    return rc;
+}
+
+/*
+ * The rest of a message's fds, from *have up to total (fds has room for
+ * total), each batch checked against what it says it is: 0, or -errno with
+ * why (the fds received so far stay in fds, counted in *have, the caller's).
+ */
+static int msg_recv_more(int sock, uint8_t *buf, int *fds, unsigned *have, unsigned total,
+                         char *why, size_t why_len)
+{
+    while (*have < total) {
+        struct replace_fds_more m = { 0 };
+        unsigned want = MIN(total - *have, REPLACE_FDS_PER_MSG), got = 0;
+        ssize_t n = msg_recv(sock, REPLACE_MSG_FDS_MORE, buf, fds + *have, want, &got, NULL);
+
+        if (n < 0) {
+            say(why, why_len, "the handover's fds stopped at %u of %u: %s", *have, total,
+                strerror((int)-n));
+            return (int)n;
+        }
+        memcpy(&m, buf + sizeof(struct replace_hdr), MIN((size_t)n, sizeof(m)));
+        *have += got;
+        if ((size_t)n != sizeof(m) || m.first != *have - got || m.count != got ||
+            got != want) {
+            say(why, why_len, "malformed handover: fds %u-%u announced, %u came at %u of %u",
+                m.first, m.first + m.count, got, *have - got, total);
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -224,8 +289,8 @@ struct dm_replace {
     uint64_t t_announced;
     uint64_t generation;                    /* dm_handover_generation then */
     struct replace_fds f;                   /* as sent */
-    int fds[REPLACE_FDS_MAX];
-    struct fd_id ids[REPLACE_FDS_MAX];
+    int fds[DM_STATE_FDS_MAX];
+    struct fd_id ids[DM_STATE_FDS_MAX];
     uint64_t freeze_at, frozen;             /* the last commit's (dm_replace_last_freeze) */
 };
 
@@ -368,7 +433,7 @@ static unsigned still_fds(struct dm_replace *r, struct replace_fds *f, int *fds,
     *rc = 0;
     memset(f, 0, offsetof(struct replace_fds, roles));
     if (r->serving) {
-        *rc = dm_server_export(p->server, &f->ioreq, fds, REPLACE_FDS_MAX - 1);
+        *rc = dm_server_export(p->server, &f->ioreq, fds, DM_STATE_FDS_MAX - 4);
         if (*rc < 0) {
             say(why, why_len, "cannot hand over the ioreq registration: %s", strerror(-*rc));
             return 0;
@@ -401,11 +466,17 @@ static unsigned still_fds(struct dm_replace *r, struct replace_fds *f, int *fds,
         fds[n] = qfd;
         f->roles[n++] = DM_STATE_FD_QMP;
     }
-    uint32_t tags[REPLACE_FDS_MAX];
-    unsigned nc = dm_chardev_export(fds + n, tags, DM_STATE_FDS_MAX - n);
-    for (unsigned i = 0; i < nc; i++)
+    g_autofree uint32_t *tags = g_new(uint32_t, DM_STATE_FDS_MAX);
+    int nc = dm_chardev_export(fds + n, tags, DM_STATE_FDS_MAX - n);
+    if (nc < 0) {
+        *rc = nc;
+        say(why, why_len, "the chardevs' fds do not fit in a handover (at most %u fds in all)",
+            DM_STATE_FDS_MAX);
+        return 0;
+    }
+    for (int i = 0; i < nc; i++)
         f->roles[n + i] = DM_STATE_FD_CHARDEV | tags[i] << 8;
-    return n + nc;
+    return n + (unsigned)nc;
 }
 
 static int fd_identity(int fd, struct fd_id *id)
@@ -475,8 +546,13 @@ int dm_replace_offer(struct dm_replace *r, const struct dm_replace_parts *p, con
     r->t_announced = now_ns();
     uint16_t version = fault && !strcmp(fault, "version") ? DM_STATE_VERSION + 1
                                                           : DM_STATE_VERSION;
-    rc = msg_send(r->inst.sock, REPLACE_MSG_FDS, version, f,
-                  offsetof(struct replace_fds, roles) + n * sizeof(uint32_t), r->fds, n);
+    /* x-fault=fds: the last message carries one fd less than it says */
+    rc = msg_send_fds(r->inst.sock, REPLACE_MSG_FDS, version, f,
+                      offsetof(struct replace_fds, roles) + n * sizeof(uint32_t), r->fds, n,
+                      fault && !strcmp(fault, "fds") ? 1 : 0);
+    if (rc == 0)
+        ferry_log(FERRY_LOG_INFO, NULL, "replace: %u fds offered in %u messages", n,
+                  n ? (n + REPLACE_FDS_PER_MSG - 1) / REPLACE_FDS_PER_MSG : 1);
     if (rc < 0)
         goto no_answer;     /* most likely it exited already: say what it said */
     r->offered = true;
@@ -509,7 +585,7 @@ fail:
 static int offer_still_holds(struct dm_replace *r, struct replace_fds *now, char *why,
                              size_t why_len)
 {
-    int fds[REPLACE_FDS_MAX];
+    int fds[DM_STATE_FDS_MAX];
     int rc;
     unsigned n = still_fds(r, now, fds, why, why_len, &rc);
     unsigned ndev = 0;
@@ -548,7 +624,7 @@ int dm_replace_commit(struct dm_replace *r, const char *fault, pid_t *pid, char 
     g_autoptr(GByteArray) state = g_byte_array_new();
     g_autofree uint8_t *buf = g_malloc(REPLACE_MSG_MAX);
     uint32_t roles[DM_STATE_FDS_MAX];
-    int fds[REPLACE_FDS_MAX];
+    int fds[DM_STATE_FDS_MAX];
     unsigned nl = 0, n1 = r->f.nr_fds;
     bool companion_saved = false, frozen = false;
     g_autoptr(GByteArray) cstate = NULL;
@@ -611,9 +687,9 @@ int dm_replace_commit(struct dm_replace *r, const char *fault, pid_t *pid, char 
         z->nr_claims = dm_server_claims(p->server, z->claims, REPLACE_CLAIMS_MAX, &enabled);
         z->enabled = enabled;
     }
-    rc = msg_send(inst.sock, REPLACE_MSG_FREEZE, DM_STATE_VERSION, z,
-                  offsetof(struct replace_freeze, claims) +
-                  z->nr_claims * sizeof(struct dm_server_claim), fds, nl);
+    rc = msg_send_fds(inst.sock, REPLACE_MSG_FREEZE, DM_STATE_VERSION, z,
+                      offsetof(struct replace_freeze, claims) +
+                      z->nr_claims * sizeof(struct dm_server_claim), fds, nl, 0);
     if (rc < 0)
         goto no_answer;
     t_sent = now_ns();
@@ -713,9 +789,9 @@ int dm_replace_run(struct dm_replace *r, const struct dm_replace_parts *p, const
 struct dm_takeover {
     int sock;
     struct replace_fds f;       /* FDS's, then FREEZE's roles appended */
-    int fds[REPLACE_FDS_MAX];
+    int fds[DM_STATE_FDS_MAX];
     unsigned nfds;
-    bool used[REPLACE_FDS_MAX];
+    bool used[DM_STATE_FDS_MAX];
     uint32_t state_len;
 };
 
@@ -731,7 +807,8 @@ int dm_takeover_receive(int fd, struct dm_takeover **out, char *why, size_t why_
     uint16_t version = 0;
 
     t->sock = fd;
-    ssize_t n = msg_recv(fd, REPLACE_MSG_FDS, buf, t->fds, REPLACE_FDS_MAX, &t->nfds, &version);
+    ssize_t n = msg_recv(fd, REPLACE_MSG_FDS, buf, t->fds, REPLACE_FDS_PER_MSG, &t->nfds,
+                         &version);
     if (n == -EPROTONOSUPPORT) {
         say(why, why_len, "incompatible state version %u: this ferry-dm reads version %u",
             version, DM_STATE_VERSION);
@@ -745,13 +822,17 @@ int dm_takeover_receive(int fd, struct dm_takeover **out, char *why, size_t why_
            (size_t)n < sizeof(t->f) ? (size_t)n : sizeof(t->f));
     if ((size_t)n < offsetof(struct replace_fds, roles) || t->f.nr_fds > DM_STATE_FDS_MAX ||
         (size_t)n != offsetof(struct replace_fds, roles) + t->f.nr_fds * sizeof(uint32_t) ||
-        t->f.nr_fds != t->nfds || t->f.nr_ioreq_fds > t->nfds ||
+        t->nfds != MIN(t->f.nr_fds, REPLACE_FDS_PER_MSG) || t->f.nr_ioreq_fds > t->f.nr_fds ||
         t->f.mem.nr_regions > IOREQ_MEMORY_MAX_REGIONS) {
         say(why, why_len, "malformed handover: %zd bytes, %u fds announced, %u came",
             n, t->f.nr_fds, t->nfds);
         n = -EBADMSG;
         goto refuse;
     }
+    /* the rest of the fds: all of them, or a refusal */
+    n = msg_recv_more(fd, buf, t->fds, &t->nfds, t->f.nr_fds, why, why_len);
+    if (n < 0)
+        goto refuse;
     t->f.ioreq.name[IOREQ_NAME_MAX] = '\0';
     *out = t;
     return 0;
@@ -763,8 +844,8 @@ refuse:
 /* The interrupt lines' fds (FDS's none, FREEZE's all), stashed for the devices' start. */
 static int inherit_lines(struct dm_takeover *t, unsigned from, char *why, size_t why_len)
 {
-    int hfds[REPLACE_FDS_MAX];
-    uint32_t hroles[REPLACE_FDS_MAX];
+    int hfds[DM_STATE_FDS_MAX];
+    uint32_t hroles[DM_STATE_FDS_MAX];
     unsigned nh = 0;
 
     for (unsigned i = from; i < t->nfds; i++) {
@@ -792,8 +873,8 @@ static int inherit_lines(struct dm_takeover *t, unsigned from, char *why, size_t
 int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, char *why,
                       size_t why_len)
 {
-    int cfds[REPLACE_FDS_MAX];
-    uint32_t tags[REPLACE_FDS_MAX];
+    int cfds[DM_STATE_FDS_MAX];
+    uint32_t tags[DM_STATE_FDS_MAX];
     unsigned nc = 0;
     int memfd = -1;
 
@@ -824,8 +905,8 @@ int dm_takeover_adopt(struct dm_takeover *t, struct ferry_dm_server *server, cha
         say(why, why_len, "malformed chardev fds in the handover");
         return rc;
     }
-    int hfds[REPLACE_FDS_MAX];
-    uint32_t hroles[REPLACE_FDS_MAX];
+    int hfds[DM_STATE_FDS_MAX];
+    uint32_t hroles[DM_STATE_FDS_MAX];
     unsigned nh = 0;
     for (unsigned i = t->f.nr_ioreq_fds; i < t->nfds; i++)
         if (DM_STATE_FD_KIND(t->f.roles[i]) == DM_STATE_FD_DEVICE) {
@@ -885,7 +966,7 @@ static int await_freeze(struct dm_takeover *t, struct ferry_dm_server *server, u
                         char *why, size_t why_len)
 {
     g_autofree struct replace_freeze *z = g_new0(struct replace_freeze, 1);
-    int late[REPLACE_FDS_MAX];
+    int late[DM_STATE_FDS_MAX];
     unsigned nl = 0;
     int rc = msg_send(t->sock, REPLACE_MSG_PREPARED, DM_STATE_VERSION, NULL, 0, NULL, 0);
 
@@ -893,7 +974,8 @@ static int await_freeze(struct dm_takeover *t, struct ferry_dm_server *server, u
         say(why, why_len, "the predecessor went away: %s", strerror(-rc));
         return rc;
     }
-    ssize_t n = msg_recv(t->sock, REPLACE_MSG_FREEZE, buf, late, REPLACE_FDS_MAX, &nl, NULL);
+    ssize_t n = msg_recv(t->sock, REPLACE_MSG_FREEZE, buf, late, REPLACE_FDS_PER_MSG, &nl,
+                         NULL);
     if (n < 0) {
         say(why, why_len, "the predecessor did not stop: %s", strerror((int)-n));
         return (int)n;
@@ -903,12 +985,19 @@ static int await_freeze(struct dm_takeover *t, struct ferry_dm_server *server, u
         z->nr_fds > DM_STATE_FDS_MAX - t->nfds || z->nr_claims > REPLACE_CLAIMS_MAX ||
         (size_t)n != offsetof(struct replace_freeze, claims) +
                      z->nr_claims * sizeof(struct dm_server_claim) ||
-        z->nr_fds != nl || z->state_len > DM_STATE_MAX) {
+        nl != MIN(z->nr_fds, REPLACE_FDS_PER_MSG) || z->state_len > DM_STATE_MAX) {
         for (unsigned i = 0; i < nl; i++)
             close(late[i]);
         say(why, why_len, "malformed freeze: %zd bytes, %u fds announced, %u came", n,
             z->nr_fds, nl);
         return -EBADMSG;
+    }
+    /* the rest of the late fds: all of them, or a refusal */
+    rc = msg_recv_more(t->sock, buf, late, &nl, z->nr_fds, why, why_len);
+    if (rc < 0) {
+        for (unsigned i = 0; i < nl; i++)
+            close(late[i]);
+        return rc;
     }
     unsigned from = t->nfds;
     for (unsigned i = 0; i < nl; i++) {
@@ -989,7 +1078,7 @@ int dm_takeover_finish(struct dm_takeover *t, const struct dm_replace_parts *p, 
         return rc;
     t_started = now_ns();
     if (p->companion) {
-        int cfds[REPLACE_FDS_MAX];
+        int cfds[DM_STATE_FDS_MAX];
         unsigned nc = 0;
 
         for (unsigned i = 0; i < t->nfds; i++)

@@ -43,7 +43,9 @@
 #define DM_STATE_HEADER_SIZE    24
 #define DM_STATE_MAX            (16u << 20)     /* a whole stream, trailer included */
 #define DM_STATE_SECTIONS_MAX   64
-#define DM_STATE_FDS_MAX        64
+/* fds a handover passes (each a role in the FDS section); the replace sends
+ * them in several SCM_RIGHTS messages (dm-replace.c) */
+#define DM_STATE_FDS_MAX        1024
 
 enum dm_state_section {
     DM_STATE_SEC_GUEST = 1,

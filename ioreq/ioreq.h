@@ -306,7 +306,11 @@ struct ioreq_router;
  */
 struct ioreq_router_ops {
     ferry_log_fn log;
-    /* Optional: wire an eventfd to a GSI (KVM_IRQFD). */
+    /*
+     * Optional: wire an eventfd to a GSI (KVM_IRQFD), or undo that.  The
+     * router keeps fd (and resample_fd) open while assigned and undoes each
+     * server's when it goes (crashed or detached; not on a handover).
+     */
     int (*irqfd)(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign);
     /* Optional: raise or lower a GSI (KVM_IRQ_LINE). */
     int (*irq_line)(void *opaque, uint32_t gsi, bool level);

@@ -7,8 +7,10 @@
  * types here; router-internal.h has the records.
  */
 #include <errno.h>
+#include <linux/kcmp.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ioreq/router-internal.h"
@@ -28,6 +30,101 @@ void ioreq_router_unroute_all(struct ioreq_srv *s)
         close(m->fd);
         m->used = false;
     }
+}
+
+/* Control thread: deassign s's irqfds (the eventfds may live on elsewhere: KVM would keep them). */
+void ioreq_router_unirqfd_all(struct ioreq_srv *s)
+{
+    struct ioreq_router *r = s->r;
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < IOREQ_IRQFDS_MAX; i++) {
+        struct ioreq_irqfd *q = &s->irqfds[i];
+        if (!q->used)
+            continue;
+        if (r->ops->irqfd)
+            (void)r->ops->irqfd(r->opaque, q->gsi, q->fd, q->resample_fd, false);
+        close(q->fd);
+        if (q->resample_fd >= 0)
+            close(q->resample_fd);
+        q->used = false;
+        n++;
+    }
+    if (n)
+        rlog(r, FERRY_LOG_INFO, "ioreq server %u (%s): its %u irqfds deassigned", s->id, s->name,
+             n);
+}
+
+/* The same open file (an eventfd passed again for its deassign)? */
+static bool same_file(int a, int b)
+{
+    pid_t me = getpid();
+    long k = syscall(SYS_kcmp, me, me, KCMP_FILE, a, b);
+
+    return k == 0;
+}
+
+/* The record of s's irqfd for gsi on the eventfd fd (another fd of it), or NULL. */
+static struct ioreq_irqfd *irqfd_find(struct ioreq_srv *s, uint32_t gsi, int fd)
+{
+    for (unsigned i = 0; i < IOREQ_IRQFDS_MAX; i++)
+        if (s->irqfds[i].used && s->irqfds[i].gsi == gsi && same_file(s->irqfds[i].fd, fd))
+            return &s->irqfds[i];
+    return NULL;
+}
+
+/* The irqfd message: assigned ones are kept (fds and all) until deassigned or s goes. */
+static int handle_irqfd(struct ioreq_srv *s, uint32_t seq, const struct ioreq_msg_irqfd *m,
+                        int *fds, unsigned nfds)
+{
+    struct ioreq_router *r = s->r;
+    bool assign = !(m->flags & IOREQ_IRQFD_F_DEASSIGN);
+    bool resample = m->flags & IOREQ_IRQFD_F_RESAMPLE;
+    struct ioreq_irqfd *slot = NULL;
+    int rc;
+
+    if (nfds != (resample ? 2u : 1u)) {
+        ioreq_router_close_fds(fds, nfds);
+        return ioreq_router_reply(s, seq, -EINVAL, "irqfd for gsi %u: %u fds, expected %u",
+                                  m->gsi, nfds, resample ? 2 : 1);
+    }
+    if (!r->ops->irqfd) {
+        ioreq_router_close_fds(fds, nfds);
+        return ioreq_router_reply(s, seq, -ENOSYS, "irqfd for gsi %u: %s", m->gsi,
+                                  strerror(ENOSYS));
+    }
+    if (!assign) {
+        struct ioreq_irqfd *q = irqfd_find(s, m->gsi, fds[0]);
+
+        rc = r->ops->irqfd(r->opaque, m->gsi, fds[0], resample ? fds[1] : -1, false);
+        ioreq_router_close_fds(fds, nfds);
+        if (q) {
+            close(q->fd);
+            if (q->resample_fd >= 0)
+                close(q->resample_fd);
+            q->used = false;
+        }
+        if (rc)
+            return ioreq_router_reply(s, seq, rc, "irqfd for gsi %u: %s", m->gsi,
+                                      strerror(-rc));
+        return ioreq_router_reply(s, seq, 0, NULL);
+    }
+    for (unsigned i = 0; i < IOREQ_IRQFDS_MAX && !slot; i++)
+        if (!s->irqfds[i].used)
+            slot = &s->irqfds[i];
+    if (!slot) {
+        ioreq_router_close_fds(fds, nfds);
+        return ioreq_router_reply(s, seq, -ENOSPC, "irqfd for gsi %u: server has %u irqfds "
+                                  "already (at most)", m->gsi, IOREQ_IRQFDS_MAX);
+    }
+    rc = r->ops->irqfd(r->opaque, m->gsi, fds[0], resample ? fds[1] : -1, true);
+    if (rc) {
+        ioreq_router_close_fds(fds, nfds);
+        return ioreq_router_reply(s, seq, rc, "irqfd for gsi %u: %s", m->gsi, strerror(-rc));
+    }
+    *slot = (struct ioreq_irqfd){ .used = true, .gsi = m->gsi, .fd = fds[0],
+                                  .resample_fd = resample ? fds[1] : -1 };
+    return ioreq_router_reply(s, seq, 0, NULL);
 }
 
 /*
@@ -78,23 +175,8 @@ int ioreq_router_handle_ctl(struct ioreq_srv *s, const struct ioreq_msg_hdr *h, 
     int rc;
 
     switch (h->type) {
-    case IOREQ_MSG_IRQFD: {
-        const struct ioreq_msg_irqfd *m = p;
-        bool assign = !(m->flags & IOREQ_IRQFD_F_DEASSIGN);
-        bool resample = m->flags & IOREQ_IRQFD_F_RESAMPLE;
-        if (nfds != (resample ? 2u : 1u)) {
-            ioreq_router_close_fds(fds, nfds);
-            return ioreq_router_reply(s, h->seq, -EINVAL, "irqfd for gsi %u: %u fds, expected %u",
-                                      m->gsi, nfds, resample ? 2 : 1);
-        }
-        rc = r->ops->irqfd ? r->ops->irqfd(r->opaque, m->gsi, fds[0], resample ? fds[1] : -1,
-                                           assign)
-                           : -ENOSYS;
-        ioreq_router_close_fds(fds, nfds);
-        if (rc)
-            return ioreq_router_reply(s, h->seq, rc, "irqfd for gsi %u: %s", m->gsi, strerror(-rc));
-        return ioreq_router_reply(s, h->seq, 0, NULL);
-    }
+    case IOREQ_MSG_IRQFD:
+        return handle_irqfd(s, h->seq, p, fds, nfds);
     case IOREQ_MSG_IRQ_LINE: {
         const struct ioreq_msg_irq_line *m = p;
         rc = r->ops->irq_line ? r->ops->irq_line(r->opaque, m->gsi, m->level != 0) : -ENOSYS;

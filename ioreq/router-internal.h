@@ -18,6 +18,7 @@
 #define IOREQ_SERVERS_MAX       64
 #define IOREQ_VCPU_FDS_PER_MSG  (IOREQ_MSG_MAX_FDS / 2)
 #define IOREQ_HANDOVER_MS       15000   /* longest a handover may hold vCPUs */
+#define IOREQ_IRQFDS_MAX        128     /* irqfds (KVM_IRQFD) assigned per server */
 
 struct ioreq_srv;
 
@@ -64,6 +65,16 @@ struct ioreq_srv {
         uint32_t cookie, gsi;
         int fd;
     } msi_routes[IOREQ_MSI_ROUTES_MAX];     /* control thread only */
+    /*
+     * The irqfds assigned for it (their eventfds kept open here, as the MSI
+     * routes'): undone when it goes, crashed or not, whoever else still
+     * holds an eventfd; a replace keeps them (the registration stays).
+     */
+    struct ioreq_irqfd {
+        bool used;
+        uint32_t gsi;
+        int fd, resample_fd;
+    } irqfds[IOREQ_IRQFDS_MAX];             /* control thread only */
     int *req_fd;                    /* router -> server, per vCPU */
     int *resp_fd;                   /* server -> router, per vCPU */
 };
@@ -102,6 +113,7 @@ uint64_t ioreq_router_now_ns(void);
 
 /* router-ctl.c */
 void ioreq_router_unroute_all(struct ioreq_srv *s);
+void ioreq_router_unirqfd_all(struct ioreq_srv *s);
 int ioreq_router_handle_ctl(struct ioreq_srv *s, const struct ioreq_msg_hdr *h, const void *p,
                             int *fds, unsigned nfds);
 

@@ -148,6 +148,7 @@ static bool srv_orphan(struct ioreq_srv *s)
     s->restarted = false;
     atomic_store(&s->handover_until, ioreq_router_now_ns() + (uint64_t)ms * 1000000);
     ioreq_router_unroute_all(s);        /* the dead process's eventfds */
+    ioreq_router_unirqfd_all(s);        /* a restarted server assigns its own */
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
     close(s->sock);
     s->sock = -1;
@@ -168,6 +169,7 @@ static void srv_drop(struct ioreq_srv *s)
         return;
     ioreq_router_srv_kill(s, FERRY_LOG_WARNING, "connection closed");
     ioreq_router_unroute_all(s);
+    ioreq_router_unirqfd_all(s);
     if (s->sock >= 0)
         epoll_ctl(r->epfd, EPOLL_CTL_DEL, s->sock, NULL);
     for (unsigned i = 0; i < IOREQ_SERVERS_MAX; i++)

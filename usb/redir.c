@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <libusb.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -605,12 +606,46 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
         r->ops.ended(r->opaque, r, r->why);
 }
 
+/*
+ * Every bulk transfer through usbredir allocates about three times its size
+ * (usbredirparser's buffer for a request's data, usbredirhost's for an IN
+ * transfer, usbredirparser's packet for the answer), freed as soon as it is
+ * sent.  glibc gives the top of its heap back to the kernel when more than
+ * 128 KiB of it is free (and mmaps, then unmaps, blocks over its adaptive
+ * threshold), so a stream of 64 KiB transfers faulted its buffers in again,
+ * zeroed page by page, on every burst: 9209 page faults in 4 s of the
+ * gadget rig's stream against 617 with this.  What a process keeps is
+ * bounded by REDIR_HEAP_KEEP of free heap; blocks of up to
+ * REDIR_HEAP_MMAP_MIN come from the heap.  A GLIBC_TUNABLES that sets either
+ * wins.  Once per process, at its first usbredir endpoint.
+ */
+#define REDIR_HEAP_KEEP     (4u << 20)
+#define REDIR_HEAP_MMAP_MIN (1u << 20)
+
+static void redir_heap_tune(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+    static gsize once;
+
+    if (g_once_init_enter(&once)) {
+        const char *t = getenv("GLIBC_TUNABLES");
+
+        if (!t || (!strstr(t, "malloc.trim_threshold") && !strstr(t, "malloc.mmap_threshold"))) {
+            mallopt(M_TRIM_THRESHOLD, (int)REDIR_HEAP_KEEP);
+            mallopt(M_MMAP_THRESHOLD, (int)REDIR_HEAP_MMAP_MIN);
+        }
+        g_once_init_leave(&once, 1);
+    }
+#endif
+}
+
 static struct ferry_usb_redir *redir_alloc(struct ferry_usb_host *host, int fd, const char *name,
                                            const struct ferry_usb_redir_ops *ops, void *opaque)
 {
     struct ferry_usb_redir *r = g_new0(struct ferry_usb_redir, 1);
     struct event_base *base;
 
+    redir_heap_tune();
     r->host = host;
     r->fd = fd;
     r->ops = *ops;

@@ -457,11 +457,33 @@ def wait_for(what, cond, p, timeout=60):
         time.sleep(0.01)
 
 
+def eventfd_ids(pid):
+    """The eventfds process pid holds, by their kernel id (fdinfo eventfd-id)."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for l in f:
+                    if l.startswith("eventfd-id:"):
+                        ids.add(int(l.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def irqfd_ids(hv_pid, dm_pid):
+    """The eventfds ferry-hv keeps for the irqfds it assigned for ferry-dm: those both hold."""
+    return eventfd_ids(hv_pid) & eventfd_ids(dm_pid)
+
+
 def scenario_crash():
     """ferry-dm killed (SIGKILL) under a guest streaming through COM1, twice: first
     ferry-hv's child, then, after a replace, the successor (not ferry-hv's child).
     ferry-hv starts a fresh ferry-dm each time; the guest's vCPU waits meanwhile,
-    never reads all ones, and sees exactly two device resets (none for the replace)."""
+    never reads all ones, and sees exactly two device resets (none for the replace).
+    The dead ferry-dm's irqfds are deassigned (ferry-hv closes the eventfds it kept for
+    them, so none stays in KVM), the fresh one's assigned; the replace keeps them."""
     with tempfile.TemporaryDirectory() as d:
         ctl = os.path.join(d, "dm.sock")
         out_path = os.path.join(d, "com1.out")
@@ -487,12 +509,29 @@ def scenario_crash():
                 except OSError:
                     return False
             wait_for("the stream", lambda: size() > 1000, p)
+            # The eventfds ferry-hv and ferry-dm share: the ioreq doorbells, and an fd of
+            # each eventfd ferry-hv wired into KVM for ferry-dm (irqfds).
+            first = irqfd_ids(p.pid, dm_pid)
+            held = len(eventfd_ids(p.pid))
             # 1: ferry-hv's child dies; ferry-hv starts a fresh one (a new child).
             ino = os.stat(ctl).st_ino
             os.kill(dm_pid, signal.SIGKILL)
             wait_for("a fresh ferry-dm", lambda: fresh_control(ino), p)
             # Its serial file starts afresh; the stream goes on into it.
             wait_for("the stream after the restart", lambda: size() > 1000, p)
+            # The dead one's irqfds are gone from ferry-hv (and so from KVM: nobody holds
+            # their eventfds any more), the fresh one's in their place, as many.
+            fresh = [k for k in ferrytest.children(p.pid) if comm_of(k) == "ferry-dm"]
+            if len(fresh) != 1:
+                raise OSError("expected one fresh ferry-dm child, found %r" % fresh)
+            # The kernel reuses eventfd ids: counted, not compared.  A dead ferry-dm's
+            # irqfds left in ferry-hv (and so in KVM) would add to what it holds.
+            again = eventfd_ids(p.pid)
+            mine = irqfd_ids(p.pid, fresh[0])
+            if len(mine) != len(first) or len(again) != held:
+                raise OSError("after the restart ferry-hv holds %d eventfds (%d shared with "
+                              "ferry-dm), before %d (%d)" % (len(again), len(mine), held,
+                                                             len(first)))
             # 2: a replace; the successor is the old ferry-dm's launcher's child, or, once that
             # launcher died with the old ferry-dm, ferry-hv's (a subreaper), never init's.
             r = subprocess.run([CLI, "dm", "-s", ctl, "replace"], capture_output=True,
@@ -508,6 +547,10 @@ def scenario_crash():
             if parent != p.pid and comm_of(parent) != "ferry-launcher":
                 raise OSError("the successor %d's parent is %d (%s), neither ferry-hv nor the "
                               "old ferry-dm's launcher" % (succ, parent, comm_of(parent)))
+            # A replace keeps the irqfds: the successor serves the same eventfds.
+            if irqfd_ids(p.pid, succ) != mine:
+                raise OSError("the replace changed the irqfds: %r, before %r"
+                              % (sorted(irqfd_ids(p.pid, succ)), sorted(mine)))
             before = size()
             wait_for("the stream after the replace", lambda: size() > before + 1000, p)
             # 3: the successor dies; ferry-hv noticed whom it follows and restarts it too.
@@ -548,6 +591,10 @@ def scenario_crash():
             fail("ferry-hv did not restart ferry-dm twice", out, err)
         if "not ferry-hv's child" not in err:
             fail("ferry-hv did not follow the successor", out, err)
+        deassigned = re.findall(r"its (\d+) irqfds deassigned", err)
+        if len(deassigned) < 2 or "0" in deassigned:
+            fail("ferry-hv did not say it deassigned the dead ferry-dm's irqfds (twice)", out,
+                 err)
         # The last fresh ferry-dm's serial file: the stream's end, whole.
         with open(out_path, "rb") as f:
             data = f.read()

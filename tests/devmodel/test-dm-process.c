@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,14 +66,18 @@ static void r_log(void *opaque, enum ferry_log_level level, const char *msg)
 }
 
 /*
- * An irqchip of sorts, for test_process_replace_irqs only: irqfds and MSI
- * routes are accepted and counted, and a copy of GSI 4's eventfd and of
- * the first routed MSI's is kept to read what ferry-dm signals.
+ * An irqchip of sorts, for test_process_replace_irqs and
+ * test_process_crash_irqfds only: irqfds and MSI routes are accepted and
+ * counted, and a copy of GSI 4's latest eventfd and of the first routed
+ * MSI's is kept to read what ferry-dm signals.  keep_ms: the router keeps a
+ * dead server's registration for a restart (server_lost), as ferry-hv does.
  */
 static struct {
     bool on;
     unsigned gsi4_assigns, msi_routes;
+    atomic_uint gsi4_deassigns;
     int gsi4_fd, msi_fd;
+    unsigned keep_ms;
 } chip = { .gsi4_fd = -1, .msi_fd = -1 };
 
 static int r_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool assign)
@@ -81,10 +86,18 @@ static int r_irqfd(void *opaque, uint32_t gsi, int fd, int resample_fd, bool ass
         return -ENOSYS;     /* no irqchip here: ferry-dm falls back to irq line calls */
     if (assign && gsi == 4) {
         chip.gsi4_assigns++;
-        if (chip.gsi4_fd < 0)
-            chip.gsi4_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (chip.gsi4_fd >= 0)
+            close(chip.gsi4_fd);
+        chip.gsi4_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    } else if (!assign && gsi == 4) {
+        atomic_fetch_add(&chip.gsi4_deassigns, 1);
     }
     return 0;
+}
+
+static unsigned r_server_lost(void *opaque, uint32_t id, const char *name)
+{
+    return chip.keep_ms;
 }
 
 static int r_msi_route(void *opaque, uint64_t address, uint32_t data, int fd, bool assign,
@@ -146,6 +159,7 @@ static const struct ioreq_router_ops r_ops = {
     .memory = r_memory,
     .shutdown = r_shutdown,
     .server_gone = r_gone,
+    .server_lost = r_server_lost,
 };
 
 static const char *build_root(void)
@@ -829,6 +843,7 @@ START_TEST(test_process_replace_refused)
         { "x-fault=truncate", "truncated" },
         { "x-fault=version", "incompatible state version" },
         { "x-fault=stale", "try again" },
+        { "x-fault=fds", "fds announced" },
         { "binary=/bin/true", "takes no other program" },
     };
     struct hv h;
@@ -966,6 +981,226 @@ START_TEST(test_process_replace_irqs)
 }
 END_TEST
 
+/*
+ * A handover of more fds than one SCM_RIGHTS message carries (and than the
+ * old limit of 64): 70 more UARTs, each with a serial file and an input
+ * socket that a client stays connected to (three fds each: over 210 in
+ * all, two messages), replaced twice.  Every UART still writes its file where it was and reads what its
+ * client sends, through the fds its predecessor passed.
+ */
+START_TEST(test_process_replace_many_fds)
+{
+    enum { UARTS = 70, ROUNDS = 3 };
+    char *dir = g_dir_make_tmp("ferry-dm-fds-XXXXXX", NULL);
+    char *conf = g_build_filename(dir, "many.conf", NULL);
+    GString *text = g_string_new("[dm]\ndevices=");
+    int clients[UARTS];
+    struct hv h;
+    int rc;
+
+    ck_assert_ptr_nonnull(dir);
+    for (int i = 0; i < UARTS; i++)
+        g_string_append_printf(text, "%suart,id=u%d,port=0x%x,irq=%d,out=file:%s/u%d.out,"
+                               "in=socket:%s/u%d.in", i ? ";" : "", i, 0x1000 + 8 * i, 100 + i,
+                               dir, i, dir, i);
+    g_string_append_c(text, '\n');
+    ck_assert(g_file_set_contents(conf, text->str, -1, NULL));
+    g_string_free(text, TRUE);
+    /* the successors (user ferry) read the config again */
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(chmod(conf, 0644), 0);
+    char *arg = g_strdup_printf("--config=%s", conf);
+    hv_start(&h, arg, NULL);
+    for (int i = 0; i < UARTS; i++) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        clients[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(clients[i], 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/u%d.in", dir, i);
+        ck_assert_msg(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)) == 0,
+                      "connect %s: %s", sa.sun_path, strerror(errno));
+    }
+    for (int k = 0; k < ROUNDS; k++) {
+        if (k == 1) {
+            /* an fd short in the second message: refused, the old one serves on (below) */
+            char *err = NULL;
+
+            ck_assert_int_eq(dm_replace(&h, "x-fault=fds", &err), 0);
+            ck_assert_msg(strstr(err, "fds 200-"), "x-fault=fds: '%s' lacks 'fds 200-'", err);
+            g_free(err);
+            ck_assert_int_eq(waitpid(h.dm, NULL, WNOHANG), 0);
+        }
+        if (k > 0) {
+            char *err = NULL;
+            pid_t first = h.dm, next = dm_replace(&h, NULL, &err);
+
+            ck_assert_msg(next > 0, "replace %d with many fds refused: %s", k, err);
+            g_free(err);
+            if (k == 1)
+                reap_if_child(first);
+            h.dm = next;
+        } else {
+            /* the configuration does need more than one message's worth and 64 */
+            char *fddir = g_strdup_printf("/proc/%d/fd", (int)h.dm);
+            GDir *d;
+            unsigned n = 0;
+
+            /* a client counts once ferry-dm has accepted it */
+            for (int t = 0; t < 5000 && n < 3 * UARTS; t++) {
+                n = 0;
+                d = g_dir_open(fddir, 0, NULL);
+                ck_assert_ptr_nonnull(d);
+                while (g_dir_read_name(d))
+                    n++;
+                g_dir_close(d);
+                if (n < 3 * UARTS)
+                    usleep(1000);
+            }
+            ck_assert_msg(n >= 3 * UARTS, "ferry-dm holds %u fds, expected over %d", n,
+                          3 * UARTS);
+            g_free(fddir);
+        }
+        for (int i = 0; i < UARTS; i++) {
+            uint16_t port = (uint16_t)(0x1000 + 8 * i);
+            char c = (char)('a' + (i + k) % 26);
+
+            pio(&h, port, 1, true, (uint64_t)('A' + k), &rc);
+            ck_assert_int_eq(rc, IOREQ_SENT);
+            ck_assert_int_eq(write(clients[i], &c, 1), 1);
+            uint64_t lsr = 0;
+            for (int t = 0; t < 5000 && !(lsr & 1); t++) {
+                lsr = pio(&h, port + 5, 1, false, 0, &rc);
+                ck_assert_int_eq(rc, IOREQ_SENT);
+                if (!(lsr & 1))
+                    usleep(1000);
+            }
+            ck_assert_msg(lsr & 1, "round %d: u%d never received its client's byte", k, i);
+            ck_assert_uint_eq(pio(&h, port, 1, false, 0, &rc), (uint8_t)c);
+        }
+        for (int i = 0; i < UARTS; i++) {
+            char *path = g_strdup_printf("%s/u%d.out", dir, i);
+            char *out = NULL;
+
+            for (int t = 0; t < 5000; t++) {
+                g_free(out);
+                out = slurp(path);
+                if (strlen(out) >= (size_t)k + 1)
+                    break;
+                usleep(1000);
+            }
+            /* one byte per round, in the same file (a successor does not truncate it) */
+            char want[ROUNDS + 1] = { 0 };
+            for (int j = 0; j <= k; j++)
+                want[j] = (char)('A' + j);
+            ck_assert_msg(!strcmp(out, want), "round %d: u%d's file has '%s', not '%s'", k, i,
+                          out, want);
+            g_free(out);
+            g_free(path);
+        }
+    }
+    for (int i = 0; i < UARTS; i++) {
+        char *path = g_strdup_printf("%s/u%d.out", dir, i);
+
+        close(clients[i]);
+        unlink(path);
+        g_free(path);
+        path = g_strdup_printf("%s/u%d.in", dir, i);
+        unlink(path);
+        g_free(path);
+    }
+    kill_dm(&h);
+    hv_stop(&h);
+    unlink(conf);
+    rmdir(dir);
+    g_free(conf);
+    g_free(arg);
+    g_free(dir);
+}
+END_TEST
+
+/*
+ * A crash restart and the dead ferry-dm's irqfds: ferry-dm is killed
+ * (SIGKILL) with COM1's THRE interrupt on an irqfd; the router keeps its
+ * registration (server_lost, as ferry-hv --dm-restarts) and deassigns that
+ * irqfd at once, though its eventfd lives on here (the test's copy, as a
+ * remote QEMU's would): KVM would otherwise keep it.  A fresh ferry-dm takes
+ * the registration over, and its own irqfd delivers; the old eventfd is
+ * signalled no more.  A clean replace deassigns nothing (test_process_replace_irqs).
+ */
+START_TEST(test_process_crash_irqfds)
+{
+    struct hv h;
+    int rc, old, sv[2];
+
+    chip.on = true;
+    chip.keep_ms = 20000;
+    hv_start(&h, NULL, NULL);
+    pio(&h, 0x3f8 + 1, 1, true, 0x02, &rc);             /* IER: THRE */
+    pio(&h, 0x3f8 + 4, 1, true, 0x08, &rc);             /* MCR: OUT2 */
+    ck_assert_uint_eq(chip.gsi4_assigns, 1);
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+    old = fcntl(chip.gsi4_fd, F_DUPFD_CLOEXEC, 3);
+    ck_assert_int_ge(old, 0);
+    kill(h.dm, SIGKILL);
+    waitpid(h.dm, NULL, 0);
+    h.dm = -1;
+    for (int i = 0; i < 5000 && atomic_load(&chip.gsi4_deassigns) == 0; i++)
+        usleep(1000);
+    ck_assert_uint_eq(atomic_load(&chip.gsi4_deassigns), 1);
+    ck_assert_uint_eq(atomic_load(&h.gone), 0);         /* kept for a restart */
+
+    /* the restart: a fresh ferry-dm with the same name on a new connection */
+    atomic_store(&h.stop, true);
+    pthread_join(h.thread, NULL);
+    atomic_store(&h.stop, false);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ioreq_router_add_connection(h.r, sv[0]), 0);
+    ck_assert_int_eq(pthread_create(&h.thread, NULL, control_thread, &h), 0);
+    {
+        char *dm = g_build_filename(build_root(), "devmodel", "ferry-dm", NULL);
+        char fdarg[32], serial[512], control[512];
+
+        snprintf(fdarg, sizeof(fdarg), "--ioreq-fd=%d", sv[1]);
+        snprintf(serial, sizeof(serial), "--serial=file:%s", h.out);
+        snprintf(control, sizeof(control), "--control=%s", h.ctl);
+        h.dm = fork();
+        ck_assert_int_ge(h.dm, 0);
+        if (h.dm == 0) {
+            fcntl(sv[1], F_SETFD, 0);
+            execl(dm, dm, fdarg, serial, control, "--name=proc-test", (char *)NULL);
+            _exit(127);
+        }
+        close(sv[1]);
+        g_free(dm);
+    }
+    /* the devices start afresh: the guest programs COM1 again */
+    for (int i = 0; i < 10000; i++) {
+        pio(&h, 0x80, 1, false, 0, &rc);
+        if (rc == IOREQ_SENT)
+            break;
+        usleep(1000);
+    }
+    ck_assert_int_eq(rc, IOREQ_SENT);
+    pio(&h, 0x3f8 + 1, 1, true, 0x02, &rc);
+    pio(&h, 0x3f8 + 4, 1, true, 0x08, &rc);
+    ck_assert_uint_eq(chip.gsi4_assigns, 2);            /* its own, one assigned in all */
+    ck_assert_uint_eq(atomic_load(&chip.gsi4_deassigns), 1);
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+    ck_assert_uint_eq((uint32_t)pio(&h, 0x3f8 + 2, 1, false, 0, &rc) & 0x0f, 0x02);
+    pio(&h, 0x3f8, 1, true, 'x', &rc);                  /* THRE again: an edge */
+    ck_assert_uint_ge(efd_count(chip.gsi4_fd, 5000), 1);
+    ck_assert_uint_eq(efd_count(old, 200), 0);
+    close(old);
+    chip.keep_ms = 0;       /* its end is an end */
+    kill_dm(&h);
+    hv_stop(&h);
+    ck_assert_uint_eq(atomic_load(&chip.gsi4_deassigns), 2);  /* the fresh one's, at its end */
+    close(chip.gsi4_fd);
+    close(chip.msi_fd);
+    chip = (typeof(chip)){ .gsi4_fd = -1, .msi_fd = -1 };
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("devmodel-process");
@@ -974,6 +1209,8 @@ int main(void)
                                          test_process_config_file, test_process_router_gone,
                                          test_process_replace, test_process_replace_root,
                                          test_process_replace_refused,
-                                         test_process_replace_irqs));
+                                         test_process_replace_irqs,
+                                         test_process_replace_many_fds,
+                                         test_process_crash_irqfds));
     return ferry_check_run(s, CK_NOFORK);
 }

@@ -220,6 +220,14 @@ int main(int argc, char **argv)
         return 1;
     }
     g_setenv("FERRY_POLICY", policy, TRUE);
+    /* owner records of our own (policy/owner.h): runs in parallel do not see each other's
+     * claims on the same simulated devices */
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    if (mkdir(run, 0755) < 0) {
+        fprintf(stderr, "xhci-e2e: FAIL: cannot make %s\n", run);
+        return 1;
+    }
+    g_setenv("FERRY_RUN_DIR", run, TRUE);
     /*
      * ferry-hv must not run under umockdev's preload (it answers /dev/kvm's
      * ioctls too); ferry-dm must, to see the simulated devices: ferry-hv

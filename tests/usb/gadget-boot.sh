@@ -5,7 +5,10 @@
 # cost milliseconds) with dummy_hcd, the configfs gadget functions of
 # tests/usb/gadget.sh (installed as /usr/libexec/ferry/gadget.sh; its `start`
 # brings the gadget up) and Debian's udevd (tests/rigs/udevd, for libusb's
-# hotplug).  GUEST_SCRIPT runs as /test.sh; each PROGRAM is copied to its
+# hotplug).  FERRY_GADGET_ICOUNT=N runs the guest under QEMU's -icount
+# shift=N,sleep=off: its clock then counts instructions (2^N ns each) and skips
+# idle time, so its figures do not depend on the host's load (for benchmarks;
+# much slower in real time at small N).  GUEST_SCRIPT runs as /test.sh; each PROGRAM is copied to its
 # GUESTPATH with every library ldd names, at the same paths.  Used by
 # gadget-usb.sh (the usb suite) and bench/usb-bulk-gadget.
 #   gadget-boot.sh WORKDIR TIMEOUT_S RIG_LINUX_KERNEL RIG_MKINITRAMFS RIG_UDEVD
@@ -43,6 +46,15 @@ sh "$rig_initramfs" "$work/initrd.gz" "$kdir" "$script" \
     usb-common usbcore udc-core dummy_hcd libcomposite usb_f_ss_lb usb_f_hid \
     hid usbhid hid-generic -- $files || exit $?
 
-timeout "$tmo" "$qemu" -accel tcg -smp "${FERRY_GADGET_SMP:-1}" -m 1024 -nographic -no-reboot \
+icount=
+if [ -n "${FERRY_GADGET_ICOUNT:-}" ]; then
+    case $FERRY_GADGET_ICOUNT in
+    [0-9] | 10) icount="-icount shift=$FERRY_GADGET_ICOUNT,sleep=off" ;;
+    *) echo "FAIL: FERRY_GADGET_ICOUNT=$FERRY_GADGET_ICOUNT: expected a shift 0..10"; exit 1 ;;
+    esac
+fi
+# no_timer_check: under a loaded host the kernel's IO-APIC timer check can
+# miss ticks and panic ("IO-APIC + timer doesn't work")
+timeout "$tmo" "$qemu" -accel tcg -smp "${FERRY_GADGET_SMP:-1}" $icount -m 1024 -nographic -no-reboot \
     -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 quiet panic=-1" > "$work/console.log" 2>&1 || true
+    -append "console=ttyS0 quiet panic=-1 no_timer_check" > "$work/console.log" 2>&1 || true

@@ -742,6 +742,16 @@ int main(int argc, char **argv)
     snprintf(spec, sizeof(spec), "%04x:%04x", c.vid, c.pid);
     qmp = g_build_filename(c.work, "qmp.sock", NULL);
     ctl = g_build_filename(c.work, "dm.sock", NULL);
+    {
+        /* owner records of our own (policy/owner.h): other runs do not see or hold ours */
+        g_autofree char *run = g_build_filename(c.work, "run", NULL);
+
+        if (g_mkdir_with_parents(run, 0755) < 0) {
+            fprintf(stderr, "gadget-e2e: cannot make %s\n", run);
+            return 1;
+        }
+        g_setenv("FERRY_RUN_DIR", run, TRUE);
+    }
 
     /* The endpoints are known only from the descriptors; read them once
      * directly for the baseline figure (this process is root, unconfined). */

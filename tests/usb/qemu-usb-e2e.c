@@ -155,6 +155,16 @@ int main(int argc, char **argv)
     snprintf(ctl, sizeof(ctl), "%s/dm.sock", argv[3]);
     snprintf(conf, sizeof(conf), "%s/guest.conf", argv[3]);
     {
+        /* owner records of our own (policy/owner.h): other runs do not see or hold ours */
+        g_autofree char *run = g_build_filename(argv[3], "run", NULL);
+
+        if (g_mkdir_with_parents(run, 0755) < 0) {
+            fprintf(stderr, "qemu-usb: cannot make %s\n", run);
+            return 1;
+        }
+        g_setenv("FERRY_RUN_DIR", run, TRUE);
+    }
+    {
         const char *qargv[] = {
             "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
             "-nodefaults", "-serial", "stdio", "-kernel", argv[1], "-initrd", argv[2],

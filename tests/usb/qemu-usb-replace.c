@@ -14,10 +14,11 @@
  * transfers each handover waited for).  Passes when every replace
  * succeeded, every key arrived once, every read compared equal, the
  * guest's kernel log shows no USB disconnect, reset, new enumeration or I/O
- * error, another guest is still refused the disk (confined: before the
- * replaces only, a known limit), and `ferry usb detach` through the last
- * successor's QMP connection (device_del, DEVICE_DELETED, chardev-remove)
- * takes it out.
+ * error, another guest is still refused the disk after the replaces
+ * (confined: the broker's claim, its lock passed with the device's fd and
+ * on to every successor; before the replaces too), and `ferry usb detach`
+ * through the last successor's QMP connection (device_del, DEVICE_DELETED,
+ * chardev-remove) takes it out and releases the claim.
  *   unconfined: ferry-dm --seccomp=off --no-namespaces --user=root, which
  *     opens the devices itself (`ferry usb attach`).
  *   confined: ferry-dm as by default (user ferry, seccomp, namespaces): the
@@ -57,7 +58,7 @@ struct rpl {
     long dm_pid;            /* the ferry-dm serving now (after a replace: not our child) */
     struct usbsim_dev *kbd;
     unsigned disk_replaces;
-    bool data_ok, no_disconnect, owned, gone, keys_ok, done;
+    bool data_ok, no_disconnect, owned, released, gone, keys_ok, done;
     bool confined;
     unsigned not_confined;  /* successors found without the confinement asked for */
     int guest_rc;
@@ -145,22 +146,35 @@ static bool owned(struct rpl *r, const char *when)
     return ok;
 }
 
+/* After the detach: nobody holds the disk (another guest's check shows no owner). */
+static bool released(struct rpl *r)
+{
+    const char *pargv[] = { r->ferry, "policy", "check", "intruder", "1d50:6102:DISK-RPL",
+                            NULL };
+    char *pout = NULL;
+    int status = -1;
+    bool ok = g_spawn_sync(NULL, (char **)pargv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                           &pout, NULL, &status, NULL) && pout && !strstr(pout, "owner:");
+
+    fprintf(stderr, "qemu-usb-replace: after the detach, the disk is %s: %s",
+            ok ? "nobody's" : "STILL CLAIMED", pout ? pout : "\n");
+    g_free(pout);
+    return ok;
+}
+
 static void detach(struct rpl *r)
 {
     const char *dargv[] = { r->ferry, "usb", "detach", r->ctl, "1d50:6102:DISK-RPL", NULL };
     int status = -1;
 
-    if (!r->confined) {
-        r->owned = owned(r, "after the replaces");
-    } else {
-        /* Known limit (docs/usb.md): the broker's claim names the first ferry-dm's pid
-         * and no process holds its lock, so it goes stale once that ferry-dm is
-         * replaced.  Judged before the replaces (FERRY-READING 1); shown here. */
-        (void)owned(r, "after the replaces (not judged: known limit)");
-    }
+    /* confined: the broker's claim, held by the successors (its lock went along) */
+    r->owned = owned(r, "after the replaces") && (!r->confined || r->owned);
     if (!g_spawn_sync(NULL, (char **)dargv, NULL, 0, NULL, NULL, NULL, NULL, &status, NULL) ||
-        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "qemu-usb-replace: ferry usb detach failed\n");
+        return;
+    }
+    r->released = released(r);
 }
 
 static void on_line(struct rpl *r, const char *l)
@@ -366,11 +380,11 @@ int main(int argc, char **argv)
     if (!r.done)
         fprintf(stderr, "qemu-usb-replace: guest did not finish within %d s\n", BOOT_TIMEOUT_S);
     fprintf(stderr, "qemu-usb-replace: replaces=%u failed=%u data=%d no_disconnect=%d "
-            "owned=%d detached=%d keys=%d guest_rc=%d\n", r.replaced, r.failed,
-            r.data_ok, r.no_disconnect, r.owned, r.gone, r.keys_ok, r.guest_rc);
+            "owned=%d released=%d detached=%d keys=%d guest_rc=%d\n", r.replaced, r.failed,
+            r.data_ok, r.no_disconnect, r.owned, r.released, r.gone, r.keys_ok, r.guest_rc);
     ok = r.replaced == REPLACES + KEY_REPLACES && !r.failed && r.data_ok && r.no_disconnect &&
          r.guest_rc == 0;
-    ok = ok && r.owned && r.gone && r.keys_ok;
+    ok = ok && r.owned && r.released && r.gone && r.keys_ok;
     {
         /* every successor took both channels over with the fds it was passed */
         g_autofree char *log = NULL;

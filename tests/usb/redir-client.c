@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <usbredirfilter.h>
 #include <usbredirparser.h>
@@ -14,17 +15,23 @@
 #include "redir-client.h"
 
 #define REDIRC_INT_QUEUE_MAX 1024   /* interrupt IN packets kept until taken */
+/* Bytes read ahead of what usbredirparser asked for: the headers of a burst
+ * come in with one readv() (as QEMU's chardev reads a block at a time). */
+#define REDIRC_RBUF_SIZE (16 * 1024)
 #define REDIRC_ISO_LOG_MAX   (1u << 20)     /* iso packets whose id and frame are kept */
 
 struct done {
     uint64_t id;
     int status;
-    GByteArray *data;
+    uint8_t *data;              /* the parser's packet data, ours until taken */
+    int len;
 };
 
 struct redirc {
     int fd;
     struct usbredirparser *p;
+    uint8_t *rbuf;              /* rbuf[rpos..rlen): read, not yet parsed */
+    size_t rpos, rlen;
     bool connected, disconnected, closed;
     unsigned connects, errors;  /* device_connect packets; parser errors (a second hello) */
     uint16_t vid, pid;
@@ -56,8 +63,28 @@ static void c_log(void *priv, int level, const char *msg)
 static int c_read(void *priv, uint8_t *data, int count)
 {
     struct redirc *c = priv;
-    ssize_t n = recv(c->fd, data, (size_t)count, MSG_DONTWAIT);
+    struct iovec iov[2] = {
+        { .iov_base = data, .iov_len = (size_t)count },
+        { .iov_base = c->rbuf, .iov_len = REDIRC_RBUF_SIZE },
+    };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+    ssize_t n;
 
+    if (c->rpos < c->rlen) {
+        size_t k = MIN((size_t)count, c->rlen - c->rpos);
+
+        memcpy(data, c->rbuf + c->rpos, k);
+        c->rpos += k;
+        return (int)k;
+    }
+    /* empty: usbredirparser asks again until this says 0, so nothing read
+     * stays here when it returns and poll() tells of what is left */
+    n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+    if (n > count) {
+        c->rpos = 0;
+        c->rlen = (size_t)(n - count);
+        return count;
+    }
     if (n > 0)
         return (int)n;
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -98,30 +125,48 @@ static void c_disconnect(void *priv)
     c->connected = false;
 }
 
-static void c_done(struct redirc *c, uint64_t id, int status, const uint8_t *data, int len)
+/* A completion; takes the parser's data (copied once, into the caller's
+ * buffer, when taken: as QEMU's usb-redir copies it into the guest's). */
+static void c_done(struct redirc *c, uint64_t id, int status, uint8_t *data, int len)
 {
     struct done *d = g_new0(struct done, 1);
 
     d->id = id;
     d->status = status;
-    d->data = g_byte_array_new();
-    if (data && len > 0)
-        g_byte_array_append(d->data, data, (guint)len);
+    d->data = data;
+    d->len = data && len > 0 ? len : 0;
     g_queue_push_tail(&c->done, d);
+}
+
+static void done_free(struct redirc *c, struct done *d)
+{
+    usbredirparser_free_packet_data(c->p, d->data);
+    g_free(d);
+}
+
+/* d's data into buf (at most *len bytes; *len becomes what was copied) */
+static void done_take(const struct done *d, uint8_t *buf, size_t *len)
+{
+    size_t n;
+
+    if (!buf || !len)
+        return;
+    n = (size_t)d->len < *len ? (size_t)d->len : *len;
+    if (n)
+        memcpy(buf, d->data, n);
+    *len = n;
 }
 
 static void c_bulk(void *priv, uint64_t id, struct usb_redir_bulk_packet_header *h,
                    uint8_t *data, int len)
 {
     c_done(priv, id, h->status, data, len);
-    usbredirparser_free_packet_data(((struct redirc *)priv)->p, data);
 }
 
 static void c_control(void *priv, uint64_t id, struct usb_redir_control_packet_header *h,
                       uint8_t *data, int len)
 {
     c_done(priv, id, h->status, data, len);
-    usbredirparser_free_packet_data(((struct redirc *)priv)->p, data);
 }
 
 /* usbredirparser calls these without checking for NULL */
@@ -209,6 +254,7 @@ struct redirc *redirc_new(int fd)
     uint32_t caps[USB_REDIR_CAPS_SIZE] = { 0 };
 
     c->fd = fd;
+    c->rbuf = g_malloc(REDIRC_RBUF_SIZE);
     c->alt_status = -1;
     c->cfg_status = -1;
     c->bbulk_status = -1;
@@ -267,10 +313,8 @@ void redirc_free(struct redirc *c)
 
     if (!c)
         return;
-    while ((d = g_queue_pop_head(&c->done))) {
-        g_byte_array_unref(d->data);
-        g_free(d);
-    }
+    while ((d = g_queue_pop_head(&c->done)))
+        done_free(c, d);
     while ((b = g_queue_pop_head(&c->int_in)))
         g_byte_array_unref(b);
     g_byte_array_unref(c->bbulk);
@@ -278,6 +322,7 @@ void redirc_free(struct redirc *c)
     g_array_unref(c->iso_seqs);
     usbredirparser_destroy(c->p);
     close(c->fd);
+    g_free(c->rbuf);
     g_free(c);
 }
 
@@ -473,15 +518,9 @@ bool redirc_done(struct redirc *c, uint64_t id, int *status, uint8_t *buf, size_
         if (d->id != id)
             continue;
         *status = d->status;
-        if (buf && len) {
-            size_t n = d->data->len < *len ? d->data->len : *len;
-            if (n)
-                memcpy(buf, d->data->data, n);
-            *len = n;
-        }
+        done_take(d, buf, len);
         g_queue_delete_link(&c->done, l);
-        g_byte_array_unref(d->data);
-        g_free(d);
+        done_free(c, d);
         return true;
     }
     return false;
@@ -495,14 +534,8 @@ bool redirc_pop_done(struct redirc *c, uint64_t *id, int *status, uint8_t *buf, 
         return false;
     *id = d->id;
     *status = d->status;
-    if (buf && len) {
-        size_t n = d->data->len < *len ? d->data->len : *len;
-        if (n)
-            memcpy(buf, d->data->data, n);
-        *len = n;
-    }
-    g_byte_array_unref(d->data);
-    g_free(d);
+    done_take(d, buf, len);
+    done_free(c, d);
     return true;
 }
 

@@ -206,6 +206,8 @@ int main(int argc, char **argv)
     g_free(qemu);
     if (!g_mkdtemp(dir))
         return 1;
+    /* owner records of our own (policy/owner.h): other runs do not see or hold ours */
+    g_setenv("FERRY_RUN_DIR", dir, TRUE);
     qmp = g_strdup_printf("%s/qmp.sock", dir);
     ctl = g_strdup_printf("%s/dm.sock", dir);
     cfg = g_strdup_printf("%s/guest.conf", dir);
