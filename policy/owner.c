@@ -399,6 +399,49 @@ const char *policy_owner_path(const struct ferry_policy_owner *o)
     return o ? o->path : NULL;
 }
 
+unsigned long long policy_owner_self_start(void)
+{
+    static pid_t pid;
+    static unsigned long long start;
+
+    if (pid != getpid()) {      /* a forked child reads its own */
+        pid = getpid();
+        start = policy_owner_pid_start(NULL, pid);
+    }
+    return start;
+}
+
+/*
+ * The description names this process from now on (pid, start time; guest,
+ * program and since kept).  Only pread and pwrite on the fd, which a
+ * confined process may: no truncation, so a shorter text is padded with
+ * newlines (empty lines, which parse_desc skips) to the old length.
+ */
+static int name_self(int fd)
+{
+    char old[OWNER_FILE_MAX + 1], buf[OWNER_FILE_MAX];
+    struct ferry_policy_owner_info i;
+    ssize_t had = pread(fd, old, OWNER_FILE_MAX, 0);
+    int n;
+
+    if (had < 0)
+        return -errno;
+    old[had] = '\0';
+    memset(&i, 0, sizeof(i));
+    parse_desc(old, &i);
+    if (!i.guest[0])
+        return -EINVAL;         /* not a description: leave it alone */
+    n = snprintf(buf, sizeof(buf), "guest=%s\nprogram=%s\npid=%ld\nstart=%llu\nsince=%s\n",
+                 i.guest, i.program, (long)getpid(), policy_owner_self_start(), i.since);
+    if (n < 0 || n >= (int)sizeof(buf))
+        return -E2BIG;
+    while (n < had && n < (int)sizeof(buf))
+        buf[n++] = '\n';
+    if (pwrite(fd, buf, (size_t)n, 0) != n)
+        return errno ? -errno : -EIO;
+    return 0;
+}
+
 int policy_owner_adopt(int fd, const char *path, struct ferry_policy_owner **out)
 {
     struct ferry_policy_owner *o;
@@ -411,6 +454,7 @@ int policy_owner_adopt(int fd, const char *path, struct ferry_policy_owner **out
         return -ENOMEM;
     o->fd = fd;
     snprintf(o->path, sizeof(o->path), "%s", path);
+    (void)name_self(fd);        /* the lock holds it either way; the name is for people */
     *out = o;
     return 0;
 }

@@ -88,12 +88,18 @@ FERRY_POLICY_API void policy_owner_release(struct ferry_policy_owner *o);
 FERRY_POLICY_API void policy_owner_detach(struct ferry_policy_owner *o);
 /* The lock's fd (to pass with SCM_RIGHTS: the lock lives on in the receiver). */
 FERRY_POLICY_API int policy_owner_fd(const struct ferry_policy_owner *o);
-/* A claim handed over by another process (ferry-dm's replace): its lock fd,
- * passed with SCM_RIGHTS, still holds the lock (an open-file-description
- * lock), and its description's path.  fd taken on success; 0 or -errno. */
 FERRY_POLICY_API const char *policy_owner_path(const struct ferry_policy_owner *o);
+/* A claim handed over by another process (a broker's, or a replaced
+ * ferry-dm's): its lock fd, passed with SCM_RIGHTS, still holds the lock (an
+ * open-file-description lock), and its description's path.  The description
+ * names this process from then on (pid, and the start time
+ * policy_owner_self_start() read: a confined process calls that before its
+ * confinement, as it can open no /proc file after).  fd taken on success;
+ * 0 or -errno. */
 FERRY_POLICY_API int policy_owner_adopt(int fd, const char *path,
                                         struct ferry_policy_owner **out);
+/* This process's start time (/proc/self/stat), read once per process. */
+FERRY_POLICY_API unsigned long long policy_owner_self_start(void);
 FERRY_POLICY_API int
 policy_owner_drop(const char *rundir, const char *kind, const char *id, const char *guest);
 FERRY_POLICY_API FERRY_MUST_CHECK int

@@ -215,11 +215,45 @@ START_TEST(test_bad_names)
 }
 END_TEST
 
+/* A claim adopted by another process (a replaced ferry-dm's successor, a
+ * ferry-dm given a broker's lock) names the adopter from then on, its
+ * start time too; guest, program and since are kept, and the text that got
+ * shorter (a shorter pid) still reads back whole. */
+START_TEST(test_adopt_names_adopter)
+{
+    struct ferry_policy_owner *o = NULL, *a = NULL;
+    struct ferry_policy_owner_info held, before, after;
+    char err[400];
+    int fd;
+
+    /* claimed for pid 4194303 (a long number; no such process here) */
+    ck_assert_int_eq(policy_owner_claim(rundir, "usb", "1d50:6103:AD", "vm-a", "ferry-dm",
+                                        4194303, &o, &held, err, sizeof(err)), 0);
+    ck_assert_int_eq(policy_owner_query(rundir, "usb", "1d50:6103:AD", &before), 1);
+    ck_assert_int_eq(before.pid, 4194303);
+    fd = dup(policy_owner_fd(o));
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(policy_owner_adopt(fd, policy_owner_path(o), &a), 0);
+    policy_owner_detach(o);     /* the first holder goes; the adopter keeps the lock */
+    ck_assert_int_eq(policy_owner_query(rundir, "usb", "1d50:6103:AD", &after), 1);
+    ck_assert_int_eq(after.pid, getpid());
+    ck_assert_uint_eq(after.start, policy_owner_pid_start(NULL, getpid()));
+    ck_assert(after.locked && after.alive);
+    ck_assert_str_eq(after.guest, "vm-a");
+    ck_assert_str_eq(after.program, "ferry-dm");
+    ck_assert_str_eq(after.since, before.since);
+    ck_assert_int_eq(policy_owner_claim(rundir, "usb", "1d50:6103:AD", "vm-b", "test", 1, &o,
+                                        &held, err, sizeof(err)), -EBUSY);
+    ck_assert_int_eq(held.pid, getpid());
+    policy_owner_release(a);
+}
+END_TEST
+
 static TCase *owner_tcase(void)
 {
     TCase *tc = FERRY_CHECK_TCASE("owner", 30, test_refused_naming_holder, test_stale_after_crash,
                                   test_claim_for_another_process, test_lock_follows_fd,
-                                  test_bad_names);
+                                  test_bad_names, test_adopt_names_adopter);
     tcase_add_checked_fixture(tc, setup, teardown);
     return tc;
 }

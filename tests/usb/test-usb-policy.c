@@ -18,7 +18,7 @@
  *  - a confined ferry-dm d given a device by the broker (`ferry usb attach`):
  *    the claim's lock goes to d with the device's fd, and on to each
  *    successor when d is replaced (twice, the first ferry-dm gone): a is
- *    refused the device, naming d, throughout; the detach releases it; an
+ *    refused the device, naming d and the ferry-dm that serves it, throughout; the detach releases it; an
  *    attach again, then d's QEMU ends (ferry-dm with it): released again.
  *    FDPASS_SHIM (fdpass-shim.c) is preloaded for d and the CLI there, so
  *    that a simulated usbfs fd follows SCM_RIGHTS as a real one does.
@@ -157,12 +157,16 @@ static bool dm_start(struct guest *g)
     return g->dm && wait_file(g->ctl);
 }
 
-/* a's attempts at a device that d holds: refused, naming guest d. */
-static bool refused_to_a(const char *dev, const char *when)
+/* a's attempts at a device that d holds: refused, naming guest d (and, if
+ * holder > 0, the ferry-dm that holds it by its pid). */
+static bool refused_to_a(const char *dev, const char *when, long holder)
 {
-    char *out = NULL;
+    char *out = NULL, pid[48];
     int r = run(&out, "policy", "check", "a", dev, NULL);
     bool ok = r == 1 && strstr(out, "refused: assigned to guest d (");
+
+    snprintf(pid, sizeof(pid), "pid %ld,", holder);
+    ok = ok && (holder <= 0 || strstr(out, pid));
 
     if (!ok)
         fprintf(stderr, "FAIL: %s: `ferry policy check a %s` does not name d: %d %s\n", when,
@@ -464,7 +468,7 @@ int main(int argc, char **argv)
               "ferry-dm d did not keep the broker's claim:\n%s", log);
         g_free(log);
         log = NULL;
-        CHECK(refused_to_a("1d50:6103:V3", "before the replaces"), "owner check");
+        CHECK(refused_to_a("1d50:6103:V3", "before the replaces", (long)d.dm), "owner check");
         for (int i = 1; i <= 2; i++) {
             long prev = serving;
             char when[64];
@@ -479,10 +483,9 @@ int main(int argc, char **argv)
             }
             CHECK(wait_list("d", "\"connected\" : true", false), "d's device after replace %d",
                   i);
-            /* the claim's description names the first ferry-dm, gone: only its lock,
-             * held by the successor, keeps it d's */
+            /* the claim is held by the successor (its lock) and names it (its pid) */
             snprintf(when, sizeof(when), "after replace %d", i);
-            CHECK(refused_to_a("1d50:6103:V3", when), "owner check %s", when);
+            CHECK(refused_to_a("1d50:6103:V3", when, serving), "owner check %s", when);
         }
         r = run(&out, "usb", "detach", "d", "1d50:6103:V3", NULL);
         CHECK(r == 0, "detach from d: %d %s", r, out);
@@ -495,7 +498,7 @@ int main(int argc, char **argv)
         g_free(out);
         out = NULL;
         CHECK(wait_list("d", "\"connected\" : true", false), "d never got the device again");
-        CHECK(refused_to_a("1d50:6103:V3", "attached again"), "owner check");
+        CHECK(refused_to_a("1d50:6103:V3", "attached again", 0), "owner check");
         stop(&d.qemu);
         CHECK(pid_gone(serving), "ferry-dm d (pid %ld) did not end with its QEMU", serving);
         serving = 0;
