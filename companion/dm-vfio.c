@@ -770,6 +770,12 @@ int companion_vfio_handover_restore(struct companion_vfio *v, const uint8_t *sta
             return -EBADMSG;
         }
         pcihost_addr_format(&a.d.host, a.d.name);
+        if (strcmp(a.d.name, host) != 0) {
+            /* a predecessor writes the canonical form: anything else is not its state */
+            snprintf(why, whylen, "pci: assignment %u names host device %s, not as "
+                     "ferry-dm writes it (%s)", i, host, a.d.name);
+            return -EBADMSG;
+        }
         for (guint k = 0; k < got->len; k++) {
             const struct assigned *b = &g_array_index(got, struct assigned, k);
 
