@@ -190,9 +190,20 @@ START_TEST(test_malformed)
     b = section(1);
     put32(b, 2);
     put_dev(b, "0000:00:02.0", "nic", "", "", 0);
-    put_dev(b, "00:02.0", "nic2", "", "", 0);
+    put_dev(b, "0000:00:02.0", "nic2", "", "", 0);
     put32(b, 0);
     refused(b, 0, -EBADMSG, "0000:00:02.0 (nic2) is in the PCI section twice");
+    /* a form the parser takes but ferry-dm never writes (it would save back other bytes) */
+    b = section(1);
+    put32(b, 1);
+    put_dev(b, "00:02.0", "nic", "", "", 0);
+    put32(b, 0);
+    refused(b, 0, -EBADMSG, "names host device 00:02.0, not as ferry-dm writes it");
+    b = section(1);
+    put32(b, 1);
+    put_dev(b, "0000:0A:00.0", "nic", "", "", 0);
+    put32(b, 0);
+    refused(b, 0, -EBADMSG, "not as ferry-dm writes it (0000:0a:00.0)");
     b = section(1);
     put32(b, 1);
     put_dev(b, "00:2.0", "nic", "", "", 0);
