@@ -417,6 +417,22 @@ static void successor_words(int errfd, char *buf, size_t n)
     g_strlcpy(buf, last ? last + 1 : all, n);
 }
 
+/* A successor that stopped answering (rc): stopped for good, and why said with
+ * its own last words, if it left any. */
+static void successor_lost(struct dm_replace *r, pid_t pid, int errfd, int rc, char *why,
+                           size_t why_len)
+{
+    char words[256];
+
+    sandbox_launcher_stop(r->launcher, pid, NULL);
+    r->inst.pid = 0;
+    successor_words(errfd, words, sizeof(words));
+    say(why, why_len, "the successor %s: %s%s%s",
+        rc == -ETIMEDOUT ? "did not answer in time" :
+        rc == -EPIPE || rc == -ECONNRESET ? "exited" :
+        "broke the exchange", strerror(-rc), words[0] ? ": " : "", words);
+}
+
 /*
  * The fds that hold still while the guest runs, in the offer's order: the
  * registration's, guest RAM, the control socket, the log, the chardevs'
@@ -559,17 +575,7 @@ int dm_replace_offer(struct dm_replace *r, const struct dm_replace_parts *p, con
     return 0;
 
 no_answer:
-    {
-        char words[256];
-        /* Its reason, if it said one before going. */
-        sandbox_launcher_stop(r->launcher, r->inst.pid, NULL);
-        r->inst.pid = 0;
-        successor_words(r->inst.errfd, words, sizeof(words));
-        say(why, why_len, "the successor %s: %s%s%s",
-            rc == -ETIMEDOUT ? "did not answer in time" :
-            rc == -EPIPE || rc == -ECONNRESET ? "exited" :
-            "broke the exchange", strerror(-rc), words[0] ? ": " : "", words);
-    }
+    successor_lost(r, r->inst.pid, r->inst.errfd, rc, why, why_len);
 fail:
     dm_replace_cancel(r);
     ferry_log(FERRY_LOG_WARNING, NULL, "replace refused, this ferry-dm goes on serving: %s",
@@ -748,17 +754,7 @@ refused:;
     return 0;
 
 no_answer:
-    {
-        char words[256];
-        /* Its reason, if it said one before going. */
-        sandbox_launcher_stop(r->launcher, inst.pid, NULL);
-        r->inst.pid = 0;
-        successor_words(inst.errfd, words, sizeof(words));
-        say(why, why_len, "the successor %s: %s%s%s",
-            rc == -ETIMEDOUT ? "did not answer in time" :
-            rc == -EPIPE || rc == -ECONNRESET ? "exited" :
-            "broke the exchange", strerror(-rc), words[0] ? ": " : "", words);
-    }
+    successor_lost(r, inst.pid, inst.errfd, rc, why, why_len);
 fail:
     dm_replace_cancel(r);
     /* Whatever came in meanwhile is answered by us, still in charge. */
